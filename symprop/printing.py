@@ -1,0 +1,216 @@
+"""Printing scalar SymPy expressions as NumPy code on whole arrays.
+
+The expressions are elementwise formulas whose symbols are named after the arrays of
+the generated module (``Z1``, ``A1``, ``dA1``, ``T``...).  The printer extends SymPy's
+``NumPyPrinter`` the way SymPy's own printers are extended (``_print_<Class>`` methods,
+``parenthesize``), records which helper functions (``_sigmoid``, ``_erf``...) the code
+needs, and prints every constant as a plain Python number so that float32 arrays stay
+float32 (NumPy scalars would promote them to float64).
+
+Stability rewrites run as a separate pass before printing (``stabilise``), in the manner
+of ``sympy.codegen.rewriting``.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy.codegen.rewriting import ReplaceOptim, log1p_opt, optimize
+from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.precedence import PRECEDENCE
+
+from .registry import function_for
+
+
+class logcosh(sp.Function):
+    """log(cosh(x)), printed as the overflow-free ``|x| + log1p(exp(-2|x|)) - log 2``."""
+
+    nargs = 1
+
+    def fdiff(self, argindex=1):
+        return sp.tanh(self.args[0])
+
+
+_logcosh_opt = ReplaceOptim(
+    lambda e: isinstance(e, sp.log) and isinstance(e.args[0], sp.cosh),
+    lambda e: logcosh(e.args[0].args[0]),
+)
+_softplus_opt = ReplaceOptim(
+    lambda e: isinstance(e, sp.log)
+    and isinstance(e.args[0], sp.Add)
+    and len(e.args[0].args) == 2
+    and sp.S.One in e.args[0].args
+    and any(isinstance(a, sp.exp) for a in e.args[0].args),
+    lambda e: function_for("softplus")(next(a for a in e.args[0].args if isinstance(a, sp.exp)).args[0]),
+)
+
+
+def stabilise(expr: sp.Expr) -> sp.Expr:
+    """Rewrite patterns that overflow or lose precision in floating point."""
+    return optimize(expr, [_logcosh_opt, _softplus_opt, log1p_opt])
+
+
+#: NumPy source of helper functions other than the registry's activations.
+EXTRA_HELPERS = {
+    "logcosh": (
+        "def _logcosh(x):\n"
+        '    """log(cosh(x)) without overflow: |x| + log1p(exp(-2|x|)) - log(2)."""\n'
+        "    ax = np.abs(x)\n"
+        "    return ax + np.log1p(np.exp(-2.0 * ax)) - 0.6931471805599453\n"
+    ),
+    "softmax": (
+        "def _softmax(z):\n"
+        '    """softmax over the last axis, shifted by the row maximum so exp never overflows."""\n'
+        "    e = np.exp(z - z.max(axis=-1, keepdims=True))\n"
+        "    return e / e.sum(axis=-1, keepdims=True)\n"
+    ),
+    "log_softmax": (
+        "def _log_softmax(z):\n"
+        '    """log(softmax(z)) = z - logsumexp(z), computed stably."""\n'
+        "    shifted = z - z.max(axis=-1, keepdims=True)\n"
+        "    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))\n"
+    ),
+}
+
+
+class ArrayPrinter(NumPyPrinter):
+    """NumPy code for elementwise expressions; ``helpers`` collects the helpers used."""
+
+    printmethod = "_numpycode"
+
+    def __init__(self):
+        super().__init__({"fully_qualified_modules": True, "strict": True})
+        self.helpers: set[str] = set()
+
+    def _module_format(self, fqn, register=True):
+        # The generated module does `import numpy as np`.
+        if fqn.startswith("numpy."):
+            return "np." + fqn[len("numpy.") :]
+        return super()._module_format(fqn, register)
+
+    def print_registry_function(self, expr):
+        entry = expr.entry
+        self.helpers.add(entry.name)
+        self.helpers.update(entry.helper_needs)
+        args = ", ".join(self._print(a) for a in expr.args)
+        return f"_{entry.name}({args})"
+
+    def _print_logcosh(self, expr):
+        self.helpers.add("logcosh")
+        return f"_logcosh({self._print(expr.args[0])})"
+
+    def _print_erf(self, expr):
+        self.helpers.add("erf")
+        return f"_erf({self._print(expr.args[0])})"
+
+    def _print_sign(self, expr):
+        return f"{self._module_format('numpy.sign')}({self._print(expr.args[0])})"
+
+    def _print_Abs(self, expr):
+        return f"{self._module_format('numpy.abs')}({self._print(expr.args[0])})"
+
+    def _print_Piecewise(self, expr):
+        *branches, (last, cond) = expr.args
+        if cond != sp.true:
+            raise ValueError(f"Piecewise without a default branch cannot be printed: {expr}")
+        code = self._print(last)
+        for value, condition in reversed(branches):
+            code = f"{self._module_format('numpy.where')}({self._print(condition)}, {self._print(value)}, {code})"
+        return code
+
+    def _print_Relational(self, expr):
+        op = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}[expr.rel_op]
+        prec = PRECEDENCE["Relational"]
+        return f"{self.parenthesize(expr.lhs, prec)} {op} {self.parenthesize(expr.rhs, prec)}"
+
+    def _print_And(self, expr):
+        return " & ".join(f"({self._print(a)})" for a in expr.args)
+
+    def _print_Or(self, expr):
+        return " | ".join(f"({self._print(a)})" for a in expr.args)
+
+    def parenthesize(self, item, level, strict=False):
+        if item.is_number and not item.could_extract_minus_sign():
+            return self._print(item)  # a plain literal like 0.01 needs no parentheses
+        return super().parenthesize(item, level, strict)
+
+    def _print_Float(self, expr):
+        return repr(float(expr))
+
+    def _print_Rational(self, expr):
+        if _short_decimal(expr):
+            return repr(float(expr))
+        return f"{expr.p} / {expr.q}"
+
+    def _print_Integer(self, expr):
+        return str(expr.p)
+
+    def _print_NumberSymbol(self, expr):
+        return repr(float(expr))
+
+    def _print_Add(self, expr, order=None):
+        # Positive terms first, so that `t - y` reads as written, not `-y + t`.
+        terms = self._as_ordered_terms(expr, order=order)
+        positive = [term for term in terms if not term.could_extract_minus_sign()]
+        negative = [-term for term in terms if term.could_extract_minus_sign()]
+        code = " + ".join(self._print(term) for term in positive)
+        for term in negative:
+            printed = self.parenthesize(term, PRECEDENCE["Add"] + 1)
+            code = f"{code} - {printed}" if code else f"-{printed}"
+        return code
+
+    def _print_Mul(self, expr):
+        if expr.is_number:
+            return repr(float(expr))
+        sign = ""
+        if expr.could_extract_minus_sign():
+            sign, expr = "-", -expr
+        numbers = [f for f in sp.Mul.make_args(expr) if f.is_number]
+        factors = [f for f in sp.Mul.make_args(expr) if not f.is_number]
+        numerator, denominator = [], []
+        coefficient = sp.Mul(*numbers)
+        if coefficient.is_Rational and not _short_decimal(coefficient):
+            if coefficient.p != 1:
+                numerator.append(sp.Integer(coefficient.p))
+            denominator.append(sp.Integer(coefficient.q))
+        elif coefficient != 1:
+            numerator.append(coefficient)
+        for factor in factors:
+            if factor.is_Pow and factor.exp.is_number and factor.exp.is_negative:
+                denominator.append(factor.base ** -factor.exp)
+            else:
+                numerator.append(factor)
+        prec = PRECEDENCE["Mul"]
+        top = " * ".join(self.parenthesize(f, prec) for f in numerator) or "1"
+        if not denominator:
+            return sign + top
+        if len(denominator) == 1:
+            bottom = self.parenthesize(denominator[0], prec + 1)
+        else:
+            bottom = "(" + " * ".join(self.parenthesize(f, prec) for f in denominator) + ")"
+        return f"{sign}{top} / {bottom}"
+
+    def _print_Pow(self, expr, rational=False):
+        base, exponent = expr.args
+        if exponent == sp.S.Half:
+            return f"{self._module_format('numpy.sqrt')}({self._print(base)})"
+        if exponent.is_number and exponent.is_negative:
+            return self._print_Mul(sp.Mul(1, expr, evaluate=False))
+        if exponent.is_number and not exponent.is_Rational:
+            exponent = sp.Float(exponent)
+        prec = PRECEDENCE["Pow"]
+        return f"{self.parenthesize(base, prec)} ** {self.parenthesize(exponent, prec)}"
+
+    def _print_Function(self, expr):
+        if expr.is_number:
+            return repr(float(expr))
+        return super()._print_Function(expr)
+
+
+def _short_decimal(number: sp.Rational) -> bool:
+    """True when the rational prints exactly as a short decimal (0.5, 1.5, 0.01)."""
+    return number.is_Rational and sp.Rational(repr(float(number))) == number and len(repr(float(number))) <= 8
+
+
+def print_array_expr(expr: sp.Expr, printer: ArrayPrinter) -> str:
+    """One expression as NumPy code (after the stability pass)."""
+    return printer.doprint(stabilise(expr))

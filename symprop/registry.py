@@ -1,0 +1,272 @@
+"""The op registry: every activation and loss, defined once.
+
+Each entry holds its scalar SymPy definition, an optional *presentation* of its
+derivative (for instance sigmoid's ``a (1 - a)`` in terms of its own output ``a``), the
+NumPy helper that computes it stably, and its LaTeX name.  Derivatives are derived by
+SymPy from the definition; a presentation is only a cheaper way to write the same thing,
+and ``tests/test_registry.py`` proves every presentation equal to the derived derivative.
+
+Adding an activation or a loss is one entry in ``ACTIVATIONS`` or ``LOSSES``; the tests
+are parametrised over these dicts and pick it up by themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Callable
+
+import sympy as sp
+
+#: The scalar variables entries are written in: pre-activation, activation output,
+#: network output and target.
+Z = sp.Symbol("z", real=True)
+A = sp.Symbol("a", real=True)
+Y = sp.Symbol("y", real=True)
+T = sp.Symbol("t", real=True)
+
+
+class RegistryFunction(sp.Function):
+    """A registered activation used inside SymPy expressions, e.g. ``sigmoid(beta*z)``.
+
+    Extra arguments after the first are the activation's constants (``leaky_relu(z, 0.1)``).
+    Its derivative is the entry's derivative, which is derived from the definition.
+    """
+
+    entry: Activation
+
+    def fdiff(self, argindex=1):
+        if argindex != 1:
+            raise sp.ArgumentIndexError(self, argindex)
+        return self.entry.derivative_at(self.args[0], self.args[1:])
+
+    def definition(self) -> sp.Expr:
+        """The formula this function stands for, one level deep."""
+        return self.entry.definition_at(self.args[0], self.args[1:])
+
+    # SymPy's printers call these hooks (``Printer.printmethod``).
+    def _numpycode(self, printer):
+        return printer.print_registry_function(self)
+
+    def _latex(self, printer):
+        args = ", ".join(printer._print(a) for a in self.args)
+        return rf"{self.entry.latex}\left({args}\right)"
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An elementwise activation ``a = f(z; constants)``.
+
+    ``define(z, *constants)`` gives the formula.  ``present(z, a, *constants)``, when set,
+    gives f'(z) written the cheap way (it may use the output ``a``).  ``numpy_helper`` is
+    the body of a NumPy function of ``x`` (and the constants) that computes f stably;
+    ``None`` means f is printed inline from its definition.
+    """
+
+    name: str
+    define: Callable[..., sp.Expr]
+    constants: tuple[tuple[str, float], ...] = ()
+    present: Callable[..., sp.Expr] | None = None
+    numpy_helper: str | None = None
+    helper_needs: tuple[str, ...] = ()
+    latex: str = ""
+
+    def constant_values(self, given: dict[str, float] | None = None) -> tuple[sp.Expr, ...]:
+        given = given or {}
+        return tuple(sp.nsimplify(given.get(n, d), rational=True) for n, d in self.constants)
+
+    def definition_at(self, z: sp.Expr, constants: tuple = ()) -> sp.Expr:
+        return self.define(z, *(constants or self.constant_values()))
+
+    def derived_derivative(self, constants: tuple = ()) -> sp.Expr:
+        """f'(z) as SymPy derives it from the definition (in terms of ``Z``)."""
+        return sp.diff(self.definition_at(Z, constants), Z)
+
+    def derivative_at(self, z: sp.Expr, constants: tuple = ()) -> sp.Expr:
+        """f'(z), in the entry's presentation when it has one, at an arbitrary argument."""
+        constants = constants or self.constant_values()
+        if self.present is None:
+            return self.derived_derivative(constants).subs(Z, z)
+        output = function_for(self.name)(z, *constants) if self.numpy_helper else self.define(z, *constants)
+        return self.present(z, output, *constants)
+
+    def derivative_in_output(self, constants: tuple = ()) -> sp.Expr:
+        """f' written in ``Z`` and/or ``A`` (``A`` standing for f(Z)), for the backward pass."""
+        constants = constants or self.constant_values()
+        if self.present is None:
+            return self.derived_derivative(constants)
+        return self.present(Z, A, *constants)
+
+    def apply(self, z: sp.Expr, constants: tuple = ()) -> sp.Expr:
+        """f(z) as it appears in expressions: a registry function call, or the formula."""
+        constants = constants or self.constant_values()
+        if self.numpy_helper is None:
+            return self.define(z, *constants)
+        return function_for(self.name)(z, *constants)
+
+
+@cache
+def function_for(name: str) -> type[RegistryFunction]:
+    """The SymPy function class of a registered activation (one class per entry)."""
+    entry = ACTIVATIONS[name]
+    return type(name, (RegistryFunction,), {"entry": entry, "nargs": 1 + len(entry.constants)})
+
+
+def expand_definitions(expr: sp.Expr) -> sp.Expr:
+    """Replace every registry function by its formula, recursively: plain SymPy remains."""
+    while True:
+        calls = expr.atoms(RegistryFunction)
+        if not calls:
+            return expr
+        expr = expr.xreplace({c: c.definition() for c in calls})
+
+
+def _sigmoid(x):
+    return function_for("sigmoid")(x)
+
+
+_SELU_SCALE = sp.Float("1.0507009873536432")
+_SELU_ALPHA = sp.Float("1.6732632423543772")
+
+ACTIVATIONS: dict[str, Activation] = {
+    entry.name: entry
+    for entry in [
+        Activation("identity", lambda z: z, latex=r"\operatorname{id}"),
+        Activation(
+            "sigmoid",
+            lambda z: 1 / (1 + sp.exp(-z)),
+            present=lambda z, a: a * (1 - a),
+            numpy_helper="0.5 * (1.0 + np.tanh(0.5 * x))  # computed as (1 + tanh(x / 2)) / 2: never overflows",
+            latex=r"\sigma",
+        ),
+        Activation(
+            "tanh",
+            lambda z: sp.tanh(z),
+            present=lambda z, a: 1 - a**2,
+            latex=r"\tanh",
+        ),
+        Activation(
+            "relu",
+            lambda z: sp.Piecewise((z, z > 0), (0, True)),
+            present=lambda z, a: sp.Piecewise((1, z > 0), (0, True)),
+            numpy_helper="np.maximum(x, 0.0)",
+            latex=r"\operatorname{relu}",
+        ),
+        Activation(
+            "leaky_relu",
+            lambda z, alpha: sp.Piecewise((z, z > 0), (alpha * z, True)),
+            constants=(("alpha", 0.01),),
+            present=lambda z, a, alpha: sp.Piecewise((1, z > 0), (alpha, True)),
+            numpy_helper="np.where(x > 0, x, alpha * x)",
+            latex=r"\operatorname{leaky\_relu}",
+        ),
+        Activation(
+            "elu",
+            lambda z, alpha: sp.Piecewise((z, z > 0), (alpha * (sp.exp(z) - 1), True)),
+            constants=(("alpha", 1.0),),
+            present=lambda z, a, alpha: sp.Piecewise((1, z > 0), (a + alpha, True)),
+            numpy_helper="np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))  # exp only of min(x, 0): never overflows",
+            latex=r"\operatorname{elu}",
+        ),
+        Activation(
+            "selu",
+            lambda z: _SELU_SCALE * sp.Piecewise((z, z > 0), (_SELU_ALPHA * (sp.exp(z) - 1), True)),
+            present=lambda z, a: sp.Piecewise((_SELU_SCALE, z > 0), (a + _SELU_SCALE * _SELU_ALPHA, True)),
+            numpy_helper=(
+                "np.where(x > 0, 1.0507009873536432 * x, 1.7580993408473766 * np.expm1(np.minimum(x, 0.0)))"
+                "  # exp only of min(x, 0): never overflows"
+            ),
+            latex=r"\operatorname{selu}",
+        ),
+        Activation(
+            "softplus",
+            lambda z: sp.log(1 + sp.exp(z)),
+            present=lambda z, a: _sigmoid(z),
+            numpy_helper="np.logaddexp(0.0, x)  # computed by logaddexp: never overflows",
+            helper_needs=("sigmoid",),
+            latex=r"\operatorname{softplus}",
+        ),
+        Activation(
+            "silu",
+            lambda z: z * _sigmoid(z),
+            present=lambda z, a: _sigmoid(z) * (1 + z * (1 - _sigmoid(z))),
+            numpy_helper="x * _sigmoid(x)",
+            helper_needs=("sigmoid",),
+            latex=r"\operatorname{silu}",
+        ),
+        Activation(
+            "gelu",
+            lambda z: z / 2 * (1 + sp.erf(z / sp.sqrt(2))),
+            numpy_helper="0.5 * x * (1.0 + _erf(x * 0.7071067811865476))  # the exact erf form",
+            helper_needs=("erf",),
+            latex=r"\operatorname{gelu}",
+        ),
+    ]
+}
+ACTIVATIONS["swish"] = ACTIVATIONS["silu"]
+
+#: Activations that act on a whole vector, not elementwise; allowed on the output layer only.
+VECTOR_ACTIVATIONS = ("softmax",)
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A per-sample loss ``sum or mean over outputs of ell(y_i, t_i)``.
+
+    ``numpy_elementwise``, when set, is the stable NumPy spelling of ell, a format string
+    in the array names ``{y}`` and ``{t}`` (ell is printed from its definition otherwise).
+    The batch loss is the mean over samples.
+    """
+
+    name: str
+    define: Callable[..., sp.Expr]
+    reduction: str  # "sum" or "mean" over the outputs of one sample
+    constants: tuple[tuple[str, float], ...] = ()
+    numpy_elementwise: str | None = None
+    needs_output: str | None = None
+    latex: str = ""
+
+    def constant_values(self, given: dict[str, float] | None = None) -> tuple[sp.Expr, ...]:
+        given = given or {}
+        return tuple(sp.nsimplify(given.get(n, d), rational=True) for n, d in self.constants)
+
+    def elementwise(self, constants: tuple = ()) -> sp.Expr:
+        """ell(Y, T), the per-output term."""
+        return self.define(Y, T, *(constants or self.constant_values()))
+
+
+#: log clamped at the smallest positive float, so that log(0) is finite (PyTorch clamps too).
+_CLAMPED_LOG = "np.log(np.maximum({u}, np.finfo({y}.dtype).tiny))"
+
+LOSSES: dict[str, Loss] = {
+    entry.name: entry
+    for entry in [
+        Loss("half_sse", lambda y, t: (t - y) ** 2 / 2, "sum", latex=r"\tfrac12\sum_i (t_i - y_i)^2"),
+        Loss("mse", lambda y, t: (y - t) ** 2, "mean", latex=r"\tfrac1n\sum_i (y_i - t_i)^2"),
+        Loss("mae", lambda y, t: sp.Abs(y - t), "mean", latex=r"\tfrac1n\sum_i |y_i - t_i|"),
+        Loss(
+            "huber",
+            lambda y, t, delta: sp.Piecewise(
+                ((y - t) ** 2 / 2, sp.Abs(y - t) <= delta), (delta * (sp.Abs(y - t) - delta / 2), True)
+            ),
+            "mean",
+            constants=(("delta", 1.0),),
+            latex=r"\tfrac1n\sum_i \operatorname{huber}_\delta(y_i - t_i)",
+        ),
+        Loss(
+            "binary_cross_entropy",
+            lambda y, t: -(t * sp.log(y) + (1 - t) * sp.log(1 - y)),
+            "mean",
+            numpy_elementwise="-({t} * %s + (1 - {t}) * %s)"
+            % (_CLAMPED_LOG.format(u="{y}", y="{y}"), _CLAMPED_LOG.format(u="1 - {y}", y="{y}")),
+            latex=r"-\tfrac1n\sum_i \bigl(t_i \log y_i + (1 - t_i)\log(1 - y_i)\bigr)",
+        ),
+        Loss(
+            "cross_entropy",
+            lambda y, t: -t * sp.log(y),
+            "sum",
+            needs_output="softmax",
+            latex=r"-\sum_i t_i \log y_i",
+        ),
+    ]
+}

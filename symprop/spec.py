@@ -1,0 +1,390 @@
+"""Layer-stack specs: YAML (or a dict from Python) -> a validated ``Network``.
+
+Every rejection is a ``SpecError`` naming the file, the field (``layers[1].activation``)
+and what was expected.  Formulas are parsed by ``symprop.formula`` (a whitelisting AST
+reader, never ``eval``/``sympify``).
+"""
+
+from __future__ import annotations
+
+import keyword
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sympy as sp
+import yaml
+
+from . import registry
+from .errors import SpecError
+from .formula import FormulaError, parse_formula
+
+#: SymPy functions a formula may call besides the activations.
+MATH_FUNCTIONS = {
+    "exp": sp.exp,
+    "log": sp.log,
+    "sqrt": sp.sqrt,
+    "abs": sp.Abs,
+    "tanh": sp.tanh,
+    "sinh": sp.sinh,
+    "cosh": sp.cosh,
+    "sin": sp.sin,
+    "cos": sp.cos,
+    "erf": sp.erf,
+    "sign": sp.sign,
+    "log1p": lambda x: sp.log(1 + x),
+    "expm1": lambda x: sp.exp(x) - 1,
+    "max": sp.Max,
+    "min": sp.Min,
+}
+
+TOP_LEVEL_FIELDS = {"name", "input", "layers", "loss", "constants", "functions", "example"}
+LAYER_FIELDS = {"units", "activation", "bias"}
+#: Above this many weights the derivation keeps no per-weight scalar expressions.
+MAX_UNITS = 1_000_000
+
+
+@dataclass(frozen=True)
+class ActivationChoice:
+    """A layer's activation: a registry entry with its constants, or a user formula in z."""
+
+    name: str
+    constants: tuple[sp.Expr, ...] = ()
+    formula: sp.Expr | None = None  # in registry.Z, for user-defined functions
+
+    @property
+    def entry(self) -> registry.Activation | None:
+        return registry.ACTIVATIONS.get(self.name)
+
+
+@dataclass(frozen=True)
+class LossChoice:
+    """The loss: a registry entry with its constants, or a user formula in y and t (summed)."""
+
+    name: str
+    constants: tuple[sp.Expr, ...] = ()
+    formula: sp.Expr | None = None  # in registry.Y and registry.T
+
+    @property
+    def entry(self) -> registry.Loss | None:
+        return registry.LOSSES.get(self.name)
+
+    def elementwise(self) -> sp.Expr:
+        return self.formula if self.formula is not None else self.entry.elementwise(self.constants)
+
+    @property
+    def reduction(self) -> str:
+        return "sum" if self.formula is not None else self.entry.reduction
+
+
+@dataclass(frozen=True)
+class Layer:
+    units: int
+    activation: ActivationChoice
+    bias: bool = True
+
+
+@dataclass(frozen=True)
+class Example:
+    """Concrete numbers for a worked example: one sample, its target, parameter values."""
+
+    x: tuple[float, ...]
+    t: tuple[float, ...]
+    params: dict[str, list]
+    learning_rate: float | None = None
+
+
+@dataclass(frozen=True)
+class Network:
+    """A validated layer stack.  Parameters are W1, b1, W2, b2, ... by dense layer."""
+
+    name: str
+    inputs: int
+    layers: tuple[Layer, ...]
+    loss: LossChoice
+    constants: dict[str, sp.Expr] = field(default_factory=dict)
+    functions: dict[str, sp.Expr] = field(default_factory=dict)
+    example: Example | None = None
+    source: str = "<python>"
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        shapes, fan_in = {}, self.inputs
+        for index, layer in enumerate(self.layers, start=1):
+            shapes[f"W{index}"] = (layer.units, fan_in)
+            if layer.bias:
+                shapes[f"b{index}"] = (layer.units,)
+            fan_in = layer.units
+        return shapes
+
+    @property
+    def outputs(self) -> int:
+        return self.layers[-1].units
+
+
+def load(path: str | Path) -> Network:
+    """Read and validate a YAML spec file."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(source, "file", f"cannot read the spec: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError(source, where, f"not valid YAML: {problem}") from None
+    return from_dict(data, source=source)
+
+
+def from_dict(data: Any, source: str = "<python>") -> Network:
+    """Validate a spec given as plain data (the parsed YAML, or a dict built in Python)."""
+    return _Reader(source).network(data)
+
+
+class _Reader:
+    """Validates one spec; every check raises a ``SpecError`` with the field's path."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, where: str, message: str):
+        raise SpecError(self.source, where, message)
+
+    def network(self, data: Any) -> Network:
+        if not isinstance(data, dict):
+            self.fail("spec", f"expected a mapping of fields ({', '.join(sorted(TOP_LEVEL_FIELDS))}), got {_kind(data)}")
+        unknown = sorted(set(map(str, data)) - TOP_LEVEL_FIELDS)
+        if unknown:
+            self.fail(unknown[0], f"unknown field; expected one of: {', '.join(sorted(TOP_LEVEL_FIELDS))}")
+        for required in ("name", "input", "layers", "loss"):
+            if required not in data:
+                self.fail(required, "missing; every spec needs name, input, layers and loss")
+        name = self.identifier(data["name"], "name")
+        inputs = self.positive_int(data["input"], "input")
+        constants = self.constants(data.get("constants") or {})
+        functions = self.functions(data.get("functions") or {}, constants)
+        layers = self.layers(data["layers"], constants, functions)
+        loss = self.loss(data["loss"], constants, functions, layers[-1])
+        network = Network(name, inputs, layers, loss, constants, functions, source=self.source)
+        if data.get("example") is not None:
+            network = Network(
+                name, inputs, layers, loss, constants, functions, self.example(data["example"], network), self.source
+            )
+        return network
+
+    # -- scalars ---------------------------------------------------------------------
+
+    def identifier(self, value: Any, where: str) -> str:
+        if not isinstance(value, str) or not value.isidentifier() or not value.isascii():
+            self.fail(where, f"expected a name made of letters, digits and '_' (not starting with a digit), got {value!r}")
+        if keyword.iskeyword(value) or value.startswith("_"):
+            self.fail(where, f"{value!r} cannot be used as a name (Python keyword or leading '_')")
+        return value
+
+    def positive_int(self, value: Any, where: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            self.fail(where, f"expected a positive whole number, got {value!r}")
+        if value > MAX_UNITS:
+            self.fail(where, f"expected at most {MAX_UNITS} units, got {value}")
+        return value
+
+    def number(self, value: Any, where: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            self.fail(where, f"expected a finite number, got {value!r}")
+        return value
+
+    # -- sections --------------------------------------------------------------------
+
+    def constants(self, data: Any) -> dict[str, sp.Expr]:
+        if not isinstance(data, dict):
+            self.fail("constants", f"expected a mapping of name: number, got {_kind(data)}")
+        constants = {}
+        for key, value in data.items():
+            name = self.identifier(key, f"constants.{key}")
+            self.not_reserved(name, f"constants.{key}")
+            constants[name] = sp.nsimplify(self.number(value, f"constants.{key}"), rational=True)
+        return constants
+
+    def not_reserved(self, name: str, where: str):
+        if name in registry.ACTIVATIONS or name in MATH_FUNCTIONS or name in registry.VECTOR_ACTIVATIONS:
+            self.fail(where, f"{name!r} is a built-in function name; choose another name")
+        if name in ("z", "y", "t"):
+            self.fail(where, f"{name!r} is the variable of formulas; choose another name")
+
+    def functions(self, data: Any, constants: dict[str, sp.Expr]) -> dict[str, sp.Expr]:
+        if not isinstance(data, dict):
+            self.fail("functions", f"expected a mapping of name: formula in z, got {_kind(data)}")
+        functions: dict[str, sp.Expr] = {}
+        for key, text in data.items():
+            where = f"functions.{key}"
+            name = self.identifier(key, where)
+            self.not_reserved(name, where)
+            if name in constants:
+                self.fail(where, f"{name!r} is already a constant")
+            earlier = {n: (lambda e: lambda arg: e.subs(registry.Z, arg))(e) for n, e in functions.items()}
+            functions[name] = self.formula(text, where, {"z": registry.Z, **constants}, earlier)
+        return functions
+
+    def formula(self, text: Any, where: str, symbols: dict, extra_functions: dict) -> sp.Expr:
+        if not isinstance(text, str):
+            self.fail(where, f"expected a formula as a string, got {_kind(text)}")
+        callables = {**MATH_FUNCTIONS, **extra_functions}
+        for name, entry in registry.ACTIVATIONS.items():
+            callables[name] = (lambda e: lambda arg: e.apply(arg))(entry)
+        try:
+            return parse_formula(text, symbols, callables)
+        except FormulaError as exc:
+            self.fail(where, str(exc))
+
+    def layers(self, data: Any, constants, functions) -> tuple[Layer, ...]:
+        if not isinstance(data, list) or not data:
+            self.fail("layers", f"expected a non-empty list of layers, got {_kind(data)}")
+        layers = []
+        for index, item in enumerate(data):
+            where = f"layers[{index}]"
+            if not isinstance(item, dict):
+                self.fail(where, f"expected a mapping like {{units: 4, activation: relu}}, got {_kind(item)}")
+            unknown = sorted(set(map(str, item)) - LAYER_FIELDS)
+            if unknown:
+                self.fail(f"{where}.{unknown[0]}", f"unknown field; expected one of: {', '.join(sorted(LAYER_FIELDS))}")
+            if "units" not in item:
+                self.fail(f"{where}.units", "missing; say how many outputs the layer has")
+            units = self.positive_int(item["units"], f"{where}.units")
+            activation = self.activation(item.get("activation", "identity"), f"{where}.activation", constants, functions)
+            if activation.name in registry.VECTOR_ACTIVATIONS and index != len(data) - 1:
+                self.fail(f"{where}.activation", f"{activation.name} is allowed on the output layer only")
+            bias = item.get("bias", True)
+            if not isinstance(bias, bool):
+                self.fail(f"{where}.bias", f"expected true or false, got {bias!r}")
+            layers.append(Layer(units, activation, bias))
+        return tuple(layers)
+
+    def activation(self, data: Any, where: str, constants, functions) -> ActivationChoice:
+        given: dict = {}
+        if isinstance(data, dict):
+            if "name" not in data:
+                self.fail(where, "expected {name: ..., <constant>: value}, e.g. {name: leaky_relu, alpha: 0.1}")
+            given = {k: v for k, v in data.items() if k != "name"}
+            data = data["name"]
+        if not isinstance(data, str):
+            self.fail(where, f"expected an activation name, got {_kind(data)}")
+        if data in functions:
+            if given:
+                self.fail(where, f"{data} is a formula function; give its constants under 'constants'")
+            return ActivationChoice(data, formula=functions[data])
+        if data in registry.VECTOR_ACTIVATIONS:
+            if given:
+                self.fail(f"{where}.{next(iter(given))}", f"{data} takes no constants")
+            return ActivationChoice(data)
+        entry = registry.ACTIVATIONS.get(data)
+        if entry is None:
+            known = sorted({*registry.ACTIVATIONS, *registry.VECTOR_ACTIVATIONS, *functions})
+            self.fail(where, f"unknown activation {data!r}; expected one of: {', '.join(known)}")
+        return ActivationChoice(entry.name, self.entry_constants(entry, given, where, constants))
+
+    def entry_constants(self, entry, given: dict, where: str, constants) -> tuple[sp.Expr, ...]:
+        allowed = dict(entry.constants)
+        for key, value in given.items():
+            if key not in allowed:
+                expected = ", ".join(allowed) or "none"
+                self.fail(f"{where}.{key}", f"{entry.name} has no constant {key!r}; its constants: {expected}")
+            if isinstance(value, str) and value in constants:
+                given[key] = constants[value]
+            else:
+                self.number(value, f"{where}.{key}")
+        return entry.constant_values(given)
+
+    def loss(self, data: Any, constants, functions, output: Layer) -> LossChoice:
+        given: dict = {}
+        if isinstance(data, dict) and "formula" in data:
+            extra = sorted(set(map(str, data)) - {"formula"})
+            if extra:
+                self.fail(f"loss.{extra[0]}", "unknown field; a formula loss is {formula: \"...\"} in y and t")
+            earlier = {n: (lambda e: lambda arg: e.subs(registry.Z, arg))(e) for n, e in functions.items()}
+            symbols = {"y": registry.Y, "t": registry.T, **constants}
+            return LossChoice("formula", formula=self.formula(data["formula"], "loss.formula", symbols, earlier))
+        if isinstance(data, dict):
+            if "name" not in data:
+                self.fail("loss", "expected a loss name, {name: ..., <constant>: value} or {formula: \"...\"}")
+            given = {k: v for k, v in data.items() if k != "name"}
+            data = data["name"]
+        if not isinstance(data, str):
+            self.fail("loss", f"expected a loss name, got {_kind(data)}")
+        entry = registry.LOSSES.get(data)
+        if entry is None:
+            self.fail("loss", f"unknown loss {data!r}; expected one of: {', '.join(sorted(registry.LOSSES))} or {{formula: ...}}")
+        if entry.needs_output and output.activation.name != entry.needs_output:
+            self.fail("loss", f"{entry.name} needs a {entry.needs_output} output layer, got {output.activation.name}")
+        if output.activation.name in registry.VECTOR_ACTIVATIONS and entry.needs_output is None:
+            self.fail("loss", f"a {output.activation.name} output goes with cross_entropy, not {entry.name}")
+        values = self.entry_constants(entry, given, "loss", constants)
+        if entry.name == "huber" and values[0] <= 0:
+            self.fail("loss.delta", f"expected a positive number, got {given.get('delta')!r}")
+        return LossChoice(entry.name, values)
+
+    def example(self, data: Any, network: Network) -> Example:
+        if not isinstance(data, dict):
+            self.fail("example", f"expected a mapping with x, t and params, got {_kind(data)}")
+        unknown = sorted(set(map(str, data)) - {"x", "t", "params", "learning_rate"})
+        if unknown:
+            self.fail(f"example.{unknown[0]}", "unknown field; expected x, t, params, learning_rate")
+        for required in ("x", "t", "params"):
+            if required not in data:
+                self.fail(f"example.{required}", "missing; a worked example needs x, t and params")
+        x = self.vector(data["x"], "example.x", network.inputs)
+        t = self.vector(data["t"], "example.t", network.outputs)
+        shapes = network.param_shapes()
+        params = data["params"]
+        if not isinstance(params, dict):
+            self.fail("example.params", f"expected a mapping of parameter name: values, got {_kind(params)}")
+        for name in params:
+            if name not in shapes:
+                self.fail(f"example.params.{name}", f"unknown parameter; this network has {', '.join(shapes)}")
+        for name, shape in shapes.items():
+            if name not in params:
+                self.fail(f"example.params.{name}", f"missing; expected values of shape {list(shape)}")
+            self.array(params[name], f"example.params.{name}", shape)
+        rate = data.get("learning_rate")
+        if rate is not None and self.number(rate, "example.learning_rate") <= 0:
+            self.fail("example.learning_rate", f"expected a positive number, got {rate!r}")
+        return Example(tuple(x), tuple(t), {n: params[n] for n in shapes}, rate)
+
+    def vector(self, data: Any, where: str, size: int) -> list[float]:
+        self.array(data, where, (size,))
+        return list(data)
+
+    def array(self, data: Any, where: str, shape: tuple[int, ...]):
+        got = _shape_of(data)
+        if got != shape:
+            described = "not a rectangular array of numbers" if got is None else f"shape {list(got)}"
+            self.fail(where, f"expected shape {list(shape)}, got {described}")
+        for value in _flatten(data):
+            self.number(value, where)
+
+
+def _shape_of(data: Any) -> tuple[int, ...] | None:
+    if isinstance(data, (int, float)) and not isinstance(data, bool):
+        return ()
+    if not isinstance(data, list) or not data:
+        return None
+    shapes = {_shape_of(item) for item in data}
+    if len(shapes) != 1 or None in shapes:
+        return None
+    return (len(data), *shapes.pop())
+
+
+def _flatten(data: Any):
+    if isinstance(data, list):
+        for item in data:
+            yield from _flatten(item)
+    else:
+        yield data
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return {dict: "a mapping", list: "a list", str: f"the text {value!r}"}.get(type(value), repr(value))

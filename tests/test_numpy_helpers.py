@@ -1,0 +1,204 @@
+"""Tests for the pure-NumPy helpers pasted into generated modules."""
+
+import ast
+import builtins
+import importlib.util
+import inspect
+import math
+import shutil
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from symprop.numpy_helpers import ERF_SOURCE, _erf
+
+TINY = np.finfo(np.float64).tiny  # smallest normal float64
+SUBNORMAL_ULP = 5e-324
+
+
+def erf_strict(x):
+    """``_erf`` with every floating-point exception and warning an error."""
+    with np.errstate(all="raise"), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return _erf(x)
+
+
+def _reference(x):
+    return np.array([math.erf(v) for v in np.asarray(x, dtype=np.float64).ravel()])
+
+
+def _check_float64(x):
+    x = np.asarray(x, dtype=np.float64)
+    got = erf_strict(x)
+    assert got.dtype == np.float64
+    assert got.shape == x.shape
+    ref = _reference(x)
+    err = np.abs(got.ravel() - ref)
+    normal = np.abs(ref) >= TINY
+    rel = err[normal] / np.abs(ref[normal])
+    assert rel.max(initial=0.0) < 1e-15, x.ravel()[normal][np.argmax(rel)]
+    # Both are sub-ulp implementations, so they differ by at most 2 ulps.
+    ulps = err[normal] / np.spacing(np.abs(ref[normal]))
+    assert ulps.max(initial=0.0) <= 2.0
+    # Subnormal results are quantised to 2**-1074: allow one unit there.
+    assert err[~normal].max(initial=0.0) <= SUBNORMAL_ULP
+    return rel.max(initial=0.0)
+
+
+def test_erf_matches_math_erf_dense():
+    n = 50_000
+    log_part = np.logspace(-300, np.log10(30.0), n)
+    lin_part = np.linspace(0.0, 30.0, n)
+    x = np.concatenate([log_part, lin_part, -log_part, -lin_part])
+    assert x.size == 200_000
+    _check_float64(x)
+
+
+def test_erf_branch_boundaries():
+    edges = np.array([2.0**-28, 0.84375, 1.25, 1 / 0.35, 6.0, 28.0])
+    near = [np.nextafter(edges, 0.0), edges, np.nextafter(edges, np.inf)]
+    around = edges[:, None] * (1.0 + np.linspace(-1e-3, 1e-3, 2001))[None, :]
+    x = np.concatenate([np.concatenate(near), around.ravel()])
+    _check_float64(np.concatenate([x, -x]))
+
+
+def test_erf_random_uniform():
+    rng = np.random.default_rng(12345)
+    x = rng.uniform(-7.0, 7.0, 100_000)
+    _check_float64(x.reshape(100, 1000))
+
+
+def test_erf_tiny_and_subnormal():
+    rng = np.random.default_rng(7)
+    subnormal = rng.integers(1, 2**52, 10_000, dtype=np.uint64).view(np.float64)
+    x = np.concatenate(
+        [
+            np.array([5e-324, 1e-320, 1e-310, TINY, 1e-300, 1e-200, 1e-20]),
+            subnormal,
+            np.logspace(-308, -300, 1000),
+            np.logspace(-300, -8, 1000),
+        ]
+    )
+    _check_float64(np.concatenate([x, -x]))
+    assert erf_strict(np.array([1e-300]))[0] == math.erf(1e-300)
+
+
+def test_erf_special_values():
+    x = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e3, -1e3, 30.0, -30.0])
+    got = erf_strict(x)
+    expected = np.array([0.0, -0.0, 1.0, -1.0, np.nan, 1.0, -1.0, 1.0, -1.0])
+    np.testing.assert_array_equal(got, expected)
+    assert not np.signbit(got[0])
+    assert np.signbit(got[1])
+    big = np.array([np.finfo(np.float64).max, -np.finfo(np.float64).max])
+    np.testing.assert_array_equal(erf_strict(big), [1.0, -1.0])
+
+
+def test_erf_shapes_and_input_types():
+    assert erf_strict(np.empty((0, 3))).shape == (0, 3)
+    scalar = erf_strict(np.float64(0.5))
+    assert scalar.shape == ()
+    assert scalar == math.erf(0.5)
+    assert erf_strict(0.5) == math.erf(0.5)
+    ints = erf_strict(np.arange(-3, 4))
+    assert ints.dtype == np.float64
+    np.testing.assert_array_equal(ints, _reference(np.arange(-3, 4)))
+    # Non-contiguous views work.
+    x = np.linspace(-4.0, 4.0, 101)
+    np.testing.assert_array_equal(erf_strict(x[::3]), erf_strict(x)[::3])
+
+
+def test_erf_float32():
+    x64 = np.concatenate(
+        [np.linspace(-30.0, 30.0, 20_001), np.logspace(-44, 1.5, 5_000)]
+    )
+    x32 = np.concatenate([x64, -x64]).astype(np.float32)
+    got = erf_strict(x32)
+    assert got.dtype == np.float32
+    ref = _reference(x32)
+    err = np.abs(got.astype(np.float64) - ref)
+    assert np.all(err <= 1e-6 * np.maximum(np.abs(ref), 1.0))
+    normal = np.abs(ref) >= np.finfo(np.float32).tiny
+    assert np.all(err[normal] < 1e-6 * np.abs(ref[normal]))
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45], np.float32)
+    got = erf_strict(special)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got[:5], [0.0, -0.0, 1.0, -1.0, np.nan])
+    assert np.signbit(got[1])
+    assert got[5] == np.float32(math.erf(float(special[5])))
+
+
+def test_erf_source_is_the_definition():
+    assert inspect.getsource(_erf) == ERF_SOURCE
+    assert ERF_SOURCE.startswith("def _erf(x):\n")
+    tree = ast.parse(ERF_SOURCE)
+    assert len(tree.body) == 1
+    func = tree.body[0]
+    assert isinstance(func, ast.FunctionDef)
+    assert func.name == "_erf"
+    # Self-contained: the only free (global) name it uses is ``np``.
+    bound = {arg.arg for arg in func.args.args}
+    loaded = set()
+    for node in ast.walk(func):
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Store):
+                bound.add(node.id)
+            else:
+                loaded.add(node.id)
+        assert not isinstance(node, (ast.Import, ast.ImportFrom))
+    free = loaded - bound
+    assert free - set(dir(builtins)) == {"np"}
+
+
+def _generated_module(tmp_path):
+    path = tmp_path / "generated_erf.py"
+    path.write_text("import numpy as np\n\n\n" + ERF_SOURCE)
+    return path
+
+
+def test_erf_source_pasted_module_defines_erf(tmp_path):
+    path = _generated_module(tmp_path)
+    spec = importlib.util.spec_from_file_location("generated_erf", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    x = np.concatenate([np.linspace(-8.0, 8.0, 10_001), [0.0, np.inf, np.nan]])
+    np.testing.assert_array_equal(module._erf(x), erf_strict(x))
+
+
+def _ruff_command():
+    exe = shutil.which("ruff")
+    if exe is not None:
+        return [exe]
+    if importlib.util.find_spec("ruff") is not None:
+        return [sys.executable, "-m", "ruff"]
+    pytest.skip("ruff is not installed")
+
+
+def test_erf_source_passes_ruff_check(tmp_path):
+    ruff = _ruff_command()
+    path = _generated_module(tmp_path)
+    for extra in ([], ["--select", "E,F,W,B,UP,I,N,SIM,NPY"]):
+        result = subprocess.run(
+            [*ruff, "check", "--isolated", "--no-cache", *extra, str(path)],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_erf_source_is_formatted(tmp_path):
+    ruff = _ruff_command()
+    path = _generated_module(tmp_path)
+    result = subprocess.run(
+        [*ruff, "format", "--isolated", "--no-cache", "--diff", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
