@@ -128,6 +128,19 @@ class Derivation:
         return min([product, sp.cancel(product), sp.factor(product)], key=sp.count_ops)
 
     @cached_property
+    def scalar(self):
+        """The per-weight view (``ScalarDerivation``); SymPropError above ``SCALAR_LIMIT`` parameters."""
+        from .scalar import ScalarDerivation
+
+        return ScalarDerivation(self)
+
+    @property
+    def has_scalar(self) -> bool:
+        from .scalar import SCALAR_LIMIT
+
+        return sum(sp.prod(n.shape) for n in self.graph.params()) <= SCALAR_LIMIT
+
+    @cached_property
     def param_names(self) -> list[str]:
         return [n.name for n in self.graph.params()]
 

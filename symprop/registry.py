@@ -12,9 +12,9 @@ are parametrised over these dicts and pick it up by themselves.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Callable
 
 import sympy as sp
 
@@ -257,8 +257,11 @@ LOSSES: dict[str, Loss] = {
             "binary_cross_entropy",
             lambda y, t: -(t * sp.log(y) + (1 - t) * sp.log(1 - y)),
             "mean",
-            numpy_elementwise="-({t} * %s + (1 - {t}) * %s)"
-            % (_CLAMPED_LOG.format(u="{y}", y="{y}"), _CLAMPED_LOG.format(u="1 - {y}", y="{y}")),
+            numpy_elementwise="-({t} * "
+            + _CLAMPED_LOG.format(u="{y}", y="{y}")
+            + " + (1 - {t}) * "
+            + _CLAMPED_LOG.format(u="1 - {y}", y="{y}")
+            + ")",
             latex=r"-\tfrac1n\sum_i \bigl(t_i \log y_i + (1 - t_i)\log(1 - y_i)\bigr)",
         ),
         Loss(

@@ -224,7 +224,7 @@ class _Reader:
             self.not_reserved(name, where)
             if name in constants:
                 self.fail(where, f"{name!r} is already a constant")
-            earlier = {n: (lambda e: lambda arg: e.subs(registry.Z, arg))(e) for n, e in functions.items()}
+            earlier = {n: _substituting(e) for n, e in functions.items()}
             functions[name] = self.formula(text, where, {"z": registry.Z, **constants}, earlier)
         return functions
 
@@ -233,7 +233,7 @@ class _Reader:
             self.fail(where, f"expected a formula as a string, got {_kind(text)}")
         callables = {**MATH_FUNCTIONS, **extra_functions}
         for name, entry in registry.ACTIVATIONS.items():
-            callables[name] = (lambda e: lambda arg: e.apply(arg))(entry)
+            callables[name] = entry.apply
         try:
             return parse_formula(text, symbols, callables)
         except FormulaError as exc:
@@ -303,7 +303,7 @@ class _Reader:
             extra = sorted(set(map(str, data)) - {"formula"})
             if extra:
                 self.fail(f"loss.{extra[0]}", "unknown field; a formula loss is {formula: \"...\"} in y and t")
-            earlier = {n: (lambda e: lambda arg: e.subs(registry.Z, arg))(e) for n, e in functions.items()}
+            earlier = {n: _substituting(e) for n, e in functions.items()}
             symbols = {"y": registry.Y, "t": registry.T, **constants}
             return LossChoice("formula", formula=self.formula(data["formula"], "loss.formula", symbols, earlier))
         if isinstance(data, dict):
@@ -363,6 +363,11 @@ class _Reader:
             self.fail(where, f"expected shape {list(shape)}, got {described}")
         for value in _flatten(data):
             self.number(value, where)
+
+
+def _substituting(body: sp.Expr):
+    """A user function as a callable: ``f(arg)`` is its body with ``z`` replaced by ``arg``."""
+    return lambda arg: body.subs(registry.Z, arg)
 
 
 def _shape_of(data: Any) -> tuple[int, ...] | None:

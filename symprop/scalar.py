@@ -1,0 +1,254 @@
+"""The per-weight view of a derivation, for small networks: one sample, scalar elements.
+
+Every node's elements get a symbol (``x_1``, ``z1_2``, ``a2_1``, ``W2_12``, ``t_1``, see
+``naming``).  ``definition`` says how each op element is computed from the elements of its
+inputs; the reverse pass below mirrors ``Derivation``'s, element by element, so the adjoint
+of every element is an expression in *forward values* (what the tutorials write:
+``(a2_1 - t_1) * a2_1 * (1 - a2_1) * a1_1``).  ``expand`` substitutes the definitions
+until only inputs, targets and parameters remain; the proof tests compare that with
+``sympy.diff`` of the fully expanded loss.
+
+This is the one place that expands to scalars, and it refuses networks with more than
+``SCALAR_LIMIT`` parameters: its cost grows with the number of weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import sympy as sp
+
+from . import naming, registry
+from .errors import SymPropError
+from .graph import Activation, Loss, Node, Softmax
+
+#: Networks with more parameters than this get no per-weight expansion.
+SCALAR_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One factor of a chain-rule product: d ``of`` / d ``wrt``, and its value."""
+
+    of: sp.Symbol
+    wrt: sp.Symbol
+    expr: sp.Expr
+
+    @property
+    def text(self) -> str:
+        return f"d{self.of}/d{self.wrt}"
+
+    @property
+    def latex(self) -> str:
+        return rf"\frac{{\partial {sp.latex(self.of)}}}{{\partial {sp.latex(self.wrt)}}}"
+
+
+@dataclass(frozen=True)
+class ElementGradient:
+    """dE/d(one parameter element), with the chain of factors whose product it is."""
+
+    param: str
+    index: tuple[int, ...]
+    symbol: sp.Symbol
+    factors: tuple[Factor, ...]
+    expr: sp.Expr  # the product of the factors' expressions
+
+
+class ScalarDerivation:
+    """Element-level adjoints of a ``Derivation`` (one sample)."""
+
+    def __init__(self, derivation):
+        self.derivation = derivation
+        self.graph = derivation.graph
+        count = sum(_size(n.shape) for n in self.graph.params())
+        if count > SCALAR_LIMIT:
+            raise SymPropError(
+                f"{derivation.name}: {count} parameters; per-weight expressions are kept for at most {SCALAR_LIMIT}"
+            )
+        self.symbols: dict[str, list[sp.Symbol]] = {
+            node.name: [naming.element_symbol(node.name, index) for index in _indices(node.shape)]
+            for node in self.graph.nodes.values()
+        }
+        self.definitions: dict[sp.Symbol, sp.Expr] = {}
+        for node in self.graph.nodes.values():
+            if node.op.role == "op":
+                args = [self.symbols[name] for name in node.inputs]
+                for symbol, expr in zip(self.symbols[node.name], node.op.elements(node, args)):
+                    self.definitions[symbol] = expr
+        self.adjoints = self._reverse_pass()
+
+    # -- forward --------------------------------------------------------------------
+
+    @property
+    def loss_symbol(self) -> sp.Symbol:
+        return self.symbols[self.graph.loss][0]
+
+    def leaves(self, role: str) -> list[sp.Symbol]:
+        return [s for node in self.graph.leaves(role) for s in self.symbols[node.name]]
+
+    def expand(self, expr: sp.Expr) -> sp.Expr:
+        """``expr`` with every forward value replaced by its definition, down to the leaves."""
+        for node in reversed(list(self.graph.nodes.values())):
+            if node.op.role == "op":
+                expr = expr.xreplace({s: self.definitions[s] for s in self.symbols[node.name]})
+        return expr
+
+    @cached_property
+    def expanded_loss(self) -> sp.Expr:
+        return self.expand(self.loss_symbol)
+
+    def forward_values(self, point: dict[sp.Symbol, float], digits: int = 30) -> dict[sp.Symbol, sp.Float]:
+        """Every element's value at ``point`` (values of the leaves), to ``digits`` digits."""
+        values = {symbol: sp.Float(value, digits) for symbol, value in point.items()}
+        for node in self.graph.nodes.values():
+            if node.op.role == "op":
+                for symbol in self.symbols[node.name]:
+                    values[symbol] = evaluate(self.definitions[symbol], values, digits)
+        return values
+
+    # -- backward -------------------------------------------------------------------
+
+    def _reverse_pass(self) -> dict[sp.Symbol, sp.Expr]:
+        adjoints: dict[sp.Symbol, sp.Expr] = {}
+        fused = {step.source: step for step in self.derivation.steps if self._really_fused(step)}
+
+        def send(symbol: sp.Symbol, value: sp.Expr):
+            adjoints[symbol] = adjoints.get(symbol, sp.S.Zero) + value
+
+        needed = self.graph.needs_grad
+        for node in reversed(list(self.graph.nodes.values())):
+            if node.op.role != "op" or node.name not in needed:
+                continue
+            outs = self.symbols[node.name]
+            if isinstance(node.op, Loss):
+                output = self.graph.nodes[node.inputs[0]]
+                targets = self.symbols[node.inputs[1]]
+                if node.name in fused:
+                    pre = output.inputs[0]
+                    for z, a, t in zip(self.symbols[pre], self.symbols[output.name], targets):
+                        send(z, _at(fused[node.name].local, z=z, a=a, t=t))
+                    continue
+                scale = node.op.scale(len(targets))
+                for y, t in zip(self.symbols[output.name], targets):
+                    send(y, scale * _at(node.op.derivative, y=y, t=t))
+                continue
+            if node.name in {self.graph.nodes[s].inputs[0] for s in fused}:
+                continue  # an output activation whose adjoint the fused step already sent
+            upstream = [adjoints.get(s, sp.S.Zero) for s in outs]
+            if isinstance(node.op, Activation):
+                for z, a, bar in zip(self.symbols[node.inputs[0]], outs, upstream):
+                    send(z, bar * _at(node.op.derivative, z=z, a=a))
+            elif isinstance(node.op, Softmax):
+                zs = self.symbols[node.inputs[0]]
+                for k, z in enumerate(zs):
+                    send(z, sum(bar * a * (int(i == k) - outs[k]) for i, (a, bar) in enumerate(zip(outs, upstream))))
+            else:  # linear and other ops: differentiate the element definitions
+                for name in node.inputs:
+                    if name not in needed:
+                        continue
+                    for s in self.symbols[name]:
+                        total = sum(bar * sp.diff(self.definitions[o], s) for o, bar in zip(outs, upstream))
+                        if total != 0:
+                            send(s, total)
+        return adjoints
+
+    def _really_fused(self, step) -> bool:
+        """A fused output step whose formula is more than loss' times activation'.
+
+        The NumPy code computes ``dE/dz`` in one line either way; here an unsimplified product
+        is split back into its two factors, so that the chain reads dE/da * da/dz as taught.
+        """
+        if step.rule != "fused":
+            return False
+        loss, output = self.graph.nodes[step.source], self.graph.nodes[self.graph.nodes[step.source].inputs[0]]
+        if not isinstance(output.op, Activation):
+            return True
+        product = loss.op.scale(output.shape[0]) * loss.op.derivative.xreplace({registry.Y: registry.A})
+        return step.local != product * output.op.derivative
+
+    def adjoint(self, node: str) -> list[sp.Expr]:
+        """dE/d(each element of ``node``), in forward values."""
+        return [self.adjoints.get(s, sp.S.Zero) for s in self.symbols[node]]
+
+    def gradient(self, param: str, index: tuple[int, ...]) -> ElementGradient:
+        """dE/d``param[index]`` (0-based index) with its chain-rule factors.
+
+        When the element feeds a single element ``z`` (a dense layer's weights and biases),
+        the chain follows ``z`` forward through single-consumer activations:
+        ``[dE/da, da/dz, dz/dw]``, as the tutorials write it.  Otherwise (a shared
+        parameter) there is one factor, the whole sum.
+        """
+        node = self.graph.nodes[param]
+        symbol = self.symbols[param][_flat_index(index, node.shape)]
+        total = self.adjoints.get(symbol, sp.S.Zero)
+        users = [o for c in self.graph.consumers(param) for o in self.symbols[c.name] if self.definitions[o].has(symbol)]
+        if len(users) != 1:
+            return ElementGradient(param, index, symbol, (Factor(self.loss_symbol, symbol, total),), total)
+        factors = [Factor(users[0], symbol, sp.diff(self.definitions[users[0]], symbol))]
+        current = users[0]
+        while (step := self._elementwise_successor(current)) is not None:
+            successor, local = step
+            factors.insert(0, Factor(successor, current, local))
+            current = successor
+        factors.insert(0, Factor(self.loss_symbol, current, self.adjoints.get(current, sp.S.Zero)))
+        expr = sp.Mul(*(f.expr for f in factors))
+        return ElementGradient(param, index, symbol, tuple(factors), expr)
+
+    def _elementwise_successor(self, symbol: sp.Symbol) -> tuple[sp.Symbol, sp.Expr] | None:
+        """(a, da/dz) when ``symbol`` (a ``z``) feeds only an activation whose adjoint is its own."""
+        node = self._node_of(symbol)
+        consumers = self.graph.consumers(node.name)
+        if len(consumers) != 1 or not isinstance(consumers[0].op, Activation):
+            return None
+        activation = consumers[0]
+        if any(s.target == node.name and self._really_fused(s) for s in self.derivation.steps):
+            return None
+        position = self.symbols[node.name].index(symbol)
+        a = self.symbols[activation.name][position]
+        return a, _at(activation.op.derivative, z=symbol, a=a)
+
+    def _node_of(self, symbol: sp.Symbol) -> Node:
+        return next(self.graph.nodes[n] for n, symbols in self.symbols.items() if symbol in symbols)
+
+    def gradients(self) -> list[ElementGradient]:
+        """Every parameter element's gradient, parameters in order, elements row-major."""
+        return [
+            self.gradient(node.name, index) for node in self.graph.params() for index in _indices(node.shape)
+        ]
+
+
+def _at(expr: sp.Expr, **values: sp.Expr) -> sp.Expr:
+    """A registry-symbol formula (in ``z``, ``a``, ``y``, ``t``) at the given elements."""
+    table = {"z": registry.Z, "a": registry.A, "y": registry.Y, "t": registry.T}
+    return expr.xreplace({table[k]: v for k, v in values.items()})
+
+
+def evaluate(expr: sp.Expr, values: dict[sp.Symbol, sp.Expr], digits: int = 30) -> sp.Float:
+    """The number ``expr`` has at ``values`` (registry functions written out first)."""
+    result = registry.expand_definitions(expr.xreplace(values)).evalf(digits)
+    if not result.is_number:
+        raise SymPropError(f"cannot evaluate {expr}: missing values for {sorted(map(str, result.free_symbols))}")
+    return result
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    size = 1
+    for n in shape:
+        size *= n
+    return size
+
+
+def _indices(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    if not shape:
+        return [()]
+    return [(i, *rest) for i in range(shape[0]) for rest in _indices(shape[1:])]
+
+
+def _flat_index(index: tuple[int, ...], shape: tuple[int, ...]) -> int:
+    if len(index) != len(shape) or any(not 0 <= i < n for i, n in zip(index, shape)):
+        raise SymPropError(f"index {list(index)} is outside a parameter of shape {list(shape)}")
+    flat = 0
+    for i, n in zip(index, shape):
+        flat = flat * n + i
+    return flat
