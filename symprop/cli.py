@@ -1,0 +1,106 @@
+"""The ``symprop`` command.
+
+Every user error (bad spec, unknown name, unreadable file) is a ``SymPropError``: it is
+printed as one line on stderr and the exit code is 2.  Outputs are first written into a
+temporary folder beside the destination and moved into place only when all of them
+succeeded, so a failure never leaves half-written files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from . import __version__
+from .check import check_module
+from .derivation import derive
+from .errors import SymPropError
+from .spec import load
+
+EMITTERS = ("numpy", "latex", "all")
+
+
+def _derive_command(args: argparse.Namespace) -> int:
+    network = load(args.spec)
+    derivation = derive(network)
+    outputs: dict[str, str] = {}
+    if args.emit in ("numpy", "all"):
+        outputs[f"{network.name}.py"] = derivation.numpy_source()
+    if args.emit in ("latex", "all"):
+        outputs[f"{network.name}.tex"] = derivation.latex()
+    elif args.pdf:
+        raise SymPropError("--pdf needs the handout: use --emit latex or --emit all")
+    written = _write_all(Path(args.output), outputs, compile_pdf=args.pdf)
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def _write_all(directory: Path, outputs: dict[str, str], compile_pdf: bool) -> list[Path]:
+    """Write every output (and the PDF) in a scratch folder, then move them all into place."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SymPropError(f"{directory}: cannot create the output folder ({exc.strerror})") from None
+    scratch = Path(tempfile.mkdtemp(prefix=".symprop-", dir=directory))
+    try:
+        for name, text in outputs.items():
+            (scratch / name).write_text(text, encoding="utf-8")
+        names = list(outputs)
+        if compile_pdf:
+            from .emit_latex import compile_pdf as compile_tex
+
+            tex = next(name for name in names if name.endswith(".tex"))
+            names.append(compile_tex(scratch / tex).name)
+        for name in names:
+            os.replace(scratch / name, directory / name)
+        return [directory / name for name in names]
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _check_command(args: argparse.Namespace) -> int:
+    result = check_module(args.module, seed=args.seed)
+    print(result)
+    return 0 if result.passed else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="symprop",
+        description="Derive backpropagation symbolically; emit NumPy code and LaTeX handouts.",
+    )
+    parser.add_argument("--version", action="version", version=f"symprop {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    derive_parser = commands.add_parser("derive", help="derive a network spec and write its outputs")
+    derive_parser.add_argument("spec", help="the network spec (YAML)")
+    derive_parser.add_argument("-o", "--output", default=".", help="output folder (default: the current one)")
+    derive_parser.add_argument(
+        "--emit", choices=EMITTERS, default="all", help="which outputs to write (default: all = .py and .tex)"
+    )
+    derive_parser.add_argument("--pdf", action="store_true", help="also compile the handout to PDF (needs latexmk)")
+    derive_parser.set_defaults(run=_derive_command)
+
+    check_parser = commands.add_parser("check", help="gradient-check an emitted module against central differences")
+    check_parser.add_argument("module", help="the emitted .py file")
+    check_parser.add_argument("--seed", type=int, default=0, help="seed of the random check point")
+    check_parser.set_defaults(run=_check_command)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except SymPropError as exc:
+        print(f"symprop: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
