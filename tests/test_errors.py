@@ -1,0 +1,152 @@
+"""Every error a user can hit with a bad spec: one line naming the file and the field, exit
+status 2, and nothing written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from symprop.cli import main
+
+GOOD_HEAD = "name: net\ninput: 2\n"
+RELU = "layers: [{units: 2, activation: relu}]\n"
+
+# (case id, spec text, field named in the message, words the message must contain)
+BAD_SPECS = [
+    ("yaml_syntax", "name: x\ninput: 2\nlayers: [ {units: 2\n", "line 4, column 1", "not valid YAML"),
+    ("not_a_mapping", "- 1\n- 2\n", "spec", "expected a mapping"),
+    ("unknown_field", GOOD_HEAD + "layer: []\nloss: mse\n", "layer", "unknown field"),
+    ("missing_loss", GOOD_HEAD + RELU, "loss", "missing"),
+    ("name_not_identifier", 'name: "my net"\ninput: 2\n' + RELU + "loss: mse\n", "name", "expected a name"),
+    ("name_is_keyword", "name: class\ninput: 2\n" + RELU + "loss: mse\n", "name", "cannot be used as a name"),
+    ("input_not_number", "name: x\ninput: two\n" + RELU + "loss: mse\n", "input", "positive whole number"),
+    ("units_zero", GOOD_HEAD + "layers: [{units: 0, activation: relu}]\nloss: mse\n", "layers[0].units", "positive"),
+    ("no_layers", GOOD_HEAD + "layers: []\nloss: mse\n", "layers", "non-empty list"),
+    (
+        "unknown_activation",
+        GOOD_HEAD + "layers: [{units: 2, activation: sigmod}]\nloss: mse\n",
+        "layers[0].activation",
+        "unknown activation 'sigmod'",
+    ),
+    (
+        "softmax_on_hidden_layer",
+        GOOD_HEAD + "layers: [{units: 2, activation: softmax}, {units: 2, activation: softmax}]\nloss: cross_entropy\n",
+        "layers[0].activation",
+        "output layer only",
+    ),
+    (
+        "unknown_activation_constant",
+        GOOD_HEAD + "layers: [{units: 2, activation: {name: leaky_relu, slope: 0.1}}]\nloss: mse\n",
+        "layers[0].activation.slope",
+        "no constant 'slope'",
+    ),
+    ("bias_not_boolean", GOOD_HEAD + "layers: [{units: 2, activation: relu, bias: 'no'}]\nloss: mse\n",
+     "layers[0].bias", "true or false"),
+    ("unknown_loss", GOOD_HEAD + RELU + "loss: msee\n", "loss", "unknown loss 'msee'"),
+    ("cross_entropy_without_softmax", GOOD_HEAD + RELU + "loss: cross_entropy\n", "loss", "needs a softmax"),
+    ("softmax_without_cross_entropy", GOOD_HEAD + "layers: [{units: 2, activation: softmax}]\nloss: mse\n",
+     "loss", "goes with cross_entropy"),
+    ("huber_negative_delta", GOOD_HEAD + RELU + "loss: {name: huber, delta: -1}\n", "loss.delta", "positive number"),
+    (
+        "formula_unknown_name",
+        GOOD_HEAD + 'functions: {f: "z * foo(z)"}\nlayers: [{units: 2, activation: f}]\nloss: mse\n',
+        "functions.f",
+        "unknown name 'foo'",
+    ),
+    (
+        "formula_dunder_import",
+        GOOD_HEAD + "functions: {f: \"__import__('os').system('ls')\"}\nlayers: [{units: 2, activation: f}]\nloss: mse\n",
+        "functions.f",
+        "not allowed",
+    ),
+    ("formula_attribute_access", GOOD_HEAD + RELU + 'loss: {formula: "y.__class__"}\n', "loss.formula",
+     "attribute access is not allowed"),
+    (
+        "formula_syntax_error",
+        GOOD_HEAD + 'functions: {f: "z * (1 +"}\nlayers: [{units: 2, activation: f}]\nloss: mse\n',
+        "functions.f",
+        "syntax error at column 5",
+    ),
+    (
+        "formula_huge_power",
+        GOOD_HEAD + 'functions: {f: "z ** 9 ** 9 ** 9"}\nlayers: [{units: 2, activation: f}]\nloss: mse\n',
+        "functions.f",
+        "number too large",
+    ),
+    (
+        "formula_not_a_string",
+        GOOD_HEAD + "functions: {f: 3}\nlayers: [{units: 2, activation: f}]\nloss: mse\n",
+        "functions.f",
+        "expected a formula as a string",
+    ),
+    (
+        "example_param_wrong_shape",
+        GOOD_HEAD + RELU + "loss: mse\nexample: {x: [1, 2], t: [1, 2], params: {W1: [[1, 2, 3], [1, 2, 3]], b1: [0, 0]}}\n",
+        "example.params.W1",
+        "expected shape [2, 2], got shape [2, 3]",
+    ),
+    (
+        "example_unknown_param",
+        GOOD_HEAD + RELU + "loss: mse\nexample: {x: [1, 2], t: [1, 2], params: {W1: [[1, 2], [1, 2]], b1: [0, 0], W7: [1]}}\n",
+        "example.params.W7",
+        "unknown parameter",
+    ),
+    (
+        "example_negative_learning_rate",
+        GOOD_HEAD + RELU + "loss: mse\n"
+        "example: {x: [1, 2], t: [1, 2], learning_rate: -1, params: {W1: [[1, 2], [1, 2]], b1: [0, 0]}}\n",
+        "example.learning_rate",
+        "positive number",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "text", "field", "words"), BAD_SPECS, ids=[case[0] for case in BAD_SPECS])
+def test_bad_spec_gives_one_clear_line_exit_2_and_no_output(tmp_path, capsys, case, text, field, words):
+    spec = tmp_path / f"{case}.yaml"
+    spec.write_text(text)
+    out = tmp_path / "out"
+    status = main(["derive", str(spec), "-o", str(out)])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"symprop: error: {spec}: {field}"), err
+    assert words in err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_missing_spec_file(tmp_path, capsys):
+    status = main(["derive", str(tmp_path / "nowhere.yaml"), "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "nowhere.yaml" in err and "cannot read the spec" in err
+
+
+def test_existing_outputs_survive_a_failed_derive(tmp_path, capsys):
+    good = tmp_path / "net.yaml"
+    good.write_text(GOOD_HEAD + RELU + "loss: mse\n")
+    out = tmp_path / "out"
+    assert main(["derive", str(good), "-o", str(out), "--emit", "numpy"]) == 0
+    before = (out / "net.py").read_text()
+    good.write_text(GOOD_HEAD + RELU + "loss: msee\n")
+    assert main(["derive", str(good), "-o", str(out), "--emit", "numpy"]) == 2
+    assert (out / "net.py").read_text() == before
+    assert sorted(p.name for p in out.iterdir()) == ["net.py"]
+
+
+def test_console_script_reports_errors_with_status_2(tmp_path):
+    spec = tmp_path / "bad.yaml"
+    spec.write_text(textwrap.dedent(GOOD_HEAD + "layers: [{units: 2, activation: sigmod}]\nloss: mse\n"))
+    result = subprocess.run(
+        [sys.executable, "-m", "symprop", "derive", str(spec), "-o", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().endswith("unknown activation 'sigmod'; expected one of: " + ", ".join(
+        ["elu", "gelu", "identity", "leaky_relu", "relu", "selu", "sigmoid", "silu", "softmax", "softplus", "swish", "tanh"]
+    ))
