@@ -68,8 +68,7 @@ def gradient_error(module: ModuleType, seed: int = 0, batch: int = 3, eps: float
     """Relative error |g - n| / (|g| + |n|) of the module's gradients at a random float64 point."""
     rng = np.random.default_rng(seed + 12345)
     params = {
-        key: value + 0.1 * rng.standard_normal(value.shape)
-        for key, value in module.init_params(seed, dtype=np.float64).items()
+        key: value + 0.1 * rng.standard_normal(value.shape) for key, value in module.init_params(seed, dtype=np.float64).items()
     }
     X, T = module.sample_batch(batch, seed, dtype=np.float64)
     _, grads = module.loss_and_grad(params, X, T)

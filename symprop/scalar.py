@@ -213,9 +213,7 @@ class ScalarDerivation:
 
     def gradients(self) -> list[ElementGradient]:
         """Every parameter element's gradient, parameters in order, elements row-major."""
-        return [
-            self.gradient(node.name, index) for node in self.graph.params() for index in _indices(node.shape)
-        ]
+        return [self.gradient(node.name, index) for node in self.graph.params() for index in _indices(node.shape)]
 
 
 def _at(expr: sp.Expr, **values: sp.Expr) -> sp.Expr:

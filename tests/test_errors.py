@@ -43,12 +43,20 @@ BAD_SPECS = [
         "layers[0].activation.slope",
         "no constant 'slope'",
     ),
-    ("bias_not_boolean", GOOD_HEAD + "layers: [{units: 2, activation: relu, bias: 'no'}]\nloss: mse\n",
-     "layers[0].bias", "true or false"),
+    (
+        "bias_not_boolean",
+        GOOD_HEAD + "layers: [{units: 2, activation: relu, bias: 'no'}]\nloss: mse\n",
+        "layers[0].bias",
+        "true or false",
+    ),
     ("unknown_loss", GOOD_HEAD + RELU + "loss: msee\n", "loss", "unknown loss 'msee'"),
     ("cross_entropy_without_softmax", GOOD_HEAD + RELU + "loss: cross_entropy\n", "loss", "needs a softmax"),
-    ("softmax_without_cross_entropy", GOOD_HEAD + "layers: [{units: 2, activation: softmax}]\nloss: mse\n",
-     "loss", "goes with cross_entropy"),
+    (
+        "softmax_without_cross_entropy",
+        GOOD_HEAD + "layers: [{units: 2, activation: softmax}]\nloss: mse\n",
+        "loss",
+        "goes with cross_entropy",
+    ),
     ("huber_negative_delta", GOOD_HEAD + RELU + "loss: {name: huber, delta: -1}\n", "loss.delta", "positive number"),
     (
         "formula_unknown_name",
@@ -62,8 +70,12 @@ BAD_SPECS = [
         "functions.f",
         "not allowed",
     ),
-    ("formula_attribute_access", GOOD_HEAD + RELU + 'loss: {formula: "y.__class__"}\n', "loss.formula",
-     "attribute access is not allowed"),
+    (
+        "formula_attribute_access",
+        GOOD_HEAD + RELU + 'loss: {formula: "y.__class__"}\n',
+        "loss.formula",
+        "attribute access is not allowed",
+    ),
     (
         "formula_syntax_error",
         GOOD_HEAD + 'functions: {f: "z * (1 +"}\nlayers: [{units: 2, activation: f}]\nloss: mse\n',
@@ -147,6 +159,9 @@ def test_console_script_reports_errors_with_status_2(tmp_path):
     )
     assert result.returncode == 2
     assert result.stdout == ""
-    assert result.stderr.strip().endswith("unknown activation 'sigmod'; expected one of: " + ", ".join(
-        ["elu", "gelu", "identity", "leaky_relu", "relu", "selu", "sigmoid", "silu", "softmax", "softplus", "swish", "tanh"]
-    ))
+    assert result.stderr.strip().endswith(
+        "unknown activation 'sigmod'; expected one of: "
+        + ", ".join(
+            ["elu", "gelu", "identity", "leaky_relu", "relu", "selu", "sigmoid", "silu", "softmax", "softplus", "swish", "tanh"]
+        )
+    )
