@@ -100,7 +100,8 @@ class ScalarDerivation:
 
     def forward_values(self, point: dict[sp.Symbol, float], digits: int = 30) -> dict[sp.Symbol, sp.Float]:
         """Every element's value at ``point`` (values of the leaves), to ``digits`` digits."""
-        values = {symbol: sp.Float(value, digits) for symbol, value in point.items()}
+        # Numbers from a spec are decimals: 0.1 means 1/10, not the binary double nearest to it.
+        values = {symbol: _number(value, digits) for symbol, value in point.items()}
         for node in self.graph.nodes.values():
             if node.op.role == "op":
                 for symbol in self.symbols[node.name]:
@@ -228,6 +229,12 @@ def evaluate(expr: sp.Expr, values: dict[sp.Symbol, sp.Expr], digits: int = 30) 
     if not result.is_number:
         raise SymPropError(f"cannot evaluate {expr}: missing values for {sorted(map(str, result.free_symbols))}")
     return result
+
+
+def _number(value, digits: int) -> sp.Float:
+    if isinstance(value, sp.Basic):
+        return sp.Float(value, digits)
+    return sp.Float(str(value), digits)
 
 
 def _size(shape: tuple[int, ...]) -> int:
