@@ -6,16 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy as sp
+from conftest import EXAMPLES
 
 import symprop
 from symprop.scalar import evaluate
 
-from conftest import EXAMPLES
-
 
 def test_worked_example_222_forward_loss_gradient_and_update(emit):
     module = emit("tutorial_222")
-    params, X, T = module.EXAMPLE["params"], module.EXAMPLE["X"], module.EXAMPLE["T"]
+    params, X = module.EXAMPLE["params"], module.EXAMPLE["X"]
     output, cache = module.forward(params, X)
     assert cache["A1"][0, 0] == pytest.approx(0.51998934, abs=5e-9)  # h1
     assert output[0, 0] == pytest.approx(0.60944600, abs=5e-9)  # o1
@@ -46,7 +45,7 @@ def test_worked_example_chain_factors_from_the_scalar_view():
 def test_one_weight_sigmoid_cross_entropy(emit):
     """x = 0.5, w = 0.8, target 1: yhat = 0.5987, L = 0.513, dL/dz = -0.4013, dL/dw = -0.2007."""
     module = emit("one_weight_bce")
-    params, X, T = module.EXAMPLE["params"], module.EXAMPLE["X"], module.EXAMPLE["T"]
+    params, X = module.EXAMPLE["params"], module.EXAMPLE["X"]
     output, cache = module.forward(params, X)
     assert round(output[0, 0], 4) == 0.5987
     E, grads, _ = module.worked_example()
