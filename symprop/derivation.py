@@ -11,6 +11,7 @@ generic element symbols of ``registry`` (``z``, ``a``, ``y``, ``t``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
@@ -31,6 +32,11 @@ class Step:
     'dense_bias', 'dense_input'.  ``local`` is the elementwise factor for the first three,
     written in the symbols of ``registry`` (``Z``, ``A``, ``Y``/``T``); for 'loss' and 'fused'
     it includes the 1/n of a mean over outputs but not the 1/N mean over the batch.
+
+    Graph specs add 'elementwise' (``local`` = d out / d input ``argument``, in the symbols
+    ``graph.arg_symbol(i)`` and ``A`` for the output), 'matmul', 'transpose', 'sum' (``local``
+    = the 1/n of a mean, else 1) and 'concat'.  Their 'loss' and 'fused' steps may come from a
+    loss function inside the loss expression; the upstream adjoint of that node then multiplies.
     """
 
     target: str
@@ -38,6 +44,9 @@ class Step:
     rule: str
     local: sp.Expr | None = None
     accumulate: bool = False
+    #: Which input of ``source`` the step differentiates (tensor ops of graph specs, where
+    #: one node may be several inputs: ``W * W``, ``concat(x, x)``); None for the layer rules.
+    argument: int | None = None
 
 
 @cache
@@ -77,10 +86,10 @@ class Derivation:
         done: set[str] = set()  # targets that already have an adjoint
         skip: set[str] = set()  # nodes whose backward a fused step already covered
 
-        def send(target: str, source: str, rule: str, local: sp.Expr | None = None):
+        def send(target: str, source: str, rule: str, local: sp.Expr | None = None, argument: int | None = None):
             if target not in graph.needs_grad:
                 return
-            steps.append(Step(target, source, rule, local, accumulate=target in done))
+            steps.append(Step(target, source, rule, local, accumulate=target in done, argument=argument))
             done.add(target)
 
         for node in reversed(list(graph.nodes.values())):
@@ -94,7 +103,7 @@ class Derivation:
                     send(output.inputs[0], node.name, "fused", fused)
                     skip.add(output.name)
                 else:
-                    send(output.name, node.name, "loss", op.scale(output.shape[0]) * op.derivative)
+                    send(output.name, node.name, "loss", op.scale(math.prod(output.shape)) * op.derivative)
             elif isinstance(op, Activation):
                 send(node.inputs[0], node.name, "activation", op.derivative)
             elif isinstance(op, Softmax):
@@ -105,13 +114,17 @@ class Derivation:
                 if bias:
                     send(bias[0], node.name, "dense_bias")
                 send(data, node.name, "dense_input")
+            elif hasattr(op, "adjoint_rules"):  # the tensor ops of graph specs
+                for argument, rule, local in op.adjoint_rules():
+                    send(node.inputs[argument], node.name, rule, local, argument)
             else:
                 raise NotImplementedError(f"no adjoint rule for op {type(op).__name__} (node {node.name})")
         return steps
 
     def _fused_output(self, loss_node: Node, output: Node) -> sp.Expr | None:
-        """dE/dz for an output activation whose only consumer is the loss, simplified as one
-        expression (sigmoid + binary cross-entropy gives ``a - t``), or None."""
+        """dE/dz for an output activation whose only consumer is the loss, when the product
+        of the two derivatives simplifies (sigmoid + binary cross-entropy gives ``a - t``,
+        softmax + cross-entropy ``y - t``), or None."""
         if len(self.graph.consumers(output.name)) != 1:
             return None
         loss: Loss = loss_node.op
@@ -121,11 +134,13 @@ class Derivation:
             return None
         activation: Activation = output.op
         dloss = loss.derivative.xreplace({registry.Y: registry.A})
-        product = loss.scale(output.shape[0]) * dloss * activation.derivative
+        product = loss.scale(math.prod(output.shape)) * dloss * activation.derivative
         if product.has(sp.Piecewise):
-            return sp.piecewise_fold(product)
-        # Keep the chain-rule product unless cancelling really shortens it (BCE + sigmoid).
-        return min([product, sp.cancel(product), sp.factor(product)], key=sp.count_ops)
+            return None
+        # Fuse only when cancelling really shortens the product (BCE + sigmoid gives a - t);
+        # otherwise the backward pass keeps the two chain-rule steps, dE/da and da/dz.
+        simplest = min([sp.cancel(product), sp.factor(product)], key=sp.count_ops)
+        return simplest if sp.count_ops(simplest) < sp.count_ops(product) else None
 
     @cached_property
     def scalar(self):

@@ -46,6 +46,18 @@ class Line:
     code: str
     comment: str
 
+    #: Longest generated line (ruff's limit for the repository is 130).
+    WIDTH = 120
+
+    @property
+    def text(self) -> str:
+        """The statement with its formula comment, for a function body (indent 4): the comment
+        goes after the code when it fits, else on the line above."""
+        inline = f"{self.code}  # {self.comment}"
+        if len(inline) + 4 <= self.WIDTH:
+            return inline
+        return f"# {self.comment}\n    {self.code}"
+
 
 class _ModuleBuilder:
     """Builds the template context for one derivation."""
@@ -174,7 +186,9 @@ class _ModuleBuilder:
         elif rule == "activation":
             prelude, local = self.shared(step.local.xreplace(self.symbols_for(source.name, step.local, arrays=True)))
             code = self.elementwise_product(g_out, local)
-            local_math = self.formula(step.local.xreplace(self.symbols_for(source.name, step.local, arrays=False)))
+            local_math = self.math.parenthesize(
+                step.local.xreplace(self.symbols_for(source.name, step.local, arrays=False)), PRECEDENCE["Mul"], strict=True
+            )
             math = f"dE/d{source.name} * {local_math}" if local_math != "1" else f"dE/d{source.name}"
         elif rule == "softmax":
             y = self.use(source.name)

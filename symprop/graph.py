@@ -12,6 +12,8 @@ their full shape.  Batched arrays in the generated code have a leading batch axi
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -144,12 +146,192 @@ class Loss(Op):
         return [self.scale(len(ys)) * sum(terms)]
 
 
+# -- tensor ops of graph specs (symprop.tensor_spec) --------------------------------------
+#
+# Shapes are per sample, of rank 0, 1 or 2.  Each op lists its backward rules in
+# ``adjoint_rules()``: (argument position, rule name, elementwise local factor or None); the
+# Derivation records them as Steps and each emitter spells every rule once.
+
+
+def arg_symbol(index: int) -> sp.Symbol:
+    """The generic symbol of argument ``index`` of an elementwise op: ``u0``, ``u1``, ..."""
+    return sp.Symbol(f"u{index}", real=True)
+
+
+def element_indices(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Every index of ``shape``, row-major (``[()]`` for a scalar)."""
+    return list(itertools.product(*(range(n) for n in shape)))
+
+
+def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...] | None:
+    """NumPy's broadcast of per-sample shapes (trailing axes aligned, size 1 stretches); None if they clash."""
+    rank = max(len(s) for s in shapes)
+    result = []
+    for axis in range(rank):
+        sizes = {s[axis - rank + len(s)] for s in shapes if axis - rank + len(s) >= 0} - {1}
+        if len(sizes) > 1:
+            return None
+        result.append(sizes.pop() if sizes else 1)
+    return tuple(result)
+
+
+def _broadcast_flat(index: tuple[int, ...], shape: tuple[int, ...]) -> int:
+    """The flat position in an array of ``shape`` that output element ``index`` reads under broadcasting."""
+    own = index[len(index) - len(shape) :] if shape else ()
+    flat = 0
+    for i, n in zip(own, shape):
+        flat = flat * n + (i if n > 1 else 0)
+    return flat
+
+
+def _plain_derivative(expr: sp.Expr) -> sp.Expr:
+    """A derivative without distributions: DiracDelta (from sign) is 0 almost everywhere,
+    Heaviside becomes a Piecewise that the printers know."""
+    expr = expr.replace(sp.DiracDelta, lambda *args: sp.S.Zero)
+    return expr.replace(sp.Heaviside, lambda x, *rest: sp.Piecewise((1, x > 0), (0, True)))
+
+
+@dataclass(frozen=True)
+class Elementwise(Op):
+    """An elementwise formula of its inputs, in ``u0, u1, ...``, with NumPy broadcasting:
+    ``u0 + u1``, ``u0*u1``, ``1 - u0``, ``u0**2``, ``exp(u0)``, ``u0/1000``...
+
+    ``shapes`` are the inputs' per-sample shapes; ``label`` is the operation as written
+    (``+``, ``*``, ``exp``), for presentation.  The local derivative for each input is derived
+    by SymPy; where it contains the op itself (``exp``) it is written in the output ``A``.
+    """
+
+    expr: sp.Expr
+    shapes: tuple[tuple[int, ...], ...]
+    label: str = ""
+
+    @property
+    def arity(self) -> int:
+        return len(self.shapes)
+
+    @cached_property
+    def derivatives(self) -> tuple[sp.Expr, ...]:
+        result = []
+        for index in range(self.arity):
+            local = _plain_derivative(sp.diff(self.expr, arg_symbol(index)))
+            if isinstance(self.expr, sp.Function) and local.has(self.expr):
+                local = local.xreplace({self.expr: registry.A})
+            if not local.has(sp.Piecewise):
+                local = tidy(local)
+            result.append(local)
+        return tuple(result)
+
+    def adjoint_rules(self):
+        return [(index, "elementwise", local) for index, local in enumerate(self.derivatives)]
+
+    def elements(self, node, args):
+        out = []
+        for index in element_indices(node.shape):
+            values = {arg_symbol(i): args[i][_broadcast_flat(index, shape)] for i, shape in enumerate(self.shapes)}
+            out.append(self.expr.xreplace(values))
+        return out
+
+
+@dataclass(frozen=True)
+class MatMul(Op):
+    """``a @ b`` per sample, with NumPy's rules for vectors: (m,k)@(k,n) -> (m,n),
+    (m,k)@(k,) -> (m,), (k,)@(k,n) -> (n,), (k,)@(k,) -> () (the dot product)."""
+
+    left: tuple[int, ...]
+    right: tuple[int, ...]
+
+    @staticmethod
+    def result_shape(left: tuple[int, ...], right: tuple[int, ...]) -> tuple[int, ...] | None:
+        if not left or not right or len(left) > 2 or len(right) > 2 or left[-1] != right[0]:
+            return None
+        return left[:-1] + right[1:]
+
+    def subscripts(self) -> tuple[str, str, str]:
+        """Per-sample einsum letters (left, right, out): ``ij,jk->ik`` and its vector forms."""
+        left = "ij" if len(self.left) == 2 else "j"
+        right = "jk" if len(self.right) == 2 else "j"
+        return left, right, left[:-1] + right[1:]
+
+    def adjoint_rules(self):
+        return [(0, "matmul", None), (1, "matmul", None)]
+
+    def elements(self, node, args):
+        left, right = args
+        inner = self.left[-1]
+        rows = self.left[0] if len(self.left) == 2 else 1
+        cols = self.right[1] if len(self.right) == 2 else 1
+        return [sum(left[i * inner + j] * right[j * cols + k] for j in range(inner)) for i in range(rows) for k in range(cols)]
+
+
+@dataclass(frozen=True)
+class Transpose(Op):
+    """``a.T`` of a per-sample matrix."""
+
+    def adjoint_rules(self):
+        return [(0, "transpose", None)]
+
+    def elements(self, node, args):
+        cols, rows = node.shape  # the input is (rows, cols)
+        return [args[0][j * cols + i] for i in range(cols) for j in range(rows)]
+
+
+@dataclass(frozen=True)
+class Reduce(Op):
+    """``sum(a)`` / ``mean(a)`` over the whole per-sample tensor (``axis`` None) or one axis."""
+
+    shape_in: tuple[int, ...]
+    axis: int | None = None
+    mean: bool = False
+
+    @property
+    def count(self) -> int:
+        return math.prod(self.shape_in) if self.axis is None else self.shape_in[self.axis]
+
+    @property
+    def scale(self) -> sp.Expr:
+        return sp.Rational(1, self.count) if self.mean else sp.S.One
+
+    def adjoint_rules(self):
+        return [(0, "sum", self.scale)]
+
+    def elements(self, node, args):
+        flat = dict(zip(element_indices(self.shape_in), args[0]))
+        if self.axis is None:
+            return [self.scale * sum(args[0])]
+        out = []
+        for index in element_indices(node.shape):
+            terms = [flat[index[: self.axis] + (k,) + index[self.axis :]] for k in range(self.shape_in[self.axis])]
+            out.append(self.scale * sum(terms))
+        return out
+
+
+@dataclass(frozen=True)
+class Concat(Op):
+    """``concat(a, b, ...)`` of per-sample vectors."""
+
+    sizes: tuple[int, ...]
+
+    def offset(self, argument: int) -> int:
+        return sum(self.sizes[:argument])
+
+    def adjoint_rules(self):
+        return [(index, "concat", None) for index in range(len(self.sizes))]
+
+    def elements(self, node, args):
+        return [value for arg in args for value in arg]
+
+
 @dataclass
 class Graph:
     """Nodes in topological order (inputs first, the loss last)."""
 
     nodes: dict[str, Node] = field(default_factory=dict)
     loss: str = "E"
+    #: The node forward() returns (graph specs); None: the loss's first input (layer stacks).
+    output: str | None = None
+    #: Whether the per-weight view also sends adjoints to the inputs (dE/dx, as the
+    #: computational-graph tutorials show them); the NumPy code never computes them.
+    input_adjoints: bool = False
 
     def add(self, node: Node) -> Node:
         self.nodes[node.name] = node
@@ -170,6 +352,17 @@ class Graph:
                 needed.add(node.name)
         return needed
 
+    @cached_property
+    def batched(self) -> set[str]:
+        """Nodes that vary from sample to sample: inputs, targets and what depends on them.
+        Their arrays carry a leading batch axis; the others (parameters and what is computed
+        from parameters alone) do not."""
+        batched: set[str] = set()
+        for node in self.nodes.values():
+            if node.op.role in ("input", "target") or any(i in batched for i in node.inputs):
+                batched.add(node.name)
+        return batched
+
     def params(self) -> list[Node]:
         return [n for n in self.nodes.values() if n.op.role == "param"]
 
@@ -184,7 +377,13 @@ class Graph:
 
 
 def lower(network: Network) -> Graph:
-    """The layer stack as a graph: x -> z1 -> a1 -> ... -> aL, t -> E."""
+    """The layer stack as a graph: x -> z1 -> a1 -> ... -> aL, t -> E.
+
+    A graph spec (``symprop.tensor_spec.GraphNetwork``) builds its own graph of the same ops.
+    """
+    to_graph = getattr(network, "to_graph", None)
+    if to_graph is not None:
+        return to_graph()
     graph = Graph()
     graph.add(Node("x", Leaf("input"), shape=(network.inputs,)))
     previous = "x"

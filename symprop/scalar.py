@@ -112,12 +112,16 @@ class ScalarDerivation:
 
     def _reverse_pass(self) -> dict[sp.Symbol, sp.Expr]:
         adjoints: dict[sp.Symbol, sp.Expr] = {}
-        fused = {step.source: step for step in self.derivation.steps if self._really_fused(step)}
+        fused = {step.source: step for step in self.derivation.steps if step.rule == "fused"}
 
         def send(symbol: sp.Symbol, value: sp.Expr):
             adjoints[symbol] = adjoints.get(symbol, sp.S.Zero) + value
 
         needed = self.graph.needs_grad
+        if self.graph.input_adjoints:  # also dE/dx, as the computational-graph tutorials show
+            needed = needed | _depending_on_inputs(self.graph)
+        if not isinstance(self.graph.nodes[self.graph.loss].op, Loss):
+            send(self.loss_symbol, sp.S.One)  # a graph spec's loss node: dE/dE = 1 starts the pass
         for node in reversed(list(self.graph.nodes.values())):
             if node.op.role != "op" or node.name not in needed:
                 continue
@@ -125,14 +129,16 @@ class ScalarDerivation:
             if isinstance(node.op, Loss):
                 output = self.graph.nodes[node.inputs[0]]
                 targets = self.symbols[node.inputs[1]]
+                # A loss function inside a graph spec's loss expression: times its own adjoint.
+                bar = sp.S.One if node.name == self.graph.loss else adjoints.get(outs[0], sp.S.Zero)
                 if node.name in fused:
                     pre = output.inputs[0]
                     for z, a, t in zip(self.symbols[pre], self.symbols[output.name], targets):
-                        send(z, _at(fused[node.name].local, z=z, a=a, t=t))
+                        send(z, bar * _at(fused[node.name].local, z=z, a=a, t=t))
                     continue
                 scale = node.op.scale(len(targets))
                 for y, t in zip(self.symbols[output.name], targets):
-                    send(y, scale * _at(node.op.derivative, y=y, t=t))
+                    send(y, bar * scale * _at(node.op.derivative, y=y, t=t))
                 continue
             if node.name in {self.graph.nodes[s].inputs[0] for s in fused}:
                 continue  # an output activation whose adjoint the fused step already sent
@@ -145,7 +151,7 @@ class ScalarDerivation:
                 for k, z in enumerate(zs):
                     send(z, sum(bar * a * (int(i == k) - outs[k]) for i, (a, bar) in enumerate(zip(outs, upstream))))
             else:  # linear and other ops: differentiate the element definitions
-                for name in node.inputs:
+                for name in dict.fromkeys(node.inputs):  # once per input, even for W * W
                     if name not in needed:
                         continue
                     for s in self.symbols[name]:
@@ -153,20 +159,6 @@ class ScalarDerivation:
                         if total != 0:
                             send(s, total)
         return adjoints
-
-    def _really_fused(self, step) -> bool:
-        """A fused output step whose formula is more than loss' times activation'.
-
-        The NumPy code computes ``dE/dz`` in one line either way; here an unsimplified product
-        is split back into its two factors, so that the chain reads dE/da * da/dz as taught.
-        """
-        if step.rule != "fused":
-            return False
-        loss, output = self.graph.nodes[step.source], self.graph.nodes[self.graph.nodes[step.source].inputs[0]]
-        if not isinstance(output.op, Activation):
-            return True
-        product = loss.op.scale(output.shape[0]) * loss.op.derivative.xreplace({registry.Y: registry.A})
-        return step.local != product * output.op.derivative
 
     def adjoint(self, node: str) -> list[sp.Expr]:
         """dE/d(each element of ``node``), in forward values."""
@@ -203,7 +195,7 @@ class ScalarDerivation:
         if len(consumers) != 1 or not isinstance(consumers[0].op, Activation):
             return None
         activation = consumers[0]
-        if any(s.target == node.name and self._really_fused(s) for s in self.derivation.steps):
+        if any(s.rule == "fused" and s.target == node.name for s in self.derivation.steps):
             return None
         position = self.symbols[node.name].index(symbol)
         a = self.symbols[activation.name][position]
@@ -215,6 +207,15 @@ class ScalarDerivation:
     def gradients(self) -> list[ElementGradient]:
         """Every parameter element's gradient, parameters in order, elements row-major."""
         return [self.gradient(node.name, index) for node in self.graph.params() for index in _indices(node.shape)]
+
+
+def _depending_on_inputs(graph) -> set[str]:
+    """The input leaves and every node computed from them (not the targets)."""
+    found: set[str] = set()
+    for node in graph.nodes.values():
+        if node.op.role == "input" or any(i in found for i in node.inputs):
+            found.add(node.name)
+    return found
 
 
 def _at(expr: sp.Expr, **values: sp.Expr) -> sp.Expr:

@@ -140,7 +140,15 @@ def load(path: str | Path) -> Network:
 
 
 def from_dict(data: Any, source: str = "<python>") -> Network:
-    """Validate a spec given as plain data (the parsed YAML, or a dict built in Python)."""
+    """Validate a spec given as plain data (the parsed YAML, or a dict built in Python).
+
+    A spec with ``nodes`` (tensor expressions) is a graph spec: it is read by
+    ``symprop.tensor_spec`` and gives a ``GraphNetwork``, which derives the same way.
+    """
+    if isinstance(data, dict) and "nodes" in data:
+        from .tensor_spec import read_graph_spec
+
+        return read_graph_spec(data, source)
     return _Reader(source).network(data)
 
 
