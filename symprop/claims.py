@@ -1,0 +1,533 @@
+"""The claim language: which names a claim may use, and a safe reader for plain-math claims.
+
+A *claim* is a person's formula for a gradient, ``dE/dW2[0,0]`` or a whole ``dE/dW2``.
+It is read by :class:`ClaimReader`, a :class:`symprop.formula.FormulaReader` subclass: the
+text goes through ``ast.parse`` and a whitelist of syntax, never ``eval``/``sympify``.
+
+Names (built from the Derivation's graph and per-weight view, so that layer stacks and
+tensor-expression graphs are read alike):
+
+* every element of every node, 1-based as in ``symprop.naming``: ``x_1``, ``z1_2``,
+  ``a2_1``, ``W2_12`` (row 1, column 2: connects input 2 to output 1), ``b1_2``, ``t_1``;
+* every node as a whole: ``x``, ``a1``, ``W2``, ``t``; vectors are *columns* (as in the
+  tutorials: ``z = W a + b``), so ``a1.T`` is a row and ``delta2 @ a1.T`` a matrix;
+* NumPy-style 0-based indexing of a whole node: ``W2[0, 1]`` is ``W2_12``, ``a2[0]`` is ``a2_1``;
+* aliases, each only when it clashes with no node or element name:
+  lower-case weights (``w2_11``, ``w2``: handouts print elements as ``w^{(2)}_{11}``);
+  for a layer stack the tutorials' ``o`` for the output activation (``o_1``, ``o1``) and,
+  with exactly one hidden layer, ``h`` for it (``h_1``, ``h1``); ``deltaK`` / ``deltaK_j``
+  for ``dE/dzK`` (the handouts' ``\\delta^{(K)}``), taken as already known;
+* the spec's constants, ``pi``, and ``e`` (Euler's number) when no node is called ``e``.
+
+Functions: the registered activations (``sigmoid``, alias ``sigma``/``σ``, ``tanh``,
+``relu``...; constants default to the ones the network uses), their derivatives
+``sigmoid_prime(z)`` etc., the spec's formula functions, ``exp log sqrt abs ...``, ``step``
+(1 for z > 0, else 0), and on arrays ``softmax(v)``, ``sum(M)``, ``diag(v)``, ``outer(u, v)``.
+Operators: ``+ - * / ** ^`` elementwise with NumPy broadcasting (``delta * a1.T`` is an outer
+product), ``@`` the matrix product, ``.T`` the transpose.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sympy as sp
+
+from . import naming, registry
+from .formula import FormulaError, FormulaReader
+
+Value = Any  # a scalar sp.Expr or an sp.ImmutableMatrix (always 2-D)
+
+
+class ShapeError(Exception):
+    """An operation on arrays whose shapes do not fit (a mathematical, not a syntax, mistake)."""
+
+
+# -- array helpers -------------------------------------------------------------------------
+
+
+def is_array(value: Value) -> bool:
+    return isinstance(value, sp.MatrixBase)
+
+
+def shape_of(value: Value) -> tuple[int, ...]:
+    return tuple(value.shape) if is_array(value) else ()
+
+
+def describe_shape(value_or_shape) -> str:
+    shape = value_or_shape if isinstance(value_or_shape, tuple) else shape_of(value_or_shape)
+    if not shape:
+        return "a number"
+    rows, cols = shape
+    if cols == 1:
+        return f"a column of {rows} ({rows}x1)"
+    if rows == 1:
+        return f"a row of {cols} (1x{cols})"
+    return f"a {rows}x{cols} matrix"
+
+
+def _broadcast(op: Callable, symbol: str) -> Callable[[Value, Value], Value]:
+    """``op`` elementwise on numbers and arrays, with NumPy's broadcasting of size-1 axes."""
+
+    def apply(left: Value, right: Value) -> Value:
+        if not is_array(left) and not is_array(right):
+            return op(left, right)
+        if not is_array(left):
+            return right.applyfunc(lambda r: op(left, r))
+        if not is_array(right):
+            return left.applyfunc(lambda v: op(v, right))
+        (r1, c1), (r2, c2) = left.shape, right.shape
+        rows = _fit(r1, r2)
+        cols = _fit(c1, c2)
+        if rows is None or cols is None:
+            raise ShapeError(f"'{symbol}' of {describe_shape(left)} and {describe_shape(right)}: shapes do not fit")
+        return sp.ImmutableMatrix(
+            rows,
+            cols,
+            lambda i, j: op(left[i if r1 > 1 else 0, j if c1 > 1 else 0], right[i if r2 > 1 else 0, j if c2 > 1 else 0]),
+        )
+
+    return apply
+
+
+def _fit(a: int, b: int) -> int | None:
+    if a == b or b == 1:
+        return a
+    if a == 1:
+        return b
+    return None
+
+
+def matmul(left: Value, right: Value) -> Value:
+    if not is_array(left) or not is_array(right):
+        raise FormulaError("'@' multiplies two arrays; use '*' with a number")
+    if left.shape[1] != right.shape[0]:
+        raise ShapeError(f"'@' of {describe_shape(left)} and {describe_shape(right)}: inner sizes differ")
+    return sp.ImmutableMatrix(left @ right)
+
+
+def transpose(value: Value) -> Value:
+    return sp.ImmutableMatrix(value.T) if is_array(value) else value
+
+
+def elementwise(function: Callable[..., sp.Expr]) -> Callable[..., Value]:
+    """A scalar function applied to each element when its first argument is an array."""
+
+    def apply(first, *rest):
+        if any(is_array(r) for r in rest):
+            raise ValueError("only the first argument may be an array")
+        if is_array(first):
+            return first.applyfunc(lambda e: function(e, *rest))
+        return function(first, *rest)
+
+    return apply
+
+
+def _softmax(value: Value) -> Value:
+    if not is_array(value) or 1 not in value.shape:
+        raise ValueError("softmax takes a vector")
+    exps = [sp.exp(e) for e in value]
+    total = sp.Add(*exps)
+    return sp.ImmutableMatrix(value.shape[0], value.shape[1], [e / total for e in exps])
+
+
+def _sum(value: Value) -> Value:
+    return sp.Add(*value) if is_array(value) else value
+
+
+def _diag(value: Value) -> Value:
+    if not is_array(value) or 1 not in value.shape:
+        raise ValueError("diag takes a vector")
+    return sp.ImmutableMatrix(sp.diag(*value))
+
+
+def _outer(left: Value, right: Value) -> Value:
+    if not (is_array(left) and is_array(right) and 1 in left.shape and 1 in right.shape):
+        raise ValueError("outer takes two vectors")
+    return sp.ImmutableMatrix(len(left), len(right), lambda i, j: left[i] * right[j])
+
+
+def _step(z: sp.Expr) -> sp.Expr:
+    return sp.Piecewise((1, z > 0), (0, True))
+
+
+MATH_FUNCTIONS: dict[str, Callable[..., sp.Expr]] = {
+    "exp": sp.exp,
+    "log": sp.log,
+    "ln": sp.log,
+    "sqrt": sp.sqrt,
+    "abs": sp.Abs,
+    "tanh": sp.tanh,
+    "sinh": sp.sinh,
+    "cosh": sp.cosh,
+    "sin": sp.sin,
+    "cos": sp.cos,
+    "erf": sp.erf,
+    "sign": sp.sign,
+    "log1p": lambda x: sp.log(1 + x),
+    "expm1": lambda x: sp.exp(x) - 1,
+    "step": _step,
+}
+
+ARRAY_FUNCTIONS: dict[str, Callable[..., Value]] = {
+    "softmax": _softmax,
+    "sum": _sum,
+    "diag": _diag,
+    "outer": _outer,
+}
+
+
+# -- names -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NodeName:
+    """A name for a whole node (or an alias of one): what ``W2[0, 1]`` indexes into."""
+
+    node: str  # the graph node, or a delta's node ("delta2" stands for dE/dz2)
+    shape: tuple[int, ...]
+    symbols: tuple[sp.Symbol, ...]  # row-major
+
+    def value(self) -> Value:
+        if not self.shape:
+            return self.symbols[0]
+        if len(self.shape) == 1:
+            return sp.ImmutableMatrix(self.shape[0], 1, list(self.symbols))
+        if len(self.shape) == 2:
+            return sp.ImmutableMatrix(self.shape[0], self.shape[1], list(self.symbols))
+        raise FormulaError(f"'{self.node}' has {len(self.shape)} axes; name its elements instead")
+
+
+_LAYERED = re.compile(r"^([A-Za-z]+?)(\d+)$")
+
+
+class ClaimNames:
+    """Every name a claim may use for one Derivation (at one set of sizes).
+
+    Relies only on ``derivation.graph`` (nodes, shapes, roles, ops) and
+    ``derivation.scalar`` (element symbols, adjoints), so graph specs work as layer stacks do.
+    """
+
+    def __init__(self, derivation):
+        self.derivation = derivation
+        graph, scalar = derivation.graph, derivation.scalar
+        self.scalars: dict[str, sp.Expr] = {}  # element names, constants
+        self.arrays: dict[str, NodeName] = {}  # whole-node names (and aliases)
+        self.aliases: dict[str, str] = {}  # alias -> canonical name, for the README/echo
+        self.deltas: dict[sp.Symbol, sp.Expr] = {}  # delta element -> dE/dz element (forward values)
+        for node in graph.nodes.values():
+            self._add(node.name, NodeName(node.name, node.shape, tuple(scalar.symbols[node.name])))
+        self._add_aliases(graph, scalar)
+        self.functions = self._functions(derivation)
+        network = derivation.network
+        for name, value in (getattr(network, "constants", None) or {}).items():
+            self._scalar(name, sp.sympify(value) if isinstance(value, (int, float)) else value)
+        self._scalar("pi", sp.pi)
+        self._scalar("e", sp.E)
+
+    # -- building ---------------------------------------------------------------------------
+
+    def _add(self, name: str, entry: NodeName, alias_of: str | None = None, compact: bool = False) -> None:
+        """Register ``name`` for a whole node and ``name_<index>`` for its elements."""
+        if name in self.arrays or name in self.scalars:
+            return
+        if entry.shape:
+            self.arrays[name] = entry
+        else:
+            self._scalar(name, entry.symbols[0])
+        if alias_of:
+            self.aliases[name] = alias_of
+        for index, symbol in zip(_indices(entry.shape), entry.symbols):
+            if not index:
+                continue
+            element = naming.element_name(name, index)
+            if alias_of:
+                self.aliases.setdefault(element, str(symbol))
+            self._scalar(element, symbol)
+            if compact:  # h1, o1: the tutorials write the unit number right after the letter
+                self._scalar(name + naming.element_suffix(index), symbol)
+                self.aliases.setdefault(name + naming.element_suffix(index), str(symbol))
+
+    def _scalar(self, name: str, value: sp.Expr) -> None:
+        if name not in self.scalars and name not in self.arrays:
+            self.scalars[name] = value
+
+    def _add_aliases(self, graph, scalar) -> None:
+        for node in graph.params():
+            if node.name[:1].isupper():
+                entry = self.arrays.get(node.name) or NodeName(node.name, node.shape, tuple(scalar.symbols[node.name]))
+                self._add(node.name[0].lower() + node.name[1:], entry, alias_of=node.name)
+        output = graph.nodes[graph.nodes[graph.loss].inputs[0]] if graph.loss in graph.nodes else None
+        layers = sorted(int(m.group(2)) for n in graph.nodes if (m := _LAYERED.match(n)) and m.group(1) == "a")
+        if output is not None and layers and output.name == f"a{layers[-1]}" and layers == list(range(1, len(layers) + 1)):
+            self._add("o", self.arrays[output.name], alias_of=output.name, compact=True)
+            if len(layers) == 2:
+                self._add("h", self.arrays["a1"], alias_of="a1", compact=True)
+        for node in graph.nodes.values():
+            match = _LAYERED.match(node.name)
+            if not (match and match.group(1) == "z" and node.name in graph.needs_grad and len(node.shape) == 1):
+                continue
+            name = f"delta{match.group(2)}"
+            if name in self.arrays or name in self.scalars or name in graph.nodes:
+                continue
+            symbols = tuple(sp.Symbol(naming.element_name(name, index), real=True) for index in _indices(node.shape))
+            for symbol, adjoint in zip(symbols, scalar.adjoint(node.name)):
+                self.deltas[symbol] = adjoint
+            self._add(name, NodeName(node.name, node.shape, symbols))
+            self.aliases[name] = f"dE/d{node.name}"
+
+    def _functions(self, derivation) -> dict[str, Callable[..., Value]]:
+        from .graph import Activation  # the graph module imports spec; keep claims light
+
+        used: dict[str, tuple] = {}
+        formulas: dict[str, sp.Expr] = {}
+        for node in derivation.graph.nodes.values():
+            if isinstance(node.op, Activation):
+                choice = node.op.choice
+                if choice.formula is not None:
+                    formulas[choice.name] = choice.formula
+                else:
+                    used.setdefault(choice.name, tuple(choice.constants))
+        formulas.update(getattr(derivation.network, "functions", None) or {})
+        functions: dict[str, Callable[..., Value]] = {n: elementwise(f) for n, f in MATH_FUNCTIONS.items()}
+        for name, entry in registry.ACTIVATIONS.items():
+            defaults = used.get(name) or used.get(entry.name) or entry.constant_values()
+            functions[name] = elementwise(_activation(entry, defaults, derivative=False))
+            functions[f"{name}_prime"] = elementwise(_activation(entry, defaults, derivative=True))
+        functions["sigma"] = functions["σ"] = functions["sigmoid"]
+        functions["sigma_prime"] = functions["sigmoid_prime"]
+        for name, body in formulas.items():
+            functions[name] = elementwise(lambda z, body=body: body.xreplace({registry.Z: z}))
+            functions[f"{name}_prime"] = elementwise(lambda z, body=body: sp.diff(body, registry.Z).xreplace({registry.Z: z}))
+        functions.update(ARRAY_FUNCTIONS)
+        return {n: f for n, f in functions.items() if n not in self.scalars and n not in self.arrays}
+
+    # -- lookups ----------------------------------------------------------------------------
+
+    def known(self) -> list[str]:
+        return sorted({*self.scalars, *self.arrays})
+
+    def symbol_table(self) -> dict[str, Value]:
+        table: dict[str, Value] = dict(self.scalars)
+        for name, entry in self.arrays.items():
+            table[name] = entry
+        return table
+
+    def resolve(self, base: str, layer: str | None, indices: list[int] | None) -> str | None:
+        """The plain name for a LaTeX-style name: base ``a``, layer ``2``, 1-based indices ``[1]``."""
+        candidates = [base + (layer or "")]
+        if layer is None and base in ("o", "h"):
+            candidates = [base]
+        for name in candidates:
+            whole = self.arrays.get(name)
+            if indices is None:
+                if name in self.arrays or name in self.scalars:
+                    return name
+                continue
+            if whole is None:
+                continue
+            index = _split_index(indices, whole.shape)
+            if index is None:
+                return None
+            element = naming.element_name(name, tuple(i - 1 for i in index))
+            if element in self.scalars:
+                return element
+        return None
+
+
+def _split_index(digits: list[int], shape: tuple[int, ...]) -> list[int] | None:
+    """``[11]`` for a matrix means row 1, column 1 (single digits); ``[1, 1]`` is explicit."""
+    if len(digits) == len(shape):
+        return digits
+    if len(digits) == 1 and len(shape) > 1:
+        text = str(digits[0])
+        if len(text) == len(shape):
+            return [int(c) for c in text]
+    return None
+
+
+def _activation(entry: registry.Activation, defaults: tuple, derivative: bool) -> Callable[..., sp.Expr]:
+    def apply(z, *constants):
+        if constants and len(constants) != len(entry.constants):
+            names = ", ".join(n for n, _ in entry.constants) or "none"
+            raise ValueError(f"{entry.name} takes its constants ({names}) after z")
+        values = tuple(constants) or defaults
+        if derivative:
+            return entry.derivative_at(z, values)
+        return entry.apply(z, values)
+
+    return apply
+
+
+def _indices(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    if not shape:
+        return [()]
+    return [(i, *rest) for i in range(shape[0]) for rest in _indices(shape[1:])]
+
+
+# -- the reader ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClaimFactor:
+    """One top-level factor of a product claim, as the person wrote it."""
+
+    text: str
+    value: Value
+
+
+class ClaimReader(FormulaReader):
+    """Plain-math claims: formulas plus arrays, ``@``, ``.T`` and NumPy-style indexing."""
+
+    BINARY_OPERATORS = {
+        ast.Add: _broadcast(operator.add, "+"),
+        ast.Sub: _broadcast(operator.sub, "-"),
+        ast.Mult: _broadcast(operator.mul, "*"),
+        ast.Div: _broadcast(operator.truediv, "/"),
+        ast.Pow: _broadcast(operator.pow, "**"),
+        ast.MatMult: matmul,
+    }
+    UNARY_OPERATORS = {
+        ast.UAdd: lambda v: v,
+        ast.USub: lambda v: -v if not is_array(v) else v.applyfunc(operator.neg),
+    }
+
+    def __init__(self, text: str, names: ClaimNames):
+        super().__init__(text, names.symbol_table(), names.functions)
+        self.names = names
+
+    def read(self) -> Value:
+        value = super().read()
+        self.tree = ast.parse(self.source, mode="eval")
+        return value
+
+    # -- syntax beyond formulas -------------------------------------------------------------
+
+    def visit_Name(self, node: ast.Name) -> Value:
+        value = super().visit_Name(node)
+        return value.value() if isinstance(value, NodeName) else value
+
+    def visit_BinOp(self, node: ast.BinOp) -> Value:
+        try:
+            return super().visit_BinOp(node)
+        except ShapeError as exc:
+            raise ShapeError(f"{exc} (at {self._column(node)})") from None
+        except FormulaError as exc:
+            if "at column" in str(exc) or "at line" in str(exc):
+                raise
+            raise self.error(node, str(exc)) from None
+
+    def visit_Attribute(self, node: ast.Attribute) -> Value:
+        if node.attr != "T":
+            raise self.error(node, f"'.{node.attr}' is not allowed", "only '.T' (transpose) is")
+        return transpose(self.visit(node.value))
+
+    def visit_Subscript(self, node: ast.Subscript) -> Value:
+        if not isinstance(node.value, ast.Name) or node.value.id not in self.names.arrays:
+            raise self.error(node, "only a whole node can be indexed", "e.g. W2[0, 1] or a2[0] (0-based)")
+        entry = self.names.arrays[node.value.id]
+        items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        index = []
+        for item in items:
+            if not (isinstance(item, ast.Constant) and type(item.value) is int):
+                raise self.error(item, "an index must be a whole number", "indices in [] are 0-based")
+            index.append(item.value)
+        if len(index) != len(entry.shape) or any(not 0 <= i < n for i, n in zip(index, entry.shape)):
+            raise self.error(
+                node,
+                f"index {index} does not fit '{node.value.id}' of shape {list(entry.shape)}",
+                "indices in [] are 0-based",
+            )
+        flat = 0
+        for i, n in zip(index, entry.shape):
+            flat = flat * n + i
+        return entry.symbols[flat]
+
+    def visit_Call(self, node: ast.Call) -> Value:
+        try:
+            return super().visit_Call(node)
+        except ShapeError as exc:
+            raise ShapeError(f"{exc} (at {self._column(node)})") from None
+
+    # -- checks on arrays: the formula reader's checks, element by element -------------------
+
+    def _check_value(self, node: ast.AST, value: Value) -> None:
+        if isinstance(value, NodeName):
+            return
+        for element in value if is_array(value) else [value]:
+            super()._check_value(node, element)
+
+    def _check_small_numbers(self, node: ast.AST, value: Value, where: str) -> None:
+        for element in value if is_array(value) else [value]:
+            super()._check_small_numbers(node, element, where)
+
+    def _column(self, node: ast.AST) -> str:
+        return str(self.error(node, "x")).split(" at ", 1)[1]
+
+    # -- factors ----------------------------------------------------------------------------
+
+    def factors(self) -> list[ClaimFactor]:
+        """The top-level factors of the claim in the order written (a product of one is itself).
+
+        ``a*b/c`` gives ``a``, ``b``, ``1/c``; ``-(a*b)`` gives ``-a``, ``b``; an outer product
+        ``u @ v.T`` (column times row) is split like a product, so that ``delta2 @ a1.T``
+        gives the factors ``delta2`` and ``a1.T``.
+        """
+        found: list[ClaimFactor] = []
+
+        def walk(node: ast.AST, invert: bool) -> None:
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+                walk(node.left, invert)
+                walk(node.right, invert)
+                return
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and not invert:
+                walk(node.left, invert)
+                walk(node.right, True)
+                return
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult) and not invert:
+                left, right = self.visit(node.left), self.visit(node.right)
+                if is_array(left) and is_array(right) and left.shape[1] == 1 and right.shape[0] == 1:
+                    walk(node.left, invert)
+                    walk(node.right, invert)
+                    return
+            if (
+                isinstance(node, ast.UnaryOp)
+                and isinstance(node.op, ast.USub)
+                and isinstance(node.operand, ast.BinOp)
+                and isinstance(node.operand.op, (ast.Mult, ast.Div))
+            ):
+                start = len(found)
+                walk(node.operand, invert)
+                first = found[start]
+                found[start] = ClaimFactor(f"-{_wrap(first.text)}", self.UNARY_OPERATORS[ast.USub](first.value))
+                return
+            text = self._text(node)
+            value = self.visit(node)
+            if invert:
+                found.append(ClaimFactor(f"1/{_wrap(text)}", _broadcast(operator.truediv, "/")(sp.S.One, value)))
+            else:
+                found.append(ClaimFactor(text, value))
+
+        walk(self.tree.body, False)
+        return found
+
+    def _text(self, node: ast.AST) -> str:
+        text = ast.get_source_segment(self.source, node) or ast.unparse(node)
+        return text.replace("**", "^").strip()
+
+
+def _wrap(text: str) -> str:
+    if re.fullmatch(r"[\w.\[\], ]+|\(.*\)", text) and text.count("(") == text.count(")"):
+        return text
+    return f"({text})"
+
+
+def read_claim(text: str, names: ClaimNames) -> tuple[Value, ClaimReader]:
+    """Read a plain-math claim; FormulaError for bad syntax or unknown names."""
+    reader = ClaimReader(text, names)
+    return reader.read(), reader

@@ -1,0 +1,502 @@
+r"""LaTeX claims: a small LaTeX-math reader that translates a claim into plain claim text.
+
+Why not SymPy's ``parse_latex``: it needs ``antlr4-python3-runtime`` pinned to exactly 4.11,
+reads ``o_1 (1 - o_1)`` as a *function call* ``o_1(1 - o_1)``, and knows nothing of the
+network's names.  This reader is ~300 lines, has no dependency, and reads LaTeX the way a
+person means it:
+
+* juxtaposition, ``\cdot``, ``\times`` and ``*`` multiply; between two arrays they are the
+  matrix product ``@`` (math convention); ``\odot`` and ``\circ`` are the elementwise product;
+* names with subscripts and parenthesised superscripts: ``a^{(2)}_1`` / ``a_1^{(2)}`` is
+  ``a2_1``, ``w^{(2)}_{11}`` / ``w^{(2)}_{1,1}`` is ``W2_11``, ``\delta^{(2)}_1`` is ``delta2_1``,
+  ``o_1``, ``h_{1}``, ``t_1``, ``x_1``; ``a^{[2]}`` is accepted too; ``^T``, ``^\top`` transpose;
+* ``\sigma(z)`` and ``\operatorname{sigmoid}(z)``, ``\sigma'(z)`` (the derivative), ``\exp``,
+  ``\log``, ``\ln``, ``\tanh``, ``\sqrt{}``, ``e^{-z}``, ``\frac{}{}``, ``\left( \right)``;
+  a function applies to a parenthesised argument or to the single factor after it;
+* a multi-letter run that is not a known name is a product of letters (``xy`` = ``x*y``),
+  as in LaTeX; everything else (``\sum``, ``\partial``, unknown commands) is a clear error.
+
+``translate`` returns the plain text, which is then read by ``claims.ClaimReader`` exactly as
+a plain claim; the verifier echoes it back, so a misread claim is visible.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .claims import ClaimNames
+from .formula import FormulaError
+
+MAX_LENGTH = 2000
+
+_UNICODE = {
+    "σ": r"\sigma ",
+    "δ": r"\delta ",
+    "×": r"\times ",
+    "·": r"\cdot ",
+    "⋅": r"\cdot ",
+    "−": "-",
+    "⊙": r"\odot ",
+    "∘": r"\circ ",
+    "∂": r"\partial ",
+    "∑": r"\sum ",
+}
+
+_TOKEN = re.compile(
+    r"""
+    (?P<space>\s+)
+  | (?P<command>\\[A-Za-z]+)
+  | (?P<escape>\\[^A-Za-z])
+  | (?P<number>\d+\.\d*|\.\d+|\d+)
+  | (?P<letters>[A-Za-z]+)
+  | (?P<symbol>[{}()\[\]^_+\-*/',|=])
+    """,
+    re.VERBOSE,
+)
+
+#: Commands that are only spacing or sizing.
+_IGNORED = {
+    r"\left",
+    r"\right",
+    r"\bigl",
+    r"\bigr",
+    r"\Bigl",
+    r"\Bigr",
+    r"\big",
+    r"\Big",
+    r"\biggl",
+    r"\biggr",
+    r"\quad",
+    r"\qquad",
+    r"\displaystyle",
+    r"\limits",
+}
+_IGNORED_ESCAPES = {r"\,", r"\;", r"\:", r"\!", "\\ "}
+_TIMES = {r"\cdot", r"\times", r"\ast"}
+_HADAMARD = {r"\odot", r"\circ"}
+_FUNCTION_COMMANDS = {
+    r"\sigma": "sigmoid",
+    r"\exp": "exp",
+    r"\log": "log",
+    r"\ln": "log",
+    r"\tanh": "tanh",
+    r"\sinh": "sinh",
+    r"\cosh": "cosh",
+    r"\sin": "sin",
+    r"\cos": "cos",
+}
+_NAME_COMMANDS = {r"\delta": "delta", r"\alpha": "alpha", r"\beta": "beta", r"\gamma": "gamma", r"\lambda": "lambda_"}
+_TEXT_COMMANDS = {r"\mathrm", r"\text", r"\operatorname", r"\mathit", r"\textrm", r"\mathbf", r"\boldsymbol"}
+_FRACTIONS = {r"\frac", r"\dfrac", r"\tfrac"}
+_UNSUPPORTED = {
+    r"\sum": "write the sum out term by term",
+    r"\prod": "write the product out",
+    r"\partial": "a claim is the formula of the gradient, without the d/dw on its left",
+    r"\nabla": "a claim is the formula of the gradient itself",
+}
+_OPEN = {"(": ")", "[": "]", "{": "}"}
+
+
+@dataclass
+class _Tok:
+    kind: str
+    text: str
+    pos: int
+
+
+# A tiny expression tree: ("num", text) ("name", plain) ("call", f, arg) ("bin", op, l, r)
+# ("neg", x) ("pow", base, exp) ("T", x).
+_PREC = {"+": 1, "-": 1, "*": 2, "/": 2, "@": 2}
+
+
+class LatexClaimError(FormulaError):
+    """A LaTeX claim that cannot be read (one line, with the position)."""
+
+
+class _Parser:
+    def __init__(self, text: str, names: ClaimNames):
+        self.text = text
+        self.names = names
+        self.tokens = self._tokenize(text)
+        self.i = 0
+
+    # -- tokens ---------------------------------------------------------------------------
+
+    def _tokenize(self, text: str) -> list[_Tok]:
+        tokens, pos = [], 0
+        while pos < len(text):
+            match = _TOKEN.match(text, pos)
+            if not match:
+                raise LatexClaimError(f"unexpected character {text[pos]!r} at position {pos + 1}")
+            kind = match.lastgroup
+            value = match.group()
+            if kind == "space" or value in _IGNORED or value in _IGNORED_ESCAPES:
+                pos = match.end()
+                continue
+            if kind == "escape" and value in (r"\{", r"\}"):
+                kind, value = "symbol", value[1]
+            elif kind == "escape":
+                raise LatexClaimError(f"'{value}' is not understood at position {pos + 1}")
+            tokens.append(_Tok(kind, value, pos))
+            pos = match.end()
+        return tokens
+
+    def peek(self, offset: int = 0) -> _Tok | None:
+        j = self.i + offset
+        return self.tokens[j] if j < len(self.tokens) else None
+
+    def next(self) -> _Tok:
+        tok = self.peek()
+        if tok is None:
+            raise LatexClaimError("the claim ends too early")
+        self.i += 1
+        return tok
+
+    def expect(self, text: str) -> None:
+        tok = self.next()
+        if tok.text != text:
+            raise self.error(tok, f"expected '{text}'")
+
+    def error(self, tok: _Tok | None, message: str) -> LatexClaimError:
+        where = f" at position {tok.pos + 1} ('{tok.text}')" if tok else " at the end"
+        return LatexClaimError(message + where)
+
+    # -- grammar --------------------------------------------------------------------------
+
+    def parse(self):
+        tree = self.expression()
+        if self.peek() is not None:
+            raise self.error(self.peek(), "unexpected")
+        return tree
+
+    def expression(self):
+        tree = self.term()
+        while (tok := self.peek()) is not None and tok.text in ("+", "-"):
+            self.next()
+            tree = ("bin", tok.text, tree, self.term())
+        return tree
+
+    def term(self):
+        tree = self.unary()
+        while (tok := self.peek()) is not None:
+            if tok.text in _TIMES or tok.text == "*":
+                self.next()
+                tree = self._times(tree, self.unary())
+            elif tok.text in _HADAMARD:
+                self.next()
+                tree = ("bin", "*", tree, self.unary())
+            elif tok.text == "/":
+                self.next()
+                tree = ("bin", "/", tree, self.unary())
+            elif self._starts_factor(tok):
+                tree = self._times(tree, self.power())
+            else:
+                break
+        return tree
+
+    def _times(self, left, right):
+        op = "@" if self._is_array(left) and self._is_array(right) else "*"
+        return ("bin", op, left, right)
+
+    def _starts_factor(self, tok: _Tok) -> bool:
+        if tok.kind in ("number", "letters"):
+            return True
+        if tok.text in ("(", "[", "{"):
+            return True
+        if tok.kind == "command":
+            return tok.text not in _TIMES | _HADAMARD and tok.text not in (r"\top",)
+        return False
+
+    def unary(self):
+        tok = self.peek()
+        if tok is not None and tok.text in ("-", "+"):
+            self.next()
+            operand = self.unary()
+            return ("neg", operand) if tok.text == "-" else operand
+        return self.power()
+
+    def power(self):
+        tree = self.atom()
+        while (tok := self.peek()) is not None and tok.text == "^":
+            self.next()
+            if self._transpose_follows():
+                tree = ("T", tree)
+                continue
+            tree = ("pow", tree, self.script())
+        return tree
+
+    def _transpose_follows(self) -> bool:
+        tok = self.peek()
+        if tok is None:
+            return False
+        if tok.text in ("T", r"\top", r"\intercal", r"\mathsf", r"\mathrm") and (
+            tok.text not in (r"\mathsf", r"\mathrm") or self._group_text(1) == "T"
+        ):
+            if tok.text in (r"\mathsf", r"\mathrm"):
+                self.next()
+                self._skip_group()
+            else:
+                self.next()
+            return True
+        if tok.text == "{" and self._group_text(0) in ("T", r"\top", r"\intercal"):
+            self._skip_group()
+            return True
+        return False
+
+    def _group_text(self, offset: int) -> str | None:
+        """The text inside a one-token brace group starting at ``offset``, if it is one."""
+        a, b, c = self.peek(offset), self.peek(offset + 1), self.peek(offset + 2)
+        if a is not None and a.text == "{" and b is not None and c is not None and c.text == "}":
+            return b.text
+        return None
+
+    def _skip_group(self) -> None:
+        self.expect("{")
+        depth = 1
+        while depth:
+            tok = self.next()
+            depth += {"{": 1, "}": -1}.get(tok.text, 0)
+
+    def script(self):
+        """The argument of ^ or _ : a brace group, or a single token."""
+        tok = self.peek()
+        if tok is not None and tok.text == "{":
+            self.next()
+            tree = self.expression()
+            self.expect("}")
+            return tree
+        if tok is not None and tok.kind == "number":
+            self.next()
+            if len(tok.text) > 1 and "." not in tok.text:  # x^23 is x^{2}3 in LaTeX
+                raise self.error(tok, "write multi-digit exponents in braces")
+            return ("num", tok.text)
+        if tok is not None and tok.text == "-":
+            self.next()
+            return ("neg", self.script())
+        return self.atom()
+
+    def atom(self):
+        tok = self.next()
+        if tok.kind == "number":
+            return ("num", tok.text)
+        if tok.text in _OPEN:
+            tree = self.expression()
+            self.expect(_OPEN[tok.text])
+            return tree
+        if tok.kind == "command":
+            return self.command(tok)
+        if tok.kind == "letters":
+            return self.letters(tok, tok.text)
+        raise self.error(tok, "unexpected")
+
+    def command(self, tok: _Tok):
+        if tok.text in _UNSUPPORTED:
+            raise self.error(tok, f"'{tok.text}' is not supported; {_UNSUPPORTED[tok.text]}")
+        if tok.text in _FRACTIONS:
+            numerator = self.group()
+            denominator = self.group()
+            return ("bin", "/", numerator, denominator)
+        if tok.text == r"\sqrt":
+            return ("call", "sqrt", self.group())
+        if tok.text in _FUNCTION_COMMANDS:
+            return self.call(tok, _FUNCTION_COMMANDS[tok.text])
+        if tok.text in _TEXT_COMMANDS:
+            word = self._word()
+            return self.letters(tok, word)
+        if tok.text == r"\pi":
+            return ("name", "pi")
+        if tok.text in _NAME_COMMANDS:
+            return self.named(tok, _NAME_COMMANDS[tok.text])
+        raise self.error(tok, f"unknown command '{tok.text}'")
+
+    def _word(self) -> str:
+        self.expect("{")
+        parts = []
+        while (tok := self.next()).text != "}":
+            if tok.kind not in ("letters", "number") and tok.text != "_":
+                raise self.error(tok, "expected a name")
+            parts.append(tok.text)
+        return "".join(parts)
+
+    def group(self):
+        tok = self.peek()
+        if tok is not None and tok.text == "{":
+            self.next()
+            tree = self.expression()
+            self.expect("}")
+            return tree
+        return self.atom()
+
+    def call(self, tok: _Tok, function: str):
+        if self.peek() is not None and self.peek().text == "'":
+            self.next()
+            function += "_prime"
+        if function not in self.names.functions:
+            raise self.error(tok, f"unknown function '{function}'")
+        nxt = self.peek()
+        if nxt is None:
+            raise self.error(tok, f"{function} needs an argument")
+        if nxt.text in ("(", "[", "{"):
+            self.next()
+            arg = self.expression()
+            self.expect(_OPEN[nxt.text])
+        else:
+            arg = self.power()
+        return ("call", function, arg)
+
+    def letters(self, tok: _Tok, word: str):
+        if word == "e" and "e" not in self.names.arrays and self.peek() is not None and self.peek().text == "^":
+            self.next()
+            return ("call", "exp", self.script())
+        if word in self.names.functions and word not in self.names.scalars and word not in self.names.arrays:
+            return self.call(tok, word)
+        if word.endswith("_prime") and word in self.names.functions:
+            return self.call(tok, word)
+        return self.named(tok, word)
+
+    def named(self, tok: _Tok, base: str):
+        """A name with its scripts: ``a^{(2)}_1``, ``w_{11}^{(2)}``, ``delta``, ``x_1``..."""
+        layer, sub, transposed = None, None, False
+        while (nxt := self.peek()) is not None and nxt.text in ("_", "^"):
+            if nxt.text == "_" and sub is None:
+                self.next()
+                sub = self._subscript()
+            elif nxt.text == "^" and layer is None and self._layer_follows():
+                self.next()
+                layer, transposed = self._layer()
+            else:
+                break
+        plain = self._resolve(tok, base, layer, sub)
+        tree = plain if isinstance(plain, tuple) else ("name", plain)
+        return ("T", tree) if transposed else tree
+
+    def _layer_follows(self) -> bool:
+        """``^{(2)}``, ``^{[2]}``, or with a transpose inside: ``^{(1)T}``, ``^{(1)\\top}``."""
+        a, b, c, d, e = (self.peek(k) for k in range(1, 6))
+        return (
+            a is not None
+            and a.text == "{"
+            and b is not None
+            and b.text in ("(", "[")
+            and c is not None
+            and c.kind == "number"
+            and d is not None
+            and d.text == {"(": ")", "[": "]"}[b.text]
+            and e is not None
+            and e.text in ("}", "T", r"\top", r"\intercal")
+        )
+
+    def _layer(self) -> tuple[str, bool]:
+        self.expect("{")
+        self.next()
+        number = self.next().text
+        self.next()
+        transposed = self.peek() is not None and self.peek().text in ("T", r"\top", r"\intercal")
+        if transposed:
+            self.next()
+        self.expect("}")
+        return number, transposed
+
+    def _subscript(self) -> str:
+        tok = self.next()
+        if tok.text != "{":
+            if tok.kind not in ("number", "letters"):
+                raise self.error(tok, "expected a subscript")
+            return tok.text if tok.kind == "letters" or len(tok.text) == 1 else tok.text
+        parts = []
+        while (tok := self.next()).text != "}":
+            if tok.kind not in ("number", "letters") and tok.text != ",":
+                raise self.error(tok, "a subscript holds indices like 1, 12 or 1,2")
+            parts.append(tok.text)
+        return "".join(parts)
+
+    def _resolve(self, tok: _Tok, base: str, layer: str | None, sub: str | None):
+        names = self.names
+        indices = None
+        if sub is not None and re.fullmatch(r"\d+(,\d+)*", sub):
+            indices = [int(p) for p in sub.split(",")]
+        elif sub is not None:
+            # a named subscript (net_{h1}) is part of the name
+            joined = f"{base}{layer or ''}_{sub}"
+            if joined in names.scalars or joined in names.arrays:
+                return joined
+            raise self.error(tok, f"unknown name '{joined}'")
+        found = names.resolve(base, layer, indices)
+        if found is not None:
+            return found
+        if len(base) > 1 and layer is None and base.isalpha():
+            # LaTeX reads a run of letters as a product of one-letter names
+            letters = list(base)
+            parts = [names.resolve(c, None, None) for c in letters[:-1]]
+            last = names.resolve(letters[-1], None, indices)
+            if all(parts) and last:
+                tree = ("name", parts[0])
+                for p in parts[1:] + [last]:
+                    tree = self._times(tree, ("name", p))
+                return tree
+        shown = base + (f"^{{({layer})}}" if layer else "") + (f"_{{{sub}}}" if sub else "")
+        hint = ""
+        if layer is None and base + "1" in names.arrays:
+            hint = f"; layers are written {base}^{{(1)}}, {base}^{{(2)}}, ..."
+        raise self.error(tok, f"unknown name '{shown}'{hint}")
+
+    def _is_array(self, tree) -> bool:
+        kind = tree[0]
+        if kind == "name":
+            return tree[1] in self.names.arrays
+        if kind == "num":
+            return False
+        if kind == "call":
+            return tree[1] not in ("sum",) and self._is_array(tree[2])
+        if kind == "bin":
+            return self._is_array(tree[2]) or self._is_array(tree[3])
+        if kind in ("neg", "T"):
+            return self._is_array(tree[1])
+        if kind == "pow":
+            return self._is_array(tree[1])
+        return False
+
+
+def _print(tree, parent: int = 0) -> str:
+    kind = tree[0]
+    if kind in ("num", "name"):
+        return tree[1]
+    if kind == "call":
+        return f"{tree[1]}({_print(tree[2])})"
+    if kind == "T":
+        inner = _print(tree[1], 5)
+        return f"{inner}.T"
+    if kind == "neg":
+        text = "-" + _print(tree[1], 3)
+        return f"({text})" if parent >= 3 else text
+    if kind == "pow":
+        text = f"{_print(tree[1], 5)}^{_print(tree[2], 5)}"
+        return f"({text})" if parent >= 4 else text
+    op, left, right = tree[1], tree[2], tree[3]
+    prec = _PREC[op]
+    right_needs = prec + 1 if op != "*" or right[0] != "bin" or right[1] != "*" else prec
+    # a Hadamard product next to a matrix product gets parentheses, to be read at a glance
+    mixed = left[0] == "bin" and _PREC[left[1]] == prec and (op == "@") != (left[1] == "@")
+    left_needs = prec + 1 if mixed else prec
+    text = f"{_print(left, left_needs)} {op} {_print(right, right_needs)}"
+    return f"({text})" if parent > prec else text
+
+
+def translate(text: str, names: ClaimNames) -> str:
+    """Plain claim text for a LaTeX claim (LatexClaimError if it cannot be read)."""
+    if not isinstance(text, str) or not text.strip():
+        raise LatexClaimError("the LaTeX claim is empty")
+    if len(text) > MAX_LENGTH:
+        raise LatexClaimError(f"the LaTeX claim is too long ({len(text)} characters; at most {MAX_LENGTH})")
+    cleaned = text.strip()
+    for opening, closing in (("$$", "$$"), ("$", "$"), (r"\(", r"\)"), (r"\[", r"\]")):
+        if cleaned.startswith(opening) and cleaned.endswith(closing) and len(cleaned) > len(opening) + len(closing):
+            cleaned = cleaned[len(opening) : -len(closing)]
+            break
+    for char, replacement in _UNICODE.items():
+        cleaned = cleaned.replace(char, replacement)
+    if "=" in cleaned:  # "\frac{\partial E}{\partial w} = ..." : the claim is what follows the last '='
+        cleaned = cleaned.rsplit("=", 1)[1]
+    parser = _Parser(cleaned, names)
+    return _print(parser.parse())
