@@ -125,8 +125,8 @@ def _sigmoid(x):
     return function_for("sigmoid")(x)
 
 
-_SELU_SCALE = sp.Float("1.0507009873536432")
-_SELU_ALPHA = sp.Float("1.6732632423543772")
+_SELU_SCALE = sp.Float("1.0507009873536432", 30)
+_SELU_ALPHA = sp.Float("1.6732632423543772", 30)
 
 ACTIVATIONS: dict[str, Activation] = {
     entry.name: entry
@@ -173,7 +173,8 @@ ACTIVATIONS: dict[str, Activation] = {
             lambda z: _SELU_SCALE * sp.Piecewise((z, z > 0), (_SELU_ALPHA * (sp.exp(z) - 1), True)),
             present=lambda z, a: sp.Piecewise((_SELU_SCALE, z > 0), (a + _SELU_SCALE * _SELU_ALPHA, True)),
             numpy_helper=(
-                "np.where(x > 0, 1.0507009873536432 * x, 1.7580993408473766 * np.expm1(np.minimum(x, 0.0)))"
+                f"np.where(x > 0, {float(_SELU_SCALE)!r} * x, "
+                f"{float(_SELU_SCALE * _SELU_ALPHA)!r} * np.expm1(np.minimum(x, 0.0)))"
                 "  # exp only of min(x, 0): never overflows"
             ),
             latex=r"\operatorname{selu}",
