@@ -1,0 +1,161 @@
+"""Printing SymPy expressions as LaTeX for the handout.
+
+A ``LatexPrinter`` subclass, extended the way SymPy's printers are (``_print_<Class>``):
+
+* every symbol is looked up in a name table (element symbols such as ``a2_1`` become
+  ``a^{(2)}_{1}``, see ``naming.latex_element``); a symbol that is not in the table is
+  printed through ``naming.escape_latex_name``, never through SymPy's own name mangling,
+  so no text from a spec reaches the document unescaped;
+* sums put their positive terms first (``t - y``, not ``- y + t``), as the NumPy printer does;
+* ``logcosh`` (the stabilised spelling) prints as what it means, ``\\log\\cosh``.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_HALF_EVEN, Decimal
+
+import sympy as sp
+from sympy.printing.latex import LatexPrinter
+
+from . import naming, registry
+
+#: The registry's generic symbols, printed by their plain names unless a table says otherwise.
+GENERIC = {registry.Z: "z", registry.A: "a", registry.Y: "y", registry.T: "t"}
+
+
+class HandoutLatexPrinter(LatexPrinter):
+    """LaTeX for handout formulas; ``names`` maps symbols to ready LaTeX."""
+
+    def __init__(self, names: dict[sp.Symbol, str] | None = None, **settings):
+        settings.setdefault("mul_symbol", None)
+        super().__init__(settings)
+        self.names = {**GENERIC, **(names or {})}
+
+    def _print_Symbol(self, expr, style="plain"):
+        name = self.names.get(expr)
+        if name is not None:
+            return name
+        return naming.escape_latex_name(expr.name)
+
+    def _print_Add(self, expr, order=None):
+        terms = list(self._as_ordered_terms(expr, order=order))
+        positive = [term for term in terms if not term.could_extract_minus_sign()]
+        negative = [term for term in terms if term.could_extract_minus_sign()]
+        tex = ""
+        for i, term in enumerate(positive + negative):
+            if term.could_extract_minus_sign():
+                tex += " - " if i else "- "
+                term = -term
+            elif i:
+                tex += " + "
+            term_tex = self._print(term)
+            if self._needs_add_brackets(term):
+                term_tex = rf"\left({term_tex}\right)"
+            tex += term_tex
+        return tex
+
+    def _print_logcosh(self, expr):
+        return rf"\log\cosh\left({self._print(expr.args[0])}\right)"
+
+    def _print_Piecewise(self, expr):
+        rows = []
+        for value, condition in expr.args:
+            where = r"\text{otherwise}" if condition == sp.true else rf"\text{{if }} {self._print(condition)}"
+            rows.append(rf"{self._print(value)} & {where}")
+        return r"\begin{cases} " + r" \\ ".join(rows) + r" \end{cases}"
+
+    def _print_Float(self, expr):
+        # Shortest exact decimal of the float: 1.0507009873536432, not 1.05070098735364.
+        text = repr(float(expr))
+        if "e" in text or "inf" in text or "nan" in text:
+            return super()._print_Float(expr)
+        return text
+
+
+def to_latex(expr: sp.Expr, names: dict[sp.Symbol, str] | None = None, **settings) -> str:
+    """``expr`` as LaTeX, symbols named by ``names``."""
+    return plain_parentheses(HandoutLatexPrinter(names, **settings).doprint(expr))
+
+
+_TALL = (r"\frac", r"\sum", r"\begin", r"\prod", r"\int", r"\sqrt", r"\Big", r"\big")
+
+
+def plain_parentheses(tex: str) -> str:
+    r"""``\left( ... \right)`` -> ``( ... )`` where the contents are one line high.
+
+    SymPy's printer sizes every parenthesis; around a sub- or superscripted symbol that
+    gives parentheses taller than the line (``\left(1 - a^{(2)}_{1}\right)``).  Pairs whose
+    contents hold a fraction, a sum or an environment keep their sizing.
+    """
+    opens: list[int] = []
+    pairs: list[tuple[int, int]] = []
+    i = 0
+    while i < len(tex):
+        if tex.startswith(r"\left(", i):
+            opens.append(i)
+            i += 6
+        elif tex.startswith(r"\right)", i) and opens:
+            start = opens.pop()
+            if not any(tall in tex[start + 6 : i] for tall in _TALL):
+                pairs.append((start, i))
+            i += 7
+        else:
+            i += 1
+    if not pairs:
+        return tex
+    # (position, length of the command, replacement) for every kept pair, in order
+    edits = sorted([(start, 6, "(") for start, _ in pairs] + [(end, 7, ")") for _, end in pairs])
+    out, last = [], 0
+    for position, length, replacement in edits:
+        out.append(tex[last:position])
+        out.append(replacement)
+        last = position + length
+    out.append(tex[last:])
+    return "".join(out)
+
+
+def number(value, digits: int = 8) -> str:
+    """A computed value rounded half-even to ``digits`` decimals: ``0.51998934``.
+
+    The value is a SymPy Float (30 significant digits) or a Python number; the rounding is
+    done on its decimal expansion, so the text is the same on every machine.
+    """
+    text = str(sp.Float(value, 30)) if not isinstance(value, Decimal) else str(value)
+    rounded = Decimal(text).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_EVEN)
+    if rounded == 0:
+        rounded = abs(rounded)  # no "-0.00000000"
+    return f"{rounded:f}"
+
+
+def given(value: float) -> str:
+    """A number as the spec gave it (shortest repr): ``0.3``, ``-2``, ``1e-05``."""
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    text = repr(float(value))
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        return rf"{mantissa} \cdot 10^{{{int(exponent)}}}"
+    return text
+
+
+def ordered_terms(expr: sp.Expr) -> list[tuple[str, sp.Expr]]:
+    """The terms of a sum in printing order (positive first), each with its sign."""
+    terms = list(HandoutLatexPrinter()._as_ordered_terms(expr))
+    positive = [("+", term) for term in terms if not term.could_extract_minus_sign()]
+    negative = [("-", -term) for term in terms if term.could_extract_minus_sign()]
+    return positive + negative
+
+
+def visible_length(tex: str) -> int:
+    """A rough width of a LaTeX formula in characters (commands, braces and scripts shrunk)."""
+    tex = tex.replace(r"\left", "").replace(r"\right", "")
+    tex = re.sub(r"\\frac\{\\partial ([^{}]*)\}\{\\partial ([^{}]*)\}", r"\1/\2", tex)
+    tex = re.sub(r"\^\{\((\d+)\)\}", "''", tex)  # layer superscripts are small
+    tex = re.sub(r"\\[A-Za-z]+", "x", tex)
+    return len(re.sub(r"[{}_^ ]", "", tex)) + tex.count(" ") // 3
+
+
+def paren(tex: str) -> str:
+    """``tex`` in parentheses, sized only when it is taller than a line."""
+    return plain_parentheses(rf"\left({tex}\right)")
