@@ -9,6 +9,18 @@
 from .derivation import Derivation, derive
 from .errors import SpecError, SymPropError
 from .spec import Network, from_dict, load
+from .verify import Verifier, VerifyResult, verify
 
-__all__ = ["Derivation", "Network", "SpecError", "SymPropError", "derive", "from_dict", "load"]
+__all__ = [
+    "Derivation",
+    "Network",
+    "SpecError",
+    "SymPropError",
+    "Verifier",
+    "VerifyResult",
+    "derive",
+    "from_dict",
+    "load",
+    "verify",
+]
 __version__ = "0.1.0"

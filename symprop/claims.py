@@ -466,6 +466,16 @@ class ClaimReader(FormulaReader):
         for element in value if is_array(value) else [value]:
             super()._check_small_numbers(node, element, where)
 
+    def _unknown_name(self, node: ast.Name) -> FormulaError:
+        names = self.names
+        wholes = ", ".join(n for n in names.arrays if n not in names.aliases)
+        aliases = ", ".join(n for n in names.arrays if n in names.aliases)
+        functions = ", ".join(sorted(n for n in names.functions if not n.endswith("_prime") and n.isascii()))
+        detail = f"nodes: {wholes} (elements are 1-based: a2_1, W2_12; or 0-based W2[0, 1])"
+        if aliases:
+            detail += f"; aliases: {aliases}"
+        return self.error(node, f"unknown name '{node.id}'", f"{detail}; functions: {functions} (and f_prime for f')")
+
     def _column(self, node: ast.AST) -> str:
         return str(self.error(node, "x")).split(" at ", 1)[1]
 
@@ -485,7 +495,12 @@ class ClaimReader(FormulaReader):
                 walk(node.left, invert)
                 walk(node.right, invert)
                 return
-            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and not invert:
+            if (
+                isinstance(node, ast.BinOp)
+                and isinstance(node.op, ast.Div)
+                and not invert
+                and not (isinstance(node.left, ast.Constant) and node.left.value == 1)  # 1/x is one factor
+            ):
                 walk(node.left, invert)
                 walk(node.right, True)
                 return
@@ -514,11 +529,18 @@ class ClaimReader(FormulaReader):
                 found.append(ClaimFactor(text, value))
 
         walk(self.tree.body, False)
+        deltas = self.names.deltas  # deltaK stands for dE/dzK: its factors are too
+        if deltas:
+            found = [ClaimFactor(f.text, _substitute(f.value, deltas)) for f in found]
         return found
 
     def _text(self, node: ast.AST) -> str:
         text = ast.get_source_segment(self.source, node) or ast.unparse(node)
         return text.replace("**", "^").strip()
+
+
+def _substitute(value: Value, table: dict) -> Value:
+    return value.applyfunc(lambda e: e.xreplace(table)) if is_array(value) else sp.sympify(value).xreplace(table)
 
 
 def _wrap(text: str) -> str:

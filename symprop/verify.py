@@ -58,11 +58,11 @@ import sympy as sp
 import yaml
 
 from . import registry
-from .claims import ClaimFactor, ClaimNames, ShapeError, describe_shape, is_array, read_claim, shape_of
+from .claims import ClaimFactor, ClaimNames, ShapeError, describe_shape, is_array, read_claim
 from .claims_latex import translate
 from .errors import SpecError, SymPropError
 from .formula import FormulaError
-from .graph import Loss, Softmax
+from .graph import Activation, Loss, Softmax
 from .scalar import ElementGradient, Factor, evaluate
 
 #: Significant digits of the numeric comparison (doubled to confirm a difference).
@@ -76,7 +76,7 @@ PROOF_MAX_OPS = 600
 #: Random values of inputs and parameters are multiples of 1/100 in this range (never 0).
 VALUE_RANGE = 150
 #: Points used to match the claim's factors with the chain rule's factors.
-DIAGNOSIS_POINTS = 4
+DIAGNOSIS_POINTS = 8
 
 VERDICTS = ("correct", "wrong")
 
@@ -568,7 +568,16 @@ class Verifier:
         try:
             text, value, reader = self.read(setting, claim, claim_latex)
         except ShapeError as exc:
-            return self._shape_wrong(target, given, claim_latex, str(exc), gradient, "")
+            return VerifyResult(
+                verdict="wrong",
+                wrt=target.name,
+                claim=given,
+                understood=given,
+                expected=_product_text(gradient.factors),
+                method="shape",
+                diagnosis=[str(exc)],
+                latex=claim_latex,
+            )
         result = VerifyResult(
             verdict="correct",
             wrt=target.name,
@@ -591,37 +600,37 @@ class Verifier:
             k, _ = where
             result.verdict = "wrong"
             self._counterexample(result, setting, k, value, gradient.expr)
-            result.diagnosis = _diagnose(setting, reader.factors(), value, gradient, None)
+            result.diagnosis += _diagnose(setting, reader.factors(), value, gradient, None)
         return result
 
     def _check_matrix(self, target: _Wrt, claim, claim_latex) -> VerifyResult:
         given = claim if claim_latex is None else claim_latex
         result = VerifyResult(verdict="correct", wrt=target.name, claim=given, understood="", expected="", latex=claim_latex)
         methods = []
-        for setting in self.matrix_settings:
+        for number, setting in enumerate(self.matrix_settings):
             result.sizes.append(setting.label)
             expected = _expected_matrix(setting, target.node)
+            if not result.expected:
+                result.expected = _array_formula(setting.derivation, target.node) or _matrix_text(expected)
+            earlier = "; ".join(result.sizes[:-1])
+            holds = [f"the claim holds at sizes {earlier}, but not for every size"] if number else []
             try:
                 text, value, reader = self.read(setting, claim, claim_latex)
             except ShapeError as exc:
-                if not result.understood:
-                    result.understood = claim if claim_latex is None else given
-                result.expected = result.expected or _array_formula(setting.derivation, target.node) or _matrix_text(expected)
+                result.understood = result.understood or given
                 result.verdict, result.method = "wrong", "shape"
-                result.diagnosis = [f"at sizes {setting.label}: {exc}"]
+                result.diagnosis = holds + [f"at sizes {setting.label}: {exc}"]
                 return result
-            if not result.understood:
-                result.understood = text
-                result.expected = _array_formula(setting.derivation, target.node) or _matrix_text(expected)
-            value = _fit_shape(value, expected)
-            if value is None or shape_of(value) != shape_of(expected):
-                got = describe_shape(self.read(setting, claim, claim_latex)[1])
+            result.understood = result.understood or text
+            fitted = _fit_shape(value, expected)
+            if fitted is None:
                 result.verdict, result.method = "wrong", "shape"
-                result.diagnosis = [
-                    f"at sizes {setting.label}: the claim is {got}, but dE/d{target.node} is {describe_shape(expected)}"
+                result.diagnosis = holds + [
+                    f"at sizes {setting.label}: the claim is {describe_shape(value)}, "
+                    f"but dE/d{target.node} is {describe_shape(expected)}"
                 ]
                 return result
-            pairs = list(zip(list(value), list(expected)))
+            pairs = list(zip(list(fitted), list(expected)))
             equal, method, where = setting.compare(pairs)
             methods.append(method)
             if not equal:
@@ -631,21 +640,15 @@ class Verifier:
                 index = divmod(flat, expected.shape[1])
                 element_index = index if len(setting.graph.nodes[target.node].shape) == 2 else (index[0],)
                 gradient = _gradient(setting, target.node, element_index)
-                self._counterexample(result, setting, k, pairs[flat][0], pairs[flat][1])
                 label = f"element {list(element_index)} ({gradient.symbol})"
-                result.values = {
-                    "claim": f"{result.values['claim']} ({label})",
-                    "correct": result.values["correct"],
-                }
-                notes = _matrix_notes(setting, value, expected, k)
+                result.diagnosis = holds + [f"at sizes {setting.label}, {label} differs"]
+                self._counterexample(result, setting, k, pairs[flat][0], pairs[flat][1])
+                result.values["claim"] += f" ({label})"
                 factors = [ClaimFactor(f.text, _element(f.value, index)) for f in reader.factors()]
                 if any(f.value is None for f in factors):
                     factors = [ClaimFactor(text, pairs[flat][0])]
-                result.diagnosis = (
-                    [f"at sizes {setting.label}, {label} differs"]
-                    + notes
-                    + _diagnose(setting, factors, pairs[flat][0], gradient, label)
-                )
+                result.diagnosis += _matrix_notes(setting, fitted, expected, k)
+                result.diagnosis += _diagnose(setting, factors, pairs[flat][0], gradient, label)
                 return result
         result.method = "; ".join(sorted(set(methods)))
         return result
@@ -654,19 +657,7 @@ class Verifier:
         result.point = setting.describe_point(k)
         result.values = {"claim": _show(setting.number(claim, k)), "correct": _show(setting.number(correct, k))}
         if setting.simplex:
-            result.diagnosis.append("targets of the cross-entropy are sampled so that they sum to 1")
-
-    def _shape_wrong(self, target, given, claim_latex, message, gradient, sizes) -> VerifyResult:
-        return VerifyResult(
-            verdict="wrong",
-            wrt=target.name,
-            claim=given,
-            understood=given,
-            expected=_product_text(gradient.factors),
-            method="shape",
-            diagnosis=[message],
-            latex=claim_latex,
-        )
+            result.diagnosis.append("the cross-entropy's targets are sampled so that they sum to 1, as the spec requires")
 
     def check_file(self, path: str | Path) -> list[VerifyResult]:
         return [self.check(c["wrt"], c.get("claim"), claim_latex=c.get("claim_latex")) for c in load_claims(path)]
@@ -788,19 +779,39 @@ def _element(value, index: tuple[int, int]):
     return value[i, j] if i < rows and j < cols else None
 
 
+def _steps(expr: sp.Expr) -> sp.Expr:
+    """Piecewise((1, z > 0), (0, True)) written as step(z), the claim language's name for it."""
+    return expr.replace(
+        lambda e: (
+            isinstance(e, sp.Piecewise)
+            and len(e.args) == 2
+            and e.args[0].expr == 1
+            and e.args[1].expr == 0
+            and isinstance(e.args[0].cond, sp.StrictGreaterThan)
+            and e.args[0].cond.rhs == 0
+        ),
+        lambda e: sp.Function("step")(e.args[0].cond.lhs),
+    )
+
+
+def _sstr(expr: sp.Expr) -> str:
+    return sp.sstr(_steps(expr))
+
+
 def _factor_text(expr: sp.Expr) -> str:
-    text = sp.sstr(expr)
+    text = _sstr(expr)
     if isinstance(expr, sp.Add) or text.startswith("-"):
         return f"({text})"
     return text
 
 
 def _product_text(factors) -> str:
-    return " * ".join(_factor_text(f.expr) for f in factors)
+    shown = [f for f in factors if f.expr != 1] or list(factors)
+    return " * ".join(_factor_text(f.expr) for f in shown)
 
 
 def _matrix_text(matrix: sp.ImmutableMatrix) -> str:
-    return "[" + "; ".join(", ".join(sp.sstr(matrix[i, j]) for j in range(matrix.shape[1])) for i in range(matrix.shape[0])) + "]"
+    return "[" + "; ".join(", ".join(_sstr(matrix[i, j]) for j in range(matrix.shape[1])) for i in range(matrix.shape[0])) + "]"
 
 
 def _array_formula(derivation, target: str) -> str | None:
@@ -815,15 +826,7 @@ def _array_formula(derivation, target: str) -> str | None:
 
     def local(expr: sp.Expr, **names: str) -> str | None:
         table = {"z": registry.Z, "a": registry.A, "y": registry.Y, "t": registry.T}
-        expr = expr.xreplace({table[k]: sp.Symbol(v) for k, v in names.items()})
-        expr = expr.replace(
-            lambda e: isinstance(e, sp.Piecewise) and len(e.args) == 2 and e.args[0].expr == 1 and e.args[1].expr == 0,
-            lambda e: (
-                sp.Function("step")(e.args[0].cond.lhs)
-                if isinstance(e.args[0].cond, sp.StrictGreaterThan) and e.args[0].cond.rhs == 0
-                else e
-            ),
-        )
+        expr = _steps(expr.xreplace({table[k]: sp.Symbol(v) for k, v in names.items()}))
         if expr.has(sp.Piecewise):
             return None
         return sp.sstr(expr)
@@ -878,8 +881,9 @@ def _diagnose(setting: _Setting, factors: list[ClaimFactor], claim: sp.Expr, gra
         other = _other_gradient(setting, claim_values, gradient)
         if other is not None:
             notes.append(other)
-    notes.extend(_factor_notes(setting, factors, gradient, points))
-    notes.extend(_softmax_note(setting, gradient))
+    factor_notes, unmatched = _factor_notes(setting, factors, gradient, points)
+    notes.extend(factor_notes)
+    notes.extend(_softmax_note(setting, unmatched))
     return notes
 
 
@@ -930,15 +934,18 @@ def _other_gradient(setting: _Setting, claim_values, gradient: ElementGradient) 
     return None
 
 
-def _factor_notes(setting: _Setting, factors: list[ClaimFactor], gradient: ElementGradient, points) -> list[str]:
-    chain = list(gradient.factors)
+def _factor_notes(
+    setting: _Setting, factors: list[ClaimFactor], gradient: ElementGradient, points
+) -> tuple[list[str], list[Factor]]:
+    """Notes on the claim's factors, and the chain factors no factor of the claim matched."""
+    chain = _refined_chain(setting, list(gradient.factors))
     if len(factors) > 10 or (len(factors) < 2 and len(chain) < 2):
-        return []
+        return [], chain
     user = []
     for f in factors:
         value = f.value[0, 0] if is_array(f.value) and f.value.shape == (1, 1) else f.value
         if is_array(value):
-            return []
+            return [], chain
         user.append([setting.number(value, k) for k in points])
     segments = {}
     for p in range(len(chain)):
@@ -993,7 +1000,7 @@ def _factor_notes(setting: _Setting, factors: list[ClaimFactor], gradient: Eleme
     if len(runs) == 1 and spare:
         p, q = runs[0]
         expr = sp.Mul(*(f.expr for f in chain[p : q + 1]))
-        note = f"{wrote(spare)}; {_label(chain, p, q)} = {sp.sstr(expr)}"
+        note = f"{wrote(spare)}; {_label(chain, p, q)} = {_sstr(expr)}"
         product = [mpmath.mpc(1)] * len(points)
         for i in spare:
             product = [_mul(a, b) for a, b in zip(product, user[i])]
@@ -1004,22 +1011,53 @@ def _factor_notes(setting: _Setting, factors: list[ClaimFactor], gradient: Eleme
     elif len(runs) == 1:
         p, q = runs[0]
         expr = sp.Mul(*(f.expr for f in chain[p : q + 1]))
-        notes.append(f"missing factor: {_label(chain, p, q)} = {sp.sstr(expr)}")
+        notes.append(f"missing factor: {_label(chain, p, q)} = {_sstr(expr)}")
     elif not runs and spare:
         notes.append(f"extra {wrote(spare)} (the chain rule has no such factor)")
     elif runs:
         for p, q in runs:
             expr = sp.Mul(*(f.expr for f in chain[p : q + 1]))
-            notes.append(f"no factor of yours equals {_label(chain, p, q)} = {sp.sstr(expr)}")
+            notes.append(f"no factor of yours equals {_label(chain, p, q)} = {_sstr(expr)}")
         if spare:
             notes.append(f"{wrote(spare)} (matches no factor of the chain rule)")
-    return notes
+    return notes, [chain[i] for i in range(len(chain)) if i not in covered]
 
 
-def _softmax_note(setting: _Setting, gradient: ElementGradient) -> list[str]:
+def _refined_chain(setting: _Setting, chain: list[Factor]) -> list[Factor]:
+    """A fused output step split back into dE/da * da/dz, the way people derive it by hand.
+
+    The derivation fuses an output activation with the loss when that simplifies
+    (sigmoid + binary cross-entropy gives ``a - t``); a person writes the two factors.
+    Their product is the fused factor, so matching against the finer chain is still exact
+    (a run of chain factors can match one factor of the claim).
+    """
+    graph, scalar = setting.graph, setting.scalar
+    first = chain[0]
+    if first.of != scalar.loss_symbol:
+        return chain
+    loss = graph.nodes[graph.loss]
+    output = graph.nodes[loss.inputs[0]]
+    if not isinstance(output.op, Activation) or not isinstance(loss.op, Loss) or output.inputs[0] not in scalar.symbols:
+        return chain
+    zs = scalar.symbols[output.inputs[0]]
+    if first.wrt not in zs:
+        return chain
+    position = zs.index(first.wrt)
+    a = scalar.symbols[output.name][position]
+    t = scalar.symbols[loss.inputs[1]][position]
+    dloss = loss.op.scale(len(zs)) * loss.op.derivative.xreplace({registry.Y: a, registry.T: t})
+    dact = output.op.derivative.xreplace({registry.Z: first.wrt, registry.A: a})
+    return [Factor(first.of, a, dloss), Factor(a, first.wrt, dact), *chain[1:]]
+
+
+def _softmax_note(setting: _Setting, unmatched: list[Factor]) -> list[str]:
+    """The softmax coupling, when a factor the claim got wrong goes through a softmax's input."""
     for node in setting.graph.nodes.values():
         if isinstance(node.op, Softmax) and node.name in setting.graph.needs_grad:
             a, z = node.name, node.inputs[0]
+            inside = set(setting.scalar.symbols[z]) | set(setting.scalar.symbols[a])
+            if not any(f.wrt in inside or f.of in inside for f in unmatched):
+                continue
             return [
                 f"{a} is a softmax of {z}: every {a}_i depends on every {z}_k, so dE/d{z}_k = "
                 f"sum over i of dE/d{a}_i * {a}_i*(delta_ik - {a}_k) (with cross-entropy: {a}_k - t_k)"
@@ -1149,16 +1187,16 @@ def markdown_report(name: str, claims: list[dict[str, Any]], results: list[Verif
         "| # | wrt | claim (as read) | verdict | why |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for i, (item, result) in enumerate(zip(claims, results), start=1):
-        label = str(item.get("id", i))
+    labels = [str(item.get("id", i)) for i, item in enumerate(claims, start=1)]
+    for label, result in zip(labels, results):
         verdict = "correct" if result.correct else "**wrong**"
-        why = result.method if result.correct else "; ".join(result.diagnosis[:2]) or result.method
+        why = result.method if result.correct else "; ".join(_main_findings(result)) or result.method
         lines.append(f"| {_cell(label)} | {_cell(result.wrt)} | `{_cell(result.understood)}` | {verdict} | {_cell(why)} |")
-    wrong = [(i, r) for i, r in enumerate(results, start=1) if not r.correct]
+    wrong = [(label, r) for label, r in zip(labels, results) if not r.correct]
     if wrong:
         lines += ["", "## Wrong claims", ""]
-        for i, result in wrong:
-            lines += [f"### {i}. dE/d{result.wrt}", "", "```", str(result), "```", ""]
+        for label, result in wrong:
+            lines += [f"### {label}: dE/d{result.wrt}", "", "```", str(result), "```", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -1169,6 +1207,13 @@ def json_report(name: str, claims: list[dict[str, Any]], results: list[VerifyRes
         "results": [{"id": c.get("id", i), **r.to_dict()} for i, (c, r) in enumerate(zip(claims, results), start=1)],
     }
     return json.dumps(payload, indent=2) + "\n"
+
+
+def _main_findings(result: VerifyResult) -> list[str]:
+    """The diagnosis lines that say what is wrong (not which factors agree)."""
+    skip = ("agrees with the chain rule", "the cross-entropy's targets", "at sizes ")
+    findings = [line for line in result.diagnosis if not line.startswith(skip)]
+    return findings[:2] or result.diagnosis[:2]
 
 
 def _cell(text: str) -> str:
