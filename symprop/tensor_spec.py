@@ -274,10 +274,17 @@ class TensorReader(FormulaReader):
         return ast.unparse(node)
 
     def position(self, node: ast.AST) -> str:
-        """'column N' (or 'line L, column N') of a sub-expression in the user's text."""
-        line = self.source.split("\n")[node.lineno - 1]
-        column = len(line.encode()[: node.col_offset].decode(errors="replace"))
-        return self._where(node.lineno, column)
+        """'column N' (or 'line L, column N') of a sub-expression in the user's text; for a
+        binary operation, of its operator."""
+        lineno, offset = node.lineno, node.col_offset
+        if isinstance(node, ast.BinOp):
+            lineno, offset = node.left.end_lineno, node.left.end_col_offset
+            line = self.source.split("\n")[lineno - 1].encode()
+            while offset < len(line) and line[offset : offset + 1] in (b" ", b")", b"\t"):
+                offset += 1
+        line = self.source.split("\n")[lineno - 1]
+        column = len(line.encode()[:offset].decode(errors="replace"))
+        return self._where(lineno, column)
 
     def normalised(self) -> str:
         """The expression as understood, on one line (comments and line breaks dropped)."""
