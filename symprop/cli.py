@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import __version__
+from . import __version__, verify_cli
 from .check import check_module
 from .derivation import derive
 from .errors import SymPropError
@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     check_parser.add_argument("module", help="the emitted .py file")
     check_parser.add_argument("--seed", type=int, default=0, help="seed of the random check point")
     check_parser.set_defaults(run=_check_command)
+
+    verify_cli.add_parser(commands)
     return parser
 
 
