@@ -46,6 +46,8 @@ PER_WEIGHT_LIMIT = 100
 NEURON_FIGURE_MAX_UNITS = 10
 #: A chain rule longer than this many factors is shown with an ellipsis in the middle.
 CHAIN_MAX_FACTORS = 7
+#: A dE/da of more than this many (rough) characters is written with the next layer's deltas.
+LONG_FACTOR = 190
 #: A substituted-numbers line longer than this (characters of LaTeX) is left out.
 SUBSTITUTION_MAX_CHARS = 600
 
@@ -113,6 +115,11 @@ def _partial(of: str, wrt: str) -> str:
     return rf"\frac{{\partial {of}}}{{\partial {wrt}}}"
 
 
+def _idx(shape: tuple[int, ...]) -> str:
+    """Index letters of an element of a tensor of ``shape``: '', 'j' or 'jk'."""
+    return "jkl"[: len(shape)] if len(shape) <= 2 else "ijkl"[: len(shape)]
+
+
 def _op_name(op) -> str:
     """The name of a layer's activation op (``identity`` for none)."""
     if op is None:
@@ -158,6 +165,8 @@ class _Handout:
     """Builds the template context for one derivation."""
 
     def __init__(self, derivation: Derivation):
+        self.uses_delta_form = False  # set when a long sum is written with the deltas
+        self.graph_mode = getattr(derivation.network, "kind", "layers") == "graph"
         self.d = derivation
         self.graph = derivation.graph
         self.network = derivation.network
@@ -195,19 +204,33 @@ class _Handout:
             )
         return layers
 
+    def params_backward(self) -> list:
+        """Parameters in the order backpropagation reaches them: last layer first, W before b."""
+        params = self.graph.params()
+        position = {p.name: i for i, p in enumerate(params)}
+        consumer = {p.name: self.graph.consumers(p.name)[0].name for p in params}
+        order = list(self.graph.nodes)
+        return sorted(params, key=lambda p: (-order.index(consumer[p.name]), position[p.name]))
+
     def node_tex(self, node: str) -> str:
         return naming.latex_base(node)
 
     def adjoint_tex(self, node: str) -> str:
-        """The handout's name for dE/d``node``: delta for a dense layer's output."""
-        if isinstance(self.graph.nodes[node].op, Dense):
+        """The handout's name for dE/d``node``: delta for a layer's output (layer stacks)."""
+        if isinstance(self.graph.nodes[node].op, Dense) and not self.graph_mode:
             return r"\delta" + self._superscript(node)
         return _partial("E", self.node_tex(node))
 
     def adjoint_element(self, node: str, index: str) -> str:
-        if isinstance(self.graph.nodes[node].op, Dense):
+        if isinstance(self.graph.nodes[node].op, Dense) and not self.graph_mode:
             return r"\delta" + self._superscript(node) + f"_{{{index}}}"
         return _partial("E", _generic(node, index))
+
+    def _el(self, node: str, index: str) -> str:
+        """Element ``index`` (letters, e.g. ``j``, ``jk``; empty for a scalar) of a node."""
+        if not index:
+            return self.node_tex(node)
+        return _generic(node, index, matrix=len(index) == 2)
 
     def _superscript(self, node: str) -> str:
         match = re.match(r"^[A-Za-z]+?(\d+)$", node)
@@ -222,16 +245,55 @@ class _Handout:
         return op.choice.entry.latex or (r"\operatorname{" + naming.escape_latex_text(op.name) + "}")
 
     @cached_property
+    def element_index(self) -> dict[sp.Symbol, tuple[str, tuple[int, ...]]]:
+        """Node and (0-based) index of every element symbol of the per-weight view."""
+        return {
+            symbol: (node, index)
+            for node, symbols in self.d.scalar.symbols.items()
+            for symbol, index in zip(symbols, _param_indices(self.graph.nodes[node].shape))
+        }
+
+    @cached_property
     def element_names(self) -> dict[sp.Symbol, str]:
         """LaTeX of every element symbol of the per-weight view (small networks)."""
-        from .scalar import _indices
+        return {symbol: naming.latex_element(node, index) for symbol, (node, index) in self.element_index.items()}
 
-        names = {}
-        for node, symbols in self.d.scalar.symbols.items():
-            shape = self.graph.nodes[node].shape
-            for symbol, index in zip(symbols, _indices(shape)):
-                names[symbol] = naming.latex_element(node, index)
-        return names
+    @cached_property
+    def element_users(self) -> dict[sp.Symbol, list[sp.Symbol]]:
+        """For every element symbol, the op elements whose definitions use it (forward order)."""
+        users: dict[sp.Symbol, list[sp.Symbol]] = {}
+        for symbol, definition in self.d.scalar.definitions.items():
+            for used in sorted(definition.free_symbols, key=lambda s: s.name):
+                users.setdefault(used, []).append(symbol)
+        return users
+
+    def compact_adjoint(self, symbol: sp.Symbol, full: sp.Expr, force: bool = False):
+        """dE/d``symbol`` written through its users, when ``full`` is too long to read.
+
+        ``sum_u dE/du * du/dsymbol`` over the elements ``u`` computed from ``symbol`` (the next
+        layer's deltas for a layer stack).  Returns (expression, LaTeX names of the new
+        dE/du symbols, new symbol -> u), or None when ``full`` is short enough.
+        """
+        scalar = self.d.scalar
+        if not force and not _larger_than(full, 150) and visible_length(to_latex(full, self.element_names)) <= LONG_FACTOR:
+            return None
+        users = self.element_users.get(symbol, [])
+        if not users or any(u not in scalar.adjoints for u in users):
+            return None
+        stand_ins, names, terms = {}, {}, []
+        expr = sp.S.Zero
+        for u in users:
+            node, index = self.element_index[u]
+            d_u = sp.Symbol(f"adjoint_of_{u.name}", real=True)
+            stand_ins[d_u] = u
+            letter = naming.element_suffix(index).replace("_", ",") if index else ""
+            names[d_u] = self.adjoint_element(node, letter) if letter else _partial("E", self.node_tex(node))
+            local = sp.diff(scalar.definitions[u], symbol)
+            terms.append((d_u, local))
+            expr += d_u * local
+        if not force:
+            self.uses_delta_form = True
+        return expr, names, stand_ins, terms
 
     # -- the figure -----------------------------------------------------------------
 
@@ -242,7 +304,8 @@ class _Handout:
         return self.block_figure(sizes)
 
     def neuron_figure(self, sizes: list[int]) -> dict:
-        step_x, step_y = 3.6, 1.9
+        widest = max(sizes)
+        step_x, step_y = 3.6, (1.9 if widest <= 3 else max(1.15, 8.0 / widest))
         columns = []
         labels = {0: [naming.latex_element("x", (i,)) for i in range(sizes[0])]}
         for layer in self.layers:
@@ -284,7 +347,6 @@ class _Handout:
                 }
             )
         loss_x = f"{len(self.layers) * step_x + 2.2:.2f}"
-        width = len(self.layers) * step_x + 3.5
         return {
             "kind": "neurons",
             "nodes": nodes,
@@ -293,7 +355,8 @@ class _Handout:
             "captions": captions,
             "caption_y": f"{-top:.2f}",
             "loss_x": loss_x,
-            "scale": width > 15.5,
+            "size": "11mm" if widest <= 4 else "9mm",
+            "edge_style": "->, gray!70!black" if few else "gray!55, line width=0.3pt",
         }
 
     def block_figure(self, sizes: list[int]) -> dict:
@@ -309,7 +372,7 @@ class _Handout:
             )
             edge = rf"${self.node_tex(layer.weight)}$\\\footnotesize ${_shape_tex((layer.units, layer.fan_in))}$"
             blocks.append({"name": f"b{layer.index}", "label": Tex(label), "edge": Tex(edge)})
-        return {"kind": "blocks", "blocks": blocks, "scale": len(blocks) > 5}
+        return {"kind": "blocks", "blocks": blocks}
 
     # -- notation -------------------------------------------------------------------
 
@@ -321,11 +384,17 @@ class _Handout:
             if layer.bias:
                 params.append(rf"${self.node_tex(layer.bias)}$: ${_count(layer.units)}$")
             f = self.function_tex(layer.op) if layer.op else r"\operatorname{id}"
+            if isinstance(layer.op, Activation) and layer.op.choice.formula is not None:
+                described = rf"${f}(z) = {to_latex(layer.op.definition())}$"
+            elif f.startswith(r"\operatorname"):
+                described = text(activation)
+            else:
+                described = f"${f}$ (" + text(activation) + ")"
             rows.append(
                 {
                     "index": layer.index,
                     "units": Tex(_count(layer.units)),
-                    "activation": Tex(f"${f}$ (" + text(activation) + ")"),
+                    "activation": Tex(described),
                     "params": Tex(", ".join(params)),
                 }
             )
@@ -445,12 +514,7 @@ class _Handout:
                 rf"{{\sum_{{i=1}}^{{{layer.units}}} e^{{{_generic(layer.z, 'i')}}}}}"
             )
         f = self.function_tex(layer.op)
-        z_j = sp.Symbol("z_j_generic", real=True)
-        definition = to_latex(layer.op.definition().xreplace({registry.Z: z_j}), {z_j: _generic(layer.z, "j")})
-        return (
-            rf"{a} &= {f}({z}), &"
-            rf"{_generic(layer.a, 'j')} &= {f}({_generic(layer.z, 'j')}) = {definition}"
-        )
+        return rf"{a} &= {f}({z}), &" rf"{_generic(layer.a, 'j')} &= {f}({_generic(layer.z, 'j')})"
 
     def loss(self) -> dict:
         op: Loss = self.loss_node.op
@@ -483,7 +547,7 @@ class _Handout:
 
     def local_derivatives(self) -> list[dict]:
         sections, seen = [], set()
-        activations = [layer.op for layer in self.layers if isinstance(layer.op, Activation)]
+        activations = [n.op for n in self.graph.nodes.values() if isinstance(n.op, Activation)]
         for op in activations:
             for entry_name in _registry_calls(op.definition()):
                 if entry_name not in seen:
@@ -497,7 +561,10 @@ class _Handout:
                 sections.append(self.entry_derivation(op.choice.entry, op.choice.constants, op.name))
             else:
                 sections.append(self.formula_derivation(op))
-        sections.append(self.loss_derivation())
+        for node in self.graph.nodes.values():
+            if isinstance(node.op, Loss) and (node.op.choice.name, node.op.choice.constants) not in seen:
+                seen.add((node.op.choice.name, node.op.choice.constants))
+                sections.append(self.loss_derivation(node))
         return [s for s in sections if s is not None]
 
     def entry_derivation(self, entry: registry.Activation, constants: tuple = (), label: str | None = None) -> dict:
@@ -519,7 +586,7 @@ class _Handout:
             "title": title,
             "f": Tex(f + r"(z)"),
             "fprime": Tex(f + r"'(z)"),
-            "definition": Tex(to_latex(definition)),
+            "definition": Tex(to_latex(_fold(definition))),
             "lines": lines,
             "output_note": Tex(rf"with $a = {f}(z)$, the activation the forward pass already computed")
             if presentation is not None and presentation.has(registry.A)
@@ -535,14 +602,14 @@ class _Handout:
             "title": Tex(text(op.name) + " (a formula from the spec)"),
             "f": Tex(f + "(z)"),
             "fprime": Tex(f + "'(z)"),
-            "definition": Tex(to_latex(definition)),
+            "definition": Tex(to_latex(_fold(definition))),
             "lines": lines,
             "output_note": None,
         }
 
-    def loss_derivation(self) -> dict | None:
-        op: Loss = self.loss_node.op
-        if isinstance(self.output.op, Softmax):
+    def loss_derivation(self, node) -> dict | None:
+        op: Loss = node.op
+        if isinstance(self.graph.nodes[node.inputs[0]].op, Softmax):
             return None  # the fused softmax + cross-entropy section covers it
         ell = op.elementwise
         lines = _derivative_lines(ell, registry.Y, None, None, final=op.derivative)
@@ -558,8 +625,17 @@ class _Handout:
 
     def softmax_cross_entropy(self) -> dict | None:
         """The fused gradient y - t, derived by SymPy on three classes and in general."""
-        if not isinstance(self.output.op, Softmax):
+        fused = next(
+            (
+                s
+                for s in self.d.steps
+                if s.rule == "fused" and isinstance(self.graph.nodes[self.graph.nodes[s.source].inputs[0]].op, Softmax)
+            ),
+            None,
+        )
+        if fused is None:
             return None
+        softmax = self.graph.nodes[self.graph.nodes[fused.source].inputs[0]]
         zs = sp.symbols("z1:4", real=True)
         ts = sp.symbols("t1:4", real=True)
         names = {**{z: f"z_{{{i}}}" for i, z in enumerate(zs, 1)}, **{t: f"t_{{{i}}}" for i, t in enumerate(ts, 1)}}
@@ -573,7 +649,7 @@ class _Handout:
         collected = ysym * sum(ts) - ts[0]
         if not _same(raw, collected.xreplace({ysym: y1}), list(zs) + list(ts)):
             raise AssertionError("softmax cross-entropy: SymPy's derivative does not match y_1 (t_1+t_2+t_3) - t_1")
-        out, z = self.output.name, self.output.inputs[0]
+        out, z = softmax.name, softmax.inputs[0]
         return {
             "raw": Tex(to_latex(sp.together(raw), names)),
             "collected": Tex(to_latex(collected, names)),
@@ -588,13 +664,37 @@ class _Handout:
 
     @cached_property
     def numpy_lines(self) -> dict[int, list]:
-        """The lines of the module's backward() for each step (the emitter's own code)."""
+        """The lines of the module's backward() for each step, exactly as the NumPy emitter writes them.
+
+        The emitter builds the whole module (its state numbers the temporaries); its
+        ``backward_line`` is wrapped to record which lines each step produced.
+        """
         from .emit_numpy import _ModuleBuilder
 
-        builder = _ModuleBuilder(self.d)
-        builder.forward_lines()
-        builder.loss_lines()
-        return {i: builder.backward_line(step) for i, step in enumerate(self.d.steps)}
+        builder_class = _ModuleBuilder
+        if self.graph_mode:
+            from .emit_numpy_graph import GraphModuleBuilder as builder_class
+        builder = builder_class(self.d)
+        recorded: list[tuple[Step, list]] = []
+        original = builder.backward_line
+
+        def recording(step):
+            lines = original(step)
+            recorded.append((step, lines))
+            return lines
+
+        builder.backward_line = recording
+        builder.context()
+        lines: dict[int, list] = {}
+        position = 0
+        for i, step in enumerate(self.d.steps):
+            for j in range(position, len(recorded)):
+                if recorded[j][0] == step:
+                    lines[i], position = recorded[j][1], j + 1
+                    break
+            else:
+                lines[i] = []
+        return lines
 
     def backward(self) -> list[dict]:
         items = []
@@ -606,23 +706,31 @@ class _Handout:
                     "element": Tex(element),
                     "vector": Tex(vector),
                     "note": Tex(note),
-                    "code": Tex("; ".join(code(line.code) for line in self.numpy_lines[i])),
+                    "code": [code(line.code) for line in self.numpy_lines[i]],
                 }
             )
         return items
 
     def step_title(self, step: Step) -> str:
         target = self.graph.nodes[step.target]
+        source = rf"${self.node_tex(step.source)}$"
         what = {
             "loss": "the loss at the output",
-            "fused": "the output layer's error signal",
+            "fused": "the output layer's error signal" if not self.graph_mode else f"the loss and {source} together",
             "activation": "back through the activation",
             "softmax": "back through the softmax",
             "dense_weight": "the weights' gradient",
             "dense_bias": "the biases' gradient",
             "dense_input": "back through the weights to the layer's input",
-        }[step.rule]
-        if target.op.role == "param" or step.rule in ("dense_input", "loss"):
+            "elementwise": f"back through {source}",
+            "matmul": f"back through the matrix product {source}",
+            "transpose": f"back through the transpose {source}",
+            "sum": f"back through the sum {source}",
+            "concat": f"back through the concatenation {source}",
+        }.get(step.rule, f"back through {source}")
+        if step.accumulate:
+            what += ", added to what it already received"
+        if target.op.role == "param" or step.rule in ("dense_input", "loss") or self.graph_mode:
             return rf"$\partial E / \partial {self.node_tex(step.target)}$: {what}"
         return rf"${self.adjoint_tex(step.target)}$: {what}"
 
@@ -631,53 +739,57 @@ class _Handout:
         source = self.graph.nodes[step.source]
         eq = r"\mathrel{+}=" if step.accumulate else "="
         rule = step.rule
+        # a loss inside a larger loss expression (graph specs): its own adjoint multiplies
+        upstream_of_loss = "" if step.source == self.graph.loss else rf"{_partial('E', self.node_tex(step.source))} \cdot "
         if rule == "loss":
-            y, j = step.target, "j"
-            local = self._local(step.local, {registry.Y: _generic(y, j), registry.T: "t_{j}"})
-            vector = self._local(step.local, {registry.Y: self.node_tex(y), registry.T: "t"}, vector=True)
-            return (rf"{_partial('E', _generic(y, j))} {eq} {local}", rf"{_partial('E', self.node_tex(y))} {eq} {vector}", "")
+            y, tgt = step.target, source.inputs[1]
+            j = _idx(self.graph.nodes[y].shape)
+            local = self._local(step.local, {registry.Y: self._el(y, j), registry.T: self._el(tgt, j)})
+            vector = self._local(step.local, {registry.Y: self.node_tex(y), registry.T: self.node_tex(tgt)}, vector=True)
+            return (
+                rf"{_partial('E', self._el(y, j))} {eq} {upstream_of_loss}{local}",
+                rf"{_partial('E', self.node_tex(y))} {eq} {upstream_of_loss}{paren(vector) if upstream_of_loss else vector}",
+                "",
+            )
         if rule == "fused":
-            activation = self.output
-            z, a = step.target, activation.name
-            names = {registry.Z: _generic(z, "j"), registry.A: _generic(a, "j"), registry.T: "t_{j}"}
-            vnames = {registry.Z: self.node_tex(z), registry.A: self.node_tex(a), registry.T: "t"}
-            delta = self.adjoint_element(z, "j")
-            chain = rf"{_partial('E', _generic(a, 'j'))} \, {_partial(_generic(a, 'j'), _generic(z, 'j'))}"
+            activation = self.graph.nodes[source.inputs[0]]
+            z, a, tgt = step.target, activation.name, source.inputs[1]
+            j = _idx(activation.shape)
+            names = {registry.Z: self._el(z, j), registry.A: self._el(a, j), registry.T: self._el(tgt, j)}
+            vnames = {registry.Z: self.node_tex(z), registry.A: self.node_tex(a), registry.T: self.node_tex(tgt)}
+            delta = self.adjoint_element(z, j)
+            chain = rf"{_partial('E', self._el(a, j))} \, {_partial(self._el(a, j), self._el(z, j))}"
+            vector = rf"{self.adjoint_tex(z)} {eq} {upstream_of_loss}{self._local(step.local, vnames, vector=True)}"
             if isinstance(activation.op, Softmax):
-                chain = rf"\sum_i {_partial('E', _generic(a, 'i'))} \, {_partial(_generic(a, 'i'), _generic(z, 'j'))}"
+                chain = rf"\sum_i {_partial('E', self._el(a, 'i'))} \, {_partial(self._el(a, 'i'), self._el(z, j))}"
                 note = "softmax and cross-entropy together; derived in the section on local derivatives"
-                middle = ""
-            else:
-                loss: Loss = self.loss_node.op
-                dloss = loss.scale(activation.shape[0]) * loss.derivative.xreplace({registry.Y: registry.A})
-                product = rf"{self._factor(dloss, names)} \cdot {self._factor(activation.op.derivative, names)}"
-                middle = f" = {product}"
-                simplified = step.local != dloss * activation.op.derivative
-                note = "the two factors multiplied and simplified by SymPy" if simplified else ""
-                if not simplified:
-                    middle, note = "", ""
-                    element = rf"{delta} = {chain} = {product}"
-                    vector = rf"{self.adjoint_tex(z)} = {self._local(step.local, vnames, vector=True)}"
-                    return element, vector, note
-            element = rf"{delta} = {chain}{middle} = {self._local(step.local, names)}"
-            vector = rf"{self.adjoint_tex(z)} = {self._local(step.local, vnames, vector=True)}"
+                return rf"{delta} {eq} {chain} = {upstream_of_loss}{self._local(step.local, names)}", vector, note
+            loss: Loss = source.op
+            dloss = loss.scale(activation.shape[0] if activation.shape else 1) * loss.derivative.xreplace(
+                {registry.Y: registry.A}
+            )
+            product = rf"{self._factor(dloss, names)} \cdot {self._factor(activation.op.derivative, names)}"
+            element = rf"{delta} {eq} {chain} = {upstream_of_loss}{product}"
+            note = ""
+            if step.local != dloss * activation.op.derivative:
+                element += rf" = {upstream_of_loss}{self._local(step.local, names)}"
+                note = "the two factors multiplied and simplified by SymPy"
             return element, vector, note
         if rule == "activation":
             z, a = step.target, step.source
-            names = {registry.Z: _generic(z, "j"), registry.A: _generic(a, "j")}
+            j = _idx(source.shape)
+            names = {registry.Z: self._el(z, j), registry.A: self._el(a, j)}
             vnames = {registry.Z: self.node_tex(z), registry.A: self.node_tex(a)}
             local = self._factor(step.local, names)
             vlocal = self._local(step.local, vnames, vector=True)
             if isinstance(step.local, sp.Add):
                 vlocal = paren(vlocal)
             upstream, vupstream, kind = self._upstream(a)
-            element = (
-                rf"{self.adjoint_element(z, 'j')} {eq} {_partial('E', _generic(a, 'j'))} \,"
-                rf" {_partial(_generic(a, 'j'), _generic(z, 'j'))} = {_partial('E', _generic(a, 'j'))} \cdot {local}"
-            )
+            grad_a = _partial("E", self._el(a, j))
+            element = rf"{self.adjoint_element(z, j)} {eq} {grad_a} \, {_partial(self._el(a, j), self._el(z, j))} = "
+            element += rf"{paren(upstream)} \cdot {local}" if upstream else rf"{grad_a} \cdot {local}"
             vector = rf"{self.adjoint_tex(z)} {eq} {_partial('E', self.node_tex(a))} \odot {vlocal}"
             if upstream:
-                element += rf" = {paren(upstream)} \cdot {local}"
                 vector += rf" = {paren(vupstream)} \odot {vlocal}"
             note = {
                 "dense_input": "the delta recursion: the next layer's error signal, sent back through its weights",
@@ -696,31 +808,150 @@ class _Handout:
                 rf"{grad_a} - {_transpose(grad_a)} {self.node_tex(a)}\Bigr)"
             )
             return element, vector, r"from the softmax Jacobian $\partial y_i / \partial z_j = y_i(\delta_{ij} - y_j)$"
+        if rule in ("dense_weight", "dense_bias", "dense_input"):
+            return self._dense_math(step, source, eq)
+        if rule == "elementwise":
+            return self._elementwise_math(step, source, eq)
+        if rule == "matmul":
+            return self._matmul_math(step, source, eq)
+        if rule == "transpose":
+            a, b = step.target, step.source
+            element = rf"{_partial('E', self._el(a, 'jk'))} {eq} {_partial('E', self._el(b, 'kj'))}"
+            vector = rf"{_partial('E', self.node_tex(a))} {eq} {_transpose(_partial('E', self.node_tex(b)))}"
+            return element, vector, ""
+        if rule == "sum":
+            a, s = step.target, step.source
+            shape_in = self.graph.nodes[a].shape
+            idx = _idx(shape_in)
+            axis = getattr(source.op, "axis", None)
+            kept = "" if axis is None else idx[:axis] + idx[axis + 1 :]
+            scale = "" if step.local == 1 else to_latex(step.local) + r" \, "
+            element = rf"{_partial('E', self._el(a, idx))} {eq} {scale}{_partial('E', self._el(s, kept))}"
+            vector = rf"{_partial('E', self.node_tex(a))} {eq} {scale}{_partial('E', self.node_tex(s))}"
+            vector += r" \text{ in every element}" if axis is None else rf" \text{{ along axis {axis + 1}}}"
+            return (
+                element,
+                vector,
+                "a sum sends its adjoint to every term unchanged" + (", times the 1/n of a mean" if scale else ""),
+            )
+        if rule == "concat":
+            a, c = step.target, step.source
+            offset = source.op.offset(step.argument)
+            n = self.graph.nodes[a].shape[0]
+            shifted = f"{offset} + j" if offset else "j"
+            element = rf"{_partial('E', self._el(a, 'j'))} {eq} {_partial('E', self._el(c, shifted))}"
+            part = rf"\Bigl({_partial('E', self.node_tex(c))}\Bigr)_{{{offset + 1}..{offset + n}}}"
+            vector = rf"{_partial('E', self.node_tex(a))} {eq} {part}"
+            return element, vector, "a concatenation hands each part its own slice of the adjoint"
+        raise NotImplementedError(f"the handout has no presentation of the backward rule {rule!r}")
+
+    def _dense_math(self, step: Step, source, eq: str) -> tuple[str, str, str]:
         weight, data, *bias = source.inputs
         delta_j = self.adjoint_element(step.source, "j")
         delta = self.adjoint_tex(step.source)
         zj = _generic(step.source, "j")
-        if rule == "dense_weight":
+        batch = "summed over the samples of a batch"
+        if step.rule == "dense_weight":
             wjk = _generic(weight, "jk", True)
             element = rf"{_partial('E', wjk)} {eq} {_partial('E', zj)} \, {_partial(zj, wjk)}"
             element += rf" = {delta_j} \, {_generic(data, 'k')}"
             vector = rf"{_partial('E', self.node_tex(weight))} {eq} {delta} \, {_transpose(self.node_tex(data))}"
-            return element, vector, "summed over the samples of a batch"
-        if rule == "dense_bias":
+            return element, vector, batch
+        if step.rule == "dense_bias":
             bj = _generic(bias[0], "j")
             element = rf"{_partial('E', bj)} {eq} {_partial('E', zj)} \, {_partial(zj, bj)} = {delta_j} \cdot 1"
             vector = rf"{_partial('E', self.node_tex(bias[0]))} {eq} {delta}"
-            return element, vector, "summed over the samples of a batch"
-        if rule == "dense_input":
-            ak = _generic(data, "k")
-            rows = self.graph.nodes[step.source].shape[0]
-            element = (
-                rf"{_partial('E', ak)} {eq} \sum_{{j=1}}^{{{rows}}} {_partial('E', zj)} \, {_partial(zj, ak)}"
-                rf" = \sum_{{j=1}}^{{{rows}}} {delta_j} \, {_generic(weight, 'jk', True)}"
-            )
-            vector = rf"{_partial('E', self.node_tex(data))} {eq} {_transpose(self.node_tex(weight))} {delta}"
-            return element, vector, ""
-        raise NotImplementedError(f"the handout has no presentation of the backward rule {rule!r}")
+            return element, vector, batch
+        ak = _generic(data, "k")
+        rows = source.shape[0]
+        element = (
+            rf"{_partial('E', ak)} {eq} \sum_{{j=1}}^{{{rows}}} {_partial('E', zj)} \, {_partial(zj, ak)}"
+            rf" = \sum_{{j=1}}^{{{rows}}} {delta_j} \, {_generic(weight, 'jk', True)}"
+        )
+        vector = rf"{_partial('E', self.node_tex(data))} {eq} {_transpose(self.node_tex(weight))} {delta}"
+        return element, vector, ""
+
+    def _elementwise_math(self, step: Step, source, eq: str) -> tuple[str, str, str]:
+        """out = f(u0, u1, ...) elementwise (with broadcasting): dE/du_i = dE/dout * df/du_i."""
+        from .graph import arg_symbol
+
+        out_idx = _idx(source.shape)
+        names, vnames = {}, {}
+        for k, name in enumerate(source.inputs):
+            rank = len(self.graph.nodes[name].shape)
+            names[arg_symbol(k)] = self._el(name, out_idx[len(out_idx) - rank :] if rank else "")
+            vnames[arg_symbol(k)] = self.node_tex(name)
+        names[registry.A] = self._el(source.name, out_idx)
+        vnames[registry.A] = self.node_tex(source.name)
+        target = step.target
+        rank = len(self.graph.nodes[target].shape)
+        target_idx = out_idx[len(out_idx) - rank :] if rank else ""
+        summed = [c for c in out_idx if c not in target_idx]
+        total = (r"\sum_{" + ",".join(summed) + "} ") if summed else ""
+        grad_out = _partial("E", self._el(source.name, out_idx))
+        local = step.local
+        factor = "" if local == 1 else rf" \cdot {self._factor(local, names)}"
+        element = (
+            rf"{_partial('E', self._el(target, target_idx))} {eq} {total}{grad_out} \, "
+            rf"{_partial(self._el(source.name, out_idx), self._el(target, target_idx))} = {total}{grad_out}{factor}"
+        )
+        vector_valued = bool(source.shape)
+        vlocal = self._local(local, vnames, vector=vector_valued)
+        if isinstance(local, sp.Add) or local.could_extract_minus_sign():
+            vlocal = paren(vlocal)
+        vfactor = "" if local == 1 else (rf" \odot {vlocal}" if vector_valued else rf" \cdot {vlocal}")
+        vector = rf"{_partial('E', self.node_tex(target))} {eq} {_partial('E', self.node_tex(source.name))}{vfactor}"
+        note = f"summed over the broadcast {'index' if len(summed) == 1 else 'indices'} {', '.join(summed)}" if summed else ""
+        return element, vector, note
+
+    def _matmul_math(self, step: Step, source, eq: str) -> tuple[str, str, str]:
+        """c = a @ b per sample (matrix or vector operands)."""
+        a, b = source.inputs
+        c = source.name
+        left, right = self.graph.nodes[a].shape, self.graph.nodes[b].shape
+        g = _partial("E", self.node_tex(c))
+        A, B = self.node_tex(a), self.node_tex(b)
+        if step.argument == 0:
+            if len(left) == 2 and len(right) == 2:
+                vector = rf"{g} \, {_transpose(B)}"
+                element = rf"\sum_k {_partial('E', self._el(c, 'ik'))} \, {self._el(b, 'jk')}"
+                idx = "ij"
+            elif len(left) == 2:
+                vector = rf"{g} \, {_transpose(B)}"
+                element = rf"{_partial('E', self._el(c, 'i'))} \, {self._el(b, 'j')}"
+                idx = "ij"
+            elif len(right) == 2:
+                vector = rf"{B} \, {g}"
+                element = rf"\sum_k {self._el(b, 'jk')} \, {_partial('E', self._el(c, 'k'))}"
+                idx = "j"
+            else:
+                vector = rf"{g} \, {B}"
+                element = rf"{_partial('E', self.node_tex(c))} \, {self._el(b, 'j')}"
+                idx = "j"
+            target = a
+        else:
+            if len(left) == 2 and len(right) == 2:
+                vector = rf"{_transpose(A)} \, {g}"
+                element = rf"\sum_i {self._el(a, 'ij')} \, {_partial('E', self._el(c, 'ik'))}"
+                idx = "jk"
+            elif len(left) == 2:
+                vector = rf"{_transpose(A)} \, {g}"
+                element = rf"\sum_i {self._el(a, 'ij')} \, {_partial('E', self._el(c, 'i'))}"
+                idx = "j"
+            elif len(right) == 2:
+                vector = rf"{A} \, {_transpose(g)}"
+                element = rf"{self._el(a, 'j')} \, {_partial('E', self._el(c, 'k'))}"
+                idx = "jk"
+            else:
+                vector = rf"{g} \, {A}"
+                element = rf"{_partial('E', self.node_tex(c))} \, {self._el(a, 'j')}"
+                idx = "j"
+            target = b
+        return (
+            rf"{_partial('E', self._el(target, idx))} {eq} {element}",
+            rf"{_partial('E', self.node_tex(target))} {eq} {vector}",
+            "the matrix-product rule",
+        )
 
     def _upstream(self, node: str) -> tuple[str | None, str | None, str | None]:
         """dE/d``node`` spelled out (element j, vector) when one step alone sends it, and that step's rule."""
@@ -758,11 +989,13 @@ class _Handout:
 
     def _local(self, expr: sp.Expr, names: dict[sp.Symbol, str], vector: bool = False) -> str:
         if vector:
-            return to_latex(expr, names, mul_symbol=r" \odot ")
+            return to_latex(expr, names, hadamard=True)
         return to_latex(expr, names)
 
     def _factor(self, expr: sp.Expr, names: dict[sp.Symbol, str]) -> str:
-        return self._paren(to_latex(expr, names)) if isinstance(expr, sp.Add) else to_latex(expr, names)
+        if isinstance(expr, sp.Add) or expr.could_extract_minus_sign():
+            return paren(to_latex(expr, names))
+        return to_latex(expr, names)
 
     @staticmethod
     def _paren(tex: str) -> str:
@@ -772,7 +1005,7 @@ class _Handout:
 
     def parameters(self) -> list[dict]:
         items = []
-        for param in reversed(self.graph.params()):
+        for param in self.params_backward():
             path = self._path_to_loss(param.name)
             consumer = self.graph.consumers(param.name)[0]
             is_weight = consumer.inputs[0] == param.name
@@ -892,18 +1125,36 @@ class _Handout:
             return None
         names = self.element_names
         out = []
-        for param in reversed(self.graph.params()):
+        for param in self.params_backward():
             rows = []
             for index in _param_indices(param.shape):
                 g = self.d.scalar.gradient(param.name, index)
                 lhs = _partial("E", names[g.symbol])
                 factors = r" \, ".join(_partial(names.get(f.of, "E"), names[f.wrt]) for f in g.factors)
-                product = _pack(_product_tokens([f.expr for f in g.factors], names))
-                rows.append(Tex(_equation_rows(lhs, [[factors], product], force_rows=True)))
+                exprs, row_names = [f.expr for f in g.factors], dict(names)
+                short = self.compact_adjoint(g.factors[0].wrt, g.factors[0].expr)
+                if short is None:
+                    product = _pack(_product_tokens(exprs, row_names))
+                else:
+                    row_names.update(short[1])
+                    tokens = _chain_terms(short[3], row_names)
+                    if len(exprs) > 1:
+                        tokens[0], tokens[-1] = r"\Bigl(" + tokens[0], tokens[-1] + r"\Bigr)"
+                        rest = _product_tokens(exprs[1:], row_names)
+                        tokens += [r"\cdot " + rest[0], *rest[1:]]
+                    product = _pack(tokens)
+                parts = [[factors], product] if len(g.factors) > 1 else [product]
+                rows.append(Tex(_equation_rows(lhs, parts, force_rows=len(g.factors) > 1)))
             out.append({"name": Tex(self.node_tex(param.name)), "rows": rows})
         return out
 
     # -- the worked example ---------------------------------------------------------
+
+    def example_leaves(self, example) -> dict[str, object]:
+        """Values of the leaves (inputs, targets, parameters) of the spec's example, by node name."""
+        if self.graph_mode:
+            return {**example.inputs, **example.targets, **example.params}
+        return {"x": list(example.x), "t": list(example.t), **example.params}
 
     def example(self) -> dict | None:
         example = self.network.example
@@ -911,14 +1162,11 @@ class _Handout:
             return None
         scalar = self.d.scalar
         names = self.element_names
+        given_values = self.example_leaves(example)
         point: dict[sp.Symbol, float] = {}
-        for symbol, value in zip(scalar.symbols["x"], example.x):
-            point[symbol] = value
-        for symbol, value in zip(scalar.symbols["t"], example.t):
-            point[symbol] = value
-        for param in self.graph.params():
-            for symbol, value in zip(scalar.symbols[param.name], _flatten(example.params[param.name])):
-                point[symbol] = value
+        for name, value in given_values.items():
+            for symbol, number_ in zip(scalar.symbols[name], _flatten(value)):
+                point[symbol] = number_
         values = scalar.forward_values(point)
         shown = {s: given(point[s]) if s in point else number(values[s]) for s in values}
         numeric = {s: paren(t) if t.startswith("-") else t for s, t in shown.items()}
@@ -932,19 +1180,30 @@ class _Handout:
                     parts.append(middle)
             if isinstance(expr, sp.Symbol) and expr in point:
                 parts.append([shown[expr]])  # a given number, as given
+            elif expr.is_number:
+                pass
             else:
                 parts.append([number(value)])
             return Tex(_equation_rows(lhs, parts))
 
-        given_line = ", ".join(rf"{names[s]} = {shown[s]}" for s in scalar.symbols["x"])
-        given_line += r", \qquad " + ", ".join(rf"{names[s]} = {shown[s]}" for s in scalar.symbols["t"])
+        data = [n for n in given_values if self.graph.role(n) != "param"]
+        given_line = r", \qquad ".join(", ".join(rf"{names[s]} = {shown[s]}" for s in scalar.symbols[n]) for n in data)
         rate = example.learning_rate
         if rate is not None:
             given_line += rf", \qquad \alpha = {given(rate)}"
-        params = [
-            rf"{self.node_tex(p.name)} = " + _matrix_tex([shown[s] for s in scalar.symbols[p.name]], p.shape)
-            for p in self.graph.params()
-        ]
+        params = []
+        groups = (
+            [[layer.weight] + ([layer.bias] if layer.bias else []) for layer in self.layers]  # a layer's W and b
+            if not self.graph_mode
+            else _group_params(self.graph.params())
+        )
+        for members in groups:
+            params.append(
+                r", \qquad ".join(
+                    rf"{self.node_tex(p)} = " + _matrix_tex([shown[s] for s in scalar.symbols[p]], self.graph.nodes[p].shape)
+                    for p in members
+                )
+            )
         forward = [
             rows(names[symbol], scalar.definitions[symbol], values[symbol])
             for node in self.graph.nodes.values()
@@ -952,7 +1211,7 @@ class _Handout:
             for symbol in scalar.symbols[node.name]
         ]
         blocks = []
-        for param in reversed(self.graph.params()):
+        for param in self.params_backward():
             gradients = [scalar.gradient(param.name, index) for index in _param_indices(param.shape)]
             factor_rows, seen = [], set()
             for g in gradients:
@@ -961,7 +1220,10 @@ class _Handout:
                         continue
                     seen.add((f.of, f.wrt))
                     lhs = _partial(names.get(f.of, "E"), names[f.wrt])
-                    factor_rows.append(rows(lhs, f.expr, scalar_evaluate(f.expr, values)))
+                    if f.of == scalar.loss_symbol:
+                        factor_rows.append(self.adjoint_rows(lhs, f.wrt, f.expr, values, numeric))
+                    else:
+                        factor_rows.append(rows(lhs, f.expr, scalar_evaluate(f.expr, values)))
             gradient_rows, update_rows = [], []
             for g in gradients:
                 total = scalar_evaluate(g.expr, values)
@@ -986,12 +1248,180 @@ class _Handout:
             )
         return {
             "given": Tex(given_line),
-            "params": Tex(r", \qquad ".join(params)),
+            "params": [Tex(p) for p in params],
             "forward": forward,
             "loss": Tex(number(values[scalar.loss_symbol])),
             "rate": Tex(given(rate)) if rate is not None else None,
             "blocks": blocks,
+            "nodes": self.graph_backward_values(values, names, numeric) if self.graph_mode else [],
         }
+
+    # -- graph specs ----------------------------------------------------------------
+
+    def op_definition(self, node) -> str:
+        """What an op node computes, in the handout's notation (per sample)."""
+        from .graph import Concat, Elementwise, MatMul, Reduce, Transpose, arg_symbol
+
+        op, inputs = node.op, [self.node_tex(i) for i in node.inputs]
+        if isinstance(op, Dense):
+            return f"{inputs[0]} {inputs[1]}" + (f" + {inputs[2]}" if len(inputs) > 2 else "")
+        if isinstance(op, (Activation, Softmax)):
+            return rf"{self.function_tex(op)}\left({inputs[0]}\right)"
+        if isinstance(op, Loss):
+            name = op.choice.name if op.choice.formula is None else "loss"
+            return rf"\operatorname{{{naming.escape_latex_text(name)}}}\left({inputs[0]}, {inputs[1]}\right)"
+        if isinstance(op, Elementwise):
+            names = {arg_symbol(k): tex for k, tex in enumerate(inputs)}
+            return to_latex(op.expr, names, hadamard=bool(node.shape))
+        if isinstance(op, MatMul):
+            return f"{inputs[0]} \\, {inputs[1]}"
+        if isinstance(op, Transpose):
+            return _transpose(inputs[0])
+        if isinstance(op, Reduce):
+            what = r"\operatorname{mean}" if op.mean else r"\operatorname{sum}"
+            axis = "" if op.axis is None else rf"_{{\text{{axis }}{op.axis + 1}}}"
+            return rf"{what}{axis}\left({inputs[0]}\right)"
+        if isinstance(op, Concat):
+            return r"\begin{pmatrix} " + r" \\ ".join(inputs) + r" \end{pmatrix}"
+        return rf"\operatorname{{{naming.escape_latex_text(type(op).__name__)}}}\left({', '.join(inputs)}\right)"
+
+    def graph_tables(self) -> tuple[list[dict], list[dict]]:
+        """(leaves: inputs, targets, parameters; op nodes with their definitions)."""
+        roles = {"input": "input", "target": "target", "param": "parameter"}
+        leaves, ops = [], []
+        for node in self.graph.nodes.values():
+            role = node.op.role
+            row = {
+                "symbol": Tex(f"${self.node_tex(node.name)}$"),
+                "shape": Tex(f"${_shape_tex(node.shape)}$" if node.shape else "scalar"),
+                "module": code(self.graph.array(node.name)),
+                "plain": code(naming.element_name(node.name, (0,) * len(node.shape))),
+            }
+            if role in roles:
+                leaves.append({**row, "role": text(roles[role])})
+            else:
+                ops.append({**row, "definition": Tex(f"${self.node_tex(node.name)} = {self.op_definition(node)}$")})
+        return leaves, ops
+
+    def graph_figure(self) -> dict | None:
+        """The computational graph: one column per depth, leaves on the left, the loss on the right."""
+        nodes = list(self.graph.nodes.values())
+        if len(nodes) > 60:
+            return None
+        depth: dict[str, int] = {}
+        for node in nodes:
+            depth[node.name] = 1 + max((depth[i] for i in node.inputs), default=-1)
+        columns: dict[int, list[str]] = {}
+        for node in nodes:
+            columns.setdefault(depth[node.name], []).append(node.name)
+        step_x, step_y = 2.3, 1.1
+        placed = []
+        for col, names in sorted(columns.items()):
+            for row, name in enumerate(names):
+                node = self.graph.nodes[name]
+                style = {"input": "input", "target": "input", "param": "param"}.get(node.op.role, "op")
+                if name == self.graph.loss:
+                    style = "loss"
+                placed.append(
+                    {
+                        "name": f"g{len(placed)}",
+                        "node": name,
+                        "x": f"{col * step_x:.2f}",
+                        "y": f"{((len(names) - 1) / 2 - row) * step_y:.2f}",
+                        "label": Tex(self.node_tex(name)),
+                        "style": style,
+                    }
+                )
+        ids = {p["node"]: p["name"] for p in placed}
+        edges = [{"source": ids[i], "target": ids[n.name]} for n in nodes for i in dict.fromkeys(n.inputs)]
+        return {"kind": "graph", "nodes": placed, "edges": edges}
+
+    def graph_forward(self) -> tuple[list[Tex], list[Tex]]:
+        """(one equation per op node, and for small graphs every element written out)."""
+        equations = [
+            Tex(rf"{self.node_tex(n.name)} &= {self.op_definition(n)}") for n in self.graph.nodes.values() if n.op.role == "op"
+        ]
+        elements = []
+        if self.small:
+            names = self.element_names
+            symbols = [s for n in self.graph.nodes.values() if n.op.role == "op" for s in self.d.scalar.symbols[n.name]]
+            if len(symbols) <= 60 and any(n.shape for n in self.graph.nodes.values() if n.op.role == "op"):
+                for symbol in symbols:
+                    definition = self.d.scalar.definitions[symbol]
+                    elements.append(Tex(_equation_rows(names[symbol], [_wrap(definition, names)])))
+        return equations, elements
+
+    def elementwise_locals(self) -> list[Tex]:
+        """d out / d input of every elementwise op, as SymPy derives it: one row per node."""
+        from .graph import Elementwise, arg_symbol
+
+        rows = []
+        for node in self.graph.nodes.values():
+            if not isinstance(node.op, Elementwise):
+                continue
+            names = {arg_symbol(k): self.node_tex(i) for k, i in enumerate(node.inputs)}
+            names[registry.A] = self.node_tex(node.name)
+            parts = []
+            for name in dict.fromkeys(node.inputs):  # the same input twice (W * W): the sum of both
+                total = sum(d for i, d in zip(node.inputs, node.op.derivatives) if i == name)
+                parts.append(rf"{_partial(self.node_tex(node.name), self.node_tex(name))} = {to_latex(total, names)}")
+            definition = to_latex(node.op.expr, names)
+            rows.append(Tex(rf"{self.node_tex(node.name)} &= {definition}: & " + r", \quad ".join(parts)))
+        return rows
+
+    def graph_parameters(self) -> list[dict]:
+        """Each parameter's gradient as the sum of what its uses send back."""
+        items = []
+        for param in self.params_backward():
+            contributions = [(i, step) for i, step in enumerate(self.d.steps) if step.target == param.name]
+            formulas = [self.step_math(step)[1].split(" = ", 1)[-1].split(r" \mathrel{+}= ", 1)[-1] for _, step in contributions]
+            total = " + ".join(paren(f) if (" + " in f or " - " in f) and len(formulas) > 1 else f for f in formulas)
+            lines = [code(line.code) for i, _ in contributions for line in self.numpy_lines[i]]
+            items.append(
+                {
+                    "name": Tex(self.node_tex(param.name)),
+                    "plain": code(param.name),
+                    "shape": Tex(_shape_tex(param.shape) if param.shape else "1"),
+                    "uses": len(contributions),
+                    "matrix": Tex(rf"{_partial('E', self.node_tex(param.name))} = {total}"),
+                    "code": lines,
+                }
+            )
+        return items
+
+    def graph_backward_values(self, values: dict, names: dict, numeric: dict) -> list[Tex]:
+        """Node by node, from the loss back: the adjoint of every element and its value (CS231n style)."""
+        scalar = self.d.scalar
+        rows = []
+        for node in reversed(list(self.graph.nodes.values())):
+            if node.op.role == "target" or node.name not in scalar.symbols:
+                continue
+            for symbol in scalar.symbols[node.name]:
+                if symbol in scalar.adjoints and symbol != scalar.loss_symbol:
+                    lhs = _partial("E", names[symbol])
+                    rows.append(self.adjoint_rows(lhs, symbol, scalar.adjoints[symbol], values, numeric, force=True))
+        return rows
+
+    def adjoint_rows(self, lhs: str, symbol: sp.Symbol, expr: sp.Expr, values: dict, numeric: dict, force: bool = False) -> Tex:
+        """``lhs = formula = the formula in numbers = value`` for an adjoint (compacted when long)."""
+        names = self.element_names
+        short = self.compact_adjoint(symbol, expr, force)
+        if short is not None:
+            expr, extra_names, stand_ins, terms = short
+            adjoint_values = {d: scalar_evaluate(self.d.scalar.adjoints[u], values) for d, u in stand_ins.items()}
+            names = {**names, **extra_names}
+            numeric = {**numeric, **{d: _neg(number(v)) for d, v in adjoint_values.items()}}
+            values = {**values, **adjoint_values}
+        value = scalar_evaluate(expr, values)
+        formula = _pack(_chain_terms(terms, names)) if short else _wrap(expr, names)
+        parts = [formula]
+        if not isinstance(expr, sp.Symbol):
+            middle = _pack(_chain_terms(terms, numeric, mul_symbol="dot")) if short else _wrap(expr, numeric, mul_symbol="dot")
+            if middle != formula and middle != [number(value)] and sum(map(len, middle)) <= SUBSTITUTION_MAX_CHARS:
+                parts.append(middle)
+        if formula != [number(value)]:
+            parts.append([number(value)])
+        return Tex(_equation_rows(lhs, parts))
 
     # -- the code ---------------------------------------------------------------------
 
@@ -1007,35 +1437,55 @@ class _Handout:
         from . import __version__
 
         network = self.network
-        summary = " $\\to$ ".join([str(network.inputs)] + [f"{layer.units} ({_op_name(layer.op)})" for layer in self.layers])
-        loss_name = network.loss.name if network.loss.formula is None else "a formula"
-        return {
+        common = {
+            "mode": "graph" if self.graph_mode else "layers",
             "name": text(network.name),
             "source": text(Path(network.source).name),
             "version": text(__version__),
-            "summary": Tex(naming.escape_latex_text(summary).replace(naming.escape_latex_text(" $\\to$ "), " $\\to$ ")),
-            "loss_name": text(loss_name),
             "param_count": Tex(_count(self.param_count)),
             "limit": PER_WEIGHT_LIMIT,
-            "figure": self.figure(),
-            "layers": self.layer_rows(),
-            "sizes": Tex(
-                ", ".join(
-                    rf"n_{{{i}}} = {_count(n)}" for i, n in enumerate([network.inputs] + [layer.units for layer in self.layers])
-                )
-            ),
-            "notation": self.notation(),
-            "forward": self.forward(),
-            "loss": self.loss(),
             "local": self.local_derivatives(),
             "softmax_ce": self.softmax_cross_entropy(),
             "backward": self.backward(),
-            "parameters": self.parameters(),
-            "per_weight": self.per_weight(),
-            "example": self.example(),
-            "code": self.code_listing(),
-            "output": Tex(self.node_tex(self.output.name)),
         }
+        if self.graph_mode:
+            leaves, ops = self.graph_tables()
+            equations, elements = self.graph_forward()
+            summary = getattr(network, "summary", "")
+            context = {
+                **common,
+                "summary": text(summary),
+                "figure": self.graph_figure(),
+                "leaves": leaves,
+                "ops": ops,
+                "graph_forward": equations,
+                "graph_elements": elements,
+                "elementwise": self.elementwise_locals(),
+                "loss_node": Tex(self.node_tex(self.graph.loss)),
+                "parameters": self.graph_parameters(),
+            }
+        else:
+            parts = [str(network.inputs)] + [f"{layer.units} ({_op_name(layer.op)})" for layer in self.layers]
+            loss_name = network.loss.name if network.loss.formula is None else "a formula"
+            sizes = [network.inputs] + [layer.units for layer in self.layers]
+            context = {
+                **common,
+                "summary": Tex(r" $\to$ ".join(text(part) for part in parts)),
+                "loss_name": text(loss_name),
+                "figure": self.figure(),
+                "layers": self.layer_rows(),
+                "sizes": Tex(", ".join(rf"n_{{{i}}} = {_count(n)}" for i, n in enumerate(sizes))),
+                "notation": self.notation(),
+                "forward": self.forward(),
+                "loss": self.loss(),
+                "parameters": self.parameters(),
+                "output": Tex(self.node_tex(self.output.name)),
+            }
+        context["per_weight"] = self.per_weight()
+        context["example"] = self.example()
+        context["delta_form"] = self.uses_delta_form
+        context["code"] = self.code_listing()
+        return context
 
 
 def scalar_evaluate(expr: sp.Expr, values: dict) -> sp.Float:
@@ -1059,6 +1509,11 @@ class _Line:
 class _Lines:
     definition_steps: list[_Line] = field(default_factory=list)
     derivative_steps: list[_Line] = field(default_factory=list)
+
+
+def _fold(expr: sp.Expr) -> sp.Expr:
+    """A constant times a piecewise function as one piecewise function (for display)."""
+    return sp.piecewise_fold(expr) if expr.has(sp.Piecewise) else expr
 
 
 def _registry_calls(expr: sp.Expr) -> list[str]:
@@ -1092,7 +1547,7 @@ def _derivative_lines(definition, var, presentation=None, named=None, final=None
     chain = _chain_rule(definition, var)
     if chain is not None:
         add(chain[0], "chain rule" if "product" not in chain[2] else chain[2], chain[1])
-    add(to_latex(raw), "SymPy's derivative", raw)
+    add(to_latex(_fold(raw)), "SymPy's derivative", raw)
     if presentation is not None:
         has_piecewise = presentation.has(sp.Piecewise) or definition.has(sp.Piecewise)
         if not has_piecewise and presentation.has(registry.A):
@@ -1247,6 +1702,41 @@ def _same(a: sp.Expr, b: sp.Expr, variables: list[sp.Symbol]) -> bool:
 WRAP_WIDTH = 62
 
 
+def _chain_terms(terms: list[tuple[sp.Symbol, sp.Expr]], names: dict, **settings) -> list[str]:
+    """``dE/du * du/dx + ...`` as one token per term, each product kept as written."""
+    tokens = []
+    for i, (adjoint, local) in enumerate(terms):
+        sign = "-" if local.could_extract_minus_sign() else "+"
+        local = -local if sign == "-" else local
+        tex = to_latex(adjoint, names, **settings)
+        if local != 1:
+            local_tex = to_latex(local, names, **settings)
+            tex += r" \cdot " + (paren(local_tex) if isinstance(local, sp.Add) else local_tex)
+        tokens.append((("- " if i else "-") if sign == "-" else ("+ " if i else "")) + tex)
+    return tokens
+
+
+def _group_params(params) -> list[list[str]]:
+    """Scalars and vectors of a graph spec together on lines of up to four; each matrix alone."""
+    groups: list[list[str]] = []
+    small = False  # whether the last group holds scalars and vectors
+    for p in params:
+        if len(p.shape) < 2 and small and len(groups[-1]) < 4:
+            groups[-1].append(p.name)
+        else:
+            groups.append([p.name])
+            small = len(p.shape) < 2
+    return groups
+
+
+def _larger_than(expr: sp.Expr, nodes: int) -> bool:
+    """Whether ``expr`` has more than ``nodes`` nodes (counted lazily: cheap on huge expressions)."""
+    for count, _ in enumerate(sp.preorder_traversal(expr), start=1):
+        if count > nodes:
+            return True
+    return False
+
+
 def _neg(tex: str) -> str:
     return paren(tex) if tex.startswith("-") else tex
 
@@ -1350,6 +1840,8 @@ def _param_indices(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
 
 
 def _matrix_tex(entries: list[str], shape: tuple[int, ...]) -> str:
+    if not shape:
+        return entries[0]
     if len(shape) == 1:
         return r"\begin{pmatrix} " + r" \\ ".join(entries) + r" \end{pmatrix}"
     rows, cols = shape

@@ -27,10 +27,32 @@ GENERIC = {registry.Z: "z", registry.A: "a", registry.Y: "y", registry.T: "t"}
 class HandoutLatexPrinter(LatexPrinter):
     """LaTeX for handout formulas; ``names`` maps symbols to ready LaTeX."""
 
-    def __init__(self, names: dict[sp.Symbol, str] | None = None, **settings):
+    def __init__(self, names: dict[sp.Symbol, str] | None = None, hadamard: bool = False, **settings):
         settings.setdefault("mul_symbol", None)
         super().__init__(settings)
         self.names = {**GENERIC, **(names or {})}
+        self.hadamard = hadamard  # vector formulas: products of non-constant factors as ``\odot``
+
+    def _print_Mul(self, expr):
+        if not self.hadamard:
+            return super()._print_Mul(expr)
+        factors = sp.Mul.make_args(expr)
+        constant = sp.Mul(*[f for f in factors if f.is_number])
+        others = [f for f in factors if not f.is_number]
+        if len(others) < 2 or any(f.is_Pow and f.exp.is_negative for f in others):
+            return super()._print_Mul(expr)
+        parts = []
+        for factor in others:
+            tex = self._print(factor)
+            parts.append(rf"\left({tex}\right)" if isinstance(factor, sp.Add) else tex)
+        body = r" \odot ".join(parts)
+        if constant == 1:
+            return body
+        if constant == -1:
+            return "- " + body
+        return (
+            f"{self._print(constant)} {body}" if not constant.could_extract_minus_sign() else f"- {self._print(-constant)} {body}"
+        )
 
     def _print_Symbol(self, expr, style="plain"):
         name = self.names.get(expr)

@@ -54,6 +54,11 @@ class ElementGradient:
     factors: tuple[Factor, ...]
     expr: sp.Expr  # the product of the factors' expressions
 
+    def _repr_latex_(self) -> str:
+        from .emit_latex import gradient_latex
+
+        return gradient_latex(self)
+
 
 class ScalarDerivation:
     """Element-level adjoints of a ``Derivation`` (one sample)."""
@@ -131,6 +136,10 @@ class ScalarDerivation:
                 targets = self.symbols[node.inputs[1]]
                 # A loss function inside a graph spec's loss expression: times its own adjoint.
                 bar = sp.S.One if node.name == self.graph.loss else adjoints.get(outs[0], sp.S.Zero)
+                if node.inputs[1] in needed:  # the "target" is an input (an autoencoder's x): dE/dx
+                    scale, d_target = node.op.scale(len(targets)), sp.diff(node.op.elementwise, registry.T)
+                    for y, t in zip(self.symbols[output.name], targets):
+                        send(t, bar * scale * _at(d_target, y=y, t=t))
                 if node.name in fused:
                     pre = output.inputs[0]
                     for z, a, t in zip(self.symbols[pre], self.symbols[output.name], targets):
