@@ -1,0 +1,88 @@
+"""Smoke tests of the benchmarks and the training demo: they run, agree, and report.
+
+No timing is asserted (timings depend on the machine); what is checked is that every
+engine that is installed computes the same loss and gradients as the generated module,
+that the tables and JSON come out, and that the demo reaches 95% test accuracy.
+PyTorch and JAX are skipped by the benchmark itself when they are not installed;
+the demo needs scikit-learn (skipped without it) and draws its plot only with matplotlib.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_run_all_quick(tmp_path):
+    output, markdown = tmp_path / "results.json", tmp_path / "results.md"
+    command = [sys.executable, str(ROOT / "benchmarks" / "run_all.py"), "--quick"]
+    done = subprocess.run(
+        [*command, "--output", str(output), "--markdown", str(markdown)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    results = json.loads(output.read_text(encoding="utf-8"))
+
+    derive = results["derive"]
+    assert derive["headline"][0]["network"].startswith("784-30-10")
+    for row in derive["headline"] + derive["width"] + derive["depth"]:
+        assert row["cold_total_s"] > 0 and row["module_lines"] > 50
+    assert derive["naive"][0]["naive"] is not None  # 2-2-2 always finishes
+
+    speed = results["speed"]
+    labels = {(row["network"].split()[0], row["batch"], row["dtype"]) for row in speed["rows"]}
+    for batch in (1, 64, 1024):
+        assert ("784-30-10", batch, "float64") in labels
+        assert ("784-30-10", batch, "float32") in labels
+    for row in speed["rows"]:
+        engines = row["engines"]
+        errors = {name: value["error"] for name, value in engines.items() if "error" in value}
+        assert not errors, (row["network"], row["batch"], row["dtype"], errors)
+        assert engines["generated"]["median_s"] > 0
+        assert engines["reference"]["median_s"] > 0
+        assert row["gemm_bound_s"] > 0
+        for name in ("torch", "jax"):  # present exactly when installed
+            assert (name in engines) == (name not in speed["skipped"])
+    numeric = [row for row in speed["rows"] if "numeric" in row["engines"]]
+    assert {row["batch"] for row in numeric} == {1, 64, 1024}
+
+    text = markdown.read_text(encoding="utf-8")
+    assert "gen / reference" in text and "GEMM bound" in text and "Threads: 1" in text
+    assert "| 784-30-10 sigmoid half_sse | 1 | float64 |" in text
+
+
+def _load_demo():
+    spec = importlib.util.spec_from_file_location("train_digits", ROOT / "examples" / "train_digits.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_training_demo_reaches_95_percent(tmp_path, capsys):
+    pytest.importorskip("sklearn", reason="the digits demo needs scikit-learn (pip install scikit-learn)")
+    demo = _load_demo()
+    result = demo.train(epochs=10, quiet=True)
+    assert result["test_accuracy"] >= 0.95
+    assert result["epoch_losses"][-1] < result["epoch_losses"][0]
+    assert result["numeric_seconds_estimate"] > 10 * result["train_seconds"]
+
+    plot = tmp_path / "loss_curve.png"
+    assert demo.main(["--epochs", "3", "--plot", str(plot)]) == 0
+    printed = capsys.readouterr().out
+    assert "epoch   3/3" in printed  # the progress bar
+    assert "test accuracy:" in printed and "time per epoch:" in printed
+    assert "numeric differentiation would have needed" in printed
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert plot.read_bytes().startswith(b"\x89PNG")
+    else:
+        assert "pip install matplotlib" in printed
