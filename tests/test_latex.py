@@ -1,0 +1,250 @@
+"""The LaTeX handout: content, determinism, escaping, and (with TeX installed) compilation.
+
+Compiling needs ``latexmk`` and a TeX distribution with TikZ (Debian: texlive-latex-base,
+texlive-latex-recommended, texlive-pictures, latexmk).  Without it the compile tests skip,
+saying so, unless ``SYMPROP_REQUIRE_TEX=1`` is set (as in CI), where they fail instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import EXAMPLES
+
+import symprop
+from symprop.emit_latex import PER_WEIGHT_LIMIT, compile_pdf, latex_source, write_latex
+from symprop.errors import SymPropError
+
+HAVE_TEX = shutil.which("latexmk") is not None and shutil.which("pdflatex") is not None
+REQUIRE_TEX = os.environ.get("SYMPROP_REQUIRE_TEX") == "1"
+
+
+def needs_tex():
+    """Skip without TeX, or fail when the environment demands TeX (CI)."""
+    if HAVE_TEX:
+        return
+    message = "latexmk/pdflatex not found (apt-get install latexmk texlive-latex-base texlive-latex-recommended texlive-pictures)"
+    if REQUIRE_TEX:
+        pytest.fail(f"SYMPROP_REQUIRE_TEX=1 but {message}")
+    pytest.skip(message)
+
+
+def example_specs() -> list[Path]:
+    """Network specs among ``examples/*.yaml`` (a YAML mapping with a name; claims files are lists)."""
+    specs = []
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and "name" in data:
+            specs.append(path)
+    return specs
+
+
+def derive(name: str):
+    return symprop.derive(symprop.load(EXAMPLES / f"{name}.yaml"))
+
+
+@pytest.fixture(scope="module")
+def tutorial_tex() -> str:
+    return latex_source(derive("tutorial_222"))
+
+
+# -- content ------------------------------------------------------------------------
+
+
+def test_tutorial_numbers_appear(tutorial_tex):
+    for number in ("0.20944600", "0.23802157", "0.51998934", "0.02592286", "0.43703857"):
+        assert number in tutorial_tex, number
+    assert "E = 0.02397190" in tutorial_tex
+    # the worked example writes the chain-rule product of the tutorial, factor by factor
+    assert "0.20944600 \\cdot 0.23802157 \\cdot 0.51998934 = 0.02592286" in tutorial_tex
+    assert "0.45 - 0.5 \\cdot 0.02592286 = 0.43703857" in tutorial_tex
+
+
+def test_tutorial_numbers_agree_with_the_numpy_module(tutorial_tex, emit):
+    """The handout's numbers come from the Derivation; they match what the generated module computes."""
+    module = emit("tutorial_222")
+    _, grads, updated = module.worked_example()
+    assert f"{grads['W2'][0, 0]:.8f}" in tutorial_tex
+    assert f"{grads['W1'][1, 1]:.8f}" in tutorial_tex
+    assert f"{updated['W1'][0, 1]:.8f}" in tutorial_tex
+
+
+def test_sigmoid_is_derived_step_by_step(tutorial_tex):
+    sigmoid = tutorial_tex.split(r"\subsection{sigmoid}")[1].split(r"\subsection")[0]
+    steps = [
+        r"\sigma(z) &= \frac{1}{1 + e^{- z}}",  # the definition
+        r"\frac{e^{- z}}{(1 + e^{- z})^{2}}",  # SymPy's derivative
+        r"\frac{1}{1 + e^{- z}} \cdot (1 - \frac{1}{1 + e^{- z}})",  # the definition put in
+        r"\sigma(z) \cdot (1 - \sigma(z))",  # by its name
+        r"\boxed{a (1 - a)}",  # in the output: what the backward pass computes
+    ]
+    positions = [sigmoid.replace(r"\left", "").replace(r"\right", "").find(step) for step in steps]
+    assert all(p >= 0 for p in positions), dict(zip(steps, positions))
+    assert positions == sorted(positions)
+
+
+def test_sections_and_notation(tutorial_tex):
+    for heading in (
+        "The network",
+        "Forward pass and loss",
+        "Local derivatives, derived by SymPy",
+        "Backpropagation, step by step",
+        "The chain rule for each parameter",
+        "Every weight, written out",
+        "Worked example",
+        "The code",
+    ):
+        assert rf"\section{{{heading}}}" in tutorial_tex, heading
+    assert r"\begin{tikzpicture}" in tutorial_tex and r"\node[neuron]" in tutorial_tex
+    # names shared with the NumPy module and the verifier
+    assert r"w^{(2)}_{21}$ = \texttt{W2\_21}" in tutorial_tex
+    assert r"\texttt{dZ2 = dA2 * A2 * (1 - A2)}" in tutorial_tex or r"\texttt{dZ2 = A2" in tutorial_tex
+    assert r"\texttt{dW1 = dZ1.T @ X}" in tutorial_tex
+    # the delta recursion and the matrix form
+    assert r"\left(\bigl(W^{(2)}\bigr)^{\top} \delta^{(2)}\right) \odot a^{(1)} \odot (1 - a^{(1)})" in tutorial_tex
+    assert r"\boxed{\delta^{(1)} \, x^{\top}}" in tutorial_tex
+
+
+def test_every_backward_line_of_the_module_is_explained(tmp_path):
+    d = derive("layer_equations_222")
+    tex = latex_source(d)
+    module = d.numpy_source()
+    body = module.split("def backward(")[1].split("return {")[0]
+    for line in body.splitlines():
+        code = line.split("  #")[0].strip()
+        if "=" in code and code.startswith("d"):
+            assert code.replace("_", r"\_") in tex, code
+
+
+def test_softmax_cross_entropy_fused_gradient():
+    tex = latex_source(derive("softmax_classifier"))
+    assert "Softmax and cross-entropy together" in tex
+    assert r"\boxed{a^{(2)}_{j} - t_j}" in tex
+    assert "y_{1} (t_{1} + t_{2} + t_{3}) - t_{1}" in tex  # SymPy's result on three classes
+
+
+def test_formula_activation_has_its_own_derivation():
+    tex = latex_source(derive("custom_swish"))
+    section = tex.split(r"\subsection{swish\_b (a formula from the spec)}")[1].split(r"\subsection")[0]
+    assert "SymPy's derivative" in section and r"\boxed" in section
+    assert r"\subsection{sigmoid}" in tex  # the formula calls sigmoid: its derivation is included
+    assert "139 parameters" in tex and "Every weight, written out" not in tex
+
+
+def test_graph_spec_handout_reproduces_cs231n():
+    tex = latex_source(derive("cs231n_neuron"))
+    assert "Backward pass, node by node" in tex
+    for value in ("-0.19661193", "0.39322387", "-0.39322387", "-0.58983580", "0.19661193", "0.73105858"):
+        assert value in tex, value
+
+
+def test_large_network_has_matrix_form_only():
+    spec = {
+        "name": "mlp_784_512_512_10",
+        "input": 784,
+        "layers": [
+            {"units": 512, "activation": "relu"},
+            {"units": 512, "activation": "relu"},
+            {"units": 10, "activation": "softmax"},
+        ],
+        "loss": "cross_entropy",
+    }
+    tex = latex_source(symprop.derive(symprop.from_dict(spec)))
+    assert "Every weight, written out" not in tex and "Worked example" not in tex
+    assert r"\section{Per-weight derivatives}" in tex
+    assert f"at most {PER_WEIGHT_LIMIT} parameters" in tex and "669{,}706 parameters" in tex
+    assert r"\boxed{\delta^{(1)} \, x^{\top}}" in tex
+    assert len(tex) < 60_000
+
+
+# -- determinism and safety -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["tutorial_222", "custom_swish", "cs231n_neuron"])
+def test_output_is_deterministic(name):
+    first = latex_source(derive(name))
+    second = latex_source(derive(name))
+    assert first == second
+    assert not re.search(r"\d{4}-\d\d-\d\d|/tmp/|/home/|/work/", first), "dates or absolute paths in the handout"
+
+
+HOSTILE = "x}\\input{/etc/passwd}$\\immediate\\write18{rm -rf ~}%"
+
+
+def hostile_derivation():
+    network = symprop.load(EXAMPLES / "tutorial_222.yaml")
+    network = dataclasses.replace(network, name=HOSTILE, source="evil}\\input{x}%.yaml")
+    return symprop.derive(network)
+
+
+def test_hostile_names_are_escaped():
+    tex = latex_source(hostile_derivation())
+    assert "\\input{" not in tex and "\\write18" not in tex and "\\immediate" not in tex
+    assert r"x\}\textbackslash{}input\{/etc/passwd\}\$\textbackslash{}immediate" in tex
+    assert r"evil\}\textbackslash{}input\{x\}\%.yaml" in tex
+
+
+def test_hostile_name_is_not_a_file_name(tmp_path):
+    with pytest.raises(SymPropError, match="file name"):
+        write_latex(hostile_derivation(), tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_spec_reader_rejects_hostile_names(tmp_path):
+    spec = (EXAMPLES / "tutorial_222.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "hostile.yaml"
+    path.write_text(spec.replace("name: tutorial_222", 'name: "x}\\\\input{/etc/passwd}"'), encoding="utf-8")
+    with pytest.raises(symprop.SpecError):
+        symprop.load(path)
+
+
+def test_derivation_methods_and_notebook_reprs(tmp_path):
+    d = derive("tutorial_222")
+    path = d.write_latex(tmp_path)
+    assert path == tmp_path / "tutorial_222.tex"
+    assert path.read_text(encoding="utf-8") == d.latex()
+    assert d._repr_latex_().startswith("$$\\begin{aligned}") and d._repr_latex_().endswith("$$")
+    assert "tutorial\\_222" in d._repr_markdown_()
+    gradient = d.scalar.gradient("W2", (0, 0))._repr_latex_()
+    assert r"\frac{\partial E}{\partial w^{(2)}_{11}}" in gradient and "a^{(1)}_{1}" in gradient
+
+
+# -- compiling ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", example_specs(), ids=lambda p: p.stem)
+def test_every_example_compiles(spec, tmp_path):
+    needs_tex()
+    tex = write_latex(symprop.derive(symprop.load(spec)), tmp_path)
+    pdf = compile_pdf(tex)
+    assert pdf == tex.with_suffix(".pdf") and pdf.stat().st_size > 10_000
+
+
+def test_hostile_handout_compiles(tmp_path):
+    needs_tex()
+    tex = tmp_path / "hostile.tex"
+    tex.write_text(latex_source(hostile_derivation()), encoding="utf-8")
+    assert compile_pdf(tex).is_file()
+
+
+def test_latex_errors_are_reported(tmp_path):
+    needs_tex()
+    tex = tmp_path / "broken.tex"
+    tex.write_text("\\documentclass{article}\\begin{document}\\undefinedmacro\\end{document}\n", encoding="utf-8")
+    with pytest.raises(SymPropError, match="Undefined control sequence"):
+        compile_pdf(tex)
+    assert not tex.with_suffix(".pdf").exists()
+
+
+def test_missing_latexmk_is_a_clear_error(tmp_path, monkeypatch):
+    tex = tmp_path / "a.tex"
+    tex.write_text("x", encoding="utf-8")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(SymPropError, match="latexmk not found"):
+        compile_pdf(tex)
