@@ -47,7 +47,9 @@ NEURON_FIGURE_MAX_UNITS = 10
 #: A chain rule longer than this many factors is shown with an ellipsis in the middle.
 CHAIN_MAX_FACTORS = 7
 #: A dE/da of more than this many (rough) characters is written with the next layer's deltas.
-LONG_FACTOR = 190
+LONG_FACTOR = 120
+#: An activation's derivative longer than this is written f'(z) in the backward steps.
+SHORT_LOCAL = 26
 #: A substituted-numbers line longer than this (characters of LaTeX) is left out.
 SUBSTITUTION_MAX_CHARS = 600
 
@@ -703,8 +705,8 @@ class _Handout:
             items.append(
                 {
                     "title": Tex(self.step_title(step)),
-                    "element": Tex(element),
-                    "vector": Tex(vector),
+                    "element": Tex(_split_equation(element)),
+                    "vector": Tex(_split_equation(vector)),
                     "note": Tex(note),
                     "code": [code(line.code) for line in self.numpy_lines[i]],
                 }
@@ -784,6 +786,9 @@ class _Handout:
             vlocal = self._local(step.local, vnames, vector=True)
             if isinstance(step.local, sp.Add):
                 vlocal = paren(vlocal)
+            if visible_length(local) > SHORT_LOCAL:  # long: by name, as derived in the local-derivatives section
+                f = self.function_tex(source.op)
+                local, vlocal = f"{f}'({self._el(z, j)})", f"{f}'({self.node_tex(z)})"
             upstream, vupstream, kind = self._upstream(a)
             grad_a = _partial("E", self._el(a, j))
             element = rf"{self.adjoint_element(z, j)} {eq} {grad_a} \, {_partial(self._el(a, j), self._el(z, j))} = "
@@ -1311,6 +1316,10 @@ class _Handout:
         depth: dict[str, int] = {}
         for node in nodes:
             depth[node.name] = 1 + max((depth[i] for i in node.inputs), default=-1)
+        for node in nodes:  # a leaf sits just before its first use, not all of them in column 0
+            uses = [depth[c.name] for c in self.graph.consumers(node.name)]
+            if node.op.role != "op" and uses:
+                depth[node.name] = min(uses) - 1
         columns: dict[int, list[str]] = {}
         for node in nodes:
             columns.setdefault(depth[node.name], []).append(node.name)
@@ -1714,6 +1723,18 @@ def _chain_terms(terms: list[tuple[sp.Symbol, sp.Expr]], names: dict, **settings
             tex += r" \cdot " + (paren(local_tex) if isinstance(local, sp.Add) else local_tex)
         tokens.append((("- " if i else "-") if sign == "-" else ("+ " if i else "")) + tex)
     return tokens
+
+
+def _split_equation(tex: str) -> str:
+    """``a = b = c`` on one line if it fits, else as ``aligned`` rows, one per right-hand side."""
+    if visible_length(tex) <= WRAP_WIDTH + 20:
+        return tex
+    parts = re.split(r" (=|\\mathrel\{\+\}=) ", tex)
+    if len(parts) < 5:
+        return tex
+    lhs, rest = parts[0], parts[1:]
+    rows = [f"{lhs} &{rest[0]} {rest[1]}"] + [f"&{rest[i]} {rest[i + 1]}" for i in range(2, len(rest), 2)]
+    return r"\begin{aligned} " + r" \\ ".join(rows) + r" \end{aligned}"
 
 
 def _group_params(params) -> list[list[str]]:
