@@ -413,8 +413,13 @@ class ClaimReader(FormulaReader):
         return value.value() if isinstance(value, NodeName) else value
 
     def visit_BinOp(self, node: ast.BinOp) -> Value:
+        apply = self._operator(node, node.op, self.BINARY_OPERATORS)
         try:
-            return super().visit_BinOp(node)
+            left = self.visit(node.left)
+            right = self.visit(node.right)
+            if isinstance(node.op, ast.Pow):  # before computing: 9**9**9**9 must not hang
+                self._check_small_numbers(node.right, right, "in an exponent")
+            return apply(left, right)
         except ShapeError as exc:
             raise ShapeError(f"{exc} (at {self._column(node)})") from None
         except FormulaError as exc:

@@ -154,6 +154,8 @@ class _Parser:
         return tok
 
     def expect(self, text: str) -> None:
+        if self.peek() is None:
+            raise LatexClaimError(f"expected '{text}' at the end")
         tok = self.next()
         if tok.text != text:
             raise self.error(tok, f"expected '{text}'")
@@ -499,4 +501,7 @@ def translate(text: str, names: ClaimNames) -> str:
     if "=" in cleaned:  # "\frac{\partial E}{\partial w} = ..." : the claim is what follows the last '='
         cleaned = cleaned.rsplit("=", 1)[1]
     parser = _Parser(cleaned, names)
-    return _print(parser.parse())
+    try:
+        return _print(parser.parse())
+    except RecursionError:
+        raise LatexClaimError("the LaTeX claim is nested too deeply") from None

@@ -57,13 +57,13 @@ import mpmath
 import sympy as sp
 import yaml
 
-from . import registry
+from . import naming, registry
 from .claims import ClaimFactor, ClaimNames, ShapeError, describe_shape, is_array, read_claim
 from .claims_latex import translate
 from .errors import SpecError, SymPropError
 from .formula import FormulaError
 from .graph import Activation, Loss, Softmax
-from .scalar import ElementGradient, Factor, evaluate
+from .scalar import SCALAR_LIMIT, ElementGradient, Factor, evaluate
 
 #: Significant digits of the numeric comparison (doubled to confirm a difference).
 DIGITS = 30
@@ -452,9 +452,10 @@ class Verifier:
     @cached_property
     def base(self) -> _Setting:
         if not self.derivation.has_scalar:
+            count = sum(sp.prod(n.shape) for n in self.derivation.graph.params())
             raise SymPropError(
-                f"{self.derivation.name}: too many parameters for per-weight claims; "
-                "claims about a whole parameter (--wrt W1) are checked on smaller sizes"
+                f"{self.derivation.name}: {count} parameters, too many for claims about one weight "
+                f"(at most {SCALAR_LIMIT}); a claim about a whole parameter (--wrt W1) is checked on smaller sizes"
             )
         return _Setting(self.derivation, self.seed, _sizes_label(self.derivation), example=True)
 
@@ -496,9 +497,7 @@ class Verifier:
                 raise SymPropError(f"--wrt {text!r}: unknown node {name!r}; {self._wrt_hint()}")
             if len(index) != len(entry.shape) or any(not 0 <= i < n for i, n in zip(index, entry.shape)):
                 raise SymPropError(f"--wrt {text!r}: {entry.node} has shape {list(entry.shape)} (indices in [] are 0-based)")
-            return self._checked(
-                _Wrt(entry.node, index, str(self.derivation.scalar.symbols[entry.node][_flat(index, entry.shape)]))
-            )
+            return self._checked(_Wrt(entry.node, index, naming.element_name(entry.node, index)))
         if name in names.arrays and names.arrays[name].node in graph.nodes and name not in _delta_names(names):
             node = names.arrays[name].node
             return self._checked(_Wrt(node, None, node))
@@ -538,7 +537,7 @@ class Verifier:
             try:
                 text = translate(claim_latex, setting.names)
             except FormulaError as exc:
-                raise SymPropError(f"LaTeX claim {claim_latex!r}: {exc}") from None
+                raise SymPropError(f"LaTeX claim {_short(claim_latex)}: {exc}") from None
         if not isinstance(text, str):
             raise SymPropError(f"claim must be text, got {type(text).__name__}")
         try:
@@ -546,7 +545,7 @@ class Verifier:
         except ShapeError:
             raise
         except FormulaError as exc:
-            shown = f"{text!r} (read from the LaTeX)" if claim_latex is not None else repr(text)
+            shown = f"{_short(text)} (read from the LaTeX)" if claim_latex is not None else _short(text)
             raise SymPropError(f"claim {shown}: {exc}") from None
         deltas = setting.names.deltas
         if deltas:
@@ -707,25 +706,39 @@ def _sizes_label(derivation) -> str:
 
 
 def size_variants(network) -> list:
-    """Two other size configurations of ``network`` (layer stacks; graphs via ``size_variants()``)."""
-    from .scalar import SCALAR_LIMIT
+    """Two other size configurations of ``network`` (layer stacks; graphs via ``size_variants()``).
 
+    Input and hidden widths change, with every width different from its neighbours'.  The
+    output width changes only when the loss sums over the outputs: a loss that is a mean over
+    the outputs (mse, bce...) puts a 1/n in the gradient that belongs to the task's size.
+    """
     hook = getattr(network, "size_variants", None)
     if callable(hook):
         return list(hook())
     layers = getattr(network, "layers", None)
     if not layers or not hasattr(network, "inputs"):
         return []
+    loss = getattr(network, "loss", None)
+    vary_output = getattr(loss, "reduction", "mean") == "sum"
     variants = []
-    for pattern in ((3, 4, 2, 5), (2, 3, 4)):
+    for pattern in ((3, 4, 2, 5), (2, 3, 4), (3, 2), (2, 3)):
         widths = [pattern[i % len(pattern)] for i in range(len(layers) + 1)]
-        if _param_count(widths, layers) > SCALAR_LIMIT:
-            widths = [(2, 3)[i % 2] if pattern[0] == 2 else (3, 2)[i % 2] for i in range(len(layers) + 1)]
-        if _param_count(widths, layers) > SCALAR_LIMIT:
+        if not vary_output:
+            widths[-1] = layers[-1].units
+            for i in range(len(widths) - 2, -1, -1):  # keep neighbours different
+                while widths[i] == widths[i + 1] or (i > 0 and widths[i] == widths[i - 1]):
+                    widths[i] += 1
+        if _param_count(widths, layers) > SCALAR_LIMIT or any(_same_sizes(widths, v) for v in variants):
             continue
         new_layers = tuple(dataclasses.replace(layer, units=w) for layer, w in zip(layers, widths[1:]))
         variants.append(dataclasses.replace(network, inputs=widths[0], layers=new_layers, example=None))
+        if len(variants) == 2:
+            break
     return variants
+
+
+def _same_sizes(widths: list[int], network) -> bool:
+    return [network.inputs, *(layer.units for layer in network.layers)] == widths
 
 
 def _param_count(widths: list[int], layers) -> int:
@@ -1214,6 +1227,11 @@ def _main_findings(result: VerifyResult) -> list[str]:
     skip = ("agrees with the chain rule", "the cross-entropy's targets", "at sizes ")
     findings = [line for line in result.diagnosis if not line.startswith(skip)]
     return findings[:2] or result.diagnosis[:2]
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """A claim quoted in an error message, shortened if long."""
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
 def _cell(text: str) -> str:

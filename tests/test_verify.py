@@ -1,0 +1,378 @@
+"""The verifier: the claims corpus, factor diagnosis, counterexamples, LaTeX, errors, CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from functools import cache
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+from conftest import EXAMPLES, ROOT
+
+import symprop
+from symprop import verify_cli
+from symprop.claims import ClaimNames
+from symprop.claims_latex import translate
+from symprop.derivation import Derivation
+from symprop.errors import SymPropError
+from symprop.graph import Activation, Dense, Graph, Leaf, Loss, Node
+from symprop.spec import ActivationChoice, LossChoice
+from symprop.verify import Verifier, _array_formula, _sstr, load_claims
+
+CORPUS = sorted((ROOT / "tests" / "claims").glob("*.yaml"))
+
+
+@cache
+def corpus_file(path: Path) -> tuple[Verifier, list[dict]]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    spec = data["spec"]
+    network = symprop.from_dict(spec, source=str(path)) if isinstance(spec, dict) else symprop.load(path.parent / spec)
+    return Verifier(network), load_claims(path)
+
+
+def corpus_cases():
+    for path in CORPUS:
+        for claim in yaml.safe_load(path.read_text(encoding="utf-8"))["claims"]:
+            yield pytest.param(path, claim["id"], id=f"{path.stem}:{claim['id']}")
+
+
+@cache
+def verifier(name: str) -> Verifier:
+    return Verifier(EXAMPLES / f"{name}.yaml")
+
+
+# -- the corpus -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path, claim_id", corpus_cases())
+def test_corpus_claim_is_judged_right(path, claim_id):
+    checker, claims = corpus_file(path)
+    claim = next(c for c in claims if c["id"] == claim_id)
+    result = checker.check(claim["wrt"], claim.get("claim"), claim_latex=claim.get("claim_latex"))
+    assert result.verdict == claim["expect"], str(result)
+    wanted = claim.get("diagnosis", [])
+    for text in [wanted] if isinstance(wanted, str) else wanted:
+        assert text in "\n".join(result.diagnosis), str(result)
+    if result.verdict == "wrong" and result.method != "shape":
+        assert result.point and result.values, str(result)
+        assert result.values["claim"].split(" (")[0] != result.values["correct"]
+
+
+def test_corpus_covers_the_typical_mistakes_and_unusual_correct_forms():
+    claims = [c for path in CORPUS for c in corpus_file(path)[1]]
+    assert len(claims) >= 30
+    assert sum(c["expect"] == "correct" for c in claims) >= 10 + 3  # >= 10 beyond the plain textbook forms
+    mistakes = {c.get("mistake") for c in claims}
+    for required in (
+        "missing factor",
+        "sign error",
+        "sigma(1 + sigma)",
+        "transposed index",
+        "dropped 1/2",
+        "extra 1/2",
+        "summing over the wrong index",
+        "forgetting the softmax coupling",
+    ):
+        assert required in mistakes
+    assert {"softmax_ce", "tutorial_222", "layer_equations_222"} <= {p.stem for p in CORPUS}
+    assert any("claim_latex" in c for c in claims)
+
+
+# -- diagnosis ------------------------------------------------------------------------------------
+
+
+def test_missing_factor_is_named_with_its_chain_rule_expression():
+    result = verifier("tutorial_222").check("W2[0,0]", "(a2_1 - t_1)*a2_1*(1 - a2_1)")
+    assert result.verdict == "wrong"
+    assert "agrees with the chain rule: factor 1 = dE/da2_1, factors 2, 3 = da2_1/dz2_1" in result.diagnosis
+    assert "missing factor: dz2_1/dW2_11 = a1_1" in result.diagnosis
+
+
+def test_wrong_derivative_factor_is_pointed_at():
+    result = verifier("tutorial_222").check("W2[0,0]", "(o1 - t_1)*o1*(1 + o1)*h1")
+    assert "factors 2, 3: you wrote o1 * (1 + o1); da2_1/dz2_1 = a2_1*(1 - a2_1)" in result.diagnosis
+
+
+def test_fused_output_is_split_back_for_the_diagnosis():
+    """Sigmoid + binary cross-entropy is fused to a - t; a person writes dE/da * da/dz."""
+    result = verifier("one_weight_bce").check("W1[0,0]", "(-t_1/a1_1 + (1 - t_1)/(1 - a1_1))*x_1")
+    assert "missing factor: da1_1/dz1_1 = a1_1*(1 - a1_1)" in result.diagnosis
+    right = verifier("one_weight_bce").check("W1[0,0]", "(-t_1/a1_1 + (1 - t_1)/(1 - a1_1))*a1_1*(1 - a1_1)*x_1")
+    assert right.correct
+
+
+def test_counterexample_matches_the_generated_module(emit):
+    """The point is the worked example; the correct value there is what the NumPy code computes."""
+    result = verifier("tutorial_222").check("W2[0,0]", "(a2_1 - t_1)*a2_1*(1 - a2_1)")
+    module = emit("tutorial_222")
+    _, grads, _ = module.worked_example()
+    assert result.point == {
+        "x_1": "0.1", "x_2": "0.2", "t_1": "0.4", "t_2": "0.6",
+        "W1_11": "0.3", "W1_12": "0.25", "W1_21": "0.4", "W1_22": "0.35",
+        "W2_11": "0.45", "W2_12": "0.4", "W2_21": "0.7", "W2_22": "0.6",
+    }  # fmt: skip
+    assert float(result.values["correct"]) == pytest.approx(grads["W2"][0, 0], rel=1e-9)
+    o1, h1 = 0.60944600, 0.51998934
+    assert float(result.values["claim"]) == pytest.approx((o1 - 0.4) * o1 * (1 - o1), rel=1e-6)
+    assert abs(float(result.values["claim"]) - float(result.values["correct"])) > 1e-3
+    assert h1  # the missing factor
+
+
+def test_random_points_cover_every_leaf():
+    result = verifier("layer_equations_222").check("W1_11", "x_1")
+    names = {str(s) for s in verifier("layer_equations_222").base.scalar.leaves("input")}
+    names |= {str(s) for role in ("param", "target") for s in verifier("layer_equations_222").base.scalar.leaves(role)}
+    assert set(result.point) == names
+
+
+# -- soundness ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["tutorial_222", "softmax_classifier"])
+def test_never_correct_for_a_slightly_wrong_claim(name):
+    checker = verifier(name)
+    scalar = checker.base.scalar
+    for gradient in scalar.gradients()[:: max(1, len(scalar.gradients()) // 6)]:
+        exact = _sstr(gradient.expr)  # Piecewise relu derivative printed as step(z)
+        wrt = str(gradient.symbol)
+        assert checker.check(wrt, exact).correct
+        for wrong in (f"({exact})*(1 + 1/10**9)", f"({exact}) + x_1/10**12", f"({exact})*(1 + 0*x_1) + t_1**2/10**15"):
+            result = checker.check(wrt, wrong)
+            assert result.verdict == "wrong", (wrt, wrong)
+
+
+def test_softmax_targets_are_sampled_on_the_simplex():
+    """y*sum(t) - t is the softmax-CE gradient only when targets sum to 1, as the spec requires."""
+    checker = verifier("softmax_classifier")
+    assert checker.check("b2_1", "a2_1*(t_1 + t_2 + t_3) - t_1").correct
+    assert not checker.check("b2_1", "a2_1*(t_1 + t_2) - t_1").correct
+
+
+# -- matrices and sizes ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["tutorial_222", "layer_equations_222", "softmax_classifier", "one_weight_bce"])
+def test_array_formula_of_every_parameter_verifies_as_a_matrix_claim(name):
+    checker = verifier(name)
+    for param in checker.derivation.param_names:
+        formula = _array_formula(checker.derivation, param)
+        assert formula is not None
+        result = checker.check(param, formula)
+        assert result.correct, str(result)
+        assert len(result.sizes) == 3
+
+
+def test_matrix_claim_must_hold_for_every_size():
+    # sum(x) - x_1 - x_2 is 0 with two inputs but not with three
+    result = verifier("tutorial_222").check("W2", "((a2 - t) * a2 * (1 - a2)) @ a1.T * (sum(x) - x_1 - x_2 + 1)")
+    assert result.verdict == "wrong"
+    assert result.diagnosis[0] == "the claim holds at sizes W1 2x2, W2 2x2, but not for every size"
+    shape_only = verifier("one_weight_bce").check("W1", "(a1 - t) * x")
+    assert shape_only.verdict == "wrong" and "not for every size" in shape_only.diagnosis[0]
+
+
+def test_wide_network_checks_matrix_claims_on_small_sizes():
+    checker = verifier("mlp_784_30_10")
+    result = checker.check("W2", "delta2 @ a1.T")
+    assert result.correct and result.sizes == ["W1 4x3, b1 4, W2 2x4, b2 2", "W1 3x2, b1 3, W2 4x3, b2 4"]
+    with pytest.raises(SymPropError, match="too many for claims about one weight"):
+        checker.check("W2[0,0]", "a1_1")
+
+
+def test_claims_about_intermediate_nodes():
+    checker = verifier("tutorial_222")
+    assert checker.check("z2", "(a2 - t) * a2 * (1 - a2)").correct
+    assert checker.check("a1_2", "W2_12*delta2_1 + W2_22*delta2_2").correct
+
+
+# -- reading claims -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "wrt, name",
+    [
+        ("W2[0,1]", "W2_12"),
+        ("W2[0, 1]", "W2_12"),
+        ("W2[0][1]", "W2_12"),
+        ("W2_12", "W2_12"),
+        ("w2_12", "W2_12"),
+        (r"w^{(2)}_{12}", "W2_12"),
+        ("W2", "W2"),
+        ("w1", "W1"),
+        ("a1[1]", "a1_2"),
+    ],
+)
+def test_wrt_forms(wrt, name):
+    assert verifier("tutorial_222").parse_wrt(wrt).name == name
+
+
+@pytest.mark.parametrize(
+    "latex, plain",
+    [
+        (r"(a^{(2)}_1 - t_1)\cdot a^{(2)}_1 (1 - a^{(2)}_1)\cdot a^{(1)}_1", "(a2_1 - t_1) * a2_1 * (1 - a2_1) * a1_1"),
+        (r"o_1 (1 - o_1)", "o_1 * (1 - o_1)"),  # an implicit product, not a function call
+        (r"a_1^{(2)} w^{(2)}_{1,2}", "a2_1 * w2_12"),  # the echo keeps the letter written
+        (r"\frac{e^{-z^{(1)}_1}}{(1 + e^{-z^{(1)}_1})^2}", "exp(-z1_1) / (1 + exp(-z1_1))^2"),
+        (r"\sigma(z^{(1)}_2) \times \sigma'(z^{(2)}_1)", "sigmoid(z1_2) * sigmoid_prime(z2_1)"),
+        (r"\delta^{(2)} a^{(1)T}", "delta2 @ a1.T"),
+        (r"\left((W^{(2)})^\top \delta^{(2)}\right) \odot a^{(1)}", "(W2.T @ delta2) * a1"),
+        (r"\operatorname{tanh}(x_1) + \ln x_2 + \sqrt{x_1}", "tanh(x_1) + log(x_2) + sqrt(x_1)"),
+        (r"$\frac{\partial E}{\partial w^{(2)}_{11}} = 2x_1$", "2 * x_1"),
+        ("σ(z^{(2)}_1)·h_1", "sigmoid(z2_1) * h_1"),
+    ],
+)
+def test_latex_translation(latex, plain):
+    assert translate(latex, ClaimNames(verifier("tutorial_222").derivation)) == plain
+
+
+def test_result_echoes_what_was_understood():
+    result = verifier("tutorial_222").check("W2_11", claim_latex=r"(o_1 - t_1) o_1 (1 - o_1) h_1")
+    assert result.understood == "(o_1 - t_1) * o_1 * (1 - o_1) * h_1"
+    text = str(result)
+    assert "read as:      (o_1 - t_1) * o_1 * (1 - o_1) * h_1" in text
+    assert "CORRECT" in text and "dE/da2_1 * da2_1/dz2_1 * dz2_1/dW2_11" in text
+    fields = result.to_dict()
+    for name in ("verdict", "understood", "expected", "point", "values", "diagnosis"):
+        assert name in fields
+
+
+@pytest.mark.parametrize(
+    "wrt, claim, latex, message",
+    [
+        ("W2[0,0]", "foo * a1_1", None, "unknown name 'foo' at column 1"),
+        ("W2[0,0]", "a1_1 +* 2", None, "syntax error"),
+        ("W2[0,0]", "__import__('os')", None, "names starting with '_' are not allowed"),
+        ("W2[0,0]", "a1.__class__", None, "'.__class__' is not allowed"),
+        ("W2[0,0]", "a1_1.real", None, "'.real' is not allowed"),
+        ("W2[0,0]", "[a1_1 for _ in x]", None, "comprehensions are not allowed"),
+        ("W2[0,0]", "'text'", None, "strings are not allowed"),
+        ("W2[0,0]", "9**9**9**9", None, "number too large"),
+        ("W2[0,0]", "a1_1(2)", None, "is not a function"),
+        ("W2[0,0]", "sigmoid", None, "is a function"),
+        ("W2[0,0]", "a1[5]", None, "does not fit 'a1' of shape [2]"),
+        ("W2[0,0]", "a1_1 @ a1_1", None, "'@' multiplies two arrays"),
+        ("W2[0,0]", None, r"\sum_i w_i", "'\\sum' is not supported"),
+        ("W2[0,0]", None, r"\foo{x}", "unknown command '\\foo'"),
+        ("W2[0,0]", None, r"z_3", "unknown name 'z_{3}'; layers are written z^{(1)}"),
+        ("W2[0,0]", None, r"(a^{(2)}_1", "expected ')'"),
+        ("W9", "a1_1", None, "unknown name"),
+        ("W2[2,0]", "a1_1", None, "W2 has shape [2, 2]"),
+        ("x_1", "a1_1", None, "E does not depend on it"),
+        ("t", "a1_1", None, "E does not depend on it"),
+        ("", "a1_1", None, "give the parameter"),
+    ],
+)
+def test_clear_errors(wrt, claim, latex, message):
+    with pytest.raises(SymPropError) as error:
+        verifier("tutorial_222").check(wrt, claim, claim_latex=latex)
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_exactly_one_claim_form():
+    with pytest.raises(SymPropError, match="exactly one"):
+        verifier("tutorial_222").check("W2_11", "a1_1", claim_latex="a^{(1)}_1")
+
+
+# -- a graph that is not a layer stack ------------------------------------------------------------
+
+
+def hand_built_graph_derivation() -> Derivation:
+    """x -> s = V x -> h = tanh(s) -> u = U h -> y = sigmoid(u); E = half_sse(y, t): names a graph spec would use."""
+    tanh = ActivationChoice("tanh")
+    sigmoid = ActivationChoice("sigmoid")
+    graph = Graph()
+    graph.add(Node("x", Leaf("input"), shape=(2,)))
+    graph.add(Node("V", Leaf("param"), shape=(3, 2)))
+    graph.add(Node("s", Dense(), ("V", "x"), (3,)))
+    graph.add(Node("h", Activation(tanh), ("s",), (3,)))
+    graph.add(Node("U", Leaf("param"), shape=(2, 3)))
+    graph.add(Node("u", Dense(), ("U", "h"), (2,)))
+    graph.add(Node("y", Activation(sigmoid), ("u",), (2,)))
+    graph.add(Node("t", Leaf("target"), shape=(2,)))
+    graph.add(Node("E", Loss(LossChoice("half_sse")), ("y", "t"), ()))
+    return Derivation(SimpleNamespace(name="hand_built", example=None), graph)
+
+
+def test_verifier_needs_only_the_graph_and_the_scalar_view():
+    checker = Verifier(hand_built_graph_derivation())
+    assert checker.check("U[1,2]", "(y_2 - t_2)*y_2*(1 - y_2)*h_3").correct
+    assert checker.check("V_21", "(U_12*(y_1 - t_1)*y_1*(1 - y_1) + U_22*(y_2 - t_2)*y_2*(1 - y_2))*(1 - h_2^2)*x_1").correct
+    matrix = checker.check("V", "((U.T @ ((y - t) * y * (1 - y))) * (1 - h**2)) @ x.T")
+    assert matrix.correct and matrix.sizes == ["V 3x2, U 2x3"]  # no size variants without a layer stack
+    wrong = checker.check("U[1,2]", "(y_2 - t_2)*y_2*(1 - y_2)*h_2")
+    assert wrong.verdict == "wrong" and "factor 4: you wrote h_2; du_2/dU_23 = h_3" in wrong.diagnosis
+
+
+# -- claims files and the command line ------------------------------------------------------------
+
+
+def run_verify(*argv: str) -> int:
+    """The verify subcommand as the main CLI runs it (SymPropError -> one line, exit 2)."""
+    parser = argparse.ArgumentParser(prog="symprop")
+    verify_cli.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["verify", *argv])
+    try:
+        return args.run(args)
+    except SymPropError as exc:
+        print(f"symprop: error: {exc}")
+        return 2
+
+
+def test_cli_single_claims(capsys):
+    spec = str(EXAMPLES / "tutorial_222.yaml")
+    assert run_verify(spec, "--wrt", "W2[0,0]", "--claim", "(a2_1 - t_1)*a2_1*(1 - a2_1)*a1_1") == 0
+    assert "dE/dW2_11: CORRECT" in capsys.readouterr().out
+    latex = r"(a^{(2)}_1 - t_1)\cdot a^{(2)}_1 (1 - a^{(2)}_1)\cdot a^{(1)}_1"
+    assert run_verify(spec, "--wrt", "W2[0,0]", "--claim-latex", latex) == 0
+    assert run_verify(spec, "--wrt", "W2", "--claim", "((a2 - t) * a2 * (1 - a2)) @ a1.T") == 0
+    capsys.readouterr()
+    assert run_verify(spec, "--wrt", "W2_11", "--claim", "a1_1", "--json") == 1
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["results"][0]["verdict"] == "wrong" and payload["summary"] == {"claims": 1, "correct": 0}
+    assert run_verify(spec, "--wrt", "W2_11", "--claim", "nope") == 2
+    assert "unknown name 'nope'" in capsys.readouterr().out
+    assert run_verify(spec, "--claim", "a1_1") == 2
+
+
+def test_cli_claims_file_report(tmp_path, capsys):
+    spec = str(EXAMPLES / "tutorial_222.yaml")
+    report = tmp_path / "report.md"
+    code = run_verify(spec, "--claims", str(EXAMPLES / "answers.yaml"), "--report", str(report))
+    assert code == 1  # the example answer sheet has wrong answers
+    assert "6 claims, 4 correct, 2 wrong" in capsys.readouterr().out
+    text = report.read_text()
+    assert "| # | wrt | claim (as read) | verdict | why |" in text
+    assert "| 1b | W2_11 | `(o_1 - t_1) * o_1 * (1 - o_1) * h_1` | correct |" in text
+    assert "### 2b: dE/dW1_22" in text
+    assert run_verify(spec, "--claims", str(EXAMPLES / "answers.yaml"), "--json") == 1
+    assert len(json.loads(capsys.readouterr().out)["results"]) == 6
+
+
+def test_cli_all_correct_claims_file(tmp_path):
+    answers = tmp_path / "right.yaml"
+    answers.write_text("claims:\n  - {wrt: 'W2[0,0]', claim: 'delta2_1*a1_1'}\n  - {wrt: b2, claim: delta2}\n")
+    assert run_verify(str(EXAMPLES / "layer_equations_222.yaml"), "--claims", str(answers)) == 0
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("[1, 2", "not valid YAML"),
+        ("[]", "expected a non-empty list"),
+        ("- {claim: a1_1}", "claims[0].wrt: missing"),
+        ("- {wrt: W2_11}", "give exactly one of claim and claim_latex"),
+        ("- {wrt: W2_11, claim: a1_1, grade: 3}", "claims[0].grade: unknown field"),
+        ("- {wrt: W2_11, claim: 3}", "claims[0].claim: expected text"),
+        ("- {wrt: W2_11, claim: 'a1_1 +'}", "claims[0]: claim 'a1_1 +': syntax error"),
+    ],
+)
+def test_cli_bad_claims_files(tmp_path, capsys, content, message):
+    path = tmp_path / "claims.yaml"
+    path.write_text(content)
+    assert run_verify(str(EXAMPLES / "tutorial_222.yaml"), "--claims", str(path)) == 2
+    out = capsys.readouterr().out
+    assert message in out and str(path) in out
