@@ -1961,12 +1961,13 @@ def repr_markdown(derivation: Derivation) -> str:
     """A short Markdown summary with the backward pass (``_repr_markdown_``)."""
     handout = _Handout(derivation)
     network = derivation.network
-    sizes = " → ".join([str(network.inputs)] + [str(layer.units) for layer in network.layers])
     name = _markdown_escape(network.name)
-    return (
-        f"**{name}**: {sizes}, {handout.param_count:,} parameters, loss "
-        f"`{_markdown_escape(network.loss.name)}`\n\n{repr_latex(derivation)}\n"
-    )
+    if handout.graph_mode:
+        about = _markdown_escape(getattr(network, "summary", "a graph spec"))
+    else:
+        sizes = " → ".join([str(network.inputs)] + [str(layer.units) for layer in network.layers])
+        about = f"{sizes}, {handout.param_count:,} parameters, loss {_markdown_escape(network.loss.name)}"
+    return f"**{name}**: {about}\n\n{repr_latex(derivation)}\n"
 
 
 def gradient_latex(gradient) -> str:
@@ -1976,7 +1977,10 @@ def gradient_latex(gradient) -> str:
     values = r" \cdot ".join(
         paren(to_latex(f.expr, names)) if isinstance(f.expr, sp.Add) else to_latex(f.expr, names) for f in gradient.factors
     )
-    return rf"$$\frac{{\partial E}}{{\partial {names[gradient.symbol]}}} = {factors} = {values}$$"
+    lhs = rf"\frac{{\partial E}}{{\partial {names[gradient.symbol]}}}"
+    if len(gradient.factors) == 1:
+        return f"$${lhs} = {values}$$"
+    return f"$${lhs} = {factors} = {values}$$"
 
 
 def _symbols_of(gradient) -> list[sp.Symbol]:
@@ -1990,7 +1994,7 @@ def _element_tex_from_name(name: str) -> str:
     """``a2_1`` -> ``a^{(2)}_{1}``, ``W2_12`` -> ``w^{(2)}_{12}`` (layer-stack names)."""
     match = re.fullmatch(r"([A-Za-z]+\d*)_(\d+(?:_\d+)*)", name)
     if not match:
-        return naming.escape_latex_name(name)
+        return naming.latex_base(name)
     node, suffix = match.groups()
     if "_" in suffix:
         index = tuple(int(i) - 1 for i in suffix.split("_"))
@@ -2012,4 +2016,5 @@ def _align(row: str) -> str:
 
 def _markdown_escape(value: str) -> str:
     value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|$])", r"\\\1", value)
+    # not ( ) or $: Jupyter's MathJax reads \( \) and $ as math delimiters
+    return re.sub(r"([\\`*_\[\]#|])", r"\\\1", value).replace("$", "&#36;")
