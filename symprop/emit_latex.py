@@ -1928,7 +1928,8 @@ def compile_pdf(tex_path: str | Path, timeout: float = 300) -> Path:
         log = work_path / "handout.log"
         log_text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else result.stdout + result.stderr
         if result.returncode != 0 or not pdf.is_file():
-            raise SymPropError(f"{tex_path.name}: LaTeX failed: {_first_error(log_text)}")
+            error = _first_error(log_text).replace("./handout.tex:", "line ")
+            raise SymPropError(f"{tex_path.name}: LaTeX failed: {error}")
         target = tex_path.with_suffix(".pdf")
         shutil.copyfile(pdf, target)
     return target
