@@ -48,6 +48,7 @@ import dataclasses
 import json
 import random
 import re
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -73,6 +74,8 @@ SCREEN_POINTS = 8
 TOTAL_POINTS = 32
 #: Above this many operations a proof step gives up (bounded effort).
 PROOF_MAX_OPS = 600
+#: After this many seconds on one claim (at one size) only the cheap proof steps are tried.
+PROOF_SECONDS = 3.0
 #: Random values of inputs and parameters are multiples of 1/100 in this range (never 0).
 VALUE_RANGE = 150
 #: Points used to match the claim's factors with the chain rule's factors.
@@ -100,6 +103,7 @@ class VerifyResult:
     latex: str | None = None  # the LaTeX claim, when one was given
     sizes: list[str] = field(default_factory=list)  # sizes checked (matrix claims)
     chain: str = ""  # the chain rule the expected formula follows
+    loss: str = "E"  # the name of the loss in the spec's graph
 
     @property
     def correct(self) -> bool:
@@ -109,7 +113,7 @@ class VerifyResult:
         return dataclasses.asdict(self)
 
     def __str__(self) -> str:
-        lines = [f"dE/d{self.wrt}: {self.verdict.upper()}"]
+        lines = [f"d{self.loss}/d{self.wrt}: {self.verdict.upper()}"]
         if self.latex is not None:
             lines.append(f"  LaTeX claim:  {self.latex}")
             lines.append(f"  read as:      {self.understood}")
@@ -150,6 +154,7 @@ class _Setting:
         self._points: list[dict[sp.Symbol, sp.Rational]] = []
         self._values: dict[tuple[int, int], dict[sp.Symbol, sp.Float]] = {}
         self._rng = random.Random(seed)
+        self.deadline = float("inf")
         if example:
             point = _example_point(derivation, self)
             if point is not None:
@@ -202,6 +207,7 @@ class _Setting:
             found = self._first_difference(pairs, k)
             if found is not None:
                 return False, f"numeric comparison ({DIGITS} digits, confirmed at {2 * DIGITS})", (k, found)
+        self.deadline = time.monotonic() + PROOF_SECONDS
         unproven = [i for i, (c, g) in enumerate(pairs) if not self.prove_equal(c, g)]
         if not unproven:
             return True, "symbolic proof", None
@@ -223,19 +229,25 @@ class _Setting:
         return None
 
     def prove_equal(self, claim: sp.Expr, correct: sp.Expr) -> bool:
-        """True only when ``claim - correct`` was reduced to 0 by value-preserving rewrites."""
+        """True only when ``claim - correct`` was reduced to 0 by value-preserving rewrites.
+
+        Cheap steps first (expanding as written, then after contracting to forward values),
+        then rational-function steps, then the leaves; each gives up above a size bound.
+        """
         as_written = self._constrain(claim - correct)
-        if _is_zero(as_written):
+        if _is_zero(as_written, full=False):
             return True
-        difference = self._constrain(self.contract(claim) - correct)
-        if _is_zero(difference):
+        contracted = self._constrain(self.contract(claim) - correct)
+        if _is_zero(contracted, full=False):
             return True
-        for candidate in (difference, as_written):
+        for candidate in sorted({as_written, contracted}, key=sp.count_ops):
+            if time.monotonic() > self.deadline:
+                return False
             if _is_zero(_rationalize(self._constrain(self.to_preactivations(candidate)))):
                 return True
-        if sp.count_ops(difference) > PROOF_MAX_OPS:
+        if sp.count_ops(contracted) > PROOF_MAX_OPS or time.monotonic() > self.deadline:
             return False
-        leaves = self.scalar.expand(difference)
+        leaves = self.scalar.expand(contracted)
         return sp.count_ops(leaves) <= PROOF_MAX_OPS and _is_zero(_rationalize(self._constrain(leaves)))
 
     def _constrain(self, expr: sp.Expr) -> sp.Expr:
@@ -260,10 +272,19 @@ class _Setting:
         return table
 
     def contract(self, expr: sp.Expr) -> sp.Expr:
-        """``expr`` written in forward values wherever a definition appears verbatim."""
+        """``expr`` written in forward values wherever a definition appears in it.
+
+        Exact subtrees are replaced first (``xreplace``); a product or sum that is part of a
+        larger one (``W2_11*g1_1*g3_1`` holds ``g_1 = g1_1*g3_1``; ``W x + b - t`` holds
+        ``z = W x + b``) is replaced by ``subs``.
+        """
         expr = self.scalar.expand(expr)
         for level in self._contractions:
             expr = expr.xreplace(level)
+            present = expr.free_symbols
+            for form, symbol in level.items():
+                if isinstance(form, (sp.Mul, sp.Add)) and form.free_symbols <= present and not form.has(sp.Piecewise):
+                    expr = expr.subs(form, symbol)
         return expr
 
     @cached_property
@@ -297,20 +318,24 @@ def _simplex_targets(graph, scalar) -> list[list[sp.Symbol]]:
 
 
 def _example_point(derivation, setting: _Setting) -> dict[sp.Symbol, sp.Rational] | None:
-    """The spec's worked example as a point (layer-stack specs), if it has one."""
+    """The spec's worked example as a point, if it has one (layer stacks and graph specs)."""
     example = getattr(derivation.network, "example", None)
     if example is None:
         return None
     try:
+        if hasattr(example, "inputs"):  # a graph spec's example: values by node name
+            values = {**example.inputs, **getattr(example, "targets", {}), **example.params}
+        else:
+            graph = setting.graph
+            (x,), (t,) = graph.leaves("input"), graph.leaves("target")
+            values = {x.name: example.x, t.name: example.t, **example.params}
         point = {}
-        point.update(zip(setting.inputs, map(_exact, example.x)))
-        point.update(zip(setting.targets, map(_exact, example.t)))
-        for node in setting.graph.params():
-            point.update(zip(setting.scalar.symbols[node.name], map(_exact, _flatten(example.params[node.name]))))
-    except (AttributeError, KeyError, TypeError):
+        for role in ("input", "param", "target"):
+            for node in setting.graph.leaves(role):
+                point.update(zip(setting.scalar.symbols[node.name], map(_exact, _flatten(values[node.name]))))
+    except (AttributeError, KeyError, TypeError, ValueError):
         return None
-    leaves = setting.inputs + setting.params + setting.targets
-    if set(point) != set(leaves):
+    if set(point) != set(setting.inputs + setting.params + setting.targets):
         return None
     for group in setting.simplex:
         if sum(point[s] for s in group) != 1:
@@ -372,21 +397,23 @@ def _show(value: mpmath.mpc | None) -> str:
 # -- proof helpers -------------------------------------------------------------------------------
 
 
-def _is_zero(expr: sp.Expr) -> bool:
-    """A bounded attempt to show that ``expr`` is identically 0 (False means 'not shown')."""
+def _is_zero(expr: sp.Expr, full: bool = True) -> bool:
+    """A bounded attempt to show that ``expr`` is identically 0 (False means 'not shown').
+
+    ``full=False`` only expands; ``full`` also puts it over one denominator.
+    """
     if expr == 0:
         return True
     if expr.has(sp.Piecewise):
         expr = sp.piecewise_fold(expr)
     if sp.count_ops(expr) > PROOF_MAX_OPS:
         return False
-    expanded = sp.expand(expr)
-    if expanded == 0:
+    if sp.expand(expr) == 0:
         return True
-    if sp.count_ops(expanded) > 4 * PROOF_MAX_OPS:
+    if not full:
         return False
-    numerator = sp.numer(sp.together(expanded))
-    if sp.count_ops(numerator) > 4 * PROOF_MAX_OPS:
+    numerator = sp.numer(sp.together(expr))
+    if sp.count_ops(numerator) > 2 * PROOF_MAX_OPS:
         return False
     return sp.expand(numerator) == 0
 
@@ -521,7 +548,8 @@ class Verifier:
 
     def _checked(self, wrt: _Wrt) -> _Wrt:
         graph = self.derivation.graph
-        if wrt.node == graph.loss or wrt.node not in graph.needs_grad:
+        inputs_too = getattr(graph, "input_adjoints", False) and graph.nodes[wrt.node].op.role == "input"
+        if wrt.node == graph.loss or (wrt.node not in graph.needs_grad and not inputs_too):
             raise SymPropError(
                 f"--wrt {wrt.name}: E does not depend on it through a parameter; "
                 f"choose a parameter ({', '.join(self.derivation.param_names)}) or an intermediate node"
@@ -568,6 +596,7 @@ class Verifier:
             text, value, reader = self.read(setting, claim, claim_latex)
         except ShapeError as exc:
             return VerifyResult(
+                loss=str(setting.scalar.loss_symbol),
                 verdict="wrong",
                 wrt=target.name,
                 claim=given,
@@ -578,6 +607,7 @@ class Verifier:
                 latex=claim_latex,
             )
         result = VerifyResult(
+            loss=str(setting.scalar.loss_symbol),
             verdict="correct",
             wrt=target.name,
             claim=given,
@@ -590,7 +620,7 @@ class Verifier:
             if value.shape != (1, 1):
                 result.verdict = "wrong"
                 result.method = "shape"
-                result.diagnosis = [f"the claim is {describe_shape(value)}, but dE/d{target.name} is a number"]
+                result.diagnosis = [f"the claim is {describe_shape(value)}, but d{result.loss}/d{target.name} is a number"]
                 return result
             value = value[0, 0]
         equal, method, where = setting.compare([(value, gradient.expr)])
@@ -604,7 +634,15 @@ class Verifier:
 
     def _check_matrix(self, target: _Wrt, claim, claim_latex) -> VerifyResult:
         given = claim if claim_latex is None else claim_latex
-        result = VerifyResult(verdict="correct", wrt=target.name, claim=given, understood="", expected="", latex=claim_latex)
+        result = VerifyResult(
+            verdict="correct",
+            wrt=target.name,
+            claim=given,
+            understood="",
+            expected="",
+            latex=claim_latex,
+            loss=str(self.derivation.graph.loss),
+        )
         methods = []
         for number, setting in enumerate(self.matrix_settings):
             result.sizes.append(setting.label)
@@ -626,7 +664,7 @@ class Verifier:
                 result.verdict, result.method = "wrong", "shape"
                 result.diagnosis = holds + [
                     f"at sizes {setting.label}: the claim is {describe_shape(value)}, "
-                    f"but dE/d{target.node} is {describe_shape(expected)}"
+                    f"but d{result.loss}/d{target.node} is {describe_shape(expected)}"
                 ]
                 return result
             pairs = list(zip(list(fitted), list(expected)))
@@ -824,6 +862,15 @@ def _product_text(factors) -> str:
 
 
 def _matrix_text(matrix: sp.ImmutableMatrix) -> str:
+    """The correct matrix element by element, or its shape and first element when long."""
+    text = _full_matrix_text(matrix)
+    if len(text) <= 300:
+        return text
+    rows, cols = matrix.shape
+    return f"a {rows}x{cols} matrix (no array formula for this graph); element [0, 0]: {_sstr(matrix[0, 0])}"
+
+
+def _full_matrix_text(matrix: sp.ImmutableMatrix) -> str:
     return "[" + "; ".join(", ".join(_sstr(matrix[i, j]) for j in range(matrix.shape[1])) for i in range(matrix.shape[0])) + "]"
 
 
@@ -940,7 +987,7 @@ def _other_gradient(setting: _Setting, claim_values, gradient: ElementGradient) 
                 continue
             values = [setting.number(other.expr, k) for k in range(len(claim_values))]
             if all(_close(a, b) for a, b in zip(claim_values, values)):
-                note = f"your claim equals dE/d{other.symbol}, the gradient of another weight"
+                note = f"your claim equals d{setting.scalar.loss_symbol}/d{other.symbol}, the gradient of another weight"
                 if node.name == gradient.param and len(index) == 2 and tuple(reversed(index)) == tuple(gradient.index):
                     note += f" (row and column swapped: {node.name}_jk connects input k to output j)"
                 return note
@@ -1209,7 +1256,7 @@ def markdown_report(name: str, claims: list[dict[str, Any]], results: list[Verif
     if wrong:
         lines += ["", "## Wrong claims", ""]
         for label, result in wrong:
-            lines += [f"### {label}: dE/d{result.wrt}", "", "```", str(result), "```", ""]
+            lines += [f"### {label}: d{result.loss}/d{result.wrt}", "", "```", str(result), "```", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
