@@ -208,8 +208,8 @@ def agreement(expected, got, dtype: str) -> float:
     return worst
 
 
-def measure_rounds(callables: dict, budget: float, rounds: int, max_calls: int = 5000) -> dict[str, list[float]]:
-    """Engines take turns; each turn times single calls for about ``budget / rounds`` seconds."""
+def measure_rounds(callables: dict, budget: float, rounds: int, max_calls: int = 5000, clock: str = "wall") -> dict:
+    """Engines take turns; each turn times calls for about ``budget / rounds`` seconds."""
     per_call = {}
     for name, function in callables.items():
         start = time.perf_counter()
@@ -219,11 +219,11 @@ def measure_rounds(callables: dict, budget: float, rounds: int, max_calls: int =
     for _ in range(rounds):
         for name, function in callables.items():
             calls = int(min(max(budget / rounds / per_call[name], 3), max_calls / rounds))
-            samples[name].extend(_common.time_calls(function, calls))
+            samples[name].extend(_common.time_calls(function, calls, clock, per_call[name]))
     return samples
 
 
-def best_gemm_rate(dtype: str, quick: bool) -> dict:
+def best_gemm_rate(dtype: str, quick: bool, clock: str = "wall") -> dict:
     """Best FLOP rate of NumPy matmul on square matrices of this dtype (FLOP/s)."""
     rng = np.random.default_rng(0)
     best = {"flops_per_s": 0.0}
@@ -232,7 +232,7 @@ def best_gemm_rate(dtype: str, quick: bool) -> dict:
         b = rng.standard_normal((size, size)).astype(dtype)
         np.dot(a, b)
         reps = 3 if quick else 10
-        seconds = min(_common.time_calls(lambda a=a, b=b: np.dot(a, b), reps))
+        seconds = min(_common.time_calls(lambda a=a, b=b: np.dot(a, b), reps, clock))
         rate = 2 * size**3 / seconds
         if rate > best["flops_per_s"]:
             best = {"flops_per_s": rate, "size": size}
@@ -259,7 +259,7 @@ def gemm_shapes_call(spec: dict, params: dict, X: np.ndarray):
     return call
 
 
-def numeric_estimate(module, params: dict, X, T, quick: bool) -> dict:
+def numeric_estimate(module, params: dict, X, T, quick: bool, clock: str = "wall") -> dict:
     """Central differences on a sample of parameters, extrapolated to all of them."""
     loss = module.loss
     eps = 1e-6
@@ -269,7 +269,8 @@ def numeric_estimate(module, params: dict, X, T, quick: bool) -> dict:
         for index in list(np.ndindex(value.shape))[:: max(1, value.size // (4 if quick else 25))]
     ]
     work = {key: value.copy() for key, value in params.items()}
-    start = time.perf_counter()
+    timer = time.process_time if clock == "cpu" else time.perf_counter
+    start = timer()
     for key, index in sample:
         value = work[key]
         saved = value[index]
@@ -279,7 +280,7 @@ def numeric_estimate(module, params: dict, X, T, quick: bool) -> dict:
         down = loss(work, X, T)
         value[index] = saved
         _ = (up - down) / (2 * eps)
-    per_param = (time.perf_counter() - start) / len(sample)
+    per_param = (timer() - start) / len(sample)
     total = sum(value.size for value in params.values())
     return {
         "median_s": per_param * total,
@@ -293,7 +294,7 @@ def numeric_estimate(module, params: dict, X, T, quick: bool) -> dict:
 # -- the benchmark -------------------------------------------------------------------------
 
 
-def run(quick: bool = False, engines=ALL_ENGINES, log=print) -> dict:
+def run(quick: bool = False, engines=ALL_ENGINES, log=print, clock: str = "wall") -> dict:
     notes = availability([e for e in engines if e in ENGINES])
     usable = [e for e in engines if e == "numeric" or (e in ENGINES and notes[e] is None)]
     budget, rounds = (0.04, 2) if quick else (1.5, 15)
@@ -301,13 +302,14 @@ def run(quick: bool = False, engines=ALL_ENGINES, log=print) -> dict:
         "machine": _common.machine_info(),
         "threads": int(os.environ["SYMPROP_BENCH_THREADS"]),
         "quick": quick,
+        "clock": clock,
         "engines": list(engines),
         "skipped": {name: note for name, note in notes.items() if note},
         "gemm_rate": {},
         "rows": [],
     }
     for dtype in DTYPES:
-        results["gemm_rate"][dtype] = best_gemm_rate(dtype, quick)
+        results["gemm_rate"][dtype] = best_gemm_rate(dtype, quick, clock)
         log(f"  best {dtype} matmul rate: {results['gemm_rate'][dtype]['flops_per_s'] / 1e9:.1f} GFLOP/s")
     with tempfile.TemporaryDirectory(prefix="symprop-bench-") as tmp:
         for label, spec, batches in _common.SPEED_ROWS:
@@ -341,7 +343,7 @@ def run(quick: bool = False, engines=ALL_ENGINES, log=print) -> dict:
                         row["engines"][name] = {"max_rel_difference": error}
                         callables[name] = function
                     callables["gemm_shapes"] = gemm_shapes_call(spec, params, X)
-                    samples = measure_rounds(callables, budget, rounds)
+                    samples = measure_rounds(callables, budget, rounds, clock=clock)
                     for name, values in samples.items():
                         summary = _common.summarize(values)
                         if name == "gemm_shapes":
@@ -349,7 +351,7 @@ def run(quick: bool = False, engines=ALL_ENGINES, log=print) -> dict:
                         else:
                             row["engines"][name].update(summary)
                     if "numeric" in usable and spec["input"] == 784 and spec["layers"][0]["units"] == 30:
-                        row["engines"]["numeric"] = numeric_estimate(module, params, X, T, quick)
+                        row["engines"]["numeric"] = numeric_estimate(module, params, X, T, quick, clock)
                     results["rows"].append(row)
                     generated = row["engines"].get("generated", {}).get("median_s")
                     parts = [f"{name} {_common.format_seconds(v.get('median_s'))}" for name, v in row["engines"].items()]
@@ -395,6 +397,7 @@ def markdown(results: dict) -> str:
     notes = [
         "",
         f"Threads: {results['threads']} for every engine (process pinned to {results['threads']} CPU). "
+        f"Clock: {results.get('clock', 'wall')} time per call. "
         f"Best NumPy matmul rate in this run: {rates}.",
         f"Machine: {results['machine']['cpu']}, {results['machine']['blas']}; versions: "
         + ", ".join(f"{k} {v}" for k, v in results.get("versions", {}).items())
@@ -409,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few repeats (smoke test, well under a minute)")
     parser.add_argument("--json", help="also write the results as JSON to this path")
+    parser.add_argument("--clock", choices=_common.CLOCKS, default="wall", help="wall or CPU time per call")
     parser.add_argument("--engines", default=",".join(ALL_ENGINES), help=f"comma-separated subset of {', '.join(ALL_ENGINES)}")
     args = parser.parse_args(argv)
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
@@ -417,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown engines: {', '.join(unknown)}")
     if "generated" not in engines:
         engines.insert(0, "generated")
-    results = run(quick=args.quick, engines=engines, log=lambda text: print(text, file=sys.stderr))
+    results = run(quick=args.quick, engines=engines, log=lambda text: print(text, file=sys.stderr), clock=args.clock)
     print(markdown(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2), encoding="utf-8")

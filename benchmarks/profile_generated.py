@@ -148,6 +148,7 @@ def import_source(source: str, directory: Path, name: str):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--clock", choices=_common.CLOCKS, default="wall")
     parser.add_argument(
         "--show-patched", metavar="ROW", type=int, help="print the fully patched source of row ROW (0-based) and stop"
     )
@@ -181,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                         if error > (1e-12 if dtype == "float64" else 1e-5):
                             raise AssertionError(f"patch {name} changed the result of {label}: {error:.2e}")
                         callables[name] = lambda f=module.loss_and_grad, a=args: f(*a)
-                    samples = bench_speed.measure_rounds(callables, budget, rounds)
+                    samples = bench_speed.measure_rounds(callables, budget, rounds, clock=args.clock)
                     medians = {name: _common.summarize(values)["median_s"] for name, values in samples.items()}
                     cells = [label, str(batch), dtype] + [f"{medians[name] / medians['reference']:.2f}x" for name, _ in variants]
                     print("| " + " | ".join(cells) + " |", flush=True)

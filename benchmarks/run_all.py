@@ -31,6 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", help="JSON file to write (default benchmarks/results.json; with --quick, a temp file)")
     parser.add_argument("--markdown", help="also write the printed tables to this file")
     parser.add_argument("--engines", default=None, help="comma-separated subset of generated,reference,torch,jax,numeric")
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="time per call: wall clock (default), or the process's CPU time (steadier on a shared machine)",
+    )
     parser.add_argument("--skip-derive", action="store_true", help="only the speed benchmark")
     parser.add_argument("--skip-speed", action="store_true", help="only the derive benchmark")
     args = parser.parse_args(argv)
@@ -63,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         sections.append("## Derivation cost\n\n" + bench_derive.markdown(results["derive"]))
     if not args.skip_speed:
         log(f"speed benchmark ({threads} thread(s) for every engine)...")
-        results["speed"] = bench_speed.run(quick=args.quick, engines=engines, log=log)
+        results["speed"] = bench_speed.run(quick=args.quick, engines=engines, log=log, clock=args.clock)
         sections.append("## Forward + backward, median per call\n\n" + bench_speed.markdown(results["speed"]))
     results["elapsed_s"] = time.perf_counter() - started
     text = "\n".join(sections)
