@@ -341,14 +341,14 @@ def test_cli_single_claims(capsys):
 def test_cli_claims_file_report(tmp_path, capsys):
     spec = str(EXAMPLES / "tutorial_222.yaml")
     report = tmp_path / "report.md"
-    code = run_verify(spec, "--claims", str(EXAMPLES / "answers.yaml"), "--report", str(report))
+    code = run_verify(spec, "--claims", str(EXAMPLES / "claims" / "tutorial_222_answers.yaml"), "--report", str(report))
     assert code == 1  # the example answer sheet has wrong answers
     assert "6 claims, 4 correct, 2 wrong" in capsys.readouterr().out
     text = report.read_text()
     assert "| # | wrt | claim (as read) | verdict | why |" in text
     assert "| 1b | W2_11 | `(o_1 - t_1) * o_1 * (1 - o_1) * h_1` | correct |" in text
     assert "### 2b: dE/dW1_22" in text
-    assert run_verify(spec, "--claims", str(EXAMPLES / "answers.yaml"), "--json") == 1
+    assert run_verify(spec, "--claims", str(EXAMPLES / "claims" / "tutorial_222_answers.yaml"), "--json") == 1
     assert len(json.loads(capsys.readouterr().out)["results"]) == 6
 
 
