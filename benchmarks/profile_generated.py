@@ -175,13 +175,13 @@ def main(argv: list[str] | None = None) -> int:
                     params = original.init_params(seed=0, dtype=np.dtype(dtype))
                     X, T = original.sample_batch(batch=batch, seed=1, dtype=np.dtype(dtype))
                     expected = original.loss_and_grad(params, X, T)
-                    args = (params, X, T)
-                    callables = {"reference": lambda f=reference, a=args: f(*a)}
+                    arguments = (params, X, T)
+                    callables = {"reference": lambda f=reference, a=arguments: f(*a)}
                     for name, module in variants:
                         error = bench_speed.agreement(expected, module.loss_and_grad(params, X, T), dtype)
                         if error > (1e-12 if dtype == "float64" else 1e-5):
                             raise AssertionError(f"patch {name} changed the result of {label}: {error:.2e}")
-                        callables[name] = lambda f=module.loss_and_grad, a=args: f(*a)
+                        callables[name] = lambda f=module.loss_and_grad, a=arguments: f(*a)
                     samples = bench_speed.measure_rounds(callables, budget, rounds, clock=args.clock)
                     medians = {name: _common.summarize(values)["median_s"] for name, values in samples.items()}
                     cells = [label, str(batch), dtype] + [f"{medians[name] / medians['reference']:.2f}x" for name, _ in variants]
