@@ -321,6 +321,40 @@ def test_the_rnn_shares_its_weights_across_the_unrolled_steps():
     assert sum(s.target == "Wh" for s in steps) == 4 and sum(s.target == "Wx" for s in steps) == 5
 
 
+LANGUAGE_SPECS = [
+    {
+        "name": "language_tour",
+        "inputs": {"x": 3, "s": []},
+        "targets": {"t": []},
+        "constants": {"beta": 1.5},
+        "functions": {"swish_b": "z * sigmoid(beta * z)"},
+        "params": {"W": [2, 3], "v": [2], "c": []},
+        "nodes": {
+            "h": "swish_b(W @ x) + leaky_relu(W @ x, 0.2) + max(W @ x, 0.1) * min(v, c)",
+            "d": "h.T @ v + abs(s) * sign(c) + c ^ 2 + elu(s, alpha=0.5)",
+            "m": "mean(W * x, axis=0) @ x + sum(W.T * v, axis=1) @ x",
+        },
+        "loss": "huber(d + m, t, delta=0.7) + mae(c * s, t) + 0.1 * sum(W ** 2)",
+        "output": "d",
+    },
+    {
+        "name": "dot_and_bce",
+        "inputs": {"x": 2},
+        "targets": {"t": 2},
+        "params": {"W": [2, 2], "b": [2]},
+        "nodes": {"y": "sigmoid(b + W @ x)", "q": "x.T @ x"},
+        "loss": "binary_cross_entropy(y, t) + q * sum(b)",
+    },
+]
+
+
+@pytest.mark.parametrize("spec", LANGUAGE_SPECS, ids=[s["name"] for s in LANGUAGE_SPECS])
+def test_language_features_agree_with_autograd(spec, tmp_path):
+    """Constants, formula functions, positional and keyword constants, max/min/abs/sign, ^,
+    scalar inputs and targets, per-sample matrices reduced along an axis, a vector's .T."""
+    _check_module_against_references(spec, emit_module(spec, tmp_path))
+
+
 # -- the computational-graph tutorial (CS231n lecture 4) -----------------------------------
 
 
