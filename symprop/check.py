@@ -68,7 +68,9 @@ def gradient_error(module: ModuleType, seed: int = 0, batch: int = 3, eps: float
     """Relative error |g - n| / (|g| + |n|) of the module's gradients at a random float64 point."""
     rng = np.random.default_rng(seed + 12345)
     params = {
-        key: value + 0.1 * rng.standard_normal(value.shape) for key, value in module.init_params(seed, dtype=np.float64).items()
+        # np.asarray: a scalar parameter (shape ()) must stay a 0-d array, which indexing can set.
+        key: np.asarray(value + 0.1 * rng.standard_normal(value.shape))
+        for key, value in module.init_params(seed, dtype=np.float64).items()
     }
     X, T = module.sample_batch(batch, seed, dtype=np.float64)
     _, grads = module.loss_and_grad(params, X, T)

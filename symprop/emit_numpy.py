@@ -234,6 +234,7 @@ class _ModuleBuilder:
         cache_order = [n for n in self.graph.nodes if n in self.cached]
         params = self.graph.params()
         return {
+            "graph": False,  # a layer stack (graph specs: emit_numpy_graph)
             "name": network.name,
             "source": Path(network.source).as_posix(),
             "summary": _summary(network),
@@ -304,7 +305,10 @@ def _example(network) -> dict | None:
 
 
 def module_source(derivation: Derivation) -> str:
-    return render("numpy_module.py.j2", **_ModuleBuilder(derivation).context())
+    builder = _ModuleBuilder
+    if getattr(derivation.network, "kind", "layers") == "graph":
+        from .emit_numpy_graph import GraphModuleBuilder as builder  # tensor ops of graph specs
+    return render("numpy_module.py.j2", **builder(derivation).context())
 
 
 def write_module(derivation: Derivation, directory: Path) -> Path:

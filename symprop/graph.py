@@ -332,6 +332,9 @@ class Graph:
     #: Whether the per-weight view also sends adjoints to the inputs (dE/dx, as the
     #: computational-graph tutorials show them); the NumPy code never computes them.
     input_adjoints: bool = False
+    #: Array names that differ from ``naming.array_name`` (a graph spec's node ``t`` is ``T_``,
+    #: since ``T`` holds the targets); the adjoint is ``d`` + the array name.
+    array_names: dict[str, str] = field(default_factory=dict)
 
     def add(self, node: Node) -> Node:
         self.nodes[node.name] = node
@@ -370,9 +373,13 @@ class Graph:
         return [n for n in self.nodes.values() if n.op.role == role]
 
     def array(self, name: str) -> str:
+        if name in self.array_names:
+            return self.array_names[name]
         return naming.array_name(name, self.role(name) == "param")
 
     def grad(self, name: str) -> str:
+        if name in self.array_names:
+            return "d" + self.array_names[name]
         return naming.grad_name(name, self.role(name) == "param")
 
 
