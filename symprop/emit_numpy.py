@@ -111,7 +111,7 @@ class _ModuleBuilder:
             out = self.array(node.name)
             if isinstance(op, Dense):
                 weight, data, *bias = node.inputs
-                code = f"{self.array(data)} @ {weight}.T" + (f" + {bias[0]}" if bias else "")
+                code = f"np.dot({self.array(data)}, {weight}.T)" + (f" + {bias[0]}" if bias else "")
                 math = f"{node.name} = {weight} {data}" + (f" + {bias[0]}" if bias else "")
             elif isinstance(op, Activation):
                 z = node.inputs[0]
@@ -138,17 +138,18 @@ class _ModuleBuilder:
         if isinstance(output.op, Softmax) and op.choice.name == "cross_entropy":
             self.printer.helpers.add("log_softmax")
             z = output.inputs[0]
-            return [z], f"-np.sum({target} * _log_softmax({self.array(z)}))", "E = -sum_i t_i log(softmax(z)_i)"
+            return [z], f"-({target} * _log_softmax({self.array(z)})).sum()", "E = -sum_i t_i log(softmax(z)_i)"
         y = self.array(output.name)
         entry = op.choice.entry
         if entry is not None and entry.numpy_elementwise:
             terms = entry.numpy_elementwise.format(y=y, t=target)
+            self.printer.helpers.update(entry.helper_needs)
         else:
             terms = self.code(op.elementwise.xreplace({registry.Y: sp.Symbol(y), registry.T: sp.Symbol(target)}))
-        scale = f" / {n}" if op.choice.reduction == "mean" else ""
+        scale = f" / {n}" if op.choice.reduction == "mean" and n > 1 else ""
         math_terms = self.formula(op.elementwise.xreplace({registry.Y: sp.Symbol("y_i"), registry.T: sp.Symbol("t_i")}))
         reduction = "mean_i" if op.choice.reduction == "mean" else "sum_i"
-        return [output.name], f"np.sum({terms}){scale}", f"E = {reduction} {math_terms}"
+        return [output.name], f"({terms}).sum(){scale}", f"E = {reduction} {math_terms}"
 
     # -- backward --------------------------------------------------------------------
 
@@ -196,14 +197,14 @@ class _ModuleBuilder:
             math = f"{source.name} * (dE/d{source.name} - sum_i dE/d{source.name}_i {source.name}_i)"
         elif rule == "dense_weight":
             data = source.inputs[1]
-            code = f"{g_out}.T @ {self.use(data)}"
+            code = f"np.dot({g_out}.T, {self.use(data)})"
             math = f"dE/d{step.source} {data}^T, summed over the batch"
         elif rule == "dense_bias":
             code = f"{g_out}.sum(axis=0)"
             math = f"dE/d{step.source}, summed over the batch"
         elif rule == "dense_input":
             weight = source.inputs[0]
-            code = f"{g_out} @ {self.use(weight)}"
+            code = f"np.dot({g_out}, {self.use(weight)})"
             math = f"{weight}^T dE/d{step.source}"
         else:
             raise NotImplementedError(f"no NumPy spelling for the backward rule {rule!r}")
@@ -213,9 +214,15 @@ class _ModuleBuilder:
 
     def elementwise_product(self, upstream: str, local: sp.Expr) -> str:
         """``upstream * local``; a piecewise factor takes the product into its branches so
-        that ``np.where`` keeps the dtype of the arrays."""
+        that ``np.where`` keeps the dtype of the arrays.  A 0/1 step (relu') multiplies by
+        the boolean mask instead: ``np.where`` with an unpredictable condition runs ~5 ns
+        per element, 5-15x slower than the multiply (NumPy 2.4, benchmarks/profile_generated.py)."""
         if local == 1:
             return upstream
+        if isinstance(local, sp.Piecewise) and len(local.args) == 2 and local.args[1].cond == sp.true:
+            (value, condition), (otherwise, _) = local.args
+            if value == 1 and otherwise == 0:  # a step (relu'): multiply by the boolean mask
+                return f"{upstream} * ({self.code(condition)})"
         if local.has(sp.Piecewise):
             return self.code(sp.piecewise_fold(sp.Symbol(upstream) * local))
         return f"{upstream} * {self.printer.parenthesize(local, PRECEDENCE['Mul'], strict=True)}"
@@ -225,12 +232,11 @@ class _ModuleBuilder:
     def context(self) -> dict:
         network = self.d.network
         forward = self.forward_lines()
-        loss_reads, loss_code, loss_math = self.loss_lines()
-        for name in loss_reads:
-            self.cached.add(name)
         backward = self.backward_lines()
+        backward_reads = [n for n in self.graph.nodes if n in self.cached]
+        loss_reads, loss_code, loss_math = self.loss_lines()
         output = self.graph.nodes[self.graph.loss].inputs[0]
-        self.cached.add(output)
+        self.cached.update([*loss_reads, output])
         cache_order = [n for n in self.graph.nodes if n in self.cached]
         params = self.graph.params()
         return {
@@ -248,6 +254,7 @@ class _ModuleBuilder:
             "output_array": self.array(output),
             "forward": forward,
             "cache": [(n, self.array(n)) for n in cache_order],
+            "backward_cache": [(n, self.array(n)) for n in backward_reads],
             "loss_code": loss_code,
             "loss_math": loss_math,
             "loss_arrays": [(n, self.array(n)) for n in loss_reads],
@@ -299,9 +306,19 @@ def _example(network) -> dict | None:
     return {
         "X": repr([list(example.x)]),
         "T": repr([list(example.t)]),
-        "params": [(name, repr(value)) for name, value in example.params.items()],
+        "params": [(name, _array_literal(value)) for name, value in example.params.items()],
         "learning_rate": repr(example.learning_rate if example.learning_rate is not None else 0.1),
     }
+
+
+def _array_literal(value) -> str:
+    """A nested list as Python source; a long matrix gets one row per line (for the
+    template's ``np.array(...)`` inside the EXAMPLE dict, indented by 8)."""
+    flat = repr(value)
+    if len(flat) <= 90 or not isinstance(value, list) or not isinstance(value[0], list):
+        return flat
+    rows = "".join(f"\n            {row!r}," for row in value)
+    return f"[{rows}\n        ]"
 
 
 def module_source(derivation: Derivation) -> str:

@@ -251,6 +251,7 @@ class GraphModuleBuilder(_ModuleBuilder):
         entry = op.choice.entry
         if entry is not None and entry.numpy_elementwise:
             terms = entry.numpy_elementwise.format(y=array, t=target)
+            self.printer.helpers.update(entry.helper_needs)
         else:
             symbols = {registry.Y: sp.Symbol(array, real=True), registry.T: sp.Symbol(target, real=True)}
             terms = self.code(op.elementwise.xreplace(symbols))

@@ -51,6 +51,11 @@ def stabilise(expr: sp.Expr) -> sp.Expr:
 
 #: NumPy source of helper functions other than the registry's activations.
 EXTRA_HELPERS = {
+    "clamped_log": (
+        "def _clamped_log(u):\n"
+        '    """log(u) with u clamped at the smallest positive float: log(0) stays finite."""\n'
+        "    return np.log(np.maximum(u, np.finfo(u.dtype).tiny))\n"
+    ),
     "logcosh": (
         "def _logcosh(x):\n"
         '    """log(cosh(x)) without overflow: |x| + log1p(exp(-2|x|)) - log(2)."""\n'

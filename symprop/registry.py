@@ -224,6 +224,7 @@ class Loss:
     reduction: str  # "sum" or "mean" over the outputs of one sample
     constants: tuple[tuple[str, float], ...] = ()
     numpy_elementwise: str | None = None
+    helper_needs: tuple[str, ...] = ()  # helpers (printing.EXTRA_HELPERS) numpy_elementwise calls
     needs_output: str | None = None
     latex: str = ""
 
@@ -236,8 +237,6 @@ class Loss:
         return self.define(Y, T, *(constants or self.constant_values()))
 
 
-#: log clamped at the smallest positive float, so that log(0) is finite (PyTorch clamps too).
-_CLAMPED_LOG = "np.log(np.maximum({u}, np.finfo({y}.dtype).tiny))"
 
 LOSSES: dict[str, Loss] = {
     entry.name: entry
@@ -258,11 +257,9 @@ LOSSES: dict[str, Loss] = {
             "binary_cross_entropy",
             lambda y, t: -(t * sp.log(y) + (1 - t) * sp.log(1 - y)),
             "mean",
-            numpy_elementwise="-({t} * "
-            + _CLAMPED_LOG.format(u="{y}", y="{y}")
-            + " + (1 - {t}) * "
-            + _CLAMPED_LOG.format(u="1 - {y}", y="{y}")
-            + ")",
+            # log clamped at the smallest positive float, so log(0) is finite (PyTorch clamps too).
+            numpy_elementwise="-({t} * _clamped_log({y}) + (1 - {t}) * _clamped_log(1 - {y}))",
+            helper_needs=("clamped_log",),
             latex=r"-\tfrac1n\sum_i \bigl(t_i \log y_i + (1 - t_i)\log(1 - y_i)\bigr)",
         ),
         Loss(
