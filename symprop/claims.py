@@ -38,7 +38,7 @@ from typing import Any
 
 import sympy as sp
 
-from . import naming, registry
+from . import naming, registry, spec
 from .formula import FormulaError, FormulaReader
 
 Value = Any  # a scalar sp.Expr or an sp.ImmutableMatrix (always 2-D)
@@ -156,21 +156,10 @@ def _step(z: sp.Expr) -> sp.Expr:
     return sp.Piecewise((1, z > 0), (0, True))
 
 
+#: The functions of spec formulas (but max/min), plus ``ln`` and ``step`` that hand derivations use.
 MATH_FUNCTIONS: dict[str, Callable[..., sp.Expr]] = {
-    "exp": sp.exp,
-    "log": sp.log,
+    **{name: f for name, f in spec.MATH_FUNCTIONS.items() if name not in ("max", "min")},
     "ln": sp.log,
-    "sqrt": sp.sqrt,
-    "abs": sp.Abs,
-    "tanh": sp.tanh,
-    "sinh": sp.sinh,
-    "cosh": sp.cosh,
-    "sin": sp.sin,
-    "cos": sp.cos,
-    "erf": sp.erf,
-    "sign": sp.sign,
-    "log1p": lambda x: sp.log(1 + x),
-    "expm1": lambda x: sp.exp(x) - 1,
     "step": _step,
 }
 
