@@ -345,7 +345,12 @@ class _Reader:
         x = self.vector(data["x"], "example.x", network.inputs)
         t = self.vector(data["t"], "example.t", network.outputs)
         shapes = network.param_shapes()
-        params = data["params"]
+        params, rate = self.example_params(data, shapes)
+        return Example(tuple(x), tuple(t), params, rate)
+
+    def example_params(self, data: dict, shapes: dict[str, tuple[int, ...]]) -> tuple[dict, float | None]:
+        """An example's ``params`` (every parameter, each of its shape) and ``learning_rate``."""
+        params = data.get("params")
         if not isinstance(params, dict):
             self.fail("example.params", f"expected a mapping of parameter name: values, got {_kind(params)}")
         for name in params:
@@ -358,7 +363,7 @@ class _Reader:
         rate = data.get("learning_rate")
         if rate is not None and self.number(rate, "example.learning_rate") <= 0:
             self.fail("example.learning_rate", f"expected a positive number, got {rate!r}")
-        return Example(tuple(x), tuple(t), {n: params[n] for n in shapes}, rate)
+        return {n: params[n] for n in shapes}, rate
 
     def vector(self, data: Any, where: str, size: int) -> list[float]:
         self.array(data, where, (size,))

@@ -483,23 +483,11 @@ class GraphReader(_Reader):
                 self.fail(f"example.{name}", f"missing; expected a value of shape {list(shape)}")
             self.array(data[name], f"example.{name}", shape)
             values[name] = data[name]
-        params = data.get("params")
-        if not isinstance(params, dict):
-            self.fail("example.params", f"expected a mapping of parameter name: values, got {_kind(params)}")
-        for name in params:
-            if name not in network.params:
-                self.fail(f"example.params.{name}", f"unknown parameter; this network has {', '.join(network.params)}")
-        for name, shape in network.params.items():
-            if name not in params:
-                self.fail(f"example.params.{name}", f"missing; expected values of shape {list(shape)}")
-            self.array(params[name], f"example.params.{name}", shape)
-        rate = data.get("learning_rate")
-        if rate is not None and self.number(rate, "example.learning_rate") <= 0:
-            self.fail("example.learning_rate", f"expected a positive number, got {rate!r}")
+        params, rate = self.example_params(data, network.params)
         return GraphExample(
             {n: values[n] for n in network.inputs},
             {n: values[n] for n in network.targets},
-            {n: params[n] for n in network.params},
+            params,
             rate,
         )
 
