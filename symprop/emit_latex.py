@@ -34,6 +34,7 @@ from . import naming, registry
 from .errors import SymPropError
 from .graph import Activation, Dense, Loss, Softmax
 from .latex_printing import given, number, ordered_terms, paren, to_latex, visible_length
+from .spec import flatten
 from .templating import templates_dir
 
 if TYPE_CHECKING:
@@ -1170,7 +1171,7 @@ class _Handout:
         given_values = self.example_leaves(example)
         point: dict[sp.Symbol, float] = {}
         for name, value in given_values.items():
-            for symbol, number_ in zip(scalar.symbols[name], _flatten(value)):
+            for symbol, number_ in zip(scalar.symbols[name], flatten(value)):
                 point[symbol] = number_
         values = scalar.forward_values(point)
         shown = {s: given(point[s]) if s in point else number(values[s]) for s in values}
@@ -1844,14 +1845,6 @@ def _equation_rows(lhs: str, parts: list[list[str]], force_rows: bool = False) -
         rows.append((f"{lhs} &= " if i == 0 else "&= ") + part[0])
         rows += [rf"&\quad {line}" for line in part[1:]]
     return " \\\\\n".join(rows)
-
-
-def _flatten(data):
-    if isinstance(data, list):
-        for item in data:
-            yield from _flatten(item)
-    else:
-        yield data
 
 
 def _param_indices(shape: tuple[int, ...]) -> list[tuple[int, ...]]:

@@ -346,25 +346,25 @@ class Graph:
     def role(self, name: str) -> str:
         return self.nodes[name].op.role
 
+    def downstream_of(self, *roles: str) -> set[str]:
+        """The leaves of the given roles and every node computed from them."""
+        found: set[str] = set()
+        for node in self.nodes.values():
+            if node.op.role in roles or any(i in found for i in node.inputs):
+                found.add(node.name)
+        return found
+
     @cached_property
     def needs_grad(self) -> set[str]:
         """Nodes whose adjoint is needed: those that depend on a parameter."""
-        needed: set[str] = set()
-        for node in self.nodes.values():
-            if node.op.role == "param" or any(i in needed for i in node.inputs):
-                needed.add(node.name)
-        return needed
+        return self.downstream_of("param")
 
     @cached_property
     def batched(self) -> set[str]:
         """Nodes that vary from sample to sample: inputs, targets and what depends on them.
         Their arrays carry a leading batch axis; the others (parameters and what is computed
         from parameters alone) do not."""
-        batched: set[str] = set()
-        for node in self.nodes.values():
-            if node.op.role in ("input", "target") or any(i in batched for i in node.inputs):
-                batched.add(node.name)
-        return batched
+        return self.downstream_of("input", "target")
 
     def params(self) -> list[Node]:
         return [n for n in self.nodes.values() if n.op.role == "param"]

@@ -124,7 +124,7 @@ class ScalarDerivation:
 
         needed = self.graph.needs_grad
         if self.graph.input_adjoints:  # also dE/dx, as the computational-graph tutorials show
-            needed = needed | _depending_on_inputs(self.graph)
+            needed = needed | self.graph.downstream_of("input")
         if not isinstance(self.graph.nodes[self.graph.loss].op, Loss):
             send(self.loss_symbol, sp.S.One)  # a graph spec's loss node: dE/dE = 1 starts the pass
         for node in reversed(list(self.graph.nodes.values())):
@@ -216,15 +216,6 @@ class ScalarDerivation:
     def gradients(self) -> list[ElementGradient]:
         """Every parameter element's gradient, parameters in order, elements row-major."""
         return [self.gradient(node.name, index) for node in self.graph.params() for index in _indices(node.shape)]
-
-
-def _depending_on_inputs(graph) -> set[str]:
-    """The input leaves and every node computed from them (not the targets)."""
-    found: set[str] = set()
-    for node in graph.nodes.values():
-        if node.op.role == "input" or any(i in found for i in node.inputs):
-            found.add(node.name)
-    return found
 
 
 def _at(expr: sp.Expr, **values: sp.Expr) -> sp.Expr:

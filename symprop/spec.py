@@ -310,13 +310,13 @@ class _Reader:
         if isinstance(data, dict) and "formula" in data:
             extra = sorted(set(map(str, data)) - {"formula"})
             if extra:
-                self.fail(f"loss.{extra[0]}", "unknown field; a formula loss is {formula: \"...\"} in y and t")
+                self.fail(f"loss.{extra[0]}", 'unknown field; a formula loss is {formula: "..."} in y and t')
             earlier = {n: _substituting(e) for n, e in functions.items()}
             symbols = {"y": registry.Y, "t": registry.T, **constants}
             return LossChoice("formula", formula=self.formula(data["formula"], "loss.formula", symbols, earlier))
         if isinstance(data, dict):
             if "name" not in data:
-                self.fail("loss", "expected a loss name, {name: ..., <constant>: value} or {formula: \"...\"}")
+                self.fail("loss", 'expected a loss name, {name: ..., <constant>: value} or {formula: "..."}')
             given = {k: v for k, v in data.items() if k != "name"}
             data = data["name"]
         if not isinstance(data, str):
@@ -374,7 +374,7 @@ class _Reader:
         if got != shape:
             described = "not a rectangular array of numbers" if got is None else f"shape {list(got)}"
             self.fail(where, f"expected shape {list(shape)}, got {described}")
-        for value in _flatten(data):
+        for value in flatten(data):
             self.number(value, where)
 
 
@@ -394,10 +394,11 @@ def _shape_of(data: Any) -> tuple[int, ...] | None:
     return (len(data), *shapes.pop())
 
 
-def _flatten(data: Any):
-    if isinstance(data, list):
+def flatten(data: Any):
+    """The numbers of a nested list (or tuple) of numbers, row-major."""
+    if isinstance(data, (list, tuple)):
         for item in data:
-            yield from _flatten(item)
+            yield from flatten(item)
     else:
         yield data
 

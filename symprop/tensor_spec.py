@@ -73,7 +73,7 @@ from .graph import (
     arg_symbol,
     broadcast_shape,
 )
-from .spec import MATH_FUNCTIONS, ActivationChoice, LossChoice, _kind, _Reader, _shape_of
+from .spec import MATH_FUNCTIONS, ActivationChoice, LossChoice, _kind, _Reader, _shape_of, flatten
 
 TOP_LEVEL_FIELDS = {"name", "inputs", "targets", "params", "nodes", "loss", "output", "constants", "functions", "example"}
 #: Functions of the tensor language besides activations, math functions and losses.
@@ -114,7 +114,7 @@ class GraphExample:
 def _single(values: dict[str, Any], what: str) -> tuple[float, ...]:
     if len(values) != 1:
         raise AttributeError(f"the example has {len(values)} {what}s; use .{what}s[name]")
-    return tuple(_flatten(next(iter(values.values()))))
+    return tuple(flatten(next(iter(values.values()))))
 
 
 @dataclass(frozen=True, eq=False)
@@ -685,14 +685,7 @@ class _Builder:
     def elementwise(self, tree: _Expr, name: str | None, root: str) -> str:
         kind = tree.kind
         values = [self.value(arg, root) for arg in tree.args]
-        inputs = tuple(v for v in values if isinstance(v, str))
-        symbols, position = [], 0
-        for v in values:
-            if isinstance(v, str):
-                symbols.append(arg_symbol(position))
-                position += 1
-            else:
-                symbols.append(v)
+        inputs, symbols = _operands(values)
         if kind == "neg":
             expr = -symbols[0]
         else:
@@ -831,14 +824,7 @@ class _Builder:
         arity = 2 if function in ("max", "min") else 1
         if len(values) != arity:
             self.fail(f"{where} takes {arity} argument{'s' if arity > 1 else ''}, got {len(values)}")
-        inputs = tuple(v for v in values if isinstance(v, str))
-        symbols, position = [], 0
-        for v in values:
-            if isinstance(v, str):
-                symbols.append(arg_symbol(position))
-                position += 1
-            else:
-                symbols.append(v)
+        inputs, symbols = _operands(values)
         if function in ("max", "min"):
             a, b = symbols
             expr = sp.Piecewise((a, a >= b), (b, True)) if function == "max" else sp.Piecewise((a, a <= b), (b, True))
@@ -884,13 +870,12 @@ class _Builder:
         return self.new(name, root, Loss(LossChoice(entry.name, values)), (y, t), ())
 
 
-
-def _flatten(data: Any):
-    if isinstance(data, list):
-        for item in data:
-            yield from _flatten(item)
-    else:
-        yield data
+def _operands(values: list) -> tuple[tuple[str, ...], list]:
+    """Split an op's arguments into its input nodes (names) and the symbols of its formula:
+    the i-th node argument becomes ``arg_symbol(i)``, a constant stays itself."""
+    inputs = tuple(v for v in values if isinstance(v, str))
+    position = iter(range(len(inputs)))
+    return inputs, [arg_symbol(next(position)) if isinstance(v, str) else v for v in values]
 
 
 __all__ = ["GraphExample", "GraphNetwork", "GraphReader", "TensorReader", "read_graph_spec", "_shape_of"]

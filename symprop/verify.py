@@ -65,6 +65,7 @@ from .errors import SpecError, SymPropError
 from .formula import FormulaError
 from .graph import Activation, Loss, Softmax
 from .scalar import SCALAR_LIMIT, ElementGradient, Factor, evaluate
+from .spec import flatten
 
 #: Significant digits of the numeric comparison (doubled to confirm a difference).
 DIGITS = 30
@@ -332,7 +333,7 @@ def _example_point(derivation, setting: _Setting) -> dict[sp.Symbol, sp.Rational
         point = {}
         for role in ("input", "param", "target"):
             for node in setting.graph.leaves(role):
-                point.update(zip(setting.scalar.symbols[node.name], map(_exact, _flatten(values[node.name]))))
+                point.update(zip(setting.scalar.symbols[node.name], map(_exact, flatten(values[node.name]))))
     except (AttributeError, KeyError, TypeError, ValueError):
         return None
     if set(point) != set(setting.inputs + setting.params + setting.targets):
@@ -345,14 +346,6 @@ def _example_point(derivation, setting: _Setting) -> dict[sp.Symbol, sp.Rational
 
 def _exact(value) -> sp.Rational:
     return sp.Rational(str(value))
-
-
-def _flatten(data):
-    if isinstance(data, (list, tuple)):
-        for item in data:
-            yield from _flatten(item)
-    else:
-        yield data
 
 
 def _number(expr: sp.Expr, values, digits: int) -> mpmath.mpc | None:
