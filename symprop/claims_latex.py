@@ -262,12 +262,10 @@ class _Parser:
 
     def script(self):
         """The argument of ^ or _ : a brace group, or a single token."""
-        tok = self.peek()
-        if tok is not None and tok.text == "{":
-            self.next()
-            tree = self.expression()
-            self.expect("}")
+        tree = self.brace_group()
+        if tree is not None:
             return tree
+        tok = self.peek()
         if tok is not None and tok.kind == "number":
             self.next()
             if len(tok.text) > 1 and "." not in tok.text:  # x^23 is x^{2}3 in LaTeX
@@ -321,14 +319,19 @@ class _Parser:
             parts.append(tok.text)
         return "".join(parts)
 
-    def group(self):
+    def brace_group(self):
+        """``{ expression }`` when the next token opens one, else None (nothing consumed)."""
         tok = self.peek()
-        if tok is not None and tok.text == "{":
-            self.next()
-            tree = self.expression()
-            self.expect("}")
-            return tree
-        return self.atom()
+        if tok is None or tok.text != "{":
+            return None
+        self.next()
+        tree = self.expression()
+        self.expect("}")
+        return tree
+
+    def group(self):
+        tree = self.brace_group()
+        return tree if tree is not None else self.atom()
 
     def call(self, tok: _Tok, function: str):
         if self.peek() is not None and self.peek().text == "'":
