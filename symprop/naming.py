@@ -15,8 +15,10 @@ import re
 
 import sympy as sp
 
-#: Names the generated module uses for itself; graph names must not turn into these.
-RESERVED = {"np", "params", "cache", "grads", "N", "E", "lr", "seed", "dtype", "rng", "batch"}
+#: Variables the generated module uses for itself: an array whose name would be one of these
+#: gets a trailing "_" (graph specs; a layer stack's names never clash).  X and T are free
+#: for the single input and target.
+RESERVED = {"np", "params", "cache", "grads", "N", "E", "X", "T"}
 
 
 def array_name(node: str, is_param: bool = False) -> str:

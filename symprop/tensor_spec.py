@@ -81,7 +81,6 @@ TENSOR_FUNCTIONS = ("softmax", "sum", "mean", "concat")
 #: Elementwise math functions (``tanh`` is a registered activation and counts as one).
 ELEMENTWISE_FUNCTIONS = {name: f for name, f in MATH_FUNCTIONS.items() if name not in registry.ACTIVATIONS}
 #: Generated-module names no node array may take (see ``_check_array_names``).
-MODULE_NAMES = {"np", "params", "cache", "grads", "N", "X", "T"}
 MAX_RANK = 2
 MAX_REPEAT = 1000
 _REPEAT = re.compile(r"^\s*([A-Za-z]\w*)\s+in\s+(-?\d+)\s*\.\.\s*(-?\d+)\s*$")
@@ -386,6 +385,8 @@ class GraphReader(_Reader):
 
     def declare(self, name: Any, where: str) -> str:
         name = self.identifier(name, where)
+        if name == "E":
+            self.fail(where, "'E' names the loss; choose another name")
         if name in self.declared:
             self.fail(where, f"{name!r} is already declared at {self.declared[name]}")
         if name in registry.ACTIVATIONS or name in MATH_FUNCTIONS or name in registry.LOSSES or name in TENSOR_FUNCTIONS:
@@ -422,8 +423,6 @@ class GraphReader(_Reader):
         texts = {}
         for name, where, value in self.repeated(data, "nodes"):
             name = self.declare(name, where)
-            if name == "E":
-                self.fail(where, "'E' names the loss; choose another name")
             if not isinstance(value, str):
                 self.fail(where, f"expected an expression as a string, e.g. tanh(W @ x + b); got {_kind(value)}")
             texts[name] = (where, value)
@@ -439,7 +438,7 @@ class GraphReader(_Reader):
             single[next(iter(inputs))] = "X"
         if len(targets) == 1:
             single[next(iter(targets))] = "T"
-        taken = set(MODULE_NAMES)
+        taken = set(naming.RESERVED)
         self.array_names: dict[str, str] = {}
         for name, where in self.declared.items():
             if where.startswith(("constants.", "functions.")):

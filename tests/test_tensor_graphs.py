@@ -26,7 +26,8 @@ from autograd.scipy.special import erf as anp_erf
 from conftest import EXAMPLES, ROOT, emit_module
 
 import symprop
-from symprop import registry
+from symprop import naming, registry
+from symprop.check import check_module
 from symprop.errors import SpecError
 from symprop.graph import Dense, MatMul
 from symprop.scalar import evaluate
@@ -713,3 +714,34 @@ def test_names_that_would_clash_in_the_module_get_distinct_arrays(tmp_path):
     assert graph.array("t") == "T_" and graph.grad("t") == "dT_" and graph.array("target") == "Target"
     module = emit_module("highway", tmp_path)
     assert module.gradient_check() < TOLERANCE
+
+
+@pytest.mark.parametrize("name", sorted(naming.RESERVED - {"E"}))
+def test_parameter_named_like_a_module_variable(tmp_path, name):
+    """A parameter called np, cache, X, ... gets an array name of its own (np_) everywhere, so
+    the module neither shadows numpy nor its own variables."""
+    spec = {
+        "name": "reserved",
+        "inputs": {"x": 3},
+        "targets": {"t": 2},
+        "params": {name: [2, 3]},
+        "nodes": {"y": f"tanh({name} @ x)"},
+        "loss": "half_sse(y, t)",
+    }
+    path = symprop.derive(symprop.from_dict(spec)).write_numpy(tmp_path)
+    assert check_module(path).passed
+    lint = subprocess.run(["ruff", "check", "--no-cache", "--isolated", str(path)], capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout
+
+
+def test_parameter_named_E_is_refused():
+    spec = {
+        "name": "e",
+        "inputs": {"x": 3},
+        "targets": {"t": 2},
+        "params": {"E": [2, 3]},
+        "nodes": {"y": "tanh(E @ x)"},
+        "loss": "half_sse(y, t)",
+    }
+    with pytest.raises(symprop.SpecError, match=r"params\.E: 'E' names the loss"):
+        symprop.from_dict(spec)
