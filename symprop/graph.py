@@ -46,7 +46,6 @@ class Op:
     """Base of all ops.  ``role`` tells leaves apart: 'input', 'target', 'param', or 'op'."""
 
     role = "op"
-    latex_name = ""
 
     def elements(self, node: Node, args: list[list[sp.Expr]]) -> list[sp.Expr]:
         """The node's elements (flattened, row-major) as scalar expressions of its inputs'."""
@@ -89,11 +88,6 @@ class Activation(Op):
         if self.choice.formula is not None:
             return self.choice.formula
         return self.choice.entry.definition_at(registry.Z, self.choice.constants)
-
-    @cached_property
-    def derived(self) -> sp.Expr:
-        """f'(z) exactly as SymPy derives it from the definition, before any rewriting."""
-        return sp.diff(self.definition(), registry.Z)
 
     @cached_property
     def derivative(self) -> sp.Expr:

@@ -316,7 +316,7 @@ class GraphReader(_Reader):
             self.declared[key] = f"functions.{key}"
         inputs = self.leaves(data["inputs"], "inputs", required=True)
         targets = self.leaves(data.get("targets") or {}, "targets")
-        params = self.leaves(data["params"], "params", required=True, vector_size=True)
+        params = self.leaves(data["params"], "params", required=True)
         texts = self.node_texts(data["nodes"])
         if not isinstance(data["loss"], str):
             self.fail("loss", f"expected the loss as an expression, e.g. half_sse(y, t); got {_kind(data['loss'])}")
@@ -396,7 +396,7 @@ class GraphReader(_Reader):
         self.declared[name] = where
         return name
 
-    def leaves(self, data: Any, section: str, required: bool = False, vector_size: bool = False) -> dict:
+    def leaves(self, data: Any, section: str, required: bool = False) -> dict:
         if not isinstance(data, dict):
             self.fail(section, f"expected a mapping of name: size or shape, got {_kind(data)}")
         if required and not data:

@@ -82,8 +82,6 @@ VALUE_RANGE = 150
 #: Points used to match the claim's factors with the chain rule's factors.
 DIAGNOSIS_POINTS = 8
 
-VERDICTS = ("correct", "wrong")
-
 
 # -- the result ------------------------------------------------------------------------------
 
@@ -688,9 +686,6 @@ class Verifier:
         result.values = {"claim": _show(setting.number(claim, k)), "correct": _show(setting.number(correct, k))}
         if setting.simplex:
             result.diagnosis.append("the cross-entropy's targets are sampled so that they sum to 1, as the spec requires")
-
-    def check_file(self, path: str | Path) -> list[VerifyResult]:
-        return [self.check(c["wrt"], c.get("claim"), claim_latex=c.get("claim_latex")) for c in load_claims(path)]
 
 
 class _ShapeOnlyNames:
