@@ -15,11 +15,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import __version__, verify_cli
+from . import __version__
 from .check import check_module
 from .derivation import derive
 from .errors import SymPropError
 from .spec import load
+from .verify import cli as verify_cli
 
 EMITTERS = ("numpy", "latex", "all")
 

@@ -13,14 +13,15 @@ import yaml
 from conftest import EXAMPLES, ROOT
 
 import symprop
-from symprop import verify_cli
-from symprop.claims import ClaimNames
-from symprop.claims_latex import translate
 from symprop.derivation import Derivation
 from symprop.errors import SymPropError
 from symprop.graph import Activation, Dense, Graph, Leaf, Loss, Node
 from symprop.spec import ActivationChoice, LossChoice
-from symprop.verify import Verifier, _array_formula, _sstr, load_claims
+from symprop.verify import Verifier, load_claims
+from symprop.verify import cli as verify_cli
+from symprop.verify.claims import ClaimNames
+from symprop.verify.claims_latex import translate
+from symprop.verify.writing import array_formula, sstr
 
 CORPUS = sorted((ROOT / "tests" / "claims").glob("*.yaml"))
 
@@ -136,7 +137,7 @@ def test_never_correct_for_a_slightly_wrong_claim(name):
     checker = verifier(name)
     scalar = checker.base.scalar
     for gradient in scalar.gradients()[:: max(1, len(scalar.gradients()) // 6)]:
-        exact = _sstr(gradient.expr)  # Piecewise relu derivative printed as step(z)
+        exact = sstr(gradient.expr)  # Piecewise relu derivative printed as step(z)
         wrt = str(gradient.symbol)
         assert checker.check(wrt, exact).correct
         for wrong in (f"({exact})*(1 + 1/10**9)", f"({exact}) + x_1/10**12", f"({exact})*(1 + 0*x_1) + t_1**2/10**15"):
@@ -158,7 +159,7 @@ def test_softmax_targets_are_sampled_on_the_simplex():
 def test_array_formula_of_every_parameter_verifies_as_a_matrix_claim(name):
     checker = verifier(name)
     for param in checker.derivation.param_names:
-        formula = _array_formula(checker.derivation, param)
+        formula = array_formula(checker.derivation, param)
         assert formula is not None
         result = checker.check(param, formula)
         assert result.correct, str(result)

@@ -17,9 +17,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .errors import SymPropError
-from .spec import load
-from .verify import Verifier, check_claims, json_report, load_claims, markdown_report, parse_claims
+from ..errors import SymPropError
+from ..spec import load
+from .claims_file import check_claims, json_report, load_claims, markdown_report, parse_claims
+from .verifier import Verifier
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

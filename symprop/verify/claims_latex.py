@@ -25,8 +25,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..formula import FormulaError
 from .claims import ClaimNames
-from .formula import FormulaError
 
 MAX_LENGTH = 2000
 

@@ -38,8 +38,8 @@ from typing import Any
 
 import sympy as sp
 
-from . import naming, registry, spec
-from .formula import FormulaError, FormulaReader
+from .. import naming, registry, spec
+from ..formula import FormulaError, FormulaReader
 
 Value = Any  # a scalar sp.Expr or an sp.ImmutableMatrix (always 2-D)
 
@@ -271,7 +271,7 @@ class ClaimNames:
             self.aliases[name] = f"dE/d{node.name}"
 
     def _functions(self, derivation) -> dict[str, Callable[..., Value]]:
-        from .graph import Activation  # the graph module imports spec; keep claims light
+        from ..graph import Activation  # the graph module imports spec; keep claims light
 
         used: dict[str, tuple] = {}
         formulas: dict[str, sp.Expr] = {}

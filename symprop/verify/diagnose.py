@@ -1,0 +1,271 @@
+"""Why a wrong claim is wrong: a constant ratio, another weight's gradient, the factor at fault.
+
+The claim's factors are matched numerically against runs of the chain rule's factors, so
+"factors 2, 3: you wrote a(1 + a)" names exactly the part that differs.
+"""
+
+from __future__ import annotations
+
+import re
+
+import mpmath
+import sympy as sp
+
+from .. import registry
+from ..graph import Activation, Loss, Softmax
+from ..scalar import ElementGradient, Factor
+from .claims import ClaimFactor, is_array
+from .decide import DIAGNOSIS_POINTS, DIGITS, Setting, close, unflat_index
+from .writing import sstr
+
+# -- diagnosis -------------------------------------------------------------------------------------
+
+
+def diagnose(setting: Setting, factors: list[ClaimFactor], claim: sp.Expr, gradient: ElementGradient, label) -> list[str]:
+    """Why a claim is wrong: a constant ratio, another element's gradient, the factor at fault."""
+    points = range(DIAGNOSIS_POINTS)
+    claim_values = [setting.number(claim, k) for k in points]
+    correct_values = [setting.number(gradient.expr, k) for k in points]
+    notes = []
+    ratio = _constant_ratio(claim_values, correct_values)
+    if ratio is not None:
+        notes.append(_ratio_note(ratio, "the correct gradient"))
+    if ratio is None:
+        other = _other_gradient(setting, claim_values, gradient)
+        if other is not None:
+            notes.append(other)
+    factor_notes, unmatched = _factor_notes(setting, factors, gradient, points)
+    notes.extend(factor_notes)
+    notes.extend(_softmax_note(setting, unmatched))
+    return notes
+
+
+def _constant_ratio(values, reference) -> sp.Rational | None:
+    ratios = []
+    for v, r in zip(values, reference):
+        if v is None or r is None or abs(r) < 1e-12:
+            return None
+        ratios.append(v / r)
+    first = ratios[0]
+    with mpmath.workdps(DIGITS):
+        if abs(first.imag) > 1e-20 or any(abs(q - first) > 1e-18 * max(1, abs(first)) for q in ratios):
+            return None
+    guess = sp.nsimplify(sp.Float(mpmath.nstr(first.real, 25), 25), rational=True, tolerance=1e-15)
+    if isinstance(guess, sp.Rational) and guess.q <= 100 and abs(guess.p) <= 100:
+        return guess
+    return None
+
+
+def _ratio_note(ratio: sp.Rational, what: str) -> str:
+    if ratio == -1:
+        return f"your claim is -1 times {what}: a sign error"
+    if ratio == 0:
+        return f"your claim is 0, unlike {what}"
+    extra = ""
+    if ratio in (2, sp.Rational(1, 2)):
+        extra = " (a dropped or an extra 1/2?)"
+    elif ratio in (-2, -sp.Rational(1, 2)):
+        extra = " (a sign error and a dropped or an extra 1/2?)"
+    return f"your claim is {ratio} times {what}{extra}"
+
+
+def _other_gradient(setting: Setting, claim_values, gradient: ElementGradient) -> str | None:
+    """'your claim is dE/dW2_21' when it matches another element's gradient."""
+    for node in setting.graph.params():
+        shape = node.shape
+        for flat in range(len(setting.scalar.symbols[node.name])):
+            index = unflat_index(flat, shape)
+            other = setting.scalar.gradient(node.name, index)
+            if other.symbol == gradient.symbol:
+                continue
+            values = [setting.number(other.expr, k) for k in range(len(claim_values))]
+            if all(close(a, b) for a, b in zip(claim_values, values)):
+                note = f"your claim equals d{setting.scalar.loss_symbol}/d{other.symbol}, the gradient of another weight"
+                if node.name == gradient.param and len(index) == 2 and tuple(reversed(index)) == tuple(gradient.index):
+                    note += f" (row and column swapped: {node.name}_jk connects input k to output j)"
+                return note
+    return None
+
+
+def _factor_notes(
+    setting: Setting, factors: list[ClaimFactor], gradient: ElementGradient, points
+) -> tuple[list[str], list[Factor]]:
+    """Notes on the claim's factors, and the chain factors no factor of the claim matched."""
+    chain = _refined_chain(setting, list(gradient.factors))
+    if len(factors) > 10 or (len(factors) < 2 and len(chain) < 2):
+        return [], chain
+    user = []
+    for f in factors:
+        value = f.value[0, 0] if is_array(f.value) and f.value.shape == (1, 1) else f.value
+        if is_array(value):
+            return [], chain
+        user.append([setting.number(value, k) for k in points])
+    segments = {}
+    for p in range(len(chain)):
+        for q in range(p, len(chain)):
+            segments[(p, q)] = [setting.number(sp.Mul(*(f.expr for f in chain[p : q + 1])), k) for k in points]
+    subsets = {0: [mpmath.mpc(1)] * len(points)}
+    for mask in range(1, 1 << len(user)):
+        low = mask & -mask
+        i = low.bit_length() - 1
+        subsets[mask] = [_mul(a, b) for a, b in zip(subsets[mask ^ low], user[i])]
+
+    memo: dict[tuple[int, int], tuple[int, int, list]] = {}
+
+    def search(p: int, used: int) -> tuple[int, int, list]:
+        """(chain factors matched, -user factors used, matches) from chain position p on."""
+        if p == len(chain):
+            return 0, 0, []
+        key = (p, used)
+        if key in memo:
+            return memo[key]
+        best = search(p + 1, used)
+        free = ((1 << len(user)) - 1) & ~used
+        for q in range(p, len(chain)):
+            target = segments[(p, q)]
+            mask = free
+            while mask:
+                if all(close(a, b, DIGITS) for a, b in zip(subsets[mask], target)):
+                    rest = search(q + 1, used | mask)
+                    candidate = (rest[0] + q - p + 1, rest[1] - bin(mask).count("1"), [(p, q, mask), *rest[2]])
+                    if candidate[:2] > best[:2]:
+                        best = candidate
+                mask = (mask - 1) & free
+        memo[key] = best
+        return best
+
+    _, _, matches = search(0, 0)
+    covered = {i for p, q, _ in matches for i in range(p, q + 1)}
+    used = 0
+    for _, _, mask in matches:
+        used |= mask
+    spare = [i for i in range(len(user)) if not used >> i & 1 and not _is_one(user[i])]
+    runs = _runs([i for i in range(len(chain)) if i not in covered])
+    notes = []
+    if matches and (runs or spare):
+        agreed = ", ".join(f"{_numbers(m)} = {_label(chain, p, q)}" for p, q, m in matches)
+        notes.append(f"agrees with the chain rule: {agreed}")
+
+    def wrote(indices: list[int]) -> str:
+        texts = " * ".join(_wrap(factors[i].text) for i in indices)
+        return f"factor{'s' if len(indices) > 1 else ''} {', '.join(str(i + 1) for i in indices)}: you wrote {texts}"
+
+    if len(runs) == 1 and spare:
+        p, q = runs[0]
+        expr = sp.Mul(*(f.expr for f in chain[p : q + 1]))
+        note = f"{wrote(spare)}; {_label(chain, p, q)} = {sstr(expr)}"
+        product = [mpmath.mpc(1)] * len(points)
+        for i in spare:
+            product = [_mul(a, b) for a, b in zip(product, user[i])]
+        ratio = _constant_ratio(product, segments[(p, q)])
+        if ratio is not None and ratio != 1:
+            note += f" ({ratio} times it)"
+        notes.append(note)
+    elif len(runs) == 1:
+        p, q = runs[0]
+        expr = sp.Mul(*(f.expr for f in chain[p : q + 1]))
+        notes.append(f"missing factor: {_label(chain, p, q)} = {sstr(expr)}")
+    elif not runs and spare:
+        notes.append(f"extra {wrote(spare)} (the chain rule has no such factor)")
+    elif runs:
+        for p, q in runs:
+            expr = sp.Mul(*(f.expr for f in chain[p : q + 1]))
+            notes.append(f"no factor of yours equals {_label(chain, p, q)} = {sstr(expr)}")
+        if spare:
+            notes.append(f"{wrote(spare)} (matches no factor of the chain rule)")
+    return notes, [chain[i] for i in range(len(chain)) if i not in covered]
+
+
+def _refined_chain(setting: Setting, chain: list[Factor]) -> list[Factor]:
+    """A fused output step split back into dE/da * da/dz, the way people derive it by hand.
+
+    The derivation fuses an output activation with the loss when that simplifies
+    (sigmoid + binary cross-entropy gives ``a - t``); a person writes the two factors.
+    Their product is the fused factor, so matching against the finer chain is still exact
+    (a run of chain factors can match one factor of the claim).
+    """
+    graph, scalar = setting.graph, setting.scalar
+    first = chain[0]
+    if first.of != scalar.loss_symbol:
+        return chain
+    loss = graph.nodes[graph.loss]
+    output = graph.nodes[loss.inputs[0]]
+    if not isinstance(output.op, Activation) or not isinstance(loss.op, Loss) or output.inputs[0] not in scalar.symbols:
+        return chain
+    zs = scalar.symbols[output.inputs[0]]
+    if first.wrt not in zs:
+        return chain
+    position = zs.index(first.wrt)
+    a = scalar.symbols[output.name][position]
+    t = scalar.symbols[loss.inputs[1]][position]
+    dloss = loss.op.scale(len(zs)) * loss.op.derivative.xreplace({registry.Y: a, registry.T: t})
+    dact = output.op.derivative.xreplace({registry.Z: first.wrt, registry.A: a})
+    return [Factor(first.of, a, dloss), Factor(a, first.wrt, dact), *chain[1:]]
+
+
+def _softmax_note(setting: Setting, unmatched: list[Factor]) -> list[str]:
+    """The softmax coupling, when a factor the claim got wrong goes through a softmax's input."""
+    for node in setting.graph.nodes.values():
+        if isinstance(node.op, Softmax) and node.name in setting.graph.needs_grad:
+            a, z = node.name, node.inputs[0]
+            inside = set(setting.scalar.symbols[z]) | set(setting.scalar.symbols[a])
+            if not any(f.wrt in inside or f.of in inside for f in unmatched):
+                continue
+            return [
+                f"{a} is a softmax of {z}: every {a}_i depends on every {z}_k, so dE/d{z}_k = "
+                f"sum over i of dE/d{a}_i * {a}_i*(delta_ik - {a}_k) (with cross-entropy: {a}_k - t_k)"
+            ]
+    return []
+
+
+def _label(chain: list[Factor], p: int, q: int) -> str:
+    return f"d{chain[p].of}/d{chain[q].wrt}"
+
+
+def _numbers(mask: int) -> str:
+    indices = [str(i + 1) for i in range(mask.bit_length()) if mask >> i & 1]
+    return f"factor{'s' if len(indices) > 1 else ''} {', '.join(indices)}"
+
+
+def _runs(indices: list[int]) -> list[tuple[int, int]]:
+    runs: list[tuple[int, int]] = []
+    for i in indices:
+        if runs and runs[-1][1] == i - 1:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    return runs
+
+
+def _mul(a, b):
+    if a is None or b is None:
+        return None
+    with mpmath.workdps(DIGITS):
+        return a * b
+
+
+def _is_one(values) -> bool:
+    return all(close(v, mpmath.mpc(1)) for v in values)
+
+
+def _wrap(text: str) -> str:
+    if re.fullmatch(r"[\w.\[\], ]+", text) or re.fullmatch(r"\(.*\)(\.T)?", text):
+        return text
+    return f"({text})"
+
+
+def matrix_notes(setting: Setting, value, expected, k: int) -> list[str]:
+    claim = [setting.number(e, k) for e in value]
+    correct = [setting.number(e, k) for e in expected]
+    notes = []
+    nonzero = [(c, g) for c, g in zip(claim, correct) if g is not None and abs(g) > 1e-12]
+    if nonzero and len(nonzero) == len(correct):
+        ratio = _constant_ratio([c for c, _ in nonzero], [g for _, g in nonzero])
+        if ratio is not None:
+            notes.append(_ratio_note(ratio, "the correct matrix"))
+    rows, cols = expected.shape
+    if rows == cols and rows > 1:
+        transposed = [setting.number(expected[j, i], k) for i in range(rows) for j in range(cols)]
+        if all(close(a, b) for a, b in zip(claim, transposed)):
+            notes.append("your matrix is the transpose of the correct one (W has shape (outputs, inputs))")
+    return notes

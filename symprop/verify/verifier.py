@@ -1,0 +1,474 @@
+"""The verifier: a claimed dE/dW against the Derivation, for one element or a whole parameter.
+
+Matrix claims (``--wrt W2`` with an array formula) are checked element by element, and *for
+every size*: at the spec's sizes and at two more size configurations in which all adjacent
+widths differ (so a transposed matrix or a sum over the wrong index cannot pass by symmetry,
+and shape mistakes show up).  The claim is re-read at each size, so it must be written with
+whole nodes (``a2``, ``W2.T``), not with elements.  Graph specs without a layer stack are
+checked at their own sizes unless their network offers ``size_variants()``.
+
+The verifier relies only on ``derivation.graph``, ``derivation.scalar``, ``derivation.steps``
+and ``derivation.network`` (for the example point and size variants), so graph specs work too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import sympy as sp
+
+from .. import naming
+from ..errors import SymPropError
+from ..formula import FormulaError
+from ..scalar import SCALAR_LIMIT, ElementGradient, Factor
+from .claims import ClaimFactor, ClaimNames, ShapeError, describe_shape, is_array, read_claim
+from .claims_latex import translate
+from .decide import Setting, flat_index, show, unflat_index
+from .diagnose import diagnose, matrix_notes
+from .writing import array_formula, matrix_text, product_text
+
+# -- the result ------------------------------------------------------------------------------
+
+
+@dataclass
+class VerifyResult:
+    """The answer for one claim.  ``str(result)`` is the readable report."""
+
+    verdict: str  # 'correct' or 'wrong'
+    wrt: str  # the element or node, e.g. 'W2_11' or 'W2'
+    claim: str  # as given
+    understood: str  # what was read, in plain claim notation (names resolved, products explicit)
+    expected: str  # the correct gradient
+    point: dict[str, str] | None = None  # wrong: values of every input, parameter and target
+    values: dict[str, str] | None = None  # wrong: {'claim': ..., 'correct': ...} at the point
+    diagnosis: list[str] = field(default_factory=list)
+    method: str = ""  # how the verdict was reached
+    latex: str | None = None  # the LaTeX claim, when one was given
+    sizes: list[str] = field(default_factory=list)  # sizes checked (matrix claims)
+    chain: str = ""  # the chain rule the expected formula follows
+    loss: str = "E"  # the name of the loss in the spec's graph
+
+    @property
+    def correct(self) -> bool:
+        return self.verdict == "correct"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def __str__(self) -> str:
+        lines = [f"d{self.loss}/d{self.wrt}: {self.verdict.upper()}"]
+        if self.latex is not None:
+            lines.append(f"  LaTeX claim:  {self.latex}")
+            lines.append(f"  read as:      {self.understood}")
+        else:
+            lines.append(f"  claim:        {self.understood}")
+        if self.chain:
+            lines.append(f"  chain rule:   {self.chain}")
+        lines.append(f"  correct:      {self.expected}")
+        if self.sizes:
+            lines.append(f"  sizes:        {'; '.join(self.sizes)}")
+        lines.append(f"  decided by:   {self.method}")
+        for line in self.diagnosis:
+            lines.append(f"  - {line}")
+        if self.point:
+            lines.append("  counterexample: " + ", ".join(f"{k} = {v}" for k, v in self.point.items()))
+        if self.values:
+            lines.append(f"    claim = {self.values['claim']}, correct = {self.values['correct']}")
+        return "\n".join(lines)
+
+
+
+# -- the verifier ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Wrt:
+    node: str
+    index: tuple[int, ...] | None  # None: the whole node
+    name: str  # how results name it: W2_11 or W2
+
+    @property
+    def whole(self) -> bool:
+        return self.index is None
+
+
+_WRT = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_]*)\s*((?:\[\s*\d+\s*(?:,\s*\d+\s*)*\])*)\s*$")
+
+
+class Verifier:
+    """Checks claims about one network; reuses its derivation and sample points across claims."""
+
+    def __init__(self, network, seed: int = 0):
+        from ..derivation import Derivation, derive
+        from ..spec import load
+
+        if isinstance(network, (str, Path)):
+            network = load(network)
+        self.derivation = network if isinstance(network, Derivation) else derive(network)
+        self.seed = seed
+
+    # -- settings (sizes) -------------------------------------------------------------------
+
+    @cached_property
+    def base(self) -> Setting:
+        if not self.derivation.has_scalar:
+            count = sum(sp.prod(n.shape) for n in self.derivation.graph.params())
+            raise SymPropError(
+                f"{self.derivation.name}: {count} parameters, too many for claims about one weight "
+                f"(at most {SCALAR_LIMIT}); a claim about a whole parameter (--wrt W1) is checked on smaller sizes"
+            )
+        return Setting(self.derivation, self.seed, _sizes_label(self.derivation), example=True)
+
+    @cached_property
+    def matrix_settings(self) -> list[Setting]:
+        from ..derivation import derive
+
+        settings = [self.base] if self.derivation.has_scalar else []
+        for k, network in enumerate(size_variants(self.derivation.network), start=1):
+            derivation = derive(network)
+            if derivation.has_scalar:
+                settings.append(Setting(derivation, self.seed + k, _sizes_label(derivation), example=False))
+        if not settings:
+            raise SymPropError(f"{self.derivation.name}: no size small enough to check a matrix claim on")
+        return settings
+
+    # -- parsing ----------------------------------------------------------------------------
+
+    def parse_wrt(self, text: str) -> _Wrt:
+        """``W2[0,0]`` (0-based), ``W2_11`` / ``w2_11`` (1-based element), ``W2`` (whole), LaTeX names."""
+        if not isinstance(text, str) or not text.strip():
+            raise SymPropError("--wrt: give the parameter or element, e.g. W2[0,0], W2_11 or W2")
+        graph = self.derivation.graph
+        names = self._names_for_wrt()
+        raw = text.strip()
+        if "\\" in raw or "{" in raw or "^" in raw:
+            try:
+                raw = translate(raw, names)
+            except FormulaError as exc:
+                raise SymPropError(f"--wrt {text!r}: {exc}") from None
+        match = _WRT.match(raw)
+        if not match:
+            raise SymPropError(f"--wrt {text!r}: expected a name like W2, W2_11 or W2[0,0]")
+        name, brackets = match.group(1), match.group(2)
+        if brackets:
+            index = tuple(int(i) for i in re.findall(r"\d+", brackets))
+            entry = names.arrays.get(name)
+            if entry is None or entry.node not in graph.nodes:
+                raise SymPropError(f"--wrt {text!r}: unknown node {name!r}; {self._wrt_hint()}")
+            if len(index) != len(entry.shape) or any(not 0 <= i < n for i, n in zip(index, entry.shape)):
+                raise SymPropError(f"--wrt {text!r}: {entry.node} has shape {list(entry.shape)} (indices in [] are 0-based)")
+            return self._checked(_Wrt(entry.node, index, naming.element_name(entry.node, index)))
+        if name in names.arrays and names.arrays[name].node in graph.nodes and name not in _delta_names(names):
+            node = names.arrays[name].node
+            return self._checked(_Wrt(node, None, node))
+        symbol = names.scalars.get(name)
+        if isinstance(symbol, sp.Symbol):
+            for node_name, symbols in self.derivation.scalar.symbols.items():
+                if symbol in symbols:
+                    shape = graph.nodes[node_name].shape
+                    index = unflat_index(symbols.index(symbol), shape)
+                    return self._checked(_Wrt(node_name, index if shape else None, str(symbol)))
+        raise SymPropError(f"--wrt {text!r}: unknown name; {self._wrt_hint()}")
+
+    def _names_for_wrt(self) -> ClaimNames:
+        if self.derivation.has_scalar:
+            return self.base.names
+        return _ShapeOnlyNames(self.derivation)
+
+    def _wrt_hint(self) -> str:
+        params = ", ".join(self.derivation.param_names)
+        return f"parameters: {params} (elements like W2_11 are 1-based, W2[0,0] is 0-based)"
+
+    def _checked(self, wrt: _Wrt) -> _Wrt:
+        graph = self.derivation.graph
+        inputs_too = getattr(graph, "input_adjoints", False) and graph.nodes[wrt.node].op.role == "input"
+        if wrt.node == graph.loss or (wrt.node not in graph.needs_grad and not inputs_too):
+            raise SymPropError(
+                f"--wrt {wrt.name}: E does not depend on it through a parameter; "
+                f"choose a parameter ({', '.join(self.derivation.param_names)}) or an intermediate node"
+            )
+        return wrt
+
+    def read(self, setting: Setting, claim: str | None, claim_latex: str | None) -> tuple[str, Any, Any]:
+        """(plain text, value, reader) of a claim at one setting; SymPropError if unreadable."""
+        if (claim is None) == (claim_latex is None):
+            raise SymPropError("give exactly one of a plain claim (--claim) and a LaTeX claim (--claim-latex)")
+        text = claim
+        if claim_latex is not None:
+            try:
+                text = translate(claim_latex, setting.names)
+            except FormulaError as exc:
+                raise SymPropError(f"LaTeX claim {short(claim_latex)}: {exc}") from None
+        if not isinstance(text, str):
+            raise SymPropError(f"claim must be text, got {type(text).__name__}")
+        try:
+            value, reader = read_claim(text, setting.names)
+        except ShapeError:
+            raise
+        except FormulaError as exc:
+            shown = f"{short(text)} (read from the LaTeX)" if claim_latex is not None else short(text)
+            raise SymPropError(f"claim {shown}: {exc}") from None
+        deltas = setting.names.deltas
+        if deltas:
+            value = value.applyfunc(lambda e: e.xreplace(deltas)) if is_array(value) else sp.sympify(value).xreplace(deltas)
+        return text, value, reader
+
+    # -- checking ---------------------------------------------------------------------------
+
+    def check(self, wrt: str, claim: str | None = None, *, claim_latex: str | None = None) -> VerifyResult:
+        target = self.parse_wrt(wrt)
+        if target.whole and self.derivation.graph.nodes[target.node].shape:
+            return self._check_matrix(target, claim, claim_latex)
+        return self._check_scalar(target, claim, claim_latex)
+
+    def _check_scalar(self, target: _Wrt, claim, claim_latex) -> VerifyResult:
+        setting = self.base
+        gradient = _gradient(setting, target.node, target.index or ())
+        given = claim if claim_latex is None else claim_latex
+        try:
+            text, value, reader = self.read(setting, claim, claim_latex)
+        except ShapeError as exc:
+            return VerifyResult(
+                loss=str(setting.scalar.loss_symbol),
+                verdict="wrong",
+                wrt=target.name,
+                claim=given,
+                understood=given,
+                expected=product_text(gradient.factors),
+                method="shape",
+                diagnosis=[str(exc)],
+                latex=claim_latex,
+            )
+        result = VerifyResult(
+            loss=str(setting.scalar.loss_symbol),
+            verdict="correct",
+            wrt=target.name,
+            claim=given,
+            understood=text,
+            expected=product_text(gradient.factors),
+            latex=claim_latex,
+            chain=" * ".join(f.text for f in gradient.factors),
+        )
+        if is_array(value):
+            if value.shape != (1, 1):
+                result.verdict = "wrong"
+                result.method = "shape"
+                result.diagnosis = [f"the claim is {describe_shape(value)}, but d{result.loss}/d{target.name} is a number"]
+                return result
+            value = value[0, 0]
+        equal, method, where = setting.compare([(value, gradient.expr)])
+        result.method = method
+        if not equal:
+            k, _ = where
+            result.verdict = "wrong"
+            self._counterexample(result, setting, k, value, gradient.expr)
+            result.diagnosis += diagnose(setting, reader.factors(), value, gradient, None)
+        return result
+
+    def _check_matrix(self, target: _Wrt, claim, claim_latex) -> VerifyResult:
+        given = claim if claim_latex is None else claim_latex
+        result = VerifyResult(
+            verdict="correct",
+            wrt=target.name,
+            claim=given,
+            understood="",
+            expected="",
+            latex=claim_latex,
+            loss=str(self.derivation.graph.loss),
+        )
+        methods = []
+        for number, setting in enumerate(self.matrix_settings):
+            result.sizes.append(setting.label)
+            expected = _expected_matrix(setting, target.node)
+            if not result.expected:
+                result.expected = array_formula(setting.derivation, target.node) or matrix_text(expected)
+            earlier = "; ".join(result.sizes[:-1])
+            holds = [f"the claim holds at sizes {earlier}, but not for every size"] if number else []
+            try:
+                text, value, reader = self.read(setting, claim, claim_latex)
+            except ShapeError as exc:
+                result.understood = result.understood or given
+                result.verdict, result.method = "wrong", "shape"
+                result.diagnosis = holds + [f"at sizes {setting.label}: {exc}"]
+                return result
+            result.understood = result.understood or text
+            fitted = _fit_shape(value, expected)
+            if fitted is None:
+                result.verdict, result.method = "wrong", "shape"
+                result.diagnosis = holds + [
+                    f"at sizes {setting.label}: the claim is {describe_shape(value)}, "
+                    f"but d{result.loss}/d{target.node} is {describe_shape(expected)}"
+                ]
+                return result
+            pairs = list(zip(list(fitted), list(expected)))
+            equal, method, where = setting.compare(pairs)
+            methods.append(method)
+            if not equal:
+                k, flat = where
+                result.verdict = "wrong"
+                result.method = method
+                index = divmod(flat, expected.shape[1])
+                element_index = index if len(setting.graph.nodes[target.node].shape) == 2 else (index[0],)
+                gradient = _gradient(setting, target.node, element_index)
+                label = f"element {list(element_index)} ({gradient.symbol})"
+                result.diagnosis = holds + [f"at sizes {setting.label}, {label} differs"]
+                self._counterexample(result, setting, k, pairs[flat][0], pairs[flat][1])
+                result.values["claim"] += f" ({label})"
+                factors = [ClaimFactor(f.text, _element(f.value, index)) for f in reader.factors()]
+                if any(f.value is None for f in factors):
+                    factors = [ClaimFactor(text, pairs[flat][0])]
+                result.diagnosis += matrix_notes(setting, fitted, expected, k)
+                result.diagnosis += diagnose(setting, factors, pairs[flat][0], gradient, label)
+                return result
+        result.method = "; ".join(sorted(set(methods)))
+        return result
+
+    def _counterexample(self, result: VerifyResult, setting: Setting, k: int, claim: sp.Expr, correct: sp.Expr):
+        result.point = setting.describe_point(k)
+        result.values = {"claim": show(setting.number(claim, k)), "correct": show(setting.number(correct, k))}
+        if setting.simplex:
+            result.diagnosis.append("the cross-entropy's targets are sampled so that they sum to 1, as the spec requires")
+
+
+class _ShapeOnlyNames:
+    """Whole-node names for --wrt when the network is too large for a per-weight view."""
+
+    def __init__(self, derivation):
+        from .claims import NodeName
+
+        self.arrays = {}
+        self.scalars = {}
+        self.functions = {}
+        for node in derivation.graph.nodes.values():
+            self.arrays[node.name] = NodeName(node.name, node.shape, ())
+            if node.op.role == "param" and node.name[:1].isupper():
+                self.arrays.setdefault(node.name[0].lower() + node.name[1:], NodeName(node.name, node.shape, ()))
+
+    def resolve(self, base, layer, indices):
+        name = base + (layer or "")
+        return name if indices is None and name in self.arrays else None
+
+
+def _delta_names(names) -> set[str]:
+    return {n for n, e in names.arrays.items() if n.startswith("delta") and e.node != n}
+
+
+
+
+
+
+def _sizes_label(derivation) -> str:
+    shapes = [f"{n.name} {'x'.join(map(str, n.shape)) or 'scalar'}" for n in derivation.graph.params()]
+    return ", ".join(shapes)
+
+
+def size_variants(network) -> list:
+    """Two other size configurations of ``network`` (layer stacks; graphs via ``size_variants()``).
+
+    Input and hidden widths change, with every width different from its neighbours'.  The
+    output width changes only when the loss sums over the outputs: a loss that is a mean over
+    the outputs (mse, bce...) puts a 1/n in the gradient that belongs to the task's size.
+    """
+    hook = getattr(network, "size_variants", None)
+    if callable(hook):
+        return list(hook())
+    layers = getattr(network, "layers", None)
+    if not layers or not hasattr(network, "inputs"):
+        return []
+    loss = getattr(network, "loss", None)
+    vary_output = getattr(loss, "reduction", "mean") == "sum"
+    variants = []
+    for pattern in ((3, 4, 2, 5), (2, 3, 4), (3, 2), (2, 3)):
+        widths = [pattern[i % len(pattern)] for i in range(len(layers) + 1)]
+        if not vary_output:
+            widths[-1] = layers[-1].units
+            for i in range(len(widths) - 2, -1, -1):  # keep neighbours different
+                while widths[i] == widths[i + 1] or (i > 0 and widths[i] == widths[i - 1]):
+                    widths[i] += 1
+        if _param_count(widths, layers) > SCALAR_LIMIT or any(_same_sizes(widths, v) for v in variants):
+            continue
+        new_layers = tuple(dataclasses.replace(layer, units=w) for layer, w in zip(layers, widths[1:]))
+        variants.append(dataclasses.replace(network, inputs=widths[0], layers=new_layers, example=None))
+        if len(variants) == 2:
+            break
+    return variants
+
+
+def _same_sizes(widths: list[int], network) -> bool:
+    return [network.inputs, *(layer.units for layer in network.layers)] == widths
+
+
+def _param_count(widths: list[int], layers) -> int:
+    return sum(widths[i] * widths[i + 1] + (widths[i + 1] if layer.bias else 0) for i, layer in enumerate(layers))
+
+
+# -- expected values ----------------------------------------------------------------------------
+
+
+def _gradient(setting: Setting, node: str, index: tuple[int, ...]) -> ElementGradient:
+    """dE/d(node[index]) with its chain of factors (a single factor for non-parameters)."""
+    graph, scalar = setting.graph, setting.scalar
+    if graph.nodes[node].op.role == "param":
+        return scalar.gradient(node, index)
+    shape = graph.nodes[node].shape
+    symbol = scalar.symbols[node][flat_index(index, shape) if shape else 0]
+    expr = scalar.adjoints.get(symbol, sp.S.Zero)
+    return ElementGradient(node, index, symbol, (Factor(scalar.loss_symbol, symbol, expr),), expr)
+
+
+def _expected_matrix(setting: Setting, node: str) -> sp.ImmutableMatrix:
+    shape = setting.graph.nodes[node].shape
+    rows, cols = (shape[0], 1) if len(shape) == 1 else shape
+    elements = [_gradient(setting, node, unflat_index(i, shape)).expr for i in range(rows * cols)]
+    return sp.ImmutableMatrix(rows, cols, elements)
+
+
+def _fit_shape(value, expected: sp.ImmutableMatrix):
+    """The claim as the expected's shape: numbers broadcast; a row is accepted for a vector."""
+    if not is_array(value):
+        return sp.ImmutableMatrix(expected.shape[0], expected.shape[1], [value] * len(expected))
+    if value.shape == expected.shape:
+        return value
+    if expected.shape[1] == 1 and value.shape == (1, expected.shape[0]):
+        return sp.ImmutableMatrix(value.T)
+    return None
+
+
+def _element(value, index: tuple[int, int]):
+    """One element of a factor for matrix element ``index`` (columns give row i, rows column j)."""
+    if not is_array(value):
+        return value
+    i, j = index
+    rows, cols = value.shape
+    if (rows, cols) == (1, 1):
+        return value[0, 0]
+    if cols == 1:
+        return value[i, 0] if i < rows else None
+    if rows == 1:
+        return value[0, j] if j < cols else None
+    return value[i, j] if i < rows and j < cols else None
+
+
+
+def short(text: str, limit: int = 80) -> str:
+    """A claim quoted in an error message, shortened if long."""
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
+# -- the public function --------------------------------------------------------------------------
+
+
+def verify(network, wrt: str, claim: str | None = None, *, claim_latex: str | None = None) -> VerifyResult:
+    """Check a hand-derived dE/d``wrt``.
+
+    ``network``: a spec path, a ``Network`` or a ``Derivation``.  ``wrt``: ``"W2[0,0]"``
+    (0-based), ``"W2_11"`` (1-based element name), or ``"W2"`` for a whole-matrix claim.
+    ``claim``: plain math (see ``symprop.claims``); or ``claim_latex``: LaTeX.
+    To check many claims about one network, use ``Verifier(network).check(...)``.
+    """
+    return Verifier(network).check(wrt, claim, claim_latex=claim_latex)
