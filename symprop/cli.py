@@ -53,7 +53,7 @@ def _write_all(directory: Path, outputs: dict[str, str], compile_pdf: bool) -> l
             (scratch / name).write_text(text, encoding="utf-8")
         names = list(outputs)
         if compile_pdf:
-            from .emit_latex import compile_pdf as compile_tex
+            from .emit.latex import compile_pdf as compile_tex
 
             tex = next(name for name in names if name.endswith(".tex"))
             names.append(compile_tex(scratch / tex).name)

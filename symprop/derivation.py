@@ -172,23 +172,23 @@ class Derivation:
 
     def write_latex(self, directory: str | Path) -> Path:
         """Write the handout ``<name>.tex`` into ``directory`` (created if needed); returns the path."""
-        from .emit_latex import write_latex
+        from .emit.latex import write_latex
 
         return write_latex(self, Path(directory))
 
     def latex(self) -> str:
         """The handout as LaTeX source (a complete document)."""
-        from .emit_latex import latex_source
+        from .emit.latex import latex_source
 
         return latex_source(self)
 
     def _repr_latex_(self) -> str:
-        from .emit_latex import repr_latex
+        from .emit.latex import repr_latex
 
         return repr_latex(self)
 
     def _repr_markdown_(self) -> str:
-        from .emit_latex import repr_markdown
+        from .emit.latex import repr_markdown
 
         return repr_markdown(self)
 

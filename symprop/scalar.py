@@ -55,7 +55,7 @@ class ElementGradient:
     expr: sp.Expr  # the product of the factors' expressions
 
     def _repr_latex_(self) -> str:
-        from .emit_latex import gradient_latex
+        from .emit.latex import gradient_latex
 
         return gradient_latex(self)
 

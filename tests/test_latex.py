@@ -18,7 +18,7 @@ import yaml
 from conftest import EXAMPLES
 
 import symprop
-from symprop.emit_latex import PER_WEIGHT_LIMIT, compile_pdf, latex_source, write_latex
+from symprop.emit.latex import PER_WEIGHT_LIMIT, compile_pdf, latex_source, write_latex
 from symprop.errors import SymPropError
 
 HAVE_TEX = shutil.which("latexmk") is not None and shutil.which("pdflatex") is not None

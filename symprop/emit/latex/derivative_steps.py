@@ -1,0 +1,214 @@
+"""A local derivative derived step by step (each line checked numerically): sigmoid to a(1 - a)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from ... import registry
+from ...latex_printing import paren, to_latex
+from .tex import Tex
+
+
+@dataclass
+class _Line:
+    rhs: Tex
+    reason: Tex
+    boxed: bool = False
+
+
+@dataclass
+class _Lines:
+    definition_steps: list[_Line] = field(default_factory=list)
+    derivative_steps: list[_Line] = field(default_factory=list)
+
+
+def fold_constants(expr: sp.Expr) -> sp.Expr:
+    """A constant times a piecewise function as one piecewise function (for display)."""
+    return sp.piecewise_fold(expr) if expr.has(sp.Piecewise) else expr
+
+
+def registry_calls(expr: sp.Expr) -> list[str]:
+    """Names of the registry functions that ``expr`` calls, in a stable order."""
+    return sorted({call.entry.name for call in expr.atoms(registry.RegistryFunction)})
+
+
+def derivative_lines(definition, var, presentation=None, named=None, final=None) -> list[_Line]:
+    """f'(var), step by step, each line checked equal to SymPy's derivative.
+
+    1. the chain rule applied once to the outermost function, unevaluated;
+    2. SymPy's derivative of the definition;
+    3. for an entry with a presentation in terms of its output (sigmoid's ``a (1 - a)``):
+       the presentation with the definition put in for the output, first with each factor
+       brought to one fraction, then as written; then with the function's name; then boxed,
+       in ``a``.  Otherwise ``final`` (the simplified derivative the backward pass uses).
+    """
+    raw = sp.diff(definition, var)
+    free = sorted(definition.free_symbols | {var}, key=lambda s: s.name)
+    lines: list[_Line] = []
+    seen: list[str] = []
+
+    def add(expr_tex: str, reason: str, check: sp.Expr | None = None, boxed: bool = False):
+        if check is not None and not same_function(check, raw, free):
+            return
+        if expr_tex in seen:
+            return
+        seen.append(expr_tex)
+        lines.append(_Line(Tex(expr_tex), Tex(reason), boxed))
+
+    chain = _chain_rule(definition, var)
+    if chain is not None:
+        add(chain[0], "chain rule" if "product" not in chain[2] else chain[2], chain[1])
+    add(to_latex(fold_constants(raw)), "SymPy's derivative", raw)
+    if presentation is not None:
+        has_piecewise = presentation.has(sp.Piecewise) or definition.has(sp.Piecewise)
+        if not has_piecewise and presentation.has(registry.A):
+            factors = sp.Mul.make_args(presentation)
+            plugged = [f.xreplace({registry.A: definition}) for f in factors]
+            together = [_together(registry.expand_definitions(p)) for p in plugged]
+            add(_product(together), "one fraction per factor", sp.Mul(*together))
+            add(_product(plugged), "the definition of the function", sp.Mul(*plugged))
+            if named is not None:
+                add(
+                    _product([f.xreplace({registry.A: named}) for f in factors]),
+                    "by its name",
+                    presentation.xreplace({registry.A: named}),
+                )
+        elif not has_piecewise:
+            add(to_latex(registry.expand_definitions(presentation)), "simplified", registry.expand_definitions(presentation))
+        check = presentation.xreplace({registry.A: definition}) if presentation.has(registry.A) else presentation
+        boxed_reason = "in terms of the output $a$" if presentation.has(registry.A) else "as the backward pass computes it"
+        if same_function(check, raw, free):
+            seen_before = [line for line in lines if line.rhs == to_latex(presentation)]
+            for line in seen_before:
+                lines.remove(line)
+                seen.remove(line.rhs)
+            add(to_latex(presentation), boxed_reason, boxed=True)
+    elif final is not None:
+        add(to_latex(final), "simplified (as the backward pass computes it)", final, boxed=True)
+        if not any(line.boxed for line in lines) and lines:
+            lines[-1].boxed = True
+    return lines
+
+
+def _chain_rule(expr: sp.Expr, var: sp.Symbol) -> tuple[str, sp.Expr, str] | None:
+    """One unevaluated application of the chain (or product) rule: (LaTeX, value, reason)."""
+    if not expr.has(var) or expr == var or isinstance(expr, sp.Piecewise):
+        return None
+    if isinstance(expr, sp.Add):
+        parts, values = [], []
+        shown = False
+        for term in sp.Add.make_args(expr):
+            if not term.has(var):
+                continue
+            sign = ""
+            if term.could_extract_minus_sign():
+                sign, term = "-", -term
+            inner = _chain_rule(term, var)
+            if inner is None:
+                tex, value = _paren_if_sum(sp.diff(term, var)), sp.diff(term, var)
+            else:
+                tex, value, _ = inner
+                shown = True
+            parts.append((sign, tex))
+            values.append(-value if sign else value)
+        if not shown:
+            return None
+        text_ = ""
+        for i, (sign, tex) in enumerate(parts):
+            text_ += (" - " if i else "- ") + tex if sign else (" + " if i else "") + tex
+        return text_, sp.Add(*values), "chain rule"
+    if isinstance(expr, sp.Mul):
+        constant = sp.Mul(*[f for f in expr.args if not f.has(var)])
+        dependent = [f for f in expr.args if f.has(var)]
+        prefix = "" if constant == 1 else ("-" if constant == -1 else _coefficient(constant) + r" \cdot ")
+        if len(dependent) == 1:
+            inner = _chain_rule(dependent[0], var)
+            if inner is None:
+                return None
+            return prefix + inner[0], constant * inner[1], inner[2]
+        # product rule: sum over factors of (derivative of that factor) * (the others)
+        terms, values = [], []
+        for i, factor in enumerate(dependent):
+            others = dependent[:i] + dependent[i + 1 :]
+            d = sp.diff(factor, var)
+            pieces = ([] if d == 1 else [d]) + others
+            terms.append(_product(pieces))
+            values.append(sp.Mul(d, *others))
+        body = " + ".join(terms)
+        tex = prefix + (paren(body) if prefix else body)
+        return tex, constant * sp.Add(*values), "product rule"
+    if isinstance(expr, sp.Pow) and not expr.exp.has(var):
+        base, n = expr.args
+        if base == var:
+            return None
+        inner = sp.diff(base, var)
+        n_tex = "" if n == 1 else ("-" if n == -1 else _coefficient(n) + r" \cdot ")
+        power = rf"{paren(to_latex(base))}^{{{to_latex(n - 1)}}}" if n - 1 != 1 else paren(to_latex(base))
+        tex = rf"{n_tex}{power} \cdot {_paren_if_sum(inner)}"
+        return tex, n * base ** (n - 1) * inner, "chain rule"
+    if isinstance(expr, (sp.Function, sp.exp, sp.log)) and expr.args and expr.args[0].has(var):
+        u = expr.args[0]
+        if u == var or any(a.has(var) for a in expr.args[1:]):
+            return None
+        inner = sp.diff(u, var)
+        dummy = sp.Symbol("u_dummy", real=True)
+        outer = sp.diff(expr.func(dummy, *expr.args[1:]), dummy).xreplace({dummy: u})
+        if inner == 1:
+            return None
+        tex = rf"{_paren_if_sum(outer)} \cdot {_paren_if_sum(inner)}"
+        return tex, outer * inner, "chain rule"
+    return None
+
+
+def _together(expr: sp.Expr) -> sp.Expr:
+    """One fraction, keeping each exponential as written (1 - 1/(1+e^-z) -> e^-z/(1+e^-z))."""
+    exps = sorted(expr.atoms(sp.exp), key=sp.default_sort_key)
+    stand_ins = {e: sp.Symbol(f"_exp{i}", positive=True) for i, e in enumerate(exps)}
+    result = sp.together(expr.xreplace(stand_ins))
+    return result.xreplace({v: k for k, v in stand_ins.items()})
+
+
+def _coefficient(c: sp.Expr) -> str:
+    tex = to_latex(c)
+    return paren(tex) if c.could_extract_minus_sign() and c != -1 else tex
+
+
+def _paren_if_sum(expr: sp.Expr) -> str:
+    tex = to_latex(expr)
+    if isinstance(expr, sp.Add) or expr.could_extract_minus_sign():
+        return paren(tex)
+    return tex
+
+
+def _product(factors) -> str:
+    return r" \cdot ".join(_paren_if_sum(f) if isinstance(f, sp.Add) else to_latex(f) for f in factors)
+
+
+#: Points where two formulas in one or two variables are compared.
+_POINTS = [-1.3, -0.45, 0.2, 0.35, 0.7, 1.6]
+
+
+def same_function(a: sp.Expr, b: sp.Expr, variables: list[sp.Symbol]) -> bool:
+    """``a == b``, decided numerically at fixed points (30 digits): deterministic and bounded.
+
+    Only used to decide which display steps to show; the derivation itself is proved in
+    the registry and proof tests.
+    """
+    difference = registry.expand_definitions(sp.sympify(a) - sp.sympify(b))
+    if difference == 0:
+        return True
+    variables = sorted(set(variables) | difference.free_symbols, key=lambda s: s.name)
+    for shift, _ in enumerate(_POINTS):
+        point = {v: sp.Float(_POINTS[(shift + i * 2) % len(_POINTS)] + 0.01 * i, 30) for i, v in enumerate(variables)}
+        if registry.Y in point and registry.T in point:  # keep y in (0, 1) for logs of y and 1 - y
+            point[registry.Y] = sp.Float(0.15 + 0.12 * shift, 30)
+            point[registry.T] = sp.Float(0.9 - 0.13 * shift, 30)
+        value = difference.xreplace(point).evalf(30)
+        if not value.is_number or abs(complex(value)) > 1e-20:
+            return False
+    return True
+
+
+#: Width of one display line, in the rough characters of ``latex_printing.visible_length``.

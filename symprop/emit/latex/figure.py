@@ -1,0 +1,126 @@
+"""The network figure: neurons for small layer stacks, blocks for wide ones, a computational graph for graph specs."""
+
+from __future__ import annotations
+
+from ... import naming
+from .limits import NEURON_FIGURE_MAX_UNITS
+from .notation import count_tex, op_name, shape_tex
+from .tex import Tex, text
+
+
+class FigureSection:
+    """The network figure: neurons for small layer stacks, blocks for wide ones, a computational graph for graph specs."""
+
+    def figure(self) -> dict:
+        sizes = [self.network.inputs] + [layer.units for layer in self.layers]
+        if max(sizes) <= NEURON_FIGURE_MAX_UNITS and len(self.layers) <= 6:
+            return self.neuron_figure(sizes)
+        return self.block_figure(sizes)
+
+    def neuron_figure(self, sizes: list[int]) -> dict:
+        widest = max(sizes)
+        step_x, step_y = 3.6, (1.9 if widest <= 3 else max(1.15, 8.0 / widest))
+        columns = []
+        labels = {0: [naming.latex_element("x", (i,)) for i in range(sizes[0])]}
+        for layer in self.layers:
+            node = layer.a or layer.z
+            labels[layer.index] = [naming.latex_element(node, (i,)) for i in range(layer.units)]
+        nodes, edges = [], []
+        for col, size in enumerate(sizes):
+            names = []
+            for i in range(size):
+                y = ((size - 1) / 2 - i) * step_y
+                name = f"n{col}x{i}"
+                names.append(name)
+                nodes.append(
+                    {
+                        "name": name,
+                        "x": f"{col * step_x:.2f}",
+                        "y": f"{y:.2f}",
+                        "label": Tex(labels[col][i]),
+                        "style": "input" if col == 0 else "neuron",
+                    }
+                )
+            columns.append(names)
+        few = all(a * b <= 9 for a, b in zip(sizes, sizes[1:]))  # label weights on tiny networks only
+        for layer in self.layers:
+            for j, target in enumerate(columns[layer.index]):
+                for k, source in enumerate(columns[layer.index - 1]):
+                    label = naming.latex_element(layer.weight, (j, k)) if few else ""
+                    edges.append({"source": source, "target": target, "label": Tex(label)})
+        captions = [{"x": "0.00", "text": Tex(r"input $x$"), "sub": Tex(f"${sizes[0]}$ units")}]
+        top = max(sizes) * step_y / 2 + 0.2
+        for layer in self.layers:
+            activation = op_name(layer.op)
+            bias = "" if layer.bias is None else rf", bias ${self.node_tex(layer.bias)}$"
+            captions.append(
+                {
+                    "x": f"{layer.index * step_x:.2f}",
+                    "text": Tex(rf"layer {layer.index}: ${self.node_tex(layer.a or layer.z)}$"),
+                    "sub": Tex(text(activation) + bias),
+                }
+            )
+        loss_x = f"{len(self.layers) * step_x + 2.2:.2f}"
+        return {
+            "kind": "neurons",
+            "nodes": nodes,
+            "edges": edges,
+            "outputs": columns[-1],
+            "captions": captions,
+            "caption_y": f"{-top:.2f}",
+            "loss_x": loss_x,
+            "size": "11mm" if widest <= 4 else "9mm",
+            "edge_style": "->, gray!70!black" if few else "gray!55, line width=0.3pt",
+        }
+
+    def block_figure(self, sizes: list[int]) -> dict:
+        blocks = [{"name": "b0", "label": Tex(rf"$x \in \mathbb{{R}}^{{{count_tex(sizes[0])}}}$"), "edge": Tex("")}]
+        for layer in self.layers:
+            node = layer.a or layer.z
+            f = self.function_tex(layer.op) if layer.op is not None else r"\operatorname{id}"
+            bias = f" + {self.node_tex(layer.bias)}" if layer.bias else ""
+            label = (
+                rf"${self.node_tex(node)} \in \mathbb{{R}}^{{{count_tex(layer.units)}}}$\\"
+                rf"\footnotesize ${self.node_tex(node)} = {f}({self.node_tex(layer.weight)}"
+                rf"{self.node_tex(layer.data)}{bias})$"
+            )
+            edge = rf"${self.node_tex(layer.weight)}$\\\footnotesize ${shape_tex((layer.units, layer.fan_in))}$"
+            blocks.append({"name": f"b{layer.index}", "label": Tex(label), "edge": Tex(edge)})
+        return {"kind": "blocks", "blocks": blocks}
+
+    def graph_figure(self) -> dict | None:
+        """The computational graph: one column per depth, leaves on the left, the loss on the right."""
+        nodes = list(self.graph.nodes.values())
+        if len(nodes) > 60:
+            return None
+        depth: dict[str, int] = {}
+        for node in nodes:
+            depth[node.name] = 1 + max((depth[i] for i in node.inputs), default=-1)
+        for node in nodes:  # a leaf sits just before its first use, not all of them in column 0
+            uses = [depth[c.name] for c in self.graph.consumers(node.name)]
+            if node.op.role != "op" and uses:
+                depth[node.name] = min(uses) - 1
+        columns: dict[int, list[str]] = {}
+        for node in nodes:
+            columns.setdefault(depth[node.name], []).append(node.name)
+        step_x, step_y = 2.3, 1.1
+        placed = []
+        for col, names in sorted(columns.items()):
+            for row, name in enumerate(names):
+                node = self.graph.nodes[name]
+                style = {"input": "input", "target": "input", "param": "param"}.get(node.op.role, "op")
+                if name == self.graph.loss:
+                    style = "loss"
+                placed.append(
+                    {
+                        "name": f"g{len(placed)}",
+                        "node": name,
+                        "x": f"{col * step_x:.2f}",
+                        "y": f"{((len(names) - 1) / 2 - row) * step_y:.2f}",
+                        "label": Tex(self.node_tex(name)),
+                        "style": style,
+                    }
+                )
+        ids = {p["node"]: p["name"] for p in placed}
+        edges = [{"source": ids[i], "target": ids[n.name]} for n in nodes for i in dict.fromkeys(n.inputs)]
+        return {"kind": "graph", "nodes": placed, "edges": edges}

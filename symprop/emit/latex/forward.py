@@ -1,0 +1,303 @@
+"""Notation table, forward equations, the loss and the local derivative of every activation and loss."""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from ... import naming, registry
+from ...graph import Activation, Loss, Softmax
+from ...latex_printing import paren, to_latex
+from .derivative_steps import derivative_lines, fold_constants, registry_calls, same_function
+from .notation import Layer, count_tex, generic_element, op_name, shape_tex
+from .tex import Tex, code, text
+
+
+class ForwardSection:
+    """Notation table, forward equations, the loss and the local derivative of every activation and loss."""
+
+    # -- notation -------------------------------------------------------------------
+
+    def layer_rows(self) -> list[dict]:
+        rows = []
+        for layer in self.layers:
+            activation = op_name(layer.op)
+            params = [rf"${self.node_tex(layer.weight)}$: ${shape_tex((layer.units, layer.fan_in))}$"]
+            if layer.bias:
+                params.append(rf"${self.node_tex(layer.bias)}$: ${count_tex(layer.units)}$")
+            f = self.function_tex(layer.op) if layer.op else r"\operatorname{id}"
+            if isinstance(layer.op, Activation) and layer.op.choice.formula is not None:
+                described = rf"${f}(z) = {to_latex(layer.op.definition())}$"
+            elif f.startswith(r"\operatorname"):
+                described = text(activation)
+            else:
+                described = f"${f}$ (" + text(activation) + ")"
+            rows.append(
+                {
+                    "index": layer.index,
+                    "units": Tex(count_tex(layer.units)),
+                    "activation": Tex(described),
+                    "params": Tex(", ".join(params)),
+                }
+            )
+        return rows
+
+    def notation(self) -> list[dict]:
+        first = self.layers[0]
+        last = self.layers[-1]
+        out = last.a or last.z
+        example_w = (1, 0) if last.units > 1 else (0, 0)
+
+        def row(symbol, meaning, shape, module, elements):
+            return {
+                "symbol": Tex(symbol),
+                "meaning": Tex(meaning),
+                "shape": Tex(shape),
+                "module": Tex(module),
+                "elements": Tex(elements),
+            }
+
+        def claim(node: str, index: tuple[int, ...]) -> str:
+            return rf"${naming.latex_element(node, index)}$ = " + code(naming.element_name(node, index))
+
+        rows = [
+            row(
+                "$x$", "input of one sample; also written $a^{(0)}$", "$n_0$", code("X") + r" $(N \times n_0)$", claim("x", (0,))
+            ),
+            row(
+                r"$W^{(l)}$",
+                r"weights of layer $l$; $w^{(l)}_{jk}$ connects input $k$ to unit $j$",
+                r"$n_l \times n_{l-1}$",
+                code(first.weight) + ", " + code(last.weight),
+                claim(last.weight, example_w),
+            ),
+        ]
+        if any(layer.bias for layer in self.layers):
+            bias = next(layer.bias for layer in self.layers if layer.bias)
+            rows.append(row(r"$b^{(l)}$", r"biases of layer $l$", "$n_l$", code(bias), claim(bias, (0,))))
+        rows += [
+            row(
+                r"$z^{(l)}$",
+                r"pre-activation: $z^{(l)} = W^{(l)} a^{(l-1)} + b^{(l)}$",
+                "$n_l$",
+                code(self.graph.array(first.z)) + r" $(N \times n_l)$",
+                claim(last.z, (0,)),
+            ),
+        ]
+        if any(layer.a for layer in self.layers):
+            a = next(layer.a for layer in self.layers if layer.a)
+            rows.append(
+                row(
+                    r"$a^{(l)}$",
+                    rf"activation: $a^{{(l)}} = f_l(z^{{(l)}})$; the output is ${self.node_tex(out)}$",
+                    "$n_l$",
+                    code(self.graph.array(a)),
+                    claim(out, (0,)),
+                )
+            )
+        rows += [
+            row("$t$", "target of the sample", "$n_L$", code("T"), claim("t", (0,))),
+            row(
+                "$E$",
+                "loss of one sample (the module's loss is the mean over the batch)",
+                "scalar",
+                code("loss(params, X, T)"),
+                "$E$ = " + code("E"),
+            ),
+            row(
+                r"$\delta^{(l)}$",
+                r"error signal $\partial E / \partial z^{(l)}$",
+                "$n_l$",
+                code(self.graph.grad(first.z)) + r" (includes the $1/N$ of the batch mean)",
+                "",
+            ),
+            row(
+                r"$\frac{\partial E}{\partial W^{(l)}}$",
+                r"gradient of the loss for $W^{(l)}$",
+                r"$n_l \times n_{l-1}$",
+                code(self.graph.grad(first.weight)),
+                "",
+            ),
+        ]
+        return rows
+
+    # -- forward --------------------------------------------------------------------
+
+    def forward(self) -> list[dict]:
+        """Per layer: the vector equations, and for small networks every element."""
+        out = []
+        for layer in self.layers:
+            bias = f" + {self.node_tex(layer.bias)}" if layer.bias else ""
+            bias_j = f" + {generic_element(layer.bias, 'j')}" if layer.bias else ""
+            equations = [
+                rf"{self.node_tex(layer.z)} &= {self.node_tex(layer.weight)} {self.node_tex(layer.data)}{bias}, &"
+                rf"{generic_element(layer.z, 'j')} &= \sum_{{k=1}}^{{{layer.fan_in}}} {generic_element(layer.weight, 'jk', True)}"
+                rf" {generic_element(layer.data, 'k')}{bias_j}"
+            ]
+            if layer.a:
+                equations.append(self.activation_equation(layer))
+            elements = []
+            if self.small:
+                names = self.element_names
+                for node in (layer.z, layer.a):
+                    if node is None:
+                        continue
+                    for symbol in self.d.scalar.symbols[node]:
+                        elements.append(rf"{names[symbol]} &= {to_latex(self.d.scalar.definitions[symbol], names)}")
+            out.append({"index": layer.index, "equations": [Tex(e) for e in equations], "elements": [Tex(e) for e in elements]})
+        return out
+
+    def activation_equation(self, layer: Layer) -> str:
+        a, z = self.node_tex(layer.a), self.node_tex(layer.z)
+        if isinstance(layer.op, Softmax):
+            return (
+                rf"{a} &= \operatorname{{softmax}}({z}), &"
+                rf"{generic_element(layer.a, 'j')} &= \frac{{e^{{{generic_element(layer.z, 'j')}}}}}"
+                rf"{{\sum_{{i=1}}^{{{layer.units}}} e^{{{generic_element(layer.z, 'i')}}}}}"
+            )
+        f = self.function_tex(layer.op)
+        return rf"{a} &= {f}({z}), &" rf"{generic_element(layer.a, 'j')} &= {f}({generic_element(layer.z, 'j')})"
+
+    def loss(self) -> dict:
+        op: Loss = self.loss_node.op
+        n = self.output.shape[0]
+        y = sp.Symbol("y_i_generic", real=True)
+        t = sp.Symbol("t_i_generic", real=True)
+        out = self.output.name
+        term_expr = op.elementwise.xreplace({registry.Y: y, registry.T: t})
+        term = to_latex(term_expr, {y: generic_element(out, "i"), t: "t_{i}"})
+        front = r"\frac{1}{" + str(n) + "}" if op.choice.reduction == "mean" else ""
+        name = op.choice.name if op.choice.formula is None else "formula"
+        general = (
+            rf"E = {front}\sum_{{i=1}}^{{{n}}} \ell\bigl({generic_element(out, 'i')}, t_i\bigr),\qquad \ell(y, t) = "
+            + to_latex(op.elementwise)
+        )
+        written = rf"E = {front}\sum_{{i=1}}^{{{n}}} {paren(term) if isinstance(term_expr, sp.Add) else term}"
+        elements = None
+        if self.small:
+            names = self.element_names
+            loss_symbol = self.d.scalar.loss_symbol
+            elements = Tex(rf"E = {to_latex(self.d.scalar.definitions[loss_symbol], names)}")
+        return {
+            "name": text(name),
+            "general": Tex(general),
+            "written": Tex(written),
+            "elements": elements,
+            "batch": Tex(r"E_{\text{batch}} = \frac{1}{N} \sum_{s=1}^{N} E_s"),
+        }
+
+    # -- local derivatives ------------------------------------------------------------
+
+    def local_derivatives(self) -> list[dict]:
+        sections, seen = [], set()
+        activations = [n.op for n in self.graph.nodes.values() if isinstance(n.op, Activation)]
+        for op in activations:
+            for entry_name in registry_calls(op.definition()):
+                if entry_name not in seen:
+                    seen.add(entry_name)
+                    sections.append(self.entry_derivation(registry.ACTIVATIONS[entry_name]))
+            key = (op.name, op.choice.constants)
+            if key in seen:
+                continue
+            seen.add(key)
+            if op.choice.formula is None:
+                sections.append(self.entry_derivation(op.choice.entry, op.choice.constants, op.name))
+            else:
+                sections.append(self.formula_derivation(op))
+        for node in self.graph.nodes.values():
+            if isinstance(node.op, Loss) and (node.op.choice.name, node.op.choice.constants) not in seen:
+                seen.add((node.op.choice.name, node.op.choice.constants))
+                sections.append(self.loss_derivation(node))
+        return [s for s in sections if s is not None]
+
+    def entry_derivation(self, entry: registry.Activation, constants: tuple = (), label: str | None = None) -> dict:
+        constants = constants or entry.constant_values()
+        f = entry.latex or (r"\operatorname{" + naming.escape_latex_text(entry.name) + "}")
+        definition = entry.definition_at(registry.Z, constants)
+        presentation = entry.derivative_in_output(constants) if entry.present else None
+        named = registry.function_for(entry.name)(registry.Z, *constants) if entry.numpy_helper else None
+        lines = derivative_lines(definition, registry.Z, presentation, named)
+        title = text(label or entry.name)
+        if entry.constants:
+            title = Tex(
+                title
+                + " ("
+                + ", ".join(rf"${naming.escape_latex_name(n)} = {to_latex(v)}$" for (n, _), v in zip(entry.constants, constants))
+                + ")"
+            )
+        return {
+            "title": title,
+            "f": Tex(f + r"(z)"),
+            "fprime": Tex(f + r"'(z)"),
+            "definition": Tex(to_latex(fold_constants(definition))),
+            "lines": lines,
+            "output_note": Tex(rf"with $a = {f}(z)$, the activation the forward pass already computed")
+            if presentation is not None and presentation.has(registry.A)
+            else None,
+        }
+
+    def formula_derivation(self, op: Activation) -> dict:
+        f = self.function_tex(op)
+        definition = op.definition()
+        derivative = op.derivative
+        lines = derivative_lines(definition, registry.Z, None, None, final=derivative)
+        return {
+            "title": Tex(text(op.name) + " (a formula from the spec)"),
+            "f": Tex(f + "(z)"),
+            "fprime": Tex(f + "'(z)"),
+            "definition": Tex(to_latex(fold_constants(definition))),
+            "lines": lines,
+            "output_note": None,
+        }
+
+    def loss_derivation(self, node) -> dict | None:
+        op: Loss = node.op
+        if isinstance(self.graph.nodes[node.inputs[0]].op, Softmax):
+            return None  # the fused softmax + cross-entropy section covers it
+        ell = op.elementwise
+        lines = derivative_lines(ell, registry.Y, None, None, final=op.derivative)
+        name = op.choice.name if op.choice.formula is None else "formula"
+        return {
+            "title": Tex("the loss, " + text(name)),
+            "f": Tex(r"\ell(y, t)"),
+            "fprime": Tex(r"\frac{\partial \ell}{\partial y}"),
+            "definition": Tex(to_latex(ell)),
+            "lines": lines,
+            "output_note": None,
+        }
+
+    def softmax_cross_entropy(self) -> dict | None:
+        """The fused gradient y - t, derived by SymPy on three classes and in general."""
+        fused = next(
+            (
+                s
+                for s in self.d.steps
+                if s.rule == "fused" and isinstance(self.graph.nodes[self.graph.nodes[s.source].inputs[0]].op, Softmax)
+            ),
+            None,
+        )
+        if fused is None:
+            return None
+        softmax = self.graph.nodes[self.graph.nodes[fused.source].inputs[0]]
+        zs = sp.symbols("z1:4", real=True)
+        ts = sp.symbols("t1:4", real=True)
+        names = {**{z: f"z_{{{i}}}" for i, z in enumerate(zs, 1)}, **{t: f"t_{{{i}}}" for i, t in enumerate(ts, 1)}}
+        exps = [sp.exp(z) for z in zs]
+        total = sum(exps)
+        loss = -sum(t * sp.log(e / total) for t, e in zip(ts, exps))
+        raw = sp.diff(loss, zs[0])
+        y1 = exps[0] / total
+        ysym = sp.Symbol("y1_sym", real=True)
+        names[ysym] = "y_{1}"
+        collected = ysym * sum(ts) - ts[0]
+        if not same_function(raw, collected.xreplace({ysym: y1}), list(zs) + list(ts)):
+            raise AssertionError("softmax cross-entropy: SymPy's derivative does not match y_1 (t_1+t_2+t_3) - t_1")
+        out, z = softmax.name, softmax.inputs[0]
+        return {
+            "raw": Tex(to_latex(sp.together(raw), names)),
+            "collected": Tex(to_latex(collected, names)),
+            "y": Tex(generic_element(out, "j")),
+            "y_i": Tex(generic_element(out, "i")),
+            "z": Tex(generic_element(z, "j")),
+            "z_k": Tex(generic_element(z, "k")),
+            "delta": Tex(self.adjoint_element(z, "j")),
+        }

@@ -1,0 +1,114 @@
+"""Sections of graph-spec handouts: op definitions, node tables, forward lines, parameters."""
+
+from __future__ import annotations
+
+from ... import naming, registry
+from ...graph import Activation, Dense, Loss, Softmax
+from ...latex_printing import paren, to_latex
+from .layout import equation_rows, wrap_expr
+from .notation import partial, shape_tex, transpose_tex
+from .tex import Tex, code, text
+
+
+class GraphSpecSection:
+    """Sections of graph-spec handouts: op definitions, node tables, forward lines, parameters."""
+
+    # -- graph specs ----------------------------------------------------------------
+
+    def op_definition(self, node) -> str:
+        """What an op node computes, in the handout's notation (per sample)."""
+        from ...graph import Concat, Elementwise, MatMul, Reduce, Transpose, arg_symbol
+
+        op, inputs = node.op, [self.node_tex(i) for i in node.inputs]
+        if isinstance(op, Dense):
+            return f"{inputs[0]} {inputs[1]}" + (f" + {inputs[2]}" if len(inputs) > 2 else "")
+        if isinstance(op, (Activation, Softmax)):
+            return rf"{self.function_tex(op)}\left({inputs[0]}\right)"
+        if isinstance(op, Loss):
+            name = op.choice.name if op.choice.formula is None else "loss"
+            return rf"\operatorname{{{naming.escape_latex_text(name)}}}\left({inputs[0]}, {inputs[1]}\right)"
+        if isinstance(op, Elementwise):
+            names = {arg_symbol(k): tex for k, tex in enumerate(inputs)}
+            return to_latex(op.expr, names, hadamard=bool(node.shape))
+        if isinstance(op, MatMul):
+            return f"{inputs[0]} \\, {inputs[1]}"
+        if isinstance(op, Transpose):
+            return transpose_tex(inputs[0])
+        if isinstance(op, Reduce):
+            what = r"\operatorname{mean}" if op.mean else r"\operatorname{sum}"
+            axis = "" if op.axis is None else rf"_{{\text{{axis }}{op.axis + 1}}}"
+            return rf"{what}{axis}\left({inputs[0]}\right)"
+        if isinstance(op, Concat):
+            return r"\begin{pmatrix} " + r" \\ ".join(inputs) + r" \end{pmatrix}"
+        return rf"\operatorname{{{naming.escape_latex_text(type(op).__name__)}}}\left({', '.join(inputs)}\right)"
+
+    def graph_tables(self) -> tuple[list[dict], list[dict]]:
+        """(leaves: inputs, targets, parameters; op nodes with their definitions)."""
+        roles = {"input": "input", "target": "target", "param": "parameter"}
+        leaves, ops = [], []
+        for node in self.graph.nodes.values():
+            role = node.op.role
+            row = {
+                "symbol": Tex(f"${self.node_tex(node.name)}$"),
+                "shape": Tex(f"${shape_tex(node.shape)}$" if node.shape else "scalar"),
+                "module": code(self.graph.array(node.name)),
+                "plain": code(naming.element_name(node.name, (0,) * len(node.shape))),
+            }
+            if role in roles:
+                leaves.append({**row, "role": text(roles[role])})
+            else:
+                ops.append({**row, "definition": Tex(f"${self.node_tex(node.name)} = {self.op_definition(node)}$")})
+        return leaves, ops
+
+    def graph_forward(self) -> tuple[list[Tex], list[Tex]]:
+        """(one equation per op node, and for small graphs every element written out)."""
+        equations = [
+            Tex(rf"{self.node_tex(n.name)} &= {self.op_definition(n)}") for n in self.graph.nodes.values() if n.op.role == "op"
+        ]
+        elements = []
+        if self.small:
+            names = self.element_names
+            symbols = [s for n in self.graph.nodes.values() if n.op.role == "op" for s in self.d.scalar.symbols[n.name]]
+            if len(symbols) <= 60 and any(n.shape for n in self.graph.nodes.values() if n.op.role == "op"):
+                for symbol in symbols:
+                    definition = self.d.scalar.definitions[symbol]
+                    elements.append(Tex(equation_rows(names[symbol], [wrap_expr(definition, names)])))
+        return equations, elements
+
+    def elementwise_locals(self) -> list[Tex]:
+        """d out / d input of every elementwise op, as SymPy derives it: one row per node."""
+        from ...graph import Elementwise, arg_symbol
+
+        rows = []
+        for node in self.graph.nodes.values():
+            if not isinstance(node.op, Elementwise):
+                continue
+            names = {arg_symbol(k): self.node_tex(i) for k, i in enumerate(node.inputs)}
+            names[registry.A] = self.node_tex(node.name)
+            parts = []
+            for name in dict.fromkeys(node.inputs):  # the same input twice (W * W): the sum of both
+                total = sum(d for i, d in zip(node.inputs, node.op.derivatives) if i == name)
+                parts.append(rf"{partial(self.node_tex(node.name), self.node_tex(name))} = {to_latex(total, names)}")
+            definition = to_latex(node.op.expr, names)
+            rows.append(Tex(rf"{self.node_tex(node.name)} &= {definition}: & " + r", \quad ".join(parts)))
+        return rows
+
+    def graph_parameters(self) -> list[dict]:
+        """Each parameter's gradient as the sum of what its uses send back."""
+        items = []
+        for param in self.params_backward():
+            contributions = [(i, step) for i, step in enumerate(self.d.steps) if step.target == param.name]
+            formulas = [self.step_math(step)[1].split(" = ", 1)[-1].split(r" \mathrel{+}= ", 1)[-1] for _, step in contributions]
+            total = " + ".join(paren(f) if (" + " in f or " - " in f) and len(formulas) > 1 else f for f in formulas)
+            lines = [code(line.code) for i, _ in contributions for line in self.numpy_lines[i]]
+            items.append(
+                {
+                    "name": Tex(self.node_tex(param.name)),
+                    "plain": code(param.name),
+                    "shape": Tex(shape_tex(param.shape) if param.shape else "1"),
+                    "uses": len(contributions),
+                    "matrix": Tex(rf"{partial('E', self.node_tex(param.name))} = {total}"),
+                    "code": lines,
+                }
+            )
+        return items

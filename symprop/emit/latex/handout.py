@@ -1,0 +1,244 @@
+"""The handout of one Derivation: the template context, assembled from one section class per concern."""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import sympy as sp
+
+from ... import naming
+from ...errors import SymPropError
+from ...graph import Activation, Dense, Softmax
+from ...latex_printing import to_latex, visible_length
+from .backward import BackwardSection
+from .example import ExampleSection
+from .figure import FigureSection
+from .forward import ForwardSection
+from .graph_spec import GraphSpecSection
+from .layout import larger_than, param_indices
+from .limits import LONG_FACTOR, PER_WEIGHT_LIMIT
+from .notation import Layer, count_tex, generic_element, op_name, partial
+from .parameters import ParameterSection
+from .tex import Tex, code, environment, text
+
+if TYPE_CHECKING:
+    from ...derivation import Derivation
+
+
+class Handout(FigureSection, ForwardSection, BackwardSection, ParameterSection, ExampleSection, GraphSpecSection):
+    """Builds the template context for one derivation."""
+
+    def __init__(self, derivation: Derivation):
+        self.uses_delta_form = False  # set when a long sum is written with the deltas
+        self.graph_mode = getattr(derivation.network, "kind", "layers") == "graph"
+        self.d = derivation
+        self.graph = derivation.graph
+        self.network = derivation.network
+        self.loss_node = self.graph.nodes[self.graph.loss]
+        self.output = self.graph.nodes[self.loss_node.inputs[0]]
+        self.small = derivation.has_scalar and self.param_count <= PER_WEIGHT_LIMIT
+
+    # -- structure ------------------------------------------------------------------
+
+    @cached_property
+    def param_count(self) -> int:
+        return sum(int(sp.prod(n.shape)) for n in self.graph.params())
+
+    @cached_property
+    def layers(self) -> list[Layer]:
+        layers = []
+        for node in self.graph.nodes.values():
+            if not isinstance(node.op, Dense):
+                continue
+            weight, data, *bias = node.inputs
+            consumers = self.graph.consumers(node.name)
+            act = consumers[0] if len(consumers) == 1 and isinstance(consumers[0].op, (Activation, Softmax)) else None
+            layers.append(
+                Layer(
+                    len(layers) + 1,
+                    node.name,
+                    weight,
+                    data,
+                    bias[0] if bias else None,
+                    act.name if act else None,
+                    act.op if act else None,
+                    node.shape[0],
+                    self.graph.nodes[data].shape[0],
+                )
+            )
+        return layers
+
+    def params_backward(self) -> list:
+        """Parameters in the order backpropagation reaches them: last layer first, W before b."""
+        params = self.graph.params()
+        position = {p.name: i for i, p in enumerate(params)}
+        consumer = {p.name: self.graph.consumers(p.name)[0].name for p in params}
+        order = list(self.graph.nodes)
+        return sorted(params, key=lambda p: (-order.index(consumer[p.name]), position[p.name]))
+
+    def node_tex(self, node: str) -> str:
+        return naming.latex_base(node)
+
+    def adjoint_tex(self, node: str) -> str:
+        """The handout's name for dE/d``node``: delta for a layer's output (layer stacks)."""
+        if isinstance(self.graph.nodes[node].op, Dense) and not self.graph_mode:
+            return r"\delta" + self._superscript(node)
+        return partial("E", self.node_tex(node))
+
+    def adjoint_element(self, node: str, index: str) -> str:
+        if isinstance(self.graph.nodes[node].op, Dense) and not self.graph_mode:
+            return r"\delta" + self._superscript(node) + f"_{{{index}}}"
+        return partial("E", generic_element(node, index))
+
+    def _el(self, node: str, index: str) -> str:
+        """Element ``index`` (letters, e.g. ``j``, ``jk``; empty for a scalar) of a node."""
+        if not index:
+            return self.node_tex(node)
+        return generic_element(node, index, matrix=len(index) == 2)
+
+    def _superscript(self, node: str) -> str:
+        match = re.match(r"^[A-Za-z]+?(\d+)$", node)
+        return f"^{{({match.group(1)})}}" if match else f"_{{{naming.escape_latex_name(node)}}}"
+
+    def function_tex(self, op) -> str:
+        """How an activation is named in formulas: ``\\sigma``, ``f_{swish\\_b}``."""
+        if isinstance(op, Softmax):
+            return r"\operatorname{softmax}"
+        if op.choice.formula is not None:
+            return r"f_{\mathrm{" + naming.escape_latex_text(op.name) + "}}"
+        return op.choice.entry.latex or (r"\operatorname{" + naming.escape_latex_text(op.name) + "}")
+
+    @cached_property
+    def element_index(self) -> dict[sp.Symbol, tuple[str, tuple[int, ...]]]:
+        """Node and (0-based) index of every element symbol of the per-weight view."""
+        return {
+            symbol: (node, index)
+            for node, symbols in self.d.scalar.symbols.items()
+            for symbol, index in zip(symbols, param_indices(self.graph.nodes[node].shape))
+        }
+
+    @cached_property
+    def element_names(self) -> dict[sp.Symbol, str]:
+        """LaTeX of every element symbol of the per-weight view (small networks)."""
+        return {symbol: naming.latex_element(node, index) for symbol, (node, index) in self.element_index.items()}
+
+    @cached_property
+    def element_users(self) -> dict[sp.Symbol, list[sp.Symbol]]:
+        """For every element symbol, the op elements whose definitions use it (forward order)."""
+        users: dict[sp.Symbol, list[sp.Symbol]] = {}
+        for symbol, definition in self.d.scalar.definitions.items():
+            for used in sorted(definition.free_symbols, key=lambda s: s.name):
+                users.setdefault(used, []).append(symbol)
+        return users
+
+    def compact_adjoint(self, symbol: sp.Symbol, full: sp.Expr, force: bool = False):
+        """dE/d``symbol`` written through its users, when ``full`` is too long to read.
+
+        ``sum_u dE/du * du/dsymbol`` over the elements ``u`` computed from ``symbol`` (the next
+        layer's deltas for a layer stack).  Returns (expression, LaTeX names of the new
+        dE/du symbols, new symbol -> u), or None when ``full`` is short enough.
+        """
+        scalar = self.d.scalar
+        if not force and not larger_than(full, 150) and visible_length(to_latex(full, self.element_names)) <= LONG_FACTOR:
+            return None
+        users = self.element_users.get(symbol, [])
+        if not users or any(u not in scalar.adjoints for u in users):
+            return None
+        stand_ins, names, terms = {}, {}, []
+        expr = sp.S.Zero
+        for u in users:
+            node, index = self.element_index[u]
+            d_u = sp.Symbol(f"adjoint_of_{u.name}", real=True)
+            stand_ins[d_u] = u
+            letter = naming.element_suffix(index).replace("_", ",") if index else ""
+            names[d_u] = self.adjoint_element(node, letter) if letter else partial("E", self.node_tex(node))
+            local = sp.diff(scalar.definitions[u], symbol)
+            terms.append((d_u, local))
+            expr += d_u * local
+        if not force:
+            self.uses_delta_form = True
+        return expr, names, stand_ins, terms
+
+    # -- the code ---------------------------------------------------------------------
+
+    def code_listing(self) -> list[Tex]:
+        lines = []
+        for i in range(len(self.d.steps)):
+            lines.extend(code(line.code) for line in self.numpy_lines[i])
+        return lines
+
+    # -- everything -------------------------------------------------------------------
+
+    def context(self) -> dict:
+        from ... import __version__
+
+        network = self.network
+        common = {
+            "mode": "graph" if self.graph_mode else "layers",
+            "name": text(network.name),
+            "source": text(Path(network.source).name),
+            "version": text(__version__),
+            "param_count": Tex(count_tex(self.param_count)),
+            "limit": PER_WEIGHT_LIMIT,
+            "local": self.local_derivatives(),
+            "softmax_ce": self.softmax_cross_entropy(),
+            "backward": self.backward(),
+        }
+        if self.graph_mode:
+            leaves, ops = self.graph_tables()
+            equations, elements = self.graph_forward()
+            summary = getattr(network, "summary", "")
+            context = {
+                **common,
+                "summary": text(summary),
+                "figure": self.graph_figure(),
+                "leaves": leaves,
+                "ops": ops,
+                "graph_forward": equations,
+                "graph_elements": elements,
+                "elementwise": self.elementwise_locals(),
+                "loss_node": Tex(self.node_tex(self.graph.loss)),
+                "parameters": self.graph_parameters(),
+            }
+        else:
+            parts = [str(network.inputs)] + [f"{layer.units} ({op_name(layer.op)})" for layer in self.layers]
+            loss_name = network.loss.name if network.loss.formula is None else "a formula"
+            sizes = [network.inputs] + [layer.units for layer in self.layers]
+            context = {
+                **common,
+                "summary": Tex(r" $\to$ ".join(text(part) for part in parts)),
+                "loss_name": text(loss_name),
+                "figure": self.figure(),
+                "layers": self.layer_rows(),
+                "sizes": Tex(", ".join(rf"n_{{{i}}} = {count_tex(n)}" for i, n in enumerate(sizes))),
+                "notation": self.notation(),
+                "forward": self.forward(),
+                "loss": self.loss(),
+                "parameters": self.parameters(),
+                "output": Tex(self.node_tex(self.output.name)),
+            }
+        context["per_weight"] = self.per_weight()
+        context["example"] = self.example()
+        context["delta_form"] = self.uses_delta_form
+        context["code"] = self.code_listing()
+        return context
+
+def latex_source(derivation: Derivation) -> str:
+    """The handout of ``derivation`` as LaTeX source (a complete document)."""
+    return environment().get_template("handout.tex.j2").render(**Handout(derivation).context())
+
+
+def write_latex(derivation: Derivation, directory: str | Path) -> Path:
+    """Write ``<name>.tex`` into ``directory`` (created if needed); returns its path."""
+    name = derivation.name
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
+        raise SymPropError(f"network name {name!r} cannot be used as a file name; use letters, digits and '_'")
+    directory = Path(directory)
+    source = latex_source(derivation)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.tex"
+    path.write_text(source, encoding="utf-8")
+    return path
