@@ -1,9 +1,10 @@
 """The reverse pass: from the graph to the adjoint of every node and parameter.
 
 Like micrograd's ``backward()``: walk the nodes in reverse topological order and let each
-node send its adjoint to its inputs.  What a step sends is recorded abstractly (a rule
-name plus, for elementwise rules, the scalar SymPy factor), so that the NumPy emitter and
-the LaTeX emitter render the very same derivation.
+node's op send its adjoint to its inputs (``Op.adjoint_rules``; a loss fused with its output
+activation first, ``Op.fused_adjoint``).  What a step sends is recorded abstractly (the op's
+rule label plus, for elementwise rules, the scalar SymPy factor), so that the NumPy emitter
+and the LaTeX emitter render the very same derivation through the same op.
 
 Work per layer is independent of its width: the symbolic parts are scalar formulas in the
 generic element symbols of ``registry`` (``z``, ``a``, ``y``, ``t``).
@@ -11,15 +12,13 @@ generic element symbols of ``registry`` (``z``, ``a``, ``y``, ``t``).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cached_property
 from pathlib import Path
 
 import sympy as sp
 
-from . import registry
-from .graph import Activation, Dense, Graph, Loss, Node, Softmax, lower
+from .graph import Graph
 from .spec import Network
 
 
@@ -27,16 +26,12 @@ from .spec import Network
 class Step:
     """One line of the backward pass: (a contribution to) the adjoint of ``target``.
 
-    ``rule`` names the tensor rule: 'loss' (dE/dy), 'fused' (dE/dz of an output activation
-    and the loss together), 'activation' (dE/dz = dE/da * f'), 'softmax', 'dense_weight',
-    'dense_bias', 'dense_input'.  ``local`` is the elementwise factor for the first three,
-    written in the symbols of ``registry`` (``Z``, ``A``, ``Y``/``T``); for 'loss' and 'fused'
-    it includes the 1/n of a mean over outputs but not the 1/N mean over the batch.
-
-    Graph specs add 'elementwise' (``local`` = d out / d input ``argument``, in the symbols
-    ``graph.arg_symbol(i)`` and ``A`` for the output), 'matmul', 'transpose', 'sum' (``local``
-    = the 1/n of a mean, else 1) and 'concat'.  Their 'loss' and 'fused' steps may come from a
-    loss function inside the loss expression; the upstream adjoint of that node then multiplies.
+    ``rule`` is the label the op of ``source`` gave the step (``symprop.ops``: each op
+    interprets its own labels when it spells the step in NumPy or LaTeX); ``local`` is its
+    elementwise factor where it has one, in the generic symbols of ``registry`` (``Z``, ``A``,
+    ``Y``, ``T``) or ``ops.arg_symbol(i)``; for a loss it includes the 1/n of a mean over
+    outputs but not the 1/N mean over the batch.  ``argument`` is the input of ``source``
+    the step differentiates (one node may be several inputs: ``W * W``, ``concat(x, x)``).
     """
 
     target: str
@@ -44,28 +39,7 @@ class Step:
     rule: str
     local: sp.Expr | None = None
     accumulate: bool = False
-    #: Which input of ``source`` the step differentiates (tensor ops of graph specs, where
-    #: one node may be several inputs: ``W * W``, ``concat(x, x)``); None for the layer rules.
     argument: int | None = None
-
-
-@cache
-def softmax_cross_entropy_gradient() -> sp.Expr:
-    """dE/dz of cross-entropy after softmax, derived by SymPy on a 3-vector: ``A - T``.
-
-    The derivation gives ``y_j * sum(t) - t_j``; with targets that sum to one (one-hot or
-    probability rows, as the spec requires) that is ``y_j - t_j``.
-    """
-    zs = sp.symbols("z1:4", real=True)
-    ts = sp.symbols("t1:4", real=True)
-    exps = [sp.exp(z) for z in zs]
-    loss = -sum(t * sp.log(e / sum(exps)) for t, e in zip(ts, exps))
-    grad = sp.diff(loss, zs[0])
-    y0 = exps[0] / sum(exps)
-    on_simplex = sp.simplify(grad.subs(ts[2], 1 - ts[0] - ts[1]) - (y0 - ts[0]))
-    if on_simplex != 0:
-        raise AssertionError(f"softmax cross-entropy gradient did not reduce to y - t: {on_simplex}")
-    return registry.A - registry.T
 
 
 class Derivation:
@@ -73,7 +47,7 @@ class Derivation:
 
     def __init__(self, network: Network, graph: Graph | None = None):
         self.network = network
-        self.graph = graph or lower(network)
+        self.graph = graph or network.to_graph()
         self.steps = self._reverse_pass()
 
     @property
@@ -95,52 +69,16 @@ class Derivation:
         for node in reversed(list(graph.nodes.values())):
             if node.name in skip or node.op.role != "op" or node.name not in graph.needs_grad:
                 continue
-            op = node.op
-            if isinstance(op, Loss):
+            fused = node.op.fused_adjoint(node, graph)
+            if fused is not None:  # the output activation and the loss in one step
                 output = graph.nodes[node.inputs[0]]
-                fused = self._fused_output(node, output)
-                if fused is not None:
-                    send(output.inputs[0], node.name, "fused", fused)
-                    skip.add(output.name)
-                else:
-                    send(output.name, node.name, "loss", op.scale(math.prod(output.shape)) * op.derivative)
-            elif isinstance(op, Activation):
-                send(node.inputs[0], node.name, "activation", op.derivative)
-            elif isinstance(op, Softmax):
-                send(node.inputs[0], node.name, "softmax")
-            elif isinstance(op, Dense):
-                weight, data, *bias = node.inputs
-                send(weight, node.name, "dense_weight")
-                if bias:
-                    send(bias[0], node.name, "dense_bias")
-                send(data, node.name, "dense_input")
-            elif hasattr(op, "adjoint_rules"):  # the tensor ops of graph specs
-                for argument, rule, local in op.adjoint_rules():
-                    send(node.inputs[argument], node.name, rule, local, argument)
-            else:
-                raise NotImplementedError(f"no adjoint rule for op {type(op).__name__} (node {node.name})")
+                send(output.inputs[0], node.name, fused.rule, fused.local, fused.argument)
+                skip.add(output.name)
+                continue
+            shapes = [graph.nodes[i].shape for i in node.inputs]
+            for adjoint in node.op.adjoint_rules(node, shapes):
+                send(node.inputs[adjoint.argument], node.name, adjoint.rule, adjoint.local, adjoint.argument)
         return steps
-
-    def _fused_output(self, loss_node: Node, output: Node) -> sp.Expr | None:
-        """dE/dz for an output activation whose only consumer is the loss, when the product
-        of the two derivatives simplifies (sigmoid + binary cross-entropy gives ``a - t``,
-        softmax + cross-entropy ``y - t``), or None."""
-        if len(self.graph.consumers(output.name)) != 1:
-            return None
-        loss: Loss = loss_node.op
-        if isinstance(output.op, Softmax):
-            return softmax_cross_entropy_gradient() if loss.choice.name == "cross_entropy" else None
-        if not isinstance(output.op, Activation):
-            return None
-        activation: Activation = output.op
-        dloss = loss.derivative.xreplace({registry.Y: registry.A})
-        product = loss.scale(math.prod(output.shape)) * dloss * activation.derivative
-        if product.has(sp.Piecewise):
-            return None
-        # Fuse only when cancelling really shortens the product (BCE + sigmoid gives a - t);
-        # otherwise the backward pass keeps the two chain-rule steps, dE/da and da/dz.
-        simplest = min([sp.cancel(product), sp.factor(product)], key=sp.count_ops)
-        return simplest if sp.count_ops(simplest) < sp.count_ops(product) else None
 
     @cached_property
     def scalar(self):

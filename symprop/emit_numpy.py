@@ -8,6 +8,7 @@ carries the per-sample formula it computes as a comment.
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +17,6 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
 from . import registry
-from .graph import Activation, Dense, Loss, Softmax
 from .numpy_helpers import ERF_SOURCE
 from .printing import EXTRA_HELPERS, ArrayPrinter, print_array_expr
 from .templating import render
@@ -39,6 +39,22 @@ class MathPrinter(ArrayPrinter):
 
     def _print_erf(self, expr):
         return f"erf({self._print(expr.args[0])})"
+
+
+class ArrayCode(sp.Symbol):
+    """A symbol printed as a piece of NumPy code, such as ``S[:, None]`` (a batched array
+    lined up with arrays of higher per-sample rank)."""
+
+    def _numpycode(self, printer):
+        return self.name
+
+
+def _wrapped(code: str) -> str:
+    return code if re.fullmatch(r"[A-Za-z_]\w*", code) else f"({code})"
+
+
+def _axes(axes: list[int]) -> str:
+    return str(axes[0]) if len(axes) == 1 else str(tuple(axes))
 
 
 @dataclass(frozen=True)
@@ -69,6 +85,9 @@ class _ModuleBuilder:
         self.math = MathPrinter()
         self.cached: set[str] = set()  # forward arrays the backward pass reads
         self.params_read: set[str] = set()  # parameters the backward pass reads
+        self.targets_read: set[str] = set()  # targets the backward pass reads
+        self.reads: set[str] | None = None  # while spelling a forward line: the nodes it reads
+        self.step_lines: list[list[Line]] = []  # the lines each step of the derivation wrote
         self.temporaries = itertools.count(1)
 
     # -- names -----------------------------------------------------------------------
@@ -79,22 +98,26 @@ class _ModuleBuilder:
     def grad(self, node: str) -> str:
         return self.graph.grad(node)
 
+    def node(self, name: str):
+        return self.graph.nodes[name]
+
+    def batched(self, name: str) -> bool:
+        return name in self.graph.batched
+
     def use(self, node: str) -> str:
-        """The array of ``node``, recorded as needed by the backward pass."""
+        """The array of ``node``, recorded as read: by the forward line being spelled, or else
+        by the backward pass (a parameter, a target, or a cached forward value)."""
+        if self.reads is not None:
+            self.reads.add(node)
+            return self.array(node)
         role = self.graph.role(node)
         if role == "param":
             self.params_read.add(node)
-        elif role != "target":
+        elif role == "target":
+            self.targets_read.add(node)
+        else:
             self.cached.add(node)
         return self.array(node)
-
-    def symbols_for(self, activation_node: str, expr: sp.Expr, arrays: bool) -> dict[sp.Symbol, sp.Symbol]:
-        """Substitution of the registry's generic symbols in ``expr`` by arrays (or math names)."""
-        node = self.graph.nodes[activation_node]
-        nodes = {registry.Z: node.inputs[0], registry.A: node.name, registry.T: "t"}
-        if arrays:
-            return {s: sp.Symbol(self.use(nodes[s]), real=True) for s in expr.free_symbols if s in nodes}
-        return {s: sp.Symbol(nodes[s], real=True) for s in expr.free_symbols if s in nodes}
 
     def code(self, expr: sp.Expr) -> str:
         return print_array_expr(expr, self.printer)
@@ -102,62 +125,21 @@ class _ModuleBuilder:
     def formula(self, expr: sp.Expr) -> str:
         return print_array_expr(expr, self.math)
 
-    # -- forward ---------------------------------------------------------------------
+    def operand(self, name: str, out) -> sp.Symbol:
+        """The array of input ``name`` as it enters elementwise code that produces ``out``."""
+        array = self.use(name)
+        missing = len(out.shape) - len(self.graph.nodes[name].shape)
+        if missing > 0 and self.batched(name):
+            return ArrayCode(f"{array}[:, {', '.join(['None'] * missing)}]", real=True)
+        return sp.Symbol(array, real=True)
 
-    def forward_lines(self) -> list[Line]:
-        lines = []
-        for node in self.graph.nodes.values():
-            op = node.op
-            out = self.array(node.name)
-            if isinstance(op, Dense):
-                weight, data, *bias = node.inputs
-                code = f"np.dot({self.array(data)}, {weight}.T)" + (f" + {bias[0]}" if bias else "")
-                math = f"{node.name} = {weight} {data}" + (f" + {bias[0]}" if bias else "")
-            elif isinstance(op, Activation):
-                z = node.inputs[0]
-                code = self.code(op.apply(sp.Symbol(self.array(z), real=True)))
-                math = f"{node.name} = {self.formula(op.apply(sp.Symbol(z, real=True)))}"
-                if not op.is_identity:
-                    math += f"  ({op.name})" if op.choice.formula is not None else ""
-            elif isinstance(op, Softmax):
-                self.printer.helpers.add("softmax")
-                code = f"_softmax({self.array(node.inputs[0])})"
-                math = f"{node.name} = softmax({node.inputs[0]})"
-            else:
-                continue
-            lines.append(Line(f"{out} = {code}", math))
-        return lines
-
-    def loss_lines(self) -> tuple[list[str], str, str]:
-        """(arrays the loss reads, the per-sample loss as NumPy code, as math)."""
-        loss_node = self.graph.nodes[self.graph.loss]
-        op: Loss = loss_node.op
-        output = self.graph.nodes[loss_node.inputs[0]]
-        n = output.shape[0]
-        target = self.array("t")
-        if isinstance(output.op, Softmax) and op.choice.name == "cross_entropy":
-            self.printer.helpers.add("log_softmax")
-            z = output.inputs[0]
-            return [z], f"-({target} * _log_softmax({self.array(z)})).sum()", "E = -sum_i t_i log(softmax(z)_i)"
-        y = self.array(output.name)
-        entry = op.choice.entry
-        if entry is not None and entry.numpy_elementwise:
-            terms = entry.numpy_elementwise.format(y=y, t=target)
-            self.printer.helpers.update(entry.helper_needs)
-        else:
-            terms = self.code(op.elementwise.xreplace({registry.Y: sp.Symbol(y), registry.T: sp.Symbol(target)}))
-        scale = f" / {n}" if op.choice.reduction == "mean" and n > 1 else ""
-        math_terms = self.formula(op.elementwise.xreplace({registry.Y: sp.Symbol("y_i"), registry.T: sp.Symbol("t_i")}))
-        reduction = "mean_i" if op.choice.reduction == "mean" else "sum_i"
-        return [output.name], f"({terms}).sum(){scale}", f"E = {reduction} {math_terms}"
-
-    # -- backward --------------------------------------------------------------------
-
-    def backward_lines(self) -> list[Line]:
-        lines: list[Line] = []
-        for step in self.d.steps:
-            lines.extend(self.backward_line(step))
-        return lines
+    def expanded(self, name: str, rank: int) -> sp.Symbol:
+        """The adjoint array of per-sample scalar (or lower-rank) node ``name``, lined up with rank ``rank``."""
+        grad = self.grad(name)
+        missing = rank - len(self.graph.nodes[name].shape)
+        if missing > 0 and self.batched(name):
+            return ArrayCode(f"{grad}[:, {', '.join(['None'] * missing)}]", real=True)
+        return sp.Symbol(grad, real=True)
 
     def shared(self, expr: sp.Expr) -> tuple[list[Line], sp.Expr]:
         """Common subexpressions of ``expr`` as temporaries ``_s1, _s2, ...`` (computed once)."""
@@ -166,66 +148,90 @@ class _ModuleBuilder:
         lines = [Line(f"{name} = {self.code(value)}", f"{self.formula(value)}, used twice") for name, value in replacements]
         return lines, reduced
 
-    def backward_line(self, step: Step) -> list[Line]:
-        g_out = self.grad(step.source)
-        target = self.grad(step.target)
-        source = self.graph.nodes[step.source]
-        math_target = f"dE/d{step.target}"
-        rule = step.rule
-        prelude: list[Line] = []
-        if rule == "fused":
-            activation = self.graph.nodes[source.inputs[0]]
-            prelude, local = self.shared(step.local.xreplace(self.symbols_for(activation.name, step.local, arrays=True)))
-            code = self.code(local / sp.Symbol("N"))
-            math = self.formula(step.local.xreplace(self.symbols_for(activation.name, step.local, arrays=False)))
-        elif rule == "loss":
-            y, t = sp.Symbol(self.use(source.inputs[0]), real=True), sp.Symbol(self.array("t"), real=True)
-            code = self.code(step.local.xreplace({registry.Y: y, registry.T: t}) / sp.Symbol("N"))
-            math = self.formula(
-                step.local.xreplace({registry.Y: sp.Symbol(source.inputs[0]), registry.T: sp.Symbol("t")})
-            )
-        elif rule == "activation":
-            prelude, local = self.shared(step.local.xreplace(self.symbols_for(source.name, step.local, arrays=True)))
-            code = self.elementwise_product(g_out, local)
-            local_math = self.math.parenthesize(
-                step.local.xreplace(self.symbols_for(source.name, step.local, arrays=False)), PRECEDENCE["Mul"], strict=True
-            )
-            math = f"dE/d{source.name} * {local_math}" if local_math != "1" else f"dE/d{source.name}"
-        elif rule == "softmax":
-            y = self.use(source.name)
-            code = f"{y} * ({g_out} - ({g_out} * {y}).sum(axis=1, keepdims=True))"
-            math = f"{source.name} * (dE/d{source.name} - sum_i dE/d{source.name}_i {source.name}_i)"
-        elif rule == "dense_weight":
-            data = source.inputs[1]
-            code = f"np.dot({g_out}.T, {self.use(data)})"
-            math = f"dE/d{step.source} {data}^T, summed over the batch"
-        elif rule == "dense_bias":
-            code = f"{g_out}.sum(axis=0)"
-            math = f"dE/d{step.source}, summed over the batch"
-        elif rule == "dense_input":
-            weight = source.inputs[0]
-            code = f"np.dot({g_out}, {self.use(weight)})"
-            math = f"{weight}^T dE/d{step.source}"
-        else:
-            raise NotImplementedError(f"no NumPy spelling for the backward rule {rule!r}")
-        if step.accumulate:
-            return [*prelude, Line(f"{target} = {target} + {code}", f"{math_target} += {math}")]
-        return [*prelude, Line(f"{target} = {code}", f"{math_target} = {math}")]
-
-    def elementwise_product(self, upstream: str, local: sp.Expr) -> str:
+    def product(self, upstream: sp.Symbol, local: sp.Expr) -> str:
         """``upstream * local``; a piecewise factor takes the product into its branches so
         that ``np.where`` keeps the dtype of the arrays.  A 0/1 step (relu') multiplies by
         the boolean mask instead: ``np.where`` with an unpredictable condition runs ~5 ns
         per element, 5-15x slower than the multiply (NumPy 2.4, benchmarks/profile_generated.py)."""
+        up = self.code(upstream)
         if local == 1:
-            return upstream
+            return up
+        if local == -1:
+            return f"-{up}"
         if isinstance(local, sp.Piecewise) and len(local.args) == 2 and local.args[1].cond == sp.true:
             (value, condition), (otherwise, _) = local.args
             if value == 1 and otherwise == 0:  # a step (relu'): multiply by the boolean mask
-                return f"{upstream} * ({self.code(condition)})"
+                return f"{up} * ({self.code(condition)})"
         if local.has(sp.Piecewise):
-            return self.code(sp.piecewise_fold(sp.Symbol(upstream) * local))
-        return f"{upstream} * {self.printer.parenthesize(local, PRECEDENCE['Mul'], strict=True)}"
+            return self.code(sp.piecewise_fold(upstream * local))
+        return f"{up} * {self.printer.parenthesize(local, PRECEDENCE['Mul'], strict=True)}"
+
+    def reduce_to(self, code: str, batched: bool, shape: tuple[int, ...], target: str) -> tuple[str, str]:
+        """Sum an adjoint of (batched?, ``shape``) back to the shape of ``target``: over the batch
+        for an unbatched target, over leading and stretched axes of a broadcast.
+        Returns (code, note for the comment)."""
+        node = self.graph.nodes[target]
+        base = 1 if batched else 0
+        axes = [0] if batched and not self.batched(target) else []
+        extra = len(shape) - len(node.shape)
+        axes += [base + k for k in range(extra)]
+        # Size-1 axes of the target that the broadcast stretched, counted after dropping ``axes``.
+        first = 1 if batched and self.batched(target) else 0
+        kept = [first + k for k in range(len(node.shape)) if node.shape[k] == 1 and shape[extra + k] > 1]
+        notes = []
+        if axes:
+            total = base + len(shape)
+            code = f"{_wrapped(code)}.sum()" if len(axes) == total else f"{_wrapped(code)}.sum(axis={_axes(axes)})"
+            notes.append("summed over the batch" if axes == [0] else "summed over the broadcast axes")
+        if kept:
+            code = f"{_wrapped(code)}.sum(axis={_axes(kept)}, keepdims=True)"
+            notes = notes or ["summed over the broadcast axes"]
+        return code, (", " + notes[0]) if notes else ""
+
+    # -- forward ---------------------------------------------------------------------
+
+    def node_line(self, node) -> tuple[Line, set[str]]:
+        """The forward line of op ``node`` (spelled by its op) and the nodes it reads."""
+        self.reads = set()
+        try:
+            code, math = node.op.numpy(node, self)
+        finally:
+            reads, self.reads = self.reads, None
+        return Line(f"{self.array(node.name)} = {code}", math), reads
+
+    def forward_lines(self) -> list[Line]:
+        return [self.node_line(n)[0] for n in self.graph.nodes.values() if n.op.role == "op" and n.name != self.graph.loss]
+
+    def loss_lines(self) -> tuple[list[str], str, str]:
+        """(nodes the loss reads, the loss summed over the batch as NumPy code, its formula)."""
+        node = self.graph.nodes[self.graph.loss]
+        self.reads = set()
+        try:
+            code, math = node.op.numpy(node, self, over_batch=True)
+        finally:
+            reads, self.reads = self.reads, None
+        return [n for n in self.graph.nodes if n in reads and self.graph.role(n) != "target"], code, math
+
+    # -- backward --------------------------------------------------------------------
+
+    def backward_lines(self) -> list[Line]:
+        lines: list[Line] = []
+        self.step_lines = []
+        for step in self.d.steps:
+            written = self.backward_line(step)
+            self.step_lines.append(written)
+            lines.extend(written)
+        return lines
+
+    def backward_line(self, step: Step) -> list[Line]:
+        """The lines of one step, spelled by the op of the node that sends the adjoint."""
+        spelled = self.graph.nodes[step.source].op.numpy_adjoint(step, self)
+        target, math_target = self.grad(step.target), f"dE/d{step.target}"
+        if step.accumulate:
+            line = Line(f"{target} = {target} + {spelled.code}", f"{math_target} += {spelled.math}{spelled.note}")
+        else:
+            line = Line(f"{target} = {spelled.code}", f"{math_target} = {spelled.math}{spelled.note}")
+        return [*spelled.prelude, line]
 
     # -- the whole module ------------------------------------------------------------
 
@@ -322,11 +328,17 @@ def _array_literal(value) -> str:
     return f"[{rows}\n        ]"
 
 
-def module_source(derivation: Derivation) -> str:
-    builder = _ModuleBuilder
+def module_builder(derivation: Derivation) -> _ModuleBuilder:
+    """The builder of ``derivation``'s module (graph specs have their own; see emit_numpy_graph)."""
     if getattr(derivation.network, "kind", "layers") == "graph":
-        from .emit_numpy_graph import GraphModuleBuilder as builder  # tensor ops of graph specs
-    return render("numpy_module.py.j2", **builder(derivation).context())
+        from .emit_numpy_graph import GraphModuleBuilder  # tensor ops of graph specs
+
+        return GraphModuleBuilder(derivation)
+    return _ModuleBuilder(derivation)
+
+
+def module_source(derivation: Derivation) -> str:
+    return render("numpy_module.py.j2", **module_builder(derivation).context())
 
 
 def write_module(derivation: Derivation, directory: Path) -> Path:

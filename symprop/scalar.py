@@ -21,7 +21,7 @@ import sympy as sp
 
 from . import naming, registry
 from .errors import SymPropError
-from .graph import Activation, Loss, Node, Softmax
+from .ops import Activation, Loss, Node, Softmax
 
 #: Networks with more parameters than this get no per-weight expansion.
 SCALAR_LIMIT = 100

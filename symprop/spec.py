@@ -19,6 +19,8 @@ import yaml
 from . import registry
 from .errors import SpecError
 from .formula import FormulaError, parse_formula
+from .graph import Graph
+from .ops import Activation, Dense, Leaf, Loss, Node, Softmax
 
 #: SymPy functions a formula may call besides the activations.
 MATH_FUNCTIONS = {
@@ -120,6 +122,24 @@ class Network:
     @property
     def outputs(self) -> int:
         return self.layers[-1].units
+
+    def to_graph(self) -> Graph:
+        """The layer stack as a graph: x -> z1 -> a1 -> ... -> aL, t -> E."""
+        graph = Graph()
+        graph.add(Node("x", Leaf("input"), shape=(self.inputs,)))
+        previous = "x"
+        for index, layer in enumerate(self.layers, start=1):
+            fan_in = graph.nodes[previous].shape[0]
+            weight = graph.add(Node(f"W{index}", Leaf("param"), shape=(layer.units, fan_in)))
+            inputs = [weight.name, previous]
+            if layer.bias:
+                inputs.append(graph.add(Node(f"b{index}", Leaf("param"), shape=(layer.units,))).name)
+            graph.add(Node(f"z{index}", Dense(), tuple(inputs), (layer.units,)))
+            op = Softmax() if layer.activation.name in registry.VECTOR_ACTIVATIONS else Activation(layer.activation)
+            previous = graph.add(Node(f"a{index}", op, (f"z{index}",), (layer.units,))).name
+        graph.add(Node("t", Leaf("target"), shape=(self.outputs,)))
+        graph.add(Node("E", Loss(self.loss), (previous, "t"), ()))
+        return graph
 
 
 def load(path: str | Path) -> Network:

@@ -57,12 +57,12 @@ import sympy as sp
 
 from . import naming, registry
 from .formula import FormulaError, FormulaReader
-from .graph import (
+from .graph import Graph
+from .ops import (
     Activation,
     Concat,
     Dense,
     Elementwise,
-    Graph,
     Leaf,
     Loss,
     MatMul,

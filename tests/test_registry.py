@@ -49,12 +49,12 @@ def test_numpy_spelling_computes_the_definition(tmp_path, name):
 
 
 def test_softmax_cross_entropy_gradient_is_derived_not_typed():
-    assert symprop.derivation.softmax_cross_entropy_gradient() == registry.A - registry.T
+    assert symprop.ops.loss.softmax_cross_entropy_gradient() == registry.A - registry.T
 
 
 @pytest.mark.parametrize("name", sorted(registry.LOSSES))
 def test_loss_derivative_is_derived_from_the_definition(name):
-    from symprop.graph import Loss
+    from symprop.ops import Loss
     from symprop.spec import LossChoice
 
     entry = registry.LOSSES[name]

@@ -29,7 +29,7 @@ import symprop
 from symprop import naming, registry
 from symprop.check import check_module
 from symprop.errors import SpecError
-from symprop.graph import Dense, MatMul
+from symprop.ops import Dense, MatMul
 from symprop.scalar import evaluate
 from symprop.tensor_spec import GraphNetwork
 

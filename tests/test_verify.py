@@ -15,7 +15,8 @@ from conftest import EXAMPLES, ROOT
 import symprop
 from symprop.derivation import Derivation
 from symprop.errors import SymPropError
-from symprop.graph import Activation, Dense, Graph, Leaf, Loss, Node
+from symprop.graph import Graph
+from symprop.ops import Activation, Dense, Leaf, Loss, Node
 from symprop.spec import ActivationChoice, LossChoice
 from symprop.verify import Verifier, load_claims
 from symprop.verify import cli as verify_cli

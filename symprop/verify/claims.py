@@ -271,7 +271,7 @@ class ClaimNames:
             self.aliases[name] = f"dE/d{node.name}"
 
     def _functions(self, derivation) -> dict[str, Callable[..., Value]]:
-        from ..graph import Activation  # the graph module imports spec; keep claims light
+        from ..ops import Activation  # the graph module imports spec; keep claims light
 
         used: dict[str, tuple] = {}
         formulas: dict[str, sp.Expr] = {}

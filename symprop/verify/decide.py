@@ -38,7 +38,7 @@ import sympy as sp
 
 from .. import registry
 from ..errors import SymPropError
-from ..graph import Loss
+from ..ops import Loss
 from ..scalar import evaluate
 from ..spec import flatten
 from .claims import ClaimNames

@@ -12,7 +12,7 @@ import mpmath
 import sympy as sp
 
 from .. import registry
-from ..graph import Activation, Loss, Softmax
+from ..ops import Activation, Loss, Softmax
 from ..scalar import ElementGradient, Factor
 from .claims import ClaimFactor, is_array
 from .decide import DIAGNOSIS_POINTS, DIGITS, Setting, close, unflat_index

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sympy as sp
 
 from ... import naming, registry
-from ...graph import Activation, Loss, Softmax
 from ...latex_printing import paren, to_latex
+from ...ops import Activation, Loss, Softmax
 from .derivative_steps import derivative_lines, fold_constants, registry_calls, same_function
 from .notation import Layer, count_tex, generic_element, op_name, shape_tex
 from .tex import Tex, code, text

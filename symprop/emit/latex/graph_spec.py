@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from ... import naming, registry
-from ...graph import Activation, Dense, Loss, Softmax
 from ...latex_printing import paren, to_latex
 from .layout import equation_rows, wrap_expr
-from .notation import partial, shape_tex, transpose_tex
+from .notation import partial, shape_tex
 from .tex import Tex, code, text
 
 
@@ -16,31 +15,8 @@ class GraphSpecSection:
     # -- graph specs ----------------------------------------------------------------
 
     def op_definition(self, node) -> str:
-        """What an op node computes, in the handout's notation (per sample)."""
-        from ...graph import Concat, Elementwise, MatMul, Reduce, Transpose, arg_symbol
-
-        op, inputs = node.op, [self.node_tex(i) for i in node.inputs]
-        if isinstance(op, Dense):
-            return f"{inputs[0]} {inputs[1]}" + (f" + {inputs[2]}" if len(inputs) > 2 else "")
-        if isinstance(op, (Activation, Softmax)):
-            return rf"{self.function_tex(op)}\left({inputs[0]}\right)"
-        if isinstance(op, Loss):
-            name = op.choice.name if op.choice.formula is None else "loss"
-            return rf"\operatorname{{{naming.escape_latex_text(name)}}}\left({inputs[0]}, {inputs[1]}\right)"
-        if isinstance(op, Elementwise):
-            names = {arg_symbol(k): tex for k, tex in enumerate(inputs)}
-            return to_latex(op.expr, names, hadamard=bool(node.shape))
-        if isinstance(op, MatMul):
-            return f"{inputs[0]} \\, {inputs[1]}"
-        if isinstance(op, Transpose):
-            return transpose_tex(inputs[0])
-        if isinstance(op, Reduce):
-            what = r"\operatorname{mean}" if op.mean else r"\operatorname{sum}"
-            axis = "" if op.axis is None else rf"_{{\text{{axis }}{op.axis + 1}}}"
-            return rf"{what}{axis}\left({inputs[0]}\right)"
-        if isinstance(op, Concat):
-            return r"\begin{pmatrix} " + r" \\ ".join(inputs) + r" \end{pmatrix}"
-        return rf"\operatorname{{{naming.escape_latex_text(type(op).__name__)}}}\left({', '.join(inputs)}\right)"
+        """What an op node computes, in the handout's notation (per sample), as its op writes it."""
+        return node.op.latex(node, self)
 
     def graph_tables(self) -> tuple[list[dict], list[dict]]:
         """(leaves: inputs, targets, parameters; op nodes with their definitions)."""
@@ -77,7 +53,7 @@ class GraphSpecSection:
 
     def elementwise_locals(self) -> list[Tex]:
         """d out / d input of every elementwise op, as SymPy derives it: one row per node."""
-        from ...graph import Elementwise, arg_symbol
+        from ...ops import Elementwise, arg_symbol
 
         rows = []
         for node in self.graph.nodes.values():

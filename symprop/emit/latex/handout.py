@@ -11,8 +11,8 @@ import sympy as sp
 
 from ... import naming
 from ...errors import SymPropError
-from ...graph import Activation, Dense, Softmax
 from ...latex_printing import to_latex, visible_length
+from ...ops import Activation, Dense, Softmax
 from .backward import BackwardSection
 from .example import ExampleSection
 from .figure import FigureSection
@@ -93,7 +93,7 @@ class Handout(FigureSection, ForwardSection, BackwardSection, ParameterSection, 
             return r"\delta" + self._superscript(node) + f"_{{{index}}}"
         return partial("E", generic_element(node, index))
 
-    def _el(self, node: str, index: str) -> str:
+    def el(self, node: str, index: str) -> str:
         """Element ``index`` (letters, e.g. ``j``, ``jk``; empty for a scalar) of a node."""
         if not index:
             return self.node_tex(node)

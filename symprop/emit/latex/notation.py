@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from ... import naming
-from ...graph import Softmax
+from ...ops import Softmax
 
 
 def generic_element(node: str, indices: str, matrix: bool = False) -> str:

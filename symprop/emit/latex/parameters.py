@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...graph import Activation, Dense, Softmax
+from ...ops import Activation, Dense, Softmax
 from .layout import chain_terms, equation_rows, pack_tokens, param_indices, product_tokens
 from .limits import CHAIN_MAX_FACTORS
 from .notation import partial, shape_tex, transpose_tex

@@ -1,0 +1,113 @@
+"""An elementwise activation ``a = f(z)``: a registry entry (``symprop.registry``) or a formula.
+
+Its derivative is derived by SymPy from the definition; the registry may present it in the
+output (sigmoid: ``a (1 - a)``), which is what the backward pass computes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import sympy as sp
+from sympy.printing.precedence import PRECEDENCE
+
+from .. import registry
+from .base import Adjoint, AdjointCode, Op, tidy
+
+if TYPE_CHECKING:
+    from ..spec import ActivationChoice
+
+ACTIVATION = "activation"
+#: An activation's derivative longer than this (visible characters) is written f'(z) in the handout.
+SHORT_LOCAL = 26
+
+
+@dataclass(frozen=True)
+class Activation(Op):
+    """An elementwise ``a = f(z)``: a registry activation or a formula in ``z``."""
+
+    choice: ActivationChoice
+
+    @property
+    def name(self) -> str:
+        return self.choice.name
+
+    def apply(self, z: sp.Expr) -> sp.Expr:
+        if self.choice.formula is not None:
+            return self.choice.formula.subs(registry.Z, z)
+        return self.choice.entry.apply(z, self.choice.constants)
+
+    def definition(self) -> sp.Expr:
+        """f(z) written out in elementary functions (what SymPy differentiates)."""
+        if self.choice.formula is not None:
+            return self.choice.formula
+        return self.choice.entry.definition_at(registry.Z, self.choice.constants)
+
+    @cached_property
+    def derivative(self) -> sp.Expr:
+        """f'(z) as the backward pass computes it: in the output ``A`` where cheaper."""
+        entry = self.choice.entry
+        if entry is not None and entry.present is not None:
+            return entry.derivative_in_output(self.choice.constants)
+        return tidy(sp.diff(self.apply(registry.Z), registry.Z))
+
+    @property
+    def is_identity(self) -> bool:
+        return self.choice.name == "identity"
+
+    def elements(self, node, args):
+        return [self.apply(z) for z in args[0]]
+
+    def adjoint_rules(self, node, shapes):
+        return [Adjoint(0, ACTIVATION, self.derivative)]
+
+    # -- NumPy --------------------------------------------------------------------------
+
+    def numpy(self, node, code):
+        z = node.inputs[0]
+        spelled = code.code(self.apply(sp.Symbol(code.use(z), real=True)))
+        note = f"  ({self.name})" if self.choice.formula is not None else ""
+        return spelled, f"{node.name} = {code.formula(self.apply(sp.Symbol(z, real=True)))}{note}"
+
+    def numpy_adjoint(self, step, code):
+        source = code.node(step.source)
+        nodes = {registry.Z: source.inputs[0], registry.A: source.name}
+        arrays = {s: sp.Symbol(code.use(nodes[s]), real=True) for s in step.local.free_symbols if s in nodes}
+        prelude, local = code.shared(step.local.xreplace(arrays))
+        shown = step.local.xreplace({s: sp.Symbol(nodes[s], real=True) for s in step.local.free_symbols if s in nodes})
+        local_math = code.math.parenthesize(shown, PRECEDENCE["Mul"], strict=True)
+        math = f"dE/d{source.name} * {local_math}" if local_math != "1" else f"dE/d{source.name}"
+        return AdjointCode(code.product(sp.Symbol(code.grad(step.source), real=True), local), math, prelude=tuple(prelude))
+
+    # -- LaTeX --------------------------------------------------------------------------
+
+    def latex(self, node, tex):
+        return rf"{tex.function_tex(self)}\left({tex.node_tex(node.inputs[0])}\right)"
+
+    def latex_adjoint(self, step, tex, eq):
+        paren = tex.paren
+        source = tex.node(step.source)
+        z, a = step.target, step.source
+        j = tex.index_letters(source.shape)
+        names = {registry.Z: tex.el(z, j), registry.A: tex.el(a, j)}
+        vnames = {registry.Z: tex.node_tex(z), registry.A: tex.node_tex(a)}
+        local = tex.factor(step.local, names)
+        vlocal = tex.local(step.local, vnames, vector=True)
+        if isinstance(step.local, sp.Add):
+            vlocal = paren(vlocal)
+        if tex.visible_length(local) > SHORT_LOCAL:  # long: by name, as derived in the local-derivatives section
+            f = tex.function_tex(self)
+            local, vlocal = f"{f}'({tex.el(z, j)})", f"{f}'({tex.node_tex(z)})"
+        upstream = tex.upstream(a)
+        grad_a = tex.partial("E", tex.el(a, j))
+        element = rf"{tex.adjoint_element(z, j)} {eq} {grad_a} \, {tex.partial(tex.el(a, j), tex.el(z, j))} = "
+        element += rf"{paren(upstream[0])} \cdot {local}" if upstream else rf"{grad_a} \cdot {local}"
+        vector = rf"{tex.adjoint_tex(z)} {eq} {tex.partial('E', tex.node_tex(a))} \odot {vlocal}"
+        if upstream:
+            vector += rf" = {paren(upstream[1])} \odot {vlocal}"
+        return element, vector, upstream[2] if upstream else ""
+
+    def words(self, step, tex):
+        return "back through the activation"

@@ -1,0 +1,207 @@
+"""The op protocol: what every op of the graph knows about itself, in one place.
+
+Like a JAX primitive with its rules registered beside it, or a Tangent adjoint template, an
+op carries everything the engine needs from it:
+
+* ``elements(node, args)``: its output elements as scalar SymPy expressions of its inputs'
+  elements (the per-weight view of small networks and the proofs);
+* ``adjoint_rules(node)``: what the reverse pass sends back to each input, as ``Adjoint``
+  records (argument position, a rule label the op alone interprets, an elementwise local
+  factor or None);
+* ``numpy(node, code)`` and ``numpy_adjoint(step, code)``: its NumPy spelling forward and
+  backward, on batched arrays;
+* ``latex(node, tex)``, ``latex_adjoint(step, tex)`` and ``words(step, tex)``: how the handout
+  defines it, writes each of its backward steps, and titles them.
+
+The emitters hand each op a context (``NumpyContext``, ``LatexContext`` below): the op asks
+it for array names, printed formulas and the like, so no op imports an emitter and no
+emitter tests for an op's class.  A missing hook is a ``MissingHook`` error naming the op
+and the hook (``tests/test_ops.py`` checks every op has all of them).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import sympy as sp
+
+if TYPE_CHECKING:
+    from ..derivation import Step
+
+#: The hooks every op with role 'op' provides (leaves need none).
+HOOKS = ("elements", "adjoint_rules", "numpy", "numpy_adjoint", "latex", "latex_adjoint", "words")
+
+#: Bound on the effort spent simplifying a derived elementwise derivative.
+SIMPLIFY_MAX_OPS = 60
+
+
+class MissingHook(NotImplementedError):
+    """An op lacks one of the hooks of the protocol."""
+
+    def __init__(self, op: Op, hook: str):
+        super().__init__(f"op {type(op).__name__} has no {hook!r} hook (see symprop/ops/base.py)")
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    op: Op
+    inputs: tuple[str, ...] = ()
+    shape: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Adjoint:
+    """What an op sends back to input ``argument``: ``rule`` is the op's own label for the
+    tensor rule, ``local`` the elementwise factor where there is one."""
+
+    argument: int
+    rule: str
+    local: sp.Expr | None = None
+
+
+@dataclass(frozen=True)
+class AdjointCode:
+    """One backward step in NumPy: the lines computing shared temporaries first (``prelude``),
+    then the code of the contribution, its formula and a note for the comment."""
+
+    code: str
+    math: str
+    note: str = ""
+    prelude: tuple = ()
+
+
+class NumpyContext(Protocol):
+    """What the NumPy builder offers an op (``symprop.emit_numpy``)."""
+
+    graph: Any
+    printer: Any  # its helpers set collects the helper functions the module needs
+    math: Any  # the printer of plain formulas for comments
+
+    def use(self, node: str) -> str: ...  # the array of a node, recorded as read
+    def array(self, node: str) -> str: ...
+    def grad(self, node: str) -> str: ...
+    def batched(self, node: str) -> bool: ...
+    def code(self, expr: sp.Expr) -> str: ...
+    def formula(self, expr: sp.Expr) -> str: ...
+    def operand(self, node: str, out: Node) -> sp.Symbol: ...
+    def expanded(self, node: str, rank: int) -> sp.Symbol: ...
+    def product(self, upstream: sp.Symbol, local: sp.Expr) -> str: ...
+    def shared(self, expr: sp.Expr) -> tuple[list, sp.Expr]: ...
+    def reduce_to(self, code: str, batched: bool, shape: tuple[int, ...], target: str) -> tuple[str, str]: ...
+    def node(self, name: str) -> Node: ...
+
+
+class LatexContext(Protocol):
+    """What the handout offers an op (``symprop.emit.latex.handout``)."""
+
+    graph: Any
+    graph_mode: bool
+
+    def node(self, name: str) -> Node: ...
+    def node_tex(self, node: str) -> str: ...
+    def el(self, node: str, index: str) -> str: ...
+    def adjoint_tex(self, node: str) -> str: ...
+    def adjoint_element(self, node: str, index: str) -> str: ...
+    def local(self, expr: sp.Expr, names: dict, vector: bool = False) -> str: ...
+    def factor(self, expr: sp.Expr, names: dict) -> str: ...
+    def function_tex(self, op: Op) -> str: ...
+    def generic(self, node: str, indices: str, matrix: bool = False) -> str: ...  # w^{(2)}_{jk}
+    def partial(self, of: str, wrt: str) -> str: ...  # \frac{\partial of}{\partial wrt}
+    def transpose(self, tex: str) -> str: ...
+    def upstream(self, node: str) -> tuple[str, str, str] | None: ...  # dE/d node spelled out by its sender
+    def index_letters(self, shape: tuple[int, ...]) -> str: ...  # '', 'j', 'jk'
+    def paren(self, tex: str) -> str: ...
+    def visible_length(self, tex: str) -> int: ...
+    def to_latex(self, expr: sp.Expr, names: dict | None = None, hadamard: bool = False) -> str: ...
+
+
+class Op:
+    """Base of all ops.  ``role`` tells leaves apart: 'input', 'target', 'param', or 'op'."""
+
+    role = "op"
+    #: True for an op whose every output element depends on every input element (softmax):
+    #: its chain rule is a sum, not a product of elementwise factors.
+    coupled = False
+
+    def elements(self, node: Node, args: list[list[sp.Expr]]) -> list[sp.Expr]:
+        """The node's elements (flattened, row-major) as scalar expressions of its inputs'."""
+        raise MissingHook(self, "elements")
+
+    def adjoint_rules(self, node: Node, shapes: list[tuple[int, ...]]) -> list[Adjoint]:
+        """What the node sends back to each input; ``shapes`` are its inputs' shapes."""
+        raise MissingHook(self, "adjoint_rules")
+
+    def fused_adjoint(self, node: Node, graph: Any) -> Adjoint | None:
+        """One adjoint that replaces this node's and its input's (a loss fused with its output
+        activation); None for most ops.  Asked before ``adjoint_rules``."""
+        return None
+
+    def numpy(self, node: Node, code: NumpyContext) -> tuple[str, str]:
+        """(NumPy code of the batched output, the per-sample formula for the comment)."""
+        raise MissingHook(self, "numpy")
+
+    def numpy_adjoint(self, step: Step, code: NumpyContext) -> AdjointCode:
+        raise MissingHook(self, "numpy_adjoint")
+
+    def latex(self, node: Node, tex: LatexContext) -> str:
+        """What the node computes, per sample, in the handout's notation (right-hand side)."""
+        raise MissingHook(self, "latex")
+
+    def latex_adjoint(self, step: Step, tex: LatexContext, eq: str) -> tuple[str, str, str]:
+        """(element form, vector form, a remark) of one backward step; ``eq`` is = or +=."""
+        raise MissingHook(self, "latex_adjoint")
+
+    def words(self, step: Step, tex: LatexContext) -> str:
+        """The title of a backward step: 'back through the matrix product $h$'."""
+        raise MissingHook(self, "words")
+
+    def hooks(self) -> dict[str, bool]:
+        """Which hooks this op defines itself (the op-table test reads this)."""
+        return {hook: getattr(type(self), hook) is not getattr(Op, hook) for hook in HOOKS}
+
+
+def tidy(expr: sp.Expr) -> sp.Expr:
+    """Bounded simplification: cheap steps always, ``simplify`` only on small expressions."""
+    candidates = [expr, sp.factor_terms(expr)]
+    if sp.count_ops(expr) <= SIMPLIFY_MAX_OPS:
+        candidates.append(sp.simplify(expr))
+    return min(candidates, key=sp.count_ops)
+
+
+def arg_symbol(index: int) -> sp.Symbol:
+    """The generic symbol of argument ``index`` of an elementwise op: ``u0``, ``u1``, ..."""
+    return sp.Symbol(f"u{index}", real=True)
+
+
+def element_indices(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Every index of ``shape``, row-major (``[()]`` for a scalar)."""
+    return list(itertools.product(*(range(n) for n in shape)))
+
+
+def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...] | None:
+    """NumPy's broadcast of per-sample shapes (trailing axes aligned, size 1 stretches); None if they clash."""
+    rank = max(len(s) for s in shapes)
+    result = []
+    for axis in range(rank):
+        sizes = {s[axis - rank + len(s)] for s in shapes if axis - rank + len(s) >= 0} - {1}
+        if len(sizes) > 1:
+            return None
+        result.append(sizes.pop() if sizes else 1)
+    return tuple(result)
+
+
+def broadcast_flat(index: tuple[int, ...], shape: tuple[int, ...]) -> int:
+    """The flat position in an array of ``shape`` that output element ``index`` reads under broadcasting."""
+    own = index[len(index) - len(shape) :] if shape else ()
+    flat = 0
+    for i, n in zip(own, shape):
+        flat = flat * n + (i if n > 1 else 0)
+    return flat
+
+
+def accumulate(step: Step) -> str:
+    """The handout's assignment sign of a step: = or += (a second contribution)."""
+    return r"\mathrel{+}=" if step.accumulate else "="

@@ -1,0 +1,127 @@
+"""An elementwise formula of one or more tensors, with NumPy broadcasting (graph specs):
+``u0 + u1``, ``u0*u1``, ``1 - u0``, ``u0**2``, ``exp(u0)``, ``u0/1000``...
+
+The local derivative for each input is derived by SymPy; where it contains the op itself
+(``exp``) it is written in the output ``A``.  An input of lower rank was broadcast, so its
+adjoint is summed over the broadcast axes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import sympy as sp
+from sympy.printing.precedence import PRECEDENCE
+
+from .. import registry
+from .base import Adjoint, AdjointCode, Op, arg_symbol, broadcast_flat, element_indices, tidy
+
+ELEMENTWISE = "elementwise"
+
+
+def plain_derivative(expr: sp.Expr) -> sp.Expr:
+    """A derivative without distributions: DiracDelta (from sign) is 0 almost everywhere,
+    Heaviside becomes a Piecewise that the printers know."""
+    expr = expr.replace(sp.DiracDelta, lambda *args: sp.S.Zero)
+    return expr.replace(sp.Heaviside, lambda x, *rest: sp.Piecewise((1, x > 0), (0, True)))
+
+
+@dataclass(frozen=True)
+class Elementwise(Op):
+    """An elementwise formula of its inputs, in ``u0, u1, ...``; ``shapes`` are the inputs'
+    per-sample shapes; ``label`` is the operation as written (``+``, ``*``, ``exp``)."""
+
+    expr: sp.Expr
+    shapes: tuple[tuple[int, ...], ...]
+    label: str = ""
+
+    @property
+    def arity(self) -> int:
+        return len(self.shapes)
+
+    @cached_property
+    def derivatives(self) -> tuple[sp.Expr, ...]:
+        result = []
+        for index in range(self.arity):
+            local = plain_derivative(sp.diff(self.expr, arg_symbol(index)))
+            if isinstance(self.expr, sp.Function) and local.has(self.expr):
+                local = local.xreplace({self.expr: registry.A})
+            if not local.has(sp.Piecewise):
+                local = tidy(local)
+            result.append(local)
+        return tuple(result)
+
+    def adjoint_rules(self, node, shapes):
+        return [Adjoint(index, ELEMENTWISE, local) for index, local in enumerate(self.derivatives)]
+
+    def elements(self, node, args):
+        out = []
+        for index in element_indices(node.shape):
+            values = {arg_symbol(i): args[i][broadcast_flat(index, shape)] for i, shape in enumerate(self.shapes)}
+            out.append(self.expr.xreplace(values))
+        return out
+
+    # -- NumPy --------------------------------------------------------------------------
+
+    def numpy(self, node, code):
+        args = node.inputs
+        expr = self.expr.xreplace({arg_symbol(i): code.operand(a, node) for i, a in enumerate(args)})
+        shown = self.expr.xreplace({arg_symbol(i): sp.Symbol(a, real=True) for i, a in enumerate(args)})
+        return code.code(expr), f"{node.name} = {code.formula(shown)}"
+
+    def numpy_adjoint(self, step, code):
+        source = code.node(step.source)
+        names = {arg_symbol(i): a for i, a in enumerate(source.inputs)}
+        arrays = {s: code.operand(a, source) for s, a in names.items() if s in step.local.free_symbols}
+        if registry.A in step.local.free_symbols:
+            arrays[registry.A] = sp.Symbol(code.use(source.name), real=True)
+        prelude, local = code.shared(step.local.xreplace(arrays))
+        spelled = code.product(sp.Symbol(code.grad(step.source), real=True), local)
+        spelled, note = code.reduce_to(spelled, code.batched(source.name), source.shape, step.target)
+        shown = {s: sp.Symbol(a, real=True) for s, a in names.items()} | {registry.A: sp.Symbol(source.name, real=True)}
+        local_math = code.math.parenthesize(step.local.xreplace(shown), PRECEDENCE["Mul"], strict=True)
+        math = f"dE/d{source.name}" + (f" * {local_math}" if local_math != "1" else "")
+        return AdjointCode(spelled, math, note, tuple(prelude))
+
+    # -- LaTeX --------------------------------------------------------------------------
+
+    def latex(self, node, tex):
+        names = {arg_symbol(k): tex.node_tex(i) for k, i in enumerate(node.inputs)}
+        return tex.to_latex(self.expr, names, hadamard=bool(node.shape))
+
+    def latex_adjoint(self, step, tex, eq):
+        """out = f(u0, u1, ...) elementwise (with broadcasting): dE/du_i = dE/dout * df/du_i."""
+        source = tex.node(step.source)
+        el, partial = tex.el, tex.partial
+        out_idx = tex.index_letters(source.shape)
+        names, vnames = {}, {}
+        for k, name in enumerate(source.inputs):
+            rank = len(tex.node(name).shape)
+            names[arg_symbol(k)] = el(name, out_idx[len(out_idx) - rank :] if rank else "")
+            vnames[arg_symbol(k)] = tex.node_tex(name)
+        names[registry.A] = el(source.name, out_idx)
+        vnames[registry.A] = tex.node_tex(source.name)
+        target = step.target
+        rank = len(tex.node(target).shape)
+        target_idx = out_idx[len(out_idx) - rank :] if rank else ""
+        summed = [c for c in out_idx if c not in target_idx]
+        total = (r"\sum_{" + ",".join(summed) + "} ") if summed else ""
+        grad_out = partial("E", el(source.name, out_idx))
+        local = step.local
+        factor = "" if local == 1 else rf" \cdot {tex.factor(local, names)}"
+        element = (
+            rf"{partial('E', el(target, target_idx))} {eq} {total}{grad_out} \, "
+            rf"{partial(el(source.name, out_idx), el(target, target_idx))} = {total}{grad_out}{factor}"
+        )
+        vector_valued = bool(source.shape)
+        vlocal = tex.local(local, vnames, vector=vector_valued)
+        if isinstance(local, sp.Add) or local.could_extract_minus_sign():
+            vlocal = tex.paren(vlocal)
+        vfactor = "" if local == 1 else (rf" \odot {vlocal}" if vector_valued else rf" \cdot {vlocal}")
+        vector = rf"{partial('E', tex.node_tex(target))} {eq} {partial('E', tex.node_tex(source.name))}{vfactor}"
+        note = f"summed over the broadcast {'index' if len(summed) == 1 else 'indices'} {', '.join(summed)}" if summed else ""
+        return element, vector, note
+
+    def words(self, step, tex):
+        return rf"back through ${tex.node_tex(step.source)}$"

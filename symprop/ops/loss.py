@@ -1,0 +1,207 @@
+"""A loss ``E = sum or mean over outputs of ell(y_i, t_i)`` of an output and a target.
+
+Its derivative ``d ell / d y`` is derived by SymPy.  When the output is an activation whose
+product with the loss's derivative simplifies (softmax + cross-entropy, sigmoid + binary
+cross-entropy), the derivation fuses the two (``FUSED``: dE/dz in one step, ``a - t``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cache, cached_property
+from typing import TYPE_CHECKING
+
+import sympy as sp
+
+from .. import registry
+from .base import Adjoint, AdjointCode, Op, tidy
+
+if TYPE_CHECKING:
+    from ..spec import LossChoice
+
+LOSS, FUSED = "loss", "fused"
+
+
+@cache
+def softmax_cross_entropy_gradient() -> sp.Expr:
+    """dE/dz of cross-entropy after softmax, derived by SymPy on a 3-vector: ``A - T``.
+
+    The derivation gives ``y_j * sum(t) - t_j``; with targets that sum to one (one-hot or
+    probability rows, as the spec requires) that is ``y_j - t_j``.
+    """
+    zs = sp.symbols("z1:4", real=True)
+    ts = sp.symbols("t1:4", real=True)
+    exps = [sp.exp(z) for z in zs]
+    loss = -sum(t * sp.log(e / sum(exps)) for t, e in zip(ts, exps))
+    grad = sp.diff(loss, zs[0])
+    y0 = exps[0] / sum(exps)
+    on_simplex = sp.simplify(grad.subs(ts[2], 1 - ts[0] - ts[1]) - (y0 - ts[0]))
+    if on_simplex != 0:
+        raise AssertionError(f"softmax cross-entropy gradient did not reduce to y - t: {on_simplex}")
+    return registry.A - registry.T
+
+
+@dataclass(frozen=True)
+class Loss(Op):
+    """The per-sample loss ``E`` of output ``y`` and target ``t``; the batch loss is its mean."""
+
+    choice: LossChoice
+
+    @property
+    def elementwise(self) -> sp.Expr:
+        return self.choice.elementwise()
+
+    @cached_property
+    def derivative(self) -> sp.Expr:
+        """d ell / d y for one output, as SymPy derives it (before the 1/n of a mean)."""
+        return tidy(sp.diff(self.elementwise, registry.Y))
+
+    def scale(self, outputs: int) -> sp.Expr:
+        """The factor in front of the sum over outputs: 1, or 1/n for a mean."""
+        return sp.Rational(1, outputs) if self.choice.reduction == "mean" else sp.S.One
+
+    def elements(self, node, args):
+        ys, ts = args
+        terms = [self.elementwise.xreplace({registry.Y: y, registry.T: t}) for y, t in zip(ys, ts)]
+        return [self.scale(len(ys)) * sum(terms)]
+
+    def adjoint_rules(self, node, shapes):
+        return [Adjoint(0, LOSS, self.scale(math.prod(shapes[0])) * self.derivative)]
+
+    def fused_adjoint(self, node, graph) -> Adjoint | None:
+        """dE/dz for an output activation whose only consumer is the loss, when the product
+        of the two derivatives simplifies (sigmoid + binary cross-entropy gives ``a - t``,
+        softmax + cross-entropy ``y - t``), or None."""
+        output = graph.nodes[node.inputs[0]]
+        if len(graph.consumers(output.name)) != 1:
+            return None
+        if output.op.coupled:
+            return Adjoint(0, FUSED, softmax_cross_entropy_gradient()) if self.is_softmax_cross_entropy(output) else None
+        derivative = getattr(output.op, "derivative", None)  # an elementwise activation's f'
+        if derivative is None:
+            return None
+        dloss = self.derivative.xreplace({registry.Y: registry.A})
+        product = self.scale(math.prod(output.shape)) * dloss * derivative
+        if product.has(sp.Piecewise):
+            return None
+        # Fuse only when cancelling really shortens the product (BCE + sigmoid gives a - t);
+        # otherwise the backward pass keeps the two chain-rule steps, dE/da and da/dz.
+        simplest = min([sp.cancel(product), sp.factor(product)], key=sp.count_ops)
+        return Adjoint(0, FUSED, simplest) if sp.count_ops(simplest) < sp.count_ops(product) else None
+
+    def is_softmax_cross_entropy(self, output) -> bool:
+        return output.op.coupled and self.choice.name == "cross_entropy"
+
+    # -- NumPy --------------------------------------------------------------------------
+
+    def numpy(self, node, code, over_batch: bool = False):
+        """The loss of each sample; ``over_batch``: summed over the batch as well (one number)."""
+        y, t = node.inputs
+        output = code.node(y)
+        target = code.use(t)
+        rank = len(output.shape)
+        axis = "" if over_batch else ["", "axis=-1", "axis=(-2, -1)"][rank]
+        title = f"{node.name} = {self.choice.name}({y}, {t})"
+        if self.is_softmax_cross_entropy(output):
+            code.printer.helpers.add("log_softmax")
+            z = output.inputs[0]
+            return f"-({target} * _log_softmax({code.use(z)})).sum({axis})", f"{title} = -sum_i {t}_i log(softmax({z})_i)"
+        array = code.use(y)
+        shown = code.formula(self.elementwise.xreplace({registry.Y: sp.Symbol("y_i"), registry.T: sp.Symbol("t_i")}))
+        title += f" = {'mean' if self.choice.reduction == 'mean' else 'sum'}_i {shown}" if rank else f" = {shown}"
+        entry = self.choice.entry
+        if entry is not None and entry.numpy_elementwise:
+            terms = entry.numpy_elementwise.format(y=array, t=target)
+            code.printer.helpers.update(entry.helper_needs)
+        else:
+            symbols = {registry.Y: sp.Symbol(array, real=True), registry.T: sp.Symbol(target, real=True)}
+            terms = code.code(self.elementwise.xreplace(symbols))
+        size = math.prod(output.shape)
+        scale = f" / {size}" if self.choice.reduction == "mean" and size > 1 else ""
+        summed = f"({terms}).sum({axis}){scale}" if rank or over_batch else f"{terms}{scale}"
+        return summed, title
+
+    def numpy_adjoint(self, step, code):
+        """dE/dy (``LOSS``) or dE/dz through the output activation (``FUSED``); a loss inside a
+        larger loss expression is multiplied by its own adjoint."""
+        source = code.node(step.source)
+        y, t = source.inputs
+        final = source.name == code.graph.loss
+        if step.rule == LOSS:
+            mapping = {registry.Y: y, registry.T: t}
+        else:
+            mapping = {registry.Z: code.node(y).inputs[0], registry.A: y, registry.T: t}
+        arrays = {s: sp.Symbol(code.use(n), real=True) for s, n in mapping.items() if s in step.local.free_symbols}
+        prelude, local = code.shared(step.local.xreplace(arrays))
+        shape = code.node(step.target).shape
+        batched = any(code.batched(n) for n in (y, t))
+        if final:
+            spelled = code.code(local / sp.Symbol("N"))
+        else:
+            spelled = code.product(code.expanded(source.name, len(shape)), local)
+            batched = batched or code.batched(source.name)
+        shown = code.formula(step.local.xreplace({s: sp.Symbol(n, real=True) for s, n in mapping.items()}))
+        spelled, note = code.reduce_to(spelled, batched, shape, step.target)
+        return AdjointCode(spelled, shown if final else f"dE/d{source.name} * ({shown})", note, tuple(prelude))
+
+    # -- LaTeX --------------------------------------------------------------------------
+
+    def latex(self, node, tex):
+        from ..naming import escape_latex_text
+
+        name = self.choice.name if self.choice.formula is None else "loss"
+        inputs = [tex.node_tex(i) for i in node.inputs]
+        return rf"\operatorname{{{escape_latex_text(name)}}}\left({inputs[0]}, {inputs[1]}\right)"
+
+    def latex_adjoint(self, step, tex, eq):
+        source = tex.node(step.source)
+        el, partial = tex.el, tex.partial
+        # a loss inside a larger loss expression (graph specs): its own adjoint multiplies
+        upstream = "" if step.source == tex.graph.loss else rf"{partial('E', tex.node_tex(step.source))} \cdot "
+        if step.rule == LOSS:
+            y, target = step.target, source.inputs[1]
+            j = tex.index_letters(tex.node(y).shape)
+            local = tex.local(step.local, {registry.Y: el(y, j), registry.T: el(target, j)})
+            vector = tex.local(step.local, {registry.Y: tex.node_tex(y), registry.T: tex.node_tex(target)}, vector=True)
+            return (
+                rf"{partial('E', el(y, j))} {eq} {upstream}{local}",
+                rf"{partial('E', tex.node_tex(y))} {eq} {upstream}{tex.paren(vector) if upstream else vector}",
+                "",
+            )
+        activation = tex.node(source.inputs[0])
+        z, a, target = step.target, activation.name, source.inputs[1]
+        j = tex.index_letters(activation.shape)
+        names = {registry.Z: el(z, j), registry.A: el(a, j), registry.T: el(target, j)}
+        vnames = {registry.Z: tex.node_tex(z), registry.A: tex.node_tex(a), registry.T: tex.node_tex(target)}
+        delta = tex.adjoint_element(z, j)
+        chain = rf"{partial('E', el(a, j))} \, {partial(el(a, j), el(z, j))}"
+        vector = rf"{tex.adjoint_tex(z)} {eq} {upstream}{tex.local(step.local, vnames, vector=True)}"
+        if activation.op.coupled:
+            chain = rf"\sum_i {partial('E', el(a, 'i'))} \, {partial(el(a, 'i'), el(z, j))}"
+            note = "softmax and cross-entropy together; derived in the section on local derivatives"
+            return rf"{delta} {eq} {chain} = {upstream}{tex.local(step.local, names)}", vector, note
+        dloss = self.scale(activation.shape[0] if activation.shape else 1) * self.derivative.xreplace({registry.Y: registry.A})
+        product = rf"{tex.factor(dloss, names)} \cdot {tex.factor(activation.op.derivative, names)}"
+        element = rf"{delta} {eq} {chain} = {upstream}{product}"
+        note = ""
+        if step.local != dloss * activation.op.derivative:
+            element += rf" = {upstream}{tex.local(step.local, names)}"
+            note = "the two factors multiplied and simplified by SymPy"
+        return element, vector, note
+
+    def latex_upstream(self, step, tex):
+        """dE/dy spelled out for the step back through the output activation."""
+        if step.rule != LOSS:
+            return None
+        node = step.target
+        element = tex.local(step.local, {registry.Y: tex.generic(node, "j"), registry.T: "t_{j}"})
+        vector = tex.local(step.local, {registry.Y: tex.node_tex(node), registry.T: "t"}, vector=True)
+        return element, vector, "the loss's derivative times the activation's"
+
+    def words(self, step, tex):
+        if step.rule == LOSS:
+            return "the loss at the output"
+        if tex.graph_mode:
+            return rf"the loss and ${tex.node_tex(step.source)}$ together"
+        return "the output layer's error signal"

@@ -1,0 +1,102 @@
+"""The op table: every op has every hook of the protocol, and each op, each activation and
+each loss is run through the whole engine in a graph spec (derivation, NumPy module against
+an independent autograd evaluation and central differences, handout).
+
+Adding an op is its own module in ``symprop/ops/`` plus one entry in ``ops.OPS`` and one row
+in ``OP_SAMPLES`` below; a row missing here fails ``test_every_op_has_a_sample``.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from conftest import emit_module
+from test_tensor_graphs import FUNCTIONS, _check_module_against_references
+
+import symprop
+from symprop import ops, registry
+from symprop.spec import MATH_FUNCTIONS
+
+#: One small graph spec per op, using it where a gradient flows through it.
+OP_SAMPLES = {
+    ops.Dense: {"inputs": {"x": 3}, "targets": {"t": 2}, "params": {"W": [2, 3], "b": [2]},
+                "nodes": {"y": "W @ x + b"}, "loss": "half_sse(y, t)"},
+    ops.Activation: {"inputs": {"x": 3}, "targets": {"t": 3}, "params": {"v": [3]},
+                     "nodes": {"y": "tanh(v * x)"}, "loss": "mse(y, t)"},
+    ops.Softmax: {"inputs": {"x": 3}, "targets": {"t": 3}, "params": {"W": [3, 3]},
+                  "nodes": {"p": "softmax(W @ x)", "y": "p * p"}, "loss": "half_sse(y, t)"},
+    ops.Loss: {"inputs": {"x": 3}, "targets": {"t": 3}, "params": {"W": [3, 3]},
+               "nodes": {"y": "softmax(W @ x)"}, "loss": "cross_entropy(y, t) + 0.5 * mse(W @ x, t)"},
+    ops.Elementwise: {"inputs": {"x": 3}, "targets": {"t": 3}, "params": {"v": [3], "c": []},
+                      "nodes": {"y": "exp(v * x) / (1 + c ^ 2) - x"}, "loss": "half_sse(y, t)"},
+    ops.MatMul: {"inputs": {"x": 3}, "targets": {"t": 2}, "params": {"A": [2, 3], "B": [3, 3]},
+                 "nodes": {"m": "A @ B", "y": "m @ x"}, "loss": "half_sse(y, t)"},
+    ops.Transpose: {"inputs": {"x": 3}, "targets": {"t": 2}, "params": {"A": [3, 2]},
+                    "nodes": {"y": "A.T @ x"}, "loss": "half_sse(y, t)"},
+    ops.Reduce: {"inputs": {"x": 3}, "targets": {"t": 3}, "params": {"A": [3, 3]},
+                 "nodes": {"s": "sum(A * x, axis=1)", "y": "s * mean(A)"}, "loss": "half_sse(y, t)"},
+    ops.Concat: {"inputs": {"x": 2, "u": 1}, "targets": {"t": 3}, "params": {"v": [3]},
+                 "nodes": {"c": "concat(x, u)", "y": "v * c"}, "loss": "half_sse(y, t)"},
+}
+
+
+def _spec(name: str, body: dict) -> dict:
+    return {"name": name, **body}
+
+
+def test_every_op_has_a_sample():
+    assert set(OP_SAMPLES) == set(ops.OPS), "every op in symprop.ops.OPS needs a row in OP_SAMPLES"
+
+
+@pytest.mark.parametrize("op", ops.OPS, ids=lambda op: op.__name__)
+def test_every_op_has_every_hook(op):
+    defined = {hook: getattr(op, hook) is not getattr(ops.Op, hook) for hook in ops.HOOKS}
+    missing = [hook for hook, present in defined.items() if not present]
+    assert not missing, f"op {op.__name__} lacks the hooks {missing}"
+
+
+def test_a_missing_hook_is_an_error_naming_the_op_and_the_hook():
+    class Half(ops.Op):
+        pass
+
+    with pytest.raises(ops.MissingHook, match="op Half has no 'numpy' hook"):
+        Half().numpy(None, None)
+
+
+@pytest.mark.parametrize("op", ops.OPS, ids=lambda op: op.__name__)
+def test_every_op_through_the_engine(op, tmp_path):
+    spec = _spec(f"sample_{op.__name__.lower()}", OP_SAMPLES[op])
+    derivation = symprop.derive(symprop.from_dict(spec, source="<test>"))
+    used = {type(node.op) for node in derivation.graph.nodes.values()}
+    assert op in used, f"the sample of {op.__name__} does not use it"
+    _check_module_against_references(spec, emit_module(spec, tmp_path))
+    tex = derivation.latex()
+    assert r"\end{document}" in tex
+    if shutil.which("latexmk"):
+        from symprop.emit.latex import compile_pdf
+
+        compile_pdf(derivation.write_latex(tmp_path))
+
+
+def test_the_reference_evaluator_knows_every_function():
+    """The autograd oracle of the graph tests covers the whole formula language."""
+    names = {*registry.ACTIVATIONS, *registry.LOSSES, *registry.VECTOR_ACTIVATIONS, *MATH_FUNCTIONS}
+    assert names <= set(FUNCTIONS), f"add {sorted(names - set(FUNCTIONS))} to FUNCTIONS in test_tensor_graphs.py"
+
+
+@pytest.mark.parametrize("name", sorted(registry.ACTIVATIONS))
+def test_every_activation_inside_a_graph_spec(name, tmp_path):
+    spec = {"name": f"act_{name}", "inputs": {"x": 3}, "targets": {"t": 2}, "params": {"W": [2, 3], "b": [2]},
+            "nodes": {"y": f"{name}(W @ x + b)"}, "loss": "half_sse(y, t)"}
+    _check_module_against_references(spec, emit_module(spec, tmp_path))
+
+
+LOSS_OUTPUTS = {"binary_cross_entropy": "sigmoid(W @ x)", "cross_entropy": "softmax(W @ x)"}
+
+
+@pytest.mark.parametrize("name", sorted(registry.LOSSES))
+def test_every_loss_inside_a_graph_spec(name, tmp_path):
+    spec = {"name": f"loss_{name}", "inputs": {"x": 3}, "targets": {"t": 2}, "params": {"W": [2, 3]},
+            "nodes": {"y": LOSS_OUTPUTS.get(name, "tanh(W @ x)")}, "loss": f"{name}(y, t)"}
+    _check_module_against_references(spec, emit_module(spec, tmp_path))
