@@ -6,10 +6,9 @@
     d.write_numpy("generated/")
 """
 
-from .derivation import Derivation, derive
+from .api import Derivation, Network, Verifier, VerifyResult, derive, from_dict, load, verify
 from .errors import SpecError, SymPropError
-from .spec import Network, from_dict, load
-from .verify import Verifier, VerifyResult, verify
+from .version import __version__
 
 __all__ = [
     "Derivation",
@@ -21,6 +20,6 @@ __all__ = [
     "derive",
     "from_dict",
     "load",
+    "__version__",
     "verify",
 ]
-__version__ = "0.1.0"

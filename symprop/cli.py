@@ -15,12 +15,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import __version__
+from .api import derive
 from .check import check_module
-from .derivation import derive
 from .errors import SymPropError
 from .spec import load
 from .verify import cli as verify_cli
+from .version import __version__
 
 EMITTERS = ("numpy", "latex", "all")
 

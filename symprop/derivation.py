@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 
 import sympy as sp
 
 from .graph import Graph
+from .scalar import SCALAR_LIMIT, ScalarDerivation
 from .spec import Network
 
 
@@ -81,54 +81,17 @@ class Derivation:
         return steps
 
     @cached_property
-    def scalar(self):
-        """The per-weight view (``ScalarDerivation``); SymPropError above ``SCALAR_LIMIT`` parameters."""
-        from .scalar import ScalarDerivation
-
+    def scalar(self) -> ScalarDerivation:
+        """The per-weight view; SymPropError above ``SCALAR_LIMIT`` parameters."""
         return ScalarDerivation(self)
 
     @property
     def has_scalar(self) -> bool:
-        from .scalar import SCALAR_LIMIT
-
         return sum(sp.prod(n.shape) for n in self.graph.params()) <= SCALAR_LIMIT
 
     @cached_property
     def param_names(self) -> list[str]:
         return [n.name for n in self.graph.params()]
-
-    def write_numpy(self, directory: str | Path) -> Path:
-        """Write ``<name>.py`` into ``directory`` (created if needed); returns the path."""
-        from .emit_numpy import write_module
-
-        return write_module(self, Path(directory))
-
-    def numpy_source(self) -> str:
-        from .emit_numpy import module_source
-
-        return module_source(self)
-
-    def write_latex(self, directory: str | Path) -> Path:
-        """Write the handout ``<name>.tex`` into ``directory`` (created if needed); returns the path."""
-        from .emit.latex import write_latex
-
-        return write_latex(self, Path(directory))
-
-    def latex(self) -> str:
-        """The handout as LaTeX source (a complete document)."""
-        from .emit.latex import latex_source
-
-        return latex_source(self)
-
-    def _repr_latex_(self) -> str:
-        from .emit.latex import repr_latex
-
-        return repr_latex(self)
-
-    def _repr_markdown_(self) -> str:
-        from .emit.latex import repr_markdown
-
-        return repr_markdown(self)
 
 
 def derive(network: Network) -> Derivation:

@@ -14,6 +14,7 @@ This is the one place that expands to scalars, and it refuses networks with more
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -21,6 +22,7 @@ import sympy as sp
 
 from . import naming, registry
 from .errors import SymPropError
+from .latex_printing import paren, to_latex
 from .ops import Activation, Loss, Node, Softmax
 
 #: Networks with more parameters than this get no per-weight expansion.
@@ -55,8 +57,6 @@ class ElementGradient:
     expr: sp.Expr  # the product of the factors' expressions
 
     def _repr_latex_(self) -> str:
-        from .emit.latex import gradient_latex
-
         return gradient_latex(self)
 
 
@@ -258,3 +258,38 @@ def _flat_index(index: tuple[int, ...], shape: tuple[int, ...]) -> int:
     for i, n in zip(index, shape):
         flat = flat * n + i
     return flat
+
+
+def gradient_latex(gradient) -> str:
+    """dE/d(one parameter element) as the chain of factors and their product (``_repr_latex_``)."""
+    names = {s: _element_tex_from_name(s.name) for s in _symbols_of(gradient)}
+    factors = r" \, ".join(rf"\frac{{\partial {names.get(f.of, 'E')}}}{{\partial {names[f.wrt]}}}" for f in gradient.factors)
+    values = r" \cdot ".join(
+        paren(to_latex(f.expr, names)) if isinstance(f.expr, sp.Add) else to_latex(f.expr, names) for f in gradient.factors
+    )
+    lhs = rf"\frac{{\partial E}}{{\partial {names[gradient.symbol]}}}"
+    if len(gradient.factors) == 1:
+        return f"$${lhs} = {values}$$"
+    return f"$${lhs} = {factors} = {values}$$"
+
+
+def _symbols_of(gradient) -> list[sp.Symbol]:
+    symbols = {gradient.symbol}
+    for f in gradient.factors:
+        symbols |= {f.of, f.wrt} | f.expr.free_symbols
+    return sorted(symbols, key=lambda s: s.name)
+
+
+def _element_tex_from_name(name: str) -> str:
+    """``a2_1`` -> ``a^{(2)}_{1}``, ``W2_12`` -> ``w^{(2)}_{12}`` (layer-stack names)."""
+    match = re.fullmatch(r"([A-Za-z]+\d*)_(\d+(?:_\d+)*)", name)
+    if not match:
+        return naming.latex_base(name)
+    node, suffix = match.groups()
+    if "_" in suffix:
+        index = tuple(int(i) - 1 for i in suffix.split("_"))
+    elif node[:1] == "W" and len(suffix) == 2:
+        index = (int(suffix[0]) - 1, int(suffix[1]) - 1)
+    else:
+        index = (int(suffix) - 1,)
+    return naming.latex_element(node, index)

@@ -13,6 +13,7 @@ from ... import naming
 from ...errors import SymPropError
 from ...latex_printing import to_latex, visible_length
 from ...ops import Activation, Dense, Softmax
+from ...version import __version__
 from .backward import BackwardSection
 from .example import ExampleSection
 from .figure import FigureSection
@@ -173,8 +174,6 @@ class Handout(FigureSection, ForwardSection, BackwardSection, ParameterSection, 
     # -- everything -------------------------------------------------------------------
 
     def context(self) -> dict:
-        from ... import __version__
-
         network = self.network
         common = {
             "mode": "graph" if self.graph_mode else "layers",
