@@ -1450,7 +1450,7 @@ class _Handout:
         common = {
             "mode": "graph" if self.graph_mode else "layers",
             "name": text(network.name),
-            "source": text(Path(network.source).name),
+            "source": text("".join(c if c.isprintable() else "?" for c in Path(network.source).name)),
             "version": text(__version__),
             "param_count": Tex(_count(self.param_count)),
             "limit": PER_WEIGHT_LIMIT,
