@@ -14,22 +14,24 @@ A layer stack covers the tutorials; a graph spec says what any other network com
 
 Expressions are per sample, as in the tutorials: an input of size n is a column vector
 ``(n,)``; ``inputs``/``targets`` give a size or a shape list (``[]`` for a scalar), ``params``
-a shape list (or a size for a vector).  The generated module runs them on batches (X of
+a shape list (or a size for a vector), or ``{shape: ..., init: ...}`` with one of ``INITS``
+(the default: ``_default_init``).  The generated module runs them on batches (X of
 shape (batch, n); with several inputs or targets, dicts of such arrays keyed by name).
 The batch loss is the mean over samples of ``loss``, which must be a scalar per sample.
 
 The language: numbers, names (inputs, targets, params, nodes, ``constants``), ``@`` (NumPy's
 matmul rules on per-sample shapes: matrix @ vector, vector @ vector is the dot product),
-elementwise ``+ - * /`` with NumPy broadcasting (scalars, and a vector against the rows of
-a matrix), ``**`` (and ``^``) to a constant, ``.T`` (the transpose; a vector's is itself,
-as in NumPy), every registered activation (``leaky_relu(h, alpha=0.2)``) and ``functions``
-entry, ``exp log sqrt abs sinh cosh sin cos erf sign log1p expm1 max min``, ``softmax``
-(of a vector), ``sum`` and ``mean`` (whole tensor, or ``axis=k`` of the per-sample tensor),
-``concat(a, b, ...)`` of vectors, and the registered losses as functions of (output,
-target): ``cross_entropy(y, t)``, ``half_sse(y, t)``, ``mse``, ``mae``, ``huber(y, t,
-delta=1)``, ``binary_cross_entropy``.  Anything else is a ``SpecError`` naming the node and
-the construct.  Text is parsed by a whitelisting AST reader (``symprop.formula``), never
-``eval``/``sympify``.
+elementwise ``+ - * /`` with NumPy broadcasting (scalars, and a vector against the rows of a
+matrix, lined up with its last axis; per-row values of a matrix against that matrix are
+refused as ambiguous: ``_Builder.check_row_broadcast``), ``**`` (and ``^``) to a constant,
+``.T`` (the transpose; a vector's is itself, as in NumPy), every registered activation
+(``leaky_relu(h, alpha=0.2)``) and ``functions`` entry, ``exp log sqrt abs sinh cosh sin cos
+erf sign log1p expm1 max min``, ``softmax`` (of a vector), ``sum`` and ``mean`` (whole
+tensor, or ``axis=k`` of the per-sample tensor), ``concat(a, b, ...)`` of vectors, and the
+registered losses as functions of (output, target): ``cross_entropy(y, t)``, ``half_sse(y,
+t)``, ``mse``, ``mae``, ``huber(y, t, delta=1)``, ``binary_cross_entropy``. Anything else is
+a ``SpecError`` naming the node and the construct. Text is parsed by a whitelisting AST
+reader (``symprop.formula``), never ``eval``/``sympify``.
 
 A node may be repeated: ``h{k}: {for: k in 2..5, value: "tanh(Wx @ x{k} + Wh @ h{k-1} + bh)"}``
 defines h2 ... h5 (``{k}``, ``{k-1}``, ``{k+1}`` are replaced by numbers in the name and the
