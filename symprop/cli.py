@@ -1,9 +1,11 @@
 """The ``symprop`` command.
 
-Every user error (bad spec, unknown name, unreadable file) is a ``SymPropError``: it is
-printed as one line on stderr and the exit code is 2.  Outputs are first written into a
-temporary folder beside the destination and moved into place only when all of them
-succeeded, so a failure never leaves half-written files.
+Every user error (bad spec, unknown name, unreadable file, an output folder that cannot be
+written, latexmk missing for --pdf, an interrupt) is one line on stderr and exit code 2.
+Outputs are first written into a temporary folder beside the destination and moved into
+place only when all of them succeeded, so a failure never leaves half-written files (nor an
+output folder that this run created and left empty).  ``symprop check`` exits 0 when the
+gradients agree, 1 when they do not, 2 when the module could not be checked.
 """
 
 from __future__ import annotations
@@ -25,7 +27,15 @@ from .version import __version__
 EMITTERS = ("numpy", "latex", "all")
 
 
+LATEXMK_MISSING = (
+    "--pdf: latexmk not found: install a TeX distribution to build PDFs "
+    "(Debian/Ubuntu: apt-get install latexmk texlive-latex-base texlive-latex-recommended texlive-pictures)"
+)
+
+
 def _derive_command(args: argparse.Namespace) -> int:
+    if args.pdf and shutil.which("latexmk") is None:  # before anything is derived or written
+        raise SymPropError(LATEXMK_MISSING)
     network = load(args.spec)
     derivation = derive(network)
     outputs: dict[str, str] = {}
@@ -43,25 +53,59 @@ def _derive_command(args: argparse.Namespace) -> int:
 
 def _write_all(directory: Path, outputs: dict[str, str], compile_pdf: bool) -> list[Path]:
     """Write every output (and the PDF) in a scratch folder, then move them all into place."""
+    created = _make_folder(directory)
+    try:
+        return _write_into(directory, outputs, compile_pdf)
+    except BaseException:
+        if created:
+            _remove_if_empty(directory)
+        raise
+
+
+def _make_folder(directory: Path) -> bool:
+    """Create the output folder if needed; returns whether this call created it."""
+    if directory.exists() and not directory.is_dir():
+        raise SymPropError(f"{directory}: the output path is a file, not a folder")
+    created = not directory.exists()
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise SymPropError(f"{directory}: cannot create the output folder ({exc.strerror})") from None
-    scratch = Path(tempfile.mkdtemp(prefix=".symprop-", dir=directory))
+        raise SymPropError(f"{directory}: cannot create the output folder ({exc.strerror or exc})") from None
+    return created
+
+
+def _write_into(directory: Path, outputs: dict[str, str], compile_pdf: bool) -> list[Path]:
     try:
-        for name, text in outputs.items():
-            (scratch / name).write_text(text, encoding="utf-8")
+        scratch = Path(tempfile.mkdtemp(prefix=".symprop-", dir=directory))
+    except OSError as exc:
+        raise SymPropError(f"{directory}: cannot write in the output folder ({exc.strerror or exc})") from None
+    try:
         names = list(outputs)
+        try:
+            for name, text in outputs.items():
+                (scratch / name).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise SymPropError(f"{directory}: writing {name} failed ({exc.strerror or exc}); nothing was written") from None
         if compile_pdf:
             from .emit.latex import compile_pdf as compile_tex
 
             tex = next(name for name in names if name.endswith(".tex"))
             names.append(compile_tex(scratch / tex).name)
-        for name in names:
-            os.replace(scratch / name, directory / name)
+        try:
+            for name in names:
+                os.replace(scratch / name, directory / name)
+        except OSError as exc:
+            raise SymPropError(f"{directory / name}: cannot move the output into place ({exc.strerror or exc})") from None
         return [directory / name for name in names]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _remove_if_empty(directory: Path) -> None:
+    try:
+        directory.rmdir()
+    except OSError:
+        pass  # not empty (or gone): leave it
 
 
 def _check_command(args: argparse.Namespace) -> int:
@@ -102,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except SymPropError as exc:
         print(f"symprop: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("symprop: error: interrupted; no output was left half-written", file=sys.stderr)
         return 2
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
+from . import module_interface as interface
 from . import registry
 from .numpy_helpers import ERF_SOURCE
 from .printing import EXTRA_HELPERS, ArrayPrinter, print_array_expr
@@ -69,10 +70,11 @@ class Line:
     def text(self) -> str:
         """The statement with its formula comment, for a function body (indent 4): the comment
         goes after the code when it fits, else on the line above."""
-        inline = f"{self.code}  # {self.comment}"
+        comment = interface.comment_text(self.comment)
+        inline = f"{self.code}  # {comment}"
         if len(inline) + 4 <= self.WIDTH:
             return inline
-        return f"# {self.comment}\n    {self.code}"
+        return f"# {comment}\n    {self.code}"
 
 
 class _ModuleBuilder:
@@ -245,15 +247,30 @@ class _ModuleBuilder:
         self.cached.update([*loss_reads, output])
         cache_order = [n for n in self.graph.nodes if n in self.cached]
         params = self.graph.params()
+        classes = network.outputs if _one_hot_targets(network) else None
+        body = (
+            f"Arrays are batch-major: X has shape (batch, {network.inputs}), T and the output (batch, {network.outputs}).\n"
+            "A weight W has shape (outputs, inputs), so a dense layer computes Z = A @ W.T + b."
+        )
+        note = interface.check_note(
+            f"X of shape (batch, {network.inputs}), T of shape (batch, {network.outputs})", classes is not None
+        )
         return {
             "graph": False,  # a layer stack (graph specs: emit_numpy_graph)
             "name": network.name,
-            "source": Path(network.source).as_posix(),
-            "summary": _summary(network),
+            "marker": interface.MARKER,
+            "docstring": interface.module_docstring(
+                network.name, _summary(network), Path(network.source).as_posix(), body, note
+            ),
             "param_shapes": [(p.name, p.shape) for p in params],
             "param_arrays": [(p.name, self.array(p.name)) for p in params],
-            "weights": [(p.name, p.shape, p.shape[-1]) for p in params if len(p.shape) == 2],
-            "biases": [(p.name, p.shape) for p in params if len(p.shape) == 1],
+            "init_doc": "Weights drawn from N(0, 1 / fan_in) (LeCun), biases zero.",
+            "inits": [
+                (p.name, interface.init_code("fan_in_normal" if len(p.shape) == 2 else "zeros", p.shape))
+                for p in sorted(params, key=lambda p: len(p.shape) != 2)
+            ],
+            "check_inputs": [f"return {interface.checked_call('X', 'X', (network.inputs,))}"],
+            "check_targets": [f"return {interface.checked_call('T', 'T', (network.outputs,), 'like', classes)}"],
             "helpers": self.helper_sources(),
             "input_array": self.array("x"),
             "inputs": network.inputs,
@@ -263,12 +280,12 @@ class _ModuleBuilder:
             "cache": [(n, self.array(n)) for n in cache_order],
             "backward_cache": [(n, self.array(n)) for n in backward_reads],
             "loss_code": loss_code,
-            "loss_math": loss_math,
+            "loss_math": interface.docstring_text(loss_math),
             "loss_arrays": [(n, self.array(n)) for n in loss_reads],
             "backward": backward,
             "backward_params": [(p.name, self.array(p.name)) for p in params if p.name in self.params_read],
             "grads": [(p.name, self.grad(p.name)) for p in params],
-            "one_hot_targets": network.loss.entry is not None and network.loss.entry.needs_output == "softmax",
+            "one_hot_targets": classes is not None,
             "example": _example(network),
         }
 
@@ -280,7 +297,7 @@ class _ModuleBuilder:
                 needed.update(entry.helper_needs)
         for name in sorted(needed):
             sources.append(_helper_source(name))
-        return sources
+        return [*sources, interface.CHECK_SOURCE]
 
 
 def _helper_source(name: str) -> str:
@@ -298,6 +315,11 @@ def _helper_source(name: str) -> str:
     return f'def _{entry.name}({args}):\n    """{doc}."""\n    return {body}\n'
 
 
+def _one_hot_targets(network) -> bool:
+    """Cross-entropy on a softmax output: one-hot targets (or class indices)."""
+    return network.loss.entry is not None and network.loss.entry.needs_output == "softmax"
+
+
 def _summary(network) -> str:
     layers = [str(network.inputs)]
     for layer in network.layers:
@@ -311,11 +333,15 @@ def _example(network) -> dict | None:
     if example is None:
         return None
     return {
-        "X": repr([list(example.x)]),
-        "T": repr([list(example.t)]),
-        "params": [(name, _array_literal(value)) for name, value in example.params.items()],
+        "X": repr([[float(v) for v in example.x]]),  # floats: the module refuses integer inputs
+        "T": repr([[float(v) for v in example.t]]),
+        "params": [(name, _array_literal(_floats(value))) for name, value in example.params.items()],
         "learning_rate": repr(example.learning_rate if example.learning_rate is not None else 0.1),
     }
+
+
+def _floats(value):
+    return [_floats(v) for v in value] if isinstance(value, list) else float(value)
 
 
 def _array_literal(value) -> str:

@@ -22,6 +22,7 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import module_interface as interface
 from .emit_numpy import Line, _ModuleBuilder
 from .ops import Loss, Node
 
@@ -113,17 +114,26 @@ class GraphModuleBuilder(_ModuleBuilder):
             backward_prologue.append(f"N = {n_expr}")
         backward_prologue += [line.text for line in [*recompute_lines, *seed]]
         params = graph.params()
+        classes = self.class_targets()
+        note = interface.check_note("X and T as above", bool(classes))
+        inits = self.inits()
         return {
             "graph": True,
             "name": network.name,
-            "source": Path(network.source).as_posix(),
-            "summary": "\n".join(textwrap.wrap(network.summary, DOC_WIDTH, break_long_words=False)),
-            "layout": self.layout(),
+            "marker": interface.MARKER,
+            "docstring": interface.module_docstring(
+                network.name,
+                "\n".join(textwrap.wrap(network.summary, DOC_WIDTH, break_long_words=False)),
+                Path(network.source).as_posix(),
+                self.layout(),
+                note,
+            ),
             "param_shapes": [(p.name, p.shape) for p in params],
             "param_arrays": [(p.name, self.array(p.name)) for p in params],
-            "weights": [(p.name, p.shape, p.shape[-1]) for p in params if len(p.shape) == 2],
-            "biases": [(p.name, p.shape) for p in params if len(p.shape) == 1],
-            "scalars": [p.name for p in params if not p.shape],
+            "init_doc": _init_doc(inits),
+            "inits": [(name, interface.init_code(kind, shape, args)) for name, kind, shape, args in inits],
+            "check_inputs": self.checks("input", "X", None, {}),
+            "check_targets": self.checks("target", "T", "like", classes),
             "helpers": self.helper_sources(),
             "forward_prologue": [
                 *self.unpack_inputs(forward_inputs),
@@ -133,7 +143,9 @@ class GraphModuleBuilder(_ModuleBuilder):
             "output_array": self.array(self.output),
             "cache": [(n, self.array(n)) for n in order if n in cached],
             "backward_cache": [(n, self.array(n)) for n in order if n in backward_reads and graph.role(n) != "param"],
-            "loss_math": f"E = {network.loss_text}" if len(network.loss_text) <= 60 else "E (the loss in the module docstring)",
+            "loss_math": interface.docstring_text(
+                f"E = {network.loss_text}" if len(network.loss_text) <= 60 else "E (the loss in the module docstring)"
+            ),
             "loss_body": [
                 *self.unpack_targets({n for n in loss_reads if graph.role(n) == "target"}),
                 *(f'{self.array(n)} = cache["{self.array(n)}"]' for n in order if n in loss_reads | loss_node and n in cached),
@@ -147,6 +159,49 @@ class GraphModuleBuilder(_ModuleBuilder):
             "sample_batch": self.sample_batch(),
             "example": self.example(),
         }
+
+    def class_targets(self) -> dict[str, int]:
+        """Targets of cross-entropy that are vectors per sample -> their number of classes
+        (they may be given as class indices; sample_batch draws them one-hot)."""
+        graph = self.graph
+        return {
+            n.inputs[1]: graph.nodes[n.inputs[1]].shape[0]
+            for n in graph.nodes.values()
+            if isinstance(n.op, Loss) and n.op.choice.name == "cross_entropy" and len(graph.nodes[n.inputs[1]].shape) == 1
+        }
+
+    def checks(self, role: str, letter: str, like: str | None, classes: dict[str, int]) -> list[str]:
+        """The body of ``_inputs`` (X) or ``_targets`` (T): one array, or a dict with the leaves' names as keys."""
+        leaves = self.graph.leaves(role)
+        if not leaves:
+            return [f"return {letter}"]
+        if len(leaves) == 1:
+            (node,) = leaves
+            return [f"return {interface.checked_call(letter, letter, node.shape, like, classes.get(node.name))}"]
+        keys = ", ".join(f'"{n.name}"' for n in leaves)  # identifiers: safe in quotes
+        sorted_keys = sorted(n.name for n in leaves)  # as the message prints the keys given
+        lines = [
+            f"if not isinstance({letter}, dict) or set({letter}) != {{{keys}}}:",
+            f'    got = f"keys {{sorted(map(str, {letter}))}}" if isinstance({letter}, dict) else type({letter}).__name__',
+            f'    raise ValueError(f"{letter}: expected a dict of arrays with the keys {sorted_keys}, got {{got}}")',
+        ]
+        checked = []
+        for n in leaves:
+            label = f'{letter}["{n.name}"]'
+            if like is None:  # the first input sets the batch the others must have
+                lines.append(f"first = {interface.checked_call(label, label, n.shape)}")
+                like = "first"
+                checked.append((n.name, "first"))
+            else:
+                checked.append((n.name, interface.checked_call(label, label, n.shape, like, classes.get(n.name))))
+        return [*lines, "return {", *(f'    "{name}": {code},' for name, code in checked), "}"]
+
+    def inits(self) -> list[tuple[str, str, tuple[int, ...], dict]]:
+        """(name, initialiser, shape, its arguments) of every parameter, in init_params' order:
+        matrices first, then vectors, then scalars (the order random numbers are drawn in)."""
+        inits = self.network.param_inits
+        params = sorted(self.graph.params(), key=lambda p: (len(p.shape) < 2, len(p.shape) < 1))
+        return [(p.name, inits[p.name].kind, p.shape, inits[p.name].args) for p in params]
 
     def part_lines(self, names: list[str]) -> tuple[list[Line], set[str]]:
         lines, reads = [], set()
@@ -213,11 +268,7 @@ class GraphModuleBuilder(_ModuleBuilder):
 
     def sample_batch(self) -> list[str]:
         graph = self.graph
-        one_hot = {
-            n.inputs[1]
-            for n in graph.nodes.values()
-            if isinstance(n.op, Loss) and n.op.choice.name == "cross_entropy" and len(graph.nodes[n.inputs[1]].shape) == 1
-        }
+        one_hot = self.class_targets()
 
         def draw(node: Node) -> str:
             shape = "(batch" + "".join(f", {n}" for n in node.shape) + ("," if not node.shape else "") + ")"
@@ -262,6 +313,18 @@ class GraphModuleBuilder(_ModuleBuilder):
             "params": [(name, _array_code(_floats(value))) for name, value in example.params.items()],
             "learning_rate": repr(float(rate)),
         }
+
+
+def _init_doc(inits) -> str:
+    """init_params' docstring: which parameters get which initialiser."""
+    groups: dict[str, list[str]] = {}
+    for name, kind, _, args in inits:
+        spelled = interface.INIT_DOC[kind]
+        for key, value in args.items():
+            spelled = spelled.replace(key, repr(float(value)))
+        groups.setdefault(spelled, []).append(name)
+    text = "Parameters drawn from the spec's initialisers: " + "; ".join(f"{', '.join(n)} {k}" for k, n in groups.items())
+    return "\n    ".join(textwrap.wrap(text + ".", DOC_WIDTH - 8, break_long_words=False))
 
 
 def _batch_shape(shape: tuple[int, ...]) -> str:

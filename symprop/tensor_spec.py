@@ -14,22 +14,24 @@ A layer stack covers the tutorials; a graph spec says what any other network com
 
 Expressions are per sample, as in the tutorials: an input of size n is a column vector
 ``(n,)``; ``inputs``/``targets`` give a size or a shape list (``[]`` for a scalar), ``params``
-a shape list (or a size for a vector).  The generated module runs them on batches (X of
+a shape list (or a size for a vector), or ``{shape: ..., init: ...}`` with one of ``INITS``
+(the default: ``_default_init``).  The generated module runs them on batches (X of
 shape (batch, n); with several inputs or targets, dicts of such arrays keyed by name).
 The batch loss is the mean over samples of ``loss``, which must be a scalar per sample.
 
 The language: numbers, names (inputs, targets, params, nodes, ``constants``), ``@`` (NumPy's
 matmul rules on per-sample shapes: matrix @ vector, vector @ vector is the dot product),
-elementwise ``+ - * /`` with NumPy broadcasting (scalars, and a vector against the rows of
-a matrix), ``**`` (and ``^``) to a constant, ``.T`` (the transpose; a vector's is itself,
-as in NumPy), every registered activation (``leaky_relu(h, alpha=0.2)``) and ``functions``
-entry, ``exp log sqrt abs sinh cosh sin cos erf sign log1p expm1 max min``, ``softmax``
-(of a vector), ``sum`` and ``mean`` (whole tensor, or ``axis=k`` of the per-sample tensor),
-``concat(a, b, ...)`` of vectors, and the registered losses as functions of (output,
-target): ``cross_entropy(y, t)``, ``half_sse(y, t)``, ``mse``, ``mae``, ``huber(y, t,
-delta=1)``, ``binary_cross_entropy``.  Anything else is a ``SpecError`` naming the node and
-the construct.  Text is parsed by a whitelisting AST reader (``symprop.formula``), never
-``eval``/``sympify``.
+elementwise ``+ - * /`` with NumPy broadcasting (scalars, and a vector against the rows of a
+matrix, lined up with its last axis; per-row values of a matrix against that matrix are
+refused as ambiguous: ``_Builder.check_row_broadcast``), ``**`` (and ``^``) to a constant,
+``.T`` (the transpose; a vector's is itself, as in NumPy), every registered activation
+(``leaky_relu(h, alpha=0.2)``) and ``functions`` entry, ``exp log sqrt abs sinh cosh sin cos
+erf sign log1p expm1 max min``, ``softmax`` (of a vector), ``sum`` and ``mean`` (whole
+tensor, or ``axis=k`` of the per-sample tensor), ``concat(a, b, ...)`` of vectors, and the
+registered losses as functions of (output, target): ``cross_entropy(y, t)``, ``half_sse(y,
+t)``, ``mse``, ``mae``, ``huber(y, t, delta=1)``, ``binary_cross_entropy``. Anything else is
+a ``SpecError`` naming the node and the construct. Text is parsed by a whitelisting AST
+reader (``symprop.formula``), never ``eval``/``sympify``.
 
 A node may be repeated: ``h{k}: {for: k in 2..5, value: "tanh(Wx @ x{k} + Wh @ h{k-1} + bh)"}``
 defines h2 ... h5 (``{k}``, ``{k-1}``, ``{k+1}`` are replaced by numbers in the name and the
@@ -116,6 +118,28 @@ def _single(values: dict[str, Any], what: str) -> tuple[float, ...]:
     return tuple(flatten(next(iter(values.values()))))
 
 
+#: Initialisers of graph-spec parameters (``params: {W: {shape: [8, 4], init: normal, std: 0.1}}``)
+#: -> the arguments each takes, with their defaults.  fan_in is the product of every axis but the
+#: first (a matrix's columns; a vector's length).
+INITS: dict[str, dict[str, float]] = {
+    "zeros": {},
+    "ones": {},
+    "normal": {"mean": 0.0, "std": 1.0},  # N(mean, std^2)
+    "uniform": {"low": 0.0, "high": 1.0},  # U(low, high)
+    "fan_in_normal": {},  # N(0, 1/fan_in): LeCun, the default of matrices (as in layer stacks)
+    "fan_in_uniform": {},  # U(-1/sqrt(fan_in), 1/sqrt(fan_in)): what PyTorch's nn.Linear draws
+}
+
+
+@dataclass(frozen=True, eq=False)
+class ParamInit:
+    """How ``init_params`` draws one parameter: an ``INITS`` name and its arguments
+    (``standard_normal_scalar``: the default of a scalar parameter)."""
+
+    kind: str
+    args: dict[str, float] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, eq=False)
 class GraphNetwork:
     """A validated graph spec; ``to_graph()`` gives the graph the Derivation works on.
@@ -139,6 +163,7 @@ class GraphNetwork:
     graph_nodes: tuple[Node, ...] = ()
     loss_node: str = "E"
     array_names: dict[str, str] = field(default_factory=dict)
+    param_inits: dict[str, ParamInit] = field(default_factory=dict)
 
     kind = "graph"
 
@@ -316,7 +341,7 @@ class GraphReader(_Reader):
             self.declared[key] = f"functions.{key}"
         inputs = self.leaves(data["inputs"], "inputs", required=True)
         targets = self.leaves(data.get("targets") or {}, "targets")
-        params = self.leaves(data["params"], "params", required=True)
+        params, inits = self.param_leaves(data["params"])
         texts = self.node_texts(data["nodes"])
         if not isinstance(data["loss"], str):
             self.fail("loss", f"expected the loss as an expression, e.g. half_sse(y, t); got {_kind(data['loss'])}")
@@ -338,6 +363,7 @@ class GraphReader(_Reader):
             graph_nodes=graph_nodes,
             loss_node=loss_node,
             array_names=self.array_names,
+            param_inits=_param_inits(params, inits, graph_nodes),
         )
         network = GraphNetwork(**fields)
         if data.get("example") is not None:
@@ -406,6 +432,47 @@ class GraphReader(_Reader):
             name = self.declare(name, where)
             shapes[name] = self.shape(value, where)
         return shapes
+
+    def param_leaves(self, data: Any) -> tuple[dict[str, tuple[int, ...]], dict[str, ParamInit]]:
+        """``params``: name -> shape, and the initialisers given (``W: {shape: [8, 4], init: normal}``;
+        the short form ``W: [8, 4]`` takes the default, see ``_default_init``)."""
+        if not isinstance(data, dict):
+            self.fail("params", f"expected a mapping of name: shape or {{shape: ..., init: ...}}, got {_kind(data)}")
+        if not data:
+            self.fail("params", "expected at least one entry")
+        shapes, inits = {}, {}
+        for name, where, value in self.repeated(data, "params"):
+            name = self.declare(name, where)
+            if isinstance(value, dict):
+                shapes[name], init = self.param_entry(value, where)
+                if init is not None:
+                    inits[name] = init
+            else:
+                shapes[name] = self.shape(value, where)
+        return shapes, inits
+
+    def param_entry(self, value: dict, where: str) -> tuple[tuple[int, ...], ParamInit | None]:
+        """One ``{shape: ..., init: ..., <its arguments>}`` entry of ``params``."""
+        if "shape" not in value:
+            self.fail(where, "expected {shape: [rows, columns], init: ...}; the shape is missing")
+        kind = value.get("init")
+        if kind is not None and kind not in INITS:
+            self.fail(f"{where}.init", f"expected one of {', '.join(INITS)}, got {kind!r}")
+        allowed = {"shape", "init", *INITS.get(kind, {})}
+        unknown = sorted(map(str, set(value) - allowed))
+        if unknown:
+            takes = ", ".join(INITS.get(kind, {})) or "no arguments"
+            what = f"init {kind} takes {takes}" if kind else "an argument needs an init"
+            self.fail(f"{where}.{unknown[0]}", f"unknown field ({what}); expected shape, init and its arguments")
+        shape = self.shape(value["shape"], f"{where}.shape")
+        if kind is None:
+            return shape, None
+        args = {key: float(self.number(value.get(key, default), f"{where}.{key}")) for key, default in INITS[kind].items()}
+        if kind == "normal" and args["std"] <= 0:
+            self.fail(f"{where}.std", f"expected a positive standard deviation, got {args['std']!r}")
+        if kind == "uniform" and not args["low"] < args["high"]:
+            self.fail(f"{where}.high", f"expected low < high, got low {args['low']!r}, high {args['high']!r}")
+        return shape, ParamInit(kind, args)
 
     def shape(self, value: Any, where: str) -> tuple[int, ...]:
         if isinstance(value, int) and not isinstance(value, bool):
@@ -694,6 +761,8 @@ class _Builder:
             ](left, right)
         shapes = tuple(self.shape(i) for i in inputs)
         shape = broadcast_shape(*shapes) if shapes else ()
+        if kind != "neg":
+            self.check_row_broadcast(tree, values, shape)
         if shape is None:
             (left, right) = tree.args
             self.fail(
@@ -702,6 +771,48 @@ class _Builder:
             )
         label = "-" if kind == "neg" else _SYMBOLS[kind]
         return self.new(name, root, Elementwise(expr, shapes, label), inputs, shape)
+
+    def source_of(self, name: str) -> str:
+        """``name`` followed back through elementwise functions of it alone (1 / s, sqrt(s), -s, renames)."""
+        node = self.nodes[name]
+        while isinstance(node.op, (Elementwise, Activation)) and len(node.inputs) == 1:
+            node = self.nodes[node.inputs[0]]
+        return node.name
+
+    def row_values(self, name: str) -> str | None:
+        """The matrix M when ``name`` is one value per row of M (``sum(M, axis=1)``, ``mean(M, axis=1)``,
+        or an elementwise function of it alone)."""
+        node = self.nodes[self.source_of(name)]
+        if isinstance(node.op, Reduce) and len(node.op.shape_in) == 2 and node.op.axis == 1:
+            return node.inputs[0]
+        return None
+
+    def check_row_broadcast(self, tree: _Expr, values: list, shape) -> None:
+        """Refuse per-row values of a matrix M (a reduction over axis=1) combined elementwise with M
+        (or a function of it): NumPy's broadcasting lines a vector up with the LAST axis, so
+        ``e / sum(e, axis=1)`` divides column j by the total of row j, silently wrong on a square
+        matrix (a bare shape mismatch otherwise, which gets the same hint).  The message gives the
+        transpose that means "row by row"; a vector of column totals (axis=0) lines up as meant."""
+        if len(values) != 2 or not all(isinstance(v, str) for v in values):
+            return
+        for position, (vector, matrix) in enumerate((values, values[::-1])):
+            origin = self.row_values(vector)
+            if origin is None or len(self.shape(matrix)) != 2:
+                continue
+            if shape is not None and self.source_of(matrix) != self.source_of(origin):
+                continue  # another matrix: combining with its columns may well be meant
+            symbol = _SYMBOLS[tree.kind]
+            left, right = tree.args
+            v_text, m_text = (self.text(left), self.text(right)) if position == 0 else (self.text(right), self.text(left))
+            m_t = f"{m_text}.T" if m_text.isidentifier() else f"({m_text}).T"
+            fixed = f"({v_text} {symbol} {m_t}).T" if position == 0 else f"({m_t} {symbol} {v_text}).T"
+            what = "is combined with its columns, not its rows" if shape is not None else "does not line up with it"
+            self.fail(
+                f"ambiguous broadcast in '{symbol}' at {self.at(tree)}: {v_text} has shape {list(self.shape(vector))} "
+                f"(one value per row of a {list(self.shape(origin))} tensor) and {m_text} has shape "
+                f"{list(self.shape(matrix))}; a vector broadcasts along the last axis, so it {what}. "
+                f"To combine row i with value i, write {fixed}"
+            )
 
     def dense(self, tree: _Expr, name: str | None, root: str) -> str | None:
         """``W @ v + b`` (either order) with parameters W (matrix) and b (vector) and a batched
@@ -867,6 +978,45 @@ class _Builder:
         if t in self.param_dependent:
             self.fail(f"{where}: the target {self.text(tree.args[1])} depends on a parameter; no gradient flows into a target")
         return self.new(name, root, Loss(LossChoice(entry.name, values)), (y, t), ())
+
+
+def _param_inits(params: dict, given: dict[str, ParamInit], nodes: tuple[Node, ...]) -> dict[str, ParamInit]:
+    """Every parameter's initialiser: the spec's, else ``_default_init``."""
+    return {name: given.get(name) or _default_init(name, shape, nodes) for name, shape in params.items()}
+
+
+def _default_init(name: str, shape: tuple[int, ...], nodes: tuple[Node, ...]) -> ParamInit:
+    """Matrices N(0, 1/fan_in) and scalars N(0, 1), as before; a vector zeros when it is a
+    bias (only ever added: ``W @ x + b``, ``h - b``), ones when it is a gain or a scale (it
+    multiplies or divides something, or enters any other op: ``g * h``, ``h / s``), so that a
+    layer-norm gain does not start at 0, which would stop training."""
+    if len(shape) >= 2:
+        return ParamInit("fan_in_normal")
+    if not shape:
+        return ParamInit("standard_normal_scalar")
+    return ParamInit("zeros" if _only_added(name, nodes) else "ones")
+
+
+def _only_added(name: str, nodes: tuple[Node, ...]) -> bool:
+    """Whether every use of ``name`` adds it to something (a dense node's bias, or an
+    elementwise term whose derivative in it is a constant); a plain rename or negation of
+    it counts as its uses."""
+    for node in nodes:
+        if name not in node.inputs:
+            continue
+        if isinstance(node.op, Dense) and node.inputs[2:] == (name,):
+            continue
+        if not isinstance(node.op, Elementwise):
+            return False
+        for i, arg in enumerate(node.inputs):
+            if arg != name:
+                continue
+            derivative = sp.diff(node.op.expr, arg_symbol(i))
+            if not derivative.is_number:
+                return False
+            if node.op.expr in (arg_symbol(i), -arg_symbol(i)) and not _only_added(node.name, nodes):
+                return False
+    return True
 
 
 def _operands(values: list) -> tuple[tuple[str, ...], list]:

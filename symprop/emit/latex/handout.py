@@ -178,7 +178,7 @@ class Handout(FigureSection, ForwardSection, BackwardSection, ParameterSection, 
         common = {
             "mode": "graph" if self.graph_mode else "layers",
             "name": text(network.name),
-            "source": text(Path(network.source).name),
+            "source": text("".join(c if c.isprintable() else "?" for c in Path(network.source).name)),
             "version": text(__version__),
             "param_count": Tex(count_tex(self.param_count)),
             "limit": PER_WEIGHT_LIMIT,

@@ -1,0 +1,242 @@
+"""The generated module's public functions check X and T (issue 11), and user text in it is escaped.
+
+One test per message of ``_checked`` / ``_inputs`` / ``_targets``, on a layer stack and on graph specs.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import EXAMPLES
+
+import symprop
+from symprop.check import load_module
+
+SOFTMAX_3 = {
+    "name": "softmax3",
+    "input": 4,
+    "layers": [{"units": 5, "activation": "tanh"}, {"units": 3, "activation": "softmax"}],
+    "loss": "cross_entropy",
+}
+GRAPH_CE = {
+    "name": "graph_ce",
+    "inputs": {"x": 4},
+    "targets": {"t": 3},
+    "params": {"W": [3, 4], "b": [3]},
+    "nodes": {"y": "softmax(W @ x + b)"},
+    "loss": "cross_entropy(y, t)",
+}
+
+
+@pytest.fixture
+def softmax3(emit):
+    module = emit(SOFTMAX_3)
+    X, T = module.sample_batch(4)
+    return module, module.init_params(), X, T
+
+
+def test_one_hot_targets_of_the_wrong_width_are_refused(softmax3):
+    # Was: T of shape (4, 1) for 3 classes broadcast silently and gave the loss -0.0.
+    module, params, X, _ = softmax3
+    message = r"^T: expected shape \(batch, 3\) or integer class indices of shape \(batch,\), got \(4, 1\)$"
+    with pytest.raises(ValueError, match=message):
+        module.loss(params, X, np.ones((4, 1)))
+
+
+def test_a_single_sample_without_batch_axis_is_refused_with_the_fix(softmax3):
+    # Was: a raw NumPy error inside loss_and_grad.
+    module, params, X, T = softmax3
+    message = r"^X: expected shape \(batch, 4\); a single sample needs a batch axis: X\[None\], got \(4,\)$"
+    with pytest.raises(ValueError, match=message):
+        module.loss_and_grad(params, X[0], T[:1])
+
+
+@pytest.mark.parametrize("function", ["loss", "loss_and_grad"])
+def test_class_indices_are_accepted_as_pytorch_does(softmax3, function):
+    # Was: a raw broadcast error for integer labels.
+    module, params, X, T = softmax3
+    labels = T.argmax(axis=1)
+    with_indices = getattr(module, function)(params, X, labels)
+    with_one_hot = getattr(module, function)(params, X, T)
+    if function == "loss":
+        assert with_indices == pytest.approx(with_one_hot)
+    else:
+        assert with_indices[0] == pytest.approx(with_one_hot[0])
+        for key in params:
+            np.testing.assert_allclose(with_indices[1][key], with_one_hot[1][key])
+
+
+def test_class_indices_out_of_range_are_refused(softmax3):
+    module, params, X, _ = softmax3
+    with pytest.raises(ValueError, match=r"^T: class indices must be in \[0, 3\), got values 0 to 3$"):
+        module.loss(params, X, np.array([0, 1, 2, 3]))
+
+
+def test_class_indices_of_another_batch_are_refused(softmax3):
+    module, params, X, _ = softmax3
+    with pytest.raises(ValueError, match=r"^T: expected 4 class indices \(the batch of X\), got shape \(5,\)$"):
+        module.loss(params, X, np.zeros(5, dtype=int))
+
+
+def test_targets_of_another_batch_are_refused(softmax3):
+    module, params, X, T = softmax3
+    with pytest.raises(ValueError, match=r"^T: expected 4 samples \(the batch of X\), got shape \(3, 3\)$"):
+        module.loss_and_grad(params, X, T[:3])
+
+
+def test_integer_inputs_are_refused(softmax3):
+    module, params, X, _ = softmax3
+    with pytest.raises(ValueError, match=r"^X: expected a floating-point array, got dtype int64$"):
+        module.forward(params, np.ones((2, 4), dtype=np.int64))
+
+
+def test_backward_checks_its_targets(softmax3):
+    module, params, X, T = softmax3
+    _, cache = module.forward(params, X)
+    with pytest.raises(ValueError, match=r"^T: expected shape \(batch, 3\)"):
+        module.backward(params, cache, T[:, :2])
+    np.testing.assert_allclose(module.backward(params, cache, T.argmax(axis=1))["W1"], module.backward(params, cache, T)["W1"])
+
+
+def test_float32_class_indices_give_float32_targets(softmax3):
+    module, params, X, T = softmax3
+    params32 = {k: v.astype(np.float32) for k, v in params.items()}
+    E, grads = module.loss_and_grad(params32, X.astype(np.float32), T.argmax(axis=1))
+    assert grads["W1"].dtype == np.float32
+
+
+def test_regression_targets_refuse_class_indices(emit):
+    module = emit("tutorial_222")
+    X, _ = module.sample_batch(3)
+    with pytest.raises(ValueError, match=r"^T: expected shape \(batch, 2\), got \(3,\)$"):
+        module.loss(module.init_params(), X, np.array([0, 1, 1]))
+    message = r"^T: expected shape \(batch, 2\); a single sample needs a batch axis: T\[None\], got \(2,\)$"
+    with pytest.raises(ValueError, match=message):
+        module.loss(module.init_params(), X[:1], np.array([0.5, 0.5]))
+
+
+def test_graph_cross_entropy_accepts_class_indices(emit):
+    module = emit(GRAPH_CE)
+    params = module.init_params()
+    X, T = module.sample_batch(5)
+    E_indices, grads_indices = module.loss_and_grad(params, X, T.argmax(axis=1))
+    E, grads = module.loss_and_grad(params, X, T)
+    assert E_indices == pytest.approx(E)
+    np.testing.assert_allclose(grads_indices["W"], grads["W"])
+    with pytest.raises(ValueError, match=r"^T: expected shape \(batch, 3\) or integer class indices"):
+        module.loss(params, X, np.ones((5, 1)))
+
+
+def test_graph_with_several_inputs_checks_the_keys(emit):
+    module = emit("concat_two_inputs")
+    params = module.init_params()
+    X, T = module.sample_batch(3)
+    with pytest.raises(ValueError, match=r"^X: expected a dict of arrays with the keys \['u', 'v'\], got keys \['u'\]$"):
+        module.loss(params, {"u": X["u"]}, T)
+    with pytest.raises(ValueError, match=r"^X: expected a dict of arrays with the keys \['u', 'v'\], got ndarray$"):
+        module.forward(params, X["u"])
+
+
+def test_graph_with_several_inputs_checks_each_shape_and_batch(emit):
+    module = emit("concat_two_inputs")
+    params = module.init_params()
+    X, T = module.sample_batch(3)
+    with pytest.raises(ValueError, match=r'^X\["v"\]: expected shape \(batch, 2\), got \(3, 3\)$'):
+        module.forward(params, {"u": X["u"], "v": X["u"]})
+    with pytest.raises(ValueError, match=r'^X\["v"\]: expected 3 samples \(the batch of X\), got shape \(2, 2\)$'):
+        module.forward(params, {"u": X["u"], "v": X["v"][:2]})
+
+
+def test_checks_do_not_copy_the_inputs(emit):
+    module = emit("tutorial_222")
+    X, T = module.sample_batch(3)
+    _, cache = module.forward(module.init_params(), X)
+    assert cache["X"] is X
+
+
+# -- user text in generated code ---------------------------------------------------------------
+
+HOSTILE = 'p"""+str(__import__("os").system("touch PWNED"))+"""q\\ $ % { } \'x\' "'
+
+
+def _hostile_names() -> list[str]:
+    names = [HOSTILE + ".yaml"]
+    if sys.platform != "win32":
+        names.append(HOSTILE + "\nnext line.yaml")
+    return names
+
+
+@pytest.mark.parametrize("filename", _hostile_names(), ids=["quotes-backslash", "newline"])
+def test_a_spec_path_with_quotes_and_backslashes_runs_nothing_on_import(tmp_path, filename):
+    # Was: the path went unescaped into the docstring: a file named like this ran the command on import.
+    spec = tmp_path / filename
+    shutil.copy(EXAMPLES / "tutorial_222.yaml", spec)
+    derivation = symprop.derive(symprop.load(spec))
+    out = tmp_path / "out"
+    path = derivation.write_numpy(out)
+    cwd = os.getcwd()
+    os.chdir(out)
+    try:
+        module = load_module(path)
+    finally:
+        os.chdir(cwd)
+    assert not list(tmp_path.rglob("PWNED"))
+    assert f"Spec: {spec.as_posix()}. Regenerate" in module.__doc__
+    assert module.gradient_check() < 1e-6
+
+
+def test_a_graph_spec_path_with_quotes_runs_nothing_on_import(tmp_path):
+    spec = tmp_path / (HOSTILE + ".yaml")
+    shutil.copy(EXAMPLES / "residual_block.yaml", spec)
+    path = symprop.derive(symprop.load(spec)).write_numpy(tmp_path / "out")
+    module = load_module(path)
+    assert not list(tmp_path.rglob("PWNED"))
+    assert spec.as_posix() in module.__doc__
+
+
+@pytest.mark.parametrize("filename", _hostile_names(), ids=["quotes-backslash", "newline"])
+def test_the_handout_of_a_hostile_path_compiles(tmp_path, filename):
+    # The file name reaches the handout's first comment line and its author line, escaped.
+    spec = tmp_path / filename
+    shutil.copy(EXAMPLES / "tutorial_222.yaml", spec)
+    tex = symprop.derive(symprop.load(spec)).latex()
+    assert tex.splitlines()[1].startswith("\\documentclass") or tex.splitlines()[0].startswith("%")
+    assert all(line.startswith("%") for line in tex.split("\\documentclass")[0].splitlines())
+    if shutil.which("latexmk") is None:
+        pytest.skip("latexmk not installed: the handout is not compiled")
+    from symprop.emit.latex import compile_pdf
+
+    (tmp_path / "h.tex").write_text(tex, encoding="utf-8")
+    assert compile_pdf(tmp_path / "h.tex").is_file()
+
+
+def test_docstring_text_round_trips():
+    from symprop.module_interface import docstring_text
+
+    for text in ['a"""b', 'end"', "back\\slash", "tab\there", "nl\nx", "\x00\u2028", '""""""', 'x"']:
+        source = f'"""{docstring_text(text)}"""'
+        assert ast.literal_eval(source) == text
+
+
+def test_examples_in_the_module_are_floats(emit):
+    # The example's integer values ([[1]]) must not be refused as integer inputs.
+    module = emit("one_weight_bce")
+    E, _, _ = module.worked_example()
+    assert np.isfinite(E)
+
+
+def test_gradient_check_samples_large_networks(emit):
+    module = emit("mlp_784_30_10")
+    error, compared, everything = module.gradient_check(details=True)
+    assert everything == 23860 and compared < 2000 and error < 1e-6
+
+
+def test_generated_module_says_it_is_a_symprop_module(tmp_path):
+    path = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml")).write_numpy(tmp_path)
+    assert Path(path).read_text().splitlines()[0] == "# symprop-module: 1"
