@@ -90,6 +90,7 @@ class _ModuleBuilder:
         self.targets_read: set[str] = set()  # targets the backward pass reads
         self.reads: set[str] | None = None  # while spelling a forward line: the nodes it reads
         self.step_lines: list[list[Line]] = []  # the lines each step of the derivation wrote
+        self.op_helpers: dict[str, str] = {}  # helper functions an op brings itself, by name
         self.temporaries = itertools.count(1)
 
     # -- names -----------------------------------------------------------------------
@@ -123,6 +124,10 @@ class _ModuleBuilder:
 
     def code(self, expr: sp.Expr) -> str:
         return print_array_expr(expr, self.printer)
+
+    def require_helper(self, name: str, source: str) -> None:
+        """A helper function an op's spelling calls (``_logsumexp``), written once into the module."""
+        self.op_helpers[name] = source
 
     def formula(self, expr: sp.Expr) -> str:
         return print_array_expr(expr, self.math)
@@ -297,6 +302,7 @@ class _ModuleBuilder:
                 needed.update(entry.helper_needs)
         for name in sorted(needed):
             sources.append(_helper_source(name))
+        sources += [self.op_helpers[name] for name in sorted(self.op_helpers)]
         return [*sources, interface.CHECK_SOURCE]
 
 

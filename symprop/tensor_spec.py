@@ -66,6 +66,7 @@ from .ops import (
     Dense,
     Elementwise,
     Leaf,
+    LogSumExp,
     Loss,
     MatMul,
     Node,
@@ -79,7 +80,7 @@ from .spec import MATH_FUNCTIONS, ActivationChoice, LossChoice, _kind, _Reader, 
 
 TOP_LEVEL_FIELDS = {"name", "inputs", "targets", "params", "nodes", "loss", "output", "constants", "functions", "example"}
 #: Functions of the tensor language besides activations, math functions and losses.
-TENSOR_FUNCTIONS = ("softmax", "sum", "mean", "concat")
+TENSOR_FUNCTIONS = ("softmax", "logsumexp", "sum", "mean", "concat")
 #: Elementwise math functions (``tanh`` is a registered activation and counts as one).
 ELEMENTWISE_FUNCTIONS = {name: f for name, f in MATH_FUNCTIONS.items() if name not in registry.ACTIVATIONS}
 #: Generated-module names no node array may take (see ``_check_array_names``).
@@ -877,6 +878,12 @@ class _Builder:
             if len(self.shape(operand)) != 1:
                 self.fail(f"{where}: softmax needs a vector, got shape {list(self.shape(operand))}")
             return self.new(name, root, Softmax(), (operand,), self.shape(operand))
+        if function == "logsumexp":
+            no_keywords()
+            (operand,) = tensors(1)
+            if len(self.shape(operand)) != 1:
+                self.fail(f"{where}: logsumexp needs a vector, got shape {list(self.shape(operand))}")
+            return self.new(name, root, LogSumExp(), (operand,), ())
         if function in ("sum", "mean"):
             (operand,) = tensors(1)
             unknown = set(keywords) - {"axis"}

@@ -36,6 +36,8 @@ OP_SAMPLES = {
                     "nodes": {"y": "A.T @ x"}, "loss": "half_sse(y, t)"},
     ops.Reduce: {"inputs": {"x": 3}, "targets": {"t": 3}, "params": {"A": [3, 3]},
                  "nodes": {"s": "sum(A * x, axis=1)", "y": "s * mean(A)"}, "loss": "half_sse(y, t)"},
+    ops.LogSumExp: {"inputs": {"x": 3}, "targets": {"t": []}, "params": {"W": [3, 3]},
+                    "nodes": {"s": "logsumexp(W @ x)"}, "loss": "half_sse(s, t)"},
     ops.Concat: {"inputs": {"x": 2, "u": 1}, "targets": {"t": 3}, "params": {"v": [3]},
                  "nodes": {"c": "concat(x, u)", "y": "v * c"}, "loss": "half_sse(y, t)"},
 }

@@ -80,6 +80,7 @@ FUNCTIONS = {
     "max": anp.maximum,
     "min": anp.minimum,
     "softmax": lambda z: anp.exp(z - anp.max(z)) / anp.sum(anp.exp(z - anp.max(z))),
+    "logsumexp": lambda z: anp.max(z) + anp.log(anp.sum(anp.exp(z - anp.max(z)))),
     "sum": lambda a, axis=None: anp.sum(a, axis=axis),
     "mean": lambda a, axis=None: anp.mean(a, axis=axis),
     "concat": lambda *parts: anp.concatenate(parts),

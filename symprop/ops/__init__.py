@@ -11,6 +11,7 @@ from .concat import Concat
 from .dense import Dense
 from .elementwise import Elementwise
 from .leaf import Leaf
+from .logsumexp import LogSumExp
 from .loss import Loss
 from .matmul import MatMul, contract
 from .reduce import Reduce
@@ -18,7 +19,7 @@ from .softmax import Softmax
 from .transpose import Transpose
 
 #: The op classes with role 'op' (leaves compute nothing).
-OPS = (Dense, Activation, Softmax, Loss, Elementwise, MatMul, Transpose, Reduce, Concat)
+OPS = (Dense, Activation, Softmax, Loss, Elementwise, MatMul, Transpose, Reduce, Concat, LogSumExp)
 
 __all__ = [
     "HOOKS",
@@ -30,6 +31,7 @@ __all__ = [
     "Dense",
     "Elementwise",
     "Leaf",
+    "LogSumExp",
     "Loss",
     "MatMul",
     "MissingHook",
