@@ -159,10 +159,6 @@ class Op:
         """The title of a backward step: 'back through the matrix product $h$'."""
         raise MissingHook(self, "words")
 
-    def hooks(self) -> dict[str, bool]:
-        """Which hooks this op defines itself (the op-table test reads this)."""
-        return {hook: getattr(type(self), hook) is not getattr(Op, hook) for hook in HOOKS}
-
 
 def tidy(expr: sp.Expr) -> sp.Expr:
     """Bounded simplification: cheap steps always, ``simplify`` only on small expressions."""
