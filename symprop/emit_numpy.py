@@ -26,10 +26,18 @@ if TYPE_CHECKING:
 
 
 class MathPrinter(ArrayPrinter):
-    """Prints the same expressions as plain math for comments: ``sigmoid(z1)``, ``exp(z)``."""
+    """Prints the same expressions as plain math for comments: ``sigmoid(z1)``, ``exp(z)``.
+    Constants stay as written (``2 - tanh(1)``), in parentheses where they need them."""
+
+    fold_constants = False
+    _NAMES = {"maximum": "max", "minimum": "min"}
 
     def _module_format(self, fqn, register=True):
-        return fqn.split(".")[-1]
+        name = fqn.split(".")[-1]
+        return self._NAMES.get(name, name)
+
+    def _print_Heaviside(self, expr):
+        return f"step({self._print(expr.args[0])})"
 
     def print_registry_function(self, expr):
         return f"{expr.entry.name}({', '.join(self._print(a) for a in expr.args)})"

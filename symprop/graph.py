@@ -20,6 +20,7 @@ from functools import cached_property
 import sympy as sp
 
 from . import naming, registry
+from .registry import derivative
 from .spec import ActivationChoice, LossChoice, Network
 
 #: Bound on the effort spent simplifying a derived elementwise derivative.
@@ -95,7 +96,7 @@ class Activation(Op):
         entry = self.choice.entry
         if entry is not None and entry.present is not None:
             return entry.derivative_in_output(self.choice.constants)
-        return tidy(sp.diff(self.apply(registry.Z), registry.Z))
+        return tidy(derivative(self.apply(registry.Z), registry.Z))
 
     @property
     def is_identity(self) -> bool:
@@ -128,7 +129,7 @@ class Loss(Op):
     @cached_property
     def derivative(self) -> sp.Expr:
         """d ell / d y for one output, as SymPy derives it (before the 1/n of a mean)."""
-        return tidy(sp.diff(self.elementwise, registry.Y))
+        return tidy(derivative(self.elementwise, registry.Y))
 
     def scale(self, outputs: int) -> sp.Expr:
         """The factor in front of the sum over outputs: 1, or 1/n for a mean."""
@@ -178,13 +179,6 @@ def _broadcast_flat(index: tuple[int, ...], shape: tuple[int, ...]) -> int:
     return flat
 
 
-def _plain_derivative(expr: sp.Expr) -> sp.Expr:
-    """A derivative without distributions: DiracDelta (from sign) is 0 almost everywhere,
-    Heaviside becomes a Piecewise that the printers know."""
-    expr = expr.replace(sp.DiracDelta, lambda *args: sp.S.Zero)
-    return expr.replace(sp.Heaviside, lambda x, *rest: sp.Piecewise((1, x > 0), (0, True)))
-
-
 @dataclass(frozen=True)
 class Elementwise(Op):
     """An elementwise formula of its inputs, in ``u0, u1, ...``, with NumPy broadcasting:
@@ -207,7 +201,7 @@ class Elementwise(Op):
     def derivatives(self) -> tuple[sp.Expr, ...]:
         result = []
         for index in range(self.arity):
-            local = _plain_derivative(sp.diff(self.expr, arg_symbol(index)))
+            local = derivative(self.expr, arg_symbol(index))
             if isinstance(self.expr, sp.Function) and local.has(self.expr):
                 local = local.xreplace({self.expr: registry.A})
             if not local.has(sp.Piecewise):

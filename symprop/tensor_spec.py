@@ -824,11 +824,7 @@ class _Builder:
         if len(values) != arity:
             self.fail(f"{where} takes {arity} argument{'s' if arity > 1 else ''}, got {len(values)}")
         inputs, symbols = _operands(values)
-        if function in ("max", "min"):
-            a, b = symbols
-            expr = sp.Piecewise((a, a >= b), (b, True)) if function == "max" else sp.Piecewise((a, a <= b), (b, True))
-        else:
-            expr = ELEMENTWISE_FUNCTIONS[function](symbols[0])
+        expr = ELEMENTWISE_FUNCTIONS[function](*symbols)
         shapes = tuple(self.shape(i) for i in inputs)
         shape = broadcast_shape(*shapes)
         if shape is None:
