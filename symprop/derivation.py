@@ -22,6 +22,9 @@ from . import registry
 from .graph import Activation, Dense, Graph, Loss, Node, Softmax, lower
 from .spec import Network
 
+#: Largest product (in SymPy operations) that fusing an output activation with its loss tries to cancel.
+FUSE_MAX_OPS = 40
+
 
 @dataclass(frozen=True)
 class Step:
@@ -139,8 +142,15 @@ class Derivation:
             return None
         # Fuse only when cancelling really shortens the product (BCE + sigmoid gives a - t);
         # otherwise the backward pass keeps the two chain-rule steps, dE/da and da/dz.
-        simplest = min([sp.cancel(product), sp.factor(product)], key=sp.count_ops)
-        return simplest if sp.count_ops(simplest) < sp.count_ops(product) else None
+        # cancel/factor of a large product can run for minutes: bounded like graph.tidy.
+        size = sp.count_ops(product)
+        if size > FUSE_MAX_OPS:
+            return None
+        try:
+            simplest = min([sp.cancel(product), sp.factor(product)], key=sp.count_ops)
+        except (RecursionError, sp.PolynomialError):
+            return None
+        return simplest if sp.count_ops(simplest) < size else None
 
     @cached_property
     def scalar(self):

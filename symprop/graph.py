@@ -28,11 +28,22 @@ SIMPLIFY_MAX_OPS = 60
 
 
 def tidy(expr: sp.Expr) -> sp.Expr:
-    """Bounded simplification: cheap steps always, ``simplify`` only on small expressions."""
+    """Bounded simplification: cheap steps always, ``simplify`` only on small expressions
+    whose piecewise conditions are polynomial (SymPy solves the conditions as inequalities,
+    which for ``exp(sigmoid(y)) > 1`` recurses without end) and no step (the derivative of
+    max/min, on which ``simplify`` spends seconds to make it longer).  Any failure of
+    ``simplify`` leaves the unsimplified, correct expression."""
     candidates = [expr, sp.factor_terms(expr)]
-    if sp.count_ops(expr) <= SIMPLIFY_MAX_OPS:
-        candidates.append(sp.simplify(expr))
+    if sp.count_ops(expr) <= SIMPLIFY_MAX_OPS and not expr.has(sp.Heaviside) and _polynomial_conditions(expr):
+        try:
+            candidates.append(sp.simplify(expr))
+        except (RecursionError, ValueError, TypeError, NotImplementedError, sp.PolynomialError):
+            pass
     return min(candidates, key=sp.count_ops)
+
+
+def _polynomial_conditions(expr: sp.Expr) -> bool:
+    return all((r.lhs - r.rhs).is_polynomial() for r in expr.atoms(sp.core.relational.Relational))
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,9 @@ class logcosh(sp.Function):
     def fdiff(self, argindex=1):
         return sp.tanh(self.args[0])
 
+    def _eval_evalf(self, prec):
+        return sp.log(sp.cosh(self.args[0]))._eval_evalf(prec)
+
 
 _logcosh_opt = ReplaceOptim(
     lambda e: isinstance(e, sp.log) and isinstance(e.args[0], sp.cosh),

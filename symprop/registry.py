@@ -46,6 +46,13 @@ class RegistryFunction(sp.Function):
         """The formula this function stands for, one level deep."""
         return self.entry.definition_at(self.args[0], self.args[1:])
 
+    def _eval_evalf(self, prec):
+        # softplus(1) is a number: Max/Min compare it, the printers fold it to a literal.
+        return expand_definitions(self)._eval_evalf(prec)
+
+    def _eval_is_extended_real(self):
+        return self.args[0].is_extended_real
+
     # SymPy's printers call these hooks (``Printer.printmethod``).
     def _numpycode(self, printer):
         return printer.print_registry_function(self)
@@ -133,13 +140,6 @@ class Abs(sp.Abs):
 
 class sign(sp.sign):
     """sign(x) of a real argument; its derivative is 0 (almost everywhere, as in autograd)."""
-
-    def _eval_derivative(self, x):
-        return sp.S.Zero
-
-
-class step(sp.Heaviside):
-    """The unit step: 1 for x > 0, 0 for x < 0, 1/2 at 0 (SymPy's Heaviside); derivative 0."""
 
     def _eval_derivative(self, x):
         return sp.S.Zero

@@ -33,7 +33,7 @@ MATH_FUNCTIONS = {
     "cos": sp.cos,
     "erf": sp.erf,
     "sign": registry.sign,
-    "step": registry.step,
+    "step": sp.Heaviside,  # 1/2 at 0; its derivative is 0 (registry.derivative)
     "log1p": lambda x: sp.log(1 + x),
     "expm1": lambda x: sp.exp(x) - 1,
     "max": sp.Max,

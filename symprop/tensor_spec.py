@@ -73,7 +73,7 @@ from .graph import (
     arg_symbol,
     broadcast_shape,
 )
-from .spec import MATH_FUNCTIONS, ActivationChoice, LossChoice, _kind, _Reader, _shape_of, flatten
+from .spec import MATH_FUNCTIONS, ActivationChoice, LossChoice, _kind, _Reader, _shape_of, _substituting, flatten
 
 TOP_LEVEL_FIELDS = {"name", "inputs", "targets", "params", "nodes", "loss", "output", "constants", "functions", "example"}
 #: Functions of the tensor language besides activations, math functions and losses.
@@ -508,7 +508,8 @@ class _Builder:
         self.param_dependent: set[str] = set()
         self.taken = set(reader.declared) | {"E"}
         self.taken_arrays = set(reader.arrays)
-        callables: dict[str, Any] = {name: None for name in (*TENSOR_FUNCTIONS, *registry.LOSSES, *functions)}
+        callables: dict[str, Any] = {name: None for name in (*TENSOR_FUNCTIONS, *registry.LOSSES)}
+        callables.update({name: _substituting(body) for name, body in functions.items()})  # f(0.3) folds
         for name in registry.ACTIVATIONS:
             callables[name] = registry.ACTIVATIONS[name].apply
         for name, function in ELEMENTWISE_FUNCTIONS.items():
