@@ -367,7 +367,13 @@ def check_spec(spec: dict, seed: int = 0, directory: str | Path | None = None) -
             central = _central(module, params, X, T)
     except Exception as exc:  # noqa: BLE001
         return Outcome(spec, "fail", f"module: {type(exc).__name__}: {exc}", seconds)
-    problems = []
+    problems = [
+        f"dE/d{k} has shape {np.shape(grads[k])}, expected {np.shape(v)}"
+        for k, v in params.items()
+        if np.shape(grads[k]) != np.shape(v)
+    ]
+    if problems:
+        return Outcome(spec, "fail", "; ".join(problems), seconds)
     if not math.isclose(value, expected, rel_tol=TOLERANCE, abs_tol=1e-12):
         problems.append(f"loss {value!r} != autograd {expected!r}")
     error = _relative(grads, expected_grads, GRADIENT_FLOOR)
