@@ -255,10 +255,11 @@ def graph_spec(source, index: int = 0) -> dict:
 
 def _using(formulas: Formulas, *variables: str) -> str:
     """A formula that uses every one of ``variables`` (a graph spec uses every node and target)."""
-    while True:
-        text = formulas.formula()
-        if all(re.search(rf"\b{variable}\b", text) for variable in variables):
-            return text
+    text = formulas.formula()
+    for variable in variables:
+        if not re.search(rf"\b{variable}\b", text):
+            text = f"({text} + {variable})"
+    return text
 
 
 def _at(text: str, name: str, replacement: str) -> str:
@@ -388,3 +389,20 @@ def check_spec(spec: dict, seed: int = 0, directory: str | Path | None = None) -
 
 class RandomSource(random.Random):
     """``random.Random`` is already a source (``choice``, ``randint``)."""
+
+
+class DrawSource:
+    """A Hypothesis ``draw`` as a source of choices (so Hypothesis can shrink a failing formula)."""
+
+    def __init__(self, draw):
+        self.draw = draw
+
+    def choice(self, options):
+        from hypothesis import strategies as st
+
+        return self.draw(st.sampled_from(list(options)))
+
+    def randint(self, low: int, high: int) -> int:
+        from hypothesis import strategies as st
+
+        return self.draw(st.integers(low, high))
