@@ -37,7 +37,10 @@ class MathPrinter(ArrayPrinter):
         return self._NAMES.get(name, name)
 
     def _print_Heaviside(self, expr):
-        return f"step({self._print(expr.args[0])})"
+        # step(x) of formulas is 0 at 0; the derivative of max/min is 1/2 there.
+        if expr.args[1] == 0:
+            return f"step({self._print(expr.args[0])})"
+        return f"heaviside({self._print(expr.args[0])}, {self._print(expr.args[1])})"
 
     def print_registry_function(self, expr):
         return f"{expr.entry.name}({', '.join(self._print(a) for a in expr.args)})"

@@ -79,7 +79,9 @@ class HandoutLatexPrinter(LatexPrinter):
         return tex
 
     def _print_Heaviside(self, expr):
-        return rf"\operatorname{{step}}\left({self._print(expr.args[0])}\right)"
+        # step(x) of formulas is 0 at 0; the derivative of max/min (1/2 at 0) prints as H.
+        name = r"\operatorname{step}" if expr.args[1] == 0 else "H"
+        return rf"{name}\left({self._print(expr.args[0])}\right)"
 
     def _print_logcosh(self, expr):
         return rf"\log\cosh\left({self._print(expr.args[0])}\right)"

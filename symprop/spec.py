@@ -33,7 +33,7 @@ MATH_FUNCTIONS = {
     "cos": sp.cos,
     "erf": sp.erf,
     "sign": registry.sign,
-    "step": sp.Heaviside,  # 1/2 at 0; its derivative is 0 (registry.derivative)
+    "step": lambda x: sp.Heaviside(x, 0),  # 1 for x > 0, else 0 (relu'); derivative 0
     "log1p": lambda x: sp.log(1 + x),
     "expm1": lambda x: sp.exp(x) - 1,
     "max": sp.Max,

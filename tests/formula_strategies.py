@@ -84,7 +84,7 @@ class Reference:
             "erf": anp_erf,
             "abs": self._kinked(anp.abs),
             "sign": self._kinked(anp.sign),
-            "step": self._kinked(lambda x: anp.where(x > 0, 1.0, anp.where(x < 0, 0.0, 0.5))),
+            "step": self._kinked(lambda x: anp.where(x > 0, 1.0, 0.0)),
             "max": lambda a, b: self._near(a - b) or anp.maximum(a, b),
             "min": lambda a, b: self._near(a - b) or anp.minimum(a, b),
             "identity": lambda x: x,

@@ -14,6 +14,7 @@ from formula_strategies import CONSTANTS, check_spec
 import symprop
 from symprop import registry
 from symprop.errors import SymPropError
+from symprop.spec import MATH_FUNCTIONS
 
 #: Activation formulas in z that failed: lost brackets, NameError (functools), DiracDelta,
 #: complex-to-float, a broadcast error (a constant activation), minutes of simplification.
@@ -138,8 +139,11 @@ def test_a_derivative_sympy_cannot_take_is_a_clear_error():
 
 
 def test_subgradient_convention():
-    """abs'(0) = 0, sign' = step' = 0, max/min split a tie 1/2 : 1/2 (as autograd does)."""
+    """abs'(0) = 0, sign' = step' = 0, step(0) = 0, max/min split a tie 1/2 : 1/2 (as autograd does)."""
     z = registry.Z
+    step = MATH_FUNCTIONS["step"]
+    assert (step(sp.Integer(0)), step(sp.Integer(2))) == (0, 1)
+    assert registry.derivative(step(z), z) == 0
     assert registry.derivative(registry.Abs(z), z).subs(z, 0) == 0
     assert registry.derivative(registry.sign(z) * z, z) == registry.sign(z)
     assert registry.derivative(sp.Heaviside(z), z) == 0
