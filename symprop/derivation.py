@@ -19,7 +19,7 @@ from pathlib import Path
 import sympy as sp
 
 from . import registry
-from .graph import Activation, Dense, Graph, Loss, Node, Softmax, lower
+from .graph import Activation, Dense, Graph, Loss, Node, Softmax, lower, simplification_skipped
 from .spec import Network
 
 #: Largest product (in SymPy operations) that fusing an output activation with its loss tries to cancel.
@@ -77,7 +77,10 @@ class Derivation:
     def __init__(self, network: Network, graph: Graph | None = None):
         self.network = network
         self.graph = graph or lower(network)
+        #: What was left unsimplified to keep the derivation bounded in time (one line each).
+        self.notes: list[str] = []
         self.steps = self._reverse_pass()
+        self.notes += self._simplification_notes()
 
     @property
     def name(self) -> str:
@@ -145,12 +148,28 @@ class Derivation:
         # cancel/factor of a large product can run for minutes: bounded like graph.tidy.
         size = sp.count_ops(product)
         if size > FUSE_MAX_OPS:
+            self.notes.append(
+                f"{output.name}: the output activation and the loss are not fused: their product has {size} operations "
+                f"(cancelled up to {FUSE_MAX_OPS})"
+            )
             return None
         try:
             simplest = min([sp.cancel(product), sp.factor(product)], key=sp.count_ops)
         except (RecursionError, sp.PolynomialError):
             return None
         return simplest if sp.count_ops(simplest) < size else None
+
+    def _simplification_notes(self) -> list[str]:
+        """Formula derivatives that ``graph.tidy`` left as derived, and why."""
+        notes = []
+        for node in self.graph.nodes.values():
+            op = node.op
+            if isinstance(op, (Activation, Loss)) and op.choice.formula is not None and node.name in self.graph.needs_grad:
+                reason = simplification_skipped(op.derived)
+                if reason is not None:
+                    what = "the loss formula" if isinstance(op, Loss) else op.choice.name
+                    notes.append(f"{node.name}: the derivative of {what} is not simplified: {reason}")
+        return notes
 
     @cached_property
     def scalar(self):

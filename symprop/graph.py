@@ -30,20 +30,34 @@ _TRIGONOMETRIC = (sp.sin, sp.cos, sp.tan, sp.sinh, sp.cosh, sp.tanh)
 
 
 def tidy(expr: sp.Expr) -> sp.Expr:
-    """Bounded simplification: cheap steps always, ``simplify`` only on small expressions
-    whose piecewise conditions are polynomial (SymPy solves the conditions as inequalities,
-    which for ``exp(sigmoid(y)) > 1`` recurses without end) and no step (the derivative of
-    max/min, on which ``simplify`` spends seconds to make it longer).  Any failure of
-    ``simplify`` leaves the unsimplified, correct expression."""
+    """Bounded simplification: cheap steps always, ``simplify`` only where
+    ``simplification_skipped`` finds no reason against it.  Any failure of ``simplify``
+    leaves the unsimplified, correct expression."""
     candidates = [expr, sp.factor_terms(expr)]
-    # trigsimp makes simplify of trigonometric and hyperbolic expressions far slower (17 s at 39 ops).
-    limit = TRIG_SIMPLIFY_MAX_OPS if expr.has(*_TRIGONOMETRIC) else SIMPLIFY_MAX_OPS
-    if sp.count_ops(expr) <= limit and not expr.has(sp.Heaviside) and _polynomial_conditions(expr):
+    if simplification_skipped(expr) is None:
         try:
             candidates.append(sp.simplify(expr))
         except (RecursionError, ValueError, TypeError, NotImplementedError, sp.PolynomialError):
             pass
     return min(candidates, key=sp.count_ops)
+
+
+def simplification_skipped(expr: sp.Expr) -> str | None:
+    """Why ``tidy`` does not run ``simplify`` on ``expr``, or None.
+
+    Its cost is unbounded: large expressions (trigonometric and hyperbolic ones sooner: 17 s
+    at 39 operations), steps (the derivative of max/min: seconds, to make it longer) and
+    piecewise conditions that are not polynomial (SymPy solves them as inequalities, which
+    for ``exp(sigmoid(y)) > 1`` recurses without end) are left as derived."""
+    limit = TRIG_SIMPLIFY_MAX_OPS if expr.has(*_TRIGONOMETRIC) else SIMPLIFY_MAX_OPS
+    size = sp.count_ops(expr)
+    if size > limit:
+        return f"{size} operations (simplified up to {limit})"
+    if expr.has(sp.Heaviside):
+        return "it has a step (the derivative of max or min)"
+    if not _polynomial_conditions(expr):
+        return "a piecewise condition is not polynomial"
+    return None
 
 
 def _polynomial_conditions(expr: sp.Expr) -> bool:
@@ -111,7 +125,12 @@ class Activation(Op):
         entry = self.choice.entry
         if entry is not None and entry.present is not None:
             return entry.derivative_in_output(self.choice.constants)
-        return tidy(derivative(self.apply(registry.Z), registry.Z))
+        return tidy(self.derived)
+
+    @cached_property
+    def derived(self) -> sp.Expr:
+        """f'(z) as SymPy derives it, before simplification."""
+        return derivative(self.apply(registry.Z), registry.Z)
 
     @property
     def is_identity(self) -> bool:
@@ -144,7 +163,12 @@ class Loss(Op):
     @cached_property
     def derivative(self) -> sp.Expr:
         """d ell / d y for one output, as SymPy derives it (before the 1/n of a mean)."""
-        return tidy(derivative(self.elementwise, registry.Y))
+        return tidy(self.derived)
+
+    @cached_property
+    def derived(self) -> sp.Expr:
+        """d ell / d y as SymPy derives it, before simplification."""
+        return derivative(self.elementwise, registry.Y)
 
     def scale(self, outputs: int) -> sp.Expr:
         """The factor in front of the sum over outputs: 1, or 1/n for a mean."""

@@ -132,6 +132,18 @@ def test_derivations_stay_bounded_in_time():
         assert time.perf_counter() - start < 15, spec
 
 
+def test_what_is_left_unsimplified_is_noted():
+    slow = "((log((0.1 + softplus(z))) - (exp(z) ^ 0.5)) / sigmoid((z / cosh(z))))"
+    spec = layers(output="g", functions={"g": slow}, loss="max(y, t)^2")
+    notes = symprop.derive(symprop.from_dict(spec)).notes
+    assert notes == [
+        "a2: the output activation and the loss are not fused: their product has 42 operations (cancelled up to 40)",
+        "a2: the derivative of g is not simplified: 39 operations (simplified up to 20)",
+        "E: the derivative of the loss formula is not simplified: it has a step (the derivative of max or min)",
+    ]
+    assert symprop.derive(symprop.from_dict(layers())).notes == []
+
+
 def test_a_derivative_sympy_cannot_take_is_a_clear_error():
     mystery = sp.Function("mystery")
     with pytest.raises(SymPropError, match="cannot differentiate mystery"):
