@@ -120,6 +120,14 @@ FOUND = {
         units=(1, 1),
         inputs=1,
     ),
+    # the check itself: central differences off by 6e-3 (a loss oscillating as cos(2 y^2), y = 85),
+    # now Richardson-extrapolated and used only where their own error estimate is below the tolerance
+    "rapidly_varying_loss": _stack(
+        {"f": "c0", "g": "(-(gelu(z) * (z * z)))"}, "g", "identity", "cos(((y / (1 + t ^ 2)) * (y + y)))", units=(1, 1), inputs=3
+    ),
+    "central_differences_off_by_1e-6": _stack(
+        {"f": "z", "h": "exp(sin(sqrt(exp(z))))"}, "f", "h", "(log1p(0.5) - erf(silu(y)))", units=(2, 2), inputs=3
+    ),
     # a spec function of a number in a graph spec: "f(...) needs a tensor, got the number 3/10"
     "graph_function_of_a_number": _graph(
         {"f": "((z ^ 3) * (1.5 - 3))"}, "cosh(elu(z))", "(z * identity((z - 0.1)))", "((f(c0) * sin(2)) - abs(tanh(y))) * t"
