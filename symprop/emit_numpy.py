@@ -111,11 +111,11 @@ class _ModuleBuilder:
         return print_array_expr(expr, self.printer)
 
     def filled(self, expr: sp.Expr, like: str) -> str:
-        """The code of ``expr``, an array of the shape of ``like`` even when ``expr`` reads no
-        array (a constant activation ``0 * z``, a loss formula without ``y``)."""
+        """The code of ``expr``, an array of the shape of node ``like`` even when ``expr`` reads
+        no array (a constant activation ``0 * z``, a loss formula without ``y``)."""
         if expr.free_symbols - {sp.Symbol("N")}:
             return self.code(expr)
-        return f"np.full_like({like}, {self.code(expr)})"
+        return f"np.full_like({self.use(like)}, {self.code(expr)})"
 
     def formula(self, expr: sp.Expr) -> str:
         return print_array_expr(expr, self.math)
@@ -133,7 +133,7 @@ class _ModuleBuilder:
                 math = f"{node.name} = {weight} {data}" + (f" + {bias[0]}" if bias else "")
             elif isinstance(op, Activation):
                 z = node.inputs[0]
-                code = self.filled(op.apply(sp.Symbol(self.array(z), real=True)), self.array(z))
+                code = self.filled(op.apply(sp.Symbol(self.array(z), real=True)), z)
                 math = f"{node.name} = {self.formula(op.apply(sp.Symbol(z, real=True)))}"
                 if not op.is_identity:
                     math += f"  ({op.name})" if op.choice.formula is not None else ""
@@ -163,7 +163,7 @@ class _ModuleBuilder:
             terms = entry.numpy_elementwise.format(y=y, t=target)
             self.printer.helpers.update(entry.helper_needs)
         else:
-            terms = self.filled(op.elementwise.xreplace({registry.Y: sp.Symbol(y), registry.T: sp.Symbol(target)}), y)
+            terms = self.filled(op.elementwise.xreplace({registry.Y: sp.Symbol(y), registry.T: sp.Symbol(target)}), output.name)
         scale = f" / {n}" if op.choice.reduction == "mean" and n > 1 else ""
         math_terms = self.formula(op.elementwise.xreplace({registry.Y: sp.Symbol("y_i"), registry.T: sp.Symbol("t_i")}))
         reduction = "mean_i" if op.choice.reduction == "mean" else "sum_i"
@@ -194,11 +194,11 @@ class _ModuleBuilder:
         if rule == "fused":
             activation = self.graph.nodes[source.inputs[0]]
             prelude, local = self.shared(step.local.xreplace(self.symbols_for(activation.name, step.local, arrays=True)))
-            code = self.filled(local / sp.Symbol("N"), self.use(activation.inputs[0]))
+            code = self.filled(local / sp.Symbol("N"), activation.inputs[0])
             math = self.formula(step.local.xreplace(self.symbols_for(activation.name, step.local, arrays=False)))
         elif rule == "loss":
             y, t = sp.Symbol(self.use(source.inputs[0]), real=True), sp.Symbol(self.array("t"), real=True)
-            code = self.filled(step.local.xreplace({registry.Y: y, registry.T: t}) / sp.Symbol("N"), self.use(source.inputs[0]))
+            code = self.filled(step.local.xreplace({registry.Y: y, registry.T: t}) / sp.Symbol("N"), source.inputs[0])
             math = self.formula(
                 step.local.xreplace({registry.Y: sp.Symbol(source.inputs[0]), registry.T: sp.Symbol("t")})
             )

@@ -188,7 +188,7 @@ class GraphModuleBuilder(_ModuleBuilder):
             return code, f"{name} = {weight} {data}" + (f" + {bias[0]}" if bias else "")
         if isinstance(op, Activation):
             z = args[0]
-            code = self.filled(op.apply(sp.Symbol(self.use(z), real=True)), self.array(z))
+            code = self.filled(op.apply(sp.Symbol(self.use(z), real=True)), z)
             note = f"  ({op.name})" if op.choice.formula is not None else ""
             return code, f"{name} = {self.formula(op.apply(sp.Symbol(z, real=True)))}{note}"
         if isinstance(op, Softmax):
@@ -199,7 +199,8 @@ class GraphModuleBuilder(_ModuleBuilder):
         if isinstance(op, Elementwise):
             expr = op.expr.xreplace({arg_symbol(i): self.operand(a, node) for i, a in enumerate(args)})
             shown = op.expr.xreplace({arg_symbol(i): sp.Symbol(a, real=True) for i, a in enumerate(args)})
-            return self.filled(expr, self.constant_shape(node)), f"{name} = {self.formula(shown)}"
+            code = self.code(expr) if expr.free_symbols else f"np.full_like({self.constant_shape(node)}, {self.code(expr)})"
+            return code, f"{name} = {self.formula(shown)}"
         if isinstance(op, MatMul):
             left, right, out = op.subscripts()
             a, b = args
@@ -254,7 +255,7 @@ class GraphModuleBuilder(_ModuleBuilder):
             self.printer.helpers.update(entry.helper_needs)
         else:
             symbols = {registry.Y: sp.Symbol(array, real=True), registry.T: sp.Symbol(target, real=True)}
-            terms = self.filled(op.elementwise.xreplace(symbols), array)
+            terms = self.filled(op.elementwise.xreplace(symbols), y)
         size = math.prod(output.shape)
         scale = f" / {size}" if op.choice.reduction == "mean" and size > 1 else ""
         code = f"np.sum({terms}{axis}){scale}" if rank else f"{terms}{scale}"
@@ -340,7 +341,7 @@ class GraphModuleBuilder(_ModuleBuilder):
         arrays = {s: sp.Symbol(self.use(n), real=True) for s, n in mapping.items() if s in step.local.free_symbols}
         prelude, local = self.shared(step.local.xreplace(arrays))
         if not local.free_symbols:  # a loss without y: its (zero or constant) derivative, one per element
-            local = ArrayCode(self.filled(local, self.use(y)), real=True)
+            local = ArrayCode(self.filled(local, y), real=True)
         shape = self.graph.nodes[step.target].shape
         batched = any(self.batched(n) for n in (y, t))
         if final:
