@@ -128,6 +128,18 @@ FOUND = {
     "central_differences_off_by_1e-6": _stack(
         {"f": "z", "h": "exp(sin(sqrt(exp(z))))"}, "f", "h", "(log1p(0.5) - erf(silu(y)))", units=(2, 2), inputs=3
     ),
+    # central differences at eps = 1e-6 off by 1e-7 and 2e-7 (rounding): now from eps = 1e-4, extrapolated
+    "central_differences_rounding": _stack(
+        {"f": "(1.5 ^ 1.5)", "h": "cos(tanh((0.1 / sigmoid(z))))"},
+        "tanh",
+        "h",
+        "((sqrt((0.5 + abs(y))) * log1p(sigmoid(y))) + ((0.5 + abs(c0)) ^ 1.5))",
+        units=(3, 1),
+        inputs=3,
+    ),
+    "central_differences_rounding_graph": _graph(
+        {"f": "((0.1 ^ 2) + (-z))"}, "selu((z - (c0 - 2)))", "(z + f((exp(0.5) ^ 2)))", "((-f(sqrt(sigmoid(y)))) + t)"
+    ),
     # a spec function of a number in a graph spec: "f(...) needs a tensor, got the number 3/10"
     "graph_function_of_a_number": _graph(
         {"f": "((z ^ 3) * (1.5 - 3))"}, "cosh(elu(z))", "(z * identity((z - 0.1)))", "((f(c0) * sin(2)) - abs(tanh(y))) * t"
