@@ -244,16 +244,16 @@ class ArrayPrinter(NumPyPrinter):
         return code
 
     def _print_Heaviside(self, expr):
-        # The step: 1/2 at 0 (SymPy's default), as autograd's max/min split a tie.
-        middle = self._print(expr.args[1]) if len(expr.args) > 1 else "0.5"
-        return f"{self._module_format('numpy.heaviside')}({self._print(expr.args[0])}, {middle})"
+        # H(x) with its value at 0: 0 for the formulas' step(x), 1/2 for the derivative of max/min.
+        x, at_zero = expr.args
+        return f"{self._module_format('numpy.heaviside')}({self._print(x)}, {self._print(at_zero)})"
 
 
 def real_value(expr: sp.Expr) -> float:
     """The value of a number-valued expression (registry functions written out), as a float;
     SymPropError if it is not a finite real number."""
     value = expand_definitions(expr).evalf(30)
-    if not (value.is_Float or value.is_Integer or value.is_Rational) or not value.is_finite:
+    if not value.is_Number or not value.is_finite:
         raise SymPropError(f"the constant {expr} is not a finite real number ({value})")
     return float(value)
 

@@ -23,7 +23,7 @@ matmul rules on per-sample shapes: matrix @ vector, vector @ vector is the dot p
 elementwise ``+ - * /`` with NumPy broadcasting (scalars, and a vector against the rows of
 a matrix), ``**`` (and ``^``) to a constant, ``.T`` (the transpose; a vector's is itself,
 as in NumPy), every registered activation (``leaky_relu(h, alpha=0.2)``) and ``functions``
-entry, ``exp log sqrt abs sinh cosh sin cos erf sign log1p expm1 max min``, ``softmax``
+entry, ``exp log sqrt abs sinh cosh sin cos erf sign step log1p expm1 max min``, ``softmax``
 (of a vector), ``sum`` and ``mean`` (whole tensor, or ``axis=k`` of the per-sample tensor),
 ``concat(a, b, ...)`` of vectors, and the registered losses as functions of (output,
 target): ``cross_entropy(y, t)``, ``half_sse(y, t)``, ``mse``, ``mae``, ``huber(y, t,
