@@ -48,7 +48,10 @@ class Derivation:
     def __init__(self, network: Network, graph: Graph | None = None):
         self.network = network
         self.graph = graph or network.to_graph()
+        #: What was left unsimplified to keep the derivation bounded in time (one line each).
+        self.notes: list[str] = []
         self.steps = self._reverse_pass()
+        self.notes += [note for node in self.graph.nodes.values() if (note := node.op.simplification_note(node, self.graph))]
 
     @property
     def name(self) -> str:
@@ -69,7 +72,7 @@ class Derivation:
         for node in reversed(list(graph.nodes.values())):
             if node.name in skip or node.op.role != "op" or node.name not in graph.needs_grad:
                 continue
-            fused = node.op.fused_adjoint(node, graph)
+            fused = node.op.fused_adjoint(node, graph, self.notes)
             if fused is not None:  # the output activation and the loss in one step
                 output = graph.nodes[node.inputs[0]]
                 send(output.inputs[0], node.name, fused.rule, fused.local, fused.argument)

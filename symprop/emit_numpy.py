@@ -27,10 +27,21 @@ if TYPE_CHECKING:
 
 
 class MathPrinter(ArrayPrinter):
-    """Prints the same expressions as plain math for comments: ``sigmoid(z1)``, ``exp(z)``."""
+    """Prints the same expressions as plain math for comments: ``sigmoid(z1)``, ``exp(z)``.
+    Constants stay as written (``2 - tanh(1)``), in parentheses where they need them."""
+
+    fold_constants = False
+    _NAMES = {"maximum": "max", "minimum": "min"}
 
     def _module_format(self, fqn, register=True):
-        return fqn.split(".")[-1]
+        name = fqn.split(".")[-1]
+        return self._NAMES.get(name, name)
+
+    def _print_Heaviside(self, expr):
+        # step(x) of formulas is 0 at 0; the derivative of max/min is 1/2 there.
+        if expr.args[1] == 0:
+            return f"step({self._print(expr.args[0])})"
+        return f"heaviside({self._print(expr.args[0])}, {self._print(expr.args[1])})"
 
     def print_registry_function(self, expr):
         return f"{expr.entry.name}({', '.join(self._print(a) for a in expr.args)})"
@@ -124,6 +135,25 @@ class _ModuleBuilder:
 
     def code(self, expr: sp.Expr) -> str:
         return print_array_expr(expr, self.printer)
+
+    def filled(self, expr: sp.Expr, like: str) -> str:
+        """The code of ``expr``, an array of the shape of node ``like`` even when ``expr`` reads
+        no array (a constant activation ``0 * z``, a loss formula without ``y``)."""
+        if expr.free_symbols - {sp.Symbol("N")}:
+            return self.code(expr)
+        return f"np.full_like({self.use(like)}, {self.code(expr)})"
+
+    def constant_shape(self, node) -> str:
+        """An array of the shape (and dtype) of elementwise ``node``, for a formula that cancels
+        its inputs (``0 * h``): the broadcast of its operands."""
+        arrays = [self.operand(name, node).name for name in node.inputs]
+        if len(arrays) == 1:
+            return arrays[0]
+        return f"np.broadcast_arrays({', '.join(arrays)})[0]"
+
+    def verbatim(self, code: str) -> sp.Symbol:
+        """A piece of NumPy code as a symbol, to be used inside a printed expression."""
+        return ArrayCode(code, real=True)
 
     def require_helper(self, name: str, source: str) -> None:
         """A helper function an op's spelling calls (``_logsumexp``), written once into the module."""

@@ -17,6 +17,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import PRECEDENCE
 
 from . import naming, registry
 
@@ -46,13 +47,13 @@ class HandoutLatexPrinter(LatexPrinter):
             tex = self._print(factor)
             parts.append(rf"\left({tex}\right)" if isinstance(factor, sp.Add) else tex)
         body = r" \odot ".join(parts)
+        sign = ""
+        if constant.could_extract_minus_sign():
+            sign, constant = "- ", -constant
         if constant == 1:
-            return body
-        if constant == -1:
-            return "- " + body
-        return (
-            f"{self._print(constant)} {body}" if not constant.could_extract_minus_sign() else f"- {self._print(-constant)} {body}"
-        )
+            return sign + body
+        # A constant sum (2 - tanh 1) needs its brackets in front of the product.
+        return f"{sign}{self.parenthesize(constant, PRECEDENCE['Mul'], strict=True)} {body}"
 
     def _print_Symbol(self, expr, style="plain"):
         name = self.names.get(expr)
@@ -76,6 +77,11 @@ class HandoutLatexPrinter(LatexPrinter):
                 term_tex = rf"\left({term_tex}\right)"
             tex += term_tex
         return tex
+
+    def _print_Heaviside(self, expr):
+        # step(x) of formulas is 0 at 0; the derivative of max/min (1/2 at 0) prints as H.
+        name = r"\operatorname{step}" if expr.args[1] == 0 else "H"
+        return rf"{name}\left({self._print(expr.args[0])}\right)"
 
     def _print_logcosh(self, expr):
         return rf"\log\cosh\left({self._print(expr.args[0])}\right)"

@@ -18,7 +18,8 @@ from sympy.codegen.rewriting import ReplaceOptim, log1p_opt, optimize
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-from .registry import function_for
+from .errors import SymPropError
+from .registry import expand_definitions, function_for
 
 
 class logcosh(sp.Function):
@@ -28,6 +29,9 @@ class logcosh(sp.Function):
 
     def fdiff(self, argindex=1):
         return sp.tanh(self.args[0])
+
+    def _eval_evalf(self, prec):
+        return sp.log(sp.cosh(self.args[0]))._eval_evalf(prec)
 
 
 _logcosh_opt = ReplaceOptim(
@@ -81,6 +85,8 @@ class ArrayPrinter(NumPyPrinter):
     """NumPy code for elementwise expressions; ``helpers`` collects the helpers used."""
 
     printmethod = "_numpycode"
+    #: Print number-valued expressions as float literals (the comments' MathPrinter keeps them).
+    fold_constants = True
 
     def __init__(self):
         super().__init__({"fully_qualified_modules": True, "strict": True})
@@ -133,9 +139,30 @@ class ArrayPrinter(NumPyPrinter):
     def _print_Or(self, expr):
         return " | ".join(f"({self._print(a)})" for a in expr.args)
 
+    def _print(self, expr, **kwargs):
+        literal = self.literal(expr)
+        if literal is not None:
+            return literal
+        return super()._print(expr, **kwargs)
+
+    def literal(self, expr) -> str | None:
+        """A number-valued expression that is not a plain number (``2 - tanh(1)``,
+        ``softplus(1)``, ``sqrt(2)``) as one float literal; None for anything else.
+
+        Folding is what makes such constants safe to print anywhere: a literal needs no
+        parentheses where ``2 - np.tanh(1)`` would (``z * (2 - tanh(1))``)."""
+        if not self.fold_constants or not isinstance(expr, sp.Expr) or not expr.is_number:
+            return None
+        if isinstance(expr, (sp.Integer, sp.Float)) or (expr.is_Rational and _short_decimal(expr)):
+            return None  # printed by _print_Integer/_print_Float/_print_Rational
+        if expr.is_Rational:
+            return None  # 1 / 3: exact, printed as a division (and parenthesised as one)
+        return repr(real_value(expr))
+
     def parenthesize(self, item, level, strict=False):
-        if item.is_number and not item.could_extract_minus_sign():
-            return self._print(item)  # a plain literal like 0.01 needs no parentheses
+        printed = self._print(item)
+        if _is_plain_literal(item, printed):
+            return printed  # a non-negative literal like 0.01 or 0.7615941559557649 needs no parentheses
         return super().parenthesize(item, level, strict)
 
     def _print_Float(self, expr):
@@ -164,22 +191,20 @@ class ArrayPrinter(NumPyPrinter):
         return code
 
     def _print_Mul(self, expr):
-        if expr.is_number:
-            return repr(float(expr))
         sign = ""
         if expr.could_extract_minus_sign():
             sign, expr = "-", -expr
-        numbers = [f for f in sp.Mul.make_args(expr) if f.is_number]
-        factors = [f for f in sp.Mul.make_args(expr) if not f.is_number]
+        args = sp.Mul.make_args(expr)
+        coefficient = sp.Mul(*[f for f in args if f.is_Rational])
         numerator, denominator = [], []
-        coefficient = sp.Mul(*numbers)
-        if coefficient.is_Rational and not _short_decimal(coefficient):
+        if not _short_decimal(coefficient):
             if coefficient.p != 1:
                 numerator.append(sp.Integer(coefficient.p))
-            denominator.append(sp.Integer(coefficient.q))
+            if coefficient.q != 1:
+                denominator.append(sp.Integer(coefficient.q))
         elif coefficient != 1:
             numerator.append(coefficient)
-        for factor in factors:
+        for factor in (f for f in args if not f.is_Rational):
             if factor.is_Pow and factor.exp.is_number and factor.exp.is_negative:
                 denominator.append(factor.base ** -factor.exp)
             else:
@@ -200,15 +225,47 @@ class ArrayPrinter(NumPyPrinter):
             return f"{self._module_format('numpy.sqrt')}({self._print(base)})"
         if exponent.is_number and exponent.is_negative:
             return self._print_Mul(sp.Mul(1, expr, evaluate=False))
-        if exponent.is_number and not exponent.is_Rational:
-            exponent = sp.Float(exponent)
         prec = PRECEDENCE["Pow"]
-        return f"{self.parenthesize(base, prec)} ** {self.parenthesize(exponent, prec)}"
+        # ** groups to the right: a power as the base needs parentheses, as the exponent not.
+        return f"{self.parenthesize(base, prec, strict=True)} ** {self.parenthesize(exponent, prec)}"
 
-    def _print_Function(self, expr):
-        if expr.is_number:
-            return repr(float(expr))
-        return super()._print_Function(expr)
+    def _print_Max(self, expr):
+        return self._nested("numpy.maximum", expr.args)
+
+    def _print_Min(self, expr):
+        return self._nested("numpy.minimum", expr.args)
+
+    def _nested(self, function: str, args) -> str:
+        """``f(a, f(b, c))`` for a function of two arrays applied to several."""
+        name = self._module_format(function)
+        code = self._print(args[-1])
+        for arg in reversed(args[:-1]):
+            code = f"{name}({self._print(arg)}, {code})"
+        return code
+
+    def _print_Heaviside(self, expr):
+        # H(x) with its value at 0: 0 for the formulas' step(x), 1/2 for the derivative of max/min.
+        x, at_zero = expr.args
+        return f"{self._module_format('numpy.heaviside')}({self._print(x)}, {self._print(at_zero)})"
+
+
+def real_value(expr: sp.Expr) -> float:
+    """The value of a number-valued expression (registry functions written out), as a float;
+    SymPropError if it is not a finite real number."""
+    value = expand_definitions(expr).evalf(30)
+    if not value.is_Number or not value.is_finite:
+        raise SymPropError(f"the constant {expr} is not a finite real number ({value})")
+    return float(value)
+
+
+def _is_plain_literal(item, printed: str) -> bool:
+    """Whether ``printed`` (the code of ``item``) is one non-negative number literal."""
+    if not isinstance(item, sp.Expr) or not item.is_number:
+        return False
+    try:
+        return float(printed) >= 0
+    except ValueError:
+        return False
 
 
 def _short_decimal(number: sp.Rational) -> bool:

@@ -18,6 +18,8 @@ from functools import cache
 
 import sympy as sp
 
+from .errors import SymPropError
+
 #: The scalar variables entries are written in: pre-activation, activation output,
 #: network output and target.
 Z = sp.Symbol("z", real=True)
@@ -43,6 +45,13 @@ class RegistryFunction(sp.Function):
     def definition(self) -> sp.Expr:
         """The formula this function stands for, one level deep."""
         return self.entry.definition_at(self.args[0], self.args[1:])
+
+    def _eval_evalf(self, prec):
+        # softplus(1) is a number: Max/Min compare it, the printers fold it to a literal.
+        return expand_definitions(self)._eval_evalf(prec)
+
+    def _eval_is_extended_real(self):
+        return self.args[0].is_extended_real
 
     # SymPy's printers call these hooks (``Printer.printmethod``).
     def _numpycode(self, printer):
@@ -119,6 +128,36 @@ def expand_definitions(expr: sp.Expr) -> sp.Expr:
         if not calls:
             return expr
         expr = expr.xreplace({c: c.definition() for c in calls})
+
+
+class Abs(sp.Abs):
+    """|x| of a real argument: d|u| = sign(u) du (SymPy's own Abs differentiates a
+    possibly complex argument through re/im/atan2 when it cannot tell that u is real)."""
+
+    def _eval_derivative(self, x):
+        return sign(self.args[0]) * sp.diff(self.args[0], x)
+
+
+class sign(sp.sign):
+    """sign(x) of a real argument; its derivative is 0 (almost everywhere, as in autograd)."""
+
+    def _eval_derivative(self, x):
+        return sp.S.Zero
+
+
+def derivative(expr: sp.Expr, symbol: sp.Symbol) -> sp.Expr:
+    """d expr / d symbol for the backward pass, in the subgradient convention of the README.
+
+    A DiracDelta (SymPy's derivative of its own sign or Heaviside, e.g. from max) is 0 almost
+    everywhere, which is what the generated code and autograd use.  A derivative SymPy leaves
+    unevaluated cannot be computed by the generated code: SymPropError naming the function."""
+    result = sp.diff(expr, symbol)
+    if result.has(sp.DiracDelta):
+        result = result.replace(sp.DiracDelta, lambda *args: sp.S.Zero)
+    unevaluated = sorted({str(d.expr.func) for d in result.atoms(sp.Derivative)})
+    if unevaluated:
+        raise SymPropError(f"cannot differentiate {', '.join(unevaluated)} in {expr}: SymPy has no derivative for it")
+    return result
 
 
 def _sigmoid(x):

@@ -26,7 +26,7 @@ matrix, lined up with its last axis; per-row values of a matrix against that mat
 refused as ambiguous: ``_Builder.check_row_broadcast``), ``**`` (and ``^``) to a constant,
 ``.T`` (the transpose; a vector's is itself, as in NumPy), every registered activation
 (``leaky_relu(h, alpha=0.2)``) and ``functions`` entry, ``exp log sqrt abs sinh cosh sin cos
-erf sign log1p expm1 max min``, ``softmax`` (of a vector), ``sum`` and ``mean`` (whole
+erf sign step log1p expm1 max min``, ``softmax`` and ``logsumexp`` (of a vector), ``sum`` and ``mean`` (whole
 tensor, or ``axis=k`` of the per-sample tensor), ``concat(a, b, ...)`` of vectors, and the
 registered losses as functions of (output, target): ``cross_entropy(y, t)``, ``half_sse(y,
 t)``, ``mse``, ``mae``, ``huber(y, t, delta=1)``, ``binary_cross_entropy``. Anything else is
@@ -76,7 +76,7 @@ from .ops import (
     arg_symbol,
     broadcast_shape,
 )
-from .spec import MATH_FUNCTIONS, ActivationChoice, LossChoice, _kind, _Reader, _shape_of, flatten
+from .spec import MATH_FUNCTIONS, ActivationChoice, LossChoice, _kind, _Reader, _shape_of, _substituting, flatten
 
 TOP_LEVEL_FIELDS = {"name", "inputs", "targets", "params", "nodes", "loss", "output", "constants", "functions", "example"}
 #: Functions of the tensor language besides activations, math functions and losses.
@@ -576,7 +576,8 @@ class _Builder:
         self.param_dependent: set[str] = set()
         self.taken = set(reader.declared) | {"E"}
         self.taken_arrays = set(reader.arrays)
-        callables: dict[str, Any] = {name: None for name in (*TENSOR_FUNCTIONS, *registry.LOSSES, *functions)}
+        callables: dict[str, Any] = {name: None for name in (*TENSOR_FUNCTIONS, *registry.LOSSES)}
+        callables.update({name: _substituting(body) for name, body in functions.items()})  # f(0.3) folds
         for name in registry.ACTIVATIONS:
             callables[name] = registry.ACTIVATIONS[name].apply
         for name, function in ELEMENTWISE_FUNCTIONS.items():
@@ -942,11 +943,7 @@ class _Builder:
         if len(values) != arity:
             self.fail(f"{where} takes {arity} argument{'s' if arity > 1 else ''}, got {len(values)}")
         inputs, symbols = _operands(values)
-        if function in ("max", "min"):
-            a, b = symbols
-            expr = sp.Piecewise((a, a >= b), (b, True)) if function == "max" else sp.Piecewise((a, a <= b), (b, True))
-        else:
-            expr = ELEMENTWISE_FUNCTIONS[function](symbols[0])
+        expr = ELEMENTWISE_FUNCTIONS[function](*symbols)
         shapes = tuple(self.shape(i) for i in inputs)
         shape = broadcast_shape(*shapes)
         if shape is None:

@@ -75,6 +75,7 @@ FUNCTIONS = {
     "cos": anp.cos,
     "erf": anp_erf,
     "sign": anp.sign,
+    "step": lambda z: anp.where(z > 0, 1.0, 0.0),
     "log1p": anp.log1p,
     "expm1": anp.expm1,
     "max": anp.maximum,

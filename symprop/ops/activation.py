@@ -14,7 +14,7 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
 from .. import registry
-from .base import Adjoint, AdjointCode, Op, tidy
+from .base import Adjoint, AdjointCode, Op, simplification_skipped, tidy
 
 if TYPE_CHECKING:
     from ..spec import ActivationChoice
@@ -51,7 +51,18 @@ class Activation(Op):
         entry = self.choice.entry
         if entry is not None and entry.present is not None:
             return entry.derivative_in_output(self.choice.constants)
-        return tidy(sp.diff(self.apply(registry.Z), registry.Z))
+        return tidy(self.derived)
+
+    @cached_property
+    def derived(self) -> sp.Expr:
+        """f'(z) as SymPy derives it, before simplification."""
+        return registry.derivative(self.apply(registry.Z), registry.Z)
+
+    def simplification_note(self, node, graph):
+        if self.choice.formula is None or node.name not in graph.needs_grad:
+            return None
+        reason = simplification_skipped(self.derived)
+        return None if reason is None else f"{node.name}: the derivative of {self.name} is not simplified: {reason}"
 
     @property
     def is_identity(self) -> bool:
@@ -67,7 +78,7 @@ class Activation(Op):
 
     def numpy(self, node, code):
         z = node.inputs[0]
-        spelled = code.code(self.apply(sp.Symbol(code.use(z), real=True)))
+        spelled = code.filled(self.apply(sp.Symbol(code.use(z), real=True)), z)
         note = f"  ({self.name})" if self.choice.formula is not None else ""
         return spelled, f"{node.name} = {code.formula(self.apply(sp.Symbol(z, real=True)))}{note}"
 

@@ -35,6 +35,8 @@ HOOKS = ("elements", "adjoint_rules", "numpy", "numpy_adjoint", "latex", "latex_
 
 #: Bound on the effort spent simplifying a derived elementwise derivative.
 SIMPLIFY_MAX_OPS = 60
+TRIG_SIMPLIFY_MAX_OPS = 20
+_TRIGONOMETRIC = (sp.sin, sp.cos, sp.tan, sp.sinh, sp.cosh, sp.tanh)
 
 
 class MissingHook(NotImplementedError):
@@ -85,6 +87,9 @@ class NumpyContext(Protocol):
     def grad(self, node: str) -> str: ...
     def batched(self, node: str) -> bool: ...
     def code(self, expr: sp.Expr) -> str: ...
+    def filled(self, expr: sp.Expr, like: str) -> str: ...  # an array of node like's shape, even for a constant
+    def constant_shape(self, node: Node) -> str: ...
+    def verbatim(self, code: str) -> sp.Symbol: ...  # NumPy code usable inside an expression
     def formula(self, expr: sp.Expr) -> str: ...
     def operand(self, node: str, out: Node) -> sp.Symbol: ...
     def expanded(self, node: str, rank: int) -> sp.Symbol: ...
@@ -135,9 +140,14 @@ class Op:
         """What the node sends back to each input; ``shapes`` are its inputs' shapes."""
         raise MissingHook(self, "adjoint_rules")
 
-    def fused_adjoint(self, node: Node, graph: Any) -> Adjoint | None:
+    def fused_adjoint(self, node: Node, graph: Any, notes: list[str]) -> Adjoint | None:
         """One adjoint that replaces this node's and its input's (a loss fused with its output
-        activation); None for most ops.  Asked before ``adjoint_rules``."""
+        activation); None for most ops.  Asked before ``adjoint_rules``; a fusion given up
+        to keep the work bounded is said in ``notes``."""
+        return None
+
+    def simplification_note(self, node: Node, graph: Any) -> str | None:
+        """A line saying what of this op's derivative was left unsimplified (bounded work), or None."""
         return None
 
     def numpy(self, node: Node, code: NumpyContext) -> tuple[str, str]:
@@ -161,11 +171,38 @@ class Op:
 
 
 def tidy(expr: sp.Expr) -> sp.Expr:
-    """Bounded simplification: cheap steps always, ``simplify`` only on small expressions."""
+    """Bounded simplification: cheap steps always, ``simplify`` only where
+    ``simplification_skipped`` finds no reason against it.  Any failure of ``simplify``
+    leaves the unsimplified, correct expression."""
     candidates = [expr, sp.factor_terms(expr)]
-    if sp.count_ops(expr) <= SIMPLIFY_MAX_OPS:
-        candidates.append(sp.simplify(expr))
+    if simplification_skipped(expr) is None:
+        try:
+            candidates.append(sp.simplify(expr))
+        except (RecursionError, ValueError, TypeError, NotImplementedError, sp.PolynomialError):
+            pass
     return min(candidates, key=sp.count_ops)
+
+
+def simplification_skipped(expr: sp.Expr) -> str | None:
+    """Why ``tidy`` does not run ``simplify`` on ``expr``, or None.
+
+    Its cost is unbounded: large expressions (trigonometric and hyperbolic ones sooner: 17 s
+    at 39 operations), steps (the derivative of max/min: seconds, to make it longer) and
+    piecewise conditions that are not polynomial (SymPy solves them as inequalities, which
+    for ``exp(sigmoid(y)) > 1`` recurses without end) are left as derived."""
+    limit = TRIG_SIMPLIFY_MAX_OPS if expr.has(*_TRIGONOMETRIC) else SIMPLIFY_MAX_OPS
+    size = sp.count_ops(expr)
+    if size > limit:
+        return f"{size} operations (simplified up to {limit})"
+    if expr.has(sp.Heaviside):
+        return "it has a step (the derivative of max or min)"
+    if not _polynomial_conditions(expr):
+        return "a piecewise condition is not polynomial"
+    return None
+
+
+def _polynomial_conditions(expr: sp.Expr) -> bool:
+    return all((r.lhs - r.rhs).is_polynomial() for r in expr.atoms(sp.core.relational.Relational))
 
 
 def arg_symbol(index: int) -> sp.Symbol:

@@ -20,13 +20,6 @@ from .base import Adjoint, AdjointCode, Op, arg_symbol, broadcast_flat, element_
 ELEMENTWISE = "elementwise"
 
 
-def plain_derivative(expr: sp.Expr) -> sp.Expr:
-    """A derivative without distributions: DiracDelta (from sign) is 0 almost everywhere,
-    Heaviside becomes a Piecewise that the printers know."""
-    expr = expr.replace(sp.DiracDelta, lambda *args: sp.S.Zero)
-    return expr.replace(sp.Heaviside, lambda x, *rest: sp.Piecewise((1, x > 0), (0, True)))
-
-
 @dataclass(frozen=True)
 class Elementwise(Op):
     """An elementwise formula of its inputs, in ``u0, u1, ...``; ``shapes`` are the inputs'
@@ -44,7 +37,7 @@ class Elementwise(Op):
     def derivatives(self) -> tuple[sp.Expr, ...]:
         result = []
         for index in range(self.arity):
-            local = plain_derivative(sp.diff(self.expr, arg_symbol(index)))
+            local = registry.derivative(self.expr, arg_symbol(index))
             if isinstance(self.expr, sp.Function) and local.has(self.expr):
                 local = local.xreplace({self.expr: registry.A})
             if not local.has(sp.Piecewise):
@@ -68,7 +61,8 @@ class Elementwise(Op):
         args = node.inputs
         expr = self.expr.xreplace({arg_symbol(i): code.operand(a, node) for i, a in enumerate(args)})
         shown = self.expr.xreplace({arg_symbol(i): sp.Symbol(a, real=True) for i, a in enumerate(args)})
-        return code.code(expr), f"{node.name} = {code.formula(shown)}"
+        spelled = code.code(expr) if expr.free_symbols else f"np.full_like({code.constant_shape(node)}, {code.code(expr)})"
+        return spelled, f"{node.name} = {code.formula(shown)}"
 
     def numpy_adjoint(self, step, code):
         source = code.node(step.source)

@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING
 import sympy as sp
 
 from .. import registry
-from .base import Adjoint, AdjointCode, Op, tidy
+from .base import Adjoint, AdjointCode, Op, simplification_skipped, tidy
 
 if TYPE_CHECKING:
     from ..spec import LossChoice
 
 LOSS, FUSED = "loss", "fused"
+#: Largest product (in SymPy operations) that fusing an output activation with its loss tries to cancel.
+FUSE_MAX_OPS = 40
 
 
 @cache
@@ -55,7 +57,12 @@ class Loss(Op):
     @cached_property
     def derivative(self) -> sp.Expr:
         """d ell / d y for one output, as SymPy derives it (before the 1/n of a mean)."""
-        return tidy(sp.diff(self.elementwise, registry.Y))
+        return tidy(self.derived)
+
+    @cached_property
+    def derived(self) -> sp.Expr:
+        """d ell / d y as SymPy derives it, before simplification."""
+        return registry.derivative(self.elementwise, registry.Y)
 
     def scale(self, outputs: int) -> sp.Expr:
         """The factor in front of the sum over outputs: 1, or 1/n for a mean."""
@@ -69,7 +76,7 @@ class Loss(Op):
     def adjoint_rules(self, node, shapes):
         return [Adjoint(0, LOSS, self.scale(math.prod(shapes[0])) * self.derivative)]
 
-    def fused_adjoint(self, node, graph) -> Adjoint | None:
+    def fused_adjoint(self, node, graph, notes) -> Adjoint | None:
         """dE/dz for an output activation whose only consumer is the loss, when the product
         of the two derivatives simplifies (sigmoid + binary cross-entropy gives ``a - t``,
         softmax + cross-entropy ``y - t``), or None."""
@@ -87,8 +94,25 @@ class Loss(Op):
             return None
         # Fuse only when cancelling really shortens the product (BCE + sigmoid gives a - t);
         # otherwise the backward pass keeps the two chain-rule steps, dE/da and da/dz.
-        simplest = min([sp.cancel(product), sp.factor(product)], key=sp.count_ops)
-        return Adjoint(0, FUSED, simplest) if sp.count_ops(simplest) < sp.count_ops(product) else None
+        # cancel/factor of a large product can run for minutes: bounded like tidy.
+        size = sp.count_ops(product)
+        if size > FUSE_MAX_OPS:
+            notes.append(
+                f"{output.name}: the output activation and the loss are not fused: their product has {size} operations "
+                f"(cancelled up to {FUSE_MAX_OPS})"
+            )
+            return None
+        try:
+            simplest = min([sp.cancel(product), sp.factor(product)], key=sp.count_ops)
+        except (RecursionError, sp.PolynomialError):
+            return None
+        return Adjoint(0, FUSED, simplest) if sp.count_ops(simplest) < size else None
+
+    def simplification_note(self, node, graph):
+        if self.choice.formula is None or node.name not in graph.needs_grad:
+            return None
+        reason = simplification_skipped(self.derived)
+        return None if reason is None else f"{node.name}: the derivative of the loss formula is not simplified: {reason}"
 
     def is_softmax_cross_entropy(self, output) -> bool:
         return output.op.coupled and self.choice.name == "cross_entropy"
@@ -116,7 +140,7 @@ class Loss(Op):
             code.printer.helpers.update(entry.helper_needs)
         else:
             symbols = {registry.Y: sp.Symbol(array, real=True), registry.T: sp.Symbol(target, real=True)}
-            terms = code.code(self.elementwise.xreplace(symbols))
+            terms = code.filled(self.elementwise.xreplace(symbols), y)
         size = math.prod(output.shape)
         scale = f" / {size}" if self.choice.reduction == "mean" and size > 1 else ""
         summed = f"({terms}).sum({axis}){scale}" if rank or over_batch else f"{terms}{scale}"
@@ -134,6 +158,8 @@ class Loss(Op):
             mapping = {registry.Z: code.node(y).inputs[0], registry.A: y, registry.T: t}
         arrays = {s: sp.Symbol(code.use(n), real=True) for s, n in mapping.items() if s in step.local.free_symbols}
         prelude, local = code.shared(step.local.xreplace(arrays))
+        if not local.free_symbols:  # a loss without y: its (zero or constant) derivative, one per element
+            local = code.verbatim(code.filled(local, step.target))
         shape = code.node(step.target).shape
         batched = any(code.batched(n) for n in (y, t))
         if final:

@@ -156,9 +156,9 @@ def _step(z: sp.Expr) -> sp.Expr:
     return sp.Piecewise((1, z > 0), (0, True))
 
 
-#: The functions of spec formulas (but max/min), plus ``ln`` and ``step`` that hand derivations use.
+#: The functions of spec formulas, plus ``ln`` and ``step`` that hand derivations use.
 MATH_FUNCTIONS: dict[str, Callable[..., sp.Expr]] = {
-    **{name: f for name, f in spec.MATH_FUNCTIONS.items() if name not in ("max", "min")},
+    **spec.MATH_FUNCTIONS,
     "ln": sp.log,
     "step": _step,
 }
