@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import derivation
 from .emit.latex import latex_source, repr_latex, repr_markdown, write_latex
-from .emit_numpy import module_source, write_module
+from .emit.module import module_source, write_module
 from .spec import Network, from_dict, load
 from .verify import Verifier, VerifyResult, verify
 

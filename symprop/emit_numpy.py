@@ -20,7 +20,6 @@ from . import module_interface as interface
 from . import registry
 from .numpy_helpers import ERF_SOURCE
 from .printing import EXTRA_HELPERS, ArrayPrinter, print_array_expr
-from .templating import render
 
 if TYPE_CHECKING:
     from .derivation import Derivation, Step
@@ -88,7 +87,7 @@ class Line:
         return f"# {comment}\n    {self.code}"
 
 
-class _ModuleBuilder:
+class ModuleBuilder:
     """Builds the template context for one derivation."""
 
     def __init__(self, derivation: Derivation):
@@ -331,12 +330,12 @@ class _ModuleBuilder:
             if entry is not None:
                 needed.update(entry.helper_needs)
         for name in sorted(needed):
-            sources.append(_helper_source(name))
+            sources.append(helper_source(name))
         sources += [self.op_helpers[name] for name in sorted(self.op_helpers)]
         return [*sources, interface.CHECK_SOURCE]
 
 
-def _helper_source(name: str) -> str:
+def helper_source(name: str) -> str:
     if name == "erf":
         return ERF_SOURCE.rstrip() + "\n"
     if name in EXTRA_HELPERS:
@@ -388,24 +387,3 @@ def _array_literal(value) -> str:
         return flat
     rows = "".join(f"\n            {row!r}," for row in value)
     return f"[{rows}\n        ]"
-
-
-def module_builder(derivation: Derivation) -> _ModuleBuilder:
-    """The builder of ``derivation``'s module (graph specs have their own; see emit_numpy_graph)."""
-    if getattr(derivation.network, "kind", "layers") == "graph":
-        from .emit_numpy_graph import GraphModuleBuilder  # tensor ops of graph specs
-
-        return GraphModuleBuilder(derivation)
-    return _ModuleBuilder(derivation)
-
-
-def module_source(derivation: Derivation) -> str:
-    return render("numpy_module.py.j2", **module_builder(derivation).context())
-
-
-def write_module(derivation: Derivation, directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{derivation.name}.py"
-    path.write_text(module_source(derivation), encoding="utf-8")
-    return path
-

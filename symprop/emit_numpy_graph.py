@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import module_interface as interface
-from .emit_numpy import Line, _ModuleBuilder
+from .emit_numpy import Line, ModuleBuilder
 from .ops import Loss, Node
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 DOC_WIDTH = 100
 
 
-class GraphModuleBuilder(_ModuleBuilder):
+class GraphModuleBuilder(ModuleBuilder):
     """The template context of a graph spec's module (see the module docstring)."""
 
     def __init__(self, derivation):

@@ -23,7 +23,7 @@ import sympy as sp
 from . import naming, registry
 from .errors import SymPropError
 from .latex_printing import paren, to_latex
-from .ops import Activation, Loss, Node, Softmax
+from .ops import Activation, Loss, Node, Softmax, element_indices
 
 #: Networks with more parameters than this get no per-weight expansion.
 SCALAR_LIMIT = 100
@@ -72,7 +72,7 @@ class ScalarDerivation:
                 f"{derivation.name}: {count} parameters; per-weight expressions are kept for at most {SCALAR_LIMIT}"
             )
         self.symbols: dict[str, list[sp.Symbol]] = {
-            node.name: [naming.element_symbol(node.name, index) for index in _indices(node.shape)]
+            node.name: [naming.element_symbol(node.name, index) for index in element_indices(node.shape)]
             for node in self.graph.nodes.values()
         }
         self.definitions: dict[sp.Symbol, sp.Expr] = {}
@@ -215,7 +215,7 @@ class ScalarDerivation:
 
     def gradients(self) -> list[ElementGradient]:
         """Every parameter element's gradient, parameters in order, elements row-major."""
-        return [self.gradient(node.name, index) for node in self.graph.params() for index in _indices(node.shape)]
+        return [self.gradient(node.name, index) for node in self.graph.params() for index in element_indices(node.shape)]
 
 
 def _at(expr: sp.Expr, **values: sp.Expr) -> sp.Expr:
@@ -245,10 +245,6 @@ def _size(shape: tuple[int, ...]) -> int:
     return size
 
 
-def _indices(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
-    if not shape:
-        return [()]
-    return [(i, *rest) for i in range(shape[0]) for rest in _indices(shape[1:])]
 
 
 def _flat_index(index: tuple[int, ...], shape: tuple[int, ...]) -> int:

@@ -40,6 +40,7 @@ import sympy as sp
 
 from .. import naming, registry, spec
 from ..formula import FormulaError, FormulaReader
+from ..ops import element_indices
 
 Value = Any  # a scalar sp.Expr or an sp.ImmutableMatrix (always 2-D)
 
@@ -231,7 +232,7 @@ class ClaimNames:
             self._scalar(name, entry.symbols[0])
         if alias_of:
             self.aliases[name] = alias_of
-        for index, symbol in zip(_indices(entry.shape), entry.symbols):
+        for index, symbol in zip(element_indices(entry.shape), entry.symbols):
             if not index:
                 continue
             element = naming.element_name(name, index)
@@ -264,7 +265,7 @@ class ClaimNames:
             name = f"delta{match.group(2)}"
             if name in self.arrays or name in self.scalars or name in graph.nodes:
                 continue
-            symbols = tuple(sp.Symbol(naming.element_name(name, index), real=True) for index in _indices(node.shape))
+            symbols = tuple(sp.Symbol(naming.element_name(name, index), real=True) for index in element_indices(node.shape))
             for symbol, adjoint in zip(symbols, scalar.adjoint(node.name)):
                 self.deltas[symbol] = adjoint
             self._add(name, NodeName(node.name, node.shape, symbols))
@@ -353,10 +354,6 @@ def _activation(entry: registry.Activation, defaults: tuple, derivative: bool) -
     return apply
 
 
-def _indices(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
-    if not shape:
-        return [()]
-    return [(i, *rest) for i in range(shape[0]) for rest in _indices(shape[1:])]
 
 
 # -- the reader ------------------------------------------------------------------------------

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 
 import sympy as sp
 
-from ...emit_numpy import module_builder
 from ...latex_printing import paren, to_latex, visible_length
 from ...ops.base import accumulate
+from ..module import module_builder
 from .layout import split_equation
 from .notation import generic_element, index_letters, partial, transpose_tex
 from .tex import Tex, code

@@ -5,8 +5,9 @@ from __future__ import annotations
 import sympy as sp
 
 from ...latex_printing import given, number, paren
+from ...ops import element_indices
 from ...spec import flatten
-from .layout import chain_terms, equation_rows, group_params, matrix_tex, negate_tex, pack_tokens, param_indices, wrap_expr
+from .layout import chain_terms, equation_rows, group_params, matrix_tex, negate_tex, pack_tokens, wrap_expr
 from .limits import SUBSTITUTION_MAX_CHARS
 from .notation import partial
 from .tex import Tex, code
@@ -79,7 +80,7 @@ class ExampleSection:
         ]
         blocks = []
         for param in self.params_backward():
-            gradients = [scalar.gradient(param.name, index) for index in param_indices(param.shape)]
+            gradients = [scalar.gradient(param.name, index) for index in element_indices(param.shape)]
             factor_rows, seen = [], set()
             for g in gradients:
                 for f in g.factors:

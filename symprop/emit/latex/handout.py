@@ -12,14 +12,14 @@ import sympy as sp
 from ... import naming
 from ...errors import SymPropError
 from ...latex_printing import to_latex, visible_length
-from ...ops import Activation, Dense, Softmax
+from ...ops import Activation, Dense, Softmax, element_indices
 from ...version import __version__
 from .backward import BackwardSection
 from .example import ExampleSection
 from .figure import FigureSection
 from .forward import ForwardSection
 from .graph_spec import GraphSpecSection
-from .layout import larger_than, param_indices
+from .layout import larger_than
 from .limits import LONG_FACTOR, PER_WEIGHT_LIMIT
 from .notation import Layer, count_tex, generic_element, op_name, partial
 from .parameters import ParameterSection
@@ -118,7 +118,7 @@ class Handout(FigureSection, ForwardSection, BackwardSection, ParameterSection, 
         return {
             symbol: (node, index)
             for node, symbols in self.d.scalar.symbols.items()
-            for symbol, index in zip(symbols, param_indices(self.graph.nodes[node].shape))
+            for symbol, index in zip(symbols, element_indices(self.graph.nodes[node].shape))
         }
 
     @cached_property

@@ -146,10 +146,6 @@ def equation_rows(lhs: str, parts: list[list[str]], force_rows: bool = False) ->
     return " \\\\\n".join(rows)
 
 
-def param_indices(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
-    from ...scalar import _indices
-
-    return _indices(shape)
 
 
 def matrix_tex(entries: list[str], shape: tuple[int, ...]) -> str:

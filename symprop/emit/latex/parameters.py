@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ...ops import Activation, Dense, Softmax
-from .layout import chain_terms, equation_rows, pack_tokens, param_indices, product_tokens
+from ...ops import Activation, Dense, Softmax, element_indices
+from .layout import chain_terms, equation_rows, pack_tokens, product_tokens
 from .limits import CHAIN_MAX_FACTORS
 from .notation import partial, shape_tex, transpose_tex
 from .tex import Tex, code
@@ -138,7 +138,7 @@ class ParameterSection:
         out = []
         for param in self.params_backward():
             rows = []
-            for index in param_indices(param.shape):
+            for index in element_indices(param.shape):
                 g = self.d.scalar.gradient(param.name, index)
                 lhs = partial("E", names[g.symbol])
                 factors = r" \, ".join(partial(names.get(f.of, "E"), names[f.wrt]) for f in g.factors)
