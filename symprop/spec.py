@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import sympy as sp
-import yaml
 
-from . import registry
-from .errors import SpecError
+from . import naming, registry
+from .errors import SpecError, did_you_mean
 from .formula import FormulaError, parse_formula
+from .spec_file import read_yaml
 
 #: SymPy functions a formula may call besides the activations.
 MATH_FUNCTIONS = {
@@ -43,6 +43,8 @@ TOP_LEVEL_FIELDS = {"name", "input", "layers", "loss", "constants", "functions",
 LAYER_FIELDS = {"units", "activation", "bias"}
 #: Above this many weights the derivation keeps no per-weight scalar expressions.
 MAX_UNITS = 1_000_000
+#: Most numbers a worked example may give for one array (the 784-30-10 MLP's W1 has 23,520).
+MAX_EXAMPLE_VALUES = 100_000
 
 
 @dataclass(frozen=True)
@@ -123,20 +125,12 @@ class Network:
 
 
 def load(path: str | Path) -> Network:
-    """Read and validate a YAML spec file."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(source, "file", f"cannot read the spec: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpecError(source, where, f"not valid YAML: {problem}") from None
-    return from_dict(data, source=source)
+    """Read and validate a YAML spec file (layer stack or graph spec).
+
+    The file is read by ``symprop.spec_file``: bounded in size, nesting and values, UTF-8,
+    no duplicate keys; any problem is a one-line ``SpecError``.
+    """
+    return from_dict(read_yaml(path), source=str(path))
 
 
 def from_dict(data: Any, source: str = "<python>") -> Network:
@@ -164,13 +158,11 @@ class _Reader:
     def network(self, data: Any) -> Network:
         if not isinstance(data, dict):
             self.fail("spec", f"expected a mapping of fields ({', '.join(sorted(TOP_LEVEL_FIELDS))}), got {_kind(data)}")
-        unknown = sorted(set(map(str, data)) - TOP_LEVEL_FIELDS)
-        if unknown:
-            self.fail(unknown[0], f"unknown field; expected one of: {', '.join(sorted(TOP_LEVEL_FIELDS))}")
+        self.known_fields(data, TOP_LEVEL_FIELDS, "")
         for required in ("name", "input", "layers", "loss"):
             if required not in data:
                 self.fail(required, "missing; every spec needs name, input, layers and loss")
-        name = self.identifier(data["name"], "name")
+        name = self.module_name(data["name"], "name")
         inputs = self.positive_int(data["input"], "input")
         constants = self.constants(data.get("constants") or {})
         functions = self.functions(data.get("functions") or {}, constants)
@@ -183,14 +175,34 @@ class _Reader:
             )
         return network
 
+    def known_fields(self, data: dict, fields, prefix: str, hint: str = ""):
+        """Fail on the first key of ``data`` that is not one of ``fields`` (suggesting the closest)."""
+        unknown = sorted(set(map(str, data)) - set(fields))
+        if unknown:
+            self.fail(
+                prefix + unknown[0],
+                f"unknown field{did_you_mean(unknown[0], fields)}{hint}; expected one of: {', '.join(sorted(fields))}",
+            )
+
     # -- scalars ---------------------------------------------------------------------
 
     def identifier(self, value: Any, where: str) -> str:
         if not isinstance(value, str) or not value.isidentifier() or not value.isascii():
-            self.fail(where, f"expected a name made of letters, digits and '_' (not starting with a digit), got {value!r}")
+            shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:60] + "..."
+            self.fail(where, f"expected a name made of letters, digits and '_' (not starting with a digit), got {shown}")
+        if len(value) > naming.MAX_NAME_LENGTH:
+            self.fail(where, f"a name of {len(value)} characters; at most {naming.MAX_NAME_LENGTH} are allowed")
         if keyword.iskeyword(value) or value.startswith("_"):
             self.fail(where, f"{value!r} cannot be used as a name (Python keyword or leading '_')")
         return value
+
+    def module_name(self, value: Any, where: str) -> str:
+        """The network's name, which names its files (``<name>.py``, ``<name>.tex``)."""
+        name = self.identifier(value, where)
+        problem = naming.module_name_problem(name)
+        if problem:
+            self.fail(where, problem)
+        return name
 
     def positive_int(self, value: Any, where: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
@@ -200,7 +212,11 @@ class _Reader:
         return value
 
     def number(self, value: Any, where: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.fail(where, f"expected a finite number, got {_kind(value)}")
+        if isinstance(value, int) and value.bit_length() > 1000:  # float() would overflow
+            self.fail(where, f"expected a finite number, got a whole number of {value.bit_length()} bits")
+        if not math.isfinite(value):
             self.fail(where, f"expected a finite number, got {value!r}")
         return value
 
@@ -255,9 +271,7 @@ class _Reader:
             where = f"layers[{index}]"
             if not isinstance(item, dict):
                 self.fail(where, f"expected a mapping like {{units: 4, activation: relu}}, got {_kind(item)}")
-            unknown = sorted(set(map(str, item)) - LAYER_FIELDS)
-            if unknown:
-                self.fail(f"{where}.{unknown[0]}", f"unknown field; expected one of: {', '.join(sorted(LAYER_FIELDS))}")
+            self.known_fields(item, LAYER_FIELDS, f"{where}.")
             if "units" not in item:
                 self.fail(f"{where}.units", "missing; say how many outputs the layer has")
             units = self.positive_int(item["units"], f"{where}.units")
@@ -290,7 +304,7 @@ class _Reader:
         entry = registry.ACTIVATIONS.get(data)
         if entry is None:
             known = sorted({*registry.ACTIVATIONS, *registry.VECTOR_ACTIVATIONS, *functions})
-            self.fail(where, f"unknown activation {data!r}; expected one of: {', '.join(known)}")
+            self.fail(where, f"unknown activation {data!r}{did_you_mean(data, known)}; expected one of: {', '.join(known)}")
         return ActivationChoice(entry.name, self.entry_constants(entry, given, where, constants))
 
     def entry_constants(self, entry, given: dict, where: str, constants) -> tuple[sp.Expr, ...]:
@@ -298,7 +312,8 @@ class _Reader:
         for key, value in given.items():
             if key not in allowed:
                 expected = ", ".join(allowed) or "none"
-                self.fail(f"{where}.{key}", f"{entry.name} has no constant {key!r}; its constants: {expected}")
+                unknown = f"{entry.name} has no constant {key!r}{did_you_mean(key, allowed)}"
+                self.fail(f"{where}.{key}", f"{unknown}; its constants: {expected}")
             if isinstance(value, str) and value in constants:
                 given[key] = constants[value]
             else:
@@ -323,7 +338,9 @@ class _Reader:
             self.fail("loss", f"expected a loss name, got {_kind(data)}")
         entry = registry.LOSSES.get(data)
         if entry is None:
-            self.fail("loss", f"unknown loss {data!r}; expected one of: {', '.join(sorted(registry.LOSSES))} or {{formula: ...}}")
+            known = sorted(registry.LOSSES)
+            expected = f"expected one of: {', '.join(known)} or {{formula: ...}}"
+            self.fail("loss", f"unknown loss {data!r}{did_you_mean(data, known)}; {expected}")
         if entry.needs_output and output.activation.name != entry.needs_output:
             self.fail("loss", f"{entry.name} needs a {entry.needs_output} output layer, got {output.activation.name}")
         if output.activation.name in registry.VECTOR_ACTIVATIONS and entry.needs_output is None:
@@ -336,9 +353,7 @@ class _Reader:
     def example(self, data: Any, network: Network) -> Example:
         if not isinstance(data, dict):
             self.fail("example", f"expected a mapping with x, t and params, got {_kind(data)}")
-        unknown = sorted(set(map(str, data)) - {"x", "t", "params", "learning_rate"})
-        if unknown:
-            self.fail(f"example.{unknown[0]}", "unknown field; expected x, t, params, learning_rate")
+        self.known_fields(data, ("x", "t", "params", "learning_rate"), "example.")
         for required in ("x", "t", "params"):
             if required not in data:
                 self.fail(f"example.{required}", "missing; a worked example needs x, t and params")
@@ -355,7 +370,8 @@ class _Reader:
             self.fail("example.params", f"expected a mapping of parameter name: values, got {_kind(params)}")
         for name in params:
             if name not in shapes:
-                self.fail(f"example.params.{name}", f"unknown parameter; this network has {', '.join(shapes)}")
+                known = f"this network has {', '.join(shapes)}"
+                self.fail(f"example.params.{name}", f"unknown parameter{did_you_mean(name, shapes)}; {known}")
         for name, shape in shapes.items():
             if name not in params:
                 self.fail(f"example.params.{name}", f"missing; expected values of shape {list(shape)}")
@@ -370,6 +386,14 @@ class _Reader:
         return list(data)
 
     def array(self, data: Any, where: str, shape: tuple[int, ...]):
+        if math.prod(shape) > MAX_EXAMPLE_VALUES:
+            self.fail(
+                where,
+                f"a worked example gives at most {MAX_EXAMPLE_VALUES:,} numbers per array, and shape {list(shape)} "
+                "needs more; leave out the example",
+            )
+        if isinstance(data, list) and shape and len(data) != shape[0]:  # fail fast on a huge list
+            self.fail(where, f"expected shape {list(shape)}, got a list of {len(data)}")
         got = _shape_of(data)
         if got != shape:
             described = "not a rectangular array of numbers" if got is None else f"shape {list(got)}"

@@ -56,6 +56,7 @@ from typing import Any
 import sympy as sp
 
 from . import naming, registry
+from .errors import did_you_mean
 from .formula import FormulaError, FormulaReader
 from .graph import (
     Activation,
@@ -264,9 +265,8 @@ class TensorReader(FormulaReader):
         if not isinstance(value, _Expr):
             super()._check_small_numbers(node, value, where)
 
-    def _unknown_name(self, node: ast.Name) -> FormulaError:
-        known = ", ".join(sorted({*self.tensors, *self.symbols}))
-        return self.error(node, f"unknown name '{node.id}'", f"known names: {known}")
+    def known_variables(self) -> list[str]:
+        return sorted({*self.tensors, *self.symbols})
 
     def segment(self, node: ast.AST) -> str:
         """The text of a sub-expression (for messages), on one line."""
@@ -300,13 +300,12 @@ class GraphReader(_Reader):
         if not isinstance(data, dict):
             self.fail("spec", f"expected a mapping of fields ({', '.join(sorted(TOP_LEVEL_FIELDS))}), got {_kind(data)}")
         unknown = sorted(set(map(str, data)) - TOP_LEVEL_FIELDS)
-        if unknown:
-            hint = " (a graph spec has inputs and nodes, not input and layers)" if unknown[0] in ("input", "layers") else ""
-            self.fail(unknown[0], f"unknown field{hint}; expected one of: {', '.join(sorted(TOP_LEVEL_FIELDS))}")
+        hint = " (a graph spec has inputs and nodes, not input and layers)" if unknown[:1] in (["input"], ["layers"]) else ""
+        self.known_fields(data, TOP_LEVEL_FIELDS, "", hint)
         for required in ("name", "inputs", "params", "nodes", "loss"):
             if required not in data:
                 self.fail(required, "missing; a graph spec needs name, inputs, params, nodes and loss")
-        name = self.identifier(data["name"], "name")
+        name = self.module_name(data["name"], "name")
         constants = self.constants(data.get("constants") or {})
         functions = self.functions(data.get("functions") or {}, constants)
         self.declared: dict[str, str] = {}  # every name -> the field that declares it
@@ -456,7 +455,7 @@ class GraphReader(_Reader):
     def output(self, data: Any, builder: _Builder, texts) -> str:
         if data is not None:
             if not isinstance(data, str) or data not in texts:
-                self.fail("output", f"expected the name of a node ({', '.join(texts)}), got {data!r}")
+                self.fail("output", f"expected the name of a node ({', '.join(texts)}), got {data!r}{did_you_mean(data, texts)}")
             if data in builder.target_dependent:
                 self.fail("output", f"{data} depends on a target; forward() computes from the inputs alone")
             chosen = data
@@ -472,10 +471,7 @@ class GraphReader(_Reader):
     def graph_example(self, data: Any, network: GraphNetwork) -> GraphExample:
         if not isinstance(data, dict):
             self.fail("example", f"expected a mapping of input and target values, params and learning_rate, got {_kind(data)}")
-        expected = {*network.inputs, *network.targets, "params", "learning_rate"}
-        unknown = sorted(set(map(str, data)) - expected)
-        if unknown:
-            self.fail(f"example.{unknown[0]}", f"unknown field; expected one of: {', '.join(sorted(expected))}")
+        self.known_fields(data, {*network.inputs, *network.targets, "params", "learning_rate"}, "example.")
         values = {}
         for name, shape in {**network.inputs, **network.targets}.items():
             if name not in data:
@@ -517,7 +513,6 @@ class _Builder:
         self.tensor_names = set(inputs) | set(targets) | set(params) | set(texts)
         self.constants = constants
         self.trees: dict[str, tuple[_Expr | sp.Expr, TensorReader]] = {}
-        self.building: list[str] = []  # the nodes being built, for cycle messages
         self.where = ""
         self.current: TensorReader | None = None
         for role, table in (("input", inputs), ("target", targets), ("param", params)):
@@ -568,7 +563,7 @@ class _Builder:
         for name, (where, text) in self.texts.items():
             self.trees[name] = self.parse(text, where)
         loss_tree = self.parse(loss_text, "loss")
-        for name in self.texts:
+        for name in self.order():
             self.node(name)
         self.where, self.current = "loss", loss_tree[1]
         tree = loss_tree[0]
@@ -602,15 +597,54 @@ class _Builder:
                     what = {"params": "parameter", "inputs": "input", "targets": "target"}[section]
                     self.fail(f"{what} {name!r} is never used: the loss does not depend on it", f"{section}.{name}")
 
+    def uses(self, name: str) -> list[str]:
+        """The declared nodes that node ``name``'s expression refers to, left to right."""
+        found, stack = [], [self.trees[name][0]]
+        while stack:
+            tree = stack.pop()
+            if not isinstance(tree, _Expr):
+                continue
+            if tree.kind == "ref" and tree.name in self.texts and tree.name not in found:
+                found.append(tree.name)
+            stack.extend(reversed(tree.args))
+        return found
+
+    def order(self) -> list[str]:
+        """The declared nodes, each after the nodes it uses (a depth-first walk from each node in
+        the spec's order, with an explicit stack: an unrolled network may be thousands of nodes
+        deep).  A cycle fails, naming it, at the node where it closes."""
+        done: set[str] = set()
+        order: list[str] = []
+        for start in self.texts:
+            path: list[str] = []  # the nodes being visited, outermost first
+            pending = [(start, None)]  # per level: a node and its uses still to visit
+            while pending:
+                name, todo = pending[-1]
+                if todo is None:
+                    if name in done:
+                        pending.pop()
+                        continue
+                    if name in path:
+                        cycle = " -> ".join([*path[path.index(name) :], name])
+                        self.fail(f"cycle: {cycle}", self.texts[name][0])
+                    path.append(name)
+                    todo = iter(self.uses(name))
+                    pending[-1] = (name, todo)
+                following = next(todo, None)
+                if following is not None:
+                    pending.append((following, None))
+                    continue
+                pending.pop()
+                path.pop()
+                done.add(name)
+                order.append(name)
+        return order
+
     def node(self, name: str) -> str:
-        """Build declared node ``name`` (and first the nodes it uses); returns its name."""
+        """Build declared node ``name``, once the nodes it uses are built (see ``order``)."""
         if name in self.nodes:
             return name
-        if name in self.building:
-            cycle = " -> ".join([*self.building[self.building.index(name) :], name])
-            self.fail(f"cycle: {cycle}", self.texts[name][0])
         saved = self.where, self.current
-        self.building.append(name)
         tree, reader = self.trees[name]
         self.where, self.current = self.texts[name][0], reader
         if not isinstance(tree, _Expr):
@@ -619,7 +653,6 @@ class _Builder:
         if value != name:  # the node is another one under a new name (r: h, or v.T of a vector)
             shape = self.shape(value)
             self.add(Node(name, Elementwise(arg_symbol(0), (shape,), "="), (value,), shape))
-        self.building.pop()
         self.where, self.current = saved
         return name
 
