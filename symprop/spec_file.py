@@ -28,7 +28,7 @@ from .errors import SpecError
 
 MAX_BYTES = 1_000_000
 MAX_NESTING = 32
-MAX_VALUES = 1_000_000
+MAX_VALUES = 250_000
 MAX_NUMBER_CHARACTERS = 100
 
 _BOMS = {
@@ -90,6 +90,10 @@ def decode(raw: bytes, source: str) -> str:
 # -- YAML -----------------------------------------------------------------------------------
 
 
+class _Refused(yaml.constructor.ConstructorError):
+    """Valid YAML that a spec may not contain (a duplicate key, an overlong number)."""
+
+
 class _StrictConstructor:
     """Safe construction plus: no duplicate keys, no overlong numbers (mixed into a loader)."""
 
@@ -116,7 +120,7 @@ def _refuse_duplicate_keys(constructor, node: yaml.MappingNode) -> None:
         key = constructor.construct_object(key_node)
         if key in seen:
             first = seen[key].start_mark.line + 1
-            raise yaml.constructor.ConstructorError(
+            raise _Refused(
                 None, None, f"duplicate key {key!r} (first given at line {first})", key_node.start_mark
             )
         seen[key] = key_node
@@ -124,7 +128,7 @@ def _refuse_duplicate_keys(constructor, node: yaml.MappingNode) -> None:
 
 def _refuse_long_number(node: yaml.ScalarNode) -> None:
     if len(node.value) > MAX_NUMBER_CHARACTERS:
-        raise yaml.constructor.ConstructorError(
+        raise _Refused(
             None,
             None,
             f"a number written with {len(node.value)} characters; at most {MAX_NUMBER_CHARACTERS} are allowed",
@@ -144,18 +148,47 @@ LOADERS = tuple(_loader(base) for base in (getattr(yaml, "CSafeLoader", None), y
 LOADER = LOADERS[0]
 
 
+#: Nesting depth the parsers surely survive: both build nested collections by recursion,
+#: the C one in C, where ten thousands of levels overflow the stack (a crash, no exception).
+_SAFE_DEPTH = 1000
+
+
 def parse(text: str, source: str) -> Any:
     """The YAML document in ``text``: a ``SpecError`` naming the line for any YAML problem."""
     try:
+        _check_nesting(text, source)
         return yaml.load(text, Loader=LOADER)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "file"
-        raise SpecError(source, where, f"not valid YAML: {exc.problem or exc.context or exc}") from None
+        problem = exc.problem or exc.context or str(exc).splitlines()[0]
+        raise SpecError(source, where, problem if isinstance(exc, _Refused) else f"not valid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise SpecError(source, "file", f"not valid YAML: {str(exc).splitlines()[0]}") from None
     except RecursionError:
         raise SpecError(source, "file", f"nested too deeply (at most {MAX_NESTING} levels of lists and mappings)") from None
+
+
+def _check_nesting(text: str, source: str) -> None:
+    """Refuse YAML nested more than ``MAX_NESTING`` levels, before building anything.
+
+    Each level of nesting opens with a character of ``[{-:?`` of its own, so their count
+    bounds the depth; only where that bound is above ``_SAFE_DEPTH`` are the parser's events
+    counted (a second pass over the text; the event parser itself keeps an explicit stack).
+    """
+    if sum(map(text.count, "[{-:?")) <= _SAFE_DEPTH:
+        return
+    depth = 0
+    for event in yaml.parse(text, Loader=LOADER):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_NESTING:
+                mark = event.start_mark
+                raise SpecError(
+                    source, f"line {mark.line + 1}, column {mark.column + 1}", f"nested more than {MAX_NESTING} levels deep"
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def check_shape(data: Any, source: str) -> None:
@@ -165,7 +198,7 @@ def check_shape(data: Any, source: str) -> None:
     reached, so data shared through YAML aliases counts once per use: the walk stops after
     ``MAX_VALUES`` steps whatever the file holds.  The field named is the top-level key.
     """
-    stack = [(data, 0, "file")]
+    stack = [(data, 1, "file")]  # (value, its level if a list or mapping, the field)
     count = 0
     while stack:
         value, depth, field = stack.pop()
@@ -174,11 +207,11 @@ def check_shape(data: Any, source: str) -> None:
             raise SpecError(
                 source, field, f"more than {MAX_VALUES:,} values (counting each use of a YAML alias); a spec is small"
             )
-        if depth > MAX_NESTING:
+        if depth > MAX_NESTING and isinstance(value, (dict, list)):
             raise SpecError(source, field, f"nested more than {MAX_NESTING} levels deep")
         if isinstance(value, dict):
             for key, item in value.items():
-                inside = str(key) if depth == 0 else field
+                inside = str(key) if depth == 1 else field
                 stack += ((key, depth + 1, inside), (item, depth + 1, inside))
         elif isinstance(value, list):
             stack += ((item, depth + 1, field) for item in value)
