@@ -625,8 +625,10 @@ class _Builder:
                         pending.pop()
                         continue
                     if name in path:
-                        cycle = " -> ".join([*path[path.index(name) :], name])
-                        self.fail(f"cycle: {cycle}", self.texts[name][0])
+                        cycle = [*path[path.index(name) :], name]
+                        if len(cycle) > 9:  # keep the message one readable line
+                            cycle = [*cycle[:4], f"... ({len(cycle) - 8} more)", *cycle[-4:]]
+                        self.fail(f"cycle: {' -> '.join(cycle)}", self.texts[name][0])
                     path.append(name)
                     todo = iter(self.uses(name))
                     pending[-1] = (name, todo)

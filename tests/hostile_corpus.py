@@ -180,7 +180,7 @@ CASES: list[tuple[str, str | bytes, str, str]] = [
     ),
     ("graph_unknown_field", GRAPH + "input: 3\n", "input", "unknown field (did you mean 'inputs'?) (a graph spec has inputs"),
     ("graph_unknown_output", GRAPH + "output: yy\n", "output", "got 'yy' (did you mean 'y'?)"),
-    ("graph_long_cycle", _cycle(300), "nodes.h1", "cycle: h1 -> h2 -> h3"),
+    ("graph_long_cycle", _cycle(300), "nodes.h1", "cycle: h1 -> h2 -> h3 -> h4 -> ... (294 more) -> h299 -> h300 -> h301 -> h1"),
 ]
 
 
