@@ -19,6 +19,7 @@ file and where (``file`` or ``line L, column C``), in bounded time and memory:
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +54,10 @@ def read_text(path: str | Path, what: str = "spec") -> str:
     """The file's text: at most ``MAX_BYTES``, UTF-8, not binary."""
     source = str(path)
     try:
-        size = Path(path).stat().st_size
-        if size > MAX_BYTES:
+        status = Path(path).stat()
+        if not stat.S_ISREG(status.st_mode):
+            raise SpecError(source, "file", f"cannot read the {what}: not a regular file")
+        if status.st_size > MAX_BYTES:
             raise _too_large(source, what)
         with open(path, "rb") as handle:
             raw = handle.read(MAX_BYTES + 1)
@@ -95,7 +98,17 @@ class _Refused(yaml.constructor.ConstructorError):
 
 
 class _StrictConstructor:
-    """Safe construction plus: no duplicate keys, no overlong numbers (mixed into a loader)."""
+    """Safe construction plus: no duplicate keys, no overlong numbers, and a value that cannot
+    be built (``2001-02-30``, ``!!int abc``) is a YAML error naming its line (mixed into a loader)."""
+
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, KeyError, OverflowError) as exc:
+            if isinstance(exc, yaml.YAMLError):
+                raise
+            problem = f"not a {node.tag.rsplit(':', 1)[-1]}" if isinstance(exc, KeyError) else exc
+            raise _Refused(None, None, f"cannot read the value {node.value!r}: {problem}", node.start_mark) from None
 
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):
