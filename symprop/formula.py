@@ -259,14 +259,18 @@ class FormulaReader:
         """The names a formula may use as values (for messages)."""
         return sorted(self.symbols)
 
+    def known_functions(self) -> list[str]:
+        """The names a formula may call (for messages)."""
+        return sorted(self.functions)
+
     def _unknown_name(self, node: ast.Name) -> FormulaError:
-        variables, functions = self.known_variables(), sorted(self.functions)
+        variables, functions = self.known_variables(), self.known_functions()
         close = did_you_mean(node.id, [*variables, *functions])
         known = f"variables: {', '.join(variables) or 'none'}; functions: {', '.join(functions) or 'none'}"
         return self.error(node, f"unknown name '{node.id}'{close}", known)
 
     def _unknown_function(self, node: ast.Name) -> FormulaError:
-        functions = sorted(self.functions)
+        functions = self.known_functions()
         close = did_you_mean(node.id, functions)
         return self.error(node, f"unknown name '{node.id}'{close}", f"functions: {', '.join(functions) or 'none'}")
 
