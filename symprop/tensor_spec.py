@@ -84,6 +84,9 @@ ELEMENTWISE_FUNCTIONS = {name: f for name, f in MATH_FUNCTIONS.items() if name n
 #: Generated-module names no node array may take (see ``_check_array_names``).
 MAX_RANK = 2
 MAX_REPEAT = 1000
+#: Most names of inputs, targets, params and nodes together, repeats expanded (a few
+#: hundred ``h{k}: {for: k in 1..1000}`` lines would otherwise declare millions).
+MAX_NAMES = 5000
 _REPEAT = re.compile(r"^\s*([A-Za-z]\w*)\s+in\s+(-?\d+)\s*\.\.\s*(-?\d+)\s*$")
 _ELEMENT_LIKE = re.compile(r"_\d+$")
 
@@ -309,6 +312,7 @@ class GraphReader(_Reader):
         constants = self.constants(data.get("constants") or {})
         functions = self.functions(data.get("functions") or {}, constants)
         self.declared: dict[str, str] = {}  # every name -> the field that declares it
+        self.names_left = MAX_NAMES
         for key in constants:
             self.declared[key] = f"constants.{key}"
         for key in functions:
@@ -359,6 +363,7 @@ class GraphReader(_Reader):
                 variable, first, last = match.group(1), int(match.group(2)), int(match.group(3))
                 if last < first or last - first >= MAX_REPEAT:
                     self.fail(f"{where}.for", f"expected FIRST <= LAST and at most {MAX_REPEAT} steps, got {first}..{last}")
+                self.count_names(last - first + 1, where)
                 for k in range(first, last + 1):
                     name = self.substitute(key, variable, k, where)
                     body = value["value"]
@@ -366,8 +371,14 @@ class GraphReader(_Reader):
                         body = self.substitute(body, variable, k, f"{where}.value")
                     items.append((name, f"{section}.{name}", body))
             else:
+                self.count_names(1, where)
                 items.append((key, where, value))
         return items
+
+    def count_names(self, count: int, where: str):
+        self.names_left -= count
+        if self.names_left < 0:
+            self.fail(where, f"more than {MAX_NAMES} names in inputs, targets, params and nodes together")
 
     def substitute(self, text: str, variable: str, k: int, where: str) -> str:
         def replace(match: re.Match) -> str:

@@ -72,6 +72,10 @@ def _cycle(steps: int) -> str:
     )
 
 
+def _repeats(prefix: str, count: int) -> list[str]:
+    return [f"{prefix}{i}{{k}}: {{for: k in 1..1000, value: 2}}" for i in range(count)]
+
+
 CASES: list[tuple[str, str | bytes, str, str]] = [
     # -- the file itself --------------------------------------------------------------------
     ("binary", bytes(range(256)) * 4, "file", "a binary file"),
@@ -183,6 +187,12 @@ CASES: list[tuple[str, str | bytes, str, str]] = [
     ),
     ("graph_unknown_field", GRAPH + "input: 3\n", "input", "unknown field (did you mean 'inputs'?) (a graph spec has inputs"),
     ("graph_unknown_output", GRAPH + "output: yy\n", "output", "got 'yy' (did you mean 'y'?)"),
+    (
+        "graph_too_many_names",
+        GRAPH.replace("inputs: {x: 2}", "inputs:\n  x: 2\n" + "".join(f"  {line}\n" for line in _repeats("x", 9))),
+        "inputs.x4{k}",
+        "more than 5000 names in inputs, targets, params and nodes together",
+    ),
     ("graph_long_cycle", _cycle(300), "nodes.h1", "cycle: h1 -> h2 -> h3 -> h4 -> ... (294 more) -> h299 -> h300 -> h301 -> h1"),
 ]
 
