@@ -43,6 +43,8 @@ TOP_LEVEL_FIELDS = {"name", "input", "layers", "loss", "constants", "functions",
 LAYER_FIELDS = {"units", "activation", "bias"}
 #: Above this many weights the derivation keeps no per-weight scalar expressions.
 MAX_UNITS = 1_000_000
+#: Most layers of a stack (deriving and emitting takes some 20 ms a layer, the handout more).
+MAX_LAYERS = 1000
 #: Most numbers a worked example may give for one array (the 784-30-10 MLP's W1 has 23,520).
 MAX_EXAMPLE_VALUES = 100_000
 
@@ -266,6 +268,8 @@ class _Reader:
     def layers(self, data: Any, constants, functions) -> tuple[Layer, ...]:
         if not isinstance(data, list) or not data:
             self.fail("layers", f"expected a non-empty list of layers, got {_kind(data)}")
+        if len(data) > MAX_LAYERS:
+            self.fail("layers", f"expected at most {MAX_LAYERS} layers, got {len(data)}")
         layers = []
         for index, item in enumerate(data):
             where = f"layers[{index}]"

@@ -123,6 +123,7 @@ CASES: list[tuple[str, str | bytes, str, str]] = [
         "example.x",
         "a worked example gives at most 100,000 numbers per array",
     ),
+    ("too_many_layers", HEAD + "layers:\n" + "  - {units: 1}\n" * 1001 + "loss: mse\n", "layers", "at most 1000 layers"),
     ("long_formula", _formula("z" + " + z" * 2000), "functions.f", "formula is too long"),
     # -- names --------------------------------------------------------------------------------
     ("name_300_characters", _name("n" * 300), "name", "a name of 300 characters; at most 64"),
