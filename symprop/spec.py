@@ -208,16 +208,16 @@ class _Reader:
 
     def positive_int(self, value: Any, where: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            self.fail(where, f"expected a positive whole number, got {value!r}")
+            self.fail(where, f"expected a positive whole number, got {_kind(value)}")
         if value > MAX_UNITS:
-            self.fail(where, f"expected at most {MAX_UNITS} units, got {value}")
+            self.fail(where, f"expected at most {MAX_UNITS} units, got {_kind(value)}")
         return value
 
     def number(self, value: Any, where: str) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             self.fail(where, f"expected a finite number, got {_kind(value)}")
         if isinstance(value, int) and value.bit_length() > 1000:  # float() would overflow
-            self.fail(where, f"expected a finite number, got a whole number of {value.bit_length()} bits")
+            self.fail(where, f"expected a finite number, got {_kind(value)}")
         if not math.isfinite(value):
             self.fail(where, f"expected a finite number, got {value!r}")
         return value
@@ -434,4 +434,6 @@ def flatten(data: Any):
 def _kind(value: Any) -> str:
     if value is None:
         return "nothing"
+    if isinstance(value, int) and value.bit_length() > 300:  # repr() refuses 4,300 digits
+        return f"a whole number of {value.bit_length()} bits"
     return {dict: "a mapping", list: "a list", str: f"the text {value!r}"}.get(type(value), repr(value))
