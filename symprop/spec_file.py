@@ -16,9 +16,10 @@ and memory:
   before anything is built where the text could nest deeper than the parsers survive
   (the C one crashes at some 30,000 levels), and again on the loaded data;
 * at most ``MAX_VALUES`` values in the loaded data, counting each use of a YAML alias
-  (``*name``) as a copy of what it names.  Anchors, aliases and merge keys are allowed;
-  this count is what stops a "billion laughs" file (nine aliases of nine aliases of ...):
-  the walk stops once past the limit, whatever the expansion would be.
+  (``*name``) as a copy of what it names, and as many pairs in a mapping once its merge
+  keys (``<<: *base``) are expanded.  Anchors, aliases and merge keys are allowed; these
+  counts are what stop a "billion laughs" file (nine aliases of nine aliases of ...): they
+  stop once past the limit, whatever the expansion would be.
 
 Parsing itself is the slow part: some 20 microseconds a value with the C parser, ten
 times that with the pure Python one.
@@ -121,6 +122,21 @@ class _StrictConstructor:
         if isinstance(node, yaml.MappingNode):
             _refuse_duplicate_keys(self, node)
         return super().construct_mapping(node, deep=deep)
+
+    def flatten_mapping(self, node):
+        """Merge keys (``<<: *base``) copy pairs into the mapping before it is built, so they
+        are counted here: nine merges of nine merges of ... would be a "billion laughs"."""
+        total = len(node.value)
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                merged = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                for subnode in merged:
+                    if isinstance(subnode, yaml.MappingNode):
+                        self.flatten_mapping(subnode)
+                        total += len(subnode.value)
+        if total > MAX_VALUES:
+            raise _Refused(None, None, f"merge keys (<<) expand to more than {MAX_VALUES:,} values", node.start_mark)
+        super().flatten_mapping(node)
 
     def construct_yaml_int(self, node):
         _refuse_long_number(node)

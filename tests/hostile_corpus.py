@@ -37,6 +37,13 @@ def _laughs() -> str:
     return GOOD + "constants:\n" + "".join(f"  {line}\n" for line in lines)
 
 
+def _merge_laughs() -> str:
+    """The same with merge keys: each mapping merges nine copies of the one before."""
+    lines = ["a0: &a0 {" + ", ".join(f"k{i}: 1" for i in range(9)) + "}"]
+    lines += [f"a{i}: &a{i} {{<<: [{', '.join([f'*a{i - 1}'] * 9)}]}}" for i in range(1, 9)]
+    return GOOD + "constants:\n" + "".join(f"  {line}\n" for line in lines)
+
+
 def _laughs_in_example() -> str:
     x = "&a0 [1, 1, 1, 1, 1, 1, 1, 1, 1]"
     for i in range(1, 9):
@@ -99,6 +106,7 @@ CASES: list[tuple[str, str | bytes, str, str]] = [
     ("deep_block_lists", GOOD + "constants:\n" + "- " * 20_000 + "1\n", "line 6, column 63", "nested more than 32"),
     ("deep_40_levels", _deep(40, "[", "]"), "constants", "nested more than 32 levels deep"),
     ("billion_laughs", _laughs(), "constants", "more than 250,000 values (counting each use of a YAML alias)"),
+    ("billion_laughs_merge_keys", _merge_laughs(), "line 11, column 7", "merge keys (<<) expand to more than 250,000 values"),
     ("billion_laughs_example", _laughs_in_example(), "example", "more than 250,000 values"),
     ("many_values", _example("[" + ",".join(["0"] * 260_000) + "]"), "example", "more than 250,000 values"),
     ("long_example_x", _example("[" + ",".join(["0"] * 100_000) + "]"), "example.x", "got a list of 100000"),
