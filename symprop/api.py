@@ -12,7 +12,8 @@ from pathlib import Path
 from . import derivation
 from .emit.latex import latex_source, repr_latex, repr_markdown, write_latex
 from .emit.module import module_source, write_module
-from .spec import Network, from_dict, load
+from .loading import from_dict, load
+from .spec import Network
 from .verify import Verifier, VerifyResult, verify
 
 __all__ = ["Derivation", "Network", "Verifier", "VerifyResult", "derive", "from_dict", "load", "verify"]

@@ -20,7 +20,7 @@ from pathlib import Path
 from .api import derive
 from .check import check_module
 from .errors import SymPropError
-from .spec import load
+from .loading import load
 from .verify import cli as verify_cli
 from .version import __version__
 

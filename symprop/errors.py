@@ -1,5 +1,9 @@
 """User-facing errors: each prints as one line naming where the problem is."""
 
+from __future__ import annotations
+
+import difflib
+
 
 class SymPropError(Exception):
     """An error the user can fix; the CLI prints it and exits with status 2."""
@@ -11,3 +15,9 @@ class SpecError(SymPropError):
     def __init__(self, source: str, field: str, message: str):
         self.source, self.field, self.message = source, field, message
         super().__init__(f"{source}: {field}: {message}")
+
+
+def did_you_mean(word: object, options) -> str:
+    """`` (did you mean 'sigmoid'?)`` for the option closest to a misspelt ``word``, or ''."""
+    matches = difflib.get_close_matches(str(word), sorted(map(str, options)), n=1)
+    return f" (did you mean {matches[0]!r}?)" if matches else ""

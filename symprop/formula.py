@@ -43,6 +43,8 @@ from typing import Any, ClassVar
 import sympy
 from sympy.core.function import Application
 
+from .errors import did_you_mean
+
 MAX_LENGTH = 1000
 MAX_DEPTH = 50
 MAX_NUMBER_BITS = 256
@@ -246,16 +248,31 @@ class FormulaReader:
             return node.id
         if node.id in self.symbols:
             raise self.error(node, f"'{node.id}' is not a function")
-        raise self._unknown_name(node)
+        raise self._unknown_function(node)
 
     def _check_name(self, node: ast.Name) -> None:
         # Underscore names are how escapes start (__import__, __class__, ...).
         if node.id.startswith("_"):
             raise self.error(node, f"name '{node.id}' is not allowed", "names starting with '_' are not allowed")
 
+    def known_variables(self) -> list[str]:
+        """The names a formula may use as values (for messages)."""
+        return sorted(self.symbols)
+
+    def known_functions(self) -> list[str]:
+        """The names a formula may call (for messages)."""
+        return sorted(self.functions)
+
     def _unknown_name(self, node: ast.Name) -> FormulaError:
-        known = ", ".join(sorted({*self.symbols, *self.functions}))
-        return self.error(node, f"unknown name '{node.id}'", f"known names: {known}")
+        variables, functions = self.known_variables(), self.known_functions()
+        close = did_you_mean(node.id, [*variables, *functions])
+        known = f"variables: {', '.join(variables) or 'none'}; functions: {', '.join(functions) or 'none'}"
+        return self.error(node, f"unknown name '{node.id}'{close}", known)
+
+    def _unknown_function(self, node: ast.Name) -> FormulaError:
+        functions = self.known_functions()
+        close = did_you_mean(node.id, functions)
+        return self.error(node, f"unknown name '{node.id}'{close}", f"functions: {', '.join(functions) or 'none'}")
 
     def _check_value(self, node: ast.AST, value: Any) -> None:
         for part in sympy.preorder_traversal(value):

@@ -12,6 +12,7 @@ underscores between indices once an index exceeds 9).
 from __future__ import annotations
 
 import re
+import sys
 
 import sympy as sp
 
@@ -19,6 +20,29 @@ import sympy as sp
 #: gets a trailing "_" (graph specs; a layer stack's names never clash).  X and T are free
 #: for the single input and target.
 RESERVED = {"np", "params", "cache", "grads", "N", "E", "X", "T"}
+
+#: Longest name a spec may give (a network, a constant, a node): names become variables and
+#: file names, and a file name of 300 characters cannot be written.
+MAX_NAME_LENGTH = 64
+
+#: Module names a network may not take.  Its NumPy module is written as ``<name>.py``, and a
+#: file ``math.py`` or ``numpy.py`` would be imported instead of the real module by every
+#: script in that folder: the standard library, what the generated module imports (numpy),
+#: symprop itself, and the modules Python or pytest import by themselves from a folder.
+SHADOWING = frozenset(sys.stdlib_module_names) | {"numpy", "symprop", "sitecustomize", "usercustomize", "conftest"}
+
+#: File names Windows refuses whatever the extension (compared ignoring case).
+_DEVICE_NAMES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+
+
+def module_name_problem(name: str) -> str | None:
+    """Why ``name`` (an identifier) cannot name a generated module, or None if it can."""
+    if name in SHADOWING:
+        what = "the standard library's" if name in sys.stdlib_module_names else "the"
+        return f"{name!r} would shadow {what} module {name} for every script in the output folder; choose another name"
+    if name.lower() in _DEVICE_NAMES:
+        return f"{name!r} is a device name on Windows and cannot name a file; choose another name"
+    return None
 
 
 def array_name(node: str, is_param: bool = False) -> str:

@@ -10,14 +10,12 @@ from __future__ import annotations
 import keyword
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import sympy as sp
-import yaml
 
-from . import registry
-from .errors import SpecError
+from . import naming, registry
+from .errors import SpecError, did_you_mean
 from .formula import FormulaError, parse_formula
 from .graph import Graph
 from .ops import Activation, Dense, Leaf, Loss, Node, Softmax
@@ -46,6 +44,10 @@ TOP_LEVEL_FIELDS = {"name", "input", "layers", "loss", "constants", "functions",
 LAYER_FIELDS = {"units", "activation", "bias"}
 #: Above this many weights the derivation keeps no per-weight scalar expressions.
 MAX_UNITS = 1_000_000
+#: Most layers of a stack (deriving and emitting takes some 20 ms a layer, the handout more).
+MAX_LAYERS = 1000
+#: Most numbers a worked example may give for one array (the 784-30-10 MLP's W1 has 23,520).
+MAX_EXAMPLE_VALUES = 100_000
 
 
 @dataclass(frozen=True)
@@ -143,37 +145,12 @@ class Network:
         return graph
 
 
-def load(path: str | Path) -> Network:
-    """Read and validate a YAML spec file."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(source, "file", f"cannot read the spec: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpecError(source, where, f"not valid YAML: {problem}") from None
-    return from_dict(data, source=source)
+def read_layer_spec(data: Any, source: str = "<python>") -> Network:
+    """Validate a layer-stack spec given as plain data (``symprop.loading`` picks the reader)."""
+    return FieldReader(source).network(data)
 
 
-def from_dict(data: Any, source: str = "<python>") -> Network:
-    """Validate a spec given as plain data (the parsed YAML, or a dict built in Python).
-
-    A spec with ``nodes`` (tensor expressions) is a graph spec: it is read by
-    ``symprop.tensor_spec`` and gives a ``GraphNetwork``, which derives the same way.
-    """
-    if isinstance(data, dict) and "nodes" in data:
-        from .tensor_spec import read_graph_spec
-
-        return read_graph_spec(data, source)
-    return _Reader(source).network(data)
-
-
-class _Reader:
+class FieldReader:
     """Validates one spec; every check raises a ``SpecError`` with the field's path."""
 
     def __init__(self, source: str):
@@ -184,14 +161,12 @@ class _Reader:
 
     def network(self, data: Any) -> Network:
         if not isinstance(data, dict):
-            self.fail("spec", f"expected a mapping of fields ({', '.join(sorted(TOP_LEVEL_FIELDS))}), got {_kind(data)}")
-        unknown = sorted(set(map(str, data)) - TOP_LEVEL_FIELDS)
-        if unknown:
-            self.fail(unknown[0], f"unknown field; expected one of: {', '.join(sorted(TOP_LEVEL_FIELDS))}")
+            self.fail("spec", f"expected a mapping of fields ({', '.join(sorted(TOP_LEVEL_FIELDS))}), got {kind_of(data)}")
+        self.known_fields(data, TOP_LEVEL_FIELDS, "")
         for required in ("name", "input", "layers", "loss"):
             if required not in data:
                 self.fail(required, "missing; every spec needs name, input, layers and loss")
-        name = self.identifier(data["name"], "name")
+        name = self.module_name(data["name"], "name")
         inputs = self.positive_int(data["input"], "input")
         constants = self.constants(data.get("constants") or {})
         functions = self.functions(data.get("functions") or {}, constants)
@@ -204,24 +179,48 @@ class _Reader:
             )
         return network
 
+    def known_fields(self, data: dict, fields, prefix: str, hint: str = ""):
+        """Fail on the first key of ``data`` that is not one of ``fields`` (suggesting the closest)."""
+        unknown = sorted(set(map(str, data)) - set(fields))
+        if unknown:
+            self.fail(
+                prefix + unknown[0],
+                f"unknown field{did_you_mean(unknown[0], fields)}{hint}; expected one of: {', '.join(sorted(fields))}",
+            )
+
     # -- scalars ---------------------------------------------------------------------
 
     def identifier(self, value: Any, where: str) -> str:
         if not isinstance(value, str) or not value.isidentifier() or not value.isascii():
-            self.fail(where, f"expected a name made of letters, digits and '_' (not starting with a digit), got {value!r}")
+            shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:60] + "..."
+            self.fail(where, f"expected a name made of letters, digits and '_' (not starting with a digit), got {shown}")
+        if len(value) > naming.MAX_NAME_LENGTH:
+            self.fail(where, f"a name of {len(value)} characters; at most {naming.MAX_NAME_LENGTH} are allowed")
         if keyword.iskeyword(value) or value.startswith("_"):
             self.fail(where, f"{value!r} cannot be used as a name (Python keyword or leading '_')")
         return value
 
+    def module_name(self, value: Any, where: str) -> str:
+        """The network's name, which names its files (``<name>.py``, ``<name>.tex``)."""
+        name = self.identifier(value, where)
+        problem = naming.module_name_problem(name)
+        if problem:
+            self.fail(where, problem)
+        return name
+
     def positive_int(self, value: Any, where: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            self.fail(where, f"expected a positive whole number, got {value!r}")
+            self.fail(where, f"expected a positive whole number, got {kind_of(value)}")
         if value > MAX_UNITS:
-            self.fail(where, f"expected at most {MAX_UNITS} units, got {value}")
+            self.fail(where, f"expected at most {MAX_UNITS} units, got {kind_of(value)}")
         return value
 
     def number(self, value: Any, where: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.fail(where, f"expected a finite number, got {kind_of(value)}")
+        if isinstance(value, int) and value.bit_length() > 1000:  # float() would overflow
+            self.fail(where, f"expected a finite number, got {kind_of(value)}")
+        if not math.isfinite(value):
             self.fail(where, f"expected a finite number, got {value!r}")
         return value
 
@@ -229,7 +228,7 @@ class _Reader:
 
     def constants(self, data: Any) -> dict[str, sp.Expr]:
         if not isinstance(data, dict):
-            self.fail("constants", f"expected a mapping of name: number, got {_kind(data)}")
+            self.fail("constants", f"expected a mapping of name: number, got {kind_of(data)}")
         constants = {}
         for key, value in data.items():
             name = self.identifier(key, f"constants.{key}")
@@ -245,7 +244,7 @@ class _Reader:
 
     def functions(self, data: Any, constants: dict[str, sp.Expr]) -> dict[str, sp.Expr]:
         if not isinstance(data, dict):
-            self.fail("functions", f"expected a mapping of name: formula in z, got {_kind(data)}")
+            self.fail("functions", f"expected a mapping of name: formula in z, got {kind_of(data)}")
         functions: dict[str, sp.Expr] = {}
         for key, text in data.items():
             where = f"functions.{key}"
@@ -253,13 +252,13 @@ class _Reader:
             self.not_reserved(name, where)
             if name in constants:
                 self.fail(where, f"{name!r} is already a constant")
-            earlier = {n: _substituting(e) for n, e in functions.items()}
+            earlier = {n: substituting(e) for n, e in functions.items()}
             functions[name] = self.formula(text, where, {"z": registry.Z, **constants}, earlier)
         return functions
 
     def formula(self, text: Any, where: str, symbols: dict, extra_functions: dict) -> sp.Expr:
         if not isinstance(text, str):
-            self.fail(where, f"expected a formula as a string, got {_kind(text)}")
+            self.fail(where, f"expected a formula as a string, got {kind_of(text)}")
         callables = {**MATH_FUNCTIONS, **extra_functions}
         for name, entry in registry.ACTIVATIONS.items():
             callables[name] = entry.apply
@@ -270,15 +269,15 @@ class _Reader:
 
     def layers(self, data: Any, constants, functions) -> tuple[Layer, ...]:
         if not isinstance(data, list) or not data:
-            self.fail("layers", f"expected a non-empty list of layers, got {_kind(data)}")
+            self.fail("layers", f"expected a non-empty list of layers, got {kind_of(data)}")
+        if len(data) > MAX_LAYERS:
+            self.fail("layers", f"expected at most {MAX_LAYERS} layers, got {len(data)}")
         layers = []
         for index, item in enumerate(data):
             where = f"layers[{index}]"
             if not isinstance(item, dict):
-                self.fail(where, f"expected a mapping like {{units: 4, activation: relu}}, got {_kind(item)}")
-            unknown = sorted(set(map(str, item)) - LAYER_FIELDS)
-            if unknown:
-                self.fail(f"{where}.{unknown[0]}", f"unknown field; expected one of: {', '.join(sorted(LAYER_FIELDS))}")
+                self.fail(where, f"expected a mapping like {{units: 4, activation: relu}}, got {kind_of(item)}")
+            self.known_fields(item, LAYER_FIELDS, f"{where}.")
             if "units" not in item:
                 self.fail(f"{where}.units", "missing; say how many outputs the layer has")
             units = self.positive_int(item["units"], f"{where}.units")
@@ -299,7 +298,7 @@ class _Reader:
             given = {k: v for k, v in data.items() if k != "name"}
             data = data["name"]
         if not isinstance(data, str):
-            self.fail(where, f"expected an activation name, got {_kind(data)}")
+            self.fail(where, f"expected an activation name, got {kind_of(data)}")
         if data in functions:
             if given:
                 self.fail(where, f"{data} is a formula function; give its constants under 'constants'")
@@ -311,7 +310,7 @@ class _Reader:
         entry = registry.ACTIVATIONS.get(data)
         if entry is None:
             known = sorted({*registry.ACTIVATIONS, *registry.VECTOR_ACTIVATIONS, *functions})
-            self.fail(where, f"unknown activation {data!r}; expected one of: {', '.join(known)}")
+            self.fail(where, f"unknown activation {data!r}{did_you_mean(data, known)}; expected one of: {', '.join(known)}")
         return ActivationChoice(entry.name, self.entry_constants(entry, given, where, constants))
 
     def entry_constants(self, entry, given: dict, where: str, constants) -> tuple[sp.Expr, ...]:
@@ -319,7 +318,8 @@ class _Reader:
         for key, value in given.items():
             if key not in allowed:
                 expected = ", ".join(allowed) or "none"
-                self.fail(f"{where}.{key}", f"{entry.name} has no constant {key!r}; its constants: {expected}")
+                unknown = f"{entry.name} has no constant {key!r}{did_you_mean(key, allowed)}"
+                self.fail(f"{where}.{key}", f"{unknown}; its constants: {expected}")
             if isinstance(value, str) and value in constants:
                 given[key] = constants[value]
             else:
@@ -332,7 +332,7 @@ class _Reader:
             extra = sorted(set(map(str, data)) - {"formula"})
             if extra:
                 self.fail(f"loss.{extra[0]}", 'unknown field; a formula loss is {formula: "..."} in y and t')
-            earlier = {n: _substituting(e) for n, e in functions.items()}
+            earlier = {n: substituting(e) for n, e in functions.items()}
             symbols = {"y": registry.Y, "t": registry.T, **constants}
             return LossChoice("formula", formula=self.formula(data["formula"], "loss.formula", symbols, earlier))
         if isinstance(data, dict):
@@ -341,10 +341,12 @@ class _Reader:
             given = {k: v for k, v in data.items() if k != "name"}
             data = data["name"]
         if not isinstance(data, str):
-            self.fail("loss", f"expected a loss name, got {_kind(data)}")
+            self.fail("loss", f"expected a loss name, got {kind_of(data)}")
         entry = registry.LOSSES.get(data)
         if entry is None:
-            self.fail("loss", f"unknown loss {data!r}; expected one of: {', '.join(sorted(registry.LOSSES))} or {{formula: ...}}")
+            known = sorted(registry.LOSSES)
+            expected = f"expected one of: {', '.join(known)} or {{formula: ...}}"
+            self.fail("loss", f"unknown loss {data!r}{did_you_mean(data, known)}; {expected}")
         if entry.needs_output and output.activation.name != entry.needs_output:
             self.fail("loss", f"{entry.name} needs a {entry.needs_output} output layer, got {output.activation.name}")
         if output.activation.name in registry.VECTOR_ACTIVATIONS and entry.needs_output is None:
@@ -356,10 +358,8 @@ class _Reader:
 
     def example(self, data: Any, network: Network) -> Example:
         if not isinstance(data, dict):
-            self.fail("example", f"expected a mapping with x, t and params, got {_kind(data)}")
-        unknown = sorted(set(map(str, data)) - {"x", "t", "params", "learning_rate"})
-        if unknown:
-            self.fail(f"example.{unknown[0]}", "unknown field; expected x, t, params, learning_rate")
+            self.fail("example", f"expected a mapping with x, t and params, got {kind_of(data)}")
+        self.known_fields(data, ("x", "t", "params", "learning_rate"), "example.")
         for required in ("x", "t", "params"):
             if required not in data:
                 self.fail(f"example.{required}", "missing; a worked example needs x, t and params")
@@ -373,10 +373,11 @@ class _Reader:
         """An example's ``params`` (every parameter, each of its shape) and ``learning_rate``."""
         params = data.get("params")
         if not isinstance(params, dict):
-            self.fail("example.params", f"expected a mapping of parameter name: values, got {_kind(params)}")
+            self.fail("example.params", f"expected a mapping of parameter name: values, got {kind_of(params)}")
         for name in params:
             if name not in shapes:
-                self.fail(f"example.params.{name}", f"unknown parameter; this network has {', '.join(shapes)}")
+                known = f"this network has {', '.join(shapes)}"
+                self.fail(f"example.params.{name}", f"unknown parameter{did_you_mean(name, shapes)}; {known}")
         for name, shape in shapes.items():
             if name not in params:
                 self.fail(f"example.params.{name}", f"missing; expected values of shape {list(shape)}")
@@ -391,7 +392,15 @@ class _Reader:
         return list(data)
 
     def array(self, data: Any, where: str, shape: tuple[int, ...]):
-        got = _shape_of(data)
+        if math.prod(shape) > MAX_EXAMPLE_VALUES:
+            self.fail(
+                where,
+                f"a worked example gives at most {MAX_EXAMPLE_VALUES:,} numbers per array, and shape {list(shape)} "
+                "needs more; leave out the example",
+            )
+        if isinstance(data, list) and shape and len(data) != shape[0]:  # fail fast on a huge list
+            self.fail(where, f"expected shape {list(shape)}, got a list of {len(data)}")
+        got = shape_of(data)
         if got != shape:
             described = "not a rectangular array of numbers" if got is None else f"shape {list(got)}"
             self.fail(where, f"expected shape {list(shape)}, got {described}")
@@ -399,17 +408,17 @@ class _Reader:
             self.number(value, where)
 
 
-def _substituting(body: sp.Expr):
+def substituting(body: sp.Expr):
     """A user function as a callable: ``f(arg)`` is its body with ``z`` replaced by ``arg``."""
     return lambda arg: body.subs(registry.Z, arg)
 
 
-def _shape_of(data: Any) -> tuple[int, ...] | None:
+def shape_of(data: Any) -> tuple[int, ...] | None:
     if isinstance(data, (int, float)) and not isinstance(data, bool):
         return ()
     if not isinstance(data, list) or not data:
         return None
-    shapes = {_shape_of(item) for item in data}
+    shapes = {shape_of(item) for item in data}
     if len(shapes) != 1 or None in shapes:
         return None
     return (len(data), *shapes.pop())
@@ -424,7 +433,9 @@ def flatten(data: Any):
         yield data
 
 
-def _kind(value: Any) -> str:
+def kind_of(value: Any) -> str:
     if value is None:
         return "nothing"
+    if isinstance(value, int) and value.bit_length() > 300:  # repr() refuses 4,300 digits
+        return f"a whole number of {value.bit_length()} bits"
     return {dict: "a mapping", list: "a list", str: f"the text {value!r}"}.get(type(value), repr(value))

@@ -58,6 +58,7 @@ from typing import Any
 import sympy as sp
 
 from . import naming, registry
+from .errors import did_you_mean
 from .formula import FormulaError, FormulaReader
 from .graph import Graph
 from .ops import (
@@ -76,7 +77,7 @@ from .ops import (
     arg_symbol,
     broadcast_shape,
 )
-from .spec import MATH_FUNCTIONS, ActivationChoice, LossChoice, _kind, _Reader, _shape_of, _substituting, flatten
+from .spec import MATH_FUNCTIONS, ActivationChoice, FieldReader, LossChoice, flatten, kind_of, shape_of, substituting
 
 TOP_LEVEL_FIELDS = {"name", "inputs", "targets", "params", "nodes", "loss", "output", "constants", "functions", "example"}
 #: Functions of the tensor language besides activations, math functions and losses.
@@ -86,6 +87,9 @@ ELEMENTWISE_FUNCTIONS = {name: f for name, f in MATH_FUNCTIONS.items() if name n
 #: Generated-module names no node array may take (see ``_check_array_names``).
 MAX_RANK = 2
 MAX_REPEAT = 1000
+#: Most names of inputs, targets, params and nodes together, repeats expanded (a few
+#: hundred ``h{k}: {for: k in 1..1000}`` lines would otherwise declare millions).
+MAX_NAMES = 5000
 _REPEAT = re.compile(r"^\s*([A-Za-z]\w*)\s+in\s+(-?\d+)\s*\.\.\s*(-?\d+)\s*$")
 _ELEMENT_LIKE = re.compile(r"_\d+$")
 
@@ -290,9 +294,8 @@ class TensorReader(FormulaReader):
         if not isinstance(value, _Expr):
             super()._check_small_numbers(node, value, where)
 
-    def _unknown_name(self, node: ast.Name) -> FormulaError:
-        known = ", ".join(sorted({*self.tensors, *self.symbols}))
-        return self.error(node, f"unknown name '{node.id}'", f"known names: {known}")
+    def known_variables(self) -> list[str]:
+        return sorted({*self.tensors, *self.symbols})
 
     def segment(self, node: ast.AST) -> str:
         """The text of a sub-expression (for messages), on one line."""
@@ -319,23 +322,23 @@ class TensorReader(FormulaReader):
 # -- the reader ----------------------------------------------------------------------------
 
 
-class GraphReader(_Reader):
+class GraphReader(FieldReader):
     """Validates a graph spec; every check raises a ``SpecError`` naming the field (``nodes.r``)."""
 
     def network(self, data: Any) -> GraphNetwork:
         if not isinstance(data, dict):
-            self.fail("spec", f"expected a mapping of fields ({', '.join(sorted(TOP_LEVEL_FIELDS))}), got {_kind(data)}")
+            self.fail("spec", f"expected a mapping of fields ({', '.join(sorted(TOP_LEVEL_FIELDS))}), got {kind_of(data)}")
         unknown = sorted(set(map(str, data)) - TOP_LEVEL_FIELDS)
-        if unknown:
-            hint = " (a graph spec has inputs and nodes, not input and layers)" if unknown[0] in ("input", "layers") else ""
-            self.fail(unknown[0], f"unknown field{hint}; expected one of: {', '.join(sorted(TOP_LEVEL_FIELDS))}")
+        hint = " (a graph spec has inputs and nodes, not input and layers)" if unknown[:1] in (["input"], ["layers"]) else ""
+        self.known_fields(data, TOP_LEVEL_FIELDS, "", hint)
         for required in ("name", "inputs", "params", "nodes", "loss"):
             if required not in data:
                 self.fail(required, "missing; a graph spec needs name, inputs, params, nodes and loss")
-        name = self.identifier(data["name"], "name")
+        name = self.module_name(data["name"], "name")
         constants = self.constants(data.get("constants") or {})
         functions = self.functions(data.get("functions") or {}, constants)
         self.declared: dict[str, str] = {}  # every name -> the field that declares it
+        self.names_left = MAX_NAMES
         for key in constants:
             self.declared[key] = f"constants.{key}"
         for key in functions:
@@ -345,7 +348,7 @@ class GraphReader(_Reader):
         params, inits = self.param_leaves(data["params"])
         texts = self.node_texts(data["nodes"])
         if not isinstance(data["loss"], str):
-            self.fail("loss", f"expected the loss as an expression, e.g. half_sse(y, t); got {_kind(data['loss'])}")
+            self.fail("loss", f"expected the loss as an expression, e.g. half_sse(y, t); got {kind_of(data['loss'])}")
         self.check_array_names(inputs, targets, params, texts)
         builder = _Builder(self, inputs, targets, params, constants, functions, texts)
         graph_nodes, loss_node, shown, loss_text = builder.build(data["loss"])
@@ -387,6 +390,7 @@ class GraphReader(_Reader):
                 variable, first, last = match.group(1), int(match.group(2)), int(match.group(3))
                 if last < first or last - first >= MAX_REPEAT:
                     self.fail(f"{where}.for", f"expected FIRST <= LAST and at most {MAX_REPEAT} steps, got {first}..{last}")
+                self.count_names(last - first + 1, where)
                 for k in range(first, last + 1):
                     name = self.substitute(key, variable, k, where)
                     body = value["value"]
@@ -394,8 +398,14 @@ class GraphReader(_Reader):
                         body = self.substitute(body, variable, k, f"{where}.value")
                     items.append((name, f"{section}.{name}", body))
             else:
+                self.count_names(1, where)
                 items.append((key, where, value))
         return items
+
+    def count_names(self, count: int, where: str):
+        self.names_left -= count
+        if self.names_left < 0:
+            self.fail(where, f"more than {MAX_NAMES} names in inputs, targets, params and nodes together")
 
     def substitute(self, text: str, variable: str, k: int, where: str) -> str:
         def replace(match: re.Match) -> str:
@@ -425,7 +435,7 @@ class GraphReader(_Reader):
 
     def leaves(self, data: Any, section: str, required: bool = False) -> dict:
         if not isinstance(data, dict):
-            self.fail(section, f"expected a mapping of name: size or shape, got {_kind(data)}")
+            self.fail(section, f"expected a mapping of name: size or shape, got {kind_of(data)}")
         if required and not data:
             self.fail(section, "expected at least one entry")
         shapes = {}
@@ -438,7 +448,7 @@ class GraphReader(_Reader):
         """``params``: name -> shape, and the initialisers given (``W: {shape: [8, 4], init: normal}``;
         the short form ``W: [8, 4]`` takes the default, see ``_default_init``)."""
         if not isinstance(data, dict):
-            self.fail("params", f"expected a mapping of name: shape or {{shape: ..., init: ...}}, got {_kind(data)}")
+            self.fail("params", f"expected a mapping of name: shape or {{shape: ..., init: ...}}, got {kind_of(data)}")
         if not data:
             self.fail("params", "expected at least one entry")
         shapes, inits = {}, {}
@@ -479,7 +489,7 @@ class GraphReader(_Reader):
         if isinstance(value, int) and not isinstance(value, bool):
             return (self.positive_int(value, where),)
         if not isinstance(value, list):
-            self.fail(where, f"expected a size (4) or a shape list ([8, 4], [] for a scalar), got {_kind(value)}")
+            self.fail(where, f"expected a size (4) or a shape list ([8, 4], [] for a scalar), got {kind_of(value)}")
         if len(value) > MAX_RANK:
             self.fail(where, f"expected at most {MAX_RANK} dimensions, got {len(value)}")
         return tuple(self.positive_int(n, f"{where}[{i}]") for i, n in enumerate(value))
@@ -487,12 +497,12 @@ class GraphReader(_Reader):
     def node_texts(self, data: Any) -> dict[str, tuple[str, str]]:
         """name -> (field, expression text), in the spec's order."""
         if not isinstance(data, dict) or not data:
-            self.fail("nodes", f"expected a non-empty mapping of name: expression, got {_kind(data)}")
+            self.fail("nodes", f"expected a non-empty mapping of name: expression, got {kind_of(data)}")
         texts = {}
         for name, where, value in self.repeated(data, "nodes"):
             name = self.declare(name, where)
             if not isinstance(value, str):
-                self.fail(where, f"expected an expression as a string, e.g. tanh(W @ x + b); got {_kind(value)}")
+                self.fail(where, f"expected an expression as a string, e.g. tanh(W @ x + b); got {kind_of(value)}")
             texts[name] = (where, value)
         return texts
 
@@ -524,7 +534,7 @@ class GraphReader(_Reader):
     def output(self, data: Any, builder: _Builder, texts) -> str:
         if data is not None:
             if not isinstance(data, str) or data not in texts:
-                self.fail("output", f"expected the name of a node ({', '.join(texts)}), got {data!r}")
+                self.fail("output", f"expected the name of a node ({', '.join(texts)}), got {data!r}{did_you_mean(data, texts)}")
             if data in builder.target_dependent:
                 self.fail("output", f"{data} depends on a target; forward() computes from the inputs alone")
             chosen = data
@@ -539,11 +549,8 @@ class GraphReader(_Reader):
 
     def graph_example(self, data: Any, network: GraphNetwork) -> GraphExample:
         if not isinstance(data, dict):
-            self.fail("example", f"expected a mapping of input and target values, params and learning_rate, got {_kind(data)}")
-        expected = {*network.inputs, *network.targets, "params", "learning_rate"}
-        unknown = sorted(set(map(str, data)) - expected)
-        if unknown:
-            self.fail(f"example.{unknown[0]}", f"unknown field; expected one of: {', '.join(sorted(expected))}")
+            self.fail("example", f"expected a mapping of input and target values, params and learning_rate, got {kind_of(data)}")
+        self.known_fields(data, {*network.inputs, *network.targets, "params", "learning_rate"}, "example.")
         values = {}
         for name, shape in {**network.inputs, **network.targets}.items():
             if name not in data:
@@ -577,7 +584,7 @@ class _Builder:
         self.taken = set(reader.declared) | {"E"}
         self.taken_arrays = set(reader.arrays)
         callables: dict[str, Any] = {name: None for name in (*TENSOR_FUNCTIONS, *registry.LOSSES)}
-        callables.update({name: _substituting(body) for name, body in functions.items()})  # f(0.3) folds
+        callables.update({name: substituting(body) for name, body in functions.items()})  # f(0.3) folds
         for name in registry.ACTIVATIONS:
             callables[name] = registry.ACTIVATIONS[name].apply
         for name, function in ELEMENTWISE_FUNCTIONS.items():
@@ -586,7 +593,6 @@ class _Builder:
         self.tensor_names = set(inputs) | set(targets) | set(params) | set(texts)
         self.constants = constants
         self.trees: dict[str, tuple[_Expr | sp.Expr, TensorReader]] = {}
-        self.building: list[str] = []  # the nodes being built, for cycle messages
         self.where = ""
         self.current: TensorReader | None = None
         for role, table in (("input", inputs), ("target", targets), ("param", params)):
@@ -637,7 +643,7 @@ class _Builder:
         for name, (where, text) in self.texts.items():
             self.trees[name] = self.parse(text, where)
         loss_tree = self.parse(loss_text, "loss")
-        for name in self.texts:
+        for name in self.order():
             self.node(name)
         self.where, self.current = "loss", loss_tree[1]
         tree = loss_tree[0]
@@ -671,15 +677,56 @@ class _Builder:
                     what = {"params": "parameter", "inputs": "input", "targets": "target"}[section]
                     self.fail(f"{what} {name!r} is never used: the loss does not depend on it", f"{section}.{name}")
 
+    def uses(self, name: str) -> list[str]:
+        """The declared nodes that node ``name``'s expression refers to, left to right."""
+        found, stack = [], [self.trees[name][0]]
+        while stack:
+            tree = stack.pop()
+            if not isinstance(tree, _Expr):
+                continue
+            if tree.kind == "ref" and tree.name in self.texts and tree.name not in found:
+                found.append(tree.name)
+            stack.extend(reversed(tree.args))
+        return found
+
+    def order(self) -> list[str]:
+        """The declared nodes, each after the nodes it uses (a depth-first walk from each node in
+        the spec's order, with an explicit stack: an unrolled network may be thousands of nodes
+        deep).  A cycle fails, naming it, at the node where it closes."""
+        done: set[str] = set()
+        order: list[str] = []
+        for start in self.texts:
+            path: list[str] = []  # the nodes being visited, outermost first
+            pending = [(start, None)]  # per level: a node and its uses still to visit
+            while pending:
+                name, todo = pending[-1]
+                if todo is None:
+                    if name in done:
+                        pending.pop()
+                        continue
+                    if name in path:
+                        cycle = [*path[path.index(name) :], name]
+                        if len(cycle) > 9:  # keep the message one readable line
+                            cycle = [*cycle[:4], f"... ({len(cycle) - 8} more)", *cycle[-4:]]
+                        self.fail(f"cycle: {' -> '.join(cycle)}", self.texts[name][0])
+                    path.append(name)
+                    todo = iter(self.uses(name))
+                    pending[-1] = (name, todo)
+                following = next(todo, None)
+                if following is not None:
+                    pending.append((following, None))
+                    continue
+                pending.pop()
+                path.pop()
+                done.add(name)
+                order.append(name)
+        return order
+
     def node(self, name: str) -> str:
-        """Build declared node ``name`` (and first the nodes it uses); returns its name."""
+        """Build declared node ``name``, once the nodes it uses are built (see ``order``)."""
         if name in self.nodes:
             return name
-        if name in self.building:
-            cycle = " -> ".join([*self.building[self.building.index(name) :], name])
-            self.fail(f"cycle: {cycle}", self.texts[name][0])
         saved = self.where, self.current
-        self.building.append(name)
         tree, reader = self.trees[name]
         self.where, self.current = self.texts[name][0], reader
         if not isinstance(tree, _Expr):
@@ -688,7 +735,6 @@ class _Builder:
         if value != name:  # the node is another one under a new name (r: h, or v.T of a vector)
             shape = self.shape(value)
             self.add(Node(name, Elementwise(arg_symbol(0), (shape,), "="), (value,), shape))
-        self.building.pop()
         self.where, self.current = saved
         return name
 
@@ -1031,4 +1077,4 @@ def _operands(values: list) -> tuple[tuple[str, ...], list]:
     return inputs, [arg_symbol(next(position)) if isinstance(v, str) else v for v in values]
 
 
-__all__ = ["GraphExample", "GraphNetwork", "GraphReader", "TensorReader", "read_graph_spec", "_shape_of"]
+__all__ = ["GraphExample", "GraphNetwork", "GraphReader", "TensorReader", "read_graph_spec", "shape_of"]

@@ -160,7 +160,7 @@ def test_console_script_reports_errors_with_status_2(tmp_path):
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.strip().endswith(
-        "unknown activation 'sigmod'; expected one of: "
+        "unknown activation 'sigmod' (did you mean 'sigmoid'?); expected one of: "
         + ", ".join(
             ["elu", "gelu", "identity", "leaky_relu", "relu", "selu", "sigmoid", "silu", "softmax", "softplus", "swish", "tanh"]
         )

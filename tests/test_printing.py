@@ -17,7 +17,7 @@ import pytest
 import sympy as sp
 
 from symprop import registry
-from symprop.emit_numpy import MathPrinter, _helper_source
+from symprop.emit_numpy import MathPrinter, helper_source
 from symprop.latex_printing import to_latex
 from symprop.printing import ArrayPrinter, print_array_expr
 
@@ -104,7 +104,7 @@ def test_numpy_code_evaluates_to_the_expression(constant, expr):
     code = print_array_expr(expr, printer)
     namespace = {"np": np}
     for helper in sorted(printer.helpers):
-        exec(_helper_source(helper), namespace)  # the module's own helpers (trusted test input)
+        exec(helper_source(helper), namespace)  # the module's own helpers (trusted test input)
     z, a = _points()
     got = eval(code, {**namespace, "Z1": z, "A1": a})
     np.testing.assert_allclose(np.broadcast_to(got, z.shape), _expected(expr, z, a), rtol=1e-12, err_msg=code)

@@ -457,6 +457,9 @@ class ClaimReader(FormulaReader):
         for element in value if is_array(value) else [value]:
             super()._check_small_numbers(node, element, where)
 
+    def known_functions(self) -> list[str]:
+        return sorted(n for n in self.names.functions if not n.endswith("_prime") and n.isascii())
+
     def _unknown_name(self, node: ast.Name) -> FormulaError:
         names = self.names
         wholes = ", ".join(n for n in names.arrays if n not in names.aliases)

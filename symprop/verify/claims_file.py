@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import SpecError, SymPropError
+from ..spec_file import read_yaml
 from .verifier import Verifier, VerifyResult
 
 # -- claims files and reports ---------------------------------------------------------------------
@@ -23,14 +22,7 @@ def load_claims(path: str | Path) -> list[dict[str, Any]]:
     ``diagnosis`` are used by the test corpus and ignored here.
     """
     source = str(path)
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SpecError(source, "file", f"cannot read the claims file: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
-        raise SpecError(source, where, f"not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    data = read_yaml(path, what="claims file")
     return parse_claims(data, source)
 
 

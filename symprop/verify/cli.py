@@ -18,7 +18,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import SymPropError
-from ..spec import load
+from ..loading import load
 from .claims_file import check_claims, json_report, load_claims, markdown_report, parse_claims
 from .verifier import Verifier
 

@@ -105,7 +105,7 @@ class Verifier:
 
     def __init__(self, network, seed: int = 0):
         from ..derivation import Derivation, derive
-        from ..spec import load
+        from ..loading import load
 
         if isinstance(network, (str, Path)):
             network = load(network)
