@@ -248,3 +248,16 @@ def test_missing_latexmk_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(SymPropError, match="latexmk not found"):
         compile_pdf(tex)
+
+
+def test_the_product_rule_subtracts_a_negative_term():
+    """Regression: softsign's product rule printed '... + - \\frac{...}'."""
+    import sympy as sp
+
+    from symprop import registry
+    from symprop.emit.latex.derivative_steps import chain_rule_step
+
+    z = sp.Symbol("z", real=True)
+    tex, value, reason = chain_rule_step(z / (1 + registry.Abs(z)), z)
+    assert reason == "product rule" and "+ -" not in tex and " - " in tex
+    assert sp.simplify(value - sp.diff(z / (1 + registry.Abs(z)), z)) == 0

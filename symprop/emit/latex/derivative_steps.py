@@ -57,7 +57,7 @@ def derivative_lines(definition, var, presentation=None, named=None, final=None)
         seen.append(expr_tex)
         lines.append(_Line(Tex(expr_tex), Tex(reason), boxed))
 
-    chain = _chain_rule(definition, var)
+    chain = chain_rule_step(definition, var)
     if chain is not None:
         add(chain[0], "chain rule" if "product" not in chain[2] else chain[2], chain[1])
     add(to_latex(fold_constants(raw)), "SymPy's derivative", raw)
@@ -92,7 +92,7 @@ def derivative_lines(definition, var, presentation=None, named=None, final=None)
     return lines
 
 
-def _chain_rule(expr: sp.Expr, var: sp.Symbol) -> tuple[str, sp.Expr, str] | None:
+def chain_rule_step(expr: sp.Expr, var: sp.Symbol) -> tuple[str, sp.Expr, str] | None:
     """One unevaluated application of the chain (or product) rule: (LaTeX, value, reason)."""
     if not expr.has(var) or expr == var or isinstance(expr, sp.Piecewise):
         return None
@@ -105,7 +105,7 @@ def _chain_rule(expr: sp.Expr, var: sp.Symbol) -> tuple[str, sp.Expr, str] | Non
             sign = ""
             if term.could_extract_minus_sign():
                 sign, term = "-", -term
-            inner = _chain_rule(term, var)
+            inner = chain_rule_step(term, var)
             if inner is None:
                 tex, value = _paren_if_sum(sp.diff(term, var)), sp.diff(term, var)
             else:
@@ -124,7 +124,7 @@ def _chain_rule(expr: sp.Expr, var: sp.Symbol) -> tuple[str, sp.Expr, str] | Non
         dependent = [f for f in expr.args if f.has(var)]
         prefix = "" if constant == 1 else ("-" if constant == -1 else _coefficient(constant) + r" \cdot ")
         if len(dependent) == 1:
-            inner = _chain_rule(dependent[0], var)
+            inner = chain_rule_step(dependent[0], var)
             if inner is None:
                 return None
             return prefix + inner[0], constant * inner[1], inner[2]
@@ -136,7 +136,9 @@ def _chain_rule(expr: sp.Expr, var: sp.Symbol) -> tuple[str, sp.Expr, str] | Non
             pieces = ([] if d == 1 else [d]) + others
             terms.append(_product(pieces))
             values.append(sp.Mul(d, *others))
-        body = " + ".join(terms)
+        body = terms[0]
+        for term in terms[1:]:  # a term that starts with a minus sign is subtracted, not added
+            body += f" - {term[1:].lstrip()}" if term.startswith("-") else f" + {term}"
         tex = prefix + (paren(body) if prefix else body)
         return tex, constant * sp.Add(*values), "product rule"
     if isinstance(expr, sp.Pow) and not expr.exp.has(var):
