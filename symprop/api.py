@@ -3,6 +3,8 @@
 ``derive`` returns a ``Derivation`` that also knows its outputs (the NumPy module, the
 handout, the notebook displays).  Those live here, at the top, so that the derivation itself
 does not depend on the emitters: imports run one way (``tests/test_architecture.py``).
+The emitters are imported when first used, so ``import symprop`` (and a CLI command that
+writes nothing) does not pay for them.
 """
 
 from __future__ import annotations
@@ -10,8 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import derivation
-from .emit.latex import latex_source, repr_latex, repr_markdown, write_latex
-from .emit.module import module_source, write_module
 from .loading import from_dict, load
 from .spec import Network
 from .verify import Verifier, VerifyResult, verify
@@ -24,23 +24,35 @@ class Derivation(derivation.Derivation):
 
     def write_numpy(self, directory: str | Path) -> Path:
         """Write ``<name>.py`` into ``directory`` (created if needed); returns the path."""
+        from .emit.module import write_module
+
         return write_module(self, Path(directory))
 
     def numpy_source(self) -> str:
+        from .emit.module import module_source
+
         return module_source(self)
 
     def write_latex(self, directory: str | Path) -> Path:
         """Write the handout ``<name>.tex`` into ``directory`` (created if needed); returns the path."""
+        from .emit.latex import write_latex
+
         return write_latex(self, Path(directory))
 
     def latex(self) -> str:
         """The handout as LaTeX source (a complete document)."""
+        from .emit.latex import latex_source
+
         return latex_source(self)
 
     def _repr_latex_(self) -> str:
+        from .emit.latex import repr_latex
+
         return repr_latex(self)
 
     def _repr_markdown_(self) -> str:
+        from .emit.latex import repr_markdown
+
         return repr_markdown(self)
 
 
