@@ -289,15 +289,24 @@ class ModuleBuilder:
         note = interface.check_note(
             f"X of shape (batch, {network.inputs}), T of shape (batch, {network.outputs})", classes is not None
         )
+        unpack = [f'{self.array(p.name)} = params["{p.name}"]' for p in params]
+        inline = [
+            "X = _inputs(X)",
+            "T = _targets(T, X)",
+            *unpack,
+            *(line.text for line in forward),
+            "N = T.shape[0]",
+            f"E = {loss_code} / N",
+            *(line.text for line in backward),
+            *self.returned_gradients(),
+        ]
         return {
-            "graph": False,  # a layer stack (graph specs: emit_numpy_graph)
             "name": network.name,
             "marker": interface.MARKER,
             "docstring": interface.module_docstring(
                 network.name, _summary(network), Path(network.source).as_posix(), body, note
             ),
             "param_shapes": [(p.name, p.shape) for p in params],
-            "param_arrays": [(p.name, self.array(p.name)) for p in params],
             "init_doc": "Weights drawn from N(0, 1 / fan_in) (LeCun), biases zero.",
             "inits": [
                 (p.name, interface.init_code("fan_in_normal" if len(p.shape) == 2 else "zeros", p.shape))
@@ -306,22 +315,28 @@ class ModuleBuilder:
             "check_inputs": [f"return {interface.checked_call('X', 'X', (network.inputs,))}"],
             "check_targets": [f"return {interface.checked_call('T', 'T', (network.outputs,), 'like', classes)}"],
             "helpers": self.helper_sources(),
-            "input_array": self.array("x"),
-            "inputs": network.inputs,
-            "outputs": network.outputs,
+            "forward_prologue": unpack,
             "output_array": self.array(output),
             "forward": forward,
             "cache": [(n, self.array(n)) for n in cache_order],
             "backward_cache": [(n, self.array(n)) for n in backward_reads],
-            "loss_code": loss_code,
             "loss_math": interface.docstring_text(loss_math),
-            "loss_arrays": [(n, self.array(n)) for n in loss_reads],
+            "loss_body": [
+                *(f'{self.array(n)} = cache["{self.array(n)}"]' for n in loss_reads),
+                f"return {loss_code} / T.shape[0]",
+            ],
             "backward": backward,
+            "backward_prologue": ["N = T.shape[0]"],
             "backward_params": [(p.name, self.array(p.name)) for p in params if p.name in self.params_read],
             "grads": [(p.name, self.grad(p.name)) for p in params],
-            "one_hot_targets": classes is not None,
+            "loss_and_grad": inline,
+            "sample_batch": _sample_batch(network, classes),
             "example": _example(network),
         }
+
+    def returned_gradients(self) -> list[str]:
+        """The last lines of ``loss_and_grad``: the loss and the gradient of every parameter."""
+        return ["return E, {", *(f'    "{p.name}": {self.grad(p.name)},' for p in self.graph.params()), "}"]
 
     def helper_sources(self) -> list[str]:
         needed, sources = set(self.printer.helpers), []
@@ -363,14 +378,28 @@ def _summary(network) -> str:
     return f"{' -> '.join(layers)}; loss {loss}, averaged over the batch"
 
 
+def _sample_batch(network, classes: int | None) -> list[str]:
+    """The body of ``sample_batch``: random inputs, and one-hot or (0, 1) targets."""
+    if classes is not None:
+        targets = f"T = np.eye({classes}, dtype=dtype)[rng.integers(0, {classes}, size=batch)]"
+    else:
+        targets = f"T = rng.uniform(0.05, 0.95, size=(batch, {network.outputs})).astype(dtype)"
+    return [
+        "rng = np.random.default_rng(seed)",
+        f"X = rng.standard_normal((batch, {network.inputs})).astype(dtype)",
+        targets,
+        "return X, T",
+    ]
+
+
 def _example(network) -> dict | None:
     example = network.example
     if example is None:
         return None
     return {
-        "X": repr([[float(v) for v in example.x]]),  # floats: the module refuses integer inputs
-        "T": repr([[float(v) for v in example.t]]),
-        "params": [(name, _array_literal(_floats(value))) for name, value in example.params.items()],
+        "X": f"np.array({[[float(v) for v in example.x]]!r})",  # floats: the module refuses integer inputs
+        "T": f"np.array({[[float(v) for v in example.t]]!r})",
+        "params": [(name, f"np.array({_array_literal(_floats(value))})") for name, value in example.params.items()],
         "learning_rate": repr(example.learning_rate if example.learning_rate is not None else 0.1),
     }
 

@@ -114,11 +114,11 @@ class GraphModuleBuilder(ModuleBuilder):
             backward_prologue.append(f"N = {n_expr}")
         backward_prologue += [line.text for line in [*recompute_lines, *seed]]
         params = graph.params()
+        inline = self.inline_loss_and_grad(forward, forward_reads, loss_lines, loss_reads, seed, backward, n_expr)
         classes = self.class_targets()
         note = interface.check_note("X and T as above", bool(classes))
         inits = self.inits()
         return {
-            "graph": True,
             "name": network.name,
             "marker": interface.MARKER,
             "docstring": interface.module_docstring(
@@ -129,7 +129,6 @@ class GraphModuleBuilder(ModuleBuilder):
                 note,
             ),
             "param_shapes": [(p.name, p.shape) for p in params],
-            "param_arrays": [(p.name, self.array(p.name)) for p in params],
             "init_doc": _init_doc(inits),
             "inits": [(name, interface.init_code(kind, shape, args)) for name, kind, shape, args in inits],
             "check_inputs": self.checks("input", "X", None, {}),
@@ -156,9 +155,32 @@ class GraphModuleBuilder(ModuleBuilder):
             "backward_params": [(p.name, self.array(p.name)) for p in params if p.name in self.params_read],
             "backward_prologue": backward_prologue,
             "grads": [(p.name, self.grad(p.name)) for p in params],
+            "loss_and_grad": inline,
             "sample_batch": self.sample_batch(),
             "example": self.example(),
         }
+
+    def inline_loss_and_grad(self, forward, forward_reads, loss_lines, loss_reads, seed, backward, n_expr) -> list[str]:
+        """The body of ``loss_and_grad``: the lines of forward(), _batch_loss() and backward() in
+        one function, each value computed once (no cache dict, nothing recomputed)."""
+        graph = self.graph
+        read = forward_reads | loss_reads | self.cached | self.params_read | self.targets_read
+        params = [n for n in graph.nodes if graph.role(n) == "param" and n in read]
+        loss = self.array(graph.loss)
+        after = [line.text for line in [*seed, *backward]]
+        lines = [
+            "X = _inputs(X)",
+            *self.unpack_inputs({n for n in read if graph.role(n) == "input"}),
+            *(f'{self.array(p)} = params["{p}"]' for p in params),
+            *(line.text for line in forward),
+            f"T = _targets(T, {self.array(self.output)})",
+            *self.unpack_targets({n for n in read if graph.role(n) == "target"}),
+            *(line.text for line in loss_lines),
+            f"E = np.mean({loss})",
+        ]
+        if n_expr is not None and any(re.search(r"\bN\b", text) for text in after):
+            lines.append(f"N = {n_expr}")
+        return [*lines, *after, *self.returned_gradients()]
 
     def class_targets(self) -> dict[str, int]:
         """Targets of cross-entropy that are vectors per sample -> their number of classes
@@ -343,3 +365,4 @@ def _array_code(value) -> str:
 
 
 __all__ = ["GraphModuleBuilder"]
+
