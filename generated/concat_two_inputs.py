@@ -180,9 +180,41 @@ def backward(params, cache, T):
 
 def loss_and_grad(params, X, T):
     """The batch loss and its gradients, in one forward and one backward pass."""
-    output, cache = forward(params, X)
-    T = _targets(T, output)
-    return _batch_loss(cache, T), backward(params, cache, T)
+    # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict.
+    X = _inputs(X)
+    U = X["u"]
+    V = X["v"]
+    Wu = params["Wu"]
+    Wv = params["Wv"]
+    W = params["W"]
+    b = params["b"]
+    Hu1 = np.dot(U, Wu.T)  # hu1 = Wu u
+    Hu = _relu(Hu1)  # hu = relu(hu1)
+    Hv1 = np.dot(V, Wv.T)  # hv1 = Wv v
+    Hv = np.tanh(Hv1)  # hv = tanh(hv1)
+    H = np.concatenate([Hu, Hv], axis=-1)  # h = concat(hu, hv)
+    Y1 = np.dot(H, W.T) + b  # y1 = W h + b
+    Y = _softmax(Y1)  # y = softmax(y1)
+    T = _targets(T, Y)
+    E = -(T * _log_softmax(Y1)).sum(axis=-1)  # E = cross_entropy(y, t) = -sum_i t_i log(softmax(y1)_i)
+    E = np.mean(E)
+    N = T.shape[0]
+    dY1 = (Y - T) / N  # dE/dy1 = y - t
+    dW = np.dot(dY1.T, H)  # dE/dW = dE/dy1 h^T, summed over the batch
+    db = dY1.sum(axis=0)  # dE/db = dE/dy1, summed over the batch
+    dH = np.dot(dY1, W)  # dE/dh = W^T dE/dy1
+    dHu = dH[:, 0:4]  # dE/dhu = dE/dh[0:4]
+    dHv = dH[:, 4:8]  # dE/dhv = dE/dh[4:8]
+    dHv1 = dHv * (1 - Hv ** 2)  # dE/dhv1 = dE/dhv * (1 - hv ** 2)
+    dWv = np.dot(dHv1.T, V)  # dE/dWv = dE/dhv1 v^T, summed over the batch
+    dHu1 = dHu * (Hu1 > 0)  # dE/dhu1 = dE/dhu * where(hu1 > 0, 1, 0)
+    dWu = np.dot(dHu1.T, U)  # dE/dWu = dE/dhu1 u^T, summed over the batch
+    return E, {
+        "Wu": dWu,
+        "Wv": dWv,
+        "W": dW,
+        "b": db,
+    }
 
 
 def sgd_step(params, grads, lr):

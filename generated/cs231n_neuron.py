@@ -151,9 +151,40 @@ def backward(params, cache, T):
 
 def loss_and_grad(params, X, T):
     """The batch loss and its gradients, in one forward and one backward pass."""
-    output, cache = forward(params, X)
-    T = _targets(T, output)
-    return _batch_loss(cache, T), backward(params, cache, T)
+    # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict.
+    X = _inputs(X)
+    X0 = X["x0"]
+    X1 = X["x1"]
+    w0 = params["w0"]
+    w1 = params["w1"]
+    w2 = params["w2"]
+    F1 = X0 * w0  # f1 = w0 * x0
+    F2 = X1 * w1  # f2 = w1 * x1
+    F3 = F1 + F2  # f3 = f1 + f2
+    F4 = F3 + w2  # f4 = f3 + w2
+    F5 = -F4  # f5 = -f4
+    F6 = np.exp(F5)  # f6 = exp(f5)
+    F7 = F6 + 1  # f7 = f6 + 1
+    F = 1 / F7  # f = 1 / f7
+    T = _targets(T, F)
+    E = np.mean(F)
+    N = F.shape[0]
+    dF = np.full(N, 1 / N, dtype=F.dtype)  # dE/df = 1 for each sample, times the 1/N of the batch mean
+    dF7 = dF * (-1 / F7 ** 2)  # dE/df7 = dE/df * (-1 / f7 ** 2)
+    dF6 = dF7  # dE/df6 = dE/df7
+    dF5 = dF6 * F6  # dE/df5 = dE/df6 * f6
+    dF4 = -dF5  # dE/df4 = dE/df5 * (-1)
+    dF3 = dF4  # dE/df3 = dE/df4
+    dw2 = dF4.sum()  # dE/dw2 = dE/df4, summed over the batch
+    dF1 = dF3  # dE/df1 = dE/df3
+    dF2 = dF3  # dE/df2 = dE/df3
+    dw1 = (dF2 * X1).sum()  # dE/dw1 = dE/df2 * x1, summed over the batch
+    dw0 = (dF1 * X0).sum()  # dE/dw0 = dE/df1 * x0, summed over the batch
+    return E, {
+        "w0": dw0,
+        "w1": dw1,
+        "w2": dw2,
+    }
 
 
 def sgd_step(params, grads, lr):

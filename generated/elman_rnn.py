@@ -230,9 +230,91 @@ def backward(params, cache, T):
 
 def loss_and_grad(params, X, T):
     """The batch loss and its gradients, in one forward and one backward pass."""
-    output, cache = forward(params, X)
-    T = _targets(T, output)
-    return _batch_loss(cache, T), backward(params, cache, T)
+    # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict.
+    X = _inputs(X)
+    X1 = X["x1"]
+    X2 = X["x2"]
+    X3 = X["x3"]
+    X4 = X["x4"]
+    X5 = X["x5"]
+    Wx = params["Wx"]
+    Wh = params["Wh"]
+    bh = params["bh"]
+    Wy = params["Wy"]
+    by = params["by"]
+    H11 = np.dot(X1, Wx.T) + bh  # h11 = Wx x1 + bh
+    H1 = np.tanh(H11)  # h1 = tanh(h11)
+    H21 = np.dot(X2, Wx.T)  # h21 = Wx x2
+    H22 = np.dot(H1, Wh.T)  # h22 = Wh h1
+    H23 = H21 + H22  # h23 = h21 + h22
+    H24 = H23 + bh  # h24 = bh + h23
+    H2 = np.tanh(H24)  # h2 = tanh(h24)
+    H31 = np.dot(X3, Wx.T)  # h31 = Wx x3
+    H32 = np.dot(H2, Wh.T)  # h32 = Wh h2
+    H33 = H31 + H32  # h33 = h31 + h32
+    H34 = H33 + bh  # h34 = bh + h33
+    H3 = np.tanh(H34)  # h3 = tanh(h34)
+    H41 = np.dot(X4, Wx.T)  # h41 = Wx x4
+    H42 = np.dot(H3, Wh.T)  # h42 = Wh h3
+    H43 = H41 + H42  # h43 = h41 + h42
+    H44 = H43 + bh  # h44 = bh + h43
+    H4 = np.tanh(H44)  # h4 = tanh(h44)
+    H51 = np.dot(X5, Wx.T)  # h51 = Wx x5
+    H52 = np.dot(H4, Wh.T)  # h52 = Wh h4
+    H53 = H51 + H52  # h53 = h51 + h52
+    H54 = H53 + bh  # h54 = bh + h53
+    H5 = np.tanh(H54)  # h5 = tanh(h54)
+    Y = np.dot(H5, Wy.T) + by  # y = Wy h5 + by
+    T = _targets(T, Y)
+    E = (0.5 * (T - Y) ** 2).sum(axis=-1)  # E = half_sse(y, t) = sum_i 0.5 * (t_i - y_i) ** 2
+    E = np.mean(E)
+    N = T.shape[0]
+    dY = (Y - T) / N  # dE/dy = y - t
+    dWy = np.dot(dY.T, H5)  # dE/dWy = dE/dy h5^T, summed over the batch
+    dby = dY.sum(axis=0)  # dE/dby = dE/dy, summed over the batch
+    dH5 = np.dot(dY, Wy)  # dE/dh5 = Wy^T dE/dy
+    dH54 = dH5 * (1 - H5 ** 2)  # dE/dh54 = dE/dh5 * (1 - h5 ** 2)
+    dH53 = dH54  # dE/dh53 = dE/dh54
+    dbh = dH54.sum(axis=0)  # dE/dbh = dE/dh54, summed over the batch
+    dH51 = dH53  # dE/dh51 = dE/dh53
+    dH52 = dH53  # dE/dh52 = dE/dh53
+    dWh = np.dot(dH52.T, H4)  # dE/dWh = dE/dh52 h4^T, summed over the batch
+    dH4 = np.dot(dH52, Wh)  # dE/dh4 = Wh^T dE/dh52
+    dWx = np.dot(dH51.T, X5)  # dE/dWx = dE/dh51 x5^T, summed over the batch
+    dH44 = dH4 * (1 - H4 ** 2)  # dE/dh44 = dE/dh4 * (1 - h4 ** 2)
+    dH43 = dH44  # dE/dh43 = dE/dh44
+    dbh = dbh + dH44.sum(axis=0)  # dE/dbh += dE/dh44, summed over the batch
+    dH41 = dH43  # dE/dh41 = dE/dh43
+    dH42 = dH43  # dE/dh42 = dE/dh43
+    dWh = dWh + np.dot(dH42.T, H3)  # dE/dWh += dE/dh42 h3^T, summed over the batch
+    dH3 = np.dot(dH42, Wh)  # dE/dh3 = Wh^T dE/dh42
+    dWx = dWx + np.dot(dH41.T, X4)  # dE/dWx += dE/dh41 x4^T, summed over the batch
+    dH34 = dH3 * (1 - H3 ** 2)  # dE/dh34 = dE/dh3 * (1 - h3 ** 2)
+    dH33 = dH34  # dE/dh33 = dE/dh34
+    dbh = dbh + dH34.sum(axis=0)  # dE/dbh += dE/dh34, summed over the batch
+    dH31 = dH33  # dE/dh31 = dE/dh33
+    dH32 = dH33  # dE/dh32 = dE/dh33
+    dWh = dWh + np.dot(dH32.T, H2)  # dE/dWh += dE/dh32 h2^T, summed over the batch
+    dH2 = np.dot(dH32, Wh)  # dE/dh2 = Wh^T dE/dh32
+    dWx = dWx + np.dot(dH31.T, X3)  # dE/dWx += dE/dh31 x3^T, summed over the batch
+    dH24 = dH2 * (1 - H2 ** 2)  # dE/dh24 = dE/dh2 * (1 - h2 ** 2)
+    dH23 = dH24  # dE/dh23 = dE/dh24
+    dbh = dbh + dH24.sum(axis=0)  # dE/dbh += dE/dh24, summed over the batch
+    dH21 = dH23  # dE/dh21 = dE/dh23
+    dH22 = dH23  # dE/dh22 = dE/dh23
+    dWh = dWh + np.dot(dH22.T, H1)  # dE/dWh += dE/dh22 h1^T, summed over the batch
+    dH1 = np.dot(dH22, Wh)  # dE/dh1 = Wh^T dE/dh22
+    dWx = dWx + np.dot(dH21.T, X2)  # dE/dWx += dE/dh21 x2^T, summed over the batch
+    dH11 = dH1 * (1 - H1 ** 2)  # dE/dh11 = dE/dh1 * (1 - h1 ** 2)
+    dWx = dWx + np.dot(dH11.T, X1)  # dE/dWx += dE/dh11 x1^T, summed over the batch
+    dbh = dbh + dH11.sum(axis=0)  # dE/dbh += dE/dh11, summed over the batch
+    return E, {
+        "Wx": dWx,
+        "Wh": dWh,
+        "bh": dbh,
+        "Wy": dWy,
+        "by": dby,
+    }
 
 
 def sgd_step(params, grads, lr):

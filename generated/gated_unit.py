@@ -150,9 +150,36 @@ def backward(params, cache, T):
 
 def loss_and_grad(params, X, T):
     """The batch loss and its gradients, in one forward and one backward pass."""
-    output, cache = forward(params, X)
-    T = _targets(T, output)
-    return _batch_loss(cache, T), backward(params, cache, T)
+    # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict.
+    X = _inputs(X)
+    Wa = params["Wa"]
+    Wg = params["Wg"]
+    Wo = params["Wo"]
+    bo = params["bo"]
+    G1 = np.dot(X, Wa.T)  # g1 = Wa x
+    G2 = np.dot(X, Wg.T)  # g2 = Wg x
+    G3 = _sigmoid(G2)  # g3 = sigmoid(g2)
+    G = G1 * G3  # g = g1 * g3
+    Y = np.dot(G, Wo.T) + bo  # y = Wo g + bo
+    T = _targets(T, Y)
+    E = (0.5 * (T - Y) ** 2).sum(axis=-1)  # E = half_sse(y, t) = sum_i 0.5 * (t_i - y_i) ** 2
+    E = np.mean(E)
+    N = T.shape[0]
+    dY = (Y - T) / N  # dE/dy = y - t
+    dWo = np.dot(dY.T, G)  # dE/dWo = dE/dy g^T, summed over the batch
+    dbo = dY.sum(axis=0)  # dE/dbo = dE/dy, summed over the batch
+    dG = np.dot(dY, Wo)  # dE/dg = Wo^T dE/dy
+    dG1 = dG * G3  # dE/dg1 = dE/dg * g3
+    dG3 = dG * G1  # dE/dg3 = dE/dg * g1
+    dG2 = dG3 * G3 * (1 - G3)  # dE/dg2 = dE/dg3 * g3 * (1 - g3)
+    dWg = np.dot(dG2.T, X)  # dE/dWg = dE/dg2 x^T, summed over the batch
+    dWa = np.dot(dG1.T, X)  # dE/dWa = dE/dg1 x^T, summed over the batch
+    return E, {
+        "Wa": dWa,
+        "Wg": dWg,
+        "Wo": dWo,
+        "bo": dbo,
+    }
 
 
 def sgd_step(params, grads, lr):

@@ -157,9 +157,44 @@ def backward(params, cache, T):
 
 def loss_and_grad(params, X, T):
     """The batch loss and its gradients, in one forward and one backward pass."""
-    output, cache = forward(params, X)
-    T = _targets(T, output)
-    return _batch_loss(cache, T), backward(params, cache, T)
+    # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict.
+    X = _inputs(X)
+    Wh = params["Wh"]
+    bh = params["bh"]
+    Wt = params["Wt"]
+    bt = params["bt"]
+    H1 = np.dot(X, Wh.T) + bh  # h1 = Wh x + bh
+    H = np.tanh(H1)  # h = tanh(h1)
+    T1 = np.dot(X, Wt.T) + bt  # t1 = Wt x + bt
+    T_ = _sigmoid(T1)  # t = sigmoid(t1)
+    Y1 = H * T_  # y1 = h * t
+    Y2 = 1 - T_  # y2 = 1 - t
+    Y3 = X * Y2  # y3 = x * y2
+    Y = Y1 + Y3  # y = y1 + y3
+    T = _targets(T, Y)
+    Target = T
+    E = (0.5 * (Target - Y) ** 2).sum(axis=-1)  # E = half_sse(y, target) = sum_i 0.5 * (t_i - y_i) ** 2
+    E = np.mean(E)
+    N = T.shape[0]
+    dY = (Y - Target) / N  # dE/dy = y - target
+    dY1 = dY  # dE/dy1 = dE/dy
+    dY3 = dY  # dE/dy3 = dE/dy
+    dY2 = dY3 * X  # dE/dy2 = dE/dy3 * x
+    dT_ = -dY2  # dE/dt = dE/dy2 * (-1)
+    dT_ = dT_ + dY1 * H  # dE/dt += dE/dy1 * h
+    dH = dY1 * T_  # dE/dh = dE/dy1 * t
+    dT1 = dT_ * T_ * (1 - T_)  # dE/dt1 = dE/dt * t * (1 - t)
+    dWt = np.dot(dT1.T, X)  # dE/dWt = dE/dt1 x^T, summed over the batch
+    dbt = dT1.sum(axis=0)  # dE/dbt = dE/dt1, summed over the batch
+    dH1 = dH * (1 - H ** 2)  # dE/dh1 = dE/dh * (1 - h ** 2)
+    dWh = np.dot(dH1.T, X)  # dE/dWh = dE/dh1 x^T, summed over the batch
+    dbh = dH1.sum(axis=0)  # dE/dbh = dE/dh1, summed over the batch
+    return E, {
+        "Wh": dWh,
+        "bh": dbh,
+        "Wt": dWt,
+        "bt": dbt,
+    }
 
 
 def sgd_step(params, grads, lr):

@@ -174,9 +174,48 @@ def backward(params, cache, T):
 
 def loss_and_grad(params, X, T):
     """The batch loss and its gradients, in one forward and one backward pass."""
-    output, cache = forward(params, X)
-    T = _targets(T, output)
-    return _batch_loss(cache, T), backward(params, cache, T)
+    # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict.
+    X = _inputs(X)
+    W1 = params["W1"]
+    b1 = params["b1"]
+    W2 = params["W2"]
+    W3 = params["W3"]
+    H1 = np.dot(X, W1.T) + b1  # h1 = W1 x + b1
+    H = np.tanh(H1)  # h = tanh(h1)
+    R1 = np.dot(H, W2.T)  # r1 = W2 h
+    R = R1 + X  # r = r1 + x
+    Y1 = np.dot(R, W3.T)  # y1 = W3 r
+    Y = _softmax(Y1)  # y = softmax(y1)
+    E2 = W1 ** 2  # E2 = W1 ** 2
+    E3 = E2.sum()  # E3 = sum(E2)
+    E4 = 0.001 * E3  # E4 = 0.001 * E3
+    T = _targets(T, Y)
+    E1 = -(T * _log_softmax(Y1)).sum(axis=-1)  # E1 = cross_entropy(y, t) = -sum_i t_i log(softmax(y1)_i)
+    E = E1 + E4  # E = E1 + E4
+    E = np.mean(E)
+    N = T.shape[0]
+    dE = np.full(N, 1 / N, dtype=Y.dtype)  # dE/dE = 1 for each sample, times the 1/N of the batch mean
+    dE1 = dE  # dE/dE1 = dE/dE
+    dE4 = dE.sum()  # dE/dE4 = dE/dE, summed over the batch
+    dE3 = dE4 * 0.001  # dE/dE3 = dE/dE4 * 0.001
+    dE2 = np.broadcast_to(dE3[None, None], (8, 4))  # dE/dE2 = dE/dE3, spread over the sum
+    dW1 = dE2 * W1  # dE/dW1 = dE/dE2 * W1
+    dW1 = dW1 + dE2 * W1  # dE/dW1 += dE/dE2 * W1
+    dY1 = dE1[:, None] * (Y - T)  # dE/dy1 = dE/dE1 * (y - t)
+    dW3 = np.dot(dY1.T, R)  # dE/dW3 = dE/dy1 r^T, summed over the batch
+    dR = np.dot(dY1, W3)  # dE/dr = W3^T dE/dy1
+    dR1 = dR  # dE/dr1 = dE/dr
+    dW2 = np.dot(dR1.T, H)  # dE/dW2 = dE/dr1 h^T, summed over the batch
+    dH = np.dot(dR1, W2)  # dE/dh = W2^T dE/dr1
+    dH1 = dH * (1 - H ** 2)  # dE/dh1 = dE/dh * (1 - h ** 2)
+    dW1 = dW1 + np.dot(dH1.T, X)  # dE/dW1 += dE/dh1 x^T, summed over the batch
+    db1 = dH1.sum(axis=0)  # dE/db1 = dE/dh1, summed over the batch
+    return E, {
+        "W1": dW1,
+        "b1": db1,
+        "W2": dW2,
+        "W3": dW3,
+    }
 
 
 def sgd_step(params, grads, lr):

@@ -216,7 +216,7 @@ def gradient_check(seed=0, batch=4, eps=1e-6, details=False):
     """
     rng = np.random.default_rng(seed + 1)
     params = {
-        key: value + 0.1 * rng.standard_normal(value.shape)
+        key: np.asarray(value + 0.1 * rng.standard_normal(value.shape))  # 0-d arrays stay arrays
         for key, value in init_params(seed).items()
     }
     X, T = sample_batch(batch, seed)

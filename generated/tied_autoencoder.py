@@ -144,9 +144,34 @@ def backward(params, cache, T):
 
 def loss_and_grad(params, X, T):
     """The batch loss and its gradients, in one forward and one backward pass."""
-    output, cache = forward(params, X)
-    T = _targets(T, output)
-    return _batch_loss(cache, T), backward(params, cache, T)
+    # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict.
+    X = _inputs(X)
+    W = params["W"]
+    b = params["b"]
+    c = params["c"]
+    H1 = np.dot(X, W.T) + b  # h1 = W x + b
+    H = _sigmoid(H1)  # h = sigmoid(h1)
+    Xhat1 = W.T  # xhat1 = W.T
+    Xhat2 = H @ Xhat1.T  # xhat2 = xhat1 @ h
+    Xhat = Xhat2 + c  # xhat = c + xhat2
+    T = _targets(T, Xhat)
+    E = (0.5 * (X - Xhat) ** 2).sum(axis=-1)  # E = half_sse(xhat, x) = sum_i 0.5 * (t_i - y_i) ** 2
+    E = np.mean(E)
+    N = Xhat.shape[0]
+    dXhat = (Xhat - X) / N  # dE/dxhat = xhat - x
+    dXhat2 = dXhat  # dE/dxhat2 = dE/dxhat
+    dc = dXhat.sum(axis=0)  # dE/dc = dE/dxhat, summed over the batch
+    dXhat1 = dXhat2.T @ H  # dE/dxhat1 = dE/dxhat2 h^T, summed over the batch
+    dH = dXhat2 @ Xhat1  # dE/dh = xhat1^T dE/dxhat2
+    dW = dXhat1.T  # dE/dW = (dE/dxhat1)^T
+    dH1 = dH * H * (1 - H)  # dE/dh1 = dE/dh * h * (1 - h)
+    dW = dW + np.dot(dH1.T, X)  # dE/dW += dE/dh1 x^T, summed over the batch
+    db = dH1.sum(axis=0)  # dE/db = dE/dh1, summed over the batch
+    return E, {
+        "W": dW,
+        "b": db,
+        "c": dc,
+    }
 
 
 def sgd_step(params, grads, lr):
