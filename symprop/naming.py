@@ -11,6 +11,7 @@ underscores between indices once an index exceeds 9).
 
 from __future__ import annotations
 
+import keyword
 import re
 import sys
 
@@ -54,6 +55,40 @@ def grad_name(node: str, is_param: bool = False) -> str:
     return "d" + array_name(node, is_param)
 
 
+def module_arrays(names: list[tuple[str, bool]], single: dict[str, str]) -> tuple[dict[str, str], set[str]]:
+    """The variables of a graph spec's module: each (name, is_param) gets ``array_name``
+    unless that variable is taken (``RESERVED``, a keyword, another name's array or adjoint:
+    ``h`` and ``H``), in which case it gets a trailing ``_`` (node ``t`` -> ``T_``, since ``T``
+    holds the targets).  ``single`` maps the one input (target) to ``X`` (``T``), which it may
+    then use.  Returns (the exceptions to ``array_name``, every variable taken)."""
+    taken = set(RESERVED)
+    exceptions: dict[str, str] = {}
+    for name, is_param in names:
+        array = array_name(name, is_param)
+        if single.get(name) == array:
+            taken.discard(array)
+        while array in taken or "d" + array in taken or keyword.iskeyword(array):
+            array += "_"
+        if array != array_name(name, is_param):
+            exceptions[name] = array
+        taken.update({array, "d" + array})
+    return exceptions, taken
+
+
+def fresh_part_name(root: str, taken: set[str], taken_arrays: set[str]) -> str:
+    """The next free name for a part of node ``root`` (``root1``, ``root2``, ...) whose array
+    and adjoint are free too; records it in ``taken`` and ``taken_arrays``."""
+    k = 1
+    while True:
+        name = f"{root}{k}"
+        array, grad = array_name(name), grad_name(name)
+        if name not in taken and array not in taken_arrays and grad not in taken_arrays and not keyword.iskeyword(array):
+            taken.add(name)
+            taken_arrays.update({array, grad})
+            return name
+        k += 1
+
+
 def element_suffix(index: tuple[int, ...]) -> str:
     """1-based element suffix: (0,) -> '1', (0, 1) -> '12', (9, 10) -> '10_11'."""
     one_based = [i + 1 for i in index]
@@ -73,6 +108,13 @@ def element_symbol(node: str, index: tuple[int, ...]) -> sp.Symbol:
 
 
 _LAYERED = re.compile(r"^([A-Za-z]+?)(\d+)$")
+
+
+def latex_layer_mark(node: str) -> str:
+    r"""How a node's layer is written after a symbol: ``z2`` -> ``^{(2)}`` (``\delta^{(2)}``);
+    a name without a layer number is written as a subscript: ``h`` -> ``_{h}``."""
+    match = _LAYERED.match(node)
+    return f"^{{({match.group(2)})}}" if match else f"_{{{escape_latex_name(node)}}}"
 
 
 def latex_base(node: str) -> str:

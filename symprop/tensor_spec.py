@@ -49,7 +49,6 @@ nodes are simply several uses of one node: their gradient contributions add up.
 from __future__ import annotations
 
 import ast
-import keyword
 import operator
 import re
 from dataclasses import dataclass, field
@@ -516,20 +515,9 @@ class GraphReader(FieldReader):
             single[next(iter(inputs))] = "X"
         if len(targets) == 1:
             single[next(iter(targets))] = "T"
-        taken = set(naming.RESERVED)
-        self.array_names: dict[str, str] = {}
-        for name, where in self.declared.items():
-            if where.startswith(("constants.", "functions.")):
-                continue
-            array = naming.array_name(name, name in params)
-            if single.get(name) == array:
-                taken.discard(array)
-            while array in taken or "d" + array in taken or keyword.iskeyword(array):
-                array += "_"
-            if array != naming.array_name(name, name in params):
-                self.array_names[name] = array
-            taken.update({array, "d" + array})
-        self.arrays = taken
+        declared = [name for name, where in self.declared.items() if not where.startswith(("constants.", "functions."))]
+        names = [(name, name in params) for name in declared]
+        self.array_names, self.arrays = naming.module_arrays(names, single)
 
     def output(self, data: Any, builder: _Builder, texts) -> str:
         if data is not None:
@@ -617,15 +605,7 @@ class _Builder:
 
     def fresh(self, root: str) -> str:
         """The next free name for a part of node ``root``: root1, root2, ..."""
-        k = 1
-        while True:
-            name = f"{root}{k}"
-            if name not in self.taken and naming.array_name(name) not in self.taken_arrays:
-                if naming.grad_name(name) not in self.taken_arrays and not keyword.iskeyword(naming.array_name(name)):
-                    self.taken.add(name)
-                    self.taken_arrays.update({naming.array_name(name), naming.grad_name(name)})
-                    return name
-            k += 1
+        return naming.fresh_part_name(root, self.taken, self.taken_arrays)
 
     def shape(self, name: str) -> tuple[int, ...]:
         return self.nodes[name].shape

@@ -86,12 +86,12 @@ class Handout(FigureSection, ForwardSection, BackwardSection, ParameterSection, 
     def adjoint_tex(self, node: str) -> str:
         """The handout's name for dE/d``node``: delta for a layer's output (layer stacks)."""
         if isinstance(self.graph.nodes[node].op, Dense) and not self.graph_mode:
-            return r"\delta" + self._superscript(node)
+            return r"\delta" + naming.latex_layer_mark(node)
         return partial("E", self.node_tex(node))
 
     def adjoint_element(self, node: str, index: str) -> str:
         if isinstance(self.graph.nodes[node].op, Dense) and not self.graph_mode:
-            return r"\delta" + self._superscript(node) + f"_{{{index}}}"
+            return r"\delta" + naming.latex_layer_mark(node) + f"_{{{index}}}"
         return partial("E", generic_element(node, index))
 
     def el(self, node: str, index: str) -> str:
@@ -99,10 +99,6 @@ class Handout(FigureSection, ForwardSection, BackwardSection, ParameterSection, 
         if not index:
             return self.node_tex(node)
         return generic_element(node, index, matrix=len(index) == 2)
-
-    def _superscript(self, node: str) -> str:
-        match = re.match(r"^[A-Za-z]+?(\d+)$", node)
-        return f"^{{({match.group(1)})}}" if match else f"_{{{naming.escape_latex_name(node)}}}"
 
     def function_tex(self, op) -> str:
         """How an activation is named in formulas: ``\\sigma``, ``f_{swish\\_b}``."""
