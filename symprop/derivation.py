@@ -18,6 +18,7 @@ from functools import cached_property
 import sympy as sp
 
 from .graph import Graph
+from .ops import Adjoint
 from .scalar import SCALAR_LIMIT, ScalarDerivation
 from .spec import Network
 
@@ -57,11 +58,25 @@ class Derivation:
     def name(self) -> str:
         return self.network.name
 
+    def _fusions(self) -> dict[str, Adjoint]:
+        """The fusions of the graph, decided in one pass before the reverse pass: loss node ->
+        the one adjoint that replaces its own and its output activation's (``a - t``).  The
+        graph keeps both nodes, so the handout and the verifier can still show the two factors."""
+        graph = self.graph
+        fusions = {}
+        for node in graph.nodes.values():
+            if node.op.role == "op" and node.name in graph.needs_grad:
+                fused = node.op.fused_adjoint(node, graph, self.notes)
+                if fused is not None:
+                    fusions[node.name] = fused
+        return fusions
+
     def _reverse_pass(self) -> list[Step]:
         graph = self.graph
         steps: list[Step] = []
         done: set[str] = set()  # targets that already have an adjoint
-        skip: set[str] = set()  # nodes whose backward a fused step already covered
+        fusions = self._fusions()
+        skip = {graph.nodes[name].inputs[0] for name in fusions}  # the activations a fusion covers
 
         def send(target: str, source: str, rule: str, local: sp.Expr | None = None, argument: int | None = None):
             if target not in graph.needs_grad:
@@ -72,11 +87,10 @@ class Derivation:
         for node in reversed(list(graph.nodes.values())):
             if node.name in skip or node.op.role != "op" or node.name not in graph.needs_grad:
                 continue
-            fused = node.op.fused_adjoint(node, graph, self.notes)
+            fused = fusions.get(node.name)
             if fused is not None:  # the output activation and the loss in one step
                 output = graph.nodes[node.inputs[0]]
                 send(output.inputs[0], node.name, fused.rule, fused.local, fused.argument)
-                skip.add(output.name)
                 continue
             shapes = [graph.nodes[i].shape for i in node.inputs]
             for adjoint in node.op.adjoint_rules(node, shapes):
