@@ -61,17 +61,16 @@ from .errors import did_you_mean
 from .formula import FormulaError, FormulaReader
 from .graph import Graph
 from .ops import (
+    OPS,
     Activation,
-    Concat,
     Dense,
     Elementwise,
     Leaf,
-    LogSumExp,
     Loss,
     MatMul,
     Node,
     Reduce,
-    Softmax,
+    ShapeRuleError,
     Transpose,
     arg_symbol,
     broadcast_shape,
@@ -80,7 +79,9 @@ from .spec import MATH_FUNCTIONS, ActivationChoice, FieldReader, LossChoice, fla
 
 TOP_LEVEL_FIELDS = {"name", "inputs", "targets", "params", "nodes", "loss", "output", "constants", "functions", "example"}
 #: Functions of the tensor language besides activations, math functions and losses.
-TENSOR_FUNCTIONS = ("softmax", "logsumexp", "sum", "mean", "concat")
+#: The language's names of the tensor ops (``softmax``, ``sum``, ...): each op declares its own.
+CALLS = {name: op for op in OPS for name in op.CALL_NAMES}
+TENSOR_FUNCTIONS = tuple(CALLS)
 #: Elementwise math functions (``tanh`` is a registered activation and counts as one).
 ELEMENTWISE_FUNCTIONS = {name: f for name, f in MATH_FUNCTIONS.items() if name not in registry.ACTIVATIONS}
 #: Generated-module names no node array may take (see ``_check_array_names``).
@@ -899,43 +900,15 @@ class _Builder:
         if function in ELEMENTWISE_FUNCTIONS:
             no_keywords()
             return self.math_function(tree, name, root, where)
-        if function == "softmax":
-            no_keywords()
-            (operand,) = tensors(1)
-            if len(self.shape(operand)) != 1:
-                self.fail(f"{where}: softmax needs a vector, got shape {list(self.shape(operand))}")
-            return self.new(name, root, Softmax(), (operand,), self.shape(operand))
-        if function == "logsumexp":
-            no_keywords()
-            (operand,) = tensors(1)
-            if len(self.shape(operand)) != 1:
-                self.fail(f"{where}: logsumexp needs a vector, got shape {list(self.shape(operand))}")
-            return self.new(name, root, LogSumExp(), (operand,), ())
-        if function in ("sum", "mean"):
-            (operand,) = tensors(1)
-            unknown = set(keywords) - {"axis"}
-            if unknown:
-                self.fail(f"{where}: unexpected keyword {unknown.pop()}= (only axis=)")
-            shape = self.shape(operand)
-            axis = keywords.get("axis")
-            if axis is not None:
-                if not (isinstance(axis, sp.Integer) and -len(shape) <= int(axis) < len(shape)):
-                    self.fail(f"{where}: axis must be a whole number for a tensor of shape {list(shape)}, got {axis}")
-                axis = int(axis) % len(shape)
-                out = shape[:axis] + shape[axis + 1 :]
-            else:
-                out = ()
-            return self.new(name, root, Reduce(shape, axis, function == "mean"), (operand,), out)
-        if function == "concat":
-            no_keywords()
-            if len(args) < 2:
-                self.fail(f"{where} needs at least two vectors")
-            parts = tensors()
-            for arg, part in zip(args, parts):
-                if len(self.shape(part)) != 1:
-                    self.fail(f"{where}: concat joins vectors; {self.text(arg)} has shape {list(self.shape(part))}")
-            sizes = tuple(self.shape(p)[0] for p in parts)
-            return self.new(name, root, Concat(sizes), tuple(parts), (sum(sizes),))
+        op_class = CALLS.get(function)
+        if op_class is not None:  # a tensor op of symprop.ops, by its shape rule
+            operands = tensors()
+            shapes = [self.shape(operand) for operand in operands]
+            try:
+                op, shape = op_class.from_call(function, shapes, keywords, [self.text(arg) for arg in args])
+            except ShapeRuleError as exc:
+                self.fail(f"{where}: {exc}")
+            return self.new(name, root, op, tuple(operands), shape)
         if function in registry.LOSSES:
             return self.loss_function(tree, name, root, where)
         raise AssertionError(function)

@@ -105,3 +105,30 @@ def test_every_loss_inside_a_graph_spec(name, tmp_path):
     spec = {"name": f"loss_{name}", "inputs": {"x": 3}, "targets": {"t": 2}, "params": {"W": [2, 3]},
             "nodes": {"y": LOSS_OUTPUTS.get(name, "tanh(W @ x)")}, "loss": f"{name}(y, t)"}
     _check_module_against_references(spec, emit_module(spec, tmp_path))
+
+
+def test_every_op_the_language_names_has_its_shape_rule():
+    from symprop.tensor_spec import CALLS
+
+    named = [op for op in ops.OPS if op.CALL_NAMES]
+    assert {name for op in named for name in op.CALL_NAMES} == set(CALLS)
+    for op in named:
+        assert op.from_call.__func__ is not ops.Op.from_call.__func__, f"{op.__name__} names functions but has no from_call"
+
+
+@pytest.mark.parametrize(
+    "node, words",
+    [
+        ("logsumexp(W)", "logsumexp needs a vector, got shape [3, 3]"),
+        ("sum(W @ x, axis=3)", "axis must be a whole number for a tensor of shape [3], got 3"),
+        ("sum(W @ x, keep=1)", "unexpected keyword keep= (only axis=)"),
+        ("concat(W @ x)", "needs at least two vectors"),
+        ("softmax(W @ x, W @ x)", "takes 1 argument, got 2"),
+    ],
+)
+def test_a_shape_rule_refusal_names_the_node_and_the_call(node, words):
+    spec = {"name": "bad_call", "inputs": {"x": 3}, "targets": {"t": 3}, "params": {"W": [3, 3]},
+            "nodes": {"y": node}, "loss": "half_sse(y, t)"}
+    with pytest.raises(symprop.SpecError) as error:
+        symprop.from_dict(spec, source="<test>")
+    assert str(error.value).startswith("<test>: nodes.y: ") and words in str(error.value)

@@ -6,7 +6,19 @@ here plus one entry in ``OPS`` and one sample in that test's table.
 """
 
 from .activation import Activation
-from .base import HOOKS, Adjoint, AdjointCode, MissingHook, Node, Op, arg_symbol, broadcast_shape, element_indices, tidy
+from .base import (
+    HOOKS,
+    Adjoint,
+    AdjointCode,
+    MissingHook,
+    Node,
+    Op,
+    ShapeRuleError,
+    arg_symbol,
+    broadcast_shape,
+    element_indices,
+    tidy,
+)
 from .concat import Concat
 from .dense import Dense
 from .elementwise import Elementwise
@@ -38,6 +50,7 @@ __all__ = [
     "Node",
     "Op",
     "Reduce",
+    "ShapeRuleError",
     "Softmax",
     "Transpose",
     "arg_symbol",

@@ -42,8 +42,23 @@ _TRIGONOMETRIC = (sp.sin, sp.cos, sp.tan, sp.sinh, sp.cosh, sp.tanh)
 class MissingHook(NotImplementedError):
     """An op lacks one of the hooks of the protocol."""
 
-    def __init__(self, op: Op, hook: str):
-        super().__init__(f"op {type(op).__name__} has no {hook!r} hook (see symprop/ops/base.py)")
+    def __init__(self, op: Op | type[Op], hook: str):
+        name = op.__name__ if isinstance(op, type) else type(op).__name__
+        super().__init__(f"op {name} has no {hook!r} hook (see symprop/ops/base.py)")
+
+
+class ShapeRuleError(ValueError):
+    """Arguments an op's shape rule refuses; the spec reader adds the node and the column."""
+
+
+def check_call(shapes: list, keywords: dict, count: int | None = None, allowed: tuple[str, ...] = ()) -> None:
+    """The common part of a shape rule: the number of arguments and the keywords allowed."""
+    if count is not None and len(shapes) != count:
+        raise ShapeRuleError(f"takes {count} argument{'s' if count > 1 else ''}, got {len(shapes)}")
+    unknown = sorted(set(keywords) - set(allowed))
+    if unknown:
+        only = f" (only {', '.join(k + '=' for k in allowed)})" if allowed else ""
+        raise ShapeRuleError(f"unexpected keyword {unknown[0]}={only}")
 
 
 @dataclass(frozen=True)
@@ -128,6 +143,9 @@ class Op:
     """Base of all ops.  ``role`` tells leaves apart: 'input', 'target', 'param', or 'op'."""
 
     role = "op"
+    #: The functions of the graph-spec language that make this op (``softmax(x)``); such an op
+    #: has ``from_call``, its shape rule.
+    CALL_NAMES: tuple[str, ...] = ()
     #: True for an op whose every output element depends on every input element (softmax):
     #: its chain rule is a sum, not a product of elementwise factors.
     coupled = False
@@ -139,6 +157,12 @@ class Op:
     def adjoint_rules(self, node: Node, shapes: list[tuple[int, ...]]) -> list[Adjoint]:
         """What the node sends back to each input; ``shapes`` are its inputs' shapes."""
         raise MissingHook(self, "adjoint_rules")
+
+    @classmethod
+    def from_call(cls, function: str, shapes: list[tuple[int, ...]], keywords: dict, texts: list[str]):
+        """The op and its output shape for ``function(args, **keywords)`` of a graph spec, given
+        the arguments' shapes and text; ``ShapeRuleError`` (one phrase) when they do not fit."""
+        raise MissingHook(cls, "from_call")
 
     def fused_adjoint(self, node: Node, graph: Any, notes: list[str]) -> Adjoint | None:
         """One adjoint that replaces this node's and its input's (a loss fused with its output

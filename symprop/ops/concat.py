@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import Adjoint, AdjointCode, Op
+from .base import Adjoint, AdjointCode, Op, ShapeRuleError, check_call
 
 CONCAT = "concat"
 
@@ -14,6 +14,19 @@ class Concat(Op):
     """``concat(a, b, ...)`` of per-sample vectors."""
 
     sizes: tuple[int, ...]
+
+    CALL_NAMES = ("concat",)
+
+    @classmethod
+    def from_call(cls, function, shapes, keywords, texts):
+        check_call(shapes, keywords)
+        if len(shapes) < 2:
+            raise ShapeRuleError("needs at least two vectors")
+        for text, shape in zip(texts, shapes):
+            if len(shape) != 1:
+                raise ShapeRuleError(f"concat joins vectors; {text} has shape {list(shape)}")
+        sizes = tuple(shape[0] for shape in shapes)
+        return cls(sizes), (sum(sizes),)
 
     def offset(self, argument: int) -> int:
         return sum(self.sizes[:argument])

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .base import Adjoint, AdjointCode, Op
+from .base import Adjoint, AdjointCode, Op, ShapeRuleError, check_call
 
 LOGSUMEXP = "logsumexp"
 
@@ -28,6 +28,14 @@ class LogSumExp(Op):
     """``log(sum_i exp(x_i))`` of one sample's vector (a scalar per sample)."""
 
     name = "logsumexp"
+    CALL_NAMES = ("logsumexp",)
+
+    @classmethod
+    def from_call(cls, function, shapes, keywords, texts):
+        check_call(shapes, keywords, 1)
+        if len(shapes[0]) != 1:
+            raise ShapeRuleError(f"logsumexp needs a vector, got shape {list(shapes[0])}")
+        return cls(), ()
 
     def elements(self, node, args):
         return [sp.log(sum(sp.exp(x) for x in args[0]))]

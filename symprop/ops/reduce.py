@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .base import Adjoint, AdjointCode, Op, element_indices
+from .base import Adjoint, AdjointCode, Op, ShapeRuleError, check_call, element_indices
 
 SUM = "sum"
 
@@ -24,6 +24,20 @@ class Reduce(Op):
     shape_in: tuple[int, ...]
     axis: int | None = None
     mean: bool = False
+
+    CALL_NAMES = ("sum", "mean")
+
+    @classmethod
+    def from_call(cls, function, shapes, keywords, texts):
+        check_call(shapes, keywords, 1, allowed=("axis",))
+        shape = shapes[0]
+        axis = keywords.get("axis")
+        if axis is None:
+            return cls(shape, None, function == "mean"), ()
+        if not (isinstance(axis, sp.Integer) and -len(shape) <= int(axis) < len(shape)):
+            raise ShapeRuleError(f"axis must be a whole number for a tensor of shape {list(shape)}, got {axis}")
+        axis = int(axis) % len(shape)
+        return cls(shape, axis, function == "mean"), shape[:axis] + shape[axis + 1 :]
 
     @property
     def count(self) -> int:

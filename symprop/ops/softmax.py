@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .base import Adjoint, AdjointCode, Op
+from .base import Adjoint, AdjointCode, Op, ShapeRuleError, check_call
 
 SOFTMAX = "softmax"
 
@@ -22,6 +22,14 @@ class Softmax(Op):
 
     name = "softmax"
     coupled = True
+    CALL_NAMES = ("softmax",)
+
+    @classmethod
+    def from_call(cls, function, shapes, keywords, texts):
+        check_call(shapes, keywords, 1)
+        if len(shapes[0]) != 1:
+            raise ShapeRuleError(f"softmax needs a vector, got shape {list(shapes[0])}")
+        return cls(), shapes[0]
 
     def elements(self, node, args):
         exps = [sp.exp(z) for z in args[0]]
