@@ -24,6 +24,7 @@ from . import naming, registry
 from .errors import SymPropError
 from .latex_printing import paren, to_latex
 from .ops import Activation, Loss, Node, Softmax, element_indices
+from .ops.loss import FUSED
 
 #: Networks with more parameters than this get no per-weight expansion.
 SCALAR_LIMIT = 100
@@ -117,7 +118,7 @@ class ScalarDerivation:
 
     def _reverse_pass(self) -> dict[sp.Symbol, sp.Expr]:
         adjoints: dict[sp.Symbol, sp.Expr] = {}
-        fused = {step.source: step for step in self.derivation.steps if step.rule == "fused"}
+        fused = {step.source: step for step in self.derivation.steps if step.rule == FUSED}
 
         def send(symbol: sp.Symbol, value: sp.Expr):
             adjoints[symbol] = adjoints.get(symbol, sp.S.Zero) + value
@@ -204,7 +205,7 @@ class ScalarDerivation:
         if len(consumers) != 1 or not isinstance(consumers[0].op, Activation):
             return None
         activation = consumers[0]
-        if any(s.rule == "fused" and s.target == node.name for s in self.derivation.steps):
+        if any(s.rule == FUSED and s.target == node.name for s in self.derivation.steps):
             return None
         position = self.symbols[node.name].index(symbol)
         a = self.symbols[activation.name][position]

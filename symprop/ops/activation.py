@@ -122,3 +122,9 @@ class Activation(Op):
 
     def words(self, step, tex):
         return "back through the activation"
+
+    def claim_adjoint(self, step, upstream, plain):
+        factor = plain.local(step.local, z=step.target, a=step.source)
+        if factor is None:
+            return None
+        return upstream if factor == "1" else f"{plain.p(upstream)} * {plain.p(factor)}"

@@ -193,6 +193,11 @@ class Op:
         """The title of a backward step: 'back through the matrix product $h$'."""
         raise MissingHook(self, "words")
 
+    def claim_adjoint(self, step: Step, upstream: str | None, plain: Any) -> str | None:
+        """The step in the verifier's array notation (column vectors), given the upstream
+        adjoint's text; None where the op has none (the verifier then shows elements)."""
+        return None
+
 
 def tidy(expr: sp.Expr) -> sp.Expr:
     """Bounded simplification: cheap steps always, ``simplify`` only where

@@ -97,3 +97,11 @@ class Dense(Op):
             BIAS: "the biases' gradient",
             INPUT: "back through the weights to the layer's input",
         }[step.rule]
+
+    def claim_adjoint(self, step, upstream, plain):
+        weight, data, *_ = plain.node(step.source).inputs
+        if step.rule == WEIGHT:
+            return f"{plain.p(upstream)} @ {data}.T"
+        if step.rule == BIAS:
+            return upstream
+        return f"{weight}.T @ {plain.p(upstream)}"

@@ -231,3 +231,11 @@ class Loss(Op):
         if tex.graph_mode:
             return rf"the loss and ${tex.node_tex(step.source)}$ together"
         return "the output layer's error signal"
+
+    def claim_adjoint(self, step, upstream, plain):
+        if step.source != plain.graph.loss:  # inside a larger loss: not written in array form
+            return None
+        y, t = plain.node(step.source).inputs
+        if step.rule == LOSS:
+            return plain.local(step.local, y=y, t=t)
+        return plain.local(step.local, a=y, t=t, z=step.target)

@@ -70,3 +70,7 @@ class Softmax(Op):
 
     def words(self, step, tex):
         return "back through the softmax"
+
+    def claim_adjoint(self, step, upstream, plain):
+        g = plain.p(upstream)
+        return f"{step.source} * ({g} - sum({g} * {step.source}))"

@@ -56,48 +56,43 @@ def full_matrix_text(matrix: sp.ImmutableMatrix) -> str:
 def array_formula(derivation, target: str) -> str | None:
     """dE/d``target`` per sample in array notation, from the derivation's steps (or None).
 
-    The same tensor rules the NumPy module runs, written with column vectors:
-    ``dE/dW = delta @ a_prev.T``, ``dE/db = delta``, ``dE/da_prev = W.T @ delta``.
-    The text is itself a valid matrix claim (the tests verify it as one).
+    The same tensor rules the NumPy module runs, written with column vectors by each op
+    (``Op.claim_adjoint``): ``dE/dW = delta @ a_prev.T``, ``dE/db = delta``,
+    ``dE/da_prev = W.T @ delta``.  The text is itself a valid matrix claim (the tests verify
+    it as one).  None as soon as an op on the way has no such spelling.
     """
-    graph = derivation.graph
+    plain = PlainContext(derivation.graph)
     adjoint: dict[str, str] = {}
+    for step in derivation.steps:
+        text = derivation.graph.nodes[step.source].op.claim_adjoint(step, adjoint.get(step.source), plain)
+        if text is None:
+            return None
+        adjoint[step.target] = f"{adjoint[step.target]} + {text}" if step.accumulate else text
+    return adjoint.get(target)
 
+
+class PlainContext:
+    """What an op needs to write its adjoint in the claim language (``Op.claim_adjoint``)."""
+
+    def __init__(self, graph):
+        self.graph = graph
+
+    def node(self, name: str):
+        return self.graph.nodes[name]
+
+    @staticmethod
     def local(expr: sp.Expr, **names: str) -> str | None:
+        """An elementwise factor in the generic symbols, with node names put in (z=, a=, y=, t=)."""
         table = {"z": registry.Z, "a": registry.A, "y": registry.Y, "t": registry.T}
         expr = with_steps(expr.xreplace({table[k]: sp.Symbol(v) for k, v in names.items()}))
         if expr.has(sp.Piecewise):
             return None
         return sp.sstr(expr)
 
-    for step in derivation.steps:
-        source = graph.nodes[step.source]
-        if step.rule == "loss":
-            text = local(step.local, y=source.inputs[0], t=source.inputs[1])
-        elif step.rule == "fused":
-            text = local(step.local, a=source.inputs[0], t=source.inputs[1], z=step.target)
-        elif step.rule == "activation":
-            factor = local(step.local, z=step.target, a=step.source)
-            text = (
-                None
-                if factor is None
-                else (adjoint[step.source] if factor == "1" else f"{_p(adjoint[step.source])} * {_p(factor)}")
-            )
-        elif step.rule == "softmax":
-            g = _p(adjoint[step.source])
-            text = f"{step.source} * ({g} - sum({g} * {step.source}))"
-        elif step.rule == "dense_weight":
-            text = f"{_p(adjoint[step.source])} @ {source.inputs[1]}.T"
-        elif step.rule == "dense_bias":
-            text = adjoint[step.source]
-        elif step.rule == "dense_input":
-            text = f"{source.inputs[0]}.T @ {_p(adjoint[step.source])}"
-        else:
-            return None
-        if text is None:
-            return None
-        adjoint[step.target] = f"{adjoint[step.target]} + {text}" if step.accumulate else text
-    return adjoint.get(target)
+    @staticmethod
+    def p(text: str) -> str:
+        """``text`` in brackets unless it is a name."""
+        return _p(text)
 
 
 def _p(text: str) -> str:

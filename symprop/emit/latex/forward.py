@@ -7,6 +7,7 @@ import sympy as sp
 from ... import naming, registry
 from ...latex_printing import paren, to_latex
 from ...ops import Activation, Loss, Softmax
+from ...ops.loss import FUSED
 from .derivative_steps import derivative_lines, fold_constants, registry_calls, same_function
 from .notation import Layer, count_tex, generic_element, op_name, shape_tex
 from .tex import Tex, code, text
@@ -271,7 +272,7 @@ class ForwardSection:
             (
                 s
                 for s in self.d.steps
-                if s.rule == "fused" and isinstance(self.graph.nodes[self.graph.nodes[s.source].inputs[0]].op, Softmax)
+                if s.rule == FUSED and isinstance(self.graph.nodes[self.graph.nodes[s.source].inputs[0]].op, Softmax)
             ),
             None,
         )
