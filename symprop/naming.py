@@ -135,6 +135,21 @@ def latex_element(node: str, index: tuple[int, ...]) -> str:
     return f"{base}_{{{element_suffix(index).replace('_', ',')}}}"
 
 
+def latex_element_of_symbol(name: str) -> str:
+    """The LaTeX of an ``element_name``: ``a2_1`` -> ``a^{(2)}_{1}``, ``W2_12`` -> ``w^{(2)}_{12}``."""
+    match = re.fullmatch(r"([A-Za-z]+\d*)_(\d+(?:_\d+)*)", name)
+    if not match:
+        return latex_base(name)
+    node, suffix = match.groups()
+    if "_" in suffix:
+        index = tuple(int(i) - 1 for i in suffix.split("_"))
+    elif node[:1] == "W" and len(suffix) == 2:
+        index = (int(suffix[0]) - 1, int(suffix[1]) - 1)
+    else:
+        index = (int(suffix) - 1,)
+    return latex_element(node, index)
+
+
 _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}",
     "_": r"\_",

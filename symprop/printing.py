@@ -160,9 +160,10 @@ class ArrayPrinter(NumPyPrinter):
         return repr(real_value(expr))
 
     def parenthesize(self, item, level, strict=False):
-        printed = self._print(item)
-        if _is_plain_literal(item, printed):
-            return printed  # a non-negative literal like 0.01 or 0.7615941559557649 needs no parentheses
+        if isinstance(item, sp.Expr) and item.is_number:
+            printed = self._print(item)
+            if _is_plain_literal(printed):
+                return printed  # a non-negative literal like 0.01 or 0.7615941559557649 needs no parentheses
         return super().parenthesize(item, level, strict)
 
     def _print_Float(self, expr):
@@ -258,10 +259,8 @@ def real_value(expr: sp.Expr) -> float:
     return float(value)
 
 
-def _is_plain_literal(item, printed: str) -> bool:
-    """Whether ``printed`` (the code of ``item``) is one non-negative number literal."""
-    if not isinstance(item, sp.Expr) or not item.is_number:
-        return False
+def _is_plain_literal(printed: str) -> bool:
+    """Whether ``printed`` (the code of a number-valued expression) is one non-negative number literal."""
     try:
         return float(printed) >= 0
     except ValueError:

@@ -14,7 +14,7 @@ This is the one place that expands to scalars, and it refuses networks with more
 
 from __future__ import annotations
 
-import re
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -23,7 +23,7 @@ import sympy as sp
 from . import naming, registry
 from .errors import SymPropError
 from .latex_printing import paren, to_latex
-from .ops import Activation, Loss, Node, Softmax, element_indices
+from .ops import Activation, Loss, Node, Softmax, element_indices, flat_index
 from .ops.loss import FUSED
 
 #: Networks with more parameters than this get no per-weight expansion.
@@ -67,7 +67,7 @@ class ScalarDerivation:
     def __init__(self, derivation):
         self.derivation = derivation
         self.graph = derivation.graph
-        count = sum(_size(n.shape) for n in self.graph.params())
+        count = sum(math.prod(n.shape) for n in self.graph.params())
         if count > SCALAR_LIMIT:
             raise SymPropError(
                 f"{derivation.name}: {count} parameters; per-weight expressions are kept for at most {SCALAR_LIMIT}"
@@ -183,7 +183,7 @@ class ScalarDerivation:
         parameter) there is one factor, the whole sum.
         """
         node = self.graph.nodes[param]
-        symbol = self.symbols[param][_flat_index(index, node.shape)]
+        symbol = self.symbols[param][_checked_flat_index(index, node.shape)]
         total = self.adjoints.get(symbol, sp.S.Zero)
         users = [o for c in self.graph.consumers(param) for o in self.symbols[c.name] if self.definitions[o].has(symbol)]
         if len(users) != 1:
@@ -239,27 +239,15 @@ def _number(value, digits: int) -> sp.Float:
     return sp.Float(str(value), digits)
 
 
-def _size(shape: tuple[int, ...]) -> int:
-    size = 1
-    for n in shape:
-        size *= n
-    return size
-
-
-
-
-def _flat_index(index: tuple[int, ...], shape: tuple[int, ...]) -> int:
+def _checked_flat_index(index: tuple[int, ...], shape: tuple[int, ...]) -> int:
     if len(index) != len(shape) or any(not 0 <= i < n for i, n in zip(index, shape)):
         raise SymPropError(f"index {list(index)} is outside a parameter of shape {list(shape)}")
-    flat = 0
-    for i, n in zip(index, shape):
-        flat = flat * n + i
-    return flat
+    return flat_index(index, shape)
 
 
 def gradient_latex(gradient) -> str:
     """dE/d(one parameter element) as the chain of factors and their product (``_repr_latex_``)."""
-    names = {s: _element_tex_from_name(s.name) for s in _symbols_of(gradient)}
+    names = {s: naming.latex_element_of_symbol(s.name) for s in _symbols_of(gradient)}
     factors = r" \, ".join(rf"\frac{{\partial {names.get(f.of, 'E')}}}{{\partial {names[f.wrt]}}}" for f in gradient.factors)
     values = r" \cdot ".join(
         paren(to_latex(f.expr, names)) if isinstance(f.expr, sp.Add) else to_latex(f.expr, names) for f in gradient.factors
@@ -275,18 +263,3 @@ def _symbols_of(gradient) -> list[sp.Symbol]:
     for f in gradient.factors:
         symbols |= {f.of, f.wrt} | f.expr.free_symbols
     return sorted(symbols, key=lambda s: s.name)
-
-
-def _element_tex_from_name(name: str) -> str:
-    """``a2_1`` -> ``a^{(2)}_{1}``, ``W2_12`` -> ``w^{(2)}_{12}`` (layer-stack names)."""
-    match = re.fullmatch(r"([A-Za-z]+\d*)_(\d+(?:_\d+)*)", name)
-    if not match:
-        return naming.latex_base(name)
-    node, suffix = match.groups()
-    if "_" in suffix:
-        index = tuple(int(i) - 1 for i in suffix.split("_"))
-    elif node[:1] == "W" and len(suffix) == 2:
-        index = (int(suffix[0]) - 1, int(suffix[1]) - 1)
-    else:
-        index = (int(suffix) - 1,)
-    return naming.latex_element(node, index)

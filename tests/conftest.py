@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,19 @@ from symprop.check import load_module
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+
+HAVE_TEX = shutil.which("latexmk") is not None and shutil.which("pdflatex") is not None
+REQUIRE_TEX = os.environ.get("SYMPROP_REQUIRE_TEX") == "1"
+
+
+def needs_tex():
+    """Skip without TeX, or fail when the environment demands TeX (CI sets SYMPROP_REQUIRE_TEX=1)."""
+    if HAVE_TEX:
+        return
+    message = "latexmk/pdflatex not found (apt-get install latexmk texlive-latex-base texlive-latex-recommended texlive-pictures)"
+    if REQUIRE_TEX:
+        pytest.fail(f"SYMPROP_REQUIRE_TEX=1 but {message}")
+    pytest.skip(message)
 
 
 def emit_module(network, directory: Path):

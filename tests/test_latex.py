@@ -8,31 +8,16 @@ saying so, unless ``SYMPROP_REQUIRE_TEX=1`` is set (as in CI), where they fail i
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import EXAMPLES
+from conftest import EXAMPLES, needs_tex
 
 import symprop
 from symprop.emit.latex import PER_WEIGHT_LIMIT, compile_pdf, latex_source, write_latex
 from symprop.errors import SymPropError
-
-HAVE_TEX = shutil.which("latexmk") is not None and shutil.which("pdflatex") is not None
-REQUIRE_TEX = os.environ.get("SYMPROP_REQUIRE_TEX") == "1"
-
-
-def needs_tex():
-    """Skip without TeX, or fail when the environment demands TeX (CI)."""
-    if HAVE_TEX:
-        return
-    message = "latexmk/pdflatex not found (apt-get install latexmk texlive-latex-base texlive-latex-recommended texlive-pictures)"
-    if REQUIRE_TEX:
-        pytest.fail(f"SYMPROP_REQUIRE_TEX=1 but {message}")
-    pytest.skip(message)
 
 
 def example_specs() -> list[Path]:

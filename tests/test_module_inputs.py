@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import EXAMPLES
+from conftest import EXAMPLES, needs_tex
 
 import symprop
 from symprop.check import load_module
+from symprop.emit.latex import compile_pdf
 
 SOFTMAX_3 = {
     "name": "softmax3",
@@ -208,10 +209,7 @@ def test_the_handout_of_a_hostile_path_compiles(tmp_path, filename):
     tex = symprop.derive(symprop.load(spec)).latex()
     assert tex.splitlines()[1].startswith("\\documentclass") or tex.splitlines()[0].startswith("%")
     assert all(line.startswith("%") for line in tex.split("\\documentclass")[0].splitlines())
-    if shutil.which("latexmk") is None:
-        pytest.skip("latexmk not installed: the handout is not compiled")
-    from symprop.emit.latex import compile_pdf
-
+    needs_tex()
     (tmp_path / "h.tex").write_text(tex, encoding="utf-8")
     assert compile_pdf(tmp_path / "h.tex").is_file()
 

@@ -8,14 +8,13 @@ in ``OP_SAMPLES`` below; a row missing here fails ``test_every_op_has_a_sample``
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
-from conftest import emit_module
+from conftest import emit_module, needs_tex
 from test_tensor_graphs import FUNCTIONS, _check_module_against_references
 
 import symprop
 from symprop import ops, registry
+from symprop.emit.latex import compile_pdf
 from symprop.spec import MATH_FUNCTIONS
 
 #: One small graph spec per op, using it where a gradient flows through it.
@@ -78,10 +77,8 @@ def test_every_op_through_the_engine(op, tmp_path):
     _check_module_against_references(spec, emit_module(spec, tmp_path))
     tex = derivation.latex()
     assert r"\end{document}" in tex
-    if shutil.which("latexmk"):
-        from symprop.emit.latex import compile_pdf
-
-        compile_pdf(derivation.write_latex(tmp_path))
+    needs_tex()
+    compile_pdf(derivation.write_latex(tmp_path))
 
 
 def test_the_reference_evaluator_knows_every_function():

@@ -17,7 +17,9 @@ from .base import (
     arg_symbol,
     broadcast_shape,
     element_indices,
+    flat_index,
     tidy,
+    unflat_index,
 )
 from .concat import Concat
 from .dense import Dense
@@ -57,5 +59,7 @@ __all__ = [
     "broadcast_shape",
     "contract",
     "element_indices",
+    "flat_index",
+    "unflat_index",
     "tidy",
 ]

@@ -14,7 +14,7 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
 from .. import registry
-from .base import Adjoint, AdjointCode, Op, simplification_skipped, tidy
+from .base import Adjoint, AdjointCode, Op, formula_note, tidy
 
 if TYPE_CHECKING:
     from ..spec import ActivationChoice
@@ -59,10 +59,7 @@ class Activation(Op):
         return registry.derivative(self.apply(registry.Z), registry.Z)
 
     def simplification_note(self, node, graph):
-        if self.choice.formula is None or node.name not in graph.needs_grad:
-            return None
-        reason = simplification_skipped(self.derived)
-        return None if reason is None else f"{node.name}: the derivative of {self.name} is not simplified: {reason}"
+        return formula_note(self.choice, self.derived, node, graph, self.name)
 
     @property
     def is_identity(self) -> bool:

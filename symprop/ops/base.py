@@ -230,6 +230,15 @@ def simplification_skipped(expr: sp.Expr) -> str | None:
     return None
 
 
+def formula_note(choice, derived: sp.Expr, node, graph, what: str) -> str | None:
+    """The ``simplification_note`` of an op defined by a user's formula (``choice.formula``):
+    why its derivative ``derived`` was left unsimplified, when the gradient needs it."""
+    if choice.formula is None or node.name not in graph.needs_grad:
+        return None
+    reason = simplification_skipped(derived)
+    return None if reason is None else f"{node.name}: the derivative of {what} is not simplified: {reason}"
+
+
 def _polynomial_conditions(expr: sp.Expr) -> bool:
     return all((r.lhs - r.rhs).is_polynomial() for r in expr.atoms(sp.core.relational.Relational))
 
@@ -242,6 +251,23 @@ def arg_symbol(index: int) -> sp.Symbol:
 def element_indices(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
     """Every index of ``shape``, row-major (``[()]`` for a scalar)."""
     return list(itertools.product(*(range(n) for n in shape)))
+
+
+def flat_index(index: tuple[int, ...], shape: tuple[int, ...]) -> int:
+    """The row-major position of ``index`` in an array of ``shape`` (0 for a scalar)."""
+    flat = 0
+    for i, n in zip(index, shape):
+        flat = flat * n + i
+    return flat
+
+
+def unflat_index(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The index at row-major position ``flat`` of ``shape`` (``flat_index`` undone)."""
+    index = []
+    for n in reversed(shape):
+        flat, i = divmod(flat, n)
+        index.append(i)
+    return tuple(reversed(index))
 
 
 def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...] | None:

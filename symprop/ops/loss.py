@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 import sympy as sp
 
 from .. import registry
-from .base import Adjoint, AdjointCode, Op, simplification_skipped, tidy
+from ..naming import escape_latex_text
+from .base import Adjoint, AdjointCode, Op, formula_note, tidy
 
 if TYPE_CHECKING:
     from ..spec import LossChoice
@@ -109,10 +110,7 @@ class Loss(Op):
         return Adjoint(0, FUSED, simplest) if sp.count_ops(simplest) < size else None
 
     def simplification_note(self, node, graph):
-        if self.choice.formula is None or node.name not in graph.needs_grad:
-            return None
-        reason = simplification_skipped(self.derived)
-        return None if reason is None else f"{node.name}: the derivative of the loss formula is not simplified: {reason}"
+        return formula_note(self.choice, self.derived, node, graph, "the loss formula")
 
     def is_softmax_cross_entropy(self, output) -> bool:
         return output.op.coupled and self.choice.name == "cross_entropy"
@@ -174,8 +172,6 @@ class Loss(Op):
     # -- LaTeX --------------------------------------------------------------------------
 
     def latex(self, node, tex):
-        from ..naming import escape_latex_text
-
         name = self.choice.name if self.choice.formula is None else "loss"
         inputs = [tex.node_tex(i) for i in node.inputs]
         return rf"\operatorname{{{escape_latex_text(name)}}}\left({inputs[0]}, {inputs[1]}\right)"

@@ -362,17 +362,3 @@ def _rationalize(expr: sp.Expr) -> sp.Expr:
 
     return walk(expr)
 
-
-def flat_index(index: tuple[int, ...], shape: tuple[int, ...]) -> int:
-    flat = 0
-    for i, n in zip(index, shape):
-        flat = flat * n + i
-    return flat
-
-
-def unflat_index(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
-    index = []
-    for n in reversed(shape):
-        flat, i = divmod(flat, n)
-        index.append(i)
-    return tuple(reversed(index))

@@ -12,10 +12,10 @@ import mpmath
 import sympy as sp
 
 from .. import registry
-from ..ops import Activation, Loss, Softmax
+from ..ops import Activation, Loss, Softmax, unflat_index
 from ..scalar import ElementGradient, Factor
 from .claims import ClaimFactor, is_array
-from .decide import DIAGNOSIS_POINTS, DIGITS, Setting, close, unflat_index
+from .decide import DIAGNOSIS_POINTS, DIGITS, Setting, close
 from .writing import sstr
 
 # -- diagnosis -------------------------------------------------------------------------------------

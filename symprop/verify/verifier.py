@@ -25,10 +25,11 @@ import sympy as sp
 from .. import naming
 from ..errors import SymPropError
 from ..formula import FormulaError
+from ..ops import flat_index, unflat_index
 from ..scalar import SCALAR_LIMIT, ElementGradient, Factor
 from .claims import ClaimFactor, ClaimNames, ShapeError, describe_shape, is_array, read_claim
 from .claims_latex import translate
-from .decide import Setting, flat_index, show, unflat_index
+from .decide import Setting, show
 from .diagnose import diagnose, matrix_notes
 from .writing import array_formula, matrix_text, product_text
 
