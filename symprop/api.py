@@ -24,12 +24,12 @@ class Derivation(derivation.Derivation):
 
     def write_numpy(self, directory: str | Path) -> Path:
         """Write ``<name>.py`` into ``directory`` (created if needed); returns the path."""
-        from .emit.module import write_module
+        from .emit.numpy import write_module
 
         return write_module(self, Path(directory))
 
     def numpy_source(self) -> str:
-        from .emit.module import module_source
+        from .emit.numpy import module_source
 
         return module_source(self)
 

@@ -21,7 +21,7 @@ class Graph:
 
     nodes: dict[str, Node] = field(default_factory=dict)
     loss: str = "E"
-    #: The node forward() returns (graph specs); None: the loss's first input (layer stacks).
+    #: The node forward() returns (a layer stack: its last activation).
     output: str | None = None
     #: Whether the per-weight view also sends adjoints to the inputs (dE/dx, as the
     #: computational-graph tutorials show them); the NumPy code never computes them.

@@ -1,6 +1,6 @@
 """The public face of a generated NumPy module, shared by layer stacks and graph specs.
 
-Three things the two builders (``emit_numpy``, ``emit_numpy_graph``) spell alike:
+Three things every module spells alike (``symprop.emit.numpy``):
 
 * the module docstring, composed here and escaped (``docstring_text``), because it quotes
   user text (the spec's path, formulas): a path with ``\"\"\"`` or a backslash must neither

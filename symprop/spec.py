@@ -62,6 +62,15 @@ class ActivationChoice:
     def entry(self) -> registry.Activation | None:
         return registry.ACTIVATIONS.get(self.name)
 
+    @property
+    def keywords(self) -> list[str]:
+        """The constants as a graph spec writes them: ``["alpha=0.1"]`` for leaky_relu."""
+        entry = self.entry
+        if entry is None:
+            return []
+        spelled = [repr(float(value)) if value.is_number else str(value) for value in self.constants]
+        return [f"{name}={value}" for (name, _), value in zip(entry.constants, spelled)]
+
 
 @dataclass(frozen=True)
 class LossChoice:
@@ -83,6 +92,28 @@ class LossChoice:
         return "sum" if self.formula is not None else self.entry.reduction
 
 
+#: Initialisers of graph-spec parameters (``params: {W: {shape: [8, 4], init: normal, std: 0.1}}``)
+#: -> the arguments each takes, with their defaults.  fan_in is the product of every axis but the
+#: first (a matrix's columns; a vector's length).
+INITS: dict[str, dict[str, float]] = {
+    "zeros": {},
+    "ones": {},
+    "normal": {"mean": 0.0, "std": 1.0},  # N(mean, std^2)
+    "uniform": {"low": 0.0, "high": 1.0},  # U(low, high)
+    "fan_in_normal": {},  # N(0, 1/fan_in): LeCun, the default of matrices (as in layer stacks)
+    "fan_in_uniform": {},  # U(-1/sqrt(fan_in), 1/sqrt(fan_in)): what PyTorch's nn.Linear draws
+}
+
+
+@dataclass(frozen=True, eq=False)
+class ParamInit:
+    """How ``init_params`` draws one parameter: an ``INITS`` name and its arguments
+    (``standard_normal_scalar``: the default of a scalar parameter)."""
+
+    kind: str
+    args: dict[str, float] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Layer:
     units: int
@@ -98,6 +129,15 @@ class Example:
     t: tuple[float, ...]
     params: dict[str, list]
     learning_rate: float | None = None
+
+    @property
+    def inputs(self) -> dict[str, list[float]]:
+        """The sample by input name, as ``GraphExample.inputs`` (the layer stack's input is x)."""
+        return {"x": list(self.x)}
+
+    @property
+    def targets(self) -> dict[str, list[float]]:
+        return {"t": list(self.t)}
 
 
 @dataclass(frozen=True)
@@ -126,6 +166,37 @@ class Network:
     def outputs(self) -> int:
         return self.layers[-1].units
 
+    @property
+    def summary(self) -> str:
+        """One line for the module docstring: ``2 -> 2 (sigmoid) -> 2 (sigmoid); loss half_sse``."""
+        layers = [str(self.inputs)]
+        for layer in self.layers:
+            layers.append(f"{layer.units} ({layer.activation.name}{'' if layer.bias else ', no bias'})")
+        loss = self.loss.name if self.loss.formula is None else f"formula {self.loss.formula}"
+        return f"{' -> '.join(layers)}; loss {loss}, averaged over the batch"
+
+    @property
+    def nodes(self) -> dict[str, str]:
+        """Each layer's two nodes and what they compute per sample, as a graph spec would write them."""
+        nodes, previous = {}, "x"
+        for index, layer in enumerate(self.layers, start=1):
+            nodes[f"z{index}"] = f"W{index} @ {previous}" + (f" + b{index}" if layer.bias else "")
+            nodes[f"a{index}"] = f"{layer.activation.name}({', '.join([f'z{index}', *layer.activation.keywords])})"
+            previous = f"a{index}"
+        return nodes
+
+    @property
+    def loss_text(self) -> str:
+        output = f"a{len(self.layers)}"
+        if self.loss.formula is None:
+            return f"{self.loss.name}({output}, t)"
+        return f"sum over the outputs of {self.loss.formula}, with y = {output}"
+
+    @property
+    def param_inits(self) -> dict[str, ParamInit]:
+        """Weights drawn from N(0, 1/fan_in) (LeCun), biases zero."""
+        return {name: ParamInit("fan_in_normal" if len(shape) == 2 else "zeros") for name, shape in self.param_shapes().items()}
+
     def to_graph(self) -> Graph:
         """The layer stack as a graph: x -> z1 -> a1 -> ... -> aL, t -> E."""
         graph = Graph()
@@ -142,6 +213,7 @@ class Network:
             previous = graph.add(Node(f"a{index}", op, (f"z{index}",), (layer.units,))).name
         graph.add(Node("t", Leaf("target"), shape=(self.outputs,)))
         graph.add(Node("E", Loss(self.loss), (previous, "t"), ()))
+        graph.output = previous
         return graph
 
 

@@ -75,7 +75,7 @@ from .ops import (
     arg_symbol,
     broadcast_shape,
 )
-from .spec import MATH_FUNCTIONS, ActivationChoice, FieldReader, LossChoice, flatten, kind_of, substituting
+from .spec import INITS, MATH_FUNCTIONS, ActivationChoice, FieldReader, LossChoice, ParamInit, flatten, kind_of, substituting
 
 TOP_LEVEL_FIELDS = {"name", "inputs", "targets", "params", "nodes", "loss", "output", "constants", "functions", "example"}
 #: Functions of the tensor language besides activations, math functions and losses.
@@ -121,28 +121,6 @@ def _single(values: dict[str, Any], what: str) -> tuple[float, ...]:
     if len(values) != 1:
         raise AttributeError(f"the example has {len(values)} {what}s; use .{what}s[name]")
     return tuple(flatten(next(iter(values.values()))))
-
-
-#: Initialisers of graph-spec parameters (``params: {W: {shape: [8, 4], init: normal, std: 0.1}}``)
-#: -> the arguments each takes, with their defaults.  fan_in is the product of every axis but the
-#: first (a matrix's columns; a vector's length).
-INITS: dict[str, dict[str, float]] = {
-    "zeros": {},
-    "ones": {},
-    "normal": {"mean": 0.0, "std": 1.0},  # N(mean, std^2)
-    "uniform": {"low": 0.0, "high": 1.0},  # U(low, high)
-    "fan_in_normal": {},  # N(0, 1/fan_in): LeCun, the default of matrices (as in layer stacks)
-    "fan_in_uniform": {},  # U(-1/sqrt(fan_in), 1/sqrt(fan_in)): what PyTorch's nn.Linear draws
-}
-
-
-@dataclass(frozen=True, eq=False)
-class ParamInit:
-    """How ``init_params`` draws one parameter: an ``INITS`` name and its arguments
-    (``standard_normal_scalar``: the default of a scalar parameter)."""
-
-    kind: str
-    args: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)

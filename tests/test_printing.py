@@ -17,7 +17,7 @@ import pytest
 import sympy as sp
 
 from symprop import registry
-from symprop.emit_numpy import MathPrinter, helper_source
+from symprop.emit.numpy import MathPrinter, helper_source
 from symprop.latex_printing import to_latex
 from symprop.printing import ArrayPrinter, print_array_expr
 

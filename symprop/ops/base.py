@@ -91,7 +91,7 @@ class AdjointCode:
 
 
 class NumpyContext(Protocol):
-    """What the NumPy builder offers an op (``symprop.emit_numpy``)."""
+    """What the NumPy builder offers an op (``symprop.emit.numpy.builder``)."""
 
     graph: Any
     printer: Any  # its helpers set collects the helper functions the module needs
@@ -149,6 +149,11 @@ class Op:
     #: True for an op whose every output element depends on every input element (softmax):
     #: its chain rule is a sum, not a product of elementwise factors.
     coupled = False
+
+    #: Whether the op is a loss function of (output, target).  At the root of the loss it
+    #: seeds the reverse pass itself (its adjoint carries the 1/N of the batch mean) and its
+    #: ``numpy(node, code, over_batch=True)`` spells the loss summed over the batch.
+    loss_function = False
 
     def elements(self, node: Node, args: list[list[sp.Expr]]) -> list[sp.Expr]:
         """The node's elements (flattened, row-major) as scalar expressions of its inputs'."""

@@ -50,6 +50,7 @@ class Loss(Op):
     """The per-sample loss ``E`` of output ``y`` and target ``t``; the batch loss is its mean."""
 
     choice: LossChoice
+    loss_function = True
 
     @property
     def elementwise(self) -> sp.Expr:

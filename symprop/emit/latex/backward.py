@@ -13,7 +13,7 @@ import sympy as sp
 
 from ...latex_printing import paren, to_latex, visible_length
 from ...ops.base import accumulate
-from ..module import module_builder
+from ..numpy import NumpyModule
 from .layout import split_equation
 from .notation import generic_element, index_letters, partial, transpose_tex
 from .tex import Tex, code
@@ -29,7 +29,7 @@ class BackwardSection:
     def numpy_lines(self) -> list[list]:
         """The lines of the module's backward() for each step, exactly as the NumPy emitter
         writes them (the builder returns them step by step)."""
-        builder = module_builder(self.d)
+        builder = NumpyModule(self.d)
         builder.context()
         return builder.step_lines
 

@@ -1,17 +1,15 @@
-"""The NumPy module of a graph spec: the tensor ops' spellings on batched arrays.
+"""The NumPy module of a derivation: the builder's lines arranged into forward(), _batch_loss(),
+backward() and loss_and_grad(), with the docstring, the argument checks, the initialisers and
+the worked example, for ``templates/numpy_module.py.j2`` (one template, no branches on the
+kind of spec: a layer stack is a graph).
 
-Same template, printers and layer rules as a layer stack (``emit_numpy``); a graph spec adds:
-
-* several inputs and targets (dicts of arrays keyed by name when there are several);
-* arrays without a batch axis: parameters and whatever is computed from parameters alone
-  (``W.T``, ``sum(W * W)``); a batched array of lower per-sample rank is lined up by
-  inserting axes after the batch axis (``S[:, None]``), and adjoints are summed back to the
-  shape of what they belong to (over the batch for parameters, over broadcast axes);
-* the tensor rules of ``derivation.Step``: 'elementwise', 'matmul' (as ``@``/``.T`` where it
-  is a plain matrix product, else ``np.einsum``), 'transpose', 'sum', 'concat', and 'loss' /
-  'fused' for a loss function inside the loss expression (times its own adjoint);
-* nodes that depend on a target are computed by ``_batch_loss`` (forward() has no T); the
-  ones the backward pass needs are recomputed there.
+* One input and one target are plain arrays; several are dicts of arrays keyed by name.
+* Nodes that depend on a target are computed by ``_batch_loss`` (forward() has no T); the ones
+  the backward pass needs are recomputed in backward().  loss_and_grad() holds the lines of
+  forward(), _batch_loss() and backward() in one function: each value computed once, no cache.
+* A loss function at the root of the loss (``op.loss_function``) is summed over the batch in
+  one expression (``E = -(T * _log_softmax(Z2)).sum() / N``); any other loss expression is
+  computed per sample and averaged, and the reverse pass is seeded with 1/N.
 """
 
 from __future__ import annotations
@@ -22,32 +20,28 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import module_interface as interface
-from .emit_numpy import Line, ModuleBuilder
-from .ops import Loss, Node
+from ... import module_interface as interface
+from ...templating import render
+from .builder import Line, ModuleBuilder
 
 if TYPE_CHECKING:
-    pass
+    from ...derivation import Derivation
+    from ...ops import Node
 
 #: Width of wrapped docstring text in generated modules.
 DOC_WIDTH = 100
 
 
-class GraphModuleBuilder(ModuleBuilder):
-    """The template context of a graph spec's module (see the module docstring)."""
+class NumpyModule:
+    """The template context of one derivation's module (see the module docstring)."""
 
-    def __init__(self, derivation):
-        super().__init__(derivation)
+    def __init__(self, derivation: Derivation):
+        self.builder = ModuleBuilder(derivation)
         self.network = derivation.network
-        self.targets_read: set[str] = set()
-        self.reads: set[str] | None = None  # while spelling a forward line: the nodes it reads
-        graph = self.graph
+        self.graph = graph = derivation.graph
         self.output = graph.output
         keep = self.ancestors(self.output)
-        dependent = {n.name for n in graph.nodes.values() if n.op.role == "target"}
-        for node in graph.nodes.values():
-            if any(i in dependent for i in node.inputs):
-                dependent.add(node.name)
+        dependent = graph.downstream_of("target")
         #: Op nodes computed by _batch_loss: those that depend on a target, and the loss node
         #: unless forward() returns it (CS231n's f is both the output and the loss).
         self.loss_part = [
@@ -55,6 +49,14 @@ class GraphModuleBuilder(ModuleBuilder):
             for n in graph.nodes.values()
             if n.op.role == "op" and (n.name in dependent or n.name == graph.loss) and n.name not in keep
         ]
+        loss = graph.nodes[graph.loss]
+        #: Whether the loss is one loss function, spelled summed over the batch.
+        self.total = loss.op.loss_function and graph.loss in self.loss_part
+
+    @property
+    def step_lines(self) -> list[list[Line]]:
+        """The lines each step of the derivation wrote (after ``context()``)."""
+        return self.builder.step_lines
 
     def ancestors(self, name: str) -> set[str]:
         found = {name}
@@ -63,43 +65,45 @@ class GraphModuleBuilder(ModuleBuilder):
                 found.update(node.inputs)
         return found
 
-    # -- the whole module --------------------------------------------------------------------
-
     def context(self) -> dict:
-        graph, network = self.graph, self.network
-        ops = [n for n in graph.nodes.values() if n.op.role == "op"]
+        b, graph, network = self.builder, self.graph, self.network
         forward, forward_reads = [], set()
-        for node in ops:
-            if node.name not in self.loss_part:
-                line, reads = self.node_line(node)
+        for node in graph.nodes.values():
+            if node.op.role == "op" and node.name not in self.loss_part:
+                line, reads = b.node_line(node)
                 forward.append(line)
                 forward_reads |= reads
-        loss_lines, loss_reads = self.part_lines(self.loss_part)
-        backward = self.backward_lines()
+        per_sample = [n for n in self.loss_part if not (self.total and n == graph.loss)]
+        loss_lines, loss_reads = b.part_lines(per_sample)
+        total_code = total_math = None
+        if self.total:
+            total_code, total_math, reads = b.spelled(graph.nodes[graph.loss], over_batch=True)
+            loss_reads |= reads - set(per_sample)
+        backward = b.backward_lines()
         # Target-dependent values the backward pass reads are recomputed in backward().
-        needed = {n for n in self.cached if n in self.loss_part}
+        needed = {n for n in b.cached if n in self.loss_part}
         while True:
             recompute = [n for n in self.loss_part if n in needed]
-            recompute_lines, recompute_reads = self.part_lines(recompute)
+            recompute_lines, recompute_reads = b.part_lines(recompute)
             more = {n for n in recompute_reads if n in self.loss_part} - needed
             if not more:
                 break
             needed |= more
         seed = []
-        if not isinstance(graph.nodes[graph.loss].op, Loss):
-            out = self.array(self.output)
-            code = f"{self.grad(graph.loss)} = np.full(N, 1 / N, dtype={out}.dtype)"
+        if not graph.nodes[graph.loss].op.loss_function:
+            out = b.array(self.output)
+            code = f"{b.grad(graph.loss)} = np.full(N, 1 / N, dtype={out}.dtype)"
             seed.append(Line(code, f"dE/d{graph.loss} = 1 for each sample, times the 1/N of the batch mean"))
-            self.cached.add(self.output)
+            b.cached.add(self.output)
         n_expr = self.batch_size()
-        backward_reads = (self.cached | {n for n in recompute_reads if graph.role(n) not in ("param", "target")}) - set(
+        backward_reads = (b.cached | {n for n in recompute_reads if graph.role(n) not in ("param", "target")}) - set(
             self.loss_part
         )
         for n in recompute_reads:
             if graph.role(n) == "param":
-                self.params_read.add(n)
+                b.params_read.add(n)
             elif graph.role(n) == "target":
-                self.targets_read.add(n)
+                b.targets_read.add(n)
         # The loss node itself is in the cache when forward() computes it (it is the output).
         loss_node = {graph.loss} - set(self.loss_part)
         cached = (backward_reads | {n for n in loss_reads if graph.role(n) != "target"} | {self.output} | loss_node) - set(
@@ -108,15 +112,36 @@ class GraphModuleBuilder(ModuleBuilder):
         forward_params = {n for n in forward_reads | cached if graph.role(n) == "param"}
         forward_inputs = {n for n in forward_reads | cached if graph.role(n) == "input"}
         order = list(graph.nodes)
-        backward_prologue = [*self.unpack_targets(self.targets_read)]
+        backward_prologue = [*self.unpack_targets(b.targets_read)]
         body = [line.text for line in [*recompute_lines, *seed, *backward]]
-        if n_expr is not None and any(re.search(r"\bN\b", text) for text in body):
+        if any(re.search(r"\bN\b", text) for text in body):
             backward_prologue.append(f"N = {n_expr}")
         backward_prologue += [line.text for line in [*recompute_lines, *seed]]
         params = graph.params()
-        inline = self.inline_loss_and_grad(forward, forward_reads, loss_lines, loss_reads, seed, backward, n_expr)
+        read = forward_reads | loss_reads | b.cached | b.params_read | b.targets_read
+        if self.total:
+            batch_loss = [f"return {total_code} / {n_expr}"]
+            loss_value = [f"N = {n_expr}", Line(f"E = {total_code} / N", f"{total_math}, averaged over the batch").text]
+        else:
+            batch_loss = [f"return np.mean({b.array(graph.loss)})"]
+            loss_value = [f"E = np.mean({b.array(graph.loss)})"]
+            if any(re.search(r"\bN\b", line.text) for line in [*seed, *backward]):
+                loss_value.append(f"N = {n_expr}")
+        inline = [
+            "X = _inputs(X)",
+            *self.unpack_inputs({n for n in read if graph.role(n) == "input"}),
+            *(f'{b.array(p)} = params["{p}"]' for p in order if graph.role(p) == "param" and p in read),
+            *(line.text for line in forward),
+            f"T = _targets(T, {b.array(self.output)})",
+            *self.unpack_targets({n for n in read if graph.role(n) == "target"}),
+            *(line.text for line in loss_lines),
+            *loss_value,
+            *(line.text for line in [*seed, *backward]),
+            "return E, {",
+            *(f'    "{p.name}": {b.grad(p.name)},' for p in params),
+            "}",
+        ]
         classes = self.class_targets()
-        note = interface.check_note("X and T as above", bool(classes))
         inits = self.inits()
         return {
             "name": network.name,
@@ -126,61 +151,39 @@ class GraphModuleBuilder(ModuleBuilder):
                 "\n".join(textwrap.wrap(network.summary, DOC_WIDTH, break_long_words=False)),
                 Path(network.source).as_posix(),
                 self.layout(),
-                note,
+                interface.check_note("X and T as above", bool(classes)),
             ),
             "param_shapes": [(p.name, p.shape) for p in params],
             "init_doc": _init_doc(inits),
             "inits": [(name, interface.init_code(kind, shape, args)) for name, kind, shape, args in inits],
             "check_inputs": self.checks("input", "X", None, {}),
             "check_targets": self.checks("target", "T", "like", classes),
-            "helpers": self.helper_sources(),
+            "helpers": b.helper_sources(),
             "forward_prologue": [
                 *self.unpack_inputs(forward_inputs),
-                *(f'{self.array(p)} = params["{p}"]' for p in order if p in forward_params),
+                *(f'{b.array(p)} = params["{p}"]' for p in order if p in forward_params),
             ],
             "forward": forward,
-            "output_array": self.array(self.output),
-            "cache": [(n, self.array(n)) for n in order if n in cached],
-            "backward_cache": [(n, self.array(n)) for n in order if n in backward_reads and graph.role(n) != "param"],
+            "output_array": b.array(self.output),
+            "cache": [(n, b.array(n)) for n in order if n in cached],
+            "backward_cache": [(n, b.array(n)) for n in order if n in backward_reads and graph.role(n) != "param"],
             "loss_math": interface.docstring_text(
                 f"E = {network.loss_text}" if len(network.loss_text) <= 60 else "E (the loss in the module docstring)"
             ),
             "loss_body": [
                 *self.unpack_targets({n for n in loss_reads if graph.role(n) == "target"}),
-                *(f'{self.array(n)} = cache["{self.array(n)}"]' for n in order if n in loss_reads | loss_node and n in cached),
+                *(f'{b.array(n)} = cache["{b.array(n)}"]' for n in order if n in loss_reads | loss_node and n in cached),
                 *(line.text for line in loss_lines),
-                f"return np.mean({self.array(graph.loss)})",
+                *batch_loss,
             ],
             "backward": backward,
-            "backward_params": [(p.name, self.array(p.name)) for p in params if p.name in self.params_read],
+            "backward_params": [(p.name, b.array(p.name)) for p in params if p.name in b.params_read],
             "backward_prologue": backward_prologue,
-            "grads": [(p.name, self.grad(p.name)) for p in params],
+            "grads": [(p.name, b.grad(p.name)) for p in params],
             "loss_and_grad": inline,
             "sample_batch": self.sample_batch(),
             "example": self.example(),
         }
-
-    def inline_loss_and_grad(self, forward, forward_reads, loss_lines, loss_reads, seed, backward, n_expr) -> list[str]:
-        """The body of ``loss_and_grad``: the lines of forward(), _batch_loss() and backward() in
-        one function, each value computed once (no cache dict, nothing recomputed)."""
-        graph = self.graph
-        read = forward_reads | loss_reads | self.cached | self.params_read | self.targets_read
-        params = [n for n in graph.nodes if graph.role(n) == "param" and n in read]
-        loss = self.array(graph.loss)
-        after = [line.text for line in [*seed, *backward]]
-        lines = [
-            "X = _inputs(X)",
-            *self.unpack_inputs({n for n in read if graph.role(n) == "input"}),
-            *(f'{self.array(p)} = params["{p}"]' for p in params),
-            *(line.text for line in forward),
-            f"T = _targets(T, {self.array(self.output)})",
-            *self.unpack_targets({n for n in read if graph.role(n) == "target"}),
-            *(line.text for line in loss_lines),
-            f"E = np.mean({loss})",
-        ]
-        if n_expr is not None and any(re.search(r"\bN\b", text) for text in after):
-            lines.append(f"N = {n_expr}")
-        return [*lines, *after, *self.returned_gradients()]
 
     def class_targets(self) -> dict[str, int]:
         """Targets of cross-entropy that are vectors per sample -> their number of classes
@@ -189,7 +192,7 @@ class GraphModuleBuilder(ModuleBuilder):
         return {
             n.inputs[1]: graph.nodes[n.inputs[1]].shape[0]
             for n in graph.nodes.values()
-            if isinstance(n.op, Loss) and n.op.choice.name == "cross_entropy" and len(graph.nodes[n.inputs[1]].shape) == 1
+            if n.op.loss_function and n.op.choice.name == "cross_entropy" and len(graph.nodes[n.inputs[1]].shape) == 1
         }
 
     def checks(self, role: str, letter: str, like: str | None, classes: dict[str, int]) -> list[str]:
@@ -225,34 +228,26 @@ class GraphModuleBuilder(ModuleBuilder):
         params = sorted(self.graph.params(), key=lambda p: (len(p.shape) < 2, len(p.shape) < 1))
         return [(p.name, inits[p.name].kind, p.shape, inits[p.name].args) for p in params]
 
-    def part_lines(self, names: list[str]) -> tuple[list[Line], set[str]]:
-        lines, reads = [], set()
-        for name in names:
-            line, read = self.node_line(self.graph.nodes[name])
-            lines.append(line)
-            reads |= read
-        return lines, reads - set(names)
-
-    def batch_size(self) -> str | None:
+    def batch_size(self) -> str:
         targets = self.graph.leaves("target")
         if len(targets) == 1:
             return "T.shape[0]"
         if targets:
             return f'T["{targets[0].name}"].shape[0]'
-        self.cached.add(self.output)
-        return f"{self.array(self.output)}.shape[0]"
+        self.builder.cached.add(self.output)
+        return f"{self.builder.array(self.output)}.shape[0]"
 
     def unpack_inputs(self, names: set[str]) -> list[str]:
-        inputs = self.graph.leaves("input")
-        if len(inputs) == 1:
-            return [f"{self.array(n.name)} = X" for n in inputs if n.name in names and self.array(n.name) != "X"]
-        return [f'{self.array(n.name)} = X["{n.name}"]' for n in inputs if n.name in names]
+        return self._unpack("input", "X", names)
 
     def unpack_targets(self, names: set[str]) -> list[str]:
-        targets = self.graph.leaves("target")
-        if len(targets) == 1:
-            return [f"{self.array(n.name)} = T" for n in targets if n.name in names and self.array(n.name) != "T"]
-        return [f'{self.array(n.name)} = T["{n.name}"]' for n in targets if n.name in names]
+        return self._unpack("target", "T", names)
+
+    def _unpack(self, role: str, letter: str, names: set[str]) -> list[str]:
+        leaves, array = self.graph.leaves(role), self.builder.array
+        if len(leaves) == 1:
+            return [f"{array(n.name)} = {letter}" for n in leaves if n.name in names and array(n.name) != letter]
+        return [f'{array(n.name)} = {letter}["{n.name}"]' for n in leaves if n.name in names]
 
     def layout(self) -> str:
         graph, network = self.graph, self.network
@@ -278,7 +273,7 @@ class GraphModuleBuilder(ModuleBuilder):
         for paragraph in text:
             lines += textwrap.wrap(paragraph, DOC_WIDTH, break_long_words=False)
         lines += ["", "Nodes, per sample:"]
-        for name, expression in [*network.nodes.items(), (graph.loss if graph.loss != "E" else "E", network.loss_text)]:
+        for name, expression in [*network.nodes.items(), (graph.loss, network.loss_text)]:
             if name in network.nodes and name == graph.loss:
                 continue
             lines += textwrap.wrap(
@@ -289,11 +284,10 @@ class GraphModuleBuilder(ModuleBuilder):
         return "\n".join(lines)
 
     def sample_batch(self) -> list[str]:
-        graph = self.graph
         one_hot = self.class_targets()
 
         def draw(node: Node) -> str:
-            shape = "(batch" + "".join(f", {n}" for n in node.shape) + ("," if not node.shape else "") + ")"
+            shape = _batch_shape(node.shape)
             if node.op.role == "input":
                 return f"rng.standard_normal({shape}).astype(dtype)"
             if node.name in one_hot:
@@ -303,7 +297,7 @@ class GraphModuleBuilder(ModuleBuilder):
 
         lines = ["rng = np.random.default_rng(seed)"]
         for role, letter in (("input", "X"), ("target", "T")):
-            leaves = graph.leaves(role)
+            leaves = self.graph.leaves(role)
             if not leaves:
                 lines.append(f"{letter} = None")
             elif len(leaves) == 1:
@@ -337,6 +331,17 @@ class GraphModuleBuilder(ModuleBuilder):
         }
 
 
+def module_source(derivation: Derivation) -> str:
+    return render("numpy_module.py.j2", **NumpyModule(derivation).context())
+
+
+def write_module(derivation: Derivation, directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{derivation.name}.py"
+    path.write_text(module_source(derivation), encoding="utf-8")
+    return path
+
+
 def _init_doc(inits) -> str:
     """init_params' docstring: which parameters get which initialiser."""
     groups: dict[str, list[str]] = {}
@@ -345,7 +350,7 @@ def _init_doc(inits) -> str:
         for key, value in args.items():
             spelled = spelled.replace(key, repr(float(value)))
         groups.setdefault(spelled, []).append(name)
-    text = "Parameters drawn from the spec's initialisers: " + "; ".join(f"{', '.join(n)} {k}" for k, n in groups.items())
+    text = "How each parameter is drawn: " + "; ".join(f"{', '.join(n)} {k}" for k, n in groups.items())
     return "\n    ".join(textwrap.wrap(text + ".", DOC_WIDTH - 8, break_long_words=False))
 
 
@@ -354,15 +359,14 @@ def _batch_shape(shape: tuple[int, ...]) -> str:
 
 
 def _floats(value):
-    if isinstance(value, list):
-        return [_floats(v) for v in value]
-    return float(value)
+    return [_floats(v) for v in value] if isinstance(value, list) else float(value)
 
 
 def _array_code(value) -> str:
+    """``np.array(...)`` of a nested list, for the EXAMPLE dict (indented by 8): a long matrix
+    one row per line, anything else wrapped at 100 columns."""
+    if len(repr(value)) > 90 and isinstance(value, list) and value and all(isinstance(row, list) for row in value):
+        rows = "".join(f"\n            {pprint.pformat(row, width=100, compact=True)}," for row in value)
+        return f"np.array([{rows}\n        ])"
     text = pprint.pformat(value, width=100, compact=True)
     return "np.array(" + text.replace("\n", "\n" + " " * 8) + ")"
-
-
-__all__ = ["GraphModuleBuilder"]
-

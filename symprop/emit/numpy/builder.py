@@ -1,0 +1,251 @@
+"""The NumPy builder: one derivation's graph, any graph (a layer stack is one), spelled line
+by line on batched arrays.
+
+Each op spells its own forward line and backward steps (``symprop.ops``) through the context
+this builder offers (``ops.base.NumpyContext``); the builder names arrays, records what each
+line reads, lines up arrays of different per-sample rank (``S[:, None]``) and sums adjoints
+back to the shape of what they belong to (over the batch for parameters, over broadcast
+axes).  Every line carries the per-sample formula it computes as a comment.
+``module.NumpyModule`` arranges the lines into the module's functions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import sympy as sp
+from sympy.printing.precedence import PRECEDENCE
+
+from ... import module_interface as interface
+from ... import registry
+from ...printing import ArrayPrinter, print_array_expr
+from .printers import ArrayCode, MathPrinter, helper_source
+
+if TYPE_CHECKING:
+    from ...derivation import Derivation, Step
+
+
+def _wrapped(code: str) -> str:
+    return code if re.fullmatch(r"[A-Za-z_]\w*", code) else f"({code})"
+
+
+def _axes(axes: list[int]) -> str:
+    return str(axes[0]) if len(axes) == 1 else str(tuple(axes))
+
+
+@dataclass(frozen=True)
+class Line:
+    code: str
+    comment: str
+
+    #: Longest generated line (ruff's limit for the repository is 130).
+    WIDTH = 120
+
+    @property
+    def text(self) -> str:
+        """The statement with its formula comment, for a function body (indent 4): the comment
+        goes after the code when it fits, else on the line above."""
+        comment = interface.comment_text(self.comment)
+        inline = f"{self.code}  # {comment}"
+        if len(inline) + 4 <= self.WIDTH:
+            return inline
+        return f"# {comment}\n    {self.code}"
+
+
+class ModuleBuilder:
+    """Spells a derivation's graph in NumPy: the ``NumpyContext`` every op writes its lines
+    through, recording what each line reads (forward arrays the backward pass needs become
+    the cache; parameters and targets it needs are unpacked)."""
+
+    def __init__(self, derivation: Derivation):
+        self.d = derivation
+        self.graph = derivation.graph
+        self.printer = ArrayPrinter()
+        self.math = MathPrinter()
+        self.cached: set[str] = set()  # forward arrays the backward pass reads
+        self.params_read: set[str] = set()  # parameters the backward pass reads
+        self.targets_read: set[str] = set()  # targets the backward pass reads
+        self.reads: set[str] | None = None  # while spelling a forward line: the nodes it reads
+        self.step_lines: list[list[Line]] = []  # the lines each step of the derivation wrote
+        self.op_helpers: dict[str, str] = {}  # helper functions an op brings itself, by name
+        self.temporaries = itertools.count(1)
+
+    # -- names -----------------------------------------------------------------------
+
+    def array(self, node: str) -> str:
+        return self.graph.array(node)
+
+    def grad(self, node: str) -> str:
+        return self.graph.grad(node)
+
+    def node(self, name: str):
+        return self.graph.nodes[name]
+
+    def batched(self, name: str) -> bool:
+        return name in self.graph.batched
+
+    def use(self, node: str) -> str:
+        """The array of ``node``, recorded as read: by the forward line being spelled, or else
+        by the backward pass (a parameter, a target, or a cached forward value)."""
+        if self.reads is not None:
+            self.reads.add(node)
+            return self.array(node)
+        role = self.graph.role(node)
+        if role == "param":
+            self.params_read.add(node)
+        elif role == "target":
+            self.targets_read.add(node)
+        else:
+            self.cached.add(node)
+        return self.array(node)
+
+    def code(self, expr: sp.Expr) -> str:
+        return print_array_expr(expr, self.printer)
+
+    def filled(self, expr: sp.Expr, like: str) -> str:
+        """The code of ``expr``, an array of the shape of node ``like`` even when ``expr`` reads
+        no array (a constant activation ``0 * z``, a loss formula without ``y``)."""
+        if expr.free_symbols - {sp.Symbol("N")}:
+            return self.code(expr)
+        return f"np.full_like({self.use(like)}, {self.code(expr)})"
+
+    def constant_shape(self, node) -> str:
+        """An array of the shape (and dtype) of elementwise ``node``, for a formula that cancels
+        its inputs (``0 * h``): the broadcast of its operands."""
+        arrays = [self.operand(name, node).name for name in node.inputs]
+        if len(arrays) == 1:
+            return arrays[0]
+        return f"np.broadcast_arrays({', '.join(arrays)})[0]"
+
+    def verbatim(self, code: str) -> sp.Symbol:
+        """A piece of NumPy code as a symbol, to be used inside a printed expression."""
+        return ArrayCode(code, real=True)
+
+    def require_helper(self, name: str, source: str) -> None:
+        """A helper function an op's spelling calls (``_logsumexp``), written once into the module."""
+        self.op_helpers[name] = source
+
+    def formula(self, expr: sp.Expr) -> str:
+        return print_array_expr(expr, self.math)
+
+    def operand(self, name: str, out) -> sp.Symbol:
+        """The array of input ``name`` as it enters elementwise code that produces ``out``."""
+        array = self.use(name)
+        missing = len(out.shape) - len(self.graph.nodes[name].shape)
+        if missing > 0 and self.batched(name):
+            return ArrayCode(f"{array}[:, {', '.join(['None'] * missing)}]", real=True)
+        return sp.Symbol(array, real=True)
+
+    def expanded(self, name: str, rank: int) -> sp.Symbol:
+        """The adjoint array of per-sample scalar (or lower-rank) node ``name``, lined up with rank ``rank``."""
+        grad = self.grad(name)
+        missing = rank - len(self.graph.nodes[name].shape)
+        if missing > 0 and self.batched(name):
+            return ArrayCode(f"{grad}[:, {', '.join(['None'] * missing)}]", real=True)
+        return sp.Symbol(grad, real=True)
+
+    def shared(self, expr: sp.Expr) -> tuple[list[Line], sp.Expr]:
+        """Common subexpressions of ``expr`` as temporaries ``_s1, _s2, ...`` (computed once)."""
+        names = (sp.Symbol(f"_s{next(self.temporaries)}") for _ in iter(int, 1))
+        replacements, (reduced,) = sp.cse(expr, symbols=names, optimizations=None)
+        lines = [Line(f"{name} = {self.code(value)}", f"{self.formula(value)}, used twice") for name, value in replacements]
+        return lines, reduced
+
+    def product(self, upstream: sp.Symbol, local: sp.Expr) -> str:
+        """``upstream * local``; a piecewise factor takes the product into its branches so
+        that ``np.where`` keeps the dtype of the arrays.  A 0/1 step (relu') multiplies by
+        the boolean mask instead: ``np.where`` with an unpredictable condition runs ~5 ns
+        per element, 5-15x slower than the multiply (NumPy 2.4, benchmarks/profile_generated.py)."""
+        up = self.code(upstream)
+        if local == 1:
+            return up
+        if local == -1:
+            return f"-{up}"
+        if isinstance(local, sp.Piecewise) and len(local.args) == 2 and local.args[1].cond == sp.true:
+            (value, condition), (otherwise, _) = local.args
+            if value == 1 and otherwise == 0:  # a step (relu'): multiply by the boolean mask
+                return f"{up} * ({self.code(condition)})"
+        if local.has(sp.Piecewise):
+            return self.code(sp.piecewise_fold(upstream * local))
+        return f"{up} * {self.printer.parenthesize(local, PRECEDENCE['Mul'], strict=True)}"
+
+    def reduce_to(self, code: str, batched: bool, shape: tuple[int, ...], target: str) -> tuple[str, str]:
+        """Sum an adjoint of (batched?, ``shape``) back to the shape of ``target``: over the batch
+        for an unbatched target, over leading and stretched axes of a broadcast.
+        Returns (code, note for the comment)."""
+        node = self.graph.nodes[target]
+        base = 1 if batched else 0
+        axes = [0] if batched and not self.batched(target) else []
+        extra = len(shape) - len(node.shape)
+        axes += [base + k for k in range(extra)]
+        # Size-1 axes of the target that the broadcast stretched, counted after dropping ``axes``.
+        first = 1 if batched and self.batched(target) else 0
+        kept = [first + k for k in range(len(node.shape)) if node.shape[k] == 1 and shape[extra + k] > 1]
+        notes = []
+        if axes:
+            total = base + len(shape)
+            code = f"{_wrapped(code)}.sum()" if len(axes) == total else f"{_wrapped(code)}.sum(axis={_axes(axes)})"
+            notes.append("summed over the batch" if axes == [0] else "summed over the broadcast axes")
+        if kept:
+            code = f"{_wrapped(code)}.sum(axis={_axes(kept)}, keepdims=True)"
+            notes = notes or ["summed over the broadcast axes"]
+        return code, (", " + notes[0]) if notes else ""
+
+    # -- lines ---------------------------------------------------------------------------
+
+    def spelled(self, node, **options) -> tuple[str, str, set[str]]:
+        """(the code of op ``node``'s batched value, its formula, the nodes it reads)."""
+        self.reads = set()
+        try:
+            code, math = node.op.numpy(node, self, **options)
+        finally:
+            reads, self.reads = self.reads, None
+        return code, math, reads
+
+    def node_line(self, node) -> tuple[Line, set[str]]:
+        """The forward line of op ``node`` and the nodes it reads."""
+        code, math, reads = self.spelled(node)
+        return Line(f"{self.array(node.name)} = {code}", math), reads
+
+    def part_lines(self, names: list[str]) -> tuple[list[Line], set[str]]:
+        """The lines of nodes ``names``, and what they read from outside them."""
+        lines, reads = [], set()
+        for name in names:
+            line, read = self.node_line(self.graph.nodes[name])
+            lines.append(line)
+            reads |= read
+        return lines, reads - set(names)
+
+    def backward_lines(self) -> list[Line]:
+        """Every step's lines, in order; ``step_lines`` keeps them step by step (for the handout)."""
+        lines: list[Line] = []
+        self.step_lines = []
+        for step in self.d.steps:
+            written = self.backward_line(step)
+            self.step_lines.append(written)
+            lines.extend(written)
+        return lines
+
+    def backward_line(self, step: Step) -> list[Line]:
+        """The lines of one step, spelled by the op of the node that sends the adjoint."""
+        spelled = self.graph.nodes[step.source].op.numpy_adjoint(step, self)
+        target, math_target = self.grad(step.target), f"dE/d{step.target}"
+        if step.accumulate:
+            line = Line(f"{target} = {target} + {spelled.code}", f"{math_target} += {spelled.math}{spelled.note}")
+        else:
+            line = Line(f"{target} = {spelled.code}", f"{math_target} = {spelled.math}{spelled.note}")
+        return [*spelled.prelude, line]
+
+    def helper_sources(self) -> list[str]:
+        """The helper functions the lines call (activations, stable log-softmax, an op's own), and the argument check."""
+        needed = set(self.printer.helpers)
+        for name in list(needed):
+            entry = registry.ACTIVATIONS.get(name)
+            if entry is not None:
+                needed.update(entry.helper_needs)
+        sources = [helper_source(name) for name in sorted(needed)]
+        sources += [self.op_helpers[name] for name in sorted(self.op_helpers)]
+        return [*sources, interface.CHECK_SOURCE]
