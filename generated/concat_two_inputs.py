@@ -89,7 +89,7 @@ def _checked(label, A, shape, like=None, classes=None):
 
 
 def init_params(seed=0, dtype=np.float64):
-    """Parameters drawn from the spec's initialisers: Wu, Wv, W N(0, 1/fan_in); b zeros."""
+    """How each parameter is drawn: Wu, Wv, W N(0, 1/fan_in); b zeros."""
     rng = np.random.default_rng(seed)
     return {
         "Wu": (rng.standard_normal((4, 3)) / np.sqrt(3)).astype(dtype),
@@ -147,8 +147,7 @@ def forward(params, X):
 def _batch_loss(cache, T):
     """E = cross_entropy(y, t), averaged over the batch."""
     Y1 = cache["Y1"]
-    E = -(T * _log_softmax(Y1)).sum(axis=-1)  # E = cross_entropy(y, t) = -sum_i t_i log(softmax(y1)_i)
-    return np.mean(E)
+    return -(T * _log_softmax(Y1)).sum() / T.shape[0]
 
 
 def loss(params, X, T):
@@ -204,9 +203,9 @@ def loss_and_grad(params, X, T):
     Y1 = np.dot(H, W.T) + b  # y1 = W h + b
     Y = _softmax(Y1)  # y = softmax(y1)
     T = _targets(T, Y)
-    E = -(T * _log_softmax(Y1)).sum(axis=-1)  # E = cross_entropy(y, t) = -sum_i t_i log(softmax(y1)_i)
-    E = np.mean(E)
     N = T.shape[0]
+    # E = cross_entropy(y, t) = -sum_i t_i log(softmax(y1)_i), averaged over the batch
+    E = -(T * _log_softmax(Y1)).sum() / N
     dY1 = (Y - T) / N  # dE/dy1 = y - t
     dW = np.dot(dY1.T, H)  # dE/dW = dE/dy1 h^T, summed over the batch
     db = dY1.sum(axis=0)  # dE/db = dE/dy1, summed over the batch

@@ -66,7 +66,7 @@ def _checked(label, A, shape, like=None, classes=None):
 
 
 def init_params(seed=0, dtype=np.float64):
-    """Parameters drawn from the spec's initialisers: w0, w1, w2 N(0, 1)."""
+    """How each parameter is drawn: w0, w1, w2 N(0, 1)."""
     rng = np.random.default_rng(seed)
     return {
         "w0": rng.standard_normal(()).astype(dtype),

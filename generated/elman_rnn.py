@@ -75,7 +75,7 @@ def _checked(label, A, shape, like=None, classes=None):
 
 
 def init_params(seed=0, dtype=np.float64):
-    """Parameters drawn from the spec's initialisers: Wx, Wh, Wy N(0, 1/fan_in); bh, by zeros."""
+    """How each parameter is drawn: Wx, Wh, Wy N(0, 1/fan_in); bh, by zeros."""
     rng = np.random.default_rng(seed)
     return {
         "Wx": (rng.standard_normal((4, 3)) / np.sqrt(3)).astype(dtype),
@@ -161,8 +161,7 @@ def forward(params, X):
 def _batch_loss(cache, T):
     """E = half_sse(y, t), averaged over the batch."""
     Y = cache["Y"]
-    E = (0.5 * (T - Y) ** 2).sum(axis=-1)  # E = half_sse(y, t) = sum_i 0.5 * (t_i - y_i) ** 2
-    return np.mean(E)
+    return (0.5 * (T - Y) ** 2).sum() / T.shape[0]
 
 
 def loss(params, X, T):
@@ -274,9 +273,8 @@ def loss_and_grad(params, X, T):
     H5 = np.tanh(H54)  # h5 = tanh(h54)
     Y = np.dot(H5, Wy.T) + by  # y = Wy h5 + by
     T = _targets(T, Y)
-    E = (0.5 * (T - Y) ** 2).sum(axis=-1)  # E = half_sse(y, t) = sum_i 0.5 * (t_i - y_i) ** 2
-    E = np.mean(E)
     N = T.shape[0]
+    E = (0.5 * (T - Y) ** 2).sum() / N  # E = half_sse(y, t) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch
     dY = (Y - T) / N  # dE/dy = y - t
     dWy = np.dot(dY.T, H5)  # dE/dWy = dE/dy h5^T, summed over the batch
     dby = dY.sum(axis=0)  # dE/dby = dE/dy, summed over the batch

@@ -74,7 +74,7 @@ def _checked(label, A, shape, like=None, classes=None):
 
 
 def init_params(seed=0, dtype=np.float64):
-    """Parameters drawn from the spec's initialisers: Wa, Wg, Wo N(0, 1/fan_in); bo zeros."""
+    """How each parameter is drawn: Wa, Wg, Wo N(0, 1/fan_in); bo zeros."""
     rng = np.random.default_rng(seed)
     return {
         "Wa": (rng.standard_normal((5, 6)) / np.sqrt(6)).astype(dtype),
@@ -119,8 +119,7 @@ def forward(params, X):
 def _batch_loss(cache, T):
     """E = half_sse(y, t), averaged over the batch."""
     Y = cache["Y"]
-    E = (0.5 * (T - Y) ** 2).sum(axis=-1)  # E = half_sse(y, t) = sum_i 0.5 * (t_i - y_i) ** 2
-    return np.mean(E)
+    return (0.5 * (T - Y) ** 2).sum() / T.shape[0]
 
 
 def loss(params, X, T):
@@ -170,9 +169,8 @@ def loss_and_grad(params, X, T):
     G = G1 * G3  # g = g1 * g3
     Y = np.dot(G, Wo.T) + bo  # y = Wo g + bo
     T = _targets(T, Y)
-    E = (0.5 * (T - Y) ** 2).sum(axis=-1)  # E = half_sse(y, t) = sum_i 0.5 * (t_i - y_i) ** 2
-    E = np.mean(E)
     N = T.shape[0]
+    E = (0.5 * (T - Y) ** 2).sum() / N  # E = half_sse(y, t) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch
     dY = (Y - T) / N  # dE/dy = y - t
     dWo = np.dot(dY.T, G)  # dE/dWo = dE/dy g^T, summed over the batch
     dbo = dY.sum(axis=0)  # dE/dbo = dE/dy, summed over the batch

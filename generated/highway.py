@@ -75,7 +75,7 @@ def _checked(label, A, shape, like=None, classes=None):
 
 
 def init_params(seed=0, dtype=np.float64):
-    """Parameters drawn from the spec's initialisers: Wh, Wt N(0, 1/fan_in); bh, bt zeros."""
+    """How each parameter is drawn: Wh, Wt N(0, 1/fan_in); bh, bt zeros."""
     rng = np.random.default_rng(seed)
     return {
         "Wh": (rng.standard_normal((4, 4)) / np.sqrt(4)).astype(dtype),
@@ -123,8 +123,7 @@ def _batch_loss(cache, T):
     """E = half_sse(y, target), averaged over the batch."""
     Target = T
     Y = cache["Y"]
-    E = (0.5 * (Target - Y) ** 2).sum(axis=-1)  # E = half_sse(y, target) = sum_i 0.5 * (t_i - y_i) ** 2
-    return np.mean(E)
+    return (0.5 * (Target - Y) ** 2).sum() / T.shape[0]
 
 
 def loss(params, X, T):
@@ -181,9 +180,9 @@ def loss_and_grad(params, X, T):
     Y = Y1 + Y3  # y = y1 + y3
     T = _targets(T, Y)
     Target = T
-    E = (0.5 * (Target - Y) ** 2).sum(axis=-1)  # E = half_sse(y, target) = sum_i 0.5 * (t_i - y_i) ** 2
-    E = np.mean(E)
     N = T.shape[0]
+    # E = half_sse(y, target) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch
+    E = (0.5 * (Target - Y) ** 2).sum() / N
     dY = (Y - Target) / N  # dE/dy = y - target
     dY1 = dY  # dE/dy1 = dE/dy
     dY3 = dY  # dE/dy3 = dE/dy

@@ -4,12 +4,22 @@
 Network: 784 -> 30 (sigmoid) -> 10 (sigmoid); loss half_sse, averaged over the batch.
 Spec: examples/mlp_784_30_10.yaml. Regenerate with `symprop derive examples/mlp_784_30_10.yaml`; do not edit by hand.
 
-Arrays are batch-major: X has shape (batch, 784), T and the output (batch, 10).
-A weight W has shape (outputs, inputs), so a dense layer computes Z = A @ W.T + b.
+X: the input x, an array of shape (batch, 784).
+T: the target t, an array of shape (batch, 10).
+forward() returns a2, of shape (batch, 10).
+Expressions are per sample (an input is a column vector); on a batch, W @ x becomes X @ W.T.
+Parameters, and values computed from parameters alone, have no batch axis.
+
+Nodes, per sample:
+    z1 = W1 @ x + b1
+    a1 = sigmoid(z1)
+    z2 = W2 @ a1 + b2
+    a2 = sigmoid(z2)
+    E = half_sse(a2, t)
 
 forward(), loss(), loss_and_grad() and backward() check X and T and raise one ValueError
-naming the argument and both shapes: X of shape (batch, 784), T of shape (batch, 10),
-floating-point; a single sample needs a batch axis (X[None]).
+naming the argument and both shapes: X and T as above, floating-point; a single sample
+needs a batch axis (X[None]).
 The loss is the mean over the batch of the per-sample loss, so every adjoint below
 carries the factor 1 / N of that mean. Running this file checks backward() against
 central differences of loss() (on large networks a sample of the coordinates: see gradient_check).
@@ -65,7 +75,7 @@ def _checked(label, A, shape, like=None, classes=None):
 
 
 def init_params(seed=0, dtype=np.float64):
-    """Weights drawn from N(0, 1 / fan_in) (LeCun), biases zero."""
+    """How each parameter is drawn: W1, W2 N(0, 1/fan_in); b1, b2 zeros."""
     rng = np.random.default_rng(seed)
     return {
         "W1": (rng.standard_normal((30, 784)) / np.sqrt(784)).astype(dtype),
@@ -105,13 +115,13 @@ def forward(params, X):
 
 
 def _batch_loss(cache, T):
-    """E = half_sse(a2, t) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch."""
+    """E = half_sse(a2, t), averaged over the batch."""
     A2 = cache["A2"]
     return (0.5 * (T - A2) ** 2).sum() / T.shape[0]
 
 
 def loss(params, X, T):
-    """The batch loss: mean over samples of E = half_sse(a2, t) = sum_i 0.5 * (t_i - y_i) ** 2."""
+    """The batch loss: mean over samples of E = half_sse(a2, t)."""
     output, cache = forward(params, X)
     return _batch_loss(cache, _targets(T, output))
 
@@ -144,7 +154,6 @@ def loss_and_grad(params, X, T):
     """The batch loss and its gradients, in one forward and one backward pass."""
     # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict.
     X = _inputs(X)
-    T = _targets(T, X)
     W1 = params["W1"]
     b1 = params["b1"]
     W2 = params["W2"]
@@ -153,8 +162,9 @@ def loss_and_grad(params, X, T):
     A1 = _sigmoid(Z1)  # a1 = sigmoid(z1)
     Z2 = np.dot(A1, W2.T) + b2  # z2 = W2 a1 + b2
     A2 = _sigmoid(Z2)  # a2 = sigmoid(z2)
+    T = _targets(T, A2)
     N = T.shape[0]
-    E = (0.5 * (T - A2) ** 2).sum() / N
+    E = (0.5 * (T - A2) ** 2).sum() / N  # E = half_sse(a2, t) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch
     dA2 = (A2 - T) / N  # dE/da2 = a2 - t
     dZ2 = dA2 * A2 * (1 - A2)  # dE/dz2 = dE/da2 * a2 * (1 - a2)
     dW2 = np.dot(dZ2.T, A1)  # dE/dW2 = dE/dz2 a1^T, summed over the batch

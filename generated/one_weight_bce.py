@@ -4,12 +4,20 @@
 Network: 1 -> 1 (sigmoid, no bias); loss binary_cross_entropy, averaged over the batch.
 Spec: examples/one_weight_bce.yaml. Regenerate with `symprop derive examples/one_weight_bce.yaml`; do not edit by hand.
 
-Arrays are batch-major: X has shape (batch, 1), T and the output (batch, 1).
-A weight W has shape (outputs, inputs), so a dense layer computes Z = A @ W.T + b.
+X: the input x, an array of shape (batch, 1).
+T: the target t, an array of shape (batch, 1).
+forward() returns a1, of shape (batch, 1).
+Expressions are per sample (an input is a column vector); on a batch, W @ x becomes X @ W.T.
+Parameters, and values computed from parameters alone, have no batch axis.
+
+Nodes, per sample:
+    z1 = W1 @ x
+    a1 = sigmoid(z1)
+    E = binary_cross_entropy(a1, t)
 
 forward(), loss(), loss_and_grad() and backward() check X and T and raise one ValueError
-naming the argument and both shapes: X of shape (batch, 1), T of shape (batch, 1),
-floating-point; a single sample needs a batch axis (X[None]).
+naming the argument and both shapes: X and T as above, floating-point; a single sample
+needs a batch axis (X[None]).
 The loss is the mean over the batch of the per-sample loss, so every adjoint below
 carries the factor 1 / N of that mean. Running this file checks backward() against
 central differences of loss() (on large networks a sample of the coordinates: see gradient_check).
@@ -67,7 +75,7 @@ def _checked(label, A, shape, like=None, classes=None):
 
 
 def init_params(seed=0, dtype=np.float64):
-    """Weights drawn from N(0, 1 / fan_in) (LeCun), biases zero."""
+    """How each parameter is drawn: W1 N(0, 1/fan_in)."""
     rng = np.random.default_rng(seed)
     return {
         "W1": (rng.standard_normal((1, 1)) / np.sqrt(1)).astype(dtype),
@@ -98,13 +106,13 @@ def forward(params, X):
 
 
 def _batch_loss(cache, T):
-    """E = binary_cross_entropy(a1, t) = mean_i -t_i * log(y_i) - (1 - t_i) * log1p(-y_i), averaged over the batch."""
+    """E = binary_cross_entropy(a1, t), averaged over the batch."""
     A1 = cache["A1"]
     return (-(T * _clamped_log(A1) + (1 - T) * _clamped_log(1 - A1))).sum() / T.shape[0]
 
 
 def loss(params, X, T):
-    """The batch loss: mean over samples of E = binary_cross_entropy(a1, t) = mean_i -t_i * log(y_i) - (1 - t_i) * log1p(-y_i)."""
+    """The batch loss: mean over samples of E = binary_cross_entropy(a1, t)."""
     output, cache = forward(params, X)
     return _batch_loss(cache, _targets(T, output))
 
@@ -126,11 +134,12 @@ def loss_and_grad(params, X, T):
     """The batch loss and its gradients, in one forward and one backward pass."""
     # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict.
     X = _inputs(X)
-    T = _targets(T, X)
     W1 = params["W1"]
     Z1 = np.dot(X, W1.T)  # z1 = W1 x
     A1 = _sigmoid(Z1)  # a1 = sigmoid(z1)
+    T = _targets(T, A1)
     N = T.shape[0]
+    # E = binary_cross_entropy(a1, t) = mean_i -t_i * log(y_i) - (1 - t_i) * log1p(-y_i), averaged over the batch
     E = (-(T * _clamped_log(A1) + (1 - T) * _clamped_log(1 - A1))).sum() / N
     dZ1 = (A1 - T) / N  # dE/dz1 = a1 - t
     dW1 = np.dot(dZ1.T, X)  # dE/dW1 = dE/dz1 x^T, summed over the batch

@@ -83,7 +83,7 @@ def _checked(label, A, shape, like=None, classes=None):
 
 
 def init_params(seed=0, dtype=np.float64):
-    """Parameters drawn from the spec's initialisers: W1, W2, W3 N(0, 1/fan_in); b1 zeros."""
+    """How each parameter is drawn: W1, W2, W3 N(0, 1/fan_in); b1 zeros."""
     rng = np.random.default_rng(seed)
     return {
         "W1": (rng.standard_normal((8, 4)) / np.sqrt(4)).astype(dtype),

@@ -4,13 +4,23 @@
 Network: 4 -> 5 (relu) -> 3 (softmax); loss cross_entropy, averaged over the batch.
 Spec: examples/softmax_classifier.yaml. Regenerate with `symprop derive examples/softmax_classifier.yaml`; do not edit by hand.
 
-Arrays are batch-major: X has shape (batch, 4), T and the output (batch, 3).
-A weight W has shape (outputs, inputs), so a dense layer computes Z = A @ W.T + b.
+X: the input x, an array of shape (batch, 4).
+T: the target t, an array of shape (batch, 3).
+forward() returns a2, of shape (batch, 3).
+Expressions are per sample (an input is a column vector); on a batch, W @ x becomes X @ W.T.
+Parameters, and values computed from parameters alone, have no batch axis.
+
+Nodes, per sample:
+    z1 = W1 @ x + b1
+    a1 = relu(z1)
+    z2 = W2 @ a1 + b2
+    a2 = softmax(z2)
+    E = cross_entropy(a2, t)
 
 forward(), loss(), loss_and_grad() and backward() check X and T and raise one ValueError
-naming the argument and both shapes: X of shape (batch, 4), T of shape (batch, 3),
-floating-point; a single sample needs a batch axis (X[None]). Cross-entropy targets may
-also be integer class indices of shape (batch,), as in PyTorch.
+naming the argument and both shapes: X and T as above, floating-point; a single sample
+needs a batch axis (X[None]). Cross-entropy targets may also be integer class indices of
+shape (batch,), as in PyTorch.
 The loss is the mean over the batch of the per-sample loss, so every adjoint below
 carries the factor 1 / N of that mean. Running this file checks backward() against
 central differences of loss() (on large networks a sample of the coordinates: see gradient_check).
@@ -78,7 +88,7 @@ def _checked(label, A, shape, like=None, classes=None):
 
 
 def init_params(seed=0, dtype=np.float64):
-    """Weights drawn from N(0, 1 / fan_in) (LeCun), biases zero."""
+    """How each parameter is drawn: W1, W2 N(0, 1/fan_in); b1, b2 zeros."""
     rng = np.random.default_rng(seed)
     return {
         "W1": (rng.standard_normal((5, 4)) / np.sqrt(4)).astype(dtype),
@@ -120,13 +130,13 @@ def forward(params, X):
 
 
 def _batch_loss(cache, T):
-    """E = cross_entropy(a2, t) = -sum_i t_i log(softmax(z2)_i), averaged over the batch."""
+    """E = cross_entropy(a2, t), averaged over the batch."""
     Z2 = cache["Z2"]
     return -(T * _log_softmax(Z2)).sum() / T.shape[0]
 
 
 def loss(params, X, T):
-    """The batch loss: mean over samples of E = cross_entropy(a2, t) = -sum_i t_i log(softmax(z2)_i)."""
+    """The batch loss: mean over samples of E = cross_entropy(a2, t)."""
     output, cache = forward(params, X)
     return _batch_loss(cache, _targets(T, output))
 
@@ -159,7 +169,6 @@ def loss_and_grad(params, X, T):
     """The batch loss and its gradients, in one forward and one backward pass."""
     # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict.
     X = _inputs(X)
-    T = _targets(T, X)
     W1 = params["W1"]
     b1 = params["b1"]
     W2 = params["W2"]
@@ -168,7 +177,9 @@ def loss_and_grad(params, X, T):
     A1 = _relu(Z1)  # a1 = relu(z1)
     Z2 = np.dot(A1, W2.T) + b2  # z2 = W2 a1 + b2
     A2 = _softmax(Z2)  # a2 = softmax(z2)
+    T = _targets(T, A2)
     N = T.shape[0]
+    # E = cross_entropy(a2, t) = -sum_i t_i log(softmax(z2)_i), averaged over the batch
     E = -(T * _log_softmax(Z2)).sum() / N
     dZ2 = (A2 - T) / N  # dE/dz2 = a2 - t
     dW2 = np.dot(dZ2.T, A1)  # dE/dW2 = dE/dz2 a1^T, summed over the batch

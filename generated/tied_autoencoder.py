@@ -73,7 +73,7 @@ def _checked(label, A, shape, like=None, classes=None):
 
 
 def init_params(seed=0, dtype=np.float64):
-    """Parameters drawn from the spec's initialisers: W N(0, 1/fan_in); b, c zeros."""
+    """How each parameter is drawn: W N(0, 1/fan_in); b, c zeros."""
     rng = np.random.default_rng(seed)
     return {
         "W": (rng.standard_normal((3, 6)) / np.sqrt(6)).astype(dtype),
@@ -116,8 +116,7 @@ def _batch_loss(cache, T):
     """E = half_sse(xhat, x), averaged over the batch."""
     X = cache["X"]
     Xhat = cache["Xhat"]
-    E = (0.5 * (X - Xhat) ** 2).sum(axis=-1)  # E = half_sse(xhat, x) = sum_i 0.5 * (t_i - y_i) ** 2
-    return np.mean(E)
+    return (0.5 * (X - Xhat) ** 2).sum() / Xhat.shape[0]
 
 
 def loss(params, X, T):
@@ -163,9 +162,9 @@ def loss_and_grad(params, X, T):
     Xhat2 = H @ Xhat1.T  # xhat2 = xhat1 @ h
     Xhat = Xhat2 + c  # xhat = c + xhat2
     T = _targets(T, Xhat)
-    E = (0.5 * (X - Xhat) ** 2).sum(axis=-1)  # E = half_sse(xhat, x) = sum_i 0.5 * (t_i - y_i) ** 2
-    E = np.mean(E)
     N = Xhat.shape[0]
+    # E = half_sse(xhat, x) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch
+    E = (0.5 * (X - Xhat) ** 2).sum() / N
     dXhat = (Xhat - X) / N  # dE/dxhat = xhat - x
     dXhat2 = dXhat  # dE/dxhat2 = dE/dxhat
     dc = dXhat.sum(axis=0)  # dE/dc = dE/dxhat, summed over the batch

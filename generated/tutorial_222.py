@@ -4,12 +4,22 @@
 Network: 2 -> 2 (sigmoid, no bias) -> 2 (sigmoid, no bias); loss half_sse, averaged over the batch.
 Spec: examples/tutorial_222.yaml. Regenerate with `symprop derive examples/tutorial_222.yaml`; do not edit by hand.
 
-Arrays are batch-major: X has shape (batch, 2), T and the output (batch, 2).
-A weight W has shape (outputs, inputs), so a dense layer computes Z = A @ W.T + b.
+X: the input x, an array of shape (batch, 2).
+T: the target t, an array of shape (batch, 2).
+forward() returns a2, of shape (batch, 2).
+Expressions are per sample (an input is a column vector); on a batch, W @ x becomes X @ W.T.
+Parameters, and values computed from parameters alone, have no batch axis.
+
+Nodes, per sample:
+    z1 = W1 @ x
+    a1 = sigmoid(z1)
+    z2 = W2 @ a1
+    a2 = sigmoid(z2)
+    E = half_sse(a2, t)
 
 forward(), loss(), loss_and_grad() and backward() check X and T and raise one ValueError
-naming the argument and both shapes: X of shape (batch, 2), T of shape (batch, 2),
-floating-point; a single sample needs a batch axis (X[None]).
+naming the argument and both shapes: X and T as above, floating-point; a single sample
+needs a batch axis (X[None]).
 The loss is the mean over the batch of the per-sample loss, so every adjoint below
 carries the factor 1 / N of that mean. Running this file checks backward() against
 central differences of loss() (on large networks a sample of the coordinates: see gradient_check).
@@ -63,7 +73,7 @@ def _checked(label, A, shape, like=None, classes=None):
 
 
 def init_params(seed=0, dtype=np.float64):
-    """Weights drawn from N(0, 1 / fan_in) (LeCun), biases zero."""
+    """How each parameter is drawn: W1, W2 N(0, 1/fan_in)."""
     rng = np.random.default_rng(seed)
     return {
         "W1": (rng.standard_normal((2, 2)) / np.sqrt(2)).astype(dtype),
@@ -99,13 +109,13 @@ def forward(params, X):
 
 
 def _batch_loss(cache, T):
-    """E = half_sse(a2, t) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch."""
+    """E = half_sse(a2, t), averaged over the batch."""
     A2 = cache["A2"]
     return (0.5 * (T - A2) ** 2).sum() / T.shape[0]
 
 
 def loss(params, X, T):
-    """The batch loss: mean over samples of E = half_sse(a2, t) = sum_i 0.5 * (t_i - y_i) ** 2."""
+    """The batch loss: mean over samples of E = half_sse(a2, t)."""
     output, cache = forward(params, X)
     return _batch_loss(cache, _targets(T, output))
 
@@ -134,15 +144,15 @@ def loss_and_grad(params, X, T):
     """The batch loss and its gradients, in one forward and one backward pass."""
     # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict.
     X = _inputs(X)
-    T = _targets(T, X)
     W1 = params["W1"]
     W2 = params["W2"]
     Z1 = np.dot(X, W1.T)  # z1 = W1 x
     A1 = _sigmoid(Z1)  # a1 = sigmoid(z1)
     Z2 = np.dot(A1, W2.T)  # z2 = W2 a1
     A2 = _sigmoid(Z2)  # a2 = sigmoid(z2)
+    T = _targets(T, A2)
     N = T.shape[0]
-    E = (0.5 * (T - A2) ** 2).sum() / N
+    E = (0.5 * (T - A2) ** 2).sum() / N  # E = half_sse(a2, t) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch
     dA2 = (A2 - T) / N  # dE/da2 = a2 - t
     dZ2 = dA2 * A2 * (1 - A2)  # dE/dz2 = dE/da2 * a2 * (1 - a2)
     dW2 = np.dot(dZ2.T, A1)  # dE/dW2 = dE/dz2 a1^T, summed over the batch
