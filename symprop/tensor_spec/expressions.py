@@ -1,0 +1,132 @@
+"""Pass 1 of a graph spec: the text of each expression -> a tree (``TensorExpr``), read by a
+whitelisting AST reader (``TensorReader``), never ``eval``/``sympify``."""
+
+from __future__ import annotations
+
+import ast
+import operator
+from dataclasses import dataclass, field
+from typing import Any
+
+import sympy as sp
+
+from ..formula import FormulaReader
+
+# -- pass 1: text -> expression trees ----------------------------------------------------
+
+
+@dataclass(eq=False)
+class TensorExpr:
+    """A parsed tensor expression: an operation ``kind`` on ``args`` (trees, names or numbers)."""
+
+    kind: str  # 'ref', 'add', 'sub', 'mul', 'div', 'pow', 'neg', 'matmul', 'T', 'call'
+    node: ast.AST
+    args: tuple = ()
+    name: str = ""  # the referenced name ('ref') or the called function ('call')
+    keywords: dict = field(default_factory=dict)
+
+
+_BINARY = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow", ast.MatMult: "matmul"}
+OPERATOR_SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "matmul": "@"}
+
+
+class TensorReader(FormulaReader):
+    """Reads one expression into an ``TensorExpr`` tree; numbers are folded into SymPy numbers.
+
+    ``tensors`` are the names that stand for tensors (resolved in pass 2, so nodes may be used
+    before they are defined and cycles are found there), ``constants`` the spec's constants,
+    ``callables`` the function names of the language.
+    """
+
+    BINARY_OPERATORS = {**FormulaReader.BINARY_OPERATORS, ast.MatMult: operator.matmul}
+
+    def __init__(self, text: str, tensors: set[str], constants: dict[str, sp.Expr], callables: dict[str, Any]):
+        super().__init__(text, constants, callables)
+        self.tensors = tensors
+
+    def visit_Name(self, node: ast.Name) -> Any:
+        self._check_name(node)
+        if node.id in self.tensors:
+            return TensorExpr("ref", node, name=node.id)
+        return super().visit_Name(node)
+
+    def visit_BinOp(self, node: ast.BinOp) -> Any:
+        self._operator(node, node.op, self.BINARY_OPERATORS)  # rejects %, //, ...
+        kind = _BINARY[type(node.op)]
+        left, right = self.visit(node.left), self.visit(node.right)
+        if kind == "pow" and isinstance(right, TensorExpr):
+            raise self.error(node.right, "the exponent of '**' must be a constant")
+        if kind != "matmul" and not isinstance(left, TensorExpr) and not isinstance(right, TensorExpr):
+            return super().visit_BinOp(node)  # numbers only: fold, with the reader's safety checks
+        if kind == "matmul" and not (isinstance(left, TensorExpr) and isinstance(right, TensorExpr)):
+            raise self.error(node, "'@' needs a tensor on both sides", "use '*' to scale by a number")
+        return TensorExpr(kind, node, (left, right))
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> Any:
+        self._operator(node, node.op, self.UNARY_OPERATORS)
+        operand = self.visit(node.operand)
+        if not isinstance(operand, TensorExpr):
+            return super().visit_UnaryOp(node)
+        return operand if isinstance(node.op, ast.UAdd) else TensorExpr("neg", node, (operand,))
+
+    def visit_Attribute(self, node: ast.Attribute) -> Any:
+        if node.attr != "T":
+            raise self.error(node, f"attribute '.{node.attr}' is not allowed", "the only attribute is .T, the transpose")
+        value = self.visit(node.value)
+        if not isinstance(value, TensorExpr):
+            raise self.error(node, "a number has no transpose")
+        return TensorExpr("T", node, (value,))
+
+    def visit_Call(self, node: ast.Call) -> Any:
+        name = self._function_name(node.func)
+        args = tuple(self.visit(arg) for arg in node.args)
+        keywords = self.read_keywords(node)
+        if not any(isinstance(a, TensorExpr) for a in args) and name in self.functions and callable(self.functions[name]):
+            # A function of numbers only (exp(1), sigmoid(0)): fold it, as a formula would.
+            return super().visit_Call(node)
+        return TensorExpr("call", node, args, name, keywords)
+
+    def read_keywords(self, node: ast.Call) -> dict[str, Any]:
+        keywords = {}
+        for item in node.keywords:
+            if item.arg is None:
+                raise self.error(item, "'**' unpacking is not allowed")
+            value = self.visit(item.value)
+            if isinstance(value, TensorExpr):
+                raise self.error(item.value, f"the value of {item.arg}= must be a number")
+            keywords[item.arg] = value
+        return keywords
+
+    def _check_value(self, node: ast.AST, value: Any) -> None:
+        if not isinstance(value, TensorExpr):
+            super()._check_value(node, value)
+
+    def _check_small_numbers(self, node: ast.AST, value: Any, where: str) -> None:
+        if not isinstance(value, TensorExpr):
+            super()._check_small_numbers(node, value, where)
+
+    def known_variables(self) -> list[str]:
+        return sorted({*self.tensors, *self.symbols})
+
+    def segment(self, node: ast.AST) -> str:
+        """The text of a sub-expression (for messages), on one line."""
+        return ast.unparse(node)
+
+    def position(self, node: ast.AST) -> str:
+        """'column N' (or 'line L, column N') of a sub-expression in the user's text; for a
+        binary operation, of its operator."""
+        lineno, offset = node.lineno, node.col_offset
+        if isinstance(node, ast.BinOp):
+            lineno, offset = node.left.end_lineno, node.left.end_col_offset
+            line = self.source.split("\n")[lineno - 1].encode()
+            while offset < len(line) and line[offset : offset + 1] in (b" ", b")", b"\t"):
+                offset += 1
+        line = self.source.split("\n")[lineno - 1]
+        column = len(line.encode()[:offset].decode(errors="replace"))
+        return self._where(lineno, column)
+
+    def normalised(self) -> str:
+        """The expression as understood, on one line (comments and line breaks dropped)."""
+        return ast.unparse(ast.parse(self.source, mode="eval"))
+
+

@@ -1,0 +1,475 @@
+"""Pass 2 of a graph spec: expression trees -> graph nodes, in dependency order, shapes checked."""
+
+from __future__ import annotations
+
+import operator
+from typing import TYPE_CHECKING, Any
+
+import sympy as sp
+
+from .. import naming, registry
+from ..formula import FormulaError
+from ..ops import (
+    OPS,
+    Activation,
+    Dense,
+    Elementwise,
+    Leaf,
+    Loss,
+    MatMul,
+    Node,
+    Reduce,
+    ShapeRuleError,
+    Transpose,
+    arg_symbol,
+    broadcast_shape,
+)
+from ..spec import MATH_FUNCTIONS, ActivationChoice, LossChoice, substituting
+from .expressions import OPERATOR_SYMBOLS, TensorExpr, TensorReader
+
+if TYPE_CHECKING:
+    from .reader import GraphReader
+
+#: The language's names of the tensor ops (``softmax``, ``sum``, ...): each op declares its own.
+CALLS = {name: op for op in OPS for name in op.CALL_NAMES}
+TENSOR_FUNCTIONS = tuple(CALLS)
+#: Elementwise math functions (``tanh`` is a registered activation and counts as one).
+ELEMENTWISE_FUNCTIONS = {name: f for name, f in MATH_FUNCTIONS.items() if name not in registry.ACTIVATIONS}
+
+
+# -- pass 2: trees -> graph nodes ----------------------------------------------------------
+
+
+class Lowering:
+    """Turns the parsed expressions into graph nodes, in dependency order, checking shapes."""
+
+    def __init__(self, reader: GraphReader, inputs, targets, params, constants, functions, texts):
+        self.reader = reader
+        self.inputs, self.targets, self.params = inputs, targets, params
+        self.functions = functions
+        self.texts = texts
+        self.nodes: dict[str, Node] = {}
+        self.batched: set[str] = set()
+        self.target_dependent: set[str] = set()
+        self.param_dependent: set[str] = set()
+        self.taken = set(reader.declared) | {"E"}
+        self.taken_arrays = set(reader.arrays)
+        callables: dict[str, Any] = {name: None for name in (*TENSOR_FUNCTIONS, *registry.LOSSES)}
+        callables.update({name: substituting(body) for name, body in functions.items()})  # f(0.3) folds
+        for name in registry.ACTIVATIONS:
+            callables[name] = registry.ACTIVATIONS[name].apply
+        for name, function in ELEMENTWISE_FUNCTIONS.items():
+            callables[name] = function
+        self.callables = callables
+        self.tensor_names = set(inputs) | set(targets) | set(params) | set(texts)
+        self.constants = constants
+        self.trees: dict[str, tuple[TensorExpr | sp.Expr, TensorReader]] = {}
+        self.where = ""
+        self.current: TensorReader | None = None
+        for role, table in (("input", inputs), ("target", targets), ("param", params)):
+            for name, shape in table.items():
+                self.add(Node(name, Leaf(role), (), shape))
+
+    def fail(self, message: str, where: str | None = None):
+        self.reader.fail(where or self.where, message)
+
+    # -- bookkeeping -------------------------------------------------------------------------
+
+    def add(self, node: Node) -> str:
+        self.nodes[node.name] = node
+        role = node.op.role
+        if role in ("input", "target") or any(i in self.batched for i in node.inputs):
+            self.batched.add(node.name)
+        if role == "target" or any(i in self.target_dependent for i in node.inputs):
+            self.target_dependent.add(node.name)
+        if role == "param" or any(i in self.param_dependent for i in node.inputs):
+            self.param_dependent.add(node.name)
+        return node.name
+
+    def fresh(self, root: str) -> str:
+        """The next free name for a part of node ``root``: root1, root2, ..."""
+        return naming.fresh_part_name(root, self.taken, self.taken_arrays)
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return self.nodes[name].shape
+
+    # -- driving -----------------------------------------------------------------------------
+
+    def parse(self, text: str, where: str) -> tuple[Any, TensorReader]:
+        reader = TensorReader(text, self.tensor_names, self.constants, self.callables)
+        try:
+            return reader.read(), reader
+        except FormulaError as exc:
+            self.reader.fail(where, str(exc))
+
+    def build(self, loss_text: str):
+        for name, (where, text) in self.texts.items():
+            self.trees[name] = self.parse(text, where)
+        loss_tree = self.parse(loss_text, "loss")
+        for name in self.order():
+            self.node(name)
+        self.where, self.current = "loss", loss_tree[1]
+        tree = loss_tree[0]
+        if isinstance(tree, TensorExpr) and tree.kind == "ref":
+            loss = self.reference(tree)  # the loss is a node itself (CS231n's f)
+            if loss not in self.texts:
+                self.fail(f"the loss must be computed by a node or an expression, not the {self.nodes[loss].op.role} {loss}")
+        else:
+            loss = self.emit(tree, "E", root="E")
+        if self.shape(loss):
+            self.fail(f"the loss must be a scalar per sample, got shape {list(self.shape(loss))}; sum it, e.g. sum(...)")
+        if loss not in self.param_dependent:
+            self.fail("the loss does not depend on any parameter")
+        if loss not in self.batched:
+            self.fail("the loss does not depend on any input or target")
+        self.check_used(loss)
+        shown = {name: self.trees[name][1].normalised() for name in self.texts}
+        return tuple(self.nodes.values()), loss, shown, loss_tree[1].normalised()
+
+    def check_used(self, loss: str):
+        used = {loss}
+        for node in reversed(list(self.nodes.values())):
+            if node.name in used:
+                used.update(node.inputs)
+        for name, (where, _) in self.texts.items():
+            if name not in used:
+                self.fail(f"node {name!r} is never used: the loss does not depend on it", where)
+        for section, table in (("params", self.params), ("inputs", self.inputs), ("targets", self.targets)):
+            for name in table:
+                if name not in used:
+                    what = {"params": "parameter", "inputs": "input", "targets": "target"}[section]
+                    self.fail(f"{what} {name!r} is never used: the loss does not depend on it", f"{section}.{name}")
+
+    def uses(self, name: str) -> list[str]:
+        """The declared nodes that node ``name``'s expression refers to, left to right."""
+        found, stack = [], [self.trees[name][0]]
+        while stack:
+            tree = stack.pop()
+            if not isinstance(tree, TensorExpr):
+                continue
+            if tree.kind == "ref" and tree.name in self.texts and tree.name not in found:
+                found.append(tree.name)
+            stack.extend(reversed(tree.args))
+        return found
+
+    def order(self) -> list[str]:
+        """The declared nodes, each after the nodes it uses (a depth-first walk from each node in
+        the spec's order, with an explicit stack: an unrolled network may be thousands of nodes
+        deep).  A cycle fails, naming it, at the node where it closes."""
+        done: set[str] = set()
+        order: list[str] = []
+        for start in self.texts:
+            path: list[str] = []  # the nodes being visited, outermost first
+            pending = [(start, None)]  # per level: a node and its uses still to visit
+            while pending:
+                name, todo = pending[-1]
+                if todo is None:
+                    if name in done:
+                        pending.pop()
+                        continue
+                    if name in path:
+                        cycle = [*path[path.index(name) :], name]
+                        if len(cycle) > 9:  # keep the message one readable line
+                            cycle = [*cycle[:4], f"... ({len(cycle) - 8} more)", *cycle[-4:]]
+                        self.fail(f"cycle: {' -> '.join(cycle)}", self.texts[name][0])
+                    path.append(name)
+                    todo = iter(self.uses(name))
+                    pending[-1] = (name, todo)
+                following = next(todo, None)
+                if following is not None:
+                    pending.append((following, None))
+                    continue
+                pending.pop()
+                path.pop()
+                done.add(name)
+                order.append(name)
+        return order
+
+    def node(self, name: str) -> str:
+        """Build declared node ``name``, once the nodes it uses are built (see ``order``)."""
+        if name in self.nodes:
+            return name
+        saved = self.where, self.current
+        tree, reader = self.trees[name]
+        self.where, self.current = self.texts[name][0], reader
+        if not isinstance(tree, TensorExpr):
+            self.fail(f"the expression is the constant {tree}; a node must depend on an input or a parameter")
+        value = self.reference(tree) if tree.kind == "ref" else self.emit(tree, name, root=name)
+        if value != name:  # the node is another one under a new name (r: h, or v.T of a vector)
+            shape = self.shape(value)
+            self.add(Node(name, Elementwise(arg_symbol(0), (shape,), "="), (value,), shape))
+        self.where, self.current = saved
+        return name
+
+    def reference(self, tree: TensorExpr) -> str:
+        if tree.name in self.texts:
+            return self.node(tree.name)
+        return tree.name
+
+    # -- expressions -------------------------------------------------------------------------
+
+    def value(self, tree, root: str) -> str | sp.Expr:
+        """A sub-expression: the name of its node, or a SymPy number."""
+        if not isinstance(tree, TensorExpr):
+            return tree
+        if tree.kind == "ref":
+            return self.reference(tree)
+        cached = getattr(tree, "_built", None)
+        if cached is not None:
+            return cached
+        result = self.emit(tree, None, root=root)
+        tree._built = result
+        return result
+
+    def text(self, tree) -> str:
+        if isinstance(tree, TensorExpr):
+            return self.current.segment(tree.node)
+        return str(tree)
+
+    def at(self, tree: TensorExpr) -> str:
+        return self.current.position(tree.node)
+
+    def new(self, name: str | None, root: str, op, inputs: tuple[str, ...], shape) -> str:
+        return self.add(Node(name or self.fresh(root), op, inputs, tuple(shape)))
+
+    def emit(self, tree: TensorExpr, name: str | None, root: str) -> str:
+        """Build the op of ``tree`` (its arguments first) as a node called ``name`` (or a fresh part name)."""
+        kind = tree.kind
+        if kind in ("add", "sub", "mul", "div", "pow", "neg"):
+            if kind == "add":
+                dense = self.dense(tree, name, root)
+                if dense is not None:
+                    return dense
+            return self.elementwise(tree, name, root)
+        if kind == "matmul":
+            return self.matmul(tree, name, root)
+        if kind == "T":
+            operand = self.tensor(tree.args[0], root, "'.T'")
+            if len(self.shape(operand)) < 2:
+                return operand  # a vector's transpose is itself, as in NumPy
+            rows, cols = self.shape(operand)
+            return self.new(name, root, Transpose(), (operand,), (cols, rows))
+        if kind == "call":
+            return self.call(tree, name, root)
+        raise AssertionError(kind)
+
+    def tensor(self, tree, root: str, construct: str) -> str:
+        value = self.value(tree, root)
+        if not isinstance(value, str):
+            self.fail(f"{construct} needs a tensor, got the number {value}")
+        return value
+
+    def elementwise(self, tree: TensorExpr, name: str | None, root: str) -> str:
+        kind = tree.kind
+        values = [self.value(arg, root) for arg in tree.args]
+        inputs, symbols = _operands(values)
+        if kind == "neg":
+            expr = -symbols[0]
+        else:
+            left, right = symbols
+            expr = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv, "pow": operator.pow}[
+                kind
+            ](left, right)
+        shapes = tuple(self.shape(i) for i in inputs)
+        shape = broadcast_shape(*shapes) if shapes else ()
+        if kind != "neg":
+            self.check_row_broadcast(tree, values, shape)
+        if shape is None:
+            (left, right) = tree.args
+            self.fail(
+                f"shape mismatch in '{OPERATOR_SYMBOLS[kind]}' at {self.at(tree)}: {self.text(left)} has shape "
+                f"{list(self.shape(values[0]))}, {self.text(right)} has shape {list(self.shape(values[1]))}"
+            )
+        label = "-" if kind == "neg" else OPERATOR_SYMBOLS[kind]
+        return self.new(name, root, Elementwise(expr, shapes, label), inputs, shape)
+
+    def source_of(self, name: str) -> str:
+        """``name`` followed back through elementwise functions of it alone (1 / s, sqrt(s), -s, renames)."""
+        node = self.nodes[name]
+        while isinstance(node.op, (Elementwise, Activation)) and len(node.inputs) == 1:
+            node = self.nodes[node.inputs[0]]
+        return node.name
+
+    def row_values(self, name: str) -> str | None:
+        """The matrix M when ``name`` is one value per row of M (``sum(M, axis=1)``, ``mean(M, axis=1)``,
+        or an elementwise function of it alone)."""
+        node = self.nodes[self.source_of(name)]
+        if isinstance(node.op, Reduce) and len(node.op.shape_in) == 2 and node.op.axis == 1:
+            return node.inputs[0]
+        return None
+
+    def check_row_broadcast(self, tree: TensorExpr, values: list, shape) -> None:
+        """Refuse per-row values of a matrix M (a reduction over axis=1) combined elementwise with M
+        (or a function of it): NumPy's broadcasting lines a vector up with the LAST axis, so
+        ``e / sum(e, axis=1)`` divides column j by the total of row j, silently wrong on a square
+        matrix (a bare shape mismatch otherwise, which gets the same hint).  The message gives the
+        transpose that means "row by row"; a vector of column totals (axis=0) lines up as meant."""
+        if len(values) != 2 or not all(isinstance(v, str) for v in values):
+            return
+        for position, (vector, matrix) in enumerate((values, values[::-1])):
+            origin = self.row_values(vector)
+            if origin is None or len(self.shape(matrix)) != 2:
+                continue
+            if shape is not None and self.source_of(matrix) != self.source_of(origin):
+                continue  # another matrix: combining with its columns may well be meant
+            symbol = OPERATOR_SYMBOLS[tree.kind]
+            left, right = tree.args
+            v_text, m_text = (self.text(left), self.text(right)) if position == 0 else (self.text(right), self.text(left))
+            m_t = f"{m_text}.T" if m_text.isidentifier() else f"({m_text}).T"
+            fixed = f"({v_text} {symbol} {m_t}).T" if position == 0 else f"({m_t} {symbol} {v_text}).T"
+            what = "is combined with its columns, not its rows" if shape is not None else "does not line up with it"
+            self.fail(
+                f"ambiguous broadcast in '{symbol}' at {self.at(tree)}: {v_text} has shape {list(self.shape(vector))} "
+                f"(one value per row of a {list(self.shape(origin))} tensor) and {m_text} has shape "
+                f"{list(self.shape(matrix))}; a vector broadcasts along the last axis, so it {what}. "
+                f"To combine row i with value i, write {fixed}"
+            )
+
+    def dense(self, tree: TensorExpr, name: str | None, root: str) -> str | None:
+        """``W @ v + b`` (either order) with parameters W (matrix) and b (vector) and a batched
+        vector v: one dense node, as in a layer stack."""
+        for product, bias in (tree.args, tree.args[::-1]):
+            if not (isinstance(product, TensorExpr) and product.kind == "matmul" and isinstance(bias, TensorExpr)):
+                continue
+            if bias.kind != "ref" or bias.name not in self.params:
+                continue
+            weight = product.args[0]
+            if weight.kind != "ref" or weight.name not in self.params or len(self.params[weight.name]) != 2:
+                continue
+            rows, cols = self.params[weight.name]
+            if self.params[bias.name] != (rows,):
+                continue
+            data = self.value(product.args[1], root)
+            if isinstance(data, str) and data in self.batched and self.shape(data) == (cols,):
+                return self.new(name, root, Dense(), (weight.name, data, bias.name), (rows,))
+        return None
+
+    def matmul(self, tree: TensorExpr, name: str | None, root: str) -> str:
+        left = self.tensor(tree.args[0], root, "'@'")
+        right = self.tensor(tree.args[1], root, "'@'")
+        a, b = self.shape(left), self.shape(right)
+        shape = MatMul.result_shape(a, b)
+        if shape is None:
+            detail = "a scalar cannot be multiplied with '@' (use '*')" if not a or not b else "the inner sizes differ"
+            self.fail(
+                f"shape mismatch in '@' at {self.at(tree)}: {self.text(tree.args[0])} has shape {list(a)}, "
+                f"{self.text(tree.args[1])} has shape {list(b)} ({detail})"
+            )
+        if left in self.params and len(a) == 2 and right in self.batched and len(b) == 1:
+            return self.new(name, root, Dense(), (left, right), shape)
+        return self.new(name, root, MatMul(a, b), (left, right), shape)
+
+    def call(self, tree: TensorExpr, name: str | None, root: str) -> str:
+        function = tree.name
+        args, keywords = tree.args, tree.keywords
+        where = f"{function}(...) at {self.at(tree)}"
+
+        def tensors(count: int | None = None) -> list[str]:
+            if count is not None and len(args) != count:
+                self.fail(f"{where} takes {count} argument{'s' if count > 1 else ''}, got {len(args)}")
+            return [self.tensor(arg, root, f"{function}(...)") for arg in args]
+
+        def no_keywords():
+            if keywords:
+                self.fail(f"{where}: unexpected keyword {next(iter(keywords))}=")
+
+        if function in registry.ACTIVATIONS or function in self.functions:
+            if not args:
+                self.fail(f"{where} needs an argument")
+            operand = self.tensor(args[0], root, f"{function}(...)")
+            choice = self.activation_choice(function, args[1:], keywords, where)
+            return self.new(name, root, Activation(choice), (operand,), self.shape(operand))
+        if function in ELEMENTWISE_FUNCTIONS:
+            no_keywords()
+            return self.math_function(tree, name, root, where)
+        op_class = CALLS.get(function)
+        if op_class is not None:  # a tensor op of symprop.ops, by its shape rule
+            operands = tensors()
+            shapes = [self.shape(operand) for operand in operands]
+            try:
+                op, shape = op_class.from_call(function, shapes, keywords, [self.text(arg) for arg in args])
+            except ShapeRuleError as exc:
+                self.fail(f"{where}: {exc}")
+            return self.new(name, root, op, tuple(operands), shape)
+        if function in registry.LOSSES:
+            return self.loss_function(tree, name, root, where)
+        raise AssertionError(function)
+
+    def activation_choice(self, function: str, extra, keywords: dict, where: str) -> ActivationChoice:
+        if function in self.functions:
+            if extra or keywords:
+                self.fail(f"{where}: {function} is a formula function and takes one argument")
+            return ActivationChoice(function, formula=self.functions[function])
+        entry = registry.ACTIVATIONS[function]
+        names = [n for n, _ in entry.constants]
+        if len(extra) > len(names):
+            self.fail(f"{where}: {function} takes {1 + len(names)} argument(s) at most")
+        given = {}
+        for constant, value in zip(names, extra):
+            if isinstance(value, TensorExpr):
+                self.fail(f"{where}: the constant {constant} must be a number")
+            given[constant] = value
+        for key, value in keywords.items():
+            if key not in names:
+                self.fail(f"{where}: {function} has no constant {key!r}; its constants: {', '.join(names) or 'none'}")
+            if key in given:
+                self.fail(f"{where}: {key} is given twice")
+            given[key] = value
+        return ActivationChoice(entry.name, entry.constant_values(given))
+
+    def math_function(self, tree: TensorExpr, name: str | None, root: str, where: str) -> str:
+        function = tree.name
+        values = [self.value(arg, root) for arg in tree.args]
+        arity = 2 if function in ("max", "min") else 1
+        if len(values) != arity:
+            self.fail(f"{where} takes {arity} argument{'s' if arity > 1 else ''}, got {len(values)}")
+        inputs, symbols = _operands(values)
+        expr = ELEMENTWISE_FUNCTIONS[function](*symbols)
+        shapes = tuple(self.shape(i) for i in inputs)
+        shape = broadcast_shape(*shapes)
+        if shape is None:
+            self.fail(
+                f"shape mismatch in {where}: {self.text(tree.args[0])} has shape {list(shapes[0])}, "
+                f"{self.text(tree.args[1])} has shape {list(shapes[1])}"
+            )
+        return self.new(name, root, Elementwise(expr, shapes, function), inputs, shape)
+
+    def loss_function(self, tree: TensorExpr, name, root, where) -> str:
+        function = tree.name
+        entry = registry.LOSSES[function]
+        if len(tree.args) < 2:
+            self.fail(f"{where} takes the output and the target, e.g. {function}(y, t)")
+        extra = tree.args[2:]
+        y, t = [self.tensor(arg, root, f"{function}(...)") for arg in tree.args[:2]]
+        names = [n for n, _ in entry.constants]
+        if len(extra) > len(names):
+            self.fail(f"{where} takes {2 + len(names)} argument(s) at most")
+        given = dict(zip(names, extra))
+        for key, value in tree.keywords.items():
+            if key not in names:
+                self.fail(f"{where}: {function} has no constant {key!r}; its constants: {', '.join(names) or 'none'}")
+            given[key] = value
+        for key, value in given.items():
+            if isinstance(value, TensorExpr):
+                self.fail(f"{where}: the constant {key} must be a number")
+        values = entry.constant_values(given)
+        if function == "huber" and values[0] <= 0:
+            self.fail(f"{where}: delta must be positive, got {values[0]}")
+        if self.shape(y) != self.shape(t):
+            self.fail(
+                f"shape mismatch in {where}: the output {self.text(tree.args[0])} has shape {list(self.shape(y))}, "
+                f"the target {self.text(tree.args[1])} has shape {list(self.shape(t))}"
+            )
+        if t in self.param_dependent:
+            self.fail(f"{where}: the target {self.text(tree.args[1])} depends on a parameter; no gradient flows into a target")
+        return self.new(name, root, Loss(LossChoice(entry.name, values)), (y, t), ())
+
+
+def _operands(values: list) -> tuple[tuple[str, ...], list]:
+    """Split an op's arguments into its input nodes (names) and the symbols of its formula:
+    the i-th node argument becomes ``arg_symbol(i)``, a constant stays itself."""
+    inputs = tuple(v for v in values if isinstance(v, str))
+    position = iter(range(len(inputs)))
+    return inputs, [arg_symbol(next(position)) if isinstance(v, str) else v for v in values]
+
+

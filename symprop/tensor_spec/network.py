@@ -1,0 +1,95 @@
+"""The result of reading a graph spec: ``GraphNetwork`` (and its worked example)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import sympy as sp
+
+from ..graph import Graph
+from ..ops import (
+    Node,
+)
+from ..spec import ParamInit, flatten
+
+# -- the result ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GraphExample:
+    """Concrete numbers for a worked example: one sample of every input and target, and
+    every parameter (nested lists as in the spec)."""
+
+    inputs: dict[str, Any]
+    targets: dict[str, Any]
+    params: dict[str, Any]
+    learning_rate: float | None = None
+
+    @property
+    def x(self) -> tuple[float, ...]:
+        """The single input, flattened (as ``Example.x`` of a layer stack)."""
+        return _single(self.inputs, "input")
+
+    @property
+    def t(self) -> tuple[float, ...]:
+        return _single(self.targets, "target")
+
+
+def _single(values: dict[str, Any], what: str) -> tuple[float, ...]:
+    if len(values) != 1:
+        raise AttributeError(f"the example has {len(values)} {what}s; use .{what}s[name]")
+    return tuple(flatten(next(iter(values.values()))))
+
+
+@dataclass(frozen=True, eq=False)
+class GraphNetwork:
+    """A validated graph spec; ``to_graph()`` gives the graph the Derivation works on.
+
+    ``inputs``, ``targets`` and ``params`` map names to per-sample shapes (parameters: their
+    full shape); ``nodes`` maps each declared node to its expression as understood (one line,
+    normalised); ``output`` is the node ``forward()`` returns.
+    """
+
+    name: str
+    inputs: dict[str, tuple[int, ...]]
+    targets: dict[str, tuple[int, ...]]
+    params: dict[str, tuple[int, ...]]
+    nodes: dict[str, str]
+    loss_text: str
+    output: str
+    constants: dict[str, sp.Expr] = field(default_factory=dict)
+    functions: dict[str, sp.Expr] = field(default_factory=dict)
+    example: GraphExample | None = None
+    source: str = "<python>"
+    graph_nodes: tuple[Node, ...] = ()
+    loss_node: str = "E"
+    array_names: dict[str, str] = field(default_factory=dict)
+    param_inits: dict[str, ParamInit] = field(default_factory=dict)
+
+    kind = "graph"
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        return dict(self.params)
+
+    def to_graph(self) -> Graph:
+        """A fresh ``Graph`` of this spec (the nodes are immutable; the graph caches)."""
+        nodes = {n.name: n for n in self.graph_nodes}
+        return Graph(nodes, self.loss_node, output=self.output, input_adjoints=True, array_names=dict(self.array_names))
+
+    @property
+    def summary(self) -> str:
+        def shapes(table):
+            return ", ".join(f"{n} {_shape_text(s)}" for n, s in table.items()) or "none"
+
+        return (
+            f"graph of {sum(1 for n in self.graph_nodes if n.op.role == 'op')} ops; inputs {shapes(self.inputs)}; "
+            f"targets {shapes(self.targets)}; parameters {shapes(self.params)}; "
+            f"loss {self.loss_text}, averaged over the batch"
+        )
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "(scalar)" if not shape else "(" + " x ".join(map(str, shape)) + ")"
+
+
