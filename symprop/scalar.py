@@ -23,7 +23,7 @@ import sympy as sp
 from . import naming, registry
 from .errors import SymPropError
 from .latex_printing import paren, to_latex
-from .ops import Activation, Loss, Node, Softmax, element_indices, flat_index
+from .ops import Node, at_elements, element_indices, flat_index
 from .ops.loss import FUSED
 
 #: Networks with more parameters than this get no per-weight expansion.
@@ -117,58 +117,37 @@ class ScalarDerivation:
     # -- backward -------------------------------------------------------------------
 
     def _reverse_pass(self) -> dict[sp.Symbol, sp.Expr]:
+        """Every element's adjoint, each op sending its own (``Op.scalar_adjoints``)."""
         adjoints: dict[sp.Symbol, sp.Expr] = {}
-        fused = {step.source: step for step in self.derivation.steps if step.rule == FUSED}
-
-        def send(symbol: sp.Symbol, value: sp.Expr):
-            adjoints[symbol] = adjoints.get(symbol, sp.S.Zero) + value
-
-        needed = self.graph.needs_grad
-        if self.graph.input_adjoints:  # also dE/dx, as the computational-graph tutorials show
-            needed = needed | self.graph.downstream_of("input")
-        if not isinstance(self.graph.nodes[self.graph.loss].op, Loss):
-            send(self.loss_symbol, sp.S.One)  # a graph spec's loss node: dE/dE = 1 starts the pass
+        root = self.graph.nodes[self.graph.loss]
+        if not root.op.loss_function:
+            adjoints[self.loss_symbol] = sp.S.One  # a graph spec's loss node: dE/dE = 1 starts the pass
+        # An output activation whose adjoint a fused step (softmax + cross-entropy) sends.
+        skipped = {self.graph.nodes[source].inputs[0] for source in self.fused}
         for node in reversed(list(self.graph.nodes.values())):
-            if node.op.role != "op" or node.name not in needed:
+            if node.op.role != "op" or node.name not in self.needed or node.name in skipped:
                 continue
-            outs = self.symbols[node.name]
-            if isinstance(node.op, Loss):
-                output = self.graph.nodes[node.inputs[0]]
-                targets = self.symbols[node.inputs[1]]
-                # A loss function inside a graph spec's loss expression: times its own adjoint.
-                bar = sp.S.One if node.name == self.graph.loss else adjoints.get(outs[0], sp.S.Zero)
-                if node.inputs[1] in needed:  # the "target" is an input (an autoencoder's x): dE/dx
-                    scale, d_target = node.op.scale(len(targets)), sp.diff(node.op.elementwise, registry.T)
-                    for y, t in zip(self.symbols[output.name], targets):
-                        send(t, bar * scale * _at(d_target, y=y, t=t))
-                if node.name in fused:
-                    pre = output.inputs[0]
-                    for z, a, t in zip(self.symbols[pre], self.symbols[output.name], targets):
-                        send(z, bar * _at(fused[node.name].local, z=z, a=a, t=t))
-                    continue
-                scale = node.op.scale(len(targets))
-                for y, t in zip(self.symbols[output.name], targets):
-                    send(y, bar * scale * _at(node.op.derivative, y=y, t=t))
-                continue
-            if node.name in {self.graph.nodes[s].inputs[0] for s in fused}:
-                continue  # an output activation whose adjoint the fused step already sent
-            upstream = [adjoints.get(s, sp.S.Zero) for s in outs]
-            if isinstance(node.op, Activation):
-                for z, a, bar in zip(self.symbols[node.inputs[0]], outs, upstream):
-                    send(z, bar * _at(node.op.derivative, z=z, a=a))
-            elif isinstance(node.op, Softmax):
-                zs = self.symbols[node.inputs[0]]
-                for k, z in enumerate(zs):
-                    send(z, sum(bar * a * (int(i == k) - outs[k]) for i, (a, bar) in enumerate(zip(outs, upstream))))
-            else:  # linear and other ops: differentiate the element definitions
-                for name in dict.fromkeys(node.inputs):  # once per input, even for W * W
-                    if name not in needed:
-                        continue
-                    for s in self.symbols[name]:
-                        total = sum(bar * sp.diff(self.definitions[o], s) for o, bar in zip(outs, upstream))
-                        if total != 0:
-                            send(s, total)
+            if node is root:
+                upstream = [sp.S.One]
+            else:
+                upstream = [adjoints.get(s, sp.S.Zero) for s in self.symbols[node.name]]
+            for symbol, value in node.op.scalar_adjoints(node, upstream, self):
+                adjoints[symbol] = adjoints.get(symbol, sp.S.Zero) + value
         return adjoints
+
+    @cached_property
+    def needed(self) -> set[str]:
+        """Nodes the reverse pass goes through: those that depend on a parameter, and on an
+        input too when the graph shows dE/dx (as the computational-graph tutorials do)."""
+        needed = self.graph.needs_grad
+        if self.graph.input_adjoints:
+            needed = needed | self.graph.downstream_of("input")
+        return needed
+
+    @cached_property
+    def fused(self) -> dict:
+        """The loss nodes whose adjoint is fused with their output activation's -> that step."""
+        return {step.source: step for step in self.derivation.steps if step.rule == FUSED}
 
     def adjoint(self, node: str) -> list[sp.Expr]:
         """dE/d(each element of ``node``), in forward values."""
@@ -202,14 +181,14 @@ class ScalarDerivation:
         """(a, da/dz) when ``symbol`` (a ``z``) feeds only an activation whose adjoint is its own."""
         node = self._node_of(symbol)
         consumers = self.graph.consumers(node.name)
-        if len(consumers) != 1 or not isinstance(consumers[0].op, Activation):
+        if len(consumers) != 1 or not consumers[0].op.activation:
             return None
         activation = consumers[0]
         if any(s.rule == FUSED and s.target == node.name for s in self.derivation.steps):
             return None
         position = self.symbols[node.name].index(symbol)
         a = self.symbols[activation.name][position]
-        return a, _at(activation.op.derivative, z=symbol, a=a)
+        return a, at_elements(activation.op.derivative, z=symbol, a=a)
 
     def _node_of(self, symbol: sp.Symbol) -> Node:
         return next(self.graph.nodes[n] for n, symbols in self.symbols.items() if symbol in symbols)
@@ -218,11 +197,6 @@ class ScalarDerivation:
         """Every parameter element's gradient, parameters in order, elements row-major."""
         return [self.gradient(node.name, index) for node in self.graph.params() for index in element_indices(node.shape)]
 
-
-def _at(expr: sp.Expr, **values: sp.Expr) -> sp.Expr:
-    """A registry-symbol formula (in ``z``, ``a``, ``y``, ``t``) at the given elements."""
-    table = {"z": registry.Z, "a": registry.A, "y": registry.Y, "t": registry.T}
-    return expr.xreplace({table[k]: v for k, v in values.items()})
 
 
 def evaluate(expr: sp.Expr, values: dict[sp.Symbol, sp.Expr], digits: int = 30) -> sp.Float:

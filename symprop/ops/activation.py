@@ -14,7 +14,7 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
 from .. import registry
-from .base import Adjoint, AdjointCode, Op, formula_note, tidy
+from .base import Adjoint, AdjointCode, Op, at_elements, formula_note, tidy
 
 if TYPE_CHECKING:
     from ..spec import ActivationChoice
@@ -29,6 +29,7 @@ class Activation(Op):
     """An elementwise ``a = f(z)``: a registry activation or a formula in ``z``."""
 
     choice: ActivationChoice
+    activation = True
 
     @property
     def name(self) -> str:
@@ -70,6 +71,10 @@ class Activation(Op):
 
     def adjoint_rules(self, node, shapes):
         return [Adjoint(0, ACTIVATION, self.derivative)]
+
+    def scalar_adjoints(self, node, upstream, view):
+        for z, a, bar in zip(view.symbols[node.inputs[0]], view.symbols[node.name], upstream):
+            yield z, bar * at_elements(self.derivative, z=z, a=a)
 
     # -- NumPy --------------------------------------------------------------------------
 

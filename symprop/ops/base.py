@@ -155,6 +155,10 @@ class Op:
     #: ``numpy(node, code, over_batch=True)`` spells the loss summed over the batch.
     loss_function = False
 
+    #: Whether the op is an activation a = f(z) of one input, elementwise, with a
+    #: ``derivative`` in z and a: the chain the tutorials write factor by factor.
+    activation = False
+
     def elements(self, node: Node, args: list[list[sp.Expr]]) -> list[sp.Expr]:
         """The node's elements (flattened, row-major) as scalar expressions of its inputs'."""
         raise MissingHook(self, "elements")
@@ -178,6 +182,20 @@ class Op:
     def simplification_note(self, node: Node, graph: Any) -> str | None:
         """A line saying what of this op's derivative was left unsimplified (bounded work), or None."""
         return None
+
+    def scalar_adjoints(self, node: Node, upstream: list[sp.Expr], view: Any):
+        """The per-weight reverse pass through this node: (input element, contribution) pairs,
+        given the adjoints of its elements (``upstream``).  ``view`` is the ``scalar.ScalarView``
+        (its ``symbols``, ``definitions``, ``needed`` nodes and ``fused`` steps).  By default the
+        elements' definitions are differentiated; ops with a closed form say it."""
+        outs = view.symbols[node.name]
+        for name in dict.fromkeys(node.inputs):  # once per input, even for W * W
+            if name not in view.needed:
+                continue
+            for s in view.symbols[name]:
+                total = sum(bar * sp.diff(view.definitions[o], s) for o, bar in zip(outs, upstream))
+                if total != 0:
+                    yield s, total
 
     def numpy(self, node: Node, code: NumpyContext) -> tuple[str, str]:
         """(NumPy code of the batched output, the per-sample formula for the comment)."""
@@ -256,6 +274,14 @@ def arg_symbol(index: int) -> sp.Symbol:
 def element_indices(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
     """Every index of ``shape``, row-major (``[()]`` for a scalar)."""
     return list(itertools.product(*(range(n) for n in shape)))
+
+
+def at_elements(expr: sp.Expr, **values: sp.Expr) -> sp.Expr:
+    """A registry-symbol formula (in ``z``, ``a``, ``y``, ``t``) at the given elements."""
+    from .. import registry
+
+    table = {"z": registry.Z, "a": registry.A, "y": registry.Y, "t": registry.T}
+    return expr.xreplace({table[k]: v for k, v in values.items()})
 
 
 def flat_index(index: tuple[int, ...], shape: tuple[int, ...]) -> int:

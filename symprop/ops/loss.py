@@ -16,7 +16,7 @@ import sympy as sp
 
 from .. import registry
 from ..naming import escape_latex_text
-from .base import Adjoint, AdjointCode, Op, formula_note, tidy
+from .base import Adjoint, AdjointCode, Op, at_elements, formula_note, tidy
 
 if TYPE_CHECKING:
     from ..spec import LossChoice
@@ -77,6 +77,26 @@ class Loss(Op):
 
     def adjoint_rules(self, node, shapes):
         return [Adjoint(0, LOSS, self.scale(math.prod(shapes[0])) * self.derivative)]
+
+    def scalar_adjoints(self, node, upstream, view):
+        """dE/dy per output (or dE/dz of a fused output activation); dE/dt as well when the
+        "target" is an input that needs it (an autoencoder's x).  ``upstream``: 1 at the root of
+        the loss; a loss inside a larger loss expression is multiplied by its own adjoint."""
+        output, target = node.inputs
+        ys, ts = view.symbols[output], view.symbols[target]
+        (bar,) = upstream
+        scale = self.scale(len(ts))
+        if target in view.needed:
+            d_target = sp.diff(self.elementwise, registry.T)
+            for y, t in zip(ys, ts):
+                yield t, bar * scale * at_elements(d_target, y=y, t=t)
+        fused = view.fused.get(node.name)
+        if fused is not None:
+            for z, a, t in zip(view.symbols[view.graph.nodes[output].inputs[0]], ys, ts):
+                yield z, bar * at_elements(fused.local, z=z, a=a, t=t)
+            return
+        for y, t in zip(ys, ts):
+            yield y, bar * scale * at_elements(self.derivative, y=y, t=t)
 
     def fused_adjoint(self, node, graph, notes) -> Adjoint | None:
         """dE/dz for an output activation whose only consumer is the loss, when the product

@@ -39,6 +39,12 @@ class Softmax(Op):
     def adjoint_rules(self, node, shapes):
         return [Adjoint(0, SOFTMAX)]
 
+    def scalar_adjoints(self, node, upstream, view):
+        """dE/dz_k = sum_i dE/da_i a_i (delta_ik - a_k)."""
+        outs = view.symbols[node.name]
+        for k, z in enumerate(view.symbols[node.inputs[0]]):
+            yield z, sum(bar * a * (int(i == k) - outs[k]) for i, (a, bar) in enumerate(zip(outs, upstream)))
+
     def numpy(self, node, code):
         code.printer.helpers.add("softmax")
         return f"_softmax({code.use(node.inputs[0])})", f"{node.name} = softmax({node.inputs[0]})"
