@@ -118,19 +118,13 @@ class ScalarDerivation:
 
     def _reverse_pass(self) -> dict[sp.Symbol, sp.Expr]:
         """Every element's adjoint, each op sending its own (``Op.scalar_adjoints``)."""
-        adjoints: dict[sp.Symbol, sp.Expr] = {}
-        root = self.graph.nodes[self.graph.loss]
-        if not root.op.loss_function:
-            adjoints[self.loss_symbol] = sp.S.One  # a graph spec's loss node: dE/dE = 1 starts the pass
+        adjoints: dict[sp.Symbol, sp.Expr] = {self.loss_symbol: sp.S.One}  # dE/dE = 1 starts the pass
         # An output activation whose adjoint a fused step (softmax + cross-entropy) sends.
         skipped = {self.graph.nodes[source].inputs[0] for source in self.fused}
         for node in reversed(list(self.graph.nodes.values())):
             if node.op.role != "op" or node.name not in self.needed or node.name in skipped:
                 continue
-            if node is root:
-                upstream = [sp.S.One]
-            else:
-                upstream = [adjoints.get(s, sp.S.Zero) for s in self.symbols[node.name]]
+            upstream = [adjoints.get(s, sp.S.Zero) for s in self.symbols[node.name]]
             for symbol, value in node.op.scalar_adjoints(node, upstream, self):
                 adjoints[symbol] = adjoints.get(symbol, sp.S.Zero) + value
         return adjoints
@@ -184,7 +178,7 @@ class ScalarDerivation:
         if len(consumers) != 1 or not consumers[0].op.activation:
             return None
         activation = consumers[0]
-        if any(s.rule == FUSED and s.target == node.name for s in self.derivation.steps):
+        if any(step.target == node.name for step in self.fused.values()):
             return None
         position = self.symbols[node.name].index(symbol)
         a = self.symbols[activation.name][position]

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import sympy as sp
 
+from .. import registry
+
 if TYPE_CHECKING:
     from ..derivation import Step
 
@@ -278,8 +280,6 @@ def element_indices(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
 
 def at_elements(expr: sp.Expr, **values: sp.Expr) -> sp.Expr:
     """A registry-symbol formula (in ``z``, ``a``, ``y``, ``t``) at the given elements."""
-    from .. import registry
-
     table = {"z": registry.Z, "a": registry.A, "y": registry.Y, "t": registry.T}
     return expr.xreplace({table[k]: v for k, v in values.items()})
 

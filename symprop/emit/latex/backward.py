@@ -13,7 +13,7 @@ import sympy as sp
 
 from ...latex_printing import paren, to_latex, visible_length
 from ...ops.base import accumulate
-from ..numpy import NumpyModule
+from ..numpy import ModuleBuilder
 from .layout import split_equation
 from .notation import generic_element, index_letters, partial, transpose_tex
 from .tex import Tex, code
@@ -27,11 +27,9 @@ class BackwardSection:
 
     @cached_property
     def numpy_lines(self) -> list[list]:
-        """The lines of the module's backward() for each step, exactly as the NumPy emitter
-        writes them (the builder returns them step by step)."""
-        builder = NumpyModule(self.d)
-        builder.context()
-        return builder.step_lines
+        """The lines of the module's backward() for each step, exactly as the NumPy builder
+        writes them."""
+        return ModuleBuilder(self.d).step_lines()
 
     def backward(self) -> list[dict]:
         items = []

@@ -69,7 +69,6 @@ class ModuleBuilder:
         self.params_read: set[str] = set()  # parameters the backward pass reads
         self.targets_read: set[str] = set()  # targets the backward pass reads
         self.reads: set[str] | None = None  # while spelling a forward line: the nodes it reads
-        self.step_lines: list[list[Line]] = []  # the lines each step of the derivation wrote
         self.op_helpers: dict[str, str] = {}  # helper functions an op brings itself, by name
         self.temporaries = itertools.count(1)
 
@@ -219,15 +218,9 @@ class ModuleBuilder:
             reads |= read
         return lines, reads - set(names)
 
-    def backward_lines(self) -> list[Line]:
-        """Every step's lines, in order; ``step_lines`` keeps them step by step (for the handout)."""
-        lines: list[Line] = []
-        self.step_lines = []
-        for step in self.d.steps:
-            written = self.backward_line(step)
-            self.step_lines.append(written)
-            lines.extend(written)
-        return lines
+    def step_lines(self) -> list[list[Line]]:
+        """The lines of backward(), step by step (the handout shows each beside its math)."""
+        return [self.backward_line(step) for step in self.d.steps]
 
     def backward_line(self, step: Step) -> list[Line]:
         """The lines of one step, spelled by the op of the node that sends the adjoint."""

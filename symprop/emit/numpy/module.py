@@ -53,11 +53,6 @@ class NumpyModule:
         #: Whether the loss is one loss function, spelled summed over the batch.
         self.total = loss.op.loss_function and graph.loss in self.loss_part
 
-    @property
-    def step_lines(self) -> list[list[Line]]:
-        """The lines each step of the derivation wrote (after ``context()``)."""
-        return self.builder.step_lines
-
     def ancestors(self, name: str) -> set[str]:
         found = {name}
         for node in reversed(list(self.graph.nodes.values())):
@@ -79,7 +74,7 @@ class NumpyModule:
         if self.total:
             total_code, total_math, reads = b.spelled(graph.nodes[graph.loss], over_batch=True)
             loss_reads |= reads - set(per_sample)
-        backward = b.backward_lines()
+        backward = [line for lines in b.step_lines() for line in lines]
         # Target-dependent values the backward pass reads are recomputed in backward().
         needed = {n for n in b.cached if n in self.loss_part}
         while True:
