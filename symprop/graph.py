@@ -60,6 +60,14 @@ class Graph:
         from parameters alone) do not."""
         return self.downstream_of("input", "target")
 
+    @cached_property
+    def dtypes(self) -> dict[str, str]:
+        """Every node's dtype: 'float', or 'int' / 'bool' for indices and masks (no gradient)."""
+        found: dict[str, str] = {}
+        for node in self.nodes.values():
+            found[node.name] = node.op.dtype([found[i] for i in node.inputs])
+        return found
+
     def params(self) -> list[Node]:
         return [n for n in self.nodes.values() if n.op.role == "param"]
 

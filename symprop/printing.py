@@ -67,10 +67,10 @@ EXTRA_HELPERS = {
         "    return ax + np.log1p(np.exp(-2.0 * ax)) - 0.6931471805599453\n"
     ),
     "softmax": (
-        "def _softmax(z):\n"
-        '    """softmax over the last axis, shifted by the row maximum so exp never overflows."""\n'
-        "    e = np.exp(z - z.max(axis=-1, keepdims=True))\n"
-        "    return e / e.sum(axis=-1, keepdims=True)\n"
+        "def _softmax(z, axis=-1):\n"
+        '    """softmax along an axis (the last by default), shifted by the maximum so exp never overflows."""\n'
+        "    e = np.exp(z - z.max(axis=axis, keepdims=True))\n"
+        "    return e / e.sum(axis=axis, keepdims=True)\n"
     ),
     "log_softmax": (
         "def _log_softmax(z):\n"

@@ -136,7 +136,7 @@ class ScalarDerivation:
         needed = self.graph.needs_grad
         if self.graph.input_adjoints:
             needed = needed | self.graph.downstream_of("input")
-        return needed
+        return {n for n in needed if self.graph.dtypes[n] == "float"}  # indices and masks have none
 
     @cached_property
     def fused(self) -> dict:

@@ -10,6 +10,8 @@ from .base import (
     HOOKS,
     Adjoint,
     AdjointCode,
+    Arg,
+    Call,
     MissingHook,
     Node,
     Op,
@@ -23,28 +25,57 @@ from .base import (
     unflat_index,
 )
 from .concat import Concat
+from .contraction import contract
 from .dense import Dense
+from .einsum import Einsum
 from .elementwise import Elementwise
-from .leaf import Leaf
+from .gather import Gather
+from .index import Index
+from .leaf import DTYPES, Leaf
 from .logsumexp import LogSumExp
 from .loss import Loss
-from .matmul import MatMul, contract
+from .matmul import MatMul
 from .reduce import Reduce
+from .reshape import Reshape
 from .softmax import Softmax
 from .transpose import Transpose
+from .where import Tril, Where
 
 #: The op classes with role 'op' (leaves compute nothing).
-OPS = (Dense, Activation, Softmax, Loss, Elementwise, MatMul, Transpose, Reduce, Concat, LogSumExp)
+OPS = (
+    Dense,
+    Activation,
+    Softmax,
+    Loss,
+    Elementwise,
+    MatMul,
+    Einsum,
+    Transpose,
+    Reshape,
+    Reduce,
+    Concat,
+    LogSumExp,
+    Index,
+    Gather,
+    Where,
+    Tril,
+)
 
 __all__ = [
+    "DTYPES",
     "HOOKS",
     "OPS",
     "Activation",
     "Adjoint",
     "AdjointCode",
+    "Arg",
+    "Call",
     "Concat",
     "Dense",
+    "Einsum",
     "Elementwise",
+    "Gather",
+    "Index",
     "Leaf",
     "LogSumExp",
     "Loss",
@@ -53,9 +84,12 @@ __all__ = [
     "Node",
     "Op",
     "Reduce",
+    "Reshape",
     "ShapeRuleError",
     "Softmax",
     "Transpose",
+    "Tril",
+    "Where",
     "arg_symbol",
     "broadcast_shape",
     "at_elements",

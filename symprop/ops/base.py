@@ -53,14 +53,116 @@ class ShapeRuleError(ValueError):
     """Arguments an op's shape rule refuses; the spec reader adds the node and the column."""
 
 
-def check_call(shapes: list, keywords: dict, count: int | None = None, allowed: tuple[str, ...] = ()) -> None:
-    """The common part of a shape rule: the number of arguments and the keywords allowed."""
-    if count is not None and len(shapes) != count:
-        raise ShapeRuleError(f"takes {count} argument{'s' if count > 1 else ''}, got {len(shapes)}")
-    unknown = sorted(set(keywords) - set(allowed))
-    if unknown:
-        only = f" (only {', '.join(k + '=' for k in allowed)})" if allowed else ""
-        raise ShapeRuleError(f"unexpected keyword {unknown[0]}={only}")
+@dataclass(frozen=True)
+class Arg:
+    """One positional argument of a call in a graph spec: a tensor (its per-sample ``shape``
+    and ``dtype``: 'float', 'int' for indices, 'bool' for a mask) or a constant ``value`` (a
+    SymPy number, a string such as einsum's subscripts, or a tuple of whole numbers)."""
+
+    text: str
+    shape: tuple[int, ...] | None = None
+    value: Any = None
+    dtype: str = "float"
+
+    @property
+    def is_tensor(self) -> bool:
+        return self.shape is not None
+
+
+@dataclass(frozen=True)
+class Call:
+    """A call ``function(args, **keywords)`` of a graph spec, as an op's shape rule sees it.
+    The node's inputs are the tensor arguments, in order."""
+
+    function: str
+    args: tuple[Arg, ...]
+    keywords: dict
+
+    @property
+    def tensors(self) -> list[Arg]:
+        return [a for a in self.args if a.is_tensor]
+
+    @property
+    def shapes(self) -> list[tuple[int, ...]]:
+        return [a.shape for a in self.tensors]
+
+    def check(self, count: int | None = None, allowed: tuple[str, ...] = (), values: int = 0) -> None:
+        """The common part of a shape rule: ``count`` tensors (any number for None), at most
+        ``values`` constant arguments after them, and only the keywords ``allowed``."""
+        tensors = self.tensors
+        constants = [a for a in self.args if not a.is_tensor]
+        if count is not None and len(tensors) != count:
+            got = str(len(tensors))
+            if constants:
+                got += f" (and {len(constants)} constant{'s' if len(constants) > 1 else ''})"
+            raise ShapeRuleError(f"takes {count} tensor argument{'s' if count > 1 else ''}, got {got}")
+        if len(constants) > values:
+            if not values:
+                raise ShapeRuleError(f"{constants[0].text} must be a tensor")
+            raise ShapeRuleError(f"takes at most {values} constant argument(s)")
+        unknown = sorted(set(self.keywords) - set(allowed))
+        if unknown:
+            only = f" (only {', '.join(k + '=' for k in allowed)})" if allowed else ""
+            raise ShapeRuleError(f"unexpected keyword {unknown[0]}={only}")
+
+    def constant(self, position: int, keyword: str, default: Any = None) -> Any:
+        """A constant given at ``position`` among the constant arguments, or as ``keyword=``."""
+        constants = [a.value for a in self.args if not a.is_tensor]
+        if position < len(constants):
+            if keyword in self.keywords:
+                raise ShapeRuleError(f"{keyword} is given twice")
+            return constants[position]
+        return self.keywords.get(keyword, default)
+
+
+def whole_number(value: Any, what: str, low: int | None = None) -> int:
+    """``value`` as a Python int (a SymPy or Python whole number), else ShapeRuleError."""
+    if isinstance(value, bool) or not isinstance(value, (int, sp.Integer)):
+        raise ShapeRuleError(f"{what} must be a whole number, got {_shown(value)}")
+    number = int(value)
+    if low is not None and number < low:
+        raise ShapeRuleError(f"{what} must be at least {low}, got {number}")
+    return number
+
+
+def axis_list(value: Any, rank: int, what: str = "axis") -> tuple[int, ...]:
+    """An ``axis=`` value (a whole number or a tuple of them, negative from the end) as sorted
+    non-negative axes of a per-sample tensor of ``rank``; ShapeRuleError when out of range."""
+    items = value if isinstance(value, tuple) else (value,)
+    axes = []
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (int, sp.Integer)):
+            raise ShapeRuleError(f"{what} must be a whole number or a tuple of them, got {_shown(value)}")
+        if not -rank <= int(item) < rank:
+            raise ShapeRuleError(f"{what} {int(item)} is out of range for a tensor of rank {rank} (per sample)")
+        axes.append(int(item) % rank)
+    if len(set(axes)) != len(axes):
+        raise ShapeRuleError(f"{what} {_shown(value)} repeats an axis")
+    return tuple(sorted(axes))
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, sp.Rational) and not value.is_Integer:
+        return repr(float(value))
+    if isinstance(value, tuple):
+        return "(" + ", ".join(map(str, value)) + ("," if len(value) == 1 else "") + ")"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def batched_axes(axes: tuple[int, ...], batched: bool) -> tuple[int, ...]:
+    """Per-sample axes as axes of the module's array (shifted past the batch axis when it has one)."""
+    return tuple(a + 1 for a in axes) if batched else tuple(axes)
+
+
+def axes_code(axes: tuple[int, ...]) -> str:
+    """``1`` or ``(1, 2)``: an ``axis=`` argument in generated code."""
+    return str(axes[0]) if len(axes) == 1 else "(" + ", ".join(map(str, axes)) + ")"
+
+
+def shape_code(shape: tuple[int, ...], batched: bool, like: str = "") -> str:
+    """The shape of a module array: ``(N, 3, 4)`` style, the batch read from array ``like``."""
+    items = ([f"{like}.shape[0]"] if batched else []) + [str(n) for n in shape]
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
 
 
 @dataclass(frozen=True)
@@ -115,6 +217,7 @@ class NumpyContext(Protocol):
     def reduce_to(self, code: str, batched: bool, shape: tuple[int, ...], target: str) -> tuple[str, str]: ...
     def node(self, name: str) -> Node: ...
     def require_helper(self, name: str, source: str) -> None: ...  # a helper function the op calls
+    def temporary(self, code: str, comment: str) -> tuple[str, Any]: ...  # (name, line) of a temporary
 
 
 class LatexContext(Protocol):
@@ -169,10 +272,21 @@ class Op:
         """What the node sends back to each input; ``shapes`` are its inputs' shapes."""
         raise MissingHook(self, "adjoint_rules")
 
+    #: Positions of the inputs that must be discrete (integer indices, boolean masks); every
+    #: other input of the op must be floating point (the spec reader checks both).
+    discrete_inputs: tuple[int, ...] = ()
+    #: Whether the op only moves elements (slice, reshape, transpose): it may then take a
+    #: discrete tensor, and its output has its input's dtype.
+    moves_elements = False
+
+    def dtype(self, inputs: list[str]) -> str:
+        """The dtype of the node's value ('float', 'int' or 'bool') from its inputs'."""
+        return inputs[0] if self.moves_elements and inputs else "float"
+
     @classmethod
-    def from_call(cls, function: str, shapes: list[tuple[int, ...]], keywords: dict, texts: list[str]):
-        """The op and its output shape for ``function(args, **keywords)`` of a graph spec, given
-        the arguments' shapes and text; ``ShapeRuleError`` (one phrase) when they do not fit."""
+    def from_call(cls, call: Call):
+        """The op and its output shape for ``call`` (``function(args, **keywords)`` of a graph
+        spec, the arguments' shapes and text); ``ShapeRuleError`` (one phrase) when they do not fit."""
         raise MissingHook(cls, "from_call")
 
     def fused_adjoint(self, node: Node, graph: Any, notes: list[str]) -> Adjoint | None:

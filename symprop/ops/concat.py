@@ -1,32 +1,43 @@
-"""``concat(a, b, ...)`` of per-sample vectors; each part gets its own slice of the adjoint."""
+"""``concat(a, b, ..., axis=-1)`` of per-sample tensors that agree on every other axis; each
+part gets its own slice of the adjoint."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import Adjoint, AdjointCode, Op, ShapeRuleError, check_call
+from .base import Adjoint, AdjointCode, Op, ShapeRuleError, axis_list, element_indices, flat_index, shape_code
 
 CONCAT = "concat"
 
 
 @dataclass(frozen=True)
 class Concat(Op):
-    """``concat(a, b, ...)`` of per-sample vectors."""
+    """``concat(a, b, ...)`` along per-sample ``axis`` (non-negative); ``sizes`` along it."""
 
     sizes: tuple[int, ...]
+    axis: int = 0
 
     CALL_NAMES = ("concat",)
 
     @classmethod
-    def from_call(cls, function, shapes, keywords, texts):
-        check_call(shapes, keywords)
+    def from_call(cls, call):
+        call.check(None, allowed=("axis",))
+        shapes = call.shapes
         if len(shapes) < 2:
-            raise ShapeRuleError("needs at least two vectors")
-        for text, shape in zip(texts, shapes):
-            if len(shape) != 1:
-                raise ShapeRuleError(f"concat joins vectors; {text} has shape {list(shape)}")
-        sizes = tuple(shape[0] for shape in shapes)
-        return cls(sizes), (sum(sizes),)
+            raise ShapeRuleError("needs at least two tensors")
+        first = shapes[0]
+        if not first:
+            raise ShapeRuleError(f"concat joins vectors or tensors; {call.tensors[0].text} is a scalar")
+        (axis,) = axis_list(call.keywords.get("axis", -1), len(first))
+        for arg in call.tensors[1:]:
+            shape = arg.shape
+            if len(shape) != len(first) or any(a != b for k, (a, b) in enumerate(zip(shape, first)) if k != axis):
+                raise ShapeRuleError(
+                    f"the parts must agree on every axis but axis {axis - len(first)}: {call.tensors[0].text} has shape "
+                    f"{list(first)}, {arg.text} has shape {list(shape)}"
+                )
+        sizes = tuple(shape[axis] for shape in shapes)
+        return cls(sizes, axis), first[:axis] + (sum(sizes),) + first[axis + 1 :]
 
     def offset(self, argument: int) -> int:
         return sum(self.sizes[:argument])
@@ -35,39 +46,70 @@ class Concat(Op):
         return [Adjoint(index, CONCAT) for index in range(len(self.sizes))]
 
     def elements(self, node, args):
-        return [value for arg in args for value in arg]
+        out = []
+        for index in element_indices(node.shape):
+            position = index[self.axis]
+            part = 0
+            while position >= self.sizes[part]:
+                position -= self.sizes[part]
+                part += 1
+            shape = node.shape[: self.axis] + (self.sizes[part],) + node.shape[self.axis + 1 :]
+            out.append(args[part][flat_index(index[: self.axis] + (position,) + index[self.axis + 1 :], shape)])
+        return out
+
+    def from_end(self, node_shape: tuple[int, ...]) -> int:
+        return self.axis - len(node_shape)
 
     def numpy(self, node, code):
         args = node.inputs
         batched = [a for a in args if code.batched(a)]
         parts = []
-        for a, size in zip(args, self.sizes):
+        for a in args:
             array = code.use(a)
             if batched and not code.batched(a):
-                array = f"np.broadcast_to({array}, ({code.array(batched[0])}.shape[0], {size}))"
+                array = f"np.broadcast_to({array}, {shape_code(code.node(a).shape, True, code.array(batched[0]))})"
             parts.append(array)
-        return f"np.concatenate([{', '.join(parts)}], axis=-1)", f"{node.name} = concat({', '.join(args)})"
+        axis = self.from_end(node.shape)
+        where = "" if axis == -1 else f", axis={axis}"
+        return f"np.concatenate([{', '.join(parts)}], axis={axis})", f"{node.name} = concat({', '.join(args)}{where})"
 
     def numpy_adjoint(self, step, code):
         g = code.grad(step.source)
         start = self.offset(step.argument)
         stop = start + self.sizes[step.argument]
         batched = code.batched(step.source)
-        spelled = f"{g}[:, {start}:{stop}]" if batched else f"{g}[{start}:{stop}]"
-        spelled, note = code.reduce_to(spelled, batched, (stop - start,), step.target)
-        return AdjointCode(spelled, f"dE/d{step.source}[{start}:{stop}]", note)
+        shape = code.node(step.target).shape
+        index = [":"] * batched + [":"] * self.axis + [f"{start}:{stop}"]
+        spelled = f"{g}[{', '.join(index)}]"
+        spelled, note = code.reduce_to(spelled, batched, shape, step.target)
+        return AdjointCode(
+            spelled, f"dE/d{step.source}[{start}:{stop}]" + (f" along axis {self.axis}" if len(shape) > 1 else ""), note
+        )
 
     def latex(self, node, tex):
-        return r"\begin{pmatrix} " + r" \\ ".join(tex.node_tex(i) for i in node.inputs) + r" \end{pmatrix}"
+        if len(node.shape) == 1:
+            return r"\begin{pmatrix} " + r" \\ ".join(tex.node_tex(i) for i in node.inputs) + r" \end{pmatrix}"
+        return (
+            rf"\operatorname{{concat}}_{{\text{{axis }}{self.axis + 1}}}\left("
+            + ", ".join(tex.node_tex(i) for i in node.inputs)
+            + r"\right)"
+        )
 
     def latex_adjoint(self, step, tex, eq):
         a, c = step.target, step.source
         offset = self.offset(step.argument)
-        n = tex.node(a).shape[0]
-        shifted = f"{offset} + j" if offset else "j"
-        element = rf"{tex.partial('E', tex.el(a, 'j'))} {eq} {tex.partial('E', tex.el(c, shifted))}"
+        shape = tex.node(a).shape
+        letters = tex.index_letters(shape)
+        k = letters[self.axis]
+        shifted = letters[: self.axis] + (f"{offset} + {k}" if offset else k) + letters[self.axis + 1 :]
+        if len(shape) > 1:
+            shifted = ",".join(letters[: self.axis]) + ("," if self.axis else "") + (f"{offset}+{k}" if offset else k)
+            shifted += ("," + ",".join(letters[self.axis + 1 :])) if letters[self.axis + 1 :] else ""
+            letters = ",".join(letters)
+        element = rf"{tex.partial('E', tex.el(a, letters))} {eq} {tex.partial('E', tex.el(c, shifted))}"
+        n = shape[self.axis]
         part = rf"\Bigl({tex.partial('E', tex.node_tex(c))}\Bigr)_{{{offset + 1}..{offset + n}}}"
-        vector = rf"{tex.partial('E', tex.node_tex(a))} {eq} {part}"
+        vector = rf"{tex.partial('E', tex.node_tex(a))} {eq} {part}" if len(shape) == 1 else ""
         return element, vector, "a concatenation hands each part its own slice of the adjoint"
 
     def words(self, step, tex):

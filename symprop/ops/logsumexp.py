@@ -1,4 +1,4 @@
-"""``logsumexp(x) = log(sum_i exp(x_i))`` of a per-sample vector: a smooth maximum.
+"""``logsumexp(x, axis=-1) = log(sum_i exp(x_i))`` along one axis: a smooth maximum.
 
 Computed shifted by the maximum, so no exponential overflows; its adjoint is the upstream
 adjoint times ``softmax(x)``, written ``exp(x - logsumexp(x))`` from the forward value.
@@ -10,47 +10,57 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .base import Adjoint, AdjointCode, Op, ShapeRuleError, check_call
+from .base import Adjoint, AdjointCode, Op, ShapeRuleError, axis_list
+from .softmax import axis_groups, axis_suffix
 
 LOGSUMEXP = "logsumexp"
 
 #: The module's helper: stable for any input (the shift by the maximum).
 HELPER = (
-    "def _logsumexp(x):\n"
-    '    """log(sum(exp(x))) over the last axis, shifted by the maximum so exp never overflows."""\n'
-    "    m = x.max(axis=-1, keepdims=True)\n"
-    "    return (m + np.log(np.exp(x - m).sum(axis=-1, keepdims=True)))[..., 0]\n"
+    "def _logsumexp(x, axis=-1):\n"
+    '    """log(sum(exp(x))) along an axis, shifted by the maximum so exp never overflows."""\n'
+    "    m = x.max(axis=axis, keepdims=True)\n"
+    "    return np.squeeze(m + np.log(np.exp(x - m).sum(axis=axis, keepdims=True)), axis=axis)\n"
 )
 
 
 @dataclass(frozen=True)
 class LogSumExp(Op):
-    """``log(sum_i exp(x_i))`` of one sample's vector (a scalar per sample)."""
+    """``log(sum_i exp(x_i))`` along ``axis`` (counted from the end) of one sample's tensor."""
+
+    shape_in: tuple[int, ...] = ()
+    axis: int = -1
 
     name = "logsumexp"
     CALL_NAMES = ("logsumexp",)
 
     @classmethod
-    def from_call(cls, function, shapes, keywords, texts):
-        check_call(shapes, keywords, 1)
-        if len(shapes[0]) != 1:
-            raise ShapeRuleError(f"logsumexp needs a vector, got shape {list(shapes[0])}")
-        return cls(), ()
+    def from_call(cls, call):
+        call.check(1, allowed=("axis",), values=1)
+        shape = call.shapes[0]
+        if not shape:
+            raise ShapeRuleError("logsumexp needs a vector or a tensor, got a scalar")
+        (axis,) = axis_list(call.constant(0, "axis", -1), len(shape))
+        return cls(tuple(shape), axis - len(shape)), shape[:axis] + shape[axis + 1 :]
 
     def elements(self, node, args):
-        return [sp.log(sum(sp.exp(x) for x in args[0]))]
+        return [sp.log(sum(sp.exp(args[0][p]) for p in group)) for group in axis_groups(self.shape_in, self.axis)]
 
     def adjoint_rules(self, node, shapes):
         return [Adjoint(0, LOGSUMEXP)]
 
     def numpy(self, node, code):
         code.require_helper("logsumexp", HELPER)
-        return f"_logsumexp({code.use(node.inputs[0])})", f"{node.name} = log(sum_i exp({node.inputs[0]}_i))"
+        where = axis_suffix(self.axis)
+        return f"_logsumexp({code.use(node.inputs[0])}{where})", f"{node.name} = log(sum_i exp({node.inputs[0]}_i)){where}"
 
     def numpy_adjoint(self, step, code):
         target = code.node(step.target)
-        forward = code.code(code.operand(step.source, target))  # the forward value, lined up with x
-        upstream = code.code(code.expanded(step.source, 1))
+        batched = code.batched(step.source)
+        index = [":"] * batched + [":"] * len(target.shape)
+        index[len(index) + self.axis] = "None"
+        forward = f"{code.use(step.source)}[{', '.join(index)}]" if batched or len(target.shape) > 1 else code.use(step.source)
+        upstream = f"{code.grad(step.source)}[{', '.join(index)}]" if batched or len(target.shape) > 1 else code.grad(step.source)
         spelled = f"{upstream} * np.exp({code.use(step.target)} - {forward})"
         return AdjointCode(spelled, f"dE/d{step.source} * softmax({step.target})")
 

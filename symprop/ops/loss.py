@@ -134,7 +134,8 @@ class Loss(Op):
         return formula_note(self.choice, self.derived, node, graph, "the loss formula")
 
     def is_softmax_cross_entropy(self, output) -> bool:
-        return output.op.coupled and self.choice.name == "cross_entropy"
+        """Cross-entropy of a softmax over the last axis (each row sums to one, as the targets must)."""
+        return output.op.coupled and getattr(output.op, "axis", -1) == -1 and self.choice.name == "cross_entropy"
 
     # -- NumPy --------------------------------------------------------------------------
 
@@ -144,7 +145,7 @@ class Loss(Op):
         output = code.node(y)
         target = code.use(t)
         rank = len(output.shape)
-        axis = "" if over_batch else ["", "axis=-1", "axis=(-2, -1)"][rank]
+        axis = "" if over_batch or not rank else "axis=-1" if rank == 1 else f"axis={tuple(range(-rank, 0))}"
         title = f"{node.name} = {self.choice.name}({y}, {t})"
         if self.is_softmax_cross_entropy(output):
             code.printer.helpers.add("log_softmax")

@@ -1,42 +1,23 @@
-"""``a @ b`` per sample, with NumPy's rules for vectors: (m,k)@(k,n) -> (m,n),
-(m,k)@(k,) -> (m,), (k,)@(k,n) -> (n,), (k,)@(k,) -> () (the dot product).
+"""``a @ b`` per sample, with NumPy's rules: (m,k)@(k,n) -> (m,n), (m,k)@(k,) -> (m,),
+(k,)@(k,n) -> (n,), (k,)@(k,) -> () (the dot product), and leading axes broadcast
+((h,t,d)@(d,e) -> (h,t,e), (h,t,d)@(h,d,s) -> (h,t,s)).
 
-Forward and backward are tensor contractions; ``contract`` spells one as ``a @ b`` (with
-``.T`` where needed) when it is a plain matrix product, as ``np.einsum`` otherwise.
+It is a contraction (``ops.einsum``): forward and backward are spelled by ``contract``,
+as ``A @ B`` with ``np.swapaxes`` where it can be; a leading axis of size 1 that the other
+operand stretches is indexed away (``A[:, 0]``) and its adjoint summed back onto it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import Adjoint, AdjointCode, Op
+from .base import Adjoint, AdjointCode, Op, broadcast_shape
+from .contraction import batch_letter, contract
+from .einsum import contraction_elements, index_sum
 
 MATMUL = "matmul"
-
-
-def contract(operands: list[tuple[str, str]], out: str) -> str:
-    """NumPy for ``einsum(operands -> out)``; ``operands`` are (array, subscripts)."""
-    if len(operands) == 2:
-        (a, sa), (b, sb) = operands
-        shared = [c for c in sa if c in sb]
-        distinct = len(set(sa)) == len(sa) and len(set(sb)) == len(sb)
-        if len(shared) == 1 and distinct and len(sa) <= 2 and len(sb) <= 2 and shared[0] not in out:
-            j = shared[0]
-            free_a, free_b = [c for c in sa if c != j], [c for c in sb if c != j]
-
-            def last(code: str, subs: str) -> str:
-                return code if subs[-1] == j else f"{code}.T"
-
-            def first(code: str, subs: str) -> str:
-                return code if subs[0] == j else f"{code}.T"
-
-            if list(out) == free_a + free_b:
-                return f"{last(a, sa)} @ {first(b, sb)}"
-            if list(out) == free_b + free_a:
-                return f"{last(b, sb)} @ {first(a, sa)}"
-    subscripts = ",".join(s for _, s in operands)
-    arrays = ", ".join(code for code, _ in operands)
-    return f'np.einsum("{subscripts}->{out}", {arrays})'
+#: Letters of the leading (broadcast) axes; the matrix axes are i, j, k.
+LEADING = "abcdefgh"
 
 
 @dataclass(frozen=True)
@@ -48,78 +29,143 @@ class MatMul(Op):
 
     @staticmethod
     def result_shape(left: tuple[int, ...], right: tuple[int, ...]) -> tuple[int, ...] | None:
-        if not left or not right or len(left) > 2 or len(right) > 2 or left[-1] != right[0]:
+        if not left or not right:
             return None
-        return left[:-1] + right[1:]
+        inner = right[0] if len(right) == 1 else right[-2]
+        if left[-1] != inner:
+            return None
+        lead = broadcast_shape(left[:-2], right[:-2]) if len(left) > 2 or len(right) > 2 else ()
+        if lead is None:
+            return None
+        return lead + left[-2:-1] + right[-1:] * (len(right) > 1)
+
+    def layout(self) -> tuple[str, str, str, tuple[int, ...], tuple[int, ...]]:
+        """Per-sample letters (left, right, out) and the leading axes of each operand that are
+        size 1 against a longer one (indexed away: they have no letter)."""
+        lead_a, lead_b = self.left[:-2], self.right[:-2]
+        rank = max(len(lead_a), len(lead_b))
+        letters = LEADING[:rank]
+        squeezed_a, squeezed_b = [], []
+        sa, sb = "", ""
+        for position in range(rank):
+            size_a = lead_a[position - rank + len(lead_a)] if position - rank + len(lead_a) >= 0 else None
+            size_b = lead_b[position - rank + len(lead_b)] if position - rank + len(lead_b) >= 0 else None
+            for size, other, subs_list, squeezed, own in (
+                (size_a, size_b, "a", squeezed_a, lead_a),
+                (size_b, size_a, "b", squeezed_b, lead_b),
+            ):
+                if size is None:
+                    continue
+                if size == 1 and other not in (None, 1):
+                    squeezed.append(position - rank + len(own))
+                elif subs_list == "a":
+                    sa += letters[position]
+                else:
+                    sb += letters[position]
+        left = sa + ("ij" if len(self.left) >= 2 else "j")
+        right = sb + ("jk" if len(self.right) >= 2 else "j")
+        out = letters + ("i" if len(self.left) >= 2 else "") + ("k" if len(self.right) >= 2 else "")
+        return left, right, out, tuple(squeezed_a), tuple(squeezed_b)
 
     def subscripts(self) -> tuple[str, str, str]:
-        """Per-sample einsum letters (left, right, out): ``ij,jk->ik`` and its vector forms."""
-        left = "ij" if len(self.left) == 2 else "j"
-        right = "jk" if len(self.right) == 2 else "j"
-        return left, right, left[:-1] + right[1:]
+        """Per-sample einsum letters (left, right, out): ``ij,jk->ik`` and its other forms."""
+        return self.layout()[:3]
 
     def adjoint_rules(self, node, shapes):
         return [Adjoint(0, MATMUL), Adjoint(1, MATMUL)]
 
     def elements(self, node, args):
-        left, right = args
-        inner = self.left[-1]
-        rows = self.left[0] if len(self.left) == 2 else 1
-        cols = self.right[1] if len(self.right) == 2 else 1
-        return [sum(left[i * inner + j] * right[j * cols + k] for j in range(inner)) for i in range(rows) for k in range(cols)]
+        left, right, out, squeezed_a, squeezed_b = self.layout()
+        shapes = tuple(
+            tuple(n for p, n in enumerate(s) if p not in q) for s, q in ((self.left, squeezed_a), (self.right, squeezed_b))
+        )
+        # A squeezed axis has size 1: dropping it leaves the row-major order of the elements unchanged.
+        return contraction_elements((left, right), out, shapes, args)
 
     # -- NumPy --------------------------------------------------------------------------
 
+    def _operands(self, node, code) -> tuple[list[tuple[str, str]], str, str]:
+        """The operands (code, letters) in the module, the output's letters and the batch letter."""
+        left, right, out, squeezed_a, squeezed_b = self.layout()
+        n = batch_letter(left, right, out)
+        operands = []
+        for name, subs, squeezed in zip(node.inputs, (left, right), (squeezed_a, squeezed_b)):
+            array = code.use(name)
+            batched = code.batched(name)
+            if squeezed:
+                index = [":"] * batched + ["0" if p in squeezed else ":" for p in range(len(code.node(name).shape))]
+                array = f"{array}[{', '.join(index)}]"
+            operands.append((array, n * batched + subs))
+        return operands, n * code.batched(node.name) + out, n
+
     def numpy(self, node, code):
-        left, right, out = self.subscripts()
+        operands, out, _ = self._operands(node, code)
         a, b = node.inputs
-        n = code.batched
-        spelled = contract([(code.use(a), "n" * n(a) + left), (code.use(b), "n" * n(b) + right)], "n" * n(node.name) + out)
-        return spelled, f"{node.name} = {a} @ {b}"
+        return contract(operands, out), f"{node.name} = {a} @ {b}"
 
     def numpy_adjoint(self, step, code):
-        left, right, out = self.subscripts()
         source = step.source
-        a, b = code.node(source).inputs
-        n = code.batched
-        upstream = (code.grad(source), "n" * n(source) + out)
-        if step.argument == 0:
-            spelled = contract([upstream, (code.use(b), "n" * n(b) + right)], "n" * n(a) + left)
-            math = f"dE/d{source} {b}^T"
-        else:
-            spelled = contract([(code.use(a), "n" * n(a) + left), upstream], "n" * n(b) + right)
-            math = f"{a}^T dE/d{source}"
-        note = ", summed over the batch" if n(source) and not n(step.target) else ""
+        node = code.node(source)
+        a, b = node.inputs
+        operands, out, _ = self._operands(node, code)
+        k = step.argument
+        other = operands[1 - k]
+        want = operands[k][1]
+        spelled = contract([(code.grad(source), out), other], want)
+        squeezed = self.layout()[3 + k]
+        if squeezed:
+            batched = code.batched(step.target)
+            axes = tuple(p + batched for p in squeezed)
+            spelled = f"np.expand_dims({spelled}, {axes[0] if len(axes) == 1 else axes})"
+        math = f"dE/d{source} {b}^T" if k == 0 else f"{a}^T dE/d{source}"
+        note = ", summed over the batch" if code.batched(source) and not code.batched(step.target) else ""
         return AdjointCode(spelled, math, note)
 
     # -- LaTeX --------------------------------------------------------------------------
 
     def latex(self, node, tex):
+        if len(self.left) > 2 or len(self.right) > 2:
+            left, right, out = self.subscripts()
+            a, b = node.inputs
+            return rf"\Bigl[{index_sum([(tex.el(a, left), left), (tex.el(b, right), right)], out)}\Bigr]_{{{out}}}"
         return f"{tex.node_tex(node.inputs[0])} \\, {tex.node_tex(node.inputs[1])}"
 
     def latex_adjoint(self, step, tex, eq):
         a, b = tex.node(step.source).inputs
         c, el, T = step.source, tex.el, tex.transpose
+        ranks = (len(self.left), len(self.right))
+        if max(ranks) > 2:
+            left, right, out = self.subscripts()
+            k = step.argument
+            subs = (left, right)[k]
+            factors = [(tex.partial("E", el(c, out)), out), (el((b, a)[k], (right, left)[k]), (right, left)[k])]
+            element = rf"{tex.partial('E', el((a, b)[k], subs))} {eq} {index_sum(factors, subs)}"
+            return element, "", "the matrix-product rule, for every index of the leading axes (summed where broadcast)"
         g, A, B = tex.partial("E", tex.node_tex(c)), tex.node_tex(a), tex.node_tex(b)
 
         def dc(index: str) -> str:
             return tex.partial("E", el(c, index) if index else tex.node_tex(c))
 
-        ranks = (len(self.left), len(self.right))
         if step.argument == 0:  # (vector form, element form, the target's index letters) by operand ranks
-            target, forms = a, {
-                (2, 2): (rf"{g} \, {T(B)}", rf"\sum_k {dc('ik')} \, {el(b, 'jk')}", "ij"),
-                (2, 1): (rf"{g} \, {T(B)}", rf"{dc('i')} \, {el(b, 'j')}", "ij"),
-                (1, 2): (rf"{B} \, {g}", rf"\sum_k {el(b, 'jk')} \, {dc('k')}", "j"),
-                (1, 1): (rf"{g} \, {B}", rf"{dc('')} \, {el(b, 'j')}", "j"),
-            }
+            target, forms = (
+                a,
+                {
+                    (2, 2): (rf"{g} \, {T(B)}", rf"\sum_k {dc('ik')} \, {el(b, 'jk')}", "ij"),
+                    (2, 1): (rf"{g} \, {T(B)}", rf"{dc('i')} \, {el(b, 'j')}", "ij"),
+                    (1, 2): (rf"{B} \, {g}", rf"\sum_k {el(b, 'jk')} \, {dc('k')}", "j"),
+                    (1, 1): (rf"{g} \, {B}", rf"{dc('')} \, {el(b, 'j')}", "j"),
+                },
+            )
         else:
-            target, forms = b, {
-                (2, 2): (rf"{T(A)} \, {g}", rf"\sum_i {el(a, 'ij')} \, {dc('ik')}", "jk"),
-                (2, 1): (rf"{T(A)} \, {g}", rf"\sum_i {el(a, 'ij')} \, {dc('i')}", "j"),
-                (1, 2): (rf"{A} \, {T(g)}", rf"{el(a, 'j')} \, {dc('k')}", "jk"),
-                (1, 1): (rf"{g} \, {A}", rf"{dc('')} \, {el(a, 'j')}", "j"),
-            }
+            target, forms = (
+                b,
+                {
+                    (2, 2): (rf"{T(A)} \, {g}", rf"\sum_i {el(a, 'ij')} \, {dc('ik')}", "jk"),
+                    (2, 1): (rf"{T(A)} \, {g}", rf"\sum_i {el(a, 'ij')} \, {dc('i')}", "j"),
+                    (1, 2): (rf"{A} \, {T(g)}", rf"{el(a, 'j')} \, {dc('k')}", "jk"),
+                    (1, 1): (rf"{g} \, {A}", rf"{dc('')} \, {el(a, 'j')}", "j"),
+                },
+            )
         vector, element, idx = forms[ranks]
         return (
             rf"{tex.partial('E', el(target, idx))} {eq} {element}",

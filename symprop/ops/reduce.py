@@ -1,5 +1,10 @@
-"""``sum(a)`` / ``mean(a)`` over a whole per-sample tensor or one axis: the adjoint is spread
-back over the summed elements unchanged (times the 1/n of a mean)."""
+"""``sum(a)``, ``mean(a)`` and ``max(a)`` over a whole per-sample tensor or some of its axes
+(``axis=1``, ``axis=(0, 2)``, ``keepdims=1``).
+
+The adjoint of a sum is spread back over the summed elements unchanged (times the 1/n of a
+mean); that of a maximum goes to the elements equal to it, split evenly between ties (as
+autograd does, and as ``max(a, b)`` splits a tie).
+"""
 
 from __future__ import annotations
 
@@ -8,113 +13,149 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .base import Adjoint, AdjointCode, Op, ShapeRuleError, check_call, element_indices
+from .base import Adjoint, AdjointCode, Op, ShapeRuleError, axes_code, axis_list, batched_axes, element_indices
 
 SUM = "sum"
-
-
-def _axes(axes: list[int]) -> str:
-    return str(axes[0]) if len(axes) == 1 else str(tuple(axes))
+KINDS = ("sum", "mean", "max")
 
 
 @dataclass(frozen=True)
 class Reduce(Op):
-    """``sum(a)`` / ``mean(a)`` over the whole per-sample tensor (``axis`` None) or one axis."""
+    """``kind`` (sum, mean or max) over ``axes`` of the per-sample tensor (None: all of them)."""
 
     shape_in: tuple[int, ...]
-    axis: int | None = None
-    mean: bool = False
+    axes: tuple[int, ...] | None = None
+    kind: str = "sum"
+    keepdims: bool = False
 
-    CALL_NAMES = ("sum", "mean")
+    CALL_NAMES = ("sum", "mean", "max")
 
     @classmethod
-    def from_call(cls, function, shapes, keywords, texts):
-        check_call(shapes, keywords, 1, allowed=("axis",))
-        shape = shapes[0]
-        axis = keywords.get("axis")
+    def from_call(cls, call):
+        if call.function == "max" and len(call.tensors) == 2:
+            raise ShapeRuleError("elementwise max of two tensors is handled elsewhere")  # not reached: lowering
+        call.check(1, allowed=("axis", "keepdims"))
+        shape = call.shapes[0]
+        axis = call.keywords.get("axis")
+        keep = call.keywords.get("keepdims", 0)
+        if keep not in (0, 1) and keep not in (sp.true, sp.false):
+            raise ShapeRuleError(f"keepdims must be 0 or 1, got {keep}")
+        keep = bool(keep)
         if axis is None:
-            return cls(shape, None, function == "mean"), ()
-        if not (isinstance(axis, sp.Integer) and -len(shape) <= int(axis) < len(shape)):
-            raise ShapeRuleError(f"axis must be a whole number for a tensor of shape {list(shape)}, got {axis}")
-        axis = int(axis) % len(shape)
-        return cls(shape, axis, function == "mean"), shape[:axis] + shape[axis + 1 :]
+            axes = None
+            kept = tuple(1 for _ in shape) if keep else ()
+        else:
+            if not shape:
+                raise ShapeRuleError("a scalar has no axis to reduce")
+            axes = axis_list(axis, len(shape))
+            kept = tuple(1 if k in axes else n for k, n in enumerate(shape) if keep or k not in axes)
+        return cls(tuple(shape), axes, call.function, keep), kept
+
+    @property
+    def reduced(self) -> tuple[int, ...]:
+        return tuple(range(len(self.shape_in))) if self.axes is None else self.axes
 
     @property
     def count(self) -> int:
-        return math.prod(self.shape_in) if self.axis is None else self.shape_in[self.axis]
+        return math.prod(self.shape_in[k] for k in self.reduced)
 
     @property
     def scale(self) -> sp.Expr:
-        return sp.Rational(1, self.count) if self.mean else sp.S.One
+        return sp.Rational(1, self.count) if self.kind == "mean" else sp.S.One
 
     @property
     def function(self) -> str:
-        return "mean" if self.mean else "sum"
+        return self.kind
 
     def adjoint_rules(self, node, shapes):
         return [Adjoint(0, SUM, self.scale)]
 
     def elements(self, node, args):
         flat = dict(zip(element_indices(self.shape_in), args[0]))
-        if self.axis is None:
-            return [self.scale * sum(args[0])]
-        out = []
-        for index in element_indices(node.shape):
-            terms = [flat[index[: self.axis] + (k,) + index[self.axis :]] for k in range(self.shape_in[self.axis])]
-            out.append(self.scale * sum(terms))
-        return out
+        groups: dict[tuple, list] = {}
+        for index, value in flat.items():
+            key = tuple(i for k, i in enumerate(index) if k not in self.reduced)
+            groups.setdefault(key, []).append(value)
+        combine = sp.Max if self.kind == "max" else (lambda *terms: self.scale * sum(terms))
+        return [combine(*terms) for terms in groups.values()]
 
     # -- NumPy --------------------------------------------------------------------------
 
     def numpy(self, node, code):
         array = code.use(node.inputs[0])
-        if code.batched(node.name):
-            axes = list(range(1, len(self.shape_in) + 1)) if self.axis is None else [self.axis + 1]
-            spelled = f"{array}.{self.function}(axis={_axes(axes) if axes else '()'})"
+        batched = code.batched(node.name)
+        keep = ", keepdims=True" if self.keepdims else ""
+        if batched or self.axes is not None:
+            axes = batched_axes(self.reduced, batched)
+            spelled = f"{array}.{self.function}(axis={axes_code(axes) if axes else '()'}{keep})"
         else:
-            spelled = f"{array}.{self.function}()" if self.axis is None else f"{array}.{self.function}(axis={self.axis})"
-        where = "" if self.axis is None else f", axis={self.axis}"
-        return spelled, f"{node.name} = {self.function}({node.inputs[0]}{where})"
+            spelled = f"{array}.{self.function}({keep[2:]})"
+        where = "" if self.axes is None else f", axis={axes_code(self.axes)}"
+        return spelled, f"{node.name} = {self.function}({node.inputs[0]}{where}{keep})"
+
+    def expanded(self, array: str, batched: bool) -> str:
+        """A reduced array lined up with the input again (``M[:, None]``)."""
+        if self.keepdims:
+            return array
+        per_sample = [":"] * len(self.shape_in)
+        for k in self.reduced:
+            per_sample[k] = "None"
+        index = [":"] * batched + per_sample
+        return f"{array}[{', '.join(index)}]" if "None" in index else array
 
     def numpy_adjoint(self, step, code):
         source = code.node(step.source)
         target = code.node(step.target)
         batched = code.batched(source.name)
-        if self.axis is None:
-            per_sample = ["None"] * len(self.shape_in)  # the sum is one number per sample
-        else:
-            per_sample = [":"] * len(source.shape)
-            per_sample.insert(self.axis, "None")
-        index = [":"] * batched + per_sample
-        g = code.grad(step.source)
-        upstream = f"{g}[{', '.join(index)}]" if "None" in index else g
+        upstream = self.expanded(code.grad(step.source), batched)
+        if self.kind == "max":
+            array = code.use(step.target)
+            name, line = code.temporary(
+                f"({array} == {self.expanded(code.use(step.source), batched)}).astype({array}.dtype)",
+                f"where {step.target} equals its maximum {step.source}",
+            )
+            axes = axes_code(batched_axes(self.reduced, batched))
+            spelled = f"{upstream} * {name} / {name}.sum(axis={axes}, keepdims=True)"
+            return AdjointCode(spelled, f"dE/d{source.name} where {step.target} is the maximum, ties split", prelude=(line,))
         shape = "(N" + "".join(f", {n}" for n in target.shape) + ("," if not target.shape else "") + ")"
         spelled = f"np.broadcast_to({upstream}, {shape if batched else tuple(target.shape)})"
-        if self.mean:
+        if self.kind == "mean":
             spelled = f"{spelled} / {self.count}"
         elif target.op.role == "param":
             spelled = f"{spelled}.copy()"
         return AdjointCode(
-            spelled, f"dE/d{source.name}, spread over the {self.function}" + (f" / {self.count}" if self.mean else "")
+            spelled, f"dE/d{source.name}, spread over the {self.function}" + (f" / {self.count}" if self.kind == "mean" else "")
         )
 
     # -- LaTeX --------------------------------------------------------------------------
 
     def latex(self, node, tex):
         what = rf"\operatorname{{{self.function}}}"
-        axis = "" if self.axis is None else rf"_{{\text{{axis }}{self.axis + 1}}}"
+        if self.axes is None:
+            axis = ""
+        else:
+            axis = rf"_{{\text{{axis }}{', '.join(str(k + 1) for k in self.axes)}}}"
         return rf"{what}{axis}\left({tex.node_tex(node.inputs[0])}\right)"
 
     def latex_adjoint(self, step, tex, eq):
         a, s = step.target, step.source
         idx = tex.index_letters(tex.node(a).shape)
-        kept = "" if self.axis is None else idx[: self.axis] + idx[self.axis + 1 :]
+        kept = "".join(c for k, c in enumerate(idx) if k not in self.reduced)
+        upstream = tex.partial("E", tex.el(s, kept))
+        if self.kind == "max":
+            chosen = rf"\frac{{[{tex.el(a, idx)} = {tex.el(s, kept)}]}}{{\#\text{{ties}}}}"
+            element = rf"{tex.partial('E', tex.el(a, idx))} {eq} {upstream} \, {chosen}"
+            return element, "", "the maximum sends its adjoint to the element that attains it (split evenly between ties)"
         scale = "" if step.local == 1 else tex.to_latex(step.local) + r" \, "
-        element = rf"{tex.partial('E', tex.el(a, idx))} {eq} {scale}{tex.partial('E', tex.el(s, kept))}"
+        element = rf"{tex.partial('E', tex.el(a, idx))} {eq} {scale}{upstream}"
         vector = rf"{tex.partial('E', tex.node_tex(a))} {eq} {scale}{tex.partial('E', tex.node_tex(s))}"
-        vector += r" \text{ in every element}" if self.axis is None else rf" \text{{ along axis {self.axis + 1}}}"
+        if self.axes is None:
+            vector += r" \text{ in every element}"
+        else:
+            vector += rf" \text{{ along axis {', '.join(str(k + 1) for k in self.axes)}}}"
         note = "a sum sends its adjoint to every term unchanged" + (", times the 1/n of a mean" if scale else "")
         return element, vector, note
 
     def words(self, step, tex):
-        return rf"back through the sum ${tex.node_tex(step.source)}$"
+        what = "maximum" if self.kind == "max" else "sum"
+        return rf"back through the {what} ${tex.node_tex(step.source)}$"

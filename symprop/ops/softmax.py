@@ -1,8 +1,8 @@
-"""``softmax(z)`` over one sample's vector: ``y_i = exp(z_i) / sum_k exp(z_k)``.
+"""``softmax(z, axis=-1)``: ``y_i = exp(z_i) / sum_k exp(z_k)`` along one axis of a sample.
 
-Not elementwise: every output depends on every input, so its adjoint is the Jacobian-vector
-product ``dz = y * (dy - sum_i dy_i y_i)``.  After cross-entropy the two fuse into ``y - t``
-(``symprop.derivation``).
+Not elementwise: every output of a row depends on every input of that row, so its adjoint is
+the Jacobian-vector product ``dz = y * (dy - sum_i dy_i y_i)`` along the axis.  After
+cross-entropy (softmax over the last axis) the two fuse into ``y - t`` (``ops.loss``).
 """
 
 from __future__ import annotations
@@ -11,68 +11,105 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .base import Adjoint, AdjointCode, Op, ShapeRuleError, check_call
+from .base import Adjoint, AdjointCode, Op, ShapeRuleError, axis_list, element_indices, flat_index
 
 SOFTMAX = "softmax"
 
 
+def axis_groups(shape: tuple[int, ...], axis: int) -> list[list[int]]:
+    """The flat positions of each row along per-sample ``axis`` (negative, from the end)."""
+    rank = len(shape)
+    k = axis % rank
+    groups: dict[tuple, list[int]] = {}
+    for index in element_indices(shape):
+        groups.setdefault(index[:k] + index[k + 1 :], []).append(flat_index(index, shape))
+    return list(groups.values())
+
+
+def axis_suffix(axis: int) -> str:
+    """``, axis=-2`` for a softmax or log-sum-exp along another axis than the last."""
+    return "" if axis == -1 else f", axis={axis}"
+
+
 @dataclass(frozen=True)
 class Softmax(Op):
-    """``y_i = exp(z_i) / sum_k exp(z_k)`` over one sample's vector."""
+    """``y_i = exp(z_i) / sum_k exp(z_k)`` along ``axis`` (counted from the end: -1 is the last)."""
+
+    axis: int = -1
 
     name = "softmax"
     coupled = True
     CALL_NAMES = ("softmax",)
 
     @classmethod
-    def from_call(cls, function, shapes, keywords, texts):
-        check_call(shapes, keywords, 1)
-        if len(shapes[0]) != 1:
-            raise ShapeRuleError(f"softmax needs a vector, got shape {list(shapes[0])}")
-        return cls(), shapes[0]
+    def from_call(cls, call):
+        call.check(1, allowed=("axis",), values=1)
+        shape = call.shapes[0]
+        if not shape:
+            raise ShapeRuleError("softmax needs a vector or a tensor, got a scalar")
+        (axis,) = axis_list(call.constant(0, "axis", -1), len(shape))
+        return cls(axis - len(shape)), shape
 
     def elements(self, node, args):
-        exps = [sp.exp(z) for z in args[0]]
-        total = sum(exps)
-        return [e / total for e in exps]
+        out = [sp.S.Zero] * len(args[0])
+        for group in axis_groups(node.shape, self.axis):
+            exps = [sp.exp(args[0][p]) for p in group]
+            total = sum(exps)
+            for p, e in zip(group, exps):
+                out[p] = e / total
+        return out
 
     def adjoint_rules(self, node, shapes):
         return [Adjoint(0, SOFTMAX)]
 
     def scalar_adjoints(self, node, upstream, view):
-        """dE/dz_k = sum_i dE/da_i a_i (delta_ik - a_k)."""
-        outs = view.symbols[node.name]
-        for k, z in enumerate(view.symbols[node.inputs[0]]):
-            yield z, sum(bar * a * (int(i == k) - outs[k]) for i, (a, bar) in enumerate(zip(outs, upstream)))
+        """dE/dz_k = sum_i dE/da_i a_i (delta_ik - a_k), within each row."""
+        outs, zs = view.symbols[node.name], view.symbols[node.inputs[0]]
+        for group in axis_groups(node.shape, self.axis):
+            for k in group:
+                yield zs[k], sum(upstream[i] * outs[i] * (int(i == k) - outs[k]) for i in group)
 
     def numpy(self, node, code):
         code.printer.helpers.add("softmax")
-        return f"_softmax({code.use(node.inputs[0])})", f"{node.name} = softmax({node.inputs[0]})"
+        where = axis_suffix(self.axis)
+        return f"_softmax({code.use(node.inputs[0])}{where})", f"{node.name} = softmax({node.inputs[0]}{where})"
 
     def numpy_adjoint(self, step, code):
         name = step.source
         y, g = code.use(name), code.grad(name)
         return AdjointCode(
-            f"{y} * ({g} - ({g} * {y}).sum(axis=-1, keepdims=True))",
-            f"{name} * (dE/d{name} - sum_i dE/d{name}_i {name}_i)",
+            f"{y} * ({g} - ({g} * {y}).sum(axis={self.axis}, keepdims=True))",
+            f"{name} * (dE/d{name} - sum_i dE/d{name}_i {name}_i)" + (f" along axis {self.axis}" if self.axis != -1 else ""),
         )
 
     def latex(self, node, tex):
-        return rf"{tex.function_tex(self)}\left({tex.node_tex(node.inputs[0])}\right)"
+        where = "" if self.axis == -1 or len(node.shape) == 1 else rf"_{{\text{{axis }}{len(node.shape) + self.axis + 1}}}"
+        return rf"{tex.function_tex(self)}{where}\left({tex.node_tex(node.inputs[0])}\right)"
 
     def latex_adjoint(self, step, tex, eq):
         z, a = step.target, step.source
-        el, partial = tex.generic, tex.partial
+        shape = tex.node(a).shape
+        if len(shape) == 1:
+            el, partial = tex.generic, tex.partial
+            element = (
+                rf"{partial('E', el(z, 'j'))} {eq} {el(a, 'j')} \Bigl("
+                rf"{partial('E', el(a, 'j'))} - \sum_i {partial('E', el(a, 'i'))} {el(a, 'i')}\Bigr)"
+            )
+            grad_a = partial("E", tex.node_tex(a))
+            vector = (
+                rf"{partial('E', tex.node_tex(z))} {eq} {tex.node_tex(a)} \odot \Bigl("
+                rf"{grad_a} - {tex.transpose(grad_a)} {tex.node_tex(a)}\Bigr)"
+            )
+            return element, vector, r"from the softmax Jacobian $\partial y_i / \partial z_j = y_i(\delta_{ij} - y_j)$"
+        letters = tex.index_letters(shape)
+        k = len(shape) + self.axis
+        other = "".join(c if p != k else letters[k] + "'" for p, c in enumerate(letters))
+        el, partial = tex.el, tex.partial
         element = (
-            rf"{partial('E', el(z, 'j'))} {eq} {el(a, 'j')} \Bigl("
-            rf"{partial('E', el(a, 'j'))} - \sum_i {partial('E', el(a, 'i'))} {el(a, 'i')}\Bigr)"
+            rf"{partial('E', el(z, letters))} {eq} {el(a, letters)} \Bigl({partial('E', el(a, letters))} - "
+            rf"\sum_{{{letters[k]}'}} {partial('E', el(a, other))} \, {el(a, other)}\Bigr)"
         )
-        grad_a = partial("E", tex.node_tex(a))
-        vector = (
-            rf"{partial('E', tex.node_tex(z))} {eq} {tex.node_tex(a)} \odot \Bigl("
-            rf"{grad_a} - {tex.transpose(grad_a)} {tex.node_tex(a)}\Bigr)"
-        )
-        return element, vector, r"from the softmax Jacobian $\partial y_i / \partial z_j = y_i(\delta_{ij} - y_j)$"
+        return element, "", f"the softmax Jacobian along axis {k + 1}, row by row"
 
     def words(self, step, tex):
         return "back through the softmax"

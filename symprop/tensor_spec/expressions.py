@@ -17,17 +17,33 @@ from ..formula import FormulaReader
 
 @dataclass(eq=False)
 class TensorExpr:
-    """A parsed tensor expression: an operation ``kind`` on ``args`` (trees, names or numbers)."""
+    """A parsed tensor expression: an operation ``kind`` on ``args`` (trees, names or numbers).
 
-    kind: str  # 'ref', 'add', 'sub', 'mul', 'div', 'pow', 'neg', 'matmul', 'T', 'call'
+    ``index`` is a subscript ``x[...]``: ``args`` are the indexed tensor and any tensors used
+    as indices (``E[ids]``), ``keywords["items"]`` the items of the subscript in order, each
+    ``("int", k)``, ``("slice", start, stop, step)`` (None where omitted) or ``("tensor", i)``
+    (the i-th index tensor)."""
+
+    kind: str  # 'ref', 'add', 'sub', 'mul', 'div', 'pow', 'neg', 'matmul', 'T', 'call', 'index'
     node: ast.AST
     args: tuple = ()
     name: str = ""  # the referenced name ('ref') or the called function ('call')
     keywords: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Static:
+    """A constant argument that is not a number: a string (einsum's subscripts) or a tuple of
+    whole numbers (a shape, axes).  Only calls take them."""
+
+    value: str | tuple[int, ...]
+    text: str
+
+
 _BINARY = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow", ast.MatMult: "matmul"}
 OPERATOR_SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "matmul": "@"}
+#: Largest whole number in a shape, an axis list or an index.
+MAX_STATIC = 1_000_000
 
 
 class TensorReader(FormulaReader):
@@ -50,10 +66,68 @@ class TensorReader(FormulaReader):
             return TensorExpr("ref", node, name=node.id)
         return super().visit_Name(node)
 
+    def visit_Constant(self, node: ast.Constant) -> Any:
+        if isinstance(node.value, str):
+            if len(node.value) > 100:
+                raise self.error(node, "string too long (at most 100 characters)")
+            return Static(node.value, repr(node.value))
+        return super().visit_Constant(node)
+
+    def visit_Tuple(self, node: ast.Tuple | ast.List) -> Static:
+        """``(0, 2, 1)`` or ``[8, 4]``: whole numbers, for shapes and axes."""
+        items = []
+        for element in node.elts:
+            value = self.visit(element)
+            if not (isinstance(value, sp.Integer) and abs(int(value)) <= MAX_STATIC):
+                raise self.error(element, f"expected a whole number within +-{MAX_STATIC} here, got {self.segment(element)}")
+            items.append(int(value))
+        if len(items) > 16:
+            raise self.error(node, "at most 16 numbers in a list")
+        return Static(tuple(items), self.segment(node))
+
+    visit_List = visit_Tuple
+
+    def visit_Subscript(self, node: ast.Subscript) -> TensorExpr:
+        """``x[0]``, ``x[:, 0:4]``, ``x[-1]``, ``E[ids]``: constant slices and whole numbers, or an
+        integer tensor that picks rows of a table."""
+        value = self.visit(node.value)
+        if not isinstance(value, TensorExpr):
+            raise self.error(node, "only a tensor can be indexed")
+        parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        items, tensors = [], []
+        for part in parts:
+            if isinstance(part, ast.Slice):
+                bounds = [None if b is None else self.index_number(b) for b in (part.lower, part.upper, part.step)]
+                if bounds[2] is not None and bounds[2] <= 0:
+                    raise self.error(part, "a slice's step must be positive")
+                items.append(("slice", *bounds))
+                continue
+            item = self.visit(part)
+            if isinstance(item, TensorExpr):
+                items.append(("tensor", len(tensors)))
+                tensors.append(item)
+            else:
+                items.append(("int", self.index_number(part, item)))
+        if len(items) > 16:
+            raise self.error(node, "at most 16 indices")
+        return TensorExpr("index", node, (value, *tensors), keywords={"items": tuple(items)})
+
+    def index_number(self, node: ast.AST, value: Any = None) -> int:
+        value = self.visit(node) if value is None else value
+        if isinstance(value, sp.Integer) and abs(int(value)) <= MAX_STATIC:
+            return int(value)
+        if isinstance(value, sp.Number):
+            raise self.error(node, f"an index must be a whole number, got {self.segment(node)}")
+        raise self.error(node, f"an index must be a whole number or an integer tensor, got {self.segment(node)}")
+
     def visit_BinOp(self, node: ast.BinOp) -> Any:
         self._operator(node, node.op, self.BINARY_OPERATORS)  # rejects %, //, ...
         kind = _BINARY[type(node.op)]
         left, right = self.visit(node.left), self.visit(node.right)
+        for side, value in ((node.left, left), (node.right, right)):
+            if isinstance(value, Static):
+                message = f"{value.text} is not a number or a tensor; only a function's arguments may be strings or lists"
+                raise self.error(side, message)
         if kind == "pow" and isinstance(right, TensorExpr):
             raise self.error(node.right, "the exponent of '**' must be a constant")
         if kind != "matmul" and not isinstance(left, TensorExpr) and not isinstance(right, TensorExpr):
@@ -65,6 +139,8 @@ class TensorReader(FormulaReader):
     def visit_UnaryOp(self, node: ast.UnaryOp) -> Any:
         self._operator(node, node.op, self.UNARY_OPERATORS)
         operand = self.visit(node.operand)
+        if isinstance(operand, Static):
+            raise self.error(node, f"{operand.text} is not a number or a tensor")
         if not isinstance(operand, TensorExpr):
             return super().visit_UnaryOp(node)
         return operand if isinstance(node.op, ast.UAdd) else TensorExpr("neg", node, (operand,))
@@ -81,7 +157,9 @@ class TensorReader(FormulaReader):
         name = self._function_name(node.func)
         args = tuple(self.visit(arg) for arg in node.args)
         keywords = self.read_keywords(node)
-        if not any(isinstance(a, TensorExpr) for a in args) and name in self.functions and callable(self.functions[name]):
+        static = any(isinstance(a, Static) for a in (*args, *keywords.values()))
+        numbers = not static and not any(isinstance(a, TensorExpr) for a in args)
+        if numbers and name in self.functions and callable(self.functions[name]):
             # A function of numbers only (exp(1), sigmoid(0)): fold it, as a formula would.
             return super().visit_Call(node)
         return TensorExpr("call", node, args, name, keywords)
@@ -98,11 +176,11 @@ class TensorReader(FormulaReader):
         return keywords
 
     def _check_value(self, node: ast.AST, value: Any) -> None:
-        if not isinstance(value, TensorExpr):
+        if not isinstance(value, (TensorExpr, Static)):
             super()._check_value(node, value)
 
     def _check_small_numbers(self, node: ast.AST, value: Any, where: str) -> None:
-        if not isinstance(value, TensorExpr):
+        if not isinstance(value, (TensorExpr, Static)):
             super()._check_small_numbers(node, value, where)
 
     def known_variables(self) -> list[str]:

@@ -12,8 +12,12 @@ from ..formula import FormulaError
 from ..ops import (
     OPS,
     Activation,
+    Arg,
+    Call,
     Dense,
     Elementwise,
+    Gather,
+    Index,
     Leaf,
     Loss,
     MatMul,
@@ -25,7 +29,7 @@ from ..ops import (
     broadcast_shape,
 )
 from ..spec import MATH_FUNCTIONS, ActivationChoice, LossChoice, substituting
-from .expressions import OPERATOR_SYMBOLS, TensorExpr, TensorReader
+from .expressions import OPERATOR_SYMBOLS, Static, TensorExpr, TensorReader
 
 if TYPE_CHECKING:
     from .reader import GraphReader
@@ -43,8 +47,10 @@ ELEMENTWISE_FUNCTIONS = {name: f for name, f in MATH_FUNCTIONS.items() if name n
 class Lowering:
     """Turns the parsed expressions into graph nodes, in dependency order, checking shapes."""
 
-    def __init__(self, reader: GraphReader, inputs, targets, params, constants, functions, texts):
+    def __init__(self, reader: GraphReader, inputs, targets, params, constants, functions, texts, kinds=None):
+        """``kinds``: the discrete inputs, name -> (dtype, number of classes or None)."""
         self.reader = reader
+        self.dtypes: dict[str, str] = {}
         self.inputs, self.targets, self.params = inputs, targets, params
         self.functions = functions
         self.texts = texts
@@ -66,9 +72,11 @@ class Lowering:
         self.trees: dict[str, tuple[TensorExpr | sp.Expr, TensorReader]] = {}
         self.where = ""
         self.current: TensorReader | None = None
+        kinds = kinds or {}
         for role, table in (("input", inputs), ("target", targets), ("param", params)):
             for name, shape in table.items():
-                self.add(Node(name, Leaf(role), (), shape))
+                dtype, classes = kinds.get(name, ("float", None))
+                self.add(Node(name, Leaf(role, dtype, classes), (), shape))
 
     def fail(self, message: str, where: str | None = None):
         self.reader.fail(where or self.where, message)
@@ -77,6 +85,7 @@ class Lowering:
 
     def add(self, node: Node) -> str:
         self.nodes[node.name] = node
+        self.dtypes[node.name] = node.op.dtype([self.dtypes[i] for i in node.inputs])
         role = node.op.role
         if role in ("input", "target") or any(i in self.batched for i in node.inputs):
             self.batched.add(node.name)
@@ -229,8 +238,22 @@ class Lowering:
     def at(self, tree: TensorExpr) -> str:
         return self.current.position(tree.node)
 
-    def new(self, name: str | None, root: str, op, inputs: tuple[str, ...], shape) -> str:
+    def new(self, name: str | None, root: str, op, inputs: tuple[str, ...], shape, tree: TensorExpr | None = None) -> str:
+        self.check_dtypes(op, inputs, tree)
         return self.add(Node(name or self.fresh(root), op, inputs, tuple(shape)))
+
+    def check_dtypes(self, op, inputs: tuple[str, ...], tree: TensorExpr | None) -> None:
+        """Integer inputs only index tables and boolean masks only choose (``op.discrete_inputs``);
+        every other use of them is refused, naming the input and what it is for."""
+        at = f" at {self.at(tree)}" if tree is not None else ""
+        for position, name in enumerate(inputs):
+            dtype = self.dtypes[name]
+            if position in op.discrete_inputs or (op.moves_elements and position == 0):
+                continue
+            if dtype == "int":
+                self.fail(f"{name} holds integers{at}; an integer tensor can only index a table (E[{name}]) or be sliced")
+            if dtype == "bool":
+                self.fail(f"{name} is a boolean mask{at}; a mask can only choose between values: where({name}, a, b)")
 
     def emit(self, tree: TensorExpr, name: str | None, root: str) -> str:
         """Build the op of ``tree`` (its arguments first) as a node called ``name`` (or a fresh part name)."""
@@ -245,13 +268,42 @@ class Lowering:
             return self.matmul(tree, name, root)
         if kind == "T":
             operand = self.tensor(tree.args[0], root, "'.T'")
-            if len(self.shape(operand)) < 2:
+            shape = self.shape(operand)
+            if len(shape) < 2:
                 return operand  # a vector's transpose is itself, as in NumPy
-            rows, cols = self.shape(operand)
-            return self.new(name, root, Transpose(), (operand,), (cols, rows))
+            return self.new(name, root, Transpose.of(tuple(reversed(range(len(shape))))), (operand,), shape[::-1], tree)
         if kind == "call":
             return self.call(tree, name, root)
+        if kind == "index":
+            return self.index(tree, name, root)
         raise AssertionError(kind)
+
+    def index(self, tree: TensorExpr, name: str | None, root: str) -> str:
+        """``x[0]``, ``x[:, 0:4]`` (an ``Index``) or ``E[ids]`` (a ``Gather``)."""
+        operand = self.tensor(tree.args[0], root, "indexing")
+        items = tree.keywords["items"]
+        indices = [self.tensor(arg, root, "an index") for arg in tree.args[1:]]
+        text = self.text(tree.args[0])
+        try:
+            if indices:
+                if len(items) != 1:
+                    raise ShapeRuleError(f"a table is indexed by one integer tensor alone, e.g. {text}[ids]")
+                ids = indices[0]
+                if self.dtypes[ids] != "int":
+                    raise ShapeRuleError(
+                        f"{self.text(tree.args[1])} is a {self.dtypes[ids]} tensor; an index must be an integer input "
+                        "(declared with dtype: int)"
+                    )
+                if operand in self.batched:
+                    raise ShapeRuleError(
+                        f"{text} varies by sample; only a table that does not (a parameter) can be indexed by a tensor"
+                    )
+                op, shape = Gather.from_shapes(self.shape(operand), self.shape(ids), text, self.nodes[ids].op)
+                return self.new(name, root, op, (operand, ids), shape, tree)
+            op, shape = Index.from_items(self.shape(operand), items, text)
+        except ShapeRuleError as exc:
+            self.fail(f"indexing at {self.at(tree)}: {exc}")
+        return self.new(name, root, op, (operand,), shape, tree)
 
     def tensor(self, tree, root: str, construct: str) -> str:
         value = self.value(tree, root)
@@ -281,7 +333,7 @@ class Lowering:
                 f"{list(self.shape(values[0]))}, {self.text(right)} has shape {list(self.shape(values[1]))}"
             )
         label = "-" if kind == "neg" else OPERATOR_SYMBOLS[kind]
-        return self.new(name, root, Elementwise(expr, shapes, label), inputs, shape)
+        return self.new(name, root, Elementwise(expr, shapes, label), inputs, shape, tree)
 
     def source_of(self, name: str) -> str:
         """``name`` followed back through elementwise functions of it alone (1 / s, sqrt(s), -s, renames)."""
@@ -294,7 +346,7 @@ class Lowering:
         """The matrix M when ``name`` is one value per row of M (``sum(M, axis=1)``, ``mean(M, axis=1)``,
         or an elementwise function of it alone)."""
         node = self.nodes[self.source_of(name)]
-        if isinstance(node.op, Reduce) and len(node.op.shape_in) == 2 and node.op.axis == 1:
+        if isinstance(node.op, Reduce) and len(node.op.shape_in) == 2 and node.op.axes == (1,) and not node.op.keepdims:
             return node.inputs[0]
         return None
 
@@ -341,7 +393,7 @@ class Lowering:
                 continue
             data = self.value(product.args[1], root)
             if isinstance(data, str) and data in self.batched and self.shape(data) == (cols,):
-                return self.new(name, root, Dense(), (weight.name, data, bias.name), (rows,))
+                return self.new(name, root, Dense(), (weight.name, data, bias.name), (rows,), tree)
         return None
 
     def matmul(self, tree: TensorExpr, name: str | None, root: str) -> str:
@@ -350,14 +402,19 @@ class Lowering:
         a, b = self.shape(left), self.shape(right)
         shape = MatMul.result_shape(a, b)
         if shape is None:
-            detail = "a scalar cannot be multiplied with '@' (use '*')" if not a or not b else "the inner sizes differ"
+            if not a or not b:
+                detail = "a scalar cannot be multiplied with '@' (use '*')"
+            elif a[-1] != (b[0] if len(b) == 1 else b[-2]):
+                detail = "the inner sizes differ"
+            else:
+                detail = "the leading axes do not broadcast"
             self.fail(
                 f"shape mismatch in '@' at {self.at(tree)}: {self.text(tree.args[0])} has shape {list(a)}, "
                 f"{self.text(tree.args[1])} has shape {list(b)} ({detail})"
             )
         if left in self.params and len(a) == 2 and right in self.batched and len(b) == 1:
-            return self.new(name, root, Dense(), (left, right), shape)
-        return self.new(name, root, MatMul(a, b), (left, right), shape)
+            return self.new(name, root, Dense(), (left, right), shape, tree)
+        return self.new(name, root, MatMul(a, b), (left, right), shape, tree)
 
     def call(self, tree: TensorExpr, name: str | None, root: str) -> str:
         function = tree.name
@@ -378,19 +435,29 @@ class Lowering:
                 self.fail(f"{where} needs an argument")
             operand = self.tensor(args[0], root, f"{function}(...)")
             choice = self.activation_choice(function, args[1:], keywords, where)
-            return self.new(name, root, Activation(choice), (operand,), self.shape(operand))
-        if function in ELEMENTWISE_FUNCTIONS:
+            return self.new(name, root, Activation(choice), (operand,), self.shape(operand), tree)
+        reduction = function in ("max", "min") and (len(args) == 1 or keywords)
+        if function in ELEMENTWISE_FUNCTIONS and not reduction:
             no_keywords()
             return self.math_function(tree, name, root, where)
         op_class = CALLS.get(function)
         if op_class is not None:  # a tensor op of symprop.ops, by its shape rule
-            operands = tensors()
-            shapes = [self.shape(operand) for operand in operands]
+            call_args, operands = [], []
+            for arg in args:
+                value = self.value(arg, root)
+                if isinstance(value, str):
+                    operands.append(value)
+                    call_args.append(Arg(self.text(arg), self.shape(value), dtype=self.dtypes[value]))
+                else:
+                    call_args.append(Arg(self.text(arg), value=value.value if isinstance(value, Static) else value))
+            plain = {k: v.value if isinstance(v, Static) else v for k, v in keywords.items()}
             try:
-                op, shape = op_class.from_call(function, shapes, keywords, [self.text(arg) for arg in args])
+                op, shape = op_class.from_call(Call(function, tuple(call_args), plain))
             except ShapeRuleError as exc:
                 self.fail(f"{where}: {exc}")
-            return self.new(name, root, op, tuple(operands), shape)
+            return self.new(name, root, op, tuple(operands), shape, tree)
+        if function == "min" and reduction:
+            self.fail(f"{where}: min over axes is not in the language; write -max(-x, axis=...)")
         if function in registry.LOSSES:
             return self.loss_function(tree, name, root, where)
         raise AssertionError(function)
@@ -432,7 +499,7 @@ class Lowering:
                 f"shape mismatch in {where}: {self.text(tree.args[0])} has shape {list(shapes[0])}, "
                 f"{self.text(tree.args[1])} has shape {list(shapes[1])}"
             )
-        return self.new(name, root, Elementwise(expr, shapes, function), inputs, shape)
+        return self.new(name, root, Elementwise(expr, shapes, function), inputs, shape, tree)
 
     def loss_function(self, tree: TensorExpr, name, root, where) -> str:
         function = tree.name
@@ -462,7 +529,7 @@ class Lowering:
             )
         if t in self.param_dependent:
             self.fail(f"{where}: the target {self.text(tree.args[1])} depends on a parameter; no gradient flows into a target")
-        return self.new(name, root, Loss(LossChoice(entry.name, values)), (y, t), ())
+        return self.new(name, root, Loss(LossChoice(entry.name, values)), (y, t), (), tree)
 
 
 def _operands(values: list) -> tuple[tuple[str, ...], list]:

@@ -8,6 +8,7 @@ from typing import Any
 from .. import naming, registry
 from ..errors import did_you_mean
 from ..ops import (
+    DTYPES,
     Dense,
     Elementwise,
     Node,
@@ -18,8 +19,8 @@ from .lowering import TENSOR_FUNCTIONS, Lowering
 from .network import GraphExample, GraphNetwork
 
 TOP_LEVEL_FIELDS = {"name", "inputs", "targets", "params", "nodes", "loss", "output", "constants", "functions", "example"}
-#: Highest per-sample rank of an input, target or parameter (vectors and matrices).
-MAX_RANK = 2
+#: Highest rank of an input, target (per sample) or parameter.
+MAX_RANK = 6
 #: Most steps of one repeated entry (``h{k}: {for: k in 1..1000}``).
 MAX_REPEAT = 1000
 #: Most names of inputs, targets, params and nodes together, repeats expanded (a few
@@ -58,14 +59,15 @@ class GraphReader(FieldReader):
             self.declared[key] = f"constants.{key}"
         for key in functions:
             self.declared[key] = f"functions.{key}"
-        inputs = self.leaves(data["inputs"], "inputs", required=True)
+        self.kinds: dict[str, tuple[str, int | None]] = {}
+        inputs = self.leaves(data["inputs"], "inputs", required=True, discrete=True)
         targets = self.leaves(data.get("targets") or {}, "targets")
         params, inits = self.param_leaves(data["params"])
         texts = self.node_texts(data["nodes"])
         if not isinstance(data["loss"], str):
             self.fail("loss", f"expected the loss as an expression, e.g. half_sse(y, t); got {kind_of(data['loss'])}")
         self.check_array_names(inputs, targets, params, texts)
-        builder = Lowering(self, inputs, targets, params, constants, functions, texts)
+        builder = Lowering(self, inputs, targets, params, constants, functions, texts, self.kinds)
         graph_nodes, loss_node, shown, loss_text = builder.build(data["loss"])
         output = self.output(data.get("output"), builder, texts)
         fields = dict(
@@ -148,7 +150,9 @@ class GraphReader(FieldReader):
         self.declared[name] = where
         return name
 
-    def leaves(self, data: Any, section: str, required: bool = False) -> dict:
+    def leaves(self, data: Any, section: str, required: bool = False, discrete: bool = False) -> dict:
+        """name -> shape of ``inputs`` or ``targets``; an input may be discrete
+        (``ids: {shape: [6], dtype: int, range: 50}``, ``mask: {shape: [8], dtype: bool}``)."""
         if not isinstance(data, dict):
             self.fail(section, f"expected a mapping of name: size or shape, got {kind_of(data)}")
         if required and not data:
@@ -156,8 +160,31 @@ class GraphReader(FieldReader):
         shapes = {}
         for name, where, value in self.repeated(data, section):
             name = self.declare(name, where)
-            shapes[name] = self.shape(value, where)
+            if isinstance(value, dict) and discrete:
+                shapes[name] = self.discrete_leaf(name, value, where)
+            else:
+                shapes[name] = self.shape(value, where)
         return shapes
+
+    def discrete_leaf(self, name: str, value: dict, where: str) -> tuple[int, ...]:
+        """``{shape: [...], dtype: float | int | bool, range: n}`` (range: int inputs only, required)."""
+        self.known_fields(value, {"shape", "dtype", "range"}, f"{where}.")
+        if "shape" not in value:
+            self.fail(where, "expected {shape: [...], dtype: int, range: n}; the shape is missing")
+        shape = self.shape(value["shape"], f"{where}.shape")
+        dtype = value.get("dtype", "float")
+        if dtype not in DTYPES:
+            self.fail(f"{where}.dtype", f"expected one of {', '.join(DTYPES)}, got {dtype!r}{did_you_mean(dtype, DTYPES)}")
+        classes = None
+        if dtype == "int":
+            if "range" not in value:
+                self.fail(where, "an int input needs its range: the number of values it takes (range: 50 for ids 0..49)")
+            classes = self.positive_int(value["range"], f"{where}.range")
+        elif "range" in value:
+            self.fail(f"{where}.range", f"only an int input has a range (this one is {dtype})")
+        if dtype != "float":
+            self.kinds[name] = (dtype, classes)
+        return shape
 
     def param_leaves(self, data: Any) -> tuple[dict[str, tuple[int, ...]], dict[str, ParamInit]]:
         """``params``: name -> shape, and the initialisers given (``W: {shape: [8, 4], init: normal}``;

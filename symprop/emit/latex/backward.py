@@ -38,8 +38,7 @@ class BackwardSection:
             items.append(
                 {
                     "title": Tex(self.step_title(step)),
-                    "element": Tex(split_equation(element)),
-                    "vector": Tex(split_equation(vector)),
+                    "forms": [Tex(split_equation(form)) for form in (element, vector) if form],
                     "note": Tex(note),
                     "code": [code(line.code) for line in self.numpy_lines[i]],
                 }

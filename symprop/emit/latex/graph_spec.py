@@ -74,7 +74,7 @@ class GraphSpecSection:
         items = []
         for param in self.params_backward():
             contributions = [(i, step) for i, step in enumerate(self.d.steps) if step.target == param.name]
-            formulas = [self.step_math(step)[1].split(" = ", 1)[-1].split(r" \mathrel{+}= ", 1)[-1] for _, step in contributions]
+            formulas = [_right_side(self.step_math(step)) for _, step in contributions]
             total = " + ".join(paren(f) if (" + " in f or " - " in f) and len(formulas) > 1 else f for f in formulas)
             lines = [code(line.code) for i, _ in contributions for line in self.numpy_lines[i]]
             items.append(
@@ -88,3 +88,9 @@ class GraphSpecSection:
                 }
             )
         return items
+
+
+def _right_side(forms: tuple[str, str, str]) -> str:
+    """The right-hand side of a step's array form (of its element form where it has none)."""
+    element, vector, _ = forms
+    return (vector or element).split(" = ", 1)[-1].split(r" \mathrel{+}= ", 1)[-1]

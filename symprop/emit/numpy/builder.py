@@ -153,6 +153,11 @@ class ModuleBuilder:
         lines = [Line(f"{name} = {self.code(value)}", f"{self.formula(value)}, used twice") for name, value in replacements]
         return lines, reduced
 
+    def temporary(self, code: str, comment: str) -> tuple[str, Line]:
+        """A temporary ``_s<k>`` holding ``code`` (a mask, a shared factor): its name and its line."""
+        name = f"_s{next(self.temporaries)}"
+        return name, Line(f"{name} = {code}", comment)
+
     def product(self, upstream: sp.Symbol, local: sp.Expr) -> str:
         """``upstream * local``; a piecewise factor takes the product into its branches so
         that ``np.where`` keeps the dtype of the arrays.  A 0/1 step (relu') multiplies by

@@ -197,7 +197,7 @@ class NumpyModule:
             return [f"return {letter}"]
         if len(leaves) == 1:
             (node,) = leaves
-            return [f"return {interface.checked_call(letter, letter, node.shape, like, classes.get(node.name))}"]
+            return [f"return {interface.checked_call(letter, letter, node.shape, like, classes.get(node.name), _values(node))}"]
         keys = ", ".join(f'"{n.name}"' for n in leaves)  # identifiers: safe in quotes
         sorted_keys = sorted(n.name for n in leaves)  # as the message prints the keys given
         lines = [
@@ -209,11 +209,11 @@ class NumpyModule:
         for n in leaves:
             label = f'{letter}["{n.name}"]'
             if like is None:  # the first input sets the batch the others must have
-                lines.append(f"first = {interface.checked_call(label, label, n.shape)}")
+                lines.append(f"first = {interface.checked_call(label, label, n.shape, values=_values(n))}")
                 like = "first"
                 checked.append((n.name, "first"))
             else:
-                checked.append((n.name, interface.checked_call(label, label, n.shape, like, classes.get(n.name))))
+                checked.append((n.name, interface.checked_call(label, label, n.shape, like, classes.get(n.name), _values(n))))
         return [*lines, "return {", *(f'    "{name}": {code},' for name, code in checked), "}"]
 
     def inits(self) -> list[tuple[str, str, tuple[int, ...], dict]]:
@@ -283,6 +283,10 @@ class NumpyModule:
 
         def draw(node: Node) -> str:
             shape = _batch_shape(node.shape)
+            if node.op.dtype_name == "int":
+                return f"rng.integers(0, {node.op.classes}, size={shape})"
+            if node.op.dtype_name == "bool":
+                return f"rng.random({shape}) < 0.5"
             if node.op.role == "input":
                 return f"rng.standard_normal({shape}).astype(dtype)"
             if node.name in one_hot:
@@ -347,6 +351,13 @@ def _init_doc(inits) -> str:
         groups.setdefault(spelled, []).append(name)
     text = "How each parameter is drawn: " + "; ".join(f"{', '.join(n)} {k}" for k, n in groups.items())
     return "\n    ".join(textwrap.wrap(text + ".", DOC_WIDTH - 8, break_long_words=False))
+
+
+def _values(leaf: Node) -> int | str | None:
+    """What ``_checked`` checks of a discrete input: its range, or "bool" for a mask."""
+    if leaf.op.dtype_name == "int":
+        return leaf.op.classes
+    return "bool" if leaf.op.dtype_name == "bool" else None
 
 
 def _batch_shape(shape: tuple[int, ...]) -> str:

@@ -1,0 +1,86 @@
+"""``E[ids]``: rows of a table picked by an integer input (an embedding lookup).  The adjoint
+of the table adds each row of the upstream adjoint into the row it came from (``np.add.at``:
+a row picked twice gets both)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .base import Adjoint, AdjointCode, Op, ShapeRuleError, element_indices, flat_index
+
+GATHER = "gather"
+
+HELPER = (
+    "def _gather_adjoint(g, ids, table):\n"
+    '    """The adjoint of table[ids]: each row of g added into the row of the table it came from."""\n'
+    "    out = np.zeros(table.shape, dtype=g.dtype)\n"
+    "    np.add.at(out, ids, g)\n"
+    "    return out\n"
+)
+
+
+@dataclass(frozen=True)
+class Gather(Op):
+    """``table[ids]``: the table has shape ``table_shape`` (rows first), ``ids`` per-sample
+    shape ``ids_shape`` with values in ``[0, rows)``."""
+
+    table_shape: tuple[int, ...]
+    ids_shape: tuple[int, ...]
+
+    discrete_inputs = (1,)
+
+    @classmethod
+    def from_shapes(cls, table: tuple[int, ...], ids: tuple[int, ...], text: str, leaf) -> tuple[Gather, tuple[int, ...]]:
+        if not table:
+            raise ShapeRuleError(f"{text} is a scalar; a table needs rows")
+        classes = getattr(leaf, "classes", None)
+        if classes is not None and classes > table[0]:
+            raise ShapeRuleError(f"the ids take {classes} values (range: {classes}) but {text} has {table[0]} rows")
+        return cls(tuple(table), tuple(ids)), tuple(ids) + tuple(table[1:])
+
+    def adjoint_rules(self, node, shapes):
+        return [Adjoint(0, GATHER)]
+
+    def elements(self, node, args):
+        """Each element as a sum over the table's rows of row v times [ids = v] (an indicator
+        of the id's value, so that the per-weight view stays a formula of symbols)."""
+        table, ids = args
+        rows = self.table_shape[0]
+        out = []
+        for index in element_indices(node.shape):
+            where = index[: len(self.ids_shape)]
+            rest = index[len(self.ids_shape) :]
+            chosen = ids[flat_index(where, self.ids_shape)]
+            terms = [sp.KroneckerDelta(chosen, v) * table[flat_index((v, *rest), self.table_shape)] for v in range(rows)]
+            out.append(sp.Add(*terms))
+        return out
+
+    def numpy(self, node, code):
+        table, ids = node.inputs
+        return f"{code.use(table)}[{code.use(ids)}]", f"{node.name} = {table}[{ids}]"
+
+    def numpy_adjoint(self, step, code):
+        code.require_helper("gather_adjoint", HELPER)
+        table, ids = code.node(step.source).inputs
+        spelled = f"_gather_adjoint({code.grad(step.source)}, {code.use(ids)}, {code.use(table)})"
+        return AdjointCode(spelled, f"dE/d{step.source} added into the rows {ids} picked")
+
+    def latex(self, node, tex):
+        table, ids = node.inputs
+        return rf"{tex.node_tex(table)}_{{[{tex.node_tex(ids)}]}}"
+
+    def latex_adjoint(self, step, tex, eq):
+        source = tex.node(step.source)
+        table, ids = source.inputs
+        letters = tex.index_letters(source.shape)
+        where, rest = letters[: len(self.ids_shape)], letters[len(self.ids_shape) :]
+        element = (
+            rf"{tex.partial('E', tex.el(table, 'v' + rest))} {eq} \sum_{{{where or 'i'}}} "
+            rf"[{tex.el(ids, where)} = v] \, {tex.partial('E', tex.el(step.source, letters))}"
+        )
+        return element, "", "each row of the table collects the adjoints of the places that picked it"
+
+    def words(self, step, tex):
+        return rf"back through the lookup ${tex.node_tex(step.source)}$"

@@ -1,0 +1,212 @@
+"""An independent evaluator of graph specs, the oracle of the graph tests.
+
+It does not go through symprop's lowering or emitter: ``Reference`` reads the spec's
+expression text with Python's ``ast`` (trusted test input) and evaluates it sample by sample
+with ``autograd.numpy``, with its own definition of every function of the language;
+``autograd.grad`` of the batch loss is the reference gradient.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+import autograd
+import autograd.numpy as anp
+import numpy as np
+from autograd.scipy.special import erf as anp_erf
+
+TOLERANCE = 1e-7
+
+
+def _sigmoid(z):
+    return 1 / (1 + anp.exp(-z))
+
+
+_SELU = (1.0507009873536432, 1.6732632423543772)
+FUNCTIONS = {
+    "identity": lambda z: z,
+    "sigmoid": _sigmoid,
+    "tanh": anp.tanh,
+    "relu": lambda z: anp.where(z > 0, z, 0.0),
+    "leaky_relu": lambda z, alpha=0.01: anp.where(z > 0, z, alpha * z),
+    "elu": lambda z, alpha=1.0: anp.where(z > 0, z, alpha * (anp.exp(anp.minimum(z, 0.0)) - 1)),
+    "selu": lambda z: _SELU[0] * anp.where(z > 0, z, _SELU[1] * (anp.exp(anp.minimum(z, 0.0)) - 1)),
+    "softplus": lambda z: anp.logaddexp(0.0, z),
+    "silu": lambda z: z * _sigmoid(z),
+    "swish": lambda z: z * _sigmoid(z),
+    "gelu": lambda z: 0.5 * z * (1 + anp_erf(z / np.sqrt(2.0))),
+    "exp": anp.exp,
+    "log": anp.log,
+    "sqrt": anp.sqrt,
+    "abs": anp.abs,
+    "sinh": anp.sinh,
+    "cosh": anp.cosh,
+    "sin": anp.sin,
+    "cos": anp.cos,
+    "erf": anp_erf,
+    "sign": anp.sign,
+    "step": lambda z: anp.where(z > 0, 1.0, 0.0),
+    "log1p": anp.log1p,
+    "expm1": anp.expm1,
+    "max": lambda a, b=None, axis=None, keepdims=False: (
+        anp.max(a, axis=axis, keepdims=keepdims) if b is None else anp.maximum(a, b)
+    ),
+    "min": anp.minimum,
+    "softmax": lambda z, axis=-1: (
+        anp.exp(z - anp.max(z, axis=axis, keepdims=True))
+        / anp.sum(anp.exp(z - anp.max(z, axis=axis, keepdims=True)), axis=axis, keepdims=True)
+    ),
+    "logsumexp": lambda z, axis=-1: (
+        anp.max(z, axis=axis) + anp.log(anp.sum(anp.exp(z - anp.max(z, axis=axis, keepdims=True)), axis=axis))
+    ),
+    "sum": lambda a, axis=None, keepdims=False: anp.sum(a, axis=axis, keepdims=keepdims),
+    "mean": lambda a, axis=None, keepdims=False: anp.mean(a, axis=axis, keepdims=keepdims),
+    "concat": lambda *parts, axis=-1: anp.concatenate(parts, axis=axis),
+    "einsum": lambda subscripts, *operands: anp.einsum(subscripts, *operands),
+    "transpose": lambda a, axes=None: anp.transpose(a, axes),
+    "reshape": lambda a, shape: anp.reshape(a, shape),
+    "where": lambda mask, a, b: anp.where(mask, a, b),
+    "tril": lambda n: np.tril(np.ones((int(n), int(n)), dtype=bool)),
+    "half_sse": lambda y, t: anp.sum((t - y) ** 2) / 2,
+    "mse": lambda y, t: anp.mean((y - t) ** 2),
+    "mae": lambda y, t: anp.mean(anp.abs(y - t)),
+    "huber": lambda y, t, delta=1.0: anp.mean(
+        anp.where(anp.abs(y - t) <= delta, (y - t) ** 2 / 2, delta * (anp.abs(y - t) - delta / 2))
+    ),
+    "binary_cross_entropy": lambda y, t: -anp.mean(t * anp.log(y) + (1 - t) * anp.log(1 - y)),
+    "cross_entropy": lambda y, t: -anp.sum(t * anp.log(y)),
+}
+_OPERATORS = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+    ast.Pow: lambda a, b: a**b,
+    ast.MatMult: lambda a, b: a @ b,
+}
+
+
+def _expand_repeats(section: dict) -> dict:
+    """``name{k}: {for: k in a..b, value: v}`` -> name_a: v_a, ..., name_b: v_b."""
+    out = {}
+    for key, value in section.items():
+        if "{" not in str(key):
+            out[key] = value
+            continue
+        var, first, last = re.match(r"(\w+) in (-?\d+)\.\.(-?\d+)", value["for"]).groups()
+        for k in range(int(first), int(last) + 1):
+
+            def fill(text, k=k, var=var):
+                return re.sub(r"\{" + var + r"([+-]\d+)?\}", lambda m: str(k + int(m.group(1) or 0)), str(text))
+
+            out[fill(key)] = fill(value["value"]) if isinstance(value["value"], str) else value["value"]
+    return out
+
+
+class Reference:
+    """A graph spec evaluated from its text: the batch loss as a function of the parameters."""
+
+    def __init__(self, spec: dict):
+        self.spec = spec
+        self.inputs = _expand_repeats(spec["inputs"])
+        self.targets = _expand_repeats(spec.get("targets") or {})
+        self.nodes = _expand_repeats(spec["nodes"])
+        self.constants = {k: float(v) for k, v in (spec.get("constants") or {}).items()}
+        self.functions = dict(spec.get("functions") or {})
+
+    def eval(self, text: str, env: dict, memo: dict):
+        return self._eval(ast.parse(text.replace("^", "**"), mode="eval").body, env, memo)
+
+    def _eval(self, node, env, memo):
+        if isinstance(node, ast.Constant):
+            return node.value if isinstance(node.value, str) else float(node.value)
+        if isinstance(node, (ast.Tuple, ast.List)):
+            return tuple(int(self._eval(e, env, memo)) for e in node.elts)
+        if isinstance(node, ast.Subscript):
+            return self._eval(node.value, env, memo)[self._index(node.slice, env, memo)]
+        if isinstance(node, ast.Name):
+            return self.lookup(node.id, env, memo)
+        if isinstance(node, ast.UnaryOp):
+            value = self._eval(node.operand, env, memo)
+            return -value if isinstance(node.op, ast.USub) else value
+        if isinstance(node, ast.BinOp):
+            return _OPERATORS[type(node.op)](self._eval(node.left, env, memo), self._eval(node.right, env, memo))
+        if isinstance(node, ast.Attribute):
+            assert node.attr == "T"
+            return anp.transpose(self._eval(node.value, env, memo))
+        if isinstance(node, ast.Call):
+            args = [self._eval(a, env, memo) for a in node.args]
+            keywords = {k.arg: self._eval(k.value, env, memo) for k in node.keywords}
+            if isinstance(keywords.get("axis"), float):
+                keywords["axis"] = int(keywords["axis"])
+            if "keepdims" in keywords:
+                keywords["keepdims"] = bool(keywords["keepdims"])
+            name = node.func.id
+            if name in self.functions:
+                return self.eval(self.functions[name], {**env, "z": args[0]}, {})
+            return FUNCTIONS[name](*args, **keywords)
+        raise AssertionError(ast.dump(node))
+
+    def _index(self, node, env, memo):
+        """A subscript: whole numbers, constant slices, or an integer array (a table lookup)."""
+        if isinstance(node, ast.Tuple):
+            return tuple(self._index(e, env, memo) for e in node.elts)
+        if isinstance(node, ast.Slice):
+            return slice(*(None if b is None else int(self._eval(b, env, memo)) for b in (node.lower, node.upper, node.step)))
+        value = self._eval(node, env, memo)
+        return int(value) if isinstance(value, float) else value
+
+    def lookup(self, name, env, memo):
+        if name in env:
+            return env[name]
+        if name in self.constants:
+            return self.constants[name]
+        if name not in memo:
+            memo[name] = self.eval(self.nodes[name], env, memo)
+        return memo[name]
+
+    def batch_loss(self, params: dict, X: dict, T: dict):
+        batch = len(next(iter(X.values())))
+        total = 0.0
+        for s in range(batch):
+            env = {**params, **{k: v[s] for k, v in X.items()}, **{k: v[s] for k, v in T.items()}}
+            total = total + self.eval(self.spec["loss"], env, {})
+        return total / batch
+
+    def gradients(self, params: dict, X: dict, T: dict) -> dict:
+        return autograd.grad(lambda p: self.batch_loss(p, X, T))(params)
+
+    def as_dicts(self, X, T) -> tuple[dict, dict]:
+        X = X if isinstance(X, dict) else {next(iter(self.inputs)): X}
+        T = T if isinstance(T, dict) else ({next(iter(self.targets)): T} if self.targets else {})
+        return X, T
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def relative_error(a: dict, b: dict) -> float:
+    g = np.concatenate([np.ravel(a[k]) for k in sorted(a)])
+    n = np.concatenate([np.ravel(b[k]) for k in sorted(a)])
+    return float(np.linalg.norm(g - n) / max(np.linalg.norm(g) + np.linalg.norm(n), 1e-300))
+
+
+def point(module, seed=0, batch=3):
+    rng = np.random.default_rng(seed + 7)
+    params = {k: np.asarray(v + 0.3 * rng.standard_normal(np.shape(v))) for k, v in module.init_params(seed).items()}
+    X, T = module.sample_batch(batch, seed)
+    return params, X, T
+
+
+def check_module_against_references(spec: dict, module, seeds=(0, 1)):
+    reference = Reference(spec)
+    for seed in seeds:
+        params, X, T = point(module, seed)
+        value, grads = module.loss_and_grad(params, X, T)
+        assert set(grads) == set(params) and all(np.shape(grads[k]) == np.shape(params[k]) for k in params)
+        Xd, Td = reference.as_dicts(X, T)
+        assert abs(value - reference.batch_loss(params, Xd, Td)) <= 1e-10 * (1 + abs(value))
+        ours = {k: np.asarray(v, dtype=np.float64) for k, v in grads.items()}
+        assert relative_error(ours, reference.gradients(params, Xd, Td)) < TOLERANCE, f"autograd disagrees (seed {seed})"
+    assert module.gradient_check(seed=0) < TOLERANCE
