@@ -56,19 +56,21 @@ def _sigmoid(x):
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
-def _checked(label, A, shape, like=None, classes=None):
+def _checked(label, A, shape, like=None, classes=None, values=None):
     """A as an array of per-sample ``shape`` with a leading batch axis, else one ValueError
     naming ``label`` and both shapes.  ``like``: an array whose batch size and dtype A must
     share.  ``classes``: A may instead hold class indices (integers of shape (batch,), values
-    in [0, classes)), returned one-hot, as PyTorch's cross-entropy accepts them."""
+    in [0, classes)), returned one-hot, as PyTorch's cross-entropy accepts them.  ``values``:
+    A holds whole numbers in [0, values) (indices into a table), or is a mask ("bool")."""
     if (
-        type(A) is np.ndarray
+        values is None
+        and type(A) is np.ndarray
         and A.dtype.kind == "f"
         and A.ndim == len(shape) + 1
         and A.shape[1:] == shape
         and (like is None or A.shape[0] == like.shape[0])
     ):
-        return A  # the usual case, in five comparisons (the checks below cost ~4 us a call)
+        return A  # the usual case, in six comparisons (the checks below cost ~4 us a call)
     A = np.asarray(A)
     batch = None if like is None else like.shape[0]
     if classes is not None and A.ndim == 1 and A.dtype.kind in "iu":
@@ -85,6 +87,16 @@ def _checked(label, A, shape, like=None, classes=None):
         raise ValueError(f"{label}: expected shape {expected}{hint}, got {A.shape}")
     if batch is not None and A.shape[0] != batch:
         raise ValueError(f"{label}: expected {batch} samples (the batch of X), got shape {A.shape}")
+    if values == "bool":
+        if A.dtype.kind != "b":
+            raise ValueError(f"{label}: expected a boolean mask, got dtype {A.dtype}")
+        return A
+    if values is not None:
+        if A.dtype.kind not in "iu":
+            raise ValueError(f"{label}: expected integers (indices in [0, {values})), got dtype {A.dtype}")
+        if A.size and (A.min() < 0 or A.max() >= values):
+            raise ValueError(f"{label}: expected indices in [0, {values}), got values {A.min()} to {A.max()}")
+        return A
     if A.dtype.kind != "f":
         raise ValueError(f"{label}: expected a floating-point array, got dtype {A.dtype}")
     return A
