@@ -59,8 +59,12 @@ def _scalar_proof(spec: dict, points: int = 2, seed: int = 0):
     one_hot = {
         n.inputs[1] for n in d.graph.nodes.values() if getattr(n.op, "choice", None) and n.op.choice.name == "cross_entropy"
     }
+    discrete = {n.name: n.op for n in d.graph.leaves("input") if n.op.dtype_name != "float"}
     for _ in range(points):
         point = {s: sp.Rational(rng.randint(-1200, 1200), 1000) for s in leaves}
+        for name, leaf in discrete.items():  # indices in their range, masks 0 or 1
+            top = leaf.classes - 1 if leaf.dtype_name == "int" else 1
+            point |= {s: sp.Integer(rng.randint(0, top)) for s in scalar.symbols[name]}
         for node in d.graph.leaves("target"):
             symbols = scalar.symbols[node.name]
             if node.name in one_hot:
@@ -70,7 +74,8 @@ def _scalar_proof(spec: dict, points: int = 2, seed: int = 0):
                 point |= {s: sp.Rational(rng.randint(50, 950), 1000) for s in symbols}
         values = scalar.forward_values(point, digits=50)
         checked = [(g.symbol, g.expr) for g in scalar.gradients()]
-        checked += [(s, scalar.adjoints.get(s, sp.S.Zero)) for s in scalar.leaves("input")]
+        indices = {s for name in discrete for s in scalar.symbols[name]}  # no derivative in an index or a mask
+        checked += [(s, scalar.adjoints.get(s, sp.S.Zero)) for s in scalar.leaves("input") if s not in indices]
         for symbol, ours_expr in checked:
             ours = evaluate(ours_expr, values, 50) if ours_expr != 0 else sp.S.Zero
             theirs = sp.diff(reference, symbol).xreplace(point).evalf(50)
@@ -311,6 +316,39 @@ SMALL_SPECS = [
         "params": {"Wx": [2, 2], "Wh": [2, 2], "Wy": [1, 2]},
         "nodes": {"h1": "tanh(Wx @ x1)", "h{k}": {"for": "k in 2..3", "value": "tanh(Wx @ x{k} + Wh @ h{k-1})"}, "y": "Wy @ h3"},
         "loss": "mse(y, t)",
+    },
+    {
+        "name": "small_attention",
+        "inputs": {"X": [2, 2]},
+        "targets": {"t": [2, 2]},
+        "params": {"Wq": [2, 2], "Wv": [2, 2]},
+        "nodes": {
+            "s": "(X @ Wq) @ X.T / sqrt(2)",
+            "p": "softmax(where(tril(2), s, -50), axis=-1)",
+            "y": "X + p @ (X @ Wv)",
+        },
+        "loss": "half_sse(y, t)",
+    },
+    {
+        "name": "small_tensor_moves",
+        "inputs": {"x": [2, 3]},
+        "targets": {"t": [3]},
+        "params": {"A": [3, 2], "B": [2, 2, 2]},
+        "nodes": {
+            "h": 'einsum("ij,jk->ik", x, A)',
+            "r": "transpose(reshape(h, [2, 2, 1]), [2, 1, 0]) * B",
+            "m": "max(r, axis=(0, 2), keepdims=1) + mean(B, axis=0)",
+            "y": "concat(sum(m, axis=(0, 1)), logsumexp(h, axis=0)[0:1])",
+        },
+        "loss": "half_sse(y, t)",
+    },
+    {
+        "name": "small_lookup",
+        "inputs": {"ids": {"shape": [3], "dtype": "int", "range": 4}, "keep": {"shape": [3, 1], "dtype": "bool"}},
+        "targets": {"t": [2]},
+        "params": {"Emb": [4, 2], "W": [2, 2]},
+        "nodes": {"e": "where(keep, Emb[ids], 0)", "y": "tanh(W @ e[0] + W @ e[-1]) * sum(e[1:])"},
+        "loss": "half_sse(y, t)",
     },
 ]
 
