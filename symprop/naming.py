@@ -55,6 +55,12 @@ def grad_name(node: str, is_param: bool = False) -> str:
     return "d" + array_name(node, is_param)
 
 
+def saved_name(array: str, what: str) -> str:
+    """The variable of an array an op's forward line saves for its backward step (``_rstd_N1``
+    for node array ``N1``): the leading ``_`` keeps it clear of every spec name."""
+    return f"_{what}_{array}"
+
+
 def module_arrays(names: list[tuple[str, bool]], single: dict[str, str]) -> tuple[dict[str, str], set[str]]:
     """The variables of a graph spec's module: each (name, is_param) gets ``array_name``
     unless that variable is taken (``RESERVED``, a keyword, another name's array or adjoint:
