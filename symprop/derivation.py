@@ -99,12 +99,17 @@ class Derivation:
 
     @cached_property
     def scalar(self) -> ScalarDerivation:
-        """The per-weight view; SymPropError above ``SCALAR_LIMIT`` parameters."""
+        """The per-weight view; SymPropError above ``SCALAR_LIMIT`` parameters or with batch_norm."""
         return ScalarDerivation(self)
 
     @property
     def has_scalar(self) -> bool:
-        return sum(sp.prod(n.shape) for n in self.graph.params()) <= SCALAR_LIMIT
+        """Whether the per-weight view exists: at most ``SCALAR_LIMIT`` parameters, and no op that
+        couples the samples of a batch (one sample's elements cannot say what batch_norm does)."""
+        graph = self.graph
+        if any(node.op.batch_coupled for node in graph.nodes.values()):
+            return False
+        return sum(sp.prod(n.shape) for n in graph.params()) <= SCALAR_LIMIT
 
     @cached_property
     def param_names(self) -> list[str]:
