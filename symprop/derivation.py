@@ -102,14 +102,16 @@ class Derivation:
         """The per-weight view; SymPropError above ``SCALAR_LIMIT`` parameters or with batch_norm."""
         return ScalarDerivation(self)
 
+    @cached_property
+    def coupled_nodes(self) -> list[str]:
+        """Nodes whose op couples the samples of a batch (batch_norm): one sample's loss then
+        depends on its batch, and one sample's elements cannot say what the op does."""
+        return [node.name for node in self.graph.nodes.values() if node.op.batch_coupled]
+
     @property
     def has_scalar(self) -> bool:
-        """Whether the per-weight view exists: at most ``SCALAR_LIMIT`` parameters, and no op that
-        couples the samples of a batch (one sample's elements cannot say what batch_norm does)."""
-        graph = self.graph
-        if any(node.op.batch_coupled for node in graph.nodes.values()):
-            return False
-        return sum(sp.prod(n.shape) for n in graph.params()) <= SCALAR_LIMIT
+        """Whether the per-weight view exists: at most ``SCALAR_LIMIT`` parameters, no coupled node."""
+        return not self.coupled_nodes and sum(sp.prod(n.shape) for n in self.graph.params()) <= SCALAR_LIMIT
 
     @cached_property
     def param_names(self) -> list[str]:
