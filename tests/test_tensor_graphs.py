@@ -37,6 +37,8 @@ GRAPH_EXAMPLES = [
     "highway",
     "elman_rnn",
     "cs231n_neuron",
+    "transformer_block",
+    "batchnorm_mlp",
 ]
 
 
@@ -308,6 +310,14 @@ SMALL_SPECS = [
         "params": {"Wx": [2, 2], "Wh": [2, 2], "Wy": [1, 2]},
         "nodes": {"h1": "tanh(Wx @ x1)", "h{k}": {"for": "k in 2..3", "value": "tanh(Wx @ x{k} + Wh @ h{k-1})"}, "y": "Wy @ h3"},
         "loss": "mse(y, t)",
+    },
+    {
+        "name": "small_layer_norm",
+        "inputs": {"x": 3},
+        "targets": {"t": 2},
+        "params": {"W": [2, 3], "g": [3]},
+        "nodes": {"y": "W @ (g * layer_norm(x, eps=0.1))"},
+        "loss": "half_sse(y, t)",
     },
 ]
 
