@@ -115,8 +115,8 @@ class Normalization(Op):
     def adjoint_rules(self, node, shapes):
         return [Adjoint(0, NORMALIZE)]
 
-    def module_axes(self, rank: int, batched: bool) -> str:
-        """The ``axis=`` of the statistics in the module's arrays."""
+    def module_axes(self, rank: int) -> str:
+        """The ``axis=`` of the statistics in the module's arrays (x of per-sample ``rank``)."""
         raise NotImplementedError
 
     def where(self, rank: int) -> str:
@@ -139,13 +139,13 @@ class Normalization(Op):
 
     def numpy_adjoint(self, step, code):
         y, g = code.use(step.source), code.grad(step.source)
-        axes = self.module_axes(len(code.node(step.source).shape), code.batched(step.source))
+        rank = len(code.node(step.source).shape)
+        axes = self.module_axes(rank)
         spelled = (
             f"({g} - {g}.mean(axis={axes}, keepdims=True) - {y} * ({g} * {y}).mean(axis={axes}, keepdims=True))"
             f" * {code.saved(step.source, 'rstd')}"
         )
         grad = f"dE/d{step.source}"
-        rank = len(code.node(step.source).shape)
         math_text = f"({grad} - mean({grad}) - {step.source} * mean({grad} * {step.source})) / sigma, {self.where(rank)}"
         return AdjointCode(spelled, math_text)
 
@@ -191,7 +191,7 @@ class LayerNorm(Normalization):
             raise ShapeRuleError("normalising over 1 element gives 0 whatever x is; normalise over 2 elements or more")
         return cls(axes, _eps(call)), shape
 
-    def module_axes(self, rank, batched):
+    def module_axes(self, rank):
         return axes_code(tuple(k - rank for k in self.axes))  # from the end: the same with or without a batch axis
 
     def where(self, rank):
@@ -228,7 +228,7 @@ class LayerNorm(Normalization):
 
     def numpy(self, node, code):
         code.require_helper("normalize", HELPER)
-        axes = self.module_axes(len(node.shape), code.batched(node.name))
+        axes = self.module_axes(len(node.shape))
         spelled = f"_normalize({code.use(node.inputs[0])}, axis={axes}, eps={self.eps!r})"
         return spelled, f"{node.name} = layer_norm({node.inputs[0]}) {self.where(len(node.shape))}, and 1/sigma for backward"
 
@@ -249,9 +249,10 @@ class LayerNorm(Normalization):
         )
 
     def remark(self, x, y):
+        sigma = rf"$\sigma = \sqrt{{\operatorname{{var}}({x}) + {number_tex(self.eps)}}}$"
         return (
-            rf"with $\sigma = \sqrt{{\operatorname{{var}}({x}) + \epsilon}}$ over the same elements: the mean and the "
-            r"variance move with every element, which gives the two mean terms; $1/\sigma$ is kept from the forward pass"
+            f"with {sigma} over the same elements: the mean and the variance move with every element, "
+            r"which gives the two mean terms; $1/\sigma$ is kept from the forward pass"
         )
 
 
@@ -278,7 +279,7 @@ class BatchNorm(Normalization):
         axes = axis_list(call.keywords["axis"], len(x.shape)) if "axis" in call.keywords else ()
         return cls(axes, _eps(call)), x.shape
 
-    def module_axes(self, rank, batched):
+    def module_axes(self, rank):
         return "(" + ", ".join(map(str, (0, *batched_axes(self.axes, True)))) + ("," if not self.axes else "") + ")"
 
     def where(self, rank):
@@ -297,7 +298,7 @@ class BatchNorm(Normalization):
     def numpy(self, node, code):
         code.require_helper("normalize", HELPER)
         code.require_helper("batch_norm", BATCH_HELPER)
-        axes = self.module_axes(len(node.shape), True)
+        axes = self.module_axes(len(node.shape))
         spelled = f"_batch_norm({code.use(node.inputs[0])}, axis={axes}, eps={self.eps!r})"
         return spelled, f"{node.name} = batch_norm({node.inputs[0]}) {self.where(len(node.shape))}, and 1/sigma for backward"
 
@@ -310,14 +311,15 @@ class BatchNorm(Normalization):
         mean = r"\operatorname{mean}_{\text{batch}}"
         g = partial("E", el(y, letters))
         return (
-            rf"{partial('E', el(x, letters))} {eq} \frac{{1}}{{\sigma{'_' + letters if letters else ''}}} "
+            rf"{partial('E', el(x, letters))} {eq} \frac{{1}}{{\sigma{'_{' + letters + '}' if letters else ''}}} "
             rf"\Bigl({g} - {mean} {g} - {el(y, letters)} \, {mean}\bigl({g} \, {el(y, letters)}\bigr)\Bigr)"
         )
 
     def remark(self, x, y):
+        sigma = rf"$\sigma = \sqrt{{\operatorname{{var}}({x}) + {number_tex(self.eps)}}}$"
         return (
-            rf"the mean, the variance and $\sigma = \sqrt{{\operatorname{{var}}({x}) + \epsilon}}$ are over the batch "
-            rf"(batch statistics), so each sample's ${x}$ moves every sample's ${y}$: $E$ is the batch loss (its $1/N$ "
-            r"is already in the upstream adjoint) and the batch means gather what every sample sends back; "
-            r"$1/\sigma$ is kept from the forward pass"
+            f"the mean, the variance and {sigma} are over the batch (batch statistics), so each sample's ${x}$ "
+            f"moves every sample's ${y}$: $E$ is the batch loss (its $1/N$ is already in the upstream adjoint) "
+            r"and the batch means gather what every sample sends back; $1/\sigma$ is kept from the forward pass"
         )
+
