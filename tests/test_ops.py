@@ -51,6 +51,11 @@ OP_SAMPLES = {
                 "nodes": {"y": "where(m, v * x, -v)"}, "loss": "half_sse(y, t)"},
     ops.Tril: {"inputs": {"x": [3, 3]}, "targets": {"t": [3, 3]}, "params": {"A": [3, 3]},
                "nodes": {"y": "softmax(where(tril(3), A @ x, -1e9), axis=-1)"}, "loss": "half_sse(y, t)"},
+    ops.LayerNorm: {"inputs": {"x": [2, 3]}, "targets": {"t": [2, 3]}, "params": {"W": [3, 3], "g": [3]},
+                    "nodes": {"y": "g * layer_norm(x @ W) + layer_norm(x @ W, axis=(0, 1), eps=0.01)"},
+                    "loss": "half_sse(y, t)"},
+    ops.BatchNorm: {"inputs": {"x": 3}, "targets": {"t": 2}, "params": {"W": [2, 3], "g": [2]},
+                    "nodes": {"y": "g * batch_norm(W @ x)"}, "loss": "half_sse(y, t)"},
 }
 
 
@@ -149,6 +154,13 @@ def test_every_op_the_language_names_has_its_shape_rule():
         ("where(x, W, W)", "the condition x is a float tensor; it must be a boolean mask"),
         ("where(tril(2), W, W)", "shape mismatch: tril(2) has shape [2, 2], W has shape [3, 3], W has shape [3, 3]"),
         ("tril(0) * W", "the size must be at least 1, got 0"),
+        ("layer_norm(sum(W))", "layer_norm needs a vector or a tensor, got a scalar"),
+        ("layer_norm(W @ x, eps=0)", "eps must be a positive number, got 0"),
+        ("layer_norm(W, axis=1, epsilon=1)", "unexpected keyword epsilon= (only axis=, eps=)"),
+        ("layer_norm(reshape(W @ x, [3, 1]))", "normalising over 1 element gives 0 whatever x is"),
+        ("batch_norm(W @ x, 0)", "0 must be a tensor"),
+        ("batch_norm(W @ x, axis=1)", "axis 1 is out of range for a tensor of rank 1 (per sample)"),
+        ("batch_norm(W)", "W is the same for every sample (computed from parameters alone)"),
     ],
 )
 def test_a_shape_rule_refusal_names_the_node_and_the_call(node, words):

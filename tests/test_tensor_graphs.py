@@ -40,6 +40,8 @@ GRAPH_EXAMPLES = [
     "self_attention",
     "lstm",
     "embedding_gru",
+    "transformer_block",
+    "batchnorm_mlp",
 ]
 
 
@@ -348,6 +350,14 @@ SMALL_SPECS = [
         "targets": {"t": [2]},
         "params": {"Emb": [4, 2], "W": [2, 2]},
         "nodes": {"e": "where(keep, Emb[ids], 0)", "y": "tanh(W @ e[0] + W @ e[-1]) * sum(e[1:])"},
+        "loss": "half_sse(y, t)",
+    },
+    {
+        "name": "small_layer_norm",
+        "inputs": {"x": 3},
+        "targets": {"t": 2},
+        "params": {"W": [2, 3], "g": [3]},
+        "nodes": {"y": "W @ (g * layer_norm(x, eps=0.1))"},
         "loss": "half_sse(y, t)",
     },
 ]

@@ -35,6 +35,7 @@ from .leaf import DTYPES, Leaf
 from .logsumexp import LogSumExp
 from .loss import Loss
 from .matmul import MatMul
+from .norm import BatchNorm, LayerNorm
 from .reduce import Reduce
 from .reshape import Reshape
 from .softmax import Softmax
@@ -59,6 +60,8 @@ OPS = (
     Gather,
     Where,
     Tril,
+    LayerNorm,
+    BatchNorm,
 )
 
 __all__ = [
@@ -69,6 +72,7 @@ __all__ = [
     "Adjoint",
     "AdjointCode",
     "Arg",
+    "BatchNorm",
     "Call",
     "Concat",
     "Dense",
@@ -76,6 +80,7 @@ __all__ = [
     "Elementwise",
     "Gather",
     "Index",
+    "LayerNorm",
     "Leaf",
     "LogSumExp",
     "Loss",

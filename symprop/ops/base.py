@@ -63,6 +63,8 @@ class Arg:
     shape: tuple[int, ...] | None = None
     value: Any = None
     dtype: str = "float"
+    #: Whether a tensor varies by sample (has the batch axis in the module).
+    batched: bool = True
 
     @property
     def is_tensor(self) -> bool:
@@ -217,6 +219,7 @@ class NumpyContext(Protocol):
     def reduce_to(self, code: str, batched: bool, shape: tuple[int, ...], target: str) -> tuple[str, str]: ...
     def node(self, name: str) -> Node: ...
     def require_helper(self, name: str, source: str) -> None: ...  # a helper function the op calls
+    def saved(self, node: str, what: str) -> str: ...  # an array the node's forward line saved (Op.saves)
     def temporary(self, code: str, comment: str) -> tuple[str, Any]: ...  # (name, line) of a temporary
 
 
@@ -263,6 +266,16 @@ class Op:
     #: Whether the op is an activation a = f(z) of one input, elementwise, with a
     #: ``derivative`` in z and a: the chain the tutorials write factor by factor.
     activation = False
+
+    #: Whether one sample's output depends on the other samples of the batch (batch_norm's
+    #: batch statistics): the loss is then not a mean of independent per-sample losses, and
+    #: the per-weight view of one sample does not exist.
+    batch_coupled = False
+
+    #: Arrays the op's forward spelling computes besides its value, for its backward steps
+    #: (layer_norm's 1/sigma): its ``numpy`` code then returns the tuple (value, *saved), and a
+    #: backward step reads them as ``code.saved(node, what)``.
+    saves: tuple[str, ...] = ()
 
     def elements(self, node: Node, args: list[list[sp.Expr]]) -> list[sp.Expr]:
         """The node's elements (flattened, row-major) as scalar expressions of its inputs'."""

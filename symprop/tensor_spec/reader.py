@@ -279,6 +279,13 @@ class GraphReader(FieldReader):
         return chosen
 
     def graph_example(self, data: Any, network: GraphNetwork) -> GraphExample:
+        coupled = {n.name for n in network.graph_nodes if n.op.batch_coupled}
+        if coupled:
+            for node in network.graph_nodes:  # the declared node whose expression holds the batch_norm
+                if any(i in coupled for i in node.inputs):
+                    coupled.add(node.name)
+            where = next((f"node {n}" for n in network.nodes if n in coupled), "the loss")
+            self.fail("example", f"a worked example is one sample, but {where} normalises over the batch (batch_norm)")
         if not isinstance(data, dict):
             self.fail("example", f"expected a mapping of input and target values, params and learning_rate, got {kind_of(data)}")
         self.known_fields(data, {*network.inputs, *network.targets, "params", "learning_rate"}, "example.")

@@ -115,8 +115,18 @@ class Verifier:
 
     # -- settings (sizes) -------------------------------------------------------------------
 
+    def refuse_coupled(self) -> None:
+        """Claims are about one sample's gradient, which batch statistics leave undefined."""
+        coupled = self.derivation.coupled_nodes
+        if coupled:
+            raise SymPropError(
+                f"{self.derivation.name}: node {coupled[0]}: batch_norm normalises over the batch, so one sample's "
+                "gradient, which claims are about, depends on the rest of its batch; claims cannot be checked"
+            )
+
     @cached_property
     def base(self) -> Setting:
+        self.refuse_coupled()
         if not self.derivation.has_scalar:
             count = sum(sp.prod(n.shape) for n in self.derivation.graph.params())
             raise SymPropError(
@@ -129,6 +139,7 @@ class Verifier:
     def matrix_settings(self) -> list[Setting]:
         from ..derivation import derive
 
+        self.refuse_coupled()
         settings = [self.base] if self.derivation.has_scalar else []
         for k, network in enumerate(size_variants(self.derivation.network), start=1):
             derivation = derive(network)
