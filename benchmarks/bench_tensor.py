@@ -92,11 +92,41 @@ def torch_embedding_gru(torch, p, X, T):
     return -(T * torch.log_softmax(logits, dim=-1)).sum(dim=1).mean()
 
 
+def torch_transformer_block(torch, p, X, T):
+    functional = torch.nn.functional
+    batch, steps, width = X.shape
+    heads = 4
+    size = width // heads
+
+    def split(a):  # (batch, T, d) -> (batch, heads, T, d / heads)
+        return a.reshape(batch, steps, heads, size).transpose(1, 2)
+
+    n1 = p["g1"] * functional.layer_norm(X, (width,)) + p["b1"]
+    q, k, v = split(n1 @ p["Wq"]), split(n1 @ p["Wk"]), split(n1 @ p["Wv"])
+    s = q @ k.transpose(-1, -2) / np.sqrt(size)
+    mask = torch.tril(torch.ones(steps, steps, dtype=torch.bool))
+    o = (torch.softmax(s.masked_fill(~mask, -1e9), dim=-1) @ v).transpose(1, 2).reshape(batch, steps, width)
+    h = X + o @ p["Wo"] + p["bo"]
+    n2 = p["g2"] * functional.layer_norm(h, (width,)) + p["b2"]
+    y = h + functional.gelu(n2 @ p["W1"] + p["c1"]) @ p["W2"] + p["c2"]
+    return ((y - T) ** 2).mean(dim=(1, 2)).mean()
+
+
+def torch_batchnorm_mlp(torch, p, X, T):
+    functional = torch.nn.functional
+    z = functional.batch_norm(X @ p["W1"].T, None, None, training=True, eps=1e-5)
+    h = torch.relu(p["g"] * z + p["c"])
+    logits = h @ p["W2"].T + p["b2"]
+    return -(T * torch.log_softmax(logits, dim=-1)).sum(dim=1).mean()
+
+
 #: example -> {engine label: PyTorch loss function}
 TORCH = {
     "self_attention": {"torch eager": torch_self_attention},
     "lstm": {"torch eager": torch_lstm, "torch fused lstm": torch_lstm_fused},
     "embedding_gru": {"torch eager": torch_embedding_gru},
+    "transformer_block": {"torch eager": torch_transformer_block},
+    "batchnorm_mlp": {"torch eager": torch_batchnorm_mlp},
 }
 
 
