@@ -19,7 +19,7 @@ import pytest
 import sympy as sp
 import yaml
 from conftest import EXAMPLES, ROOT, emit_module
-from reference import TOLERANCE, check_module_against_references, point
+from reference import TOLERANCE, check_module_against_references, point, relative_error
 
 import symprop
 from symprop import naming, registry
@@ -106,7 +106,9 @@ def test_generated_graph_modules_are_clean_under_ruff(tmp_path, monkeypatch):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("name", ["residual_block", "concat_two_inputs", "cs231n_neuron"])
+@pytest.mark.parametrize(
+    "name", ["residual_block", "concat_two_inputs", "cs231n_neuron", "self_attention", "lstm", "embedding_gru", "batchnorm_mlp"]
+)
 def test_float32_stays_float32(name, tmp_path):
     module = emit_module(name, tmp_path)
     params = module.init_params(0, dtype=np.float32)
@@ -114,6 +116,14 @@ def test_float32_stays_float32(name, tmp_path):
     value, grads = module.loss_and_grad(params, X, T)
     assert np.asarray(value).dtype == np.float32
     assert all(np.asarray(g).dtype == np.float32 for g in grads.values())
+
+    def wide(a):  # float64 for floats; integer ids, masks and None as they are
+        if isinstance(a, dict):
+            return {k: wide(v) for k, v in a.items()}
+        return a.astype(np.float64) if a is not None and a.dtype.kind == "f" else a
+
+    _, exact = module.loss_and_grad(wide(params), wide(X), wide(T))
+    assert relative_error(grads, exact) < 1e-5
 
 
 def test_the_residual_block_graph():
