@@ -47,10 +47,6 @@ class Point:
     #: The namespace before each step (and after the last), kept once the diagnosis asks (``Probe.snapshots``).
     before: list[dict] | None = field(repr=False, default=None)
 
-    @property
-    def label(self) -> str:
-        return f"seed {self.seed}, sample {self.sample}"
-
 
 class Probe:
     """Runs one derivation's module lines at the verifier's random points."""

@@ -216,18 +216,27 @@ class Mistakes:
         return f"{self.probe.builder.grad(step.target)} = np.zeros({shape})"
 
     def shared(self, values) -> list[str]:
-        """A weight used several times: the claim is one use's contribution alone."""
-        uses = [i for i, step in enumerate(self.steps) if step.target == self.wrt.node]
+        """A node used several times (a weight shared over time steps, a state read by two
+        gates): the claim is one use's contribution alone, or leaves one out."""
+        check, wrt, node = self.check, self.wrt, self.wrt.node
+        uses = [i for i, step in enumerate(self.steps) if step.target == node]
         if len(uses) < 2:
             return []
+        parts = {i: [wrt.part(self.probe.contribution(point, i)) for point in check.points] for i in uses}
+        totals = [check.correct(wrt, point) for point in check.points]
+        weight = self.graph.role(node) == "param"
         for index in uses:
-            parts = [self.wrt.part(self.probe.contribution(point, index)) for point in self.check.points]
-            if self.check.agrees(self.wrt, values, parts):
-                where = self.describe(self.steps[index].source)
-                return [
-                    f"your claim is only the contribution of {self.wrt.node}'s use in {where} "
-                    f"(1 of {len(uses)} uses): the gradient of a shared weight adds the contributions of all its uses"
-                ]
+            where = self.describe(self.steps[index].source)
+            others = [self.describe(self.steps[i].source) for i in uses if i != index]
+            if check.agrees(wrt, values, parts[index]):
+                if weight:
+                    return [
+                        f"your claim is only the contribution of {node}'s use in {where} (1 of {len(uses)} uses): "
+                        "the gradient of a shared weight adds the contributions of all its uses"
+                    ]
+                return [f"your claim leaves out the contribution to dE/d{node} through {'; '.join(others)}"]
+            if check.agrees(wrt, values, [total - part for total, part in zip(totals, parts[index])]):
+                return [f"your claim leaves out the contribution to dE/d{node} through {where}"]
         return []
 
     def describe(self, name: str) -> str:

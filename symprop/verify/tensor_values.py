@@ -186,18 +186,27 @@ def _printed(names: TensorNames, name: str, arity: int) -> Callable:
     return names.printed[key]
 
 
+def guard(shape: tuple[int, ...]) -> None:
+    """Refuse a value of more than ``MAX_ELEMENTS`` elements before computing it."""
+    size = int(np.prod(shape, dtype=object)) if shape else 1
+    if size > MAX_ELEMENTS:
+        raise FormulaError(f"the claim builds a tensor of {size:,} elements (at most {MAX_ELEMENTS:,}); sum over an index sooner")
+
+
 def elementwise(function: Callable, *values):
     """``function`` on numbers, on arrays (NumPy broadcasting), or on index notation (lined up by letter)."""
     if any(isinstance(v, Indexed) for v in values):
         if any(not isinstance(v, Indexed) and np.ndim(v) for v in values):
             raise FormulaError("index notation and whole arrays do not mix: index the array too (X[t, i])")
         arrays, labels = _aligned(values)
+        guard(np.broadcast_shapes(*(np.shape(a) for a in arrays)))
         return indexed(np.asarray(function(*arrays), dtype=float), labels)
     try:
-        np.broadcast_shapes(*(np.shape(v) for v in values))
+        shape = np.broadcast_shapes(*(np.shape(v) for v in values))
     except ValueError:
         shapes = " and ".join(describe(v) for v in values)
         raise ShapeError(f"{shapes}: shapes do not fit") from None
+    guard(shape)
     result = function(*values)
     return result if np.ndim(result) else float(result)
 
@@ -242,6 +251,7 @@ def matmul(left, right):
         raise FormulaError("'@' multiplies two arrays; use '*' with a number")
     if left.shape[-1] != right.shape[-2]:
         raise ShapeError(f"'@' of {describe(left)} and {describe(right)}: inner sizes differ")
+    guard((*np.broadcast_shapes(left.shape[:-2], right.shape[:-2]), left.shape[-2], right.shape[-1]))
     return left @ right
 
 
@@ -288,11 +298,15 @@ def _vector(value, what: str) -> np.ndarray:
 
 
 def _outer(left, right):
-    return np.outer(_vector(left, "outer"), _vector(right, "outer"))
+    u, v = _vector(left, "outer"), _vector(right, "outer")
+    guard((u.size, v.size))
+    return np.outer(u, v)
 
 
 def _diag(value):
-    return np.diag(_vector(value, "diag"))
+    v = _vector(value, "diag")
+    guard((v.size, v.size))
+    return np.diag(v)
 
 
 def _where(mask, a, b):

@@ -239,7 +239,7 @@ class Verifier:
                 point = check.points[k]
                 result.point = {"seed": str(point.seed), "sample": str(point.sample), "element": check.element_name(wrt, element)}
                 claimed, correct = evaluation.values[k][element], check.correct(wrt, point)[element]
-                result.values = {"claim": f"{claimed:.10g}", "correct": f"{correct:.10g}"}
+                result.values = {"claim": f"{claimed + 0.0:.10g}", "correct": f"{correct + 0.0:.10g}"}
             result.diagnosis = tensor_diagnose.diagnose(check, wrt, evaluation)
         return result
 
