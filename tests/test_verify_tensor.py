@@ -142,6 +142,8 @@ def test_rewrites_keep_the_users_columns():
         ("Wz", "dq", "unknown node 'Wz'"),
         ("Wq[16,0]", "dq[0,0]", "Wq has shape [16, 16]"),
         ("Wq[i,i]", "dq[0,0]", "give each axis its own letter"),
+        ("Wq", "dq(1)", "'dq' is not a function"),
+        ("Wq", "(sum_t) + dq", "sum_{...} needs something to sum after it at column 2"),
     ],
 )
 def test_clear_errors(wrt, claim, message):
@@ -149,6 +151,13 @@ def test_clear_errors(wrt, claim, message):
         verifier("self_attention").check(wrt, claim)
     assert message in str(error.value)
     assert "\n" not in str(error.value)
+
+
+def test_infinite_or_undefined_claims_are_wrong_not_equal():
+    """dq's first row is 0 (the first token attends to itself alone): 1/dq[0, 0] is inf."""
+    checker = verifier("self_attention")
+    assert checker.check("Wq", "dq[0, 0] ** -1").verdict == "wrong"
+    assert checker.check("Wq", "X.T @ dq + 0 * dq[0, 0] ** -1").verdict == "wrong"
 
 
 def test_latex_claims_on_a_large_network_are_refused_in_one_line():

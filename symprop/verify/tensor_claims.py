@@ -175,6 +175,9 @@ class TensorReader(FormulaReader):
         try:
             self.tree = ast.parse(self.source, mode="eval")
         except SyntaxError as exc:
+            bare = re.search(r"sum_\[[^\]]*\]\*\s*(\)|$|[+\-,])", self.source)
+            if bare:
+                raise FormulaError(f"sum_{{...}} needs something to sum after it at {self._where(1, bare.start())}") from None
             where = f" at {self._where(1, exc.offset - 1)}" if exc.offset else ""
             raise FormulaError(f"syntax error{where}: {exc.msg}") from None
         except (RecursionError, MemoryError):
@@ -236,7 +239,8 @@ class TensorReader(FormulaReader):
     # -- syntax ---------------------------------------------------------------------------------
 
     def visit_Constant(self, node: ast.Constant):
-        return float(super().visit_Constant(node))
+        """A float64 (not a Python float, whose ``10.0 ** 400`` raises instead of giving inf)."""
+        return np.float64(super().visit_Constant(node))
 
     def visit_Name(self, node: ast.Name):
         self._check_name(node)
@@ -442,6 +446,8 @@ class TensorReader(FormulaReader):
     def visit_Call(self, node: ast.Call):
         if isinstance(node.func, ast.Name) and node.func.id == "delta" and "delta" not in self.names.shapes:
             return self._delta(node)
+        if isinstance(node.func, ast.Name) and self.names.resolve(node.func.id) is not None:
+            raise self.error(node.func, f"'{node.func.id}' is not a function", "write '*' for a product")
         try:
             return super().visit_Call(node)
         except ShapeError as exc:

@@ -186,7 +186,8 @@ class TensorCheck:
         for point in self.points:
             reader = TensorReader(text, self.names, point.values, point.adjoints, self._free(wrt), change)
             try:
-                value = reader.read()
+                with np.errstate(all="ignore"):
+                    value = reader.read()
             except ShapeError as exc:
                 raise ClaimShapeError(f"claim {_short(text)}: {exc}") from None
             except FormulaError as exc:
@@ -252,18 +253,19 @@ class TensorCheck:
         return not _differs(claim, np.asarray(other, dtype=float), self.scale(wrt, point)).any()
 
     def worst(self, wrt: TensorWrt, values: list[np.ndarray]) -> tuple[int, tuple[int, ...]] | None:
-        """(point, element) where the claim is furthest from the gradient, or None if it agrees."""
-        found, largest = None, 0.0
+        """(point, element) where the claim differs most from the gradient, or None if it agrees nowhere apart."""
+        found, largest = None, -1.0
         for k, point in enumerate(self.points):
             correct = self.correct(wrt, point)
-            scale = self.scale(wrt, point)
-            gap = np.abs(values[k] - correct) / (RTOL * (np.abs(values[k]) + np.abs(correct)) + ATOL * scale + 1e-300)
-            gap = np.where(np.isnan(gap), np.inf, gap)
-            if not _differs(values[k], correct, scale).any():
+            differs = _differs(values[k], correct, self.scale(wrt, point))
+            if not differs.any():
                 continue
+            with np.errstate(all="ignore"):
+                gap = np.where(differs, np.abs(values[k] - correct), -1.0)
+            gap = np.where(np.isnan(gap), np.inf, gap).reshape(-1)
             flat = int(np.argmax(gap))
-            if found is None or gap.reshape(-1)[flat] > largest:
-                found, largest = (k, np.unravel_index(flat, correct.shape) if correct.ndim else ()), float(gap.reshape(-1)[flat])
+            if gap[flat] > largest:
+                found, largest = (k, np.unravel_index(flat, correct.shape) if correct.ndim else ()), float(gap[flat])
         return found
 
     def element_name(self, wrt: TensorWrt, element: tuple[int, ...]) -> str:
@@ -280,7 +282,7 @@ def _differs(claim: np.ndarray, correct: np.ndarray, scale: float) -> np.ndarray
     with np.errstate(invalid="ignore"):
         gap = np.abs(claim - correct)
         bound = RTOL * (np.abs(claim) + np.abs(correct)) + ATOL * scale
-        same = (gap <= bound) | (claim == correct)
+        same = (np.isfinite(claim) & (gap <= bound)) | (claim == correct)  # inf is never within a bound
     return ~same
 
 
