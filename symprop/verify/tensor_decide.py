@@ -159,8 +159,8 @@ class TensorCheck:
     def expected(self, wrt: TensorWrt) -> str:
         """The gradient as the backward pass computes it (the formulas of the module's comments)."""
         builder = self.probe.builder
-        terms = [
-            self.graph.nodes[step.source].op.numpy_adjoint(step, builder).math
+        terms = [  # per sample, as claims are: the module's sums over the batch are not the claim's
+            self.graph.nodes[step.source].op.numpy_adjoint(step, builder).math.replace(", summed over the batch", "")
             for step in self.derivation.steps
             if step.target == wrt.node
         ]

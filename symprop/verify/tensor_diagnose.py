@@ -193,18 +193,17 @@ class Mistakes:
         b = self.probe.builder
         out, up, target = b.array(step.source), b.grad(step.source), b.grad(step.target)
         plus = f"{target} + " if step.accumulate else ""
+        y = step.source
+        right = f"the adjoint of its input is {y} * (dE/d{y} - sum_k dE/d{y}_k {y}_k) along its axis"
         yield Mistake(
             index,
             f"{target} = {plus}{out} * {up}",
-            f"your claim leaves out the subtracted term of the softmax's Jacobian ({where}): "
-            f"dE/d{step.target} = {step.source} * (dE/d{step.source} - sum_k dE/d{step.source}_k {step.source}_k), "
-            f"not {step.source} * dE/d{step.source}",
+            f"your claim leaves out the subtracted term of the softmax's Jacobian ({where}): {right}, not {y} * dE/d{y}",
         )
         yield Mistake(
             index,
             f"{target} = {plus}{up} * {out} * (1 - {out})",
-            f"your claim takes the softmax as elementwise ({where}): its Jacobian is not diagonal, "
-            f"dE/d{step.target} = {step.source} * (dE/d{step.source} - sum_k dE/d{step.source}_k {step.source}_k)",
+            f"your claim takes the softmax as elementwise, {y} * (1 - {y}) ({where}): its Jacobian is not diagonal; {right}",
         )
 
     def _spelled(self, step) -> str:
