@@ -206,3 +206,19 @@ def test_python_api():
     network = symprop.from_dict(spec("self_attention"), source="self_attention.yaml")
     assert symprop.verify(network, "Wo", "h.T @ dy").correct
     assert not symprop.verify(network, "Wo", "dy.T @ h").correct
+
+
+def test_tensor_corpus_covers_the_mistakes_of_the_issue():
+    """Issue 12, item 5: a missing transpose, a missing 1/sqrt(d), the softmax Jacobian's
+    subtracted term, and only one time step of a shared weight (tests/claims/*.yaml)."""
+    files = [CLAIMS / f"{name}.yaml" for name in ("self_attention", "lstm")]
+    claims = [c for path in files for c in yaml.safe_load(path.read_text(encoding="utf-8"))["claims"]]
+    mistakes = {c.get("mistake") for c in claims}
+    required = (
+        "missing transpose",
+        "missing 1/sqrt(d)",
+        "missing softmax Jacobian term",
+        "only the last time step of a shared weight",
+    )
+    assert set(required) <= mistakes
+    assert sum(c["expect"] == "correct" for c in claims) >= 15

@@ -120,6 +120,16 @@ def _chain(node: ast.AST) -> list[tuple[ast.operator | None, ast.expr]]:
     return [(None, node)]
 
 
+def span(source: str, origin: list[int], node: ast.AST) -> tuple[int, int]:
+    """The user's columns [start, end) of a subexpression (ast offsets count UTF-8 bytes)."""
+    encoded = source.encode()
+
+    def char(offset: int) -> int:
+        return len(encoded[:offset].decode(errors="replace"))
+
+    return origin[char(node.col_offset)], origin[char(node.end_col_offset) - 1] + 1
+
+
 def _is_sum(node: ast.AST) -> bool:
     return isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == _MARKER
 
@@ -226,8 +236,7 @@ class TensorReader(FormulaReader):
 
     def original(self, node: ast.AST) -> str:
         """The user's text of a subexpression (before the rewrites)."""
-        start = self.origin[node.col_offset]
-        end = self.origin[node.end_col_offset - 1] + 1
+        start, end = span(self.source, self.origin, node)
         return self.text[start:end].strip()
 
     def _check_value(self, node, value) -> None:
@@ -295,7 +304,7 @@ class TensorReader(FormulaReader):
         try:
             return apply(left, right)
         except ShapeError as exc:
-            raise ShapeError(f"{exc} at {self._where(1, node.col_offset)}") from None
+            raise ShapeError(f"{exc} at column {span(self.source, self.origin, node)[0] + 1}") from None
         except FormulaError as exc:
             raise self.error(node, str(exc)) from None
 
@@ -451,7 +460,7 @@ class TensorReader(FormulaReader):
         try:
             return super().visit_Call(node)
         except ShapeError as exc:
-            raise ShapeError(f"{exc} at {self._where(1, node.col_offset)}") from None
+            raise ShapeError(f"{exc} at column {span(self.source, self.origin, node)[0] + 1}") from None
         except FormulaError as exc:
             if " at column " in str(exc):
                 raise
@@ -504,7 +513,8 @@ def transposable_parts(text: str, loss: str) -> list[Part]:
     parts = []
     for node in ast.walk(tree):
         if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript, ast.BinOp, ast.Call)) and not _is_sum(node):
-            shown = text.strip()[origin[node.col_offset] : origin[node.end_col_offset - 1] + 1]
+            start, end = span(source, origin, node)
+            shown = text.strip()[start:end]
             parts.append(Part(position(node), "transpose", f"with {shown}.T in place of {shown}", "a missing transpose"))
     return parts
 
