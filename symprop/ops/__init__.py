@@ -26,6 +26,7 @@ from .base import (
 )
 from .concat import Concat
 from .contraction import contract
+from .conv import Conv
 from .dense import Dense
 from .einsum import Einsum
 from .elementwise import Elementwise
@@ -35,6 +36,7 @@ from .leaf import DTYPES, Leaf
 from .logsumexp import LogSumExp
 from .loss import Loss
 from .matmul import MatMul
+from .pool import Pool
 from .reduce import Reduce
 from .reshape import Reshape
 from .softmax import Softmax
@@ -59,6 +61,8 @@ OPS = (
     Gather,
     Where,
     Tril,
+    Conv,
+    Pool,
 )
 
 __all__ = [
@@ -71,6 +75,7 @@ __all__ = [
     "Arg",
     "Call",
     "Concat",
+    "Conv",
     "Dense",
     "Einsum",
     "Elementwise",
@@ -83,6 +88,7 @@ __all__ = [
     "MissingHook",
     "Node",
     "Op",
+    "Pool",
     "Reduce",
     "Reshape",
     "ShapeRuleError",

@@ -447,7 +447,9 @@ class Lowering:
                 value = self.value(arg, root)
                 if isinstance(value, str):
                     operands.append(value)
-                    call_args.append(Arg(self.text(arg), self.shape(value), dtype=self.dtypes[value]))
+                    call_args.append(
+                        Arg(self.text(arg), self.shape(value), dtype=self.dtypes[value], batched=value in self.batched)
+                    )
                 else:
                     call_args.append(Arg(self.text(arg), value=value.value if isinstance(value, Static) else value))
             plain = {k: v.value if isinstance(v, Static) else v for k, v in keywords.items()}

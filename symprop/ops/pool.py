@@ -1,0 +1,165 @@
+"""``max_pool2d(x, k, stride=k)`` and ``avg_pool2d(x, k, stride=k)``: the largest or the mean
+element of each k x k window of every channel (x ``[C, H, W]`` per sample, no padding; k and
+the stride a whole number or one per axis; the output size rounds down, as in PyTorch).
+
+    y_{c,i,j} = max_{p,q} x_{c, s i + p, s j + q}        (avg: (1/k^2) sum_{p,q})
+
+In NumPy the windows are a strided view (``ops.windows._windows``), reduced over the window
+axes.  The adjoint of a mean spreads each window's adjoint evenly over it; that of a maximum
+sends it to the window's maximum, split evenly between ties (as ``max(x, axis=...)`` of
+``ops.reduce`` does, after autograd).  Both are added back where the windows read
+(``_unwindows``: a reshape when the windows tile the input, one slice per offset otherwise,
+so overlapping windows add up).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .base import Adjoint, AdjointCode, Op, ShapeRuleError, element_indices, flat_index
+from .windows import (
+    OFFSET_LETTERS,
+    POSITION_LETTERS,
+    UNWINDOWS_HELPER,
+    WINDOWS_HELPER,
+    output_size,
+    per_axis,
+    source_tex,
+    spatial_text,
+    window_elements,
+)
+
+POOL = "pool"
+
+MAX_ADJOINT_HELPER = '''def _max_pool_adjoint(g, x, y, size, stride):
+    """dE/dx of y = the maximum of each window of x: each window's adjoint g goes to the
+    elements equal to its maximum, split evenly between ties."""
+    at_max = _windows(x, size, stride) == y[..., None, None]
+    share = g / at_max.sum(axis=(-2, -1), dtype=g.dtype)
+    return _unwindows(at_max * share[..., None, None], x.shape, stride)
+'''
+
+AVG_ADJOINT_HELPER = '''def _avg_pool_adjoint(g, shape, size, stride):
+    """dE/dx of the mean of each window of x (of ``shape``): each window's adjoint g spread
+    evenly over the window."""
+    share = g / (size[0] * size[1])
+    return _unwindows(np.broadcast_to(share[..., None, None], (*g.shape, *size)), shape, stride)
+'''
+
+
+@dataclass(frozen=True)
+class Pool(Op):
+    """``kind`` ('max' or 'avg') over windows of ``size`` moved by ``stride`` on x of
+    per-sample shape ``x_shape`` ([C, H, W])."""
+
+    kind: str
+    x_shape: tuple[int, ...]
+    size: tuple[int, ...]
+    stride: tuple[int, ...]
+
+    CALL_NAMES = ("max_pool2d", "avg_pool2d")
+
+    @classmethod
+    def from_call(cls, call):
+        call.check(1, allowed=("kernel_size", "stride"), values=2)
+        (x,) = call.tensors
+        if len(x.shape) != 3:
+            raise ShapeRuleError(f"the input {x.text} must have shape [channels, height, width] per sample, got {list(x.shape)}")
+        window = call.constant(0, "kernel_size")
+        if window is None:
+            raise ShapeRuleError(f"needs the window size: {call.function}({x.text}, 2)")
+        size = per_axis(window, "the window size", 2, low=1)
+        stride = per_axis(call.constant(1, "stride", window), "the stride", 2, low=1)
+        if any(m > n for m, n in zip(size, x.shape[1:])):
+            raise ShapeRuleError(f"the window {spatial_text(size)} is larger than the input {x.text} (shape {list(x.shape)})")
+        shape = (x.shape[0], *(output_size(n, m, s) for n, m, s in zip(x.shape[1:], size, stride)))
+        return cls(call.function.split("_")[0], tuple(x.shape), size, stride), shape
+
+    @property
+    def function(self) -> str:
+        return f"{self.kind}_pool2d"
+
+    def call_text(self, x: str) -> str:
+        stride = "" if self.stride == self.size else f", stride={spatial_text(self.stride)}"
+        return f"{self.function}({x}, {spatial_text(self.size)}{stride})"
+
+    def adjoint_rules(self, node, shapes):
+        return [Adjoint(0, POOL)]
+
+    def elements(self, node, args):
+        (x,) = args
+        out = []
+        for c, *position in element_indices(node.shape):
+            window = [x[flat_index((c, *source), self.x_shape)] for _, source in self._window(position)]
+            out.append(sp.Max(*window) if self.kind == "max" else sp.Add(*window) / len(window))
+        return out
+
+    def _window(self, position):
+        return window_elements(self.x_shape[1:], self.size, position, self.stride, (0, 0))
+
+    # -- NumPy --------------------------------------------------------------------------
+
+    def numpy(self, node, code):
+        code.require_helper("windows", WINDOWS_HELPER)
+        (x,) = node.inputs
+        one = "" if code.batched(x) else "[None]"  # a value shared by all samples: a batch of one
+        spelled = f"_windows({code.use(x)}{one}, {self.size}, {self.stride}).{self.kind.replace('avg', 'mean')}(axis=(-2, -1))"
+        return spelled + ("[0]" if one else ""), f"{node.name} = {self.call_text(x)}"
+
+    def numpy_adjoint(self, step, code):
+        for name, source in (("windows", WINDOWS_HELPER), ("unwindows", UNWINDOWS_HELPER)):
+            code.require_helper(name, source)
+        (x,) = code.node(step.source).inputs
+        one = "" if code.batched(x) else "[None]"
+        g = code.grad(step.source) + one
+        if self.kind == "max":
+            code.require_helper("max_pool_adjoint", MAX_ADJOINT_HELPER)
+            y = code.use(step.source) + one
+            spelled = f"_max_pool_adjoint({g}, {code.use(x)}{one}, {y}, {self.size}, {self.stride})"
+            math_text = f"dE/d{step.source} sent to the maximum of each window of {x}, ties split"
+        else:
+            code.require_helper("avg_pool_adjoint", AVG_ADJOINT_HELPER)
+            spelled = f"_avg_pool_adjoint({g}, {code.use(x)}{one}.shape, {self.size}, {self.stride})"
+            math_text = f"dE/d{step.source} / {math.prod(self.size)} spread over each window of {x}"
+        return AdjointCode(spelled + ("[0]" if one else ""), math_text)
+
+    # -- LaTeX --------------------------------------------------------------------------
+
+    def _input_index(self) -> str:
+        return ",".join(["c", *source_tex(self.stride, (0, 0))])
+
+    def latex(self, node, tex):
+        (x,) = node.inputs
+        element = tex.el(x, self._input_index())
+        window = r",\,".join(f"{p}<{m}" for p, m in zip(OFFSET_LETTERS, self.size))
+        if self.kind == "max":
+            body = rf"\max_{{{window}}} {element}"
+        else:
+            body = rf"\frac{{1}}{{{math.prod(self.size)}}} \sum_{{{window}}} {element}"
+        return rf"\Bigl[{body}\Bigr]_{{{','.join(['c', *POSITION_LETTERS])}}}"
+
+    def latex_adjoint(self, step, tex, eq):
+        (x,) = tex.node(step.source).inputs
+        y = step.source
+        out = ",".join(["c", *POSITION_LETTERS])
+        target = tex.partial("E", tex.el(x, self._input_index()))
+        upstream = tex.partial("E", tex.el(y, out))
+        if self.kind == "max":
+            chosen = rf"\frac{{[{tex.el(x, self._input_index())} = {tex.el(y, out)}]}}{{\#\text{{ties}}}}"
+            element = rf"{target} \mathrel{{+}}= {upstream} \, {chosen}"
+            note = "each window sends its adjoint to its maximum (split evenly between ties)"
+        else:
+            element = rf"{target} \mathrel{{+}}= \frac{{1}}{{{math.prod(self.size)}}} \, {upstream}"
+            note = "each window spreads its adjoint evenly over its elements"
+        if self.stride != self.size:
+            note += "; where windows overlap, the contributions add up"
+        ranges = ", ".join(rf"0 \le {p} < {m}" for p, m in zip(OFFSET_LETTERS, self.size))
+        start = "" if step.accumulate else ", starting from 0"
+        return element, "", rf"{note} (for every $c, i, j$ and ${ranges}$; indices from 0{start})"
+
+    def words(self, step, tex):
+        what = "maximum" if self.kind == "max" else "average"
+        return rf"back through the {what} pooling ${tex.node_tex(step.source)}$"

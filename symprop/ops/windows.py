@@ -1,0 +1,90 @@
+"""What convolution (``ops.conv``) and pooling (``ops.pool``) share: windows sliding over the
+spatial axes of a per-sample tensor (channels first: ``[C, H, W]`` or ``[C, L]``).
+
+Here are their shape rules' common parts (a size, stride or padding given as one whole
+number or one per spatial axis), the position of a window's element (``s i + p - P``, in
+code for the elements and in LaTeX for the handout), and the NumPy helpers the modules
+paste in: ``_windows`` (every window as a strided view, no loop over output positions) and
+``_unwindows``, its adjoint, which adds each window's adjoint back where the window read
+(one slice per kernel offset; a reshape when the windows tile the input).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from .base import ShapeRuleError, whole_number
+
+#: Index letters of the output positions and of the offsets within a window, per spatial axis.
+POSITION_LETTERS = "ij"
+OFFSET_LETTERS = "pq"
+
+WINDOWS_HELPER = '''def _windows(x, size, stride):
+    """The windows of ``size`` sliding in steps of ``stride`` over the axes after batch and
+    channels: x (batch, channels, *spatial) -> a view (batch, channels, *positions, *size)."""
+    axes = tuple(range(2, x.ndim))
+    view = np.lib.stride_tricks.sliding_window_view(x, size, axis=axes)
+    return view[(slice(None), slice(None), *(slice(None, None, s) for s in stride))]
+'''
+
+UNWINDOWS_HELPER = '''def _unwindows(d, shape, stride):
+    """The adjoint of _windows: the adjoint d of every window (batch, channels, *positions,
+    *size) added back where the window read, into zeros of ``shape``: one slice per offset
+    within the window, or a reshape when the windows tile the input exactly."""
+    k = len(stride)
+    positions, size = d.shape[2 : 2 + k], d.shape[2 + k :]
+    if tuple(stride) == size and all(n * m == total for n, m, total in zip(positions, size, shape[2:])):
+        order = (0, 1, *(axis for a in range(2, 2 + k) for axis in (a, a + k)))
+        return d.transpose(order).reshape(shape)
+    out = np.zeros(shape, dtype=d.dtype)
+    for offset in np.ndindex(*size):
+        where = tuple(slice(o, o + s * (n - 1) + 1, s) for o, s, n in zip(offset, stride, positions))
+        out[(slice(None), slice(None), *where)] += d[(Ellipsis, *offset)]
+    return out
+'''
+
+
+def per_axis(value: Any, what: str, dims: int, low: int) -> tuple[int, ...]:
+    """A size, stride or padding: one whole number for every spatial axis, or a tuple of
+    ``dims`` of them; each at least ``low``.  ShapeRuleError otherwise."""
+    if isinstance(value, tuple):
+        if len(value) != dims:
+            raise ShapeRuleError(f"{what} must be a whole number or {dims} of them, got {len(value)}: {value}")
+        return tuple(whole_number(v, what, low) for v in value)
+    return (whole_number(value, what, low),) * dims
+
+
+def spatial_text(values: tuple[int, ...]) -> str:
+    """``2`` for (2, 2), ``(2, 3)`` otherwise: how a per-axis number is shown in comments."""
+    return str(values[0]) if len(set(values)) == 1 else "(" + ", ".join(map(str, values)) + ")"
+
+
+def output_size(size: int, window: int, stride: int, padding: int = 0) -> int:
+    """Window positions along an axis of ``size`` (PyTorch's floor rule)."""
+    return (size + 2 * padding - window) // stride + 1
+
+
+def window_sources(
+    out_position: tuple[int, ...], offsets: tuple[int, ...], stride: tuple[int, ...], padding: tuple[int, ...]
+) -> tuple[int, ...]:
+    """The input position that window element ``offsets`` of output position ``out_position``
+    reads: ``s i + p - P`` along each axis (outside the input: the zero padding)."""
+    return tuple(s * i + p - pad for i, p, s, pad in zip(out_position, offsets, stride, padding))
+
+
+def window_elements(spatial: tuple[int, ...], window: tuple[int, ...], out_position, stride, padding):
+    """(offsets, input position) of the elements of one window that lie inside the input."""
+    for offsets in itertools.product(*(range(m) for m in window)):
+        source = window_sources(out_position, offsets, stride, padding)
+        if all(0 <= q < n for q, n in zip(source, spatial)):
+            yield offsets, source
+
+
+def source_tex(stride: tuple[int, ...], padding: tuple[int, ...]) -> list[str]:
+    """The handout's ``s i + p - P`` for each spatial axis: ``2i+p``, ``i+q-1``."""
+    out = []
+    for i, p, s, pad in zip(POSITION_LETTERS, OFFSET_LETTERS, stride, padding):
+        text = f"{'' if s == 1 else s}{i}+{p}"
+        out.append(text + (f"-{pad}" if pad else ""))
+    return out
