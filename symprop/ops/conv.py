@@ -6,9 +6,10 @@ added by the spec with broadcasting (``conv2d(x, K, padding=1) + kb``, kb ``[O, 
     y_{o,i,j} = sum_{c,p,q} W_{o,c,p,q} x_{c, s i + p - P, s j + q - P}   (x is 0 outside)
 
 In NumPy (helpers pasted into the module, no loop over output positions): the windows of
-the zero-padded x as a strided view, copied once into columns and contracted with the
-kernel (im2col, one BLAS call).  Backward, the kernel's adjoint contracts the same windows
-with the upstream adjoint; the input's is a convolution too: the upstream adjoint, spread
+the zero-padded x as a strided view, copied once into columns (im2col) and multiplied by the
+kernel as a matrix, one BLAS call.  Backward, the kernel's adjoint is the upstream adjoint
+times the same columns transposed (recomputed: a node caches only its value); the input's
+is a convolution too: the upstream adjoint, spread
 out by the stride and padded by the kernel size less one, convolved with the flipped kernel
 (input and output channels swapped), the padding cut off again.  That is also how the
 handout explains it.
@@ -24,7 +25,6 @@ from .base import Adjoint, AdjointCode, Op, ShapeRuleError, element_indices, fla
 from .windows import (
     OFFSET_LETTERS,
     POSITION_LETTERS,
-    WINDOWS_HELPER,
     output_size,
     per_axis,
     source_tex,
@@ -33,6 +33,22 @@ from .windows import (
 )
 
 CONV = "conv"
+
+WINDOWS_HELPER = '''def _windows(x, size, stride):
+    """The windows of ``size`` sliding in steps of ``stride`` over the axes after batch and
+    channels: x (batch, channels, *spatial) -> a view (batch, channels, *positions, *size)."""
+    axes = tuple(range(2, x.ndim))
+    view = np.lib.stride_tricks.sliding_window_view(x, size, axis=axes)
+    return view[(slice(None), slice(None), *(slice(None, None, s) for s in stride))]
+'''
+
+COLUMNS_HELPER = '''def _columns(windows):
+    """im2col: the windows (batch, C, *positions, *size) copied once into a matrix with a row
+    per channel and offset within the window, a column per sample and window position."""
+    k = (windows.ndim - 2) // 2
+    rows = windows.transpose(1, *range(2 + k, 2 + 2 * k), 0, *range(2, 2 + k))
+    return rows.reshape(np.prod(rows.shape[: 1 + k]), -1)
+'''
 
 ZERO_PAD_HELPER = '''def _zero_pad(x, padding):
     """x with ``padding`` zeros before and after each axis after batch and channels."""
@@ -45,21 +61,20 @@ ZERO_PAD_HELPER = '''def _zero_pad(x, padding):
 
 CONV_HELPER = '''def _conv(x, w, stride, padding):
     """PyTorch's conv1d/conv2d (a cross-correlation) of x (batch, C, *spatial) with the kernel
-    w (O, C, *size) -> (batch, O, *positions): the windows of the zero-padded x, copied once
-    into columns and contracted with the kernel over channels and offsets (im2col)."""
-    k = w.ndim - 2
+    w (O, C, *size) -> (batch, O, *positions): the kernel as an (O, C * size) matrix times the
+    columns of the zero-padded x (im2col), one BLAS call."""
     windows = _windows(_zero_pad(x, padding), w.shape[2:], stride)
-    y = np.tensordot(windows, w, axes=([1, *range(2 + k, 2 + 2 * k)], list(range(1, 2 + k))))
-    return np.moveaxis(y, -1, 1)
+    y = w.reshape(len(w), -1) @ _columns(windows)
+    return np.moveaxis(y.reshape(len(w), len(x), *windows.shape[2 : w.ndim]), 0, 1)
 '''
 
 KERNEL_ADJOINT_HELPER = '''def _conv_adjoint_kernel(g, x, size, stride, padding):
     """dE/dw of _conv(x, w, stride, padding): each kernel element met the input elements at its
-    offset in every window, so the windows are contracted with the upstream adjoint g
-    (batch, O, *positions) over the batch and the positions -> (O, C, *size)."""
+    offset in every window, so the upstream adjoint g (batch, O, *positions), as an
+    (O, batch * positions) matrix, times the columns of x transposed -> (O, C, *size)."""
     windows = _windows(_zero_pad(x, padding), size, stride)
-    summed = [0, *range(2, 2 + len(size))]
-    return np.tensordot(g, windows, axes=(summed, summed))
+    rows = np.moveaxis(g, 1, 0).reshape(g.shape[1], -1)
+    return (rows @ _columns(windows).T).reshape(g.shape[1], x.shape[1], *size)
 '''
 
 INPUT_ADJOINT_HELPER = '''def _conv_adjoint_input(g, w, shape, stride, padding):
@@ -165,12 +180,13 @@ class Conv(Op):
     def _helpers(self, code, *names: str) -> None:
         sources = {
             "windows": WINDOWS_HELPER,
+            "columns": COLUMNS_HELPER,
             "zero_pad": ZERO_PAD_HELPER,
             "conv": CONV_HELPER,
             "conv_adjoint_kernel": KERNEL_ADJOINT_HELPER,
             "conv_adjoint_input": INPUT_ADJOINT_HELPER,
         }
-        for name in ("windows", "zero_pad", "conv", *names):
+        for name in ("windows", "columns", "zero_pad", "conv", *names):
             code.require_helper(name, sources[name])
 
     def numpy(self, node, code):

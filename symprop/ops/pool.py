@@ -4,12 +4,12 @@ the stride a whole number or one per axis; the output size rounds down, as in Py
 
     y_{c,i,j} = max_{p,q} x_{c, s i + p, s j + q}        (avg: (1/k^2) sum_{p,q})
 
-In NumPy the windows are a strided view (``ops.windows._windows``), reduced over the window
-axes.  The adjoint of a mean spreads each window's adjoint evenly over it; that of a maximum
-sends it to the window's maximum, split evenly between ties (as ``max(x, axis=...)`` of
-``ops.reduce`` does, after autograd).  Both are added back where the windows read
-(``_unwindows``: a reshape when the windows tile the input, one slice per offset otherwise,
-so overlapping windows add up).
+In NumPy, for each offset within a window (k * k of them, never a loop over output
+positions), the elements the windows read there are one strided slice of x; the pooling
+reduces these slices elementwise (``np.maximum``, ``+``).  The adjoint of a mean spreads
+each window's adjoint evenly over it; that of a maximum sends it to the window's maximum,
+split evenly between ties (as ``max(x, axis=...)`` of ``ops.reduce`` does, after autograd).
+Both are added back slice by slice, so overlapping windows add up.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ from .base import Adjoint, AdjointCode, Op, ShapeRuleError, element_indices, fla
 from .windows import (
     OFFSET_LETTERS,
     POSITION_LETTERS,
-    UNWINDOWS_HELPER,
-    WINDOWS_HELPER,
     output_size,
     per_axis,
     source_tex,
@@ -34,19 +32,62 @@ from .windows import (
 
 POOL = "pool"
 
+OFFSETS_HELPER = '''def _window_offsets(shape, size, stride):
+    """For each offset (p, q) within a window, the index of the elements of x (of ``shape``:
+    batch, channels, height, width) that the windows read there: a strided slice with one
+    element per window position."""
+    (sh, sw), (rows, cols) = stride, ((n - m) // s + 1 for n, m, s in zip(shape[2:], size, stride))
+    return [
+        (slice(None), slice(None), slice(p, p + sh * (rows - 1) + 1, sh), slice(q, q + sw * (cols - 1) + 1, sw))
+        for p in range(size[0])
+        for q in range(size[1])
+    ]
+'''
+
+MAX_HELPER = '''def _max_pool(x, size, stride):
+    """The largest element of each window of x: the elementwise maximum of the slices that
+    the windows read at each of their offsets."""
+    offsets = _window_offsets(x.shape, size, stride)
+    y = x[offsets[0]].copy()
+    for where in offsets[1:]:
+        np.maximum(y, x[where], out=y)
+    return y
+'''
+
+AVG_HELPER = '''def _avg_pool(x, size, stride):
+    """The mean of each window of x: the sum of the slices that the windows read at each of
+    their offsets, over their number."""
+    offsets = _window_offsets(x.shape, size, stride)
+    y = x[offsets[0]].copy()
+    for where in offsets[1:]:
+        y += x[where]
+    return y / len(offsets)
+'''
+
 MAX_ADJOINT_HELPER = '''def _max_pool_adjoint(g, x, y, size, stride):
-    """dE/dx of y = the maximum of each window of x: each window's adjoint g goes to the
-    elements equal to its maximum, split evenly between ties."""
-    at_max = _windows(x, size, stride) == y[..., None, None]
-    share = g / at_max.sum(axis=(-2, -1), dtype=g.dtype)
-    return _unwindows(at_max * share[..., None, None], x.shape, stride)
+    """dE/dx of y = _max_pool(x, size, stride): each window's adjoint g goes to the elements
+    equal to its maximum, split evenly between ties; overlapping windows add up."""
+    offsets = _window_offsets(x.shape, size, stride)
+    at_max = [x[where] == y for where in offsets]
+    ties = np.zeros_like(g)
+    for chosen in at_max:
+        ties += chosen
+    share = g / ties
+    dx = np.zeros_like(x)
+    for where, chosen in zip(offsets, at_max):
+        dx[where] += chosen * share
+    return dx
 '''
 
 AVG_ADJOINT_HELPER = '''def _avg_pool_adjoint(g, shape, size, stride):
-    """dE/dx of the mean of each window of x (of ``shape``): each window's adjoint g spread
-    evenly over the window."""
-    share = g / (size[0] * size[1])
-    return _unwindows(np.broadcast_to(share[..., None, None], (*g.shape, *size)), shape, stride)
+    """dE/dx of _avg_pool(x, size, stride), x of ``shape``: each window's adjoint g spread
+    evenly over the window; overlapping windows add up."""
+    offsets = _window_offsets(shape, size, stride)
+    share = g / len(offsets)
+    dx = np.zeros(shape, dtype=g.dtype)
+    for where in offsets:
+        dx[where] += share
+    return dx
 '''
 
 
@@ -103,15 +144,15 @@ class Pool(Op):
     # -- NumPy --------------------------------------------------------------------------
 
     def numpy(self, node, code):
-        code.require_helper("windows", WINDOWS_HELPER)
+        code.require_helper("window_offsets", OFFSETS_HELPER)
+        code.require_helper(f"{self.kind}_pool", MAX_HELPER if self.kind == "max" else AVG_HELPER)
         (x,) = node.inputs
         one = "" if code.batched(x) else "[None]"  # a value shared by all samples: a batch of one
-        spelled = f"_windows({code.use(x)}{one}, {self.size}, {self.stride}).{self.kind.replace('avg', 'mean')}(axis=(-2, -1))"
-        return spelled + ("[0]" if one else ""), f"{node.name} = {self.call_text(x)}"
+        spelled = f"_{self.kind}_pool({code.use(x)}{one}, {self.size}, {self.stride})" + ("[0]" if one else "")
+        return spelled, f"{node.name} = {self.call_text(x)}"
 
     def numpy_adjoint(self, step, code):
-        for name, source in (("windows", WINDOWS_HELPER), ("unwindows", UNWINDOWS_HELPER)):
-            code.require_helper(name, source)
+        code.require_helper("window_offsets", OFFSETS_HELPER)
         (x,) = code.node(step.source).inputs
         one = "" if code.batched(x) else "[None]"
         g = code.grad(step.source) + one

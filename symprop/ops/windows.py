@@ -2,11 +2,8 @@
 spatial axes of a per-sample tensor (channels first: ``[C, H, W]`` or ``[C, L]``).
 
 Here are their shape rules' common parts (a size, stride or padding given as one whole
-number or one per spatial axis), the position of a window's element (``s i + p - P``, in
-code for the elements and in LaTeX for the handout), and the NumPy helpers the modules
-paste in: ``_windows`` (every window as a strided view, no loop over output positions) and
-``_unwindows``, its adjoint, which adds each window's adjoint back where the window read
-(one slice per kernel offset; a reshape when the windows tile the input).
+number or one per spatial axis) and the position of a window's element (``s i + p - P``), in
+code for the elements and in LaTeX for the handout.
 """
 
 from __future__ import annotations
@@ -19,30 +16,6 @@ from .base import ShapeRuleError, whole_number
 #: Index letters of the output positions and of the offsets within a window, per spatial axis.
 POSITION_LETTERS = "ij"
 OFFSET_LETTERS = "pq"
-
-WINDOWS_HELPER = '''def _windows(x, size, stride):
-    """The windows of ``size`` sliding in steps of ``stride`` over the axes after batch and
-    channels: x (batch, channels, *spatial) -> a view (batch, channels, *positions, *size)."""
-    axes = tuple(range(2, x.ndim))
-    view = np.lib.stride_tricks.sliding_window_view(x, size, axis=axes)
-    return view[(slice(None), slice(None), *(slice(None, None, s) for s in stride))]
-'''
-
-UNWINDOWS_HELPER = '''def _unwindows(d, shape, stride):
-    """The adjoint of _windows: the adjoint d of every window (batch, channels, *positions,
-    *size) added back where the window read, into zeros of ``shape``: one slice per offset
-    within the window, or a reshape when the windows tile the input exactly."""
-    k = len(stride)
-    positions, size = d.shape[2 : 2 + k], d.shape[2 + k :]
-    if tuple(stride) == size and all(n * m == total for n, m, total in zip(positions, size, shape[2:])):
-        order = (0, 1, *(axis for a in range(2, 2 + k) for axis in (a, a + k)))
-        return d.transpose(order).reshape(shape)
-    out = np.zeros(shape, dtype=d.dtype)
-    for offset in np.ndindex(*size):
-        where = tuple(slice(o, o + s * (n - 1) + 1, s) for o, s, n in zip(offset, stride, positions))
-        out[(slice(None), slice(None), *where)] += d[(Ellipsis, *offset)]
-    return out
-'''
 
 
 def per_axis(value: Any, what: str, dims: int, low: int) -> tuple[int, ...]:
