@@ -37,6 +37,7 @@ GRAPH_EXAMPLES = [
     "highway",
     "elman_rnn",
     "cs231n_neuron",
+    "cnn_digits",
 ]
 
 
@@ -96,7 +97,7 @@ def test_generated_graph_modules_are_clean_under_ruff(tmp_path, monkeypatch):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("name", ["residual_block", "concat_two_inputs", "cs231n_neuron"])
+@pytest.mark.parametrize("name", ["residual_block", "concat_two_inputs", "cs231n_neuron", "cnn_digits"])
 def test_float32_stays_float32(name, tmp_path):
     module = emit_module(name, tmp_path)
     params = module.init_params(0, dtype=np.float32)
