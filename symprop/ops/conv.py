@@ -23,11 +23,10 @@ import sympy as sp
 
 from .base import Adjoint, AdjointCode, Op, ShapeRuleError, element_indices, flat_index
 from .windows import (
-    OFFSET_LETTERS,
-    POSITION_LETTERS,
+    Letters,
+    index_letters,
     output_size,
     per_axis,
-    source_tex,
     spatial_text,
     window_elements,
 )
@@ -213,45 +212,40 @@ class Conv(Op):
 
     # -- LaTeX --------------------------------------------------------------------------
 
-    def _letters(self) -> tuple[str, str]:
-        """(the output's index letters, the window offsets') for this many spatial axes."""
-        return POSITION_LETTERS[: self.dims], OFFSET_LETTERS[: self.dims]
-
-    def _input_index(self) -> str:
-        return ",".join(["c", *source_tex(self.stride, self.padding)])
+    def _input_index(self, letters: Letters) -> str:
+        return ",".join([letters.channel, *letters.source(self.stride, self.padding)])
 
     def latex(self, node, tex):
         x, w = node.inputs
-        positions, offsets = self._letters()
-        kernel = tex.el(w, ",".join(["o", "c", *offsets]))
-        body = rf"\sum_{{{','.join(['c', *offsets])}}} {kernel} \, {tex.el(x, self._input_index())}"
-        return rf"\Bigl[{body}\Bigr]_{{{','.join(['o', *positions])}}}"
+        L = index_letters(tex.graph, self.dims)
+        kernel = tex.el(w, ",".join([L.out, L.channel, *L.offsets]))
+        body = rf"\sum_{{{','.join([L.channel, *L.offsets])}}} {kernel} \, {tex.el(x, self._input_index(L))}"
+        return rf"\Bigl[{body}\Bigr]_{{{','.join([L.out, *L.positions])}}}"
 
     def latex_adjoint(self, step, tex, eq):
         x, w = tex.node(step.source).inputs
-        positions, offsets = self._letters()
-        y = step.source
-        upstream = tex.partial("E", tex.el(y, ",".join(["o", *positions])))
+        L = index_letters(tex.graph, self.dims)
+        upstream = tex.partial("E", tex.el(step.source, ",".join([L.out, *L.positions])))
         if step.argument == 1:
-            target = tex.partial("E", tex.el(w, ",".join(["o", "c", *offsets])))
-            element = rf"{target} {eq} \sum_{{{','.join(positions)}}} {upstream} \, {tex.el(x, self._input_index())}"
+            target = tex.partial("E", tex.el(w, ",".join([L.out, L.channel, *L.offsets])))
+            element = rf"{target} {eq} \sum_{{{','.join(L.positions)}}} {upstream} \, {tex.el(x, self._input_index(L))}"
             note = (
                 "each kernel element met, in every window, the input element at its offset "
-                "(indices from 0; $x$ is 0 outside its bounds, the padding)"
+                f"(indices from 0; ${tex.node_tex(x)}$ is 0 outside its bounds, the padding)"
             )
             return element, "", note
         spatial = INPUT_LETTERS[: self.dims]
-        flipped = ",".join(["o", "c", *(f"{m - 1}-{p}" for m, p in zip(self.w_shape[2:], offsets))])
-        spread = ",".join(["o", *(f"{a}+{p}" for a, p in zip(spatial, offsets))])
-        target = tex.partial("E", tex.el(x, ",".join(["c", *spatial])))
-        element = rf"{target} {eq} \sum_{{{','.join(['o', *offsets])}}} {tex.el(w, flipped)} \, \tilde{{g}}_{{{spread}}}"
-        placed = ",".join(
-            ["o", *(_shifted(s, i, m - 1 - pad) for s, i, m, pad in zip(self.stride, positions, self.w_shape[2:], self.padding))]
-        )
+        flipped = ",".join([L.out, L.channel, *(f"{m - 1}-{p}" for m, p in zip(self.w_shape[2:], L.offsets))])
+        spread = ",".join([L.out, *(f"{a}+{p}" for a, p in zip(spatial, L.offsets))])
+        target = tex.partial("E", tex.el(x, ",".join([L.channel, *spatial])))
+        summed = ",".join([L.out, *L.offsets])
+        element = rf"{target} {eq} \sum_{{{summed}}} {tex.el(w, flipped)} \, \tilde{{g}}_{{{spread}}}"
+        shifts = zip(self.stride, L.positions, self.w_shape[2:], self.padding)
+        placed = ",".join([L.out, *(_shifted(s, i, m - 1 - pad) for s, i, m, pad in shifts)])
         note = (
             rf"a convolution of the upstream adjoint with the flipped kernel: $\tilde{{g}}_{{{placed}}} = {upstream}$, "
-            "zero elsewhere: the adjoint spread out by the stride and padded by the kernel size less one "
-            "less the padding (indices from 0)"
+            "zero elsewhere (the adjoint spread out by the stride, and shifted by the kernel size less one "
+            "less the padding; indices from 0)"
         )
         return element, "", note
 

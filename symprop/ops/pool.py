@@ -21,11 +21,10 @@ import sympy as sp
 
 from .base import Adjoint, AdjointCode, Op, ShapeRuleError, element_indices, flat_index
 from .windows import (
-    OFFSET_LETTERS,
-    POSITION_LETTERS,
+    Letters,
+    index_letters,
     output_size,
     per_axis,
-    source_tex,
     spatial_text,
     window_elements,
 )
@@ -169,37 +168,38 @@ class Pool(Op):
 
     # -- LaTeX --------------------------------------------------------------------------
 
-    def _input_index(self) -> str:
-        return ",".join(["c", *source_tex(self.stride, (0, 0))])
+    def _input_index(self, letters: Letters) -> str:
+        return ",".join([letters.channel, *letters.source(self.stride, (0, 0))])
 
     def latex(self, node, tex):
         (x,) = node.inputs
-        element = tex.el(x, self._input_index())
-        window = r",\,".join(f"{p}<{m}" for p, m in zip(OFFSET_LETTERS, self.size))
+        L = index_letters(tex.graph, 2)
+        element = tex.el(x, self._input_index(L))
+        window = r",\,".join(f"{p}<{m}" for p, m in zip(L.offsets, self.size))
         if self.kind == "max":
             body = rf"\max_{{{window}}} {element}"
         else:
             body = rf"\frac{{1}}{{{math.prod(self.size)}}} \sum_{{{window}}} {element}"
-        return rf"\Bigl[{body}\Bigr]_{{{','.join(['c', *POSITION_LETTERS])}}}"
+        return rf"\Bigl[{body}\Bigr]_{{{','.join([L.channel, *L.positions])}}}"
 
     def latex_adjoint(self, step, tex, eq):
         (x,) = tex.node(step.source).inputs
-        y = step.source
-        out = ",".join(["c", *POSITION_LETTERS])
-        target = tex.partial("E", tex.el(x, self._input_index()))
-        upstream = tex.partial("E", tex.el(y, out))
+        L = index_letters(tex.graph, 2)
+        out = ",".join([L.channel, *L.positions])
+        target = tex.partial("E", tex.el(x, self._input_index(L)))
+        upstream = tex.partial("E", tex.el(step.source, out))
         if self.kind == "max":
-            chosen = rf"\frac{{[{tex.el(x, self._input_index())} = {tex.el(y, out)}]}}{{\#\text{{ties}}}}"
+            chosen = rf"\frac{{[{tex.el(x, self._input_index(L))} = {tex.el(step.source, out)}]}}{{\#\text{{ties}}}}"
             element = rf"{target} \mathrel{{+}}= {upstream} \, {chosen}"
             note = "each window sends its adjoint to its maximum (split evenly between ties)"
         else:
             element = rf"{target} \mathrel{{+}}= \frac{{1}}{{{math.prod(self.size)}}} \, {upstream}"
             note = "each window spreads its adjoint evenly over its elements"
-        if self.stride != self.size:
+        if any(s < m for s, m in zip(self.stride, self.size)):
             note += "; where windows overlap, the contributions add up"
-        ranges = ", ".join(rf"0 \le {p} < {m}" for p, m in zip(OFFSET_LETTERS, self.size))
+        ranges = ", ".join(rf"0 \le {p} < {m}" for p, m in zip(L.offsets, self.size))
         start = "" if step.accumulate else ", starting from 0"
-        return element, "", rf"{note} (for every $c, i, j$ and ${ranges}$; indices from 0{start})"
+        return element, "", rf"{note} (for every ${out}$ and ${ranges}$; indices from 0{start})"
 
     def words(self, step, tex):
         what = "maximum" if self.kind == "max" else "average"

@@ -9,13 +9,55 @@ code for the elements and in LaTeX for the handout.
 from __future__ import annotations
 
 import itertools
+import re
+from dataclasses import dataclass
 from typing import Any
 
+from .. import naming
 from .base import ShapeRuleError, whole_number
 
-#: Index letters of the output positions and of the offsets within a window, per spatial axis.
-POSITION_LETTERS = "ij"
-OFFSET_LETTERS = "pq"
+#: The handout's index letters, each role with the letters that stand in for its first when a
+#: node of the graph is shown as one of them (a pooling node p and an offset p would read
+#: alike): output channel, (input) channel, output positions and offsets within a window
+#: (one letter per spatial axis, taken as a group).
+CHOICES = {
+    "out": ("o", "s", "z"),
+    "channel": ("c", "k", "l", "r"),
+    "positions": ("ij", "mn", "ef"),
+    "offsets": ("pq", "uv", "ab"),
+}
+
+
+@dataclass(frozen=True)
+class Letters:
+    """Index letters for one op's handout lines (see ``index_letters``)."""
+
+    out: str
+    channel: str
+    positions: tuple[str, ...]
+    offsets: tuple[str, ...]
+
+    def source(self, stride: tuple[int, ...], padding: tuple[int, ...]) -> list[str]:
+        """The handout's ``s i + p - P`` for each spatial axis: ``2i+p``, ``i+q-1``."""
+        out = []
+        for i, p, s, pad in zip(self.positions, self.offsets, stride, padding):
+            out.append(f"{'' if s == 1 else s}{i}+{p}" + (f"-{pad}" if pad else ""))
+        return out
+
+
+def index_letters(graph: Any, dims: int) -> Letters:
+    """The first choice of ``CHOICES`` for every role that no node of ``graph`` is shown as
+    (``c``, or ``c^{(1)}`` for a node ``c1``), for ``dims`` spatial axes."""
+    shown = set()
+    for name in graph.nodes:
+        tex = naming.latex_base(name)
+        if re.fullmatch(r"[a-z](\^\{\(\d+\)\})?", tex):
+            shown.add(tex[0])
+
+    def pick(role: str, size: int = 1) -> str:
+        return next((c[:size] for c in CHOICES[role] if not shown & set(c[:size])), CHOICES[role][0][:size])
+
+    return Letters(pick("out"), pick("channel"), tuple(pick("positions", dims)), tuple(pick("offsets", dims)))
 
 
 def per_axis(value: Any, what: str, dims: int, low: int) -> tuple[int, ...]:
@@ -52,12 +94,3 @@ def window_elements(spatial: tuple[int, ...], window: tuple[int, ...], out_posit
         source = window_sources(out_position, offsets, stride, padding)
         if all(0 <= q < n for q, n in zip(source, spatial)):
             yield offsets, source
-
-
-def source_tex(stride: tuple[int, ...], padding: tuple[int, ...]) -> list[str]:
-    """The handout's ``s i + p - P`` for each spatial axis: ``2i+p``, ``i+q-1``."""
-    out = []
-    for i, p, s, pad in zip(POSITION_LETTERS, OFFSET_LETTERS, stride, padding):
-        text = f"{'' if s == 1 else s}{i}+{p}"
-        out.append(text + (f"-{pad}" if pad else ""))
-    return out
