@@ -310,6 +310,22 @@ SMALL_SPECS = [
         "nodes": {"h1": "tanh(Wx @ x1)", "h{k}": {"for": "k in 2..3", "value": "tanh(Wx @ x{k} + Wh @ h{k-1})"}, "y": "Wy @ h3"},
         "loss": "mse(y, t)",
     },
+    {
+        "name": "small_conv",
+        "inputs": {"x": [1, 4, 4]},
+        "targets": {"t": [1, 5]},
+        "params": {"K": [2, 1, 3, 3], "L": [1, 2, 2]},
+        "nodes": {"h": "tanh(conv2d(x, K, stride=2, padding=1))", "y": "conv1d(reshape(h, [2, 4]), L, padding=1)"},
+        "loss": "half_sse(y, t)",
+    },
+    {
+        "name": "small_pool",
+        "inputs": {"x": [1, 3, 3]},
+        "targets": {"t": [1, 2, 2]},
+        "params": {"v": [1, 3, 3]},
+        "nodes": {"a": "v * x", "y": "max_pool2d(a, 2, stride=1) + avg_pool2d(a, (2, 3))"},
+        "loss": "half_sse(y, t)",
+    },
 ]
 
 
