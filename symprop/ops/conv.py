@@ -9,10 +9,9 @@ In NumPy (helpers pasted into the module, no loop over output positions): the wi
 the zero-padded x as a strided view, copied once into columns (im2col) and multiplied by the
 kernel as a matrix, one BLAS call.  Backward, the kernel's adjoint is the upstream adjoint
 times the same columns transposed (recomputed: a node caches only its value); the input's
-is a convolution too: the upstream adjoint, spread
-out by the stride and padded by the kernel size less one, convolved with the flipped kernel
-(input and output channels swapped), the padding cut off again.  That is also how the
-handout explains it.
+is a convolution too: the upstream adjoint, spread out by the stride and padded by the
+kernel size less one, convolved with the flipped kernel (input and output channels
+swapped), the padding cut off again.  That is also how the handout explains it.
 """
 
 from __future__ import annotations
@@ -77,17 +76,18 @@ KERNEL_ADJOINT_HELPER = '''def _conv_adjoint_kernel(g, x, size, stride, padding)
 '''
 
 INPUT_ADJOINT_HELPER = '''def _conv_adjoint_input(g, w, shape, stride, padding):
-    """dE/dx of _conv(x, w, stride, padding), x of ``shape``: the upstream adjoint g spread out
-    by the stride (s - 1 zeros between its elements) and padded by the kernel size less one,
-    convolved with the flipped kernel (channels swapped); then the padding of x is cut off."""
+    """dE/dx of _conv(x, w, stride, padding), x of ``shape`` per sample (C, *spatial): the
+    upstream adjoint g spread out by the stride (s - 1 zeros between its elements) and padded
+    by the kernel size less one, convolved with the flipped kernel (channels swapped); then
+    the padding of x is cut off."""
     k = w.ndim - 2
     size, positions = w.shape[2:], g.shape[2:]
-    padded = [n + 2 * p for n, p in zip(shape[2:], padding)]
+    padded = [n + 2 * p for n, p in zip(shape[1:], padding)]
     spread = np.zeros((*g.shape[:2], *(n + m - 1 for n, m in zip(padded, size))), dtype=g.dtype)
     spread[(slice(None), slice(None), *(slice(m - 1, m - 1 + s * n, s) for m, s, n in zip(size, stride, positions)))] = g
     flipped = np.flip(w, axis=tuple(range(2, w.ndim))).swapaxes(0, 1)
     full = _conv(spread, flipped, (1,) * k, (0,) * k)
-    return full[(slice(None), slice(None), *(slice(p, p + n) for p, n in zip(padding, shape[2:])))]
+    return full[(slice(None), slice(None), *(slice(p, p + n) for p, n in zip(padding, shape[1:])))]
 '''
 
 #: Index letters of an input position in the handout (Greek: node names are Latin).
@@ -206,8 +206,8 @@ class Conv(Op):
             note = ", summed over the batch" if not one else ""
             return AdjointCode(spelled, f"dE/d{step.source} contracted with the windows of {x}", note)
         self._helpers(code, "conv_adjoint_input")
-        shape = f"{code.use(x)}{one}.shape"
-        spelled = f"_conv_adjoint_input({g}, {code.use(w)}, {shape}, {self.stride}, {self.padding})" + ("[0]" if one else "")
+        spelled = f"_conv_adjoint_input({g}, {code.use(w)}, {self.x_shape}, {self.stride}, {self.padding})"
+        spelled += "[0]" if one else ""
         return AdjointCode(spelled, f"dE/d{step.source} (spread by the stride) convolved with the flipped {w}")
 
     # -- LaTeX --------------------------------------------------------------------------

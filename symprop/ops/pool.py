@@ -79,8 +79,9 @@ MAX_ADJOINT_HELPER = '''def _max_pool_adjoint(g, x, y, size, stride):
 '''
 
 AVG_ADJOINT_HELPER = '''def _avg_pool_adjoint(g, shape, size, stride):
-    """dE/dx of _avg_pool(x, size, stride), x of ``shape``: each window's adjoint g spread
-    evenly over the window; overlapping windows add up."""
+    """dE/dx of _avg_pool(x, size, stride), x of ``shape`` per sample (C, H, W): each window's
+    adjoint g spread evenly over the window; overlapping windows add up."""
+    shape = (len(g), *shape)
     offsets = _window_offsets(shape, size, stride)
     share = g / len(offsets)
     dx = np.zeros(shape, dtype=g.dtype)
@@ -162,7 +163,7 @@ class Pool(Op):
             math_text = f"dE/d{step.source} sent to the maximum of each window of {x}, ties split"
         else:
             code.require_helper("avg_pool_adjoint", AVG_ADJOINT_HELPER)
-            spelled = f"_avg_pool_adjoint({g}, {code.use(x)}{one}.shape, {self.size}, {self.stride})"
+            spelled = f"_avg_pool_adjoint({g}, {self.x_shape}, {self.size}, {self.stride})"
             math_text = f"dE/d{step.source} / {math.prod(self.size)} spread over each window of {x}"
         return AdjointCode(spelled + ("[0]" if one else ""), math_text)
 
