@@ -37,6 +37,9 @@ GRAPH_EXAMPLES = [
     "highway",
     "elman_rnn",
     "cs231n_neuron",
+    "self_attention",
+    "lstm",
+    "embedding_gru",
     "cnn_digits",
 ]
 

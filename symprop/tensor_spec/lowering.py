@@ -245,13 +245,13 @@ class Lowering:
     def check_dtypes(self, op, inputs: tuple[str, ...], tree: TensorExpr | None) -> None:
         """Integer inputs only index tables and boolean masks only choose (``op.discrete_inputs``);
         every other use of them is refused, naming the input and what it is for."""
-        at = f" at {self.at(tree)}" if tree is not None else ""
+        at = f" (at {self.at(tree)})" if tree is not None else ""
         for position, name in enumerate(inputs):
             dtype = self.dtypes[name]
             if position in op.discrete_inputs or (op.moves_elements and position == 0):
                 continue
             if dtype == "int":
-                self.fail(f"{name} holds integers{at}; an integer tensor can only index a table (E[{name}]) or be sliced")
+                self.fail(f"{name} holds integers{at}; an integer tensor can only index a table (Emb[{name}]) or be sliced")
             if dtype == "bool":
                 self.fail(f"{name} is a boolean mask{at}; a mask can only choose between values: where({name}, a, b)")
 
