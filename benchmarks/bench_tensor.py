@@ -47,16 +47,15 @@ def torch_self_attention(torch, p, X, T):
 
 
 def torch_lstm(torch, p, X, T):
+    def gate(name, f, x, h):
+        z = x @ p[f"W{name}"].T + p[f"b{name}"]
+        return f(z if h is None else z + h @ p[f"U{name}"].T)
+
     h = c = None
     for step in range(X.shape[1]):
         x = X[:, step]
-
-        def gate(name, f):
-            z = x @ p[f"W{name}"].T + p[f"b{name}"]
-            return f(z if h is None else z + h @ p[f"U{name}"].T)
-
-        i, o, g = gate("i", torch.sigmoid), gate("o", torch.sigmoid), gate("g", torch.tanh)
-        c = i * g if c is None else gate("f", torch.sigmoid) * c + i * g
+        i, o, g = gate("i", torch.sigmoid, x, h), gate("o", torch.sigmoid, x, h), gate("g", torch.tanh, x, h)
+        c = i * g if c is None else gate("f", torch.sigmoid, x, h) * c + i * g
         h = o * torch.tanh(c)
     y = h @ p["Wy"].T + p["by"]
     return 0.5 * ((T - y) ** 2).sum(dim=1).mean()
@@ -274,9 +273,8 @@ def derive_cost() -> list[dict]:
         for label, scale in (("small", small), ("large", large)):
             spec = scaled(name, scale)
             with tempfile.TemporaryDirectory() as tmp:
-                done = subprocess.run(
-                    [sys.executable, "-c", DERIVE_SCRIPT, tmp], input=yaml.safe_dump(spec), capture_output=True, text=True, check=True
-                )
+                command = [sys.executable, "-c", DERIVE_SCRIPT, tmp]
+                done = subprocess.run(command, input=yaml.safe_dump(spec), capture_output=True, text=True, check=True)
             row[label] = {"sizes": scale, "cold_s": float(done.stdout.strip().splitlines()[-1])}
         rows.append(row)
         print(f"derive {name:16s} small {row['small']['cold_s']:.2f} s   large {row['large']['cold_s']:.2f} s", flush=True)

@@ -11,6 +11,7 @@ reaches it, normalises over the batch once, and hands each sample its row.
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 
 import autograd
@@ -28,6 +29,45 @@ def _sigmoid(z):
 def _normalized(x, axis, eps):
     centred = x - anp.mean(x, axis=axis, keepdims=True)
     return centred / anp.sqrt(anp.mean(centred**2, axis=axis, keepdims=True) + eps)
+
+
+def _per_axis(value, dims: int) -> tuple[int, ...]:
+    return tuple(int(v) for v in value) if isinstance(value, tuple) else (int(value),) * dims
+
+
+def _zero_padded(x, padding):
+    """x (channels first) with zeros around its spatial axes, by concatenation."""
+    for axis, pad in enumerate(padding, start=1):
+        if pad:
+            zeros = np.zeros(x.shape[:axis] + (pad,) + x.shape[axis + 1 :])
+            x = anp.concatenate([zeros, x, zeros], axis=axis)
+    return x
+
+
+def _window_slices(x, size, stride):
+    """For each offset within a window: the elements of x (channels first) that every window
+    reads at that offset, as a strided slice (offset, slice)."""
+    counts = [(n - m) // s + 1 for n, m, s in zip(x.shape[1:], size, stride)]
+    for offset in itertools.product(*(range(m) for m in size)):
+        where = tuple(slice(o, o + s * (c - 1) + 1, s) for o, s, c in zip(offset, stride, counts))
+        yield offset, x[(slice(None), *where)]
+
+
+def _conv(x, w, stride=1, padding=0):
+    """PyTorch's conv1d/conv2d of one sample (a cross-correlation): a sum over kernel offsets."""
+    dims = w.ndim - 2
+    padded = _zero_padded(x, _per_axis(padding, dims))
+    terms = [
+        anp.tensordot(w[(slice(None), slice(None), *offset)], part, axes=(1, 0))
+        for offset, part in _window_slices(padded, w.shape[2:], _per_axis(stride, dims))
+    ]
+    return sum(terms[1:], terms[0])
+
+
+def _pool(reduce, x, kernel_size, stride=None):
+    size = _per_axis(kernel_size, 2)
+    parts = [part for _, part in _window_slices(x, size, _per_axis(kernel_size if stride is None else stride, 2))]
+    return reduce(anp.stack(parts), axis=0)
 
 
 _SELU = (1.0507009873536432, 1.6732632423543772)
@@ -76,6 +116,10 @@ FUNCTIONS = {
     "where": lambda mask, a, b: anp.where(mask, a, b),
     "layer_norm": lambda x, axis=-1, eps=1e-5: _normalized(x, axis, eps),
     "tril": lambda n: np.tril(np.ones((int(n), int(n)), dtype=bool)),
+    "conv1d": _conv,
+    "conv2d": _conv,
+    "max_pool2d": lambda x, kernel_size, stride=None: _pool(anp.max, x, kernel_size, stride),
+    "avg_pool2d": lambda x, kernel_size, stride=None: _pool(anp.mean, x, kernel_size, stride),
     "half_sse": lambda y, t: anp.sum((t - y) ** 2) / 2,
     "mse": lambda y, t: anp.mean((y - t) ** 2),
     "mae": lambda y, t: anp.mean(anp.abs(y - t)),

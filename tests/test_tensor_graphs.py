@@ -42,6 +42,7 @@ GRAPH_EXAMPLES = [
     "embedding_gru",
     "transformer_block",
     "batchnorm_mlp",
+    "cnn_digits",
 ]
 
 
@@ -107,7 +108,9 @@ def test_generated_graph_modules_are_clean_under_ruff(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "name", ["residual_block", "concat_two_inputs", "cs231n_neuron", "self_attention", "lstm", "embedding_gru", "batchnorm_mlp"]
+    "name",
+    ["residual_block", "concat_two_inputs", "cs231n_neuron", "self_attention", "lstm", "embedding_gru"]
+    + ["batchnorm_mlp", "cnn_digits"],
 )
 def test_float32_stays_float32(name, tmp_path):
     module = emit_module(name, tmp_path)
@@ -368,6 +371,22 @@ SMALL_SPECS = [
         "targets": {"t": 2},
         "params": {"W": [2, 3], "g": [3]},
         "nodes": {"y": "W @ (g * layer_norm(x, eps=0.1))"},
+        "loss": "half_sse(y, t)",
+    },
+    {
+        "name": "small_conv",
+        "inputs": {"x": [1, 4, 4]},
+        "targets": {"t": [1, 5]},
+        "params": {"K": [2, 1, 3, 3], "L": [1, 2, 2]},
+        "nodes": {"h": "tanh(conv2d(x, K, stride=2, padding=1))", "y": "conv1d(reshape(h, [2, 4]), L, padding=1)"},
+        "loss": "half_sse(y, t)",
+    },
+    {
+        "name": "small_pool",
+        "inputs": {"x": [1, 3, 3]},
+        "targets": {"t": [1, 2, 2]},
+        "params": {"v": [1, 3, 3]},
+        "nodes": {"a": "v * x", "y": "max_pool2d(a, 2, stride=1) + avg_pool2d(a, (2, 3))"},
         "loss": "half_sse(y, t)",
     },
 ]

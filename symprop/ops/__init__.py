@@ -26,6 +26,7 @@ from .base import (
 )
 from .concat import Concat
 from .contraction import contract
+from .conv import Conv
 from .dense import Dense
 from .einsum import Einsum
 from .elementwise import Elementwise
@@ -36,6 +37,7 @@ from .logsumexp import LogSumExp
 from .loss import Loss
 from .matmul import MatMul
 from .norm import BatchNorm, LayerNorm
+from .pool import Pool
 from .reduce import Reduce
 from .reshape import Reshape
 from .softmax import Softmax
@@ -62,6 +64,8 @@ OPS = (
     Tril,
     LayerNorm,
     BatchNorm,
+    Conv,
+    Pool,
 )
 
 __all__ = [
@@ -75,6 +79,7 @@ __all__ = [
     "BatchNorm",
     "Call",
     "Concat",
+    "Conv",
     "Dense",
     "Einsum",
     "Elementwise",
@@ -88,6 +93,7 @@ __all__ = [
     "MissingHook",
     "Node",
     "Op",
+    "Pool",
     "Reduce",
     "Reshape",
     "ShapeRuleError",

@@ -55,16 +55,17 @@ class ShapeRuleError(ValueError):
 
 @dataclass(frozen=True)
 class Arg:
-    """One positional argument of a call in a graph spec: a tensor (its per-sample ``shape``
-    and ``dtype``: 'float', 'int' for indices, 'bool' for a mask) or a constant ``value`` (a
-    SymPy number, a string such as einsum's subscripts, or a tuple of whole numbers)."""
+    """One positional argument of a call in a graph spec: a tensor (its per-sample ``shape``,
+    its ``dtype``: 'float', 'int' for indices, 'bool' for a mask, and whether it is
+    ``batched``: varies by sample) or a constant ``value`` (a SymPy number, a string such as
+    einsum's subscripts, or a tuple of whole numbers)."""
 
     text: str
     shape: tuple[int, ...] | None = None
     value: Any = None
     dtype: str = "float"
     #: Whether a tensor varies by sample (has the batch axis in the module).
-    batched: bool = True
+    batched: bool = False
 
     @property
     def is_tensor(self) -> bool:

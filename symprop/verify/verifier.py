@@ -187,6 +187,7 @@ class Verifier:
     # -- checking ---------------------------------------------------------------------------
 
     def check(self, wrt: str, claim: str | None = None, *, claim_latex: str | None = None) -> VerifyResult:
+        self.refuse_coupled()  # claims are per sample; batch_norm makes a sample's gradient depend on its batch
         if self._numeric(wrt, claim, claim_latex):
             return self._check_tensor(wrt, claim, claim_latex)
         target = self.parse_wrt(wrt)
