@@ -119,6 +119,14 @@ def torch_batchnorm_mlp(torch, p, X, T):
     return -(T * torch.log_softmax(logits, dim=-1)).sum(dim=1).mean()
 
 
+def torch_cnn_digits(torch, p, X, T):
+    functional = torch.nn.functional
+    c = torch.relu(functional.conv2d(X, p["K"], padding=1) + p["kb"])
+    h = functional.max_pool2d(c, 2).reshape(X.shape[0], -1)
+    logits = h @ p["W"].T + p["b"]
+    return -(T * torch.log_softmax(logits, dim=-1)).sum(dim=1).mean()
+
+
 #: example -> {engine label: PyTorch loss function}
 TORCH = {
     "self_attention": {"torch eager": torch_self_attention},
@@ -126,6 +134,7 @@ TORCH = {
     "embedding_gru": {"torch eager": torch_embedding_gru},
     "transformer_block": {"torch eager": torch_transformer_block},
     "batchnorm_mlp": {"torch eager": torch_batchnorm_mlp},
+    "cnn_digits": {"torch eager": torch_cnn_digits},
 }
 
 
@@ -260,6 +269,7 @@ def scaled(name: str, scale: dict[int, int]) -> dict:
 #: (example, sizes replaced at the small and at the large width)
 DERIVE_ROWS = [
     ("self_attention", {16: 16}, {16: 512}),
+    ("transformer_block", {32: 16, 128: 64, 8: 4}, {32: 512, 128: 2048, 8: 128}),
     ("lstm", {16: 8}, {16: 1024}),
 ]
 
