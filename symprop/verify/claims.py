@@ -313,12 +313,10 @@ def scalar_functions(derivation) -> dict[str, Callable[..., sp.Expr]]:
     """The scalar functions a claim may call, as SymPy callables: the math functions, every
     activation (with the constants the network uses by default) and its ``_prime``, the spec's
     formula functions and theirs; shared by the exact reader and the numeric one (``tensor_claims``)."""
-    from ..ops import Activation  # the graph module imports spec; keep claims light
-
     used: dict[str, tuple] = {}
     formulas: dict[str, sp.Expr] = {}
     for node in derivation.graph.nodes.values():
-        if isinstance(node.op, Activation):
+        if node.op.activation:
             choice = node.op.choice
             if choice.formula is not None:
                 formulas[choice.name] = choice.formula

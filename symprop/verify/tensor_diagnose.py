@@ -25,7 +25,6 @@ import numpy as np
 import sympy as sp
 
 from ..errors import SymPropError
-from ..ops import Softmax
 from .tensor_claims import Part
 from .tensor_decide import Evaluation, TensorCheck, TensorWrt
 
@@ -169,7 +168,7 @@ class Mistakes:
         for index, step in enumerate(self.steps[: self.last + 1]):
             source = self.graph.nodes[step.source]
             where = self.describe(step.source)
-            if isinstance(source.op, Softmax):
+            if source.op.coupled:  # a softmax: its Jacobian's mistakes
                 yield from self._softmax(index, step, where)
             elif step.local is not None and step.local != 1 and step.rule != "loss":
                 yield from self._factor(index, step, where)
