@@ -132,7 +132,7 @@ def test_every_loss_inside_a_graph_spec(name, tmp_path):
 
 
 def test_every_op_the_language_names_has_its_shape_rule():
-    from symprop.tensor_spec.lowering import CALLS
+    from symprop.tensor_spec.calls import CALLS
 
     named = [op for op in ops.OPS if op.CALL_NAMES]
     assert {name for op in named for name in op.CALL_NAMES} == set(CALLS)

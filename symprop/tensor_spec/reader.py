@@ -15,7 +15,8 @@ from ..ops import (
     arg_symbol,
 )
 from ..spec import INITS, MATH_FUNCTIONS, FieldReader, ParamInit, kind_of
-from .lowering import TENSOR_FUNCTIONS, Lowering
+from .calls import TENSOR_FUNCTIONS
+from .lowering import Lowering
 from .network import GraphExample, GraphNetwork
 
 TOP_LEVEL_FIELDS = {"name", "inputs", "targets", "params", "nodes", "loss", "output", "constants", "functions", "example"}
