@@ -28,7 +28,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # train_digits.py, beside this file, also when loaded by path
-from train_digits import ProgressBar, duration, import_symprop, load_data  # noqa: E402
+from train_digits import duration, fit, import_symprop, load_data, save_plot  # noqa: E402
 
 SPEC = HERE / "cnn_digits.yaml"
 DEFAULT_PLOT = HERE.parent / "docs" / "img" / "cnn_loss_curve.png"
@@ -50,89 +50,18 @@ def images(X: np.ndarray) -> np.ndarray:
     return X.reshape(len(X), 1, 8, 8)
 
 
-def accuracy(module, params, X, T) -> float:
-    Y, _ = module.forward(params, X)
-    return float(np.mean(Y.argmax(axis=1) == T.argmax(axis=1)))
-
-
 def train(epochs: int = 30, batch_size: int = 16, lr: float = 0.2, seed: int = 0, quiet: bool = False) -> dict:
-    """Train and return the curves and figures (see the keys at the end)."""
+    """Train the CNN on the digits as images and return the curves and figures (see ``train_digits.fit``)."""
     started = time.perf_counter()
     X_train, X_test, T_train, T_test = load_data(seed)
-    X_train, X_test = images(X_train), images(X_test)
+    data = images(X_train), images(X_test), T_train, T_test
     with tempfile.TemporaryDirectory(prefix="symprop-cnn-digits-") as tmp:
         module = generate_module(Path(tmp))
-    params = module.init_params(seed=seed)
-    rng = np.random.default_rng(seed)
-    bar = ProgressBar(epochs, quiet=quiet)
-    step_losses, epoch_losses, test_losses, test_accuracies, epoch_seconds = [], [], [], [], []
-    for epoch in range(1, epochs + 1):
-        tick = time.perf_counter()
-        order = rng.permutation(len(X_train))
-        running = 0.0
-        rate = lr * 0.5 * (1.0 + np.cos(np.pi * (epoch - 1) / epochs))  # cosine decay, per epoch
-        for first in range(0, len(order), batch_size):
-            batch = order[first : first + batch_size]
-            loss, grads = module.loss_and_grad(params, X_train[batch], T_train[batch])
-            params = module.sgd_step(params, grads, rate)
-            step_losses.append(float(loss))
-            running += float(loss) * len(batch)
-        epoch_seconds.append(time.perf_counter() - tick)
-        epoch_losses.append(running / len(order))
-        test_losses.append(float(module.loss(params, X_test, T_test)))
-        test_accuracies.append(accuracy(module, params, X_test, T_test))
-        progress = f"train loss {epoch_losses[-1]:.4f}  test loss {test_losses[-1]:.4f}  test accuracy {test_accuracies[-1]:.1%}"
-        bar.update(epoch, progress, done=epoch == epochs)
-    return {
-        "test_accuracy": test_accuracies[-1],
-        "train_accuracy": accuracy(module, params, X_train, T_train),
-        "epochs": epochs,
-        "steps_per_epoch": -(-len(X_train) // batch_size),
-        "params": sum(value.size for value in params.values()),
-        "seconds_per_epoch": sum(epoch_seconds) / epochs,
-        "train_seconds": sum(epoch_seconds),
-        "step_losses": step_losses,
-        "epoch_losses": epoch_losses,
-        "test_losses": test_losses,
-        "test_accuracies": test_accuracies,
-        "total_seconds": time.perf_counter() - started,
-    }
+    _, result = fit(module, data, epochs, batch_size, lr, seed, quiet)
+    return {**result, "total_seconds": time.perf_counter() - started}
 
 
-def save_plot(result: dict, path: Path) -> bool:
-    """The loss curves and the test accuracy as a PNG; False when matplotlib is not installed."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        import matplotlib.ticker
-    except ImportError:
-        return False
-    steps = np.arange(1, len(result["step_losses"]) + 1) / result["steps_per_epoch"]
-    epochs = np.arange(1, result["epochs"] + 1)
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5), dpi=110, sharex=True, height_ratios=[2, 1])
-    top.plot(steps, result["step_losses"], color="#c6dbef", linewidth=0.7, label="mini-batch loss")
-    top.plot(epochs, result["epoch_losses"], color="#08519c", marker="o", markersize=3, label="train loss (epoch mean)")
-    top.plot(epochs, result["test_losses"], color="#e6550d", marker="s", markersize=3, label="test loss")
-    top.set_yscale("log")
-    top.set_ylabel("cross-entropy (log scale)")
-    top.set_title("cnn_digits (conv 3x3 to 8 channels, relu, max-pool 2, dense 10), symprop-generated module", fontsize=9)
-    top.grid(True, which="both", alpha=0.3)
-    top.legend(fontsize=8)
-    bottom.plot(epochs, result["test_accuracies"], color="#31a354", marker="o", markersize=3, label="test accuracy")
-    bottom.axhline(0.97, color="grey", linestyle=":", linewidth=1, label="97%")
-    bottom.set_ylim(0.85, 1.0)
-    bottom.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
-    bottom.set_xlabel("epoch")
-    bottom.set_ylabel("test accuracy")
-    bottom.grid(True, alpha=0.3)
-    bottom.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, metadata={"Software": None})  # no version stamp: the same run gives the same file
-    plt.close(fig)
-    return True
+PLOT_TITLE = "cnn_digits (conv 3x3 to 8 channels, relu, max-pool 2, dense 10), symprop-generated module"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{duration(result['train_seconds'])} for {result['epochs']} epochs, {result['params']:,} parameters)"
     )
     if not args.no_plot:
-        if save_plot(result, args.plot):
+        if save_plot(result, args.plot, PLOT_TITLE, target=0.97):
             print(f"loss curve: {args.plot}")
         else:
             print("loss curve not drawn: pip install matplotlib")
