@@ -261,8 +261,18 @@ class Op:
     loss_function = False
 
     #: Whether the op is an activation a = f(z) of one input, elementwise, with a
-    #: ``derivative`` in z and a: the chain the tutorials write factor by factor.
+    #: ``derivative`` in z and a: the chain the tutorials write factor by factor.  Such an op
+    #: has ``choice`` (its registry entry or formula) and ``definition()`` (f in z).
     activation = False
+
+    #: Whether the op is a dense layer ``z = W a + b`` (inputs W, a and maybe b): layer stacks
+    #: are made of them, and their handouts call dE/dz the layer's error signal delta.
+    dense_layer = False
+
+    #: Whether the op can be a layer's activation in a layer stack (an elementwise activation
+    #: or softmax): the handout names it with ``function_latex`` and writes its element with
+    #: ``latex_element``.
+    layer_activation = False
 
     def elements(self, node: Node, args: list[list[sp.Expr]]) -> list[sp.Expr]:
         """The node's elements (flattened, row-major) as scalar expressions of its inputs'."""
@@ -331,6 +341,33 @@ class Op:
     def words(self, step: Step, tex: LatexContext) -> str:
         """The title of a backward step: 'back through the matrix product $h$'."""
         raise MissingHook(self, "words")
+
+    # -- optional LaTeX hooks: questions the handout asks some ops ------------------------
+
+    def latex_element(self, node: Node, tex: LatexContext) -> str:
+        """The node's element in index notation (right-hand side, for the element
+        ``tex.el(node.name, tex.index_letters(node.shape))``), or "" where the array form says
+        it all.  The handout shows it beside ``latex`` for tensors and layer activations."""
+        return ""
+
+    def function_latex(self) -> str:
+        """How formulas name the function of a layer activation: ``\\sigma``, ``\\operatorname{softmax}``."""
+        raise MissingHook(self, "function_latex")
+
+    def latex_factor(self, node: Node, wrt: str, tex: LatexContext) -> str:
+        """What d ``node`` / d ``wrt`` is, in words of the handout's notation, for a chain
+        rule written factor by factor (layer stacks): ``a^{(1)\\top}``, ``\\sigma'(z)``."""
+        return tex.partial(tex.node_tex(node.name), tex.node_tex(wrt))
+
+    def latex_locals(self, node: Node, tex: LatexContext) -> str | None:
+        """One row of the handout's table of local derivatives (``h = x y: dh/dx = y, ...``)
+        for ops whose local derivatives SymPy derives (elementwise formulas), else None."""
+        return None
+
+    def fused_step(self, step: Step) -> bool:
+        """Whether ``step`` (one of this op's) replaces its input's step too: a loss fused with
+        its output activation (dE/dz = y - t)."""
+        return False
 
     def claim_adjoint(self, step: Step, upstream: str | None, plain: Any) -> str | None:
         """The step in the verifier's array notation (column vectors), given the upstream

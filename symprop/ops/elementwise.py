@@ -117,5 +117,17 @@ class Elementwise(Op):
         note = f"summed over the broadcast {'index' if len(summed) == 1 else 'indices'} {', '.join(summed)}" if summed else ""
         return element, vector, note
 
+    def latex_locals(self, node, tex):
+        """``h = x y: dh/dx = y, dh/dy = x``, as SymPy derived them (written in the output
+        where that is shorter); an input used twice (``W * W``) gets the sum of both."""
+        names = {arg_symbol(k): tex.node_tex(i) for k, i in enumerate(node.inputs)}
+        names[registry.A] = tex.node_tex(node.name)
+        parts = []
+        for name in dict.fromkeys(node.inputs):
+            total = sum(d for i, d in zip(node.inputs, self.derivatives) if i == name)
+            parts.append(rf"{tex.partial(tex.node_tex(node.name), tex.node_tex(name))} = {tex.to_latex(total, names)}")
+        definition = tex.to_latex(self.expr, names)
+        return rf"{tex.node_tex(node.name)} &= {definition}: & " + r", \quad ".join(parts)
+
     def words(self, step, tex):
         return rf"back through ${tex.node_tex(step.source)}$"

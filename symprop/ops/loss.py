@@ -234,6 +234,12 @@ class Loss(Op):
             note = "the two factors multiplied and simplified by SymPy"
         return element, vector, note
 
+    def latex_factor(self, node, wrt, tex):
+        return r"\ell'"
+
+    def fused_step(self, step) -> bool:
+        return step.rule == FUSED
+
     def latex_upstream(self, step, tex):
         """dE/dy spelled out for the step back through the output activation."""
         if step.rule != LOSS:

@@ -39,6 +39,7 @@ class Softmax(Op):
 
     name = "softmax"
     coupled = True
+    layer_activation = True
     CALL_NAMES = ("softmax",)
 
     @classmethod
@@ -85,6 +86,20 @@ class Softmax(Op):
     def latex(self, node, tex):
         where = "" if self.axis == -1 or len(node.shape) == 1 else rf"_{{\text{{axis }}{len(node.shape) + self.axis + 1}}}"
         return rf"{tex.function_tex(self)}{where}\left({tex.node_tex(node.inputs[0])}\right)"
+
+    def function_latex(self) -> str:
+        return r"\operatorname{softmax}"
+
+    def latex_element(self, node, tex):
+        """``e^{z_j} / sum_i e^{z_i}`` (a vector: the sum written with its bounds, as the
+        tutorials do), or along the axis of a tensor: ``e^{z_{jk}} / sum_{k'} e^{z_{jk'}}``."""
+        z = node.inputs[0]
+        if len(node.shape) == 1:
+            return rf"\frac{{e^{{{tex.el(z, 'j')}}}}}{{\sum_{{i=1}}^{{{node.shape[0]}}} e^{{{tex.el(z, 'i')}}}}}"
+        return ""
+
+    def latex_factor(self, node, wrt, tex):
+        return r"\text{softmax Jacobian}"
 
     def latex_adjoint(self, step, tex, eq):
         z, a = step.target, step.source

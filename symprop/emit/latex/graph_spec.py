@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ... import naming, registry
-from ...latex_printing import paren, to_latex
+from ... import naming
+from ...latex_printing import paren
 from .layout import equation_rows, wrap_expr
 from .notation import partial, shape_tex
 from .tex import Tex, code, text
@@ -52,22 +52,10 @@ class GraphSpecSection:
         return equations, elements
 
     def elementwise_locals(self) -> list[Tex]:
-        """d out / d input of every elementwise op, as SymPy derives it: one row per node."""
-        from ...ops import Elementwise, arg_symbol
-
-        rows = []
-        for node in self.graph.nodes.values():
-            if not isinstance(node.op, Elementwise):
-                continue
-            names = {arg_symbol(k): self.node_tex(i) for k, i in enumerate(node.inputs)}
-            names[registry.A] = self.node_tex(node.name)
-            parts = []
-            for name in dict.fromkeys(node.inputs):  # the same input twice (W * W): the sum of both
-                total = sum(d for i, d in zip(node.inputs, node.op.derivatives) if i == name)
-                parts.append(rf"{partial(self.node_tex(node.name), self.node_tex(name))} = {to_latex(total, names)}")
-            definition = to_latex(node.op.expr, names)
-            rows.append(Tex(rf"{self.node_tex(node.name)} &= {definition}: & " + r", \quad ".join(parts)))
-        return rows
+        """d out / d input of every elementwise op, as SymPy derives it: one row per node (the op
+        writes it, ``Op.latex_locals``)."""
+        rows = (node.op.latex_locals(node, self) for node in self.graph.nodes.values())
+        return [Tex(row) for row in rows if row is not None]
 
     def graph_parameters(self) -> list[dict]:
         """Each parameter's gradient as the sum of what its uses send back."""

@@ -12,7 +12,7 @@ import sympy as sp
 from ... import naming
 from ...errors import SymPropError
 from ...latex_printing import to_latex, visible_length
-from ...ops import Activation, Dense, Softmax, element_indices
+from ...ops import element_indices
 from ...version import __version__
 from .backward import BackwardSection
 from .example import ExampleSection
@@ -52,11 +52,11 @@ class Handout(FigureSection, ForwardSection, BackwardSection, ParameterSection, 
     def layers(self) -> list[Layer]:
         layers = []
         for node in self.graph.nodes.values():
-            if not isinstance(node.op, Dense):
+            if not node.op.dense_layer:
                 continue
             weight, data, *bias = node.inputs
             consumers = self.graph.consumers(node.name)
-            act = consumers[0] if len(consumers) == 1 and isinstance(consumers[0].op, (Activation, Softmax)) else None
+            act = consumers[0] if len(consumers) == 1 and consumers[0].op.layer_activation else None
             layers.append(
                 Layer(
                     len(layers) + 1,
@@ -85,12 +85,12 @@ class Handout(FigureSection, ForwardSection, BackwardSection, ParameterSection, 
 
     def adjoint_tex(self, node: str) -> str:
         """The handout's name for dE/d``node``: delta for a layer's output (layer stacks)."""
-        if isinstance(self.graph.nodes[node].op, Dense) and not self.graph_mode:
+        if self.graph.nodes[node].op.dense_layer and not self.graph_mode:
             return r"\delta" + naming.latex_layer_mark(node)
         return partial("E", self.node_tex(node))
 
     def adjoint_element(self, node: str, index: str) -> str:
-        if isinstance(self.graph.nodes[node].op, Dense) and not self.graph_mode:
+        if self.graph.nodes[node].op.dense_layer and not self.graph_mode:
             return r"\delta" + naming.latex_layer_mark(node) + f"_{{{index}}}"
         return partial("E", generic_element(node, index))
 
@@ -101,12 +101,8 @@ class Handout(FigureSection, ForwardSection, BackwardSection, ParameterSection, 
         return generic_element(node, index, matrix=len(index) == 2)
 
     def function_tex(self, op) -> str:
-        """How an activation is named in formulas: ``\\sigma``, ``f_{swish\\_b}``."""
-        if isinstance(op, Softmax):
-            return r"\operatorname{softmax}"
-        if op.choice.formula is not None:
-            return r"f_{\mathrm{" + naming.escape_latex_text(op.name) + "}}"
-        return op.choice.entry.latex or (r"\operatorname{" + naming.escape_latex_text(op.name) + "}")
+        """How an activation is named in formulas: ``\\sigma``, ``f_{swish\\_b}`` (the op says)."""
+        return op.function_latex()
 
     @cached_property
     def element_index(self) -> dict[sp.Symbol, tuple[str, tuple[int, ...]]]:

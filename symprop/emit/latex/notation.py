@@ -6,7 +6,6 @@ import re
 from dataclasses import dataclass
 
 from ... import naming
-from ...ops import Softmax
 
 
 def generic_element(node: str, indices: str, matrix: bool = False) -> str:
@@ -28,11 +27,7 @@ def index_letters(shape: tuple[int, ...]) -> str:
 
 def op_name(op) -> str:
     """The name of a layer's activation op (``identity`` for none)."""
-    if op is None:
-        return "identity"
-    if isinstance(op, Softmax):
-        return "softmax"
-    return op.name
+    return "identity" if op is None else op.name
 
 
 def transpose_tex(tex: str) -> str:
