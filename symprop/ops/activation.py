@@ -108,7 +108,8 @@ class Activation(Op):
         return rf"{tex.function_tex(self)}\left({tex.node_tex(node.inputs[0])}\right)"
 
     def latex_element(self, node, tex):
-        return rf"{tex.function_tex(self)}({tex.el(node.inputs[0], tex.index_letters(node.shape))})"
+        letters = tex.index_letters(node.shape)
+        return tex.el(node.name, letters), rf"{tex.function_tex(self)}({tex.el(node.inputs[0], letters)})"
 
     def latex_factor(self, node, wrt, tex):
         return rf"{tex.function_tex(self)}'({tex.node_tex(wrt)})"

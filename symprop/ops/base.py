@@ -228,7 +228,7 @@ class LatexContext(Protocol):
 
     def node(self, name: str) -> Node: ...
     def node_tex(self, node: str) -> str: ...
-    def el(self, node: str, index: str) -> str: ...
+    def el(self, node: str, index: str | tuple[str, ...]) -> str: ...  # s_{jk}, s_{i,j,k}, c_{j,8+k}
     def adjoint_tex(self, node: str) -> str: ...
     def adjoint_element(self, node: str, index: str) -> str: ...
     def local(self, expr: sp.Expr, names: dict, vector: bool = False) -> str: ...
@@ -238,7 +238,8 @@ class LatexContext(Protocol):
     def partial(self, of: str, wrt: str) -> str: ...  # \frac{\partial of}{\partial wrt}
     def transpose(self, tex: str) -> str: ...
     def upstream(self, node: str) -> tuple[str, str, str] | None: ...  # dE/d node spelled out by its sender
-    def index_letters(self, shape: tuple[int, ...]) -> str: ...  # '', 'j', 'jk'
+    def index_letters(self, shape: tuple[int, ...], avoid: str = "") -> str: ...  # '', 'j', 'jk', 'ijk'
+    def subscript(self, index: str | tuple[str, ...]) -> str: ...  # 'jk', 'i,j,k': as el writes indices
     def paren(self, tex: str) -> str: ...
     def visible_length(self, tex: str) -> int: ...
     def to_latex(self, expr: sp.Expr, names: dict | None = None, hadamard: bool = False) -> str: ...
@@ -344,11 +345,11 @@ class Op:
 
     # -- optional LaTeX hooks: questions the handout asks some ops ------------------------
 
-    def latex_element(self, node: Node, tex: LatexContext) -> str:
-        """The node's element in index notation (right-hand side, for the element
-        ``tex.el(node.name, tex.index_letters(node.shape))``), or "" where the array form says
-        it all.  The handout shows it beside ``latex`` for tensors and layer activations."""
-        return ""
+    def latex_element(self, node: Node, tex: LatexContext) -> tuple[str, str] | None:
+        """The node's definition in index notation, (an element of the node, what it equals):
+        ``(q_{ik}, \\sum_j x_{ij} w_{jk})``; None where ``latex`` already says it element by
+        element.  The handout shows it beside ``latex`` for tensors and layer activations."""
+        return None
 
     def function_latex(self) -> str:
         """How formulas name the function of a layer activation: ``\\sigma``, ``\\operatorname{softmax}``."""
@@ -471,6 +472,13 @@ def broadcast_flat(index: tuple[int, ...], shape: tuple[int, ...]) -> int:
     for i, n in zip(own, shape):
         flat = flat * n + (i if n > 1 else 0)
     return flat
+
+
+def broadcast_tokens(letters: str, shape: tuple[int, ...], out: tuple[int, ...]) -> list[str]:
+    """The index of an operand of ``shape`` at output element ``letters`` (of shape ``out``) under
+    NumPy broadcasting: the trailing letters, 1 on an axis of size 1 that was stretched."""
+    own = letters[len(letters) - len(shape) :] if shape else ""
+    return ["1" if n == 1 and m > 1 else c for c, n, m in zip(own, shape, out[len(out) - len(shape) :])]
 
 
 def accumulate(step: Step) -> str:

@@ -15,7 +15,7 @@ from ...latex_printing import paren, to_latex, visible_length
 from ...ops.base import accumulate
 from ..numpy import ModuleBuilder
 from .layout import split_equation
-from .notation import generic_element, index_letters, partial, transpose_tex
+from .notation import generic_element, index_letters, partial, subscript, transpose_tex
 from .tex import Tex, code
 
 if TYPE_CHECKING:
@@ -86,6 +86,7 @@ class BackwardSection:
     partial = staticmethod(partial)
     transpose = staticmethod(transpose_tex)
     index_letters = staticmethod(index_letters)
+    subscript = staticmethod(subscript)
     paren = staticmethod(paren)
     visible_length = staticmethod(visible_length)
     to_latex = staticmethod(to_latex)

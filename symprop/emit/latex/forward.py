@@ -147,8 +147,8 @@ class ForwardSection:
 
     def activation_equation(self, layer: Layer) -> str:
         a, z = self.node_tex(layer.a), self.node_tex(layer.z)
-        element = layer.op.latex_element(self.graph.nodes[layer.a], self)
-        return rf"{a} &= {self.function_tex(layer.op)}({z}), &" rf"{generic_element(layer.a, 'j')} &= {element}"
+        element, definition = layer.op.latex_element(self.graph.nodes[layer.a], self)
+        return rf"{a} &= {self.function_tex(layer.op)}({z}), &" rf"{element} &= {definition}"
 
     def loss(self) -> dict:
         op = self.loss_node.op

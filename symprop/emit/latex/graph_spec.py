@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from ... import naming
-from ...latex_printing import paren
-from .layout import equation_rows, wrap_expr
+from ...latex_printing import paren, visible_length
+from .layout import elided, equation_rows, pack_tokens, split_equation, wrap_expr
+from .limits import PARAM_LINE_MAX, PARAM_MAX_LINES, PARAM_MAX_TERMS
 from .notation import partial, shape_tex
 from .tex import Tex, code, text
 
@@ -37,10 +40,9 @@ class GraphSpecSection:
         return leaves, ops
 
     def graph_forward(self) -> tuple[list[Tex], list[Tex]]:
-        """(one equation per op node, and for small graphs every element written out)."""
-        equations = [
-            Tex(rf"{self.node_tex(n.name)} &= {self.op_definition(n)}") for n in self.graph.nodes.values() if n.op.role == "op"
-        ]
+        """(one equation per op node, with its element in index notation beside it for a
+        tensor; and for small graphs every element written out)."""
+        equations = [Tex(self.forward_equation(n)) for n in self.graph.nodes.values() if n.op.role == "op"]
         elements = []
         if self.small:
             names = self.element_names
@@ -51,6 +53,25 @@ class GraphSpecSection:
                     elements.append(Tex(equation_rows(names[symbol], [wrap_expr(definition, names)])))
         return equations, elements
 
+    def forward_equation(self, node) -> str:
+        """``s &= q \\, k^T`` and, where a tensor (rank 2 or more) goes in or comes out, what one
+        element is, as its op writes it (``s_{ik} &= \\sum_j q_{ij} k_{jk}``); elementwise
+        activations need none, and an op returns none where vectors and matrices say it all."""
+        equation = rf"{self.node_tex(node.name)} &= {self.op_definition(node)}"
+        ranks = [len(self.graph.nodes[i].shape) for i in (node.name, *node.inputs)]
+        if max(ranks) < 2 or node.op.activation:
+            return equation
+        element = node.op.latex_element(node, self)
+        return equation if element is None else rf"{equation}, & {element[0]} &= {element[1]}"
+
+    @cached_property
+    def index_notation(self) -> bool:
+        """Whether the forward pass is written in index notation somewhere (an element beside a
+        tensor, or a definition by its elements, ``[...]_{jk}``): the handout then says how it
+        reads.  Vectors and matrices alone keep the tutorials' notation, unexplained."""
+        equations = [self.forward_equation(n) for n in self.graph.nodes.values() if n.op.role == "op"]
+        return any(", & " in e or r"\Bigl[" in e for e in equations)
+
     def elementwise_locals(self) -> list[Tex]:
         """d out / d input of every elementwise op, as SymPy derives it: one row per node (the op
         writes it, ``Op.latex_locals``)."""
@@ -58,24 +79,43 @@ class GraphSpecSection:
         return [Tex(row) for row in rows if row is not None]
 
     def graph_parameters(self) -> list[dict]:
-        """Each parameter's gradient as the sum of what its uses send back."""
+        """Each parameter's gradient as the sum of what its uses send back (of many uses, the
+        first and the last ones, and how many between)."""
         items = []
         for param in self.params_backward():
             contributions = [(i, step) for i, step in enumerate(self.d.steps) if step.target == param.name]
-            formulas = [_right_side(self.step_math(step)) for _, step in contributions]
-            total = " + ".join(paren(f) if (" + " in f or " - " in f) and len(formulas) > 1 else f for f in formulas)
-            lines = [code(line.code) for i, _ in contributions for line in self.numpy_lines[i]]
+            forms = [self.step_math(step) for _, step in contributions]
+            lines = [line.code for i, _ in contributions for line in self.numpy_lines[i]]
+            hidden = len(lines) - PARAM_MAX_LINES + 1
+            lines = elided(lines, PARAM_MAX_LINES, f"... {hidden} more lines like these ...")
             items.append(
                 {
                     "name": Tex(self.node_tex(param.name)),
                     "plain": code(param.name),
                     "shape": Tex(shape_tex(param.shape) if param.shape else "1"),
                     "uses": len(contributions),
-                    "matrix": Tex(rf"{partial('E', self.node_tex(param.name))} = {total}"),
-                    "code": lines,
+                    "matrix": Tex(self.gradient_formula(param.name, forms)),
+                    "code": [code(line) for line in lines],
                 }
             )
         return items
+
+    def gradient_formula(self, param: str, forms: list[tuple[str, str, str]]) -> str:
+        """dE/d``param`` from the forms of its contributions: the sum of their array forms (on
+        several rows when long), or, where a use is written element by element only, every
+        use's element equation in turn (= then +=)."""
+        if not all(vector for _, vector, _ in forms):
+            rows = elided([split_equation(element) for element, _, _ in forms], PARAM_MAX_TERMS, r"\vdots")
+            return rows[0] if len(rows) == 1 else r"\begin{gathered} " + r" \\ ".join(rows) + r" \end{gathered}"
+        formulas = [_right_side(f) for f in forms]
+        terms = [paren(f) if (" + " in f or " - " in f) and len(formulas) > 1 else f for f in formulas]
+        terms = elided(terms, PARAM_MAX_TERMS, r"\cdots")
+        lhs = partial("E", self.node_tex(param))
+        line = f"{lhs} = " + " + ".join(terms)
+        if visible_length(line) <= PARAM_LINE_MAX:
+            return line
+        tokens = pack_tokens([terms[0], *("+ " + t for t in terms[1:])])
+        return r"\begin{aligned} " + equation_rows(lhs, [tokens]) + r" \end{aligned}"
 
 
 def _right_side(forms: tuple[str, str, str]) -> str:

@@ -21,7 +21,7 @@ from .forward import ForwardSection
 from .graph_spec import GraphSpecSection
 from .layout import larger_than
 from .limits import LONG_FACTOR, PER_WEIGHT_LIMIT
-from .notation import Layer, count_tex, generic_element, op_name, partial
+from .notation import Layer, count_tex, generic_element, index_tokens, op_name, partial
 from .parameters import ParameterSection
 from .tex import Tex, code, environment, text
 
@@ -94,11 +94,13 @@ class Handout(FigureSection, ForwardSection, BackwardSection, ParameterSection, 
             return r"\delta" + naming.latex_layer_mark(node) + f"_{{{index}}}"
         return partial("E", generic_element(node, index))
 
-    def el(self, node: str, index: str) -> str:
-        """Element ``index`` (letters, e.g. ``j``, ``jk``; empty for a scalar) of a node."""
-        if not index:
+    def el(self, node: str, index: str | tuple[str, ...]) -> str:
+        """Element ``index`` of a node (letters, e.g. ``j``, ``jk``, ``ijk``, or a list of index
+        expressions; empty for a scalar): ``w_{jk}``, ``s_{i,j,k}``, ``c_{j,8+k}``."""
+        tokens = index_tokens(index)
+        if not tokens:
             return self.node_tex(node)
-        return generic_element(node, index, matrix=len(index) == 2)
+        return generic_element(node, tokens, matrix=len(tokens) == 2)
 
     def function_tex(self, op) -> str:
         """How an activation is named in formulas: ``\\sigma``, ``f_{swish\\_b}`` (the op says)."""
@@ -191,6 +193,7 @@ class Handout(FigureSection, ForwardSection, BackwardSection, ParameterSection, 
                 "graph_forward": equations,
                 "graph_elements": elements,
                 "elementwise": self.elementwise_locals(),
+                "index_notation": self.index_notation,
                 "loss_node": Tex(self.node_tex(self.graph.loss)),
                 "parameters": self.graph_parameters(),
             }

@@ -13,5 +13,12 @@ CHAIN_MAX_FACTORS = 7
 LONG_FACTOR = 120
 #: An activation's derivative longer than this is written f'(z) in the backward steps.
 SHORT_LOCAL = 26
+#: A parameter's gradient is summed over at most this many of its uses on the page (the first
+#: ones and the last two; an unrolled network uses its weights once per step).
+PARAM_MAX_TERMS = 8
+#: ... and its NumPy lines listed up to this many.
+PARAM_MAX_LINES = 8
+#: A parameter's gradient longer than this (rough characters) is written on several rows.
+PARAM_LINE_MAX = 110
 #: A substituted-numbers line longer than this (characters of LaTeX) is left out.
 SUBSTITUTION_MAX_CHARS = 600
