@@ -66,6 +66,10 @@ class GraphNetwork:
     loss_node: str = "E"
     array_names: dict[str, str] = field(default_factory=dict)
     param_inits: dict[str, ParamInit] = field(default_factory=dict)
+    #: The step k of each name of a repeated entry (``h{k}: {for: k in 2..10, ...}``, inputs
+    #: ``x{k}`` too), and of the nodes written out for the steps before (``h1``): the handout
+    #: lays an unrolled network out step by step and shows the first and last steps of a long one.
+    steps: dict[str, int] = field(default_factory=dict)
 
     kind = "graph"
 

@@ -7,9 +7,10 @@ from functools import cached_property
 from ... import naming
 from ...latex_printing import paren, visible_length
 from .layout import elided, equation_rows, pack_tokens, split_equation, wrap_expr
-from .limits import PARAM_LINE_MAX, PARAM_MAX_LINES, PARAM_MAX_TERMS
+from .limits import FORWARD_MAX_NODES, PARAM_LINE_MAX, PARAM_MAX_LINES, PARAM_MAX_TERMS, PARAMS_MAX
 from .notation import partial, shape_tex
 from .tex import Tex, code, text
+from .unrolled import Gap, gapped
 
 
 class GraphSpecSection:
@@ -21,28 +22,46 @@ class GraphSpecSection:
         """What an op node computes, in the handout's notation (per sample), as its op writes it."""
         return node.op.latex(node, self)
 
+    @cached_property
+    def shown_ops(self) -> list:
+        """The op nodes the forward pass shows, in order, with ``Gap`` for each run left out (the
+        middle steps of a long unrolled network; the middle of a very long graph)."""
+        ops = [n for n in self.graph.nodes.values() if n.op.role == "op"]
+        return gapped(ops, [self.unrolled.shown(n.name) for n in ops], FORWARD_MAX_NODES)
+
     def graph_tables(self) -> tuple[list[dict], list[dict]]:
         """(leaves: inputs, targets, parameters; op nodes with their definitions)."""
         roles = {"input": "input", "target": "target", "param": "parameter"}
         leaves, ops = [], []
         for node in self.graph.nodes.values():
             role = node.op.role
+            if role not in roles:
+                continue
             row = {
                 "symbol": Tex(f"${self.node_tex(node.name)}$"),
                 "shape": Tex(f"${shape_tex(node.shape)}$" if node.shape else "scalar"),
                 "module": code(self.graph.array(node.name)),
                 "plain": code(naming.element_name(node.name, (0,) * len(node.shape))),
             }
-            if role in roles:
-                leaves.append({**row, "role": text(roles[role])})
-            else:
-                ops.append({**row, "definition": Tex(f"${self.node_tex(node.name)} = {self.op_definition(node)}$")})
+            leaves.append({**row, "role": text(roles[role])})
+        for node in self.shown_ops:
+            if isinstance(node, Gap):
+                ops.append({"gap": text(self.unrolled.left_out([n.name for n in node.items], "nodes"))})
+                continue
+            ops.append(
+                {
+                    "definition": Tex(f"${self.node_tex(node.name)} = {self.op_definition(node)}$"),
+                    "shape": Tex(f"${shape_tex(node.shape)}$" if node.shape else "scalar"),
+                    "module": code(self.graph.array(node.name)),
+                    "plain": code(naming.element_name(node.name, (0,) * len(node.shape))),
+                }
+            )
         return leaves, ops
 
     def graph_forward(self) -> tuple[list[Tex], list[Tex]]:
         """(one equation per op node, with its element in index notation beside it for a
         tensor; and for small graphs every element written out)."""
-        equations = [Tex(self.forward_equation(n)) for n in self.graph.nodes.values() if n.op.role == "op"]
+        equations = [Tex(self.forward_gap(n) if isinstance(n, Gap) else self.forward_equation(n)) for n in self.shown_ops]
         elements = []
         if self.small:
             names = self.element_names
@@ -64,12 +83,16 @@ class GraphSpecSection:
         element = node.op.latex_element(node, self)
         return equation if element is None else rf"{equation}, & {element[0]} &= {element[1]}"
 
+    def forward_gap(self, gap: Gap) -> str:
+        """A row of the forward equations standing for the nodes left out."""
+        return rf"\intertext{{\quad$\vdots$\quad\emph{{{text(self.unrolled.left_out([n.name for n in gap.items], 'nodes'))}.}}}}"
+
     @cached_property
     def index_notation(self) -> bool:
         """Whether the forward pass is written in index notation somewhere (an element beside a
         tensor, or a definition by its elements, ``[...]_{jk}``): the handout then says how it
         reads.  Vectors and matrices alone keep the tutorials' notation, unexplained."""
-        equations = [self.forward_equation(n) for n in self.graph.nodes.values() if n.op.role == "op"]
+        equations = [self.forward_equation(n) for n in self.shown_ops if not isinstance(n, Gap)]
         return any(", & " in e or r"\Bigl[" in e for e in equations)
 
     def elementwise_locals(self) -> list[Tex]:
@@ -82,7 +105,11 @@ class GraphSpecSection:
         """Each parameter's gradient as the sum of what its uses send back (of many uses, the
         first and the last ones, and how many between)."""
         items = []
-        for param in self.params_backward():
+        params = self.params_backward()
+        for param in gapped(params, [True] * len(params), PARAMS_MAX):
+            if isinstance(param, Gap):
+                items.append({"gap": text(f"{len(param.items)} parameters left out to keep the handout short")})
+                continue
             contributions = [(i, step) for i, step in enumerate(self.d.steps) if step.target == param.name]
             forms = [self.step_math(step) for _, step in contributions]
             lines = [line.code for i, _ in contributions for line in self.numpy_lines[i]]

@@ -20,10 +20,11 @@ from .figure import FigureSection
 from .forward import ForwardSection
 from .graph_spec import GraphSpecSection
 from .layout import larger_than
-from .limits import LONG_FACTOR, PER_WEIGHT_LIMIT
+from .limits import CODE_MAX_LINES, LONG_FACTOR, PER_WEIGHT_LIMIT
 from .notation import Layer, count_tex, generic_element, index_tokens, op_name, partial
 from .parameters import ParameterSection
 from .tex import Tex, code, environment, text
+from .unrolled import Gap, Unrolled, gapped
 
 if TYPE_CHECKING:
     from ...derivation import Derivation
@@ -160,10 +161,14 @@ class Handout(FigureSection, ForwardSection, BackwardSection, ParameterSection, 
     # -- the code ---------------------------------------------------------------------
 
     def code_listing(self) -> list[Tex]:
-        lines = []
-        for i in range(len(self.d.steps)):
-            lines.extend(code(line.code) for line in self.numpy_lines[i])
-        return lines
+        """backward()'s lines (of a very long one, the first and the last, and how many between)."""
+        lines = [line.code for i in range(len(self.d.steps)) for line in self.numpy_lines[i]]
+        shown = gapped(lines, [True] * len(lines), CODE_MAX_LINES)
+        return [text(f"... {len(x.items)} more lines ...") if isinstance(x, Gap) else code(x) for x in shown]
+
+    @cached_property
+    def unrolled(self) -> Unrolled:
+        return Unrolled.of(self.d)
 
     # -- everything -------------------------------------------------------------------
 

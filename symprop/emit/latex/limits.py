@@ -20,5 +20,12 @@ PARAM_MAX_TERMS = 8
 PARAM_MAX_LINES = 8
 #: A parameter's gradient longer than this (rough characters) is written on several rows.
 PARAM_LINE_MAX = 110
+#: The forward pass of a graph spec lists at most this many nodes (the first ones and the last
+#: quarter), the backward pass at most this many steps, the gradients at most this many
+#: parameters and the code at most this many lines: a handout of a few dozen pages at most.
+FORWARD_MAX_NODES = 120
+BACKWARD_MAX_STEPS = 120
+PARAMS_MAX = 60
+CODE_MAX_LINES = 160
 #: A substituted-numbers line longer than this (characters of LaTeX) is left out.
 SUBSTITUTION_MAX_CHARS = 600
