@@ -7,8 +7,10 @@ import sympy as sp
 from ... import naming, registry
 from ...latex_printing import paren, to_latex
 from .derivative_steps import derivative_lines, fold_constants, registry_calls, same_function
+from .limits import LAYERS_MAX
 from .notation import Layer, count_tex, generic_element, op_name, shape_tex
 from .tex import Tex, code, text
+from .unrolled import Gap, gapped
 
 
 class ForwardSection:
@@ -16,9 +18,20 @@ class ForwardSection:
 
     # -- notation -------------------------------------------------------------------
 
+    def shown_layers(self) -> list:
+        """The layers a section lists one by one (of a very deep stack the first ones and the
+        last quarter), a ``Gap`` for those left out."""
+        return gapped(self.layers, [True] * len(self.layers), LAYERS_MAX)
+
+    def layers_gap(self, gap: Gap) -> dict:
+        return {"gap": text(self.unrolled.left_out([layer.z for layer in gap.items], "layers"))}
+
     def layer_rows(self) -> list[dict]:
         rows = []
-        for layer in self.layers:
+        for layer in self.shown_layers():
+            if isinstance(layer, Gap):
+                rows.append(self.layers_gap(layer))
+                continue
             activation = op_name(layer.op)
             params = [rf"${self.node_tex(layer.weight)}$: ${shape_tex((layer.units, layer.fan_in))}$"]
             if layer.bias:
@@ -124,7 +137,10 @@ class ForwardSection:
     def forward(self) -> list[dict]:
         """Per layer: the vector equations, and for small networks every element."""
         out = []
-        for layer in self.layers:
+        for layer in self.shown_layers():
+            if isinstance(layer, Gap):
+                out.append(self.layers_gap(layer))
+                continue
             bias = f" + {self.node_tex(layer.bias)}" if layer.bias else ""
             bias_j = f" + {generic_element(layer.bias, 'j')}" if layer.bias else ""
             equations = [

@@ -33,10 +33,12 @@ class GraphSpecSection:
         """(leaves: inputs, targets, parameters; op nodes with their definitions)."""
         roles = {"input": "input", "target": "target", "param": "parameter"}
         leaves, ops = [], []
-        for node in self.graph.nodes.values():
-            role = node.op.role
-            if role not in roles:
+        nodes = [n for n in self.graph.nodes.values() if n.op.role in roles]
+        for node in gapped(nodes, [self.unrolled.shown(n.name) for n in nodes], FORWARD_MAX_NODES):
+            if isinstance(node, Gap):
+                leaves.append({"gap": text(self.unrolled.left_out([n.name for n in node.items], "inputs"))})
                 continue
+            role = node.op.role
             row = {
                 "symbol": Tex(f"${self.node_tex(node.name)}$"),
                 "shape": Tex(f"${shape_tex(node.shape)}$" if node.shape else "scalar"),
@@ -98,8 +100,13 @@ class GraphSpecSection:
     def elementwise_locals(self) -> list[Tex]:
         """d out / d input of every elementwise op, as SymPy derives it: one row per node (the op
         writes it, ``Op.latex_locals``)."""
-        rows = (node.op.latex_locals(node, self) for node in self.graph.nodes.values())
-        return [Tex(row) for row in rows if row is not None]
+        rows = []
+        for node in self.shown_ops:
+            if isinstance(node, Gap):
+                rows.append(Tex(self.forward_gap(node)))
+            elif (row := node.op.latex_locals(node, self)) is not None:
+                rows.append(Tex(row))
+        return rows if any(not row.startswith(r"\intertext") for row in rows) else []
 
     def graph_parameters(self) -> list[dict]:
         """Each parameter's gradient as the sum of what its uses send back (of many uses, the

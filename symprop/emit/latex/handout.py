@@ -18,9 +18,10 @@ from .backward import BackwardSection
 from .example import ExampleSection
 from .figure import FigureSection
 from .forward import ForwardSection
+from .graph_figure import GraphFigureSection
 from .graph_spec import GraphSpecSection
 from .layout import larger_than
-from .limits import CODE_MAX_LINES, LONG_FACTOR, PER_WEIGHT_LIMIT
+from .limits import CODE_MAX_LINES, LAYERS_MAX, LONG_FACTOR, PER_WEIGHT_LIMIT, PER_WEIGHT_VALUES
 from .notation import Layer, count_tex, generic_element, index_tokens, op_name, partial
 from .parameters import ParameterSection
 from .tex import Tex, code, environment, text
@@ -30,7 +31,9 @@ if TYPE_CHECKING:
     from ...derivation import Derivation
 
 
-class Handout(FigureSection, ForwardSection, BackwardSection, ParameterSection, ExampleSection, GraphSpecSection):
+class Handout(
+    FigureSection, GraphFigureSection, ForwardSection, BackwardSection, ParameterSection, ExampleSection, GraphSpecSection
+):
     """Builds the template context for one derivation."""
 
     def __init__(self, derivation: Derivation):
@@ -41,7 +44,8 @@ class Handout(FigureSection, ForwardSection, BackwardSection, ParameterSection, 
         self.network = derivation.network
         self.loss_node = self.graph.nodes[self.graph.loss]
         self.output = self.graph.nodes[self.loss_node.inputs[0]]
-        self.small = derivation.has_scalar and self.param_count <= PER_WEIGHT_LIMIT
+        self.values = sum(int(sp.prod(n.shape)) for n in self.graph.nodes.values())
+        self.small = derivation.has_scalar and self.param_count <= PER_WEIGHT_LIMIT and self.values <= PER_WEIGHT_VALUES
 
     # -- structure ------------------------------------------------------------------
 
@@ -56,7 +60,7 @@ class Handout(FigureSection, ForwardSection, BackwardSection, ParameterSection, 
             if not node.op.dense_layer:
                 continue
             weight, data, *bias = node.inputs
-            consumers = self.graph.consumers(node.name)
+            consumers = self.users(node.name)
             act = consumers[0] if len(consumers) == 1 and consumers[0].op.layer_activation else None
             layers.append(
                 Layer(
@@ -77,9 +81,13 @@ class Handout(FigureSection, ForwardSection, BackwardSection, ParameterSection, 
         """Parameters in the order backpropagation reaches them: last layer first, W before b."""
         params = self.graph.params()
         position = {p.name: i for i, p in enumerate(params)}
-        consumer = {p.name: self.graph.consumers(p.name)[0].name for p in params}
-        order = list(self.graph.nodes)
-        return sorted(params, key=lambda p: (-order.index(consumer[p.name]), position[p.name]))
+        consumer = {p.name: self.users(p.name)[0].name for p in params}
+        order = {name: i for i, name in enumerate(self.graph.nodes)}
+        return sorted(params, key=lambda p: (-order[consumer[p.name]], position[p.name]))
+
+    def users(self, name: str) -> list:
+        """The nodes that read ``name`` (``Graph.consumers``, from a table built once: it scans the graph)."""
+        return [self.graph.nodes[c] for c in self.unrolled.consumers[name]]
 
     def node_tex(self, node: str) -> str:
         return naming.latex_base(node)
@@ -181,6 +189,11 @@ class Handout(FigureSection, ForwardSection, BackwardSection, ParameterSection, 
             "version": text(__version__),
             "param_count": Tex(count_tex(self.param_count)),
             "limit": PER_WEIGHT_LIMIT,
+            # said only when the values, not the parameters, are what is too many
+            "values": Tex(count_tex(self.values))
+            if self.param_count <= PER_WEIGHT_LIMIT and self.values > PER_WEIGHT_VALUES
+            else None,
+            "values_limit": PER_WEIGHT_VALUES,
             "local": self.local_derivatives(),
             "softmax_ce": self.softmax_cross_entropy(),
             "backward": self.backward(),
@@ -204,6 +217,8 @@ class Handout(FigureSection, ForwardSection, BackwardSection, ParameterSection, 
             }
         else:
             parts = [str(network.inputs)] + [f"{layer.units} ({op_name(layer.op)})" for layer in self.layers]
+            if len(parts) > LAYERS_MAX:  # a deep stack: its first and last layers
+                parts = [*parts[:4], f"... ({len(parts) - 6} more layers)", *parts[-2:]]
             loss_name = network.loss.name if network.loss.formula is None else "a formula"
             sizes = [network.inputs] + [layer.units for layer in self.layers]
             context = {

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from ...ops import element_indices
 from .layout import chain_terms, equation_rows, pack_tokens, product_tokens
-from .limits import CHAIN_MAX_FACTORS
+from .limits import CHAIN_MAX_FACTORS, PARAMS_MAX
 from .notation import partial, shape_tex, transpose_tex
-from .tex import Tex, code
+from .tex import Tex, code, text
+from .unrolled import Gap, gapped
 
 
 class ParameterSection:
@@ -16,9 +17,13 @@ class ParameterSection:
 
     def parameters(self) -> list[dict]:
         items = []
-        for param in self.params_backward():
+        params = self.params_backward()
+        for param in gapped(params, [True] * len(params), PARAMS_MAX):
+            if isinstance(param, Gap):
+                items.append({"gap": text(f"{len(param.items)} parameters left out to keep the handout short")})
+                continue
             path = self._path_to_loss(param.name)
-            consumer = self.graph.consumers(param.name)[0]
+            consumer = self.users(param.name)[0]
             is_weight = consumer.inputs[0] == param.name
             p = self.node_tex(param.name)
             data = consumer.inputs[1]
@@ -57,7 +62,7 @@ class ParameterSection:
         path = [param]
         current = param
         while current != self.graph.loss:
-            consumers = self.graph.consumers(current)
+            consumers = self.users(current)
             if len(consumers) != 1:
                 return None
             current = consumers[0].name

@@ -84,10 +84,7 @@ class Unrolled:
         """Why a run of ``what`` (nodes, steps of the backward pass) about graph nodes ``names``
         is left out of the handout."""
         if {self.step(n) for n in names} <= set(self.hidden_steps):
-            return (
-                f"{len(names)} {what} through the network's {self.hidden_words()} left out: each of these "
-                f"steps computes what step {self.shown_steps[1]} does, from the step before it"
-            )
+            return f"{len(names)} {what} of {self.hidden_words()} left out: they repeat step {self.shown_steps[1]}"
         return f"{len(names)} {what} left out to keep the handout short"
 
     def hidden_words(self) -> str:
