@@ -7,7 +7,7 @@ from functools import cached_property
 from ... import naming
 from ...latex_printing import paren, visible_length
 from .layout import elided, equation_rows, pack_tokens, split_equation, wrap_expr
-from .limits import FORWARD_MAX_NODES, PARAM_LINE_MAX, PARAM_MAX_LINES, PARAM_MAX_TERMS, PARAMS_MAX
+from .limits import FORWARD_MAX_NODES, PARAM_LINE_MAX, PARAM_MAX_LINES, PARAM_MAX_TERMS, PARAMS_MAX, TABLE_ROWS
 from .notation import partial, shape_tex
 from .tex import Tex, code, text
 from .unrolled import Gap, gapped
@@ -29,8 +29,9 @@ class GraphSpecSection:
         ops = [n for n in self.graph.nodes.values() if n.op.role == "op"]
         return gapped(ops, [self.unrolled.shown(n.name) for n in ops], FORWARD_MAX_NODES)
 
-    def graph_tables(self) -> tuple[list[dict], list[dict]]:
-        """(leaves: inputs, targets, parameters; op nodes with their definitions)."""
+    def graph_tables(self) -> tuple[list[list[dict]], list[list[dict]]]:
+        """(leaves: inputs, targets, parameters; op nodes with their definitions), each as tables
+        of at most ``TABLE_ROWS`` rows (a table does not break across pages)."""
         roles = {"input": "input", "target": "target", "param": "parameter"}
         leaves, ops = [], []
         nodes = [n for n in self.graph.nodes.values() if n.op.role in roles]
@@ -58,7 +59,7 @@ class GraphSpecSection:
                     "plain": code(naming.element_name(node.name, (0,) * len(node.shape))),
                 }
             )
-        return leaves, ops
+        return _tables(leaves), _tables(ops)
 
     def graph_forward(self) -> tuple[list[Tex], list[Tex]]:
         """(one equation per op node, with its element in index notation beside it for a
@@ -150,6 +151,10 @@ class GraphSpecSection:
             return line
         tokens = pack_tokens([terms[0], *("+ " + t for t in terms[1:])])
         return r"\begin{aligned} " + equation_rows(lhs, [tokens]) + r" \end{aligned}"
+
+
+def _tables(rows: list[dict]) -> list[list[dict]]:
+    return [rows[i : i + TABLE_ROWS] for i in range(0, len(rows), TABLE_ROWS)]
 
 
 def _right_side(forms: tuple[str, str, str]) -> str:

@@ -34,6 +34,8 @@ PARAM_LINE_MAX = 110
 FORWARD_MAX_NODES = 120
 BACKWARD_MAX_STEPS = 120
 PARAMS_MAX = 60
+#: A table of the handout has at most this many rows (a longer one is continued in another).
+TABLE_ROWS = 40
 #: A layer stack's sections list at most this many layers, its figure this many.
 LAYERS_MAX = 24
 FIGURE_MAX_LAYERS = 4
