@@ -120,7 +120,7 @@ class Index(Op):
         into, out = self.tokens(tex.node(step.source), tex)
         element = rf"{tex.partial('E', tex.el(step.target, into))} {eq} {tex.partial('E', tex.el(step.source, out))}"
         letters = ", ".join(out)
-        where = f" for every ${letters}$" if letters else ""
+        where = f", for every ${letters}$" if letters else ""
         return element, "", f"each element goes back where it was taken{where}; the others get nothing from this step"
 
     def words(self, step, tex):
