@@ -211,7 +211,7 @@ def save_plot(result: dict, path: Path) -> bool:
     return True
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     if seconds < 1:
         return f"{seconds * 1e3:.1f} ms"
     if seconds < 120:
@@ -234,13 +234,13 @@ def main(argv: list[str] | None = None) -> int:
     result = train(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, quiet=args.quiet)
     print(f"test accuracy: {result['test_accuracy']:.2%} (train {result['train_accuracy']:.2%})")
     print(
-        f"time per epoch: {_duration(result['seconds_per_epoch'])} "
+        f"time per epoch: {duration(result['seconds_per_epoch'])} "
         f"({result['steps_per_epoch']} steps of {args.batch_size}; "
-        f"{_duration(result['train_seconds'])} for {result['epochs']} epochs)"
+        f"{duration(result['train_seconds'])} for {result['epochs']} epochs)"
     )
     print(
-        f"numeric differentiation would have needed about {_duration(result['numeric_seconds_estimate'])} "
-        f"({_duration(result['numeric_seconds_per_step'])} per gradient of {result['params']:,} parameters, "
+        f"numeric differentiation would have needed about {duration(result['numeric_seconds_estimate'])} "
+        f"({duration(result['numeric_seconds_per_step'])} per gradient of {result['params']:,} parameters, "
         f"measured, x {result['steps']:,} steps): "
         f"{result['numeric_seconds_estimate'] / max(result['train_seconds'], 1e-9):,.0f} times longer"
     )
@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"loss curve: {args.plot}")
         else:
             print("loss curve not drawn: pip install matplotlib")
-    print(f"total time: {_duration(result['total_seconds'])}")
+    print(f"total time: {duration(result['total_seconds'])}")
     return 0
 
 

@@ -19,8 +19,9 @@ import sympy as sp
 
 #: Variables the generated module uses for itself: an array whose name would be one of these
 #: gets a trailing "_" (graph specs; a layer stack's names never clash).  X and T are free
-#: for the single input and target.
-RESERVED = {"np", "params", "cache", "grads", "N", "E", "X", "T"}
+#: for the single input and target.  O, I and l are free but ambiguous (ruff's E741: they
+#: look like 0 and 1), so node ``o`` is ``O_`` too.
+RESERVED = {"np", "params", "cache", "grads", "N", "E", "X", "T", "O", "I", "l"}
 
 #: Longest name a spec may give (a network, a constant, a node): names become variables and
 #: file names, and a file name of 300 characters cannot be written.
@@ -53,6 +54,12 @@ def array_name(node: str, is_param: bool = False) -> str:
 
 def grad_name(node: str, is_param: bool = False) -> str:
     return "d" + array_name(node, is_param)
+
+
+def saved_name(array: str, what: str) -> str:
+    """The variable of an array an op's forward line saves for its backward step (``_rstd_N1``
+    for node array ``N1``): the leading ``_`` keeps it clear of every spec name."""
+    return f"_{what}_{array}"
 
 
 def module_arrays(names: list[tuple[str, bool]], single: dict[str, str]) -> tuple[dict[str, str], set[str]]:

@@ -55,14 +55,17 @@ class ShapeRuleError(ValueError):
 
 @dataclass(frozen=True)
 class Arg:
-    """One positional argument of a call in a graph spec: a tensor (its per-sample ``shape``
-    and ``dtype``: 'float', 'int' for indices, 'bool' for a mask) or a constant ``value`` (a
-    SymPy number, a string such as einsum's subscripts, or a tuple of whole numbers)."""
+    """One positional argument of a call in a graph spec: a tensor (its per-sample ``shape``,
+    its ``dtype``: 'float', 'int' for indices, 'bool' for a mask, and whether it is
+    ``batched``: varies by sample) or a constant ``value`` (a SymPy number, a string such as
+    einsum's subscripts, or a tuple of whole numbers)."""
 
     text: str
     shape: tuple[int, ...] | None = None
     value: Any = None
     dtype: str = "float"
+    #: Whether a tensor varies by sample (has the batch axis in the module).
+    batched: bool = False
 
     @property
     def is_tensor(self) -> bool:
@@ -217,6 +220,7 @@ class NumpyContext(Protocol):
     def reduce_to(self, code: str, batched: bool, shape: tuple[int, ...], target: str) -> tuple[str, str]: ...
     def node(self, name: str) -> Node: ...
     def require_helper(self, name: str, source: str) -> None: ...  # a helper function the op calls
+    def saved(self, node: str, what: str) -> str: ...  # an array the node's forward line saved (Op.saves)
     def temporary(self, code: str, comment: str) -> tuple[str, Any]: ...  # (name, line) of a temporary
 
 
@@ -274,6 +278,16 @@ class Op:
     #: or softmax): the handout names it with ``function_latex`` and writes its element with
     #: ``latex_element``.
     layer_activation = False
+
+    #: Whether one sample's output depends on the other samples of the batch (batch_norm's
+    #: batch statistics): the loss is then not a mean of independent per-sample losses, and
+    #: the per-weight view of one sample does not exist.
+    batch_coupled = False
+
+    #: Arrays the op's forward spelling computes besides its value, for its backward steps
+    #: (layer_norm's 1/sigma): its ``numpy`` code then returns the tuple (value, *saved), and a
+    #: backward step reads them as ``code.saved(node, what)``.
+    saves: tuple[str, ...] = ()
 
     def elements(self, node: Node, args: list[list[sp.Expr]]) -> list[sp.Expr]:
         """The node's elements (flattened, row-major) as scalar expressions of its inputs'."""

@@ -15,7 +15,8 @@ from ..ops import (
     arg_symbol,
 )
 from ..spec import INITS, MATH_FUNCTIONS, FieldReader, ParamInit, kind_of
-from .lowering import TENSOR_FUNCTIONS, Lowering
+from .calls import TENSOR_FUNCTIONS
+from .lowering import Lowering
 from .network import GraphExample, GraphNetwork
 
 TOP_LEVEL_FIELDS = {"name", "inputs", "targets", "params", "nodes", "loss", "output", "constants", "functions", "example"}
@@ -291,6 +292,13 @@ class GraphReader(FieldReader):
         return chosen
 
     def graph_example(self, data: Any, network: GraphNetwork) -> GraphExample:
+        coupled = {n.name for n in network.graph_nodes if n.op.batch_coupled}
+        if coupled:
+            for node in network.graph_nodes:  # the declared node whose expression holds the batch_norm
+                if any(i in coupled for i in node.inputs):
+                    coupled.add(node.name)
+            where = next((f"node {n}" for n in network.nodes if n in coupled), "the loss")
+            self.fail("example", f"a worked example is one sample, but {where} normalises over the batch (batch_norm)")
         if not isinstance(data, dict):
             self.fail("example", f"expected a mapping of input and target values, params and learning_rate, got {kind_of(data)}")
         self.known_fields(data, {*network.inputs, *network.targets, "params", "learning_rate"}, "example.")

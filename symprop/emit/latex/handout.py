@@ -214,6 +214,8 @@ class Handout(
                 "index_notation": self.index_notation,
                 "loss_node": Tex(self.node_tex(self.graph.loss)),
                 "parameters": self.graph_parameters(),
+                # Nodes whose statistics come from the batch: one sample's E is then not independent.
+                "coupled": Tex(", ".join(f"${self.node_tex(n.name)}$" for n in self.graph.nodes.values() if n.op.batch_coupled)),
             }
         else:
             parts = [str(network.inputs)] + [f"{layer.units} ({op_name(layer.op)})" for layer in self.layers]
