@@ -135,6 +135,7 @@ class GraphFigureSection:
             "edges": edges,
             "gap": gap,
             "steps": text(self._steps_words()) if unrolled.hidden_steps else None,
+            "tagged": text("the parameters, and what every step reads" if unrolled.steps else "the parameters"),
         }
 
     def _drawn_leaves(self, reads: dict[str, dict], leaves: set[str]) -> set[str]:
