@@ -24,7 +24,7 @@ class Unrolled:
 
     graph: object
     declared: tuple[str, ...]  # the spec's nodes, in its order
-    steps: dict[str, int]  # declared name -> its step (repeated entries only)
+    steps: dict[str, int]  # a declared node or leaf -> its step (repeated entries only)
 
     @classmethod
     def of(cls, derivation) -> Unrolled:
@@ -62,6 +62,7 @@ class Unrolled:
 
     @cached_property
     def all_steps(self) -> list[int]:
+        """Every step of the repeated entries, in order (none for most graphs)."""
         return sorted(set(self.steps.values()))
 
     @cached_property
@@ -73,6 +74,7 @@ class Unrolled:
 
     @cached_property
     def hidden_steps(self) -> list[int]:
+        """The steps left out: those between the second and the last, of a long unrolled network."""
         return [k for k in self.all_steps if k not in self.shown_steps]
 
     def shown(self, name: str) -> bool:
