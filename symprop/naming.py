@@ -133,12 +133,15 @@ def latex_base(node: str) -> str:
 
 
 def latex_element(node: str, index: tuple[int, ...]) -> str:
-    r"""``a1``, (1,) -> ``a^{(1)}_{2}``; ``W2``, (0, 1) -> ``w^{(2)}_{12}`` (elements in lower case)."""
+    r"""``a1``, (1,) -> ``a^{(1)}_{2}``; ``W2``, (0, 1) -> ``w^{(2)}_{12}`` (elements in lower case);
+    ``s``, (0, 1, 2) -> ``s_{1,2,3}``."""
     base = latex_base(node)
     if not index:
         return base
     if len(index) == 2 and base[:1] == "W":
         base = "w" + base[1:]
+    if len(index) > 2:  # a tensor's element: x_{1,2,3}, never x_{123}
+        return f"{base}_{{{','.join(str(i + 1) for i in index)}}}"
     return f"{base}_{{{element_suffix(index).replace('_', ',')}}}"
 
 

@@ -61,6 +61,8 @@ class GraphReader(FieldReader):
         for key in functions:
             self.declared[key] = f"functions.{key}"
         self.kinds: dict[str, tuple[str, int | None]] = {}
+        self.steps: dict[str, int] = {}  # name -> its step k, for the names of repeated entries
+        self.repeats: list[tuple[str, str, int, str]] = []  # (key, variable, first k, field) of each
         inputs = self.leaves(data["inputs"], "inputs", required=True, discrete=True)
         targets = self.leaves(data.get("targets") or {}, "targets")
         params, inits = self.param_leaves(data["params"])
@@ -79,6 +81,7 @@ class GraphReader(FieldReader):
             nodes=shown,
             loss_text=loss_text,
             output=output,
+            steps=self.steps,
             constants=constants,
             functions=functions,
             source=self.source,
@@ -115,6 +118,9 @@ class GraphReader(FieldReader):
                     if isinstance(body, str):
                         body = self.substitute(body, variable, k, f"{where}.value")
                     items.append((name, f"{section}.{name}", body))
+                    self.steps[name] = k
+                if section == "nodes":
+                    self.repeats.append((key, variable, first, where))
             else:
                 self.count_names(1, where)
                 items.append((key, where, value))
@@ -247,6 +253,12 @@ class GraphReader(FieldReader):
             if not isinstance(value, str):
                 self.fail(where, f"expected an expression as a string, e.g. tanh(W @ x + b); got {kind_of(value)}")
             texts[name] = (where, value)
+        # A node written out for the steps before the first (h1 before h{k} for k in 2..10) is a step too.
+        for key, variable, first, where in self.repeats:
+            k = first - 1
+            while (name := self.substitute(key, variable, k, where)) in texts and name not in self.steps:
+                self.steps[name] = k
+                k -= 1
         return texts
 
     def check_array_names(self, inputs, targets, params, texts):
