@@ -119,3 +119,21 @@ def test_bench_conv_quick(tmp_path):
     assert row["agreement"] < 1e-4 and row["ratio"] > 0
     assert any(text.startswith("C1 = _conv(X, K") for text, _ in row["lines"])
     assert "| float32 |" in done.stdout and "median per statement" in done.stdout
+
+
+def test_bench_tensor_quick(tmp_path):
+    """The tensor benchmark runs, checks PyTorch against the module where PyTorch is installed
+    (a disagreement is reported in the row, not timed) and measures the derive cost."""
+    output = tmp_path / "tensor.json"
+    command = [sys.executable, str(ROOT / "benchmarks" / "bench_tensor.py"), "--quick", "--networks", "self_attention,lstm"]
+    done = subprocess.run([*command, "--json", str(output)], capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr
+    results = json.loads(output.read_text(encoding="utf-8"))
+    assert {(row["network"], row["dtype"]) for row in results["speed"]} == {
+        (name, dtype) for name in ("self_attention", "lstm") for dtype in ("float32", "float64")
+    }
+    for row in results["speed"]:
+        assert not row["errors"], row
+        assert row["engines"]["symprop"]["median_s"] > 0
+    for row in results["derive"]:
+        assert 0 < row["small"]["cold_s"] < 30 and 0 < row["large"]["cold_s"] < 30
