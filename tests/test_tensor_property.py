@@ -41,6 +41,39 @@ FOUND = {
         nodes={"h": "max(x, W)", "s": 'einsum("i,I->", h, W)', "y": "reshape(h, [2, 2])"},
         loss="sum(y ** 2) / 2 + 0.1 * (s ** 2)",
     ),
+    # Cross-entropy after a softmax was fused into y - t whatever the target: right only when
+    # each row of t sums to one, which a declared target promises and an input or a computed
+    # value does not (dE/dz = y * sum(t) - t).  Now fused only with a declared target.
+    "cross_entropy_of_an_input": _spec(
+        "found_ce_input",
+        inputs={"x": [3], "u": [3]}, params={"W": [3, 3]},
+        nodes={"y": "softmax(W @ x)"}, loss="cross_entropy(y, u)",
+    ),
+    "cross_entropy_of_a_computed_target": _spec(
+        "found_ce_computed",
+        inputs={"x": [3]}, targets={"t": [3]}, params={"W": [3, 3]},
+        nodes={"y": "softmax(W @ x)"}, loss="cross_entropy(y, sigmoid(t))",
+    ),
+    # ... and with no targets at all, loss() failed: NameError, the batch size read from the
+    # output (Y), which _batch_loss did not load (it reads only softmax's input).
+    "cross_entropy_without_targets_loss": _spec(
+        "found_ce_no_targets",
+        inputs={"x": [2], "u": [2]}, params={"W": [2, 2]},
+        nodes={"p": "softmax(W @ x)"}, loss="cross_entropy(p, softmax(u))",
+    ),
+    # Cross-entropy targets of rank 2: sample_batch drew them uniform in (0.05, 0.95), rows not
+    # summing to one, so the module's own gradient_check failed against the fused y - t; now
+    # one-hot along the last axis (the softmax's), as for vectors.
+    "cross_entropy_of_matrix_rows": _spec(
+        "found_ce_rows",
+        inputs={"x": [2, 3]}, targets={"t": [2, 3]}, params={"W": [3, 3]},
+        nodes={"z": "x @ W"}, loss="cross_entropy(softmax(z), t)",
+    ),
+    "cross_entropy_of_a_rank_3_softmax": _spec(
+        "found_ce_rank3",
+        inputs={"x": [2, 3, 2]}, targets={"t": [2, 3, 2]}, params={"W": []},
+        nodes={"z": "W * x"}, loss="cross_entropy(softmax(z), t)",
+    ),
 }
 
 

@@ -106,7 +106,11 @@ class Loss(Op):
         if len(graph.consumers(output.name)) != 1:
             return None
         if output.op.coupled:
-            return Adjoint(0, FUSED, softmax_cross_entropy_gradient()) if self.is_softmax_cross_entropy(output) else None
+            # y - t needs targets whose rows sum to one: a declared target promises it (one-hot
+            # or probability rows); an input or a computed value does not (dE/dz = y * sum(t) - t).
+            if self.is_softmax_cross_entropy(output) and graph.role(node.inputs[1]) == "target":
+                return Adjoint(0, FUSED, softmax_cross_entropy_gradient())
+            return None
         derivative = getattr(output.op, "derivative", None)  # an elementwise activation's f'
         if derivative is None:
             return None

@@ -136,6 +136,8 @@ class NumpyModule:
             *(f'    "{p.name}": {b.grad(p.name)},' for p in params),
             "}",
         ]
+        # What _batch_loss reads from the cache; without targets, the batch size is the output's.
+        batch_reads = loss_reads | loss_node | (set() if graph.leaves("target") else {self.output})
         classes = self.class_targets()
         inits = self.inits()
         return {
@@ -167,7 +169,7 @@ class NumpyModule:
             ),
             "loss_body": [
                 *self.unpack_targets({n for n in loss_reads if graph.role(n) == "target"}),
-                *(f'{b.array(n)} = cache["{b.array(n)}"]' for n in order if n in loss_reads | loss_node and n in cached),
+                *(f'{b.array(n)} = cache["{b.array(n)}"]' for n in order if n in batch_reads and n in cached),
                 *(line.text for line in loss_lines),
                 *batch_loss,
             ],
@@ -279,7 +281,13 @@ class NumpyModule:
         return "\n".join(lines)
 
     def sample_batch(self) -> list[str]:
-        one_hot = self.class_targets()
+        # Targets of cross-entropy: one-hot along the last axis (each row sums to one, as the
+        # fused gradient y - t of a softmax over that axis requires), whatever their rank.
+        one_hot = {
+            n.inputs[1]
+            for n in self.graph.nodes.values()
+            if n.op.loss_function and n.op.choice.name == "cross_entropy" and self.graph.nodes[n.inputs[1]].shape
+        }
 
         def draw(node: Node) -> str:
             shape = _batch_shape(node.shape)
@@ -290,8 +298,9 @@ class NumpyModule:
             if node.op.role == "input":
                 return f"rng.standard_normal({shape}).astype(dtype)"
             if node.name in one_hot:
-                size = node.shape[0]
-                return f"np.eye({size}, dtype=dtype)[rng.integers(0, {size}, size=batch)]"
+                size = node.shape[-1]
+                rows = _batch_shape(node.shape[:-1]) if len(node.shape) > 1 else "batch"
+                return f"np.eye({size}, dtype=dtype)[rng.integers(0, {size}, size={rows})]"
             return f"rng.uniform(0.05, 0.95, size={shape}).astype(dtype)"
 
         lines = ["rng = np.random.default_rng(seed)"]
