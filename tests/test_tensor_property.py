@@ -16,6 +16,8 @@ from __future__ import annotations
 import pytest
 from tensor_strategies import check_spec
 
+import symprop
+
 
 def _spec(name: str, **fields) -> dict:
     return {"name": name, **fields}
@@ -74,9 +76,38 @@ FOUND = {
         inputs={"x": [2, 3, 2]}, targets={"t": [2, 3, 2]}, params={"W": []},
         nodes={"z": "W * x"}, loss="cross_entropy(softmax(z), t)",
     ),
+    # transpose() of a per-sample scalar was taken for the matrix transpose (its empty
+    # permutation is .T's): np.swapaxes(X, 1, 2) on a (batch,) array, an AxisError.
+    "transpose_of_a_scalar": _spec(
+        "found_transpose_scalar",
+        inputs={"s": []}, targets={"t": []}, params={"w": []},
+        nodes={"y": "transpose(w * s)"}, loss="half_sse(y, t)",
+    ),
 }
 
 
 @pytest.mark.parametrize("name", list(FOUND))
 def test_specs_the_generator_found(name, tmp_path):
     check_spec(FOUND[name], tmp_path)
+
+
+@pytest.mark.parametrize(
+    "node, words",
+    [
+        # NumPy refuses axis 5 of a rank-3 tensor; it was read as axis 5 % 3 = 2 (found by the generator)
+        ("transpose(X, [0, 5, 1])", "axes must list every axis of a tensor of shape [2, 3, 2] once"),
+        ("transpose(X, [0, -4, 1])", "axes must list every axis"),
+        # the language's own limits, kept on purpose
+        ("X[::-1]", "a slice's step must be positive"),
+        ("where(m, 1, 2) * X", "at least one of the two values must be a tensor"),
+    ],
+)
+def test_specs_outside_the_language_are_refused(node, words):
+    spec = _spec(
+        "refused",
+        inputs={"X": [2, 3, 2], "m": {"shape": [2], "dtype": "bool"}}, targets={"t": [2, 3, 2]}, params={"W": [2, 3, 2]},
+        nodes={"y": f"W * ({node})"}, loss="half_sse(y, t)",
+    )
+    with pytest.raises(symprop.SpecError) as error:
+        symprop.from_dict(spec, source="<test>")
+    assert words in str(error.value)
