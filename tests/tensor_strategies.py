@@ -833,13 +833,16 @@ EXPLAINED: list[str] = []
 
 def explained_by_rounding(reference: Reference, module, spec: dict) -> bool:
     """Whether a failed ``check_module_against_references`` is rounding, not a wrong gradient:
-    at both of its points the loss agrees with the reference to 1e-10 and the gradients agree
+    at its three points (two for autograd, the module's ``gradient_check`` for central
+    differences) the loss agrees with the reference to 1e-10 and the gradients agree
     with autograd to TOLERANCE relative to their norm (or to ``GRADIENT_FLOOR``, below which a
     relative error of two roundings of zero means nothing), and Richardson-extrapolated central
     differences agree too wherever their own error estimate says they can decide (a loss of
     6674 leaves the module's fixed-step check 5e-7 of rounding)."""
-    for seed in (0, 1):
-        params, X, T = point(module, seed)
+    rng = np.random.default_rng(1)  # the point of the module's gradient_check(seed=0), as its template draws it
+    check_params = {k: np.asarray(v + 0.1 * rng.standard_normal(v.shape)) for k, v in module.init_params(0).items()}
+    for seed in (0, 1, "gradient_check"):
+        params, X, T = (check_params, *module.sample_batch(4, 0)) if seed == "gradient_check" else point(module, seed)
         value, grads = module.loss_and_grad(params, X, T)
         Xd, Td = reference.as_dicts(X, T)
         if abs(value - reference.batch_loss(params, Xd, Td)) > 1e-10 * (1 + abs(value)):

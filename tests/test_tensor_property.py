@@ -13,10 +13,100 @@ slices, table lookups, masks; nodes and parameters used more than once).
 
 from __future__ import annotations
 
+import os
+import random
+from collections import Counter
+
 import pytest
-from tensor_strategies import check_spec
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from tensor_strategies import DrawSource, Skip, check_spec, emit, ruff_check, tensor_graph_spec
 
 import symprop
+from symprop import ops
+
+#: Random specs per CI run; SYMPROP_TENSOR_EXAMPLES=2000 hunts locally.
+EXAMPLES = int(os.environ.get("SYMPROP_TENSOR_EXAMPLES", "60"))
+
+
+@st.composite
+def tensor_specs(draw):
+    return tensor_graph_spec(DrawSource(draw))
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+)
+@given(tensor_specs())
+def test_random_tensor_graphs_match_autograd_central_differences_and_float32(spec):
+    try:
+        check_spec(spec)
+    except Skip:
+        assume(False)
+
+
+#: Specs drawn from random.Random(seed): the same generator, for the checks that look at many at once.
+SEEDS = range(60)
+
+
+def test_generated_modules_are_clean_under_ruff(tmp_path):
+    """One ruff run over the modules of the found specs and of 40 random ones."""
+    specs = [*FOUND.values(), *(tensor_graph_spec(random.Random(seed), seed) for seed in SEEDS[:40])]
+    paths = [emit(spec, tmp_path)[0] for spec in specs]
+    assert ruff_check(paths) == ""
+
+
+def test_the_generator_covers_the_grammar():
+    """Every op of the tensor grammar, and the situations the generator is there for, occur in
+    the first specs (so a change to the generator cannot quietly drop one)."""
+    seen: Counter = Counter()
+    for seed in SEEDS:
+        spec = tensor_graph_spec(random.Random(seed), seed)
+        text = " ".join([*spec["nodes"].values(), spec["loss"]])
+        d = symprop.derive(symprop.from_dict(spec, source="<coverage>"))
+        graph = d.graph
+        for node in graph.nodes.values():
+            op = node.op
+            seen[type(op).__name__] += 1
+            if isinstance(op, ops.MatMul):
+                seen["@ batched"] += node.name in graph.batched
+                seen["@ of parameters alone"] += node.name not in graph.batched
+                seen["@ two batched operands"] += all(i in graph.batched for i in node.inputs)
+                seen["@ leading axes"] += max(len(op.left), len(op.right)) > 2
+                seen["@ size-1 leading axis stretched"] += any(op.layout()[3:])
+            if isinstance(op, ops.Reduce):
+                seen["keepdims"] += op.keepdims
+            if isinstance(op, ops.Einsum):
+                counts = Counter("".join(op.subscripts))
+                seen["einsum letter in one operand, summed"] += any(
+                    counts[c] == 1 and c not in op.out for c in counts
+                )
+                seen["einsum outer product"] += len(op.subscripts) > 1 and any(
+                    len({k for k, s in enumerate(op.subscripts) if c in s}) == 1 for c in op.out
+                ) and len({k for k, s in enumerate(op.subscripts) for c in op.out if c in s}) > 1
+            if isinstance(op, ops.Elementwise) and len(node.inputs) == 2:
+                a, b = (graph.nodes[i].shape for i in node.inputs)
+                seen["broadcast rank"] += len(a) != len(b)
+                seen["broadcast size 1"] += len(a) == len(b) and a != b
+                seen["batched with unbatched"] += (node.inputs[0] in graph.batched) != (node.inputs[1] in graph.batched)
+            if op.role == "op" and len(node.inputs) != len(set(node.inputs)):
+                seen["a node twice in one op"] += 1
+        seen["a parameter used twice"] += any(len(graph.consumers(p.name)) > 1 for p in graph.params())
+        seen["a node used twice"] += any(len(graph.consumers(n)) > 1 for n in graph.nodes if graph.role(n) == "op")
+        seen["negative axis"] += "axis=-" in text or ", -" in text
+        seen["rank 4"] += any(len(n.shape) == 4 for n in graph.nodes.values())
+        seen["rank 0 input"] += any(not n.shape for n in graph.leaves("input"))
+    expected = {op.__name__ for op in ops.OPS} | {
+        "@ batched", "@ of parameters alone", "@ two batched operands", "@ leading axes", "@ size-1 leading axis stretched",
+        "keepdims", "einsum letter in one operand, summed", "einsum outer product", "broadcast rank", "broadcast size 1",
+        "batched with unbatched", "a node twice in one op", "a parameter used twice", "a node used twice", "negative axis",
+        "rank 4", "rank 0 input",
+    }  # fmt: skip
+    assert expected <= {k for k, v in seen.items() if v}, sorted(expected - {k for k, v in seen.items() if v})
 
 
 def _spec(name: str, **fields) -> dict:
@@ -82,6 +172,44 @@ FOUND = {
         "found_transpose_scalar",
         inputs={"s": []}, targets={"t": []}, params={"w": []},
         nodes={"y": "transpose(w * s)"}, loss="half_sse(y, t)",
+    ),
+    # Modules ruff flagged (generated code must be clean): F841 an unused `rng` when every
+    # parameter starts at ones or zeros; F841 an operand a matmul or einsum adjoint named but did
+    # not read (W in dE/dW = x^T dE/dy); F841 a softmax computed for a cross-entropy spelled from
+    # its input that needs no gradient; F841 h in max(h, h)'s constant derivative; E501 a
+    # statement (huber of rank-4 arrays) or a comment (the loss formula) over 130 characters.
+    "ruff_unused_rng": _spec(
+        "found_ruff_rng",
+        inputs={"x": [3]}, targets={"t": [3]}, params={"g": [3]}, nodes={"y": "g * x"}, loss="half_sse(y, t)",
+    ),
+    "ruff_matmul_adjoint_reads_its_own_operand": _spec(
+        "found_ruff_matmul",
+        inputs={"x": [2]}, targets={"t": [3, 4]}, params={"W": [3, 2, 4]}, nodes={"y": "x @ W"}, loss="half_sse(y, t)",
+    ),
+    "ruff_einsum_adjoint_reads_its_own_operand": _spec(
+        "found_ruff_einsum",
+        inputs={"x": [3]}, targets={"t": [3, 3]}, params={"W": [1, 3]},
+        nodes={"y": 'einsum("i,jk->ki", x, W)'}, loss="half_sse(y, t)",
+    ),
+    "ruff_softmax_nobody_reads": _spec(
+        "found_ruff_softmax",
+        inputs={"x": [3]}, targets={"t": [3]}, params={"W": [3]},
+        nodes={"h": "x * x", "y": "W * x"}, loss="cross_entropy(softmax(h), t) + half_sse(y, t)",
+    ),
+    "ruff_max_of_a_node_and_itself": _spec(
+        "found_ruff_max",
+        inputs={"x": [3]}, targets={"t": [3]}, params={"W": [3, 3]},
+        nodes={"h": "W @ x", "y": "max(h, h)"}, loss="half_sse(y, t)",
+    ),
+    "ruff_long_statement": _spec(
+        "found_ruff_long_code",
+        inputs={"x": [2, 2, 2, 2]}, targets={"t": [2, 2, 2, 2]}, params={"W": [2, 2, 2, 2]},
+        nodes={"y": "W * x"}, loss="huber(y, t, delta=0.5)",
+    ),
+    "ruff_long_comment": _spec(
+        "found_ruff_long_comment",
+        inputs={"x": [2, 2]}, targets={"t": [1, 3, 3]}, params={"W1": [2, 3], "W2": [1, 3, 2]},
+        nodes={"h1": "x @ W1", "h2": "W2 @ h1"}, loss="huber(h2, t, delta=0.5)",
     ),
 }
 

@@ -84,13 +84,14 @@ class MatMul(Op):
 
     # -- NumPy --------------------------------------------------------------------------
 
-    def _operands(self, node, code) -> tuple[list[tuple[str, str]], str, str]:
-        """The operands (code, letters) in the module, the output's letters and the batch letter."""
+    def _operands(self, node, code, unread: int | None = None) -> tuple[list[tuple[str, str]], str, str]:
+        """The operands (code, letters) in the module, the output's letters and the batch letter;
+        operand ``unread`` is named but not recorded as read (an adjoint does not read its own)."""
         left, right, out, squeezed_a, squeezed_b = self.layout()
         n = batch_letter(left, right, out)
         operands = []
-        for name, subs, squeezed in zip(node.inputs, (left, right), (squeezed_a, squeezed_b)):
-            array = code.use(name)
+        for position, (name, subs, squeezed) in enumerate(zip(node.inputs, (left, right), (squeezed_a, squeezed_b))):
+            array = code.array(name) if position == unread else code.use(name)
             batched = code.batched(name)
             if squeezed:
                 index = [":"] * batched + ["0" if p in squeezed else ":" for p in range(len(code.node(name).shape))]
@@ -107,8 +108,8 @@ class MatMul(Op):
         source = step.source
         node = code.node(source)
         a, b = node.inputs
-        operands, out, _ = self._operands(node, code)
         k = step.argument
+        operands, out, _ = self._operands(node, code, unread=k)
         other = operands[1 - k]
         want = operands[k][1]
         spelled = contract([(code.grad(source), out), other], want)
