@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from reference import TOLERANCE, Reference, check_module_against_references, point, relative_error
+from reference import TOLERANCE, Reference, check_module_against_references, point
 
 import symprop
 from symprop.check import load_module
@@ -246,6 +246,7 @@ class Builder:
             (self.einsum, 5),
             (self.transpose, 2),
             (self.reshape, 2),
+            (self.chain, 2),
             (self.reduce, 4),
             (self.softmax, 2),
             (self.masked_softmax, 1),
@@ -431,8 +432,8 @@ class Builder:
         text = f'einsum("{subscripts}", {", ".join(t.text for t, _ in operands)})'
         return Term(text, tuple(sizes[c] for c in out), any(t.batched for t, _ in operands))
 
-    def transpose(self) -> Term | None:
-        a = self.operand(lambda t: t.rank >= 2 or self.chance(10))
+    def transpose(self, a: Term | None = None) -> Term | None:
+        a = a or self.operand(lambda t: t.rank >= 2 or self.chance(10))
         if a is None:
             return None
         if self.chance(30):
@@ -446,8 +447,8 @@ class Builder:
         shown = [p - a.rank if self.chance(30) else p for p in perm]
         return Term(f"transpose({a.text}, {_listed(shown)})", tuple(a.shape[p] for p in perm), a.batched)
 
-    def reshape(self) -> Term | None:
-        a = self.operand()
+    def reshape(self, a: Term | None = None) -> Term | None:
+        a = a or self.operand()
         if a is None:
             return None
         primes, rest = [], size(a.shape)
@@ -511,6 +512,16 @@ class Builder:
             return Term(f"softmax({a.text}{given})", a.shape, a.batched)
         shape = a.shape[: axis % a.rank] + a.shape[axis % a.rank + 1 :]
         return Term(f"logsumexp({a.text}{given})", shape, a.batched)
+
+    def chain(self) -> Term | None:
+        """Two or three moves of one tensor in a row: reshape, transpose, .T, slices."""
+        a = self.operand()
+        for _ in range(self.pick([2, 2, 3])):
+            if a is None:
+                return None
+            moved = self.pick([self.transpose, self.reshape, self.slice])(Term(f"({a.text})", a.shape, a.batched))
+            a = moved if moved is not None else a
+        return a
 
     def masked_softmax(self) -> Term | None:
         """``softmax(where(mask, a, -1e9), axis=k)``: attention's masked scores."""
@@ -583,9 +594,9 @@ class Builder:
             out.append(length)
         return ", ".join(items), tuple(out) + tuple(shape[count:])
 
-    def slice(self) -> Term | None:
-        a = self.operand(lambda t: t.rank >= 1)
-        if a is None:
+    def slice(self, a: Term | None = None) -> Term | None:
+        a = a or self.operand(lambda t: t.rank >= 1)
+        if a is None or a.rank == 0:
             return None
         items, shape = self.slice_items(a.shape)
         return Term(f"{a.text}[{items}]", shape, a.batched)
@@ -875,10 +886,11 @@ def check_float32(module, seed: int = 0) -> None:
     wrong = {k: np.asarray(g).dtype for k, g in grads32.items() if np.asarray(g).dtype != np.float32}
     assert not wrong, f"gradients not float32 in a float32 run: {wrong}"
     assert abs(float(value32) - value64) <= FLOAT32_TOLERANCE * (1 + abs(value64)), (float(value32), value64)
-    ours = {k: np.asarray(v, dtype=np.float64) for k, v in grads32.items()}
-    error = relative_error(ours, grads64)
-    norm = math.sqrt(sum(float(np.sum(np.square(g))) for g in grads64.values()))
-    assert error < FLOAT32_TOLERANCE or norm < 1e-6, f"float32 gradients off by {error:.2e} (relative)"
+    # float32 rounds each value to 6e-8 of itself: a gradient much smaller than the loss (a
+    # saturated tanh: 1 - a^2 with a = 1 - 1e-7) keeps an absolute error of that order, so
+    # gradients are compared relative to their norm or to 1% of the loss, whichever is larger.
+    error = _relative(grads32, grads64, 1e-2 * (1 + abs(value64)))
+    assert error < FLOAT32_TOLERANCE, f"float32 gradients off by {error:.2e} (relative)"
 
 
 def ruff_check(paths: list[Path]) -> str:

@@ -54,8 +54,8 @@ SEEDS = range(60)
 
 
 def test_generated_modules_are_clean_under_ruff(tmp_path):
-    """One ruff run over the modules of the found specs and of 40 random ones."""
-    specs = [*FOUND.values(), *(tensor_graph_spec(random.Random(seed), seed) for seed in SEEDS[:40])]
+    """One ruff run over the modules of the found specs, the edge cases and 40 random specs."""
+    specs = [*FOUND.values(), *EDGE_CASES.values(), *(tensor_graph_spec(random.Random(seed), seed) for seed in SEEDS[:40])]
     paths = [emit(spec, tmp_path)[0] for spec in specs]
     assert ruff_check(paths) == ""
 
@@ -239,3 +239,142 @@ def test_specs_outside_the_language_are_refused(node, words):
     with pytest.raises(symprop.SpecError) as error:
         symprop.from_dict(spec, source="<test>")
     assert words in str(error.value)
+
+
+# -- hand-picked edge cases ------------------------------------------------------------------
+
+EDGE_CASES = {
+    # @ with a size-1 leading axis against a longer one, on either side and on both
+    "matmul_size_1_leading_axis_left": _spec(
+        "edge_lead_left", inputs={"x": [3, 2, 4]}, targets={"t": [3, 2, 2]}, params={"W": [1, 4, 2]},
+        nodes={"y": "x @ W"}, loss="half_sse(y, t)",
+    ),
+    "matmul_size_1_leading_axis_right": _spec(
+        "edge_lead_right", inputs={"x": [1, 2, 3]}, targets={"t": [4, 2, 2]}, params={"W": [4, 3, 2]},
+        nodes={"y": "x @ W"}, loss="half_sse(y, t)",
+    ),
+    "matmul_size_1_leading_axes_crossed": _spec(
+        "edge_lead_both", inputs={"x": [3, 1, 2, 3]}, targets={"t": [3, 4, 2, 2]}, params={"W": [4, 3, 2]},
+        nodes={"y": "tanh(x @ W)"}, loss="half_sse(y, t)",
+    ),
+    "matmul_missing_leading_axes_two_batched": _spec(
+        "edge_lead_missing", inputs={"x": [2, 3, 4], "u": [4, 2]}, targets={"t": [2, 3, 2]}, params={"W": [4, 4]},
+        nodes={"y": "(x @ W) @ u"}, loss="half_sse(y, t)",
+    ),
+    "matmul_of_two_batched_vectors": _spec(
+        "edge_dot", inputs={"u": [4], "v": [4]}, targets={"t": []}, params={"W": [4, 4]},
+        nodes={"a": "W @ u", "y": "a @ v + a @ a"}, loss="half_sse(y, t)",
+    ),
+    "matmul_vector_with_a_stack_on_either_side": _spec(
+        "edge_vector_stack", inputs={"x": [3]}, targets={"t": [2, 2, 4]}, params={"W": [2, 3, 2], "V": [2, 4, 3]},
+        nodes={"y": 'einsum("ij,ik->ijk", x @ W, V @ x)'}, loss="half_sse(y, t)",
+    ),
+    # a subgraph of parameters alone (no batch axis) feeding batched ops
+    "parameters_alone_feed_a_batched_matmul": _spec(
+        "edge_param_subgraph", inputs={"x": [3]}, targets={"t": [2]}, params={"A": [2, 4], "B": [4, 3]},
+        nodes={"M": "tanh(A) @ B", "y": "M @ x + sum(M, axis=1)"}, loss="half_sse(y, t)",
+    ),
+    "parameters_alone_feed_an_einsum": _spec(
+        "edge_param_einsum", inputs={"x": [2, 3]}, targets={"t": [2]}, params={"A": [3, 4], "v": [4]},
+        nodes={"w": 'einsum("jk,k->j", A, v)', "y": "x @ w"}, loss="half_sse(y, t)",
+    ),
+    # reductions over every axis, keeping them
+    "reductions_over_all_axes_keepdims": _spec(
+        "edge_reduce_all", inputs={"x": [2, 3, 2]}, targets={"t": [1, 1, 1]}, params={"W": [2, 3, 2]},
+        nodes={
+            "s": "sum(W * x, axis=(0, 1, 2), keepdims=1)", "m": "mean(W * x, keepdims=1)",
+            "k": "max(W * x, axis=(-1, -2, -3), keepdims=1)", "y": "s + m * k",
+        },
+        loss="half_sse(y, t)",
+    ),
+    "reductions_of_a_parameter_keepdims": _spec(
+        "edge_reduce_param", inputs={"x": [2, 3]}, targets={"t": [2, 3]}, params={"W": [2, 3]},
+        nodes={"y": "x * sum(W, axis=0, keepdims=1) + mean(W, axis=-1, keepdims=1) * max(W, keepdims=1)"},
+        loss="half_sse(y, t)",
+    ),
+    # einsum: a letter in one operand only, outer products, implicit output, scalars, one node twice
+    "einsum_letter_in_one_operand": _spec(
+        "edge_einsum_alone", inputs={"x": [2, 3, 4]}, targets={"t": [3]}, params={"v": [4], "W": [5, 2]},
+        nodes={"y": 'einsum("ijk,k->j", x, v) + einsum("ij,jkl->k", W, x)'}, loss="half_sse(y, t)",
+    ),
+    "einsum_outer_product": _spec(
+        "edge_einsum_outer", inputs={"x": [3]}, targets={"t": [3, 2, 3]}, params={"v": [2]},
+        nodes={"y": 'einsum("i,j,k->ijk", x, v, x)'}, loss="half_sse(y, t)",
+    ),
+    "einsum_implicit_output_and_scalars": _spec(
+        "edge_einsum_implicit", inputs={"x": [2, 3], "s": []}, targets={"t": [2, 2]}, params={"W": [3, 2], "c": []},
+        nodes={"y": 'einsum("ij,jk,", x, W, c) * s + einsum("ij,kj", x, W.T)'}, loss="half_sse(y, t)",
+    ),
+    "einsum_of_one_node_twice": _spec(
+        "edge_einsum_twice", inputs={"x": [3, 2]}, targets={"t": [2, 2]}, params={"W": [3, 3]},
+        nodes={"h": "W @ x", "y": 'einsum("ij,ik->jk", h, h)'}, loss="half_sse(y, t)",
+    ),
+    # transposes of rank 4 (negative axes, .T), of a scalar and of a vector; reshape with -1
+    "transpose_rank_4": _spec(
+        "edge_transpose4", inputs={"x": [2, 3, 1, 2]}, targets={"t": [2, 3, 2, 1]}, params={"W": [2, 3, 1, 2]},
+        nodes={
+            "a": "transpose(x * W, [3, 1, 0, 2])", "b": "transpose(x, [-1, 1, -4, 2]) + transpose(W.T, [0, 2, 3, 1])",
+            "y": "a * b",
+        },
+        loss="half_sse(y, t)",
+    ),
+    "transpose_of_a_scalar_and_a_vector": _spec(
+        "edge_transpose_low", inputs={"x": [3], "s": []}, targets={"t": [3]}, params={"w": [], "v": [3]},
+        nodes={"y": "transpose(w * s) * transpose(v * x) + (s * w).T"}, loss="half_sse(y, t)",
+    ),
+    "reshape_with_minus_one": _spec(
+        "edge_reshape", inputs={"x": [2, 3, 2]}, targets={"t": [3, 4]}, params={"W": [4, 3]},
+        nodes={
+            "a": "reshape(x, [-1, 4])", "b": "reshape(W, [2, -1, 1])",
+            "y": "a + reshape(b, [-1]).T[0:4] + reshape(a, 12)[0:4]",
+        },
+        loss="half_sse(y, t)",
+    ),
+    "reshape_to_a_scalar": _spec(
+        "edge_reshape_scalar", inputs={"x": [1, 1]}, targets={"t": []}, params={"W": [1]},
+        nodes={"y": "reshape(x, []) * reshape(W, [])"}, loss="half_sse(y, t)",
+    ),
+    # where: a number in either branch, masks broadcasting both ways; tril with a batched branch
+    "where_numbers_and_broadcast_masks": _spec(
+        "edge_where", inputs={"x": [3], "m": {"shape": [2, 3], "dtype": "bool"}, "k": {"shape": [2, 1], "dtype": "bool"}},
+        targets={"t": [2, 3]}, params={"W": [2, 1], "v": [3]},
+        nodes={"a": "where(m, 0.5, W)", "b": "where(k, v * x, -2)", "y": "a * b"}, loss="half_sse(y, t)",
+    ),
+    "where_tril_parameter_plus_input": _spec(
+        "edge_tril", inputs={"x": [3, 3]}, targets={"t": [3, 3]}, params={"S": [3, 3], "c": []},
+        nodes={"y": "softmax(where(tril(3), S + x, c), axis=0)"}, loss="half_sse(y, t)",
+    ),
+    # table lookups: one id per sample; repeated ids under max (ties) and a slice of the ids
+    "lookup_of_a_scalar_id": _spec(
+        "edge_scalar_id", inputs={"ids": {"shape": [], "dtype": "int", "range": 4}, "x": [3]}, targets={"t": [3]},
+        params={"Emb": [4, 3]}, nodes={"y": "Emb[ids] * x"}, loss="half_sse(y, t)",
+    ),
+    "lookup_repeated_ids_under_max": _spec(
+        "edge_ids_max", inputs={"ids": {"shape": [6], "dtype": "int", "range": 2}}, targets={"t": [3]},
+        params={"Emb": [2, 3]}, nodes={"y": "max(Emb[ids], axis=0) + sum(Emb[ids[1::2]], axis=0)"}, loss="half_sse(y, t)",
+    ),
+    # concat of batched and unbatched parts along a leading axis; softmax along axis 0 into
+    # cross-entropy (not fused); slices with negative bounds and steps
+    "concat_batched_with_parameters": _spec(
+        "edge_concat", inputs={"x": [2, 3]}, targets={"t": [4, 3]}, params={"W": [2, 3], "c": [1, 3]},
+        nodes={"y": "concat(x * W, W, axis=0)", "z": "concat(y, c, axis=-2)"}, loss="half_sse(z[0:4], t)",
+    ),
+    "softmax_along_axis_0_into_cross_entropy": _spec(
+        "edge_softmax0", inputs={"x": [3, 2]}, targets={"t": [3, 2]}, params={"W": [2, 2]},
+        nodes={"y": "softmax(x @ W, axis=0)"}, loss="cross_entropy(y, t)",
+    ),
+    "logsumexp_along_every_axis": _spec(
+        "edge_logsumexp", inputs={"x": [2, 3, 2]}, targets={"t": [3]}, params={"W": [2, 3, 2]},
+        nodes={"a": "logsumexp(W * x, axis=0)", "y": "logsumexp(a, -1) + logsumexp(transpose(a))[0]"}, loss="half_sse(y, t)",
+    ),
+    "slices_negative_bounds_and_steps": _spec(
+        "edge_slices", inputs={"x": [4, 3]}, targets={"t": [2]}, params={"W": [4, 3]},
+        nodes={"a": "(W * x)[-1, ::2]", "b": "(W * x)[1:-1, -1]", "y": "a + b + (W * x)[::3, 0] + x[-3:3:2][0, 1:]"},
+        loss="half_sse(y, t)",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(EDGE_CASES))
+def test_edge_cases(name, tmp_path):
+    check_spec(EDGE_CASES[name], tmp_path)
