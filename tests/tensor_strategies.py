@@ -680,7 +680,7 @@ class Builder:
             main = f"cross_entropy(softmax({y.text}), t)"
         elif kind == "binary_cross_entropy":
             targets["t"] = list(y.shape)
-            main = f"binary_cross_entropy(sigmoid(tanh({y.text})), t)"  # see FOUND: the loss value of a saturated sigmoid
+            main = f"binary_cross_entropy(sigmoid({y.text}), t)"
         elif kind == "huber":
             targets["t"] = list(y.shape)
             main = f"huber({y.text}, t, delta=0.5)"

@@ -173,6 +173,13 @@ FOUND = {
         inputs={"s": []}, targets={"t": []}, params={"w": []},
         nodes={"y": "transpose(w * s)"}, loss="half_sse(y, t)",
     ),
+    # The loss value of binary cross-entropy after a saturated sigmoid: log(1 - y) of y = 1.0
+    # clamped to -708 (E = 254 instead of 27 at z = 40); now spelled from z with softplus.
+    "binary_cross_entropy_of_a_saturated_sigmoid": _spec(
+        "found_bce_saturated",
+        inputs={"x": [2]}, targets={"t": [2]}, params={"W": [2, 2]},
+        nodes={"z": "40 * (W @ x)"}, loss="binary_cross_entropy(sigmoid(z), t)",
+    ),
     # Modules ruff flagged (generated code must be clean): F841 an unused `rng` when every
     # parameter starts at ones or zeros; F841 an operand a matmul or einsum adjoint named but did
     # not read (W in dE/dW = x^T dE/dy); F841 a softmax computed for a cross-entropy spelled from
