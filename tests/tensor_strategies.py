@@ -601,15 +601,34 @@ class Builder:
         items, shape = self.slice_items(a.shape)
         return Term(f"{a.text}[{items}]", shape, a.batched)
 
+    def discrete_input(self, prefix: str, shape: tuple[int, ...], declaration: dict) -> str:
+        """A new integer or boolean input whose value has ``shape`` as written: often the input
+        itself, else a move of it (transposed, reshaped, or one row of it), as the language allows."""
+        name = f"{prefix}{len([k for k in self.inputs if k.startswith(prefix)]) + 1}"
+        kind = self.pick(["plain", "plain", "plain", "transpose", "reshape", "row"])
+        declared, text = list(shape), name
+        if kind == "transpose" and len(shape) >= 2:
+            perm = list(range(len(shape)))
+            for k in range(len(perm) - 1, 0, -1):
+                j = self.s.randint(0, k)
+                perm[k], perm[j] = perm[j], perm[k]
+            declared = [shape[perm.index(j)] for j in range(len(shape))]
+            text = f"{name}.T" if perm == list(range(len(shape)))[::-1] else f"transpose({name}, {_listed(perm)})"
+        elif kind == "reshape":
+            declared, text = [size(shape)], f"reshape({name}, {_listed(shape)})"
+        elif kind == "row" and len(shape) < MAX_RANK:
+            rows = self.pick([1, 2, 3])
+            declared, text = [rows, *shape], f"{name}[{self.s.randint(-rows, rows - 1)}]"
+        self.inputs[name] = {"shape": declared, **declaration}
+        return text
+
     def gather(self) -> Term | None:
         classes = self.s.randint(2, 7)
         ids_shape = self.shape(self.pick([0, 1, 1, 2]))
-        name = f"i{len([k for k in self.inputs if k.startswith('i')]) + 1}"
-        self.inputs[name] = {"shape": list(ids_shape), "dtype": "int", "range": classes}
-        index = name
+        index = self.discrete_input("i", ids_shape, {"dtype": "int", "range": classes})
         if ids_shape and self.chance(25):
             items, ids_shape = self.slice_items(ids_shape)
-            index = f"{name}[{items}]"
+            index = f"({index})[{items}]" if not re.fullmatch(r"\w+", index) else f"{index}[{items}]"
         tables = [t for t in self.pool if not t.batched and t.rank >= 1 and t.shape[0] >= classes]
         table = None
         if tables and self.chance(30):
@@ -629,9 +648,7 @@ class Builder:
             mask, mask_shape = f"tril({a.shape[-1]})", (a.shape[-1],) * 2
         else:
             mask_shape = self.partner_shape(a.shape)
-            name = f"m{len([k for k in self.inputs if k.startswith('m')]) + 1}"
-            self.inputs[name] = {"shape": list(mask_shape), "dtype": "bool"}
-            mask = name
+            mask = self.discrete_input("m", mask_shape, {"dtype": "bool"})
         form = self.pick(["number", "number", "other", "self"])
         if form == "number":
             number = self.pick([*NUMBERS, "0", "-2"])
@@ -778,9 +795,10 @@ LARGEST = 1e6
 
 def check_spec(spec: dict, directory: Path | None = None, float32: bool = True) -> Path:
     """Derive, emit, import; loss and gradients against autograd and central differences
-    (``check_module_against_references``); with ``float32``, the module run in float32 keeps
-    float32 and stays close to float64.  Returns the module's path (for a ruff check).
-    Raises ``Skip`` when the reference itself overflows at the points checked."""
+    (``check_module_against_references``); the module's other functions (``check_functions``);
+    with ``float32``, the module run in float32 keeps float32 and stays close to float64.
+    Returns the module's path (for a ruff check); raises ``Skip`` when the reference itself
+    overflows at the points checked."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # autograd: "Output seems independent of input"
         if directory is None:
@@ -802,9 +820,27 @@ def check_spec(spec: dict, directory: Path | None = None, float32: bool = True) 
         except AssertionError:
             if not explained_by_rounding(reference, module, spec):
                 raise
+        check_functions(module, reference)
         if float32:
             check_float32(module)
     return path
+
+
+def check_functions(module, reference: Reference) -> None:
+    """The module's other entry points agree with ``loss_and_grad`` (which the oracle checks):
+    ``loss``, and ``backward`` from ``forward``'s cache; and a batch of one sample agrees with
+    the reference (squeezes and sums over the batch axis)."""
+    params, X, T = point(module, 0)
+    value, grads = module.loss_and_grad(params, X, T)
+    assert abs(module.loss(params, X, T) - value) <= 1e-12 * (1 + abs(value)), "loss() differs from loss_and_grad()"
+    _, cache = module.forward(params, X)
+    again = module.backward(params, cache, T)
+    assert _relative(again, grads, GRADIENT_FLOOR) < 1e-12, "backward(forward()) differs from loss_and_grad()"
+    params, X, T = point(module, 0, batch=1)
+    value, grads = module.loss_and_grad(params, X, T)
+    Xd, Td = reference.as_dicts(X, T)
+    assert abs(value - reference.batch_loss(params, Xd, Td)) <= 1e-10 * (1 + abs(value)), "a batch of one: the loss differs"
+    assert _relative(grads, reference.gradients(params, Xd, Td), GRADIENT_FLOOR) < TOLERANCE, "a batch of one: gradients differ"
 
 
 def _relative(ours: dict, theirs: dict, floor: float) -> float:
