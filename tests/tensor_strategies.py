@@ -692,7 +692,15 @@ class Builder:
             self.pool.append(y)
         targets: dict[str, list[int]] = {}
         kind = self.pick(["half_sse", "mse", "cross_entropy", "binary_cross_entropy", "huber", "sum", "logsumexp"])
-        if kind == "cross_entropy" and y.rank >= 1:
+        shared = self.chance(25)  # the output activation a node of its own, used once more: not fused
+        if kind in ("cross_entropy", "binary_cross_entropy") and shared and (y.rank >= 1 or kind != "cross_entropy"):
+            targets["t"] = list(y.shape)
+            activation = "softmax" if kind == "cross_entropy" else "sigmoid"
+            name = f"h{len(self.nodes) + 1}"
+            self.nodes[name] = f"{activation}(tanh({y.text}))"  # tanh: no saturation (see the report)
+            self.pool.append(Term(name, y.shape, y.batched))
+            main = f"{kind}({name}, t) + 0.1 * {'mean' if y.rank else ''}({name} ** 2)"
+        elif kind == "cross_entropy" and y.rank >= 1:
             targets["t"] = list(y.shape)
             main = f"cross_entropy(softmax({y.text}), t)"
         elif kind == "binary_cross_entropy":
@@ -708,8 +716,9 @@ class Builder:
             main = f"sum(logsumexp({y.text}, axis={self.s.randint(-y.rank, y.rank - 1)}))"
         else:
             main = f"sum({y.text} ** 2) / 2" if y.rank else f"{y.text} ** 2 / 2"
-        terms = [main]
-        loss = " + ".join(terms)
+        if self.chance(15):  # the loss function inside a larger expression
+            main = f"{self.pick(['0.5', '2', '1.5'])} * ({main})"
+        loss = main
         while True:  # a small term for every node, parameter and input the loss does not reach
             reached = reachable(loss, self.nodes)
             missing = [t for t in self.pool if t.text not in reached and not self.read_by_unreached(t.text, reached)]
