@@ -232,6 +232,9 @@ def test_specs_the_generator_found(name, tmp_path):
         # NumPy refuses axis 5 of a rank-3 tensor; it was read as axis 5 % 3 = 2 (found by the generator)
         ("transpose(X, [0, 5, 1])", "axes must list every axis of a tensor of shape [2, 3, 2] once"),
         ("transpose(X, [0, -4, 1])", "axes must list every axis"),
+        # an axis tuple crashed the shape rule (ValueError: too many values to unpack)
+        ("logsumexp(X, axis=(0, 1))", "logsumexp runs along one axis, got axis=(0, 1)"),
+        ("softmax(X, axis=())", "softmax runs along one axis, got axis=()"),
         # the language's own limits, kept on purpose
         ("X[::-1]", "a slice's step must be positive"),
         ("where(m, 1, 2) * X", "at least one of the two values must be a tensor"),
