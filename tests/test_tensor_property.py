@@ -235,6 +235,11 @@ def test_specs_the_generator_found(name, tmp_path):
         # an axis tuple crashed the shape rule (ValueError: too many values to unpack)
         ("logsumexp(X, axis=(0, 1))", "logsumexp runs along one axis, got axis=(0, 1)"),
         ("softmax(X, axis=())", "softmax runs along one axis, got axis=()"),
+        # a string or a list where a math function or a constant wanted a number: SympifyError
+        ("sqrt('i') * X", "'i' is not a number or a tensor"),
+        ("max(X, [2, 3])", "[2, 3] is not a number or a tensor"),
+        ("leaky_relu(X, (1, -1))", "the constant alpha must be a number"),
+        ("leaky_relu(X, alpha=[2])", "the constant alpha must be a number"),
         # the language's own limits, kept on purpose
         ("X[::-1]", "a slice's step must be positive"),
         ("where(m, 1, 2) * X", "at least one of the two values must be a tensor"),
