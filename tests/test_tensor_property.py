@@ -393,3 +393,46 @@ EDGE_CASES = {
 @pytest.mark.parametrize("name", list(EDGE_CASES))
 def test_edge_cases(name, tmp_path):
     check_spec(EDGE_CASES[name], tmp_path)
+
+
+# -- calls with wrong arguments fail with a SpecError, never another exception ---------------
+
+_TENSORS = ["x", "W", "s", "v", "ids", "m", "W @ x", "sum(x)"]
+_CONSTANTS = [
+    "0", "1", "-1", "2", "5", "-7", "0.5", "1e9", "()", "(0,)", "(0, 0)", "(1, -1)", "[2, 3]", "[-1, -1]", "[0]", "[6]",
+    "[]", "[1, 2, 3, 4, 5, 6, 7]", "'ij'", "'ij,jk->ik'", "'i,i'", "'->'", "'ab,b'", "''", "'ijk->k'", "'i'",
+]  # fmt: skip
+_KEYWORDS = ["axis", "keepdims", "axes", "shape", "delta", "alpha", "foo"]
+_FUNCTIONS = [
+    "sum", "mean", "max", "min", "softmax", "logsumexp", "concat", "einsum", "transpose", "reshape", "where", "tril",
+    "exp", "log", "sqrt", "abs", "sign", "erf", "tanh", "sigmoid", "gelu", "elu", "softplus", "leaky_relu",
+    "huber", "half_sse", "mse", "cross_entropy", "binary_cross_entropy",
+]  # fmt: skip
+_SUBSCRIPTS = ["0", "-5", "1:1", "::2", "0, 0, 0", "ids", "x", "2:0", "-1:", "99", "m"]
+
+
+def test_calls_with_wrong_arguments_are_spec_errors():
+    """Random calls of every function of the language with tensors, numbers, strings, tuples
+    and keywords in any place, and random subscripts: each one derives or is a SpecError."""
+    rng = random.Random(12)
+    crashes = {}
+    for _ in range(1500):
+        if rng.random() < 0.25:
+            expression = f"({rng.choice(_TENSORS)})[{rng.choice(_SUBSCRIPTS)}]"
+        else:
+            args = [rng.choice(_TENSORS + _CONSTANTS) for _ in range(rng.randint(0, 3))]
+            args += [f"{rng.choice(_KEYWORDS)}={rng.choice(_CONSTANTS)}" for _ in range(rng.randint(0, 2))]
+            expression = f"{rng.choice(_FUNCTIONS)}({', '.join(args)})"
+        spec = _spec(
+            "hostile",
+            inputs={"x": [3], "s": [], "ids": {"shape": [2], "dtype": "int", "range": 3}, "m": {"shape": [3], "dtype": "bool"}},
+            params={"W": [3, 3], "v": [3]}, nodes={"y": expression},
+            loss="sum(y * 1.0) + sum(W) + sum(v) + sum(x) + s + sum(W[ids]) + sum(where(m, x, 0))",
+        )
+        try:
+            symprop.from_dict(spec, source="<hostile>")
+        except symprop.SpecError:
+            pass
+        except Exception as exc:  # noqa: BLE001 - the point of the test
+            crashes.setdefault(f"{type(exc).__name__}: {exc}"[:120], expression)
+    assert not crashes, crashes
