@@ -21,6 +21,8 @@ import sympy as sp
 #: gets a trailing "_" (graph specs; a layer stack's names never clash).  X and T are free
 #: for the single input and target.
 RESERVED = {"np", "params", "cache", "grads", "N", "E", "X", "T"}
+#: Variable names ruff refuses as ambiguous (E741: l, O and I look like 1 and 0): node i -> I_.
+AMBIGUOUS = {"l", "O", "I"}
 
 #: Longest name a spec may give (a network, a constant, a node): names become variables and
 #: file names, and a file name of 300 characters cannot be written.
@@ -57,7 +59,7 @@ def grad_name(node: str, is_param: bool = False) -> str:
 
 def module_arrays(names: list[tuple[str, bool]], single: dict[str, str]) -> tuple[dict[str, str], set[str]]:
     """The variables of a graph spec's module: each (name, is_param) gets ``array_name``
-    unless that variable is taken (``RESERVED``, a keyword, another name's array or adjoint:
+    unless that variable is taken (``RESERVED``, a keyword, ``AMBIGUOUS``, another name's array or adjoint:
     ``h`` and ``H``), in which case it gets a trailing ``_`` (node ``t`` -> ``T_``, since ``T``
     holds the targets).  ``single`` maps the one input (target) to ``X`` (``T``), which it may
     then use.  Returns (the exceptions to ``array_name``, every variable taken)."""
@@ -67,7 +69,7 @@ def module_arrays(names: list[tuple[str, bool]], single: dict[str, str]) -> tupl
         array = array_name(name, is_param)
         if single.get(name) == array:
             taken.discard(array)
-        while array in taken or "d" + array in taken or keyword.iskeyword(array):
+        while array in taken or "d" + array in taken or keyword.iskeyword(array) or array in AMBIGUOUS:
             array += "_"
         if array != array_name(name, is_param):
             exceptions[name] = array

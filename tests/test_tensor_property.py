@@ -185,6 +185,12 @@ FOUND = {
     # not read (W in dE/dW = x^T dE/dy); F841 a softmax computed for a cross-entropy spelled from
     # its input that needs no gradient; F841 h in max(h, h)'s constant derivative; E501 a
     # statement (huber of rank-4 arrays) or a comment (the loss formula) over 130 characters.
+    # E741: a node or input called i or o, a parameter called l or I (ambiguous variable names)
+    "ruff_ambiguous_names": _spec(
+        "found_ruff_names",
+        inputs={"o": [3], "u": [3]}, targets={"t": [3]}, params={"l": [3, 3], "I": [3]},
+        nodes={"i": "tanh(l @ o) * I", "y": "i + u"}, loss="half_sse(y, t)",
+    ),
     "ruff_unused_rng": _spec(
         "found_ruff_rng",
         inputs={"x": [3]}, targets={"t": [3]}, params={"g": [3]}, nodes={"y": "g * x"}, loss="half_sse(y, t)",
