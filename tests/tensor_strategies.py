@@ -684,7 +684,7 @@ class Builder:
             self.pool.append(Term(name, term.shape, term.batched, term.rows))
         batched = [t for t in self.pool if t.batched and t.text in self.nodes] or [t for t in self.pool if t.batched]
         y = batched[-1]
-        if not self.params:  # the loss must depend on a parameter
+        if not self.params or y.text not in self.nodes:  # the loss must depend on a parameter; forward() needs a node
             w = self.param(y.shape)
             name = f"h{len(self.nodes) + 1}"
             self.nodes[name] = f"{y.text} * {w.text}"
@@ -728,11 +728,15 @@ class Builder:
                 loss += f" + 0.1 * {'mean' if t.rank else ''}({t.text} ** 2)"
         unreached = [k for k in self.inputs if k not in reachable(loss, self.nodes)]
         assert not unreached, unreached  # int and bool inputs are created inside the node that reads them
-        spec = {"name": f"tensor_graph_{self.index}", "inputs": self.inputs, "params": self.params, "nodes": self.nodes}
-        last = self.pool[[t.text for t in self.pool].index(list(self.nodes)[-1])]
+        nodes = self.nodes
+        if self.chance(20):  # nodes listed in any order: a node may be used before it is defined
+            names = list(nodes)
+            order = [names.pop(self.s.randint(0, len(names) - 1)) for _ in range(len(names))]
+            nodes = {name: nodes[name] for name in order}
+        spec = {"name": f"tensor_graph_{self.index}", "inputs": self.inputs, "params": self.params, "nodes": nodes}
+        last = self.pool[[t.text for t in self.pool].index(list(nodes)[-1])]
         if not last.batched:  # forward() returns the last node unless told: it must vary by sample
-            varying = [t.text for t in self.pool if t.batched and t.text in self.nodes]
-            spec["output"] = y.text if y.text in self.nodes else varying[-1]
+            spec["output"] = y.text
         if targets:
             spec["targets"] = targets
         spec["loss"] = loss
