@@ -114,15 +114,12 @@ class ProgressBar:
         self.stream.flush()
 
 
-def train(epochs: int = 30, batch_size: int = 16, lr: float = 0.2, seed: int = 0, quiet: bool = False) -> dict:
-    """Train and return the curves and figures (see the keys at the end)."""
-    started = time.perf_counter()
-    X_train, X_test, T_train, T_test = load_data(seed)
-    with tempfile.TemporaryDirectory(prefix="symprop-digits-") as tmp:
-        module = generate_module(Path(tmp))
+def fit(module, data, epochs: int, batch_size: int, lr: float, seed: int, quiet: bool) -> tuple[dict, dict]:
+    """Mini-batch SGD of a generated module with a cosine-decayed rate and a progress bar:
+    (the trained parameters, the curves and figures).  ``data``: (X_train, X_test, T_train, T_test)."""
+    X_train, X_test, T_train, T_test = data
     params = module.init_params(seed=seed)
     rng = np.random.default_rng(seed)
-    steps_per_epoch = -(-len(X_train) // batch_size)
     bar = ProgressBar(epochs, quiet=quiet)
     step_losses, epoch_losses, test_losses, test_accuracies, epoch_seconds = [], [], [], [], []
     for epoch in range(1, epochs + 1):
@@ -142,32 +139,47 @@ def train(epochs: int = 30, batch_size: int = 16, lr: float = 0.2, seed: int = 0
         test_accuracies.append(accuracy(module, params, X_test, T_test))
         progress = f"train loss {epoch_losses[-1]:.4f}  test loss {test_losses[-1]:.4f}  test accuracy {test_accuracies[-1]:.1%}"
         bar.update(epoch, progress, done=epoch == epochs)
-    test_accuracy = test_accuracies[-1]
     train_seconds = sum(epoch_seconds)
-    # Numeric differentiation of the same training: one gradient per step, measured once.
-    numeric_step = numeric_gradient_seconds(module, params, X_train[:batch_size], T_train[:batch_size])
-    steps = epochs * steps_per_epoch
-    return {
-        "test_accuracy": test_accuracy,
+    return params, {
+        "test_accuracy": test_accuracies[-1],
         "train_accuracy": accuracy(module, params, X_train, T_train),
         "epochs": epochs,
-        "steps": steps,
+        "steps_per_epoch": -(-len(X_train) // batch_size),
         "params": sum(value.size for value in params.values()),
         "seconds_per_epoch": train_seconds / epochs,
         "train_seconds": train_seconds,
-        "numeric_seconds_per_step": numeric_step,
-        "numeric_seconds_estimate": numeric_step * steps,
         "step_losses": step_losses,
         "epoch_losses": epoch_losses,
         "test_losses": test_losses,
         "test_accuracies": test_accuracies,
-        "steps_per_epoch": steps_per_epoch,
+    }
+
+
+def train(epochs: int = 30, batch_size: int = 16, lr: float = 0.2, seed: int = 0, quiet: bool = False) -> dict:
+    """Train and return the curves and figures (see ``fit``, plus the numeric-differentiation estimate)."""
+    started = time.perf_counter()
+    X_train, X_test, T_train, T_test = data = load_data(seed)
+    with tempfile.TemporaryDirectory(prefix="symprop-digits-") as tmp:
+        module = generate_module(Path(tmp))
+    params, result = fit(module, data, epochs, batch_size, lr, seed, quiet)
+    # Numeric differentiation of the same training: one gradient per step, measured once.
+    numeric_step = numeric_gradient_seconds(module, params, X_train[:batch_size], T_train[:batch_size])
+    steps = epochs * result["steps_per_epoch"]
+    return {
+        **result,
+        "steps": steps,
+        "numeric_seconds_per_step": numeric_step,
+        "numeric_seconds_estimate": numeric_step * steps,
         "total_seconds": time.perf_counter() - started,
     }
 
 
-def save_plot(result: dict, path: Path) -> bool:
-    """The loss curve as a PNG; False when matplotlib is not installed."""
+PLOT_TITLE = "64-32-10 (tanh, softmax) on scikit-learn digits: mini-batch SGD, symprop-generated module"
+
+
+def save_plot(result: dict, path: Path, title: str = PLOT_TITLE, target: float = 0.95) -> bool:
+    """The loss curves and the test accuracy (``target`` marked) as a PNG; False when
+    matplotlib is not installed."""
     try:
         import matplotlib
 
@@ -185,11 +197,11 @@ def save_plot(result: dict, path: Path) -> bool:
     top.plot(epochs, result["test_losses"], color="#e6550d", marker="s", markersize=3, label="test loss")
     top.set_yscale("log")
     top.set_ylabel("cross-entropy (log scale)")
-    top.set_title("64-32-10 (tanh, softmax) on scikit-learn digits: mini-batch SGD, symprop-generated module", fontsize=9)
+    top.set_title(title, fontsize=9)
     top.grid(True, which="both", alpha=0.3)
     top.legend(fontsize=8)
     bottom.plot(epochs, result["test_accuracies"], color="#31a354", marker="o", markersize=3, label="test accuracy")
-    bottom.axhline(0.95, color="grey", linestyle=":", linewidth=1, label="95%")
+    bottom.axhline(target, color="grey", linestyle=":", linewidth=1, label=f"{target:.0%}")
     bottom.set_ylim(0.85, 1.0)
     bottom.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
     bottom.set_xlabel("epoch")
@@ -211,7 +223,7 @@ def save_plot(result: dict, path: Path) -> bool:
     return True
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     if seconds < 1:
         return f"{seconds * 1e3:.1f} ms"
     if seconds < 120:
@@ -234,13 +246,13 @@ def main(argv: list[str] | None = None) -> int:
     result = train(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, quiet=args.quiet)
     print(f"test accuracy: {result['test_accuracy']:.2%} (train {result['train_accuracy']:.2%})")
     print(
-        f"time per epoch: {_duration(result['seconds_per_epoch'])} "
+        f"time per epoch: {duration(result['seconds_per_epoch'])} "
         f"({result['steps_per_epoch']} steps of {args.batch_size}; "
-        f"{_duration(result['train_seconds'])} for {result['epochs']} epochs)"
+        f"{duration(result['train_seconds'])} for {result['epochs']} epochs)"
     )
     print(
-        f"numeric differentiation would have needed about {_duration(result['numeric_seconds_estimate'])} "
-        f"({_duration(result['numeric_seconds_per_step'])} per gradient of {result['params']:,} parameters, "
+        f"numeric differentiation would have needed about {duration(result['numeric_seconds_estimate'])} "
+        f"({duration(result['numeric_seconds_per_step'])} per gradient of {result['params']:,} parameters, "
         f"measured, x {result['steps']:,} steps): "
         f"{result['numeric_seconds_estimate'] / max(result['train_seconds'], 1e-9):,.0f} times longer"
     )
@@ -249,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"loss curve: {args.plot}")
         else:
             print("loss curve not drawn: pip install matplotlib")
-    print(f"total time: {_duration(result['total_seconds'])}")
+    print(f"total time: {duration(result['total_seconds'])}")
     return 0
 
 

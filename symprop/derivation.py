@@ -99,12 +99,19 @@ class Derivation:
 
     @cached_property
     def scalar(self) -> ScalarDerivation:
-        """The per-weight view; SymPropError above ``SCALAR_LIMIT`` parameters."""
+        """The per-weight view; SymPropError above ``SCALAR_LIMIT`` parameters or with batch_norm."""
         return ScalarDerivation(self)
+
+    @cached_property
+    def coupled_nodes(self) -> list[str]:
+        """Nodes whose op couples the samples of a batch (batch_norm): one sample's loss then
+        depends on its batch, and one sample's elements cannot say what the op does."""
+        return [node.name for node in self.graph.nodes.values() if node.op.batch_coupled]
 
     @property
     def has_scalar(self) -> bool:
-        return sum(sp.prod(n.shape) for n in self.graph.params()) <= SCALAR_LIMIT
+        """Whether the per-weight view exists: at most ``SCALAR_LIMIT`` parameters, no coupled node."""
+        return not self.coupled_nodes and sum(sp.prod(n.shape) for n in self.graph.params()) <= SCALAR_LIMIT
 
     @cached_property
     def param_names(self) -> list[str]:

@@ -19,10 +19,9 @@ import sympy as sp
 
 #: Variables the generated module uses for itself: an array whose name would be one of these
 #: gets a trailing "_" (graph specs; a layer stack's names never clash).  X and T are free
-#: for the single input and target.
-RESERVED = {"np", "params", "cache", "grads", "N", "E", "X", "T"}
-#: Variable names ruff refuses as ambiguous (E741: l, O and I look like 1 and 0): node i -> I_.
-AMBIGUOUS = {"l", "O", "I"}
+#: for the single input and target.  O, I and l are free but ambiguous (ruff's E741: they
+#: look like 0 and 1), so node ``o`` is ``O_`` too.
+RESERVED = {"np", "params", "cache", "grads", "N", "E", "X", "T", "O", "I", "l"}
 
 #: Longest name a spec may give (a network, a constant, a node): names become variables and
 #: file names, and a file name of 300 characters cannot be written.
@@ -57,9 +56,15 @@ def grad_name(node: str, is_param: bool = False) -> str:
     return "d" + array_name(node, is_param)
 
 
+def saved_name(array: str, what: str) -> str:
+    """The variable of an array an op's forward line saves for its backward step (``_rstd_N1``
+    for node array ``N1``): the leading ``_`` keeps it clear of every spec name."""
+    return f"_{what}_{array}"
+
+
 def module_arrays(names: list[tuple[str, bool]], single: dict[str, str]) -> tuple[dict[str, str], set[str]]:
     """The variables of a graph spec's module: each (name, is_param) gets ``array_name``
-    unless that variable is taken (``RESERVED``, a keyword, ``AMBIGUOUS``, another name's array or adjoint:
+    unless that variable is taken (``RESERVED``, a keyword, another name's array or adjoint:
     ``h`` and ``H``), in which case it gets a trailing ``_`` (node ``t`` -> ``T_``, since ``T``
     holds the targets).  ``single`` maps the one input (target) to ``X`` (``T``), which it may
     then use.  Returns (the exceptions to ``array_name``, every variable taken)."""
@@ -69,7 +74,7 @@ def module_arrays(names: list[tuple[str, bool]], single: dict[str, str]) -> tupl
         array = array_name(name, is_param)
         if single.get(name) == array:
             taken.discard(array)
-        while array in taken or "d" + array in taken or keyword.iskeyword(array) or array in AMBIGUOUS:
+        while array in taken or "d" + array in taken or keyword.iskeyword(array):
             array += "_"
         if array != array_name(name, is_param):
             exceptions[name] = array
@@ -128,12 +133,15 @@ def latex_base(node: str) -> str:
 
 
 def latex_element(node: str, index: tuple[int, ...]) -> str:
-    r"""``a1``, (1,) -> ``a^{(1)}_{2}``; ``W2``, (0, 1) -> ``w^{(2)}_{12}`` (elements in lower case)."""
+    r"""``a1``, (1,) -> ``a^{(1)}_{2}``; ``W2``, (0, 1) -> ``w^{(2)}_{12}`` (elements in lower case);
+    ``s``, (0, 1, 2) -> ``s_{1,2,3}``."""
     base = latex_base(node)
     if not index:
         return base
     if len(index) == 2 and base[:1] == "W":
         base = "w" + base[1:]
+    if len(index) > 2:  # a tensor's element: x_{1,2,3}, never x_{123}
+        return f"{base}_{{{','.join(str(i + 1) for i in index)}}}"
     return f"{base}_{{{element_suffix(index).replace('_', ',')}}}"
 
 

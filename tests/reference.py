@@ -3,12 +3,15 @@
 It does not go through symprop's lowering or emitter: ``Reference`` reads the spec's
 expression text with Python's ``ast`` (trusted test input) and evaluates it sample by sample
 with ``autograd.numpy``, with its own definition of every function of the language;
-``autograd.grad`` of the batch loss is the reference gradient.
+``autograd.grad`` of the batch loss is the reference gradient.  The one function that needs
+the whole batch, ``batch_norm``, evaluates its argument for every sample when the first sample
+reaches it, normalises over the batch once, and hands each sample its row.
 """
 
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 
 import autograd
@@ -28,6 +31,50 @@ def _where(mask, a, b):
     an adjoint of the full shape (it does not sum it back), so the gradient would be wrong."""
     zeros = np.zeros(np.broadcast_shapes(np.shape(mask), np.shape(a), np.shape(b)))
     return anp.where(mask, a + zeros, b + zeros)  # '+' sums its adjoint back over broadcast axes
+
+
+def _normalized(x, axis, eps):
+    centred = x - anp.mean(x, axis=axis, keepdims=True)
+    return centred / anp.sqrt(anp.mean(centred**2, axis=axis, keepdims=True) + eps)
+
+
+def _per_axis(value, dims: int) -> tuple[int, ...]:
+    return tuple(int(v) for v in value) if isinstance(value, tuple) else (int(value),) * dims
+
+
+def _zero_padded(x, padding):
+    """x (channels first) with zeros around its spatial axes, by concatenation."""
+    for axis, pad in enumerate(padding, start=1):
+        if pad:
+            zeros = np.zeros(x.shape[:axis] + (pad,) + x.shape[axis + 1 :])
+            x = anp.concatenate([zeros, x, zeros], axis=axis)
+    return x
+
+
+def _window_slices(x, size, stride):
+    """For each offset within a window: the elements of x (channels first) that every window
+    reads at that offset, as a strided slice (offset, slice)."""
+    counts = [(n - m) // s + 1 for n, m, s in zip(x.shape[1:], size, stride)]
+    for offset in itertools.product(*(range(m) for m in size)):
+        where = tuple(slice(o, o + s * (c - 1) + 1, s) for o, s, c in zip(offset, stride, counts))
+        yield offset, x[(slice(None), *where)]
+
+
+def _conv(x, w, stride=1, padding=0):
+    """PyTorch's conv1d/conv2d of one sample (a cross-correlation): a sum over kernel offsets."""
+    dims = w.ndim - 2
+    padded = _zero_padded(x, _per_axis(padding, dims))
+    terms = [
+        anp.tensordot(w[(slice(None), slice(None), *offset)], part, axes=(1, 0))
+        for offset, part in _window_slices(padded, w.shape[2:], _per_axis(stride, dims))
+    ]
+    return sum(terms[1:], terms[0])
+
+
+def _pool(reduce, x, kernel_size, stride=None):
+    size = _per_axis(kernel_size, 2)
+    parts = [part for _, part in _window_slices(x, size, _per_axis(kernel_size if stride is None else stride, 2))]
+    return reduce(anp.stack(parts), axis=0)
 
 
 _SELU = (1.0507009873536432, 1.6732632423543772)
@@ -76,7 +123,12 @@ FUNCTIONS = {
     "transpose": lambda a, axes=None: anp.transpose(a, None if axes is None else tuple(k % anp.ndim(a) for k in axes)),
     "reshape": lambda a, shape: anp.reshape(a, shape if isinstance(shape, tuple) else int(shape)),
     "where": _where,
+    "layer_norm": lambda x, axis=-1, eps=1e-5: _normalized(x, axis, eps),
     "tril": lambda n: np.tril(np.ones((int(n), int(n)), dtype=bool)),
+    "conv1d": _conv,
+    "conv2d": _conv,
+    "max_pool2d": lambda x, kernel_size, stride=None: _pool(anp.max, x, kernel_size, stride),
+    "avg_pool2d": lambda x, kernel_size, stride=None: _pool(anp.mean, x, kernel_size, stride),
     "half_sse": lambda y, t: anp.sum((t - y) ** 2) / 2,
     "mse": lambda y, t: anp.mean((y - t) ** 2),
     "mae": lambda y, t: anp.mean(anp.abs(y - t)),
@@ -123,9 +175,14 @@ class Reference:
         self.nodes = _expand_repeats(spec["nodes"])
         self.constants = {k: float(v) for k, v in (spec.get("constants") or {}).items()}
         self.functions = dict(spec.get("functions") or {})
+        self.parsed: dict[str, ast.AST] = {}  # one tree per text, so a call site is one object
+        self.batch: list[tuple[dict, dict]] = []  # every sample's (env, memo) while batch_loss runs
+        self.batch_norms: dict[int, object] = {}  # call site -> its output for the whole batch
 
     def eval(self, text: str, env: dict, memo: dict):
-        return self._eval(ast.parse(text.replace("^", "**"), mode="eval").body, env, memo)
+        if text not in self.parsed:
+            self.parsed[text] = ast.parse(text.replace("^", "**"), mode="eval").body
+        return self._eval(self.parsed[text], env, memo)
 
     def _eval(self, node, env, memo):
         if isinstance(node, ast.Constant):
@@ -145,6 +202,8 @@ class Reference:
             assert node.attr == "T"
             return anp.transpose(self._eval(node.value, env, memo))
         if isinstance(node, ast.Call):
+            if node.func.id == "batch_norm":
+                return self._batch_norm(node, env, memo)
             stable = self._stable_loss(node, env, memo)
             if stable is not None:
                 return stable
@@ -179,6 +238,19 @@ class Reference:
         shifted = z - anp.max(z, axis=axis, keepdims=True)
         return -anp.sum(t * (shifted - anp.log(anp.sum(anp.exp(shifted), axis=axis, keepdims=True))))
 
+    def _batch_norm(self, node, env, memo):
+        """This sample's row of batch_norm(x, axis=..., eps=...): x of every sample, stacked,
+        normalised over the batch and the per-sample axes listed (PyTorch's training mode)."""
+        if id(node) not in self.batch_norms:
+            keywords = {k.arg: self._eval(k.value, env, memo) for k in node.keywords}
+            axes = keywords.get("axis", ())
+            axes = axes if isinstance(axes, tuple) else (int(axes),)
+            stacked = anp.stack([self._eval(node.args[0], e, m) for e, m in self.batch])
+            over = (0, *(a + 1 if a >= 0 else a for a in axes))
+            self.batch_norms[id(node)] = _normalized(stacked, over, keywords.get("eps", 1e-5))
+        sample = next(s for s, (e, _) in enumerate(self.batch) if e is env)
+        return self.batch_norms[id(node)][sample]
+
     def _index(self, node, env, memo):
         """A subscript: whole numbers, constant slices, or an integer array (a table lookup)."""
         if isinstance(node, ast.Tuple):
@@ -199,10 +271,13 @@ class Reference:
 
     def batch_loss(self, params: dict, X: dict, T: dict):
         batch = len(next(iter(X.values())))
+        self.batch_norms = {}
+        self.batch = [
+            ({**params, **{k: v[s] for k, v in X.items()}, **{k: v[s] for k, v in T.items()}}, {}) for s in range(batch)
+        ]
         total = 0.0
-        for s in range(batch):
-            env = {**params, **{k: v[s] for k, v in X.items()}, **{k: v[s] for k, v in T.items()}}
-            total = total + self.eval(self.spec["loss"], env, {})
+        for env, memo in self.batch:
+            total = total + self.eval(self.spec["loss"], env, memo)
         return total / batch
 
     def gradients(self, params: dict, X: dict, T: dict) -> dict:

@@ -117,6 +117,25 @@ def test_no_private_name_is_imported_from_another_module():
     assert offenders == []
 
 
+def test_no_emitter_knows_an_op_class():
+    """The emitters ask each op questions (the flags and hooks of ``ops.base.Op``); they import
+    no op class to test against, nor an op family's module with its rule labels."""
+    from symprop import ops
+
+    offenders = []
+    for name in MODULES:
+        if not name.startswith("symprop.emit"):
+            continue
+        for target, names in _imports(name):
+            if not target.startswith("symprop.ops"):
+                continue
+            if target not in ("symprop.ops", "symprop.ops.base"):
+                offenders.append(f"{name} imports {target}")
+            found = [getattr(ops, n, None) for n in names]
+            offenders += [f"{name} imports {n}" for n, o in zip(names, found) if isinstance(o, type) and issubclass(o, ops.Op)]
+    assert offenders == []
+
+
 def test_the_tests_import_no_private_name_of_the_package():
     offenders = []
     for path in (ROOT / "tests").glob("*.py"):

@@ -1,8 +1,9 @@
-"""Smoke tests of the benchmarks and the training demo: they run, agree, and report.
+"""Smoke tests of the benchmarks and the training demos: they run, agree, and report.
 
 No timing is asserted (timings depend on the machine); what is checked is that every
 engine that is installed computes the same loss and gradients as the generated module,
-that the tables and JSON come out, and that the demo reaches 95% test accuracy.
+that the tables and JSON come out, and that the demos reach their test accuracy (95% for
+the 64-32-10 network, 97% for the CNN).
 PyTorch and JAX are skipped by the benchmark itself when they are not installed;
 the demo needs scikit-learn (skipped without it) and draws its plot only with matplotlib.
 """
@@ -61,8 +62,8 @@ def test_run_all_quick(tmp_path):
     assert "| 784-30-10 sigmoid half_sse | 1 | float64 |" in text
 
 
-def _load_demo():
-    spec = importlib.util.spec_from_file_location("train_digits", ROOT / "examples" / "train_digits.py")
+def _load_demo(name: str = "train_digits"):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -86,3 +87,35 @@ def test_training_demo_reaches_95_percent(tmp_path, capsys):
         assert plot.read_bytes().startswith(b"\x89PNG")
     else:
         assert "pip install matplotlib" in printed
+
+
+def test_cnn_demo_reaches_97_percent(tmp_path, capsys):
+    """The CNN demo's default run (30 epochs: a few seconds, 10-20 on a busy 2-core machine)."""
+    pytest.importorskip("sklearn", reason="the digits demo needs scikit-learn (pip install scikit-learn)")
+    demo = _load_demo("train_cnn_digits")
+    result = demo.train(quiet=True)
+    assert result["test_accuracy"] >= 0.97
+    assert result["epoch_losses"][-1] < result["epoch_losses"][0] / 10
+
+    plot = tmp_path / "cnn_loss_curve.png"
+    assert demo.main(["--epochs", "2", "--plot", str(plot)]) == 0
+    printed = capsys.readouterr().out
+    assert "epoch   2/2" in printed  # the progress bar
+    assert "test accuracy:" in printed and "time per epoch:" in printed
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert plot.read_bytes().startswith(b"\x89PNG")
+    else:
+        assert "pip install matplotlib" in printed
+
+
+def test_bench_conv_quick(tmp_path):
+    """benchmarks/bench_conv.py: the generated CNN module and PyTorch agree, and it reports."""
+    pytest.importorskip("torch", reason="bench_conv.py compares with PyTorch (pip install torch)")
+    output = tmp_path / "conv.json"
+    command = [sys.executable, str(ROOT / "benchmarks" / "bench_conv.py"), "--seconds", "0.5", "--dtypes", "float32"]
+    done = subprocess.run([*command, "--json", str(output)], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    (row,) = json.loads(output.read_text(encoding="utf-8"))["rows"]
+    assert row["agreement"] < 1e-4 and row["ratio"] > 0
+    assert any(text.startswith("C1 = _conv(X, K") for text, _ in row["lines"])
+    assert "| float32 |" in done.stdout and "median per statement" in done.stdout

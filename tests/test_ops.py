@@ -51,6 +51,21 @@ OP_SAMPLES = {
                 "nodes": {"y": "where(m, v * x, -v)"}, "loss": "half_sse(y, t)"},
     ops.Tril: {"inputs": {"x": [3, 3]}, "targets": {"t": [3, 3]}, "params": {"A": [3, 3]},
                "nodes": {"y": "softmax(where(tril(3), A @ x, -1e9), axis=-1)"}, "loss": "half_sse(y, t)"},
+    ops.LayerNorm: {"inputs": {"x": [2, 3]}, "targets": {"t": [2, 3]}, "params": {"W": [3, 3], "g": [3]},
+                    "nodes": {"y": "g * layer_norm(x @ W) + layer_norm(x @ W, axis=(0, 1), eps=0.01)"},
+                    "loss": "half_sse(y, t)"},
+    ops.BatchNorm: {"inputs": {"x": 3}, "targets": {"t": 2}, "params": {"W": [2, 3], "g": [2]},
+                    "nodes": {"y": "g * batch_norm(W @ x)"}, "loss": "half_sse(y, t)"},
+    # The adjoint of every input of both convolutions, with stride, padding and positions the
+    # windows leave out (6 + 2 - 3 and 9 - 2 are odd); a bias by broadcasting.
+    ops.Conv: {"inputs": {"x": [2, 6, 6]}, "targets": {"t": [2, 4]},
+               "params": {"v": [2, 6, 6], "K": [3, 2, 3, 3], "kb": [3, 1, 1], "L": [2, 3, 2]},
+               "nodes": {"h": "tanh(conv2d(v * x, K, stride=2, padding=1) + kb)",
+                         "y": "conv1d(reshape(h, [3, 9]), L, stride=2)"}, "loss": "half_sse(y, t)"},
+    # Overlapping max windows (relu's zeros tie), tiles of a mean, a window that is not square.
+    ops.Pool: {"inputs": {"x": [2, 5, 5]}, "targets": {"t": [2, 2, 2]}, "params": {"v": [2, 5, 5]},
+               "nodes": {"a": "relu(v * x)", "y": "max_pool2d(a, 3, stride=2) + avg_pool2d(a, 2)",
+                         "z": "avg_pool2d(a, (2, 3), stride=(3, 1))"}, "loss": "half_sse(y, t) + sum(z * z)"},
 }
 
 
@@ -117,7 +132,7 @@ def test_every_loss_inside_a_graph_spec(name, tmp_path):
 
 
 def test_every_op_the_language_names_has_its_shape_rule():
-    from symprop.tensor_spec.lowering import CALLS
+    from symprop.tensor_spec.calls import CALLS
 
     named = [op for op in ops.OPS if op.CALL_NAMES]
     assert {name for op in named for name in op.CALL_NAMES} == set(CALLS)
@@ -151,6 +166,31 @@ def test_every_op_the_language_names_has_its_shape_rule():
         ("where(x, W, W)", "the condition x is a float tensor; it must be a boolean mask"),
         ("where(tril(2), W, W)", "shape mismatch: tril(2) has shape [2, 2], W has shape [3, 3], W has shape [3, 3]"),
         ("tril(0) * W", "the size must be at least 1, got 0"),
+        ("layer_norm(sum(W))", "layer_norm needs a vector or a tensor, got a scalar"),
+        ("layer_norm(W @ x, eps=0)", "eps must be a positive number, got 0"),
+        ("layer_norm(W, axis=1, epsilon=1)", "unexpected keyword epsilon= (only axis=, eps=)"),
+        ("layer_norm(reshape(W @ x, [3, 1]))", "normalising over 1 element gives 0 whatever x is"),
+        ("batch_norm(W @ x, 0)", "0 must be a tensor"),
+        ("batch_norm(W @ x, axis=1)", "axis 1 is out of range for a tensor of rank 1 (per sample)"),
+        ("batch_norm(W)", "W is the same for every sample (computed from parameters alone)"),
+        ("conv2d(W, reshape(W, [1, 1, 3, 3]))",
+         "the input W must have shape [channels, height, width] per sample, got [3, 3]"),
+        ("conv2d(reshape(W, [1, 3, 3]), W)", "the kernel W must have shape [out_channels, in_channels, kh, kw], got [3, 3]"),
+        ("conv1d(W, reshape(W, [9, 1, 1]))",
+         "channel mismatch: the input W has 3 channel(s) (shape [3, 3]), the kernel reshape(W, [9, 1, 1]) takes 1"),
+        ("conv1d(W, reshape(concat(W, W), [1, 3, 6]), padding=1)",
+         "the kernel reshape(concat(W, W), [1, 3, 6]) (shape [1, 3, 6]) is larger than the input W (shape [3, 3], padding 1)"),
+        ("conv1d(W, reshape(W, [1, 3, 3]), stride=1.5)", "the stride must be a whole number, got 1.5"),
+        ("conv1d(W, reshape(W, [1, 3, 3]), stride=0)", "the stride must be at least 1, got 0"),
+        ("conv1d(W, reshape(W, [1, 3, 3]), padding=-1)", "the padding must be at least 0, got -1"),
+        ("conv1d(W, reshape(W, [1, 3, 3]), padding=(1, 1))", "the padding must be a whole number or 1 of them, got 2: (1, 1)"),
+        ("conv1d(W, reshape(W, [1, 3, 3]), dilation=2)", "unexpected keyword dilation= (only stride=, padding=)"),
+        ("conv1d(W, reshape(W @ x, [1, 3, 1]))", "the kernel reshape(W @ x, [1, 3, 1]) varies by sample; it must not depend on"),
+        ("max_pool2d(W, 2)", "the input W must have shape [channels, height, width] per sample, got [3, 3]"),
+        ("max_pool2d(reshape(W, [1, 3, 3]))", "needs the window size: max_pool2d(reshape(W, [1, 3, 3]), 2)"),
+        ("avg_pool2d(reshape(W, [1, 3, 3]), 4)", "the window 4 is larger than the input reshape(W, [1, 3, 3]) (shape [1, 3, 3])"),
+        ("max_pool2d(reshape(W, [1, 3, 3]), 2, stride=(1, 0))", "the stride must be at least 1, got 0"),
+        ("avg_pool2d(reshape(W, [1, 3, 3]), 2.5)", "the window size must be a whole number, got 2.5"),
     ],
 )
 def test_a_shape_rule_refusal_names_the_node_and_the_call(node, words):

@@ -19,7 +19,7 @@ import pytest
 import sympy as sp
 import yaml
 from conftest import EXAMPLES, ROOT, emit_module
-from reference import TOLERANCE, check_module_against_references, point
+from reference import TOLERANCE, check_module_against_references, point, relative_error
 
 import symprop
 from symprop import naming, registry
@@ -37,6 +37,12 @@ GRAPH_EXAMPLES = [
     "highway",
     "elman_rnn",
     "cs231n_neuron",
+    "self_attention",
+    "lstm",
+    "embedding_gru",
+    "transformer_block",
+    "batchnorm_mlp",
+    "cnn_digits",
 ]
 
 
@@ -56,8 +62,12 @@ def _scalar_proof(spec: dict, points: int = 2, seed: int = 0):
     one_hot = {
         n.inputs[1] for n in d.graph.nodes.values() if getattr(n.op, "choice", None) and n.op.choice.name == "cross_entropy"
     }
+    discrete = {n.name: n.op for n in d.graph.leaves("input") if n.op.dtype_name != "float"}
     for _ in range(points):
         point = {s: sp.Rational(rng.randint(-1200, 1200), 1000) for s in leaves}
+        for name, leaf in discrete.items():  # indices in their range, masks 0 or 1
+            top = leaf.classes - 1 if leaf.dtype_name == "int" else 1
+            point |= {s: sp.Integer(rng.randint(0, top)) for s in scalar.symbols[name]}
         for node in d.graph.leaves("target"):
             symbols = scalar.symbols[node.name]
             if node.name in one_hot:
@@ -67,7 +77,8 @@ def _scalar_proof(spec: dict, points: int = 2, seed: int = 0):
                 point |= {s: sp.Rational(rng.randint(50, 950), 1000) for s in symbols}
         values = scalar.forward_values(point, digits=50)
         checked = [(g.symbol, g.expr) for g in scalar.gradients()]
-        checked += [(s, scalar.adjoints.get(s, sp.S.Zero)) for s in scalar.leaves("input")]
+        indices = {s for name in discrete for s in scalar.symbols[name]}  # no derivative in an index or a mask
+        checked += [(s, scalar.adjoints.get(s, sp.S.Zero)) for s in scalar.leaves("input") if s not in indices]
         for symbol, ours_expr in checked:
             ours = evaluate(ours_expr, values, 50) if ours_expr != 0 else sp.S.Zero
             theirs = sp.diff(reference, symbol).xreplace(point).evalf(50)
@@ -96,7 +107,11 @@ def test_generated_graph_modules_are_clean_under_ruff(tmp_path, monkeypatch):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("name", ["residual_block", "concat_two_inputs", "cs231n_neuron"])
+@pytest.mark.parametrize(
+    "name",
+    ["residual_block", "concat_two_inputs", "cs231n_neuron", "self_attention", "lstm", "embedding_gru"]
+    + ["batchnorm_mlp", "cnn_digits"],
+)
 def test_float32_stays_float32(name, tmp_path):
     module = emit_module(name, tmp_path)
     params = module.init_params(0, dtype=np.float32)
@@ -104,6 +119,14 @@ def test_float32_stays_float32(name, tmp_path):
     value, grads = module.loss_and_grad(params, X, T)
     assert np.asarray(value).dtype == np.float32
     assert all(np.asarray(g).dtype == np.float32 for g in grads.values())
+
+    def wide(a):  # float64 for floats; integer ids, masks and None as they are
+        if isinstance(a, dict):
+            return {k: wide(v) for k, v in a.items()}
+        return a.astype(np.float64) if a is not None and a.dtype.kind == "f" else a
+
+    _, exact = module.loss_and_grad(wide(params), wide(X), wide(T))
+    assert relative_error(grads, exact) < 1e-5
 
 
 def test_the_residual_block_graph():
@@ -308,6 +331,63 @@ SMALL_SPECS = [
         "params": {"Wx": [2, 2], "Wh": [2, 2], "Wy": [1, 2]},
         "nodes": {"h1": "tanh(Wx @ x1)", "h{k}": {"for": "k in 2..3", "value": "tanh(Wx @ x{k} + Wh @ h{k-1})"}, "y": "Wy @ h3"},
         "loss": "mse(y, t)",
+    },
+    {
+        "name": "small_attention",
+        "inputs": {"X": [2, 2]},
+        "targets": {"t": [2, 2]},
+        "params": {"Wq": [2, 2], "Wv": [2, 2]},
+        "nodes": {
+            "s": "(X @ Wq) @ X.T / sqrt(2)",
+            "p": "softmax(where(tril(2), s, -50), axis=-1)",
+            "y": "X + p @ (X @ Wv)",
+        },
+        "loss": "half_sse(y, t)",
+    },
+    {
+        "name": "small_tensor_moves",
+        "inputs": {"x": [2, 3]},
+        "targets": {"t": [3]},
+        "params": {"A": [3, 2], "B": [2, 2, 2]},
+        "nodes": {
+            "h": 'einsum("ij,jk->ik", x, A)',
+            "r": "transpose(reshape(h, [2, 2, 1]), [2, 1, 0]) * B",
+            "m": "max(r, axis=(0, 2), keepdims=1) + mean(B, axis=0)",
+            "y": "concat(sum(m, axis=(0, 1)), logsumexp(h, axis=0)[0:1])",
+        },
+        "loss": "half_sse(y, t)",
+    },
+    {
+        "name": "small_lookup",
+        "inputs": {"ids": {"shape": [3], "dtype": "int", "range": 4}, "keep": {"shape": [3, 1], "dtype": "bool"}},
+        "targets": {"t": [2]},
+        "params": {"Emb": [4, 2], "W": [2, 2]},
+        "nodes": {"e": "where(keep, Emb[ids], 0)", "y": "tanh(W @ e[0] + W @ e[-1]) * sum(e[1:])"},
+        "loss": "half_sse(y, t)",
+    },
+    {
+        "name": "small_layer_norm",
+        "inputs": {"x": 3},
+        "targets": {"t": 2},
+        "params": {"W": [2, 3], "g": [3]},
+        "nodes": {"y": "W @ (g * layer_norm(x, eps=0.1))"},
+        "loss": "half_sse(y, t)",
+    },
+    {
+        "name": "small_conv",
+        "inputs": {"x": [1, 4, 4]},
+        "targets": {"t": [1, 5]},
+        "params": {"K": [2, 1, 3, 3], "L": [1, 2, 2]},
+        "nodes": {"h": "tanh(conv2d(x, K, stride=2, padding=1))", "y": "conv1d(reshape(h, [2, 4]), L, padding=1)"},
+        "loss": "half_sse(y, t)",
+    },
+    {
+        "name": "small_pool",
+        "inputs": {"x": [1, 3, 3]},
+        "targets": {"t": [1, 2, 2]},
+        "params": {"v": [1, 3, 3]},
+        "nodes": {"a": "v * x", "y": "max_pool2d(a, 2, stride=1) + avg_pool2d(a, (2, 3))"},
+        "loss": "half_sse(y, t)",
     },
 ]
 

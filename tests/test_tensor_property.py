@@ -60,6 +60,11 @@ def test_generated_modules_are_clean_under_ruff(tmp_path):
     assert ruff_check(paths) == ""
 
 
+#: Ops of symprop.ops the generator does not write (yet): a new op fails the test below until
+#: the generator writes it or it is listed here.
+NOT_GENERATED = {"LayerNorm", "BatchNorm", "Conv", "Pool"}
+
+
 def test_the_generator_covers_the_grammar():
     """Every op of the tensor grammar, and the situations the generator is there for, occur in
     the first specs (so a change to the generator cannot quietly drop one)."""
@@ -100,7 +105,7 @@ def test_the_generator_covers_the_grammar():
         seen["negative axis"] += "axis=-" in text or ", -" in text
         seen["rank 4"] += any(len(n.shape) == 4 for n in graph.nodes.values())
         seen["rank 0 input"] += any(not n.shape for n in graph.leaves("input"))
-    expected = {op.__name__ for op in ops.OPS} | {
+    expected = {op.__name__ for op in ops.OPS} - NOT_GENERATED | {
         "@ batched", "@ of parameters alone", "@ two batched operands", "@ leading axes", "@ size-1 leading axis stretched",
         "keepdims", "einsum letter in one operand, summed", "einsum outer product", "broadcast rank", "broadcast size 1",
         "batched with unbatched", "a node twice in one op", "a parameter used twice", "a node used twice", "negative axis",

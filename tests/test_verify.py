@@ -180,8 +180,9 @@ def test_wide_network_checks_matrix_claims_on_small_sizes():
     checker = verifier("mlp_784_30_10")
     result = checker.check("W2", "delta2 @ a1.T")
     assert result.correct and result.sizes == ["W1 4x3, b1 4, W2 2x4, b2 2", "W1 3x2, b1 3, W2 4x3, b2 4"]
-    with pytest.raises(SymPropError, match="too many for claims about one weight"):
-        checker.check("W2[0,0]", "a1_1")
+    element = checker.check("W2[0,0]", "delta2_1 * a1_1")  # too many weights for the exact check: numbers decide
+    assert element.correct and element.method.startswith("numeric comparison"), str(element)
+    assert not checker.check("W2[0,0]", "a1_1").correct
 
 
 def test_claims_about_intermediate_nodes():

@@ -26,6 +26,7 @@ from .base import (
 )
 from .concat import Concat
 from .contraction import contract
+from .conv import Conv
 from .dense import Dense
 from .einsum import Einsum
 from .elementwise import Elementwise
@@ -35,6 +36,8 @@ from .leaf import DTYPES, Leaf
 from .logsumexp import LogSumExp
 from .loss import Loss
 from .matmul import MatMul
+from .norm import BatchNorm, LayerNorm
+from .pool import Pool
 from .reduce import Reduce
 from .reshape import Reshape
 from .softmax import Softmax
@@ -59,6 +62,10 @@ OPS = (
     Gather,
     Where,
     Tril,
+    LayerNorm,
+    BatchNorm,
+    Conv,
+    Pool,
 )
 
 __all__ = [
@@ -69,13 +76,16 @@ __all__ = [
     "Adjoint",
     "AdjointCode",
     "Arg",
+    "BatchNorm",
     "Call",
     "Concat",
+    "Conv",
     "Dense",
     "Einsum",
     "Elementwise",
     "Gather",
     "Index",
+    "LayerNorm",
     "Leaf",
     "LogSumExp",
     "Loss",
@@ -83,6 +93,7 @@ __all__ = [
     "MissingHook",
     "Node",
     "Op",
+    "Pool",
     "Reduce",
     "Reshape",
     "ShapeRuleError",

@@ -14,6 +14,7 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
 from .. import registry
+from ..naming import escape_latex_text
 from .base import Adjoint, AdjointCode, Op, at_elements, formula_note, tidy
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ class Activation(Op):
 
     choice: ActivationChoice
     activation = True
+    layer_activation = True
 
     @property
     def name(self) -> str:
@@ -96,8 +98,21 @@ class Activation(Op):
 
     # -- LaTeX --------------------------------------------------------------------------
 
+    def function_latex(self) -> str:
+        """``\\sigma``, the registry's LaTeX name, or ``f_{name}`` for a formula of the spec."""
+        if self.choice.formula is not None:
+            return r"f_{\mathrm{" + escape_latex_text(self.name) + "}}"
+        return self.choice.entry.latex or (r"\operatorname{" + escape_latex_text(self.name) + "}")
+
     def latex(self, node, tex):
         return rf"{tex.function_tex(self)}\left({tex.node_tex(node.inputs[0])}\right)"
+
+    def latex_element(self, node, tex):
+        letters = tex.index_letters(node.shape)
+        return tex.el(node.name, letters), rf"{tex.function_tex(self)}({tex.el(node.inputs[0], letters)})"
+
+    def latex_factor(self, node, wrt, tex):
+        return rf"{tex.function_tex(self)}'({tex.node_tex(wrt)})"
 
     def latex_adjoint(self, step, tex, eq):
         paren = tex.paren

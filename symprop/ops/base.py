@@ -55,14 +55,17 @@ class ShapeRuleError(ValueError):
 
 @dataclass(frozen=True)
 class Arg:
-    """One positional argument of a call in a graph spec: a tensor (its per-sample ``shape``
-    and ``dtype``: 'float', 'int' for indices, 'bool' for a mask) or a constant ``value`` (a
-    SymPy number, a string such as einsum's subscripts, or a tuple of whole numbers)."""
+    """One positional argument of a call in a graph spec: a tensor (its per-sample ``shape``,
+    its ``dtype``: 'float', 'int' for indices, 'bool' for a mask, and whether it is
+    ``batched``: varies by sample) or a constant ``value`` (a SymPy number, a string such as
+    einsum's subscripts, or a tuple of whole numbers)."""
 
     text: str
     shape: tuple[int, ...] | None = None
     value: Any = None
     dtype: str = "float"
+    #: Whether a tensor varies by sample (has the batch axis in the module).
+    batched: bool = False
 
     @property
     def is_tensor(self) -> bool:
@@ -217,6 +220,7 @@ class NumpyContext(Protocol):
     def reduce_to(self, code: str, batched: bool, shape: tuple[int, ...], target: str) -> tuple[str, str]: ...
     def node(self, name: str) -> Node: ...
     def require_helper(self, name: str, source: str) -> None: ...  # a helper function the op calls
+    def saved(self, node: str, what: str) -> str: ...  # an array the node's forward line saved (Op.saves)
     def temporary(self, code: str, comment: str) -> tuple[str, Any]: ...  # (name, line) of a temporary
 
 
@@ -228,7 +232,7 @@ class LatexContext(Protocol):
 
     def node(self, name: str) -> Node: ...
     def node_tex(self, node: str) -> str: ...
-    def el(self, node: str, index: str) -> str: ...
+    def el(self, node: str, index: str | tuple[str, ...]) -> str: ...  # s_{jk}, s_{i,j,k}, c_{j,8+k}
     def adjoint_tex(self, node: str) -> str: ...
     def adjoint_element(self, node: str, index: str) -> str: ...
     def local(self, expr: sp.Expr, names: dict, vector: bool = False) -> str: ...
@@ -238,7 +242,8 @@ class LatexContext(Protocol):
     def partial(self, of: str, wrt: str) -> str: ...  # \frac{\partial of}{\partial wrt}
     def transpose(self, tex: str) -> str: ...
     def upstream(self, node: str) -> tuple[str, str, str] | None: ...  # dE/d node spelled out by its sender
-    def index_letters(self, shape: tuple[int, ...]) -> str: ...  # '', 'j', 'jk'
+    def index_letters(self, shape: tuple[int, ...], avoid: str = "") -> str: ...  # '', 'j', 'jk', 'ijk'
+    def subscript(self, index: str | tuple[str, ...]) -> str: ...  # 'jk', 'i,j,k': as el writes indices
     def paren(self, tex: str) -> str: ...
     def visible_length(self, tex: str) -> int: ...
     def to_latex(self, expr: sp.Expr, names: dict | None = None, hadamard: bool = False) -> str: ...
@@ -261,8 +266,28 @@ class Op:
     loss_function = False
 
     #: Whether the op is an activation a = f(z) of one input, elementwise, with a
-    #: ``derivative`` in z and a: the chain the tutorials write factor by factor.
+    #: ``derivative`` in z and a: the chain the tutorials write factor by factor.  Such an op
+    #: has ``choice`` (its registry entry or formula) and ``definition()`` (f in z).
     activation = False
+
+    #: Whether the op is a dense layer ``z = W a + b`` (inputs W, a and maybe b): layer stacks
+    #: are made of them, and their handouts call dE/dz the layer's error signal delta.
+    dense_layer = False
+
+    #: Whether the op can be a layer's activation in a layer stack (an elementwise activation
+    #: or softmax): the handout names it with ``function_latex`` and writes its element with
+    #: ``latex_element``.
+    layer_activation = False
+
+    #: Whether one sample's output depends on the other samples of the batch (batch_norm's
+    #: batch statistics): the loss is then not a mean of independent per-sample losses, and
+    #: the per-weight view of one sample does not exist.
+    batch_coupled = False
+
+    #: Arrays the op's forward spelling computes besides its value, for its backward steps
+    #: (layer_norm's 1/sigma): its ``numpy`` code then returns the tuple (value, *saved), and a
+    #: backward step reads them as ``code.saved(node, what)``.
+    saves: tuple[str, ...] = ()
 
     def elements(self, node: Node, args: list[list[sp.Expr]]) -> list[sp.Expr]:
         """The node's elements (flattened, row-major) as scalar expressions of its inputs'."""
@@ -331,6 +356,33 @@ class Op:
     def words(self, step: Step, tex: LatexContext) -> str:
         """The title of a backward step: 'back through the matrix product $h$'."""
         raise MissingHook(self, "words")
+
+    # -- optional LaTeX hooks: questions the handout asks some ops ------------------------
+
+    def latex_element(self, node: Node, tex: LatexContext) -> tuple[str, str] | None:
+        """The node's definition in index notation, (an element of the node, what it equals):
+        ``(q_{ik}, \\sum_j x_{ij} w_{jk})``; None where ``latex`` already says it element by
+        element.  The handout shows it beside ``latex`` for tensors and layer activations."""
+        return None
+
+    def function_latex(self) -> str:
+        """How formulas name the function of a layer activation: ``\\sigma``, ``\\operatorname{softmax}``."""
+        raise MissingHook(self, "function_latex")
+
+    def latex_factor(self, node: Node, wrt: str, tex: LatexContext) -> str:
+        """What d ``node`` / d ``wrt`` is, in words of the handout's notation, for a chain
+        rule written factor by factor (layer stacks): ``a^{(1)\\top}``, ``\\sigma'(z)``."""
+        return tex.partial(tex.node_tex(node.name), tex.node_tex(wrt))
+
+    def latex_locals(self, node: Node, tex: LatexContext) -> str | None:
+        """One row of the handout's table of local derivatives (``h = x y: dh/dx = y, ...``)
+        for ops whose local derivatives SymPy derives (elementwise formulas), else None."""
+        return None
+
+    def fused_step(self, step: Step) -> bool:
+        """Whether ``step`` (one of this op's) replaces its input's step too: a loss fused with
+        its output activation (dE/dz = y - t)."""
+        return False
 
     def claim_adjoint(self, step: Step, upstream: str | None, plain: Any) -> str | None:
         """The step in the verifier's array notation (column vectors), given the upstream
@@ -434,6 +486,13 @@ def broadcast_flat(index: tuple[int, ...], shape: tuple[int, ...]) -> int:
     for i, n in zip(own, shape):
         flat = flat * n + (i if n > 1 else 0)
     return flat
+
+
+def broadcast_tokens(letters: str, shape: tuple[int, ...], out: tuple[int, ...]) -> list[str]:
+    """The index of an operand of ``shape`` at output element ``letters`` (of shape ``out``) under
+    NumPy broadcasting: the trailing letters, 1 on an axis of size 1 that was stretched."""
+    own = letters[len(letters) - len(shape) :] if shape else ""
+    return ["1" if n == 1 and m > 1 else c for c, n, m in zip(own, shape, out[len(out) - len(shape) :])]
 
 
 def accumulate(step: Step) -> str:

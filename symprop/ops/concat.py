@@ -95,17 +95,32 @@ class Concat(Op):
             + r"\right)"
         )
 
+    def part_tokens(self, letters: str, argument: int) -> list[str]:
+        """The index of part ``argument``'s element that sits at ``letters`` of the whole: the
+        letter of the axis shifted back by the parts before it (``k - 3``)."""
+        offset = self.offset(argument)
+        k = letters[self.axis]
+        return [*letters[: self.axis], f"{k} - {offset}" if offset else k, *letters[self.axis + 1 :]]
+
+    def latex_element(self, node, tex):
+        if len(node.shape) == 1:
+            return None  # the stacked vector says it
+        letters = tex.index_letters(node.shape)
+        k = letters[self.axis]
+        rows = []
+        for argument, name in enumerate(node.inputs):
+            low, high = self.offset(argument), self.offset(argument) + self.sizes[argument]
+            where = rf"{k} \le {high}" if argument == 0 else rf"{low} < {k} \le {high}"
+            rows.append(rf"{tex.el(name, self.part_tokens(letters, argument))} & \text{{if }} {where}")
+        return tex.el(node.name, letters), r"\begin{cases} " + r" \\ ".join(rows) + r" \end{cases}"
+
     def latex_adjoint(self, step, tex, eq):
         a, c = step.target, step.source
         offset = self.offset(step.argument)
         shape = tex.node(a).shape
         letters = tex.index_letters(shape)
         k = letters[self.axis]
-        shifted = letters[: self.axis] + (f"{offset} + {k}" if offset else k) + letters[self.axis + 1 :]
-        if len(shape) > 1:
-            shifted = ",".join(letters[: self.axis]) + ("," if self.axis else "") + (f"{offset}+{k}" if offset else k)
-            shifted += ("," + ",".join(letters[self.axis + 1 :])) if letters[self.axis + 1 :] else ""
-            letters = ",".join(letters)
+        shifted = [*letters[: self.axis], f"{offset} + {k}" if offset else k, *letters[self.axis + 1 :]]
         element = rf"{tex.partial('E', tex.el(a, letters))} {eq} {tex.partial('E', tex.el(c, shifted))}"
         n = shape[self.axis]
         part = rf"\Bigl({tex.partial('E', tex.node_tex(c))}\Bigr)_{{{offset + 1}..{offset + n}}}"

@@ -18,6 +18,8 @@ WEIGHT, BIAS, INPUT = "dense_weight", "dense_bias", "dense_input"
 class Dense(Op):
     """``z = W a + b`` per sample; inputs (W, a) or (W, a, b)."""
 
+    dense_layer = True
+
     def elements(self, node, args):
         weights, inputs = args[0], args[1]
         rows, cols = node.shape[0], len(inputs)
@@ -78,6 +80,15 @@ class Dense(Op):
             rf" = \sum_{{j=1}}^{{{rows}}} {delta_j} \, {el(weight, 'jk', True)}"
         )
         return element, rf"{partial('E', tex.node_tex(data))} {eq} {transpose_tex(tex.node_tex(weight))} {delta}", ""
+
+    def latex_factor(self, node, wrt, tex):
+        """dz/dW is the input (transposed), dz/da the weights, dz/db one."""
+        weight, data, *_ = node.inputs
+        if wrt == weight:
+            return tex.transpose(tex.node_tex(data))
+        if wrt == data:
+            return tex.node_tex(weight)
+        return "1"
 
     def latex_upstream(self, step, tex):
         """dE/da of the layer's input, spelled out (element j, vector) for the next step back:

@@ -39,16 +39,17 @@ def contraction_elements(subscripts: tuple[str, ...], out: str, shapes: tuple[tu
 
 
 def index_sum(factors: list[tuple[str, str]], out: str) -> str:
-    """``\\sum_{j} a_{ij} b_{jk}``: a product of elements summed over the letters not in ``out``;
-    ``factors`` are (LaTeX of an element, its index letters)."""
+    """``\\sum_{j} a_{ij} \\, b_{jk}``: a product of elements summed over the letters not in
+    ``out``; ``factors`` are (LaTeX of an element, its index letters)."""
     summed = sorted({c for _, subs in factors for c in subs} - set(out))
     total = (r"\sum_{" + ",".join(summed) + "} ") if summed else ""
     return total + r" \, ".join(element for element, _ in factors)
 
 
-def bracket(element: str, out: str) -> str:
-    """A tensor given by its elements: ``[\\sum_j a_{ij} b_{jk}]_{ik}`` (a scalar: the sum itself)."""
-    return rf"\Bigl[{element}\Bigr]_{{{out}}}" if out else element
+def bracket(element: str, out: str, tex) -> str:
+    """A tensor given by its elements: ``[\\sum_j a_{ij} b_{jk}]_{ik}`` (a scalar: the sum
+    itself); the handout says once what the bracket means."""
+    return rf"\Bigl[{element}\Bigr]_{{{tex.subscript(out)}}}" if out else element
 
 
 def parse_subscripts(text: str, shapes: list[tuple[int, ...]], texts: list[str]) -> tuple[tuple[str, ...], str]:
@@ -150,8 +151,9 @@ class Einsum(Op):
     # -- LaTeX --------------------------------------------------------------------------
 
     def latex(self, node, tex):
+        """Written with the spec's own letters: ``[\\sum_{j,k} x_{ij} A_{jk} v_k]_i``."""
         factors = [(tex.el(i, s), s) for i, s in zip(node.inputs, self.subscripts)]
-        return bracket(index_sum(factors, self.out), self.out)
+        return bracket(index_sum(factors, self.out), self.out, tex)
 
     def latex_adjoint(self, step, tex, eq):
         source = tex.node(step.source)
@@ -165,7 +167,8 @@ class Einsum(Op):
         ]
         note = "the adjoint of a contraction is a contraction: the upstream adjoint with the other operands"
         if spread:
-            note += f"; {', '.join(spread)} was summed, so the adjoint is the same for every {', '.join(spread)}"
+            letters = ", ".join(spread)
+            note += f"; ${letters}$ was summed in the forward pass, so the adjoint is the same for every ${letters}$"
         return element, "", note
 
     def words(self, step, tex):

@@ -15,7 +15,7 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
 from .. import registry
-from .base import Adjoint, AdjointCode, Op, arg_symbol, broadcast_flat, element_indices, tidy
+from .base import Adjoint, AdjointCode, Op, arg_symbol, broadcast_flat, broadcast_tokens, element_indices, tidy
 
 ELEMENTWISE = "elementwise"
 
@@ -93,14 +93,12 @@ class Elementwise(Op):
         out_idx = tex.index_letters(source.shape)
         names, vnames = {}, {}
         for k, name in enumerate(source.inputs):
-            rank = len(tex.node(name).shape)
-            names[arg_symbol(k)] = el(name, out_idx[len(out_idx) - rank :] if rank else "")
+            names[arg_symbol(k)] = el(name, broadcast_tokens(out_idx, self.shapes[k], source.shape))
             vnames[arg_symbol(k)] = tex.node_tex(name)
         names[registry.A] = el(source.name, out_idx)
         vnames[registry.A] = tex.node_tex(source.name)
         target = step.target
-        rank = len(tex.node(target).shape)
-        target_idx = out_idx[len(out_idx) - rank :] if rank else ""
+        target_idx = broadcast_tokens(out_idx, self.shapes[step.argument], source.shape)
         summed = [c for c in out_idx if c not in target_idx]
         total = (r"\sum_{" + ",".join(summed) + "} ") if summed else ""
         grad_out = partial("E", el(source.name, out_idx))
@@ -116,8 +114,24 @@ class Elementwise(Op):
             vlocal = tex.paren(vlocal)
         vfactor = "" if local == 1 else (rf" \odot {vlocal}" if vector_valued else rf" \cdot {vlocal}")
         vector = rf"{partial('E', tex.node_tex(target))} {eq} {partial('E', tex.node_tex(source.name))}{vfactor}"
-        note = f"summed over the broadcast {'index' if len(summed) == 1 else 'indices'} {', '.join(summed)}" if summed else ""
+        note = ""
+        if summed:  # the array form would need the sum too: the element form says it
+            vector = ""
+            which = "index" if len(summed) == 1 else "indices"
+            note = f"summed over the {which} ${', '.join(summed)}$ along which ${tex.node_tex(target)}$ was reused (broadcast)"
         return element, vector, note
+
+    def latex_locals(self, node, tex):
+        """``h = x y: dh/dx = y, dh/dy = x``, as SymPy derived them (written in the output
+        where that is shorter); an input used twice (``W * W``) gets the sum of both."""
+        names = {arg_symbol(k): tex.node_tex(i) for k, i in enumerate(node.inputs)}
+        names[registry.A] = tex.node_tex(node.name)
+        parts = []
+        for name in dict.fromkeys(node.inputs):
+            total = sum(d for i, d in zip(node.inputs, self.derivatives) if i == name)
+            parts.append(rf"{tex.partial(tex.node_tex(node.name), tex.node_tex(name))} = {tex.to_latex(total, names)}")
+        definition = tex.to_latex(self.expr, names)
+        return rf"{tex.node_tex(node.name)} &= {definition}: & " + r", \quad ".join(parts)
 
     def words(self, step, tex):
         return rf"back through ${tex.node_tex(step.source)}$"

@@ -67,20 +67,29 @@ class Gather(Op):
         spelled = f"_gather_adjoint({code.grad(step.source)}, {code.use(ids)}, {code.use(table)})"
         return AdjointCode(spelled, f"dE/d{step.source} added into the rows {ids} picked")
 
+    def tokens(self, node, tex) -> tuple[str, str, str]:
+        """Letters (of the ids, of the rest of a row, the table's row): ``e_{jk} = Emb_{ids_j, k}``."""
+        letters = tex.index_letters(node.shape, avoid="v")
+        return letters[: len(self.ids_shape)], letters[len(self.ids_shape) :], "v"
+
     def latex(self, node, tex):
+        """``[Emb_{ids_j, k}]_{jk}``: row ids_j of the table (rows numbered by id, from 0 as the ids)."""
         table, ids = node.inputs
-        return rf"{tex.node_tex(table)}_{{[{tex.node_tex(ids)}]}}"
+        where, rest, _ = self.tokens(node, tex)
+        element = tex.el(table, [tex.el(ids, where), *rest])
+        return rf"\Bigl[{element}\Bigr]_{{{tex.subscript(where + rest)}}}" if where + rest else element
 
     def latex_adjoint(self, step, tex, eq):
         source = tex.node(step.source)
         table, ids = source.inputs
-        letters = tex.index_letters(source.shape)
-        where, rest = letters[: len(self.ids_shape)], letters[len(self.ids_shape) :]
+        where, rest, v = self.tokens(source, tex)
+        chosen = rf"[{tex.el(ids, where)} = {v}]"
+        total = rf"\sum_{{{','.join(where)}}} " if where else ""
         element = (
-            rf"{tex.partial('E', tex.el(table, 'v' + rest))} {eq} \sum_{{{where or 'i'}}} "
-            rf"[{tex.el(ids, where)} = v] \, {tex.partial('E', tex.el(step.source, letters))}"
+            rf"{tex.partial('E', tex.el(table, [v, *rest]))} {eq} {total}{chosen} \, "
+            rf"{tex.partial('E', tex.el(step.source, where + rest))}"
         )
-        return element, "", "each row of the table collects the adjoints of the places that picked it"
+        return element, "", f"row ${v}$ of the table (the row of id ${v}$) collects the adjoints of the places that picked it"
 
     def words(self, step, tex):
         return rf"back through the lookup ${tex.node_tex(step.source)}$"

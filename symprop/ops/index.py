@@ -97,17 +97,41 @@ class Index(Op):
         shown = ", ".join(_item_code(i) for i in self.items)
         return AdjointCode(spelled, f"dE/d{step.source} placed at [{shown}], zeros elsewhere")
 
+    def tokens(self, node, tex) -> tuple[list[str], list[str]]:
+        """Index tokens (of the input, of the output) of one element, 1-based as the handout
+        counts: ``x[0]`` is ``x_{1,k}``, ``x[:, 2:4]`` is ``x_{j,k+2}``, ``x[::2]`` is ``x_{2j-1}``."""
+        out = tex.index_letters(node.shape)
+        into, k = [], 0
+        for item in self.items:
+            if item[0] == "int":
+                into.append(str(item[1] + 1))
+                continue
+            _, start, _, step = item
+            into.append(_affine(step, out[k], start + 1 - step))
+            k += 1
+        return into + list(out[k:]), list(out)
+
     def latex(self, node, tex):
-        shown = ", ".join(_item_code(i) for i in self.items).replace(":", "{:}")
-        return rf"{tex.node_tex(node.inputs[0])}_{{[{shown}]}}"
+        into, out = self.tokens(node, tex)
+        element = tex.el(node.inputs[0], into)
+        return rf"\Bigl[{element}\Bigr]_{{{tex.subscript(out)}}}" if out else element
 
     def latex_adjoint(self, step, tex, eq):
-        shown = ", ".join(_item_code(i) for i in self.items).replace(":", "{:}")
-        vector = (
-            rf"\Bigl({tex.partial('E', tex.node_tex(step.target))}\Bigr)_{{[{shown}]}} {eq} "
-            rf"{tex.partial('E', tex.node_tex(step.source))}"
-        )
-        return "", vector, "the other elements were not used: their adjoint from this step is zero"
+        into, out = self.tokens(tex.node(step.source), tex)
+        element = rf"{tex.partial('E', tex.el(step.target, into))} {eq} {tex.partial('E', tex.el(step.source, out))}"
+        letters = ", ".join(out)
+        where = f", for every ${letters}$" if letters else ""
+        return element, "", f"each element goes back where it was taken{where}; the others get nothing from this step"
 
     def words(self, step, tex):
         return rf"back through the slice ${tex.node_tex(step.source)}$"
+
+
+def _affine(step: int, letter: str, constant: int) -> str:
+    """``step * letter + constant`` as an index: ``k``, ``k+2``, ``2k-1``, ``9-k``."""
+    scaled = letter if step == 1 else f"-{letter}" if step == -1 else f"{step}{letter}"
+    if constant == 0:
+        return scaled
+    if step < 0:
+        return f"{constant}{scaled}"
+    return f"{scaled}{constant:+d}"

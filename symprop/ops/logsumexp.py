@@ -67,14 +67,33 @@ class LogSumExp(Op):
         spelled = f"{upstream} * np.exp({code.use(step.target)} - {forward})"
         return AdjointCode(spelled, f"dE/d{step.source} * softmax({step.target})")
 
+    def tokens(self, tex) -> tuple[str, str, str]:
+        """(the input's letters, the output's, the letter summed along the axis)."""
+        letters = tex.index_letters(self.shape_in)
+        k = len(self.shape_in) + self.axis
+        return letters, letters[:k] + letters[k + 1 :], letters[k]
+
     def latex(self, node, tex):
-        return rf"\log \sum_i e^{{{tex.el(node.inputs[0], 'i')}}}"
+        if len(self.shape_in) == 1:
+            return rf"\log \sum_i e^{{{tex.el(node.inputs[0], 'i')}}}"
+        axis = len(self.shape_in) + self.axis + 1
+        return rf"\operatorname{{logsumexp}}_{{\text{{axis }}{axis}}}\left({tex.node_tex(node.inputs[0])}\right)"
+
+    def latex_element(self, node, tex):
+        if len(self.shape_in) == 1:
+            return None
+        letters, kept, k = self.tokens(tex)
+        return tex.el(node.name, kept), rf"\log \sum_{{{k}}} e^{{{tex.el(node.inputs[0], letters)}}}"
 
     def latex_adjoint(self, step, tex, eq):
         x, s = step.target, step.source
-        upstream = tex.partial("E", tex.node_tex(s))
-        element = rf"{tex.partial('E', tex.el(x, 'j'))} {eq} {upstream} \, e^{{{tex.el(x, 'j')} - {tex.node_tex(s)}}}"
-        vector = rf"{tex.partial('E', tex.node_tex(x))} {eq} {upstream} \, \operatorname{{softmax}}\left({tex.node_tex(x)}\right)"
+        letters, kept, _ = self.tokens(tex)
+        upstream = tex.partial("E", tex.el(s, kept))
+        element = rf"{tex.partial('E', tex.el(x, letters))} {eq} {upstream} \, e^{{{tex.el(x, letters)} - {tex.el(s, kept)}}}"
+        vector = ""
+        if len(self.shape_in) == 1:
+            softmax = rf"\operatorname{{softmax}}\left({tex.node_tex(x)}\right)"
+            vector = rf"{tex.partial('E', tex.node_tex(x))} {eq} {upstream} \, {softmax}"
         return element, vector, r"the derivative of a log-sum-exp is the softmax: $\partial s / \partial x_j = e^{x_j - s}$"
 
     def words(self, step, tex):

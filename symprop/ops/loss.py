@@ -258,13 +258,20 @@ class Loss(Op):
             note = "the two factors multiplied and simplified by SymPy"
         return element, vector, note
 
+    def latex_factor(self, node, wrt, tex):
+        return r"\ell'"
+
+    def fused_step(self, step) -> bool:
+        return step.rule == FUSED
+
     def latex_upstream(self, step, tex):
         """dE/dy spelled out for the step back through the output activation."""
         if step.rule != LOSS:
             return None
-        node = step.target
-        element = tex.local(step.local, {registry.Y: tex.generic(node, "j"), registry.T: "t_{j}"})
-        vector = tex.local(step.local, {registry.Y: tex.node_tex(node), registry.T: "t"}, vector=True)
+        node, target = step.target, tex.node(step.source).inputs[1]
+        j = tex.index_letters(tex.node(node).shape)
+        element = tex.local(step.local, {registry.Y: tex.el(node, j), registry.T: tex.el(target, j)})
+        vector = tex.local(step.local, {registry.Y: tex.node_tex(node), registry.T: tex.node_tex(target)}, vector=True)
         return element, vector, "the loss's derivative times the activation's"
 
     def words(self, step, tex):

@@ -18,6 +18,8 @@ from .einsum import contraction_elements, index_sum
 MATMUL = "matmul"
 #: Letters of the leading (broadcast) axes; the matrix axes are i, j, k.
 LEADING = "abcdefgh"
+#: The same letters in the handout.
+TEX_LEADING = "lmnpqrsu"
 
 
 @dataclass(frozen=True)
@@ -84,15 +86,18 @@ class MatMul(Op):
 
     # -- NumPy --------------------------------------------------------------------------
 
-    def _operands(self, node, code, unread: int | None = None) -> tuple[list[tuple[str, str]], str, str]:
+    def _operands(self, node, code, skip: int | None = None) -> tuple[list[tuple[str, str]], str, str]:
         """The operands (code, letters) in the module, the output's letters and the batch letter;
-        operand ``unread`` is named but not recorded as read (an adjoint does not read its own)."""
+        operand ``skip`` (the one an adjoint is for) is not read, only its letters are given."""
         left, right, out, squeezed_a, squeezed_b = self.layout()
         n = batch_letter(left, right, out)
         operands = []
         for position, (name, subs, squeezed) in enumerate(zip(node.inputs, (left, right), (squeezed_a, squeezed_b))):
-            array = code.array(name) if position == unread else code.use(name)
             batched = code.batched(name)
+            if position == skip:
+                operands.append(("", n * batched + subs))
+                continue
+            array = code.use(name)
             if squeezed:
                 index = [":"] * batched + ["0" if p in squeezed else ":" for p in range(len(code.node(name).shape))]
                 array = f"{array}[{', '.join(index)}]"
@@ -109,7 +114,7 @@ class MatMul(Op):
         node = code.node(source)
         a, b = node.inputs
         k = step.argument
-        operands, out, _ = self._operands(node, code, unread=k)
+        operands, out, _ = self._operands(node, code, skip=k)
         other = operands[1 - k]
         want = operands[k][1]
         spelled = contract([(code.grad(source), out), other], want)
@@ -124,24 +129,46 @@ class MatMul(Op):
 
     # -- LaTeX --------------------------------------------------------------------------
 
+    def tex_layout(self) -> tuple[list[str], list[str], str]:
+        """Index tokens of the two operands and the letters of the output, as the handout writes
+        them: the matrix axes i, j, k, the leading axes l, m, n, ... (a, b, c would read as
+        nodes, e as the exponential), and 1 for a leading axis of size 1 that the other operand
+        stretches."""
+        left, right, out, squeezed_a, squeezed_b = self.layout()
+        table = str.maketrans(LEADING, TEX_LEADING)
+        tokens = []
+        for letters, shape, squeezed in ((left, self.left, squeezed_a), (right, self.right, squeezed_b)):
+            letters = iter(letters.translate(table))
+            tokens.append(["1" if p in squeezed else next(letters) for p in range(len(shape))])
+        return tokens[0], tokens[1], out.translate(table)
+
     def latex(self, node, tex):
-        if len(self.left) > 2 or len(self.right) > 2:
-            left, right, out = self.subscripts()
-            a, b = node.inputs
-            return rf"\Bigl[{index_sum([(tex.el(a, left), left), (tex.el(b, right), right)], out)}\Bigr]_{{{out}}}"
+        """``a b``: the matrix product (for every index of the leading axes, when there are)."""
         return f"{tex.node_tex(node.inputs[0])} \\, {tex.node_tex(node.inputs[1])}"
+
+    def latex_element(self, node, tex):
+        if len(node.shape) < 2 and max(len(self.left), len(self.right)) <= 2:
+            return None  # W x, x^T W: the vector notation says it
+        left, right, out = self.tex_layout()
+        a, b = node.inputs
+        factors = [(tex.el(a, left), _letters(left)), (tex.el(b, right), _letters(right))]
+        return tex.el(node.name, out), index_sum(factors, out)
 
     def latex_adjoint(self, step, tex, eq):
         a, b = tex.node(step.source).inputs
         c, el, T = step.source, tex.el, tex.transpose
         ranks = (len(self.left), len(self.right))
         if max(ranks) > 2:
-            left, right, out = self.subscripts()
+            left, right, out = self.tex_layout()
             k = step.argument
             subs = (left, right)[k]
-            factors = [(tex.partial("E", el(c, out)), out), (el((b, a)[k], (right, left)[k]), (right, left)[k])]
-            element = rf"{tex.partial('E', el((a, b)[k], subs))} {eq} {index_sum(factors, subs)}"
-            return element, "", "the matrix-product rule, for every index of the leading axes (summed where broadcast)"
+            other = (right, left)[k]
+            factors = [(tex.partial("E", el(c, out)), out), (el((b, a)[k], other), _letters(other))]
+            element = rf"{tex.partial('E', el((a, b)[k], subs))} {eq} {index_sum(factors, _letters(subs))}"
+            note = "the matrix-product rule for every index of the leading axes"
+            if any(c in TEX_LEADING and c not in subs for c in out):
+                note += "; summed over the leading axes the other operand alone has (it was reused along them)"
+            return element, "", note
         g, A, B = tex.partial("E", tex.node_tex(c)), tex.node_tex(a), tex.node_tex(b)
 
         def dc(index: str) -> str:
@@ -176,3 +203,8 @@ class MatMul(Op):
 
     def words(self, step, tex):
         return rf"back through the matrix product ${tex.node_tex(step.source)}$"
+
+
+def _letters(tokens: list[str]) -> str:
+    """The letters among index tokens (a stretched axis of size 1 is written 1 and summed over nothing)."""
+    return "".join(t for t in tokens if t.isalpha())

@@ -137,23 +137,43 @@ class Reduce(Op):
             axis = rf"_{{\text{{axis }}{', '.join(str(k + 1) for k in self.axes)}}}"
         return rf"{what}{axis}\left({tex.node_tex(node.inputs[0])}\right)"
 
+    def tokens(self, tex) -> tuple[str, list[str], str]:
+        """(the input's letters, the output's index: the kept letters, 1 on a kept axis of
+        keepdims, the summed letters)."""
+        letters = tex.index_letters(self.shape_in)
+        summed = "".join(c for k, c in enumerate(letters) if k in self.reduced)
+        kept = [("1" if self.keepdims else "") if k in self.reduced else c for k, c in enumerate(letters)]
+        return letters, [c for c in kept if c], summed
+
+    def latex_element(self, node, tex):
+        if self.axes is None:
+            return None  # sum(a) of everything says it
+        letters, kept, summed = self.tokens(tex)
+        a = tex.el(node.inputs[0], letters)
+        if self.kind == "max":
+            rhs = rf"\max_{{{','.join(summed)}}} {a}"
+        else:
+            front = rf"\frac{{1}}{{{self.count}}} " if self.kind == "mean" else ""
+            rhs = rf"{front}\sum_{{{','.join(summed)}}} {a}"
+        return tex.el(node.name, kept), rhs
+
     def latex_adjoint(self, step, tex, eq):
         a, s = step.target, step.source
-        idx = tex.index_letters(tex.node(a).shape)
-        kept = "".join(c for k, c in enumerate(idx) if k not in self.reduced)
+        letters, kept, summed = self.tokens(tex)
         upstream = tex.partial("E", tex.el(s, kept))
         if self.kind == "max":
-            chosen = rf"\frac{{[{tex.el(a, idx)} = {tex.el(s, kept)}]}}{{\#\text{{ties}}}}"
-            element = rf"{tex.partial('E', tex.el(a, idx))} {eq} {upstream} \, {chosen}"
+            others = [c + "'" if c in summed else c for c in letters]
+            ties = rf"\sum_{{{','.join(c + chr(39) for c in summed)}}} [{tex.el(a, others)} = {tex.el(s, kept)}]"
+            chosen = rf"\frac{{[{tex.el(a, letters)} = {tex.el(s, kept)}]}}{{{ties}}}"
+            element = rf"{tex.partial('E', tex.el(a, letters))} {eq} {upstream} \, {chosen}"
             return element, "", "the maximum sends its adjoint to the element that attains it (split evenly between ties)"
         scale = "" if step.local == 1 else tex.to_latex(step.local) + r" \, "
-        element = rf"{tex.partial('E', tex.el(a, idx))} {eq} {scale}{upstream}"
-        vector = rf"{tex.partial('E', tex.node_tex(a))} {eq} {scale}{tex.partial('E', tex.node_tex(s))}"
-        if self.axes is None:
-            vector += r" \text{ in every element}"
-        else:
-            vector += rf" \text{{ along axis {', '.join(str(k + 1) for k in self.axes)}}}"
+        element = rf"{tex.partial('E', tex.el(a, letters))} {eq} {scale}{upstream}"
         note = "a sum sends its adjoint to every term unchanged" + (", times the 1/n of a mean" if scale else "")
+        if self.axes is not None:
+            return element, "", note + f", the same for every ${', '.join(summed)}$"
+        whole = tex.partial("E", tex.node_tex(s))
+        vector = rf"{tex.partial('E', tex.node_tex(a))} {eq} {scale}{whole} \text{{ in every element}}"
         return element, vector, note
 
     def words(self, step, tex):

@@ -39,6 +39,7 @@ class Softmax(Op):
 
     name = "softmax"
     coupled = True
+    layer_activation = True
     CALL_NAMES = ("softmax",)
 
     @classmethod
@@ -89,6 +90,28 @@ class Softmax(Op):
         where = "" if self.axis == -1 or len(node.shape) == 1 else rf"_{{\text{{axis }}{len(node.shape) + self.axis + 1}}}"
         return rf"{tex.function_tex(self)}{where}\left({tex.node_tex(node.inputs[0])}\right)"
 
+    def function_latex(self) -> str:
+        return r"\operatorname{softmax}"
+
+    def tokens(self, shape: tuple[int, ...], tex) -> tuple[str, list[str], str]:
+        """(an element's letters, the same element with the axis letter primed, that letter)."""
+        letters = tex.index_letters(shape)
+        k = len(shape) + self.axis
+        return letters, [c + "'" if p == k else c for p, c in enumerate(letters)], letters[k]
+
+    def latex_element(self, node, tex):
+        """``e^{z_j} / sum_i e^{z_i}`` (a vector: the sum written with its bounds, as the
+        tutorials do), or along the axis of a tensor: ``e^{z_{jk}} / sum_{k'} e^{z_{jk'}}``."""
+        z = node.inputs[0]
+        if len(node.shape) == 1:
+            total = rf"\sum_{{i=1}}^{{{node.shape[0]}}} e^{{{tex.el(z, 'i')}}}"
+            return tex.el(node.name, "j"), rf"\frac{{e^{{{tex.el(z, 'j')}}}}}{{{total}}}"
+        letters, other, k = self.tokens(node.shape, tex)
+        return tex.el(node.name, letters), rf"\frac{{e^{{{tex.el(z, letters)}}}}}{{\sum_{{{k}'}} e^{{{tex.el(z, other)}}}}}"
+
+    def latex_factor(self, node, wrt, tex):
+        return r"\text{softmax Jacobian}"
+
     def latex_adjoint(self, step, tex, eq):
         z, a = step.target, step.source
         shape = tex.node(a).shape
@@ -104,15 +127,15 @@ class Softmax(Op):
                 rf"{grad_a} - {tex.transpose(grad_a)} {tex.node_tex(a)}\Bigr)"
             )
             return element, vector, r"from the softmax Jacobian $\partial y_i / \partial z_j = y_i(\delta_{ij} - y_j)$"
-        letters = tex.index_letters(shape)
-        k = len(shape) + self.axis
-        other = "".join(c if p != k else letters[k] + "'" for p, c in enumerate(letters))
+        letters, other, k = self.tokens(shape, tex)
         el, partial = tex.el, tex.partial
         element = (
             rf"{partial('E', el(z, letters))} {eq} {el(a, letters)} \Bigl({partial('E', el(a, letters))} - "
-            rf"\sum_{{{letters[k]}'}} {partial('E', el(a, other))} \, {el(a, other)}\Bigr)"
+            rf"\sum_{{{k}'}} {partial('E', el(a, other))} \, {el(a, other)}\Bigr)"
         )
-        return element, "", f"the softmax Jacobian along axis {k + 1}, row by row"
+        axis = len(shape) + self.axis + 1
+        jacobian = rf"$\partial {el(a, other)} / \partial {el(z, letters)} = {el(a, other)} ([{k}' = {k}] - {el(a, letters)})$"
+        return element, "", f"from the softmax Jacobian along axis {axis}, {jacobian}, for each index of the other axes"
 
     def words(self, step, tex):
         return "back through the softmax"

@@ -87,11 +87,12 @@ class Transpose(Op):
         return AdjointCode(spelled, shown)
 
     def latex(self, node, tex):
+        """``a^T`` for a matrix; ``[a_{j,i,k}]_{i,j,k}`` for other permutations."""
         if not self.perm:
             return tex.transpose(tex.node_tex(node.inputs[0]))
         letters = tex.index_letters(node.shape)
-        source = "".join(letters[self.perm.index(k)] for k in range(len(self.perm)))
-        return rf"\Bigl[{tex.el(node.inputs[0], source)}\Bigr]_{{{letters}}}"
+        source = [letters[self.perm.index(k)] for k in range(len(self.perm))]
+        return rf"\Bigl[{tex.el(node.inputs[0], source)}\Bigr]_{{{tex.subscript(letters)}}}"
 
     def latex_adjoint(self, step, tex, eq):
         a, b = step.target, step.source
@@ -100,7 +101,7 @@ class Transpose(Op):
             vector = rf"{tex.partial('E', tex.node_tex(a))} {eq} {tex.transpose(tex.partial('E', tex.node_tex(b)))}"
             return element, vector, ""
         letters = tex.index_letters(tex.node(a).shape)
-        moved = "".join(letters[p] for p in self.perm)
+        moved = [letters[p] for p in self.perm]
         element = rf"{tex.partial('E', tex.el(a, letters))} {eq} {tex.partial('E', tex.el(b, moved))}"
         return element, "", "a permutation of the axes sends each adjoint element back to where it came from"
 

@@ -9,7 +9,17 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .base import Adjoint, AdjointCode, Op, ShapeRuleError, broadcast_flat, broadcast_shape, element_indices, whole_number
+from .base import (
+    Adjoint,
+    AdjointCode,
+    Op,
+    ShapeRuleError,
+    broadcast_flat,
+    broadcast_shape,
+    broadcast_tokens,
+    element_indices,
+    whole_number,
+)
 
 WHERE = "where"
 
@@ -108,16 +118,34 @@ class Where(Op):
             names.append(tex.node_tex(node.inputs[dict(self.branch_inputs())[b]]) if value is None else tex.to_latex(value))
         return rf"\operatorname{{where}}\left({', '.join(names)}\right)"
 
+    def latex_element(self, node, tex):
+        letters = tex.index_letters(node.shape)
+        mask = tex.el(node.inputs[0], broadcast_tokens(letters, self.shapes[0], node.shape))
+        chosen = []
+        for b in (0, 1):
+            if self.values[b] is None:
+                position = dict(self.branch_inputs())[b]
+                chosen.append(tex.el(node.inputs[position], broadcast_tokens(letters, self.shapes[position], node.shape)))
+            else:
+                chosen.append(tex.to_latex(self.values[b]))
+        cases = rf"\begin{{cases}} {chosen[0]} & \text{{if }} {mask} \\ {chosen[1]} & \text{{otherwise}} \end{{cases}}"
+        return tex.el(node.name, letters), cases
+
     def latex_adjoint(self, step, tex, eq):
         source = tex.node(step.source)
         branch = next(b for b, p in self.branch_inputs() if p == step.argument)
         letters = tex.index_letters(source.shape)
-        mask = tex.el(source.inputs[0], letters[len(letters) - len(tex.node(source.inputs[0]).shape) :])
+        mask = tex.el(source.inputs[0], broadcast_tokens(letters, self.shapes[0], source.shape))
         condition = mask if branch == 0 else rf"\lnot {mask}"
-        target = letters[len(letters) - len(tex.node(step.target).shape) :]
+        target = broadcast_tokens(letters, self.shapes[step.argument], source.shape)
+        summed = [c for c in letters if c not in target]
+        total = (r"\sum_{" + ",".join(summed) + "} ") if summed else ""
         upstream = tex.partial("E", tex.el(step.source, letters))
-        element = rf"{tex.partial('E', tex.el(step.target, target))} {eq} [{condition}] \, {upstream}"
-        return element, "", "a choice passes the adjoint to the value it chose"
+        element = rf"{tex.partial('E', tex.el(step.target, target))} {eq} {total}[{condition}] \, {upstream}"
+        note = "a choice passes the adjoint to the value it chose, and nothing to the other"
+        if summed:
+            note += f"; summed over ${', '.join(summed)}$, along which the value was reused (broadcast)"
+        return element, "", note
 
     def words(self, step, tex):
         return rf"back through the choice ${tex.node_tex(step.source)}$"
@@ -160,7 +188,9 @@ class Tril(Op):
         raise AssertionError("tril(n) has no inputs, so no adjoint")
 
     def latex(self, node, tex):
-        return r"\bigl[\, j \le i \,\bigr]_{ij}"
+        """``[k <= j]_{jk}``: 1 on and below the diagonal (an Iverson bracket inside)."""
+        j, k = tex.index_letters(node.shape)
+        return rf"\bigl[\, {k} \le {j} \,\bigr]_{{{tex.subscript(j + k)}}}"
 
     def latex_adjoint(self, step, tex, eq):
         raise AssertionError("tril(n) has no inputs, so no adjoint")

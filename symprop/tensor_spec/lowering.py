@@ -10,16 +10,12 @@ import sympy as sp
 from .. import naming, registry
 from ..formula import FormulaError
 from ..ops import (
-    OPS,
     Activation,
-    Arg,
-    Call,
     Dense,
     Elementwise,
     Gather,
     Index,
     Leaf,
-    Loss,
     MatMul,
     Node,
     Reduce,
@@ -28,23 +24,19 @@ from ..ops import (
     arg_symbol,
     broadcast_shape,
 )
-from ..spec import MATH_FUNCTIONS, ActivationChoice, LossChoice, substituting
-from .expressions import OPERATOR_SYMBOLS, Static, TensorExpr, TensorReader
+from ..spec import substituting
+from .calls import ELEMENTWISE_FUNCTIONS, TENSOR_FUNCTIONS, CallLowering, operands
+from .expressions import OPERATOR_SYMBOLS, TensorExpr, TensorReader
 
 if TYPE_CHECKING:
     from .reader import GraphReader
 
-#: The language's names of the tensor ops (``softmax``, ``sum``, ...): each op declares its own.
-CALLS = {name: op for op in OPS for name in op.CALL_NAMES}
-TENSOR_FUNCTIONS = tuple(CALLS)
-#: Elementwise math functions (``tanh`` is a registered activation and counts as one).
-ELEMENTWISE_FUNCTIONS = {name: f for name, f in MATH_FUNCTIONS.items() if name not in registry.ACTIVATIONS}
 
 
 # -- pass 2: trees -> graph nodes ----------------------------------------------------------
 
 
-class Lowering:
+class Lowering(CallLowering):
     """Turns the parsed expressions into graph nodes, in dependency order, checking shapes."""
 
     def __init__(self, reader: GraphReader, inputs, targets, params, constants, functions, texts, kinds=None):
@@ -245,13 +237,13 @@ class Lowering:
     def check_dtypes(self, op, inputs: tuple[str, ...], tree: TensorExpr | None) -> None:
         """Integer inputs only index tables and boolean masks only choose (``op.discrete_inputs``);
         every other use of them is refused, naming the input and what it is for."""
-        at = f" at {self.at(tree)}" if tree is not None else ""
+        at = f" (at {self.at(tree)})" if tree is not None else ""
         for position, name in enumerate(inputs):
             dtype = self.dtypes[name]
             if position in op.discrete_inputs or (op.moves_elements and position == 0):
                 continue
             if dtype == "int":
-                self.fail(f"{name} holds integers{at}; an integer tensor can only index a table (E[{name}]) or be sliced")
+                self.fail(f"{name} holds integers{at}; an integer tensor can only index a table (Emb[{name}]) or be sliced")
             if dtype == "bool":
                 self.fail(f"{name} is a boolean mask{at}; a mask can only choose between values: where({name}, a, b)")
 
@@ -314,7 +306,7 @@ class Lowering:
     def elementwise(self, tree: TensorExpr, name: str | None, root: str) -> str:
         kind = tree.kind
         values = [self.value(arg, root) for arg in tree.args]
-        inputs, symbols = _operands(values)
+        inputs, symbols = operands(values)
         if kind == "neg":
             expr = -symbols[0]
         else:
@@ -415,133 +407,3 @@ class Lowering:
         if left in self.params and len(a) == 2 and right in self.batched and len(b) == 1:
             return self.new(name, root, Dense(), (left, right), shape, tree)
         return self.new(name, root, MatMul(a, b), (left, right), shape, tree)
-
-    def call(self, tree: TensorExpr, name: str | None, root: str) -> str:
-        function = tree.name
-        args, keywords = tree.args, tree.keywords
-        where = f"{function}(...) at {self.at(tree)}"
-
-        def tensors(count: int | None = None) -> list[str]:
-            if count is not None and len(args) != count:
-                self.fail(f"{where} takes {count} argument{'s' if count > 1 else ''}, got {len(args)}")
-            return [self.tensor(arg, root, f"{function}(...)") for arg in args]
-
-        def no_keywords():
-            if keywords:
-                self.fail(f"{where}: unexpected keyword {next(iter(keywords))}=")
-
-        if function in registry.ACTIVATIONS or function in self.functions:
-            if not args:
-                self.fail(f"{where} needs an argument")
-            operand = self.tensor(args[0], root, f"{function}(...)")
-            choice = self.activation_choice(function, args[1:], keywords, where)
-            return self.new(name, root, Activation(choice), (operand,), self.shape(operand), tree)
-        reduction = function in ("max", "min") and (len(args) == 1 or keywords)
-        if function in ELEMENTWISE_FUNCTIONS and not reduction:
-            no_keywords()
-            return self.math_function(tree, name, root, where)
-        op_class = CALLS.get(function)
-        if op_class is not None:  # a tensor op of symprop.ops, by its shape rule
-            call_args, operands = [], []
-            for arg in args:
-                value = self.value(arg, root)
-                if isinstance(value, str):
-                    operands.append(value)
-                    call_args.append(Arg(self.text(arg), self.shape(value), dtype=self.dtypes[value]))
-                else:
-                    call_args.append(Arg(self.text(arg), value=value.value if isinstance(value, Static) else value))
-            plain = {k: v.value if isinstance(v, Static) else v for k, v in keywords.items()}
-            try:
-                op, shape = op_class.from_call(Call(function, tuple(call_args), plain))
-            except ShapeRuleError as exc:
-                self.fail(f"{where}: {exc}")
-            return self.new(name, root, op, tuple(operands), shape, tree)
-        if function == "min" and reduction:
-            self.fail(f"{where}: min over axes is not in the language; write -max(-x, axis=...)")
-        if function in registry.LOSSES:
-            return self.loss_function(tree, name, root, where)
-        raise AssertionError(function)
-
-    def activation_choice(self, function: str, extra, keywords: dict, where: str) -> ActivationChoice:
-        if function in self.functions:
-            if extra or keywords:
-                self.fail(f"{where}: {function} is a formula function and takes one argument")
-            return ActivationChoice(function, formula=self.functions[function])
-        entry = registry.ACTIVATIONS[function]
-        names = [n for n, _ in entry.constants]
-        if len(extra) > len(names):
-            self.fail(f"{where}: {function} takes {1 + len(names)} argument(s) at most")
-        given = {}
-        for constant, value in zip(names, extra):
-            if isinstance(value, (TensorExpr, Static)):
-                self.fail(f"{where}: the constant {constant} must be a number")
-            given[constant] = value
-        for key, value in keywords.items():
-            if key not in names:
-                self.fail(f"{where}: {function} has no constant {key!r}; its constants: {', '.join(names) or 'none'}")
-            if key in given:
-                self.fail(f"{where}: {key} is given twice")
-            if isinstance(value, Static):
-                self.fail(f"{where}: the constant {key} must be a number")
-            given[key] = value
-        return ActivationChoice(entry.name, entry.constant_values(given))
-
-    def math_function(self, tree: TensorExpr, name: str | None, root: str, where: str) -> str:
-        function = tree.name
-        values = [self.value(arg, root) for arg in tree.args]
-        for value in values:
-            if isinstance(value, Static):  # sqrt('i'), max(x, [2, 3]): a SympifyError otherwise
-                self.fail(f"{where}: {value.text} is not a number or a tensor")
-        arity = 2 if function in ("max", "min") else 1
-        if len(values) != arity:
-            self.fail(f"{where} takes {arity} argument{'s' if arity > 1 else ''}, got {len(values)}")
-        inputs, symbols = _operands(values)
-        expr = ELEMENTWISE_FUNCTIONS[function](*symbols)
-        shapes = tuple(self.shape(i) for i in inputs)
-        shape = broadcast_shape(*shapes)
-        if shape is None:
-            self.fail(
-                f"shape mismatch in {where}: {self.text(tree.args[0])} has shape {list(shapes[0])}, "
-                f"{self.text(tree.args[1])} has shape {list(shapes[1])}"
-            )
-        return self.new(name, root, Elementwise(expr, shapes, function), inputs, shape, tree)
-
-    def loss_function(self, tree: TensorExpr, name, root, where) -> str:
-        function = tree.name
-        entry = registry.LOSSES[function]
-        if len(tree.args) < 2:
-            self.fail(f"{where} takes the output and the target, e.g. {function}(y, t)")
-        extra = tree.args[2:]
-        y, t = [self.tensor(arg, root, f"{function}(...)") for arg in tree.args[:2]]
-        names = [n for n, _ in entry.constants]
-        if len(extra) > len(names):
-            self.fail(f"{where} takes {2 + len(names)} argument(s) at most")
-        given = dict(zip(names, extra))
-        for key, value in tree.keywords.items():
-            if key not in names:
-                self.fail(f"{where}: {function} has no constant {key!r}; its constants: {', '.join(names) or 'none'}")
-            given[key] = value
-        for key, value in given.items():
-            if isinstance(value, (TensorExpr, Static)):
-                self.fail(f"{where}: the constant {key} must be a number")
-        values = entry.constant_values(given)
-        if function == "huber" and values[0] <= 0:
-            self.fail(f"{where}: delta must be positive, got {values[0]}")
-        if self.shape(y) != self.shape(t):
-            self.fail(
-                f"shape mismatch in {where}: the output {self.text(tree.args[0])} has shape {list(self.shape(y))}, "
-                f"the target {self.text(tree.args[1])} has shape {list(self.shape(t))}"
-            )
-        if t in self.param_dependent:
-            self.fail(f"{where}: the target {self.text(tree.args[1])} depends on a parameter; no gradient flows into a target")
-        return self.new(name, root, Loss(LossChoice(entry.name, values)), (y, t), (), tree)
-
-
-def _operands(values: list) -> tuple[tuple[str, ...], list]:
-    """Split an op's arguments into its input nodes (names) and the symbols of its formula:
-    the i-th node argument becomes ``arg_symbol(i)``, a constant stays itself."""
-    inputs = tuple(v for v in values if isinstance(v, str))
-    position = iter(range(len(inputs)))
-    return inputs, [arg_symbol(next(position)) if isinstance(v, str) else v for v in values]
-
-

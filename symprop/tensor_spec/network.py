@@ -66,6 +66,10 @@ class GraphNetwork:
     loss_node: str = "E"
     array_names: dict[str, str] = field(default_factory=dict)
     param_inits: dict[str, ParamInit] = field(default_factory=dict)
+    #: The step k of each name of a repeated entry (``h{k}: {for: k in 2..10, ...}``, inputs
+    #: ``x{k}`` too), and of the nodes written out for the steps before (``h1``): the handout
+    #: lays an unrolled network out step by step and shows the first and last steps of a long one.
+    steps: dict[str, int] = field(default_factory=dict)
 
     kind = "graph"
 
@@ -79,14 +83,21 @@ class GraphNetwork:
 
     @property
     def summary(self) -> str:
-        def shapes(table):
-            return ", ".join(f"{n} {_shape_text(s)}" for n, s in table.items()) or "none"
+        def shapes(table):  # of many (x1 ... x1000 of a repeated entry): the first and the last ones
+            items = [f"{n} {_shape_text(s)}" for n, s in table.items()]
+            if len(items) > SUMMARY_MAX_NAMES:
+                items = [*items[:3], f"... ({len(items) - 5} more)", *items[-2:]]
+            return ", ".join(items) or "none"
 
         return (
             f"graph of {sum(1 for n in self.graph_nodes if n.op.role == 'op')} ops; inputs {shapes(self.inputs)}; "
             f"targets {shapes(self.targets)}; parameters {shapes(self.params)}; "
             f"loss {self.loss_text}, averaged over the batch"
         )
+
+
+#: A summary lists at most this many inputs, targets or parameters of each kind.
+SUMMARY_MAX_NAMES = 24
 
 
 def _shape_text(shape: tuple[int, ...]) -> str:

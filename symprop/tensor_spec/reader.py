@@ -15,7 +15,8 @@ from ..ops import (
     arg_symbol,
 )
 from ..spec import INITS, MATH_FUNCTIONS, FieldReader, ParamInit, kind_of
-from .lowering import TENSOR_FUNCTIONS, Lowering
+from .calls import TENSOR_FUNCTIONS
+from .lowering import Lowering
 from .network import GraphExample, GraphNetwork
 
 TOP_LEVEL_FIELDS = {"name", "inputs", "targets", "params", "nodes", "loss", "output", "constants", "functions", "example"}
@@ -60,6 +61,8 @@ class GraphReader(FieldReader):
         for key in functions:
             self.declared[key] = f"functions.{key}"
         self.kinds: dict[str, tuple[str, int | None]] = {}
+        self.steps: dict[str, int] = {}  # name -> its step k, for the names of repeated entries
+        self.repeats: list[tuple[str, str, int, str]] = []  # (key, variable, first k, field) of each
         inputs = self.leaves(data["inputs"], "inputs", required=True, discrete=True)
         targets = self.leaves(data.get("targets") or {}, "targets")
         params, inits = self.param_leaves(data["params"])
@@ -78,6 +81,7 @@ class GraphReader(FieldReader):
             nodes=shown,
             loss_text=loss_text,
             output=output,
+            steps=self.steps,
             constants=constants,
             functions=functions,
             source=self.source,
@@ -114,6 +118,9 @@ class GraphReader(FieldReader):
                     if isinstance(body, str):
                         body = self.substitute(body, variable, k, f"{where}.value")
                     items.append((name, f"{section}.{name}", body))
+                    self.steps[name] = k
+                if section == "nodes":
+                    self.repeats.append((key, variable, first, where))
             else:
                 self.count_names(1, where)
                 items.append((key, where, value))
@@ -246,6 +253,12 @@ class GraphReader(FieldReader):
             if not isinstance(value, str):
                 self.fail(where, f"expected an expression as a string, e.g. tanh(W @ x + b); got {kind_of(value)}")
             texts[name] = (where, value)
+        # A node written out for the steps before the first (h1 before h{k} for k in 2..10) is a step too.
+        for key, variable, first, where in self.repeats:
+            k = first - 1
+            while (name := self.substitute(key, variable, k, where)) in texts and name not in self.steps:
+                self.steps[name] = k
+                k -= 1
         return texts
 
     def check_array_names(self, inputs, targets, params, texts):
@@ -279,6 +292,13 @@ class GraphReader(FieldReader):
         return chosen
 
     def graph_example(self, data: Any, network: GraphNetwork) -> GraphExample:
+        coupled = {n.name for n in network.graph_nodes if n.op.batch_coupled}
+        if coupled:
+            for node in network.graph_nodes:  # the declared node whose expression holds the batch_norm
+                if any(i in coupled for i in node.inputs):
+                    coupled.add(node.name)
+            where = next((f"node {n}" for n in network.nodes if n in coupled), "the loss")
+            self.fail("example", f"a worked example is one sample, but {where} normalises over the batch (batch_norm)")
         if not isinstance(data, dict):
             self.fail("example", f"expected a mapping of input and target values, params and learning_rate, got {kind_of(data)}")
         self.known_fields(data, {*network.inputs, *network.targets, "params", "learning_rate"}, "example.")

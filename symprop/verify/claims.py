@@ -272,28 +272,7 @@ class ClaimNames:
             self.aliases[name] = f"dE/d{node.name}"
 
     def _functions(self, derivation) -> dict[str, Callable[..., Value]]:
-        from ..ops import Activation  # the graph module imports spec; keep claims light
-
-        used: dict[str, tuple] = {}
-        formulas: dict[str, sp.Expr] = {}
-        for node in derivation.graph.nodes.values():
-            if isinstance(node.op, Activation):
-                choice = node.op.choice
-                if choice.formula is not None:
-                    formulas[choice.name] = choice.formula
-                else:
-                    used.setdefault(choice.name, tuple(choice.constants))
-        formulas.update(getattr(derivation.network, "functions", None) or {})
-        functions: dict[str, Callable[..., Value]] = {n: elementwise(f) for n, f in MATH_FUNCTIONS.items()}
-        for name, entry in registry.ACTIVATIONS.items():
-            defaults = used.get(name) or used.get(entry.name) or entry.constant_values()
-            functions[name] = elementwise(_activation(entry, defaults, derivative=False))
-            functions[f"{name}_prime"] = elementwise(_activation(entry, defaults, derivative=True))
-        functions["sigma"] = functions["σ"] = functions["sigmoid"]
-        functions["sigma_prime"] = functions["sigmoid_prime"]
-        for name, body in formulas.items():
-            functions[name] = elementwise(lambda z, body=body: body.xreplace({registry.Z: z}))
-            functions[f"{name}_prime"] = elementwise(lambda z, body=body: sp.diff(body, registry.Z).xreplace({registry.Z: z}))
+        functions: dict[str, Callable[..., Value]] = {n: elementwise(f) for n, f in scalar_functions(derivation).items()}
         functions.update(ARRAY_FUNCTIONS)
         return {n: f for n, f in functions.items() if n not in self.scalars and n not in self.arrays}
 
@@ -328,6 +307,33 @@ class ClaimNames:
             if element in self.scalars:
                 return element
         return None
+
+
+def scalar_functions(derivation) -> dict[str, Callable[..., sp.Expr]]:
+    """The scalar functions a claim may call, as SymPy callables: the math functions, every
+    activation (with the constants the network uses by default) and its ``_prime``, the spec's
+    formula functions and theirs; shared by the exact reader and the numeric one (``tensor_claims``)."""
+    used: dict[str, tuple] = {}
+    formulas: dict[str, sp.Expr] = {}
+    for node in derivation.graph.nodes.values():
+        if node.op.activation:
+            choice = node.op.choice
+            if choice.formula is not None:
+                formulas[choice.name] = choice.formula
+            else:
+                used.setdefault(choice.name, tuple(choice.constants))
+    formulas.update(getattr(derivation.network, "functions", None) or {})
+    functions: dict[str, Callable[..., sp.Expr]] = dict(MATH_FUNCTIONS)
+    for name, entry in registry.ACTIVATIONS.items():
+        defaults = used.get(name) or used.get(entry.name) or entry.constant_values()
+        functions[name] = _activation(entry, defaults, derivative=False)
+        functions[f"{name}_prime"] = _activation(entry, defaults, derivative=True)
+    functions["sigma"] = functions["σ"] = functions["sigmoid"]
+    functions["sigma_prime"] = functions["sigmoid_prime"]
+    for name, body in formulas.items():
+        functions[name] = lambda z, body=body: body.xreplace({registry.Z: z})
+        functions[f"{name}_prime"] = lambda z, body=body: sp.diff(body, registry.Z).xreplace({registry.Z: z})
+    return functions
 
 
 def _split_index(digits: list[int], shape: tuple[int, ...]) -> list[int] | None:

@@ -4,6 +4,7 @@
     symprop verify SPEC --wrt W2_11 --claim-latex "(a^{(2)}_1 - t_1) a^{(2)}_1 (1 - a^{(2)}_1) a^{(1)}_1"
     symprop verify SPEC --wrt W2 --claim "((a2 - t) * a2 * (1 - a2)) @ a1.T"
     symprop verify SPEC --claims answers.yaml --report report.md [--json]
+    symprop verify attention.yaml --wrt "Wq[i,j]" --claim "sum_{t} X[t,i] * dE/dq[t,j]"
 
 Exit status: 0 when every claim is correct, 1 when any is wrong, 2 for errors (a claim that
 does not parse, an unknown name, a bad spec or claims file), which the main CLI prints as one
@@ -30,11 +31,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description=(
             "Check claimed gradients dE/dw against the derivation. Names: elements are 1-based "
             "(a2_1, W2_12, t_1; aliases w2_12, o_1, h_1, delta2_1), whole nodes are column vectors "
-            "or matrices (a2, W2, a1.T), W2[0,1] is 0-based."
+            "or matrices (a2, W2, a1.T), W2[0,1] is 0-based; adjoints dq or dE/dq; index notation "
+            "sum_{t} X[t,i] * dq[t,j] with --wrt \"Wq[i,j]\". Networks above 100 parameters, and "
+            "claims with adjoints or indices, are decided with numbers at random points."
         ),
     )
     parser.add_argument("spec", help="the network spec (YAML)")
-    parser.add_argument("--wrt", help='what the claim differentiates by: "W2[0,0]" (0-based), W2_11, or W2 (whole)')
+    parser.add_argument(
+        "--wrt", help='what the claim differentiates by: "W2[0,0]" (0-based), W2_11, W2 (whole), or "Wq[i,j]" (index notation)'
+    )
     given = parser.add_mutually_exclusive_group(required=True)
     given.add_argument("--claim", help="the claimed dE/dwrt in plain math")
     given.add_argument("--claim-latex", dest="claim_latex", help="the claimed dE/dwrt in LaTeX")

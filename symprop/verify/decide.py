@@ -38,7 +38,6 @@ import sympy as sp
 
 from .. import registry
 from ..errors import SymPropError
-from ..ops import Loss
 from ..scalar import evaluate
 from ..spec import flatten
 from .claims import ClaimNames
@@ -238,7 +237,7 @@ def _simplex_targets(graph, scalar) -> list[list[sp.Symbol]]:
     names = set(getattr(graph, "simplex_targets", ()) or ())
     for node in graph.nodes.values():
         choice = getattr(node.op, "choice", None)
-        if isinstance(node.op, Loss) and getattr(choice, "name", None) == "cross_entropy":
+        if node.op.loss_function and getattr(choice, "name", None) == "cross_entropy":
             names.add(node.inputs[1])
     return [list(scalar.symbols[n]) for n in sorted(names) if len(scalar.symbols[n]) > 1]
 

@@ -12,7 +12,7 @@ import mpmath
 import sympy as sp
 
 from .. import registry
-from ..ops import Activation, Loss, Softmax, unflat_index
+from ..ops import unflat_index
 from ..scalar import ElementGradient, Factor
 from .claims import ClaimFactor, is_array
 from .decide import DIAGNOSIS_POINTS, DIGITS, Setting, close
@@ -190,7 +190,7 @@ def _refined_chain(setting: Setting, chain: list[Factor]) -> list[Factor]:
         return chain
     loss = graph.nodes[graph.loss]
     output = graph.nodes[loss.inputs[0]]
-    if not isinstance(output.op, Activation) or not isinstance(loss.op, Loss) or output.inputs[0] not in scalar.symbols:
+    if not output.op.activation or not loss.op.loss_function or output.inputs[0] not in scalar.symbols:
         return chain
     zs = scalar.symbols[output.inputs[0]]
     if first.wrt not in zs:
@@ -206,7 +206,7 @@ def _refined_chain(setting: Setting, chain: list[Factor]) -> list[Factor]:
 def _softmax_note(setting: Setting, unmatched: list[Factor]) -> list[str]:
     """The softmax coupling, when a factor the claim got wrong goes through a softmax's input."""
     for node in setting.graph.nodes.values():
-        if isinstance(node.op, Softmax) and node.name in setting.graph.needs_grad:
+        if node.op.coupled and node.name in setting.graph.needs_grad:  # a softmax
             a, z = node.name, node.inputs[0]
             inside = set(setting.scalar.symbols[z]) | set(setting.scalar.symbols[a])
             if not any(f.wrt in inside or f.of in inside for f in unmatched):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -27,62 +27,16 @@ from ..errors import SymPropError
 from ..formula import FormulaError
 from ..ops import flat_index, unflat_index
 from ..scalar import SCALAR_LIMIT, ElementGradient, Factor
+from . import tensor_diagnose
 from .claims import ClaimFactor, ClaimNames, ShapeError, describe_shape, is_array, read_claim
 from .claims_latex import translate
 from .decide import Setting, show
 from .diagnose import diagnose, matrix_notes
+from .result import VerifyResult
+from .tensor_claims import transposable_parts, uses_tensor_notation
+from .tensor_decide import ClaimShapeError, TensorCheck
+from .tensor_diagnose import right_after_edit
 from .writing import array_formula, matrix_text, product_text
-
-# -- the result ------------------------------------------------------------------------------
-
-
-@dataclass
-class VerifyResult:
-    """The answer for one claim.  ``str(result)`` is the readable report."""
-
-    verdict: str  # 'correct' or 'wrong'
-    wrt: str  # the element or node, e.g. 'W2_11' or 'W2'
-    claim: str  # as given
-    understood: str  # what was read, in plain claim notation (names resolved, products explicit)
-    expected: str  # the correct gradient
-    point: dict[str, str] | None = None  # wrong: values of every input, parameter and target
-    values: dict[str, str] | None = None  # wrong: {'claim': ..., 'correct': ...} at the point
-    diagnosis: list[str] = field(default_factory=list)
-    method: str = ""  # how the verdict was reached
-    latex: str | None = None  # the LaTeX claim, when one was given
-    sizes: list[str] = field(default_factory=list)  # sizes checked (matrix claims)
-    chain: str = ""  # the chain rule the expected formula follows
-    loss: str = "E"  # the name of the loss in the spec's graph
-
-    @property
-    def correct(self) -> bool:
-        return self.verdict == "correct"
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def __str__(self) -> str:
-        lines = [f"d{self.loss}/d{self.wrt}: {self.verdict.upper()}"]
-        if self.latex is not None:
-            lines.append(f"  LaTeX claim:  {self.latex}")
-            lines.append(f"  read as:      {self.understood}")
-        else:
-            lines.append(f"  claim:        {self.understood}")
-        if self.chain:
-            lines.append(f"  chain rule:   {self.chain}")
-        lines.append(f"  correct:      {self.expected}")
-        if self.sizes:
-            lines.append(f"  sizes:        {'; '.join(self.sizes)}")
-        lines.append(f"  decided by:   {self.method}")
-        for line in self.diagnosis:
-            lines.append(f"  - {line}")
-        if self.point:
-            lines.append("  counterexample: " + ", ".join(f"{k} = {v}" for k, v in self.point.items()))
-        if self.values:
-            lines.append(f"    claim = {self.values['claim']}, correct = {self.values['correct']}")
-        return "\n".join(lines)
-
-
 
 # -- the verifier ---------------------------------------------------------------------------------
 
@@ -115,8 +69,18 @@ class Verifier:
 
     # -- settings (sizes) -------------------------------------------------------------------
 
+    def refuse_coupled(self) -> None:
+        """Claims are about one sample's gradient, which batch statistics leave undefined."""
+        coupled = self.derivation.coupled_nodes
+        if coupled:
+            raise SymPropError(
+                f"{self.derivation.name}: node {coupled[0]}: batch_norm normalises over the batch, so one sample's "
+                "gradient, which claims are about, depends on the rest of its batch; claims cannot be checked"
+            )
+
     @cached_property
     def base(self) -> Setting:
+        self.refuse_coupled()
         if not self.derivation.has_scalar:
             count = sum(sp.prod(n.shape) for n in self.derivation.graph.params())
             raise SymPropError(
@@ -129,6 +93,7 @@ class Verifier:
     def matrix_settings(self) -> list[Setting]:
         from ..derivation import derive
 
+        self.refuse_coupled()
         settings = [self.base] if self.derivation.has_scalar else []
         for k, network in enumerate(size_variants(self.derivation.network), start=1):
             derivation = derive(network)
@@ -222,10 +187,73 @@ class Verifier:
     # -- checking ---------------------------------------------------------------------------
 
     def check(self, wrt: str, claim: str | None = None, *, claim_latex: str | None = None) -> VerifyResult:
+        self.refuse_coupled()  # claims are per sample; batch_norm makes a sample's gradient depend on its batch
+        if self._numeric(wrt, claim, claim_latex):
+            return self._check_tensor(wrt, claim, claim_latex)
         target = self.parse_wrt(wrt)
         if target.whole and self.derivation.graph.nodes[target.node].shape:
             return self._check_matrix(target, claim, claim_latex)
         return self._check_scalar(target, claim, claim_latex)
+
+    # -- claims decided with numbers (large networks, adjoints, index notation) --------------
+
+    @cached_property
+    def tensor(self) -> TensorCheck:
+        return TensorCheck(self.derivation)
+
+    def _numeric(self, wrt: str, claim, claim_latex) -> bool:
+        """Whether a claim is decided with numbers (``tensor_decide``): on a network too large
+        for the per-weight view, unless it is a whole-matrix claim about a layer stack (checked
+        exactly on small sizes); and for claims only the tensor reader understands (adjoints
+        ``dq``, index notation, ``--wrt "Wq[i,j]"``), whatever the size."""
+        if isinstance(wrt, str) and re.search(r"\[[^\]]*[A-Za-z]", wrt):
+            return True
+        if isinstance(claim, str) and claim_latex is None and uses_tensor_notation(claim, self.tensor.names):
+            return True
+        if self.derivation.has_scalar:
+            return False
+        whole = isinstance(wrt, str) and re.fullmatch(r"\s*[A-Za-z]\w*\s*", wrt) is not None
+        return not (whole and size_variants(self.derivation.network))
+
+    def _check_tensor(self, wrt_text: str, claim, claim_latex) -> VerifyResult:
+        if claim_latex is not None:
+            raise SymPropError(
+                f"{self.derivation.name}: LaTeX claims are checked on networks of at most {SCALAR_LIMIT} parameters; "
+                "give this one in plain form (--claim)"
+            )
+        if not isinstance(claim, str):
+            raise SymPropError("give exactly one of a plain claim (--claim) and a LaTeX claim (--claim-latex)")
+        check = self.tensor
+        wrt = check.parse_wrt(wrt_text)
+        try:
+            evaluation = check.evaluate(wrt, claim)
+        except ClaimShapeError as exc:
+            fixed = right_after_edit(check, wrt, claim, transposable_parts(claim, check.names.loss))
+            hint = f" ({fixed[0].text} it would be right)" if fixed else ""
+            raise SymPropError(f"{exc}{hint}") from None
+        shapes = ", ".join(f"{n.name} {'x'.join(map(str, n.shape)) or 'scalar'}" for n in self.derivation.graph.params())
+        result = VerifyResult(
+            verdict="correct",
+            wrt=wrt.name,
+            claim=claim,
+            understood=claim.strip(),
+            expected=check.expected(wrt),
+            method=check.method,
+            sizes=[shapes],
+            loss=self.derivation.graph.loss,
+        )
+        if evaluation.transposed_shape or not check.agrees(wrt, evaluation.values):
+            result.verdict = "wrong"
+            result.method = "shape" if evaluation.transposed_shape else result.method
+            where = check.worst(wrt, evaluation.values)
+            if where is not None:
+                k, element = where
+                point = check.points[k]
+                result.point = {"seed": str(point.seed), "sample": str(point.sample), "element": check.element_name(wrt, element)}
+                claimed, correct = evaluation.values[k][element], check.correct(wrt, point)[element]
+                result.values = {"claim": f"{claimed + 0.0:.10g}", "correct": f"{correct + 0.0:.10g}"}
+            result.diagnosis = tensor_diagnose.diagnose(check, wrt, evaluation)
+        return result
 
     def _check_scalar(self, target: _Wrt, claim, claim_latex) -> VerifyResult:
         setting = self.base

@@ -15,8 +15,10 @@ from ...latex_printing import paren, to_latex, visible_length
 from ...ops.base import accumulate
 from ..numpy import ModuleBuilder
 from .layout import split_equation
-from .notation import generic_element, index_letters, partial, transpose_tex
-from .tex import Tex, code
+from .limits import BACKWARD_MAX_STEPS
+from .notation import generic_element, index_letters, partial, subscript, transpose_tex
+from .tex import Tex, code, text
+from .unrolled import Gap, gapped
 
 if TYPE_CHECKING:
     from ...derivation import Step
@@ -32,8 +34,17 @@ class BackwardSection:
         return ModuleBuilder(self.d).step_lines()
 
     def backward(self) -> list[dict]:
+        """Each step shown (of a long unrolled network, those of the steps shown; of a very long
+        one, the first and the last) with its forms and NumPy lines; a gap for each run left out."""
+        steps = list(enumerate(self.d.steps))
+        keep = [self.unrolled.shown(step.source) for step in self.d.steps]
         items = []
-        for i, step in enumerate(self.d.steps):
+        for entry in gapped(steps, keep, BACKWARD_MAX_STEPS):
+            if isinstance(entry, Gap):
+                words = self.unrolled.left_out([step.source for _, step in entry.items], "backward steps")
+                items.append({"gap": text(words + "; backward() in the module has them all")})
+                continue
+            i, step = entry
             element, vector, note = self.step_math(step)
             items.append(
                 {
@@ -86,6 +97,7 @@ class BackwardSection:
     partial = staticmethod(partial)
     transpose = staticmethod(transpose_tex)
     index_letters = staticmethod(index_letters)
+    subscript = staticmethod(subscript)
     paren = staticmethod(paren)
     visible_length = staticmethod(visible_length)
     to_latex = staticmethod(to_latex)

@@ -1,15 +1,16 @@
-"""The network figure: neurons for small layer stacks, blocks for wide ones, a computational graph for graph specs."""
+"""The network figure of a layer stack: neurons for small ones, blocks for wide ones (graph specs: ``graph_figure``)."""
 
 from __future__ import annotations
 
 from ... import naming
-from .limits import NEURON_FIGURE_MAX_UNITS
+from .limits import FIGURE_MAX_LAYERS, NEURON_FIGURE_MAX_UNITS
 from .notation import count_tex, op_name, shape_tex
 from .tex import Tex, text
+from .unrolled import Gap, gapped
 
 
 class FigureSection:
-    """The network figure: neurons for small layer stacks, blocks for wide ones, a computational graph for graph specs."""
+    """The network figure of a layer stack: neurons for small ones, blocks for wide ones."""
 
     def figure(self) -> dict:
         sizes = [self.network.inputs] + [layer.units for layer in self.layers]
@@ -75,7 +76,11 @@ class FigureSection:
 
     def block_figure(self, sizes: list[int]) -> dict:
         blocks = [{"name": "b0", "label": Tex(rf"$x \in \mathbb{{R}}^{{{count_tex(sizes[0])}}}$"), "edge": Tex("")}]
-        for layer in self.layers:
+        for layer in gapped(self.layers, [True] * len(self.layers), FIGURE_MAX_LAYERS):
+            if isinstance(layer, Gap):  # a deep stack: its first and last layers
+                label = rf"$\cdots$\\\footnotesize {len(layer.items)} layers"
+                blocks.append({"name": f"b{layer.items[0].index}", "label": Tex(label), "edge": Tex("")})
+                continue
             node = layer.a or layer.z
             f = self.function_tex(layer.op) if layer.op is not None else r"\operatorname{id}"
             bias = f" + {self.node_tex(layer.bias)}" if layer.bias else ""
@@ -87,40 +92,3 @@ class FigureSection:
             edge = rf"${self.node_tex(layer.weight)}$\\\footnotesize ${shape_tex((layer.units, layer.fan_in))}$"
             blocks.append({"name": f"b{layer.index}", "label": Tex(label), "edge": Tex(edge)})
         return {"kind": "blocks", "blocks": blocks}
-
-    def graph_figure(self) -> dict | None:
-        """The computational graph: one column per depth, leaves on the left, the loss on the right."""
-        nodes = list(self.graph.nodes.values())
-        if len(nodes) > 60:
-            return None
-        depth: dict[str, int] = {}
-        for node in nodes:
-            depth[node.name] = 1 + max((depth[i] for i in node.inputs), default=-1)
-        for node in nodes:  # a leaf sits just before its first use, not all of them in column 0
-            uses = [depth[c.name] for c in self.graph.consumers(node.name)]
-            if node.op.role != "op" and uses:
-                depth[node.name] = min(uses) - 1
-        columns: dict[int, list[str]] = {}
-        for node in nodes:
-            columns.setdefault(depth[node.name], []).append(node.name)
-        step_x, step_y = 2.3, 1.1
-        placed = []
-        for col, names in sorted(columns.items()):
-            for row, name in enumerate(names):
-                node = self.graph.nodes[name]
-                style = {"input": "input", "target": "input", "param": "param"}.get(node.op.role, "op")
-                if name == self.graph.loss:
-                    style = "loss"
-                placed.append(
-                    {
-                        "name": f"g{len(placed)}",
-                        "node": name,
-                        "x": f"{col * step_x:.2f}",
-                        "y": f"{((len(names) - 1) / 2 - row) * step_y:.2f}",
-                        "label": Tex(self.node_tex(name)),
-                        "style": style,
-                    }
-                )
-        ids = {p["node"]: p["name"] for p in placed}
-        edges = [{"source": ids[i], "target": ids[n.name]} for n in nodes for i in dict.fromkeys(n.inputs)]
-        return {"kind": "graph", "nodes": placed, "edges": edges}

@@ -6,11 +6,11 @@ import sympy as sp
 
 from ... import naming, registry
 from ...latex_printing import paren, to_latex
-from ...ops import Activation, Loss, Softmax
-from ...ops.loss import FUSED
 from .derivative_steps import derivative_lines, fold_constants, registry_calls, same_function
+from .limits import LAYERS_MAX
 from .notation import Layer, count_tex, generic_element, op_name, shape_tex
 from .tex import Tex, code, text
+from .unrolled import Gap, gapped
 
 
 class ForwardSection:
@@ -18,15 +18,26 @@ class ForwardSection:
 
     # -- notation -------------------------------------------------------------------
 
+    def shown_layers(self) -> list:
+        """The layers a section lists one by one (of a very deep stack the first ones and the
+        last quarter), a ``Gap`` for those left out."""
+        return gapped(self.layers, [True] * len(self.layers), LAYERS_MAX)
+
+    def layers_gap(self, gap: Gap) -> dict:
+        return {"gap": text(self.unrolled.left_out([layer.z for layer in gap.items], "layers"))}
+
     def layer_rows(self) -> list[dict]:
         rows = []
-        for layer in self.layers:
+        for layer in self.shown_layers():
+            if isinstance(layer, Gap):
+                rows.append(self.layers_gap(layer))
+                continue
             activation = op_name(layer.op)
             params = [rf"${self.node_tex(layer.weight)}$: ${shape_tex((layer.units, layer.fan_in))}$"]
             if layer.bias:
                 params.append(rf"${self.node_tex(layer.bias)}$: ${count_tex(layer.units)}$")
             f = self.function_tex(layer.op) if layer.op else r"\operatorname{id}"
-            if isinstance(layer.op, Activation) and layer.op.choice.formula is not None:
+            if layer.op is not None and layer.op.activation and layer.op.choice.formula is not None:
                 described = rf"${f}(z) = {to_latex(layer.op.definition())}$"
             elif f.startswith(r"\operatorname"):
                 described = text(activation)
@@ -126,7 +137,10 @@ class ForwardSection:
     def forward(self) -> list[dict]:
         """Per layer: the vector equations, and for small networks every element."""
         out = []
-        for layer in self.layers:
+        for layer in self.shown_layers():
+            if isinstance(layer, Gap):
+                out.append(self.layers_gap(layer))
+                continue
             bias = f" + {self.node_tex(layer.bias)}" if layer.bias else ""
             bias_j = f" + {generic_element(layer.bias, 'j')}" if layer.bias else ""
             equations = [
@@ -149,17 +163,11 @@ class ForwardSection:
 
     def activation_equation(self, layer: Layer) -> str:
         a, z = self.node_tex(layer.a), self.node_tex(layer.z)
-        if isinstance(layer.op, Softmax):
-            return (
-                rf"{a} &= \operatorname{{softmax}}({z}), &"
-                rf"{generic_element(layer.a, 'j')} &= \frac{{e^{{{generic_element(layer.z, 'j')}}}}}"
-                rf"{{\sum_{{i=1}}^{{{layer.units}}} e^{{{generic_element(layer.z, 'i')}}}}}"
-            )
-        f = self.function_tex(layer.op)
-        return rf"{a} &= {f}({z}), &" rf"{generic_element(layer.a, 'j')} &= {f}({generic_element(layer.z, 'j')})"
+        element, definition = layer.op.latex_element(self.graph.nodes[layer.a], self)
+        return rf"{a} &= {self.function_tex(layer.op)}({z}), &" rf"{element} &= {definition}"
 
     def loss(self) -> dict:
-        op: Loss = self.loss_node.op
+        op = self.loss_node.op
         n = self.output.shape[0]
         y = sp.Symbol("y_i_generic", real=True)
         t = sp.Symbol("t_i_generic", real=True)
@@ -190,7 +198,7 @@ class ForwardSection:
 
     def local_derivatives(self) -> list[dict]:
         sections, seen = [], set()
-        activations = [n.op for n in self.graph.nodes.values() if isinstance(n.op, Activation)]
+        activations = [n.op for n in self.graph.nodes.values() if n.op.activation]
         for op in activations:
             for entry_name in registry_calls(op.definition()):
                 if entry_name not in seen:
@@ -205,7 +213,7 @@ class ForwardSection:
             else:
                 sections.append(self.formula_derivation(op))
         for node in self.graph.nodes.values():
-            if isinstance(node.op, Loss) and (node.op.choice.name, node.op.choice.constants) not in seen:
+            if node.op.loss_function and (node.op.choice.name, node.op.choice.constants) not in seen:
                 seen.add((node.op.choice.name, node.op.choice.constants))
                 sections.append(self.loss_derivation(node))
         return [s for s in sections if s is not None]
@@ -236,7 +244,7 @@ class ForwardSection:
             else None,
         }
 
-    def formula_derivation(self, op: Activation) -> dict:
+    def formula_derivation(self, op) -> dict:
         f = self.function_tex(op)
         definition = op.definition()
         derivative = op.derivative
@@ -251,8 +259,8 @@ class ForwardSection:
         }
 
     def loss_derivation(self, node) -> dict | None:
-        op: Loss = node.op
-        if isinstance(self.graph.nodes[node.inputs[0]].op, Softmax):
+        op = node.op
+        if any(step.source == node.name for step in self._fused_softmax_steps()):
             return None  # the fused softmax + cross-entropy section covers it
         ell = op.elementwise
         lines = derivative_lines(ell, registry.Y, None, None, final=op.derivative)
@@ -266,16 +274,14 @@ class ForwardSection:
             "output_note": None,
         }
 
+    def _fused_softmax_steps(self) -> list:
+        """The steps in which a loss and the softmax before it are fused (dE/dz = y - t)."""
+        nodes = self.graph.nodes
+        return [s for s in self.d.steps if nodes[s.source].op.fused_step(s) and nodes[nodes[s.source].inputs[0]].op.coupled]
+
     def softmax_cross_entropy(self) -> dict | None:
         """The fused gradient y - t, derived by SymPy on three classes and in general."""
-        fused = next(
-            (
-                s
-                for s in self.d.steps
-                if s.rule == FUSED and isinstance(self.graph.nodes[self.graph.nodes[s.source].inputs[0]].op, Softmax)
-            ),
-            None,
-        )
+        fused = next(iter(self._fused_softmax_steps()), None)
         if fused is None:
             return None
         softmax = self.graph.nodes[self.graph.nodes[fused.source].inputs[0]]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from ... import naming, registry
-from ...latex_printing import paren, to_latex
-from .layout import equation_rows, wrap_expr
+from functools import cached_property
+
+from ... import naming
+from ...latex_printing import paren, visible_length
+from .layout import elided, equation_rows, pack_tokens, split_equation, wrap_expr
+from .limits import FORWARD_MAX_NODES, PARAM_LINE_MAX, PARAM_MAX_LINES, PARAM_MAX_TERMS, PARAMS_MAX, TABLE_ROWS
 from .notation import partial, shape_tex
 from .tex import Tex, code, text
+from .unrolled import Gap, gapped
 
 
 class GraphSpecSection:
@@ -18,11 +22,23 @@ class GraphSpecSection:
         """What an op node computes, in the handout's notation (per sample), as its op writes it."""
         return node.op.latex(node, self)
 
-    def graph_tables(self) -> tuple[list[dict], list[dict]]:
-        """(leaves: inputs, targets, parameters; op nodes with their definitions)."""
+    @cached_property
+    def shown_ops(self) -> list:
+        """The op nodes the forward pass shows, in order, with ``Gap`` for each run left out (the
+        middle steps of a long unrolled network; the middle of a very long graph)."""
+        ops = [n for n in self.graph.nodes.values() if n.op.role == "op"]
+        return gapped(ops, [self.unrolled.shown(n.name) for n in ops], FORWARD_MAX_NODES)
+
+    def graph_tables(self) -> tuple[list[list[dict]], list[list[dict]]]:
+        """(leaves: inputs, targets, parameters; op nodes with their definitions), each as tables
+        of at most ``TABLE_ROWS`` rows (a table does not break across pages)."""
         roles = {"input": "input", "target": "target", "param": "parameter"}
         leaves, ops = [], []
-        for node in self.graph.nodes.values():
+        nodes = [n for n in self.graph.nodes.values() if n.op.role in roles]
+        for node in gapped(nodes, [self.unrolled.shown(n.name) for n in nodes], FORWARD_MAX_NODES):
+            if isinstance(node, Gap):
+                leaves.append({"gap": text(self.unrolled.left_out([n.name for n in node.items], "inputs"))})
+                continue
             role = node.op.role
             row = {
                 "symbol": Tex(f"${self.node_tex(node.name)}$"),
@@ -30,17 +46,25 @@ class GraphSpecSection:
                 "module": code(self.graph.array(node.name)),
                 "plain": code(naming.element_name(node.name, (0,) * len(node.shape))),
             }
-            if role in roles:
-                leaves.append({**row, "role": text(roles[role])})
-            else:
-                ops.append({**row, "definition": Tex(f"${self.node_tex(node.name)} = {self.op_definition(node)}$")})
-        return leaves, ops
+            leaves.append({**row, "role": text(roles[role])})
+        for node in self.shown_ops:
+            if isinstance(node, Gap):
+                ops.append({"gap": text(self.unrolled.left_out([n.name for n in node.items], "nodes"))})
+                continue
+            ops.append(
+                {
+                    "definition": Tex(f"${self.node_tex(node.name)} = {self.op_definition(node)}$"),
+                    "shape": Tex(f"${shape_tex(node.shape)}$" if node.shape else "scalar"),
+                    "module": code(self.graph.array(node.name)),
+                    "plain": code(naming.element_name(node.name, (0,) * len(node.shape))),
+                }
+            )
+        return _tables(leaves), _tables(ops)
 
     def graph_forward(self) -> tuple[list[Tex], list[Tex]]:
-        """(one equation per op node, and for small graphs every element written out)."""
-        equations = [
-            Tex(rf"{self.node_tex(n.name)} &= {self.op_definition(n)}") for n in self.graph.nodes.values() if n.op.role == "op"
-        ]
+        """(one equation per op node, with its element in index notation beside it for a
+        tensor; and for small graphs every element written out)."""
+        equations = [Tex(self.forward_gap(n) if isinstance(n, Gap) else self.forward_equation(n)) for n in self.shown_ops]
         elements = []
         if self.small:
             names = self.element_names
@@ -51,43 +75,86 @@ class GraphSpecSection:
                     elements.append(Tex(equation_rows(names[symbol], [wrap_expr(definition, names)])))
         return equations, elements
 
-    def elementwise_locals(self) -> list[Tex]:
-        """d out / d input of every elementwise op, as SymPy derives it: one row per node."""
-        from ...ops import Elementwise, arg_symbol
+    def forward_equation(self, node) -> str:
+        """``s &= q \\, k^T`` and, where a tensor (rank 2 or more) goes in or comes out, what one
+        element is, as its op writes it (``s_{ik} &= \\sum_j q_{ij} k_{jk}``); elementwise
+        activations need none, and an op returns none where vectors and matrices say it all."""
+        equation = rf"{self.node_tex(node.name)} &= {self.op_definition(node)}"
+        ranks = [len(self.graph.nodes[i].shape) for i in (node.name, *node.inputs)]
+        if max(ranks) < 2 or node.op.activation:
+            return equation
+        element = node.op.latex_element(node, self)
+        return equation if element is None else rf"{equation}, & {element[0]} &= {element[1]}"
 
+    def forward_gap(self, gap: Gap) -> str:
+        """A row of the forward equations standing for the nodes left out."""
+        return rf"\intertext{{\quad$\vdots$\quad\emph{{{text(self.unrolled.left_out([n.name for n in gap.items], 'nodes'))}.}}}}"
+
+    @cached_property
+    def index_notation(self) -> bool:
+        """Whether the forward pass is written in index notation somewhere (an element beside a
+        tensor, or a definition by its elements, ``[...]_{jk}``): the handout then says how it
+        reads.  Vectors and matrices alone keep the tutorials' notation, unexplained."""
+        equations = [self.forward_equation(n) for n in self.shown_ops if not isinstance(n, Gap)]
+        return any(", & " in e or r"\Bigl[" in e for e in equations)
+
+    def elementwise_locals(self) -> list[Tex]:
+        """d out / d input of every elementwise op, as SymPy derives it: one row per node (the op
+        writes it, ``Op.latex_locals``)."""
         rows = []
-        for node in self.graph.nodes.values():
-            if not isinstance(node.op, Elementwise):
-                continue
-            names = {arg_symbol(k): self.node_tex(i) for k, i in enumerate(node.inputs)}
-            names[registry.A] = self.node_tex(node.name)
-            parts = []
-            for name in dict.fromkeys(node.inputs):  # the same input twice (W * W): the sum of both
-                total = sum(d for i, d in zip(node.inputs, node.op.derivatives) if i == name)
-                parts.append(rf"{partial(self.node_tex(node.name), self.node_tex(name))} = {to_latex(total, names)}")
-            definition = to_latex(node.op.expr, names)
-            rows.append(Tex(rf"{self.node_tex(node.name)} &= {definition}: & " + r", \quad ".join(parts)))
-        return rows
+        for node in self.shown_ops:
+            if isinstance(node, Gap):
+                rows.append(Tex(self.forward_gap(node)))
+            elif (row := node.op.latex_locals(node, self)) is not None:
+                rows.append(Tex(row))
+        return rows if any(not row.startswith(r"\intertext") for row in rows) else []
 
     def graph_parameters(self) -> list[dict]:
-        """Each parameter's gradient as the sum of what its uses send back."""
+        """Each parameter's gradient as the sum of what its uses send back (of many uses, the
+        first and the last ones, and how many between)."""
         items = []
-        for param in self.params_backward():
+        params = self.params_backward()
+        for param in gapped(params, [True] * len(params), PARAMS_MAX):
+            if isinstance(param, Gap):
+                items.append({"gap": text(f"{len(param.items)} parameters left out to keep the handout short")})
+                continue
             contributions = [(i, step) for i, step in enumerate(self.d.steps) if step.target == param.name]
-            formulas = [_right_side(self.step_math(step)) for _, step in contributions]
-            total = " + ".join(paren(f) if (" + " in f or " - " in f) and len(formulas) > 1 else f for f in formulas)
-            lines = [code(line.code) for i, _ in contributions for line in self.numpy_lines[i]]
+            forms = [self.step_math(step) for _, step in contributions]
+            lines = [line.code for i, _ in contributions for line in self.numpy_lines[i]]
+            hidden = len(lines) - PARAM_MAX_LINES + 1
+            lines = elided(lines, PARAM_MAX_LINES, f"... {hidden} more lines like these ...")
             items.append(
                 {
                     "name": Tex(self.node_tex(param.name)),
                     "plain": code(param.name),
                     "shape": Tex(shape_tex(param.shape) if param.shape else "1"),
                     "uses": len(contributions),
-                    "matrix": Tex(rf"{partial('E', self.node_tex(param.name))} = {total}"),
-                    "code": lines,
+                    "matrix": Tex(self.gradient_formula(param.name, forms)),
+                    "code": [code(line) for line in lines],
                 }
             )
         return items
+
+    def gradient_formula(self, param: str, forms: list[tuple[str, str, str]]) -> str:
+        """dE/d``param`` from the forms of its contributions: the sum of their array forms (on
+        several rows when long), or, where a use is written element by element only, every
+        use's element equation in turn (= then +=)."""
+        if not all(vector for _, vector, _ in forms):
+            rows = elided([split_equation(element) for element, _, _ in forms], PARAM_MAX_TERMS, r"\vdots")
+            return rows[0] if len(rows) == 1 else r"\begin{gathered} " + r" \\ ".join(rows) + r" \end{gathered}"
+        formulas = [_right_side(f) for f in forms]
+        terms = [paren(f) if (" + " in f or " - " in f) and len(formulas) > 1 else f for f in formulas]
+        terms = elided(terms, PARAM_MAX_TERMS, r"\cdots")
+        lhs = partial("E", self.node_tex(param))
+        line = f"{lhs} = " + " + ".join(terms)
+        if visible_length(line) <= PARAM_LINE_MAX:
+            return line
+        tokens = pack_tokens([terms[0], *("+ " + t for t in terms[1:])])
+        return r"\begin{aligned} " + equation_rows(lhs, [tokens]) + r" \end{aligned}"
+
+
+def _tables(rows: list[dict]) -> list[list[dict]]:
+    return [rows[i : i + TABLE_ROWS] for i in range(0, len(rows), TABLE_ROWS)]
 
 
 def _right_side(forms: tuple[str, str, str]) -> str:

@@ -12,24 +12,28 @@ import sympy as sp
 from ... import naming
 from ...errors import SymPropError
 from ...latex_printing import to_latex, visible_length
-from ...ops import Activation, Dense, Softmax, element_indices
+from ...ops import element_indices
 from ...version import __version__
 from .backward import BackwardSection
 from .example import ExampleSection
 from .figure import FigureSection
 from .forward import ForwardSection
+from .graph_figure import GraphFigureSection
 from .graph_spec import GraphSpecSection
 from .layout import larger_than
-from .limits import LONG_FACTOR, PER_WEIGHT_LIMIT
-from .notation import Layer, count_tex, generic_element, op_name, partial
+from .limits import CODE_MAX_LINES, LAYERS_MAX, LONG_FACTOR, PER_WEIGHT_LIMIT, PER_WEIGHT_VALUES
+from .notation import Layer, count_tex, generic_element, index_tokens, op_name, partial
 from .parameters import ParameterSection
 from .tex import Tex, code, environment, text
+from .unrolled import Gap, Unrolled, gapped
 
 if TYPE_CHECKING:
     from ...derivation import Derivation
 
 
-class Handout(FigureSection, ForwardSection, BackwardSection, ParameterSection, ExampleSection, GraphSpecSection):
+class Handout(
+    FigureSection, GraphFigureSection, ForwardSection, BackwardSection, ParameterSection, ExampleSection, GraphSpecSection
+):
     """Builds the template context for one derivation."""
 
     def __init__(self, derivation: Derivation):
@@ -40,7 +44,8 @@ class Handout(FigureSection, ForwardSection, BackwardSection, ParameterSection, 
         self.network = derivation.network
         self.loss_node = self.graph.nodes[self.graph.loss]
         self.output = self.graph.nodes[self.loss_node.inputs[0]]
-        self.small = derivation.has_scalar and self.param_count <= PER_WEIGHT_LIMIT
+        self.values = sum(int(sp.prod(n.shape)) for n in self.graph.nodes.values())
+        self.small = derivation.has_scalar and self.param_count <= PER_WEIGHT_LIMIT and self.values <= PER_WEIGHT_VALUES
 
     # -- structure ------------------------------------------------------------------
 
@@ -52,11 +57,11 @@ class Handout(FigureSection, ForwardSection, BackwardSection, ParameterSection, 
     def layers(self) -> list[Layer]:
         layers = []
         for node in self.graph.nodes.values():
-            if not isinstance(node.op, Dense):
+            if not node.op.dense_layer:
                 continue
             weight, data, *bias = node.inputs
-            consumers = self.graph.consumers(node.name)
-            act = consumers[0] if len(consumers) == 1 and isinstance(consumers[0].op, (Activation, Softmax)) else None
+            consumers = self.users(node.name)
+            act = consumers[0] if len(consumers) == 1 and consumers[0].op.layer_activation else None
             layers.append(
                 Layer(
                     len(layers) + 1,
@@ -76,37 +81,39 @@ class Handout(FigureSection, ForwardSection, BackwardSection, ParameterSection, 
         """Parameters in the order backpropagation reaches them: last layer first, W before b."""
         params = self.graph.params()
         position = {p.name: i for i, p in enumerate(params)}
-        consumer = {p.name: self.graph.consumers(p.name)[0].name for p in params}
-        order = list(self.graph.nodes)
-        return sorted(params, key=lambda p: (-order.index(consumer[p.name]), position[p.name]))
+        consumer = {p.name: self.users(p.name)[0].name for p in params}
+        order = {name: i for i, name in enumerate(self.graph.nodes)}
+        return sorted(params, key=lambda p: (-order[consumer[p.name]], position[p.name]))
+
+    def users(self, name: str) -> list:
+        """The nodes that read ``name`` (``Graph.consumers``, from a table built once: it scans the graph)."""
+        return [self.graph.nodes[c] for c in self.unrolled.consumers[name]]
 
     def node_tex(self, node: str) -> str:
         return naming.latex_base(node)
 
     def adjoint_tex(self, node: str) -> str:
         """The handout's name for dE/d``node``: delta for a layer's output (layer stacks)."""
-        if isinstance(self.graph.nodes[node].op, Dense) and not self.graph_mode:
+        if self.graph.nodes[node].op.dense_layer and not self.graph_mode:
             return r"\delta" + naming.latex_layer_mark(node)
         return partial("E", self.node_tex(node))
 
     def adjoint_element(self, node: str, index: str) -> str:
-        if isinstance(self.graph.nodes[node].op, Dense) and not self.graph_mode:
+        if self.graph.nodes[node].op.dense_layer and not self.graph_mode:
             return r"\delta" + naming.latex_layer_mark(node) + f"_{{{index}}}"
         return partial("E", generic_element(node, index))
 
-    def el(self, node: str, index: str) -> str:
-        """Element ``index`` (letters, e.g. ``j``, ``jk``; empty for a scalar) of a node."""
-        if not index:
+    def el(self, node: str, index: str | tuple[str, ...]) -> str:
+        """Element ``index`` of a node (letters, e.g. ``j``, ``jk``, ``ijk``, or a list of index
+        expressions; empty for a scalar): ``w_{jk}``, ``s_{i,j,k}``, ``c_{j,8+k}``."""
+        tokens = index_tokens(index)
+        if not tokens:
             return self.node_tex(node)
-        return generic_element(node, index, matrix=len(index) == 2)
+        return generic_element(node, tokens, matrix=len(tokens) == 2)
 
     def function_tex(self, op) -> str:
-        """How an activation is named in formulas: ``\\sigma``, ``f_{swish\\_b}``."""
-        if isinstance(op, Softmax):
-            return r"\operatorname{softmax}"
-        if op.choice.formula is not None:
-            return r"f_{\mathrm{" + naming.escape_latex_text(op.name) + "}}"
-        return op.choice.entry.latex or (r"\operatorname{" + naming.escape_latex_text(op.name) + "}")
+        """How an activation is named in formulas: ``\\sigma``, ``f_{swish\\_b}`` (the op says)."""
+        return op.function_latex()
 
     @cached_property
     def element_index(self) -> dict[sp.Symbol, tuple[str, tuple[int, ...]]]:
@@ -162,10 +169,14 @@ class Handout(FigureSection, ForwardSection, BackwardSection, ParameterSection, 
     # -- the code ---------------------------------------------------------------------
 
     def code_listing(self) -> list[Tex]:
-        lines = []
-        for i in range(len(self.d.steps)):
-            lines.extend(code(line.code) for line in self.numpy_lines[i])
-        return lines
+        """backward()'s lines (of a very long one, the first and the last, and how many between)."""
+        lines = [line.code for i in range(len(self.d.steps)) for line in self.numpy_lines[i]]
+        shown = gapped(lines, [True] * len(lines), CODE_MAX_LINES)
+        return [text(f"... {len(x.items)} more lines ...") if isinstance(x, Gap) else code(x) for x in shown]
+
+    @cached_property
+    def unrolled(self) -> Unrolled:
+        return Unrolled.of(self.d)
 
     # -- everything -------------------------------------------------------------------
 
@@ -178,6 +189,11 @@ class Handout(FigureSection, ForwardSection, BackwardSection, ParameterSection, 
             "version": text(__version__),
             "param_count": Tex(count_tex(self.param_count)),
             "limit": PER_WEIGHT_LIMIT,
+            # said only when the values, not the parameters, are what is too many
+            "values": Tex(count_tex(self.values))
+            if self.param_count <= PER_WEIGHT_LIMIT and self.values > PER_WEIGHT_VALUES
+            else None,
+            "values_limit": PER_WEIGHT_VALUES,
             "local": self.local_derivatives(),
             "softmax_ce": self.softmax_cross_entropy(),
             "backward": self.backward(),
@@ -195,11 +211,16 @@ class Handout(FigureSection, ForwardSection, BackwardSection, ParameterSection, 
                 "graph_forward": equations,
                 "graph_elements": elements,
                 "elementwise": self.elementwise_locals(),
+                "index_notation": self.index_notation,
                 "loss_node": Tex(self.node_tex(self.graph.loss)),
                 "parameters": self.graph_parameters(),
+                # Nodes whose statistics come from the batch: one sample's E is then not independent.
+                "coupled": Tex(", ".join(f"${self.node_tex(n.name)}$" for n in self.graph.nodes.values() if n.op.batch_coupled)),
             }
         else:
             parts = [str(network.inputs)] + [f"{layer.units} ({op_name(layer.op)})" for layer in self.layers]
+            if len(parts) > LAYERS_MAX:  # a deep stack: its first and last layers
+                parts = [*parts[:4], f"... ({len(parts) - 6} more layers)", *parts[-2:]]
             loss_name = network.loss.name if network.loss.formula is None else "a formula"
             sizes = [network.inputs] + [layer.units for layer in self.layers]
             context = {

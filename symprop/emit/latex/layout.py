@@ -37,6 +37,14 @@ def split_equation(tex: str) -> str:
     return r"\begin{aligned} " + r" \\ ".join(rows) + r" \end{aligned}"
 
 
+def elided(items: list, limit: int, marker) -> list:
+    """``items``, or when there are more than ``limit``, the first ones, ``marker`` and the last
+    two (``limit`` in all): long lists stay bounded on the page."""
+    if len(items) <= limit:
+        return items
+    return [*items[: limit - 3], marker, *items[-2:]]
+
+
 def group_params(params) -> list[list[str]]:
     """Scalars and vectors of a graph spec together on lines of up to four; each matrix alone."""
     groups: list[list[str]] = []

@@ -6,33 +6,61 @@ import re
 from dataclasses import dataclass
 
 from ... import naming
-from ...ops import Softmax
+
+#: Index letters of vectors and matrices (the tutorials' j and jk), then for tensors of
+#: rank 3 and more (i, j, k, l, m, n); the rest serve when a formula needs letters besides.
+VECTOR_LETTERS = "jkilmnpqrsuvw"
+TENSOR_LETTERS = "ijklmnpqrsuvw"
 
 
-def generic_element(node: str, indices: str, matrix: bool = False) -> str:
-    """Element ``indices`` (LaTeX, e.g. ``j`` or ``jk``) of a node: ``w^{(2)}_{jk}``."""
+def index_tokens(index: str | tuple[str, ...] | list[str]) -> list[str]:
+    """The indices of an element: a sequence as given; a string split at commas (``j,8+k``)
+    or else one letter each, primes kept with their letter (``jk'`` is j, k')."""
+    if not isinstance(index, str):
+        return list(index)
+    if "," in index:
+        return index.split(",")
+    tokens: list[str] = []
+    for c in index:
+        if c == "'" and tokens:
+            tokens[-1] += c
+        else:
+            tokens.append(c)
+    return tokens
+
+
+def subscript(index: str | tuple[str, ...] | list[str]) -> str:
+    """Indices as a subscript: side by side for a vector or a matrix of single letters or
+    digits (``jk``, ``tu'``, ``12``), separated by commas otherwise (``h,t,u``; ``j,8+k``), so
+    that every element of a tensor reads unambiguously."""
+    tokens = index_tokens(index)
+    simple = len(tokens) <= 2 and all(re.fullmatch(r"[A-Za-z0-9]'*", t) for t in tokens)
+    return "".join(tokens) if simple else ",".join(tokens)
+
+
+def generic_element(node: str, indices: str | tuple[str, ...], matrix: bool = False) -> str:
+    """Element ``indices`` (e.g. ``j``, ``jk``, ``ijk``, or a list of index expressions) of a
+    node: ``w^{(2)}_{jk}``, ``s_{i,j,k}``."""
     base = naming.latex_base(node)
     if matrix and base[:1] == "W":
         base = "w" + base[1:]
-    return f"{base}_{{{indices}}}"
+    return f"{base}_{{{subscript(indices)}}}"
 
 
 def partial(of: str, wrt: str) -> str:
     return rf"\frac{{\partial {of}}}{{\partial {wrt}}}"
 
 
-def index_letters(shape: tuple[int, ...]) -> str:
-    """Index letters of an element of a tensor of ``shape``: '', 'j' or 'jk'."""
-    return "jkl"[: len(shape)] if len(shape) <= 2 else "ijkl"[: len(shape)]
+def index_letters(shape: tuple[int, ...], avoid: str = "") -> str:
+    """Index letters of an element of a tensor of ``shape``, one per axis: '', 'j', 'jk',
+    'ijk', 'ijkl', ...; none of the letters in ``avoid`` (those a formula already uses)."""
+    pool = VECTOR_LETTERS if len(shape) <= 2 else TENSOR_LETTERS
+    return "".join(c for c in pool if c not in avoid)[: len(shape)]
 
 
 def op_name(op) -> str:
     """The name of a layer's activation op (``identity`` for none)."""
-    if op is None:
-        return "identity"
-    if isinstance(op, Softmax):
-        return "softmax"
-    return op.name
+    return "identity" if op is None else op.name
 
 
 def transpose_tex(tex: str) -> str:

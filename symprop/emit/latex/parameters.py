@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from ...ops import Activation, Dense, Softmax, element_indices
+from ...ops import element_indices
 from .layout import chain_terms, equation_rows, pack_tokens, product_tokens
-from .limits import CHAIN_MAX_FACTORS
+from .limits import CHAIN_MAX_FACTORS, PARAMS_MAX
 from .notation import partial, shape_tex, transpose_tex
-from .tex import Tex, code
+from .tex import Tex, code, text
+from .unrolled import Gap, gapped
 
 
 class ParameterSection:
@@ -16,9 +17,13 @@ class ParameterSection:
 
     def parameters(self) -> list[dict]:
         items = []
-        for param in self.params_backward():
+        params = self.params_backward()
+        for param in gapped(params, [True] * len(params), PARAMS_MAX):
+            if isinstance(param, Gap):
+                items.append({"gap": text(f"{len(param.items)} parameters left out to keep the handout short")})
+                continue
             path = self._path_to_loss(param.name)
-            consumer = self.graph.consumers(param.name)[0]
+            consumer = self.users(param.name)[0]
             is_weight = consumer.inputs[0] == param.name
             p = self.node_tex(param.name)
             data = consumer.inputs[1]
@@ -57,7 +62,7 @@ class ParameterSection:
         path = [param]
         current = param
         while current != self.graph.loss:
-            consumers = self.graph.consumers(current)
+            consumers = self.users(current)
             if len(consumers) != 1:
                 return None
             current = consumers[0].name
@@ -68,7 +73,7 @@ class ParameterSection:
         """The chain rule from E down to ``param``: plain, and with its groups named."""
         nodes = list(reversed(path))  # E, a_L, z_L, ..., z_l, param
         # softmax + cross-entropy: dE/dz is one factor (y - t); the softmax output is skipped
-        fused_skip = isinstance(self.output.op, Softmax)
+        fused_skip = self.output.op.coupled
         factors = []  # (of, wrt)
         for of, wrt in zip(nodes, nodes[1:]):
             factors.append((of, wrt))
@@ -84,7 +89,7 @@ class ParameterSection:
         plain = self._ellipsis([p for p in plain_parts])
         grouped_parts = []
         # The leading factors up to the last layer's z are delta of the output layer.
-        first_z = next((i for i, (of, wrt) in enumerate(factors) if isinstance(self.graph.nodes[wrt].op, Dense)), None)
+        first_z = next((i for i, (of, wrt) in enumerate(factors) if self.graph.nodes[wrt].op.dense_layer), None)
         if first_z is not None:
             lead = " ".join(g for g, _ in groups[: first_z + 1])
             grouped_parts.append(rf"\underbrace{{{lead}}}_{{{self.adjoint_tex(factors[first_z][1])}}}")
@@ -101,18 +106,7 @@ class ParameterSection:
     def _factor_label(self, of: str, wrt: str) -> str:
         """What d ``of`` / d ``wrt`` is, in words of the handout's notation."""
         node = self.graph.nodes[of]
-        if isinstance(node.op, Dense):
-            weight, data, *bias = node.inputs
-            if wrt == weight:
-                return transpose_tex(self.node_tex(data))
-            if wrt == data:
-                return rf"{self.node_tex(weight)}"
-            return r"1"
-        if isinstance(node.op, Activation):
-            return rf"{self.function_tex(node.op)}'({self.node_tex(wrt)})"
-        if isinstance(node.op, Softmax):
-            return r"\text{softmax Jacobian}"
-        return r"\ell'"
+        return node.op.latex_factor(node, wrt, self)
 
     @staticmethod
     def _ellipsis(parts: list[str]) -> str:

@@ -21,7 +21,7 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
 from ... import module_interface as interface
-from ... import registry
+from ... import naming, registry
 from ...printing import ArrayPrinter, print_array_expr
 from .printers import ArrayCode, MathPrinter, helper_source
 
@@ -74,6 +74,7 @@ class ModuleBuilder:
         self.cached: set[str] = set()  # forward arrays the backward pass reads
         self.params_read: set[str] = set()  # parameters the backward pass reads
         self.targets_read: set[str] = set()  # targets the backward pass reads
+        self.saved_read: dict[str, set[str]] = {}  # node -> arrays its forward line saved that backward reads
         self.reads: set[str] | None = None  # while spelling a forward line: the nodes it reads
         self.op_helpers: dict[str, str] = {}  # helper functions an op brings itself, by name
         self.temporaries = itertools.count(1)
@@ -128,6 +129,14 @@ class ModuleBuilder:
     def verbatim(self, code: str) -> sp.Symbol:
         """A piece of NumPy code as a symbol, to be used inside a printed expression."""
         return ArrayCode(code, real=True)
+
+    def saved(self, node: str, what: str) -> str:
+        """The array ``what`` that the forward line of ``node`` saved (``Op.saves``), recorded as
+        read by the backward pass (so the cache keeps it)."""
+        name = naming.saved_name(self.array(node), what)
+        if self.reads is None:
+            self.saved_read.setdefault(node, set()).add(name)
+        return name
 
     def require_helper(self, name: str, source: str) -> None:
         """A helper function an op's spelling calls (``_logsumexp``), written once into the module."""
@@ -218,7 +227,8 @@ class ModuleBuilder:
     def node_line(self, node) -> tuple[Line, set[str]]:
         """The forward line of op ``node`` and the nodes it reads."""
         code, math, reads = self.spelled(node)
-        return Line(f"{self.array(node.name)} = {code}", math), reads
+        arrays = [self.array(node.name), *(naming.saved_name(self.array(node.name), what) for what in node.op.saves)]
+        return Line(f"{', '.join(arrays)} = {code}", math), reads
 
     def part_lines(self, names: list[str]) -> tuple[list[Line], set[str]]:
         """The lines of nodes ``names``, and what they read from outside them."""

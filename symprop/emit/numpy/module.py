@@ -75,7 +75,7 @@ class NumpyModule:
             loss_reads |= reads - set(per_sample)
         backward = [line for lines in b.step_lines() for line in lines]
         # Target-dependent values the backward pass reads are recomputed in backward().
-        needed = {n for n in b.cached if n in self.loss_part}
+        needed = {n for n in [*b.cached, *b.saved_read] if n in self.loss_part}
         while True:
             recompute = [n for n in self.loss_part if n in needed]
             recompute_lines, recompute_reads = b.part_lines(recompute)
@@ -114,6 +114,12 @@ class NumpyModule:
         forward_params = {n for n in forward_reads | cached if graph.role(n) == "param"}
         forward_inputs = {n for n in forward_reads | cached if graph.role(n) == "input"}
         order = list(graph.nodes)
+        saved = {n: sorted(names) for n, names in b.saved_read.items() if n not in self.loss_part}
+
+        def kept(names: set[str]) -> list[tuple[str, str]]:
+            """(node, array) to cache, in forward order: a node's array, then what its line saved for backward."""
+            return [(n, a) for n in order for a in ([b.array(n)] if n in names else []) + saved.get(n, [])]
+
         backward_prologue = [*self.unpack_targets(b.targets_read)]
         body = [line.text for line in [*recompute_lines, *seed, *backward]]
         if any(re.search(r"\bN\b", text) for text in body):
@@ -173,8 +179,8 @@ class NumpyModule:
             ],
             "forward": forward,
             "output_array": b.array(self.output),
-            "cache": [(n, b.array(n)) for n in order if n in cached],
-            "backward_cache": [(n, b.array(n)) for n in order if n in backward_reads and graph.role(n) != "param"],
+            "cache": kept(cached),
+            "backward_cache": kept({n for n in backward_reads if graph.role(n) != "param"}),
             "loss_math": interface.docstring_text(
                 f"E = {network.loss_text}" if len(network.loss_text) <= 60 else "E (the loss in the module docstring)"
             ),
@@ -277,6 +283,13 @@ class NumpyModule:
             "Expressions are per sample (an input is a column vector); on a batch, W @ x becomes X @ W.T.",
             "Parameters, and values computed from parameters alone, have no batch axis.",
         ]
+        coupled = [n.name for n in graph.nodes.values() if n.op.batch_coupled]
+        if coupled:
+            text.append(
+                f"{', '.join(coupled)} {'normalises' if len(coupled) == 1 else 'normalise'} over the batch (batch_norm, "
+                "training-mode statistics, no running averages): each sample's loss depends on the other samples "
+                "of its batch, and a batch needs at least 2 samples."
+            )
         lines = []
         for paragraph in text:
             lines += textwrap.wrap(paragraph, DOC_WIDTH, break_long_words=False)

@@ -1,0 +1,253 @@
+"""The figure of a graph spec: the computational graph node by node for a small graph of
+vectors (as cs231n draws one), a block diagram of the spec's own nodes for tensors and large
+graphs.
+
+In the block diagram each box is a node the spec declares (its parts, ``h1 = W x + b`` of
+``h = tanh(W @ x + b)``, are inside it) with its per-sample shape; the parameters it reads
+are written in the box (green), not drawn: an unrolled network reads each weight at every
+step, and twenty arrows from one weight would hide the flow.  An unrolled network is laid
+out step by step, left to right; of a long one only the steps the handout shows are drawn
+(``Unrolled.shown_steps``), the others stand as one column saying which they are.  Every
+position is computed here; the template draws what it is given.
+"""
+
+from __future__ import annotations
+
+from .limits import FIGURE_MAX_COLUMNS, GRAPH_FIGURE_MAX_NODES
+from .notation import shape_tex
+from .tex import Tex, text
+
+#: Distances between columns and rows of the block diagram (cm; the columns wider for shapes
+#: of rank 3 and more), and the room between two steps of an unrolled network (columns).
+STEP_X, STEP_X_PER_AXIS, STEP_Y = 1.8, 0.3, 1.75
+STEP_AIR = 0.4
+
+
+class GraphFigureSection:
+    """The figure of a graph spec: the computational graph, or a block diagram of its nodes."""
+
+    def graph_figure(self) -> dict:
+        nodes = list(self.graph.nodes.values())
+        batched = self.graph.batched  # data: a matrix of weights alone (W * W, W^T) keeps the graph a vector one
+        vectors = all(len(n.shape) <= 1 for n in nodes if n.op.role == "op" and n.name in batched)
+        if vectors and len(nodes) <= GRAPH_FIGURE_MAX_NODES:
+            return self.computational_graph()
+        return self.block_diagram()
+
+    def computational_graph(self) -> dict:
+        """Every node of the graph: one column per depth, leaves on the left, the loss on the right."""
+        nodes = list(self.graph.nodes.values())
+        depth: dict[str, int] = {}
+        for node in nodes:
+            depth[node.name] = 1 + max((depth[i] for i in node.inputs), default=-1)
+        for node in nodes:  # a leaf sits just before its first use, not all of them in column 0
+            uses = [depth[c] for c in self.unrolled.consumers[node.name]]
+            if node.op.role != "op" and uses:
+                depth[node.name] = min(uses) - 1
+        columns: dict[int, list[str]] = {}
+        for node in nodes:
+            columns.setdefault(depth[node.name], []).append(node.name)
+        step_x, step_y = 2.3, 1.1
+        placed = []
+        for col, names in sorted(columns.items()):
+            for row, name in enumerate(names):
+                node = self.graph.nodes[name]
+                style = {"input": "input", "target": "input", "param": "param"}.get(node.op.role, "op")
+                if name == self.graph.loss:
+                    style = "loss"
+                placed.append(
+                    {
+                        "name": f"g{len(placed)}",
+                        "node": name,
+                        "x": f"{col * step_x:.2f}",
+                        "y": f"{((len(names) - 1) / 2 - row) * step_y:.2f}",
+                        "label": Tex(self.node_tex(name)),
+                        "style": style,
+                    }
+                )
+        ids = {p["node"]: p["name"] for p in placed}
+        edges = [{"source": ids[i], "target": ids[n.name]} for n in nodes for i in dict.fromkeys(n.inputs)]
+        return {"kind": "graph", "nodes": placed, "edges": edges}
+
+    # -- the block diagram ------------------------------------------------------------------
+
+    def block_diagram(self) -> dict:
+        """The spec's nodes as boxes with their shapes, in columns by depth (an unrolled network:
+        by step, then by depth within the step), long edges bent over the boxes between."""
+        unrolled = self.unrolled
+        owner = unrolled.owner
+        reads: dict[str, dict[str, None]] = {}  # spec node -> the spec nodes and leaves it reads
+        for node in self.graph.nodes.values():
+            if node.op.role == "op":
+                found = reads.setdefault(owner[node.name], {})
+                found.update((owner[i], None) for i in node.inputs if owner[i] != owner[node.name])
+        blocks = list(reads)  # in graph order
+        leaves = {n.name for n in self.graph.nodes.values() if n.op.role != "op"}
+        drawn_leaves = self._drawn_leaves(reads, leaves)
+        column, gap_column = self._columns(blocks, reads)
+        shown = [b for b in blocks if column.get(b) is not None]
+        for leaf in drawn_leaves:  # an input or a target sits just before its first use
+            uses = [column[b] for b in shown if leaf in reads[b]]
+            if uses:
+                column[leaf] = min(uses) - 1
+        left = min(column[n] for n in column if column[n] is not None and (n in shown or n in drawn_leaves))
+        column = {n: (c - left if c is not None else None) for n, c in column.items()}
+        gap_column = gap_column - left if gap_column is not None else None
+        order = [n for n in self.graph.nodes if n in drawn_leaves and n in column] + shown
+        rows: dict[int, list[str]] = {}
+        for name in order:
+            rows.setdefault(column[name], []).append(name)
+        rank = max(len(self.graph.nodes[n].shape) for n in order)
+        step_x = STEP_X + STEP_X_PER_AXIS * max(0, rank - 2)
+        arrows, tags = self._arrows(reads, drawn_leaves)
+        placed, ids = [], {}
+        for col, names in sorted(rows.items()):
+            for row, name in enumerate(names):
+                ids[name] = f"b{len(placed)}"
+                placed.append(self._box(ids[name], name, col * step_x, ((len(names) - 1) / 2 - row) * STEP_Y, tags.get(name, [])))
+        edges = []
+        gap = None
+        if gap_column is not None:
+            if unrolled.hidden_steps:
+                words = f"{unrolled.hidden_words()}, as step {unrolled.shown_steps[1]}"
+            else:
+                words = f"{len(blocks) - len(shown)} more nodes"
+            gap = {"name": "gap", "x": f"{gap_column * step_x:.2f}", "text": text(words)}
+            ids["gap"] = "gap"
+        seen = set()
+        for block in shown:
+            for source in arrows[block]:
+                start = source if source in ids else "gap"
+                if start == "gap" and gap is None:
+                    continue
+                key = (start, block)
+                if key not in seen:
+                    seen.add(key)
+                    edges.append(self._edge(ids[start], ids[block], column.get(start, gap_column), column[block]))
+        if gap is not None:  # what the blocks left out read: one dashed arrow into the gap each
+            read_by_hidden = {source for b in blocks if column.get(b) is None for source in arrows[b]}
+            for block in shown:
+                if block in read_by_hidden:
+                    edges.append({"source": ids[block], "target": "gap", "bend": "", "style": "dashed"})
+        return {
+            "kind": "diagram",
+            "nodes": placed,
+            "edges": edges,
+            "gap": gap,
+            "steps": text(self._steps_words()) if unrolled.hidden_steps else None,
+            "tagged": text("the parameters, and what every step reads" if unrolled.steps else "the parameters"),
+        }
+
+    def _drawn_leaves(self, reads: dict[str, dict], leaves: set[str]) -> set[str]:
+        """Inputs and targets drawn as boxes: those outside the repeated steps, read in at most
+        one of them (an input of a step, x{k}, or one every step reads is written in the boxes
+        like a parameter: the steps have no room for it)."""
+        steps: dict[str, set] = {
+            leaf: set() for leaf in leaves if self.graph.nodes[leaf].op.role != "param" and leaf not in self.unrolled.steps
+        }
+        for block, found in reads.items():
+            for source in found:
+                if source in steps:
+                    steps[source].add(self.unrolled.steps.get(block))
+        return {leaf for leaf, seen in steps.items() if len(seen) <= 1}
+
+    def _arrows(self, reads: dict[str, dict], drawn_leaves: set[str]) -> tuple[dict, dict]:
+        """(block -> what it reads by an arrow, block -> what it reads written in its box).
+
+        Parameters and the inputs not drawn are written in the box.  So is a block outside the
+        steps that several steps read (an embedding every step reads): its arrows go to the
+        first step that reads it only, or they would cross the whole figure."""
+        steps = self.unrolled.steps
+        readers: dict[str, set[int]] = {}  # a block outside the steps -> the steps that read it
+        for block, found in reads.items():
+            if block in steps:
+                for source in found:
+                    if source in reads and source not in steps:
+                        readers.setdefault(source, set()).add(steps[block])
+        first_reader = {source: min(seen) for source, seen in readers.items()}
+        shared = {source for source, seen in readers.items() if len(seen) > 1}
+        arrows: dict[str, list[str]] = {}
+        tags: dict[str, list[str]] = {}
+        for block, found in reads.items():
+            arrows[block], tags[block] = [], []
+            for source in found:
+                leaf = source not in reads
+                if (leaf and source not in drawn_leaves) or (source in shared and steps.get(block) != first_reader[source]):
+                    tags[block].append(source)
+                else:
+                    arrows[block].append(source)
+        return arrows, tags
+
+    def _columns(self, blocks: list[str], reads: dict) -> tuple[dict, float | None]:
+        """Column of every block drawn (None: left out) and the gap's column (None: no gap).
+
+        Blocks go in groups: those before the repeated steps, each step, those after; within a
+        group, by depth (the longest chain of blocks of the same group before it).  Of a long
+        graph without steps, the middle columns are left out (a gap)."""
+        unrolled = self.unrolled
+        groups: dict[str, tuple[int, int]] = {}
+        for block in blocks:  # graph order: what a block reads is grouped before it
+            step = unrolled.steps.get(block)
+            if step is not None:
+                groups[block] = (1, step)
+            else:
+                groups[block] = (2, 0) if any(groups.get(b, (0, 0))[0] >= 1 for b in reads[block] if b in groups) else (0, 0)
+        depth: dict[str, int] = {}
+        for block in blocks:
+            inside = [depth[b] for b in reads[block] if b in depth and groups[b] == groups[block]]
+            depth[block] = 1 + max(inside, default=-1)
+        widths: dict[tuple[int, int], int] = {}
+        for block in blocks:
+            widths[groups[block]] = max(widths.get(groups[block], 0), depth[block] + 1)
+        offset, start, gap_column = 1, {}, None  # column 0: the inputs read first
+        hidden = set(unrolled.hidden_steps)
+        for key in sorted(widths):
+            if key[0] == 1 and key[1] in hidden:
+                if gap_column is None:
+                    gap_column, offset = offset, offset + 1
+                continue
+            start[key] = offset
+            offset += widths[key] + (STEP_AIR if key[0] == 1 else 0)
+        column = {b: (start[groups[b]] + depth[b] if groups[b] in start else None) for b in blocks}
+        if gap_column is None and offset > FIGURE_MAX_COLUMNS:  # a long graph: its first and last columns
+            keep_first, keep_last = FIGURE_MAX_COLUMNS - 5, 4
+            gap_column = keep_first
+            for b, col in column.items():
+                if col is None:
+                    continue
+                if keep_first <= col < offset - keep_last:
+                    column[b] = None
+                elif col >= offset - keep_last:
+                    column[b] = col - (offset - keep_last) + keep_first + 1
+        return column, gap_column
+
+    def _box(self, name: str, node: str, x: float, y: float, tags: list[str]) -> dict:
+        """A box: the node, its shape per sample, what it reads without an arrow (``tags``)."""
+        graph_node = self.graph.nodes[node]
+        role = graph_node.op.role
+        style = {"input": "input", "target": "input"}.get(role, "loss" if node == self.graph.loss else "op")
+        shape = shape_tex(graph_node.shape) if graph_node.shape else r"\text{scalar}"
+        read = [self.node_tex(r) for r in tags]
+        return {
+            "name": name,
+            "x": f"{x:.2f}",
+            "y": f"{y:.2f}",
+            "label": Tex(self.node_tex(node)),
+            "shape": Tex(shape),
+            "reads": Tex(", ".join(read)),
+            "style": style,
+        }
+
+    @staticmethod
+    def _edge(source: str, target: str, start: int, end: int) -> dict:
+        """An arrow; one that skips columns bends over the boxes between (more, the farther it goes)."""
+        span = abs(end - start)
+        bend = "" if span <= 1.5 else f"bend left={min(round(12 + 6 * span), 40)}"
+        return {"source": source, "target": target, "bend": bend, "style": ""}
+
+    def _steps_words(self) -> str:
+        shown = self.unrolled.shown_steps
+        return (
+            f"The figure shows steps {', '.join(map(str, shown[:-1]))} and {shown[-1]} of "
+            f"{len(self.unrolled.all_steps)}; {self.unrolled.hidden_words()} compute what step {shown[1]} does."
+        )

@@ -1,0 +1,259 @@
+"""``conv2d(x, W, stride=1, padding=0)`` and ``conv1d(x, W, stride=1, padding=0)``: PyTorch's
+convolutions (a cross-correlation), channels first per sample: x ``[C, H, W]`` and the kernel
+``[O, C, kh, kw]`` give ``[O, Ho, Wo]`` (conv1d: ``[C, L]`` and ``[O, C, k]``).  A bias is
+added by the spec with broadcasting (``conv2d(x, K, padding=1) + kb``, kb ``[O, 1, 1]``).
+
+    y_{o,i,j} = sum_{c,p,q} W_{o,c,p,q} x_{c, s i + p - P, s j + q - P}   (x is 0 outside)
+
+In NumPy (helpers pasted into the module, no loop over output positions): the windows of
+the zero-padded x as a strided view, copied once into columns (im2col) and multiplied by the
+kernel as a matrix, one BLAS call.  Backward, the kernel's adjoint is the upstream adjoint
+times the same columns transposed (recomputed: a node caches only its value); the input's
+is a convolution too: the upstream adjoint, spread out by the stride and padded by the
+kernel size less one, convolved with the flipped kernel (input and output channels
+swapped), the padding cut off again.  That is also how the handout explains it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .base import Adjoint, AdjointCode, Op, ShapeRuleError, element_indices, flat_index
+from .windows import (
+    Letters,
+    index_letters,
+    output_size,
+    per_axis,
+    spatial_text,
+    window_elements,
+)
+
+CONV = "conv"
+
+WINDOWS_HELPER = '''def _windows(x, size, stride):
+    """The windows of ``size`` sliding in steps of ``stride`` over the axes after batch and
+    channels: x (batch, channels, *spatial) -> a view (batch, channels, *positions, *size)."""
+    axes = tuple(range(2, x.ndim))
+    view = np.lib.stride_tricks.sliding_window_view(x, size, axis=axes)
+    return view[(slice(None), slice(None), *(slice(None, None, s) for s in stride))]
+'''
+
+COLUMNS_HELPER = '''def _columns(windows):
+    """im2col: the windows (batch, C, *positions, *size) copied once into a matrix with a row
+    per channel and offset within the window, a column per sample and window position."""
+    k = (windows.ndim - 2) // 2
+    rows = windows.transpose(1, *range(2 + k, 2 + 2 * k), 0, *range(2, 2 + k))
+    return rows.reshape(np.prod(rows.shape[: 1 + k]), -1)
+'''
+
+ZERO_PAD_HELPER = '''def _zero_pad(x, padding):
+    """x with ``padding`` zeros before and after each axis after batch and channels."""
+    if not any(padding):
+        return x
+    out = np.zeros((*x.shape[:2], *(n + 2 * p for n, p in zip(x.shape[2:], padding))), dtype=x.dtype)
+    out[(slice(None), slice(None), *(slice(p, p + n) for p, n in zip(padding, x.shape[2:])))] = x
+    return out
+'''
+
+CONV_HELPER = '''def _conv(x, w, stride, padding):
+    """PyTorch's conv1d/conv2d (a cross-correlation) of x (batch, C, *spatial) with the kernel
+    w (O, C, *size) -> (batch, O, *positions): the kernel as an (O, C * size) matrix times the
+    columns of the zero-padded x (im2col), one BLAS call."""
+    windows = _windows(_zero_pad(x, padding), w.shape[2:], stride)
+    y = w.reshape(len(w), -1) @ _columns(windows)
+    return np.moveaxis(y.reshape(len(w), len(x), *windows.shape[2 : w.ndim]), 0, 1)
+'''
+
+KERNEL_ADJOINT_HELPER = '''def _conv_adjoint_kernel(g, x, size, stride, padding):
+    """dE/dw of _conv(x, w, stride, padding): each kernel element met the input elements at its
+    offset in every window, so the upstream adjoint g (batch, O, *positions), as an
+    (O, batch * positions) matrix, times the columns of x transposed -> (O, C, *size)."""
+    windows = _windows(_zero_pad(x, padding), size, stride)
+    rows = np.moveaxis(g, 1, 0).reshape(g.shape[1], -1)
+    return (rows @ _columns(windows).T).reshape(g.shape[1], x.shape[1], *size)
+'''
+
+INPUT_ADJOINT_HELPER = '''def _conv_adjoint_input(g, w, shape, stride, padding):
+    """dE/dx of _conv(x, w, stride, padding), x of ``shape`` per sample (C, *spatial): the
+    upstream adjoint g spread out by the stride (s - 1 zeros between its elements) and padded
+    by the kernel size less one, convolved with the flipped kernel (channels swapped); then
+    the padding of x is cut off."""
+    k = w.ndim - 2
+    size, positions = w.shape[2:], g.shape[2:]
+    padded = [n + 2 * p for n, p in zip(shape[1:], padding)]
+    spread = np.zeros((*g.shape[:2], *(n + m - 1 for n, m in zip(padded, size))), dtype=g.dtype)
+    spread[(slice(None), slice(None), *(slice(m - 1, m - 1 + s * n, s) for m, s, n in zip(size, stride, positions)))] = g
+    flipped = np.flip(w, axis=tuple(range(2, w.ndim))).swapaxes(0, 1)
+    full = _conv(spread, flipped, (1,) * k, (0,) * k)
+    return full[(slice(None), slice(None), *(slice(p, p + n) for p, n in zip(padding, shape[1:])))]
+'''
+
+#: Index letters of an input position in the handout (Greek: node names are Latin).
+INPUT_LETTERS = (r"\mu", r"\nu")
+
+#: The per-sample axes of x and the kernel, for the messages.
+LAYOUTS = {
+    1: ("[channels, length]", "[out_channels, in_channels, k]"),
+    2: ("[channels, height, width]", "[out_channels, in_channels, kh, kw]"),
+}
+
+
+@dataclass(frozen=True)
+class Conv(Op):
+    """A convolution over ``dims`` spatial axes: x of per-sample shape ``x_shape`` (channels
+    first), the kernel of ``w_shape`` (out channels, in channels, *size); ``stride`` and
+    ``padding`` per spatial axis."""
+
+    dims: int
+    x_shape: tuple[int, ...]
+    w_shape: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+
+    CALL_NAMES = ("conv1d", "conv2d")
+
+    @classmethod
+    def from_call(cls, call):
+        dims = int(call.function[-2])
+        call.check(2, allowed=("stride", "padding"), values=2)
+        x, w = call.tensors
+        x_layout, w_layout = LAYOUTS[dims]
+        if len(x.shape) != dims + 1:
+            raise ShapeRuleError(f"the input {x.text} must have shape {x_layout} per sample, got {list(x.shape)}")
+        if len(w.shape) != dims + 2:
+            raise ShapeRuleError(f"the kernel {w.text} must have shape {w_layout}, got {list(w.shape)}")
+        if w.batched:
+            raise ShapeRuleError(
+                f"the kernel {w.text} varies by sample; it must not depend on the inputs "
+                "(a parameter, or computed from parameters alone)"
+            )
+        if x.shape[0] != w.shape[1]:
+            raise ShapeRuleError(
+                f"channel mismatch: the input {x.text} has {x.shape[0]} channel(s) (shape {list(x.shape)}), "
+                f"the kernel {w.text} takes {w.shape[1]} (shape {list(w.shape)})"
+            )
+        stride = per_axis(call.constant(0, "stride", 1), "the stride", dims, low=1)
+        padding = per_axis(call.constant(1, "padding", 0), "the padding", dims, low=0)
+        size = w.shape[2:]
+        padded = [n + 2 * p for n, p in zip(x.shape[1:], padding)]
+        if any(m > n for m, n in zip(size, padded)):
+            raise ShapeRuleError(
+                f"the kernel {w.text} (shape {list(w.shape)}) is larger than the input {x.text} "
+                f"(shape {list(x.shape)}, padding {spatial_text(padding)})"
+            )
+        shape = (w.shape[0], *(output_size(n, m, s, p) for n, m, s, p in zip(x.shape[1:], size, stride, padding)))
+        return cls(dims, tuple(x.shape), tuple(w.shape), stride, padding), shape
+
+    @property
+    def function(self) -> str:
+        return f"conv{self.dims}d"
+
+    def call_text(self, x: str, w: str) -> str:
+        """``conv2d(x, K, padding=1)``: the call as a spec writes it (defaults left out)."""
+        extra = "".join(
+            f", {name}={spatial_text(value)}"
+            for name, value, default in (("stride", self.stride, 1), ("padding", self.padding, 0))
+            if value != (default,) * self.dims
+        )
+        return f"{self.function}({x}, {w}{extra})"
+
+    def adjoint_rules(self, node, shapes):
+        return [Adjoint(0, CONV), Adjoint(1, CONV)]
+
+    def elements(self, node, args):
+        x, w = args
+        channels, spatial = self.x_shape[0], self.x_shape[1:]
+        out = []
+        for o, *position in element_indices(node.shape):
+            total = sp.S.Zero
+            for offsets, source in window_elements(spatial, self.w_shape[2:], position, self.stride, self.padding):
+                for c in range(channels):
+                    total += w[flat_index((o, c, *offsets), self.w_shape)] * x[flat_index((c, *source), self.x_shape)]
+            out.append(total)
+        return out
+
+    # -- NumPy --------------------------------------------------------------------------
+
+    def _helpers(self, code, *names: str) -> None:
+        sources = {
+            "windows": WINDOWS_HELPER,
+            "columns": COLUMNS_HELPER,
+            "zero_pad": ZERO_PAD_HELPER,
+            "conv": CONV_HELPER,
+            "conv_adjoint_kernel": KERNEL_ADJOINT_HELPER,
+            "conv_adjoint_input": INPUT_ADJOINT_HELPER,
+        }
+        for name in ("windows", "columns", "zero_pad", "conv", *names):
+            code.require_helper(name, sources[name])
+
+    def numpy(self, node, code):
+        self._helpers(code)
+        x, w = node.inputs
+        one = "" if code.batched(x) else "[None]"  # a value shared by all samples: a batch of one
+        spelled = f"_conv({code.use(x)}{one}, {code.use(w)}, {self.stride}, {self.padding})" + ("[0]" if one else "")
+        return spelled, f"{node.name} = {self.call_text(x, w)}"
+
+    def numpy_adjoint(self, step, code):
+        source = code.node(step.source)
+        x, w = source.inputs
+        one = "" if code.batched(x) else "[None]"
+        g = code.grad(step.source) + one
+        if step.argument == 1:
+            self._helpers(code, "conv_adjoint_kernel")
+            spelled = f"_conv_adjoint_kernel({g}, {code.use(x)}{one}, {self.w_shape[2:]}, {self.stride}, {self.padding})"
+            note = ", summed over the batch" if not one else ""
+            return AdjointCode(spelled, f"dE/d{step.source} contracted with the windows of {x}", note)
+        self._helpers(code, "conv_adjoint_input")
+        spelled = f"_conv_adjoint_input({g}, {code.use(w)}, {self.x_shape}, {self.stride}, {self.padding})"
+        spelled += "[0]" if one else ""
+        return AdjointCode(spelled, f"dE/d{step.source} (spread by the stride) convolved with the flipped {w}")
+
+    # -- LaTeX --------------------------------------------------------------------------
+
+    def _input_index(self, letters: Letters) -> str:
+        return ",".join([letters.channel, *letters.source(self.stride, self.padding)])
+
+    def latex(self, node, tex):
+        x, w = node.inputs
+        L = index_letters(tex.graph, self.dims)
+        kernel = tex.el(w, ",".join([L.out, L.channel, *L.offsets]))
+        body = rf"\sum_{{{','.join([L.channel, *L.offsets])}}} {kernel} \, {tex.el(x, self._input_index(L))}"
+        return rf"\Bigl[{body}\Bigr]_{{{','.join([L.out, *L.positions])}}}"
+
+    def latex_adjoint(self, step, tex, eq):
+        x, w = tex.node(step.source).inputs
+        L = index_letters(tex.graph, self.dims)
+        upstream = tex.partial("E", tex.el(step.source, ",".join([L.out, *L.positions])))
+        if step.argument == 1:
+            target = tex.partial("E", tex.el(w, ",".join([L.out, L.channel, *L.offsets])))
+            element = rf"{target} {eq} \sum_{{{','.join(L.positions)}}} {upstream} \, {tex.el(x, self._input_index(L))}"
+            note = (
+                "each kernel element met, in every window, the input element at its offset "
+                f"(indices from 0; ${tex.node_tex(x)}$ is 0 outside its bounds, the padding)"
+            )
+            return element, "", note
+        spatial = INPUT_LETTERS[: self.dims]
+        flipped = ",".join([L.out, L.channel, *(f"{m - 1}-{p}" for m, p in zip(self.w_shape[2:], L.offsets))])
+        spread = ",".join([L.out, *(f"{a}+{p}" for a, p in zip(spatial, L.offsets))])
+        target = tex.partial("E", tex.el(x, ",".join([L.channel, *spatial])))
+        summed = ",".join([L.out, *L.offsets])
+        element = rf"{target} {eq} \sum_{{{summed}}} {tex.el(w, flipped)} \, \tilde{{g}}_{{{spread}}}"
+        shifts = zip(self.stride, L.positions, self.w_shape[2:], self.padding)
+        placed = ",".join([L.out, *(_shifted(s, i, m - 1 - pad) for s, i, m, pad in shifts)])
+        note = (
+            rf"a convolution of the upstream adjoint with the flipped kernel: $\tilde{{g}}_{{{placed}}} = {upstream}$, "
+            "zero elsewhere (the adjoint spread out by the stride, and shifted by the kernel size less one "
+            "less the padding; indices from 0)"
+        )
+        return element, "", note
+
+    def words(self, step, tex):
+        return rf"back through the convolution ${tex.node_tex(step.source)}$"
+
+
+def _shifted(stride: int, letter: str, shift: int) -> str:
+    """``2i+1``, ``i``, ``i-1``: an output position spread out by the stride and shifted."""
+    text = f"{stride if stride > 1 else ''}{letter}"
+    return text + (f"+{shift}" if shift > 0 else f"{shift}" if shift < 0 else "")

@@ -1,0 +1,325 @@
+"""Normalisation: ``layer_norm(x, axis=-1, eps=1e-5)`` over axes of one sample, and
+``batch_norm(x, eps=1e-5, axis=())`` over the batch.
+
+Both compute ``y = (x - mean) / sigma`` with ``sigma = sqrt(var + eps)`` (the biased variance,
+as PyTorch normalises with), with no gain or shift inside: the spec writes the affine part
+itself, ``g * layer_norm(x) + b``.  They differ only in what the statistics are taken over:
+
+* ``layer_norm``: the per-sample ``axis`` (default the last; a tuple normalises over several,
+  like PyTorch's ``normalized_shape``).  Every sample is normalised on its own.
+* ``batch_norm``: the batch, each per-sample element (feature) on its own; ``axis=`` lists
+  per-sample axes pooled with the batch (x of shape [C, H, W] with ``axis=(1, 2)`` is
+  PyTorch's BatchNorm2d; a vector x with no ``axis`` is BatchNorm1d).  Training-mode
+  statistics only: there are no running averages, so the module has no inference mode.
+
+Their adjoint is written as a person would, not through the mean and the variance as nodes:
+with the upstream adjoint ``g`` and means over the same axes,
+``dx = (g - mean(g) - y * mean(g * y)) / sigma``.  The forward line saves ``1/sigma``
+(``Op.saves``) and the backward line reads it and the output y (which is x-hat), so backward
+needs neither x nor a second pass over it.
+
+Batch norm couples the samples of a batch, and symprop says so wherever it assumed they were
+independent:
+
+* The loss is still the mean over the batch of each sample's loss, but each sample's loss now
+  depends on the whole batch.  The reverse pass needs no change: the upstream adjoint ``g`` is
+  that of the batch loss (it carries the 1/N), and the batch means in the formula above
+  gather what every sample's output sends back to each x.  The module's gradient_check and
+  ``symprop check`` differentiate the batch loss numerically, so they test exactly this.
+* A batch whose statistics would have one value each (a batch of one, unless ``axis`` pools
+  per-sample axes too) normalises every value to 0; PyTorch refuses it in training, and so
+  does the module, with one ValueError.
+* The per-weight view (``symprop.scalar``) is one sample's scalar expressions: for batch norm
+  it does not exist, so ``elements`` refuses with a SymPropError naming the node, the handout
+  leaves it out (``Derivation.has_scalar``), and a spec with a worked example (one sample)
+  is refused by the spec reader.
+* The handout's per-sample formulas write the statistics as ``mean_batch`` and ``var_batch``
+  and say in words that they come from the batch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import sympy as sp
+
+from ..errors import SymPropError
+from .base import Adjoint, AdjointCode, Op, ShapeRuleError, axes_code, axis_list, batched_axes, element_indices, flat_index
+
+NORMALIZE = "normalize"
+
+#: The module's helper: two passes (centre, then the mean square of the centred values), never
+#: E[x^2] - E[x]^2, which cancels catastrophically for large |x| and can turn negative.
+HELPER = (
+    "def _normalize(x, axis, eps):\n"
+    '    """(x - mean) / sigma over ``axis``, and 1 / sigma (for backward), sigma = sqrt(var + eps).\n'
+    "\n"
+    "    The variance is the mean square of the centred values: E[x^2] - E[x]^2 would cancel\n"
+    '    catastrophically for large |x| (and could turn negative)."""\n'
+    "    centred = x - x.mean(axis=axis, keepdims=True)\n"
+    "    inv_sigma = 1 / np.sqrt((centred * centred).mean(axis=axis, keepdims=True) + eps)\n"
+    "    return centred * inv_sigma, inv_sigma\n"
+)
+
+BATCH_HELPER = (
+    "def _batch_norm(x, axis, eps):\n"
+    '    """``_normalize`` over the batch (axis 0) and the per-sample axes pooled with it.\n'
+    "\n"
+    "    Refuses a batch that gives each statistic one value: every output would be 0 (a batch of\n"
+    '    one sample, unless per-sample axes are pooled too), as PyTorch refuses it in training."""\n'
+    "    if np.prod([x.shape[a] for a in axis]) < 2:\n"
+    "        raise ValueError(\n"
+    '            f"batch_norm needs at least 2 samples in a batch (it normalises over the batch), got a batch of {x.shape[0]}"\n'
+    "        )\n"
+    "    return _normalize(x, axis, eps)\n"
+)
+
+
+def axis_groups(shape: tuple[int, ...], axes: tuple[int, ...]) -> list[list[int]]:
+    """The flat positions of the elements normalised together: one group per index of the other axes."""
+    groups: dict[tuple, list[int]] = {}
+    for index in element_indices(shape):
+        key = tuple(i for k, i in enumerate(index) if k not in axes)
+        groups.setdefault(key, []).append(flat_index(index, shape))
+    return list(groups.values())
+
+
+def number_tex(value: float) -> str:
+    """``10^{-5}``, ``2 \\cdot 10^{-3}`` or ``0.01``: a constant in the handout."""
+    mantissa, _, exponent = f"{value:.6g}".partition("e")
+    if not exponent:
+        return mantissa
+    power = f"10^{{{int(exponent)}}}"
+    return power if mantissa == "1" else rf"{mantissa} \cdot {power}"
+
+
+def _eps(call) -> float:
+    value = call.keywords.get("eps", sp.Rational(1, 10**5))
+    if isinstance(value, bool) or not isinstance(value, (int, float, sp.Number)) or not 0 < float(value) < math.inf:
+        raise ShapeRuleError(f"eps must be a positive number, got {value}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Normalization(Op):
+    """``(x - mean) / sqrt(var + eps)``; the subclass says what the mean and the variance are
+    taken over (``axes``: per-sample axes, sorted, with the batch or not)."""
+
+    axes: tuple[int, ...] = (0,)
+    eps: float = 1e-5
+
+    saves = ("rstd",)
+    title = "normalisation"
+
+    def adjoint_rules(self, node, shapes):
+        return [Adjoint(0, NORMALIZE)]
+
+    def module_axes(self, rank: int) -> str:
+        """The ``axis=`` of the statistics in the module's arrays (x of per-sample ``rank``)."""
+        raise NotImplementedError
+
+    def where(self, rank: int) -> str:
+        """What the statistics are taken over, for comments (x of per-sample ``rank``)."""
+        raise NotImplementedError
+
+    def subscript(self, rank: int) -> str:
+        """The statistics' subscript in the handout (``_{\\text{batch}}``), for x of ``rank``."""
+        raise NotImplementedError
+
+    def element_form(self, step, tex, eq) -> str:
+        """The backward step for one element (or "" where the vector form says it better)."""
+        raise NotImplementedError
+
+    def remark(self, x: str, y: str) -> str:
+        """The step's remark in words, for input ``x`` and output ``y`` (their LaTeX)."""
+        raise NotImplementedError
+
+    # -- NumPy --------------------------------------------------------------------------
+
+    def numpy_adjoint(self, step, code):
+        y, g = code.use(step.source), code.grad(step.source)
+        rank = len(code.node(step.source).shape)
+        axes = self.module_axes(rank)
+        spelled = (
+            f"({g} - {g}.mean(axis={axes}, keepdims=True) - {y} * ({g} * {y}).mean(axis={axes}, keepdims=True))"
+            f" * {code.saved(step.source, 'rstd')}"
+        )
+        grad = f"dE/d{step.source}"
+        math_text = f"({grad} - mean({grad}) - {step.source} * mean({grad} * {step.source})) / sigma, {self.where(rank)}"
+        return AdjointCode(spelled, math_text)
+
+    # -- LaTeX --------------------------------------------------------------------------
+
+    def latex(self, node, tex):
+        x = tex.node_tex(node.inputs[0])
+        sub = self.subscript(len(node.shape))
+        return (
+            rf"\frac{{{x} - \operatorname{{mean}}{sub}({x})}}"
+            rf"{{\sqrt{{\operatorname{{var}}{sub}({x}) + {number_tex(self.eps)}}}}}"
+        )
+
+    def latex_adjoint(self, step, tex, eq):
+        x, y = tex.node_tex(step.target), tex.node_tex(step.source)
+        g = tex.partial("E", y)
+        mean = rf"\operatorname{{mean}}{self.subscript(len(tex.node(step.source).shape))}"
+        vector = (
+            rf"{tex.partial('E', x)} {eq} \frac{{1}}{{\sigma}} \odot \Bigl({g} - {mean}\bigl({g}\bigr) "
+            rf"- {y} \odot {mean}\bigl({g} \odot {y}\bigr)\Bigr)"
+        )
+        return self.element_form(step, tex, eq), vector, self.remark(x, y)
+
+    def words(self, step, tex):
+        return rf"back through the {self.title} ${tex.node_tex(step.source)}$"
+
+
+@dataclass(frozen=True)
+class LayerNorm(Normalization):
+    """``layer_norm(x, axis=-1, eps=1e-5)``: each sample normalised over its own ``axes``."""
+
+    CALL_NAMES = ("layer_norm",)
+    title = "layer normalisation"
+
+    @classmethod
+    def from_call(cls, call):
+        call.check(1, allowed=("axis", "eps"), values=1)
+        shape = call.shapes[0]
+        if not shape:
+            raise ShapeRuleError("layer_norm needs a vector or a tensor, got a scalar")
+        axes = axis_list(call.constant(0, "axis", -1), len(shape))
+        if math.prod(shape[k] for k in axes) < 2:
+            raise ShapeRuleError("normalising over 1 element gives 0 whatever x is; normalise over 2 elements or more")
+        return cls(axes, _eps(call)), shape
+
+    def module_axes(self, rank):
+        return axes_code(tuple(k - rank for k in self.axes))  # from the end: the same with or without a batch axis
+
+    def where(self, rank):
+        if self.axes == (rank - 1,):
+            return "along the last axis"
+        return "along axis " + ", ".join(str(k) for k in self.axes)
+
+    def subscript(self, rank):
+        return "" if rank == 1 else rf"_{{\text{{axis {', '.join(str(k + 1) for k in self.axes)}}}}}"
+
+    def elements(self, node, args):
+        out = [sp.S.Zero] * len(args[0])
+        eps = sp.Rational(repr(self.eps))
+        for group in axis_groups(node.shape, self.axes):
+            xs = [args[0][p] for p in group]
+            mean = sum(xs) / len(xs)
+            sigma = sp.sqrt(sum((x - mean) ** 2 for x in xs) / len(xs) + eps)
+            for p, x in zip(group, xs):
+                out[p] = (x - mean) / sigma
+        return out
+
+    def scalar_adjoints(self, node, upstream, view):
+        """dE/dx_k = (g_k - mean(g) - y_k mean(g y)) / sigma within each normalised group, as the module computes it."""
+        ys, xs = view.symbols[node.name], view.symbols[node.inputs[0]]
+        eps = sp.Rational(repr(self.eps))
+        for group in axis_groups(node.shape, self.axes):
+            n = len(group)
+            mean = sum(xs[p] for p in group) / n
+            sigma = sp.sqrt(sum((xs[p] - mean) ** 2 for p in group) / n + eps)
+            mean_g = sum(upstream[p] for p in group) / n
+            mean_gy = sum(upstream[p] * ys[p] for p in group) / n
+            for p in group:
+                yield xs[p], (upstream[p] - mean_g - ys[p] * mean_gy) / sigma
+
+    def numpy(self, node, code):
+        code.require_helper("normalize", HELPER)
+        axes = self.module_axes(len(node.shape))
+        spelled = f"_normalize({code.use(node.inputs[0])}, axis={axes}, eps={self.eps!r})"
+        return spelled, f"{node.name} = layer_norm({node.inputs[0]}) {self.where(len(node.shape))}, and 1/sigma for backward"
+
+    def element_form(self, step, tex, eq):
+        if len(self.axes) != 1:
+            return ""
+        shape = tex.node(step.source).shape
+        letters = tex.index_letters(shape)
+        (k,) = self.axes
+        other = "".join(c if p != k else c + "'" for p, c in enumerate(letters))
+        el, partial = tex.el, tex.partial
+        x, y = step.target, step.source
+        n = shape[k]
+        return (
+            rf"{partial('E', el(x, letters))} {eq} \frac{{1}}{{\sigma}} \Bigl({partial('E', el(y, letters))} - "
+            rf"\frac{{1}}{{{n}}} \sum_{{{letters[k]}'}} {partial('E', el(y, other))} - {el(y, letters)} \, "
+            rf"\frac{{1}}{{{n}}} \sum_{{{letters[k]}'}} {partial('E', el(y, other))} \, {el(y, other)}\Bigr)"
+        )
+
+    def remark(self, x, y):
+        sigma = rf"$\sigma = \sqrt{{\operatorname{{var}}({x}) + {number_tex(self.eps)}}}$"
+        return (
+            f"with {sigma} over the same elements: the mean and the variance move with every element, "
+            r"which gives the two mean terms; $1/\sigma$ is kept from the forward pass"
+        )
+
+
+@dataclass(frozen=True)
+class BatchNorm(Normalization):
+    """``batch_norm(x, eps=1e-5, axis=())``: each per-sample element normalised over the batch,
+    pooled with the per-sample ``axes`` (none by default); see the module docstring."""
+
+    axes: tuple[int, ...] = ()
+
+    CALL_NAMES = ("batch_norm",)
+    title = "batch normalisation"
+    batch_coupled = True
+
+    @classmethod
+    def from_call(cls, call):
+        call.check(1, allowed=("axis", "eps"))
+        (x,) = call.tensors
+        if not x.batched:
+            raise ShapeRuleError(
+                f"{x.text} is the same for every sample (computed from parameters alone); "
+                "batch statistics need a value that varies by sample"
+            )
+        axes = axis_list(call.keywords["axis"], len(x.shape)) if "axis" in call.keywords else ()
+        return cls(axes, _eps(call)), x.shape
+
+    def module_axes(self, rank):
+        return "(" + ", ".join(map(str, (0, *batched_axes(self.axes, True)))) + ("," if not self.axes else "") + ")"
+
+    def where(self, rank):
+        return "over the batch" + (f" and axis {', '.join(map(str, self.axes))}" if self.axes else "")
+
+    def subscript(self, rank):
+        pooled = f", axis {', '.join(str(k + 1) for k in self.axes)}" if self.axes else ""
+        return rf"_{{\text{{batch{pooled}}}}}"
+
+    def elements(self, node, args):
+        raise SymPropError(
+            f"node {node.name}: batch_norm normalises over the batch, so one sample has no per-weight "
+            "(scalar) view; the NumPy module and the handout's tensor formulas cover it"
+        )
+
+    def numpy(self, node, code):
+        code.require_helper("normalize", HELPER)
+        code.require_helper("batch_norm", BATCH_HELPER)
+        axes = self.module_axes(len(node.shape))
+        spelled = f"_batch_norm({code.use(node.inputs[0])}, axis={axes}, eps={self.eps!r})"
+        return spelled, f"{node.name} = batch_norm({node.inputs[0]}) {self.where(len(node.shape))}, and 1/sigma for backward"
+
+    def element_form(self, step, tex, eq):
+        if self.axes:
+            return ""
+        letters = tex.index_letters(tex.node(step.source).shape)
+        el, partial = tex.el, tex.partial
+        x, y = step.target, step.source
+        mean = r"\operatorname{mean}_{\text{batch}}"
+        g = partial("E", el(y, letters))
+        return (
+            rf"{partial('E', el(x, letters))} {eq} \frac{{1}}{{\sigma{'_{' + letters + '}' if letters else ''}}} "
+            rf"\Bigl({g} - {mean} {g} - {el(y, letters)} \, {mean}\bigl({g} \, {el(y, letters)}\bigr)\Bigr)"
+        )
+
+    def remark(self, x, y):
+        sigma = rf"$\sigma = \sqrt{{\operatorname{{var}}({x}) + {number_tex(self.eps)}}}$"
+        return (
+            f"the mean, the variance and {sigma} are over the batch (batch statistics), so each sample's ${x}$ "
+            f"moves every sample's ${y}$: $E$ is the batch loss (its $1/N$ is already in the upstream adjoint) "
+            r"and the batch means gather what every sample sends back; $1/\sigma$ is kept from the forward pass"
+        )
+

@@ -1,0 +1,207 @@
+"""``max_pool2d(x, k, stride=k)`` and ``avg_pool2d(x, k, stride=k)``: the largest or the mean
+element of each k x k window of every channel (x ``[C, H, W]`` per sample, no padding; k and
+the stride a whole number or one per axis; the output size rounds down, as in PyTorch).
+
+    y_{c,i,j} = max_{p,q} x_{c, s i + p, s j + q}        (avg: (1/k^2) sum_{p,q})
+
+In NumPy, for each offset within a window (k * k of them, never a loop over output
+positions), the elements the windows read there are one strided slice of x; the pooling
+reduces these slices elementwise (``np.maximum``, ``+``).  The adjoint of a mean spreads
+each window's adjoint evenly over it; that of a maximum sends it to the window's maximum,
+split evenly between ties (as ``max(x, axis=...)`` of ``ops.reduce`` does, after autograd).
+Both are added back slice by slice, so overlapping windows add up.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .base import Adjoint, AdjointCode, Op, ShapeRuleError, element_indices, flat_index
+from .windows import (
+    Letters,
+    index_letters,
+    output_size,
+    per_axis,
+    spatial_text,
+    window_elements,
+)
+
+POOL = "pool"
+
+OFFSETS_HELPER = '''def _window_offsets(shape, size, stride):
+    """For each offset (p, q) within a window, the index of the elements of x (of ``shape``:
+    batch, channels, height, width) that the windows read there: a strided slice with one
+    element per window position."""
+    (sh, sw), (rows, cols) = stride, ((n - m) // s + 1 for n, m, s in zip(shape[2:], size, stride))
+    return [
+        (slice(None), slice(None), slice(p, p + sh * (rows - 1) + 1, sh), slice(q, q + sw * (cols - 1) + 1, sw))
+        for p in range(size[0])
+        for q in range(size[1])
+    ]
+'''
+
+MAX_HELPER = '''def _max_pool(x, size, stride):
+    """The largest element of each window of x: the elementwise maximum of the slices that
+    the windows read at each of their offsets."""
+    offsets = _window_offsets(x.shape, size, stride)
+    y = x[offsets[0]].copy()
+    for where in offsets[1:]:
+        np.maximum(y, x[where], out=y)
+    return y
+'''
+
+AVG_HELPER = '''def _avg_pool(x, size, stride):
+    """The mean of each window of x: the sum of the slices that the windows read at each of
+    their offsets, over their number."""
+    offsets = _window_offsets(x.shape, size, stride)
+    y = x[offsets[0]].copy()
+    for where in offsets[1:]:
+        y += x[where]
+    return y / len(offsets)
+'''
+
+MAX_ADJOINT_HELPER = '''def _max_pool_adjoint(g, x, y, size, stride):
+    """dE/dx of y = _max_pool(x, size, stride): each window's adjoint g goes to the elements
+    equal to its maximum, split evenly between ties; overlapping windows add up."""
+    offsets = _window_offsets(x.shape, size, stride)
+    at_max = [x[where] == y for where in offsets]
+    ties = np.zeros_like(g)
+    for chosen in at_max:
+        ties += chosen
+    share = g / ties
+    dx = np.zeros_like(x)
+    for where, chosen in zip(offsets, at_max):
+        dx[where] += chosen * share
+    return dx
+'''
+
+AVG_ADJOINT_HELPER = '''def _avg_pool_adjoint(g, shape, size, stride):
+    """dE/dx of _avg_pool(x, size, stride), x of ``shape`` per sample (C, H, W): each window's
+    adjoint g spread evenly over the window; overlapping windows add up."""
+    shape = (len(g), *shape)
+    offsets = _window_offsets(shape, size, stride)
+    share = g / len(offsets)
+    dx = np.zeros(shape, dtype=g.dtype)
+    for where in offsets:
+        dx[where] += share
+    return dx
+'''
+
+
+@dataclass(frozen=True)
+class Pool(Op):
+    """``kind`` ('max' or 'avg') over windows of ``size`` moved by ``stride`` on x of
+    per-sample shape ``x_shape`` ([C, H, W])."""
+
+    kind: str
+    x_shape: tuple[int, ...]
+    size: tuple[int, ...]
+    stride: tuple[int, ...]
+
+    CALL_NAMES = ("max_pool2d", "avg_pool2d")
+
+    @classmethod
+    def from_call(cls, call):
+        call.check(1, allowed=("kernel_size", "stride"), values=2)
+        (x,) = call.tensors
+        if len(x.shape) != 3:
+            raise ShapeRuleError(f"the input {x.text} must have shape [channels, height, width] per sample, got {list(x.shape)}")
+        window = call.constant(0, "kernel_size")
+        if window is None:
+            raise ShapeRuleError(f"needs the window size: {call.function}({x.text}, 2)")
+        size = per_axis(window, "the window size", 2, low=1)
+        stride = per_axis(call.constant(1, "stride", window), "the stride", 2, low=1)
+        if any(m > n for m, n in zip(size, x.shape[1:])):
+            raise ShapeRuleError(f"the window {spatial_text(size)} is larger than the input {x.text} (shape {list(x.shape)})")
+        shape = (x.shape[0], *(output_size(n, m, s) for n, m, s in zip(x.shape[1:], size, stride)))
+        return cls(call.function.split("_")[0], tuple(x.shape), size, stride), shape
+
+    @property
+    def function(self) -> str:
+        return f"{self.kind}_pool2d"
+
+    def call_text(self, x: str) -> str:
+        stride = "" if self.stride == self.size else f", stride={spatial_text(self.stride)}"
+        return f"{self.function}({x}, {spatial_text(self.size)}{stride})"
+
+    def adjoint_rules(self, node, shapes):
+        return [Adjoint(0, POOL)]
+
+    def elements(self, node, args):
+        (x,) = args
+        out = []
+        for c, *position in element_indices(node.shape):
+            window = [x[flat_index((c, *source), self.x_shape)] for _, source in self._window(position)]
+            out.append(sp.Max(*window) if self.kind == "max" else sp.Add(*window) / len(window))
+        return out
+
+    def _window(self, position):
+        return window_elements(self.x_shape[1:], self.size, position, self.stride, (0, 0))
+
+    # -- NumPy --------------------------------------------------------------------------
+
+    def numpy(self, node, code):
+        code.require_helper("window_offsets", OFFSETS_HELPER)
+        code.require_helper(f"{self.kind}_pool", MAX_HELPER if self.kind == "max" else AVG_HELPER)
+        (x,) = node.inputs
+        one = "" if code.batched(x) else "[None]"  # a value shared by all samples: a batch of one
+        spelled = f"_{self.kind}_pool({code.use(x)}{one}, {self.size}, {self.stride})" + ("[0]" if one else "")
+        return spelled, f"{node.name} = {self.call_text(x)}"
+
+    def numpy_adjoint(self, step, code):
+        code.require_helper("window_offsets", OFFSETS_HELPER)
+        (x,) = code.node(step.source).inputs
+        one = "" if code.batched(x) else "[None]"
+        g = code.grad(step.source) + one
+        if self.kind == "max":
+            code.require_helper("max_pool_adjoint", MAX_ADJOINT_HELPER)
+            y = code.use(step.source) + one
+            spelled = f"_max_pool_adjoint({g}, {code.use(x)}{one}, {y}, {self.size}, {self.stride})"
+            math_text = f"dE/d{step.source} sent to the maximum of each window of {x}, ties split"
+        else:
+            code.require_helper("avg_pool_adjoint", AVG_ADJOINT_HELPER)
+            spelled = f"_avg_pool_adjoint({g}, {self.x_shape}, {self.size}, {self.stride})"
+            math_text = f"dE/d{step.source} / {math.prod(self.size)} spread over each window of {x}"
+        return AdjointCode(spelled + ("[0]" if one else ""), math_text)
+
+    # -- LaTeX --------------------------------------------------------------------------
+
+    def _input_index(self, letters: Letters) -> str:
+        return ",".join([letters.channel, *letters.source(self.stride, (0, 0))])
+
+    def latex(self, node, tex):
+        (x,) = node.inputs
+        L = index_letters(tex.graph, 2)
+        element = tex.el(x, self._input_index(L))
+        window = r",\,".join(f"{p}<{m}" for p, m in zip(L.offsets, self.size))
+        if self.kind == "max":
+            body = rf"\max_{{{window}}} {element}"
+        else:
+            body = rf"\frac{{1}}{{{math.prod(self.size)}}} \sum_{{{window}}} {element}"
+        return rf"\Bigl[{body}\Bigr]_{{{','.join([L.channel, *L.positions])}}}"
+
+    def latex_adjoint(self, step, tex, eq):
+        (x,) = tex.node(step.source).inputs
+        L = index_letters(tex.graph, 2)
+        out = ",".join([L.channel, *L.positions])
+        target = tex.partial("E", tex.el(x, self._input_index(L)))
+        upstream = tex.partial("E", tex.el(step.source, out))
+        if self.kind == "max":
+            chosen = rf"\frac{{[{tex.el(x, self._input_index(L))} = {tex.el(step.source, out)}]}}{{\#\text{{ties}}}}"
+            element = rf"{target} \mathrel{{+}}= {upstream} \, {chosen}"
+            note = "each window sends its adjoint to its maximum (split evenly between ties)"
+        else:
+            element = rf"{target} \mathrel{{+}}= \frac{{1}}{{{math.prod(self.size)}}} \, {upstream}"
+            note = "each window spreads its adjoint evenly over its elements"
+        if any(s < m for s, m in zip(self.stride, self.size)):
+            note += "; where windows overlap, the contributions add up"
+        ranges = ", ".join(rf"0 \le {p} < {m}" for p, m in zip(L.offsets, self.size))
+        start = "" if step.accumulate else ", starting from 0"
+        return element, "", rf"{note} (for every ${out}$ and ${ranges}$; indices from 0{start})"
+
+    def words(self, step, tex):
+        what = "maximum" if self.kind == "max" else "average"
+        return rf"back through the {what} pooling ${tex.node_tex(step.source)}$"

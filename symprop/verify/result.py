@@ -1,0 +1,54 @@
+"""The answer for one claim, shared by the exact check and the numeric one."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class VerifyResult:
+    """The answer for one claim.  ``str(result)`` is the readable report."""
+
+    verdict: str  # 'correct' or 'wrong'
+    wrt: str  # the element or node, e.g. 'W2_11' or 'W2'
+    claim: str  # as given
+    understood: str  # what was read, in plain claim notation (names resolved, products explicit)
+    expected: str  # the correct gradient
+    point: dict[str, str] | None = None  # wrong: values of every input, parameter and target
+    values: dict[str, str] | None = None  # wrong: {'claim': ..., 'correct': ...} at the point
+    diagnosis: list[str] = field(default_factory=list)
+    method: str = ""  # how the verdict was reached
+    latex: str | None = None  # the LaTeX claim, when one was given
+    sizes: list[str] = field(default_factory=list)  # sizes checked (matrix claims)
+    chain: str = ""  # the chain rule the expected formula follows
+    loss: str = "E"  # the name of the loss in the spec's graph
+
+    @property
+    def correct(self) -> bool:
+        return self.verdict == "correct"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def __str__(self) -> str:
+        lines = [f"d{self.loss}/d{self.wrt}: {self.verdict.upper()}"]
+        if self.latex is not None:
+            lines.append(f"  LaTeX claim:  {self.latex}")
+            lines.append(f"  read as:      {self.understood}")
+        else:
+            lines.append(f"  claim:        {self.understood}")
+        if self.chain:
+            lines.append(f"  chain rule:   {self.chain}")
+        lines.append(f"  correct:      {self.expected}")
+        if self.sizes:
+            lines.append(f"  sizes:        {'; '.join(self.sizes)}")
+        lines.append(f"  decided by:   {self.method}")
+        for line in self.diagnosis:
+            lines.append(f"  - {line}")
+        if self.point:
+            lines.append("  counterexample: " + ", ".join(f"{k} = {v}" for k, v in self.point.items()))
+        if self.values:
+            lines.append(f"    claim = {self.values['claim']}, correct = {self.values['correct']}")
+        return "\n".join(lines)

@@ -1,0 +1,215 @@
+"""The handout of tensor graphs: index notation for tensors of any rank, the block diagram of
+the spec's nodes, and handouts that stay bounded for wide, deep and long unrolled networks."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import needs_tex
+
+import symprop
+from symprop.emit.latex import compile_pdf, latex_source
+from symprop.emit.latex.handout import Handout
+from symprop.emit.latex.limits import BACKWARD_MAX_STEPS, FIGURE_MAX_COLUMNS
+from symprop.emit.latex.notation import index_letters, subscript
+
+
+def handout(spec: dict) -> Handout:
+    return Handout(symprop.derive(symprop.from_dict({"name": "t", **spec}, source="<test>")))
+
+
+def step_forms(h: Handout, source: str, target: str) -> tuple[str, str, str, list[str]]:
+    """(element form, array form, remark, NumPy lines) of the step from ``source`` back to ``target``."""
+    i, step = next((i, s) for i, s in enumerate(h.d.steps) if s.source == source and s.target == target)
+    return (*h.step_math(step), [line.code for line in h.numpy_lines[i]])
+
+
+def attention(t: int = 4, d: int = 6) -> dict:
+    """One head of causal self-attention, the softmax's input a node of its own (s)."""
+    return {
+        "inputs": {"X": [t, d]},
+        "targets": {"y_true": [t, d]},
+        "params": {"Wq": [d, d], "Wk": [d, d], "Wv": [d, d]},
+        "nodes": {
+            "q": "X @ Wq",
+            "k": "X @ Wk",
+            "v": "X @ Wv",
+            "s": f"where(tril({t}), q @ k.T / sqrt({d}), -1e9)",
+            "p": "softmax(s, axis=-1)",
+            "h": "X + p @ v",
+        },
+        "loss": "mse(h, y_true)",
+    }
+
+
+def lstm(steps: int, features: int = 3, hidden: int = 4) -> dict:
+    """An LSTM cell unrolled over ``steps`` steps of a sequence x, read out from the last state."""
+    nodes = {  # h0 = c0 = 0: the first step has no recurrent terms and no forget gate
+        "i1": "sigmoid(Wi @ x[0] + bi)",
+        "o1": "sigmoid(Wo @ x[0] + bo)",
+        "g1": "tanh(Wg @ x[0] + bg)",
+        "c1": "i1 * g1",
+        "h1": "o1 * tanh(c1)",
+    }
+    for g, f in (("i", "sigmoid"), ("f", "sigmoid"), ("o", "sigmoid"), ("g", "tanh")):
+        nodes[g + "{k}"] = {"for": f"k in 2..{steps}", "value": f"{f}(W{g} @ x[{{k-1}}] + U{g} @ h{{k-1}} + b{g})"}
+    nodes["c{k}"] = {"for": f"k in 2..{steps}", "value": "f{k} * c{k-1} + i{k} * g{k}"}
+    nodes["h{k}"] = {"for": f"k in 2..{steps}", "value": "o{k} * tanh(c{k})"}
+    nodes["y"] = f"Wy @ h{steps} + by"
+    params = {"Wy": [2, hidden], "by": [2]}
+    for g in "ifog":
+        params |= {f"W{g}": [hidden, features], f"U{g}": [hidden, hidden], f"b{g}": [hidden]}
+    return {"inputs": {"x": [steps, features]}, "targets": {"t": 2}, "params": params, "nodes": nodes, "loss": "half_sse(y, t)"}
+
+
+# -- index notation ------------------------------------------------------------------------
+
+
+def test_index_letters_and_subscripts():
+    assert [index_letters((2,) * rank) for rank in range(7)] == ["", "j", "jk", "ijk", "ijkl", "ijklm", "ijklmn"]
+    assert index_letters((2, 3, 4), avoid="j") == "ikl"
+    assert subscript("jk") == "jk" and subscript("jk'") == "jk'" and subscript("12") == "12"
+    assert subscript("ijk") == "i,j,k" and subscript(["j", "3 + k"]) == "j,3 + k" and subscript(["10", "k"]) == "10,k"
+
+
+def test_the_row_softmax_of_attention_in_index_notation():
+    element, vector, note, code = step_forms(handout(attention()), "p", "s")
+    assert element == (
+        r"\frac{\partial E}{\partial s_{jk}} = p_{jk} \Bigl(\frac{\partial E}{\partial p_{jk}} - "
+        r"\sum_{k'} \frac{\partial E}{\partial p_{jk'}} \, p_{jk'}\Bigr)"
+    )
+    assert vector == ""  # no array form: the element form is the rule
+    assert r"\partial p_{jk'} / \partial s_{jk} = p_{jk'} ([k' = k] - p_{jk})" in note
+    assert code == ["dS = P * (dP - (dP * P).sum(axis=-1, keepdims=True))"]
+
+
+def test_a_softmax_over_heads_lists_its_indices_with_commas():
+    spec = {
+        "inputs": {"x": [2, 3, 4]},
+        "targets": {"t": [2, 3, 4]},
+        "params": {"w": [4]},
+        "nodes": {"p": "softmax(w * x, axis=-1)"},
+        "loss": "half_sse(p, t)",
+    }
+    h = handout(spec)
+    element = step_forms(h, "p", "p1")[0]
+    assert element.startswith(r"\frac{\partial E}{\partial p^{(1)}_{i,j,k}} = p_{i,j,k} \Bigl(")
+    assert r"\sum_{k'} \frac{\partial E}{\partial p_{i,j,k'}} \, p_{i,j,k'}" in element
+    assert r"p_{i,j,k} &= \frac{e^{p^{(1)}_{i,j,k}}}{\sum_{k'} e^{p^{(1)}_{i,j,k'}}}" in h.forward_equation(h.graph.nodes["p"])
+
+
+def test_the_einsum_adjoint_is_an_index_sum():
+    spec = {
+        "inputs": {"x": [2, 3]},
+        "targets": {"t": [2]},
+        "params": {"A": [3, 2], "v": [2], "B": [2, 3]},
+        "nodes": {"y": 'einsum("ij,jk,k->i", x, A, v) + einsum("ij->i", B)'},
+        "loss": "half_sse(y, t)",
+    }
+    h = handout(spec)
+    element, vector, _, code = step_forms(h, "y1", "A")
+    assert element == r"\frac{\partial E}{\partial A_{jk}} = \sum_{i} \frac{\partial E}{\partial y^{(1)}_{i}} \, x_{ij} \, v_{k}"
+    assert vector == "" and code == ['dA = np.einsum("ni,nij,k->jk", dY1, X, v, optimize=True)']
+    assert step_forms(h, "y1", "v")[0].endswith(r"= \sum_{i,j} \frac{\partial E}{\partial y^{(1)}_{i}} \, x_{ij} \, A_{jk}")
+    element, _, note, _ = step_forms(h, "y2", "B")  # j was summed: the adjoint is spread along it
+    assert element == r"\frac{\partial E}{\partial B_{ij}} = \frac{\partial E}{\partial y^{(2)}_{i}}"
+    assert "the same for every $j$" in note
+
+
+@pytest.mark.parametrize(
+    "node, source, target, element",
+    [
+        (
+            "reshape(x, [2, 3])",
+            "y1",
+            "x",
+            r"\frac{\partial E}{\partial x_{3(i-1) + j}} = \frac{\partial E}{\partial y^{(1)}_{ij}}",
+        ),
+        (
+            "transpose(reshape(x, [1, 2, 3]), (2, 0, 1))",
+            "y2",
+            "y1",
+            r"\frac{\partial E}{\partial y^{(1)}_{i,j,k}} = \frac{\partial E}{\partial y^{(2)}_{k,i,j}}",
+        ),
+        (
+            "reshape(x, [2, 3])[:, 1:3]",
+            "y2",
+            "y1",
+            r"\frac{\partial E}{\partial y^{(1)}_{j,k+1}} = \frac{\partial E}{\partial y^{(2)}_{jk}}",
+        ),
+    ],
+)
+def test_moves_say_where_each_element_goes(node, source, target, element):
+    spec = {"inputs": {"u": []}, "targets": {"t": []}, "params": {"x": [6]}, "nodes": {"y": f"sum(u * {node})"},
+            "loss": "half_sse(y, t)"}
+    assert step_forms(handout(spec), source, target)[0] == element
+
+
+def test_the_lookup_sends_each_row_its_adjoints():
+    spec = {
+        "inputs": {"ids": {"shape": [3], "dtype": "int", "range": 5}},
+        "targets": {"t": [3, 2]},
+        "params": {"Emb": [5, 2]},
+        "nodes": {"e": "Emb[ids]"},
+        "loss": "half_sse(e, t)",
+    }
+    h = handout(spec)
+    assert step_forms(h, "e", "Emb")[0] == (
+        r"\frac{\partial E}{\partial \mathrm{Emb}_{vk}} = \sum_{j} [\mathrm{ids}_{j} = v] \, \frac{\partial E}{\partial e_{jk}}"
+    )
+    assert h.op_definition(h.graph.nodes["e"]) == r"\Bigl[\mathrm{Emb}_{\mathrm{ids}_{j},k}\Bigr]_{jk}"
+
+
+def test_a_broadcast_bias_is_summed_in_its_gradient():
+    h = handout(attention() | {"params": {"Wq": [6, 6], "Wk": [6, 6], "Wv": [6, 6], "b": [6]},
+                               "nodes": {**attention()["nodes"], "h": "X + p @ v + b"}})
+    element, vector, note, _ = step_forms(h, "h", "b")
+    assert r"\frac{\partial E}{\partial b_{k}} = \sum_{j}" in element
+    assert vector == "" and "summed over the index $j$" in note  # dE/db = dE/dh would be wrong
+
+
+# -- the figure ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("steps", [10, 60])
+def test_the_lstm_figure_stays_small_however_long_the_sequence(steps):
+    figure = handout(lstm(steps)).graph_figure()
+    assert figure["kind"] == "diagram"
+    assert len(figure["nodes"]) <= 20  # steps 1, 2 and the last (5 + 6 + 6 nodes), y, E and t
+    xs = [float(n["x"]) for n in figure["nodes"]]
+    assert max(xs) - min(xs) <= 2.2 * FIGURE_MAX_COLUMNS  # cm, before it is scaled to the page
+    assert figure["gap"] is not None and f"steps 3 to {steps - 1}" in figure["gap"]["text"]
+    assert f"steps 1, 2 and {steps} of {steps}" in figure["steps"]
+    shapes = {n["label"]: n["shape"] for n in figure["nodes"]}
+    assert shapes[r"c^{(2)}"] == "4" and shapes["E"] == r"\text{scalar}"
+
+
+def test_the_attention_figure_draws_the_spec_nodes_with_their_shapes():
+    figure = handout(attention()).graph_figure()
+    boxes = {n["label"]: (n["shape"], n["reads"]) for n in figure["nodes"]}
+    assert set(boxes) == {"X", r"\mathrm{y\_true}", "q", "k", "v", "s", "p", "h", "E"}  # the parts of s, p, h inside them
+    assert boxes["q"] == (r"4 \times 6", r"\mathrm{Wq}") and boxes["s"] == (r"4 \times 4", "")
+    bent = [e for e in figure["edges"] if e["bend"]]
+    assert len(bent) == 2  # X and v into h, over the boxes between
+
+
+# -- bounded handouts ----------------------------------------------------------------------
+
+
+def test_a_long_unrolled_network_gets_a_handout_of_bounded_length():
+    short, long = (latex_source(symprop.derive(symprop.from_dict({"name": "t", **lstm(n)}))) for n in (8, 40))
+    assert len(long) < 1.05 * len(short)
+    assert "left out: they repeat step 2" in long
+    h = handout(lstm(40))
+    assert len(h.backward()) <= BACKWARD_MAX_STEPS + 2
+
+
+def test_a_wide_attention_handout_does_not_grow_with_its_width():
+    narrow, wide = (latex_source(symprop.derive(symprop.from_dict({"name": "t", **attention(8, d)}))) for d in (16, 512))
+    assert abs(len(wide) - len(narrow)) < 0.02 * len(narrow)  # the sizes are written, nothing per element
+
+
+def test_tensor_handouts_compile(tmp_path):
+    needs_tex()
+    for name, spec in (("attention", attention()), ("lstm", lstm(8))):
+        derivation = symprop.derive(symprop.from_dict({"name": name, **spec}, source="<test>"))
+        compile_pdf(derivation.write_latex(tmp_path))

@@ -1,0 +1,116 @@
+"""Every mistake in a tensor graph spec is one line naming the file, the node and what is wrong
+(both shapes for a mismatch), one test per message."""
+
+from __future__ import annotations
+
+import pytest
+
+import symprop
+
+BASE = {
+    "name": "bad",
+    "inputs": {"x": [4, 3], "ids": {"shape": [4], "dtype": "int", "range": 5}, "m": {"shape": [4], "dtype": "bool"}},
+    "targets": {"t": 2},
+    "params": {"W": [3, 2], "V": [5, 3]},
+}
+
+CASES = [
+    ("sum(x @ x)", "shape mismatch in '@' at column 7: x has shape [4, 3], x has shape [4, 3] (the inner sizes differ)"),
+    (
+        "sum(reshape(x, [2, 2, 3]) @ reshape(V, [3, 5]) @ W)",
+        "reshape(x, [2, 2, 3]) @ reshape(V, [3, 5]) has shape [2, 2, 5], W has shape [3, 2] (the inner sizes differ)",
+    ),
+    (
+        "sum(reshape(x, [2, 2, 3]) @ reshape(V[0:3], [3, 3, 1]))",
+        "has shape [2, 2, 3], reshape(V[0:3], [3, 3, 1]) has shape [3, 3, 1] (the leading axes do not broadcast)",
+    ),
+    ("sum(x + W)", "shape mismatch in '+' at column 7: x has shape [4, 3], W has shape [3, 2]"),
+    ("sum(x, axis=2)", "sum(...) at column 1: axis 2 is out of range for a tensor of rank 2 (per sample)"),
+    ("sum(softmax(x, axis=-3))", "axis -3 is out of range for a tensor of rank 2 (per sample)"),
+    ('sum(einsum("ij,jk->ik", x, V))', "einsum(...) at column 5: letter j is 3 in x (shape [4, 3]) but 5 in V (shape [5, 3])"),
+    ('sum(einsum("ijk->i", x))', "'ijk' has 3 letter(s) but x has shape [4, 3]"),
+    ("sum(V[x])", "indexing at column 5: x is a float tensor; an index must be an integer input (declared with dtype: int)"),
+    ("sum(x[1.5])", "an index must be a whole number, got 1.5 at column 7"),
+    ("sum(ids * 2.0) + sum(x @ W)", "ids holds integers (at column 9); an integer tensor can only index a table (Emb[ids])"),
+    ("sum(tanh(ids)) + sum(x @ W)", "ids holds integers (at column 5)"),
+    ("sum(m + 1) + sum(x @ W)", "m is a boolean mask (at column 7); a mask can only choose between values: where(m, a, b)"),
+    ("sum(reshape(x, [5, 2]) @ W)", "a reshape must keep the size: x has shape [4, 3] (12 elements), [5, 2] has 10"),
+    ("sum(x[4] @ W)", "indexing at column 5: index 4 is out of range for axis 0 of x (size 4, shape [4, 3])"),
+    ("sum(x[2:1] @ W)", "the slice 2:1 of axis 0 of x (size 4) is empty"),
+    ("sum(x[::-1] @ W)", "a slice's step must be positive"),
+    ("sum(x[ids])", "x varies by sample; only a table that does not (a parameter) can be indexed by a tensor"),
+    ("sum(W[ids])", "the ids take 5 values (range: 5) but W has 3 rows"),
+    ("sum(where(x, x, 0) @ W)", "the condition x is a float tensor; it must be a boolean mask (an input with dtype: bool"),
+    ('sum(x @ W) + "a"', "'a' is not a number or a tensor; only a function's arguments may be strings or lists"),
+    ("sum(x @ W) * [1, 2]", "[1, 2] is not a number or a tensor"),
+    ("sum(min(x, axis=0) @ W)", "min over axes is not in the language; write -max(-x, axis=...)"),
+]
+
+
+@pytest.mark.parametrize("node, words", CASES, ids=[c[0] for c in CASES])
+def test_a_tensor_mistake_is_one_line_naming_the_node(node, words):
+    spec = {**BASE, "nodes": {"y": node}, "loss": "half_sse(y, t)"}
+    with pytest.raises(symprop.SpecError) as error:
+        symprop.from_dict(spec, source="bad.yaml")
+    message = str(error.value)
+    assert message.startswith("bad.yaml: nodes.y: ") and words in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "inputs, field, words",
+    [
+        ({"ids": {"shape": [4], "dtype": "int"}}, "inputs.ids", "an int input needs its range"),
+        ({"ids": {"shape": [4], "dtype": "float16"}}, "inputs.ids.dtype", "expected one of float, int, bool"),
+        ({"ids": {"shape": [4], "dtype": "bool", "range": 3}}, "inputs.ids.range", "only an int input has a range"),
+        ({"ids": {"shape": [4], "dtype": "int", "range": 0}}, "inputs.ids.range", "expected a positive whole number"),
+        ({"ids": {"dtype": "int", "range": 3}}, "inputs.ids", "the shape is missing"),
+        ({"ids": {"shape": [4], "dtipe": "int"}}, "inputs.ids.dtipe", "unknown field (did you mean 'dtype'?)"),
+    ],
+)
+def test_a_bad_discrete_input_names_its_field(inputs, field, words):
+    spec = {**BASE, "inputs": {"x": [4, 3], **inputs}, "nodes": {"y": "sum(x @ W, axis=0)"}, "loss": "half_sse(y, t)"}
+    with pytest.raises(symprop.SpecError) as error:
+        symprop.from_dict(spec, source="bad.yaml")
+    assert str(error.value).startswith(f"bad.yaml: {field}: ") and words in str(error.value)
+
+
+@pytest.fixture(scope="module")
+def gather_module(tmp_path_factory):
+    from conftest import emit_module
+
+    spec = {
+        "name": "lookup",
+        "inputs": {"ids": {"shape": [3], "dtype": "int", "range": 5}, "m": {"shape": [3, 1], "dtype": "bool"}},
+        "targets": {"t": [3, 2]},
+        "params": {"V": [5, 2]},
+        "nodes": {"y": "where(m, V[ids], 0)"},
+        "loss": "half_sse(y, t)",
+    }
+    return emit_module(spec, tmp_path_factory.mktemp("lookup"))
+
+
+@pytest.mark.parametrize(
+    "ids, mask, words",
+    [
+        ([[0, 1, 5]], [[[True], [False], [True]]], 'X["ids"]: expected indices in [0, 5), got values 0 to 5'),
+        ([[0, -1, 2]], [[[True], [False], [True]]], 'X["ids"]: expected indices in [0, 5), got values -1 to 2'),
+        ([[0.0, 1.0, 2.0]], [[[True], [False], [True]]], 'X["ids"]: expected integers (indices in [0, 5)), got dtype float64'),
+        ([[0, 1, 2]], [[[1.0], [0.0], [1.0]]], 'X["m"]: expected a boolean mask, got dtype float64'),
+        ([0, 1, 2], [[[True], [False], [True]]], 'X["ids"]: expected shape (batch, 3); a single sample needs a batch axis'),
+    ],
+)
+def test_the_module_checks_integer_and_mask_inputs(gather_module, ids, mask, words):
+    import numpy as np
+
+    params = gather_module.init_params()
+    X = {"ids": np.array(ids), "m": np.array(mask)}
+    with pytest.raises(ValueError) as error:
+        gather_module.loss(params, X, np.zeros((1, 3, 2)))
+    assert words in str(error.value)
+
+
+def test_the_module_draws_valid_integer_and_mask_inputs(gather_module):
+    X, T = gather_module.sample_batch(6)
+    assert X["ids"].dtype.kind == "i" and X["ids"].min() >= 0 and X["ids"].max() < 5 and X["ids"].shape == (6, 3)
+    assert X["m"].dtype == bool and X["m"].shape == (6, 3, 1)
+    assert gather_module.gradient_check() < 1e-7

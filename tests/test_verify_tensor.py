@@ -1,0 +1,224 @@
+"""Claims about tensor networks, decided with numbers: the probe, the counterexample, the
+reader's notation and refusals, the CLI and claims files.  The claims corpus
+(tests/claims/self_attention.yaml, lstm.yaml) holds the right and wrong claims with their
+expected diagnosis and runs in test_verify.py."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from functools import cache
+
+import numpy as np
+import pytest
+import yaml
+from conftest import EXAMPLES, ROOT
+
+import symprop
+from symprop.errors import SymPropError
+from symprop.verify import Verifier
+from symprop.verify import cli as verify_cli
+from symprop.verify.probe import SAMPLES, SEEDS, Probe
+from symprop.verify.tensor_claims import rewrite
+
+CLAIMS = ROOT / "tests" / "claims"
+
+
+@cache
+def spec(name: str) -> dict:
+    return yaml.safe_load((CLAIMS / f"{name}.yaml").read_text(encoding="utf-8"))["spec"]
+
+
+@cache
+def verifier(name: str) -> Verifier:
+    return Verifier(symprop.from_dict(spec(name), source=f"{name}.yaml"))
+
+
+# -- the values the claims are compared with ----------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["self_attention", "lstm"])
+def test_probe_gradient_is_the_modules_gradient_at_each_documented_point(name):
+    """A point is (seed, sample): init_params(seed) moved by 0.1 N(0, 1) drawn from
+    default_rng(seed + 1), and one sample of sample_batch(2, seed); the README says so."""
+    derivation = symprop.derive(symprop.from_dict(spec(name), source=f"{name}.yaml"))
+    probe = Probe(derivation)
+    namespace: dict = {}
+    exec(compile(derivation.numpy_source(), name, "exec"), namespace)
+    assert len(probe.points) == SEEDS * SAMPLES
+    for point in probe.points[::3]:
+        rng = np.random.default_rng(point.seed + 1)
+        params = {k: v + 0.1 * rng.standard_normal(np.shape(v)) for k, v in namespace["init_params"](point.seed).items()}
+        X, T = namespace["sample_batch"](SAMPLES, point.seed)
+        n = point.sample
+        _, grads = namespace["loss_and_grad"](params, X[n : n + 1], T[n : n + 1])
+        for key, grad in grads.items():
+            np.testing.assert_allclose(point.adjoints[key], grad, rtol=1e-12, atol=1e-15)
+
+
+def test_counterexample_names_the_point_the_element_and_both_values():
+    result = verifier("self_attention").check("Wq", "X.T @ (ds @ k)")
+    assert result.verdict == "wrong"
+    assert set(result.point) == {"seed", "sample", "element"}
+    element = result.point["element"]
+    assert element.startswith("Wq[")
+    where = (result.point["seed"], result.point["sample"])
+    point = next(p for p in verifier("self_attention").tensor.points if (str(p.seed), str(p.sample)) == where)
+    index = tuple(int(i) for i in element[3:-1].split(","))
+    assert float(result.values["correct"]) == pytest.approx(point.adjoints["Wq"][index], rel=1e-9)
+    assert float(result.values["claim"]) == pytest.approx(4 * point.adjoints["Wq"][index], rel=1e-9)
+    text = str(result)
+    assert "decided by:   numeric comparison at 6 random points" in text and "counterexample: seed = " in text
+
+
+def test_right_claims_say_how_they_were_decided_and_what_is_correct():
+    result = verifier("self_attention").check("Wv", "X.T @ (p.T @ dh)")
+    assert result.correct and result.expected == "X^T dE/dv"
+    assert result.method.startswith("numeric comparison") and "float64" in result.method
+    assert verifier("self_attention").check("Wq[i,j]", "sum_{t} X[t,i] * dq[t,j]").expected == "(X^T dE/dq)[i, j]"
+
+
+# -- which check decides -------------------------------------------------------------------------
+
+
+def test_small_networks_keep_the_exact_check_and_take_the_new_notation_to_numbers():
+    checker = Verifier(EXAMPLES / "tutorial_222.yaml")
+    exact = checker.check("W2[0,0]", "(a2_1 - t_1)*a2_1*(1 - a2_1)*a1_1")
+    assert exact.correct and exact.method == "symbolic proof"
+    for wrt, claim in [("W2[j,k]", "dz2[j] * a1[k]"), ("W2", "dz2 @ a1.T"), ("W2[0,1]", "dE/dz2[0] * a1[1]")]:
+        result = checker.check(wrt, claim)
+        assert result.correct and result.method.startswith("numeric comparison"), (wrt, claim, str(result))
+    swapped = checker.check("W2[j,k]", "dz2[k] * a1[j]")
+    assert swapped.verdict == "wrong" and "transpose of dE/dW2[j,k]" in swapped.diagnosis[0]
+
+
+def test_embedding_rows_in_index_notation():
+    gru = {
+        "name": "embed",
+        "inputs": {"ids": {"shape": [4], "dtype": "int", "range": 30}},
+        "targets": {"t": 3},
+        "params": {"Emb": [30, 6], "W": [3, 6]},
+        "nodes": {"e": "Emb[ids]", "y": "softmax(W @ tanh(sum(e, axis=0)))"},
+        "loss": "cross_entropy(y, t)",
+    }
+    checker = Verifier(symprop.from_dict(gru, source="embed.yaml"))
+    assert checker.check("Emb[v,j]", "sum_{u} delta(ids[u], v) * de[u,j]").correct
+    first = checker.check("Emb[v,j]", "delta(ids[0], v) * de[0,j]")
+    assert first.verdict == "wrong" and first.point["element"].startswith("Emb[")
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+
+def test_rewrites_keep_the_users_columns():
+    source, origin = rewrite("sum_{t} X[t,i] * dE/dq[t,j] ^ 2", "E")
+    assert source == "sum_[t]* X[t,i] * dE_dq[t,j] ** 2"
+    assert len(origin) == len(source) + 1
+    with pytest.raises(SymPropError, match="unknown name 'foo' at column 18"):
+        verifier("self_attention").check("Wq[i,j]", "sum_{t} X[t,i] * foo[t,j]")
+
+
+@pytest.mark.parametrize(
+    "wrt, claim, message",
+    [
+        ("Wq", "X.T @ foo", "unknown name 'foo' at column 7"),
+        ("Wq", "X @ dq", "'@' of a 8x16 matrix and a 8x16 matrix: inner sizes differ at column 1 (with X.T in place of X"),
+        ("Wq", "X.T @ dk[0]", "'@' of a 16x8 matrix and a column of 16 (16x1)"),
+        ("Wo", "p @ dy", "it is a 8x4 matrix, but dE/dWo is a 16x4 matrix"),
+        ("Wq[2,3]", "X.T @ dq", "it is a 16x16 matrix, but dE/dWq[2,3] is a number"),
+        ("Wq[i,j]", "X.T @ dq", "write it in index notation"),
+        ("Wq[i,j]", "X[t,i] * dq[t,j]", "index 't' is neither summed nor an index of --wrt at column 3; write sum_{t} ..."),
+        ("Wq[i,j]", "sum_{i} X[i,i]", "'i' is an index of --wrt; it cannot also be summed"),
+        ("Wq[i,j]", "sum_{t} X[t,i] * dq[t,t]", "index 't' runs over 8 values elsewhere but over 16 in 'dq'"),
+        ("Wq", "sum_{t} dq", "sum_{...} sums index notation"),
+        ("Wq", "dWq", "it uses dWq, the very gradient it claims"),
+        ("Wq", "X.T @ dX", "the backward pass computes no dE/dX: E does not depend on X through a parameter"),
+        ("Wq", "X.T @ dq + __import__('os')", "names starting with '_' are not allowed"),
+        ("Wq", "X.T @ dq.real", "'.real' is not allowed"),
+        ("Wq", "X.T @ (lambda: dq)()", "lambda is not allowed"),
+        ("Wq[i,j]", "sum_{a,b,c,d,e,f} X[a,i]*X[b,j]*X[c,d]*X[e,f]", "the claim builds a tensor of"),
+        ("X", "dq", "E does not depend on it through a parameter"),
+        ("t", "dq", "E does not depend on it through a parameter"),
+        ("Wz", "dq", "unknown node 'Wz'"),
+        ("Wq[16,0]", "dq[0,0]", "Wq has shape [16, 16]"),
+        ("Wq[i,i]", "dq[0,0]", "give each axis its own letter"),
+        ("Wq", "dq(1)", "'dq' is not a function"),
+        ("Wq", "(sum_t) + dq", "sum_{...} needs something to sum after it at column 2"),
+    ],
+)
+def test_clear_errors(wrt, claim, message):
+    with pytest.raises(SymPropError) as error:
+        verifier("self_attention").check(wrt, claim)
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_infinite_or_undefined_claims_are_wrong_not_equal():
+    """dq's first row is 0 (the first token attends to itself alone): 1/dq[0, 0] is inf."""
+    checker = verifier("self_attention")
+    assert checker.check("Wq", "dq[0, 0] ** -1").verdict == "wrong"
+    assert checker.check("Wq", "X.T @ dq + 0 * dq[0, 0] ** -1").verdict == "wrong"
+
+
+def test_latex_claims_on_a_large_network_are_refused_in_one_line():
+    with pytest.raises(SymPropError, match="LaTeX claims are checked on networks of at most 100 parameters"):
+        verifier("self_attention").check("Wq", claim_latex=r"X^T \, dq")
+
+
+# -- the command line and claims files --------------------------------------------------------
+
+
+def _run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    verify_cli.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["verify", *argv])
+    return args.run(args)
+
+
+@pytest.fixture(scope="module")
+def attention_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("specs") / "self_attention.yaml"
+    path.write_text(yaml.safe_dump(spec("self_attention")), encoding="utf-8")
+    return path
+
+
+def test_cli_single_claims(attention_file, capsys):
+    assert _run([str(attention_file), "--wrt", "Wq[i,j]", "--claim", "sum_{t} X[t,i] * dE/dq[t,j]"]) == 0
+    assert "dE/dWq[i,j]: CORRECT" in capsys.readouterr().out
+    assert _run([str(attention_file), "--wrt", "Wq", "--claim", "X.T @ ((p * dp) @ k) / 4"]) == 1
+    assert "subtracted term of the softmax's Jacobian" in capsys.readouterr().out
+
+
+def test_cli_claims_file_with_the_new_forms(attention_file, tmp_path):
+    claims = yaml.safe_load((CLAIMS / "self_attention.yaml").read_text(encoding="utf-8"))["claims"]
+    answers = tmp_path / "answers.yaml"
+    answers.write_text(yaml.safe_dump({"claims": claims}), encoding="utf-8")
+    report = tmp_path / "report.json"
+    wrong = sum(c["expect"] == "wrong" for c in claims)
+    assert _run([str(attention_file), "--claims", str(answers), "--report", str(report), "--json"]) == (1 if wrong else 0)
+    payload = json.loads(report.read_text(encoding="utf-8"))
+    assert payload["summary"] == {"claims": len(claims), "correct": len(claims) - wrong}
+    verdicts = {r["id"]: r["verdict"] for r in payload["results"]}
+    assert verdicts == {c["id"]: c["expect"] for c in claims}
+
+
+def test_python_api():
+    network = symprop.from_dict(spec("self_attention"), source="self_attention.yaml")
+    assert symprop.verify(network, "Wo", "h.T @ dy").correct
+    assert not symprop.verify(network, "Wo", "dy.T @ h").correct
+
+
+def test_tensor_corpus_covers_the_mistakes_of_the_issue():
+    """Issue 12, item 5: a missing transpose, a missing 1/sqrt(d), the softmax Jacobian's
+    subtracted term, and only one time step of a shared weight (tests/claims/*.yaml)."""
+    files = [CLAIMS / f"{name}.yaml" for name in ("self_attention", "lstm")]
+    claims = [c for path in files for c in yaml.safe_load(path.read_text(encoding="utf-8"))["claims"]]
+    mistakes = {c.get("mistake") for c in claims}
+    required = (
+        "missing transpose",
+        "missing 1/sqrt(d)",
+        "missing softmax Jacobian term",
+        "only the last time step of a shared weight",
+    )
+    assert set(required) <= mistakes
+    assert sum(c["expect"] == "correct" for c in claims) >= 15
