@@ -185,6 +185,13 @@ FOUND = {
         inputs={"x": [2]}, targets={"t": [2]}, params={"W": [2, 2]},
         nodes={"z": "40 * (W @ x)"}, loss="binary_cross_entropy(sigmoid(z), t)",
     ),
+    # main's faster _erf (numpy_helpers) wrote into a copy for an array not in C order (a
+    # transpose, an einsum result): erf and gelu gave +-1 everywhere, a loss off by 0.24.
+    "erf_and_gelu_of_a_transposed_array": _spec(
+        "found_erf_order",
+        inputs={"x": [2, 3]}, targets={"t": [3, 2]}, params={"W": [3, 2]},
+        nodes={"y": "erf(x.T) * W + gelu(W * x.T)"}, loss="half_sse(y, t)",
+    ),
     # Modules ruff flagged (generated code must be clean): F841 an unused `rng` when every
     # parameter starts at ones or zeros; F841 an operand a matmul or einsum adjoint named but did
     # not read (W in dE/dW = x^T dE/dy); F841 a softmax computed for a cross-entropy spelled from
