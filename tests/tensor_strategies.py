@@ -24,7 +24,8 @@ shrinks), building a spec node by node:
   ``concat`` along any axis (of two or three parts, batched with unbatched), constant
   slices (negative bounds, steps), integer inputs looking up a parameter table
   (``Emb[ids]``, ``Emb[ids[1:]]``), boolean masks and ``tril(n)`` in ``where`` (with a
-  number in either branch).
+  number in either branch); ``layer_norm`` and ``batch_norm`` over random axes, ``conv1d``
+  and ``conv2d`` (stride, padding) and ``max_pool2d``/``avg_pool2d``.
 
 The loss is a per-sample scalar that depends on every parameter, input and node: a loss
 function of the last node and a target (or a plain sum), plus a small term for anything
@@ -155,9 +156,9 @@ class Builder:
 
     # -- leaves -------------------------------------------------------------------------
 
-    def add_input(self, rank: int) -> Term:
+    def add_input(self, rank: int, shape: tuple[int, ...] | None = None) -> Term:
         name = f"x{len([k for k in self.inputs if k.startswith('x')]) + 1}"
-        shape = self.shape(rank)
+        shape = self.shape(rank) if shape is None else shape
         self.inputs[name] = list(shape)
         term = Term(name, shape, True)
         self.pool.append(term)
@@ -255,6 +256,10 @@ class Builder:
             (self.gather, 2),
             (self.where, 2),
             (self.elementwise_max, 1),
+            (self.layer_norm, 1),
+            (self.batch_norm, 1),
+            (self.conv, 2),
+            (self.pool2d, 1),
         ]
         weighted = [op for op, weight in ops for _ in range(weight)]
         for _ in range(8):
@@ -314,7 +319,7 @@ class Builder:
         return Term(template.format(inner), a.shape, a.batched, a.rows)
 
     def matmul(self) -> Term | None:
-        a = self.operand(lambda t: t.rank >= 1)
+        a = (self.chance(30) and self.operand(lambda t: t.rank >= 3)) or self.operand(lambda t: t.rank >= 1)
         if a is None:
             return None
         form = self.pick(["right", "right", "left", "left", "self", "pair"])
@@ -334,13 +339,13 @@ class Builder:
             return Term(text, matmul_shape(b_shape, a.shape), a.batched)
         for _ in range(6):
             if form == "right":  # a @ B: B's rows are a's last axis
-                rank = self.pick([1, 2, 2, 3, 4])
+                rank = self.pick([1, 2, 2, 3, 4] if a.rank < 3 else [2, 3, 3, 4])
                 lead = self.lead(a.shape[:-2], rank - 2)
                 b_shape = (a.shape[-1],) if rank == 1 else lead + (a.shape[-1], self.dim())
                 shape = matmul_shape(a.shape, b_shape)
             else:  # B @ a
                 inner = a.shape[0] if a.rank == 1 else a.shape[-2]
-                rank = self.pick([1, 2, 2, 3, 4])
+                rank = self.pick([1, 2, 2, 3, 4] if a.rank < 3 else [2, 3, 3, 4])
                 lead = self.lead(a.shape[:-2], rank - 2)
                 b_shape = (inner,) if rank == 1 else lead + (self.dim(), inner)
                 shape = matmul_shape(b_shape, a.shape)
@@ -360,8 +365,13 @@ class Builder:
         """``count`` leading (batch-like) axes of a matrix that broadcast with ``other``'s."""
         if count <= 0:
             return ()
-        lead = self.partner_shape(other)[-count:]
-        return tuple(self.pick([1, 2, 3]) for _ in range(count - len(lead))) + lead
+        lead = list(self.partner_shape(other)[-count:])
+        lead = [self.pick([1, 2, 3]) for _ in range(count - len(lead))] + lead
+        aligned = range(1, min(len(lead), len(other)) + 1)
+        if aligned and self.chance(40):  # a size-1 axis against a longer one, either way round
+            k = self.pick(aligned)
+            lead[-k] = 1 if other[-k] > 1 else self.pick([2, 3])
+        return tuple(lead)
 
     def dense(self) -> Term | None:
         x = self.operand(lambda t: t.rank == 1 and t.batched and re.fullmatch(r"\w+", t.text) is not None)
@@ -522,6 +532,69 @@ class Builder:
             moved = self.pick([self.transpose, self.reshape, self.slice])(Term(f"({a.text})", a.shape, a.batched))
             a = moved if moved is not None else a
         return a
+
+    def layer_norm(self) -> Term | None:
+        """``layer_norm(a, axis=...)`` over one or more axes holding 2 elements or more."""
+        a = self.operand(lambda t: size(t.shape) >= 2)
+        if a is None:
+            return None
+        for _ in range(5):
+            axes = sorted({self.s.randint(0, a.rank - 1) for _ in range(self.s.randint(1, a.rank))})
+            if size([a.shape[k] for k in axes]) >= 2:
+                break
+        else:
+            return None
+        shown = [k - a.rank if self.chance(40) else k for k in axes]
+        if axes == [a.rank - 1] and self.chance(40):
+            given = ""
+        elif len(shown) == 1:
+            given = f", axis={shown[0]}"
+        else:
+            given = f", axis=({', '.join(map(str, shown))})"
+        eps = self.pick(["", "", ", eps=0.001"])
+        return Term(f"layer_norm({a.text}{given}{eps})", a.shape, a.batched)
+
+    def batch_norm(self) -> Term | None:
+        """``batch_norm(a)`` over the batch, and sometimes over per-sample axes too."""
+        a = self.operand(lambda t: t.batched)
+        if a is None:
+            return None
+        given = ""
+        if a.rank and self.chance(50):
+            axes = sorted({self.s.randint(0, a.rank - 1) for _ in range(self.s.randint(1, a.rank))})
+            given = f", axis={axes[0]}" if len(axes) == 1 else f", axis=({', '.join(map(str, axes))})"
+        return Term(f"batch_norm({a.text}{given})", a.shape, True)
+
+    def conv(self) -> Term | None:
+        """``conv1d(x, K, stride=, padding=)`` of a [C, L] tensor or ``conv2d`` of a [C, H, W] one."""
+        dims = self.pick([1, 2])
+        x = self.operand(lambda t: t.rank == dims + 1)
+        if x is None:
+            x = self.add_input(dims + 1, (self.pick([1, 2]), *(self.pick([3, 4, 5]) for _ in range(dims))))
+        kernel = tuple(self.pick([1, 2, 3]) for _ in range(dims))
+        stride = self.pick([1, 1, 2])
+        padding = self.pick([0, 0, 1])
+        spatial = [(n + 2 * padding - m) // stride + 1 for n, m in zip(x.shape[1:], kernel)]
+        if any(k > n + 2 * padding for k, n in zip(kernel, x.shape[1:])):
+            return None
+        w = self.param((self.pick([1, 2, 3]), x.shape[0], *kernel))
+        extra = (f", stride={stride}" if stride != 1 else "") + (f", padding={padding}" if padding else "")
+        if extra and self.chance(30):
+            extra = f", {stride}, {padding}"  # positional
+        shape = (w.shape[0], *spatial)
+        return Term(f"conv{dims}d({x.text}, {w.text}{extra})", shape, x.batched)
+
+    def pool2d(self) -> Term | None:
+        """``max_pool2d(x, k)`` / ``avg_pool2d(x, k, stride=s)`` of a [C, H, W] tensor."""
+        x = self.operand(lambda t: t.rank == 3 and min(t.shape[1:]) >= 2)
+        if x is None:
+            x = self.add_input(3, (self.pick([1, 2]), self.pick([2, 3, 4]), self.pick([2, 3, 4])))
+        size_ = self.pick([1, 2, 2]) if min(x.shape[1:]) >= 2 else 1
+        stride = self.pick([None, None, 1])
+        kind = self.pick(["max", "avg"])
+        out = [(n - size_) // (stride or size_) + 1 for n in x.shape[1:]]
+        text = f"{kind}_pool2d({x.text}, {size_}" + (f", stride={stride}" if stride else "") + ")"
+        return Term(text, (x.shape[0], *out), x.batched)
 
     def masked_softmax(self) -> Term | None:
         """``softmax(where(mask, a, -1e9), axis=k)``: attention's masked scores."""
@@ -835,13 +908,14 @@ def check_spec(spec: dict, directory: Path | None = None, float32: bool = True) 
         except AssertionError:
             if not explained_by_rounding(reference, module, spec):
                 raise
-        check_functions(module, reference)
+        # batch_norm normalises over the batch: a batch of one is refused, by design (README)
+        check_functions(module, reference, batch_of_one="batch_norm(" not in " ".join([*spec["nodes"].values(), spec["loss"]]))
         if float32:
             check_float32(module)
     return path
 
 
-def check_functions(module, reference: Reference) -> None:
+def check_functions(module, reference: Reference, batch_of_one: bool = True) -> None:
     """The module's other entry points agree with ``loss_and_grad`` (which the oracle checks):
     ``loss``, and ``backward`` from ``forward``'s cache; and a batch of one sample agrees with
     the reference (squeezes and sums over the batch axis)."""
@@ -851,6 +925,8 @@ def check_functions(module, reference: Reference) -> None:
     _, cache = module.forward(params, X)
     again = module.backward(params, cache, T)
     assert _relative(again, grads, GRADIENT_FLOOR) < 1e-12, "backward(forward()) differs from loss_and_grad()"
+    if not batch_of_one:
+        return
     params, X, T = point(module, 0, batch=1)
     value, grads = module.loss_and_grad(params, X, T)
     Xd, Td = reference.as_dicts(X, T)
