@@ -30,14 +30,14 @@ PARAM_SHAPES = {
 }
 
 
-def _clamped_log(u):
-    """log(u) with u clamped at the smallest positive float: log(0) stays finite."""
-    return np.log(np.maximum(u, np.finfo(u.dtype).tiny))
-
-
 def _sigmoid(x):
     """sigmoid(x) = 1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2: never overflows."""
     return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def _softplus(x):
+    """softplus(x) = log(exp(x) + 1), computed by logaddexp: never overflows."""
+    return np.logaddexp(0.0, x)
 
 
 def _checked(label, A, shape, like=None, classes=None, values=None):
@@ -112,6 +112,7 @@ def forward(params, X):
     A1 = _sigmoid(Z1)  # a1 = sigmoid(z1)
     cache = {
         "X": X,
+        "Z1": Z1,
         "A1": A1,
     }
     return A1, cache
@@ -119,8 +120,8 @@ def forward(params, X):
 
 def _batch_loss(cache, T):
     """E = binary_cross_entropy(a1, t), averaged over the batch."""
-    A1 = cache["A1"]
-    return (-(T * _clamped_log(A1) + (1 - T) * _clamped_log(1 - A1))).sum() / T.shape[0]
+    Z1 = cache["Z1"]
+    return (T * _softplus(-Z1) + (1 - T) * _softplus(Z1)).sum() / T.shape[0]
 
 
 def loss(params, X, T):
@@ -151,8 +152,8 @@ def loss_and_grad(params, X, T):
     A1 = _sigmoid(Z1)  # a1 = sigmoid(z1)
     T = _targets(T, A1)
     N = T.shape[0]
-    # E = binary_cross_entropy(a1, t) = mean_i -t_i * log(y_i) - (1 - t_i) * log1p(-y_i), averaged over the batch
-    E = (-(T * _clamped_log(A1) + (1 - T) * _clamped_log(1 - A1))).sum() / N
+    # E = binary_cross_entropy(a1, t) = mean_i t_i softplus(-z1_i) + (1 - t_i) softplus(z1_i), averaged over the batch
+    E = (T * _softplus(-Z1) + (1 - T) * _softplus(Z1)).sum() / N
     dZ1 = (A1 - T) / N  # dE/dz1 = a1 - t
     dW1 = np.dot(dZ1.T, X)  # dE/dW1 = dE/dz1 x^T, summed over the batch
     return E, {

@@ -81,7 +81,8 @@ def _erf(x):
 
     x = np.asarray(x)
     out_dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
-    xd = x.astype(np.float64)
+    # C order: r (ones_like keeps the order) is C too, so flat below is a view of it.
+    xd = x.astype(np.float64, order="C")
     ax = np.abs(xd)
     r = np.ones_like(ax)  # |x| >= 6 (including inf)
     r[np.isnan(ax)] = np.nan

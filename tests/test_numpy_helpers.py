@@ -109,6 +109,12 @@ def test_erf_shapes_and_input_types():
     # Non-contiguous views work.
     x = np.linspace(-4.0, 4.0, 101)
     np.testing.assert_array_equal(erf_strict(x[::3]), erf_strict(x)[::3])
+    # ... and arrays in Fortran order (a transpose): every value was +-1 (found by tests/tensor_strategies.py)
+    m = np.linspace(-3.0, 3.0, 12).reshape(3, 4)
+    np.testing.assert_array_equal(erf_strict(m.T), erf_strict(m).T)
+    np.testing.assert_array_equal(erf_strict(np.asfortranarray(m)), erf_strict(m))
+    cube = m.reshape(3, 2, 2)
+    np.testing.assert_array_equal(erf_strict(np.swapaxes(cube, 0, 2)), np.swapaxes(erf_strict(cube), 0, 2))
 
 
 def test_erf_float32():

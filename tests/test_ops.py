@@ -152,6 +152,8 @@ def test_every_op_the_language_names_has_its_shape_rule():
         ("concat(W, W @ x)", "the parts must agree on every axis but axis -1: W has shape [3, 3], W @ x has shape [3]"),
         ("softmax(W @ x, W @ x)", "takes 1 tensor argument, got 2"),
         ("softmax(W, axis=2)", "axis 2 is out of range for a tensor of rank 2 (per sample)"),
+        ("softmax(W, axis=(0, 1))", "softmax runs along one axis, got axis=(0, 1)"),
+        ("logsumexp(W, axis=())", "logsumexp runs along one axis, got axis=()"),
         ("reshape(W, [4, 2])", "a reshape must keep the size: W has shape [3, 3] (9 elements), [4, 2] has 8"),
         ("reshape(W, 2.5)", "the new shape must be a list of whole numbers"),
         ("transpose(W, [0, 0])", "axes must list every axis of a tensor of shape [3, 3] once"),

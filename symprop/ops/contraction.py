@@ -95,7 +95,7 @@ def contract(operands: list[tuple[str, str]], out: str) -> str:
         if alone and len(operands) > 1:
             axes = alone[0] if len(alone) == 1 else tuple(alone)
             code = f"{_wrapped(code)}.sum(axis={axes})"
-            subs = "".join(c for c in subs if c not in others)
+            subs = "".join(c for c in subs if c in others)
         summed.append((code, subs))
     operands = summed
     if len(operands) == 1:

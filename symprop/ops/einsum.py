@@ -140,8 +140,9 @@ class Einsum(Op):
         spelled = contract([(code.grad(step.source), out), *others], have)
         if have != want:
             target = code.node(step.target)
+            batched = code.batched(step.target)  # only then is the target's array read (its batch size)
             spelled = broadcast_missing(
-                spelled, have, want, shape_code(target.shape, code.batched(step.target), code.use(step.target))
+                spelled, have, want, shape_code(target.shape, batched, code.use(step.target) if batched else "")
             )
         subs = ",".join([self.out] + [s for j, s in enumerate(self.subscripts) if j != k])
         named = ", ".join([f"dE/d{step.source}"] + [i for j, i in enumerate(source.inputs) if j != k])

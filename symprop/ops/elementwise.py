@@ -67,10 +67,12 @@ class Elementwise(Op):
     def numpy_adjoint(self, step, code):
         source = code.node(step.source)
         names = {arg_symbol(i): a for i, a in enumerate(source.inputs)}
-        arrays = {s: code.operand(a, source) for s, a in names.items() if s in step.local.free_symbols}
-        if registry.A in step.local.free_symbols:
+        # One symbol per input node: max(h, h)'s derivative heaviside(u0 - u1) is a constant.
+        local = step.local.xreplace({arg_symbol(i): arg_symbol(source.inputs.index(a)) for i, a in enumerate(source.inputs)})
+        arrays = {s: code.operand(a, source) for s, a in names.items() if s in local.free_symbols}
+        if registry.A in local.free_symbols:
             arrays[registry.A] = sp.Symbol(code.use(source.name), real=True)
-        prelude, local = code.shared(step.local.xreplace(arrays))
+        prelude, local = code.shared(local.xreplace(arrays))
         spelled = code.product(sp.Symbol(code.grad(step.source), real=True), local)
         spelled, note = code.reduce_to(spelled, code.batched(source.name), source.shape, step.target)
         shown = {s: sp.Symbol(a, real=True) for s, a in names.items()} | {registry.A: sp.Symbol(source.name, real=True)}

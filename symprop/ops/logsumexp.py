@@ -40,7 +40,10 @@ class LogSumExp(Op):
         shape = call.shapes[0]
         if not shape:
             raise ShapeRuleError("logsumexp needs a vector or a tensor, got a scalar")
-        (axis,) = axis_list(call.constant(0, "axis", -1), len(shape))
+        axes = axis_list(call.constant(0, "axis", -1), len(shape))
+        if len(axes) != 1:  # axis=(0, 1) or axis=()
+            raise ShapeRuleError(f"logsumexp runs along one axis, got axis={call.constant(0, 'axis')}")
+        (axis,) = axes
         return cls(tuple(shape), axis - len(shape)), shape[:axis] + shape[axis + 1 :]
 
     def elements(self, node, args):

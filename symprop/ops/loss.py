@@ -106,7 +106,11 @@ class Loss(Op):
         if len(graph.consumers(output.name)) != 1:
             return None
         if output.op.coupled:
-            return Adjoint(0, FUSED, softmax_cross_entropy_gradient()) if self.is_softmax_cross_entropy(output) else None
+            # y - t needs targets whose rows sum to one: a declared target promises it (one-hot
+            # or probability rows); an input or a computed value does not (dE/dz = y * sum(t) - t).
+            if self.is_softmax_cross_entropy(output) and graph.role(node.inputs[1]) == "target":
+                return Adjoint(0, FUSED, softmax_cross_entropy_gradient())
+            return None
         derivative = getattr(output.op, "derivative", None)  # an elementwise activation's f'
         if derivative is None:
             return None
@@ -133,6 +137,16 @@ class Loss(Op):
     def simplification_note(self, node, graph):
         return formula_note(self.choice, self.derived, node, graph, "the loss formula")
 
+    def is_sigmoid_binary_cross_entropy(self, output) -> bool:
+        """Binary cross-entropy of a sigmoid (the registry's, not a formula function of that name)."""
+        return (
+            self.choice.name == "binary_cross_entropy"
+            and self.choice.formula is None
+            and getattr(output.op, "activation", False)
+            and output.op.choice.name == "sigmoid"
+            and output.op.choice.formula is None
+        )
+
     def is_softmax_cross_entropy(self, output) -> bool:
         """Cross-entropy of a softmax over the last axis (each row sums to one, as the targets must)."""
         return output.op.coupled and getattr(output.op, "axis", -1) == -1 and self.choice.name == "cross_entropy"
@@ -151,6 +165,16 @@ class Loss(Op):
             code.printer.helpers.add("log_softmax")
             z = output.inputs[0]
             return f"-({target} * _log_softmax({code.use(z)})).sum({axis})", f"{title} = -sum_i {t}_i log(softmax({z})_i)"
+        if self.is_sigmoid_binary_cross_entropy(output):
+            # From z: log(sigmoid(z)) = -softplus(-z) and log(1 - sigmoid(z)) = -softplus(z) stay
+            # exact where the sigmoid saturates (log(1 - y) of y = 1.0 is -inf, clamped to -708).
+            code.printer.helpers.add("softplus")
+            z, zs = output.inputs[0], code.use(output.inputs[0])
+            terms = f"{target} * _softplus(-{zs}) + (1 - {target}) * _softplus({zs})"
+            size = math.prod(output.shape)
+            scale = f" / {size}" if size > 1 else ""
+            summed = f"({terms}).sum({axis}){scale}" if rank or over_batch else f"{terms}{scale}"
+            return summed, f"{title} = mean_i {t}_i softplus(-{z}_i) + (1 - {t}_i) softplus({z}_i)"
         array = code.use(y)
         shown = code.formula(self.elementwise.xreplace({registry.Y: sp.Symbol("y_i"), registry.T: sp.Symbol("t_i")}))
         title += f" = {'mean' if self.choice.reduction == 'mean' else 'sum'}_i {shown}" if rank else f" = {shown}"

@@ -48,7 +48,10 @@ class Softmax(Op):
         shape = call.shapes[0]
         if not shape:
             raise ShapeRuleError("softmax needs a vector or a tensor, got a scalar")
-        (axis,) = axis_list(call.constant(0, "axis", -1), len(shape))
+        axes = axis_list(call.constant(0, "axis", -1), len(shape))
+        if len(axes) != 1:  # axis=(0, 1) or axis=()
+            raise ShapeRuleError(f"softmax runs along one axis, got axis={call.constant(0, 'axis')}")
+        (axis,) = axes
         return cls(axis - len(shape)), shape
 
     def elements(self, node, args):

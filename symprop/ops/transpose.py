@@ -33,8 +33,9 @@ class Transpose(Op):
             axes = tuple(reversed(range(len(shape))))
         if (
             not isinstance(axes, tuple)
-            or sorted(int(a) % max(len(shape), 1) for a in axes) != list(range(len(shape)))
             or len(axes) != len(shape)
+            or any(not -len(shape) <= int(a) < len(shape) for a in axes)
+            or sorted(int(a) % len(shape) for a in axes) != list(range(len(shape)))
         ):
             raise ShapeRuleError(
                 f"axes must list every axis of a tensor of shape {list(shape)} once, "
@@ -49,7 +50,8 @@ class Transpose(Op):
         return cls(() if perm == (1, 0) else perm)
 
     def permutation(self, rank: int) -> tuple[int, ...]:
-        return self.perm or (1, 0)
+        """The permutation for a node of per-sample ``rank`` (a scalar's transpose is itself)."""
+        return self.perm or ((1, 0) if rank == 2 else ())
 
     def adjoint_rules(self, node, shapes):
         return [Adjoint(0, TRANSPOSE)]

@@ -78,7 +78,7 @@ class CallLowering:
             self.fail(f"{where}: {function} takes {1 + len(names)} argument(s) at most")
         given = {}
         for constant, value in zip(names, extra):
-            if isinstance(value, TensorExpr):
+            if isinstance(value, (TensorExpr, Static)):
                 self.fail(f"{where}: the constant {constant} must be a number")
             given[constant] = value
         for key, value in keywords.items():
@@ -86,12 +86,17 @@ class CallLowering:
                 self.fail(f"{where}: {function} has no constant {key!r}; its constants: {', '.join(names) or 'none'}")
             if key in given:
                 self.fail(f"{where}: {key} is given twice")
+            if isinstance(value, Static):
+                self.fail(f"{where}: the constant {key} must be a number")
             given[key] = value
         return ActivationChoice(entry.name, entry.constant_values(given))
 
     def math_function(self, tree: TensorExpr, name: str | None, root: str, where: str) -> str:
         function = tree.name
         values = [self.value(arg, root) for arg in tree.args]
+        for value in values:
+            if isinstance(value, Static):  # sqrt('i'), max(x, [2, 3]): a SympifyError otherwise
+                self.fail(f"{where}: {value.text} is not a number or a tensor")
         arity = 2 if function in ("max", "min") else 1
         if len(values) != arity:
             self.fail(f"{where} takes {arity} argument{'s' if arity > 1 else ''}, got {len(values)}")
@@ -122,7 +127,7 @@ class CallLowering:
                 self.fail(f"{where}: {function} has no constant {key!r}; its constants: {', '.join(names) or 'none'}")
             given[key] = value
         for key, value in given.items():
-            if isinstance(value, TensorExpr):
+            if isinstance(value, (TensorExpr, Static)):
                 self.fail(f"{where}: the constant {key} must be a number")
         values = entry.constant_values(given)
         if function == "huber" and values[0] <= 0:

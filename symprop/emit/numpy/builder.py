@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import textwrap
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -43,16 +44,21 @@ class Line:
 
     #: Longest generated line (ruff's limit for the repository is 130).
     WIDTH = 120
+    LIMIT = 130
 
     @property
     def text(self) -> str:
         """The statement with its formula comment, for a function body (indent 4): the comment
-        goes after the code when it fits, else on the line above."""
+        goes after the code when it fits, else on the line above.  A statement longer than
+        ruff's limit by itself (an einsum of rank-4 arrays) is marked for ruff, not broken."""
         comment = interface.comment_text(self.comment)
         inline = f"{self.code}  # {comment}"
         if len(inline) + 4 <= self.WIDTH:
             return inline
-        return f"# {comment}\n    {self.code}"
+        above = "\n    ".join(f"# {part}" for part in textwrap.wrap(comment, self.LIMIT - 6, break_long_words=False))
+        if len(self.code) + 4 > self.LIMIT:
+            return f"{above}\n    {self.code}  # noqa: E501"
+        return f"{above}\n    {self.code}"
 
 
 class ModuleBuilder:

@@ -62,12 +62,11 @@ class NumpyModule:
 
     def context(self) -> dict:
         b, graph, network = self.builder, self.graph, self.network
-        forward, forward_reads = [], set()
-        for node in graph.nodes.values():
-            if node.op.role == "op" and node.name not in self.loss_part:
-                line, reads = b.node_line(node)
-                forward.append(line)
-                forward_reads |= reads
+        forward_parts = [
+            (node.name, *b.node_line(node))
+            for node in graph.nodes.values()
+            if node.op.role == "op" and node.name not in self.loss_part
+        ]
         per_sample = [n for n in self.loss_part if not (self.total and n == graph.loss)]
         loss_lines, loss_reads = b.part_lines(per_sample)
         total_code = total_math = None
@@ -104,6 +103,14 @@ class NumpyModule:
         cached = (backward_reads | {n for n in loss_reads if graph.role(n) != "target"} | {self.output} | loss_node) - set(
             self.loss_part
         )
+        # Forward lines whose value nothing reads are left out (a softmax whose cross-entropy is
+        # spelled from its input and needs no gradient: an unused variable, work for nothing).
+        forward, forward_reads, wanted = [], set(), cached | loss_reads | recompute_reads
+        for name, line, reads in reversed(forward_parts):
+            if name in wanted:
+                forward.insert(0, line)
+                forward_reads |= reads
+                wanted |= reads
         forward_params = {n for n in forward_reads | cached if graph.role(n) == "param"}
         forward_inputs = {n for n in forward_reads | cached if graph.role(n) == "input"}
         order = list(graph.nodes)
@@ -142,8 +149,12 @@ class NumpyModule:
             *(f'    "{p.name}": {b.grad(p.name)},' for p in params),
             "}",
         ]
+        # What _batch_loss reads from the cache: a loss summed over the batch divides by the batch
+        # size, which is the output's when there are no targets (batch_size).
+        batch_reads = loss_reads | loss_node | ({self.output} if self.total and not graph.leaves("target") else set())
         classes = self.class_targets()
         inits = self.inits()
+        init_lines = [(name, interface.init_code(kind, shape, args)) for name, kind, shape, args in inits]
         return {
             "name": network.name,
             "marker": interface.MARKER,
@@ -156,7 +167,9 @@ class NumpyModule:
             ),
             "param_shapes": [(p.name, p.shape) for p in params],
             "init_doc": _init_doc(inits),
-            "inits": [(name, interface.init_code(kind, shape, args)) for name, kind, shape, args in inits],
+            "inits": init_lines,
+            # the generator only when a parameter is drawn at random (not all zeros and ones)
+            "init_prologue": ["rng = np.random.default_rng(seed)"] if any("rng." in code for _, code in init_lines) else [],
             "check_inputs": self.checks("input", "X", None, {}),
             "check_targets": self.checks("target", "T", "like", classes),
             "helpers": b.helper_sources(),
@@ -173,7 +186,7 @@ class NumpyModule:
             ),
             "loss_body": [
                 *self.unpack_targets({n for n in loss_reads if graph.role(n) == "target"}),
-                *(f'{b.array(n)} = cache["{b.array(n)}"]' for n in order if n in loss_reads | loss_node and n in cached),
+                *(f'{b.array(n)} = cache["{b.array(n)}"]' for n in order if n in batch_reads and n in cached),
                 *(line.text for line in loss_lines),
                 *batch_loss,
             ],
@@ -292,7 +305,13 @@ class NumpyModule:
         return "\n".join(lines)
 
     def sample_batch(self) -> list[str]:
-        one_hot = self.class_targets()
+        # Targets of cross-entropy: one-hot along the last axis (each row sums to one, as the
+        # fused gradient y - t of a softmax over that axis requires), whatever their rank.
+        one_hot = {
+            n.inputs[1]
+            for n in self.graph.nodes.values()
+            if n.op.loss_function and n.op.choice.name == "cross_entropy" and self.graph.nodes[n.inputs[1]].shape
+        }
 
         def draw(node: Node) -> str:
             shape = _batch_shape(node.shape)
@@ -303,8 +322,9 @@ class NumpyModule:
             if node.op.role == "input":
                 return f"rng.standard_normal({shape}).astype(dtype)"
             if node.name in one_hot:
-                size = node.shape[0]
-                return f"np.eye({size}, dtype=dtype)[rng.integers(0, {size}, size=batch)]"
+                size = node.shape[-1]
+                rows = _batch_shape(node.shape[:-1]) if len(node.shape) > 1 else "batch"
+                return f"np.eye({size}, dtype=dtype)[rng.integers(0, {size}, size={rows})]"
             return f"rng.uniform(0.05, 0.95, size={shape}).astype(dtype)"
 
         lines = ["rng = np.random.default_rng(seed)"]
