@@ -72,6 +72,22 @@ CHECK_SOURCE = '''def _checked(label, A, shape, like=None, classes=None, values=
 '''
 
 
+#: The check of cross-entropy targets whose softmax gradient is written y - t: that is the
+#: gradient only when every row of t sums to one (one-hot or probabilities); any other t would
+#: give a silently wrong gradient (the exact one is y * sum(t) - t), so it is refused.
+SIMPLEX_SOURCE = '''def _on_simplex(label, A):
+    """A, unless a row along its last axis does not sum to 1 (cross-entropy targets: one-hot or
+    probabilities; the backward pass's y - t needs it)."""
+    off = np.abs(A.sum(axis=-1) - 1)
+    if off.size and not off.max() <= 1e-4:
+        row = np.unravel_index(np.argmax(off), off.shape)
+        where = ", ".join(str(int(i)) for i in row)
+        message = f"cross-entropy targets must sum to 1 along the last axis; row {where} sums to {A[row].sum():.6g}"
+        raise ValueError(f"{label}: {message}")
+    return A
+'''
+
+
 def docstring_text(text: str, at_end: bool = True) -> str:
     """``text`` escaped for the inside of a (non-raw) triple-quoted string, so that the string's
     value is ``text`` again: backslashes doubled, a quote escaped where it could close the

@@ -114,3 +114,21 @@ def test_the_module_draws_valid_integer_and_mask_inputs(gather_module):
     assert X["ids"].dtype.kind == "i" and X["ids"].min() >= 0 and X["ids"].max() < 5 and X["ids"].shape == (6, 3)
     assert X["m"].dtype == bool and X["m"].shape == (6, 3, 1)
     assert gather_module.gradient_check() < 1e-7
+
+
+def test_cross_entropy_targets_that_do_not_sum_to_one_are_refused(tmp_path):
+    """Regression (found by the tensor generator): softmax + cross-entropy's fused gradient y - t
+    holds only for targets whose rows sum to one; a soft target summing to 0.8 got a silently
+    wrong gradient.  The module now refuses it, naming the row; class indices and one-hot rows pass."""
+    import numpy as np
+    from conftest import emit_module
+
+    module = emit_module("softmax_classifier", tmp_path)
+    params = module.init_params()
+    X, T = module.sample_batch(4)
+    module.loss_and_grad(params, X, T)
+    module.loss_and_grad(params, X, np.array([0, 2, 1, 1]))
+    soft = T.copy()
+    soft[2] = [0.5, 0.2, 0.1]
+    with pytest.raises(ValueError, match=r"^T: cross-entropy targets must sum to 1 along the last axis; row 2 sums to 0.8$"):
+        module.loss_and_grad(params, X, soft)

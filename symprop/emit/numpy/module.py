@@ -172,7 +172,7 @@ class NumpyModule:
             "init_prologue": ["rng = np.random.default_rng(seed)"] if any("rng." in code for _, code in init_lines) else [],
             "check_inputs": self.checks("input", "X", None, {}),
             "check_targets": self.checks("target", "T", "like", classes),
-            "helpers": b.helper_sources(),
+            "helpers": b.helper_sources() + ([interface.SIMPLEX_SOURCE] if self.simplex_targets() else []),
             "forward_prologue": [
                 *self.unpack_inputs(forward_inputs),
                 *(f'{b.array(p)} = params["{p}"]' for p in order if p in forward_params),
@@ -209,14 +209,31 @@ class NumpyModule:
             if n.op.loss_function and n.op.choice.name == "cross_entropy" and len(graph.nodes[n.inputs[1]].shape) == 1
         }
 
+    def simplex_targets(self) -> set[str]:
+        """Targets of a softmax cross-entropy whose gradient is fused into y - t: their rows must
+        sum to one, which ``_targets`` checks (``module_interface.SIMPLEX_SOURCE``)."""
+        graph = self.graph
+        found = set()
+        for step in self.builder.d.steps:
+            loss = graph.nodes[step.source]
+            if loss.op.loss_function and loss.op.fused_step(step) and graph.nodes[loss.inputs[0]].op.coupled:
+                found.add(loss.inputs[1])
+        return found
+
     def checks(self, role: str, letter: str, like: str | None, classes: dict[str, int]) -> list[str]:
         """The body of ``_inputs`` (X) or ``_targets`` (T): one array, or a dict with the leaves' names as keys."""
         leaves = self.graph.leaves(role)
+        simplex = self.simplex_targets() if role == "target" else set()
+
+        def checked(label: str, array: str, node, like: str | None) -> str:
+            call = interface.checked_call(label, array, node.shape, like, classes.get(node.name), _values(node))
+            return f"_on_simplex({label!r}, {call})" if node.name in simplex else call
+
         if not leaves:
             return [f"return {letter}"]
         if len(leaves) == 1:
             (node,) = leaves
-            return [f"return {interface.checked_call(letter, letter, node.shape, like, classes.get(node.name), _values(node))}"]
+            return [f"return {checked(letter, letter, node, like)}"]
         keys = ", ".join(f'"{n.name}"' for n in leaves)  # identifiers: safe in quotes
         sorted_keys = sorted(n.name for n in leaves)  # as the message prints the keys given
         lines = [
@@ -224,16 +241,16 @@ class NumpyModule:
             f'    got = f"keys {{sorted(map(str, {letter}))}}" if isinstance({letter}, dict) else type({letter}).__name__',
             f'    raise ValueError(f"{letter}: expected a dict of arrays with the keys {sorted_keys}, got {{got}}")',
         ]
-        checked = []
+        checked_arrays = []
         for n in leaves:
             label = f'{letter}["{n.name}"]'
             if like is None:  # the first input sets the batch the others must have
                 lines.append(f"first = {interface.checked_call(label, label, n.shape, values=_values(n))}")
                 like = "first"
-                checked.append((n.name, "first"))
+                checked_arrays.append((n.name, "first"))
             else:
-                checked.append((n.name, interface.checked_call(label, label, n.shape, like, classes.get(n.name), _values(n))))
-        return [*lines, "return {", *(f'    "{name}": {code},' for name, code in checked), "}"]
+                checked_arrays.append((n.name, checked(label, label, n, like)))
+        return [*lines, "return {", *(f'    "{name}": {code},' for name, code in checked_arrays), "}"]
 
     def inits(self) -> list[tuple[str, str, tuple[int, ...], dict]]:
         """(name, initialiser, shape, its arguments) of every parameter, in init_params' order:
