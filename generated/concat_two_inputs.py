@@ -100,6 +100,18 @@ def _checked(label, A, shape, like=None, classes=None, values=None):
     return A
 
 
+def _on_simplex(label, A):
+    """A, unless a row along its last axis does not sum to 1 (cross-entropy targets: one-hot or
+    probabilities; the backward pass's y - t needs it)."""
+    off = np.abs(A.sum(axis=-1) - 1)
+    if off.size and not off.max() <= 1e-4:
+        row = np.unravel_index(np.argmax(off), off.shape)
+        where = ", ".join(str(int(i)) for i in row)
+        message = f"cross-entropy targets must sum to 1 along the last axis; row {where} sums to {A[row].sum():.6g}"
+        raise ValueError(f"{label}: {message}")
+    return A
+
+
 def init_params(seed=0, dtype=np.float64):
     """How each parameter is drawn: Wu, Wv, W N(0, 1/fan_in); b zeros."""
     rng = np.random.default_rng(seed)
@@ -125,7 +137,7 @@ def _inputs(X):
 
 def _targets(T, like):
     """T, checked against the targets of the spec and the batch of ``like``."""
-    return _checked('T', T, (3,), like, classes=3)
+    return _on_simplex('T', _checked('T', T, (3,), like, classes=3))
 
 
 def forward(params, X):
