@@ -132,3 +132,19 @@ def test_cross_entropy_targets_that_do_not_sum_to_one_are_refused(tmp_path):
     soft[2] = [0.5, 0.2, 0.1]
     with pytest.raises(ValueError, match=r"^T: cross-entropy targets must sum to 1 along the last axis; row 2 sums to 0.8$"):
         module.loss_and_grad(params, X, soft)
+
+
+def test_numpy_spellings_of_reductions_derive(tmp_path):
+    """keepdims=True and a positional axis, as NumPy users write them (sum(x, 1, keepdims=True))."""
+    from conftest import emit_module
+    from reference import check_module_against_references
+
+    spec = {
+        "name": "numpy_spellings",
+        "inputs": {"x": [2, 3]},
+        "targets": {"t": [2, 3]},
+        "params": {"W": [3, 3]},
+        "nodes": {"h": "x @ W", "y": "h - mean(h, 1, keepdims=True) + max(h, axis=0, keepdims=True) * sum(h, -1, keepdims=1)"},
+        "loss": "half_sse(y, t)",
+    }
+    check_module_against_references(spec, emit_module(spec, tmp_path))

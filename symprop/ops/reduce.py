@@ -34,12 +34,12 @@ class Reduce(Op):
     def from_call(cls, call):
         if call.function == "max" and len(call.tensors) == 2:
             raise ShapeRuleError("elementwise max of two tensors is handled elsewhere")  # not reached: lowering
-        call.check(1, allowed=("axis", "keepdims"))
+        call.check(1, allowed=("axis", "keepdims"), values=0 if call.function == "max" else 1)
         shape = call.shapes[0]
-        axis = call.keywords.get("axis")
-        keep = call.keywords.get("keepdims", 0)
-        if keep not in (0, 1) and keep not in (sp.true, sp.false):
-            raise ShapeRuleError(f"keepdims must be 0 or 1, got {keep}")
+        axis = call.constant(0, "axis")  # sum(x, 1) as in NumPy; max(x, 1) is the elementwise maximum
+        keep = call.keywords.get("keepdims", False)
+        if keep not in (0, 1):  # True and False compare equal to 1 and 0
+            raise ShapeRuleError(f"keepdims must be True or False (or 1 or 0), got {keep}")
         keep = bool(keep)
         if axis is None:
             axes = None

@@ -13,24 +13,27 @@ A layer stack covers the tutorials; a graph spec says what any other network com
     loss: cross_entropy(y, t) + 0.001 * sum(W1 * W1)
 
 Expressions are per sample, as in the tutorials: an input of size n is a column vector
-``(n,)``; ``inputs``/``targets`` give a size or a shape list (``[]`` for a scalar), ``params``
-a shape list (or a size for a vector), or ``{shape: ..., init: ...}`` with one of ``INITS``
-(the default: ``_default_init``).  The generated module runs them on batches (X of
-shape (batch, n); with several inputs or targets, dicts of such arrays keyed by name).
+``(n,)``, a sequence ``[T, d]``, an image ``[C, H, W]`` (any rank up to ``reader.MAX_RANK``);
+``inputs``/``targets`` give a size or a shape list (``[]`` for a scalar), an input may be
+discrete (``ids: {shape: [6], dtype: int, range: 50}``, ``m: {shape: [8], dtype: bool}``),
+``params`` a shape list (or a size for a vector), or ``{shape: ..., init: ...}`` with one of
+``INITS`` (the default: ``_default_init``).  The generated module runs them on batches (a
+leading batch axis; with several inputs or targets, dicts of such arrays keyed by name).
 The batch loss is the mean over samples of ``loss``, which must be a scalar per sample.
 
 The language: numbers, names (inputs, targets, params, nodes, ``constants``), ``@`` (NumPy's
-matmul rules on per-sample shapes: matrix @ vector, vector @ vector is the dot product),
-elementwise ``+ - * /`` with NumPy broadcasting (scalars, and a vector against the rows of a
-matrix, lined up with its last axis; per-row values of a matrix against that matrix are
-refused as ambiguous: ``lowering.Lowering.check_row_broadcast``), ``**`` (and ``^``) to a constant,
-``.T`` (the transpose; a vector's is itself, as in NumPy), every registered activation
+matmul rules on per-sample shapes, leading axes broadcast), elementwise ``+ - * /`` with
+NumPy broadcasting (per-row values of a matrix against that matrix are refused as ambiguous:
+``lowering.Lowering.check_row_broadcast``), ``**`` (and ``^``) to a constant, ``.T``,
+subscripts (``x[0]``, ``x[:, 0:4]``, ``Emb[ids]``), every registered activation
 (``leaky_relu(h, alpha=0.2)``) and ``functions`` entry, ``exp log sqrt abs sinh cosh sin cos
-erf sign step log1p expm1 max min``, ``softmax`` and ``logsumexp`` (of a vector), ``sum`` and ``mean`` (whole
-tensor, or ``axis=k`` of the per-sample tensor), ``concat(a, b, ...)`` of vectors, and the
-registered losses as functions of (output, target): ``cross_entropy(y, t)``, ``half_sse(y,
-t)``, ``mse``, ``mae``, ``huber(y, t, delta=1)``, ``binary_cross_entropy``. Anything else is
-a ``SpecError`` naming the node and the construct. Text is parsed by a whitelisting AST
+erf sign step log1p expm1 max min``, the tensor ops of ``symprop.ops`` by their names
+(``einsum``, ``transpose``, ``reshape``, ``sum``/``mean``/``max`` over axes, ``softmax`` and
+``logsumexp`` along an axis, ``concat``, ``where``, ``tril``, ``layer_norm``, ``batch_norm``,
+``conv1d``, ``conv2d``, ``max_pool2d``, ``avg_pool2d``: ``calls.CALLS``), and the registered
+losses as functions of (output, target): ``cross_entropy(y, t)``, ``half_sse(y, t)``, ``mse``,
+``mae``, ``huber(y, t, delta=1)``, ``binary_cross_entropy``.  Anything else is a
+``SpecError`` naming the node and the construct.  Text is parsed by a whitelisting AST
 reader (``symprop.formula``), never ``eval``/``sympify``.
 
 A node may be repeated: ``h{k}: {for: k in 2..5, value: "tanh(Wx @ x{k} + Wh @ h{k-1} + bh)"}``

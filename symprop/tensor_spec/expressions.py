@@ -67,6 +67,8 @@ class TensorReader(FormulaReader):
         return super().visit_Name(node)
 
     def visit_Constant(self, node: ast.Constant) -> Any:
+        if isinstance(node.value, bool):  # keepdims=True, as in NumPy
+            return Static(node.value, repr(node.value))
         if isinstance(node.value, str):
             if len(node.value) > 100:
                 raise self.error(node, "string too long (at most 100 characters)")
