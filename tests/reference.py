@@ -22,6 +22,11 @@ from autograd.scipy.special import erf as anp_erf
 TOLERANCE = 1e-7
 
 
+def _axis(axis):
+    """An axis argument as NumPy takes it (numbers are read as floats)."""
+    return int(axis) if isinstance(axis, float) else axis
+
+
 def _sigmoid(z):
     return 1 / (1 + anp.exp(-z))
 
@@ -115,8 +120,8 @@ FUNCTIONS = {
         anp.max(z, axis=int(axis))
         + anp.log(anp.sum(anp.exp(z - anp.max(z, axis=int(axis), keepdims=True)), axis=int(axis)))
     ),
-    "sum": lambda a, axis=None, keepdims=False: anp.sum(a, axis=axis, keepdims=keepdims),
-    "mean": lambda a, axis=None, keepdims=False: anp.mean(a, axis=axis, keepdims=keepdims),
+    "sum": lambda a, axis=None, keepdims=False: anp.sum(a, axis=_axis(axis), keepdims=keepdims),
+    "mean": lambda a, axis=None, keepdims=False: anp.mean(a, axis=_axis(axis), keepdims=keepdims),
     "concat": lambda *parts, axis=-1: anp.concatenate(parts, axis=axis),
     "einsum": lambda subscripts, *operands: anp.einsum(subscripts, *operands),
     # axes made non-negative: autograd's transpose inverts the permutation with argsort (wrong for -1)
