@@ -166,15 +166,16 @@ class Loss(Op):
             z = output.inputs[0]
             return f"-({target} * _log_softmax({code.use(z)})).sum({axis})", f"{title} = -sum_i {t}_i log(softmax({z})_i)"
         if self.is_sigmoid_binary_cross_entropy(output):
-            # From z: log(sigmoid(z)) = -softplus(-z) and log(1 - sigmoid(z)) = -softplus(z) stay
-            # exact where the sigmoid saturates (log(1 - y) of y = 1.0 is -inf, clamped to -708).
+            # From z: -t log(sigmoid(z)) - (1 - t) log(1 - sigmoid(z)) = softplus(z) - t z, exact
+            # where the sigmoid saturates (log(1 - y) of y = 1.0 is -inf, clamped to -708), and one
+            # softplus per element (PyTorch's BCEWithLogits).
             code.printer.helpers.add("softplus")
             z, zs = output.inputs[0], code.use(output.inputs[0])
-            terms = f"{target} * _softplus(-{zs}) + (1 - {target}) * _softplus({zs})"
+            terms = f"_softplus({zs}) - {target} * {zs}"
             size = math.prod(output.shape)
             scale = f" / {size}" if size > 1 else ""
-            summed = f"({terms}).sum({axis}){scale}" if rank or over_batch else f"{terms}{scale}"
-            return summed, f"{title} = mean_i {t}_i softplus(-{z}_i) + (1 - {t}_i) softplus({z}_i)"
+            summed = f"({terms}).sum({axis}){scale}" if rank or over_batch else f"({terms}){scale}" if scale else terms
+            return summed, f"{title} = mean_i softplus({z}_i) - {t}_i {z}_i"
         array = code.use(y)
         shown = code.formula(self.elementwise.xreplace({registry.Y: sp.Symbol("y_i"), registry.T: sp.Symbol("t_i")}))
         title += f" = {'mean' if self.choice.reduction == 'mean' else 'sum'}_i {shown}" if rank else f" = {shown}"
