@@ -121,7 +121,7 @@ def forward(params, X):
 def _batch_loss(cache, T):
     """E = binary_cross_entropy(a1, t), averaged over the batch."""
     Z1 = cache["Z1"]
-    return (T * _softplus(-Z1) + (1 - T) * _softplus(Z1)).sum() / T.shape[0]
+    return (_softplus(Z1) - T * Z1).sum() / T.shape[0]
 
 
 def loss(params, X, T):
@@ -152,8 +152,8 @@ def loss_and_grad(params, X, T):
     A1 = _sigmoid(Z1)  # a1 = sigmoid(z1)
     T = _targets(T, A1)
     N = T.shape[0]
-    # E = binary_cross_entropy(a1, t) = mean_i t_i softplus(-z1_i) + (1 - t_i) softplus(z1_i), averaged over the batch
-    E = (T * _softplus(-Z1) + (1 - T) * _softplus(Z1)).sum() / N
+    # E = binary_cross_entropy(a1, t) = mean_i softplus(z1_i) - t_i z1_i, averaged over the batch
+    E = (_softplus(Z1) - T * Z1).sum() / N
     dZ1 = (A1 - T) / N  # dE/dz1 = a1 - t
     dW1 = np.dot(dZ1.T, X)  # dE/dW1 = dE/dz1 x^T, summed over the batch
     return E, {

