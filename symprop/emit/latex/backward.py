@@ -48,6 +48,7 @@ class BackwardSection:
             element, vector, note = self.step_math(step)
             items.append(
                 {
+                    "step": i,  # its index in derivation.steps: the HTML edition links code lines to it
                     "title": Tex(self.step_title(step)),
                     "forms": [Tex(split_equation(form)) for form in (element, vector) if form],
                     "note": Tex(note),

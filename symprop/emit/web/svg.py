@@ -1,0 +1,309 @@
+"""The handout's figure as SVG, drawn from the very layout the LaTeX figure is drawn from.
+
+``emit/latex/figure.py`` and ``graph_figure.py`` compute every position of the figure (in
+centimetres, y upwards, as TikZ reads them) and every label (LaTeX); this module only draws
+them: circles, boxes and arrows as SVG shapes, each label as HTML in a ``foreignObject`` whose
+math the page typesets with KaTeX.  TikZ sizes a box to its text; SVG cannot measure text, so
+a box's width is estimated from its label (``latex_printing.visible_length``) and the
+arrows end on that estimate.  The block diagram of a wide layer stack is the one figure whose
+positions TikZ places itself (``right=of``): its boxes are put side by side here, 14 mm apart
+as there.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from ...latex_printing import visible_length
+from .markup import Break, Code, Emph, Math, Small, Text, parse, to_html
+
+#: Pixels per centimetre of the TikZ layout, and a character's width (px) by kind.
+PX = 48.0
+MATH_CHAR, TEXT_CHAR = 8.5, 7.4
+#: The TikZ styles' fills and strokes.
+FILLS = {"neuron": "#eff0fd", "input": "#e0e0e0", "param": "#e6f9e6", "op": "#eff0fd", "loss": "#fcebeb", "gap": "none"}
+EDGE, LIGHT_EDGE, READS = "#4d4d4d", "#8c8c8c", "#1d6b1d"
+
+
+@dataclass
+class Shape:
+    """A node: centre (px, y downwards), half width and height, a circle or a (rounded) box."""
+
+    x: float
+    y: float
+    hw: float
+    hh: float
+    fill: str
+    html: str
+    circle: bool = False
+    rounded: bool = True
+    thick: bool = False
+
+    def boundary(self, dx: float, dy: float) -> tuple[float, float]:
+        """Where the ray from the centre in direction (dx, dy) leaves the shape."""
+        length = math.hypot(dx, dy) or 1.0
+        if self.circle:
+            t = self.hw / length
+        else:
+            t = min(self.hw / abs(dx) if dx else math.inf, self.hh / abs(dy) if dy else math.inf)
+        return self.x + dx * t, self.y + dy * t
+
+
+def figure_svg(figure: dict) -> str:
+    """The figure of the handout's context (``Handout.figure()`` or ``graph_figure()``) as inline SVG."""
+    drawing = _Drawing()
+    kind = figure["kind"]
+    if kind == "neurons":
+        _neurons(drawing, figure)
+    elif kind in ("graph", "diagram"):
+        _boxes(drawing, figure)
+    elif kind == "blocks":
+        _blocks(drawing, figure)
+    else:
+        raise ValueError(f"no SVG drawing for a figure of kind {kind!r}")
+    return drawing.svg()
+
+
+# -- sizes ------------------------------------------------------------------------------------
+
+
+def label_size(tex: str, scale: float = 1.0) -> tuple[float, float]:
+    """(width, height) in px that a label of the handout's LaTeX prose roughly needs."""
+    lines: list[float] = [0.0]
+    heights: list[float] = [18.0 * scale]
+
+    def walk(nodes, factor):
+        for node in nodes:
+            if isinstance(node, Break):
+                lines.append(0.0)
+                heights.append(18.0 * factor)
+            elif isinstance(node, Math):
+                lines[-1] += visible_length(node.tex) * MATH_CHAR * factor
+                heights[-1] = max(heights[-1], (24.0 if "^" in node.tex and "_" in node.tex else 18.0) * factor)
+            elif isinstance(node, (Text, Code)):
+                lines[-1] += len(node.value) * TEXT_CHAR * factor
+            elif isinstance(node, (Emph, Small)):
+                walk(node.children, factor * (0.8 if isinstance(node, Small) else 1.0))
+
+    walk(parse(tex), scale)
+    return max(lines), sum(heights)
+
+
+def _html(tex: str) -> str:
+    return to_html(parse(tex))
+
+
+def _px(value: str) -> float:
+    return float(value) * PX
+
+
+def _mm(size: str) -> float:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)mm", size)
+    if match is None:
+        raise ValueError(f"a figure size in mm expected, got {size!r}")
+    return float(match.group(1)) / 10 * PX
+
+
+# -- the figures ------------------------------------------------------------------------------
+
+
+def _neurons(d: _Drawing, figure: dict) -> None:
+    radius = _mm(figure["size"]) / 2
+    shapes = {}
+    for n in figure["nodes"]:
+        shapes[n["name"]] = d.add(
+            Shape(_px(n["x"]), -_px(n["y"]), radius, radius, FILLS[n["style"]], _html(f"${n['label']}$"), circle=True, thick=True)
+        )
+    for e in figure["edges"]:
+        source, target = shapes[e["source"]], shapes[e["target"]]
+        if e["label"]:  # a tiny network: arrows, each with its weight
+            d.arrow(source, target)
+            d.along(source, target, 0.27, _html(f"${e['label']}$"))
+        else:
+            d.line(source, target)
+    loss = d.add(Shape(_px(figure["loss_x"]), 0.0, 18.0, 18.0, FILLS["loss"], _html("$E$"), thick=True))
+    target = d.add(Shape(loss.x, loss.y + loss.hh + 0.35 * PX + 12, 34.0, 12.0, "none", _html("target $t$")))
+    d.arrow(target, loss)
+    for name in figure["outputs"]:
+        d.arrow(shapes[name], loss)
+    top = -_px(figure["caption_y"])
+    for c in figure["captions"]:
+        tex = rf"{c['text']}\\\footnotesize {c['sub']}"
+        width, height = label_size(tex, 0.9)
+        d.text(_px(c["x"]), top + height / 2, width / 2 + 8, height / 2, _html(tex), "caption")
+
+
+def _boxes(d: _Drawing, figure: dict) -> None:
+    """The computational graph (``graph``) and the block diagram of a graph spec (``diagram``)."""
+    shapes = {}
+    for n in figure["nodes"]:
+        tex = f"${n['label']}$"
+        if "shape" in n:  # the diagram: the node, its shape, what it reads without an arrow
+            tex += rf"\\\footnotesize ${n['shape']}$"
+        width, height = label_size(tex)
+        if n.get("reads"):
+            read_width, read_height = label_size(f"${n['reads']}$", 0.7)
+            width, height = max(width, read_width), height + read_height
+        minimum = (11 if "shape" in n else 9) / 10 * PX, (9 if "shape" in n else 7) / 10 * PX
+        html = _html(tex)
+        if n.get("reads"):
+            reads = _html(f"${n['reads']}$")
+            html += f'<br><span class="reads" style="color:{READS}">{reads}</span>'
+        style = n["style"]
+        shapes[n["name"]] = d.add(
+            Shape(
+                _px(n["x"]),
+                -_px(n["y"]),
+                max(width + 8, minimum[0]) / 2,
+                max(height + 4, minimum[1]) / 2,
+                FILLS[style],
+                html,
+                rounded=style != "input" and style != "param",
+                thick=style == "loss",
+            )
+        )
+    gap = figure.get("gap")
+    if gap:
+        tex = rf"$\cdots$\\{gap['text']}\\$\cdots$"
+        shapes[gap["name"]] = d.add(
+            Shape(_px(gap["x"]), 0.0, 0.65 * PX, 36.0, "none", f"<small>{_html(tex)}</small>", rounded=False)
+        )
+    for e in figure["edges"]:
+        bend = e.get("bend") or ""
+        match = re.fullmatch(r"bend left=(\d+)", bend)
+        if bend and match is None:
+            raise ValueError(f"an edge bend the SVG figure cannot draw: {bend!r}")
+        d.arrow(
+            shapes[e["source"]],
+            shapes[e["target"]],
+            bend=float(match.group(1)) if match else 0.0,
+            dashed=e.get("style") == "dashed",
+        )
+
+
+def _blocks(d: _Drawing, figure: dict) -> None:
+    """The block diagram of a wide layer stack: side by side, 14 mm apart, then the loss."""
+    x, previous = 0.0, None
+    for b in figure["blocks"]:
+        width, height = label_size(b["label"])
+        half = width / 2 + 10
+        shape = Shape(
+            x + half,
+            0.0,
+            half,
+            max(height + 16, 1.4 * PX) / 2,
+            FILLS["input" if previous is None else "op"],
+            _html(b["label"]),
+            thick=True,
+        )
+        d.add(shape)
+        if previous is not None:
+            d.arrow(previous, shape)
+            edge_width, edge_height = label_size(b["edge"], 0.9)
+            middle = (previous.x + previous.hw + shape.x - shape.hw) / 2
+            d.text(middle, -edge_height / 2 - 4, edge_width / 2 + 4, edge_height / 2, _html(b["edge"]), "caption")
+        x += 2 * half + 1.4 * PX
+        previous = shape
+    loss = d.add(Shape(x + 18, 0.0, 18.0, 18.0, FILLS["loss"], _html("$E$"), thick=True))
+    d.arrow(previous, loss)
+    target = d.add(Shape(loss.x, loss.y + loss.hh + 0.5 * PX + 12, 34.0, 12.0, "none", _html("target $t$")))
+    d.arrow(target, loss)
+
+
+# -- drawing ----------------------------------------------------------------------------------
+
+
+class _Drawing:
+    """Shapes, lines and labels in px, written out as one ``<svg>`` whose viewBox holds them all."""
+
+    def __init__(self):
+        self.back: list[str] = []  # lines and arrows, under the shapes
+        self.front: list[str] = []
+        self.extent = [math.inf, math.inf, -math.inf, -math.inf]
+
+    def grow(self, x0: float, y0: float, x1: float, y1: float) -> None:
+        e = self.extent
+        self.extent = [min(e[0], x0), min(e[1], y0), max(e[2], x1), max(e[3], y1)]
+
+    def add(self, s: Shape) -> Shape:
+        stroke = "none" if s.fill == "none" else "#222"
+        width = 1.6 if s.thick else 1.0
+        if s.circle:
+            self.front.append(
+                f'<circle cx="{s.x:.1f}" cy="{s.y:.1f}" r="{s.hw:.1f}" fill="{s.fill}" stroke="{stroke}" stroke-width="{width}"/>'
+            )
+        else:
+            corner = 5 if s.rounded else 0
+            self.front.append(
+                f'<rect x="{s.x - s.hw:.1f}" y="{s.y - s.hh:.1f}" width="{2 * s.hw:.1f}" height="{2 * s.hh:.1f}" rx="{corner}"'
+                f' fill="{s.fill}" stroke="{stroke}" stroke-width="{width}"/>'
+            )
+        self.label(s.x, s.y, s.hw, s.hh, s.html, "node")
+        self.grow(s.x - s.hw, s.y - s.hh, s.x + s.hw, s.y + s.hh)
+        return s
+
+    def text(self, x: float, y: float, hw: float, hh: float, html: str, kind: str) -> None:
+        self.label(x, y, hw, hh, html, kind)
+        self.grow(x - hw, y - hh, x + hw, y + hh)
+
+    def label(self, x: float, y: float, hw: float, hh: float, html: str, kind: str, turn: str = "") -> None:
+        """HTML centred at (x, y) in a box of half sizes (hw, hh); ``turn``: an SVG transform."""
+        # The foreignObject is wider than the box: a label a little wider than estimated still shows whole.
+        spare = 40.0
+        turn = f' transform="{turn}"' if turn else ""
+        box = f'x="{x - hw - spare:.1f}" y="{y - hh:.1f}" width="{2 * (hw + spare):.1f}" height="{2 * hh:.1f}"'
+        self.front.append(
+            f"<foreignObject {box}{turn}>"
+            f'<div xmlns="http://www.w3.org/1999/xhtml" class="label {kind}"><div>{html}</div></div></foreignObject>'
+        )
+
+    def arrow(self, a: Shape, b: Shape, bend: float = 0.0, dashed: bool = False) -> None:
+        dx, dy = b.x - a.x, b.y - a.y
+        angle = math.atan2(dy, dx)
+        turn = math.radians(bend)  # TikZ's bend left: leave turned by -bend (y down: counter-clockwise)
+        out = (math.cos(angle - turn), math.sin(angle - turn))
+        into = (math.cos(angle + turn), math.sin(angle + turn))
+        x0, y0 = a.boundary(*out)
+        x1, y1 = b.boundary(-into[0], -into[1])
+        dash = ' stroke-dasharray="4 3"' if dashed else ""
+        if bend:
+            reach = 0.3915 * math.hypot(x1 - x0, y1 - y0)  # TikZ's looseness 1
+            c0 = (x0 + out[0] * reach, y0 + out[1] * reach)
+            c1 = (x1 - into[0] * reach, y1 - into[1] * reach)
+            path = f"M{x0:.1f},{y0:.1f} C{c0[0]:.1f},{c0[1]:.1f} {c1[0]:.1f},{c1[1]:.1f} {x1:.1f},{y1:.1f}"
+            self.grow(min(x0, c0[0], c1[0], x1), min(y0, c0[1], c1[1], y1), max(x0, c0[0], c1[0], x1), max(y0, c0[1], c1[1], y1))
+        else:
+            path = f"M{x0:.1f},{y0:.1f} L{x1:.1f},{y1:.1f}"
+        self.back.append(f'<path d="{path}" fill="none" stroke="{EDGE}" stroke-width="1.1"{dash} marker-end="url(#arrow)"/>')
+
+    def line(self, a: Shape, b: Shape) -> None:
+        x0, y0 = a.boundary(b.x - a.x, b.y - a.y)
+        x1, y1 = b.boundary(a.x - b.x, a.y - b.y)
+        self.back.append(f'<path d="M{x0:.1f},{y0:.1f} L{x1:.1f},{y1:.1f}" stroke="{LIGHT_EDGE}" stroke-width="0.6"/>')
+
+    def along(self, a: Shape, b: Shape, position: float, html: str) -> None:
+        """A label on the edge from ``a`` to ``b``, ``position`` of the way along, turned with it, above it."""
+        x0, y0 = a.boundary(b.x - a.x, b.y - a.y)
+        x1, y1 = b.boundary(a.x - b.x, a.y - b.y)
+        x, y = x0 + (x1 - x0) * position, y0 + (y1 - y0) * position
+        angle = math.degrees(math.atan2(y1 - y0, x1 - x0))
+        self.label(x, y - 11, 30.0, 11.0, html, "weight", turn=f"rotate({angle:.1f} {x:.1f} {y:.1f})")
+
+    def svg(self) -> str:
+        x0, y0, x1, y1 = self.extent
+        margin = 12.0
+        x0, y0, width, height = x0 - margin, y0 - margin, x1 - x0 + 2 * margin, y1 - y0 + 2 * margin
+        marker = (
+            '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7"'
+            ' orient="auto-start-reverse">'
+            f'<path d="M0,0 L10,5 L0,10 z" fill="{EDGE}"/></marker></defs>'
+        )
+        return (
+            f'<svg xmlns="http://www.w3.org/2000/svg" class="figure" viewBox="{x0:.1f} {y0:.1f} {width:.1f} {height:.1f}"'
+            f' width="{width:.0f}" height="{height:.0f}" role="img">{marker}'
+            + "".join(self.back)
+            + "".join(self.front)
+            + "</svg>"
+        )
