@@ -45,15 +45,41 @@ class Derivation(derivation.Derivation):
 
         return latex_source(self)
 
+    def write_html(self, directory: str | Path) -> Path:
+        """Write the HTML edition ``<name>.html`` (one self-contained page) into ``directory``; returns the path."""
+        from .emit.web import write_html
+
+        return write_html(self, Path(directory))
+
+    def html(self) -> str:
+        """The HTML edition of the handout: one page, KaTeX inlined."""
+        from .emit.web import html_source
+
+        return html_source(self)
+
+    def write_markdown(self, directory: str | Path) -> Path:
+        """Write the Markdown edition ``<name>.md`` (for any CommonMark renderer) into ``directory``; returns the path."""
+        from .emit.web import write_markdown
+
+        return write_markdown(self, Path(directory))
+
+    def markdown(self, flavour: str = "commonmark") -> str:
+        """The Markdown edition: ``commonmark`` (math escaped for a plain renderer and KaTeX's
+        auto-render) or ``math`` (LaTeX as it is, for Jupyter, GitHub, pandoc)."""
+        from .emit.web import markdown_source
+
+        return markdown_source(self, flavour)
+
     def _repr_latex_(self) -> str:
         from .emit.latex import repr_latex
 
         return repr_latex(self)
 
     def _repr_markdown_(self) -> str:
-        from .emit.latex import repr_markdown
+        """The whole handout, for Jupyter (which takes the math out before reading Markdown)."""
+        from .emit.web import markdown_source
 
-        return repr_markdown(self)
+        return markdown_source(self, "math")
 
 
 def derive(network: Network) -> Derivation:

@@ -24,7 +24,21 @@ from .loading import load
 from .verify import cli as verify_cli
 from .version import __version__
 
-EMITTERS = ("numpy", "latex", "all")
+#: What ``--emit`` writes: a comma-separated list of editions, or ``all`` of them.  The default
+#: stays the module and the LaTeX handout (an HTML page inlines KaTeX: some 700 kB).
+EDITIONS = {"numpy": ".py", "latex": ".tex", "html": ".html", "md": ".md"}
+DEFAULT_EMIT = "numpy,latex"
+
+
+def _editions(value: str) -> list[str]:
+    """``--emit``'s value: ``all``, or editions separated by commas (``numpy,html``)."""
+    if value.strip() == "all":
+        return list(EDITIONS)
+    chosen = [part.strip() for part in value.split(",") if part.strip()]
+    unknown = [part for part in chosen if part not in EDITIONS]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"{value!r}: choose from {', '.join(EDITIONS)} (comma-separated) or all")
+    return list(dict.fromkeys(chosen))
 
 
 LATEXMK_MISSING = (
@@ -34,17 +48,14 @@ LATEXMK_MISSING = (
 
 
 def _derive_command(args: argparse.Namespace) -> int:
-    if args.pdf and shutil.which("latexmk") is None:  # before anything is derived or written
+    if args.pdf and "latex" not in args.emit:  # before anything is derived or written
+        raise SymPropError("--pdf needs the handout: use --emit latex or --emit all")
+    if args.pdf and shutil.which("latexmk") is None:
         raise SymPropError(LATEXMK_MISSING)
     network = load(args.spec)
     derivation = derive(network)
-    outputs: dict[str, str] = {}
-    if args.emit in ("numpy", "all"):
-        outputs[f"{network.name}.py"] = derivation.numpy_source()
-    if args.emit in ("latex", "all"):
-        outputs[f"{network.name}.tex"] = derivation.latex()
-    elif args.pdf:
-        raise SymPropError("--pdf needs the handout: use --emit latex or --emit all")
+    sources = {"numpy": derivation.numpy_source, "latex": derivation.latex, "html": derivation.html, "md": derivation.markdown}
+    outputs = {f"{network.name}{EDITIONS[edition]}": sources[edition]() for edition in args.emit}
     written = _write_all(Path(args.output), outputs, compile_pdf=args.pdf)
     for path in written:
         print(f"wrote {path}")
@@ -117,7 +128,7 @@ def _check_command(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="symprop",
-        description="Derive backpropagation symbolically; emit NumPy code and LaTeX handouts.",
+        description="Derive backpropagation symbolically; emit NumPy code and derivation handouts.",
     )
     parser.add_argument("--version", action="version", version=f"symprop {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -126,7 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     derive_parser.add_argument("spec", help="the network spec (YAML)")
     derive_parser.add_argument("-o", "--output", default=".", help="output folder (default: the current one)")
     derive_parser.add_argument(
-        "--emit", choices=EMITTERS, default="all", help="which outputs to write (default: all = .py and .tex)"
+        "--emit",
+        type=_editions,
+        default=DEFAULT_EMIT,
+        metavar="EDITIONS",
+        help="what to write, comma-separated: numpy (.py), latex (.tex), html (one self-contained page), "
+        f"md (Markdown), or all (default: {DEFAULT_EMIT})",
     )
     derive_parser.add_argument("--pdf", action="store_true", help="also compile the handout to PDF (needs latexmk)")
     derive_parser.set_defaults(run=_derive_command)

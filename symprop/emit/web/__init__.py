@@ -5,6 +5,7 @@ every edition shows the same derivation.  ``markup`` reads the handout's LaTeX p
 ``svg`` draws its figure, ``katex`` ships the math typesetter that a page inlines.
 """
 
+from .markdown import markdown_source, write_markdown
 from .page import html_source, write_html
 
-__all__ = ["html_source", "write_html"]
+__all__ = ["html_source", "markdown_source", "write_html", "write_markdown"]

@@ -112,6 +112,9 @@ class _Reader:
                 self.fail("a '\\' at the end")
             name = name.group(0)
             i += 1 + len(name)
+            if name.isalpha():  # as in TeX, spaces after a control word are not text
+                while i < len(tex) and tex[i] == " ":
+                    i += 1
             if name == "\\":
                 flush()
                 out.append(Break())

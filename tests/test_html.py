@@ -1,0 +1,257 @@
+"""The HTML and Markdown editions of the handout (``symprop/emit/web``).
+
+The browser tests open every bundled example's page in a real headless Chromium (one browser
+for all of them, ``tests/browser.py``) and check what a reader would see: every formula
+typeset by KaTeX without an error, KaTeX's fonts loaded from the page itself, nothing fetched,
+every in-page link landing on an anchor.  The Markdown edition goes through a CommonMark
+renderer (markdown-it-py) and then through KaTeX's auto-render in the same browser, as a
+plain blog would show it.  Without Chromium they skip, except in CI
+(``SYMPROP_REQUIRE_BROWSER=1``, set by ``.ci/run``), where they fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from html import escape, unescape
+
+import pytest
+from browser import Browser, needs_browser
+from conftest import EXAMPLES, ROOT
+
+import symprop
+from symprop.cli import main
+from symprop.emit.latex.handout import Handout
+from symprop.emit.web import katex
+from symprop.emit.web.markdown import to_markdown
+from symprop.emit.web.markup import MarkupError, parse, to_html
+from symprop.emit.web.page import html_source
+
+SPECS = sorted(EXAMPLES.glob("*.yaml"))
+BLOG_EXAMPLES = ("tutorial_222", "softmax_classifier", "transformer_block")
+#: The README's screenshot: written when SYMPROP_UPDATE_SCREENSHOT=1 (the tests leave the tree alone otherwise).
+SCREENSHOT = ROOT / "docs" / "img" / "html_page.png"
+
+#: What the page reports once its script ran: formulas, formulas KaTeX typeset, its errors,
+#: KaTeX fonts that failed to load and those that loaded, links to missing anchors, fetches.
+PAGE_REPORT = """
+document.fonts.ready.then(() => {
+  const math = [...document.querySelectorAll(".math")];
+  const fonts = [...document.fonts].filter(f => f.family.includes("KaTeX"));
+  return JSON.stringify({
+    math: math.length,
+    typeset: math.filter(e => e.querySelector(".katex")).length,
+    errors: [...document.querySelectorAll(".katex-error")].map(e => e.title + " in: " + e.textContent.slice(0, 300)),
+    fonts_failed: fonts.filter(f => f.status === "error").map(f => f.family),
+    fonts_loaded: fonts.filter(f => f.status === "loaded").length,
+    dead_links: [...document.querySelectorAll('a[href^="#"]')].map(a => a.getAttribute("href"))
+      .filter(h => !document.getElementById(h.slice(1))),
+    fetched: performance.getEntriesByType("resource").map(r => r.name),
+  });
+})
+"""
+
+
+@pytest.fixture(scope="module")
+def derivations():
+    return {spec.stem: symprop.derive(symprop.load(spec)) for spec in SPECS}
+
+
+@pytest.fixture(scope="module")
+def pages(derivations, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pages")
+    return {name: d.write_html(folder) for name, d in derivations.items()}
+
+
+def _report(browser: Browser) -> dict:
+    return json.loads(browser.evaluate(PAGE_REPORT))
+
+
+# -- in a browser -------------------------------------------------------------------------------
+
+
+def test_every_example_page_renders_in_chromium(pages, tmp_path):
+    """Every formula of every bundled example's page typeset, no KaTeX error, fonts from the page."""
+    chromium = needs_browser()
+    problems = {}
+    with Browser(chromium) as browser:
+        for name, path in pages.items():
+            browser.open(path)
+            report = _report(browser)
+            declared = browser.evaluate("document.documentElement.dataset.formulas")
+            wrong = {
+                "errors": report["errors"][:5],
+                "untypeset": report["math"] - report["typeset"],
+                "fonts_failed": report["fonts_failed"],
+                "dead_links": report["dead_links"][:5],
+                "fetched": report["fetched"][:5],
+            }
+            wrong = {k: v for k, v in wrong.items() if v}
+            if report["math"] == 0 or declared != str(report["math"]) or report["fonts_loaded"] == 0:
+                wrong["counts"] = (report["math"], declared, report["fonts_loaded"])
+            if wrong:
+                problems[name] = wrong
+        browser.open(pages["tutorial_222"], width=1000, height=1500)
+        shot = tmp_path / "html_page.png"
+        browser.screenshot(shot)
+    assert problems == {}
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+    if os.environ.get("SYMPROP_UPDATE_SCREENSHOT") == "1":
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, SCREENSHOT)
+
+
+def test_the_markdown_edition_survives_commonmark_and_auto_render(derivations, tmp_path):
+    """Each example's Markdown through markdown-it (CommonMark, and a blog's typographer on top),
+    then KaTeX's auto-render in Chromium: every formula of the HTML page comes out exactly and
+    typesets without an error."""
+    markdown_it = pytest.importorskip("markdown_it")
+    renderers = {
+        "commonmark": markdown_it.MarkdownIt("commonmark"),
+        "typographer": markdown_it.MarkdownIt("commonmark", {"typographer": True}).enable(["replacements", "smartquotes"]),
+    }
+    files, expected = {}, {}
+    for name, d in derivations.items():
+        page = d.html()
+        markdown = to_markdown(page)
+        formulas = [unescape(f) for f in re.findall(r'class="math(?: display)?">(.*?)</(?:span|div)>', page, re.S)]
+        # the figure's labels are not in the Markdown edition
+        in_figure = re.findall(r'class="math">(.*?)</span>', "".join(re.findall(r"<svg.*?</svg>", page, re.S)), re.S)
+        for label in in_figure:
+            formulas.remove(unescape(label))
+        for kind, renderer in renderers.items():
+            body = renderer.render(markdown)
+            found = _auto_render_segments(unescape(re.sub(r"<[^>]+>", "", body)))
+            assert [" ".join(f.split()) for f in formulas] == found, f"{name} ({kind}): a formula did not survive"
+        if name in BLOG_EXAMPLES:  # the browser confirms auto-render finds and typesets them (a few suffice:
+            # the formulas are those the page test typesets, and their text was just checked for all)
+            expected[name] = len(formulas)
+            files[name] = tmp_path / f"{name}.html"
+            files[name].write_text(_blog_page(renderers["typographer"].render(markdown)), encoding="utf-8")
+    chromium = needs_browser()
+    problems = {}
+    with Browser(chromium) as browser:
+        for name, path in files.items():
+            browser.open(path)
+            result = json.loads(
+                browser.evaluate(
+                    'JSON.stringify({katex: document.querySelectorAll(".katex").length,'
+                    ' errors: [...document.querySelectorAll(".katex-error")].map(e => e.title)})'
+                )
+            )
+            if result["errors"] or result["katex"] != expected[name]:
+                problems[name] = (result["katex"], expected[name], result["errors"][:3])
+    assert problems == {}
+
+
+def _auto_render_segments(text: str) -> list[str]:
+    r"""The math KaTeX's auto-render finds with its default delimiters ($$..$$, \(..\)), in order."""
+    found = []
+    for match in re.finditer(r"\$\$(.*?)\$\$|\\\((.*?)\\\)", text, re.S):
+        found.append(" ".join((match.group(1) if match.group(1) is not None else match.group(2)).split()))
+    return found
+
+
+def _blog_page(body: str) -> str:
+    return (
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><style>{katex.style()}</style></head><body>{body}'
+        f"<script>{katex.script()}</script><script>{katex.auto_render()}</script>"
+        "<script>renderMathInElement(document.body, {throwOnError: false});</script></body></html>"
+    )
+
+
+# -- without a browser ----------------------------------------------------------------------------
+
+
+def test_the_page_is_self_contained_and_deterministic(derivations):
+    d = derivations["tutorial_222"]
+    page = d.html()
+    assert page == d.html()
+    assert not re.search(r"""(?:src|href)=["']?(?:https?:|//)""", page), "the page links something outside itself"
+    assert "url(fonts/" not in page and page.count("data:font/woff2;base64,") == 20
+    assert f"KaTeX {katex.KATEX_VERSION}" in page
+
+
+def test_the_page_shows_what_the_handout_shows(derivations):
+    """The same derivation: every backward step's formulas and NumPy lines, every section."""
+    for name in ("tutorial_222", "residual_block", "self_attention"):
+        d = derivations[name]
+        handout = Handout(d)
+        context = handout.context()
+        page = d.html()
+        for item in context["backward"]:
+            for form in item.get("forms", []):
+                assert escape(form, quote=False) in page, (name, form)
+            if "step" in item:
+                assert f'id="step-{item["step"]}"' in page
+        for lines in handout.numpy_lines:  # backward()'s lines, as the NumPy emitter writes them
+            for line in lines:
+                assert escape(line.code, quote=False) in page, (name, line.code)
+        titles = re.findall(r"\\section\{([^}]*)\}", d.latex())
+        assert titles == [unescape(t) for t in re.findall(r"<h2>(.*?)</h2>", page)], name
+
+
+def test_each_code_line_links_to_its_step_and_back(derivations):
+    page = derivations["tutorial_222"].html()
+    listing = re.findall(r'<a class="line" id="line-(\d+)" href="#step-(\d+)">', page)
+    assert [n for n, _ in listing] == [str(i) for i in range(1, len(listing) + 1)] and len(listing) == 6
+    for number, step in listing:
+        assert f'id="step-{step}"' in page and f'href="#line-{number}"' in page
+
+
+def test_user_text_is_escaped(tmp_path):
+    spec = {
+        "name": "esc",
+        "input": 2,
+        "functions": {"my_f": "z * sigmoid(z)"},
+        "layers": [{"units": 2, "activation": "my_f"}],
+        "loss": "half_sse",
+    }
+    d = symprop.derive(symprop.from_dict(spec, source='<img src=x onerror="alert(1)">&.yaml'))
+    page = d.html()
+    content = page.split("<script>")[0]  # KaTeX's own script writes tags
+    assert "<img " not in content and "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;&amp;.yaml" in content
+    markdown = d.markdown()
+    assert '`<img src=x onerror="alert(1)">&.yaml`' in markdown  # a code span: CommonMark shows it verbatim
+    markdown_it = pytest.importorskip("markdown_it")
+    assert "<img" not in markdown_it.MarkdownIt("commonmark").render(markdown)
+
+
+def test_the_markup_reader_knows_the_handouts_prose_and_refuses_the_rest():
+    assert to_html(parse(r"$\partial E / \partial h$: back through \texttt{dW\_1}, \emph{a < b}")) == (
+        '<span class="math">\\partial E / \\partial h</span>: back through <code>dW_1</code>, <em>a &lt; b</em>'
+    )
+    small = to_html(parse(r"$x$\\\footnotesize 30{,}784 \textbackslash{}"))
+    assert small == '<span class="math">x</span><br><small>30,784 \\</small>'
+    for bad in (r"\textbf{x}", "$x", "{x", "x}", r"\texttt{$x$}"):
+        with pytest.raises(MarkupError):
+            parse(bad)
+
+
+def test_every_example_context_reads_as_prose(derivations):
+    """Every example's page builds: no prose the markup reader was not taught."""
+    for name, d in derivations.items():
+        assert html_source(d).startswith("<!DOCTYPE html>"), name
+
+
+def test_cli_writes_the_web_editions(tmp_path):
+    spec = str(EXAMPLES / "tutorial_222.yaml")
+    assert main(["derive", spec, "-o", str(tmp_path / "a"), "--emit", "html,md"]) == 0
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["tutorial_222.html", "tutorial_222.md"]
+    assert main(["derive", spec, "-o", str(tmp_path / "b")]) == 0  # the default: module and handout
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["tutorial_222.py", "tutorial_222.tex"]
+    with pytest.raises(SystemExit):
+        main(["derive", spec, "-o", str(tmp_path / "c"), "--emit", "htm"])
+    assert main(["derive", spec, "-o", str(tmp_path / "d"), "--emit", "html", "--pdf"]) == 2
+    assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()
+
+
+def test_the_notebook_markdown_is_the_whole_derivation(derivations):
+    d = derivations["tutorial_222"]
+    shown = d._repr_markdown_()
+    for section in ("## The network", "## Backpropagation, step by step", "## Worked example", "## The code"):
+        assert section in shown
+    assert r"$$ \begin{aligned}" in shown and "E = 0.02397190" in shown  # LaTeX as it is, for Jupyter
+    assert "```python\ndA2 = (A2 - T) / N" in shown
