@@ -1,5 +1,5 @@
-"""A normal (non-editable) install ships the templates and the ``symprop`` command works from
-any folder."""
+"""A normal (non-editable) install ships the templates (with KaTeX, for the HTML edition) and
+the ``symprop`` command works from any folder."""
 
 from __future__ import annotations
 
@@ -44,3 +44,13 @@ def test_fresh_virtualenv_install_derives_outside_the_checkout(tmp_path):
     run = subprocess.run([sys.executable, "out/tutorial_222.py"], capture_output=True, text=True, cwd=work)
     assert run.returncode == 0, run.stderr
     assert "E = 0.02397190" in run.stdout
+    # the HTML edition: KaTeX and its fonts are shipped with the templates and inlined
+    subprocess.run(
+        [str(bin_dir / "symprop"), "derive", str(spec), "-o", "web", "--emit", "html,md"],
+        check=True,
+        capture_output=True,
+        cwd=work,
+    )
+    page = (work / "web" / "tutorial_222.html").read_text(encoding="utf-8")
+    assert page.count("data:font/woff2;base64,") == 20 and "katex.render(" in page
+    assert (work / "web" / "tutorial_222.md").read_text(encoding="utf-8").startswith("# Backpropagation")

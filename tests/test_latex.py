@@ -195,7 +195,7 @@ def test_derivation_methods_and_notebook_reprs(tmp_path):
     assert path == tmp_path / "tutorial_222.tex"
     assert path.read_text(encoding="utf-8") == d.latex()
     assert d._repr_latex_().startswith("$$\\begin{aligned}") and d._repr_latex_().endswith("$$")
-    assert "tutorial\\_222" in d._repr_markdown_()
+    assert "`tutorial_222`" in d._repr_markdown_()
     gradient = d.scalar.gradient("W2", (0, 0))._repr_latex_()
     assert r"\frac{\partial E}{\partial w^{(2)}_{11}}" in gradient and "a^{(1)}_{1}" in gradient
 

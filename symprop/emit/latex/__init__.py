@@ -22,7 +22,7 @@ byte-identical file.
 
 from .handout import latex_source, write_latex
 from .limits import PER_WEIGHT_LIMIT
-from .notebook import repr_latex, repr_markdown
+from .notebook import repr_latex
 from .pdf import compile_pdf
 
-__all__ = ["PER_WEIGHT_LIMIT", "compile_pdf", "latex_source", "repr_latex", "repr_markdown", "write_latex"]
+__all__ = ["PER_WEIGHT_LIMIT", "compile_pdf", "latex_source", "repr_latex", "write_latex"]

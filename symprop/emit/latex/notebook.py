@@ -1,8 +1,8 @@
-"""Notebook representations of a Derivation and of one gradient (``_repr_latex_``, ``_repr_markdown_``)."""
+"""The notebook's ``_repr_latex_`` of a Derivation (its ``_repr_markdown_``, the whole handout, is the web
+edition's Markdown: ``symprop/emit/web/markdown.py``)."""
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from .handout import Handout
@@ -19,19 +19,6 @@ def repr_latex(derivation: Derivation) -> str:
     return r"$$\begin{aligned} " + body + r" \end{aligned}$$"
 
 
-def repr_markdown(derivation: Derivation) -> str:
-    """A short Markdown summary with the backward pass (``_repr_markdown_``)."""
-    handout = Handout(derivation)
-    network = derivation.network
-    name = _markdown_escape(network.name)
-    if handout.graph_mode:
-        about = _markdown_escape(getattr(network, "summary", "a graph spec"))
-    else:
-        sizes = " → ".join([str(network.inputs)] + [str(layer.units) for layer in network.layers])
-        about = f"{sizes}, {handout.param_count:,} parameters, loss {_markdown_escape(network.loss.name)}"
-    return f"**{name}**: {about}\n\n{repr_latex(derivation)}\n"
-
-
 def _align(row: str) -> str:
     """Put an alignment point before the first top-level '=' of a vector equation."""
     for marker in (r" \mathrel{+}= ", " = "):
@@ -39,9 +26,3 @@ def _align(row: str) -> str:
             head, tail = row.split(marker, 1)
             return f"{head} &{marker.strip()} {tail}"
     return row
-
-
-def _markdown_escape(value: str) -> str:
-    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    # not ( ) or $: Jupyter's MathJax reads \( \) and $ as math delimiters
-    return re.sub(r"([\\`*_\[\]#|])", r"\\\1", value).replace("$", "&#36;")
