@@ -35,7 +35,8 @@ BLOG_EXAMPLES = ("tutorial_222", "softmax_classifier", "transformer_block")
 SCREENSHOT = ROOT / "docs" / "img" / "html_page.png"
 
 #: What the page reports once its script ran: formulas, formulas KaTeX typeset, its errors,
-#: KaTeX fonts that failed to load and those that loaded, links to missing anchors, fetches.
+#: KaTeX fonts that failed to load and those that loaded, links to missing anchors, fetches,
+#: figure labels that spill out of their box (SVG sizes a box by an estimate of its label).
 PAGE_REPORT = """
 document.fonts.ready.then(() => {
   const math = [...document.querySelectorAll(".math")];
@@ -49,6 +50,10 @@ document.fonts.ready.then(() => {
     dead_links: [...document.querySelectorAll('a[href^="#"]')].map(a => a.getAttribute("href"))
       .filter(h => !document.getElementById(h.slice(1))),
     fetched: performance.getEntriesByType("resource").map(r => r.name),
+    overflowing: [...document.querySelectorAll("svg.figure .label.node > div")].filter(label => {
+      const a = label.getBoundingClientRect(), b = label.closest("foreignObject").previousElementSibling.getBoundingClientRect();
+      return Math.max(b.left - a.left, a.right - b.right, b.top - a.top, a.bottom - b.bottom) > 3;
+    }).map(label => label.textContent.slice(0, 60)),
   });
 })
 """
@@ -87,6 +92,7 @@ def test_every_example_page_renders_in_chromium(pages, tmp_path):
                 "fonts_failed": report["fonts_failed"],
                 "dead_links": report["dead_links"][:5],
                 "fetched": report["fetched"][:5],
+                "labels wider than their box in the figure": report["overflowing"][:5],
             }
             wrong = {k: v for k, v in wrong.items() if v}
             if report["math"] == 0 or declared != str(report["math"]) or report["fonts_loaded"] == 0:

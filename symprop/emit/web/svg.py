@@ -4,7 +4,7 @@
 centimetres, y upwards, as TikZ reads them) and every label (LaTeX); this module only draws
 them: circles, boxes and arrows as SVG shapes, each label as HTML in a ``foreignObject`` whose
 math the page typesets with KaTeX.  TikZ sizes a box to its text; SVG cannot measure text, so
-a box's width is estimated from its label (``latex_printing.visible_length``) and the
+a box's width is estimated from its label (``math_units``) and the
 arrows end on that estimate.  The block diagram of a wide layer stack is the one figure whose
 positions TikZ places itself (``right=of``): its boxes are put side by side here, 14 mm apart
 as there.
@@ -16,12 +16,11 @@ import math
 import re
 from dataclasses import dataclass
 
-from ...latex_printing import visible_length
 from .markup import Break, Code, Emph, Math, Small, Text, parse, to_html
 
 #: Pixels per centimetre of the TikZ layout, and a character's width (px) by kind.
 PX = 48.0
-MATH_CHAR, TEXT_CHAR = 8.5, 7.4
+MATH_CHAR, TEXT_CHAR = 10.0, 7.4
 #: The TikZ styles' fills and strokes.
 FILLS = {"neuron": "#eff0fd", "input": "#e0e0e0", "param": "#e6f9e6", "op": "#eff0fd", "loss": "#fcebeb", "gap": "none"}
 EDGE, LIGHT_EDGE, READS = "#4d4d4d", "#8c8c8c", "#1d6b1d"
@@ -80,8 +79,8 @@ def label_size(tex: str, scale: float = 1.0) -> tuple[float, float]:
                 lines.append(0.0)
                 heights.append(18.0 * factor)
             elif isinstance(node, Math):
-                lines[-1] += visible_length(node.tex) * MATH_CHAR * factor
-                heights[-1] = max(heights[-1], (24.0 if "^" in node.tex and "_" in node.tex else 18.0) * factor)
+                lines[-1] += math_units(node.tex) * MATH_CHAR * factor
+                heights[-1] = max(heights[-1], (24.0 if "^" in node.tex and "_" in node.tex else 20.0) * factor)
             elif isinstance(node, (Text, Code)):
                 lines[-1] += len(node.value) * TEXT_CHAR * factor
             elif isinstance(node, (Emph, Small)):
@@ -89,6 +88,35 @@ def label_size(tex: str, scale: float = 1.0) -> tuple[float, float]:
 
     walk(parse(tex), scale)
     return max(lines), sum(heights)
+
+
+#: Commands that print nothing themselves, and those set with space around them (relations, operators).
+_INVISIBLE = {"left", "right", "mathrm", "operatorname", "mathbb", "text", "mathit", "bigl", "bigr", "Bigl", "Bigr"}
+_SPACED = {"in", "times", "cdot", "odot", "to", "le", "ge"}
+
+
+def math_units(tex: str) -> float:
+    """The width of a formula in characters of its text size: scripts at 0.7, space around
+    relations and operators, commands as one symbol (a rough measure; SVG cannot measure)."""
+    units, scales, script = 0.0, [1.0], False
+    for token in re.findall(r"\\[A-Za-z]+|\\.|.", tex):
+        scale = scales[-1] * (0.7 if script else 1.0)
+        if token in "^_":
+            script = True
+            continue
+        if token == "{":
+            scales.append(scale)
+        elif token == "}":
+            if len(scales) > 1:
+                scales.pop()
+        elif token.startswith("\\") and token[1:] in _INVISIBLE:
+            pass
+        elif token.startswith("\\") and token[1:] in _SPACED or token in "=+-<>":
+            units += 2.0 * scale
+        elif token != " ":
+            units += (0.5 if token in ",.;" else 1.0) * scale
+        script = False
+    return units
 
 
 def _html(tex: str) -> str:
@@ -157,7 +185,7 @@ def _boxes(d: _Drawing, figure: dict) -> None:
                 _px(n["x"]),
                 -_px(n["y"]),
                 max(width + 8, minimum[0]) / 2,
-                max(height + 4, minimum[1]) / 2,
+                max(height + 8, minimum[1]) / 2,
                 FILLS[style],
                 html,
                 rounded=style != "input" and style != "param",
@@ -167,9 +195,7 @@ def _boxes(d: _Drawing, figure: dict) -> None:
     gap = figure.get("gap")
     if gap:
         tex = rf"$\cdots$\\{gap['text']}\\$\cdots$"
-        shapes[gap["name"]] = d.add(
-            Shape(_px(gap["x"]), 0.0, 0.65 * PX, 36.0, "none", f"<small>{_html(tex)}</small>", rounded=False)
-        )
+        shapes[gap["name"]] = d.add(Shape(_px(gap["x"]), 0.0, 0.65 * PX, 40.0, "none", _html(tex), rounded=False), kind="gap")
     for e in figure["edges"]:
         bend = e.get("bend") or ""
         match = re.fullmatch(r"bend left=(\d+)", bend)
@@ -227,7 +253,7 @@ class _Drawing:
         e = self.extent
         self.extent = [min(e[0], x0), min(e[1], y0), max(e[2], x1), max(e[3], y1)]
 
-    def add(self, s: Shape) -> Shape:
+    def add(self, s: Shape, kind: str = "node") -> Shape:
         stroke = "none" if s.fill == "none" else "#222"
         width = 1.6 if s.thick else 1.0
         if s.circle:
@@ -240,7 +266,7 @@ class _Drawing:
                 f'<rect x="{s.x - s.hw:.1f}" y="{s.y - s.hh:.1f}" width="{2 * s.hw:.1f}" height="{2 * s.hh:.1f}" rx="{corner}"'
                 f' fill="{s.fill}" stroke="{stroke}" stroke-width="{width}"/>'
             )
-        self.label(s.x, s.y, s.hw, s.hh, s.html, "node")
+        self.label(s.x, s.y, s.hw, s.hh, s.html, kind)
         self.grow(s.x - s.hw, s.y - s.hh, s.x + s.hw, s.y + s.hh)
         return s
 
