@@ -22,6 +22,7 @@ from browser import Browser, needs_browser
 from conftest import EXAMPLES, ROOT
 
 import symprop
+from symprop import registry
 from symprop.cli import main
 from symprop.emit.latex.handout import Handout
 from symprop.emit.web import katex
@@ -150,6 +151,50 @@ def test_the_markdown_edition_survives_commonmark_and_auto_render(derivations, t
             if result["errors"] or result["katex"] != expected[name]:
                 problems[name] = (result["katex"], expected[name], result["errors"][:3])
     assert problems == {}
+
+
+def test_every_op_activation_and_loss_typesets(tmp_path):
+    """Beyond the examples: every formula that the handout of each op's sample (``test_ops``),
+    of every activation and loss, and of a formula using every function, puts on a page,
+    gathered on one sheet and typeset by KaTeX in Chromium without an error: each LaTeX macro
+    the handout can write is one KaTeX reads."""
+    from test_ops import OP_SAMPLES
+
+    specs = [{"name": f"sample_{op.__name__.lower()}", **body} for op, body in OP_SAMPLES.items()]
+    activations = sorted(set(registry.ACTIVATIONS) - {"swish"})  # swish: silu's alias
+    layers = [{"units": 4, "activation": a} for a in activations]
+    specs.append({"name": "every_activation", "input": 4, "layers": layers, "loss": "huber"})
+    for loss in sorted(set(registry.LOSSES) - {"cross_entropy"}):  # cross-entropy: in the op samples
+        specs.append({"name": f"loss_{loss}", "input": 2, "layers": [{"units": 2, "activation": "sigmoid"}], "loss": loss})
+    every_function = "abs(z) + sign(z) + step(z) + max(z, 0) + min(z, 1) + erf(z) + log1p(z*z) + expm1(z) + cosh(z)"
+    layers = [{"units": 2, "activation": "f"}]
+    specs.append({"name": "every_function", "input": 2, "functions": {"f": every_function}, "layers": layers, "loss": "mae"})
+    formulas = {}
+    for spec in specs:
+        page = symprop.derive(symprop.from_dict(spec)).html()
+        for kind, tex in re.findall(r'class="math( display)?">(.*?)</(?:span|div)>', page, re.S):
+            formulas.setdefault((unescape(tex), bool(kind)), spec["name"])
+    sheet = "".join(
+        f'<div class="math{" display" if display else ""}" data-from="{name}">{escape(tex, quote=False)}</div>'
+        for (tex, display), name in formulas.items()
+    )
+    path = tmp_path / "sheet.html"
+    path.write_text(
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><style>{katex.style()}</style></head><body>{sheet}'
+        f"<script>{katex.script()}</script><script>"
+        'document.querySelectorAll(".math").forEach(e => katex.render(e.textContent, e,'
+        ' {displayMode: e.classList.contains("display"), throwOnError: false}));</script></body></html>',
+        encoding="utf-8",
+    )
+    with Browser(needs_browser()) as browser:
+        browser.open(path)
+        result = json.loads(
+            browser.evaluate(
+                'JSON.stringify({katex: document.querySelectorAll(".math > .katex, .math > .katex-display").length, errors:'
+                ' [...document.querySelectorAll(".katex-error")].map(e => e.closest(".math").dataset.from + ": " + e.title)})'
+            )
+        )
+    assert result == {"katex": len(formulas), "errors": []}
 
 
 def _auto_render_segments(text: str) -> list[str]:
