@@ -29,8 +29,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ...errors import SymPropError
-from .page import html_source
+from .page import html_source, write_edition
 
 if TYPE_CHECKING:
     from ...derivation import Derivation
@@ -49,16 +48,8 @@ def markdown_source(derivation: Derivation, flavour: str = "commonmark") -> str:
 
 
 def write_markdown(derivation: Derivation, directory: str | Path) -> Path:
-    """Write ``<name>.md`` (the CommonMark flavour) into ``directory`` (created if needed)."""
-    name = derivation.name
-    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
-        raise SymPropError(f"network name {name!r} cannot be used as a file name; use letters, digits and '_'")
-    directory = Path(directory)
-    source = markdown_source(derivation)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{name}.md"
-    path.write_text(source, encoding="utf-8")
-    return path
+    """Write ``<name>.md`` (the CommonMark flavour) into ``directory`` (created if needed); returns its path."""
+    return write_edition(derivation, directory, ".md", markdown_source)
 
 
 # -- reading the page -------------------------------------------------------------------------

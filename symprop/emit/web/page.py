@@ -61,14 +61,20 @@ def html_source(derivation: Derivation) -> str:
 
 def write_html(derivation: Derivation, directory: str | Path) -> Path:
     """Write ``<name>.html`` into ``directory`` (created if needed); returns its path."""
+    return write_edition(derivation, directory, ".html", html_source)
+
+
+def write_edition(derivation: Derivation, directory: str | Path, suffix: str, source) -> Path:
+    """Write ``<name><suffix>``, the text ``source(derivation)``, into ``directory`` (created if
+    needed), as the LaTeX handout is written; returns its path."""
     name = derivation.name
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
         raise SymPropError(f"network name {name!r} cannot be used as a file name; use letters, digits and '_'")
     directory = Path(directory)
-    source = html_source(derivation)
+    text = source(derivation)
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{name}.html"
-    path.write_text(source, encoding="utf-8")
+    path = directory / f"{name}{suffix}"
+    path.write_text(text, encoding="utf-8")
     return path
 
 
