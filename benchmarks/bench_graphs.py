@@ -152,7 +152,8 @@ def rows(names: list[str], modules: Path | None, repeats: int, use_jax: bool, lo
                     for label in list(engines)[1:]:
                         error = worst_difference(expected, engines[label]())
                         if error > tolerance:
-                            raise SystemExit(f"{name} {label} batch {batch} {dtype.__name__}: differs from the module by {error:.1e}")
+                            where = f"{name} {label} batch {batch} {dtype.__name__}"
+                            raise SystemExit(f"{where}: differs from the module by {error:.1e}")
                     times = turns(engines, repeats)
                     row = {"network": name, "batch": batch, "dtype": dtype.__name__, "us": {k: v * 1e6 for k, v in times.items()}}
                     found.append(row)
@@ -205,7 +206,8 @@ def table(found: list[dict]) -> str:
     for r in found:
         if "graph spec" in r["network"]:
             us = r["us"]
-            lines.append(f"| {r['network']}, batch {r['batch']}: graph module / layer-stack module | {us['module'] / us['stack']:.2f}x |")
+            ratio = us["module"] / us["stack"]
+            lines.append(f"| {r['network']}, batch {r['batch']}: graph module / layer-stack module | {ratio:.2f}x |")
     return "\n".join(lines)
 
 

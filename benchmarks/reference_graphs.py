@@ -186,31 +186,31 @@ def hand_lstm(p, X, T):
     Wi, Wf, Wo, Wg, Ui, Uf, Uo, Ug = (p[k] for k in ("Wi", "Wf", "Wo", "Wg", "Ui", "Uf", "Uo", "Ug"))
     width = Ui.shape[0]
     Xt = X.transpose(1, 0, 2)  # (steps, batch, features)
-    I, F, O, G = (Xt @ W.T + p[b] for W, b in ((Wi, "bi"), (Wf, "bf"), (Wo, "bo"), (Wg, "bg")))
-    C, Ct, Hs = np.empty_like(I), np.empty_like(I), np.empty_like(I)
+    Ig, Fg, Og, Gg = (Xt @ W.T + p[b] for W, b in ((Wi, "bi"), (Wf, "bf"), (Wo, "bo"), (Wg, "bg")))
+    C, Ct, Hs = np.empty_like(Ig), np.empty_like(Ig), np.empty_like(Ig)
     for k in range(steps):
         if k:
             h = Hs[k - 1]
-            I[k] += dot(h, Ui.T)
-            F[k] += dot(h, Uf.T)
-            O[k] += dot(h, Uo.T)
-            G[k] += dot(h, Ug.T)
-        I[k], O[k], G[k] = _sigmoid(I[k]), _sigmoid(O[k]), np.tanh(G[k])
+            Ig[k] += dot(h, Ui.T)
+            Fg[k] += dot(h, Uf.T)
+            Og[k] += dot(h, Uo.T)
+            Gg[k] += dot(h, Ug.T)
+        Ig[k], Og[k], Gg[k] = _sigmoid(Ig[k]), _sigmoid(Og[k]), np.tanh(Gg[k])
         if k:
-            F[k] = _sigmoid(F[k])
-            C[k] = F[k] * C[k - 1] + I[k] * G[k]
+            Fg[k] = _sigmoid(Fg[k])
+            C[k] = Fg[k] * C[k - 1] + Ig[k] * Gg[k]
         else:
-            C[k] = I[k] * G[k]
+            C[k] = Ig[k] * Gg[k]
         Ct[k] = np.tanh(C[k])
-        Hs[k] = O[k] * Ct[k]
+        Hs[k] = Og[k] * Ct[k]
     R = dot(Hs[-1], p["Wy"].T) + p["by"] - T
     loss = 0.5 * np.vdot(R, R) / n
     R /= n
-    dI, dF, dO, dG = (np.zeros_like(I) for _ in range(4))
+    dI, dF, dO, dG = (np.zeros_like(Ig) for _ in range(4))
     dH = dot(R, p["Wy"])
     dC = 0
     for k in range(steps - 1, -1, -1):
-        i, f, o, g, ct = I[k], F[k], O[k], G[k], Ct[k]
+        i, f, o, g, ct = Ig[k], Fg[k], Og[k], Gg[k], Ct[k]
         dO[k] = dH * ct * o * (1 - o)
         dC = dC + dH * o * (1 - ct * ct)
         dI[k] = dC * g * i * (1 - i)
@@ -259,7 +259,6 @@ def hand_embedding_gru(p, X, T):
     d["z"][0] = dH * Nn[0] * Z[0] * (1 - Z[0])
     d["n"][0] = dH * Z[0] * (1 - Nn[0] * Nn[0])
     E2 = Et.reshape(-1, Et.shape[2])
-    H2 = Hs[:-1].reshape(-1, width)
     grads = {"Wy": dot(dY.T, Hs[-1]), "by": dY.sum(axis=0)}
     dE = np.zeros_like(E2)
     for g in ("z", "r", "n"):

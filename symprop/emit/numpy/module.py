@@ -105,7 +105,8 @@ class NumpyModule:
         )
         # Forward lines whose value nothing reads are left out (a softmax whose cross-entropy is
         # spelled from its input and needs no gradient: an unused variable, work for nothing).
-        forward, forward_reads, wanted = [], set(), cached | loss_reads | recompute_reads
+        # (and the nodes whose forward line saves an array the loss reads: softmax's log-sum-exp)
+        forward, forward_reads, wanted = [], set(), cached | loss_reads | recompute_reads | set(b.saved_in_lines.values())
         for name, line, reads in reversed(forward_parts):
             if name in wanted:
                 forward.insert(0, line)
@@ -116,9 +117,20 @@ class NumpyModule:
         order = list(graph.nodes)
         saved = {n: sorted(names) for n, names in b.saved_read.items() if n not in self.loss_part}
 
-        def kept(names: set[str]) -> list[tuple[str, str]]:
-            """(node, array) to cache, in forward order: a node's array, then what its line saved for backward."""
-            return [(n, a) for n in order for a in ([b.array(n)] if n in names else []) + saved.get(n, [])]
+        for_loss: dict[str, set[str]] = {}  # node -> what its forward line saved that the loss reads
+        for array, node in b.saved_in_lines.items():
+            if node not in self.loss_part:
+                for_loss.setdefault(node, set()).add(array)
+
+        def kept(names: set[str], also: dict[str, set[str]] | None = None) -> list[tuple[str, str]]:
+            """(node, array) to cache, in forward order: a node's array, then what its line saved
+            for backward (and ``also``)."""
+            extra = also or {}
+            return [
+                (n, a)
+                for n in order
+                for a in ([b.array(n)] if n in names else []) + sorted({*saved.get(n, []), *extra.get(n, ())})
+            ]
 
         backward_prologue = [*self.unpack_targets(b.targets_read)]
         body = [line.text for line in [*recompute_lines, *seed, *backward]]
@@ -130,6 +142,9 @@ class NumpyModule:
         if self.total:
             batch_loss = [f"return {total_code} / {n_expr}"]
             loss_value = [f"N = {n_expr}", Line(f"E = {total_code} / N", f"{total_math}, averaged over the batch").text]
+        elif b.batched(graph.loss):  # the mean as .sum() / N: np.mean costs ~3 us more a call
+            batch_loss = [f"return {b.array(graph.loss)}.sum() / {b.array(graph.loss)}.shape[0]"]
+            loss_value = [f"N = {n_expr}", f"E = {b.array(graph.loss)}.sum() / N"]
         else:
             batch_loss = [f"return np.mean({b.array(graph.loss)})"]
             loss_value = [f"E = np.mean({b.array(graph.loss)})"]
@@ -179,7 +194,7 @@ class NumpyModule:
             ],
             "forward": forward,
             "output_array": b.array(self.output),
-            "cache": kept(cached),
+            "cache": kept(cached, for_loss),
             "backward_cache": kept({n for n in backward_reads if graph.role(n) != "param"}),
             "loss_math": interface.docstring_text(
                 f"E = {network.loss_text}" if len(network.loss_text) <= 60 else "E (the loss in the module docstring)"
@@ -187,6 +202,7 @@ class NumpyModule:
             "loss_body": [
                 *self.unpack_targets({n for n in loss_reads if graph.role(n) == "target"}),
                 *(f'{b.array(n)} = cache["{b.array(n)}"]' for n in order if n in batch_reads and n in cached),
+                *(f'{a} = cache["{a}"]' for n in order for a in sorted(for_loss.get(n, ()))),
                 *(line.text for line in loss_lines),
                 *batch_loss,
             ],
