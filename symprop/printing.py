@@ -72,8 +72,8 @@ EXTRA_HELPERS = {
         "    e = np.exp(z - z.max(axis=axis, keepdims=True))\n"
         "    return e / e.sum(axis=axis, keepdims=True)\n"
     ),
-    "sum_leading": (
-        "def _sum_leading(A, axes=1):\n"
+    "batch_sum": (
+        "def _batch_sum(A, axes=1):\n"
         '    """A summed over its first ``axes`` axes (the batch, and leading broadcast axes), as a\n'
         "    product with ones: BLAS runs it 5-15x faster than A.sum(axis=0) on (batch, few) arrays.\"\"\"\n"
         "    rows = columns = 1\n"

@@ -223,10 +223,10 @@ class ModuleBuilder:
 
     def batch_sum(self, code: str, axes: int = 1) -> str:
         """``code`` summed over its first ``axes`` axes (the batch, and leading broadcast axes),
-        by BLAS: ``_sum_leading`` multiplies by ones, 5-15x faster than ``.sum(axis=0)`` on
+        by BLAS: ``_batch_sum`` multiplies by ones, 5-15x faster than ``.sum(axis=0)`` on
         (batch, few) arrays (NumPy 2.4, OpenBLAS; 1.6 against 21 us on (1024, 4))."""
-        self.printer.helpers.add("sum_leading")
-        return f"_sum_leading({code}{'' if axes == 1 else f', {axes}'})"
+        self.printer.helpers.add("batch_sum")
+        return f"_batch_sum({code}{'' if axes == 1 else f', {axes}'})"
 
     # -- lines ---------------------------------------------------------------------------
 
