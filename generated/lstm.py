@@ -103,6 +103,17 @@ PARAM_SHAPES = {
 }
 
 
+def _batch_sum(A, axes=1):
+    """A summed over its first ``axes`` axes (the batch, and leading broadcast axes), as a
+    product with ones: BLAS runs it 5-15x faster than A.sum(axis=0) on (batch, few) arrays."""
+    rows = columns = 1
+    for n in A.shape[:axes]:
+        rows *= n
+    for n in A.shape[axes:]:
+        columns *= n
+    return np.dot(np.ones(rows, A.dtype), A.reshape(rows, columns)).reshape(A.shape[axes:])
+
+
 def _sigmoid(x):
     """sigmoid(x) = 1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2: never overflows."""
     return 0.5 * (1.0 + np.tanh(0.5 * x))
@@ -593,7 +604,7 @@ def forward(params, X):
 def _batch_loss(cache, T):
     """E = half_sse(y, t), averaged over the batch."""
     Y = cache["Y"]
-    return (0.5 * (T - Y) ** 2).sum() / T.shape[0]
+    return 0.5 * np.vdot(Y - T, Y - T) / T.shape[0]
 
 
 def loss(params, X, T):
@@ -721,7 +732,7 @@ def backward(params, cache, T):
     N = T.shape[0]
     dY = (Y - T) / N  # dE/dy = y - t
     dWy = np.dot(dY.T, H10)  # dE/dWy = dE/dy h10^T, summed over the batch
-    dby = dY.sum(axis=0)  # dE/dby = dE/dy, summed over the batch
+    dby = _batch_sum(dY)  # dE/dby = dE/dy, summed over the batch
     dH10 = np.dot(dY, Wy)  # dE/dh10 = Wy^T dE/dy
     dO10 = dH10 * H101  # dE/do10 = dE/dh10 * h101
     dH101 = dH10 * O10  # dE/dh101 = dE/dh10 * o10
@@ -734,7 +745,7 @@ def backward(params, cache, T):
     dC9 = dC101 * F10  # dE/dc9 = dE/dc101 * f10
     dG105 = dG10 * (1 - G10 ** 2)  # dE/dg105 = dE/dg10 * (1 - g10 ** 2)
     dG104 = dG105  # dE/dg104 = dE/dg105
-    dbg = dG105.sum(axis=0)  # dE/dbg = dE/dg105, summed over the batch
+    dbg = _batch_sum(dG105)  # dE/dbg = dE/dg105, summed over the batch
     dG102 = dG104  # dE/dg102 = dE/dg104
     dG103 = dG104  # dE/dg103 = dE/dg104
     dUg = np.dot(dG103.T, H9)  # dE/dUg = dE/dg103 h9^T, summed over the batch
@@ -742,7 +753,7 @@ def backward(params, cache, T):
     dWg = np.dot(dG102.T, G101)  # dE/dWg = dE/dg102 g101^T, summed over the batch
     dO105 = dO10 * O10 * (1 - O10)  # dE/do105 = dE/do10 * o10 * (1 - o10)
     dO104 = dO105  # dE/do104 = dE/do105
-    dbo = dO105.sum(axis=0)  # dE/dbo = dE/do105, summed over the batch
+    dbo = _batch_sum(dO105)  # dE/dbo = dE/do105, summed over the batch
     dO102 = dO104  # dE/do102 = dE/do104
     dO103 = dO104  # dE/do103 = dE/do104
     dUo = np.dot(dO103.T, H9)  # dE/dUo = dE/do103 h9^T, summed over the batch
@@ -750,7 +761,7 @@ def backward(params, cache, T):
     dWo = np.dot(dO102.T, O101)  # dE/dWo = dE/do102 o101^T, summed over the batch
     dF105 = dF10 * F10 * (1 - F10)  # dE/df105 = dE/df10 * f10 * (1 - f10)
     dF104 = dF105  # dE/df104 = dE/df105
-    dbf = dF105.sum(axis=0)  # dE/dbf = dE/df105, summed over the batch
+    dbf = _batch_sum(dF105)  # dE/dbf = dE/df105, summed over the batch
     dF102 = dF104  # dE/df102 = dE/df104
     dF103 = dF104  # dE/df103 = dE/df104
     dUf = np.dot(dF103.T, H9)  # dE/dUf = dE/df103 h9^T, summed over the batch
@@ -758,7 +769,7 @@ def backward(params, cache, T):
     dWf = np.dot(dF102.T, F101)  # dE/dWf = dE/df102 f101^T, summed over the batch
     dI105 = dI10 * I10 * (1 - I10)  # dE/di105 = dE/di10 * i10 * (1 - i10)
     dI104 = dI105  # dE/di104 = dE/di105
-    dbi = dI105.sum(axis=0)  # dE/dbi = dE/di105, summed over the batch
+    dbi = _batch_sum(dI105)  # dE/dbi = dE/di105, summed over the batch
     dI102 = dI104  # dE/di102 = dE/di104
     dI103 = dI104  # dE/di103 = dE/di104
     dUi = np.dot(dI103.T, H9)  # dE/dUi = dE/di103 h9^T, summed over the batch
@@ -775,7 +786,7 @@ def backward(params, cache, T):
     dC8 = dC91 * F9  # dE/dc8 = dE/dc91 * f9
     dG95 = dG9 * (1 - G9 ** 2)  # dE/dg95 = dE/dg9 * (1 - g9 ** 2)
     dG94 = dG95  # dE/dg94 = dE/dg95
-    dbg = dbg + dG95.sum(axis=0)  # dE/dbg += dE/dg95, summed over the batch
+    dbg = dbg + _batch_sum(dG95)  # dE/dbg += dE/dg95, summed over the batch
     dG92 = dG94  # dE/dg92 = dE/dg94
     dG93 = dG94  # dE/dg93 = dE/dg94
     dUg = dUg + np.dot(dG93.T, H8)  # dE/dUg += dE/dg93 h8^T, summed over the batch
@@ -783,7 +794,7 @@ def backward(params, cache, T):
     dWg = dWg + np.dot(dG92.T, G91)  # dE/dWg += dE/dg92 g91^T, summed over the batch
     dF95 = dF9 * F9 * (1 - F9)  # dE/df95 = dE/df9 * f9 * (1 - f9)
     dF94 = dF95  # dE/df94 = dE/df95
-    dbf = dbf + dF95.sum(axis=0)  # dE/dbf += dE/df95, summed over the batch
+    dbf = dbf + _batch_sum(dF95)  # dE/dbf += dE/df95, summed over the batch
     dF92 = dF94  # dE/df92 = dE/df94
     dF93 = dF94  # dE/df93 = dE/df94
     dUf = dUf + np.dot(dF93.T, H8)  # dE/dUf += dE/df93 h8^T, summed over the batch
@@ -791,7 +802,7 @@ def backward(params, cache, T):
     dWf = dWf + np.dot(dF92.T, F91)  # dE/dWf += dE/df92 f91^T, summed over the batch
     dO95 = dO9 * O9 * (1 - O9)  # dE/do95 = dE/do9 * o9 * (1 - o9)
     dO94 = dO95  # dE/do94 = dE/do95
-    dbo = dbo + dO95.sum(axis=0)  # dE/dbo += dE/do95, summed over the batch
+    dbo = dbo + _batch_sum(dO95)  # dE/dbo += dE/do95, summed over the batch
     dO92 = dO94  # dE/do92 = dE/do94
     dO93 = dO94  # dE/do93 = dE/do94
     dUo = dUo + np.dot(dO93.T, H8)  # dE/dUo += dE/do93 h8^T, summed over the batch
@@ -799,7 +810,7 @@ def backward(params, cache, T):
     dWo = dWo + np.dot(dO92.T, O91)  # dE/dWo += dE/do92 o91^T, summed over the batch
     dI95 = dI9 * I9 * (1 - I9)  # dE/di95 = dE/di9 * i9 * (1 - i9)
     dI94 = dI95  # dE/di94 = dE/di95
-    dbi = dbi + dI95.sum(axis=0)  # dE/dbi += dE/di95, summed over the batch
+    dbi = dbi + _batch_sum(dI95)  # dE/dbi += dE/di95, summed over the batch
     dI92 = dI94  # dE/di92 = dE/di94
     dI93 = dI94  # dE/di93 = dE/di94
     dUi = dUi + np.dot(dI93.T, H8)  # dE/dUi += dE/di93 h8^T, summed over the batch
@@ -816,7 +827,7 @@ def backward(params, cache, T):
     dC7 = dC81 * F8  # dE/dc7 = dE/dc81 * f8
     dG85 = dG8 * (1 - G8 ** 2)  # dE/dg85 = dE/dg8 * (1 - g8 ** 2)
     dG84 = dG85  # dE/dg84 = dE/dg85
-    dbg = dbg + dG85.sum(axis=0)  # dE/dbg += dE/dg85, summed over the batch
+    dbg = dbg + _batch_sum(dG85)  # dE/dbg += dE/dg85, summed over the batch
     dG82 = dG84  # dE/dg82 = dE/dg84
     dG83 = dG84  # dE/dg83 = dE/dg84
     dUg = dUg + np.dot(dG83.T, H7)  # dE/dUg += dE/dg83 h7^T, summed over the batch
@@ -824,7 +835,7 @@ def backward(params, cache, T):
     dWg = dWg + np.dot(dG82.T, G81)  # dE/dWg += dE/dg82 g81^T, summed over the batch
     dF85 = dF8 * F8 * (1 - F8)  # dE/df85 = dE/df8 * f8 * (1 - f8)
     dF84 = dF85  # dE/df84 = dE/df85
-    dbf = dbf + dF85.sum(axis=0)  # dE/dbf += dE/df85, summed over the batch
+    dbf = dbf + _batch_sum(dF85)  # dE/dbf += dE/df85, summed over the batch
     dF82 = dF84  # dE/df82 = dE/df84
     dF83 = dF84  # dE/df83 = dE/df84
     dUf = dUf + np.dot(dF83.T, H7)  # dE/dUf += dE/df83 h7^T, summed over the batch
@@ -832,7 +843,7 @@ def backward(params, cache, T):
     dWf = dWf + np.dot(dF82.T, F81)  # dE/dWf += dE/df82 f81^T, summed over the batch
     dO85 = dO8 * O8 * (1 - O8)  # dE/do85 = dE/do8 * o8 * (1 - o8)
     dO84 = dO85  # dE/do84 = dE/do85
-    dbo = dbo + dO85.sum(axis=0)  # dE/dbo += dE/do85, summed over the batch
+    dbo = dbo + _batch_sum(dO85)  # dE/dbo += dE/do85, summed over the batch
     dO82 = dO84  # dE/do82 = dE/do84
     dO83 = dO84  # dE/do83 = dE/do84
     dUo = dUo + np.dot(dO83.T, H7)  # dE/dUo += dE/do83 h7^T, summed over the batch
@@ -840,7 +851,7 @@ def backward(params, cache, T):
     dWo = dWo + np.dot(dO82.T, O81)  # dE/dWo += dE/do82 o81^T, summed over the batch
     dI85 = dI8 * I8 * (1 - I8)  # dE/di85 = dE/di8 * i8 * (1 - i8)
     dI84 = dI85  # dE/di84 = dE/di85
-    dbi = dbi + dI85.sum(axis=0)  # dE/dbi += dE/di85, summed over the batch
+    dbi = dbi + _batch_sum(dI85)  # dE/dbi += dE/di85, summed over the batch
     dI82 = dI84  # dE/di82 = dE/di84
     dI83 = dI84  # dE/di83 = dE/di84
     dUi = dUi + np.dot(dI83.T, H7)  # dE/dUi += dE/di83 h7^T, summed over the batch
@@ -857,7 +868,7 @@ def backward(params, cache, T):
     dC6 = dC71 * F7  # dE/dc6 = dE/dc71 * f7
     dG75 = dG7 * (1 - G7 ** 2)  # dE/dg75 = dE/dg7 * (1 - g7 ** 2)
     dG74 = dG75  # dE/dg74 = dE/dg75
-    dbg = dbg + dG75.sum(axis=0)  # dE/dbg += dE/dg75, summed over the batch
+    dbg = dbg + _batch_sum(dG75)  # dE/dbg += dE/dg75, summed over the batch
     dG72 = dG74  # dE/dg72 = dE/dg74
     dG73 = dG74  # dE/dg73 = dE/dg74
     dUg = dUg + np.dot(dG73.T, H6)  # dE/dUg += dE/dg73 h6^T, summed over the batch
@@ -865,7 +876,7 @@ def backward(params, cache, T):
     dWg = dWg + np.dot(dG72.T, G71)  # dE/dWg += dE/dg72 g71^T, summed over the batch
     dF75 = dF7 * F7 * (1 - F7)  # dE/df75 = dE/df7 * f7 * (1 - f7)
     dF74 = dF75  # dE/df74 = dE/df75
-    dbf = dbf + dF75.sum(axis=0)  # dE/dbf += dE/df75, summed over the batch
+    dbf = dbf + _batch_sum(dF75)  # dE/dbf += dE/df75, summed over the batch
     dF72 = dF74  # dE/df72 = dE/df74
     dF73 = dF74  # dE/df73 = dE/df74
     dUf = dUf + np.dot(dF73.T, H6)  # dE/dUf += dE/df73 h6^T, summed over the batch
@@ -873,7 +884,7 @@ def backward(params, cache, T):
     dWf = dWf + np.dot(dF72.T, F71)  # dE/dWf += dE/df72 f71^T, summed over the batch
     dO75 = dO7 * O7 * (1 - O7)  # dE/do75 = dE/do7 * o7 * (1 - o7)
     dO74 = dO75  # dE/do74 = dE/do75
-    dbo = dbo + dO75.sum(axis=0)  # dE/dbo += dE/do75, summed over the batch
+    dbo = dbo + _batch_sum(dO75)  # dE/dbo += dE/do75, summed over the batch
     dO72 = dO74  # dE/do72 = dE/do74
     dO73 = dO74  # dE/do73 = dE/do74
     dUo = dUo + np.dot(dO73.T, H6)  # dE/dUo += dE/do73 h6^T, summed over the batch
@@ -881,7 +892,7 @@ def backward(params, cache, T):
     dWo = dWo + np.dot(dO72.T, O71)  # dE/dWo += dE/do72 o71^T, summed over the batch
     dI75 = dI7 * I7 * (1 - I7)  # dE/di75 = dE/di7 * i7 * (1 - i7)
     dI74 = dI75  # dE/di74 = dE/di75
-    dbi = dbi + dI75.sum(axis=0)  # dE/dbi += dE/di75, summed over the batch
+    dbi = dbi + _batch_sum(dI75)  # dE/dbi += dE/di75, summed over the batch
     dI72 = dI74  # dE/di72 = dE/di74
     dI73 = dI74  # dE/di73 = dE/di74
     dUi = dUi + np.dot(dI73.T, H6)  # dE/dUi += dE/di73 h6^T, summed over the batch
@@ -898,7 +909,7 @@ def backward(params, cache, T):
     dC5 = dC61 * F6  # dE/dc5 = dE/dc61 * f6
     dG65 = dG6 * (1 - G6 ** 2)  # dE/dg65 = dE/dg6 * (1 - g6 ** 2)
     dG64 = dG65  # dE/dg64 = dE/dg65
-    dbg = dbg + dG65.sum(axis=0)  # dE/dbg += dE/dg65, summed over the batch
+    dbg = dbg + _batch_sum(dG65)  # dE/dbg += dE/dg65, summed over the batch
     dG62 = dG64  # dE/dg62 = dE/dg64
     dG63 = dG64  # dE/dg63 = dE/dg64
     dUg = dUg + np.dot(dG63.T, H5)  # dE/dUg += dE/dg63 h5^T, summed over the batch
@@ -906,7 +917,7 @@ def backward(params, cache, T):
     dWg = dWg + np.dot(dG62.T, G61)  # dE/dWg += dE/dg62 g61^T, summed over the batch
     dF65 = dF6 * F6 * (1 - F6)  # dE/df65 = dE/df6 * f6 * (1 - f6)
     dF64 = dF65  # dE/df64 = dE/df65
-    dbf = dbf + dF65.sum(axis=0)  # dE/dbf += dE/df65, summed over the batch
+    dbf = dbf + _batch_sum(dF65)  # dE/dbf += dE/df65, summed over the batch
     dF62 = dF64  # dE/df62 = dE/df64
     dF63 = dF64  # dE/df63 = dE/df64
     dUf = dUf + np.dot(dF63.T, H5)  # dE/dUf += dE/df63 h5^T, summed over the batch
@@ -914,7 +925,7 @@ def backward(params, cache, T):
     dWf = dWf + np.dot(dF62.T, F61)  # dE/dWf += dE/df62 f61^T, summed over the batch
     dO65 = dO6 * O6 * (1 - O6)  # dE/do65 = dE/do6 * o6 * (1 - o6)
     dO64 = dO65  # dE/do64 = dE/do65
-    dbo = dbo + dO65.sum(axis=0)  # dE/dbo += dE/do65, summed over the batch
+    dbo = dbo + _batch_sum(dO65)  # dE/dbo += dE/do65, summed over the batch
     dO62 = dO64  # dE/do62 = dE/do64
     dO63 = dO64  # dE/do63 = dE/do64
     dUo = dUo + np.dot(dO63.T, H5)  # dE/dUo += dE/do63 h5^T, summed over the batch
@@ -922,7 +933,7 @@ def backward(params, cache, T):
     dWo = dWo + np.dot(dO62.T, O61)  # dE/dWo += dE/do62 o61^T, summed over the batch
     dI65 = dI6 * I6 * (1 - I6)  # dE/di65 = dE/di6 * i6 * (1 - i6)
     dI64 = dI65  # dE/di64 = dE/di65
-    dbi = dbi + dI65.sum(axis=0)  # dE/dbi += dE/di65, summed over the batch
+    dbi = dbi + _batch_sum(dI65)  # dE/dbi += dE/di65, summed over the batch
     dI62 = dI64  # dE/di62 = dE/di64
     dI63 = dI64  # dE/di63 = dE/di64
     dUi = dUi + np.dot(dI63.T, H5)  # dE/dUi += dE/di63 h5^T, summed over the batch
@@ -939,7 +950,7 @@ def backward(params, cache, T):
     dC4 = dC51 * F5  # dE/dc4 = dE/dc51 * f5
     dG55 = dG5 * (1 - G5 ** 2)  # dE/dg55 = dE/dg5 * (1 - g5 ** 2)
     dG54 = dG55  # dE/dg54 = dE/dg55
-    dbg = dbg + dG55.sum(axis=0)  # dE/dbg += dE/dg55, summed over the batch
+    dbg = dbg + _batch_sum(dG55)  # dE/dbg += dE/dg55, summed over the batch
     dG52 = dG54  # dE/dg52 = dE/dg54
     dG53 = dG54  # dE/dg53 = dE/dg54
     dUg = dUg + np.dot(dG53.T, H4)  # dE/dUg += dE/dg53 h4^T, summed over the batch
@@ -947,7 +958,7 @@ def backward(params, cache, T):
     dWg = dWg + np.dot(dG52.T, G51)  # dE/dWg += dE/dg52 g51^T, summed over the batch
     dF55 = dF5 * F5 * (1 - F5)  # dE/df55 = dE/df5 * f5 * (1 - f5)
     dF54 = dF55  # dE/df54 = dE/df55
-    dbf = dbf + dF55.sum(axis=0)  # dE/dbf += dE/df55, summed over the batch
+    dbf = dbf + _batch_sum(dF55)  # dE/dbf += dE/df55, summed over the batch
     dF52 = dF54  # dE/df52 = dE/df54
     dF53 = dF54  # dE/df53 = dE/df54
     dUf = dUf + np.dot(dF53.T, H4)  # dE/dUf += dE/df53 h4^T, summed over the batch
@@ -955,7 +966,7 @@ def backward(params, cache, T):
     dWf = dWf + np.dot(dF52.T, F51)  # dE/dWf += dE/df52 f51^T, summed over the batch
     dO55 = dO5 * O5 * (1 - O5)  # dE/do55 = dE/do5 * o5 * (1 - o5)
     dO54 = dO55  # dE/do54 = dE/do55
-    dbo = dbo + dO55.sum(axis=0)  # dE/dbo += dE/do55, summed over the batch
+    dbo = dbo + _batch_sum(dO55)  # dE/dbo += dE/do55, summed over the batch
     dO52 = dO54  # dE/do52 = dE/do54
     dO53 = dO54  # dE/do53 = dE/do54
     dUo = dUo + np.dot(dO53.T, H4)  # dE/dUo += dE/do53 h4^T, summed over the batch
@@ -963,7 +974,7 @@ def backward(params, cache, T):
     dWo = dWo + np.dot(dO52.T, O51)  # dE/dWo += dE/do52 o51^T, summed over the batch
     dI55 = dI5 * I5 * (1 - I5)  # dE/di55 = dE/di5 * i5 * (1 - i5)
     dI54 = dI55  # dE/di54 = dE/di55
-    dbi = dbi + dI55.sum(axis=0)  # dE/dbi += dE/di55, summed over the batch
+    dbi = dbi + _batch_sum(dI55)  # dE/dbi += dE/di55, summed over the batch
     dI52 = dI54  # dE/di52 = dE/di54
     dI53 = dI54  # dE/di53 = dE/di54
     dUi = dUi + np.dot(dI53.T, H4)  # dE/dUi += dE/di53 h4^T, summed over the batch
@@ -980,7 +991,7 @@ def backward(params, cache, T):
     dC3 = dC41 * F4  # dE/dc3 = dE/dc41 * f4
     dG45 = dG4 * (1 - G4 ** 2)  # dE/dg45 = dE/dg4 * (1 - g4 ** 2)
     dG44 = dG45  # dE/dg44 = dE/dg45
-    dbg = dbg + dG45.sum(axis=0)  # dE/dbg += dE/dg45, summed over the batch
+    dbg = dbg + _batch_sum(dG45)  # dE/dbg += dE/dg45, summed over the batch
     dG42 = dG44  # dE/dg42 = dE/dg44
     dG43 = dG44  # dE/dg43 = dE/dg44
     dUg = dUg + np.dot(dG43.T, H3)  # dE/dUg += dE/dg43 h3^T, summed over the batch
@@ -988,7 +999,7 @@ def backward(params, cache, T):
     dWg = dWg + np.dot(dG42.T, G41)  # dE/dWg += dE/dg42 g41^T, summed over the batch
     dF45 = dF4 * F4 * (1 - F4)  # dE/df45 = dE/df4 * f4 * (1 - f4)
     dF44 = dF45  # dE/df44 = dE/df45
-    dbf = dbf + dF45.sum(axis=0)  # dE/dbf += dE/df45, summed over the batch
+    dbf = dbf + _batch_sum(dF45)  # dE/dbf += dE/df45, summed over the batch
     dF42 = dF44  # dE/df42 = dE/df44
     dF43 = dF44  # dE/df43 = dE/df44
     dUf = dUf + np.dot(dF43.T, H3)  # dE/dUf += dE/df43 h3^T, summed over the batch
@@ -996,7 +1007,7 @@ def backward(params, cache, T):
     dWf = dWf + np.dot(dF42.T, F41)  # dE/dWf += dE/df42 f41^T, summed over the batch
     dO45 = dO4 * O4 * (1 - O4)  # dE/do45 = dE/do4 * o4 * (1 - o4)
     dO44 = dO45  # dE/do44 = dE/do45
-    dbo = dbo + dO45.sum(axis=0)  # dE/dbo += dE/do45, summed over the batch
+    dbo = dbo + _batch_sum(dO45)  # dE/dbo += dE/do45, summed over the batch
     dO42 = dO44  # dE/do42 = dE/do44
     dO43 = dO44  # dE/do43 = dE/do44
     dUo = dUo + np.dot(dO43.T, H3)  # dE/dUo += dE/do43 h3^T, summed over the batch
@@ -1004,7 +1015,7 @@ def backward(params, cache, T):
     dWo = dWo + np.dot(dO42.T, O41)  # dE/dWo += dE/do42 o41^T, summed over the batch
     dI45 = dI4 * I4 * (1 - I4)  # dE/di45 = dE/di4 * i4 * (1 - i4)
     dI44 = dI45  # dE/di44 = dE/di45
-    dbi = dbi + dI45.sum(axis=0)  # dE/dbi += dE/di45, summed over the batch
+    dbi = dbi + _batch_sum(dI45)  # dE/dbi += dE/di45, summed over the batch
     dI42 = dI44  # dE/di42 = dE/di44
     dI43 = dI44  # dE/di43 = dE/di44
     dUi = dUi + np.dot(dI43.T, H3)  # dE/dUi += dE/di43 h3^T, summed over the batch
@@ -1021,7 +1032,7 @@ def backward(params, cache, T):
     dC2 = dC31 * F3  # dE/dc2 = dE/dc31 * f3
     dG35 = dG3 * (1 - G3 ** 2)  # dE/dg35 = dE/dg3 * (1 - g3 ** 2)
     dG34 = dG35  # dE/dg34 = dE/dg35
-    dbg = dbg + dG35.sum(axis=0)  # dE/dbg += dE/dg35, summed over the batch
+    dbg = dbg + _batch_sum(dG35)  # dE/dbg += dE/dg35, summed over the batch
     dG32 = dG34  # dE/dg32 = dE/dg34
     dG33 = dG34  # dE/dg33 = dE/dg34
     dUg = dUg + np.dot(dG33.T, H2)  # dE/dUg += dE/dg33 h2^T, summed over the batch
@@ -1029,7 +1040,7 @@ def backward(params, cache, T):
     dWg = dWg + np.dot(dG32.T, G31)  # dE/dWg += dE/dg32 g31^T, summed over the batch
     dF35 = dF3 * F3 * (1 - F3)  # dE/df35 = dE/df3 * f3 * (1 - f3)
     dF34 = dF35  # dE/df34 = dE/df35
-    dbf = dbf + dF35.sum(axis=0)  # dE/dbf += dE/df35, summed over the batch
+    dbf = dbf + _batch_sum(dF35)  # dE/dbf += dE/df35, summed over the batch
     dF32 = dF34  # dE/df32 = dE/df34
     dF33 = dF34  # dE/df33 = dE/df34
     dUf = dUf + np.dot(dF33.T, H2)  # dE/dUf += dE/df33 h2^T, summed over the batch
@@ -1037,7 +1048,7 @@ def backward(params, cache, T):
     dWf = dWf + np.dot(dF32.T, F31)  # dE/dWf += dE/df32 f31^T, summed over the batch
     dO35 = dO3 * O3 * (1 - O3)  # dE/do35 = dE/do3 * o3 * (1 - o3)
     dO34 = dO35  # dE/do34 = dE/do35
-    dbo = dbo + dO35.sum(axis=0)  # dE/dbo += dE/do35, summed over the batch
+    dbo = dbo + _batch_sum(dO35)  # dE/dbo += dE/do35, summed over the batch
     dO32 = dO34  # dE/do32 = dE/do34
     dO33 = dO34  # dE/do33 = dE/do34
     dUo = dUo + np.dot(dO33.T, H2)  # dE/dUo += dE/do33 h2^T, summed over the batch
@@ -1045,7 +1056,7 @@ def backward(params, cache, T):
     dWo = dWo + np.dot(dO32.T, O31)  # dE/dWo += dE/do32 o31^T, summed over the batch
     dI35 = dI3 * I3 * (1 - I3)  # dE/di35 = dE/di3 * i3 * (1 - i3)
     dI34 = dI35  # dE/di34 = dE/di35
-    dbi = dbi + dI35.sum(axis=0)  # dE/dbi += dE/di35, summed over the batch
+    dbi = dbi + _batch_sum(dI35)  # dE/dbi += dE/di35, summed over the batch
     dI32 = dI34  # dE/di32 = dE/di34
     dI33 = dI34  # dE/di33 = dE/di34
     dUi = dUi + np.dot(dI33.T, H2)  # dE/dUi += dE/di33 h2^T, summed over the batch
@@ -1062,7 +1073,7 @@ def backward(params, cache, T):
     dC1 = dC21 * F2  # dE/dc1 = dE/dc21 * f2
     dG25 = dG2 * (1 - G2 ** 2)  # dE/dg25 = dE/dg2 * (1 - g2 ** 2)
     dG24 = dG25  # dE/dg24 = dE/dg25
-    dbg = dbg + dG25.sum(axis=0)  # dE/dbg += dE/dg25, summed over the batch
+    dbg = dbg + _batch_sum(dG25)  # dE/dbg += dE/dg25, summed over the batch
     dG22 = dG24  # dE/dg22 = dE/dg24
     dG23 = dG24  # dE/dg23 = dE/dg24
     dUg = dUg + np.dot(dG23.T, H1)  # dE/dUg += dE/dg23 h1^T, summed over the batch
@@ -1070,7 +1081,7 @@ def backward(params, cache, T):
     dWg = dWg + np.dot(dG22.T, G21)  # dE/dWg += dE/dg22 g21^T, summed over the batch
     dF25 = dF2 * F2 * (1 - F2)  # dE/df25 = dE/df2 * f2 * (1 - f2)
     dF24 = dF25  # dE/df24 = dE/df25
-    dbf = dbf + dF25.sum(axis=0)  # dE/dbf += dE/df25, summed over the batch
+    dbf = dbf + _batch_sum(dF25)  # dE/dbf += dE/df25, summed over the batch
     dF22 = dF24  # dE/df22 = dE/df24
     dF23 = dF24  # dE/df23 = dE/df24
     dUf = dUf + np.dot(dF23.T, H1)  # dE/dUf += dE/df23 h1^T, summed over the batch
@@ -1078,7 +1089,7 @@ def backward(params, cache, T):
     dWf = dWf + np.dot(dF22.T, F21)  # dE/dWf += dE/df22 f21^T, summed over the batch
     dO25 = dO2 * O2 * (1 - O2)  # dE/do25 = dE/do2 * o2 * (1 - o2)
     dO24 = dO25  # dE/do24 = dE/do25
-    dbo = dbo + dO25.sum(axis=0)  # dE/dbo += dE/do25, summed over the batch
+    dbo = dbo + _batch_sum(dO25)  # dE/dbo += dE/do25, summed over the batch
     dO22 = dO24  # dE/do22 = dE/do24
     dO23 = dO24  # dE/do23 = dE/do24
     dUo = dUo + np.dot(dO23.T, H1)  # dE/dUo += dE/do23 h1^T, summed over the batch
@@ -1086,7 +1097,7 @@ def backward(params, cache, T):
     dWo = dWo + np.dot(dO22.T, O21)  # dE/dWo += dE/do22 o21^T, summed over the batch
     dI25 = dI2 * I2 * (1 - I2)  # dE/di25 = dE/di2 * i2 * (1 - i2)
     dI24 = dI25  # dE/di24 = dE/di25
-    dbi = dbi + dI25.sum(axis=0)  # dE/dbi += dE/di25, summed over the batch
+    dbi = dbi + _batch_sum(dI25)  # dE/dbi += dE/di25, summed over the batch
     dI22 = dI24  # dE/di22 = dE/di24
     dI23 = dI24  # dE/di23 = dE/di24
     dUi = dUi + np.dot(dI23.T, H1)  # dE/dUi += dE/di23 h1^T, summed over the batch
@@ -1099,13 +1110,13 @@ def backward(params, cache, T):
     dG1 = dC1 * I1  # dE/dg1 = dE/dc1 * i1
     dG12 = dG1 * (1 - G1 ** 2)  # dE/dg12 = dE/dg1 * (1 - g1 ** 2)
     dWg = dWg + np.dot(dG12.T, G11)  # dE/dWg += dE/dg12 g11^T, summed over the batch
-    dbg = dbg + dG12.sum(axis=0)  # dE/dbg += dE/dg12, summed over the batch
+    dbg = dbg + _batch_sum(dG12)  # dE/dbg += dE/dg12, summed over the batch
     dO12 = dO1 * O1 * (1 - O1)  # dE/do12 = dE/do1 * o1 * (1 - o1)
     dWo = dWo + np.dot(dO12.T, O11)  # dE/dWo += dE/do12 o11^T, summed over the batch
-    dbo = dbo + dO12.sum(axis=0)  # dE/dbo += dE/do12, summed over the batch
+    dbo = dbo + _batch_sum(dO12)  # dE/dbo += dE/do12, summed over the batch
     dI12 = dI1 * I1 * (1 - I1)  # dE/di12 = dE/di1 * i1 * (1 - i1)
     dWi = dWi + np.dot(dI12.T, I11)  # dE/dWi += dE/di12 i11^T, summed over the batch
-    dbi = dbi + dI12.sum(axis=0)  # dE/dbi += dE/di12, summed over the batch
+    dbi = dbi + _batch_sum(dI12)  # dE/dbi += dE/di12, summed over the batch
     return {
         "Wi": dWi,
         "Ui": dUi,
@@ -1418,10 +1429,10 @@ def loss_and_grad(params, X, T):
     Y = np.dot(H10, Wy.T) + by  # y = Wy h10 + by
     T = _targets(T, Y)
     N = T.shape[0]
-    E = (0.5 * (T - Y) ** 2).sum() / N  # E = half_sse(y, t) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch
+    E = 0.5 * np.vdot(Y - T, Y - T) / N  # E = half_sse(y, t) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch
     dY = (Y - T) / N  # dE/dy = y - t
     dWy = np.dot(dY.T, H10)  # dE/dWy = dE/dy h10^T, summed over the batch
-    dby = dY.sum(axis=0)  # dE/dby = dE/dy, summed over the batch
+    dby = _batch_sum(dY)  # dE/dby = dE/dy, summed over the batch
     dH10 = np.dot(dY, Wy)  # dE/dh10 = Wy^T dE/dy
     dO10 = dH10 * H101  # dE/do10 = dE/dh10 * h101
     dH101 = dH10 * O10  # dE/dh101 = dE/dh10 * o10
@@ -1434,7 +1445,7 @@ def loss_and_grad(params, X, T):
     dC9 = dC101 * F10  # dE/dc9 = dE/dc101 * f10
     dG105 = dG10 * (1 - G10 ** 2)  # dE/dg105 = dE/dg10 * (1 - g10 ** 2)
     dG104 = dG105  # dE/dg104 = dE/dg105
-    dbg = dG105.sum(axis=0)  # dE/dbg = dE/dg105, summed over the batch
+    dbg = _batch_sum(dG105)  # dE/dbg = dE/dg105, summed over the batch
     dG102 = dG104  # dE/dg102 = dE/dg104
     dG103 = dG104  # dE/dg103 = dE/dg104
     dUg = np.dot(dG103.T, H9)  # dE/dUg = dE/dg103 h9^T, summed over the batch
@@ -1442,7 +1453,7 @@ def loss_and_grad(params, X, T):
     dWg = np.dot(dG102.T, G101)  # dE/dWg = dE/dg102 g101^T, summed over the batch
     dO105 = dO10 * O10 * (1 - O10)  # dE/do105 = dE/do10 * o10 * (1 - o10)
     dO104 = dO105  # dE/do104 = dE/do105
-    dbo = dO105.sum(axis=0)  # dE/dbo = dE/do105, summed over the batch
+    dbo = _batch_sum(dO105)  # dE/dbo = dE/do105, summed over the batch
     dO102 = dO104  # dE/do102 = dE/do104
     dO103 = dO104  # dE/do103 = dE/do104
     dUo = np.dot(dO103.T, H9)  # dE/dUo = dE/do103 h9^T, summed over the batch
@@ -1450,7 +1461,7 @@ def loss_and_grad(params, X, T):
     dWo = np.dot(dO102.T, O101)  # dE/dWo = dE/do102 o101^T, summed over the batch
     dF105 = dF10 * F10 * (1 - F10)  # dE/df105 = dE/df10 * f10 * (1 - f10)
     dF104 = dF105  # dE/df104 = dE/df105
-    dbf = dF105.sum(axis=0)  # dE/dbf = dE/df105, summed over the batch
+    dbf = _batch_sum(dF105)  # dE/dbf = dE/df105, summed over the batch
     dF102 = dF104  # dE/df102 = dE/df104
     dF103 = dF104  # dE/df103 = dE/df104
     dUf = np.dot(dF103.T, H9)  # dE/dUf = dE/df103 h9^T, summed over the batch
@@ -1458,7 +1469,7 @@ def loss_and_grad(params, X, T):
     dWf = np.dot(dF102.T, F101)  # dE/dWf = dE/df102 f101^T, summed over the batch
     dI105 = dI10 * I10 * (1 - I10)  # dE/di105 = dE/di10 * i10 * (1 - i10)
     dI104 = dI105  # dE/di104 = dE/di105
-    dbi = dI105.sum(axis=0)  # dE/dbi = dE/di105, summed over the batch
+    dbi = _batch_sum(dI105)  # dE/dbi = dE/di105, summed over the batch
     dI102 = dI104  # dE/di102 = dE/di104
     dI103 = dI104  # dE/di103 = dE/di104
     dUi = np.dot(dI103.T, H9)  # dE/dUi = dE/di103 h9^T, summed over the batch
@@ -1475,7 +1486,7 @@ def loss_and_grad(params, X, T):
     dC8 = dC91 * F9  # dE/dc8 = dE/dc91 * f9
     dG95 = dG9 * (1 - G9 ** 2)  # dE/dg95 = dE/dg9 * (1 - g9 ** 2)
     dG94 = dG95  # dE/dg94 = dE/dg95
-    dbg = dbg + dG95.sum(axis=0)  # dE/dbg += dE/dg95, summed over the batch
+    dbg = dbg + _batch_sum(dG95)  # dE/dbg += dE/dg95, summed over the batch
     dG92 = dG94  # dE/dg92 = dE/dg94
     dG93 = dG94  # dE/dg93 = dE/dg94
     dUg = dUg + np.dot(dG93.T, H8)  # dE/dUg += dE/dg93 h8^T, summed over the batch
@@ -1483,7 +1494,7 @@ def loss_and_grad(params, X, T):
     dWg = dWg + np.dot(dG92.T, G91)  # dE/dWg += dE/dg92 g91^T, summed over the batch
     dF95 = dF9 * F9 * (1 - F9)  # dE/df95 = dE/df9 * f9 * (1 - f9)
     dF94 = dF95  # dE/df94 = dE/df95
-    dbf = dbf + dF95.sum(axis=0)  # dE/dbf += dE/df95, summed over the batch
+    dbf = dbf + _batch_sum(dF95)  # dE/dbf += dE/df95, summed over the batch
     dF92 = dF94  # dE/df92 = dE/df94
     dF93 = dF94  # dE/df93 = dE/df94
     dUf = dUf + np.dot(dF93.T, H8)  # dE/dUf += dE/df93 h8^T, summed over the batch
@@ -1491,7 +1502,7 @@ def loss_and_grad(params, X, T):
     dWf = dWf + np.dot(dF92.T, F91)  # dE/dWf += dE/df92 f91^T, summed over the batch
     dO95 = dO9 * O9 * (1 - O9)  # dE/do95 = dE/do9 * o9 * (1 - o9)
     dO94 = dO95  # dE/do94 = dE/do95
-    dbo = dbo + dO95.sum(axis=0)  # dE/dbo += dE/do95, summed over the batch
+    dbo = dbo + _batch_sum(dO95)  # dE/dbo += dE/do95, summed over the batch
     dO92 = dO94  # dE/do92 = dE/do94
     dO93 = dO94  # dE/do93 = dE/do94
     dUo = dUo + np.dot(dO93.T, H8)  # dE/dUo += dE/do93 h8^T, summed over the batch
@@ -1499,7 +1510,7 @@ def loss_and_grad(params, X, T):
     dWo = dWo + np.dot(dO92.T, O91)  # dE/dWo += dE/do92 o91^T, summed over the batch
     dI95 = dI9 * I9 * (1 - I9)  # dE/di95 = dE/di9 * i9 * (1 - i9)
     dI94 = dI95  # dE/di94 = dE/di95
-    dbi = dbi + dI95.sum(axis=0)  # dE/dbi += dE/di95, summed over the batch
+    dbi = dbi + _batch_sum(dI95)  # dE/dbi += dE/di95, summed over the batch
     dI92 = dI94  # dE/di92 = dE/di94
     dI93 = dI94  # dE/di93 = dE/di94
     dUi = dUi + np.dot(dI93.T, H8)  # dE/dUi += dE/di93 h8^T, summed over the batch
@@ -1516,7 +1527,7 @@ def loss_and_grad(params, X, T):
     dC7 = dC81 * F8  # dE/dc7 = dE/dc81 * f8
     dG85 = dG8 * (1 - G8 ** 2)  # dE/dg85 = dE/dg8 * (1 - g8 ** 2)
     dG84 = dG85  # dE/dg84 = dE/dg85
-    dbg = dbg + dG85.sum(axis=0)  # dE/dbg += dE/dg85, summed over the batch
+    dbg = dbg + _batch_sum(dG85)  # dE/dbg += dE/dg85, summed over the batch
     dG82 = dG84  # dE/dg82 = dE/dg84
     dG83 = dG84  # dE/dg83 = dE/dg84
     dUg = dUg + np.dot(dG83.T, H7)  # dE/dUg += dE/dg83 h7^T, summed over the batch
@@ -1524,7 +1535,7 @@ def loss_and_grad(params, X, T):
     dWg = dWg + np.dot(dG82.T, G81)  # dE/dWg += dE/dg82 g81^T, summed over the batch
     dF85 = dF8 * F8 * (1 - F8)  # dE/df85 = dE/df8 * f8 * (1 - f8)
     dF84 = dF85  # dE/df84 = dE/df85
-    dbf = dbf + dF85.sum(axis=0)  # dE/dbf += dE/df85, summed over the batch
+    dbf = dbf + _batch_sum(dF85)  # dE/dbf += dE/df85, summed over the batch
     dF82 = dF84  # dE/df82 = dE/df84
     dF83 = dF84  # dE/df83 = dE/df84
     dUf = dUf + np.dot(dF83.T, H7)  # dE/dUf += dE/df83 h7^T, summed over the batch
@@ -1532,7 +1543,7 @@ def loss_and_grad(params, X, T):
     dWf = dWf + np.dot(dF82.T, F81)  # dE/dWf += dE/df82 f81^T, summed over the batch
     dO85 = dO8 * O8 * (1 - O8)  # dE/do85 = dE/do8 * o8 * (1 - o8)
     dO84 = dO85  # dE/do84 = dE/do85
-    dbo = dbo + dO85.sum(axis=0)  # dE/dbo += dE/do85, summed over the batch
+    dbo = dbo + _batch_sum(dO85)  # dE/dbo += dE/do85, summed over the batch
     dO82 = dO84  # dE/do82 = dE/do84
     dO83 = dO84  # dE/do83 = dE/do84
     dUo = dUo + np.dot(dO83.T, H7)  # dE/dUo += dE/do83 h7^T, summed over the batch
@@ -1540,7 +1551,7 @@ def loss_and_grad(params, X, T):
     dWo = dWo + np.dot(dO82.T, O81)  # dE/dWo += dE/do82 o81^T, summed over the batch
     dI85 = dI8 * I8 * (1 - I8)  # dE/di85 = dE/di8 * i8 * (1 - i8)
     dI84 = dI85  # dE/di84 = dE/di85
-    dbi = dbi + dI85.sum(axis=0)  # dE/dbi += dE/di85, summed over the batch
+    dbi = dbi + _batch_sum(dI85)  # dE/dbi += dE/di85, summed over the batch
     dI82 = dI84  # dE/di82 = dE/di84
     dI83 = dI84  # dE/di83 = dE/di84
     dUi = dUi + np.dot(dI83.T, H7)  # dE/dUi += dE/di83 h7^T, summed over the batch
@@ -1557,7 +1568,7 @@ def loss_and_grad(params, X, T):
     dC6 = dC71 * F7  # dE/dc6 = dE/dc71 * f7
     dG75 = dG7 * (1 - G7 ** 2)  # dE/dg75 = dE/dg7 * (1 - g7 ** 2)
     dG74 = dG75  # dE/dg74 = dE/dg75
-    dbg = dbg + dG75.sum(axis=0)  # dE/dbg += dE/dg75, summed over the batch
+    dbg = dbg + _batch_sum(dG75)  # dE/dbg += dE/dg75, summed over the batch
     dG72 = dG74  # dE/dg72 = dE/dg74
     dG73 = dG74  # dE/dg73 = dE/dg74
     dUg = dUg + np.dot(dG73.T, H6)  # dE/dUg += dE/dg73 h6^T, summed over the batch
@@ -1565,7 +1576,7 @@ def loss_and_grad(params, X, T):
     dWg = dWg + np.dot(dG72.T, G71)  # dE/dWg += dE/dg72 g71^T, summed over the batch
     dF75 = dF7 * F7 * (1 - F7)  # dE/df75 = dE/df7 * f7 * (1 - f7)
     dF74 = dF75  # dE/df74 = dE/df75
-    dbf = dbf + dF75.sum(axis=0)  # dE/dbf += dE/df75, summed over the batch
+    dbf = dbf + _batch_sum(dF75)  # dE/dbf += dE/df75, summed over the batch
     dF72 = dF74  # dE/df72 = dE/df74
     dF73 = dF74  # dE/df73 = dE/df74
     dUf = dUf + np.dot(dF73.T, H6)  # dE/dUf += dE/df73 h6^T, summed over the batch
@@ -1573,7 +1584,7 @@ def loss_and_grad(params, X, T):
     dWf = dWf + np.dot(dF72.T, F71)  # dE/dWf += dE/df72 f71^T, summed over the batch
     dO75 = dO7 * O7 * (1 - O7)  # dE/do75 = dE/do7 * o7 * (1 - o7)
     dO74 = dO75  # dE/do74 = dE/do75
-    dbo = dbo + dO75.sum(axis=0)  # dE/dbo += dE/do75, summed over the batch
+    dbo = dbo + _batch_sum(dO75)  # dE/dbo += dE/do75, summed over the batch
     dO72 = dO74  # dE/do72 = dE/do74
     dO73 = dO74  # dE/do73 = dE/do74
     dUo = dUo + np.dot(dO73.T, H6)  # dE/dUo += dE/do73 h6^T, summed over the batch
@@ -1581,7 +1592,7 @@ def loss_and_grad(params, X, T):
     dWo = dWo + np.dot(dO72.T, O71)  # dE/dWo += dE/do72 o71^T, summed over the batch
     dI75 = dI7 * I7 * (1 - I7)  # dE/di75 = dE/di7 * i7 * (1 - i7)
     dI74 = dI75  # dE/di74 = dE/di75
-    dbi = dbi + dI75.sum(axis=0)  # dE/dbi += dE/di75, summed over the batch
+    dbi = dbi + _batch_sum(dI75)  # dE/dbi += dE/di75, summed over the batch
     dI72 = dI74  # dE/di72 = dE/di74
     dI73 = dI74  # dE/di73 = dE/di74
     dUi = dUi + np.dot(dI73.T, H6)  # dE/dUi += dE/di73 h6^T, summed over the batch
@@ -1598,7 +1609,7 @@ def loss_and_grad(params, X, T):
     dC5 = dC61 * F6  # dE/dc5 = dE/dc61 * f6
     dG65 = dG6 * (1 - G6 ** 2)  # dE/dg65 = dE/dg6 * (1 - g6 ** 2)
     dG64 = dG65  # dE/dg64 = dE/dg65
-    dbg = dbg + dG65.sum(axis=0)  # dE/dbg += dE/dg65, summed over the batch
+    dbg = dbg + _batch_sum(dG65)  # dE/dbg += dE/dg65, summed over the batch
     dG62 = dG64  # dE/dg62 = dE/dg64
     dG63 = dG64  # dE/dg63 = dE/dg64
     dUg = dUg + np.dot(dG63.T, H5)  # dE/dUg += dE/dg63 h5^T, summed over the batch
@@ -1606,7 +1617,7 @@ def loss_and_grad(params, X, T):
     dWg = dWg + np.dot(dG62.T, G61)  # dE/dWg += dE/dg62 g61^T, summed over the batch
     dF65 = dF6 * F6 * (1 - F6)  # dE/df65 = dE/df6 * f6 * (1 - f6)
     dF64 = dF65  # dE/df64 = dE/df65
-    dbf = dbf + dF65.sum(axis=0)  # dE/dbf += dE/df65, summed over the batch
+    dbf = dbf + _batch_sum(dF65)  # dE/dbf += dE/df65, summed over the batch
     dF62 = dF64  # dE/df62 = dE/df64
     dF63 = dF64  # dE/df63 = dE/df64
     dUf = dUf + np.dot(dF63.T, H5)  # dE/dUf += dE/df63 h5^T, summed over the batch
@@ -1614,7 +1625,7 @@ def loss_and_grad(params, X, T):
     dWf = dWf + np.dot(dF62.T, F61)  # dE/dWf += dE/df62 f61^T, summed over the batch
     dO65 = dO6 * O6 * (1 - O6)  # dE/do65 = dE/do6 * o6 * (1 - o6)
     dO64 = dO65  # dE/do64 = dE/do65
-    dbo = dbo + dO65.sum(axis=0)  # dE/dbo += dE/do65, summed over the batch
+    dbo = dbo + _batch_sum(dO65)  # dE/dbo += dE/do65, summed over the batch
     dO62 = dO64  # dE/do62 = dE/do64
     dO63 = dO64  # dE/do63 = dE/do64
     dUo = dUo + np.dot(dO63.T, H5)  # dE/dUo += dE/do63 h5^T, summed over the batch
@@ -1622,7 +1633,7 @@ def loss_and_grad(params, X, T):
     dWo = dWo + np.dot(dO62.T, O61)  # dE/dWo += dE/do62 o61^T, summed over the batch
     dI65 = dI6 * I6 * (1 - I6)  # dE/di65 = dE/di6 * i6 * (1 - i6)
     dI64 = dI65  # dE/di64 = dE/di65
-    dbi = dbi + dI65.sum(axis=0)  # dE/dbi += dE/di65, summed over the batch
+    dbi = dbi + _batch_sum(dI65)  # dE/dbi += dE/di65, summed over the batch
     dI62 = dI64  # dE/di62 = dE/di64
     dI63 = dI64  # dE/di63 = dE/di64
     dUi = dUi + np.dot(dI63.T, H5)  # dE/dUi += dE/di63 h5^T, summed over the batch
@@ -1639,7 +1650,7 @@ def loss_and_grad(params, X, T):
     dC4 = dC51 * F5  # dE/dc4 = dE/dc51 * f5
     dG55 = dG5 * (1 - G5 ** 2)  # dE/dg55 = dE/dg5 * (1 - g5 ** 2)
     dG54 = dG55  # dE/dg54 = dE/dg55
-    dbg = dbg + dG55.sum(axis=0)  # dE/dbg += dE/dg55, summed over the batch
+    dbg = dbg + _batch_sum(dG55)  # dE/dbg += dE/dg55, summed over the batch
     dG52 = dG54  # dE/dg52 = dE/dg54
     dG53 = dG54  # dE/dg53 = dE/dg54
     dUg = dUg + np.dot(dG53.T, H4)  # dE/dUg += dE/dg53 h4^T, summed over the batch
@@ -1647,7 +1658,7 @@ def loss_and_grad(params, X, T):
     dWg = dWg + np.dot(dG52.T, G51)  # dE/dWg += dE/dg52 g51^T, summed over the batch
     dF55 = dF5 * F5 * (1 - F5)  # dE/df55 = dE/df5 * f5 * (1 - f5)
     dF54 = dF55  # dE/df54 = dE/df55
-    dbf = dbf + dF55.sum(axis=0)  # dE/dbf += dE/df55, summed over the batch
+    dbf = dbf + _batch_sum(dF55)  # dE/dbf += dE/df55, summed over the batch
     dF52 = dF54  # dE/df52 = dE/df54
     dF53 = dF54  # dE/df53 = dE/df54
     dUf = dUf + np.dot(dF53.T, H4)  # dE/dUf += dE/df53 h4^T, summed over the batch
@@ -1655,7 +1666,7 @@ def loss_and_grad(params, X, T):
     dWf = dWf + np.dot(dF52.T, F51)  # dE/dWf += dE/df52 f51^T, summed over the batch
     dO55 = dO5 * O5 * (1 - O5)  # dE/do55 = dE/do5 * o5 * (1 - o5)
     dO54 = dO55  # dE/do54 = dE/do55
-    dbo = dbo + dO55.sum(axis=0)  # dE/dbo += dE/do55, summed over the batch
+    dbo = dbo + _batch_sum(dO55)  # dE/dbo += dE/do55, summed over the batch
     dO52 = dO54  # dE/do52 = dE/do54
     dO53 = dO54  # dE/do53 = dE/do54
     dUo = dUo + np.dot(dO53.T, H4)  # dE/dUo += dE/do53 h4^T, summed over the batch
@@ -1663,7 +1674,7 @@ def loss_and_grad(params, X, T):
     dWo = dWo + np.dot(dO52.T, O51)  # dE/dWo += dE/do52 o51^T, summed over the batch
     dI55 = dI5 * I5 * (1 - I5)  # dE/di55 = dE/di5 * i5 * (1 - i5)
     dI54 = dI55  # dE/di54 = dE/di55
-    dbi = dbi + dI55.sum(axis=0)  # dE/dbi += dE/di55, summed over the batch
+    dbi = dbi + _batch_sum(dI55)  # dE/dbi += dE/di55, summed over the batch
     dI52 = dI54  # dE/di52 = dE/di54
     dI53 = dI54  # dE/di53 = dE/di54
     dUi = dUi + np.dot(dI53.T, H4)  # dE/dUi += dE/di53 h4^T, summed over the batch
@@ -1680,7 +1691,7 @@ def loss_and_grad(params, X, T):
     dC3 = dC41 * F4  # dE/dc3 = dE/dc41 * f4
     dG45 = dG4 * (1 - G4 ** 2)  # dE/dg45 = dE/dg4 * (1 - g4 ** 2)
     dG44 = dG45  # dE/dg44 = dE/dg45
-    dbg = dbg + dG45.sum(axis=0)  # dE/dbg += dE/dg45, summed over the batch
+    dbg = dbg + _batch_sum(dG45)  # dE/dbg += dE/dg45, summed over the batch
     dG42 = dG44  # dE/dg42 = dE/dg44
     dG43 = dG44  # dE/dg43 = dE/dg44
     dUg = dUg + np.dot(dG43.T, H3)  # dE/dUg += dE/dg43 h3^T, summed over the batch
@@ -1688,7 +1699,7 @@ def loss_and_grad(params, X, T):
     dWg = dWg + np.dot(dG42.T, G41)  # dE/dWg += dE/dg42 g41^T, summed over the batch
     dF45 = dF4 * F4 * (1 - F4)  # dE/df45 = dE/df4 * f4 * (1 - f4)
     dF44 = dF45  # dE/df44 = dE/df45
-    dbf = dbf + dF45.sum(axis=0)  # dE/dbf += dE/df45, summed over the batch
+    dbf = dbf + _batch_sum(dF45)  # dE/dbf += dE/df45, summed over the batch
     dF42 = dF44  # dE/df42 = dE/df44
     dF43 = dF44  # dE/df43 = dE/df44
     dUf = dUf + np.dot(dF43.T, H3)  # dE/dUf += dE/df43 h3^T, summed over the batch
@@ -1696,7 +1707,7 @@ def loss_and_grad(params, X, T):
     dWf = dWf + np.dot(dF42.T, F41)  # dE/dWf += dE/df42 f41^T, summed over the batch
     dO45 = dO4 * O4 * (1 - O4)  # dE/do45 = dE/do4 * o4 * (1 - o4)
     dO44 = dO45  # dE/do44 = dE/do45
-    dbo = dbo + dO45.sum(axis=0)  # dE/dbo += dE/do45, summed over the batch
+    dbo = dbo + _batch_sum(dO45)  # dE/dbo += dE/do45, summed over the batch
     dO42 = dO44  # dE/do42 = dE/do44
     dO43 = dO44  # dE/do43 = dE/do44
     dUo = dUo + np.dot(dO43.T, H3)  # dE/dUo += dE/do43 h3^T, summed over the batch
@@ -1704,7 +1715,7 @@ def loss_and_grad(params, X, T):
     dWo = dWo + np.dot(dO42.T, O41)  # dE/dWo += dE/do42 o41^T, summed over the batch
     dI45 = dI4 * I4 * (1 - I4)  # dE/di45 = dE/di4 * i4 * (1 - i4)
     dI44 = dI45  # dE/di44 = dE/di45
-    dbi = dbi + dI45.sum(axis=0)  # dE/dbi += dE/di45, summed over the batch
+    dbi = dbi + _batch_sum(dI45)  # dE/dbi += dE/di45, summed over the batch
     dI42 = dI44  # dE/di42 = dE/di44
     dI43 = dI44  # dE/di43 = dE/di44
     dUi = dUi + np.dot(dI43.T, H3)  # dE/dUi += dE/di43 h3^T, summed over the batch
@@ -1721,7 +1732,7 @@ def loss_and_grad(params, X, T):
     dC2 = dC31 * F3  # dE/dc2 = dE/dc31 * f3
     dG35 = dG3 * (1 - G3 ** 2)  # dE/dg35 = dE/dg3 * (1 - g3 ** 2)
     dG34 = dG35  # dE/dg34 = dE/dg35
-    dbg = dbg + dG35.sum(axis=0)  # dE/dbg += dE/dg35, summed over the batch
+    dbg = dbg + _batch_sum(dG35)  # dE/dbg += dE/dg35, summed over the batch
     dG32 = dG34  # dE/dg32 = dE/dg34
     dG33 = dG34  # dE/dg33 = dE/dg34
     dUg = dUg + np.dot(dG33.T, H2)  # dE/dUg += dE/dg33 h2^T, summed over the batch
@@ -1729,7 +1740,7 @@ def loss_and_grad(params, X, T):
     dWg = dWg + np.dot(dG32.T, G31)  # dE/dWg += dE/dg32 g31^T, summed over the batch
     dF35 = dF3 * F3 * (1 - F3)  # dE/df35 = dE/df3 * f3 * (1 - f3)
     dF34 = dF35  # dE/df34 = dE/df35
-    dbf = dbf + dF35.sum(axis=0)  # dE/dbf += dE/df35, summed over the batch
+    dbf = dbf + _batch_sum(dF35)  # dE/dbf += dE/df35, summed over the batch
     dF32 = dF34  # dE/df32 = dE/df34
     dF33 = dF34  # dE/df33 = dE/df34
     dUf = dUf + np.dot(dF33.T, H2)  # dE/dUf += dE/df33 h2^T, summed over the batch
@@ -1737,7 +1748,7 @@ def loss_and_grad(params, X, T):
     dWf = dWf + np.dot(dF32.T, F31)  # dE/dWf += dE/df32 f31^T, summed over the batch
     dO35 = dO3 * O3 * (1 - O3)  # dE/do35 = dE/do3 * o3 * (1 - o3)
     dO34 = dO35  # dE/do34 = dE/do35
-    dbo = dbo + dO35.sum(axis=0)  # dE/dbo += dE/do35, summed over the batch
+    dbo = dbo + _batch_sum(dO35)  # dE/dbo += dE/do35, summed over the batch
     dO32 = dO34  # dE/do32 = dE/do34
     dO33 = dO34  # dE/do33 = dE/do34
     dUo = dUo + np.dot(dO33.T, H2)  # dE/dUo += dE/do33 h2^T, summed over the batch
@@ -1745,7 +1756,7 @@ def loss_and_grad(params, X, T):
     dWo = dWo + np.dot(dO32.T, O31)  # dE/dWo += dE/do32 o31^T, summed over the batch
     dI35 = dI3 * I3 * (1 - I3)  # dE/di35 = dE/di3 * i3 * (1 - i3)
     dI34 = dI35  # dE/di34 = dE/di35
-    dbi = dbi + dI35.sum(axis=0)  # dE/dbi += dE/di35, summed over the batch
+    dbi = dbi + _batch_sum(dI35)  # dE/dbi += dE/di35, summed over the batch
     dI32 = dI34  # dE/di32 = dE/di34
     dI33 = dI34  # dE/di33 = dE/di34
     dUi = dUi + np.dot(dI33.T, H2)  # dE/dUi += dE/di33 h2^T, summed over the batch
@@ -1762,7 +1773,7 @@ def loss_and_grad(params, X, T):
     dC1 = dC21 * F2  # dE/dc1 = dE/dc21 * f2
     dG25 = dG2 * (1 - G2 ** 2)  # dE/dg25 = dE/dg2 * (1 - g2 ** 2)
     dG24 = dG25  # dE/dg24 = dE/dg25
-    dbg = dbg + dG25.sum(axis=0)  # dE/dbg += dE/dg25, summed over the batch
+    dbg = dbg + _batch_sum(dG25)  # dE/dbg += dE/dg25, summed over the batch
     dG22 = dG24  # dE/dg22 = dE/dg24
     dG23 = dG24  # dE/dg23 = dE/dg24
     dUg = dUg + np.dot(dG23.T, H1)  # dE/dUg += dE/dg23 h1^T, summed over the batch
@@ -1770,7 +1781,7 @@ def loss_and_grad(params, X, T):
     dWg = dWg + np.dot(dG22.T, G21)  # dE/dWg += dE/dg22 g21^T, summed over the batch
     dF25 = dF2 * F2 * (1 - F2)  # dE/df25 = dE/df2 * f2 * (1 - f2)
     dF24 = dF25  # dE/df24 = dE/df25
-    dbf = dbf + dF25.sum(axis=0)  # dE/dbf += dE/df25, summed over the batch
+    dbf = dbf + _batch_sum(dF25)  # dE/dbf += dE/df25, summed over the batch
     dF22 = dF24  # dE/df22 = dE/df24
     dF23 = dF24  # dE/df23 = dE/df24
     dUf = dUf + np.dot(dF23.T, H1)  # dE/dUf += dE/df23 h1^T, summed over the batch
@@ -1778,7 +1789,7 @@ def loss_and_grad(params, X, T):
     dWf = dWf + np.dot(dF22.T, F21)  # dE/dWf += dE/df22 f21^T, summed over the batch
     dO25 = dO2 * O2 * (1 - O2)  # dE/do25 = dE/do2 * o2 * (1 - o2)
     dO24 = dO25  # dE/do24 = dE/do25
-    dbo = dbo + dO25.sum(axis=0)  # dE/dbo += dE/do25, summed over the batch
+    dbo = dbo + _batch_sum(dO25)  # dE/dbo += dE/do25, summed over the batch
     dO22 = dO24  # dE/do22 = dE/do24
     dO23 = dO24  # dE/do23 = dE/do24
     dUo = dUo + np.dot(dO23.T, H1)  # dE/dUo += dE/do23 h1^T, summed over the batch
@@ -1786,7 +1797,7 @@ def loss_and_grad(params, X, T):
     dWo = dWo + np.dot(dO22.T, O21)  # dE/dWo += dE/do22 o21^T, summed over the batch
     dI25 = dI2 * I2 * (1 - I2)  # dE/di25 = dE/di2 * i2 * (1 - i2)
     dI24 = dI25  # dE/di24 = dE/di25
-    dbi = dbi + dI25.sum(axis=0)  # dE/dbi += dE/di25, summed over the batch
+    dbi = dbi + _batch_sum(dI25)  # dE/dbi += dE/di25, summed over the batch
     dI22 = dI24  # dE/di22 = dE/di24
     dI23 = dI24  # dE/di23 = dE/di24
     dUi = dUi + np.dot(dI23.T, H1)  # dE/dUi += dE/di23 h1^T, summed over the batch
@@ -1799,13 +1810,13 @@ def loss_and_grad(params, X, T):
     dG1 = dC1 * I1  # dE/dg1 = dE/dc1 * i1
     dG12 = dG1 * (1 - G1 ** 2)  # dE/dg12 = dE/dg1 * (1 - g1 ** 2)
     dWg = dWg + np.dot(dG12.T, G11)  # dE/dWg += dE/dg12 g11^T, summed over the batch
-    dbg = dbg + dG12.sum(axis=0)  # dE/dbg += dE/dg12, summed over the batch
+    dbg = dbg + _batch_sum(dG12)  # dE/dbg += dE/dg12, summed over the batch
     dO12 = dO1 * O1 * (1 - O1)  # dE/do12 = dE/do1 * o1 * (1 - o1)
     dWo = dWo + np.dot(dO12.T, O11)  # dE/dWo += dE/do12 o11^T, summed over the batch
-    dbo = dbo + dO12.sum(axis=0)  # dE/dbo += dE/do12, summed over the batch
+    dbo = dbo + _batch_sum(dO12)  # dE/dbo += dE/do12, summed over the batch
     dI12 = dI1 * I1 * (1 - I1)  # dE/di12 = dE/di1 * i1 * (1 - i1)
     dWi = dWi + np.dot(dI12.T, I11)  # dE/dWi += dE/di12 i11^T, summed over the batch
-    dbi = dbi + dI12.sum(axis=0)  # dE/dbi += dE/di12, summed over the batch
+    dbi = dbi + _batch_sum(dI12)  # dE/dbi += dE/di12, summed over the batch
     return E, {
         "Wi": dWi,
         "Ui": dUi,

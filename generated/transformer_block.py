@@ -53,6 +53,17 @@ PARAM_SHAPES = {
 }
 
 
+def _batch_sum(A, axes=1):
+    """A summed over its first ``axes`` axes (the batch, and leading broadcast axes), as a
+    product with ones: BLAS runs it 5-15x faster than A.sum(axis=0) on (batch, few) arrays."""
+    rows = columns = 1
+    for n in A.shape[:axes]:
+        rows *= n
+    for n in A.shape[axes:]:
+        columns *= n
+    return np.dot(np.ones(rows, A.dtype), A.reshape(rows, columns)).reshape(A.shape[axes:])
+
+
 def _erf(x):
     """Error function erf(x), elementwise, in double precision.
 
@@ -387,7 +398,7 @@ def forward(params, X):
 def _batch_loss(cache, T):
     """E = mse(y, t), averaged over the batch."""
     Y = cache["Y"]
-    return ((Y - T) ** 2).sum() / 256 / T.shape[0]
+    return np.vdot(Y - T, Y - T) / 256 / T.shape[0]
 
 
 def loss(params, X, T):
@@ -425,24 +436,24 @@ def backward(params, cache, T):
     dH = dY  # dE/dh = dE/dy
     dF = dY  # dE/df = dE/dy
     dF4 = dF  # dE/df4 = dE/df
-    dc2 = dF.sum(axis=(0, 1))  # dE/dc2 = dE/df, summed over the broadcast axes
+    dc2 = _batch_sum(dF, 2)  # dE/dc2 = dE/df, summed over the broadcast axes
     dF3 = dF4 @ W2.T  # dE/df3 = dE/df4 W2^T
     dW2 = np.tensordot(F3, dF4, axes=([0, 1], [0, 1]))  # dE/dW2 = f3^T dE/df4, summed over the batch
     _s1 = 0.5 * F2 * 1.4142135623730951  # 0.5 * F2 * sqrt(2), used twice
     # dE/df2 = dE/df3 * (0.5 * f2 * sqrt(2) * exp(-0.5 * f2 ** 2) / sqrt(pi) + 0.5 * erf(0.5 * f2 * sqrt(2)) + 0.5)
     dF2 = dF3 * (_s1 * np.exp(-0.5 * F2 ** 2) / 1.772453850905516 + 0.5 * _erf(_s1) + 0.5)
     dF1 = dF2  # dE/df1 = dE/df2
-    dc1 = dF2.sum(axis=(0, 1))  # dE/dc1 = dE/df2, summed over the broadcast axes
+    dc1 = _batch_sum(dF2, 2)  # dE/dc1 = dE/df2, summed over the broadcast axes
     dN2 = dF1 @ W1.T  # dE/dn2 = dE/df1 W1^T
     dW1 = np.tensordot(N2, dF1, axes=([0, 1], [0, 1]))  # dE/dW1 = n2^T dE/df1, summed over the batch
     dN22 = dN2  # dE/dn22 = dE/dn2
-    db2 = dN2.sum(axis=(0, 1))  # dE/db2 = dE/dn2, summed over the broadcast axes
-    dg2 = (dN22 * N21).sum(axis=(0, 1))  # dE/dg2 = dE/dn22 * n21, summed over the broadcast axes
+    db2 = _batch_sum(dN2, 2)  # dE/db2 = dE/dn2, summed over the broadcast axes
+    dg2 = _batch_sum(dN22 * N21, 2)  # dE/dg2 = dE/dn22 * n21, summed over the broadcast axes
     dN21 = dN22 * g2  # dE/dn21 = dE/dn22 * g2
     # dE/dh += (dE/dn21 - mean(dE/dn21) - n21 * mean(dE/dn21 * n21)) / sigma, along the last axis
     dH = dH + (dN21 - dN21.mean(axis=-1, keepdims=True) - N21 * (dN21 * N21).mean(axis=-1, keepdims=True)) * _rstd_N21
     dH2 = dH  # dE/dh2 = dE/dh
-    dbo = dH.sum(axis=(0, 1))  # dE/dbo = dE/dh, summed over the broadcast axes
+    dbo = _batch_sum(dH, 2)  # dE/dbo = dE/dh, summed over the broadcast axes
     dH1 = dH2  # dE/dh1 = dE/dh2
     dO_ = dH1 @ Wo.T  # dE/do = dE/dh1 Wo^T
     dWo = np.tensordot(O_, dH1, axes=([0, 1], [0, 1]))  # dE/dWo = o^T dE/dh1, summed over the batch
@@ -469,8 +480,8 @@ def backward(params, cache, T):
     dN1 = dN1 + dQ1 @ Wq.T  # dE/dn1 += dE/dq1 Wq^T
     dWq = np.tensordot(N1, dQ1, axes=([0, 1], [0, 1]))  # dE/dWq = n1^T dE/dq1, summed over the batch
     dN12 = dN1  # dE/dn12 = dE/dn1
-    db1 = dN1.sum(axis=(0, 1))  # dE/db1 = dE/dn1, summed over the broadcast axes
-    dg1 = (dN12 * N11).sum(axis=(0, 1))  # dE/dg1 = dE/dn12 * n11, summed over the broadcast axes
+    db1 = _batch_sum(dN1, 2)  # dE/db1 = dE/dn1, summed over the broadcast axes
+    dg1 = _batch_sum(dN12 * N11, 2)  # dE/dg1 = dE/dn12 * n11, summed over the broadcast axes
     return {
         "g1": dg1,
         "b1": db1,
@@ -542,29 +553,29 @@ def loss_and_grad(params, X, T):
     Y = F + H  # y = f + h
     T = _targets(T, Y)
     N = T.shape[0]
-    E = ((Y - T) ** 2).sum() / 256 / N  # E = mse(y, t) = mean_i (y_i - t_i) ** 2, averaged over the batch
+    E = np.vdot(Y - T, Y - T) / 256 / N  # E = mse(y, t) = mean_i (y_i - t_i) ** 2, averaged over the batch
     dY = (Y / 128 - T / 128) / N  # dE/dy = y / 128 - t / 128
     dH = dY  # dE/dh = dE/dy
     dF = dY  # dE/df = dE/dy
     dF4 = dF  # dE/df4 = dE/df
-    dc2 = dF.sum(axis=(0, 1))  # dE/dc2 = dE/df, summed over the broadcast axes
+    dc2 = _batch_sum(dF, 2)  # dE/dc2 = dE/df, summed over the broadcast axes
     dF3 = dF4 @ W2.T  # dE/df3 = dE/df4 W2^T
     dW2 = np.tensordot(F3, dF4, axes=([0, 1], [0, 1]))  # dE/dW2 = f3^T dE/df4, summed over the batch
     _s1 = 0.5 * F2 * 1.4142135623730951  # 0.5 * F2 * sqrt(2), used twice
     # dE/df2 = dE/df3 * (0.5 * f2 * sqrt(2) * exp(-0.5 * f2 ** 2) / sqrt(pi) + 0.5 * erf(0.5 * f2 * sqrt(2)) + 0.5)
     dF2 = dF3 * (_s1 * np.exp(-0.5 * F2 ** 2) / 1.772453850905516 + 0.5 * _erf(_s1) + 0.5)
     dF1 = dF2  # dE/df1 = dE/df2
-    dc1 = dF2.sum(axis=(0, 1))  # dE/dc1 = dE/df2, summed over the broadcast axes
+    dc1 = _batch_sum(dF2, 2)  # dE/dc1 = dE/df2, summed over the broadcast axes
     dN2 = dF1 @ W1.T  # dE/dn2 = dE/df1 W1^T
     dW1 = np.tensordot(N2, dF1, axes=([0, 1], [0, 1]))  # dE/dW1 = n2^T dE/df1, summed over the batch
     dN22 = dN2  # dE/dn22 = dE/dn2
-    db2 = dN2.sum(axis=(0, 1))  # dE/db2 = dE/dn2, summed over the broadcast axes
-    dg2 = (dN22 * N21).sum(axis=(0, 1))  # dE/dg2 = dE/dn22 * n21, summed over the broadcast axes
+    db2 = _batch_sum(dN2, 2)  # dE/db2 = dE/dn2, summed over the broadcast axes
+    dg2 = _batch_sum(dN22 * N21, 2)  # dE/dg2 = dE/dn22 * n21, summed over the broadcast axes
     dN21 = dN22 * g2  # dE/dn21 = dE/dn22 * g2
     # dE/dh += (dE/dn21 - mean(dE/dn21) - n21 * mean(dE/dn21 * n21)) / sigma, along the last axis
     dH = dH + (dN21 - dN21.mean(axis=-1, keepdims=True) - N21 * (dN21 * N21).mean(axis=-1, keepdims=True)) * _rstd_N21
     dH2 = dH  # dE/dh2 = dE/dh
-    dbo = dH.sum(axis=(0, 1))  # dE/dbo = dE/dh, summed over the broadcast axes
+    dbo = _batch_sum(dH, 2)  # dE/dbo = dE/dh, summed over the broadcast axes
     dH1 = dH2  # dE/dh1 = dE/dh2
     dO_ = dH1 @ Wo.T  # dE/do = dE/dh1 Wo^T
     dWo = np.tensordot(O_, dH1, axes=([0, 1], [0, 1]))  # dE/dWo = o^T dE/dh1, summed over the batch
@@ -591,8 +602,8 @@ def loss_and_grad(params, X, T):
     dN1 = dN1 + dQ1 @ Wq.T  # dE/dn1 += dE/dq1 Wq^T
     dWq = np.tensordot(N1, dQ1, axes=([0, 1], [0, 1]))  # dE/dWq = n1^T dE/dq1, summed over the batch
     dN12 = dN1  # dE/dn12 = dE/dn1
-    db1 = dN1.sum(axis=(0, 1))  # dE/db1 = dE/dn1, summed over the broadcast axes
-    dg1 = (dN12 * N11).sum(axis=(0, 1))  # dE/dg1 = dE/dn12 * n11, summed over the broadcast axes
+    db1 = _batch_sum(dN1, 2)  # dE/db1 = dE/dn1, summed over the broadcast axes
+    dg1 = _batch_sum(dN12 * N11, 2)  # dE/dg1 = dE/dn12 * n11, summed over the broadcast axes
     return E, {
         "g1": dg1,
         "b1": db1,

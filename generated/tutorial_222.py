@@ -123,7 +123,7 @@ def forward(params, X):
 def _batch_loss(cache, T):
     """E = half_sse(a2, t), averaged over the batch."""
     A2 = cache["A2"]
-    return (0.5 * (T - A2) ** 2).sum() / T.shape[0]
+    return 0.5 * np.vdot(A2 - T, A2 - T) / T.shape[0]
 
 
 def loss(params, X, T):
@@ -164,7 +164,7 @@ def loss_and_grad(params, X, T):
     A2 = _sigmoid(Z2)  # a2 = sigmoid(z2)
     T = _targets(T, A2)
     N = T.shape[0]
-    E = (0.5 * (T - A2) ** 2).sum() / N  # E = half_sse(a2, t) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch
+    E = 0.5 * np.vdot(A2 - T, A2 - T) / N  # E = half_sse(a2, t) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch
     dA2 = (A2 - T) / N  # dE/da2 = a2 - t
     dZ2 = dA2 * A2 * (1 - A2)  # dE/dz2 = dE/da2 * a2 * (1 - a2)
     dW2 = np.dot(dZ2.T, A1)  # dE/dW2 = dE/dz2 a1^T, summed over the batch
