@@ -53,6 +53,35 @@ class NumpyModule:
         #: Whether the loss is one loss function, spelled summed over the batch.
         self.total = loss.op.loss_function and graph.loss in self.loss_part
 
+    def inlined(self, parts: list[tuple[str, Line, set[str]]], needed: set[str]) -> list[Line]:
+        """The forward lines, with each value that one later line reads once, and nothing else
+        needs (not cached for backward, not read by the loss), written into that line: the
+        spec's ``h2 = tanh(Wx x2 + Wh h1 + bh)`` as one line, as one would write it by hand.
+        Fewer arrays stay alive: at batch 1024 a fresh array per helper node costs page faults
+        (a (1024, 16) float64 temporary is 128 kB, glibc's mmap threshold), and NumPy frees an
+        inner temporary as soon as the expression is done with it."""
+        b, graph = self.builder, self.graph
+        uses: dict[str, int] = {}
+        for _, line, reads in parts:
+            right = line.code.split(" = ", 1)[1]
+            for name in reads:
+                uses[name] = uses.get(name, 0) + len(re.findall(rf"\b{re.escape(b.array(name))}\b", right))
+        pending: dict[str, tuple[str, str]] = {}  # node -> (its code, its formula), not yet written
+        lines = []
+        for name, line, reads in parts:
+            code, math = line.code, line.comment
+            for read in sorted(reads & pending.keys()):
+                spelled, formula = pending.pop(read)
+                code = _substituted(code, b.array(read), spelled)
+                math = _substituted(math, read, formula)
+            node = graph.nodes[name]
+            single = not node.op.numpy_saves(node, graph) and " = " in math
+            if single and name not in needed and uses.get(name) == 1:
+                pending[name] = (code.split(" = ", 1)[1], math.split(" = ", 1)[1])
+            else:
+                lines.append(Line(code, math))
+        return lines
+
     def ancestors(self, name: str) -> set[str]:
         found = {name}
         for node in reversed(list(self.graph.nodes.values())):
@@ -106,12 +135,14 @@ class NumpyModule:
         # Forward lines whose value nothing reads are left out (a softmax whose cross-entropy is
         # spelled from its input and needs no gradient: an unused variable, work for nothing).
         # (and the nodes whose forward line saves an array the loss reads: softmax's log-sum-exp)
-        forward, forward_reads, wanted = [], set(), cached | loss_reads | recompute_reads | set(b.saved_in_lines.values())
+        needed_later = cached | loss_reads | recompute_reads | set(b.saved_in_lines.values())
+        kept_parts, forward_reads, wanted = [], set(), set(needed_later)
         for name, line, reads in reversed(forward_parts):
             if name in wanted:
-                forward.insert(0, line)
+                kept_parts.insert(0, (name, line, reads))
                 forward_reads |= reads
                 wanted |= reads
+        forward = self.inlined(kept_parts, needed_later | {self.output})
         forward_params = {n for n in forward_reads | cached if graph.role(n) == "param"}
         forward_inputs = {n for n in forward_reads | cached if graph.role(n) == "input"}
         order = list(graph.nodes)
@@ -442,3 +473,46 @@ def _array_code(value) -> str:
         return f"np.array([{rows}\n        ])"
     text = pprint.pformat(value, width=100, compact=True)
     return "np.array(" + text.replace("\n", "\n" + " " * 8) + ")"
+
+
+def _substituted(text: str, name: str, value: str) -> str:
+    """``text`` (a line ``x = ...`` or its formula) with identifier ``name`` on its right side
+    replaced by ``value``, in parentheses only where an operator next to it binds tighter than
+    ``value``'s own (``tanh(Wx x2 + bh)``, ``x * (1 - t)``, ``(a + b).T``)."""
+    left, right = text.split(" = ", 1)
+    outer = _outer_operators(value)
+    pattern = re.compile(rf"(?<![\w.]){re.escape(name)}(?!\w)")
+
+    def spelled(match: re.Match) -> str:
+        before, after = right[: match.start()].rstrip(), right[match.end() :].lstrip()
+        tight_before = before.endswith(("*", "/", "@", "-", "**")) or (before[-1:].isalnum() or before.endswith(")"))
+        tight_after = after.startswith(("*", "/", "@", "[", ".", "**")) or after[:1].isalnum() or after.startswith("(")
+        if outer & {"+", "-"}:
+            wrap = tight_before or tight_after
+        elif outer:  # a product: only a power, a quotient's divisor, an index or an attribute binds tighter
+            wrap = before.endswith(("/", "**", "@")) or after.startswith(("**", "[", "."))
+        else:
+            wrap = False
+        return f"({value})" if wrap else value
+
+    return f"{left} = {pattern.sub(spelled, right)}"
+
+
+def _outer_operators(code: str) -> set[str]:
+    """The operators of ``code`` outside brackets: ``+ -`` of a sum, ``*`` of a product (also a
+    formula's juxtaposition ``W x``), or none for a name, a number or a call."""
+    found, depth, previous = ({"-"} if code.startswith("-") else set()), 0, ""  # -x ** 2 is -(x ** 2)
+    for position, char in enumerate(code):
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif depth == 0:
+            exponent = re.search(r"(?<![\w.])\d+\.?\d*[eE]$", code[:position])  # 1e-5
+            if char in "+-" and position and previous not in "*/@(,+-" and not exponent:
+                found.add(char)
+            elif char in "*/@" or (char == " " and code[position + 1 : position + 2] not in "+-*/@" and previous not in "+-*/@ "):
+                found.add("*")
+        if char != " ":
+            previous = char
+    return found
