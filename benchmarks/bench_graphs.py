@@ -8,7 +8,9 @@ NumPy version take turns in one process, on the same weights and batch, at batch
 float64 and float32; ``jax.jit(jax.value_and_grad(loss))`` joins them at batch 64 (float64,
 float32) when JAX is installed.  Losses and gradients must agree first (1e-9 relative in float64,
 1e-4 in float32).  One thread (``_common`` pins the process); process CPU time over blocks of
-calls, the median of ``--repeats`` turns: read +-5% as noise on a shared machine.
+calls, the median of ``--repeats`` turns: read +-5% as noise on a shared machine.  The last
+column is what the module's argument checks (``_inputs``, ``_targets``; the hand versions have
+none) cost a call at batch 64.
 
 The last rows compare a layer stack with the same network written as a graph spec
 (784-30-10 and 2-2-2, module against module): the two must run alike.
@@ -156,6 +158,8 @@ def rows(names: list[str], modules: Path | None, repeats: int, use_jax: bool, lo
                             raise SystemExit(f"{where}: differs from the module by {error:.1e}")
                     times = turns(engines, repeats)
                     row = {"network": name, "batch": batch, "dtype": dtype.__name__, "us": {k: v * 1e6 for k, v in times.items()}}
+                    output = module.forward(params, X)[0]
+                    row["checks_us"] = 1e6 * cpu_per_call(lambda m=module, X=X, T=T, Y=output: (m._inputs(X), m._targets(T, Y)))
                     found.append(row)
                     log(_line(row))
         for name, spec in AS_GRAPH.items():
@@ -188,10 +192,12 @@ def _line(row: dict) -> str:
 def table(found: list[dict]) -> str:
     """The markdown table: module/hand at 64 and 1024 in both dtypes, module/JAX at 64."""
     by = {(r["network"], r["batch"], r["dtype"]): r["us"] for r in found}
+    checks = {r["network"]: r["checks_us"] for r in found if r["batch"] == 64 and r["dtype"] == "float64" and "checks_us" in r}
     names = list(dict.fromkeys(r["network"] for r in found if "graph spec" not in r["network"]))
     lines = [
-        "| example | hand f64 64 | hand f64 1024 | hand f32 64 | hand f32 1024 | JAX f64 64 | JAX f32 64 | module f64 64 |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| example | hand f64 64 | hand f64 1024 | hand f32 64 | hand f32 1024 | JAX f64 64 | JAX f32 64 | module f64 64 "
+        "| its argument checks |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
 
     def ratio(name, batch, dtype, other):
@@ -202,6 +208,7 @@ def table(found: list[dict]) -> str:
         cells = [ratio(name, b, d, "hand") for d in ("float64", "float32") for b in (64, 1024)]
         cells += [ratio(name, 64, d, "jax") for d in ("float64", "float32")]
         cells.append(f"{by[(name, 64, 'float64')]['module']:.0f} us")
+        cells.append(f"{checks[name]:.1f} us")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     for r in found:
         if "graph spec" in r["network"]:

@@ -76,6 +76,8 @@ EXTRA_HELPERS = {
         "def _batch_sum(A, axes=1):\n"
         '    """A summed over its first ``axes`` axes (the batch, and leading broadcast axes), as a\n'
         "    product with ones: BLAS runs it 5-15x faster than A.sum(axis=0) on (batch, few) arrays.\"\"\"\n"
+        "    if axes == 1 and A.ndim == 2:  # (batch, n): the usual case, without reshapes\n"
+        "        return np.dot(np.ones(len(A), A.dtype), A)\n"
         "    rows = columns = 1\n"
         "    for n in A.shape[:axes]:\n"
         "        rows *= n\n"
