@@ -41,6 +41,8 @@ PARAM_SHAPES = {
 def _batch_sum(A, axes=1):
     """A summed over its first ``axes`` axes (the batch, and leading broadcast axes), as a
     product with ones: BLAS runs it 5-15x faster than A.sum(axis=0) on (batch, few) arrays."""
+    if axes == 1 and A.ndim == 2:  # (batch, n): the usual case, without reshapes
+        return np.dot(np.ones(len(A), A.dtype), A)
     rows = columns = 1
     for n in A.shape[:axes]:
         rows *= n
@@ -175,10 +177,9 @@ def forward(params, X):
     c = params["c"]
     W2 = params["W2"]
     b2 = params["b2"]
-    H1 = np.dot(X, W1.T)  # h1 = W1 x
-    H2, _rstd_H2 = _batch_norm(H1, axis=(0,), eps=1e-05)  # h2 = batch_norm(h1) over the batch, and 1/sigma for backward
-    H3 = H2 * g  # h3 = g * h2
-    H4 = H3 + c  # h4 = c + h3
+    # h2 = batch_norm(W1 x) over the batch, and 1/sigma for backward
+    H2, _rstd_H2 = _batch_norm(np.dot(X, W1.T), axis=(0,), eps=1e-05)
+    H4 = H2 * g + c  # h4 = c + g * h2
     H = _relu(H4)  # h = relu(h4)
     Y1 = np.dot(H, W2.T) + b2  # y1 = W2 h + b2
     Y, _lse_Y = _softmax_lse(Y1)  # y = softmax(y1), and its log-sum-exp for the loss
@@ -250,10 +251,9 @@ def loss_and_grad(params, X, T):
     c = params["c"]
     W2 = params["W2"]
     b2 = params["b2"]
-    H1 = np.dot(X, W1.T)  # h1 = W1 x
-    H2, _rstd_H2 = _batch_norm(H1, axis=(0,), eps=1e-05)  # h2 = batch_norm(h1) over the batch, and 1/sigma for backward
-    H3 = H2 * g  # h3 = g * h2
-    H4 = H3 + c  # h4 = c + h3
+    # h2 = batch_norm(W1 x) over the batch, and 1/sigma for backward
+    H2, _rstd_H2 = _batch_norm(np.dot(X, W1.T), axis=(0,), eps=1e-05)
+    H4 = H2 * g + c  # h4 = c + g * h2
     H = _relu(H4)  # h = relu(h4)
     Y1 = np.dot(H, W2.T) + b2  # y1 = W2 h + b2
     Y, _lse_Y = _softmax_lse(Y1)  # y = softmax(y1), and its log-sum-exp for the loss

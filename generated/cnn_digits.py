@@ -40,6 +40,8 @@ PARAM_SHAPES = {
 def _batch_sum(A, axes=1):
     """A summed over its first ``axes`` axes (the batch, and leading broadcast axes), as a
     product with ones: BLAS runs it 5-15x faster than A.sum(axis=0) on (batch, few) arrays."""
+    if axes == 1 and A.ndim == 2:  # (batch, n): the usual case, without reshapes
+        return np.dot(np.ones(len(A), A.dtype), A)
     rows = columns = 1
     for n in A.shape[:axes]:
         rows *= n
@@ -230,8 +232,7 @@ def forward(params, X):
     kb = params["kb"]
     W = params["W"]
     b = params["b"]
-    C1 = _conv(X, K, (1, 1), (1, 1))  # c1 = conv2d(x, K, padding=1)
-    C2 = C1 + kb  # c2 = c1 + kb
+    C2 = _conv(X, K, (1, 1), (1, 1)) + kb  # c2 = conv2d(x, K, padding=1) + kb
     C = _relu(C2)  # c = relu(c2)
     P = _max_pool(C, (2, 2), (2, 2))  # p = max_pool2d(c, 2)
     H = P.reshape(P.shape[0], 128)  # h = reshape(p, [128])
@@ -302,8 +303,7 @@ def loss_and_grad(params, X, T):
     kb = params["kb"]
     W = params["W"]
     b = params["b"]
-    C1 = _conv(X, K, (1, 1), (1, 1))  # c1 = conv2d(x, K, padding=1)
-    C2 = C1 + kb  # c2 = c1 + kb
+    C2 = _conv(X, K, (1, 1), (1, 1)) + kb  # c2 = conv2d(x, K, padding=1) + kb
     C = _relu(C2)  # c = relu(c2)
     P = _max_pool(C, (2, 2), (2, 2))  # p = max_pool2d(c, 2)
     H = P.reshape(P.shape[0], 128)  # h = reshape(p, [128])

@@ -40,6 +40,8 @@ PARAM_SHAPES = {
 def _batch_sum(A, axes=1):
     """A summed over its first ``axes`` axes (the batch, and leading broadcast axes), as a
     product with ones: BLAS runs it 5-15x faster than A.sum(axis=0) on (batch, few) arrays."""
+    if axes == 1 and A.ndim == 2:  # (batch, n): the usual case, without reshapes
+        return np.dot(np.ones(len(A), A.dtype), A)
     rows = columns = 1
     for n in A.shape[:axes]:
         rows *= n
@@ -160,10 +162,8 @@ def forward(params, X):
     W = params["W"]
     b = params["b"]
     Hu1 = np.dot(U, Wu.T)  # hu1 = Wu u
-    Hu = _relu(Hu1)  # hu = relu(hu1)
-    Hv1 = np.dot(V, Wv.T)  # hv1 = Wv v
-    Hv = np.tanh(Hv1)  # hv = tanh(hv1)
-    H = np.concatenate([Hu, Hv], axis=-1)  # h = concat(hu, hv)
+    Hv = np.tanh(np.dot(V, Wv.T))  # hv = tanh(Wv v)
+    H = np.concatenate([_relu(Hu1), Hv], axis=-1)  # h = concat(relu(hu1), hv)
     Y1 = np.dot(H, W.T) + b  # y1 = W h + b
     Y, _lse_Y = _softmax_lse(Y1)  # y = softmax(y1), and its log-sum-exp for the loss
     cache = {
@@ -232,10 +232,8 @@ def loss_and_grad(params, X, T):
     W = params["W"]
     b = params["b"]
     Hu1 = np.dot(U, Wu.T)  # hu1 = Wu u
-    Hu = _relu(Hu1)  # hu = relu(hu1)
-    Hv1 = np.dot(V, Wv.T)  # hv1 = Wv v
-    Hv = np.tanh(Hv1)  # hv = tanh(hv1)
-    H = np.concatenate([Hu, Hv], axis=-1)  # h = concat(hu, hv)
+    Hv = np.tanh(np.dot(V, Wv.T))  # hv = tanh(Wv v)
+    H = np.concatenate([_relu(Hu1), Hv], axis=-1)  # h = concat(relu(hu1), hv)
     Y1 = np.dot(H, W.T) + b  # y1 = W h + b
     Y, _lse_Y = _softmax_lse(Y1)  # y = softmax(y1), and its log-sum-exp for the loss
     T = _targets(T, Y)

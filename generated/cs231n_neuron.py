@@ -112,12 +112,7 @@ def forward(params, X):
     w0 = params["w0"]
     w1 = params["w1"]
     w2 = params["w2"]
-    F1 = X0 * w0  # f1 = w0 * x0
-    F2 = X1 * w1  # f2 = w1 * x1
-    F3 = F1 + F2  # f3 = f1 + f2
-    F4 = F3 + w2  # f4 = f3 + w2
-    F5 = -F4  # f5 = -f4
-    F6 = np.exp(F5)  # f6 = exp(f5)
+    F6 = np.exp(-(X0 * w0 + X1 * w1 + w2))  # f6 = exp(-(w0 * x0 + w1 * x1 + w2))
     F7 = F6 + 1  # f7 = f6 + 1
     F = 1 / F7  # f = 1 / f7
     cache = {
@@ -178,12 +173,7 @@ def loss_and_grad(params, X, T):
     w0 = params["w0"]
     w1 = params["w1"]
     w2 = params["w2"]
-    F1 = X0 * w0  # f1 = w0 * x0
-    F2 = X1 * w1  # f2 = w1 * x1
-    F3 = F1 + F2  # f3 = f1 + f2
-    F4 = F3 + w2  # f4 = f3 + w2
-    F5 = -F4  # f5 = -f4
-    F6 = np.exp(F5)  # f6 = exp(f5)
+    F6 = np.exp(-(X0 * w0 + X1 * w1 + w2))  # f6 = exp(-(w0 * x0 + w1 * x1 + w2))
     F7 = F6 + 1  # f7 = f6 + 1
     F = 1 / F7  # f = 1 / f7
     T = _targets(T, F)

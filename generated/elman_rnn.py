@@ -43,6 +43,8 @@ PARAM_SHAPES = {
 def _batch_sum(A, axes=1):
     """A summed over its first ``axes`` axes (the batch, and leading broadcast axes), as a
     product with ones: BLAS runs it 5-15x faster than A.sum(axis=0) on (batch, few) arrays."""
+    if axes == 1 and A.ndim == 2:  # (batch, n): the usual case, without reshapes
+        return np.dot(np.ones(len(A), A.dtype), A)
     rows = columns = 1
     for n in A.shape[:axes]:
         rows *= n
@@ -142,28 +144,11 @@ def forward(params, X):
     bh = params["bh"]
     Wy = params["Wy"]
     by = params["by"]
-    H11 = np.dot(X1, Wx.T) + bh  # h11 = Wx x1 + bh
-    H1 = np.tanh(H11)  # h1 = tanh(h11)
-    H21 = np.dot(X2, Wx.T)  # h21 = Wx x2
-    H22 = np.dot(H1, Wh.T)  # h22 = Wh h1
-    H23 = H21 + H22  # h23 = h21 + h22
-    H24 = H23 + bh  # h24 = bh + h23
-    H2 = np.tanh(H24)  # h2 = tanh(h24)
-    H31 = np.dot(X3, Wx.T)  # h31 = Wx x3
-    H32 = np.dot(H2, Wh.T)  # h32 = Wh h2
-    H33 = H31 + H32  # h33 = h31 + h32
-    H34 = H33 + bh  # h34 = bh + h33
-    H3 = np.tanh(H34)  # h3 = tanh(h34)
-    H41 = np.dot(X4, Wx.T)  # h41 = Wx x4
-    H42 = np.dot(H3, Wh.T)  # h42 = Wh h3
-    H43 = H41 + H42  # h43 = h41 + h42
-    H44 = H43 + bh  # h44 = bh + h43
-    H4 = np.tanh(H44)  # h4 = tanh(h44)
-    H51 = np.dot(X5, Wx.T)  # h51 = Wx x5
-    H52 = np.dot(H4, Wh.T)  # h52 = Wh h4
-    H53 = H51 + H52  # h53 = h51 + h52
-    H54 = H53 + bh  # h54 = bh + h53
-    H5 = np.tanh(H54)  # h5 = tanh(h54)
+    H1 = np.tanh(np.dot(X1, Wx.T) + bh)  # h1 = tanh(Wx x1 + bh)
+    H2 = np.tanh(np.dot(X2, Wx.T) + np.dot(H1, Wh.T) + bh)  # h2 = tanh(bh + Wx x2 + Wh h1)
+    H3 = np.tanh(np.dot(X3, Wx.T) + np.dot(H2, Wh.T) + bh)  # h3 = tanh(bh + Wx x3 + Wh h2)
+    H4 = np.tanh(np.dot(X4, Wx.T) + np.dot(H3, Wh.T) + bh)  # h4 = tanh(bh + Wx x4 + Wh h3)
+    H5 = np.tanh(np.dot(X5, Wx.T) + np.dot(H4, Wh.T) + bh)  # h5 = tanh(bh + Wx x5 + Wh h4)
     Y = np.dot(H5, Wy.T) + by  # y = Wy h5 + by
     cache = {
         "X1": X1,
@@ -272,28 +257,11 @@ def loss_and_grad(params, X, T):
     bh = params["bh"]
     Wy = params["Wy"]
     by = params["by"]
-    H11 = np.dot(X1, Wx.T) + bh  # h11 = Wx x1 + bh
-    H1 = np.tanh(H11)  # h1 = tanh(h11)
-    H21 = np.dot(X2, Wx.T)  # h21 = Wx x2
-    H22 = np.dot(H1, Wh.T)  # h22 = Wh h1
-    H23 = H21 + H22  # h23 = h21 + h22
-    H24 = H23 + bh  # h24 = bh + h23
-    H2 = np.tanh(H24)  # h2 = tanh(h24)
-    H31 = np.dot(X3, Wx.T)  # h31 = Wx x3
-    H32 = np.dot(H2, Wh.T)  # h32 = Wh h2
-    H33 = H31 + H32  # h33 = h31 + h32
-    H34 = H33 + bh  # h34 = bh + h33
-    H3 = np.tanh(H34)  # h3 = tanh(h34)
-    H41 = np.dot(X4, Wx.T)  # h41 = Wx x4
-    H42 = np.dot(H3, Wh.T)  # h42 = Wh h3
-    H43 = H41 + H42  # h43 = h41 + h42
-    H44 = H43 + bh  # h44 = bh + h43
-    H4 = np.tanh(H44)  # h4 = tanh(h44)
-    H51 = np.dot(X5, Wx.T)  # h51 = Wx x5
-    H52 = np.dot(H4, Wh.T)  # h52 = Wh h4
-    H53 = H51 + H52  # h53 = h51 + h52
-    H54 = H53 + bh  # h54 = bh + h53
-    H5 = np.tanh(H54)  # h5 = tanh(h54)
+    H1 = np.tanh(np.dot(X1, Wx.T) + bh)  # h1 = tanh(Wx x1 + bh)
+    H2 = np.tanh(np.dot(X2, Wx.T) + np.dot(H1, Wh.T) + bh)  # h2 = tanh(bh + Wx x2 + Wh h1)
+    H3 = np.tanh(np.dot(X3, Wx.T) + np.dot(H2, Wh.T) + bh)  # h3 = tanh(bh + Wx x3 + Wh h2)
+    H4 = np.tanh(np.dot(X4, Wx.T) + np.dot(H3, Wh.T) + bh)  # h4 = tanh(bh + Wx x4 + Wh h3)
+    H5 = np.tanh(np.dot(X5, Wx.T) + np.dot(H4, Wh.T) + bh)  # h5 = tanh(bh + Wx x5 + Wh h4)
     Y = np.dot(H5, Wy.T) + by  # y = Wy h5 + by
     T = _targets(T, Y)
     N = T.shape[0]

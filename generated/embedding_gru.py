@@ -70,6 +70,8 @@ PARAM_SHAPES = {
 def _batch_sum(A, axes=1):
     """A summed over its first ``axes`` axes (the batch, and leading broadcast axes), as a
     product with ones: BLAS runs it 5-15x faster than A.sum(axis=0) on (batch, few) arrays."""
+    if axes == 1 and A.ndim == 2:  # (batch, n): the usual case, without reshapes
+        return np.dot(np.ones(len(A), A.dtype), A)
     rows = columns = 1
     for n in A.shape[:axes]:
         rows *= n
@@ -214,127 +216,55 @@ def forward(params, X):
     by = params["by"]
     E_ = Emb[Ids]  # e = Emb[ids]
     Z11 = E_[:, 0]  # z11 = e[0]
-    Z12 = np.dot(Z11, Wz.T) + bz  # z12 = Wz z11 + bz
-    Z1 = _sigmoid(Z12)  # z1 = sigmoid(z12)
+    Z1 = _sigmoid(np.dot(Z11, Wz.T) + bz)  # z1 = sigmoid(Wz z11 + bz)
     N11 = E_[:, 0]  # n11 = e[0]
-    N12 = np.dot(N11, Wn.T) + bn  # n12 = Wn n11 + bn
-    N1 = np.tanh(N12)  # n1 = tanh(n12)
+    N1 = np.tanh(np.dot(N11, Wn.T) + bn)  # n1 = tanh(Wn n11 + bn)
     H1 = N1 * Z1  # h1 = n1 * z1
     Z21 = E_[:, 1]  # z21 = e[1]
-    Z22 = np.dot(Z21, Wz.T)  # z22 = Wz z21
-    Z23 = np.dot(H1, Uz.T)  # z23 = Uz h1
-    Z24 = Z22 + Z23  # z24 = z22 + z23
-    Z25 = Z24 + bz  # z25 = bz + z24
-    Z2 = _sigmoid(Z25)  # z2 = sigmoid(z25)
+    Z2 = _sigmoid(np.dot(Z21, Wz.T) + np.dot(H1, Uz.T) + bz)  # z2 = sigmoid(bz + Wz z21 + Uz h1)
     R21 = E_[:, 1]  # r21 = e[1]
-    R22 = np.dot(R21, Wr.T)  # r22 = Wr r21
-    R23 = np.dot(H1, Ur.T)  # r23 = Ur h1
-    R24 = R22 + R23  # r24 = r22 + r23
-    R25 = R24 + br  # r25 = br + r24
-    R2 = _sigmoid(R25)  # r2 = sigmoid(r25)
+    R2 = _sigmoid(np.dot(R21, Wr.T) + np.dot(H1, Ur.T) + br)  # r2 = sigmoid(br + Wr r21 + Ur h1)
     N21 = E_[:, 1]  # n21 = e[1]
-    N22 = np.dot(N21, Wn.T)  # n22 = Wn n21
     N23 = H1 * R2  # n23 = h1 * r2
-    N24 = np.dot(N23, Un.T)  # n24 = Un n23
-    N25 = N22 + N24  # n25 = n22 + n24
-    N26 = N25 + bn  # n26 = bn + n25
-    N2 = np.tanh(N26)  # n2 = tanh(n26)
+    N2 = np.tanh(np.dot(N21, Wn.T) + np.dot(N23, Un.T) + bn)  # n2 = tanh(bn + Wn n21 + Un n23)
     H21 = 1 - Z2  # h21 = 1 - z2
-    H22 = H1 * H21  # h22 = h1 * h21
-    H23 = N2 * Z2  # h23 = n2 * z2
-    H2 = H22 + H23  # h2 = h22 + h23
+    H2 = H1 * H21 + N2 * Z2  # h2 = h1 * h21 + n2 * z2
     Z31 = E_[:, 2]  # z31 = e[2]
-    Z32 = np.dot(Z31, Wz.T)  # z32 = Wz z31
-    Z33 = np.dot(H2, Uz.T)  # z33 = Uz h2
-    Z34 = Z32 + Z33  # z34 = z32 + z33
-    Z35 = Z34 + bz  # z35 = bz + z34
-    Z3 = _sigmoid(Z35)  # z3 = sigmoid(z35)
+    Z3 = _sigmoid(np.dot(Z31, Wz.T) + np.dot(H2, Uz.T) + bz)  # z3 = sigmoid(bz + Wz z31 + Uz h2)
     R31 = E_[:, 2]  # r31 = e[2]
-    R32 = np.dot(R31, Wr.T)  # r32 = Wr r31
-    R33 = np.dot(H2, Ur.T)  # r33 = Ur h2
-    R34 = R32 + R33  # r34 = r32 + r33
-    R35 = R34 + br  # r35 = br + r34
-    R3 = _sigmoid(R35)  # r3 = sigmoid(r35)
+    R3 = _sigmoid(np.dot(R31, Wr.T) + np.dot(H2, Ur.T) + br)  # r3 = sigmoid(br + Wr r31 + Ur h2)
     N31 = E_[:, 2]  # n31 = e[2]
-    N32 = np.dot(N31, Wn.T)  # n32 = Wn n31
     N33 = H2 * R3  # n33 = h2 * r3
-    N34 = np.dot(N33, Un.T)  # n34 = Un n33
-    N35 = N32 + N34  # n35 = n32 + n34
-    N36 = N35 + bn  # n36 = bn + n35
-    N3 = np.tanh(N36)  # n3 = tanh(n36)
+    N3 = np.tanh(np.dot(N31, Wn.T) + np.dot(N33, Un.T) + bn)  # n3 = tanh(bn + Wn n31 + Un n33)
     H31 = 1 - Z3  # h31 = 1 - z3
-    H32 = H2 * H31  # h32 = h2 * h31
-    H33 = N3 * Z3  # h33 = n3 * z3
-    H3 = H32 + H33  # h3 = h32 + h33
+    H3 = H2 * H31 + N3 * Z3  # h3 = h2 * h31 + n3 * z3
     Z41 = E_[:, 3]  # z41 = e[3]
-    Z42 = np.dot(Z41, Wz.T)  # z42 = Wz z41
-    Z43 = np.dot(H3, Uz.T)  # z43 = Uz h3
-    Z44 = Z42 + Z43  # z44 = z42 + z43
-    Z45 = Z44 + bz  # z45 = bz + z44
-    Z4 = _sigmoid(Z45)  # z4 = sigmoid(z45)
+    Z4 = _sigmoid(np.dot(Z41, Wz.T) + np.dot(H3, Uz.T) + bz)  # z4 = sigmoid(bz + Wz z41 + Uz h3)
     R41 = E_[:, 3]  # r41 = e[3]
-    R42 = np.dot(R41, Wr.T)  # r42 = Wr r41
-    R43 = np.dot(H3, Ur.T)  # r43 = Ur h3
-    R44 = R42 + R43  # r44 = r42 + r43
-    R45 = R44 + br  # r45 = br + r44
-    R4 = _sigmoid(R45)  # r4 = sigmoid(r45)
+    R4 = _sigmoid(np.dot(R41, Wr.T) + np.dot(H3, Ur.T) + br)  # r4 = sigmoid(br + Wr r41 + Ur h3)
     N41 = E_[:, 3]  # n41 = e[3]
-    N42 = np.dot(N41, Wn.T)  # n42 = Wn n41
     N43 = H3 * R4  # n43 = h3 * r4
-    N44 = np.dot(N43, Un.T)  # n44 = Un n43
-    N45 = N42 + N44  # n45 = n42 + n44
-    N46 = N45 + bn  # n46 = bn + n45
-    N4 = np.tanh(N46)  # n4 = tanh(n46)
+    N4 = np.tanh(np.dot(N41, Wn.T) + np.dot(N43, Un.T) + bn)  # n4 = tanh(bn + Wn n41 + Un n43)
     H41 = 1 - Z4  # h41 = 1 - z4
-    H42 = H3 * H41  # h42 = h3 * h41
-    H43 = N4 * Z4  # h43 = n4 * z4
-    H4 = H42 + H43  # h4 = h42 + h43
+    H4 = H3 * H41 + N4 * Z4  # h4 = h3 * h41 + n4 * z4
     Z51 = E_[:, 4]  # z51 = e[4]
-    Z52 = np.dot(Z51, Wz.T)  # z52 = Wz z51
-    Z53 = np.dot(H4, Uz.T)  # z53 = Uz h4
-    Z54 = Z52 + Z53  # z54 = z52 + z53
-    Z55 = Z54 + bz  # z55 = bz + z54
-    Z5 = _sigmoid(Z55)  # z5 = sigmoid(z55)
+    Z5 = _sigmoid(np.dot(Z51, Wz.T) + np.dot(H4, Uz.T) + bz)  # z5 = sigmoid(bz + Wz z51 + Uz h4)
     R51 = E_[:, 4]  # r51 = e[4]
-    R52 = np.dot(R51, Wr.T)  # r52 = Wr r51
-    R53 = np.dot(H4, Ur.T)  # r53 = Ur h4
-    R54 = R52 + R53  # r54 = r52 + r53
-    R55 = R54 + br  # r55 = br + r54
-    R5 = _sigmoid(R55)  # r5 = sigmoid(r55)
+    R5 = _sigmoid(np.dot(R51, Wr.T) + np.dot(H4, Ur.T) + br)  # r5 = sigmoid(br + Wr r51 + Ur h4)
     N51 = E_[:, 4]  # n51 = e[4]
-    N52 = np.dot(N51, Wn.T)  # n52 = Wn n51
     N53 = H4 * R5  # n53 = h4 * r5
-    N54 = np.dot(N53, Un.T)  # n54 = Un n53
-    N55 = N52 + N54  # n55 = n52 + n54
-    N56 = N55 + bn  # n56 = bn + n55
-    N5 = np.tanh(N56)  # n5 = tanh(n56)
+    N5 = np.tanh(np.dot(N51, Wn.T) + np.dot(N53, Un.T) + bn)  # n5 = tanh(bn + Wn n51 + Un n53)
     H51 = 1 - Z5  # h51 = 1 - z5
-    H52 = H4 * H51  # h52 = h4 * h51
-    H53 = N5 * Z5  # h53 = n5 * z5
-    H5 = H52 + H53  # h5 = h52 + h53
+    H5 = H4 * H51 + N5 * Z5  # h5 = h4 * h51 + n5 * z5
     Z61 = E_[:, 5]  # z61 = e[5]
-    Z62 = np.dot(Z61, Wz.T)  # z62 = Wz z61
-    Z63 = np.dot(H5, Uz.T)  # z63 = Uz h5
-    Z64 = Z62 + Z63  # z64 = z62 + z63
-    Z65 = Z64 + bz  # z65 = bz + z64
-    Z6 = _sigmoid(Z65)  # z6 = sigmoid(z65)
+    Z6 = _sigmoid(np.dot(Z61, Wz.T) + np.dot(H5, Uz.T) + bz)  # z6 = sigmoid(bz + Wz z61 + Uz h5)
     R61 = E_[:, 5]  # r61 = e[5]
-    R62 = np.dot(R61, Wr.T)  # r62 = Wr r61
-    R63 = np.dot(H5, Ur.T)  # r63 = Ur h5
-    R64 = R62 + R63  # r64 = r62 + r63
-    R65 = R64 + br  # r65 = br + r64
-    R6 = _sigmoid(R65)  # r6 = sigmoid(r65)
+    R6 = _sigmoid(np.dot(R61, Wr.T) + np.dot(H5, Ur.T) + br)  # r6 = sigmoid(br + Wr r61 + Ur h5)
     N61 = E_[:, 5]  # n61 = e[5]
-    N62 = np.dot(N61, Wn.T)  # n62 = Wn n61
     N63 = H5 * R6  # n63 = h5 * r6
-    N64 = np.dot(N63, Un.T)  # n64 = Un n63
-    N65 = N62 + N64  # n65 = n62 + n64
-    N66 = N65 + bn  # n66 = bn + n65
-    N6 = np.tanh(N66)  # n6 = tanh(n66)
+    N6 = np.tanh(np.dot(N61, Wn.T) + np.dot(N63, Un.T) + bn)  # n6 = tanh(bn + Wn n61 + Un n63)
     H61 = 1 - Z6  # h61 = 1 - z6
-    H62 = H5 * H61  # h62 = h5 * h61
-    H63 = N6 * Z6  # h63 = n6 * z6
-    H6 = H62 + H63  # h6 = h62 + h63
+    H6 = H5 * H61 + N6 * Z6  # h6 = h5 * h61 + n6 * z6
     Y1 = np.dot(H6, Wy.T) + by  # y1 = Wy h6 + by
     Y, _lse_Y = _softmax_lse(Y1)  # y = softmax(y1), and its log-sum-exp for the loss
     cache = {
@@ -722,127 +652,55 @@ def loss_and_grad(params, X, T):
     by = params["by"]
     E_ = Emb[Ids]  # e = Emb[ids]
     Z11 = E_[:, 0]  # z11 = e[0]
-    Z12 = np.dot(Z11, Wz.T) + bz  # z12 = Wz z11 + bz
-    Z1 = _sigmoid(Z12)  # z1 = sigmoid(z12)
+    Z1 = _sigmoid(np.dot(Z11, Wz.T) + bz)  # z1 = sigmoid(Wz z11 + bz)
     N11 = E_[:, 0]  # n11 = e[0]
-    N12 = np.dot(N11, Wn.T) + bn  # n12 = Wn n11 + bn
-    N1 = np.tanh(N12)  # n1 = tanh(n12)
+    N1 = np.tanh(np.dot(N11, Wn.T) + bn)  # n1 = tanh(Wn n11 + bn)
     H1 = N1 * Z1  # h1 = n1 * z1
     Z21 = E_[:, 1]  # z21 = e[1]
-    Z22 = np.dot(Z21, Wz.T)  # z22 = Wz z21
-    Z23 = np.dot(H1, Uz.T)  # z23 = Uz h1
-    Z24 = Z22 + Z23  # z24 = z22 + z23
-    Z25 = Z24 + bz  # z25 = bz + z24
-    Z2 = _sigmoid(Z25)  # z2 = sigmoid(z25)
+    Z2 = _sigmoid(np.dot(Z21, Wz.T) + np.dot(H1, Uz.T) + bz)  # z2 = sigmoid(bz + Wz z21 + Uz h1)
     R21 = E_[:, 1]  # r21 = e[1]
-    R22 = np.dot(R21, Wr.T)  # r22 = Wr r21
-    R23 = np.dot(H1, Ur.T)  # r23 = Ur h1
-    R24 = R22 + R23  # r24 = r22 + r23
-    R25 = R24 + br  # r25 = br + r24
-    R2 = _sigmoid(R25)  # r2 = sigmoid(r25)
+    R2 = _sigmoid(np.dot(R21, Wr.T) + np.dot(H1, Ur.T) + br)  # r2 = sigmoid(br + Wr r21 + Ur h1)
     N21 = E_[:, 1]  # n21 = e[1]
-    N22 = np.dot(N21, Wn.T)  # n22 = Wn n21
     N23 = H1 * R2  # n23 = h1 * r2
-    N24 = np.dot(N23, Un.T)  # n24 = Un n23
-    N25 = N22 + N24  # n25 = n22 + n24
-    N26 = N25 + bn  # n26 = bn + n25
-    N2 = np.tanh(N26)  # n2 = tanh(n26)
+    N2 = np.tanh(np.dot(N21, Wn.T) + np.dot(N23, Un.T) + bn)  # n2 = tanh(bn + Wn n21 + Un n23)
     H21 = 1 - Z2  # h21 = 1 - z2
-    H22 = H1 * H21  # h22 = h1 * h21
-    H23 = N2 * Z2  # h23 = n2 * z2
-    H2 = H22 + H23  # h2 = h22 + h23
+    H2 = H1 * H21 + N2 * Z2  # h2 = h1 * h21 + n2 * z2
     Z31 = E_[:, 2]  # z31 = e[2]
-    Z32 = np.dot(Z31, Wz.T)  # z32 = Wz z31
-    Z33 = np.dot(H2, Uz.T)  # z33 = Uz h2
-    Z34 = Z32 + Z33  # z34 = z32 + z33
-    Z35 = Z34 + bz  # z35 = bz + z34
-    Z3 = _sigmoid(Z35)  # z3 = sigmoid(z35)
+    Z3 = _sigmoid(np.dot(Z31, Wz.T) + np.dot(H2, Uz.T) + bz)  # z3 = sigmoid(bz + Wz z31 + Uz h2)
     R31 = E_[:, 2]  # r31 = e[2]
-    R32 = np.dot(R31, Wr.T)  # r32 = Wr r31
-    R33 = np.dot(H2, Ur.T)  # r33 = Ur h2
-    R34 = R32 + R33  # r34 = r32 + r33
-    R35 = R34 + br  # r35 = br + r34
-    R3 = _sigmoid(R35)  # r3 = sigmoid(r35)
+    R3 = _sigmoid(np.dot(R31, Wr.T) + np.dot(H2, Ur.T) + br)  # r3 = sigmoid(br + Wr r31 + Ur h2)
     N31 = E_[:, 2]  # n31 = e[2]
-    N32 = np.dot(N31, Wn.T)  # n32 = Wn n31
     N33 = H2 * R3  # n33 = h2 * r3
-    N34 = np.dot(N33, Un.T)  # n34 = Un n33
-    N35 = N32 + N34  # n35 = n32 + n34
-    N36 = N35 + bn  # n36 = bn + n35
-    N3 = np.tanh(N36)  # n3 = tanh(n36)
+    N3 = np.tanh(np.dot(N31, Wn.T) + np.dot(N33, Un.T) + bn)  # n3 = tanh(bn + Wn n31 + Un n33)
     H31 = 1 - Z3  # h31 = 1 - z3
-    H32 = H2 * H31  # h32 = h2 * h31
-    H33 = N3 * Z3  # h33 = n3 * z3
-    H3 = H32 + H33  # h3 = h32 + h33
+    H3 = H2 * H31 + N3 * Z3  # h3 = h2 * h31 + n3 * z3
     Z41 = E_[:, 3]  # z41 = e[3]
-    Z42 = np.dot(Z41, Wz.T)  # z42 = Wz z41
-    Z43 = np.dot(H3, Uz.T)  # z43 = Uz h3
-    Z44 = Z42 + Z43  # z44 = z42 + z43
-    Z45 = Z44 + bz  # z45 = bz + z44
-    Z4 = _sigmoid(Z45)  # z4 = sigmoid(z45)
+    Z4 = _sigmoid(np.dot(Z41, Wz.T) + np.dot(H3, Uz.T) + bz)  # z4 = sigmoid(bz + Wz z41 + Uz h3)
     R41 = E_[:, 3]  # r41 = e[3]
-    R42 = np.dot(R41, Wr.T)  # r42 = Wr r41
-    R43 = np.dot(H3, Ur.T)  # r43 = Ur h3
-    R44 = R42 + R43  # r44 = r42 + r43
-    R45 = R44 + br  # r45 = br + r44
-    R4 = _sigmoid(R45)  # r4 = sigmoid(r45)
+    R4 = _sigmoid(np.dot(R41, Wr.T) + np.dot(H3, Ur.T) + br)  # r4 = sigmoid(br + Wr r41 + Ur h3)
     N41 = E_[:, 3]  # n41 = e[3]
-    N42 = np.dot(N41, Wn.T)  # n42 = Wn n41
     N43 = H3 * R4  # n43 = h3 * r4
-    N44 = np.dot(N43, Un.T)  # n44 = Un n43
-    N45 = N42 + N44  # n45 = n42 + n44
-    N46 = N45 + bn  # n46 = bn + n45
-    N4 = np.tanh(N46)  # n4 = tanh(n46)
+    N4 = np.tanh(np.dot(N41, Wn.T) + np.dot(N43, Un.T) + bn)  # n4 = tanh(bn + Wn n41 + Un n43)
     H41 = 1 - Z4  # h41 = 1 - z4
-    H42 = H3 * H41  # h42 = h3 * h41
-    H43 = N4 * Z4  # h43 = n4 * z4
-    H4 = H42 + H43  # h4 = h42 + h43
+    H4 = H3 * H41 + N4 * Z4  # h4 = h3 * h41 + n4 * z4
     Z51 = E_[:, 4]  # z51 = e[4]
-    Z52 = np.dot(Z51, Wz.T)  # z52 = Wz z51
-    Z53 = np.dot(H4, Uz.T)  # z53 = Uz h4
-    Z54 = Z52 + Z53  # z54 = z52 + z53
-    Z55 = Z54 + bz  # z55 = bz + z54
-    Z5 = _sigmoid(Z55)  # z5 = sigmoid(z55)
+    Z5 = _sigmoid(np.dot(Z51, Wz.T) + np.dot(H4, Uz.T) + bz)  # z5 = sigmoid(bz + Wz z51 + Uz h4)
     R51 = E_[:, 4]  # r51 = e[4]
-    R52 = np.dot(R51, Wr.T)  # r52 = Wr r51
-    R53 = np.dot(H4, Ur.T)  # r53 = Ur h4
-    R54 = R52 + R53  # r54 = r52 + r53
-    R55 = R54 + br  # r55 = br + r54
-    R5 = _sigmoid(R55)  # r5 = sigmoid(r55)
+    R5 = _sigmoid(np.dot(R51, Wr.T) + np.dot(H4, Ur.T) + br)  # r5 = sigmoid(br + Wr r51 + Ur h4)
     N51 = E_[:, 4]  # n51 = e[4]
-    N52 = np.dot(N51, Wn.T)  # n52 = Wn n51
     N53 = H4 * R5  # n53 = h4 * r5
-    N54 = np.dot(N53, Un.T)  # n54 = Un n53
-    N55 = N52 + N54  # n55 = n52 + n54
-    N56 = N55 + bn  # n56 = bn + n55
-    N5 = np.tanh(N56)  # n5 = tanh(n56)
+    N5 = np.tanh(np.dot(N51, Wn.T) + np.dot(N53, Un.T) + bn)  # n5 = tanh(bn + Wn n51 + Un n53)
     H51 = 1 - Z5  # h51 = 1 - z5
-    H52 = H4 * H51  # h52 = h4 * h51
-    H53 = N5 * Z5  # h53 = n5 * z5
-    H5 = H52 + H53  # h5 = h52 + h53
+    H5 = H4 * H51 + N5 * Z5  # h5 = h4 * h51 + n5 * z5
     Z61 = E_[:, 5]  # z61 = e[5]
-    Z62 = np.dot(Z61, Wz.T)  # z62 = Wz z61
-    Z63 = np.dot(H5, Uz.T)  # z63 = Uz h5
-    Z64 = Z62 + Z63  # z64 = z62 + z63
-    Z65 = Z64 + bz  # z65 = bz + z64
-    Z6 = _sigmoid(Z65)  # z6 = sigmoid(z65)
+    Z6 = _sigmoid(np.dot(Z61, Wz.T) + np.dot(H5, Uz.T) + bz)  # z6 = sigmoid(bz + Wz z61 + Uz h5)
     R61 = E_[:, 5]  # r61 = e[5]
-    R62 = np.dot(R61, Wr.T)  # r62 = Wr r61
-    R63 = np.dot(H5, Ur.T)  # r63 = Ur h5
-    R64 = R62 + R63  # r64 = r62 + r63
-    R65 = R64 + br  # r65 = br + r64
-    R6 = _sigmoid(R65)  # r6 = sigmoid(r65)
+    R6 = _sigmoid(np.dot(R61, Wr.T) + np.dot(H5, Ur.T) + br)  # r6 = sigmoid(br + Wr r61 + Ur h5)
     N61 = E_[:, 5]  # n61 = e[5]
-    N62 = np.dot(N61, Wn.T)  # n62 = Wn n61
     N63 = H5 * R6  # n63 = h5 * r6
-    N64 = np.dot(N63, Un.T)  # n64 = Un n63
-    N65 = N62 + N64  # n65 = n62 + n64
-    N66 = N65 + bn  # n66 = bn + n65
-    N6 = np.tanh(N66)  # n6 = tanh(n66)
+    N6 = np.tanh(np.dot(N61, Wn.T) + np.dot(N63, Un.T) + bn)  # n6 = tanh(bn + Wn n61 + Un n63)
     H61 = 1 - Z6  # h61 = 1 - z6
-    H62 = H5 * H61  # h62 = h5 * h61
-    H63 = N6 * Z6  # h63 = n6 * z6
-    H6 = H62 + H63  # h6 = h62 + h63
+    H6 = H5 * H61 + N6 * Z6  # h6 = h5 * h61 + n6 * z6
     Y1 = np.dot(H6, Wy.T) + by  # y1 = Wy h6 + by
     Y, _lse_Y = _softmax_lse(Y1)  # y = softmax(y1), and its log-sum-exp for the loss
     T = _targets(T, Y)

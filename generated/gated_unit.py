@@ -37,6 +37,8 @@ PARAM_SHAPES = {
 def _batch_sum(A, axes=1):
     """A summed over its first ``axes`` axes (the batch, and leading broadcast axes), as a
     product with ones: BLAS runs it 5-15x faster than A.sum(axis=0) on (batch, few) arrays."""
+    if axes == 1 and A.ndim == 2:  # (batch, n): the usual case, without reshapes
+        return np.dot(np.ones(len(A), A.dtype), A)
     rows = columns = 1
     for n in A.shape[:axes]:
         rows *= n
@@ -125,8 +127,7 @@ def forward(params, X):
     Wo = params["Wo"]
     bo = params["bo"]
     G1 = np.dot(X, Wa.T)  # g1 = Wa x
-    G2 = np.dot(X, Wg.T)  # g2 = Wg x
-    G3 = _sigmoid(G2)  # g3 = sigmoid(g2)
+    G3 = _sigmoid(np.dot(X, Wg.T))  # g3 = sigmoid(Wg x)
     G = G1 * G3  # g = g1 * g3
     Y = np.dot(G, Wo.T) + bo  # y = Wo g + bo
     cache = {
@@ -187,8 +188,7 @@ def loss_and_grad(params, X, T):
     Wo = params["Wo"]
     bo = params["bo"]
     G1 = np.dot(X, Wa.T)  # g1 = Wa x
-    G2 = np.dot(X, Wg.T)  # g2 = Wg x
-    G3 = _sigmoid(G2)  # g3 = sigmoid(g2)
+    G3 = _sigmoid(np.dot(X, Wg.T))  # g3 = sigmoid(Wg x)
     G = G1 * G3  # g = g1 * g3
     Y = np.dot(G, Wo.T) + bo  # y = Wo g + bo
     T = _targets(T, Y)

@@ -38,6 +38,8 @@ PARAM_SHAPES = {
 def _batch_sum(A, axes=1):
     """A summed over its first ``axes`` axes (the batch, and leading broadcast axes), as a
     product with ones: BLAS runs it 5-15x faster than A.sum(axis=0) on (batch, few) arrays."""
+    if axes == 1 and A.ndim == 2:  # (batch, n): the usual case, without reshapes
+        return np.dot(np.ones(len(A), A.dtype), A)
     rows = columns = 1
     for n in A.shape[:axes]:
         rows *= n
@@ -125,14 +127,9 @@ def forward(params, X):
     bh = params["bh"]
     Wt = params["Wt"]
     bt = params["bt"]
-    H1 = np.dot(X, Wh.T) + bh  # h1 = Wh x + bh
-    H = np.tanh(H1)  # h = tanh(h1)
-    T1 = np.dot(X, Wt.T) + bt  # t1 = Wt x + bt
-    T_ = _sigmoid(T1)  # t = sigmoid(t1)
-    Y1 = H * T_  # y1 = h * t
-    Y2 = 1 - T_  # y2 = 1 - t
-    Y3 = X * Y2  # y3 = x * y2
-    Y = Y1 + Y3  # y = y1 + y3
+    H = np.tanh(np.dot(X, Wh.T) + bh)  # h = tanh(Wh x + bh)
+    T_ = _sigmoid(np.dot(X, Wt.T) + bt)  # t = sigmoid(Wt x + bt)
+    Y = H * T_ + X * (1 - T_)  # y = h * t + x * (1 - t)
     cache = {
         "X": X,
         "H": H,
@@ -193,14 +190,9 @@ def loss_and_grad(params, X, T):
     bh = params["bh"]
     Wt = params["Wt"]
     bt = params["bt"]
-    H1 = np.dot(X, Wh.T) + bh  # h1 = Wh x + bh
-    H = np.tanh(H1)  # h = tanh(h1)
-    T1 = np.dot(X, Wt.T) + bt  # t1 = Wt x + bt
-    T_ = _sigmoid(T1)  # t = sigmoid(t1)
-    Y1 = H * T_  # y1 = h * t
-    Y2 = 1 - T_  # y2 = 1 - t
-    Y3 = X * Y2  # y3 = x * y2
-    Y = Y1 + Y3  # y = y1 + y3
+    H = np.tanh(np.dot(X, Wh.T) + bh)  # h = tanh(Wh x + bh)
+    T_ = _sigmoid(np.dot(X, Wt.T) + bt)  # t = sigmoid(Wt x + bt)
+    Y = H * T_ + X * (1 - T_)  # y = h * t + x * (1 - t)
     T = _targets(T, Y)
     Target = T
     N = T.shape[0]

@@ -106,6 +106,8 @@ PARAM_SHAPES = {
 def _batch_sum(A, axes=1):
     """A summed over its first ``axes`` axes (the batch, and leading broadcast axes), as a
     product with ones: BLAS runs it 5-15x faster than A.sum(axis=0) on (batch, few) arrays."""
+    if axes == 1 and A.ndim == 2:  # (batch, n): the usual case, without reshapes
+        return np.dot(np.ones(len(A), A.dtype), A)
     rows = columns = 1
     for n in A.shape[:axes]:
         rows *= n
@@ -215,277 +217,111 @@ def forward(params, X):
     Wy = params["Wy"]
     by = params["by"]
     I11 = X[:, 0]  # i11 = x[0]
-    I12 = np.dot(I11, Wi.T) + bi  # i12 = Wi i11 + bi
-    I1 = _sigmoid(I12)  # i1 = sigmoid(i12)
+    I1 = _sigmoid(np.dot(I11, Wi.T) + bi)  # i1 = sigmoid(Wi i11 + bi)
     O11 = X[:, 0]  # o11 = x[0]
-    O12 = np.dot(O11, Wo.T) + bo  # o12 = Wo o11 + bo
-    O1 = _sigmoid(O12)  # o1 = sigmoid(o12)
+    O1 = _sigmoid(np.dot(O11, Wo.T) + bo)  # o1 = sigmoid(Wo o11 + bo)
     G11 = X[:, 0]  # g11 = x[0]
-    G12 = np.dot(G11, Wg.T) + bg  # g12 = Wg g11 + bg
-    G1 = np.tanh(G12)  # g1 = tanh(g12)
+    G1 = np.tanh(np.dot(G11, Wg.T) + bg)  # g1 = tanh(Wg g11 + bg)
     C1 = G1 * I1  # c1 = g1 * i1
     H11 = np.tanh(C1)  # h11 = tanh(c1)
     H1 = H11 * O1  # h1 = h11 * o1
     I21 = X[:, 1]  # i21 = x[1]
-    I22 = np.dot(I21, Wi.T)  # i22 = Wi i21
-    I23 = np.dot(H1, Ui.T)  # i23 = Ui h1
-    I24 = I22 + I23  # i24 = i22 + i23
-    I25 = I24 + bi  # i25 = bi + i24
-    I2 = _sigmoid(I25)  # i2 = sigmoid(i25)
+    I2 = _sigmoid(np.dot(I21, Wi.T) + np.dot(H1, Ui.T) + bi)  # i2 = sigmoid(bi + Wi i21 + Ui h1)
     O21 = X[:, 1]  # o21 = x[1]
-    O22 = np.dot(O21, Wo.T)  # o22 = Wo o21
-    O23 = np.dot(H1, Uo.T)  # o23 = Uo h1
-    O24 = O22 + O23  # o24 = o22 + o23
-    O25 = O24 + bo  # o25 = bo + o24
-    O2 = _sigmoid(O25)  # o2 = sigmoid(o25)
+    O2 = _sigmoid(np.dot(O21, Wo.T) + np.dot(H1, Uo.T) + bo)  # o2 = sigmoid(bo + Wo o21 + Uo h1)
     F21 = X[:, 1]  # f21 = x[1]
-    F22 = np.dot(F21, Wf.T)  # f22 = Wf f21
-    F23 = np.dot(H1, Uf.T)  # f23 = Uf h1
-    F24 = F22 + F23  # f24 = f22 + f23
-    F25 = F24 + bf  # f25 = bf + f24
-    F2 = _sigmoid(F25)  # f2 = sigmoid(f25)
+    F2 = _sigmoid(np.dot(F21, Wf.T) + np.dot(H1, Uf.T) + bf)  # f2 = sigmoid(bf + Wf f21 + Uf h1)
     G21 = X[:, 1]  # g21 = x[1]
-    G22 = np.dot(G21, Wg.T)  # g22 = Wg g21
-    G23 = np.dot(H1, Ug.T)  # g23 = Ug h1
-    G24 = G22 + G23  # g24 = g22 + g23
-    G25 = G24 + bg  # g25 = bg + g24
-    G2 = np.tanh(G25)  # g2 = tanh(g25)
-    C21 = C1 * F2  # c21 = c1 * f2
-    C22 = G2 * I2  # c22 = g2 * i2
-    C2 = C21 + C22  # c2 = c21 + c22
+    G2 = np.tanh(np.dot(G21, Wg.T) + np.dot(H1, Ug.T) + bg)  # g2 = tanh(bg + Wg g21 + Ug h1)
+    C2 = C1 * F2 + G2 * I2  # c2 = c1 * f2 + g2 * i2
     H21 = np.tanh(C2)  # h21 = tanh(c2)
     H2 = H21 * O2  # h2 = h21 * o2
     I31 = X[:, 2]  # i31 = x[2]
-    I32 = np.dot(I31, Wi.T)  # i32 = Wi i31
-    I33 = np.dot(H2, Ui.T)  # i33 = Ui h2
-    I34 = I32 + I33  # i34 = i32 + i33
-    I35 = I34 + bi  # i35 = bi + i34
-    I3 = _sigmoid(I35)  # i3 = sigmoid(i35)
+    I3 = _sigmoid(np.dot(I31, Wi.T) + np.dot(H2, Ui.T) + bi)  # i3 = sigmoid(bi + Wi i31 + Ui h2)
     O31 = X[:, 2]  # o31 = x[2]
-    O32 = np.dot(O31, Wo.T)  # o32 = Wo o31
-    O33 = np.dot(H2, Uo.T)  # o33 = Uo h2
-    O34 = O32 + O33  # o34 = o32 + o33
-    O35 = O34 + bo  # o35 = bo + o34
-    O3 = _sigmoid(O35)  # o3 = sigmoid(o35)
+    O3 = _sigmoid(np.dot(O31, Wo.T) + np.dot(H2, Uo.T) + bo)  # o3 = sigmoid(bo + Wo o31 + Uo h2)
     F31 = X[:, 2]  # f31 = x[2]
-    F32 = np.dot(F31, Wf.T)  # f32 = Wf f31
-    F33 = np.dot(H2, Uf.T)  # f33 = Uf h2
-    F34 = F32 + F33  # f34 = f32 + f33
-    F35 = F34 + bf  # f35 = bf + f34
-    F3 = _sigmoid(F35)  # f3 = sigmoid(f35)
+    F3 = _sigmoid(np.dot(F31, Wf.T) + np.dot(H2, Uf.T) + bf)  # f3 = sigmoid(bf + Wf f31 + Uf h2)
     G31 = X[:, 2]  # g31 = x[2]
-    G32 = np.dot(G31, Wg.T)  # g32 = Wg g31
-    G33 = np.dot(H2, Ug.T)  # g33 = Ug h2
-    G34 = G32 + G33  # g34 = g32 + g33
-    G35 = G34 + bg  # g35 = bg + g34
-    G3 = np.tanh(G35)  # g3 = tanh(g35)
-    C31 = C2 * F3  # c31 = c2 * f3
-    C32 = G3 * I3  # c32 = g3 * i3
-    C3 = C31 + C32  # c3 = c31 + c32
+    G3 = np.tanh(np.dot(G31, Wg.T) + np.dot(H2, Ug.T) + bg)  # g3 = tanh(bg + Wg g31 + Ug h2)
+    C3 = C2 * F3 + G3 * I3  # c3 = c2 * f3 + g3 * i3
     H31 = np.tanh(C3)  # h31 = tanh(c3)
     H3 = H31 * O3  # h3 = h31 * o3
     I41 = X[:, 3]  # i41 = x[3]
-    I42 = np.dot(I41, Wi.T)  # i42 = Wi i41
-    I43 = np.dot(H3, Ui.T)  # i43 = Ui h3
-    I44 = I42 + I43  # i44 = i42 + i43
-    I45 = I44 + bi  # i45 = bi + i44
-    I4 = _sigmoid(I45)  # i4 = sigmoid(i45)
+    I4 = _sigmoid(np.dot(I41, Wi.T) + np.dot(H3, Ui.T) + bi)  # i4 = sigmoid(bi + Wi i41 + Ui h3)
     O41 = X[:, 3]  # o41 = x[3]
-    O42 = np.dot(O41, Wo.T)  # o42 = Wo o41
-    O43 = np.dot(H3, Uo.T)  # o43 = Uo h3
-    O44 = O42 + O43  # o44 = o42 + o43
-    O45 = O44 + bo  # o45 = bo + o44
-    O4 = _sigmoid(O45)  # o4 = sigmoid(o45)
+    O4 = _sigmoid(np.dot(O41, Wo.T) + np.dot(H3, Uo.T) + bo)  # o4 = sigmoid(bo + Wo o41 + Uo h3)
     F41 = X[:, 3]  # f41 = x[3]
-    F42 = np.dot(F41, Wf.T)  # f42 = Wf f41
-    F43 = np.dot(H3, Uf.T)  # f43 = Uf h3
-    F44 = F42 + F43  # f44 = f42 + f43
-    F45 = F44 + bf  # f45 = bf + f44
-    F4 = _sigmoid(F45)  # f4 = sigmoid(f45)
+    F4 = _sigmoid(np.dot(F41, Wf.T) + np.dot(H3, Uf.T) + bf)  # f4 = sigmoid(bf + Wf f41 + Uf h3)
     G41 = X[:, 3]  # g41 = x[3]
-    G42 = np.dot(G41, Wg.T)  # g42 = Wg g41
-    G43 = np.dot(H3, Ug.T)  # g43 = Ug h3
-    G44 = G42 + G43  # g44 = g42 + g43
-    G45 = G44 + bg  # g45 = bg + g44
-    G4 = np.tanh(G45)  # g4 = tanh(g45)
-    C41 = C3 * F4  # c41 = c3 * f4
-    C42 = G4 * I4  # c42 = g4 * i4
-    C4 = C41 + C42  # c4 = c41 + c42
+    G4 = np.tanh(np.dot(G41, Wg.T) + np.dot(H3, Ug.T) + bg)  # g4 = tanh(bg + Wg g41 + Ug h3)
+    C4 = C3 * F4 + G4 * I4  # c4 = c3 * f4 + g4 * i4
     H41 = np.tanh(C4)  # h41 = tanh(c4)
     H4 = H41 * O4  # h4 = h41 * o4
     I51 = X[:, 4]  # i51 = x[4]
-    I52 = np.dot(I51, Wi.T)  # i52 = Wi i51
-    I53 = np.dot(H4, Ui.T)  # i53 = Ui h4
-    I54 = I52 + I53  # i54 = i52 + i53
-    I55 = I54 + bi  # i55 = bi + i54
-    I5 = _sigmoid(I55)  # i5 = sigmoid(i55)
+    I5 = _sigmoid(np.dot(I51, Wi.T) + np.dot(H4, Ui.T) + bi)  # i5 = sigmoid(bi + Wi i51 + Ui h4)
     O51 = X[:, 4]  # o51 = x[4]
-    O52 = np.dot(O51, Wo.T)  # o52 = Wo o51
-    O53 = np.dot(H4, Uo.T)  # o53 = Uo h4
-    O54 = O52 + O53  # o54 = o52 + o53
-    O55 = O54 + bo  # o55 = bo + o54
-    O5 = _sigmoid(O55)  # o5 = sigmoid(o55)
+    O5 = _sigmoid(np.dot(O51, Wo.T) + np.dot(H4, Uo.T) + bo)  # o5 = sigmoid(bo + Wo o51 + Uo h4)
     F51 = X[:, 4]  # f51 = x[4]
-    F52 = np.dot(F51, Wf.T)  # f52 = Wf f51
-    F53 = np.dot(H4, Uf.T)  # f53 = Uf h4
-    F54 = F52 + F53  # f54 = f52 + f53
-    F55 = F54 + bf  # f55 = bf + f54
-    F5 = _sigmoid(F55)  # f5 = sigmoid(f55)
+    F5 = _sigmoid(np.dot(F51, Wf.T) + np.dot(H4, Uf.T) + bf)  # f5 = sigmoid(bf + Wf f51 + Uf h4)
     G51 = X[:, 4]  # g51 = x[4]
-    G52 = np.dot(G51, Wg.T)  # g52 = Wg g51
-    G53 = np.dot(H4, Ug.T)  # g53 = Ug h4
-    G54 = G52 + G53  # g54 = g52 + g53
-    G55 = G54 + bg  # g55 = bg + g54
-    G5 = np.tanh(G55)  # g5 = tanh(g55)
-    C51 = C4 * F5  # c51 = c4 * f5
-    C52 = G5 * I5  # c52 = g5 * i5
-    C5 = C51 + C52  # c5 = c51 + c52
+    G5 = np.tanh(np.dot(G51, Wg.T) + np.dot(H4, Ug.T) + bg)  # g5 = tanh(bg + Wg g51 + Ug h4)
+    C5 = C4 * F5 + G5 * I5  # c5 = c4 * f5 + g5 * i5
     H51 = np.tanh(C5)  # h51 = tanh(c5)
     H5 = H51 * O5  # h5 = h51 * o5
     I61 = X[:, 5]  # i61 = x[5]
-    I62 = np.dot(I61, Wi.T)  # i62 = Wi i61
-    I63 = np.dot(H5, Ui.T)  # i63 = Ui h5
-    I64 = I62 + I63  # i64 = i62 + i63
-    I65 = I64 + bi  # i65 = bi + i64
-    I6 = _sigmoid(I65)  # i6 = sigmoid(i65)
+    I6 = _sigmoid(np.dot(I61, Wi.T) + np.dot(H5, Ui.T) + bi)  # i6 = sigmoid(bi + Wi i61 + Ui h5)
     O61 = X[:, 5]  # o61 = x[5]
-    O62 = np.dot(O61, Wo.T)  # o62 = Wo o61
-    O63 = np.dot(H5, Uo.T)  # o63 = Uo h5
-    O64 = O62 + O63  # o64 = o62 + o63
-    O65 = O64 + bo  # o65 = bo + o64
-    O6 = _sigmoid(O65)  # o6 = sigmoid(o65)
+    O6 = _sigmoid(np.dot(O61, Wo.T) + np.dot(H5, Uo.T) + bo)  # o6 = sigmoid(bo + Wo o61 + Uo h5)
     F61 = X[:, 5]  # f61 = x[5]
-    F62 = np.dot(F61, Wf.T)  # f62 = Wf f61
-    F63 = np.dot(H5, Uf.T)  # f63 = Uf h5
-    F64 = F62 + F63  # f64 = f62 + f63
-    F65 = F64 + bf  # f65 = bf + f64
-    F6 = _sigmoid(F65)  # f6 = sigmoid(f65)
+    F6 = _sigmoid(np.dot(F61, Wf.T) + np.dot(H5, Uf.T) + bf)  # f6 = sigmoid(bf + Wf f61 + Uf h5)
     G61 = X[:, 5]  # g61 = x[5]
-    G62 = np.dot(G61, Wg.T)  # g62 = Wg g61
-    G63 = np.dot(H5, Ug.T)  # g63 = Ug h5
-    G64 = G62 + G63  # g64 = g62 + g63
-    G65 = G64 + bg  # g65 = bg + g64
-    G6 = np.tanh(G65)  # g6 = tanh(g65)
-    C61 = C5 * F6  # c61 = c5 * f6
-    C62 = G6 * I6  # c62 = g6 * i6
-    C6 = C61 + C62  # c6 = c61 + c62
+    G6 = np.tanh(np.dot(G61, Wg.T) + np.dot(H5, Ug.T) + bg)  # g6 = tanh(bg + Wg g61 + Ug h5)
+    C6 = C5 * F6 + G6 * I6  # c6 = c5 * f6 + g6 * i6
     H61 = np.tanh(C6)  # h61 = tanh(c6)
     H6 = H61 * O6  # h6 = h61 * o6
     I71 = X[:, 6]  # i71 = x[6]
-    I72 = np.dot(I71, Wi.T)  # i72 = Wi i71
-    I73 = np.dot(H6, Ui.T)  # i73 = Ui h6
-    I74 = I72 + I73  # i74 = i72 + i73
-    I75 = I74 + bi  # i75 = bi + i74
-    I7 = _sigmoid(I75)  # i7 = sigmoid(i75)
+    I7 = _sigmoid(np.dot(I71, Wi.T) + np.dot(H6, Ui.T) + bi)  # i7 = sigmoid(bi + Wi i71 + Ui h6)
     O71 = X[:, 6]  # o71 = x[6]
-    O72 = np.dot(O71, Wo.T)  # o72 = Wo o71
-    O73 = np.dot(H6, Uo.T)  # o73 = Uo h6
-    O74 = O72 + O73  # o74 = o72 + o73
-    O75 = O74 + bo  # o75 = bo + o74
-    O7 = _sigmoid(O75)  # o7 = sigmoid(o75)
+    O7 = _sigmoid(np.dot(O71, Wo.T) + np.dot(H6, Uo.T) + bo)  # o7 = sigmoid(bo + Wo o71 + Uo h6)
     F71 = X[:, 6]  # f71 = x[6]
-    F72 = np.dot(F71, Wf.T)  # f72 = Wf f71
-    F73 = np.dot(H6, Uf.T)  # f73 = Uf h6
-    F74 = F72 + F73  # f74 = f72 + f73
-    F75 = F74 + bf  # f75 = bf + f74
-    F7 = _sigmoid(F75)  # f7 = sigmoid(f75)
+    F7 = _sigmoid(np.dot(F71, Wf.T) + np.dot(H6, Uf.T) + bf)  # f7 = sigmoid(bf + Wf f71 + Uf h6)
     G71 = X[:, 6]  # g71 = x[6]
-    G72 = np.dot(G71, Wg.T)  # g72 = Wg g71
-    G73 = np.dot(H6, Ug.T)  # g73 = Ug h6
-    G74 = G72 + G73  # g74 = g72 + g73
-    G75 = G74 + bg  # g75 = bg + g74
-    G7 = np.tanh(G75)  # g7 = tanh(g75)
-    C71 = C6 * F7  # c71 = c6 * f7
-    C72 = G7 * I7  # c72 = g7 * i7
-    C7 = C71 + C72  # c7 = c71 + c72
+    G7 = np.tanh(np.dot(G71, Wg.T) + np.dot(H6, Ug.T) + bg)  # g7 = tanh(bg + Wg g71 + Ug h6)
+    C7 = C6 * F7 + G7 * I7  # c7 = c6 * f7 + g7 * i7
     H71 = np.tanh(C7)  # h71 = tanh(c7)
     H7 = H71 * O7  # h7 = h71 * o7
     I81 = X[:, 7]  # i81 = x[7]
-    I82 = np.dot(I81, Wi.T)  # i82 = Wi i81
-    I83 = np.dot(H7, Ui.T)  # i83 = Ui h7
-    I84 = I82 + I83  # i84 = i82 + i83
-    I85 = I84 + bi  # i85 = bi + i84
-    I8 = _sigmoid(I85)  # i8 = sigmoid(i85)
+    I8 = _sigmoid(np.dot(I81, Wi.T) + np.dot(H7, Ui.T) + bi)  # i8 = sigmoid(bi + Wi i81 + Ui h7)
     O81 = X[:, 7]  # o81 = x[7]
-    O82 = np.dot(O81, Wo.T)  # o82 = Wo o81
-    O83 = np.dot(H7, Uo.T)  # o83 = Uo h7
-    O84 = O82 + O83  # o84 = o82 + o83
-    O85 = O84 + bo  # o85 = bo + o84
-    O8 = _sigmoid(O85)  # o8 = sigmoid(o85)
+    O8 = _sigmoid(np.dot(O81, Wo.T) + np.dot(H7, Uo.T) + bo)  # o8 = sigmoid(bo + Wo o81 + Uo h7)
     F81 = X[:, 7]  # f81 = x[7]
-    F82 = np.dot(F81, Wf.T)  # f82 = Wf f81
-    F83 = np.dot(H7, Uf.T)  # f83 = Uf h7
-    F84 = F82 + F83  # f84 = f82 + f83
-    F85 = F84 + bf  # f85 = bf + f84
-    F8 = _sigmoid(F85)  # f8 = sigmoid(f85)
+    F8 = _sigmoid(np.dot(F81, Wf.T) + np.dot(H7, Uf.T) + bf)  # f8 = sigmoid(bf + Wf f81 + Uf h7)
     G81 = X[:, 7]  # g81 = x[7]
-    G82 = np.dot(G81, Wg.T)  # g82 = Wg g81
-    G83 = np.dot(H7, Ug.T)  # g83 = Ug h7
-    G84 = G82 + G83  # g84 = g82 + g83
-    G85 = G84 + bg  # g85 = bg + g84
-    G8 = np.tanh(G85)  # g8 = tanh(g85)
-    C81 = C7 * F8  # c81 = c7 * f8
-    C82 = G8 * I8  # c82 = g8 * i8
-    C8 = C81 + C82  # c8 = c81 + c82
+    G8 = np.tanh(np.dot(G81, Wg.T) + np.dot(H7, Ug.T) + bg)  # g8 = tanh(bg + Wg g81 + Ug h7)
+    C8 = C7 * F8 + G8 * I8  # c8 = c7 * f8 + g8 * i8
     H81 = np.tanh(C8)  # h81 = tanh(c8)
     H8 = H81 * O8  # h8 = h81 * o8
     I91 = X[:, 8]  # i91 = x[8]
-    I92 = np.dot(I91, Wi.T)  # i92 = Wi i91
-    I93 = np.dot(H8, Ui.T)  # i93 = Ui h8
-    I94 = I92 + I93  # i94 = i92 + i93
-    I95 = I94 + bi  # i95 = bi + i94
-    I9 = _sigmoid(I95)  # i9 = sigmoid(i95)
+    I9 = _sigmoid(np.dot(I91, Wi.T) + np.dot(H8, Ui.T) + bi)  # i9 = sigmoid(bi + Wi i91 + Ui h8)
     O91 = X[:, 8]  # o91 = x[8]
-    O92 = np.dot(O91, Wo.T)  # o92 = Wo o91
-    O93 = np.dot(H8, Uo.T)  # o93 = Uo h8
-    O94 = O92 + O93  # o94 = o92 + o93
-    O95 = O94 + bo  # o95 = bo + o94
-    O9 = _sigmoid(O95)  # o9 = sigmoid(o95)
+    O9 = _sigmoid(np.dot(O91, Wo.T) + np.dot(H8, Uo.T) + bo)  # o9 = sigmoid(bo + Wo o91 + Uo h8)
     F91 = X[:, 8]  # f91 = x[8]
-    F92 = np.dot(F91, Wf.T)  # f92 = Wf f91
-    F93 = np.dot(H8, Uf.T)  # f93 = Uf h8
-    F94 = F92 + F93  # f94 = f92 + f93
-    F95 = F94 + bf  # f95 = bf + f94
-    F9 = _sigmoid(F95)  # f9 = sigmoid(f95)
+    F9 = _sigmoid(np.dot(F91, Wf.T) + np.dot(H8, Uf.T) + bf)  # f9 = sigmoid(bf + Wf f91 + Uf h8)
     G91 = X[:, 8]  # g91 = x[8]
-    G92 = np.dot(G91, Wg.T)  # g92 = Wg g91
-    G93 = np.dot(H8, Ug.T)  # g93 = Ug h8
-    G94 = G92 + G93  # g94 = g92 + g93
-    G95 = G94 + bg  # g95 = bg + g94
-    G9 = np.tanh(G95)  # g9 = tanh(g95)
-    C91 = C8 * F9  # c91 = c8 * f9
-    C92 = G9 * I9  # c92 = g9 * i9
-    C9 = C91 + C92  # c9 = c91 + c92
+    G9 = np.tanh(np.dot(G91, Wg.T) + np.dot(H8, Ug.T) + bg)  # g9 = tanh(bg + Wg g91 + Ug h8)
+    C9 = C8 * F9 + G9 * I9  # c9 = c8 * f9 + g9 * i9
     H91 = np.tanh(C9)  # h91 = tanh(c9)
     H9 = H91 * O9  # h9 = h91 * o9
     I101 = X[:, 9]  # i101 = x[9]
-    I102 = np.dot(I101, Wi.T)  # i102 = Wi i101
-    I103 = np.dot(H9, Ui.T)  # i103 = Ui h9
-    I104 = I102 + I103  # i104 = i102 + i103
-    I105 = I104 + bi  # i105 = bi + i104
-    I10 = _sigmoid(I105)  # i10 = sigmoid(i105)
+    I10 = _sigmoid(np.dot(I101, Wi.T) + np.dot(H9, Ui.T) + bi)  # i10 = sigmoid(bi + Wi i101 + Ui h9)
     F101 = X[:, 9]  # f101 = x[9]
-    F102 = np.dot(F101, Wf.T)  # f102 = Wf f101
-    F103 = np.dot(H9, Uf.T)  # f103 = Uf h9
-    F104 = F102 + F103  # f104 = f102 + f103
-    F105 = F104 + bf  # f105 = bf + f104
-    F10 = _sigmoid(F105)  # f10 = sigmoid(f105)
+    F10 = _sigmoid(np.dot(F101, Wf.T) + np.dot(H9, Uf.T) + bf)  # f10 = sigmoid(bf + Wf f101 + Uf h9)
     O101 = X[:, 9]  # o101 = x[9]
-    O102 = np.dot(O101, Wo.T)  # o102 = Wo o101
-    O103 = np.dot(H9, Uo.T)  # o103 = Uo h9
-    O104 = O102 + O103  # o104 = o102 + o103
-    O105 = O104 + bo  # o105 = bo + o104
-    O10 = _sigmoid(O105)  # o10 = sigmoid(o105)
+    O10 = _sigmoid(np.dot(O101, Wo.T) + np.dot(H9, Uo.T) + bo)  # o10 = sigmoid(bo + Wo o101 + Uo h9)
     G101 = X[:, 9]  # g101 = x[9]
-    G102 = np.dot(G101, Wg.T)  # g102 = Wg g101
-    G103 = np.dot(H9, Ug.T)  # g103 = Ug h9
-    G104 = G102 + G103  # g104 = g102 + g103
-    G105 = G104 + bg  # g105 = bg + g104
-    G10 = np.tanh(G105)  # g10 = tanh(g105)
-    C101 = C9 * F10  # c101 = c9 * f10
-    C102 = G10 * I10  # c102 = g10 * i10
-    C10 = C101 + C102  # c10 = c101 + c102
-    H101 = np.tanh(C10)  # h101 = tanh(c10)
+    G10 = np.tanh(np.dot(G101, Wg.T) + np.dot(H9, Ug.T) + bg)  # g10 = tanh(bg + Wg g101 + Ug h9)
+    H101 = np.tanh(C9 * F10 + G10 * I10)  # h101 = tanh(c9 * f10 + g10 * i10)
     H10 = H101 * O10  # h10 = h101 * o10
     Y = np.dot(H10, Wy.T) + by  # y = Wy h10 + by
     cache = {
@@ -1154,277 +990,111 @@ def loss_and_grad(params, X, T):
     Wy = params["Wy"]
     by = params["by"]
     I11 = X[:, 0]  # i11 = x[0]
-    I12 = np.dot(I11, Wi.T) + bi  # i12 = Wi i11 + bi
-    I1 = _sigmoid(I12)  # i1 = sigmoid(i12)
+    I1 = _sigmoid(np.dot(I11, Wi.T) + bi)  # i1 = sigmoid(Wi i11 + bi)
     O11 = X[:, 0]  # o11 = x[0]
-    O12 = np.dot(O11, Wo.T) + bo  # o12 = Wo o11 + bo
-    O1 = _sigmoid(O12)  # o1 = sigmoid(o12)
+    O1 = _sigmoid(np.dot(O11, Wo.T) + bo)  # o1 = sigmoid(Wo o11 + bo)
     G11 = X[:, 0]  # g11 = x[0]
-    G12 = np.dot(G11, Wg.T) + bg  # g12 = Wg g11 + bg
-    G1 = np.tanh(G12)  # g1 = tanh(g12)
+    G1 = np.tanh(np.dot(G11, Wg.T) + bg)  # g1 = tanh(Wg g11 + bg)
     C1 = G1 * I1  # c1 = g1 * i1
     H11 = np.tanh(C1)  # h11 = tanh(c1)
     H1 = H11 * O1  # h1 = h11 * o1
     I21 = X[:, 1]  # i21 = x[1]
-    I22 = np.dot(I21, Wi.T)  # i22 = Wi i21
-    I23 = np.dot(H1, Ui.T)  # i23 = Ui h1
-    I24 = I22 + I23  # i24 = i22 + i23
-    I25 = I24 + bi  # i25 = bi + i24
-    I2 = _sigmoid(I25)  # i2 = sigmoid(i25)
+    I2 = _sigmoid(np.dot(I21, Wi.T) + np.dot(H1, Ui.T) + bi)  # i2 = sigmoid(bi + Wi i21 + Ui h1)
     O21 = X[:, 1]  # o21 = x[1]
-    O22 = np.dot(O21, Wo.T)  # o22 = Wo o21
-    O23 = np.dot(H1, Uo.T)  # o23 = Uo h1
-    O24 = O22 + O23  # o24 = o22 + o23
-    O25 = O24 + bo  # o25 = bo + o24
-    O2 = _sigmoid(O25)  # o2 = sigmoid(o25)
+    O2 = _sigmoid(np.dot(O21, Wo.T) + np.dot(H1, Uo.T) + bo)  # o2 = sigmoid(bo + Wo o21 + Uo h1)
     F21 = X[:, 1]  # f21 = x[1]
-    F22 = np.dot(F21, Wf.T)  # f22 = Wf f21
-    F23 = np.dot(H1, Uf.T)  # f23 = Uf h1
-    F24 = F22 + F23  # f24 = f22 + f23
-    F25 = F24 + bf  # f25 = bf + f24
-    F2 = _sigmoid(F25)  # f2 = sigmoid(f25)
+    F2 = _sigmoid(np.dot(F21, Wf.T) + np.dot(H1, Uf.T) + bf)  # f2 = sigmoid(bf + Wf f21 + Uf h1)
     G21 = X[:, 1]  # g21 = x[1]
-    G22 = np.dot(G21, Wg.T)  # g22 = Wg g21
-    G23 = np.dot(H1, Ug.T)  # g23 = Ug h1
-    G24 = G22 + G23  # g24 = g22 + g23
-    G25 = G24 + bg  # g25 = bg + g24
-    G2 = np.tanh(G25)  # g2 = tanh(g25)
-    C21 = C1 * F2  # c21 = c1 * f2
-    C22 = G2 * I2  # c22 = g2 * i2
-    C2 = C21 + C22  # c2 = c21 + c22
+    G2 = np.tanh(np.dot(G21, Wg.T) + np.dot(H1, Ug.T) + bg)  # g2 = tanh(bg + Wg g21 + Ug h1)
+    C2 = C1 * F2 + G2 * I2  # c2 = c1 * f2 + g2 * i2
     H21 = np.tanh(C2)  # h21 = tanh(c2)
     H2 = H21 * O2  # h2 = h21 * o2
     I31 = X[:, 2]  # i31 = x[2]
-    I32 = np.dot(I31, Wi.T)  # i32 = Wi i31
-    I33 = np.dot(H2, Ui.T)  # i33 = Ui h2
-    I34 = I32 + I33  # i34 = i32 + i33
-    I35 = I34 + bi  # i35 = bi + i34
-    I3 = _sigmoid(I35)  # i3 = sigmoid(i35)
+    I3 = _sigmoid(np.dot(I31, Wi.T) + np.dot(H2, Ui.T) + bi)  # i3 = sigmoid(bi + Wi i31 + Ui h2)
     O31 = X[:, 2]  # o31 = x[2]
-    O32 = np.dot(O31, Wo.T)  # o32 = Wo o31
-    O33 = np.dot(H2, Uo.T)  # o33 = Uo h2
-    O34 = O32 + O33  # o34 = o32 + o33
-    O35 = O34 + bo  # o35 = bo + o34
-    O3 = _sigmoid(O35)  # o3 = sigmoid(o35)
+    O3 = _sigmoid(np.dot(O31, Wo.T) + np.dot(H2, Uo.T) + bo)  # o3 = sigmoid(bo + Wo o31 + Uo h2)
     F31 = X[:, 2]  # f31 = x[2]
-    F32 = np.dot(F31, Wf.T)  # f32 = Wf f31
-    F33 = np.dot(H2, Uf.T)  # f33 = Uf h2
-    F34 = F32 + F33  # f34 = f32 + f33
-    F35 = F34 + bf  # f35 = bf + f34
-    F3 = _sigmoid(F35)  # f3 = sigmoid(f35)
+    F3 = _sigmoid(np.dot(F31, Wf.T) + np.dot(H2, Uf.T) + bf)  # f3 = sigmoid(bf + Wf f31 + Uf h2)
     G31 = X[:, 2]  # g31 = x[2]
-    G32 = np.dot(G31, Wg.T)  # g32 = Wg g31
-    G33 = np.dot(H2, Ug.T)  # g33 = Ug h2
-    G34 = G32 + G33  # g34 = g32 + g33
-    G35 = G34 + bg  # g35 = bg + g34
-    G3 = np.tanh(G35)  # g3 = tanh(g35)
-    C31 = C2 * F3  # c31 = c2 * f3
-    C32 = G3 * I3  # c32 = g3 * i3
-    C3 = C31 + C32  # c3 = c31 + c32
+    G3 = np.tanh(np.dot(G31, Wg.T) + np.dot(H2, Ug.T) + bg)  # g3 = tanh(bg + Wg g31 + Ug h2)
+    C3 = C2 * F3 + G3 * I3  # c3 = c2 * f3 + g3 * i3
     H31 = np.tanh(C3)  # h31 = tanh(c3)
     H3 = H31 * O3  # h3 = h31 * o3
     I41 = X[:, 3]  # i41 = x[3]
-    I42 = np.dot(I41, Wi.T)  # i42 = Wi i41
-    I43 = np.dot(H3, Ui.T)  # i43 = Ui h3
-    I44 = I42 + I43  # i44 = i42 + i43
-    I45 = I44 + bi  # i45 = bi + i44
-    I4 = _sigmoid(I45)  # i4 = sigmoid(i45)
+    I4 = _sigmoid(np.dot(I41, Wi.T) + np.dot(H3, Ui.T) + bi)  # i4 = sigmoid(bi + Wi i41 + Ui h3)
     O41 = X[:, 3]  # o41 = x[3]
-    O42 = np.dot(O41, Wo.T)  # o42 = Wo o41
-    O43 = np.dot(H3, Uo.T)  # o43 = Uo h3
-    O44 = O42 + O43  # o44 = o42 + o43
-    O45 = O44 + bo  # o45 = bo + o44
-    O4 = _sigmoid(O45)  # o4 = sigmoid(o45)
+    O4 = _sigmoid(np.dot(O41, Wo.T) + np.dot(H3, Uo.T) + bo)  # o4 = sigmoid(bo + Wo o41 + Uo h3)
     F41 = X[:, 3]  # f41 = x[3]
-    F42 = np.dot(F41, Wf.T)  # f42 = Wf f41
-    F43 = np.dot(H3, Uf.T)  # f43 = Uf h3
-    F44 = F42 + F43  # f44 = f42 + f43
-    F45 = F44 + bf  # f45 = bf + f44
-    F4 = _sigmoid(F45)  # f4 = sigmoid(f45)
+    F4 = _sigmoid(np.dot(F41, Wf.T) + np.dot(H3, Uf.T) + bf)  # f4 = sigmoid(bf + Wf f41 + Uf h3)
     G41 = X[:, 3]  # g41 = x[3]
-    G42 = np.dot(G41, Wg.T)  # g42 = Wg g41
-    G43 = np.dot(H3, Ug.T)  # g43 = Ug h3
-    G44 = G42 + G43  # g44 = g42 + g43
-    G45 = G44 + bg  # g45 = bg + g44
-    G4 = np.tanh(G45)  # g4 = tanh(g45)
-    C41 = C3 * F4  # c41 = c3 * f4
-    C42 = G4 * I4  # c42 = g4 * i4
-    C4 = C41 + C42  # c4 = c41 + c42
+    G4 = np.tanh(np.dot(G41, Wg.T) + np.dot(H3, Ug.T) + bg)  # g4 = tanh(bg + Wg g41 + Ug h3)
+    C4 = C3 * F4 + G4 * I4  # c4 = c3 * f4 + g4 * i4
     H41 = np.tanh(C4)  # h41 = tanh(c4)
     H4 = H41 * O4  # h4 = h41 * o4
     I51 = X[:, 4]  # i51 = x[4]
-    I52 = np.dot(I51, Wi.T)  # i52 = Wi i51
-    I53 = np.dot(H4, Ui.T)  # i53 = Ui h4
-    I54 = I52 + I53  # i54 = i52 + i53
-    I55 = I54 + bi  # i55 = bi + i54
-    I5 = _sigmoid(I55)  # i5 = sigmoid(i55)
+    I5 = _sigmoid(np.dot(I51, Wi.T) + np.dot(H4, Ui.T) + bi)  # i5 = sigmoid(bi + Wi i51 + Ui h4)
     O51 = X[:, 4]  # o51 = x[4]
-    O52 = np.dot(O51, Wo.T)  # o52 = Wo o51
-    O53 = np.dot(H4, Uo.T)  # o53 = Uo h4
-    O54 = O52 + O53  # o54 = o52 + o53
-    O55 = O54 + bo  # o55 = bo + o54
-    O5 = _sigmoid(O55)  # o5 = sigmoid(o55)
+    O5 = _sigmoid(np.dot(O51, Wo.T) + np.dot(H4, Uo.T) + bo)  # o5 = sigmoid(bo + Wo o51 + Uo h4)
     F51 = X[:, 4]  # f51 = x[4]
-    F52 = np.dot(F51, Wf.T)  # f52 = Wf f51
-    F53 = np.dot(H4, Uf.T)  # f53 = Uf h4
-    F54 = F52 + F53  # f54 = f52 + f53
-    F55 = F54 + bf  # f55 = bf + f54
-    F5 = _sigmoid(F55)  # f5 = sigmoid(f55)
+    F5 = _sigmoid(np.dot(F51, Wf.T) + np.dot(H4, Uf.T) + bf)  # f5 = sigmoid(bf + Wf f51 + Uf h4)
     G51 = X[:, 4]  # g51 = x[4]
-    G52 = np.dot(G51, Wg.T)  # g52 = Wg g51
-    G53 = np.dot(H4, Ug.T)  # g53 = Ug h4
-    G54 = G52 + G53  # g54 = g52 + g53
-    G55 = G54 + bg  # g55 = bg + g54
-    G5 = np.tanh(G55)  # g5 = tanh(g55)
-    C51 = C4 * F5  # c51 = c4 * f5
-    C52 = G5 * I5  # c52 = g5 * i5
-    C5 = C51 + C52  # c5 = c51 + c52
+    G5 = np.tanh(np.dot(G51, Wg.T) + np.dot(H4, Ug.T) + bg)  # g5 = tanh(bg + Wg g51 + Ug h4)
+    C5 = C4 * F5 + G5 * I5  # c5 = c4 * f5 + g5 * i5
     H51 = np.tanh(C5)  # h51 = tanh(c5)
     H5 = H51 * O5  # h5 = h51 * o5
     I61 = X[:, 5]  # i61 = x[5]
-    I62 = np.dot(I61, Wi.T)  # i62 = Wi i61
-    I63 = np.dot(H5, Ui.T)  # i63 = Ui h5
-    I64 = I62 + I63  # i64 = i62 + i63
-    I65 = I64 + bi  # i65 = bi + i64
-    I6 = _sigmoid(I65)  # i6 = sigmoid(i65)
+    I6 = _sigmoid(np.dot(I61, Wi.T) + np.dot(H5, Ui.T) + bi)  # i6 = sigmoid(bi + Wi i61 + Ui h5)
     O61 = X[:, 5]  # o61 = x[5]
-    O62 = np.dot(O61, Wo.T)  # o62 = Wo o61
-    O63 = np.dot(H5, Uo.T)  # o63 = Uo h5
-    O64 = O62 + O63  # o64 = o62 + o63
-    O65 = O64 + bo  # o65 = bo + o64
-    O6 = _sigmoid(O65)  # o6 = sigmoid(o65)
+    O6 = _sigmoid(np.dot(O61, Wo.T) + np.dot(H5, Uo.T) + bo)  # o6 = sigmoid(bo + Wo o61 + Uo h5)
     F61 = X[:, 5]  # f61 = x[5]
-    F62 = np.dot(F61, Wf.T)  # f62 = Wf f61
-    F63 = np.dot(H5, Uf.T)  # f63 = Uf h5
-    F64 = F62 + F63  # f64 = f62 + f63
-    F65 = F64 + bf  # f65 = bf + f64
-    F6 = _sigmoid(F65)  # f6 = sigmoid(f65)
+    F6 = _sigmoid(np.dot(F61, Wf.T) + np.dot(H5, Uf.T) + bf)  # f6 = sigmoid(bf + Wf f61 + Uf h5)
     G61 = X[:, 5]  # g61 = x[5]
-    G62 = np.dot(G61, Wg.T)  # g62 = Wg g61
-    G63 = np.dot(H5, Ug.T)  # g63 = Ug h5
-    G64 = G62 + G63  # g64 = g62 + g63
-    G65 = G64 + bg  # g65 = bg + g64
-    G6 = np.tanh(G65)  # g6 = tanh(g65)
-    C61 = C5 * F6  # c61 = c5 * f6
-    C62 = G6 * I6  # c62 = g6 * i6
-    C6 = C61 + C62  # c6 = c61 + c62
+    G6 = np.tanh(np.dot(G61, Wg.T) + np.dot(H5, Ug.T) + bg)  # g6 = tanh(bg + Wg g61 + Ug h5)
+    C6 = C5 * F6 + G6 * I6  # c6 = c5 * f6 + g6 * i6
     H61 = np.tanh(C6)  # h61 = tanh(c6)
     H6 = H61 * O6  # h6 = h61 * o6
     I71 = X[:, 6]  # i71 = x[6]
-    I72 = np.dot(I71, Wi.T)  # i72 = Wi i71
-    I73 = np.dot(H6, Ui.T)  # i73 = Ui h6
-    I74 = I72 + I73  # i74 = i72 + i73
-    I75 = I74 + bi  # i75 = bi + i74
-    I7 = _sigmoid(I75)  # i7 = sigmoid(i75)
+    I7 = _sigmoid(np.dot(I71, Wi.T) + np.dot(H6, Ui.T) + bi)  # i7 = sigmoid(bi + Wi i71 + Ui h6)
     O71 = X[:, 6]  # o71 = x[6]
-    O72 = np.dot(O71, Wo.T)  # o72 = Wo o71
-    O73 = np.dot(H6, Uo.T)  # o73 = Uo h6
-    O74 = O72 + O73  # o74 = o72 + o73
-    O75 = O74 + bo  # o75 = bo + o74
-    O7 = _sigmoid(O75)  # o7 = sigmoid(o75)
+    O7 = _sigmoid(np.dot(O71, Wo.T) + np.dot(H6, Uo.T) + bo)  # o7 = sigmoid(bo + Wo o71 + Uo h6)
     F71 = X[:, 6]  # f71 = x[6]
-    F72 = np.dot(F71, Wf.T)  # f72 = Wf f71
-    F73 = np.dot(H6, Uf.T)  # f73 = Uf h6
-    F74 = F72 + F73  # f74 = f72 + f73
-    F75 = F74 + bf  # f75 = bf + f74
-    F7 = _sigmoid(F75)  # f7 = sigmoid(f75)
+    F7 = _sigmoid(np.dot(F71, Wf.T) + np.dot(H6, Uf.T) + bf)  # f7 = sigmoid(bf + Wf f71 + Uf h6)
     G71 = X[:, 6]  # g71 = x[6]
-    G72 = np.dot(G71, Wg.T)  # g72 = Wg g71
-    G73 = np.dot(H6, Ug.T)  # g73 = Ug h6
-    G74 = G72 + G73  # g74 = g72 + g73
-    G75 = G74 + bg  # g75 = bg + g74
-    G7 = np.tanh(G75)  # g7 = tanh(g75)
-    C71 = C6 * F7  # c71 = c6 * f7
-    C72 = G7 * I7  # c72 = g7 * i7
-    C7 = C71 + C72  # c7 = c71 + c72
+    G7 = np.tanh(np.dot(G71, Wg.T) + np.dot(H6, Ug.T) + bg)  # g7 = tanh(bg + Wg g71 + Ug h6)
+    C7 = C6 * F7 + G7 * I7  # c7 = c6 * f7 + g7 * i7
     H71 = np.tanh(C7)  # h71 = tanh(c7)
     H7 = H71 * O7  # h7 = h71 * o7
     I81 = X[:, 7]  # i81 = x[7]
-    I82 = np.dot(I81, Wi.T)  # i82 = Wi i81
-    I83 = np.dot(H7, Ui.T)  # i83 = Ui h7
-    I84 = I82 + I83  # i84 = i82 + i83
-    I85 = I84 + bi  # i85 = bi + i84
-    I8 = _sigmoid(I85)  # i8 = sigmoid(i85)
+    I8 = _sigmoid(np.dot(I81, Wi.T) + np.dot(H7, Ui.T) + bi)  # i8 = sigmoid(bi + Wi i81 + Ui h7)
     O81 = X[:, 7]  # o81 = x[7]
-    O82 = np.dot(O81, Wo.T)  # o82 = Wo o81
-    O83 = np.dot(H7, Uo.T)  # o83 = Uo h7
-    O84 = O82 + O83  # o84 = o82 + o83
-    O85 = O84 + bo  # o85 = bo + o84
-    O8 = _sigmoid(O85)  # o8 = sigmoid(o85)
+    O8 = _sigmoid(np.dot(O81, Wo.T) + np.dot(H7, Uo.T) + bo)  # o8 = sigmoid(bo + Wo o81 + Uo h7)
     F81 = X[:, 7]  # f81 = x[7]
-    F82 = np.dot(F81, Wf.T)  # f82 = Wf f81
-    F83 = np.dot(H7, Uf.T)  # f83 = Uf h7
-    F84 = F82 + F83  # f84 = f82 + f83
-    F85 = F84 + bf  # f85 = bf + f84
-    F8 = _sigmoid(F85)  # f8 = sigmoid(f85)
+    F8 = _sigmoid(np.dot(F81, Wf.T) + np.dot(H7, Uf.T) + bf)  # f8 = sigmoid(bf + Wf f81 + Uf h7)
     G81 = X[:, 7]  # g81 = x[7]
-    G82 = np.dot(G81, Wg.T)  # g82 = Wg g81
-    G83 = np.dot(H7, Ug.T)  # g83 = Ug h7
-    G84 = G82 + G83  # g84 = g82 + g83
-    G85 = G84 + bg  # g85 = bg + g84
-    G8 = np.tanh(G85)  # g8 = tanh(g85)
-    C81 = C7 * F8  # c81 = c7 * f8
-    C82 = G8 * I8  # c82 = g8 * i8
-    C8 = C81 + C82  # c8 = c81 + c82
+    G8 = np.tanh(np.dot(G81, Wg.T) + np.dot(H7, Ug.T) + bg)  # g8 = tanh(bg + Wg g81 + Ug h7)
+    C8 = C7 * F8 + G8 * I8  # c8 = c7 * f8 + g8 * i8
     H81 = np.tanh(C8)  # h81 = tanh(c8)
     H8 = H81 * O8  # h8 = h81 * o8
     I91 = X[:, 8]  # i91 = x[8]
-    I92 = np.dot(I91, Wi.T)  # i92 = Wi i91
-    I93 = np.dot(H8, Ui.T)  # i93 = Ui h8
-    I94 = I92 + I93  # i94 = i92 + i93
-    I95 = I94 + bi  # i95 = bi + i94
-    I9 = _sigmoid(I95)  # i9 = sigmoid(i95)
+    I9 = _sigmoid(np.dot(I91, Wi.T) + np.dot(H8, Ui.T) + bi)  # i9 = sigmoid(bi + Wi i91 + Ui h8)
     O91 = X[:, 8]  # o91 = x[8]
-    O92 = np.dot(O91, Wo.T)  # o92 = Wo o91
-    O93 = np.dot(H8, Uo.T)  # o93 = Uo h8
-    O94 = O92 + O93  # o94 = o92 + o93
-    O95 = O94 + bo  # o95 = bo + o94
-    O9 = _sigmoid(O95)  # o9 = sigmoid(o95)
+    O9 = _sigmoid(np.dot(O91, Wo.T) + np.dot(H8, Uo.T) + bo)  # o9 = sigmoid(bo + Wo o91 + Uo h8)
     F91 = X[:, 8]  # f91 = x[8]
-    F92 = np.dot(F91, Wf.T)  # f92 = Wf f91
-    F93 = np.dot(H8, Uf.T)  # f93 = Uf h8
-    F94 = F92 + F93  # f94 = f92 + f93
-    F95 = F94 + bf  # f95 = bf + f94
-    F9 = _sigmoid(F95)  # f9 = sigmoid(f95)
+    F9 = _sigmoid(np.dot(F91, Wf.T) + np.dot(H8, Uf.T) + bf)  # f9 = sigmoid(bf + Wf f91 + Uf h8)
     G91 = X[:, 8]  # g91 = x[8]
-    G92 = np.dot(G91, Wg.T)  # g92 = Wg g91
-    G93 = np.dot(H8, Ug.T)  # g93 = Ug h8
-    G94 = G92 + G93  # g94 = g92 + g93
-    G95 = G94 + bg  # g95 = bg + g94
-    G9 = np.tanh(G95)  # g9 = tanh(g95)
-    C91 = C8 * F9  # c91 = c8 * f9
-    C92 = G9 * I9  # c92 = g9 * i9
-    C9 = C91 + C92  # c9 = c91 + c92
+    G9 = np.tanh(np.dot(G91, Wg.T) + np.dot(H8, Ug.T) + bg)  # g9 = tanh(bg + Wg g91 + Ug h8)
+    C9 = C8 * F9 + G9 * I9  # c9 = c8 * f9 + g9 * i9
     H91 = np.tanh(C9)  # h91 = tanh(c9)
     H9 = H91 * O9  # h9 = h91 * o9
     I101 = X[:, 9]  # i101 = x[9]
-    I102 = np.dot(I101, Wi.T)  # i102 = Wi i101
-    I103 = np.dot(H9, Ui.T)  # i103 = Ui h9
-    I104 = I102 + I103  # i104 = i102 + i103
-    I105 = I104 + bi  # i105 = bi + i104
-    I10 = _sigmoid(I105)  # i10 = sigmoid(i105)
+    I10 = _sigmoid(np.dot(I101, Wi.T) + np.dot(H9, Ui.T) + bi)  # i10 = sigmoid(bi + Wi i101 + Ui h9)
     F101 = X[:, 9]  # f101 = x[9]
-    F102 = np.dot(F101, Wf.T)  # f102 = Wf f101
-    F103 = np.dot(H9, Uf.T)  # f103 = Uf h9
-    F104 = F102 + F103  # f104 = f102 + f103
-    F105 = F104 + bf  # f105 = bf + f104
-    F10 = _sigmoid(F105)  # f10 = sigmoid(f105)
+    F10 = _sigmoid(np.dot(F101, Wf.T) + np.dot(H9, Uf.T) + bf)  # f10 = sigmoid(bf + Wf f101 + Uf h9)
     O101 = X[:, 9]  # o101 = x[9]
-    O102 = np.dot(O101, Wo.T)  # o102 = Wo o101
-    O103 = np.dot(H9, Uo.T)  # o103 = Uo h9
-    O104 = O102 + O103  # o104 = o102 + o103
-    O105 = O104 + bo  # o105 = bo + o104
-    O10 = _sigmoid(O105)  # o10 = sigmoid(o105)
+    O10 = _sigmoid(np.dot(O101, Wo.T) + np.dot(H9, Uo.T) + bo)  # o10 = sigmoid(bo + Wo o101 + Uo h9)
     G101 = X[:, 9]  # g101 = x[9]
-    G102 = np.dot(G101, Wg.T)  # g102 = Wg g101
-    G103 = np.dot(H9, Ug.T)  # g103 = Ug h9
-    G104 = G102 + G103  # g104 = g102 + g103
-    G105 = G104 + bg  # g105 = bg + g104
-    G10 = np.tanh(G105)  # g10 = tanh(g105)
-    C101 = C9 * F10  # c101 = c9 * f10
-    C102 = G10 * I10  # c102 = g10 * i10
-    C10 = C101 + C102  # c10 = c101 + c102
-    H101 = np.tanh(C10)  # h101 = tanh(c10)
+    G10 = np.tanh(np.dot(G101, Wg.T) + np.dot(H9, Ug.T) + bg)  # g10 = tanh(bg + Wg g101 + Ug h9)
+    H101 = np.tanh(C9 * F10 + G10 * I10)  # h101 = tanh(c9 * f10 + g10 * i10)
     H10 = H101 * O10  # h10 = h101 * o10
     Y = np.dot(H10, Wy.T) + by  # y = Wy h10 + by
     T = _targets(T, Y)

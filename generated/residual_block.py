@@ -39,6 +39,8 @@ PARAM_SHAPES = {
 def _batch_sum(A, axes=1):
     """A summed over its first ``axes`` axes (the batch, and leading broadcast axes), as a
     product with ones: BLAS runs it 5-15x faster than A.sum(axis=0) on (batch, few) arrays."""
+    if axes == 1 and A.ndim == 2:  # (batch, n): the usual case, without reshapes
+        return np.dot(np.ones(len(A), A.dtype), A)
     rows = columns = 1
     for n in A.shape[:axes]:
         rows *= n
@@ -144,15 +146,11 @@ def forward(params, X):
     b1 = params["b1"]
     W2 = params["W2"]
     W3 = params["W3"]
-    H1 = np.dot(X, W1.T) + b1  # h1 = W1 x + b1
-    H = np.tanh(H1)  # h = tanh(h1)
-    R1 = np.dot(H, W2.T)  # r1 = W2 h
-    R = R1 + X  # r = r1 + x
+    H = np.tanh(np.dot(X, W1.T) + b1)  # h = tanh(W1 x + b1)
+    R = np.dot(H, W2.T) + X  # r = W2 h + x
     Y1 = np.dot(R, W3.T)  # y1 = W3 r
     Y, _lse_Y = _softmax_lse(Y1)  # y = softmax(y1), and its log-sum-exp for the loss
-    E2 = W1 ** 2  # E2 = W1 ** 2
-    E3 = E2.sum()  # E3 = sum(E2)
-    E4 = 0.001 * E3  # E4 = 0.001 * E3
+    E4 = 0.001 * (W1 ** 2).sum()  # E4 = 0.001 * sum(W1 ** 2)
     cache = {
         "X": X,
         "H": H,
@@ -196,7 +194,7 @@ def backward(params, cache, T):
     dE1 = dE  # dE/dE1 = dE/dE
     dE4 = dE.sum()  # dE/dE4 = dE/dE, summed over the batch
     dE3 = dE4 * 0.001  # dE/dE3 = dE/dE4 * 0.001
-    dE2 = np.broadcast_to(dE3[None, None], (8, 4))  # dE/dE2 = dE/dE3, spread over the sum
+    dE2 = np.full((8, 4), dE3[None, None])  # dE/dE2 = dE/dE3, spread over the sum
     dW1 = dE2 * W1  # dE/dW1 = dE/dE2 * W1
     dW1 = dW1 + dE2 * W1  # dE/dW1 += dE/dE2 * W1
     dY1 = dE1[:, None] * (Y - T)  # dE/dy1 = dE/dE1 * (y - t)
@@ -224,15 +222,11 @@ def loss_and_grad(params, X, T):
     b1 = params["b1"]
     W2 = params["W2"]
     W3 = params["W3"]
-    H1 = np.dot(X, W1.T) + b1  # h1 = W1 x + b1
-    H = np.tanh(H1)  # h = tanh(h1)
-    R1 = np.dot(H, W2.T)  # r1 = W2 h
-    R = R1 + X  # r = r1 + x
+    H = np.tanh(np.dot(X, W1.T) + b1)  # h = tanh(W1 x + b1)
+    R = np.dot(H, W2.T) + X  # r = W2 h + x
     Y1 = np.dot(R, W3.T)  # y1 = W3 r
     Y, _lse_Y = _softmax_lse(Y1)  # y = softmax(y1), and its log-sum-exp for the loss
-    E2 = W1 ** 2  # E2 = W1 ** 2
-    E3 = E2.sum()  # E3 = sum(E2)
-    E4 = 0.001 * E3  # E4 = 0.001 * E3
+    E4 = 0.001 * (W1 ** 2).sum()  # E4 = 0.001 * sum(W1 ** 2)
     T = _targets(T, Y)
     E1 = (T * (_lse_Y - Y1)).sum(axis=-1)  # E1 = cross_entropy(y, t) = sum_i t_i (logsumexp(y1) - y1_i)
     E = E1 + E4  # E = E1 + E4
@@ -242,7 +236,7 @@ def loss_and_grad(params, X, T):
     dE1 = dE  # dE/dE1 = dE/dE
     dE4 = dE.sum()  # dE/dE4 = dE/dE, summed over the batch
     dE3 = dE4 * 0.001  # dE/dE3 = dE/dE4 * 0.001
-    dE2 = np.broadcast_to(dE3[None, None], (8, 4))  # dE/dE2 = dE/dE3, spread over the sum
+    dE2 = np.full((8, 4), dE3[None, None])  # dE/dE2 = dE/dE3, spread over the sum
     dW1 = dE2 * W1  # dE/dW1 = dE/dE2 * W1
     dW1 = dW1 + dE2 * W1  # dE/dW1 += dE/dE2 * W1
     dY1 = dE1[:, None] * (Y - T)  # dE/dy1 = dE/dE1 * (y - t)

@@ -39,6 +39,8 @@ PARAM_SHAPES = {
 def _batch_sum(A, axes=1):
     """A summed over its first ``axes`` axes (the batch, and leading broadcast axes), as a
     product with ones: BLAS runs it 5-15x faster than A.sum(axis=0) on (batch, few) arrays."""
+    if axes == 1 and A.ndim == 2:  # (batch, n): the usual case, without reshapes
+        return np.dot(np.ones(len(A), A.dtype), A)
     rows = columns = 1
     for n in A.shape[:axes]:
         rows *= n

@@ -36,6 +36,8 @@ PARAM_SHAPES = {
 def _batch_sum(A, axes=1):
     """A summed over its first ``axes`` axes (the batch, and leading broadcast axes), as a
     product with ones: BLAS runs it 5-15x faster than A.sum(axis=0) on (batch, few) arrays."""
+    if axes == 1 and A.ndim == 2:  # (batch, n): the usual case, without reshapes
+        return np.dot(np.ones(len(A), A.dtype), A)
     rows = columns = 1
     for n in A.shape[:axes]:
         rows *= n
@@ -121,11 +123,9 @@ def forward(params, X):
     W = params["W"]
     b = params["b"]
     c = params["c"]
-    H1 = np.dot(X, W.T) + b  # h1 = W x + b
-    H = _sigmoid(H1)  # h = sigmoid(h1)
+    H = _sigmoid(np.dot(X, W.T) + b)  # h = sigmoid(W x + b)
     Xhat1 = W.T  # xhat1 = W.T
-    Xhat2 = H @ Xhat1.T  # xhat2 = xhat1 @ h
-    Xhat = Xhat2 + c  # xhat = c + xhat2
+    Xhat = H @ Xhat1.T + c  # xhat = c + xhat1 @ h
     cache = {
         "X": X,
         "H": H,
@@ -179,11 +179,9 @@ def loss_and_grad(params, X, T):
     W = params["W"]
     b = params["b"]
     c = params["c"]
-    H1 = np.dot(X, W.T) + b  # h1 = W x + b
-    H = _sigmoid(H1)  # h = sigmoid(h1)
+    H = _sigmoid(np.dot(X, W.T) + b)  # h = sigmoid(W x + b)
     Xhat1 = W.T  # xhat1 = W.T
-    Xhat2 = H @ Xhat1.T  # xhat2 = xhat1 @ h
-    Xhat = Xhat2 + c  # xhat = c + xhat2
+    Xhat = H @ Xhat1.T + c  # xhat = c + xhat1 @ h
     T = _targets(T, Xhat)
     N = Xhat.shape[0]
     # E = half_sse(xhat, x) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch

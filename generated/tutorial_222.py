@@ -108,10 +108,8 @@ def forward(params, X):
     X = _inputs(X)
     W1 = params["W1"]
     W2 = params["W2"]
-    Z1 = np.dot(X, W1.T)  # z1 = W1 x
-    A1 = _sigmoid(Z1)  # a1 = sigmoid(z1)
-    Z2 = np.dot(A1, W2.T)  # z2 = W2 a1
-    A2 = _sigmoid(Z2)  # a2 = sigmoid(z2)
+    A1 = _sigmoid(np.dot(X, W1.T))  # a1 = sigmoid(W1 x)
+    A2 = _sigmoid(np.dot(A1, W2.T))  # a2 = sigmoid(W2 a1)
     cache = {
         "X": X,
         "A1": A1,
@@ -158,10 +156,8 @@ def loss_and_grad(params, X, T):
     X = _inputs(X)
     W1 = params["W1"]
     W2 = params["W2"]
-    Z1 = np.dot(X, W1.T)  # z1 = W1 x
-    A1 = _sigmoid(Z1)  # a1 = sigmoid(z1)
-    Z2 = np.dot(A1, W2.T)  # z2 = W2 a1
-    A2 = _sigmoid(Z2)  # a2 = sigmoid(z2)
+    A1 = _sigmoid(np.dot(X, W1.T))  # a1 = sigmoid(W1 x)
+    A2 = _sigmoid(np.dot(A1, W2.T))  # a2 = sigmoid(W2 a1)
     T = _targets(T, A2)
     N = T.shape[0]
     E = 0.5 * np.vdot(A2 - T, A2 - T) / N  # E = half_sse(a2, t) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch
