@@ -3,7 +3,7 @@
 
 import pytest
 
-from symprop.emit.numpy.module import _substituted
+from symprop.emit.numpy.module import substituted
 
 
 @pytest.mark.parametrize(
@@ -23,4 +23,4 @@ from symprop.emit.numpy.module import _substituted
     ],
 )
 def test_substituted_parenthesises_only_where_needed(line, name, value, expected):
-    assert _substituted(line, name, value) == expected
+    assert substituted(line, name, value) == expected

@@ -72,8 +72,8 @@ class NumpyModule:
             code, math = line.code, line.comment
             for read in sorted(reads & pending.keys()):
                 spelled, formula = pending.pop(read)
-                code = _substituted(code, b.array(read), spelled)
-                math = _substituted(math, read, formula)
+                code = substituted(code, b.array(read), spelled)
+                math = substituted(math, read, formula)
             node = graph.nodes[name]
             single = not node.op.numpy_saves(node, graph) and " = " in math
             if single and name not in needed and uses.get(name) == 1:
@@ -475,7 +475,7 @@ def _array_code(value) -> str:
     return "np.array(" + text.replace("\n", "\n" + " " * 8) + ")"
 
 
-def _substituted(text: str, name: str, value: str) -> str:
+def substituted(text: str, name: str, value: str) -> str:
     """``text`` (a line ``x = ...`` or its formula) with identifier ``name`` on its right side
     replaced by ``value``, in parentheses only where an operator next to it binds tighter than
     ``value``'s own (``tanh(Wx x2 + bh)``, ``x * (1 - t)``, ``(a + b).T``)."""
