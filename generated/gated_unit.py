@@ -34,6 +34,19 @@ PARAM_SHAPES = {
 }
 
 
+def _batch_sum(A, axes=1):
+    """A summed over its first ``axes`` axes (the batch, and leading broadcast axes), as a
+    product with ones: BLAS runs it 5-15x faster than A.sum(axis=0) on (batch, few) arrays."""
+    if axes == 1 and A.ndim == 2:  # (batch, n): the usual case, without reshapes
+        return np.dot(np.ones(len(A), A.dtype), A)
+    rows = columns = 1
+    for n in A.shape[:axes]:
+        rows *= n
+    for n in A.shape[axes:]:
+        columns *= n
+    return np.dot(np.ones(rows, A.dtype), A.reshape(rows, columns)).reshape(A.shape[axes:])
+
+
 def _sigmoid(x):
     """sigmoid(x) = 1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2: never overflows."""
     return 0.5 * (1.0 + np.tanh(0.5 * x))
@@ -114,8 +127,7 @@ def forward(params, X):
     Wo = params["Wo"]
     bo = params["bo"]
     G1 = np.dot(X, Wa.T)  # g1 = Wa x
-    G2 = np.dot(X, Wg.T)  # g2 = Wg x
-    G3 = _sigmoid(G2)  # g3 = sigmoid(g2)
+    G3 = _sigmoid(np.dot(X, Wg.T))  # g3 = sigmoid(Wg x)
     G = G1 * G3  # g = g1 * g3
     Y = np.dot(G, Wo.T) + bo  # y = Wo g + bo
     cache = {
@@ -131,7 +143,7 @@ def forward(params, X):
 def _batch_loss(cache, T):
     """E = half_sse(y, t), averaged over the batch."""
     Y = cache["Y"]
-    return (0.5 * (T - Y) ** 2).sum() / T.shape[0]
+    return 0.5 * np.vdot(Y - T, Y - T) / T.shape[0]
 
 
 def loss(params, X, T):
@@ -152,7 +164,7 @@ def backward(params, cache, T):
     N = T.shape[0]
     dY = (Y - T) / N  # dE/dy = y - t
     dWo = np.dot(dY.T, G)  # dE/dWo = dE/dy g^T, summed over the batch
-    dbo = dY.sum(axis=0)  # dE/dbo = dE/dy, summed over the batch
+    dbo = _batch_sum(dY)  # dE/dbo = dE/dy, summed over the batch
     dG = np.dot(dY, Wo)  # dE/dg = Wo^T dE/dy
     dG1 = dG * G3  # dE/dg1 = dE/dg * g3
     dG3 = dG * G1  # dE/dg3 = dE/dg * g1
@@ -176,16 +188,15 @@ def loss_and_grad(params, X, T):
     Wo = params["Wo"]
     bo = params["bo"]
     G1 = np.dot(X, Wa.T)  # g1 = Wa x
-    G2 = np.dot(X, Wg.T)  # g2 = Wg x
-    G3 = _sigmoid(G2)  # g3 = sigmoid(g2)
+    G3 = _sigmoid(np.dot(X, Wg.T))  # g3 = sigmoid(Wg x)
     G = G1 * G3  # g = g1 * g3
     Y = np.dot(G, Wo.T) + bo  # y = Wo g + bo
     T = _targets(T, Y)
     N = T.shape[0]
-    E = (0.5 * (T - Y) ** 2).sum() / N  # E = half_sse(y, t) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch
+    E = 0.5 * np.vdot(Y - T, Y - T) / N  # E = half_sse(y, t) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch
     dY = (Y - T) / N  # dE/dy = y - t
     dWo = np.dot(dY.T, G)  # dE/dWo = dE/dy g^T, summed over the batch
-    dbo = dY.sum(axis=0)  # dE/dbo = dE/dy, summed over the batch
+    dbo = _batch_sum(dY)  # dE/dbo = dE/dy, summed over the batch
     dG = np.dot(dY, Wo)  # dE/dg = Wo^T dE/dy
     dG1 = dG * G3  # dE/dg1 = dE/dg * g3
     dG3 = dG * G1  # dE/dg3 = dE/dg * g1

@@ -35,6 +35,19 @@ PARAM_SHAPES = {
 }
 
 
+def _batch_sum(A, axes=1):
+    """A summed over its first ``axes`` axes (the batch, and leading broadcast axes), as a
+    product with ones: BLAS runs it 5-15x faster than A.sum(axis=0) on (batch, few) arrays."""
+    if axes == 1 and A.ndim == 2:  # (batch, n): the usual case, without reshapes
+        return np.dot(np.ones(len(A), A.dtype), A)
+    rows = columns = 1
+    for n in A.shape[:axes]:
+        rows *= n
+    for n in A.shape[axes:]:
+        columns *= n
+    return np.dot(np.ones(rows, A.dtype), A.reshape(rows, columns)).reshape(A.shape[axes:])
+
+
 def _sigmoid(x):
     """sigmoid(x) = 1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2: never overflows."""
     return 0.5 * (1.0 + np.tanh(0.5 * x))
@@ -114,14 +127,9 @@ def forward(params, X):
     bh = params["bh"]
     Wt = params["Wt"]
     bt = params["bt"]
-    H1 = np.dot(X, Wh.T) + bh  # h1 = Wh x + bh
-    H = np.tanh(H1)  # h = tanh(h1)
-    T1 = np.dot(X, Wt.T) + bt  # t1 = Wt x + bt
-    T_ = _sigmoid(T1)  # t = sigmoid(t1)
-    Y1 = H * T_  # y1 = h * t
-    Y2 = 1 - T_  # y2 = 1 - t
-    Y3 = X * Y2  # y3 = x * y2
-    Y = Y1 + Y3  # y = y1 + y3
+    H = np.tanh(np.dot(X, Wh.T) + bh)  # h = tanh(Wh x + bh)
+    T_ = _sigmoid(np.dot(X, Wt.T) + bt)  # t = sigmoid(Wt x + bt)
+    Y = H * T_ + X * (1 - T_)  # y = h * t + x * (1 - t)
     cache = {
         "X": X,
         "H": H,
@@ -135,7 +143,7 @@ def _batch_loss(cache, T):
     """E = half_sse(y, target), averaged over the batch."""
     Target = T
     Y = cache["Y"]
-    return (0.5 * (Target - Y) ** 2).sum() / T.shape[0]
+    return 0.5 * np.vdot(Y - Target, Y - Target) / T.shape[0]
 
 
 def loss(params, X, T):
@@ -162,10 +170,10 @@ def backward(params, cache, T):
     dH = dY1 * T_  # dE/dh = dE/dy1 * t
     dT1 = dT_ * T_ * (1 - T_)  # dE/dt1 = dE/dt * t * (1 - t)
     dWt = np.dot(dT1.T, X)  # dE/dWt = dE/dt1 x^T, summed over the batch
-    dbt = dT1.sum(axis=0)  # dE/dbt = dE/dt1, summed over the batch
+    dbt = _batch_sum(dT1)  # dE/dbt = dE/dt1, summed over the batch
     dH1 = dH * (1 - H ** 2)  # dE/dh1 = dE/dh * (1 - h ** 2)
     dWh = np.dot(dH1.T, X)  # dE/dWh = dE/dh1 x^T, summed over the batch
-    dbh = dH1.sum(axis=0)  # dE/dbh = dE/dh1, summed over the batch
+    dbh = _batch_sum(dH1)  # dE/dbh = dE/dh1, summed over the batch
     return {
         "Wh": dWh,
         "bh": dbh,
@@ -182,19 +190,14 @@ def loss_and_grad(params, X, T):
     bh = params["bh"]
     Wt = params["Wt"]
     bt = params["bt"]
-    H1 = np.dot(X, Wh.T) + bh  # h1 = Wh x + bh
-    H = np.tanh(H1)  # h = tanh(h1)
-    T1 = np.dot(X, Wt.T) + bt  # t1 = Wt x + bt
-    T_ = _sigmoid(T1)  # t = sigmoid(t1)
-    Y1 = H * T_  # y1 = h * t
-    Y2 = 1 - T_  # y2 = 1 - t
-    Y3 = X * Y2  # y3 = x * y2
-    Y = Y1 + Y3  # y = y1 + y3
+    H = np.tanh(np.dot(X, Wh.T) + bh)  # h = tanh(Wh x + bh)
+    T_ = _sigmoid(np.dot(X, Wt.T) + bt)  # t = sigmoid(Wt x + bt)
+    Y = H * T_ + X * (1 - T_)  # y = h * t + x * (1 - t)
     T = _targets(T, Y)
     Target = T
     N = T.shape[0]
     # E = half_sse(y, target) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch
-    E = (0.5 * (Target - Y) ** 2).sum() / N
+    E = 0.5 * np.vdot(Y - Target, Y - Target) / N
     dY = (Y - Target) / N  # dE/dy = y - target
     dY1 = dY  # dE/dy1 = dE/dy
     dY3 = dY  # dE/dy3 = dE/dy
@@ -204,10 +207,10 @@ def loss_and_grad(params, X, T):
     dH = dY1 * T_  # dE/dh = dE/dy1 * t
     dT1 = dT_ * T_ * (1 - T_)  # dE/dt1 = dE/dt * t * (1 - t)
     dWt = np.dot(dT1.T, X)  # dE/dWt = dE/dt1 x^T, summed over the batch
-    dbt = dT1.sum(axis=0)  # dE/dbt = dE/dt1, summed over the batch
+    dbt = _batch_sum(dT1)  # dE/dbt = dE/dt1, summed over the batch
     dH1 = dH * (1 - H ** 2)  # dE/dh1 = dE/dh * (1 - h ** 2)
     dWh = np.dot(dH1.T, X)  # dE/dWh = dE/dh1 x^T, summed over the batch
-    dbh = dH1.sum(axis=0)  # dE/dbh = dE/dh1, summed over the batch
+    dbh = _batch_sum(dH1)  # dE/dbh = dE/dh1, summed over the batch
     return E, {
         "Wh": dWh,
         "bh": dbh,

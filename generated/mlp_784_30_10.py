@@ -35,6 +35,19 @@ PARAM_SHAPES = {
 }
 
 
+def _batch_sum(A, axes=1):
+    """A summed over its first ``axes`` axes (the batch, and leading broadcast axes), as a
+    product with ones: BLAS runs it 5-15x faster than A.sum(axis=0) on (batch, few) arrays."""
+    if axes == 1 and A.ndim == 2:  # (batch, n): the usual case, without reshapes
+        return np.dot(np.ones(len(A), A.dtype), A)
+    rows = columns = 1
+    for n in A.shape[:axes]:
+        rows *= n
+    for n in A.shape[axes:]:
+        columns *= n
+    return np.dot(np.ones(rows, A.dtype), A.reshape(rows, columns)).reshape(A.shape[axes:])
+
+
 def _sigmoid(x):
     """sigmoid(x) = 1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2: never overflows."""
     return 0.5 * (1.0 + np.tanh(0.5 * x))
@@ -114,10 +127,8 @@ def forward(params, X):
     b1 = params["b1"]
     W2 = params["W2"]
     b2 = params["b2"]
-    Z1 = np.dot(X, W1.T) + b1  # z1 = W1 x + b1
-    A1 = _sigmoid(Z1)  # a1 = sigmoid(z1)
-    Z2 = np.dot(A1, W2.T) + b2  # z2 = W2 a1 + b2
-    A2 = _sigmoid(Z2)  # a2 = sigmoid(z2)
+    A1 = _sigmoid(np.dot(X, W1.T) + b1)  # a1 = sigmoid(W1 x + b1)
+    A2 = _sigmoid(np.dot(A1, W2.T) + b2)  # a2 = sigmoid(W2 a1 + b2)
     cache = {
         "X": X,
         "A1": A1,
@@ -129,7 +140,7 @@ def forward(params, X):
 def _batch_loss(cache, T):
     """E = half_sse(a2, t), averaged over the batch."""
     A2 = cache["A2"]
-    return (0.5 * (T - A2) ** 2).sum() / T.shape[0]
+    return 0.5 * np.vdot(A2 - T, A2 - T) / T.shape[0]
 
 
 def loss(params, X, T):
@@ -149,11 +160,11 @@ def backward(params, cache, T):
     dA2 = (A2 - T) / N  # dE/da2 = a2 - t
     dZ2 = dA2 * A2 * (1 - A2)  # dE/dz2 = dE/da2 * a2 * (1 - a2)
     dW2 = np.dot(dZ2.T, A1)  # dE/dW2 = dE/dz2 a1^T, summed over the batch
-    db2 = dZ2.sum(axis=0)  # dE/db2 = dE/dz2, summed over the batch
+    db2 = _batch_sum(dZ2)  # dE/db2 = dE/dz2, summed over the batch
     dA1 = np.dot(dZ2, W2)  # dE/da1 = W2^T dE/dz2
     dZ1 = dA1 * A1 * (1 - A1)  # dE/dz1 = dE/da1 * a1 * (1 - a1)
     dW1 = np.dot(dZ1.T, X)  # dE/dW1 = dE/dz1 x^T, summed over the batch
-    db1 = dZ1.sum(axis=0)  # dE/db1 = dE/dz1, summed over the batch
+    db1 = _batch_sum(dZ1)  # dE/db1 = dE/dz1, summed over the batch
     return {
         "W1": dW1,
         "b1": db1,
@@ -170,21 +181,19 @@ def loss_and_grad(params, X, T):
     b1 = params["b1"]
     W2 = params["W2"]
     b2 = params["b2"]
-    Z1 = np.dot(X, W1.T) + b1  # z1 = W1 x + b1
-    A1 = _sigmoid(Z1)  # a1 = sigmoid(z1)
-    Z2 = np.dot(A1, W2.T) + b2  # z2 = W2 a1 + b2
-    A2 = _sigmoid(Z2)  # a2 = sigmoid(z2)
+    A1 = _sigmoid(np.dot(X, W1.T) + b1)  # a1 = sigmoid(W1 x + b1)
+    A2 = _sigmoid(np.dot(A1, W2.T) + b2)  # a2 = sigmoid(W2 a1 + b2)
     T = _targets(T, A2)
     N = T.shape[0]
-    E = (0.5 * (T - A2) ** 2).sum() / N  # E = half_sse(a2, t) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch
+    E = 0.5 * np.vdot(A2 - T, A2 - T) / N  # E = half_sse(a2, t) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch
     dA2 = (A2 - T) / N  # dE/da2 = a2 - t
     dZ2 = dA2 * A2 * (1 - A2)  # dE/dz2 = dE/da2 * a2 * (1 - a2)
     dW2 = np.dot(dZ2.T, A1)  # dE/dW2 = dE/dz2 a1^T, summed over the batch
-    db2 = dZ2.sum(axis=0)  # dE/db2 = dE/dz2, summed over the batch
+    db2 = _batch_sum(dZ2)  # dE/db2 = dE/dz2, summed over the batch
     dA1 = np.dot(dZ2, W2)  # dE/da1 = W2^T dE/dz2
     dZ1 = dA1 * A1 * (1 - A1)  # dE/dz1 = dE/da1 * a1 * (1 - a1)
     dW1 = np.dot(dZ1.T, X)  # dE/dW1 = dE/dz1 x^T, summed over the batch
-    db1 = dZ1.sum(axis=0)  # dE/db1 = dE/dz1, summed over the batch
+    db1 = _batch_sum(dZ1)  # dE/db1 = dE/dz1, summed over the batch
     return E, {
         "W1": dW1,
         "b1": db1,

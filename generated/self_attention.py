@@ -40,6 +40,19 @@ PARAM_SHAPES = {
 }
 
 
+def _batch_sum(A, axes=1):
+    """A summed over its first ``axes`` axes (the batch, and leading broadcast axes), as a
+    product with ones: BLAS runs it 5-15x faster than A.sum(axis=0) on (batch, few) arrays."""
+    if axes == 1 and A.ndim == 2:  # (batch, n): the usual case, without reshapes
+        return np.dot(np.ones(len(A), A.dtype), A)
+    rows = columns = 1
+    for n in A.shape[:axes]:
+        rows *= n
+    for n in A.shape[axes:]:
+        columns *= n
+    return np.dot(np.ones(rows, A.dtype), A.reshape(rows, columns)).reshape(A.shape[axes:])
+
+
 def _softmax(z, axis=-1):
     """softmax along an axis (the last by default), shifted by the maximum so exp never overflows."""
     e = np.exp(z - z.max(axis=axis, keepdims=True))
@@ -123,18 +136,12 @@ def forward(params, X):
     Wo = params["Wo"]
     bo = params["bo"]
     Q = X @ Wq  # q = X @ Wq
-    K = X @ Wk  # k = X @ Wk
     V = X @ Wv  # v = X @ Wv
-    S1 = np.swapaxes(K, 1, 2)  # s1 = k.T
-    S2 = Q @ S1  # s2 = q @ s1
-    S = 0.25 * S2  # s = 0.25 * s2
+    S1 = np.swapaxes(X @ Wk, 1, 2)  # s1 = (X @ Wk).T
     P1 = np.tril(np.ones((8, 8), dtype=bool))  # p1 = tril(8) (true on and below the diagonal)
-    P2 = np.where(P1, S, -1000000000)  # p2 = where(p1, s, -1000000000)
-    P = _softmax(P2)  # p = softmax(p2)
-    H1 = P @ V  # h1 = p @ v
-    H = H1 + X  # h = X + h1
-    Y1 = H @ Wo  # y1 = h @ Wo
-    Y = Y1 + bo  # y = bo + y1
+    P = _softmax(np.where(P1, 0.25 * Q @ S1, -1000000000))  # p = softmax(where(p1, 0.25 * q @ s1, -1000000000))
+    H = P @ V + X  # h = X + p @ v
+    Y = H @ Wo + bo  # y = bo + h @ Wo
     cache = {
         "X": X,
         "Q": Q,
@@ -151,7 +158,7 @@ def forward(params, X):
 def _batch_loss(cache, T):
     """E = mse(y, t), averaged over the batch."""
     Y = cache["Y"]
-    return ((Y - T) ** 2).sum() / 32 / T.shape[0]
+    return np.vdot(Y - T, Y - T) / 32 / T.shape[0]
 
 
 def loss(params, X, T):
@@ -175,7 +182,7 @@ def backward(params, cache, T):
     N = T.shape[0]
     dY = (0.0625 * Y - 0.0625 * T) / N  # dE/dy = 0.0625 * y - 0.0625 * t
     dY1 = dY  # dE/dy1 = dE/dy
-    dbo = dY.sum(axis=(0, 1))  # dE/dbo = dE/dy, summed over the broadcast axes
+    dbo = _batch_sum(dY, 2)  # dE/dbo = dE/dy, summed over the broadcast axes
     dH = dY1 @ Wo.T  # dE/dh = dE/dy1 Wo^T
     dWo = np.tensordot(H, dY1, axes=([0, 1], [0, 1]))  # dE/dWo = h^T dE/dy1, summed over the batch
     dH1 = dH  # dE/dh1 = dE/dh
@@ -209,24 +216,18 @@ def loss_and_grad(params, X, T):
     Wo = params["Wo"]
     bo = params["bo"]
     Q = X @ Wq  # q = X @ Wq
-    K = X @ Wk  # k = X @ Wk
     V = X @ Wv  # v = X @ Wv
-    S1 = np.swapaxes(K, 1, 2)  # s1 = k.T
-    S2 = Q @ S1  # s2 = q @ s1
-    S = 0.25 * S2  # s = 0.25 * s2
+    S1 = np.swapaxes(X @ Wk, 1, 2)  # s1 = (X @ Wk).T
     P1 = np.tril(np.ones((8, 8), dtype=bool))  # p1 = tril(8) (true on and below the diagonal)
-    P2 = np.where(P1, S, -1000000000)  # p2 = where(p1, s, -1000000000)
-    P = _softmax(P2)  # p = softmax(p2)
-    H1 = P @ V  # h1 = p @ v
-    H = H1 + X  # h = X + h1
-    Y1 = H @ Wo  # y1 = h @ Wo
-    Y = Y1 + bo  # y = bo + y1
+    P = _softmax(np.where(P1, 0.25 * Q @ S1, -1000000000))  # p = softmax(where(p1, 0.25 * q @ s1, -1000000000))
+    H = P @ V + X  # h = X + p @ v
+    Y = H @ Wo + bo  # y = bo + h @ Wo
     T = _targets(T, Y)
     N = T.shape[0]
-    E = ((Y - T) ** 2).sum() / 32 / N  # E = mse(y, t) = mean_i (y_i - t_i) ** 2, averaged over the batch
+    E = np.vdot(Y - T, Y - T) / 32 / N  # E = mse(y, t) = mean_i (y_i - t_i) ** 2, averaged over the batch
     dY = (0.0625 * Y - 0.0625 * T) / N  # dE/dy = 0.0625 * y - 0.0625 * t
     dY1 = dY  # dE/dy1 = dE/dy
-    dbo = dY.sum(axis=(0, 1))  # dE/dbo = dE/dy, summed over the broadcast axes
+    dbo = _batch_sum(dY, 2)  # dE/dbo = dE/dy, summed over the broadcast axes
     dH = dY1 @ Wo.T  # dE/dh = dE/dy1 Wo^T
     dWo = np.tensordot(H, dY1, axes=([0, 1], [0, 1]))  # dE/dWo = h^T dE/dy1, summed over the batch
     dH1 = dH  # dE/dh1 = dE/dh

@@ -33,6 +33,19 @@ PARAM_SHAPES = {
 }
 
 
+def _batch_sum(A, axes=1):
+    """A summed over its first ``axes`` axes (the batch, and leading broadcast axes), as a
+    product with ones: BLAS runs it 5-15x faster than A.sum(axis=0) on (batch, few) arrays."""
+    if axes == 1 and A.ndim == 2:  # (batch, n): the usual case, without reshapes
+        return np.dot(np.ones(len(A), A.dtype), A)
+    rows = columns = 1
+    for n in A.shape[:axes]:
+        rows *= n
+    for n in A.shape[axes:]:
+        columns *= n
+    return np.dot(np.ones(rows, A.dtype), A.reshape(rows, columns)).reshape(A.shape[axes:])
+
+
 def _sigmoid(x):
     """sigmoid(x) = 1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2: never overflows."""
     return 0.5 * (1.0 + np.tanh(0.5 * x))
@@ -110,11 +123,9 @@ def forward(params, X):
     W = params["W"]
     b = params["b"]
     c = params["c"]
-    H1 = np.dot(X, W.T) + b  # h1 = W x + b
-    H = _sigmoid(H1)  # h = sigmoid(h1)
+    H = _sigmoid(np.dot(X, W.T) + b)  # h = sigmoid(W x + b)
     Xhat1 = W.T  # xhat1 = W.T
-    Xhat2 = H @ Xhat1.T  # xhat2 = xhat1 @ h
-    Xhat = Xhat2 + c  # xhat = c + xhat2
+    Xhat = H @ Xhat1.T + c  # xhat = c + xhat1 @ h
     cache = {
         "X": X,
         "H": H,
@@ -128,7 +139,7 @@ def _batch_loss(cache, T):
     """E = half_sse(xhat, x), averaged over the batch."""
     X = cache["X"]
     Xhat = cache["Xhat"]
-    return (0.5 * (X - Xhat) ** 2).sum() / Xhat.shape[0]
+    return 0.5 * np.vdot(Xhat - X, Xhat - X) / Xhat.shape[0]
 
 
 def loss(params, X, T):
@@ -147,13 +158,13 @@ def backward(params, cache, T):
     N = Xhat.shape[0]
     dXhat = (Xhat - X) / N  # dE/dxhat = xhat - x
     dXhat2 = dXhat  # dE/dxhat2 = dE/dxhat
-    dc = dXhat.sum(axis=0)  # dE/dc = dE/dxhat, summed over the batch
+    dc = _batch_sum(dXhat)  # dE/dc = dE/dxhat, summed over the batch
     dXhat1 = dXhat2.T @ H  # dE/dxhat1 = dE/dxhat2 h^T, summed over the batch
     dH = dXhat2 @ Xhat1  # dE/dh = xhat1^T dE/dxhat2
     dW = dXhat1.T  # dE/dW = (dE/dxhat1)^T
     dH1 = dH * H * (1 - H)  # dE/dh1 = dE/dh * h * (1 - h)
     dW = dW + np.dot(dH1.T, X)  # dE/dW += dE/dh1 x^T, summed over the batch
-    db = dH1.sum(axis=0)  # dE/db = dE/dh1, summed over the batch
+    db = _batch_sum(dH1)  # dE/db = dE/dh1, summed over the batch
     return {
         "W": dW,
         "b": db,
@@ -168,24 +179,22 @@ def loss_and_grad(params, X, T):
     W = params["W"]
     b = params["b"]
     c = params["c"]
-    H1 = np.dot(X, W.T) + b  # h1 = W x + b
-    H = _sigmoid(H1)  # h = sigmoid(h1)
+    H = _sigmoid(np.dot(X, W.T) + b)  # h = sigmoid(W x + b)
     Xhat1 = W.T  # xhat1 = W.T
-    Xhat2 = H @ Xhat1.T  # xhat2 = xhat1 @ h
-    Xhat = Xhat2 + c  # xhat = c + xhat2
+    Xhat = H @ Xhat1.T + c  # xhat = c + xhat1 @ h
     T = _targets(T, Xhat)
     N = Xhat.shape[0]
     # E = half_sse(xhat, x) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch
-    E = (0.5 * (X - Xhat) ** 2).sum() / N
+    E = 0.5 * np.vdot(Xhat - X, Xhat - X) / N
     dXhat = (Xhat - X) / N  # dE/dxhat = xhat - x
     dXhat2 = dXhat  # dE/dxhat2 = dE/dxhat
-    dc = dXhat.sum(axis=0)  # dE/dc = dE/dxhat, summed over the batch
+    dc = _batch_sum(dXhat)  # dE/dc = dE/dxhat, summed over the batch
     dXhat1 = dXhat2.T @ H  # dE/dxhat1 = dE/dxhat2 h^T, summed over the batch
     dH = dXhat2 @ Xhat1  # dE/dh = xhat1^T dE/dxhat2
     dW = dXhat1.T  # dE/dW = (dE/dxhat1)^T
     dH1 = dH * H * (1 - H)  # dE/dh1 = dE/dh * h * (1 - h)
     dW = dW + np.dot(dH1.T, X)  # dE/dW += dE/dh1 x^T, summed over the batch
-    db = dH1.sum(axis=0)  # dE/db = dE/dh1, summed over the batch
+    db = _batch_sum(dH1)  # dE/db = dE/dh1, summed over the batch
     return E, {
         "W": dW,
         "b": db,

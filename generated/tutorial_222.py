@@ -108,10 +108,8 @@ def forward(params, X):
     X = _inputs(X)
     W1 = params["W1"]
     W2 = params["W2"]
-    Z1 = np.dot(X, W1.T)  # z1 = W1 x
-    A1 = _sigmoid(Z1)  # a1 = sigmoid(z1)
-    Z2 = np.dot(A1, W2.T)  # z2 = W2 a1
-    A2 = _sigmoid(Z2)  # a2 = sigmoid(z2)
+    A1 = _sigmoid(np.dot(X, W1.T))  # a1 = sigmoid(W1 x)
+    A2 = _sigmoid(np.dot(A1, W2.T))  # a2 = sigmoid(W2 a1)
     cache = {
         "X": X,
         "A1": A1,
@@ -123,7 +121,7 @@ def forward(params, X):
 def _batch_loss(cache, T):
     """E = half_sse(a2, t), averaged over the batch."""
     A2 = cache["A2"]
-    return (0.5 * (T - A2) ** 2).sum() / T.shape[0]
+    return 0.5 * np.vdot(A2 - T, A2 - T) / T.shape[0]
 
 
 def loss(params, X, T):
@@ -158,13 +156,11 @@ def loss_and_grad(params, X, T):
     X = _inputs(X)
     W1 = params["W1"]
     W2 = params["W2"]
-    Z1 = np.dot(X, W1.T)  # z1 = W1 x
-    A1 = _sigmoid(Z1)  # a1 = sigmoid(z1)
-    Z2 = np.dot(A1, W2.T)  # z2 = W2 a1
-    A2 = _sigmoid(Z2)  # a2 = sigmoid(z2)
+    A1 = _sigmoid(np.dot(X, W1.T))  # a1 = sigmoid(W1 x)
+    A2 = _sigmoid(np.dot(A1, W2.T))  # a2 = sigmoid(W2 a1)
     T = _targets(T, A2)
     N = T.shape[0]
-    E = (0.5 * (T - A2) ** 2).sum() / N  # E = half_sse(a2, t) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch
+    E = 0.5 * np.vdot(A2 - T, A2 - T) / N  # E = half_sse(a2, t) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch
     dA2 = (A2 - T) / N  # dE/da2 = a2 - t
     dZ2 = dA2 * A2 * (1 - A2)  # dE/dz2 = dE/da2 * a2 * (1 - a2)
     dW2 = np.dot(dZ2.T, A1)  # dE/dW2 = dE/dz2 a1^T, summed over the batch

@@ -3,8 +3,8 @@
 ``derive`` returns a ``Derivation`` that also knows its outputs (the NumPy module, the
 handout, the notebook displays).  Those live here, at the top, so that the derivation itself
 does not depend on the emitters: imports run one way (``tests/test_architecture.py``).
-The emitters are imported when first used, so ``import symprop`` (and a CLI command that
-writes nothing) does not pay for them.
+The emitters and the verifier are imported when first used, so ``import symprop`` (and a CLI
+command) pays only for what it runs.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from pathlib import Path
 from . import derivation
 from .loading import from_dict, load
 from .spec import Network
-from .verify import Verifier, VerifyResult, verify
 
-__all__ = ["Derivation", "Network", "Verifier", "VerifyResult", "derive", "from_dict", "load", "verify"]
+__all__ = ["Derivation", "Network", "derive", "from_dict", "load", "verify"]
 
 
 class Derivation(derivation.Derivation):
@@ -85,3 +84,10 @@ class Derivation(derivation.Derivation):
 def derive(network: Network) -> Derivation:
     """Derive every gradient of ``network`` (a ``Network`` from ``load``/``from_dict``)."""
     return Derivation(network)
+
+
+def verify(network, wrt: str, claim: str | None = None, *, claim_latex: str | None = None):
+    """Check a hand-derived dE/d``wrt`` (``symprop.verify.verifier.verify``, loaded on first use)."""
+    from .verify.verifier import verify as check
+
+    return check(network, wrt, claim, claim_latex=claim_latex)

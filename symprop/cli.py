@@ -17,12 +17,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .api import derive
-from .check import check_module
 from .errors import SymPropError
-from .loading import load
 from .verify import cli as verify_cli
 from .version import __version__
+
+# Each command imports what it runs, in its function: `symprop derive --emit numpy` loads neither
+# the verifier nor NumPy, `symprop check` not SymPy (issue 16: a third of a command's time).
 
 #: What ``--emit`` writes: a comma-separated list of editions, or ``all`` of them.  The default
 #: stays the module and the LaTeX handout (an HTML page inlines KaTeX: some 700 kB).
@@ -52,6 +52,9 @@ def _derive_command(args: argparse.Namespace) -> int:
         raise SymPropError("--pdf needs the handout: use --emit latex or --emit all")
     if args.pdf and shutil.which("latexmk") is None:
         raise SymPropError(LATEXMK_MISSING)
+    from .api import derive
+    from .loading import load
+
     network = load(args.spec)
     derivation = derive(network)
     sources = {"numpy": derivation.numpy_source, "latex": derivation.latex, "html": derivation.html, "md": derivation.markdown}
@@ -120,6 +123,8 @@ def _remove_if_empty(directory: Path) -> None:
 
 
 def _check_command(args: argparse.Namespace) -> int:
+    from .check import check_module
+
     result = check_module(args.module, seed=args.seed)
     print(result)
     return 0 if result.passed else 1

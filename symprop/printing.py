@@ -72,11 +72,27 @@ EXTRA_HELPERS = {
         "    e = np.exp(z - z.max(axis=axis, keepdims=True))\n"
         "    return e / e.sum(axis=axis, keepdims=True)\n"
     ),
-    "log_softmax": (
-        "def _log_softmax(z):\n"
-        '    """log(softmax(z)) = z - logsumexp(z), computed stably."""\n'
-        "    shifted = z - z.max(axis=-1, keepdims=True)\n"
-        "    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))\n"
+    "batch_sum": (
+        "def _batch_sum(A, axes=1):\n"
+        '    """A summed over its first ``axes`` axes (the batch, and leading broadcast axes), as a\n'
+        "    product with ones: BLAS runs it 5-15x faster than A.sum(axis=0) on (batch, few) arrays.\"\"\"\n"
+        "    if axes == 1 and A.ndim == 2:  # (batch, n): the usual case, without reshapes\n"
+        "        return np.dot(np.ones(len(A), A.dtype), A)\n"
+        "    rows = columns = 1\n"
+        "    for n in A.shape[:axes]:\n"
+        "        rows *= n\n"
+        "    for n in A.shape[axes:]:\n"
+        "        columns *= n\n"
+        "    return np.dot(np.ones(rows, A.dtype), A.reshape(rows, columns)).reshape(A.shape[axes:])\n"
+    ),
+    "softmax_lse": (
+        "def _softmax_lse(z):\n"
+        '    """(softmax(z), logsumexp(z)) along the last axis, from one exp: the cross-entropy\n'
+        "    -sum_i t_i log(softmax(z)_i) is then sum_i t_i (logsumexp(z) - z_i), stable at any z.\"\"\"\n"
+        "    top = z.max(axis=-1, keepdims=True)\n"
+        "    e = np.exp(z - top)\n"
+        "    total = e.sum(axis=-1, keepdims=True)\n"
+        "    return e / total, np.log(total) + top\n"
     ),
 }
 

@@ -218,9 +218,10 @@ class NumpyContext(Protocol):
     def product(self, upstream: sp.Symbol, local: sp.Expr) -> str: ...
     def shared(self, expr: sp.Expr) -> tuple[list, sp.Expr]: ...
     def reduce_to(self, code: str, batched: bool, shape: tuple[int, ...], target: str) -> tuple[str, str]: ...
+    def batch_sum(self, code: str, axes: int = 1) -> str: ...  # summed over the first axes, by BLAS
     def node(self, name: str) -> Node: ...
     def require_helper(self, name: str, source: str) -> None: ...  # a helper function the op calls
-    def saved(self, node: str, what: str) -> str: ...  # an array the node's forward line saved (Op.saves)
+    def saved(self, node: str, what: str) -> str: ...  # an array the node's forward line saved (Op.numpy_saves)
     def temporary(self, code: str, comment: str) -> tuple[str, Any]: ...  # (name, line) of a temporary
 
 
@@ -288,6 +289,11 @@ class Op:
     #: (layer_norm's 1/sigma): its ``numpy`` code then returns the tuple (value, *saved), and a
     #: backward step reads them as ``code.saved(node, what)``.
     saves: tuple[str, ...] = ()
+
+    def numpy_saves(self, node: Node, graph) -> tuple[str, ...]:
+        """What this node's forward line saves (``saves``); an op may decide by the node's
+        consumers (a softmax keeps its row log-sum-exp for a cross-entropy that reads it)."""
+        return self.saves
 
     def elements(self, node: Node, args: list[list[sp.Expr]]) -> list[sp.Expr]:
         """The node's elements (flattened, row-major) as scalar expressions of its inputs'."""

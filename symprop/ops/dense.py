@@ -47,7 +47,7 @@ class Dense(Op):
         if step.rule == WEIGHT:
             return AdjointCode(f"np.dot({upstream}.T, {code.use(data)})", f"dE/d{step.source} {data}^T, summed over the batch")
         if step.rule == BIAS:
-            return AdjointCode(f"{upstream}.sum(axis=0)", f"dE/d{step.source}, summed over the batch")
+            return AdjointCode(code.batch_sum(upstream), f"dE/d{step.source}, summed over the batch")
         return AdjointCode(f"np.dot({upstream}, {code.use(weight)})", f"{weight}^T dE/d{step.source}")
 
     # -- LaTeX --------------------------------------------------------------------------

@@ -62,6 +62,13 @@ class Loss(Op):
         return tidy(self.derived)
 
     @cached_property
+    def quadratic(self) -> sp.Expr | None:
+        """c when ell(y, t) = c (y - t)^2 (half_sse, mse, a formula of that form), else None: summed
+        over a batch it is then c r . r with r = y - t, one BLAS dot product."""
+        ratio = sp.cancel(self.elementwise / (registry.Y - registry.T) ** 2)
+        return ratio if ratio.is_number and ratio != 0 else None
+
+    @cached_property
     def derived(self) -> sp.Expr:
         """d ell / d y as SymPy derives it, before simplification."""
         return registry.derivative(self.elementwise, registry.Y)
@@ -162,9 +169,14 @@ class Loss(Op):
         axis = "" if over_batch or not rank else "axis=-1" if rank == 1 else f"axis={tuple(range(-rank, 0))}"
         title = f"{node.name} = {self.choice.name}({y}, {t})"
         if self.is_softmax_cross_entropy(output):
-            code.printer.helpers.add("log_softmax")
+            # -sum_i t_i log(softmax(z)_i) = sum_i t_i (logsumexp(z) - z_i), with the log-sum-exp
+            # the softmax's forward line kept (Softmax.numpy_saves): no second exp over z.
             z = output.inputs[0]
-            return f"-({target} * _log_softmax({code.use(z)})).sum({axis})", f"{title} = -sum_i {t}_i log(softmax({z})_i)"
+            lse, zs = code.saved(y, "lse"), code.use(z)
+            math_text = f"{title} = sum_i {t}_i (logsumexp({z}) - {z}_i)"
+            if over_batch:
+                return f"np.vdot({target}, {lse} - {zs})", math_text
+            return f"({target} * ({lse} - {zs})).sum({axis})", math_text
         if self.is_sigmoid_binary_cross_entropy(output):
             # From z: -t log(sigmoid(z)) - (1 - t) log(1 - sigmoid(z)) = softplus(z) - t z, exact
             # where the sigmoid saturates (log(1 - y) of y = 1.0 is -inf, clamped to -708), and one
@@ -188,6 +200,9 @@ class Loss(Op):
             terms = code.filled(self.elementwise.xreplace(symbols), y)
         size = math.prod(output.shape)
         scale = f" / {size}" if self.choice.reduction == "mean" and size > 1 else ""
+        if over_batch and self.quadratic is not None:  # c r . r, r = y - t: no power, one BLAS call
+            factor = "" if self.quadratic == 1 else f"{code.code(self.quadratic)} * "
+            return f"{factor}np.vdot({array} - {target}, {array} - {target}){scale}", title
         summed = f"({terms}).sum({axis}){scale}" if rank or over_batch else f"{terms}{scale}"
         return summed, title
 

@@ -118,10 +118,13 @@ class Reduce(Op):
             spelled = f"{upstream} * {name} / {name}.sum(axis={axes}, keepdims=True)"
             return AdjointCode(spelled, f"dE/d{source.name} where {step.target} is the maximum, ties split", prelude=(line,))
         shape = "(N" + "".join(f", {n}" for n in target.shape) + ("," if not target.shape else "") + ")"
-        spelled = f"np.broadcast_to({upstream}, {shape if batched else tuple(target.shape)})"
+        if batched:  # a view: no copy of a batch of per-sample tensors
+            spelled = f"np.broadcast_to({upstream}, {shape})"
+        else:  # values of parameters alone, small: a fresh array in ~1 us (np.broadcast_to's wrapper takes ~7)
+            spelled = f"np.full({tuple(target.shape)}, {upstream})"
         if self.kind == "mean":
             spelled = f"{spelled} / {self.count}"
-        elif target.op.role == "param":
+        elif target.op.role == "param" and batched:
             spelled = f"{spelled}.copy()"
         return AdjointCode(
             spelled, f"dE/d{source.name}, spread over the {self.function}" + (f" / {self.count}" if self.kind == "mean" else "")

@@ -73,10 +73,20 @@ class Softmax(Op):
             for k in group:
                 yield zs[k], sum(upstream[i] * outs[i] * (int(i == k) - outs[k]) for i in group)
 
+    def numpy_saves(self, node, graph):
+        """The row log-sum-exp, when a cross-entropy reads it (``ops.loss``): its loss is then
+        ``sum_i t_i (lse - z_i)``, with no second pass of exp over z."""
+        if any(c.op.loss_function and c.op.is_softmax_cross_entropy(node) for c in graph.consumers(node.name)):
+            return ("lse",)
+        return ()
+
     def numpy(self, node, code):
+        z, where = code.use(node.inputs[0]), axis_suffix(self.axis)
+        if self.numpy_saves(node, code.graph):
+            code.printer.helpers.add("softmax_lse")
+            return f"_softmax_lse({z})", f"{node.name} = softmax({node.inputs[0]}), and its log-sum-exp for the loss"
         code.printer.helpers.add("softmax")
-        where = axis_suffix(self.axis)
-        return f"_softmax({code.use(node.inputs[0])}{where})", f"{node.name} = softmax({node.inputs[0]}{where})"
+        return f"_softmax({z}{where})", f"{node.name} = softmax({node.inputs[0]}{where})"
 
     def numpy_adjoint(self, step, code):
         name = step.source

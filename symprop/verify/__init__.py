@@ -14,7 +14,27 @@ index notation, take the numeric path: ``tensor_claims`` / ``tensor_values`` rea
 ``tensor_decide`` compares, ``tensor_diagnose`` names the mistake; ``result`` is the answer.
 """
 
-from .claims_file import check_claims, json_report, load_claims, markdown_report, parse_claims
-from .verifier import Verifier, VerifyResult, verify
+from importlib import import_module
 
-__all__ = ["Verifier", "VerifyResult", "check_claims", "json_report", "load_claims", "markdown_report", "parse_claims", "verify"]
+#: The package's names and their modules, imported on first use (PEP 562): ``symprop`` and its
+#: command line load the verifier (SymPy's solvers, NumPy) only when a claim is checked.
+_NAMES = {
+    "Verifier": "verifier",
+    "VerifyResult": "verifier",
+    "verify": "verifier",
+    "check_claims": "claims_file",
+    "json_report": "claims_file",
+    "load_claims": "claims_file",
+    "markdown_report": "claims_file",
+    "parse_claims": "claims_file",
+}
+
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str):
+    if name not in _NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{_NAMES[name]}", __name__), name)
+    globals()[name] = value
+    return value

@@ -19,9 +19,6 @@ import argparse
 from pathlib import Path
 
 from ..errors import SymPropError
-from ..loading import load
-from .claims_file import check_claims, json_report, load_claims, markdown_report, parse_claims
-from .verifier import Verifier
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -51,6 +48,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    # imported here: every other command of the CLI builds this parser without loading the verifier
+    from ..loading import load
+    from .claims_file import check_claims, json_report, load_claims, markdown_report, parse_claims
+    from .verifier import Verifier
+
     network = load(args.spec)
     verifier = Verifier(network)
     if args.claims:

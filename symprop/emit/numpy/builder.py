@@ -75,6 +75,7 @@ class ModuleBuilder:
         self.params_read: set[str] = set()  # parameters the backward pass reads
         self.targets_read: set[str] = set()  # targets the backward pass reads
         self.saved_read: dict[str, set[str]] = {}  # node -> arrays its forward line saved that backward reads
+        self.saved_in_lines: dict[str, str] = {}  # saved array -> its node, for arrays forward-style lines read
         self.reads: set[str] | None = None  # while spelling a forward line: the nodes it reads
         self.op_helpers: dict[str, str] = {}  # helper functions an op brings itself, by name
         self.temporaries = itertools.count(1)
@@ -131,11 +132,13 @@ class ModuleBuilder:
         return ArrayCode(code, real=True)
 
     def saved(self, node: str, what: str) -> str:
-        """The array ``what`` that the forward line of ``node`` saved (``Op.saves``), recorded as
-        read by the backward pass (so the cache keeps it)."""
+        """The array ``what`` that the forward line of ``node`` saved (``Op.numpy_saves``), recorded
+        as read (so the cache keeps it): by the backward pass, or by a line of the loss."""
         name = naming.saved_name(self.array(node), what)
         if self.reads is None:
             self.saved_read.setdefault(node, set()).add(name)
+        else:
+            self.saved_in_lines[name] = node
         return name
 
     def require_helper(self, name: str, source: str) -> None:
@@ -206,12 +209,24 @@ class ModuleBuilder:
         notes = []
         if axes:
             total = base + len(shape)
-            code = f"{_wrapped(code)}.sum()" if len(axes) == total else f"{_wrapped(code)}.sum(axis={_axes(axes)})"
+            if len(axes) == total:
+                code = f"{_wrapped(code)}.sum()"
+            elif axes == list(range(len(axes))):  # the leading axes: by BLAS
+                code = self.batch_sum(code, len(axes))
+            else:
+                code = f"{_wrapped(code)}.sum(axis={_axes(axes)})"
             notes.append("summed over the batch" if axes == [0] else "summed over the broadcast axes")
         if kept:
             code = f"{_wrapped(code)}.sum(axis={_axes(kept)}, keepdims=True)"
             notes = notes or ["summed over the broadcast axes"]
         return code, (", " + notes[0]) if notes else ""
+
+    def batch_sum(self, code: str, axes: int = 1) -> str:
+        """``code`` summed over its first ``axes`` axes (the batch, and leading broadcast axes),
+        by BLAS: ``_batch_sum`` multiplies by ones, 5-15x faster than ``.sum(axis=0)`` on
+        (batch, few) arrays (NumPy 2.4, OpenBLAS; 1.6 against 21 us on (1024, 4))."""
+        self.printer.helpers.add("batch_sum")
+        return f"_batch_sum({code}{'' if axes == 1 else f', {axes}'})"
 
     # -- lines ---------------------------------------------------------------------------
 
@@ -227,7 +242,8 @@ class ModuleBuilder:
     def node_line(self, node) -> tuple[Line, set[str]]:
         """The forward line of op ``node`` and the nodes it reads."""
         code, math, reads = self.spelled(node)
-        arrays = [self.array(node.name), *(naming.saved_name(self.array(node.name), what) for what in node.op.saves)]
+        saves = node.op.numpy_saves(node, self.graph)
+        arrays = [self.array(node.name), *(naming.saved_name(self.array(node.name), what) for what in saves)]
         return Line(f"{', '.join(arrays)} = {code}", math), reads
 
     def part_lines(self, names: list[str]) -> tuple[list[Line], set[str]]:

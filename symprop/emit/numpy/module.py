@@ -53,6 +53,35 @@ class NumpyModule:
         #: Whether the loss is one loss function, spelled summed over the batch.
         self.total = loss.op.loss_function and graph.loss in self.loss_part
 
+    def inlined(self, parts: list[tuple[str, Line, set[str]]], needed: set[str]) -> list[Line]:
+        """The forward lines, with each value that one later line reads once, and nothing else
+        needs (not cached for backward, not read by the loss), written into that line: the
+        spec's ``h2 = tanh(Wx x2 + Wh h1 + bh)`` as one line, as one would write it by hand.
+        Fewer arrays stay alive: at batch 1024 a fresh array per helper node costs page faults
+        (a (1024, 16) float64 temporary is 128 kB, glibc's mmap threshold), and NumPy frees an
+        inner temporary as soon as the expression is done with it."""
+        b, graph = self.builder, self.graph
+        uses: dict[str, int] = {}
+        for _, line, reads in parts:
+            right = line.code.split(" = ", 1)[1]
+            for name in reads:
+                uses[name] = uses.get(name, 0) + len(re.findall(rf"\b{re.escape(b.array(name))}\b", right))
+        pending: dict[str, tuple[str, str]] = {}  # node -> (its code, its formula), not yet written
+        lines = []
+        for name, line, reads in parts:
+            code, math = line.code, line.comment
+            for read in sorted(reads & pending.keys()):
+                spelled, formula = pending.pop(read)
+                code = substituted(code, b.array(read), spelled)
+                math = substituted(math, read, formula)
+            node = graph.nodes[name]
+            single = not node.op.numpy_saves(node, graph) and " = " in math
+            if single and name not in needed and uses.get(name) == 1:
+                pending[name] = (code.split(" = ", 1)[1], math.split(" = ", 1)[1])
+            else:
+                lines.append(Line(code, math))
+        return lines
+
     def ancestors(self, name: str) -> set[str]:
         found = {name}
         for node in reversed(list(self.graph.nodes.values())):
@@ -105,20 +134,34 @@ class NumpyModule:
         )
         # Forward lines whose value nothing reads are left out (a softmax whose cross-entropy is
         # spelled from its input and needs no gradient: an unused variable, work for nothing).
-        forward, forward_reads, wanted = [], set(), cached | loss_reads | recompute_reads
+        # (and the nodes whose forward line saves an array the loss reads: softmax's log-sum-exp)
+        needed_later = cached | loss_reads | recompute_reads | set(b.saved_in_lines.values())
+        kept_parts, forward_reads, wanted = [], set(), set(needed_later)
         for name, line, reads in reversed(forward_parts):
             if name in wanted:
-                forward.insert(0, line)
+                kept_parts.insert(0, (name, line, reads))
                 forward_reads |= reads
                 wanted |= reads
+        forward = self.inlined(kept_parts, needed_later | {self.output})
         forward_params = {n for n in forward_reads | cached if graph.role(n) == "param"}
         forward_inputs = {n for n in forward_reads | cached if graph.role(n) == "input"}
         order = list(graph.nodes)
         saved = {n: sorted(names) for n, names in b.saved_read.items() if n not in self.loss_part}
 
-        def kept(names: set[str]) -> list[tuple[str, str]]:
-            """(node, array) to cache, in forward order: a node's array, then what its line saved for backward."""
-            return [(n, a) for n in order for a in ([b.array(n)] if n in names else []) + saved.get(n, [])]
+        for_loss: dict[str, set[str]] = {}  # node -> what its forward line saved that the loss reads
+        for array, node in b.saved_in_lines.items():
+            if node not in self.loss_part:
+                for_loss.setdefault(node, set()).add(array)
+
+        def kept(names: set[str], also: dict[str, set[str]] | None = None) -> list[tuple[str, str]]:
+            """(node, array) to cache, in forward order: a node's array, then what its line saved
+            for backward (and ``also``)."""
+            extra = also or {}
+            return [
+                (n, a)
+                for n in order
+                for a in ([b.array(n)] if n in names else []) + sorted({*saved.get(n, []), *extra.get(n, ())})
+            ]
 
         backward_prologue = [*self.unpack_targets(b.targets_read)]
         body = [line.text for line in [*recompute_lines, *seed, *backward]]
@@ -130,6 +173,9 @@ class NumpyModule:
         if self.total:
             batch_loss = [f"return {total_code} / {n_expr}"]
             loss_value = [f"N = {n_expr}", Line(f"E = {total_code} / N", f"{total_math}, averaged over the batch").text]
+        elif b.batched(graph.loss):  # the mean as .sum() / N: np.mean costs ~3 us more a call
+            batch_loss = [f"return {b.array(graph.loss)}.sum() / {b.array(graph.loss)}.shape[0]"]
+            loss_value = [f"N = {n_expr}", f"E = {b.array(graph.loss)}.sum() / N"]
         else:
             batch_loss = [f"return np.mean({b.array(graph.loss)})"]
             loss_value = [f"E = np.mean({b.array(graph.loss)})"]
@@ -179,7 +225,7 @@ class NumpyModule:
             ],
             "forward": forward,
             "output_array": b.array(self.output),
-            "cache": kept(cached),
+            "cache": kept(cached, for_loss),
             "backward_cache": kept({n for n in backward_reads if graph.role(n) != "param"}),
             "loss_math": interface.docstring_text(
                 f"E = {network.loss_text}" if len(network.loss_text) <= 60 else "E (the loss in the module docstring)"
@@ -187,6 +233,7 @@ class NumpyModule:
             "loss_body": [
                 *self.unpack_targets({n for n in loss_reads if graph.role(n) == "target"}),
                 *(f'{b.array(n)} = cache["{b.array(n)}"]' for n in order if n in batch_reads and n in cached),
+                *(f'{a} = cache["{a}"]' for n in order for a in sorted(for_loss.get(n, ()))),
                 *(line.text for line in loss_lines),
                 *batch_loss,
             ],
@@ -426,3 +473,46 @@ def _array_code(value) -> str:
         return f"np.array([{rows}\n        ])"
     text = pprint.pformat(value, width=100, compact=True)
     return "np.array(" + text.replace("\n", "\n" + " " * 8) + ")"
+
+
+def substituted(text: str, name: str, value: str) -> str:
+    """``text`` (a line ``x = ...`` or its formula) with identifier ``name`` on its right side
+    replaced by ``value``, in parentheses only where an operator next to it binds tighter than
+    ``value``'s own (``tanh(Wx x2 + bh)``, ``x * (1 - t)``, ``(a + b).T``)."""
+    left, right = text.split(" = ", 1)
+    outer = _outer_operators(value)
+    pattern = re.compile(rf"(?<![\w.]){re.escape(name)}(?!\w)")
+
+    def spelled(match: re.Match) -> str:
+        before, after = right[: match.start()].rstrip(), right[match.end() :].lstrip()
+        tight_before = before.endswith(("*", "/", "@", "-", "**")) or (before[-1:].isalnum() or before.endswith(")"))
+        tight_after = after.startswith(("*", "/", "@", "[", ".", "**")) or after[:1].isalnum() or after.startswith("(")
+        if outer & {"+", "-"}:
+            wrap = tight_before or tight_after
+        elif outer:  # a product: only a power, a quotient's divisor, an index or an attribute binds tighter
+            wrap = before.endswith(("/", "**", "@")) or after.startswith(("**", "[", "."))
+        else:
+            wrap = False
+        return f"({value})" if wrap else value
+
+    return f"{left} = {pattern.sub(spelled, right)}"
+
+
+def _outer_operators(code: str) -> set[str]:
+    """The operators of ``code`` outside brackets: ``+ -`` of a sum, ``*`` of a product (also a
+    formula's juxtaposition ``W x``), or none for a name, a number or a call."""
+    found, depth, previous = ({"-"} if code.startswith("-") else set()), 0, ""  # -x ** 2 is -(x ** 2)
+    for position, char in enumerate(code):
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif depth == 0:
+            exponent = re.search(r"(?<![\w.])\d+\.?\d*[eE]$", code[:position])  # 1e-5
+            if char in "+-" and position and previous not in "*/@(,+-" and not exponent:
+                found.add(char)
+            elif char in "*/@" or (char == " " and code[position + 1 : position + 2] not in "+-*/@" and previous not in "+-*/@ "):
+                found.add("*")
+        if char != " ":
+            previous = char
+    return found

@@ -6,7 +6,6 @@ from __future__ import annotations
 import sympy as sp
 
 from ... import registry
-from ...numpy_helpers import ERF_SOURCE
 from ...printing import EXTRA_HELPERS, ArrayPrinter
 
 
@@ -47,6 +46,8 @@ class ArrayCode(sp.Symbol):
 
 def helper_source(name: str) -> str:
     if name == "erf":
+        from ...numpy_helpers import ERF_SOURCE  # loads NumPy: only for a module that needs erf
+
         return ERF_SOURCE.rstrip() + "\n"
     if name in EXTRA_HELPERS:
         return EXTRA_HELPERS[name]

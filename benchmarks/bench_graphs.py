@@ -1,0 +1,238 @@
+"""Graph-spec modules against the same networks written by hand in NumPy, and against JAX jit.
+
+    python benchmarks/bench_graphs.py [--modules DIR] [--networks a,b] [--repeats 5] [--no-jax]
+
+For every example of ``reference_graphs.HAND``, the emitted module's ``loss_and_grad`` (derived
+now, or read from ``--modules DIR``, e.g. ``generated/`` of another commit) and the hand-written
+NumPy version take turns in one process, on the same weights and batch, at batch 64 and 1024 in
+float64 and float32; ``jax.jit(jax.value_and_grad(loss))`` joins them at batch 64 (float64,
+float32) when JAX is installed.  Losses and gradients must agree first (1e-9 relative in float64,
+1e-4 in float32).  One thread (``_common`` pins the process); process CPU time over blocks of
+calls, the median of ``--repeats`` turns: read +-5% as noise on a shared machine.  The last
+column is what the module's argument checks (``_inputs``, ``_targets``; the hand versions have
+none) cost a call at batch 64.
+
+The last rows compare a layer stack with the same network written as a graph spec
+(784-30-10 and 2-2-2, module against module): the two must run alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import _common  # pins threads before NumPy loads
+import numpy as np
+from reference_graphs import HAND, jax_losses
+
+EXAMPLES = _common.ROOT / "examples"
+
+#: A layer stack written as a graph spec: the same network twice, one module each.
+AS_GRAPH = {
+    "mlp_784_30_10": {
+        "name": "mlp_784_30_10_graph",
+        "inputs": {"x": 784},
+        "targets": {"t": 10},
+        "params": {"W1": [30, 784], "b1": [30], "W2": [10, 30], "b2": [10]},
+        "nodes": {"a1": "sigmoid(W1 @ x + b1)", "a2": "sigmoid(W2 @ a1 + b2)"},
+        "loss": "half_sse(a2, t)",
+    },
+    "tutorial_222": {
+        "name": "tutorial_222_graph",
+        "inputs": {"x": 2},
+        "targets": {"t": 2},
+        "params": {"W1": [2, 2], "W2": [2, 2]},
+        "nodes": {"a1": "sigmoid(W1 @ x)", "a2": "sigmoid(W2 @ a1)"},
+        "loss": "half_sse(a2, t)",
+    },
+}
+
+
+def _import(path: Path, label: str):
+    spec = importlib.util.spec_from_file_location(f"_bench_{label}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load(name: str, modules: Path | None, scratch: Path):
+    """The module of examples/<name>.yaml: from ``modules`` if given, else derived now."""
+    if modules is not None:
+        return _import(modules / f"{name}.py", name)
+    _common.ensure_symprop_importable()
+    import symprop
+
+    return _import(symprop.derive(symprop.load(EXAMPLES / f"{name}.yaml")).write_numpy(scratch), name)
+
+
+def derive_dict(spec: dict, scratch: Path):
+    _common.ensure_symprop_importable()
+    import symprop
+
+    return _import(symprop.derive(symprop.from_dict(spec, source="<bench>")).write_numpy(scratch), spec["name"])
+
+
+def cpu_per_call(function, budget: float = 0.02) -> float:
+    """CPU seconds per call of ``function()``, over a block of calls lasting about ``budget``."""
+    calls = 1
+    while True:
+        start = time.process_time()
+        for _ in range(calls):
+            function()
+        spent = time.process_time() - start
+        if spent >= budget:
+            return spent / calls
+        calls *= 2
+
+
+def worst_difference(expected, got) -> float:
+    (loss, grads), (other_loss, other_grads) = expected, got
+    worst = abs(float(other_loss) - float(loss)) / max(abs(float(loss)), 1e-30)
+    for key, value in grads.items():
+        other = np.asarray(other_grads[key], dtype=np.float64)
+        scale = max(float(np.max(np.abs(value))), 1e-30)
+        worst = max(worst, float(np.max(np.abs(other - value))) / scale)
+    return worst
+
+
+def turns(engines: dict, repeats: int) -> dict[str, float]:
+    """Median CPU time per call of each engine, the engines taking turns ``repeats`` times."""
+    for function in engines.values():  # warm-up (JAX compiles here)
+        function()
+        function()
+    samples = {label: [] for label in engines}
+    for _ in range(repeats):
+        for label, function in engines.items():
+            samples[label].append(cpu_per_call(function))
+    return {label: statistics.median(values) for label, values in samples.items()}
+
+
+def _jax():
+    try:
+        import jax
+    except ImportError:
+        return None
+    jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_platforms", "cpu")
+    return jax
+
+
+def jax_engine(jax, loss, params, X, T):
+    compiled = jax.jit(jax.value_and_grad(loss))
+    put = jax.tree_util.tree_map(jax.device_put, (params, X, T))
+
+    def step():
+        return jax.block_until_ready(compiled(*put))
+
+    return step
+
+
+def rows(names: list[str], modules: Path | None, repeats: int, use_jax: bool, log=print) -> list[dict]:
+    jax = _jax() if use_jax else None
+    losses = jax_losses(jax) if jax is not None else {}
+    found = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            module = load(name, modules, Path(tmp))
+            for batch in (64, 1024):
+                for dtype in (np.float64, np.float32):
+                    params = module.init_params(0, dtype=dtype)
+                    X, T = module.sample_batch(batch, 0, dtype=dtype)
+                    engines = {
+                        "module": lambda m=module, p=params, X=X, T=T: m.loss_and_grad(p, X, T),
+                        "hand": lambda f=HAND[name], p=params, X=X, T=T: f(p, X, T),
+                    }
+                    if batch == 64 and name in losses:
+                        engines["jax"] = jax_engine(jax, losses[name], params, X, T)
+                    tolerance = 1e-9 if dtype == np.float64 else 1e-4
+                    expected = engines["module"]()
+                    for label in list(engines)[1:]:
+                        error = worst_difference(expected, engines[label]())
+                        if error > tolerance:
+                            where = f"{name} {label} batch {batch} {dtype.__name__}"
+                            raise SystemExit(f"{where}: differs from the module by {error:.1e}")
+                    times = turns(engines, repeats)
+                    row = {"network": name, "batch": batch, "dtype": dtype.__name__, "us": {k: v * 1e6 for k, v in times.items()}}
+                    output = module.forward(params, X)[0]
+                    row["checks_us"] = 1e6 * cpu_per_call(lambda m=module, X=X, T=T, Y=output: (m._inputs(X), m._targets(T, Y)))
+                    found.append(row)
+                    log(_line(row))
+        for name, spec in AS_GRAPH.items():
+            stack = load(name, None, Path(tmp))
+            graph = derive_dict(spec, Path(tmp))
+            for batch in (64, 1024):
+                params = stack.init_params(0)
+                X, T = stack.sample_batch(batch, 0)
+                engines = {
+                    "module": lambda m=graph, p=params, X=X, T=T: m.loss_and_grad(p, X, T),
+                    "stack": lambda m=stack, p=params, X=X, T=T: m.loss_and_grad(p, X, T),
+                }
+                if worst_difference(engines["stack"](), engines["module"]()) > 1e-12:
+                    raise SystemExit(f"{name}: the graph spec's module differs from the layer stack's")
+                times = turns(engines, repeats)
+                row = {"network": f"{name} as a graph spec", "batch": batch, "dtype": "float64"}
+                row["us"] = {k: v * 1e6 for k, v in times.items()}
+                found.append(row)
+                log(_line(row))
+    return found
+
+
+def _line(row: dict) -> str:
+    us = row["us"]
+    others = ", ".join(f"module/{k} {us['module'] / v:.2f}x" for k, v in us.items() if k != "module")
+    times = ", ".join(f"{k} {v:.1f} us" for k, v in us.items())
+    return f"{row['network']:34s} {row['batch']:5d} {row['dtype']}  {times}  ({others})"
+
+
+def table(found: list[dict]) -> str:
+    """The markdown table: module/hand at 64 and 1024 in both dtypes, module/JAX at 64."""
+    by = {(r["network"], r["batch"], r["dtype"]): r["us"] for r in found}
+    checks = {r["network"]: r["checks_us"] for r in found if r["batch"] == 64 and r["dtype"] == "float64" and "checks_us" in r}
+    names = list(dict.fromkeys(r["network"] for r in found if "graph spec" not in r["network"]))
+    lines = [
+        "| example | hand f64 64 | hand f64 1024 | hand f32 64 | hand f32 1024 | JAX f64 64 | JAX f32 64 | module f64 64 "
+        "| its argument checks |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+
+    def ratio(name, batch, dtype, other):
+        us = by.get((name, batch, dtype), {})
+        return f"{us['module'] / us[other]:.2f}x" if other in us else "-"
+
+    for name in names:
+        cells = [ratio(name, b, d, "hand") for d in ("float64", "float32") for b in (64, 1024)]
+        cells += [ratio(name, 64, d, "jax") for d in ("float64", "float32")]
+        cells.append(f"{by[(name, 64, 'float64')]['module']:.0f} us")
+        cells.append(f"{checks[name]:.1f} us")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    for r in found:
+        if "graph spec" in r["network"]:
+            us = r["us"]
+            ratio = us["module"] / us["stack"]
+            lines.append(f"| {r['network']}, batch {r['batch']}: graph module / layer-stack module | {ratio:.2f}x |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--modules", type=Path, help="read the modules from this folder instead of deriving them")
+    parser.add_argument("--networks", default=",".join(HAND), help="comma-separated examples")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-jax", action="store_true", help="leave JAX out")
+    args = parser.parse_args(argv)
+    names = args.networks.split(",")
+    unknown = sorted(set(names) - set(HAND))
+    if unknown:
+        parser.error(f"unknown network {unknown[0]!r}; choose from {', '.join(HAND)}")
+    found = rows(names, args.modules, args.repeats, not args.no_jax, log=lambda text: print(text, file=sys.stderr, flush=True))
+    print(table(found))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,26 @@
+"""Forward lines with single-use values written into the line that reads them
+(``emit.numpy.module.NumpyModule.inlined``): parentheses exactly where an operator binds tighter."""
+
+import pytest
+
+from symprop.emit.numpy.module import substituted
+
+
+@pytest.mark.parametrize(
+    ("line", "name", "value", "expected"),
+    [
+        ("H2 = np.tanh(H24)", "H24", "H23 + bh", "H2 = np.tanh(H23 + bh)"),  # a whole argument
+        ("Y3 = X * Y2", "Y2", "1 - T_", "Y3 = X * (1 - T_)"),  # a sum inside a product
+        ("Y = A - B", "B", "C + D", "Y = A - (C + D)"),  # a sum after a minus
+        ("Y = A + B", "B", "C * D", "Y = A + C * D"),  # a product inside a sum
+        ("Y = Z ** 2", "Z", "-F", "Y = (-F) ** 2"),  # -F ** 2 would be -(F ** 2)
+        ("Y = Z ** 2", "Z", "A * B", "Y = (A * B) ** 2"),
+        ("Y = Z.T", "Z", "np.dot(A, B)", "Y = np.dot(A, B).T"),  # a call stays bare
+        ("Y = Z[:, 0]", "Z", "A + B", "Y = (A + B)[:, 0]"),
+        ("Y = Z2 + Z", "Z", "A", "Y = Z2 + A"),  # only the whole name
+        ("y = W h1", "h1", "a + b", "y = W (a + b)"),  # a formula's juxtaposition is a product
+        ("Y = A / Z", "Z", "B * C", "Y = A / (B * C)"),
+    ],
+)
+def test_substituted_parenthesises_only_where_needed(line, name, value, expected):
+    assert substituted(line, name, value) == expected
