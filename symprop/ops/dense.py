@@ -53,8 +53,8 @@ class Dense(Op):
     # -- LaTeX --------------------------------------------------------------------------
 
     def latex(self, node, tex):
-        inputs = [tex.node_tex(i) for i in node.inputs]
-        return f"{inputs[0]} {inputs[1]}" + (f" + {inputs[2]}" if len(inputs) > 2 else "")
+        inputs = [tex.node_tex(i) for i in node.inputs]  # a thin space: W_x x_1, never "Wxx1"
+        return f"{inputs[0]} \\, {inputs[1]}" + (f" + {inputs[2]}" if len(inputs) > 2 else "")
 
     def latex_adjoint(self, step, tex, eq):
         el, partial, transpose_tex = tex.generic, tex.partial, tex.transpose

@@ -16,7 +16,7 @@ from ...ops.base import accumulate
 from ..numpy import ModuleBuilder
 from .layout import split_equation
 from .limits import BACKWARD_MAX_STEPS
-from .notation import generic_element, index_letters, partial, subscript, transpose_tex
+from .notation import index_letters, partial, subscript, transpose_tex
 from .tex import Tex, code, text
 from .unrolled import Gap, gapped
 
@@ -93,7 +93,6 @@ class BackwardSection:
             return paren(to_latex(expr, names))
         return to_latex(expr, names)
 
-    generic = staticmethod(generic_element)
     partial = staticmethod(partial)
     transpose = staticmethod(transpose_tex)
     index_letters = staticmethod(index_letters)

@@ -8,7 +8,7 @@ from ... import naming, registry
 from ...latex_printing import paren, to_latex
 from .derivative_steps import derivative_lines, fold_constants, registry_calls, same_function
 from .limits import LAYERS_MAX
-from .notation import Layer, count_tex, generic_element, op_name, shape_tex
+from .notation import Layer, count_tex, op_name, shape_tex
 from .tex import Tex, code, text
 from .unrolled import Gap, gapped
 
@@ -142,11 +142,11 @@ class ForwardSection:
                 out.append(self.layers_gap(layer))
                 continue
             bias = f" + {self.node_tex(layer.bias)}" if layer.bias else ""
-            bias_j = f" + {generic_element(layer.bias, 'j')}" if layer.bias else ""
+            bias_j = f" + {self.generic(layer.bias, 'j')}" if layer.bias else ""
             equations = [
                 rf"{self.node_tex(layer.z)} &= {self.node_tex(layer.weight)} {self.node_tex(layer.data)}{bias}, &"
-                rf"{generic_element(layer.z, 'j')} &= \sum_{{k=1}}^{{{layer.fan_in}}} {generic_element(layer.weight, 'jk', True)}"
-                rf" {generic_element(layer.data, 'k')}{bias_j}"
+                rf"{self.generic(layer.z, 'j')} &= \sum_{{k=1}}^{{{layer.fan_in}}} {self.generic(layer.weight, 'jk', True)}"
+                rf" {self.generic(layer.data, 'k')}{bias_j}"
             ]
             if layer.a:
                 equations.append(self.activation_equation(layer))
@@ -173,11 +173,11 @@ class ForwardSection:
         t = sp.Symbol("t_i_generic", real=True)
         out = self.output.name
         term_expr = op.elementwise.xreplace({registry.Y: y, registry.T: t})
-        term = to_latex(term_expr, {y: generic_element(out, "i"), t: "t_{i}"})
+        term = to_latex(term_expr, {y: self.generic(out, "i"), t: "t_{i}"})
         front = r"\frac{1}{" + str(n) + "}" if op.choice.reduction == "mean" else ""
         name = op.choice.name if op.choice.formula is None else "formula"
         general = (
-            rf"E = {front}\sum_{{i=1}}^{{{n}}} \ell\bigl({generic_element(out, 'i')}, t_i\bigr),\qquad \ell(y, t) = "
+            rf"E = {front}\sum_{{i=1}}^{{{n}}} \ell\bigl({self.generic(out, 'i')}, t_i\bigr),\qquad \ell(y, t) = "
             + to_latex(op.elementwise)
         )
         written = rf"E = {front}\sum_{{i=1}}^{{{n}}} {paren(term) if isinstance(term_expr, sp.Add) else term}"
@@ -302,9 +302,9 @@ class ForwardSection:
         return {
             "raw": Tex(to_latex(sp.together(raw), names)),
             "collected": Tex(to_latex(collected, names)),
-            "y": Tex(generic_element(out, "j")),
-            "y_i": Tex(generic_element(out, "i")),
-            "z": Tex(generic_element(z, "j")),
-            "z_k": Tex(generic_element(z, "k")),
+            "y": Tex(self.generic(out, "j")),
+            "y_i": Tex(self.generic(out, "i")),
+            "z": Tex(self.generic(z, "j")),
+            "z_k": Tex(self.generic(z, "k")),
             "delta": Tex(self.adjoint_element(z, "j")),
         }

@@ -2,7 +2,7 @@
 vectors (as cs231n draws one), a block diagram of the spec's own nodes for tensors and large
 graphs.
 
-In the block diagram each box is a node the spec declares (its parts, ``h1 = W x + b`` of
+In the block diagram each box is a node the spec declares (its parts, ``h_a = W x + b`` of
 ``h = tanh(W @ x + b)``, are inside it) with its per-sample shape; the parameters it reads
 are written in the box (green), not drawn: an unrolled network reads each weight at every
 step, and twenty arrows from one weight would hide the flow.  An unrolled network is laid

@@ -39,6 +39,7 @@ class Handout(
     def __init__(self, derivation: Derivation):
         self.uses_delta_form = False  # set when a long sum is written with the deltas
         self.graph_mode = getattr(derivation.network, "kind", "layers") == "graph"
+        self.layered = not self.graph_mode  # digits in names are layers (z2: z^(2)) in layer stacks only
         self.d = derivation
         self.graph = derivation.graph
         self.network = derivation.network
@@ -90,7 +91,7 @@ class Handout(
         return [self.graph.nodes[c] for c in self.unrolled.consumers[name]]
 
     def node_tex(self, node: str) -> str:
-        return naming.latex_base(node)
+        return naming.latex_base(node, self.layered)
 
     def adjoint_tex(self, node: str) -> str:
         """The handout's name for dE/d``node``: delta for a layer's output (layer stacks)."""
@@ -109,7 +110,11 @@ class Handout(
         tokens = index_tokens(index)
         if not tokens:
             return self.node_tex(node)
-        return generic_element(node, tokens, matrix=len(tokens) == 2)
+        return generic_element(node, tokens, matrix=len(tokens) == 2, layered=self.layered)
+
+    def generic(self, node: str, indices: str | tuple[str, ...], matrix: bool = False) -> str:
+        """Element ``indices`` of a node, as ``el`` but a matrix only when asked (``w^{(2)}_{jk}``)."""
+        return generic_element(node, indices, matrix, self.layered)
 
     def function_tex(self, op) -> str:
         """How an activation is named in formulas: ``\\sigma``, ``f_{swish\\_b}`` (the op says)."""
@@ -127,7 +132,9 @@ class Handout(
     @cached_property
     def element_names(self) -> dict[sp.Symbol, str]:
         """LaTeX of every element symbol of the per-weight view (small networks)."""
-        return {symbol: naming.latex_element(node, index) for symbol, (node, index) in self.element_index.items()}
+        return {
+            symbol: naming.latex_element(node, index, self.layered) for symbol, (node, index) in self.element_index.items()
+        }
 
     @cached_property
     def element_users(self) -> dict[sp.Symbol, list[sp.Symbol]]:
