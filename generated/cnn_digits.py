@@ -220,20 +220,20 @@ def forward(params, X):
     kb = params["kb"]
     W = params["W"]
     b = params["b"]
-    C1 = _conv(X, K, (1, 1), (1, 1))  # c1 = conv2d(x, K, padding=1)
-    C2 = C1 + kb  # c2 = c1 + kb
-    C = _relu(C2)  # c = relu(c2)
+    C_a = _conv(X, K, (1, 1), (1, 1))  # c_a = conv2d(x, K, padding=1)
+    C_b = C_a + kb  # c_b = c_a + kb
+    C = _relu(C_b)  # c = relu(c_b)
     P = _max_pool(C, (2, 2), (2, 2))  # p = max_pool2d(c, 2)
     H = P.reshape(P.shape[0], 128)  # h = reshape(p, [128])
-    Y1 = np.dot(H, W.T) + b  # y1 = W h + b
-    Y = _softmax(Y1)  # y = softmax(y1)
+    Y_a = np.dot(H, W.T) + b  # y_a = W h + b
+    Y = _softmax(Y_a)  # y = softmax(y_a)
     cache = {
         "X": X,
-        "C2": C2,
+        "C_b": C_b,
         "C": C,
         "P": P,
         "H": H,
-        "Y1": Y1,
+        "Y_a": Y_a,
         "Y": Y,
     }
     return Y, cache
@@ -241,8 +241,8 @@ def forward(params, X):
 
 def _batch_loss(cache, T):
     """E = cross_entropy(y, t), averaged over the batch."""
-    Y1 = cache["Y1"]
-    return -(T * _log_softmax(Y1)).sum() / T.shape[0]
+    Y_a = cache["Y_a"]
+    return -(T * _log_softmax(Y_a)).sum() / T.shape[0]
 
 
 def loss(params, X, T):
@@ -256,24 +256,24 @@ def backward(params, cache, T):
     T = _targets(T, cache["Y"])
     W = params["W"]
     X = cache["X"]
-    C2 = cache["C2"]
+    C_b = cache["C_b"]
     C = cache["C"]
     P = cache["P"]
     H = cache["H"]
     Y = cache["Y"]
     N = T.shape[0]
-    dY1 = (Y - T) / N  # dE/dy1 = y - t
-    dW = np.dot(dY1.T, H)  # dE/dW = dE/dy1 h^T, summed over the batch
-    db = dY1.sum(axis=0)  # dE/db = dE/dy1, summed over the batch
-    dH = np.dot(dY1, W)  # dE/dh = W^T dE/dy1
+    dY_a = (Y - T) / N  # dE/dy_a = y - t
+    dW = np.dot(dY_a.T, H)  # dE/dW = dE/dy_a h^T, summed over the batch
+    db = dY_a.sum(axis=0)  # dE/db = dE/dy_a, summed over the batch
+    dH = np.dot(dY_a, W)  # dE/dh = W^T dE/dy_a
     dP = dH.reshape(dH.shape[0], 8, 4, 4)  # dE/dp = reshape(dE/dh, [8, 4, 4])
     # dE/dc = dE/dp sent to the maximum of each window of c, ties split
     dC = _max_pool_adjoint(dP, C, P, (2, 2), (2, 2))
-    dC2 = dC * (C2 > 0)  # dE/dc2 = dE/dc * where(c2 > 0, 1, 0)
-    dC1 = dC2  # dE/dc1 = dE/dc2
-    dkb = (dC2.sum(axis=0)).sum(axis=(1, 2), keepdims=True)  # dE/dkb = dE/dc2, summed over the batch
-    # dE/dK = dE/dc1 contracted with the windows of x, summed over the batch
-    dK = _conv_adjoint_kernel(dC1, X, (3, 3), (1, 1), (1, 1))
+    dC_b = dC * (C_b > 0)  # dE/dc_b = dE/dc * where(c_b > 0, 1, 0)
+    dC_a = dC_b  # dE/dc_a = dE/dc_b
+    dkb = (dC_b.sum(axis=0)).sum(axis=(1, 2), keepdims=True)  # dE/dkb = dE/dc_b, summed over the batch
+    # dE/dK = dE/dc_a contracted with the windows of x, summed over the batch
+    dK = _conv_adjoint_kernel(dC_a, X, (3, 3), (1, 1), (1, 1))
     return {
         "K": dK,
         "kb": dkb,
@@ -290,29 +290,29 @@ def loss_and_grad(params, X, T):
     kb = params["kb"]
     W = params["W"]
     b = params["b"]
-    C1 = _conv(X, K, (1, 1), (1, 1))  # c1 = conv2d(x, K, padding=1)
-    C2 = C1 + kb  # c2 = c1 + kb
-    C = _relu(C2)  # c = relu(c2)
+    C_a = _conv(X, K, (1, 1), (1, 1))  # c_a = conv2d(x, K, padding=1)
+    C_b = C_a + kb  # c_b = c_a + kb
+    C = _relu(C_b)  # c = relu(c_b)
     P = _max_pool(C, (2, 2), (2, 2))  # p = max_pool2d(c, 2)
     H = P.reshape(P.shape[0], 128)  # h = reshape(p, [128])
-    Y1 = np.dot(H, W.T) + b  # y1 = W h + b
-    Y = _softmax(Y1)  # y = softmax(y1)
+    Y_a = np.dot(H, W.T) + b  # y_a = W h + b
+    Y = _softmax(Y_a)  # y = softmax(y_a)
     T = _targets(T, Y)
     N = T.shape[0]
-    # E = cross_entropy(y, t) = -sum_i t_i log(softmax(y1)_i), averaged over the batch
-    E = -(T * _log_softmax(Y1)).sum() / N
-    dY1 = (Y - T) / N  # dE/dy1 = y - t
-    dW = np.dot(dY1.T, H)  # dE/dW = dE/dy1 h^T, summed over the batch
-    db = dY1.sum(axis=0)  # dE/db = dE/dy1, summed over the batch
-    dH = np.dot(dY1, W)  # dE/dh = W^T dE/dy1
+    # E = cross_entropy(y, t) = -sum_i t_i log(softmax(y_a)_i), averaged over the batch
+    E = -(T * _log_softmax(Y_a)).sum() / N
+    dY_a = (Y - T) / N  # dE/dy_a = y - t
+    dW = np.dot(dY_a.T, H)  # dE/dW = dE/dy_a h^T, summed over the batch
+    db = dY_a.sum(axis=0)  # dE/db = dE/dy_a, summed over the batch
+    dH = np.dot(dY_a, W)  # dE/dh = W^T dE/dy_a
     dP = dH.reshape(dH.shape[0], 8, 4, 4)  # dE/dp = reshape(dE/dh, [8, 4, 4])
     # dE/dc = dE/dp sent to the maximum of each window of c, ties split
     dC = _max_pool_adjoint(dP, C, P, (2, 2), (2, 2))
-    dC2 = dC * (C2 > 0)  # dE/dc2 = dE/dc * where(c2 > 0, 1, 0)
-    dC1 = dC2  # dE/dc1 = dE/dc2
-    dkb = (dC2.sum(axis=0)).sum(axis=(1, 2), keepdims=True)  # dE/dkb = dE/dc2, summed over the batch
-    # dE/dK = dE/dc1 contracted with the windows of x, summed over the batch
-    dK = _conv_adjoint_kernel(dC1, X, (3, 3), (1, 1), (1, 1))
+    dC_b = dC * (C_b > 0)  # dE/dc_b = dE/dc * where(c_b > 0, 1, 0)
+    dC_a = dC_b  # dE/dc_a = dE/dc_b
+    dkb = (dC_b.sum(axis=0)).sum(axis=(1, 2), keepdims=True)  # dE/dkb = dE/dc_b, summed over the batch
+    # dE/dK = dE/dc_a contracted with the windows of x, summed over the batch
+    dK = _conv_adjoint_kernel(dC_a, X, (3, 3), (1, 1), (1, 1))
     return E, {
         "K": dK,
         "kb": dkb,

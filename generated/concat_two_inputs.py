@@ -149,20 +149,20 @@ def forward(params, X):
     Wv = params["Wv"]
     W = params["W"]
     b = params["b"]
-    Hu1 = np.dot(U, Wu.T)  # hu1 = Wu u
-    Hu = _relu(Hu1)  # hu = relu(hu1)
-    Hv1 = np.dot(V, Wv.T)  # hv1 = Wv v
-    Hv = np.tanh(Hv1)  # hv = tanh(hv1)
+    Hu_a = np.dot(U, Wu.T)  # hu_a = Wu u
+    Hu = _relu(Hu_a)  # hu = relu(hu_a)
+    Hv_a = np.dot(V, Wv.T)  # hv_a = Wv v
+    Hv = np.tanh(Hv_a)  # hv = tanh(hv_a)
     H = np.concatenate([Hu, Hv], axis=-1)  # h = concat(hu, hv)
-    Y1 = np.dot(H, W.T) + b  # y1 = W h + b
-    Y = _softmax(Y1)  # y = softmax(y1)
+    Y_a = np.dot(H, W.T) + b  # y_a = W h + b
+    Y = _softmax(Y_a)  # y = softmax(y_a)
     cache = {
         "U": U,
         "V": V,
-        "Hu1": Hu1,
+        "Hu_a": Hu_a,
         "Hv": Hv,
         "H": H,
-        "Y1": Y1,
+        "Y_a": Y_a,
         "Y": Y,
     }
     return Y, cache
@@ -170,8 +170,8 @@ def forward(params, X):
 
 def _batch_loss(cache, T):
     """E = cross_entropy(y, t), averaged over the batch."""
-    Y1 = cache["Y1"]
-    return -(T * _log_softmax(Y1)).sum() / T.shape[0]
+    Y_a = cache["Y_a"]
+    return -(T * _log_softmax(Y_a)).sum() / T.shape[0]
 
 
 def loss(params, X, T):
@@ -186,21 +186,21 @@ def backward(params, cache, T):
     W = params["W"]
     U = cache["U"]
     V = cache["V"]
-    Hu1 = cache["Hu1"]
+    Hu_a = cache["Hu_a"]
     Hv = cache["Hv"]
     H = cache["H"]
     Y = cache["Y"]
     N = T.shape[0]
-    dY1 = (Y - T) / N  # dE/dy1 = y - t
-    dW = np.dot(dY1.T, H)  # dE/dW = dE/dy1 h^T, summed over the batch
-    db = dY1.sum(axis=0)  # dE/db = dE/dy1, summed over the batch
-    dH = np.dot(dY1, W)  # dE/dh = W^T dE/dy1
+    dY_a = (Y - T) / N  # dE/dy_a = y - t
+    dW = np.dot(dY_a.T, H)  # dE/dW = dE/dy_a h^T, summed over the batch
+    db = dY_a.sum(axis=0)  # dE/db = dE/dy_a, summed over the batch
+    dH = np.dot(dY_a, W)  # dE/dh = W^T dE/dy_a
     dHu = dH[:, 0:4]  # dE/dhu = dE/dh[0:4]
     dHv = dH[:, 4:8]  # dE/dhv = dE/dh[4:8]
-    dHv1 = dHv * (1 - Hv ** 2)  # dE/dhv1 = dE/dhv * (1 - hv ** 2)
-    dWv = np.dot(dHv1.T, V)  # dE/dWv = dE/dhv1 v^T, summed over the batch
-    dHu1 = dHu * (Hu1 > 0)  # dE/dhu1 = dE/dhu * where(hu1 > 0, 1, 0)
-    dWu = np.dot(dHu1.T, U)  # dE/dWu = dE/dhu1 u^T, summed over the batch
+    dHv_a = dHv * (1 - Hv ** 2)  # dE/dhv_a = dE/dhv * (1 - hv ** 2)
+    dWv = np.dot(dHv_a.T, V)  # dE/dWv = dE/dhv_a v^T, summed over the batch
+    dHu_a = dHu * (Hu_a > 0)  # dE/dhu_a = dE/dhu * where(hu_a > 0, 1, 0)
+    dWu = np.dot(dHu_a.T, U)  # dE/dWu = dE/dhu_a u^T, summed over the batch
     return {
         "Wu": dWu,
         "Wv": dWv,
@@ -219,27 +219,27 @@ def loss_and_grad(params, X, T):
     Wv = params["Wv"]
     W = params["W"]
     b = params["b"]
-    Hu1 = np.dot(U, Wu.T)  # hu1 = Wu u
-    Hu = _relu(Hu1)  # hu = relu(hu1)
-    Hv1 = np.dot(V, Wv.T)  # hv1 = Wv v
-    Hv = np.tanh(Hv1)  # hv = tanh(hv1)
+    Hu_a = np.dot(U, Wu.T)  # hu_a = Wu u
+    Hu = _relu(Hu_a)  # hu = relu(hu_a)
+    Hv_a = np.dot(V, Wv.T)  # hv_a = Wv v
+    Hv = np.tanh(Hv_a)  # hv = tanh(hv_a)
     H = np.concatenate([Hu, Hv], axis=-1)  # h = concat(hu, hv)
-    Y1 = np.dot(H, W.T) + b  # y1 = W h + b
-    Y = _softmax(Y1)  # y = softmax(y1)
+    Y_a = np.dot(H, W.T) + b  # y_a = W h + b
+    Y = _softmax(Y_a)  # y = softmax(y_a)
     T = _targets(T, Y)
     N = T.shape[0]
-    # E = cross_entropy(y, t) = -sum_i t_i log(softmax(y1)_i), averaged over the batch
-    E = -(T * _log_softmax(Y1)).sum() / N
-    dY1 = (Y - T) / N  # dE/dy1 = y - t
-    dW = np.dot(dY1.T, H)  # dE/dW = dE/dy1 h^T, summed over the batch
-    db = dY1.sum(axis=0)  # dE/db = dE/dy1, summed over the batch
-    dH = np.dot(dY1, W)  # dE/dh = W^T dE/dy1
+    # E = cross_entropy(y, t) = -sum_i t_i log(softmax(y_a)_i), averaged over the batch
+    E = -(T * _log_softmax(Y_a)).sum() / N
+    dY_a = (Y - T) / N  # dE/dy_a = y - t
+    dW = np.dot(dY_a.T, H)  # dE/dW = dE/dy_a h^T, summed over the batch
+    db = dY_a.sum(axis=0)  # dE/db = dE/dy_a, summed over the batch
+    dH = np.dot(dY_a, W)  # dE/dh = W^T dE/dy_a
     dHu = dH[:, 0:4]  # dE/dhu = dE/dh[0:4]
     dHv = dH[:, 4:8]  # dE/dhv = dE/dh[4:8]
-    dHv1 = dHv * (1 - Hv ** 2)  # dE/dhv1 = dE/dhv * (1 - hv ** 2)
-    dWv = np.dot(dHv1.T, V)  # dE/dWv = dE/dhv1 v^T, summed over the batch
-    dHu1 = dHu * (Hu1 > 0)  # dE/dhu1 = dE/dhu * where(hu1 > 0, 1, 0)
-    dWu = np.dot(dHu1.T, U)  # dE/dWu = dE/dhu1 u^T, summed over the batch
+    dHv_a = dHv * (1 - Hv ** 2)  # dE/dhv_a = dE/dhv * (1 - hv ** 2)
+    dWv = np.dot(dHv_a.T, V)  # dE/dWv = dE/dhv_a v^T, summed over the batch
+    dHu_a = dHu * (Hu_a > 0)  # dE/dhu_a = dE/dhu * where(hu_a > 0, 1, 0)
+    dWu = np.dot(dHu_a.T, U)  # dE/dWu = dE/dhu_a u^T, summed over the batch
     return E, {
         "Wu": dWu,
         "Wv": dWv,

@@ -112,19 +112,19 @@ def forward(params, X):
     w0 = params["w0"]
     w1 = params["w1"]
     w2 = params["w2"]
-    F1 = X0 * w0  # f1 = w0 * x0
-    F2 = X1 * w1  # f2 = w1 * x1
-    F3 = F1 + F2  # f3 = f1 + f2
-    F4 = F3 + w2  # f4 = f3 + w2
-    F5 = -F4  # f5 = -f4
-    F6 = np.exp(F5)  # f6 = exp(f5)
-    F7 = F6 + 1  # f7 = f6 + 1
-    F = 1 / F7  # f = 1 / f7
+    F_a = X0 * w0  # f_a = w0 * x0
+    F_b = X1 * w1  # f_b = w1 * x1
+    F_c = F_a + F_b  # f_c = f_a + f_b
+    F_d = F_c + w2  # f_d = f_c + w2
+    F_e = -F_d  # f_e = -f_d
+    F_f = np.exp(F_e)  # f_f = exp(f_e)
+    F_g = F_f + 1  # f_g = f_f + 1
+    F = 1 / F_g  # f = 1 / f_g
     cache = {
         "X0": X0,
         "X1": X1,
-        "F6": F6,
-        "F7": F7,
+        "F_f": F_f,
+        "F_g": F_g,
         "F": F,
     }
     return F, cache
@@ -147,21 +147,21 @@ def backward(params, cache, T):
     T = _targets(T, cache["F"])
     X0 = cache["X0"]
     X1 = cache["X1"]
-    F6 = cache["F6"]
-    F7 = cache["F7"]
+    F_f = cache["F_f"]
+    F_g = cache["F_g"]
     F = cache["F"]
     N = F.shape[0]
     dF = np.full(N, 1 / N, dtype=F.dtype)  # dE/df = 1 for each sample, times the 1/N of the batch mean
-    dF7 = dF * (-1 / F7 ** 2)  # dE/df7 = dE/df * (-1 / f7 ** 2)
-    dF6 = dF7  # dE/df6 = dE/df7
-    dF5 = dF6 * F6  # dE/df5 = dE/df6 * f6
-    dF4 = -dF5  # dE/df4 = dE/df5 * (-1)
-    dF3 = dF4  # dE/df3 = dE/df4
-    dw2 = dF4.sum()  # dE/dw2 = dE/df4, summed over the batch
-    dF1 = dF3  # dE/df1 = dE/df3
-    dF2 = dF3  # dE/df2 = dE/df3
-    dw1 = (dF2 * X1).sum()  # dE/dw1 = dE/df2 * x1, summed over the batch
-    dw0 = (dF1 * X0).sum()  # dE/dw0 = dE/df1 * x0, summed over the batch
+    dF_g = dF * (-1 / F_g ** 2)  # dE/df_g = dE/df * (-1 / f_g ** 2)
+    dF_f = dF_g  # dE/df_f = dE/df_g
+    dF_e = dF_f * F_f  # dE/df_e = dE/df_f * f_f
+    dF_d = -dF_e  # dE/df_d = dE/df_e * (-1)
+    dF_c = dF_d  # dE/df_c = dE/df_d
+    dw2 = dF_d.sum()  # dE/dw2 = dE/df_d, summed over the batch
+    dF_a = dF_c  # dE/df_a = dE/df_c
+    dF_b = dF_c  # dE/df_b = dE/df_c
+    dw1 = (dF_b * X1).sum()  # dE/dw1 = dE/df_b * x1, summed over the batch
+    dw0 = (dF_a * X0).sum()  # dE/dw0 = dE/df_a * x0, summed over the batch
     return {
         "w0": dw0,
         "w1": dw1,
@@ -178,28 +178,28 @@ def loss_and_grad(params, X, T):
     w0 = params["w0"]
     w1 = params["w1"]
     w2 = params["w2"]
-    F1 = X0 * w0  # f1 = w0 * x0
-    F2 = X1 * w1  # f2 = w1 * x1
-    F3 = F1 + F2  # f3 = f1 + f2
-    F4 = F3 + w2  # f4 = f3 + w2
-    F5 = -F4  # f5 = -f4
-    F6 = np.exp(F5)  # f6 = exp(f5)
-    F7 = F6 + 1  # f7 = f6 + 1
-    F = 1 / F7  # f = 1 / f7
+    F_a = X0 * w0  # f_a = w0 * x0
+    F_b = X1 * w1  # f_b = w1 * x1
+    F_c = F_a + F_b  # f_c = f_a + f_b
+    F_d = F_c + w2  # f_d = f_c + w2
+    F_e = -F_d  # f_e = -f_d
+    F_f = np.exp(F_e)  # f_f = exp(f_e)
+    F_g = F_f + 1  # f_g = f_f + 1
+    F = 1 / F_g  # f = 1 / f_g
     T = _targets(T, F)
     E = np.mean(F)
     N = F.shape[0]
     dF = np.full(N, 1 / N, dtype=F.dtype)  # dE/df = 1 for each sample, times the 1/N of the batch mean
-    dF7 = dF * (-1 / F7 ** 2)  # dE/df7 = dE/df * (-1 / f7 ** 2)
-    dF6 = dF7  # dE/df6 = dE/df7
-    dF5 = dF6 * F6  # dE/df5 = dE/df6 * f6
-    dF4 = -dF5  # dE/df4 = dE/df5 * (-1)
-    dF3 = dF4  # dE/df3 = dE/df4
-    dw2 = dF4.sum()  # dE/dw2 = dE/df4, summed over the batch
-    dF1 = dF3  # dE/df1 = dE/df3
-    dF2 = dF3  # dE/df2 = dE/df3
-    dw1 = (dF2 * X1).sum()  # dE/dw1 = dE/df2 * x1, summed over the batch
-    dw0 = (dF1 * X0).sum()  # dE/dw0 = dE/df1 * x0, summed over the batch
+    dF_g = dF * (-1 / F_g ** 2)  # dE/df_g = dE/df * (-1 / f_g ** 2)
+    dF_f = dF_g  # dE/df_f = dE/df_g
+    dF_e = dF_f * F_f  # dE/df_e = dE/df_f * f_f
+    dF_d = -dF_e  # dE/df_d = dE/df_e * (-1)
+    dF_c = dF_d  # dE/df_c = dE/df_d
+    dw2 = dF_d.sum()  # dE/dw2 = dE/df_d, summed over the batch
+    dF_a = dF_c  # dE/df_a = dE/df_c
+    dF_b = dF_c  # dE/df_b = dE/df_c
+    dw1 = (dF_b * X1).sum()  # dE/dw1 = dE/df_b * x1, summed over the batch
+    dw0 = (dF_a * X0).sum()  # dE/dw0 = dE/df_a * x0, summed over the batch
     return E, {
         "w0": dw0,
         "w1": dw1,

@@ -131,28 +131,28 @@ def forward(params, X):
     bh = params["bh"]
     Wy = params["Wy"]
     by = params["by"]
-    H11 = np.dot(X1, Wx.T) + bh  # h11 = Wx x1 + bh
-    H1 = np.tanh(H11)  # h1 = tanh(h11)
-    H21 = np.dot(X2, Wx.T)  # h21 = Wx x2
-    H22 = np.dot(H1, Wh.T)  # h22 = Wh h1
-    H23 = H21 + H22  # h23 = h21 + h22
-    H24 = H23 + bh  # h24 = bh + h23
-    H2 = np.tanh(H24)  # h2 = tanh(h24)
-    H31 = np.dot(X3, Wx.T)  # h31 = Wx x3
-    H32 = np.dot(H2, Wh.T)  # h32 = Wh h2
-    H33 = H31 + H32  # h33 = h31 + h32
-    H34 = H33 + bh  # h34 = bh + h33
-    H3 = np.tanh(H34)  # h3 = tanh(h34)
-    H41 = np.dot(X4, Wx.T)  # h41 = Wx x4
-    H42 = np.dot(H3, Wh.T)  # h42 = Wh h3
-    H43 = H41 + H42  # h43 = h41 + h42
-    H44 = H43 + bh  # h44 = bh + h43
-    H4 = np.tanh(H44)  # h4 = tanh(h44)
-    H51 = np.dot(X5, Wx.T)  # h51 = Wx x5
-    H52 = np.dot(H4, Wh.T)  # h52 = Wh h4
-    H53 = H51 + H52  # h53 = h51 + h52
-    H54 = H53 + bh  # h54 = bh + h53
-    H5 = np.tanh(H54)  # h5 = tanh(h54)
+    H1_a = np.dot(X1, Wx.T) + bh  # h1_a = Wx x1 + bh
+    H1 = np.tanh(H1_a)  # h1 = tanh(h1_a)
+    H2_a = np.dot(X2, Wx.T)  # h2_a = Wx x2
+    H2_b = np.dot(H1, Wh.T)  # h2_b = Wh h1
+    H2_c = H2_a + H2_b  # h2_c = h2_a + h2_b
+    H2_d = H2_c + bh  # h2_d = bh + h2_c
+    H2 = np.tanh(H2_d)  # h2 = tanh(h2_d)
+    H3_a = np.dot(X3, Wx.T)  # h3_a = Wx x3
+    H3_b = np.dot(H2, Wh.T)  # h3_b = Wh h2
+    H3_c = H3_a + H3_b  # h3_c = h3_a + h3_b
+    H3_d = H3_c + bh  # h3_d = bh + h3_c
+    H3 = np.tanh(H3_d)  # h3 = tanh(h3_d)
+    H4_a = np.dot(X4, Wx.T)  # h4_a = Wx x4
+    H4_b = np.dot(H3, Wh.T)  # h4_b = Wh h3
+    H4_c = H4_a + H4_b  # h4_c = h4_a + h4_b
+    H4_d = H4_c + bh  # h4_d = bh + h4_c
+    H4 = np.tanh(H4_d)  # h4 = tanh(h4_d)
+    H5_a = np.dot(X5, Wx.T)  # h5_a = Wx x5
+    H5_b = np.dot(H4, Wh.T)  # h5_b = Wh h4
+    H5_c = H5_a + H5_b  # h5_c = h5_a + h5_b
+    H5_d = H5_c + bh  # h5_d = bh + h5_c
+    H5 = np.tanh(H5_d)  # h5 = tanh(h5_d)
     Y = np.dot(H5, Wy.T) + by  # y = Wy h5 + by
     cache = {
         "X1": X1,
@@ -203,41 +203,41 @@ def backward(params, cache, T):
     dWy = np.dot(dY.T, H5)  # dE/dWy = dE/dy h5^T, summed over the batch
     dby = dY.sum(axis=0)  # dE/dby = dE/dy, summed over the batch
     dH5 = np.dot(dY, Wy)  # dE/dh5 = Wy^T dE/dy
-    dH54 = dH5 * (1 - H5 ** 2)  # dE/dh54 = dE/dh5 * (1 - h5 ** 2)
-    dH53 = dH54  # dE/dh53 = dE/dh54
-    dbh = dH54.sum(axis=0)  # dE/dbh = dE/dh54, summed over the batch
-    dH51 = dH53  # dE/dh51 = dE/dh53
-    dH52 = dH53  # dE/dh52 = dE/dh53
-    dWh = np.dot(dH52.T, H4)  # dE/dWh = dE/dh52 h4^T, summed over the batch
-    dH4 = np.dot(dH52, Wh)  # dE/dh4 = Wh^T dE/dh52
-    dWx = np.dot(dH51.T, X5)  # dE/dWx = dE/dh51 x5^T, summed over the batch
-    dH44 = dH4 * (1 - H4 ** 2)  # dE/dh44 = dE/dh4 * (1 - h4 ** 2)
-    dH43 = dH44  # dE/dh43 = dE/dh44
-    dbh = dbh + dH44.sum(axis=0)  # dE/dbh += dE/dh44, summed over the batch
-    dH41 = dH43  # dE/dh41 = dE/dh43
-    dH42 = dH43  # dE/dh42 = dE/dh43
-    dWh = dWh + np.dot(dH42.T, H3)  # dE/dWh += dE/dh42 h3^T, summed over the batch
-    dH3 = np.dot(dH42, Wh)  # dE/dh3 = Wh^T dE/dh42
-    dWx = dWx + np.dot(dH41.T, X4)  # dE/dWx += dE/dh41 x4^T, summed over the batch
-    dH34 = dH3 * (1 - H3 ** 2)  # dE/dh34 = dE/dh3 * (1 - h3 ** 2)
-    dH33 = dH34  # dE/dh33 = dE/dh34
-    dbh = dbh + dH34.sum(axis=0)  # dE/dbh += dE/dh34, summed over the batch
-    dH31 = dH33  # dE/dh31 = dE/dh33
-    dH32 = dH33  # dE/dh32 = dE/dh33
-    dWh = dWh + np.dot(dH32.T, H2)  # dE/dWh += dE/dh32 h2^T, summed over the batch
-    dH2 = np.dot(dH32, Wh)  # dE/dh2 = Wh^T dE/dh32
-    dWx = dWx + np.dot(dH31.T, X3)  # dE/dWx += dE/dh31 x3^T, summed over the batch
-    dH24 = dH2 * (1 - H2 ** 2)  # dE/dh24 = dE/dh2 * (1 - h2 ** 2)
-    dH23 = dH24  # dE/dh23 = dE/dh24
-    dbh = dbh + dH24.sum(axis=0)  # dE/dbh += dE/dh24, summed over the batch
-    dH21 = dH23  # dE/dh21 = dE/dh23
-    dH22 = dH23  # dE/dh22 = dE/dh23
-    dWh = dWh + np.dot(dH22.T, H1)  # dE/dWh += dE/dh22 h1^T, summed over the batch
-    dH1 = np.dot(dH22, Wh)  # dE/dh1 = Wh^T dE/dh22
-    dWx = dWx + np.dot(dH21.T, X2)  # dE/dWx += dE/dh21 x2^T, summed over the batch
-    dH11 = dH1 * (1 - H1 ** 2)  # dE/dh11 = dE/dh1 * (1 - h1 ** 2)
-    dWx = dWx + np.dot(dH11.T, X1)  # dE/dWx += dE/dh11 x1^T, summed over the batch
-    dbh = dbh + dH11.sum(axis=0)  # dE/dbh += dE/dh11, summed over the batch
+    dH5_d = dH5 * (1 - H5 ** 2)  # dE/dh5_d = dE/dh5 * (1 - h5 ** 2)
+    dH5_c = dH5_d  # dE/dh5_c = dE/dh5_d
+    dbh = dH5_d.sum(axis=0)  # dE/dbh = dE/dh5_d, summed over the batch
+    dH5_a = dH5_c  # dE/dh5_a = dE/dh5_c
+    dH5_b = dH5_c  # dE/dh5_b = dE/dh5_c
+    dWh = np.dot(dH5_b.T, H4)  # dE/dWh = dE/dh5_b h4^T, summed over the batch
+    dH4 = np.dot(dH5_b, Wh)  # dE/dh4 = Wh^T dE/dh5_b
+    dWx = np.dot(dH5_a.T, X5)  # dE/dWx = dE/dh5_a x5^T, summed over the batch
+    dH4_d = dH4 * (1 - H4 ** 2)  # dE/dh4_d = dE/dh4 * (1 - h4 ** 2)
+    dH4_c = dH4_d  # dE/dh4_c = dE/dh4_d
+    dbh = dbh + dH4_d.sum(axis=0)  # dE/dbh += dE/dh4_d, summed over the batch
+    dH4_a = dH4_c  # dE/dh4_a = dE/dh4_c
+    dH4_b = dH4_c  # dE/dh4_b = dE/dh4_c
+    dWh = dWh + np.dot(dH4_b.T, H3)  # dE/dWh += dE/dh4_b h3^T, summed over the batch
+    dH3 = np.dot(dH4_b, Wh)  # dE/dh3 = Wh^T dE/dh4_b
+    dWx = dWx + np.dot(dH4_a.T, X4)  # dE/dWx += dE/dh4_a x4^T, summed over the batch
+    dH3_d = dH3 * (1 - H3 ** 2)  # dE/dh3_d = dE/dh3 * (1 - h3 ** 2)
+    dH3_c = dH3_d  # dE/dh3_c = dE/dh3_d
+    dbh = dbh + dH3_d.sum(axis=0)  # dE/dbh += dE/dh3_d, summed over the batch
+    dH3_a = dH3_c  # dE/dh3_a = dE/dh3_c
+    dH3_b = dH3_c  # dE/dh3_b = dE/dh3_c
+    dWh = dWh + np.dot(dH3_b.T, H2)  # dE/dWh += dE/dh3_b h2^T, summed over the batch
+    dH2 = np.dot(dH3_b, Wh)  # dE/dh2 = Wh^T dE/dh3_b
+    dWx = dWx + np.dot(dH3_a.T, X3)  # dE/dWx += dE/dh3_a x3^T, summed over the batch
+    dH2_d = dH2 * (1 - H2 ** 2)  # dE/dh2_d = dE/dh2 * (1 - h2 ** 2)
+    dH2_c = dH2_d  # dE/dh2_c = dE/dh2_d
+    dbh = dbh + dH2_d.sum(axis=0)  # dE/dbh += dE/dh2_d, summed over the batch
+    dH2_a = dH2_c  # dE/dh2_a = dE/dh2_c
+    dH2_b = dH2_c  # dE/dh2_b = dE/dh2_c
+    dWh = dWh + np.dot(dH2_b.T, H1)  # dE/dWh += dE/dh2_b h1^T, summed over the batch
+    dH1 = np.dot(dH2_b, Wh)  # dE/dh1 = Wh^T dE/dh2_b
+    dWx = dWx + np.dot(dH2_a.T, X2)  # dE/dWx += dE/dh2_a x2^T, summed over the batch
+    dH1_a = dH1 * (1 - H1 ** 2)  # dE/dh1_a = dE/dh1 * (1 - h1 ** 2)
+    dWx = dWx + np.dot(dH1_a.T, X1)  # dE/dWx += dE/dh1_a x1^T, summed over the batch
+    dbh = dbh + dH1_a.sum(axis=0)  # dE/dbh += dE/dh1_a, summed over the batch
     return {
         "Wx": dWx,
         "Wh": dWh,
@@ -261,28 +261,28 @@ def loss_and_grad(params, X, T):
     bh = params["bh"]
     Wy = params["Wy"]
     by = params["by"]
-    H11 = np.dot(X1, Wx.T) + bh  # h11 = Wx x1 + bh
-    H1 = np.tanh(H11)  # h1 = tanh(h11)
-    H21 = np.dot(X2, Wx.T)  # h21 = Wx x2
-    H22 = np.dot(H1, Wh.T)  # h22 = Wh h1
-    H23 = H21 + H22  # h23 = h21 + h22
-    H24 = H23 + bh  # h24 = bh + h23
-    H2 = np.tanh(H24)  # h2 = tanh(h24)
-    H31 = np.dot(X3, Wx.T)  # h31 = Wx x3
-    H32 = np.dot(H2, Wh.T)  # h32 = Wh h2
-    H33 = H31 + H32  # h33 = h31 + h32
-    H34 = H33 + bh  # h34 = bh + h33
-    H3 = np.tanh(H34)  # h3 = tanh(h34)
-    H41 = np.dot(X4, Wx.T)  # h41 = Wx x4
-    H42 = np.dot(H3, Wh.T)  # h42 = Wh h3
-    H43 = H41 + H42  # h43 = h41 + h42
-    H44 = H43 + bh  # h44 = bh + h43
-    H4 = np.tanh(H44)  # h4 = tanh(h44)
-    H51 = np.dot(X5, Wx.T)  # h51 = Wx x5
-    H52 = np.dot(H4, Wh.T)  # h52 = Wh h4
-    H53 = H51 + H52  # h53 = h51 + h52
-    H54 = H53 + bh  # h54 = bh + h53
-    H5 = np.tanh(H54)  # h5 = tanh(h54)
+    H1_a = np.dot(X1, Wx.T) + bh  # h1_a = Wx x1 + bh
+    H1 = np.tanh(H1_a)  # h1 = tanh(h1_a)
+    H2_a = np.dot(X2, Wx.T)  # h2_a = Wx x2
+    H2_b = np.dot(H1, Wh.T)  # h2_b = Wh h1
+    H2_c = H2_a + H2_b  # h2_c = h2_a + h2_b
+    H2_d = H2_c + bh  # h2_d = bh + h2_c
+    H2 = np.tanh(H2_d)  # h2 = tanh(h2_d)
+    H3_a = np.dot(X3, Wx.T)  # h3_a = Wx x3
+    H3_b = np.dot(H2, Wh.T)  # h3_b = Wh h2
+    H3_c = H3_a + H3_b  # h3_c = h3_a + h3_b
+    H3_d = H3_c + bh  # h3_d = bh + h3_c
+    H3 = np.tanh(H3_d)  # h3 = tanh(h3_d)
+    H4_a = np.dot(X4, Wx.T)  # h4_a = Wx x4
+    H4_b = np.dot(H3, Wh.T)  # h4_b = Wh h3
+    H4_c = H4_a + H4_b  # h4_c = h4_a + h4_b
+    H4_d = H4_c + bh  # h4_d = bh + h4_c
+    H4 = np.tanh(H4_d)  # h4 = tanh(h4_d)
+    H5_a = np.dot(X5, Wx.T)  # h5_a = Wx x5
+    H5_b = np.dot(H4, Wh.T)  # h5_b = Wh h4
+    H5_c = H5_a + H5_b  # h5_c = h5_a + h5_b
+    H5_d = H5_c + bh  # h5_d = bh + h5_c
+    H5 = np.tanh(H5_d)  # h5 = tanh(h5_d)
     Y = np.dot(H5, Wy.T) + by  # y = Wy h5 + by
     T = _targets(T, Y)
     N = T.shape[0]
@@ -291,41 +291,41 @@ def loss_and_grad(params, X, T):
     dWy = np.dot(dY.T, H5)  # dE/dWy = dE/dy h5^T, summed over the batch
     dby = dY.sum(axis=0)  # dE/dby = dE/dy, summed over the batch
     dH5 = np.dot(dY, Wy)  # dE/dh5 = Wy^T dE/dy
-    dH54 = dH5 * (1 - H5 ** 2)  # dE/dh54 = dE/dh5 * (1 - h5 ** 2)
-    dH53 = dH54  # dE/dh53 = dE/dh54
-    dbh = dH54.sum(axis=0)  # dE/dbh = dE/dh54, summed over the batch
-    dH51 = dH53  # dE/dh51 = dE/dh53
-    dH52 = dH53  # dE/dh52 = dE/dh53
-    dWh = np.dot(dH52.T, H4)  # dE/dWh = dE/dh52 h4^T, summed over the batch
-    dH4 = np.dot(dH52, Wh)  # dE/dh4 = Wh^T dE/dh52
-    dWx = np.dot(dH51.T, X5)  # dE/dWx = dE/dh51 x5^T, summed over the batch
-    dH44 = dH4 * (1 - H4 ** 2)  # dE/dh44 = dE/dh4 * (1 - h4 ** 2)
-    dH43 = dH44  # dE/dh43 = dE/dh44
-    dbh = dbh + dH44.sum(axis=0)  # dE/dbh += dE/dh44, summed over the batch
-    dH41 = dH43  # dE/dh41 = dE/dh43
-    dH42 = dH43  # dE/dh42 = dE/dh43
-    dWh = dWh + np.dot(dH42.T, H3)  # dE/dWh += dE/dh42 h3^T, summed over the batch
-    dH3 = np.dot(dH42, Wh)  # dE/dh3 = Wh^T dE/dh42
-    dWx = dWx + np.dot(dH41.T, X4)  # dE/dWx += dE/dh41 x4^T, summed over the batch
-    dH34 = dH3 * (1 - H3 ** 2)  # dE/dh34 = dE/dh3 * (1 - h3 ** 2)
-    dH33 = dH34  # dE/dh33 = dE/dh34
-    dbh = dbh + dH34.sum(axis=0)  # dE/dbh += dE/dh34, summed over the batch
-    dH31 = dH33  # dE/dh31 = dE/dh33
-    dH32 = dH33  # dE/dh32 = dE/dh33
-    dWh = dWh + np.dot(dH32.T, H2)  # dE/dWh += dE/dh32 h2^T, summed over the batch
-    dH2 = np.dot(dH32, Wh)  # dE/dh2 = Wh^T dE/dh32
-    dWx = dWx + np.dot(dH31.T, X3)  # dE/dWx += dE/dh31 x3^T, summed over the batch
-    dH24 = dH2 * (1 - H2 ** 2)  # dE/dh24 = dE/dh2 * (1 - h2 ** 2)
-    dH23 = dH24  # dE/dh23 = dE/dh24
-    dbh = dbh + dH24.sum(axis=0)  # dE/dbh += dE/dh24, summed over the batch
-    dH21 = dH23  # dE/dh21 = dE/dh23
-    dH22 = dH23  # dE/dh22 = dE/dh23
-    dWh = dWh + np.dot(dH22.T, H1)  # dE/dWh += dE/dh22 h1^T, summed over the batch
-    dH1 = np.dot(dH22, Wh)  # dE/dh1 = Wh^T dE/dh22
-    dWx = dWx + np.dot(dH21.T, X2)  # dE/dWx += dE/dh21 x2^T, summed over the batch
-    dH11 = dH1 * (1 - H1 ** 2)  # dE/dh11 = dE/dh1 * (1 - h1 ** 2)
-    dWx = dWx + np.dot(dH11.T, X1)  # dE/dWx += dE/dh11 x1^T, summed over the batch
-    dbh = dbh + dH11.sum(axis=0)  # dE/dbh += dE/dh11, summed over the batch
+    dH5_d = dH5 * (1 - H5 ** 2)  # dE/dh5_d = dE/dh5 * (1 - h5 ** 2)
+    dH5_c = dH5_d  # dE/dh5_c = dE/dh5_d
+    dbh = dH5_d.sum(axis=0)  # dE/dbh = dE/dh5_d, summed over the batch
+    dH5_a = dH5_c  # dE/dh5_a = dE/dh5_c
+    dH5_b = dH5_c  # dE/dh5_b = dE/dh5_c
+    dWh = np.dot(dH5_b.T, H4)  # dE/dWh = dE/dh5_b h4^T, summed over the batch
+    dH4 = np.dot(dH5_b, Wh)  # dE/dh4 = Wh^T dE/dh5_b
+    dWx = np.dot(dH5_a.T, X5)  # dE/dWx = dE/dh5_a x5^T, summed over the batch
+    dH4_d = dH4 * (1 - H4 ** 2)  # dE/dh4_d = dE/dh4 * (1 - h4 ** 2)
+    dH4_c = dH4_d  # dE/dh4_c = dE/dh4_d
+    dbh = dbh + dH4_d.sum(axis=0)  # dE/dbh += dE/dh4_d, summed over the batch
+    dH4_a = dH4_c  # dE/dh4_a = dE/dh4_c
+    dH4_b = dH4_c  # dE/dh4_b = dE/dh4_c
+    dWh = dWh + np.dot(dH4_b.T, H3)  # dE/dWh += dE/dh4_b h3^T, summed over the batch
+    dH3 = np.dot(dH4_b, Wh)  # dE/dh3 = Wh^T dE/dh4_b
+    dWx = dWx + np.dot(dH4_a.T, X4)  # dE/dWx += dE/dh4_a x4^T, summed over the batch
+    dH3_d = dH3 * (1 - H3 ** 2)  # dE/dh3_d = dE/dh3 * (1 - h3 ** 2)
+    dH3_c = dH3_d  # dE/dh3_c = dE/dh3_d
+    dbh = dbh + dH3_d.sum(axis=0)  # dE/dbh += dE/dh3_d, summed over the batch
+    dH3_a = dH3_c  # dE/dh3_a = dE/dh3_c
+    dH3_b = dH3_c  # dE/dh3_b = dE/dh3_c
+    dWh = dWh + np.dot(dH3_b.T, H2)  # dE/dWh += dE/dh3_b h2^T, summed over the batch
+    dH2 = np.dot(dH3_b, Wh)  # dE/dh2 = Wh^T dE/dh3_b
+    dWx = dWx + np.dot(dH3_a.T, X3)  # dE/dWx += dE/dh3_a x3^T, summed over the batch
+    dH2_d = dH2 * (1 - H2 ** 2)  # dE/dh2_d = dE/dh2 * (1 - h2 ** 2)
+    dH2_c = dH2_d  # dE/dh2_c = dE/dh2_d
+    dbh = dbh + dH2_d.sum(axis=0)  # dE/dbh += dE/dh2_d, summed over the batch
+    dH2_a = dH2_c  # dE/dh2_a = dE/dh2_c
+    dH2_b = dH2_c  # dE/dh2_b = dE/dh2_c
+    dWh = dWh + np.dot(dH2_b.T, H1)  # dE/dWh += dE/dh2_b h1^T, summed over the batch
+    dH1 = np.dot(dH2_b, Wh)  # dE/dh1 = Wh^T dE/dh2_b
+    dWx = dWx + np.dot(dH2_a.T, X2)  # dE/dWx += dE/dh2_a x2^T, summed over the batch
+    dH1_a = dH1 * (1 - H1 ** 2)  # dE/dh1_a = dE/dh1 * (1 - h1 ** 2)
+    dWx = dWx + np.dot(dH1_a.T, X1)  # dE/dWx += dE/dh1_a x1^T, summed over the batch
+    dbh = dbh + dH1_a.sum(axis=0)  # dE/dbh += dE/dh1_a, summed over the batch
     return E, {
         "Wx": dWx,
         "Wh": dWh,

@@ -114,14 +114,14 @@ def forward(params, X):
     bh = params["bh"]
     Wt = params["Wt"]
     bt = params["bt"]
-    H1 = np.dot(X, Wh.T) + bh  # h1 = Wh x + bh
-    H = np.tanh(H1)  # h = tanh(h1)
-    T1 = np.dot(X, Wt.T) + bt  # t1 = Wt x + bt
-    T_ = _sigmoid(T1)  # t = sigmoid(t1)
-    Y1 = H * T_  # y1 = h * t
-    Y2 = 1 - T_  # y2 = 1 - t
-    Y3 = X * Y2  # y3 = x * y2
-    Y = Y1 + Y3  # y = y1 + y3
+    H_a = np.dot(X, Wh.T) + bh  # h_a = Wh x + bh
+    H = np.tanh(H_a)  # h = tanh(h_a)
+    T_a = np.dot(X, Wt.T) + bt  # t_a = Wt x + bt
+    T_ = _sigmoid(T_a)  # t = sigmoid(t_a)
+    Y_a = H * T_  # y_a = h * t
+    Y_b = 1 - T_  # y_b = 1 - t
+    Y_c = X * Y_b  # y_c = x * y_b
+    Y = Y_a + Y_c  # y = y_a + y_c
     cache = {
         "X": X,
         "H": H,
@@ -154,18 +154,18 @@ def backward(params, cache, T):
     Target = T
     N = T.shape[0]
     dY = (Y - Target) / N  # dE/dy = y - target
-    dY1 = dY  # dE/dy1 = dE/dy
-    dY3 = dY  # dE/dy3 = dE/dy
-    dY2 = dY3 * X  # dE/dy2 = dE/dy3 * x
-    dT_ = -dY2  # dE/dt = dE/dy2 * (-1)
-    dT_ = dT_ + dY1 * H  # dE/dt += dE/dy1 * h
-    dH = dY1 * T_  # dE/dh = dE/dy1 * t
-    dT1 = dT_ * T_ * (1 - T_)  # dE/dt1 = dE/dt * t * (1 - t)
-    dWt = np.dot(dT1.T, X)  # dE/dWt = dE/dt1 x^T, summed over the batch
-    dbt = dT1.sum(axis=0)  # dE/dbt = dE/dt1, summed over the batch
-    dH1 = dH * (1 - H ** 2)  # dE/dh1 = dE/dh * (1 - h ** 2)
-    dWh = np.dot(dH1.T, X)  # dE/dWh = dE/dh1 x^T, summed over the batch
-    dbh = dH1.sum(axis=0)  # dE/dbh = dE/dh1, summed over the batch
+    dY_a = dY  # dE/dy_a = dE/dy
+    dY_c = dY  # dE/dy_c = dE/dy
+    dY_b = dY_c * X  # dE/dy_b = dE/dy_c * x
+    dT_ = -dY_b  # dE/dt = dE/dy_b * (-1)
+    dT_ = dT_ + dY_a * H  # dE/dt += dE/dy_a * h
+    dH = dY_a * T_  # dE/dh = dE/dy_a * t
+    dT_a = dT_ * T_ * (1 - T_)  # dE/dt_a = dE/dt * t * (1 - t)
+    dWt = np.dot(dT_a.T, X)  # dE/dWt = dE/dt_a x^T, summed over the batch
+    dbt = dT_a.sum(axis=0)  # dE/dbt = dE/dt_a, summed over the batch
+    dH_a = dH * (1 - H ** 2)  # dE/dh_a = dE/dh * (1 - h ** 2)
+    dWh = np.dot(dH_a.T, X)  # dE/dWh = dE/dh_a x^T, summed over the batch
+    dbh = dH_a.sum(axis=0)  # dE/dbh = dE/dh_a, summed over the batch
     return {
         "Wh": dWh,
         "bh": dbh,
@@ -182,32 +182,32 @@ def loss_and_grad(params, X, T):
     bh = params["bh"]
     Wt = params["Wt"]
     bt = params["bt"]
-    H1 = np.dot(X, Wh.T) + bh  # h1 = Wh x + bh
-    H = np.tanh(H1)  # h = tanh(h1)
-    T1 = np.dot(X, Wt.T) + bt  # t1 = Wt x + bt
-    T_ = _sigmoid(T1)  # t = sigmoid(t1)
-    Y1 = H * T_  # y1 = h * t
-    Y2 = 1 - T_  # y2 = 1 - t
-    Y3 = X * Y2  # y3 = x * y2
-    Y = Y1 + Y3  # y = y1 + y3
+    H_a = np.dot(X, Wh.T) + bh  # h_a = Wh x + bh
+    H = np.tanh(H_a)  # h = tanh(h_a)
+    T_a = np.dot(X, Wt.T) + bt  # t_a = Wt x + bt
+    T_ = _sigmoid(T_a)  # t = sigmoid(t_a)
+    Y_a = H * T_  # y_a = h * t
+    Y_b = 1 - T_  # y_b = 1 - t
+    Y_c = X * Y_b  # y_c = x * y_b
+    Y = Y_a + Y_c  # y = y_a + y_c
     T = _targets(T, Y)
     Target = T
     N = T.shape[0]
     # E = half_sse(y, target) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch
     E = (0.5 * (Target - Y) ** 2).sum() / N
     dY = (Y - Target) / N  # dE/dy = y - target
-    dY1 = dY  # dE/dy1 = dE/dy
-    dY3 = dY  # dE/dy3 = dE/dy
-    dY2 = dY3 * X  # dE/dy2 = dE/dy3 * x
-    dT_ = -dY2  # dE/dt = dE/dy2 * (-1)
-    dT_ = dT_ + dY1 * H  # dE/dt += dE/dy1 * h
-    dH = dY1 * T_  # dE/dh = dE/dy1 * t
-    dT1 = dT_ * T_ * (1 - T_)  # dE/dt1 = dE/dt * t * (1 - t)
-    dWt = np.dot(dT1.T, X)  # dE/dWt = dE/dt1 x^T, summed over the batch
-    dbt = dT1.sum(axis=0)  # dE/dbt = dE/dt1, summed over the batch
-    dH1 = dH * (1 - H ** 2)  # dE/dh1 = dE/dh * (1 - h ** 2)
-    dWh = np.dot(dH1.T, X)  # dE/dWh = dE/dh1 x^T, summed over the batch
-    dbh = dH1.sum(axis=0)  # dE/dbh = dE/dh1, summed over the batch
+    dY_a = dY  # dE/dy_a = dE/dy
+    dY_c = dY  # dE/dy_c = dE/dy
+    dY_b = dY_c * X  # dE/dy_b = dE/dy_c * x
+    dT_ = -dY_b  # dE/dt = dE/dy_b * (-1)
+    dT_ = dT_ + dY_a * H  # dE/dt += dE/dy_a * h
+    dH = dY_a * T_  # dE/dh = dE/dy_a * t
+    dT_a = dT_ * T_ * (1 - T_)  # dE/dt_a = dE/dt * t * (1 - t)
+    dWt = np.dot(dT_a.T, X)  # dE/dWt = dE/dt_a x^T, summed over the batch
+    dbt = dT_a.sum(axis=0)  # dE/dbt = dE/dt_a, summed over the batch
+    dH_a = dH * (1 - H ** 2)  # dE/dh_a = dE/dh * (1 - h ** 2)
+    dWh = np.dot(dH_a.T, X)  # dE/dWh = dE/dh_a x^T, summed over the batch
+    dbh = dH_a.sum(axis=0)  # dE/dbh = dE/dh_a, summed over the batch
     return E, {
         "Wh": dWh,
         "bh": dbh,

@@ -134,32 +134,32 @@ def forward(params, X):
     b1 = params["b1"]
     W2 = params["W2"]
     W3 = params["W3"]
-    H1 = np.dot(X, W1.T) + b1  # h1 = W1 x + b1
-    H = np.tanh(H1)  # h = tanh(h1)
-    R1 = np.dot(H, W2.T)  # r1 = W2 h
-    R = R1 + X  # r = r1 + x
-    Y1 = np.dot(R, W3.T)  # y1 = W3 r
-    Y = _softmax(Y1)  # y = softmax(y1)
-    E2 = W1 ** 2  # E2 = W1 ** 2
-    E3 = E2.sum()  # E3 = sum(E2)
-    E4 = 0.001 * E3  # E4 = 0.001 * E3
+    H_a = np.dot(X, W1.T) + b1  # h_a = W1 x + b1
+    H = np.tanh(H_a)  # h = tanh(h_a)
+    R_a = np.dot(H, W2.T)  # r_a = W2 h
+    R = R_a + X  # r = r_a + x
+    Y_a = np.dot(R, W3.T)  # y_a = W3 r
+    Y = _softmax(Y_a)  # y = softmax(y_a)
+    E_b = W1 ** 2  # E_b = W1 ** 2
+    E_c = E_b.sum()  # E_c = sum(E_b)
+    E_d = 0.001 * E_c  # E_d = 0.001 * E_c
     cache = {
         "X": X,
         "H": H,
         "R": R,
-        "Y1": Y1,
+        "Y_a": Y_a,
         "Y": Y,
-        "E4": E4,
+        "E_d": E_d,
     }
     return Y, cache
 
 
 def _batch_loss(cache, T):
     """E = cross_entropy(y, t) + 0.001 * sum(W1 * W1), averaged over the batch."""
-    Y1 = cache["Y1"]
-    E4 = cache["E4"]
-    E1 = -(T * _log_softmax(Y1)).sum(axis=-1)  # E1 = cross_entropy(y, t) = -sum_i t_i log(softmax(y1)_i)
-    E = E1 + E4  # E = E1 + E4
+    Y_a = cache["Y_a"]
+    E_d = cache["E_d"]
+    E_a = -(T * _log_softmax(Y_a)).sum(axis=-1)  # E_a = cross_entropy(y, t) = -sum_i t_i log(softmax(y_a)_i)
+    E = E_a + E_d  # E = E_a + E_d
     return np.mean(E)
 
 
@@ -181,21 +181,21 @@ def backward(params, cache, T):
     Y = cache["Y"]
     N = T.shape[0]
     dE = np.full(N, 1 / N, dtype=Y.dtype)  # dE/dE = 1 for each sample, times the 1/N of the batch mean
-    dE1 = dE  # dE/dE1 = dE/dE
-    dE4 = dE.sum()  # dE/dE4 = dE/dE, summed over the batch
-    dE3 = dE4 * 0.001  # dE/dE3 = dE/dE4 * 0.001
-    dE2 = np.broadcast_to(dE3[None, None], (8, 4))  # dE/dE2 = dE/dE3, spread over the sum
-    dW1 = dE2 * W1  # dE/dW1 = dE/dE2 * W1
-    dW1 = dW1 + dE2 * W1  # dE/dW1 += dE/dE2 * W1
-    dY1 = dE1[:, None] * (Y - T)  # dE/dy1 = dE/dE1 * (y - t)
-    dW3 = np.dot(dY1.T, R)  # dE/dW3 = dE/dy1 r^T, summed over the batch
-    dR = np.dot(dY1, W3)  # dE/dr = W3^T dE/dy1
-    dR1 = dR  # dE/dr1 = dE/dr
-    dW2 = np.dot(dR1.T, H)  # dE/dW2 = dE/dr1 h^T, summed over the batch
-    dH = np.dot(dR1, W2)  # dE/dh = W2^T dE/dr1
-    dH1 = dH * (1 - H ** 2)  # dE/dh1 = dE/dh * (1 - h ** 2)
-    dW1 = dW1 + np.dot(dH1.T, X)  # dE/dW1 += dE/dh1 x^T, summed over the batch
-    db1 = dH1.sum(axis=0)  # dE/db1 = dE/dh1, summed over the batch
+    dE_a = dE  # dE/dE_a = dE/dE
+    dE_d = dE.sum()  # dE/dE_d = dE/dE, summed over the batch
+    dE_c = dE_d * 0.001  # dE/dE_c = dE/dE_d * 0.001
+    dE_b = np.broadcast_to(dE_c[None, None], (8, 4))  # dE/dE_b = dE/dE_c, spread over the sum
+    dW1 = dE_b * W1  # dE/dW1 = dE/dE_b * W1
+    dW1 = dW1 + dE_b * W1  # dE/dW1 += dE/dE_b * W1
+    dY_a = dE_a[:, None] * (Y - T)  # dE/dy_a = dE/dE_a * (y - t)
+    dW3 = np.dot(dY_a.T, R)  # dE/dW3 = dE/dy_a r^T, summed over the batch
+    dR = np.dot(dY_a, W3)  # dE/dr = W3^T dE/dy_a
+    dR_a = dR  # dE/dr_a = dE/dr
+    dW2 = np.dot(dR_a.T, H)  # dE/dW2 = dE/dr_a h^T, summed over the batch
+    dH = np.dot(dR_a, W2)  # dE/dh = W2^T dE/dr_a
+    dH_a = dH * (1 - H ** 2)  # dE/dh_a = dE/dh * (1 - h ** 2)
+    dW1 = dW1 + np.dot(dH_a.T, X)  # dE/dW1 += dE/dh_a x^T, summed over the batch
+    db1 = dH_a.sum(axis=0)  # dE/db1 = dE/dh_a, summed over the batch
     return {
         "W1": dW1,
         "b1": db1,
@@ -212,36 +212,36 @@ def loss_and_grad(params, X, T):
     b1 = params["b1"]
     W2 = params["W2"]
     W3 = params["W3"]
-    H1 = np.dot(X, W1.T) + b1  # h1 = W1 x + b1
-    H = np.tanh(H1)  # h = tanh(h1)
-    R1 = np.dot(H, W2.T)  # r1 = W2 h
-    R = R1 + X  # r = r1 + x
-    Y1 = np.dot(R, W3.T)  # y1 = W3 r
-    Y = _softmax(Y1)  # y = softmax(y1)
-    E2 = W1 ** 2  # E2 = W1 ** 2
-    E3 = E2.sum()  # E3 = sum(E2)
-    E4 = 0.001 * E3  # E4 = 0.001 * E3
+    H_a = np.dot(X, W1.T) + b1  # h_a = W1 x + b1
+    H = np.tanh(H_a)  # h = tanh(h_a)
+    R_a = np.dot(H, W2.T)  # r_a = W2 h
+    R = R_a + X  # r = r_a + x
+    Y_a = np.dot(R, W3.T)  # y_a = W3 r
+    Y = _softmax(Y_a)  # y = softmax(y_a)
+    E_b = W1 ** 2  # E_b = W1 ** 2
+    E_c = E_b.sum()  # E_c = sum(E_b)
+    E_d = 0.001 * E_c  # E_d = 0.001 * E_c
     T = _targets(T, Y)
-    E1 = -(T * _log_softmax(Y1)).sum(axis=-1)  # E1 = cross_entropy(y, t) = -sum_i t_i log(softmax(y1)_i)
-    E = E1 + E4  # E = E1 + E4
+    E_a = -(T * _log_softmax(Y_a)).sum(axis=-1)  # E_a = cross_entropy(y, t) = -sum_i t_i log(softmax(y_a)_i)
+    E = E_a + E_d  # E = E_a + E_d
     E = np.mean(E)
     N = T.shape[0]
     dE = np.full(N, 1 / N, dtype=Y.dtype)  # dE/dE = 1 for each sample, times the 1/N of the batch mean
-    dE1 = dE  # dE/dE1 = dE/dE
-    dE4 = dE.sum()  # dE/dE4 = dE/dE, summed over the batch
-    dE3 = dE4 * 0.001  # dE/dE3 = dE/dE4 * 0.001
-    dE2 = np.broadcast_to(dE3[None, None], (8, 4))  # dE/dE2 = dE/dE3, spread over the sum
-    dW1 = dE2 * W1  # dE/dW1 = dE/dE2 * W1
-    dW1 = dW1 + dE2 * W1  # dE/dW1 += dE/dE2 * W1
-    dY1 = dE1[:, None] * (Y - T)  # dE/dy1 = dE/dE1 * (y - t)
-    dW3 = np.dot(dY1.T, R)  # dE/dW3 = dE/dy1 r^T, summed over the batch
-    dR = np.dot(dY1, W3)  # dE/dr = W3^T dE/dy1
-    dR1 = dR  # dE/dr1 = dE/dr
-    dW2 = np.dot(dR1.T, H)  # dE/dW2 = dE/dr1 h^T, summed over the batch
-    dH = np.dot(dR1, W2)  # dE/dh = W2^T dE/dr1
-    dH1 = dH * (1 - H ** 2)  # dE/dh1 = dE/dh * (1 - h ** 2)
-    dW1 = dW1 + np.dot(dH1.T, X)  # dE/dW1 += dE/dh1 x^T, summed over the batch
-    db1 = dH1.sum(axis=0)  # dE/db1 = dE/dh1, summed over the batch
+    dE_a = dE  # dE/dE_a = dE/dE
+    dE_d = dE.sum()  # dE/dE_d = dE/dE, summed over the batch
+    dE_c = dE_d * 0.001  # dE/dE_c = dE/dE_d * 0.001
+    dE_b = np.broadcast_to(dE_c[None, None], (8, 4))  # dE/dE_b = dE/dE_c, spread over the sum
+    dW1 = dE_b * W1  # dE/dW1 = dE/dE_b * W1
+    dW1 = dW1 + dE_b * W1  # dE/dW1 += dE/dE_b * W1
+    dY_a = dE_a[:, None] * (Y - T)  # dE/dy_a = dE/dE_a * (y - t)
+    dW3 = np.dot(dY_a.T, R)  # dE/dW3 = dE/dy_a r^T, summed over the batch
+    dR = np.dot(dY_a, W3)  # dE/dr = W3^T dE/dy_a
+    dR_a = dR  # dE/dr_a = dE/dr
+    dW2 = np.dot(dR_a.T, H)  # dE/dW2 = dE/dr_a h^T, summed over the batch
+    dH = np.dot(dR_a, W2)  # dE/dh = W2^T dE/dr_a
+    dH_a = dH * (1 - H ** 2)  # dE/dh_a = dE/dh * (1 - h ** 2)
+    dW1 = dW1 + np.dot(dH_a.T, X)  # dE/dW1 += dE/dh_a x^T, summed over the batch
+    db1 = dH_a.sum(axis=0)  # dE/db1 = dE/dh_a, summed over the batch
     return E, {
         "W1": dW1,
         "b1": db1,

@@ -125,22 +125,22 @@ def forward(params, X):
     Q = X @ Wq  # q = X @ Wq
     K = X @ Wk  # k = X @ Wk
     V = X @ Wv  # v = X @ Wv
-    S1 = np.swapaxes(K, 1, 2)  # s1 = k.T
-    S2 = Q @ S1  # s2 = q @ s1
-    S = 0.25 * S2  # s = 0.25 * s2
-    P1 = np.tril(np.ones((8, 8), dtype=bool))  # p1 = tril(8) (true on and below the diagonal)
-    P2 = np.where(P1, S, -1000000000)  # p2 = where(p1, s, -1000000000)
-    P = _softmax(P2)  # p = softmax(p2)
-    H1 = P @ V  # h1 = p @ v
-    H = H1 + X  # h = X + h1
-    Y1 = H @ Wo  # y1 = h @ Wo
-    Y = Y1 + bo  # y = bo + y1
+    S_a = np.swapaxes(K, 1, 2)  # s_a = k.T
+    S_b = Q @ S_a  # s_b = q @ s_a
+    S = 0.25 * S_b  # s = 0.25 * s_b
+    P_a = np.tril(np.ones((8, 8), dtype=bool))  # p_a = tril(8) (true on and below the diagonal)
+    P_b = np.where(P_a, S, -1000000000)  # p_b = where(p_a, s, -1000000000)
+    P = _softmax(P_b)  # p = softmax(p_b)
+    H_a = P @ V  # h_a = p @ v
+    H = H_a + X  # h = X + h_a
+    Y_a = H @ Wo  # y_a = h @ Wo
+    Y = Y_a + bo  # y = bo + y_a
     cache = {
         "X": X,
         "Q": Q,
         "V": V,
-        "S1": S1,
-        "P1": P1,
+        "S_a": S_a,
+        "P_a": P_a,
         "P": P,
         "H": H,
         "Y": Y,
@@ -167,26 +167,26 @@ def backward(params, cache, T):
     X = cache["X"]
     Q = cache["Q"]
     V = cache["V"]
-    S1 = cache["S1"]
-    P1 = cache["P1"]
+    S_a = cache["S_a"]
+    P_a = cache["P_a"]
     P = cache["P"]
     H = cache["H"]
     Y = cache["Y"]
     N = T.shape[0]
     dY = (0.0625 * Y - 0.0625 * T) / N  # dE/dy = 0.0625 * y - 0.0625 * t
-    dY1 = dY  # dE/dy1 = dE/dy
+    dY_a = dY  # dE/dy_a = dE/dy
     dbo = dY.sum(axis=(0, 1))  # dE/dbo = dE/dy, summed over the broadcast axes
-    dH = dY1 @ Wo.T  # dE/dh = dE/dy1 Wo^T
-    dWo = np.tensordot(H, dY1, axes=([0, 1], [0, 1]))  # dE/dWo = h^T dE/dy1, summed over the batch
-    dH1 = dH  # dE/dh1 = dE/dh
-    dP = dH1 @ np.swapaxes(V, -1, -2)  # dE/dp = dE/dh1 v^T
-    dV = np.swapaxes(P, -1, -2) @ dH1  # dE/dv = p^T dE/dh1
-    dP2 = P * (dP - (dP * P).sum(axis=-1, keepdims=True))  # dE/dp2 = p * (dE/dp - sum_i dE/dp_i p_i)
-    dS = np.where(P1, dP2, 0.0)  # dE/ds = dE/dp2 where p1 is true, 0 elsewhere
-    dS2 = dS * 0.25  # dE/ds2 = dE/ds * 0.25
-    dQ = dS2 @ np.swapaxes(S1, -1, -2)  # dE/dq = dE/ds2 s1^T
-    dS1 = np.swapaxes(Q, -1, -2) @ dS2  # dE/ds1 = q^T dE/ds2
-    dK = np.swapaxes(dS1, 1, 2)  # dE/dk = (dE/ds1)^T
+    dH = dY_a @ Wo.T  # dE/dh = dE/dy_a Wo^T
+    dWo = np.tensordot(H, dY_a, axes=([0, 1], [0, 1]))  # dE/dWo = h^T dE/dy_a, summed over the batch
+    dH_a = dH  # dE/dh_a = dE/dh
+    dP = dH_a @ np.swapaxes(V, -1, -2)  # dE/dp = dE/dh_a v^T
+    dV = np.swapaxes(P, -1, -2) @ dH_a  # dE/dv = p^T dE/dh_a
+    dP_b = P * (dP - (dP * P).sum(axis=-1, keepdims=True))  # dE/dp_b = p * (dE/dp - sum_i dE/dp_i p_i)
+    dS = np.where(P_a, dP_b, 0.0)  # dE/ds = dE/dp_b where p_a is true, 0 elsewhere
+    dS_b = dS * 0.25  # dE/ds_b = dE/ds * 0.25
+    dQ = dS_b @ np.swapaxes(S_a, -1, -2)  # dE/dq = dE/ds_b s_a^T
+    dS_a = np.swapaxes(Q, -1, -2) @ dS_b  # dE/ds_a = q^T dE/ds_b
+    dK = np.swapaxes(dS_a, 1, 2)  # dE/dk = (dE/ds_a)^T
     dWv = np.tensordot(X, dV, axes=([0, 1], [0, 1]))  # dE/dWv = X^T dE/dv, summed over the batch
     dWk = np.tensordot(X, dK, axes=([0, 1], [0, 1]))  # dE/dWk = X^T dE/dk, summed over the batch
     dWq = np.tensordot(X, dQ, axes=([0, 1], [0, 1]))  # dE/dWq = X^T dE/dq, summed over the batch
@@ -211,33 +211,33 @@ def loss_and_grad(params, X, T):
     Q = X @ Wq  # q = X @ Wq
     K = X @ Wk  # k = X @ Wk
     V = X @ Wv  # v = X @ Wv
-    S1 = np.swapaxes(K, 1, 2)  # s1 = k.T
-    S2 = Q @ S1  # s2 = q @ s1
-    S = 0.25 * S2  # s = 0.25 * s2
-    P1 = np.tril(np.ones((8, 8), dtype=bool))  # p1 = tril(8) (true on and below the diagonal)
-    P2 = np.where(P1, S, -1000000000)  # p2 = where(p1, s, -1000000000)
-    P = _softmax(P2)  # p = softmax(p2)
-    H1 = P @ V  # h1 = p @ v
-    H = H1 + X  # h = X + h1
-    Y1 = H @ Wo  # y1 = h @ Wo
-    Y = Y1 + bo  # y = bo + y1
+    S_a = np.swapaxes(K, 1, 2)  # s_a = k.T
+    S_b = Q @ S_a  # s_b = q @ s_a
+    S = 0.25 * S_b  # s = 0.25 * s_b
+    P_a = np.tril(np.ones((8, 8), dtype=bool))  # p_a = tril(8) (true on and below the diagonal)
+    P_b = np.where(P_a, S, -1000000000)  # p_b = where(p_a, s, -1000000000)
+    P = _softmax(P_b)  # p = softmax(p_b)
+    H_a = P @ V  # h_a = p @ v
+    H = H_a + X  # h = X + h_a
+    Y_a = H @ Wo  # y_a = h @ Wo
+    Y = Y_a + bo  # y = bo + y_a
     T = _targets(T, Y)
     N = T.shape[0]
     E = ((Y - T) ** 2).sum() / 32 / N  # E = mse(y, t) = mean_i (y_i - t_i) ** 2, averaged over the batch
     dY = (0.0625 * Y - 0.0625 * T) / N  # dE/dy = 0.0625 * y - 0.0625 * t
-    dY1 = dY  # dE/dy1 = dE/dy
+    dY_a = dY  # dE/dy_a = dE/dy
     dbo = dY.sum(axis=(0, 1))  # dE/dbo = dE/dy, summed over the broadcast axes
-    dH = dY1 @ Wo.T  # dE/dh = dE/dy1 Wo^T
-    dWo = np.tensordot(H, dY1, axes=([0, 1], [0, 1]))  # dE/dWo = h^T dE/dy1, summed over the batch
-    dH1 = dH  # dE/dh1 = dE/dh
-    dP = dH1 @ np.swapaxes(V, -1, -2)  # dE/dp = dE/dh1 v^T
-    dV = np.swapaxes(P, -1, -2) @ dH1  # dE/dv = p^T dE/dh1
-    dP2 = P * (dP - (dP * P).sum(axis=-1, keepdims=True))  # dE/dp2 = p * (dE/dp - sum_i dE/dp_i p_i)
-    dS = np.where(P1, dP2, 0.0)  # dE/ds = dE/dp2 where p1 is true, 0 elsewhere
-    dS2 = dS * 0.25  # dE/ds2 = dE/ds * 0.25
-    dQ = dS2 @ np.swapaxes(S1, -1, -2)  # dE/dq = dE/ds2 s1^T
-    dS1 = np.swapaxes(Q, -1, -2) @ dS2  # dE/ds1 = q^T dE/ds2
-    dK = np.swapaxes(dS1, 1, 2)  # dE/dk = (dE/ds1)^T
+    dH = dY_a @ Wo.T  # dE/dh = dE/dy_a Wo^T
+    dWo = np.tensordot(H, dY_a, axes=([0, 1], [0, 1]))  # dE/dWo = h^T dE/dy_a, summed over the batch
+    dH_a = dH  # dE/dh_a = dE/dh
+    dP = dH_a @ np.swapaxes(V, -1, -2)  # dE/dp = dE/dh_a v^T
+    dV = np.swapaxes(P, -1, -2) @ dH_a  # dE/dv = p^T dE/dh_a
+    dP_b = P * (dP - (dP * P).sum(axis=-1, keepdims=True))  # dE/dp_b = p * (dE/dp - sum_i dE/dp_i p_i)
+    dS = np.where(P_a, dP_b, 0.0)  # dE/ds = dE/dp_b where p_a is true, 0 elsewhere
+    dS_b = dS * 0.25  # dE/ds_b = dE/ds * 0.25
+    dQ = dS_b @ np.swapaxes(S_a, -1, -2)  # dE/dq = dE/ds_b s_a^T
+    dS_a = np.swapaxes(Q, -1, -2) @ dS_b  # dE/ds_a = q^T dE/ds_b
+    dK = np.swapaxes(dS_a, 1, 2)  # dE/dk = (dE/ds_a)^T
     dWv = np.tensordot(X, dV, axes=([0, 1], [0, 1]))  # dE/dWv = X^T dE/dv, summed over the batch
     dWk = np.tensordot(X, dK, axes=([0, 1], [0, 1]))  # dE/dWk = X^T dE/dk, summed over the batch
     dWq = np.tensordot(X, dQ, axes=([0, 1], [0, 1]))  # dE/dWq = X^T dE/dq, summed over the batch

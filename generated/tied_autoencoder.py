@@ -110,15 +110,15 @@ def forward(params, X):
     W = params["W"]
     b = params["b"]
     c = params["c"]
-    H1 = np.dot(X, W.T) + b  # h1 = W x + b
-    H = _sigmoid(H1)  # h = sigmoid(h1)
-    Xhat1 = W.T  # xhat1 = W.T
-    Xhat2 = H @ Xhat1.T  # xhat2 = xhat1 @ h
-    Xhat = Xhat2 + c  # xhat = c + xhat2
+    H_a = np.dot(X, W.T) + b  # h_a = W x + b
+    H = _sigmoid(H_a)  # h = sigmoid(h_a)
+    Xhat_a = W.T  # xhat_a = W.T
+    Xhat_b = H @ Xhat_a.T  # xhat_b = xhat_a @ h
+    Xhat = Xhat_b + c  # xhat = c + xhat_b
     cache = {
         "X": X,
         "H": H,
-        "Xhat1": Xhat1,
+        "Xhat_a": Xhat_a,
         "Xhat": Xhat,
     }
     return Xhat, cache
@@ -142,18 +142,18 @@ def backward(params, cache, T):
     T = _targets(T, cache["Xhat"])
     X = cache["X"]
     H = cache["H"]
-    Xhat1 = cache["Xhat1"]
+    Xhat_a = cache["Xhat_a"]
     Xhat = cache["Xhat"]
     N = Xhat.shape[0]
     dXhat = (Xhat - X) / N  # dE/dxhat = xhat - x
-    dXhat2 = dXhat  # dE/dxhat2 = dE/dxhat
+    dXhat_b = dXhat  # dE/dxhat_b = dE/dxhat
     dc = dXhat.sum(axis=0)  # dE/dc = dE/dxhat, summed over the batch
-    dXhat1 = dXhat2.T @ H  # dE/dxhat1 = dE/dxhat2 h^T, summed over the batch
-    dH = dXhat2 @ Xhat1  # dE/dh = xhat1^T dE/dxhat2
-    dW = dXhat1.T  # dE/dW = (dE/dxhat1)^T
-    dH1 = dH * H * (1 - H)  # dE/dh1 = dE/dh * h * (1 - h)
-    dW = dW + np.dot(dH1.T, X)  # dE/dW += dE/dh1 x^T, summed over the batch
-    db = dH1.sum(axis=0)  # dE/db = dE/dh1, summed over the batch
+    dXhat_a = dXhat_b.T @ H  # dE/dxhat_a = dE/dxhat_b h^T, summed over the batch
+    dH = dXhat_b @ Xhat_a  # dE/dh = xhat_a^T dE/dxhat_b
+    dW = dXhat_a.T  # dE/dW = (dE/dxhat_a)^T
+    dH_a = dH * H * (1 - H)  # dE/dh_a = dE/dh * h * (1 - h)
+    dW = dW + np.dot(dH_a.T, X)  # dE/dW += dE/dh_a x^T, summed over the batch
+    db = dH_a.sum(axis=0)  # dE/db = dE/dh_a, summed over the batch
     return {
         "W": dW,
         "b": db,
@@ -168,24 +168,24 @@ def loss_and_grad(params, X, T):
     W = params["W"]
     b = params["b"]
     c = params["c"]
-    H1 = np.dot(X, W.T) + b  # h1 = W x + b
-    H = _sigmoid(H1)  # h = sigmoid(h1)
-    Xhat1 = W.T  # xhat1 = W.T
-    Xhat2 = H @ Xhat1.T  # xhat2 = xhat1 @ h
-    Xhat = Xhat2 + c  # xhat = c + xhat2
+    H_a = np.dot(X, W.T) + b  # h_a = W x + b
+    H = _sigmoid(H_a)  # h = sigmoid(h_a)
+    Xhat_a = W.T  # xhat_a = W.T
+    Xhat_b = H @ Xhat_a.T  # xhat_b = xhat_a @ h
+    Xhat = Xhat_b + c  # xhat = c + xhat_b
     T = _targets(T, Xhat)
     N = Xhat.shape[0]
     # E = half_sse(xhat, x) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch
     E = (0.5 * (X - Xhat) ** 2).sum() / N
     dXhat = (Xhat - X) / N  # dE/dxhat = xhat - x
-    dXhat2 = dXhat  # dE/dxhat2 = dE/dxhat
+    dXhat_b = dXhat  # dE/dxhat_b = dE/dxhat
     dc = dXhat.sum(axis=0)  # dE/dc = dE/dxhat, summed over the batch
-    dXhat1 = dXhat2.T @ H  # dE/dxhat1 = dE/dxhat2 h^T, summed over the batch
-    dH = dXhat2 @ Xhat1  # dE/dh = xhat1^T dE/dxhat2
-    dW = dXhat1.T  # dE/dW = (dE/dxhat1)^T
-    dH1 = dH * H * (1 - H)  # dE/dh1 = dE/dh * h * (1 - h)
-    dW = dW + np.dot(dH1.T, X)  # dE/dW += dE/dh1 x^T, summed over the batch
-    db = dH1.sum(axis=0)  # dE/db = dE/dh1, summed over the batch
+    dXhat_a = dXhat_b.T @ H  # dE/dxhat_a = dE/dxhat_b h^T, summed over the batch
+    dH = dXhat_b @ Xhat_a  # dE/dh = xhat_a^T dE/dxhat_b
+    dW = dXhat_a.T  # dE/dW = (dE/dxhat_a)^T
+    dH_a = dH * H * (1 - H)  # dE/dh_a = dE/dh * h * (1 - h)
+    dW = dW + np.dot(dH_a.T, X)  # dE/dW += dE/dh_a x^T, summed over the batch
+    db = dH_a.sum(axis=0)  # dE/db = dE/dh_a, summed over the batch
     return E, {
         "W": dW,
         "b": db,
