@@ -6,7 +6,7 @@ import sympy as sp
 
 from ... import naming, registry
 from ...latex_printing import paren, to_latex
-from .derivative_steps import derivative_lines, fold_constants, registry_calls, same_function
+from .derivative_steps import derivative_lines, displayed_definition, fold_constants, registry_calls, same_function
 from .limits import LAYERS_MAX
 from .notation import Layer, count_tex, op_name, shape_tex
 from .tex import Tex, code, text
@@ -221,9 +221,13 @@ class ForwardSection:
     def entry_derivation(self, entry: registry.Activation, constants: tuple = (), label: str | None = None) -> dict:
         constants = constants or entry.constant_values()
         f = entry.latex or (r"\operatorname{" + naming.escape_latex_text(entry.name) + "}")
-        definition = entry.definition_at(registry.Z, constants)
+        named_definition = entry.definition_at(registry.Z, constants)
+        definition = displayed_definition(named_definition)  # tanh in exponentials
         presentation = entry.derivative_in_output(constants) if entry.present else None
-        named = registry.function_for(entry.name)(registry.Z, *constants) if entry.numpy_helper else None
+        if entry.numpy_helper:
+            named = (registry.function_for(entry.name)(registry.Z, *constants), f)
+        else:
+            named = (named_definition, f) if definition != named_definition else None
         lines = derivative_lines(definition, registry.Z, presentation, named)
         title = text(label or entry.name)
         if entry.constants:
@@ -239,7 +243,10 @@ class ForwardSection:
             "fprime": Tex(f + r"'(z)"),
             "definition": Tex(to_latex(fold_constants(definition))),
             "lines": lines,
-            "output_note": Tex(rf"with $a = {f}(z)$, the activation the forward pass already computed")
+            "output_note": Tex(
+                rf"With $a = {f}(z)$, the activation the forward pass already computed, the backward pass"
+                rf" computes ${f}'$ from $a$ alone instead of evaluating ${f}$ again."
+            )
             if presentation is not None and presentation.has(registry.A)
             else None,
         }
