@@ -9,6 +9,8 @@ derived several times; slips of grammar and arithmetic ("1 parameters", ``(1/1) 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import sympy as sp
 from conftest import EXAMPLES
@@ -73,3 +75,141 @@ def test_every_step_label_describes_its_line(name):
         assert "SymPy's derivative" not in line.reason and "definition of the function" not in line.reason
     f = entry.latex or name
     assert sp.latex(definition) != f"{f}(z)"
+
+
+# -- brackets: every term of a backward step carries the adjoint it sends back ------------
+
+
+def top_level_split(tex: str, separators: tuple[str, ...]) -> list[str]:
+    """``tex`` split at ``separators`` outside every bracket ({}, (), [])."""
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(tex):
+        c = tex[i]
+        if c in "{([":
+            depth += 1
+        elif c in "})]":
+            depth -= 1
+        elif depth == 0:
+            hit = next((s for s in separators if tex.startswith(s, i)), None)
+            if hit:
+                parts.append(tex[start:i])
+                i += len(hit)
+                start = i
+                continue
+        i += 1
+    parts.append(tex[start:])
+    return parts
+
+
+ADJOINT = re.compile(r"\\partial E\}|\\delta\^")
+
+
+def unbracketed_sums(form: str) -> list[str]:
+    """The right-hand sides of ``form`` in which some top-level term carries an adjoint
+    (dE/d..., a layer's delta) and another does not: a backward step is linear in the adjoints
+    it receives, so such a line is a product of sums printed without its brackets
+    (``dE/dE_a . y_j - t_j``)."""
+    bad = []
+    for side in top_level_split(form, (" = ", r" \mathrel{+}= ", " += "))[1:]:
+        terms = [t for t in top_level_split(side, (" + ", " - ")) if t.strip()]
+        carrying = [bool(ADJOINT.search(t)) for t in terms]
+        if any(carrying) and not all(carrying):
+            bad.append(side)
+    return bad
+
+
+def test_the_bracket_checker_finds_the_defect_of_issue_13():
+    assert unbracketed_sums(r"\frac{\partial E}{\partial y_{j}} = \frac{\partial E}{\partial E_{a}} \cdot y_{j} - t_{j}")
+    assert not unbracketed_sums(r"\frac{\partial E}{\partial y_{j}} = \frac{\partial E}{\partial E_{a}} \cdot (y_{j} - t_{j})")
+    assert not unbracketed_sums(r"\delta^{(1)}_{j} = \Bigl(\sum_{i} \delta^{(2)}_{i} w_{ij}\Bigr) \cdot a_{j} (1 - a_{j})")
+
+
+@pytest.mark.parametrize("path", example_specs(), ids=lambda p: p.stem)
+def test_no_backward_step_prints_a_product_of_sums_without_brackets(path):
+    h = Handout(symprop.derive(symprop.load(path)))
+    for step in h.d.steps:
+        for form in h.step_math(step)[:2]:
+            assert not unbracketed_sums(form), form
+
+
+# -- no X = X ---------------------------------------------------------------------------------
+
+
+def _normal(side: str) -> str:
+    side = re.sub(r"\\(left|right|bigl|bigr|Bigl|Bigr)(?=[()\[\]|.])", "", side)
+    return re.sub(r"\s+|&|\\[,;:!]|\\quad", "", side)
+
+
+def equal_neighbours(source: str) -> list[str]:
+    """Equations of ``source`` in which one side is followed by the very same side (``E = E``,
+    ``tanh(z) = tanh(z)``), ignoring alignment marks, spaces and bracket sizes."""
+    found = []
+    for line in re.split(r"\\\\|\n", source):
+        sides = [_normal(s) for s in top_level_split(line, ("=",))]
+        for left, right in zip(sides, sides[1:]):
+            left = re.split(r"\$|\\\[|\\text\{[^}]*\}", left)[-1]  # the math just before the '='
+            right = re.split(r"\$|\\\]|,|\\text\{", right)[0]
+            if left and left == right and not left.isdigit():
+                found.append(line.strip())
+    return found
+
+
+def test_the_equal_sides_checker_finds_the_defects_of_issue_13():
+    assert equal_neighbours(r"The loss of one sample is $E = E$.")
+    assert equal_neighbours(r"\tanh(z) &= \tanh\left(z\right)\\")
+    assert not equal_neighbours(r"The loss of one sample is $E = f$; $x_{1} = 0.1$, $w^{+} = w - \alpha g$.")
+
+
+def test_no_handout_says_x_equals_x(sources):
+    for name, source in sources.items():
+        assert not equal_neighbours(source), (name, equal_neighbours(source)[:3])
+
+
+# -- names ------------------------------------------------------------------------------------
+
+
+GRAPH_EXAMPLES = [p for p in example_specs() if "nodes" in p.read_text(encoding="utf-8")]
+
+
+@pytest.mark.parametrize("path", GRAPH_EXAMPLES, ids=lambda p: p.stem)
+def test_graph_spec_names_read_as_their_spec_writes_them(path, sources):
+    """No layer marks in graph specs (x0 is x_0, the RNN's h1 is h_1, never h^(1)); the parts of
+    a node are lettered (E_a, not E^(1) next to W^(1)); every node has a name of its own."""
+    source = sources[path.stem]
+    assert not re.search(r"\^\{\(\d+\)\}", source), re.search(r".{40}\^\{\(\d+\)\}.{20}", source)
+    h = Handout(symprop.derive(symprop.load(path)))
+    names = [h.node_tex(n) for n in h.graph.nodes]
+    assert len(set(names)) == len(names)
+    for node in h.graph.nodes:
+        if h.unrolled.owner[node] != node:  # a part of a node of the spec
+            assert re.fullmatch(r"[A-Za-z0-9]+_[a-z]+", node), node
+            assert r"\mathrm{" in h.node_tex(node)
+
+
+def test_names_of_the_rnn_and_the_lecture():
+    h = Handout(derive("elman_rnn"))
+    assert [h.node_tex(n) for n in ("x1", "h1", "h5", "Wx", "bh", "h2_a")] == [
+        "x_{1}", "h_{1}", "h_{5}", "W_{x}", "b_{h}", r"h_{2\mathrm{a}}",
+    ]  # fmt: skip
+    assert h.op_definition(h.graph.nodes["h1_a"]) == r"W_{x} \, x_{1} + b_{h}"  # never "Wxx1"
+    assert h.el("Wx", "jk") == "(W_{x})_{jk}" and h.el("h5", "j") == "(h_{5})_{j}"
+    lecture = Handout(derive("cs231n_neuron"))
+    assert [lecture.node_tex(n) for n in ("x0", "w0", "w2")] == ["x_{0}", "w_{0}", "w_{2}"]
+    layers = Handout(derive("tutorial_222"))  # in a layer stack a digit is the layer
+    assert layers.node_tex("W2") == "W^{(2)}" and layers.el("W2", "jk") == "w^{(2)}_{jk}"
+
+
+# -- index letters --------------------------------------------------------------------------
+
+
+def test_index_letters_stay_the_same_from_line_to_line():
+    """dE/da_j of a hidden layer is sum_i delta_i w_ij both where it is computed and where the
+    delta recursion uses it (it was sum_j delta_j w_jk, then sum_i delta_i w_ij)."""
+    h = Handout(derive("tutorial_222"))
+    recursion = r"\sum_{i=1}^{2} \delta^{(2)}_{i} \, w^{(2)}_{ij}"
+    back_through_weights, hidden_delta = (
+        h.step_math(s)[0] for s in h.d.steps if s.target in ("a1", "z1")
+    )
+    assert back_through_weights.startswith(r"\frac{\partial E}{\partial a^{(1)}_{j}}")
+    assert back_through_weights.endswith(recursion)
+    assert recursion in hidden_delta and hidden_delta.startswith(r"\delta^{(1)}_{j}")

@@ -73,11 +73,13 @@ class Dense(Op):
             bj = el(bias[0], "j")
             element = rf"{partial('E', bj)} {eq} {partial('E', zj)} \, {partial(zj, bj)} = {delta_j} \cdot 1"
             return element, rf"{partial('E', tex.node_tex(bias[0]))} {eq} {delta}", batch
-        ak = el(data, "k")
+        # the letters of the layer that receives: its unit j, the next layer's i (as the delta
+        # recursion writes it in the step after this one)
+        aj, zi = el(data, "j"), el(step.source, "i")
         rows = source.shape[0]
         element = (
-            rf"{partial('E', ak)} {eq} \sum_{{j=1}}^{{{rows}}} {partial('E', zj)} \, {partial(zj, ak)}"
-            rf" = \sum_{{j=1}}^{{{rows}}} {delta_j} \, {el(weight, 'jk', True)}"
+            rf"{partial('E', aj)} {eq} \sum_{{i=1}}^{{{rows}}} {partial('E', zi)} \, {partial(zi, aj)}"
+            rf" = \sum_{{i=1}}^{{{rows}}} {tex.adjoint_element(step.source, 'i')} \, {el(weight, 'ij', True)}"
         )
         return element, rf"{partial('E', tex.node_tex(data))} {eq} {transpose_tex(tex.node_tex(weight))} {delta}", ""
 

@@ -46,6 +46,8 @@ class BackwardSection:
                 continue
             i, step = entry
             element, vector, note = self.step_math(step)
+            if not self.graph.nodes[step.target].shape and not self.graph.nodes[step.source].shape:
+                vector = ""  # between scalars the element form is the whole story: no second, equal line
             items.append(
                 {
                     "title": Tex(self.step_title(step)),

@@ -44,7 +44,8 @@ class ExampleSection:
             parts = [formula]
             if not isinstance(expr, sp.Symbol):
                 middle = wrap_expr(expr, numeric, mul_symbol="dot")
-                if middle != formula and sum(len(line) for line in middle) <= SUBSTITUTION_MAX_CHARS:
+                same_as_value = "".join(middle).replace(" ", "") == number(value).replace(" ", "")
+                if middle != formula and not same_as_value and sum(len(line) for line in middle) <= SUBSTITUTION_MAX_CHARS:
                     parts.append(middle)
             if isinstance(expr, sp.Symbol) and expr in point:
                 parts.append([shown[expr]])  # a given number, as given

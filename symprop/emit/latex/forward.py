@@ -8,7 +8,7 @@ from ... import naming, registry
 from ...latex_printing import paren, to_latex
 from .derivative_steps import derivative_lines, displayed_definition, fold_constants, registry_calls, same_function
 from .limits import LAYERS_MAX
-from .notation import Layer, count_tex, op_name, shape_tex
+from .notation import Layer, count_tex, op_name, partial, shape_tex
 from .tex import Tex, code, text
 from .unrolled import Gap, gapped
 
@@ -314,4 +314,9 @@ class ForwardSection:
             "z": Tex(self.generic(z, "j")),
             "z_k": Tex(self.generic(z, "k")),
             "delta": Tex(self.adjoint_element(z, "j")),
+            # delta^(2)_j = dE/dz^(2)_j in a layer stack; a graph spec's adjoint is its own name
+            "lhs": Tex(
+                self.adjoint_element(z, "j")
+                + ("" if self.graph_mode else " = " + partial("E", self.generic(z, "j")))
+            ),
         }

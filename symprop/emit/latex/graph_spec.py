@@ -90,6 +90,32 @@ class GraphSpecSection:
         """A row of the forward equations standing for the nodes left out."""
         return rf"\intertext{{\quad$\vdots$\quad\emph{{{text(self.unrolled.left_out([n.name for n in gap.items], 'nodes'))}.}}}}"
 
+    def loss_definition(self) -> str:
+        """``E = cross_entropy(y, t) + sum(W_1 (.) W_1) / 1000``: the loss as the spec writes it,
+        its parts put back in (``E = E`` would say nothing), or ``E = f`` when the loss is a node
+        of the spec."""
+        loss = self.graph.loss
+        if self.unrolled.owner.get(loss) != loss or loss in self.unrolled.declared:
+            return f"E = {self.node_tex(loss)}"
+        return f"E = {self.op_definition_inlined(self.graph.nodes[loss])}"
+
+    def op_definition_inlined(self, node) -> str:
+        """What ``node`` computes with the parts of its owner's expression written in (not named)."""
+        handout, owner = self, self.unrolled.owner[node.name]
+
+        class Inlined:
+            def __getattr__(self, name):
+                return getattr(handout, name)
+
+            def node_tex(self, name: str) -> str:
+                part = handout.graph.nodes[name]
+                if part.op.role != "op" or name == owner or handout.unrolled.owner[name] != owner:
+                    return handout.node_tex(name)
+                inner = handout.op_definition_inlined(part)
+                return paren(inner) if " + " in inner or " - " in inner else inner
+
+        return node.op.latex(node, Inlined())
+
     @cached_property
     def index_notation(self) -> bool:
         """Whether the forward pass is written in index notation somewhere (an element beside a

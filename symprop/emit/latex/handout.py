@@ -102,7 +102,7 @@ class Handout(
     def adjoint_element(self, node: str, index: str) -> str:
         if self.graph.nodes[node].op.dense_layer and not self.graph_mode:
             return r"\delta" + naming.latex_layer_mark(node) + f"_{{{index}}}"
-        return partial("E", generic_element(node, index))
+        return partial("E", self.generic(node, index))
 
     def el(self, node: str, index: str | tuple[str, ...]) -> str:
         """Element ``index`` of a node (letters, e.g. ``j``, ``jk``, ``ijk``, or a list of index
@@ -219,7 +219,7 @@ class Handout(
                 "graph_elements": elements,
                 "elementwise": self.elementwise_locals(),
                 "index_notation": self.index_notation,
-                "loss_node": Tex(self.node_tex(self.graph.loss)),
+                "loss_definition": Tex(self.loss_definition()),
                 "parameters": self.graph_parameters(),
                 # Nodes whose statistics come from the batch: one sample's E is then not independent.
                 "coupled": Tex(", ".join(f"${self.node_tex(n.name)}$" for n in self.graph.nodes.values() if n.op.batch_coupled)),
