@@ -25,6 +25,8 @@ from .verify import cli as verify_cli
 from .version import __version__
 
 EMITTERS = ("numpy", "latex", "all")
+#: The handout's editions (``symprop.emit.latex.EDITIONS``, spelt here so that ``--help`` needs no emitter).
+EDITIONS = ("full", "student")
 
 
 LATEXMK_MISSING = (
@@ -42,7 +44,9 @@ def _derive_command(args: argparse.Namespace) -> int:
     if args.emit in ("numpy", "all"):
         outputs[f"{network.name}.py"] = derivation.numpy_source()
     if args.emit in ("latex", "all"):
-        outputs[f"{network.name}.tex"] = derivation.latex()
+        from .emit.latex import latex_file_name
+
+        outputs[latex_file_name(network.name, args.edition)] = derivation.latex(args.edition)
     elif args.pdf:
         raise SymPropError("--pdf needs the handout: use --emit latex or --emit all")
     written = _write_all(Path(args.output), outputs, compile_pdf=args.pdf)
@@ -129,6 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--emit", choices=EMITTERS, default="all", help="which outputs to write (default: all = .py and .tex)"
     )
     derive_parser.add_argument("--pdf", action="store_true", help="also compile the handout to PDF (needs latexmk)")
+    derive_parser.add_argument(
+        "--edition",
+        choices=EDITIONS,
+        default="full",
+        help="the handout's edition: full (with the NumPy code; NAME.tex) or student (the derivation, "
+        "the summary and the worked numbers; NAME_student.tex)",
+    )
     derive_parser.set_defaults(run=_derive_command)
 
     check_parser = commands.add_parser("check", help="gradient-check an emitted module against central differences")

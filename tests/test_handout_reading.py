@@ -10,17 +10,20 @@ derived several times; slips of grammar and arithmetic ("1 parameters", ``(1/1) 
 from __future__ import annotations
 
 import re
+import zlib
 
 import pytest
 import sympy as sp
-from conftest import EXAMPLES
+from conftest import EXAMPLES, needs_tex
 from test_latex import example_specs
 
 import symprop
 from symprop import registry
-from symprop.emit.latex import latex_source
+from symprop.cli import main
+from symprop.emit.latex import EDITIONS, compile_pdf, latex_source
 from symprop.emit.latex.derivative_steps import derivative_lines, displayed_definition
 from symprop.emit.latex.handout import Handout
+from symprop.errors import SymPropError
 
 
 def derive(name: str):
@@ -213,3 +216,61 @@ def test_index_letters_stay_the_same_from_line_to_line():
     assert back_through_weights.startswith(r"\frac{\partial E}{\partial a^{(1)}_{j}}")
     assert back_through_weights.endswith(recursion)
     assert recursion in hidden_delta and hidden_delta.startswith(r"\delta^{(1)}_{j}")
+
+
+# -- editions -------------------------------------------------------------------------------
+
+
+def pdf_pages(path) -> int:
+    """Pages of a PDF written by pdfLaTeX (its page objects may sit in compressed object streams)."""
+    data = path.read_bytes()
+    chunks = [data]
+    for match in re.finditer(rb"stream\r?\n(.*?)endstream", data, re.S):
+        try:
+            chunks.append(zlib.decompress(match.group(1)))
+        except zlib.error:
+            continue
+    return sum(len(re.findall(rb"/Type\s*/Page(?![a-z])", chunk)) for chunk in chunks)
+
+
+#: Every number of the worked-example tutorial (backprop-worked-example-2-2-2.md), to its 8 decimals.
+SEED_NUMBERS = (
+    "0.08000000", "0.11000000", "0.51998934", "0.52747230", "0.44498412", "0.68047592", "0.60944600",
+    "0.66384491", "0.02193381", "0.00203809", "0.02397190", "0.20944600", "0.23802157", "0.02592286",
+    "0.43703857",
+)  # fmt: skip
+
+
+def test_the_student_edition_of_the_tutorial(tmp_path):
+    """The 2-2-2 tutorial as a student gets it: the derivation once, the summary, the worked
+    numbers (every one of the tutorial's), the sigmoid step justified, nothing about the code;
+    at most 5 pages."""
+    d = derive("tutorial_222")
+    source = d.latex("student")
+    for number in SEED_NUMBERS:
+        assert number in source, number
+    assert "1 added and subtracted in the numerator" in source
+    assert r"\section{Summary: the gradient of each parameter}" in source
+    for code_only in ("NumPy", "texttt{dW", "claims", "The code", "Every weight, written out"):
+        assert code_only not in source, code_only
+    assert source.count(r"\frac{\partial E}{\partial w^{(2)}_{jk}} &=") == 1  # W2's chain rule once, in the summary
+    needs_tex()
+    path = d.write_latex(tmp_path, edition="student")
+    assert path.name == "tutorial_222_student.tex"
+    assert pdf_pages(compile_pdf(path)) <= 5
+
+
+@pytest.mark.parametrize("edition", EDITIONS)
+@pytest.mark.parametrize("name", ["tutorial_222", "softmax_classifier", "cs231n_neuron", "self_attention"])
+def test_every_edition_compiles(name, edition, tmp_path):
+    needs_tex()
+    pdf = compile_pdf(derive(name).write_latex(tmp_path, edition=edition))
+    assert pdf.is_file() and pdf_pages(pdf) >= 1
+
+
+def test_the_command_line_writes_the_edition_asked_for(tmp_path):
+    spec = str(EXAMPLES / "tutorial_222.yaml")
+    assert main(["derive", spec, "-o", str(tmp_path), "--emit", "latex", "--edition", "student"]) == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["tutorial_222_student.tex"]
+    with pytest.raises(SymPropError, match="unknown edition"):
+        derive("tutorial_222").latex("teacher")

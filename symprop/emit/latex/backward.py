@@ -15,7 +15,7 @@ from ...latex_printing import paren, to_latex, visible_length
 from ...ops.base import accumulate
 from ..numpy import ModuleBuilder
 from .layout import split_equation
-from .limits import BACKWARD_MAX_STEPS
+from .limits import BACKWARD_MAX_STEPS, SIDE_BY_SIDE
 from .notation import index_letters, partial, subscript, transpose_tex
 from .tex import Tex, code, text
 from .unrolled import Gap, gapped
@@ -48,6 +48,8 @@ class BackwardSection:
             element, vector, note = self.step_math(step)
             if not self.graph.nodes[step.target].shape and not self.graph.nodes[step.source].shape:
                 vector = ""  # between scalars the element form is the whole story: no second, equal line
+            elif vector and self.visible_length(element) + self.visible_length(vector) <= SIDE_BY_SIDE:
+                element, vector = rf"{element}, \qquad {vector}", ""  # short: both forms on one line
             items.append(
                 {
                     "title": Tex(self.step_title(step)),

@@ -151,7 +151,7 @@ class ForwardSection:
             if layer.a:
                 equations.append(self.activation_equation(layer))
             elements = []
-            if self.small:
+            if self.small and self.network.example is None:  # a worked example writes each unit out in numbers
                 names = self.element_names
                 for node in (layer.z, layer.a):
                     if node is None:
@@ -182,7 +182,7 @@ class ForwardSection:
         )
         written = rf"E = {front}\sum_{{i=1}}^{{{n}}} {paren(term) if isinstance(term_expr, sp.Add) else term}"
         elements = None
-        if self.small:
+        if self.small and self.network.example is None:
             names = self.element_names
             loss_symbol = self.d.scalar.loss_symbol
             elements = Tex(rf"E = {to_latex(self.d.scalar.definitions[loss_symbol], names)}")

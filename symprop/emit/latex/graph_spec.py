@@ -66,7 +66,7 @@ class GraphSpecSection:
         tensor; and for small graphs every element written out)."""
         equations = [Tex(self.forward_gap(n) if isinstance(n, Gap) else self.forward_equation(n)) for n in self.shown_ops]
         elements = []
-        if self.small:
+        if self.small and self.network.example is None:  # a worked example writes each element out in numbers
             names = self.element_names
             symbols = [s for n in self.graph.nodes.values() if n.op.role == "op" for s in self.d.scalar.symbols[n.name]]
             if len(symbols) <= 60 and any(n.shape for n in self.graph.nodes.values() if n.op.role == "op"):

@@ -77,6 +77,11 @@ def count_tex(n: int) -> str:
     return f"{n:,}".replace(",", "{,}")
 
 
+def count_words(n: int, noun: str) -> str:
+    """``1 parameter``, ``12 parameters``: a count with its noun, singular for one."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 @dataclass
 class Layer:
     """One dense layer of the graph: ``z = W a_prev (+ b)``, ``a = f(z)``."""
