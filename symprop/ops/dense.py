@@ -83,15 +83,6 @@ class Dense(Op):
         )
         return element, rf"{partial('E', tex.node_tex(data))} {eq} {transpose_tex(tex.node_tex(weight))} {delta}", ""
 
-    def latex_factor(self, node, wrt, tex):
-        """dz/dW is the input (transposed), dz/da the weights, dz/db one."""
-        weight, data, *_ = node.inputs
-        if wrt == weight:
-            return tex.transpose(tex.node_tex(data))
-        if wrt == data:
-            return tex.node_tex(weight)
-        return "1"
-
     def latex_upstream(self, step, tex):
         """dE/da of the layer's input, spelled out (element j, vector) for the next step back:
         the delta recursion ``sum_i delta_i w_ij``."""

@@ -140,5 +140,21 @@ class Elementwise(Op):
         definition = tex.to_latex(self.expr, names, hadamard=bool(node.shape))
         return rf"{tex.node_tex(node.name)} &= {definition}: & " + r", \quad ".join(parts)
 
+    def latex_gate(self, node, tex):
+        """CS231n's gates: ``\\times`` and ``+`` of two inputs, ``+1``, ``\\times(-1)``, and any
+        other formula of one input in ``x`` (``e^{x}``, ``\\frac{1}{x}``)."""
+        u = [arg_symbol(i) for i in range(self.arity)]
+        if self.arity == 2 and len(set(node.inputs)) == 2:
+            return {u[0] * u[1]: r"\times", u[0] + u[1]: "+", u[0] - u[1]: "-"}.get(self.expr)
+        if self.arity != 1:
+            return None
+        shift, scale = sp.simplify(self.expr - u[0]), sp.simplify(self.expr / u[0])
+        if shift.is_number and shift != 0:
+            return ("+" if shift > 0 else "-") + tex.to_latex(abs(shift))
+        if scale.is_number:
+            factor = tex.to_latex(scale)
+            return r"\times " + (tex.paren(factor) if scale.could_extract_minus_sign() else factor)
+        return tex.to_latex(self.expr, {u[0]: "x"})
+
     def words(self, step, tex):
         return rf"back through ${tex.node_tex(step.source)}$"

@@ -260,9 +260,6 @@ class Loss(Op):
             note = "the two factors multiplied and simplified by SymPy"
         return element, vector, note
 
-    def latex_factor(self, node, wrt, tex):
-        return r"\ell'"
-
     def fused_step(self, step) -> bool:
         return step.rule == FUSED
 

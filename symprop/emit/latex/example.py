@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import sympy as sp
 
 from ...latex_printing import given, number, paren
@@ -34,18 +36,27 @@ class ExampleSection:
             return {**example.inputs, **example.targets, **example.params}
         return {"x": list(example.x), "t": list(example.t), **example.params}
 
-    def example(self) -> dict | None:
+    @cached_property
+    def example_point(self) -> tuple[dict, dict] | None:
+        """(the given values of the leaves, every element's value) of the spec's example, by
+        element symbol; None without an example (or a per-weight view)."""
         example = self.network.example
         if example is None or not self.small:
             return None
+        point: dict[sp.Symbol, float] = {}
+        for name, value in self.example_leaves(example).items():
+            for symbol, number_ in zip(self.d.scalar.symbols[name], flatten(value)):
+                point[symbol] = number_
+        return point, self.d.scalar.forward_values(point)
+
+    def example(self) -> dict | None:
+        if self.example_point is None:
+            return None
+        example = self.network.example
         scalar = self.d.scalar
         names = self.element_names
         given_values = self.example_leaves(example)
-        point: dict[sp.Symbol, float] = {}
-        for name, value in given_values.items():
-            for symbol, number_ in zip(scalar.symbols[name], flatten(value)):
-                point[symbol] = number_
-        values = scalar.forward_values(point)
+        point, values = self.example_point
         shown = {s: given(point[s]) if s in point else number(values[s]) for s in values}
         numeric = {s: paren(t) if t.startswith("-") else t for s, t in shown.items()}
         # what a given 0 multiplies is 0: - 0 log(y_1) is left out of the numbers, not printed

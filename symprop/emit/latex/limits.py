@@ -12,6 +12,8 @@ PER_WEIGHT_VALUES = 400
 #: computational graph); others as a block diagram of the spec's nodes, at most this many
 #: columns wide (a long graph: its first and last columns).
 GRAPH_FIGURE_MAX_NODES = 60
+#: ... and at most this many columns (depths): a wider one would be shrunk to unreadable text.
+GRAPH_FIGURE_MAX_COLUMNS = 9
 FIGURE_MAX_COLUMNS = 12
 #: Networks whose every layer has at most this many units are drawn neuron by neuron.
 NEURON_FIGURE_MAX_UNITS = 10
