@@ -125,6 +125,7 @@ def plain_parentheses(tex: str) -> str:
     gives parentheses taller than the line (``\left(1 - a^{(2)}_{1}\right)``).  Pairs whose
     contents hold a fraction, a sum or an environment keep their sizing.
     """
+    tex = tex.replace(r" \right)", r"\right)")  # SymPy's \left(y \right): no space before the bracket
     opens: list[int] = []
     pairs: list[tuple[int, int]] = []
     i = 0

@@ -274,3 +274,42 @@ def test_the_command_line_writes_the_edition_asked_for(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["tutorial_222_student.tex"]
     with pytest.raises(SymPropError, match="unknown edition"):
         derive("tutorial_222").latex("teacher")
+
+
+# -- slips, zeros, and a gradient that is not a loss's ----------------------------------------
+
+
+SLIPS = {
+    "a count of one in the plural": re.compile(r"\b1 (parameters|gradients|layers)\b"),
+    "the same name twice in a list": re.compile(r"\\texttt\{(\w+)\}, \\texttt\{\1\}"),
+    "a mean of one term": re.compile(r"\\frac\{1\}\{1\}"),
+    "a sum of one term": re.compile(r"\\sum_\{i=1\}\^\{1\}"),
+    "a term times a given 0": re.compile(r"- 0 \\cdot"),
+    "a bracketed argument in brackets": re.compile(r"\(\(-\d"),
+    "a sentence that is false of most activations": re.compile("no exponential needs"),
+}
+
+
+def test_no_handout_has_the_slips_of_issue_13(sources):
+    for name, source in sources.items():
+        for slip, pattern in SLIPS.items():
+            assert not pattern.search(source), (name, slip, pattern.search(source))
+    assert r"\keep{" in sources["tutorial_222"].split(r"\section{The code}")[0][-200:]  # no heading stranded at a page foot
+
+
+def test_gradients_that_are_zero_are_said_once_not_listed():
+    """softmax_classifier's dead relu units: W1's 12 zero gradients in one sentence, no rows of zeros."""
+    source = latex_source(derive("softmax_classifier"), "student")
+    assert "The other 12 gradients of $W^{(1)}$ are 0" in source
+    example = source.split(r"\section{Worked example}")[1]
+    assert not re.search(r"\$0\.00000000\$", example)  # no table row of zeros
+    assert r"\operatorname{relu}(-0.08000000)" in example  # relu((-0.08)) before
+
+
+def test_a_network_without_targets_takes_no_step_of_gradient_descent():
+    """cs231n_neuron differentiates f, the neuron's output: not a loss, so no update, no alpha."""
+    source = latex_source(derive("cs231n_neuron"))
+    assert "no targets" in source and "targets none" not in source
+    assert "no step of gradient descent is taken" in source
+    assert r"\alpha" not in source.split(r"\section{Worked example}")[1]
+    assert "}^{+}" not in source  # no w^+

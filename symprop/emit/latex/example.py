@@ -66,8 +66,11 @@ class ExampleSection:
         data = [n for n in given_values if self.graph.role(n) != "param"]
         given_line = r", \qquad ".join(", ".join(rf"{names[s]} = {shown[s]}" for s in scalar.symbols[n]) for n in data)
         rate = example.learning_rate
-        if rate is not None:
-            given_line += rf", \qquad \alpha = {given(rate)}"
+        # no target: the output is differentiated, as the computational-graph lecture does, but
+        # it is not a loss, and a step of gradient descent on it would mean nothing
+        step_rate = rate if rate is not None and self.graph.leaves("target") else None
+        if step_rate is not None:
+            given_line += rf", \qquad \alpha = {given(step_rate)}"
         groups = (
             [[layer.weight] + ([layer.bias] if layer.bias else []) for layer in self.layers]  # a layer's W and b
             if not self.graph_mode
@@ -88,9 +91,6 @@ class ExampleSection:
             if node.op.role == "op"
             for symbol in scalar.symbols[node.name]
         ]
-        # no target: the output is differentiated, as the computational-graph lecture does, but
-        # it is not a loss, and a step of gradient descent on it would mean nothing
-        step_rate = rate if rate is not None and self.graph.leaves("target") else None
         blocks = [self.gradient_block(param, step_rate) for param in self.params_backward()]
         return {
             "given": Tex(given_line),
@@ -104,7 +104,7 @@ class ExampleSection:
             )
             if rate is not None and step_rate is None
             else None,
-            "blocks": [b for b in blocks if b["rows"] or b["table"]],
+            "blocks": [b for b in blocks if b["rows"] or b["table"] or b["zeros"]],
             "updates": tex_groups(segments([row for b in blocks for row in b["updates"]])),
             "nodes": self.graph_backward_values(values, names, numeric) if self.graph_mode else [],
         }
@@ -117,7 +117,7 @@ class ExampleSection:
         names = self.element_names
         formula = wrap_expr(expr, names)
         parts = [formula]
-        if not isinstance(expr, sp.Symbol):
+        if not isinstance(expr, sp.Symbol) and not expr.has(sp.Piecewise):  # a case split in numbers reads worse than its value
             middle = wrap_expr(expr.xreplace(zeros), numeric, mul_symbol="dot")
             same_as_value = "".join(middle).replace(" ", "") == number(value).replace(" ", "")
             if middle != formula and not same_as_value and sum(len(line) for line in middle) <= SUBSTITUTION_MAX_CHARS:
@@ -166,13 +166,13 @@ class ExampleSection:
                     written.append(rf"{{{names[first.symbol]}}}^{{+}} &= {update(first)[0]}")
             if len(moving) > 1:
                 table = self.gradient_table(moving, totals, values, update if rate is not None else None)
-            if still:
-                written.append(self.zero_gradients(param, moving, still, values))
+        zeros = Tex(self.zero_gradients(param, moving, still, values)) if still and not self.graph_mode else None
         return {
             "name": Tex(self.node_tex(param.name)),
             "plain": code(param.name),
             "rows": tex_groups([segment for group in [*groups, written] for segment in segments(group)]),
             "table": table,
+            "zeros": zeros,
             "updates": updates,
         }
 
@@ -273,7 +273,8 @@ class ExampleSection:
         what = count_words(len(still), "gradient")
         head = f"The other {what}" if moving else f"All {what}"
         words = text(f"{head} of ") + f"${self.node_tex(param.name)}$" + text(" are 0, each through a factor 0: ")
-        return rf"\intertext{{{words}$" + " = ".join(shown) + " = 0$.}"
+        kept = text(" Those weights keep their values.") if self.network.example.learning_rate is not None else ""
+        return words + "$" + " = ".join(shown) + " = 0$." + kept
 
     def graph_backward_values(self, values: dict, names: dict, numeric: dict) -> list[Tex]:
         """Node by node, from the loss back: the adjoint of every element and its value (CS231n style)."""

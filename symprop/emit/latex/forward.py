@@ -79,7 +79,7 @@ class ForwardSection:
                 r"$W^{(l)}$",
                 r"weights of layer $l$; $w^{(l)}_{jk}$ connects input $k$ to unit $j$",
                 r"$n_l \times n_{l-1}$",
-                code(first.weight) + ", " + code(last.weight),
+                ", ".join(code(w) for w in dict.fromkeys((first.weight, last.weight))),  # one layer: W1, not "W1, W1"
                 claim(last.weight, example_w),
             ),
         ]
@@ -173,14 +173,13 @@ class ForwardSection:
         t = sp.Symbol("t_i_generic", real=True)
         out = self.output.name
         term_expr = op.elementwise.xreplace({registry.Y: y, registry.T: t})
-        term = to_latex(term_expr, {y: self.generic(out, "i"), t: "t_{i}"})
-        front = r"\frac{1}{" + str(n) + "}" if op.choice.reduction == "mean" else ""
+        i = "i" if n > 1 else "1"  # one output: E = l(a_1, t_1), never (1/1) sum_{i=1}^{1}
+        term = to_latex(term_expr, {y: self.generic(out, i), t: f"t_{{{i}}}"})
+        front = r"\frac{1}{" + str(n) + "}" if op.choice.reduction == "mean" and n > 1 else ""
+        total = rf"{front}\sum_{{i=1}}^{{{n}}} " if n > 1 else ""
         name = op.choice.name if op.choice.formula is None else "formula"
-        general = (
-            rf"E = {front}\sum_{{i=1}}^{{{n}}} \ell\bigl({self.generic(out, 'i')}, t_i\bigr),\qquad \ell(y, t) = "
-            + to_latex(op.elementwise)
-        )
-        written = rf"E = {front}\sum_{{i=1}}^{{{n}}} {paren(term) if isinstance(term_expr, sp.Add) else term}"
+        general = rf"E = {total}\ell\bigl({self.generic(out, i)}, t_{i}\bigr),\qquad \ell(y, t) = " + to_latex(op.elementwise)
+        written = rf"E = {total}{paren(term) if isinstance(term_expr, sp.Add) and n > 1 else term}"
         elements = None
         if self.small and self.network.example is None:
             names = self.element_names

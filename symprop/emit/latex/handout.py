@@ -215,7 +215,7 @@ class Handout(
             "name": text(network.name),
             "source": text("".join(c if c.isprintable() else "?" for c in Path(network.source).name)),
             "version": text(__version__),
-            "param_count": Tex(count_tex(self.param_count)),
+            "param_count": Tex(count_tex(self.param_count) + (" parameter" if self.param_count == 1 else " parameters")),
             "limit": PER_WEIGHT_LIMIT,
             # said only when the values, not the parameters, are what is too many
             "values": Tex(count_tex(self.values))
