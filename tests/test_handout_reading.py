@@ -313,3 +313,94 @@ def test_a_network_without_targets_takes_no_step_of_gradient_descent():
     assert "no step of gradient descent is taken" in source
     assert r"\alpha" not in source.split(r"\section{Worked example}")[1]
     assert "}^{+}" not in source  # no w^+
+
+
+# -- one derivation, in the chain rule's order, with braces that multiply out ------------------
+
+
+def group_end(tex: str, start: int) -> int:
+    """The index just past the brace group opening at ``start``."""
+    depth = 0
+    for i in range(start, len(tex)):
+        depth += {"{": 1, "}": -1}.get(tex[i], 0)
+        if depth == 0:
+            return i + 1
+    raise ValueError(tex[start:])
+
+
+def underbrace_labels(tex: str) -> list[str]:
+    labels = []
+    for match in re.finditer(r"\\underbrace(?=\{)", tex):
+        after = group_end(tex, match.end())
+        assert tex.startswith("_{", after)
+        labels.append(tex[after + 2 : group_end(tex, after + 1) - 1])
+    return labels
+
+
+def test_the_summary_braces_multiply_out_and_the_chain_rule_is_written_once():
+    """The hidden layer's chain rule is a sum over the next layer's units whose braces are
+    delta_i, w_ij, f'(z_j), x_k: their product, elementwise, is the gradient; the matrix form
+    needs the transpose of W^(2) (it did not say so); the line is not written twice."""
+    h = Handout(derive("tutorial_222"))
+    w1 = next(p for p in h.parameters() if p["plain"] == r"\texttt{W1}")
+    labels = underbrace_labels(w1["chain"])
+    assert w1["chain"].count(r"\underbrace") == 4 and w1["chain"].count(r"\sum_{i=1}^{2}") == 1
+    assert labels == [r"\delta^{(2)}_{i}", "w^{(2)}_{ij}", r"\sigma'(z^{(1)}_{j})", "x_{k}"]
+    assert w1["chain"].endswith(r"= \delta^{(1)}_{j} \, x_{k}")
+    assert r"\bigl(W^{(2)}\bigr)^{\top} \delta^{(2)}" in w1["delta"]
+
+
+def test_sums_are_printed_in_the_chain_rules_order():
+    """dE/dr_1 = sum_i dE/dy_i w_i1, the loss's factor first, not SymPy's w_11 (y_1 - t_1)."""
+    h = Handout(derive("residual_block"))
+    w2 = next(p for p in h.per_weight() if p["name"] == "W_{2}")
+    assert r"\Bigl((y_{1} - t_{1}) \cdot (W_{3})_{11} + (y_{2} - t_{2}) \cdot (W_{3})_{21}" in w2["rows"][0]
+
+
+def test_a_weight_used_twice_gets_twice_its_derivative():
+    """E_b = W_1 (.) W_1: dE_b/dW_1 = 2 W_1, not W_1 + W_1."""
+    locals_ = "".join(Handout(derive("residual_block")).elementwise_locals())
+    assert r"\frac{\partial E_{\mathrm{b}}}{\partial W_{1}} = 2 W_{1}" in locals_ and "W_{1} + W_{1}" not in locals_
+
+
+def test_one_delta_per_meaning():
+    """The error signal is delta; Kronecker's delta is written [i = j] beside it."""
+    source = latex_source(derive("softmax_classifier"))
+    assert r"\delta_{ij}" not in source and "[i = j]" in source
+
+
+def test_a_step_between_scalars_is_one_line():
+    h = Handout(derive("cs231n_neuron"))
+    for item in h.backward():
+        assert len(item["forms"]) == 1, item["title"]
+
+
+# -- figures --------------------------------------------------------------------------------
+
+
+def test_the_lectures_graph_carries_its_gates_and_numbers():
+    figure = Handout(derive("cs231n_neuron")).graph_figure()
+    assert figure["kind"] == "graph"
+    gates = [n["gate"] for n in figure["nodes"] if n["gate"]]
+    assert gates == [r"\times", r"\times", "+", "+", r"\times (-1)", "e^{x}", "+1", r"\frac{1}{x}"]
+    on_edges = {(e["value"], e["gradient"]) for e in figure["edges"]}
+    # the lecture's slide: w0 = 2 (-0.20), x0 = -1 (0.39), w1 = -3 (-0.39), x1 = -2 (-0.59), w2 = -3 (0.20)
+    assert {("2.00", "-0.20"), ("-1.00", "0.39"), ("-3.00", "-0.39"), ("-2.00", "-0.59"), ("-3.00", "0.20")} <= on_edges
+    assert ("0.37", "-0.53") in on_edges and (figure["out"]["value"], figure["out"]["gradient"]) == ("0.73", "1.00")
+
+
+def test_figures_stay_readable():
+    """An unrolled network is drawn step by step (not shrunk to 3 pt); an edge that skips
+    columns bends over the boxes between; crossing weights' labels sit apart."""
+    assert Handout(derive("elman_rnn")).graph_figure()["kind"] == "diagram"
+    residual = Handout(derive("residual_block")).graph_figure()
+    assert residual["kind"] == "graph" and any(e["bend"] for e in residual["edges"])
+    places = {e["place"] for e in Handout(derive("tutorial_222")).figure()["edges"]}
+    assert places == {"pos=0.5, above", "pos=0.2, below", "pos=0.8, below"}
+
+
+def test_table_cells_do_not_break_words(sources):
+    """Paragraph columns of tables are ragged right: no 'in-put' hyphenated in a narrow cell."""
+    for name, source in sources.items():
+        for spec in re.findall(r"\\begin\{tabular\}\{(.*)\}\n", source):
+            assert not re.search(r"(?<!arraybackslash\})p\{", spec), (name, spec)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...ops import element_indices
-from .layout import chain_terms, equation_rows, pack_tokens, product_tokens
+from .layout import chain_terms, equation_rows, pack_tokens, product_tokens, sum_of_products
 from .limits import PARAMS_MAX
 from .notation import count_words, partial, shape_tex, transpose_tex
 from .tex import Tex, code, text
@@ -113,7 +113,15 @@ class ParameterSection:
                 factors = r" \, ".join(partial(names.get(f.of, "E"), names[f.wrt]) for f in g.factors)
                 exprs, row_names = [f.expr for f in g.factors], dict(names)
                 short = self.compact_adjoint(g.factors[0].wrt, g.factors[0].expr)
-                if short is None:
+                from_loss = short is None and g.factors[0].of == self.d.scalar.loss_symbol
+                terms = self.chain_sum(g.factors[0].wrt) if from_loss else None
+                if terms is not None and len(terms) > 1:  # a sum: its terms in the order of the chain rule
+                    tokens = sum_of_products(terms, row_names)
+                    if len(exprs) > 1:
+                        tokens[0], tokens[-1] = r"\Bigl(" + tokens[0], tokens[-1] + r"\Bigr)"
+                        tokens += [r"\cdot " + t for t in product_tokens(exprs[1:], row_names)]
+                    product = pack_tokens(tokens)
+                elif short is None:
                     product = pack_tokens(product_tokens(exprs, row_names))
                 else:
                     row_names.update(short[1])
