@@ -87,7 +87,7 @@ def test_sections_and_notation(tutorial_tex):
         assert rf"\section{{{heading}}}" in tutorial_tex, heading
     assert r"\begin{tikzpicture}" in tutorial_tex and r"\node[neuron]" in tutorial_tex
     # names shared with the NumPy module and the verifier
-    assert r"w^{(2)}_{21}$ = \texttt{W2\_21}" in tutorial_tex
+    assert r"\texttt{W2\_21} for $w^{(2)}_{21}$" in tutorial_tex
     assert r"\texttt{dZ2 = dA2 * A2 * (1 - A2)}" in tutorial_tex or r"\texttt{dZ2 = A2" in tutorial_tex
     assert r"\texttt{dW1 = np.dot(dZ1.T, X)}" in tutorial_tex
     # the delta recursion and the matrix form

@@ -101,7 +101,14 @@ def derivative_lines(definition, var, presentation=None, named=None, final=None)
                 seen.remove(line.rhs)
             add(to_latex(presentation), boxed_reason, boxed=True)
     elif final is not None:
-        add(to_latex(final), "simplified (as the backward pass computes it)", final, boxed=True)
+        final_tex = to_latex(final)
+
+        def bare(tex: str) -> str:
+            return tex.replace(r"\cdot", "").replace(" ", "")
+
+        if chain is not None and len(lines) == 2 and bare(final_tex) == bare(lines[0].rhs):
+            seen.remove(lines.pop().rhs)  # 2 (y - t) after 2 . (y - t) by the chain rule: not 2y - 2t between
+        add(final_tex, "simplified (as the backward pass computes it)", final, boxed=True)
     if lines and not any(line.boxed for line in lines):  # the last line is what the backward pass computes
         lines[-1].boxed = True
     return lines
@@ -226,7 +233,7 @@ def chain_rule_step(expr: sp.Expr, var: sp.Symbol) -> tuple[str, sp.Expr, str] |
         inner = sp.diff(base, var)
         n_tex = "" if n == 1 else ("-" if n == -1 else _coefficient(n) + r" \cdot ")
         power = rf"{paren(to_latex(base))}^{{{to_latex(n - 1)}}}" if n - 1 != 1 else paren(to_latex(base))
-        tex = rf"{n_tex}{power} \cdot {_paren_if_sum(inner)}"
+        tex = rf"{n_tex}{power}" + ("" if inner == 1 else rf" \cdot {_paren_if_sum(inner)}")  # no "times 1"
         reason = rf"chain rule on ${paren(to_latex(base))}^{{{to_latex(n)}}}$" if n.is_negative else "chain rule"
         return tex, n * base ** (n - 1) * inner, reason
     if isinstance(expr, (sp.Function, sp.exp, sp.log)) and expr.args and expr.args[0].has(var):

@@ -69,7 +69,7 @@ class ForwardSection:
             }
 
         def claim(node: str, index: tuple[int, ...]) -> str:
-            return rf"${naming.latex_element(node, index)}$ = " + code(naming.element_name(node, index))
+            return code(naming.element_name(node, index)) + rf" for ${naming.latex_element(node, index)}$"
 
         rows = [
             row(
@@ -113,7 +113,7 @@ class ForwardSection:
                 "loss of one sample (the module's loss is the mean over the batch)",
                 "scalar",
                 code("loss(params, X, T)"),
-                "$E$ = " + code("E"),
+                code("E"),
             ),
             row(
                 r"$\delta^{(l)}$",

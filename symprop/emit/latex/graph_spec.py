@@ -169,7 +169,12 @@ class GraphSpecSection:
             rows = elided([split_equation(element) for element, _, _ in forms], PARAM_MAX_TERMS, r"\vdots")
             return rows[0] if len(rows) == 1 else r"\begin{gathered} " + r" \\ ".join(rows) + r" \end{gathered}"
         formulas = [_right_side(f) for f in forms]
-        terms = [paren(f) if (" + " in f or " - " in f) and len(formulas) > 1 else f for f in formulas]
+        counted = {f: formulas.count(f) for f in formulas}  # the two uses of W in W * W: 2 (dE/dv . W), once
+        terms = [
+            (f"{counted[f]} " if counted[f] > 1 else "")
+            + (paren(f) if (" + " in f or " - " in f) and (len(counted) > 1 or counted[f] > 1) else f)
+            for f in counted
+        ]
         terms = elided(terms, PARAM_MAX_TERMS, r"\cdots")
         lhs = partial("E", self.node_tex(param))
         line = f"{lhs} = " + " + ".join(terms)
