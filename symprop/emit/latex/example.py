@@ -91,7 +91,8 @@ class ExampleSection:
             if node.op.role == "op"
             for symbol in scalar.symbols[node.name]
         ]
-        blocks = [self.gradient_block(param, step_rate) for param in self.params_backward()]
+        shown_factors: set = set()  # a factor shared by W and b (their layer's da/dz) is written once
+        blocks = [self.gradient_block(param, step_rate, shown_factors) for param in self.params_backward()]
         return {
             "given": Tex(given_line),
             "params": [Tex(p) for p in params],
@@ -131,7 +132,7 @@ class ExampleSection:
             parts.append([number(value)])
         return equation_rows(lhs, parts)
 
-    def gradient_block(self, param, rate) -> dict:
+    def gradient_block(self, param, rate, shown_factors: set) -> dict:
         """One parameter's gradients, as the worked-example tutorial tells them: the chain-rule
         factors (each value once; those equal to one forward value on one row), the first
         weight's product and update written out, then every weight in a table (its factors,
@@ -157,7 +158,7 @@ class ExampleSection:
             if rate is not None:
                 updates = [rf"{{{names[g.symbol]}}}^{{+}} &= {update(g)[0]}" for g in moving]
         else:
-            groups = [*self.factor_rows(moving, values), self.delta_rows(param, gradients, values)]
+            groups = [*self.factor_rows(moving, values, shown_factors), self.delta_rows(param, gradients, values)]
             if moving:
                 first = moving[0]
                 product = r" \cdot ".join(negate_tex(number(scalar_evaluate(f.expr, values))) for f in first.factors)
@@ -226,7 +227,7 @@ class ExampleSection:
                 generic[symbol] = self.generic(other, letters.get(position[0], "i")) if position else self.node_tex(other)
         return generic
 
-    def factor_rows(self, gradients: list, values: dict) -> list[list[str]]:
+    def factor_rows(self, gradients: list, values: dict, seen: set) -> list[list[str]]:
         """Each distinct chain-rule factor of ``gradients`` once, with its formula and value, in
         groups by their place in the chain (every dE/da, then every da/dz, ...); factors that
         are one and the same forward value (dz_1/dw_11 = dz_2/dw_21 = x_1) on one row."""
@@ -234,7 +235,7 @@ class ExampleSection:
         names = self.element_names
         shown = self._example_state[3]
         rows: list[tuple[int, list[str], object]] = []  # (place in the chain, left sides, row or value)
-        seen, same_value = set(), {}
+        same_value = {}  # ``seen``: the factors written already (in this block or an earlier one)
         for g in gradients:
             for place, f in enumerate(g.factors):
                 if (f.of, f.wrt) in seen:
