@@ -10,7 +10,7 @@ T: the target t, an array of shape (batch, 4).
 forward() returns y, of shape (batch, 4).
 Expressions are per sample (an input is a column vector); on a batch, W @ x becomes X @ W.T.
 Parameters, and values computed from parameters alone, have no batch axis.
-h2 normalises over the batch (batch_norm, training-mode statistics, no running averages): each
+h_b normalises over the batch (batch_norm, training-mode statistics, no running averages): each
 sample's loss depends on the other samples of its batch, and a batch needs at least 2 samples.
 
 Nodes, per sample:
@@ -177,19 +177,19 @@ def forward(params, X):
     c = params["c"]
     W2 = params["W2"]
     b2 = params["b2"]
-    # h2 = batch_norm(W1 x) over the batch, and 1/sigma for backward
-    H2, _rstd_H2 = _batch_norm(np.dot(X, W1.T), axis=(0,), eps=1e-05)
-    H4 = H2 * g + c  # h4 = c + g * h2
-    H = _relu(H4)  # h = relu(h4)
-    Y1 = np.dot(H, W2.T) + b2  # y1 = W2 h + b2
-    Y, _lse_Y = _softmax_lse(Y1)  # y = softmax(y1), and its log-sum-exp for the loss
+    # h_b = batch_norm(W1 x) over the batch, and 1/sigma for backward
+    H_b, _rstd_H_b = _batch_norm(np.dot(X, W1.T), axis=(0,), eps=1e-05)
+    H_d = H_b * g + c  # h_d = c + g * h_b
+    H = _relu(H_d)  # h = relu(h_d)
+    Y_a = np.dot(H, W2.T) + b2  # y_a = W2 h + b2
+    Y, _lse_Y = _softmax_lse(Y_a)  # y = softmax(y_a), and its log-sum-exp for the loss
     cache = {
         "X": X,
-        "H2": H2,
-        "_rstd_H2": _rstd_H2,
-        "H4": H4,
+        "H_b": H_b,
+        "_rstd_H_b": _rstd_H_b,
+        "H_d": H_d,
         "H": H,
-        "Y1": Y1,
+        "Y_a": Y_a,
         "Y": Y,
         "_lse_Y": _lse_Y,
     }
@@ -198,9 +198,9 @@ def forward(params, X):
 
 def _batch_loss(cache, T):
     """E = cross_entropy(y, t), averaged over the batch."""
-    Y1 = cache["Y1"]
+    Y_a = cache["Y_a"]
     _lse_Y = cache["_lse_Y"]
-    return np.vdot(T, _lse_Y - Y1) / T.shape[0]
+    return np.vdot(T, _lse_Y - Y_a) / T.shape[0]
 
 
 def loss(params, X, T):
@@ -215,24 +215,24 @@ def backward(params, cache, T):
     g = params["g"]
     W2 = params["W2"]
     X = cache["X"]
-    H2 = cache["H2"]
-    _rstd_H2 = cache["_rstd_H2"]
-    H4 = cache["H4"]
+    H_b = cache["H_b"]
+    _rstd_H_b = cache["_rstd_H_b"]
+    H_d = cache["H_d"]
     H = cache["H"]
     Y = cache["Y"]
     N = T.shape[0]
-    dY1 = (Y - T) / N  # dE/dy1 = y - t
-    dW2 = np.dot(dY1.T, H)  # dE/dW2 = dE/dy1 h^T, summed over the batch
-    db2 = _batch_sum(dY1)  # dE/db2 = dE/dy1, summed over the batch
-    dH = np.dot(dY1, W2)  # dE/dh = W2^T dE/dy1
-    dH4 = dH * (H4 > 0)  # dE/dh4 = dE/dh * where(h4 > 0, 1, 0)
-    dH3 = dH4  # dE/dh3 = dE/dh4
-    dc = _batch_sum(dH4)  # dE/dc = dE/dh4, summed over the batch
-    dg = _batch_sum(dH3 * H2)  # dE/dg = dE/dh3 * h2, summed over the batch
-    dH2 = dH3 * g  # dE/dh2 = dE/dh3 * g
-    # dE/dh1 = (dE/dh2 - mean(dE/dh2) - h2 * mean(dE/dh2 * h2)) / sigma, over the batch
-    dH1 = (dH2 - dH2.mean(axis=(0,), keepdims=True) - H2 * (dH2 * H2).mean(axis=(0,), keepdims=True)) * _rstd_H2
-    dW1 = np.dot(dH1.T, X)  # dE/dW1 = dE/dh1 x^T, summed over the batch
+    dY_a = (Y - T) / N  # dE/dy_a = y - t
+    dW2 = np.dot(dY_a.T, H)  # dE/dW2 = dE/dy_a h^T, summed over the batch
+    db2 = _batch_sum(dY_a)  # dE/db2 = dE/dy_a, summed over the batch
+    dH = np.dot(dY_a, W2)  # dE/dh = W2^T dE/dy_a
+    dH_d = dH * (H_d > 0)  # dE/dh_d = dE/dh * where(h_d > 0, 1, 0)
+    dH_c = dH_d  # dE/dh_c = dE/dh_d
+    dc = _batch_sum(dH_d)  # dE/dc = dE/dh_d, summed over the batch
+    dg = _batch_sum(dH_c * H_b)  # dE/dg = dE/dh_c * h_b, summed over the batch
+    dH_b = dH_c * g  # dE/dh_b = dE/dh_c * g
+    # dE/dh_a = (dE/dh_b - mean(dE/dh_b) - h_b * mean(dE/dh_b * h_b)) / sigma, over the batch
+    dH_a = (dH_b - dH_b.mean(axis=(0,), keepdims=True) - H_b * (dH_b * H_b).mean(axis=(0,), keepdims=True)) * _rstd_H_b
+    dW1 = np.dot(dH_a.T, X)  # dE/dW1 = dE/dh_a x^T, summed over the batch
     return {
         "W1": dW1,
         "g": dg,
@@ -251,28 +251,28 @@ def loss_and_grad(params, X, T):
     c = params["c"]
     W2 = params["W2"]
     b2 = params["b2"]
-    # h2 = batch_norm(W1 x) over the batch, and 1/sigma for backward
-    H2, _rstd_H2 = _batch_norm(np.dot(X, W1.T), axis=(0,), eps=1e-05)
-    H4 = H2 * g + c  # h4 = c + g * h2
-    H = _relu(H4)  # h = relu(h4)
-    Y1 = np.dot(H, W2.T) + b2  # y1 = W2 h + b2
-    Y, _lse_Y = _softmax_lse(Y1)  # y = softmax(y1), and its log-sum-exp for the loss
+    # h_b = batch_norm(W1 x) over the batch, and 1/sigma for backward
+    H_b, _rstd_H_b = _batch_norm(np.dot(X, W1.T), axis=(0,), eps=1e-05)
+    H_d = H_b * g + c  # h_d = c + g * h_b
+    H = _relu(H_d)  # h = relu(h_d)
+    Y_a = np.dot(H, W2.T) + b2  # y_a = W2 h + b2
+    Y, _lse_Y = _softmax_lse(Y_a)  # y = softmax(y_a), and its log-sum-exp for the loss
     T = _targets(T, Y)
     N = T.shape[0]
-    # E = cross_entropy(y, t) = sum_i t_i (logsumexp(y1) - y1_i), averaged over the batch
-    E = np.vdot(T, _lse_Y - Y1) / N
-    dY1 = (Y - T) / N  # dE/dy1 = y - t
-    dW2 = np.dot(dY1.T, H)  # dE/dW2 = dE/dy1 h^T, summed over the batch
-    db2 = _batch_sum(dY1)  # dE/db2 = dE/dy1, summed over the batch
-    dH = np.dot(dY1, W2)  # dE/dh = W2^T dE/dy1
-    dH4 = dH * (H4 > 0)  # dE/dh4 = dE/dh * where(h4 > 0, 1, 0)
-    dH3 = dH4  # dE/dh3 = dE/dh4
-    dc = _batch_sum(dH4)  # dE/dc = dE/dh4, summed over the batch
-    dg = _batch_sum(dH3 * H2)  # dE/dg = dE/dh3 * h2, summed over the batch
-    dH2 = dH3 * g  # dE/dh2 = dE/dh3 * g
-    # dE/dh1 = (dE/dh2 - mean(dE/dh2) - h2 * mean(dE/dh2 * h2)) / sigma, over the batch
-    dH1 = (dH2 - dH2.mean(axis=(0,), keepdims=True) - H2 * (dH2 * H2).mean(axis=(0,), keepdims=True)) * _rstd_H2
-    dW1 = np.dot(dH1.T, X)  # dE/dW1 = dE/dh1 x^T, summed over the batch
+    # E = cross_entropy(y, t) = sum_i t_i (logsumexp(y_a) - y_a_i), averaged over the batch
+    E = np.vdot(T, _lse_Y - Y_a) / N
+    dY_a = (Y - T) / N  # dE/dy_a = y - t
+    dW2 = np.dot(dY_a.T, H)  # dE/dW2 = dE/dy_a h^T, summed over the batch
+    db2 = _batch_sum(dY_a)  # dE/db2 = dE/dy_a, summed over the batch
+    dH = np.dot(dY_a, W2)  # dE/dh = W2^T dE/dy_a
+    dH_d = dH * (H_d > 0)  # dE/dh_d = dE/dh * where(h_d > 0, 1, 0)
+    dH_c = dH_d  # dE/dh_c = dE/dh_d
+    dc = _batch_sum(dH_d)  # dE/dc = dE/dh_d, summed over the batch
+    dg = _batch_sum(dH_c * H_b)  # dE/dg = dE/dh_c * h_b, summed over the batch
+    dH_b = dH_c * g  # dE/dh_b = dE/dh_c * g
+    # dE/dh_a = (dE/dh_b - mean(dE/dh_b) - h_b * mean(dE/dh_b * h_b)) / sigma, over the batch
+    dH_a = (dH_b - dH_b.mean(axis=(0,), keepdims=True) - H_b * (dH_b * H_b).mean(axis=(0,), keepdims=True)) * _rstd_H_b
+    dW1 = np.dot(dH_a.T, X)  # dE/dW1 = dE/dh_a x^T, summed over the batch
     return E, {
         "W1": dW1,
         "g": dg,

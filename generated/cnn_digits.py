@@ -232,19 +232,19 @@ def forward(params, X):
     kb = params["kb"]
     W = params["W"]
     b = params["b"]
-    C2 = _conv(X, K, (1, 1), (1, 1)) + kb  # c2 = conv2d(x, K, padding=1) + kb
-    C = _relu(C2)  # c = relu(c2)
+    C_b = _conv(X, K, (1, 1), (1, 1)) + kb  # c_b = conv2d(x, K, padding=1) + kb
+    C = _relu(C_b)  # c = relu(c_b)
     P = _max_pool(C, (2, 2), (2, 2))  # p = max_pool2d(c, 2)
     H = P.reshape(P.shape[0], 128)  # h = reshape(p, [128])
-    Y1 = np.dot(H, W.T) + b  # y1 = W h + b
-    Y, _lse_Y = _softmax_lse(Y1)  # y = softmax(y1), and its log-sum-exp for the loss
+    Y_a = np.dot(H, W.T) + b  # y_a = W h + b
+    Y, _lse_Y = _softmax_lse(Y_a)  # y = softmax(y_a), and its log-sum-exp for the loss
     cache = {
         "X": X,
-        "C2": C2,
+        "C_b": C_b,
         "C": C,
         "P": P,
         "H": H,
-        "Y1": Y1,
+        "Y_a": Y_a,
         "Y": Y,
         "_lse_Y": _lse_Y,
     }
@@ -253,9 +253,9 @@ def forward(params, X):
 
 def _batch_loss(cache, T):
     """E = cross_entropy(y, t), averaged over the batch."""
-    Y1 = cache["Y1"]
+    Y_a = cache["Y_a"]
     _lse_Y = cache["_lse_Y"]
-    return np.vdot(T, _lse_Y - Y1) / T.shape[0]
+    return np.vdot(T, _lse_Y - Y_a) / T.shape[0]
 
 
 def loss(params, X, T):
@@ -269,24 +269,24 @@ def backward(params, cache, T):
     T = _targets(T, cache["Y"])
     W = params["W"]
     X = cache["X"]
-    C2 = cache["C2"]
+    C_b = cache["C_b"]
     C = cache["C"]
     P = cache["P"]
     H = cache["H"]
     Y = cache["Y"]
     N = T.shape[0]
-    dY1 = (Y - T) / N  # dE/dy1 = y - t
-    dW = np.dot(dY1.T, H)  # dE/dW = dE/dy1 h^T, summed over the batch
-    db = _batch_sum(dY1)  # dE/db = dE/dy1, summed over the batch
-    dH = np.dot(dY1, W)  # dE/dh = W^T dE/dy1
+    dY_a = (Y - T) / N  # dE/dy_a = y - t
+    dW = np.dot(dY_a.T, H)  # dE/dW = dE/dy_a h^T, summed over the batch
+    db = _batch_sum(dY_a)  # dE/db = dE/dy_a, summed over the batch
+    dH = np.dot(dY_a, W)  # dE/dh = W^T dE/dy_a
     dP = dH.reshape(dH.shape[0], 8, 4, 4)  # dE/dp = reshape(dE/dh, [8, 4, 4])
     # dE/dc = dE/dp sent to the maximum of each window of c, ties split
     dC = _max_pool_adjoint(dP, C, P, (2, 2), (2, 2))
-    dC2 = dC * (C2 > 0)  # dE/dc2 = dE/dc * where(c2 > 0, 1, 0)
-    dC1 = dC2  # dE/dc1 = dE/dc2
-    dkb = (_batch_sum(dC2)).sum(axis=(1, 2), keepdims=True)  # dE/dkb = dE/dc2, summed over the batch
-    # dE/dK = dE/dc1 contracted with the windows of x, summed over the batch
-    dK = _conv_adjoint_kernel(dC1, X, (3, 3), (1, 1), (1, 1))
+    dC_b = dC * (C_b > 0)  # dE/dc_b = dE/dc * where(c_b > 0, 1, 0)
+    dC_a = dC_b  # dE/dc_a = dE/dc_b
+    dkb = (_batch_sum(dC_b)).sum(axis=(1, 2), keepdims=True)  # dE/dkb = dE/dc_b, summed over the batch
+    # dE/dK = dE/dc_a contracted with the windows of x, summed over the batch
+    dK = _conv_adjoint_kernel(dC_a, X, (3, 3), (1, 1), (1, 1))
     return {
         "K": dK,
         "kb": dkb,
@@ -303,28 +303,28 @@ def loss_and_grad(params, X, T):
     kb = params["kb"]
     W = params["W"]
     b = params["b"]
-    C2 = _conv(X, K, (1, 1), (1, 1)) + kb  # c2 = conv2d(x, K, padding=1) + kb
-    C = _relu(C2)  # c = relu(c2)
+    C_b = _conv(X, K, (1, 1), (1, 1)) + kb  # c_b = conv2d(x, K, padding=1) + kb
+    C = _relu(C_b)  # c = relu(c_b)
     P = _max_pool(C, (2, 2), (2, 2))  # p = max_pool2d(c, 2)
     H = P.reshape(P.shape[0], 128)  # h = reshape(p, [128])
-    Y1 = np.dot(H, W.T) + b  # y1 = W h + b
-    Y, _lse_Y = _softmax_lse(Y1)  # y = softmax(y1), and its log-sum-exp for the loss
+    Y_a = np.dot(H, W.T) + b  # y_a = W h + b
+    Y, _lse_Y = _softmax_lse(Y_a)  # y = softmax(y_a), and its log-sum-exp for the loss
     T = _targets(T, Y)
     N = T.shape[0]
-    # E = cross_entropy(y, t) = sum_i t_i (logsumexp(y1) - y1_i), averaged over the batch
-    E = np.vdot(T, _lse_Y - Y1) / N
-    dY1 = (Y - T) / N  # dE/dy1 = y - t
-    dW = np.dot(dY1.T, H)  # dE/dW = dE/dy1 h^T, summed over the batch
-    db = _batch_sum(dY1)  # dE/db = dE/dy1, summed over the batch
-    dH = np.dot(dY1, W)  # dE/dh = W^T dE/dy1
+    # E = cross_entropy(y, t) = sum_i t_i (logsumexp(y_a) - y_a_i), averaged over the batch
+    E = np.vdot(T, _lse_Y - Y_a) / N
+    dY_a = (Y - T) / N  # dE/dy_a = y - t
+    dW = np.dot(dY_a.T, H)  # dE/dW = dE/dy_a h^T, summed over the batch
+    db = _batch_sum(dY_a)  # dE/db = dE/dy_a, summed over the batch
+    dH = np.dot(dY_a, W)  # dE/dh = W^T dE/dy_a
     dP = dH.reshape(dH.shape[0], 8, 4, 4)  # dE/dp = reshape(dE/dh, [8, 4, 4])
     # dE/dc = dE/dp sent to the maximum of each window of c, ties split
     dC = _max_pool_adjoint(dP, C, P, (2, 2), (2, 2))
-    dC2 = dC * (C2 > 0)  # dE/dc2 = dE/dc * where(c2 > 0, 1, 0)
-    dC1 = dC2  # dE/dc1 = dE/dc2
-    dkb = (_batch_sum(dC2)).sum(axis=(1, 2), keepdims=True)  # dE/dkb = dE/dc2, summed over the batch
-    # dE/dK = dE/dc1 contracted with the windows of x, summed over the batch
-    dK = _conv_adjoint_kernel(dC1, X, (3, 3), (1, 1), (1, 1))
+    dC_b = dC * (C_b > 0)  # dE/dc_b = dE/dc * where(c_b > 0, 1, 0)
+    dC_a = dC_b  # dE/dc_a = dE/dc_b
+    dkb = (_batch_sum(dC_b)).sum(axis=(1, 2), keepdims=True)  # dE/dkb = dE/dc_b, summed over the batch
+    # dE/dK = dE/dc_a contracted with the windows of x, summed over the batch
+    dK = _conv_adjoint_kernel(dC_a, X, (3, 3), (1, 1), (1, 1))
     return E, {
         "K": dK,
         "kb": dkb,

@@ -161,18 +161,18 @@ def forward(params, X):
     Wv = params["Wv"]
     W = params["W"]
     b = params["b"]
-    Hu1 = np.dot(U, Wu.T)  # hu1 = Wu u
+    Hu_a = np.dot(U, Wu.T)  # hu_a = Wu u
     Hv = np.tanh(np.dot(V, Wv.T))  # hv = tanh(Wv v)
-    H = np.concatenate([_relu(Hu1), Hv], axis=-1)  # h = concat(relu(hu1), hv)
-    Y1 = np.dot(H, W.T) + b  # y1 = W h + b
-    Y, _lse_Y = _softmax_lse(Y1)  # y = softmax(y1), and its log-sum-exp for the loss
+    H = np.concatenate([_relu(Hu_a), Hv], axis=-1)  # h = concat(relu(hu_a), hv)
+    Y_a = np.dot(H, W.T) + b  # y_a = W h + b
+    Y, _lse_Y = _softmax_lse(Y_a)  # y = softmax(y_a), and its log-sum-exp for the loss
     cache = {
         "U": U,
         "V": V,
-        "Hu1": Hu1,
+        "Hu_a": Hu_a,
         "Hv": Hv,
         "H": H,
-        "Y1": Y1,
+        "Y_a": Y_a,
         "Y": Y,
         "_lse_Y": _lse_Y,
     }
@@ -181,9 +181,9 @@ def forward(params, X):
 
 def _batch_loss(cache, T):
     """E = cross_entropy(y, t), averaged over the batch."""
-    Y1 = cache["Y1"]
+    Y_a = cache["Y_a"]
     _lse_Y = cache["_lse_Y"]
-    return np.vdot(T, _lse_Y - Y1) / T.shape[0]
+    return np.vdot(T, _lse_Y - Y_a) / T.shape[0]
 
 
 def loss(params, X, T):
@@ -198,21 +198,21 @@ def backward(params, cache, T):
     W = params["W"]
     U = cache["U"]
     V = cache["V"]
-    Hu1 = cache["Hu1"]
+    Hu_a = cache["Hu_a"]
     Hv = cache["Hv"]
     H = cache["H"]
     Y = cache["Y"]
     N = T.shape[0]
-    dY1 = (Y - T) / N  # dE/dy1 = y - t
-    dW = np.dot(dY1.T, H)  # dE/dW = dE/dy1 h^T, summed over the batch
-    db = _batch_sum(dY1)  # dE/db = dE/dy1, summed over the batch
-    dH = np.dot(dY1, W)  # dE/dh = W^T dE/dy1
+    dY_a = (Y - T) / N  # dE/dy_a = y - t
+    dW = np.dot(dY_a.T, H)  # dE/dW = dE/dy_a h^T, summed over the batch
+    db = _batch_sum(dY_a)  # dE/db = dE/dy_a, summed over the batch
+    dH = np.dot(dY_a, W)  # dE/dh = W^T dE/dy_a
     dHu = dH[:, 0:4]  # dE/dhu = dE/dh[0:4]
     dHv = dH[:, 4:8]  # dE/dhv = dE/dh[4:8]
-    dHv1 = dHv * (1 - Hv ** 2)  # dE/dhv1 = dE/dhv * (1 - hv ** 2)
-    dWv = np.dot(dHv1.T, V)  # dE/dWv = dE/dhv1 v^T, summed over the batch
-    dHu1 = dHu * (Hu1 > 0)  # dE/dhu1 = dE/dhu * where(hu1 > 0, 1, 0)
-    dWu = np.dot(dHu1.T, U)  # dE/dWu = dE/dhu1 u^T, summed over the batch
+    dHv_a = dHv * (1 - Hv ** 2)  # dE/dhv_a = dE/dhv * (1 - hv ** 2)
+    dWv = np.dot(dHv_a.T, V)  # dE/dWv = dE/dhv_a v^T, summed over the batch
+    dHu_a = dHu * (Hu_a > 0)  # dE/dhu_a = dE/dhu * where(hu_a > 0, 1, 0)
+    dWu = np.dot(dHu_a.T, U)  # dE/dWu = dE/dhu_a u^T, summed over the batch
     return {
         "Wu": dWu,
         "Wv": dWv,
@@ -231,25 +231,25 @@ def loss_and_grad(params, X, T):
     Wv = params["Wv"]
     W = params["W"]
     b = params["b"]
-    Hu1 = np.dot(U, Wu.T)  # hu1 = Wu u
+    Hu_a = np.dot(U, Wu.T)  # hu_a = Wu u
     Hv = np.tanh(np.dot(V, Wv.T))  # hv = tanh(Wv v)
-    H = np.concatenate([_relu(Hu1), Hv], axis=-1)  # h = concat(relu(hu1), hv)
-    Y1 = np.dot(H, W.T) + b  # y1 = W h + b
-    Y, _lse_Y = _softmax_lse(Y1)  # y = softmax(y1), and its log-sum-exp for the loss
+    H = np.concatenate([_relu(Hu_a), Hv], axis=-1)  # h = concat(relu(hu_a), hv)
+    Y_a = np.dot(H, W.T) + b  # y_a = W h + b
+    Y, _lse_Y = _softmax_lse(Y_a)  # y = softmax(y_a), and its log-sum-exp for the loss
     T = _targets(T, Y)
     N = T.shape[0]
-    # E = cross_entropy(y, t) = sum_i t_i (logsumexp(y1) - y1_i), averaged over the batch
-    E = np.vdot(T, _lse_Y - Y1) / N
-    dY1 = (Y - T) / N  # dE/dy1 = y - t
-    dW = np.dot(dY1.T, H)  # dE/dW = dE/dy1 h^T, summed over the batch
-    db = _batch_sum(dY1)  # dE/db = dE/dy1, summed over the batch
-    dH = np.dot(dY1, W)  # dE/dh = W^T dE/dy1
+    # E = cross_entropy(y, t) = sum_i t_i (logsumexp(y_a) - y_a_i), averaged over the batch
+    E = np.vdot(T, _lse_Y - Y_a) / N
+    dY_a = (Y - T) / N  # dE/dy_a = y - t
+    dW = np.dot(dY_a.T, H)  # dE/dW = dE/dy_a h^T, summed over the batch
+    db = _batch_sum(dY_a)  # dE/db = dE/dy_a, summed over the batch
+    dH = np.dot(dY_a, W)  # dE/dh = W^T dE/dy_a
     dHu = dH[:, 0:4]  # dE/dhu = dE/dh[0:4]
     dHv = dH[:, 4:8]  # dE/dhv = dE/dh[4:8]
-    dHv1 = dHv * (1 - Hv ** 2)  # dE/dhv1 = dE/dhv * (1 - hv ** 2)
-    dWv = np.dot(dHv1.T, V)  # dE/dWv = dE/dhv1 v^T, summed over the batch
-    dHu1 = dHu * (Hu1 > 0)  # dE/dhu1 = dE/dhu * where(hu1 > 0, 1, 0)
-    dWu = np.dot(dHu1.T, U)  # dE/dWu = dE/dhu1 u^T, summed over the batch
+    dHv_a = dHv * (1 - Hv ** 2)  # dE/dhv_a = dE/dhv * (1 - hv ** 2)
+    dWv = np.dot(dHv_a.T, V)  # dE/dWv = dE/dhv_a v^T, summed over the batch
+    dHu_a = dHu * (Hu_a > 0)  # dE/dhu_a = dE/dhu * where(hu_a > 0, 1, 0)
+    dWu = np.dot(dHu_a.T, U)  # dE/dWu = dE/dhu_a u^T, summed over the batch
     return E, {
         "Wu": dWu,
         "Wv": dWv,

@@ -199,41 +199,41 @@ def backward(params, cache, T):
     dWy = np.dot(dY.T, H5)  # dE/dWy = dE/dy h5^T, summed over the batch
     dby = _batch_sum(dY)  # dE/dby = dE/dy, summed over the batch
     dH5 = np.dot(dY, Wy)  # dE/dh5 = Wy^T dE/dy
-    dH54 = dH5 * (1 - H5 ** 2)  # dE/dh54 = dE/dh5 * (1 - h5 ** 2)
-    dH53 = dH54  # dE/dh53 = dE/dh54
-    dbh = _batch_sum(dH54)  # dE/dbh = dE/dh54, summed over the batch
-    dH51 = dH53  # dE/dh51 = dE/dh53
-    dH52 = dH53  # dE/dh52 = dE/dh53
-    dWh = np.dot(dH52.T, H4)  # dE/dWh = dE/dh52 h4^T, summed over the batch
-    dH4 = np.dot(dH52, Wh)  # dE/dh4 = Wh^T dE/dh52
-    dWx = np.dot(dH51.T, X5)  # dE/dWx = dE/dh51 x5^T, summed over the batch
-    dH44 = dH4 * (1 - H4 ** 2)  # dE/dh44 = dE/dh4 * (1 - h4 ** 2)
-    dH43 = dH44  # dE/dh43 = dE/dh44
-    dbh = dbh + _batch_sum(dH44)  # dE/dbh += dE/dh44, summed over the batch
-    dH41 = dH43  # dE/dh41 = dE/dh43
-    dH42 = dH43  # dE/dh42 = dE/dh43
-    dWh = dWh + np.dot(dH42.T, H3)  # dE/dWh += dE/dh42 h3^T, summed over the batch
-    dH3 = np.dot(dH42, Wh)  # dE/dh3 = Wh^T dE/dh42
-    dWx = dWx + np.dot(dH41.T, X4)  # dE/dWx += dE/dh41 x4^T, summed over the batch
-    dH34 = dH3 * (1 - H3 ** 2)  # dE/dh34 = dE/dh3 * (1 - h3 ** 2)
-    dH33 = dH34  # dE/dh33 = dE/dh34
-    dbh = dbh + _batch_sum(dH34)  # dE/dbh += dE/dh34, summed over the batch
-    dH31 = dH33  # dE/dh31 = dE/dh33
-    dH32 = dH33  # dE/dh32 = dE/dh33
-    dWh = dWh + np.dot(dH32.T, H2)  # dE/dWh += dE/dh32 h2^T, summed over the batch
-    dH2 = np.dot(dH32, Wh)  # dE/dh2 = Wh^T dE/dh32
-    dWx = dWx + np.dot(dH31.T, X3)  # dE/dWx += dE/dh31 x3^T, summed over the batch
-    dH24 = dH2 * (1 - H2 ** 2)  # dE/dh24 = dE/dh2 * (1 - h2 ** 2)
-    dH23 = dH24  # dE/dh23 = dE/dh24
-    dbh = dbh + _batch_sum(dH24)  # dE/dbh += dE/dh24, summed over the batch
-    dH21 = dH23  # dE/dh21 = dE/dh23
-    dH22 = dH23  # dE/dh22 = dE/dh23
-    dWh = dWh + np.dot(dH22.T, H1)  # dE/dWh += dE/dh22 h1^T, summed over the batch
-    dH1 = np.dot(dH22, Wh)  # dE/dh1 = Wh^T dE/dh22
-    dWx = dWx + np.dot(dH21.T, X2)  # dE/dWx += dE/dh21 x2^T, summed over the batch
-    dH11 = dH1 * (1 - H1 ** 2)  # dE/dh11 = dE/dh1 * (1 - h1 ** 2)
-    dWx = dWx + np.dot(dH11.T, X1)  # dE/dWx += dE/dh11 x1^T, summed over the batch
-    dbh = dbh + _batch_sum(dH11)  # dE/dbh += dE/dh11, summed over the batch
+    dH5_d = dH5 * (1 - H5 ** 2)  # dE/dh5_d = dE/dh5 * (1 - h5 ** 2)
+    dH5_c = dH5_d  # dE/dh5_c = dE/dh5_d
+    dbh = _batch_sum(dH5_d)  # dE/dbh = dE/dh5_d, summed over the batch
+    dH5_a = dH5_c  # dE/dh5_a = dE/dh5_c
+    dH5_b = dH5_c  # dE/dh5_b = dE/dh5_c
+    dWh = np.dot(dH5_b.T, H4)  # dE/dWh = dE/dh5_b h4^T, summed over the batch
+    dH4 = np.dot(dH5_b, Wh)  # dE/dh4 = Wh^T dE/dh5_b
+    dWx = np.dot(dH5_a.T, X5)  # dE/dWx = dE/dh5_a x5^T, summed over the batch
+    dH4_d = dH4 * (1 - H4 ** 2)  # dE/dh4_d = dE/dh4 * (1 - h4 ** 2)
+    dH4_c = dH4_d  # dE/dh4_c = dE/dh4_d
+    dbh = dbh + _batch_sum(dH4_d)  # dE/dbh += dE/dh4_d, summed over the batch
+    dH4_a = dH4_c  # dE/dh4_a = dE/dh4_c
+    dH4_b = dH4_c  # dE/dh4_b = dE/dh4_c
+    dWh = dWh + np.dot(dH4_b.T, H3)  # dE/dWh += dE/dh4_b h3^T, summed over the batch
+    dH3 = np.dot(dH4_b, Wh)  # dE/dh3 = Wh^T dE/dh4_b
+    dWx = dWx + np.dot(dH4_a.T, X4)  # dE/dWx += dE/dh4_a x4^T, summed over the batch
+    dH3_d = dH3 * (1 - H3 ** 2)  # dE/dh3_d = dE/dh3 * (1 - h3 ** 2)
+    dH3_c = dH3_d  # dE/dh3_c = dE/dh3_d
+    dbh = dbh + _batch_sum(dH3_d)  # dE/dbh += dE/dh3_d, summed over the batch
+    dH3_a = dH3_c  # dE/dh3_a = dE/dh3_c
+    dH3_b = dH3_c  # dE/dh3_b = dE/dh3_c
+    dWh = dWh + np.dot(dH3_b.T, H2)  # dE/dWh += dE/dh3_b h2^T, summed over the batch
+    dH2 = np.dot(dH3_b, Wh)  # dE/dh2 = Wh^T dE/dh3_b
+    dWx = dWx + np.dot(dH3_a.T, X3)  # dE/dWx += dE/dh3_a x3^T, summed over the batch
+    dH2_d = dH2 * (1 - H2 ** 2)  # dE/dh2_d = dE/dh2 * (1 - h2 ** 2)
+    dH2_c = dH2_d  # dE/dh2_c = dE/dh2_d
+    dbh = dbh + _batch_sum(dH2_d)  # dE/dbh += dE/dh2_d, summed over the batch
+    dH2_a = dH2_c  # dE/dh2_a = dE/dh2_c
+    dH2_b = dH2_c  # dE/dh2_b = dE/dh2_c
+    dWh = dWh + np.dot(dH2_b.T, H1)  # dE/dWh += dE/dh2_b h1^T, summed over the batch
+    dH1 = np.dot(dH2_b, Wh)  # dE/dh1 = Wh^T dE/dh2_b
+    dWx = dWx + np.dot(dH2_a.T, X2)  # dE/dWx += dE/dh2_a x2^T, summed over the batch
+    dH1_a = dH1 * (1 - H1 ** 2)  # dE/dh1_a = dE/dh1 * (1 - h1 ** 2)
+    dWx = dWx + np.dot(dH1_a.T, X1)  # dE/dWx += dE/dh1_a x1^T, summed over the batch
+    dbh = dbh + _batch_sum(dH1_a)  # dE/dbh += dE/dh1_a, summed over the batch
     return {
         "Wx": dWx,
         "Wh": dWh,
@@ -270,41 +270,41 @@ def loss_and_grad(params, X, T):
     dWy = np.dot(dY.T, H5)  # dE/dWy = dE/dy h5^T, summed over the batch
     dby = _batch_sum(dY)  # dE/dby = dE/dy, summed over the batch
     dH5 = np.dot(dY, Wy)  # dE/dh5 = Wy^T dE/dy
-    dH54 = dH5 * (1 - H5 ** 2)  # dE/dh54 = dE/dh5 * (1 - h5 ** 2)
-    dH53 = dH54  # dE/dh53 = dE/dh54
-    dbh = _batch_sum(dH54)  # dE/dbh = dE/dh54, summed over the batch
-    dH51 = dH53  # dE/dh51 = dE/dh53
-    dH52 = dH53  # dE/dh52 = dE/dh53
-    dWh = np.dot(dH52.T, H4)  # dE/dWh = dE/dh52 h4^T, summed over the batch
-    dH4 = np.dot(dH52, Wh)  # dE/dh4 = Wh^T dE/dh52
-    dWx = np.dot(dH51.T, X5)  # dE/dWx = dE/dh51 x5^T, summed over the batch
-    dH44 = dH4 * (1 - H4 ** 2)  # dE/dh44 = dE/dh4 * (1 - h4 ** 2)
-    dH43 = dH44  # dE/dh43 = dE/dh44
-    dbh = dbh + _batch_sum(dH44)  # dE/dbh += dE/dh44, summed over the batch
-    dH41 = dH43  # dE/dh41 = dE/dh43
-    dH42 = dH43  # dE/dh42 = dE/dh43
-    dWh = dWh + np.dot(dH42.T, H3)  # dE/dWh += dE/dh42 h3^T, summed over the batch
-    dH3 = np.dot(dH42, Wh)  # dE/dh3 = Wh^T dE/dh42
-    dWx = dWx + np.dot(dH41.T, X4)  # dE/dWx += dE/dh41 x4^T, summed over the batch
-    dH34 = dH3 * (1 - H3 ** 2)  # dE/dh34 = dE/dh3 * (1 - h3 ** 2)
-    dH33 = dH34  # dE/dh33 = dE/dh34
-    dbh = dbh + _batch_sum(dH34)  # dE/dbh += dE/dh34, summed over the batch
-    dH31 = dH33  # dE/dh31 = dE/dh33
-    dH32 = dH33  # dE/dh32 = dE/dh33
-    dWh = dWh + np.dot(dH32.T, H2)  # dE/dWh += dE/dh32 h2^T, summed over the batch
-    dH2 = np.dot(dH32, Wh)  # dE/dh2 = Wh^T dE/dh32
-    dWx = dWx + np.dot(dH31.T, X3)  # dE/dWx += dE/dh31 x3^T, summed over the batch
-    dH24 = dH2 * (1 - H2 ** 2)  # dE/dh24 = dE/dh2 * (1 - h2 ** 2)
-    dH23 = dH24  # dE/dh23 = dE/dh24
-    dbh = dbh + _batch_sum(dH24)  # dE/dbh += dE/dh24, summed over the batch
-    dH21 = dH23  # dE/dh21 = dE/dh23
-    dH22 = dH23  # dE/dh22 = dE/dh23
-    dWh = dWh + np.dot(dH22.T, H1)  # dE/dWh += dE/dh22 h1^T, summed over the batch
-    dH1 = np.dot(dH22, Wh)  # dE/dh1 = Wh^T dE/dh22
-    dWx = dWx + np.dot(dH21.T, X2)  # dE/dWx += dE/dh21 x2^T, summed over the batch
-    dH11 = dH1 * (1 - H1 ** 2)  # dE/dh11 = dE/dh1 * (1 - h1 ** 2)
-    dWx = dWx + np.dot(dH11.T, X1)  # dE/dWx += dE/dh11 x1^T, summed over the batch
-    dbh = dbh + _batch_sum(dH11)  # dE/dbh += dE/dh11, summed over the batch
+    dH5_d = dH5 * (1 - H5 ** 2)  # dE/dh5_d = dE/dh5 * (1 - h5 ** 2)
+    dH5_c = dH5_d  # dE/dh5_c = dE/dh5_d
+    dbh = _batch_sum(dH5_d)  # dE/dbh = dE/dh5_d, summed over the batch
+    dH5_a = dH5_c  # dE/dh5_a = dE/dh5_c
+    dH5_b = dH5_c  # dE/dh5_b = dE/dh5_c
+    dWh = np.dot(dH5_b.T, H4)  # dE/dWh = dE/dh5_b h4^T, summed over the batch
+    dH4 = np.dot(dH5_b, Wh)  # dE/dh4 = Wh^T dE/dh5_b
+    dWx = np.dot(dH5_a.T, X5)  # dE/dWx = dE/dh5_a x5^T, summed over the batch
+    dH4_d = dH4 * (1 - H4 ** 2)  # dE/dh4_d = dE/dh4 * (1 - h4 ** 2)
+    dH4_c = dH4_d  # dE/dh4_c = dE/dh4_d
+    dbh = dbh + _batch_sum(dH4_d)  # dE/dbh += dE/dh4_d, summed over the batch
+    dH4_a = dH4_c  # dE/dh4_a = dE/dh4_c
+    dH4_b = dH4_c  # dE/dh4_b = dE/dh4_c
+    dWh = dWh + np.dot(dH4_b.T, H3)  # dE/dWh += dE/dh4_b h3^T, summed over the batch
+    dH3 = np.dot(dH4_b, Wh)  # dE/dh3 = Wh^T dE/dh4_b
+    dWx = dWx + np.dot(dH4_a.T, X4)  # dE/dWx += dE/dh4_a x4^T, summed over the batch
+    dH3_d = dH3 * (1 - H3 ** 2)  # dE/dh3_d = dE/dh3 * (1 - h3 ** 2)
+    dH3_c = dH3_d  # dE/dh3_c = dE/dh3_d
+    dbh = dbh + _batch_sum(dH3_d)  # dE/dbh += dE/dh3_d, summed over the batch
+    dH3_a = dH3_c  # dE/dh3_a = dE/dh3_c
+    dH3_b = dH3_c  # dE/dh3_b = dE/dh3_c
+    dWh = dWh + np.dot(dH3_b.T, H2)  # dE/dWh += dE/dh3_b h2^T, summed over the batch
+    dH2 = np.dot(dH3_b, Wh)  # dE/dh2 = Wh^T dE/dh3_b
+    dWx = dWx + np.dot(dH3_a.T, X3)  # dE/dWx += dE/dh3_a x3^T, summed over the batch
+    dH2_d = dH2 * (1 - H2 ** 2)  # dE/dh2_d = dE/dh2 * (1 - h2 ** 2)
+    dH2_c = dH2_d  # dE/dh2_c = dE/dh2_d
+    dbh = dbh + _batch_sum(dH2_d)  # dE/dbh += dE/dh2_d, summed over the batch
+    dH2_a = dH2_c  # dE/dh2_a = dE/dh2_c
+    dH2_b = dH2_c  # dE/dh2_b = dE/dh2_c
+    dWh = dWh + np.dot(dH2_b.T, H1)  # dE/dWh += dE/dh2_b h1^T, summed over the batch
+    dH1 = np.dot(dH2_b, Wh)  # dE/dh1 = Wh^T dE/dh2_b
+    dWx = dWx + np.dot(dH2_a.T, X2)  # dE/dWx += dE/dh2_a x2^T, summed over the batch
+    dH1_a = dH1 * (1 - H1 ** 2)  # dE/dh1_a = dE/dh1 * (1 - h1 ** 2)
+    dWx = dWx + np.dot(dH1_a.T, X1)  # dE/dWx += dE/dh1_a x1^T, summed over the batch
+    dbh = dbh + _batch_sum(dH1_a)  # dE/dbh += dE/dh1_a, summed over the batch
     return E, {
         "Wx": dWx,
         "Wh": dWh,

@@ -215,112 +215,112 @@ def forward(params, X):
     Wy = params["Wy"]
     by = params["by"]
     E_ = Emb[Ids]  # e = Emb[ids]
-    Z11 = E_[:, 0]  # z11 = e[0]
-    Z1 = _sigmoid(np.dot(Z11, Wz.T) + bz)  # z1 = sigmoid(Wz z11 + bz)
-    N11 = E_[:, 0]  # n11 = e[0]
-    N1 = np.tanh(np.dot(N11, Wn.T) + bn)  # n1 = tanh(Wn n11 + bn)
+    Z1_a = E_[:, 0]  # z1_a = e[0]
+    Z1 = _sigmoid(np.dot(Z1_a, Wz.T) + bz)  # z1 = sigmoid(Wz z1_a + bz)
+    N1_a = E_[:, 0]  # n1_a = e[0]
+    N1 = np.tanh(np.dot(N1_a, Wn.T) + bn)  # n1 = tanh(Wn n1_a + bn)
     H1 = N1 * Z1  # h1 = n1 * z1
-    Z21 = E_[:, 1]  # z21 = e[1]
-    Z2 = _sigmoid(np.dot(Z21, Wz.T) + np.dot(H1, Uz.T) + bz)  # z2 = sigmoid(bz + Wz z21 + Uz h1)
-    R21 = E_[:, 1]  # r21 = e[1]
-    R2 = _sigmoid(np.dot(R21, Wr.T) + np.dot(H1, Ur.T) + br)  # r2 = sigmoid(br + Wr r21 + Ur h1)
-    N21 = E_[:, 1]  # n21 = e[1]
-    N23 = H1 * R2  # n23 = h1 * r2
-    N2 = np.tanh(np.dot(N21, Wn.T) + np.dot(N23, Un.T) + bn)  # n2 = tanh(bn + Wn n21 + Un n23)
-    H21 = 1 - Z2  # h21 = 1 - z2
-    H2 = H1 * H21 + N2 * Z2  # h2 = h1 * h21 + n2 * z2
-    Z31 = E_[:, 2]  # z31 = e[2]
-    Z3 = _sigmoid(np.dot(Z31, Wz.T) + np.dot(H2, Uz.T) + bz)  # z3 = sigmoid(bz + Wz z31 + Uz h2)
-    R31 = E_[:, 2]  # r31 = e[2]
-    R3 = _sigmoid(np.dot(R31, Wr.T) + np.dot(H2, Ur.T) + br)  # r3 = sigmoid(br + Wr r31 + Ur h2)
-    N31 = E_[:, 2]  # n31 = e[2]
-    N33 = H2 * R3  # n33 = h2 * r3
-    N3 = np.tanh(np.dot(N31, Wn.T) + np.dot(N33, Un.T) + bn)  # n3 = tanh(bn + Wn n31 + Un n33)
-    H31 = 1 - Z3  # h31 = 1 - z3
-    H3 = H2 * H31 + N3 * Z3  # h3 = h2 * h31 + n3 * z3
-    Z41 = E_[:, 3]  # z41 = e[3]
-    Z4 = _sigmoid(np.dot(Z41, Wz.T) + np.dot(H3, Uz.T) + bz)  # z4 = sigmoid(bz + Wz z41 + Uz h3)
-    R41 = E_[:, 3]  # r41 = e[3]
-    R4 = _sigmoid(np.dot(R41, Wr.T) + np.dot(H3, Ur.T) + br)  # r4 = sigmoid(br + Wr r41 + Ur h3)
-    N41 = E_[:, 3]  # n41 = e[3]
-    N43 = H3 * R4  # n43 = h3 * r4
-    N4 = np.tanh(np.dot(N41, Wn.T) + np.dot(N43, Un.T) + bn)  # n4 = tanh(bn + Wn n41 + Un n43)
-    H41 = 1 - Z4  # h41 = 1 - z4
-    H4 = H3 * H41 + N4 * Z4  # h4 = h3 * h41 + n4 * z4
-    Z51 = E_[:, 4]  # z51 = e[4]
-    Z5 = _sigmoid(np.dot(Z51, Wz.T) + np.dot(H4, Uz.T) + bz)  # z5 = sigmoid(bz + Wz z51 + Uz h4)
-    R51 = E_[:, 4]  # r51 = e[4]
-    R5 = _sigmoid(np.dot(R51, Wr.T) + np.dot(H4, Ur.T) + br)  # r5 = sigmoid(br + Wr r51 + Ur h4)
-    N51 = E_[:, 4]  # n51 = e[4]
-    N53 = H4 * R5  # n53 = h4 * r5
-    N5 = np.tanh(np.dot(N51, Wn.T) + np.dot(N53, Un.T) + bn)  # n5 = tanh(bn + Wn n51 + Un n53)
-    H51 = 1 - Z5  # h51 = 1 - z5
-    H5 = H4 * H51 + N5 * Z5  # h5 = h4 * h51 + n5 * z5
-    Z61 = E_[:, 5]  # z61 = e[5]
-    Z6 = _sigmoid(np.dot(Z61, Wz.T) + np.dot(H5, Uz.T) + bz)  # z6 = sigmoid(bz + Wz z61 + Uz h5)
-    R61 = E_[:, 5]  # r61 = e[5]
-    R6 = _sigmoid(np.dot(R61, Wr.T) + np.dot(H5, Ur.T) + br)  # r6 = sigmoid(br + Wr r61 + Ur h5)
-    N61 = E_[:, 5]  # n61 = e[5]
-    N63 = H5 * R6  # n63 = h5 * r6
-    N6 = np.tanh(np.dot(N61, Wn.T) + np.dot(N63, Un.T) + bn)  # n6 = tanh(bn + Wn n61 + Un n63)
-    H61 = 1 - Z6  # h61 = 1 - z6
-    H6 = H5 * H61 + N6 * Z6  # h6 = h5 * h61 + n6 * z6
-    Y1 = np.dot(H6, Wy.T) + by  # y1 = Wy h6 + by
-    Y, _lse_Y = _softmax_lse(Y1)  # y = softmax(y1), and its log-sum-exp for the loss
+    Z2_a = E_[:, 1]  # z2_a = e[1]
+    Z2 = _sigmoid(np.dot(Z2_a, Wz.T) + np.dot(H1, Uz.T) + bz)  # z2 = sigmoid(bz + Wz z2_a + Uz h1)
+    R2_a = E_[:, 1]  # r2_a = e[1]
+    R2 = _sigmoid(np.dot(R2_a, Wr.T) + np.dot(H1, Ur.T) + br)  # r2 = sigmoid(br + Wr r2_a + Ur h1)
+    N2_a = E_[:, 1]  # n2_a = e[1]
+    N2_c = H1 * R2  # n2_c = h1 * r2
+    N2 = np.tanh(np.dot(N2_a, Wn.T) + np.dot(N2_c, Un.T) + bn)  # n2 = tanh(bn + Wn n2_a + Un n2_c)
+    H2_a = 1 - Z2  # h2_a = 1 - z2
+    H2 = H1 * H2_a + N2 * Z2  # h2 = h1 * h2_a + n2 * z2
+    Z3_a = E_[:, 2]  # z3_a = e[2]
+    Z3 = _sigmoid(np.dot(Z3_a, Wz.T) + np.dot(H2, Uz.T) + bz)  # z3 = sigmoid(bz + Wz z3_a + Uz h2)
+    R3_a = E_[:, 2]  # r3_a = e[2]
+    R3 = _sigmoid(np.dot(R3_a, Wr.T) + np.dot(H2, Ur.T) + br)  # r3 = sigmoid(br + Wr r3_a + Ur h2)
+    N3_a = E_[:, 2]  # n3_a = e[2]
+    N3_c = H2 * R3  # n3_c = h2 * r3
+    N3 = np.tanh(np.dot(N3_a, Wn.T) + np.dot(N3_c, Un.T) + bn)  # n3 = tanh(bn + Wn n3_a + Un n3_c)
+    H3_a = 1 - Z3  # h3_a = 1 - z3
+    H3 = H2 * H3_a + N3 * Z3  # h3 = h2 * h3_a + n3 * z3
+    Z4_a = E_[:, 3]  # z4_a = e[3]
+    Z4 = _sigmoid(np.dot(Z4_a, Wz.T) + np.dot(H3, Uz.T) + bz)  # z4 = sigmoid(bz + Wz z4_a + Uz h3)
+    R4_a = E_[:, 3]  # r4_a = e[3]
+    R4 = _sigmoid(np.dot(R4_a, Wr.T) + np.dot(H3, Ur.T) + br)  # r4 = sigmoid(br + Wr r4_a + Ur h3)
+    N4_a = E_[:, 3]  # n4_a = e[3]
+    N4_c = H3 * R4  # n4_c = h3 * r4
+    N4 = np.tanh(np.dot(N4_a, Wn.T) + np.dot(N4_c, Un.T) + bn)  # n4 = tanh(bn + Wn n4_a + Un n4_c)
+    H4_a = 1 - Z4  # h4_a = 1 - z4
+    H4 = H3 * H4_a + N4 * Z4  # h4 = h3 * h4_a + n4 * z4
+    Z5_a = E_[:, 4]  # z5_a = e[4]
+    Z5 = _sigmoid(np.dot(Z5_a, Wz.T) + np.dot(H4, Uz.T) + bz)  # z5 = sigmoid(bz + Wz z5_a + Uz h4)
+    R5_a = E_[:, 4]  # r5_a = e[4]
+    R5 = _sigmoid(np.dot(R5_a, Wr.T) + np.dot(H4, Ur.T) + br)  # r5 = sigmoid(br + Wr r5_a + Ur h4)
+    N5_a = E_[:, 4]  # n5_a = e[4]
+    N5_c = H4 * R5  # n5_c = h4 * r5
+    N5 = np.tanh(np.dot(N5_a, Wn.T) + np.dot(N5_c, Un.T) + bn)  # n5 = tanh(bn + Wn n5_a + Un n5_c)
+    H5_a = 1 - Z5  # h5_a = 1 - z5
+    H5 = H4 * H5_a + N5 * Z5  # h5 = h4 * h5_a + n5 * z5
+    Z6_a = E_[:, 5]  # z6_a = e[5]
+    Z6 = _sigmoid(np.dot(Z6_a, Wz.T) + np.dot(H5, Uz.T) + bz)  # z6 = sigmoid(bz + Wz z6_a + Uz h5)
+    R6_a = E_[:, 5]  # r6_a = e[5]
+    R6 = _sigmoid(np.dot(R6_a, Wr.T) + np.dot(H5, Ur.T) + br)  # r6 = sigmoid(br + Wr r6_a + Ur h5)
+    N6_a = E_[:, 5]  # n6_a = e[5]
+    N6_c = H5 * R6  # n6_c = h5 * r6
+    N6 = np.tanh(np.dot(N6_a, Wn.T) + np.dot(N6_c, Un.T) + bn)  # n6 = tanh(bn + Wn n6_a + Un n6_c)
+    H6_a = 1 - Z6  # h6_a = 1 - z6
+    H6 = H5 * H6_a + N6 * Z6  # h6 = h5 * h6_a + n6 * z6
+    Y_a = np.dot(H6, Wy.T) + by  # y_a = Wy h6 + by
+    Y, _lse_Y = _softmax_lse(Y_a)  # y = softmax(y_a), and its log-sum-exp for the loss
     cache = {
         "Ids": Ids,
         "E_": E_,
-        "Z11": Z11,
+        "Z1_a": Z1_a,
         "Z1": Z1,
-        "N11": N11,
+        "N1_a": N1_a,
         "N1": N1,
         "H1": H1,
-        "Z21": Z21,
+        "Z2_a": Z2_a,
         "Z2": Z2,
-        "R21": R21,
+        "R2_a": R2_a,
         "R2": R2,
-        "N21": N21,
-        "N23": N23,
+        "N2_a": N2_a,
+        "N2_c": N2_c,
         "N2": N2,
-        "H21": H21,
+        "H2_a": H2_a,
         "H2": H2,
-        "Z31": Z31,
+        "Z3_a": Z3_a,
         "Z3": Z3,
-        "R31": R31,
+        "R3_a": R3_a,
         "R3": R3,
-        "N31": N31,
-        "N33": N33,
+        "N3_a": N3_a,
+        "N3_c": N3_c,
         "N3": N3,
-        "H31": H31,
+        "H3_a": H3_a,
         "H3": H3,
-        "Z41": Z41,
+        "Z4_a": Z4_a,
         "Z4": Z4,
-        "R41": R41,
+        "R4_a": R4_a,
         "R4": R4,
-        "N41": N41,
-        "N43": N43,
+        "N4_a": N4_a,
+        "N4_c": N4_c,
         "N4": N4,
-        "H41": H41,
+        "H4_a": H4_a,
         "H4": H4,
-        "Z51": Z51,
+        "Z5_a": Z5_a,
         "Z5": Z5,
-        "R51": R51,
+        "R5_a": R5_a,
         "R5": R5,
-        "N51": N51,
-        "N53": N53,
+        "N5_a": N5_a,
+        "N5_c": N5_c,
         "N5": N5,
-        "H51": H51,
+        "H5_a": H5_a,
         "H5": H5,
-        "Z61": Z61,
+        "Z6_a": Z6_a,
         "Z6": Z6,
-        "R61": R61,
+        "R6_a": R6_a,
         "R6": R6,
-        "N61": N61,
-        "N63": N63,
+        "N6_a": N6_a,
+        "N6_c": N6_c,
         "N6": N6,
-        "H61": H61,
+        "H6_a": H6_a,
         "H6": H6,
-        "Y1": Y1,
+        "Y_a": Y_a,
         "Y": Y,
         "_lse_Y": _lse_Y,
     }
@@ -329,9 +329,9 @@ def forward(params, X):
 
 def _batch_loss(cache, T):
     """E = cross_entropy(y, t), averaged over the batch."""
-    Y1 = cache["Y1"]
+    Y_a = cache["Y_a"]
     _lse_Y = cache["_lse_Y"]
-    return np.vdot(T, _lse_Y - Y1) / T.shape[0]
+    return np.vdot(T, _lse_Y - Y_a) / T.shape[0]
 
 
 def loss(params, X, T):
@@ -353,269 +353,269 @@ def backward(params, cache, T):
     Wy = params["Wy"]
     Ids = cache["Ids"]
     E_ = cache["E_"]
-    Z11 = cache["Z11"]
+    Z1_a = cache["Z1_a"]
     Z1 = cache["Z1"]
-    N11 = cache["N11"]
+    N1_a = cache["N1_a"]
     N1 = cache["N1"]
     H1 = cache["H1"]
-    Z21 = cache["Z21"]
+    Z2_a = cache["Z2_a"]
     Z2 = cache["Z2"]
-    R21 = cache["R21"]
+    R2_a = cache["R2_a"]
     R2 = cache["R2"]
-    N21 = cache["N21"]
-    N23 = cache["N23"]
+    N2_a = cache["N2_a"]
+    N2_c = cache["N2_c"]
     N2 = cache["N2"]
-    H21 = cache["H21"]
+    H2_a = cache["H2_a"]
     H2 = cache["H2"]
-    Z31 = cache["Z31"]
+    Z3_a = cache["Z3_a"]
     Z3 = cache["Z3"]
-    R31 = cache["R31"]
+    R3_a = cache["R3_a"]
     R3 = cache["R3"]
-    N31 = cache["N31"]
-    N33 = cache["N33"]
+    N3_a = cache["N3_a"]
+    N3_c = cache["N3_c"]
     N3 = cache["N3"]
-    H31 = cache["H31"]
+    H3_a = cache["H3_a"]
     H3 = cache["H3"]
-    Z41 = cache["Z41"]
+    Z4_a = cache["Z4_a"]
     Z4 = cache["Z4"]
-    R41 = cache["R41"]
+    R4_a = cache["R4_a"]
     R4 = cache["R4"]
-    N41 = cache["N41"]
-    N43 = cache["N43"]
+    N4_a = cache["N4_a"]
+    N4_c = cache["N4_c"]
     N4 = cache["N4"]
-    H41 = cache["H41"]
+    H4_a = cache["H4_a"]
     H4 = cache["H4"]
-    Z51 = cache["Z51"]
+    Z5_a = cache["Z5_a"]
     Z5 = cache["Z5"]
-    R51 = cache["R51"]
+    R5_a = cache["R5_a"]
     R5 = cache["R5"]
-    N51 = cache["N51"]
-    N53 = cache["N53"]
+    N5_a = cache["N5_a"]
+    N5_c = cache["N5_c"]
     N5 = cache["N5"]
-    H51 = cache["H51"]
+    H5_a = cache["H5_a"]
     H5 = cache["H5"]
-    Z61 = cache["Z61"]
+    Z6_a = cache["Z6_a"]
     Z6 = cache["Z6"]
-    R61 = cache["R61"]
+    R6_a = cache["R6_a"]
     R6 = cache["R6"]
-    N61 = cache["N61"]
-    N63 = cache["N63"]
+    N6_a = cache["N6_a"]
+    N6_c = cache["N6_c"]
     N6 = cache["N6"]
-    H61 = cache["H61"]
+    H6_a = cache["H6_a"]
     H6 = cache["H6"]
     Y = cache["Y"]
     N = T.shape[0]
-    dY1 = (Y - T) / N  # dE/dy1 = y - t
-    dWy = np.dot(dY1.T, H6)  # dE/dWy = dE/dy1 h6^T, summed over the batch
-    dby = _batch_sum(dY1)  # dE/dby = dE/dy1, summed over the batch
-    dH6 = np.dot(dY1, Wy)  # dE/dh6 = Wy^T dE/dy1
-    dH62 = dH6  # dE/dh62 = dE/dh6
-    dH63 = dH6  # dE/dh63 = dE/dh6
-    dZ6 = dH63 * N6  # dE/dz6 = dE/dh63 * n6
-    dN6 = dH63 * Z6  # dE/dn6 = dE/dh63 * z6
-    dH61 = dH62 * H5  # dE/dh61 = dE/dh62 * h5
-    dH5 = dH62 * H61  # dE/dh5 = dE/dh62 * h61
-    dZ6 = dZ6 + -dH61  # dE/dz6 += dE/dh61 * (-1)
-    dN66 = dN6 * (1 - N6 ** 2)  # dE/dn66 = dE/dn6 * (1 - n6 ** 2)
-    dN65 = dN66  # dE/dn65 = dE/dn66
-    dbn = _batch_sum(dN66)  # dE/dbn = dE/dn66, summed over the batch
-    dN62 = dN65  # dE/dn62 = dE/dn65
-    dN64 = dN65  # dE/dn64 = dE/dn65
-    dUn = np.dot(dN64.T, N63)  # dE/dUn = dE/dn64 n63^T, summed over the batch
-    dN63 = np.dot(dN64, Un)  # dE/dn63 = Un^T dE/dn64
-    dR6 = dN63 * H5  # dE/dr6 = dE/dn63 * h5
-    dH5 = dH5 + dN63 * R6  # dE/dh5 += dE/dn63 * r6
-    dWn = np.dot(dN62.T, N61)  # dE/dWn = dE/dn62 n61^T, summed over the batch
-    dN61 = np.dot(dN62, Wn)  # dE/dn61 = Wn^T dE/dn62
-    dE_ = _unindex(dN61, E_, np.s_[:, 5])  # dE/de = dE/dn61 placed at [5], zeros elsewhere
-    dR65 = dR6 * R6 * (1 - R6)  # dE/dr65 = dE/dr6 * r6 * (1 - r6)
-    dR64 = dR65  # dE/dr64 = dE/dr65
-    dbr = _batch_sum(dR65)  # dE/dbr = dE/dr65, summed over the batch
-    dR62 = dR64  # dE/dr62 = dE/dr64
-    dR63 = dR64  # dE/dr63 = dE/dr64
-    dUr = np.dot(dR63.T, H5)  # dE/dUr = dE/dr63 h5^T, summed over the batch
-    dH5 = dH5 + np.dot(dR63, Ur)  # dE/dh5 += Ur^T dE/dr63
-    dWr = np.dot(dR62.T, R61)  # dE/dWr = dE/dr62 r61^T, summed over the batch
-    dR61 = np.dot(dR62, Wr)  # dE/dr61 = Wr^T dE/dr62
-    dE_ = dE_ + _unindex(dR61, E_, np.s_[:, 5])  # dE/de += dE/dr61 placed at [5], zeros elsewhere
-    dZ65 = dZ6 * Z6 * (1 - Z6)  # dE/dz65 = dE/dz6 * z6 * (1 - z6)
-    dZ64 = dZ65  # dE/dz64 = dE/dz65
-    dbz = _batch_sum(dZ65)  # dE/dbz = dE/dz65, summed over the batch
-    dZ62 = dZ64  # dE/dz62 = dE/dz64
-    dZ63 = dZ64  # dE/dz63 = dE/dz64
-    dUz = np.dot(dZ63.T, H5)  # dE/dUz = dE/dz63 h5^T, summed over the batch
-    dH5 = dH5 + np.dot(dZ63, Uz)  # dE/dh5 += Uz^T dE/dz63
-    dWz = np.dot(dZ62.T, Z61)  # dE/dWz = dE/dz62 z61^T, summed over the batch
-    dZ61 = np.dot(dZ62, Wz)  # dE/dz61 = Wz^T dE/dz62
-    dE_ = dE_ + _unindex(dZ61, E_, np.s_[:, 5])  # dE/de += dE/dz61 placed at [5], zeros elsewhere
-    dH52 = dH5  # dE/dh52 = dE/dh5
-    dH53 = dH5  # dE/dh53 = dE/dh5
-    dZ5 = dH53 * N5  # dE/dz5 = dE/dh53 * n5
-    dN5 = dH53 * Z5  # dE/dn5 = dE/dh53 * z5
-    dH51 = dH52 * H4  # dE/dh51 = dE/dh52 * h4
-    dH4 = dH52 * H51  # dE/dh4 = dE/dh52 * h51
-    dZ5 = dZ5 + -dH51  # dE/dz5 += dE/dh51 * (-1)
-    dN56 = dN5 * (1 - N5 ** 2)  # dE/dn56 = dE/dn5 * (1 - n5 ** 2)
-    dN55 = dN56  # dE/dn55 = dE/dn56
-    dbn = dbn + _batch_sum(dN56)  # dE/dbn += dE/dn56, summed over the batch
-    dN52 = dN55  # dE/dn52 = dE/dn55
-    dN54 = dN55  # dE/dn54 = dE/dn55
-    dUn = dUn + np.dot(dN54.T, N53)  # dE/dUn += dE/dn54 n53^T, summed over the batch
-    dN53 = np.dot(dN54, Un)  # dE/dn53 = Un^T dE/dn54
-    dR5 = dN53 * H4  # dE/dr5 = dE/dn53 * h4
-    dH4 = dH4 + dN53 * R5  # dE/dh4 += dE/dn53 * r5
-    dWn = dWn + np.dot(dN52.T, N51)  # dE/dWn += dE/dn52 n51^T, summed over the batch
-    dN51 = np.dot(dN52, Wn)  # dE/dn51 = Wn^T dE/dn52
-    dE_ = dE_ + _unindex(dN51, E_, np.s_[:, 4])  # dE/de += dE/dn51 placed at [4], zeros elsewhere
-    dR55 = dR5 * R5 * (1 - R5)  # dE/dr55 = dE/dr5 * r5 * (1 - r5)
-    dR54 = dR55  # dE/dr54 = dE/dr55
-    dbr = dbr + _batch_sum(dR55)  # dE/dbr += dE/dr55, summed over the batch
-    dR52 = dR54  # dE/dr52 = dE/dr54
-    dR53 = dR54  # dE/dr53 = dE/dr54
-    dUr = dUr + np.dot(dR53.T, H4)  # dE/dUr += dE/dr53 h4^T, summed over the batch
-    dH4 = dH4 + np.dot(dR53, Ur)  # dE/dh4 += Ur^T dE/dr53
-    dWr = dWr + np.dot(dR52.T, R51)  # dE/dWr += dE/dr52 r51^T, summed over the batch
-    dR51 = np.dot(dR52, Wr)  # dE/dr51 = Wr^T dE/dr52
-    dE_ = dE_ + _unindex(dR51, E_, np.s_[:, 4])  # dE/de += dE/dr51 placed at [4], zeros elsewhere
-    dZ55 = dZ5 * Z5 * (1 - Z5)  # dE/dz55 = dE/dz5 * z5 * (1 - z5)
-    dZ54 = dZ55  # dE/dz54 = dE/dz55
-    dbz = dbz + _batch_sum(dZ55)  # dE/dbz += dE/dz55, summed over the batch
-    dZ52 = dZ54  # dE/dz52 = dE/dz54
-    dZ53 = dZ54  # dE/dz53 = dE/dz54
-    dUz = dUz + np.dot(dZ53.T, H4)  # dE/dUz += dE/dz53 h4^T, summed over the batch
-    dH4 = dH4 + np.dot(dZ53, Uz)  # dE/dh4 += Uz^T dE/dz53
-    dWz = dWz + np.dot(dZ52.T, Z51)  # dE/dWz += dE/dz52 z51^T, summed over the batch
-    dZ51 = np.dot(dZ52, Wz)  # dE/dz51 = Wz^T dE/dz52
-    dE_ = dE_ + _unindex(dZ51, E_, np.s_[:, 4])  # dE/de += dE/dz51 placed at [4], zeros elsewhere
-    dH42 = dH4  # dE/dh42 = dE/dh4
-    dH43 = dH4  # dE/dh43 = dE/dh4
-    dZ4 = dH43 * N4  # dE/dz4 = dE/dh43 * n4
-    dN4 = dH43 * Z4  # dE/dn4 = dE/dh43 * z4
-    dH41 = dH42 * H3  # dE/dh41 = dE/dh42 * h3
-    dH3 = dH42 * H41  # dE/dh3 = dE/dh42 * h41
-    dZ4 = dZ4 + -dH41  # dE/dz4 += dE/dh41 * (-1)
-    dN46 = dN4 * (1 - N4 ** 2)  # dE/dn46 = dE/dn4 * (1 - n4 ** 2)
-    dN45 = dN46  # dE/dn45 = dE/dn46
-    dbn = dbn + _batch_sum(dN46)  # dE/dbn += dE/dn46, summed over the batch
-    dN42 = dN45  # dE/dn42 = dE/dn45
-    dN44 = dN45  # dE/dn44 = dE/dn45
-    dUn = dUn + np.dot(dN44.T, N43)  # dE/dUn += dE/dn44 n43^T, summed over the batch
-    dN43 = np.dot(dN44, Un)  # dE/dn43 = Un^T dE/dn44
-    dR4 = dN43 * H3  # dE/dr4 = dE/dn43 * h3
-    dH3 = dH3 + dN43 * R4  # dE/dh3 += dE/dn43 * r4
-    dWn = dWn + np.dot(dN42.T, N41)  # dE/dWn += dE/dn42 n41^T, summed over the batch
-    dN41 = np.dot(dN42, Wn)  # dE/dn41 = Wn^T dE/dn42
-    dE_ = dE_ + _unindex(dN41, E_, np.s_[:, 3])  # dE/de += dE/dn41 placed at [3], zeros elsewhere
-    dR45 = dR4 * R4 * (1 - R4)  # dE/dr45 = dE/dr4 * r4 * (1 - r4)
-    dR44 = dR45  # dE/dr44 = dE/dr45
-    dbr = dbr + _batch_sum(dR45)  # dE/dbr += dE/dr45, summed over the batch
-    dR42 = dR44  # dE/dr42 = dE/dr44
-    dR43 = dR44  # dE/dr43 = dE/dr44
-    dUr = dUr + np.dot(dR43.T, H3)  # dE/dUr += dE/dr43 h3^T, summed over the batch
-    dH3 = dH3 + np.dot(dR43, Ur)  # dE/dh3 += Ur^T dE/dr43
-    dWr = dWr + np.dot(dR42.T, R41)  # dE/dWr += dE/dr42 r41^T, summed over the batch
-    dR41 = np.dot(dR42, Wr)  # dE/dr41 = Wr^T dE/dr42
-    dE_ = dE_ + _unindex(dR41, E_, np.s_[:, 3])  # dE/de += dE/dr41 placed at [3], zeros elsewhere
-    dZ45 = dZ4 * Z4 * (1 - Z4)  # dE/dz45 = dE/dz4 * z4 * (1 - z4)
-    dZ44 = dZ45  # dE/dz44 = dE/dz45
-    dbz = dbz + _batch_sum(dZ45)  # dE/dbz += dE/dz45, summed over the batch
-    dZ42 = dZ44  # dE/dz42 = dE/dz44
-    dZ43 = dZ44  # dE/dz43 = dE/dz44
-    dUz = dUz + np.dot(dZ43.T, H3)  # dE/dUz += dE/dz43 h3^T, summed over the batch
-    dH3 = dH3 + np.dot(dZ43, Uz)  # dE/dh3 += Uz^T dE/dz43
-    dWz = dWz + np.dot(dZ42.T, Z41)  # dE/dWz += dE/dz42 z41^T, summed over the batch
-    dZ41 = np.dot(dZ42, Wz)  # dE/dz41 = Wz^T dE/dz42
-    dE_ = dE_ + _unindex(dZ41, E_, np.s_[:, 3])  # dE/de += dE/dz41 placed at [3], zeros elsewhere
-    dH32 = dH3  # dE/dh32 = dE/dh3
-    dH33 = dH3  # dE/dh33 = dE/dh3
-    dZ3 = dH33 * N3  # dE/dz3 = dE/dh33 * n3
-    dN3 = dH33 * Z3  # dE/dn3 = dE/dh33 * z3
-    dH31 = dH32 * H2  # dE/dh31 = dE/dh32 * h2
-    dH2 = dH32 * H31  # dE/dh2 = dE/dh32 * h31
-    dZ3 = dZ3 + -dH31  # dE/dz3 += dE/dh31 * (-1)
-    dN36 = dN3 * (1 - N3 ** 2)  # dE/dn36 = dE/dn3 * (1 - n3 ** 2)
-    dN35 = dN36  # dE/dn35 = dE/dn36
-    dbn = dbn + _batch_sum(dN36)  # dE/dbn += dE/dn36, summed over the batch
-    dN32 = dN35  # dE/dn32 = dE/dn35
-    dN34 = dN35  # dE/dn34 = dE/dn35
-    dUn = dUn + np.dot(dN34.T, N33)  # dE/dUn += dE/dn34 n33^T, summed over the batch
-    dN33 = np.dot(dN34, Un)  # dE/dn33 = Un^T dE/dn34
-    dR3 = dN33 * H2  # dE/dr3 = dE/dn33 * h2
-    dH2 = dH2 + dN33 * R3  # dE/dh2 += dE/dn33 * r3
-    dWn = dWn + np.dot(dN32.T, N31)  # dE/dWn += dE/dn32 n31^T, summed over the batch
-    dN31 = np.dot(dN32, Wn)  # dE/dn31 = Wn^T dE/dn32
-    dE_ = dE_ + _unindex(dN31, E_, np.s_[:, 2])  # dE/de += dE/dn31 placed at [2], zeros elsewhere
-    dR35 = dR3 * R3 * (1 - R3)  # dE/dr35 = dE/dr3 * r3 * (1 - r3)
-    dR34 = dR35  # dE/dr34 = dE/dr35
-    dbr = dbr + _batch_sum(dR35)  # dE/dbr += dE/dr35, summed over the batch
-    dR32 = dR34  # dE/dr32 = dE/dr34
-    dR33 = dR34  # dE/dr33 = dE/dr34
-    dUr = dUr + np.dot(dR33.T, H2)  # dE/dUr += dE/dr33 h2^T, summed over the batch
-    dH2 = dH2 + np.dot(dR33, Ur)  # dE/dh2 += Ur^T dE/dr33
-    dWr = dWr + np.dot(dR32.T, R31)  # dE/dWr += dE/dr32 r31^T, summed over the batch
-    dR31 = np.dot(dR32, Wr)  # dE/dr31 = Wr^T dE/dr32
-    dE_ = dE_ + _unindex(dR31, E_, np.s_[:, 2])  # dE/de += dE/dr31 placed at [2], zeros elsewhere
-    dZ35 = dZ3 * Z3 * (1 - Z3)  # dE/dz35 = dE/dz3 * z3 * (1 - z3)
-    dZ34 = dZ35  # dE/dz34 = dE/dz35
-    dbz = dbz + _batch_sum(dZ35)  # dE/dbz += dE/dz35, summed over the batch
-    dZ32 = dZ34  # dE/dz32 = dE/dz34
-    dZ33 = dZ34  # dE/dz33 = dE/dz34
-    dUz = dUz + np.dot(dZ33.T, H2)  # dE/dUz += dE/dz33 h2^T, summed over the batch
-    dH2 = dH2 + np.dot(dZ33, Uz)  # dE/dh2 += Uz^T dE/dz33
-    dWz = dWz + np.dot(dZ32.T, Z31)  # dE/dWz += dE/dz32 z31^T, summed over the batch
-    dZ31 = np.dot(dZ32, Wz)  # dE/dz31 = Wz^T dE/dz32
-    dE_ = dE_ + _unindex(dZ31, E_, np.s_[:, 2])  # dE/de += dE/dz31 placed at [2], zeros elsewhere
-    dH22 = dH2  # dE/dh22 = dE/dh2
-    dH23 = dH2  # dE/dh23 = dE/dh2
-    dZ2 = dH23 * N2  # dE/dz2 = dE/dh23 * n2
-    dN2 = dH23 * Z2  # dE/dn2 = dE/dh23 * z2
-    dH21 = dH22 * H1  # dE/dh21 = dE/dh22 * h1
-    dH1 = dH22 * H21  # dE/dh1 = dE/dh22 * h21
-    dZ2 = dZ2 + -dH21  # dE/dz2 += dE/dh21 * (-1)
-    dN26 = dN2 * (1 - N2 ** 2)  # dE/dn26 = dE/dn2 * (1 - n2 ** 2)
-    dN25 = dN26  # dE/dn25 = dE/dn26
-    dbn = dbn + _batch_sum(dN26)  # dE/dbn += dE/dn26, summed over the batch
-    dN22 = dN25  # dE/dn22 = dE/dn25
-    dN24 = dN25  # dE/dn24 = dE/dn25
-    dUn = dUn + np.dot(dN24.T, N23)  # dE/dUn += dE/dn24 n23^T, summed over the batch
-    dN23 = np.dot(dN24, Un)  # dE/dn23 = Un^T dE/dn24
-    dR2 = dN23 * H1  # dE/dr2 = dE/dn23 * h1
-    dH1 = dH1 + dN23 * R2  # dE/dh1 += dE/dn23 * r2
-    dWn = dWn + np.dot(dN22.T, N21)  # dE/dWn += dE/dn22 n21^T, summed over the batch
-    dN21 = np.dot(dN22, Wn)  # dE/dn21 = Wn^T dE/dn22
-    dE_ = dE_ + _unindex(dN21, E_, np.s_[:, 1])  # dE/de += dE/dn21 placed at [1], zeros elsewhere
-    dR25 = dR2 * R2 * (1 - R2)  # dE/dr25 = dE/dr2 * r2 * (1 - r2)
-    dR24 = dR25  # dE/dr24 = dE/dr25
-    dbr = dbr + _batch_sum(dR25)  # dE/dbr += dE/dr25, summed over the batch
-    dR22 = dR24  # dE/dr22 = dE/dr24
-    dR23 = dR24  # dE/dr23 = dE/dr24
-    dUr = dUr + np.dot(dR23.T, H1)  # dE/dUr += dE/dr23 h1^T, summed over the batch
-    dH1 = dH1 + np.dot(dR23, Ur)  # dE/dh1 += Ur^T dE/dr23
-    dWr = dWr + np.dot(dR22.T, R21)  # dE/dWr += dE/dr22 r21^T, summed over the batch
-    dR21 = np.dot(dR22, Wr)  # dE/dr21 = Wr^T dE/dr22
-    dE_ = dE_ + _unindex(dR21, E_, np.s_[:, 1])  # dE/de += dE/dr21 placed at [1], zeros elsewhere
-    dZ25 = dZ2 * Z2 * (1 - Z2)  # dE/dz25 = dE/dz2 * z2 * (1 - z2)
-    dZ24 = dZ25  # dE/dz24 = dE/dz25
-    dbz = dbz + _batch_sum(dZ25)  # dE/dbz += dE/dz25, summed over the batch
-    dZ22 = dZ24  # dE/dz22 = dE/dz24
-    dZ23 = dZ24  # dE/dz23 = dE/dz24
-    dUz = dUz + np.dot(dZ23.T, H1)  # dE/dUz += dE/dz23 h1^T, summed over the batch
-    dH1 = dH1 + np.dot(dZ23, Uz)  # dE/dh1 += Uz^T dE/dz23
-    dWz = dWz + np.dot(dZ22.T, Z21)  # dE/dWz += dE/dz22 z21^T, summed over the batch
-    dZ21 = np.dot(dZ22, Wz)  # dE/dz21 = Wz^T dE/dz22
-    dE_ = dE_ + _unindex(dZ21, E_, np.s_[:, 1])  # dE/de += dE/dz21 placed at [1], zeros elsewhere
+    dY_a = (Y - T) / N  # dE/dy_a = y - t
+    dWy = np.dot(dY_a.T, H6)  # dE/dWy = dE/dy_a h6^T, summed over the batch
+    dby = _batch_sum(dY_a)  # dE/dby = dE/dy_a, summed over the batch
+    dH6 = np.dot(dY_a, Wy)  # dE/dh6 = Wy^T dE/dy_a
+    dH6_b = dH6  # dE/dh6_b = dE/dh6
+    dH6_c = dH6  # dE/dh6_c = dE/dh6
+    dZ6 = dH6_c * N6  # dE/dz6 = dE/dh6_c * n6
+    dN6 = dH6_c * Z6  # dE/dn6 = dE/dh6_c * z6
+    dH6_a = dH6_b * H5  # dE/dh6_a = dE/dh6_b * h5
+    dH5 = dH6_b * H6_a  # dE/dh5 = dE/dh6_b * h6_a
+    dZ6 = dZ6 + -dH6_a  # dE/dz6 += dE/dh6_a * (-1)
+    dN6_f = dN6 * (1 - N6 ** 2)  # dE/dn6_f = dE/dn6 * (1 - n6 ** 2)
+    dN6_e = dN6_f  # dE/dn6_e = dE/dn6_f
+    dbn = _batch_sum(dN6_f)  # dE/dbn = dE/dn6_f, summed over the batch
+    dN6_b = dN6_e  # dE/dn6_b = dE/dn6_e
+    dN6_d = dN6_e  # dE/dn6_d = dE/dn6_e
+    dUn = np.dot(dN6_d.T, N6_c)  # dE/dUn = dE/dn6_d n6_c^T, summed over the batch
+    dN6_c = np.dot(dN6_d, Un)  # dE/dn6_c = Un^T dE/dn6_d
+    dR6 = dN6_c * H5  # dE/dr6 = dE/dn6_c * h5
+    dH5 = dH5 + dN6_c * R6  # dE/dh5 += dE/dn6_c * r6
+    dWn = np.dot(dN6_b.T, N6_a)  # dE/dWn = dE/dn6_b n6_a^T, summed over the batch
+    dN6_a = np.dot(dN6_b, Wn)  # dE/dn6_a = Wn^T dE/dn6_b
+    dE_ = _unindex(dN6_a, E_, np.s_[:, 5])  # dE/de = dE/dn6_a placed at [5], zeros elsewhere
+    dR6_e = dR6 * R6 * (1 - R6)  # dE/dr6_e = dE/dr6 * r6 * (1 - r6)
+    dR6_d = dR6_e  # dE/dr6_d = dE/dr6_e
+    dbr = _batch_sum(dR6_e)  # dE/dbr = dE/dr6_e, summed over the batch
+    dR6_b = dR6_d  # dE/dr6_b = dE/dr6_d
+    dR6_c = dR6_d  # dE/dr6_c = dE/dr6_d
+    dUr = np.dot(dR6_c.T, H5)  # dE/dUr = dE/dr6_c h5^T, summed over the batch
+    dH5 = dH5 + np.dot(dR6_c, Ur)  # dE/dh5 += Ur^T dE/dr6_c
+    dWr = np.dot(dR6_b.T, R6_a)  # dE/dWr = dE/dr6_b r6_a^T, summed over the batch
+    dR6_a = np.dot(dR6_b, Wr)  # dE/dr6_a = Wr^T dE/dr6_b
+    dE_ = dE_ + _unindex(dR6_a, E_, np.s_[:, 5])  # dE/de += dE/dr6_a placed at [5], zeros elsewhere
+    dZ6_e = dZ6 * Z6 * (1 - Z6)  # dE/dz6_e = dE/dz6 * z6 * (1 - z6)
+    dZ6_d = dZ6_e  # dE/dz6_d = dE/dz6_e
+    dbz = _batch_sum(dZ6_e)  # dE/dbz = dE/dz6_e, summed over the batch
+    dZ6_b = dZ6_d  # dE/dz6_b = dE/dz6_d
+    dZ6_c = dZ6_d  # dE/dz6_c = dE/dz6_d
+    dUz = np.dot(dZ6_c.T, H5)  # dE/dUz = dE/dz6_c h5^T, summed over the batch
+    dH5 = dH5 + np.dot(dZ6_c, Uz)  # dE/dh5 += Uz^T dE/dz6_c
+    dWz = np.dot(dZ6_b.T, Z6_a)  # dE/dWz = dE/dz6_b z6_a^T, summed over the batch
+    dZ6_a = np.dot(dZ6_b, Wz)  # dE/dz6_a = Wz^T dE/dz6_b
+    dE_ = dE_ + _unindex(dZ6_a, E_, np.s_[:, 5])  # dE/de += dE/dz6_a placed at [5], zeros elsewhere
+    dH5_b = dH5  # dE/dh5_b = dE/dh5
+    dH5_c = dH5  # dE/dh5_c = dE/dh5
+    dZ5 = dH5_c * N5  # dE/dz5 = dE/dh5_c * n5
+    dN5 = dH5_c * Z5  # dE/dn5 = dE/dh5_c * z5
+    dH5_a = dH5_b * H4  # dE/dh5_a = dE/dh5_b * h4
+    dH4 = dH5_b * H5_a  # dE/dh4 = dE/dh5_b * h5_a
+    dZ5 = dZ5 + -dH5_a  # dE/dz5 += dE/dh5_a * (-1)
+    dN5_f = dN5 * (1 - N5 ** 2)  # dE/dn5_f = dE/dn5 * (1 - n5 ** 2)
+    dN5_e = dN5_f  # dE/dn5_e = dE/dn5_f
+    dbn = dbn + _batch_sum(dN5_f)  # dE/dbn += dE/dn5_f, summed over the batch
+    dN5_b = dN5_e  # dE/dn5_b = dE/dn5_e
+    dN5_d = dN5_e  # dE/dn5_d = dE/dn5_e
+    dUn = dUn + np.dot(dN5_d.T, N5_c)  # dE/dUn += dE/dn5_d n5_c^T, summed over the batch
+    dN5_c = np.dot(dN5_d, Un)  # dE/dn5_c = Un^T dE/dn5_d
+    dR5 = dN5_c * H4  # dE/dr5 = dE/dn5_c * h4
+    dH4 = dH4 + dN5_c * R5  # dE/dh4 += dE/dn5_c * r5
+    dWn = dWn + np.dot(dN5_b.T, N5_a)  # dE/dWn += dE/dn5_b n5_a^T, summed over the batch
+    dN5_a = np.dot(dN5_b, Wn)  # dE/dn5_a = Wn^T dE/dn5_b
+    dE_ = dE_ + _unindex(dN5_a, E_, np.s_[:, 4])  # dE/de += dE/dn5_a placed at [4], zeros elsewhere
+    dR5_e = dR5 * R5 * (1 - R5)  # dE/dr5_e = dE/dr5 * r5 * (1 - r5)
+    dR5_d = dR5_e  # dE/dr5_d = dE/dr5_e
+    dbr = dbr + _batch_sum(dR5_e)  # dE/dbr += dE/dr5_e, summed over the batch
+    dR5_b = dR5_d  # dE/dr5_b = dE/dr5_d
+    dR5_c = dR5_d  # dE/dr5_c = dE/dr5_d
+    dUr = dUr + np.dot(dR5_c.T, H4)  # dE/dUr += dE/dr5_c h4^T, summed over the batch
+    dH4 = dH4 + np.dot(dR5_c, Ur)  # dE/dh4 += Ur^T dE/dr5_c
+    dWr = dWr + np.dot(dR5_b.T, R5_a)  # dE/dWr += dE/dr5_b r5_a^T, summed over the batch
+    dR5_a = np.dot(dR5_b, Wr)  # dE/dr5_a = Wr^T dE/dr5_b
+    dE_ = dE_ + _unindex(dR5_a, E_, np.s_[:, 4])  # dE/de += dE/dr5_a placed at [4], zeros elsewhere
+    dZ5_e = dZ5 * Z5 * (1 - Z5)  # dE/dz5_e = dE/dz5 * z5 * (1 - z5)
+    dZ5_d = dZ5_e  # dE/dz5_d = dE/dz5_e
+    dbz = dbz + _batch_sum(dZ5_e)  # dE/dbz += dE/dz5_e, summed over the batch
+    dZ5_b = dZ5_d  # dE/dz5_b = dE/dz5_d
+    dZ5_c = dZ5_d  # dE/dz5_c = dE/dz5_d
+    dUz = dUz + np.dot(dZ5_c.T, H4)  # dE/dUz += dE/dz5_c h4^T, summed over the batch
+    dH4 = dH4 + np.dot(dZ5_c, Uz)  # dE/dh4 += Uz^T dE/dz5_c
+    dWz = dWz + np.dot(dZ5_b.T, Z5_a)  # dE/dWz += dE/dz5_b z5_a^T, summed over the batch
+    dZ5_a = np.dot(dZ5_b, Wz)  # dE/dz5_a = Wz^T dE/dz5_b
+    dE_ = dE_ + _unindex(dZ5_a, E_, np.s_[:, 4])  # dE/de += dE/dz5_a placed at [4], zeros elsewhere
+    dH4_b = dH4  # dE/dh4_b = dE/dh4
+    dH4_c = dH4  # dE/dh4_c = dE/dh4
+    dZ4 = dH4_c * N4  # dE/dz4 = dE/dh4_c * n4
+    dN4 = dH4_c * Z4  # dE/dn4 = dE/dh4_c * z4
+    dH4_a = dH4_b * H3  # dE/dh4_a = dE/dh4_b * h3
+    dH3 = dH4_b * H4_a  # dE/dh3 = dE/dh4_b * h4_a
+    dZ4 = dZ4 + -dH4_a  # dE/dz4 += dE/dh4_a * (-1)
+    dN4_f = dN4 * (1 - N4 ** 2)  # dE/dn4_f = dE/dn4 * (1 - n4 ** 2)
+    dN4_e = dN4_f  # dE/dn4_e = dE/dn4_f
+    dbn = dbn + _batch_sum(dN4_f)  # dE/dbn += dE/dn4_f, summed over the batch
+    dN4_b = dN4_e  # dE/dn4_b = dE/dn4_e
+    dN4_d = dN4_e  # dE/dn4_d = dE/dn4_e
+    dUn = dUn + np.dot(dN4_d.T, N4_c)  # dE/dUn += dE/dn4_d n4_c^T, summed over the batch
+    dN4_c = np.dot(dN4_d, Un)  # dE/dn4_c = Un^T dE/dn4_d
+    dR4 = dN4_c * H3  # dE/dr4 = dE/dn4_c * h3
+    dH3 = dH3 + dN4_c * R4  # dE/dh3 += dE/dn4_c * r4
+    dWn = dWn + np.dot(dN4_b.T, N4_a)  # dE/dWn += dE/dn4_b n4_a^T, summed over the batch
+    dN4_a = np.dot(dN4_b, Wn)  # dE/dn4_a = Wn^T dE/dn4_b
+    dE_ = dE_ + _unindex(dN4_a, E_, np.s_[:, 3])  # dE/de += dE/dn4_a placed at [3], zeros elsewhere
+    dR4_e = dR4 * R4 * (1 - R4)  # dE/dr4_e = dE/dr4 * r4 * (1 - r4)
+    dR4_d = dR4_e  # dE/dr4_d = dE/dr4_e
+    dbr = dbr + _batch_sum(dR4_e)  # dE/dbr += dE/dr4_e, summed over the batch
+    dR4_b = dR4_d  # dE/dr4_b = dE/dr4_d
+    dR4_c = dR4_d  # dE/dr4_c = dE/dr4_d
+    dUr = dUr + np.dot(dR4_c.T, H3)  # dE/dUr += dE/dr4_c h3^T, summed over the batch
+    dH3 = dH3 + np.dot(dR4_c, Ur)  # dE/dh3 += Ur^T dE/dr4_c
+    dWr = dWr + np.dot(dR4_b.T, R4_a)  # dE/dWr += dE/dr4_b r4_a^T, summed over the batch
+    dR4_a = np.dot(dR4_b, Wr)  # dE/dr4_a = Wr^T dE/dr4_b
+    dE_ = dE_ + _unindex(dR4_a, E_, np.s_[:, 3])  # dE/de += dE/dr4_a placed at [3], zeros elsewhere
+    dZ4_e = dZ4 * Z4 * (1 - Z4)  # dE/dz4_e = dE/dz4 * z4 * (1 - z4)
+    dZ4_d = dZ4_e  # dE/dz4_d = dE/dz4_e
+    dbz = dbz + _batch_sum(dZ4_e)  # dE/dbz += dE/dz4_e, summed over the batch
+    dZ4_b = dZ4_d  # dE/dz4_b = dE/dz4_d
+    dZ4_c = dZ4_d  # dE/dz4_c = dE/dz4_d
+    dUz = dUz + np.dot(dZ4_c.T, H3)  # dE/dUz += dE/dz4_c h3^T, summed over the batch
+    dH3 = dH3 + np.dot(dZ4_c, Uz)  # dE/dh3 += Uz^T dE/dz4_c
+    dWz = dWz + np.dot(dZ4_b.T, Z4_a)  # dE/dWz += dE/dz4_b z4_a^T, summed over the batch
+    dZ4_a = np.dot(dZ4_b, Wz)  # dE/dz4_a = Wz^T dE/dz4_b
+    dE_ = dE_ + _unindex(dZ4_a, E_, np.s_[:, 3])  # dE/de += dE/dz4_a placed at [3], zeros elsewhere
+    dH3_b = dH3  # dE/dh3_b = dE/dh3
+    dH3_c = dH3  # dE/dh3_c = dE/dh3
+    dZ3 = dH3_c * N3  # dE/dz3 = dE/dh3_c * n3
+    dN3 = dH3_c * Z3  # dE/dn3 = dE/dh3_c * z3
+    dH3_a = dH3_b * H2  # dE/dh3_a = dE/dh3_b * h2
+    dH2 = dH3_b * H3_a  # dE/dh2 = dE/dh3_b * h3_a
+    dZ3 = dZ3 + -dH3_a  # dE/dz3 += dE/dh3_a * (-1)
+    dN3_f = dN3 * (1 - N3 ** 2)  # dE/dn3_f = dE/dn3 * (1 - n3 ** 2)
+    dN3_e = dN3_f  # dE/dn3_e = dE/dn3_f
+    dbn = dbn + _batch_sum(dN3_f)  # dE/dbn += dE/dn3_f, summed over the batch
+    dN3_b = dN3_e  # dE/dn3_b = dE/dn3_e
+    dN3_d = dN3_e  # dE/dn3_d = dE/dn3_e
+    dUn = dUn + np.dot(dN3_d.T, N3_c)  # dE/dUn += dE/dn3_d n3_c^T, summed over the batch
+    dN3_c = np.dot(dN3_d, Un)  # dE/dn3_c = Un^T dE/dn3_d
+    dR3 = dN3_c * H2  # dE/dr3 = dE/dn3_c * h2
+    dH2 = dH2 + dN3_c * R3  # dE/dh2 += dE/dn3_c * r3
+    dWn = dWn + np.dot(dN3_b.T, N3_a)  # dE/dWn += dE/dn3_b n3_a^T, summed over the batch
+    dN3_a = np.dot(dN3_b, Wn)  # dE/dn3_a = Wn^T dE/dn3_b
+    dE_ = dE_ + _unindex(dN3_a, E_, np.s_[:, 2])  # dE/de += dE/dn3_a placed at [2], zeros elsewhere
+    dR3_e = dR3 * R3 * (1 - R3)  # dE/dr3_e = dE/dr3 * r3 * (1 - r3)
+    dR3_d = dR3_e  # dE/dr3_d = dE/dr3_e
+    dbr = dbr + _batch_sum(dR3_e)  # dE/dbr += dE/dr3_e, summed over the batch
+    dR3_b = dR3_d  # dE/dr3_b = dE/dr3_d
+    dR3_c = dR3_d  # dE/dr3_c = dE/dr3_d
+    dUr = dUr + np.dot(dR3_c.T, H2)  # dE/dUr += dE/dr3_c h2^T, summed over the batch
+    dH2 = dH2 + np.dot(dR3_c, Ur)  # dE/dh2 += Ur^T dE/dr3_c
+    dWr = dWr + np.dot(dR3_b.T, R3_a)  # dE/dWr += dE/dr3_b r3_a^T, summed over the batch
+    dR3_a = np.dot(dR3_b, Wr)  # dE/dr3_a = Wr^T dE/dr3_b
+    dE_ = dE_ + _unindex(dR3_a, E_, np.s_[:, 2])  # dE/de += dE/dr3_a placed at [2], zeros elsewhere
+    dZ3_e = dZ3 * Z3 * (1 - Z3)  # dE/dz3_e = dE/dz3 * z3 * (1 - z3)
+    dZ3_d = dZ3_e  # dE/dz3_d = dE/dz3_e
+    dbz = dbz + _batch_sum(dZ3_e)  # dE/dbz += dE/dz3_e, summed over the batch
+    dZ3_b = dZ3_d  # dE/dz3_b = dE/dz3_d
+    dZ3_c = dZ3_d  # dE/dz3_c = dE/dz3_d
+    dUz = dUz + np.dot(dZ3_c.T, H2)  # dE/dUz += dE/dz3_c h2^T, summed over the batch
+    dH2 = dH2 + np.dot(dZ3_c, Uz)  # dE/dh2 += Uz^T dE/dz3_c
+    dWz = dWz + np.dot(dZ3_b.T, Z3_a)  # dE/dWz += dE/dz3_b z3_a^T, summed over the batch
+    dZ3_a = np.dot(dZ3_b, Wz)  # dE/dz3_a = Wz^T dE/dz3_b
+    dE_ = dE_ + _unindex(dZ3_a, E_, np.s_[:, 2])  # dE/de += dE/dz3_a placed at [2], zeros elsewhere
+    dH2_b = dH2  # dE/dh2_b = dE/dh2
+    dH2_c = dH2  # dE/dh2_c = dE/dh2
+    dZ2 = dH2_c * N2  # dE/dz2 = dE/dh2_c * n2
+    dN2 = dH2_c * Z2  # dE/dn2 = dE/dh2_c * z2
+    dH2_a = dH2_b * H1  # dE/dh2_a = dE/dh2_b * h1
+    dH1 = dH2_b * H2_a  # dE/dh1 = dE/dh2_b * h2_a
+    dZ2 = dZ2 + -dH2_a  # dE/dz2 += dE/dh2_a * (-1)
+    dN2_f = dN2 * (1 - N2 ** 2)  # dE/dn2_f = dE/dn2 * (1 - n2 ** 2)
+    dN2_e = dN2_f  # dE/dn2_e = dE/dn2_f
+    dbn = dbn + _batch_sum(dN2_f)  # dE/dbn += dE/dn2_f, summed over the batch
+    dN2_b = dN2_e  # dE/dn2_b = dE/dn2_e
+    dN2_d = dN2_e  # dE/dn2_d = dE/dn2_e
+    dUn = dUn + np.dot(dN2_d.T, N2_c)  # dE/dUn += dE/dn2_d n2_c^T, summed over the batch
+    dN2_c = np.dot(dN2_d, Un)  # dE/dn2_c = Un^T dE/dn2_d
+    dR2 = dN2_c * H1  # dE/dr2 = dE/dn2_c * h1
+    dH1 = dH1 + dN2_c * R2  # dE/dh1 += dE/dn2_c * r2
+    dWn = dWn + np.dot(dN2_b.T, N2_a)  # dE/dWn += dE/dn2_b n2_a^T, summed over the batch
+    dN2_a = np.dot(dN2_b, Wn)  # dE/dn2_a = Wn^T dE/dn2_b
+    dE_ = dE_ + _unindex(dN2_a, E_, np.s_[:, 1])  # dE/de += dE/dn2_a placed at [1], zeros elsewhere
+    dR2_e = dR2 * R2 * (1 - R2)  # dE/dr2_e = dE/dr2 * r2 * (1 - r2)
+    dR2_d = dR2_e  # dE/dr2_d = dE/dr2_e
+    dbr = dbr + _batch_sum(dR2_e)  # dE/dbr += dE/dr2_e, summed over the batch
+    dR2_b = dR2_d  # dE/dr2_b = dE/dr2_d
+    dR2_c = dR2_d  # dE/dr2_c = dE/dr2_d
+    dUr = dUr + np.dot(dR2_c.T, H1)  # dE/dUr += dE/dr2_c h1^T, summed over the batch
+    dH1 = dH1 + np.dot(dR2_c, Ur)  # dE/dh1 += Ur^T dE/dr2_c
+    dWr = dWr + np.dot(dR2_b.T, R2_a)  # dE/dWr += dE/dr2_b r2_a^T, summed over the batch
+    dR2_a = np.dot(dR2_b, Wr)  # dE/dr2_a = Wr^T dE/dr2_b
+    dE_ = dE_ + _unindex(dR2_a, E_, np.s_[:, 1])  # dE/de += dE/dr2_a placed at [1], zeros elsewhere
+    dZ2_e = dZ2 * Z2 * (1 - Z2)  # dE/dz2_e = dE/dz2 * z2 * (1 - z2)
+    dZ2_d = dZ2_e  # dE/dz2_d = dE/dz2_e
+    dbz = dbz + _batch_sum(dZ2_e)  # dE/dbz += dE/dz2_e, summed over the batch
+    dZ2_b = dZ2_d  # dE/dz2_b = dE/dz2_d
+    dZ2_c = dZ2_d  # dE/dz2_c = dE/dz2_d
+    dUz = dUz + np.dot(dZ2_c.T, H1)  # dE/dUz += dE/dz2_c h1^T, summed over the batch
+    dH1 = dH1 + np.dot(dZ2_c, Uz)  # dE/dh1 += Uz^T dE/dz2_c
+    dWz = dWz + np.dot(dZ2_b.T, Z2_a)  # dE/dWz += dE/dz2_b z2_a^T, summed over the batch
+    dZ2_a = np.dot(dZ2_b, Wz)  # dE/dz2_a = Wz^T dE/dz2_b
+    dE_ = dE_ + _unindex(dZ2_a, E_, np.s_[:, 1])  # dE/de += dE/dz2_a placed at [1], zeros elsewhere
     dZ1 = dH1 * N1  # dE/dz1 = dE/dh1 * n1
     dN1 = dH1 * Z1  # dE/dn1 = dE/dh1 * z1
-    dN12 = dN1 * (1 - N1 ** 2)  # dE/dn12 = dE/dn1 * (1 - n1 ** 2)
-    dWn = dWn + np.dot(dN12.T, N11)  # dE/dWn += dE/dn12 n11^T, summed over the batch
-    dbn = dbn + _batch_sum(dN12)  # dE/dbn += dE/dn12, summed over the batch
-    dN11 = np.dot(dN12, Wn)  # dE/dn11 = Wn^T dE/dn12
-    dE_ = dE_ + _unindex(dN11, E_, np.s_[:, 0])  # dE/de += dE/dn11 placed at [0], zeros elsewhere
-    dZ12 = dZ1 * Z1 * (1 - Z1)  # dE/dz12 = dE/dz1 * z1 * (1 - z1)
-    dWz = dWz + np.dot(dZ12.T, Z11)  # dE/dWz += dE/dz12 z11^T, summed over the batch
-    dbz = dbz + _batch_sum(dZ12)  # dE/dbz += dE/dz12, summed over the batch
-    dZ11 = np.dot(dZ12, Wz)  # dE/dz11 = Wz^T dE/dz12
-    dE_ = dE_ + _unindex(dZ11, E_, np.s_[:, 0])  # dE/de += dE/dz11 placed at [0], zeros elsewhere
+    dN1_b = dN1 * (1 - N1 ** 2)  # dE/dn1_b = dE/dn1 * (1 - n1 ** 2)
+    dWn = dWn + np.dot(dN1_b.T, N1_a)  # dE/dWn += dE/dn1_b n1_a^T, summed over the batch
+    dbn = dbn + _batch_sum(dN1_b)  # dE/dbn += dE/dn1_b, summed over the batch
+    dN1_a = np.dot(dN1_b, Wn)  # dE/dn1_a = Wn^T dE/dn1_b
+    dE_ = dE_ + _unindex(dN1_a, E_, np.s_[:, 0])  # dE/de += dE/dn1_a placed at [0], zeros elsewhere
+    dZ1_b = dZ1 * Z1 * (1 - Z1)  # dE/dz1_b = dE/dz1 * z1 * (1 - z1)
+    dWz = dWz + np.dot(dZ1_b.T, Z1_a)  # dE/dWz += dE/dz1_b z1_a^T, summed over the batch
+    dbz = dbz + _batch_sum(dZ1_b)  # dE/dbz += dE/dz1_b, summed over the batch
+    dZ1_a = np.dot(dZ1_b, Wz)  # dE/dz1_a = Wz^T dE/dz1_b
+    dE_ = dE_ + _unindex(dZ1_a, E_, np.s_[:, 0])  # dE/de += dE/dz1_a placed at [0], zeros elsewhere
     dEmb = _gather_adjoint(dE_, Ids, Emb)  # dE/dEmb = dE/de added into the rows ids picked
     return {
         "Emb": dEmb,
@@ -651,273 +651,273 @@ def loss_and_grad(params, X, T):
     Wy = params["Wy"]
     by = params["by"]
     E_ = Emb[Ids]  # e = Emb[ids]
-    Z11 = E_[:, 0]  # z11 = e[0]
-    Z1 = _sigmoid(np.dot(Z11, Wz.T) + bz)  # z1 = sigmoid(Wz z11 + bz)
-    N11 = E_[:, 0]  # n11 = e[0]
-    N1 = np.tanh(np.dot(N11, Wn.T) + bn)  # n1 = tanh(Wn n11 + bn)
+    Z1_a = E_[:, 0]  # z1_a = e[0]
+    Z1 = _sigmoid(np.dot(Z1_a, Wz.T) + bz)  # z1 = sigmoid(Wz z1_a + bz)
+    N1_a = E_[:, 0]  # n1_a = e[0]
+    N1 = np.tanh(np.dot(N1_a, Wn.T) + bn)  # n1 = tanh(Wn n1_a + bn)
     H1 = N1 * Z1  # h1 = n1 * z1
-    Z21 = E_[:, 1]  # z21 = e[1]
-    Z2 = _sigmoid(np.dot(Z21, Wz.T) + np.dot(H1, Uz.T) + bz)  # z2 = sigmoid(bz + Wz z21 + Uz h1)
-    R21 = E_[:, 1]  # r21 = e[1]
-    R2 = _sigmoid(np.dot(R21, Wr.T) + np.dot(H1, Ur.T) + br)  # r2 = sigmoid(br + Wr r21 + Ur h1)
-    N21 = E_[:, 1]  # n21 = e[1]
-    N23 = H1 * R2  # n23 = h1 * r2
-    N2 = np.tanh(np.dot(N21, Wn.T) + np.dot(N23, Un.T) + bn)  # n2 = tanh(bn + Wn n21 + Un n23)
-    H21 = 1 - Z2  # h21 = 1 - z2
-    H2 = H1 * H21 + N2 * Z2  # h2 = h1 * h21 + n2 * z2
-    Z31 = E_[:, 2]  # z31 = e[2]
-    Z3 = _sigmoid(np.dot(Z31, Wz.T) + np.dot(H2, Uz.T) + bz)  # z3 = sigmoid(bz + Wz z31 + Uz h2)
-    R31 = E_[:, 2]  # r31 = e[2]
-    R3 = _sigmoid(np.dot(R31, Wr.T) + np.dot(H2, Ur.T) + br)  # r3 = sigmoid(br + Wr r31 + Ur h2)
-    N31 = E_[:, 2]  # n31 = e[2]
-    N33 = H2 * R3  # n33 = h2 * r3
-    N3 = np.tanh(np.dot(N31, Wn.T) + np.dot(N33, Un.T) + bn)  # n3 = tanh(bn + Wn n31 + Un n33)
-    H31 = 1 - Z3  # h31 = 1 - z3
-    H3 = H2 * H31 + N3 * Z3  # h3 = h2 * h31 + n3 * z3
-    Z41 = E_[:, 3]  # z41 = e[3]
-    Z4 = _sigmoid(np.dot(Z41, Wz.T) + np.dot(H3, Uz.T) + bz)  # z4 = sigmoid(bz + Wz z41 + Uz h3)
-    R41 = E_[:, 3]  # r41 = e[3]
-    R4 = _sigmoid(np.dot(R41, Wr.T) + np.dot(H3, Ur.T) + br)  # r4 = sigmoid(br + Wr r41 + Ur h3)
-    N41 = E_[:, 3]  # n41 = e[3]
-    N43 = H3 * R4  # n43 = h3 * r4
-    N4 = np.tanh(np.dot(N41, Wn.T) + np.dot(N43, Un.T) + bn)  # n4 = tanh(bn + Wn n41 + Un n43)
-    H41 = 1 - Z4  # h41 = 1 - z4
-    H4 = H3 * H41 + N4 * Z4  # h4 = h3 * h41 + n4 * z4
-    Z51 = E_[:, 4]  # z51 = e[4]
-    Z5 = _sigmoid(np.dot(Z51, Wz.T) + np.dot(H4, Uz.T) + bz)  # z5 = sigmoid(bz + Wz z51 + Uz h4)
-    R51 = E_[:, 4]  # r51 = e[4]
-    R5 = _sigmoid(np.dot(R51, Wr.T) + np.dot(H4, Ur.T) + br)  # r5 = sigmoid(br + Wr r51 + Ur h4)
-    N51 = E_[:, 4]  # n51 = e[4]
-    N53 = H4 * R5  # n53 = h4 * r5
-    N5 = np.tanh(np.dot(N51, Wn.T) + np.dot(N53, Un.T) + bn)  # n5 = tanh(bn + Wn n51 + Un n53)
-    H51 = 1 - Z5  # h51 = 1 - z5
-    H5 = H4 * H51 + N5 * Z5  # h5 = h4 * h51 + n5 * z5
-    Z61 = E_[:, 5]  # z61 = e[5]
-    Z6 = _sigmoid(np.dot(Z61, Wz.T) + np.dot(H5, Uz.T) + bz)  # z6 = sigmoid(bz + Wz z61 + Uz h5)
-    R61 = E_[:, 5]  # r61 = e[5]
-    R6 = _sigmoid(np.dot(R61, Wr.T) + np.dot(H5, Ur.T) + br)  # r6 = sigmoid(br + Wr r61 + Ur h5)
-    N61 = E_[:, 5]  # n61 = e[5]
-    N63 = H5 * R6  # n63 = h5 * r6
-    N6 = np.tanh(np.dot(N61, Wn.T) + np.dot(N63, Un.T) + bn)  # n6 = tanh(bn + Wn n61 + Un n63)
-    H61 = 1 - Z6  # h61 = 1 - z6
-    H6 = H5 * H61 + N6 * Z6  # h6 = h5 * h61 + n6 * z6
-    Y1 = np.dot(H6, Wy.T) + by  # y1 = Wy h6 + by
-    Y, _lse_Y = _softmax_lse(Y1)  # y = softmax(y1), and its log-sum-exp for the loss
+    Z2_a = E_[:, 1]  # z2_a = e[1]
+    Z2 = _sigmoid(np.dot(Z2_a, Wz.T) + np.dot(H1, Uz.T) + bz)  # z2 = sigmoid(bz + Wz z2_a + Uz h1)
+    R2_a = E_[:, 1]  # r2_a = e[1]
+    R2 = _sigmoid(np.dot(R2_a, Wr.T) + np.dot(H1, Ur.T) + br)  # r2 = sigmoid(br + Wr r2_a + Ur h1)
+    N2_a = E_[:, 1]  # n2_a = e[1]
+    N2_c = H1 * R2  # n2_c = h1 * r2
+    N2 = np.tanh(np.dot(N2_a, Wn.T) + np.dot(N2_c, Un.T) + bn)  # n2 = tanh(bn + Wn n2_a + Un n2_c)
+    H2_a = 1 - Z2  # h2_a = 1 - z2
+    H2 = H1 * H2_a + N2 * Z2  # h2 = h1 * h2_a + n2 * z2
+    Z3_a = E_[:, 2]  # z3_a = e[2]
+    Z3 = _sigmoid(np.dot(Z3_a, Wz.T) + np.dot(H2, Uz.T) + bz)  # z3 = sigmoid(bz + Wz z3_a + Uz h2)
+    R3_a = E_[:, 2]  # r3_a = e[2]
+    R3 = _sigmoid(np.dot(R3_a, Wr.T) + np.dot(H2, Ur.T) + br)  # r3 = sigmoid(br + Wr r3_a + Ur h2)
+    N3_a = E_[:, 2]  # n3_a = e[2]
+    N3_c = H2 * R3  # n3_c = h2 * r3
+    N3 = np.tanh(np.dot(N3_a, Wn.T) + np.dot(N3_c, Un.T) + bn)  # n3 = tanh(bn + Wn n3_a + Un n3_c)
+    H3_a = 1 - Z3  # h3_a = 1 - z3
+    H3 = H2 * H3_a + N3 * Z3  # h3 = h2 * h3_a + n3 * z3
+    Z4_a = E_[:, 3]  # z4_a = e[3]
+    Z4 = _sigmoid(np.dot(Z4_a, Wz.T) + np.dot(H3, Uz.T) + bz)  # z4 = sigmoid(bz + Wz z4_a + Uz h3)
+    R4_a = E_[:, 3]  # r4_a = e[3]
+    R4 = _sigmoid(np.dot(R4_a, Wr.T) + np.dot(H3, Ur.T) + br)  # r4 = sigmoid(br + Wr r4_a + Ur h3)
+    N4_a = E_[:, 3]  # n4_a = e[3]
+    N4_c = H3 * R4  # n4_c = h3 * r4
+    N4 = np.tanh(np.dot(N4_a, Wn.T) + np.dot(N4_c, Un.T) + bn)  # n4 = tanh(bn + Wn n4_a + Un n4_c)
+    H4_a = 1 - Z4  # h4_a = 1 - z4
+    H4 = H3 * H4_a + N4 * Z4  # h4 = h3 * h4_a + n4 * z4
+    Z5_a = E_[:, 4]  # z5_a = e[4]
+    Z5 = _sigmoid(np.dot(Z5_a, Wz.T) + np.dot(H4, Uz.T) + bz)  # z5 = sigmoid(bz + Wz z5_a + Uz h4)
+    R5_a = E_[:, 4]  # r5_a = e[4]
+    R5 = _sigmoid(np.dot(R5_a, Wr.T) + np.dot(H4, Ur.T) + br)  # r5 = sigmoid(br + Wr r5_a + Ur h4)
+    N5_a = E_[:, 4]  # n5_a = e[4]
+    N5_c = H4 * R5  # n5_c = h4 * r5
+    N5 = np.tanh(np.dot(N5_a, Wn.T) + np.dot(N5_c, Un.T) + bn)  # n5 = tanh(bn + Wn n5_a + Un n5_c)
+    H5_a = 1 - Z5  # h5_a = 1 - z5
+    H5 = H4 * H5_a + N5 * Z5  # h5 = h4 * h5_a + n5 * z5
+    Z6_a = E_[:, 5]  # z6_a = e[5]
+    Z6 = _sigmoid(np.dot(Z6_a, Wz.T) + np.dot(H5, Uz.T) + bz)  # z6 = sigmoid(bz + Wz z6_a + Uz h5)
+    R6_a = E_[:, 5]  # r6_a = e[5]
+    R6 = _sigmoid(np.dot(R6_a, Wr.T) + np.dot(H5, Ur.T) + br)  # r6 = sigmoid(br + Wr r6_a + Ur h5)
+    N6_a = E_[:, 5]  # n6_a = e[5]
+    N6_c = H5 * R6  # n6_c = h5 * r6
+    N6 = np.tanh(np.dot(N6_a, Wn.T) + np.dot(N6_c, Un.T) + bn)  # n6 = tanh(bn + Wn n6_a + Un n6_c)
+    H6_a = 1 - Z6  # h6_a = 1 - z6
+    H6 = H5 * H6_a + N6 * Z6  # h6 = h5 * h6_a + n6 * z6
+    Y_a = np.dot(H6, Wy.T) + by  # y_a = Wy h6 + by
+    Y, _lse_Y = _softmax_lse(Y_a)  # y = softmax(y_a), and its log-sum-exp for the loss
     T = _targets(T, Y)
     N = T.shape[0]
-    # E = cross_entropy(y, t) = sum_i t_i (logsumexp(y1) - y1_i), averaged over the batch
-    E = np.vdot(T, _lse_Y - Y1) / N
-    dY1 = (Y - T) / N  # dE/dy1 = y - t
-    dWy = np.dot(dY1.T, H6)  # dE/dWy = dE/dy1 h6^T, summed over the batch
-    dby = _batch_sum(dY1)  # dE/dby = dE/dy1, summed over the batch
-    dH6 = np.dot(dY1, Wy)  # dE/dh6 = Wy^T dE/dy1
-    dH62 = dH6  # dE/dh62 = dE/dh6
-    dH63 = dH6  # dE/dh63 = dE/dh6
-    dZ6 = dH63 * N6  # dE/dz6 = dE/dh63 * n6
-    dN6 = dH63 * Z6  # dE/dn6 = dE/dh63 * z6
-    dH61 = dH62 * H5  # dE/dh61 = dE/dh62 * h5
-    dH5 = dH62 * H61  # dE/dh5 = dE/dh62 * h61
-    dZ6 = dZ6 + -dH61  # dE/dz6 += dE/dh61 * (-1)
-    dN66 = dN6 * (1 - N6 ** 2)  # dE/dn66 = dE/dn6 * (1 - n6 ** 2)
-    dN65 = dN66  # dE/dn65 = dE/dn66
-    dbn = _batch_sum(dN66)  # dE/dbn = dE/dn66, summed over the batch
-    dN62 = dN65  # dE/dn62 = dE/dn65
-    dN64 = dN65  # dE/dn64 = dE/dn65
-    dUn = np.dot(dN64.T, N63)  # dE/dUn = dE/dn64 n63^T, summed over the batch
-    dN63 = np.dot(dN64, Un)  # dE/dn63 = Un^T dE/dn64
-    dR6 = dN63 * H5  # dE/dr6 = dE/dn63 * h5
-    dH5 = dH5 + dN63 * R6  # dE/dh5 += dE/dn63 * r6
-    dWn = np.dot(dN62.T, N61)  # dE/dWn = dE/dn62 n61^T, summed over the batch
-    dN61 = np.dot(dN62, Wn)  # dE/dn61 = Wn^T dE/dn62
-    dE_ = _unindex(dN61, E_, np.s_[:, 5])  # dE/de = dE/dn61 placed at [5], zeros elsewhere
-    dR65 = dR6 * R6 * (1 - R6)  # dE/dr65 = dE/dr6 * r6 * (1 - r6)
-    dR64 = dR65  # dE/dr64 = dE/dr65
-    dbr = _batch_sum(dR65)  # dE/dbr = dE/dr65, summed over the batch
-    dR62 = dR64  # dE/dr62 = dE/dr64
-    dR63 = dR64  # dE/dr63 = dE/dr64
-    dUr = np.dot(dR63.T, H5)  # dE/dUr = dE/dr63 h5^T, summed over the batch
-    dH5 = dH5 + np.dot(dR63, Ur)  # dE/dh5 += Ur^T dE/dr63
-    dWr = np.dot(dR62.T, R61)  # dE/dWr = dE/dr62 r61^T, summed over the batch
-    dR61 = np.dot(dR62, Wr)  # dE/dr61 = Wr^T dE/dr62
-    dE_ = dE_ + _unindex(dR61, E_, np.s_[:, 5])  # dE/de += dE/dr61 placed at [5], zeros elsewhere
-    dZ65 = dZ6 * Z6 * (1 - Z6)  # dE/dz65 = dE/dz6 * z6 * (1 - z6)
-    dZ64 = dZ65  # dE/dz64 = dE/dz65
-    dbz = _batch_sum(dZ65)  # dE/dbz = dE/dz65, summed over the batch
-    dZ62 = dZ64  # dE/dz62 = dE/dz64
-    dZ63 = dZ64  # dE/dz63 = dE/dz64
-    dUz = np.dot(dZ63.T, H5)  # dE/dUz = dE/dz63 h5^T, summed over the batch
-    dH5 = dH5 + np.dot(dZ63, Uz)  # dE/dh5 += Uz^T dE/dz63
-    dWz = np.dot(dZ62.T, Z61)  # dE/dWz = dE/dz62 z61^T, summed over the batch
-    dZ61 = np.dot(dZ62, Wz)  # dE/dz61 = Wz^T dE/dz62
-    dE_ = dE_ + _unindex(dZ61, E_, np.s_[:, 5])  # dE/de += dE/dz61 placed at [5], zeros elsewhere
-    dH52 = dH5  # dE/dh52 = dE/dh5
-    dH53 = dH5  # dE/dh53 = dE/dh5
-    dZ5 = dH53 * N5  # dE/dz5 = dE/dh53 * n5
-    dN5 = dH53 * Z5  # dE/dn5 = dE/dh53 * z5
-    dH51 = dH52 * H4  # dE/dh51 = dE/dh52 * h4
-    dH4 = dH52 * H51  # dE/dh4 = dE/dh52 * h51
-    dZ5 = dZ5 + -dH51  # dE/dz5 += dE/dh51 * (-1)
-    dN56 = dN5 * (1 - N5 ** 2)  # dE/dn56 = dE/dn5 * (1 - n5 ** 2)
-    dN55 = dN56  # dE/dn55 = dE/dn56
-    dbn = dbn + _batch_sum(dN56)  # dE/dbn += dE/dn56, summed over the batch
-    dN52 = dN55  # dE/dn52 = dE/dn55
-    dN54 = dN55  # dE/dn54 = dE/dn55
-    dUn = dUn + np.dot(dN54.T, N53)  # dE/dUn += dE/dn54 n53^T, summed over the batch
-    dN53 = np.dot(dN54, Un)  # dE/dn53 = Un^T dE/dn54
-    dR5 = dN53 * H4  # dE/dr5 = dE/dn53 * h4
-    dH4 = dH4 + dN53 * R5  # dE/dh4 += dE/dn53 * r5
-    dWn = dWn + np.dot(dN52.T, N51)  # dE/dWn += dE/dn52 n51^T, summed over the batch
-    dN51 = np.dot(dN52, Wn)  # dE/dn51 = Wn^T dE/dn52
-    dE_ = dE_ + _unindex(dN51, E_, np.s_[:, 4])  # dE/de += dE/dn51 placed at [4], zeros elsewhere
-    dR55 = dR5 * R5 * (1 - R5)  # dE/dr55 = dE/dr5 * r5 * (1 - r5)
-    dR54 = dR55  # dE/dr54 = dE/dr55
-    dbr = dbr + _batch_sum(dR55)  # dE/dbr += dE/dr55, summed over the batch
-    dR52 = dR54  # dE/dr52 = dE/dr54
-    dR53 = dR54  # dE/dr53 = dE/dr54
-    dUr = dUr + np.dot(dR53.T, H4)  # dE/dUr += dE/dr53 h4^T, summed over the batch
-    dH4 = dH4 + np.dot(dR53, Ur)  # dE/dh4 += Ur^T dE/dr53
-    dWr = dWr + np.dot(dR52.T, R51)  # dE/dWr += dE/dr52 r51^T, summed over the batch
-    dR51 = np.dot(dR52, Wr)  # dE/dr51 = Wr^T dE/dr52
-    dE_ = dE_ + _unindex(dR51, E_, np.s_[:, 4])  # dE/de += dE/dr51 placed at [4], zeros elsewhere
-    dZ55 = dZ5 * Z5 * (1 - Z5)  # dE/dz55 = dE/dz5 * z5 * (1 - z5)
-    dZ54 = dZ55  # dE/dz54 = dE/dz55
-    dbz = dbz + _batch_sum(dZ55)  # dE/dbz += dE/dz55, summed over the batch
-    dZ52 = dZ54  # dE/dz52 = dE/dz54
-    dZ53 = dZ54  # dE/dz53 = dE/dz54
-    dUz = dUz + np.dot(dZ53.T, H4)  # dE/dUz += dE/dz53 h4^T, summed over the batch
-    dH4 = dH4 + np.dot(dZ53, Uz)  # dE/dh4 += Uz^T dE/dz53
-    dWz = dWz + np.dot(dZ52.T, Z51)  # dE/dWz += dE/dz52 z51^T, summed over the batch
-    dZ51 = np.dot(dZ52, Wz)  # dE/dz51 = Wz^T dE/dz52
-    dE_ = dE_ + _unindex(dZ51, E_, np.s_[:, 4])  # dE/de += dE/dz51 placed at [4], zeros elsewhere
-    dH42 = dH4  # dE/dh42 = dE/dh4
-    dH43 = dH4  # dE/dh43 = dE/dh4
-    dZ4 = dH43 * N4  # dE/dz4 = dE/dh43 * n4
-    dN4 = dH43 * Z4  # dE/dn4 = dE/dh43 * z4
-    dH41 = dH42 * H3  # dE/dh41 = dE/dh42 * h3
-    dH3 = dH42 * H41  # dE/dh3 = dE/dh42 * h41
-    dZ4 = dZ4 + -dH41  # dE/dz4 += dE/dh41 * (-1)
-    dN46 = dN4 * (1 - N4 ** 2)  # dE/dn46 = dE/dn4 * (1 - n4 ** 2)
-    dN45 = dN46  # dE/dn45 = dE/dn46
-    dbn = dbn + _batch_sum(dN46)  # dE/dbn += dE/dn46, summed over the batch
-    dN42 = dN45  # dE/dn42 = dE/dn45
-    dN44 = dN45  # dE/dn44 = dE/dn45
-    dUn = dUn + np.dot(dN44.T, N43)  # dE/dUn += dE/dn44 n43^T, summed over the batch
-    dN43 = np.dot(dN44, Un)  # dE/dn43 = Un^T dE/dn44
-    dR4 = dN43 * H3  # dE/dr4 = dE/dn43 * h3
-    dH3 = dH3 + dN43 * R4  # dE/dh3 += dE/dn43 * r4
-    dWn = dWn + np.dot(dN42.T, N41)  # dE/dWn += dE/dn42 n41^T, summed over the batch
-    dN41 = np.dot(dN42, Wn)  # dE/dn41 = Wn^T dE/dn42
-    dE_ = dE_ + _unindex(dN41, E_, np.s_[:, 3])  # dE/de += dE/dn41 placed at [3], zeros elsewhere
-    dR45 = dR4 * R4 * (1 - R4)  # dE/dr45 = dE/dr4 * r4 * (1 - r4)
-    dR44 = dR45  # dE/dr44 = dE/dr45
-    dbr = dbr + _batch_sum(dR45)  # dE/dbr += dE/dr45, summed over the batch
-    dR42 = dR44  # dE/dr42 = dE/dr44
-    dR43 = dR44  # dE/dr43 = dE/dr44
-    dUr = dUr + np.dot(dR43.T, H3)  # dE/dUr += dE/dr43 h3^T, summed over the batch
-    dH3 = dH3 + np.dot(dR43, Ur)  # dE/dh3 += Ur^T dE/dr43
-    dWr = dWr + np.dot(dR42.T, R41)  # dE/dWr += dE/dr42 r41^T, summed over the batch
-    dR41 = np.dot(dR42, Wr)  # dE/dr41 = Wr^T dE/dr42
-    dE_ = dE_ + _unindex(dR41, E_, np.s_[:, 3])  # dE/de += dE/dr41 placed at [3], zeros elsewhere
-    dZ45 = dZ4 * Z4 * (1 - Z4)  # dE/dz45 = dE/dz4 * z4 * (1 - z4)
-    dZ44 = dZ45  # dE/dz44 = dE/dz45
-    dbz = dbz + _batch_sum(dZ45)  # dE/dbz += dE/dz45, summed over the batch
-    dZ42 = dZ44  # dE/dz42 = dE/dz44
-    dZ43 = dZ44  # dE/dz43 = dE/dz44
-    dUz = dUz + np.dot(dZ43.T, H3)  # dE/dUz += dE/dz43 h3^T, summed over the batch
-    dH3 = dH3 + np.dot(dZ43, Uz)  # dE/dh3 += Uz^T dE/dz43
-    dWz = dWz + np.dot(dZ42.T, Z41)  # dE/dWz += dE/dz42 z41^T, summed over the batch
-    dZ41 = np.dot(dZ42, Wz)  # dE/dz41 = Wz^T dE/dz42
-    dE_ = dE_ + _unindex(dZ41, E_, np.s_[:, 3])  # dE/de += dE/dz41 placed at [3], zeros elsewhere
-    dH32 = dH3  # dE/dh32 = dE/dh3
-    dH33 = dH3  # dE/dh33 = dE/dh3
-    dZ3 = dH33 * N3  # dE/dz3 = dE/dh33 * n3
-    dN3 = dH33 * Z3  # dE/dn3 = dE/dh33 * z3
-    dH31 = dH32 * H2  # dE/dh31 = dE/dh32 * h2
-    dH2 = dH32 * H31  # dE/dh2 = dE/dh32 * h31
-    dZ3 = dZ3 + -dH31  # dE/dz3 += dE/dh31 * (-1)
-    dN36 = dN3 * (1 - N3 ** 2)  # dE/dn36 = dE/dn3 * (1 - n3 ** 2)
-    dN35 = dN36  # dE/dn35 = dE/dn36
-    dbn = dbn + _batch_sum(dN36)  # dE/dbn += dE/dn36, summed over the batch
-    dN32 = dN35  # dE/dn32 = dE/dn35
-    dN34 = dN35  # dE/dn34 = dE/dn35
-    dUn = dUn + np.dot(dN34.T, N33)  # dE/dUn += dE/dn34 n33^T, summed over the batch
-    dN33 = np.dot(dN34, Un)  # dE/dn33 = Un^T dE/dn34
-    dR3 = dN33 * H2  # dE/dr3 = dE/dn33 * h2
-    dH2 = dH2 + dN33 * R3  # dE/dh2 += dE/dn33 * r3
-    dWn = dWn + np.dot(dN32.T, N31)  # dE/dWn += dE/dn32 n31^T, summed over the batch
-    dN31 = np.dot(dN32, Wn)  # dE/dn31 = Wn^T dE/dn32
-    dE_ = dE_ + _unindex(dN31, E_, np.s_[:, 2])  # dE/de += dE/dn31 placed at [2], zeros elsewhere
-    dR35 = dR3 * R3 * (1 - R3)  # dE/dr35 = dE/dr3 * r3 * (1 - r3)
-    dR34 = dR35  # dE/dr34 = dE/dr35
-    dbr = dbr + _batch_sum(dR35)  # dE/dbr += dE/dr35, summed over the batch
-    dR32 = dR34  # dE/dr32 = dE/dr34
-    dR33 = dR34  # dE/dr33 = dE/dr34
-    dUr = dUr + np.dot(dR33.T, H2)  # dE/dUr += dE/dr33 h2^T, summed over the batch
-    dH2 = dH2 + np.dot(dR33, Ur)  # dE/dh2 += Ur^T dE/dr33
-    dWr = dWr + np.dot(dR32.T, R31)  # dE/dWr += dE/dr32 r31^T, summed over the batch
-    dR31 = np.dot(dR32, Wr)  # dE/dr31 = Wr^T dE/dr32
-    dE_ = dE_ + _unindex(dR31, E_, np.s_[:, 2])  # dE/de += dE/dr31 placed at [2], zeros elsewhere
-    dZ35 = dZ3 * Z3 * (1 - Z3)  # dE/dz35 = dE/dz3 * z3 * (1 - z3)
-    dZ34 = dZ35  # dE/dz34 = dE/dz35
-    dbz = dbz + _batch_sum(dZ35)  # dE/dbz += dE/dz35, summed over the batch
-    dZ32 = dZ34  # dE/dz32 = dE/dz34
-    dZ33 = dZ34  # dE/dz33 = dE/dz34
-    dUz = dUz + np.dot(dZ33.T, H2)  # dE/dUz += dE/dz33 h2^T, summed over the batch
-    dH2 = dH2 + np.dot(dZ33, Uz)  # dE/dh2 += Uz^T dE/dz33
-    dWz = dWz + np.dot(dZ32.T, Z31)  # dE/dWz += dE/dz32 z31^T, summed over the batch
-    dZ31 = np.dot(dZ32, Wz)  # dE/dz31 = Wz^T dE/dz32
-    dE_ = dE_ + _unindex(dZ31, E_, np.s_[:, 2])  # dE/de += dE/dz31 placed at [2], zeros elsewhere
-    dH22 = dH2  # dE/dh22 = dE/dh2
-    dH23 = dH2  # dE/dh23 = dE/dh2
-    dZ2 = dH23 * N2  # dE/dz2 = dE/dh23 * n2
-    dN2 = dH23 * Z2  # dE/dn2 = dE/dh23 * z2
-    dH21 = dH22 * H1  # dE/dh21 = dE/dh22 * h1
-    dH1 = dH22 * H21  # dE/dh1 = dE/dh22 * h21
-    dZ2 = dZ2 + -dH21  # dE/dz2 += dE/dh21 * (-1)
-    dN26 = dN2 * (1 - N2 ** 2)  # dE/dn26 = dE/dn2 * (1 - n2 ** 2)
-    dN25 = dN26  # dE/dn25 = dE/dn26
-    dbn = dbn + _batch_sum(dN26)  # dE/dbn += dE/dn26, summed over the batch
-    dN22 = dN25  # dE/dn22 = dE/dn25
-    dN24 = dN25  # dE/dn24 = dE/dn25
-    dUn = dUn + np.dot(dN24.T, N23)  # dE/dUn += dE/dn24 n23^T, summed over the batch
-    dN23 = np.dot(dN24, Un)  # dE/dn23 = Un^T dE/dn24
-    dR2 = dN23 * H1  # dE/dr2 = dE/dn23 * h1
-    dH1 = dH1 + dN23 * R2  # dE/dh1 += dE/dn23 * r2
-    dWn = dWn + np.dot(dN22.T, N21)  # dE/dWn += dE/dn22 n21^T, summed over the batch
-    dN21 = np.dot(dN22, Wn)  # dE/dn21 = Wn^T dE/dn22
-    dE_ = dE_ + _unindex(dN21, E_, np.s_[:, 1])  # dE/de += dE/dn21 placed at [1], zeros elsewhere
-    dR25 = dR2 * R2 * (1 - R2)  # dE/dr25 = dE/dr2 * r2 * (1 - r2)
-    dR24 = dR25  # dE/dr24 = dE/dr25
-    dbr = dbr + _batch_sum(dR25)  # dE/dbr += dE/dr25, summed over the batch
-    dR22 = dR24  # dE/dr22 = dE/dr24
-    dR23 = dR24  # dE/dr23 = dE/dr24
-    dUr = dUr + np.dot(dR23.T, H1)  # dE/dUr += dE/dr23 h1^T, summed over the batch
-    dH1 = dH1 + np.dot(dR23, Ur)  # dE/dh1 += Ur^T dE/dr23
-    dWr = dWr + np.dot(dR22.T, R21)  # dE/dWr += dE/dr22 r21^T, summed over the batch
-    dR21 = np.dot(dR22, Wr)  # dE/dr21 = Wr^T dE/dr22
-    dE_ = dE_ + _unindex(dR21, E_, np.s_[:, 1])  # dE/de += dE/dr21 placed at [1], zeros elsewhere
-    dZ25 = dZ2 * Z2 * (1 - Z2)  # dE/dz25 = dE/dz2 * z2 * (1 - z2)
-    dZ24 = dZ25  # dE/dz24 = dE/dz25
-    dbz = dbz + _batch_sum(dZ25)  # dE/dbz += dE/dz25, summed over the batch
-    dZ22 = dZ24  # dE/dz22 = dE/dz24
-    dZ23 = dZ24  # dE/dz23 = dE/dz24
-    dUz = dUz + np.dot(dZ23.T, H1)  # dE/dUz += dE/dz23 h1^T, summed over the batch
-    dH1 = dH1 + np.dot(dZ23, Uz)  # dE/dh1 += Uz^T dE/dz23
-    dWz = dWz + np.dot(dZ22.T, Z21)  # dE/dWz += dE/dz22 z21^T, summed over the batch
-    dZ21 = np.dot(dZ22, Wz)  # dE/dz21 = Wz^T dE/dz22
-    dE_ = dE_ + _unindex(dZ21, E_, np.s_[:, 1])  # dE/de += dE/dz21 placed at [1], zeros elsewhere
+    # E = cross_entropy(y, t) = sum_i t_i (logsumexp(y_a) - y_a_i), averaged over the batch
+    E = np.vdot(T, _lse_Y - Y_a) / N
+    dY_a = (Y - T) / N  # dE/dy_a = y - t
+    dWy = np.dot(dY_a.T, H6)  # dE/dWy = dE/dy_a h6^T, summed over the batch
+    dby = _batch_sum(dY_a)  # dE/dby = dE/dy_a, summed over the batch
+    dH6 = np.dot(dY_a, Wy)  # dE/dh6 = Wy^T dE/dy_a
+    dH6_b = dH6  # dE/dh6_b = dE/dh6
+    dH6_c = dH6  # dE/dh6_c = dE/dh6
+    dZ6 = dH6_c * N6  # dE/dz6 = dE/dh6_c * n6
+    dN6 = dH6_c * Z6  # dE/dn6 = dE/dh6_c * z6
+    dH6_a = dH6_b * H5  # dE/dh6_a = dE/dh6_b * h5
+    dH5 = dH6_b * H6_a  # dE/dh5 = dE/dh6_b * h6_a
+    dZ6 = dZ6 + -dH6_a  # dE/dz6 += dE/dh6_a * (-1)
+    dN6_f = dN6 * (1 - N6 ** 2)  # dE/dn6_f = dE/dn6 * (1 - n6 ** 2)
+    dN6_e = dN6_f  # dE/dn6_e = dE/dn6_f
+    dbn = _batch_sum(dN6_f)  # dE/dbn = dE/dn6_f, summed over the batch
+    dN6_b = dN6_e  # dE/dn6_b = dE/dn6_e
+    dN6_d = dN6_e  # dE/dn6_d = dE/dn6_e
+    dUn = np.dot(dN6_d.T, N6_c)  # dE/dUn = dE/dn6_d n6_c^T, summed over the batch
+    dN6_c = np.dot(dN6_d, Un)  # dE/dn6_c = Un^T dE/dn6_d
+    dR6 = dN6_c * H5  # dE/dr6 = dE/dn6_c * h5
+    dH5 = dH5 + dN6_c * R6  # dE/dh5 += dE/dn6_c * r6
+    dWn = np.dot(dN6_b.T, N6_a)  # dE/dWn = dE/dn6_b n6_a^T, summed over the batch
+    dN6_a = np.dot(dN6_b, Wn)  # dE/dn6_a = Wn^T dE/dn6_b
+    dE_ = _unindex(dN6_a, E_, np.s_[:, 5])  # dE/de = dE/dn6_a placed at [5], zeros elsewhere
+    dR6_e = dR6 * R6 * (1 - R6)  # dE/dr6_e = dE/dr6 * r6 * (1 - r6)
+    dR6_d = dR6_e  # dE/dr6_d = dE/dr6_e
+    dbr = _batch_sum(dR6_e)  # dE/dbr = dE/dr6_e, summed over the batch
+    dR6_b = dR6_d  # dE/dr6_b = dE/dr6_d
+    dR6_c = dR6_d  # dE/dr6_c = dE/dr6_d
+    dUr = np.dot(dR6_c.T, H5)  # dE/dUr = dE/dr6_c h5^T, summed over the batch
+    dH5 = dH5 + np.dot(dR6_c, Ur)  # dE/dh5 += Ur^T dE/dr6_c
+    dWr = np.dot(dR6_b.T, R6_a)  # dE/dWr = dE/dr6_b r6_a^T, summed over the batch
+    dR6_a = np.dot(dR6_b, Wr)  # dE/dr6_a = Wr^T dE/dr6_b
+    dE_ = dE_ + _unindex(dR6_a, E_, np.s_[:, 5])  # dE/de += dE/dr6_a placed at [5], zeros elsewhere
+    dZ6_e = dZ6 * Z6 * (1 - Z6)  # dE/dz6_e = dE/dz6 * z6 * (1 - z6)
+    dZ6_d = dZ6_e  # dE/dz6_d = dE/dz6_e
+    dbz = _batch_sum(dZ6_e)  # dE/dbz = dE/dz6_e, summed over the batch
+    dZ6_b = dZ6_d  # dE/dz6_b = dE/dz6_d
+    dZ6_c = dZ6_d  # dE/dz6_c = dE/dz6_d
+    dUz = np.dot(dZ6_c.T, H5)  # dE/dUz = dE/dz6_c h5^T, summed over the batch
+    dH5 = dH5 + np.dot(dZ6_c, Uz)  # dE/dh5 += Uz^T dE/dz6_c
+    dWz = np.dot(dZ6_b.T, Z6_a)  # dE/dWz = dE/dz6_b z6_a^T, summed over the batch
+    dZ6_a = np.dot(dZ6_b, Wz)  # dE/dz6_a = Wz^T dE/dz6_b
+    dE_ = dE_ + _unindex(dZ6_a, E_, np.s_[:, 5])  # dE/de += dE/dz6_a placed at [5], zeros elsewhere
+    dH5_b = dH5  # dE/dh5_b = dE/dh5
+    dH5_c = dH5  # dE/dh5_c = dE/dh5
+    dZ5 = dH5_c * N5  # dE/dz5 = dE/dh5_c * n5
+    dN5 = dH5_c * Z5  # dE/dn5 = dE/dh5_c * z5
+    dH5_a = dH5_b * H4  # dE/dh5_a = dE/dh5_b * h4
+    dH4 = dH5_b * H5_a  # dE/dh4 = dE/dh5_b * h5_a
+    dZ5 = dZ5 + -dH5_a  # dE/dz5 += dE/dh5_a * (-1)
+    dN5_f = dN5 * (1 - N5 ** 2)  # dE/dn5_f = dE/dn5 * (1 - n5 ** 2)
+    dN5_e = dN5_f  # dE/dn5_e = dE/dn5_f
+    dbn = dbn + _batch_sum(dN5_f)  # dE/dbn += dE/dn5_f, summed over the batch
+    dN5_b = dN5_e  # dE/dn5_b = dE/dn5_e
+    dN5_d = dN5_e  # dE/dn5_d = dE/dn5_e
+    dUn = dUn + np.dot(dN5_d.T, N5_c)  # dE/dUn += dE/dn5_d n5_c^T, summed over the batch
+    dN5_c = np.dot(dN5_d, Un)  # dE/dn5_c = Un^T dE/dn5_d
+    dR5 = dN5_c * H4  # dE/dr5 = dE/dn5_c * h4
+    dH4 = dH4 + dN5_c * R5  # dE/dh4 += dE/dn5_c * r5
+    dWn = dWn + np.dot(dN5_b.T, N5_a)  # dE/dWn += dE/dn5_b n5_a^T, summed over the batch
+    dN5_a = np.dot(dN5_b, Wn)  # dE/dn5_a = Wn^T dE/dn5_b
+    dE_ = dE_ + _unindex(dN5_a, E_, np.s_[:, 4])  # dE/de += dE/dn5_a placed at [4], zeros elsewhere
+    dR5_e = dR5 * R5 * (1 - R5)  # dE/dr5_e = dE/dr5 * r5 * (1 - r5)
+    dR5_d = dR5_e  # dE/dr5_d = dE/dr5_e
+    dbr = dbr + _batch_sum(dR5_e)  # dE/dbr += dE/dr5_e, summed over the batch
+    dR5_b = dR5_d  # dE/dr5_b = dE/dr5_d
+    dR5_c = dR5_d  # dE/dr5_c = dE/dr5_d
+    dUr = dUr + np.dot(dR5_c.T, H4)  # dE/dUr += dE/dr5_c h4^T, summed over the batch
+    dH4 = dH4 + np.dot(dR5_c, Ur)  # dE/dh4 += Ur^T dE/dr5_c
+    dWr = dWr + np.dot(dR5_b.T, R5_a)  # dE/dWr += dE/dr5_b r5_a^T, summed over the batch
+    dR5_a = np.dot(dR5_b, Wr)  # dE/dr5_a = Wr^T dE/dr5_b
+    dE_ = dE_ + _unindex(dR5_a, E_, np.s_[:, 4])  # dE/de += dE/dr5_a placed at [4], zeros elsewhere
+    dZ5_e = dZ5 * Z5 * (1 - Z5)  # dE/dz5_e = dE/dz5 * z5 * (1 - z5)
+    dZ5_d = dZ5_e  # dE/dz5_d = dE/dz5_e
+    dbz = dbz + _batch_sum(dZ5_e)  # dE/dbz += dE/dz5_e, summed over the batch
+    dZ5_b = dZ5_d  # dE/dz5_b = dE/dz5_d
+    dZ5_c = dZ5_d  # dE/dz5_c = dE/dz5_d
+    dUz = dUz + np.dot(dZ5_c.T, H4)  # dE/dUz += dE/dz5_c h4^T, summed over the batch
+    dH4 = dH4 + np.dot(dZ5_c, Uz)  # dE/dh4 += Uz^T dE/dz5_c
+    dWz = dWz + np.dot(dZ5_b.T, Z5_a)  # dE/dWz += dE/dz5_b z5_a^T, summed over the batch
+    dZ5_a = np.dot(dZ5_b, Wz)  # dE/dz5_a = Wz^T dE/dz5_b
+    dE_ = dE_ + _unindex(dZ5_a, E_, np.s_[:, 4])  # dE/de += dE/dz5_a placed at [4], zeros elsewhere
+    dH4_b = dH4  # dE/dh4_b = dE/dh4
+    dH4_c = dH4  # dE/dh4_c = dE/dh4
+    dZ4 = dH4_c * N4  # dE/dz4 = dE/dh4_c * n4
+    dN4 = dH4_c * Z4  # dE/dn4 = dE/dh4_c * z4
+    dH4_a = dH4_b * H3  # dE/dh4_a = dE/dh4_b * h3
+    dH3 = dH4_b * H4_a  # dE/dh3 = dE/dh4_b * h4_a
+    dZ4 = dZ4 + -dH4_a  # dE/dz4 += dE/dh4_a * (-1)
+    dN4_f = dN4 * (1 - N4 ** 2)  # dE/dn4_f = dE/dn4 * (1 - n4 ** 2)
+    dN4_e = dN4_f  # dE/dn4_e = dE/dn4_f
+    dbn = dbn + _batch_sum(dN4_f)  # dE/dbn += dE/dn4_f, summed over the batch
+    dN4_b = dN4_e  # dE/dn4_b = dE/dn4_e
+    dN4_d = dN4_e  # dE/dn4_d = dE/dn4_e
+    dUn = dUn + np.dot(dN4_d.T, N4_c)  # dE/dUn += dE/dn4_d n4_c^T, summed over the batch
+    dN4_c = np.dot(dN4_d, Un)  # dE/dn4_c = Un^T dE/dn4_d
+    dR4 = dN4_c * H3  # dE/dr4 = dE/dn4_c * h3
+    dH3 = dH3 + dN4_c * R4  # dE/dh3 += dE/dn4_c * r4
+    dWn = dWn + np.dot(dN4_b.T, N4_a)  # dE/dWn += dE/dn4_b n4_a^T, summed over the batch
+    dN4_a = np.dot(dN4_b, Wn)  # dE/dn4_a = Wn^T dE/dn4_b
+    dE_ = dE_ + _unindex(dN4_a, E_, np.s_[:, 3])  # dE/de += dE/dn4_a placed at [3], zeros elsewhere
+    dR4_e = dR4 * R4 * (1 - R4)  # dE/dr4_e = dE/dr4 * r4 * (1 - r4)
+    dR4_d = dR4_e  # dE/dr4_d = dE/dr4_e
+    dbr = dbr + _batch_sum(dR4_e)  # dE/dbr += dE/dr4_e, summed over the batch
+    dR4_b = dR4_d  # dE/dr4_b = dE/dr4_d
+    dR4_c = dR4_d  # dE/dr4_c = dE/dr4_d
+    dUr = dUr + np.dot(dR4_c.T, H3)  # dE/dUr += dE/dr4_c h3^T, summed over the batch
+    dH3 = dH3 + np.dot(dR4_c, Ur)  # dE/dh3 += Ur^T dE/dr4_c
+    dWr = dWr + np.dot(dR4_b.T, R4_a)  # dE/dWr += dE/dr4_b r4_a^T, summed over the batch
+    dR4_a = np.dot(dR4_b, Wr)  # dE/dr4_a = Wr^T dE/dr4_b
+    dE_ = dE_ + _unindex(dR4_a, E_, np.s_[:, 3])  # dE/de += dE/dr4_a placed at [3], zeros elsewhere
+    dZ4_e = dZ4 * Z4 * (1 - Z4)  # dE/dz4_e = dE/dz4 * z4 * (1 - z4)
+    dZ4_d = dZ4_e  # dE/dz4_d = dE/dz4_e
+    dbz = dbz + _batch_sum(dZ4_e)  # dE/dbz += dE/dz4_e, summed over the batch
+    dZ4_b = dZ4_d  # dE/dz4_b = dE/dz4_d
+    dZ4_c = dZ4_d  # dE/dz4_c = dE/dz4_d
+    dUz = dUz + np.dot(dZ4_c.T, H3)  # dE/dUz += dE/dz4_c h3^T, summed over the batch
+    dH3 = dH3 + np.dot(dZ4_c, Uz)  # dE/dh3 += Uz^T dE/dz4_c
+    dWz = dWz + np.dot(dZ4_b.T, Z4_a)  # dE/dWz += dE/dz4_b z4_a^T, summed over the batch
+    dZ4_a = np.dot(dZ4_b, Wz)  # dE/dz4_a = Wz^T dE/dz4_b
+    dE_ = dE_ + _unindex(dZ4_a, E_, np.s_[:, 3])  # dE/de += dE/dz4_a placed at [3], zeros elsewhere
+    dH3_b = dH3  # dE/dh3_b = dE/dh3
+    dH3_c = dH3  # dE/dh3_c = dE/dh3
+    dZ3 = dH3_c * N3  # dE/dz3 = dE/dh3_c * n3
+    dN3 = dH3_c * Z3  # dE/dn3 = dE/dh3_c * z3
+    dH3_a = dH3_b * H2  # dE/dh3_a = dE/dh3_b * h2
+    dH2 = dH3_b * H3_a  # dE/dh2 = dE/dh3_b * h3_a
+    dZ3 = dZ3 + -dH3_a  # dE/dz3 += dE/dh3_a * (-1)
+    dN3_f = dN3 * (1 - N3 ** 2)  # dE/dn3_f = dE/dn3 * (1 - n3 ** 2)
+    dN3_e = dN3_f  # dE/dn3_e = dE/dn3_f
+    dbn = dbn + _batch_sum(dN3_f)  # dE/dbn += dE/dn3_f, summed over the batch
+    dN3_b = dN3_e  # dE/dn3_b = dE/dn3_e
+    dN3_d = dN3_e  # dE/dn3_d = dE/dn3_e
+    dUn = dUn + np.dot(dN3_d.T, N3_c)  # dE/dUn += dE/dn3_d n3_c^T, summed over the batch
+    dN3_c = np.dot(dN3_d, Un)  # dE/dn3_c = Un^T dE/dn3_d
+    dR3 = dN3_c * H2  # dE/dr3 = dE/dn3_c * h2
+    dH2 = dH2 + dN3_c * R3  # dE/dh2 += dE/dn3_c * r3
+    dWn = dWn + np.dot(dN3_b.T, N3_a)  # dE/dWn += dE/dn3_b n3_a^T, summed over the batch
+    dN3_a = np.dot(dN3_b, Wn)  # dE/dn3_a = Wn^T dE/dn3_b
+    dE_ = dE_ + _unindex(dN3_a, E_, np.s_[:, 2])  # dE/de += dE/dn3_a placed at [2], zeros elsewhere
+    dR3_e = dR3 * R3 * (1 - R3)  # dE/dr3_e = dE/dr3 * r3 * (1 - r3)
+    dR3_d = dR3_e  # dE/dr3_d = dE/dr3_e
+    dbr = dbr + _batch_sum(dR3_e)  # dE/dbr += dE/dr3_e, summed over the batch
+    dR3_b = dR3_d  # dE/dr3_b = dE/dr3_d
+    dR3_c = dR3_d  # dE/dr3_c = dE/dr3_d
+    dUr = dUr + np.dot(dR3_c.T, H2)  # dE/dUr += dE/dr3_c h2^T, summed over the batch
+    dH2 = dH2 + np.dot(dR3_c, Ur)  # dE/dh2 += Ur^T dE/dr3_c
+    dWr = dWr + np.dot(dR3_b.T, R3_a)  # dE/dWr += dE/dr3_b r3_a^T, summed over the batch
+    dR3_a = np.dot(dR3_b, Wr)  # dE/dr3_a = Wr^T dE/dr3_b
+    dE_ = dE_ + _unindex(dR3_a, E_, np.s_[:, 2])  # dE/de += dE/dr3_a placed at [2], zeros elsewhere
+    dZ3_e = dZ3 * Z3 * (1 - Z3)  # dE/dz3_e = dE/dz3 * z3 * (1 - z3)
+    dZ3_d = dZ3_e  # dE/dz3_d = dE/dz3_e
+    dbz = dbz + _batch_sum(dZ3_e)  # dE/dbz += dE/dz3_e, summed over the batch
+    dZ3_b = dZ3_d  # dE/dz3_b = dE/dz3_d
+    dZ3_c = dZ3_d  # dE/dz3_c = dE/dz3_d
+    dUz = dUz + np.dot(dZ3_c.T, H2)  # dE/dUz += dE/dz3_c h2^T, summed over the batch
+    dH2 = dH2 + np.dot(dZ3_c, Uz)  # dE/dh2 += Uz^T dE/dz3_c
+    dWz = dWz + np.dot(dZ3_b.T, Z3_a)  # dE/dWz += dE/dz3_b z3_a^T, summed over the batch
+    dZ3_a = np.dot(dZ3_b, Wz)  # dE/dz3_a = Wz^T dE/dz3_b
+    dE_ = dE_ + _unindex(dZ3_a, E_, np.s_[:, 2])  # dE/de += dE/dz3_a placed at [2], zeros elsewhere
+    dH2_b = dH2  # dE/dh2_b = dE/dh2
+    dH2_c = dH2  # dE/dh2_c = dE/dh2
+    dZ2 = dH2_c * N2  # dE/dz2 = dE/dh2_c * n2
+    dN2 = dH2_c * Z2  # dE/dn2 = dE/dh2_c * z2
+    dH2_a = dH2_b * H1  # dE/dh2_a = dE/dh2_b * h1
+    dH1 = dH2_b * H2_a  # dE/dh1 = dE/dh2_b * h2_a
+    dZ2 = dZ2 + -dH2_a  # dE/dz2 += dE/dh2_a * (-1)
+    dN2_f = dN2 * (1 - N2 ** 2)  # dE/dn2_f = dE/dn2 * (1 - n2 ** 2)
+    dN2_e = dN2_f  # dE/dn2_e = dE/dn2_f
+    dbn = dbn + _batch_sum(dN2_f)  # dE/dbn += dE/dn2_f, summed over the batch
+    dN2_b = dN2_e  # dE/dn2_b = dE/dn2_e
+    dN2_d = dN2_e  # dE/dn2_d = dE/dn2_e
+    dUn = dUn + np.dot(dN2_d.T, N2_c)  # dE/dUn += dE/dn2_d n2_c^T, summed over the batch
+    dN2_c = np.dot(dN2_d, Un)  # dE/dn2_c = Un^T dE/dn2_d
+    dR2 = dN2_c * H1  # dE/dr2 = dE/dn2_c * h1
+    dH1 = dH1 + dN2_c * R2  # dE/dh1 += dE/dn2_c * r2
+    dWn = dWn + np.dot(dN2_b.T, N2_a)  # dE/dWn += dE/dn2_b n2_a^T, summed over the batch
+    dN2_a = np.dot(dN2_b, Wn)  # dE/dn2_a = Wn^T dE/dn2_b
+    dE_ = dE_ + _unindex(dN2_a, E_, np.s_[:, 1])  # dE/de += dE/dn2_a placed at [1], zeros elsewhere
+    dR2_e = dR2 * R2 * (1 - R2)  # dE/dr2_e = dE/dr2 * r2 * (1 - r2)
+    dR2_d = dR2_e  # dE/dr2_d = dE/dr2_e
+    dbr = dbr + _batch_sum(dR2_e)  # dE/dbr += dE/dr2_e, summed over the batch
+    dR2_b = dR2_d  # dE/dr2_b = dE/dr2_d
+    dR2_c = dR2_d  # dE/dr2_c = dE/dr2_d
+    dUr = dUr + np.dot(dR2_c.T, H1)  # dE/dUr += dE/dr2_c h1^T, summed over the batch
+    dH1 = dH1 + np.dot(dR2_c, Ur)  # dE/dh1 += Ur^T dE/dr2_c
+    dWr = dWr + np.dot(dR2_b.T, R2_a)  # dE/dWr += dE/dr2_b r2_a^T, summed over the batch
+    dR2_a = np.dot(dR2_b, Wr)  # dE/dr2_a = Wr^T dE/dr2_b
+    dE_ = dE_ + _unindex(dR2_a, E_, np.s_[:, 1])  # dE/de += dE/dr2_a placed at [1], zeros elsewhere
+    dZ2_e = dZ2 * Z2 * (1 - Z2)  # dE/dz2_e = dE/dz2 * z2 * (1 - z2)
+    dZ2_d = dZ2_e  # dE/dz2_d = dE/dz2_e
+    dbz = dbz + _batch_sum(dZ2_e)  # dE/dbz += dE/dz2_e, summed over the batch
+    dZ2_b = dZ2_d  # dE/dz2_b = dE/dz2_d
+    dZ2_c = dZ2_d  # dE/dz2_c = dE/dz2_d
+    dUz = dUz + np.dot(dZ2_c.T, H1)  # dE/dUz += dE/dz2_c h1^T, summed over the batch
+    dH1 = dH1 + np.dot(dZ2_c, Uz)  # dE/dh1 += Uz^T dE/dz2_c
+    dWz = dWz + np.dot(dZ2_b.T, Z2_a)  # dE/dWz += dE/dz2_b z2_a^T, summed over the batch
+    dZ2_a = np.dot(dZ2_b, Wz)  # dE/dz2_a = Wz^T dE/dz2_b
+    dE_ = dE_ + _unindex(dZ2_a, E_, np.s_[:, 1])  # dE/de += dE/dz2_a placed at [1], zeros elsewhere
     dZ1 = dH1 * N1  # dE/dz1 = dE/dh1 * n1
     dN1 = dH1 * Z1  # dE/dn1 = dE/dh1 * z1
-    dN12 = dN1 * (1 - N1 ** 2)  # dE/dn12 = dE/dn1 * (1 - n1 ** 2)
-    dWn = dWn + np.dot(dN12.T, N11)  # dE/dWn += dE/dn12 n11^T, summed over the batch
-    dbn = dbn + _batch_sum(dN12)  # dE/dbn += dE/dn12, summed over the batch
-    dN11 = np.dot(dN12, Wn)  # dE/dn11 = Wn^T dE/dn12
-    dE_ = dE_ + _unindex(dN11, E_, np.s_[:, 0])  # dE/de += dE/dn11 placed at [0], zeros elsewhere
-    dZ12 = dZ1 * Z1 * (1 - Z1)  # dE/dz12 = dE/dz1 * z1 * (1 - z1)
-    dWz = dWz + np.dot(dZ12.T, Z11)  # dE/dWz += dE/dz12 z11^T, summed over the batch
-    dbz = dbz + _batch_sum(dZ12)  # dE/dbz += dE/dz12, summed over the batch
-    dZ11 = np.dot(dZ12, Wz)  # dE/dz11 = Wz^T dE/dz12
-    dE_ = dE_ + _unindex(dZ11, E_, np.s_[:, 0])  # dE/de += dE/dz11 placed at [0], zeros elsewhere
+    dN1_b = dN1 * (1 - N1 ** 2)  # dE/dn1_b = dE/dn1 * (1 - n1 ** 2)
+    dWn = dWn + np.dot(dN1_b.T, N1_a)  # dE/dWn += dE/dn1_b n1_a^T, summed over the batch
+    dbn = dbn + _batch_sum(dN1_b)  # dE/dbn += dE/dn1_b, summed over the batch
+    dN1_a = np.dot(dN1_b, Wn)  # dE/dn1_a = Wn^T dE/dn1_b
+    dE_ = dE_ + _unindex(dN1_a, E_, np.s_[:, 0])  # dE/de += dE/dn1_a placed at [0], zeros elsewhere
+    dZ1_b = dZ1 * Z1 * (1 - Z1)  # dE/dz1_b = dE/dz1 * z1 * (1 - z1)
+    dWz = dWz + np.dot(dZ1_b.T, Z1_a)  # dE/dWz += dE/dz1_b z1_a^T, summed over the batch
+    dbz = dbz + _batch_sum(dZ1_b)  # dE/dbz += dE/dz1_b, summed over the batch
+    dZ1_a = np.dot(dZ1_b, Wz)  # dE/dz1_a = Wz^T dE/dz1_b
+    dE_ = dE_ + _unindex(dZ1_a, E_, np.s_[:, 0])  # dE/de += dE/dz1_a placed at [0], zeros elsewhere
     dEmb = _gather_adjoint(dE_, Ids, Emb)  # dE/dEmb = dE/de added into the rows ids picked
     return E, {
         "Emb": dEmb,

@@ -126,14 +126,14 @@ def forward(params, X):
     Wg = params["Wg"]
     Wo = params["Wo"]
     bo = params["bo"]
-    G1 = np.dot(X, Wa.T)  # g1 = Wa x
-    G3 = _sigmoid(np.dot(X, Wg.T))  # g3 = sigmoid(Wg x)
-    G = G1 * G3  # g = g1 * g3
+    G_a = np.dot(X, Wa.T)  # g_a = Wa x
+    G_c = _sigmoid(np.dot(X, Wg.T))  # g_c = sigmoid(Wg x)
+    G = G_a * G_c  # g = g_a * g_c
     Y = np.dot(G, Wo.T) + bo  # y = Wo g + bo
     cache = {
         "X": X,
-        "G1": G1,
-        "G3": G3,
+        "G_a": G_a,
+        "G_c": G_c,
         "G": G,
         "Y": Y,
     }
@@ -157,8 +157,8 @@ def backward(params, cache, T):
     T = _targets(T, cache["Y"])
     Wo = params["Wo"]
     X = cache["X"]
-    G1 = cache["G1"]
-    G3 = cache["G3"]
+    G_a = cache["G_a"]
+    G_c = cache["G_c"]
     G = cache["G"]
     Y = cache["Y"]
     N = T.shape[0]
@@ -166,11 +166,11 @@ def backward(params, cache, T):
     dWo = np.dot(dY.T, G)  # dE/dWo = dE/dy g^T, summed over the batch
     dbo = _batch_sum(dY)  # dE/dbo = dE/dy, summed over the batch
     dG = np.dot(dY, Wo)  # dE/dg = Wo^T dE/dy
-    dG1 = dG * G3  # dE/dg1 = dE/dg * g3
-    dG3 = dG * G1  # dE/dg3 = dE/dg * g1
-    dG2 = dG3 * G3 * (1 - G3)  # dE/dg2 = dE/dg3 * g3 * (1 - g3)
-    dWg = np.dot(dG2.T, X)  # dE/dWg = dE/dg2 x^T, summed over the batch
-    dWa = np.dot(dG1.T, X)  # dE/dWa = dE/dg1 x^T, summed over the batch
+    dG_a = dG * G_c  # dE/dg_a = dE/dg * g_c
+    dG_c = dG * G_a  # dE/dg_c = dE/dg * g_a
+    dG_b = dG_c * G_c * (1 - G_c)  # dE/dg_b = dE/dg_c * g_c * (1 - g_c)
+    dWg = np.dot(dG_b.T, X)  # dE/dWg = dE/dg_b x^T, summed over the batch
+    dWa = np.dot(dG_a.T, X)  # dE/dWa = dE/dg_a x^T, summed over the batch
     return {
         "Wa": dWa,
         "Wg": dWg,
@@ -187,9 +187,9 @@ def loss_and_grad(params, X, T):
     Wg = params["Wg"]
     Wo = params["Wo"]
     bo = params["bo"]
-    G1 = np.dot(X, Wa.T)  # g1 = Wa x
-    G3 = _sigmoid(np.dot(X, Wg.T))  # g3 = sigmoid(Wg x)
-    G = G1 * G3  # g = g1 * g3
+    G_a = np.dot(X, Wa.T)  # g_a = Wa x
+    G_c = _sigmoid(np.dot(X, Wg.T))  # g_c = sigmoid(Wg x)
+    G = G_a * G_c  # g = g_a * g_c
     Y = np.dot(G, Wo.T) + bo  # y = Wo g + bo
     T = _targets(T, Y)
     N = T.shape[0]
@@ -198,11 +198,11 @@ def loss_and_grad(params, X, T):
     dWo = np.dot(dY.T, G)  # dE/dWo = dE/dy g^T, summed over the batch
     dbo = _batch_sum(dY)  # dE/dbo = dE/dy, summed over the batch
     dG = np.dot(dY, Wo)  # dE/dg = Wo^T dE/dy
-    dG1 = dG * G3  # dE/dg1 = dE/dg * g3
-    dG3 = dG * G1  # dE/dg3 = dE/dg * g1
-    dG2 = dG3 * G3 * (1 - G3)  # dE/dg2 = dE/dg3 * g3 * (1 - g3)
-    dWg = np.dot(dG2.T, X)  # dE/dWg = dE/dg2 x^T, summed over the batch
-    dWa = np.dot(dG1.T, X)  # dE/dWa = dE/dg1 x^T, summed over the batch
+    dG_a = dG * G_c  # dE/dg_a = dE/dg * g_c
+    dG_c = dG * G_a  # dE/dg_c = dE/dg * g_a
+    dG_b = dG_c * G_c * (1 - G_c)  # dE/dg_b = dE/dg_c * g_c * (1 - g_c)
+    dWg = np.dot(dG_b.T, X)  # dE/dWg = dE/dg_b x^T, summed over the batch
+    dWa = np.dot(dG_a.T, X)  # dE/dWa = dE/dg_a x^T, summed over the batch
     return E, {
         "Wa": dWa,
         "Wg": dWg,

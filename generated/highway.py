@@ -162,18 +162,18 @@ def backward(params, cache, T):
     Target = T
     N = T.shape[0]
     dY = (Y - Target) / N  # dE/dy = y - target
-    dY1 = dY  # dE/dy1 = dE/dy
-    dY3 = dY  # dE/dy3 = dE/dy
-    dY2 = dY3 * X  # dE/dy2 = dE/dy3 * x
-    dT_ = -dY2  # dE/dt = dE/dy2 * (-1)
-    dT_ = dT_ + dY1 * H  # dE/dt += dE/dy1 * h
-    dH = dY1 * T_  # dE/dh = dE/dy1 * t
-    dT1 = dT_ * T_ * (1 - T_)  # dE/dt1 = dE/dt * t * (1 - t)
-    dWt = np.dot(dT1.T, X)  # dE/dWt = dE/dt1 x^T, summed over the batch
-    dbt = _batch_sum(dT1)  # dE/dbt = dE/dt1, summed over the batch
-    dH1 = dH * (1 - H ** 2)  # dE/dh1 = dE/dh * (1 - h ** 2)
-    dWh = np.dot(dH1.T, X)  # dE/dWh = dE/dh1 x^T, summed over the batch
-    dbh = _batch_sum(dH1)  # dE/dbh = dE/dh1, summed over the batch
+    dY_a = dY  # dE/dy_a = dE/dy
+    dY_c = dY  # dE/dy_c = dE/dy
+    dY_b = dY_c * X  # dE/dy_b = dE/dy_c * x
+    dT_ = -dY_b  # dE/dt = dE/dy_b * (-1)
+    dT_ = dT_ + dY_a * H  # dE/dt += dE/dy_a * h
+    dH = dY_a * T_  # dE/dh = dE/dy_a * t
+    dT_a = dT_ * T_ * (1 - T_)  # dE/dt_a = dE/dt * t * (1 - t)
+    dWt = np.dot(dT_a.T, X)  # dE/dWt = dE/dt_a x^T, summed over the batch
+    dbt = _batch_sum(dT_a)  # dE/dbt = dE/dt_a, summed over the batch
+    dH_a = dH * (1 - H ** 2)  # dE/dh_a = dE/dh * (1 - h ** 2)
+    dWh = np.dot(dH_a.T, X)  # dE/dWh = dE/dh_a x^T, summed over the batch
+    dbh = _batch_sum(dH_a)  # dE/dbh = dE/dh_a, summed over the batch
     return {
         "Wh": dWh,
         "bh": dbh,
@@ -199,18 +199,18 @@ def loss_and_grad(params, X, T):
     # E = half_sse(y, target) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch
     E = 0.5 * np.vdot(Y - Target, Y - Target) / N
     dY = (Y - Target) / N  # dE/dy = y - target
-    dY1 = dY  # dE/dy1 = dE/dy
-    dY3 = dY  # dE/dy3 = dE/dy
-    dY2 = dY3 * X  # dE/dy2 = dE/dy3 * x
-    dT_ = -dY2  # dE/dt = dE/dy2 * (-1)
-    dT_ = dT_ + dY1 * H  # dE/dt += dE/dy1 * h
-    dH = dY1 * T_  # dE/dh = dE/dy1 * t
-    dT1 = dT_ * T_ * (1 - T_)  # dE/dt1 = dE/dt * t * (1 - t)
-    dWt = np.dot(dT1.T, X)  # dE/dWt = dE/dt1 x^T, summed over the batch
-    dbt = _batch_sum(dT1)  # dE/dbt = dE/dt1, summed over the batch
-    dH1 = dH * (1 - H ** 2)  # dE/dh1 = dE/dh * (1 - h ** 2)
-    dWh = np.dot(dH1.T, X)  # dE/dWh = dE/dh1 x^T, summed over the batch
-    dbh = _batch_sum(dH1)  # dE/dbh = dE/dh1, summed over the batch
+    dY_a = dY  # dE/dy_a = dE/dy
+    dY_c = dY  # dE/dy_c = dE/dy
+    dY_b = dY_c * X  # dE/dy_b = dE/dy_c * x
+    dT_ = -dY_b  # dE/dt = dE/dy_b * (-1)
+    dT_ = dT_ + dY_a * H  # dE/dt += dE/dy_a * h
+    dH = dY_a * T_  # dE/dh = dE/dy_a * t
+    dT_a = dT_ * T_ * (1 - T_)  # dE/dt_a = dE/dt * t * (1 - t)
+    dWt = np.dot(dT_a.T, X)  # dE/dWt = dE/dt_a x^T, summed over the batch
+    dbt = _batch_sum(dT_a)  # dE/dbt = dE/dt_a, summed over the batch
+    dH_a = dH * (1 - H ** 2)  # dE/dh_a = dE/dh * (1 - h ** 2)
+    dWh = np.dot(dH_a.T, X)  # dE/dWh = dE/dh_a x^T, summed over the batch
+    dbh = _batch_sum(dH_a)  # dE/dbh = dE/dh_a, summed over the batch
     return E, {
         "Wh": dWh,
         "bh": dbh,

@@ -216,221 +216,221 @@ def forward(params, X):
     bg = params["bg"]
     Wy = params["Wy"]
     by = params["by"]
-    I11 = X[:, 0]  # i11 = x[0]
-    I1 = _sigmoid(np.dot(I11, Wi.T) + bi)  # i1 = sigmoid(Wi i11 + bi)
-    O11 = X[:, 0]  # o11 = x[0]
-    O1 = _sigmoid(np.dot(O11, Wo.T) + bo)  # o1 = sigmoid(Wo o11 + bo)
-    G11 = X[:, 0]  # g11 = x[0]
-    G1 = np.tanh(np.dot(G11, Wg.T) + bg)  # g1 = tanh(Wg g11 + bg)
+    I1_a = X[:, 0]  # i1_a = x[0]
+    I1 = _sigmoid(np.dot(I1_a, Wi.T) + bi)  # i1 = sigmoid(Wi i1_a + bi)
+    O1_a = X[:, 0]  # o1_a = x[0]
+    O1 = _sigmoid(np.dot(O1_a, Wo.T) + bo)  # o1 = sigmoid(Wo o1_a + bo)
+    G1_a = X[:, 0]  # g1_a = x[0]
+    G1 = np.tanh(np.dot(G1_a, Wg.T) + bg)  # g1 = tanh(Wg g1_a + bg)
     C1 = G1 * I1  # c1 = g1 * i1
-    H11 = np.tanh(C1)  # h11 = tanh(c1)
-    H1 = H11 * O1  # h1 = h11 * o1
-    I21 = X[:, 1]  # i21 = x[1]
-    I2 = _sigmoid(np.dot(I21, Wi.T) + np.dot(H1, Ui.T) + bi)  # i2 = sigmoid(bi + Wi i21 + Ui h1)
-    O21 = X[:, 1]  # o21 = x[1]
-    O2 = _sigmoid(np.dot(O21, Wo.T) + np.dot(H1, Uo.T) + bo)  # o2 = sigmoid(bo + Wo o21 + Uo h1)
-    F21 = X[:, 1]  # f21 = x[1]
-    F2 = _sigmoid(np.dot(F21, Wf.T) + np.dot(H1, Uf.T) + bf)  # f2 = sigmoid(bf + Wf f21 + Uf h1)
-    G21 = X[:, 1]  # g21 = x[1]
-    G2 = np.tanh(np.dot(G21, Wg.T) + np.dot(H1, Ug.T) + bg)  # g2 = tanh(bg + Wg g21 + Ug h1)
+    H1_a = np.tanh(C1)  # h1_a = tanh(c1)
+    H1 = H1_a * O1  # h1 = h1_a * o1
+    I2_a = X[:, 1]  # i2_a = x[1]
+    I2 = _sigmoid(np.dot(I2_a, Wi.T) + np.dot(H1, Ui.T) + bi)  # i2 = sigmoid(bi + Wi i2_a + Ui h1)
+    O2_a = X[:, 1]  # o2_a = x[1]
+    O2 = _sigmoid(np.dot(O2_a, Wo.T) + np.dot(H1, Uo.T) + bo)  # o2 = sigmoid(bo + Wo o2_a + Uo h1)
+    F2_a = X[:, 1]  # f2_a = x[1]
+    F2 = _sigmoid(np.dot(F2_a, Wf.T) + np.dot(H1, Uf.T) + bf)  # f2 = sigmoid(bf + Wf f2_a + Uf h1)
+    G2_a = X[:, 1]  # g2_a = x[1]
+    G2 = np.tanh(np.dot(G2_a, Wg.T) + np.dot(H1, Ug.T) + bg)  # g2 = tanh(bg + Wg g2_a + Ug h1)
     C2 = C1 * F2 + G2 * I2  # c2 = c1 * f2 + g2 * i2
-    H21 = np.tanh(C2)  # h21 = tanh(c2)
-    H2 = H21 * O2  # h2 = h21 * o2
-    I31 = X[:, 2]  # i31 = x[2]
-    I3 = _sigmoid(np.dot(I31, Wi.T) + np.dot(H2, Ui.T) + bi)  # i3 = sigmoid(bi + Wi i31 + Ui h2)
-    O31 = X[:, 2]  # o31 = x[2]
-    O3 = _sigmoid(np.dot(O31, Wo.T) + np.dot(H2, Uo.T) + bo)  # o3 = sigmoid(bo + Wo o31 + Uo h2)
-    F31 = X[:, 2]  # f31 = x[2]
-    F3 = _sigmoid(np.dot(F31, Wf.T) + np.dot(H2, Uf.T) + bf)  # f3 = sigmoid(bf + Wf f31 + Uf h2)
-    G31 = X[:, 2]  # g31 = x[2]
-    G3 = np.tanh(np.dot(G31, Wg.T) + np.dot(H2, Ug.T) + bg)  # g3 = tanh(bg + Wg g31 + Ug h2)
+    H2_a = np.tanh(C2)  # h2_a = tanh(c2)
+    H2 = H2_a * O2  # h2 = h2_a * o2
+    I3_a = X[:, 2]  # i3_a = x[2]
+    I3 = _sigmoid(np.dot(I3_a, Wi.T) + np.dot(H2, Ui.T) + bi)  # i3 = sigmoid(bi + Wi i3_a + Ui h2)
+    O3_a = X[:, 2]  # o3_a = x[2]
+    O3 = _sigmoid(np.dot(O3_a, Wo.T) + np.dot(H2, Uo.T) + bo)  # o3 = sigmoid(bo + Wo o3_a + Uo h2)
+    F3_a = X[:, 2]  # f3_a = x[2]
+    F3 = _sigmoid(np.dot(F3_a, Wf.T) + np.dot(H2, Uf.T) + bf)  # f3 = sigmoid(bf + Wf f3_a + Uf h2)
+    G3_a = X[:, 2]  # g3_a = x[2]
+    G3 = np.tanh(np.dot(G3_a, Wg.T) + np.dot(H2, Ug.T) + bg)  # g3 = tanh(bg + Wg g3_a + Ug h2)
     C3 = C2 * F3 + G3 * I3  # c3 = c2 * f3 + g3 * i3
-    H31 = np.tanh(C3)  # h31 = tanh(c3)
-    H3 = H31 * O3  # h3 = h31 * o3
-    I41 = X[:, 3]  # i41 = x[3]
-    I4 = _sigmoid(np.dot(I41, Wi.T) + np.dot(H3, Ui.T) + bi)  # i4 = sigmoid(bi + Wi i41 + Ui h3)
-    O41 = X[:, 3]  # o41 = x[3]
-    O4 = _sigmoid(np.dot(O41, Wo.T) + np.dot(H3, Uo.T) + bo)  # o4 = sigmoid(bo + Wo o41 + Uo h3)
-    F41 = X[:, 3]  # f41 = x[3]
-    F4 = _sigmoid(np.dot(F41, Wf.T) + np.dot(H3, Uf.T) + bf)  # f4 = sigmoid(bf + Wf f41 + Uf h3)
-    G41 = X[:, 3]  # g41 = x[3]
-    G4 = np.tanh(np.dot(G41, Wg.T) + np.dot(H3, Ug.T) + bg)  # g4 = tanh(bg + Wg g41 + Ug h3)
+    H3_a = np.tanh(C3)  # h3_a = tanh(c3)
+    H3 = H3_a * O3  # h3 = h3_a * o3
+    I4_a = X[:, 3]  # i4_a = x[3]
+    I4 = _sigmoid(np.dot(I4_a, Wi.T) + np.dot(H3, Ui.T) + bi)  # i4 = sigmoid(bi + Wi i4_a + Ui h3)
+    O4_a = X[:, 3]  # o4_a = x[3]
+    O4 = _sigmoid(np.dot(O4_a, Wo.T) + np.dot(H3, Uo.T) + bo)  # o4 = sigmoid(bo + Wo o4_a + Uo h3)
+    F4_a = X[:, 3]  # f4_a = x[3]
+    F4 = _sigmoid(np.dot(F4_a, Wf.T) + np.dot(H3, Uf.T) + bf)  # f4 = sigmoid(bf + Wf f4_a + Uf h3)
+    G4_a = X[:, 3]  # g4_a = x[3]
+    G4 = np.tanh(np.dot(G4_a, Wg.T) + np.dot(H3, Ug.T) + bg)  # g4 = tanh(bg + Wg g4_a + Ug h3)
     C4 = C3 * F4 + G4 * I4  # c4 = c3 * f4 + g4 * i4
-    H41 = np.tanh(C4)  # h41 = tanh(c4)
-    H4 = H41 * O4  # h4 = h41 * o4
-    I51 = X[:, 4]  # i51 = x[4]
-    I5 = _sigmoid(np.dot(I51, Wi.T) + np.dot(H4, Ui.T) + bi)  # i5 = sigmoid(bi + Wi i51 + Ui h4)
-    O51 = X[:, 4]  # o51 = x[4]
-    O5 = _sigmoid(np.dot(O51, Wo.T) + np.dot(H4, Uo.T) + bo)  # o5 = sigmoid(bo + Wo o51 + Uo h4)
-    F51 = X[:, 4]  # f51 = x[4]
-    F5 = _sigmoid(np.dot(F51, Wf.T) + np.dot(H4, Uf.T) + bf)  # f5 = sigmoid(bf + Wf f51 + Uf h4)
-    G51 = X[:, 4]  # g51 = x[4]
-    G5 = np.tanh(np.dot(G51, Wg.T) + np.dot(H4, Ug.T) + bg)  # g5 = tanh(bg + Wg g51 + Ug h4)
+    H4_a = np.tanh(C4)  # h4_a = tanh(c4)
+    H4 = H4_a * O4  # h4 = h4_a * o4
+    I5_a = X[:, 4]  # i5_a = x[4]
+    I5 = _sigmoid(np.dot(I5_a, Wi.T) + np.dot(H4, Ui.T) + bi)  # i5 = sigmoid(bi + Wi i5_a + Ui h4)
+    O5_a = X[:, 4]  # o5_a = x[4]
+    O5 = _sigmoid(np.dot(O5_a, Wo.T) + np.dot(H4, Uo.T) + bo)  # o5 = sigmoid(bo + Wo o5_a + Uo h4)
+    F5_a = X[:, 4]  # f5_a = x[4]
+    F5 = _sigmoid(np.dot(F5_a, Wf.T) + np.dot(H4, Uf.T) + bf)  # f5 = sigmoid(bf + Wf f5_a + Uf h4)
+    G5_a = X[:, 4]  # g5_a = x[4]
+    G5 = np.tanh(np.dot(G5_a, Wg.T) + np.dot(H4, Ug.T) + bg)  # g5 = tanh(bg + Wg g5_a + Ug h4)
     C5 = C4 * F5 + G5 * I5  # c5 = c4 * f5 + g5 * i5
-    H51 = np.tanh(C5)  # h51 = tanh(c5)
-    H5 = H51 * O5  # h5 = h51 * o5
-    I61 = X[:, 5]  # i61 = x[5]
-    I6 = _sigmoid(np.dot(I61, Wi.T) + np.dot(H5, Ui.T) + bi)  # i6 = sigmoid(bi + Wi i61 + Ui h5)
-    O61 = X[:, 5]  # o61 = x[5]
-    O6 = _sigmoid(np.dot(O61, Wo.T) + np.dot(H5, Uo.T) + bo)  # o6 = sigmoid(bo + Wo o61 + Uo h5)
-    F61 = X[:, 5]  # f61 = x[5]
-    F6 = _sigmoid(np.dot(F61, Wf.T) + np.dot(H5, Uf.T) + bf)  # f6 = sigmoid(bf + Wf f61 + Uf h5)
-    G61 = X[:, 5]  # g61 = x[5]
-    G6 = np.tanh(np.dot(G61, Wg.T) + np.dot(H5, Ug.T) + bg)  # g6 = tanh(bg + Wg g61 + Ug h5)
+    H5_a = np.tanh(C5)  # h5_a = tanh(c5)
+    H5 = H5_a * O5  # h5 = h5_a * o5
+    I6_a = X[:, 5]  # i6_a = x[5]
+    I6 = _sigmoid(np.dot(I6_a, Wi.T) + np.dot(H5, Ui.T) + bi)  # i6 = sigmoid(bi + Wi i6_a + Ui h5)
+    O6_a = X[:, 5]  # o6_a = x[5]
+    O6 = _sigmoid(np.dot(O6_a, Wo.T) + np.dot(H5, Uo.T) + bo)  # o6 = sigmoid(bo + Wo o6_a + Uo h5)
+    F6_a = X[:, 5]  # f6_a = x[5]
+    F6 = _sigmoid(np.dot(F6_a, Wf.T) + np.dot(H5, Uf.T) + bf)  # f6 = sigmoid(bf + Wf f6_a + Uf h5)
+    G6_a = X[:, 5]  # g6_a = x[5]
+    G6 = np.tanh(np.dot(G6_a, Wg.T) + np.dot(H5, Ug.T) + bg)  # g6 = tanh(bg + Wg g6_a + Ug h5)
     C6 = C5 * F6 + G6 * I6  # c6 = c5 * f6 + g6 * i6
-    H61 = np.tanh(C6)  # h61 = tanh(c6)
-    H6 = H61 * O6  # h6 = h61 * o6
-    I71 = X[:, 6]  # i71 = x[6]
-    I7 = _sigmoid(np.dot(I71, Wi.T) + np.dot(H6, Ui.T) + bi)  # i7 = sigmoid(bi + Wi i71 + Ui h6)
-    O71 = X[:, 6]  # o71 = x[6]
-    O7 = _sigmoid(np.dot(O71, Wo.T) + np.dot(H6, Uo.T) + bo)  # o7 = sigmoid(bo + Wo o71 + Uo h6)
-    F71 = X[:, 6]  # f71 = x[6]
-    F7 = _sigmoid(np.dot(F71, Wf.T) + np.dot(H6, Uf.T) + bf)  # f7 = sigmoid(bf + Wf f71 + Uf h6)
-    G71 = X[:, 6]  # g71 = x[6]
-    G7 = np.tanh(np.dot(G71, Wg.T) + np.dot(H6, Ug.T) + bg)  # g7 = tanh(bg + Wg g71 + Ug h6)
+    H6_a = np.tanh(C6)  # h6_a = tanh(c6)
+    H6 = H6_a * O6  # h6 = h6_a * o6
+    I7_a = X[:, 6]  # i7_a = x[6]
+    I7 = _sigmoid(np.dot(I7_a, Wi.T) + np.dot(H6, Ui.T) + bi)  # i7 = sigmoid(bi + Wi i7_a + Ui h6)
+    O7_a = X[:, 6]  # o7_a = x[6]
+    O7 = _sigmoid(np.dot(O7_a, Wo.T) + np.dot(H6, Uo.T) + bo)  # o7 = sigmoid(bo + Wo o7_a + Uo h6)
+    F7_a = X[:, 6]  # f7_a = x[6]
+    F7 = _sigmoid(np.dot(F7_a, Wf.T) + np.dot(H6, Uf.T) + bf)  # f7 = sigmoid(bf + Wf f7_a + Uf h6)
+    G7_a = X[:, 6]  # g7_a = x[6]
+    G7 = np.tanh(np.dot(G7_a, Wg.T) + np.dot(H6, Ug.T) + bg)  # g7 = tanh(bg + Wg g7_a + Ug h6)
     C7 = C6 * F7 + G7 * I7  # c7 = c6 * f7 + g7 * i7
-    H71 = np.tanh(C7)  # h71 = tanh(c7)
-    H7 = H71 * O7  # h7 = h71 * o7
-    I81 = X[:, 7]  # i81 = x[7]
-    I8 = _sigmoid(np.dot(I81, Wi.T) + np.dot(H7, Ui.T) + bi)  # i8 = sigmoid(bi + Wi i81 + Ui h7)
-    O81 = X[:, 7]  # o81 = x[7]
-    O8 = _sigmoid(np.dot(O81, Wo.T) + np.dot(H7, Uo.T) + bo)  # o8 = sigmoid(bo + Wo o81 + Uo h7)
-    F81 = X[:, 7]  # f81 = x[7]
-    F8 = _sigmoid(np.dot(F81, Wf.T) + np.dot(H7, Uf.T) + bf)  # f8 = sigmoid(bf + Wf f81 + Uf h7)
-    G81 = X[:, 7]  # g81 = x[7]
-    G8 = np.tanh(np.dot(G81, Wg.T) + np.dot(H7, Ug.T) + bg)  # g8 = tanh(bg + Wg g81 + Ug h7)
+    H7_a = np.tanh(C7)  # h7_a = tanh(c7)
+    H7 = H7_a * O7  # h7 = h7_a * o7
+    I8_a = X[:, 7]  # i8_a = x[7]
+    I8 = _sigmoid(np.dot(I8_a, Wi.T) + np.dot(H7, Ui.T) + bi)  # i8 = sigmoid(bi + Wi i8_a + Ui h7)
+    O8_a = X[:, 7]  # o8_a = x[7]
+    O8 = _sigmoid(np.dot(O8_a, Wo.T) + np.dot(H7, Uo.T) + bo)  # o8 = sigmoid(bo + Wo o8_a + Uo h7)
+    F8_a = X[:, 7]  # f8_a = x[7]
+    F8 = _sigmoid(np.dot(F8_a, Wf.T) + np.dot(H7, Uf.T) + bf)  # f8 = sigmoid(bf + Wf f8_a + Uf h7)
+    G8_a = X[:, 7]  # g8_a = x[7]
+    G8 = np.tanh(np.dot(G8_a, Wg.T) + np.dot(H7, Ug.T) + bg)  # g8 = tanh(bg + Wg g8_a + Ug h7)
     C8 = C7 * F8 + G8 * I8  # c8 = c7 * f8 + g8 * i8
-    H81 = np.tanh(C8)  # h81 = tanh(c8)
-    H8 = H81 * O8  # h8 = h81 * o8
-    I91 = X[:, 8]  # i91 = x[8]
-    I9 = _sigmoid(np.dot(I91, Wi.T) + np.dot(H8, Ui.T) + bi)  # i9 = sigmoid(bi + Wi i91 + Ui h8)
-    O91 = X[:, 8]  # o91 = x[8]
-    O9 = _sigmoid(np.dot(O91, Wo.T) + np.dot(H8, Uo.T) + bo)  # o9 = sigmoid(bo + Wo o91 + Uo h8)
-    F91 = X[:, 8]  # f91 = x[8]
-    F9 = _sigmoid(np.dot(F91, Wf.T) + np.dot(H8, Uf.T) + bf)  # f9 = sigmoid(bf + Wf f91 + Uf h8)
-    G91 = X[:, 8]  # g91 = x[8]
-    G9 = np.tanh(np.dot(G91, Wg.T) + np.dot(H8, Ug.T) + bg)  # g9 = tanh(bg + Wg g91 + Ug h8)
+    H8_a = np.tanh(C8)  # h8_a = tanh(c8)
+    H8 = H8_a * O8  # h8 = h8_a * o8
+    I9_a = X[:, 8]  # i9_a = x[8]
+    I9 = _sigmoid(np.dot(I9_a, Wi.T) + np.dot(H8, Ui.T) + bi)  # i9 = sigmoid(bi + Wi i9_a + Ui h8)
+    O9_a = X[:, 8]  # o9_a = x[8]
+    O9 = _sigmoid(np.dot(O9_a, Wo.T) + np.dot(H8, Uo.T) + bo)  # o9 = sigmoid(bo + Wo o9_a + Uo h8)
+    F9_a = X[:, 8]  # f9_a = x[8]
+    F9 = _sigmoid(np.dot(F9_a, Wf.T) + np.dot(H8, Uf.T) + bf)  # f9 = sigmoid(bf + Wf f9_a + Uf h8)
+    G9_a = X[:, 8]  # g9_a = x[8]
+    G9 = np.tanh(np.dot(G9_a, Wg.T) + np.dot(H8, Ug.T) + bg)  # g9 = tanh(bg + Wg g9_a + Ug h8)
     C9 = C8 * F9 + G9 * I9  # c9 = c8 * f9 + g9 * i9
-    H91 = np.tanh(C9)  # h91 = tanh(c9)
-    H9 = H91 * O9  # h9 = h91 * o9
-    I101 = X[:, 9]  # i101 = x[9]
-    I10 = _sigmoid(np.dot(I101, Wi.T) + np.dot(H9, Ui.T) + bi)  # i10 = sigmoid(bi + Wi i101 + Ui h9)
-    F101 = X[:, 9]  # f101 = x[9]
-    F10 = _sigmoid(np.dot(F101, Wf.T) + np.dot(H9, Uf.T) + bf)  # f10 = sigmoid(bf + Wf f101 + Uf h9)
-    O101 = X[:, 9]  # o101 = x[9]
-    O10 = _sigmoid(np.dot(O101, Wo.T) + np.dot(H9, Uo.T) + bo)  # o10 = sigmoid(bo + Wo o101 + Uo h9)
-    G101 = X[:, 9]  # g101 = x[9]
-    G10 = np.tanh(np.dot(G101, Wg.T) + np.dot(H9, Ug.T) + bg)  # g10 = tanh(bg + Wg g101 + Ug h9)
-    H101 = np.tanh(C9 * F10 + G10 * I10)  # h101 = tanh(c9 * f10 + g10 * i10)
-    H10 = H101 * O10  # h10 = h101 * o10
+    H9_a = np.tanh(C9)  # h9_a = tanh(c9)
+    H9 = H9_a * O9  # h9 = h9_a * o9
+    I10_a = X[:, 9]  # i10_a = x[9]
+    I10 = _sigmoid(np.dot(I10_a, Wi.T) + np.dot(H9, Ui.T) + bi)  # i10 = sigmoid(bi + Wi i10_a + Ui h9)
+    F10_a = X[:, 9]  # f10_a = x[9]
+    F10 = _sigmoid(np.dot(F10_a, Wf.T) + np.dot(H9, Uf.T) + bf)  # f10 = sigmoid(bf + Wf f10_a + Uf h9)
+    O10_a = X[:, 9]  # o10_a = x[9]
+    O10 = _sigmoid(np.dot(O10_a, Wo.T) + np.dot(H9, Uo.T) + bo)  # o10 = sigmoid(bo + Wo o10_a + Uo h9)
+    G10_a = X[:, 9]  # g10_a = x[9]
+    G10 = np.tanh(np.dot(G10_a, Wg.T) + np.dot(H9, Ug.T) + bg)  # g10 = tanh(bg + Wg g10_a + Ug h9)
+    H10_a = np.tanh(C9 * F10 + G10 * I10)  # h10_a = tanh(c9 * f10 + g10 * i10)
+    H10 = H10_a * O10  # h10 = h10_a * o10
     Y = np.dot(H10, Wy.T) + by  # y = Wy h10 + by
     cache = {
-        "I11": I11,
+        "I1_a": I1_a,
         "I1": I1,
-        "O11": O11,
+        "O1_a": O1_a,
         "O1": O1,
-        "G11": G11,
+        "G1_a": G1_a,
         "G1": G1,
         "C1": C1,
-        "H11": H11,
+        "H1_a": H1_a,
         "H1": H1,
-        "I21": I21,
+        "I2_a": I2_a,
         "I2": I2,
-        "O21": O21,
+        "O2_a": O2_a,
         "O2": O2,
-        "F21": F21,
+        "F2_a": F2_a,
         "F2": F2,
-        "G21": G21,
+        "G2_a": G2_a,
         "G2": G2,
         "C2": C2,
-        "H21": H21,
+        "H2_a": H2_a,
         "H2": H2,
-        "I31": I31,
+        "I3_a": I3_a,
         "I3": I3,
-        "O31": O31,
+        "O3_a": O3_a,
         "O3": O3,
-        "F31": F31,
+        "F3_a": F3_a,
         "F3": F3,
-        "G31": G31,
+        "G3_a": G3_a,
         "G3": G3,
         "C3": C3,
-        "H31": H31,
+        "H3_a": H3_a,
         "H3": H3,
-        "I41": I41,
+        "I4_a": I4_a,
         "I4": I4,
-        "O41": O41,
+        "O4_a": O4_a,
         "O4": O4,
-        "F41": F41,
+        "F4_a": F4_a,
         "F4": F4,
-        "G41": G41,
+        "G4_a": G4_a,
         "G4": G4,
         "C4": C4,
-        "H41": H41,
+        "H4_a": H4_a,
         "H4": H4,
-        "I51": I51,
+        "I5_a": I5_a,
         "I5": I5,
-        "O51": O51,
+        "O5_a": O5_a,
         "O5": O5,
-        "F51": F51,
+        "F5_a": F5_a,
         "F5": F5,
-        "G51": G51,
+        "G5_a": G5_a,
         "G5": G5,
         "C5": C5,
-        "H51": H51,
+        "H5_a": H5_a,
         "H5": H5,
-        "I61": I61,
+        "I6_a": I6_a,
         "I6": I6,
-        "O61": O61,
+        "O6_a": O6_a,
         "O6": O6,
-        "F61": F61,
+        "F6_a": F6_a,
         "F6": F6,
-        "G61": G61,
+        "G6_a": G6_a,
         "G6": G6,
         "C6": C6,
-        "H61": H61,
+        "H6_a": H6_a,
         "H6": H6,
-        "I71": I71,
+        "I7_a": I7_a,
         "I7": I7,
-        "O71": O71,
+        "O7_a": O7_a,
         "O7": O7,
-        "F71": F71,
+        "F7_a": F7_a,
         "F7": F7,
-        "G71": G71,
+        "G7_a": G7_a,
         "G7": G7,
         "C7": C7,
-        "H71": H71,
+        "H7_a": H7_a,
         "H7": H7,
-        "I81": I81,
+        "I8_a": I8_a,
         "I8": I8,
-        "O81": O81,
+        "O8_a": O8_a,
         "O8": O8,
-        "F81": F81,
+        "F8_a": F8_a,
         "F8": F8,
-        "G81": G81,
+        "G8_a": G8_a,
         "G8": G8,
         "C8": C8,
-        "H81": H81,
+        "H8_a": H8_a,
         "H8": H8,
-        "I91": I91,
+        "I9_a": I9_a,
         "I9": I9,
-        "O91": O91,
+        "O9_a": O9_a,
         "O9": O9,
-        "F91": F91,
+        "F9_a": F9_a,
         "F9": F9,
-        "G91": G91,
+        "G9_a": G9_a,
         "G9": G9,
         "C9": C9,
-        "H91": H91,
+        "H9_a": H9_a,
         "H9": H9,
-        "I101": I101,
+        "I10_a": I10_a,
         "I10": I10,
-        "F101": F101,
+        "F10_a": F10_a,
         "F10": F10,
-        "O101": O101,
+        "O10_a": O10_a,
         "O10": O10,
-        "G101": G101,
+        "G10_a": G10_a,
         "G10": G10,
-        "H101": H101,
+        "H10_a": H10_a,
         "H10": H10,
         "Y": Y,
     }
@@ -457,112 +457,112 @@ def backward(params, cache, T):
     Uo = params["Uo"]
     Ug = params["Ug"]
     Wy = params["Wy"]
-    I11 = cache["I11"]
+    I1_a = cache["I1_a"]
     I1 = cache["I1"]
-    O11 = cache["O11"]
+    O1_a = cache["O1_a"]
     O1 = cache["O1"]
-    G11 = cache["G11"]
+    G1_a = cache["G1_a"]
     G1 = cache["G1"]
     C1 = cache["C1"]
-    H11 = cache["H11"]
+    H1_a = cache["H1_a"]
     H1 = cache["H1"]
-    I21 = cache["I21"]
+    I2_a = cache["I2_a"]
     I2 = cache["I2"]
-    O21 = cache["O21"]
+    O2_a = cache["O2_a"]
     O2 = cache["O2"]
-    F21 = cache["F21"]
+    F2_a = cache["F2_a"]
     F2 = cache["F2"]
-    G21 = cache["G21"]
+    G2_a = cache["G2_a"]
     G2 = cache["G2"]
     C2 = cache["C2"]
-    H21 = cache["H21"]
+    H2_a = cache["H2_a"]
     H2 = cache["H2"]
-    I31 = cache["I31"]
+    I3_a = cache["I3_a"]
     I3 = cache["I3"]
-    O31 = cache["O31"]
+    O3_a = cache["O3_a"]
     O3 = cache["O3"]
-    F31 = cache["F31"]
+    F3_a = cache["F3_a"]
     F3 = cache["F3"]
-    G31 = cache["G31"]
+    G3_a = cache["G3_a"]
     G3 = cache["G3"]
     C3 = cache["C3"]
-    H31 = cache["H31"]
+    H3_a = cache["H3_a"]
     H3 = cache["H3"]
-    I41 = cache["I41"]
+    I4_a = cache["I4_a"]
     I4 = cache["I4"]
-    O41 = cache["O41"]
+    O4_a = cache["O4_a"]
     O4 = cache["O4"]
-    F41 = cache["F41"]
+    F4_a = cache["F4_a"]
     F4 = cache["F4"]
-    G41 = cache["G41"]
+    G4_a = cache["G4_a"]
     G4 = cache["G4"]
     C4 = cache["C4"]
-    H41 = cache["H41"]
+    H4_a = cache["H4_a"]
     H4 = cache["H4"]
-    I51 = cache["I51"]
+    I5_a = cache["I5_a"]
     I5 = cache["I5"]
-    O51 = cache["O51"]
+    O5_a = cache["O5_a"]
     O5 = cache["O5"]
-    F51 = cache["F51"]
+    F5_a = cache["F5_a"]
     F5 = cache["F5"]
-    G51 = cache["G51"]
+    G5_a = cache["G5_a"]
     G5 = cache["G5"]
     C5 = cache["C5"]
-    H51 = cache["H51"]
+    H5_a = cache["H5_a"]
     H5 = cache["H5"]
-    I61 = cache["I61"]
+    I6_a = cache["I6_a"]
     I6 = cache["I6"]
-    O61 = cache["O61"]
+    O6_a = cache["O6_a"]
     O6 = cache["O6"]
-    F61 = cache["F61"]
+    F6_a = cache["F6_a"]
     F6 = cache["F6"]
-    G61 = cache["G61"]
+    G6_a = cache["G6_a"]
     G6 = cache["G6"]
     C6 = cache["C6"]
-    H61 = cache["H61"]
+    H6_a = cache["H6_a"]
     H6 = cache["H6"]
-    I71 = cache["I71"]
+    I7_a = cache["I7_a"]
     I7 = cache["I7"]
-    O71 = cache["O71"]
+    O7_a = cache["O7_a"]
     O7 = cache["O7"]
-    F71 = cache["F71"]
+    F7_a = cache["F7_a"]
     F7 = cache["F7"]
-    G71 = cache["G71"]
+    G7_a = cache["G7_a"]
     G7 = cache["G7"]
     C7 = cache["C7"]
-    H71 = cache["H71"]
+    H7_a = cache["H7_a"]
     H7 = cache["H7"]
-    I81 = cache["I81"]
+    I8_a = cache["I8_a"]
     I8 = cache["I8"]
-    O81 = cache["O81"]
+    O8_a = cache["O8_a"]
     O8 = cache["O8"]
-    F81 = cache["F81"]
+    F8_a = cache["F8_a"]
     F8 = cache["F8"]
-    G81 = cache["G81"]
+    G8_a = cache["G8_a"]
     G8 = cache["G8"]
     C8 = cache["C8"]
-    H81 = cache["H81"]
+    H8_a = cache["H8_a"]
     H8 = cache["H8"]
-    I91 = cache["I91"]
+    I9_a = cache["I9_a"]
     I9 = cache["I9"]
-    O91 = cache["O91"]
+    O9_a = cache["O9_a"]
     O9 = cache["O9"]
-    F91 = cache["F91"]
+    F9_a = cache["F9_a"]
     F9 = cache["F9"]
-    G91 = cache["G91"]
+    G9_a = cache["G9_a"]
     G9 = cache["G9"]
     C9 = cache["C9"]
-    H91 = cache["H91"]
+    H9_a = cache["H9_a"]
     H9 = cache["H9"]
-    I101 = cache["I101"]
+    I10_a = cache["I10_a"]
     I10 = cache["I10"]
-    F101 = cache["F101"]
+    F10_a = cache["F10_a"]
     F10 = cache["F10"]
-    O101 = cache["O101"]
+    O10_a = cache["O10_a"]
     O10 = cache["O10"]
-    G101 = cache["G101"]
+    G10_a = cache["G10_a"]
     G10 = cache["G10"]
-    H101 = cache["H101"]
+    H10_a = cache["H10_a"]
     H10 = cache["H10"]
     Y = cache["Y"]
     N = T.shape[0]
@@ -570,389 +570,389 @@ def backward(params, cache, T):
     dWy = np.dot(dY.T, H10)  # dE/dWy = dE/dy h10^T, summed over the batch
     dby = _batch_sum(dY)  # dE/dby = dE/dy, summed over the batch
     dH10 = np.dot(dY, Wy)  # dE/dh10 = Wy^T dE/dy
-    dO10 = dH10 * H101  # dE/do10 = dE/dh10 * h101
-    dH101 = dH10 * O10  # dE/dh101 = dE/dh10 * o10
-    dC10 = dH101 * (1 - H101 ** 2)  # dE/dc10 = dE/dh101 * (1 - h101 ** 2)
-    dC101 = dC10  # dE/dc101 = dE/dc10
-    dC102 = dC10  # dE/dc102 = dE/dc10
-    dI10 = dC102 * G10  # dE/di10 = dE/dc102 * g10
-    dG10 = dC102 * I10  # dE/dg10 = dE/dc102 * i10
-    dF10 = dC101 * C9  # dE/df10 = dE/dc101 * c9
-    dC9 = dC101 * F10  # dE/dc9 = dE/dc101 * f10
-    dG105 = dG10 * (1 - G10 ** 2)  # dE/dg105 = dE/dg10 * (1 - g10 ** 2)
-    dG104 = dG105  # dE/dg104 = dE/dg105
-    dbg = _batch_sum(dG105)  # dE/dbg = dE/dg105, summed over the batch
-    dG102 = dG104  # dE/dg102 = dE/dg104
-    dG103 = dG104  # dE/dg103 = dE/dg104
-    dUg = np.dot(dG103.T, H9)  # dE/dUg = dE/dg103 h9^T, summed over the batch
-    dH9 = np.dot(dG103, Ug)  # dE/dh9 = Ug^T dE/dg103
-    dWg = np.dot(dG102.T, G101)  # dE/dWg = dE/dg102 g101^T, summed over the batch
-    dO105 = dO10 * O10 * (1 - O10)  # dE/do105 = dE/do10 * o10 * (1 - o10)
-    dO104 = dO105  # dE/do104 = dE/do105
-    dbo = _batch_sum(dO105)  # dE/dbo = dE/do105, summed over the batch
-    dO102 = dO104  # dE/do102 = dE/do104
-    dO103 = dO104  # dE/do103 = dE/do104
-    dUo = np.dot(dO103.T, H9)  # dE/dUo = dE/do103 h9^T, summed over the batch
-    dH9 = dH9 + np.dot(dO103, Uo)  # dE/dh9 += Uo^T dE/do103
-    dWo = np.dot(dO102.T, O101)  # dE/dWo = dE/do102 o101^T, summed over the batch
-    dF105 = dF10 * F10 * (1 - F10)  # dE/df105 = dE/df10 * f10 * (1 - f10)
-    dF104 = dF105  # dE/df104 = dE/df105
-    dbf = _batch_sum(dF105)  # dE/dbf = dE/df105, summed over the batch
-    dF102 = dF104  # dE/df102 = dE/df104
-    dF103 = dF104  # dE/df103 = dE/df104
-    dUf = np.dot(dF103.T, H9)  # dE/dUf = dE/df103 h9^T, summed over the batch
-    dH9 = dH9 + np.dot(dF103, Uf)  # dE/dh9 += Uf^T dE/df103
-    dWf = np.dot(dF102.T, F101)  # dE/dWf = dE/df102 f101^T, summed over the batch
-    dI105 = dI10 * I10 * (1 - I10)  # dE/di105 = dE/di10 * i10 * (1 - i10)
-    dI104 = dI105  # dE/di104 = dE/di105
-    dbi = _batch_sum(dI105)  # dE/dbi = dE/di105, summed over the batch
-    dI102 = dI104  # dE/di102 = dE/di104
-    dI103 = dI104  # dE/di103 = dE/di104
-    dUi = np.dot(dI103.T, H9)  # dE/dUi = dE/di103 h9^T, summed over the batch
-    dH9 = dH9 + np.dot(dI103, Ui)  # dE/dh9 += Ui^T dE/di103
-    dWi = np.dot(dI102.T, I101)  # dE/dWi = dE/di102 i101^T, summed over the batch
-    dO9 = dH9 * H91  # dE/do9 = dE/dh9 * h91
-    dH91 = dH9 * O9  # dE/dh91 = dE/dh9 * o9
-    dC9 = dC9 + dH91 * (1 - H91 ** 2)  # dE/dc9 += dE/dh91 * (1 - h91 ** 2)
-    dC91 = dC9  # dE/dc91 = dE/dc9
-    dC92 = dC9  # dE/dc92 = dE/dc9
-    dI9 = dC92 * G9  # dE/di9 = dE/dc92 * g9
-    dG9 = dC92 * I9  # dE/dg9 = dE/dc92 * i9
-    dF9 = dC91 * C8  # dE/df9 = dE/dc91 * c8
-    dC8 = dC91 * F9  # dE/dc8 = dE/dc91 * f9
-    dG95 = dG9 * (1 - G9 ** 2)  # dE/dg95 = dE/dg9 * (1 - g9 ** 2)
-    dG94 = dG95  # dE/dg94 = dE/dg95
-    dbg = dbg + _batch_sum(dG95)  # dE/dbg += dE/dg95, summed over the batch
-    dG92 = dG94  # dE/dg92 = dE/dg94
-    dG93 = dG94  # dE/dg93 = dE/dg94
-    dUg = dUg + np.dot(dG93.T, H8)  # dE/dUg += dE/dg93 h8^T, summed over the batch
-    dH8 = np.dot(dG93, Ug)  # dE/dh8 = Ug^T dE/dg93
-    dWg = dWg + np.dot(dG92.T, G91)  # dE/dWg += dE/dg92 g91^T, summed over the batch
-    dF95 = dF9 * F9 * (1 - F9)  # dE/df95 = dE/df9 * f9 * (1 - f9)
-    dF94 = dF95  # dE/df94 = dE/df95
-    dbf = dbf + _batch_sum(dF95)  # dE/dbf += dE/df95, summed over the batch
-    dF92 = dF94  # dE/df92 = dE/df94
-    dF93 = dF94  # dE/df93 = dE/df94
-    dUf = dUf + np.dot(dF93.T, H8)  # dE/dUf += dE/df93 h8^T, summed over the batch
-    dH8 = dH8 + np.dot(dF93, Uf)  # dE/dh8 += Uf^T dE/df93
-    dWf = dWf + np.dot(dF92.T, F91)  # dE/dWf += dE/df92 f91^T, summed over the batch
-    dO95 = dO9 * O9 * (1 - O9)  # dE/do95 = dE/do9 * o9 * (1 - o9)
-    dO94 = dO95  # dE/do94 = dE/do95
-    dbo = dbo + _batch_sum(dO95)  # dE/dbo += dE/do95, summed over the batch
-    dO92 = dO94  # dE/do92 = dE/do94
-    dO93 = dO94  # dE/do93 = dE/do94
-    dUo = dUo + np.dot(dO93.T, H8)  # dE/dUo += dE/do93 h8^T, summed over the batch
-    dH8 = dH8 + np.dot(dO93, Uo)  # dE/dh8 += Uo^T dE/do93
-    dWo = dWo + np.dot(dO92.T, O91)  # dE/dWo += dE/do92 o91^T, summed over the batch
-    dI95 = dI9 * I9 * (1 - I9)  # dE/di95 = dE/di9 * i9 * (1 - i9)
-    dI94 = dI95  # dE/di94 = dE/di95
-    dbi = dbi + _batch_sum(dI95)  # dE/dbi += dE/di95, summed over the batch
-    dI92 = dI94  # dE/di92 = dE/di94
-    dI93 = dI94  # dE/di93 = dE/di94
-    dUi = dUi + np.dot(dI93.T, H8)  # dE/dUi += dE/di93 h8^T, summed over the batch
-    dH8 = dH8 + np.dot(dI93, Ui)  # dE/dh8 += Ui^T dE/di93
-    dWi = dWi + np.dot(dI92.T, I91)  # dE/dWi += dE/di92 i91^T, summed over the batch
-    dO8 = dH8 * H81  # dE/do8 = dE/dh8 * h81
-    dH81 = dH8 * O8  # dE/dh81 = dE/dh8 * o8
-    dC8 = dC8 + dH81 * (1 - H81 ** 2)  # dE/dc8 += dE/dh81 * (1 - h81 ** 2)
-    dC81 = dC8  # dE/dc81 = dE/dc8
-    dC82 = dC8  # dE/dc82 = dE/dc8
-    dI8 = dC82 * G8  # dE/di8 = dE/dc82 * g8
-    dG8 = dC82 * I8  # dE/dg8 = dE/dc82 * i8
-    dF8 = dC81 * C7  # dE/df8 = dE/dc81 * c7
-    dC7 = dC81 * F8  # dE/dc7 = dE/dc81 * f8
-    dG85 = dG8 * (1 - G8 ** 2)  # dE/dg85 = dE/dg8 * (1 - g8 ** 2)
-    dG84 = dG85  # dE/dg84 = dE/dg85
-    dbg = dbg + _batch_sum(dG85)  # dE/dbg += dE/dg85, summed over the batch
-    dG82 = dG84  # dE/dg82 = dE/dg84
-    dG83 = dG84  # dE/dg83 = dE/dg84
-    dUg = dUg + np.dot(dG83.T, H7)  # dE/dUg += dE/dg83 h7^T, summed over the batch
-    dH7 = np.dot(dG83, Ug)  # dE/dh7 = Ug^T dE/dg83
-    dWg = dWg + np.dot(dG82.T, G81)  # dE/dWg += dE/dg82 g81^T, summed over the batch
-    dF85 = dF8 * F8 * (1 - F8)  # dE/df85 = dE/df8 * f8 * (1 - f8)
-    dF84 = dF85  # dE/df84 = dE/df85
-    dbf = dbf + _batch_sum(dF85)  # dE/dbf += dE/df85, summed over the batch
-    dF82 = dF84  # dE/df82 = dE/df84
-    dF83 = dF84  # dE/df83 = dE/df84
-    dUf = dUf + np.dot(dF83.T, H7)  # dE/dUf += dE/df83 h7^T, summed over the batch
-    dH7 = dH7 + np.dot(dF83, Uf)  # dE/dh7 += Uf^T dE/df83
-    dWf = dWf + np.dot(dF82.T, F81)  # dE/dWf += dE/df82 f81^T, summed over the batch
-    dO85 = dO8 * O8 * (1 - O8)  # dE/do85 = dE/do8 * o8 * (1 - o8)
-    dO84 = dO85  # dE/do84 = dE/do85
-    dbo = dbo + _batch_sum(dO85)  # dE/dbo += dE/do85, summed over the batch
-    dO82 = dO84  # dE/do82 = dE/do84
-    dO83 = dO84  # dE/do83 = dE/do84
-    dUo = dUo + np.dot(dO83.T, H7)  # dE/dUo += dE/do83 h7^T, summed over the batch
-    dH7 = dH7 + np.dot(dO83, Uo)  # dE/dh7 += Uo^T dE/do83
-    dWo = dWo + np.dot(dO82.T, O81)  # dE/dWo += dE/do82 o81^T, summed over the batch
-    dI85 = dI8 * I8 * (1 - I8)  # dE/di85 = dE/di8 * i8 * (1 - i8)
-    dI84 = dI85  # dE/di84 = dE/di85
-    dbi = dbi + _batch_sum(dI85)  # dE/dbi += dE/di85, summed over the batch
-    dI82 = dI84  # dE/di82 = dE/di84
-    dI83 = dI84  # dE/di83 = dE/di84
-    dUi = dUi + np.dot(dI83.T, H7)  # dE/dUi += dE/di83 h7^T, summed over the batch
-    dH7 = dH7 + np.dot(dI83, Ui)  # dE/dh7 += Ui^T dE/di83
-    dWi = dWi + np.dot(dI82.T, I81)  # dE/dWi += dE/di82 i81^T, summed over the batch
-    dO7 = dH7 * H71  # dE/do7 = dE/dh7 * h71
-    dH71 = dH7 * O7  # dE/dh71 = dE/dh7 * o7
-    dC7 = dC7 + dH71 * (1 - H71 ** 2)  # dE/dc7 += dE/dh71 * (1 - h71 ** 2)
-    dC71 = dC7  # dE/dc71 = dE/dc7
-    dC72 = dC7  # dE/dc72 = dE/dc7
-    dI7 = dC72 * G7  # dE/di7 = dE/dc72 * g7
-    dG7 = dC72 * I7  # dE/dg7 = dE/dc72 * i7
-    dF7 = dC71 * C6  # dE/df7 = dE/dc71 * c6
-    dC6 = dC71 * F7  # dE/dc6 = dE/dc71 * f7
-    dG75 = dG7 * (1 - G7 ** 2)  # dE/dg75 = dE/dg7 * (1 - g7 ** 2)
-    dG74 = dG75  # dE/dg74 = dE/dg75
-    dbg = dbg + _batch_sum(dG75)  # dE/dbg += dE/dg75, summed over the batch
-    dG72 = dG74  # dE/dg72 = dE/dg74
-    dG73 = dG74  # dE/dg73 = dE/dg74
-    dUg = dUg + np.dot(dG73.T, H6)  # dE/dUg += dE/dg73 h6^T, summed over the batch
-    dH6 = np.dot(dG73, Ug)  # dE/dh6 = Ug^T dE/dg73
-    dWg = dWg + np.dot(dG72.T, G71)  # dE/dWg += dE/dg72 g71^T, summed over the batch
-    dF75 = dF7 * F7 * (1 - F7)  # dE/df75 = dE/df7 * f7 * (1 - f7)
-    dF74 = dF75  # dE/df74 = dE/df75
-    dbf = dbf + _batch_sum(dF75)  # dE/dbf += dE/df75, summed over the batch
-    dF72 = dF74  # dE/df72 = dE/df74
-    dF73 = dF74  # dE/df73 = dE/df74
-    dUf = dUf + np.dot(dF73.T, H6)  # dE/dUf += dE/df73 h6^T, summed over the batch
-    dH6 = dH6 + np.dot(dF73, Uf)  # dE/dh6 += Uf^T dE/df73
-    dWf = dWf + np.dot(dF72.T, F71)  # dE/dWf += dE/df72 f71^T, summed over the batch
-    dO75 = dO7 * O7 * (1 - O7)  # dE/do75 = dE/do7 * o7 * (1 - o7)
-    dO74 = dO75  # dE/do74 = dE/do75
-    dbo = dbo + _batch_sum(dO75)  # dE/dbo += dE/do75, summed over the batch
-    dO72 = dO74  # dE/do72 = dE/do74
-    dO73 = dO74  # dE/do73 = dE/do74
-    dUo = dUo + np.dot(dO73.T, H6)  # dE/dUo += dE/do73 h6^T, summed over the batch
-    dH6 = dH6 + np.dot(dO73, Uo)  # dE/dh6 += Uo^T dE/do73
-    dWo = dWo + np.dot(dO72.T, O71)  # dE/dWo += dE/do72 o71^T, summed over the batch
-    dI75 = dI7 * I7 * (1 - I7)  # dE/di75 = dE/di7 * i7 * (1 - i7)
-    dI74 = dI75  # dE/di74 = dE/di75
-    dbi = dbi + _batch_sum(dI75)  # dE/dbi += dE/di75, summed over the batch
-    dI72 = dI74  # dE/di72 = dE/di74
-    dI73 = dI74  # dE/di73 = dE/di74
-    dUi = dUi + np.dot(dI73.T, H6)  # dE/dUi += dE/di73 h6^T, summed over the batch
-    dH6 = dH6 + np.dot(dI73, Ui)  # dE/dh6 += Ui^T dE/di73
-    dWi = dWi + np.dot(dI72.T, I71)  # dE/dWi += dE/di72 i71^T, summed over the batch
-    dO6 = dH6 * H61  # dE/do6 = dE/dh6 * h61
-    dH61 = dH6 * O6  # dE/dh61 = dE/dh6 * o6
-    dC6 = dC6 + dH61 * (1 - H61 ** 2)  # dE/dc6 += dE/dh61 * (1 - h61 ** 2)
-    dC61 = dC6  # dE/dc61 = dE/dc6
-    dC62 = dC6  # dE/dc62 = dE/dc6
-    dI6 = dC62 * G6  # dE/di6 = dE/dc62 * g6
-    dG6 = dC62 * I6  # dE/dg6 = dE/dc62 * i6
-    dF6 = dC61 * C5  # dE/df6 = dE/dc61 * c5
-    dC5 = dC61 * F6  # dE/dc5 = dE/dc61 * f6
-    dG65 = dG6 * (1 - G6 ** 2)  # dE/dg65 = dE/dg6 * (1 - g6 ** 2)
-    dG64 = dG65  # dE/dg64 = dE/dg65
-    dbg = dbg + _batch_sum(dG65)  # dE/dbg += dE/dg65, summed over the batch
-    dG62 = dG64  # dE/dg62 = dE/dg64
-    dG63 = dG64  # dE/dg63 = dE/dg64
-    dUg = dUg + np.dot(dG63.T, H5)  # dE/dUg += dE/dg63 h5^T, summed over the batch
-    dH5 = np.dot(dG63, Ug)  # dE/dh5 = Ug^T dE/dg63
-    dWg = dWg + np.dot(dG62.T, G61)  # dE/dWg += dE/dg62 g61^T, summed over the batch
-    dF65 = dF6 * F6 * (1 - F6)  # dE/df65 = dE/df6 * f6 * (1 - f6)
-    dF64 = dF65  # dE/df64 = dE/df65
-    dbf = dbf + _batch_sum(dF65)  # dE/dbf += dE/df65, summed over the batch
-    dF62 = dF64  # dE/df62 = dE/df64
-    dF63 = dF64  # dE/df63 = dE/df64
-    dUf = dUf + np.dot(dF63.T, H5)  # dE/dUf += dE/df63 h5^T, summed over the batch
-    dH5 = dH5 + np.dot(dF63, Uf)  # dE/dh5 += Uf^T dE/df63
-    dWf = dWf + np.dot(dF62.T, F61)  # dE/dWf += dE/df62 f61^T, summed over the batch
-    dO65 = dO6 * O6 * (1 - O6)  # dE/do65 = dE/do6 * o6 * (1 - o6)
-    dO64 = dO65  # dE/do64 = dE/do65
-    dbo = dbo + _batch_sum(dO65)  # dE/dbo += dE/do65, summed over the batch
-    dO62 = dO64  # dE/do62 = dE/do64
-    dO63 = dO64  # dE/do63 = dE/do64
-    dUo = dUo + np.dot(dO63.T, H5)  # dE/dUo += dE/do63 h5^T, summed over the batch
-    dH5 = dH5 + np.dot(dO63, Uo)  # dE/dh5 += Uo^T dE/do63
-    dWo = dWo + np.dot(dO62.T, O61)  # dE/dWo += dE/do62 o61^T, summed over the batch
-    dI65 = dI6 * I6 * (1 - I6)  # dE/di65 = dE/di6 * i6 * (1 - i6)
-    dI64 = dI65  # dE/di64 = dE/di65
-    dbi = dbi + _batch_sum(dI65)  # dE/dbi += dE/di65, summed over the batch
-    dI62 = dI64  # dE/di62 = dE/di64
-    dI63 = dI64  # dE/di63 = dE/di64
-    dUi = dUi + np.dot(dI63.T, H5)  # dE/dUi += dE/di63 h5^T, summed over the batch
-    dH5 = dH5 + np.dot(dI63, Ui)  # dE/dh5 += Ui^T dE/di63
-    dWi = dWi + np.dot(dI62.T, I61)  # dE/dWi += dE/di62 i61^T, summed over the batch
-    dO5 = dH5 * H51  # dE/do5 = dE/dh5 * h51
-    dH51 = dH5 * O5  # dE/dh51 = dE/dh5 * o5
-    dC5 = dC5 + dH51 * (1 - H51 ** 2)  # dE/dc5 += dE/dh51 * (1 - h51 ** 2)
-    dC51 = dC5  # dE/dc51 = dE/dc5
-    dC52 = dC5  # dE/dc52 = dE/dc5
-    dI5 = dC52 * G5  # dE/di5 = dE/dc52 * g5
-    dG5 = dC52 * I5  # dE/dg5 = dE/dc52 * i5
-    dF5 = dC51 * C4  # dE/df5 = dE/dc51 * c4
-    dC4 = dC51 * F5  # dE/dc4 = dE/dc51 * f5
-    dG55 = dG5 * (1 - G5 ** 2)  # dE/dg55 = dE/dg5 * (1 - g5 ** 2)
-    dG54 = dG55  # dE/dg54 = dE/dg55
-    dbg = dbg + _batch_sum(dG55)  # dE/dbg += dE/dg55, summed over the batch
-    dG52 = dG54  # dE/dg52 = dE/dg54
-    dG53 = dG54  # dE/dg53 = dE/dg54
-    dUg = dUg + np.dot(dG53.T, H4)  # dE/dUg += dE/dg53 h4^T, summed over the batch
-    dH4 = np.dot(dG53, Ug)  # dE/dh4 = Ug^T dE/dg53
-    dWg = dWg + np.dot(dG52.T, G51)  # dE/dWg += dE/dg52 g51^T, summed over the batch
-    dF55 = dF5 * F5 * (1 - F5)  # dE/df55 = dE/df5 * f5 * (1 - f5)
-    dF54 = dF55  # dE/df54 = dE/df55
-    dbf = dbf + _batch_sum(dF55)  # dE/dbf += dE/df55, summed over the batch
-    dF52 = dF54  # dE/df52 = dE/df54
-    dF53 = dF54  # dE/df53 = dE/df54
-    dUf = dUf + np.dot(dF53.T, H4)  # dE/dUf += dE/df53 h4^T, summed over the batch
-    dH4 = dH4 + np.dot(dF53, Uf)  # dE/dh4 += Uf^T dE/df53
-    dWf = dWf + np.dot(dF52.T, F51)  # dE/dWf += dE/df52 f51^T, summed over the batch
-    dO55 = dO5 * O5 * (1 - O5)  # dE/do55 = dE/do5 * o5 * (1 - o5)
-    dO54 = dO55  # dE/do54 = dE/do55
-    dbo = dbo + _batch_sum(dO55)  # dE/dbo += dE/do55, summed over the batch
-    dO52 = dO54  # dE/do52 = dE/do54
-    dO53 = dO54  # dE/do53 = dE/do54
-    dUo = dUo + np.dot(dO53.T, H4)  # dE/dUo += dE/do53 h4^T, summed over the batch
-    dH4 = dH4 + np.dot(dO53, Uo)  # dE/dh4 += Uo^T dE/do53
-    dWo = dWo + np.dot(dO52.T, O51)  # dE/dWo += dE/do52 o51^T, summed over the batch
-    dI55 = dI5 * I5 * (1 - I5)  # dE/di55 = dE/di5 * i5 * (1 - i5)
-    dI54 = dI55  # dE/di54 = dE/di55
-    dbi = dbi + _batch_sum(dI55)  # dE/dbi += dE/di55, summed over the batch
-    dI52 = dI54  # dE/di52 = dE/di54
-    dI53 = dI54  # dE/di53 = dE/di54
-    dUi = dUi + np.dot(dI53.T, H4)  # dE/dUi += dE/di53 h4^T, summed over the batch
-    dH4 = dH4 + np.dot(dI53, Ui)  # dE/dh4 += Ui^T dE/di53
-    dWi = dWi + np.dot(dI52.T, I51)  # dE/dWi += dE/di52 i51^T, summed over the batch
-    dO4 = dH4 * H41  # dE/do4 = dE/dh4 * h41
-    dH41 = dH4 * O4  # dE/dh41 = dE/dh4 * o4
-    dC4 = dC4 + dH41 * (1 - H41 ** 2)  # dE/dc4 += dE/dh41 * (1 - h41 ** 2)
-    dC41 = dC4  # dE/dc41 = dE/dc4
-    dC42 = dC4  # dE/dc42 = dE/dc4
-    dI4 = dC42 * G4  # dE/di4 = dE/dc42 * g4
-    dG4 = dC42 * I4  # dE/dg4 = dE/dc42 * i4
-    dF4 = dC41 * C3  # dE/df4 = dE/dc41 * c3
-    dC3 = dC41 * F4  # dE/dc3 = dE/dc41 * f4
-    dG45 = dG4 * (1 - G4 ** 2)  # dE/dg45 = dE/dg4 * (1 - g4 ** 2)
-    dG44 = dG45  # dE/dg44 = dE/dg45
-    dbg = dbg + _batch_sum(dG45)  # dE/dbg += dE/dg45, summed over the batch
-    dG42 = dG44  # dE/dg42 = dE/dg44
-    dG43 = dG44  # dE/dg43 = dE/dg44
-    dUg = dUg + np.dot(dG43.T, H3)  # dE/dUg += dE/dg43 h3^T, summed over the batch
-    dH3 = np.dot(dG43, Ug)  # dE/dh3 = Ug^T dE/dg43
-    dWg = dWg + np.dot(dG42.T, G41)  # dE/dWg += dE/dg42 g41^T, summed over the batch
-    dF45 = dF4 * F4 * (1 - F4)  # dE/df45 = dE/df4 * f4 * (1 - f4)
-    dF44 = dF45  # dE/df44 = dE/df45
-    dbf = dbf + _batch_sum(dF45)  # dE/dbf += dE/df45, summed over the batch
-    dF42 = dF44  # dE/df42 = dE/df44
-    dF43 = dF44  # dE/df43 = dE/df44
-    dUf = dUf + np.dot(dF43.T, H3)  # dE/dUf += dE/df43 h3^T, summed over the batch
-    dH3 = dH3 + np.dot(dF43, Uf)  # dE/dh3 += Uf^T dE/df43
-    dWf = dWf + np.dot(dF42.T, F41)  # dE/dWf += dE/df42 f41^T, summed over the batch
-    dO45 = dO4 * O4 * (1 - O4)  # dE/do45 = dE/do4 * o4 * (1 - o4)
-    dO44 = dO45  # dE/do44 = dE/do45
-    dbo = dbo + _batch_sum(dO45)  # dE/dbo += dE/do45, summed over the batch
-    dO42 = dO44  # dE/do42 = dE/do44
-    dO43 = dO44  # dE/do43 = dE/do44
-    dUo = dUo + np.dot(dO43.T, H3)  # dE/dUo += dE/do43 h3^T, summed over the batch
-    dH3 = dH3 + np.dot(dO43, Uo)  # dE/dh3 += Uo^T dE/do43
-    dWo = dWo + np.dot(dO42.T, O41)  # dE/dWo += dE/do42 o41^T, summed over the batch
-    dI45 = dI4 * I4 * (1 - I4)  # dE/di45 = dE/di4 * i4 * (1 - i4)
-    dI44 = dI45  # dE/di44 = dE/di45
-    dbi = dbi + _batch_sum(dI45)  # dE/dbi += dE/di45, summed over the batch
-    dI42 = dI44  # dE/di42 = dE/di44
-    dI43 = dI44  # dE/di43 = dE/di44
-    dUi = dUi + np.dot(dI43.T, H3)  # dE/dUi += dE/di43 h3^T, summed over the batch
-    dH3 = dH3 + np.dot(dI43, Ui)  # dE/dh3 += Ui^T dE/di43
-    dWi = dWi + np.dot(dI42.T, I41)  # dE/dWi += dE/di42 i41^T, summed over the batch
-    dO3 = dH3 * H31  # dE/do3 = dE/dh3 * h31
-    dH31 = dH3 * O3  # dE/dh31 = dE/dh3 * o3
-    dC3 = dC3 + dH31 * (1 - H31 ** 2)  # dE/dc3 += dE/dh31 * (1 - h31 ** 2)
-    dC31 = dC3  # dE/dc31 = dE/dc3
-    dC32 = dC3  # dE/dc32 = dE/dc3
-    dI3 = dC32 * G3  # dE/di3 = dE/dc32 * g3
-    dG3 = dC32 * I3  # dE/dg3 = dE/dc32 * i3
-    dF3 = dC31 * C2  # dE/df3 = dE/dc31 * c2
-    dC2 = dC31 * F3  # dE/dc2 = dE/dc31 * f3
-    dG35 = dG3 * (1 - G3 ** 2)  # dE/dg35 = dE/dg3 * (1 - g3 ** 2)
-    dG34 = dG35  # dE/dg34 = dE/dg35
-    dbg = dbg + _batch_sum(dG35)  # dE/dbg += dE/dg35, summed over the batch
-    dG32 = dG34  # dE/dg32 = dE/dg34
-    dG33 = dG34  # dE/dg33 = dE/dg34
-    dUg = dUg + np.dot(dG33.T, H2)  # dE/dUg += dE/dg33 h2^T, summed over the batch
-    dH2 = np.dot(dG33, Ug)  # dE/dh2 = Ug^T dE/dg33
-    dWg = dWg + np.dot(dG32.T, G31)  # dE/dWg += dE/dg32 g31^T, summed over the batch
-    dF35 = dF3 * F3 * (1 - F3)  # dE/df35 = dE/df3 * f3 * (1 - f3)
-    dF34 = dF35  # dE/df34 = dE/df35
-    dbf = dbf + _batch_sum(dF35)  # dE/dbf += dE/df35, summed over the batch
-    dF32 = dF34  # dE/df32 = dE/df34
-    dF33 = dF34  # dE/df33 = dE/df34
-    dUf = dUf + np.dot(dF33.T, H2)  # dE/dUf += dE/df33 h2^T, summed over the batch
-    dH2 = dH2 + np.dot(dF33, Uf)  # dE/dh2 += Uf^T dE/df33
-    dWf = dWf + np.dot(dF32.T, F31)  # dE/dWf += dE/df32 f31^T, summed over the batch
-    dO35 = dO3 * O3 * (1 - O3)  # dE/do35 = dE/do3 * o3 * (1 - o3)
-    dO34 = dO35  # dE/do34 = dE/do35
-    dbo = dbo + _batch_sum(dO35)  # dE/dbo += dE/do35, summed over the batch
-    dO32 = dO34  # dE/do32 = dE/do34
-    dO33 = dO34  # dE/do33 = dE/do34
-    dUo = dUo + np.dot(dO33.T, H2)  # dE/dUo += dE/do33 h2^T, summed over the batch
-    dH2 = dH2 + np.dot(dO33, Uo)  # dE/dh2 += Uo^T dE/do33
-    dWo = dWo + np.dot(dO32.T, O31)  # dE/dWo += dE/do32 o31^T, summed over the batch
-    dI35 = dI3 * I3 * (1 - I3)  # dE/di35 = dE/di3 * i3 * (1 - i3)
-    dI34 = dI35  # dE/di34 = dE/di35
-    dbi = dbi + _batch_sum(dI35)  # dE/dbi += dE/di35, summed over the batch
-    dI32 = dI34  # dE/di32 = dE/di34
-    dI33 = dI34  # dE/di33 = dE/di34
-    dUi = dUi + np.dot(dI33.T, H2)  # dE/dUi += dE/di33 h2^T, summed over the batch
-    dH2 = dH2 + np.dot(dI33, Ui)  # dE/dh2 += Ui^T dE/di33
-    dWi = dWi + np.dot(dI32.T, I31)  # dE/dWi += dE/di32 i31^T, summed over the batch
-    dO2 = dH2 * H21  # dE/do2 = dE/dh2 * h21
-    dH21 = dH2 * O2  # dE/dh21 = dE/dh2 * o2
-    dC2 = dC2 + dH21 * (1 - H21 ** 2)  # dE/dc2 += dE/dh21 * (1 - h21 ** 2)
-    dC21 = dC2  # dE/dc21 = dE/dc2
-    dC22 = dC2  # dE/dc22 = dE/dc2
-    dI2 = dC22 * G2  # dE/di2 = dE/dc22 * g2
-    dG2 = dC22 * I2  # dE/dg2 = dE/dc22 * i2
-    dF2 = dC21 * C1  # dE/df2 = dE/dc21 * c1
-    dC1 = dC21 * F2  # dE/dc1 = dE/dc21 * f2
-    dG25 = dG2 * (1 - G2 ** 2)  # dE/dg25 = dE/dg2 * (1 - g2 ** 2)
-    dG24 = dG25  # dE/dg24 = dE/dg25
-    dbg = dbg + _batch_sum(dG25)  # dE/dbg += dE/dg25, summed over the batch
-    dG22 = dG24  # dE/dg22 = dE/dg24
-    dG23 = dG24  # dE/dg23 = dE/dg24
-    dUg = dUg + np.dot(dG23.T, H1)  # dE/dUg += dE/dg23 h1^T, summed over the batch
-    dH1 = np.dot(dG23, Ug)  # dE/dh1 = Ug^T dE/dg23
-    dWg = dWg + np.dot(dG22.T, G21)  # dE/dWg += dE/dg22 g21^T, summed over the batch
-    dF25 = dF2 * F2 * (1 - F2)  # dE/df25 = dE/df2 * f2 * (1 - f2)
-    dF24 = dF25  # dE/df24 = dE/df25
-    dbf = dbf + _batch_sum(dF25)  # dE/dbf += dE/df25, summed over the batch
-    dF22 = dF24  # dE/df22 = dE/df24
-    dF23 = dF24  # dE/df23 = dE/df24
-    dUf = dUf + np.dot(dF23.T, H1)  # dE/dUf += dE/df23 h1^T, summed over the batch
-    dH1 = dH1 + np.dot(dF23, Uf)  # dE/dh1 += Uf^T dE/df23
-    dWf = dWf + np.dot(dF22.T, F21)  # dE/dWf += dE/df22 f21^T, summed over the batch
-    dO25 = dO2 * O2 * (1 - O2)  # dE/do25 = dE/do2 * o2 * (1 - o2)
-    dO24 = dO25  # dE/do24 = dE/do25
-    dbo = dbo + _batch_sum(dO25)  # dE/dbo += dE/do25, summed over the batch
-    dO22 = dO24  # dE/do22 = dE/do24
-    dO23 = dO24  # dE/do23 = dE/do24
-    dUo = dUo + np.dot(dO23.T, H1)  # dE/dUo += dE/do23 h1^T, summed over the batch
-    dH1 = dH1 + np.dot(dO23, Uo)  # dE/dh1 += Uo^T dE/do23
-    dWo = dWo + np.dot(dO22.T, O21)  # dE/dWo += dE/do22 o21^T, summed over the batch
-    dI25 = dI2 * I2 * (1 - I2)  # dE/di25 = dE/di2 * i2 * (1 - i2)
-    dI24 = dI25  # dE/di24 = dE/di25
-    dbi = dbi + _batch_sum(dI25)  # dE/dbi += dE/di25, summed over the batch
-    dI22 = dI24  # dE/di22 = dE/di24
-    dI23 = dI24  # dE/di23 = dE/di24
-    dUi = dUi + np.dot(dI23.T, H1)  # dE/dUi += dE/di23 h1^T, summed over the batch
-    dH1 = dH1 + np.dot(dI23, Ui)  # dE/dh1 += Ui^T dE/di23
-    dWi = dWi + np.dot(dI22.T, I21)  # dE/dWi += dE/di22 i21^T, summed over the batch
-    dO1 = dH1 * H11  # dE/do1 = dE/dh1 * h11
-    dH11 = dH1 * O1  # dE/dh11 = dE/dh1 * o1
-    dC1 = dC1 + dH11 * (1 - H11 ** 2)  # dE/dc1 += dE/dh11 * (1 - h11 ** 2)
+    dO10 = dH10 * H10_a  # dE/do10 = dE/dh10 * h10_a
+    dH10_a = dH10 * O10  # dE/dh10_a = dE/dh10 * o10
+    dC10 = dH10_a * (1 - H10_a ** 2)  # dE/dc10 = dE/dh10_a * (1 - h10_a ** 2)
+    dC10_a = dC10  # dE/dc10_a = dE/dc10
+    dC10_b = dC10  # dE/dc10_b = dE/dc10
+    dI10 = dC10_b * G10  # dE/di10 = dE/dc10_b * g10
+    dG10 = dC10_b * I10  # dE/dg10 = dE/dc10_b * i10
+    dF10 = dC10_a * C9  # dE/df10 = dE/dc10_a * c9
+    dC9 = dC10_a * F10  # dE/dc9 = dE/dc10_a * f10
+    dG10_e = dG10 * (1 - G10 ** 2)  # dE/dg10_e = dE/dg10 * (1 - g10 ** 2)
+    dG10_d = dG10_e  # dE/dg10_d = dE/dg10_e
+    dbg = _batch_sum(dG10_e)  # dE/dbg = dE/dg10_e, summed over the batch
+    dG10_b = dG10_d  # dE/dg10_b = dE/dg10_d
+    dG10_c = dG10_d  # dE/dg10_c = dE/dg10_d
+    dUg = np.dot(dG10_c.T, H9)  # dE/dUg = dE/dg10_c h9^T, summed over the batch
+    dH9 = np.dot(dG10_c, Ug)  # dE/dh9 = Ug^T dE/dg10_c
+    dWg = np.dot(dG10_b.T, G10_a)  # dE/dWg = dE/dg10_b g10_a^T, summed over the batch
+    dO10_e = dO10 * O10 * (1 - O10)  # dE/do10_e = dE/do10 * o10 * (1 - o10)
+    dO10_d = dO10_e  # dE/do10_d = dE/do10_e
+    dbo = _batch_sum(dO10_e)  # dE/dbo = dE/do10_e, summed over the batch
+    dO10_b = dO10_d  # dE/do10_b = dE/do10_d
+    dO10_c = dO10_d  # dE/do10_c = dE/do10_d
+    dUo = np.dot(dO10_c.T, H9)  # dE/dUo = dE/do10_c h9^T, summed over the batch
+    dH9 = dH9 + np.dot(dO10_c, Uo)  # dE/dh9 += Uo^T dE/do10_c
+    dWo = np.dot(dO10_b.T, O10_a)  # dE/dWo = dE/do10_b o10_a^T, summed over the batch
+    dF10_e = dF10 * F10 * (1 - F10)  # dE/df10_e = dE/df10 * f10 * (1 - f10)
+    dF10_d = dF10_e  # dE/df10_d = dE/df10_e
+    dbf = _batch_sum(dF10_e)  # dE/dbf = dE/df10_e, summed over the batch
+    dF10_b = dF10_d  # dE/df10_b = dE/df10_d
+    dF10_c = dF10_d  # dE/df10_c = dE/df10_d
+    dUf = np.dot(dF10_c.T, H9)  # dE/dUf = dE/df10_c h9^T, summed over the batch
+    dH9 = dH9 + np.dot(dF10_c, Uf)  # dE/dh9 += Uf^T dE/df10_c
+    dWf = np.dot(dF10_b.T, F10_a)  # dE/dWf = dE/df10_b f10_a^T, summed over the batch
+    dI10_e = dI10 * I10 * (1 - I10)  # dE/di10_e = dE/di10 * i10 * (1 - i10)
+    dI10_d = dI10_e  # dE/di10_d = dE/di10_e
+    dbi = _batch_sum(dI10_e)  # dE/dbi = dE/di10_e, summed over the batch
+    dI10_b = dI10_d  # dE/di10_b = dE/di10_d
+    dI10_c = dI10_d  # dE/di10_c = dE/di10_d
+    dUi = np.dot(dI10_c.T, H9)  # dE/dUi = dE/di10_c h9^T, summed over the batch
+    dH9 = dH9 + np.dot(dI10_c, Ui)  # dE/dh9 += Ui^T dE/di10_c
+    dWi = np.dot(dI10_b.T, I10_a)  # dE/dWi = dE/di10_b i10_a^T, summed over the batch
+    dO9 = dH9 * H9_a  # dE/do9 = dE/dh9 * h9_a
+    dH9_a = dH9 * O9  # dE/dh9_a = dE/dh9 * o9
+    dC9 = dC9 + dH9_a * (1 - H9_a ** 2)  # dE/dc9 += dE/dh9_a * (1 - h9_a ** 2)
+    dC9_a = dC9  # dE/dc9_a = dE/dc9
+    dC9_b = dC9  # dE/dc9_b = dE/dc9
+    dI9 = dC9_b * G9  # dE/di9 = dE/dc9_b * g9
+    dG9 = dC9_b * I9  # dE/dg9 = dE/dc9_b * i9
+    dF9 = dC9_a * C8  # dE/df9 = dE/dc9_a * c8
+    dC8 = dC9_a * F9  # dE/dc8 = dE/dc9_a * f9
+    dG9_e = dG9 * (1 - G9 ** 2)  # dE/dg9_e = dE/dg9 * (1 - g9 ** 2)
+    dG9_d = dG9_e  # dE/dg9_d = dE/dg9_e
+    dbg = dbg + _batch_sum(dG9_e)  # dE/dbg += dE/dg9_e, summed over the batch
+    dG9_b = dG9_d  # dE/dg9_b = dE/dg9_d
+    dG9_c = dG9_d  # dE/dg9_c = dE/dg9_d
+    dUg = dUg + np.dot(dG9_c.T, H8)  # dE/dUg += dE/dg9_c h8^T, summed over the batch
+    dH8 = np.dot(dG9_c, Ug)  # dE/dh8 = Ug^T dE/dg9_c
+    dWg = dWg + np.dot(dG9_b.T, G9_a)  # dE/dWg += dE/dg9_b g9_a^T, summed over the batch
+    dF9_e = dF9 * F9 * (1 - F9)  # dE/df9_e = dE/df9 * f9 * (1 - f9)
+    dF9_d = dF9_e  # dE/df9_d = dE/df9_e
+    dbf = dbf + _batch_sum(dF9_e)  # dE/dbf += dE/df9_e, summed over the batch
+    dF9_b = dF9_d  # dE/df9_b = dE/df9_d
+    dF9_c = dF9_d  # dE/df9_c = dE/df9_d
+    dUf = dUf + np.dot(dF9_c.T, H8)  # dE/dUf += dE/df9_c h8^T, summed over the batch
+    dH8 = dH8 + np.dot(dF9_c, Uf)  # dE/dh8 += Uf^T dE/df9_c
+    dWf = dWf + np.dot(dF9_b.T, F9_a)  # dE/dWf += dE/df9_b f9_a^T, summed over the batch
+    dO9_e = dO9 * O9 * (1 - O9)  # dE/do9_e = dE/do9 * o9 * (1 - o9)
+    dO9_d = dO9_e  # dE/do9_d = dE/do9_e
+    dbo = dbo + _batch_sum(dO9_e)  # dE/dbo += dE/do9_e, summed over the batch
+    dO9_b = dO9_d  # dE/do9_b = dE/do9_d
+    dO9_c = dO9_d  # dE/do9_c = dE/do9_d
+    dUo = dUo + np.dot(dO9_c.T, H8)  # dE/dUo += dE/do9_c h8^T, summed over the batch
+    dH8 = dH8 + np.dot(dO9_c, Uo)  # dE/dh8 += Uo^T dE/do9_c
+    dWo = dWo + np.dot(dO9_b.T, O9_a)  # dE/dWo += dE/do9_b o9_a^T, summed over the batch
+    dI9_e = dI9 * I9 * (1 - I9)  # dE/di9_e = dE/di9 * i9 * (1 - i9)
+    dI9_d = dI9_e  # dE/di9_d = dE/di9_e
+    dbi = dbi + _batch_sum(dI9_e)  # dE/dbi += dE/di9_e, summed over the batch
+    dI9_b = dI9_d  # dE/di9_b = dE/di9_d
+    dI9_c = dI9_d  # dE/di9_c = dE/di9_d
+    dUi = dUi + np.dot(dI9_c.T, H8)  # dE/dUi += dE/di9_c h8^T, summed over the batch
+    dH8 = dH8 + np.dot(dI9_c, Ui)  # dE/dh8 += Ui^T dE/di9_c
+    dWi = dWi + np.dot(dI9_b.T, I9_a)  # dE/dWi += dE/di9_b i9_a^T, summed over the batch
+    dO8 = dH8 * H8_a  # dE/do8 = dE/dh8 * h8_a
+    dH8_a = dH8 * O8  # dE/dh8_a = dE/dh8 * o8
+    dC8 = dC8 + dH8_a * (1 - H8_a ** 2)  # dE/dc8 += dE/dh8_a * (1 - h8_a ** 2)
+    dC8_a = dC8  # dE/dc8_a = dE/dc8
+    dC8_b = dC8  # dE/dc8_b = dE/dc8
+    dI8 = dC8_b * G8  # dE/di8 = dE/dc8_b * g8
+    dG8 = dC8_b * I8  # dE/dg8 = dE/dc8_b * i8
+    dF8 = dC8_a * C7  # dE/df8 = dE/dc8_a * c7
+    dC7 = dC8_a * F8  # dE/dc7 = dE/dc8_a * f8
+    dG8_e = dG8 * (1 - G8 ** 2)  # dE/dg8_e = dE/dg8 * (1 - g8 ** 2)
+    dG8_d = dG8_e  # dE/dg8_d = dE/dg8_e
+    dbg = dbg + _batch_sum(dG8_e)  # dE/dbg += dE/dg8_e, summed over the batch
+    dG8_b = dG8_d  # dE/dg8_b = dE/dg8_d
+    dG8_c = dG8_d  # dE/dg8_c = dE/dg8_d
+    dUg = dUg + np.dot(dG8_c.T, H7)  # dE/dUg += dE/dg8_c h7^T, summed over the batch
+    dH7 = np.dot(dG8_c, Ug)  # dE/dh7 = Ug^T dE/dg8_c
+    dWg = dWg + np.dot(dG8_b.T, G8_a)  # dE/dWg += dE/dg8_b g8_a^T, summed over the batch
+    dF8_e = dF8 * F8 * (1 - F8)  # dE/df8_e = dE/df8 * f8 * (1 - f8)
+    dF8_d = dF8_e  # dE/df8_d = dE/df8_e
+    dbf = dbf + _batch_sum(dF8_e)  # dE/dbf += dE/df8_e, summed over the batch
+    dF8_b = dF8_d  # dE/df8_b = dE/df8_d
+    dF8_c = dF8_d  # dE/df8_c = dE/df8_d
+    dUf = dUf + np.dot(dF8_c.T, H7)  # dE/dUf += dE/df8_c h7^T, summed over the batch
+    dH7 = dH7 + np.dot(dF8_c, Uf)  # dE/dh7 += Uf^T dE/df8_c
+    dWf = dWf + np.dot(dF8_b.T, F8_a)  # dE/dWf += dE/df8_b f8_a^T, summed over the batch
+    dO8_e = dO8 * O8 * (1 - O8)  # dE/do8_e = dE/do8 * o8 * (1 - o8)
+    dO8_d = dO8_e  # dE/do8_d = dE/do8_e
+    dbo = dbo + _batch_sum(dO8_e)  # dE/dbo += dE/do8_e, summed over the batch
+    dO8_b = dO8_d  # dE/do8_b = dE/do8_d
+    dO8_c = dO8_d  # dE/do8_c = dE/do8_d
+    dUo = dUo + np.dot(dO8_c.T, H7)  # dE/dUo += dE/do8_c h7^T, summed over the batch
+    dH7 = dH7 + np.dot(dO8_c, Uo)  # dE/dh7 += Uo^T dE/do8_c
+    dWo = dWo + np.dot(dO8_b.T, O8_a)  # dE/dWo += dE/do8_b o8_a^T, summed over the batch
+    dI8_e = dI8 * I8 * (1 - I8)  # dE/di8_e = dE/di8 * i8 * (1 - i8)
+    dI8_d = dI8_e  # dE/di8_d = dE/di8_e
+    dbi = dbi + _batch_sum(dI8_e)  # dE/dbi += dE/di8_e, summed over the batch
+    dI8_b = dI8_d  # dE/di8_b = dE/di8_d
+    dI8_c = dI8_d  # dE/di8_c = dE/di8_d
+    dUi = dUi + np.dot(dI8_c.T, H7)  # dE/dUi += dE/di8_c h7^T, summed over the batch
+    dH7 = dH7 + np.dot(dI8_c, Ui)  # dE/dh7 += Ui^T dE/di8_c
+    dWi = dWi + np.dot(dI8_b.T, I8_a)  # dE/dWi += dE/di8_b i8_a^T, summed over the batch
+    dO7 = dH7 * H7_a  # dE/do7 = dE/dh7 * h7_a
+    dH7_a = dH7 * O7  # dE/dh7_a = dE/dh7 * o7
+    dC7 = dC7 + dH7_a * (1 - H7_a ** 2)  # dE/dc7 += dE/dh7_a * (1 - h7_a ** 2)
+    dC7_a = dC7  # dE/dc7_a = dE/dc7
+    dC7_b = dC7  # dE/dc7_b = dE/dc7
+    dI7 = dC7_b * G7  # dE/di7 = dE/dc7_b * g7
+    dG7 = dC7_b * I7  # dE/dg7 = dE/dc7_b * i7
+    dF7 = dC7_a * C6  # dE/df7 = dE/dc7_a * c6
+    dC6 = dC7_a * F7  # dE/dc6 = dE/dc7_a * f7
+    dG7_e = dG7 * (1 - G7 ** 2)  # dE/dg7_e = dE/dg7 * (1 - g7 ** 2)
+    dG7_d = dG7_e  # dE/dg7_d = dE/dg7_e
+    dbg = dbg + _batch_sum(dG7_e)  # dE/dbg += dE/dg7_e, summed over the batch
+    dG7_b = dG7_d  # dE/dg7_b = dE/dg7_d
+    dG7_c = dG7_d  # dE/dg7_c = dE/dg7_d
+    dUg = dUg + np.dot(dG7_c.T, H6)  # dE/dUg += dE/dg7_c h6^T, summed over the batch
+    dH6 = np.dot(dG7_c, Ug)  # dE/dh6 = Ug^T dE/dg7_c
+    dWg = dWg + np.dot(dG7_b.T, G7_a)  # dE/dWg += dE/dg7_b g7_a^T, summed over the batch
+    dF7_e = dF7 * F7 * (1 - F7)  # dE/df7_e = dE/df7 * f7 * (1 - f7)
+    dF7_d = dF7_e  # dE/df7_d = dE/df7_e
+    dbf = dbf + _batch_sum(dF7_e)  # dE/dbf += dE/df7_e, summed over the batch
+    dF7_b = dF7_d  # dE/df7_b = dE/df7_d
+    dF7_c = dF7_d  # dE/df7_c = dE/df7_d
+    dUf = dUf + np.dot(dF7_c.T, H6)  # dE/dUf += dE/df7_c h6^T, summed over the batch
+    dH6 = dH6 + np.dot(dF7_c, Uf)  # dE/dh6 += Uf^T dE/df7_c
+    dWf = dWf + np.dot(dF7_b.T, F7_a)  # dE/dWf += dE/df7_b f7_a^T, summed over the batch
+    dO7_e = dO7 * O7 * (1 - O7)  # dE/do7_e = dE/do7 * o7 * (1 - o7)
+    dO7_d = dO7_e  # dE/do7_d = dE/do7_e
+    dbo = dbo + _batch_sum(dO7_e)  # dE/dbo += dE/do7_e, summed over the batch
+    dO7_b = dO7_d  # dE/do7_b = dE/do7_d
+    dO7_c = dO7_d  # dE/do7_c = dE/do7_d
+    dUo = dUo + np.dot(dO7_c.T, H6)  # dE/dUo += dE/do7_c h6^T, summed over the batch
+    dH6 = dH6 + np.dot(dO7_c, Uo)  # dE/dh6 += Uo^T dE/do7_c
+    dWo = dWo + np.dot(dO7_b.T, O7_a)  # dE/dWo += dE/do7_b o7_a^T, summed over the batch
+    dI7_e = dI7 * I7 * (1 - I7)  # dE/di7_e = dE/di7 * i7 * (1 - i7)
+    dI7_d = dI7_e  # dE/di7_d = dE/di7_e
+    dbi = dbi + _batch_sum(dI7_e)  # dE/dbi += dE/di7_e, summed over the batch
+    dI7_b = dI7_d  # dE/di7_b = dE/di7_d
+    dI7_c = dI7_d  # dE/di7_c = dE/di7_d
+    dUi = dUi + np.dot(dI7_c.T, H6)  # dE/dUi += dE/di7_c h6^T, summed over the batch
+    dH6 = dH6 + np.dot(dI7_c, Ui)  # dE/dh6 += Ui^T dE/di7_c
+    dWi = dWi + np.dot(dI7_b.T, I7_a)  # dE/dWi += dE/di7_b i7_a^T, summed over the batch
+    dO6 = dH6 * H6_a  # dE/do6 = dE/dh6 * h6_a
+    dH6_a = dH6 * O6  # dE/dh6_a = dE/dh6 * o6
+    dC6 = dC6 + dH6_a * (1 - H6_a ** 2)  # dE/dc6 += dE/dh6_a * (1 - h6_a ** 2)
+    dC6_a = dC6  # dE/dc6_a = dE/dc6
+    dC6_b = dC6  # dE/dc6_b = dE/dc6
+    dI6 = dC6_b * G6  # dE/di6 = dE/dc6_b * g6
+    dG6 = dC6_b * I6  # dE/dg6 = dE/dc6_b * i6
+    dF6 = dC6_a * C5  # dE/df6 = dE/dc6_a * c5
+    dC5 = dC6_a * F6  # dE/dc5 = dE/dc6_a * f6
+    dG6_e = dG6 * (1 - G6 ** 2)  # dE/dg6_e = dE/dg6 * (1 - g6 ** 2)
+    dG6_d = dG6_e  # dE/dg6_d = dE/dg6_e
+    dbg = dbg + _batch_sum(dG6_e)  # dE/dbg += dE/dg6_e, summed over the batch
+    dG6_b = dG6_d  # dE/dg6_b = dE/dg6_d
+    dG6_c = dG6_d  # dE/dg6_c = dE/dg6_d
+    dUg = dUg + np.dot(dG6_c.T, H5)  # dE/dUg += dE/dg6_c h5^T, summed over the batch
+    dH5 = np.dot(dG6_c, Ug)  # dE/dh5 = Ug^T dE/dg6_c
+    dWg = dWg + np.dot(dG6_b.T, G6_a)  # dE/dWg += dE/dg6_b g6_a^T, summed over the batch
+    dF6_e = dF6 * F6 * (1 - F6)  # dE/df6_e = dE/df6 * f6 * (1 - f6)
+    dF6_d = dF6_e  # dE/df6_d = dE/df6_e
+    dbf = dbf + _batch_sum(dF6_e)  # dE/dbf += dE/df6_e, summed over the batch
+    dF6_b = dF6_d  # dE/df6_b = dE/df6_d
+    dF6_c = dF6_d  # dE/df6_c = dE/df6_d
+    dUf = dUf + np.dot(dF6_c.T, H5)  # dE/dUf += dE/df6_c h5^T, summed over the batch
+    dH5 = dH5 + np.dot(dF6_c, Uf)  # dE/dh5 += Uf^T dE/df6_c
+    dWf = dWf + np.dot(dF6_b.T, F6_a)  # dE/dWf += dE/df6_b f6_a^T, summed over the batch
+    dO6_e = dO6 * O6 * (1 - O6)  # dE/do6_e = dE/do6 * o6 * (1 - o6)
+    dO6_d = dO6_e  # dE/do6_d = dE/do6_e
+    dbo = dbo + _batch_sum(dO6_e)  # dE/dbo += dE/do6_e, summed over the batch
+    dO6_b = dO6_d  # dE/do6_b = dE/do6_d
+    dO6_c = dO6_d  # dE/do6_c = dE/do6_d
+    dUo = dUo + np.dot(dO6_c.T, H5)  # dE/dUo += dE/do6_c h5^T, summed over the batch
+    dH5 = dH5 + np.dot(dO6_c, Uo)  # dE/dh5 += Uo^T dE/do6_c
+    dWo = dWo + np.dot(dO6_b.T, O6_a)  # dE/dWo += dE/do6_b o6_a^T, summed over the batch
+    dI6_e = dI6 * I6 * (1 - I6)  # dE/di6_e = dE/di6 * i6 * (1 - i6)
+    dI6_d = dI6_e  # dE/di6_d = dE/di6_e
+    dbi = dbi + _batch_sum(dI6_e)  # dE/dbi += dE/di6_e, summed over the batch
+    dI6_b = dI6_d  # dE/di6_b = dE/di6_d
+    dI6_c = dI6_d  # dE/di6_c = dE/di6_d
+    dUi = dUi + np.dot(dI6_c.T, H5)  # dE/dUi += dE/di6_c h5^T, summed over the batch
+    dH5 = dH5 + np.dot(dI6_c, Ui)  # dE/dh5 += Ui^T dE/di6_c
+    dWi = dWi + np.dot(dI6_b.T, I6_a)  # dE/dWi += dE/di6_b i6_a^T, summed over the batch
+    dO5 = dH5 * H5_a  # dE/do5 = dE/dh5 * h5_a
+    dH5_a = dH5 * O5  # dE/dh5_a = dE/dh5 * o5
+    dC5 = dC5 + dH5_a * (1 - H5_a ** 2)  # dE/dc5 += dE/dh5_a * (1 - h5_a ** 2)
+    dC5_a = dC5  # dE/dc5_a = dE/dc5
+    dC5_b = dC5  # dE/dc5_b = dE/dc5
+    dI5 = dC5_b * G5  # dE/di5 = dE/dc5_b * g5
+    dG5 = dC5_b * I5  # dE/dg5 = dE/dc5_b * i5
+    dF5 = dC5_a * C4  # dE/df5 = dE/dc5_a * c4
+    dC4 = dC5_a * F5  # dE/dc4 = dE/dc5_a * f5
+    dG5_e = dG5 * (1 - G5 ** 2)  # dE/dg5_e = dE/dg5 * (1 - g5 ** 2)
+    dG5_d = dG5_e  # dE/dg5_d = dE/dg5_e
+    dbg = dbg + _batch_sum(dG5_e)  # dE/dbg += dE/dg5_e, summed over the batch
+    dG5_b = dG5_d  # dE/dg5_b = dE/dg5_d
+    dG5_c = dG5_d  # dE/dg5_c = dE/dg5_d
+    dUg = dUg + np.dot(dG5_c.T, H4)  # dE/dUg += dE/dg5_c h4^T, summed over the batch
+    dH4 = np.dot(dG5_c, Ug)  # dE/dh4 = Ug^T dE/dg5_c
+    dWg = dWg + np.dot(dG5_b.T, G5_a)  # dE/dWg += dE/dg5_b g5_a^T, summed over the batch
+    dF5_e = dF5 * F5 * (1 - F5)  # dE/df5_e = dE/df5 * f5 * (1 - f5)
+    dF5_d = dF5_e  # dE/df5_d = dE/df5_e
+    dbf = dbf + _batch_sum(dF5_e)  # dE/dbf += dE/df5_e, summed over the batch
+    dF5_b = dF5_d  # dE/df5_b = dE/df5_d
+    dF5_c = dF5_d  # dE/df5_c = dE/df5_d
+    dUf = dUf + np.dot(dF5_c.T, H4)  # dE/dUf += dE/df5_c h4^T, summed over the batch
+    dH4 = dH4 + np.dot(dF5_c, Uf)  # dE/dh4 += Uf^T dE/df5_c
+    dWf = dWf + np.dot(dF5_b.T, F5_a)  # dE/dWf += dE/df5_b f5_a^T, summed over the batch
+    dO5_e = dO5 * O5 * (1 - O5)  # dE/do5_e = dE/do5 * o5 * (1 - o5)
+    dO5_d = dO5_e  # dE/do5_d = dE/do5_e
+    dbo = dbo + _batch_sum(dO5_e)  # dE/dbo += dE/do5_e, summed over the batch
+    dO5_b = dO5_d  # dE/do5_b = dE/do5_d
+    dO5_c = dO5_d  # dE/do5_c = dE/do5_d
+    dUo = dUo + np.dot(dO5_c.T, H4)  # dE/dUo += dE/do5_c h4^T, summed over the batch
+    dH4 = dH4 + np.dot(dO5_c, Uo)  # dE/dh4 += Uo^T dE/do5_c
+    dWo = dWo + np.dot(dO5_b.T, O5_a)  # dE/dWo += dE/do5_b o5_a^T, summed over the batch
+    dI5_e = dI5 * I5 * (1 - I5)  # dE/di5_e = dE/di5 * i5 * (1 - i5)
+    dI5_d = dI5_e  # dE/di5_d = dE/di5_e
+    dbi = dbi + _batch_sum(dI5_e)  # dE/dbi += dE/di5_e, summed over the batch
+    dI5_b = dI5_d  # dE/di5_b = dE/di5_d
+    dI5_c = dI5_d  # dE/di5_c = dE/di5_d
+    dUi = dUi + np.dot(dI5_c.T, H4)  # dE/dUi += dE/di5_c h4^T, summed over the batch
+    dH4 = dH4 + np.dot(dI5_c, Ui)  # dE/dh4 += Ui^T dE/di5_c
+    dWi = dWi + np.dot(dI5_b.T, I5_a)  # dE/dWi += dE/di5_b i5_a^T, summed over the batch
+    dO4 = dH4 * H4_a  # dE/do4 = dE/dh4 * h4_a
+    dH4_a = dH4 * O4  # dE/dh4_a = dE/dh4 * o4
+    dC4 = dC4 + dH4_a * (1 - H4_a ** 2)  # dE/dc4 += dE/dh4_a * (1 - h4_a ** 2)
+    dC4_a = dC4  # dE/dc4_a = dE/dc4
+    dC4_b = dC4  # dE/dc4_b = dE/dc4
+    dI4 = dC4_b * G4  # dE/di4 = dE/dc4_b * g4
+    dG4 = dC4_b * I4  # dE/dg4 = dE/dc4_b * i4
+    dF4 = dC4_a * C3  # dE/df4 = dE/dc4_a * c3
+    dC3 = dC4_a * F4  # dE/dc3 = dE/dc4_a * f4
+    dG4_e = dG4 * (1 - G4 ** 2)  # dE/dg4_e = dE/dg4 * (1 - g4 ** 2)
+    dG4_d = dG4_e  # dE/dg4_d = dE/dg4_e
+    dbg = dbg + _batch_sum(dG4_e)  # dE/dbg += dE/dg4_e, summed over the batch
+    dG4_b = dG4_d  # dE/dg4_b = dE/dg4_d
+    dG4_c = dG4_d  # dE/dg4_c = dE/dg4_d
+    dUg = dUg + np.dot(dG4_c.T, H3)  # dE/dUg += dE/dg4_c h3^T, summed over the batch
+    dH3 = np.dot(dG4_c, Ug)  # dE/dh3 = Ug^T dE/dg4_c
+    dWg = dWg + np.dot(dG4_b.T, G4_a)  # dE/dWg += dE/dg4_b g4_a^T, summed over the batch
+    dF4_e = dF4 * F4 * (1 - F4)  # dE/df4_e = dE/df4 * f4 * (1 - f4)
+    dF4_d = dF4_e  # dE/df4_d = dE/df4_e
+    dbf = dbf + _batch_sum(dF4_e)  # dE/dbf += dE/df4_e, summed over the batch
+    dF4_b = dF4_d  # dE/df4_b = dE/df4_d
+    dF4_c = dF4_d  # dE/df4_c = dE/df4_d
+    dUf = dUf + np.dot(dF4_c.T, H3)  # dE/dUf += dE/df4_c h3^T, summed over the batch
+    dH3 = dH3 + np.dot(dF4_c, Uf)  # dE/dh3 += Uf^T dE/df4_c
+    dWf = dWf + np.dot(dF4_b.T, F4_a)  # dE/dWf += dE/df4_b f4_a^T, summed over the batch
+    dO4_e = dO4 * O4 * (1 - O4)  # dE/do4_e = dE/do4 * o4 * (1 - o4)
+    dO4_d = dO4_e  # dE/do4_d = dE/do4_e
+    dbo = dbo + _batch_sum(dO4_e)  # dE/dbo += dE/do4_e, summed over the batch
+    dO4_b = dO4_d  # dE/do4_b = dE/do4_d
+    dO4_c = dO4_d  # dE/do4_c = dE/do4_d
+    dUo = dUo + np.dot(dO4_c.T, H3)  # dE/dUo += dE/do4_c h3^T, summed over the batch
+    dH3 = dH3 + np.dot(dO4_c, Uo)  # dE/dh3 += Uo^T dE/do4_c
+    dWo = dWo + np.dot(dO4_b.T, O4_a)  # dE/dWo += dE/do4_b o4_a^T, summed over the batch
+    dI4_e = dI4 * I4 * (1 - I4)  # dE/di4_e = dE/di4 * i4 * (1 - i4)
+    dI4_d = dI4_e  # dE/di4_d = dE/di4_e
+    dbi = dbi + _batch_sum(dI4_e)  # dE/dbi += dE/di4_e, summed over the batch
+    dI4_b = dI4_d  # dE/di4_b = dE/di4_d
+    dI4_c = dI4_d  # dE/di4_c = dE/di4_d
+    dUi = dUi + np.dot(dI4_c.T, H3)  # dE/dUi += dE/di4_c h3^T, summed over the batch
+    dH3 = dH3 + np.dot(dI4_c, Ui)  # dE/dh3 += Ui^T dE/di4_c
+    dWi = dWi + np.dot(dI4_b.T, I4_a)  # dE/dWi += dE/di4_b i4_a^T, summed over the batch
+    dO3 = dH3 * H3_a  # dE/do3 = dE/dh3 * h3_a
+    dH3_a = dH3 * O3  # dE/dh3_a = dE/dh3 * o3
+    dC3 = dC3 + dH3_a * (1 - H3_a ** 2)  # dE/dc3 += dE/dh3_a * (1 - h3_a ** 2)
+    dC3_a = dC3  # dE/dc3_a = dE/dc3
+    dC3_b = dC3  # dE/dc3_b = dE/dc3
+    dI3 = dC3_b * G3  # dE/di3 = dE/dc3_b * g3
+    dG3 = dC3_b * I3  # dE/dg3 = dE/dc3_b * i3
+    dF3 = dC3_a * C2  # dE/df3 = dE/dc3_a * c2
+    dC2 = dC3_a * F3  # dE/dc2 = dE/dc3_a * f3
+    dG3_e = dG3 * (1 - G3 ** 2)  # dE/dg3_e = dE/dg3 * (1 - g3 ** 2)
+    dG3_d = dG3_e  # dE/dg3_d = dE/dg3_e
+    dbg = dbg + _batch_sum(dG3_e)  # dE/dbg += dE/dg3_e, summed over the batch
+    dG3_b = dG3_d  # dE/dg3_b = dE/dg3_d
+    dG3_c = dG3_d  # dE/dg3_c = dE/dg3_d
+    dUg = dUg + np.dot(dG3_c.T, H2)  # dE/dUg += dE/dg3_c h2^T, summed over the batch
+    dH2 = np.dot(dG3_c, Ug)  # dE/dh2 = Ug^T dE/dg3_c
+    dWg = dWg + np.dot(dG3_b.T, G3_a)  # dE/dWg += dE/dg3_b g3_a^T, summed over the batch
+    dF3_e = dF3 * F3 * (1 - F3)  # dE/df3_e = dE/df3 * f3 * (1 - f3)
+    dF3_d = dF3_e  # dE/df3_d = dE/df3_e
+    dbf = dbf + _batch_sum(dF3_e)  # dE/dbf += dE/df3_e, summed over the batch
+    dF3_b = dF3_d  # dE/df3_b = dE/df3_d
+    dF3_c = dF3_d  # dE/df3_c = dE/df3_d
+    dUf = dUf + np.dot(dF3_c.T, H2)  # dE/dUf += dE/df3_c h2^T, summed over the batch
+    dH2 = dH2 + np.dot(dF3_c, Uf)  # dE/dh2 += Uf^T dE/df3_c
+    dWf = dWf + np.dot(dF3_b.T, F3_a)  # dE/dWf += dE/df3_b f3_a^T, summed over the batch
+    dO3_e = dO3 * O3 * (1 - O3)  # dE/do3_e = dE/do3 * o3 * (1 - o3)
+    dO3_d = dO3_e  # dE/do3_d = dE/do3_e
+    dbo = dbo + _batch_sum(dO3_e)  # dE/dbo += dE/do3_e, summed over the batch
+    dO3_b = dO3_d  # dE/do3_b = dE/do3_d
+    dO3_c = dO3_d  # dE/do3_c = dE/do3_d
+    dUo = dUo + np.dot(dO3_c.T, H2)  # dE/dUo += dE/do3_c h2^T, summed over the batch
+    dH2 = dH2 + np.dot(dO3_c, Uo)  # dE/dh2 += Uo^T dE/do3_c
+    dWo = dWo + np.dot(dO3_b.T, O3_a)  # dE/dWo += dE/do3_b o3_a^T, summed over the batch
+    dI3_e = dI3 * I3 * (1 - I3)  # dE/di3_e = dE/di3 * i3 * (1 - i3)
+    dI3_d = dI3_e  # dE/di3_d = dE/di3_e
+    dbi = dbi + _batch_sum(dI3_e)  # dE/dbi += dE/di3_e, summed over the batch
+    dI3_b = dI3_d  # dE/di3_b = dE/di3_d
+    dI3_c = dI3_d  # dE/di3_c = dE/di3_d
+    dUi = dUi + np.dot(dI3_c.T, H2)  # dE/dUi += dE/di3_c h2^T, summed over the batch
+    dH2 = dH2 + np.dot(dI3_c, Ui)  # dE/dh2 += Ui^T dE/di3_c
+    dWi = dWi + np.dot(dI3_b.T, I3_a)  # dE/dWi += dE/di3_b i3_a^T, summed over the batch
+    dO2 = dH2 * H2_a  # dE/do2 = dE/dh2 * h2_a
+    dH2_a = dH2 * O2  # dE/dh2_a = dE/dh2 * o2
+    dC2 = dC2 + dH2_a * (1 - H2_a ** 2)  # dE/dc2 += dE/dh2_a * (1 - h2_a ** 2)
+    dC2_a = dC2  # dE/dc2_a = dE/dc2
+    dC2_b = dC2  # dE/dc2_b = dE/dc2
+    dI2 = dC2_b * G2  # dE/di2 = dE/dc2_b * g2
+    dG2 = dC2_b * I2  # dE/dg2 = dE/dc2_b * i2
+    dF2 = dC2_a * C1  # dE/df2 = dE/dc2_a * c1
+    dC1 = dC2_a * F2  # dE/dc1 = dE/dc2_a * f2
+    dG2_e = dG2 * (1 - G2 ** 2)  # dE/dg2_e = dE/dg2 * (1 - g2 ** 2)
+    dG2_d = dG2_e  # dE/dg2_d = dE/dg2_e
+    dbg = dbg + _batch_sum(dG2_e)  # dE/dbg += dE/dg2_e, summed over the batch
+    dG2_b = dG2_d  # dE/dg2_b = dE/dg2_d
+    dG2_c = dG2_d  # dE/dg2_c = dE/dg2_d
+    dUg = dUg + np.dot(dG2_c.T, H1)  # dE/dUg += dE/dg2_c h1^T, summed over the batch
+    dH1 = np.dot(dG2_c, Ug)  # dE/dh1 = Ug^T dE/dg2_c
+    dWg = dWg + np.dot(dG2_b.T, G2_a)  # dE/dWg += dE/dg2_b g2_a^T, summed over the batch
+    dF2_e = dF2 * F2 * (1 - F2)  # dE/df2_e = dE/df2 * f2 * (1 - f2)
+    dF2_d = dF2_e  # dE/df2_d = dE/df2_e
+    dbf = dbf + _batch_sum(dF2_e)  # dE/dbf += dE/df2_e, summed over the batch
+    dF2_b = dF2_d  # dE/df2_b = dE/df2_d
+    dF2_c = dF2_d  # dE/df2_c = dE/df2_d
+    dUf = dUf + np.dot(dF2_c.T, H1)  # dE/dUf += dE/df2_c h1^T, summed over the batch
+    dH1 = dH1 + np.dot(dF2_c, Uf)  # dE/dh1 += Uf^T dE/df2_c
+    dWf = dWf + np.dot(dF2_b.T, F2_a)  # dE/dWf += dE/df2_b f2_a^T, summed over the batch
+    dO2_e = dO2 * O2 * (1 - O2)  # dE/do2_e = dE/do2 * o2 * (1 - o2)
+    dO2_d = dO2_e  # dE/do2_d = dE/do2_e
+    dbo = dbo + _batch_sum(dO2_e)  # dE/dbo += dE/do2_e, summed over the batch
+    dO2_b = dO2_d  # dE/do2_b = dE/do2_d
+    dO2_c = dO2_d  # dE/do2_c = dE/do2_d
+    dUo = dUo + np.dot(dO2_c.T, H1)  # dE/dUo += dE/do2_c h1^T, summed over the batch
+    dH1 = dH1 + np.dot(dO2_c, Uo)  # dE/dh1 += Uo^T dE/do2_c
+    dWo = dWo + np.dot(dO2_b.T, O2_a)  # dE/dWo += dE/do2_b o2_a^T, summed over the batch
+    dI2_e = dI2 * I2 * (1 - I2)  # dE/di2_e = dE/di2 * i2 * (1 - i2)
+    dI2_d = dI2_e  # dE/di2_d = dE/di2_e
+    dbi = dbi + _batch_sum(dI2_e)  # dE/dbi += dE/di2_e, summed over the batch
+    dI2_b = dI2_d  # dE/di2_b = dE/di2_d
+    dI2_c = dI2_d  # dE/di2_c = dE/di2_d
+    dUi = dUi + np.dot(dI2_c.T, H1)  # dE/dUi += dE/di2_c h1^T, summed over the batch
+    dH1 = dH1 + np.dot(dI2_c, Ui)  # dE/dh1 += Ui^T dE/di2_c
+    dWi = dWi + np.dot(dI2_b.T, I2_a)  # dE/dWi += dE/di2_b i2_a^T, summed over the batch
+    dO1 = dH1 * H1_a  # dE/do1 = dE/dh1 * h1_a
+    dH1_a = dH1 * O1  # dE/dh1_a = dE/dh1 * o1
+    dC1 = dC1 + dH1_a * (1 - H1_a ** 2)  # dE/dc1 += dE/dh1_a * (1 - h1_a ** 2)
     dI1 = dC1 * G1  # dE/di1 = dE/dc1 * g1
     dG1 = dC1 * I1  # dE/dg1 = dE/dc1 * i1
-    dG12 = dG1 * (1 - G1 ** 2)  # dE/dg12 = dE/dg1 * (1 - g1 ** 2)
-    dWg = dWg + np.dot(dG12.T, G11)  # dE/dWg += dE/dg12 g11^T, summed over the batch
-    dbg = dbg + _batch_sum(dG12)  # dE/dbg += dE/dg12, summed over the batch
-    dO12 = dO1 * O1 * (1 - O1)  # dE/do12 = dE/do1 * o1 * (1 - o1)
-    dWo = dWo + np.dot(dO12.T, O11)  # dE/dWo += dE/do12 o11^T, summed over the batch
-    dbo = dbo + _batch_sum(dO12)  # dE/dbo += dE/do12, summed over the batch
-    dI12 = dI1 * I1 * (1 - I1)  # dE/di12 = dE/di1 * i1 * (1 - i1)
-    dWi = dWi + np.dot(dI12.T, I11)  # dE/dWi += dE/di12 i11^T, summed over the batch
-    dbi = dbi + _batch_sum(dI12)  # dE/dbi += dE/di12, summed over the batch
+    dG1_b = dG1 * (1 - G1 ** 2)  # dE/dg1_b = dE/dg1 * (1 - g1 ** 2)
+    dWg = dWg + np.dot(dG1_b.T, G1_a)  # dE/dWg += dE/dg1_b g1_a^T, summed over the batch
+    dbg = dbg + _batch_sum(dG1_b)  # dE/dbg += dE/dg1_b, summed over the batch
+    dO1_b = dO1 * O1 * (1 - O1)  # dE/do1_b = dE/do1 * o1 * (1 - o1)
+    dWo = dWo + np.dot(dO1_b.T, O1_a)  # dE/dWo += dE/do1_b o1_a^T, summed over the batch
+    dbo = dbo + _batch_sum(dO1_b)  # dE/dbo += dE/do1_b, summed over the batch
+    dI1_b = dI1 * I1 * (1 - I1)  # dE/di1_b = dE/di1 * i1 * (1 - i1)
+    dWi = dWi + np.dot(dI1_b.T, I1_a)  # dE/dWi += dE/di1_b i1_a^T, summed over the batch
+    dbi = dbi + _batch_sum(dI1_b)  # dE/dbi += dE/di1_b, summed over the batch
     return {
         "Wi": dWi,
         "Ui": dUi,
@@ -989,113 +989,113 @@ def loss_and_grad(params, X, T):
     bg = params["bg"]
     Wy = params["Wy"]
     by = params["by"]
-    I11 = X[:, 0]  # i11 = x[0]
-    I1 = _sigmoid(np.dot(I11, Wi.T) + bi)  # i1 = sigmoid(Wi i11 + bi)
-    O11 = X[:, 0]  # o11 = x[0]
-    O1 = _sigmoid(np.dot(O11, Wo.T) + bo)  # o1 = sigmoid(Wo o11 + bo)
-    G11 = X[:, 0]  # g11 = x[0]
-    G1 = np.tanh(np.dot(G11, Wg.T) + bg)  # g1 = tanh(Wg g11 + bg)
+    I1_a = X[:, 0]  # i1_a = x[0]
+    I1 = _sigmoid(np.dot(I1_a, Wi.T) + bi)  # i1 = sigmoid(Wi i1_a + bi)
+    O1_a = X[:, 0]  # o1_a = x[0]
+    O1 = _sigmoid(np.dot(O1_a, Wo.T) + bo)  # o1 = sigmoid(Wo o1_a + bo)
+    G1_a = X[:, 0]  # g1_a = x[0]
+    G1 = np.tanh(np.dot(G1_a, Wg.T) + bg)  # g1 = tanh(Wg g1_a + bg)
     C1 = G1 * I1  # c1 = g1 * i1
-    H11 = np.tanh(C1)  # h11 = tanh(c1)
-    H1 = H11 * O1  # h1 = h11 * o1
-    I21 = X[:, 1]  # i21 = x[1]
-    I2 = _sigmoid(np.dot(I21, Wi.T) + np.dot(H1, Ui.T) + bi)  # i2 = sigmoid(bi + Wi i21 + Ui h1)
-    O21 = X[:, 1]  # o21 = x[1]
-    O2 = _sigmoid(np.dot(O21, Wo.T) + np.dot(H1, Uo.T) + bo)  # o2 = sigmoid(bo + Wo o21 + Uo h1)
-    F21 = X[:, 1]  # f21 = x[1]
-    F2 = _sigmoid(np.dot(F21, Wf.T) + np.dot(H1, Uf.T) + bf)  # f2 = sigmoid(bf + Wf f21 + Uf h1)
-    G21 = X[:, 1]  # g21 = x[1]
-    G2 = np.tanh(np.dot(G21, Wg.T) + np.dot(H1, Ug.T) + bg)  # g2 = tanh(bg + Wg g21 + Ug h1)
+    H1_a = np.tanh(C1)  # h1_a = tanh(c1)
+    H1 = H1_a * O1  # h1 = h1_a * o1
+    I2_a = X[:, 1]  # i2_a = x[1]
+    I2 = _sigmoid(np.dot(I2_a, Wi.T) + np.dot(H1, Ui.T) + bi)  # i2 = sigmoid(bi + Wi i2_a + Ui h1)
+    O2_a = X[:, 1]  # o2_a = x[1]
+    O2 = _sigmoid(np.dot(O2_a, Wo.T) + np.dot(H1, Uo.T) + bo)  # o2 = sigmoid(bo + Wo o2_a + Uo h1)
+    F2_a = X[:, 1]  # f2_a = x[1]
+    F2 = _sigmoid(np.dot(F2_a, Wf.T) + np.dot(H1, Uf.T) + bf)  # f2 = sigmoid(bf + Wf f2_a + Uf h1)
+    G2_a = X[:, 1]  # g2_a = x[1]
+    G2 = np.tanh(np.dot(G2_a, Wg.T) + np.dot(H1, Ug.T) + bg)  # g2 = tanh(bg + Wg g2_a + Ug h1)
     C2 = C1 * F2 + G2 * I2  # c2 = c1 * f2 + g2 * i2
-    H21 = np.tanh(C2)  # h21 = tanh(c2)
-    H2 = H21 * O2  # h2 = h21 * o2
-    I31 = X[:, 2]  # i31 = x[2]
-    I3 = _sigmoid(np.dot(I31, Wi.T) + np.dot(H2, Ui.T) + bi)  # i3 = sigmoid(bi + Wi i31 + Ui h2)
-    O31 = X[:, 2]  # o31 = x[2]
-    O3 = _sigmoid(np.dot(O31, Wo.T) + np.dot(H2, Uo.T) + bo)  # o3 = sigmoid(bo + Wo o31 + Uo h2)
-    F31 = X[:, 2]  # f31 = x[2]
-    F3 = _sigmoid(np.dot(F31, Wf.T) + np.dot(H2, Uf.T) + bf)  # f3 = sigmoid(bf + Wf f31 + Uf h2)
-    G31 = X[:, 2]  # g31 = x[2]
-    G3 = np.tanh(np.dot(G31, Wg.T) + np.dot(H2, Ug.T) + bg)  # g3 = tanh(bg + Wg g31 + Ug h2)
+    H2_a = np.tanh(C2)  # h2_a = tanh(c2)
+    H2 = H2_a * O2  # h2 = h2_a * o2
+    I3_a = X[:, 2]  # i3_a = x[2]
+    I3 = _sigmoid(np.dot(I3_a, Wi.T) + np.dot(H2, Ui.T) + bi)  # i3 = sigmoid(bi + Wi i3_a + Ui h2)
+    O3_a = X[:, 2]  # o3_a = x[2]
+    O3 = _sigmoid(np.dot(O3_a, Wo.T) + np.dot(H2, Uo.T) + bo)  # o3 = sigmoid(bo + Wo o3_a + Uo h2)
+    F3_a = X[:, 2]  # f3_a = x[2]
+    F3 = _sigmoid(np.dot(F3_a, Wf.T) + np.dot(H2, Uf.T) + bf)  # f3 = sigmoid(bf + Wf f3_a + Uf h2)
+    G3_a = X[:, 2]  # g3_a = x[2]
+    G3 = np.tanh(np.dot(G3_a, Wg.T) + np.dot(H2, Ug.T) + bg)  # g3 = tanh(bg + Wg g3_a + Ug h2)
     C3 = C2 * F3 + G3 * I3  # c3 = c2 * f3 + g3 * i3
-    H31 = np.tanh(C3)  # h31 = tanh(c3)
-    H3 = H31 * O3  # h3 = h31 * o3
-    I41 = X[:, 3]  # i41 = x[3]
-    I4 = _sigmoid(np.dot(I41, Wi.T) + np.dot(H3, Ui.T) + bi)  # i4 = sigmoid(bi + Wi i41 + Ui h3)
-    O41 = X[:, 3]  # o41 = x[3]
-    O4 = _sigmoid(np.dot(O41, Wo.T) + np.dot(H3, Uo.T) + bo)  # o4 = sigmoid(bo + Wo o41 + Uo h3)
-    F41 = X[:, 3]  # f41 = x[3]
-    F4 = _sigmoid(np.dot(F41, Wf.T) + np.dot(H3, Uf.T) + bf)  # f4 = sigmoid(bf + Wf f41 + Uf h3)
-    G41 = X[:, 3]  # g41 = x[3]
-    G4 = np.tanh(np.dot(G41, Wg.T) + np.dot(H3, Ug.T) + bg)  # g4 = tanh(bg + Wg g41 + Ug h3)
+    H3_a = np.tanh(C3)  # h3_a = tanh(c3)
+    H3 = H3_a * O3  # h3 = h3_a * o3
+    I4_a = X[:, 3]  # i4_a = x[3]
+    I4 = _sigmoid(np.dot(I4_a, Wi.T) + np.dot(H3, Ui.T) + bi)  # i4 = sigmoid(bi + Wi i4_a + Ui h3)
+    O4_a = X[:, 3]  # o4_a = x[3]
+    O4 = _sigmoid(np.dot(O4_a, Wo.T) + np.dot(H3, Uo.T) + bo)  # o4 = sigmoid(bo + Wo o4_a + Uo h3)
+    F4_a = X[:, 3]  # f4_a = x[3]
+    F4 = _sigmoid(np.dot(F4_a, Wf.T) + np.dot(H3, Uf.T) + bf)  # f4 = sigmoid(bf + Wf f4_a + Uf h3)
+    G4_a = X[:, 3]  # g4_a = x[3]
+    G4 = np.tanh(np.dot(G4_a, Wg.T) + np.dot(H3, Ug.T) + bg)  # g4 = tanh(bg + Wg g4_a + Ug h3)
     C4 = C3 * F4 + G4 * I4  # c4 = c3 * f4 + g4 * i4
-    H41 = np.tanh(C4)  # h41 = tanh(c4)
-    H4 = H41 * O4  # h4 = h41 * o4
-    I51 = X[:, 4]  # i51 = x[4]
-    I5 = _sigmoid(np.dot(I51, Wi.T) + np.dot(H4, Ui.T) + bi)  # i5 = sigmoid(bi + Wi i51 + Ui h4)
-    O51 = X[:, 4]  # o51 = x[4]
-    O5 = _sigmoid(np.dot(O51, Wo.T) + np.dot(H4, Uo.T) + bo)  # o5 = sigmoid(bo + Wo o51 + Uo h4)
-    F51 = X[:, 4]  # f51 = x[4]
-    F5 = _sigmoid(np.dot(F51, Wf.T) + np.dot(H4, Uf.T) + bf)  # f5 = sigmoid(bf + Wf f51 + Uf h4)
-    G51 = X[:, 4]  # g51 = x[4]
-    G5 = np.tanh(np.dot(G51, Wg.T) + np.dot(H4, Ug.T) + bg)  # g5 = tanh(bg + Wg g51 + Ug h4)
+    H4_a = np.tanh(C4)  # h4_a = tanh(c4)
+    H4 = H4_a * O4  # h4 = h4_a * o4
+    I5_a = X[:, 4]  # i5_a = x[4]
+    I5 = _sigmoid(np.dot(I5_a, Wi.T) + np.dot(H4, Ui.T) + bi)  # i5 = sigmoid(bi + Wi i5_a + Ui h4)
+    O5_a = X[:, 4]  # o5_a = x[4]
+    O5 = _sigmoid(np.dot(O5_a, Wo.T) + np.dot(H4, Uo.T) + bo)  # o5 = sigmoid(bo + Wo o5_a + Uo h4)
+    F5_a = X[:, 4]  # f5_a = x[4]
+    F5 = _sigmoid(np.dot(F5_a, Wf.T) + np.dot(H4, Uf.T) + bf)  # f5 = sigmoid(bf + Wf f5_a + Uf h4)
+    G5_a = X[:, 4]  # g5_a = x[4]
+    G5 = np.tanh(np.dot(G5_a, Wg.T) + np.dot(H4, Ug.T) + bg)  # g5 = tanh(bg + Wg g5_a + Ug h4)
     C5 = C4 * F5 + G5 * I5  # c5 = c4 * f5 + g5 * i5
-    H51 = np.tanh(C5)  # h51 = tanh(c5)
-    H5 = H51 * O5  # h5 = h51 * o5
-    I61 = X[:, 5]  # i61 = x[5]
-    I6 = _sigmoid(np.dot(I61, Wi.T) + np.dot(H5, Ui.T) + bi)  # i6 = sigmoid(bi + Wi i61 + Ui h5)
-    O61 = X[:, 5]  # o61 = x[5]
-    O6 = _sigmoid(np.dot(O61, Wo.T) + np.dot(H5, Uo.T) + bo)  # o6 = sigmoid(bo + Wo o61 + Uo h5)
-    F61 = X[:, 5]  # f61 = x[5]
-    F6 = _sigmoid(np.dot(F61, Wf.T) + np.dot(H5, Uf.T) + bf)  # f6 = sigmoid(bf + Wf f61 + Uf h5)
-    G61 = X[:, 5]  # g61 = x[5]
-    G6 = np.tanh(np.dot(G61, Wg.T) + np.dot(H5, Ug.T) + bg)  # g6 = tanh(bg + Wg g61 + Ug h5)
+    H5_a = np.tanh(C5)  # h5_a = tanh(c5)
+    H5 = H5_a * O5  # h5 = h5_a * o5
+    I6_a = X[:, 5]  # i6_a = x[5]
+    I6 = _sigmoid(np.dot(I6_a, Wi.T) + np.dot(H5, Ui.T) + bi)  # i6 = sigmoid(bi + Wi i6_a + Ui h5)
+    O6_a = X[:, 5]  # o6_a = x[5]
+    O6 = _sigmoid(np.dot(O6_a, Wo.T) + np.dot(H5, Uo.T) + bo)  # o6 = sigmoid(bo + Wo o6_a + Uo h5)
+    F6_a = X[:, 5]  # f6_a = x[5]
+    F6 = _sigmoid(np.dot(F6_a, Wf.T) + np.dot(H5, Uf.T) + bf)  # f6 = sigmoid(bf + Wf f6_a + Uf h5)
+    G6_a = X[:, 5]  # g6_a = x[5]
+    G6 = np.tanh(np.dot(G6_a, Wg.T) + np.dot(H5, Ug.T) + bg)  # g6 = tanh(bg + Wg g6_a + Ug h5)
     C6 = C5 * F6 + G6 * I6  # c6 = c5 * f6 + g6 * i6
-    H61 = np.tanh(C6)  # h61 = tanh(c6)
-    H6 = H61 * O6  # h6 = h61 * o6
-    I71 = X[:, 6]  # i71 = x[6]
-    I7 = _sigmoid(np.dot(I71, Wi.T) + np.dot(H6, Ui.T) + bi)  # i7 = sigmoid(bi + Wi i71 + Ui h6)
-    O71 = X[:, 6]  # o71 = x[6]
-    O7 = _sigmoid(np.dot(O71, Wo.T) + np.dot(H6, Uo.T) + bo)  # o7 = sigmoid(bo + Wo o71 + Uo h6)
-    F71 = X[:, 6]  # f71 = x[6]
-    F7 = _sigmoid(np.dot(F71, Wf.T) + np.dot(H6, Uf.T) + bf)  # f7 = sigmoid(bf + Wf f71 + Uf h6)
-    G71 = X[:, 6]  # g71 = x[6]
-    G7 = np.tanh(np.dot(G71, Wg.T) + np.dot(H6, Ug.T) + bg)  # g7 = tanh(bg + Wg g71 + Ug h6)
+    H6_a = np.tanh(C6)  # h6_a = tanh(c6)
+    H6 = H6_a * O6  # h6 = h6_a * o6
+    I7_a = X[:, 6]  # i7_a = x[6]
+    I7 = _sigmoid(np.dot(I7_a, Wi.T) + np.dot(H6, Ui.T) + bi)  # i7 = sigmoid(bi + Wi i7_a + Ui h6)
+    O7_a = X[:, 6]  # o7_a = x[6]
+    O7 = _sigmoid(np.dot(O7_a, Wo.T) + np.dot(H6, Uo.T) + bo)  # o7 = sigmoid(bo + Wo o7_a + Uo h6)
+    F7_a = X[:, 6]  # f7_a = x[6]
+    F7 = _sigmoid(np.dot(F7_a, Wf.T) + np.dot(H6, Uf.T) + bf)  # f7 = sigmoid(bf + Wf f7_a + Uf h6)
+    G7_a = X[:, 6]  # g7_a = x[6]
+    G7 = np.tanh(np.dot(G7_a, Wg.T) + np.dot(H6, Ug.T) + bg)  # g7 = tanh(bg + Wg g7_a + Ug h6)
     C7 = C6 * F7 + G7 * I7  # c7 = c6 * f7 + g7 * i7
-    H71 = np.tanh(C7)  # h71 = tanh(c7)
-    H7 = H71 * O7  # h7 = h71 * o7
-    I81 = X[:, 7]  # i81 = x[7]
-    I8 = _sigmoid(np.dot(I81, Wi.T) + np.dot(H7, Ui.T) + bi)  # i8 = sigmoid(bi + Wi i81 + Ui h7)
-    O81 = X[:, 7]  # o81 = x[7]
-    O8 = _sigmoid(np.dot(O81, Wo.T) + np.dot(H7, Uo.T) + bo)  # o8 = sigmoid(bo + Wo o81 + Uo h7)
-    F81 = X[:, 7]  # f81 = x[7]
-    F8 = _sigmoid(np.dot(F81, Wf.T) + np.dot(H7, Uf.T) + bf)  # f8 = sigmoid(bf + Wf f81 + Uf h7)
-    G81 = X[:, 7]  # g81 = x[7]
-    G8 = np.tanh(np.dot(G81, Wg.T) + np.dot(H7, Ug.T) + bg)  # g8 = tanh(bg + Wg g81 + Ug h7)
+    H7_a = np.tanh(C7)  # h7_a = tanh(c7)
+    H7 = H7_a * O7  # h7 = h7_a * o7
+    I8_a = X[:, 7]  # i8_a = x[7]
+    I8 = _sigmoid(np.dot(I8_a, Wi.T) + np.dot(H7, Ui.T) + bi)  # i8 = sigmoid(bi + Wi i8_a + Ui h7)
+    O8_a = X[:, 7]  # o8_a = x[7]
+    O8 = _sigmoid(np.dot(O8_a, Wo.T) + np.dot(H7, Uo.T) + bo)  # o8 = sigmoid(bo + Wo o8_a + Uo h7)
+    F8_a = X[:, 7]  # f8_a = x[7]
+    F8 = _sigmoid(np.dot(F8_a, Wf.T) + np.dot(H7, Uf.T) + bf)  # f8 = sigmoid(bf + Wf f8_a + Uf h7)
+    G8_a = X[:, 7]  # g8_a = x[7]
+    G8 = np.tanh(np.dot(G8_a, Wg.T) + np.dot(H7, Ug.T) + bg)  # g8 = tanh(bg + Wg g8_a + Ug h7)
     C8 = C7 * F8 + G8 * I8  # c8 = c7 * f8 + g8 * i8
-    H81 = np.tanh(C8)  # h81 = tanh(c8)
-    H8 = H81 * O8  # h8 = h81 * o8
-    I91 = X[:, 8]  # i91 = x[8]
-    I9 = _sigmoid(np.dot(I91, Wi.T) + np.dot(H8, Ui.T) + bi)  # i9 = sigmoid(bi + Wi i91 + Ui h8)
-    O91 = X[:, 8]  # o91 = x[8]
-    O9 = _sigmoid(np.dot(O91, Wo.T) + np.dot(H8, Uo.T) + bo)  # o9 = sigmoid(bo + Wo o91 + Uo h8)
-    F91 = X[:, 8]  # f91 = x[8]
-    F9 = _sigmoid(np.dot(F91, Wf.T) + np.dot(H8, Uf.T) + bf)  # f9 = sigmoid(bf + Wf f91 + Uf h8)
-    G91 = X[:, 8]  # g91 = x[8]
-    G9 = np.tanh(np.dot(G91, Wg.T) + np.dot(H8, Ug.T) + bg)  # g9 = tanh(bg + Wg g91 + Ug h8)
+    H8_a = np.tanh(C8)  # h8_a = tanh(c8)
+    H8 = H8_a * O8  # h8 = h8_a * o8
+    I9_a = X[:, 8]  # i9_a = x[8]
+    I9 = _sigmoid(np.dot(I9_a, Wi.T) + np.dot(H8, Ui.T) + bi)  # i9 = sigmoid(bi + Wi i9_a + Ui h8)
+    O9_a = X[:, 8]  # o9_a = x[8]
+    O9 = _sigmoid(np.dot(O9_a, Wo.T) + np.dot(H8, Uo.T) + bo)  # o9 = sigmoid(bo + Wo o9_a + Uo h8)
+    F9_a = X[:, 8]  # f9_a = x[8]
+    F9 = _sigmoid(np.dot(F9_a, Wf.T) + np.dot(H8, Uf.T) + bf)  # f9 = sigmoid(bf + Wf f9_a + Uf h8)
+    G9_a = X[:, 8]  # g9_a = x[8]
+    G9 = np.tanh(np.dot(G9_a, Wg.T) + np.dot(H8, Ug.T) + bg)  # g9 = tanh(bg + Wg g9_a + Ug h8)
     C9 = C8 * F9 + G9 * I9  # c9 = c8 * f9 + g9 * i9
-    H91 = np.tanh(C9)  # h91 = tanh(c9)
-    H9 = H91 * O9  # h9 = h91 * o9
-    I101 = X[:, 9]  # i101 = x[9]
-    I10 = _sigmoid(np.dot(I101, Wi.T) + np.dot(H9, Ui.T) + bi)  # i10 = sigmoid(bi + Wi i101 + Ui h9)
-    F101 = X[:, 9]  # f101 = x[9]
-    F10 = _sigmoid(np.dot(F101, Wf.T) + np.dot(H9, Uf.T) + bf)  # f10 = sigmoid(bf + Wf f101 + Uf h9)
-    O101 = X[:, 9]  # o101 = x[9]
-    O10 = _sigmoid(np.dot(O101, Wo.T) + np.dot(H9, Uo.T) + bo)  # o10 = sigmoid(bo + Wo o101 + Uo h9)
-    G101 = X[:, 9]  # g101 = x[9]
-    G10 = np.tanh(np.dot(G101, Wg.T) + np.dot(H9, Ug.T) + bg)  # g10 = tanh(bg + Wg g101 + Ug h9)
-    H101 = np.tanh(C9 * F10 + G10 * I10)  # h101 = tanh(c9 * f10 + g10 * i10)
-    H10 = H101 * O10  # h10 = h101 * o10
+    H9_a = np.tanh(C9)  # h9_a = tanh(c9)
+    H9 = H9_a * O9  # h9 = h9_a * o9
+    I10_a = X[:, 9]  # i10_a = x[9]
+    I10 = _sigmoid(np.dot(I10_a, Wi.T) + np.dot(H9, Ui.T) + bi)  # i10 = sigmoid(bi + Wi i10_a + Ui h9)
+    F10_a = X[:, 9]  # f10_a = x[9]
+    F10 = _sigmoid(np.dot(F10_a, Wf.T) + np.dot(H9, Uf.T) + bf)  # f10 = sigmoid(bf + Wf f10_a + Uf h9)
+    O10_a = X[:, 9]  # o10_a = x[9]
+    O10 = _sigmoid(np.dot(O10_a, Wo.T) + np.dot(H9, Uo.T) + bo)  # o10 = sigmoid(bo + Wo o10_a + Uo h9)
+    G10_a = X[:, 9]  # g10_a = x[9]
+    G10 = np.tanh(np.dot(G10_a, Wg.T) + np.dot(H9, Ug.T) + bg)  # g10 = tanh(bg + Wg g10_a + Ug h9)
+    H10_a = np.tanh(C9 * F10 + G10 * I10)  # h10_a = tanh(c9 * f10 + g10 * i10)
+    H10 = H10_a * O10  # h10 = h10_a * o10
     Y = np.dot(H10, Wy.T) + by  # y = Wy h10 + by
     T = _targets(T, Y)
     N = T.shape[0]
@@ -1104,389 +1104,389 @@ def loss_and_grad(params, X, T):
     dWy = np.dot(dY.T, H10)  # dE/dWy = dE/dy h10^T, summed over the batch
     dby = _batch_sum(dY)  # dE/dby = dE/dy, summed over the batch
     dH10 = np.dot(dY, Wy)  # dE/dh10 = Wy^T dE/dy
-    dO10 = dH10 * H101  # dE/do10 = dE/dh10 * h101
-    dH101 = dH10 * O10  # dE/dh101 = dE/dh10 * o10
-    dC10 = dH101 * (1 - H101 ** 2)  # dE/dc10 = dE/dh101 * (1 - h101 ** 2)
-    dC101 = dC10  # dE/dc101 = dE/dc10
-    dC102 = dC10  # dE/dc102 = dE/dc10
-    dI10 = dC102 * G10  # dE/di10 = dE/dc102 * g10
-    dG10 = dC102 * I10  # dE/dg10 = dE/dc102 * i10
-    dF10 = dC101 * C9  # dE/df10 = dE/dc101 * c9
-    dC9 = dC101 * F10  # dE/dc9 = dE/dc101 * f10
-    dG105 = dG10 * (1 - G10 ** 2)  # dE/dg105 = dE/dg10 * (1 - g10 ** 2)
-    dG104 = dG105  # dE/dg104 = dE/dg105
-    dbg = _batch_sum(dG105)  # dE/dbg = dE/dg105, summed over the batch
-    dG102 = dG104  # dE/dg102 = dE/dg104
-    dG103 = dG104  # dE/dg103 = dE/dg104
-    dUg = np.dot(dG103.T, H9)  # dE/dUg = dE/dg103 h9^T, summed over the batch
-    dH9 = np.dot(dG103, Ug)  # dE/dh9 = Ug^T dE/dg103
-    dWg = np.dot(dG102.T, G101)  # dE/dWg = dE/dg102 g101^T, summed over the batch
-    dO105 = dO10 * O10 * (1 - O10)  # dE/do105 = dE/do10 * o10 * (1 - o10)
-    dO104 = dO105  # dE/do104 = dE/do105
-    dbo = _batch_sum(dO105)  # dE/dbo = dE/do105, summed over the batch
-    dO102 = dO104  # dE/do102 = dE/do104
-    dO103 = dO104  # dE/do103 = dE/do104
-    dUo = np.dot(dO103.T, H9)  # dE/dUo = dE/do103 h9^T, summed over the batch
-    dH9 = dH9 + np.dot(dO103, Uo)  # dE/dh9 += Uo^T dE/do103
-    dWo = np.dot(dO102.T, O101)  # dE/dWo = dE/do102 o101^T, summed over the batch
-    dF105 = dF10 * F10 * (1 - F10)  # dE/df105 = dE/df10 * f10 * (1 - f10)
-    dF104 = dF105  # dE/df104 = dE/df105
-    dbf = _batch_sum(dF105)  # dE/dbf = dE/df105, summed over the batch
-    dF102 = dF104  # dE/df102 = dE/df104
-    dF103 = dF104  # dE/df103 = dE/df104
-    dUf = np.dot(dF103.T, H9)  # dE/dUf = dE/df103 h9^T, summed over the batch
-    dH9 = dH9 + np.dot(dF103, Uf)  # dE/dh9 += Uf^T dE/df103
-    dWf = np.dot(dF102.T, F101)  # dE/dWf = dE/df102 f101^T, summed over the batch
-    dI105 = dI10 * I10 * (1 - I10)  # dE/di105 = dE/di10 * i10 * (1 - i10)
-    dI104 = dI105  # dE/di104 = dE/di105
-    dbi = _batch_sum(dI105)  # dE/dbi = dE/di105, summed over the batch
-    dI102 = dI104  # dE/di102 = dE/di104
-    dI103 = dI104  # dE/di103 = dE/di104
-    dUi = np.dot(dI103.T, H9)  # dE/dUi = dE/di103 h9^T, summed over the batch
-    dH9 = dH9 + np.dot(dI103, Ui)  # dE/dh9 += Ui^T dE/di103
-    dWi = np.dot(dI102.T, I101)  # dE/dWi = dE/di102 i101^T, summed over the batch
-    dO9 = dH9 * H91  # dE/do9 = dE/dh9 * h91
-    dH91 = dH9 * O9  # dE/dh91 = dE/dh9 * o9
-    dC9 = dC9 + dH91 * (1 - H91 ** 2)  # dE/dc9 += dE/dh91 * (1 - h91 ** 2)
-    dC91 = dC9  # dE/dc91 = dE/dc9
-    dC92 = dC9  # dE/dc92 = dE/dc9
-    dI9 = dC92 * G9  # dE/di9 = dE/dc92 * g9
-    dG9 = dC92 * I9  # dE/dg9 = dE/dc92 * i9
-    dF9 = dC91 * C8  # dE/df9 = dE/dc91 * c8
-    dC8 = dC91 * F9  # dE/dc8 = dE/dc91 * f9
-    dG95 = dG9 * (1 - G9 ** 2)  # dE/dg95 = dE/dg9 * (1 - g9 ** 2)
-    dG94 = dG95  # dE/dg94 = dE/dg95
-    dbg = dbg + _batch_sum(dG95)  # dE/dbg += dE/dg95, summed over the batch
-    dG92 = dG94  # dE/dg92 = dE/dg94
-    dG93 = dG94  # dE/dg93 = dE/dg94
-    dUg = dUg + np.dot(dG93.T, H8)  # dE/dUg += dE/dg93 h8^T, summed over the batch
-    dH8 = np.dot(dG93, Ug)  # dE/dh8 = Ug^T dE/dg93
-    dWg = dWg + np.dot(dG92.T, G91)  # dE/dWg += dE/dg92 g91^T, summed over the batch
-    dF95 = dF9 * F9 * (1 - F9)  # dE/df95 = dE/df9 * f9 * (1 - f9)
-    dF94 = dF95  # dE/df94 = dE/df95
-    dbf = dbf + _batch_sum(dF95)  # dE/dbf += dE/df95, summed over the batch
-    dF92 = dF94  # dE/df92 = dE/df94
-    dF93 = dF94  # dE/df93 = dE/df94
-    dUf = dUf + np.dot(dF93.T, H8)  # dE/dUf += dE/df93 h8^T, summed over the batch
-    dH8 = dH8 + np.dot(dF93, Uf)  # dE/dh8 += Uf^T dE/df93
-    dWf = dWf + np.dot(dF92.T, F91)  # dE/dWf += dE/df92 f91^T, summed over the batch
-    dO95 = dO9 * O9 * (1 - O9)  # dE/do95 = dE/do9 * o9 * (1 - o9)
-    dO94 = dO95  # dE/do94 = dE/do95
-    dbo = dbo + _batch_sum(dO95)  # dE/dbo += dE/do95, summed over the batch
-    dO92 = dO94  # dE/do92 = dE/do94
-    dO93 = dO94  # dE/do93 = dE/do94
-    dUo = dUo + np.dot(dO93.T, H8)  # dE/dUo += dE/do93 h8^T, summed over the batch
-    dH8 = dH8 + np.dot(dO93, Uo)  # dE/dh8 += Uo^T dE/do93
-    dWo = dWo + np.dot(dO92.T, O91)  # dE/dWo += dE/do92 o91^T, summed over the batch
-    dI95 = dI9 * I9 * (1 - I9)  # dE/di95 = dE/di9 * i9 * (1 - i9)
-    dI94 = dI95  # dE/di94 = dE/di95
-    dbi = dbi + _batch_sum(dI95)  # dE/dbi += dE/di95, summed over the batch
-    dI92 = dI94  # dE/di92 = dE/di94
-    dI93 = dI94  # dE/di93 = dE/di94
-    dUi = dUi + np.dot(dI93.T, H8)  # dE/dUi += dE/di93 h8^T, summed over the batch
-    dH8 = dH8 + np.dot(dI93, Ui)  # dE/dh8 += Ui^T dE/di93
-    dWi = dWi + np.dot(dI92.T, I91)  # dE/dWi += dE/di92 i91^T, summed over the batch
-    dO8 = dH8 * H81  # dE/do8 = dE/dh8 * h81
-    dH81 = dH8 * O8  # dE/dh81 = dE/dh8 * o8
-    dC8 = dC8 + dH81 * (1 - H81 ** 2)  # dE/dc8 += dE/dh81 * (1 - h81 ** 2)
-    dC81 = dC8  # dE/dc81 = dE/dc8
-    dC82 = dC8  # dE/dc82 = dE/dc8
-    dI8 = dC82 * G8  # dE/di8 = dE/dc82 * g8
-    dG8 = dC82 * I8  # dE/dg8 = dE/dc82 * i8
-    dF8 = dC81 * C7  # dE/df8 = dE/dc81 * c7
-    dC7 = dC81 * F8  # dE/dc7 = dE/dc81 * f8
-    dG85 = dG8 * (1 - G8 ** 2)  # dE/dg85 = dE/dg8 * (1 - g8 ** 2)
-    dG84 = dG85  # dE/dg84 = dE/dg85
-    dbg = dbg + _batch_sum(dG85)  # dE/dbg += dE/dg85, summed over the batch
-    dG82 = dG84  # dE/dg82 = dE/dg84
-    dG83 = dG84  # dE/dg83 = dE/dg84
-    dUg = dUg + np.dot(dG83.T, H7)  # dE/dUg += dE/dg83 h7^T, summed over the batch
-    dH7 = np.dot(dG83, Ug)  # dE/dh7 = Ug^T dE/dg83
-    dWg = dWg + np.dot(dG82.T, G81)  # dE/dWg += dE/dg82 g81^T, summed over the batch
-    dF85 = dF8 * F8 * (1 - F8)  # dE/df85 = dE/df8 * f8 * (1 - f8)
-    dF84 = dF85  # dE/df84 = dE/df85
-    dbf = dbf + _batch_sum(dF85)  # dE/dbf += dE/df85, summed over the batch
-    dF82 = dF84  # dE/df82 = dE/df84
-    dF83 = dF84  # dE/df83 = dE/df84
-    dUf = dUf + np.dot(dF83.T, H7)  # dE/dUf += dE/df83 h7^T, summed over the batch
-    dH7 = dH7 + np.dot(dF83, Uf)  # dE/dh7 += Uf^T dE/df83
-    dWf = dWf + np.dot(dF82.T, F81)  # dE/dWf += dE/df82 f81^T, summed over the batch
-    dO85 = dO8 * O8 * (1 - O8)  # dE/do85 = dE/do8 * o8 * (1 - o8)
-    dO84 = dO85  # dE/do84 = dE/do85
-    dbo = dbo + _batch_sum(dO85)  # dE/dbo += dE/do85, summed over the batch
-    dO82 = dO84  # dE/do82 = dE/do84
-    dO83 = dO84  # dE/do83 = dE/do84
-    dUo = dUo + np.dot(dO83.T, H7)  # dE/dUo += dE/do83 h7^T, summed over the batch
-    dH7 = dH7 + np.dot(dO83, Uo)  # dE/dh7 += Uo^T dE/do83
-    dWo = dWo + np.dot(dO82.T, O81)  # dE/dWo += dE/do82 o81^T, summed over the batch
-    dI85 = dI8 * I8 * (1 - I8)  # dE/di85 = dE/di8 * i8 * (1 - i8)
-    dI84 = dI85  # dE/di84 = dE/di85
-    dbi = dbi + _batch_sum(dI85)  # dE/dbi += dE/di85, summed over the batch
-    dI82 = dI84  # dE/di82 = dE/di84
-    dI83 = dI84  # dE/di83 = dE/di84
-    dUi = dUi + np.dot(dI83.T, H7)  # dE/dUi += dE/di83 h7^T, summed over the batch
-    dH7 = dH7 + np.dot(dI83, Ui)  # dE/dh7 += Ui^T dE/di83
-    dWi = dWi + np.dot(dI82.T, I81)  # dE/dWi += dE/di82 i81^T, summed over the batch
-    dO7 = dH7 * H71  # dE/do7 = dE/dh7 * h71
-    dH71 = dH7 * O7  # dE/dh71 = dE/dh7 * o7
-    dC7 = dC7 + dH71 * (1 - H71 ** 2)  # dE/dc7 += dE/dh71 * (1 - h71 ** 2)
-    dC71 = dC7  # dE/dc71 = dE/dc7
-    dC72 = dC7  # dE/dc72 = dE/dc7
-    dI7 = dC72 * G7  # dE/di7 = dE/dc72 * g7
-    dG7 = dC72 * I7  # dE/dg7 = dE/dc72 * i7
-    dF7 = dC71 * C6  # dE/df7 = dE/dc71 * c6
-    dC6 = dC71 * F7  # dE/dc6 = dE/dc71 * f7
-    dG75 = dG7 * (1 - G7 ** 2)  # dE/dg75 = dE/dg7 * (1 - g7 ** 2)
-    dG74 = dG75  # dE/dg74 = dE/dg75
-    dbg = dbg + _batch_sum(dG75)  # dE/dbg += dE/dg75, summed over the batch
-    dG72 = dG74  # dE/dg72 = dE/dg74
-    dG73 = dG74  # dE/dg73 = dE/dg74
-    dUg = dUg + np.dot(dG73.T, H6)  # dE/dUg += dE/dg73 h6^T, summed over the batch
-    dH6 = np.dot(dG73, Ug)  # dE/dh6 = Ug^T dE/dg73
-    dWg = dWg + np.dot(dG72.T, G71)  # dE/dWg += dE/dg72 g71^T, summed over the batch
-    dF75 = dF7 * F7 * (1 - F7)  # dE/df75 = dE/df7 * f7 * (1 - f7)
-    dF74 = dF75  # dE/df74 = dE/df75
-    dbf = dbf + _batch_sum(dF75)  # dE/dbf += dE/df75, summed over the batch
-    dF72 = dF74  # dE/df72 = dE/df74
-    dF73 = dF74  # dE/df73 = dE/df74
-    dUf = dUf + np.dot(dF73.T, H6)  # dE/dUf += dE/df73 h6^T, summed over the batch
-    dH6 = dH6 + np.dot(dF73, Uf)  # dE/dh6 += Uf^T dE/df73
-    dWf = dWf + np.dot(dF72.T, F71)  # dE/dWf += dE/df72 f71^T, summed over the batch
-    dO75 = dO7 * O7 * (1 - O7)  # dE/do75 = dE/do7 * o7 * (1 - o7)
-    dO74 = dO75  # dE/do74 = dE/do75
-    dbo = dbo + _batch_sum(dO75)  # dE/dbo += dE/do75, summed over the batch
-    dO72 = dO74  # dE/do72 = dE/do74
-    dO73 = dO74  # dE/do73 = dE/do74
-    dUo = dUo + np.dot(dO73.T, H6)  # dE/dUo += dE/do73 h6^T, summed over the batch
-    dH6 = dH6 + np.dot(dO73, Uo)  # dE/dh6 += Uo^T dE/do73
-    dWo = dWo + np.dot(dO72.T, O71)  # dE/dWo += dE/do72 o71^T, summed over the batch
-    dI75 = dI7 * I7 * (1 - I7)  # dE/di75 = dE/di7 * i7 * (1 - i7)
-    dI74 = dI75  # dE/di74 = dE/di75
-    dbi = dbi + _batch_sum(dI75)  # dE/dbi += dE/di75, summed over the batch
-    dI72 = dI74  # dE/di72 = dE/di74
-    dI73 = dI74  # dE/di73 = dE/di74
-    dUi = dUi + np.dot(dI73.T, H6)  # dE/dUi += dE/di73 h6^T, summed over the batch
-    dH6 = dH6 + np.dot(dI73, Ui)  # dE/dh6 += Ui^T dE/di73
-    dWi = dWi + np.dot(dI72.T, I71)  # dE/dWi += dE/di72 i71^T, summed over the batch
-    dO6 = dH6 * H61  # dE/do6 = dE/dh6 * h61
-    dH61 = dH6 * O6  # dE/dh61 = dE/dh6 * o6
-    dC6 = dC6 + dH61 * (1 - H61 ** 2)  # dE/dc6 += dE/dh61 * (1 - h61 ** 2)
-    dC61 = dC6  # dE/dc61 = dE/dc6
-    dC62 = dC6  # dE/dc62 = dE/dc6
-    dI6 = dC62 * G6  # dE/di6 = dE/dc62 * g6
-    dG6 = dC62 * I6  # dE/dg6 = dE/dc62 * i6
-    dF6 = dC61 * C5  # dE/df6 = dE/dc61 * c5
-    dC5 = dC61 * F6  # dE/dc5 = dE/dc61 * f6
-    dG65 = dG6 * (1 - G6 ** 2)  # dE/dg65 = dE/dg6 * (1 - g6 ** 2)
-    dG64 = dG65  # dE/dg64 = dE/dg65
-    dbg = dbg + _batch_sum(dG65)  # dE/dbg += dE/dg65, summed over the batch
-    dG62 = dG64  # dE/dg62 = dE/dg64
-    dG63 = dG64  # dE/dg63 = dE/dg64
-    dUg = dUg + np.dot(dG63.T, H5)  # dE/dUg += dE/dg63 h5^T, summed over the batch
-    dH5 = np.dot(dG63, Ug)  # dE/dh5 = Ug^T dE/dg63
-    dWg = dWg + np.dot(dG62.T, G61)  # dE/dWg += dE/dg62 g61^T, summed over the batch
-    dF65 = dF6 * F6 * (1 - F6)  # dE/df65 = dE/df6 * f6 * (1 - f6)
-    dF64 = dF65  # dE/df64 = dE/df65
-    dbf = dbf + _batch_sum(dF65)  # dE/dbf += dE/df65, summed over the batch
-    dF62 = dF64  # dE/df62 = dE/df64
-    dF63 = dF64  # dE/df63 = dE/df64
-    dUf = dUf + np.dot(dF63.T, H5)  # dE/dUf += dE/df63 h5^T, summed over the batch
-    dH5 = dH5 + np.dot(dF63, Uf)  # dE/dh5 += Uf^T dE/df63
-    dWf = dWf + np.dot(dF62.T, F61)  # dE/dWf += dE/df62 f61^T, summed over the batch
-    dO65 = dO6 * O6 * (1 - O6)  # dE/do65 = dE/do6 * o6 * (1 - o6)
-    dO64 = dO65  # dE/do64 = dE/do65
-    dbo = dbo + _batch_sum(dO65)  # dE/dbo += dE/do65, summed over the batch
-    dO62 = dO64  # dE/do62 = dE/do64
-    dO63 = dO64  # dE/do63 = dE/do64
-    dUo = dUo + np.dot(dO63.T, H5)  # dE/dUo += dE/do63 h5^T, summed over the batch
-    dH5 = dH5 + np.dot(dO63, Uo)  # dE/dh5 += Uo^T dE/do63
-    dWo = dWo + np.dot(dO62.T, O61)  # dE/dWo += dE/do62 o61^T, summed over the batch
-    dI65 = dI6 * I6 * (1 - I6)  # dE/di65 = dE/di6 * i6 * (1 - i6)
-    dI64 = dI65  # dE/di64 = dE/di65
-    dbi = dbi + _batch_sum(dI65)  # dE/dbi += dE/di65, summed over the batch
-    dI62 = dI64  # dE/di62 = dE/di64
-    dI63 = dI64  # dE/di63 = dE/di64
-    dUi = dUi + np.dot(dI63.T, H5)  # dE/dUi += dE/di63 h5^T, summed over the batch
-    dH5 = dH5 + np.dot(dI63, Ui)  # dE/dh5 += Ui^T dE/di63
-    dWi = dWi + np.dot(dI62.T, I61)  # dE/dWi += dE/di62 i61^T, summed over the batch
-    dO5 = dH5 * H51  # dE/do5 = dE/dh5 * h51
-    dH51 = dH5 * O5  # dE/dh51 = dE/dh5 * o5
-    dC5 = dC5 + dH51 * (1 - H51 ** 2)  # dE/dc5 += dE/dh51 * (1 - h51 ** 2)
-    dC51 = dC5  # dE/dc51 = dE/dc5
-    dC52 = dC5  # dE/dc52 = dE/dc5
-    dI5 = dC52 * G5  # dE/di5 = dE/dc52 * g5
-    dG5 = dC52 * I5  # dE/dg5 = dE/dc52 * i5
-    dF5 = dC51 * C4  # dE/df5 = dE/dc51 * c4
-    dC4 = dC51 * F5  # dE/dc4 = dE/dc51 * f5
-    dG55 = dG5 * (1 - G5 ** 2)  # dE/dg55 = dE/dg5 * (1 - g5 ** 2)
-    dG54 = dG55  # dE/dg54 = dE/dg55
-    dbg = dbg + _batch_sum(dG55)  # dE/dbg += dE/dg55, summed over the batch
-    dG52 = dG54  # dE/dg52 = dE/dg54
-    dG53 = dG54  # dE/dg53 = dE/dg54
-    dUg = dUg + np.dot(dG53.T, H4)  # dE/dUg += dE/dg53 h4^T, summed over the batch
-    dH4 = np.dot(dG53, Ug)  # dE/dh4 = Ug^T dE/dg53
-    dWg = dWg + np.dot(dG52.T, G51)  # dE/dWg += dE/dg52 g51^T, summed over the batch
-    dF55 = dF5 * F5 * (1 - F5)  # dE/df55 = dE/df5 * f5 * (1 - f5)
-    dF54 = dF55  # dE/df54 = dE/df55
-    dbf = dbf + _batch_sum(dF55)  # dE/dbf += dE/df55, summed over the batch
-    dF52 = dF54  # dE/df52 = dE/df54
-    dF53 = dF54  # dE/df53 = dE/df54
-    dUf = dUf + np.dot(dF53.T, H4)  # dE/dUf += dE/df53 h4^T, summed over the batch
-    dH4 = dH4 + np.dot(dF53, Uf)  # dE/dh4 += Uf^T dE/df53
-    dWf = dWf + np.dot(dF52.T, F51)  # dE/dWf += dE/df52 f51^T, summed over the batch
-    dO55 = dO5 * O5 * (1 - O5)  # dE/do55 = dE/do5 * o5 * (1 - o5)
-    dO54 = dO55  # dE/do54 = dE/do55
-    dbo = dbo + _batch_sum(dO55)  # dE/dbo += dE/do55, summed over the batch
-    dO52 = dO54  # dE/do52 = dE/do54
-    dO53 = dO54  # dE/do53 = dE/do54
-    dUo = dUo + np.dot(dO53.T, H4)  # dE/dUo += dE/do53 h4^T, summed over the batch
-    dH4 = dH4 + np.dot(dO53, Uo)  # dE/dh4 += Uo^T dE/do53
-    dWo = dWo + np.dot(dO52.T, O51)  # dE/dWo += dE/do52 o51^T, summed over the batch
-    dI55 = dI5 * I5 * (1 - I5)  # dE/di55 = dE/di5 * i5 * (1 - i5)
-    dI54 = dI55  # dE/di54 = dE/di55
-    dbi = dbi + _batch_sum(dI55)  # dE/dbi += dE/di55, summed over the batch
-    dI52 = dI54  # dE/di52 = dE/di54
-    dI53 = dI54  # dE/di53 = dE/di54
-    dUi = dUi + np.dot(dI53.T, H4)  # dE/dUi += dE/di53 h4^T, summed over the batch
-    dH4 = dH4 + np.dot(dI53, Ui)  # dE/dh4 += Ui^T dE/di53
-    dWi = dWi + np.dot(dI52.T, I51)  # dE/dWi += dE/di52 i51^T, summed over the batch
-    dO4 = dH4 * H41  # dE/do4 = dE/dh4 * h41
-    dH41 = dH4 * O4  # dE/dh41 = dE/dh4 * o4
-    dC4 = dC4 + dH41 * (1 - H41 ** 2)  # dE/dc4 += dE/dh41 * (1 - h41 ** 2)
-    dC41 = dC4  # dE/dc41 = dE/dc4
-    dC42 = dC4  # dE/dc42 = dE/dc4
-    dI4 = dC42 * G4  # dE/di4 = dE/dc42 * g4
-    dG4 = dC42 * I4  # dE/dg4 = dE/dc42 * i4
-    dF4 = dC41 * C3  # dE/df4 = dE/dc41 * c3
-    dC3 = dC41 * F4  # dE/dc3 = dE/dc41 * f4
-    dG45 = dG4 * (1 - G4 ** 2)  # dE/dg45 = dE/dg4 * (1 - g4 ** 2)
-    dG44 = dG45  # dE/dg44 = dE/dg45
-    dbg = dbg + _batch_sum(dG45)  # dE/dbg += dE/dg45, summed over the batch
-    dG42 = dG44  # dE/dg42 = dE/dg44
-    dG43 = dG44  # dE/dg43 = dE/dg44
-    dUg = dUg + np.dot(dG43.T, H3)  # dE/dUg += dE/dg43 h3^T, summed over the batch
-    dH3 = np.dot(dG43, Ug)  # dE/dh3 = Ug^T dE/dg43
-    dWg = dWg + np.dot(dG42.T, G41)  # dE/dWg += dE/dg42 g41^T, summed over the batch
-    dF45 = dF4 * F4 * (1 - F4)  # dE/df45 = dE/df4 * f4 * (1 - f4)
-    dF44 = dF45  # dE/df44 = dE/df45
-    dbf = dbf + _batch_sum(dF45)  # dE/dbf += dE/df45, summed over the batch
-    dF42 = dF44  # dE/df42 = dE/df44
-    dF43 = dF44  # dE/df43 = dE/df44
-    dUf = dUf + np.dot(dF43.T, H3)  # dE/dUf += dE/df43 h3^T, summed over the batch
-    dH3 = dH3 + np.dot(dF43, Uf)  # dE/dh3 += Uf^T dE/df43
-    dWf = dWf + np.dot(dF42.T, F41)  # dE/dWf += dE/df42 f41^T, summed over the batch
-    dO45 = dO4 * O4 * (1 - O4)  # dE/do45 = dE/do4 * o4 * (1 - o4)
-    dO44 = dO45  # dE/do44 = dE/do45
-    dbo = dbo + _batch_sum(dO45)  # dE/dbo += dE/do45, summed over the batch
-    dO42 = dO44  # dE/do42 = dE/do44
-    dO43 = dO44  # dE/do43 = dE/do44
-    dUo = dUo + np.dot(dO43.T, H3)  # dE/dUo += dE/do43 h3^T, summed over the batch
-    dH3 = dH3 + np.dot(dO43, Uo)  # dE/dh3 += Uo^T dE/do43
-    dWo = dWo + np.dot(dO42.T, O41)  # dE/dWo += dE/do42 o41^T, summed over the batch
-    dI45 = dI4 * I4 * (1 - I4)  # dE/di45 = dE/di4 * i4 * (1 - i4)
-    dI44 = dI45  # dE/di44 = dE/di45
-    dbi = dbi + _batch_sum(dI45)  # dE/dbi += dE/di45, summed over the batch
-    dI42 = dI44  # dE/di42 = dE/di44
-    dI43 = dI44  # dE/di43 = dE/di44
-    dUi = dUi + np.dot(dI43.T, H3)  # dE/dUi += dE/di43 h3^T, summed over the batch
-    dH3 = dH3 + np.dot(dI43, Ui)  # dE/dh3 += Ui^T dE/di43
-    dWi = dWi + np.dot(dI42.T, I41)  # dE/dWi += dE/di42 i41^T, summed over the batch
-    dO3 = dH3 * H31  # dE/do3 = dE/dh3 * h31
-    dH31 = dH3 * O3  # dE/dh31 = dE/dh3 * o3
-    dC3 = dC3 + dH31 * (1 - H31 ** 2)  # dE/dc3 += dE/dh31 * (1 - h31 ** 2)
-    dC31 = dC3  # dE/dc31 = dE/dc3
-    dC32 = dC3  # dE/dc32 = dE/dc3
-    dI3 = dC32 * G3  # dE/di3 = dE/dc32 * g3
-    dG3 = dC32 * I3  # dE/dg3 = dE/dc32 * i3
-    dF3 = dC31 * C2  # dE/df3 = dE/dc31 * c2
-    dC2 = dC31 * F3  # dE/dc2 = dE/dc31 * f3
-    dG35 = dG3 * (1 - G3 ** 2)  # dE/dg35 = dE/dg3 * (1 - g3 ** 2)
-    dG34 = dG35  # dE/dg34 = dE/dg35
-    dbg = dbg + _batch_sum(dG35)  # dE/dbg += dE/dg35, summed over the batch
-    dG32 = dG34  # dE/dg32 = dE/dg34
-    dG33 = dG34  # dE/dg33 = dE/dg34
-    dUg = dUg + np.dot(dG33.T, H2)  # dE/dUg += dE/dg33 h2^T, summed over the batch
-    dH2 = np.dot(dG33, Ug)  # dE/dh2 = Ug^T dE/dg33
-    dWg = dWg + np.dot(dG32.T, G31)  # dE/dWg += dE/dg32 g31^T, summed over the batch
-    dF35 = dF3 * F3 * (1 - F3)  # dE/df35 = dE/df3 * f3 * (1 - f3)
-    dF34 = dF35  # dE/df34 = dE/df35
-    dbf = dbf + _batch_sum(dF35)  # dE/dbf += dE/df35, summed over the batch
-    dF32 = dF34  # dE/df32 = dE/df34
-    dF33 = dF34  # dE/df33 = dE/df34
-    dUf = dUf + np.dot(dF33.T, H2)  # dE/dUf += dE/df33 h2^T, summed over the batch
-    dH2 = dH2 + np.dot(dF33, Uf)  # dE/dh2 += Uf^T dE/df33
-    dWf = dWf + np.dot(dF32.T, F31)  # dE/dWf += dE/df32 f31^T, summed over the batch
-    dO35 = dO3 * O3 * (1 - O3)  # dE/do35 = dE/do3 * o3 * (1 - o3)
-    dO34 = dO35  # dE/do34 = dE/do35
-    dbo = dbo + _batch_sum(dO35)  # dE/dbo += dE/do35, summed over the batch
-    dO32 = dO34  # dE/do32 = dE/do34
-    dO33 = dO34  # dE/do33 = dE/do34
-    dUo = dUo + np.dot(dO33.T, H2)  # dE/dUo += dE/do33 h2^T, summed over the batch
-    dH2 = dH2 + np.dot(dO33, Uo)  # dE/dh2 += Uo^T dE/do33
-    dWo = dWo + np.dot(dO32.T, O31)  # dE/dWo += dE/do32 o31^T, summed over the batch
-    dI35 = dI3 * I3 * (1 - I3)  # dE/di35 = dE/di3 * i3 * (1 - i3)
-    dI34 = dI35  # dE/di34 = dE/di35
-    dbi = dbi + _batch_sum(dI35)  # dE/dbi += dE/di35, summed over the batch
-    dI32 = dI34  # dE/di32 = dE/di34
-    dI33 = dI34  # dE/di33 = dE/di34
-    dUi = dUi + np.dot(dI33.T, H2)  # dE/dUi += dE/di33 h2^T, summed over the batch
-    dH2 = dH2 + np.dot(dI33, Ui)  # dE/dh2 += Ui^T dE/di33
-    dWi = dWi + np.dot(dI32.T, I31)  # dE/dWi += dE/di32 i31^T, summed over the batch
-    dO2 = dH2 * H21  # dE/do2 = dE/dh2 * h21
-    dH21 = dH2 * O2  # dE/dh21 = dE/dh2 * o2
-    dC2 = dC2 + dH21 * (1 - H21 ** 2)  # dE/dc2 += dE/dh21 * (1 - h21 ** 2)
-    dC21 = dC2  # dE/dc21 = dE/dc2
-    dC22 = dC2  # dE/dc22 = dE/dc2
-    dI2 = dC22 * G2  # dE/di2 = dE/dc22 * g2
-    dG2 = dC22 * I2  # dE/dg2 = dE/dc22 * i2
-    dF2 = dC21 * C1  # dE/df2 = dE/dc21 * c1
-    dC1 = dC21 * F2  # dE/dc1 = dE/dc21 * f2
-    dG25 = dG2 * (1 - G2 ** 2)  # dE/dg25 = dE/dg2 * (1 - g2 ** 2)
-    dG24 = dG25  # dE/dg24 = dE/dg25
-    dbg = dbg + _batch_sum(dG25)  # dE/dbg += dE/dg25, summed over the batch
-    dG22 = dG24  # dE/dg22 = dE/dg24
-    dG23 = dG24  # dE/dg23 = dE/dg24
-    dUg = dUg + np.dot(dG23.T, H1)  # dE/dUg += dE/dg23 h1^T, summed over the batch
-    dH1 = np.dot(dG23, Ug)  # dE/dh1 = Ug^T dE/dg23
-    dWg = dWg + np.dot(dG22.T, G21)  # dE/dWg += dE/dg22 g21^T, summed over the batch
-    dF25 = dF2 * F2 * (1 - F2)  # dE/df25 = dE/df2 * f2 * (1 - f2)
-    dF24 = dF25  # dE/df24 = dE/df25
-    dbf = dbf + _batch_sum(dF25)  # dE/dbf += dE/df25, summed over the batch
-    dF22 = dF24  # dE/df22 = dE/df24
-    dF23 = dF24  # dE/df23 = dE/df24
-    dUf = dUf + np.dot(dF23.T, H1)  # dE/dUf += dE/df23 h1^T, summed over the batch
-    dH1 = dH1 + np.dot(dF23, Uf)  # dE/dh1 += Uf^T dE/df23
-    dWf = dWf + np.dot(dF22.T, F21)  # dE/dWf += dE/df22 f21^T, summed over the batch
-    dO25 = dO2 * O2 * (1 - O2)  # dE/do25 = dE/do2 * o2 * (1 - o2)
-    dO24 = dO25  # dE/do24 = dE/do25
-    dbo = dbo + _batch_sum(dO25)  # dE/dbo += dE/do25, summed over the batch
-    dO22 = dO24  # dE/do22 = dE/do24
-    dO23 = dO24  # dE/do23 = dE/do24
-    dUo = dUo + np.dot(dO23.T, H1)  # dE/dUo += dE/do23 h1^T, summed over the batch
-    dH1 = dH1 + np.dot(dO23, Uo)  # dE/dh1 += Uo^T dE/do23
-    dWo = dWo + np.dot(dO22.T, O21)  # dE/dWo += dE/do22 o21^T, summed over the batch
-    dI25 = dI2 * I2 * (1 - I2)  # dE/di25 = dE/di2 * i2 * (1 - i2)
-    dI24 = dI25  # dE/di24 = dE/di25
-    dbi = dbi + _batch_sum(dI25)  # dE/dbi += dE/di25, summed over the batch
-    dI22 = dI24  # dE/di22 = dE/di24
-    dI23 = dI24  # dE/di23 = dE/di24
-    dUi = dUi + np.dot(dI23.T, H1)  # dE/dUi += dE/di23 h1^T, summed over the batch
-    dH1 = dH1 + np.dot(dI23, Ui)  # dE/dh1 += Ui^T dE/di23
-    dWi = dWi + np.dot(dI22.T, I21)  # dE/dWi += dE/di22 i21^T, summed over the batch
-    dO1 = dH1 * H11  # dE/do1 = dE/dh1 * h11
-    dH11 = dH1 * O1  # dE/dh11 = dE/dh1 * o1
-    dC1 = dC1 + dH11 * (1 - H11 ** 2)  # dE/dc1 += dE/dh11 * (1 - h11 ** 2)
+    dO10 = dH10 * H10_a  # dE/do10 = dE/dh10 * h10_a
+    dH10_a = dH10 * O10  # dE/dh10_a = dE/dh10 * o10
+    dC10 = dH10_a * (1 - H10_a ** 2)  # dE/dc10 = dE/dh10_a * (1 - h10_a ** 2)
+    dC10_a = dC10  # dE/dc10_a = dE/dc10
+    dC10_b = dC10  # dE/dc10_b = dE/dc10
+    dI10 = dC10_b * G10  # dE/di10 = dE/dc10_b * g10
+    dG10 = dC10_b * I10  # dE/dg10 = dE/dc10_b * i10
+    dF10 = dC10_a * C9  # dE/df10 = dE/dc10_a * c9
+    dC9 = dC10_a * F10  # dE/dc9 = dE/dc10_a * f10
+    dG10_e = dG10 * (1 - G10 ** 2)  # dE/dg10_e = dE/dg10 * (1 - g10 ** 2)
+    dG10_d = dG10_e  # dE/dg10_d = dE/dg10_e
+    dbg = _batch_sum(dG10_e)  # dE/dbg = dE/dg10_e, summed over the batch
+    dG10_b = dG10_d  # dE/dg10_b = dE/dg10_d
+    dG10_c = dG10_d  # dE/dg10_c = dE/dg10_d
+    dUg = np.dot(dG10_c.T, H9)  # dE/dUg = dE/dg10_c h9^T, summed over the batch
+    dH9 = np.dot(dG10_c, Ug)  # dE/dh9 = Ug^T dE/dg10_c
+    dWg = np.dot(dG10_b.T, G10_a)  # dE/dWg = dE/dg10_b g10_a^T, summed over the batch
+    dO10_e = dO10 * O10 * (1 - O10)  # dE/do10_e = dE/do10 * o10 * (1 - o10)
+    dO10_d = dO10_e  # dE/do10_d = dE/do10_e
+    dbo = _batch_sum(dO10_e)  # dE/dbo = dE/do10_e, summed over the batch
+    dO10_b = dO10_d  # dE/do10_b = dE/do10_d
+    dO10_c = dO10_d  # dE/do10_c = dE/do10_d
+    dUo = np.dot(dO10_c.T, H9)  # dE/dUo = dE/do10_c h9^T, summed over the batch
+    dH9 = dH9 + np.dot(dO10_c, Uo)  # dE/dh9 += Uo^T dE/do10_c
+    dWo = np.dot(dO10_b.T, O10_a)  # dE/dWo = dE/do10_b o10_a^T, summed over the batch
+    dF10_e = dF10 * F10 * (1 - F10)  # dE/df10_e = dE/df10 * f10 * (1 - f10)
+    dF10_d = dF10_e  # dE/df10_d = dE/df10_e
+    dbf = _batch_sum(dF10_e)  # dE/dbf = dE/df10_e, summed over the batch
+    dF10_b = dF10_d  # dE/df10_b = dE/df10_d
+    dF10_c = dF10_d  # dE/df10_c = dE/df10_d
+    dUf = np.dot(dF10_c.T, H9)  # dE/dUf = dE/df10_c h9^T, summed over the batch
+    dH9 = dH9 + np.dot(dF10_c, Uf)  # dE/dh9 += Uf^T dE/df10_c
+    dWf = np.dot(dF10_b.T, F10_a)  # dE/dWf = dE/df10_b f10_a^T, summed over the batch
+    dI10_e = dI10 * I10 * (1 - I10)  # dE/di10_e = dE/di10 * i10 * (1 - i10)
+    dI10_d = dI10_e  # dE/di10_d = dE/di10_e
+    dbi = _batch_sum(dI10_e)  # dE/dbi = dE/di10_e, summed over the batch
+    dI10_b = dI10_d  # dE/di10_b = dE/di10_d
+    dI10_c = dI10_d  # dE/di10_c = dE/di10_d
+    dUi = np.dot(dI10_c.T, H9)  # dE/dUi = dE/di10_c h9^T, summed over the batch
+    dH9 = dH9 + np.dot(dI10_c, Ui)  # dE/dh9 += Ui^T dE/di10_c
+    dWi = np.dot(dI10_b.T, I10_a)  # dE/dWi = dE/di10_b i10_a^T, summed over the batch
+    dO9 = dH9 * H9_a  # dE/do9 = dE/dh9 * h9_a
+    dH9_a = dH9 * O9  # dE/dh9_a = dE/dh9 * o9
+    dC9 = dC9 + dH9_a * (1 - H9_a ** 2)  # dE/dc9 += dE/dh9_a * (1 - h9_a ** 2)
+    dC9_a = dC9  # dE/dc9_a = dE/dc9
+    dC9_b = dC9  # dE/dc9_b = dE/dc9
+    dI9 = dC9_b * G9  # dE/di9 = dE/dc9_b * g9
+    dG9 = dC9_b * I9  # dE/dg9 = dE/dc9_b * i9
+    dF9 = dC9_a * C8  # dE/df9 = dE/dc9_a * c8
+    dC8 = dC9_a * F9  # dE/dc8 = dE/dc9_a * f9
+    dG9_e = dG9 * (1 - G9 ** 2)  # dE/dg9_e = dE/dg9 * (1 - g9 ** 2)
+    dG9_d = dG9_e  # dE/dg9_d = dE/dg9_e
+    dbg = dbg + _batch_sum(dG9_e)  # dE/dbg += dE/dg9_e, summed over the batch
+    dG9_b = dG9_d  # dE/dg9_b = dE/dg9_d
+    dG9_c = dG9_d  # dE/dg9_c = dE/dg9_d
+    dUg = dUg + np.dot(dG9_c.T, H8)  # dE/dUg += dE/dg9_c h8^T, summed over the batch
+    dH8 = np.dot(dG9_c, Ug)  # dE/dh8 = Ug^T dE/dg9_c
+    dWg = dWg + np.dot(dG9_b.T, G9_a)  # dE/dWg += dE/dg9_b g9_a^T, summed over the batch
+    dF9_e = dF9 * F9 * (1 - F9)  # dE/df9_e = dE/df9 * f9 * (1 - f9)
+    dF9_d = dF9_e  # dE/df9_d = dE/df9_e
+    dbf = dbf + _batch_sum(dF9_e)  # dE/dbf += dE/df9_e, summed over the batch
+    dF9_b = dF9_d  # dE/df9_b = dE/df9_d
+    dF9_c = dF9_d  # dE/df9_c = dE/df9_d
+    dUf = dUf + np.dot(dF9_c.T, H8)  # dE/dUf += dE/df9_c h8^T, summed over the batch
+    dH8 = dH8 + np.dot(dF9_c, Uf)  # dE/dh8 += Uf^T dE/df9_c
+    dWf = dWf + np.dot(dF9_b.T, F9_a)  # dE/dWf += dE/df9_b f9_a^T, summed over the batch
+    dO9_e = dO9 * O9 * (1 - O9)  # dE/do9_e = dE/do9 * o9 * (1 - o9)
+    dO9_d = dO9_e  # dE/do9_d = dE/do9_e
+    dbo = dbo + _batch_sum(dO9_e)  # dE/dbo += dE/do9_e, summed over the batch
+    dO9_b = dO9_d  # dE/do9_b = dE/do9_d
+    dO9_c = dO9_d  # dE/do9_c = dE/do9_d
+    dUo = dUo + np.dot(dO9_c.T, H8)  # dE/dUo += dE/do9_c h8^T, summed over the batch
+    dH8 = dH8 + np.dot(dO9_c, Uo)  # dE/dh8 += Uo^T dE/do9_c
+    dWo = dWo + np.dot(dO9_b.T, O9_a)  # dE/dWo += dE/do9_b o9_a^T, summed over the batch
+    dI9_e = dI9 * I9 * (1 - I9)  # dE/di9_e = dE/di9 * i9 * (1 - i9)
+    dI9_d = dI9_e  # dE/di9_d = dE/di9_e
+    dbi = dbi + _batch_sum(dI9_e)  # dE/dbi += dE/di9_e, summed over the batch
+    dI9_b = dI9_d  # dE/di9_b = dE/di9_d
+    dI9_c = dI9_d  # dE/di9_c = dE/di9_d
+    dUi = dUi + np.dot(dI9_c.T, H8)  # dE/dUi += dE/di9_c h8^T, summed over the batch
+    dH8 = dH8 + np.dot(dI9_c, Ui)  # dE/dh8 += Ui^T dE/di9_c
+    dWi = dWi + np.dot(dI9_b.T, I9_a)  # dE/dWi += dE/di9_b i9_a^T, summed over the batch
+    dO8 = dH8 * H8_a  # dE/do8 = dE/dh8 * h8_a
+    dH8_a = dH8 * O8  # dE/dh8_a = dE/dh8 * o8
+    dC8 = dC8 + dH8_a * (1 - H8_a ** 2)  # dE/dc8 += dE/dh8_a * (1 - h8_a ** 2)
+    dC8_a = dC8  # dE/dc8_a = dE/dc8
+    dC8_b = dC8  # dE/dc8_b = dE/dc8
+    dI8 = dC8_b * G8  # dE/di8 = dE/dc8_b * g8
+    dG8 = dC8_b * I8  # dE/dg8 = dE/dc8_b * i8
+    dF8 = dC8_a * C7  # dE/df8 = dE/dc8_a * c7
+    dC7 = dC8_a * F8  # dE/dc7 = dE/dc8_a * f8
+    dG8_e = dG8 * (1 - G8 ** 2)  # dE/dg8_e = dE/dg8 * (1 - g8 ** 2)
+    dG8_d = dG8_e  # dE/dg8_d = dE/dg8_e
+    dbg = dbg + _batch_sum(dG8_e)  # dE/dbg += dE/dg8_e, summed over the batch
+    dG8_b = dG8_d  # dE/dg8_b = dE/dg8_d
+    dG8_c = dG8_d  # dE/dg8_c = dE/dg8_d
+    dUg = dUg + np.dot(dG8_c.T, H7)  # dE/dUg += dE/dg8_c h7^T, summed over the batch
+    dH7 = np.dot(dG8_c, Ug)  # dE/dh7 = Ug^T dE/dg8_c
+    dWg = dWg + np.dot(dG8_b.T, G8_a)  # dE/dWg += dE/dg8_b g8_a^T, summed over the batch
+    dF8_e = dF8 * F8 * (1 - F8)  # dE/df8_e = dE/df8 * f8 * (1 - f8)
+    dF8_d = dF8_e  # dE/df8_d = dE/df8_e
+    dbf = dbf + _batch_sum(dF8_e)  # dE/dbf += dE/df8_e, summed over the batch
+    dF8_b = dF8_d  # dE/df8_b = dE/df8_d
+    dF8_c = dF8_d  # dE/df8_c = dE/df8_d
+    dUf = dUf + np.dot(dF8_c.T, H7)  # dE/dUf += dE/df8_c h7^T, summed over the batch
+    dH7 = dH7 + np.dot(dF8_c, Uf)  # dE/dh7 += Uf^T dE/df8_c
+    dWf = dWf + np.dot(dF8_b.T, F8_a)  # dE/dWf += dE/df8_b f8_a^T, summed over the batch
+    dO8_e = dO8 * O8 * (1 - O8)  # dE/do8_e = dE/do8 * o8 * (1 - o8)
+    dO8_d = dO8_e  # dE/do8_d = dE/do8_e
+    dbo = dbo + _batch_sum(dO8_e)  # dE/dbo += dE/do8_e, summed over the batch
+    dO8_b = dO8_d  # dE/do8_b = dE/do8_d
+    dO8_c = dO8_d  # dE/do8_c = dE/do8_d
+    dUo = dUo + np.dot(dO8_c.T, H7)  # dE/dUo += dE/do8_c h7^T, summed over the batch
+    dH7 = dH7 + np.dot(dO8_c, Uo)  # dE/dh7 += Uo^T dE/do8_c
+    dWo = dWo + np.dot(dO8_b.T, O8_a)  # dE/dWo += dE/do8_b o8_a^T, summed over the batch
+    dI8_e = dI8 * I8 * (1 - I8)  # dE/di8_e = dE/di8 * i8 * (1 - i8)
+    dI8_d = dI8_e  # dE/di8_d = dE/di8_e
+    dbi = dbi + _batch_sum(dI8_e)  # dE/dbi += dE/di8_e, summed over the batch
+    dI8_b = dI8_d  # dE/di8_b = dE/di8_d
+    dI8_c = dI8_d  # dE/di8_c = dE/di8_d
+    dUi = dUi + np.dot(dI8_c.T, H7)  # dE/dUi += dE/di8_c h7^T, summed over the batch
+    dH7 = dH7 + np.dot(dI8_c, Ui)  # dE/dh7 += Ui^T dE/di8_c
+    dWi = dWi + np.dot(dI8_b.T, I8_a)  # dE/dWi += dE/di8_b i8_a^T, summed over the batch
+    dO7 = dH7 * H7_a  # dE/do7 = dE/dh7 * h7_a
+    dH7_a = dH7 * O7  # dE/dh7_a = dE/dh7 * o7
+    dC7 = dC7 + dH7_a * (1 - H7_a ** 2)  # dE/dc7 += dE/dh7_a * (1 - h7_a ** 2)
+    dC7_a = dC7  # dE/dc7_a = dE/dc7
+    dC7_b = dC7  # dE/dc7_b = dE/dc7
+    dI7 = dC7_b * G7  # dE/di7 = dE/dc7_b * g7
+    dG7 = dC7_b * I7  # dE/dg7 = dE/dc7_b * i7
+    dF7 = dC7_a * C6  # dE/df7 = dE/dc7_a * c6
+    dC6 = dC7_a * F7  # dE/dc6 = dE/dc7_a * f7
+    dG7_e = dG7 * (1 - G7 ** 2)  # dE/dg7_e = dE/dg7 * (1 - g7 ** 2)
+    dG7_d = dG7_e  # dE/dg7_d = dE/dg7_e
+    dbg = dbg + _batch_sum(dG7_e)  # dE/dbg += dE/dg7_e, summed over the batch
+    dG7_b = dG7_d  # dE/dg7_b = dE/dg7_d
+    dG7_c = dG7_d  # dE/dg7_c = dE/dg7_d
+    dUg = dUg + np.dot(dG7_c.T, H6)  # dE/dUg += dE/dg7_c h6^T, summed over the batch
+    dH6 = np.dot(dG7_c, Ug)  # dE/dh6 = Ug^T dE/dg7_c
+    dWg = dWg + np.dot(dG7_b.T, G7_a)  # dE/dWg += dE/dg7_b g7_a^T, summed over the batch
+    dF7_e = dF7 * F7 * (1 - F7)  # dE/df7_e = dE/df7 * f7 * (1 - f7)
+    dF7_d = dF7_e  # dE/df7_d = dE/df7_e
+    dbf = dbf + _batch_sum(dF7_e)  # dE/dbf += dE/df7_e, summed over the batch
+    dF7_b = dF7_d  # dE/df7_b = dE/df7_d
+    dF7_c = dF7_d  # dE/df7_c = dE/df7_d
+    dUf = dUf + np.dot(dF7_c.T, H6)  # dE/dUf += dE/df7_c h6^T, summed over the batch
+    dH6 = dH6 + np.dot(dF7_c, Uf)  # dE/dh6 += Uf^T dE/df7_c
+    dWf = dWf + np.dot(dF7_b.T, F7_a)  # dE/dWf += dE/df7_b f7_a^T, summed over the batch
+    dO7_e = dO7 * O7 * (1 - O7)  # dE/do7_e = dE/do7 * o7 * (1 - o7)
+    dO7_d = dO7_e  # dE/do7_d = dE/do7_e
+    dbo = dbo + _batch_sum(dO7_e)  # dE/dbo += dE/do7_e, summed over the batch
+    dO7_b = dO7_d  # dE/do7_b = dE/do7_d
+    dO7_c = dO7_d  # dE/do7_c = dE/do7_d
+    dUo = dUo + np.dot(dO7_c.T, H6)  # dE/dUo += dE/do7_c h6^T, summed over the batch
+    dH6 = dH6 + np.dot(dO7_c, Uo)  # dE/dh6 += Uo^T dE/do7_c
+    dWo = dWo + np.dot(dO7_b.T, O7_a)  # dE/dWo += dE/do7_b o7_a^T, summed over the batch
+    dI7_e = dI7 * I7 * (1 - I7)  # dE/di7_e = dE/di7 * i7 * (1 - i7)
+    dI7_d = dI7_e  # dE/di7_d = dE/di7_e
+    dbi = dbi + _batch_sum(dI7_e)  # dE/dbi += dE/di7_e, summed over the batch
+    dI7_b = dI7_d  # dE/di7_b = dE/di7_d
+    dI7_c = dI7_d  # dE/di7_c = dE/di7_d
+    dUi = dUi + np.dot(dI7_c.T, H6)  # dE/dUi += dE/di7_c h6^T, summed over the batch
+    dH6 = dH6 + np.dot(dI7_c, Ui)  # dE/dh6 += Ui^T dE/di7_c
+    dWi = dWi + np.dot(dI7_b.T, I7_a)  # dE/dWi += dE/di7_b i7_a^T, summed over the batch
+    dO6 = dH6 * H6_a  # dE/do6 = dE/dh6 * h6_a
+    dH6_a = dH6 * O6  # dE/dh6_a = dE/dh6 * o6
+    dC6 = dC6 + dH6_a * (1 - H6_a ** 2)  # dE/dc6 += dE/dh6_a * (1 - h6_a ** 2)
+    dC6_a = dC6  # dE/dc6_a = dE/dc6
+    dC6_b = dC6  # dE/dc6_b = dE/dc6
+    dI6 = dC6_b * G6  # dE/di6 = dE/dc6_b * g6
+    dG6 = dC6_b * I6  # dE/dg6 = dE/dc6_b * i6
+    dF6 = dC6_a * C5  # dE/df6 = dE/dc6_a * c5
+    dC5 = dC6_a * F6  # dE/dc5 = dE/dc6_a * f6
+    dG6_e = dG6 * (1 - G6 ** 2)  # dE/dg6_e = dE/dg6 * (1 - g6 ** 2)
+    dG6_d = dG6_e  # dE/dg6_d = dE/dg6_e
+    dbg = dbg + _batch_sum(dG6_e)  # dE/dbg += dE/dg6_e, summed over the batch
+    dG6_b = dG6_d  # dE/dg6_b = dE/dg6_d
+    dG6_c = dG6_d  # dE/dg6_c = dE/dg6_d
+    dUg = dUg + np.dot(dG6_c.T, H5)  # dE/dUg += dE/dg6_c h5^T, summed over the batch
+    dH5 = np.dot(dG6_c, Ug)  # dE/dh5 = Ug^T dE/dg6_c
+    dWg = dWg + np.dot(dG6_b.T, G6_a)  # dE/dWg += dE/dg6_b g6_a^T, summed over the batch
+    dF6_e = dF6 * F6 * (1 - F6)  # dE/df6_e = dE/df6 * f6 * (1 - f6)
+    dF6_d = dF6_e  # dE/df6_d = dE/df6_e
+    dbf = dbf + _batch_sum(dF6_e)  # dE/dbf += dE/df6_e, summed over the batch
+    dF6_b = dF6_d  # dE/df6_b = dE/df6_d
+    dF6_c = dF6_d  # dE/df6_c = dE/df6_d
+    dUf = dUf + np.dot(dF6_c.T, H5)  # dE/dUf += dE/df6_c h5^T, summed over the batch
+    dH5 = dH5 + np.dot(dF6_c, Uf)  # dE/dh5 += Uf^T dE/df6_c
+    dWf = dWf + np.dot(dF6_b.T, F6_a)  # dE/dWf += dE/df6_b f6_a^T, summed over the batch
+    dO6_e = dO6 * O6 * (1 - O6)  # dE/do6_e = dE/do6 * o6 * (1 - o6)
+    dO6_d = dO6_e  # dE/do6_d = dE/do6_e
+    dbo = dbo + _batch_sum(dO6_e)  # dE/dbo += dE/do6_e, summed over the batch
+    dO6_b = dO6_d  # dE/do6_b = dE/do6_d
+    dO6_c = dO6_d  # dE/do6_c = dE/do6_d
+    dUo = dUo + np.dot(dO6_c.T, H5)  # dE/dUo += dE/do6_c h5^T, summed over the batch
+    dH5 = dH5 + np.dot(dO6_c, Uo)  # dE/dh5 += Uo^T dE/do6_c
+    dWo = dWo + np.dot(dO6_b.T, O6_a)  # dE/dWo += dE/do6_b o6_a^T, summed over the batch
+    dI6_e = dI6 * I6 * (1 - I6)  # dE/di6_e = dE/di6 * i6 * (1 - i6)
+    dI6_d = dI6_e  # dE/di6_d = dE/di6_e
+    dbi = dbi + _batch_sum(dI6_e)  # dE/dbi += dE/di6_e, summed over the batch
+    dI6_b = dI6_d  # dE/di6_b = dE/di6_d
+    dI6_c = dI6_d  # dE/di6_c = dE/di6_d
+    dUi = dUi + np.dot(dI6_c.T, H5)  # dE/dUi += dE/di6_c h5^T, summed over the batch
+    dH5 = dH5 + np.dot(dI6_c, Ui)  # dE/dh5 += Ui^T dE/di6_c
+    dWi = dWi + np.dot(dI6_b.T, I6_a)  # dE/dWi += dE/di6_b i6_a^T, summed over the batch
+    dO5 = dH5 * H5_a  # dE/do5 = dE/dh5 * h5_a
+    dH5_a = dH5 * O5  # dE/dh5_a = dE/dh5 * o5
+    dC5 = dC5 + dH5_a * (1 - H5_a ** 2)  # dE/dc5 += dE/dh5_a * (1 - h5_a ** 2)
+    dC5_a = dC5  # dE/dc5_a = dE/dc5
+    dC5_b = dC5  # dE/dc5_b = dE/dc5
+    dI5 = dC5_b * G5  # dE/di5 = dE/dc5_b * g5
+    dG5 = dC5_b * I5  # dE/dg5 = dE/dc5_b * i5
+    dF5 = dC5_a * C4  # dE/df5 = dE/dc5_a * c4
+    dC4 = dC5_a * F5  # dE/dc4 = dE/dc5_a * f5
+    dG5_e = dG5 * (1 - G5 ** 2)  # dE/dg5_e = dE/dg5 * (1 - g5 ** 2)
+    dG5_d = dG5_e  # dE/dg5_d = dE/dg5_e
+    dbg = dbg + _batch_sum(dG5_e)  # dE/dbg += dE/dg5_e, summed over the batch
+    dG5_b = dG5_d  # dE/dg5_b = dE/dg5_d
+    dG5_c = dG5_d  # dE/dg5_c = dE/dg5_d
+    dUg = dUg + np.dot(dG5_c.T, H4)  # dE/dUg += dE/dg5_c h4^T, summed over the batch
+    dH4 = np.dot(dG5_c, Ug)  # dE/dh4 = Ug^T dE/dg5_c
+    dWg = dWg + np.dot(dG5_b.T, G5_a)  # dE/dWg += dE/dg5_b g5_a^T, summed over the batch
+    dF5_e = dF5 * F5 * (1 - F5)  # dE/df5_e = dE/df5 * f5 * (1 - f5)
+    dF5_d = dF5_e  # dE/df5_d = dE/df5_e
+    dbf = dbf + _batch_sum(dF5_e)  # dE/dbf += dE/df5_e, summed over the batch
+    dF5_b = dF5_d  # dE/df5_b = dE/df5_d
+    dF5_c = dF5_d  # dE/df5_c = dE/df5_d
+    dUf = dUf + np.dot(dF5_c.T, H4)  # dE/dUf += dE/df5_c h4^T, summed over the batch
+    dH4 = dH4 + np.dot(dF5_c, Uf)  # dE/dh4 += Uf^T dE/df5_c
+    dWf = dWf + np.dot(dF5_b.T, F5_a)  # dE/dWf += dE/df5_b f5_a^T, summed over the batch
+    dO5_e = dO5 * O5 * (1 - O5)  # dE/do5_e = dE/do5 * o5 * (1 - o5)
+    dO5_d = dO5_e  # dE/do5_d = dE/do5_e
+    dbo = dbo + _batch_sum(dO5_e)  # dE/dbo += dE/do5_e, summed over the batch
+    dO5_b = dO5_d  # dE/do5_b = dE/do5_d
+    dO5_c = dO5_d  # dE/do5_c = dE/do5_d
+    dUo = dUo + np.dot(dO5_c.T, H4)  # dE/dUo += dE/do5_c h4^T, summed over the batch
+    dH4 = dH4 + np.dot(dO5_c, Uo)  # dE/dh4 += Uo^T dE/do5_c
+    dWo = dWo + np.dot(dO5_b.T, O5_a)  # dE/dWo += dE/do5_b o5_a^T, summed over the batch
+    dI5_e = dI5 * I5 * (1 - I5)  # dE/di5_e = dE/di5 * i5 * (1 - i5)
+    dI5_d = dI5_e  # dE/di5_d = dE/di5_e
+    dbi = dbi + _batch_sum(dI5_e)  # dE/dbi += dE/di5_e, summed over the batch
+    dI5_b = dI5_d  # dE/di5_b = dE/di5_d
+    dI5_c = dI5_d  # dE/di5_c = dE/di5_d
+    dUi = dUi + np.dot(dI5_c.T, H4)  # dE/dUi += dE/di5_c h4^T, summed over the batch
+    dH4 = dH4 + np.dot(dI5_c, Ui)  # dE/dh4 += Ui^T dE/di5_c
+    dWi = dWi + np.dot(dI5_b.T, I5_a)  # dE/dWi += dE/di5_b i5_a^T, summed over the batch
+    dO4 = dH4 * H4_a  # dE/do4 = dE/dh4 * h4_a
+    dH4_a = dH4 * O4  # dE/dh4_a = dE/dh4 * o4
+    dC4 = dC4 + dH4_a * (1 - H4_a ** 2)  # dE/dc4 += dE/dh4_a * (1 - h4_a ** 2)
+    dC4_a = dC4  # dE/dc4_a = dE/dc4
+    dC4_b = dC4  # dE/dc4_b = dE/dc4
+    dI4 = dC4_b * G4  # dE/di4 = dE/dc4_b * g4
+    dG4 = dC4_b * I4  # dE/dg4 = dE/dc4_b * i4
+    dF4 = dC4_a * C3  # dE/df4 = dE/dc4_a * c3
+    dC3 = dC4_a * F4  # dE/dc3 = dE/dc4_a * f4
+    dG4_e = dG4 * (1 - G4 ** 2)  # dE/dg4_e = dE/dg4 * (1 - g4 ** 2)
+    dG4_d = dG4_e  # dE/dg4_d = dE/dg4_e
+    dbg = dbg + _batch_sum(dG4_e)  # dE/dbg += dE/dg4_e, summed over the batch
+    dG4_b = dG4_d  # dE/dg4_b = dE/dg4_d
+    dG4_c = dG4_d  # dE/dg4_c = dE/dg4_d
+    dUg = dUg + np.dot(dG4_c.T, H3)  # dE/dUg += dE/dg4_c h3^T, summed over the batch
+    dH3 = np.dot(dG4_c, Ug)  # dE/dh3 = Ug^T dE/dg4_c
+    dWg = dWg + np.dot(dG4_b.T, G4_a)  # dE/dWg += dE/dg4_b g4_a^T, summed over the batch
+    dF4_e = dF4 * F4 * (1 - F4)  # dE/df4_e = dE/df4 * f4 * (1 - f4)
+    dF4_d = dF4_e  # dE/df4_d = dE/df4_e
+    dbf = dbf + _batch_sum(dF4_e)  # dE/dbf += dE/df4_e, summed over the batch
+    dF4_b = dF4_d  # dE/df4_b = dE/df4_d
+    dF4_c = dF4_d  # dE/df4_c = dE/df4_d
+    dUf = dUf + np.dot(dF4_c.T, H3)  # dE/dUf += dE/df4_c h3^T, summed over the batch
+    dH3 = dH3 + np.dot(dF4_c, Uf)  # dE/dh3 += Uf^T dE/df4_c
+    dWf = dWf + np.dot(dF4_b.T, F4_a)  # dE/dWf += dE/df4_b f4_a^T, summed over the batch
+    dO4_e = dO4 * O4 * (1 - O4)  # dE/do4_e = dE/do4 * o4 * (1 - o4)
+    dO4_d = dO4_e  # dE/do4_d = dE/do4_e
+    dbo = dbo + _batch_sum(dO4_e)  # dE/dbo += dE/do4_e, summed over the batch
+    dO4_b = dO4_d  # dE/do4_b = dE/do4_d
+    dO4_c = dO4_d  # dE/do4_c = dE/do4_d
+    dUo = dUo + np.dot(dO4_c.T, H3)  # dE/dUo += dE/do4_c h3^T, summed over the batch
+    dH3 = dH3 + np.dot(dO4_c, Uo)  # dE/dh3 += Uo^T dE/do4_c
+    dWo = dWo + np.dot(dO4_b.T, O4_a)  # dE/dWo += dE/do4_b o4_a^T, summed over the batch
+    dI4_e = dI4 * I4 * (1 - I4)  # dE/di4_e = dE/di4 * i4 * (1 - i4)
+    dI4_d = dI4_e  # dE/di4_d = dE/di4_e
+    dbi = dbi + _batch_sum(dI4_e)  # dE/dbi += dE/di4_e, summed over the batch
+    dI4_b = dI4_d  # dE/di4_b = dE/di4_d
+    dI4_c = dI4_d  # dE/di4_c = dE/di4_d
+    dUi = dUi + np.dot(dI4_c.T, H3)  # dE/dUi += dE/di4_c h3^T, summed over the batch
+    dH3 = dH3 + np.dot(dI4_c, Ui)  # dE/dh3 += Ui^T dE/di4_c
+    dWi = dWi + np.dot(dI4_b.T, I4_a)  # dE/dWi += dE/di4_b i4_a^T, summed over the batch
+    dO3 = dH3 * H3_a  # dE/do3 = dE/dh3 * h3_a
+    dH3_a = dH3 * O3  # dE/dh3_a = dE/dh3 * o3
+    dC3 = dC3 + dH3_a * (1 - H3_a ** 2)  # dE/dc3 += dE/dh3_a * (1 - h3_a ** 2)
+    dC3_a = dC3  # dE/dc3_a = dE/dc3
+    dC3_b = dC3  # dE/dc3_b = dE/dc3
+    dI3 = dC3_b * G3  # dE/di3 = dE/dc3_b * g3
+    dG3 = dC3_b * I3  # dE/dg3 = dE/dc3_b * i3
+    dF3 = dC3_a * C2  # dE/df3 = dE/dc3_a * c2
+    dC2 = dC3_a * F3  # dE/dc2 = dE/dc3_a * f3
+    dG3_e = dG3 * (1 - G3 ** 2)  # dE/dg3_e = dE/dg3 * (1 - g3 ** 2)
+    dG3_d = dG3_e  # dE/dg3_d = dE/dg3_e
+    dbg = dbg + _batch_sum(dG3_e)  # dE/dbg += dE/dg3_e, summed over the batch
+    dG3_b = dG3_d  # dE/dg3_b = dE/dg3_d
+    dG3_c = dG3_d  # dE/dg3_c = dE/dg3_d
+    dUg = dUg + np.dot(dG3_c.T, H2)  # dE/dUg += dE/dg3_c h2^T, summed over the batch
+    dH2 = np.dot(dG3_c, Ug)  # dE/dh2 = Ug^T dE/dg3_c
+    dWg = dWg + np.dot(dG3_b.T, G3_a)  # dE/dWg += dE/dg3_b g3_a^T, summed over the batch
+    dF3_e = dF3 * F3 * (1 - F3)  # dE/df3_e = dE/df3 * f3 * (1 - f3)
+    dF3_d = dF3_e  # dE/df3_d = dE/df3_e
+    dbf = dbf + _batch_sum(dF3_e)  # dE/dbf += dE/df3_e, summed over the batch
+    dF3_b = dF3_d  # dE/df3_b = dE/df3_d
+    dF3_c = dF3_d  # dE/df3_c = dE/df3_d
+    dUf = dUf + np.dot(dF3_c.T, H2)  # dE/dUf += dE/df3_c h2^T, summed over the batch
+    dH2 = dH2 + np.dot(dF3_c, Uf)  # dE/dh2 += Uf^T dE/df3_c
+    dWf = dWf + np.dot(dF3_b.T, F3_a)  # dE/dWf += dE/df3_b f3_a^T, summed over the batch
+    dO3_e = dO3 * O3 * (1 - O3)  # dE/do3_e = dE/do3 * o3 * (1 - o3)
+    dO3_d = dO3_e  # dE/do3_d = dE/do3_e
+    dbo = dbo + _batch_sum(dO3_e)  # dE/dbo += dE/do3_e, summed over the batch
+    dO3_b = dO3_d  # dE/do3_b = dE/do3_d
+    dO3_c = dO3_d  # dE/do3_c = dE/do3_d
+    dUo = dUo + np.dot(dO3_c.T, H2)  # dE/dUo += dE/do3_c h2^T, summed over the batch
+    dH2 = dH2 + np.dot(dO3_c, Uo)  # dE/dh2 += Uo^T dE/do3_c
+    dWo = dWo + np.dot(dO3_b.T, O3_a)  # dE/dWo += dE/do3_b o3_a^T, summed over the batch
+    dI3_e = dI3 * I3 * (1 - I3)  # dE/di3_e = dE/di3 * i3 * (1 - i3)
+    dI3_d = dI3_e  # dE/di3_d = dE/di3_e
+    dbi = dbi + _batch_sum(dI3_e)  # dE/dbi += dE/di3_e, summed over the batch
+    dI3_b = dI3_d  # dE/di3_b = dE/di3_d
+    dI3_c = dI3_d  # dE/di3_c = dE/di3_d
+    dUi = dUi + np.dot(dI3_c.T, H2)  # dE/dUi += dE/di3_c h2^T, summed over the batch
+    dH2 = dH2 + np.dot(dI3_c, Ui)  # dE/dh2 += Ui^T dE/di3_c
+    dWi = dWi + np.dot(dI3_b.T, I3_a)  # dE/dWi += dE/di3_b i3_a^T, summed over the batch
+    dO2 = dH2 * H2_a  # dE/do2 = dE/dh2 * h2_a
+    dH2_a = dH2 * O2  # dE/dh2_a = dE/dh2 * o2
+    dC2 = dC2 + dH2_a * (1 - H2_a ** 2)  # dE/dc2 += dE/dh2_a * (1 - h2_a ** 2)
+    dC2_a = dC2  # dE/dc2_a = dE/dc2
+    dC2_b = dC2  # dE/dc2_b = dE/dc2
+    dI2 = dC2_b * G2  # dE/di2 = dE/dc2_b * g2
+    dG2 = dC2_b * I2  # dE/dg2 = dE/dc2_b * i2
+    dF2 = dC2_a * C1  # dE/df2 = dE/dc2_a * c1
+    dC1 = dC2_a * F2  # dE/dc1 = dE/dc2_a * f2
+    dG2_e = dG2 * (1 - G2 ** 2)  # dE/dg2_e = dE/dg2 * (1 - g2 ** 2)
+    dG2_d = dG2_e  # dE/dg2_d = dE/dg2_e
+    dbg = dbg + _batch_sum(dG2_e)  # dE/dbg += dE/dg2_e, summed over the batch
+    dG2_b = dG2_d  # dE/dg2_b = dE/dg2_d
+    dG2_c = dG2_d  # dE/dg2_c = dE/dg2_d
+    dUg = dUg + np.dot(dG2_c.T, H1)  # dE/dUg += dE/dg2_c h1^T, summed over the batch
+    dH1 = np.dot(dG2_c, Ug)  # dE/dh1 = Ug^T dE/dg2_c
+    dWg = dWg + np.dot(dG2_b.T, G2_a)  # dE/dWg += dE/dg2_b g2_a^T, summed over the batch
+    dF2_e = dF2 * F2 * (1 - F2)  # dE/df2_e = dE/df2 * f2 * (1 - f2)
+    dF2_d = dF2_e  # dE/df2_d = dE/df2_e
+    dbf = dbf + _batch_sum(dF2_e)  # dE/dbf += dE/df2_e, summed over the batch
+    dF2_b = dF2_d  # dE/df2_b = dE/df2_d
+    dF2_c = dF2_d  # dE/df2_c = dE/df2_d
+    dUf = dUf + np.dot(dF2_c.T, H1)  # dE/dUf += dE/df2_c h1^T, summed over the batch
+    dH1 = dH1 + np.dot(dF2_c, Uf)  # dE/dh1 += Uf^T dE/df2_c
+    dWf = dWf + np.dot(dF2_b.T, F2_a)  # dE/dWf += dE/df2_b f2_a^T, summed over the batch
+    dO2_e = dO2 * O2 * (1 - O2)  # dE/do2_e = dE/do2 * o2 * (1 - o2)
+    dO2_d = dO2_e  # dE/do2_d = dE/do2_e
+    dbo = dbo + _batch_sum(dO2_e)  # dE/dbo += dE/do2_e, summed over the batch
+    dO2_b = dO2_d  # dE/do2_b = dE/do2_d
+    dO2_c = dO2_d  # dE/do2_c = dE/do2_d
+    dUo = dUo + np.dot(dO2_c.T, H1)  # dE/dUo += dE/do2_c h1^T, summed over the batch
+    dH1 = dH1 + np.dot(dO2_c, Uo)  # dE/dh1 += Uo^T dE/do2_c
+    dWo = dWo + np.dot(dO2_b.T, O2_a)  # dE/dWo += dE/do2_b o2_a^T, summed over the batch
+    dI2_e = dI2 * I2 * (1 - I2)  # dE/di2_e = dE/di2 * i2 * (1 - i2)
+    dI2_d = dI2_e  # dE/di2_d = dE/di2_e
+    dbi = dbi + _batch_sum(dI2_e)  # dE/dbi += dE/di2_e, summed over the batch
+    dI2_b = dI2_d  # dE/di2_b = dE/di2_d
+    dI2_c = dI2_d  # dE/di2_c = dE/di2_d
+    dUi = dUi + np.dot(dI2_c.T, H1)  # dE/dUi += dE/di2_c h1^T, summed over the batch
+    dH1 = dH1 + np.dot(dI2_c, Ui)  # dE/dh1 += Ui^T dE/di2_c
+    dWi = dWi + np.dot(dI2_b.T, I2_a)  # dE/dWi += dE/di2_b i2_a^T, summed over the batch
+    dO1 = dH1 * H1_a  # dE/do1 = dE/dh1 * h1_a
+    dH1_a = dH1 * O1  # dE/dh1_a = dE/dh1 * o1
+    dC1 = dC1 + dH1_a * (1 - H1_a ** 2)  # dE/dc1 += dE/dh1_a * (1 - h1_a ** 2)
     dI1 = dC1 * G1  # dE/di1 = dE/dc1 * g1
     dG1 = dC1 * I1  # dE/dg1 = dE/dc1 * i1
-    dG12 = dG1 * (1 - G1 ** 2)  # dE/dg12 = dE/dg1 * (1 - g1 ** 2)
-    dWg = dWg + np.dot(dG12.T, G11)  # dE/dWg += dE/dg12 g11^T, summed over the batch
-    dbg = dbg + _batch_sum(dG12)  # dE/dbg += dE/dg12, summed over the batch
-    dO12 = dO1 * O1 * (1 - O1)  # dE/do12 = dE/do1 * o1 * (1 - o1)
-    dWo = dWo + np.dot(dO12.T, O11)  # dE/dWo += dE/do12 o11^T, summed over the batch
-    dbo = dbo + _batch_sum(dO12)  # dE/dbo += dE/do12, summed over the batch
-    dI12 = dI1 * I1 * (1 - I1)  # dE/di12 = dE/di1 * i1 * (1 - i1)
-    dWi = dWi + np.dot(dI12.T, I11)  # dE/dWi += dE/di12 i11^T, summed over the batch
-    dbi = dbi + _batch_sum(dI12)  # dE/dbi += dE/di12, summed over the batch
+    dG1_b = dG1 * (1 - G1 ** 2)  # dE/dg1_b = dE/dg1 * (1 - g1 ** 2)
+    dWg = dWg + np.dot(dG1_b.T, G1_a)  # dE/dWg += dE/dg1_b g1_a^T, summed over the batch
+    dbg = dbg + _batch_sum(dG1_b)  # dE/dbg += dE/dg1_b, summed over the batch
+    dO1_b = dO1 * O1 * (1 - O1)  # dE/do1_b = dE/do1 * o1 * (1 - o1)
+    dWo = dWo + np.dot(dO1_b.T, O1_a)  # dE/dWo += dE/do1_b o1_a^T, summed over the batch
+    dbo = dbo + _batch_sum(dO1_b)  # dE/dbo += dE/do1_b, summed over the batch
+    dI1_b = dI1 * I1 * (1 - I1)  # dE/di1_b = dE/di1 * i1 * (1 - i1)
+    dWi = dWi + np.dot(dI1_b.T, I1_a)  # dE/dWi += dE/di1_b i1_a^T, summed over the batch
+    dbi = dbi + _batch_sum(dI1_b)  # dE/dbi += dE/di1_b, summed over the batch
     return E, {
         "Wi": dWi,
         "Ui": dUi,

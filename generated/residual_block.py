@@ -148,28 +148,28 @@ def forward(params, X):
     W3 = params["W3"]
     H = np.tanh(np.dot(X, W1.T) + b1)  # h = tanh(W1 x + b1)
     R = np.dot(H, W2.T) + X  # r = W2 h + x
-    Y1 = np.dot(R, W3.T)  # y1 = W3 r
-    Y, _lse_Y = _softmax_lse(Y1)  # y = softmax(y1), and its log-sum-exp for the loss
-    E4 = 0.001 * (W1 ** 2).sum()  # E4 = 0.001 * sum(W1 ** 2)
+    Y_a = np.dot(R, W3.T)  # y_a = W3 r
+    Y, _lse_Y = _softmax_lse(Y_a)  # y = softmax(y_a), and its log-sum-exp for the loss
+    E_d = 0.001 * (W1 ** 2).sum()  # E_d = 0.001 * sum(W1 ** 2)
     cache = {
         "X": X,
         "H": H,
         "R": R,
-        "Y1": Y1,
+        "Y_a": Y_a,
         "Y": Y,
         "_lse_Y": _lse_Y,
-        "E4": E4,
+        "E_d": E_d,
     }
     return Y, cache
 
 
 def _batch_loss(cache, T):
     """E = cross_entropy(y, t) + 0.001 * sum(W1 * W1), averaged over the batch."""
-    Y1 = cache["Y1"]
-    E4 = cache["E4"]
+    Y_a = cache["Y_a"]
+    E_d = cache["E_d"]
     _lse_Y = cache["_lse_Y"]
-    E1 = (T * (_lse_Y - Y1)).sum(axis=-1)  # E1 = cross_entropy(y, t) = sum_i t_i (logsumexp(y1) - y1_i)
-    E = E1 + E4  # E = E1 + E4
+    E_a = (T * (_lse_Y - Y_a)).sum(axis=-1)  # E_a = cross_entropy(y, t) = sum_i t_i (logsumexp(y_a) - y_a_i)
+    E = E_a + E_d  # E = E_a + E_d
     return E.sum() / E.shape[0]
 
 
@@ -191,21 +191,21 @@ def backward(params, cache, T):
     Y = cache["Y"]
     N = T.shape[0]
     dE = np.full(N, 1 / N, dtype=Y.dtype)  # dE/dE = 1 for each sample, times the 1/N of the batch mean
-    dE1 = dE  # dE/dE1 = dE/dE
-    dE4 = dE.sum()  # dE/dE4 = dE/dE, summed over the batch
-    dE3 = dE4 * 0.001  # dE/dE3 = dE/dE4 * 0.001
-    dE2 = np.full((8, 4), dE3[None, None])  # dE/dE2 = dE/dE3, spread over the sum
-    dW1 = dE2 * W1  # dE/dW1 = dE/dE2 * W1
-    dW1 = dW1 + dE2 * W1  # dE/dW1 += dE/dE2 * W1
-    dY1 = dE1[:, None] * (Y - T)  # dE/dy1 = dE/dE1 * (y - t)
-    dW3 = np.dot(dY1.T, R)  # dE/dW3 = dE/dy1 r^T, summed over the batch
-    dR = np.dot(dY1, W3)  # dE/dr = W3^T dE/dy1
-    dR1 = dR  # dE/dr1 = dE/dr
-    dW2 = np.dot(dR1.T, H)  # dE/dW2 = dE/dr1 h^T, summed over the batch
-    dH = np.dot(dR1, W2)  # dE/dh = W2^T dE/dr1
-    dH1 = dH * (1 - H ** 2)  # dE/dh1 = dE/dh * (1 - h ** 2)
-    dW1 = dW1 + np.dot(dH1.T, X)  # dE/dW1 += dE/dh1 x^T, summed over the batch
-    db1 = _batch_sum(dH1)  # dE/db1 = dE/dh1, summed over the batch
+    dE_a = dE  # dE/dE_a = dE/dE
+    dE_d = dE.sum()  # dE/dE_d = dE/dE, summed over the batch
+    dE_c = dE_d * 0.001  # dE/dE_c = dE/dE_d * 0.001
+    dE_b = np.full((8, 4), dE_c[None, None])  # dE/dE_b = dE/dE_c, spread over the sum
+    dW1 = dE_b * W1  # dE/dW1 = dE/dE_b * W1
+    dW1 = dW1 + dE_b * W1  # dE/dW1 += dE/dE_b * W1
+    dY_a = dE_a[:, None] * (Y - T)  # dE/dy_a = dE/dE_a * (y - t)
+    dW3 = np.dot(dY_a.T, R)  # dE/dW3 = dE/dy_a r^T, summed over the batch
+    dR = np.dot(dY_a, W3)  # dE/dr = W3^T dE/dy_a
+    dR_a = dR  # dE/dr_a = dE/dr
+    dW2 = np.dot(dR_a.T, H)  # dE/dW2 = dE/dr_a h^T, summed over the batch
+    dH = np.dot(dR_a, W2)  # dE/dh = W2^T dE/dr_a
+    dH_a = dH * (1 - H ** 2)  # dE/dh_a = dE/dh * (1 - h ** 2)
+    dW1 = dW1 + np.dot(dH_a.T, X)  # dE/dW1 += dE/dh_a x^T, summed over the batch
+    db1 = _batch_sum(dH_a)  # dE/db1 = dE/dh_a, summed over the batch
     return {
         "W1": dW1,
         "b1": db1,
@@ -224,30 +224,30 @@ def loss_and_grad(params, X, T):
     W3 = params["W3"]
     H = np.tanh(np.dot(X, W1.T) + b1)  # h = tanh(W1 x + b1)
     R = np.dot(H, W2.T) + X  # r = W2 h + x
-    Y1 = np.dot(R, W3.T)  # y1 = W3 r
-    Y, _lse_Y = _softmax_lse(Y1)  # y = softmax(y1), and its log-sum-exp for the loss
-    E4 = 0.001 * (W1 ** 2).sum()  # E4 = 0.001 * sum(W1 ** 2)
+    Y_a = np.dot(R, W3.T)  # y_a = W3 r
+    Y, _lse_Y = _softmax_lse(Y_a)  # y = softmax(y_a), and its log-sum-exp for the loss
+    E_d = 0.001 * (W1 ** 2).sum()  # E_d = 0.001 * sum(W1 ** 2)
     T = _targets(T, Y)
-    E1 = (T * (_lse_Y - Y1)).sum(axis=-1)  # E1 = cross_entropy(y, t) = sum_i t_i (logsumexp(y1) - y1_i)
-    E = E1 + E4  # E = E1 + E4
+    E_a = (T * (_lse_Y - Y_a)).sum(axis=-1)  # E_a = cross_entropy(y, t) = sum_i t_i (logsumexp(y_a) - y_a_i)
+    E = E_a + E_d  # E = E_a + E_d
     N = T.shape[0]
     E = E.sum() / N
     dE = np.full(N, 1 / N, dtype=Y.dtype)  # dE/dE = 1 for each sample, times the 1/N of the batch mean
-    dE1 = dE  # dE/dE1 = dE/dE
-    dE4 = dE.sum()  # dE/dE4 = dE/dE, summed over the batch
-    dE3 = dE4 * 0.001  # dE/dE3 = dE/dE4 * 0.001
-    dE2 = np.full((8, 4), dE3[None, None])  # dE/dE2 = dE/dE3, spread over the sum
-    dW1 = dE2 * W1  # dE/dW1 = dE/dE2 * W1
-    dW1 = dW1 + dE2 * W1  # dE/dW1 += dE/dE2 * W1
-    dY1 = dE1[:, None] * (Y - T)  # dE/dy1 = dE/dE1 * (y - t)
-    dW3 = np.dot(dY1.T, R)  # dE/dW3 = dE/dy1 r^T, summed over the batch
-    dR = np.dot(dY1, W3)  # dE/dr = W3^T dE/dy1
-    dR1 = dR  # dE/dr1 = dE/dr
-    dW2 = np.dot(dR1.T, H)  # dE/dW2 = dE/dr1 h^T, summed over the batch
-    dH = np.dot(dR1, W2)  # dE/dh = W2^T dE/dr1
-    dH1 = dH * (1 - H ** 2)  # dE/dh1 = dE/dh * (1 - h ** 2)
-    dW1 = dW1 + np.dot(dH1.T, X)  # dE/dW1 += dE/dh1 x^T, summed over the batch
-    db1 = _batch_sum(dH1)  # dE/db1 = dE/dh1, summed over the batch
+    dE_a = dE  # dE/dE_a = dE/dE
+    dE_d = dE.sum()  # dE/dE_d = dE/dE, summed over the batch
+    dE_c = dE_d * 0.001  # dE/dE_c = dE/dE_d * 0.001
+    dE_b = np.full((8, 4), dE_c[None, None])  # dE/dE_b = dE/dE_c, spread over the sum
+    dW1 = dE_b * W1  # dE/dW1 = dE/dE_b * W1
+    dW1 = dW1 + dE_b * W1  # dE/dW1 += dE/dE_b * W1
+    dY_a = dE_a[:, None] * (Y - T)  # dE/dy_a = dE/dE_a * (y - t)
+    dW3 = np.dot(dY_a.T, R)  # dE/dW3 = dE/dy_a r^T, summed over the batch
+    dR = np.dot(dY_a, W3)  # dE/dr = W3^T dE/dy_a
+    dR_a = dR  # dE/dr_a = dE/dr
+    dW2 = np.dot(dR_a.T, H)  # dE/dW2 = dE/dr_a h^T, summed over the batch
+    dH = np.dot(dR_a, W2)  # dE/dh = W2^T dE/dr_a
+    dH_a = dH * (1 - H ** 2)  # dE/dh_a = dE/dh * (1 - h ** 2)
+    dW1 = dW1 + np.dot(dH_a.T, X)  # dE/dW1 += dE/dh_a x^T, summed over the batch
+    db1 = _batch_sum(dH_a)  # dE/db1 = dE/dh_a, summed over the batch
     return E, {
         "W1": dW1,
         "b1": db1,

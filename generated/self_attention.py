@@ -137,17 +137,17 @@ def forward(params, X):
     bo = params["bo"]
     Q = X @ Wq  # q = X @ Wq
     V = X @ Wv  # v = X @ Wv
-    S1 = np.swapaxes(X @ Wk, 1, 2)  # s1 = (X @ Wk).T
-    P1 = np.tril(np.ones((8, 8), dtype=bool))  # p1 = tril(8) (true on and below the diagonal)
-    P = _softmax(np.where(P1, 0.25 * Q @ S1, -1000000000))  # p = softmax(where(p1, 0.25 * q @ s1, -1000000000))
+    S_a = np.swapaxes(X @ Wk, 1, 2)  # s_a = (X @ Wk).T
+    P_a = np.tril(np.ones((8, 8), dtype=bool))  # p_a = tril(8) (true on and below the diagonal)
+    P = _softmax(np.where(P_a, 0.25 * Q @ S_a, -1000000000))  # p = softmax(where(p_a, 0.25 * q @ s_a, -1000000000))
     H = P @ V + X  # h = X + p @ v
     Y = H @ Wo + bo  # y = bo + h @ Wo
     cache = {
         "X": X,
         "Q": Q,
         "V": V,
-        "S1": S1,
-        "P1": P1,
+        "S_a": S_a,
+        "P_a": P_a,
         "P": P,
         "H": H,
         "Y": Y,
@@ -174,26 +174,26 @@ def backward(params, cache, T):
     X = cache["X"]
     Q = cache["Q"]
     V = cache["V"]
-    S1 = cache["S1"]
-    P1 = cache["P1"]
+    S_a = cache["S_a"]
+    P_a = cache["P_a"]
     P = cache["P"]
     H = cache["H"]
     Y = cache["Y"]
     N = T.shape[0]
     dY = (0.0625 * Y - 0.0625 * T) / N  # dE/dy = 0.0625 * y - 0.0625 * t
-    dY1 = dY  # dE/dy1 = dE/dy
+    dY_a = dY  # dE/dy_a = dE/dy
     dbo = _batch_sum(dY, 2)  # dE/dbo = dE/dy, summed over the broadcast axes
-    dH = dY1 @ Wo.T  # dE/dh = dE/dy1 Wo^T
-    dWo = np.tensordot(H, dY1, axes=([0, 1], [0, 1]))  # dE/dWo = h^T dE/dy1, summed over the batch
-    dH1 = dH  # dE/dh1 = dE/dh
-    dP = dH1 @ np.swapaxes(V, -1, -2)  # dE/dp = dE/dh1 v^T
-    dV = np.swapaxes(P, -1, -2) @ dH1  # dE/dv = p^T dE/dh1
-    dP2 = P * (dP - (dP * P).sum(axis=-1, keepdims=True))  # dE/dp2 = p * (dE/dp - sum_i dE/dp_i p_i)
-    dS = np.where(P1, dP2, 0.0)  # dE/ds = dE/dp2 where p1 is true, 0 elsewhere
-    dS2 = dS * 0.25  # dE/ds2 = dE/ds * 0.25
-    dQ = dS2 @ np.swapaxes(S1, -1, -2)  # dE/dq = dE/ds2 s1^T
-    dS1 = np.swapaxes(Q, -1, -2) @ dS2  # dE/ds1 = q^T dE/ds2
-    dK = np.swapaxes(dS1, 1, 2)  # dE/dk = (dE/ds1)^T
+    dH = dY_a @ Wo.T  # dE/dh = dE/dy_a Wo^T
+    dWo = np.tensordot(H, dY_a, axes=([0, 1], [0, 1]))  # dE/dWo = h^T dE/dy_a, summed over the batch
+    dH_a = dH  # dE/dh_a = dE/dh
+    dP = dH_a @ np.swapaxes(V, -1, -2)  # dE/dp = dE/dh_a v^T
+    dV = np.swapaxes(P, -1, -2) @ dH_a  # dE/dv = p^T dE/dh_a
+    dP_b = P * (dP - (dP * P).sum(axis=-1, keepdims=True))  # dE/dp_b = p * (dE/dp - sum_i dE/dp_i p_i)
+    dS = np.where(P_a, dP_b, 0.0)  # dE/ds = dE/dp_b where p_a is true, 0 elsewhere
+    dS_b = dS * 0.25  # dE/ds_b = dE/ds * 0.25
+    dQ = dS_b @ np.swapaxes(S_a, -1, -2)  # dE/dq = dE/ds_b s_a^T
+    dS_a = np.swapaxes(Q, -1, -2) @ dS_b  # dE/ds_a = q^T dE/ds_b
+    dK = np.swapaxes(dS_a, 1, 2)  # dE/dk = (dE/ds_a)^T
     dWv = np.tensordot(X, dV, axes=([0, 1], [0, 1]))  # dE/dWv = X^T dE/dv, summed over the batch
     dWk = np.tensordot(X, dK, axes=([0, 1], [0, 1]))  # dE/dWk = X^T dE/dk, summed over the batch
     dWq = np.tensordot(X, dQ, axes=([0, 1], [0, 1]))  # dE/dWq = X^T dE/dq, summed over the batch
@@ -217,28 +217,28 @@ def loss_and_grad(params, X, T):
     bo = params["bo"]
     Q = X @ Wq  # q = X @ Wq
     V = X @ Wv  # v = X @ Wv
-    S1 = np.swapaxes(X @ Wk, 1, 2)  # s1 = (X @ Wk).T
-    P1 = np.tril(np.ones((8, 8), dtype=bool))  # p1 = tril(8) (true on and below the diagonal)
-    P = _softmax(np.where(P1, 0.25 * Q @ S1, -1000000000))  # p = softmax(where(p1, 0.25 * q @ s1, -1000000000))
+    S_a = np.swapaxes(X @ Wk, 1, 2)  # s_a = (X @ Wk).T
+    P_a = np.tril(np.ones((8, 8), dtype=bool))  # p_a = tril(8) (true on and below the diagonal)
+    P = _softmax(np.where(P_a, 0.25 * Q @ S_a, -1000000000))  # p = softmax(where(p_a, 0.25 * q @ s_a, -1000000000))
     H = P @ V + X  # h = X + p @ v
     Y = H @ Wo + bo  # y = bo + h @ Wo
     T = _targets(T, Y)
     N = T.shape[0]
     E = np.vdot(Y - T, Y - T) / 32 / N  # E = mse(y, t) = mean_i (y_i - t_i) ** 2, averaged over the batch
     dY = (0.0625 * Y - 0.0625 * T) / N  # dE/dy = 0.0625 * y - 0.0625 * t
-    dY1 = dY  # dE/dy1 = dE/dy
+    dY_a = dY  # dE/dy_a = dE/dy
     dbo = _batch_sum(dY, 2)  # dE/dbo = dE/dy, summed over the broadcast axes
-    dH = dY1 @ Wo.T  # dE/dh = dE/dy1 Wo^T
-    dWo = np.tensordot(H, dY1, axes=([0, 1], [0, 1]))  # dE/dWo = h^T dE/dy1, summed over the batch
-    dH1 = dH  # dE/dh1 = dE/dh
-    dP = dH1 @ np.swapaxes(V, -1, -2)  # dE/dp = dE/dh1 v^T
-    dV = np.swapaxes(P, -1, -2) @ dH1  # dE/dv = p^T dE/dh1
-    dP2 = P * (dP - (dP * P).sum(axis=-1, keepdims=True))  # dE/dp2 = p * (dE/dp - sum_i dE/dp_i p_i)
-    dS = np.where(P1, dP2, 0.0)  # dE/ds = dE/dp2 where p1 is true, 0 elsewhere
-    dS2 = dS * 0.25  # dE/ds2 = dE/ds * 0.25
-    dQ = dS2 @ np.swapaxes(S1, -1, -2)  # dE/dq = dE/ds2 s1^T
-    dS1 = np.swapaxes(Q, -1, -2) @ dS2  # dE/ds1 = q^T dE/ds2
-    dK = np.swapaxes(dS1, 1, 2)  # dE/dk = (dE/ds1)^T
+    dH = dY_a @ Wo.T  # dE/dh = dE/dy_a Wo^T
+    dWo = np.tensordot(H, dY_a, axes=([0, 1], [0, 1]))  # dE/dWo = h^T dE/dy_a, summed over the batch
+    dH_a = dH  # dE/dh_a = dE/dh
+    dP = dH_a @ np.swapaxes(V, -1, -2)  # dE/dp = dE/dh_a v^T
+    dV = np.swapaxes(P, -1, -2) @ dH_a  # dE/dv = p^T dE/dh_a
+    dP_b = P * (dP - (dP * P).sum(axis=-1, keepdims=True))  # dE/dp_b = p * (dE/dp - sum_i dE/dp_i p_i)
+    dS = np.where(P_a, dP_b, 0.0)  # dE/ds = dE/dp_b where p_a is true, 0 elsewhere
+    dS_b = dS * 0.25  # dE/ds_b = dE/ds * 0.25
+    dQ = dS_b @ np.swapaxes(S_a, -1, -2)  # dE/dq = dE/ds_b s_a^T
+    dS_a = np.swapaxes(Q, -1, -2) @ dS_b  # dE/ds_a = q^T dE/ds_b
+    dK = np.swapaxes(dS_a, 1, 2)  # dE/dk = (dE/ds_a)^T
     dWv = np.tensordot(X, dV, axes=([0, 1], [0, 1]))  # dE/dWv = X^T dE/dv, summed over the batch
     dWk = np.tensordot(X, dK, axes=([0, 1], [0, 1]))  # dE/dWk = X^T dE/dk, summed over the batch
     dWq = np.tensordot(X, dQ, axes=([0, 1], [0, 1]))  # dE/dWq = X^T dE/dq, summed over the batch

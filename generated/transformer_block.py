@@ -343,42 +343,44 @@ def forward(params, X):
     c1 = params["c1"]
     W2 = params["W2"]
     c2 = params["c2"]
-    # n11 = layer_norm(x) along the last axis, and 1/sigma for backward
-    N11, _rstd_N11 = _normalize(X, axis=-1, eps=1e-05)
-    N1 = N11 * g1 + b1  # n1 = b1 + g1 * n11
-    Q1 = N1 @ Wq  # q1 = n1 @ Wq
-    Q = np.transpose(Q1.reshape(Q1.shape[0], 8, 4, 8), (0, 2, 1, 3))  # q = transpose(reshape(q1, [8, 4, 8]), (1, 0, 2))
-    K1 = N1 @ Wk  # k1 = n1 @ Wk
-    V1 = N1 @ Wv  # v1 = n1 @ Wv
-    V = np.transpose(V1.reshape(V1.shape[0], 8, 4, 8), (0, 2, 1, 3))  # v = transpose(reshape(v1, [8, 4, 8]), (1, 0, 2))
-    # s1 = transpose(transpose(reshape(k1, [8, 4, 8]), (1, 0, 2)), (0, 2, 1))
-    S1 = np.transpose(np.transpose(K1.reshape(K1.shape[0], 8, 4, 8), (0, 2, 1, 3)), (0, 1, 3, 2))
-    P1 = np.tril(np.ones((8, 8), dtype=bool))  # p1 = tril(8) (true on and below the diagonal)
-    # p = softmax(where(p1, 0.25 * q @ s1 * sqrt(2), -1000000000))
-    P = _softmax(np.where(P1, 0.25 * Q @ S1 * 1.4142135623730951, -1000000000))
-    O2 = np.transpose(P @ V, (0, 2, 1, 3))  # o2 = transpose(p @ v, (1, 0, 2))
-    O_ = O2.reshape(O2.shape[0], 8, 32)  # o = reshape(o2, [8, 32])
+    # n1_a = layer_norm(x) along the last axis, and 1/sigma for backward
+    N1_a, _rstd_N1_a = _normalize(X, axis=-1, eps=1e-05)
+    N1 = N1_a * g1 + b1  # n1 = b1 + g1 * n1_a
+    Q_a = N1 @ Wq  # q_a = n1 @ Wq
+    # q = transpose(reshape(q_a, [8, 4, 8]), (1, 0, 2))
+    Q = np.transpose(Q_a.reshape(Q_a.shape[0], 8, 4, 8), (0, 2, 1, 3))
+    K_a = N1 @ Wk  # k_a = n1 @ Wk
+    V_a = N1 @ Wv  # v_a = n1 @ Wv
+    # v = transpose(reshape(v_a, [8, 4, 8]), (1, 0, 2))
+    V = np.transpose(V_a.reshape(V_a.shape[0], 8, 4, 8), (0, 2, 1, 3))
+    # s_a = transpose(transpose(reshape(k_a, [8, 4, 8]), (1, 0, 2)), (0, 2, 1))
+    S_a = np.transpose(np.transpose(K_a.reshape(K_a.shape[0], 8, 4, 8), (0, 2, 1, 3)), (0, 1, 3, 2))
+    P_a = np.tril(np.ones((8, 8), dtype=bool))  # p_a = tril(8) (true on and below the diagonal)
+    # p = softmax(where(p_a, 0.25 * q @ s_a * sqrt(2), -1000000000))
+    P = _softmax(np.where(P_a, 0.25 * Q @ S_a * 1.4142135623730951, -1000000000))
+    O_b = np.transpose(P @ V, (0, 2, 1, 3))  # o_b = transpose(p @ v, (1, 0, 2))
+    O_ = O_b.reshape(O_b.shape[0], 8, 32)  # o = reshape(o_b, [8, 32])
     H = O_ @ Wo + X + bo  # h = bo + o @ Wo + x
-    # n21 = layer_norm(h) along the last axis, and 1/sigma for backward
-    N21, _rstd_N21 = _normalize(H, axis=-1, eps=1e-05)
-    N2 = N21 * g2 + b2  # n2 = b2 + g2 * n21
-    F2 = N2 @ W1 + c1  # f2 = c1 + n2 @ W1
-    F3 = _gelu(F2)  # f3 = gelu(f2)
-    Y = F3 @ W2 + c2 + H  # y = c2 + f3 @ W2 + h
+    # n2_a = layer_norm(h) along the last axis, and 1/sigma for backward
+    N2_a, _rstd_N2_a = _normalize(H, axis=-1, eps=1e-05)
+    N2 = N2_a * g2 + b2  # n2 = b2 + g2 * n2_a
+    F_b = N2 @ W1 + c1  # f_b = c1 + n2 @ W1
+    F_c = _gelu(F_b)  # f_c = gelu(f_b)
+    Y = F_c @ W2 + c2 + H  # y = c2 + f_c @ W2 + h
     cache = {
-        "N11": N11,
+        "N1_a": N1_a,
         "N1": N1,
         "Q": Q,
         "V": V,
-        "S1": S1,
-        "P1": P1,
+        "S_a": S_a,
+        "P_a": P_a,
         "P": P,
         "O_": O_,
-        "N21": N21,
-        "_rstd_N21": _rstd_N21,
+        "N2_a": N2_a,
+        "_rstd_N2_a": _rstd_N2_a,
         "N2": N2,
-        "F2": F2,
-        "F3": F3,
+        "F_b": F_b,
+        "F_c": F_c,
         "Y": Y,
     }
     return Y, cache
@@ -406,71 +408,71 @@ def backward(params, cache, T):
     g2 = params["g2"]
     W1 = params["W1"]
     W2 = params["W2"]
-    N11 = cache["N11"]
+    N1_a = cache["N1_a"]
     N1 = cache["N1"]
     Q = cache["Q"]
     V = cache["V"]
-    S1 = cache["S1"]
-    P1 = cache["P1"]
+    S_a = cache["S_a"]
+    P_a = cache["P_a"]
     P = cache["P"]
     O_ = cache["O_"]
-    N21 = cache["N21"]
-    _rstd_N21 = cache["_rstd_N21"]
+    N2_a = cache["N2_a"]
+    _rstd_N2_a = cache["_rstd_N2_a"]
     N2 = cache["N2"]
-    F2 = cache["F2"]
-    F3 = cache["F3"]
+    F_b = cache["F_b"]
+    F_c = cache["F_c"]
     Y = cache["Y"]
     N = T.shape[0]
     dY = (Y / 128 - T / 128) / N  # dE/dy = y / 128 - t / 128
     dH = dY  # dE/dh = dE/dy
     dF = dY  # dE/df = dE/dy
-    dF4 = dF  # dE/df4 = dE/df
+    dF_d = dF  # dE/df_d = dE/df
     dc2 = _batch_sum(dF, 2)  # dE/dc2 = dE/df, summed over the broadcast axes
-    dF3 = dF4 @ W2.T  # dE/df3 = dE/df4 W2^T
-    dW2 = np.tensordot(F3, dF4, axes=([0, 1], [0, 1]))  # dE/dW2 = f3^T dE/df4, summed over the batch
-    _s1 = 0.5 * F2 * 1.4142135623730951  # 0.5 * F2 * sqrt(2), used twice
-    # dE/df2 = dE/df3 * (0.5 * f2 * sqrt(2) * exp(-0.5 * f2 ** 2) / sqrt(pi) + 0.5 * erf(0.5 * f2 * sqrt(2)) + 0.5)
-    dF2 = dF3 * (_s1 * np.exp(-0.5 * F2 ** 2) / 1.772453850905516 + 0.5 * _erf(_s1) + 0.5)
-    dF1 = dF2  # dE/df1 = dE/df2
-    dc1 = _batch_sum(dF2, 2)  # dE/dc1 = dE/df2, summed over the broadcast axes
-    dN2 = dF1 @ W1.T  # dE/dn2 = dE/df1 W1^T
-    dW1 = np.tensordot(N2, dF1, axes=([0, 1], [0, 1]))  # dE/dW1 = n2^T dE/df1, summed over the batch
-    dN22 = dN2  # dE/dn22 = dE/dn2
+    dF_c = dF_d @ W2.T  # dE/df_c = dE/df_d W2^T
+    dW2 = np.tensordot(F_c, dF_d, axes=([0, 1], [0, 1]))  # dE/dW2 = f_c^T dE/df_d, summed over the batch
+    _s1 = 0.5 * F_b * 1.4142135623730951  # 0.5 * F_b * sqrt(2), used twice
+    # dE/df_b = dE/df_c * (0.5 * f_b * sqrt(2) * exp(-0.5 * f_b ** 2) / sqrt(pi) + 0.5 * erf(0.5 * f_b * sqrt(2)) + 0.5)
+    dF_b = dF_c * (_s1 * np.exp(-0.5 * F_b ** 2) / 1.772453850905516 + 0.5 * _erf(_s1) + 0.5)
+    dF_a = dF_b  # dE/df_a = dE/df_b
+    dc1 = _batch_sum(dF_b, 2)  # dE/dc1 = dE/df_b, summed over the broadcast axes
+    dN2 = dF_a @ W1.T  # dE/dn2 = dE/df_a W1^T
+    dW1 = np.tensordot(N2, dF_a, axes=([0, 1], [0, 1]))  # dE/dW1 = n2^T dE/df_a, summed over the batch
+    dN2_b = dN2  # dE/dn2_b = dE/dn2
     db2 = _batch_sum(dN2, 2)  # dE/db2 = dE/dn2, summed over the broadcast axes
-    dg2 = _batch_sum(dN22 * N21, 2)  # dE/dg2 = dE/dn22 * n21, summed over the broadcast axes
-    dN21 = dN22 * g2  # dE/dn21 = dE/dn22 * g2
-    # dE/dh += (dE/dn21 - mean(dE/dn21) - n21 * mean(dE/dn21 * n21)) / sigma, along the last axis
-    dH = dH + (dN21 - dN21.mean(axis=-1, keepdims=True) - N21 * (dN21 * N21).mean(axis=-1, keepdims=True)) * _rstd_N21
-    dH2 = dH  # dE/dh2 = dE/dh
+    dg2 = _batch_sum(dN2_b * N2_a, 2)  # dE/dg2 = dE/dn2_b * n2_a, summed over the broadcast axes
+    dN2_a = dN2_b * g2  # dE/dn2_a = dE/dn2_b * g2
+    # dE/dh += (dE/dn2_a - mean(dE/dn2_a) - n2_a * mean(dE/dn2_a * n2_a)) / sigma, along the last axis
+    dH = dH + (dN2_a - dN2_a.mean(axis=-1, keepdims=True) - N2_a * (dN2_a * N2_a).mean(axis=-1, keepdims=True)) * _rstd_N2_a
+    dH_b = dH  # dE/dh_b = dE/dh
     dbo = _batch_sum(dH, 2)  # dE/dbo = dE/dh, summed over the broadcast axes
-    dH1 = dH2  # dE/dh1 = dE/dh2
-    dO_ = dH1 @ Wo.T  # dE/do = dE/dh1 Wo^T
-    dWo = np.tensordot(O_, dH1, axes=([0, 1], [0, 1]))  # dE/dWo = o^T dE/dh1, summed over the batch
-    dO2 = dO_.reshape(dO_.shape[0], 8, 4, 8)  # dE/do2 = reshape(dE/do, [8, 4, 8])
-    dO1 = np.transpose(dO2, (0, 2, 1, 3))  # dE/do1 = transpose(dE/do2, (1, 0, 2))
-    dP = dO1 @ np.swapaxes(V, -1, -2)  # dE/dp = dE/do1 v^T
-    dV = np.swapaxes(P, -1, -2) @ dO1  # dE/dv = p^T dE/do1
-    dP2 = P * (dP - (dP * P).sum(axis=-1, keepdims=True))  # dE/dp2 = p * (dE/dp - sum_i dE/dp_i p_i)
-    dS = np.where(P1, dP2, 0.0)  # dE/ds = dE/dp2 where p1 is true, 0 elsewhere
-    dS2 = dS * 0.3535533905932738  # dE/ds2 = dE/ds * 0.25 * sqrt(2)
-    dQ = dS2 @ np.swapaxes(S1, -1, -2)  # dE/dq = dE/ds2 s1^T
-    dS1 = np.swapaxes(Q, -1, -2) @ dS2  # dE/ds1 = q^T dE/ds2
-    dK = np.transpose(dS1, (0, 1, 3, 2))  # dE/dk = transpose(dE/ds1, (0, 2, 1))
-    dV2 = np.transpose(dV, (0, 2, 1, 3))  # dE/dv2 = transpose(dE/dv, (1, 0, 2))
-    dV1 = dV2.reshape(dV2.shape[0], 8, 32)  # dE/dv1 = reshape(dE/dv2, [8, 32])
-    dN1 = dV1 @ Wv.T  # dE/dn1 = dE/dv1 Wv^T
-    dWv = np.tensordot(N1, dV1, axes=([0, 1], [0, 1]))  # dE/dWv = n1^T dE/dv1, summed over the batch
-    dK2 = np.transpose(dK, (0, 2, 1, 3))  # dE/dk2 = transpose(dE/dk, (1, 0, 2))
-    dK1 = dK2.reshape(dK2.shape[0], 8, 32)  # dE/dk1 = reshape(dE/dk2, [8, 32])
-    dN1 = dN1 + dK1 @ Wk.T  # dE/dn1 += dE/dk1 Wk^T
-    dWk = np.tensordot(N1, dK1, axes=([0, 1], [0, 1]))  # dE/dWk = n1^T dE/dk1, summed over the batch
-    dQ2 = np.transpose(dQ, (0, 2, 1, 3))  # dE/dq2 = transpose(dE/dq, (1, 0, 2))
-    dQ1 = dQ2.reshape(dQ2.shape[0], 8, 32)  # dE/dq1 = reshape(dE/dq2, [8, 32])
-    dN1 = dN1 + dQ1 @ Wq.T  # dE/dn1 += dE/dq1 Wq^T
-    dWq = np.tensordot(N1, dQ1, axes=([0, 1], [0, 1]))  # dE/dWq = n1^T dE/dq1, summed over the batch
-    dN12 = dN1  # dE/dn12 = dE/dn1
+    dH_a = dH_b  # dE/dh_a = dE/dh_b
+    dO_ = dH_a @ Wo.T  # dE/do = dE/dh_a Wo^T
+    dWo = np.tensordot(O_, dH_a, axes=([0, 1], [0, 1]))  # dE/dWo = o^T dE/dh_a, summed over the batch
+    dO_b = dO_.reshape(dO_.shape[0], 8, 4, 8)  # dE/do_b = reshape(dE/do, [8, 4, 8])
+    dO_a = np.transpose(dO_b, (0, 2, 1, 3))  # dE/do_a = transpose(dE/do_b, (1, 0, 2))
+    dP = dO_a @ np.swapaxes(V, -1, -2)  # dE/dp = dE/do_a v^T
+    dV = np.swapaxes(P, -1, -2) @ dO_a  # dE/dv = p^T dE/do_a
+    dP_b = P * (dP - (dP * P).sum(axis=-1, keepdims=True))  # dE/dp_b = p * (dE/dp - sum_i dE/dp_i p_i)
+    dS = np.where(P_a, dP_b, 0.0)  # dE/ds = dE/dp_b where p_a is true, 0 elsewhere
+    dS_b = dS * 0.3535533905932738  # dE/ds_b = dE/ds * 0.25 * sqrt(2)
+    dQ = dS_b @ np.swapaxes(S_a, -1, -2)  # dE/dq = dE/ds_b s_a^T
+    dS_a = np.swapaxes(Q, -1, -2) @ dS_b  # dE/ds_a = q^T dE/ds_b
+    dK = np.transpose(dS_a, (0, 1, 3, 2))  # dE/dk = transpose(dE/ds_a, (0, 2, 1))
+    dV_b = np.transpose(dV, (0, 2, 1, 3))  # dE/dv_b = transpose(dE/dv, (1, 0, 2))
+    dV_a = dV_b.reshape(dV_b.shape[0], 8, 32)  # dE/dv_a = reshape(dE/dv_b, [8, 32])
+    dN1 = dV_a @ Wv.T  # dE/dn1 = dE/dv_a Wv^T
+    dWv = np.tensordot(N1, dV_a, axes=([0, 1], [0, 1]))  # dE/dWv = n1^T dE/dv_a, summed over the batch
+    dK_b = np.transpose(dK, (0, 2, 1, 3))  # dE/dk_b = transpose(dE/dk, (1, 0, 2))
+    dK_a = dK_b.reshape(dK_b.shape[0], 8, 32)  # dE/dk_a = reshape(dE/dk_b, [8, 32])
+    dN1 = dN1 + dK_a @ Wk.T  # dE/dn1 += dE/dk_a Wk^T
+    dWk = np.tensordot(N1, dK_a, axes=([0, 1], [0, 1]))  # dE/dWk = n1^T dE/dk_a, summed over the batch
+    dQ_b = np.transpose(dQ, (0, 2, 1, 3))  # dE/dq_b = transpose(dE/dq, (1, 0, 2))
+    dQ_a = dQ_b.reshape(dQ_b.shape[0], 8, 32)  # dE/dq_a = reshape(dE/dq_b, [8, 32])
+    dN1 = dN1 + dQ_a @ Wq.T  # dE/dn1 += dE/dq_a Wq^T
+    dWq = np.tensordot(N1, dQ_a, axes=([0, 1], [0, 1]))  # dE/dWq = n1^T dE/dq_a, summed over the batch
+    dN1_b = dN1  # dE/dn1_b = dE/dn1
     db1 = _batch_sum(dN1, 2)  # dE/db1 = dE/dn1, summed over the broadcast axes
-    dg1 = _batch_sum(dN12 * N11, 2)  # dE/dg1 = dE/dn12 * n11, summed over the broadcast axes
+    dg1 = _batch_sum(dN1_b * N1_a, 2)  # dE/dg1 = dE/dn1_b * n1_a, summed over the broadcast axes
     return {
         "g1": dg1,
         "b1": db1,
@@ -505,81 +507,83 @@ def loss_and_grad(params, X, T):
     c1 = params["c1"]
     W2 = params["W2"]
     c2 = params["c2"]
-    # n11 = layer_norm(x) along the last axis, and 1/sigma for backward
-    N11, _rstd_N11 = _normalize(X, axis=-1, eps=1e-05)
-    N1 = N11 * g1 + b1  # n1 = b1 + g1 * n11
-    Q1 = N1 @ Wq  # q1 = n1 @ Wq
-    Q = np.transpose(Q1.reshape(Q1.shape[0], 8, 4, 8), (0, 2, 1, 3))  # q = transpose(reshape(q1, [8, 4, 8]), (1, 0, 2))
-    K1 = N1 @ Wk  # k1 = n1 @ Wk
-    V1 = N1 @ Wv  # v1 = n1 @ Wv
-    V = np.transpose(V1.reshape(V1.shape[0], 8, 4, 8), (0, 2, 1, 3))  # v = transpose(reshape(v1, [8, 4, 8]), (1, 0, 2))
-    # s1 = transpose(transpose(reshape(k1, [8, 4, 8]), (1, 0, 2)), (0, 2, 1))
-    S1 = np.transpose(np.transpose(K1.reshape(K1.shape[0], 8, 4, 8), (0, 2, 1, 3)), (0, 1, 3, 2))
-    P1 = np.tril(np.ones((8, 8), dtype=bool))  # p1 = tril(8) (true on and below the diagonal)
-    # p = softmax(where(p1, 0.25 * q @ s1 * sqrt(2), -1000000000))
-    P = _softmax(np.where(P1, 0.25 * Q @ S1 * 1.4142135623730951, -1000000000))
-    O2 = np.transpose(P @ V, (0, 2, 1, 3))  # o2 = transpose(p @ v, (1, 0, 2))
-    O_ = O2.reshape(O2.shape[0], 8, 32)  # o = reshape(o2, [8, 32])
+    # n1_a = layer_norm(x) along the last axis, and 1/sigma for backward
+    N1_a, _rstd_N1_a = _normalize(X, axis=-1, eps=1e-05)
+    N1 = N1_a * g1 + b1  # n1 = b1 + g1 * n1_a
+    Q_a = N1 @ Wq  # q_a = n1 @ Wq
+    # q = transpose(reshape(q_a, [8, 4, 8]), (1, 0, 2))
+    Q = np.transpose(Q_a.reshape(Q_a.shape[0], 8, 4, 8), (0, 2, 1, 3))
+    K_a = N1 @ Wk  # k_a = n1 @ Wk
+    V_a = N1 @ Wv  # v_a = n1 @ Wv
+    # v = transpose(reshape(v_a, [8, 4, 8]), (1, 0, 2))
+    V = np.transpose(V_a.reshape(V_a.shape[0], 8, 4, 8), (0, 2, 1, 3))
+    # s_a = transpose(transpose(reshape(k_a, [8, 4, 8]), (1, 0, 2)), (0, 2, 1))
+    S_a = np.transpose(np.transpose(K_a.reshape(K_a.shape[0], 8, 4, 8), (0, 2, 1, 3)), (0, 1, 3, 2))
+    P_a = np.tril(np.ones((8, 8), dtype=bool))  # p_a = tril(8) (true on and below the diagonal)
+    # p = softmax(where(p_a, 0.25 * q @ s_a * sqrt(2), -1000000000))
+    P = _softmax(np.where(P_a, 0.25 * Q @ S_a * 1.4142135623730951, -1000000000))
+    O_b = np.transpose(P @ V, (0, 2, 1, 3))  # o_b = transpose(p @ v, (1, 0, 2))
+    O_ = O_b.reshape(O_b.shape[0], 8, 32)  # o = reshape(o_b, [8, 32])
     H = O_ @ Wo + X + bo  # h = bo + o @ Wo + x
-    # n21 = layer_norm(h) along the last axis, and 1/sigma for backward
-    N21, _rstd_N21 = _normalize(H, axis=-1, eps=1e-05)
-    N2 = N21 * g2 + b2  # n2 = b2 + g2 * n21
-    F2 = N2 @ W1 + c1  # f2 = c1 + n2 @ W1
-    F3 = _gelu(F2)  # f3 = gelu(f2)
-    Y = F3 @ W2 + c2 + H  # y = c2 + f3 @ W2 + h
+    # n2_a = layer_norm(h) along the last axis, and 1/sigma for backward
+    N2_a, _rstd_N2_a = _normalize(H, axis=-1, eps=1e-05)
+    N2 = N2_a * g2 + b2  # n2 = b2 + g2 * n2_a
+    F_b = N2 @ W1 + c1  # f_b = c1 + n2 @ W1
+    F_c = _gelu(F_b)  # f_c = gelu(f_b)
+    Y = F_c @ W2 + c2 + H  # y = c2 + f_c @ W2 + h
     T = _targets(T, Y)
     N = T.shape[0]
     E = np.vdot(Y - T, Y - T) / 256 / N  # E = mse(y, t) = mean_i (y_i - t_i) ** 2, averaged over the batch
     dY = (Y / 128 - T / 128) / N  # dE/dy = y / 128 - t / 128
     dH = dY  # dE/dh = dE/dy
     dF = dY  # dE/df = dE/dy
-    dF4 = dF  # dE/df4 = dE/df
+    dF_d = dF  # dE/df_d = dE/df
     dc2 = _batch_sum(dF, 2)  # dE/dc2 = dE/df, summed over the broadcast axes
-    dF3 = dF4 @ W2.T  # dE/df3 = dE/df4 W2^T
-    dW2 = np.tensordot(F3, dF4, axes=([0, 1], [0, 1]))  # dE/dW2 = f3^T dE/df4, summed over the batch
-    _s1 = 0.5 * F2 * 1.4142135623730951  # 0.5 * F2 * sqrt(2), used twice
-    # dE/df2 = dE/df3 * (0.5 * f2 * sqrt(2) * exp(-0.5 * f2 ** 2) / sqrt(pi) + 0.5 * erf(0.5 * f2 * sqrt(2)) + 0.5)
-    dF2 = dF3 * (_s1 * np.exp(-0.5 * F2 ** 2) / 1.772453850905516 + 0.5 * _erf(_s1) + 0.5)
-    dF1 = dF2  # dE/df1 = dE/df2
-    dc1 = _batch_sum(dF2, 2)  # dE/dc1 = dE/df2, summed over the broadcast axes
-    dN2 = dF1 @ W1.T  # dE/dn2 = dE/df1 W1^T
-    dW1 = np.tensordot(N2, dF1, axes=([0, 1], [0, 1]))  # dE/dW1 = n2^T dE/df1, summed over the batch
-    dN22 = dN2  # dE/dn22 = dE/dn2
+    dF_c = dF_d @ W2.T  # dE/df_c = dE/df_d W2^T
+    dW2 = np.tensordot(F_c, dF_d, axes=([0, 1], [0, 1]))  # dE/dW2 = f_c^T dE/df_d, summed over the batch
+    _s1 = 0.5 * F_b * 1.4142135623730951  # 0.5 * F_b * sqrt(2), used twice
+    # dE/df_b = dE/df_c * (0.5 * f_b * sqrt(2) * exp(-0.5 * f_b ** 2) / sqrt(pi) + 0.5 * erf(0.5 * f_b * sqrt(2)) + 0.5)
+    dF_b = dF_c * (_s1 * np.exp(-0.5 * F_b ** 2) / 1.772453850905516 + 0.5 * _erf(_s1) + 0.5)
+    dF_a = dF_b  # dE/df_a = dE/df_b
+    dc1 = _batch_sum(dF_b, 2)  # dE/dc1 = dE/df_b, summed over the broadcast axes
+    dN2 = dF_a @ W1.T  # dE/dn2 = dE/df_a W1^T
+    dW1 = np.tensordot(N2, dF_a, axes=([0, 1], [0, 1]))  # dE/dW1 = n2^T dE/df_a, summed over the batch
+    dN2_b = dN2  # dE/dn2_b = dE/dn2
     db2 = _batch_sum(dN2, 2)  # dE/db2 = dE/dn2, summed over the broadcast axes
-    dg2 = _batch_sum(dN22 * N21, 2)  # dE/dg2 = dE/dn22 * n21, summed over the broadcast axes
-    dN21 = dN22 * g2  # dE/dn21 = dE/dn22 * g2
-    # dE/dh += (dE/dn21 - mean(dE/dn21) - n21 * mean(dE/dn21 * n21)) / sigma, along the last axis
-    dH = dH + (dN21 - dN21.mean(axis=-1, keepdims=True) - N21 * (dN21 * N21).mean(axis=-1, keepdims=True)) * _rstd_N21
-    dH2 = dH  # dE/dh2 = dE/dh
+    dg2 = _batch_sum(dN2_b * N2_a, 2)  # dE/dg2 = dE/dn2_b * n2_a, summed over the broadcast axes
+    dN2_a = dN2_b * g2  # dE/dn2_a = dE/dn2_b * g2
+    # dE/dh += (dE/dn2_a - mean(dE/dn2_a) - n2_a * mean(dE/dn2_a * n2_a)) / sigma, along the last axis
+    dH = dH + (dN2_a - dN2_a.mean(axis=-1, keepdims=True) - N2_a * (dN2_a * N2_a).mean(axis=-1, keepdims=True)) * _rstd_N2_a
+    dH_b = dH  # dE/dh_b = dE/dh
     dbo = _batch_sum(dH, 2)  # dE/dbo = dE/dh, summed over the broadcast axes
-    dH1 = dH2  # dE/dh1 = dE/dh2
-    dO_ = dH1 @ Wo.T  # dE/do = dE/dh1 Wo^T
-    dWo = np.tensordot(O_, dH1, axes=([0, 1], [0, 1]))  # dE/dWo = o^T dE/dh1, summed over the batch
-    dO2 = dO_.reshape(dO_.shape[0], 8, 4, 8)  # dE/do2 = reshape(dE/do, [8, 4, 8])
-    dO1 = np.transpose(dO2, (0, 2, 1, 3))  # dE/do1 = transpose(dE/do2, (1, 0, 2))
-    dP = dO1 @ np.swapaxes(V, -1, -2)  # dE/dp = dE/do1 v^T
-    dV = np.swapaxes(P, -1, -2) @ dO1  # dE/dv = p^T dE/do1
-    dP2 = P * (dP - (dP * P).sum(axis=-1, keepdims=True))  # dE/dp2 = p * (dE/dp - sum_i dE/dp_i p_i)
-    dS = np.where(P1, dP2, 0.0)  # dE/ds = dE/dp2 where p1 is true, 0 elsewhere
-    dS2 = dS * 0.3535533905932738  # dE/ds2 = dE/ds * 0.25 * sqrt(2)
-    dQ = dS2 @ np.swapaxes(S1, -1, -2)  # dE/dq = dE/ds2 s1^T
-    dS1 = np.swapaxes(Q, -1, -2) @ dS2  # dE/ds1 = q^T dE/ds2
-    dK = np.transpose(dS1, (0, 1, 3, 2))  # dE/dk = transpose(dE/ds1, (0, 2, 1))
-    dV2 = np.transpose(dV, (0, 2, 1, 3))  # dE/dv2 = transpose(dE/dv, (1, 0, 2))
-    dV1 = dV2.reshape(dV2.shape[0], 8, 32)  # dE/dv1 = reshape(dE/dv2, [8, 32])
-    dN1 = dV1 @ Wv.T  # dE/dn1 = dE/dv1 Wv^T
-    dWv = np.tensordot(N1, dV1, axes=([0, 1], [0, 1]))  # dE/dWv = n1^T dE/dv1, summed over the batch
-    dK2 = np.transpose(dK, (0, 2, 1, 3))  # dE/dk2 = transpose(dE/dk, (1, 0, 2))
-    dK1 = dK2.reshape(dK2.shape[0], 8, 32)  # dE/dk1 = reshape(dE/dk2, [8, 32])
-    dN1 = dN1 + dK1 @ Wk.T  # dE/dn1 += dE/dk1 Wk^T
-    dWk = np.tensordot(N1, dK1, axes=([0, 1], [0, 1]))  # dE/dWk = n1^T dE/dk1, summed over the batch
-    dQ2 = np.transpose(dQ, (0, 2, 1, 3))  # dE/dq2 = transpose(dE/dq, (1, 0, 2))
-    dQ1 = dQ2.reshape(dQ2.shape[0], 8, 32)  # dE/dq1 = reshape(dE/dq2, [8, 32])
-    dN1 = dN1 + dQ1 @ Wq.T  # dE/dn1 += dE/dq1 Wq^T
-    dWq = np.tensordot(N1, dQ1, axes=([0, 1], [0, 1]))  # dE/dWq = n1^T dE/dq1, summed over the batch
-    dN12 = dN1  # dE/dn12 = dE/dn1
+    dH_a = dH_b  # dE/dh_a = dE/dh_b
+    dO_ = dH_a @ Wo.T  # dE/do = dE/dh_a Wo^T
+    dWo = np.tensordot(O_, dH_a, axes=([0, 1], [0, 1]))  # dE/dWo = o^T dE/dh_a, summed over the batch
+    dO_b = dO_.reshape(dO_.shape[0], 8, 4, 8)  # dE/do_b = reshape(dE/do, [8, 4, 8])
+    dO_a = np.transpose(dO_b, (0, 2, 1, 3))  # dE/do_a = transpose(dE/do_b, (1, 0, 2))
+    dP = dO_a @ np.swapaxes(V, -1, -2)  # dE/dp = dE/do_a v^T
+    dV = np.swapaxes(P, -1, -2) @ dO_a  # dE/dv = p^T dE/do_a
+    dP_b = P * (dP - (dP * P).sum(axis=-1, keepdims=True))  # dE/dp_b = p * (dE/dp - sum_i dE/dp_i p_i)
+    dS = np.where(P_a, dP_b, 0.0)  # dE/ds = dE/dp_b where p_a is true, 0 elsewhere
+    dS_b = dS * 0.3535533905932738  # dE/ds_b = dE/ds * 0.25 * sqrt(2)
+    dQ = dS_b @ np.swapaxes(S_a, -1, -2)  # dE/dq = dE/ds_b s_a^T
+    dS_a = np.swapaxes(Q, -1, -2) @ dS_b  # dE/ds_a = q^T dE/ds_b
+    dK = np.transpose(dS_a, (0, 1, 3, 2))  # dE/dk = transpose(dE/ds_a, (0, 2, 1))
+    dV_b = np.transpose(dV, (0, 2, 1, 3))  # dE/dv_b = transpose(dE/dv, (1, 0, 2))
+    dV_a = dV_b.reshape(dV_b.shape[0], 8, 32)  # dE/dv_a = reshape(dE/dv_b, [8, 32])
+    dN1 = dV_a @ Wv.T  # dE/dn1 = dE/dv_a Wv^T
+    dWv = np.tensordot(N1, dV_a, axes=([0, 1], [0, 1]))  # dE/dWv = n1^T dE/dv_a, summed over the batch
+    dK_b = np.transpose(dK, (0, 2, 1, 3))  # dE/dk_b = transpose(dE/dk, (1, 0, 2))
+    dK_a = dK_b.reshape(dK_b.shape[0], 8, 32)  # dE/dk_a = reshape(dE/dk_b, [8, 32])
+    dN1 = dN1 + dK_a @ Wk.T  # dE/dn1 += dE/dk_a Wk^T
+    dWk = np.tensordot(N1, dK_a, axes=([0, 1], [0, 1]))  # dE/dWk = n1^T dE/dk_a, summed over the batch
+    dQ_b = np.transpose(dQ, (0, 2, 1, 3))  # dE/dq_b = transpose(dE/dq, (1, 0, 2))
+    dQ_a = dQ_b.reshape(dQ_b.shape[0], 8, 32)  # dE/dq_a = reshape(dE/dq_b, [8, 32])
+    dN1 = dN1 + dQ_a @ Wq.T  # dE/dn1 += dE/dq_a Wq^T
+    dWq = np.tensordot(N1, dQ_a, axes=([0, 1], [0, 1]))  # dE/dWq = n1^T dE/dq_a, summed over the batch
+    dN1_b = dN1  # dE/dn1_b = dE/dn1
     db1 = _batch_sum(dN1, 2)  # dE/db1 = dE/dn1, summed over the broadcast axes
-    dg1 = _batch_sum(dN12 * N11, 2)  # dE/dg1 = dE/dn12 * n11, summed over the broadcast axes
+    dg1 = _batch_sum(dN1_b * N1_a, 2)  # dE/dg1 = dE/dn1_b * n1_a, summed over the broadcast axes
     return E, {
         "g1": dg1,
         "b1": db1,

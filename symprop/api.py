@@ -32,17 +32,21 @@ class Derivation(derivation.Derivation):
 
         return module_source(self)
 
-    def write_latex(self, directory: str | Path) -> Path:
-        """Write the handout ``<name>.tex`` into ``directory`` (created if needed); returns the path."""
+    def write_latex(self, directory: str | Path, edition: str = "full") -> Path:
+        """Write the handout into ``directory`` (created if needed); returns the path.
+
+        ``edition="full"`` writes ``<name>.tex`` (the derivation with the NumPy code beside it);
+        ``"student"`` writes ``<name>_student.tex`` (the derivation once, the summary and the
+        worked numbers, nothing about the code)."""
         from .emit.latex import write_latex
 
-        return write_latex(self, Path(directory))
+        return write_latex(self, Path(directory), edition)
 
-    def latex(self) -> str:
-        """The handout as LaTeX source (a complete document)."""
+    def latex(self, edition: str = "full") -> str:
+        """The handout as LaTeX source (a complete document), ``"full"`` or ``"student"``."""
         from .emit.latex import latex_source
 
-        return latex_source(self)
+        return latex_source(self, edition)
 
     def write_html(self, directory: str | Path) -> Path:
         """Write the HTML edition ``<name>.html`` (one self-contained page) into ``directory``; returns the path."""

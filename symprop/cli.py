@@ -24,21 +24,23 @@ from .version import __version__
 # Each command imports what it runs, in its function: `symprop derive --emit numpy` loads neither
 # the verifier nor NumPy, `symprop check` not SymPy (issue 16: a third of a command's time).
 
-#: What ``--emit`` writes: a comma-separated list of editions, or ``all`` of them.  The default
+#: What ``--emit`` writes: a comma-separated list of outputs, or ``all`` of them.  The default
 #: stays the module and the LaTeX handout (an HTML page inlines KaTeX: some 700 kB).
-EDITIONS = {"numpy": ".py", "latex": ".tex", "html": ".html", "md": ".md"}
+OUTPUTS = {"numpy": ".py", "latex": ".tex", "html": ".html", "md": ".md"}
 DEFAULT_EMIT = "numpy,latex"
 
 
-def _editions(value: str) -> list[str]:
+def _outputs(value: str) -> list[str]:
     """``--emit``'s value: ``all``, or editions separated by commas (``numpy,html``)."""
     if value.strip() == "all":
-        return list(EDITIONS)
+        return list(OUTPUTS)
     chosen = [part.strip() for part in value.split(",") if part.strip()]
-    unknown = [part for part in chosen if part not in EDITIONS]
+    unknown = [part for part in chosen if part not in OUTPUTS]
     if unknown or not chosen:
-        raise argparse.ArgumentTypeError(f"{value!r}: choose from {', '.join(EDITIONS)} (comma-separated) or all")
+        raise argparse.ArgumentTypeError(f"{value!r}: choose from {', '.join(OUTPUTS)} (comma-separated) or all")
     return list(dict.fromkeys(chosen))
+#: The handout's editions (``symprop.emit.latex.EDITIONS``, spelt here so that ``--help`` needs no emitter).
+EDITIONS = ("full", "student")
 
 
 LATEXMK_MISSING = (
@@ -49,7 +51,7 @@ LATEXMK_MISSING = (
 
 def _derive_command(args: argparse.Namespace) -> int:
     if args.pdf and "latex" not in args.emit:  # before anything is derived or written
-        raise SymPropError("--pdf needs the handout: use --emit latex or --emit all")
+        raise SymPropError("--pdf needs the handout: add latex to --emit (or --emit all)")
     if args.pdf and shutil.which("latexmk") is None:
         raise SymPropError(LATEXMK_MISSING)
     from .api import derive
@@ -57,8 +59,15 @@ def _derive_command(args: argparse.Namespace) -> int:
 
     network = load(args.spec)
     derivation = derive(network)
-    sources = {"numpy": derivation.numpy_source, "latex": derivation.latex, "html": derivation.html, "md": derivation.markdown}
-    outputs = {f"{network.name}{EDITIONS[edition]}": sources[edition]() for edition in args.emit}
+    sources = {"numpy": derivation.numpy_source, "html": derivation.html, "md": derivation.markdown}
+    outputs: dict[str, str] = {}
+    for output in args.emit:
+        if output == "latex":
+            from .emit.latex import latex_file_name
+
+            outputs[latex_file_name(network.name, args.edition)] = derivation.latex(args.edition)
+        else:
+            outputs[f"{network.name}{OUTPUTS[output]}"] = sources[output]()
     written = _write_all(Path(args.output), outputs, compile_pdf=args.pdf)
     for path in written:
         print(f"wrote {path}")
@@ -143,13 +152,20 @@ def build_parser() -> argparse.ArgumentParser:
     derive_parser.add_argument("-o", "--output", default=".", help="output folder (default: the current one)")
     derive_parser.add_argument(
         "--emit",
-        type=_editions,
+        type=_outputs,
         default=DEFAULT_EMIT,
-        metavar="EDITIONS",
+        metavar="OUTPUTS",
         help="what to write, comma-separated: numpy (.py), latex (.tex), html (one self-contained page), "
         f"md (Markdown), or all (default: {DEFAULT_EMIT})",
     )
     derive_parser.add_argument("--pdf", action="store_true", help="also compile the handout to PDF (needs latexmk)")
+    derive_parser.add_argument(
+        "--edition",
+        choices=EDITIONS,
+        default="full",
+        help="the handout's edition: full (with the NumPy code; NAME.tex) or student (the derivation, "
+        "the summary and the worked numbers; NAME_student.tex)",
+    )
     derive_parser.set_defaults(run=_derive_command)
 
     check_parser = commands.add_parser("check", help="gradient-check an emitted module against central differences")

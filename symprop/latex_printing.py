@@ -78,6 +78,15 @@ class HandoutLatexPrinter(LatexPrinter):
             tex += term_tex
         return tex
 
+    def _print_argument(self, expr) -> str:
+        """A function's argument or an exponent: already delimited, so a number the table
+        brackets for products (``(-0.08)``) loses its brackets: ``relu(-0.08)``, ``e^{-1}``."""
+        return unbracketed(self._print(expr))
+
+    def _print_ExpBase(self, expr, exp=None):
+        tex = rf"e^{{{self._print_argument(expr.args[0])}}}"
+        return self._do_exponent(tex, exp)
+
     def _print_Heaviside(self, expr):
         # step(x) of formulas is 0 at 0; the derivative of max/min (1/2 at 0) prints as H.
         name = r"\operatorname{step}" if expr.args[1] == 0 else "H"
@@ -116,6 +125,7 @@ def plain_parentheses(tex: str) -> str:
     gives parentheses taller than the line (``\left(1 - a^{(2)}_{1}\right)``).  Pairs whose
     contents hold a fraction, a sum or an environment keep their sizing.
     """
+    tex = tex.replace(r" \right)", r"\right)")  # SymPy's \left(y \right): no space before the bracket
     opens: list[int] = []
     pairs: list[tuple[int, int]] = []
     i = 0
@@ -182,6 +192,18 @@ def visible_length(tex: str) -> int:
     tex = re.sub(r"\^\{\((\d+)\)\}", "''", tex)  # layer superscripts are small
     tex = re.sub(r"\\[A-Za-z]+", "x", tex)
     return len(re.sub(r"[{}_^ ]", "", tex)) + tex.count(" ") // 3
+
+
+def unbracketed(tex: str) -> str:
+    """``(x)`` -> ``x`` when the brackets enclose all of ``tex``; anything else as it is."""
+    if not (tex.startswith("(") and tex.endswith(")")):
+        return tex
+    depth = 0
+    for i, c in enumerate(tex):
+        depth += {"(": 1, ")": -1}.get(c, 0)
+        if depth == 0 and i < len(tex) - 1:
+            return tex  # (a)(b): two groups
+    return tex[1:-1]
 
 
 def paren(tex: str) -> str:

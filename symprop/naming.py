@@ -83,17 +83,34 @@ def module_arrays(names: list[tuple[str, bool]], single: dict[str, str]) -> tupl
 
 
 def fresh_part_name(root: str, taken: set[str], taken_arrays: set[str]) -> str:
-    """The next free name for a part of node ``root`` (``root1``, ``root2``, ...) whose array
-    and adjoint are free too; records it in ``taken`` and ``taken_arrays``."""
-    k = 1
+    r"""The next free name for a part of node ``root`` (``h = tanh(W @ x + b)`` has the part
+    ``h_a = W x + b``): ``root_a``, ``root_b``, ..., ``root_z``, ``root_aa``, ... whose array
+    and adjoint are free too; records it in ``taken`` and ``taken_arrays``.
+
+    Why letters after an underscore: a digit would read as a layer or a step (``h1`` is the
+    RNN's first step, and a part ``h11`` of it its eleventh), and ``root_1`` is the claim name
+    of element 1.  ``h1_a`` is a valid identifier, tells its root, and its elements
+    (``h1_a_2``) stay unambiguous in ``symprop verify`` claims; the handout writes it
+    ``h_{1\mathrm{a}}`` (``latex_base``)."""
+    k = 0
     while True:
-        name = f"{root}{k}"
+        name = f"{root}_{part_letters(k)}"
         array, grad = array_name(name), grad_name(name)
         if name not in taken and array not in taken_arrays and grad not in taken_arrays and not keyword.iskeyword(array):
             taken.add(name)
             taken_arrays.update({array, grad})
             return name
         k += 1
+
+
+def part_letters(k: int) -> str:
+    """0 -> 'a', 25 -> 'z', 26 -> 'aa', 27 -> 'ab', ... (as spreadsheet columns, in lower case)."""
+    letters = ""
+    k += 1
+    while k:
+        k, rest = divmod(k - 1, 26)
+        letters = chr(ord("a") + rest) + letters
+    return letters
 
 
 def element_suffix(index: tuple[int, ...]) -> str:
@@ -115,6 +132,10 @@ def element_symbol(node: str, index: tuple[int, ...]) -> sp.Symbol:
 
 
 _LAYERED = re.compile(r"^([A-Za-z]+?)(\d+)$")
+#: A graph spec's name read as a letter and its subscript: ``x0``, ``W1``, ``h10`` (a letter and
+#: digits) or ``Wx``, ``bh`` (a letter and one lower-case letter, the RNN's ``W_x``), with digits
+#: after (``Wx1``).
+_SUBSCRIPTED = re.compile(r"^([A-Za-z])([a-z]?\d*)$")
 
 
 def latex_layer_mark(node: str) -> str:
@@ -124,30 +145,69 @@ def latex_layer_mark(node: str) -> str:
     return f"^{{({match.group(2)})}}" if match else f"_{{{escape_latex_name(node)}}}"
 
 
-def latex_base(node: str) -> str:
-    r"""LaTeX of a node name: ``z1`` -> ``z^{(1)}``, ``W2`` -> ``W^{(2)}``, ``x`` -> ``x``."""
-    match = _LAYERED.match(node)
-    if match:
-        return f"{escape_latex_name(match.group(1))}^{{({match.group(2)})}}"
-    return escape_latex_name(node)
+def _spec_parts(node: str, layered: bool) -> tuple[str, str, str]:
+    r"""(letter or upright name, superscript, subscript) of a node name, without braces.
+
+    A layer stack's digits are its layer (``z2`` -> z, (2), none).  A graph spec's names are
+    the spec author's: digits and one trailing lower-case letter are a subscript (``x0`` ->
+    x_0 as CS231n writes it, ``W1`` -> W_1, ``Wx`` -> W_x), longer names upright
+    (``\mathrm{Emb}``).  What follows an underscore is a part of the node (``h1_a`` ->
+    h_{1a}, the letter upright: ``naming.fresh_part_name``), never a layer or an element."""
+    head, *tails = node.split("_")
+    if not head or any(not t for t in tails):  # a name with a leading, trailing or double "_"
+        return escape_latex_name(node), "", ""
+    sup, sub = "", ""
+    match = _LAYERED.match(head)
+    if layered and match:
+        core, sup = escape_latex_name(match.group(1)), f"({match.group(2)})"
+    elif not layered and (match := _SUBSCRIPTED.match(head)):
+        core, sub = match.group(1), match.group(2)
+    else:
+        core = escape_latex_name(head)
+    for tail in tails:
+        piece = tail if tail.isdigit() else r"\mathrm{" + escape_latex_text(tail) + "}"
+        joined = not sub or (sub[-1].isdigit() and not tail.isdigit())  # h_{1a}, but W_{x,a}, h_{1,2}
+        sub += piece if joined else "," + piece
+    return core, sup, sub
 
 
-def latex_element(node: str, index: tuple[int, ...]) -> str:
+def latex_base(node: str, layered: bool = True) -> str:
+    r"""LaTeX of a node name: ``z1`` -> ``z^{(1)}`` (a layer stack), ``W2`` -> ``W^{(2)}``,
+    ``x`` -> ``x``; in a graph spec (``layered=False``) ``W1`` -> ``W_{1}``, ``Wx`` -> ``W_{x}``,
+    ``h1_a`` -> ``h_{1\mathrm{a}}``."""
+    core, sup, sub = _spec_parts(node, layered)
+    return core + (f"^{{{sup}}}" if sup else "") + (f"_{{{sub}}}" if sub else "")
+
+
+def latex_indexed(node: str, indices: str, layered: bool = True, matrix: bool = False) -> str:
+    r"""Element ``indices`` (LaTeX, already separated) of a node: ``w^{(2)}_{jk}`` (a layer
+    stack's matrix elements in lower case, as the tutorials write them), ``s_{i,j,k}``; a name
+    that has a subscript of its own is bracketed first, ``(W_{x})_{jk}``, ``(h_{5})_{j}``, so
+    that the element's indices never run into it."""
+    core, sup, sub = _spec_parts(node, layered)
+    if matrix and layered and core[:1] == "W":
+        core = "w" + core[1:]
+    base = core + (f"^{{{sup}}}" if sup else "")
+    if sub:
+        return rf"({base}_{{{sub}}})_{{{indices}}}"
+    return f"{base}_{{{indices}}}"
+
+
+def latex_element(node: str, index: tuple[int, ...], layered: bool = True) -> str:
     r"""``a1``, (1,) -> ``a^{(1)}_{2}``; ``W2``, (0, 1) -> ``w^{(2)}_{12}`` (elements in lower case);
-    ``s``, (0, 1, 2) -> ``s_{1,2,3}``."""
-    base = latex_base(node)
+    ``s``, (0, 1, 2) -> ``s_{1,2,3}``; a graph spec's ``W1``, (0, 1) -> ``(W_{1})_{12}``."""
     if not index:
-        return base
-    if len(index) == 2 and base[:1] == "W":
-        base = "w" + base[1:]
+        return latex_base(node, layered)
     if len(index) > 2:  # a tensor's element: x_{1,2,3}, never x_{123}
-        return f"{base}_{{{','.join(str(i + 1) for i in index)}}}"
-    return f"{base}_{{{element_suffix(index).replace('_', ',')}}}"
+        indices = ",".join(str(i + 1) for i in index)
+    else:
+        indices = element_suffix(index).replace("_", ",")
+    return latex_indexed(node, indices, layered, matrix=len(index) == 2)
 
 
 def latex_element_of_symbol(name: str) -> str:
     """The LaTeX of an ``element_name``: ``a2_1`` -> ``a^{(2)}_{1}``, ``W2_12`` -> ``w^{(2)}_{12}``."""
-    match = re.fullmatch(r"([A-Za-z]+\d*)_(\d+(?:_\d+)*)", name)
+    match = re.fullmatch(r"([A-Za-z][A-Za-z0-9]*(?:_[a-z]+)*)_(\d+(?:_\d+)*)", name)
     if not match:
         return latex_base(name)
     node, suffix = match.groups()

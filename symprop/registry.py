@@ -58,7 +58,8 @@ class RegistryFunction(sp.Function):
         return printer.print_registry_function(self)
 
     def _latex(self, printer):
-        args = ", ".join(printer._print(a) for a in self.args)
+        argument = getattr(printer, "_print_argument", printer._print)  # the handout's printer drops (-0.08)'s brackets
+        args = ", ".join(argument(a) for a in self.args)
         return rf"{self.entry.latex}\left({args}\right)"
 
 

@@ -171,6 +171,30 @@ class ScalarDerivation:
         expr = sp.Mul(*(f.expr for f in factors))
         return ElementGradient(param, index, symbol, tuple(factors), expr)
 
+    @cached_property
+    def users(self) -> dict[sp.Symbol, list[sp.Symbol]]:
+        """For every element symbol, the op elements whose definitions use it (forward order)."""
+        users: dict[sp.Symbol, list[sp.Symbol]] = {}
+        for symbol, definition in self.definitions.items():
+            for used in sorted(definition.free_symbols, key=lambda s: s.name):
+                users.setdefault(used, []).append(symbol)
+        return users
+
+    def chain(self, symbol: sp.Symbol) -> list[sp.Expr] | None:
+        """dE/d``symbol`` as local derivatives in the order of the chain rule, the loss's first
+        (``[a - t, a (1 - a)]`` for an output unit's z), when one path leads from ``symbol`` to
+        the loss; None where the paths branch (their sum is ``adjoints[symbol]``)."""
+        if symbol == self.loss_symbol:
+            return []
+        step = self._elementwise_successor(symbol)
+        if step is None:
+            users = self.users.get(symbol, [])
+            if len(users) != 1 or users[0] not in self.adjoints:
+                return None
+            step = (users[0], sp.diff(self.definitions[users[0]], symbol))
+        rest = self.chain(step[0])
+        return None if rest is None else [*rest, step[1]]
+
     def _elementwise_successor(self, symbol: sp.Symbol) -> tuple[sp.Symbol, sp.Expr] | None:
         """(a, da/dz) when ``symbol`` (a ``z``) feeds only an activation whose adjoint is its own."""
         node = self._node_of(symbol)

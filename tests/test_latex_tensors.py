@@ -91,10 +91,12 @@ def test_a_softmax_over_heads_lists_its_indices_with_commas():
         "loss": "half_sse(p, t)",
     }
     h = handout(spec)
-    element = step_forms(h, "p", "p1")[0]
-    assert element.startswith(r"\frac{\partial E}{\partial p^{(1)}_{i,j,k}} = p_{i,j,k} \Bigl(")
+    element = step_forms(h, "p", "p_a")[0]
+    assert element.startswith(r"\frac{\partial E}{\partial (p_{\mathrm{a}})_{i,j,k}} = p_{i,j,k} \Bigl(")
     assert r"\sum_{k'} \frac{\partial E}{\partial p_{i,j,k'}} \, p_{i,j,k'}" in element
-    assert r"p_{i,j,k} &= \frac{e^{p^{(1)}_{i,j,k}}}{\sum_{k'} e^{p^{(1)}_{i,j,k'}}}" in h.forward_equation(h.graph.nodes["p"])
+    assert r"p_{i,j,k} &= \frac{e^{(p_{\mathrm{a}})_{i,j,k}}}{\sum_{k'} e^{(p_{\mathrm{a}})_{i,j,k'}}}" in h.forward_equation(
+        h.graph.nodes["p"]
+    )
 
 
 def test_the_einsum_adjoint_is_an_index_sum():
@@ -106,12 +108,14 @@ def test_the_einsum_adjoint_is_an_index_sum():
         "loss": "half_sse(y, t)",
     }
     h = handout(spec)
-    element, vector, _, code = step_forms(h, "y1", "A")
-    assert element == r"\frac{\partial E}{\partial A_{jk}} = \sum_{i} \frac{\partial E}{\partial y^{(1)}_{i}} \, x_{ij} \, v_{k}"
-    assert vector == "" and code == ['dA = np.einsum("ni,nij,k->jk", dY1, X, v, optimize=True)']
-    assert step_forms(h, "y1", "v")[0].endswith(r"= \sum_{i,j} \frac{\partial E}{\partial y^{(1)}_{i}} \, x_{ij} \, A_{jk}")
-    element, _, note, _ = step_forms(h, "y2", "B")  # j was summed: the adjoint is spread along it
-    assert element == r"\frac{\partial E}{\partial B_{ij}} = \frac{\partial E}{\partial y^{(2)}_{i}}"
+    element, vector, _, code = step_forms(h, "y_a", "A")
+    ya = r"(y_{\mathrm{a}})_{i}"
+    dya = rf"\frac{{\partial E}}{{\partial {ya}}}"
+    assert element == rf"\frac{{\partial E}}{{\partial A_{{jk}}}} = \sum_{{i}} {dya} \, x_{{ij}} \, v_{{k}}"
+    assert vector == "" and code == ['dA = np.einsum("ni,nij,k->jk", dY_a, X, v, optimize=True)']
+    assert step_forms(h, "y_a", "v")[0].endswith(rf"= \sum_{{i,j}} {dya} \, x_{{ij}} \, A_{{jk}}")
+    element, _, note, _ = step_forms(h, "y_b", "B")  # j was summed: the adjoint is spread along it
+    assert element == r"\frac{\partial E}{\partial B_{ij}} = \frac{\partial E}{\partial (y_{\mathrm{b}})_{i}}"
     assert "the same for every $j$" in note
 
 
@@ -120,21 +124,21 @@ def test_the_einsum_adjoint_is_an_index_sum():
     [
         (
             "reshape(x, [2, 3])",
-            "y1",
+            "y_a",
             "x",
-            r"\frac{\partial E}{\partial x_{3(i-1) + j}} = \frac{\partial E}{\partial y^{(1)}_{ij}}",
+            r"\frac{\partial E}{\partial x_{3(i-1) + j}} = \frac{\partial E}{\partial (y_{\mathrm{a}})_{ij}}",
         ),
         (
             "transpose(reshape(x, [1, 2, 3]), (2, 0, 1))",
-            "y2",
-            "y1",
-            r"\frac{\partial E}{\partial y^{(1)}_{i,j,k}} = \frac{\partial E}{\partial y^{(2)}_{k,i,j}}",
+            "y_b",
+            "y_a",
+            r"\frac{\partial E}{\partial (y_{\mathrm{a}})_{i,j,k}} = \frac{\partial E}{\partial (y_{\mathrm{b}})_{k,i,j}}",
         ),
         (
             "reshape(x, [2, 3])[:, 1:3]",
-            "y2",
-            "y1",
-            r"\frac{\partial E}{\partial y^{(1)}_{j,k+1}} = \frac{\partial E}{\partial y^{(2)}_{jk}}",
+            "y_b",
+            "y_a",
+            r"\frac{\partial E}{\partial (y_{\mathrm{a}})_{j,k+1}} = \frac{\partial E}{\partial (y_{\mathrm{b}})_{jk}}",
         ),
     ],
 )
@@ -180,14 +184,14 @@ def test_the_lstm_figure_stays_small_however_long_the_sequence(steps):
     assert figure["gap"] is not None and f"steps 3 to {steps - 1}" in figure["gap"]["text"]
     assert f"steps 1, 2 and {steps} of {steps}" in figure["steps"]
     shapes = {n["label"]: n["shape"] for n in figure["nodes"]}
-    assert shapes[r"c^{(2)}"] == "4" and shapes["E"] == r"\text{scalar}"
+    assert shapes[r"c_{2}"] == "4" and shapes["E"] == r"\text{scalar}"
 
 
 def test_the_attention_figure_draws_the_spec_nodes_with_their_shapes():
     figure = handout(attention()).graph_figure()
     boxes = {n["label"]: (n["shape"], n["reads"]) for n in figure["nodes"]}
-    assert set(boxes) == {"X", r"\mathrm{y\_true}", "q", "k", "v", "s", "p", "h", "E"}  # the parts of s, p, h inside them
-    assert boxes["q"] == (r"4 \times 6", r"\mathrm{Wq}") and boxes["s"] == (r"4 \times 4", "")
+    assert set(boxes) == {"X", r"y_{\mathrm{true}}", "q", "k", "v", "s", "p", "h", "E"}  # the parts of s, p, h inside them
+    assert boxes["q"] == (r"4 \times 6", r"W_{q}") and boxes["s"] == (r"4 \times 4", "")
     bent = [e for e in figure["edges"] if e["bend"]]
     assert len(bent) == 2  # X and v into h, over the boxes between
 

@@ -134,7 +134,7 @@ def test_max_and_min_print_as_nested_numpy_calls():
     ("expr", "bracketed"),
     [
         (Z * A * (2 - sp.tanh(1)), r"(2 - \tanh"),
-        (Z * A * (sp.tanh(1) - 2), r"(2 - \tanh|(\tanh{(1 )} - 2)"),
+        (Z * A * (sp.tanh(1) - 2), r"(2 - \tanh|(\tanh{(1)} - 2)"),
         (Z * (1 + sp.sqrt(2)), r"1 + \sqrt{2}"),
         (A**2 * (1 - sp.log(2)), r"(1 - \log"),
         (Z / (A * (2 - sp.tanh(1))), r"(2 - \tanh"),

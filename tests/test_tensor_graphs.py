@@ -132,8 +132,8 @@ def test_float32_stays_float32(name, tmp_path):
 def test_the_residual_block_graph():
     graph = symprop.derive(symprop.load(EXAMPLES / "residual_block.yaml")).graph
     # W1 @ x + b1 is one dense node, as in a layer stack; the skip connection is an add.
-    assert isinstance(graph.nodes["h1"].op, Dense) and graph.nodes["h1"].inputs == ("W1", "x", "b1")
-    assert graph.nodes["r"].inputs == ("x", "r1")
+    assert isinstance(graph.nodes["h_a"].op, Dense) and graph.nodes["h_a"].inputs == ("W1", "x", "b1")
+    assert graph.nodes["r"].inputs == ("x", "r_a")
     # W1 is used twice (layer and penalty): its gradient accumulates.
     steps = [s for s in symprop.derive(symprop.load(EXAMPLES / "residual_block.yaml")).steps if s.target == "W1"]
     assert [s.accumulate for s in steps] == [False, True, True]
@@ -224,11 +224,11 @@ def test_cs231n_neuron_reproduces_the_lectures_node_by_node_gradients():
         return float(evaluate(scalar.adjoint(node)[0], values))
 
     # The slide: the nodes of 1/(1 + exp(-(w0*x0 + w1*x1 + w2))), forward values and gradients.
-    assert [round(value(n), 2) for n in ("f1", "f2", "f3", "f4", "f5", "f6", "f7", "f")] == [
+    assert [round(value(n), 2) for n in ("f_a", "f_b", "f_c", "f_d", "f_e", "f_f", "f_g", "f")] == [
         -2.0, 6.0, 4.0, 1.0, -1.0, 0.37, 1.37, 0.73,
     ]  # fmt: skip
     assert round(adjoint("f"), 2) == 1.0
-    assert [round(adjoint(n), 2) for n in ("f7", "f6", "f5", "f4", "f3", "f1", "f2", "w2")] == [
+    assert [round(adjoint(n), 2) for n in ("f_g", "f_f", "f_e", "f_d", "f_c", "f_a", "f_b", "w2")] == [
         -0.53, -0.53, -0.2, 0.2, 0.2, 0.2, 0.2, 0.2,
     ]  # fmt: skip
     assert [round(adjoint(n), 2) for n in ("w0", "x0", "w1", "x1")] == [-0.2, 0.39, -0.39, -0.59]

@@ -389,14 +389,14 @@ def test_graph_specs_cs231n_neuron_at_the_lectures_point():
     wrong = checker.check("w0", "f*(1 - f)")
     assert wrong.point == {"x0": "-1", "x1": "-2", "w0": "2", "w1": "-3", "w2": "-3"}
     assert wrong.values["correct"].startswith("-0.19661")  # the lecture's -0.20
-    assert "missing factor: df1/dw0 = x0" in wrong.diagnosis
+    assert "missing factor: df_a/dw0 = x0" in wrong.diagnosis
     assert str(wrong).startswith("df/dw0: WRONG")
 
 
 def test_graph_specs_gated_unit_matrix_claims():
     checker = verifier("gated_unit")
     assert checker.check("Wo", "(y - t) @ g.T").correct
-    assert checker.check("Wg", "((Wo.T @ (y - t)) * g1 * g3 * (1 - g3)) @ x.T").correct
-    wrong = checker.check("Wg", "((Wo.T @ (y - t)) * g1 * g3 * (1 + g3)) @ x.T")
+    assert checker.check("Wg", "((Wo.T @ (y - t)) * g_a * g_c * (1 - g_c)) @ x.T").correct
+    wrong = checker.check("Wg", "((Wo.T @ (y - t)) * g_a * g_c * (1 + g_c)) @ x.T")
     assert wrong.verdict == "wrong"
-    assert any("dg3_1/dg2_1" in line for line in wrong.diagnosis), wrong.diagnosis
+    assert any("dg_c_1/dg_b_1" in line for line in wrong.diagnosis), wrong.diagnosis

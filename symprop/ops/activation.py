@@ -107,12 +107,12 @@ class Activation(Op):
     def latex(self, node, tex):
         return rf"{tex.function_tex(self)}\left({tex.node_tex(node.inputs[0])}\right)"
 
+    def latex_gate(self, node, tex):
+        return tex.function_tex(self)
+
     def latex_element(self, node, tex):
         letters = tex.index_letters(node.shape)
         return tex.el(node.name, letters), rf"{tex.function_tex(self)}({tex.el(node.inputs[0], letters)})"
-
-    def latex_factor(self, node, wrt, tex):
-        return rf"{tex.function_tex(self)}'({tex.node_tex(wrt)})"
 
     def latex_adjoint(self, step, tex, eq):
         paren = tex.paren

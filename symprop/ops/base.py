@@ -375,10 +375,10 @@ class Op:
         """How formulas name the function of a layer activation: ``\\sigma``, ``\\operatorname{softmax}``."""
         raise MissingHook(self, "function_latex")
 
-    def latex_factor(self, node: Node, wrt: str, tex: LatexContext) -> str:
-        """What d ``node`` / d ``wrt`` is, in words of the handout's notation, for a chain
-        rule written factor by factor (layer stacks): ``a^{(1)\\top}``, ``\\sigma'(z)``."""
-        return tex.partial(tex.node_tex(node.name), tex.node_tex(wrt))
+    def latex_gate(self, node: Node, tex: LatexContext) -> str | None:
+        """The gate that computes the node, as a computational graph draws it (``\\times``,
+        ``+``, ``e^{x}``, ``\\sigma``), or None where the node's name says enough."""
+        return None
 
     def latex_locals(self, node: Node, tex: LatexContext) -> str | None:
         """One row of the handout's table of local derivatives (``h = x y: dh/dx = y, ...``)

@@ -53,8 +53,8 @@ class Dense(Op):
     # -- LaTeX --------------------------------------------------------------------------
 
     def latex(self, node, tex):
-        inputs = [tex.node_tex(i) for i in node.inputs]
-        return f"{inputs[0]} {inputs[1]}" + (f" + {inputs[2]}" if len(inputs) > 2 else "")
+        inputs = [tex.node_tex(i) for i in node.inputs]  # a thin space: W_x x_1, never "Wxx1"
+        return f"{inputs[0]} \\, {inputs[1]}" + (f" + {inputs[2]}" if len(inputs) > 2 else "")
 
     def latex_adjoint(self, step, tex, eq):
         el, partial, transpose_tex = tex.generic, tex.partial, tex.transpose
@@ -73,22 +73,15 @@ class Dense(Op):
             bj = el(bias[0], "j")
             element = rf"{partial('E', bj)} {eq} {partial('E', zj)} \, {partial(zj, bj)} = {delta_j} \cdot 1"
             return element, rf"{partial('E', tex.node_tex(bias[0]))} {eq} {delta}", batch
-        ak = el(data, "k")
+        # the letters of the layer that receives: its unit j, the next layer's i (as the delta
+        # recursion writes it in the step after this one)
+        aj, zi = el(data, "j"), el(step.source, "i")
         rows = source.shape[0]
         element = (
-            rf"{partial('E', ak)} {eq} \sum_{{j=1}}^{{{rows}}} {partial('E', zj)} \, {partial(zj, ak)}"
-            rf" = \sum_{{j=1}}^{{{rows}}} {delta_j} \, {el(weight, 'jk', True)}"
+            rf"{partial('E', aj)} {eq} \sum_{{i=1}}^{{{rows}}} {partial('E', zi)} \, {partial(zi, aj)}"
+            rf" = \sum_{{i=1}}^{{{rows}}} {tex.adjoint_element(step.source, 'i')} \, {el(weight, 'ij', True)}"
         )
         return element, rf"{partial('E', tex.node_tex(data))} {eq} {transpose_tex(tex.node_tex(weight))} {delta}", ""
-
-    def latex_factor(self, node, wrt, tex):
-        """dz/dW is the input (transposed), dz/da the weights, dz/db one."""
-        weight, data, *_ = node.inputs
-        if wrt == weight:
-            return tex.transpose(tex.node_tex(data))
-        if wrt == data:
-            return tex.node_tex(weight)
-        return "1"
 
     def latex_upstream(self, step, tex):
         """dE/da of the layer's input, spelled out (element j, vector) for the next step back:

@@ -104,16 +104,21 @@ class Elementwise(Op):
         grad_out = partial("E", el(source.name, out_idx))
         local = step.local
         factor = "" if local == 1 else rf" \cdot {tex.factor(local, names)}"
-        element = (
-            rf"{partial('E', el(target, target_idx))} {eq} {total}{grad_out} \, "
-            rf"{partial(el(source.name, out_idx), el(target, target_idx))} = {total}{grad_out}{factor}"
-        )
+        chain = rf"{total}{grad_out} \, {partial(el(source.name, out_idx), el(target, target_idx))}"
+        result = rf"{total}{grad_out}{factor}"
+        if source.name == tex.graph.loss:  # dE/dE = 1: the local derivative is the adjoint
+            chain = partial(el(source.name, out_idx), el(target, target_idx))
+            result = tex.to_latex(local, names)
+        lhs = partial("E", el(target, target_idx))
+        element = f"{lhs} {eq} {result}" if chain == lhs else rf"{lhs} {eq} {chain} = {result}"
         vector_valued = bool(source.shape)
         vlocal = tex.local(local, vnames, vector=vector_valued)
         if isinstance(local, sp.Add) or local.could_extract_minus_sign():
             vlocal = tex.paren(vlocal)
         vfactor = "" if local == 1 else (rf" \odot {vlocal}" if vector_valued else rf" \cdot {vlocal}")
         vector = rf"{partial('E', tex.node_tex(target))} {eq} {partial('E', tex.node_tex(source.name))}{vfactor}"
+        if source.name == tex.graph.loss:
+            vector = rf"{partial('E', tex.node_tex(target))} {eq} {tex.local(local, vnames, vector=vector_valued)}"
         note = ""
         if summed:  # the array form would need the sum too: the element form says it
             vector = ""
@@ -127,11 +132,29 @@ class Elementwise(Op):
         names = {arg_symbol(k): tex.node_tex(i) for k, i in enumerate(node.inputs)}
         names[registry.A] = tex.node_tex(node.name)
         parts = []
+        first = {name: arg_symbol(node.inputs.index(name)) for name in node.inputs}
+        same = {arg_symbol(k): first[name] for k, name in enumerate(node.inputs)}  # W * W: 2 W, not W + W
         for name in dict.fromkeys(node.inputs):
-            total = sum(d for i, d in zip(node.inputs, self.derivatives) if i == name)
+            total = sum(d for i, d in zip(node.inputs, self.derivatives) if i == name).xreplace(same)
             parts.append(rf"{tex.partial(tex.node_tex(node.name), tex.node_tex(name))} = {tex.to_latex(total, names)}")
-        definition = tex.to_latex(self.expr, names)
+        definition = tex.to_latex(self.expr, names, hadamard=bool(node.shape))
         return rf"{tex.node_tex(node.name)} &= {definition}: & " + r", \quad ".join(parts)
+
+    def latex_gate(self, node, tex):
+        """CS231n's gates: ``\\times`` and ``+`` of two inputs, ``+1``, ``\\times(-1)``, and any
+        other formula of one input in ``x`` (``e^{x}``, ``\\frac{1}{x}``)."""
+        u = [arg_symbol(i) for i in range(self.arity)]
+        if self.arity == 2 and len(set(node.inputs)) == 2:
+            return {u[0] * u[1]: r"\times", u[0] + u[1]: "+", u[0] - u[1]: "-"}.get(self.expr)
+        if self.arity != 1:
+            return None
+        shift, scale = sp.simplify(self.expr - u[0]), sp.simplify(self.expr / u[0])
+        if shift.is_number and shift != 0:
+            return ("+" if shift > 0 else "-") + tex.to_latex(abs(shift))
+        if scale.is_number:
+            factor = tex.to_latex(scale)
+            return r"\times " + (tex.paren(factor) if scale.could_extract_minus_sign() else factor)
+        return tex.to_latex(self.expr, {u[0]: "x"})
 
     def words(self, step, tex):
         return rf"back through ${tex.node_tex(step.source)}$"

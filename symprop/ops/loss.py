@@ -241,18 +241,19 @@ class Loss(Op):
     def latex_adjoint(self, step, tex, eq):
         source = tex.node(step.source)
         el, partial = tex.el, tex.partial
-        # a loss inside a larger loss expression (graph specs): its own adjoint multiplies
+        # a loss inside a larger loss expression (graph specs): its own adjoint multiplies, and a
+        # sum after it is bracketed (dE/dE_a (y_j - t_j))
         upstream = "" if step.source == tex.graph.loss else rf"{partial('E', tex.node_tex(step.source))} \cdot "
+
+        def times(local_tex: str) -> str:
+            return upstream + (tex.paren(local_tex) if upstream and isinstance(step.local, sp.Add) else local_tex)
+
         if step.rule == LOSS:
             y, target = step.target, source.inputs[1]
             j = tex.index_letters(tex.node(y).shape)
             local = tex.local(step.local, {registry.Y: el(y, j), registry.T: el(target, j)})
             vector = tex.local(step.local, {registry.Y: tex.node_tex(y), registry.T: tex.node_tex(target)}, vector=True)
-            return (
-                rf"{partial('E', el(y, j))} {eq} {upstream}{local}",
-                rf"{partial('E', tex.node_tex(y))} {eq} {upstream}{tex.paren(vector) if upstream else vector}",
-                "",
-            )
+            return rf"{partial('E', el(y, j))} {eq} {times(local)}", rf"{partial('E', tex.node_tex(y))} {eq} {times(vector)}", ""
         activation = tex.node(source.inputs[0])
         z, a, target = step.target, activation.name, source.inputs[1]
         j = tex.index_letters(activation.shape)
@@ -260,22 +261,19 @@ class Loss(Op):
         vnames = {registry.Z: tex.node_tex(z), registry.A: tex.node_tex(a), registry.T: tex.node_tex(target)}
         delta = tex.adjoint_element(z, j)
         chain = rf"{partial('E', el(a, j))} \, {partial(el(a, j), el(z, j))}"
-        vector = rf"{tex.adjoint_tex(z)} {eq} {upstream}{tex.local(step.local, vnames, vector=True)}"
+        vector = rf"{tex.adjoint_tex(z)} {eq} {times(tex.local(step.local, vnames, vector=True))}"
         if activation.op.coupled:
             chain = rf"\sum_i {partial('E', el(a, 'i'))} \, {partial(el(a, 'i'), el(z, j))}"
             note = "softmax and cross-entropy together; derived in the section on local derivatives"
-            return rf"{delta} {eq} {chain} = {upstream}{tex.local(step.local, names)}", vector, note
+            return rf"{delta} {eq} {chain} = {times(tex.local(step.local, names))}", vector, note
         dloss = self.scale(activation.shape[0] if activation.shape else 1) * self.derivative.xreplace({registry.Y: registry.A})
         product = rf"{tex.factor(dloss, names)} \cdot {tex.factor(activation.op.derivative, names)}"
         element = rf"{delta} {eq} {chain} = {upstream}{product}"
         note = ""
         if step.local != dloss * activation.op.derivative:
-            element += rf" = {upstream}{tex.local(step.local, names)}"
+            element += rf" = {times(tex.local(step.local, names))}"
             note = "the two factors multiplied and simplified by SymPy"
         return element, vector, note
-
-    def latex_factor(self, node, wrt, tex):
-        return r"\ell'"
 
     def fused_step(self, step) -> bool:
         return step.rule == FUSED

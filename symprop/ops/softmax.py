@@ -119,9 +119,6 @@ class Softmax(Op):
         letters, other, k = self.tokens(node.shape, tex)
         return tex.el(node.name, letters), rf"\frac{{e^{{{tex.el(z, letters)}}}}}{{\sum_{{{k}'}} e^{{{tex.el(z, other)}}}}}"
 
-    def latex_factor(self, node, wrt, tex):
-        return r"\text{softmax Jacobian}"
-
     def latex_adjoint(self, step, tex, eq):
         z, a = step.target, step.source
         shape = tex.node(a).shape

@@ -47,11 +47,11 @@ class Letters:
 
 def index_letters(graph: Any, dims: int) -> Letters:
     """The first choice of ``CHOICES`` for every role that no node of ``graph`` is shown as
-    (``c``, or ``c^{(1)}`` for a node ``c1``), for ``dims`` spatial axes."""
+    (``c``, or ``c_{1}`` for a node ``c1``), for ``dims`` spatial axes."""
     shown = set()
     for name in graph.nodes:
-        tex = naming.latex_base(name)
-        if re.fullmatch(r"[a-z](\^\{\(\d+\)\})?", tex):
+        tex = naming.latex_base(name, layered=False)  # convolutions are in graph specs only
+        if re.fullmatch(r"[a-z](_\{.*\})?", tex):
             shown.add(tex[0])
 
     def pick(role: str, size: int = 1) -> str:

@@ -88,7 +88,7 @@ class Lowering(CallLowering):
         return node.name
 
     def fresh(self, root: str) -> str:
-        """The next free name for a part of node ``root``: root1, root2, ..."""
+        """The next free name for a part of node ``root``: root_a, root_b, ... (``naming.fresh_part_name``)."""
         return naming.fresh_part_name(root, self.taken, self.taken_arrays)
 
     def shape(self, name: str) -> tuple[int, ...]:

@@ -89,10 +89,15 @@ class GraphNetwork:
                 items = [*items[:3], f"... ({len(items) - 5} more)", *items[-2:]]
             return ", ".join(items) or "none"
 
+        ops = sum(1 for n in self.graph_nodes if n.op.role == "op")
+        if not self.targets:  # cs231n's neuron: f is differentiated, not minimised against a target
+            return (
+                f"graph of {ops} ops; inputs {shapes(self.inputs)}; no targets; parameters {shapes(self.params)}; "
+                f"differentiated: {self.loss_text} (an output, not a loss against targets), averaged over the batch"
+            )
         return (
-            f"graph of {sum(1 for n in self.graph_nodes if n.op.role == 'op')} ops; inputs {shapes(self.inputs)}; "
-            f"targets {shapes(self.targets)}; parameters {shapes(self.params)}; "
-            f"loss {self.loss_text}, averaged over the batch"
+            f"graph of {ops} ops; inputs {shapes(self.inputs)}; targets {shapes(self.targets)}; "
+            f"parameters {shapes(self.params)}; loss {self.loss_text}, averaged over the batch"
         )
 
 

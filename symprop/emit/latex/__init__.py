@@ -20,9 +20,17 @@ Determinism: no dates, no absolute paths, no set iteration; the same spec gives 
 byte-identical file.
 """
 
-from .handout import latex_source, write_latex
+from .handout import EDITIONS, latex_file_name, latex_source, write_latex
 from .limits import PER_WEIGHT_LIMIT
 from .notebook import repr_latex
 from .pdf import compile_pdf
 
-__all__ = ["PER_WEIGHT_LIMIT", "compile_pdf", "latex_source", "repr_latex", "write_latex"]
+__all__ = [
+    "EDITIONS",
+    "PER_WEIGHT_LIMIT",
+    "compile_pdf",
+    "latex_file_name",
+    "latex_source",
+    "repr_latex",
+    "write_latex",
+]

@@ -15,8 +15,8 @@ from ...latex_printing import paren, to_latex, visible_length
 from ...ops.base import accumulate
 from ..numpy import ModuleBuilder
 from .layout import split_equation
-from .limits import BACKWARD_MAX_STEPS
-from .notation import generic_element, index_letters, partial, subscript, transpose_tex
+from .limits import BACKWARD_MAX_STEPS, SIDE_BY_SIDE
+from .notation import index_letters, partial, subscript, transpose_tex
 from .tex import Tex, code, text
 from .unrolled import Gap, gapped
 
@@ -46,6 +46,10 @@ class BackwardSection:
                 continue
             i, step = entry
             element, vector, note = self.step_math(step)
+            if not self.graph.nodes[step.target].shape and not self.graph.nodes[step.source].shape:
+                vector = ""  # between scalars the element form is the whole story: no second, equal line
+            elif vector and self.visible_length(element) + self.visible_length(vector) <= SIDE_BY_SIDE:
+                element, vector = rf"{element}, \qquad {vector}", ""  # short: both forms on one line
             items.append(
                 {
                     "step": i,  # its index in derivation.steps: the HTML edition links code lines to it
@@ -94,7 +98,6 @@ class BackwardSection:
             return paren(to_latex(expr, names))
         return to_latex(expr, names)
 
-    generic = staticmethod(generic_element)
     partial = staticmethod(partial)
     transpose = staticmethod(transpose_tex)
     index_letters = staticmethod(index_letters)

@@ -34,15 +34,28 @@ def registry_calls(expr: sp.Expr) -> list[str]:
     return sorted({call.entry.name for call in expr.atoms(registry.RegistryFunction)})
 
 
-def derivative_lines(definition, var, presentation=None, named=None, final=None) -> list[_Line]:
-    """f'(var), step by step, each line checked equal to SymPy's derivative.
+def displayed_definition(definition: sp.Expr) -> sp.Expr:
+    """The definition a derivation starts from: a function SymPy knows by name (``tanh(z)``)
+    written in exponentials, ``(e^z - e^{-z}) / (e^z + e^{-z})``: ``tanh(z) = tanh(z)`` defines
+    nothing, and the steps below need the exponentials."""
+    if isinstance(definition, sp.Function) and len(definition.args) == 1:
+        rewritten = definition.rewrite(sp.exp)
+        if rewritten != definition and not rewritten.has(type(definition)):
+            return rewritten
+    return definition
 
-    1. the chain rule applied once to the outermost function, unevaluated;
-    2. SymPy's derivative of the definition;
-    3. for an entry with a presentation in terms of its output (sigmoid's ``a (1 - a)``):
-       the presentation with the definition put in for the output, first with each factor
-       brought to one fraction, then as written; then with the function's name; then boxed,
-       in ``a``.  Otherwise ``final`` (the simplified derivative the backward pass uses).
+
+def derivative_lines(definition, var, presentation=None, named=None, final=None) -> list[_Line]:
+    """f'(var), step by step, each line checked equal to SymPy's derivative (a line that is not
+    is left out, so no slip of this module can reach the page).
+
+    1. the chain (or product, or quotient) rule applied once, unevaluated;
+    2. the derivative it gives, multiplied out;
+    3. for an entry with a presentation in its output (sigmoid's ``a (1 - a)``, tanh's
+       ``1 - a^2``): the steps from 2 to that form as the tutorials take them (``_toward_output``),
+       then the function by its name (``named``: its value at ``var`` and its LaTeX name), then
+       boxed, in ``a``.  Otherwise ``final`` (the
+       simplified derivative the backward pass uses), boxed.
     """
     raw = sp.diff(definition, var)
     free = sorted(definition.free_symbols | {var}, key=lambda s: s.name)
@@ -57,23 +70,25 @@ def derivative_lines(definition, var, presentation=None, named=None, final=None)
         seen.append(expr_tex)
         lines.append(_Line(Tex(expr_tex), Tex(reason), boxed))
 
-    chain = chain_rule_step(definition, var)
+    quotient = _quotient_rule(definition, var)
+    chain = quotient or chain_rule_step(definition, var)
     if chain is not None:
-        add(chain[0], "chain rule" if "product" not in chain[2] else chain[2], chain[1])
-    add(to_latex(fold_constants(raw)), "SymPy's derivative", raw)
+        add(chain[0], chain[2], chain[1])
+    if quotient is None:  # a quotient's derivative multiplied out is one long fraction: the steps below read better
+        add(to_latex(fold_constants(raw)), "multiplied out" if lines else "differentiated", raw)
     if presentation is not None:
         has_piecewise = presentation.has(sp.Piecewise) or definition.has(sp.Piecewise)
         if not has_piecewise and presentation.has(registry.A):
-            factors = sp.Mul.make_args(presentation)
-            plugged = [f.xreplace({registry.A: definition}) for f in factors]
-            together = [_together(registry.expand_definitions(p)) for p in plugged]
-            add(_product(together), "one fraction per factor", sp.Mul(*together))
-            add(_product(plugged), "the definition of the function", sp.Mul(*plugged))
+            for tex, reason, value in _toward_output(definition, var, raw, presentation):
+                add(tex, reason, value)
             if named is not None:
+                call = rf"{named[1]}(z)"
+                by_name = {registry.A: call}
+                tex = _product(sp.Mul.make_args(presentation), by_name) if isinstance(presentation, sp.Mul) else None
                 add(
-                    _product([f.xreplace({registry.A: named}) for f in factors]),
-                    "by its name",
-                    presentation.xreplace({registry.A: named}),
+                    tex or to_latex(presentation, by_name),
+                    rf"by its name, ${call} = {to_latex(definition)}$",
+                    presentation.xreplace({registry.A: named[0]}),
                 )
         elif not has_piecewise:
             add(to_latex(registry.expand_definitions(presentation)), "simplified", registry.expand_definitions(presentation))
@@ -86,10 +101,80 @@ def derivative_lines(definition, var, presentation=None, named=None, final=None)
                 seen.remove(line.rhs)
             add(to_latex(presentation), boxed_reason, boxed=True)
     elif final is not None:
-        add(to_latex(final), "simplified (as the backward pass computes it)", final, boxed=True)
-        if not any(line.boxed for line in lines) and lines:
-            lines[-1].boxed = True
+        final_tex = to_latex(final)
+
+        def bare(tex: str) -> str:
+            return tex.replace(r"\cdot", "").replace(" ", "")
+
+        if chain is not None and len(lines) == 2 and bare(final_tex) == bare(lines[0].rhs):
+            seen.remove(lines.pop().rhs)  # 2 (y - t) after 2 . (y - t) by the chain rule: not 2y - 2t between
+        add(final_tex, "simplified (as the backward pass computes it)", final, boxed=True)
+    if lines and not any(line.boxed for line in lines):  # the last line is what the backward pass computes
+        lines[-1].boxed = True
     return lines
+
+
+def _toward_output(definition: sp.Expr, var: sp.Symbol, raw: sp.Expr, presentation: sp.Expr) -> list[tuple[str, str, sp.Expr]]:
+    """(LaTeX, reason, value) of the steps from the derivative to its presentation in the output
+    ``a``, as the tutorials write them; each is checked by the caller.
+
+    ``1 / D`` (sigmoid): the denominator split in two, 1 added and subtracted in the numerator,
+    the fraction split: ``1/D * (1 - 1/D)``, the definition twice.  ``N / D`` (tanh): the two
+    fractions of the quotient rule, the first of them 1: ``1 - (N/D)^2``.  Otherwise the
+    presentation with the definition put in for ``a``."""
+    a_tex = paren_always(to_latex(definition))
+    plugged = _product([f.xreplace({registry.A: definition}) for f in sp.Mul.make_args(presentation)])
+    if isinstance(presentation, sp.Add):
+        plugged = to_latex(presentation.xreplace({registry.A: sp.Symbol("a_stand_in")}), {sp.Symbol("a_stand_in"): a_tex})
+    put_in = (plugged, "the definition put in for $a$", presentation.xreplace({registry.A: definition}))
+    numerator, denominator = sp.fraction(definition)
+    if numerator == 1 and denominator.has(var):  # 1 / D
+        d_tex = to_latex(denominator)
+        top = sp.simplify(raw * denominator**2)
+        steps = [(rf"\frac{{1}}{{{d_tex}}} \cdot \frac{{{to_latex(top)}}}{{{d_tex}}}", "the denominator split in two", raw)]
+        if sp.simplify(top - (denominator - 1)) == 0:
+            added = rf"\frac{{1}}{{{d_tex}}} \cdot \frac{{({d_tex}) - 1}}{{{d_tex}}}"
+            steps.append((added, "1 added and subtracted in the numerator", raw))
+            steps.append(
+                (
+                    rf"\frac{{1}}{{{d_tex}}} \cdot \left(1 - \frac{{1}}{{{d_tex}}}\right)",
+                    rf"the fraction split in two: $\frac{{{d_tex}}}{{{d_tex}}} = 1$",
+                    raw,
+                )
+            )
+            return steps
+        return [*steps, put_in]
+    if numerator.has(var) and denominator.has(var):  # N / D
+        dn, dd = sp.diff(numerator, var), sp.diff(denominator, var)
+        n_tex, d_tex = to_latex(numerator), to_latex(denominator)
+        if sp.simplify(dn - denominator) == 0 and sp.simplify(dd - numerator) == 0:
+            return [
+                (
+                    rf"\frac{{({d_tex})^{{2}}}}{{({d_tex})^{{2}}}} - \frac{{({n_tex})^{{2}}}}{{({d_tex})^{{2}}}}",
+                    r"split in two fractions, since $u' = v$ and $v' = u$",
+                    raw,
+                ),
+                (rf"1 - \left(\frac{{{n_tex}}}{{{d_tex}}}\right)^{{2}}", "the first fraction is 1", raw),
+            ]
+    return [put_in]
+
+
+def _quotient_rule(expr: sp.Expr, var: sp.Symbol) -> tuple[str, sp.Expr, str] | None:
+    """``(u/v)' = (u' v - u v') / v^2``, unevaluated, for a quotient of two functions of ``var``."""
+    u, v = sp.fraction(expr)
+    if u == 1 or not u.has(var) or not v.has(var):
+        return None
+    du, dv = sp.diff(u, var), sp.diff(v, var)
+    tex = (
+        rf"\frac{{{_paren_if_sum(du)} \, {_paren_if_sum(v)} - {_paren_if_sum(u)} \, {_paren_if_sum(dv)}}}"
+        rf"{{{paren_always(to_latex(v))}^{{2}}}}"
+    )
+    return tex, (du * v - u * dv) / v**2, r"quotient rule, $(u / v)' = (u' v - u v') / v^{2}$"
+
+
+def paren_always(tex: str) -> str:
+    """``tex`` in brackets unless it is one symbol or already bracketed."""
+    return tex if len(tex) == 1 or (tex.startswith("(") and tex.endswith(")")) else f"({tex})"
 
 
 def chain_rule_step(expr: sp.Expr, var: sp.Symbol) -> tuple[str, sp.Expr, str] | None:
@@ -148,8 +233,9 @@ def chain_rule_step(expr: sp.Expr, var: sp.Symbol) -> tuple[str, sp.Expr, str] |
         inner = sp.diff(base, var)
         n_tex = "" if n == 1 else ("-" if n == -1 else _coefficient(n) + r" \cdot ")
         power = rf"{paren(to_latex(base))}^{{{to_latex(n - 1)}}}" if n - 1 != 1 else paren(to_latex(base))
-        tex = rf"{n_tex}{power} \cdot {_paren_if_sum(inner)}"
-        return tex, n * base ** (n - 1) * inner, "chain rule"
+        tex = rf"{n_tex}{power}" + ("" if inner == 1 else rf" \cdot {_paren_if_sum(inner)}")  # no "times 1"
+        reason = rf"chain rule on ${paren(to_latex(base))}^{{{to_latex(n)}}}$" if n.is_negative else "chain rule"
+        return tex, n * base ** (n - 1) * inner, reason
     if isinstance(expr, (sp.Function, sp.exp, sp.log)) and expr.args and expr.args[0].has(var):
         u = expr.args[0]
         if u == var or any(a.has(var) for a in expr.args[1:]):
@@ -184,8 +270,8 @@ def _paren_if_sum(expr: sp.Expr) -> str:
     return tex
 
 
-def _product(factors) -> str:
-    return r" \cdot ".join(_paren_if_sum(f) if isinstance(f, sp.Add) else to_latex(f) for f in factors)
+def _product(factors, names: dict | None = None) -> str:
+    return r" \cdot ".join(paren(to_latex(f, names)) if isinstance(f, sp.Add) else to_latex(f, names) for f in factors)
 
 
 #: Points where two formulas in one or two variables are compared.
@@ -212,5 +298,3 @@ def same_function(a: sp.Expr, b: sp.Expr, variables: list[sp.Symbol]) -> bool:
             return False
     return True
 
-
-#: Width of one display line, in the rough characters of ``latex_printing.visible_length``.

@@ -9,6 +9,16 @@ from .tex import Tex, text
 from .unrolled import Gap, gapped
 
 
+def _label_place(j: int, k: int, sizes: list[int], index: int) -> str:
+    """Where a weight's label sits on its edge, so that no two labels of crossing edges meet: a
+    level edge's in its middle, above it; a falling edge's near its source and a rising edge's
+    near its target, each below it (where the two cross, neither has a label)."""
+    rise = ((sizes[index] - 1) / 2 - j) - ((sizes[index - 1] - 1) / 2 - k)
+    if abs(rise) < 1e-9:
+        return "pos=0.5, above"
+    return "pos=0.2, below" if rise < 0 else "pos=0.8, below"
+
+
 class FigureSection:
     """The network figure of a layer stack: neurons for small ones, blocks for wide ones."""
 
@@ -48,7 +58,8 @@ class FigureSection:
             for j, target in enumerate(columns[layer.index]):
                 for k, source in enumerate(columns[layer.index - 1]):
                     label = naming.latex_element(layer.weight, (j, k)) if few else ""
-                    edges.append({"source": source, "target": target, "label": Tex(label)})
+                    place = _label_place(j, k, sizes, layer.index)
+                    edges.append({"source": source, "target": target, "label": Tex(label), "place": place})
         captions = [{"x": "0.00", "text": Tex(r"input $x$"), "sub": Tex(f"${sizes[0]}$ units")}]
         top = max(sizes) * step_y / 2 + 0.2
         for layer in self.layers:

@@ -6,9 +6,9 @@ import sympy as sp
 
 from ... import naming, registry
 from ...latex_printing import paren, to_latex
-from .derivative_steps import derivative_lines, fold_constants, registry_calls, same_function
+from .derivative_steps import derivative_lines, displayed_definition, fold_constants, registry_calls, same_function
 from .limits import LAYERS_MAX
-from .notation import Layer, count_tex, generic_element, op_name, shape_tex
+from .notation import Layer, count_tex, op_name, partial, shape_tex
 from .tex import Tex, code, text
 from .unrolled import Gap, gapped
 
@@ -69,7 +69,7 @@ class ForwardSection:
             }
 
         def claim(node: str, index: tuple[int, ...]) -> str:
-            return rf"${naming.latex_element(node, index)}$ = " + code(naming.element_name(node, index))
+            return code(naming.element_name(node, index)) + rf" for ${naming.latex_element(node, index)}$"
 
         rows = [
             row(
@@ -79,7 +79,7 @@ class ForwardSection:
                 r"$W^{(l)}$",
                 r"weights of layer $l$; $w^{(l)}_{jk}$ connects input $k$ to unit $j$",
                 r"$n_l \times n_{l-1}$",
-                code(first.weight) + ", " + code(last.weight),
+                ", ".join(code(w) for w in dict.fromkeys((first.weight, last.weight))),  # one layer: W1, not "W1, W1"
                 claim(last.weight, example_w),
             ),
         ]
@@ -113,7 +113,7 @@ class ForwardSection:
                 "loss of one sample (the module's loss is the mean over the batch)",
                 "scalar",
                 code("loss(params, X, T)"),
-                "$E$ = " + code("E"),
+                code("E"),
             ),
             row(
                 r"$\delta^{(l)}$",
@@ -142,16 +142,16 @@ class ForwardSection:
                 out.append(self.layers_gap(layer))
                 continue
             bias = f" + {self.node_tex(layer.bias)}" if layer.bias else ""
-            bias_j = f" + {generic_element(layer.bias, 'j')}" if layer.bias else ""
+            bias_j = f" + {self.generic(layer.bias, 'j')}" if layer.bias else ""
             equations = [
                 rf"{self.node_tex(layer.z)} &= {self.node_tex(layer.weight)} {self.node_tex(layer.data)}{bias}, &"
-                rf"{generic_element(layer.z, 'j')} &= \sum_{{k=1}}^{{{layer.fan_in}}} {generic_element(layer.weight, 'jk', True)}"
-                rf" {generic_element(layer.data, 'k')}{bias_j}"
+                rf"{self.generic(layer.z, 'j')} &= \sum_{{k=1}}^{{{layer.fan_in}}} {self.generic(layer.weight, 'jk', True)}"
+                rf" {self.generic(layer.data, 'k')}{bias_j}"
             ]
             if layer.a:
                 equations.append(self.activation_equation(layer))
             elements = []
-            if self.small:
+            if self.small and self.network.example is None:  # a worked example writes each unit out in numbers
                 names = self.element_names
                 for node in (layer.z, layer.a):
                     if node is None:
@@ -173,16 +173,15 @@ class ForwardSection:
         t = sp.Symbol("t_i_generic", real=True)
         out = self.output.name
         term_expr = op.elementwise.xreplace({registry.Y: y, registry.T: t})
-        term = to_latex(term_expr, {y: generic_element(out, "i"), t: "t_{i}"})
-        front = r"\frac{1}{" + str(n) + "}" if op.choice.reduction == "mean" else ""
+        i = "i" if n > 1 else "1"  # one output: E = l(a_1, t_1), never (1/1) sum_{i=1}^{1}
+        term = to_latex(term_expr, {y: self.generic(out, i), t: f"t_{{{i}}}"})
+        front = r"\frac{1}{" + str(n) + "}" if op.choice.reduction == "mean" and n > 1 else ""
+        total = rf"{front}\sum_{{i=1}}^{{{n}}} " if n > 1 else ""
         name = op.choice.name if op.choice.formula is None else "formula"
-        general = (
-            rf"E = {front}\sum_{{i=1}}^{{{n}}} \ell\bigl({generic_element(out, 'i')}, t_i\bigr),\qquad \ell(y, t) = "
-            + to_latex(op.elementwise)
-        )
-        written = rf"E = {front}\sum_{{i=1}}^{{{n}}} {paren(term) if isinstance(term_expr, sp.Add) else term}"
+        general = rf"E = {total}\ell\bigl({self.generic(out, i)}, t_{i}\bigr),\qquad \ell(y, t) = " + to_latex(op.elementwise)
+        written = rf"E = {total}{paren(term) if isinstance(term_expr, sp.Add) and n > 1 else term}"
         elements = None
-        if self.small:
+        if self.small and self.network.example is None:
             names = self.element_names
             loss_symbol = self.d.scalar.loss_symbol
             elements = Tex(rf"E = {to_latex(self.d.scalar.definitions[loss_symbol], names)}")
@@ -221,9 +220,13 @@ class ForwardSection:
     def entry_derivation(self, entry: registry.Activation, constants: tuple = (), label: str | None = None) -> dict:
         constants = constants or entry.constant_values()
         f = entry.latex or (r"\operatorname{" + naming.escape_latex_text(entry.name) + "}")
-        definition = entry.definition_at(registry.Z, constants)
+        named_definition = entry.definition_at(registry.Z, constants)
+        definition = displayed_definition(named_definition)  # tanh in exponentials
         presentation = entry.derivative_in_output(constants) if entry.present else None
-        named = registry.function_for(entry.name)(registry.Z, *constants) if entry.numpy_helper else None
+        if entry.numpy_helper:
+            named = (registry.function_for(entry.name)(registry.Z, *constants), f)
+        else:
+            named = (named_definition, f) if definition != named_definition else None
         lines = derivative_lines(definition, registry.Z, presentation, named)
         title = text(label or entry.name)
         if entry.constants:
@@ -239,7 +242,10 @@ class ForwardSection:
             "fprime": Tex(f + r"'(z)"),
             "definition": Tex(to_latex(fold_constants(definition))),
             "lines": lines,
-            "output_note": Tex(rf"with $a = {f}(z)$, the activation the forward pass already computed")
+            "output_note": Tex(
+                rf"With $a = {f}(z)$, the activation the forward pass already computed, the backward pass"
+                rf" computes ${f}'$ from $a$ alone instead of evaluating ${f}$ again."
+            )
             if presentation is not None and presentation.has(registry.A)
             else None,
         }
@@ -302,9 +308,14 @@ class ForwardSection:
         return {
             "raw": Tex(to_latex(sp.together(raw), names)),
             "collected": Tex(to_latex(collected, names)),
-            "y": Tex(generic_element(out, "j")),
-            "y_i": Tex(generic_element(out, "i")),
-            "z": Tex(generic_element(z, "j")),
-            "z_k": Tex(generic_element(z, "k")),
+            "y": Tex(self.generic(out, "j")),
+            "y_i": Tex(self.generic(out, "i")),
+            "z": Tex(self.generic(z, "j")),
+            "z_k": Tex(self.generic(z, "k")),
             "delta": Tex(self.adjoint_element(z, "j")),
+            # delta^(2)_j = dE/dz^(2)_j in a layer stack; a graph spec's adjoint is its own name
+            "lhs": Tex(
+                self.adjoint_element(z, "j")
+                + ("" if self.graph_mode else " = " + partial("E", self.generic(z, "j")))
+            ),
         }

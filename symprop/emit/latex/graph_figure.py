@@ -2,7 +2,7 @@
 vectors (as cs231n draws one), a block diagram of the spec's own nodes for tensors and large
 graphs.
 
-In the block diagram each box is a node the spec declares (its parts, ``h1 = W x + b`` of
+In the block diagram each box is a node the spec declares (its parts, ``h_a = W x + b`` of
 ``h = tanh(W @ x + b)``, are inside it) with its per-sample shape; the parameters it reads
 are written in the box (green), not drawn: an unrolled network reads each weight at every
 step, and twenty arrows from one weight would hide the flow.  An unrolled network is laid
@@ -13,7 +13,9 @@ position is computed here; the template draws what it is given.
 
 from __future__ import annotations
 
-from .limits import FIGURE_MAX_COLUMNS, GRAPH_FIGURE_MAX_NODES
+from ...latex_printing import number
+from ...scalar import evaluate
+from .limits import FIGURE_MAX_COLUMNS, GRAPH_FIGURE_MAX_COLUMNS, GRAPH_FIGURE_MAX_NODES
 from .notation import shape_tex
 from .tex import Tex, text
 
@@ -21,6 +23,12 @@ from .tex import Tex, text
 #: of rank 3 and more), and the room between two steps of an unrolled network (columns).
 STEP_X, STEP_X_PER_AXIS, STEP_Y = 1.8, 0.3, 1.75
 STEP_AIR = 0.4
+#: ... and of the computational graph (cm): room on each edge for a value and a gradient.
+COMPUTATIONAL_X, COMPUTATIONAL_Y = 2.3, 1.3
+
+
+def _mean(values: list[float], default: float) -> float:
+    return sum(values) / len(values) if values else default
 
 
 class GraphFigureSection:
@@ -30,12 +38,18 @@ class GraphFigureSection:
         nodes = list(self.graph.nodes.values())
         batched = self.graph.batched  # data: a matrix of weights alone (W * W, W^T) keeps the graph a vector one
         vectors = all(len(n.shape) <= 1 for n in nodes if n.op.role == "op" and n.name in batched)
-        if vectors and len(nodes) <= GRAPH_FIGURE_MAX_NODES:
-            return self.computational_graph()
+        if vectors and len(nodes) <= GRAPH_FIGURE_MAX_NODES and not self.unrolled.steps:
+            figure = self.computational_graph()
+            if figure["columns"] <= GRAPH_FIGURE_MAX_COLUMNS:  # wider would be shrunk to unreadable text
+                return figure
         return self.block_diagram()
 
     def computational_graph(self) -> dict:
-        """Every node of the graph: one column per depth, leaves on the left, the loss on the right."""
+        """Every node of the graph, as the computational-graph lecture draws one: one column per
+        depth, leaves on the left, the loss on the right; each op's gate in its box (``\\times``,
+        ``+``, ``e^{x}``); a column's boxes ordered by where their inputs are (fewer crossings);
+        an edge that skips columns bent over the boxes between; with a worked example of scalars,
+        each edge carries its value (above) and the gradient of E by it (below)."""
         nodes = list(self.graph.nodes.values())
         depth: dict[str, int] = {}
         for node in nodes:
@@ -47,27 +61,59 @@ class GraphFigureSection:
         columns: dict[int, list[str]] = {}
         for node in nodes:
             columns.setdefault(depth[node.name], []).append(node.name)
-        step_x, step_y = 2.3, 1.1
+        row = {name: (len(names) - 1) / 2 - i for names in columns.values() for i, name in enumerate(names)}
+        for _ in range(4):  # barycentres, a few sweeps: each box level with the boxes it is joined to
+            for col in sorted(columns):
+                names = columns[col]
+                level = {
+                    n: _mean([row[m] for m in (*self.graph.nodes[n].inputs, *self.unrolled.consumers[n])], row[n]) for n in names
+                }
+                names.sort(key=lambda n: -level[n])
+                row.update({name: (len(names) - 1) / 2 - i for i, name in enumerate(names)})
+        labels = self._edge_values()
         placed = []
         for col, names in sorted(columns.items()):
-            for row, name in enumerate(names):
+            for name in names:
                 node = self.graph.nodes[name]
                 style = {"input": "input", "target": "input", "param": "param"}.get(node.op.role, "op")
                 if name == self.graph.loss:
                     style = "loss"
+                gate = node.op.latex_gate(node, self) if node.op.role == "op" else None
                 placed.append(
                     {
                         "name": f"g{len(placed)}",
                         "node": name,
-                        "x": f"{col * step_x:.2f}",
-                        "y": f"{((len(names) - 1) / 2 - row) * step_y:.2f}",
+                        "x": f"{col * COMPUTATIONAL_X:.2f}",
+                        "y": f"{row[name] * COMPUTATIONAL_Y:.2f}",
                         "label": Tex(self.node_tex(name)),
+                        "gate": Tex(gate) if gate else None,
                         "style": style,
                     }
                 )
         ids = {p["node"]: p["name"] for p in placed}
-        edges = [{"source": ids[i], "target": ids[n.name]} for n in nodes for i in dict.fromkeys(n.inputs)]
-        return {"kind": "graph", "nodes": placed, "edges": edges}
+        edges = []
+        for n in nodes:
+            for i in dict.fromkeys(n.inputs):
+                edge = self._edge(ids[i], ids[n.name], depth[i], depth[n.name])
+                edge["value"], edge["gradient"] = labels.get(i, (None, None))
+                edges.append(edge)
+        loss = labels.get(self.graph.loss)
+        out = {"node": ids[self.graph.loss], "value": loss[0], "gradient": Tex(number(1, 2))} if loss else None
+        return {"kind": "graph", "nodes": placed, "edges": edges, "columns": len(columns), "out": out}
+
+    def _edge_values(self) -> dict[str, tuple[Tex, Tex]]:
+        """node -> (its value, dE/d(node)) at the worked example, for graphs of scalars (what
+        the lecture writes on each edge, green above and red below); empty otherwise."""
+        example = self.example_point
+        if example is None or any(n.shape for n in self.graph.nodes.values()):
+            return {}
+        scalar, values = self.d.scalar, example[1]
+        out = {}
+        for name, (symbol,) in scalar.symbols.items():
+            if symbol in scalar.adjoints and self.graph.nodes[name].op.role != "target":
+                adjoint = evaluate(scalar.adjoints[symbol], values)  # dE/dE = 1 at the loss
+                out[name] = (Tex(number(values[symbol], 2)), Tex(number(adjoint, 2)))
+        return out
 
     # -- the block diagram ------------------------------------------------------------------
 

@@ -66,7 +66,7 @@ class GraphSpecSection:
         tensor; and for small graphs every element written out)."""
         equations = [Tex(self.forward_gap(n) if isinstance(n, Gap) else self.forward_equation(n)) for n in self.shown_ops]
         elements = []
-        if self.small:
+        if self.small and self.network.example is None:  # a worked example writes each element out in numbers
             names = self.element_names
             symbols = [s for n in self.graph.nodes.values() if n.op.role == "op" for s in self.d.scalar.symbols[n.name]]
             if len(symbols) <= 60 and any(n.shape for n in self.graph.nodes.values() if n.op.role == "op"):
@@ -89,6 +89,32 @@ class GraphSpecSection:
     def forward_gap(self, gap: Gap) -> str:
         """A row of the forward equations standing for the nodes left out."""
         return rf"\intertext{{\quad$\vdots$\quad\emph{{{text(self.unrolled.left_out([n.name for n in gap.items], 'nodes'))}.}}}}"
+
+    def loss_definition(self) -> str:
+        """``E = cross_entropy(y, t) + sum(W_1 (.) W_1) / 1000``: the loss as the spec writes it,
+        its parts put back in (``E = E`` would say nothing), or ``E = f`` when the loss is a node
+        of the spec."""
+        loss = self.graph.loss
+        if self.unrolled.owner.get(loss) != loss or loss in self.unrolled.declared:
+            return f"E = {self.node_tex(loss)}"
+        return f"E = {self.op_definition_inlined(self.graph.nodes[loss])}"
+
+    def op_definition_inlined(self, node) -> str:
+        """What ``node`` computes with the parts of its owner's expression written in (not named)."""
+        handout, owner = self, self.unrolled.owner[node.name]
+
+        class Inlined:
+            def __getattr__(self, name):
+                return getattr(handout, name)
+
+            def node_tex(self, name: str) -> str:
+                part = handout.graph.nodes[name]
+                if part.op.role != "op" or name == owner or handout.unrolled.owner[name] != owner:
+                    return handout.node_tex(name)
+                inner = handout.op_definition_inlined(part)
+                return paren(inner) if " + " in inner or " - " in inner else inner
+
+        return node.op.latex(node, Inlined())
 
     @cached_property
     def index_notation(self) -> bool:
@@ -143,7 +169,12 @@ class GraphSpecSection:
             rows = elided([split_equation(element) for element, _, _ in forms], PARAM_MAX_TERMS, r"\vdots")
             return rows[0] if len(rows) == 1 else r"\begin{gathered} " + r" \\ ".join(rows) + r" \end{gathered}"
         formulas = [_right_side(f) for f in forms]
-        terms = [paren(f) if (" + " in f or " - " in f) and len(formulas) > 1 else f for f in formulas]
+        counted = {f: formulas.count(f) for f in formulas}  # the two uses of W in W * W: 2 (dE/dv . W), once
+        terms = [
+            (f"{counted[f]} " if counted[f] > 1 else "")
+            + (paren(f) if (" + " in f or " - " in f) and (len(counted) > 1 or counted[f] > 1) else f)
+            for f in counted
+        ]
         terms = elided(terms, PARAM_MAX_TERMS, r"\cdots")
         lhs = partial("E", self.node_tex(param))
         line = f"{lhs} = " + " + ".join(terms)

@@ -30,15 +30,26 @@ from .unrolled import Gap, Unrolled, gapped
 if TYPE_CHECKING:
     from ...derivation import Derivation
 
+#: The editions of a handout, as a teacher chooses them: each is a choice of what to show, the
+#: template is one.  ``full``: the derivation, each step beside the NumPy line that computes
+#: it, the names ``symprop verify`` accepts, every weight written out (when no worked example
+#: does it in numbers) and the module's code.  ``student``: the derivation once, the summary
+#: and the worked numbers, nothing about the code.
+EDITIONS = ("full", "student")
+
 
 class Handout(
     FigureSection, GraphFigureSection, ForwardSection, BackwardSection, ParameterSection, ExampleSection, GraphSpecSection
 ):
     """Builds the template context for one derivation."""
 
-    def __init__(self, derivation: Derivation):
+    def __init__(self, derivation: Derivation, edition: str = "full"):
+        if edition not in EDITIONS:
+            raise SymPropError(f"unknown edition {edition!r}; choose one of {', '.join(EDITIONS)}")
+        self.edition = edition
         self.uses_delta_form = False  # set when a long sum is written with the deltas
         self.graph_mode = getattr(derivation.network, "kind", "layers") == "graph"
+        self.layered = not self.graph_mode  # digits in names are layers (z2: z^(2)) in layer stacks only
         self.d = derivation
         self.graph = derivation.graph
         self.network = derivation.network
@@ -90,7 +101,7 @@ class Handout(
         return [self.graph.nodes[c] for c in self.unrolled.consumers[name]]
 
     def node_tex(self, node: str) -> str:
-        return naming.latex_base(node)
+        return naming.latex_base(node, self.layered)
 
     def adjoint_tex(self, node: str) -> str:
         """The handout's name for dE/d``node``: delta for a layer's output (layer stacks)."""
@@ -101,7 +112,7 @@ class Handout(
     def adjoint_element(self, node: str, index: str) -> str:
         if self.graph.nodes[node].op.dense_layer and not self.graph_mode:
             return r"\delta" + naming.latex_layer_mark(node) + f"_{{{index}}}"
-        return partial("E", generic_element(node, index))
+        return partial("E", self.generic(node, index))
 
     def el(self, node: str, index: str | tuple[str, ...]) -> str:
         """Element ``index`` of a node (letters, e.g. ``j``, ``jk``, ``ijk``, or a list of index
@@ -109,7 +120,11 @@ class Handout(
         tokens = index_tokens(index)
         if not tokens:
             return self.node_tex(node)
-        return generic_element(node, tokens, matrix=len(tokens) == 2)
+        return generic_element(node, tokens, matrix=len(tokens) == 2, layered=self.layered)
+
+    def generic(self, node: str, indices: str | tuple[str, ...], matrix: bool = False) -> str:
+        """Element ``indices`` of a node, as ``el`` but a matrix only when asked (``w^{(2)}_{jk}``)."""
+        return generic_element(node, indices, matrix, self.layered)
 
     def function_tex(self, op) -> str:
         """How an activation is named in formulas: ``\\sigma``, ``f_{swish\\_b}`` (the op says)."""
@@ -127,16 +142,33 @@ class Handout(
     @cached_property
     def element_names(self) -> dict[sp.Symbol, str]:
         """LaTeX of every element symbol of the per-weight view (small networks)."""
-        return {symbol: naming.latex_element(node, index) for symbol, (node, index) in self.element_index.items()}
+        return {
+            symbol: naming.latex_element(node, index, self.layered) for symbol, (node, index) in self.element_index.items()
+        }
 
-    @cached_property
+    @property
     def element_users(self) -> dict[sp.Symbol, list[sp.Symbol]]:
         """For every element symbol, the op elements whose definitions use it (forward order)."""
-        users: dict[sp.Symbol, list[sp.Symbol]] = {}
-        for symbol, definition in self.d.scalar.definitions.items():
-            for used in sorted(definition.free_symbols, key=lambda s: s.name):
-                users.setdefault(used, []).append(symbol)
-        return users
+        return self.d.scalar.users
+
+    def chain_sum(self, symbol: sp.Symbol) -> list[list[sp.Expr]] | None:
+        """dE/d``symbol`` as a sum over the elements it reaches where its path first branches,
+        each term its factors in the order of the chain rule (``(y_1 - t_1) w_11 + ...``, never
+        SymPy's ``w_11 (y_1 - t_1) + ...``); None when the path never branches."""
+        scalar = self.d.scalar
+        tail: list[sp.Expr] = []  # the local derivatives of the steps before the branch
+        current = symbol
+        while len(users := scalar.users.get(current, [])) == 1 and users[0] in scalar.adjoints:
+            tail.insert(0, sp.diff(scalar.definitions[users[0]], current))
+            current = users[0]
+        if len(users) < 2 or any(u not in scalar.adjoints for u in users):
+            return None
+        terms = []
+        for u in users:
+            head = scalar.chain(u)
+            factors = [*(head if head is not None else [scalar.adjoints[u]]), sp.diff(scalar.definitions[u], current), *tail]
+            terms.append([f for f in factors if f != 1] or [sp.S.One])
+        return terms
 
     def compact_adjoint(self, symbol: sp.Symbol, full: sp.Expr, force: bool = False):
         """dE/d``symbol`` written through its users, when ``full`` is too long to read.
@@ -187,7 +219,7 @@ class Handout(
             "name": text(network.name),
             "source": text("".join(c if c.isprintable() else "?" for c in Path(network.source).name)),
             "version": text(__version__),
-            "param_count": Tex(count_tex(self.param_count)),
+            "param_count": Tex(count_tex(self.param_count) + (" parameter" if self.param_count == 1 else " parameters")),
             "limit": PER_WEIGHT_LIMIT,
             # said only when the values, not the parameters, are what is too many
             "values": Tex(count_tex(self.values))
@@ -212,7 +244,7 @@ class Handout(
                 "graph_elements": elements,
                 "elementwise": self.elementwise_locals(),
                 "index_notation": self.index_notation,
-                "loss_node": Tex(self.node_tex(self.graph.loss)),
+                "loss_definition": Tex(self.loss_definition()),
                 "parameters": self.graph_parameters(),
                 # Nodes whose statistics come from the batch: one sample's E is then not independent.
                 "coupled": Tex(", ".join(f"${self.node_tex(n.name)}$" for n in self.graph.nodes.values() if n.op.batch_coupled)),
@@ -236,25 +268,37 @@ class Handout(
                 "parameters": self.parameters(),
                 "output": Tex(self.node_tex(self.output.name)),
             }
-        context["per_weight"] = self.per_weight()
         context["example"] = self.example()
+        full = self.edition == "full"
+        context["show"] = {
+            "numpy": full,  # NumPy lines, the module's names and the code
+            # every weight written out: in the full edition, unless the worked example does it in numbers
+            "per_weight": full and context["example"] is None,
+        }
+        context["edition"] = self.edition
+        context["per_weight"] = self.per_weight() if context["show"]["per_weight"] else None
         context["delta_form"] = self.uses_delta_form
-        context["code"] = self.code_listing()
+        context["code"] = self.code_listing() if full else []
         return context
 
-def latex_source(derivation: Derivation) -> str:
-    """The handout of ``derivation`` as LaTeX source (a complete document)."""
-    return environment().get_template("handout.tex.j2").render(**Handout(derivation).context())
+def latex_source(derivation: Derivation, edition: str = "full") -> str:
+    """The handout of ``derivation`` as LaTeX source (a complete document), in ``edition``."""
+    return environment().get_template("handout.tex.j2").render(**Handout(derivation, edition).context())
 
 
-def write_latex(derivation: Derivation, directory: str | Path) -> Path:
-    """Write ``<name>.tex`` into ``directory`` (created if needed); returns its path."""
+def latex_file_name(name: str, edition: str = "full") -> str:
+    """``<name>.tex``, the student edition ``<name>_student.tex``: both fit in one folder."""
+    return f"{name}.tex" if edition == "full" else f"{name}_{edition}.tex"
+
+
+def write_latex(derivation: Derivation, directory: str | Path, edition: str = "full") -> Path:
+    """Write the handout (``latex_file_name``) into ``directory`` (created if needed); returns its path."""
     name = derivation.name
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
         raise SymPropError(f"network name {name!r} cannot be used as a file name; use letters, digits and '_'")
     directory = Path(directory)
-    source = latex_source(derivation)
+    source = latex_source(derivation, edition)
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{name}.tex"
+    path = directory / latex_file_name(name, edition)
     path.write_text(source, encoding="utf-8")
     return path

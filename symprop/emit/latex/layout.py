@@ -25,6 +25,47 @@ def chain_terms(terms: list[tuple[sp.Symbol, sp.Expr]], names: dict, **settings)
     return tokens
 
 
+def sum_of_products(terms: list[list[sp.Expr]], names: dict, **settings) -> list[str]:
+    """``f1 f2 f3 + g1 g2 g3`` as one token per product (a long sum breaks between its terms),
+    each product's factors in the order given (the chain rule's), a factor that is a sum bracketed."""
+    tokens = []
+    for i, factors in enumerate(terms):
+        product = " ".join(product_tokens(factors, names, **settings))
+        tokens.append(("+ " if i else "") + product)
+    return tokens
+
+
+def display_width(tex: str) -> int:
+    """``visible_length`` of a displayed formula, a fraction as wide as the wider of its two
+    lines (``visible_length`` counts both): what decides whether two rows fit side by side."""
+    fraction = re.compile(r"\\frac\{((?:[^{}]|\{[^{}]*\})*)\}\{((?:[^{}]|\{[^{}]*\})*)\}")
+    while (match := fraction.search(tex)) is not None:
+        top, bottom = match.groups()
+        tex = tex[: match.start()] + "{" + max(top, bottom, key=visible_length) + "}" + tex[match.end() :]
+    return visible_length(tex)
+
+
+def segments(rows: list[str], width: int = 44) -> list[list[str]]:
+    """Align rows (``lhs &= rhs``) in groups, each group one ``align*``: a run of short rows
+    (one line high, at most ``width`` rough characters) two to a line, so that a worked
+    example's many small equations fill the page's width instead of its length; the other
+    rows one to a line.  Each run is a group of its own, so a long row never pushes the second
+    column of short ones off the page."""
+    groups: list[tuple[bool, list[str]]] = []
+    for row in rows:
+        short = "\\\\" not in row and "intertext" not in row and display_width(row) <= width
+        if groups and groups[-1][0] == short:
+            groups[-1][1].append(row)
+        else:
+            groups.append((short, [row]))
+    out = []
+    for short, group in groups:
+        if short and len(group) > 1:
+            group = [" & ".join(group[i : i + 2]) for i in range(0, len(group), 2)]
+        out.append(group)
+    return out
+
+
 def split_equation(tex: str) -> str:
     """``a = b = c`` on one line if it fits, else as ``aligned`` rows, one per right-hand side."""
     if visible_length(tex) <= WRAP_WIDTH + 20:
@@ -142,18 +183,21 @@ def pack_tokens(tokens: list[str]) -> list[str]:
 
 
 def equation_rows(lhs: str, parts: list[list[str]], force_rows: bool = False) -> str:
-    """``lhs = part = part ...`` as align rows: on one row when it fits, else a row per part."""
+    """``lhs = part = part ...`` as align rows: on one row when it fits, else as few rows as fit
+    (a part of several lines starts a row of its own; ``force_rows``: one row per part)."""
     parts = [p for p in parts if p]
     one_row = f"{lhs} &= " + " = ".join(p[0] for p in parts)
-    if not force_rows and all(len(p) == 1 for p in parts) and visible_length(one_row) <= WRAP_WIDTH + 14:
+    if not force_rows and all(len(p) == 1 for p in parts) and display_width(one_row) <= WRAP_WIDTH + 14:
         return one_row
-    rows = []
+    rows: list[str] = []
     for i, part in enumerate(parts):
+        joinable = not force_rows and rows and len(part) == 1 and len(parts[i - 1]) == 1
+        if joinable and display_width(rows[-1] + " = " + part[0]) <= WRAP_WIDTH + 14:
+            rows[-1] += " = " + part[0]
+            continue
         rows.append((f"{lhs} &= " if i == 0 else "&= ") + part[0])
         rows += [rf"&\quad {line}" for line in part[1:]]
     return " \\\\\n".join(rows)
-
-
 
 
 def matrix_tex(entries: list[str], shape: tuple[int, ...]) -> str:

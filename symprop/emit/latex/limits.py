@@ -12,11 +12,11 @@ PER_WEIGHT_VALUES = 400
 #: computational graph); others as a block diagram of the spec's nodes, at most this many
 #: columns wide (a long graph: its first and last columns).
 GRAPH_FIGURE_MAX_NODES = 60
+#: ... and at most this many columns (depths): a wider one would be shrunk to unreadable text.
+GRAPH_FIGURE_MAX_COLUMNS = 9
 FIGURE_MAX_COLUMNS = 12
 #: Networks whose every layer has at most this many units are drawn neuron by neuron.
 NEURON_FIGURE_MAX_UNITS = 10
-#: A chain rule longer than this many factors is shown with an ellipsis in the middle.
-CHAIN_MAX_FACTORS = 7
 #: A dE/da of more than this many (rough) characters is written with the next layer's deltas.
 LONG_FACTOR = 120
 #: An activation's derivative longer than this is written f'(z) in the backward steps.
@@ -40,5 +40,10 @@ TABLE_ROWS = 40
 LAYERS_MAX = 24
 FIGURE_MAX_LAYERS = 4
 CODE_MAX_LINES = 160
+#: A backward step's element and array forms share a line when together they are at most this
+#: long (rough characters).
+SIDE_BY_SIDE = 64
+#: Gradients that are 0 are said in one line, naming at most this many of the factors that are 0.
+ZEROS_NAMED = 4
 #: A substituted-numbers line longer than this (characters of LaTeX) is left out.
 SUBSTITUTION_MAX_CHARS = 600

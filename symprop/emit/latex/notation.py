@@ -38,13 +38,10 @@ def subscript(index: str | tuple[str, ...] | list[str]) -> str:
     return "".join(tokens) if simple else ",".join(tokens)
 
 
-def generic_element(node: str, indices: str | tuple[str, ...], matrix: bool = False) -> str:
+def generic_element(node: str, indices: str | tuple[str, ...], matrix: bool = False, layered: bool = True) -> str:
     """Element ``indices`` (e.g. ``j``, ``jk``, ``ijk``, or a list of index expressions) of a
-    node: ``w^{(2)}_{jk}``, ``s_{i,j,k}``."""
-    base = naming.latex_base(node)
-    if matrix and base[:1] == "W":
-        base = "w" + base[1:]
-    return f"{base}_{{{subscript(indices)}}}"
+    node: ``w^{(2)}_{jk}``, ``s_{i,j,k}``, a graph spec's ``(W_{1})_{jk}`` (``naming.latex_indexed``)."""
+    return naming.latex_indexed(node, subscript(indices), layered, matrix)
 
 
 def partial(of: str, wrt: str) -> str:
@@ -78,6 +75,11 @@ def shape_tex(shape: tuple[int, ...]) -> str:
 
 def count_tex(n: int) -> str:
     return f"{n:,}".replace(",", "{,}")
+
+
+def count_words(n: int, noun: str) -> str:
+    """``1 parameter``, ``12 parameters``: a count with its noun, singular for one."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 @dataclass

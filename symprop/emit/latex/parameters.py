@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from ...ops import element_indices
-from .layout import chain_terms, equation_rows, pack_tokens, product_tokens
-from .limits import CHAIN_MAX_FACTORS, PARAMS_MAX
-from .notation import partial, shape_tex, transpose_tex
+from .layout import chain_terms, equation_rows, pack_tokens, product_tokens, sum_of_products
+from .limits import PARAMS_MAX
+from .notation import count_words, partial, shape_tex, transpose_tex
 from .tex import Tex, code, text
 from .unrolled import Gap, gapped
+
+
+def brace(factors: str, label: str) -> str:
+    """``factors`` with ``label`` under a brace: what the group is called."""
+    return rf"\underbrace{{{factors}}}_{{{label}}}"
 
 
 class ParameterSection:
@@ -16,23 +21,24 @@ class ParameterSection:
     # -- the chain rule per parameter ----------------------------------------------
 
     def parameters(self) -> list[dict]:
+        """Each parameter's gradient, output layer first: one element's chain rule with its
+        factors grouped under braces that multiply out as written (the layer's error signal
+        delta, the next layer's weights, ...), then the matrix form the module computes."""
         items = []
         params = self.params_backward()
+        layer_of = {layer.z: layer for layer in self.layers}
         for param in gapped(params, [True] * len(params), PARAMS_MAX):
             if isinstance(param, Gap):
-                items.append({"gap": text(f"{len(param.items)} parameters left out to keep the handout short")})
+                items.append({"gap": text(f"{count_words(len(param.items), 'parameter')} left out to keep the handout short")})
                 continue
-            path = self._path_to_loss(param.name)
-            consumer = self.users(param.name)[0]
-            is_weight = consumer.inputs[0] == param.name
+            layer = layer_of[self.users(param.name)[0].name]
+            is_weight = layer.weight == param.name
             p = self.node_tex(param.name)
-            data = consumer.inputs[1]
-            if path is None:
-                chain, grouped = None, None
-            else:
-                chain, grouped = self._chain(param.name, path)
-            delta = self.adjoint_tex(consumer.name)
-            rhs = rf"{delta} \, {transpose_tex(self.node_tex(data))}" if is_weight else delta
+            delta = self.adjoint_tex(layer.z)
+            rhs = rf"{delta} \, {transpose_tex(self.node_tex(layer.data))}" if is_weight else delta
+            index = "jk" if is_weight else "j"
+            element = self.generic(param.name, index, matrix=is_weight)
+            result = self.adjoint_element(layer.z, "j") + (rf" \, {self.generic(layer.data, 'k')}" if is_weight else "")
             grad_line = next(
                 (
                     line
@@ -48,71 +54,40 @@ class ParameterSection:
                     "name": Tex(p),
                     "plain": code(param.name),
                     "shape": Tex(shape_tex(param.shape)),
-                    "chain": Tex(chain) if chain else None,
-                    "grouped": Tex(grouped) if grouped else None,
-                    "delta": Tex(self._delta_definition(consumer.name)),
-                    "matrix": Tex(rhs if chain else rf"{partial('E', p)} = {rhs}"),
+                    "chain": Tex(rf"{partial('E', element)} &= {self._element_chain(layer, element, is_weight)} = {result}"),
+                    "matrix": Tex(rf"{partial('E', p)} &= \boxed{{{rhs}}}"),
+                    "delta": Tex(self._delta_definition(layer.z)),
                     "code": code(grad_line.code) if grad_line else None,
                 }
             )
         return items
 
-    def _path_to_loss(self, param: str) -> list[str] | None:
-        """[param, z, a, z', a', ..., E] when each node has exactly one consumer."""
-        path = [param]
-        current = param
-        while current != self.graph.loss:
-            consumers = self.users(current)
-            if len(consumers) != 1:
-                return None
-            current = consumers[0].name
-            path.append(current)
-        return path
-
-    def _chain(self, param: str, path: list[str]) -> tuple[str, str]:
-        """The chain rule from E down to ``param``: plain, and with its groups named."""
-        nodes = list(reversed(path))  # E, a_L, z_L, ..., z_l, param
-        # softmax + cross-entropy: dE/dz is one factor (y - t); the softmax output is skipped
-        fused_skip = self.output.op.coupled
-        factors = []  # (of, wrt)
-        for of, wrt in zip(nodes, nodes[1:]):
-            factors.append((of, wrt))
-        plain_parts = [partial(self._tex_or_e(of), self.node_tex(wrt)) for of, wrt in factors]
-        if fused_skip and len(factors) >= 2:
-            plain_parts = [partial("E", self.node_tex(factors[1][1]))] + plain_parts[2:]
-            factors = [("E", factors[1][1])] + factors[2:]
-        # Groups: each dense output z closes a delta; name the factors after it.
-        groups = []
-        for of, wrt in factors:
-            label = self._factor_label(of, wrt)
-            groups.append((partial(self._tex_or_e(of), self.node_tex(wrt)), label))
-        plain = self._ellipsis([p for p in plain_parts])
-        grouped_parts = []
-        # The leading factors up to the last layer's z are delta of the output layer.
-        first_z = next((i for i, (of, wrt) in enumerate(factors) if self.graph.nodes[wrt].op.dense_layer), None)
-        if first_z is not None:
-            lead = " ".join(g for g, _ in groups[: first_z + 1])
-            grouped_parts.append(rf"\underbrace{{{lead}}}_{{{self.adjoint_tex(factors[first_z][1])}}}")
-            rest = groups[first_z + 1 :]
-        else:
-            rest = groups
-        grouped_parts += [rf"\underbrace{{{g}}}_{{{label}}}" for g, label in rest]
-        grouped = self._ellipsis(grouped_parts)
-        return plain, grouped
-
-    def _tex_or_e(self, node: str) -> str:
-        return "E" if node == self.graph.loss else self.node_tex(node)
-
-    def _factor_label(self, of: str, wrt: str) -> str:
-        """What d ``of`` / d ``wrt`` is, in words of the handout's notation."""
-        node = self.graph.nodes[of]
-        return node.op.latex_factor(node, wrt, self)
-
-    @staticmethod
-    def _ellipsis(parts: list[str]) -> str:
-        if len(parts) > CHAIN_MAX_FACTORS:
-            parts = parts[:2] + [r"\cdots"] + parts[-3:]
-        return r" \, ".join(parts)
+    def _element_chain(self, layer, element: str, is_weight: bool) -> str:
+        """dE/d(one element of a layer's W or b) as the chain of its local derivatives, each group
+        braced with the name it has in the backward pass.  An output layer's chain ends at the
+        loss; a hidden layer's goes through the next layer's error signal and weights, summed
+        over that layer's units i (the delta recursion), so the braces multiply out elementwise:
+        ``sum_i delta'_i w'_ij f'(z_j) a_k``."""
+        zj = self.generic(layer.z, "j")
+        last = brace(partial(zj, element), self.generic(layer.data, "k") if is_weight else "1")
+        following = next((other for other in self.layers if other.index == layer.index + 1), None)
+        delta_j = self.adjoint_element(layer.z, "j")
+        if following is None:  # the output layer: up to its z, the factors are its delta
+            if layer.a is None or self.output.op.coupled:  # no activation, or softmax fused with its loss
+                return rf"{brace(partial('E', zj), delta_j)} \, {last}"
+            aj = self.generic(layer.a, "j")
+            group = partial("E", aj) + r" \, " + partial(aj, zj)
+            return rf"{brace(group, delta_j)} \, {last}"
+        zi = self.generic(following.z, "i")
+        a = layer.a or layer.z
+        aj = self.generic(a, "j")
+        factors = [
+            brace(partial("E", zi), self.adjoint_element(following.z, "i")),
+            brace(partial(zi, aj), self.generic(following.weight, "ij", matrix=True)),
+        ]
+        if layer.a is not None:
+            factors.append(brace(partial(aj, zj), rf"{self.function_tex(layer.op)}'({zj})"))
+        return rf"\sum_{{i=1}}^{{{following.units}}} " + r" \, ".join([*factors, last])
 
     def _delta_definition(self, z: str) -> str:
         """delta of a dense output, as the backward section computes it (vector form)."""
@@ -138,7 +113,15 @@ class ParameterSection:
                 factors = r" \, ".join(partial(names.get(f.of, "E"), names[f.wrt]) for f in g.factors)
                 exprs, row_names = [f.expr for f in g.factors], dict(names)
                 short = self.compact_adjoint(g.factors[0].wrt, g.factors[0].expr)
-                if short is None:
+                from_loss = short is None and g.factors[0].of == self.d.scalar.loss_symbol
+                terms = self.chain_sum(g.factors[0].wrt) if from_loss else None
+                if terms is not None and len(terms) > 1:  # a sum: its terms in the order of the chain rule
+                    tokens = sum_of_products(terms, row_names)
+                    if len(exprs) > 1:
+                        tokens[0], tokens[-1] = r"\Bigl(" + tokens[0], tokens[-1] + r"\Bigr)"
+                        tokens += [r"\cdot " + t for t in product_tokens(exprs[1:], row_names)]
+                    product = pack_tokens(tokens)
+                elif short is None:
                     product = pack_tokens(product_tokens(exprs, row_names))
                 else:
                     row_names.update(short[1])

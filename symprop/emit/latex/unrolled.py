@@ -2,7 +2,7 @@
 draws and what a long handout leaves out.
 
 Lowering a graph spec splits each node's expression into parts (``h = tanh(W @ x + b)``
-gives ``h1 = W x + b`` and ``h``); the figure draws the nodes the spec declares, each with
+gives ``h_a = W x + b`` and ``h``); the figure draws the nodes the spec declares, each with
 its parts inside.  A spec that repeats nodes over steps (``h{k}: {for: k in 2..10, ...}``)
 is an unrolled network: every step computes the same thing, so a long one is shown by its
 first two steps and its last (the first is often special, the second is the typical one, the

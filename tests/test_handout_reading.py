@@ -1,0 +1,406 @@
+"""The handout read as a teacher reads it before handing it out: each test here catches one
+kind of defect found that way (issue 13) coming back, on every example it can reach.
+
+The kinds: a derivation step labelled with what it does not do; ``X = X``; a product of sums
+printed without its brackets; names that read as layers or run together; index letters that
+change between lines; a chain rule whose labels do not multiply out; the same gradient
+derived several times; slips of grammar and arithmetic ("1 parameters", ``(1/1) sum``).
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+
+import pytest
+import sympy as sp
+from conftest import EXAMPLES, needs_tex
+from test_latex import example_specs
+
+import symprop
+from symprop import registry
+from symprop.cli import main
+from symprop.emit.latex import EDITIONS, compile_pdf, latex_source
+from symprop.emit.latex.derivative_steps import derivative_lines, displayed_definition
+from symprop.emit.latex.handout import Handout
+from symprop.errors import SymPropError
+
+
+def derive(name: str):
+    return symprop.derive(symprop.load(EXAMPLES / f"{name}.yaml"))
+
+
+@pytest.fixture(scope="module")
+def sources() -> dict[str, str]:
+    """Every example's handout (full edition), by name."""
+    return {path.stem: latex_source(symprop.derive(symprop.load(path))) for path in example_specs()}
+
+
+# -- the local derivatives: every step says what it does ----------------------------------
+
+
+def local_sections(name: str) -> list[dict]:
+    return Handout(derive(name)).local_derivatives()
+
+
+def test_the_sigmoid_step_is_justified_as_the_tutorial_does():
+    """The key step of sigmoid' = sigma (1 - sigma): add and subtract 1 in the numerator."""
+    (sigmoid, _) = local_sections("tutorial_222")
+    reasons = [line.reason for line in sigmoid["lines"]]
+    rhs = [line.rhs for line in sigmoid["lines"]]
+    step = reasons.index("1 added and subtracted in the numerator")
+    assert r"(1 + e^{- z}) - 1" in rhs[step]
+    assert reasons[step - 1] == "the denominator split in two" and reasons[step + 1].startswith("the fraction split")
+    assert not any("SymPy" in r or "definition of the function" in r for r in reasons)
+
+
+def test_tanh_is_derived_from_its_exponentials():
+    tanh = next(s for s in local_sections("residual_block") if s["title"] == "tanh")
+    assert tanh["definition"] == r"\frac{e^{z} - e^{- z}}{e^{z} + e^{- z}}"  # not tanh(z) = tanh(z)
+    reasons = [line.reason for line in tanh["lines"]]
+    assert reasons[0].startswith("quotient rule") and "the first fraction is 1" in reasons
+    assert tanh["lines"][-1].rhs == "1 - a^{2}" and tanh["lines"][-1].boxed
+
+
+@pytest.mark.parametrize("name", sorted(registry.ACTIVATIONS))
+def test_every_step_label_describes_its_line(name):
+    """A step said to make fractions shows one; one said to name the function names it; the
+    definition is never defined by itself."""
+    entry = registry.ACTIVATIONS[name]
+    constants = entry.constant_values()
+    definition = displayed_definition(entry.definition_at(registry.Z, constants))
+    presentation = entry.derivative_in_output(constants) if entry.present else None
+    lines = derivative_lines(definition, registry.Z, presentation, None)
+    assert lines and lines[-1].boxed
+    for line in lines:
+        if "fraction" in line.reason or "denominator" in line.reason or "numerator" in line.reason:
+            assert r"\frac" in line.rhs, (name, line)
+        assert "SymPy's derivative" not in line.reason and "definition of the function" not in line.reason
+    f = entry.latex or name
+    assert sp.latex(definition) != f"{f}(z)"
+
+
+# -- brackets: every term of a backward step carries the adjoint it sends back ------------
+
+
+def top_level_split(tex: str, separators: tuple[str, ...]) -> list[str]:
+    """``tex`` split at ``separators`` outside every bracket ({}, (), [])."""
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(tex):
+        c = tex[i]
+        if c in "{([":
+            depth += 1
+        elif c in "})]":
+            depth -= 1
+        elif depth == 0:
+            hit = next((s for s in separators if tex.startswith(s, i)), None)
+            if hit:
+                parts.append(tex[start:i])
+                i += len(hit)
+                start = i
+                continue
+        i += 1
+    parts.append(tex[start:])
+    return parts
+
+
+ADJOINT = re.compile(r"\\partial E\}|\\delta\^")
+
+
+def unbracketed_sums(form: str) -> list[str]:
+    """The right-hand sides of ``form`` in which some top-level term carries an adjoint
+    (dE/d..., a layer's delta) and another does not: a backward step is linear in the adjoints
+    it receives, so such a line is a product of sums printed without its brackets
+    (``dE/dE_a . y_j - t_j``)."""
+    bad = []
+    for side in top_level_split(form, (" = ", r" \mathrel{+}= ", " += "))[1:]:
+        terms = [t for t in top_level_split(side, (" + ", " - ")) if t.strip()]
+        carrying = [bool(ADJOINT.search(t)) for t in terms]
+        if any(carrying) and not all(carrying):
+            bad.append(side)
+    return bad
+
+
+def test_the_bracket_checker_finds_the_defect_of_issue_13():
+    assert unbracketed_sums(r"\frac{\partial E}{\partial y_{j}} = \frac{\partial E}{\partial E_{a}} \cdot y_{j} - t_{j}")
+    assert not unbracketed_sums(r"\frac{\partial E}{\partial y_{j}} = \frac{\partial E}{\partial E_{a}} \cdot (y_{j} - t_{j})")
+    assert not unbracketed_sums(r"\delta^{(1)}_{j} = \Bigl(\sum_{i} \delta^{(2)}_{i} w_{ij}\Bigr) \cdot a_{j} (1 - a_{j})")
+
+
+@pytest.mark.parametrize("path", example_specs(), ids=lambda p: p.stem)
+def test_no_backward_step_prints_a_product_of_sums_without_brackets(path):
+    h = Handout(symprop.derive(symprop.load(path)))
+    for step in h.d.steps:
+        for form in h.step_math(step)[:2]:
+            assert not unbracketed_sums(form), form
+
+
+# -- no X = X ---------------------------------------------------------------------------------
+
+
+def _normal(side: str) -> str:
+    side = re.sub(r"\\(left|right|bigl|bigr|Bigl|Bigr)(?=[()\[\]|.])", "", side)
+    return re.sub(r"\s+|&|\\[,;:!]|\\quad", "", side)
+
+
+def equal_neighbours(source: str) -> list[str]:
+    """Equations of ``source`` in which one side is followed by the very same side (``E = E``,
+    ``tanh(z) = tanh(z)``), ignoring alignment marks, spaces and bracket sizes."""
+    found = []
+    for line in re.split(r"\\\\|\n", source):
+        sides = [_normal(s) for s in top_level_split(line, ("=",))]
+        for left, right in zip(sides, sides[1:]):
+            left = re.split(r"\$|\\\[|\\text\{[^}]*\}", left)[-1]  # the math just before the '='
+            right = re.split(r"\$|\\\]|,|\\text\{", right)[0]
+            if left and left == right and not left.isdigit():
+                found.append(line.strip())
+    return found
+
+
+def test_the_equal_sides_checker_finds_the_defects_of_issue_13():
+    assert equal_neighbours(r"The loss of one sample is $E = E$.")
+    assert equal_neighbours(r"\tanh(z) &= \tanh\left(z\right)\\")
+    assert not equal_neighbours(r"The loss of one sample is $E = f$; $x_{1} = 0.1$, $w^{+} = w - \alpha g$.")
+
+
+def test_no_handout_says_x_equals_x(sources):
+    for name, source in sources.items():
+        assert not equal_neighbours(source), (name, equal_neighbours(source)[:3])
+
+
+# -- names ------------------------------------------------------------------------------------
+
+
+GRAPH_EXAMPLES = [p for p in example_specs() if "nodes" in p.read_text(encoding="utf-8")]
+
+
+@pytest.mark.parametrize("path", GRAPH_EXAMPLES, ids=lambda p: p.stem)
+def test_graph_spec_names_read_as_their_spec_writes_them(path, sources):
+    """No layer marks in graph specs (x0 is x_0, the RNN's h1 is h_1, never h^(1)); the parts of
+    a node are lettered (E_a, not E^(1) next to W^(1)); every node has a name of its own."""
+    source = sources[path.stem]
+    assert not re.search(r"\^\{\(\d+\)\}", source), re.search(r".{40}\^\{\(\d+\)\}.{20}", source)
+    h = Handout(symprop.derive(symprop.load(path)))
+    names = [h.node_tex(n) for n in h.graph.nodes]
+    assert len(set(names)) == len(names)
+    for node in h.graph.nodes:
+        if h.unrolled.owner[node] != node:  # a part of a node of the spec
+            assert re.fullmatch(r"[A-Za-z0-9]+_[a-z]+", node), node
+            assert r"\mathrm{" in h.node_tex(node)
+
+
+def test_names_of_the_rnn_and_the_lecture():
+    h = Handout(derive("elman_rnn"))
+    assert [h.node_tex(n) for n in ("x1", "h1", "h5", "Wx", "bh", "h2_a")] == [
+        "x_{1}", "h_{1}", "h_{5}", "W_{x}", "b_{h}", r"h_{2\mathrm{a}}",
+    ]  # fmt: skip
+    assert h.op_definition(h.graph.nodes["h1_a"]) == r"W_{x} \, x_{1} + b_{h}"  # never "Wxx1"
+    assert h.el("Wx", "jk") == "(W_{x})_{jk}" and h.el("h5", "j") == "(h_{5})_{j}"
+    lecture = Handout(derive("cs231n_neuron"))
+    assert [lecture.node_tex(n) for n in ("x0", "w0", "w2")] == ["x_{0}", "w_{0}", "w_{2}"]
+    layers = Handout(derive("tutorial_222"))  # in a layer stack a digit is the layer
+    assert layers.node_tex("W2") == "W^{(2)}" and layers.el("W2", "jk") == "w^{(2)}_{jk}"
+
+
+# -- index letters --------------------------------------------------------------------------
+
+
+def test_index_letters_stay_the_same_from_line_to_line():
+    """dE/da_j of a hidden layer is sum_i delta_i w_ij both where it is computed and where the
+    delta recursion uses it (it was sum_j delta_j w_jk, then sum_i delta_i w_ij)."""
+    h = Handout(derive("tutorial_222"))
+    recursion = r"\sum_{i=1}^{2} \delta^{(2)}_{i} \, w^{(2)}_{ij}"
+    back_through_weights, hidden_delta = (
+        h.step_math(s)[0] for s in h.d.steps if s.target in ("a1", "z1")
+    )
+    assert back_through_weights.startswith(r"\frac{\partial E}{\partial a^{(1)}_{j}}")
+    assert back_through_weights.endswith(recursion)
+    assert recursion in hidden_delta and hidden_delta.startswith(r"\delta^{(1)}_{j}")
+
+
+# -- editions -------------------------------------------------------------------------------
+
+
+def pdf_pages(path) -> int:
+    """Pages of a PDF written by pdfLaTeX (its page objects may sit in compressed object streams)."""
+    data = path.read_bytes()
+    chunks = [data]
+    for match in re.finditer(rb"stream\r?\n(.*?)endstream", data, re.S):
+        try:
+            chunks.append(zlib.decompress(match.group(1)))
+        except zlib.error:
+            continue
+    return sum(len(re.findall(rb"/Type\s*/Page(?![a-z])", chunk)) for chunk in chunks)
+
+
+#: Every number of the worked-example tutorial (backprop-worked-example-2-2-2.md), to its 8 decimals.
+SEED_NUMBERS = (
+    "0.08000000", "0.11000000", "0.51998934", "0.52747230", "0.44498412", "0.68047592", "0.60944600",
+    "0.66384491", "0.02193381", "0.00203809", "0.02397190", "0.20944600", "0.23802157", "0.02592286",
+    "0.43703857",
+)  # fmt: skip
+
+
+def test_the_student_edition_of_the_tutorial(tmp_path):
+    """The 2-2-2 tutorial as a student gets it: the derivation once, the summary, the worked
+    numbers (every one of the tutorial's), the sigmoid step justified, nothing about the code;
+    at most 5 pages."""
+    d = derive("tutorial_222")
+    source = d.latex("student")
+    for number in SEED_NUMBERS:
+        assert number in source, number
+    assert "1 added and subtracted in the numerator" in source
+    assert r"\section{Summary: the gradient of each parameter}" in source
+    for code_only in ("NumPy", "texttt{dW", "claims", "The code", "Every weight, written out"):
+        assert code_only not in source, code_only
+    assert source.count(r"\frac{\partial E}{\partial w^{(2)}_{jk}} &=") == 1  # W2's chain rule once, in the summary
+    needs_tex()
+    path = d.write_latex(tmp_path, edition="student")
+    assert path.name == "tutorial_222_student.tex"
+    assert pdf_pages(compile_pdf(path)) <= 5
+
+
+@pytest.mark.parametrize("edition", EDITIONS)
+@pytest.mark.parametrize("name", ["tutorial_222", "softmax_classifier", "cs231n_neuron", "self_attention"])
+def test_every_edition_compiles(name, edition, tmp_path):
+    needs_tex()
+    pdf = compile_pdf(derive(name).write_latex(tmp_path, edition=edition))
+    assert pdf.is_file() and pdf_pages(pdf) >= 1
+
+
+def test_the_command_line_writes_the_edition_asked_for(tmp_path):
+    spec = str(EXAMPLES / "tutorial_222.yaml")
+    assert main(["derive", spec, "-o", str(tmp_path), "--emit", "latex", "--edition", "student"]) == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["tutorial_222_student.tex"]
+    with pytest.raises(SymPropError, match="unknown edition"):
+        derive("tutorial_222").latex("teacher")
+
+
+# -- slips, zeros, and a gradient that is not a loss's ----------------------------------------
+
+
+SLIPS = {
+    "a count of one in the plural": re.compile(r"\b1 (parameters|gradients|layers)\b"),
+    "the same name twice in a list": re.compile(r"\\texttt\{(\w+)\}, \\texttt\{\1\}"),
+    "a mean of one term": re.compile(r"\\frac\{1\}\{1\}"),
+    "a sum of one term": re.compile(r"\\sum_\{i=1\}\^\{1\}"),
+    "a term times a given 0": re.compile(r"- 0 \\cdot"),
+    "a bracketed argument in brackets": re.compile(r"\(\(-\d"),
+    "a sentence that is false of most activations": re.compile("no exponential needs"),
+}
+
+
+def test_no_handout_has_the_slips_of_issue_13(sources):
+    for name, source in sources.items():
+        for slip, pattern in SLIPS.items():
+            assert not pattern.search(source), (name, slip, pattern.search(source))
+    assert r"\keep{" in sources["tutorial_222"].split(r"\section{The code}")[0][-200:]  # no heading stranded at a page foot
+
+
+def test_gradients_that_are_zero_are_said_once_not_listed():
+    """softmax_classifier's dead relu units: W1's 12 zero gradients in one sentence, no rows of zeros."""
+    source = latex_source(derive("softmax_classifier"), "student")
+    assert "The other 12 gradients of $W^{(1)}$ are 0" in source
+    example = source.split(r"\section{Worked example}")[1]
+    assert not re.search(r"\$0\.00000000\$", example)  # no table row of zeros
+    assert r"\operatorname{relu}(-0.08000000)" in example  # relu((-0.08)) before
+
+
+def test_a_network_without_targets_takes_no_step_of_gradient_descent():
+    """cs231n_neuron differentiates f, the neuron's output: not a loss, so no update, no alpha."""
+    source = latex_source(derive("cs231n_neuron"))
+    assert "no targets" in source and "targets none" not in source
+    assert "no step of gradient descent is taken" in source
+    assert r"\alpha" not in source.split(r"\section{Worked example}")[1]
+    assert "}^{+}" not in source  # no w^+
+
+
+# -- one derivation, in the chain rule's order, with braces that multiply out ------------------
+
+
+def group_end(tex: str, start: int) -> int:
+    """The index just past the brace group opening at ``start``."""
+    depth = 0
+    for i in range(start, len(tex)):
+        depth += {"{": 1, "}": -1}.get(tex[i], 0)
+        if depth == 0:
+            return i + 1
+    raise ValueError(tex[start:])
+
+
+def underbrace_labels(tex: str) -> list[str]:
+    labels = []
+    for match in re.finditer(r"\\underbrace(?=\{)", tex):
+        after = group_end(tex, match.end())
+        assert tex.startswith("_{", after)
+        labels.append(tex[after + 2 : group_end(tex, after + 1) - 1])
+    return labels
+
+
+def test_the_summary_braces_multiply_out_and_the_chain_rule_is_written_once():
+    """The hidden layer's chain rule is a sum over the next layer's units whose braces are
+    delta_i, w_ij, f'(z_j), x_k: their product, elementwise, is the gradient; the matrix form
+    needs the transpose of W^(2) (it did not say so); the line is not written twice."""
+    h = Handout(derive("tutorial_222"))
+    w1 = next(p for p in h.parameters() if p["plain"] == r"\texttt{W1}")
+    labels = underbrace_labels(w1["chain"])
+    assert w1["chain"].count(r"\underbrace") == 4 and w1["chain"].count(r"\sum_{i=1}^{2}") == 1
+    assert labels == [r"\delta^{(2)}_{i}", "w^{(2)}_{ij}", r"\sigma'(z^{(1)}_{j})", "x_{k}"]
+    assert w1["chain"].endswith(r"= \delta^{(1)}_{j} \, x_{k}")
+    assert r"\bigl(W^{(2)}\bigr)^{\top} \delta^{(2)}" in w1["delta"]
+
+
+def test_sums_are_printed_in_the_chain_rules_order():
+    """dE/dr_1 = sum_i dE/dy_i w_i1, the loss's factor first, not SymPy's w_11 (y_1 - t_1)."""
+    h = Handout(derive("residual_block"))
+    w2 = next(p for p in h.per_weight() if p["name"] == "W_{2}")
+    assert r"\Bigl((y_{1} - t_{1}) \cdot (W_{3})_{11} + (y_{2} - t_{2}) \cdot (W_{3})_{21}" in w2["rows"][0]
+
+
+def test_a_weight_used_twice_gets_twice_its_derivative():
+    """E_b = W_1 (.) W_1: dE_b/dW_1 = 2 W_1, not W_1 + W_1."""
+    locals_ = "".join(Handout(derive("residual_block")).elementwise_locals())
+    assert r"\frac{\partial E_{\mathrm{b}}}{\partial W_{1}} = 2 W_{1}" in locals_ and "W_{1} + W_{1}" not in locals_
+
+
+def test_one_delta_per_meaning():
+    """The error signal is delta; Kronecker's delta is written [i = j] beside it."""
+    source = latex_source(derive("softmax_classifier"))
+    assert r"\delta_{ij}" not in source and "[i = j]" in source
+
+
+def test_a_step_between_scalars_is_one_line():
+    h = Handout(derive("cs231n_neuron"))
+    for item in h.backward():
+        assert len(item["forms"]) == 1, item["title"]
+
+
+# -- figures --------------------------------------------------------------------------------
+
+
+def test_the_lectures_graph_carries_its_gates_and_numbers():
+    figure = Handout(derive("cs231n_neuron")).graph_figure()
+    assert figure["kind"] == "graph"
+    gates = [n["gate"] for n in figure["nodes"] if n["gate"]]
+    assert gates == [r"\times", r"\times", "+", "+", r"\times (-1)", "e^{x}", "+1", r"\frac{1}{x}"]
+    on_edges = {(e["value"], e["gradient"]) for e in figure["edges"]}
+    # the lecture's slide: w0 = 2 (-0.20), x0 = -1 (0.39), w1 = -3 (-0.39), x1 = -2 (-0.59), w2 = -3 (0.20)
+    assert {("2.00", "-0.20"), ("-1.00", "0.39"), ("-3.00", "-0.39"), ("-2.00", "-0.59"), ("-3.00", "0.20")} <= on_edges
+    assert ("0.37", "-0.53") in on_edges and (figure["out"]["value"], figure["out"]["gradient"]) == ("0.73", "1.00")
+
+
+def test_figures_stay_readable():
+    """An unrolled network is drawn step by step (not shrunk to 3 pt); an edge that skips
+    columns bends over the boxes between; crossing weights' labels sit apart."""
+    assert Handout(derive("elman_rnn")).graph_figure()["kind"] == "diagram"
+    residual = Handout(derive("residual_block")).graph_figure()
+    assert residual["kind"] == "graph" and any(e["bend"] for e in residual["edges"])
+    places = {e["place"] for e in Handout(derive("tutorial_222")).figure()["edges"]}
+    assert places == {"pos=0.5, above", "pos=0.2, below", "pos=0.8, below"}
+
+
+def test_table_cells_do_not_break_words(sources):
+    """Paragraph columns of tables are ragged right: no 'in-put' hyphenated in a narrow cell."""
+    for name, source in sources.items():
+        for spec in re.findall(r"\\begin\{tabular\}\{(.*)\}\n", source):
+            assert not re.search(r"(?<!arraybackslash\})p\{", spec), (name, spec)
