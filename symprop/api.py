@@ -48,30 +48,33 @@ class Derivation(derivation.Derivation):
 
         return latex_source(self, edition)
 
-    def write_html(self, directory: str | Path) -> Path:
-        """Write the HTML edition ``<name>.html`` (one self-contained page) into ``directory``; returns the path."""
+    def write_html(self, directory: str | Path, edition: str = "full") -> Path:
+        """Write the HTML edition (one self-contained page) into ``directory``; returns the path:
+        ``<name>.html``, or ``<name>_student.html`` for ``edition="student"`` (as ``write_latex``)."""
         from .emit.web import write_html
 
-        return write_html(self, Path(directory))
+        return write_html(self, Path(directory), edition)
 
-    def html(self) -> str:
-        """The HTML edition of the handout: one page, KaTeX inlined."""
+    def html(self, edition: str = "full") -> str:
+        """The HTML edition of the handout, ``"full"`` or ``"student"``: one page, KaTeX inlined."""
         from .emit.web import html_source
 
-        return html_source(self)
+        return html_source(self, edition)
 
-    def write_markdown(self, directory: str | Path) -> Path:
-        """Write the Markdown edition ``<name>.md`` (for any CommonMark renderer) into ``directory``; returns the path."""
+    def write_markdown(self, directory: str | Path, edition: str = "full") -> Path:
+        """Write the Markdown edition (for any CommonMark renderer) into ``directory``; returns the
+        path: ``<name>.md``, or ``<name>_student.md`` for ``edition="student"``."""
         from .emit.web import write_markdown
 
-        return write_markdown(self, Path(directory))
+        return write_markdown(self, Path(directory), edition)
 
-    def markdown(self, flavour: str = "commonmark") -> str:
+    def markdown(self, flavour: str = "commonmark", edition: str = "full") -> str:
         """The Markdown edition: ``commonmark`` (math escaped for a plain renderer and KaTeX's
-        auto-render) or ``math`` (LaTeX as it is, for Jupyter, GitHub, pandoc)."""
+        auto-render) or ``math`` (LaTeX as it is, for Jupyter, GitHub, pandoc); ``edition``
+        ``"full"`` or ``"student"``."""
         from .emit.web import markdown_source
 
-        return markdown_source(self, flavour)
+        return markdown_source(self, flavour, edition)
 
     def _repr_latex_(self) -> str:
         from .emit.latex import repr_latex

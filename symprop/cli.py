@@ -59,15 +59,20 @@ def _derive_command(args: argparse.Namespace) -> int:
 
     network = load(args.spec)
     derivation = derive(network)
-    sources = {"numpy": derivation.numpy_source, "html": derivation.html, "md": derivation.markdown}
+    # the handout's editions (latex, html, md) in the --edition chosen, each named as the LaTeX one
+    sources = {
+        "latex": lambda: derivation.latex(args.edition),
+        "html": lambda: derivation.html(args.edition),
+        "md": lambda: derivation.markdown(edition=args.edition),
+    }
     outputs: dict[str, str] = {}
     for output in args.emit:
-        if output == "latex":
+        if output == "numpy":
+            outputs[f"{network.name}.py"] = derivation.numpy_source()
+        else:
             from .emit.latex import latex_file_name
 
-            outputs[latex_file_name(network.name, args.edition)] = derivation.latex(args.edition)
-        else:
-            outputs[f"{network.name}{OUTPUTS[output]}"] = sources[output]()
+            outputs[str(Path(latex_file_name(network.name, args.edition)).with_suffix(OUTPUTS[output]))] = sources[output]()
     written = _write_all(Path(args.output), outputs, compile_pdf=args.pdf)
     for path in written:
         print(f"wrote {path}")
@@ -163,8 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--edition",
         choices=EDITIONS,
         default="full",
-        help="the handout's edition: full (with the NumPy code; NAME.tex) or student (the derivation, "
-        "the summary and the worked numbers; NAME_student.tex)",
+        help="the handout's edition, in latex, html and md alike: full (with the NumPy code; NAME.tex) or "
+        "student (the derivation, the summary and the worked numbers; NAME_student.tex, .html, .md)",
     )
     derive_parser.set_defaults(run=_derive_command)
 

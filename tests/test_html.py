@@ -304,5 +304,5 @@ def test_the_notebook_markdown_is_the_whole_derivation(derivations):
     shown = d._repr_markdown_()
     for section in ("## The network", "## Backpropagation, step by step", "## Worked example", "## The code"):
         assert section in shown
-    assert r"$$ \begin{aligned}" in shown and "E = 0.02397190" in shown  # LaTeX as it is, for Jupyter
+    assert r"$$ \begin{aligned}" in shown and "= 0.02193381 + 0.00203809 = 0.02397190" in shown  # LaTeX as it is, for Jupyter
     assert "```python\ndA2 = (A2 - T) / N" in shown

@@ -40,16 +40,17 @@ _TEXT_SPECIAL = set("\\`*_[]<>#|~!$&")
 _SKIPPED = {"head", "script", "style", "nav"}
 
 
-def markdown_source(derivation: Derivation, flavour: str = "commonmark") -> str:
-    """The handout as Markdown (a complete document)."""
+def markdown_source(derivation: Derivation, flavour: str = "commonmark", edition: str = "full") -> str:
+    """The handout in ``edition`` (``full``, ``student``) as Markdown (a complete document)."""
     if flavour not in FLAVOURS:
         raise ValueError(f"flavour must be one of {FLAVOURS}, not {flavour!r}")
-    return to_markdown(html_source(derivation), flavour)
+    return to_markdown(html_source(derivation, edition), flavour)
 
 
-def write_markdown(derivation: Derivation, directory: str | Path) -> Path:
-    """Write ``<name>.md`` (the CommonMark flavour) into ``directory`` (created if needed); returns its path."""
-    return write_edition(derivation, directory, ".md", markdown_source)
+def write_markdown(derivation: Derivation, directory: str | Path, edition: str = "full") -> Path:
+    """Write ``<name>.md`` (the student edition ``<name>_student.md``; the CommonMark flavour)
+    into ``directory`` (created if needed); returns its path."""
+    return write_edition(derivation, directory, ".md", lambda d: markdown_source(d, edition=edition), edition)
 
 
 # -- reading the page -------------------------------------------------------------------------

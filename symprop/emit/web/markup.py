@@ -163,6 +163,33 @@ def _math_end(tex: str, i: int) -> int | None:
     return None
 
 
+def table_cells(row: str) -> list[str]:
+    r"""The cells of a row of a LaTeX ``tabular`` (``$w_{11}$ & $0.2$ & ...``): split at each
+    ``&`` outside math and braces (an escaped ``\&`` is text); each cell is prose for ``parse``."""
+    cells, start, depth, i = [], 0, 0, 0
+    while i < len(row):
+        c = row[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "$":
+            end = _math_end(row, i + 1)
+            if end is None:
+                raise MarkupError(f"the web editions cannot read an unclosed '$' in {row!r}")
+            i = end + 1
+            continue
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+        elif c == "&" and depth == 0:
+            cells.append(row[start:i].strip())
+            start = i + 1
+        i += 1
+    cells.append(row[start:].strip())
+    return cells
+
+
 def _skip_optional(tex: str, i: int) -> int:
     r"""After ``\\``: skip its optional spacing argument (``\\[2pt]``)."""
     match = re.match(r"\[[^\]]*\]", tex[i:])

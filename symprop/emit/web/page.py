@@ -22,36 +22,40 @@ from markupsafe import Markup
 
 from ...errors import SymPropError
 from ...templating import templates_dir
-from ..latex.handout import Handout
+from ..latex.handout import Handout, latex_file_name
 from ..latex.limits import CODE_MAX_LINES
 from ..latex.unrolled import Gap, gapped
 from . import katex
-from .markup import math_html, parse, plain_text, to_html
+from .markup import math_html, parse, plain_text, table_cells, to_html
 from .svg import figure_svg
 
 if TYPE_CHECKING:
     from ...derivation import Derivation
 
 
-def html_source(derivation: Derivation) -> str:
-    """The HTML edition of ``derivation``'s handout: a complete page."""
-    handout = Handout(derivation)
+def html_source(derivation: Derivation, edition: str = "full") -> str:
+    """The HTML edition of ``derivation``'s handout in ``edition`` (``full``, ``student``: the
+    LaTeX handout's editions, ``Handout``'s ``show`` flags): a complete page."""
+    handout = Handout(derivation, edition)
     context = handout.context()
-    steps = code_lines(handout)
-    lines = [line for step in steps.values() for line in step]
-    listing = gapped(lines, [True] * len(lines), CODE_MAX_LINES)
-    # Links only to what the page shows: a long handout leaves steps out, a long listing lines.
-    shown_steps = {item["step"] for item in context["backward"] if "step" in item}
-    listed = {line["number"] for line in listing if not isinstance(line, Gap)}
-    for line in lines:
-        line["to_listing"] = line["number"] in listed
-        line["to_step"] = line["step"] in shown_steps
+    steps, listing = {}, []
+    if context["show"]["numpy"]:  # the NumPy lines beside the steps, and backward() in full
+        steps = code_lines(handout)
+        lines = [line for step in steps.values() for line in step]
+        shown = gapped(lines, [True] * len(lines), CODE_MAX_LINES)
+        # Links only to what the page shows: a long handout leaves steps out, a long listing lines.
+        shown_steps = {item["step"] for item in context["backward"] if "step" in item}
+        listed = {line["number"] for line in shown if not isinstance(line, Gap)}
+        for line in lines:
+            line["to_listing"] = line["number"] in listed
+            line["to_step"] = line["step"] in shown_steps
+        listing = [{"gap": f"... {len(x.items)} more lines ..."} if isinstance(x, Gap) else x for x in shown]
     page = {
         **context,
         "title": f"Backpropagation, derived step by step: {derivation.network.name}",
         "figure_svg": Markup(figure_svg(context["figure"])) if context["figure"] else None,
         "step_lines": steps,
-        "listing": [{"gap": f"... {len(x.items)} more lines ..."} if isinstance(x, Gap) else x for x in listing],
+        "listing": listing,
         "katex_version": katex.KATEX_VERSION,
         "katex_style": Markup(katex.style()),
         "katex_script": Markup(katex.script()),
@@ -59,23 +63,29 @@ def html_source(derivation: Derivation) -> str:
     return environment().get_template("handout.html.j2").render(**page)
 
 
-def write_html(derivation: Derivation, directory: str | Path) -> Path:
-    """Write ``<name>.html`` into ``directory`` (created if needed); returns its path."""
-    return write_edition(derivation, directory, ".html", html_source)
+def write_html(derivation: Derivation, directory: str | Path, edition: str = "full") -> Path:
+    """Write ``<name>.html`` (the student edition ``<name>_student.html``) into ``directory``
+    (created if needed); returns its path."""
+    return write_edition(derivation, directory, ".html", lambda d: html_source(d, edition), edition)
 
 
-def write_edition(derivation: Derivation, directory: str | Path, suffix: str, source) -> Path:
-    """Write ``<name><suffix>``, the text ``source(derivation)``, into ``directory`` (created if
-    needed), as the LaTeX handout is written; returns its path."""
+def write_edition(derivation: Derivation, directory: str | Path, suffix: str, source, edition: str = "full") -> Path:
+    """Write the text ``source(derivation)`` into ``directory`` (created if needed), named as the
+    LaTeX handout of ``edition`` is (``latex_file_name``) but with ``suffix``; returns its path."""
     name = derivation.name
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
         raise SymPropError(f"network name {name!r} cannot be used as a file name; use letters, digits and '_'")
     directory = Path(directory)
     text = source(derivation)
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{name}{suffix}"
+    path = directory / edition_file_name(name, edition, suffix)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def edition_file_name(name: str, edition: str, suffix: str) -> str:
+    """``<name><suffix>``, the student edition ``<name>_student<suffix>``: as the LaTeX handout's."""
+    return str(Path(latex_file_name(name, edition)).with_suffix(suffix))
 
 
 def code_lines(handout: Handout) -> dict[int, list[dict]]:
@@ -123,9 +133,37 @@ def rows(lines: list[str], environment: str = "aligned", separator: str = r"\\")
             close()
             out.append(f'<p class="gap">{to_html(parse(match.group(1)))}</p>')
         else:
-            run.append(line)
+            run.append(spread_pairs(line) if environment == "aligned" else line)
     close()
     return Markup("\n".join(out))
+
+
+def spread_pairs(row: str) -> str:
+    r"""An ``align`` row with a ``\quad`` more before each pair of columns after the first
+    (``a &= 1 & b &= 2``: two equations side by side).  LaTeX's ``align*`` spreads the pairs
+    over the line; KaTeX's ``aligned`` sets them 1em apart, where they read as one equation."""
+    out, depth, column, i = [], 0, 0, 0
+    while i < len(row):
+        environment = re.match(r"\\(begin|end)\{[^{}]*\}", row[i:])
+        if environment:  # a matrix's & are its own
+            depth += 1 if environment.group(1) == "begin" else -1
+            out.append(environment.group(0))
+            i += environment.end()
+            continue
+        if row.startswith("\\\\", i) and depth == 0:  # a new line of the row: its first column again
+            column = 0
+        if row[i] == "\\":
+            out.append(row[i : i + 2])
+            i += 2
+            continue
+        depth += {"{": 1, "}": -1}.get(row[i], 0)
+        out.append(row[i])
+        if row[i] == "&" and depth == 0:
+            column += 1
+            if column % 2 == 0:
+                out.append(r"\quad ")
+        i += 1
+    return "".join(out)
 
 
 def derivative_rows(item: dict) -> list[str]:
@@ -136,6 +174,11 @@ def derivative_rows(item: dict) -> list[str]:
         rhs = rf"\boxed{{{line.rhs}}}" if line.boxed else line.rhs
         out.append(f"{item['fprime'] if i == 0 else ''} &= {rhs} && \\text{{{line.reason}}}")
     return out
+
+
+def cells(row: str) -> list[str]:
+    """The cells of a row of one of the handout's tables (LaTeX ``a & b & c``), each prose."""
+    return table_cells(row)
 
 
 def text(tex: str) -> str:
@@ -152,5 +195,7 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=True,
     )
-    env.filters.update(prose=prose, math=inline, display=display, rows=rows, text=text, derivative_rows=derivative_rows)
+    env.filters.update(
+        prose=prose, math=inline, display=display, rows=rows, text=text, derivative_rows=derivative_rows, cells=cells
+    )
     return env

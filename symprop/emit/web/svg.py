@@ -2,8 +2,11 @@
 
 ``emit/latex/figure.py`` and ``graph_figure.py`` compute every position of the figure (in
 centimetres, y upwards, as TikZ reads them) and every label (LaTeX); this module only draws
-them: circles, boxes and arrows as SVG shapes, each label as HTML in a ``foreignObject`` whose
-math the page typesets with KaTeX.  TikZ sizes a box to its text; SVG cannot measure text, so
+them: circles, boxes and arrows (bent where the layout bends them) as SVG shapes, each label
+as HTML in a ``foreignObject`` whose math the page typesets with KaTeX: a computational
+graph's gates in its boxes, and on its edges the worked example's values (green, above) and
+gradients (red, below), turned with the edge as TikZ's ``sloped`` turns them; a small
+network's weights where ``figure.py`` places them.  TikZ sizes a box to its text; SVG cannot measure text, so
 a box's width is estimated from its label (``math_units``) and the
 arrows end on that estimate.  The block diagram of a wide layer stack is the one figure whose
 positions TikZ places itself (``right=of``): its boxes are put side by side here, 14 mm apart
@@ -24,6 +27,10 @@ MATH_CHAR, TEXT_CHAR = 10.0, 7.4
 #: The TikZ styles' fills and strokes.
 FILLS = {"neuron": "#eff0fd", "input": "#e0e0e0", "param": "#e6f9e6", "op": "#eff0fd", "loss": "#fcebeb", "gap": "none"}
 EDGE, LIGHT_EDGE, READS = "#4d4d4d", "#8c8c8c", "#1d6b1d"
+#: An edge's value at the worked example (TikZ's green!40!black) and its gradient (red!70!black).
+VALUE, GRADIENT = "#006600", "#b30000"
+#: How far the loss's outgoing arrow runs (cm, as the TikZ figure's ``++(1.3, 0)``).
+OUT_ARROW = 1.3
 
 
 @dataclass
@@ -48,6 +55,36 @@ class Shape:
         else:
             t = min(self.hw / abs(dx) if dx else math.inf, self.hh / abs(dy) if dy else math.inf)
         return self.x + dx * t, self.y + dy * t
+
+
+@dataclass
+class Curve:
+    """An arrow's path (px): a line, or a cubic Bezier (``c0``, ``c1`` its control points)."""
+
+    start: tuple[float, float]
+    end: tuple[float, float]
+    c0: tuple[float, float] | None = None
+    c1: tuple[float, float] | None = None
+
+    def at(self, t: float) -> tuple[float, float, float]:
+        """The point at TikZ's ``pos=t`` (the curve's time, not its length) and the direction
+        there, in degrees, turned as TikZ's ``sloped`` turns a label: never upside down."""
+        (x0, y0), (x3, y3) = self.start, self.end
+        if self.c0 is None or self.c1 is None:
+            x, y, dx, dy = x0 + (x3 - x0) * t, y0 + (y3 - y0) * t, x3 - x0, y3 - y0
+        else:
+            (x1, y1), (x2, y2) = self.c0, self.c1
+            u = 1 - t
+            x = u**3 * x0 + 3 * u * u * t * x1 + 3 * u * t * t * x2 + t**3 * x3
+            y = u**3 * y0 + 3 * u * u * t * y1 + 3 * u * t * t * y2 + t**3 * y3
+            dx = 3 * u * u * (x1 - x0) + 6 * u * t * (x2 - x1) + 3 * t * t * (x3 - x2)
+            dy = 3 * u * u * (y1 - y0) + 6 * u * t * (y2 - y1) + 3 * t * t * (y3 - y2)
+        angle = math.degrees(math.atan2(dy, dx))
+        if angle > 90:
+            angle -= 180
+        elif angle <= -90:
+            angle += 180
+        return x, y, angle
 
 
 def figure_svg(figure: dict) -> str:
@@ -97,7 +134,8 @@ _SPACED = {"in", "times", "cdot", "odot", "to", "le", "ge"}
 
 def math_units(tex: str) -> float:
     """The width of a formula in characters of its text size: scripts at 0.7, space around
-    relations and operators, commands as one symbol (a rough measure; SVG cannot measure)."""
+    relations and operators and after punctuation, commands as one symbol (a rough measure;
+    SVG cannot measure)."""
     units, scales, script = 0.0, [1.0], False
     for token in re.findall(r"\\[A-Za-z]+|\\.|.", tex):
         scale = scales[-1] * (0.7 if script else 1.0)
@@ -113,8 +151,10 @@ def math_units(tex: str) -> float:
             pass
         elif token.startswith("\\") and token[1:] in _SPACED or token in "=+-<>":
             units += 2.0 * scale
+        elif token in ",;":  # punctuation, and the thin space math sets after it
+            units += 0.9 * scale
         elif token != " ":
-            units += (0.5 if token in ",.;" else 1.0) * scale
+            units += (0.5 if token == "." else 1.0) * scale
         script = False
     return units
 
@@ -146,9 +186,10 @@ def _neurons(d: _Drawing, figure: dict) -> None:
         )
     for e in figure["edges"]:
         source, target = shapes[e["source"]], shapes[e["target"]]
-        if e["label"]:  # a tiny network: arrows, each with its weight
-            d.arrow(source, target)
-            d.along(source, target, 0.27, _html(f"${e['label']}$"))
+        if e["label"]:  # a tiny network: arrows, each with its weight, where figure.py places it
+            position, side = _place(e["place"])
+            label = f"${e['label']}$"
+            d.edge_label(d.arrow(source, target), position, side, _html(label), "weight", label_size(label, 0.8))
         else:
             d.line(source, target)
     loss = d.add(Shape(_px(figure["loss_x"]), 0.0, 18.0, 18.0, FILLS["loss"], _html("$E$"), thick=True))
@@ -168,6 +209,8 @@ def _boxes(d: _Drawing, figure: dict) -> None:
     shapes = {}
     for n in figure["nodes"]:
         tex = f"${n['label']}$"
+        if n.get("gate"):  # the computational graph: the op's gate, its name small below
+            tex = rf"${n['gate']}$\\{{\scriptsize ${n['label']}$}}"
         if "shape" in n:  # the diagram: the node, its shape, what it reads without an arrow
             tex += rf"\\\footnotesize ${n['shape']}$"
         width, height = label_size(tex)
@@ -201,12 +244,35 @@ def _boxes(d: _Drawing, figure: dict) -> None:
         match = re.fullmatch(r"bend left=(\d+)", bend)
         if bend and match is None:
             raise ValueError(f"an edge bend the SVG figure cannot draw: {bend!r}")
-        d.arrow(
+        curve = d.arrow(
             shapes[e["source"]],
             shapes[e["target"]],
             bend=float(match.group(1)) if match else 0.0,
             dashed=e.get("style") == "dashed",
         )
+        if e.get("value"):
+            _value_and_gradient(d, curve, e["value"], e["gradient"])
+    out = figure.get("out")
+    if out:  # the loss's value, and dE/dE = 1, on an arrow out of it
+        loss = shapes[out["node"]]
+        start = (loss.x + loss.hw, loss.y)
+        curve = d.line_arrow(start, (start[0] + OUT_ARROW * PX, start[1]))
+        _value_and_gradient(d, curve, out["value"], out["gradient"])
+
+
+def _value_and_gradient(d: _Drawing, curve: Curve, value: str, gradient: str) -> None:
+    """What the computational-graph lecture writes on an edge: the value (green, above) and the
+    gradient of E by it (red, below), halfway along, turned with the edge."""
+    for tex, side, colour in ((value, "above", VALUE), (gradient, "below", GRADIENT)):
+        d.edge_label(curve, 0.5, side, _html(f"${tex}$"), "value", label_size(f"${tex}$", 0.7), colour)
+
+
+def _place(place: str) -> tuple[float, str]:
+    """TikZ's ``pos=0.2, below`` (``figure.py``'s label place) as (0.2, "below")."""
+    match = re.fullmatch(r"pos=(\d+(?:\.\d+)?), (above|below)", place)
+    if match is None:
+        raise ValueError(f"a label place the SVG figure cannot draw: {place!r}")
+    return float(match.group(1)), match.group(2)
 
 
 def _blocks(d: _Drawing, figure: dict) -> None:
@@ -274,18 +340,19 @@ class _Drawing:
         self.label(x, y, hw, hh, html, kind)
         self.grow(x - hw, y - hh, x + hw, y + hh)
 
-    def label(self, x: float, y: float, hw: float, hh: float, html: str, kind: str, turn: str = "") -> None:
-        """HTML centred at (x, y) in a box of half sizes (hw, hh); ``turn``: an SVG transform."""
+    def label(self, x: float, y: float, hw: float, hh: float, html: str, kind: str, turn: str = "", style: str = "") -> None:
+        """HTML centred at (x, y) in a box of half sizes (hw, hh); ``turn``: an SVG transform,
+        ``style``: the label's own style attribute (its colour)."""
         # The foreignObject is wider than the box: a label a little wider than estimated still shows whole.
         spare = 40.0
         turn = f' transform="{turn}"' if turn else ""
         box = f'x="{x - hw - spare:.1f}" y="{y - hh:.1f}" width="{2 * (hw + spare):.1f}" height="{2 * hh:.1f}"'
         self.front.append(
             f"<foreignObject {box}{turn}>"
-            f'<div xmlns="http://www.w3.org/1999/xhtml" class="label {kind}"><div>{html}</div></div></foreignObject>'
+            f'<div xmlns="http://www.w3.org/1999/xhtml" class="label {kind}"{style}><div>{html}</div></div></foreignObject>'
         )
 
-    def arrow(self, a: Shape, b: Shape, bend: float = 0.0, dashed: bool = False) -> None:
+    def arrow(self, a: Shape, b: Shape, bend: float = 0.0, dashed: bool = False) -> Curve:
         dx, dy = b.x - a.x, b.y - a.y
         angle = math.atan2(dy, dx)
         turn = math.radians(bend)  # TikZ's bend left: leave turned by -bend (y down: counter-clockwise)
@@ -300,22 +367,39 @@ class _Drawing:
             c1 = (x1 - into[0] * reach, y1 - into[1] * reach)
             path = f"M{x0:.1f},{y0:.1f} C{c0[0]:.1f},{c0[1]:.1f} {c1[0]:.1f},{c1[1]:.1f} {x1:.1f},{y1:.1f}"
             self.grow(min(x0, c0[0], c1[0], x1), min(y0, c0[1], c1[1], y1), max(x0, c0[0], c1[0], x1), max(y0, c0[1], c1[1], y1))
+            curve = Curve((x0, y0), (x1, y1), c0, c1)
         else:
             path = f"M{x0:.1f},{y0:.1f} L{x1:.1f},{y1:.1f}"
+            curve = Curve((x0, y0), (x1, y1))
         self.back.append(f'<path d="{path}" fill="none" stroke="{EDGE}" stroke-width="1.1"{dash} marker-end="url(#arrow)"/>')
+        return curve
+
+    def line_arrow(self, start: tuple[float, float], end: tuple[float, float]) -> Curve:
+        """An arrow between two points (not shapes): the loss's arrow out of the figure."""
+        (x0, y0), (x1, y1) = start, end
+        path = f"M{x0:.1f},{y0:.1f} L{x1:.1f},{y1:.1f}"
+        self.back.append(f'<path d="{path}" fill="none" stroke="{EDGE}" stroke-width="1.1" marker-end="url(#arrow)"/>')
+        self.grow(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+        return Curve(start, end)
 
     def line(self, a: Shape, b: Shape) -> None:
         x0, y0 = a.boundary(b.x - a.x, b.y - a.y)
         x1, y1 = b.boundary(a.x - b.x, a.y - b.y)
         self.back.append(f'<path d="M{x0:.1f},{y0:.1f} L{x1:.1f},{y1:.1f}" stroke="{LIGHT_EDGE}" stroke-width="0.6"/>')
 
-    def along(self, a: Shape, b: Shape, position: float, html: str) -> None:
-        """A label on the edge from ``a`` to ``b``, ``position`` of the way along, turned with it, above it."""
-        x0, y0 = a.boundary(b.x - a.x, b.y - a.y)
-        x1, y1 = b.boundary(a.x - b.x, a.y - b.y)
-        x, y = x0 + (x1 - x0) * position, y0 + (y1 - y0) * position
-        angle = math.degrees(math.atan2(y1 - y0, x1 - x0))
-        self.label(x, y - 11, 30.0, 11.0, html, "weight", turn=f"rotate({angle:.1f} {x:.1f} {y:.1f})")
+    def edge_label(
+        self, curve: Curve, position: float, side: str, html: str, kind: str, size: tuple[float, float], colour: str = ""
+    ) -> None:
+        """A label on an edge, ``position`` of the way along (TikZ's ``pos``), turned with the edge
+        (``sloped``) and set ``above`` or ``below`` it, 1.5 px clear (``inner sep``); ``size``: its
+        estimated (width, height)."""
+        x, y, angle = curve.at(position)
+        hw, hh = size[0] / 2 + 2, size[1] / 2
+        offset = (hh + 1.5) * (-1 if side == "above" else 1)
+        style = f' style="color:{colour}"' if colour else ""
+        self.label(x, y + offset, hw, hh, html, kind, turn=f"rotate({angle:.1f} {x:.1f} {y:.1f})", style=style)
+        reach = max(hw, abs(offset) + hh)
+        self.grow(x - reach, y - reach, x + reach, y + reach)
 
     def svg(self) -> str:
         x0, y0, x1, y1 = self.extent
@@ -328,7 +412,7 @@ class _Drawing:
         )
         return (
             f'<svg xmlns="http://www.w3.org/2000/svg" class="figure" viewBox="{x0:.1f} {y0:.1f} {width:.1f} {height:.1f}"'
-            f' width="{width:.0f}" height="{height:.0f}" role="img">{marker}'
+            f' width="{width:.0f}" height="{height:.0f}" style="max-width: max(100%, {0.85 * width:.0f}px)" role="img">{marker}'
             + "".join(self.back)
             + "".join(self.front)
             + "</svg>"
