@@ -27,8 +27,9 @@ from symprop.cli import main
 from symprop.emit.latex.handout import Handout
 from symprop.emit.web import katex
 from symprop.emit.web.markdown import to_markdown
-from symprop.emit.web.markup import MarkupError, parse, to_html
-from symprop.emit.web.page import html_source
+from symprop.emit.web.markup import MarkupError, parse, plain_text, table_cells, to_html
+from symprop.emit.web.page import html_source, spread_pairs
+from symprop.emit.web.svg import GRADIENT, VALUE
 
 SPECS = sorted(EXAMPLES.glob("*.yaml"))
 BLOG_EXAMPLES = ("tutorial_222", "softmax_classifier", "transformer_block")
@@ -78,26 +79,32 @@ def _report(browser: Browser) -> dict:
 # -- in a browser -------------------------------------------------------------------------------
 
 
+def _page_problems(browser: Browser, path) -> dict:
+    """What is wrong with the page at ``path`` once open in ``browser`` (nothing: an empty dict)."""
+    browser.open(path)
+    report = _report(browser)
+    declared = browser.evaluate("document.documentElement.dataset.formulas")
+    wrong = {
+        "errors": report["errors"][:5],
+        "untypeset": report["math"] - report["typeset"],
+        "fonts_failed": report["fonts_failed"],
+        "dead_links": report["dead_links"][:5],
+        "fetched": report["fetched"][:5],
+        "labels wider than their box in the figure": report["overflowing"][:5],
+    }
+    wrong = {k: v for k, v in wrong.items() if v}
+    if report["math"] == 0 or declared != str(report["math"]) or report["fonts_loaded"] == 0:
+        wrong["counts"] = (report["math"], declared, report["fonts_loaded"])
+    return wrong
+
+
 def test_every_example_page_renders_in_chromium(pages, tmp_path):
     """Every formula of every bundled example's page typeset, no KaTeX error, fonts from the page."""
     chromium = needs_browser()
     problems = {}
     with Browser(chromium) as browser:
         for name, path in pages.items():
-            browser.open(path)
-            report = _report(browser)
-            declared = browser.evaluate("document.documentElement.dataset.formulas")
-            wrong = {
-                "errors": report["errors"][:5],
-                "untypeset": report["math"] - report["typeset"],
-                "fonts_failed": report["fonts_failed"],
-                "dead_links": report["dead_links"][:5],
-                "fetched": report["fetched"][:5],
-                "labels wider than their box in the figure": report["overflowing"][:5],
-            }
-            wrong = {k: v for k, v in wrong.items() if v}
-            if report["math"] == 0 or declared != str(report["math"]) or report["fonts_loaded"] == 0:
-                wrong["counts"] = (report["math"], declared, report["fonts_loaded"])
+            wrong = _page_problems(browser, path)
             if wrong:
                 problems[name] = wrong
         browser.open(pages["tutorial_222"], width=1000, height=1500)
@@ -108,6 +115,39 @@ def test_every_example_page_renders_in_chromium(pages, tmp_path):
     if os.environ.get("SYMPROP_UPDATE_SCREENSHOT") == "1":
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, SCREENSHOT)
+
+
+#: A graph of scalars with a target and a learning rate: its figure carries values and gradients,
+#: its worked example takes a step of gradient descent node by node (no bundled example does both).
+SCALAR_STEP = {
+    "name": "scalar_step",
+    "inputs": {"x": []},
+    "targets": {"t": []},
+    "params": {"w": [], "b": []},
+    "nodes": {"y": "sigmoid(w*x + b)"},
+    "loss": "half_sse(y, t)",
+    "example": {"x": 0.5, "t": 1.0, "learning_rate": 0.1, "params": {"w": 2.0, "b": -1.0}},
+}
+
+
+def test_the_student_edition_and_a_graph_step_render_in_chromium(derivations, tmp_path):
+    """The student edition's pages (a layer stack, a graph spec, the computational graph) and a
+    graph spec's step of gradient descent, as the examples' pages are checked."""
+    pages = {
+        f"{n}_student": derivations[n].write_html(tmp_path, "student")
+        for n in ("tutorial_222", "residual_block", "cs231n_neuron")
+    }
+    assert sorted(p.name for p in pages.values()) == [
+        "cs231n_neuron_student.html",
+        "residual_block_student.html",
+        "tutorial_222_student.html",
+    ]
+    step = symprop.derive(symprop.from_dict(SCALAR_STEP))
+    pages["scalar_step"] = step.write_html(tmp_path)
+    assert "<h3>One step of gradient descent</h3>" in pages["scalar_step"].read_text(encoding="utf-8")
+    with Browser(needs_browser()) as browser:
+        problems = {name: wrong for name, path in pages.items() if (wrong := _page_problems(browser, path))}
+    assert problems == {}
 
 
 def test_the_markdown_edition_survives_commonmark_and_auto_render(derivations, tmp_path):
@@ -244,6 +284,79 @@ def test_the_page_shows_what_the_handout_shows(derivations):
         assert titles == [unescape(t) for t in re.findall(r"<h2>(.*?)</h2>", page)], name
 
 
+def _headings(page: str) -> list[str]:
+    """The page's section, subsection and paragraph headings (h2, h3, h4) as plain text, math as its LaTeX."""
+    return [unescape(re.sub(r"<[^>]+>", "", h)) for h in re.findall(r"<h[234][^>]*>(.*?)</h[234]>", page, re.S)]
+
+
+def _latex_headings(source: str) -> list[str]:
+    """The handout's ``\\section``, ``\\subsection`` and ``\\paragraph`` titles, read as the page reads prose."""
+    out = []
+    for match in re.finditer(r"\\(?:section|subsection\*?|paragraph)\{", source):
+        depth, i = 1, match.end()
+        while depth:
+            depth += {"{": 1, "}": -1}.get(source[i], 0)
+            i += 1
+        out.append(plain_text(parse(source[match.end() : i - 1])))
+    return out
+
+
+@pytest.mark.parametrize("edition", ["full", "student"])
+def test_every_page_has_the_handouts_headings_in_order(derivations, edition):
+    """Same sections, subsections and paragraphs as the LaTeX handout of that edition, in its order."""
+    for name, d in derivations.items():
+        assert _headings(d.html(edition)) == _latex_headings(d.latex(edition)), (name, edition)
+
+
+def test_the_student_edition_leaves_the_code_out(derivations):
+    """No NumPy line, no module name, no listing: what the student handout leaves out."""
+    for name in ("tutorial_222", "residual_block", "cs231n_neuron", "lstm"):
+        d = derivations[name]
+        page = d.html("student")
+        content = page.split("<script>")[0]
+        assert ", student edition</p>" in content and "student edition" not in d.html()
+        for lines in Handout(d).numpy_lines:
+            for line in lines:
+                assert escape(line.code, quote=False) not in content, (name, line.code)
+        for word in ("NumPy", 'class="numpy"', 'id="code"', 'href="#line-'):
+            assert word not in content, (name, word)
+        # (the student handout still names backward() where a long one leaves steps out)
+        assert content.count("backward()") == d.latex("student").count("backward()"), name
+        markdown = to_markdown(page)
+        assert "```" not in markdown and "NumPy" not in markdown and "## The code" not in markdown
+        assert "## Backpropagation, step by step" in markdown
+
+
+def test_the_figure_draws_gates_values_and_gradients(derivations):
+    """The computational graph as the lecture draws it: each gate in its box, each edge's value
+    and gradient on it, the loss's on the arrow out of it; bent edges as curves."""
+    d = derivations["cs231n_neuron"]
+    figure = Handout(d).context()["figure"]
+    svg = re.search(r"<svg.*?</svg>", d.html(), re.S).group(0)
+    labels = [unescape(m) for m in re.findall(r'class="math">(.*?)</span>', svg)]
+    gates = [n["gate"] for n in figure["nodes"] if n["gate"]]
+    numbers = [x for e in figure["edges"] for x in (e["value"], e["gradient"])] + [
+        figure["out"]["value"],
+        figure["out"]["gradient"],
+    ]
+    for tex in gates + numbers:
+        assert tex in labels, tex
+    assert svg.count(f'style="color:{VALUE}"') == len(figure["edges"]) + 1
+    assert svg.count(f'style="color:{GRADIENT}"') == len(figure["edges"]) + 1
+    bent = derivations["highway"]
+    curves = re.findall(r'<path d="M[^"]* C', re.search(r"<svg.*?</svg>", bent.html(), re.S).group(0))
+    assert len(curves) == sum(1 for e in Handout(bent).context()["figure"]["edges"] if e["bend"]) > 0
+
+
+def test_table_cells_and_align_pairs():
+    assert table_cells(r" & $\frac{a}{b}$ & ${w^{(2)}_{jk}}^{+}$") == ["", r"$\frac{a}{b}$", r"${w^{(2)}_{jk}}^{+}$"]
+    assert table_cells(r"$a & b$ & x \& y & {c & d}") == ["$a & b$", r"x \& y", "{c & d}"]
+    row = r"a &= \begin{pmatrix} 1 & 2 \end{pmatrix} & b &= 2 \\ &= 3 & c &= {x & y} && \text{r}"
+    assert spread_pairs(row) == (
+        r"a &= \begin{pmatrix} 1 & 2 \end{pmatrix} &\quad  b &= 2 \\ &= 3 &\quad  c &= {x & y} &\quad & \text{r}"
+    )
+
+
 def test_each_code_line_links_to_its_step_and_back(derivations):
     page = derivations["tutorial_222"].html()
     listing = re.findall(r'<a class="line" id="line-(\d+)" href="#step-(\d+)">', page)
@@ -291,6 +404,13 @@ def test_cli_writes_the_web_editions(tmp_path):
     spec = str(EXAMPLES / "tutorial_222.yaml")
     assert main(["derive", spec, "-o", str(tmp_path / "a"), "--emit", "html,md"]) == 0
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["tutorial_222.html", "tutorial_222.md"]
+    assert main(["derive", spec, "-o", str(tmp_path / "s"), "--emit", "all", "--edition", "student"]) == 0
+    written = sorted(p.name for p in (tmp_path / "s").iterdir())
+    assert written == ["tutorial_222.py", "tutorial_222_student.html", "tutorial_222_student.md", "tutorial_222_student.tex"]
+    d = symprop.derive(symprop.load(spec))
+    assert (tmp_path / "s" / "tutorial_222_student.html").read_text(encoding="utf-8") == d.html("student")
+    assert (tmp_path / "s" / "tutorial_222_student.md").read_text(encoding="utf-8") == d.markdown(edition="student")
+    assert d.write_markdown(tmp_path / "w", "student") == tmp_path / "w" / "tutorial_222_student.md"
     assert main(["derive", spec, "-o", str(tmp_path / "b")]) == 0  # the default: module and handout
     assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["tutorial_222.py", "tutorial_222.tex"]
     with pytest.raises(SystemExit):
