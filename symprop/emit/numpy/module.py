@@ -36,7 +36,7 @@ class NumpyModule:
     """The template context of one derivation's module (see the module docstring)."""
 
     def __init__(self, derivation: Derivation):
-        self.builder = ModuleBuilder(derivation)
+        self.builder = ModuleBuilder(derivation, stacked=True)
         self.network = derivation.network
         self.graph = graph = derivation.graph
         self.output = graph.output
@@ -74,8 +74,8 @@ class NumpyModule:
                 spelled, formula = pending.pop(read)
                 code = substituted(code, b.array(read), spelled)
                 math = substituted(math, read, formula)
-            node = graph.nodes[name]
-            single = not node.op.numpy_saves(node, graph) and " = " in math
+            node = graph.nodes.get(name)  # None for an input product (``stacking``): never written into another line
+            single = node is not None and not node.op.numpy_saves(node, graph) and " = " in math
             if single and name not in needed and uses.get(name) == 1:
                 pending[name] = (code.split(" = ", 1)[1], math.split(" = ", 1)[1])
             else:
@@ -96,13 +96,21 @@ class NumpyModule:
             for node in graph.nodes.values()
             if node.op.role == "op" and node.name not in self.loss_part
         ]
+        # Each input product of unrolled steps (``stacking``) just before the first line that reads it.
+        products = b.product_lines()
+        for position in reversed(range(len(forward_parts))):
+            name = forward_parts[position][0]
+            if name in products:
+                line, reads = products[name]
+                forward_parts.insert(position, (line.code.split(" = ")[0], line, reads))
+        product_of = {b.products[m].array: set(b.products[m].members) for m in products}
         per_sample = [n for n in self.loss_part if not (self.total and n == graph.loss)]
         loss_lines, loss_reads = b.part_lines(per_sample)
         total_code = total_math = None
         if self.total:
             total_code, total_math, reads = b.spelled(graph.nodes[graph.loss], over_batch=True)
             loss_reads |= reads - set(per_sample)
-        backward = [line for lines in b.step_lines() for line in lines]
+        backward = b.backward_lines()
         # Target-dependent values the backward pass reads are recomputed in backward().
         needed = {n for n in [*b.cached, *b.saved_read] if n in self.loss_part}
         while True:
@@ -138,7 +146,7 @@ class NumpyModule:
         needed_later = cached | loss_reads | recompute_reads | set(b.saved_in_lines.values())
         kept_parts, forward_reads, wanted = [], set(), set(needed_later)
         for name, line, reads in reversed(forward_parts):
-            if name in wanted:
+            if name in wanted or product_of.get(name, set()) & wanted:
                 kept_parts.insert(0, (name, line, reads))
                 forward_reads |= reads
                 wanted |= reads
