@@ -64,3 +64,25 @@ def test_recurrent_examples_stack_what_the_math_allows():
     assert "_unindex" not in gru and "dE_ = np.stack(" in gru
     # Separate inputs x1, ..., x5: stacking them costs a copy the one product does not win back.
     assert "swapaxes" not in body("elman_rnn")
+
+
+#: Teacher forcing: the steps read the targets, so their products belong to the loss's lines.
+FORCED = {
+    "name": "stacked_forced",
+    "inputs": {"x": 3},
+    "targets": {"t": [3, 2]},
+    "params": {"W": [4, 2], "U": [4, 4], "V": [4, 3], "R": [2, 4]},
+    "nodes": {
+        "a": "tanh(V @ x)",
+        "h1": "tanh(a + W @ t[0])",
+        "h2": "tanh(W @ t[1] + U @ h1)",
+        "y": "R @ h2",
+    },
+    "loss": "half_sse(y, t[2])",
+}
+
+
+def test_products_of_targets_stay_per_step(tmp_path):
+    module = emit_module(FORCED, tmp_path)
+    check_module_against_references(FORCED, module)
+    assert "swapaxes" not in _loss_and_grad(module_source(symprop.derive(symprop.from_dict(FORCED, source="<test>"))))

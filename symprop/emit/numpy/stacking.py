@@ -62,9 +62,10 @@ class InputProduct:
 def input_products(graph) -> dict[str, InputProduct]:
     """Dense node -> the input product it reads a row of (see the module docstring)."""
     order = {name: i for i, name in enumerate(graph.nodes)}
+    from_targets = graph.downstream_of("target")  # computed with the loss, not in forward(): left per step
     groups: dict[tuple[str, str], list[tuple[str, int]]] = {}
     for node in graph.nodes.values():
-        if not node.op.dense_layer or node.name not in graph.batched:
+        if not node.op.dense_layer or node.name not in graph.batched or node.name in from_targets:
             continue
         weight, data = node.inputs[:2]
         if weight in graph.batched or data not in graph.batched:
