@@ -45,6 +45,11 @@ def test_each_weight_multiplies_its_slices_in_one_product():
     assert "_V_" not in body  # x[4] taken twice: one row, nothing to stack
     assert "_U_" not in body  # the recurrence stays step by step
     assert "np.dot(H1, U.T)" in body
+    # W's gradient from the three steps in one product, after the last of them
+    assert body.count("    dW = ") == 1 and "dW = dW + " not in body
+    assert "dW = np.dot(np.stack([dH12, dH22, dH32], axis=1).reshape(-1, 4).T, S[:, [0, 2, 3]].reshape(-1, 3))" in body
+    assert "dQ = np.dot(np.stack([dH26, dH36], axis=1).reshape(-1, 4).T, X[:, 2:4].reshape(-1, 3))" in body
+    assert "dV = dV + np.dot(dH14.T, H13)" in body  # V's products were not stacked
     # s's adjoint in one stack, zeros in the rows no slice took; no _unindex.
     assert "dS = np.stack([dH11, np.zeros_like(dH11), dH21, dH31, np.zeros_like(dH11)], axis=1)" in body
     assert "_unindex" not in body
@@ -58,6 +63,7 @@ def test_recurrent_examples_stack_what_the_math_allows():
     for gate in "ifog":
         assert lstm.count(f"_W{gate}_x = X") == 1
         assert f"np.dot(X[:, 1], W{gate}.T)" not in lstm
+        assert lstm.count(f"    dW{gate} = np.dot(np.stack([") == 1 and f"dW{gate} = dW{gate} + " not in lstm
     gru = body("embedding_gru")
     assert all(f"_W{gate}_e = E_.swapaxes(0, 1) @ W{gate}.T" in gru for gate in "zn")
     assert "_Wr_e = E_[:, 1:6].swapaxes(0, 1) @ Wr.T" in gru  # r from the second token on

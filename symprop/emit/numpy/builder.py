@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import re
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import sympy as sp
@@ -269,18 +269,52 @@ class ModuleBuilder:
     def backward_lines(self) -> list[Line]:
         """The lines of backward() in the module: each step's (``step_lines``), except that the
         adjoint of a tensor taken apart in slices is put together in one stack, at the last of
-        its steps (``stacking.slot_targets``)."""
+        its steps (``stacking.slot_targets``), and the weight of an input product gets its
+        gradient from all the steps in one product, at the last of its steps."""
+        steps = self.d.steps
+        weight_steps = {
+            i: self.products[step.source]
+            for i, step in enumerate(steps)
+            if step.source in self.products and step.target == self.products[step.source].weight
+        }
         last = {}
-        for i, step in enumerate(self.d.steps):
+        for i, step in enumerate(steps):
             if step.target in self.slots:
                 last[step.target] = i
-        lines = []
-        for i, step in enumerate(self.d.steps):
-            if step.target not in self.slots:
-                lines += self.backward_line(step)
-            elif last[step.target] == i:
+            if i in weight_steps:
+                last[weight_steps[i]] = i
+        lines, assigned = [], set()
+        for i, step in enumerate(steps):
+            if step.target in self.slots:
+                if last[step.target] != i:
+                    continue
                 lines.append(self.slot_line(step.target))
+            elif i in weight_steps:
+                if last[weight_steps[i]] != i:
+                    continue
+                lines.append(self.weight_line(weight_steps[i], step.target in assigned))
+            else:  # whether it adds to what is there: the steps above may have moved
+                lines += self.backward_line(replace(step, accumulate=step.target in assigned))
+            assigned.add(step.target)
         return lines
+
+    def weight_line(self, product: InputProduct, accumulate: bool) -> Line:
+        """dE/dW of an input product's weight, sum over k of dZ_k^T x[k]: the members' adjoints
+        stacked (batch, steps, outputs) times the source's rows, one product over the batch and
+        the steps (``stacking``: faster at batch 64, slower at 1024, docs/benchmarks.md)."""
+        rows: dict[int, list[str]] = {}
+        for member in product.members:
+            rows.setdefault(product.row(member), []).append(self.grad(member))
+        stacked = ", ".join(" + ".join(rows[r]) for r in sorted(rows))
+        outputs, inputs = self.graph.nodes[product.weight].shape
+        source = f"{self.use(product.source)}{product.selection()}"
+        code = f"np.dot(np.stack([{stacked}], axis=1).reshape(-1, {outputs}).T, {source}.reshape(-1, {inputs}))"
+        grad = self.grad(product.weight)
+        x = f"{product.source}[k]"
+        math = f"sum over k of dE/d({product.weight} {x}) {x}^T, summed over the batch, one product for all the steps"
+        if accumulate:
+            return Line(f"{grad} = {grad} + {code}", f"dE/d{product.weight} += {math}")
+        return Line(f"{grad} = {code}", f"dE/d{product.weight} = {math}")
 
     def slot_line(self, target: str) -> Line:
         """dE/d``target`` as one stack along its first per-sample axis: slot k the sum of the
