@@ -244,7 +244,8 @@ def backward(params, cache, T):
 
 def loss_and_grad(params, X, T):
     """The batch loss and its gradients, in one forward and one backward pass."""
-    # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict.
+    # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict, and
+    # each array deleted after its last use (less memory alive: fewer fresh pages at large batches).
     X = _inputs(X)
     W1 = params["W1"]
     g = params["g"]
@@ -261,17 +262,25 @@ def loss_and_grad(params, X, T):
     N = T.shape[0]
     # E = cross_entropy(y, t) = sum_i t_i (logsumexp(y1) - y1_i), averaged over the batch
     E = np.vdot(T, _lse_Y - Y1) / N
+    del Y1, _lse_Y
     dY1 = (Y - T) / N  # dE/dy1 = y - t
+    del Y
     dW2 = np.dot(dY1.T, H)  # dE/dW2 = dE/dy1 h^T, summed over the batch
+    del H
     db2 = _batch_sum(dY1)  # dE/db2 = dE/dy1, summed over the batch
     dH = np.dot(dY1, W2)  # dE/dh = W2^T dE/dy1
+    del dY1
     dH4 = dH * (H4 > 0)  # dE/dh4 = dE/dh * where(h4 > 0, 1, 0)
+    del H4, dH
     dH3 = dH4  # dE/dh3 = dE/dh4
     dc = _batch_sum(dH4)  # dE/dc = dE/dh4, summed over the batch
+    del dH4
     dg = _batch_sum(dH3 * H2)  # dE/dg = dE/dh3 * h2, summed over the batch
     dH2 = dH3 * g  # dE/dh2 = dE/dh3 * g
+    del dH3
     # dE/dh1 = (dE/dh2 - mean(dE/dh2) - h2 * mean(dE/dh2 * h2)) / sigma, over the batch
     dH1 = (dH2 - dH2.mean(axis=(0,), keepdims=True) - H2 * (dH2 * H2).mean(axis=(0,), keepdims=True)) * _rstd_H2
+    del H2, _rstd_H2, dH2
     dW1 = np.dot(dH1.T, X)  # dE/dW1 = dE/dh1 x^T, summed over the batch
     return E, {
         "W1": dW1,

@@ -297,7 +297,8 @@ def backward(params, cache, T):
 
 def loss_and_grad(params, X, T):
     """The batch loss and its gradients, in one forward and one backward pass."""
-    # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict.
+    # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict, and
+    # each array deleted after its last use (less memory alive: fewer fresh pages at large batches).
     X = _inputs(X)
     K = params["K"]
     kb = params["kb"]
@@ -313,16 +314,24 @@ def loss_and_grad(params, X, T):
     N = T.shape[0]
     # E = cross_entropy(y, t) = sum_i t_i (logsumexp(y1) - y1_i), averaged over the batch
     E = np.vdot(T, _lse_Y - Y1) / N
+    del Y1, _lse_Y
     dY1 = (Y - T) / N  # dE/dy1 = y - t
+    del Y
     dW = np.dot(dY1.T, H)  # dE/dW = dE/dy1 h^T, summed over the batch
+    del H
     db = _batch_sum(dY1)  # dE/db = dE/dy1, summed over the batch
     dH = np.dot(dY1, W)  # dE/dh = W^T dE/dy1
+    del dY1
     dP = dH.reshape(dH.shape[0], 8, 4, 4)  # dE/dp = reshape(dE/dh, [8, 4, 4])
+    del dH
     # dE/dc = dE/dp sent to the maximum of each window of c, ties split
     dC = _max_pool_adjoint(dP, C, P, (2, 2), (2, 2))
+    del C, P, dP
     dC2 = dC * (C2 > 0)  # dE/dc2 = dE/dc * where(c2 > 0, 1, 0)
+    del C2, dC
     dC1 = dC2  # dE/dc1 = dE/dc2
     dkb = (_batch_sum(dC2)).sum(axis=(1, 2), keepdims=True)  # dE/dkb = dE/dc2, summed over the batch
+    del dC2
     # dE/dK = dE/dc1 contracted with the windows of x, summed over the batch
     dK = _conv_adjoint_kernel(dC1, X, (3, 3), (1, 1), (1, 1))
     return E, {

@@ -101,13 +101,6 @@ def _gather_adjoint(g, ids, table):
     return out
 
 
-def _unindex(g, like, index):
-    """The adjoint of like[index]: g where the elements came from, zeros elsewhere."""
-    out = np.zeros(like.shape, dtype=g.dtype)
-    out[index] = g
-    return out
-
-
 def _checked(label, A, shape, like=None, classes=None, values=None):
     """A as an array of per-sample ``shape`` with a leading batch axis, else one ValueError
     naming ``label`` and both shapes.  ``like``: an array whose batch size and dtype A must
@@ -215,54 +208,40 @@ def forward(params, X):
     Wy = params["Wy"]
     by = params["by"]
     E_ = Emb[Ids]  # e = Emb[ids]
-    Z11 = E_[:, 0]  # z11 = e[0]
-    Z1 = _sigmoid(np.dot(Z11, Wz.T) + bz)  # z1 = sigmoid(Wz z11 + bz)
-    N11 = E_[:, 0]  # n11 = e[0]
-    N1 = np.tanh(np.dot(N11, Wn.T) + bn)  # n1 = tanh(Wn n11 + bn)
+    _Wz_e = E_.swapaxes(0, 1) @ Wz.T  # _Wz_e[k] = Wz e[k] for every step k: one product for all the steps
+    Z1 = _sigmoid(_Wz_e[0] + bz)  # z1 = sigmoid(Wz e[0] + bz)
+    _Wn_e = E_.swapaxes(0, 1) @ Wn.T  # _Wn_e[k] = Wn e[k] for every step k: one product for all the steps
+    N1 = np.tanh(_Wn_e[0] + bn)  # n1 = tanh(Wn e[0] + bn)
     H1 = N1 * Z1  # h1 = n1 * z1
-    Z21 = E_[:, 1]  # z21 = e[1]
-    Z2 = _sigmoid(np.dot(Z21, Wz.T) + np.dot(H1, Uz.T) + bz)  # z2 = sigmoid(bz + Wz z21 + Uz h1)
-    R21 = E_[:, 1]  # r21 = e[1]
-    R2 = _sigmoid(np.dot(R21, Wr.T) + np.dot(H1, Ur.T) + br)  # r2 = sigmoid(br + Wr r21 + Ur h1)
-    N21 = E_[:, 1]  # n21 = e[1]
+    Z2 = _sigmoid(_Wz_e[1] + np.dot(H1, Uz.T) + bz)  # z2 = sigmoid(bz + Wz e[1] + Uz h1)
+    _Wr_e = E_[:, 1:6].swapaxes(0, 1) @ Wr.T  # _Wr_e[k - 1] = Wr e[k] for k = 1..5: one product for all the steps
+    R2 = _sigmoid(_Wr_e[0] + np.dot(H1, Ur.T) + br)  # r2 = sigmoid(br + Wr e[1] + Ur h1)
     N23 = H1 * R2  # n23 = h1 * r2
-    N2 = np.tanh(np.dot(N21, Wn.T) + np.dot(N23, Un.T) + bn)  # n2 = tanh(bn + Wn n21 + Un n23)
+    N2 = np.tanh(_Wn_e[1] + np.dot(N23, Un.T) + bn)  # n2 = tanh(bn + Wn e[1] + Un n23)
     H21 = 1 - Z2  # h21 = 1 - z2
     H2 = H1 * H21 + N2 * Z2  # h2 = h1 * h21 + n2 * z2
-    Z31 = E_[:, 2]  # z31 = e[2]
-    Z3 = _sigmoid(np.dot(Z31, Wz.T) + np.dot(H2, Uz.T) + bz)  # z3 = sigmoid(bz + Wz z31 + Uz h2)
-    R31 = E_[:, 2]  # r31 = e[2]
-    R3 = _sigmoid(np.dot(R31, Wr.T) + np.dot(H2, Ur.T) + br)  # r3 = sigmoid(br + Wr r31 + Ur h2)
-    N31 = E_[:, 2]  # n31 = e[2]
+    Z3 = _sigmoid(_Wz_e[2] + np.dot(H2, Uz.T) + bz)  # z3 = sigmoid(bz + Wz e[2] + Uz h2)
+    R3 = _sigmoid(_Wr_e[1] + np.dot(H2, Ur.T) + br)  # r3 = sigmoid(br + Wr e[2] + Ur h2)
     N33 = H2 * R3  # n33 = h2 * r3
-    N3 = np.tanh(np.dot(N31, Wn.T) + np.dot(N33, Un.T) + bn)  # n3 = tanh(bn + Wn n31 + Un n33)
+    N3 = np.tanh(_Wn_e[2] + np.dot(N33, Un.T) + bn)  # n3 = tanh(bn + Wn e[2] + Un n33)
     H31 = 1 - Z3  # h31 = 1 - z3
     H3 = H2 * H31 + N3 * Z3  # h3 = h2 * h31 + n3 * z3
-    Z41 = E_[:, 3]  # z41 = e[3]
-    Z4 = _sigmoid(np.dot(Z41, Wz.T) + np.dot(H3, Uz.T) + bz)  # z4 = sigmoid(bz + Wz z41 + Uz h3)
-    R41 = E_[:, 3]  # r41 = e[3]
-    R4 = _sigmoid(np.dot(R41, Wr.T) + np.dot(H3, Ur.T) + br)  # r4 = sigmoid(br + Wr r41 + Ur h3)
-    N41 = E_[:, 3]  # n41 = e[3]
+    Z4 = _sigmoid(_Wz_e[3] + np.dot(H3, Uz.T) + bz)  # z4 = sigmoid(bz + Wz e[3] + Uz h3)
+    R4 = _sigmoid(_Wr_e[2] + np.dot(H3, Ur.T) + br)  # r4 = sigmoid(br + Wr e[3] + Ur h3)
     N43 = H3 * R4  # n43 = h3 * r4
-    N4 = np.tanh(np.dot(N41, Wn.T) + np.dot(N43, Un.T) + bn)  # n4 = tanh(bn + Wn n41 + Un n43)
+    N4 = np.tanh(_Wn_e[3] + np.dot(N43, Un.T) + bn)  # n4 = tanh(bn + Wn e[3] + Un n43)
     H41 = 1 - Z4  # h41 = 1 - z4
     H4 = H3 * H41 + N4 * Z4  # h4 = h3 * h41 + n4 * z4
-    Z51 = E_[:, 4]  # z51 = e[4]
-    Z5 = _sigmoid(np.dot(Z51, Wz.T) + np.dot(H4, Uz.T) + bz)  # z5 = sigmoid(bz + Wz z51 + Uz h4)
-    R51 = E_[:, 4]  # r51 = e[4]
-    R5 = _sigmoid(np.dot(R51, Wr.T) + np.dot(H4, Ur.T) + br)  # r5 = sigmoid(br + Wr r51 + Ur h4)
-    N51 = E_[:, 4]  # n51 = e[4]
+    Z5 = _sigmoid(_Wz_e[4] + np.dot(H4, Uz.T) + bz)  # z5 = sigmoid(bz + Wz e[4] + Uz h4)
+    R5 = _sigmoid(_Wr_e[3] + np.dot(H4, Ur.T) + br)  # r5 = sigmoid(br + Wr e[4] + Ur h4)
     N53 = H4 * R5  # n53 = h4 * r5
-    N5 = np.tanh(np.dot(N51, Wn.T) + np.dot(N53, Un.T) + bn)  # n5 = tanh(bn + Wn n51 + Un n53)
+    N5 = np.tanh(_Wn_e[4] + np.dot(N53, Un.T) + bn)  # n5 = tanh(bn + Wn e[4] + Un n53)
     H51 = 1 - Z5  # h51 = 1 - z5
     H5 = H4 * H51 + N5 * Z5  # h5 = h4 * h51 + n5 * z5
-    Z61 = E_[:, 5]  # z61 = e[5]
-    Z6 = _sigmoid(np.dot(Z61, Wz.T) + np.dot(H5, Uz.T) + bz)  # z6 = sigmoid(bz + Wz z61 + Uz h5)
-    R61 = E_[:, 5]  # r61 = e[5]
-    R6 = _sigmoid(np.dot(R61, Wr.T) + np.dot(H5, Ur.T) + br)  # r6 = sigmoid(br + Wr r61 + Ur h5)
-    N61 = E_[:, 5]  # n61 = e[5]
+    Z6 = _sigmoid(_Wz_e[5] + np.dot(H5, Uz.T) + bz)  # z6 = sigmoid(bz + Wz e[5] + Uz h5)
+    R6 = _sigmoid(_Wr_e[4] + np.dot(H5, Ur.T) + br)  # r6 = sigmoid(br + Wr e[5] + Ur h5)
     N63 = H5 * R6  # n63 = h5 * r6
-    N6 = np.tanh(np.dot(N61, Wn.T) + np.dot(N63, Un.T) + bn)  # n6 = tanh(bn + Wn n61 + Un n63)
+    N6 = np.tanh(_Wn_e[5] + np.dot(N63, Un.T) + bn)  # n6 = tanh(bn + Wn e[5] + Un n63)
     H61 = 1 - Z6  # h61 = 1 - z6
     H6 = H5 * H61 + N6 * Z6  # h6 = h5 * h61 + n6 * z6
     Y1 = np.dot(H6, Wy.T) + by  # y1 = Wy h6 + by
@@ -270,52 +249,35 @@ def forward(params, X):
     cache = {
         "Ids": Ids,
         "E_": E_,
-        "Z11": Z11,
         "Z1": Z1,
-        "N11": N11,
         "N1": N1,
         "H1": H1,
-        "Z21": Z21,
         "Z2": Z2,
-        "R21": R21,
         "R2": R2,
-        "N21": N21,
         "N23": N23,
         "N2": N2,
         "H21": H21,
         "H2": H2,
-        "Z31": Z31,
         "Z3": Z3,
-        "R31": R31,
         "R3": R3,
-        "N31": N31,
         "N33": N33,
         "N3": N3,
         "H31": H31,
         "H3": H3,
-        "Z41": Z41,
         "Z4": Z4,
-        "R41": R41,
         "R4": R4,
-        "N41": N41,
         "N43": N43,
         "N4": N4,
         "H41": H41,
         "H4": H4,
-        "Z51": Z51,
         "Z5": Z5,
-        "R51": R51,
         "R5": R5,
-        "N51": N51,
         "N53": N53,
         "N5": N5,
         "H51": H51,
         "H5": H5,
-        "Z61": Z61,
         "Z6": Z6,
-        "R61": R61,
         "R6": R6,
-        "N61": N61,
         "N63": N63,
         "N6": N6,
         "H61": H61,
@@ -353,52 +315,35 @@ def backward(params, cache, T):
     Wy = params["Wy"]
     Ids = cache["Ids"]
     E_ = cache["E_"]
-    Z11 = cache["Z11"]
     Z1 = cache["Z1"]
-    N11 = cache["N11"]
     N1 = cache["N1"]
     H1 = cache["H1"]
-    Z21 = cache["Z21"]
     Z2 = cache["Z2"]
-    R21 = cache["R21"]
     R2 = cache["R2"]
-    N21 = cache["N21"]
     N23 = cache["N23"]
     N2 = cache["N2"]
     H21 = cache["H21"]
     H2 = cache["H2"]
-    Z31 = cache["Z31"]
     Z3 = cache["Z3"]
-    R31 = cache["R31"]
     R3 = cache["R3"]
-    N31 = cache["N31"]
     N33 = cache["N33"]
     N3 = cache["N3"]
     H31 = cache["H31"]
     H3 = cache["H3"]
-    Z41 = cache["Z41"]
     Z4 = cache["Z4"]
-    R41 = cache["R41"]
     R4 = cache["R4"]
-    N41 = cache["N41"]
     N43 = cache["N43"]
     N4 = cache["N4"]
     H41 = cache["H41"]
     H4 = cache["H4"]
-    Z51 = cache["Z51"]
     Z5 = cache["Z5"]
-    R51 = cache["R51"]
     R5 = cache["R5"]
-    N51 = cache["N51"]
     N53 = cache["N53"]
     N5 = cache["N5"]
     H51 = cache["H51"]
     H5 = cache["H5"]
-    Z61 = cache["Z61"]
     Z6 = cache["Z6"]
-    R61 = cache["R61"]
     R6 = cache["R6"]
-    N61 = cache["N61"]
     N63 = cache["N63"]
     N6 = cache["N6"]
     H61 = cache["H61"]
@@ -425,9 +370,7 @@ def backward(params, cache, T):
     dN63 = np.dot(dN64, Un)  # dE/dn63 = Un^T dE/dn64
     dR6 = dN63 * H5  # dE/dr6 = dE/dn63 * h5
     dH5 = dH5 + dN63 * R6  # dE/dh5 += dE/dn63 * r6
-    dWn = np.dot(dN62.T, N61)  # dE/dWn = dE/dn62 n61^T, summed over the batch
     dN61 = np.dot(dN62, Wn)  # dE/dn61 = Wn^T dE/dn62
-    dE_ = _unindex(dN61, E_, np.s_[:, 5])  # dE/de = dE/dn61 placed at [5], zeros elsewhere
     dR65 = dR6 * R6 * (1 - R6)  # dE/dr65 = dE/dr6 * r6 * (1 - r6)
     dR64 = dR65  # dE/dr64 = dE/dr65
     dbr = _batch_sum(dR65)  # dE/dbr = dE/dr65, summed over the batch
@@ -435,9 +378,7 @@ def backward(params, cache, T):
     dR63 = dR64  # dE/dr63 = dE/dr64
     dUr = np.dot(dR63.T, H5)  # dE/dUr = dE/dr63 h5^T, summed over the batch
     dH5 = dH5 + np.dot(dR63, Ur)  # dE/dh5 += Ur^T dE/dr63
-    dWr = np.dot(dR62.T, R61)  # dE/dWr = dE/dr62 r61^T, summed over the batch
     dR61 = np.dot(dR62, Wr)  # dE/dr61 = Wr^T dE/dr62
-    dE_ = dE_ + _unindex(dR61, E_, np.s_[:, 5])  # dE/de += dE/dr61 placed at [5], zeros elsewhere
     dZ65 = dZ6 * Z6 * (1 - Z6)  # dE/dz65 = dE/dz6 * z6 * (1 - z6)
     dZ64 = dZ65  # dE/dz64 = dE/dz65
     dbz = _batch_sum(dZ65)  # dE/dbz = dE/dz65, summed over the batch
@@ -445,9 +386,7 @@ def backward(params, cache, T):
     dZ63 = dZ64  # dE/dz63 = dE/dz64
     dUz = np.dot(dZ63.T, H5)  # dE/dUz = dE/dz63 h5^T, summed over the batch
     dH5 = dH5 + np.dot(dZ63, Uz)  # dE/dh5 += Uz^T dE/dz63
-    dWz = np.dot(dZ62.T, Z61)  # dE/dWz = dE/dz62 z61^T, summed over the batch
     dZ61 = np.dot(dZ62, Wz)  # dE/dz61 = Wz^T dE/dz62
-    dE_ = dE_ + _unindex(dZ61, E_, np.s_[:, 5])  # dE/de += dE/dz61 placed at [5], zeros elsewhere
     dH52 = dH5  # dE/dh52 = dE/dh5
     dH53 = dH5  # dE/dh53 = dE/dh5
     dZ5 = dH53 * N5  # dE/dz5 = dE/dh53 * n5
@@ -464,9 +403,7 @@ def backward(params, cache, T):
     dN53 = np.dot(dN54, Un)  # dE/dn53 = Un^T dE/dn54
     dR5 = dN53 * H4  # dE/dr5 = dE/dn53 * h4
     dH4 = dH4 + dN53 * R5  # dE/dh4 += dE/dn53 * r5
-    dWn = dWn + np.dot(dN52.T, N51)  # dE/dWn += dE/dn52 n51^T, summed over the batch
     dN51 = np.dot(dN52, Wn)  # dE/dn51 = Wn^T dE/dn52
-    dE_ = dE_ + _unindex(dN51, E_, np.s_[:, 4])  # dE/de += dE/dn51 placed at [4], zeros elsewhere
     dR55 = dR5 * R5 * (1 - R5)  # dE/dr55 = dE/dr5 * r5 * (1 - r5)
     dR54 = dR55  # dE/dr54 = dE/dr55
     dbr = dbr + _batch_sum(dR55)  # dE/dbr += dE/dr55, summed over the batch
@@ -474,9 +411,7 @@ def backward(params, cache, T):
     dR53 = dR54  # dE/dr53 = dE/dr54
     dUr = dUr + np.dot(dR53.T, H4)  # dE/dUr += dE/dr53 h4^T, summed over the batch
     dH4 = dH4 + np.dot(dR53, Ur)  # dE/dh4 += Ur^T dE/dr53
-    dWr = dWr + np.dot(dR52.T, R51)  # dE/dWr += dE/dr52 r51^T, summed over the batch
     dR51 = np.dot(dR52, Wr)  # dE/dr51 = Wr^T dE/dr52
-    dE_ = dE_ + _unindex(dR51, E_, np.s_[:, 4])  # dE/de += dE/dr51 placed at [4], zeros elsewhere
     dZ55 = dZ5 * Z5 * (1 - Z5)  # dE/dz55 = dE/dz5 * z5 * (1 - z5)
     dZ54 = dZ55  # dE/dz54 = dE/dz55
     dbz = dbz + _batch_sum(dZ55)  # dE/dbz += dE/dz55, summed over the batch
@@ -484,9 +419,7 @@ def backward(params, cache, T):
     dZ53 = dZ54  # dE/dz53 = dE/dz54
     dUz = dUz + np.dot(dZ53.T, H4)  # dE/dUz += dE/dz53 h4^T, summed over the batch
     dH4 = dH4 + np.dot(dZ53, Uz)  # dE/dh4 += Uz^T dE/dz53
-    dWz = dWz + np.dot(dZ52.T, Z51)  # dE/dWz += dE/dz52 z51^T, summed over the batch
     dZ51 = np.dot(dZ52, Wz)  # dE/dz51 = Wz^T dE/dz52
-    dE_ = dE_ + _unindex(dZ51, E_, np.s_[:, 4])  # dE/de += dE/dz51 placed at [4], zeros elsewhere
     dH42 = dH4  # dE/dh42 = dE/dh4
     dH43 = dH4  # dE/dh43 = dE/dh4
     dZ4 = dH43 * N4  # dE/dz4 = dE/dh43 * n4
@@ -503,9 +436,7 @@ def backward(params, cache, T):
     dN43 = np.dot(dN44, Un)  # dE/dn43 = Un^T dE/dn44
     dR4 = dN43 * H3  # dE/dr4 = dE/dn43 * h3
     dH3 = dH3 + dN43 * R4  # dE/dh3 += dE/dn43 * r4
-    dWn = dWn + np.dot(dN42.T, N41)  # dE/dWn += dE/dn42 n41^T, summed over the batch
     dN41 = np.dot(dN42, Wn)  # dE/dn41 = Wn^T dE/dn42
-    dE_ = dE_ + _unindex(dN41, E_, np.s_[:, 3])  # dE/de += dE/dn41 placed at [3], zeros elsewhere
     dR45 = dR4 * R4 * (1 - R4)  # dE/dr45 = dE/dr4 * r4 * (1 - r4)
     dR44 = dR45  # dE/dr44 = dE/dr45
     dbr = dbr + _batch_sum(dR45)  # dE/dbr += dE/dr45, summed over the batch
@@ -513,9 +444,7 @@ def backward(params, cache, T):
     dR43 = dR44  # dE/dr43 = dE/dr44
     dUr = dUr + np.dot(dR43.T, H3)  # dE/dUr += dE/dr43 h3^T, summed over the batch
     dH3 = dH3 + np.dot(dR43, Ur)  # dE/dh3 += Ur^T dE/dr43
-    dWr = dWr + np.dot(dR42.T, R41)  # dE/dWr += dE/dr42 r41^T, summed over the batch
     dR41 = np.dot(dR42, Wr)  # dE/dr41 = Wr^T dE/dr42
-    dE_ = dE_ + _unindex(dR41, E_, np.s_[:, 3])  # dE/de += dE/dr41 placed at [3], zeros elsewhere
     dZ45 = dZ4 * Z4 * (1 - Z4)  # dE/dz45 = dE/dz4 * z4 * (1 - z4)
     dZ44 = dZ45  # dE/dz44 = dE/dz45
     dbz = dbz + _batch_sum(dZ45)  # dE/dbz += dE/dz45, summed over the batch
@@ -523,9 +452,7 @@ def backward(params, cache, T):
     dZ43 = dZ44  # dE/dz43 = dE/dz44
     dUz = dUz + np.dot(dZ43.T, H3)  # dE/dUz += dE/dz43 h3^T, summed over the batch
     dH3 = dH3 + np.dot(dZ43, Uz)  # dE/dh3 += Uz^T dE/dz43
-    dWz = dWz + np.dot(dZ42.T, Z41)  # dE/dWz += dE/dz42 z41^T, summed over the batch
     dZ41 = np.dot(dZ42, Wz)  # dE/dz41 = Wz^T dE/dz42
-    dE_ = dE_ + _unindex(dZ41, E_, np.s_[:, 3])  # dE/de += dE/dz41 placed at [3], zeros elsewhere
     dH32 = dH3  # dE/dh32 = dE/dh3
     dH33 = dH3  # dE/dh33 = dE/dh3
     dZ3 = dH33 * N3  # dE/dz3 = dE/dh33 * n3
@@ -542,9 +469,7 @@ def backward(params, cache, T):
     dN33 = np.dot(dN34, Un)  # dE/dn33 = Un^T dE/dn34
     dR3 = dN33 * H2  # dE/dr3 = dE/dn33 * h2
     dH2 = dH2 + dN33 * R3  # dE/dh2 += dE/dn33 * r3
-    dWn = dWn + np.dot(dN32.T, N31)  # dE/dWn += dE/dn32 n31^T, summed over the batch
     dN31 = np.dot(dN32, Wn)  # dE/dn31 = Wn^T dE/dn32
-    dE_ = dE_ + _unindex(dN31, E_, np.s_[:, 2])  # dE/de += dE/dn31 placed at [2], zeros elsewhere
     dR35 = dR3 * R3 * (1 - R3)  # dE/dr35 = dE/dr3 * r3 * (1 - r3)
     dR34 = dR35  # dE/dr34 = dE/dr35
     dbr = dbr + _batch_sum(dR35)  # dE/dbr += dE/dr35, summed over the batch
@@ -552,9 +477,7 @@ def backward(params, cache, T):
     dR33 = dR34  # dE/dr33 = dE/dr34
     dUr = dUr + np.dot(dR33.T, H2)  # dE/dUr += dE/dr33 h2^T, summed over the batch
     dH2 = dH2 + np.dot(dR33, Ur)  # dE/dh2 += Ur^T dE/dr33
-    dWr = dWr + np.dot(dR32.T, R31)  # dE/dWr += dE/dr32 r31^T, summed over the batch
     dR31 = np.dot(dR32, Wr)  # dE/dr31 = Wr^T dE/dr32
-    dE_ = dE_ + _unindex(dR31, E_, np.s_[:, 2])  # dE/de += dE/dr31 placed at [2], zeros elsewhere
     dZ35 = dZ3 * Z3 * (1 - Z3)  # dE/dz35 = dE/dz3 * z3 * (1 - z3)
     dZ34 = dZ35  # dE/dz34 = dE/dz35
     dbz = dbz + _batch_sum(dZ35)  # dE/dbz += dE/dz35, summed over the batch
@@ -562,9 +485,7 @@ def backward(params, cache, T):
     dZ33 = dZ34  # dE/dz33 = dE/dz34
     dUz = dUz + np.dot(dZ33.T, H2)  # dE/dUz += dE/dz33 h2^T, summed over the batch
     dH2 = dH2 + np.dot(dZ33, Uz)  # dE/dh2 += Uz^T dE/dz33
-    dWz = dWz + np.dot(dZ32.T, Z31)  # dE/dWz += dE/dz32 z31^T, summed over the batch
     dZ31 = np.dot(dZ32, Wz)  # dE/dz31 = Wz^T dE/dz32
-    dE_ = dE_ + _unindex(dZ31, E_, np.s_[:, 2])  # dE/de += dE/dz31 placed at [2], zeros elsewhere
     dH22 = dH2  # dE/dh22 = dE/dh2
     dH23 = dH2  # dE/dh23 = dE/dh2
     dZ2 = dH23 * N2  # dE/dz2 = dE/dh23 * n2
@@ -581,9 +502,7 @@ def backward(params, cache, T):
     dN23 = np.dot(dN24, Un)  # dE/dn23 = Un^T dE/dn24
     dR2 = dN23 * H1  # dE/dr2 = dE/dn23 * h1
     dH1 = dH1 + dN23 * R2  # dE/dh1 += dE/dn23 * r2
-    dWn = dWn + np.dot(dN22.T, N21)  # dE/dWn += dE/dn22 n21^T, summed over the batch
     dN21 = np.dot(dN22, Wn)  # dE/dn21 = Wn^T dE/dn22
-    dE_ = dE_ + _unindex(dN21, E_, np.s_[:, 1])  # dE/de += dE/dn21 placed at [1], zeros elsewhere
     dR25 = dR2 * R2 * (1 - R2)  # dE/dr25 = dE/dr2 * r2 * (1 - r2)
     dR24 = dR25  # dE/dr24 = dE/dr25
     dbr = dbr + _batch_sum(dR25)  # dE/dbr += dE/dr25, summed over the batch
@@ -591,9 +510,9 @@ def backward(params, cache, T):
     dR23 = dR24  # dE/dr23 = dE/dr24
     dUr = dUr + np.dot(dR23.T, H1)  # dE/dUr += dE/dr23 h1^T, summed over the batch
     dH1 = dH1 + np.dot(dR23, Ur)  # dE/dh1 += Ur^T dE/dr23
-    dWr = dWr + np.dot(dR22.T, R21)  # dE/dWr += dE/dr22 r21^T, summed over the batch
+    # dE/dWr = sum over k of dE/d(Wr e[k]) e[k]^T, summed over the batch, one product for all the steps
+    dWr = np.dot(np.stack([dR22, dR32, dR42, dR52, dR62], axis=1).reshape(-1, 16).T, E_[:, 1:6].reshape(-1, 12))
     dR21 = np.dot(dR22, Wr)  # dE/dr21 = Wr^T dE/dr22
-    dE_ = dE_ + _unindex(dR21, E_, np.s_[:, 1])  # dE/de += dE/dr21 placed at [1], zeros elsewhere
     dZ25 = dZ2 * Z2 * (1 - Z2)  # dE/dz25 = dE/dz2 * z2 * (1 - z2)
     dZ24 = dZ25  # dE/dz24 = dE/dz25
     dbz = dbz + _batch_sum(dZ25)  # dE/dbz += dE/dz25, summed over the batch
@@ -601,21 +520,29 @@ def backward(params, cache, T):
     dZ23 = dZ24  # dE/dz23 = dE/dz24
     dUz = dUz + np.dot(dZ23.T, H1)  # dE/dUz += dE/dz23 h1^T, summed over the batch
     dH1 = dH1 + np.dot(dZ23, Uz)  # dE/dh1 += Uz^T dE/dz23
-    dWz = dWz + np.dot(dZ22.T, Z21)  # dE/dWz += dE/dz22 z21^T, summed over the batch
     dZ21 = np.dot(dZ22, Wz)  # dE/dz21 = Wz^T dE/dz22
-    dE_ = dE_ + _unindex(dZ21, E_, np.s_[:, 1])  # dE/de += dE/dz21 placed at [1], zeros elsewhere
     dZ1 = dH1 * N1  # dE/dz1 = dE/dh1 * n1
     dN1 = dH1 * Z1  # dE/dn1 = dE/dh1 * z1
     dN12 = dN1 * (1 - N1 ** 2)  # dE/dn12 = dE/dn1 * (1 - n1 ** 2)
-    dWn = dWn + np.dot(dN12.T, N11)  # dE/dWn += dE/dn12 n11^T, summed over the batch
+    # dE/dWn = sum over k of dE/d(Wn e[k]) e[k]^T, summed over the batch, one product for all the steps
+    dWn = np.dot(np.stack([dN12, dN22, dN32, dN42, dN52, dN62], axis=1).reshape(-1, 16).T, E_.reshape(-1, 12))
     dbn = dbn + _batch_sum(dN12)  # dE/dbn += dE/dn12, summed over the batch
     dN11 = np.dot(dN12, Wn)  # dE/dn11 = Wn^T dE/dn12
-    dE_ = dE_ + _unindex(dN11, E_, np.s_[:, 0])  # dE/de += dE/dn11 placed at [0], zeros elsewhere
     dZ12 = dZ1 * Z1 * (1 - Z1)  # dE/dz12 = dE/dz1 * z1 * (1 - z1)
-    dWz = dWz + np.dot(dZ12.T, Z11)  # dE/dWz += dE/dz12 z11^T, summed over the batch
+    # dE/dWz = sum over k of dE/d(Wz e[k]) e[k]^T, summed over the batch, one product for all the steps
+    dWz = np.dot(np.stack([dZ12, dZ22, dZ32, dZ42, dZ52, dZ62], axis=1).reshape(-1, 16).T, E_.reshape(-1, 12))
     dbz = dbz + _batch_sum(dZ12)  # dE/dbz += dE/dz12, summed over the batch
     dZ11 = np.dot(dZ12, Wz)  # dE/dz11 = Wz^T dE/dz12
-    dE_ = dE_ + _unindex(dZ11, E_, np.s_[:, 0])  # dE/de += dE/dz11 placed at [0], zeros elsewhere
+    # dE/de = [dE/dn11 + dE/dz11, dE/dn21 + dE/dr21 + dE/dz21, dE/dn31 + dE/dr31 + dE/dz31, dE/dn41 + dE/dr41 + dE/dz41, dE/dn51 +
+    # dE/dr51 + dE/dz51, dE/dn61 + dE/dr61 + dE/dz61]: slot k gets the adjoints of its slices e[k]
+    dE_ = np.stack([
+        dN11 + dZ11,
+        dN21 + dR21 + dZ21,
+        dN31 + dR31 + dZ31,
+        dN41 + dR41 + dZ41,
+        dN51 + dR51 + dZ51,
+        dN61 + dR61 + dZ61,
+    ], axis=1)  # noqa: E501
     dEmb = _gather_adjoint(dE_, Ids, Emb)  # dE/dEmb = dE/de added into the rows ids picked
     return {
         "Emb": dEmb,
@@ -635,7 +562,8 @@ def backward(params, cache, T):
 
 def loss_and_grad(params, X, T):
     """The batch loss and its gradients, in one forward and one backward pass."""
-    # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict.
+    # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict, and
+    # each array deleted after its last use (less memory alive: fewer fresh pages at large batches).
     X = _inputs(X)
     Ids = X
     Emb = params["Emb"]
@@ -651,54 +579,43 @@ def loss_and_grad(params, X, T):
     Wy = params["Wy"]
     by = params["by"]
     E_ = Emb[Ids]  # e = Emb[ids]
-    Z11 = E_[:, 0]  # z11 = e[0]
-    Z1 = _sigmoid(np.dot(Z11, Wz.T) + bz)  # z1 = sigmoid(Wz z11 + bz)
-    N11 = E_[:, 0]  # n11 = e[0]
-    N1 = np.tanh(np.dot(N11, Wn.T) + bn)  # n1 = tanh(Wn n11 + bn)
+    _Wz_e = E_.swapaxes(0, 1) @ Wz.T  # _Wz_e[k] = Wz e[k] for every step k: one product for all the steps
+    Z1 = _sigmoid(_Wz_e[0] + bz)  # z1 = sigmoid(Wz e[0] + bz)
+    _Wn_e = E_.swapaxes(0, 1) @ Wn.T  # _Wn_e[k] = Wn e[k] for every step k: one product for all the steps
+    N1 = np.tanh(_Wn_e[0] + bn)  # n1 = tanh(Wn e[0] + bn)
     H1 = N1 * Z1  # h1 = n1 * z1
-    Z21 = E_[:, 1]  # z21 = e[1]
-    Z2 = _sigmoid(np.dot(Z21, Wz.T) + np.dot(H1, Uz.T) + bz)  # z2 = sigmoid(bz + Wz z21 + Uz h1)
-    R21 = E_[:, 1]  # r21 = e[1]
-    R2 = _sigmoid(np.dot(R21, Wr.T) + np.dot(H1, Ur.T) + br)  # r2 = sigmoid(br + Wr r21 + Ur h1)
-    N21 = E_[:, 1]  # n21 = e[1]
+    Z2 = _sigmoid(_Wz_e[1] + np.dot(H1, Uz.T) + bz)  # z2 = sigmoid(bz + Wz e[1] + Uz h1)
+    _Wr_e = E_[:, 1:6].swapaxes(0, 1) @ Wr.T  # _Wr_e[k - 1] = Wr e[k] for k = 1..5: one product for all the steps
+    R2 = _sigmoid(_Wr_e[0] + np.dot(H1, Ur.T) + br)  # r2 = sigmoid(br + Wr e[1] + Ur h1)
     N23 = H1 * R2  # n23 = h1 * r2
-    N2 = np.tanh(np.dot(N21, Wn.T) + np.dot(N23, Un.T) + bn)  # n2 = tanh(bn + Wn n21 + Un n23)
+    N2 = np.tanh(_Wn_e[1] + np.dot(N23, Un.T) + bn)  # n2 = tanh(bn + Wn e[1] + Un n23)
     H21 = 1 - Z2  # h21 = 1 - z2
     H2 = H1 * H21 + N2 * Z2  # h2 = h1 * h21 + n2 * z2
-    Z31 = E_[:, 2]  # z31 = e[2]
-    Z3 = _sigmoid(np.dot(Z31, Wz.T) + np.dot(H2, Uz.T) + bz)  # z3 = sigmoid(bz + Wz z31 + Uz h2)
-    R31 = E_[:, 2]  # r31 = e[2]
-    R3 = _sigmoid(np.dot(R31, Wr.T) + np.dot(H2, Ur.T) + br)  # r3 = sigmoid(br + Wr r31 + Ur h2)
-    N31 = E_[:, 2]  # n31 = e[2]
+    Z3 = _sigmoid(_Wz_e[2] + np.dot(H2, Uz.T) + bz)  # z3 = sigmoid(bz + Wz e[2] + Uz h2)
+    R3 = _sigmoid(_Wr_e[1] + np.dot(H2, Ur.T) + br)  # r3 = sigmoid(br + Wr e[2] + Ur h2)
     N33 = H2 * R3  # n33 = h2 * r3
-    N3 = np.tanh(np.dot(N31, Wn.T) + np.dot(N33, Un.T) + bn)  # n3 = tanh(bn + Wn n31 + Un n33)
+    N3 = np.tanh(_Wn_e[2] + np.dot(N33, Un.T) + bn)  # n3 = tanh(bn + Wn e[2] + Un n33)
     H31 = 1 - Z3  # h31 = 1 - z3
     H3 = H2 * H31 + N3 * Z3  # h3 = h2 * h31 + n3 * z3
-    Z41 = E_[:, 3]  # z41 = e[3]
-    Z4 = _sigmoid(np.dot(Z41, Wz.T) + np.dot(H3, Uz.T) + bz)  # z4 = sigmoid(bz + Wz z41 + Uz h3)
-    R41 = E_[:, 3]  # r41 = e[3]
-    R4 = _sigmoid(np.dot(R41, Wr.T) + np.dot(H3, Ur.T) + br)  # r4 = sigmoid(br + Wr r41 + Ur h3)
-    N41 = E_[:, 3]  # n41 = e[3]
+    Z4 = _sigmoid(_Wz_e[3] + np.dot(H3, Uz.T) + bz)  # z4 = sigmoid(bz + Wz e[3] + Uz h3)
+    R4 = _sigmoid(_Wr_e[2] + np.dot(H3, Ur.T) + br)  # r4 = sigmoid(br + Wr e[3] + Ur h3)
     N43 = H3 * R4  # n43 = h3 * r4
-    N4 = np.tanh(np.dot(N41, Wn.T) + np.dot(N43, Un.T) + bn)  # n4 = tanh(bn + Wn n41 + Un n43)
+    N4 = np.tanh(_Wn_e[3] + np.dot(N43, Un.T) + bn)  # n4 = tanh(bn + Wn e[3] + Un n43)
     H41 = 1 - Z4  # h41 = 1 - z4
     H4 = H3 * H41 + N4 * Z4  # h4 = h3 * h41 + n4 * z4
-    Z51 = E_[:, 4]  # z51 = e[4]
-    Z5 = _sigmoid(np.dot(Z51, Wz.T) + np.dot(H4, Uz.T) + bz)  # z5 = sigmoid(bz + Wz z51 + Uz h4)
-    R51 = E_[:, 4]  # r51 = e[4]
-    R5 = _sigmoid(np.dot(R51, Wr.T) + np.dot(H4, Ur.T) + br)  # r5 = sigmoid(br + Wr r51 + Ur h4)
-    N51 = E_[:, 4]  # n51 = e[4]
+    Z5 = _sigmoid(_Wz_e[4] + np.dot(H4, Uz.T) + bz)  # z5 = sigmoid(bz + Wz e[4] + Uz h4)
+    R5 = _sigmoid(_Wr_e[3] + np.dot(H4, Ur.T) + br)  # r5 = sigmoid(br + Wr e[4] + Ur h4)
     N53 = H4 * R5  # n53 = h4 * r5
-    N5 = np.tanh(np.dot(N51, Wn.T) + np.dot(N53, Un.T) + bn)  # n5 = tanh(bn + Wn n51 + Un n53)
+    N5 = np.tanh(_Wn_e[4] + np.dot(N53, Un.T) + bn)  # n5 = tanh(bn + Wn e[4] + Un n53)
     H51 = 1 - Z5  # h51 = 1 - z5
     H5 = H4 * H51 + N5 * Z5  # h5 = h4 * h51 + n5 * z5
-    Z61 = E_[:, 5]  # z61 = e[5]
-    Z6 = _sigmoid(np.dot(Z61, Wz.T) + np.dot(H5, Uz.T) + bz)  # z6 = sigmoid(bz + Wz z61 + Uz h5)
-    R61 = E_[:, 5]  # r61 = e[5]
-    R6 = _sigmoid(np.dot(R61, Wr.T) + np.dot(H5, Ur.T) + br)  # r6 = sigmoid(br + Wr r61 + Ur h5)
-    N61 = E_[:, 5]  # n61 = e[5]
+    Z6 = _sigmoid(_Wz_e[5] + np.dot(H5, Uz.T) + bz)  # z6 = sigmoid(bz + Wz e[5] + Uz h5)
+    del _Wz_e
+    R6 = _sigmoid(_Wr_e[4] + np.dot(H5, Ur.T) + br)  # r6 = sigmoid(br + Wr e[5] + Ur h5)
+    del _Wr_e
     N63 = H5 * R6  # n63 = h5 * r6
-    N6 = np.tanh(np.dot(N61, Wn.T) + np.dot(N63, Un.T) + bn)  # n6 = tanh(bn + Wn n61 + Un n63)
+    N6 = np.tanh(_Wn_e[5] + np.dot(N63, Un.T) + bn)  # n6 = tanh(bn + Wn e[5] + Un n63)
+    del _Wn_e
     H61 = 1 - Z6  # h61 = 1 - z6
     H6 = H5 * H61 + N6 * Z6  # h6 = h5 * h61 + n6 * z6
     Y1 = np.dot(H6, Wy.T) + by  # y1 = Wy h6 + by
@@ -707,217 +624,309 @@ def loss_and_grad(params, X, T):
     N = T.shape[0]
     # E = cross_entropy(y, t) = sum_i t_i (logsumexp(y1) - y1_i), averaged over the batch
     E = np.vdot(T, _lse_Y - Y1) / N
+    del Y1, _lse_Y
     dY1 = (Y - T) / N  # dE/dy1 = y - t
+    del Y
     dWy = np.dot(dY1.T, H6)  # dE/dWy = dE/dy1 h6^T, summed over the batch
+    del H6
     dby = _batch_sum(dY1)  # dE/dby = dE/dy1, summed over the batch
     dH6 = np.dot(dY1, Wy)  # dE/dh6 = Wy^T dE/dy1
+    del dY1
     dH62 = dH6  # dE/dh62 = dE/dh6
     dH63 = dH6  # dE/dh63 = dE/dh6
+    del dH6
     dZ6 = dH63 * N6  # dE/dz6 = dE/dh63 * n6
     dN6 = dH63 * Z6  # dE/dn6 = dE/dh63 * z6
+    del dH63
     dH61 = dH62 * H5  # dE/dh61 = dE/dh62 * h5
     dH5 = dH62 * H61  # dE/dh5 = dE/dh62 * h61
+    del H61, dH62
     dZ6 = dZ6 + -dH61  # dE/dz6 += dE/dh61 * (-1)
+    del dH61
     dN66 = dN6 * (1 - N6 ** 2)  # dE/dn66 = dE/dn6 * (1 - n6 ** 2)
+    del N6, dN6
     dN65 = dN66  # dE/dn65 = dE/dn66
     dbn = _batch_sum(dN66)  # dE/dbn = dE/dn66, summed over the batch
+    del dN66
     dN62 = dN65  # dE/dn62 = dE/dn65
     dN64 = dN65  # dE/dn64 = dE/dn65
+    del dN65
     dUn = np.dot(dN64.T, N63)  # dE/dUn = dE/dn64 n63^T, summed over the batch
+    del N63
     dN63 = np.dot(dN64, Un)  # dE/dn63 = Un^T dE/dn64
+    del dN64
     dR6 = dN63 * H5  # dE/dr6 = dE/dn63 * h5
     dH5 = dH5 + dN63 * R6  # dE/dh5 += dE/dn63 * r6
-    dWn = np.dot(dN62.T, N61)  # dE/dWn = dE/dn62 n61^T, summed over the batch
+    del dN63
     dN61 = np.dot(dN62, Wn)  # dE/dn61 = Wn^T dE/dn62
-    dE_ = _unindex(dN61, E_, np.s_[:, 5])  # dE/de = dE/dn61 placed at [5], zeros elsewhere
     dR65 = dR6 * R6 * (1 - R6)  # dE/dr65 = dE/dr6 * r6 * (1 - r6)
+    del R6, dR6
     dR64 = dR65  # dE/dr64 = dE/dr65
     dbr = _batch_sum(dR65)  # dE/dbr = dE/dr65, summed over the batch
+    del dR65
     dR62 = dR64  # dE/dr62 = dE/dr64
     dR63 = dR64  # dE/dr63 = dE/dr64
+    del dR64
     dUr = np.dot(dR63.T, H5)  # dE/dUr = dE/dr63 h5^T, summed over the batch
     dH5 = dH5 + np.dot(dR63, Ur)  # dE/dh5 += Ur^T dE/dr63
-    dWr = np.dot(dR62.T, R61)  # dE/dWr = dE/dr62 r61^T, summed over the batch
+    del dR63
     dR61 = np.dot(dR62, Wr)  # dE/dr61 = Wr^T dE/dr62
-    dE_ = dE_ + _unindex(dR61, E_, np.s_[:, 5])  # dE/de += dE/dr61 placed at [5], zeros elsewhere
     dZ65 = dZ6 * Z6 * (1 - Z6)  # dE/dz65 = dE/dz6 * z6 * (1 - z6)
+    del Z6, dZ6
     dZ64 = dZ65  # dE/dz64 = dE/dz65
     dbz = _batch_sum(dZ65)  # dE/dbz = dE/dz65, summed over the batch
+    del dZ65
     dZ62 = dZ64  # dE/dz62 = dE/dz64
     dZ63 = dZ64  # dE/dz63 = dE/dz64
+    del dZ64
     dUz = np.dot(dZ63.T, H5)  # dE/dUz = dE/dz63 h5^T, summed over the batch
+    del H5
     dH5 = dH5 + np.dot(dZ63, Uz)  # dE/dh5 += Uz^T dE/dz63
-    dWz = np.dot(dZ62.T, Z61)  # dE/dWz = dE/dz62 z61^T, summed over the batch
+    del dZ63
     dZ61 = np.dot(dZ62, Wz)  # dE/dz61 = Wz^T dE/dz62
-    dE_ = dE_ + _unindex(dZ61, E_, np.s_[:, 5])  # dE/de += dE/dz61 placed at [5], zeros elsewhere
     dH52 = dH5  # dE/dh52 = dE/dh5
     dH53 = dH5  # dE/dh53 = dE/dh5
+    del dH5
     dZ5 = dH53 * N5  # dE/dz5 = dE/dh53 * n5
     dN5 = dH53 * Z5  # dE/dn5 = dE/dh53 * z5
+    del dH53
     dH51 = dH52 * H4  # dE/dh51 = dE/dh52 * h4
     dH4 = dH52 * H51  # dE/dh4 = dE/dh52 * h51
+    del H51, dH52
     dZ5 = dZ5 + -dH51  # dE/dz5 += dE/dh51 * (-1)
+    del dH51
     dN56 = dN5 * (1 - N5 ** 2)  # dE/dn56 = dE/dn5 * (1 - n5 ** 2)
+    del N5, dN5
     dN55 = dN56  # dE/dn55 = dE/dn56
     dbn = dbn + _batch_sum(dN56)  # dE/dbn += dE/dn56, summed over the batch
+    del dN56
     dN52 = dN55  # dE/dn52 = dE/dn55
     dN54 = dN55  # dE/dn54 = dE/dn55
+    del dN55
     dUn = dUn + np.dot(dN54.T, N53)  # dE/dUn += dE/dn54 n53^T, summed over the batch
+    del N53
     dN53 = np.dot(dN54, Un)  # dE/dn53 = Un^T dE/dn54
+    del dN54
     dR5 = dN53 * H4  # dE/dr5 = dE/dn53 * h4
     dH4 = dH4 + dN53 * R5  # dE/dh4 += dE/dn53 * r5
-    dWn = dWn + np.dot(dN52.T, N51)  # dE/dWn += dE/dn52 n51^T, summed over the batch
+    del dN53
     dN51 = np.dot(dN52, Wn)  # dE/dn51 = Wn^T dE/dn52
-    dE_ = dE_ + _unindex(dN51, E_, np.s_[:, 4])  # dE/de += dE/dn51 placed at [4], zeros elsewhere
     dR55 = dR5 * R5 * (1 - R5)  # dE/dr55 = dE/dr5 * r5 * (1 - r5)
+    del R5, dR5
     dR54 = dR55  # dE/dr54 = dE/dr55
     dbr = dbr + _batch_sum(dR55)  # dE/dbr += dE/dr55, summed over the batch
+    del dR55
     dR52 = dR54  # dE/dr52 = dE/dr54
     dR53 = dR54  # dE/dr53 = dE/dr54
+    del dR54
     dUr = dUr + np.dot(dR53.T, H4)  # dE/dUr += dE/dr53 h4^T, summed over the batch
     dH4 = dH4 + np.dot(dR53, Ur)  # dE/dh4 += Ur^T dE/dr53
-    dWr = dWr + np.dot(dR52.T, R51)  # dE/dWr += dE/dr52 r51^T, summed over the batch
+    del dR53
     dR51 = np.dot(dR52, Wr)  # dE/dr51 = Wr^T dE/dr52
-    dE_ = dE_ + _unindex(dR51, E_, np.s_[:, 4])  # dE/de += dE/dr51 placed at [4], zeros elsewhere
     dZ55 = dZ5 * Z5 * (1 - Z5)  # dE/dz55 = dE/dz5 * z5 * (1 - z5)
+    del Z5, dZ5
     dZ54 = dZ55  # dE/dz54 = dE/dz55
     dbz = dbz + _batch_sum(dZ55)  # dE/dbz += dE/dz55, summed over the batch
+    del dZ55
     dZ52 = dZ54  # dE/dz52 = dE/dz54
     dZ53 = dZ54  # dE/dz53 = dE/dz54
+    del dZ54
     dUz = dUz + np.dot(dZ53.T, H4)  # dE/dUz += dE/dz53 h4^T, summed over the batch
+    del H4
     dH4 = dH4 + np.dot(dZ53, Uz)  # dE/dh4 += Uz^T dE/dz53
-    dWz = dWz + np.dot(dZ52.T, Z51)  # dE/dWz += dE/dz52 z51^T, summed over the batch
+    del dZ53
     dZ51 = np.dot(dZ52, Wz)  # dE/dz51 = Wz^T dE/dz52
-    dE_ = dE_ + _unindex(dZ51, E_, np.s_[:, 4])  # dE/de += dE/dz51 placed at [4], zeros elsewhere
     dH42 = dH4  # dE/dh42 = dE/dh4
     dH43 = dH4  # dE/dh43 = dE/dh4
+    del dH4
     dZ4 = dH43 * N4  # dE/dz4 = dE/dh43 * n4
     dN4 = dH43 * Z4  # dE/dn4 = dE/dh43 * z4
+    del dH43
     dH41 = dH42 * H3  # dE/dh41 = dE/dh42 * h3
     dH3 = dH42 * H41  # dE/dh3 = dE/dh42 * h41
+    del H41, dH42
     dZ4 = dZ4 + -dH41  # dE/dz4 += dE/dh41 * (-1)
+    del dH41
     dN46 = dN4 * (1 - N4 ** 2)  # dE/dn46 = dE/dn4 * (1 - n4 ** 2)
+    del N4, dN4
     dN45 = dN46  # dE/dn45 = dE/dn46
     dbn = dbn + _batch_sum(dN46)  # dE/dbn += dE/dn46, summed over the batch
+    del dN46
     dN42 = dN45  # dE/dn42 = dE/dn45
     dN44 = dN45  # dE/dn44 = dE/dn45
+    del dN45
     dUn = dUn + np.dot(dN44.T, N43)  # dE/dUn += dE/dn44 n43^T, summed over the batch
+    del N43
     dN43 = np.dot(dN44, Un)  # dE/dn43 = Un^T dE/dn44
+    del dN44
     dR4 = dN43 * H3  # dE/dr4 = dE/dn43 * h3
     dH3 = dH3 + dN43 * R4  # dE/dh3 += dE/dn43 * r4
-    dWn = dWn + np.dot(dN42.T, N41)  # dE/dWn += dE/dn42 n41^T, summed over the batch
+    del dN43
     dN41 = np.dot(dN42, Wn)  # dE/dn41 = Wn^T dE/dn42
-    dE_ = dE_ + _unindex(dN41, E_, np.s_[:, 3])  # dE/de += dE/dn41 placed at [3], zeros elsewhere
     dR45 = dR4 * R4 * (1 - R4)  # dE/dr45 = dE/dr4 * r4 * (1 - r4)
+    del R4, dR4
     dR44 = dR45  # dE/dr44 = dE/dr45
     dbr = dbr + _batch_sum(dR45)  # dE/dbr += dE/dr45, summed over the batch
+    del dR45
     dR42 = dR44  # dE/dr42 = dE/dr44
     dR43 = dR44  # dE/dr43 = dE/dr44
+    del dR44
     dUr = dUr + np.dot(dR43.T, H3)  # dE/dUr += dE/dr43 h3^T, summed over the batch
     dH3 = dH3 + np.dot(dR43, Ur)  # dE/dh3 += Ur^T dE/dr43
-    dWr = dWr + np.dot(dR42.T, R41)  # dE/dWr += dE/dr42 r41^T, summed over the batch
+    del dR43
     dR41 = np.dot(dR42, Wr)  # dE/dr41 = Wr^T dE/dr42
-    dE_ = dE_ + _unindex(dR41, E_, np.s_[:, 3])  # dE/de += dE/dr41 placed at [3], zeros elsewhere
     dZ45 = dZ4 * Z4 * (1 - Z4)  # dE/dz45 = dE/dz4 * z4 * (1 - z4)
+    del Z4, dZ4
     dZ44 = dZ45  # dE/dz44 = dE/dz45
     dbz = dbz + _batch_sum(dZ45)  # dE/dbz += dE/dz45, summed over the batch
+    del dZ45
     dZ42 = dZ44  # dE/dz42 = dE/dz44
     dZ43 = dZ44  # dE/dz43 = dE/dz44
+    del dZ44
     dUz = dUz + np.dot(dZ43.T, H3)  # dE/dUz += dE/dz43 h3^T, summed over the batch
+    del H3
     dH3 = dH3 + np.dot(dZ43, Uz)  # dE/dh3 += Uz^T dE/dz43
-    dWz = dWz + np.dot(dZ42.T, Z41)  # dE/dWz += dE/dz42 z41^T, summed over the batch
+    del dZ43
     dZ41 = np.dot(dZ42, Wz)  # dE/dz41 = Wz^T dE/dz42
-    dE_ = dE_ + _unindex(dZ41, E_, np.s_[:, 3])  # dE/de += dE/dz41 placed at [3], zeros elsewhere
     dH32 = dH3  # dE/dh32 = dE/dh3
     dH33 = dH3  # dE/dh33 = dE/dh3
+    del dH3
     dZ3 = dH33 * N3  # dE/dz3 = dE/dh33 * n3
     dN3 = dH33 * Z3  # dE/dn3 = dE/dh33 * z3
+    del dH33
     dH31 = dH32 * H2  # dE/dh31 = dE/dh32 * h2
     dH2 = dH32 * H31  # dE/dh2 = dE/dh32 * h31
+    del H31, dH32
     dZ3 = dZ3 + -dH31  # dE/dz3 += dE/dh31 * (-1)
+    del dH31
     dN36 = dN3 * (1 - N3 ** 2)  # dE/dn36 = dE/dn3 * (1 - n3 ** 2)
+    del N3, dN3
     dN35 = dN36  # dE/dn35 = dE/dn36
     dbn = dbn + _batch_sum(dN36)  # dE/dbn += dE/dn36, summed over the batch
+    del dN36
     dN32 = dN35  # dE/dn32 = dE/dn35
     dN34 = dN35  # dE/dn34 = dE/dn35
+    del dN35
     dUn = dUn + np.dot(dN34.T, N33)  # dE/dUn += dE/dn34 n33^T, summed over the batch
+    del N33
     dN33 = np.dot(dN34, Un)  # dE/dn33 = Un^T dE/dn34
+    del dN34
     dR3 = dN33 * H2  # dE/dr3 = dE/dn33 * h2
     dH2 = dH2 + dN33 * R3  # dE/dh2 += dE/dn33 * r3
-    dWn = dWn + np.dot(dN32.T, N31)  # dE/dWn += dE/dn32 n31^T, summed over the batch
+    del dN33
     dN31 = np.dot(dN32, Wn)  # dE/dn31 = Wn^T dE/dn32
-    dE_ = dE_ + _unindex(dN31, E_, np.s_[:, 2])  # dE/de += dE/dn31 placed at [2], zeros elsewhere
     dR35 = dR3 * R3 * (1 - R3)  # dE/dr35 = dE/dr3 * r3 * (1 - r3)
+    del R3, dR3
     dR34 = dR35  # dE/dr34 = dE/dr35
     dbr = dbr + _batch_sum(dR35)  # dE/dbr += dE/dr35, summed over the batch
+    del dR35
     dR32 = dR34  # dE/dr32 = dE/dr34
     dR33 = dR34  # dE/dr33 = dE/dr34
+    del dR34
     dUr = dUr + np.dot(dR33.T, H2)  # dE/dUr += dE/dr33 h2^T, summed over the batch
     dH2 = dH2 + np.dot(dR33, Ur)  # dE/dh2 += Ur^T dE/dr33
-    dWr = dWr + np.dot(dR32.T, R31)  # dE/dWr += dE/dr32 r31^T, summed over the batch
+    del dR33
     dR31 = np.dot(dR32, Wr)  # dE/dr31 = Wr^T dE/dr32
-    dE_ = dE_ + _unindex(dR31, E_, np.s_[:, 2])  # dE/de += dE/dr31 placed at [2], zeros elsewhere
     dZ35 = dZ3 * Z3 * (1 - Z3)  # dE/dz35 = dE/dz3 * z3 * (1 - z3)
+    del Z3, dZ3
     dZ34 = dZ35  # dE/dz34 = dE/dz35
     dbz = dbz + _batch_sum(dZ35)  # dE/dbz += dE/dz35, summed over the batch
+    del dZ35
     dZ32 = dZ34  # dE/dz32 = dE/dz34
     dZ33 = dZ34  # dE/dz33 = dE/dz34
+    del dZ34
     dUz = dUz + np.dot(dZ33.T, H2)  # dE/dUz += dE/dz33 h2^T, summed over the batch
+    del H2
     dH2 = dH2 + np.dot(dZ33, Uz)  # dE/dh2 += Uz^T dE/dz33
-    dWz = dWz + np.dot(dZ32.T, Z31)  # dE/dWz += dE/dz32 z31^T, summed over the batch
+    del dZ33
     dZ31 = np.dot(dZ32, Wz)  # dE/dz31 = Wz^T dE/dz32
-    dE_ = dE_ + _unindex(dZ31, E_, np.s_[:, 2])  # dE/de += dE/dz31 placed at [2], zeros elsewhere
     dH22 = dH2  # dE/dh22 = dE/dh2
     dH23 = dH2  # dE/dh23 = dE/dh2
+    del dH2
     dZ2 = dH23 * N2  # dE/dz2 = dE/dh23 * n2
     dN2 = dH23 * Z2  # dE/dn2 = dE/dh23 * z2
+    del dH23
     dH21 = dH22 * H1  # dE/dh21 = dE/dh22 * h1
     dH1 = dH22 * H21  # dE/dh1 = dE/dh22 * h21
+    del H21, dH22
     dZ2 = dZ2 + -dH21  # dE/dz2 += dE/dh21 * (-1)
+    del dH21
     dN26 = dN2 * (1 - N2 ** 2)  # dE/dn26 = dE/dn2 * (1 - n2 ** 2)
+    del N2, dN2
     dN25 = dN26  # dE/dn25 = dE/dn26
     dbn = dbn + _batch_sum(dN26)  # dE/dbn += dE/dn26, summed over the batch
+    del dN26
     dN22 = dN25  # dE/dn22 = dE/dn25
     dN24 = dN25  # dE/dn24 = dE/dn25
+    del dN25
     dUn = dUn + np.dot(dN24.T, N23)  # dE/dUn += dE/dn24 n23^T, summed over the batch
+    del N23
     dN23 = np.dot(dN24, Un)  # dE/dn23 = Un^T dE/dn24
+    del dN24
     dR2 = dN23 * H1  # dE/dr2 = dE/dn23 * h1
     dH1 = dH1 + dN23 * R2  # dE/dh1 += dE/dn23 * r2
-    dWn = dWn + np.dot(dN22.T, N21)  # dE/dWn += dE/dn22 n21^T, summed over the batch
+    del dN23
     dN21 = np.dot(dN22, Wn)  # dE/dn21 = Wn^T dE/dn22
-    dE_ = dE_ + _unindex(dN21, E_, np.s_[:, 1])  # dE/de += dE/dn21 placed at [1], zeros elsewhere
     dR25 = dR2 * R2 * (1 - R2)  # dE/dr25 = dE/dr2 * r2 * (1 - r2)
+    del R2, dR2
     dR24 = dR25  # dE/dr24 = dE/dr25
     dbr = dbr + _batch_sum(dR25)  # dE/dbr += dE/dr25, summed over the batch
+    del dR25
     dR22 = dR24  # dE/dr22 = dE/dr24
     dR23 = dR24  # dE/dr23 = dE/dr24
+    del dR24
     dUr = dUr + np.dot(dR23.T, H1)  # dE/dUr += dE/dr23 h1^T, summed over the batch
     dH1 = dH1 + np.dot(dR23, Ur)  # dE/dh1 += Ur^T dE/dr23
-    dWr = dWr + np.dot(dR22.T, R21)  # dE/dWr += dE/dr22 r21^T, summed over the batch
+    del dR23
+    # dE/dWr = sum over k of dE/d(Wr e[k]) e[k]^T, summed over the batch, one product for all the steps
+    dWr = np.dot(np.stack([dR22, dR32, dR42, dR52, dR62], axis=1).reshape(-1, 16).T, E_[:, 1:6].reshape(-1, 12))
+    del dR62, dR52, dR42, dR32
     dR21 = np.dot(dR22, Wr)  # dE/dr21 = Wr^T dE/dr22
-    dE_ = dE_ + _unindex(dR21, E_, np.s_[:, 1])  # dE/de += dE/dr21 placed at [1], zeros elsewhere
+    del dR22
     dZ25 = dZ2 * Z2 * (1 - Z2)  # dE/dz25 = dE/dz2 * z2 * (1 - z2)
+    del Z2, dZ2
     dZ24 = dZ25  # dE/dz24 = dE/dz25
     dbz = dbz + _batch_sum(dZ25)  # dE/dbz += dE/dz25, summed over the batch
+    del dZ25
     dZ22 = dZ24  # dE/dz22 = dE/dz24
     dZ23 = dZ24  # dE/dz23 = dE/dz24
+    del dZ24
     dUz = dUz + np.dot(dZ23.T, H1)  # dE/dUz += dE/dz23 h1^T, summed over the batch
+    del H1
     dH1 = dH1 + np.dot(dZ23, Uz)  # dE/dh1 += Uz^T dE/dz23
-    dWz = dWz + np.dot(dZ22.T, Z21)  # dE/dWz += dE/dz22 z21^T, summed over the batch
+    del dZ23
     dZ21 = np.dot(dZ22, Wz)  # dE/dz21 = Wz^T dE/dz22
-    dE_ = dE_ + _unindex(dZ21, E_, np.s_[:, 1])  # dE/de += dE/dz21 placed at [1], zeros elsewhere
     dZ1 = dH1 * N1  # dE/dz1 = dE/dh1 * n1
     dN1 = dH1 * Z1  # dE/dn1 = dE/dh1 * z1
+    del dH1
     dN12 = dN1 * (1 - N1 ** 2)  # dE/dn12 = dE/dn1 * (1 - n1 ** 2)
-    dWn = dWn + np.dot(dN12.T, N11)  # dE/dWn += dE/dn12 n11^T, summed over the batch
+    del N1, dN1
+    # dE/dWn = sum over k of dE/d(Wn e[k]) e[k]^T, summed over the batch, one product for all the steps
+    dWn = np.dot(np.stack([dN12, dN22, dN32, dN42, dN52, dN62], axis=1).reshape(-1, 16).T, E_.reshape(-1, 12))
+    del dN62, dN52, dN42, dN32, dN22
     dbn = dbn + _batch_sum(dN12)  # dE/dbn += dE/dn12, summed over the batch
     dN11 = np.dot(dN12, Wn)  # dE/dn11 = Wn^T dE/dn12
-    dE_ = dE_ + _unindex(dN11, E_, np.s_[:, 0])  # dE/de += dE/dn11 placed at [0], zeros elsewhere
+    del dN12
     dZ12 = dZ1 * Z1 * (1 - Z1)  # dE/dz12 = dE/dz1 * z1 * (1 - z1)
-    dWz = dWz + np.dot(dZ12.T, Z11)  # dE/dWz += dE/dz12 z11^T, summed over the batch
+    del Z1, dZ1
+    # dE/dWz = sum over k of dE/d(Wz e[k]) e[k]^T, summed over the batch, one product for all the steps
+    dWz = np.dot(np.stack([dZ12, dZ22, dZ32, dZ42, dZ52, dZ62], axis=1).reshape(-1, 16).T, E_.reshape(-1, 12))
+    del E_, dZ62, dZ52, dZ42, dZ32, dZ22
     dbz = dbz + _batch_sum(dZ12)  # dE/dbz += dE/dz12, summed over the batch
     dZ11 = np.dot(dZ12, Wz)  # dE/dz11 = Wz^T dE/dz12
-    dE_ = dE_ + _unindex(dZ11, E_, np.s_[:, 0])  # dE/de += dE/dz11 placed at [0], zeros elsewhere
+    del dZ12
+    # dE/de = [dE/dn11 + dE/dz11, dE/dn21 + dE/dr21 + dE/dz21, dE/dn31 + dE/dr31 + dE/dz31, dE/dn41 + dE/dr41 + dE/dz41, dE/dn51 +
+    # dE/dr51 + dE/dz51, dE/dn61 + dE/dr61 + dE/dz61]: slot k gets the adjoints of its slices e[k]
+    dE_ = np.stack([
+        dN11 + dZ11,
+        dN21 + dR21 + dZ21,
+        dN31 + dR31 + dZ31,
+        dN41 + dR41 + dZ41,
+        dN51 + dR51 + dZ51,
+        dN61 + dR61 + dZ61,
+    ], axis=1)  # noqa: E501
+    del dN61, dR61, dZ61, dN51, dR51, dZ51, dN41, dR41, dZ41, dN31, dR31, dZ31, dN21, dR21, dZ21, dN11
+    del dZ11
     dEmb = _gather_adjoint(dE_, Ids, Emb)  # dE/dEmb = dE/de added into the rows ids picked
     return E, {
         "Emb": dEmb,

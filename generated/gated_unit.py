@@ -181,7 +181,8 @@ def backward(params, cache, T):
 
 def loss_and_grad(params, X, T):
     """The batch loss and its gradients, in one forward and one backward pass."""
-    # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict.
+    # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict, and
+    # each array deleted after its last use (less memory alive: fewer fresh pages at large batches).
     X = _inputs(X)
     Wa = params["Wa"]
     Wg = params["Wg"]
@@ -195,13 +196,19 @@ def loss_and_grad(params, X, T):
     N = T.shape[0]
     E = 0.5 * np.vdot(Y - T, Y - T) / N  # E = half_sse(y, t) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch
     dY = (Y - T) / N  # dE/dy = y - t
+    del Y
     dWo = np.dot(dY.T, G)  # dE/dWo = dE/dy g^T, summed over the batch
+    del G
     dbo = _batch_sum(dY)  # dE/dbo = dE/dy, summed over the batch
     dG = np.dot(dY, Wo)  # dE/dg = Wo^T dE/dy
+    del dY
     dG1 = dG * G3  # dE/dg1 = dE/dg * g3
     dG3 = dG * G1  # dE/dg3 = dE/dg * g1
+    del G1, dG
     dG2 = dG3 * G3 * (1 - G3)  # dE/dg2 = dE/dg3 * g3 * (1 - g3)
+    del G3, dG3
     dWg = np.dot(dG2.T, X)  # dE/dWg = dE/dg2 x^T, summed over the batch
+    del dG2
     dWa = np.dot(dG1.T, X)  # dE/dWa = dE/dg1 x^T, summed over the batch
     return E, {
         "Wa": dWa,

@@ -184,7 +184,8 @@ def backward(params, cache, T):
 
 def loss_and_grad(params, X, T):
     """The batch loss and its gradients, in one forward and one backward pass."""
-    # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict.
+    # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict, and
+    # each array deleted after its last use (less memory alive: fewer fresh pages at large batches).
     X = _inputs(X)
     Wh = params["Wh"]
     bh = params["bh"]
@@ -199,16 +200,24 @@ def loss_and_grad(params, X, T):
     # E = half_sse(y, target) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch
     E = 0.5 * np.vdot(Y - Target, Y - Target) / N
     dY = (Y - Target) / N  # dE/dy = y - target
+    del Y, Target
     dY1 = dY  # dE/dy1 = dE/dy
     dY3 = dY  # dE/dy3 = dE/dy
+    del dY
     dY2 = dY3 * X  # dE/dy2 = dE/dy3 * x
+    del dY3
     dT_ = -dY2  # dE/dt = dE/dy2 * (-1)
+    del dY2
     dT_ = dT_ + dY1 * H  # dE/dt += dE/dy1 * h
     dH = dY1 * T_  # dE/dh = dE/dy1 * t
+    del dY1
     dT1 = dT_ * T_ * (1 - T_)  # dE/dt1 = dE/dt * t * (1 - t)
+    del T_, dT_
     dWt = np.dot(dT1.T, X)  # dE/dWt = dE/dt1 x^T, summed over the batch
     dbt = _batch_sum(dT1)  # dE/dbt = dE/dt1, summed over the batch
+    del dT1
     dH1 = dH * (1 - H ** 2)  # dE/dh1 = dE/dh * (1 - h ** 2)
+    del H, dH
     dWh = np.dot(dH1.T, X)  # dE/dWh = dE/dh1 x^T, summed over the batch
     dbh = _batch_sum(dH1)  # dE/dbh = dE/dh1, summed over the batch
     return E, {

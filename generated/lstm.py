@@ -216,219 +216,146 @@ def forward(params, X):
     bg = params["bg"]
     Wy = params["Wy"]
     by = params["by"]
-    I11 = X[:, 0]  # i11 = x[0]
-    I1 = _sigmoid(np.dot(I11, Wi.T) + bi)  # i1 = sigmoid(Wi i11 + bi)
-    O11 = X[:, 0]  # o11 = x[0]
-    O1 = _sigmoid(np.dot(O11, Wo.T) + bo)  # o1 = sigmoid(Wo o11 + bo)
-    G11 = X[:, 0]  # g11 = x[0]
-    G1 = np.tanh(np.dot(G11, Wg.T) + bg)  # g1 = tanh(Wg g11 + bg)
+    _Wi_x = X.swapaxes(0, 1) @ Wi.T  # _Wi_x[k] = Wi x[k] for every step k: one product for all the steps
+    I1 = _sigmoid(_Wi_x[0] + bi)  # i1 = sigmoid(Wi x[0] + bi)
+    _Wo_x = X.swapaxes(0, 1) @ Wo.T  # _Wo_x[k] = Wo x[k] for every step k: one product for all the steps
+    O1 = _sigmoid(_Wo_x[0] + bo)  # o1 = sigmoid(Wo x[0] + bo)
+    _Wg_x = X.swapaxes(0, 1) @ Wg.T  # _Wg_x[k] = Wg x[k] for every step k: one product for all the steps
+    G1 = np.tanh(_Wg_x[0] + bg)  # g1 = tanh(Wg x[0] + bg)
     C1 = G1 * I1  # c1 = g1 * i1
     H11 = np.tanh(C1)  # h11 = tanh(c1)
     H1 = H11 * O1  # h1 = h11 * o1
-    I21 = X[:, 1]  # i21 = x[1]
-    I2 = _sigmoid(np.dot(I21, Wi.T) + np.dot(H1, Ui.T) + bi)  # i2 = sigmoid(bi + Wi i21 + Ui h1)
-    O21 = X[:, 1]  # o21 = x[1]
-    O2 = _sigmoid(np.dot(O21, Wo.T) + np.dot(H1, Uo.T) + bo)  # o2 = sigmoid(bo + Wo o21 + Uo h1)
-    F21 = X[:, 1]  # f21 = x[1]
-    F2 = _sigmoid(np.dot(F21, Wf.T) + np.dot(H1, Uf.T) + bf)  # f2 = sigmoid(bf + Wf f21 + Uf h1)
-    G21 = X[:, 1]  # g21 = x[1]
-    G2 = np.tanh(np.dot(G21, Wg.T) + np.dot(H1, Ug.T) + bg)  # g2 = tanh(bg + Wg g21 + Ug h1)
+    I2 = _sigmoid(_Wi_x[1] + np.dot(H1, Ui.T) + bi)  # i2 = sigmoid(bi + Wi x[1] + Ui h1)
+    O2 = _sigmoid(_Wo_x[1] + np.dot(H1, Uo.T) + bo)  # o2 = sigmoid(bo + Wo x[1] + Uo h1)
+    _Wf_x = X[:, 1:10].swapaxes(0, 1) @ Wf.T  # _Wf_x[k - 1] = Wf x[k] for k = 1..9: one product for all the steps
+    F2 = _sigmoid(_Wf_x[0] + np.dot(H1, Uf.T) + bf)  # f2 = sigmoid(bf + Wf x[1] + Uf h1)
+    G2 = np.tanh(_Wg_x[1] + np.dot(H1, Ug.T) + bg)  # g2 = tanh(bg + Wg x[1] + Ug h1)
     C2 = C1 * F2 + G2 * I2  # c2 = c1 * f2 + g2 * i2
     H21 = np.tanh(C2)  # h21 = tanh(c2)
     H2 = H21 * O2  # h2 = h21 * o2
-    I31 = X[:, 2]  # i31 = x[2]
-    I3 = _sigmoid(np.dot(I31, Wi.T) + np.dot(H2, Ui.T) + bi)  # i3 = sigmoid(bi + Wi i31 + Ui h2)
-    O31 = X[:, 2]  # o31 = x[2]
-    O3 = _sigmoid(np.dot(O31, Wo.T) + np.dot(H2, Uo.T) + bo)  # o3 = sigmoid(bo + Wo o31 + Uo h2)
-    F31 = X[:, 2]  # f31 = x[2]
-    F3 = _sigmoid(np.dot(F31, Wf.T) + np.dot(H2, Uf.T) + bf)  # f3 = sigmoid(bf + Wf f31 + Uf h2)
-    G31 = X[:, 2]  # g31 = x[2]
-    G3 = np.tanh(np.dot(G31, Wg.T) + np.dot(H2, Ug.T) + bg)  # g3 = tanh(bg + Wg g31 + Ug h2)
+    I3 = _sigmoid(_Wi_x[2] + np.dot(H2, Ui.T) + bi)  # i3 = sigmoid(bi + Wi x[2] + Ui h2)
+    O3 = _sigmoid(_Wo_x[2] + np.dot(H2, Uo.T) + bo)  # o3 = sigmoid(bo + Wo x[2] + Uo h2)
+    F3 = _sigmoid(_Wf_x[1] + np.dot(H2, Uf.T) + bf)  # f3 = sigmoid(bf + Wf x[2] + Uf h2)
+    G3 = np.tanh(_Wg_x[2] + np.dot(H2, Ug.T) + bg)  # g3 = tanh(bg + Wg x[2] + Ug h2)
     C3 = C2 * F3 + G3 * I3  # c3 = c2 * f3 + g3 * i3
     H31 = np.tanh(C3)  # h31 = tanh(c3)
     H3 = H31 * O3  # h3 = h31 * o3
-    I41 = X[:, 3]  # i41 = x[3]
-    I4 = _sigmoid(np.dot(I41, Wi.T) + np.dot(H3, Ui.T) + bi)  # i4 = sigmoid(bi + Wi i41 + Ui h3)
-    O41 = X[:, 3]  # o41 = x[3]
-    O4 = _sigmoid(np.dot(O41, Wo.T) + np.dot(H3, Uo.T) + bo)  # o4 = sigmoid(bo + Wo o41 + Uo h3)
-    F41 = X[:, 3]  # f41 = x[3]
-    F4 = _sigmoid(np.dot(F41, Wf.T) + np.dot(H3, Uf.T) + bf)  # f4 = sigmoid(bf + Wf f41 + Uf h3)
-    G41 = X[:, 3]  # g41 = x[3]
-    G4 = np.tanh(np.dot(G41, Wg.T) + np.dot(H3, Ug.T) + bg)  # g4 = tanh(bg + Wg g41 + Ug h3)
+    I4 = _sigmoid(_Wi_x[3] + np.dot(H3, Ui.T) + bi)  # i4 = sigmoid(bi + Wi x[3] + Ui h3)
+    O4 = _sigmoid(_Wo_x[3] + np.dot(H3, Uo.T) + bo)  # o4 = sigmoid(bo + Wo x[3] + Uo h3)
+    F4 = _sigmoid(_Wf_x[2] + np.dot(H3, Uf.T) + bf)  # f4 = sigmoid(bf + Wf x[3] + Uf h3)
+    G4 = np.tanh(_Wg_x[3] + np.dot(H3, Ug.T) + bg)  # g4 = tanh(bg + Wg x[3] + Ug h3)
     C4 = C3 * F4 + G4 * I4  # c4 = c3 * f4 + g4 * i4
     H41 = np.tanh(C4)  # h41 = tanh(c4)
     H4 = H41 * O4  # h4 = h41 * o4
-    I51 = X[:, 4]  # i51 = x[4]
-    I5 = _sigmoid(np.dot(I51, Wi.T) + np.dot(H4, Ui.T) + bi)  # i5 = sigmoid(bi + Wi i51 + Ui h4)
-    O51 = X[:, 4]  # o51 = x[4]
-    O5 = _sigmoid(np.dot(O51, Wo.T) + np.dot(H4, Uo.T) + bo)  # o5 = sigmoid(bo + Wo o51 + Uo h4)
-    F51 = X[:, 4]  # f51 = x[4]
-    F5 = _sigmoid(np.dot(F51, Wf.T) + np.dot(H4, Uf.T) + bf)  # f5 = sigmoid(bf + Wf f51 + Uf h4)
-    G51 = X[:, 4]  # g51 = x[4]
-    G5 = np.tanh(np.dot(G51, Wg.T) + np.dot(H4, Ug.T) + bg)  # g5 = tanh(bg + Wg g51 + Ug h4)
+    I5 = _sigmoid(_Wi_x[4] + np.dot(H4, Ui.T) + bi)  # i5 = sigmoid(bi + Wi x[4] + Ui h4)
+    O5 = _sigmoid(_Wo_x[4] + np.dot(H4, Uo.T) + bo)  # o5 = sigmoid(bo + Wo x[4] + Uo h4)
+    F5 = _sigmoid(_Wf_x[3] + np.dot(H4, Uf.T) + bf)  # f5 = sigmoid(bf + Wf x[4] + Uf h4)
+    G5 = np.tanh(_Wg_x[4] + np.dot(H4, Ug.T) + bg)  # g5 = tanh(bg + Wg x[4] + Ug h4)
     C5 = C4 * F5 + G5 * I5  # c5 = c4 * f5 + g5 * i5
     H51 = np.tanh(C5)  # h51 = tanh(c5)
     H5 = H51 * O5  # h5 = h51 * o5
-    I61 = X[:, 5]  # i61 = x[5]
-    I6 = _sigmoid(np.dot(I61, Wi.T) + np.dot(H5, Ui.T) + bi)  # i6 = sigmoid(bi + Wi i61 + Ui h5)
-    O61 = X[:, 5]  # o61 = x[5]
-    O6 = _sigmoid(np.dot(O61, Wo.T) + np.dot(H5, Uo.T) + bo)  # o6 = sigmoid(bo + Wo o61 + Uo h5)
-    F61 = X[:, 5]  # f61 = x[5]
-    F6 = _sigmoid(np.dot(F61, Wf.T) + np.dot(H5, Uf.T) + bf)  # f6 = sigmoid(bf + Wf f61 + Uf h5)
-    G61 = X[:, 5]  # g61 = x[5]
-    G6 = np.tanh(np.dot(G61, Wg.T) + np.dot(H5, Ug.T) + bg)  # g6 = tanh(bg + Wg g61 + Ug h5)
+    I6 = _sigmoid(_Wi_x[5] + np.dot(H5, Ui.T) + bi)  # i6 = sigmoid(bi + Wi x[5] + Ui h5)
+    O6 = _sigmoid(_Wo_x[5] + np.dot(H5, Uo.T) + bo)  # o6 = sigmoid(bo + Wo x[5] + Uo h5)
+    F6 = _sigmoid(_Wf_x[4] + np.dot(H5, Uf.T) + bf)  # f6 = sigmoid(bf + Wf x[5] + Uf h5)
+    G6 = np.tanh(_Wg_x[5] + np.dot(H5, Ug.T) + bg)  # g6 = tanh(bg + Wg x[5] + Ug h5)
     C6 = C5 * F6 + G6 * I6  # c6 = c5 * f6 + g6 * i6
     H61 = np.tanh(C6)  # h61 = tanh(c6)
     H6 = H61 * O6  # h6 = h61 * o6
-    I71 = X[:, 6]  # i71 = x[6]
-    I7 = _sigmoid(np.dot(I71, Wi.T) + np.dot(H6, Ui.T) + bi)  # i7 = sigmoid(bi + Wi i71 + Ui h6)
-    O71 = X[:, 6]  # o71 = x[6]
-    O7 = _sigmoid(np.dot(O71, Wo.T) + np.dot(H6, Uo.T) + bo)  # o7 = sigmoid(bo + Wo o71 + Uo h6)
-    F71 = X[:, 6]  # f71 = x[6]
-    F7 = _sigmoid(np.dot(F71, Wf.T) + np.dot(H6, Uf.T) + bf)  # f7 = sigmoid(bf + Wf f71 + Uf h6)
-    G71 = X[:, 6]  # g71 = x[6]
-    G7 = np.tanh(np.dot(G71, Wg.T) + np.dot(H6, Ug.T) + bg)  # g7 = tanh(bg + Wg g71 + Ug h6)
+    I7 = _sigmoid(_Wi_x[6] + np.dot(H6, Ui.T) + bi)  # i7 = sigmoid(bi + Wi x[6] + Ui h6)
+    O7 = _sigmoid(_Wo_x[6] + np.dot(H6, Uo.T) + bo)  # o7 = sigmoid(bo + Wo x[6] + Uo h6)
+    F7 = _sigmoid(_Wf_x[5] + np.dot(H6, Uf.T) + bf)  # f7 = sigmoid(bf + Wf x[6] + Uf h6)
+    G7 = np.tanh(_Wg_x[6] + np.dot(H6, Ug.T) + bg)  # g7 = tanh(bg + Wg x[6] + Ug h6)
     C7 = C6 * F7 + G7 * I7  # c7 = c6 * f7 + g7 * i7
     H71 = np.tanh(C7)  # h71 = tanh(c7)
     H7 = H71 * O7  # h7 = h71 * o7
-    I81 = X[:, 7]  # i81 = x[7]
-    I8 = _sigmoid(np.dot(I81, Wi.T) + np.dot(H7, Ui.T) + bi)  # i8 = sigmoid(bi + Wi i81 + Ui h7)
-    O81 = X[:, 7]  # o81 = x[7]
-    O8 = _sigmoid(np.dot(O81, Wo.T) + np.dot(H7, Uo.T) + bo)  # o8 = sigmoid(bo + Wo o81 + Uo h7)
-    F81 = X[:, 7]  # f81 = x[7]
-    F8 = _sigmoid(np.dot(F81, Wf.T) + np.dot(H7, Uf.T) + bf)  # f8 = sigmoid(bf + Wf f81 + Uf h7)
-    G81 = X[:, 7]  # g81 = x[7]
-    G8 = np.tanh(np.dot(G81, Wg.T) + np.dot(H7, Ug.T) + bg)  # g8 = tanh(bg + Wg g81 + Ug h7)
+    I8 = _sigmoid(_Wi_x[7] + np.dot(H7, Ui.T) + bi)  # i8 = sigmoid(bi + Wi x[7] + Ui h7)
+    O8 = _sigmoid(_Wo_x[7] + np.dot(H7, Uo.T) + bo)  # o8 = sigmoid(bo + Wo x[7] + Uo h7)
+    F8 = _sigmoid(_Wf_x[6] + np.dot(H7, Uf.T) + bf)  # f8 = sigmoid(bf + Wf x[7] + Uf h7)
+    G8 = np.tanh(_Wg_x[7] + np.dot(H7, Ug.T) + bg)  # g8 = tanh(bg + Wg x[7] + Ug h7)
     C8 = C7 * F8 + G8 * I8  # c8 = c7 * f8 + g8 * i8
     H81 = np.tanh(C8)  # h81 = tanh(c8)
     H8 = H81 * O8  # h8 = h81 * o8
-    I91 = X[:, 8]  # i91 = x[8]
-    I9 = _sigmoid(np.dot(I91, Wi.T) + np.dot(H8, Ui.T) + bi)  # i9 = sigmoid(bi + Wi i91 + Ui h8)
-    O91 = X[:, 8]  # o91 = x[8]
-    O9 = _sigmoid(np.dot(O91, Wo.T) + np.dot(H8, Uo.T) + bo)  # o9 = sigmoid(bo + Wo o91 + Uo h8)
-    F91 = X[:, 8]  # f91 = x[8]
-    F9 = _sigmoid(np.dot(F91, Wf.T) + np.dot(H8, Uf.T) + bf)  # f9 = sigmoid(bf + Wf f91 + Uf h8)
-    G91 = X[:, 8]  # g91 = x[8]
-    G9 = np.tanh(np.dot(G91, Wg.T) + np.dot(H8, Ug.T) + bg)  # g9 = tanh(bg + Wg g91 + Ug h8)
+    I9 = _sigmoid(_Wi_x[8] + np.dot(H8, Ui.T) + bi)  # i9 = sigmoid(bi + Wi x[8] + Ui h8)
+    O9 = _sigmoid(_Wo_x[8] + np.dot(H8, Uo.T) + bo)  # o9 = sigmoid(bo + Wo x[8] + Uo h8)
+    F9 = _sigmoid(_Wf_x[7] + np.dot(H8, Uf.T) + bf)  # f9 = sigmoid(bf + Wf x[8] + Uf h8)
+    G9 = np.tanh(_Wg_x[8] + np.dot(H8, Ug.T) + bg)  # g9 = tanh(bg + Wg x[8] + Ug h8)
     C9 = C8 * F9 + G9 * I9  # c9 = c8 * f9 + g9 * i9
     H91 = np.tanh(C9)  # h91 = tanh(c9)
     H9 = H91 * O9  # h9 = h91 * o9
-    I101 = X[:, 9]  # i101 = x[9]
-    I10 = _sigmoid(np.dot(I101, Wi.T) + np.dot(H9, Ui.T) + bi)  # i10 = sigmoid(bi + Wi i101 + Ui h9)
-    F101 = X[:, 9]  # f101 = x[9]
-    F10 = _sigmoid(np.dot(F101, Wf.T) + np.dot(H9, Uf.T) + bf)  # f10 = sigmoid(bf + Wf f101 + Uf h9)
-    O101 = X[:, 9]  # o101 = x[9]
-    O10 = _sigmoid(np.dot(O101, Wo.T) + np.dot(H9, Uo.T) + bo)  # o10 = sigmoid(bo + Wo o101 + Uo h9)
-    G101 = X[:, 9]  # g101 = x[9]
-    G10 = np.tanh(np.dot(G101, Wg.T) + np.dot(H9, Ug.T) + bg)  # g10 = tanh(bg + Wg g101 + Ug h9)
+    I10 = _sigmoid(_Wi_x[9] + np.dot(H9, Ui.T) + bi)  # i10 = sigmoid(bi + Wi x[9] + Ui h9)
+    F10 = _sigmoid(_Wf_x[8] + np.dot(H9, Uf.T) + bf)  # f10 = sigmoid(bf + Wf x[9] + Uf h9)
+    O10 = _sigmoid(_Wo_x[9] + np.dot(H9, Uo.T) + bo)  # o10 = sigmoid(bo + Wo x[9] + Uo h9)
+    G10 = np.tanh(_Wg_x[9] + np.dot(H9, Ug.T) + bg)  # g10 = tanh(bg + Wg x[9] + Ug h9)
     H101 = np.tanh(C9 * F10 + G10 * I10)  # h101 = tanh(c9 * f10 + g10 * i10)
     H10 = H101 * O10  # h10 = h101 * o10
     Y = np.dot(H10, Wy.T) + by  # y = Wy h10 + by
     cache = {
-        "I11": I11,
+        "X": X,
         "I1": I1,
-        "O11": O11,
         "O1": O1,
-        "G11": G11,
         "G1": G1,
         "C1": C1,
         "H11": H11,
         "H1": H1,
-        "I21": I21,
         "I2": I2,
-        "O21": O21,
         "O2": O2,
-        "F21": F21,
         "F2": F2,
-        "G21": G21,
         "G2": G2,
         "C2": C2,
         "H21": H21,
         "H2": H2,
-        "I31": I31,
         "I3": I3,
-        "O31": O31,
         "O3": O3,
-        "F31": F31,
         "F3": F3,
-        "G31": G31,
         "G3": G3,
         "C3": C3,
         "H31": H31,
         "H3": H3,
-        "I41": I41,
         "I4": I4,
-        "O41": O41,
         "O4": O4,
-        "F41": F41,
         "F4": F4,
-        "G41": G41,
         "G4": G4,
         "C4": C4,
         "H41": H41,
         "H4": H4,
-        "I51": I51,
         "I5": I5,
-        "O51": O51,
         "O5": O5,
-        "F51": F51,
         "F5": F5,
-        "G51": G51,
         "G5": G5,
         "C5": C5,
         "H51": H51,
         "H5": H5,
-        "I61": I61,
         "I6": I6,
-        "O61": O61,
         "O6": O6,
-        "F61": F61,
         "F6": F6,
-        "G61": G61,
         "G6": G6,
         "C6": C6,
         "H61": H61,
         "H6": H6,
-        "I71": I71,
         "I7": I7,
-        "O71": O71,
         "O7": O7,
-        "F71": F71,
         "F7": F7,
-        "G71": G71,
         "G7": G7,
         "C7": C7,
         "H71": H71,
         "H7": H7,
-        "I81": I81,
         "I8": I8,
-        "O81": O81,
         "O8": O8,
-        "F81": F81,
         "F8": F8,
-        "G81": G81,
         "G8": G8,
         "C8": C8,
         "H81": H81,
         "H8": H8,
-        "I91": I91,
         "I9": I9,
-        "O91": O91,
         "O9": O9,
-        "F91": F91,
         "F9": F9,
-        "G91": G91,
         "G9": G9,
         "C9": C9,
         "H91": H91,
         "H9": H9,
-        "I101": I101,
         "I10": I10,
-        "F101": F101,
         "F10": F10,
-        "O101": O101,
         "O10": O10,
-        "G101": G101,
         "G10": G10,
         "H101": H101,
         "H10": H10,
@@ -457,110 +384,72 @@ def backward(params, cache, T):
     Uo = params["Uo"]
     Ug = params["Ug"]
     Wy = params["Wy"]
-    I11 = cache["I11"]
+    X = cache["X"]
     I1 = cache["I1"]
-    O11 = cache["O11"]
     O1 = cache["O1"]
-    G11 = cache["G11"]
     G1 = cache["G1"]
     C1 = cache["C1"]
     H11 = cache["H11"]
     H1 = cache["H1"]
-    I21 = cache["I21"]
     I2 = cache["I2"]
-    O21 = cache["O21"]
     O2 = cache["O2"]
-    F21 = cache["F21"]
     F2 = cache["F2"]
-    G21 = cache["G21"]
     G2 = cache["G2"]
     C2 = cache["C2"]
     H21 = cache["H21"]
     H2 = cache["H2"]
-    I31 = cache["I31"]
     I3 = cache["I3"]
-    O31 = cache["O31"]
     O3 = cache["O3"]
-    F31 = cache["F31"]
     F3 = cache["F3"]
-    G31 = cache["G31"]
     G3 = cache["G3"]
     C3 = cache["C3"]
     H31 = cache["H31"]
     H3 = cache["H3"]
-    I41 = cache["I41"]
     I4 = cache["I4"]
-    O41 = cache["O41"]
     O4 = cache["O4"]
-    F41 = cache["F41"]
     F4 = cache["F4"]
-    G41 = cache["G41"]
     G4 = cache["G4"]
     C4 = cache["C4"]
     H41 = cache["H41"]
     H4 = cache["H4"]
-    I51 = cache["I51"]
     I5 = cache["I5"]
-    O51 = cache["O51"]
     O5 = cache["O5"]
-    F51 = cache["F51"]
     F5 = cache["F5"]
-    G51 = cache["G51"]
     G5 = cache["G5"]
     C5 = cache["C5"]
     H51 = cache["H51"]
     H5 = cache["H5"]
-    I61 = cache["I61"]
     I6 = cache["I6"]
-    O61 = cache["O61"]
     O6 = cache["O6"]
-    F61 = cache["F61"]
     F6 = cache["F6"]
-    G61 = cache["G61"]
     G6 = cache["G6"]
     C6 = cache["C6"]
     H61 = cache["H61"]
     H6 = cache["H6"]
-    I71 = cache["I71"]
     I7 = cache["I7"]
-    O71 = cache["O71"]
     O7 = cache["O7"]
-    F71 = cache["F71"]
     F7 = cache["F7"]
-    G71 = cache["G71"]
     G7 = cache["G7"]
     C7 = cache["C7"]
     H71 = cache["H71"]
     H7 = cache["H7"]
-    I81 = cache["I81"]
     I8 = cache["I8"]
-    O81 = cache["O81"]
     O8 = cache["O8"]
-    F81 = cache["F81"]
     F8 = cache["F8"]
-    G81 = cache["G81"]
     G8 = cache["G8"]
     C8 = cache["C8"]
     H81 = cache["H81"]
     H8 = cache["H8"]
-    I91 = cache["I91"]
     I9 = cache["I9"]
-    O91 = cache["O91"]
     O9 = cache["O9"]
-    F91 = cache["F91"]
     F9 = cache["F9"]
-    G91 = cache["G91"]
     G9 = cache["G9"]
     C9 = cache["C9"]
     H91 = cache["H91"]
     H9 = cache["H9"]
-    I101 = cache["I101"]
     I10 = cache["I10"]
-    F101 = cache["F101"]
     F10 = cache["F10"]
-    O101 = cache["O101"]
     O10 = cache["O10"]
-    G101 = cache["G101"]
     G10 = cache["G10"]
     H101 = cache["H101"]
     H10 = cache["H10"]
@@ -586,7 +475,6 @@ def backward(params, cache, T):
     dG103 = dG104  # dE/dg103 = dE/dg104
     dUg = np.dot(dG103.T, H9)  # dE/dUg = dE/dg103 h9^T, summed over the batch
     dH9 = np.dot(dG103, Ug)  # dE/dh9 = Ug^T dE/dg103
-    dWg = np.dot(dG102.T, G101)  # dE/dWg = dE/dg102 g101^T, summed over the batch
     dO105 = dO10 * O10 * (1 - O10)  # dE/do105 = dE/do10 * o10 * (1 - o10)
     dO104 = dO105  # dE/do104 = dE/do105
     dbo = _batch_sum(dO105)  # dE/dbo = dE/do105, summed over the batch
@@ -594,7 +482,6 @@ def backward(params, cache, T):
     dO103 = dO104  # dE/do103 = dE/do104
     dUo = np.dot(dO103.T, H9)  # dE/dUo = dE/do103 h9^T, summed over the batch
     dH9 = dH9 + np.dot(dO103, Uo)  # dE/dh9 += Uo^T dE/do103
-    dWo = np.dot(dO102.T, O101)  # dE/dWo = dE/do102 o101^T, summed over the batch
     dF105 = dF10 * F10 * (1 - F10)  # dE/df105 = dE/df10 * f10 * (1 - f10)
     dF104 = dF105  # dE/df104 = dE/df105
     dbf = _batch_sum(dF105)  # dE/dbf = dE/df105, summed over the batch
@@ -602,7 +489,6 @@ def backward(params, cache, T):
     dF103 = dF104  # dE/df103 = dE/df104
     dUf = np.dot(dF103.T, H9)  # dE/dUf = dE/df103 h9^T, summed over the batch
     dH9 = dH9 + np.dot(dF103, Uf)  # dE/dh9 += Uf^T dE/df103
-    dWf = np.dot(dF102.T, F101)  # dE/dWf = dE/df102 f101^T, summed over the batch
     dI105 = dI10 * I10 * (1 - I10)  # dE/di105 = dE/di10 * i10 * (1 - i10)
     dI104 = dI105  # dE/di104 = dE/di105
     dbi = _batch_sum(dI105)  # dE/dbi = dE/di105, summed over the batch
@@ -610,7 +496,6 @@ def backward(params, cache, T):
     dI103 = dI104  # dE/di103 = dE/di104
     dUi = np.dot(dI103.T, H9)  # dE/dUi = dE/di103 h9^T, summed over the batch
     dH9 = dH9 + np.dot(dI103, Ui)  # dE/dh9 += Ui^T dE/di103
-    dWi = np.dot(dI102.T, I101)  # dE/dWi = dE/di102 i101^T, summed over the batch
     dO9 = dH9 * H91  # dE/do9 = dE/dh9 * h91
     dH91 = dH9 * O9  # dE/dh91 = dE/dh9 * o9
     dC9 = dC9 + dH91 * (1 - H91 ** 2)  # dE/dc9 += dE/dh91 * (1 - h91 ** 2)
@@ -627,7 +512,6 @@ def backward(params, cache, T):
     dG93 = dG94  # dE/dg93 = dE/dg94
     dUg = dUg + np.dot(dG93.T, H8)  # dE/dUg += dE/dg93 h8^T, summed over the batch
     dH8 = np.dot(dG93, Ug)  # dE/dh8 = Ug^T dE/dg93
-    dWg = dWg + np.dot(dG92.T, G91)  # dE/dWg += dE/dg92 g91^T, summed over the batch
     dF95 = dF9 * F9 * (1 - F9)  # dE/df95 = dE/df9 * f9 * (1 - f9)
     dF94 = dF95  # dE/df94 = dE/df95
     dbf = dbf + _batch_sum(dF95)  # dE/dbf += dE/df95, summed over the batch
@@ -635,7 +519,6 @@ def backward(params, cache, T):
     dF93 = dF94  # dE/df93 = dE/df94
     dUf = dUf + np.dot(dF93.T, H8)  # dE/dUf += dE/df93 h8^T, summed over the batch
     dH8 = dH8 + np.dot(dF93, Uf)  # dE/dh8 += Uf^T dE/df93
-    dWf = dWf + np.dot(dF92.T, F91)  # dE/dWf += dE/df92 f91^T, summed over the batch
     dO95 = dO9 * O9 * (1 - O9)  # dE/do95 = dE/do9 * o9 * (1 - o9)
     dO94 = dO95  # dE/do94 = dE/do95
     dbo = dbo + _batch_sum(dO95)  # dE/dbo += dE/do95, summed over the batch
@@ -643,7 +526,6 @@ def backward(params, cache, T):
     dO93 = dO94  # dE/do93 = dE/do94
     dUo = dUo + np.dot(dO93.T, H8)  # dE/dUo += dE/do93 h8^T, summed over the batch
     dH8 = dH8 + np.dot(dO93, Uo)  # dE/dh8 += Uo^T dE/do93
-    dWo = dWo + np.dot(dO92.T, O91)  # dE/dWo += dE/do92 o91^T, summed over the batch
     dI95 = dI9 * I9 * (1 - I9)  # dE/di95 = dE/di9 * i9 * (1 - i9)
     dI94 = dI95  # dE/di94 = dE/di95
     dbi = dbi + _batch_sum(dI95)  # dE/dbi += dE/di95, summed over the batch
@@ -651,7 +533,6 @@ def backward(params, cache, T):
     dI93 = dI94  # dE/di93 = dE/di94
     dUi = dUi + np.dot(dI93.T, H8)  # dE/dUi += dE/di93 h8^T, summed over the batch
     dH8 = dH8 + np.dot(dI93, Ui)  # dE/dh8 += Ui^T dE/di93
-    dWi = dWi + np.dot(dI92.T, I91)  # dE/dWi += dE/di92 i91^T, summed over the batch
     dO8 = dH8 * H81  # dE/do8 = dE/dh8 * h81
     dH81 = dH8 * O8  # dE/dh81 = dE/dh8 * o8
     dC8 = dC8 + dH81 * (1 - H81 ** 2)  # dE/dc8 += dE/dh81 * (1 - h81 ** 2)
@@ -668,7 +549,6 @@ def backward(params, cache, T):
     dG83 = dG84  # dE/dg83 = dE/dg84
     dUg = dUg + np.dot(dG83.T, H7)  # dE/dUg += dE/dg83 h7^T, summed over the batch
     dH7 = np.dot(dG83, Ug)  # dE/dh7 = Ug^T dE/dg83
-    dWg = dWg + np.dot(dG82.T, G81)  # dE/dWg += dE/dg82 g81^T, summed over the batch
     dF85 = dF8 * F8 * (1 - F8)  # dE/df85 = dE/df8 * f8 * (1 - f8)
     dF84 = dF85  # dE/df84 = dE/df85
     dbf = dbf + _batch_sum(dF85)  # dE/dbf += dE/df85, summed over the batch
@@ -676,7 +556,6 @@ def backward(params, cache, T):
     dF83 = dF84  # dE/df83 = dE/df84
     dUf = dUf + np.dot(dF83.T, H7)  # dE/dUf += dE/df83 h7^T, summed over the batch
     dH7 = dH7 + np.dot(dF83, Uf)  # dE/dh7 += Uf^T dE/df83
-    dWf = dWf + np.dot(dF82.T, F81)  # dE/dWf += dE/df82 f81^T, summed over the batch
     dO85 = dO8 * O8 * (1 - O8)  # dE/do85 = dE/do8 * o8 * (1 - o8)
     dO84 = dO85  # dE/do84 = dE/do85
     dbo = dbo + _batch_sum(dO85)  # dE/dbo += dE/do85, summed over the batch
@@ -684,7 +563,6 @@ def backward(params, cache, T):
     dO83 = dO84  # dE/do83 = dE/do84
     dUo = dUo + np.dot(dO83.T, H7)  # dE/dUo += dE/do83 h7^T, summed over the batch
     dH7 = dH7 + np.dot(dO83, Uo)  # dE/dh7 += Uo^T dE/do83
-    dWo = dWo + np.dot(dO82.T, O81)  # dE/dWo += dE/do82 o81^T, summed over the batch
     dI85 = dI8 * I8 * (1 - I8)  # dE/di85 = dE/di8 * i8 * (1 - i8)
     dI84 = dI85  # dE/di84 = dE/di85
     dbi = dbi + _batch_sum(dI85)  # dE/dbi += dE/di85, summed over the batch
@@ -692,7 +570,6 @@ def backward(params, cache, T):
     dI83 = dI84  # dE/di83 = dE/di84
     dUi = dUi + np.dot(dI83.T, H7)  # dE/dUi += dE/di83 h7^T, summed over the batch
     dH7 = dH7 + np.dot(dI83, Ui)  # dE/dh7 += Ui^T dE/di83
-    dWi = dWi + np.dot(dI82.T, I81)  # dE/dWi += dE/di82 i81^T, summed over the batch
     dO7 = dH7 * H71  # dE/do7 = dE/dh7 * h71
     dH71 = dH7 * O7  # dE/dh71 = dE/dh7 * o7
     dC7 = dC7 + dH71 * (1 - H71 ** 2)  # dE/dc7 += dE/dh71 * (1 - h71 ** 2)
@@ -709,7 +586,6 @@ def backward(params, cache, T):
     dG73 = dG74  # dE/dg73 = dE/dg74
     dUg = dUg + np.dot(dG73.T, H6)  # dE/dUg += dE/dg73 h6^T, summed over the batch
     dH6 = np.dot(dG73, Ug)  # dE/dh6 = Ug^T dE/dg73
-    dWg = dWg + np.dot(dG72.T, G71)  # dE/dWg += dE/dg72 g71^T, summed over the batch
     dF75 = dF7 * F7 * (1 - F7)  # dE/df75 = dE/df7 * f7 * (1 - f7)
     dF74 = dF75  # dE/df74 = dE/df75
     dbf = dbf + _batch_sum(dF75)  # dE/dbf += dE/df75, summed over the batch
@@ -717,7 +593,6 @@ def backward(params, cache, T):
     dF73 = dF74  # dE/df73 = dE/df74
     dUf = dUf + np.dot(dF73.T, H6)  # dE/dUf += dE/df73 h6^T, summed over the batch
     dH6 = dH6 + np.dot(dF73, Uf)  # dE/dh6 += Uf^T dE/df73
-    dWf = dWf + np.dot(dF72.T, F71)  # dE/dWf += dE/df72 f71^T, summed over the batch
     dO75 = dO7 * O7 * (1 - O7)  # dE/do75 = dE/do7 * o7 * (1 - o7)
     dO74 = dO75  # dE/do74 = dE/do75
     dbo = dbo + _batch_sum(dO75)  # dE/dbo += dE/do75, summed over the batch
@@ -725,7 +600,6 @@ def backward(params, cache, T):
     dO73 = dO74  # dE/do73 = dE/do74
     dUo = dUo + np.dot(dO73.T, H6)  # dE/dUo += dE/do73 h6^T, summed over the batch
     dH6 = dH6 + np.dot(dO73, Uo)  # dE/dh6 += Uo^T dE/do73
-    dWo = dWo + np.dot(dO72.T, O71)  # dE/dWo += dE/do72 o71^T, summed over the batch
     dI75 = dI7 * I7 * (1 - I7)  # dE/di75 = dE/di7 * i7 * (1 - i7)
     dI74 = dI75  # dE/di74 = dE/di75
     dbi = dbi + _batch_sum(dI75)  # dE/dbi += dE/di75, summed over the batch
@@ -733,7 +607,6 @@ def backward(params, cache, T):
     dI73 = dI74  # dE/di73 = dE/di74
     dUi = dUi + np.dot(dI73.T, H6)  # dE/dUi += dE/di73 h6^T, summed over the batch
     dH6 = dH6 + np.dot(dI73, Ui)  # dE/dh6 += Ui^T dE/di73
-    dWi = dWi + np.dot(dI72.T, I71)  # dE/dWi += dE/di72 i71^T, summed over the batch
     dO6 = dH6 * H61  # dE/do6 = dE/dh6 * h61
     dH61 = dH6 * O6  # dE/dh61 = dE/dh6 * o6
     dC6 = dC6 + dH61 * (1 - H61 ** 2)  # dE/dc6 += dE/dh61 * (1 - h61 ** 2)
@@ -750,7 +623,6 @@ def backward(params, cache, T):
     dG63 = dG64  # dE/dg63 = dE/dg64
     dUg = dUg + np.dot(dG63.T, H5)  # dE/dUg += dE/dg63 h5^T, summed over the batch
     dH5 = np.dot(dG63, Ug)  # dE/dh5 = Ug^T dE/dg63
-    dWg = dWg + np.dot(dG62.T, G61)  # dE/dWg += dE/dg62 g61^T, summed over the batch
     dF65 = dF6 * F6 * (1 - F6)  # dE/df65 = dE/df6 * f6 * (1 - f6)
     dF64 = dF65  # dE/df64 = dE/df65
     dbf = dbf + _batch_sum(dF65)  # dE/dbf += dE/df65, summed over the batch
@@ -758,7 +630,6 @@ def backward(params, cache, T):
     dF63 = dF64  # dE/df63 = dE/df64
     dUf = dUf + np.dot(dF63.T, H5)  # dE/dUf += dE/df63 h5^T, summed over the batch
     dH5 = dH5 + np.dot(dF63, Uf)  # dE/dh5 += Uf^T dE/df63
-    dWf = dWf + np.dot(dF62.T, F61)  # dE/dWf += dE/df62 f61^T, summed over the batch
     dO65 = dO6 * O6 * (1 - O6)  # dE/do65 = dE/do6 * o6 * (1 - o6)
     dO64 = dO65  # dE/do64 = dE/do65
     dbo = dbo + _batch_sum(dO65)  # dE/dbo += dE/do65, summed over the batch
@@ -766,7 +637,6 @@ def backward(params, cache, T):
     dO63 = dO64  # dE/do63 = dE/do64
     dUo = dUo + np.dot(dO63.T, H5)  # dE/dUo += dE/do63 h5^T, summed over the batch
     dH5 = dH5 + np.dot(dO63, Uo)  # dE/dh5 += Uo^T dE/do63
-    dWo = dWo + np.dot(dO62.T, O61)  # dE/dWo += dE/do62 o61^T, summed over the batch
     dI65 = dI6 * I6 * (1 - I6)  # dE/di65 = dE/di6 * i6 * (1 - i6)
     dI64 = dI65  # dE/di64 = dE/di65
     dbi = dbi + _batch_sum(dI65)  # dE/dbi += dE/di65, summed over the batch
@@ -774,7 +644,6 @@ def backward(params, cache, T):
     dI63 = dI64  # dE/di63 = dE/di64
     dUi = dUi + np.dot(dI63.T, H5)  # dE/dUi += dE/di63 h5^T, summed over the batch
     dH5 = dH5 + np.dot(dI63, Ui)  # dE/dh5 += Ui^T dE/di63
-    dWi = dWi + np.dot(dI62.T, I61)  # dE/dWi += dE/di62 i61^T, summed over the batch
     dO5 = dH5 * H51  # dE/do5 = dE/dh5 * h51
     dH51 = dH5 * O5  # dE/dh51 = dE/dh5 * o5
     dC5 = dC5 + dH51 * (1 - H51 ** 2)  # dE/dc5 += dE/dh51 * (1 - h51 ** 2)
@@ -791,7 +660,6 @@ def backward(params, cache, T):
     dG53 = dG54  # dE/dg53 = dE/dg54
     dUg = dUg + np.dot(dG53.T, H4)  # dE/dUg += dE/dg53 h4^T, summed over the batch
     dH4 = np.dot(dG53, Ug)  # dE/dh4 = Ug^T dE/dg53
-    dWg = dWg + np.dot(dG52.T, G51)  # dE/dWg += dE/dg52 g51^T, summed over the batch
     dF55 = dF5 * F5 * (1 - F5)  # dE/df55 = dE/df5 * f5 * (1 - f5)
     dF54 = dF55  # dE/df54 = dE/df55
     dbf = dbf + _batch_sum(dF55)  # dE/dbf += dE/df55, summed over the batch
@@ -799,7 +667,6 @@ def backward(params, cache, T):
     dF53 = dF54  # dE/df53 = dE/df54
     dUf = dUf + np.dot(dF53.T, H4)  # dE/dUf += dE/df53 h4^T, summed over the batch
     dH4 = dH4 + np.dot(dF53, Uf)  # dE/dh4 += Uf^T dE/df53
-    dWf = dWf + np.dot(dF52.T, F51)  # dE/dWf += dE/df52 f51^T, summed over the batch
     dO55 = dO5 * O5 * (1 - O5)  # dE/do55 = dE/do5 * o5 * (1 - o5)
     dO54 = dO55  # dE/do54 = dE/do55
     dbo = dbo + _batch_sum(dO55)  # dE/dbo += dE/do55, summed over the batch
@@ -807,7 +674,6 @@ def backward(params, cache, T):
     dO53 = dO54  # dE/do53 = dE/do54
     dUo = dUo + np.dot(dO53.T, H4)  # dE/dUo += dE/do53 h4^T, summed over the batch
     dH4 = dH4 + np.dot(dO53, Uo)  # dE/dh4 += Uo^T dE/do53
-    dWo = dWo + np.dot(dO52.T, O51)  # dE/dWo += dE/do52 o51^T, summed over the batch
     dI55 = dI5 * I5 * (1 - I5)  # dE/di55 = dE/di5 * i5 * (1 - i5)
     dI54 = dI55  # dE/di54 = dE/di55
     dbi = dbi + _batch_sum(dI55)  # dE/dbi += dE/di55, summed over the batch
@@ -815,7 +681,6 @@ def backward(params, cache, T):
     dI53 = dI54  # dE/di53 = dE/di54
     dUi = dUi + np.dot(dI53.T, H4)  # dE/dUi += dE/di53 h4^T, summed over the batch
     dH4 = dH4 + np.dot(dI53, Ui)  # dE/dh4 += Ui^T dE/di53
-    dWi = dWi + np.dot(dI52.T, I51)  # dE/dWi += dE/di52 i51^T, summed over the batch
     dO4 = dH4 * H41  # dE/do4 = dE/dh4 * h41
     dH41 = dH4 * O4  # dE/dh41 = dE/dh4 * o4
     dC4 = dC4 + dH41 * (1 - H41 ** 2)  # dE/dc4 += dE/dh41 * (1 - h41 ** 2)
@@ -832,7 +697,6 @@ def backward(params, cache, T):
     dG43 = dG44  # dE/dg43 = dE/dg44
     dUg = dUg + np.dot(dG43.T, H3)  # dE/dUg += dE/dg43 h3^T, summed over the batch
     dH3 = np.dot(dG43, Ug)  # dE/dh3 = Ug^T dE/dg43
-    dWg = dWg + np.dot(dG42.T, G41)  # dE/dWg += dE/dg42 g41^T, summed over the batch
     dF45 = dF4 * F4 * (1 - F4)  # dE/df45 = dE/df4 * f4 * (1 - f4)
     dF44 = dF45  # dE/df44 = dE/df45
     dbf = dbf + _batch_sum(dF45)  # dE/dbf += dE/df45, summed over the batch
@@ -840,7 +704,6 @@ def backward(params, cache, T):
     dF43 = dF44  # dE/df43 = dE/df44
     dUf = dUf + np.dot(dF43.T, H3)  # dE/dUf += dE/df43 h3^T, summed over the batch
     dH3 = dH3 + np.dot(dF43, Uf)  # dE/dh3 += Uf^T dE/df43
-    dWf = dWf + np.dot(dF42.T, F41)  # dE/dWf += dE/df42 f41^T, summed over the batch
     dO45 = dO4 * O4 * (1 - O4)  # dE/do45 = dE/do4 * o4 * (1 - o4)
     dO44 = dO45  # dE/do44 = dE/do45
     dbo = dbo + _batch_sum(dO45)  # dE/dbo += dE/do45, summed over the batch
@@ -848,7 +711,6 @@ def backward(params, cache, T):
     dO43 = dO44  # dE/do43 = dE/do44
     dUo = dUo + np.dot(dO43.T, H3)  # dE/dUo += dE/do43 h3^T, summed over the batch
     dH3 = dH3 + np.dot(dO43, Uo)  # dE/dh3 += Uo^T dE/do43
-    dWo = dWo + np.dot(dO42.T, O41)  # dE/dWo += dE/do42 o41^T, summed over the batch
     dI45 = dI4 * I4 * (1 - I4)  # dE/di45 = dE/di4 * i4 * (1 - i4)
     dI44 = dI45  # dE/di44 = dE/di45
     dbi = dbi + _batch_sum(dI45)  # dE/dbi += dE/di45, summed over the batch
@@ -856,7 +718,6 @@ def backward(params, cache, T):
     dI43 = dI44  # dE/di43 = dE/di44
     dUi = dUi + np.dot(dI43.T, H3)  # dE/dUi += dE/di43 h3^T, summed over the batch
     dH3 = dH3 + np.dot(dI43, Ui)  # dE/dh3 += Ui^T dE/di43
-    dWi = dWi + np.dot(dI42.T, I41)  # dE/dWi += dE/di42 i41^T, summed over the batch
     dO3 = dH3 * H31  # dE/do3 = dE/dh3 * h31
     dH31 = dH3 * O3  # dE/dh31 = dE/dh3 * o3
     dC3 = dC3 + dH31 * (1 - H31 ** 2)  # dE/dc3 += dE/dh31 * (1 - h31 ** 2)
@@ -873,7 +734,6 @@ def backward(params, cache, T):
     dG33 = dG34  # dE/dg33 = dE/dg34
     dUg = dUg + np.dot(dG33.T, H2)  # dE/dUg += dE/dg33 h2^T, summed over the batch
     dH2 = np.dot(dG33, Ug)  # dE/dh2 = Ug^T dE/dg33
-    dWg = dWg + np.dot(dG32.T, G31)  # dE/dWg += dE/dg32 g31^T, summed over the batch
     dF35 = dF3 * F3 * (1 - F3)  # dE/df35 = dE/df3 * f3 * (1 - f3)
     dF34 = dF35  # dE/df34 = dE/df35
     dbf = dbf + _batch_sum(dF35)  # dE/dbf += dE/df35, summed over the batch
@@ -881,7 +741,6 @@ def backward(params, cache, T):
     dF33 = dF34  # dE/df33 = dE/df34
     dUf = dUf + np.dot(dF33.T, H2)  # dE/dUf += dE/df33 h2^T, summed over the batch
     dH2 = dH2 + np.dot(dF33, Uf)  # dE/dh2 += Uf^T dE/df33
-    dWf = dWf + np.dot(dF32.T, F31)  # dE/dWf += dE/df32 f31^T, summed over the batch
     dO35 = dO3 * O3 * (1 - O3)  # dE/do35 = dE/do3 * o3 * (1 - o3)
     dO34 = dO35  # dE/do34 = dE/do35
     dbo = dbo + _batch_sum(dO35)  # dE/dbo += dE/do35, summed over the batch
@@ -889,7 +748,6 @@ def backward(params, cache, T):
     dO33 = dO34  # dE/do33 = dE/do34
     dUo = dUo + np.dot(dO33.T, H2)  # dE/dUo += dE/do33 h2^T, summed over the batch
     dH2 = dH2 + np.dot(dO33, Uo)  # dE/dh2 += Uo^T dE/do33
-    dWo = dWo + np.dot(dO32.T, O31)  # dE/dWo += dE/do32 o31^T, summed over the batch
     dI35 = dI3 * I3 * (1 - I3)  # dE/di35 = dE/di3 * i3 * (1 - i3)
     dI34 = dI35  # dE/di34 = dE/di35
     dbi = dbi + _batch_sum(dI35)  # dE/dbi += dE/di35, summed over the batch
@@ -897,7 +755,6 @@ def backward(params, cache, T):
     dI33 = dI34  # dE/di33 = dE/di34
     dUi = dUi + np.dot(dI33.T, H2)  # dE/dUi += dE/di33 h2^T, summed over the batch
     dH2 = dH2 + np.dot(dI33, Ui)  # dE/dh2 += Ui^T dE/di33
-    dWi = dWi + np.dot(dI32.T, I31)  # dE/dWi += dE/di32 i31^T, summed over the batch
     dO2 = dH2 * H21  # dE/do2 = dE/dh2 * h21
     dH21 = dH2 * O2  # dE/dh21 = dE/dh2 * o2
     dC2 = dC2 + dH21 * (1 - H21 ** 2)  # dE/dc2 += dE/dh21 * (1 - h21 ** 2)
@@ -914,7 +771,6 @@ def backward(params, cache, T):
     dG23 = dG24  # dE/dg23 = dE/dg24
     dUg = dUg + np.dot(dG23.T, H1)  # dE/dUg += dE/dg23 h1^T, summed over the batch
     dH1 = np.dot(dG23, Ug)  # dE/dh1 = Ug^T dE/dg23
-    dWg = dWg + np.dot(dG22.T, G21)  # dE/dWg += dE/dg22 g21^T, summed over the batch
     dF25 = dF2 * F2 * (1 - F2)  # dE/df25 = dE/df2 * f2 * (1 - f2)
     dF24 = dF25  # dE/df24 = dE/df25
     dbf = dbf + _batch_sum(dF25)  # dE/dbf += dE/df25, summed over the batch
@@ -922,7 +778,8 @@ def backward(params, cache, T):
     dF23 = dF24  # dE/df23 = dE/df24
     dUf = dUf + np.dot(dF23.T, H1)  # dE/dUf += dE/df23 h1^T, summed over the batch
     dH1 = dH1 + np.dot(dF23, Uf)  # dE/dh1 += Uf^T dE/df23
-    dWf = dWf + np.dot(dF22.T, F21)  # dE/dWf += dE/df22 f21^T, summed over the batch
+    # dE/dWf = sum over k of dE/d(Wf x[k]) x[k]^T, summed over the batch, one product for all the steps
+    dWf = np.dot(np.stack([dF22, dF32, dF42, dF52, dF62, dF72, dF82, dF92, dF102], axis=1).reshape(-1, 16).T, X[:, 1:10].reshape(-1, 8))  # noqa: E501
     dO25 = dO2 * O2 * (1 - O2)  # dE/do25 = dE/do2 * o2 * (1 - o2)
     dO24 = dO25  # dE/do24 = dE/do25
     dbo = dbo + _batch_sum(dO25)  # dE/dbo += dE/do25, summed over the batch
@@ -930,7 +787,6 @@ def backward(params, cache, T):
     dO23 = dO24  # dE/do23 = dE/do24
     dUo = dUo + np.dot(dO23.T, H1)  # dE/dUo += dE/do23 h1^T, summed over the batch
     dH1 = dH1 + np.dot(dO23, Uo)  # dE/dh1 += Uo^T dE/do23
-    dWo = dWo + np.dot(dO22.T, O21)  # dE/dWo += dE/do22 o21^T, summed over the batch
     dI25 = dI2 * I2 * (1 - I2)  # dE/di25 = dE/di2 * i2 * (1 - i2)
     dI24 = dI25  # dE/di24 = dE/di25
     dbi = dbi + _batch_sum(dI25)  # dE/dbi += dE/di25, summed over the batch
@@ -938,20 +794,22 @@ def backward(params, cache, T):
     dI23 = dI24  # dE/di23 = dE/di24
     dUi = dUi + np.dot(dI23.T, H1)  # dE/dUi += dE/di23 h1^T, summed over the batch
     dH1 = dH1 + np.dot(dI23, Ui)  # dE/dh1 += Ui^T dE/di23
-    dWi = dWi + np.dot(dI22.T, I21)  # dE/dWi += dE/di22 i21^T, summed over the batch
     dO1 = dH1 * H11  # dE/do1 = dE/dh1 * h11
     dH11 = dH1 * O1  # dE/dh11 = dE/dh1 * o1
     dC1 = dC1 + dH11 * (1 - H11 ** 2)  # dE/dc1 += dE/dh11 * (1 - h11 ** 2)
     dI1 = dC1 * G1  # dE/di1 = dE/dc1 * g1
     dG1 = dC1 * I1  # dE/dg1 = dE/dc1 * i1
     dG12 = dG1 * (1 - G1 ** 2)  # dE/dg12 = dE/dg1 * (1 - g1 ** 2)
-    dWg = dWg + np.dot(dG12.T, G11)  # dE/dWg += dE/dg12 g11^T, summed over the batch
+    # dE/dWg = sum over k of dE/d(Wg x[k]) x[k]^T, summed over the batch, one product for all the steps
+    dWg = np.dot(np.stack([dG12, dG22, dG32, dG42, dG52, dG62, dG72, dG82, dG92, dG102], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
     dbg = dbg + _batch_sum(dG12)  # dE/dbg += dE/dg12, summed over the batch
     dO12 = dO1 * O1 * (1 - O1)  # dE/do12 = dE/do1 * o1 * (1 - o1)
-    dWo = dWo + np.dot(dO12.T, O11)  # dE/dWo += dE/do12 o11^T, summed over the batch
+    # dE/dWo = sum over k of dE/d(Wo x[k]) x[k]^T, summed over the batch, one product for all the steps
+    dWo = np.dot(np.stack([dO12, dO22, dO32, dO42, dO52, dO62, dO72, dO82, dO92, dO102], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
     dbo = dbo + _batch_sum(dO12)  # dE/dbo += dE/do12, summed over the batch
     dI12 = dI1 * I1 * (1 - I1)  # dE/di12 = dE/di1 * i1 * (1 - i1)
-    dWi = dWi + np.dot(dI12.T, I11)  # dE/dWi += dE/di12 i11^T, summed over the batch
+    # dE/dWi = sum over k of dE/d(Wi x[k]) x[k]^T, summed over the batch, one product for all the steps
+    dWi = np.dot(np.stack([dI12, dI22, dI32, dI42, dI52, dI62, dI72, dI82, dI92, dI102], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
     dbi = dbi + _batch_sum(dI12)  # dE/dbi += dE/di12, summed over the batch
     return {
         "Wi": dWi,
@@ -973,7 +831,8 @@ def backward(params, cache, T):
 
 def loss_and_grad(params, X, T):
     """The batch loss and its gradients, in one forward and one backward pass."""
-    # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict.
+    # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict, and
+    # each array deleted after its last use (less memory alive: fewer fresh pages at large batches).
     X = _inputs(X)
     Wi = params["Wi"]
     Ui = params["Ui"]
@@ -989,111 +848,80 @@ def loss_and_grad(params, X, T):
     bg = params["bg"]
     Wy = params["Wy"]
     by = params["by"]
-    I11 = X[:, 0]  # i11 = x[0]
-    I1 = _sigmoid(np.dot(I11, Wi.T) + bi)  # i1 = sigmoid(Wi i11 + bi)
-    O11 = X[:, 0]  # o11 = x[0]
-    O1 = _sigmoid(np.dot(O11, Wo.T) + bo)  # o1 = sigmoid(Wo o11 + bo)
-    G11 = X[:, 0]  # g11 = x[0]
-    G1 = np.tanh(np.dot(G11, Wg.T) + bg)  # g1 = tanh(Wg g11 + bg)
+    _Wi_x = X.swapaxes(0, 1) @ Wi.T  # _Wi_x[k] = Wi x[k] for every step k: one product for all the steps
+    I1 = _sigmoid(_Wi_x[0] + bi)  # i1 = sigmoid(Wi x[0] + bi)
+    _Wo_x = X.swapaxes(0, 1) @ Wo.T  # _Wo_x[k] = Wo x[k] for every step k: one product for all the steps
+    O1 = _sigmoid(_Wo_x[0] + bo)  # o1 = sigmoid(Wo x[0] + bo)
+    _Wg_x = X.swapaxes(0, 1) @ Wg.T  # _Wg_x[k] = Wg x[k] for every step k: one product for all the steps
+    G1 = np.tanh(_Wg_x[0] + bg)  # g1 = tanh(Wg x[0] + bg)
     C1 = G1 * I1  # c1 = g1 * i1
     H11 = np.tanh(C1)  # h11 = tanh(c1)
     H1 = H11 * O1  # h1 = h11 * o1
-    I21 = X[:, 1]  # i21 = x[1]
-    I2 = _sigmoid(np.dot(I21, Wi.T) + np.dot(H1, Ui.T) + bi)  # i2 = sigmoid(bi + Wi i21 + Ui h1)
-    O21 = X[:, 1]  # o21 = x[1]
-    O2 = _sigmoid(np.dot(O21, Wo.T) + np.dot(H1, Uo.T) + bo)  # o2 = sigmoid(bo + Wo o21 + Uo h1)
-    F21 = X[:, 1]  # f21 = x[1]
-    F2 = _sigmoid(np.dot(F21, Wf.T) + np.dot(H1, Uf.T) + bf)  # f2 = sigmoid(bf + Wf f21 + Uf h1)
-    G21 = X[:, 1]  # g21 = x[1]
-    G2 = np.tanh(np.dot(G21, Wg.T) + np.dot(H1, Ug.T) + bg)  # g2 = tanh(bg + Wg g21 + Ug h1)
+    I2 = _sigmoid(_Wi_x[1] + np.dot(H1, Ui.T) + bi)  # i2 = sigmoid(bi + Wi x[1] + Ui h1)
+    O2 = _sigmoid(_Wo_x[1] + np.dot(H1, Uo.T) + bo)  # o2 = sigmoid(bo + Wo x[1] + Uo h1)
+    _Wf_x = X[:, 1:10].swapaxes(0, 1) @ Wf.T  # _Wf_x[k - 1] = Wf x[k] for k = 1..9: one product for all the steps
+    F2 = _sigmoid(_Wf_x[0] + np.dot(H1, Uf.T) + bf)  # f2 = sigmoid(bf + Wf x[1] + Uf h1)
+    G2 = np.tanh(_Wg_x[1] + np.dot(H1, Ug.T) + bg)  # g2 = tanh(bg + Wg x[1] + Ug h1)
     C2 = C1 * F2 + G2 * I2  # c2 = c1 * f2 + g2 * i2
     H21 = np.tanh(C2)  # h21 = tanh(c2)
     H2 = H21 * O2  # h2 = h21 * o2
-    I31 = X[:, 2]  # i31 = x[2]
-    I3 = _sigmoid(np.dot(I31, Wi.T) + np.dot(H2, Ui.T) + bi)  # i3 = sigmoid(bi + Wi i31 + Ui h2)
-    O31 = X[:, 2]  # o31 = x[2]
-    O3 = _sigmoid(np.dot(O31, Wo.T) + np.dot(H2, Uo.T) + bo)  # o3 = sigmoid(bo + Wo o31 + Uo h2)
-    F31 = X[:, 2]  # f31 = x[2]
-    F3 = _sigmoid(np.dot(F31, Wf.T) + np.dot(H2, Uf.T) + bf)  # f3 = sigmoid(bf + Wf f31 + Uf h2)
-    G31 = X[:, 2]  # g31 = x[2]
-    G3 = np.tanh(np.dot(G31, Wg.T) + np.dot(H2, Ug.T) + bg)  # g3 = tanh(bg + Wg g31 + Ug h2)
+    I3 = _sigmoid(_Wi_x[2] + np.dot(H2, Ui.T) + bi)  # i3 = sigmoid(bi + Wi x[2] + Ui h2)
+    O3 = _sigmoid(_Wo_x[2] + np.dot(H2, Uo.T) + bo)  # o3 = sigmoid(bo + Wo x[2] + Uo h2)
+    F3 = _sigmoid(_Wf_x[1] + np.dot(H2, Uf.T) + bf)  # f3 = sigmoid(bf + Wf x[2] + Uf h2)
+    G3 = np.tanh(_Wg_x[2] + np.dot(H2, Ug.T) + bg)  # g3 = tanh(bg + Wg x[2] + Ug h2)
     C3 = C2 * F3 + G3 * I3  # c3 = c2 * f3 + g3 * i3
     H31 = np.tanh(C3)  # h31 = tanh(c3)
     H3 = H31 * O3  # h3 = h31 * o3
-    I41 = X[:, 3]  # i41 = x[3]
-    I4 = _sigmoid(np.dot(I41, Wi.T) + np.dot(H3, Ui.T) + bi)  # i4 = sigmoid(bi + Wi i41 + Ui h3)
-    O41 = X[:, 3]  # o41 = x[3]
-    O4 = _sigmoid(np.dot(O41, Wo.T) + np.dot(H3, Uo.T) + bo)  # o4 = sigmoid(bo + Wo o41 + Uo h3)
-    F41 = X[:, 3]  # f41 = x[3]
-    F4 = _sigmoid(np.dot(F41, Wf.T) + np.dot(H3, Uf.T) + bf)  # f4 = sigmoid(bf + Wf f41 + Uf h3)
-    G41 = X[:, 3]  # g41 = x[3]
-    G4 = np.tanh(np.dot(G41, Wg.T) + np.dot(H3, Ug.T) + bg)  # g4 = tanh(bg + Wg g41 + Ug h3)
+    I4 = _sigmoid(_Wi_x[3] + np.dot(H3, Ui.T) + bi)  # i4 = sigmoid(bi + Wi x[3] + Ui h3)
+    O4 = _sigmoid(_Wo_x[3] + np.dot(H3, Uo.T) + bo)  # o4 = sigmoid(bo + Wo x[3] + Uo h3)
+    F4 = _sigmoid(_Wf_x[2] + np.dot(H3, Uf.T) + bf)  # f4 = sigmoid(bf + Wf x[3] + Uf h3)
+    G4 = np.tanh(_Wg_x[3] + np.dot(H3, Ug.T) + bg)  # g4 = tanh(bg + Wg x[3] + Ug h3)
     C4 = C3 * F4 + G4 * I4  # c4 = c3 * f4 + g4 * i4
     H41 = np.tanh(C4)  # h41 = tanh(c4)
     H4 = H41 * O4  # h4 = h41 * o4
-    I51 = X[:, 4]  # i51 = x[4]
-    I5 = _sigmoid(np.dot(I51, Wi.T) + np.dot(H4, Ui.T) + bi)  # i5 = sigmoid(bi + Wi i51 + Ui h4)
-    O51 = X[:, 4]  # o51 = x[4]
-    O5 = _sigmoid(np.dot(O51, Wo.T) + np.dot(H4, Uo.T) + bo)  # o5 = sigmoid(bo + Wo o51 + Uo h4)
-    F51 = X[:, 4]  # f51 = x[4]
-    F5 = _sigmoid(np.dot(F51, Wf.T) + np.dot(H4, Uf.T) + bf)  # f5 = sigmoid(bf + Wf f51 + Uf h4)
-    G51 = X[:, 4]  # g51 = x[4]
-    G5 = np.tanh(np.dot(G51, Wg.T) + np.dot(H4, Ug.T) + bg)  # g5 = tanh(bg + Wg g51 + Ug h4)
+    I5 = _sigmoid(_Wi_x[4] + np.dot(H4, Ui.T) + bi)  # i5 = sigmoid(bi + Wi x[4] + Ui h4)
+    O5 = _sigmoid(_Wo_x[4] + np.dot(H4, Uo.T) + bo)  # o5 = sigmoid(bo + Wo x[4] + Uo h4)
+    F5 = _sigmoid(_Wf_x[3] + np.dot(H4, Uf.T) + bf)  # f5 = sigmoid(bf + Wf x[4] + Uf h4)
+    G5 = np.tanh(_Wg_x[4] + np.dot(H4, Ug.T) + bg)  # g5 = tanh(bg + Wg x[4] + Ug h4)
     C5 = C4 * F5 + G5 * I5  # c5 = c4 * f5 + g5 * i5
     H51 = np.tanh(C5)  # h51 = tanh(c5)
     H5 = H51 * O5  # h5 = h51 * o5
-    I61 = X[:, 5]  # i61 = x[5]
-    I6 = _sigmoid(np.dot(I61, Wi.T) + np.dot(H5, Ui.T) + bi)  # i6 = sigmoid(bi + Wi i61 + Ui h5)
-    O61 = X[:, 5]  # o61 = x[5]
-    O6 = _sigmoid(np.dot(O61, Wo.T) + np.dot(H5, Uo.T) + bo)  # o6 = sigmoid(bo + Wo o61 + Uo h5)
-    F61 = X[:, 5]  # f61 = x[5]
-    F6 = _sigmoid(np.dot(F61, Wf.T) + np.dot(H5, Uf.T) + bf)  # f6 = sigmoid(bf + Wf f61 + Uf h5)
-    G61 = X[:, 5]  # g61 = x[5]
-    G6 = np.tanh(np.dot(G61, Wg.T) + np.dot(H5, Ug.T) + bg)  # g6 = tanh(bg + Wg g61 + Ug h5)
+    I6 = _sigmoid(_Wi_x[5] + np.dot(H5, Ui.T) + bi)  # i6 = sigmoid(bi + Wi x[5] + Ui h5)
+    O6 = _sigmoid(_Wo_x[5] + np.dot(H5, Uo.T) + bo)  # o6 = sigmoid(bo + Wo x[5] + Uo h5)
+    F6 = _sigmoid(_Wf_x[4] + np.dot(H5, Uf.T) + bf)  # f6 = sigmoid(bf + Wf x[5] + Uf h5)
+    G6 = np.tanh(_Wg_x[5] + np.dot(H5, Ug.T) + bg)  # g6 = tanh(bg + Wg x[5] + Ug h5)
     C6 = C5 * F6 + G6 * I6  # c6 = c5 * f6 + g6 * i6
     H61 = np.tanh(C6)  # h61 = tanh(c6)
     H6 = H61 * O6  # h6 = h61 * o6
-    I71 = X[:, 6]  # i71 = x[6]
-    I7 = _sigmoid(np.dot(I71, Wi.T) + np.dot(H6, Ui.T) + bi)  # i7 = sigmoid(bi + Wi i71 + Ui h6)
-    O71 = X[:, 6]  # o71 = x[6]
-    O7 = _sigmoid(np.dot(O71, Wo.T) + np.dot(H6, Uo.T) + bo)  # o7 = sigmoid(bo + Wo o71 + Uo h6)
-    F71 = X[:, 6]  # f71 = x[6]
-    F7 = _sigmoid(np.dot(F71, Wf.T) + np.dot(H6, Uf.T) + bf)  # f7 = sigmoid(bf + Wf f71 + Uf h6)
-    G71 = X[:, 6]  # g71 = x[6]
-    G7 = np.tanh(np.dot(G71, Wg.T) + np.dot(H6, Ug.T) + bg)  # g7 = tanh(bg + Wg g71 + Ug h6)
+    I7 = _sigmoid(_Wi_x[6] + np.dot(H6, Ui.T) + bi)  # i7 = sigmoid(bi + Wi x[6] + Ui h6)
+    O7 = _sigmoid(_Wo_x[6] + np.dot(H6, Uo.T) + bo)  # o7 = sigmoid(bo + Wo x[6] + Uo h6)
+    F7 = _sigmoid(_Wf_x[5] + np.dot(H6, Uf.T) + bf)  # f7 = sigmoid(bf + Wf x[6] + Uf h6)
+    G7 = np.tanh(_Wg_x[6] + np.dot(H6, Ug.T) + bg)  # g7 = tanh(bg + Wg x[6] + Ug h6)
     C7 = C6 * F7 + G7 * I7  # c7 = c6 * f7 + g7 * i7
     H71 = np.tanh(C7)  # h71 = tanh(c7)
     H7 = H71 * O7  # h7 = h71 * o7
-    I81 = X[:, 7]  # i81 = x[7]
-    I8 = _sigmoid(np.dot(I81, Wi.T) + np.dot(H7, Ui.T) + bi)  # i8 = sigmoid(bi + Wi i81 + Ui h7)
-    O81 = X[:, 7]  # o81 = x[7]
-    O8 = _sigmoid(np.dot(O81, Wo.T) + np.dot(H7, Uo.T) + bo)  # o8 = sigmoid(bo + Wo o81 + Uo h7)
-    F81 = X[:, 7]  # f81 = x[7]
-    F8 = _sigmoid(np.dot(F81, Wf.T) + np.dot(H7, Uf.T) + bf)  # f8 = sigmoid(bf + Wf f81 + Uf h7)
-    G81 = X[:, 7]  # g81 = x[7]
-    G8 = np.tanh(np.dot(G81, Wg.T) + np.dot(H7, Ug.T) + bg)  # g8 = tanh(bg + Wg g81 + Ug h7)
+    I8 = _sigmoid(_Wi_x[7] + np.dot(H7, Ui.T) + bi)  # i8 = sigmoid(bi + Wi x[7] + Ui h7)
+    O8 = _sigmoid(_Wo_x[7] + np.dot(H7, Uo.T) + bo)  # o8 = sigmoid(bo + Wo x[7] + Uo h7)
+    F8 = _sigmoid(_Wf_x[6] + np.dot(H7, Uf.T) + bf)  # f8 = sigmoid(bf + Wf x[7] + Uf h7)
+    G8 = np.tanh(_Wg_x[7] + np.dot(H7, Ug.T) + bg)  # g8 = tanh(bg + Wg x[7] + Ug h7)
     C8 = C7 * F8 + G8 * I8  # c8 = c7 * f8 + g8 * i8
     H81 = np.tanh(C8)  # h81 = tanh(c8)
     H8 = H81 * O8  # h8 = h81 * o8
-    I91 = X[:, 8]  # i91 = x[8]
-    I9 = _sigmoid(np.dot(I91, Wi.T) + np.dot(H8, Ui.T) + bi)  # i9 = sigmoid(bi + Wi i91 + Ui h8)
-    O91 = X[:, 8]  # o91 = x[8]
-    O9 = _sigmoid(np.dot(O91, Wo.T) + np.dot(H8, Uo.T) + bo)  # o9 = sigmoid(bo + Wo o91 + Uo h8)
-    F91 = X[:, 8]  # f91 = x[8]
-    F9 = _sigmoid(np.dot(F91, Wf.T) + np.dot(H8, Uf.T) + bf)  # f9 = sigmoid(bf + Wf f91 + Uf h8)
-    G91 = X[:, 8]  # g91 = x[8]
-    G9 = np.tanh(np.dot(G91, Wg.T) + np.dot(H8, Ug.T) + bg)  # g9 = tanh(bg + Wg g91 + Ug h8)
+    I9 = _sigmoid(_Wi_x[8] + np.dot(H8, Ui.T) + bi)  # i9 = sigmoid(bi + Wi x[8] + Ui h8)
+    O9 = _sigmoid(_Wo_x[8] + np.dot(H8, Uo.T) + bo)  # o9 = sigmoid(bo + Wo x[8] + Uo h8)
+    F9 = _sigmoid(_Wf_x[7] + np.dot(H8, Uf.T) + bf)  # f9 = sigmoid(bf + Wf x[8] + Uf h8)
+    G9 = np.tanh(_Wg_x[8] + np.dot(H8, Ug.T) + bg)  # g9 = tanh(bg + Wg x[8] + Ug h8)
     C9 = C8 * F9 + G9 * I9  # c9 = c8 * f9 + g9 * i9
     H91 = np.tanh(C9)  # h91 = tanh(c9)
     H9 = H91 * O9  # h9 = h91 * o9
-    I101 = X[:, 9]  # i101 = x[9]
-    I10 = _sigmoid(np.dot(I101, Wi.T) + np.dot(H9, Ui.T) + bi)  # i10 = sigmoid(bi + Wi i101 + Ui h9)
-    F101 = X[:, 9]  # f101 = x[9]
-    F10 = _sigmoid(np.dot(F101, Wf.T) + np.dot(H9, Uf.T) + bf)  # f10 = sigmoid(bf + Wf f101 + Uf h9)
-    O101 = X[:, 9]  # o101 = x[9]
-    O10 = _sigmoid(np.dot(O101, Wo.T) + np.dot(H9, Uo.T) + bo)  # o10 = sigmoid(bo + Wo o101 + Uo h9)
-    G101 = X[:, 9]  # g101 = x[9]
-    G10 = np.tanh(np.dot(G101, Wg.T) + np.dot(H9, Ug.T) + bg)  # g10 = tanh(bg + Wg g101 + Ug h9)
+    I10 = _sigmoid(_Wi_x[9] + np.dot(H9, Ui.T) + bi)  # i10 = sigmoid(bi + Wi x[9] + Ui h9)
+    del _Wi_x
+    F10 = _sigmoid(_Wf_x[8] + np.dot(H9, Uf.T) + bf)  # f10 = sigmoid(bf + Wf x[9] + Uf h9)
+    del _Wf_x
+    O10 = _sigmoid(_Wo_x[9] + np.dot(H9, Uo.T) + bo)  # o10 = sigmoid(bo + Wo x[9] + Uo h9)
+    del _Wo_x
+    G10 = np.tanh(_Wg_x[9] + np.dot(H9, Ug.T) + bg)  # g10 = tanh(bg + Wg x[9] + Ug h9)
+    del _Wg_x
     H101 = np.tanh(C9 * F10 + G10 * I10)  # h101 = tanh(c9 * f10 + g10 * i10)
     H10 = H101 * O10  # h10 = h101 * o10
     Y = np.dot(H10, Wy.T) + by  # y = Wy h10 + by
@@ -1101,391 +929,582 @@ def loss_and_grad(params, X, T):
     N = T.shape[0]
     E = 0.5 * np.vdot(Y - T, Y - T) / N  # E = half_sse(y, t) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch
     dY = (Y - T) / N  # dE/dy = y - t
+    del Y
     dWy = np.dot(dY.T, H10)  # dE/dWy = dE/dy h10^T, summed over the batch
+    del H10
     dby = _batch_sum(dY)  # dE/dby = dE/dy, summed over the batch
     dH10 = np.dot(dY, Wy)  # dE/dh10 = Wy^T dE/dy
+    del dY
     dO10 = dH10 * H101  # dE/do10 = dE/dh10 * h101
     dH101 = dH10 * O10  # dE/dh101 = dE/dh10 * o10
+    del dH10
     dC10 = dH101 * (1 - H101 ** 2)  # dE/dc10 = dE/dh101 * (1 - h101 ** 2)
+    del H101, dH101
     dC101 = dC10  # dE/dc101 = dE/dc10
     dC102 = dC10  # dE/dc102 = dE/dc10
+    del dC10
     dI10 = dC102 * G10  # dE/di10 = dE/dc102 * g10
     dG10 = dC102 * I10  # dE/dg10 = dE/dc102 * i10
+    del dC102
     dF10 = dC101 * C9  # dE/df10 = dE/dc101 * c9
+    del C9
     dC9 = dC101 * F10  # dE/dc9 = dE/dc101 * f10
+    del dC101
     dG105 = dG10 * (1 - G10 ** 2)  # dE/dg105 = dE/dg10 * (1 - g10 ** 2)
+    del G10, dG10
     dG104 = dG105  # dE/dg104 = dE/dg105
     dbg = _batch_sum(dG105)  # dE/dbg = dE/dg105, summed over the batch
+    del dG105
     dG102 = dG104  # dE/dg102 = dE/dg104
     dG103 = dG104  # dE/dg103 = dE/dg104
+    del dG104
     dUg = np.dot(dG103.T, H9)  # dE/dUg = dE/dg103 h9^T, summed over the batch
     dH9 = np.dot(dG103, Ug)  # dE/dh9 = Ug^T dE/dg103
-    dWg = np.dot(dG102.T, G101)  # dE/dWg = dE/dg102 g101^T, summed over the batch
+    del dG103
     dO105 = dO10 * O10 * (1 - O10)  # dE/do105 = dE/do10 * o10 * (1 - o10)
+    del O10, dO10
     dO104 = dO105  # dE/do104 = dE/do105
     dbo = _batch_sum(dO105)  # dE/dbo = dE/do105, summed over the batch
+    del dO105
     dO102 = dO104  # dE/do102 = dE/do104
     dO103 = dO104  # dE/do103 = dE/do104
+    del dO104
     dUo = np.dot(dO103.T, H9)  # dE/dUo = dE/do103 h9^T, summed over the batch
     dH9 = dH9 + np.dot(dO103, Uo)  # dE/dh9 += Uo^T dE/do103
-    dWo = np.dot(dO102.T, O101)  # dE/dWo = dE/do102 o101^T, summed over the batch
+    del dO103
     dF105 = dF10 * F10 * (1 - F10)  # dE/df105 = dE/df10 * f10 * (1 - f10)
+    del F10, dF10
     dF104 = dF105  # dE/df104 = dE/df105
     dbf = _batch_sum(dF105)  # dE/dbf = dE/df105, summed over the batch
+    del dF105
     dF102 = dF104  # dE/df102 = dE/df104
     dF103 = dF104  # dE/df103 = dE/df104
+    del dF104
     dUf = np.dot(dF103.T, H9)  # dE/dUf = dE/df103 h9^T, summed over the batch
     dH9 = dH9 + np.dot(dF103, Uf)  # dE/dh9 += Uf^T dE/df103
-    dWf = np.dot(dF102.T, F101)  # dE/dWf = dE/df102 f101^T, summed over the batch
+    del dF103
     dI105 = dI10 * I10 * (1 - I10)  # dE/di105 = dE/di10 * i10 * (1 - i10)
+    del I10, dI10
     dI104 = dI105  # dE/di104 = dE/di105
     dbi = _batch_sum(dI105)  # dE/dbi = dE/di105, summed over the batch
+    del dI105
     dI102 = dI104  # dE/di102 = dE/di104
     dI103 = dI104  # dE/di103 = dE/di104
+    del dI104
     dUi = np.dot(dI103.T, H9)  # dE/dUi = dE/di103 h9^T, summed over the batch
+    del H9
     dH9 = dH9 + np.dot(dI103, Ui)  # dE/dh9 += Ui^T dE/di103
-    dWi = np.dot(dI102.T, I101)  # dE/dWi = dE/di102 i101^T, summed over the batch
+    del dI103
     dO9 = dH9 * H91  # dE/do9 = dE/dh9 * h91
     dH91 = dH9 * O9  # dE/dh91 = dE/dh9 * o9
+    del dH9
     dC9 = dC9 + dH91 * (1 - H91 ** 2)  # dE/dc9 += dE/dh91 * (1 - h91 ** 2)
+    del H91, dH91
     dC91 = dC9  # dE/dc91 = dE/dc9
     dC92 = dC9  # dE/dc92 = dE/dc9
+    del dC9
     dI9 = dC92 * G9  # dE/di9 = dE/dc92 * g9
     dG9 = dC92 * I9  # dE/dg9 = dE/dc92 * i9
+    del dC92
     dF9 = dC91 * C8  # dE/df9 = dE/dc91 * c8
+    del C8
     dC8 = dC91 * F9  # dE/dc8 = dE/dc91 * f9
+    del dC91
     dG95 = dG9 * (1 - G9 ** 2)  # dE/dg95 = dE/dg9 * (1 - g9 ** 2)
+    del G9, dG9
     dG94 = dG95  # dE/dg94 = dE/dg95
     dbg = dbg + _batch_sum(dG95)  # dE/dbg += dE/dg95, summed over the batch
+    del dG95
     dG92 = dG94  # dE/dg92 = dE/dg94
     dG93 = dG94  # dE/dg93 = dE/dg94
+    del dG94
     dUg = dUg + np.dot(dG93.T, H8)  # dE/dUg += dE/dg93 h8^T, summed over the batch
     dH8 = np.dot(dG93, Ug)  # dE/dh8 = Ug^T dE/dg93
-    dWg = dWg + np.dot(dG92.T, G91)  # dE/dWg += dE/dg92 g91^T, summed over the batch
+    del dG93
     dF95 = dF9 * F9 * (1 - F9)  # dE/df95 = dE/df9 * f9 * (1 - f9)
+    del F9, dF9
     dF94 = dF95  # dE/df94 = dE/df95
     dbf = dbf + _batch_sum(dF95)  # dE/dbf += dE/df95, summed over the batch
+    del dF95
     dF92 = dF94  # dE/df92 = dE/df94
     dF93 = dF94  # dE/df93 = dE/df94
+    del dF94
     dUf = dUf + np.dot(dF93.T, H8)  # dE/dUf += dE/df93 h8^T, summed over the batch
     dH8 = dH8 + np.dot(dF93, Uf)  # dE/dh8 += Uf^T dE/df93
-    dWf = dWf + np.dot(dF92.T, F91)  # dE/dWf += dE/df92 f91^T, summed over the batch
+    del dF93
     dO95 = dO9 * O9 * (1 - O9)  # dE/do95 = dE/do9 * o9 * (1 - o9)
+    del O9, dO9
     dO94 = dO95  # dE/do94 = dE/do95
     dbo = dbo + _batch_sum(dO95)  # dE/dbo += dE/do95, summed over the batch
+    del dO95
     dO92 = dO94  # dE/do92 = dE/do94
     dO93 = dO94  # dE/do93 = dE/do94
+    del dO94
     dUo = dUo + np.dot(dO93.T, H8)  # dE/dUo += dE/do93 h8^T, summed over the batch
     dH8 = dH8 + np.dot(dO93, Uo)  # dE/dh8 += Uo^T dE/do93
-    dWo = dWo + np.dot(dO92.T, O91)  # dE/dWo += dE/do92 o91^T, summed over the batch
+    del dO93
     dI95 = dI9 * I9 * (1 - I9)  # dE/di95 = dE/di9 * i9 * (1 - i9)
+    del I9, dI9
     dI94 = dI95  # dE/di94 = dE/di95
     dbi = dbi + _batch_sum(dI95)  # dE/dbi += dE/di95, summed over the batch
+    del dI95
     dI92 = dI94  # dE/di92 = dE/di94
     dI93 = dI94  # dE/di93 = dE/di94
+    del dI94
     dUi = dUi + np.dot(dI93.T, H8)  # dE/dUi += dE/di93 h8^T, summed over the batch
+    del H8
     dH8 = dH8 + np.dot(dI93, Ui)  # dE/dh8 += Ui^T dE/di93
-    dWi = dWi + np.dot(dI92.T, I91)  # dE/dWi += dE/di92 i91^T, summed over the batch
+    del dI93
     dO8 = dH8 * H81  # dE/do8 = dE/dh8 * h81
     dH81 = dH8 * O8  # dE/dh81 = dE/dh8 * o8
+    del dH8
     dC8 = dC8 + dH81 * (1 - H81 ** 2)  # dE/dc8 += dE/dh81 * (1 - h81 ** 2)
+    del H81, dH81
     dC81 = dC8  # dE/dc81 = dE/dc8
     dC82 = dC8  # dE/dc82 = dE/dc8
+    del dC8
     dI8 = dC82 * G8  # dE/di8 = dE/dc82 * g8
     dG8 = dC82 * I8  # dE/dg8 = dE/dc82 * i8
+    del dC82
     dF8 = dC81 * C7  # dE/df8 = dE/dc81 * c7
+    del C7
     dC7 = dC81 * F8  # dE/dc7 = dE/dc81 * f8
+    del dC81
     dG85 = dG8 * (1 - G8 ** 2)  # dE/dg85 = dE/dg8 * (1 - g8 ** 2)
+    del G8, dG8
     dG84 = dG85  # dE/dg84 = dE/dg85
     dbg = dbg + _batch_sum(dG85)  # dE/dbg += dE/dg85, summed over the batch
+    del dG85
     dG82 = dG84  # dE/dg82 = dE/dg84
     dG83 = dG84  # dE/dg83 = dE/dg84
+    del dG84
     dUg = dUg + np.dot(dG83.T, H7)  # dE/dUg += dE/dg83 h7^T, summed over the batch
     dH7 = np.dot(dG83, Ug)  # dE/dh7 = Ug^T dE/dg83
-    dWg = dWg + np.dot(dG82.T, G81)  # dE/dWg += dE/dg82 g81^T, summed over the batch
+    del dG83
     dF85 = dF8 * F8 * (1 - F8)  # dE/df85 = dE/df8 * f8 * (1 - f8)
+    del F8, dF8
     dF84 = dF85  # dE/df84 = dE/df85
     dbf = dbf + _batch_sum(dF85)  # dE/dbf += dE/df85, summed over the batch
+    del dF85
     dF82 = dF84  # dE/df82 = dE/df84
     dF83 = dF84  # dE/df83 = dE/df84
+    del dF84
     dUf = dUf + np.dot(dF83.T, H7)  # dE/dUf += dE/df83 h7^T, summed over the batch
     dH7 = dH7 + np.dot(dF83, Uf)  # dE/dh7 += Uf^T dE/df83
-    dWf = dWf + np.dot(dF82.T, F81)  # dE/dWf += dE/df82 f81^T, summed over the batch
+    del dF83
     dO85 = dO8 * O8 * (1 - O8)  # dE/do85 = dE/do8 * o8 * (1 - o8)
+    del O8, dO8
     dO84 = dO85  # dE/do84 = dE/do85
     dbo = dbo + _batch_sum(dO85)  # dE/dbo += dE/do85, summed over the batch
+    del dO85
     dO82 = dO84  # dE/do82 = dE/do84
     dO83 = dO84  # dE/do83 = dE/do84
+    del dO84
     dUo = dUo + np.dot(dO83.T, H7)  # dE/dUo += dE/do83 h7^T, summed over the batch
     dH7 = dH7 + np.dot(dO83, Uo)  # dE/dh7 += Uo^T dE/do83
-    dWo = dWo + np.dot(dO82.T, O81)  # dE/dWo += dE/do82 o81^T, summed over the batch
+    del dO83
     dI85 = dI8 * I8 * (1 - I8)  # dE/di85 = dE/di8 * i8 * (1 - i8)
+    del I8, dI8
     dI84 = dI85  # dE/di84 = dE/di85
     dbi = dbi + _batch_sum(dI85)  # dE/dbi += dE/di85, summed over the batch
+    del dI85
     dI82 = dI84  # dE/di82 = dE/di84
     dI83 = dI84  # dE/di83 = dE/di84
+    del dI84
     dUi = dUi + np.dot(dI83.T, H7)  # dE/dUi += dE/di83 h7^T, summed over the batch
+    del H7
     dH7 = dH7 + np.dot(dI83, Ui)  # dE/dh7 += Ui^T dE/di83
-    dWi = dWi + np.dot(dI82.T, I81)  # dE/dWi += dE/di82 i81^T, summed over the batch
+    del dI83
     dO7 = dH7 * H71  # dE/do7 = dE/dh7 * h71
     dH71 = dH7 * O7  # dE/dh71 = dE/dh7 * o7
+    del dH7
     dC7 = dC7 + dH71 * (1 - H71 ** 2)  # dE/dc7 += dE/dh71 * (1 - h71 ** 2)
+    del H71, dH71
     dC71 = dC7  # dE/dc71 = dE/dc7
     dC72 = dC7  # dE/dc72 = dE/dc7
+    del dC7
     dI7 = dC72 * G7  # dE/di7 = dE/dc72 * g7
     dG7 = dC72 * I7  # dE/dg7 = dE/dc72 * i7
+    del dC72
     dF7 = dC71 * C6  # dE/df7 = dE/dc71 * c6
+    del C6
     dC6 = dC71 * F7  # dE/dc6 = dE/dc71 * f7
+    del dC71
     dG75 = dG7 * (1 - G7 ** 2)  # dE/dg75 = dE/dg7 * (1 - g7 ** 2)
+    del G7, dG7
     dG74 = dG75  # dE/dg74 = dE/dg75
     dbg = dbg + _batch_sum(dG75)  # dE/dbg += dE/dg75, summed over the batch
+    del dG75
     dG72 = dG74  # dE/dg72 = dE/dg74
     dG73 = dG74  # dE/dg73 = dE/dg74
+    del dG74
     dUg = dUg + np.dot(dG73.T, H6)  # dE/dUg += dE/dg73 h6^T, summed over the batch
     dH6 = np.dot(dG73, Ug)  # dE/dh6 = Ug^T dE/dg73
-    dWg = dWg + np.dot(dG72.T, G71)  # dE/dWg += dE/dg72 g71^T, summed over the batch
+    del dG73
     dF75 = dF7 * F7 * (1 - F7)  # dE/df75 = dE/df7 * f7 * (1 - f7)
+    del F7, dF7
     dF74 = dF75  # dE/df74 = dE/df75
     dbf = dbf + _batch_sum(dF75)  # dE/dbf += dE/df75, summed over the batch
+    del dF75
     dF72 = dF74  # dE/df72 = dE/df74
     dF73 = dF74  # dE/df73 = dE/df74
+    del dF74
     dUf = dUf + np.dot(dF73.T, H6)  # dE/dUf += dE/df73 h6^T, summed over the batch
     dH6 = dH6 + np.dot(dF73, Uf)  # dE/dh6 += Uf^T dE/df73
-    dWf = dWf + np.dot(dF72.T, F71)  # dE/dWf += dE/df72 f71^T, summed over the batch
+    del dF73
     dO75 = dO7 * O7 * (1 - O7)  # dE/do75 = dE/do7 * o7 * (1 - o7)
+    del O7, dO7
     dO74 = dO75  # dE/do74 = dE/do75
     dbo = dbo + _batch_sum(dO75)  # dE/dbo += dE/do75, summed over the batch
+    del dO75
     dO72 = dO74  # dE/do72 = dE/do74
     dO73 = dO74  # dE/do73 = dE/do74
+    del dO74
     dUo = dUo + np.dot(dO73.T, H6)  # dE/dUo += dE/do73 h6^T, summed over the batch
     dH6 = dH6 + np.dot(dO73, Uo)  # dE/dh6 += Uo^T dE/do73
-    dWo = dWo + np.dot(dO72.T, O71)  # dE/dWo += dE/do72 o71^T, summed over the batch
+    del dO73
     dI75 = dI7 * I7 * (1 - I7)  # dE/di75 = dE/di7 * i7 * (1 - i7)
+    del I7, dI7
     dI74 = dI75  # dE/di74 = dE/di75
     dbi = dbi + _batch_sum(dI75)  # dE/dbi += dE/di75, summed over the batch
+    del dI75
     dI72 = dI74  # dE/di72 = dE/di74
     dI73 = dI74  # dE/di73 = dE/di74
+    del dI74
     dUi = dUi + np.dot(dI73.T, H6)  # dE/dUi += dE/di73 h6^T, summed over the batch
+    del H6
     dH6 = dH6 + np.dot(dI73, Ui)  # dE/dh6 += Ui^T dE/di73
-    dWi = dWi + np.dot(dI72.T, I71)  # dE/dWi += dE/di72 i71^T, summed over the batch
+    del dI73
     dO6 = dH6 * H61  # dE/do6 = dE/dh6 * h61
     dH61 = dH6 * O6  # dE/dh61 = dE/dh6 * o6
+    del dH6
     dC6 = dC6 + dH61 * (1 - H61 ** 2)  # dE/dc6 += dE/dh61 * (1 - h61 ** 2)
+    del H61, dH61
     dC61 = dC6  # dE/dc61 = dE/dc6
     dC62 = dC6  # dE/dc62 = dE/dc6
+    del dC6
     dI6 = dC62 * G6  # dE/di6 = dE/dc62 * g6
     dG6 = dC62 * I6  # dE/dg6 = dE/dc62 * i6
+    del dC62
     dF6 = dC61 * C5  # dE/df6 = dE/dc61 * c5
+    del C5
     dC5 = dC61 * F6  # dE/dc5 = dE/dc61 * f6
+    del dC61
     dG65 = dG6 * (1 - G6 ** 2)  # dE/dg65 = dE/dg6 * (1 - g6 ** 2)
+    del G6, dG6
     dG64 = dG65  # dE/dg64 = dE/dg65
     dbg = dbg + _batch_sum(dG65)  # dE/dbg += dE/dg65, summed over the batch
+    del dG65
     dG62 = dG64  # dE/dg62 = dE/dg64
     dG63 = dG64  # dE/dg63 = dE/dg64
+    del dG64
     dUg = dUg + np.dot(dG63.T, H5)  # dE/dUg += dE/dg63 h5^T, summed over the batch
     dH5 = np.dot(dG63, Ug)  # dE/dh5 = Ug^T dE/dg63
-    dWg = dWg + np.dot(dG62.T, G61)  # dE/dWg += dE/dg62 g61^T, summed over the batch
+    del dG63
     dF65 = dF6 * F6 * (1 - F6)  # dE/df65 = dE/df6 * f6 * (1 - f6)
+    del F6, dF6
     dF64 = dF65  # dE/df64 = dE/df65
     dbf = dbf + _batch_sum(dF65)  # dE/dbf += dE/df65, summed over the batch
+    del dF65
     dF62 = dF64  # dE/df62 = dE/df64
     dF63 = dF64  # dE/df63 = dE/df64
+    del dF64
     dUf = dUf + np.dot(dF63.T, H5)  # dE/dUf += dE/df63 h5^T, summed over the batch
     dH5 = dH5 + np.dot(dF63, Uf)  # dE/dh5 += Uf^T dE/df63
-    dWf = dWf + np.dot(dF62.T, F61)  # dE/dWf += dE/df62 f61^T, summed over the batch
+    del dF63
     dO65 = dO6 * O6 * (1 - O6)  # dE/do65 = dE/do6 * o6 * (1 - o6)
+    del O6, dO6
     dO64 = dO65  # dE/do64 = dE/do65
     dbo = dbo + _batch_sum(dO65)  # dE/dbo += dE/do65, summed over the batch
+    del dO65
     dO62 = dO64  # dE/do62 = dE/do64
     dO63 = dO64  # dE/do63 = dE/do64
+    del dO64
     dUo = dUo + np.dot(dO63.T, H5)  # dE/dUo += dE/do63 h5^T, summed over the batch
     dH5 = dH5 + np.dot(dO63, Uo)  # dE/dh5 += Uo^T dE/do63
-    dWo = dWo + np.dot(dO62.T, O61)  # dE/dWo += dE/do62 o61^T, summed over the batch
+    del dO63
     dI65 = dI6 * I6 * (1 - I6)  # dE/di65 = dE/di6 * i6 * (1 - i6)
+    del I6, dI6
     dI64 = dI65  # dE/di64 = dE/di65
     dbi = dbi + _batch_sum(dI65)  # dE/dbi += dE/di65, summed over the batch
+    del dI65
     dI62 = dI64  # dE/di62 = dE/di64
     dI63 = dI64  # dE/di63 = dE/di64
+    del dI64
     dUi = dUi + np.dot(dI63.T, H5)  # dE/dUi += dE/di63 h5^T, summed over the batch
+    del H5
     dH5 = dH5 + np.dot(dI63, Ui)  # dE/dh5 += Ui^T dE/di63
-    dWi = dWi + np.dot(dI62.T, I61)  # dE/dWi += dE/di62 i61^T, summed over the batch
+    del dI63
     dO5 = dH5 * H51  # dE/do5 = dE/dh5 * h51
     dH51 = dH5 * O5  # dE/dh51 = dE/dh5 * o5
+    del dH5
     dC5 = dC5 + dH51 * (1 - H51 ** 2)  # dE/dc5 += dE/dh51 * (1 - h51 ** 2)
+    del H51, dH51
     dC51 = dC5  # dE/dc51 = dE/dc5
     dC52 = dC5  # dE/dc52 = dE/dc5
+    del dC5
     dI5 = dC52 * G5  # dE/di5 = dE/dc52 * g5
     dG5 = dC52 * I5  # dE/dg5 = dE/dc52 * i5
+    del dC52
     dF5 = dC51 * C4  # dE/df5 = dE/dc51 * c4
+    del C4
     dC4 = dC51 * F5  # dE/dc4 = dE/dc51 * f5
+    del dC51
     dG55 = dG5 * (1 - G5 ** 2)  # dE/dg55 = dE/dg5 * (1 - g5 ** 2)
+    del G5, dG5
     dG54 = dG55  # dE/dg54 = dE/dg55
     dbg = dbg + _batch_sum(dG55)  # dE/dbg += dE/dg55, summed over the batch
+    del dG55
     dG52 = dG54  # dE/dg52 = dE/dg54
     dG53 = dG54  # dE/dg53 = dE/dg54
+    del dG54
     dUg = dUg + np.dot(dG53.T, H4)  # dE/dUg += dE/dg53 h4^T, summed over the batch
     dH4 = np.dot(dG53, Ug)  # dE/dh4 = Ug^T dE/dg53
-    dWg = dWg + np.dot(dG52.T, G51)  # dE/dWg += dE/dg52 g51^T, summed over the batch
+    del dG53
     dF55 = dF5 * F5 * (1 - F5)  # dE/df55 = dE/df5 * f5 * (1 - f5)
+    del F5, dF5
     dF54 = dF55  # dE/df54 = dE/df55
     dbf = dbf + _batch_sum(dF55)  # dE/dbf += dE/df55, summed over the batch
+    del dF55
     dF52 = dF54  # dE/df52 = dE/df54
     dF53 = dF54  # dE/df53 = dE/df54
+    del dF54
     dUf = dUf + np.dot(dF53.T, H4)  # dE/dUf += dE/df53 h4^T, summed over the batch
     dH4 = dH4 + np.dot(dF53, Uf)  # dE/dh4 += Uf^T dE/df53
-    dWf = dWf + np.dot(dF52.T, F51)  # dE/dWf += dE/df52 f51^T, summed over the batch
+    del dF53
     dO55 = dO5 * O5 * (1 - O5)  # dE/do55 = dE/do5 * o5 * (1 - o5)
+    del O5, dO5
     dO54 = dO55  # dE/do54 = dE/do55
     dbo = dbo + _batch_sum(dO55)  # dE/dbo += dE/do55, summed over the batch
+    del dO55
     dO52 = dO54  # dE/do52 = dE/do54
     dO53 = dO54  # dE/do53 = dE/do54
+    del dO54
     dUo = dUo + np.dot(dO53.T, H4)  # dE/dUo += dE/do53 h4^T, summed over the batch
     dH4 = dH4 + np.dot(dO53, Uo)  # dE/dh4 += Uo^T dE/do53
-    dWo = dWo + np.dot(dO52.T, O51)  # dE/dWo += dE/do52 o51^T, summed over the batch
+    del dO53
     dI55 = dI5 * I5 * (1 - I5)  # dE/di55 = dE/di5 * i5 * (1 - i5)
+    del I5, dI5
     dI54 = dI55  # dE/di54 = dE/di55
     dbi = dbi + _batch_sum(dI55)  # dE/dbi += dE/di55, summed over the batch
+    del dI55
     dI52 = dI54  # dE/di52 = dE/di54
     dI53 = dI54  # dE/di53 = dE/di54
+    del dI54
     dUi = dUi + np.dot(dI53.T, H4)  # dE/dUi += dE/di53 h4^T, summed over the batch
+    del H4
     dH4 = dH4 + np.dot(dI53, Ui)  # dE/dh4 += Ui^T dE/di53
-    dWi = dWi + np.dot(dI52.T, I51)  # dE/dWi += dE/di52 i51^T, summed over the batch
+    del dI53
     dO4 = dH4 * H41  # dE/do4 = dE/dh4 * h41
     dH41 = dH4 * O4  # dE/dh41 = dE/dh4 * o4
+    del dH4
     dC4 = dC4 + dH41 * (1 - H41 ** 2)  # dE/dc4 += dE/dh41 * (1 - h41 ** 2)
+    del H41, dH41
     dC41 = dC4  # dE/dc41 = dE/dc4
     dC42 = dC4  # dE/dc42 = dE/dc4
+    del dC4
     dI4 = dC42 * G4  # dE/di4 = dE/dc42 * g4
     dG4 = dC42 * I4  # dE/dg4 = dE/dc42 * i4
+    del dC42
     dF4 = dC41 * C3  # dE/df4 = dE/dc41 * c3
+    del C3
     dC3 = dC41 * F4  # dE/dc3 = dE/dc41 * f4
+    del dC41
     dG45 = dG4 * (1 - G4 ** 2)  # dE/dg45 = dE/dg4 * (1 - g4 ** 2)
+    del G4, dG4
     dG44 = dG45  # dE/dg44 = dE/dg45
     dbg = dbg + _batch_sum(dG45)  # dE/dbg += dE/dg45, summed over the batch
+    del dG45
     dG42 = dG44  # dE/dg42 = dE/dg44
     dG43 = dG44  # dE/dg43 = dE/dg44
+    del dG44
     dUg = dUg + np.dot(dG43.T, H3)  # dE/dUg += dE/dg43 h3^T, summed over the batch
     dH3 = np.dot(dG43, Ug)  # dE/dh3 = Ug^T dE/dg43
-    dWg = dWg + np.dot(dG42.T, G41)  # dE/dWg += dE/dg42 g41^T, summed over the batch
+    del dG43
     dF45 = dF4 * F4 * (1 - F4)  # dE/df45 = dE/df4 * f4 * (1 - f4)
+    del F4, dF4
     dF44 = dF45  # dE/df44 = dE/df45
     dbf = dbf + _batch_sum(dF45)  # dE/dbf += dE/df45, summed over the batch
+    del dF45
     dF42 = dF44  # dE/df42 = dE/df44
     dF43 = dF44  # dE/df43 = dE/df44
+    del dF44
     dUf = dUf + np.dot(dF43.T, H3)  # dE/dUf += dE/df43 h3^T, summed over the batch
     dH3 = dH3 + np.dot(dF43, Uf)  # dE/dh3 += Uf^T dE/df43
-    dWf = dWf + np.dot(dF42.T, F41)  # dE/dWf += dE/df42 f41^T, summed over the batch
+    del dF43
     dO45 = dO4 * O4 * (1 - O4)  # dE/do45 = dE/do4 * o4 * (1 - o4)
+    del O4, dO4
     dO44 = dO45  # dE/do44 = dE/do45
     dbo = dbo + _batch_sum(dO45)  # dE/dbo += dE/do45, summed over the batch
+    del dO45
     dO42 = dO44  # dE/do42 = dE/do44
     dO43 = dO44  # dE/do43 = dE/do44
+    del dO44
     dUo = dUo + np.dot(dO43.T, H3)  # dE/dUo += dE/do43 h3^T, summed over the batch
     dH3 = dH3 + np.dot(dO43, Uo)  # dE/dh3 += Uo^T dE/do43
-    dWo = dWo + np.dot(dO42.T, O41)  # dE/dWo += dE/do42 o41^T, summed over the batch
+    del dO43
     dI45 = dI4 * I4 * (1 - I4)  # dE/di45 = dE/di4 * i4 * (1 - i4)
+    del I4, dI4
     dI44 = dI45  # dE/di44 = dE/di45
     dbi = dbi + _batch_sum(dI45)  # dE/dbi += dE/di45, summed over the batch
+    del dI45
     dI42 = dI44  # dE/di42 = dE/di44
     dI43 = dI44  # dE/di43 = dE/di44
+    del dI44
     dUi = dUi + np.dot(dI43.T, H3)  # dE/dUi += dE/di43 h3^T, summed over the batch
+    del H3
     dH3 = dH3 + np.dot(dI43, Ui)  # dE/dh3 += Ui^T dE/di43
-    dWi = dWi + np.dot(dI42.T, I41)  # dE/dWi += dE/di42 i41^T, summed over the batch
+    del dI43
     dO3 = dH3 * H31  # dE/do3 = dE/dh3 * h31
     dH31 = dH3 * O3  # dE/dh31 = dE/dh3 * o3
+    del dH3
     dC3 = dC3 + dH31 * (1 - H31 ** 2)  # dE/dc3 += dE/dh31 * (1 - h31 ** 2)
+    del H31, dH31
     dC31 = dC3  # dE/dc31 = dE/dc3
     dC32 = dC3  # dE/dc32 = dE/dc3
+    del dC3
     dI3 = dC32 * G3  # dE/di3 = dE/dc32 * g3
     dG3 = dC32 * I3  # dE/dg3 = dE/dc32 * i3
+    del dC32
     dF3 = dC31 * C2  # dE/df3 = dE/dc31 * c2
+    del C2
     dC2 = dC31 * F3  # dE/dc2 = dE/dc31 * f3
+    del dC31
     dG35 = dG3 * (1 - G3 ** 2)  # dE/dg35 = dE/dg3 * (1 - g3 ** 2)
+    del G3, dG3
     dG34 = dG35  # dE/dg34 = dE/dg35
     dbg = dbg + _batch_sum(dG35)  # dE/dbg += dE/dg35, summed over the batch
+    del dG35
     dG32 = dG34  # dE/dg32 = dE/dg34
     dG33 = dG34  # dE/dg33 = dE/dg34
+    del dG34
     dUg = dUg + np.dot(dG33.T, H2)  # dE/dUg += dE/dg33 h2^T, summed over the batch
     dH2 = np.dot(dG33, Ug)  # dE/dh2 = Ug^T dE/dg33
-    dWg = dWg + np.dot(dG32.T, G31)  # dE/dWg += dE/dg32 g31^T, summed over the batch
+    del dG33
     dF35 = dF3 * F3 * (1 - F3)  # dE/df35 = dE/df3 * f3 * (1 - f3)
+    del F3, dF3
     dF34 = dF35  # dE/df34 = dE/df35
     dbf = dbf + _batch_sum(dF35)  # dE/dbf += dE/df35, summed over the batch
+    del dF35
     dF32 = dF34  # dE/df32 = dE/df34
     dF33 = dF34  # dE/df33 = dE/df34
+    del dF34
     dUf = dUf + np.dot(dF33.T, H2)  # dE/dUf += dE/df33 h2^T, summed over the batch
     dH2 = dH2 + np.dot(dF33, Uf)  # dE/dh2 += Uf^T dE/df33
-    dWf = dWf + np.dot(dF32.T, F31)  # dE/dWf += dE/df32 f31^T, summed over the batch
+    del dF33
     dO35 = dO3 * O3 * (1 - O3)  # dE/do35 = dE/do3 * o3 * (1 - o3)
+    del O3, dO3
     dO34 = dO35  # dE/do34 = dE/do35
     dbo = dbo + _batch_sum(dO35)  # dE/dbo += dE/do35, summed over the batch
+    del dO35
     dO32 = dO34  # dE/do32 = dE/do34
     dO33 = dO34  # dE/do33 = dE/do34
+    del dO34
     dUo = dUo + np.dot(dO33.T, H2)  # dE/dUo += dE/do33 h2^T, summed over the batch
     dH2 = dH2 + np.dot(dO33, Uo)  # dE/dh2 += Uo^T dE/do33
-    dWo = dWo + np.dot(dO32.T, O31)  # dE/dWo += dE/do32 o31^T, summed over the batch
+    del dO33
     dI35 = dI3 * I3 * (1 - I3)  # dE/di35 = dE/di3 * i3 * (1 - i3)
+    del I3, dI3
     dI34 = dI35  # dE/di34 = dE/di35
     dbi = dbi + _batch_sum(dI35)  # dE/dbi += dE/di35, summed over the batch
+    del dI35
     dI32 = dI34  # dE/di32 = dE/di34
     dI33 = dI34  # dE/di33 = dE/di34
+    del dI34
     dUi = dUi + np.dot(dI33.T, H2)  # dE/dUi += dE/di33 h2^T, summed over the batch
+    del H2
     dH2 = dH2 + np.dot(dI33, Ui)  # dE/dh2 += Ui^T dE/di33
-    dWi = dWi + np.dot(dI32.T, I31)  # dE/dWi += dE/di32 i31^T, summed over the batch
+    del dI33
     dO2 = dH2 * H21  # dE/do2 = dE/dh2 * h21
     dH21 = dH2 * O2  # dE/dh21 = dE/dh2 * o2
+    del dH2
     dC2 = dC2 + dH21 * (1 - H21 ** 2)  # dE/dc2 += dE/dh21 * (1 - h21 ** 2)
+    del H21, dH21
     dC21 = dC2  # dE/dc21 = dE/dc2
     dC22 = dC2  # dE/dc22 = dE/dc2
+    del dC2
     dI2 = dC22 * G2  # dE/di2 = dE/dc22 * g2
     dG2 = dC22 * I2  # dE/dg2 = dE/dc22 * i2
+    del dC22
     dF2 = dC21 * C1  # dE/df2 = dE/dc21 * c1
+    del C1
     dC1 = dC21 * F2  # dE/dc1 = dE/dc21 * f2
+    del dC21
     dG25 = dG2 * (1 - G2 ** 2)  # dE/dg25 = dE/dg2 * (1 - g2 ** 2)
+    del G2, dG2
     dG24 = dG25  # dE/dg24 = dE/dg25
     dbg = dbg + _batch_sum(dG25)  # dE/dbg += dE/dg25, summed over the batch
+    del dG25
     dG22 = dG24  # dE/dg22 = dE/dg24
     dG23 = dG24  # dE/dg23 = dE/dg24
+    del dG24
     dUg = dUg + np.dot(dG23.T, H1)  # dE/dUg += dE/dg23 h1^T, summed over the batch
     dH1 = np.dot(dG23, Ug)  # dE/dh1 = Ug^T dE/dg23
-    dWg = dWg + np.dot(dG22.T, G21)  # dE/dWg += dE/dg22 g21^T, summed over the batch
+    del dG23
     dF25 = dF2 * F2 * (1 - F2)  # dE/df25 = dE/df2 * f2 * (1 - f2)
+    del F2, dF2
     dF24 = dF25  # dE/df24 = dE/df25
     dbf = dbf + _batch_sum(dF25)  # dE/dbf += dE/df25, summed over the batch
+    del dF25
     dF22 = dF24  # dE/df22 = dE/df24
     dF23 = dF24  # dE/df23 = dE/df24
+    del dF24
     dUf = dUf + np.dot(dF23.T, H1)  # dE/dUf += dE/df23 h1^T, summed over the batch
     dH1 = dH1 + np.dot(dF23, Uf)  # dE/dh1 += Uf^T dE/df23
-    dWf = dWf + np.dot(dF22.T, F21)  # dE/dWf += dE/df22 f21^T, summed over the batch
+    del dF23
+    # dE/dWf = sum over k of dE/d(Wf x[k]) x[k]^T, summed over the batch, one product for all the steps
+    dWf = np.dot(np.stack([dF22, dF32, dF42, dF52, dF62, dF72, dF82, dF92, dF102], axis=1).reshape(-1, 16).T, X[:, 1:10].reshape(-1, 8))  # noqa: E501
+    del dF102, dF92, dF82, dF72, dF62, dF52, dF42, dF32, dF22
     dO25 = dO2 * O2 * (1 - O2)  # dE/do25 = dE/do2 * o2 * (1 - o2)
+    del O2, dO2
     dO24 = dO25  # dE/do24 = dE/do25
     dbo = dbo + _batch_sum(dO25)  # dE/dbo += dE/do25, summed over the batch
+    del dO25
     dO22 = dO24  # dE/do22 = dE/do24
     dO23 = dO24  # dE/do23 = dE/do24
+    del dO24
     dUo = dUo + np.dot(dO23.T, H1)  # dE/dUo += dE/do23 h1^T, summed over the batch
     dH1 = dH1 + np.dot(dO23, Uo)  # dE/dh1 += Uo^T dE/do23
-    dWo = dWo + np.dot(dO22.T, O21)  # dE/dWo += dE/do22 o21^T, summed over the batch
+    del dO23
     dI25 = dI2 * I2 * (1 - I2)  # dE/di25 = dE/di2 * i2 * (1 - i2)
+    del I2, dI2
     dI24 = dI25  # dE/di24 = dE/di25
     dbi = dbi + _batch_sum(dI25)  # dE/dbi += dE/di25, summed over the batch
+    del dI25
     dI22 = dI24  # dE/di22 = dE/di24
     dI23 = dI24  # dE/di23 = dE/di24
+    del dI24
     dUi = dUi + np.dot(dI23.T, H1)  # dE/dUi += dE/di23 h1^T, summed over the batch
+    del H1
     dH1 = dH1 + np.dot(dI23, Ui)  # dE/dh1 += Ui^T dE/di23
-    dWi = dWi + np.dot(dI22.T, I21)  # dE/dWi += dE/di22 i21^T, summed over the batch
+    del dI23
     dO1 = dH1 * H11  # dE/do1 = dE/dh1 * h11
     dH11 = dH1 * O1  # dE/dh11 = dE/dh1 * o1
+    del dH1
     dC1 = dC1 + dH11 * (1 - H11 ** 2)  # dE/dc1 += dE/dh11 * (1 - h11 ** 2)
+    del H11, dH11
     dI1 = dC1 * G1  # dE/di1 = dE/dc1 * g1
     dG1 = dC1 * I1  # dE/dg1 = dE/dc1 * i1
+    del dC1
     dG12 = dG1 * (1 - G1 ** 2)  # dE/dg12 = dE/dg1 * (1 - g1 ** 2)
-    dWg = dWg + np.dot(dG12.T, G11)  # dE/dWg += dE/dg12 g11^T, summed over the batch
+    del G1, dG1
+    # dE/dWg = sum over k of dE/d(Wg x[k]) x[k]^T, summed over the batch, one product for all the steps
+    dWg = np.dot(np.stack([dG12, dG22, dG32, dG42, dG52, dG62, dG72, dG82, dG92, dG102], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
+    del dG102, dG92, dG82, dG72, dG62, dG52, dG42, dG32, dG22
     dbg = dbg + _batch_sum(dG12)  # dE/dbg += dE/dg12, summed over the batch
+    del dG12
     dO12 = dO1 * O1 * (1 - O1)  # dE/do12 = dE/do1 * o1 * (1 - o1)
-    dWo = dWo + np.dot(dO12.T, O11)  # dE/dWo += dE/do12 o11^T, summed over the batch
+    del O1, dO1
+    # dE/dWo = sum over k of dE/d(Wo x[k]) x[k]^T, summed over the batch, one product for all the steps
+    dWo = np.dot(np.stack([dO12, dO22, dO32, dO42, dO52, dO62, dO72, dO82, dO92, dO102], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
+    del dO102, dO92, dO82, dO72, dO62, dO52, dO42, dO32, dO22
     dbo = dbo + _batch_sum(dO12)  # dE/dbo += dE/do12, summed over the batch
+    del dO12
     dI12 = dI1 * I1 * (1 - I1)  # dE/di12 = dE/di1 * i1 * (1 - i1)
-    dWi = dWi + np.dot(dI12.T, I11)  # dE/dWi += dE/di12 i11^T, summed over the batch
+    del I1, dI1
+    # dE/dWi = sum over k of dE/d(Wi x[k]) x[k]^T, summed over the batch, one product for all the steps
+    dWi = np.dot(np.stack([dI12, dI22, dI32, dI42, dI52, dI62, dI72, dI82, dI92, dI102], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
+    del dI102, dI92, dI82, dI72, dI62, dI52, dI42, dI32, dI22
     dbi = dbi + _batch_sum(dI12)  # dE/dbi += dE/di12, summed over the batch
     return E, {
         "Wi": dWi,

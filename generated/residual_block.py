@@ -216,7 +216,8 @@ def backward(params, cache, T):
 
 def loss_and_grad(params, X, T):
     """The batch loss and its gradients, in one forward and one backward pass."""
-    # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict.
+    # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict, and
+    # each array deleted after its last use (less memory alive: fewer fresh pages at large batches).
     X = _inputs(X)
     W1 = params["W1"]
     b1 = params["b1"]
@@ -229,23 +230,35 @@ def loss_and_grad(params, X, T):
     E4 = 0.001 * (W1 ** 2).sum()  # E4 = 0.001 * sum(W1 ** 2)
     T = _targets(T, Y)
     E1 = (T * (_lse_Y - Y1)).sum(axis=-1)  # E1 = cross_entropy(y, t) = sum_i t_i (logsumexp(y1) - y1_i)
+    del Y1, _lse_Y
     E = E1 + E4  # E = E1 + E4
+    del E4, E1
     N = T.shape[0]
     E = E.sum() / N
     dE = np.full(N, 1 / N, dtype=Y.dtype)  # dE/dE = 1 for each sample, times the 1/N of the batch mean
     dE1 = dE  # dE/dE1 = dE/dE
     dE4 = dE.sum()  # dE/dE4 = dE/dE, summed over the batch
+    del dE
     dE3 = dE4 * 0.001  # dE/dE3 = dE/dE4 * 0.001
+    del dE4
     dE2 = np.full((8, 4), dE3[None, None])  # dE/dE2 = dE/dE3, spread over the sum
+    del dE3
     dW1 = dE2 * W1  # dE/dW1 = dE/dE2 * W1
     dW1 = dW1 + dE2 * W1  # dE/dW1 += dE/dE2 * W1
+    del dE2
     dY1 = dE1[:, None] * (Y - T)  # dE/dy1 = dE/dE1 * (y - t)
+    del Y, dE1
     dW3 = np.dot(dY1.T, R)  # dE/dW3 = dE/dy1 r^T, summed over the batch
+    del R
     dR = np.dot(dY1, W3)  # dE/dr = W3^T dE/dy1
+    del dY1
     dR1 = dR  # dE/dr1 = dE/dr
+    del dR
     dW2 = np.dot(dR1.T, H)  # dE/dW2 = dE/dr1 h^T, summed over the batch
     dH = np.dot(dR1, W2)  # dE/dh = W2^T dE/dr1
+    del dR1
     dH1 = dH * (1 - H ** 2)  # dE/dh1 = dE/dh * (1 - h ** 2)
+    del H, dH
     dW1 = dW1 + np.dot(dH1.T, X)  # dE/dW1 += dE/dh1 x^T, summed over the batch
     db1 = _batch_sum(dH1)  # dE/db1 = dE/dh1, summed over the batch
     return E, {

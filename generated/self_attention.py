@@ -208,7 +208,8 @@ def backward(params, cache, T):
 
 def loss_and_grad(params, X, T):
     """The batch loss and its gradients, in one forward and one backward pass."""
-    # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict.
+    # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict, and
+    # each array deleted after its last use (less memory alive: fewer fresh pages at large batches).
     X = _inputs(X)
     Wq = params["Wq"]
     Wk = params["Wk"]
@@ -226,21 +227,35 @@ def loss_and_grad(params, X, T):
     N = T.shape[0]
     E = np.vdot(Y - T, Y - T) / 32 / N  # E = mse(y, t) = mean_i (y_i - t_i) ** 2, averaged over the batch
     dY = (0.0625 * Y - 0.0625 * T) / N  # dE/dy = 0.0625 * y - 0.0625 * t
+    del Y
     dY1 = dY  # dE/dy1 = dE/dy
     dbo = _batch_sum(dY, 2)  # dE/dbo = dE/dy, summed over the broadcast axes
+    del dY
     dH = dY1 @ Wo.T  # dE/dh = dE/dy1 Wo^T
     dWo = np.tensordot(H, dY1, axes=([0, 1], [0, 1]))  # dE/dWo = h^T dE/dy1, summed over the batch
+    del H, dY1
     dH1 = dH  # dE/dh1 = dE/dh
+    del dH
     dP = dH1 @ np.swapaxes(V, -1, -2)  # dE/dp = dE/dh1 v^T
+    del V
     dV = np.swapaxes(P, -1, -2) @ dH1  # dE/dv = p^T dE/dh1
+    del dH1
     dP2 = P * (dP - (dP * P).sum(axis=-1, keepdims=True))  # dE/dp2 = p * (dE/dp - sum_i dE/dp_i p_i)
+    del P, dP
     dS = np.where(P1, dP2, 0.0)  # dE/ds = dE/dp2 where p1 is true, 0 elsewhere
+    del P1, dP2
     dS2 = dS * 0.25  # dE/ds2 = dE/ds * 0.25
+    del dS
     dQ = dS2 @ np.swapaxes(S1, -1, -2)  # dE/dq = dE/ds2 s1^T
+    del S1
     dS1 = np.swapaxes(Q, -1, -2) @ dS2  # dE/ds1 = q^T dE/ds2
+    del Q, dS2
     dK = np.swapaxes(dS1, 1, 2)  # dE/dk = (dE/ds1)^T
+    del dS1
     dWv = np.tensordot(X, dV, axes=([0, 1], [0, 1]))  # dE/dWv = X^T dE/dv, summed over the batch
+    del dV
     dWk = np.tensordot(X, dK, axes=([0, 1], [0, 1]))  # dE/dWk = X^T dE/dk, summed over the batch
+    del dK
     dWq = np.tensordot(X, dQ, axes=([0, 1], [0, 1]))  # dE/dWq = X^T dE/dq, summed over the batch
     return E, {
         "Wq": dWq,

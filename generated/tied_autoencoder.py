@@ -174,7 +174,8 @@ def backward(params, cache, T):
 
 def loss_and_grad(params, X, T):
     """The batch loss and its gradients, in one forward and one backward pass."""
-    # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict.
+    # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict, and
+    # each array deleted after its last use (less memory alive: fewer fresh pages at large batches).
     X = _inputs(X)
     W = params["W"]
     b = params["b"]
@@ -187,12 +188,17 @@ def loss_and_grad(params, X, T):
     # E = half_sse(xhat, x) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch
     E = 0.5 * np.vdot(Xhat - X, Xhat - X) / N
     dXhat = (Xhat - X) / N  # dE/dxhat = xhat - x
+    del Xhat
     dXhat2 = dXhat  # dE/dxhat2 = dE/dxhat
     dc = _batch_sum(dXhat)  # dE/dc = dE/dxhat, summed over the batch
+    del dXhat
     dXhat1 = dXhat2.T @ H  # dE/dxhat1 = dE/dxhat2 h^T, summed over the batch
     dH = dXhat2 @ Xhat1  # dE/dh = xhat1^T dE/dxhat2
+    del Xhat1, dXhat2
     dW = dXhat1.T  # dE/dW = (dE/dxhat1)^T
+    del dXhat1
     dH1 = dH * H * (1 - H)  # dE/dh1 = dE/dh * h * (1 - h)
+    del H, dH
     dW = dW + np.dot(dH1.T, X)  # dE/dW += dE/dh1 x^T, summed over the batch
     db = _batch_sum(dH1)  # dE/db = dE/dh1, summed over the batch
     return E, {

@@ -490,7 +490,8 @@ def backward(params, cache, T):
 
 def loss_and_grad(params, X, T):
     """The batch loss and its gradients, in one forward and one backward pass."""
-    # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict.
+    # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict, and
+    # each array deleted after its last use (less memory alive: fewer fresh pages at large batches).
     X = _inputs(X)
     g1 = params["g1"]
     b1 = params["b1"]
@@ -507,19 +508,24 @@ def loss_and_grad(params, X, T):
     c2 = params["c2"]
     # n11 = layer_norm(x) along the last axis, and 1/sigma for backward
     N11, _rstd_N11 = _normalize(X, axis=-1, eps=1e-05)
+    del _rstd_N11
     N1 = N11 * g1 + b1  # n1 = b1 + g1 * n11
     Q1 = N1 @ Wq  # q1 = n1 @ Wq
     Q = np.transpose(Q1.reshape(Q1.shape[0], 8, 4, 8), (0, 2, 1, 3))  # q = transpose(reshape(q1, [8, 4, 8]), (1, 0, 2))
+    del Q1
     K1 = N1 @ Wk  # k1 = n1 @ Wk
     V1 = N1 @ Wv  # v1 = n1 @ Wv
     V = np.transpose(V1.reshape(V1.shape[0], 8, 4, 8), (0, 2, 1, 3))  # v = transpose(reshape(v1, [8, 4, 8]), (1, 0, 2))
+    del V1
     # s1 = transpose(transpose(reshape(k1, [8, 4, 8]), (1, 0, 2)), (0, 2, 1))
     S1 = np.transpose(np.transpose(K1.reshape(K1.shape[0], 8, 4, 8), (0, 2, 1, 3)), (0, 1, 3, 2))
+    del K1
     P1 = np.tril(np.ones((8, 8), dtype=bool))  # p1 = tril(8) (true on and below the diagonal)
     # p = softmax(where(p1, 0.25 * q @ s1 * sqrt(2), -1000000000))
     P = _softmax(np.where(P1, 0.25 * Q @ S1 * 1.4142135623730951, -1000000000))
     O2 = np.transpose(P @ V, (0, 2, 1, 3))  # o2 = transpose(p @ v, (1, 0, 2))
     O_ = O2.reshape(O2.shape[0], 8, 32)  # o = reshape(o2, [8, 32])
+    del O2
     H = O_ @ Wo + X + bo  # h = bo + o @ Wo + x
     # n21 = layer_norm(h) along the last axis, and 1/sigma for backward
     N21, _rstd_N21 = _normalize(H, axis=-1, eps=1e-05)
@@ -527,58 +533,92 @@ def loss_and_grad(params, X, T):
     F2 = N2 @ W1 + c1  # f2 = c1 + n2 @ W1
     F3 = _gelu(F2)  # f3 = gelu(f2)
     Y = F3 @ W2 + c2 + H  # y = c2 + f3 @ W2 + h
+    del H
     T = _targets(T, Y)
     N = T.shape[0]
     E = np.vdot(Y - T, Y - T) / 256 / N  # E = mse(y, t) = mean_i (y_i - t_i) ** 2, averaged over the batch
     dY = (Y / 128 - T / 128) / N  # dE/dy = y / 128 - t / 128
+    del Y
     dH = dY  # dE/dh = dE/dy
     dF = dY  # dE/df = dE/dy
+    del dY
     dF4 = dF  # dE/df4 = dE/df
     dc2 = _batch_sum(dF, 2)  # dE/dc2 = dE/df, summed over the broadcast axes
+    del dF
     dF3 = dF4 @ W2.T  # dE/df3 = dE/df4 W2^T
     dW2 = np.tensordot(F3, dF4, axes=([0, 1], [0, 1]))  # dE/dW2 = f3^T dE/df4, summed over the batch
+    del F3, dF4
     _s1 = 0.5 * F2 * 1.4142135623730951  # 0.5 * F2 * sqrt(2), used twice
     # dE/df2 = dE/df3 * (0.5 * f2 * sqrt(2) * exp(-0.5 * f2 ** 2) / sqrt(pi) + 0.5 * erf(0.5 * f2 * sqrt(2)) + 0.5)
     dF2 = dF3 * (_s1 * np.exp(-0.5 * F2 ** 2) / 1.772453850905516 + 0.5 * _erf(_s1) + 0.5)
+    del F2, dF3, _s1
     dF1 = dF2  # dE/df1 = dE/df2
     dc1 = _batch_sum(dF2, 2)  # dE/dc1 = dE/df2, summed over the broadcast axes
+    del dF2
     dN2 = dF1 @ W1.T  # dE/dn2 = dE/df1 W1^T
     dW1 = np.tensordot(N2, dF1, axes=([0, 1], [0, 1]))  # dE/dW1 = n2^T dE/df1, summed over the batch
+    del N2, dF1
     dN22 = dN2  # dE/dn22 = dE/dn2
     db2 = _batch_sum(dN2, 2)  # dE/db2 = dE/dn2, summed over the broadcast axes
+    del dN2
     dg2 = _batch_sum(dN22 * N21, 2)  # dE/dg2 = dE/dn22 * n21, summed over the broadcast axes
     dN21 = dN22 * g2  # dE/dn21 = dE/dn22 * g2
+    del dN22
     # dE/dh += (dE/dn21 - mean(dE/dn21) - n21 * mean(dE/dn21 * n21)) / sigma, along the last axis
     dH = dH + (dN21 - dN21.mean(axis=-1, keepdims=True) - N21 * (dN21 * N21).mean(axis=-1, keepdims=True)) * _rstd_N21
+    del N21, _rstd_N21, dN21
     dH2 = dH  # dE/dh2 = dE/dh
     dbo = _batch_sum(dH, 2)  # dE/dbo = dE/dh, summed over the broadcast axes
+    del dH
     dH1 = dH2  # dE/dh1 = dE/dh2
+    del dH2
     dO_ = dH1 @ Wo.T  # dE/do = dE/dh1 Wo^T
     dWo = np.tensordot(O_, dH1, axes=([0, 1], [0, 1]))  # dE/dWo = o^T dE/dh1, summed over the batch
+    del O_, dH1
     dO2 = dO_.reshape(dO_.shape[0], 8, 4, 8)  # dE/do2 = reshape(dE/do, [8, 4, 8])
+    del dO_
     dO1 = np.transpose(dO2, (0, 2, 1, 3))  # dE/do1 = transpose(dE/do2, (1, 0, 2))
+    del dO2
     dP = dO1 @ np.swapaxes(V, -1, -2)  # dE/dp = dE/do1 v^T
+    del V
     dV = np.swapaxes(P, -1, -2) @ dO1  # dE/dv = p^T dE/do1
+    del dO1
     dP2 = P * (dP - (dP * P).sum(axis=-1, keepdims=True))  # dE/dp2 = p * (dE/dp - sum_i dE/dp_i p_i)
+    del P, dP
     dS = np.where(P1, dP2, 0.0)  # dE/ds = dE/dp2 where p1 is true, 0 elsewhere
+    del P1, dP2
     dS2 = dS * 0.3535533905932738  # dE/ds2 = dE/ds * 0.25 * sqrt(2)
+    del dS
     dQ = dS2 @ np.swapaxes(S1, -1, -2)  # dE/dq = dE/ds2 s1^T
+    del S1
     dS1 = np.swapaxes(Q, -1, -2) @ dS2  # dE/ds1 = q^T dE/ds2
+    del Q, dS2
     dK = np.transpose(dS1, (0, 1, 3, 2))  # dE/dk = transpose(dE/ds1, (0, 2, 1))
+    del dS1
     dV2 = np.transpose(dV, (0, 2, 1, 3))  # dE/dv2 = transpose(dE/dv, (1, 0, 2))
+    del dV
     dV1 = dV2.reshape(dV2.shape[0], 8, 32)  # dE/dv1 = reshape(dE/dv2, [8, 32])
+    del dV2
     dN1 = dV1 @ Wv.T  # dE/dn1 = dE/dv1 Wv^T
     dWv = np.tensordot(N1, dV1, axes=([0, 1], [0, 1]))  # dE/dWv = n1^T dE/dv1, summed over the batch
+    del dV1
     dK2 = np.transpose(dK, (0, 2, 1, 3))  # dE/dk2 = transpose(dE/dk, (1, 0, 2))
+    del dK
     dK1 = dK2.reshape(dK2.shape[0], 8, 32)  # dE/dk1 = reshape(dE/dk2, [8, 32])
+    del dK2
     dN1 = dN1 + dK1 @ Wk.T  # dE/dn1 += dE/dk1 Wk^T
     dWk = np.tensordot(N1, dK1, axes=([0, 1], [0, 1]))  # dE/dWk = n1^T dE/dk1, summed over the batch
+    del dK1
     dQ2 = np.transpose(dQ, (0, 2, 1, 3))  # dE/dq2 = transpose(dE/dq, (1, 0, 2))
+    del dQ
     dQ1 = dQ2.reshape(dQ2.shape[0], 8, 32)  # dE/dq1 = reshape(dE/dq2, [8, 32])
+    del dQ2
     dN1 = dN1 + dQ1 @ Wq.T  # dE/dn1 += dE/dq1 Wq^T
     dWq = np.tensordot(N1, dQ1, axes=([0, 1], [0, 1]))  # dE/dWq = n1^T dE/dq1, summed over the batch
+    del N1, dQ1
     dN12 = dN1  # dE/dn12 = dE/dn1
     db1 = _batch_sum(dN1, 2)  # dE/db1 = dE/dn1, summed over the broadcast axes
+    del dN1
     dg1 = _batch_sum(dN12 * N11, 2)  # dE/dg1 = dE/dn12 * n11, summed over the broadcast axes
     return E, {
         "g1": dg1,
