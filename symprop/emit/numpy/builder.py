@@ -22,7 +22,7 @@ from sympy.printing.precedence import PRECEDENCE
 
 from ... import module_interface as interface
 from ... import naming, registry
-from ...printing import ArrayPrinter, print_array_expr
+from ...printing import EXTRA_HELPER_NEEDS, ArrayPrinter, print_array_expr
 from .printers import ArrayCode, MathPrinter, helper_source
 from .stacking import InputProduct, input_products, slot_targets
 
@@ -378,6 +378,8 @@ class ModuleBuilder:
             entry = registry.ACTIVATIONS.get(name)
             if entry is not None:
                 needed.update(entry.helper_needs)
+        for name in list(needed):
+            needed.update(EXTRA_HELPER_NEEDS.get(name, ()))
         sources = [helper_source(name) for name in sorted(needed)]
         sources += [self.op_helpers[name] for name in sorted(self.op_helpers)]
         return [*sources, interface.CHECK_SOURCE]

@@ -235,7 +235,7 @@ class NumpyModule:
             "init_prologue": ["rng = np.random.default_rng(seed)"] if any("rng." in code for _, code in init_lines) else [],
             "check_inputs": self.checks("input", "X", None, {}),
             "check_targets": self.checks("target", "T", "like", classes),
-            "helpers": b.helper_sources() + ([interface.SIMPLEX_SOURCE] if self.simplex_targets() else []),
+            "helpers": self.helpers(),
             "forward_prologue": [
                 *self.unpack_inputs(forward_inputs),
                 *(f'{b.array(p)} = params["{p}"]' for p in order if p in forward_params),
@@ -262,6 +262,13 @@ class NumpyModule:
             "sample_batch": self.sample_batch(),
             "example": self.example(),
         }
+
+    def helpers(self) -> list[str]:
+        """The helper functions' sources: the builder's, and the check of cross-entropy targets."""
+        if not self.simplex_targets():
+            return self.builder.helper_sources()
+        self.builder.printer.helpers.add("ones")  # _on_simplex's row sums
+        return [*self.builder.helper_sources(), interface.SIMPLEX_SOURCE]
 
     def class_targets(self) -> dict[str, int]:
         """Targets of cross-entropy that are vectors per sample -> their number of classes
