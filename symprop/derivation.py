@@ -19,7 +19,7 @@ import sympy as sp
 
 from .graph import Graph
 from .ops import Adjoint
-from .scalar import SCALAR_LIMIT, ScalarDerivation
+from .scalar import SCALAR_LIMIT, SCALAR_MAX_TERMS, ScalarDerivation, chain_terms
 from .spec import Network
 
 
@@ -99,8 +99,29 @@ class Derivation:
 
     @cached_property
     def scalar(self) -> ScalarDerivation:
-        """The per-weight view; SymPropError above ``SCALAR_LIMIT`` parameters or with batch_norm."""
+        """The per-weight view; SymPropError above ``SCALAR_LIMIT`` parameters, above
+        ``SCALAR_MAX_TERMS`` chain-rule terms, or with batch_norm."""
         return ScalarDerivation(self)
+
+    @cached_property
+    def param_count(self) -> int:
+        return int(sum(sp.prod(n.shape) for n in self.graph.params()))
+
+    @cached_property
+    def chain_terms(self) -> int:
+        """The chain-rule terms of the largest per-weight derivative (``scalar.chain_terms``)."""
+        return chain_terms(self.graph)
+
+    @property
+    def scalar_refusal(self) -> str | None:
+        """Why there is no per-weight view (one phrase), or None."""
+        if self.coupled_nodes:
+            return f"{', '.join(self.coupled_nodes)} normalises over the batch"
+        if self.param_count > SCALAR_LIMIT:
+            return f"{self.param_count} parameters (at most {SCALAR_LIMIT})"
+        if self.chain_terms > SCALAR_MAX_TERMS:
+            return f"a per-weight derivative of {self.chain_terms:,} chain-rule terms (at most {SCALAR_MAX_TERMS:,})"
+        return None
 
     @cached_property
     def coupled_nodes(self) -> list[str]:
@@ -110,8 +131,9 @@ class Derivation:
 
     @property
     def has_scalar(self) -> bool:
-        """Whether the per-weight view exists: at most ``SCALAR_LIMIT`` parameters, no coupled node."""
-        return not self.coupled_nodes and sum(sp.prod(n.shape) for n in self.graph.params()) <= SCALAR_LIMIT
+        """Whether the per-weight view exists: at most ``SCALAR_LIMIT`` parameters and
+        ``SCALAR_MAX_TERMS`` chain-rule terms a derivative, no coupled node (``scalar_refusal``)."""
+        return self.scalar_refusal is None
 
     @cached_property
     def param_names(self) -> list[str]:

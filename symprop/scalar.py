@@ -9,7 +9,9 @@ until only inputs, targets and parameters remain; the proof tests compare that w
 ``sympy.diff`` of the fully expanded loss.
 
 This is the one place that expands to scalars, and it refuses networks with more than
-``SCALAR_LIMIT`` parameters: its cost grows with the number of weights.
+``SCALAR_LIMIT`` parameters (its cost grows with the number of weights) and networks whose
+per-weight derivatives would have more than ``SCALAR_MAX_TERMS`` chain-rule terms (through an
+unrolled network they multiply with every step: ``chain_terms`` counts them first).
 """
 
 from __future__ import annotations
@@ -28,6 +30,30 @@ from .ops.loss import FUSED
 
 #: Networks with more parameters than this get no per-weight expansion.
 SCALAR_LIMIT = 100
+#: ... nor networks whose largest per-weight derivative has more chain-rule terms than this
+#: (``chain_terms``: the paths from the loss to one weight through the elements of the graph).
+#: Each step of an unrolled network multiplies them by its width: the Elman RNN of width 4 has
+#: 682 at 5 steps (its example), 10,922 at 7 and 174,762 at 9, where checking one claim about
+#: Wx[0,0] took 6 s and 93 s (every walk over the expression is as long as its terms).
+SCALAR_MAX_TERMS = 1000
+
+
+def chain_terms(graph) -> int:
+    """The number of chain-rule terms of the largest per-weight derivative: the paths from the
+    loss to a parameter element through the elements of the graph (one sample), counted in one
+    pass backwards over the elements' definitions, without building any derivative."""
+    symbols = {n.name: [naming.element_symbol(n.name, i) for i in element_indices(n.shape)] for n in graph.nodes.values()}
+    paths = {symbols[graph.loss][0]: 1}
+    for node in reversed(list(graph.nodes.values())):
+        if node.op.role != "op" or not any(paths.get(s) for s in symbols[node.name]):
+            continue
+        args = [symbols[name] for name in node.inputs]
+        for symbol, definition in zip(symbols[node.name], node.op.elements(node, args)):
+            count = paths.get(symbol)
+            if count:
+                for used in definition.free_symbols:
+                    paths[used] = paths.get(used, 0) + count
+    return max((paths.get(s, 0) for node in graph.params() for s in symbols[node.name]), default=0)
 
 
 @dataclass(frozen=True)
@@ -71,6 +97,12 @@ class ScalarDerivation:
         if count > SCALAR_LIMIT:
             raise SymPropError(
                 f"{derivation.name}: {count} parameters; per-weight expressions are kept for at most {SCALAR_LIMIT}"
+            )
+        terms = derivation.chain_terms
+        if terms > SCALAR_MAX_TERMS:
+            raise SymPropError(
+                f"{derivation.name}: a per-weight derivative of {terms:,} chain-rule terms; per-weight expressions "
+                f"are kept for at most {SCALAR_MAX_TERMS:,}"
             )
         self.symbols: dict[str, list[sp.Symbol]] = {
             node.name: [naming.element_symbol(node.name, index) for index in element_indices(node.shape)]

@@ -3,7 +3,7 @@
 
 import pytest
 
-from symprop.emit.numpy.module import substituted
+from symprop.emit.numpy.module import released, substituted
 
 
 @pytest.mark.parametrize(
@@ -24,3 +24,26 @@ from symprop.emit.numpy.module import substituted
 )
 def test_substituted_parenthesises_only_where_needed(line, name, value, expected):
     assert substituted(line, name, value) == expected
+
+
+def test_released_deletes_each_array_after_its_last_read():
+    statements = [
+        "A = np.dot(X, W.T)  # a = W x",
+        "V = A[:, 0]  # a view keeps A alive: deleted too",
+        "B, _s_B = f(A)",
+        "# a comment above\n    C = B * V",
+        "dW = np.dot(C.T, X)",
+        "D = C + _s_B",
+    ]
+    assert released(statements, {"X", "W", "dW"}) == [
+        statements[0],
+        statements[1],
+        statements[2],
+        "del A",
+        statements[3],
+        "del V, B",
+        statements[4],
+        statements[5],  # the last statement: the function returns next, nothing to delete
+    ]
+    # Anything but straight-line assignments is left as it is.
+    assert released(["if A:\n        B = A", "C = B"], set()) == ["if A:\n        B = A", "C = B"]

@@ -161,8 +161,35 @@ def test_infinite_or_undefined_claims_are_wrong_not_equal():
 
 
 def test_latex_claims_on_a_large_network_are_refused_in_one_line():
-    with pytest.raises(SymPropError, match="LaTeX claims are checked on networks of at most 100 parameters"):
+    refusal = r"LaTeX claims are checked with the per-weight view, which this network has not \(\d+ parameters \(at most 100\)\)"
+    with pytest.raises(SymPropError, match=refusal):
         verifier("self_attention").check("Wq", claim_latex=r"X^T \, dq")
+
+
+
+def _elman(steps: int) -> dict:
+    body = yaml.safe_load((EXAMPLES / "elman_rnn.yaml").read_text(encoding="utf-8"))
+    body["inputs"] = {"x{k}": {"for": f"k in 1..{steps}", "value": 3}}
+    body["nodes"]["h{k}"]["for"] = f"k in 2..{steps}"
+    body["nodes"]["y"] = f"Wy @ h{steps} + by"
+    return body
+
+
+def test_per_weight_view_stops_where_chain_rule_terms_would_explode():
+    """Regression: a 9-step Elman RNN (69 parameters, under the parameter cap) has 174,762
+    chain-rule terms for one element of Wx; writing them out took 93 s a claim. Counting them
+    is instant, and the refusal names the count; the 5-step example keeps its per-weight view."""
+    from symprop.scalar import SCALAR_MAX_TERMS
+
+    assert symprop.derive(symprop.from_dict(_elman(5))).chain_terms == 682
+    long = symprop.derive(symprop.from_dict(_elman(9), source="elman9.yaml"))
+    assert long.chain_terms == 174_762 > SCALAR_MAX_TERMS and not long.has_scalar
+    checker = Verifier(long)
+    assert checker.check("Wx[0,0]", "0").verdict == "wrong"  # still decided, by the numeric probe
+    with pytest.raises(SymPropError, match=r"which this network has not \(a per-weight derivative of 174,762 chain-rule terms"):
+        checker.check("Wx", claim_latex="0")
+    with pytest.raises(SymPropError, match="per-weight expressions are kept for at most 1,000"):
+        long.scalar  # noqa: B018
 
 
 # -- the command line and claims files --------------------------------------------------------

@@ -223,6 +223,8 @@ class NumpyContext(Protocol):
     def require_helper(self, name: str, source: str) -> None: ...  # a helper function the op calls
     def saved(self, node: str, what: str) -> str: ...  # an array the node's forward line saved (Op.numpy_saves)
     def temporary(self, code: str, comment: str) -> tuple[str, Any]: ...  # (name, line) of a temporary
+    # (code, formula) of a dense node's W x[k] when the module computes it for every k at once, else None
+    def input_product(self, node: Node) -> tuple[str, str] | None: ...
 
 
 class LatexContext(Protocol):
@@ -383,6 +385,13 @@ class Op:
     def latex_locals(self, node: Node, tex: LatexContext) -> str | None:
         """One row of the handout's table of local derivatives (``h = x y: dh/dx = y, ...``)
         for ops whose local derivatives SymPy derives (elementwise formulas), else None."""
+        return None
+
+    def slot(self, node: Node) -> int | None:
+        """The index ``k`` when the node is one whole slice ``x[k]`` of its input along the first
+        per-sample axis, else None.  The NumPy module computes the products of a weight with
+        every slice of one tensor at once, and sends the slices' adjoints back in one stack
+        (``emit.numpy.stacking``)."""
         return None
 
     def fused_step(self, step: Step) -> bool:

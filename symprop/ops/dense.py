@@ -36,9 +36,14 @@ class Dense(Op):
 
     def numpy(self, node, code):
         weight, data, *bias = node.inputs
-        # np.dot, not @: on small batches its per-call cost is lower (benchmarks/profile_generated.py).
-        spelled = f"np.dot({code.use(data)}, {code.use(weight)}.T)" + (f" + {code.use(bias[0])}" if bias else "")
-        return spelled, f"{node.name} = {weight} {data}" + (f" + {bias[0]}" if bias else "")
+        stacked = code.input_product(node)  # W x[k] read from one product of every step's x
+        if stacked is not None:
+            product, shown = stacked
+        else:
+            # np.dot, not @: on small batches its per-call cost is lower (benchmarks/profile_generated.py).
+            product, shown = f"np.dot({code.use(data)}, {code.use(weight)}.T)", f"{weight} {data}"
+        spelled = product + (f" + {code.use(bias[0])}" if bias else "")
+        return spelled, f"{node.name} = {shown}" + (f" + {bias[0]}" if bias else "")
 
     def numpy_adjoint(self, step, code):
         source = code.node(step.source)

@@ -66,6 +66,12 @@ class Index(Op):
     def code(self, batched: bool) -> str:
         return ", ".join([":"] * batched + [_item_code(i) for i in self.items])
 
+    def slot(self, node):
+        """``k`` for ``x[k]`` (one whole number on the first axis, nothing else)."""
+        if len(self.items) == 1 and self.items[0][0] == "int":
+            return self.items[0][1]
+        return None
+
     def adjoint_rules(self, node, shapes):
         return [Adjoint(0, INDEX)]
 

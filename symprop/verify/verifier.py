@@ -82,10 +82,9 @@ class Verifier:
     def base(self) -> Setting:
         self.refuse_coupled()
         if not self.derivation.has_scalar:
-            count = sum(sp.prod(n.shape) for n in self.derivation.graph.params())
             raise SymPropError(
-                f"{self.derivation.name}: {count} parameters, too many for claims about one weight "
-                f"(at most {SCALAR_LIMIT}); a claim about a whole parameter (--wrt W1) is checked on smaller sizes"
+                f"{self.derivation.name}: {self.derivation.scalar_refusal}, too large for claims about one weight "
+                "written out; a claim about a whole parameter (--wrt W1) is checked on smaller sizes"
             )
         return Setting(self.derivation, self.seed, _sizes_label(self.derivation), example=True)
 
@@ -217,8 +216,10 @@ class Verifier:
 
     def _check_tensor(self, wrt_text: str, claim, claim_latex) -> VerifyResult:
         if claim_latex is not None:
+            reason = self.derivation.scalar_refusal
+            without = f", which this network has not ({reason})" if reason else ", about one weight"
             raise SymPropError(
-                f"{self.derivation.name}: LaTeX claims are checked on networks of at most {SCALAR_LIMIT} parameters; "
+                f"{self.derivation.name}: LaTeX claims are checked with the per-weight view{without}; "
                 "give this one in plain form (--claim)"
             )
         if not isinstance(claim, str):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import re
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import sympy as sp
@@ -22,8 +22,9 @@ from sympy.printing.precedence import PRECEDENCE
 
 from ... import module_interface as interface
 from ... import naming, registry
-from ...printing import ArrayPrinter, print_array_expr
+from ...printing import EXTRA_HELPER_NEEDS, ArrayPrinter, print_array_expr
 from .printers import ArrayCode, MathPrinter, helper_source
+from .stacking import InputProduct, input_products, slot_targets
 
 if TYPE_CHECKING:
     from ...derivation import Derivation, Step
@@ -64,11 +65,17 @@ class Line:
 class ModuleBuilder:
     """Spells a derivation's graph in NumPy: the ``NumpyContext`` every op writes its lines
     through, recording what each line reads (forward arrays the backward pass needs become
-    the cache; parameters and targets it needs are unpacked)."""
+    the cache; parameters and targets it needs are unpacked).
 
-    def __init__(self, derivation: Derivation):
+    ``stacked``: the module's arrangement, which computes some per-step work for all steps at
+    once (``stacking``: the input products of unrolled steps, slices' adjoints in one stack);
+    without it (the handout, the verifier's probe) every line is its own step's."""
+
+    def __init__(self, derivation: Derivation, stacked: bool = False):
         self.d = derivation
         self.graph = derivation.graph
+        self.products: dict[str, InputProduct] = input_products(self.graph) if stacked else {}
+        self.slots = slot_targets(self.graph, derivation.steps) if stacked else {}
         self.printer = ArrayPrinter()
         self.math = MathPrinter()
         self.cached: set[str] = set()  # forward arrays the backward pass reads
@@ -228,7 +235,102 @@ class ModuleBuilder:
         self.printer.helpers.add("batch_sum")
         return f"_batch_sum({code}{'' if axes == 1 else f', {axes}'})"
 
+    def input_product(self, node) -> tuple[str, str] | None:
+        """(code, formula) of dense node ``node``'s ``W x[k]`` as a row of the product of every
+        step (``stacking.input_products``), recorded as reading W and x; None when it has none."""
+        product = self.products.get(node.name)
+        if product is None:
+            return None
+        self.use(product.weight)
+        self.use(product.source)
+        slot = product.slots[product.members.index(node.name)]
+        return f"{product.array}[{product.row(node.name)}]", f"{product.weight} {product.source}[{slot}]"
+
     # -- lines ---------------------------------------------------------------------------
+
+    def product_lines(self) -> dict[str, tuple[Line, set[str]]]:
+        """The line of each input product (``stacking``), by the first node that reads it, and
+        what it reads: placed before that node's line."""
+        found = {}
+        for product in dict.fromkeys(self.products.values()):
+            source, weight = self.array(product.source), self.array(product.weight)
+            code = f"{product.array} = {source}{product.selection()}.swapaxes(0, 1) @ {weight}.T"
+            positions, first = list(product.positions), product.positions[0]
+            if not product.selection():
+                comment = f"{product.array}[k] = {product.weight} {product.source}[k] for every step k"
+            elif positions == list(range(first, positions[-1] + 1)):
+                comment = f"{product.array}[k - {first}] = {product.weight} {product.source}[k] for k = {first}..{positions[-1]}"
+            else:
+                comment = f"{product.array}[r] = {product.weight} {product.source}[k_r] for k_r in {positions}"
+            comment += ": one product for all the steps"
+            found[product.members[0]] = (Line(code, comment), {product.source, product.weight})
+        return found
+
+    def backward_lines(self) -> list[Line]:
+        """The lines of backward() in the module: each step's (``step_lines``), except that the
+        adjoint of a tensor taken apart in slices is put together in one stack, at the last of
+        its steps (``stacking.slot_targets``), and the weight of an input product gets its
+        gradient from all the steps in one product, at the last of its steps."""
+        steps = self.d.steps
+        weight_steps = {
+            i: self.products[step.source]
+            for i, step in enumerate(steps)
+            if step.source in self.products and step.target == self.products[step.source].weight
+        }
+        last = {}
+        for i, step in enumerate(steps):
+            if step.target in self.slots:
+                last[step.target] = i
+            if i in weight_steps:
+                last[weight_steps[i]] = i
+        lines, assigned = [], set()
+        for i, step in enumerate(steps):
+            if step.target in self.slots:
+                if last[step.target] != i:
+                    continue
+                lines.append(self.slot_line(step.target))
+            elif i in weight_steps:
+                if last[weight_steps[i]] != i:
+                    continue
+                lines.append(self.weight_line(weight_steps[i], step.target in assigned))
+            else:  # whether it adds to what is there: the steps above may have moved
+                lines += self.backward_line(replace(step, accumulate=step.target in assigned))
+            assigned.add(step.target)
+        return lines
+
+    def weight_line(self, product: InputProduct, accumulate: bool) -> Line:
+        """dE/dW of an input product's weight, sum over k of dZ_k^T x[k]: the members' adjoints
+        stacked (batch, steps, outputs) times the source's rows, one product over the batch and
+        the steps (``stacking``: faster at batch 64, slower at 1024, docs/benchmarks.md)."""
+        rows: dict[int, list[str]] = {}
+        for member in product.members:
+            rows.setdefault(product.row(member), []).append(self.grad(member))
+        stacked = ", ".join(" + ".join(rows[r]) for r in sorted(rows))
+        outputs, inputs = self.graph.nodes[product.weight].shape
+        source = f"{self.use(product.source)}{product.selection()}"
+        code = f"np.dot(np.stack([{stacked}], axis=1).reshape(-1, {outputs}).T, {source}.reshape(-1, {inputs}))"
+        grad = self.grad(product.weight)
+        x = f"{product.source}[k]"
+        math = f"sum over k of dE/d({product.weight} {x}) {x}^T, summed over the batch, one product for all the steps"
+        if accumulate:
+            return Line(f"{grad} = {grad} + {code}", f"dE/d{product.weight} += {math}")
+        return Line(f"{grad} = {code}", f"dE/d{product.weight} = {math}")
+
+    def slot_line(self, target: str) -> Line:
+        """dE/d``target`` as one stack along its first per-sample axis: slot k the sum of the
+        adjoints of the slices ``target[k]`` (zeros where no slice was taken)."""
+        slots = self.slots[target]
+        node = self.graph.nodes[target]
+        zeros = f"np.zeros_like({self.grad(next(iter(slots.values()))[0])})"
+        parts = [" + ".join(self.grad(s) for s in slots[k]) if k in slots else zeros for k in range(node.shape[0])]
+        axis = 1 if self.batched(target) else 0
+        shown = ", ".join(" + ".join(f"dE/d{s}" for s in slots[k]) if k in slots else "0" for k in range(node.shape[0]))
+        code = f"{self.grad(target)} = np.stack([{', '.join(parts)}], axis={axis})"
+        if len(code) + 4 > Line.LIMIT:  # one slot a line
+            rows = "".join(f"\n        {part}," for part in parts)
+            code = f"{self.grad(target)} = np.stack([{rows}\n    ], axis={axis})"
+        return Line(code, f"dE/d{target} = [{shown}]: slot k gets the adjoints of its slices {target}[k]")
+
 
     def spelled(self, node, **options) -> tuple[str, str, set[str]]:
         """(the code of op ``node``'s batched value, its formula, the nodes it reads)."""
@@ -276,6 +378,8 @@ class ModuleBuilder:
             entry = registry.ACTIVATIONS.get(name)
             if entry is not None:
                 needed.update(entry.helper_needs)
+        for name in list(needed):
+            needed.update(EXTRA_HELPER_NEEDS.get(name, ()))
         sources = [helper_source(name) for name in sorted(needed)]
         sources += [self.op_helpers[name] for name in sorted(self.op_helpers)]
         return [*sources, interface.CHECK_SOURCE]

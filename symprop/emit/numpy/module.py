@@ -14,6 +14,7 @@ kind of spec: a layer stack is a graph).
 
 from __future__ import annotations
 
+import ast
 import pprint
 import re
 import textwrap
@@ -36,7 +37,7 @@ class NumpyModule:
     """The template context of one derivation's module (see the module docstring)."""
 
     def __init__(self, derivation: Derivation):
-        self.builder = ModuleBuilder(derivation)
+        self.builder = ModuleBuilder(derivation, stacked=True)
         self.network = derivation.network
         self.graph = graph = derivation.graph
         self.output = graph.output
@@ -74,8 +75,8 @@ class NumpyModule:
                 spelled, formula = pending.pop(read)
                 code = substituted(code, b.array(read), spelled)
                 math = substituted(math, read, formula)
-            node = graph.nodes[name]
-            single = not node.op.numpy_saves(node, graph) and " = " in math
+            node = graph.nodes.get(name)  # None for an input product (``stacking``): never written into another line
+            single = node is not None and not node.op.numpy_saves(node, graph) and " = " in math
             if single and name not in needed and uses.get(name) == 1:
                 pending[name] = (code.split(" = ", 1)[1], math.split(" = ", 1)[1])
             else:
@@ -96,13 +97,21 @@ class NumpyModule:
             for node in graph.nodes.values()
             if node.op.role == "op" and node.name not in self.loss_part
         ]
+        # Each input product of unrolled steps (``stacking``) just before the first line that reads it.
+        products = b.product_lines()
+        for position in reversed(range(len(forward_parts))):
+            name = forward_parts[position][0]
+            if name in products:
+                line, reads = products[name]
+                forward_parts.insert(position, (line.code.split(" = ")[0], line, reads))
+        product_of = {b.products[m].array: set(b.products[m].members) for m in products}
         per_sample = [n for n in self.loss_part if not (self.total and n == graph.loss)]
         loss_lines, loss_reads = b.part_lines(per_sample)
         total_code = total_math = None
         if self.total:
             total_code, total_math, reads = b.spelled(graph.nodes[graph.loss], over_batch=True)
             loss_reads |= reads - set(per_sample)
-        backward = [line for lines in b.step_lines() for line in lines]
+        backward = b.backward_lines()
         # Target-dependent values the backward pass reads are recomputed in backward().
         needed = {n for n in [*b.cached, *b.saved_read] if n in self.loss_part}
         while True:
@@ -138,7 +147,7 @@ class NumpyModule:
         needed_later = cached | loss_reads | recompute_reads | set(b.saved_in_lines.values())
         kept_parts, forward_reads, wanted = [], set(), set(needed_later)
         for name, line, reads in reversed(forward_parts):
-            if name in wanted:
+            if name in wanted or product_of.get(name, set()) & wanted:
                 kept_parts.insert(0, (name, line, reads))
                 forward_reads |= reads
                 wanted |= reads
@@ -181,16 +190,24 @@ class NumpyModule:
             loss_value = [f"E = np.mean({b.array(graph.loss)})"]
             if any(re.search(r"\bN\b", line.text) for line in [*seed, *backward]):
                 loss_value.append(f"N = {n_expr}")
-        inline = [
+        unpacked = [
             "X = _inputs(X)",
             *self.unpack_inputs({n for n in read if graph.role(n) == "input"}),
             *(f'{b.array(p)} = params["{p}"]' for p in order if graph.role(p) == "param" and p in read),
+        ]
+        computed = [
             *(line.text for line in forward),
             f"T = _targets(T, {b.array(self.output)})",
             *self.unpack_targets({n for n in read if graph.role(n) == "target"}),
             *(line.text for line in loss_lines),
             *loss_value,
             *(line.text for line in [*seed, *backward]),
+        ]
+        kept_names = {"X", "T", "E", "N", *(b.grad(p.name) for p in params)}
+        kept_names |= {text.split(" = ")[0] for text in unpacked}
+        inline = [
+            *unpacked,
+            *released(computed, kept_names),
             "return E, {",
             *(f'    "{p.name}": {b.grad(p.name)},' for p in params),
             "}",
@@ -218,7 +235,7 @@ class NumpyModule:
             "init_prologue": ["rng = np.random.default_rng(seed)"] if any("rng." in code for _, code in init_lines) else [],
             "check_inputs": self.checks("input", "X", None, {}),
             "check_targets": self.checks("target", "T", "like", classes),
-            "helpers": b.helper_sources() + ([interface.SIMPLEX_SOURCE] if self.simplex_targets() else []),
+            "helpers": self.helpers(),
             "forward_prologue": [
                 *self.unpack_inputs(forward_inputs),
                 *(f'{b.array(p)} = params["{p}"]' for p in order if p in forward_params),
@@ -245,6 +262,13 @@ class NumpyModule:
             "sample_batch": self.sample_batch(),
             "example": self.example(),
         }
+
+    def helpers(self) -> list[str]:
+        """The helper functions' sources: the builder's, and the check of cross-entropy targets."""
+        if not self.simplex_targets():
+            return self.builder.helper_sources()
+        self.builder.printer.helpers.add("ones")  # _on_simplex's row sums
+        return [*self.builder.helper_sources(), interface.SIMPLEX_SOURCE]
 
     def class_targets(self) -> dict[str, int]:
         """Targets of cross-entropy that are vectors per sample -> their number of classes
@@ -473,6 +497,46 @@ def _array_code(value) -> str:
         return f"np.array([{rows}\n        ])"
     text = pprint.pformat(value, width=100, compact=True)
     return "np.array(" + text.replace("\n", "\n" + " " * 8) + ")"
+
+
+def released(statements: list[str], kept: set[str]) -> list[str]:
+    """``statements`` (one statement each, a comment above allowed) with ``del`` of each array
+    after the statement that reads it for the last time, but for the names ``kept`` (the
+    arguments, what the function returns, and the parameters and inputs it unpacked: deleting
+    them frees nothing).  A view (``X[:, 1]``) keeps its whole array alive, so views go too.
+
+    Why: at large batches the pages of every array that is still alive are fresh memory the
+    next call faults in again (glibc returns the top of the heap to the system between calls);
+    an LSTM at batch 1024 faulted in 20 MB a call, 5400 page faults, about half its time on
+    this machine (docs/benchmarks.md).  Straight-line code only: anything else is left as it is."""
+    trees = [ast.parse(textwrap.dedent("    " + text)) for text in statements]
+    if not all(isinstance(node, (ast.Assign, ast.Expr)) for tree in trees for node in tree.body):
+        return statements
+    last: dict[str, int] = {}  # array -> the statement that reads it last (or assigns it, if nothing reads it)
+    first: dict[str, int] = {}
+    for position, tree in enumerate(trees):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and node.id not in kept:
+                if isinstance(node.ctx, ast.Store):
+                    first.setdefault(node.id, position)
+                    last.setdefault(node.id, position)
+                elif node.id in first:
+                    last[node.id] = position
+    dying: dict[int, list[str]] = {}
+    for name, position in last.items():
+        if position < len(statements) - 1:  # after the last statement the function returns anyway
+            dying.setdefault(position, []).append(name)
+    lines = []
+    for position, text in enumerate(statements):
+        lines.append(text)
+        names = sorted(dying.get(position, []), key=lambda name: first[name])
+        while names:  # at most ~100 characters a line
+            count = 1
+            while count < len(names) and len(", ".join(names[: count + 1])) < 96:
+                count += 1
+            lines.append("del " + ", ".join(names[:count]))
+            names = names[count:]
+    return lines
 
 
 def substituted(text: str, name: str, value: str) -> str:

@@ -1,0 +1,94 @@
+"""Work of unrolled steps done for all the steps at once in the module (``emit.numpy.stacking``):
+a weight's products with slices of one tensor known before the loop as one product, and the
+adjoint of a tensor taken apart in slices as one stack.  The derivation is unchanged; the
+module must agree with autograd and central differences, and keep every other product per step."""
+
+from __future__ import annotations
+
+from conftest import EXAMPLES, emit_module
+from reference import check_module_against_references
+
+import symprop
+from symprop.emit.numpy import module_source
+
+#: W takes rows 0, 2 and 3 of s (a list), Q rows 2 and 3 of x (a slice), V row 4 twice (one row),
+#: U the recurrent state (never stacked: h2 is computed after the first U h1); s needs a gradient
+#: and rows 1 and 4 of it none.
+SPEC = {
+    "name": "stacked_mixed",
+    "inputs": {"x": [5, 3]},
+    "targets": {"t": 2},
+    "params": {"A": [5, 3], "W": [4, 3], "Q": [4, 3], "V": [4, 3], "U": [4, 4], "R": [2, 4]},
+    "nodes": {
+        "s": "tanh(x + A)",
+        "h1": "tanh(W @ s[0] + V @ x[4])",
+        "h2": "tanh(W @ s[2] + U @ h1 + Q @ x[2] + V @ x[4])",
+        "h3": "tanh(W @ s[3] + U @ h2 + Q @ x[3])",
+        "y": "R @ h3",
+    },
+    "loss": "half_sse(y, t)",
+}
+
+
+def _loss_and_grad(source: str) -> str:
+    return source[source.index("def loss_and_grad") :]
+
+
+def test_stacked_products_and_slot_adjoints_agree_with_autograd(tmp_path):
+    check_module_against_references(SPEC, emit_module(SPEC, tmp_path))
+
+
+def test_each_weight_multiplies_its_slices_in_one_product():
+    body = _loss_and_grad(module_source(symprop.derive(symprop.from_dict(SPEC, source="<test>"))))
+    assert "_W_s = S[:, [0, 2, 3]].swapaxes(0, 1) @ W.T" in body
+    assert "_Q_x = X[:, 2:4].swapaxes(0, 1) @ Q.T" in body
+    assert "_V_" not in body  # x[4] taken twice: one row, nothing to stack
+    assert "_U_" not in body  # the recurrence stays step by step
+    assert "np.dot(H1, U.T)" in body
+    # W's gradient from the three steps in one product, after the last of them
+    assert body.count("    dW = ") == 1 and "dW = dW + " not in body
+    assert "dW = np.dot(np.stack([dH12, dH22, dH32], axis=1).reshape(-1, 4).T, S[:, [0, 2, 3]].reshape(-1, 3))" in body
+    assert "dQ = np.dot(np.stack([dH26, dH36], axis=1).reshape(-1, 4).T, X[:, 2:4].reshape(-1, 3))" in body
+    assert "dV = dV + np.dot(dH14.T, H13)" in body  # V's products were not stacked
+    # s's adjoint in one stack, zeros in the rows no slice took; no _unindex.
+    assert "dS = np.stack([dH11, np.zeros_like(dH11), dH21, dH31, np.zeros_like(dH11)], axis=1)" in body
+    assert "_unindex" not in body
+
+
+def test_recurrent_examples_stack_what_the_math_allows():
+    def body(name):
+        return _loss_and_grad(module_source(symprop.derive(symprop.load(EXAMPLES / f"{name}.yaml"))))
+
+    lstm = body("lstm")
+    for gate in "ifog":
+        assert lstm.count(f"_W{gate}_x = X") == 1
+        assert f"np.dot(X[:, 1], W{gate}.T)" not in lstm
+        assert lstm.count(f"    dW{gate} = np.dot(np.stack([") == 1 and f"dW{gate} = dW{gate} + " not in lstm
+    gru = body("embedding_gru")
+    assert all(f"_W{gate}_e = E_.swapaxes(0, 1) @ W{gate}.T" in gru for gate in "zn")
+    assert "_Wr_e = E_[:, 1:6].swapaxes(0, 1) @ Wr.T" in gru  # r from the second token on
+    assert "_unindex" not in gru and "dE_ = np.stack(" in gru
+    # Separate inputs x1, ..., x5: stacking them costs a copy the one product does not win back.
+    assert "swapaxes" not in body("elman_rnn")
+
+
+#: Teacher forcing: the steps read the targets, so their products belong to the loss's lines.
+FORCED = {
+    "name": "stacked_forced",
+    "inputs": {"x": 3},
+    "targets": {"t": [3, 2]},
+    "params": {"W": [4, 2], "U": [4, 4], "V": [4, 3], "R": [2, 4]},
+    "nodes": {
+        "a": "tanh(V @ x)",
+        "h1": "tanh(a + W @ t[0])",
+        "h2": "tanh(W @ t[1] + U @ h1)",
+        "y": "R @ h2",
+    },
+    "loss": "half_sse(y, t[2])",
+}
+
+
+def test_products_of_targets_stay_per_step(tmp_path):
+    module = emit_module(FORCED, tmp_path)
+    check_module_against_references(FORCED, module)
+    assert "swapaxes" not in _loss_and_grad(module_source(symprop.derive(symprop.from_dict(FORCED, source="<test>"))))
