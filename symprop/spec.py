@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import keyword
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sympy as sp
 
 from . import naming, registry
+from .aliases import read_aliases
 from .errors import SpecError, did_you_mean
 from .formula import FormulaError, parse_formula
 from .graph import Graph
@@ -40,7 +41,7 @@ MATH_FUNCTIONS = {
     "min": sp.Min,
 }
 
-TOP_LEVEL_FIELDS = {"name", "input", "layers", "loss", "constants", "functions", "example"}
+TOP_LEVEL_FIELDS = {"name", "input", "layers", "loss", "constants", "functions", "example", "aliases"}
 LAYER_FIELDS = {"units", "activation", "bias"}
 #: Above this many weights the derivation keeps no per-weight scalar expressions.
 MAX_UNITS = 1_000_000
@@ -152,6 +153,8 @@ class Network:
     functions: dict[str, sp.Expr] = field(default_factory=dict)
     example: Example | None = None
     source: str = "<python>"
+    #: element name -> the name a tutorial gives it (``W2_11: W5``; ``symprop.aliases``)
+    aliases: dict[str, str] = field(default_factory=dict)
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         shapes, fan_in = {}, self.inputs
@@ -249,6 +252,9 @@ class FieldReader:
             network = Network(
                 name, inputs, layers, loss, constants, functions, self.example(data["example"], network), self.source
             )
+        if data.get("aliases") is not None:
+            shapes = {node.name: node.shape for node in network.to_graph().nodes.values()}
+            network = replace(network, aliases=read_aliases(data["aliases"], shapes, self.fail))
         return network
 
     def known_fields(self, data: dict, fields, prefix: str, hint: str = ""):

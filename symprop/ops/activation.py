@@ -110,6 +110,16 @@ class Activation(Op):
     def latex_gate(self, node, tex):
         return tex.function_tex(self)
 
+    def gate_pattern(self, node, tex):
+        """The activation as one gate: the gradient times f' at its input, in its output where cheaper."""
+        f = tex.function_tex(self)
+        local = f"{f}'(x)"
+        if self.choice.formula is None:
+            cheap = self.choice.entry.derivative_in_output(self.choice.constants)
+            local += " = " + tex.to_latex(cheap, {registry.A: f + "(x)", registry.Z: "x"})
+        sentence = f"The ${f}$ gate multiplies the gradient by its local gradient ${local}$ at its input $x$."
+        return f"activation {self.name}", sentence
+
     def latex_element(self, node, tex):
         letters = tex.index_letters(node.shape)
         return tex.el(node.name, letters), rf"{tex.function_tex(self)}({tex.el(node.inputs[0], letters)})"

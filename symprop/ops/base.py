@@ -382,6 +382,19 @@ class Op:
         ``+``, ``e^{x}``, ``\\sigma``), or None where the node's name says enough."""
         return None
 
+    def gate_pattern(self, node: Node, tex: LatexContext) -> tuple[str, str] | None:
+        """How the gate routes the gradient back to its inputs, as CS231n's lecture says it (an
+        add gate distributes it, a multiply gate swaps the inputs' values, a max gate routes it
+        to the larger input): (the kind, one sentence of LaTeX prose); None where the op is no
+        gate of a graph of scalars.  The handout says it once per kind the graph has."""
+        return None
+
+    def gate_formula(self, node: Node) -> sp.Expr | None:
+        """The node as a formula of its one input, in ``registry.Z`` (``exp(-z)``), when it is
+        a gate of one input whose formula the handout may compose with its neighbours' (to
+        find ``1/(1 + exp(-z))`` in four gates and group them into one sigmoid); else None."""
+        return None
+
     def latex_locals(self, node: Node, tex: LatexContext) -> str | None:
         """One row of the handout's table of local derivatives (``h = x y: dh/dx = y, ...``)
         for ops whose local derivatives SymPy derives (elementwise formulas), else None."""

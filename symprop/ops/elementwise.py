@@ -156,5 +156,40 @@ class Elementwise(Op):
             return r"\times " + (tex.paren(factor) if scale.could_extract_minus_sign() else factor)
         return tex.to_latex(self.expr, {u[0]: "x"})
 
+    def gate_formula(self, node):
+        return self.expr.xreplace({arg_symbol(0): registry.Z}) if self.arity == 1 else None
+
+    def gate_pattern(self, node, tex):
+        """Add distributes, multiply swaps, max and min route, subtract negates; a gate adding a
+        constant passes the gradient on, one scaling by a constant scales it, any other gate of
+        one input multiplies it by its local derivative (named by the formula)."""
+        u = [arg_symbol(i) for i in range(self.arity)]
+        if self.arity == 2 and len(set(node.inputs)) == 2:
+            add = "An add gate ($+$) distributes the gradient: each input receives the output's gradient unchanged."
+            multiply = (
+                r"A multiply gate ($\times$) swaps its inputs: each input receives the output's gradient times the"
+                " other input's value."
+            )
+            subtract = "A subtract gate ($-$) passes the gradient to its first input and its negative to the second."
+            said = {
+                u[0] + u[1]: ("add", add),
+                u[0] * u[1]: ("multiply", multiply),
+                u[0] - u[1]: ("subtract", subtract),
+                sp.Max(u[0], u[1]): ("max", "A max gate routes the gradient: the larger input receives all of it, the other 0."),
+                sp.Min(u[0], u[1]): ("min", "A min gate routes the gradient: the smaller input receives all of it, the other 0."),
+            }
+            return said.get(self.expr)
+        if self.arity != 1:
+            return None
+        gate = self.latex_gate(node, tex)
+        shift, scale = sp.simplify(self.expr - u[0]), sp.simplify(self.expr / u[0])
+        if shift.is_number and shift != 0:
+            return "shift", f"A gate adding a constant (${gate}$) passes the gradient on unchanged: its local gradient is 1."
+        if scale.is_number:
+            factor = tex.to_latex(scale)
+            return f"scale {gate}", f"The ${gate}$ gate multiplies the gradient by ${factor}$, its local gradient."
+        local = tex.to_latex(sp.diff(self.expr, u[0]), {u[0]: "x"})
+        return f"function {gate}", f"The ${gate}$ gate multiplies the gradient by its local gradient ${local}$ at its input $x$."
+
     def words(self, step, tex):
         return rf"back through ${tex.node_tex(step.source)}$"

@@ -179,6 +179,15 @@ class Reduce(Op):
         vector = rf"{tex.partial('E', tex.node_tex(a))} {eq} {scale}{whole} \text{{ in every element}}"
         return element, vector, note
 
+    def gate_pattern(self, node, tex):
+        """A sum distributes the gradient, a mean shares it out, a max routes it to the largest element."""
+        said = {
+            "sum": "A sum distributes the gradient: every element it adds up receives the sum's gradient unchanged.",
+            "mean": "A mean shares the gradient out: every element it averages receives it divided by their count.",
+            "max": "A maximum routes the gradient: the largest element receives all of it, the others none.",
+        }
+        return f"reduce {self.kind}", said[self.kind]
+
     def words(self, step, tex):
         what = "maximum" if self.kind == "max" else "sum"
         return rf"back through the {what} ${tex.node_tex(step.source)}$"

@@ -159,12 +159,15 @@ class ExampleSection:
                 updates = [rf"{{{names[g.symbol]}}}^{{+}} &= {update(g)[0]}" for g in moving]
         else:
             groups = [*self.factor_rows(moving, values, shown_factors), self.delta_rows(param, gradients, values)]
-            if moving:
-                first = moving[0]
+            if moving:  # the first weight told as the tutorial does: its factors, their product, the update
+                first, told = moving[0], self.alias_names()
+                chain = r" \cdot ".join(partial(told.get(f.of, "E"), told[f.wrt]) for f in first.factors)
                 product = r" \cdot ".join(negate_tex(number(scalar_evaluate(f.expr, values))) for f in first.factors)
-                written.append(rf"{partial('E', names[first.symbol])} &= {product} = {number(totals[first.symbol])}")
+                weight = told[first.symbol]
+                written.append(rf"{partial('E', weight)} &= {chain} = {product} = {number(totals[first.symbol])}")
                 if rate is not None:
-                    written.append(rf"{{{names[first.symbol]}}}^{{+}} &= {update(first)[0]}")
+                    step = rf"{weight} - \alpha \, {partial('E', weight)}"
+                    written.append(rf"{{{weight}}}^{{+}} &= {step} = {update(first)[0]}")
             if len(moving) > 1:
                 table = self.gradient_table(moving, totals, values, update if rate is not None else None)
         zeros = Tex(self.zero_gradients(param, moving, still, values)) if still and not self.graph_mode else None

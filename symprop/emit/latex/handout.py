@@ -25,6 +25,7 @@ from .limits import CODE_MAX_LINES, LAYERS_MAX, LONG_FACTOR, PER_WEIGHT_LIMIT, P
 from .notation import Layer, count_tex, generic_element, index_tokens, op_name, partial
 from .parameters import ParameterSection
 from .tex import Tex, code, environment, text
+from .tutorial import TutorialSection
 from .unrolled import Gap, Unrolled, gapped
 
 if TYPE_CHECKING:
@@ -39,7 +40,14 @@ EDITIONS = ("full", "student")
 
 
 class Handout(
-    FigureSection, GraphFigureSection, ForwardSection, BackwardSection, ParameterSection, ExampleSection, GraphSpecSection
+    FigureSection,
+    GraphFigureSection,
+    ForwardSection,
+    BackwardSection,
+    ParameterSection,
+    ExampleSection,
+    GraphSpecSection,
+    TutorialSection,
 ):
     """Builds the template context for one derivation."""
 
@@ -229,6 +237,10 @@ class Handout(
             "local": self.local_derivatives(),
             "softmax_ce": self.softmax_cross_entropy(),
             "backward": self.backward(),
+            "backprop_box": self.backprop_box(),
+            "aliases": self.alias_table(),
+            "gate_patterns": self.gate_patterns(),
+            "grouped_gates": self.grouped_gates(),
         }
         if self.graph_mode:
             leaves, ops = self.graph_tables()
@@ -274,8 +286,12 @@ class Handout(
             "numpy": full,  # NumPy lines, the module's names and the code
             # every weight written out: in the full edition, unless the worked example does it in numbers
             "per_weight": full and context["example"] is None,
+            # each parameter's matrix form: the student edition has it in the box of the four equations
+            "matrix_forms": full or not context.get("backprop_box"),
         }
         context["edition"] = self.edition
+        # the student edition is the one printed for a class: 10 pt keeps the 2-2-2 network's in 5 pages
+        context["font_size"] = "11pt" if full else "10pt"
         context["per_weight"] = self.per_weight() if context["show"]["per_weight"] else None
         context["delta_form"] = self.uses_delta_form
         context["code"] = self.code_listing() if full else []
