@@ -165,9 +165,9 @@ class Elementwise(Op):
         one input multiplies it by its local derivative (named by the formula)."""
         u = [arg_symbol(i) for i in range(self.arity)]
         if self.arity == 2 and len(set(node.inputs)) == 2:
-            add = "An add gate ($+$) distributes the gradient: each input receives the output's gradient unchanged."
+            add = "An add gate ($+$) distributes the gradient (a distributor): each input receives it unchanged."
             multiply = (
-                r"A multiply gate ($\times$) swaps its inputs: each input receives the output's gradient times the"
+                r"A multiply gate ($\times$) swaps its inputs (a switcher): each input receives the output's gradient times the"
                 " other input's value."
             )
             subtract = "A subtract gate ($-$) passes the gradient to its first input and its negative to the second."
@@ -175,7 +175,7 @@ class Elementwise(Op):
                 u[0] + u[1]: ("add", add),
                 u[0] * u[1]: ("multiply", multiply),
                 u[0] - u[1]: ("subtract", subtract),
-                sp.Max(u[0], u[1]): ("max", "A max gate routes the gradient: the larger input receives all of it, the other 0."),
+                sp.Max(u[0], u[1]): ("max", "A max gate routes the gradient (a router): the larger input gets it, the other 0."),
                 sp.Min(u[0], u[1]): ("min", "A min gate routes the gradient: the smaller input receives all of it, the other 0."),
             }
             return said.get(self.expr)

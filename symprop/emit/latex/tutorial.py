@@ -35,15 +35,18 @@ class TutorialSection:
         delta_l = self.adjoint_tex(last.z)
         out = self.node_tex(last.a or last.z)
         written = self._delta_definition(last.z).split(" = ", 1)[-1]
-        if last.a is None or self.output.op.coupled:  # no activation, or softmax fused with its loss
+        if self._f_prime(last, "z") == "1":  # the identity: delta is dE/da
+            written = _unwrapped(written.removesuffix(r" \odot 1"))
+            output = rf"{delta_l} = {partial('E', out)} = {written}"
+        elif last.a is None or self.output.op.coupled:  # no activation, or softmax fused with its loss
             output = rf"{delta_l} = {partial('E', self.node_tex(last.z))} = {written}"
         else:
             output = rf"{delta_l} = {partial('E', out)} \odot {self._f_prime(last, self.node_tex(last.z))} = {written}"
         rows = [(text("output error"), output)]
         if hidden:
-            same = len({(layer.a is None, layer.op and self.function_tex(layer.op)) for layer in hidden}) == 1
+            same = len({self._f_prime(layer, "z") for layer in hidden}) == 1
             generic = self._f_prime(hidden[0], "z^{(l)}") if same else "f_l'(z^{(l)})"
-            if hidden[0].a is None and same:
+            if generic == "1":
                 recursion = r"\delta^{(l)} = \bigl(W^{(l+1)}\bigr)^{\top} \delta^{(l+1)}"
             else:
                 recursion = rf"\delta^{{(l)}} = \Bigl(\bigl(W^{{(l+1)}}\bigr)^{{\top}} \delta^{{(l+1)}}\Bigr) \odot {generic}"
@@ -65,8 +68,8 @@ class TutorialSection:
         return [Tex(rf"\text{{{label}}} \quad & {equation}") for label, equation in rows]
 
     def _f_prime(self, layer, z: str) -> str:
-        """f'(z) of a layer with its activation's name: ``\\sigma'(z^{(2)})``."""
-        if layer.op is None:
+        """f'(z) of a layer with its activation's name: ``\\sigma'(z^{(2)})``; 1 for none or the identity."""
+        if layer.op is None or getattr(layer.op, "derivative", None) == 1:
             return "1"
         return rf"{self.function_tex(layer.op)}'({z})"
 
@@ -111,11 +114,16 @@ class TutorialSection:
 
     # -- computational graphs of scalars --------------------------------------------
 
+    @property
+    def scalar_graph(self) -> bool:
+        """A graph spec of scalars only, the lecture's picture (tensors have their own rules)."""
+        return self.graph_mode and all(not node.shape for node in self.graph.nodes.values())
+
     def gate_patterns(self) -> list[Tex] | None:
         """How each kind of gate this graph has routes the gradient (CS231n: add distributes,
         multiply swaps, max routes), one sentence per kind, from the ops present; None for
         a layer stack or a graph with no such gates."""
-        if not self.graph_mode:
+        if not self.scalar_graph:
             return None
         seen: dict[str, str] = {}
         for node in self.graph.nodes.values():
@@ -126,13 +134,19 @@ class TutorialSection:
         return [Tex(sentence) for sentence in seen.values()] or None
 
     def grouped_gates(self) -> list[Tex] | None:
-        """Chains of one-input gates that together compute a registry activation (the lecture's
-        ``1/(1 + exp(-x))`` is four gates and one sigmoid), each with the activation's local
-        gradient in its own output and, at the worked example, its value: CS231n's sigmoid gate."""
-        if not self.graph_mode or not self.d.has_scalar:
+        """The activations of the graph as single gates with their local gradient in their own
+        output and, at the worked example, its value: a ``sigmoid`` node as it stands, and a
+        chain of one-input gates that together compute a registry activation (the lecture's
+        ``1/(1 + exp(-x))`` is four gates and one sigmoid) grouped: CS231n's sigmoid gate."""
+        if not self.scalar_graph or not self.d.has_scalar:
             return None
         found = []
         for node in self.graph.nodes.values():
+            if node.op.activation:
+                f = self.function_tex(node.op)
+                opening = text("The ") + f"${f}$" + text(" gate of ") + f"${self.node_tex(node.name)}$:"
+                found.append(self._local_gradient(node, node.inputs[0], f, node.op.derivative, opening))
+                continue
             chain = self._gate_chain(node)
             if chain is None:
                 continue
@@ -140,7 +154,12 @@ class TutorialSection:
             for name, entry in registry.ACTIVATIONS.items():
                 if entry.constants or not _same_function(composed, entry.definition_at(registry.Z)):
                     continue
-                found.append(self._grouped_line(node, source, name, entry, gates))
+                out, x = self.node_tex(node.name), self.node_tex(source)
+                f = entry.latex or rf"\mathrm{{{naming.escape_latex_text(name)}}}"
+                opening = text(f"The {_WORDS.get(gates, str(gates))} gates from ") + f"${x}$" + text(" to ") + f"${out}$"
+                opening += text(" compute one function, ") + f"${out} = {f}({x})$" + text(": grouped into one gate,")
+                line = self._local_gradient(node, source, f, entry.derivative_in_output(), opening)
+                found.append(line.removesuffix(".") + text(", the product of the local gradients of the gates it groups."))
                 break
         return [Tex(line) for line in found] or None
 
@@ -162,22 +181,29 @@ class TutorialSection:
             return None
         return current.inputs[0], composed, gates
 
-    def _grouped_line(self, node, source: str, name: str, entry, gates: int) -> str:
-        """``The 4 gates from f_d to f compute f = sigma(f_d) ...: df/df_d = sigma'(f_d) = f(1 - f) = 0.19661193``."""
+    def _local_gradient(self, node, source: str, f: str, local: sp.Expr, opening: str) -> str:
+        """``opening, its local gradient is df/dx = f'(x) = f (1 - f) = 0.19661193.``"""
         out, x = self.node_tex(node.name), self.node_tex(source)
-        f = entry.latex or rf"\mathrm{{{naming.escape_latex_text(name)}}}"
-        local = entry.derivative_in_output()
-        count = _WORDS.get(gates, str(gates))
-        words = text(f"The {count} gates from ") + f"${x}$" + text(" to ") + f"${out}$"
-        words += text(" compute one function, ") + f"${out} = {f}({x})$"
-        words += text(": grouped into one gate, its local gradient is ")
+        words = opening + text(" its local gradient is ")
         words += rf"$\partial {out} / \partial {x} = {f}'({x}) = {to_latex(local, {registry.A: out, registry.Z: x})}"
         point = self.example_point
         if point is not None:
             values = point[1]
             at = {registry.A: values[self.d.scalar.symbols[node.name][0]], registry.Z: values[self.d.scalar.symbols[source][0]]}
             words += f" = {number(local.xreplace(at))}"
-        return words + "$" + text(", the product of the local gradients of the gates it groups.")
+        return words + "$."
+
+
+def _unwrapped(tex: str) -> str:
+    """``tex`` without one pair of brackets around all of it: ``(-\\tanh(t - a))`` -> ``-\\tanh(t - a)``."""
+    if not (tex.startswith("(") and tex.endswith(")")):
+        return tex
+    depth = 0
+    for i, c in enumerate(tex):
+        depth += {"(": 1, ")": -1}.get(c, 0)
+        if depth == 0 and i < len(tex) - 1:
+            return tex  # the first bracket closes before the end: (a) (b)
+    return tex[1:-1].strip()
 
 
 def _same_function(composed: sp.Expr, formula: sp.Expr) -> bool:
