@@ -242,11 +242,13 @@ FIRST_WEIGHTS_222 = [
     # the output layer's first weight, in the worked-example tutorial's names and numbers
     r"\frac{\partial E}{\partial W_{5}} &= \frac{\partial E}{\partial o_{1}} \cdot \frac{\partial o_{1}}{\partial z_{3}}"
     r" \cdot \frac{\partial z_{3}}{\partial W_{5}} = 0.20944600 \cdot 0.23802157 \cdot 0.51998934 = 0.02592286",
-    r"{W_{5}}^{+} &= W_{5} - \alpha \, \frac{\partial E}{\partial W_{5}} = 0.45 - 0.5 \cdot 0.02592286 = 0.43703857",
+    r"{W_{5}}^{+} &= W_{5} - \alpha \, \frac{\partial E}{\partial W_{5}} = 0.45 - 0.5 \cdot 0.02592286 = 0.43703857"
+    r" \qquad (W_{5} = w^{(2)}_{11})",
     # the hidden layer's first weight
     r"\frac{\partial E}{\partial W_{1}} &= \frac{\partial E}{\partial h_{1}} \cdot \frac{\partial h_{1}}{\partial z_{1}}"
     r" \cdot \frac{\partial z_{1}}{\partial W_{1}} = 0.03240681 \cdot 0.24960043 \cdot 0.10000000 = 0.00080888",
-    r"{W_{1}}^{+} &= W_{1} - \alpha \, \frac{\partial E}{\partial W_{1}} = 0.3 - 0.5 \cdot 0.00080888 = 0.29959556",
+    r"{W_{1}}^{+} &= W_{1} - \alpha \, \frac{\partial E}{\partial W_{1}} = 0.3 - 0.5 \cdot 0.00080888 = 0.29959556"
+    r" \qquad (W_{1} = w^{(1)}_{11})",
 ]
 
 
@@ -317,7 +319,8 @@ def test_a_max_gate_routes_and_a_sigmoid_op_gives_its_local_gradient(tmp_path):
         " at its input $x$." in context["gate_patterns"]
     )
     assert context["grouped_gates"] == [
-        r"The $\sigma$ gate of $f$: its local gradient is $\partial f / \partial s = \sigma'(s) = f (1 - f) = 0.19661193$."
+        r"The $\sigma$ gate of $f$: its local gradient is $\partial f / \partial s = \sigma'(s) = f (1 - f)"
+        r" = 0.73105858 \cdot (1 - 0.73105858) = 0.19661193$."
     ]
 
 
@@ -326,7 +329,8 @@ def test_the_lectures_expanded_sigmoid_is_grouped_into_one_gate(derivations):
     d = derivations["cs231n_neuron"]
     line = (
         r"The four gates from $f_{\mathrm{d}}$ to $f$ compute one function, $f = \sigma(f_{\mathrm{d}})$: grouped into one"
-        r" gate, its local gradient is $\partial f / \partial f_{\mathrm{d}} = \sigma'(f_{\mathrm{d}}) = f (1 - f) = 0.19661193$,"
+        r" gate, its local gradient is $\partial f / \partial f_{\mathrm{d}} = \sigma'(f_{\mathrm{d}}) = f (1 - f)"
+        r" = 0.73105858 \cdot (1 - 0.73105858) = 0.19661193$,"
         " the product of the local gradients of the gates it groups."
     )
     assert Handout(d).context()["grouped_gates"] == [line]

@@ -165,9 +165,12 @@ class ExampleSection:
                 product = r" \cdot ".join(negate_tex(number(scalar_evaluate(f.expr, values))) for f in first.factors)
                 weight = told[first.symbol]
                 written.append(rf"{partial('E', weight)} &= {chain} = {product} = {number(totals[first.symbol])}")
+                named = rf" \qquad ({weight} = {names[first.symbol]})" if weight != names[first.symbol] else ""
                 if rate is not None:
                     step = rf"{weight} - \alpha \, {partial('E', weight)}"
-                    written.append(rf"{{{weight}}}^{{+}} &= {step} = {update(first)[0]}")
+                    written.append(rf"{{{weight}}}^{{+}} &= {step} = {update(first)[0]}{named}")
+                elif named:
+                    written[-1] += named
             if len(moving) > 1:
                 table = self.gradient_table(moving, totals, values, update if rate is not None else None)
         zeros = Tex(self.zero_gradients(param, moving, still, values)) if still and not self.graph_mode else None

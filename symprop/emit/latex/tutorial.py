@@ -190,7 +190,8 @@ class TutorialSection:
         if point is not None:
             values = point[1]
             at = {registry.A: values[self.d.scalar.symbols[node.name][0]], registry.Z: values[self.d.scalar.symbols[source][0]]}
-            words += f" = {number(local.xreplace(at))}"
+            numbers = {symbol: number(value) for symbol, value in at.items()}
+            words += f" = {to_latex(local, numbers, mul_symbol='dot')} = {number(local.xreplace(at))}"
         return words + "$."
 
 
