@@ -375,3 +375,17 @@ def test_the_warmup_carries_the_lectures_numbers(derivations):
         r"\frac{\partial E}{\partial x} &= \frac{\partial E}{\partial q} = -4.00000000",
     ):
         assert line in source, line
+
+
+def test_the_gate_patterns_survive_markdown_as_a_list(derivations):
+    """Each sentence one list item, its math inline (a list item is no display of its own)."""
+    from symprop.emit.web.markdown import to_markdown
+
+    markdown = to_markdown(derivations["cs231n_warmup"].html("student"))
+    section = markdown.split("### Gate patterns")[1].split("## ")[0]
+    items = [line for line in section.splitlines() if line.startswith("- ")]
+    assert items == [
+        r"- An add gate (\\( \+ \\)) distributes the gradient (a distributor): each input receives it unchanged.",
+        r"- A multiply gate (\\( \\times \\)) swaps its inputs (a switcher): each input receives the output's gradient times"
+        " the other input's value.",
+    ]

@@ -179,6 +179,9 @@ class _Writer:
             return [self.code(node)]
         if tag == "table":
             return self.table(node)
+        if tag == "ul":  # a list of sentences (the gate patterns): one item a line
+            items = [c for c in node.children if isinstance(c, Element) and c.tag == "li"]
+            return ["\n".join("- " + self.paragraph(item) for item in items)]
         if tag == "figure":
             caption = next((c for c in node.children if isinstance(c, Element) and c.tag == "figcaption"), None)
             note = "*(The figure is drawn in the HTML and PDF editions.)*"
