@@ -1,10 +1,11 @@
-r"""A spec's ``aliases``: the names a tutorial gives the handout's tensors and elements.
+r"""A spec's ``tutorial_names``: the names a tutorial gives the handout's tensors and elements
+(aliases; the field is not called ``aliases``, which YAML's anchors are called already).
 
 A tutorial calls the 2-2-2 network's ``w^{(2)}_{11}`` ``W5`` and its hidden activations
 ``h1, h2``; the spec may say so, and the handout then prints a table from its names to the
 tutorial's and tells the worked numbers in the tutorial's names::
 
-    aliases: {W2_11: W5, z2_1: z3, a1: h}
+    tutorial_names: {W2_11: W5, z2_1: z3, a1: h}
 
 A key is a tensor of the network (``a1``: every element takes the alias and its index, ``h1``,
 ``h2``) or one element of it, by the plain name ``symprop verify`` reads (``W2_11``: row 1,
@@ -24,18 +25,20 @@ from . import naming
 
 #: What an alias may be: letters, then digits or ``_`` and a subscript of letters and digits.
 _ALIAS = re.compile(r"(?P<base>[A-Za-z]{1,12})(?:(?P<digits>[0-9]{1,4})|_(?P<sub>[A-Za-z0-9]{1,8}))?")
-#: Most aliases a spec may give (one per element of a small network's tensors).
+#: The spec's field.
+FIELD = "tutorial_names"
+#: Most names a spec may give (one per element of a small network's tensors).
 MAX_ALIASES = 200
 
 
 def read_aliases(data: Any, shapes: dict[str, tuple[int, ...]], fail) -> dict[str, str]:
-    """Validate ``aliases`` against the tensors ``shapes`` (name -> per-sample shape); returns
+    """Validate ``tutorial_names`` against the tensors ``shapes`` (name -> per-sample shape); returns
     element name -> alias for every element named, in the order the spec gives them.
     ``fail(field, message)`` raises the reader's one-line error."""
     if not isinstance(data, dict) or not data:
-        fail("aliases", f"expected a mapping of handout name: tutorial name (W2_11: W5, a1: h), got {_kind(data)}")
+        fail(FIELD, f"expected a mapping of handout name: tutorial name (W2_11: W5, a1: h), got {_kind(data)}")
     if len(data) > MAX_ALIASES:
-        fail("aliases", f"{len(data)} aliases; at most {MAX_ALIASES} are allowed")
+        fail(FIELD, f"{len(data)} names; at most {MAX_ALIASES} are allowed")
     elements = {
         naming.element_name(name, index): (name, index)
         for name, shape in shapes.items()
@@ -43,10 +46,10 @@ def read_aliases(data: Any, shapes: dict[str, tuple[int, ...]], fail) -> dict[st
     }
     given: dict[str, str] = {}
     for key, value in data.items():
-        where = f"aliases.{key}"
+        where = f"{FIELD}.{key}"
         if not isinstance(key, str) or (key not in shapes and key not in elements):
             fail(
-                where if isinstance(key, str) else "aliases",
+                where if isinstance(key, str) else FIELD,
                 f"unknown name {key!r}; expected a tensor ({', '.join(shapes)}) or one of its elements by its "
                 f"claim name ({', '.join(list(elements)[:3])}, ...)",
             )
@@ -66,7 +69,7 @@ def read_aliases(data: Any, shapes: dict[str, tuple[int, ...]], fail) -> dict[st
     seen: dict[str, str] = {}
     for element, alias in names.items():
         if alias in seen:
-            fail(f"aliases.{element}", f"the alias {alias!r} also names {seen[alias]}; each name may stand for one element")
+            fail(f"{FIELD}.{element}", f"the name {alias!r} also names {seen[alias]}; each name may stand for one element")
         seen[alias] = element
     return names
 

@@ -15,6 +15,7 @@ from typing import Any
 import sympy as sp
 
 from . import naming, registry
+from .aliases import FIELD as ALIAS_FIELD
 from .aliases import read_aliases
 from .errors import SpecError, did_you_mean
 from .formula import FormulaError, parse_formula
@@ -41,7 +42,7 @@ MATH_FUNCTIONS = {
     "min": sp.Min,
 }
 
-TOP_LEVEL_FIELDS = {"name", "input", "layers", "loss", "constants", "functions", "example", "aliases"}
+TOP_LEVEL_FIELDS = {"name", "input", "layers", "loss", "constants", "functions", "example", "tutorial_names"}
 LAYER_FIELDS = {"units", "activation", "bias"}
 #: Above this many weights the derivation keeps no per-weight scalar expressions.
 MAX_UNITS = 1_000_000
@@ -153,7 +154,7 @@ class Network:
     functions: dict[str, sp.Expr] = field(default_factory=dict)
     example: Example | None = None
     source: str = "<python>"
-    #: element name -> the name a tutorial gives it (``W2_11: W5``; ``symprop.aliases``)
+    #: element name -> the name a tutorial gives it (the spec's ``tutorial_names``: ``symprop.aliases``)
     aliases: dict[str, str] = field(default_factory=dict)
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -252,9 +253,9 @@ class FieldReader:
             network = Network(
                 name, inputs, layers, loss, constants, functions, self.example(data["example"], network), self.source
             )
-        if data.get("aliases") is not None:
+        if data.get(ALIAS_FIELD) is not None:
             shapes = {node.name: node.shape for node in network.to_graph().nodes.values()}
-            network = replace(network, aliases=read_aliases(data["aliases"], shapes, self.fail))
+            network = replace(network, aliases=read_aliases(data[ALIAS_FIELD], shapes, self.fail))
         return network
 
     def known_fields(self, data: dict, fields, prefix: str, hint: str = ""):

@@ -1,5 +1,5 @@
 """What the handout takes from the best tutorials: the four backprop equations in a box, the table
-of a tutorial's names (the spec's ``aliases``), the first weight told factor by factor, the
+of a tutorial's names (the spec's ``tutorial_names``), the first weight told factor by factor, the
 weights on the figure's edges, CS231n's gate patterns and grouped sigmoid gate, and the lecture's
 warm-up f = (x + y) z."""
 
@@ -148,71 +148,71 @@ def test_alias_latex_refuses_what_the_reader_would_refuse():
         alias_latex(r"\input{x}")
 
 
-SPEC_222 = LAYERS_222.read_text().split("aliases:")[0]
+SPEC_222 = LAYERS_222.read_text().split("tutorial_names:")[0]
 
-# (case, the aliases field, the field named, the message after it)
+# (case, the tutorial_names field, the field named, the message after it)
 BAD_ALIASES = [
     (
         "unknown_name",
-        "aliases: {W3_11: w9}",
-        "aliases.W3_11",
+        "tutorial_names: {W3_11: w9}",
+        "tutorial_names.W3_11",
         "unknown name 'W3_11'; expected a tensor (x, W1, z1, a1, W2, z2, a2, t, E) or one of its elements by its "
         "claim name (x_1, x_2, W1_11, ...)",
     ),
     (
         "element_out_of_range",
-        "aliases: {W2_13: w9}",
-        "aliases.W2_13",
+        "tutorial_names: {W2_13: w9}",
+        "tutorial_names.W2_13",
         "unknown name 'W2_13'; expected a tensor (x, W1, z1, a1, W2, z2, a2, t, E) or one of its elements by its "
         "claim name (x_1, x_2, W1_11, ...)",
     ),
     (
         "latex_in_value",
-        r"aliases: {W2_11: '\input{secret}'}",
-        "aliases.W2_11",
+        r"tutorial_names: {W2_11: '\input{secret}'}",
+        "tutorial_names.W2_11",
         "expected a name of letters and digits such as W5, h or net_h1, got str '\\\\input{secret}'",
     ),
     (
         "space_in_value",
-        "aliases: {W2_11: 'w 5'}",
-        "aliases.W2_11",
+        "tutorial_names: {W2_11: 'w 5'}",
+        "tutorial_names.W2_11",
         "expected a name of letters and digits such as W5, h or net_h1, got str 'w 5'",
     ),
     (
         "number_value",
-        "aliases: {W2_11: 5}",
-        "aliases.W2_11",
+        "tutorial_names: {W2_11: 5}",
+        "tutorial_names.W2_11",
         "expected a name of letters and digits such as W5, h or net_h1, got int 5",
     ),
     (
         "tensor_alias_with_digits",
-        "aliases: {a1: h1}",
-        "aliases.a1",
+        "tutorial_names: {a1: h1}",
+        "tutorial_names.a1",
         "a whole tensor's alias is letters only (its elements add their index: h -> h1, h2), got 'h1'",
     ),
     (
         "same_alias_twice",
-        "aliases: {a1: h, z1_1: h1}",
-        "aliases.z1_1",
-        "the alias 'h1' also names a1_1; each name may stand for one element",
+        "tutorial_names: {a1: h, z1_1: h1}",
+        "tutorial_names.z1_1",
+        "the name 'h1' also names a1_1; each name may stand for one element",
     ),
     (
         "not_a_mapping",
-        "aliases: [W5]",
-        "aliases",
+        "tutorial_names: [W5]",
+        "tutorial_names",
         "expected a mapping of handout name: tutorial name (W2_11: W5, a1: h), got list ['W5']",
     ),
     (
         "empty_mapping",
-        "aliases: {}",
-        "aliases",
+        "tutorial_names: {}",
+        "tutorial_names",
         "expected a mapping of handout name: tutorial name (W2_11: W5, a1: h), got dict {}",
     ),
     (
         "too_many",
-        "aliases: {" + ", ".join(f"x_{i}: v{i}" for i in range(201)) + "}",
-        "aliases",
-        "201 aliases; at most 200 are allowed",
+        "tutorial_names: {" + ", ".join(f"x_{i}: v{i}" for i in range(201)) + "}",
+        "tutorial_names",
+        "201 names; at most 200 are allowed",
     ),
 ]
 
@@ -231,9 +231,9 @@ def test_bad_aliases_give_one_line_naming_file_and_field(tmp_path, capsys, case,
 def test_a_graph_spec_does_not_take_aliases(tmp_path, capsys):
     """Aliases name a layer stack's elements; a graph spec's names are its author's already."""
     spec = tmp_path / "graph.yaml"
-    spec.write_text((EXAMPLES / "cs231n_warmup.yaml").read_text() + "aliases: {q: a}\n")
+    spec.write_text((EXAMPLES / "cs231n_warmup.yaml").read_text() + "tutorial_names: {q: a}\n")
     assert main(["derive", str(spec), "-o", str(tmp_path / "out")]) == 2
-    assert f"{spec}: aliases: unknown field" in capsys.readouterr().err
+    assert f"{spec}: tutorial_names: unknown field" in capsys.readouterr().err
 
 
 # -- the first weight, factor by factor ---------------------------------------------------------
