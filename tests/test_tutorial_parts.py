@@ -276,14 +276,26 @@ def test_without_aliases_the_first_weight_is_told_in_the_handouts_names(derivati
 
 
 def test_every_edge_of_the_small_figure_carries_its_weight_and_crossing_labels_sit_apart(derivations):
-    """Each of the 8 connections of the 2-2-2 network is labelled with its weight; of two edges that
-    cross, one label sits near its source and the other near its target (never both mid-way)."""
-    edges = Handout(derivations["tutorial_222"]).context()["figure"]["edges"]
-    assert sorted(e["label"] for e in edges) == sorted(f"w^{{({n})}}_{{{j}{k}}}" for n in (1, 2) for j in (1, 2) for k in (1, 2))
-    places = {e["label"]: e["place"] for e in edges}
-    for layer in (1, 2):
-        assert places[f"w^{{({layer})}}_{{11}}"] == places[f"w^{{({layer})}}_{{22}}"] == "pos=0.5, above"
-        assert {places[f"w^{{({layer})}}_{{21}}"], places[f"w^{{({layer})}}_{{12}}"]} == {"pos=0.2, below", "pos=0.8, below"}
+    """Each of the 8 connections of the 2-2-2 network is labelled with its weight (and, where the
+    spec names it, the tutorial's name); of two edges that cross, one label sits near its source
+    and the other near its target (never both mid-way)."""
+    tutorial = {"11": 1, "12": 2, "21": 3, "22": 4}
+    for name, named in (("tutorial_222", True), ("layer_equations_222", False)):
+        edges = Handout(derivations[name]).context()["figure"]["edges"]
+        expected = {
+            f"w^{{({n})}}_{{{jk}}}": f"w^{{({n})}}_{{{jk}}}" + (f" = W_{{{tutorial[jk] + 4 * (n - 1)}}}" if named else "")
+            for n in (1, 2)
+            for jk in tutorial
+        }
+        assert sorted(e["label"] for e in edges) == sorted(expected.values()), name
+        places = {e["label"]: e["place"] for e in edges}
+        for layer in (1, 2):
+            place = {jk: places[expected[f"w^{{({layer})}}_{{{jk}}}"]] for jk in tutorial}
+            assert place["11"] == place["22"] == "pos=0.5, above"
+            assert {place["21"], place["12"]} == {"pos=0.2, below", "pos=0.8, below"}
+    caption = "carries the weight $w^{(l)}_{jk}$ (and its name in the tutorial)."
+    assert caption in derivations["tutorial_222"].latex("student")
+    assert caption not in derivations["layer_equations_222"].latex("student")
 
 
 # -- gate patterns and the grouped sigmoid ------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ... import naming
+from ...aliases import alias_latex
 from .limits import FIGURE_MAX_LAYERS, NEURON_FIGURE_MAX_UNITS
 from .notation import count_tex, op_name, shape_tex
 from .tex import Tex, text
@@ -30,7 +31,8 @@ class FigureSection:
 
     def neuron_figure(self, sizes: list[int]) -> dict:
         widest = max(sizes)
-        step_x, step_y = 3.6, (1.9 if widest <= 3 else max(1.15, 8.0 / widest))
+        named = bool(self.aliases)  # weights labelled with the tutorial's names too: longer labels
+        step_x, step_y = (4.8 if named else 3.6), (1.9 if widest <= 3 else max(1.15, 8.0 / widest))
         columns = []
         labels = {0: [naming.latex_element("x", (i,)) for i in range(sizes[0])]}
         for layer in self.layers:
@@ -58,6 +60,9 @@ class FigureSection:
             for j, target in enumerate(columns[layer.index]):
                 for k, source in enumerate(columns[layer.index - 1]):
                     label = naming.latex_element(layer.weight, (j, k)) if few else ""
+                    alias = self.aliases.get(naming.element_name(layer.weight, (j, k)))
+                    if label and alias:  # the tutorial's name too, as the table in the notation says
+                        label += f" = {alias_latex(alias)}"
                     place = _label_place(j, k, sizes, layer.index)
                     edges.append({"source": source, "target": target, "label": Tex(label), "place": place})
         captions = [{"x": "0.00", "text": Tex(r"input $x$"), "sub": Tex(f"${sizes[0]}$ units")}]
