@@ -401,3 +401,16 @@ def test_the_gate_patterns_survive_markdown_as_a_list(derivations):
         r"- A multiply gate (\\( \\times \\)) swaps its inputs (a switcher): each input receives the output's gradient times"
         " the other input's value.",
     ]
+
+
+def test_a_negative_value_in_the_grouped_gradient_is_bracketed(tmp_path):
+    """1 - f^2 at f = -0.76: 1 - (-0.76159416)^2, never 1 - -0.76159416^2."""
+    d = _derive(
+        "name: tanh_gate\ninputs: {x: []}\nparams: {w: []}\nnodes: {s: 'w*x', f: 'tanh(s)'}\nloss: f\n"
+        "example: {x: -1.0, params: {w: 1.0}}\n",
+        tmp_path,
+    )
+    assert Handout(d).context()["grouped_gates"] == [
+        r"The $\tanh$ gate of $f$: its local gradient is $\partial f / \partial s = \tanh'(s) = 1 - f^{2}"
+        r" = 1 - (-0.76159416)^{2} = 0.41997434$."
+    ]

@@ -1,20 +1,24 @@
 r"""What the best tutorials print besides the derivation: the four equations of backpropagation in
-one box (layer stacks), the table from the handout's names to a tutorial's (``aliases`` in the
-spec), and, for a computational graph of scalars, how each gate routes the gradient and a chain
+one box (layer stacks), the table from the handout's names to a tutorial's (the spec's
+``tutorial_names``), and, for a computational graph of scalars, how each gate routes the gradient and a chain
 of gates grouped into the activation it computes (CS231n's sigmoid gate)."""
 
 from __future__ import annotations
+
+import itertools
 
 import sympy as sp
 
 from ... import naming, registry
 from ...aliases import alias_latex
-from ...latex_printing import number, to_latex
+from ...latex_printing import number, paren, to_latex
 from .notation import partial, transpose_tex
 from .tex import Tex, text
 
 #: Most one-input gates a chain may have to be grouped (the lecture's sigmoid has four).
 GROUP_MAX_GATES = 6
+#: Largest composition of gates compared with an activation by ``simplify`` (which can hang).
+GROUP_MAX_OPS = 40
 _WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
 
 
@@ -190,7 +194,7 @@ class TutorialSection:
         if point is not None:
             values = point[1]
             at = {registry.A: values[self.d.scalar.symbols[node.name][0]], registry.Z: values[self.d.scalar.symbols[source][0]]}
-            numbers = {symbol: number(value) for symbol, value in at.items()}
+            numbers = {symbol: paren(number(value)) if value < 0 else number(value) for symbol, value in at.items()}
             words += f" = {to_latex(local, numbers, mul_symbol='dot')} = {number(local.xreplace(at))}"
         return words + "$."
 
@@ -210,7 +214,7 @@ def _unwrapped(tex: str) -> str:
 def _same_function(composed: sp.Expr, formula: sp.Expr) -> bool:
     """Whether two formulas in z agree: at a few points first (cheap), then by simplification."""
     z = registry.Z
-    if composed.free_symbols - {z} or formula.free_symbols - {z}:
+    if composed.free_symbols - {z} or formula.free_symbols - {z} or sp.count_ops(composed) > GROUP_MAX_OPS:
         return False
     for point in (-1.3, 0.4, 2.1):
         a, b = (sp.N(e.xreplace({z: sp.Float(point)}), 20) for e in (composed, formula))
@@ -220,6 +224,4 @@ def _same_function(composed: sp.Expr, formula: sp.Expr) -> bool:
 
 
 def _indices(shape: tuple[int, ...]):
-    from itertools import product
-
-    return product(*map(range, shape))
+    return itertools.product(*map(range, shape))
