@@ -39,7 +39,7 @@ def main() -> None:
     times: dict[str, list[float]] = {"before": [], "after": []}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        for label, checkout in (("before", args.before), ("after", ROOT)):
+        for checkout in (args.before, ROOT):
             run_once(checkout.resolve(), args.spec, out, args.emit)  # warm the file cache
         for _ in range(args.runs):
             for label, checkout in (("before", args.before), ("after", ROOT)):
