@@ -17,6 +17,7 @@ from conftest import EXAMPLES, needs_tex
 
 import symprop
 from symprop.emit.latex import PER_WEIGHT_LIMIT, compile_pdf, latex_source, write_latex
+from symprop.emit.latex.pdf import overfull_boxes
 from symprop.errors import SymPropError
 
 
@@ -208,8 +209,11 @@ def test_derivation_methods_and_notebook_reprs(tmp_path):
 def test_every_example_compiles(spec, tmp_path):
     needs_tex()
     tex = write_latex(symprop.derive(symprop.load(spec)), tmp_path)
-    pdf = compile_pdf(tex)
+    pdf = compile_pdf(tex, keep_log=True)
     assert pdf == tex.with_suffix(".pdf") and pdf.stat().st_size > 10_000
+    # nothing set into the margin (a new user found the tanh derivation 14 pt into it)
+    wide = [(width, where) for width, where in overfull_boxes(tex.with_suffix(".log").read_text(encoding="utf-8")) if width > 1]
+    assert not wide, f"{spec.stem}: lines wider than the text: {wide}"
 
 
 def test_hostile_handout_compiles(tmp_path):
