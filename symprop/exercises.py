@@ -114,8 +114,9 @@ def plan(derivation: Derivation) -> tuple[Ask, ...]:
     reaches them; a bias is one whose last chain-rule factor is 1 (``dz/db = 1``).  The output
     weight is the first weight reached, the hidden weight the last (when there are two), the
     bias the last bias (the deepest: its gradient goes through the most factors).  The forward
-    value is the first value computed from the deepest asked parameter (``z`` of its unit, which
-    the worksheet then does not give), the local derivative the first activation's at its first
+    values are the first value computed from the deepest asked parameter (``z`` of its unit) and,
+    when an activation takes it, the unit's output ``a`` (the worksheet gives neither: relu's a
+    is its z), the local derivative the first activation's at its first
     unit (``da/dz``), or else the step nearest the loss that reads one value (a graph spec's gate).
     """
     scalar = _scalar(derivation)
@@ -133,7 +134,8 @@ def plan(derivation: Derivation) -> tuple[Ask, ...]:
     asks = []
     deepest = next((name for kind, name in reversed(asked) if kind != "bias"), asked[-1][1] if asked else None)
     if deepest is not None:
-        asks.append(Ask("forward", scalar.users[chains[deepest].symbol][0]))
+        fed = scalar.users[chains[deepest].symbol][0]
+        asks += [Ask("forward", fed)] + [Ask("forward", a) for a in _activated(derivation, fed)]
     local = _local_derivative(derivation)
     if local is not None:
         asks.append(local)
@@ -193,6 +195,16 @@ def _element(scalar, symbol: sp.Symbol) -> tuple[str, tuple[int, ...]]:
         if symbol in symbols:
             return node, element_indices(scalar.graph.nodes[node].shape)[symbols.index(symbol)]
     raise KeyError(symbol)
+
+
+def _activated(derivation: Derivation, symbol: sp.Symbol) -> list[sp.Symbol]:
+    """``[a]`` when ``symbol`` (a ``z``) feeds only an activation (not softmax), else ``[]``."""
+    scalar = derivation.scalar
+    node, index = _element(scalar, symbol)
+    consumers = derivation.graph.consumers(node)
+    if len(consumers) != 1 or not consumers[0].op.activation or consumers[0].op.coupled:
+        return []
+    return [scalar.symbols[consumers[0].name][scalar.symbols[node].index(symbol)]]
 
 
 def _local_derivative(derivation: Derivation) -> Ask | None:
