@@ -39,6 +39,8 @@ def _outputs(value: str) -> list[str]:
     if unknown or not chosen:
         raise argparse.ArgumentTypeError(f"{value!r}: choose from {', '.join(OUTPUTS)} (comma-separated) or all")
     return list(dict.fromkeys(chosen))
+
+
 #: The handout's editions (``symprop.emit.latex.EDITIONS``, spelt here so that ``--help`` needs no emitter).
 EDITIONS = ("full", "student")
 

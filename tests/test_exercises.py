@@ -201,7 +201,11 @@ def test_worksheet_and_answer_key_compile(name, tmp_path):
 
 def test_cli_writes_the_worksheet_and_the_key(tmp_path, capsys):
     assert main(["derive", str(EXAMPLES / "tutorial_222.yaml"), "-o", str(tmp_path), "--emit", "numpy", "--exercises"]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["tutorial_222.py", "tutorial_222_answers.tex", "tutorial_222_exercises.tex"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "tutorial_222.py",
+        "tutorial_222_answers.tex",
+        "tutorial_222_exercises.tex",
+    ]
     worksheet, answers = derived("tutorial_222").exercises_latex()
     assert (tmp_path / "tutorial_222_exercises.tex").read_text() == worksheet
     assert (tmp_path / "tutorial_222_answers.tex").read_text() == answers
@@ -230,4 +234,3 @@ def test_exercises_of_a_network_without_a_per_weight_view():
     with pytest.raises(symprop.errors.SymPropError) as error:
         d.exercises()
     assert str(error.value) == "wide.yaml: --exercises needs the per-weight view, and it has 168 parameters (at most 100)"
-

@@ -114,7 +114,9 @@ class ExerciseSheet:
             for node in graph.leaves(role):
                 symbols = scalar.symbols[node.name]
                 if len(node.shape) == 2:
-                    leaves.append([f"{self.handout.node_tex(node.name)} = " + matrix_tex([shown[s] for s in symbols], node.shape)])
+                    leaves.append(
+                        [f"{self.handout.node_tex(node.name)} = " + matrix_tex([shown[s] for s in symbols], node.shape)]
+                    )
                 else:
                     leaves.append([f"{names[s]} = {shown[s]}" for s in symbols])
         asked = {q.of: q.number for q in self.exercises.questions if q.kind == "forward"}
@@ -149,13 +151,10 @@ class ExerciseSheet:
             what = f"${partial(target, names[q.wrt])}$, the local derivative at ${target}$, in forward values and in numbers."
             blanks = [partial(target, names[q.wrt])]
         else:
-            what = (
-                f"compute ${partial(loss, target)}$ ({code(self._code_name(q.of))}) as a product of chain-rule factors"
-                + (
-                    rf", and the value of ${target}$ after one step of gradient descent with $\alpha = {given(self.exercises.rate)}$."
-                    if q.updated is not None
-                    else "."
-                )
+            what = f"compute ${partial(loss, target)}$ ({code(self._code_name(q.of))}) as a product of chain-rule factors" + (
+                rf", and the value of ${target}$ after one step of gradient descent with $\alpha = {given(self.exercises.rate)}$."
+                if q.updated is not None
+                else "."
             )
             blanks = [partial(loss, target)] + ([f"{{{target}}}^{{+}}"] if q.updated is not None else [])
         answers = [number(v) for v in q.answers]
