@@ -158,6 +158,11 @@ class ExerciseSheet:
             )
             blanks = [partial(loss, target)] + ([f"{{{target}}}^{{+}}"] if q.updated is not None else [])
         answers = [number(v) for v in q.answers]
+        # the forward values this answer needs that the worksheet does not give: an earlier question's
+        earlier = [p.number for p in self.exercises.questions if p.kind == "forward" and p.number < q.number]
+        needed = [n for n in earlier if self.exercises.questions[n - 1].of in q.formula.free_symbols]
+        if needed:
+            what += text(f" (It needs your answer to question{'s' if len(needed) > 1 else ''} {', '.join(map(str, needed))}.)")
         return {
             "number": q.number,
             "kind": q.kind,
