@@ -53,7 +53,7 @@ LATEXMK_MISSING = (
 
 def _derive_command(args: argparse.Namespace) -> int:
     if args.pdf and "latex" not in args.emit and not args.exercises:  # before anything is derived or written
-        raise SymPropError("--pdf needs the handout: add latex to --emit (or --emit all)")
+        raise SymPropError("--pdf needs a LaTeX document: add latex to --emit (or --emit all), or --exercises")
     if args.pdf and shutil.which("latexmk") is None:
         raise SymPropError(LATEXMK_MISSING)
     from .api import derive

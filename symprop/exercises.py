@@ -114,10 +114,10 @@ def plan(derivation: Derivation) -> tuple[Ask, ...]:
     reaches them; a bias is one whose last chain-rule factor is 1 (``dz/db = 1``).  The output
     weight is the first weight reached, the hidden weight the last (when there are two), the
     bias the last bias (the deepest: its gradient goes through the most factors).  The forward
-    values are the first value computed from the deepest asked parameter (``z`` of its unit) and,
-    when an activation takes it, the unit's output ``a`` (the worksheet gives neither: relu's a
-    is its z), the local derivative the first activation's at its first
-    unit (``da/dz``), or else the step nearest the loss that reads one value (a graph spec's gate).
+    values are the first value computed from the deepest weight (``z`` of its unit) and, when an
+    activation takes it, the unit's output ``a`` (the worksheet gives neither: relu's a is its z).
+    The local derivative is the first activation's at its first unit (``da/dz``), or else that of
+    the step nearest the loss that reads one computed value (a graph spec's gate: CS231n's 1/x).
     """
     scalar = _scalar(derivation)
     graph = derivation.graph
@@ -132,7 +132,7 @@ def plan(derivation: Derivation) -> tuple[Ask, ...]:
         *([("bias", biases[-1])] if biases else []),
     ]
     asks = []
-    deepest = next((name for kind, name in reversed(asked) if kind != "bias"), asked[-1][1] if asked else None)
+    deepest = weights[-1] if weights else (biases[-1] if biases else None)
     if deepest is not None:
         fed = scalar.users[chains[deepest].symbol][0]
         asks += [Ask("forward", fed)] + [Ask("forward", a) for a in _activated(derivation, fed)]

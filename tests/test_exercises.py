@@ -137,8 +137,8 @@ def test_cs231n_answers_equal_pytorch():
     f.backward()
     answers = {q.kind: [float(a) for a in q.answers] for q in d.exercises().questions}  # one of each kind
     expected = {
-        "forward": [float(w["w0"]) * x0],
-        "local": [-1 / float(f_g) ** 2],
+        "forward": [float(w["w0"].detach()) * x0],
+        "local": [-1 / float(f_g.detach()) ** 2],
         "output_weight": [float(w["w1"].grad)],
         "hidden_weight": [float(w["w0"].grad)],
         "bias": [float(w["w2"].grad)],
@@ -209,6 +209,30 @@ def test_cli_writes_the_worksheet_and_the_key(tmp_path, capsys):
     worksheet, answers = derived("tutorial_222").exercises_latex()
     assert (tmp_path / "tutorial_222_exercises.tex").read_text() == worksheet
     assert (tmp_path / "tutorial_222_answers.tex").read_text() == answers
+
+
+def test_cli_pdf_compiles_the_worksheet_and_the_key(tmp_path):
+    needs_tex()
+    assert (
+        main(["derive", str(EXAMPLES / "one_weight_bce.yaml"), "-o", str(tmp_path), "--emit", "numpy", "--exercises", "--pdf"])
+        == 0
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "one_weight_bce.py",
+        "one_weight_bce_answers.pdf",
+        "one_weight_bce_answers.tex",
+        "one_weight_bce_exercises.pdf",
+        "one_weight_bce_exercises.tex",
+    ]
+
+
+def test_cli_pdf_without_a_latex_document(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["derive", str(EXAMPLES / "tutorial_222.yaml"), "-o", str(out), "--emit", "numpy", "--pdf"]) == 2
+    assert capsys.readouterr().err == (
+        "symprop: error: --pdf needs a LaTeX document: add latex to --emit (or --emit all), or --exercises\n"
+    )
+    assert not out.exists()
 
 
 def test_cli_exercises_without_a_worked_example(tmp_path, capsys):

@@ -215,7 +215,7 @@ class ExerciseSheet:
         if not isinstance(expr, sp.Symbol) and not expr.is_number and not expr.has(sp.Piecewise):
             parts.append(wrap_expr(expr, self.numeric, mul_symbol="dot"))
         value_tex = self.shown[expr] if isinstance(expr, sp.Symbol) else number(value)
-        if formula != [value_tex]:
+        if formula != [value_tex] and not expr.is_number:  # dz/db = 1, not 1 = 1.00000000
             parts.append([value_tex])
         return equation_rows(lhs, parts)
 
