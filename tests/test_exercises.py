@@ -148,6 +148,49 @@ def test_cs231n_answers_equal_pytorch():
         assert answers[kind] == pytest.approx(values, rel=1e-12), kind
 
 
+SMALL_GRAPH = {
+    "name": "small_graph",
+    "inputs": {"x": 2},
+    "targets": {"t": 1},
+    "params": {"W1": [2, 2], "b1": [2], "W2": [1, 2]},
+    "nodes": {"h": "tanh(W1 @ x + b1)", "y": "W2 @ h"},
+    "loss": "half_sse(y, t)",
+    "example": {
+        "x": [0.5, -0.3],
+        "t": [0.2],
+        "learning_rate": 0.1,
+        "params": {"W1": [[0.1, 0.2], [-0.3, 0.4]], "b1": [0.05, -0.05], "W2": [[0.7, -0.6]]},
+    },
+}
+
+
+def test_a_graph_spec_of_vectors_against_its_module(tmp_path):
+    """A graph spec's questions (tanh's 1 - h^2 as the local derivative) against the module's own gradient."""
+    d = symprop.derive(symprop.from_dict(SMALL_GRAPH, source="small_graph.yaml"))
+    example = SMALL_GRAPH["example"]
+    module = load_module(d.write_numpy(tmp_path))
+    params = {k: np.array(v, dtype=np.float64) for k, v in example["params"].items()}
+    x = np.array([example["x"]])
+    _, grads = module.loss_and_grad(params, x, np.array([example["t"]]))
+    z = params["W1"] @ x[0] + params["b1"]
+    expected = {
+        "h_a_1": (z[0],),
+        "h_1": (np.tanh(z[0]),),
+        "local": (1 - np.tanh(z[0]) ** 2,),
+        "W2_11": (grads["W2"][0, 0], 0.7 - 0.1 * grads["W2"][0, 0]),
+        "W1_11": (grads["W1"][0, 0], 0.1 - 0.1 * grads["W1"][0, 0]),
+        "b1_1": (grads["b1"][0], 0.05 - 0.1 * grads["b1"][0]),
+    }
+    got = {("local" if q.kind == "local" else str(q.of)): [float(a) for a in q.answers] for q in d.exercises().questions}
+    assert got.keys() == expected.keys()
+    for key, values in expected.items():
+        assert got[key] == pytest.approx(values, rel=1e-12), key
+    worksheet, answers = d.exercises_latex()
+    assert leaked(worksheet, [number(a) for q in d.exercises().questions for a in q.answers]) == []
+    # dE/dh_1 has one path: its factors in the chain rule's order, (y_1 - t_1) before (W_2)_{11}
+    assert r"\frac{\partial E}{\partial h_{1}} &= (y_{1} - t_{1}) \cdot (W_{2})_{11}" in answers
+
+
 def test_a_variant_re_renders_with_its_own_numbers(tmp_path):
     """Other weights (issue 14's per-student variant): the same questions, the module's own gradient."""
     d = derived("tutorial_222")
@@ -169,6 +212,11 @@ def test_a_variant_re_renders_with_its_own_numbers(tmp_path):
 # -- the documents ---------------------------------------------------------------------------
 
 
+def leaked(worksheet: str, numbers: list[str]) -> list[str]:
+    """The answers (8 decimals, sign aside) that the worksheet prints."""
+    return [n for n in numbers if re.search(rf"(?<![\d.]){re.escape(n.lstrip('-'))}", worksheet)]
+
+
 @pytest.mark.parametrize("name", WITH_EXAMPLE)
 def test_the_worksheet_holds_no_answer(name):
     d = derived(name)
@@ -176,8 +224,7 @@ def test_the_worksheet_holds_no_answer(name):
     questions = d.exercises().questions
     numbers = [number(a) for q in questions for a in q.answers]
     assert numbers and all(n in answers for n in numbers)
-    leaked = [n for n in numbers if re.search(rf"(?<![\d.]){re.escape(n.lstrip('-'))}", worksheet)]
-    assert leaked == []
+    assert leaked(worksheet, numbers) == []
     # every question numbered, with a blank to write in, on the worksheet
     assert [int(n) for n in re.findall(r"\\textbf\{(\d+)\.\}", worksheet)] == [q.number for q in questions]
     assert worksheet.count(r"\rule[-0.5ex]{6cm}{0.4pt}") == len(numbers)

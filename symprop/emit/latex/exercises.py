@@ -188,7 +188,11 @@ class ExerciseSheet:
             rows.append(rf"{partial(loss, target)} &= {chain}")
         for f in q.factors:
             lhs = partial(names[f.of], names[f.wrt])
-            if f.of == scalar.loss_symbol and (terms := self.handout.chain_sum(f.wrt)) is not None:
+            # dE/d(a hidden value) in the chain rule's order: a sum over where its path branches, or one product
+            terms = self.handout.chain_sum(f.wrt) if f.of == scalar.loss_symbol else None
+            if terms is None and f.of == scalar.loss_symbol and len(chain := scalar.chain(f.wrt) or []) > 1:
+                terms = [chain]
+            if terms is not None:
                 formula = pack_tokens(sum_of_products(terms, names))
                 middle = pack_tokens(sum_of_products(terms, self.numeric, mul_symbol="dot"))
                 rows.append(equation_rows(lhs, [formula, middle, [number(f.value)]]))
