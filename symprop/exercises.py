@@ -165,7 +165,10 @@ def exercises(derivation: Derivation, point: Point | None = None) -> Exercises:
         else:
             node, index = _element(scalar, ask.of)
             chain = scalar.gradient(node, index)
-            factors = tuple(FactorValue(f.of, f.wrt, f.expr, evaluate(f.expr, values)) for f in chain.factors)
+            # a weight that feeds the loss itself: no dE/dE = 1 factor (f = q z: df/dz = q)
+            factors = tuple(
+                FactorValue(f.of, f.wrt, f.expr, evaluate(f.expr, values)) for f in chain.factors if f.wrt != scalar.loss_symbol
+            )
             value = evaluate(chain.expr, values)
             updated = values[ask.of] - sp.Float(rate, 30) * value if rate is not None else None
             current = values[ask.of] if rate is not None else None

@@ -191,6 +191,24 @@ def test_a_graph_spec_of_vectors_against_its_module(tmp_path):
     assert r"\frac{\partial E}{\partial h_{1}} &= (y_{1} - t_{1}) \cdot (W_{2})_{11}" in answers
 
 
+def test_a_weight_that_feeds_the_loss_itself():
+    """CS231n's warm-up, f = (x + y) z: df/dz = q = 3, without a factor df/df = 1."""
+    spec = {
+        "name": "warmup",
+        "inputs": {"x": [], "y": []},
+        "params": {"z": []},
+        "nodes": {"q": "x + y", "f": "q * z"},
+        "loss": "f",
+        "example": {"x": -2.0, "y": 5.0, "params": {"z": -4.0}},
+    }
+    d = symprop.derive(symprop.from_dict(spec, source="warmup.yaml"))
+    weight = next(q for q in d.exercises().questions if q.kind == "output_weight")
+    assert [(str(f.of), str(f.wrt), str(f.expr), number(f.value)) for f in weight.factors] == [("f", "z", "q", "3.00000000")]
+    assert number(weight.value) == "3.00000000" and weight.updated is None
+    _, answers = d.exercises_latex()
+    assert r"\frac{\partial f}{\partial f}" not in answers
+
+
 def test_a_variant_re_renders_with_its_own_numbers(tmp_path):
     """Other weights (issue 14's per-student variant): the same questions, the module's own gradient."""
     d = derived("tutorial_222")
