@@ -217,11 +217,14 @@ class FormulaReader:
 
     def error(self, node: ast.AST, message: str, detail: str | None = None) -> FormulaError:
         """A FormulaError reading '<message> at column N[; <detail>]'."""
-        line = self.source.split("\n")[node.lineno - 1]
+        lineno, offset = node.lineno, node.col_offset
+        if isinstance(node, ast.Attribute):  # at the dot, not where the object before it starts
+            lineno, offset = node.value.end_lineno, node.value.end_col_offset
+        line = self.source.split("\n")[lineno - 1]
         # ast column offsets count UTF-8 bytes; users count characters.
-        column = len(line.encode()[: node.col_offset].decode(errors="replace"))
+        column = len(line.encode()[:offset].decode(errors="replace"))
         suffix = f"; {detail}" if detail else ""
-        return FormulaError(f"{message} at {self._where(node.lineno, column)}{suffix}")
+        return FormulaError(f"{message} at {self._where(lineno, column)}{suffix}")
 
     def _where(self, lineno: int, column: int) -> str:
         """Describe a 0-based `column` of `self.source` as a 1-based column of the user's text."""

@@ -31,9 +31,9 @@ def test_accepts_plain_maths(text, expected):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("__import__('os').system('echo pwned')", "attribute access is not allowed at column 1"),
+        ("__import__('os').system('echo pwned')", "attribute access is not allowed at column 17"),
         ("__import__('os')", "name '__import__' is not allowed"),
-        ("z.__class__", "attribute access is not allowed"),
+        ("z.__class__", "attribute access is not allowed at column 2"),
         ("exp.__globals__", "attribute access is not allowed"),
         ("z[0]", "subscripts are not allowed"),
         ("(lambda: 1)()", "lambda is not allowed"),

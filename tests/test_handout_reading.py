@@ -404,3 +404,25 @@ def test_table_cells_do_not_break_words(sources):
     for name, source in sources.items():
         for spec in re.findall(r"\\begin\{tabular\}\{(.*)\}\n", source):
             assert not re.search(r"(?<!arraybackslash\})p\{", spec), (name, spec)
+
+
+@pytest.mark.parametrize("targets", [[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+def test_a_target_of_zero_keeps_each_number_under_its_own_term(targets):
+    """Regression (found trying the tool as a new user): with a one-hot target the loss's row in
+    numbers was simplified as a whole, so (0 - a_2)^2/2 moved to the front and each number stood
+    under the other term; the row of term values was swapped the same way."""
+    spec = {
+        "name": "one_hot",
+        "input": 2,
+        "layers": [{"units": 2, "activation": "sigmoid"}],
+        "loss": "half_sse",
+        "example": {"x": [0.5, -0.2], "t": targets, "params": {"W1": [[0.1, -0.2], [0.4, 0.5]], "b1": [0.1, 0.0]}},
+    }
+    tex = symprop.derive(symprop.from_dict(spec)).latex()
+    a = [1 / (1 + 2.718281828459045 ** -z) for z in (0.1 * 0.5 + 0.2 * 0.2 + 0.1, 0.4 * 0.5 - 0.5 * 0.2)]
+    row = tex[tex.index(r"E &= \frac{(t_{1}") :]
+    row = row[: row.index(r"\end{align*}")]
+    in_numbers = [f"{v:.8f}" for v in a]
+    assert row.index(in_numbers[0]) < row.index(in_numbers[1])
+    term_values = [f"{(t - v) ** 2 / 2:.8f}" for t, v in zip(targets, a)]
+    assert f"{term_values[0]} + {term_values[1]}" in row

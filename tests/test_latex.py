@@ -17,6 +17,7 @@ from conftest import EXAMPLES, needs_tex
 
 import symprop
 from symprop.emit.latex import PER_WEIGHT_LIMIT, compile_pdf, latex_source, write_latex
+from symprop.emit.latex.pdf import overfull_boxes
 from symprop.errors import SymPropError
 
 
@@ -208,8 +209,11 @@ def test_derivation_methods_and_notebook_reprs(tmp_path):
 def test_every_example_compiles(spec, tmp_path):
     needs_tex()
     tex = write_latex(symprop.derive(symprop.load(spec)), tmp_path)
-    pdf = compile_pdf(tex)
+    pdf = compile_pdf(tex, keep_log=True)
     assert pdf == tex.with_suffix(".pdf") and pdf.stat().st_size > 10_000
+    # nothing set into the margin (a new user found the tanh derivation 14 pt into it)
+    wide = [(width, where) for width, where in overfull_boxes(tex.with_suffix(".log").read_text(encoding="utf-8")) if width > 1]
+    assert not wide, f"{spec.stem}: lines wider than the text: {wide}"
 
 
 def test_hostile_handout_compiles(tmp_path):
@@ -247,3 +251,18 @@ def test_the_product_rule_subtracts_a_negative_term():
     tex, value, reason = chain_rule_step(z / (1 + registry.Abs(z)), z)
     assert reason == "product rule" and "+ -" not in tex and " - " in tex
     assert sp.simplify(value - sp.diff(z / (1 + registry.Abs(z)), z)) == 0
+
+
+def test_the_handout_states_the_chain_rule_terms_cap():
+    """Issue 16: the per-weight view is capped by its expression size (chain-rule terms), not only
+    by the parameter count; a 7-step Elman RNN (42 parameters, 10,922 terms a derivative of Wx)
+    says so in the LaTeX and HTML editions."""
+    body = yaml.safe_load((EXAMPLES / "elman_rnn.yaml").read_text(encoding="utf-8"))
+    body["inputs"] = {"x{k}": {"for": "k in 1..7", "value": 3}}
+    body["nodes"]["h{k}"]["for"] = "k in 2..7"
+    body["nodes"]["y"] = "Wy @ h7 + by"
+    d = symprop.derive(symprop.from_dict(body))
+    tex = d.latex()
+    assert "would be a sum of 10{,}922 chain-rule terms" in tex
+    assert "at most 100 parameters and 1{,}000 terms a derivative" in tex
+    assert "would be a sum of 10,922 chain-rule terms" in d.html()

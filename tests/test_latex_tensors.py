@@ -217,3 +217,23 @@ def test_tensor_handouts_compile(tmp_path):
     for name, spec in (("attention", attention()), ("lstm", lstm(8))):
         derivation = symprop.derive(symprop.from_dict({"name": name, **spec}, source="<test>"))
         compile_pdf(derivation.write_latex(tmp_path))
+
+
+def test_a_mean_loss_says_its_one_over_n():
+    """Regression (found trying the tool as a new user): the loss section derived
+    d ell / dy = 2 (y - t) for mse and nothing said the 1/n of the mean over the outputs, in
+    tensor specs (and vector graph specs) where the backward step then reads (y - t)."""
+    spec = {
+        "name": "mean_loss",
+        "inputs": {"x": [2, 3]},
+        "targets": {"t": [2, 2]},
+        "params": {"W": [2, 3]},
+        "nodes": {"y": "tanh(x @ W.T)"},
+        "loss": "mse(y, t)",
+    }
+    d = symprop.derive(symprop.from_dict(spec))
+    note = r"The loss is the mean of $\ell$ over the 4 outputs, $E = \frac{1}{4} \sum_{j} \ell(y_{j}, t_{j})$"
+    assert note in d.latex()
+    assert r"\partial E / \partial y_{j} = \frac{1}{4} \cdot 2 (y_{j} - t_{j})" in d.latex()
+    half_sse = {**spec, "loss": "half_sse(y, t)"}  # a sum: nothing to say
+    assert "The loss is the mean" not in symprop.derive(symprop.from_dict(half_sse)).latex()

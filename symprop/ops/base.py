@@ -423,7 +423,11 @@ def tidy(expr: sp.Expr) -> sp.Expr:
     ``simplification_skipped`` finds no reason against it.  Any failure of ``simplify``
     leaves the unsimplified, correct expression."""
     candidates = [expr, sp.factor_terms(expr)]
-    if simplification_skipped(expr) is None:
+    if expr.is_polynomial():
+        # simplify would only factor or expand a polynomial; its first call also imports
+        # sympy.physics.units (0.2 s of every command whose loss is a squared error).
+        candidates += [sp.factor(expr), sp.expand(expr)]
+    elif simplification_skipped(expr) is None:
         try:
             candidates.append(sp.simplify(expr))
         except (RecursionError, ValueError, TypeError, NotImplementedError, sp.PolynomialError):

@@ -151,7 +151,7 @@ def _toward_output(definition: sp.Expr, var: sp.Symbol, raw: sp.Expr, presentati
             return [
                 (
                     rf"\frac{{({d_tex})^{{2}}}}{{({d_tex})^{{2}}}} - \frac{{({n_tex})^{{2}}}}{{({d_tex})^{{2}}}}",
-                    r"split in two fractions, since $u' = v$ and $v' = u$",
+                    r"two fractions, as $u' = v$ and $v' = u$",
                     raw,
                 ),
                 (rf"1 - \left(\frac{{{n_tex}}}{{{d_tex}}}\right)^{{2}}", "the first fraction is 1", raw),

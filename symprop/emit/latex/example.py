@@ -6,7 +6,7 @@ from functools import cached_property
 
 import sympy as sp
 
-from ...latex_printing import given, number, paren
+from ...latex_printing import given, number, ordered_terms, paren, to_latex
 from ...ops import element_indices
 from ...spec import flatten
 from .layout import (
@@ -119,11 +119,11 @@ class ExampleSection:
         formula = wrap_expr(expr, names)
         parts = [formula]
         if not isinstance(expr, sp.Symbol) and not expr.has(sp.Piecewise):  # a case split in numbers reads worse than its value
-            middle = wrap_expr(expr.xreplace(zeros), numeric, mul_symbol="dot")
+            terms = [sign_term for sign_term in signed_terms(expr) if sign_term.xreplace(zeros) != 0]
+            middle = in_numbers(expr, zeros, numeric)
             same_as_value = "".join(middle).replace(" ", "") == number(value).replace(" ", "")
             if middle != formula and not same_as_value and sum(len(line) for line in middle) <= SUBSTITUTION_MAX_CHARS:
                 parts.append(middle)
-            terms = sp.Add.make_args(expr.xreplace(zeros))
             if loss and len(terms) > 1:
                 parts.append([" + ".join(number(scalar_evaluate(t, values)) for t in terms).replace("+ -", "- ")])
         if isinstance(expr, sp.Symbol) and expr in shown:
@@ -326,6 +326,31 @@ class ExampleSection:
         if formula != [number(value)]:
             parts.append([number(value)])
         return equation_rows(lhs, parts)
+
+
+def signed_terms(expr: sp.Expr) -> list[sp.Expr]:
+    """The terms of a sum (or the expression alone) in the order the formula prints them."""
+    if not isinstance(expr, sp.Add):
+        return [expr]
+    return [term if sign == "+" else -term for sign, term in ordered_terms(expr)]
+
+
+def in_numbers(expr: sp.Expr, zeros: dict, numeric: dict) -> list[str]:
+    """``expr`` in numbers, a sum term by term in the formula's order: a 0 put into one term
+    simplifies that term alone (``(0 - a_2)^2`` to ``a_2^2``) and never reorders the sum, so
+    each number stays under the term it belongs to. Terms that become 0 are left out."""
+    if not isinstance(expr, sp.Add):
+        return wrap_expr(expr.xreplace(zeros), numeric, mul_symbol="dot")
+    tokens = []
+    for sign, term in ordered_terms(expr):
+        part = term.xreplace(zeros)
+        if part == 0:
+            continue
+        tex = to_latex(part, numeric, mul_symbol="dot")
+        if tex.startswith("-"):  # the term's own sign, once the 0 went in
+            sign, tex = ("-" if sign == "+" else "+"), tex[1:].lstrip()
+        tokens.append(("- " if sign == "-" else ("+ " if tokens else "")) + tex)
+    return pack_tokens(tokens) if tokens else ["0"]
 
 
 def tex_groups(groups: list[list[str]]) -> list[list[Tex]]:

@@ -277,8 +277,25 @@ class ForwardSection:
             "fprime": Tex(r"\frac{\partial \ell}{\partial y}"),
             "definition": Tex(to_latex(ell)),
             "lines": lines,
-            "output_note": None,
+            "output_note": self.mean_note(node),
         }
+
+    def mean_note(self, node) -> Tex | None:
+        """For a loss that is a mean over the outputs, the 1/n that the derivative of one
+        term leaves out: ``E = (1/n) sum_j ell(y_j, t_j)``, and so ``dE/dy_j``."""
+        outputs = int(sp.prod(self.graph.nodes[node.inputs[0]].shape))
+        scale = node.op.scale(outputs)
+        if scale == 1:
+            return None
+        derivative = to_latex(node.op.derivative, {registry.Y: "y_{j}", registry.T: "t_{j}"})
+        if isinstance(node.op.derivative, sp.Add):
+            derivative = paren(derivative)
+        loss = self.node_tex(node.name)
+        return Tex(
+            rf"The loss is the mean of $\ell$ over the {outputs} outputs, ${loss} = \frac{{1}}{{{outputs}}}"
+            rf" \sum_{{j}} \ell(y_{{j}}, t_{{j}})$, so"
+            rf" $\partial {loss} / \partial y_{{j}} = \frac{{1}}{{{outputs}}} \cdot {derivative}$."
+        )
 
     def _fused_softmax_steps(self) -> list:
         """The steps in which a loss and the softmax before it are fused (dE/dz = y - t)."""

@@ -13,6 +13,7 @@ from ... import naming
 from ...errors import SymPropError
 from ...latex_printing import to_latex, visible_length
 from ...ops import element_indices
+from ...scalar import SCALAR_MAX_TERMS
 from ...version import __version__
 from .backward import BackwardSection
 from .example import ExampleSection
@@ -234,6 +235,12 @@ class Handout(
             if self.param_count <= PER_WEIGHT_LIMIT and self.values > PER_WEIGHT_VALUES
             else None,
             "values_limit": PER_WEIGHT_VALUES,
+            # said only when the chain rule's terms, not the sizes, are what is too many
+            "chain_terms": Tex(count_tex(self.d.chain_terms))
+            if self.param_count <= PER_WEIGHT_LIMIT and self.values <= PER_WEIGHT_VALUES and not self.d.has_scalar
+            and not self.d.coupled_nodes
+            else None,
+            "chain_terms_limit": Tex(count_tex(SCALAR_MAX_TERMS)),
             "local": self.local_derivatives(),
             "softmax_ce": self.softmax_cross_entropy(),
             "backward": self.backward(),

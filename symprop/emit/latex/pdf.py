@@ -12,8 +12,9 @@ from pathlib import Path
 from ...errors import SymPropError
 
 
-def compile_pdf(tex_path: str | Path, timeout: float = 300) -> Path:
-    """Compile ``tex_path`` with latexmk in a temporary directory; the PDF lands next to it.
+def compile_pdf(tex_path: str | Path, timeout: float = 300, keep_log: bool = False) -> Path:
+    """Compile ``tex_path`` with latexmk in a temporary directory; the PDF lands next to it
+    (and LaTeX's log too, with ``keep_log``: ``overfull_boxes`` reads it).
 
     Raises ``SymPropError`` when latexmk is missing or LaTeX reports an error (with the
     first error line of the log).
@@ -52,7 +53,16 @@ def compile_pdf(tex_path: str | Path, timeout: float = 300) -> Path:
             raise SymPropError(f"{tex_path.name}: LaTeX failed: {error}")
         target = tex_path.with_suffix(".pdf")
         shutil.copyfile(pdf, target)
+        if keep_log:
+            tex_path.with_suffix(".log").write_text(log_text, encoding="utf-8")
     return target
+
+
+def overfull_boxes(log_text: str) -> list[tuple[float, str]]:
+    """The lines LaTeX set wider than the text (into the margin): how much wider in points, and
+    where (``detected at line 166`` or ``in paragraph at lines 12--14``)."""
+    found = re.findall(r"Overfull \\hbox \(([0-9.]+)pt too wide\) (.*)", log_text)
+    return [(float(width), where.strip()) for width, where in found]
 
 
 def _first_error(log: str) -> str:
