@@ -98,15 +98,19 @@ class TutorialSection:
                 names[symbol] = alias_latex(self.aliases[symbol.name])
         return names
 
-    def alias_table(self) -> list[dict] | None:
-        """One row per tensor the spec names elements of: its symbol and ``w_{11} = W_1, ...``."""
+    def alias_table(self) -> list[list[dict]] | None:
+        """The table's rows, each of one or two tensors the spec names elements of (two in the
+        student edition, set in 10 pt, where two fit the width): a tensor's symbol and
+        ``w_{11} = W_1, ...``."""
         if not self.aliases:
             return None
         rows: dict[str, list[str]] = {}
         for element, alias in self.aliases.items():
             node, index = self._element_of(element)
             rows.setdefault(node, []).append(f"${naming.latex_element(node, index, self.layered)} = {alias_latex(alias)}$")
-        return [{"symbol": Tex(f"${self.node_tex(node)}$"), "names": Tex(", ".join(cells))} for node, cells in rows.items()]
+        cells = [{"symbol": Tex(f"${self.node_tex(node)}$"), "names": Tex(", ".join(names))} for node, names in rows.items()]
+        per_row = 2 if self.edition == "student" else 1
+        return [cells[i : i + per_row] for i in range(0, len(cells), per_row)]
 
     def _element_of(self, element: str) -> tuple[str, tuple[int, ...]]:
         """(node, 0-based index) of an element's claim name (``W2_12`` -> ``W2``, (0, 1))."""
