@@ -253,7 +253,6 @@ def test_result_echoes_what_was_understood():
         ("W2[0,0]", "[a1_1 for _ in x]", None, "comprehensions are not allowed"),
         ("W2[0,0]", "'text'", None, "strings are not allowed"),
         ("W2[0,0]", "9**9**9**9", None, "number too large"),
-        ("W2[0,0]", "a1_1(2)", None, "is not a function"),
         ("W2[0,0]", "sigmoid", None, "is a function"),
         ("W2[0,0]", "a1[5]", None, "does not fit 'a1' of shape [2]"),
         ("W2[0,0]", "a1_1 @ a1_1", None, "'@' multiplies two arrays"),
