@@ -334,7 +334,7 @@ def test_cli_single_claims(capsys):
     capsys.readouterr()
     assert run_verify(spec, "--wrt", "W2_11", "--claim", "a1_1", "--json") == 1
     payload = json.loads(capsys.readouterr().out)
-    assert payload["results"][0]["verdict"] == "wrong" and payload["summary"] == {"claims": 1, "correct": 0}
+    assert payload["results"][0]["verdict"] == "wrong" and payload["summary"] == {"claims": 1, "correct": 0, "unreadable": 0}
     assert run_verify(spec, "--wrt", "W2_11", "--claim", "nope") == 2
     assert "unknown name 'nope'" in capsys.readouterr().out
     assert run_verify(spec, "--claim", "a1_1") == 2
@@ -369,7 +369,6 @@ def test_cli_all_correct_claims_file(tmp_path):
         ("- {wrt: W2_11}", "give exactly one of claim and claim_latex"),
         ("- {wrt: W2_11, claim: a1_1, grade: 3}", "claims[0].grade: unknown field"),
         ("- {wrt: W2_11, claim: 3}", "claims[0].claim: expected text"),
-        ("- {wrt: W2_11, claim: 'a1_1 +'}", "claims[0]: claim 'a1_1 +': syntax error"),
     ],
 )
 def test_cli_bad_claims_files(tmp_path, capsys, content, message):

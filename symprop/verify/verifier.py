@@ -33,6 +33,7 @@ from .claims_latex import translate
 from .claims_text import Names, normalize
 from .decide import Setting, show
 from .diagnose import diagnose, matrix_notes
+from .familiar import familiar_factors
 from .result import VerifyResult
 from .tensor_claims import transposable_parts, uses_tensor_notation
 from .tensor_decide import ClaimShapeError, TensorCheck
@@ -196,11 +197,15 @@ class Verifier:
     def check(self, wrt: str, claim: str | None = None, *, claim_latex: str | None = None) -> VerifyResult:
         self.refuse_coupled()  # claims are per sample; batch_norm makes a sample's gradient depend on its batch
         if self._numeric(wrt, self._plain(claim), claim_latex):
-            return self._check_tensor(wrt, claim, claim_latex)
-        target = self.parse_wrt(wrt)
-        if target.whole and self.derivation.graph.nodes[target.node].shape:
-            return self._check_matrix(target, claim, claim_latex)
-        return self._check_scalar(target, claim, claim_latex)
+            result = self._check_tensor(wrt, claim, claim_latex)
+        else:
+            target = self.parse_wrt(wrt)
+            if target.whole and self.derivation.graph.nodes[target.node].shape:
+                result = self._check_matrix(target, claim, claim_latex)
+            else:
+                result = self._check_scalar(target, claim, claim_latex)
+        result.diagnosis = list(dict.fromkeys(result.diagnosis))  # each finding once
+        return result
 
     # -- claims decided with numbers (large networks, adjoints, index notation) --------------
 
@@ -286,7 +291,7 @@ class Verifier:
                 wrt=target.name,
                 claim=given,
                 understood=given,
-                expected=product_text(gradient.factors),
+                expected=product_text(familiar_factors(setting, gradient.factors)),
                 method="shape",
                 diagnosis=[str(exc)],
                 latex=claim_latex,
@@ -297,7 +302,7 @@ class Verifier:
             wrt=target.name,
             claim=given,
             understood=text,
-            expected=product_text(gradient.factors),
+            expected=product_text(familiar_factors(setting, gradient.factors)),
             latex=claim_latex,
             chain=" * ".join(f.text for f in gradient.factors),
         )
