@@ -342,6 +342,9 @@ class _Parser:
         top = None
         if self.peek() is not None and self.peek().text == "^":
             self.next()
+            given = self.peek(1) if self.peek() is not None and self.peek().text == "{" else self.peek()
+            if given is None or given.kind != "number":
+                raise self.error(tok, "the sum's upper bound must be a number (or leave it out: the node's size)")
             bound = self.script()
             if bound[0] != "num" or not bound[1].isdigit():
                 raise self.error(tok, "the sum's upper bound must be a number (or leave it out: the node's size)")

@@ -6,7 +6,8 @@ the whitelisting reader like any claim, and echoed back as "claim:", so a misrea
 
 * pasted Unicode: ``δ`` delta, ``σ`` sigma, ``−`` minus, ``·`` ``×`` ``⊙`` times, ``²`` ``³``
   powers, ``ᵀ`` transpose, ``Σ`` sum;
-* a leading ``dE/dW2_11 =`` (anything before the last ``=`` outside brackets) is dropped;
+* a leading ``dE/dW2_11 =`` (anything before an ``=`` outside brackets) is dropped; a claim
+  with two ``=`` (``dE/dw = formula = 0.03``) is refused, it is not clear which side is meant;
 * ``sigma'(z)``, ``tanh'(z)``, ``f'(z)`` for a known function ``f`` is ``f_prime(z)``;
   ``tanh^2(z)`` is ``tanh(z)^2``; ``W2^T``, ``W2^{T}`` is ``W2.T``; ``{ }`` are brackets;
 * ``(z1_1 > 0)`` (also ``>=``, and ``[z > 0]``) is ``step(z1_1)``, relu's derivative;
@@ -108,7 +109,7 @@ def normalize(text: str, names: Names) -> str:
     tokens = [Tok("op", {"{": "(", "}": ")"}.get(t.text, t.text), t.space) if t.kind == "op" else t for t in tokens]
     tokens = _right_of_equals(tokens)
     tokens = _primes_and_powers(tokens, names)
-    tokens = _comparisons(tokens)
+    tokens = _comparisons(tokens, names)
     tokens = _sums(tokens, names)
     tokens = _implicit_products(tokens, names)
     return _join(tokens).strip()
@@ -156,15 +157,17 @@ def _close(tokens: list[Tok], start: int) -> int:
 
 
 def _right_of_equals(tokens: list[Tok]) -> list[Tok]:
-    depth, last = 0, None
+    depth, equals = 0, []
     for i, tok in enumerate(tokens):
         depth += tok.text in _OPEN
         depth -= tok.text in _OPEN.values()
         if tok.text == "=" and depth == 0:
-            last = i
-    if last is None:
+            equals.append(i)
+    if not equals:
         return tokens
-    rest = tokens[last + 1 :]
+    if len(equals) > 1:
+        raise FormulaError(f"the claim has {len(equals)} '='; give one formula (dE/dw = formula, or the formula alone)")
+    rest = tokens[equals[0] + 1 :]
     if not rest:
         raise FormulaError("nothing after '='; the claim is the formula on the right of dE/dw =")
     return rest
@@ -213,10 +216,12 @@ def _transpose_at(tokens: list[Tok], i: int) -> bool:
     return i + 2 < len(tokens) and tokens[i].text == "(" and tokens[i + 1].text == "T" and tokens[i + 2].text == ")"
 
 
-def _comparisons(tokens: list[Tok]) -> list[Tok]:
-    """``(z > 0)`` and ``[z > 0]`` (also >=) are step(z); any other comparison is refused."""
+def _comparisons(tokens: list[Tok], names: Names) -> list[Tok]:
+    """``(z > 0)`` and ``[z > 0]`` (also >=) are step(z); any other comparison is refused,
+    except in a call's arguments (``where(h > 0, dh, 0)``), which the reader judges."""
+    skip = 0
     while True:
-        at = next((i for i, t in enumerate(tokens) if t.text in (">", ">=", "<", "<=", "==", "!=")), None)
+        at = next((i for i, t in enumerate(tokens) if i >= skip and t.text in (">", ">=", "<", "<=", "==", "!=")), None)
         if at is None:
             return tokens
         # the bracket that holds the comparison
@@ -229,6 +234,10 @@ def _comparisons(tokens: list[Tok]) -> list[Tok]:
                     start = j
                     break
                 depth -= 1
+        before = tokens[start - 1] if start else None
+        if before is not None and before.kind == "name" and before.text not in names.values and tokens[start].text == "(":
+            skip = at + 1
+            continue
         fits = (
             tokens[at].text in (">", ">=")
             and start is not None
@@ -281,23 +290,69 @@ def _sums(tokens: list[Tok], names: Names) -> list[Tok]:
         )
     values = []
     for value in range(1, int(bound) + 1 if bound else 1000):
-        missing = [w for t in uses if (w := _with_index(t.text, letter, value)) not in names.values]
+        missing = [w for t in uses if (w := _with_index(t.text, letter, value, fill=1)) not in names.values]
         if missing:
             if bound or value == 1:
                 raise FormulaError(f"the sum over {letter} reaches '{missing[0]}', which is not an element; check its subscripts")
             break
         values.append(value)
-    expansion: list[Tok] = [Tok("op", "(", tokens[at].space)]
-    for n, value in enumerate(values):
-        if n:
-            expansion.append(Tok("op", "+", True))
-        expansion.append(Tok("op", "(", bool(n)))
-        for k, t in enumerate(term):
-            replaced = _with_index(t.text, letter, value) if t.kind == "name" else None
-            expansion.append(Tok(t.kind, replaced or t.text, t.space and k > 0))
-        expansion.append(Tok("op", ")"))
-    expansion.append(Tok("op", ")"))
-    return _sums(tokens[:at] + expansion + tokens[end:], names)
+    written = [_implicit_products([_indexed(t, letter, v) for t in term], names) for v in values]
+    return _sums(tokens[:at] + _summed(written, tokens[at].space) + tokens[end:], names)
+
+
+def _indexed(tok: Tok, letter: str, value: int) -> Tok:
+    replaced = _with_index(tok.text, letter, value) if tok.kind == "name" else None
+    return Tok(tok.kind, replaced or tok.text, tok.space)
+
+
+def _summed(written: list[list[Tok]], space: bool) -> list[Tok]:
+    """The terms of a sum added up; factors that are the same in every term (``h_1``, ``x_1``
+    after ``sum_k W2_k1 delta2_k``) are left outside it, as a person means them."""
+    split = [_factors(term) for term in written]
+    if any(f is None or len(f) != len(split[0]) for f in split):
+        split = [[term] for term in written]
+    common = [all(_join(f[i]) == _join(split[0][i]) for f in split) for i in range(len(split[0]))]
+    if all(common):
+        common = [False] * len(common)
+    first = common.index(False)
+    out: list[Tok] = []
+    for i, factor in enumerate(split[0]):
+        if common[i] or i == first:
+            if out:
+                out.append(Tok("op", "*"))
+            if common[i]:
+                out += [Tok(t.kind, t.text, t.space and k > 0) for k, t in enumerate(factor)]
+                continue
+            out.append(Tok("op", "("))
+            for n, term in enumerate(split):
+                if n:
+                    out.append(Tok("op", "+", True))
+                kept = [Tok("op", "*")]
+                for j, factor in enumerate(term):
+                    if not common[j]:
+                        kept += [Tok("op", "*"), *(Tok(t.kind, t.text, t.space and k > 0) for k, t in enumerate(factor))]
+                kept = kept[2:]
+                out += [Tok(kept[0].kind, kept[0].text, n > 0), *kept[1:]]
+            out.append(Tok("op", ")"))
+    if out:
+        out[0] = Tok(out[0].kind, out[0].text, space)
+    return out
+
+
+def _factors(term: list[Tok]) -> list[list[Tok]] | None:
+    """A product split at its top-level '*' (None when it has a top-level '/', '@', '+' or '-')."""
+    factors: list[list[Tok]] = [[]]
+    depth = 0
+    for k, tok in enumerate(term):
+        depth += tok.text in _OPEN
+        depth -= tok.text in _OPEN.values()
+        if depth == 0 and tok.text in ("/", "@", "**", "^") or (depth == 0 and tok.text in "+-" and k > 0 and tok.kind == "op"):
+            return None
+        if depth == 0 and tok.text == "*":
+            factors.append([])
+            continue
+        factors[-1].append(tok)
+    return factors if all(factors) else None
 
 
 def _inside_square(tokens: list[Tok], at: int) -> bool:
@@ -308,16 +363,16 @@ def _inside_square(tokens: list[Tok], at: int) -> bool:
     return depth > 0
 
 
-def _with_index(name: str, letter: str, value: int) -> str | None:
-    """``W2_k1`` with k = 2 is ``W2_21`` (None when ``name`` has no subscript with ``letter``)."""
+def _with_index(name: str, letter: str, value: int, fill: int | None = None) -> str | None:
+    """``W2_k1`` with k = 2 is ``W2_21``; other index letters stay (``W2_kj`` -> ``W2_2j``) or,
+    with ``fill``, take that value.  None when ``name`` has no subscript with ``letter``."""
     match = _SUBSCRIPTED.match(name)
     if not match or letter not in match.group(2) or not match.group(1):
         return None
-    parts = [value if c == letter else c for c in match.group(2)]
-    if any(isinstance(p, str) and not p.isdigit() for p in parts):
-        return None
-    index = tuple(int(p) - 1 for p in parts)
-    return naming.element_name(match.group(1), index)
+    parts = [value if c == letter else fill if fill is not None and c.isalpha() else c for c in match.group(2)]
+    if all(isinstance(p, int) or p.isdigit() for p in parts):
+        return naming.element_name(match.group(1), tuple(int(p) - 1 for p in parts))
+    return f"{match.group(1)}_{''.join(map(str, parts))}"
 
 
 def _ends_value(tok: Tok, names: Names, loose: bool = False) -> bool:

@@ -220,7 +220,7 @@ class Verifier:
         try:
             return normalize(claim, Names.of(self.base.names))
         except FormulaError:
-            return claim
+            return None  # the exact reader repeats the rewriting's message
 
     def _numeric(self, wrt: str, claim, claim_latex) -> bool:
         """Whether a claim is decided with numbers (``tensor_decide``): on a network too large
