@@ -96,6 +96,7 @@ def test_corpus_has_every_form_of_the_issue():
     [
         ("2(a2_1 - t_1)", "2*(a2_1 - t_1)"),
         ("2a1_1", "2*a1_1"),
+        ("1e-3*a1_1 + 2.5e2*2e", "1e-3*a1_1 + 2.5e2*2*e"),  # numbers with exponents stay numbers
         ("(a2_1 - t_1)a1_1", "(a2_1 - t_1)*a1_1"),
         ("(a2_1 - t_1)(1 - a2_1)", "(a2_1 - t_1)*(1 - a2_1)"),
         ("a2_1(1 - a2_1)", "a2_1*(1 - a2_1)"),  # a node before '(' multiplies
