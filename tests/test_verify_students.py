@@ -115,6 +115,8 @@ def test_corpus_has_every_form_of_the_issue():
         ("[z1_1 >= 0]", "step(z1_1)"),
         ("x_1(z1_1 > 0)", "x_1*step(z1_1)"),
         ("where(z1 > 0, a1, 0)", "where(z1 > 0, a1, 0)"),  # a call's argument: the tensor reader's
+        ("sum_k sum_j W2_kj δ2_k", "((W2_11 + W2_12)*delta2_1 + (W2_21 + W2_22)*delta2_2)"),  # nested sums
+        ("sum_i sum_j W2_ij W2_ji", "((W2_11*W2_11 + W2_12*W2_21) + (W2_21*W2_12 + W2_22*W2_22))"),
         ("sum_{t} X[t,i] * dE/dq[t,j]", "sum_{t} X[t,i] * dE/dq[t,j]"),  # index notation: the numeric reader's
         ("sum(dp * p, axis=1)", "sum(dp * p, axis=1)"),  # '=' inside brackets is a keyword, not dE/dw =
     ],
@@ -124,6 +126,9 @@ def test_implicit_multiplication_and_rewrites(text, read):
 
 
 # -- every error message of the rewriting ---------------------------------------------------------
+
+
+NESTED_SUMS = " ".join(f"sum_{c}" for c in "ijklmnpqr") + " " + " ".join(f"W2_{a}{b}" for a, b in zip("ijklmnpqr", "jklmnpqri"))
 
 
 @pytest.mark.parametrize(
@@ -139,6 +144,8 @@ def test_implicit_multiplication_and_rewrites(text, read):
         ("W1_11", "sum_j delta2_1 x_1", None, "the sum over j uses j in no subscript; write it in element names"),
         ("W1_11", "sum_{k=1}^{3} W2_k1*delta2_k", None, "the sum over k reaches 'W2_31', which is not an element"),
         ("W1_11", "sum_k W9_k1*delta2_k", None, "the sum over k reaches 'W9_11', which is not an element"),
+        ("W1_11", NESTED_SUMS, None, "written out is too long (more than 2000 symbols); write it with whole nodes (@)"),
+        ("W2_11", "a1_1 + " * 200 + "a1_1", None, "formula is too long (1404 characters; at most 1000 allowed)"),
         ("W1", "(W2.T delta2) @ x.T", None, "'W2.T delta2': two arrays side by side; write @ for the matrix product"),
         ("W2_11", "x_0", None, "unknown name 'x_0' at column 1; elements are 1-based: x_1 is the first (or x[0])"),
         ("W2_11", None, r"(z^{(2)}_1 < 0)", "unexpected character '<'"),

@@ -33,7 +33,7 @@ import re
 from dataclasses import dataclass
 
 from .. import naming
-from ..formula import FormulaError
+from ..formula import MAX_LENGTH, FormulaError
 
 UNICODE = {
     "δ": "delta",
@@ -71,6 +71,7 @@ _TOKEN = re.compile(
 )
 _SUM_HEADER = re.compile(r"\\?sum_(?:\{\s*([A-Za-z])\s*(?:=\s*1\s*)?\}(?:\^(?:\{\s*(\d+)\s*\}|(\d)))?|([A-Za-z]))$")
 _OPEN = {"(": ")", "[": "]", "{": "}"}
+MAX_TOKENS = 2000  # a claim with its sums written out (the reader takes MAX_LENGTH characters of it)
 
 
 @dataclass
@@ -97,6 +98,8 @@ def normalize(text: str, names: Names) -> str:
     """The claim in the strict plain syntax (FormulaError with what to write instead)."""
     if not isinstance(text, str):
         return text
+    if len(text) > MAX_LENGTH:
+        raise FormulaError(f"formula is too long ({len(text)} characters; at most {MAX_LENGTH} allowed)")
     for char, replacement in UNICODE.items():
         text = text.replace(char, replacement)
     if "\\" in text.replace("\\sum", ""):
@@ -296,6 +299,10 @@ def _sums(tokens: list[Tok], names: Names) -> list[Tok]:
                 raise FormulaError(f"the sum over {letter} reaches '{missing[0]}', which is not an element; check its subscripts")
             break
         values.append(value)
+    if len(values) * len(term) + len(tokens) > MAX_TOKENS:
+        raise FormulaError(
+            f"the sum over {letter} written out is too long (more than {MAX_TOKENS} symbols); write it with whole nodes (@)"
+        )
     written = [_implicit_products([_indexed(t, letter, v) for t in term], names) for v in values]
     return _sums(tokens[:at] + _summed(written, tokens[at].space) + tokens[end:], names)
 
@@ -340,7 +347,10 @@ def _summed(written: list[list[Tok]], space: bool) -> list[Tok]:
 
 
 def _factors(term: list[Tok]) -> list[list[Tok]] | None:
-    """A product split at its top-level '*' (None when it has a top-level '/', '@', '+' or '-')."""
+    """A product split at its top-level '*' (None when it has a top-level '/', '@', '+' or '-',
+    or a sum sign)."""
+    if any(tok.kind == "sum" for tok in term):
+        return None  # an inner sum's scope is the rest of the product: keep it whole
     factors: list[list[Tok]] = [[]]
     depth = 0
     for k, tok in enumerate(term):
