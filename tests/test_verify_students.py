@@ -53,6 +53,12 @@ def test_student_claim(entry):
     assert len(set(result.diagnosis)) == len(result.diagnosis), str(result)  # no line twice
 
 
+def test_a_rewritten_claim_is_shown_as_typed_and_as_read():
+    text = str(verifier("tutorial_222").check("W2_11", "(o_1 − t_1)o_1(1 + o_1)h_1"))
+    assert "  claim:        (o_1 − t_1)o_1(1 + o_1)h_1\n  read as:      (o_1 - t_1)*o_1*(1 + o_1)*h_1\n" in text
+    assert "  claim:        delta2_1*a1_1\n  chain" in str(verifier("tutorial_222").check("W2_11", "delta2_1*a1_1"))
+
+
 def test_corpus_has_every_form_of_the_issue():
     assert len(ENTRIES) >= 60
     texts = [e.get("claim") or e.get("claim_latex") for e in ENTRIES]

@@ -37,6 +37,9 @@ class VerifyResult:
         if self.latex is not None:
             lines.append(f"  LaTeX claim:  {self.latex}")
             lines.append(f"  read as:      {self.understood}")
+        elif isinstance(self.claim, str) and self.claim.strip() != self.understood:
+            lines.append(f"  claim:        {self.claim.strip()}")  # as typed, then as rewritten (claims_text)
+            lines.append(f"  read as:      {self.understood}")
         else:
             lines.append(f"  claim:        {self.understood}")
         if self.chain:
