@@ -14,17 +14,21 @@ tensor-expression graphs are read alike):
 * NumPy-style 0-based indexing of a whole node: ``W2[0, 1]`` is ``W2_12``, ``a2[0]`` is ``a2_1``;
 * aliases, each only when it clashes with no node or element name:
   lower-case weights (``w2_11``, ``w2``: handouts print elements as ``w^{(2)}_{11}``);
-  for a layer stack the tutorials' ``o`` for the output activation (``o_1``, ``o1``) and,
+  for a layer stack the tutorials' ``o`` for the output activation (``o_1``, ``o1``; also
+  ``y``, ``y_1``) and,
   with exactly one hidden layer, ``h`` for it (``h_1``, ``h1``); ``deltaK`` / ``deltaK_j``
   for ``dE/dzK`` (the handouts' ``\\delta^{(K)}``), taken as already known;
+  a graph spec's scalar ``x0``, ``w1`` also as written on paper, ``x_0``, ``w_1``;
 * the spec's constants, ``pi``, and ``e`` (Euler's number) when no node is called ``e``.
 
 Functions: the registered activations (``sigmoid``, alias ``sigma``/``σ``, ``tanh``,
 ``relu``...; constants default to the ones the network uses), their derivatives
-``sigmoid_prime(z)`` etc., the spec's formula functions, ``exp log sqrt abs ...``, ``step``
-(1 for z > 0, else 0), and on arrays ``softmax(v)``, ``sum(M)``, ``diag(v)``, ``outer(u, v)``.
+``sigmoid_prime(z)`` etc., the spec's formula functions, ``exp log sqrt abs sech ...``, ``step``
+(1 for z > 0, else 0; also ``heaviside``), and on arrays ``softmax(v)``, ``sum(M)``, ``diag(v)``, ``outer(u, v)``.
 Operators: ``+ - * / ** ^`` elementwise with NumPy broadcasting (``delta * a1.T`` is an outer
-product), ``@`` the matrix product, ``.T`` the transpose.
+product), ``@`` the matrix product, ``.T`` the transpose.  What people type beyond this strict
+syntax (implicit products, ``sigma'(z)``, ``W^T``, sums, Unicode) is rewritten into it first by
+``claims_text``.
 """
 
 from __future__ import annotations

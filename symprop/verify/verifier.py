@@ -204,8 +204,19 @@ class Verifier:
                 result = self._check_matrix(target, claim, claim_latex)
             else:
                 result = self._check_scalar(target, claim, claim_latex)
+        if result.verdict == "wrong":
+            result.diagnosis += self._output_alias_note(result.understood)
         result.diagnosis = list(dict.fromkeys(result.diagnosis))  # each finding once
         return result
+
+    def _output_alias_note(self, text: str) -> list[str]:
+        """Some books write y for the target; here y is the output's alias: say so on a wrong claim."""
+        names = self.base.names if self.derivation.has_scalar else None
+        output = names.aliases.get("y") if names is not None else None
+        if output is None or not re.search(r"(?<![\w.])y(_\d+)?(?![\w(])", text or ""):
+            return []
+        target = next((n.name for n in self.derivation.graph.nodes.values() if n.op.role == "target"), "t")
+        return [f"y is the output {output} here (y_1 = {output}_1); the target is {target}"]
 
     # -- claims decided with numbers (large networks, adjoints, index notation) --------------
 
