@@ -486,7 +486,8 @@ class _Parser:
             return ("call", "exp", self.script())
         if word in self.names.functions and word not in self.names.scalars and word not in self.names.arrays:
             return self.call(tok, word)
-        if word == "H" and word not in self.names.scalars and self.peek() is not None and self.peek().text == "(":
+        named = word in self.names.scalars or word in self.names.arrays
+        if word == "H" and not named and self.peek() is not None and self.peek().text == "(":
             return self.call(tok, "heaviside")  # Heaviside's step
         if word.endswith("_prime") and word in self.names.functions:
             return self.call(tok, word)
