@@ -109,6 +109,9 @@ class Softmax(Op):
         k = len(shape) + self.axis
         return letters, [c + "'" if p == k else c for p, c in enumerate(letters)], letters[k]
 
+    def latex_gate(self, node, tex):
+        return r"\mathrm{softmax}"
+
     def latex_element(self, node, tex):
         """``e^{z_j} / sum_i e^{z_i}`` (a vector: the sum written with its bounds, as the
         tutorials do), or along the axis of a tensor: ``e^{z_{jk}} / sum_{k'} e^{z_{jk'}}``."""
