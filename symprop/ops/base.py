@@ -227,6 +227,16 @@ class NumpyContext(Protocol):
     def input_product(self, node: Node) -> tuple[str, str] | None: ...
 
 
+class ScalarContext(Protocol):
+    """What the scalar backend offers an op (``symprop.emit.scalar``): Python over floats."""
+
+    view: Any  # the scalar.ScalarView: symbols and definitions of every element
+
+    def code(self, expr: sp.Expr) -> str: ...  # an element formula as Python over floats (math functions)
+    def spelled(self, template: str, **args: str) -> str: ...  # a registry spelling, its {x} filled in
+    def temporary(self, node: str, what: str) -> str: ...  # a local name of the node's own (_y_max)
+
+
 class LatexContext(Protocol):
     """What the handout offers an op (``symprop.emit.latex.handout``)."""
 
@@ -345,6 +355,15 @@ class Op:
                 total = sum(bar * sp.diff(view.definitions[o], s) for o, bar in zip(outs, upstream))
                 if total != 0:
                     yield s, total
+
+    def scalar(self, node: Node, code: ScalarContext) -> list[tuple[str, str]]:
+        """The scalar backend's lines computing the node's elements for one sample: (name, Python
+        code), each element's symbol assigned once, temporaries (``code.temporary``) before.
+        By default each element's definition, printed; ops whose definitions overflow in
+        floating point (softmax's exp) say how to compute them instead, and ops that have no
+        per-sample elements (batch_norm) raise SymPropError."""
+        view = code.view
+        return [(s.name, code.code(view.definitions[s])) for s in view.symbols[node.name]]
 
     def numpy(self, node: Node, code: NumpyContext) -> tuple[str, str]:
         """(NumPy code of the batched output, the per-sample formula for the comment)."""
