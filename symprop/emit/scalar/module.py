@@ -31,7 +31,7 @@ from ...errors import SymPropError
 from ...ops.softmax import axis_groups
 from ...scalar import ScalarView
 from ...templating import render
-from .printer import ScalarPrinter, python_code
+from .printer import ScalarPrinter, enclosed, python_code
 
 if TYPE_CHECKING:
     from ...derivation import Derivation
@@ -68,6 +68,7 @@ class Line:
     """One statement: ``target op code``, the names it reads, and its comment."""
 
     def __init__(self, target: str, code: str, comment: str = "", op: str = "=", node: str = ""):
+        code = code[1:-1] if enclosed(code) else code  # a statement needs no outer brackets
         self.target, self.code, self.comment, self.op, self.node = target, code, comment, op, node
         self.reads = set(_NAME.findall(code))
 
@@ -219,31 +220,27 @@ class ScalarModule:
         inside = [line for line in kept if line not in before]
         return before, inside, live
 
-    def unpacking(self, name: str, shape: tuple[int, ...], value: str) -> str:
-        """``(W1_11, W1_12), (W1_21, W1_22) = value``: a nested sequence into its elements."""
+    def unpacking(self, name: str, shape: tuple[int, ...], value: str, indent: int) -> list[str]:
+        """``(W1_11, W1_12), (W1_21, W1_22) = value``: a nested sequence into its elements, on
+        several lines (one row a line) where one line would be longer than ``WIDTH``."""
         symbols = [s.name for s in self.view.symbols[name]]
         if not shape:
-            return f"{symbols[0]} = {value}"
+            return [f"{symbols[0]} = {value}"]
+        flat = f"{_pattern(symbols, shape)} = {value}"
+        if indent + len(flat) <= WIDTH:
+            return [flat]
+        return ["(", *_pattern_lines(symbols, shape, indent + 4, "    "), f") = {value}"]
 
-        def pattern(names: list[str], dims: tuple[int, ...]) -> str:
-            if len(dims) == 1:
-                return ", ".join(names) + ("," if len(names) == 1 else "")
-            size = len(names) // dims[0]
-            return ", ".join(f"({pattern(names[i * size : (i + 1) * size], dims[1:])})" for i in range(dims[0]))
-
-        return f"{pattern(symbols, shape)} = {value}"
-
-    def nested(self, name: str, shape: tuple[int, ...], prefix: str = "") -> str:
-        """The elements of ``name`` (or their adjoints, ``prefix`` d) as nested tuples of ``shape``."""
+    def nested(self, name: str, shape: tuple[int, ...], before: str, after: str, indent: int, prefix: str = "") -> list[str]:
+        """``before`` + the elements of ``name`` (or their adjoints, ``prefix`` d) as nested tuples
+        of ``shape`` + ``after``, on several lines where one would be longer than ``WIDTH``."""
         names = [prefix + s.name for s in self.view.symbols[name]]
-
-        def build(items: list[str], dims: tuple[int, ...]) -> str:
-            if len(dims) == 1:
-                return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
-            size = len(items) // dims[0]
-            return "(" + ", ".join(build(items[i * size : (i + 1) * size], dims[1:]) for i in range(dims[0])) + ")"
-
-        return names[0] if not shape else build(names, shape)
+        if not shape:
+            return [before + names[0] + after]
+        one = f"{before}({_pattern(names, shape)}){after}"
+        if indent + len(one) <= WIDTH:
+            return [one]
+        return [before + "(", *_pattern_lines(names, shape, indent + 4, "    "), ")" + after]
 
     def function(self, returned: set[str], with_targets: bool, with_backward: bool, start: list[str]) -> dict:
         """One public function's body (forward, loss, loss_and_grad): ``head``, the lines before
@@ -253,17 +250,20 @@ class ScalarModule:
         params = [p for p in graph.params() if {s.name for s in self.view.symbols[p.name]} & reads]
         head = []
         if params:
-            head += ["try:", *("    " + self.unpacking(p.name, p.shape, f'params["{p.name}"]') for p in params)]
+            head.append("try:")
+            for p in params:
+                head += ["    " + text for text in self.unpacking(p.name, p.shape, f'params["{p.name}"]', 8)]
             head += ["except (KeyError, TypeError, ValueError):", "    raise ValueError(_params_error()) from None"]
         head += [text for line in before for text in line.text(4)]
         loop = self.batches(with_targets)
         batches = [batch for batch, _ in loop]
         if with_targets:
-            head += ["N = len(" + batches[0] + ")", "if not N:", f'    raise ValueError("{batches[0]}: an empty batch")']
+            # the labels may hold double quotes (X["u"]): messages in single quotes
+            head += ["N = len(" + batches[0] + ")", "if not N:", f"    raise ValueError({batches[0] + ': an empty batch'!r})"]
             for batch in batches[1:]:
                 head += [
                     f"if len({batch}) != N:",
-                    f'    raise ValueError(f"{batch}: expected {{N}} samples (the batch of {batches[0]}), got {{len({batch})}}")',
+                    f"    raise ValueError(f'{batch}: expected {{N}} samples (the batch of {batches[0]}), got {{len({batch})}}')",
                 ]
         head += start
         samples = ", ".join(self.sample(leaf) for _, leaf in loop)
@@ -273,7 +273,7 @@ class ScalarModule:
             node = graph.nodes[leaf]
             if {s.name for s in self.view.symbols[leaf]} & reads:
                 error = f"_sample_error({batch!r}, {self.sample(leaf)}, {_shape_text(node.shape)!r})"
-                head += ["    try:", f"        {self.unpacking(leaf, node.shape, self.sample(leaf))}"]
+                head += ["    try:", *("        " + text for text in self.unpacking(leaf, node.shape, self.sample(leaf), 12))]
                 head += ["    except (TypeError, ValueError):", f"        raise ValueError({error}) from None"]
         if with_targets:
             for condition, statement in self.simplex_checks(reads):
@@ -303,7 +303,7 @@ class ScalarModule:
         output = graph.output
         loss_name = view.loss_symbol.name
         grads = {s.name for p in params for s in view.symbols[p.name]}
-        output_value = self.nested(output, graph.nodes[output].shape)
+        output_value = self.nested(output, graph.nodes[output].shape, "outputs.append(", ")", INDENT)
         seeded = "d" + loss_name in {r for line in self.backward_lines for r in line.reads}
         accumulators = [f"d{s.name}" for p in params for s in view.symbols[p.name]]
         seed = [f"d{loss_name} = 1.0 / N  # dE/dE = 1 for each sample, times the 1/N of the batch mean"] if seeded else []
@@ -316,12 +316,12 @@ class ScalarModule:
             "imports": sorted(self.code.printer.imports),
             "param_shapes": [(p.name, p.shape) for p in params],
             "inits": [(p.name, self.init_code(p)) for p in params],
-            "forward": self.function(set(_names(output_value)), False, False, ["outputs = []"]),
+            "forward": self.function({s.name for s in view.symbols[output]}, False, False, ["outputs = []"]),
             "output_value": output_value,
             "loss": self.function({loss_name}, True, False, ["_total = 0.0"]),
             "loss_and_grad": loss_and_grad,
             "loss_symbol": loss_name,
-            "grads": [(p.name, self.nested(p.name, p.shape, "d")) for p in params],
+            "grads": [text for p in params for text in self.nested(p.name, p.shape, f'"{p.name}": ', ",", 8, "d")],
             "sample_batch": self.sample_batch(),
             "example": self.example(),
             "limit": SCALAR_BACKEND_LIMIT,
@@ -439,9 +439,54 @@ class ScalarModule:
         return {
             "X": batch_of_one(example.inputs),
             "T": batch_of_one(example.targets),
-            "params": [(name, _tuples(value)) for name, value in example.params.items()],
+            "params": [line for name, value in example.params.items() for line in _value_lines(f'"{name}": ', value, ",", 8)],
             "learning_rate": repr(float(rate)),
         }
+
+
+def _value_lines(before: str, value, after: str, indent: int) -> list[str]:
+    """``before`` + a spec's numbers as nested tuples + ``after``: one line, or one row a line."""
+    one = before + _tuples(value) + after
+    if indent + len(one) <= WIDTH or not (isinstance(value, list) and all(isinstance(v, list) for v in value)):
+        return [one]
+    return [before + "(", *(f"    {_tuples(row)}," for row in value), ")" + after]
+
+
+def _pattern(names: list[str], dims: tuple[int, ...]) -> str:
+    """The unpacking pattern of nested sequences of shape ``dims``: ``(a, b), (c, d)``."""
+    if len(dims) == 1:
+        return ", ".join(names) + ("," if len(names) == 1 else "")
+    size = len(names) // dims[0]
+    rows = ", ".join(f"({_pattern(names[i * size : (i + 1) * size], dims[1:])})" for i in range(dims[0]))
+    return rows + ("," if dims[0] == 1 else "")  # one row: still a tuple
+
+
+def _pattern_lines(names: list[str], dims: tuple[int, ...], indent: int, pad: str) -> list[str]:
+    """``_pattern`` over several lines (each item of the first axis on its own, each line ending
+    in a comma), ``pad`` before each, none longer than ``WIDTH`` at ``indent``."""
+    if len(dims) == 1:
+        return [pad + ", ".join(chunk) + "," for chunk in _chunks(names, WIDTH - indent - 1)]
+    size = len(names) // dims[0]
+    lines = []
+    for i in range(dims[0]):
+        part = names[i * size : (i + 1) * size]
+        one = f"({_pattern(part, dims[1:])}),"
+        if indent + len(one) <= WIDTH:
+            lines.append(pad + one)
+        else:
+            lines += [pad + "(", *_pattern_lines(part, dims[1:], indent + 4, pad + "    "), pad + "),"]
+    return lines
+
+
+def _chunks(names: list[str], width: int) -> list[list[str]]:
+    """``names`` in runs whose ``", "``-joined text is at most ``width`` long."""
+    runs, current = [], []
+    for name in names:
+        if current and len(", ".join([*current, name])) > width:
+            runs.append(current)
+            current = []
+        current.append(name)
+    return [*runs, current] if current else runs
 
 
 def _tuples(value) -> str:
@@ -449,10 +494,6 @@ def _tuples(value) -> str:
     if isinstance(value, list):
         return "(" + ", ".join(_tuples(v) for v in value) + ("," if len(value) == 1 else "") + ")"
     return repr(float(value))
-
-
-def _names(code: str) -> list[str]:
-    return _NAME.findall(code)
 
 
 def _shape_text(shape: tuple[int, ...]) -> str:

@@ -28,6 +28,7 @@ from ...registry import RegistryFunction
 LOGCOSH = "abs({x}) + log1p(exp(-2.0 * abs({x}))) - 0.6931471805599453"
 
 _SIMPLE = re.compile(r"^(?:[A-Za-z_]\w*|\d+(?:\.\d*)?(?:e-?\d+)?)$")
+_SLOT = re.compile(r"\{(\w+)\}")
 _CALLED = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\(")
 
 
@@ -47,9 +48,13 @@ class ScalarPrinter(PlainArithmetic, PythonCodePrinter):
     def spelled(self, template: str, **args: str) -> str:
         """``template`` (Python with ``{x}``-style slots) with the arguments' code in its slots,
         bracketed unless a name or a number, and the ``math`` functions it calls recorded."""
-        filled = template.format(**{k: v if _SIMPLE.match(v) else f"({v})" for k, v in args.items()})
+        def slot(match: re.Match) -> str:
+            code = args[match.group(1)]
+            alone = template[match.start() - 1 : match.start()] == "(" and template[match.end() : match.end() + 1] in "),"
+            return code if alone or _SIMPLE.match(code) else f"({code})"
+
         self.imports.update(name for name in _CALLED.findall(template) if name in vars(math))
-        return filled
+        return _SLOT.sub(slot, template)
 
     def _print_Function(self, expr):
         if isinstance(expr, RegistryFunction):  # SymPy's dispatch skips it: a subclass renamed
@@ -61,10 +66,10 @@ class ScalarPrinter(PlainArithmetic, PythonCodePrinter):
         if entry.python is None:
             raise SymPropError(f"{entry.name} has no spelling in the scalar backend (registry.Activation.python)")
         names = ["x", *(n for n, _ in entry.constants)]
-        return self.spelled(entry.python, **{n: self._print(a) for n, a in zip(names, expr.args)})
+        return bracketed(self.spelled(entry.python, **{n: self._print(a) for n, a in zip(names, expr.args)}))
 
     def _print_logcosh(self, expr):
-        return self.spelled(LOGCOSH, x=self._print(expr.args[0]))
+        return bracketed(self.spelled(LOGCOSH, x=self._print(expr.args[0])))
 
     def _print_Abs(self, expr):
         return f"abs({self._print(expr.args[0])})"
@@ -117,6 +122,24 @@ class ScalarPrinter(PlainArithmetic, PythonCodePrinter):
             # math.pow raises on a negative base where ** would return a complex number
             return f"{self._module_format('math.pow')}({self._print(base)}, {self._print(exponent)})"
         return super()._print_Pow(expr, rational)
+
+
+def bracketed(code: str) -> str:
+    """``code`` in brackets, unless one pair of them already holds all of it (a spelling stands
+    where SymPy's printer put a function call, which binds tighter than any operator)."""
+    return code if enclosed(code) else f"({code})"
+
+
+def enclosed(code: str) -> bool:
+    """Whether ``code`` is one bracketed expression: ``(a + b)``, not ``(a) + (b)``."""
+    if not code.startswith("("):
+        return False
+    depth = 0
+    for position, char in enumerate(code):
+        depth += (char == "(") - (char == ")")
+        if depth == 0:
+            return position == len(code) - 1
+    return False
 
 
 def python_code(expr: sp.Expr, printer: ScalarPrinter) -> str:
