@@ -355,3 +355,9 @@ def test_layer_stacks_of_random_formulas_agree_with_the_numpy_module(spec):
 @given(graph_specs())
 def test_graph_specs_of_random_formulas_agree_with_the_numpy_module(spec):
     _agree_on_random_formulas(spec)
+
+
+def test_symprop_check_runs_the_scalar_modules_own_check(tmp_path, capsys):
+    path = symprop.derive(symprop.load(EXAMPLES / "softmax_classifier.yaml")).write_scalar(tmp_path)
+    assert main(["check", str(path)]) == 0
+    assert "43" in capsys.readouterr().out  # every coordinate compared

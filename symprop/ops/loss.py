@@ -187,8 +187,7 @@ class Loss(Op):
             return [(loss.name, code.code(scale * sp.Add(*(softplus(z) - t * z for z, t in zip(zs, ts)))))]
         entry = self.choice.entry
         if entry is not None and entry.python_elementwise:
-            terms = " + ".join(entry.python_elementwise.format(y=a.name, t=b.name) for a, b in zip(ys, ts))
-            code.spelled(entry.python_elementwise, y="y", t="t")  # records the math functions it calls
+            terms = " + ".join(code.spelled(entry.python_elementwise, y=a.name, t=b.name) for a, b in zip(ys, ts))
             return [(loss.name, f"({terms}) / {len(ys)}" if scale != 1 else terms)]
         return super().scalar(node, code)
 

@@ -19,7 +19,6 @@ The template is ``templates/scalar_module.py.j2``.
 from __future__ import annotations
 
 import math
-import re
 import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,10 +27,10 @@ import sympy as sp
 
 from ... import module_interface as interface
 from ...errors import SymPropError
-from ...ops.softmax import axis_groups
 from ...scalar import ScalarView
 from ...templating import render
-from .printer import ScalarPrinter, enclosed, python_code
+from .layout import INDENT, WIDTH, Line, chunked, pattern, pattern_lines, tuples, value_lines
+from .printer import ScalarPrinter, python_code
 
 if TYPE_CHECKING:
     from ...derivation import Derivation
@@ -40,11 +39,6 @@ if TYPE_CHECKING:
 #: (a line per element and per chain-rule contribution), and above a few hundred weights NumPy's
 #: per-call cost no longer dominates (docs/benchmarks.md).
 SCALAR_BACKEND_LIMIT = 300
-#: Longest generated line (ruff's limit for the project), after indentation.
-WIDTH = 130
-#: Indentation of the lines inside the loop over samples.
-INDENT = 8
-_NAME = re.compile(r"(?<![\w.'\"])[A-Za-z_]\w*")
 
 
 class ScalarCode:
@@ -62,43 +56,6 @@ class ScalarCode:
 
     def temporary(self, node: str, what: str) -> str:
         return f"_{node}_{what}"
-
-
-class Line:
-    """One statement: ``target op code``, the names it reads, and its comment."""
-
-    def __init__(self, target: str, code: str, comment: str = "", op: str = "=", node: str = ""):
-        code = code[1:-1] if enclosed(code) else code  # a statement needs no outer brackets
-        self.target, self.code, self.comment, self.op, self.node = target, code, comment, op, node
-        self.reads = set(_NAME.findall(code))
-
-    def text(self, indent: int) -> list[str]:
-        """The statement as lines of at most ``WIDTH`` columns at ``indent``: the comment moves
-        above when it does not fit, a long sum is broken after each term."""
-        statement = f"{self.target} {self.op} {self.code}"
-        comment = interface.comment_text(self.comment)
-        if comment and indent + len(statement) + len(comment) + 4 <= WIDTH:
-            return [f"{statement}  # {comment}"]
-        above = textwrap.wrap(comment, WIDTH - indent - 2, break_long_words=False) if comment else []
-        lines = [f"# {text}" for text in above]
-        if indent + len(statement) <= WIDTH:
-            return [*lines, statement]
-        terms = _top_level_terms(self.code)
-        return [*lines, f"{self.target} {self.op} (", *(f"    {term}" for term in terms), ")"]
-
-
-def _top_level_terms(code: str) -> list[str]:
-    """``a + b - c`` as ``["a", "+ b", "- c"]``: split before each + or - outside brackets."""
-    terms, depth, start = [], 0, 0
-    for position, char in enumerate(code):
-        if char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif depth == 0 and code[position - 1 : position + 2] in (" + ", " - "):
-            terms.append(code[start : position - 1])
-            start = position
-    return [*terms, code[start:]]
 
 
 class ScalarModule:
@@ -226,10 +183,10 @@ class ScalarModule:
         symbols = [s.name for s in self.view.symbols[name]]
         if not shape:
             return [f"{symbols[0]} = {value}"]
-        flat = f"{_pattern(symbols, shape)} = {value}"
+        flat = f"{pattern(symbols, shape)} = {value}"
         if indent + len(flat) <= WIDTH:
             return [flat]
-        return ["(", *_pattern_lines(symbols, shape, indent + 4, "    "), f") = {value}"]
+        return ["(", *pattern_lines(symbols, shape, indent + 4, "    "), f") = {value}"]
 
     def nested(self, name: str, shape: tuple[int, ...], before: str, after: str, indent: int, prefix: str = "") -> list[str]:
         """``before`` + the elements of ``name`` (or their adjoints, ``prefix`` d) as nested tuples
@@ -237,10 +194,10 @@ class ScalarModule:
         names = [prefix + s.name for s in self.view.symbols[name]]
         if not shape:
             return [before + names[0] + after]
-        one = f"{before}({_pattern(names, shape)}){after}"
+        one = f"{before}({pattern(names, shape)}){after}"
         if indent + len(one) <= WIDTH:
             return [one]
-        return [before + "(", *_pattern_lines(names, shape, indent + 4, "    "), ")" + after]
+        return [before + "(", *pattern_lines(names, shape, indent + 4, "    "), ")" + after]
 
     def function(self, returned: set[str], with_targets: bool, with_backward: bool, start: list[str]) -> dict:
         """One public function's body (forward, loss, loss_and_grad): ``head``, the lines before
@@ -284,17 +241,16 @@ class ScalarModule:
         """(condition, the raise statement) for targets of a softmax cross-entropy fused into y - t: that is
         the gradient only when each row sums to one (as the NumPy module's ``_on_simplex``)."""
         graph, checks = self.graph, []
-        for step in self.derivation.steps:
-            loss = graph.nodes[step.source]
-            if loss.op.loss_function and loss.op.fused_step(step) and graph.nodes[loss.inputs[0]].op.coupled:
-                target = loss.inputs[1]
-                if not {s.name for s in self.view.symbols[target]} & reads:
-                    continue
-                label = "T" if len(graph.leaves("target")) == 1 else f'T["{target}"]'
-                message = f"{label}: cross-entropy targets must sum to 1 along the last axis, got {{{self.sample(target)}!r}}"
-                for group in axis_groups(graph.nodes[target].shape, -1):
-                    total = " + ".join(self.view.symbols[target][p].name for p in group)
-                    checks.append((f"abs({total} - 1.0) > 1e-4", f"raise ValueError(f{message!r})"))
+        for target in sorted(interface.simplex_targets(self.derivation)):
+            symbols = [s.name for s in self.view.symbols[target]]
+            if not set(symbols) & reads:
+                continue
+            label = "T" if len(graph.leaves("target")) == 1 else f'T["{target}"]'
+            message = f"{label}: cross-entropy targets must sum to 1 along the last axis, got {{{self.sample(target)}!r}}"
+            row = graph.nodes[target].shape[-1]  # row-major: the last axis is contiguous
+            for start in range(0, len(symbols), row):
+                total = " + ".join(symbols[start : start + row])
+                checks.append((f"abs({total} - 1.0) > 1e-4", f"raise ValueError(f{message!r})"))
         return checks
 
     def context(self) -> dict:
@@ -307,7 +263,7 @@ class ScalarModule:
         seeded = "d" + loss_name in {r for line in self.backward_lines for r in line.reads}
         accumulators = [f"d{s.name}" for p in params for s in view.symbols[p.name]]
         seed = [f"d{loss_name} = 1.0 / N  # dE/dE = 1 for each sample, times the 1/N of the batch mean"] if seeded else []
-        start = [*seed, "_total = 0.0", *_chunked(accumulators, " = ", " = 0.0", WIDTH - 4)]
+        start = [*seed, "_total = 0.0", *chunked(accumulators, " = ", " = 0.0", WIDTH - 4)]
         loss_and_grad = self.function({loss_name} | {"d" + g for g in grads}, True, True, start)
         return {
             "name": network.name,
@@ -430,7 +386,7 @@ class ScalarModule:
         def batch_of_one(values: dict) -> str:
             if not values:
                 return "None"
-            batches = {name: f"[{_tuples(value)}]" for name, value in values.items()}
+            batches = {name: f"[{tuples(value)}]" for name, value in values.items()}
             if len(batches) == 1:
                 return next(iter(batches.values()))
             return "{" + ", ".join(f'"{n}": {code}' for n, code in batches.items()) + "}"
@@ -439,61 +395,9 @@ class ScalarModule:
         return {
             "X": batch_of_one(example.inputs),
             "T": batch_of_one(example.targets),
-            "params": [line for name, value in example.params.items() for line in _value_lines(f'"{name}": ', value, ",", 8)],
+            "params": [line for name, value in example.params.items() for line in value_lines(f'"{name}": ', value, ",", 8)],
             "learning_rate": repr(float(rate)),
         }
-
-
-def _value_lines(before: str, value, after: str, indent: int) -> list[str]:
-    """``before`` + a spec's numbers as nested tuples + ``after``: one line, or one row a line."""
-    one = before + _tuples(value) + after
-    if indent + len(one) <= WIDTH or not (isinstance(value, list) and all(isinstance(v, list) for v in value)):
-        return [one]
-    return [before + "(", *(f"    {_tuples(row)}," for row in value), ")" + after]
-
-
-def _pattern(names: list[str], dims: tuple[int, ...]) -> str:
-    """The unpacking pattern of nested sequences of shape ``dims``: ``(a, b), (c, d)``."""
-    if len(dims) == 1:
-        return ", ".join(names) + ("," if len(names) == 1 else "")
-    size = len(names) // dims[0]
-    rows = ", ".join(f"({_pattern(names[i * size : (i + 1) * size], dims[1:])})" for i in range(dims[0]))
-    return rows + ("," if dims[0] == 1 else "")  # one row: still a tuple
-
-
-def _pattern_lines(names: list[str], dims: tuple[int, ...], indent: int, pad: str) -> list[str]:
-    """``_pattern`` over several lines (each item of the first axis on its own, each line ending
-    in a comma), ``pad`` before each, none longer than ``WIDTH`` at ``indent``."""
-    if len(dims) == 1:
-        return [pad + ", ".join(chunk) + "," for chunk in _chunks(names, WIDTH - indent - 1)]
-    size = len(names) // dims[0]
-    lines = []
-    for i in range(dims[0]):
-        part = names[i * size : (i + 1) * size]
-        one = f"({_pattern(part, dims[1:])}),"
-        if indent + len(one) <= WIDTH:
-            lines.append(pad + one)
-        else:
-            lines += [pad + "(", *_pattern_lines(part, dims[1:], indent + 4, pad + "    "), pad + "),"]
-    return lines
-
-
-def _chunks(names: list[str], width: int) -> list[list[str]]:
-    """``names`` in runs whose ``", "``-joined text is at most ``width`` long."""
-    runs, current = [], []
-    for name in names:
-        if current and len(", ".join([*current, name])) > width:
-            runs.append(current)
-            current = []
-        current.append(name)
-    return [*runs, current] if current else runs
-
-
-def _tuples(value) -> str:
-    """A spec's number or nested list as nested tuples of floats."""
-    if isinstance(value, list):
-        return "(" + ", ".join(_tuples(v) for v in value) + ("," if len(value) == 1 else "") + ")"
-    return repr(float(value))
 
 
 def _shape_text(shape: tuple[int, ...]) -> str:
@@ -502,17 +406,6 @@ def _shape_text(shape: tuple[int, ...]) -> str:
     if len(shape) == 1:
         return f"a sequence of {shape[0]} floats"
     return "nested sequences of shape " + "(" + ", ".join(map(str, shape)) + ")"
-
-
-def _chunked(names: list[str], joiner: str, end: str, width: int) -> list[str]:
-    """``a = b = c = 0.0`` statements of at most ``width`` columns."""
-    lines, current = [], []
-    for name in names:
-        if current and len(joiner.join([*current, name]) + end) > width:
-            lines.append(joiner.join(current) + end)
-            current = []
-        current.append(name)
-    return [*lines, joiner.join(current) + end] if current else lines
 
 
 def module_source(derivation: Derivation) -> str:
