@@ -37,6 +37,8 @@ REFUSED = {
     "batchnorm_mlp": "normalises over the batch",
     "mlp_784_30_10": "23,860 parameters; --backend scalar writes straight-line code for at most 300",
 }
+#: Ops the scalar backend refuses -> the message.
+REFUSED_OPS = {ops.BatchNorm: "normalises over the batch"}
 #: The largest difference allowed between the two modules' numbers, relative to their size.
 AGREE = 1e-12
 
@@ -97,9 +99,13 @@ def test_refused_examples_say_why(name):
         symprop.derive(symprop.load(EXAMPLES / f"{name}.yaml")).scalar_source()
 
 
-def test_every_small_example_is_clean_under_ruff(tmp_path):
+def test_every_small_example_and_op_sample_is_clean_under_ruff(tmp_path):
     for name in SMALL:
         symprop.derive(symprop.load(EXAMPLES / f"{name}.yaml")).write_scalar(tmp_path)
+    for op, body in OP_SAMPLES.items():
+        if op not in REFUSED_OPS:
+            network = symprop.from_dict({"name": f"sample_{op.__name__.lower()}", **body}, source="<test>")
+            symprop.derive(network).write_scalar(tmp_path)
     run = subprocess.run(["ruff", "check", "--quiet", str(tmp_path)], capture_output=True, text=True)
     assert run.returncode == 0, run.stdout
 
@@ -117,8 +123,6 @@ def test_worked_example_matches_the_numpy_module(tmp_path):
 
 # -- the op table: each op, activation and loss spelled (and agreeing) or refused ------------
 
-#: Ops the scalar backend refuses -> the message.
-REFUSED_OPS = {ops.BatchNorm: "normalises over the batch"}
 
 
 @pytest.mark.parametrize("op", list(OP_SAMPLES), ids=lambda op: op.__name__)

@@ -17,7 +17,7 @@ import sympy as sp
 from .. import registry
 from ..naming import escape_latex_text
 from .base import Adjoint, AdjointCode, Op, at_elements, formula_note, tidy
-from .softmax import axis_groups, row_tags, scalar_exps
+from .softmax import axis_groups, row_tags
 
 if TYPE_CHECKING:
     from ..spec import LossChoice
@@ -172,15 +172,14 @@ class Loss(Op):
         (loss,) = view.symbols[node.name]
         scale = self.scale(len(ys))
         if self.is_softmax_cross_entropy(output):
+            # the row log-sum-exp the softmax's lines computed (Softmax.scalar)
             zs = view.symbols[output.inputs[0]]
             groups = axis_groups(output.shape, -1)
-            lines, terms = [], []
+            terms = []
             for group, tag in zip(groups, row_tags(groups)):
-                row, top, exps = scalar_exps(code, node.name, [zs[p] for p in group], tag)
-                lse = sp.Symbol(code.temporary(node.name, f"lse{tag}"), real=True)
-                lines += [*row, (lse.name, code.code(top + sp.log(sp.Add(*exps))))]
+                lse = sp.Symbol(code.temporary(output.name, f"lse{tag}"), real=True)
                 terms += [ts[p] * (lse - zs[p]) for p in group]
-            return [*lines, (loss.name, code.code(scale * sp.Add(*terms)))]
+            return [(loss.name, code.code(scale * sp.Add(*terms)))]
         if self.is_sigmoid_binary_cross_entropy(output):
             softplus = registry.function_for("softplus")
             zs = view.symbols[output.inputs[0]]

@@ -92,15 +92,18 @@ class Softmax(Op):
                 yield zs[k], sum(upstream[i] * outs[i] * (int(i == k) - outs[k]) for i in group)
 
     def scalar(self, node, code):
-        """Each row as exp(z_i - max z) over their sum: exp never overflows."""
+        """Each row as exp(z_i - max z) over their sum: exp never overflows.  Also each row's
+        log-sum-exp (``lse``, ``_y_lse``), which a cross-entropy reads (``Loss.scalar``); the
+        scalar module leaves out lines whose value nothing reads."""
         zs, ys = code.view.symbols[node.inputs[0]], code.view.symbols[node.name]
         groups = axis_groups(node.shape, self.axis)
         lines = []
         for group, tag in zip(groups, row_tags(groups)):
-            row, _, exps = scalar_exps(code, node.name, [zs[p] for p in group], tag)
+            row, top, exps = scalar_exps(code, node.name, [zs[p] for p in group], tag)
             total = sp.Symbol(code.temporary(node.name, f"sum{tag}"), real=True)
             lines += [*row, (total.name, code.code(sp.Add(*exps)))]
             lines += [(ys[p].name, code.code(e / total)) for p, e in zip(group, exps)]
+            lines.append((code.temporary(node.name, f"lse{tag}"), code.code(top + sp.log(total))))
         return lines
 
     def numpy_saves(self, node, graph):

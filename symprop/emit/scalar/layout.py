@@ -36,7 +36,7 @@ class Line:
         lines = [f"# {text}" for text in above]
         if indent + len(statement) <= WIDTH:
             return [*lines, statement]
-        terms = _top_level_terms(self.code)
+        terms = [piece for term in _top_level_terms(self.code) for piece in _pieces(term, WIDTH - indent - 4)]
         return [*lines, f"{self.target} {self.op} (", *(f"    {term}" for term in terms), ")"]
 
 
@@ -52,6 +52,21 @@ def _top_level_terms(code: str) -> list[str]:
             terms.append(code[start : position - 1])
             start = position
     return [*terms, code[start:]]
+
+
+def _pieces(term: str, width: int) -> list[str]:
+    """A term longer than ``width`` broken before operators inside it, greedily (inside the
+    statement's brackets a line may break between any two tokens)."""
+    if len(term) <= width:
+        return [term]
+    pieces, current = [], ""
+    for token in re.split(r"(?= [-+*/] )", term):  # each token starts with its operator
+        if current and len(current) + len(token) > width:
+            pieces.append(current)
+            current = token.lstrip()
+        else:
+            current += token
+    return [*pieces, current]
 
 
 def value_lines(before: str, value, after: str, indent: int) -> list[str]:

@@ -19,6 +19,7 @@ The template is ``templates/scalar_module.py.j2``.
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -265,16 +266,21 @@ class ScalarModule:
         seed = [f"d{loss_name} = 1.0 / N  # dE/dE = 1 for each sample, times the 1/N of the batch mean"] if seeded else []
         start = [*seed, "_total = 0.0", *chunked(accumulators, " = ", " = 0.0", WIDTH - 4)]
         loss_and_grad = self.function({loss_name} | {"d" + g for g in grads}, True, True, start)
+        forward = self.function({s.name for s in view.symbols[output]}, False, False, ["outputs = []"])
+        inits = [(p.name, self.init_code(p)) for p in params]
+        loss = self.function({loss_name}, True, False, ["_total = 0.0"])
         return {
             "name": network.name,
             "marker": interface.MARKER,
             "docstring": self.docstring(),
-            "imports": sorted(self.code.printer.imports),
+            "imports": self.imports(forward, loss, loss_and_grad),
             "param_shapes": [(p.name, p.shape) for p in params],
-            "inits": [(p.name, self.init_code(p)) for p in params],
-            "forward": self.function({s.name for s in view.symbols[output]}, False, False, ["outputs = []"]),
+            "inits": inits,
+            # the generator only when a parameter is drawn at random (not all zeros and ones)
+            "init_prologue": ["rng = random.Random(seed)"] if any("rng." in code for _, code in inits) else [],
+            "forward": forward,
             "output_value": output_value,
-            "loss": self.function({loss_name}, True, False, ["_total = 0.0"]),
+            "loss": loss,
             "loss_and_grad": loss_and_grad,
             "loss_symbol": loss_name,
             "grads": [text for p in params for text in self.nested(p.name, p.shape, f'"{p.name}": ', ",", 8, "d")],
@@ -282,6 +288,12 @@ class ScalarModule:
             "example": self.example(),
             "limit": SCALAR_BACKEND_LIMIT,
         }
+
+    def imports(self, *functions: dict) -> list[str]:
+        """The ``math`` functions the kept lines call (a line nothing reads is left out, and so
+        may be a function only it called: softmax's log-sum-exp without a cross-entropy)."""
+        text = "\n".join(line for function in functions for line in [*function["head"], *function["inside"]])
+        return sorted(name for name in self.code.printer.imports if re.search(rf"(?<![\w.]){name}\(", text))
 
     def docstring(self) -> str:
         graph, network = self.graph, self.network
