@@ -136,7 +136,7 @@ class ScalarView:
             upstream = [adjoint_of(s) if s in received else sp.S.Zero for s in self.symbols[node.name]]
             if not any(upstream):
                 continue
-            for symbol, value in node.op.scalar_adjoints(node, upstream, self):
+            for symbol, value in node.op.scalar_code_adjoints(node, upstream, self):
                 if value != 0:
                     contributions.append((node.name, symbol, value))
                     received.add(symbol)

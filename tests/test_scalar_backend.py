@@ -365,3 +365,18 @@ def test_symprop_check_runs_the_scalar_modules_own_check(tmp_path, capsys):
     path = symprop.derive(symprop.load(EXAMPLES / "softmax_classifier.yaml")).write_scalar(tmp_path)
     assert main(["check", str(path)]) == 0
     assert "43" in capsys.readouterr().out  # every coordinate compared
+
+
+@pytest.mark.parametrize("node", ["max(v * x)", "max_pool2d(reshape(v * x, [1, 2, 2]), 2)"])
+def test_a_tie_of_three_maxima_splits_the_adjoint_as_the_numpy_module(node, tmp_path):
+    """SymPy's derivative of Max(a, b, c) gives 1/2 to each of a tie of three (3/2 in all); the
+    scalar backend splits the adjoint evenly, as the NumPy module does (regression)."""
+    spec = {"name": "tie", "inputs": {"x": 4}, "targets": {"t": []}, "params": {"v": [4]},
+            "nodes": {"y": node}, "loss": "half_sse(sum(y), t)"}  # fmt: skip
+    numpy_module, scalar_module = _modules(symprop.from_dict(spec, source="<test>"), tmp_path)
+    params, X, T = {"v": [1.0, 1.0, 1.0, 0.5]}, [[2.0, 2.0, 2.0, 1.0]], [0.0]
+    value, grads = scalar_module.loss_and_grad(params, X, T)
+    expected, expected_grads = numpy_module.loss_and_grad({"v": np.array(params["v"])}, np.array(X), np.array(T))
+    assert value == pytest.approx(expected, rel=1e-15)
+    assert grads["v"] == pytest.approx(tuple(expected_grads["v"]), rel=1e-15)
+    assert grads["v"] == pytest.approx((4 / 3, 4 / 3, 4 / 3, 0.0), rel=1e-15)  # dE/dy = 2, times x = 2, over 3
