@@ -380,3 +380,11 @@ def test_a_tie_of_three_maxima_splits_the_adjoint_as_the_numpy_module(node, tmp_
     assert value == pytest.approx(expected, rel=1e-15)
     assert grads["v"] == pytest.approx(tuple(expected_grads["v"]), rel=1e-15)
     assert grads["v"] == pytest.approx((4 / 3, 4 / 3, 4 / 3, 0.0), rel=1e-15)  # dE/dy = 2, times x = 2, over 3
+
+
+def test_the_api_names_the_backends():
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    assert derivation.module_source("scalar") == derivation.scalar_source()
+    assert derivation.module_source() == derivation.numpy_source()
+    with pytest.raises(SymPropError, match=r"^unknown backend 'cuda': choose from numpy, scalar$"):
+        derivation.module_source("cuda")
