@@ -388,3 +388,13 @@ def test_the_api_names_the_backends():
     assert derivation.module_source() == derivation.numpy_source()
     with pytest.raises(SymPropError, match=r"^unknown backend 'cuda': choose from numpy, scalar$"):
         derivation.module_source("cuda")
+
+
+def test_a_node_named_like_a_builtin_is_refused_in_one_line():
+    """A node ``len`` would shadow the len() the loop calls (an UnboundLocalError at run time)."""
+    spec = {"name": "shadow", "inputs": {"x": 2}, "targets": {"t": []}, "params": {"v": [2]},
+            "nodes": {"len": "sum(v * x)"}, "loss": "half_sse(len, t)"}  # fmt: skip
+    derivation = symprop.derive(symprop.from_dict(spec, source="<test>"))
+    with pytest.raises(SymPropError, match=r"^shadow: --backend scalar would use the name 'len' twice"):
+        derivation.scalar_source()
+    assert derivation.numpy_source()  # the NumPy backend has no such name

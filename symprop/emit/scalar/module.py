@@ -124,7 +124,9 @@ class ScalarModule:
     def _check_names(self) -> None:
         """Every name the module assigns or calls is distinct (a node called ``dz1`` would be
         the adjoint of ``z1``): SymPropError naming the first clash."""
-        fixed = {"params", "X", "T", "N", "cache", "outputs", "math", "random", "_total", "_sample_error"}
+        # the functions' own names, and the builtins and helpers their bodies call
+        fixed = {"params", "X", "T", "N", "cache", "outputs", "_total", "_sample_error", "_params_error"}
+        fixed |= {"len", "zip", "abs", "max", "min", "ValueError", "TypeError", "KeyError"}
         leaves = {self.sample(n.name) for role in ("input", "target") for n in self.graph.leaves(role)}
         elements = {s.name for symbols in self.view.symbols.values() for s in symbols}
         made = [line.target for line in self.forward_lines]
@@ -140,8 +142,9 @@ class ScalarModule:
                     "(a node's element, an adjoint d<element>, a math function or the module's own); rename the node"
                 )
             seen |= group
-        if len(set(made) - elements) != len(temporaries) or len(made) != len(set(made)):
-            raise SymPropError(f"{self.derivation.name}: --backend scalar would assign a name twice; rename the node")
+        if len(made) != len(set(made)):  # two nodes' temporaries (_a_max of a, of a_max's ...)
+            twice = sorted({name for name in made if made.count(name) > 1})
+            raise SymPropError(f"{self.derivation.name}: --backend scalar would assign {twice[0]!r} twice; rename the node")
 
     # -- functions ------------------------------------------------------------------------
 
