@@ -249,6 +249,13 @@ def test_wrong_arguments_raise_one_value_error(tutorial, params, X, T, message):
     assert str(error.value).startswith(message)
 
 
+def test_a_scalar_input_that_is_not_a_number_is_one_value_error(tmp_path):
+    scalar_module = load_module(symprop.derive(symprop.load(EXAMPLES / "cs231n_neuron.yaml")).write_scalar(tmp_path))
+    params = scalar_module.EXAMPLE["params"]
+    with pytest.raises(ValueError, match=r'^X\["x1"\]: each sample must be a float, got \[1.0\]$'):
+        scalar_module.loss_and_grad(params, {"x0": [2.0], "x1": [[1.0]]}, None)
+
+
 def test_cross_entropy_targets_off_the_simplex_are_refused(tmp_path):
     scalar_module = load_module(symprop.derive(symprop.load(EXAMPLES / "softmax_classifier.yaml")).write_scalar(tmp_path))
     params = scalar_module.init_params()

@@ -96,7 +96,7 @@ class ScalarModule:
                 continue
             formula = self.formulas.get(node.name)
             for position, (target, code) in enumerate(node.op.scalar(node, self.code)):
-                comment = f"{node.name} = {formula}" if formula and position == 0 else ""
+                comment = f"{node.name} = {formula}" if formula not in (None, node.name) and position == 0 else ""
                 lines.append(Line(target, code, comment, node=node.name))
         return lines
 
@@ -108,7 +108,10 @@ class ScalarModule:
         params = {s for p in graph.params() for s in view.symbols[p.name]}
         assigned: set[sp.Symbol] = set()
         lines = []
+        # A forward value written out again in a derivative (exp(z) in d exp(z)/dz) is read instead.
+        computed = {d: s for s, d in view.definitions.items() if not (d.is_Atom or d.is_number)}
         for source, symbol, value in view.symbolic_adjoints(self.adjoint):
+            value = value.xreplace(computed)
             accumulate = symbol in params or symbol in assigned
             assigned.add(symbol)
             upstream = sorted((s for s in view.symbols[source] if self.adjoint(s) in value.free_symbols), key=str)
@@ -126,8 +129,8 @@ class ScalarModule:
         the adjoint of ``z1``): SymPropError naming the first clash."""
         # the functions' own names, and the builtins and helpers their bodies call
         fixed = {"params", "X", "T", "N", "cache", "outputs", "_total", "_sample_error", "_params_error"}
-        fixed |= {"len", "zip", "abs", "max", "min", "ValueError", "TypeError", "KeyError"}
-        leaves = {self.sample(n.name) for role in ("input", "target") for n in self.graph.leaves(role)}
+        fixed |= {"len", "zip", "abs", "max", "min", "isinstance", "int", "float", "ValueError", "TypeError", "KeyError"}
+        leaves = {self.sample(n.name) for role in ("input", "target") for n in self.graph.leaves(role) if n.shape}
         elements = {s.name for symbols in self.view.symbols.values() for s in symbols}
         made = [line.target for line in self.forward_lines]
         temporaries = {name for name in made if name not in elements}
@@ -149,7 +152,10 @@ class ScalarModule:
     # -- functions ------------------------------------------------------------------------
 
     def sample(self, leaf: str) -> str:
-        """The loop variable holding one sample of an input or a target."""
+        """The loop variable holding one sample of an input or a target: the element itself for
+        a scalar one (nothing to unpack), else ``_`` and the name."""
+        if not self.graph.nodes[leaf].shape:
+            return self.view.symbols[leaf][0].name
         return f"_{leaf}"
 
     def leaves(self, role: str) -> list:
@@ -232,10 +238,14 @@ class ScalarModule:
         head.append(f"for {samples} in {zipped}:")
         for batch, leaf in loop:
             node = graph.nodes[leaf]
-            if {s.name for s in self.view.symbols[leaf]} & reads:
-                error = f"_sample_error({batch!r}, {self.sample(leaf)}, {_shape_text(node.shape)!r})"
-                head += ["    try:", *("        " + text for text in self.unpacking(leaf, node.shape, self.sample(leaf), 12))]
-                head += ["    except (TypeError, ValueError):", f"        raise ValueError({error}) from None"]
+            if not {s.name for s in self.view.symbols[leaf]} & reads:
+                continue
+            error = f"_sample_error({batch!r}, {self.sample(leaf)}, {_shape_text(node.shape)!r})"
+            if not node.shape:  # the loop variable is the element: a number, or one ValueError
+                head += [f"    if not isinstance({self.sample(leaf)}, (int, float)):", f"        raise ValueError({error})"]
+                continue
+            head += ["    try:", *("        " + text for text in self.unpacking(leaf, node.shape, self.sample(leaf), 12))]
+            head += ["    except (TypeError, ValueError):", f"        raise ValueError({error}) from None"]
         if with_targets:
             for condition, statement in self.simplex_checks(reads):
                 head += [f"    if {condition}:", f"        {statement}"]
