@@ -12,10 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import derivation
+from .errors import SymPropError
 from .loading import from_dict, load
 from .spec import Network
 
-__all__ = ["Derivation", "Network", "derive", "from_dict", "load", "verify"]
+__all__ = ["BACKENDS", "Derivation", "Network", "derive", "from_dict", "load", "verify"]
+
+#: The backends of the emitted module (``symprop derive --backend``).
+BACKENDS = ("numpy", "scalar")
 
 
 class Derivation(derivation.Derivation):
@@ -31,6 +35,26 @@ class Derivation(derivation.Derivation):
         from .emit.numpy import module_source
 
         return module_source(self)
+
+    def write_scalar(self, directory: str | Path) -> Path:
+        """Write the scalar backend's ``<name>.py`` (straight-line Python over floats, for tiny
+        networks) into ``directory``; SymPropError above its limit of parameters."""
+        from .emit.scalar import write_module
+
+        return write_module(self, Path(directory))
+
+    def scalar_source(self) -> str:
+        """The scalar backend's module (``symprop.emit.scalar``): the NumPy module's functions in
+        plain Python over floats and tuples, for networks of at most 300 parameters."""
+        from .emit.scalar import module_source
+
+        return module_source(self)
+
+    def module_source(self, backend: str = "numpy") -> str:
+        """The module of ``backend`` (one of ``BACKENDS``): ``numpy`` (the default) or ``scalar``."""
+        if backend not in BACKENDS:
+            raise SymPropError(f"unknown backend {backend!r}: choose from {', '.join(BACKENDS)}")
+        return self.scalar_source() if backend == "scalar" else self.numpy_source()
 
     def write_latex(self, directory: str | Path, edition: str = "full") -> Path:
         """Write the handout into ``directory`` (created if needed); returns the path.

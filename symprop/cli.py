@@ -41,6 +41,8 @@ def _outputs(value: str) -> list[str]:
     return list(dict.fromkeys(chosen))
 
 
+#: The module's backends (``symprop.api.BACKENDS``, spelt here so that ``--help`` needs no SymPy).
+BACKENDS = ("numpy", "scalar")
 #: The handout's editions (``symprop.emit.latex.EDITIONS``, spelt here so that ``--help`` needs no emitter).
 EDITIONS = ("full", "student")
 
@@ -56,6 +58,8 @@ def _derive_command(args: argparse.Namespace) -> int:
         raise SymPropError("--pdf needs a LaTeX document: add latex to --emit (or --emit all), or --exercises")
     if args.pdf and shutil.which("latexmk") is None:
         raise SymPropError(LATEXMK_MISSING)
+    if args.backend not in BACKENDS:  # checked here, not by argparse: one line, not the usage too
+        raise SymPropError(f"--backend {args.backend!r}: choose from {', '.join(BACKENDS)}")
     from .api import derive
     from .loading import load
 
@@ -70,7 +74,7 @@ def _derive_command(args: argparse.Namespace) -> int:
     outputs: dict[str, str] = {}
     for output in args.emit:
         if output == "numpy":
-            outputs[f"{network.name}.py"] = derivation.numpy_source()
+            outputs[f"{network.name}.py"] = derivation.module_source(args.backend)
         else:
             from .emit.latex import latex_file_name
 
@@ -167,6 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="OUTPUTS",
         help="what to write, comma-separated: numpy (.py), latex (.tex), html (one self-contained page), "
         f"md (Markdown), or all (default: {DEFAULT_EMIT})",
+    )
+    derive_parser.add_argument(
+        "--backend",
+        default="numpy",
+        metavar="BACKEND",
+        help="the module's backend: numpy (arrays; the default) or scalar (straight-line Python over floats, "
+        "no NumPy, for networks of at most 300 parameters)",
     )
     derive_parser.add_argument("--pdf", action="store_true", help="also compile the handout to PDF (needs latexmk)")
     derive_parser.add_argument(

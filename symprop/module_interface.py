@@ -91,6 +91,17 @@ SIMPLEX_SOURCE = '''def _on_simplex(label, A):
 '''
 
 
+def simplex_targets(derivation) -> set[str]:
+    """Targets of a softmax cross-entropy whose gradient is fused into y - t: that is the
+    gradient only when each of their rows sums to one, which every module checks."""
+    graph, found = derivation.graph, set()
+    for step in derivation.steps:
+        loss = graph.nodes[step.source]
+        if loss.op.loss_function and loss.op.fused_step(step) and graph.nodes[loss.inputs[0]].op.coupled:
+            found.add(loss.inputs[1])
+    return found
+
+
 def docstring_text(text: str, at_end: bool = True) -> str:
     """``text`` escaped for the inside of a (non-raw) triple-quoted string, so that the string's
     value is ``text`` again: backslashes doubled, a quote escaped where it could close the

@@ -118,63 +118,19 @@ EXTRA_HELPERS = {
 EXTRA_HELPER_NEEDS = {"softmax": ("ones",), "batch_sum": ("ones",), "softmax_lse": ("ones",)}
 
 
-class ArrayPrinter(NumPyPrinter):
-    """NumPy code for elementwise expressions; ``helpers`` collects the helpers used."""
+class PlainArithmetic:
+    """The arithmetic every code printer of symprop shares (a mixin before a SymPy code printer):
+    constants folded into float literals, ``t - y`` as written, quotients with one ``/``,
+    powers with ``**`` (a square root by ``sqrt``), comparisons.  ``fold_constants``: whether a
+    number-valued expression prints as one literal (``ArrayPrinter``, the scalar backend's)."""
 
-    printmethod = "_numpycode"
     #: Print number-valued expressions as float literals (the comments' MathPrinter keeps them).
     fold_constants = True
-
-    def __init__(self):
-        super().__init__({"fully_qualified_modules": True, "strict": True})
-        self.helpers: set[str] = set()
-
-    def _module_format(self, fqn, register=True):
-        # The generated module does `import numpy as np`.
-        if fqn.startswith("numpy."):
-            return "np." + fqn[len("numpy.") :]
-        return super()._module_format(fqn, register)
-
-    def print_registry_function(self, expr):
-        entry = expr.entry
-        self.helpers.add(entry.name)
-        self.helpers.update(entry.helper_needs)
-        args = ", ".join(self._print(a) for a in expr.args)
-        return f"_{entry.name}({args})"
-
-    def _print_logcosh(self, expr):
-        self.helpers.add("logcosh")
-        return f"_logcosh({self._print(expr.args[0])})"
-
-    def _print_erf(self, expr):
-        self.helpers.add("erf")
-        return f"_erf({self._print(expr.args[0])})"
-
-    def _print_sign(self, expr):
-        return f"{self._module_format('numpy.sign')}({self._print(expr.args[0])})"
-
-    def _print_Abs(self, expr):
-        return f"{self._module_format('numpy.abs')}({self._print(expr.args[0])})"
-
-    def _print_Piecewise(self, expr):
-        *branches, (last, cond) = expr.args
-        if cond != sp.true:
-            raise ValueError(f"Piecewise without a default branch cannot be printed: {expr}")
-        code = self._print(last)
-        for value, condition in reversed(branches):
-            code = f"{self._module_format('numpy.where')}({self._print(condition)}, {self._print(value)}, {code})"
-        return code
 
     def _print_Relational(self, expr):
         op = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}[expr.rel_op]
         prec = PRECEDENCE["Relational"]
         return f"{self.parenthesize(expr.lhs, prec)} {op} {self.parenthesize(expr.rhs, prec)}"
-
-    def _print_And(self, expr):
-        return " & ".join(f"({self._print(a)})" for a in expr.args)
-
-    def _print_Or(self, expr):
-        return " | ".join(f"({self._print(a)})" for a in expr.args)
 
     def _print(self, expr, **kwargs):
         literal = self.literal(expr)
@@ -266,6 +222,58 @@ class ArrayPrinter(NumPyPrinter):
         prec = PRECEDENCE["Pow"]
         # ** groups to the right: a power as the base needs parentheses, as the exponent not.
         return f"{self.parenthesize(base, prec, strict=True)} ** {self.parenthesize(exponent, prec)}"
+
+
+class ArrayPrinter(PlainArithmetic, NumPyPrinter):
+    """NumPy code for elementwise expressions; ``helpers`` collects the helpers used."""
+
+    printmethod = "_numpycode"
+
+    def __init__(self):
+        super().__init__({"fully_qualified_modules": True, "strict": True})
+        self.helpers: set[str] = set()
+
+    def _module_format(self, fqn, register=True):
+        # The generated module does `import numpy as np`.
+        if fqn.startswith("numpy."):
+            return "np." + fqn[len("numpy.") :]
+        return super()._module_format(fqn, register)
+
+    def print_registry_function(self, expr):
+        entry = expr.entry
+        self.helpers.add(entry.name)
+        self.helpers.update(entry.helper_needs)
+        args = ", ".join(self._print(a) for a in expr.args)
+        return f"_{entry.name}({args})"
+
+    def _print_logcosh(self, expr):
+        self.helpers.add("logcosh")
+        return f"_logcosh({self._print(expr.args[0])})"
+
+    def _print_erf(self, expr):
+        self.helpers.add("erf")
+        return f"_erf({self._print(expr.args[0])})"
+
+    def _print_sign(self, expr):
+        return f"{self._module_format('numpy.sign')}({self._print(expr.args[0])})"
+
+    def _print_Abs(self, expr):
+        return f"{self._module_format('numpy.abs')}({self._print(expr.args[0])})"
+
+    def _print_Piecewise(self, expr):
+        *branches, (last, cond) = expr.args
+        if cond != sp.true:
+            raise ValueError(f"Piecewise without a default branch cannot be printed: {expr}")
+        code = self._print(last)
+        for value, condition in reversed(branches):
+            code = f"{self._module_format('numpy.where')}({self._print(condition)}, {self._print(value)}, {code})"
+        return code
+
+    def _print_And(self, expr):
+        return " & ".join(f"({self._print(a)})" for a in expr.args)
+
+    def _print_Or(self, expr):
+        return " | ".join(f"({self._print(a)})" for a in expr.args)
 
     def _print_Max(self, expr):
         return self._nested("numpy.maximum", expr.args)

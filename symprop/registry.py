@@ -80,6 +80,10 @@ class Activation:
     numpy_helper: str | None = None
     helper_needs: tuple[str, ...] = ()
     latex: str = ""
+    #: f as one Python expression over floats in ``{x}`` and the constants (``{alpha}``), with
+    #: the ``math`` module's functions by name: the scalar backend's spelling (``emit.scalar``).
+    #: Needed where ``numpy_helper`` is (the test of the registry checks it).
+    python: str | None = None
 
     def constant_values(self, given: dict[str, float] | None = None) -> tuple[sp.Expr, ...]:
         given = given or {}
@@ -177,6 +181,7 @@ ACTIVATIONS: dict[str, Activation] = {
             lambda z: 1 / (1 + sp.exp(-z)),
             present=lambda z, a: a * (1 - a),
             numpy_helper="0.5 * (1.0 + np.tanh(0.5 * x))  # computed as (1 + tanh(x / 2)) / 2: never overflows",
+            python="0.5 + 0.5 * tanh(0.5 * {x})",
             latex=r"\sigma",
         ),
         Activation(
@@ -190,6 +195,7 @@ ACTIVATIONS: dict[str, Activation] = {
             lambda z: sp.Piecewise((z, z > 0), (0, True)),
             present=lambda z, a: sp.Piecewise((1, z > 0), (0, True)),
             numpy_helper="np.maximum(x, 0.0)",
+            python="({x} if {x} > 0.0 else 0.0)",
             latex=r"\operatorname{relu}",
         ),
         Activation(
@@ -198,6 +204,7 @@ ACTIVATIONS: dict[str, Activation] = {
             constants=(("alpha", 0.01),),
             present=lambda z, a, alpha: sp.Piecewise((1, z > 0), (alpha, True)),
             numpy_helper="np.where(x > 0, x, alpha * x)",
+            python="({x} if {x} > 0.0 else {alpha} * {x})",
             latex=r"\operatorname{leaky\_relu}",
         ),
         Activation(
@@ -206,6 +213,7 @@ ACTIVATIONS: dict[str, Activation] = {
             constants=(("alpha", 1.0),),
             present=lambda z, a, alpha: sp.Piecewise((1, z > 0), (a + alpha, True)),
             numpy_helper="np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))  # exp only of min(x, 0): never overflows",
+            python="({x} if {x} > 0.0 else {alpha} * expm1({x}))",
             latex=r"\operatorname{elu}",
         ),
         Activation(
@@ -217,6 +225,7 @@ ACTIVATIONS: dict[str, Activation] = {
                 f"{float(_SELU_SCALE * _SELU_ALPHA)!r} * np.expm1(np.minimum(x, 0.0)))"
                 "  # exp only of min(x, 0): never overflows"
             ),
+            python=f"({float(_SELU_SCALE)!r} * {{x}} if {{x}} > 0.0 else {float(_SELU_SCALE * _SELU_ALPHA)!r} * expm1({{x}}))",
             latex=r"\operatorname{selu}",
         ),
         Activation(
@@ -224,6 +233,7 @@ ACTIVATIONS: dict[str, Activation] = {
             lambda z: sp.log(1 + sp.exp(z)),
             present=lambda z, a: _sigmoid(z),
             numpy_helper="np.logaddexp(0.0, x)  # computed by logaddexp: never overflows",
+            python="({x} + log1p(exp(-{x})) if {x} > 0.0 else log1p(exp({x})))",
             helper_needs=("sigmoid",),
             latex=r"\operatorname{softplus}",
         ),
@@ -232,6 +242,7 @@ ACTIVATIONS: dict[str, Activation] = {
             lambda z: z * _sigmoid(z),
             present=lambda z, a: _sigmoid(z) * (1 + z * (1 - _sigmoid(z))),
             numpy_helper="x * _sigmoid(x)",
+            python="{x} * (0.5 + 0.5 * tanh(0.5 * {x}))",
             helper_needs=("sigmoid",),
             latex=r"\operatorname{silu}",
         ),
@@ -239,6 +250,7 @@ ACTIVATIONS: dict[str, Activation] = {
             "gelu",
             lambda z: z / 2 * (1 + sp.erf(z / sp.sqrt(2))),
             numpy_helper="0.5 * x * (1.0 + _erf(x * 0.7071067811865476))  # the exact erf form",
+            python="0.5 * {x} * (1.0 + erf({x} * 0.7071067811865476))",
             helper_needs=("erf",),
             latex=r"\operatorname{gelu}",
         ),
@@ -267,6 +279,9 @@ class Loss:
     helper_needs: tuple[str, ...] = ()  # helpers (printing.EXTRA_HELPERS) numpy_elementwise calls
     needs_output: str | None = None
     latex: str = ""
+    #: ell as Python over floats in ``{y}`` and ``{t}`` where the definition is not safe in
+    #: floating point (the scalar backend's spelling, as ``numpy_elementwise`` is NumPy's).
+    python_elementwise: str | None = None
 
     def constant_values(self, given: dict[str, float] | None = None) -> tuple[sp.Expr, ...]:
         given = given or {}
@@ -300,6 +315,9 @@ LOSSES: dict[str, Loss] = {
             # log clamped at the smallest positive float, so log(0) is finite (PyTorch clamps too).
             numpy_elementwise="-({t} * _clamped_log({y}) + (1 - {t}) * _clamped_log(1 - {y}))",
             helper_needs=("clamped_log",),
+            python_elementwise=(
+                "-({t} * log(max({y}, 2.2250738585072014e-308)) + (1 - {t}) * log(max(1 - {y}, 2.2250738585072014e-308)))"
+            ),
             latex=r"-\tfrac1n\sum_i \bigl(t_i \log y_i + (1 - t_i)\log(1 - y_i)\bigr)",
         ),
         Loss(

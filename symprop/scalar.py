@@ -87,23 +87,15 @@ class ElementGradient:
         return gradient_latex(self)
 
 
-class ScalarDerivation:
-    """Element-level adjoints of a ``Derivation`` (one sample)."""
+class ScalarView:
+    """The elements of a graph for one sample: a symbol per element and the definition of each
+    op element in its inputs' elements, with no limit and nothing expanded.  The scalar backend
+    (``symprop.emit.scalar``) spells these definitions and runs ``symbolic_adjoints``; the
+    per-weight view (``ScalarDerivation``) builds on it."""
 
     def __init__(self, derivation):
         self.derivation = derivation
         self.graph = derivation.graph
-        count = sum(math.prod(n.shape) for n in self.graph.params())
-        if count > SCALAR_LIMIT:
-            raise SymPropError(
-                f"{derivation.name}: {count} parameters; per-weight expressions are kept for at most {SCALAR_LIMIT}"
-            )
-        terms = derivation.chain_terms
-        if terms > SCALAR_MAX_TERMS:
-            raise SymPropError(
-                f"{derivation.name}: a per-weight derivative of {terms:,} chain-rule terms; per-weight expressions "
-                f"are kept for at most {SCALAR_MAX_TERMS:,}"
-            )
         self.symbols: dict[str, list[sp.Symbol]] = {
             node.name: [naming.element_symbol(node.name, index) for index in element_indices(node.shape)]
             for node in self.graph.nodes.values()
@@ -114,13 +106,62 @@ class ScalarDerivation:
                 args = [self.symbols[name] for name in node.inputs]
                 for symbol, expr in zip(self.symbols[node.name], node.op.elements(node, args)):
                     self.definitions[symbol] = expr
-        self.adjoints = self._reverse_pass()
 
-    # -- forward --------------------------------------------------------------------
+    @cached_property
+    def needed(self) -> set[str]:
+        """Nodes the reverse pass goes through: those that depend on a parameter (floats only:
+        indices and masks have no adjoint)."""
+        return {n for n in self.graph.needs_grad if self.graph.dtypes[n] == "float"}
+
+    @cached_property
+    def fused(self) -> dict:
+        """The loss nodes whose adjoint is fused with their output activation's -> that step."""
+        return {step.source: step for step in self.derivation.steps if step.rule == FUSED}
 
     @property
     def loss_symbol(self) -> sp.Symbol:
         return self.symbols[self.graph.loss][0]
+
+    def symbolic_adjoints(self, adjoint_of) -> list[tuple[str, sp.Symbol, sp.Expr]]:
+        """The reverse pass with each element's adjoint kept as a symbol (``adjoint_of(element)``):
+        (node sending, input element, its contribution), in the order a program computes them.
+        A contribution is in forward values and the adjoint symbols of the sending node's
+        elements, so each is one line of straight-line code (the scalar backend's)."""
+        received = {self.loss_symbol}  # the seed dE/dE
+        skipped = {self.graph.nodes[source].inputs[0] for source in self.fused}
+        contributions = []
+        for node in reversed(list(self.graph.nodes.values())):
+            if node.op.role != "op" or node.name not in self.needed or node.name in skipped:
+                continue
+            upstream = [adjoint_of(s) if s in received else sp.S.Zero for s in self.symbols[node.name]]
+            if not any(upstream):
+                continue
+            for symbol, value in node.op.scalar_code_adjoints(node, upstream, self):
+                if value != 0:
+                    contributions.append((node.name, symbol, value))
+                    received.add(symbol)
+        return contributions
+
+
+class ScalarDerivation(ScalarView):
+    """Element-level adjoints of a ``Derivation`` (one sample), expanded in forward values."""
+
+    def __init__(self, derivation):
+        count = sum(math.prod(n.shape) for n in derivation.graph.params())
+        if count > SCALAR_LIMIT:
+            raise SymPropError(
+                f"{derivation.name}: {count} parameters; per-weight expressions are kept for at most {SCALAR_LIMIT}"
+            )
+        terms = derivation.chain_terms
+        if terms > SCALAR_MAX_TERMS:
+            raise SymPropError(
+                f"{derivation.name}: a per-weight derivative of {terms:,} chain-rule terms; per-weight expressions "
+                f"are kept for at most {SCALAR_MAX_TERMS:,}"
+            )
+        super().__init__(derivation)
+        self.adjoints = self._reverse_pass()
+
+    # -- forward --------------------------------------------------------------------
 
     def leaves(self, role: str) -> list[sp.Symbol]:
         return [s for node in self.graph.leaves(role) for s in self.symbols[node.name]]
@@ -169,11 +210,6 @@ class ScalarDerivation:
         if self.graph.input_adjoints:
             needed = needed | self.graph.downstream_of("input")
         return {n for n in needed if self.graph.dtypes[n] == "float"}  # indices and masks have none
-
-    @cached_property
-    def fused(self) -> dict:
-        """The loss nodes whose adjoint is fused with their output activation's -> that step."""
-        return {step.source: step for step in self.derivation.steps if step.rule == FUSED}
 
     def adjoint(self, node: str) -> list[sp.Expr]:
         """dE/d(each element of ``node``), in forward values."""

@@ -145,3 +145,20 @@ def test_bench_graphs_quick():
     done = subprocess.run([*command, "--no-jax"], capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     assert "| gated_unit |" in done.stdout and "graph module / layer-stack module" in done.stdout
+
+
+def test_bench_scalar_quick(tmp_path):
+    """The scalar backend's benchmark runs, checks the three engines agree, and prints the ratios."""
+    output = tmp_path / "scalar.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_scalar.py"), "--quick", "--json", str(output)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "numpy/scalar" in done.stdout and "scalar/hand" in done.stdout
+    rows = json.loads(output.read_text(encoding="utf-8"))["rows"]
+    assert [row["batch"] for row in rows] == [1, 16]
+    assert all(set(row["engines"]) == {"scalar", "numpy", "hand"} for row in rows)

@@ -426,3 +426,37 @@ def test_a_target_of_zero_keeps_each_number_under_its_own_term(targets):
     assert row.index(in_numbers[0]) < row.index(in_numbers[1])
     term_values = [f"{(t - v) ** 2 / 2:.8f}" for t, v in zip(targets, a)]
     assert f"{term_values[0]} + {term_values[1]}" in row
+
+
+ROUTED = ["residual_block", "highway", "gated_unit", "tied_autoencoder", "concat_two_inputs", "cs231n_neuron"]
+
+
+@pytest.mark.parametrize("name", ROUTED)
+def test_no_arrow_of_the_computational_graph_runs_through_a_box(name):
+    """Regression (found trying the tool as a new user): a residual's skip edge was bent by a
+    fixed angle over whatever stood between, through h_a and W_2's boxes. Each arrow now takes
+    the smallest turn, over or under, whose curve misses every box it does not join."""
+    from symprop.emit.latex import edge_routing
+    from symprop.emit.latex.graph_figure import _box_extent
+
+    figure = Handout(derive(name)).graph_figure()
+    assert figure["kind"] == "graph"
+    boxes = {p["name"]: _box_extent(p) for p in figure["nodes"]}
+    for edge in figure["edges"]:
+        turn = 0
+        if edge["bend"]:
+            side, angle = re.fullmatch(r"bend (left|right)=(\d+)", edge["bend"]).groups()
+            turn = int(angle) if side == "left" else -int(angle)
+        others = [box for key, box in boxes.items() if key not in (edge["source"], edge["target"])]
+        assert edge_routing._clear(boxes[edge["source"]], boxes[edge["target"]], turn, others), edge
+
+
+def test_an_arrow_bends_the_least_and_over_before_under():
+    from symprop.emit.latex.edge_routing import Box, bend
+
+    start, end = Box(0, 0, 0.5, 0.4), Box(6, 0, 0.5, 0.4)
+    assert bend(start, end, [Box(3, 2, 0.5, 0.4)], "x") == ""  # nothing in the way: straight
+    assert bend(start, end, [Box(3, 0, 0.5, 0.4)], "x") == "bend left=15"  # over the box between
+    assert bend(start, end, [Box(3, 0, 0.5, 0.4), Box(3, 0.8, 0.5, 0.4)], "x") == "bend right=15"  # under a column
+    wall = [Box(3, y / 2, 0.5, 0.4) for y in range(-20, 21)]
+    assert bend(start, end, wall, "bend left=40") == "bend left=40"  # no way round: the default

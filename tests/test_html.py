@@ -343,7 +343,7 @@ def test_the_figure_draws_gates_values_and_gradients(derivations):
         assert tex in labels, tex
     assert svg.count(f'style="color:{VALUE}"') == len(figure["edges"]) + 1
     assert svg.count(f'style="color:{GRADIENT}"') == len(figure["edges"]) + 1
-    bent = derivations["highway"]
+    bent = derivations["residual_block"]  # bent over and under
     curves = re.findall(r'<path d="M[^"]* C', re.search(r"<svg.*?</svg>", bent.html(), re.S).group(0))
     assert len(curves) == sum(1 for e in Handout(bent).context()["figure"]["edges"] if e["bend"]) > 0
 

@@ -34,6 +34,11 @@ class Dense(Op):
 
     # -- NumPy --------------------------------------------------------------------------
 
+    def latex_gate(self, node, tex):
+        """A matrix times a vector (``W x``), plus a bias where there is one: named, as the
+        computational-graph figure has no single symbol for it."""
+        return r"\mathrm{affine}" if len(node.inputs) > 2 else r"\mathrm{matmul}"
+
     def numpy(self, node, code):
         weight, data, *bias = node.inputs
         stacked = code.input_product(node)  # W x[k] read from one product of every step's x

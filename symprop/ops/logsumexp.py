@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .base import Adjoint, AdjointCode, Op, ShapeRuleError, axis_list
-from .softmax import axis_groups, axis_suffix
+from .softmax import axis_groups, axis_suffix, row_tags, scalar_exps
 
 LOGSUMEXP = "logsumexp"
 
@@ -51,6 +51,16 @@ class LogSumExp(Op):
 
     def adjoint_rules(self, node, shapes):
         return [Adjoint(0, LOGSUMEXP)]
+
+    def scalar(self, node, code):
+        """max + log(sum_i exp(x_i - max)) per row: exp never overflows."""
+        xs, outs = code.view.symbols[node.inputs[0]], code.view.symbols[node.name]
+        groups = axis_groups(self.shape_in, self.axis)
+        lines = []
+        for out, group, tag in zip(outs, groups, row_tags(groups)):
+            row, top, exps = scalar_exps(code, node.name, [xs[p] for p in group], tag)
+            lines += [*row, (out.name, code.code(top + sp.log(sp.Add(*exps))))]
+        return lines
 
     def numpy(self, node, code):
         code.require_helper("logsumexp", HELPER)

@@ -17,6 +17,7 @@ import sympy as sp
 from .. import registry
 from ..naming import escape_latex_text
 from .base import Adjoint, AdjointCode, Op, at_elements, formula_note, tidy
+from .softmax import axis_groups, row_tags
 
 if TYPE_CHECKING:
     from ..spec import LossChoice
@@ -157,6 +158,37 @@ class Loss(Op):
     def is_softmax_cross_entropy(self, output) -> bool:
         """Cross-entropy of a softmax over the last axis (each row sums to one, as the targets must)."""
         return output.op.coupled and getattr(output.op, "axis", -1) == -1 and self.choice.name == "cross_entropy"
+
+    # -- scalar backend -----------------------------------------------------------------
+
+    def scalar(self, node, code):
+        """The loss of one sample, stable where its definition is not, as the NumPy spelling:
+        softmax cross-entropy as sum_i t_i (logsumexp(z) - z_i), sigmoid binary cross-entropy as
+        mean_i softplus(z_i) - t_i z_i, a loss with a ``python_elementwise`` spelling by it."""
+        view = code.view
+        y, t = node.inputs
+        output = view.graph.nodes[y]
+        ys, ts = view.symbols[y], view.symbols[t]
+        (loss,) = view.symbols[node.name]
+        scale = self.scale(len(ys))
+        if self.is_softmax_cross_entropy(output):
+            # the row log-sum-exp the softmax's lines computed (Softmax.scalar)
+            zs = view.symbols[output.inputs[0]]
+            groups = axis_groups(output.shape, -1)
+            terms = []
+            for group, tag in zip(groups, row_tags(groups)):
+                lse = sp.Symbol(code.temporary(output.name, f"lse{tag}"), real=True)
+                terms += [ts[p] * (lse - zs[p]) for p in group]
+            return [(loss.name, code.code(scale * sp.Add(*terms)))]
+        if self.is_sigmoid_binary_cross_entropy(output):
+            softplus = registry.function_for("softplus")
+            zs = view.symbols[output.inputs[0]]
+            return [(loss.name, code.code(scale * sp.Add(*(softplus(z) - t * z for z, t in zip(zs, ts)))))]
+        entry = self.choice.entry
+        if entry is not None and entry.python_elementwise:
+            terms = " + ".join(code.spelled(entry.python_elementwise, y=a.name, t=b.name) for a, b in zip(ys, ts))
+            return [(loss.name, f"({terms}) / {len(ys)}" if scale != 1 else terms)]
+        return super().scalar(node, code)
 
     # -- NumPy --------------------------------------------------------------------------
 

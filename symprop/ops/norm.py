@@ -213,6 +213,22 @@ class LayerNorm(Normalization):
                 out[p] = (x - mean) / sigma
         return out
 
+    def scalar(self, node, code):
+        """Each group's mean and 1/sigma once (as the NumPy helper does), then (x - mean) / sigma."""
+        xs, ys = code.view.symbols[node.inputs[0]], code.view.symbols[node.name]
+        eps = sp.Rational(repr(self.eps))
+        groups = axis_groups(node.shape, self.axes)
+        lines = []
+        for number, group in enumerate(groups, 1):
+            tag = "" if len(groups) == 1 else str(number)
+            mean = sp.Symbol(code.temporary(node.name, f"mean{tag}"), real=True)
+            inverse = sp.Symbol(code.temporary(node.name, f"inv{tag}"), real=True)
+            squares = code.code(sp.Add(*((xs[p] - mean) ** 2 for p in group)))
+            lines.append((mean.name, f"({code.code(sp.Add(*(xs[p] for p in group)))}) / {len(group)}"))
+            lines.append((inverse.name, f"1 / {code.spelled('sqrt({x})', x=f'({squares}) / {len(group)} + {code.code(eps)}')}"))
+            lines += [(ys[p].name, code.code((xs[p] - mean) * inverse)) for p in group]
+        return lines
+
     def scalar_adjoints(self, node, upstream, view):
         """dE/dx_k = (g_k - mean(g) - y_k mean(g y)) / sigma within each normalised group, as the module computes it."""
         ys, xs = view.symbols[node.name], view.symbols[node.inputs[0]]

@@ -26,6 +26,24 @@ def axis_groups(shape: tuple[int, ...], axis: int) -> list[list[int]]:
     return list(groups.values())
 
 
+def scalar_exps(code, node: str, zs: list[sp.Expr], tag: str = "") -> tuple[list[tuple[str, str]], sp.Symbol, list[sp.Symbol]]:
+    """The scalar backend's exp of one row, shifted by its maximum (``math.exp`` raises where
+    NumPy's overflows to inf): (lines, the maximum's symbol, the symbols of exp(z_i - max))."""
+    top = sp.Symbol(code.temporary(node, f"max{tag}"), real=True)
+    lines = [(top.name, code.code(sp.Max(*zs)))]
+    exps = []
+    for k, z in enumerate(zs):
+        e = sp.Symbol(code.temporary(node, f"exp{tag}_{k + 1}"), real=True)
+        lines.append((e.name, code.code(sp.exp(z - top))))
+        exps.append(e)
+    return lines, top, exps
+
+
+def row_tags(groups: list) -> list[str]:
+    """Names for the rows of a sample in the scalar backend's temporaries: none for one row."""
+    return [""] if len(groups) == 1 else [str(g + 1) for g in range(len(groups))]
+
+
 def axis_suffix(axis: int) -> str:
     """``, axis=-2`` for a softmax or log-sum-exp along another axis than the last."""
     return "" if axis == -1 else f", axis={axis}"
@@ -73,6 +91,21 @@ class Softmax(Op):
             for k in group:
                 yield zs[k], sum(upstream[i] * outs[i] * (int(i == k) - outs[k]) for i in group)
 
+    def scalar(self, node, code):
+        """Each row as exp(z_i - max z) over their sum: exp never overflows.  Also each row's
+        log-sum-exp (``lse``, ``_y_lse``), which a cross-entropy reads (``Loss.scalar``); the
+        scalar module leaves out lines whose value nothing reads."""
+        zs, ys = code.view.symbols[node.inputs[0]], code.view.symbols[node.name]
+        groups = axis_groups(node.shape, self.axis)
+        lines = []
+        for group, tag in zip(groups, row_tags(groups)):
+            row, top, exps = scalar_exps(code, node.name, [zs[p] for p in group], tag)
+            total = sp.Symbol(code.temporary(node.name, f"sum{tag}"), real=True)
+            lines += [*row, (total.name, code.code(sp.Add(*exps)))]
+            lines += [(ys[p].name, code.code(e / total)) for p, e in zip(group, exps)]
+            lines.append((code.temporary(node.name, f"lse{tag}"), code.code(top + sp.log(total))))
+        return lines
+
     def numpy_saves(self, node, graph):
         """The row log-sum-exp, when a cross-entropy reads it (``ops.loss``): its loss is then
         ``sum_i t_i (lse - z_i)``, with no second pass of exp over z."""
@@ -108,6 +141,9 @@ class Softmax(Op):
         letters = tex.index_letters(shape)
         k = len(shape) + self.axis
         return letters, [c + "'" if p == k else c for p, c in enumerate(letters)], letters[k]
+
+    def latex_gate(self, node, tex):
+        return r"\mathrm{softmax}"
 
     def latex_element(self, node, tex):
         """``e^{z_j} / sum_i e^{z_i}`` (a vector: the sum written with its bounds, as the

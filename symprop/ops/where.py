@@ -71,20 +71,30 @@ class Where(Op):
     def adjoint_rules(self, node, shapes):
         return [Adjoint(position, WHERE) for _, position in self.branch_inputs()]
 
-    def elements(self, node, args):
-        out = []
-        positions = dict((b, p) for b, p in self.branch_inputs())
+    def choices(self, node, args) -> list[tuple]:
+        """(mask, value where true, value where false) of each element, from the inputs' elements."""
+        positions = dict(self.branch_inputs())
+        found = []
         for index in element_indices(node.shape):
-            mask = args[0][broadcast_flat(index, self.shapes[0])]
-            chosen = []
-            for branch in (0, 1):
-                if branch in positions:
-                    p = positions[branch]
-                    chosen.append(args[p][broadcast_flat(index, self.shapes[p])])
-                else:
-                    chosen.append(self.values[branch])
-            out.append(mask * chosen[0] + (1 - mask) * chosen[1])
-        return out
+            picked = [
+                args[positions[b]][broadcast_flat(index, self.shapes[positions[b]])] if b in positions else self.values[b]
+                for b in (0, 1)
+            ]
+            found.append((args[0][broadcast_flat(index, self.shapes[0])], *picked))
+        return found
+
+    def elements(self, node, args):
+        return [mask * chosen + (1 - mask) * other for mask, chosen, other in self.choices(node, args)]
+
+    def scalar(self, node, code):
+        """Each element as ``a if m else b``: the definition's ``m a + (1 - m) b`` would lose
+        ``a`` beside a large ``b`` (``-1e9`` of a causal mask) in floating point."""
+        view = code.view
+        args = [view.symbols[name] for name in node.inputs]
+        return [
+            (symbol.name, f"{code.code(chosen)} if {code.code(mask)} else {code.code(other)}")
+            for symbol, (mask, chosen, other) in zip(view.symbols[node.name], self.choices(node, args))
+        ]
 
     def _branch_code(self, node, code, branch: int) -> str:
         value = self.values[branch]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ...latex_printing import number
 from ...scalar import evaluate
+from . import edge_routing as routing
 from .limits import FIGURE_MAX_COLUMNS, GRAPH_FIGURE_MAX_COLUMNS, GRAPH_FIGURE_MAX_NODES
 from .notation import shape_tex
 from .tex import Tex, text
@@ -25,6 +26,13 @@ STEP_X, STEP_X_PER_AXIS, STEP_Y = 1.8, 0.3, 1.75
 STEP_AIR = 0.4
 #: ... and of the computational graph (cm): room on each edge for a value and a gradient.
 COMPUTATIONAL_X, COMPUTATIONAL_Y = 2.3, 1.3
+
+
+def _box_extent(placed: dict) -> routing.Box:
+    """Where a box of the computational graph lies, with some air (cm): taller and wider with
+    a gate over its name."""
+    half_width, half_height = (0.7, 0.55) if placed["gate"] else (0.55, 0.45)
+    return routing.Box(float(placed["x"]), float(placed["y"]), half_width, half_height)
 
 
 def _mean(values: list[float], default: float) -> float:
@@ -91,10 +99,13 @@ class GraphFigureSection:
                     }
                 )
         ids = {p["node"]: p["name"] for p in placed}
+        boxes = {p["node"]: _box_extent(p) for p in placed}
         edges = []
         for n in nodes:
             for i in dict.fromkeys(n.inputs):
                 edge = self._edge(ids[i], ids[n.name], depth[i], depth[n.name])
+                others = [box for name, box in boxes.items() if name not in (i, n.name)]
+                edge["bend"] = routing.bend(boxes[i], boxes[n.name], others, edge["bend"])
                 edge["value"], edge["gradient"] = labels.get(i, (None, None))
                 edges.append(edge)
         loss = labels.get(self.graph.loss)

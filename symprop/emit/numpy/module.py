@@ -283,13 +283,7 @@ class NumpyModule:
     def simplex_targets(self) -> set[str]:
         """Targets of a softmax cross-entropy whose gradient is fused into y - t: their rows must
         sum to one, which ``_targets`` checks (``module_interface.SIMPLEX_SOURCE``)."""
-        graph = self.graph
-        found = set()
-        for step in self.builder.d.steps:
-            loss = graph.nodes[step.source]
-            if loss.op.loss_function and loss.op.fused_step(step) and graph.nodes[loss.inputs[0]].op.coupled:
-                found.add(loss.inputs[1])
-        return found
+        return interface.simplex_targets(self.builder.d)
 
     def checks(self, role: str, letter: str, like: str | None, classes: dict[str, int]) -> list[str]:
         """The body of ``_inputs`` (X) or ``_targets`` (T): one array, or a dict with the leaves' names as keys."""

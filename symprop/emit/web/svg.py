@@ -241,13 +241,13 @@ def _boxes(d: _Drawing, figure: dict) -> None:
         shapes[gap["name"]] = d.add(Shape(_px(gap["x"]), 0.0, 0.65 * PX, 40.0, "none", _html(tex), rounded=False), kind="gap")
     for e in figure["edges"]:
         bend = e.get("bend") or ""
-        match = re.fullmatch(r"bend left=(\d+)", bend)
+        match = re.fullmatch(r"bend (left|right)=(\d+)", bend)
         if bend and match is None:
             raise ValueError(f"an edge bend the SVG figure cannot draw: {bend!r}")
         curve = d.arrow(
             shapes[e["source"]],
             shapes[e["target"]],
-            bend=float(match.group(1)) if match else 0.0,
+            bend=(float(match.group(2)) * (1 if match.group(1) == "left" else -1)) if match else 0.0,
             dashed=e.get("style") == "dashed",
         )
         if e.get("value"):
