@@ -30,8 +30,8 @@ from symprop.errors import SymPropError
 
 #: The examples small enough for the scalar backend, and the ones it refuses -> why.
 SMALL = [
-    "concat_two_inputs", "cs231n_neuron", "custom_swish", "elman_rnn", "gated_unit", "highway", "layer_equations_222",
-    "one_weight_bce", "residual_block", "softmax_classifier", "tied_autoencoder", "tutorial_222",
+    "concat_two_inputs", "cs231n_neuron", "cs231n_warmup", "custom_swish", "elman_rnn", "gated_unit", "highway",
+    "layer_equations_222", "one_weight_bce", "residual_block", "softmax_classifier", "tied_autoencoder", "tutorial_222",
 ]  # fmt: skip
 REFUSED = {
     "batchnorm_mlp": "normalises over the batch",
