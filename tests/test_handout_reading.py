@@ -437,18 +437,18 @@ def test_no_arrow_of_the_computational_graph_runs_through_a_box(name):
     fixed angle over whatever stood between, through h_a and W_2's boxes. Each arrow now takes
     the smallest turn, over or under, whose curve misses every box it does not join."""
     from symprop.emit.latex import edge_routing
-    from symprop.emit.latex.graph_figure import _box_extent
+    from symprop.emit.latex.graph_figure import box_extent
 
     figure = Handout(derive(name)).graph_figure()
     assert figure["kind"] == "graph"
-    boxes = {p["name"]: _box_extent(p) for p in figure["nodes"]}
+    boxes = {p["name"]: box_extent(p) for p in figure["nodes"]}
     for edge in figure["edges"]:
         turn = 0
         if edge["bend"]:
             side, angle = re.fullmatch(r"bend (left|right)=(\d+)", edge["bend"]).groups()
             turn = int(angle) if side == "left" else -int(angle)
         others = [box for key, box in boxes.items() if key not in (edge["source"], edge["target"])]
-        assert edge_routing._clear(boxes[edge["source"]], boxes[edge["target"]], turn, others), edge
+        assert edge_routing.clear(boxes[edge["source"]], boxes[edge["target"]], turn, others), edge
 
 
 def test_an_arrow_bends_the_least_and_over_before_under():

@@ -49,7 +49,7 @@ def _curve(start: Box, end: Box, turn: float) -> list[tuple[float, float]]:
     return points
 
 
-def _clear(start: Box, end: Box, turn: float, others: list[Box]) -> bool:
+def clear(start: Box, end: Box, turn: float, others: list[Box]) -> bool:
     inside_ends = (start, end)
     for px, py in _curve(start, end, turn):
         if any(box.holds(px, py) for box in inside_ends):
@@ -62,11 +62,11 @@ def _clear(start: Box, end: Box, turn: float, others: list[Box]) -> bool:
 def bend(start: Box, end: Box, others: list[Box], default: str) -> str:
     """The TikZ bend option of the arrow from ``start`` to ``end`` ("" for straight) that passes
     none of ``others``; ``default`` when every turn tried meets one."""
-    if _clear(start, end, 0, others):
+    if clear(start, end, 0, others):
         return ""
     for turn in TURNS:
-        if _clear(start, end, turn, others):
+        if clear(start, end, turn, others):
             return f"bend left={turn}"
-        if _clear(start, end, -turn, others):
+        if clear(start, end, -turn, others):
             return f"bend right={turn}"
     return default

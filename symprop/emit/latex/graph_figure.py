@@ -28,7 +28,7 @@ STEP_AIR = 0.4
 COMPUTATIONAL_X, COMPUTATIONAL_Y = 2.3, 1.3
 
 
-def _box_extent(placed: dict) -> routing.Box:
+def box_extent(placed: dict) -> routing.Box:
     """Where a box of the computational graph lies, with some air (cm): taller and wider with
     a gate over its name."""
     half_width, half_height = (0.7, 0.55) if placed["gate"] else (0.55, 0.45)
@@ -99,7 +99,7 @@ class GraphFigureSection:
                     }
                 )
         ids = {p["node"]: p["name"] for p in placed}
-        boxes = {p["node"]: _box_extent(p) for p in placed}
+        boxes = {p["node"]: box_extent(p) for p in placed}
         edges = []
         for n in nodes:
             for i in dict.fromkeys(n.inputs):
