@@ -45,7 +45,7 @@ def display_width(tex: str) -> int:
     return visible_length(tex)
 
 
-def segments(rows: list[str], width: int = 44) -> list[list[str]]:
+def segments(rows: list[str], width: int = 40) -> list[list[str]]:
     """Align rows (``lhs &= rhs``) in groups, each group one ``align*``: a run of short rows
     (one line high, at most ``width`` rough characters) two to a line, so that a worked
     example's many small equations fill the page's width instead of its length; the other
