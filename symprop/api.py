@@ -48,6 +48,28 @@ class Derivation(derivation.Derivation):
 
         return latex_source(self, edition)
 
+    def exercises(self, point=None):
+        """The worksheet's questions with their answers (``symprop.exercises.Exercises``), at
+        ``point`` (a ``symprop.exercises.Point``: other inputs, targets, weights) or, by
+        default, at the spec's worked example (an error without one)."""
+        from .exercises import exercises
+
+        return exercises(self, point)
+
+    def write_exercises(self, directory: str | Path, point=None) -> tuple[Path, Path]:
+        """Write the worksheet ``<name>_exercises.tex`` (questions with blanks) and its answer key
+        ``<name>_answers.tex`` into ``directory``; returns both paths.  Numbers from the worked
+        example, or from ``point`` (as ``exercises``)."""
+        from .emit.latex.exercises import write_exercises
+
+        return write_exercises(self, Path(directory), self.exercises(point))
+
+    def exercises_latex(self, point=None) -> tuple[str, str]:
+        """(the worksheet, the answer key) as LaTeX sources (as ``write_exercises``)."""
+        from .emit.latex.exercises import exercises_sources
+
+        return exercises_sources(self, self.exercises(point))
+
     def write_html(self, directory: str | Path, edition: str = "full") -> Path:
         """Write the HTML edition (one self-contained page) into ``directory``; returns the path:
         ``<name>.html``, or ``<name>_student.html`` for ``edition="student"`` (as ``write_latex``)."""

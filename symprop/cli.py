@@ -39,6 +39,8 @@ def _outputs(value: str) -> list[str]:
     if unknown or not chosen:
         raise argparse.ArgumentTypeError(f"{value!r}: choose from {', '.join(OUTPUTS)} (comma-separated) or all")
     return list(dict.fromkeys(chosen))
+
+
 #: The handout's editions (``symprop.emit.latex.EDITIONS``, spelt here so that ``--help`` needs no emitter).
 EDITIONS = ("full", "student")
 
@@ -50,8 +52,8 @@ LATEXMK_MISSING = (
 
 
 def _derive_command(args: argparse.Namespace) -> int:
-    if args.pdf and "latex" not in args.emit:  # before anything is derived or written
-        raise SymPropError("--pdf needs the handout: add latex to --emit (or --emit all)")
+    if args.pdf and "latex" not in args.emit and not args.exercises:  # before anything is derived or written
+        raise SymPropError("--pdf needs a LaTeX document: add latex to --emit (or --emit all), or --exercises")
     if args.pdf and shutil.which("latexmk") is None:
         raise SymPropError(LATEXMK_MISSING)
     from .api import derive
@@ -73,6 +75,10 @@ def _derive_command(args: argparse.Namespace) -> int:
             from .emit.latex import latex_file_name
 
             outputs[str(Path(latex_file_name(network.name, args.edition)).with_suffix(OUTPUTS[output]))] = sources[output]()
+    if args.exercises:
+        from .emit.latex.exercises import exercise_file_names
+
+        outputs.update(zip(exercise_file_names(network.name), derivation.exercises_latex()))
     written = _write_all(Path(args.output), outputs, compile_pdf=args.pdf)
     for path in written:
         print(f"wrote {path}")
@@ -117,8 +123,7 @@ def _write_into(directory: Path, outputs: dict[str, str], compile_pdf: bool) -> 
         if compile_pdf:
             from .emit.latex import compile_pdf as compile_tex
 
-            tex = next(name for name in names if name.endswith(".tex"))
-            names.append(compile_tex(scratch / tex).name)
+            names += [compile_tex(scratch / tex).name for tex in [name for name in names if name.endswith(".tex")]]
         try:
             for name in names:
                 os.replace(scratch / name, directory / name)
@@ -170,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="full",
         help="the handout's edition, in latex, html and md alike: full (with the NumPy code; NAME.tex) or "
         "student (the derivation, the summary and the worked numbers; NAME_student.tex, .html, .md)",
+    )
+    derive_parser.add_argument(
+        "--exercises",
+        action="store_true",
+        help="also write a worksheet (NAME_exercises.tex: questions with blanks) and its answer key "
+        "(NAME_answers.tex), with the numbers of the spec's worked example; --pdf compiles them too",
     )
     derive_parser.set_defaults(run=_derive_command)
 

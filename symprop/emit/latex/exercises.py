@@ -1,0 +1,270 @@
+"""Exercises: a worksheet with blanks (``<name>_exercises.tex``) and its answer key (``<name>_answers.tex``).
+
+``symprop.exercises`` chooses the questions and computes their answers at a point (the spec's
+worked example, or a variant's numbers); this module writes them as LaTeX: the network and the
+numbers a student is given, each question with its blanks, and in the answer key each answer
+with the chain-rule factors that make it.  Both documents share one context; each has its
+own template (``templates/exercises.tex.j2``, ``templates/answers.tex.j2``).  Names and
+figures are the handout's (a student edition ``Handout`` supplies them), so the worksheet
+speaks the handout's notation.  Every name from the spec reaches the page escaped.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import sympy as sp
+
+from ...errors import SymPropError
+from ...exercises import Exercises, Question, exercises
+from ...latex_printing import given, number, paren, to_latex
+from ...version import __version__
+from .handout import Handout
+from .layout import equation_rows, matrix_tex, negate_tex, pack_tokens, sum_of_products, wrap_expr
+from .notation import partial
+from .tex import Tex, code, environment, text
+
+if TYPE_CHECKING:
+    from ...derivation import Derivation
+
+#: What each kind of question asks, in words (the formula follows); a graph spec has no layers.
+PROMPTS = {
+    "forward": "Forward pass: compute the value",
+    "local": "Local derivative: compute",
+    "output_weight": "Output-layer weight:",
+    "hidden_weight": "Hidden-layer weight:",
+    "bias": "Bias:",
+}
+GRAPH_PROMPTS = {**PROMPTS, "output_weight": "Weight:", "hidden_weight": "Weight:"}
+
+#: The room left on the worksheet to work a question out in (a gradient's factors take most).
+WORK_SPACE = {"forward": "1.2cm", "local": "2.4cm", "output_weight": "4cm", "hidden_weight": "4.8cm", "bias": "4cm"}
+
+
+def exercise_file_names(name: str) -> tuple[str, str]:
+    """The worksheet's and the answer key's file names: ``<name>_exercises.tex``, ``<name>_answers.tex``."""
+    return f"{name}_exercises.tex", f"{name}_answers.tex"
+
+
+class ExerciseSheet:
+    """The template context of the worksheet and its answer key, for one ``Exercises``."""
+
+    def __init__(self, derivation: Derivation, chosen: Exercises | None = None):
+        self.d = derivation
+        self.exercises = chosen if chosen is not None else exercises(derivation)
+        self.handout = Handout(derivation, "student")
+        self.names = self.handout.element_names
+        point, values = self.exercises.point, self.exercises.values
+        leaves = {s for name in point.leaves for s in derivation.scalar.symbols[name]}
+        shown = {s: given(float(v)) if s in leaves else number(v) for s, v in values.items()}
+        self.shown = shown
+        self.numeric = {s: paren(t) if t.startswith("-") else t for s, t in shown.items()}
+        self.loss = self.handout.node_tex(derivation.graph.loss)  # E, or f where the output is differentiated
+
+    def context(self) -> dict:
+        network = self.d.network
+        return {
+            "name": text(network.name),
+            "source": text("".join(c if c.isprintable() else "?" for c in Path(network.source).name)),
+            "version": text(__version__),
+            "figure": self.figure(),
+            "definitions": self.definitions(),
+            "given": self.leaves(),
+            "rate": Tex(given(self.exercises.rate)) if self.exercises.rate is not None else None,
+            "questions": [self.question(q) for q in self.exercises.questions],
+        }
+
+    # -- what the student is given ------------------------------------------------------
+
+    def figure(self) -> dict:
+        """The handout's figure, without the values and gradients a computational graph carries
+        on its edges (they would give answers away)."""
+        if self.handout.graph_mode:
+            figure = self.handout.graph_figure()
+            if figure["kind"] == "graph":
+                figure = {**figure, "out": None, "edges": [{**e, "value": None} for e in figure["edges"]]}
+            return figure
+        return self.handout.figure()
+
+    def definitions(self) -> list[Tex]:
+        """Each computed node's definition, as the handout's forward pass writes it; the loss
+        also element by element (``E = 1/2 (a_1 - t_1)^2 + ...``)."""
+        graph, scalar, h = self.d.graph, self.d.scalar, self.handout
+        rows = []
+        for node in graph.nodes.values():
+            if node.op.role != "op":
+                continue
+            row = f"{h.node_tex(node.name)} = {node.op.latex(node, h)}"
+            if node.name == graph.loss:
+                elements = to_latex(scalar.definitions[scalar.loss_symbol], self.names)
+                if elements != node.op.latex(node, h):
+                    row += f" = {elements}"
+            rows.append([row])
+        return packed(rows, 3 if self.handout.graph_mode else 2)  # a layer stack's z and a side by side
+
+    def leaves(self) -> dict:
+        """What is given: the inputs and targets, every parameter (a matrix alone on its row), and
+        the forward values node by node; one that a question asks for is named by its question
+        instead of its value.  Scalars and short vectors share rows (``packed``)."""
+        graph, scalar, names, shown = self.d.graph, self.d.scalar, self.names, self.shown
+        leaves = []
+        for role in ("input", "target", "param"):
+            for node in graph.leaves(role):
+                symbols = scalar.symbols[node.name]
+                if len(node.shape) == 2:
+                    leaves.append(
+                        [f"{self.handout.node_tex(node.name)} = " + matrix_tex([shown[s] for s in symbols], node.shape)]
+                    )
+                else:
+                    leaves.append([f"{names[s]} = {shown[s]}" for s in symbols])
+        asked = {q.of: q.number for q in self.exercises.questions if q.kind == "forward"}
+        given_symbols = set(self.exercises.given)
+        forward = []
+        for node in graph.nodes.values():
+            cells = [
+                rf"{names[s]} = \text{{question {asked[s]}}}" if s in asked else f"{names[s]} = {shown[s]}"
+                for s in scalar.symbols[node.name]
+                if s in asked or s in given_symbols
+            ]
+            if cells:
+                forward.append(cells)
+        roles = [word for role, word in (("input", "inputs"), ("target", "targets"), ("param", "weights")) if graph.leaves(role)]
+        return {
+            "what": (", ".join(roles[:-1]) + " and " + roles[-1] if len(roles) > 1 else roles[0]).capitalize(),
+            "leaves": packed(leaves, 5),
+            "forward": packed(forward),
+        }
+
+    # -- the questions ----------------------------------------------------------------------
+
+    def question(self, q: Question) -> dict:
+        """What the worksheet asks (``prompt``, the ``blanks``' left sides) and what the answer key
+        shows (``rows``: aligned derivation rows; ``answers``: each blank filled in)."""
+        names, loss = self.names, self.loss
+        target = names[q.of]
+        if q.kind == "forward":
+            what = f"${target}$ ({code(self._code_name(q.of))})."
+            blanks = [target]
+        elif q.kind == "local":
+            what = f"${partial(target, names[q.wrt])}$, the local derivative at ${target}$, in forward values and in numbers."
+            blanks = [partial(target, names[q.wrt])]
+        else:
+            what = f"compute ${partial(loss, target)}$ ({code(self._code_name(q.of))}) as a product of chain-rule factors" + (
+                rf", and the value of ${target}$ after one step of gradient descent with $\alpha = {given(self.exercises.rate)}$."
+                if q.updated is not None
+                else "."
+            )
+            blanks = [partial(loss, target)] + ([f"{{{target}}}^{{+}}"] if q.updated is not None else [])
+        answers = [number(v) for v in q.answers]
+        # the forward values this answer needs that the worksheet does not give: an earlier question's
+        earlier = [p.number for p in self.exercises.questions if p.kind == "forward" and p.number < q.number]
+        needed = [n for n in earlier if self.exercises.questions[n - 1].of in q.formula.free_symbols]
+        if needed:
+            what += text(f" (It needs your answer to question{'s' if len(needed) > 1 else ''} {', '.join(map(str, needed))}.)")
+        return {
+            "number": q.number,
+            "kind": q.kind,
+            "prompt": Tex(text((GRAPH_PROMPTS if self.handout.graph_mode else PROMPTS)[q.kind]) + " " + what),
+            "blanks": [Tex(b) for b in blanks],
+            "space": Tex(WORK_SPACE[q.kind]),
+            "rows": [Tex(r) for r in self.answer_rows(q)],
+            "answers": [Tex(f"{b} = {a}") for b, a in zip(blanks, answers)],
+        }
+
+    def answer_rows(self, q: Question) -> list[str]:
+        """The answer worked out: the formula, the formula in numbers, the value; for a gradient
+        the chain rule, each factor, their product and the step."""
+        names, scalar, loss = self.names, self.d.scalar, self.loss
+        if q.kind == "forward":
+            return [self._value_row(self.names[q.of], q.formula, q.value)]
+        if q.kind == "local":
+            return [self._value_row(partial(names[q.of], names[q.wrt]), q.formula, q.value)]
+        target = names[q.of]
+        rows = []
+        if len(q.factors) > 1:
+            chain = r" \cdot ".join(partial(names[f.of], names[f.wrt]) for f in q.factors)
+            rows.append(rf"{partial(loss, target)} &= {chain}")
+        for f in q.factors:
+            lhs = partial(names[f.of], names[f.wrt])
+            # dE/d(a hidden value) in the chain rule's order: a sum over where its path branches, or one product
+            terms = self.handout.chain_sum(f.wrt) if f.of == scalar.loss_symbol else None
+            if terms is None and f.of == scalar.loss_symbol and len(chain := scalar.chain(f.wrt) or []) > 1:
+                terms = [chain]
+            if terms is not None:
+                formula = pack_tokens(sum_of_products(terms, names))
+                middle = pack_tokens(sum_of_products(terms, self.numeric, mul_symbol="dot"))
+                rows.append(equation_rows(lhs, [formula, middle, [number(f.value)]]))
+            else:
+                rows.append(self._value_row(lhs, f.expr, f.value))
+        if len(q.factors) > 1:
+            product = r" \cdot ".join(self._factor_text(f) for f in q.factors)
+            rows.append(rf"{partial(loss, target)} &= {product} = {number(q.value)}")
+        if q.updated is not None:
+            step = rf"{self.shown[q.of]} - {given(self.exercises.rate)} \cdot {negate_tex(number(q.value))}"
+            rows.append(rf"{{{target}}}^{{+}} &= {target} - \alpha {partial(loss, target)} = {step} = {number(q.updated)}")
+        return rows
+
+    def _factor_text(self, factor) -> str:
+        """A factor's value in a product: a given number as given (``x_1 = 0.1``, ``1``), else to 8 decimals."""
+        if factor.expr.is_number:
+            return given(float(factor.expr))
+        return self.numeric.get(factor.expr) or negate_tex(number(factor.value))
+
+    def _value_row(self, lhs: str, expr: sp.Expr, value) -> str:
+        """``lhs = formula = formula in numbers = value`` (the middle left out where it says nothing new)."""
+        formula = wrap_expr(expr, self.names)
+        parts = [formula]
+        if not isinstance(expr, sp.Symbol) and not expr.is_number and not expr.has(sp.Piecewise):
+            parts.append(wrap_expr(expr, self.numeric, mul_symbol="dot"))
+        value_tex = self.shown[expr] if isinstance(expr, sp.Symbol) else number(value)
+        if formula != [value_tex] and not expr.is_number:  # dz/db = 1, not 1 = 1.00000000
+            parts.append([value_tex])
+        return equation_rows(lhs, parts)
+
+    def _code_name(self, symbol: sp.Symbol) -> str:
+        """The element as NumPy indexes it, 0-based: ``W2[0,0]``, ``z1[0]``, ``w0``."""
+        for node, symbols in self.d.scalar.symbols.items():
+            if symbol in symbols:
+                index = self.handout.element_index[symbol][1]
+                return node + (f"[{','.join(map(str, index))}]" if index else "")
+        raise KeyError(symbol)
+
+
+def packed(groups: list[list[str]], per_row: int = 4) -> list[Tex]:
+    """Display rows: each group of more than one cell on its own row(s), ``per_row`` cells at
+    most; groups of one cell (a scalar's value) run together up to ``per_row`` a row."""
+    rows: list[list[str]] = []
+    single = False  # whether the last row holds single cells
+    for cells in groups:
+        if len(cells) == 1 and single and len(rows[-1]) < per_row:
+            rows[-1].append(cells[0])
+            continue
+        rows += [cells[i : i + per_row] for i in range(0, len(cells), per_row)]
+        single = len(cells) == 1
+    return [Tex(r",\qquad ".join(row)) for row in rows]
+
+
+def exercises_sources(derivation: Derivation, chosen: Exercises | None = None) -> tuple[str, str]:
+    """(the worksheet, the answer key) as LaTeX sources, for ``chosen`` (default: the worked example)."""
+    context = ExerciseSheet(derivation, chosen).context()
+    env = environment()
+    return (
+        env.get_template("exercises.tex.j2").render(**context),
+        env.get_template("answers.tex.j2").render(**context),
+    )
+
+
+def write_exercises(derivation: Derivation, directory: str | Path, chosen: Exercises | None = None) -> tuple[Path, Path]:
+    """Write the worksheet and the answer key (``exercise_file_names``) into ``directory``."""
+    name = derivation.name
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
+        raise SymPropError(f"network name {name!r} cannot be used as a file name; use letters, digits and '_'")
+    sources = exercises_sources(derivation, chosen)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = tuple(directory / file for file in exercise_file_names(name))
+    for path, source in zip(paths, sources):
+        path.write_text(source, encoding="utf-8")
+    return paths

@@ -1,0 +1,235 @@
+"""Exercises on a network: which questions to ask, and their answers at a point.
+
+A worksheet asks a small fixed set of questions chosen from the network's structure alone
+(``plan``): one forward value, one local derivative, the gradient of one output-layer weight,
+of one hidden-layer weight and of one bias, each gradient with the weight after one step of
+gradient descent.  The answers come from the per-weight view (``Derivation.scalar``) at a
+point: the spec's worked example by default, or any other values of the inputs, targets and
+weights (``Point``), so a variant of the same network with other numbers re-uses the same
+questions and only its numbers change.  Nothing here is LaTeX: ``emit/latex/exercises.py``
+writes the worksheet and its answer key from an ``Exercises``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import sympy as sp
+
+from .errors import SymPropError
+from .ops import at_elements, element_indices
+from .scalar import evaluate
+from .spec import flatten
+
+if TYPE_CHECKING:
+    from .derivation import Derivation
+
+#: The kinds of question, in the order a worksheet asks them.
+KINDS = ("forward", "local", "output_weight", "hidden_weight", "bias")
+
+
+@dataclass(frozen=True)
+class Point:
+    """Values of the leaves (inputs, targets, parameters) by node name, each a number or a
+    nested list as a spec's ``example`` gives them, and the learning rate (or None)."""
+
+    leaves: dict[str, object]
+    learning_rate: float | None = None
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One question of the plan: d``of``/d``wrt`` (``local``), dE/d``of`` (a gradient kind,
+    ``of`` a parameter element) or the value of ``of`` (``forward``)."""
+
+    kind: str
+    of: sp.Symbol
+    wrt: sp.Symbol | None = None
+
+
+@dataclass(frozen=True)
+class FactorValue:
+    """One chain-rule factor d``of``/d``wrt`` of a gradient, its formula in forward values and its value."""
+
+    of: sp.Symbol
+    wrt: sp.Symbol
+    expr: sp.Expr
+    value: sp.Float
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question with its answer: ``value`` is what the blank asks for, ``formula`` the same in
+    forward values; a gradient also has its chain-rule ``factors`` and, with a learning rate, the
+    weight's value now (``current``) and after one step (``updated``)."""
+
+    number: int
+    kind: str
+    of: sp.Symbol
+    wrt: sp.Symbol | None
+    formula: sp.Expr
+    value: sp.Float
+    factors: tuple[FactorValue, ...] = ()
+    current: sp.Float | None = None
+    updated: sp.Float | None = None
+
+    @property
+    def answers(self) -> tuple[sp.Float, ...]:
+        """Every number a blank asks for (a gradient's and its updated weight)."""
+        return (self.value,) if self.updated is None else (self.value, self.updated)
+
+
+@dataclass(frozen=True)
+class Exercises:
+    """The questions on one network at one point, with every element's value there."""
+
+    point: Point
+    values: dict[sp.Symbol, sp.Float]  # every element's value (leaves as given, to 30 digits)
+    rate: float | None  # the step's learning rate: None without one, or without targets (no loss to descend)
+    given: tuple[sp.Symbol, ...]  # forward values the worksheet gives (every one but the loss and those asked)
+    questions: tuple[Question, ...]
+
+
+def example_point(derivation: Derivation) -> Point:
+    """The spec's worked example as a ``Point``; an error naming the spec without one."""
+    network = derivation.network
+    example = network.example
+    if example is None:
+        raise SymPropError(
+            f"{network.source}: example: --exercises needs a worked example (the numbers its questions ask about); "
+            "add an 'example' with the inputs, targets and parameters"
+        )
+    if getattr(network, "kind", "layers") == "graph":
+        leaves = {**example.inputs, **example.targets, **example.params}
+    else:
+        leaves = {"x": list(example.x), "t": list(example.t), **example.params}
+    return Point(leaves, example.learning_rate)
+
+
+def plan(derivation: Derivation) -> tuple[Ask, ...]:
+    """The questions to ask, from the network's structure alone (never from numbers).
+
+    Weights and biases: the first element of each parameter, in the order backpropagation
+    reaches them; a bias is one whose last chain-rule factor is 1 (``dz/db = 1``).  The output
+    weight is the first weight reached, the hidden weight the last (when there are two), the
+    bias the last bias (the deepest: its gradient goes through the most factors).  The forward
+    values are the first value computed from the deepest weight (``z`` of its unit) and, when an
+    activation takes it, the unit's output ``a`` (the worksheet gives neither: relu's a is its z).
+    The local derivative is the first activation's at its first unit (``da/dz``), or else that of
+    the step nearest the loss that reads one computed value (a graph spec's gate: CS231n's 1/x).
+    """
+    scalar = _scalar(derivation)
+    graph = derivation.graph
+    order = {name: i for i, name in enumerate(graph.nodes)}
+    params = sorted(graph.params(), key=lambda p: -order[graph.consumers(p.name)[0].name])
+    chains = {p.name: scalar.gradient(p.name, (0,) * len(p.shape)) for p in params}
+    biases = [p.name for p in params if len(chains[p.name].factors) > 1 and chains[p.name].factors[-1].expr == 1]
+    weights = [p.name for p in params if p.name not in biases]
+    asked = [
+        *([("output_weight", weights[0])] if weights else []),
+        *([("hidden_weight", weights[-1])] if len(weights) > 1 else []),
+        *([("bias", biases[-1])] if biases else []),
+    ]
+    asks = []
+    deepest = weights[-1] if weights else (biases[-1] if biases else None)
+    if deepest is not None:
+        fed = scalar.users[chains[deepest].symbol][0]
+        asks += [Ask("forward", fed)] + [Ask("forward", a) for a in _activated(derivation, fed)]
+    local = _local_derivative(derivation)
+    if local is not None:
+        asks.append(local)
+    asks += [Ask(kind, chains[name].symbol) for kind, name in asked]
+    return tuple(asks)
+
+
+def exercises(derivation: Derivation, point: Point | None = None) -> Exercises:
+    """The plan's questions answered at ``point`` (the spec's worked example by default)."""
+    point = point if point is not None else example_point(derivation)
+    scalar = _scalar(derivation)
+    given_values: dict[sp.Symbol, object] = {}
+    for name, value in point.leaves.items():
+        for symbol, number in zip(scalar.symbols[name], flatten(value)):
+            given_values[symbol] = number
+    values = scalar.forward_values(given_values)
+    graph = derivation.graph
+    rate = point.learning_rate if point.learning_rate is not None and graph.leaves("target") else None
+    questions = []
+    for number, ask in enumerate(plan(derivation), start=1):
+        if ask.kind == "forward":
+            formula = scalar.definitions[ask.of]
+            questions.append(Question(number, ask.kind, ask.of, None, formula, values[ask.of]))
+        elif ask.kind == "local":
+            formula = _local_formula(derivation, ask)
+            questions.append(Question(number, ask.kind, ask.of, ask.wrt, formula, evaluate(formula, values)))
+        else:
+            node, index = _element(scalar, ask.of)
+            chain = scalar.gradient(node, index)
+            factors = tuple(FactorValue(f.of, f.wrt, f.expr, evaluate(f.expr, values)) for f in chain.factors)
+            value = evaluate(chain.expr, values)
+            updated = values[ask.of] - sp.Float(rate, 30) * value if rate is not None else None
+            current = values[ask.of] if rate is not None else None
+            questions.append(Question(number, ask.kind, ask.of, None, chain.expr, value, factors, current, updated))
+    asked = {q.of for q in questions if q.kind == "forward"}
+    given = tuple(
+        symbol
+        for node in graph.nodes.values()
+        if node.op.role == "op" and node.name != graph.loss
+        for symbol in scalar.symbols[node.name]
+        if symbol not in asked
+    )
+    return Exercises(point, values, rate, given, tuple(questions))
+
+
+def _scalar(derivation: Derivation):
+    """The per-weight view the answers come from; an error line when the network has none."""
+    refusal = derivation.scalar_refusal
+    if refusal is not None:
+        raise SymPropError(f"{derivation.network.source}: --exercises needs the per-weight view, and it has {refusal}")
+    return derivation.scalar
+
+
+def _element(scalar, symbol: sp.Symbol) -> tuple[str, tuple[int, ...]]:
+    """(node, 0-based index) of an element symbol."""
+    for node, symbols in scalar.symbols.items():
+        if symbol in symbols:
+            return node, element_indices(scalar.graph.nodes[node].shape)[symbols.index(symbol)]
+    raise KeyError(symbol)
+
+
+def _activated(derivation: Derivation, symbol: sp.Symbol) -> list[sp.Symbol]:
+    """``[a]`` when ``symbol`` (a ``z``) feeds only an activation (not softmax), else ``[]``."""
+    scalar = derivation.scalar
+    node, index = _element(scalar, symbol)
+    consumers = derivation.graph.consumers(node)
+    if len(consumers) != 1 or not consumers[0].op.activation or consumers[0].op.coupled:
+        return []
+    return [scalar.symbols[consumers[0].name][scalar.symbols[node].index(symbol)]]
+
+
+def _local_derivative(derivation: Derivation) -> Ask | None:
+    """da/dz of the first activation (not softmax: its Jacobian is no single factor) at its first
+    unit; else, from the loss back, the first step that reads exactly one computed value."""
+    scalar = derivation.scalar
+    graph = derivation.graph
+    for node in graph.nodes.values():
+        if node.op.role == "op" and node.op.activation and not node.op.coupled:
+            # asked even where a fused loss skips it (sigmoid + BCE): a(1 - a) is still its slope
+            return Ask("local", scalar.symbols[node.name][0], scalar.symbols[node.inputs[0]][0])
+    for node in reversed(list(graph.nodes.values())):
+        if node.op.role != "op":
+            continue
+        for symbol in scalar.symbols[node.name]:
+            read = [s for s in scalar.definitions[symbol].free_symbols if s in scalar.definitions]
+            if symbol in scalar.adjoints and len(read) == 1 and not sp.diff(scalar.definitions[symbol], read[0]).is_number:
+                return Ask("local", symbol, read[0])
+    return None
+
+
+def _local_formula(derivation: Derivation, ask: Ask) -> sp.Expr:
+    """d``of``/d``wrt`` in forward values: an activation's as the registry presents it (``a(1 - a)``)."""
+    scalar = derivation.scalar
+    node = derivation.graph.nodes[_element(scalar, ask.of)[0]]
+    if node.op.activation:
+        return at_elements(node.op.derivative, z=ask.wrt, a=ask.of)
+    return sp.diff(scalar.definitions[ask.of], ask.wrt)
