@@ -24,7 +24,8 @@ from symprop.verify.claims import ClaimNames
 from symprop.verify.claims_latex import translate
 from symprop.verify.writing import array_formula, sstr
 
-CORPUS = sorted((ROOT / "tests" / "claims").glob("*.yaml"))
+# one spec per file; student_corpus.yaml names a spec per claim (tests/test_verify_students.py)
+CORPUS = sorted(p for p in (ROOT / "tests" / "claims").glob("*.yaml") if p.name != "student_corpus.yaml")
 
 
 @cache
@@ -253,11 +254,10 @@ def test_result_echoes_what_was_understood():
         ("W2[0,0]", "[a1_1 for _ in x]", None, "comprehensions are not allowed"),
         ("W2[0,0]", "'text'", None, "strings are not allowed"),
         ("W2[0,0]", "9**9**9**9", None, "number too large"),
-        ("W2[0,0]", "a1_1(2)", None, "is not a function"),
         ("W2[0,0]", "sigmoid", None, "is a function"),
         ("W2[0,0]", "a1[5]", None, "does not fit 'a1' of shape [2]"),
         ("W2[0,0]", "a1_1 @ a1_1", None, "'@' multiplies two arrays"),
-        ("W2[0,0]", None, r"\sum_i w_i", "'\\sum' is not supported"),
+        ("W2[0,0]", None, r"\sum_i w_i", "the sum over i reaches w_{1}, which is not an element"),
         ("W2[0,0]", None, r"\foo{x}", "unknown command '\\foo'"),
         ("W2[0,0]", None, r"z_3", "unknown name 'z_{3}'; layers are written z^{(1)}"),
         ("W2[0,0]", None, r"(a^{(2)}_1", "expected ')'"),
@@ -335,7 +335,7 @@ def test_cli_single_claims(capsys):
     capsys.readouterr()
     assert run_verify(spec, "--wrt", "W2_11", "--claim", "a1_1", "--json") == 1
     payload = json.loads(capsys.readouterr().out)
-    assert payload["results"][0]["verdict"] == "wrong" and payload["summary"] == {"claims": 1, "correct": 0}
+    assert payload["results"][0]["verdict"] == "wrong" and payload["summary"] == {"claims": 1, "correct": 0, "unreadable": 0}
     assert run_verify(spec, "--wrt", "W2_11", "--claim", "nope") == 2
     assert "unknown name 'nope'" in capsys.readouterr().out
     assert run_verify(spec, "--claim", "a1_1") == 2
@@ -370,7 +370,6 @@ def test_cli_all_correct_claims_file(tmp_path):
         ("- {wrt: W2_11}", "give exactly one of claim and claim_latex"),
         ("- {wrt: W2_11, claim: a1_1, grade: 3}", "claims[0].grade: unknown field"),
         ("- {wrt: W2_11, claim: 3}", "claims[0].claim: expected text"),
-        ("- {wrt: W2_11, claim: 'a1_1 +'}", "claims[0]: claim 'a1_1 +': syntax error"),
     ],
 )
 def test_cli_bad_claims_files(tmp_path, capsys, content, message):

@@ -224,7 +224,7 @@ def test_cli_claims_file_with_the_new_forms(attention_file, tmp_path):
     wrong = sum(c["expect"] == "wrong" for c in claims)
     assert _run([str(attention_file), "--claims", str(answers), "--report", str(report), "--json"]) == (1 if wrong else 0)
     payload = json.loads(report.read_text(encoding="utf-8"))
-    assert payload["summary"] == {"claims": len(claims), "correct": len(claims) - wrong}
+    assert payload["summary"] == {"claims": len(claims), "correct": len(claims) - wrong, "unreadable": 0}
     verdicts = {r["id"]: r["verdict"] for r in payload["results"]}
     assert verdicts == {c["id"]: c["expect"] for c in claims}
 

@@ -162,6 +162,8 @@ MATH_FUNCTIONS: dict[str, Callable[..., sp.Expr]] = {
     **spec.MATH_FUNCTIONS,
     "ln": sp.log,
     "step": _step,
+    "heaviside": _step,
+    "sech": lambda z: 1 / sp.cosh(z),
 }
 
 ARRAY_FUNCTIONS: dict[str, Callable[..., Value]] = {
@@ -248,6 +250,11 @@ class ClaimNames:
             self.scalars[name] = value
 
     def _add_aliases(self, graph, scalar) -> None:
+        for node in graph.nodes.values():  # a graph spec's x0, w1 as written on paper: x_0, w_1
+            match = _LAYERED.match(node.name)
+            if match and not node.shape:
+                entry = NodeName(node.name, node.shape, tuple(scalar.symbols[node.name]))
+                self._add(f"{match.group(1)}_{match.group(2)}", entry, alias_of=node.name)
         for node in graph.params():
             if node.name[:1].isupper():
                 entry = self.arrays.get(node.name) or NodeName(node.name, node.shape, tuple(scalar.symbols[node.name]))
@@ -256,6 +263,7 @@ class ClaimNames:
         layers = sorted(int(m.group(2)) for n in graph.nodes if (m := _LAYERED.match(n)) and m.group(1) == "a")
         if output is not None and layers and output.name == f"a{layers[-1]}" and layers == list(range(1, len(layers) + 1)):
             self._add("o", self.arrays[output.name], alias_of=output.name, compact=True)
+            self._add("y", self.arrays[output.name], alias_of=output.name)
             if len(layers) == 2:
                 self._add("h", self.arrays["a1"], alias_of="a1", compact=True)
         for node in graph.nodes.values():
@@ -468,6 +476,10 @@ class ClaimReader(FormulaReader):
 
     def _unknown_name(self, node: ast.Name) -> FormulaError:
         names = self.names
+        zero = re.fullmatch(r"(\w+?)_0+(\d*)", node.id)
+        if zero and zero.group(1) in names.arrays:
+            base = zero.group(1)
+            return self.error(node, f"unknown name '{node.id}'", f"elements are 1-based: {base}_1 is the first (or {base}[0])")
         wholes = ", ".join(n for n in names.arrays if n not in names.aliases)
         aliases = ", ".join(n for n in names.arrays if n in names.aliases)
         functions = ", ".join(sorted(n for n in names.functions if not n.endswith("_prime") and n.isascii()))

@@ -50,34 +50,54 @@ def parse_claims(data: Any, source: str = "<python>") -> list[dict[str, Any]]:
     return claims
 
 
-def check_claims(verifier: Verifier, claims: list[dict[str, Any]], source: str = "<python>") -> list[VerifyResult]:
+def check_claims(verifier: Verifier, claims: list[dict[str, Any]]) -> list[VerifyResult]:
+    """One result per claim, in order.  A claim that cannot be read (bad syntax, an unknown name,
+    an unknown wrt) is an ``unreadable`` result carrying the message, and the others are still
+    judged; an error about the network itself (batch statistics) stops the file."""
+    verifier.refuse_coupled()
     results = []
-    for i, item in enumerate(claims):
+    for item in claims:
         try:
             results.append(verifier.check(item["wrt"], item.get("claim"), claim_latex=item.get("claim_latex")))
         except SpecError:
             raise
         except SymPropError as exc:
-            raise SpecError(source, f"claims[{i}]", str(exc)) from None
+            given = item.get("claim", item.get("claim_latex"))
+            results.append(
+                VerifyResult(
+                    verdict="unreadable",
+                    wrt=item["wrt"],
+                    claim=given,
+                    understood=given,
+                    expected="",
+                    diagnosis=[str(exc)],
+                    latex=item.get("claim_latex"),
+                    loss=verifier.derivation.graph.loss,
+                )
+            )
     return results
 
 
 def markdown_report(name: str, claims: list[dict[str, Any]], results: list[VerifyResult]) -> str:
     right = sum(r.correct for r in results)
+    unreadable = sum(r.verdict == "unreadable" for r in results)
+    wrong_count = len(results) - right - unreadable
+    summary = f"{len(results)} claims: {right} correct, {wrong_count} wrong"
+    summary += f", {unreadable} unreadable." if unreadable else "."
     lines = [
         f"# symprop verify: {name}",
         "",
-        f"{len(results)} claims: {right} correct, {len(results) - right} wrong.",
+        summary,
         "",
         "| # | wrt | claim (as read) | verdict | why |",
         "| --- | --- | --- | --- | --- |",
     ]
     labels = [str(item.get("id", i)) for i, item in enumerate(claims, start=1)]
     for label, result in zip(labels, results):
-        verdict = "correct" if result.correct else "**wrong**"
+        verdict = "correct" if result.correct else f"**{result.verdict}**"
         why = result.method if result.correct else "; ".join(_main_findings(result)) or result.method
         lines.append(f"| {_cell(label)} | {_cell(result.wrt)} | `{_cell(result.understood)}` | {verdict} | {_cell(why)} |")
-    wrong = [(label, r) for label, r in zip(labels, results) if not r.correct]
+    wrong = [(label, r) for label, r in zip(labels, results) if r.verdict == "wrong"]
     if wrong:
         lines += ["", "## Wrong claims", ""]
         for label, result in wrong:
@@ -88,7 +108,11 @@ def markdown_report(name: str, claims: list[dict[str, Any]], results: list[Verif
 def json_report(name: str, claims: list[dict[str, Any]], results: list[VerifyResult]) -> str:
     payload = {
         "network": name,
-        "summary": {"claims": len(results), "correct": sum(r.correct for r in results)},
+        "summary": {
+            "claims": len(results),
+            "correct": sum(r.correct for r in results),
+            "unreadable": sum(r.verdict == "unreadable" for r in results),
+        },
         "results": [{"id": c.get("id", i), **r.to_dict()} for i, (c, r) in enumerate(zip(claims, results), start=1)],
     }
     return json.dumps(payload, indent=2) + "\n"

@@ -13,8 +13,15 @@ person means it:
 * ``\sigma(z)`` and ``\operatorname{sigmoid}(z)``, ``\sigma'(z)`` (the derivative), ``\exp``,
   ``\log``, ``\ln``, ``\tanh``, ``\sqrt{}``, ``e^{-z}``, ``\frac{}{}``, ``\left( \right)``;
   a function applies to a parenthesised argument or to the single factor after it;
+* ``\sigma^\prime``, ``\tanh^2(z)`` (``tanh(z)^2``), ``\cosh^2``, ``\sech`` / ``\operatorname{sech}``,
+  ``\frac{d\sigma}{dz}(z)`` (sigma'(z); without its argument it is refused), ``H(z)``, ``(z > 0)``,
+  ``\mathbb{1}[z > 0]`` (the step function, relu's derivative), ``\boldsymbol{\delta}``;
+* ``\sum_k``, ``\sum_{k=1}^{n}``: the rest of the product once for each k, from 1 to the upper
+  bound or, without one, to the largest k for which every subscript with k names an element;
+* ``W_2`` for a graph spec's matrix ``W2`` and ``x_0`` for its scalar ``x0``; a leading
+  ``\frac{\partial E}{\partial w} =`` is dropped;
 * a multi-letter run that is not a known name is a product of letters (``xy`` = ``x*y``),
-  as in LaTeX; everything else (``\sum``, ``\partial``, unknown commands) is a clear error.
+  as in LaTeX; everything else (``\partial`` inside the claim, unknown commands) is a clear error.
 
 ``translate`` returns the plain text, which is then read by ``claims.ClaimReader`` exactly as
 a plain claim; the verifier echoes it back, so a misread claim is visible.
@@ -41,6 +48,13 @@ _UNICODE = {
     "∘": r"\circ ",
     "∂": r"\partial ",
     "∑": r"\sum ",
+    "Σ": r"\sum ",
+    "²": "^2",
+    "³": "^3",
+    "ᵀ": "^T",
+    "’": "'",
+    "′": "'",
+    "≥": r"\geq ",
 }
 
 _TOKEN = re.compile(
@@ -50,7 +64,7 @@ _TOKEN = re.compile(
   | (?P<escape>\\[^A-Za-z])
   | (?P<number>\d+\.\d*|\.\d+|\d+)
   | (?P<letters>[A-Za-z]+)
-  | (?P<symbol>[{}()\[\]^_+\-*/',|=])
+  | (?P<symbol>>=|[{}()\[\]^_+\-*/',|=>])
     """,
     re.VERBOSE,
 )
@@ -85,17 +99,23 @@ _FUNCTION_COMMANDS = {
     r"\cosh": "cosh",
     r"\sin": "sin",
     r"\cos": "cos",
+    r"\sech": "sech",
 }
 _NAME_COMMANDS = {r"\delta": "delta", r"\alpha": "alpha", r"\beta": "beta", r"\gamma": "gamma", r"\lambda": "lambda_"}
 _TEXT_COMMANDS = {r"\mathrm", r"\text", r"\operatorname", r"\mathit", r"\textrm", r"\mathbf", r"\boldsymbol"}
 _FRACTIONS = {r"\frac", r"\dfrac", r"\tfrac"}
 _UNSUPPORTED = {
-    r"\sum": "write the sum out term by term",
     r"\prod": "write the product out",
     r"\partial": "a claim is the formula of the gradient, without the d/dw on its left",
     r"\nabla": "a claim is the formula of the gradient itself",
 }
 _OPEN = {"(": ")", "[": "]", "{": "}"}
+_GREATER = {">", ">=", r"\geq", r"\ge", r"\geqslant"}
+_PRIMES = {"'", r"\prime"}
+
+
+class _OutOfRange(Exception):
+    """A summed index ran past the end of a node (ends the sum's range)."""
 
 
 @dataclass
@@ -120,6 +140,8 @@ class _Parser:
         self.names = names
         self.tokens = self._tokenize(text)
         self.i = 0
+        self.bound: dict[str, int] = {}  # the summed letters and their current values
+        self.summed: set[str] = set()  # the summed letters some subscript used
 
     # -- tokens ---------------------------------------------------------------------------
 
@@ -282,6 +304,8 @@ class _Parser:
             return ("num", tok.text)
         if tok.text in _OPEN:
             tree = self.expression()
+            if self.peek() is not None and self.peek().text in _GREATER:
+                tree = self._indicator(tree, _OPEN[tok.text])
             self.expect(_OPEN[tok.text])
             return tree
         if tok.kind == "command":
@@ -290,9 +314,104 @@ class _Parser:
             return self.letters(tok, tok.text)
         raise self.error(tok, "unexpected")
 
+    def _indicator(self, tree, closing: str):
+        r"""``(z > 0)``, ``[z \geq 0]``: relu's derivative, the step function."""
+        sign = self.next()
+        zero = self.peek()
+        if zero is None or zero.text != "0" or self.peek(1) is None or self.peek(1).text != closing:
+            raise self.error(sign, "a comparison is read only as (z > 0), relu's derivative; write (z^{(1)}_1 > 0) or step")
+        self.next()
+        return ("call", "step", tree)
+
+    def _sum(self, tok: _Tok):
+        r"""``\sum_k``, ``\sum_{k}``, ``\sum_{k=1}^{n}``: the rest of the product, once for each k."""
+        if self.peek() is None or self.peek().text != "_":
+            raise self.error(tok, "a sum needs its index: \\sum_k or \\sum_{k=1}^{2}")
+        self.next()
+        brace = self.peek() is not None and self.peek().text == "{"
+        if brace:
+            self.next()
+        letter = self.next()
+        if letter.kind != "letters" or len(letter.text) != 1:
+            raise self.error(letter, "a sum's index is one letter, e.g. \\sum_k")
+        if brace:
+            if self.peek() is not None and self.peek().text == "=":
+                self.next()
+                self.expect("1")
+            self.expect("}")
+        top = None
+        if self.peek() is not None and self.peek().text == "^":
+            self.next()
+            given = self.peek(1) if self.peek() is not None and self.peek().text == "{" else self.peek()
+            if given is None or given.kind != "number":
+                raise self.error(tok, "the sum's upper bound must be a number (or leave it out: the node's size)")
+            bound = self.script()
+            if bound[0] != "num" or not bound[1].isdigit():
+                raise self.error(tok, "the sum's upper bound must be a number (or leave it out: the node's size)")
+            top = int(bound[1])
+        start, end, terms = self.i, self.i, []
+        outer = self.bound.get(letter.text)
+        for value in range(1, (top or 999) + 1):
+            self.i = start
+            self.bound[letter.text] = value
+            try:
+                terms.append(self.term())
+                end = self.i
+            except _OutOfRange as exc:
+                if top is not None or value == 1:
+                    raise self.error(letter, f"the sum over {letter.text} reaches {exc}, which is not an element") from None
+                break
+            if letter.text not in self.summed:
+                example = f"w^{{(2)}}_{{{letter.text}1}}"
+                raise self.error(letter, f"the sum over {letter.text} uses {letter.text} in no subscript, e.g. {example}")
+        if outer is None:
+            del self.bound[letter.text]
+        else:
+            self.bound[letter.text] = outer
+        self.summed.discard(letter.text)
+        self.i = end
+        tree = terms[0]
+        for term in terms[1:]:
+            tree = ("bin", "+", tree, term)
+        return ("group", tree)
+
+    def _derivative_fraction(self, frac: _Tok):
+        r"""``\frac{d\sigma}{dz}(z)``: sigma'(z); None (nothing consumed) for any other fraction."""
+        a, b, c = self.peek(), self.peek(1), self.peek(2)
+        if not (a and a.text == "{" and b and b.text == "d" and c and c.text in _FUNCTION_COMMANDS and self.peek(3)):
+            return None
+        if self.peek(3).text != "}" or self.peek(4) is None or self.peek(4).text != "{":
+            return None
+        self.i += 4
+        self.next()
+        while self.peek() is not None and self.peek().text != "}":
+            self.next()
+        self.expect("}")
+        function = _FUNCTION_COMMANDS[c.text] + "_prime"
+        nxt = self.peek()
+        if nxt is None or nxt.text not in ("(", "["):
+            written = f"\\frac{{d{c.text}}}{{dz}}"
+            raise self.error(frac, f"'{written}' needs its argument; write {c.text}'(z^{{(2)}}_1) (or {written}(z^{{(2)}}_1))")
+        self.next()
+        arg = self.expression()
+        self.expect(_OPEN[nxt.text])
+        return ("call", function, arg)
+
     def command(self, tok: _Tok):
+        if tok.text == r"\sum":
+            return self._sum(tok)
+        if tok.text in (r"\mathbb", r"\mathbf", r"\boldsymbol") and self._group_text(0) == "1":
+            self._skip_group()  # the indicator's 1 of \mathbb{1}[z > 0]
+            return ("num", "1")
+        if tok.text in _TEXT_COMMANDS and self._group_text(0) is not None and self._group_text(0).startswith("\\"):
+            self.next()
+            inner = self.next()
+            self.expect("}")
+            return self.command(inner)  # \boldsymbol{\delta}
         if tok.text in _UNSUPPORTED:
             raise self.error(tok, f"'{tok.text}' is not supported; {_UNSUPPORTED[tok.text]}")
+        if tok.text in _FRACTIONS and (derivative := self._derivative_fraction(tok)) is not None:
+            return derivative
         if tok.text in _FRACTIONS:
             numerator = self.group()
             denominator = self.group()
@@ -334,9 +453,20 @@ class _Parser:
         return tree if tree is not None else self.atom()
 
     def call(self, tok: _Tok, function: str):
+        power = None
         if self.peek() is not None and self.peek().text == "'":
             self.next()
             function += "_prime"
+        elif self.peek() is not None and self.peek().text == "^":
+            self.next()
+            if self.peek() is not None and self.peek().text in _PRIMES:
+                self.next()
+                function += "_prime"
+            elif self.peek() is not None and self.peek().text == "{" and self.peek(1) and self.peek(1).text in _PRIMES:
+                self._skip_group()
+                function += "_prime"
+            else:
+                power = self.script()  # \tanh^2(z) is tanh(z)^2
         if function not in self.names.functions:
             raise self.error(tok, f"unknown function '{function}'")
         nxt = self.peek()
@@ -348,7 +478,7 @@ class _Parser:
             self.expect(_OPEN[nxt.text])
         else:
             arg = self.power()
-        return ("call", function, arg)
+        return ("call", function, arg) if power is None else ("pow", ("call", function, arg), power)
 
     def letters(self, tok: _Tok, word: str):
         if word == "e" and "e" not in self.names.arrays and self.peek() is not None and self.peek().text == "^":
@@ -356,6 +486,8 @@ class _Parser:
             return ("call", "exp", self.script())
         if word in self.names.functions and word not in self.names.scalars and word not in self.names.arrays:
             return self.call(tok, word)
+        if word == "H" and word not in self.names.scalars and self.peek() is not None and self.peek().text == "(":
+            return self.call(tok, "heaviside")  # Heaviside's step
         if word.endswith("_prime") and word in self.names.functions:
             return self.call(tok, word)
         return self.named(tok, word)
@@ -419,8 +551,25 @@ class _Parser:
     def _resolve(self, tok: _Tok, base: str, layer: str | None, sub: str | None):
         names = self.names
         indices = None
+        bound = sub is not None and any(c in self.bound for c in sub)
+        if bound and re.fullmatch(r"[\dA-Za-z]+|[\dA-Za-z]+(,[\dA-Za-z]+)+", sub):
+            parts = sub.split(",") if "," in sub else list(sub)
+            if all(p.isdigit() or p in self.bound for p in parts):
+                self.summed.update(p for p in parts if p in self.bound)
+                indices = [self.bound[p] if p in self.bound else int(p) for p in parts]
+                found = names.resolve(base, layer, indices)
+                if found is None:
+                    raise _OutOfRange(base + (f"^{{({layer})}}" if layer else "") + "_{" + ",".join(map(str, indices)) + "}")
+                return found
         if sub is not None and re.fullmatch(r"\d+(,\d+)*", sub):
             indices = [int(p) for p in sub.split(",")]
+            joined = f"{base}_{sub}"  # a graph spec's x0 written x_0 (its alias), W2 written W_2
+            if layer is None and names.resolve(base, None, indices) is None:
+                if joined in names.scalars:
+                    return joined
+                whole = names.arrays.get(base + sub)
+                if whole is not None and len(whole.shape) == 2:
+                    return base + sub
         elif sub is not None:
             # a named subscript (net_{h1}) is part of the name
             joined = f"{base}{layer or ''}_{sub}"
@@ -456,7 +605,7 @@ class _Parser:
             return tree[1] not in ("sum",) and self._is_array(tree[2])
         if kind == "bin":
             return self._is_array(tree[2]) or self._is_array(tree[3])
-        if kind in ("neg", "T"):
+        if kind in ("neg", "T", "group"):
             return self._is_array(tree[1])
         if kind == "pow":
             return self._is_array(tree[1])
@@ -467,6 +616,8 @@ def _print(tree, parent: int = 0) -> str:
     kind = tree[0]
     if kind in ("num", "name"):
         return tree[1]
+    if kind == "group":
+        return f"({_print(tree[1])})"
     if kind == "call":
         return f"{tree[1]}({_print(tree[2])})"
     if kind == "T":
@@ -501,8 +652,14 @@ def translate(text: str, names: ClaimNames) -> str:
             break
     for char, replacement in _UNICODE.items():
         cleaned = cleaned.replace(char, replacement)
-    if "=" in cleaned:  # "\frac{\partial E}{\partial w} = ..." : the claim is what follows the last '='
-        cleaned = cleaned.rsplit("=", 1)[1]
+    depth, equals = 0, None  # "\frac{\partial E}{\partial w} = ...": the claim follows the last '=' outside braces
+    for k, char in enumerate(cleaned):
+        depth += char in "{(["
+        depth -= char in "})]"
+        if char == "=" and depth == 0:
+            equals = k
+    if equals is not None:
+        cleaned = cleaned[equals + 1 :]
     parser = _Parser(cleaned, names)
     try:
         return _print(parser.parse())

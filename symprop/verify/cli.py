@@ -8,7 +8,9 @@
 
 Exit status: 0 when every claim is correct, 1 when any is wrong, 2 for errors (a claim that
 does not parse, an unknown name, a bad spec or claims file), which the main CLI prints as one
-line.  Output: a single claim prints its readable result; a claims file prints a Markdown
+line.  In a claims file, a claim that cannot be read is reported as ``unreadable`` (with the
+message) and the other claims are still judged; the report is written in full and the exit
+status is 2.  Output: a single claim prints its readable result; a claims file prints a Markdown
 report; ``--json`` switches both to JSON; ``--report FILE`` writes the report to FILE instead
 of printing it.
 """
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         if args.wrt:
             raise SymPropError("--wrt goes with --claim/--claim-latex; a claims file names wrt per claim")
         claims = load_claims(args.claims)
-        results = check_claims(verifier, claims, source=args.claims)
+        results = check_claims(verifier, claims)
     else:
         if not args.wrt:
             raise SymPropError('--wrt is needed with --claim/--claim-latex (e.g. --wrt "W2[0,0]")')
@@ -76,12 +78,15 @@ def run(args: argparse.Namespace) -> int:
     else:
         text = str(results[0]) + "\n"
     wrong = sum(not r.correct for r in results)
+    unreadable = sum(r.verdict == "unreadable" for r in results)
     if args.report:
         try:
             Path(args.report).write_text(text, encoding="utf-8")
         except OSError as exc:
             raise SymPropError(f"{args.report}: cannot write the report ({exc.strerror or exc})") from None
-        print(f"wrote {args.report}: {len(results)} claims, {len(results) - wrong} correct, {wrong} wrong")
+        counts = f"{len(results) - wrong} correct, {wrong - unreadable} wrong"
+        counts += f", {unreadable} unreadable" if unreadable else ""
+        print(f"wrote {args.report}: {len(results)} claims, {counts}")
     else:
         print(text, end="")
-    return 1 if wrong else 0
+    return 2 if unreadable else 1 if wrong else 0

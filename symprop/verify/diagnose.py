@@ -16,6 +16,7 @@ from ..ops import unflat_index
 from ..scalar import ElementGradient, Factor
 from .claims import ClaimFactor, is_array
 from .decide import DIAGNOSIS_POINTS, DIGITS, Setting, close
+from .familiar import familiar
 from .writing import sstr
 
 # -- diagnosis -------------------------------------------------------------------------------------
@@ -152,7 +153,7 @@ def _factor_notes(
 
     if len(runs) == 1 and spare:
         p, q = runs[0]
-        expr = sp.Mul(*(f.expr for f in chain[p : q + 1]))
+        expr = sp.Mul(*(familiar(setting, f) for f in chain[p : q + 1]))
         note = f"{wrote(spare)}; {_label(chain, p, q)} = {sstr(expr)}"
         product = [mpmath.mpc(1)] * len(points)
         for i in spare:
@@ -161,19 +162,74 @@ def _factor_notes(
         if ratio is not None and ratio != 1:
             note += f" ({ratio} times it)"
         notes.append(note)
+        notes.extend(_sum_notes(setting, product, expr, points))
     elif len(runs) == 1:
         p, q = runs[0]
-        expr = sp.Mul(*(f.expr for f in chain[p : q + 1]))
+        expr = sp.Mul(*(familiar(setting, f) for f in chain[p : q + 1]))
         notes.append(f"missing factor: {_label(chain, p, q)} = {sstr(expr)}")
     elif not runs and spare:
         notes.append(f"extra {wrote(spare)} (the chain rule has no such factor)")
     elif runs:
         for p, q in runs:
-            expr = sp.Mul(*(f.expr for f in chain[p : q + 1]))
+            expr = sp.Mul(*(familiar(setting, f) for f in chain[p : q + 1]))
             notes.append(f"no factor of yours equals {_label(chain, p, q)} = {sstr(expr)}")
         if spare:
             notes.append(f"{wrote(spare)} (matches no factor of the chain rule)")
     return notes, [chain[i] for i in range(len(chain)) if i not in covered]
+
+
+def _sum_notes(setting: Setting, claimed, expr: sp.Expr, points) -> list[str]:
+    """What is wrong with a sum over the next layer: terms left out, or W used for W^T."""
+    notes = []
+    swap = _transpose_swap(setting)
+    if swap and expr.xreplace(swap) != expr:
+        swapped = [setting.number(expr.xreplace(swap), k) for k in points]
+        if all(close(a, b, DIGITS) for a, b in zip(claimed, swapped)):
+            used = sorted((s for s in expr.free_symbols if s in swap and swap[s] != s), key=str)
+            example = f" ({swap[used[0]]} where {used[0]} belongs)" if used else ""
+            notes.append(
+                f"transpose: your sum uses W where the chain rule has W^T{example}; "
+                "going back a layer, dE/da_j = sum over k of W_kj * delta_k"
+            )
+            return notes
+    terms = sp.Add.make_args(expr)
+    if not 2 <= len(terms) <= 8:
+        return notes
+    values = [[setting.number(t, k) for k in points] for t in terms]
+    for mask in range(1, (1 << len(terms)) - 1):
+        kept = [i for i in range(len(terms)) if mask >> i & 1]
+        with mpmath.workdps(DIGITS):
+            total = [sum((values[i][k] for i in kept), mpmath.mpc(0)) for k in range(len(points))]
+        if all(close(a, b, DIGITS) for a, b in zip(claimed, total)):
+            missing = [_term_text(setting, terms[i]) for i in range(len(terms)) if not mask >> i & 1]
+            what = "term" if len(missing) == 1 else "terms"
+            notes.append(f"your sum is missing the {what} {' + '.join(missing)} (the sum runs over every unit of the next layer)")
+            break
+    return notes
+
+
+def _transpose_swap(setting: Setting) -> dict[sp.Symbol, sp.Symbol]:
+    """W_jk <-> W_kj for every square weight matrix (the mistake of using W for W^T)."""
+    swap = {}
+    for node in setting.graph.params():
+        if len(node.shape) == 2 and node.shape[0] == node.shape[1]:
+            symbols = setting.scalar.symbols[node.name]
+            n = node.shape[0]
+            for i in range(n):
+                for j in range(n):
+                    swap[symbols[i * n + j]] = symbols[j * n + i]
+    return swap
+
+
+def _term_text(setting: Setting, term: sp.Expr) -> str:
+    """A term of a delta sum as people write it, ``W2_21*delta2_2``, when a delta fits."""
+    for delta, adjoint in setting.names.deltas.items():
+        if adjoint == 0:
+            continue
+        rest = sp.cancel(term / adjoint)
+        if rest.free_symbols and len(rest.free_symbols) == 1 and rest.count_ops() <= 1:
+            return f"{sstr(rest)}*{delta}"
+    return sstr(term)
 
 
 def _refined_chain(setting: Setting, chain: list[Factor]) -> list[Factor]:
@@ -208,8 +264,8 @@ def _softmax_note(setting: Setting, unmatched: list[Factor]) -> list[str]:
     for node in setting.graph.nodes.values():
         if node.op.coupled and node.name in setting.graph.needs_grad:  # a softmax
             a, z = node.name, node.inputs[0]
-            inside = set(setting.scalar.symbols[z]) | set(setting.scalar.symbols[a])
-            if not any(f.wrt in inside or f.of in inside for f in unmatched):
+            inputs = set(setting.scalar.symbols[z])
+            if not any(f.wrt in inputs for f in unmatched):  # only a factor across the softmax (d./dz_k)
                 continue
             return [
                 f"{a} is a softmax of {z}: every {a}_i depends on every {z}_k, so dE/d{z}_k = "
@@ -219,6 +275,10 @@ def _softmax_note(setting: Setting, unmatched: list[Factor]) -> list[str]:
 
 
 def _label(chain: list[Factor], p: int, q: int) -> str:
+    """``da1_1/dz1_1`` for a run of chain factors; trailing factors equal to 1 (``dz/db``) are
+    left out of the name, so a bias's activation factor is da/dz, as people call it."""
+    while q > p and chain[q].expr == 1:
+        q -= 1
     return f"d{chain[p].of}/d{chain[q].wrt}"
 
 

@@ -11,7 +11,7 @@ from typing import Any
 class VerifyResult:
     """The answer for one claim.  ``str(result)`` is the readable report."""
 
-    verdict: str  # 'correct' or 'wrong'
+    verdict: str  # 'correct', 'wrong', or (in a claims file) 'unreadable'
     wrt: str  # the element or node, e.g. 'W2_11' or 'W2'
     claim: str  # as given
     understood: str  # what was read, in plain claim notation (names resolved, products explicit)
@@ -41,10 +41,12 @@ class VerifyResult:
             lines.append(f"  claim:        {self.understood}")
         if self.chain:
             lines.append(f"  chain rule:   {self.chain}")
-        lines.append(f"  correct:      {self.expected}")
+        if self.expected:
+            lines.append(f"  correct:      {self.expected}")
         if self.sizes:
             lines.append(f"  sizes:        {'; '.join(self.sizes)}")
-        lines.append(f"  decided by:   {self.method}")
+        if self.method:
+            lines.append(f"  decided by:   {self.method}")
         for line in self.diagnosis:
             lines.append(f"  - {line}")
         if self.point:

@@ -30,8 +30,10 @@ from ..scalar import SCALAR_LIMIT, ElementGradient, Factor
 from . import tensor_diagnose
 from .claims import ClaimFactor, ClaimNames, ShapeError, describe_shape, is_array, read_claim
 from .claims_latex import translate
+from .claims_text import Names, normalize
 from .decide import Setting, show
 from .diagnose import diagnose, matrix_notes
+from .familiar import familiar_factors
 from .result import VerifyResult
 from .tensor_claims import transposable_parts, uses_tensor_notation
 from .tensor_decide import ClaimShapeError, TensorCheck
@@ -164,6 +166,11 @@ class Verifier:
         if (claim is None) == (claim_latex is None):
             raise SymPropError("give exactly one of a plain claim (--claim) and a LaTeX claim (--claim-latex)")
         text = claim
+        if claim is not None:
+            try:
+                text = normalize(claim, Names.of(setting.names))
+            except FormulaError as exc:
+                raise SymPropError(f"claim {short(claim)}: {exc}") from None
         if claim_latex is not None:
             try:
                 text = translate(claim_latex, setting.names)
@@ -177,6 +184,8 @@ class Verifier:
             raise
         except FormulaError as exc:
             shown = f"{short(text)} (read from the LaTeX)" if claim_latex is not None else short(text)
+            if claim_latex is None and text != claim.strip():
+                shown = f"{short(claim)} (read as {short(text)})"
             raise SymPropError(f"claim {shown}: {exc}") from None
         deltas = setting.names.deltas
         if deltas:
@@ -187,18 +196,31 @@ class Verifier:
 
     def check(self, wrt: str, claim: str | None = None, *, claim_latex: str | None = None) -> VerifyResult:
         self.refuse_coupled()  # claims are per sample; batch_norm makes a sample's gradient depend on its batch
-        if self._numeric(wrt, claim, claim_latex):
-            return self._check_tensor(wrt, claim, claim_latex)
-        target = self.parse_wrt(wrt)
-        if target.whole and self.derivation.graph.nodes[target.node].shape:
-            return self._check_matrix(target, claim, claim_latex)
-        return self._check_scalar(target, claim, claim_latex)
+        if self._numeric(wrt, self._plain(claim), claim_latex):
+            result = self._check_tensor(wrt, claim, claim_latex)
+        else:
+            target = self.parse_wrt(wrt)
+            if target.whole and self.derivation.graph.nodes[target.node].shape:
+                result = self._check_matrix(target, claim, claim_latex)
+            else:
+                result = self._check_scalar(target, claim, claim_latex)
+        result.diagnosis = list(dict.fromkeys(result.diagnosis))  # each finding once
+        return result
 
     # -- claims decided with numbers (large networks, adjoints, index notation) --------------
 
     @cached_property
     def tensor(self) -> TensorCheck:
         return TensorCheck(self.derivation)
+
+    def _plain(self, claim):
+        """The claim as the exact reader will read it (for deciding which reader), or as given."""
+        if not isinstance(claim, str) or not self.derivation.has_scalar:
+            return claim
+        try:
+            return normalize(claim, Names.of(self.base.names))
+        except FormulaError:
+            return None  # the exact reader repeats the rewriting's message
 
     def _numeric(self, wrt: str, claim, claim_latex) -> bool:
         """Whether a claim is decided with numbers (``tensor_decide``): on a network too large
@@ -269,7 +291,7 @@ class Verifier:
                 wrt=target.name,
                 claim=given,
                 understood=given,
-                expected=product_text(gradient.factors),
+                expected=product_text(familiar_factors(setting, gradient.factors)),
                 method="shape",
                 diagnosis=[str(exc)],
                 latex=claim_latex,
@@ -280,7 +302,7 @@ class Verifier:
             wrt=target.name,
             claim=given,
             understood=text,
-            expected=product_text(gradient.factors),
+            expected=product_text(familiar_factors(setting, gradient.factors)),
             latex=claim_latex,
             chain=" * ".join(f.text for f in gradient.factors),
         )
