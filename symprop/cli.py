@@ -141,6 +141,24 @@ def _remove_if_empty(directory: Path) -> None:
         pass  # not empty (or gone): leave it
 
 
+def _classroom_command(args: argparse.Namespace) -> int:
+    if args.pdf and shutil.which("latexmk") is None:
+        raise SymPropError(LATEXMK_MISSING)
+    from .api import derive
+    from .classroom.build import class_set
+    from .classroom.questions import load_questions
+    from .classroom.roster import read_roster
+    from .loading import load
+
+    students = read_roster(args.roster)
+    derivation = derive(load(args.spec))
+    items = load_questions(args.questions, derivation) if args.questions else None
+    chosen = class_set(derivation, students, args.seed, items)
+    written = _write_all(Path(args.output), chosen.sources(), compile_pdf=args.pdf)
+    print(f"wrote {len(written)} files for {len(students)} students into {args.output}")
+    return 0
+
+
 def _check_command(args: argparse.Namespace) -> int:
     from .check import check_module
 
@@ -188,6 +206,17 @@ def build_parser() -> argparse.ArgumentParser:
     check_parser.add_argument("module", help="the emitted .py file")
     check_parser.add_argument("--seed", type=int, default=0, help="seed of the random check point")
     check_parser.set_defaults(run=_check_command)
+
+    classroom_parser = commands.add_parser(
+        "classroom", help="a class set: per student a variant's worksheet and answer key, and the class answer sheet"
+    )
+    classroom_parser.add_argument("spec", help="the network spec (YAML) with a worked example")
+    classroom_parser.add_argument("--roster", required=True, help="CSV file with the columns id and name")
+    classroom_parser.add_argument("-o", "--output", required=True, help="output folder")
+    classroom_parser.add_argument("--seed", type=int, default=0, help="the course seed (same seed, same id: same numbers)")
+    classroom_parser.add_argument("--questions", help="questions YAML (default: the exercises plan)")
+    classroom_parser.add_argument("--pdf", action="store_true", help="also compile every document (needs latexmk)")
+    classroom_parser.set_defaults(run=_classroom_command)
 
     verify_cli.add_parser(commands)
     return parser
