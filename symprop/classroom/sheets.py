@@ -107,7 +107,7 @@ def class_answers(students: list[Student], keys: dict[str, Key], ids: list[str])
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["id", "name", *ids])
-    writer.writerows([[_csv_safe(c) for c in row] for row in rows])
+    writer.writerows([[csv_safe(c) for c in row] for row in rows])
     numeric = [i for i in ids if keys[students[0].id].answers[i].item.numeric]
     context = {
         "columns": [text(i) for i in numeric],
@@ -125,7 +125,7 @@ def _cell(key: Key, item_id: str) -> str:
     return number(answer.value) if answer.item.numeric else str(answer.formula)
 
 
-def _csv_safe(cell: str) -> str:
+def csv_safe(cell: str) -> str:
     """A cell a spreadsheet will not run as a formula (a name starting with =, +, - or @)."""
     return "'" + cell if cell[:1] in ("=", "+", "@") or (cell[:1] == "-" and not _is_number(cell)) else cell
 
