@@ -14,6 +14,7 @@ from ..loading import from_dict
 from ..spec_file import read_text
 from .grading import Grader, Row
 from .key import Blueprint, Key
+from .moodle import quiz_xml
 from .questions import Item, default_questions, parse_questions
 from .report import feedback, gradebook
 from .roster import Student
@@ -31,6 +32,7 @@ class ClassSet:
     students: list[Student]
     seed: int
     keys: dict[str, Key]  # by student id
+    blueprint: Blueprint
     spec_data: Any = None  # the spec as read (stored in the manifest, to grade later)
     questions_data: Any = None
 
@@ -39,6 +41,7 @@ class ClassSet:
         for student in self.students:
             outputs.update(student_sources(self.derivation, self.keys[student.id], student))
         outputs.update(class_answers(self.students, self.keys, [i.id for i in self.items]))
+        outputs["quiz.xml"] = quiz_xml(self)
         if self.spec_data is not None:
             outputs[MANIFEST] = json.dumps(
                 {
@@ -71,7 +74,7 @@ def class_set(
     items = items if items is not None else default_questions(derivation)
     blueprint = Blueprint(derivation, items)
     keys = {s.id: draw_variant(blueprint, seed, s.id)[0] for s in students}
-    return ClassSet(derivation, items, students, seed, keys, spec_data, questions_data)
+    return ClassSet(derivation, items, students, seed, keys, blueprint, spec_data, questions_data)
 
 
 def open_class(folder: str | Path) -> ClassSet:

@@ -18,7 +18,7 @@ from ..exercises import Point
 from ..ops import at_elements, element_indices
 from ..scalar import ElementGradient, evaluate
 from ..spec import flatten
-from .mistakes import Mistake, Wrong, at_point, gradient_mistakes, local_mistakes, step_mistakes
+from .mistakes import Mistake, Wrong, at_point, forward_mistakes, gradient_mistakes, local_mistakes, step_mistakes
 from .questions import Item
 
 RELATIVE = 1e-3
@@ -72,6 +72,7 @@ class Blueprint:
         for item in items:
             if item.kind == "forward":
                 self.formulas[item.id] = scalar.definitions[item.of]
+                self.wrongs[item.id] = forward_mistakes(derivation, item.of)
             elif item.kind == "factor":
                 self.formulas[item.id] = local_formula(derivation, item.of, item.wrt)
                 self.wrongs[item.id] = local_mistakes(derivation, item.of, item.wrt, self.formulas[item.id])
@@ -100,8 +101,7 @@ class Blueprint:
             formula = self.formulas[item.id]
             if item.kind in ("forward", "factor"):
                 answer = Answer(item, formula, evaluate(formula, values))
-                if item.kind == "factor":
-                    answer.mistakes = at_point(self.wrongs[item.id], answer.value, values)
+                answer.mistakes = at_point(self.wrongs[item.id], answer.value, values)
                 answer.candidates = [Candidate(m.key, m.text, float(m.value), 0, True) for m in answer.mistakes]
                 answer.candidates += [c for c in forward if c.key != f"value_{item.of}"]
                 answers[item.id] = answer

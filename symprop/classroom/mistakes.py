@@ -62,7 +62,7 @@ def gradient_mistakes(derivation, chain: ElementGradient) -> list[Wrong]:
         found.append(
             (
                 f"no_derivative_{node.name}",
-                f"the derivative of {node.name}'s activation ({node.op.name}'(z) = {_text(shown)}) is missing",
+                f"the derivative of {node.name}'s activation ({node.op.name}'(z) = {formula_text(shown)}) is missing",
                 _replace_products(right, {d: sp.S.One for _, d in pairs}),
             )
         )
@@ -88,7 +88,7 @@ def gradient_mistakes(derivation, chain: ElementGradient) -> list[Wrong]:
             found.append(
                 (
                     f"wrong_layer_{node.name}",
-                    f"the activation derivative of {other.name} ({_text(wrong)}) is used where {node.name}'s belongs",
+                    f"the activation derivative of {other.name} ({formula_text(wrong)}) is used where {node.name}'s belongs",
                     _replace_products(right, {factor.expr: wrong}) if factor.expr != 1 else right,
                 )
             )
@@ -120,7 +120,7 @@ def gradient_mistakes(derivation, chain: ElementGradient) -> list[Wrong]:
         found.append(
             (
                 "one_term",
-                f"the sum over the next layer's units is missing: only its first term ({_text(terms[0])}) is kept",
+                f"the sum over the next layer's units is missing: only its first term ({formula_text(terms[0])}) is kept",
                 _replace_products(right, {first.expr: terms[0]}),
             )
         )
@@ -161,11 +161,20 @@ def local_mistakes(derivation, of: sp.Symbol, wrt: sp.Symbol, formula: sp.Expr) 
             found.append(
                 (
                     "in_z",
-                    f"the derivative is written in {wrt} where it takes {of} ({_text(formula)})",
+                    f"the derivative is written in {wrt} where it takes {of} ({formula_text(formula)})",
                     formula.xreplace({of: wrt}),
                 )
             )
     return [Wrong(key, text, wrong, 0) for key, text, wrong in found]
+
+
+def forward_mistakes(derivation, of: sp.Symbol) -> list[Wrong]:
+    """A unit's output given without its activation (z for a = f(z))."""
+    node = _node_of(derivation, of)
+    if node is None or not node.op.activation or node.op.coupled:
+        return []
+    z = derivation.scalar.symbols[node.inputs[0]][derivation.scalar.symbols[node.name].index(of)]
+    return [Wrong("no_activation", f"this is {z}, before the activation: {of} = {node.op.name}({z})", z, 0)]
 
 
 def at_point(wrongs: list[Wrong], right_value: sp.Float, values) -> list[Mistake]:
@@ -207,5 +216,6 @@ def _node_of(derivation, symbol: sp.Symbol):
     return None
 
 
-def _text(expr: sp.Expr) -> str:
+def formula_text(expr: sp.Expr) -> str:
+    """A formula as a student writes it in plain text: ``a2_1*(1 - a2_1)``, powers with ``^``."""
     return str(expr).replace("**", "^")
