@@ -115,7 +115,9 @@ class Blueprint:
                 updated = weight - sp.Float(rate, 30) * gradient
                 answer = Answer(item, item.wrt - sp.Rational(repr(rate)) * formula, updated, chain, factor_values)
                 answer.candidates = [
-                    Candidate(k, t, float(v), 0, True) for k, t, v in step_mistakes(weight, rate, gradient, mistakes)
+                    Candidate(k, t, float(v), 0, True)
+                    for k, t, v in step_mistakes(weight, rate, gradient, mistakes)
+                    if not close(float(v), float(updated))  # alpha times a small error: not told apart from the right weight
                 ]
                 answer.candidates.append(
                     Candidate(

@@ -217,5 +217,11 @@ def _node_of(derivation, symbol: sp.Symbol):
 
 
 def formula_text(expr: sp.Expr) -> str:
-    """A formula as a student writes it in plain text: ``a2_1*(1 - a2_1)``, powers with ``^``."""
-    return str(expr).replace("**", "^")
+    """A formula as a student writes it in plain text: ``a2_1*(1 - a2_1)``, powers with ``^``,
+    relu's derivative as ``step(z1_1)`` (the claim language's name for it)."""
+    steps = {}
+    for piecewise in expr.atoms(sp.Piecewise):
+        (one, condition), (zero, _) = piecewise.args if len(piecewise.args) == 2 else ((None, None), (None, None))
+        if one == 1 and zero == 0 and isinstance(condition, sp.StrictGreaterThan) and condition.rhs == 0:
+            steps[piecewise] = sp.Function("step")(condition.lhs)
+    return str(expr.xreplace(steps)).replace("**", "^")

@@ -18,6 +18,7 @@ from ..emit.latex.tex import Tex, environment, text
 from ..exercises import Exercises, Question
 from ..latex_printing import number, to_latex
 from .key import Key
+from .mistakes import formula_text
 from .roster import Student
 
 
@@ -122,7 +123,7 @@ def class_answers(students: list[Student], keys: dict[str, Key], ids: list[str])
 
 def _cell(key: Key, item_id: str) -> str:
     answer = key.answers[item_id]
-    return number(answer.value) if answer.item.numeric else str(answer.formula)
+    return number(answer.value) if answer.item.numeric else formula_text(answer.formula)
 
 
 def csv_safe(cell: str) -> str:
