@@ -40,7 +40,8 @@ class ClassSet:
         outputs: dict[str, str] = {}
         for student in self.students:
             outputs.update(student_sources(self.derivation, self.keys[student.id], student))
-        outputs.update(class_answers(self.students, self.keys, [i.id for i in self.items]))
+        title = f"{self.derivation.network.name}, seed {self.seed}"
+        outputs.update(class_answers(self.students, self.keys, [i.id for i in self.items], title))
         outputs["quiz.xml"] = quiz_xml(self)
         if self.spec_data is not None:
             outputs[MANIFEST] = json.dumps(

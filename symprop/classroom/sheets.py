@@ -102,15 +102,19 @@ def _label(sheet: ExerciseSheet, question: dict, roles: dict[str, str], key: Key
     question["blanks"], question["answers"] = labelled, answered
 
 
-def class_answers(students: list[Student], keys: dict[str, Key], ids: list[str]) -> dict[str, str]:
-    """``class_answers.csv`` and ``class_answers.tex``: every student's answers side by side."""
+def class_answers(students: list[Student], keys: dict[str, Key], ids: list[str], title: str = "") -> dict[str, str]:
+    """``class_answers.csv`` and ``class_answers.tex``: every student's answers side by side;
+    ``title`` (the spec and the seed) heads the LaTeX sheet, with what each column asks."""
     rows = [[s.id, s.name, *(_cell(keys[s.id], i) for i in ids)] for s in students]
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["id", "name", *ids])
     writer.writerows([[csv_safe(c) for c in row] for row in rows])
     numeric = [i for i in ids if keys[students[0].id].answers[i].item.numeric]
+    first = keys[students[0].id].answers
     context = {
+        "title": text(title),
+        "legend": [text(f"{i}: {describe(first[i].item)}") for i in ids],
         "columns": [text(i) for i in numeric],
         "rows": [[text(s.id), text(s.name), *(Tex(number(keys[s.id].answers[i].value, 6)) for i in numeric)] for s in students],
         "formulas": [
@@ -119,6 +123,17 @@ def class_answers(students: list[Student], keys: dict[str, Key], ids: list[str])
     }
     tex = environment().get_template("class_answers.tex.j2").render(**context)
     return {"class_answers.csv": buffer.getvalue(), "class_answers.tex": tex}
+
+
+def describe(item) -> str:
+    """What a question asks, in a few words: ``dE/dW2_11``, ``W2_11 after one step``."""
+    return {
+        "forward": f"the value of {item.of}",
+        "factor": f"d{item.of}/d{item.wrt}",
+        "gradient": f"dE/d{item.wrt}",
+        "step": f"{item.wrt} after one step",
+        "formula": f"dE/d{item.wrt} as a formula",
+    }[item.kind]
 
 
 def _cell(key: Key, item_id: str) -> str:
