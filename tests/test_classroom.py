@@ -491,3 +491,62 @@ def test_grade_a_folder_that_classroom_did_not_write(tmp_path, capsys):
         capsys.readouterr().err
         == f"symprop: error: {tmp_path / 'classroom.json'}: not found; grade the folder that symprop classroom wrote\n"
     )
+
+
+CATALOGUE = [
+    ("tutorial_222", "q4", ["sign", "no_derivative_a2", "sigmoid_plus_a2", "wrong_layer_a2"]),
+    (
+        "tutorial_222",
+        "q5",
+        [
+            "sign",
+            "no_derivative_a1",
+            "sigmoid_plus_a1",
+            "no_derivative_a2",
+            "sigmoid_plus_a2",
+            "wrong_layer_a1",
+            "transpose",
+            "one_term",
+        ],
+    ),
+    ("tutorial_222", "q3", ["activation_value", "sigmoid_plus", "in_z"]),
+    ("softmax_classifier", "q5", ["sign", "transpose", "one_term"]),
+]
+
+
+@pytest.mark.parametrize("name, item_id, mistakes", CATALOGUE)
+def test_the_catalogue_of_typical_mistakes(name, item_id, mistakes):
+    derivation = symprop.derive(symprop.load(EXAMPLES / f"{name}.yaml"))
+    key = class_set(derivation, STUDENTS[:1], 1).keys["s00"]
+    assert [m.key for m in key.answers[item_id].mistakes] == mistakes
+
+
+def test_the_mean_and_the_square_of_mse_are_typical_mistakes():
+    spec = symprop.spec_file.read_yaml(EXAMPLES / "tutorial_222.yaml")
+    spec["loss"] = "mse"
+    derivation = symprop.derive(symprop.from_dict(spec, "mse.yaml"))
+    answer = class_set(derivation, STUDENTS[:1], 1).keys["s00"].answers["q4"]
+    found = {m.key: m for m in answer.mistakes}
+    assert found["mean"].value == pytest.approx(2 * answer.value, rel=1e-20)  # 1/N left out, N = 2
+    assert found["loss_constant"].value == pytest.approx(answer.value / 2, rel=1e-20)  # the 2 of the square left out
+    assert found["mean"].text == "the 1/N of the mean over the N = 2 outputs is missing"
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        (
+            "residual_block",
+            "example: a class set needs a worked example (each student's numbers vary its inputs, targets and weights); "
+            "add an 'example'",
+        ),
+        ("custom_swish", "a class set needs the per-weight view, and it has 139 parameters (at most 100)"),
+    ],
+)
+def test_a_spec_a_class_set_cannot_use(tmp_path, capsys, spec, message):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,name\ns1,A\n", encoding="utf-8")
+    path = str(EXAMPLES / f"{spec}.yaml")
+    assert main(["classroom", path, "--roster", str(roster), "-o", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == f"symprop: error: {path}: {message}\n"
+    assert not (tmp_path / "out").exists()

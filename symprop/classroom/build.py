@@ -72,6 +72,14 @@ def class_set(
     derivation, students: list[Student], seed: int, items: tuple[Item, ...] | None = None, spec_data=None, questions_data=None
 ) -> ClassSet:
     """Every student's variant and key (the exercises plan's questions unless ``items``)."""
+    network = derivation.network
+    if derivation.scalar_refusal is not None:
+        raise SymPropError(f"{network.source}: a class set needs the per-weight view, and it has {derivation.scalar_refusal}")
+    if network.example is None:
+        raise SymPropError(
+            f"{network.source}: example: a class set needs a worked example (each student's numbers vary its "
+            "inputs, targets and weights); add an 'example'"
+        )
     items = items if items is not None else default_questions(derivation)
     blueprint = Blueprint(derivation, items)
     keys = {s.id: draw_variant(blueprint, seed, s.id)[0] for s in students}

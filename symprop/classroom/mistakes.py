@@ -124,16 +124,15 @@ def gradient_mistakes(derivation, chain: ElementGradient) -> list[Wrong]:
                 _replace_products(right, {first.expr: terms[0]}),
             )
         )
-    if first.of == scalar.loss_symbol:
-        constant, _ = sp.factor_terms(first.expr).as_coeff_Mul()
+    loss = graph.nodes[graph.loss]
+    if getattr(loss.op, "loss_function", False) and hasattr(loss.op, "scale"):
+        outputs = len(scalar.symbols[loss.inputs[0]])
+        scale = loss.op.scale(outputs)
+        if scale != 1:
+            found.append(("mean", f"the 1/N of the mean over the N = {outputs} outputs is missing", right / scale))
+        constant, _ = sp.factor_terms(loss.op.derived).as_coeff_Mul()
         if constant.is_Rational and constant not in (1, -1):
-            found.append(
-                (
-                    "loss_constant",
-                    f"the loss's constant factor {constant} (the 1/N of a mean, or the 2 of a square) is missing",
-                    right / constant,
-                )
-            )
+            found.append(("loss_constant", f"the factor {constant} from differentiating the loss is missing", right / constant))
     return [Wrong(key, text, formula, max(n - 1, 0)) for key, text, formula in found]
 
 
