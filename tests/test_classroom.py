@@ -17,12 +17,13 @@ from conftest import EXAMPLES, needs_tex
 
 import symprop
 from symprop.classroom.build import class_set, open_class
-from symprop.classroom.grading import parse_number
+from symprop.classroom.grading import Grader, parse_number
 from symprop.classroom.key import Blueprint
 from symprop.classroom.moodle import quiz_xml
 from symprop.classroom.questions import default_questions, parse_questions
 from symprop.classroom.roster import Student
 from symprop.classroom.sheets import class_answers, student_sources
+from symprop.classroom.submissions import Submission
 from symprop.classroom.variants import MIN_GRADIENT, draw_variant, problems
 from symprop.cli import main
 from symprop.emit.latex.pdf import compile_pdf
@@ -550,3 +551,30 @@ def test_a_spec_a_class_set_cannot_use(tmp_path, capsys, spec, message):
     assert main(["classroom", path, "--roster", str(roster), "-o", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err == f"symprop: error: {path}: {message}\n"
     assert not (tmp_path / "out").exists()
+
+
+FORMULAS = [
+    ("(a2_1-t_1)a2_1(1-a2_1)a1_1", "right", 2.0, None),
+    (r"(a_1^{(2)} - t_1)\,a_1^{(2)}(1-a_1^{(2)})\,a_1^{(1)}", "right", 2.0, None),
+    ("δ2_1·a1_1", "right", 2.0, None),
+    ("(y_1 − t_1)·y_1(1 − y_1)·a1_1", "right", 2.0, None),
+    (r"\delta^{(2)}_1 a^{(1)}_1", "right", 2.0, None),
+    ("sigma'(z2_1)(a2_1-t_1)a1_1", "right", 2.0, None),
+    ("(t_1-a2_1)a2_1(1-a2_1)a1_1", "partial", 1.0, "sign"),
+    ("(a2_1-t_1)a2_1(1+a2_1)a1_1", "partial", 1.0, "sigmoid_plus_a2"),
+    ("(a2_1-t_1)a1_1", "partial", 1.0, "no_derivative_a2"),
+    ("(a2_1-t_1)a2_1(1-a2_1)", "partial", 1.0, None),  # the last factor a1_1 missing: two factors right
+    ("(a2_1-t_1", "unreadable", 0.0, None),
+    ("foo*a1_1", "unreadable", 0.0, None),
+]
+
+
+@pytest.mark.parametrize("claim, verdict, points, mistake", FORMULAS)
+def test_formulas_as_students_write_them(claim, verdict, points, mistake):
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    items = parse_questions(
+        {"questions": [{"id": "f", "kind": "formula", "wrt": "W2_11", "points": 2, "factor_points": 0.5}]}, derivation
+    )
+    chosen = class_set(derivation, STUDENTS[:1], 1, items)
+    (mark,) = Grader(derivation, items, chosen.keys).grade_one(STUDENTS[0], Submission("s00", {"f": claim})).marks
+    assert (mark.verdict, mark.points, mark.mistake) == (verdict, points, mistake)
