@@ -578,3 +578,11 @@ def test_formulas_as_students_write_them(claim, verdict, points, mistake):
     chosen = class_set(derivation, STUDENTS[:1], 1, items)
     (mark,) = Grader(derivation, items, chosen.keys).grade_one(STUDENTS[0], Submission("s00", {"f": claim})).marks
     assert (mark.verdict, mark.points, mark.mistake) == (verdict, points, mistake)
+
+
+def test_a_graph_spec_without_targets_has_a_sign_mistake_without_an_error():
+    derivation = symprop.derive(symprop.load(EXAMPLES / "cs231n_neuron.yaml"))
+    key = class_set(derivation, STUDENTS[:1], 3).keys["s00"]
+    (sign,) = [m for m in key.answers["q4"].mistakes if m.key == "sign"]
+    assert sign.text == "the sign is flipped"
+    assert float(sign.value) == -float(key.answers["q4"].value)

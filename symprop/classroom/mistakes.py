@@ -43,9 +43,9 @@ def gradient_mistakes(derivation, chain: ElementGradient) -> list[Wrong]:
     scalar, graph = derivation.scalar, derivation.graph
     right = chain.expr
     n = len(chain.factors)
-    found: list[tuple[str, str, sp.Expr]] = [
-        ("sign", "the sign of the error is flipped (t - y instead of y - t)", -right),
-    ]
+    # a network without targets (a graph spec's output differentiated) has no error to flip: only a sign
+    sign = "the sign of the error is flipped (t - y instead of y - t)" if graph.leaves("target") else "the sign is flipped"
+    found: list[tuple[str, str, sp.Expr]] = [("sign", sign, -right)]
     activations = [node for node in graph.nodes.values() if node.op.role == "op" and node.op.activation and not node.op.coupled]
     derivatives = {
         node.name: [
