@@ -121,6 +121,7 @@ def _write_into(directory: Path, outputs: dict[str, str], compile_pdf: bool) -> 
         names = list(outputs)
         try:
             for name, text in outputs.items():
+                (scratch / name).parent.mkdir(parents=True, exist_ok=True)  # feedback/ID.md
                 (scratch / name).write_text(text, encoding="utf-8")
         except OSError as exc:
             raise SymPropError(f"{directory}: writing {name} failed ({exc.strerror or exc}); nothing was written") from None
@@ -130,6 +131,7 @@ def _write_into(directory: Path, outputs: dict[str, str], compile_pdf: bool) -> 
             names += [compile_tex(scratch / tex).name for tex in [name for name in names if name.endswith(".tex")]]
         try:
             for name in names:
+                (directory / name).parent.mkdir(parents=True, exist_ok=True)
                 os.replace(scratch / name, directory / name)
         except OSError as exc:
             raise SymPropError(f"{directory / name}: cannot move the output into place ({exc.strerror or exc})") from None
@@ -143,6 +145,38 @@ def _remove_if_empty(directory: Path) -> None:
         directory.rmdir()
     except OSError:
         pass  # not empty (or gone): leave it
+
+
+def _classroom_command(args: argparse.Namespace) -> int:
+    if args.pdf and shutil.which("latexmk") is None:
+        raise SymPropError(LATEXMK_MISSING)
+    from .api import derive
+    from .classroom.build import class_set
+    from .classroom.questions import parse_questions
+    from .classroom.roster import read_roster
+    from .loading import from_dict
+    from .spec_file import read_yaml
+
+    students = read_roster(args.roster)
+    spec_data = read_yaml(args.spec)
+    derivation = derive(from_dict(spec_data, args.spec))
+    questions_data = read_yaml(args.questions, "questions file") if args.questions else None
+    items = parse_questions(questions_data, derivation, args.questions) if args.questions else None
+    chosen = class_set(derivation, students, args.seed, items, spec_data, questions_data)
+    written = _write_all(Path(args.output), chosen.sources(), compile_pdf=args.pdf)
+    print(f"wrote {len(written)} files for {len(students)} students into {args.output}")
+    return 0
+
+
+def _grade_command(args: argparse.Namespace) -> int:
+    from .classroom.build import open_class
+
+    chosen = open_class(args.folder)
+    rows, outputs = chosen.grade(args.answers)
+    written = _write_all(Path(args.folder), outputs, compile_pdf=False)
+    graded = sum(1 for row in rows if row.student is not None)
+    print(f"graded {graded} students; wrote {written[0]} and {len(written) - 1} feedback files")
+    return 0
 
 
 def _check_command(args: argparse.Namespace) -> int:
@@ -199,6 +233,24 @@ def build_parser() -> argparse.ArgumentParser:
     check_parser.add_argument("module", help="the emitted .py file")
     check_parser.add_argument("--seed", type=int, default=0, help="seed of the random check point")
     check_parser.set_defaults(run=_check_command)
+
+    classroom_parser = commands.add_parser(
+        "classroom", help="a class set: per student a variant's worksheet and answer key, and the class answer sheet"
+    )
+    classroom_parser.add_argument("spec", help="the network spec (YAML) with a worked example")
+    classroom_parser.add_argument("--roster", required=True, help="CSV file with the columns id and name")
+    classroom_parser.add_argument("-o", "--output", required=True, help="output folder")
+    classroom_parser.add_argument("--seed", type=int, default=0, help="the course seed (same seed, same id: same numbers)")
+    classroom_parser.add_argument("--questions", help="questions YAML (default: the exercises plan)")
+    classroom_parser.add_argument("--pdf", action="store_true", help="also compile every document (needs latexmk)")
+    classroom_parser.set_defaults(run=_classroom_command)
+
+    grade_parser = commands.add_parser("grade", help="grade a class's answers: gradebook.csv and feedback/ID.md per student")
+    grade_parser.add_argument("folder", help="the folder symprop classroom wrote")
+    grade_parser.add_argument(
+        "--answers", required=True, help="one CSV for the class (id and a column per question), or a folder of ID.yaml / ID.csv"
+    )
+    grade_parser.set_defaults(run=_grade_command)
 
     verify_cli.add_parser(commands)
     return parser

@@ -1,0 +1,184 @@
+"""Marking a class: each answer against the student's own key, with a reason in words.
+
+A number is right within ``key.RELATIVE`` (relative) or ``key.ABSOLUTE`` of the key; commas as
+decimal marks, a Unicode minus, ``$...$`` and a leading ``=`` are accepted.  A wrong number is
+compared with the typical mistakes, then with every intermediate of the student's derivation
+(``key.Answer.candidates``), and the feedback names what it is.  A formula is judged by the
+verifier on the student's variant (its counterexample is at the student's own numbers);
+partial credit counts the chain-rule factors the verifier found right, or those a recognised
+mistake keeps right.  Every problem (empty, text in a number, an unreadable formula, a missing
+or an extra student) is a note on the row, never a stop.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import re
+from dataclasses import dataclass, field
+
+from ..errors import SymPropError
+from ..formula import FormulaError
+from ..latex_printing import number
+from ..spec import Example
+from .key import Answer, Key, close, match
+from .roster import Student
+from .submissions import Submission
+
+MAX_ANSWER = 2000  # characters of one answer read
+
+
+@dataclass
+class Mark:
+    item_id: str
+    points: float
+    given: str
+    verdict: str  # right, wrong, partial, empty, unreadable
+    explanation: list[str] = field(default_factory=list)
+    mistake: str | None = None  # the key of the typical mistake named
+
+
+@dataclass
+class Row:
+    student: Student | None
+    student_id: str
+    marks: list[Mark]
+    notes: list[str]
+
+    @property
+    def total(self) -> float:
+        return sum(m.points for m in self.marks)
+
+
+def parse_number(text: str) -> float | None:
+    """A student's number: ``0.0259``, ``0,0259``, ``-1.2e-3``, ``−0.5``, ``$0.5$``, ``= 0.5``; None otherwise."""
+    t = text.strip().strip("$").strip().replace("\u2212", "-").replace(" ", "").replace("\u00a0", "")
+    t = t.lstrip("=≈").strip()
+    if t.count(",") == 1 and "." not in t:
+        t = t.replace(",", ".")
+    if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", t):
+        return None
+    value = float(t)
+    return value if math.isfinite(value) else None
+
+
+class Grader:
+    def __init__(self, derivation, items, keys: dict[str, Key]):
+        self.derivation, self.items, self.keys = derivation, items, keys
+
+    def grade(self, students: list[Student], submissions: dict[str, Submission]) -> list[Row]:
+        rows = []
+        known = {s.id for s in students}
+        for student in students:
+            submission = submissions.get(student.id)
+            if submission is None:
+                rows.append(Row(student, student.id, [Mark(i.id, 0.0, "", "empty") for i in self.items], ["no submission"]))
+                continue
+            rows.append(self.grade_one(student, submission))
+        for sid in sorted(set(submissions) - known):
+            rows.append(Row(None, sid, [], ["not on the roster; not graded"]))
+        return rows
+
+    def grade_one(self, student: Student, submission: Submission) -> Row:
+        key = self.keys[student.id]
+        notes = list(submission.notes)
+        asked = {i.id for i in self.items}
+        extra = sorted(k for k in submission.answers if k not in asked)
+        if extra:
+            notes.append(f"unknown question id(s) {', '.join(extra[:5])} ignored")
+        marks = []
+        verifier = None
+        for item in self.items:
+            given = submission.answers.get(item.id, "")[:MAX_ANSWER]
+            answer = key.answers[item.id]
+            if not given.strip():
+                marks.append(Mark(item.id, 0.0, given, "empty", ["no answer"]))
+                notes.append(f"{item.id}: empty")
+            elif item.numeric:
+                marks.append(self.numeric(answer, given))
+            else:
+                if verifier is None:
+                    verifier = self.verifier(key)
+                marks.append(self.formula(answer, given, verifier, key))
+            if marks[-1].verdict == "unreadable":
+                notes.append(f"{item.id}: {marks[-1].explanation[0]}")
+        return Row(student, student.id, marks, notes)
+
+    # -- numbers ------------------------------------------------------------------------
+
+    def numeric(self, answer: Answer, given: str) -> Mark:
+        item = answer.item
+        value = parse_number(given)
+        if value is None:
+            return Mark(item.id, 0.0, given, "unreadable", [f"{_quote(given)} is not a number (write e.g. 0.0259 or 0,0259)"])
+        right = float(answer.value)
+        if close(value, right):
+            return Mark(item.id, item.points, given, "right", [])
+        found = match(answer, value)
+        lines = [f"the right value is {number(answer.value)}"]
+        if found is None:
+            lines.insert(0, "it matches none of the intermediate values of your derivation nor a typical mistake")
+            return Mark(item.id, 0.0, given, "wrong", lines)
+        lines.insert(0, found.text)
+        points = min(found.right_factors * item.factor_points, item.points)
+        return Mark(item.id, points, given, "partial" if points else "wrong", lines, found.key if found.mistake else None)
+
+    # -- formulas -----------------------------------------------------------------------
+
+    def verifier(self, key: Key):
+        """The verifier on the student's variant: the derivation with the student's numbers as its example."""
+        from ..verify.verifier import Verifier
+
+        variant = copy.copy(self.derivation)
+        variant.network = dataclasses.replace(self.derivation.network, example=_example(self.derivation.network.example, key))
+        return Verifier(variant)
+
+    def formula(self, answer: Answer, given: str, verifier, key: Key) -> Mark:
+        item = answer.item
+        try:
+            if "\\" in given or "{" in given:
+                result = verifier.check(str(item.wrt), claim_latex=given)
+            else:
+                result = verifier.check(str(item.wrt), given)
+        except (SymPropError, FormulaError) as exc:
+            return Mark(item.id, 0.0, given, "unreadable", [f"the formula could not be read: {exc}"])
+        if result.correct:
+            return Mark(item.id, item.points, given, "right", [])
+        lines = [f"read as: {result.understood}", *result.diagnosis]
+        mistake = None
+        right_factors = _agreeing(result.diagnosis, answer)
+        if result.values:
+            lines.append(f"at your numbers your formula gives {result.values['claim']}, the right one {result.values['correct']}")
+            claimed = parse_number(result.values["claim"])
+            found = match(answer, claimed) if claimed is not None else None
+            if found is not None and found.mistake:
+                lines.insert(0, found.text)
+                mistake, right_factors = found.key, max(right_factors, found.right_factors)
+        lines.append(f"the right formula: {result.expected}")
+        points = min(right_factors * item.factor_points, item.points)
+        return Mark(item.id, points, given, "partial" if points else "wrong", lines, mistake)
+
+
+def _agreeing(diagnosis: list[str], answer: Answer) -> int:
+    """How many of the chain's factors the verifier's diagnosis says the claim has right."""
+    line = next((d for d in diagnosis if d.startswith("agrees with the chain rule:")), "")
+    return sum(1 for f in answer.chain.factors if f"= d{f.of}/d{f.wrt}" in line) if answer.chain else 0
+
+
+def _example(example, key: Key):
+    leaves = key.point.leaves
+    params = {name: value for name, value in leaves.items() if name in example.params}
+    if not isinstance(example, Example):  # a graph spec's: values by node name
+        return dataclasses.replace(
+            example,
+            inputs={n: leaves[n] for n in example.inputs},
+            targets={n: leaves[n] for n in example.targets},
+            params=params,
+        )
+    return dataclasses.replace(example, x=tuple(leaves["x"]), t=tuple(leaves["t"]), params=params)
+
+
+def _quote(text: str) -> str:
+    text = " ".join(text.split())
+    return repr(text if len(text) <= 40 else text[:37] + "...")

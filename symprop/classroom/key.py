@@ -1,0 +1,236 @@
+"""One student's answer key: every item answered at the student's point, with the values a
+wrong answer is compared with (every intermediate of the derivation) and the catalogue of
+typical mistakes.
+
+A numeric answer is right within ``RELATIVE`` of the key (or ``ABSOLUTE``: the worksheet asks
+for 4 decimal places).  Where it is wrong, ``match`` says what it is instead: a typical mistake
+(``mistakes``), or one intermediate value (a chain-rule factor, a partial product, a forward
+value, another weight's gradient), with the chain-rule factors it still has right.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from ..exercises import Point
+from ..ops import at_elements, element_indices
+from ..scalar import ElementGradient, evaluate
+from ..spec import flatten
+from .mistakes import Mistake, Wrong, at_point, forward_mistakes, gradient_mistakes, local_mistakes, step_mistakes
+from .questions import Item
+
+RELATIVE = 1e-3
+ABSOLUTE = 5e-5
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A value a wrong answer may be: ``text`` says what it is, ``right_factors`` the partial credit."""
+
+    key: str
+    text: str
+    value: float
+    right_factors: int = 0
+    mistake: bool = False  # from the catalogue of typical mistakes
+
+
+@dataclass
+class Answer:
+    item: Item
+    formula: sp.Expr  # in forward values
+    value: sp.Float
+    chain: ElementGradient | None = None  # gradient, step and formula items
+    factor_values: tuple[sp.Float, ...] = ()
+    mistakes: list[Mistake] = field(default_factory=list)
+    candidates: list[Candidate] = field(default_factory=list)  # mistakes first, then intermediates
+
+
+@dataclass
+class Key:
+    point: Point
+    values: dict[sp.Symbol, sp.Float]  # every element's value at the point
+    rate: float | None
+    answers: dict[str, Answer]
+
+
+def close(given: float, right: float) -> bool:
+    return abs(given - right) <= max(RELATIVE * abs(right), ABSOLUTE)
+
+
+class Blueprint:
+    """What every student's key shares (the formulas, the chains, the mistakes' formulas); a
+    key at a point only evaluates them."""
+
+    def __init__(self, derivation, items: tuple[Item, ...]):
+        self.derivation, self.items = derivation, items
+        scalar = derivation.scalar
+        self.formulas: dict[str, sp.Expr] = {}
+        self.chains: dict[str, ElementGradient] = {}
+        self.wrongs: dict[str, list[Wrong]] = {}
+        for item in items:
+            if item.kind == "forward":
+                self.formulas[item.id] = scalar.definitions[item.of]
+                self.wrongs[item.id] = forward_mistakes(derivation, item.of)
+            elif item.kind == "factor":
+                self.formulas[item.id] = local_formula(derivation, item.of, item.wrt)
+                self.wrongs[item.id] = local_mistakes(derivation, item.of, item.wrt, self.formulas[item.id])
+            else:
+                chain = scalar.gradient(*_element(scalar, item.wrt))
+                self.chains[item.id] = chain
+                self.formulas[item.id] = chain.expr
+                self.wrongs[item.id] = gradient_mistakes(derivation, chain)
+        self.gradients = [g for g in scalar.gradients()] if self.chains else []
+
+    def values(self, point: Point) -> dict[sp.Symbol, sp.Float]:
+        scalar = self.derivation.scalar
+        given: dict[sp.Symbol, object] = {}
+        for name, value in point.leaves.items():
+            given.update(zip(scalar.symbols[name], flatten(value)))
+        return scalar.forward_values(given)
+
+    def key(self, point: Point) -> Key:
+        derivation, scalar = self.derivation, self.derivation.scalar
+        values = self.values(point)
+        rate = point.learning_rate if point.learning_rate is not None and derivation.graph.leaves("target") else None
+        forward = _forward_candidates(derivation, values)
+        gradients = [(g, evaluate(g.expr, values)) for g in self.gradients]
+        answers: dict[str, Answer] = {}
+        for item in self.items:
+            formula = self.formulas[item.id]
+            if item.kind in ("forward", "factor"):
+                answer = Answer(item, formula, evaluate(formula, values))
+                answer.mistakes = at_point(self.wrongs[item.id], answer.value, values)
+                answer.candidates = [Candidate(m.key, m.text, float(m.value), 0, True) for m in answer.mistakes]
+                answer.candidates += [c for c in forward if c.key != f"value_{item.of}"]
+                answers[item.id] = answer
+                continue
+            chain = self.chains[item.id]
+            factor_values = tuple(evaluate(f.expr, values) for f in chain.factors)
+            gradient = sp.Mul(*factor_values)
+            mistakes = at_point(self.wrongs[item.id], gradient, values)
+            if item.kind == "step":
+                weight = values[item.wrt]
+                updated = weight - sp.Float(rate, 30) * gradient
+                answer = Answer(item, item.wrt - sp.Rational(repr(rate)) * formula, updated, chain, factor_values)
+                answer.candidates = [
+                    Candidate(k, t, float(v), 0, True)
+                    for k, t, v in step_mistakes(weight, rate, gradient, mistakes)
+                    if not close(float(v), float(updated))  # alpha times a small error: not told apart from the right weight
+                ]
+                answer.candidates.append(
+                    Candidate(
+                        "gradient_only",
+                        f"this is dE/d{item.wrt}, the gradient; the question asks the weight after the step, "
+                        f"{item.wrt} - alpha * dE/d{item.wrt}",
+                        float(gradient),
+                    )
+                )
+            else:
+                answer = Answer(item, formula, gradient, chain, factor_values, mistakes)
+                answer.candidates = [Candidate(m.key, m.text, float(m.value), m.right_factors, True) for m in mistakes]
+                answer.candidates += _chain_candidates(scalar, chain, factor_values)
+                answer.candidates += _gradient_candidates(chain, gradients)
+                answer.candidates += forward
+            answers[item.id] = answer
+        return Key(point, values, rate, answers)
+
+
+def match(answer: Answer, given: float) -> Candidate | None:
+    """What a wrong number is: the first candidate it is close to."""
+    for candidate in answer.candidates:
+        if close(given, candidate.value):
+            return candidate
+    return None
+
+
+# -- the intermediates ----------------------------------------------------------------------
+
+
+def _chain_candidates(scalar, chain: ElementGradient, values: tuple[sp.Float, ...]) -> list[Candidate]:
+    """Partial products of the chain rule (the last factors missing), each factor alone, and the
+    product with one factor missing."""
+    factors, n = chain.factors, len(chain.factors)
+    loss, target = scalar.loss_symbol, chain.symbol
+    found = []
+    for k in range(n - 1, 0, -1):
+        missing = factors[k:]
+        words = ", ".join(f"d{f.of}/d{f.wrt} = {_text(f.expr)}" for f in missing)
+        found.append(
+            Candidate(
+                f"partial_{k}",
+                f"this is d{loss}/d{factors[k - 1].wrt}, not d{loss}/d{target}: the last "
+                + (f"factors {words} are missing" if len(missing) > 1 else f"factor {words} is missing"),
+                float(sp.Mul(*values[:k])),
+                k,
+            )
+        )
+    for i in range(n - 1):
+        f = factors[i]
+        rest = sp.Mul(*(v for j, v in enumerate(values) if j != i))
+        found.append(
+            Candidate(
+                f"without_{i + 1}", f"the chain-rule factor d{f.of}/d{f.wrt} = {_text(f.expr)} is missing", float(rest), n - 1
+            )
+        )
+    if n > 1:
+        for i, f in enumerate(factors):
+            found.append(
+                Candidate(
+                    f"factor_{i + 1}",
+                    f"this is only the chain-rule factor d{f.of}/d{f.wrt} = {_text(f.expr)}",
+                    float(values[i]),
+                    1,
+                )
+            )
+    return found
+
+
+def _gradient_candidates(chain: ElementGradient, gradients) -> list[Candidate]:
+    """Every other weight's gradient: 'this is dE/dW2_12' (with row and column swapped, said)."""
+    found = []
+    for other, value in gradients:
+        if other.symbol == chain.symbol:
+            continue
+        note = ""
+        if other.param == chain.param and len(other.index) == 2 and tuple(reversed(other.index)) == tuple(chain.index):
+            note = f" (row and column swapped: {other.param}_jk connects input k to unit j)"
+        found.append(
+            Candidate(
+                f"gradient_{other.symbol}", f"this is dE/d{other.symbol}, the gradient of another weight{note}", float(value)
+            )
+        )
+    return found
+
+
+def _forward_candidates(derivation, values) -> list[Candidate]:
+    """Every forward value and every leaf: 'this is the value of z1_1'."""
+    scalar = derivation.scalar
+    found = []
+    for node in derivation.graph.nodes.values():
+        if node.name == derivation.graph.loss:
+            continue
+        for symbol in scalar.symbols[node.name]:
+            what = "a forward value" if symbol in scalar.definitions else "a given number"
+            found.append(Candidate(f"value_{symbol}", f"this is the value of {symbol} ({what})", float(values[symbol])))
+    return found
+
+
+def local_formula(derivation, of: sp.Symbol, wrt: sp.Symbol) -> sp.Expr:
+    """d``of``/d``wrt`` in forward values: an activation's as the registry presents it (a(1 - a))."""
+    node = derivation.graph.nodes[_element(derivation.scalar, of)[0]]
+    if node.op.activation:
+        return at_elements(node.op.derivative, z=wrt, a=of)
+    return sp.diff(derivation.scalar.definitions[of], wrt)
+
+
+def _element(scalar, symbol: sp.Symbol) -> tuple[str, tuple[int, ...]]:
+    for node, symbols in scalar.symbols.items():
+        if symbol in symbols:
+            return node, element_indices(scalar.graph.nodes[node].shape)[symbols.index(symbol)]
+    raise KeyError(symbol)
+
+
+def _text(expr: sp.Expr) -> str:
+    return str(expr).replace("**", "^")

@@ -1,0 +1,226 @@
+"""The typical wrong answers to a gradient question, generated from its chain rule.
+
+Each mistake is the right formula (in forward values) with one thing done wrong, the way
+students do it: the error's sign flipped, an activation's derivative left out, sigma'(z)
+written a(1 + a), the other layer's activation derivative, W where W^T belongs, one term of
+the sum over the next layer's units, the loss's constant (1/N, 2) left out.  A mistake is
+kept only where it changes the answer at the student's point (relu's derivative is 1 on the
+asked path, so leaving it out is no mistake there).  Every mistake keeps all but one
+chain-rule factor right (``right_factors``), which is the partial credit it earns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from ..ops import at_elements
+from ..scalar import ElementGradient, evaluate
+
+
+@dataclass(frozen=True)
+class Mistake:
+    key: str  # a short stable name: sign, no_activation_derivative, ...
+    text: str  # the mistake in words, for feedback
+    formula: sp.Expr  # the wrong formula in forward values
+    value: sp.Float  # its value at the student's point
+    right_factors: int  # chain-rule factors still right
+
+
+@dataclass(frozen=True)
+class Wrong:
+    """A mistake's formula, before it is evaluated at a point."""
+
+    key: str
+    text: str
+    formula: sp.Expr
+    right_factors: int
+
+
+def gradient_mistakes(derivation, chain: ElementGradient) -> list[Wrong]:
+    """The catalogue for dE/d(one element), as formulas (the same for every student)."""
+    scalar, graph = derivation.scalar, derivation.graph
+    right = chain.expr
+    n = len(chain.factors)
+    # a network without targets (a graph spec's output differentiated) has no error to flip: only a sign
+    sign = "the sign of the error is flipped (t - y instead of y - t)" if graph.leaves("target") else "the sign is flipped"
+    found: list[tuple[str, str, sp.Expr]] = [("sign", sign, -right)]
+    activations = [node for node in graph.nodes.values() if node.op.role == "op" and node.op.activation and not node.op.coupled]
+    derivatives = {
+        node.name: [
+            (a, at_elements(node.op.derivative, z=z, a=a))
+            for z, a in zip(scalar.symbols[node.inputs[0]], scalar.symbols[node.name])
+        ]
+        for node in activations
+    }
+    for node in activations:
+        pairs = derivatives[node.name]
+        shown = pairs[0][1]
+        if shown.is_number:
+            continue
+        found.append(
+            (
+                f"no_derivative_{node.name}",
+                f"the derivative of {node.name}'s activation ({node.op.name}'(z) = {formula_text(shown)}) is missing",
+                _replace_products(right, {d: sp.S.One for _, d in pairs}),
+            )
+        )
+        if node.op.name == "sigmoid":
+            found.append(
+                (
+                    f"sigmoid_plus_{node.name}",
+                    f"sigma'(z) of {node.name} is written a(1 + a); it is a(1 - a)",
+                    right.xreplace({1 - a: 1 + a for a, _ in pairs}),
+                )
+            )
+    # the wrong layer's activation: in this gradient's own activation factor
+    for factor in chain.factors:
+        node = _node_of(derivation, factor.of)
+        if node is None or node.name not in derivatives or factor.wrt not in scalar.symbols[node.inputs[0]]:
+            continue
+        j = scalar.symbols[node.name].index(factor.of)
+        for other in activations:
+            if other.name == node.name or derivatives[other.name][0][1].is_number:
+                continue
+            pairs = derivatives[other.name]
+            _, wrong = pairs[min(j, len(pairs) - 1)]
+            found.append(
+                (
+                    f"wrong_layer_{node.name}",
+                    f"the activation derivative of {other.name} ({formula_text(wrong)}) is used where {node.name}'s belongs",
+                    _replace_products(right, {factor.expr: wrong}) if factor.expr != 1 else right,
+                )
+            )
+    first = chain.factors[0]
+    weights = {s for node in graph.params() for s in scalar.symbols[node.name]}
+    terms = sp.Add.make_args(first.expr)
+    # a sum over the next layer's units: each term goes through one of its weights
+    if first.of == scalar.loss_symbol and len(terms) > 1 and all(t.free_symbols & weights for t in terms):
+        # W where W^T belongs: the sum runs along a row of the next weight, not a column
+        for param in graph.params():
+            if len(param.shape) != 2:
+                continue
+            symbols = scalar.symbols[param.name]
+            rows, cols = param.shape
+            swap = {}
+            for i in range(rows):
+                for k in range(cols):
+                    if k < rows and i < cols:
+                        swap[symbols[i * cols + k]] = symbols[k * cols + i]
+            if any(s in first.expr.free_symbols for s in swap) and first.expr.xreplace(swap) != first.expr:
+                found.append(
+                    (
+                        "transpose",
+                        f"{param.name} is used where {param.name}^T belongs (missing transpose): "
+                        f"the sum runs down a column of {param.name}, not along a row",
+                        _replace_products(right, {first.expr: first.expr.xreplace(swap)}),
+                    )
+                )
+        found.append(
+            (
+                "one_term",
+                f"the sum over the next layer's units is missing: only its first term ({formula_text(terms[0])}) is kept",
+                _replace_products(right, {first.expr: terms[0]}),
+            )
+        )
+    loss = graph.nodes[graph.loss]
+    if getattr(loss.op, "loss_function", False) and hasattr(loss.op, "scale"):
+        outputs = len(scalar.symbols[loss.inputs[0]])
+        scale = loss.op.scale(outputs)
+        if scale != 1:
+            found.append(("mean", f"the 1/N of the mean over the N = {outputs} outputs is missing", right / scale))
+        constant, _ = sp.factor_terms(loss.op.derived).as_coeff_Mul()
+        if constant.is_Rational and constant not in (1, -1):
+            found.append(("loss_constant", f"the factor {constant} from differentiating the loss is missing", right / constant))
+    return [Wrong(key, text, formula, max(n - 1, 0)) for key, text, formula in found]
+
+
+def step_mistakes(weight: sp.Float, rate: float, gradient: sp.Float, mistakes: list[Mistake]) -> list[tuple[str, str, sp.Float]]:
+    """Wrong updated weights: (key, text, value)."""
+    alpha = sp.Float(repr(rate), 30)
+    found = [
+        ("step_sign", "the step goes up the gradient: W + alpha * dE/dW instead of W - alpha * dE/dW", weight + alpha * gradient),
+        ("step_no_rate", "the learning rate is left out: W - dE/dW instead of W - alpha * dE/dW", weight - gradient),
+    ]
+    for m in mistakes:
+        found.append((f"step_{m.key}", f"the step is right but its gradient is not: {m.text}", weight - alpha * m.value))
+    return found
+
+
+def local_mistakes(derivation, of: sp.Symbol, wrt: sp.Symbol, formula: sp.Expr) -> list[Wrong]:
+    """Wrong local derivatives of an activation: a(1 + a), f'(a) written in z, f(z) itself."""
+    node = _node_of(derivation, of)
+    found: list[tuple[str, str, sp.Expr]] = []
+    if node is not None and node.op.activation:
+        found.append(("activation_value", f"this is {of} = f({wrt}) itself, not its derivative", of))
+        if node.op.name == "sigmoid":
+            found.append(("sigmoid_plus", "sigma'(z) is written a(1 + a); it is a(1 - a)", formula.xreplace({1 - of: 1 + of})))
+        if formula.has(of):
+            found.append(
+                (
+                    "in_z",
+                    f"the derivative is written in {wrt} where it takes {of} ({formula_text(formula)})",
+                    formula.xreplace({of: wrt}),
+                )
+            )
+    return [Wrong(key, text, wrong, 0) for key, text, wrong in found]
+
+
+def forward_mistakes(derivation, of: sp.Symbol) -> list[Wrong]:
+    """A unit's output given without its activation (z for a = f(z))."""
+    node = _node_of(derivation, of)
+    if node is None or not node.op.activation or node.op.coupled:
+        return []
+    z = derivation.scalar.symbols[node.inputs[0]][derivation.scalar.symbols[node.name].index(of)]
+    return [Wrong("no_activation", f"this is {z}, before the activation: {of} = {node.op.name}({z})", z, 0)]
+
+
+def at_point(wrongs: list[Wrong], right_value: sp.Float, values) -> list[Mistake]:
+    """The mistakes that change the value at the point (``values``), each value once."""
+    kept: list[Mistake] = []
+    for wrong in wrongs:
+        value = evaluate(wrong.formula, values)
+        if abs(value - right_value) <= 1e-12 * max(1, abs(right_value)) or any(abs(value - m.value) <= 1e-12 for m in kept):
+            continue
+        kept.append(Mistake(wrong.key, wrong.text, wrong.formula, value, wrong.right_factors))
+    return kept
+
+
+def _replace_products(expr: sp.Expr, replacements: dict[sp.Expr, sp.Expr]) -> sp.Expr:
+    """``expr`` with each product (or factor) in ``replacements`` replaced where it stands as
+    factors of a product: a2_1*(1 - a2_1) inside W2_11*a2_1*(1 - a2_1)*(a2_1 - t_1).  Unlike
+    ``subs``, nothing is matched algebraically (``a - t`` is never read as ``-(1 - a) + 1 - t``)."""
+    if expr.is_Atom:
+        return replacements.get(expr, expr)
+    if expr in replacements:
+        return replacements[expr]
+    args = [_replace_products(arg, replacements) for arg in expr.args]
+    if isinstance(expr, sp.Mul):
+        factors = list(args)
+        for product, replacement in replacements.items():
+            wanted = list(sp.Mul.make_args(product))
+            if len(wanted) > 1 and all(w in factors for w in wanted):
+                for w in wanted:
+                    factors.remove(w)
+                factors.append(replacement)
+        return sp.Mul(*factors)
+    return expr.func(*args)
+
+
+def _node_of(derivation, symbol: sp.Symbol):
+    for name, symbols in derivation.scalar.symbols.items():
+        if symbol in symbols:
+            return derivation.graph.nodes[name]
+    return None
+
+
+def formula_text(expr: sp.Expr) -> str:
+    """A formula as a student writes it in plain text: ``a2_1*(1 - a2_1)``, powers with ``^``,
+    relu's derivative as ``step(z1_1)`` (the claim language's name for it)."""
+    steps = {}
+    for piecewise in expr.atoms(sp.Piecewise):
+        (one, condition), (zero, _) = piecewise.args if len(piecewise.args) == 2 else ((None, None), (None, None))
+        if one == 1 and zero == 0 and isinstance(condition, sp.StrictGreaterThan) and condition.rhs == 0:
+            steps[piecewise] = sp.Function("step")(condition.lhs)
+    return str(expr.xreplace(steps)).replace("**", "^")

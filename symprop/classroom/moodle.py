@@ -1,0 +1,113 @@
+"""The class's questions as a Moodle XML quiz (Question bank > Import > Moodle XML format).
+
+Numeric questions (a forward value, a gradient, a weight after one step) are ``numerical``
+questions, one per student's variant, grouped in one category per question id (so that a
+quiz's "random question from category" draws a variant per student); each has the right
+answer with an absolute tolerance of ``max(RELATIVE * |value|, ABSOLUTE)`` and, with fraction
+0, every typical mistake's number with its feedback (Moodle takes the first answer that
+matches, the right one first).  A formula question and a "which factor" question are
+``multichoice`` questions, the same for every student: the right formula and the typical
+mistakes' formulas as distractors.  Text is HTML-escaped, then XML-escaped by ElementTree.
+"""
+
+from __future__ import annotations
+
+import html
+import xml.etree.ElementTree as ET
+
+from ..latex_printing import number
+from .key import ABSOLUTE, RELATIVE
+from .mistakes import formula_text
+
+
+def quiz_xml(chosen) -> str:
+    """The Moodle XML of a ``build.ClassSet``."""
+    quiz = ET.Element("quiz")
+    name = chosen.derivation.network.name
+    students = chosen.students
+    for item in chosen.items:
+        _category(quiz, f"$course$/top/symprop/{name}/{item.id}")
+        if item.kind in ("forward", "gradient", "step"):
+            for student in students:
+                _numerical(quiz, chosen, item, student)
+        else:
+            _multichoice(quiz, chosen, item, chosen.keys[students[0].id].answers[item.id])
+    ET.indent(quiz)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(quiz, encoding="unicode") + "\n"
+
+
+def _category(quiz: ET.Element, path: str) -> None:
+    question = ET.SubElement(quiz, "question", type="category")
+    _text(ET.SubElement(question, "category"), path)
+
+
+def _numerical(quiz: ET.Element, chosen, item, student) -> None:
+    key = chosen.keys[student.id]
+    answer = key.answers[item.id]
+    question = _header(quiz, "numerical", f"{item.id} {student.id}", _prompt(chosen, item, key), item.points)
+    right = float(answer.value)
+    _answer(question, 100, number(answer.value), "Right.", _tolerance(right))
+    seen = [right]
+    for candidate in answer.candidates:
+        if candidate.mistake and all(abs(candidate.value - v) > _tolerance(v) for v in seen):
+            seen.append(candidate.value)
+            _answer(question, 0, number(candidate.value), candidate.text, _tolerance(candidate.value))
+
+
+def _multichoice(quiz: ET.Element, chosen, item, answer) -> None:
+    wrt = f"d{answer.item.of}/d{answer.item.wrt}" if item.kind == "factor" else f"dE/d{item.wrt}"
+    prompt = f"Which formula is {wrt} (in forward values) for the network {chosen.derivation.network.name}?"
+    question = _header(quiz, "multichoice", item.id, prompt, item.points)
+    for tag, value in (("single", "true"), ("shuffleanswers", "true"), ("answernumbering", "abc")):
+        _text_element(question, tag, value)
+    right = formula_text(answer.formula)
+    _answer(question, 100, right, "Right.")
+    wrongs = chosen.blueprint.wrongs.get(item.id, [])
+    shown = {right}
+    for wrong in wrongs:
+        text = formula_text(wrong.formula)
+        if text not in shown:
+            shown.add(text)
+            _answer(question, 0, text, wrong.text)
+
+
+def _prompt(chosen, item, key) -> str:
+    given = "; ".join(f"{name} = {value}" for name, value in key.point.leaves.items())
+    what = {
+        "forward": f"the forward value {item.of}",
+        "gradient": f"the gradient dE/d{item.wrt}",
+        "step": f"the value of {item.wrt} after one step of gradient descent with learning rate {key.rate}",
+    }[item.kind]
+    return f"For the network {chosen.derivation.network.name} with {given}, compute {what} (to 4 decimal places)."
+
+
+def _header(quiz: ET.Element, kind: str, name: str, prompt: str, points: float) -> ET.Element:
+    question = ET.SubElement(quiz, "question", type=kind)
+    _text(ET.SubElement(question, "name"), name)
+    _text(ET.SubElement(question, "questiontext", format="html"), f"<p>{html.escape(prompt)}</p>")
+    _text(ET.SubElement(question, "generalfeedback", format="html"), "")
+    _text_element(question, "defaultgrade", f"{points:g}")
+    _text_element(question, "penalty", "0.3333333")
+    _text_element(question, "hidden", "0")
+    return question
+
+
+def _answer(question: ET.Element, fraction: int, value: str, feedback: str, tolerance: float | None = None) -> None:
+    numeric = tolerance is not None
+    answer = ET.SubElement(question, "answer", fraction=str(fraction), format="moodle_auto_format" if numeric else "html")
+    _text(answer, value if numeric else html.escape(value))
+    if tolerance is not None:
+        _text_element(answer, "tolerance", repr(tolerance))
+    _text(ET.SubElement(answer, "feedback", format="html"), f"<p>{html.escape(feedback)}</p>")
+
+
+def _tolerance(value: float) -> float:
+    return max(RELATIVE * abs(value), ABSOLUTE)
+
+
+def _text(parent: ET.Element, value: str) -> None:
+    ET.SubElement(parent, "text").text = value
+
+
+def _text_element(parent: ET.Element, tag: str, value: str) -> None:
+    ET.SubElement(parent, tag).text = value

@@ -1,0 +1,159 @@
+"""What a class is asked: a small questions YAML, or by default the exercises plan.
+
+    questions:
+      - {id: q1, kind: forward, of: a1_1, points: 1}            # a forward value
+      - {id: q2, kind: factor, of: a1_1, wrt: z1_1, points: 1}  # which factor: a local derivative
+      - {id: q3, kind: gradient, wrt: W1_11, points: 3, factor_points: 1}
+      - {id: q4, kind: step, wrt: W1_11, points: 1}             # the weight after one step
+      - {id: q5, kind: formula, wrt: W2_11, points: 2, factor_points: 0.5}
+
+Elements are named as the verifier names them (``W2_11``, ``a1_1``, 1-based).  ``factor_points``
+is the partial credit per chain-rule factor that is right when the answer is not.  The file is
+read and checked like a spec: one line naming the file and the field for any problem.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import sympy as sp
+
+from ..errors import SpecError, did_you_mean
+from ..exercises import plan
+from ..spec_file import read_yaml
+
+if TYPE_CHECKING:
+    from ..derivation import Derivation
+
+KINDS = ("forward", "factor", "gradient", "step", "formula")
+FIELDS = ("id", "kind", "of", "wrt", "points", "factor_points")
+MAX_QUESTIONS = 50
+MAX_POINTS = 100
+ID = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One answer asked for: ``of`` is the value (forward) or the step's output (factor);
+    ``wrt`` the step's input (factor) or the parameter element (gradient, step, formula)."""
+
+    id: str
+    kind: str
+    of: sp.Symbol | None
+    wrt: sp.Symbol | None
+    points: float = 1.0
+    factor_points: float = 0.0
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind != "formula"
+
+    @property
+    def element(self) -> sp.Symbol:
+        """The element the question is about (a value, a step's output, a parameter element)."""
+        return self.wrt if self.kind in ("gradient", "step", "formula") else self.of
+
+
+def default_questions(derivation: Derivation) -> tuple[Item, ...]:
+    """The exercises plan as items: each forward value, the local derivative, and each gradient
+    with the weight after one step (when the example has a learning rate and targets)."""
+    items = []
+    has_step = derivation.network.example is not None and derivation.network.example.learning_rate is not None
+    has_step = has_step and bool(derivation.graph.leaves("target"))
+    for number, ask in enumerate(plan(derivation), start=1):
+        if ask.kind == "forward":
+            items.append(Item(f"q{number}", "forward", ask.of, None))
+        elif ask.kind == "local":
+            items.append(Item(f"q{number}", "factor", ask.of, ask.wrt))
+        else:
+            items.append(Item(f"q{number}", "gradient", None, ask.of, 2.0, 0.5))
+            if has_step:
+                items.append(Item(f"q{number}_step", "step", None, ask.of))
+    return tuple(items)
+
+
+def load_questions(path: str | Path, derivation: Derivation) -> tuple[Item, ...]:
+    source = str(path)
+    return parse_questions(read_yaml(path, "questions file"), derivation, source)
+
+
+def parse_questions(data, derivation: Derivation, source: str = "<questions>") -> tuple[Item, ...]:
+    if not isinstance(data, dict) or set(data) != {"questions"}:
+        raise SpecError(source, "questions", "expected a mapping with one key, questions: a list of questions")
+    entries = data["questions"]
+    if not isinstance(entries, list) or not entries:
+        raise SpecError(source, "questions", "expected a non-empty list of questions")
+    if len(entries) > MAX_QUESTIONS:
+        raise SpecError(source, "questions", f"{len(entries)} questions; at most {MAX_QUESTIONS}")
+    scalar = derivation.scalar
+    elements = {str(s): s for symbols in scalar.symbols.values() for s in symbols}
+    params = {str(s) for node in derivation.graph.params() for s in scalar.symbols[node.name]}
+    has_rate = derivation.network.example is not None and derivation.network.example.learning_rate is not None
+    items: list[Item] = []
+    for i, entry in enumerate(entries, start=1):
+        where = f"questions[{i}]"
+        if not isinstance(entry, dict):
+            raise SpecError(source, where, "expected a mapping with id, kind and of or wrt")
+        for key in entry:
+            if key not in FIELDS:
+                raise SpecError(
+                    source, f"{where}.{key}", f"unknown field{did_you_mean(key, FIELDS)}; fields: {', '.join(FIELDS)}"
+                )
+        qid = entry.get("id")
+        if not isinstance(qid, str) or not ID.fullmatch(qid):
+            raise SpecError(source, f"{where}.id", "expected a name of letters, digits and '_' (it names a gradebook column)")
+        if any(item.id == qid for item in items):
+            raise SpecError(source, f"{where}.id", f"{qid!r} is used twice")
+        kind = entry.get("kind")
+        if kind not in KINDS:
+            raise SpecError(source, f"{where}.kind", f"{kind!r}: expected one of {', '.join(KINDS)}{did_you_mean(kind, KINDS)}")
+        needed = {"forward": ("of",), "factor": ("of", "wrt")}.get(kind, ("wrt",))
+        names = {}
+        for key in ("of", "wrt"):
+            value = entry.get(key)
+            if key not in needed:
+                if value is not None:
+                    raise SpecError(source, f"{where}.{key}", f"a {kind} question takes {' and '.join(needed)}, not {key}")
+                continue
+            if not isinstance(value, str) or value not in elements:
+                raise SpecError(
+                    source,
+                    f"{where}.{key}",
+                    f"{value!r} is not an element of {derivation.name}{did_you_mean(value, elements)}; write it as W2_11, a1_1",
+                )
+            names[key] = elements[value]
+        if kind in ("gradient", "step", "formula") and str(names["wrt"]) not in params:
+            raise SpecError(
+                source,
+                f"{where}.wrt",
+                f"{names['wrt']} is not a parameter's element; a {kind} question is about a weight or bias",
+            )
+        if kind == "forward" and names["of"] not in scalar.definitions:
+            raise SpecError(source, f"{where}.of", f"{names['of']} is given, not computed; ask a computed value (z, a, ...)")
+        if kind == "factor":
+            definition = scalar.definitions.get(names["of"])
+            if definition is None or names["wrt"] not in definition.free_symbols:
+                raise SpecError(
+                    source,
+                    f"{where}.wrt",
+                    f"{names['of']} is not computed directly from {names['wrt']}; a factor is one step's derivative",
+                )
+        if kind == "step" and not has_rate:
+            raise SpecError(source, f"{where}.kind", "a step question needs the spec example's learning_rate")
+        points = _number(entry.get("points", 1), source, f"{where}.points", 0, MAX_POINTS)
+        factor_points = _number(entry.get("factor_points", 0), source, f"{where}.factor_points", 0, points)
+        if factor_points and kind not in ("gradient", "formula"):
+            raise SpecError(
+                source, f"{where}.factor_points", "partial credit per chain-rule factor is for gradient and formula questions"
+            )
+        items.append(Item(qid, kind, names.get("of"), names.get("wrt"), points, factor_points))
+    return tuple(items)
+
+
+def _number(value, source: str, where: str, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise SpecError(source, where, f"expected a number from {low:g} to {high:g}, got {value!r}")
+    return float(value)

@@ -1,0 +1,154 @@
+"""The class set's documents: per student a worksheet and an answer key (the exercises
+edition's templates, with the student's numbers, name and id, each blank labelled with the
+question id the gradebook uses), and the class answer sheet (CSV and LaTeX, one row per
+student, one column per question) for the teacher.  Nothing is written here: each function
+returns {file name: text}, and the CLI writes them all or nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import sympy as sp
+
+from ..emit.latex.exercises import ExerciseSheet
+from ..emit.latex.layout import equation_rows, wrap_expr
+from ..emit.latex.tex import Tex, environment, text
+from ..exercises import Exercises, Question
+from ..latex_printing import number, to_latex
+from .key import Key
+from .mistakes import formula_text
+from .roster import Student
+
+
+def student_sources(derivation, key: Key, student: Student) -> dict[str, str]:
+    """``ID_worksheet.tex`` and ``ID_answers.tex`` for one student."""
+    chosen, labels = worksheet_exercises(derivation, key)
+    sheet = ExerciseSheet(derivation, chosen)
+    context = sheet.context()
+    context["student"] = {"name": text(student.name), "id": text(student.id)}
+    for q, labelled in zip(context["questions"], labels):
+        _label(sheet, q, labelled, key)
+    env = environment()
+    return {
+        f"{student.id}_worksheet.tex": env.get_template("exercises.tex.j2").render(**context),
+        f"{student.id}_answers.tex": env.get_template("answers.tex.j2").render(**context),
+    }
+
+
+def worksheet_exercises(derivation, key: Key) -> tuple[Exercises, list[dict[str, str]]]:
+    """The key's items as the exercises edition's questions (items about one element share a
+    question: dE/dW, its formula and the step), and for each question {role: item id}."""
+    scalar, graph = derivation.scalar, derivation.graph
+    order = {name: i for i, name in enumerate(graph.nodes)}
+    output_param = max(graph.params(), key=lambda p: order[graph.consumers(p.name)[0].name]).name
+    groups: dict[tuple, dict[str, str]] = {}
+    for item_id, answer in key.answers.items():
+        item = answer.item
+        group = (item.kind, item.of, item.wrt) if item.kind in ("forward", "factor") else ("gradient", None, item.wrt)
+        groups.setdefault(group, {})[item.kind] = item_id
+    questions = []
+    for number_, (group, roles) in enumerate(groups.items(), start=1):
+        kind, of, wrt = group
+        first = key.answers[next(iter(roles.values()))]
+        if kind == "forward":
+            questions.append(Question(number_, "forward", of, None, first.formula, first.value))
+        elif kind == "factor":
+            questions.append(Question(number_, "local", of, wrt, first.formula, first.value))
+        else:
+            chain = first.chain
+            factors = tuple(_factor_value(f, v) for f, v in zip(chain.factors, first.factor_values))
+            value = sp.Mul(*first.factor_values)
+            param = chain.param
+            role = (
+                "bias"
+                if len(chain.factors) > 1 and chain.factors[-1].expr == 1
+                else ("output_weight" if param == output_param else "hidden_weight")
+            )
+            step = "step" in roles
+            current = key.values[wrt] if step else None
+            updated = key.answers[roles["step"]].value if step else None
+            questions.append(Question(number_, role, wrt, None, chain.expr, value, factors, current, updated))
+    asked = {q.of for q in questions if q.kind == "forward"}
+    given = tuple(
+        symbol
+        for node in graph.nodes.values()
+        if node.op.role == "op" and node.name != graph.loss
+        for symbol in scalar.symbols[node.name]
+        if symbol not in asked
+    )
+    rate = key.rate if any("step" in roles for roles in groups.values()) else None
+    return Exercises(key.point, key.values, rate, given, tuple(questions)), list(groups.values())
+
+
+def _factor_value(factor, value):
+    from ..exercises import FactorValue
+
+    return FactorValue(factor.of, factor.wrt, factor.expr, value)
+
+
+def _label(sheet: ExerciseSheet, question: dict, roles: dict[str, str], key: Key) -> None:
+    """Label each blank with its item id; a formula item adds a blank for the formula."""
+    blanks, answers = list(question["blanks"]), list(question["answers"])
+    ids = [roles.get("forward") or roles.get("factor") or roles.get("gradient"), roles.get("step")]
+    labelled = [Tex(rf"\text{{[{text(i)}]}}\ {b}") if i else b for b, i in zip(blanks, ids)]
+    answered = [Tex(rf"\text{{[{text(i)}]}}\ {a}") if i else a for a, i in zip(answers, ids)]
+    if "formula" in roles:
+        formula, label = key.answers[roles["formula"]].formula, text(roles["formula"])
+        labelled.insert(0, Tex(rf"\text{{[{label}] formula: }}{blanks[0]}"))
+        lhs = rf"\text{{[{label}]}}\ {blanks[0]}"
+        question["rows"] = [*question["rows"], Tex(equation_rows(lhs, [wrap_expr(formula, sheet.names)]))]
+    question["blanks"], question["answers"] = labelled, answered
+
+
+def class_answers(students: list[Student], keys: dict[str, Key], ids: list[str], title: str = "") -> dict[str, str]:
+    """``class_answers.csv`` and ``class_answers.tex``: every student's answers side by side;
+    ``title`` (the spec and the seed) heads the LaTeX sheet, with what each column asks."""
+    rows = [[s.id, s.name, *(_cell(keys[s.id], i) for i in ids)] for s in students]
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["id", "name", *ids])
+    writer.writerows([[csv_safe(c) for c in row] for row in rows])
+    numeric = [i for i in ids if keys[students[0].id].answers[i].item.numeric]
+    first = keys[students[0].id].answers
+    context = {
+        "title": text(title),
+        "legend": [text(f"{i}: {describe(first[i].item)}") for i in ids],
+        "columns": [text(i) for i in numeric],
+        "rows": [[text(s.id), text(s.name), *(Tex(number(keys[s.id].answers[i].value, 6)) for i in numeric)] for s in students],
+        "formulas": [
+            {"id": text(i), "formula": Tex(to_latex(keys[students[0].id].answers[i].formula))} for i in ids if i not in numeric
+        ],
+    }
+    tex = environment().get_template("class_answers.tex.j2").render(**context)
+    return {"class_answers.csv": buffer.getvalue(), "class_answers.tex": tex}
+
+
+def describe(item) -> str:
+    """What a question asks, in a few words: ``dE/dW2_11``, ``W2_11 after one step``."""
+    return {
+        "forward": f"the value of {item.of}",
+        "factor": f"d{item.of}/d{item.wrt}",
+        "gradient": f"dE/d{item.wrt}",
+        "step": f"{item.wrt} after one step",
+        "formula": f"dE/d{item.wrt} as a formula",
+    }[item.kind]
+
+
+def _cell(key: Key, item_id: str) -> str:
+    answer = key.answers[item_id]
+    return number(answer.value) if answer.item.numeric else formula_text(answer.formula)
+
+
+def csv_safe(cell: str) -> str:
+    """A cell a spreadsheet will not run as a formula (a name starting with =, +, - or @)."""
+    return "'" + cell if cell[:1] in ("=", "+", "@") or (cell[:1] == "-" and not _is_number(cell)) else cell
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True

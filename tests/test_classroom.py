@@ -1,0 +1,588 @@
+"""The class set (issue 14): per-student variants, answer keys checked against PyTorch,
+worksheets that compile, grading of a synthetic class, the Moodle quiz, and every error a
+teacher's files can raise (one line naming the file and the row or field, exit 2, nothing
+written).  Timing is measured in benchmarks/bench_grade.py, not here."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+import synthetic_class
+import torch
+from conftest import EXAMPLES, needs_tex
+
+import symprop
+from symprop.classroom.build import class_set, open_class
+from symprop.classroom.grading import Grader, parse_number
+from symprop.classroom.key import Blueprint
+from symprop.classroom.moodle import quiz_xml
+from symprop.classroom.questions import default_questions, parse_questions
+from symprop.classroom.roster import Student
+from symprop.classroom.sheets import class_answers, student_sources
+from symprop.classroom.submissions import Submission
+from symprop.classroom.variants import MIN_GRADIENT, draw_variant, problems
+from symprop.cli import main
+from symprop.emit.latex.pdf import compile_pdf
+from symprop.errors import SpecError
+
+QUESTIONS = {
+    "tutorial_222": [
+        {"id": "q1", "kind": "forward", "of": "a1_1"},
+        {"id": "q2", "kind": "factor", "of": "a1_1", "wrt": "z1_1"},
+        {"id": "q3", "kind": "gradient", "wrt": "W1_11", "points": 3, "factor_points": 1},
+        {"id": "q3_step", "kind": "step", "wrt": "W1_11"},
+        {"id": "q4", "kind": "formula", "wrt": "W2_11", "points": 2, "factor_points": 0.5},
+        {"id": "q5", "kind": "formula", "wrt": "W1_11", "points": 3},
+    ],
+    "softmax_classifier": [
+        {"id": "q1", "kind": "forward", "of": "z2_1"},
+        {"id": "q2", "kind": "gradient", "wrt": "W2_11", "points": 2, "factor_points": 0.5},
+        {"id": "q3", "kind": "gradient", "wrt": "W1_11", "points": 3, "factor_points": 1},
+        {"id": "q4", "kind": "step", "wrt": "W1_11"},
+        {"id": "q5", "kind": "formula", "wrt": "W1_11", "points": 3},
+        {"id": "q6", "kind": "formula", "wrt": "b2_1"},
+    ],
+}
+STUDENTS = [Student(f"s{k:02d}", f"Student {k}") for k in range(40)]
+SEED = 2026
+
+
+@pytest.fixture(scope="module", params=sorted(QUESTIONS))
+def forty(request):
+    derivation = symprop.derive(symprop.load(EXAMPLES / f"{request.param}.yaml"))
+    items = parse_questions({"questions": QUESTIONS[request.param]}, derivation)
+    return class_set(derivation, STUDENTS, SEED, items)
+
+
+# -- variants ------------------------------------------------------------------------------
+
+
+def test_forty_distinct_variants_on_the_grid(forty):
+    points = [json.dumps(forty.keys[s.id].point.leaves, sort_keys=True) for s in STUDENTS]
+    assert len(set(points)) == 40
+    for key in forty.keys.values():
+        for name, value in key.point.leaves.items():
+            for v in symprop.spec.flatten(value):
+                assert abs(v / 0.05 - round(v / 0.05)) < 1e-9, (name, v)
+        if forty.derivation.name == "softmax_classifier":
+            assert sorted(key.point.leaves["t"]) == [0, 0, 1]  # one-hot stays one-hot
+
+
+def test_variants_are_well_conditioned(forty):
+    derivation = forty.derivation
+    for key in forty.keys.values():
+        assert problems(derivation, key) == []
+        for answer in key.answers.values():
+            if answer.item.kind == "gradient":
+                assert abs(answer.value) >= MIN_GRADIENT
+        for name, value in key.values.items():
+            if str(name).startswith("z") and derivation.name == "tutorial_222":
+                assert abs(value) <= 3  # no saturated sigmoid
+
+
+def test_the_relu_on_the_asked_path_is_alive():
+    """softmax_classifier's default questions ask dE/dW1_11 and dE/db1_1, through relu at z1_1."""
+    derivation = symprop.derive(symprop.load(EXAMPLES / "softmax_classifier.yaml"))
+    chosen = class_set(derivation, STUDENTS[:10], SEED)
+    for key in chosen.keys.values():
+        assert {str(s): v for s, v in key.values.items()}["z1_1"] > 0.05
+        assert float(key.answers["q3"].value) == 1.0  # da1_1/dz1_1
+
+
+def test_a_variant_is_the_same_for_the_same_seed_and_id():
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    blueprint = Blueprint(derivation, default_questions(derivation))
+    key, attempt = draw_variant(blueprint, SEED, "s00")
+    assert attempt == 0
+    assert key.point.leaves == {
+        "x": [-1.0, -0.9],
+        "t": [0.85, 0.75],
+        "W1": [[0.35, 0.65], [0.75, 0.15]],
+        "W2": [[-0.7, 0.6], [0.35, 0.2]],
+    }
+    assert round(float(key.answers["q5"].value), 12) == round(-0.00888193728365953, 12)
+    assert draw_variant(blueprint, SEED, "s00")[0].point == key.point
+    assert draw_variant(blueprint, SEED + 1, "s00")[0].point != key.point
+
+
+# -- answer keys against PyTorch -------------------------------------------------------------
+
+ACTIVATIONS = {"sigmoid": torch.sigmoid, "relu": torch.relu, "softmax": lambda z: torch.softmax(z, 0)}
+
+
+def torch_answers(network, key) -> dict[str, float]:
+    """Every numeric item computed by autograd at the key's point (independent of symprop)."""
+    leaves = key.point.leaves
+    params = {n: torch.tensor(v, dtype=torch.float64, requires_grad=True) for n, v in leaves.items() if n not in ("x", "t")}
+    t = torch.tensor(leaves["t"], dtype=torch.float64)
+    a = torch.tensor(leaves["x"], dtype=torch.float64)
+    values = {}
+    for layer_number, layer in enumerate(network.layers, start=1):
+        z = params[f"W{layer_number}"] @ a + (params[f"b{layer_number}"] if f"b{layer_number}" in params else 0)
+        z.retain_grad()
+        a = ACTIVATIONS[layer.activation.name](z)
+        for j in range(len(z)):
+            values[f"z{layer_number}_{j + 1}"] = (z, j)
+            values[f"a{layer_number}_{j + 1}"] = (a, j)
+    loss = {"half_sse": lambda y: 0.5 * ((t - y) ** 2).sum(), "cross_entropy": lambda y: -(t * torch.log(y)).sum()}[
+        network.loss.name
+    ](a)
+    loss.backward(retain_graph=True)
+    found = {}
+    for item_id, answer in key.answers.items():
+        item = answer.item
+        if item.kind == "forward":
+            tensor, j = values[str(item.of)]
+            found[item_id] = float(tensor[j].detach())
+        elif item.kind == "factor":
+            (a_tensor, j), (z_tensor, _) = values[str(item.of)], values[str(item.wrt)]
+            found[item_id] = float(torch.autograd.grad(a_tensor[j], z_tensor, retain_graph=True)[0][j])
+        elif item.kind in ("gradient", "step"):
+            name, rest = str(item.wrt).split("_")
+            index = tuple(int(c) - 1 for c in rest)
+            gradient = float(params[name].grad[index])
+            weight = float(params[name][index].detach())
+            found[item_id] = gradient if item.kind == "gradient" else weight - key.rate * gradient
+    return found
+
+
+def test_every_key_equals_pytorch(forty):
+    checked = 0
+    for student in STUDENTS:
+        key = forty.keys[student.id]
+        for item_id, expected in torch_answers(forty.derivation.network, key).items():
+            assert float(key.answers[item_id].value) == pytest.approx(expected, rel=1e-12, abs=1e-15), (student.id, item_id)
+            checked += 1
+    assert checked == 40 * sum(1 for i in forty.items if i.numeric)
+
+
+def test_the_default_questions_keys_equal_pytorch():
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    chosen = class_set(derivation, STUDENTS[:5], SEED)
+    assert [i.id for i in chosen.items] == ["q1", "q2", "q3", "q4", "q4_step", "q5", "q5_step"]
+    for student in STUDENTS[:5]:
+        key = chosen.keys[student.id]
+        for item_id, expected in torch_answers(derivation.network, key).items():
+            assert float(key.answers[item_id].value) == pytest.approx(expected, rel=1e-12)
+
+
+# -- documents ---------------------------------------------------------------------------------
+
+
+def test_every_student_has_a_worksheet_and_a_key(forty):
+    sources = forty.sources()
+    names = set(sources)
+    for student in STUDENTS:
+        assert {f"{student.id}_worksheet.tex", f"{student.id}_answers.tex"} <= names
+    assert {"class_answers.csv", "class_answers.tex", "quiz.xml"} <= names
+    first = forty.keys["s00"]
+    worksheet = sources["s00_worksheet.tex"]
+    assert r"Name: Student 0 (s00)" in worksheet
+    for answer in first.answers.values():
+        if answer.item.numeric:
+            from symprop.latex_printing import number
+
+            assert number(answer.value) not in worksheet  # no answer on the worksheet
+            assert number(answer.value) in sources["s00_answers.tex"]
+    rows = sources["class_answers.csv"].splitlines()
+    assert rows[0] == "id,name," + ",".join(i.id for i in forty.items)
+    assert len(rows) == 41
+
+
+def test_two_students_documents_compile(forty, tmp_path):
+    needs_tex()
+    sources = class_answers(STUDENTS, forty.keys, [i.id for i in forty.items])
+    for student in STUDENTS[:2]:
+        sources.update(student_sources(forty.derivation, forty.keys[student.id], student))
+    for name in ("s00_worksheet.tex", "s00_answers.tex", "s01_worksheet.tex", "s01_answers.tex", "class_answers.tex"):
+        (tmp_path / name).write_text(sources[name], encoding="utf-8")
+        assert compile_pdf(tmp_path / name).stat().st_size > 5_000
+
+
+def test_names_are_escaped_in_the_documents():
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    student = Student("x-1", r"Émile O'Brien & Co_% $x$ \relax {}")
+    sources = class_set(derivation, [student], SEED).sources()
+    assert r"Émile O'Brien \& Co\_\% \$x\$ \textbackslash{}relax \{\}" in sources["x-1_worksheet.tex"]
+    assert r"\relax" not in sources["x-1_answers.tex"].replace(r"\textbackslash{}relax", "")
+
+
+# -- grading a synthetic class ---------------------------------------------------------------
+
+
+def test_a_synthetic_class_is_graded(forty, tmp_path):
+    rows, truth = synthetic_class.submissions(forty)
+    synthetic_class.write_csv(rows, tmp_path / "answers.csv")
+    graded, outputs = forty.grade(tmp_path / "answers.csv")
+    points = {i.id: i.points for i in forty.items}
+    kinds = {i.id: i.kind for i in forty.items}
+    counts = collections.Counter()
+    for row in graded:
+        for mark in row.marks:
+            kind, planted = truth[(row.student_id, mark.item_id)]
+            if kind == "right":
+                assert mark.points == points[mark.item_id], (row.student_id, mark)
+            elif kind == "mistake":
+                counts["planted"] += 1
+                counts["named"] += mark.mistake == planted
+                assert mark.points < points[mark.item_id]
+                if kinds[mark.item_id] == "formula":
+                    assert mark.verdict in ("wrong", "partial")
+            else:
+                assert mark.points == 0 and mark.verdict in ("empty", "unreadable", "wrong")
+    assert counts["planted"] >= 60
+    assert counts["named"] >= 0.9 * counts["planted"]
+    assert len([name for name in outputs if name.startswith("feedback/")]) == 40
+
+
+def test_a_wrong_formula_without_factor_points_gets_nothing(forty, tmp_path):
+    formula = next(i for i in forty.items if i.kind == "formula" and i.factor_points == 0)
+    key = forty.keys["s00"]
+    wrong = synthetic_class.planted(key.answers[formula.id], 0)[0]
+    (tmp_path / "answers.csv").write_text(f"id,{formula.id}\ns00,{json.dumps(wrong)}\n", encoding="utf-8")
+    graded, _ = forty.grade(tmp_path / "answers.csv")
+    mark = next(m for m in graded[0].marks if m.item_id == formula.id)
+    assert (mark.verdict, mark.points) == ("wrong", 0.0)
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("0.0259", 0.0259),
+        ("0,0259", 0.0259),
+        ("\u22120.5", -0.5),
+        ("$-1.25e-3$", -0.00125),
+        ("= 0.5", 0.5),
+        (" .5 ", 0.5),
+        ("abc", None),
+        ("1.2.3", None),
+        ("1,2,3", None),
+        ("", None),
+        ("nan", None),
+        ("1e999", None),
+    ],
+)
+def test_numbers_as_students_write_them(text, value):
+    assert parse_number(text) == value
+
+
+def test_feedback_names_what_a_wrong_number_is(tmp_path):
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    chosen = class_set(derivation, STUDENTS[:1], SEED)
+    key = chosen.keys["s00"]
+    factors = key.answers["q4"].factor_values
+    dE_dz = float(factors[0] * factors[1])  # the last factor a1_1 left out
+    (tmp_path / "a.csv").write_text(f"id,q4\ns00,{dE_dz:.6f}\n", encoding="utf-8")
+    graded, outputs = chosen.grade(tmp_path / "a.csv")
+    mark = next(m for m in graded[0].marks if m.item_id == "q4")
+    assert mark.explanation[0] == "this is dE/dz2_1, not dE/dW2_11: the last factor dz2_1/dW2_11 = a1_1 is missing"
+    assert mark.points == 1.0  # two of the three factors right, 0.5 each
+    assert "this is dE/dz2_1, not dE/dW2_11" in outputs["feedback/s00.md"]
+
+
+# -- what students hand in: a folder, and everything wrong with it ----------------------------
+
+
+def test_a_folder_of_submissions_with_everything_wrong(tmp_path):
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    students = [Student(i, f"Student {i}") for i in ("a1", "a2", "a3", "a4", "a5")]
+    chosen = class_set(derivation, students, SEED)
+    right = chosen.keys["a1"].answers
+    folder = tmp_path / "answers"
+    folder.mkdir()
+    (folder / "a1.yaml").write_text(
+        "\n".join(f"{i}: '{str(float(a.value)).replace('.', ',')}'" for i, a in right.items()), encoding="utf-8"
+    )
+    (folder / "a2.csv").write_text("question,answer\nq1,abc\nq2,\nq9,1\n", encoding="utf-8")
+    (folder / "a3.yaml").write_text("q1: [unclosed\n", encoding="utf-8")
+    (folder / "a4.yaml").write_bytes(b"q1: \xff\xfe\n")
+    (folder / "zz.yaml").write_text("q1: 1\n", encoding="utf-8")
+    graded, outputs = chosen.grade(folder)
+    by_id = {row.student_id: row for row in graded}
+    maximum = sum(i.points for i in chosen.items)
+    assert by_id["a1"].total == maximum
+    assert by_id["a2"].notes == [
+        "unknown question id(s) q9 ignored",
+        "q1: 'abc' is not a number (write e.g. 0.0259 or 0,0259)",
+        "q2: empty",
+        *[f"{i}: empty" for i in right if i not in ("q1", "q2")],
+    ]
+    assert by_id["a3"].notes[0].startswith("a3.yaml: could not be read (")
+    assert by_id["a4"].notes[0].startswith("a4.yaml: could not be read (") and "UTF-8" in by_id["a4"].notes[0]
+    assert by_id["a5"].notes == ["no submission"] and by_id["a5"].total == 0
+    assert by_id["zz"].notes == ["not on the roster; not graded"]
+    book = outputs["gradebook.csv"].splitlines()
+    assert book[0] == "id,name,q1,q2,q3,q4,q4_step,q5,q5_step,total (of 9),note"
+    assert book[-1] == "zz,,,,,,,,,,not on the roster; not graded"
+
+
+# -- the Moodle quiz -------------------------------------------------------------------------------
+
+
+def test_the_moodle_quiz_is_well_formed(forty):
+    key = forty.keys["s00"]
+    numeric = next(i for i in forty.items if i.kind == "gradient")
+    answer = key.answers[numeric.id]
+    first = next(c for c in answer.candidates if c.mistake)
+    answer.candidates[answer.candidates.index(first)] = dataclasses.replace(first, text="a < b & 'c' ]]>")
+    try:
+        root = ET.fromstring(quiz_xml(forty))
+    finally:
+        answer.candidates[answer.candidates.index(dataclasses.replace(first, text="a < b & 'c' ]]>"))] = first
+    assert root.tag == "quiz"
+    kinds = collections.Counter(q.get("type") for q in root)
+    assert kinds["category"] == len(forty.items)
+    assert kinds["numerical"] == 40 * sum(1 for i in forty.items if i.kind in ("forward", "gradient", "step"))
+    assert kinds["multichoice"] == sum(1 for i in forty.items if i.kind in ("formula", "factor"))
+    feedbacks = []
+    for question in root:
+        if question.get("type") == "category":
+            assert question.find("category/text").text.startswith("$course$/top/symprop/")
+            continue
+        assert question.find("name/text").text
+        assert question.find("questiontext").get("format") == "html"
+        assert question.find("questiontext/text").text.startswith("<p>")
+        assert float(question.find("defaultgrade").text) > 0
+        answers = question.findall("answer")
+        assert [a.get("fraction") for a in answers].count("100") == 1 and answers[0].get("fraction") == "100"
+        if question.get("type") == "numerical":
+            for a in answers:
+                float(a.find("text").text)
+                assert float(a.find("tolerance").text) > 0
+        else:
+            assert len(answers) >= 2
+            assert question.find("single").text == "true"
+        feedbacks += [a.find("feedback/text").text for a in answers]
+    assert "<p>a &lt; b &amp; &#x27;c&#x27; ]]&gt;</p>" in feedbacks
+
+
+# -- the command line: the teacher's commands, and their errors -------------------------------
+
+
+def test_classroom_then_grade(tmp_path, capsys):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,name\ns1,Ada\ns2,Grace\n", encoding="utf-8")
+    out = tmp_path / "class"
+    assert main(["classroom", str(EXAMPLES / "tutorial_222.yaml"), "--roster", str(roster), "-o", str(out), "--seed", "3"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "class_answers.csv",
+        "class_answers.tex",
+        "classroom.json",
+        "quiz.xml",
+        "s1_answers.tex",
+        "s1_worksheet.tex",
+        "s2_answers.tex",
+        "s2_worksheet.tex",
+    ]
+    chosen = open_class(out)
+    assert chosen.keys["s1"].point == class_set(chosen.derivation, chosen.students, 3).keys["s1"].point
+    answers = tmp_path / "answers.csv"
+    answers.write_text("id;q1;q2\ns1;0,1;x\n", encoding="utf-8")
+    assert main(["grade", str(out), "--answers", str(answers)]) == 0
+    assert "graded 2 students" in capsys.readouterr().out
+    assert (out / "gradebook.csv").read_text(encoding="utf-8").splitlines()[2].startswith("s2,Grace,0,0,")
+    assert (out / "feedback" / "s1.md").read_text(encoding="utf-8").startswith("# Feedback: Ada (s1)")
+
+
+ROSTER_ERRORS = [
+    ("", "roster.csv: file: the roster is empty; expected a header row 'id,name' and one row per student"),
+    ("id,nom\n1,a\n", "roster.csv: row 1: missing column name; the header must name id and name"),
+    ("student,nom\n", "roster.csv: row 1: missing columns id, name; the header must name id and name"),
+    ("id,name\n", "roster.csv: file: the roster has a header but no students"),
+    ("id,name\ns1,A\ns1,B\n", "roster.csv: row 3: id 's1' is already used in row 2; ids must be unique"),
+    ("id,name\n,A\n", "roster.csv: row 2: the id is empty"),
+    (
+        "id,name\n../x,A\n",
+        "roster.csv: row 2: id '../x': use letters, digits, '-' and '_' (at most 64), it names the student's files",
+    ),
+    ("id,name\ns1,\n", "roster.csv: row 2: student 's1' has no name"),
+    (b"id,name\ns1,Jos\xe9\n", "roster.csv: file: not UTF-8 text at byte 14 (line 2); save the file as UTF-8"),
+    (
+        "id,name\n" + "s1,A\n" * 300_000,
+        "roster.csv: file: the roster is larger than 1,000,000 bytes; a roster is a short text file",
+    ),
+    (
+        "id,name\n" + "".join(f"s{k},A\n" for k in range(2001)),
+        "roster.csv: row 2002: more than 2,000 students; a roster lists one class",
+    ),
+]
+
+
+@pytest.mark.parametrize("content, message", ROSTER_ERRORS, ids=range(len(ROSTER_ERRORS)))
+def test_roster_errors(tmp_path, capsys, monkeypatch, content, message):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "roster.csv"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    code = main(["classroom", str(EXAMPLES / "tutorial_222.yaml"), "--roster", "roster.csv", "-o", "out"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == f"symprop: error: {message}\n"
+    assert not (tmp_path / "out").exists()
+
+
+QUESTION_ERRORS = [
+    ([], "questions: expected a non-empty list of questions"),
+    (
+        [{"id": "q1", "kind": "forwrd", "of": "a1_1"}],
+        "questions[1].kind: 'forwrd': expected one of forward, factor, gradient, step, formula (did you mean 'forward'?)",
+    ),
+    (
+        [{"id": "q1", "kind": "forward", "of": "a9_1"}],
+        "questions[1].of: 'a9_1' is not an element of tutorial_222 (did you mean 'a2_1'?); write it as W2_11, a1_1",
+    ),
+    (
+        [{"id": "q1", "kind": "forward", "of": "x_1"}],
+        "questions[1].of: x_1 is given, not computed; ask a computed value (z, a, ...)",
+    ),
+    (
+        [{"id": "q1", "kind": "gradient", "wrt": "a1_1"}],
+        "questions[1].wrt: a1_1 is not a parameter's element; a gradient question is about a weight or bias",
+    ),
+    (
+        [{"id": "q1", "kind": "factor", "of": "a1_1", "wrt": "z1_2"}],
+        "questions[1].wrt: a1_1 is not computed directly from z1_2; a factor is one step's derivative",
+    ),
+    ([{"id": "q1", "kind": "gradient", "wrt": "W1_11", "of": "a1_1"}], "questions[1].of: a gradient question takes wrt, not of"),
+    (
+        [{"id": "q1", "kind": "forward", "of": "a1_1", "points": -1}],
+        "questions[1].points: expected a number from 0 to 100, got -1",
+    ),
+    (
+        [{"id": "q1", "kind": "forward", "of": "a1_1", "factor_points": 0.5}],
+        "questions[1].factor_points: partial credit per chain-rule factor is for gradient and formula questions",
+    ),
+    (
+        [{"id": "q1", "kind": "forward", "of": "a1_1"}, {"id": "q1", "kind": "forward", "of": "a1_2"}],
+        "questions[2].id: 'q1' is used twice",
+    ),
+    (
+        [{"id": "1q", "kind": "forward", "of": "a1_1"}],
+        "questions[1].id: expected a name of letters, digits and '_' (it names a gradebook column)",
+    ),
+    (
+        [{"id": "q1", "kind": "forward", "of": "a1_1", "point": 1}],
+        "questions[1].point: unknown field (did you mean 'points'?); fields: id, kind, of, wrt, points, factor_points",
+    ),
+]
+
+
+@pytest.mark.parametrize("questions, message", QUESTION_ERRORS, ids=range(len(QUESTION_ERRORS)))
+def test_question_errors(questions, message):
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    with pytest.raises(SpecError) as info:
+        parse_questions({"questions": questions}, derivation, "q.yaml")
+    assert str(info.value) == f"q.yaml: {message}"
+
+
+def test_a_step_question_needs_a_learning_rate():
+    spec = symprop.spec_file.read_yaml(EXAMPLES / "tutorial_222.yaml")
+    del spec["example"]["learning_rate"]
+    derivation = symprop.derive(symprop.from_dict(spec, "s.yaml"))
+    with pytest.raises(SpecError, match=r"questions\[1\].kind: a step question needs the spec example's learning_rate"):
+        parse_questions({"questions": [{"id": "q", "kind": "step", "wrt": "W1_11"}]}, derivation, "q.yaml")
+
+
+def test_grade_a_folder_that_classroom_did_not_write(tmp_path, capsys):
+    assert main(["grade", str(tmp_path), "--answers", str(tmp_path)]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"symprop: error: {tmp_path / 'classroom.json'}: not found; grade the folder that symprop classroom wrote\n"
+    )
+
+
+CATALOGUE = [
+    ("tutorial_222", "q4", ["sign", "no_derivative_a2", "sigmoid_plus_a2", "wrong_layer_a2"]),
+    (
+        "tutorial_222",
+        "q5",
+        [
+            "sign",
+            "no_derivative_a1",
+            "sigmoid_plus_a1",
+            "no_derivative_a2",
+            "sigmoid_plus_a2",
+            "wrong_layer_a1",
+            "transpose",
+            "one_term",
+        ],
+    ),
+    ("tutorial_222", "q3", ["activation_value", "sigmoid_plus", "in_z"]),
+    ("softmax_classifier", "q5", ["sign", "transpose", "one_term"]),
+]
+
+
+@pytest.mark.parametrize("name, item_id, mistakes", CATALOGUE)
+def test_the_catalogue_of_typical_mistakes(name, item_id, mistakes):
+    derivation = symprop.derive(symprop.load(EXAMPLES / f"{name}.yaml"))
+    key = class_set(derivation, STUDENTS[:1], 1).keys["s00"]
+    assert [m.key for m in key.answers[item_id].mistakes] == mistakes
+
+
+def test_the_mean_and_the_square_of_mse_are_typical_mistakes():
+    spec = symprop.spec_file.read_yaml(EXAMPLES / "tutorial_222.yaml")
+    spec["loss"] = "mse"
+    derivation = symprop.derive(symprop.from_dict(spec, "mse.yaml"))
+    answer = class_set(derivation, STUDENTS[:1], 1).keys["s00"].answers["q4"]
+    found = {m.key: m for m in answer.mistakes}
+    assert found["mean"].value == pytest.approx(2 * answer.value, rel=1e-20)  # 1/N left out, N = 2
+    assert found["loss_constant"].value == pytest.approx(answer.value / 2, rel=1e-20)  # the 2 of the square left out
+    assert found["mean"].text == "the 1/N of the mean over the N = 2 outputs is missing"
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        (
+            "residual_block",
+            "example: a class set needs a worked example (each student's numbers vary its inputs, targets and weights); "
+            "add an 'example'",
+        ),
+        ("custom_swish", "a class set needs the per-weight view, and it has 139 parameters (at most 100)"),
+    ],
+)
+def test_a_spec_a_class_set_cannot_use(tmp_path, capsys, spec, message):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,name\ns1,A\n", encoding="utf-8")
+    path = str(EXAMPLES / f"{spec}.yaml")
+    assert main(["classroom", path, "--roster", str(roster), "-o", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == f"symprop: error: {path}: {message}\n"
+    assert not (tmp_path / "out").exists()
+
+
+FORMULAS = [
+    ("(a2_1-t_1)a2_1(1-a2_1)a1_1", "right", 2.0, None),
+    (r"(a_1^{(2)} - t_1)\,a_1^{(2)}(1-a_1^{(2)})\,a_1^{(1)}", "right", 2.0, None),
+    ("δ2_1·a1_1", "right", 2.0, None),
+    ("(y_1 − t_1)·y_1(1 − y_1)·a1_1", "right", 2.0, None),
+    (r"\delta^{(2)}_1 a^{(1)}_1", "right", 2.0, None),
+    ("sigma'(z2_1)(a2_1-t_1)a1_1", "right", 2.0, None),
+    ("(t_1-a2_1)a2_1(1-a2_1)a1_1", "partial", 1.0, "sign"),
+    ("(a2_1-t_1)a2_1(1+a2_1)a1_1", "partial", 1.0, "sigmoid_plus_a2"),
+    ("(a2_1-t_1)a1_1", "partial", 1.0, "no_derivative_a2"),
+    ("(a2_1-t_1)a2_1(1-a2_1)", "partial", 1.0, None),  # the last factor a1_1 missing: two factors right
+    ("(a2_1-t_1", "unreadable", 0.0, None),
+    ("foo*a1_1", "unreadable", 0.0, None),
+]
+
+
+@pytest.mark.parametrize("claim, verdict, points, mistake", FORMULAS)
+def test_formulas_as_students_write_them(claim, verdict, points, mistake):
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    items = parse_questions(
+        {"questions": [{"id": "f", "kind": "formula", "wrt": "W2_11", "points": 2, "factor_points": 0.5}]}, derivation
+    )
+    chosen = class_set(derivation, STUDENTS[:1], 1, items)
+    (mark,) = Grader(derivation, items, chosen.keys).grade_one(STUDENTS[0], Submission("s00", {"f": claim})).marks
+    assert (mark.verdict, mark.points, mark.mistake) == (verdict, points, mistake)
+
+
+def test_a_graph_spec_without_targets_has_a_sign_mistake_without_an_error():
+    derivation = symprop.derive(symprop.load(EXAMPLES / "cs231n_neuron.yaml"))
+    key = class_set(derivation, STUDENTS[:1], 3).keys["s00"]
+    (sign,) = [m for m in key.answers["q4"].mistakes if m.key == "sign"]
+    assert sign.text == "the sign is flipped"
+    assert float(sign.value) == -float(key.answers["q4"].value)
