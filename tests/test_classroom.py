@@ -586,3 +586,13 @@ def test_a_graph_spec_without_targets_has_a_sign_mistake_without_an_error():
     (sign,) = [m for m in key.answers["q4"].mistakes if m.key == "sign"]
     assert sign.text == "the sign is flipped"
     assert float(sign.value) == -float(key.answers["q4"].value)
+
+
+def test_feedback_shows_a_students_name_as_typed():
+    """A roster's name reaches the feedback Markdown escaped: markup in it stays text."""
+    from markdown_it import MarkdownIt
+
+    from symprop.classroom.report import markdown_text
+
+    html = MarkdownIt().render("# " + markdown_text("*Ann* <script>x</script> [a](b) _c_ #1"))
+    assert html == "<h1>*Ann* &lt;script&gt;x&lt;/script&gt; [a](b) _c_ #1</h1>\n"

@@ -35,7 +35,7 @@ def gradebook(rows: list[Row], items) -> str:
 
 def feedback(row: Row, items, spec_name: str) -> str:
     maximum = sum(i.points for i in items)
-    lines = [f"# Feedback: {row.student.name} ({row.student_id})", ""]
+    lines = [f"# Feedback: {markdown_text(row.student.name)} ({markdown_text(row.student_id)})", ""]
     lines.append(f"Exercises on `{spec_name}`, with your own numbers. Score: **{row.total:g} of {maximum:g}**.")
     lines.append(f"Numbers count as right within {RELATIVE:g} relative (or {ABSOLUTE:g} absolute) of the key.")
     if row.notes:
@@ -49,6 +49,15 @@ def feedback(row: Row, items, spec_name: str) -> str:
         for line in mark.explanation:
             lines.append(f"- {line}")
     return "\n".join(lines) + "\n"
+
+
+def markdown_text(text: str) -> str:
+    """A roster's text as literal Markdown: its punctuation escaped (a name like ``*Ann*`` or
+    ``<b>`` stays as typed), on one line."""
+    return "".join("\\" + c if c in MARKDOWN_SPECIAL else c for c in " ".join(text.split()))
+
+
+MARKDOWN_SPECIAL = set("\\`*_{}[]()<>#+-.!|~&")
 
 
 def _inline(text: str) -> str:
