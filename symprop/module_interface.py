@@ -214,3 +214,22 @@ INIT_DOC = {
     "uniform": "U(low, high)",
     "standard_normal_scalar": "N(0, 1)",
 }
+
+
+def sample_batch_lines(graph, rng_line: str, batch_of) -> list[str]:
+    """The body of a module's ``sample_batch()``: ``rng_line``, then X and T, each leaf's batch
+    spelled by ``batch_of(node)`` (None where the network has no inputs or targets of a kind, a
+    dict where it has several)."""
+    lines = [rng_line]
+    for role, letter in (("input", "X"), ("target", "T")):
+        leaves = graph.leaves(role)
+        if not leaves:
+            lines.append(f"{letter} = None")
+        elif len(leaves) == 1:
+            lines.append(f"{letter} = {batch_of(leaves[0])}")
+        else:
+            lines.append(f"{letter} = {{")
+            lines += [f'    "{n.name}": {batch_of(n)},' for n in leaves]
+            lines.append("}")
+    lines.append("return X, T")
+    return lines

@@ -409,19 +409,7 @@ class NumpyModule:
                 return f"np.eye({size}, dtype=dtype)[rng.integers(0, {size}, size={rows})]"
             return f"rng.uniform(0.05, 0.95, size={shape}).astype(dtype)"
 
-        lines = ["rng = np.random.default_rng(seed)"]
-        for role, letter in (("input", "X"), ("target", "T")):
-            leaves = self.graph.leaves(role)
-            if not leaves:
-                lines.append(f"{letter} = None")
-            elif len(leaves) == 1:
-                lines.append(f"{letter} = {draw(leaves[0])}")
-            else:
-                lines.append(f"{letter} = {{")
-                lines += [f'    "{n.name}": {draw(n)},' for n in leaves]
-                lines.append("}")
-        lines.append("return X, T")
-        return lines
+        return interface.sample_batch_lines(self.graph, "rng = np.random.default_rng(seed)", draw)
 
     def example(self) -> dict | None:
         example = self.network.example

@@ -389,19 +389,7 @@ class ScalarModule:
                 return f"_one_hot({shape}, rng)"
             return f"_drawn({shape}, lambda: rng.uniform(0.05, 0.95))"
 
-        lines = ["rng = random.Random(seed)"]
-        for role, letter in (("input", "X"), ("target", "T")):
-            leaves = graph.leaves(role)
-            if not leaves:
-                lines.append(f"{letter} = None")
-            elif len(leaves) == 1:
-                lines.append(f"{letter} = [{draw(leaves[0])} for _ in range(batch)]")
-            else:
-                lines.append(f"{letter} = {{")
-                lines += [f'    "{n.name}": [{draw(n)} for _ in range(batch)],' for n in leaves]
-                lines.append("}")
-        lines.append("return X, T")
-        return lines
+        return interface.sample_batch_lines(graph, "rng = random.Random(seed)", lambda n: f"[{draw(n)} for _ in range(batch)]")
 
     def example(self) -> dict | None:
         example = self.network.example
