@@ -173,15 +173,20 @@ def exercises(derivation: Derivation, point: Point | None = None) -> Exercises:
             updated = values[ask.of] - sp.Float(rate, 30) * value if rate is not None else None
             current = values[ask.of] if rate is not None else None
             questions.append(Question(number, ask.kind, ask.of, None, chain.expr, value, factors, current, updated))
+    return Exercises(point, values, rate, shown_values(graph, scalar, questions), tuple(questions))
+
+
+def shown_values(graph, scalar, questions) -> tuple[sp.Symbol, ...]:
+    """The forward values a worksheet gives: every computed element but the loss and those a
+    question asks for."""
     asked = {q.of for q in questions if q.kind == "forward"}
-    given = tuple(
+    return tuple(
         symbol
         for node in graph.nodes.values()
         if node.op.role == "op" and node.name != graph.loss
         for symbol in scalar.symbols[node.name]
         if symbol not in asked
     )
-    return Exercises(point, values, rate, given, tuple(questions))
 
 
 def _scalar(derivation: Derivation):

@@ -15,7 +15,7 @@ import sympy as sp
 from ..emit.latex.exercises import ExerciseSheet
 from ..emit.latex.layout import equation_rows, wrap_expr
 from ..emit.latex.tex import Tex, environment, text
-from ..exercises import Exercises, Question
+from ..exercises import Exercises, Question, shown_values
 from ..latex_printing import number, to_latex
 from .key import Key
 from .mistakes import formula_text
@@ -70,14 +70,7 @@ def worksheet_exercises(derivation, key: Key) -> tuple[Exercises, list[dict[str,
             current = key.values[wrt] if step else None
             updated = key.answers[roles["step"]].value if step else None
             questions.append(Question(number_, role, wrt, None, chain.expr, value, factors, current, updated))
-    asked = {q.of for q in questions if q.kind == "forward"}
-    given = tuple(
-        symbol
-        for node in graph.nodes.values()
-        if node.op.role == "op" and node.name != graph.loss
-        for symbol in scalar.symbols[node.name]
-        if symbol not in asked
-    )
+    given = shown_values(graph, scalar, questions)
     rate = key.rate if any("step" in roles for roles in groups.values()) else None
     return Exercises(key.point, key.values, rate, given, tuple(questions)), list(groups.values())
 
