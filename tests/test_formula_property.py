@@ -16,30 +16,9 @@ from __future__ import annotations
 import warnings
 
 import pytest
-from formula_strategies import CONSTANTS, DrawSource, check_spec, graph_spec, layer_spec
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
-
-
-def _settings(examples: int) -> settings:
-    return settings(
-        max_examples=examples,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.large_base_example],
-    )
-
-
-
-@st.composite
-def layer_specs(draw):
-    return layer_spec(DrawSource(draw))
-
-
-@st.composite
-def graph_specs(draw):
-    return graph_spec(DrawSource(draw))
+from formula_hypothesis import deterministic, graph_specs, layer_specs
+from formula_strategies import CONSTANTS, check_spec
+from hypothesis import assume, given
 
 
 def _check(spec: dict):
@@ -50,13 +29,13 @@ def _check(spec: dict):
     assert outcome.status == "match", (outcome.detail, spec)
 
 
-@_settings(70)
+@deterministic(70)
 @given(layer_specs())
 def test_layer_stacks_of_random_formulas_match_autograd(spec):
     _check(spec)
 
 
-@_settings(35)
+@deterministic(35)
 @given(graph_specs())
 def test_graph_specs_of_random_formulas_match_autograd(spec):
     _check(spec)

@@ -16,9 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import EXAMPLES
-from formula_strategies import DrawSource, graph_spec, layer_spec
+from formula_hypothesis import deterministic, graph_specs, layer_specs
 from hypothesis import given
-from hypothesis import strategies as st
 from test_ops import OP_SAMPLES
 
 import symprop
@@ -334,35 +333,18 @@ def _agree_on_random_formulas(spec: dict):
         assert np.max(np.abs(got - expected), initial=0.0) <= AGREE * scale, (key, got, expected, spec)
 
 
-def _settings(examples: int):
-    from hypothesis import HealthCheck, settings
-
-    return settings(
-        max_examples=examples,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.large_base_example],
-    )
 
 
-@st.composite
-def layer_specs(draw):
-    return layer_spec(DrawSource(draw))
 
 
-@st.composite
-def graph_specs(draw):
-    return graph_spec(DrawSource(draw))
 
-
-@_settings(40)
+@deterministic(40)
 @given(layer_specs())
 def test_layer_stacks_of_random_formulas_agree_with_the_numpy_module(spec):
     _agree_on_random_formulas(spec)
 
 
-@_settings(20)
+@deterministic(20)
 @given(graph_specs())
 def test_graph_specs_of_random_formulas_agree_with_the_numpy_module(spec):
     _agree_on_random_formulas(spec)
