@@ -151,12 +151,18 @@ def _classroom_command(args: argparse.Namespace) -> int:
     if args.pdf and shutil.which("latexmk") is None:
         raise SymPropError(LATEXMK_MISSING)
     from .api import derive
-    from .classroom.build import class_set
+    from .classroom.build import MANIFEST, class_set
     from .classroom.questions import parse_questions
     from .classroom.roster import read_roster
     from .loading import from_dict
     from .spec_file import read_yaml
 
+    manifest = Path(args.output) / MANIFEST
+    if manifest.exists():  # its files would stand beside the new ones: keys that fit no worksheet
+        raise SymPropError(
+            f"{args.output}: holds a class set already ({MANIFEST}); write the new one into another folder, "
+            "or delete this one first"
+        )
     students = read_roster(args.roster)
     spec_data = read_yaml(args.spec)
     derivation = derive(from_dict(spec_data, args.spec))

@@ -363,6 +363,13 @@ def test_the_moodle_quiz_is_well_formed(forty):
 # -- the command line: the teacher's commands, and their errors -------------------------------
 
 
+def test_a_roster_of_a_spreadsheet_in_semicolons():
+    from symprop.classroom.roster import parse_roster
+
+    students = parse_roster("id;name\ns1;Zoë Müller\ns2;\"Łukasz; Żółć\"\n", "roster.csv")
+    assert [(s.id, s.name) for s in students] == [("s1", "Zoë Müller"), ("s2", "Łukasz; Żółć")]
+
+
 def test_classroom_then_grade(tmp_path, capsys):
     roster = tmp_path / "roster.csv"
     roster.write_text("id,name\ns1,Ada\ns2,Grace\n", encoding="utf-8")
@@ -386,6 +393,12 @@ def test_classroom_then_grade(tmp_path, capsys):
     assert "graded 2 students" in capsys.readouterr().out
     assert (out / "gradebook.csv").read_text(encoding="utf-8").splitlines()[2].startswith("s2,Grace,0,0,")
     assert (out / "feedback" / "s1.md").read_text(encoding="utf-8").startswith("# Feedback: Ada (s1)")
+    # Regression (found trying the tool as a teacher): a second class set into the same folder
+    # left the first one's keys, PDFs and feedback beside the new worksheets.
+    before = sorted(p.name for p in out.iterdir())
+    assert main(["classroom", str(EXAMPLES / "tutorial_222.yaml"), "--roster", str(roster), "-o", str(out), "--seed", "4"]) == 2
+    assert "holds a class set already (classroom.json)" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == before
 
 
 ROSTER_ERRORS = [
@@ -400,6 +413,18 @@ ROSTER_ERRORS = [
         "roster.csv: row 2: id '../x': use letters, digits, '-' and '_' (at most 64), it names the student's files",
     ),
     ("id,name\ns1,\n", "roster.csv: row 2: student 's1' has no name"),
+    # found trying the tool as a teacher: names pdflatex cannot set failed the whole class's PDFs,
+    # ids that differ in case collide as files, an unquoted comma cut a name short
+    (
+        "id,name\ns1,Nguy\u1ec5n An\n",
+        "roster.csv: row 2: student 's1': the name's '\u1ec5' (U+1EC5) cannot be set on the worksheets (LaTeX here sets "
+        "Latin letters with the accents of Latin-1 and Latin Extended-A); write the name without it",
+    ),
+    ("id,name\ns01,A\nS01,B\n", "roster.csv: row 3: id 'S01' differs from row 2's only in case; their files would collide"),
+    (
+        "id,name\ns1,Lovelace, Ada\n",
+        'roster.csv: row 2: 3 cells where the header has 2; a name with a comma goes in quotes ("Lovelace, Ada")',
+    ),
     (b"id,name\ns1,Jos\xe9\n", "roster.csv: file: not UTF-8 text at byte 14 (line 2); save the file as UTF-8"),
     (
         "id,name\n" + "s1,A\n" * 300_000,

@@ -50,11 +50,18 @@ def parse_roster(text: str, source: str = "<roster>") -> list[Student]:
     id_at, name_at = header.index("id"), header.index("name")
     students: list[Student] = []
     seen: dict[str, int] = {}
+    seen_folded: dict[str, int] = {}
     for number, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
             continue  # a blank line
         if len(students) >= MAX_STUDENTS:
             raise SpecError(source, f"row {number}", f"more than {MAX_STUDENTS:,} students; a roster lists one class")
+        if len(row) > len(header) and any(cell.strip() for cell in row[len(header) :]):
+            raise SpecError(
+                source,
+                f"row {number}",
+                f"{len(row)} cells where the header has {len(header)}; a name with a comma goes in quotes (\"Lovelace, Ada\")",
+            )
         cells = row + [""] * (len(header) - len(row))
         sid, name = cells[id_at].strip(), " ".join(cells[name_at].split())
         if not sid:
@@ -73,7 +80,21 @@ def parse_roster(text: str, source: str = "<roster>") -> list[Student]:
             raise SpecError(
                 source, f"row {number}", f"student {sid!r}: the name is not one printable line of at most {MAX_NAME} characters"
             )
+        unset = next((c for c in name if not _typeset(c)), None)
+        if unset is not None:
+            raise SpecError(
+                source,
+                f"row {number}",
+                f"student {sid!r}: the name's {unset!r} (U+{ord(unset):04X}) cannot be set on the worksheets (LaTeX here sets "
+                "Latin letters with the accents of Latin-1 and Latin Extended-A); write the name without it",
+            )
+        folded = seen_folded.get(sid.casefold())
+        if folded is not None:
+            raise SpecError(
+                source, f"row {number}", f"id {sid!r} differs from row {folded}'s only in case; their files would collide"
+            )
         seen[sid] = number
+        seen_folded[sid.casefold()] = number
         students.append(Student(sid, name))
     if not students:
         raise SpecError(source, "file", "the roster has a header but no students")
@@ -81,7 +102,21 @@ def parse_roster(text: str, source: str = "<roster>") -> list[Student]:
 
 
 def _rows(text: str, source: str) -> list[list[str]]:
+    """The CSV rows, separated by ',' or, as spreadsheets in many locales save them, by ';'
+    (told by the header line)."""
+    first = text.split("\n", 1)[0]
+    delimiter = ";" if ";" in first and "," not in first else ","
     try:
-        return list(csv.reader(io.StringIO(text, newline="")))
+        return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     except csv.Error as exc:
         raise SpecError(source, "file", f"not a readable CSV file ({exc})") from None
+
+
+#: Beyond Latin-1 and Latin Extended-A, the typographic quotes and dashes pdflatex sets too.
+_PUNCTUATION = set("\u2018\u2019\u201c\u201d\u2013\u2014\u2026")
+
+
+def _typeset(character: str) -> bool:
+    """Whether pdflatex (no font packages) sets ``character`` in a name: tested with Zoë,
+    Łukasz Żółć, Ondřej, İlkay Ağaoğlu; Vietnamese, Greek, CJK and emoji fail to compile."""
+    return ord(character) < 0x180 or character in _PUNCTUATION
