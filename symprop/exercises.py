@@ -177,16 +177,21 @@ def exercises(derivation: Derivation, point: Point | None = None) -> Exercises:
 
 
 def shown_values(graph, scalar, questions) -> tuple[sp.Symbol, ...]:
-    """The forward values a worksheet gives: every computed element but the loss and those a
-    question asks for."""
-    asked = {q.of for q in questions if q.kind == "forward"}
-    return tuple(
-        symbol
-        for node in graph.nodes.values()
-        if node.op.role == "op" and node.name != graph.loss
-        for symbol in scalar.symbols[node.name]
-        if symbol not in asked
-    )
+    """The forward values a worksheet gives: every computed element but the loss, those a
+    question asks for and those computed from them (given ``f_c = f_a + f_b`` and ``f_b``, a
+    student would read ``f_a`` off by one subtraction)."""
+    hidden = {q.of for q in questions if q.kind == "forward"}
+    shown = []
+    for node in graph.nodes.values():
+        if node.op.role != "op" or node.name == graph.loss:
+            continue
+        for symbol in scalar.symbols[node.name]:
+            definition = scalar.definitions.get(symbol)
+            if symbol in hidden or (definition is not None and definition.free_symbols & hidden):
+                hidden.add(symbol)
+            else:
+                shown.append(symbol)
+    return tuple(shown)
 
 
 def _scalar(derivation: Derivation):

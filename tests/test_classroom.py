@@ -1,4 +1,4 @@
-"""The class set (issue 14): per-student variants, answer keys checked against PyTorch,
+"""The class set (issue 14): per-student variants, answer keys checked against autograd,
 worksheets that compile, grading of a synthetic class, the Moodle quiz, and every error a
 teacher's files can raise (one line naming the file and the row or field, exit 2, nothing
 written).  Timing is measured in benchmarks/bench_grade.py, not here."""
@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import synthetic_class
-import torch
+from autograd_layers import LayerStack
 from conftest import EXAMPLES, needs_tex
 
 import symprop
@@ -109,64 +109,49 @@ def test_a_variant_is_the_same_for_the_same_seed_and_id():
     assert draw_variant(blueprint, SEED + 1, "s00")[0].point != key.point
 
 
-# -- answer keys against PyTorch -------------------------------------------------------------
-
-ACTIVATIONS = {"sigmoid": torch.sigmoid, "relu": torch.relu, "softmax": lambda z: torch.softmax(z, 0)}
+# -- answer keys against autograd -------------------------------------------------------------
 
 
-def torch_answers(network, key) -> dict[str, float]:
+def autograd_answers(network, key) -> dict[str, float]:
     """Every numeric item computed by autograd at the key's point (independent of symprop)."""
     leaves = key.point.leaves
-    params = {n: torch.tensor(v, dtype=torch.float64, requires_grad=True) for n, v in leaves.items() if n not in ("x", "t")}
-    t = torch.tensor(leaves["t"], dtype=torch.float64)
-    a = torch.tensor(leaves["x"], dtype=torch.float64)
-    values = {}
-    for layer_number, layer in enumerate(network.layers, start=1):
-        z = params[f"W{layer_number}"] @ a + (params[f"b{layer_number}"] if f"b{layer_number}" in params else 0)
-        z.retain_grad()
-        a = ACTIVATIONS[layer.activation.name](z)
-        for j in range(len(z)):
-            values[f"z{layer_number}_{j + 1}"] = (z, j)
-            values[f"a{layer_number}_{j + 1}"] = (a, j)
-    loss = {"half_sse": lambda y: 0.5 * ((t - y) ** 2).sum(), "cross_entropy": lambda y: -(t * torch.log(y)).sum()}[
-        network.loss.name
-    ](a)
-    loss.backward(retain_graph=True)
+    stack = LayerStack(network, {n: v for n, v in leaves.items() if n not in ("x", "t")}, leaves["x"], leaves["t"])
+    values, gradients = stack.values(), stack.gradients()
     found = {}
     for item_id, answer in key.answers.items():
         item = answer.item
         if item.kind == "forward":
-            tensor, j = values[str(item.of)]
-            found[item_id] = float(tensor[j].detach())
+            name, j = str(item.of).split("_")
+            found[item_id] = float(values[name][int(j) - 1])
         elif item.kind == "factor":
-            (a_tensor, j), (z_tensor, _) = values[str(item.of)], values[str(item.wrt)]
-            found[item_id] = float(torch.autograd.grad(a_tensor[j], z_tensor, retain_graph=True)[0][j])
+            name, j = str(item.of).split("_")
+            found[item_id] = stack.local(int(name[1:]), int(j) - 1)
         elif item.kind in ("gradient", "step"):
             name, rest = str(item.wrt).split("_")
             index = tuple(int(c) - 1 for c in rest)
-            gradient = float(params[name].grad[index])
-            weight = float(params[name][index].detach())
+            gradient = float(gradients[name][index])
+            weight = float(stack.params[name][index])
             found[item_id] = gradient if item.kind == "gradient" else weight - key.rate * gradient
     return found
 
 
-def test_every_key_equals_pytorch(forty):
+def test_every_key_equals_autograd(forty):
     checked = 0
     for student in STUDENTS:
         key = forty.keys[student.id]
-        for item_id, expected in torch_answers(forty.derivation.network, key).items():
+        for item_id, expected in autograd_answers(forty.derivation.network, key).items():
             assert float(key.answers[item_id].value) == pytest.approx(expected, rel=1e-12, abs=1e-15), (student.id, item_id)
             checked += 1
     assert checked == 40 * sum(1 for i in forty.items if i.numeric)
 
 
-def test_the_default_questions_keys_equal_pytorch():
+def test_the_default_questions_keys_equal_autograd():
     derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
     chosen = class_set(derivation, STUDENTS[:5], SEED)
     assert [i.id for i in chosen.items] == ["q1", "q2", "q3", "q4", "q4_step", "q5", "q5_step"]
     for student in STUDENTS[:5]:
         key = chosen.keys[student.id]
-        for item_id, expected in torch_answers(derivation.network, key).items():
+        for item_id, expected in autograd_answers(derivation.network, key).items():
             assert float(key.answers[item_id].value) == pytest.approx(expected, rel=1e-12)
 
 
@@ -621,3 +606,13 @@ def test_feedback_shows_a_students_name_as_typed():
 
     html = MarkdownIt().render("# " + markdown_text("*Ann* <script>x</script> [a](b) _c_ #1"))
     assert html == "<h1>*Ann* &lt;script&gt;x&lt;/script&gt; [a](b) _c_ #1</h1>\n"
+
+
+def test_a_missing_derivative_is_named_by_the_gradients_own_element():
+    """Regression (found trying the tool as a teacher): the feedback for dE/dW2_21 said a2_1's
+    derivative was missing; its chain holds a2_2's."""
+    from symprop.classroom.mistakes import gradient_mistakes
+
+    d = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    texts = [w.text for w in gradient_mistakes(d, d.scalar.gradient("W2", (1, 0))) if w.key == "no_derivative_a2"]
+    assert texts == ["the derivative of a2's activation (sigmoid'(z) = a2_2*(1 - a2_2)) is missing"]

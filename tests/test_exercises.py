@@ -1,4 +1,4 @@
-"""Exercises: the worksheet's questions, the answer key's numbers (checked against PyTorch and the
+"""Exercises: the worksheet's questions, the answer key's numbers (checked against autograd and the
 seed tutorials), no answer on the worksheet, both documents compiling, the CLI flag and its errors."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ from functools import cache
 
 import numpy as np
 import pytest
-import torch
+from autograd import grad
+from autograd_layers import LayerStack
 from conftest import EXAMPLES, needs_tex
 
 import symprop
@@ -32,7 +33,7 @@ def element(d, symbol) -> tuple[str, tuple[int, ...]]:
         if symbol in symbols:
             shape = d.graph.nodes[node].shape
             flat = symbols.index(symbol)
-            return node, tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), shape)) if shape else ()
+            return node, tuple(int(i) for i in np.unravel_index(flat, shape)) if shape else ()
     raise KeyError(symbol)
 
 
@@ -82,66 +83,48 @@ def test_the_plan_of_each_network():
     ]
 
 
-# -- every answer against PyTorch ------------------------------------------------------------
-
-ACTIVATIONS = {"sigmoid": torch.sigmoid, "relu": torch.relu, "softmax": lambda z: torch.softmax(z, 0)}
-
-
-def torch_layers(name: str):
-    """The spec's network in PyTorch at its worked example: (leaves, every value, the loss)."""
-    d = derived(name)
-    example = d.network.example
-    leaves = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in example.params.items()}
-    x = torch.tensor(example.x, dtype=torch.float64)
-    t = torch.tensor(example.t, dtype=torch.float64)
-    values, a = {"x": x, "t": t}, x
-    for i, layer in enumerate(d.network.layers, start=1):
-        z = leaves[f"W{i}"] @ a + (leaves[f"b{i}"] if f"b{i}" in leaves else 0)
-        a = ACTIVATIONS[layer.activation.name](z)
-        values[f"z{i}"], values[f"a{i}"] = z, a
-    loss = {
-        "half_sse": lambda y: 0.5 * ((t - y) ** 2).sum(),
-        "cross_entropy": lambda y: -(t * torch.log(y)).sum(),
-        "binary_cross_entropy": lambda y: -(t * torch.log(y) + (1 - t) * torch.log(1 - y)).mean(),
-    }[d.network.loss.name](a)
-    return leaves, values, loss
+# -- every answer against autograd ------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", ["tutorial_222", "layer_equations_222", "softmax_classifier", "one_weight_bce"])
-def test_every_answer_equals_pytorch(name):
+def test_every_answer_equals_autograd(name):
     d = derived(name)
-    leaves, values, loss = torch_layers(name)
-    loss.backward()
-    rate = d.network.example.learning_rate
+    example = d.network.example
+    stack = LayerStack(d.network, example.params, example.x, example.t)
+    values, gradients = stack.values(), stack.gradients()
+    rate = example.learning_rate
     for q in d.exercises().questions:
         node, index = element(d, q.of)
         if q.kind == "forward":
-            expected = (float(values[node].detach()[index]),)
+            expected = (float(values[node][index]),)
         elif q.kind == "local":
-            z = values[element(d, q.wrt)[0]].detach().clone().requires_grad_(True)
-            activation = ACTIVATIONS[d.graph.nodes[node].op.name]
-            expected = (float(torch.autograd.grad(activation(z)[index], z)[0][index]),)
+            expected = (stack.local(int(node[1:]), index[0]),)
         else:
-            gradient = float(leaves[node].grad[index])
-            expected = (gradient, float(leaves[node].detach()[index]) - rate * gradient)
+            gradient = float(gradients[node][index])
+            expected = (gradient, float(stack.params[node][index]) - rate * gradient)
         assert [float(a) for a in q.answers] == pytest.approx(expected, rel=1e-12, abs=1e-15), (name, q.kind)
 
 
-def test_cs231n_answers_equal_pytorch():
+def test_cs231n_answers_equal_autograd():
     """The graph spec: df/dw by autograd, the 1/x gate's local derivative -1/f_g^2."""
+    import autograd.numpy as anp
+
     d = derived("cs231n_neuron")
-    w = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in d.network.example.params.items()}
+    w = {k: float(v) for k, v in d.network.example.params.items()}
     x0, x1 = (d.network.example.inputs[k] for k in ("x0", "x1"))
-    f_g = 1 + torch.exp(-(w["w0"] * x0 + w["w1"] * x1 + w["w2"]))
-    f = 1 / f_g
-    f.backward()
+
+    def f(w):
+        return 1 / (1 + anp.exp(-(w["w0"] * x0 + w["w1"] * x1 + w["w2"])))
+
+    gradients = grad(f)(w)
+    f_g = 1 + np.exp(-(w["w0"] * x0 + w["w1"] * x1 + w["w2"]))
     answers = {q.kind: [float(a) for a in q.answers] for q in d.exercises().questions}  # one of each kind
     expected = {
-        "forward": [float(w["w0"].detach()) * x0],
-        "local": [-1 / float(f_g.detach()) ** 2],
-        "output_weight": [float(w["w1"].grad)],
-        "hidden_weight": [float(w["w0"].grad)],
-        "bias": [float(w["w2"].grad)],
+        "forward": [w["w0"] * x0],
+        "local": [-1 / f_g**2],
+        "output_weight": [float(gradients["w1"])],
+        "hidden_weight": [float(gradients["w0"])],
+        "bias": [float(gradients["w2"])],
     }
     assert answers.keys() == expected.keys()
     for kind, values in expected.items():

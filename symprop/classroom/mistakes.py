@@ -56,7 +56,9 @@ def gradient_mistakes(derivation, chain: ElementGradient) -> list[Wrong]:
     }
     for node in activations:
         pairs = derivatives[node.name]
-        shown = pairs[0][1]
+        # named by the element of this gradient's own chain (a2_2's for dE/dW2_21), not the first
+        in_chain = {f.expr for f in chain.factors}
+        shown = next((d for _, d in pairs if d in in_chain), pairs[0][1])
         if shown.is_number:
             continue
         found.append(
