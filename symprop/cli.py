@@ -170,7 +170,7 @@ def _classroom_command(args: argparse.Namespace) -> int:
     items = parse_questions(questions_data, derivation, args.questions) if args.questions else None
     chosen = class_set(derivation, students, args.seed, items, spec_data, questions_data)
     written = _write_all(Path(args.output), chosen.sources(), compile_pdf=args.pdf)
-    print(f"wrote {len(written)} files for {len(students)} students into {args.output}")
+    print(f"wrote {len(written)} files for {len(students)} student{'' if len(students) == 1 else 's'} into {args.output}")
     return 0
 
 

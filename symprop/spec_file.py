@@ -77,7 +77,8 @@ def read_text(path: str | Path, what: str = "spec") -> str:
 
 
 def _too_large(source: str, what: str) -> SpecError:
-    return SpecError(source, "file", f"the {what} is larger than {MAX_BYTES:,} bytes; a {what} is a short text file")
+    article = "an" if what[0] in "aeiou" else "a"
+    return SpecError(source, "file", f"the {what} is larger than {MAX_BYTES:,} bytes; {article} {what} is a short text file")
 
 
 def decode(raw: bytes, source: str) -> str:
@@ -88,7 +89,7 @@ def decode(raw: bytes, source: str) -> str:
     if raw.startswith(_UTF8_BOM):
         raw = raw[len(_UTF8_BOM) :]
     if b"\x00" in raw:
-        raise SpecError(source, "file", "a binary file (it contains NUL bytes), not YAML text")
+        raise SpecError(source, "file", "a binary file (it contains NUL bytes), not text")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -604,8 +604,9 @@ def test_feedback_shows_a_students_name_as_typed():
 
     from symprop.classroom.report import markdown_text
 
-    html = MarkdownIt().render("# " + markdown_text("*Ann* <script>x</script> [a](b) _c_ #1"))
-    assert html == "<h1>*Ann* &lt;script&gt;x&lt;/script&gt; [a](b) _c_ #1</h1>\n"
+    html = MarkdownIt().render("# " + markdown_text("*Ann* <script>x</script> [a](b) _c_ #1 $x$"))
+    assert html == "<h1>*Ann* &lt;script&gt;x&lt;/script&gt; [a](b) _c_ #1 $x$</h1>\n"
+    assert r"\$x\$" in markdown_text("$x$")  # no math for a viewer with KaTeX either
 
 
 def test_a_missing_derivative_is_named_by_the_gradients_own_element():

@@ -57,7 +57,7 @@ def markdown_text(text: str) -> str:
     return "".join("\\" + c if c in MARKDOWN_SPECIAL else c for c in " ".join(text.split()))
 
 
-MARKDOWN_SPECIAL = set("\\`*_{}[]()<>#+-.!|~&")
+MARKDOWN_SPECIAL = set("\\`*_{}[]()<>#+-.!|~&$")
 
 
 def _inline(text: str) -> str:

@@ -148,7 +148,10 @@ class ExerciseSheet:
             what = f"${target}$ ({code(self._code_name(q.of))})."
             blanks = [target]
         elif q.kind == "local":
-            what = f"${partial(target, names[q.wrt])}$, the local derivative at ${target}$: write it in forward values, then its value in the blank."
+            what = (
+                f"${partial(target, names[q.wrt])}$, the local derivative at ${target}$: write it in forward values,"
+                " then its value in the blank."
+            )
             blanks = [partial(target, names[q.wrt])]
         else:
             what = f"compute ${partial(loss, target)}$ ({code(self._code_name(q.of))}) as a product of chain-rule factors" + (
