@@ -99,12 +99,12 @@ def test_a_variant_is_the_same_for_the_same_seed_and_id():
     key, attempt = draw_variant(blueprint, SEED, "s00")
     assert attempt == 0
     assert key.point.leaves == {
-        "x": [-1.0, -0.9],
+        "x": [-0.95, -0.85],  # inputs are never 1 or -1 (a missing factor x would be right)
         "t": [0.85, 0.75],
         "W1": [[0.35, 0.65], [0.75, 0.15]],
         "W2": [[-0.7, 0.6], [0.35, 0.2]],
     }
-    assert round(float(key.answers["q5"].value), 12) == round(-0.00888193728365953, 12)
+    assert round(float(key.answers["q5"].value), 12) == round(-0.008657118290430336, 12)
     assert draw_variant(blueprint, SEED, "s00")[0].point == key.point
     assert draw_variant(blueprint, SEED + 1, "s00")[0].point != key.point
 
@@ -617,3 +617,12 @@ def test_a_missing_derivative_is_named_by_the_gradients_own_element():
     d = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
     texts = [w.text for w in gradient_mistakes(d, d.scalar.gradient("W2", (1, 0))) if w.key == "no_derivative_a2"]
     assert texts == ["the derivative of a2's activation (sigmoid'(z) = a2_2*(1 - a2_2)) is missing"]
+
+
+def test_no_student_gets_an_input_of_one():
+    """Regression (found trying the tool as a teacher): 5 of 40 students had x1 = 1 or -1, so
+    dE/dz (the last factor x left out) was marked right for dE/dW."""
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    chosen = class_set(derivation, STUDENTS, SEED)
+    inputs = [x for student in STUDENTS for x in chosen.keys[student.id].point.leaves["x"]]
+    assert 0 < min(abs(x) for x in inputs) and max(abs(x) for x in inputs) < 1

@@ -3,7 +3,7 @@ and the student's id, the same on every machine and every run.
 
 The draw is SHA-256 of (seed, id, attempt), never Python's ``hash()`` (salted per process).
 Numbers lie on a grid of few digits: inputs and weights are multiples of 0.05 (weights in
-[-0.8, 0.8], inputs in [-1, 1], never 0), targets as the example's are (one-hot stays one-hot,
+[-0.8, 0.8], inputs in (-1, 1), never 0), targets as the example's are (one-hot stays one-hot,
 0/1 stays 0/1, values in [0, 1] are multiples of 0.05 in [0.05, 0.95]).  A draw is refused,
 and the next attempt taken, while it is badly conditioned (``problems``): a sigmoid or tanh
 saturated (|z| > 3), a ReLU on an asked path dead (z <= 0.05), a gradient asked near 0
@@ -90,7 +90,13 @@ def _draw(rng: random.Random, template, role: str):
         if not all(0 <= v <= 1 for v in flat):
             role = "input"
     low, high = RANGES[role]
-    grid = [round(k * STEP, 2) for k in range(round(low / STEP), round(high / STEP) + 1) if k != 0]
+    # never 0, and no input of 1 or -1: a factor x = 1 would make "the last factor x is missing"
+    # the right number (and dE/dw0 = dE/dbias for a unit whose x0 is 1)
+    grid = [
+        round(k * STEP, 2)
+        for k in range(round(low / STEP), round(high / STEP) + 1)
+        if k != 0 and not (role == "input" and abs(round(k * STEP, 2)) == 1.0)
+    ]
     count = len(list(flatten(template)))
     return _shaped(template, iter([rng.choice(grid) for _ in range(count)]))
 
