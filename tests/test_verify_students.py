@@ -221,3 +221,15 @@ def test_claims_file_with_unreadable_entries(tmp_path, capsys):
     report_file = tmp_path / "report.md"
     assert run_verify(spec, "--claims", str(answers), "--report", str(report_file)) == 2
     assert capsys.readouterr().out == f"wrote {report_file}: 5 claims, 2 correct, 1 wrong, 2 unreadable\n"
+
+
+def test_the_tutorials_names_of_the_handout_are_claim_names():
+    """Regression (found trying the tool as a teacher): the handout and the worksheet figure say
+    W5 = w^(2)_11 (the spec's tutorial_names), but --wrt W5 and claims using W5 were unknown names.
+    A tutorial name that is also a handout name (W1, W2, z1) keeps the handout's meaning."""
+    checker = Verifier(EXAMPLES / "tutorial_222.yaml")
+    assert checker.check("W5", "(o1 - t_1) * o1 * (1 - o1) * h1").verdict == "correct"
+    assert checker.check("W2_11", "(o1 - t_1) * o1 * (1 - o1) * h1").verdict == "correct"
+    hidden = "((o1 - t_1) * o1 * (1 - o1) * W5 + (o2 - t_2) * o2 * (1 - o2) * W7) * h1 * (1 - h1) * x_1"
+    assert checker.check("W1_11", hidden).verdict == "correct"
+    assert checker.check("W5", "(o1 - t_1) * h1").verdict == "wrong"

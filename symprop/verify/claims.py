@@ -254,6 +254,10 @@ class ClaimNames:
             self.scalars[name] = value
 
     def _add_aliases(self, graph, scalar) -> None:
+        for element, tutorial in getattr(self.derivation.network, "aliases", {}).items():
+            if element in self.scalars:  # the spec's tutorial_names: W5 for W2_11, as the handout shows
+                self._scalar(tutorial, self.scalars[element])
+                self.aliases.setdefault(tutorial, element)
         for node in graph.nodes.values():  # a graph spec's x0, w1 as written on paper: x_0, w_1
             match = _LAYERED.match(node.name)
             if match and not node.shape:
