@@ -49,7 +49,8 @@ def _numerical(quiz: ET.Element, chosen, item, student) -> None:
     _answer(question, 100, number(answer.value), "Right.", _tolerance(right))
     seen = [right]
     for candidate in answer.candidates:
-        if candidate.mistake and all(abs(candidate.value - v) > _tolerance(v) for v in seen):
+        # bands that do not overlap: Moodle takes the first answer whose band holds the number
+        if candidate.mistake and all(abs(candidate.value - v) > _tolerance(v) + _tolerance(candidate.value) for v in seen):
             seen.append(candidate.value)
             _answer(question, 0, number(candidate.value), candidate.text, _tolerance(candidate.value))
 
