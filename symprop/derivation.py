@@ -19,7 +19,7 @@ import sympy as sp
 
 from .graph import Graph
 from .ops import Adjoint
-from .scalar import SCALAR_LIMIT, SCALAR_MAX_TERMS, ScalarDerivation, chain_terms
+from .scalar import SCALAR_LIMIT, SCALAR_MAX_TERMS, ScalarDerivation, ScalarView
 from .spec import Network
 
 
@@ -109,8 +109,8 @@ class Derivation:
 
     @cached_property
     def chain_terms(self) -> int:
-        """The chain-rule terms of the largest per-weight derivative (``scalar.chain_terms``)."""
-        return chain_terms(self.graph)
+        """The chain-rule terms of the largest per-weight derivative (``ScalarView.chain_terms``)."""
+        return ScalarView(self).chain_terms
 
     @property
     def scalar_refusal(self) -> str | None:

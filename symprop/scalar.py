@@ -11,12 +11,11 @@ until only inputs, targets and parameters remain; the proof tests compare that w
 This is the one place that expands to scalars, and it refuses networks with more than
 ``SCALAR_LIMIT`` parameters (its cost grows with the number of weights) and networks whose
 per-weight derivatives would have more than ``SCALAR_MAX_TERMS`` chain-rule terms (through an
-unrolled network they multiply with every step: ``chain_terms`` counts them first).
+unrolled network they multiply with every step: ``ScalarView.chain_terms`` counts them first).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -31,29 +30,11 @@ from .ops.loss import FUSED
 #: Networks with more parameters than this get no per-weight expansion.
 SCALAR_LIMIT = 100
 #: ... nor networks whose largest per-weight derivative has more chain-rule terms than this
-#: (``chain_terms``: the paths from the loss to one weight through the elements of the graph).
+#: (``ScalarView.chain_terms``: the paths from the loss to one weight through the elements of the graph).
 #: Each step of an unrolled network multiplies them by its width: the Elman RNN of width 4 has
 #: 682 at 5 steps (its example), 10,922 at 7 and 174,762 at 9, where checking one claim about
 #: Wx[0,0] took 6 s and 93 s (every walk over the expression is as long as its terms).
 SCALAR_MAX_TERMS = 1000
-
-
-def chain_terms(graph) -> int:
-    """The number of chain-rule terms of the largest per-weight derivative: the paths from the
-    loss to a parameter element through the elements of the graph (one sample), counted in one
-    pass backwards over the elements' definitions, without building any derivative."""
-    symbols = {n.name: [naming.element_symbol(n.name, i) for i in element_indices(n.shape)] for n in graph.nodes.values()}
-    paths = {symbols[graph.loss][0]: 1}
-    for node in reversed(list(graph.nodes.values())):
-        if node.op.role != "op" or not any(paths.get(s) for s in symbols[node.name]):
-            continue
-        args = [symbols[name] for name in node.inputs]
-        for symbol, definition in zip(symbols[node.name], node.op.elements(node, args)):
-            count = paths.get(symbol)
-            if count:
-                for used in definition.free_symbols:
-                    paths[used] = paths.get(used, 0) + count
-    return max((paths.get(s, 0) for node in graph.params() for s in symbols[node.name]), default=0)
 
 
 @dataclass(frozen=True)
@@ -108,6 +89,19 @@ class ScalarView:
                     self.definitions[symbol] = expr
 
     @cached_property
+    def chain_terms(self) -> int:
+        """The number of chain-rule terms of the largest per-weight derivative: the paths from the
+        loss to a parameter element through the elements' definitions, counted in one pass
+        backwards, without building any derivative."""
+        paths = {self.symbols[self.graph.loss][0]: 1}
+        for node in reversed(list(self.graph.nodes.values())):
+            for symbol in self.symbols[node.name] if node.op.role == "op" else ():
+                count = paths.get(symbol)
+                for used in self.definitions[symbol].free_symbols if count else ():
+                    paths[used] = paths.get(used, 0) + count
+        return max((paths.get(s, 0) for node in self.graph.params() for s in self.symbols[node.name]), default=0)
+
+    @cached_property
     def needed(self) -> set[str]:
         """Nodes the reverse pass goes through: those that depend on a parameter (floats only:
         indices and masks have no adjoint)."""
@@ -147,18 +141,17 @@ class ScalarDerivation(ScalarView):
     """Element-level adjoints of a ``Derivation`` (one sample), expanded in forward values."""
 
     def __init__(self, derivation):
-        count = sum(math.prod(n.shape) for n in derivation.graph.params())
+        count = derivation.param_count
         if count > SCALAR_LIMIT:
             raise SymPropError(
                 f"{derivation.name}: {count} parameters; per-weight expressions are kept for at most {SCALAR_LIMIT}"
             )
-        terms = derivation.chain_terms
-        if terms > SCALAR_MAX_TERMS:
-            raise SymPropError(
-                f"{derivation.name}: a per-weight derivative of {terms:,} chain-rule terms; per-weight expressions "
-                f"are kept for at most {SCALAR_MAX_TERMS:,}"
-            )
         super().__init__(derivation)
+        if self.chain_terms > SCALAR_MAX_TERMS:
+            raise SymPropError(
+                f"{derivation.name}: a per-weight derivative of {self.chain_terms:,} chain-rule terms; per-weight "
+                f"expressions are kept for at most {SCALAR_MAX_TERMS:,}"
+            )
         self.adjoints = self._reverse_pass()
 
     # -- forward --------------------------------------------------------------------

@@ -69,9 +69,9 @@ class Handout(
 
     # -- structure ------------------------------------------------------------------
 
-    @cached_property
+    @property
     def param_count(self) -> int:
-        return sum(int(sp.prod(n.shape)) for n in self.graph.params())
+        return self.d.param_count
 
     @cached_property
     def layers(self) -> list[Layer]:
