@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import sympy as sp
 
 from .errors import SymPropError
-from .ops import at_elements, element_indices
+from .ops import at_elements
 from .scalar import evaluate
 from .spec import flatten
 
@@ -91,6 +91,13 @@ class Exercises:
     questions: tuple[Question, ...]
 
 
+def step_rate(derivation: Derivation, learning_rate: float | None) -> float | None:
+    """The learning rate of a step of gradient descent, or None: none is given, or the network
+    has no targets (its output is differentiated, as the computational-graph lecture does, but
+    it is not a loss, and a step on it would mean nothing)."""
+    return learning_rate if learning_rate is not None and derivation.graph.leaves("target") else None
+
+
 def example_point(derivation: Derivation) -> Point:
     """The spec's worked example as a ``Point``; an error naming the spec without one."""
     network = derivation.network
@@ -153,17 +160,17 @@ def exercises(derivation: Derivation, point: Point | None = None) -> Exercises:
             given_values[symbol] = number
     values = scalar.forward_values(given_values)
     graph = derivation.graph
-    rate = point.learning_rate if point.learning_rate is not None and graph.leaves("target") else None
+    rate = step_rate(derivation, point.learning_rate)
     questions = []
     for number, ask in enumerate(plan(derivation), start=1):
         if ask.kind == "forward":
             formula = scalar.definitions[ask.of]
             questions.append(Question(number, ask.kind, ask.of, None, formula, values[ask.of]))
         elif ask.kind == "local":
-            formula = _local_formula(derivation, ask)
+            formula = local_formula(derivation, ask.of, ask.wrt)
             questions.append(Question(number, ask.kind, ask.of, ask.wrt, formula, evaluate(formula, values)))
         else:
-            node, index = _element(scalar, ask.of)
+            node, index = scalar.element_of(ask.of)
             chain = scalar.gradient(node, index)
             # a weight that feeds the loss itself: no dE/dE = 1 factor (f = q z: df/dz = q)
             factors = tuple(
@@ -202,18 +209,10 @@ def _scalar(derivation: Derivation):
     return derivation.scalar
 
 
-def _element(scalar, symbol: sp.Symbol) -> tuple[str, tuple[int, ...]]:
-    """(node, 0-based index) of an element symbol."""
-    for node, symbols in scalar.symbols.items():
-        if symbol in symbols:
-            return node, element_indices(scalar.graph.nodes[node].shape)[symbols.index(symbol)]
-    raise KeyError(symbol)
-
-
 def _activated(derivation: Derivation, symbol: sp.Symbol) -> list[sp.Symbol]:
     """``[a]`` when ``symbol`` (a ``z``) feeds only an activation (not softmax), else ``[]``."""
     scalar = derivation.scalar
-    node, index = _element(scalar, symbol)
+    node, index = scalar.element_of(symbol)
     consumers = derivation.graph.consumers(node)
     if len(consumers) != 1 or not consumers[0].op.activation or consumers[0].op.coupled:
         return []
@@ -239,10 +238,10 @@ def _local_derivative(derivation: Derivation) -> Ask | None:
     return None
 
 
-def _local_formula(derivation: Derivation, ask: Ask) -> sp.Expr:
+def local_formula(derivation: Derivation, of: sp.Symbol, wrt: sp.Symbol) -> sp.Expr:
     """d``of``/d``wrt`` in forward values: an activation's as the registry presents it (``a(1 - a)``)."""
     scalar = derivation.scalar
-    node = derivation.graph.nodes[_element(scalar, ask.of)[0]]
+    node = derivation.graph.nodes[scalar.element_of(of)[0]]
     if node.op.activation:
-        return at_elements(node.op.derivative, z=ask.wrt, a=ask.of)
-    return sp.diff(scalar.definitions[ask.of], ask.wrt)
+        return at_elements(node.op.derivative, z=wrt, a=of)
+    return sp.diff(scalar.definitions[of], wrt)

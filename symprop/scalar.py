@@ -88,6 +88,13 @@ class ScalarView:
                 for symbol, expr in zip(self.symbols[node.name], node.op.elements(node, args)):
                     self.definitions[symbol] = expr
 
+    def element_of(self, symbol: sp.Symbol) -> tuple[str, tuple[int, ...]] | None:
+        """(node, 0-based index) of an element symbol, or None for a symbol of no node."""
+        for name, symbols in self.symbols.items():
+            if symbol in symbols:
+                return name, element_indices(self.graph.nodes[name].shape)[symbols.index(symbol)]
+        return None
+
     @cached_property
     def chain_terms(self) -> int:
         """The number of chain-rule terms of the largest per-weight derivative: the paths from the
@@ -270,7 +277,7 @@ class ScalarDerivation(ScalarView):
         return a, at_elements(activation.op.derivative, z=symbol, a=a)
 
     def _node_of(self, symbol: sp.Symbol) -> Node:
-        return next(self.graph.nodes[n] for n, symbols in self.symbols.items() if symbol in symbols)
+        return self.graph.nodes[self.element_of(symbol)[0]]
 
     def gradients(self) -> list[ElementGradient]:
         """Every parameter element's gradient, parameters in order, elements row-major."""

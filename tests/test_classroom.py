@@ -494,8 +494,14 @@ def test_a_step_question_needs_a_learning_rate():
     spec = symprop.spec_file.read_yaml(EXAMPLES / "tutorial_222.yaml")
     del spec["example"]["learning_rate"]
     derivation = symprop.derive(symprop.from_dict(spec, "s.yaml"))
-    with pytest.raises(SpecError, match=r"questions\[1\].kind: a step question needs the spec example's learning_rate"):
+    message = r"questions\[1\].kind: a step question needs the example's learning_rate and targets \(else E is no loss\)"
+    with pytest.raises(SpecError, match=message):
         parse_questions({"questions": [{"id": "q", "kind": "step", "wrt": "W1_11"}]}, derivation, "q.yaml")
+    # Regression (found reading the change again): a learning rate without targets (cs231n_neuron)
+    # passed here, then the key's step crashed on its missing rate (sp.Float(None)).
+    neuron = symprop.derive(symprop.load(EXAMPLES / "cs231n_neuron.yaml"))
+    with pytest.raises(SpecError, match=message):
+        parse_questions({"questions": [{"id": "q", "kind": "step", "wrt": "w0"}]}, neuron, "q.yaml")
 
 
 def test_grade_a_folder_that_classroom_did_not_write(tmp_path, capsys):

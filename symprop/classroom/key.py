@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from ..exercises import Point
-from ..ops import at_elements, element_indices
+from ..exercises import Point, local_formula, step_rate
 from ..scalar import ElementGradient, evaluate
 from ..spec import flatten
 from .mistakes import Mistake, Wrong, at_point, forward_mistakes, gradient_mistakes, local_mistakes, step_mistakes
@@ -77,7 +76,7 @@ class Blueprint:
                 self.formulas[item.id] = local_formula(derivation, item.of, item.wrt)
                 self.wrongs[item.id] = local_mistakes(derivation, item.of, item.wrt, self.formulas[item.id])
             else:
-                chain = scalar.gradient(*_element(scalar, item.wrt))
+                chain = scalar.gradient(*scalar.element_of(item.wrt))
                 self.chains[item.id] = chain
                 self.formulas[item.id] = chain.expr
                 self.wrongs[item.id] = gradient_mistakes(derivation, chain)
@@ -93,7 +92,7 @@ class Blueprint:
     def key(self, point: Point) -> Key:
         derivation, scalar = self.derivation, self.derivation.scalar
         values = self.values(point)
-        rate = point.learning_rate if point.learning_rate is not None and derivation.graph.leaves("target") else None
+        rate = step_rate(derivation, point.learning_rate)
         forward = _forward_candidates(derivation, values)
         gradients = [(g, evaluate(g.expr, values)) for g in self.gradients]
         answers: dict[str, Answer] = {}
@@ -215,21 +214,6 @@ def _forward_candidates(derivation, values) -> list[Candidate]:
             what = "a forward value" if symbol in scalar.definitions else "a given number"
             found.append(Candidate(f"value_{symbol}", f"this is the value of {symbol} ({what})", float(values[symbol])))
     return found
-
-
-def local_formula(derivation, of: sp.Symbol, wrt: sp.Symbol) -> sp.Expr:
-    """d``of``/d``wrt`` in forward values: an activation's as the registry presents it (a(1 - a))."""
-    node = derivation.graph.nodes[_element(derivation.scalar, of)[0]]
-    if node.op.activation:
-        return at_elements(node.op.derivative, z=wrt, a=of)
-    return sp.diff(derivation.scalar.definitions[of], wrt)
-
-
-def _element(scalar, symbol: sp.Symbol) -> tuple[str, tuple[int, ...]]:
-    for node, symbols in scalar.symbols.items():
-        if symbol in symbols:
-            return node, element_indices(scalar.graph.nodes[node].shape)[symbols.index(symbol)]
-    raise KeyError(symbol)
 
 
 def _text(expr: sp.Expr) -> str:

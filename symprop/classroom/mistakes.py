@@ -211,10 +211,8 @@ def _replace_products(expr: sp.Expr, replacements: dict[sp.Expr, sp.Expr]) -> sp
 
 
 def _node_of(derivation, symbol: sp.Symbol):
-    for name, symbols in derivation.scalar.symbols.items():
-        if symbol in symbols:
-            return derivation.graph.nodes[name]
-    return None
+    found = derivation.scalar.element_of(symbol)
+    return derivation.graph.nodes[found[0]] if found else None
 
 
 def formula_text(expr: sp.Expr) -> str:

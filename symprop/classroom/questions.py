@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import sympy as sp
 
 from ..errors import SpecError, did_you_mean
-from ..exercises import plan
+from ..exercises import plan, step_rate
 from ..spec_file import read_yaml
 
 if TYPE_CHECKING:
@@ -61,8 +61,7 @@ def default_questions(derivation: Derivation) -> tuple[Item, ...]:
     """The exercises plan as items: each forward value, the local derivative, and each gradient
     with the weight after one step (when the example has a learning rate and targets)."""
     items = []
-    has_step = derivation.network.example is not None and derivation.network.example.learning_rate is not None
-    has_step = has_step and bool(derivation.graph.leaves("target"))
+    has_step = _step_rate(derivation) is not None
     for number, ask in enumerate(plan(derivation), start=1):
         if ask.kind == "forward":
             items.append(Item(f"q{number}", "forward", ask.of, None))
@@ -91,7 +90,7 @@ def parse_questions(data, derivation: Derivation, source: str = "<questions>") -
     scalar = derivation.scalar
     elements = {str(s): s for symbols in scalar.symbols.values() for s in symbols}
     params = {str(s) for node in derivation.graph.params() for s in scalar.symbols[node.name]}
-    has_rate = derivation.network.example is not None and derivation.network.example.learning_rate is not None
+    has_rate = _step_rate(derivation) is not None
     items: list[Item] = []
     for i, entry in enumerate(entries, start=1):
         where = f"questions[{i}]"
@@ -142,7 +141,9 @@ def parse_questions(data, derivation: Derivation, source: str = "<questions>") -
                     f"{names['of']} is not computed directly from {names['wrt']}; a factor is one step's derivative",
                 )
         if kind == "step" and not has_rate:
-            raise SpecError(source, f"{where}.kind", "a step question needs the spec example's learning_rate")
+            raise SpecError(
+                source, f"{where}.kind", "a step question needs the example's learning_rate and targets (else E is no loss)"
+            )
         points = _number(entry.get("points", 1), source, f"{where}.points", 0, MAX_POINTS)
         factor_points = _number(entry.get("factor_points", 0), source, f"{where}.factor_points", 0, points)
         if factor_points and kind not in ("gradient", "formula"):
@@ -157,3 +158,8 @@ def _number(value, source: str, where: str, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
         raise SpecError(source, where, f"expected a number from {low:g} to {high:g}, got {value!r}")
     return float(value)
+
+
+def _step_rate(derivation: Derivation) -> float | None:
+    example = derivation.network.example
+    return step_rate(derivation, example.learning_rate if example is not None else None)

@@ -58,7 +58,10 @@ def worksheet_exercises(derivation, key: Key) -> tuple[Exercises, list[dict[str,
             questions.append(Question(number_, "local", of, wrt, first.formula, first.value))
         else:
             chain = first.chain
-            factors = tuple(_factor_value(f, v) for f, v in zip(chain.factors, first.factor_values))
+            # no dE/dE = 1 factor where a weight feeds the loss itself (as the exercises leave it out)
+            factors = tuple(
+                _factor_value(f, v) for f, v in zip(chain.factors, first.factor_values) if f.wrt != scalar.loss_symbol
+            )
             value = sp.Mul(*first.factor_values)
             param = chain.param
             role = (

@@ -6,6 +6,7 @@ from functools import cached_property
 
 import sympy as sp
 
+from ...exercises import step_rate as rate_of_step
 from ...latex_printing import given, number, ordered_terms, paren, to_latex
 from ...ops import element_indices
 from ...spec import flatten
@@ -66,9 +67,7 @@ class ExampleSection:
         data = [n for n in given_values if self.graph.role(n) != "param"]
         given_line = r", \qquad ".join(", ".join(rf"{names[s]} = {shown[s]}" for s in scalar.symbols[n]) for n in data)
         rate = example.learning_rate
-        # no target: the output is differentiated, as the computational-graph lecture does, but
-        # it is not a loss, and a step of gradient descent on it would mean nothing
-        step_rate = rate if rate is not None and self.graph.leaves("target") else None
+        step_rate = rate_of_step(self.d, rate)
         if step_rate is not None:
             given_line += rf", \qquad \alpha = {given(step_rate)}"
         groups = (
