@@ -8,7 +8,7 @@ import re
 import textwrap
 
 from ... import module_interface as interface
-from .printer import enclosed
+from ...latex_printing import unbracketed
 
 #: Longest generated line (ruff's limit for the project), after indentation.
 WIDTH = 130
@@ -21,7 +21,7 @@ class Line:
     """One statement: ``target op code``, the names it reads, and its comment."""
 
     def __init__(self, target: str, code: str, comment: str = "", op: str = "=", node: str = ""):
-        code = code[1:-1] if enclosed(code) else code  # a statement needs no outer brackets
+        code = unbracketed(code)  # a statement needs no outer brackets
         self.target, self.code, self.comment, self.op, self.node = target, code, comment, op, node
         self.reads = set(_NAME.findall(code))
 

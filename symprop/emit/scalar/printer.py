@@ -22,6 +22,7 @@ from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.pycode import PythonCodePrinter
 
 from ...errors import SymPropError
+from ...latex_printing import unbracketed
 from ...printing import PlainArithmetic, stabilise
 from ...registry import RegistryFunction
 
@@ -129,19 +130,7 @@ class ScalarPrinter(PlainArithmetic, PythonCodePrinter):
 def bracketed(code: str) -> str:
     """``code`` in brackets, unless one pair of them already holds all of it (a spelling stands
     where SymPy's printer put a function call, which binds tighter than any operator)."""
-    return code if enclosed(code) else f"({code})"
-
-
-def enclosed(code: str) -> bool:
-    """Whether ``code`` is one bracketed expression: ``(a + b)``, not ``(a) + (b)``."""
-    if not code.startswith("("):
-        return False
-    depth = 0
-    for position, char in enumerate(code):
-        depth += (char == "(") - (char == ")")
-        if depth == 0:
-            return position == len(code) - 1
-    return False
+    return code if unbracketed(code) != code else f"({code})"
 
 
 def python_code(expr: sp.Expr, printer: ScalarPrinter) -> str:
