@@ -19,7 +19,7 @@ from .spec import Network
 __all__ = ["BACKENDS", "Derivation", "Network", "derive", "from_dict", "load", "verify"]
 
 #: The backends of the emitted module (``symprop derive --backend``).
-BACKENDS = ("numpy", "scalar")
+BACKENDS = ("numpy", "scalar", "array-api")
 
 
 class Derivation(derivation.Derivation):
@@ -50,11 +50,27 @@ class Derivation(derivation.Derivation):
 
         return module_source(self)
 
+    def write_array_api(self, directory: str | Path) -> Path:
+        """Write the array-API backend's ``<name>.py`` (the NumPy module written against the array
+        API standard, through array-api-compat) into ``directory``; SymPropError for an op the
+        backend cannot spell, before anything is written."""
+        from .emit.array_api import write_module
+
+        return write_module(self, Path(directory))
+
+    def array_api_source(self) -> str:
+        """The array-API backend's module (``symprop.emit.array_api``): the NumPy module's functions,
+        run on NumPy, PyTorch, JAX, Dask or any array library array-api-compat knows."""
+        from .emit.array_api import module_source
+
+        return module_source(self)
+
     def module_source(self, backend: str = "numpy") -> str:
-        """The module of ``backend`` (one of ``BACKENDS``): ``numpy`` (the default) or ``scalar``."""
+        """The module of ``backend`` (one of ``BACKENDS``): ``numpy`` (the default), ``scalar`` or ``array-api``."""
         if backend not in BACKENDS:
             raise SymPropError(f"unknown backend {backend!r}: choose from {', '.join(BACKENDS)}")
-        return self.scalar_source() if backend == "scalar" else self.numpy_source()
+        sources = {"numpy": self.numpy_source, "scalar": self.scalar_source, "array-api": self.array_api_source}
+        return sources[backend]()
 
     def write_latex(self, directory: str | Path, edition: str = "full") -> Path:
         """Write the handout into ``directory`` (created if needed); returns the path.

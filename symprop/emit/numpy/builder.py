@@ -371,8 +371,8 @@ class ModuleBuilder:
             line = Line(f"{target} = {spelled.code}", f"{math_target} = {spelled.math}{spelled.note}")
         return [*spelled.prelude, line]
 
-    def helper_sources(self) -> list[str]:
-        """The helper functions the lines call (activations, stable log-softmax, an op's own), and the argument check."""
+    def helper_names(self) -> list[str]:
+        """The printer's helper functions the lines call (activations, stable log-softmax), and the ones they call."""
         needed = set(self.printer.helpers)
         for name in list(needed):
             entry = registry.ACTIVATIONS.get(name)
@@ -380,6 +380,10 @@ class ModuleBuilder:
                 needed.update(entry.helper_needs)
         for name in list(needed):
             needed.update(EXTRA_HELPER_NEEDS.get(name, ()))
-        sources = [helper_source(name) for name in sorted(needed)]
+        return sorted(needed)
+
+    def helper_sources(self) -> list[str]:
+        """The helper functions the lines call (activations, stable log-softmax, an op's own), and the argument check."""
+        sources = [helper_source(name) for name in self.helper_names()]
         sources += [self.op_helpers[name] for name in sorted(self.op_helpers)]
         return [*sources, interface.CHECK_SOURCE]

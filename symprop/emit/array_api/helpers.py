@@ -1,0 +1,105 @@
+"""The helper functions of the array-API module that are not a translation of the NumPy
+module's: the argument check, the check of cross-entropy targets, and the helpers whose NumPy
+spelling runs sums by BLAS as products with a cached vector of ones (``_ones``, which the
+standard cannot make read-only): here they are plain ``xp.sum``.  The rest are the NumPy
+module's own, translated (``translate.spelled``)."""
+
+from __future__ import annotations
+
+#: Helpers of the NumPy module spelled here instead (None: not needed at all).
+OWN = {
+    "ones": None,
+    "batch_sum": '''def _batch_sum(A, axes=1):
+    """A summed over its first ``axes`` axes (the batch, and leading broadcast axes)."""
+    xp = array_namespace(A)
+    return xp.sum(A, axis=tuple(range(axes)))
+''',
+    "softmax": '''def _softmax(z, axis=-1):
+    """softmax along an axis (the last by default), shifted by the maximum so exp never overflows."""
+    xp = array_namespace(z)
+    e = xp.exp(z - xp.max(z, axis=axis, keepdims=True))
+    return e / xp.sum(e, axis=axis, keepdims=True)
+''',
+    "softmax_lse": '''def _softmax_lse(z):
+    """(softmax(z), logsumexp(z)) along the last axis, from one exp: the cross-entropy
+    -sum_i t_i log(softmax(z)_i) is then sum_i t_i (logsumexp(z) - z_i), stable at any z."""
+    xp = array_namespace(z)
+    top = xp.max(z, axis=-1, keepdims=True)
+    e = xp.exp(z - top)
+    total = xp.sum(e, axis=-1, keepdims=True)
+    return e / total, xp.log(total) + top
+''',
+}
+
+#: Helpers that translated lines call (``translate.HELPER_CALLS``).
+CALLED = {
+    "_swapaxes": '''def _swapaxes(A, first, second):
+    """A with two axes swapped (NumPy's swapaxes, which the standard spells as a permutation)."""
+    xp = array_namespace(A)
+    axes = list(range(A.ndim))
+    axes[first], axes[second] = axes[second], axes[first]
+    return xp.permute_dims(A, tuple(axes))
+''',
+}
+
+CHECK_SOURCE = '''def _checked(label, A, shape, like=None, classes=None, values=None):
+    """A as an array of per-sample ``shape`` with a leading batch axis, else one ValueError
+    naming ``label`` and both shapes.  ``like``: an array whose batch size and dtype A must
+    share.  ``classes``: A may instead hold class indices (integers of shape (batch,), values
+    in [0, classes)), returned one-hot, as PyTorch's cross-entropy accepts them.  ``values``:
+    A holds whole numbers in [0, values) (indices into a table), or is a mask ("bool").
+    Shapes and dtypes are always checked; values only where reading them runs nothing (not
+    on lazy arrays: Dask, JAX), and anything that is not an array goes through np.asarray."""
+    if not is_array_api_obj(A):
+        A = np.asarray(A)
+    xp = array_namespace(A)
+    batch = None if like is None else like.shape[0]
+    known = not is_lazy_array(A)
+    if classes is not None and A.ndim == 1 and xp.isdtype(A.dtype, "integral"):
+        if batch is not None and A.shape[0] != batch:
+            raise ValueError(f"{label}: expected {batch} class indices (the batch of X), got shape {tuple(A.shape)}")
+        if known and A.shape[0] and (int(xp.min(A)) < 0 or int(xp.max(A)) >= classes):
+            raise ValueError(f"{label}: class indices must be in [0, {classes}), got values {int(xp.min(A))} to {int(xp.max(A))}")
+        dtype = like.dtype if like is not None else xp.float64
+        return xp.astype(A[:, None] == xp.arange(classes, dtype=A.dtype, device=device(A)), dtype)
+    if tuple(A.shape[1:]) != shape or A.ndim != len(shape) + 1:
+        expected = "(batch" + "".join(f", {n}" for n in shape) + ("," if not shape else "") + ")"
+        hint = " or integer class indices of shape (batch,)" if classes is not None else ""
+        if tuple(A.shape) == shape and shape:
+            hint += f"; a single sample needs a batch axis: {label}[None]"
+        raise ValueError(f"{label}: expected shape {expected}{hint}, got {tuple(A.shape)}")
+    if batch is not None and A.shape[0] != batch:
+        raise ValueError(f"{label}: expected {batch} samples (the batch of X), got shape {tuple(A.shape)}")
+    if values == "bool":
+        if A.dtype != xp.bool:
+            raise ValueError(f"{label}: expected a boolean mask, got dtype {A.dtype}")
+        return A
+    if values is not None:
+        if not xp.isdtype(A.dtype, "integral"):
+            raise ValueError(f"{label}: expected integers (indices in [0, {values})), got dtype {A.dtype}")
+        if known and A.shape[0] and (int(xp.min(A)) < 0 or int(xp.max(A)) >= values):
+            raise ValueError(f"{label}: expected indices in [0, {values}), got values {int(xp.min(A))} to {int(xp.max(A))}")
+        return A
+    if not xp.isdtype(A.dtype, "real floating"):
+        raise ValueError(f"{label}: expected a floating-point array, got dtype {A.dtype}")
+    return A
+'''
+
+SIMPLEX_SOURCE = '''def _on_simplex(label, A):
+    """A, unless a row along its last axis does not sum to 1 (cross-entropy targets: one-hot or
+    probabilities; the backward pass's y - t needs it).  Not checked on lazy arrays (Dask, JAX)."""
+    if is_lazy_array(A):
+        return A
+    xp = array_namespace(A)
+    off = xp.abs(xp.sum(A, axis=-1) - 1)
+    if off.ndim and not float(xp.max(off)) <= 1e-4:  # every row within 1e-4 (and no NaN)
+        flat, row = int(xp.argmax(xp.reshape(off, (-1,)))), []
+        for n in reversed(off.shape):
+            flat, i = divmod(flat, n)
+            row.insert(0, i)
+        where = ", ".join(str(i) for i in row)
+        total = float(xp.sum(A[tuple(row)]))
+        message = f"cross-entropy targets must sum to 1 along the last axis; row {where} sums to {total:.6g}"
+        raise ValueError(f"{label}: {message}")
+    return A
+'''

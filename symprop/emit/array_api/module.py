@@ -1,0 +1,107 @@
+"""The array-API module of a derivation: the NumPy module's lines (``emit.numpy``), each
+statement spelled against the array API standard (``translate``), in
+``templates/array_api_module.py.j2``.  The functions and docstrings are the NumPy module's;
+each function that computes finds its namespace with ``array_namespace`` (array-api-compat),
+so one file runs on NumPy, array-api-strict, PyTorch, JAX (also under ``jax.jit``) and Dask.
+Random numbers (``init_params``, ``sample_batch``) are NumPy's, converted to the namespace
+asked for: the standard has no generator.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ...errors import SymPropError
+from ...templating import render
+from ..numpy.builder import Line
+from ..numpy.module import NumpyModule
+from ..numpy.printers import helper_source
+from . import helpers
+from .translate import NotSpelled, spelled
+
+if TYPE_CHECKING:
+    from ...derivation import Derivation
+
+#: The functions of the module that compute on arrays (each gets ``xp`` when it uses it).
+COMPUTING = ("forward", "loss_body", "backward", "loss_and_grad")
+
+
+class ArrayApiModule(NumpyModule):
+    """The template context of one derivation's array-API module (see the module docstring)."""
+
+    def __init__(self, derivation: Derivation):
+        for node in derivation.graph.nodes.values():
+            refusal = getattr(node.op, "array_api_refusal", None)
+            if refusal:
+                raise SymPropError(
+                    f"{derivation.name}: --backend array-api: {node.name} = {type(node.op).__name__.lower()}(...) {refusal} "
+                    "(use --backend numpy)"
+                )
+        super().__init__(derivation)
+        self.called: set[str] = set()  # helpers the translated lines call
+        self.imports: set[str] = set()
+
+    def spelled(self, text: str, margin: int = 4) -> str:
+        """``text`` in the standard's spelling (``translate.spelled``); ``margin``: its indent in the module."""
+        try:
+            return spelled(text, self.called, self.imports, margin)
+        except NotSpelled as error:
+            raise SymPropError(
+                f"{self.network.name}: --backend array-api: the array API standard has no spelling of {error} "
+                "(use --backend numpy)"
+            ) from None
+
+    def lines(self, lines: list[Line]) -> list[Line]:
+        return [Line(self.spelled(line.code), line.comment) for line in lines]
+
+    def block(self, texts: list[str]) -> list[str]:
+        """Lines of a function body (each indented by the template; a ``Line.text`` with its
+        comment above holds the body's indent after its line break), spelled."""
+        lines = [part[4:] if k else part for text in texts for k, part in enumerate(text.split("\n"))]
+        return self.spelled("\n".join(lines)).split("\n") if lines else lines
+
+    def context(self) -> dict:
+        context = super().context()
+        context["forward"] = self.lines(context["forward"])
+        context["backward"] = self.lines(context["backward"])
+        for key in ("loss_body", "loss_and_grad", "backward_prologue", "forward_prologue", "check_inputs", "check_targets"):
+            context[key] = self.block(context[key])
+        context["helpers"] = self.array_api_helpers() + [helpers.CALLED[name] for name in sorted(self.called)]
+        texts = {
+            "forward": [line.text for line in context["forward"]] + context["forward_prologue"],
+            "loss_body": context["loss_body"],
+            "backward": [line.text for line in context["backward"]] + context["backward_prologue"],
+            "loss_and_grad": context["loss_and_grad"],
+        }
+        context["uses_xp"] = {key: any("xp." in text for text in texts[key]) for key in COMPUTING}
+        context["imports"] = sorted(self.imports)
+        context["backend"] = "array-api"
+        return context
+
+    def array_api_helpers(self) -> list[str]:
+        """The NumPy module's helpers: spelled here (``helpers.OWN``) or translated; then the checks."""
+        sources = []
+        for name in self.builder.helper_names():
+            if name in helpers.OWN:
+                if helpers.OWN[name] is not None:
+                    sources.append(helpers.OWN[name])
+            else:
+                sources.append(self.spelled(helper_source(name).rstrip("\n"), margin=0) + "\n")
+        sources += [self.spelled(self.builder.op_helpers[name].rstrip("\n"), margin=0) + "\n" for name in sorted(self.builder.op_helpers)]
+        sources.append(helpers.CHECK_SOURCE)
+        if self.simplex_targets():
+            sources.append(helpers.SIMPLEX_SOURCE)
+        return sources
+
+
+def module_source(derivation: Derivation) -> str:
+    return render("array_api_module.py.j2", **ArrayApiModule(derivation).context())
+
+
+def write_module(derivation: Derivation, directory: Path) -> Path:
+    source = module_source(derivation)  # refused before anything is written
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{derivation.name}.py"
+    path.write_text(source, encoding="utf-8")
+    return path
