@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 from pathlib import Path
@@ -26,6 +27,20 @@ def needs_tex():
     if REQUIRE_TEX:
         pytest.fail(f"SYMPROP_REQUIRE_TEX=1 but {message}")
     pytest.skip(message)
+
+
+REQUIRE_BACKENDS = os.environ.get("SYMPROP_REQUIRE_BACKENDS") == "1"
+
+
+def needs_library(name: str):
+    """The module ``name`` (an optional array library: torch, jax, dask ...), imported; skip when it
+    is missing, or fail when the environment demands it (CI sets SYMPROP_REQUIRE_BACKENDS=1)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        if REQUIRE_BACKENDS:
+            pytest.fail(f"SYMPROP_REQUIRE_BACKENDS=1 but {name} is not installed")
+        pytest.skip(f"{name} is not installed")
 
 
 def emit_module(network, directory: Path):

@@ -302,6 +302,11 @@ class Op:
     #: backward step reads them as ``code.saved(node, what)``.
     saves: tuple[str, ...] = ()
 
+    #: Why the array-API backend cannot spell this op (``emit.array_api``), or None: the
+    #: standard's arrays may be immutable (JAX), so a NumPy spelling that writes an array in
+    #: place has no counterpart.  Every other op's NumPy lines are spelled in the standard there.
+    array_api_refusal: str | None = None
+
     def numpy_saves(self, node: Node, graph) -> tuple[str, ...]:
         """What this node's forward line saves (``saves``); an op may decide by the node's
         consumers (a softmax keeps its row log-sum-exp for a cross-entropy that reads it)."""

@@ -106,6 +106,9 @@ class Conv(Op):
     first), the kernel of ``w_shape`` (out channels, in channels, *size); ``stride`` and
     ``padding`` per spatial axis."""
 
+    array_api_refusal = (
+        "it is spelled with sliding windows and padding written in place, which the array API standard does not have"
+    )
     dims: int
     x_shape: tuple[int, ...]
     w_shape: tuple[int, ...]

@@ -26,6 +26,7 @@ class Gather(Op):
     """``table[ids]``: the table has shape ``table_shape`` (rows first), ``ids`` per-sample
     shape ``ids_shape`` with values in ``[0, rows)``."""
 
+    array_api_refusal = "its adjoint is a scatter-add (np.add.at), which the array API standard does not have"
     table_shape: tuple[int, ...]
     ids_shape: tuple[int, ...]
 

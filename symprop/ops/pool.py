@@ -96,6 +96,7 @@ class Pool(Op):
     """``kind`` ('max' or 'avg') over windows of ``size`` moved by ``stride`` on x of
     per-sample shape ``x_shape`` ([C, H, W])."""
 
+    array_api_refusal = "it is spelled with arrays written in place (out=, +=), which immutable arrays (JAX) cannot"
     kind: str
     x_shape: tuple[int, ...]
     size: tuple[int, ...]

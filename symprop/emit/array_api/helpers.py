@@ -6,6 +6,8 @@ module's own, translated (``translate.spelled``)."""
 
 from __future__ import annotations
 
+#: Helpers of the NumPy module the standard cannot spell -> why.
+REFUSED = {"erf": "erf (gelu): its helper writes arrays in place, which immutable arrays (JAX) cannot"}
 #: Helpers of the NumPy module spelled here instead (None: not needed at all).
 OWN = {
     "ones": None,
@@ -98,7 +100,7 @@ SIMPLEX_SOURCE = '''def _on_simplex(label, A):
             flat, i = divmod(flat, n)
             row.insert(0, i)
         where = ", ".join(str(i) for i in row)
-        total = float(xp.sum(A[tuple(row)]))
+        total = float(xp.sum(A[(*row, ...)]))
         message = f"cross-entropy targets must sum to 1 along the last axis; row {where} sums to {total:.6g}"
         raise ValueError(f"{label}: {message}")
     return A

@@ -35,7 +35,7 @@ class ArrayApiModule(NumpyModule):
             refusal = getattr(node.op, "array_api_refusal", None)
             if refusal:
                 raise SymPropError(
-                    f"{derivation.name}: --backend array-api: {node.name} = {type(node.op).__name__.lower()}(...) {refusal} "
+                    f"{derivation.name}: --backend array-api cannot spell {node.name} ({type(node.op).__name__}): {refusal} "
                     "(use --backend numpy)"
                 )
         super().__init__(derivation)
@@ -83,12 +83,16 @@ class ArrayApiModule(NumpyModule):
         """The NumPy module's helpers: spelled here (``helpers.OWN``) or translated; then the checks."""
         sources = []
         for name in self.builder.helper_names():
+            if name in helpers.REFUSED:
+                why = helpers.REFUSED[name]
+                raise SymPropError(f"{self.network.name}: --backend array-api cannot spell {why} (use --backend numpy)")
             if name in helpers.OWN:
                 if helpers.OWN[name] is not None:
                     sources.append(helpers.OWN[name])
             else:
                 sources.append(self.spelled(helper_source(name).rstrip("\n"), margin=0) + "\n")
-        sources += [self.spelled(self.builder.op_helpers[name].rstrip("\n"), margin=0) + "\n" for name in sorted(self.builder.op_helpers)]
+        for name in sorted(self.builder.op_helpers):
+            sources.append(self.spelled(self.builder.op_helpers[name].rstrip("\n"), margin=0) + "\n")
         sources.append(helpers.CHECK_SOURCE)
         if self.simplex_targets():
             sources.append(helpers.SIMPLEX_SOURCE)

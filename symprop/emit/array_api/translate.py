@@ -34,6 +34,10 @@ RENAMED = {
 }  # fmt: skip
 #: Array methods of NumPy that are functions of the standard (``A.sum(1)`` -> ``xp.sum(A, axis=1)``).
 REDUCTIONS = frozenset({"sum", "mean", "max", "min", "prod", "any", "all"})
+#: Array methods of NumPy that the standard spells as functions.
+METHODS = REDUCTIONS | {"reshape", "astype", "copy", "swapaxes", "transpose", "ravel"}
+#: Names of modules in the code, whose functions are no array methods (``rng.normal``).
+MODULES = frozenset({"np", "xp", "math", "rng"})
 #: Helper functions a translated line may call, by name (their sources: ``helpers.py``).
 HELPER_CALLS = {"swapaxes": "_swapaxes"}
 #: Python's types as dtypes (``dtype=bool``) -> the standard's.
@@ -104,7 +108,7 @@ class _Spelling(ast.NodeTransformer):
         # A product with a mask: the standard does not promote bool to float.
         if isinstance(node.op, ast.Mult) and (_boolean(node.left) or _boolean(node.right)):
             mask, other = (node.left, node.right) if _boolean(node.left) else (node.right, node.left)
-            if not (_boolean(other)):
+            if not _boolean(other):
                 return _call(_xp("where"), [self.visit(mask), self.visit(other), ast.Constant(0.0)])
         return self.generic_visit(node)
 
@@ -126,7 +130,9 @@ class _Spelling(ast.NodeTransformer):
     def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
         items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
         if _np_name(node.value) == "s_":  # np.s_[:, 1] -> (slice(None), 1)
-            return ast.Tuple([self._slice(self.visit(item) if not isinstance(item, ast.Slice) else item) for item in items], ast.Load())
+            return ast.Tuple(
+                [self._slice(item if isinstance(item, ast.Slice) else self.visit(item)) for item in items], ast.Load()
+            )
         node = self.generic_visit(node)
         keyed = isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str)  # params["W"]
         sizes = isinstance(node.value, ast.Attribute) and node.value.attr == "shape"
@@ -153,9 +159,10 @@ class _Spelling(ast.NodeTransformer):
             return self._function(name, node)
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Attribute) and _is_np(func.value.value):
             raise NotSpelled(f"np.{func.value.attr}.{func.attr}")
-        if isinstance(func, ast.Attribute) and not _is_np(func.value) and not isinstance(func.value, ast.Name | ast.Attribute) or (
-            isinstance(func, ast.Attribute) and func.attr in REDUCTIONS | {"reshape", "astype", "copy", "swapaxes", "transpose", "ravel"}
-            and not (isinstance(func.value, ast.Name) and func.value.id in ("xp", "math", "rng"))
+        if (
+            isinstance(func, ast.Attribute)
+            and func.attr in METHODS
+            and not (isinstance(func.value, ast.Name) and func.value.id in MODULES)
         ):
             return self._method(func.attr, self.visit(func.value), node)
         return self.generic_visit(node)
@@ -207,9 +214,7 @@ class _Spelling(ast.NodeTransformer):
         if method == "swapaxes":
             self.helpers.add("_swapaxes")
             return _call(ast.Name("_swapaxes", ast.Load()), [receiver, *args])
-        if method == "transpose":
-            return _call(_xp("permute_dims"), [receiver, _shape(args[0] if len(args) == 1 else ast.Tuple(args, ast.Load()))])
-        raise NotSpelled(f"the NumPy method .{method}()")
+        return _call(_xp("permute_dims"), [receiver, _shape(args[0] if len(args) == 1 else ast.Tuple(args, ast.Load()))])
 
 
 def _shape(node: ast.expr) -> ast.expr:
