@@ -27,7 +27,6 @@ from symprop.errors import SymPropError
 #: Examples the backend refuses -> the message's reason.
 REFUSED = {
     "cnn_digits": "cannot spell c_a (Conv): it is spelled with sliding windows",
-    "embedding_gru": "cannot spell e (Gather): its adjoint is a scatter-add",
     "transformer_block": "cannot spell erf (gelu): its helper writes arrays in place",
 }
 #: Ops the backend refuses -> the message's reason.
@@ -35,7 +34,6 @@ REFUSED_OPS = {
     # x[1] alone: its adjoint writes into zeros in place (the slices of a tensor taken apart
     # whole, as lstm's x[0], x[1], are put back by one stack, which the standard spells).
     ops.Index: "the array API standard has no spelling of an array written in place (item assignment)",
-    ops.Gather: "(Gather): its adjoint is a scatter-add (np.add.at)",
     ops.Conv: "(Conv): it is spelled with sliding windows and padding written in place",
     ops.Pool: "(Pool): it is spelled with arrays written in place",
     ops.Einsum: "the array API standard has no spelling of np.einsum",

@@ -306,6 +306,14 @@ class Op:
     #: standard's arrays may be immutable (JAX), so a NumPy spelling that writes an array in
     #: place has no counterpart.  Every other op's NumPy lines are spelled in the standard there.
     array_api_refusal: str | None = None
+    #: The array-API spellings of helpers this op's NumPy spelling requires (``require_helper``),
+    #: by name, where translating the NumPy helper cannot do (a scatter-add as a product).
+    array_api_helpers: dict[str, str] = {}
+
+    def array_api(self, node: Node, code: NumpyContext) -> tuple[str, str] | None:
+        """(array-API code of the batched output, its formula) where it is not the NumPy spelling
+        translated (``emit.array_api.translate``); None for most ops."""
+        return None
 
     def numpy_saves(self, node: Node, graph) -> tuple[str, ...]:
         """What this node's forward line saves (``saves``); an op may decide by the node's

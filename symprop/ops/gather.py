@@ -20,13 +20,24 @@ HELPER = (
     "    return out\n"
 )
 
+#: The array API standard has no scatter-add: the adjoint is a product with the one-hot ids.
+ARRAY_API_HELPER = (
+    "def _gather_adjoint(g, ids, table):\n"
+    '    """The adjoint of table[ids]: each row of g added into the row of the table it came from, as a\n'
+    '    product with the one-hot ids (the array API standard has no scatter-add)."""\n'
+    "    xp = array_namespace(g)\n"
+    "    rows = xp.arange(table.shape[0], dtype=ids.dtype, device=device(ids))\n"
+    "    axes = tuple(range(ids.ndim))\n"
+    "    return xp.tensordot(xp.astype(ids[..., None] == rows, g.dtype), g, axes=(axes, axes))\n"
+)
+
 
 @dataclass(frozen=True)
 class Gather(Op):
     """``table[ids]``: the table has shape ``table_shape`` (rows first), ``ids`` per-sample
     shape ``ids_shape`` with values in ``[0, rows)``."""
 
-    array_api_refusal = "its adjoint is a scatter-add (np.add.at), which the array API standard does not have"
+    array_api_helpers = {"gather_adjoint": ARRAY_API_HELPER}
     table_shape: tuple[int, ...]
     ids_shape: tuple[int, ...]
 
@@ -61,6 +72,13 @@ class Gather(Op):
     def numpy(self, node, code):
         table, ids = node.inputs
         return f"{code.use(table)}[{code.use(ids)}]", f"{node.name} = {table}[{ids}]"
+
+    def array_api(self, node, code):
+        """``xp.take`` of the flat ids (the standard indexes by 1-D integer arrays only), reshaped."""
+        table, ids = node.inputs
+        rows = ", ".join(str(n) for n in self.table_shape[1:])
+        flat = f"xp.take({code.use(table)}, xp.reshape({code.use(ids)}, (-1,)), axis=0)"
+        return f"xp.reshape({flat}, (*{code.use(ids)}.shape{', ' + rows if rows else ''}))", f"{node.name} = {table}[{ids}]"
 
     def numpy_adjoint(self, step, code):
         code.require_helper("gather_adjoint", HELPER)

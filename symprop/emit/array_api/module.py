@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from ...errors import SymPropError
 from ...templating import render
-from ..numpy.builder import Line
+from ..numpy.builder import Line, ModuleBuilder
 from ..numpy.module import NumpyModule
 from ..numpy.printers import helper_source
 from . import helpers
@@ -22,6 +22,18 @@ from .translate import NotSpelled, spelled
 
 if TYPE_CHECKING:
     from ...derivation import Derivation
+
+class ArrayApiBuilder(ModuleBuilder):
+    """The NumPy builder, asking each op for its array-API spelling first (``Op.array_api``)."""
+
+    def spelled(self, node, **options) -> tuple[str, str, set[str]]:
+        self.reads = set()
+        try:
+            own = node.op.array_api(node, self) if not options else None
+        finally:
+            reads, self.reads = self.reads, None
+        return (*own, reads) if own else super().spelled(node, **options)
+
 
 #: The functions of the module that compute on arrays (each gets ``xp`` when it uses it).
 COMPUTING = ("forward", "loss_body", "backward", "loss_and_grad")
@@ -39,6 +51,7 @@ class ArrayApiModule(NumpyModule):
                     "(use --backend numpy)"
                 )
         super().__init__(derivation)
+        self.builder = ArrayApiBuilder(derivation, stacked=True)
         self.called: set[str] = set()  # helpers the translated lines call
         self.imports: set[str] = set()
 
@@ -91,8 +104,10 @@ class ArrayApiModule(NumpyModule):
                     sources.append(helpers.OWN[name])
             else:
                 sources.append(self.spelled(helper_source(name).rstrip("\n"), margin=0) + "\n")
+        own = {name: source for node in self.graph.nodes.values() for name, source in node.op.array_api_helpers.items()}
         for name in sorted(self.builder.op_helpers):
-            sources.append(self.spelled(self.builder.op_helpers[name].rstrip("\n"), margin=0) + "\n")
+            source = own.get(name) or self.spelled(self.builder.op_helpers[name].rstrip("\n"), margin=0) + "\n"
+            sources.append(source)
         sources.append(helpers.CHECK_SOURCE)
         if self.simplex_targets():
             sources.append(helpers.SIMPLEX_SOURCE)
