@@ -31,9 +31,6 @@ REFUSED = {
 }
 #: Ops the backend refuses -> the message's reason.
 REFUSED_OPS = {
-    # x[1] alone: its adjoint writes into zeros in place (the slices of a tensor taken apart
-    # whole, as lstm's x[0], x[1], are put back by one stack, which the standard spells).
-    ops.Index: "the array API standard has no spelling of an array written in place (item assignment)",
     ops.Conv: "(Conv): it is spelled with sliding windows and padding written in place",
     ops.Pool: "(Pool): it is spelled with arrays written in place",
     ops.Einsum: "the array API standard has no spelling of np.einsum",
@@ -250,3 +247,13 @@ def test_spelling(numpy_code, expected):
 def test_what_the_standard_cannot_spell_is_refused(numpy_code, what):
     with pytest.raises(NotSpelled, match=what.replace(".", r"\.")):
         spelled(numpy_code, set(), set())
+
+
+@pytest.mark.parametrize("index, shape", [("[::2]", [3, 2]), ("[-1]", [2]), ("[1:4:2, 1]", [2])])
+def test_an_index_puts_its_adjoint_back_without_writing_in_place(index, shape, tmp_path):
+    """``_unindex`` of the array-API module builds the adjoint axis by axis (JAX arrays are immutable)."""
+    spec = {
+        "name": "indexed", "inputs": {"x": [5, 2]}, "targets": {"t": shape}, "params": {"A": [5, 2]},
+        "nodes": {"y": f"(A * x){index}"}, "loss": "half_sse(y, t)",
+    }  # fmt: skip
+    assert_backends_agree(symprop.from_dict(spec, source="<test>"), tmp_path, libraries=("array_api_strict", "jax.jit"))

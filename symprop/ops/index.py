@@ -18,6 +18,30 @@ HELPER = (
     "    return out\n"
 )
 
+#: Arrays of the array API standard may be immutable (JAX): the adjoint is built axis by axis,
+#: each axis's rows taken from g where the index picked them, zeros elsewhere.
+ARRAY_API_HELPER = (
+    "def _unindex(g, like, index):\n"
+    '    """The adjoint of like[index]: g where the elements came from, zeros elsewhere, built axis\n'
+    '    by axis (xp.take, and a mask): the array API standard\'s arrays may be immutable."""\n'
+    "    xp = array_namespace(g)\n"
+    "    for axis, item in enumerate(index):\n"
+    "        n = like.shape[axis]\n"
+    "        if isinstance(item, int):  # the axis it removed, back with size 1\n"
+    "            g = xp.expand_dims(g, axis=axis)\n"
+    "            item = slice(item % n, item % n + 1)\n"
+    "        picked = range(*item.indices(n))\n"
+    "        if picked == range(n):\n"
+    "            continue\n"
+    "        source, hit = [0] * n, [False] * n\n"
+    "        for k, position in enumerate(picked):\n"
+    "            source[position], hit[position] = k, True\n"
+    "        g = xp.take(g, xp.asarray(source, device=device(g)), axis=axis)\n"
+    "        shape = tuple(n if a == axis else 1 for a in range(g.ndim))\n"
+    "        g = xp.where(xp.reshape(xp.asarray(hit, device=device(g)), shape), g, 0.0)\n"
+    "    return g\n"
+)
+
 
 def _item_code(item: tuple) -> str:
     if item[0] == "int":
@@ -31,6 +55,8 @@ def _item_code(item: tuple) -> str:
 class Index(Op):
     """Basic indexing of the per-sample tensor (shape ``shape_in``): ``items`` are
     ``("int", k)`` or ``("slice", start, stop, step)`` with bounds made non-negative."""
+
+    array_api_helpers = {"unindex": ARRAY_API_HELPER}
 
     shape_in: tuple[int, ...]
     items: tuple[tuple, ...]
