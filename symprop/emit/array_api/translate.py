@@ -98,12 +98,6 @@ class _Spelling(ast.NodeTransformer):
             raise NotSpelled("an array written in place (item assignment)")
         return self.generic_visit(node)
 
-    def visit_With(self, node: ast.With) -> ast.AST | list[ast.stmt]:
-        # np.errstate only silences warnings: its body is what runs.
-        if all(isinstance(i.context_expr, ast.Call) and _np_name(i.context_expr.func) == "errstate" for i in node.items):
-            return [self.visit(statement) for statement in node.body]
-        return self.generic_visit(node)
-
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
         # A product with a mask: the standard does not promote bool to float.
         if isinstance(node.op, ast.Mult) and (_boolean(node.left) or _boolean(node.right)):
@@ -256,12 +250,11 @@ def _statements(statements: list[ast.stmt], lines: list[str], first: int, last: 
             continue
         before = ast.dump(statement)
         new = spelling.visit(statement)
-        news = new if isinstance(new, list) else [new]
-        if len(news) == 1 and ast.dump(news[0]) == before:
+        if ast.dump(new) == before:
             out += lines[start:end]
             continue
         lead = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
-        text = "\n".join(ast.unparse(ast.fix_missing_locations(node)) for node in news).split("\n")
+        text = ast.unparse(ast.fix_missing_locations(new)).split("\n")
         comment = comments.get(end)
         if comment and len(lead + text[-1] + comment) + 2 <= width:
             text[-1] += f"  {comment}"
