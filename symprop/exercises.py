@@ -233,7 +233,7 @@ def _local_derivative(derivation: Derivation) -> Ask | None:
             continue
         for symbol in scalar.symbols[node.name]:
             read = [s for s in scalar.definitions[symbol].free_symbols if s in scalar.definitions]
-            if symbol in scalar.adjoints and len(read) == 1 and not sp.diff(scalar.definitions[symbol], read[0]).is_number:
+            if symbol in scalar.adjoints and len(read) == 1 and not scalar.local(symbol, read[0]).is_number:
                 return Ask("local", symbol, read[0])
     return None
 
@@ -244,4 +244,4 @@ def local_formula(derivation: Derivation, of: sp.Symbol, wrt: sp.Symbol) -> sp.E
     node = derivation.graph.nodes[scalar.element_of(of)[0]]
     if node.op.activation:
         return at_elements(node.op.derivative, z=wrt, a=of)
-    return sp.diff(scalar.definitions[of], wrt)
+    return scalar.local(of, wrt)

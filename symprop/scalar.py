@@ -88,6 +88,14 @@ class ScalarView:
                 for symbol, expr in zip(self.symbols[node.name], node.op.elements(node, args)):
                     self.definitions[symbol] = expr
 
+    def local(self, of: sp.Symbol, wrt: sp.Symbol) -> sp.Expr:
+        """d``of``/d``wrt`` from ``of``'s definition, in the subgradient convention of
+        ``registry.derivative`` (a tie of a max splits evenly), with a max or min that is ``of``
+        itself written as ``of`` (its forward value)."""
+        definition = self.definitions[of]
+        local = registry.derivative(definition, wrt)
+        return local.xreplace({definition: of}) if isinstance(definition, (sp.Max, sp.Min)) else local
+
     def element_of(self, symbol: sp.Symbol) -> tuple[str, tuple[int, ...]] | None:
         """(node, 0-based index) of an element symbol, or None for a symbol of no node."""
         for name, symbols in self.symbols.items():
@@ -137,7 +145,7 @@ class ScalarView:
             upstream = [adjoint_of(s) if s in received else sp.S.Zero for s in self.symbols[node.name]]
             if not any(upstream):
                 continue
-            for symbol, value in node.op.scalar_code_adjoints(node, upstream, self):
+            for symbol, value in node.op.scalar_adjoints(node, upstream, self):
                 if value != 0:
                     contributions.append((node.name, symbol, value))
                     received.add(symbol)
@@ -229,7 +237,7 @@ class ScalarDerivation(ScalarView):
         users = [o for c in self.graph.consumers(param) for o in self.symbols[c.name] if self.definitions[o].has(symbol)]
         if len(users) != 1:
             return ElementGradient(param, index, symbol, (Factor(self.loss_symbol, symbol, total),), total)
-        factors = [Factor(users[0], symbol, sp.diff(self.definitions[users[0]], symbol))]
+        factors = [Factor(users[0], symbol, self.local(users[0], symbol))]
         current = users[0]
         while (step := self._elementwise_successor(current)) is not None:
             successor, local = step
@@ -259,7 +267,7 @@ class ScalarDerivation(ScalarView):
             users = self.users.get(symbol, [])
             if len(users) != 1 or users[0] not in self.adjoints:
                 return None
-            step = (users[0], sp.diff(self.definitions[users[0]], symbol))
+            step = (users[0], self.local(users[0], symbol))
         rest = self.chain(step[0])
         return None if rest is None else [*rest, step[1]]
 

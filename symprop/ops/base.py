@@ -352,15 +352,9 @@ class Op:
             if name not in view.needed:
                 continue
             for s in view.symbols[name]:
-                total = sum(bar * sp.diff(view.definitions[o], s) for o, bar in zip(outs, upstream))
+                total = sum(bar * view.local(o, s) for o, bar in zip(outs, upstream))
                 if total != 0:
                     yield s, total
-
-    def scalar_code_adjoints(self, node: Node, upstream: list[sp.Expr], view: Any):
-        """The scalar backend's reverse pass through this node: ``scalar_adjoints`` unless the
-        op's NumPy spelling treats a tie otherwise than SymPy's derivative (a maximum: see
-        ``split_between_ties``), so that both modules compute the same numbers."""
-        return self.scalar_adjoints(node, upstream, view)
 
     def scalar(self, node: Node, code: ScalarContext) -> list[tuple[str, str]]:
         """The scalar backend's lines computing the node's elements for one sample: (name, Python
@@ -441,23 +435,6 @@ class Op:
         """The step in the verifier's array notation (column vectors), given the upstream
         adjoint's text; None where the op has none (the verifier then shows elements)."""
         return None
-
-
-def split_between_ties(node: Node, upstream: list[sp.Expr], view: Any):
-    """(input element, contribution) of a node whose every element is the maximum of some of its
-    input's elements (max pooling, ``max(x, axis=...)``): each element's adjoint goes to the
-    inputs equal to it, split evenly between them, as the NumPy spelling does.  SymPy's
-    derivative of ``Max(a, b, c)`` in ``a`` is ``Heaviside(a - Max(b, c))``, 1/2 at a tie: right
-    for two, but a tie of three would receive 3/2 of the adjoint."""
-    totals: dict[sp.Symbol, sp.Expr] = {}
-    for out, bar in zip(view.symbols[node.name], upstream):
-        definition = view.definitions[out]
-        args = definition.args if isinstance(definition, sp.Max) else (definition,)
-        ties = [sp.Piecewise((1, sp.Eq(x, out)), (0, True)) for x in args]
-        for x, tie in zip(args, ties):
-            share = bar * tie / sp.Add(*ties) if len(args) > 1 else bar
-            totals[x] = totals.get(x, sp.S.Zero) + share
-    yield from totals.items()
 
 
 def tidy(expr: sp.Expr) -> sp.Expr:

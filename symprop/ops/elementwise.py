@@ -188,7 +188,7 @@ class Elementwise(Op):
         if scale.is_number:
             factor = tex.to_latex(scale)
             return f"scale {gate}", f"The ${gate}$ gate multiplies the gradient by ${factor}$, its local gradient."
-        local = tex.to_latex(sp.diff(self.expr, u[0]), {u[0]: "x"})
+        local = tex.to_latex(registry.derivative(self.expr, u[0]), {u[0]: "x"})
         return f"function {gate}", f"The ${gate}$ gate multiplies the gradient by its local gradient ${local}$ at its input $x$."
 
     def words(self, step, tex):

@@ -22,7 +22,6 @@ from .base import (
     axis_list,
     batched_axes,
     element_indices,
-    split_between_ties,
 )
 
 SUM = "sum"
@@ -88,11 +87,6 @@ class Reduce(Op):
             groups.setdefault(key, []).append(value)
         combine = sp.Max if self.kind == "max" else (lambda *terms: self.scale * sum(terms))
         return [combine(*terms) for terms in groups.values()]
-
-    def scalar_code_adjoints(self, node, upstream, view):
-        if self.kind == "max":
-            return split_between_ties(node, upstream, view)
-        return self.scalar_adjoints(node, upstream, view)
 
     # -- NumPy --------------------------------------------------------------------------
 
