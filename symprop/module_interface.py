@@ -24,6 +24,14 @@ import textwrap
 #: First line of every generated module; ``symprop check`` reads it (as text) before importing.
 MARKER = "# symprop-module: 1"
 
+#: The smallest denominator of a gradient check's relative error |g - n| / (|g| + |n|) (the
+#: modules' ``gradient_check`` and ``symprop check``): an absolute floor, so that gradients that are
+#: all zero or tiny (a dead relu, exp(-60): 1e-26 against a central difference of
+#: exactly 0) are not a relative error of 1.  Differences under 1e-6 * 1e-3 = 1e-9 pass: some five
+#: times the rounding noise of a central difference with eps = 1e-6 at a loss of order 1
+#: (2.2e-16 / 1e-6 = 2.2e-10, one unit in the last place of the loss).
+GRADIENT_FLOOR = 1e-3
+
 #: The argument check every module carries (numpy only, a few comparisons, no copies).
 CHECK_SOURCE = '''def _checked(label, A, shape, like=None, classes=None, values=None):
     """A as an array of per-sample ``shape`` with a leading batch axis, else one ValueError

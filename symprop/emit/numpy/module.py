@@ -221,6 +221,7 @@ class NumpyModule:
         return {
             "name": network.name,
             "marker": interface.MARKER,
+            "gradient_floor": interface.GRADIENT_FLOOR,
             "docstring": interface.module_docstring(
                 network.name,
                 "\n".join(textwrap.wrap(network.summary, DOC_WIDTH, break_long_words=False)),

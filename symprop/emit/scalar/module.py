@@ -285,6 +285,7 @@ class ScalarModule:
         return {
             "name": network.name,
             "marker": interface.MARKER,
+            "gradient_floor": interface.GRADIENT_FLOOR,
             "docstring": self.docstring(),
             "imports": self.imports(forward, loss, loss_and_grad),
             "param_shapes": [(p.name, p.shape) for p in params],
