@@ -1573,8 +1573,10 @@ def _check_coordinates(params, rng, per_param=200, total=2000, work=10**9):
 def gradient_check(seed=0, batch=4, eps=1e-6, details=False):
     """Relative error between backward() and central differences, in float64.
 
-    The error is |g - n| / (|g| + |n|) over the coordinates compared (CS231n's measure): all
-    of them on a small network, a sample drawn by ``seed`` on a large one (_check_coordinates).
+    The error is |g - n| / max(|g| + |n|, 0.001) over the coordinates compared
+    (CS231n's measure, with an absolute floor so that all-zero or tiny gradients, a dead relu,
+    are not 0/0): all of them on a small network, a sample drawn by ``seed`` on a large one
+    (_check_coordinates).
     With ``details``: (error, coordinates compared, coordinates in all).
     """
     rng = np.random.default_rng(seed + 1)
@@ -1599,7 +1601,7 @@ def gradient_check(seed=0, batch=4, eps=1e-6, details=False):
         analytic.append(np.reshape(grads[key], -1)[indices])
         numeric.append(estimate)
     g, n = np.concatenate(analytic), np.concatenate(numeric)
-    error = float(np.linalg.norm(g - n) / max(np.linalg.norm(g) + np.linalg.norm(n), 1e-300))
+    error = float(np.linalg.norm(g - n) / max(np.linalg.norm(g) + np.linalg.norm(n), 0.001))
     return (error, g.size, sum(value.size for value in params.values())) if details else error
 
 
