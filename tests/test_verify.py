@@ -392,6 +392,25 @@ def test_graph_specs_cs231n_neuron_at_the_lectures_point():
     assert str(wrong).startswith("df/dw0: WRONG")
 
 
+@pytest.mark.parametrize(
+    ("spec", "wrt", "expected"),
+    [
+        ("concat_two_inputs", "Wu_11",  # hu = relu(Wu @ u): hu_a = Wu u is a part
+         "(W_11*(-t_1 + y_1) + W_21*(-t_2 + y_2) + W_31*(-t_3 + y_3)) * step(Wu_11*u_1 + Wu_12*u_2 + Wu_13*u_3) * u_1"),
+        ("tied_autoencoder", "b_1",  # xhat = W.T @ h + c: xhat_a = W.T is a part
+         "(W_11*(-x_1 + xhat_1) + W_12*(-x_2 + xhat_2) + W_13*(-x_3 + xhat_3) + W_14*(-x_4 + xhat_4) "
+         "+ W_15*(-x_5 + xhat_5) + W_16*(-x_6 + xhat_6)) * h_1*(1 - h_1)"),
+        ("cs231n_neuron", "w0", "f*(1 - f) * x0"),  # f_a ... f_g: the familiar form needs none
+    ],
+)  # fmt: skip
+def test_the_correct_formula_names_only_the_specs_names(spec, wrt, expected):
+    """Regression: 'correct:' wrote the parts lowering made (step(hu_a_1), xhat_a_11), names the
+    person never wrote; they are written out in the spec's own names."""
+    result = verifier(spec).check(wrt, "0")
+    assert result.expected == expected
+    assert f"  correct:      {expected}\n" in str(result)
+
+
 def test_graph_specs_gated_unit_matrix_claims():
     checker = verifier("gated_unit")
     assert checker.check("Wo", "(y - t) @ g.T").correct
