@@ -257,7 +257,7 @@ def test_result_echoes_what_was_understood():
         ("W2[0,0]", "sigmoid", None, "is a function"),
         ("W2[0,0]", "a1[5]", None, "does not fit 'a1' of shape [2]"),
         ("W2[0,0]", "a1_1 @ a1_1", None, "'@' multiplies two arrays"),
-        ("W2[0,0]", None, r"\sum_i w_i", "the sum over i reaches w_{1}, which is not an element"),
+        ("W2[0,0]", None, r"\sum_i w_i", "the sum over i reaches 'w_{1}', which is not an element"),
         ("W2[0,0]", None, r"\foo{x}", "unknown command '\\foo'"),
         ("W2[0,0]", None, r"z_3", "unknown name 'z_{3}'; layers are written z^{(1)}"),
         ("W2[0,0]", None, r"(a^{(2)}_1", "expected ')'"),

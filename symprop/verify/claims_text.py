@@ -30,33 +30,67 @@ from __future__ import annotations
 
 import keyword
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .. import naming
 from ..formula import MAX_LENGTH, FormulaError
 
+#: Pasted Unicode and what it stands for: (in a plain claim, in a LaTeX claim).  The LaTeX
+#: reader (``claims_latex``) reads the same table, so both kinds of claim take the same symbols.
 UNICODE = {
-    "δ": "delta",
-    "σ": "sigma",
-    "−": "-",
-    "–": "-",
-    "·": "*",
-    "⋅": "*",
-    "∙": "*",
-    "×": "*",
-    "⊙": "*",
-    "∘": "*",
-    "²": "^2",
-    "³": "^3",
-    "ᵀ": "^T",
-    "⊤": "T",
-    "Σ": "sum",
-    "∑": "sum",
-    "’": "'",
-    "′": "'",
-    "∂": "d",
-    "≥": ">=",
+    "δ": ("delta", r"\delta "),
+    "σ": ("sigma", r"\sigma "),
+    "−": ("-", "-"),
+    "–": ("-", "-"),
+    "·": ("*", r"\cdot "),
+    "⋅": ("*", r"\cdot "),
+    "∙": ("*", r"\cdot "),
+    "×": ("*", r"\times "),
+    "⊙": ("*", r"\odot "),
+    "∘": ("*", r"\circ "),
+    "²": ("^2", "^2"),
+    "³": ("^3", "^3"),
+    "ᵀ": ("^T", "^T"),
+    "⊤": ("T", "T"),
+    "Σ": ("sum", r"\sum "),
+    "∑": ("sum", r"\sum "),
+    "’": ("'", "'"),
+    "′": ("'", "'"),
+    "∂": ("d", r"\partial "),
+    "≥": (">=", r"\geq "),
 }
+
+
+def unpasted(text: str, latex: bool = False) -> str:
+    """``text`` with its pasted Unicode (``UNICODE``) spelt in plain claim syntax or in LaTeX."""
+    for char, spellings in UNICODE.items():
+        text = text.replace(char, spellings[latex])
+    return text
+
+
+def formula_side(text: str) -> str:
+    """The formula of a claim written as an equation (``dE/dW2_11 = ...``, ``\\frac{\\partial
+    E}{\\partial w} = ...``): what follows its ``=``, for plain and LaTeX claims alike.  An ``=``
+    inside brackets (``sum_{k=1}``, ``axis=1``) or in ``==``, ``<=``, ``>=``, ``!=`` is not that
+    ``=``; a claim with two (``dE/dw = formula = 0.03``) is refused: it is not clear which side
+    is meant."""
+    depth, equals = 0, []
+    for k, char in enumerate(text):
+        depth += char in _OPEN
+        depth -= char in _OPEN.values()
+        if char == "=" and depth == 0 and text[k - 1 : k] not in ("<", ">", "=", "!") and text[k + 1 : k + 2] != "=":
+            equals.append(k)
+    if not equals:
+        return text
+    if len(equals) > 1:
+        raise FormulaError(f"the claim has {len(equals)} '='; give one formula (dE/dw = formula, or the formula alone)")
+    rest = text[equals[0] + 1 :]
+    if not rest.strip():
+        raise FormulaError("nothing after '='; the claim is the formula on the right of dE/dw =")
+    return rest
+
 
 _TOKEN = re.compile(
     r"""
@@ -71,6 +105,7 @@ _TOKEN = re.compile(
 )
 _SUM_HEADER = re.compile(r"\\?sum_(?:\{\s*([A-Za-z])\s*(?:=\s*1\s*)?\}(?:\^(?:\{\s*(\d+)\s*\}|(\d)))?|([A-Za-z]))$")
 _OPEN = {"(": ")", "[": "]", "{": "}"}
+T = TypeVar("T")
 MAX_TOKENS = 2000  # a claim with its sums written out (the reader takes MAX_LENGTH characters of it)
 
 
@@ -100,17 +135,15 @@ def normalize(text: str, names: Names) -> str:
         return text
     if len(text) > MAX_LENGTH:
         raise FormulaError(f"formula is too long ({len(text)} characters; at most {MAX_LENGTH} allowed)")
-    for char, replacement in UNICODE.items():
-        text = text.replace(char, replacement)
+    text = unpasted(text)
     if "\\" in text.replace("\\sum", ""):
         command = re.search(r"\\[A-Za-z]*", text.replace("\\sum", ""))
         raise FormulaError(
             f"'{command.group() if command else chr(92)}' is LaTeX; give a LaTeX claim as claim_latex (--claim-latex), "
             "or write this one in plain math"
         )
-    tokens = _tokens(text)
+    tokens = _tokens(formula_side(text))
     tokens = [Tok("op", {"{": "(", "}": ")"}.get(t.text, t.text), t.space) if t.kind == "op" else t for t in tokens]
-    tokens = _right_of_equals(tokens)
     tokens = _primes_and_powers(tokens, names)
     tokens = _comparisons(tokens, names)
     tokens = _sums(tokens, names)
@@ -157,23 +190,6 @@ def _close(tokens: list[Tok], start: int) -> int:
 
 
 # -- rewrites -----------------------------------------------------------------------------------
-
-
-def _right_of_equals(tokens: list[Tok]) -> list[Tok]:
-    depth, equals = 0, []
-    for i, tok in enumerate(tokens):
-        depth += tok.text in _OPEN
-        depth -= tok.text in _OPEN.values()
-        if tok.text == "=" and depth == 0:
-            equals.append(i)
-    if not equals:
-        return tokens
-    if len(equals) > 1:
-        raise FormulaError(f"the claim has {len(equals)} '='; give one formula (dE/dw = formula, or the formula alone)")
-    rest = tokens[equals[0] + 1 :]
-    if not rest:
-        raise FormulaError("nothing after '='; the claim is the formula on the right of dE/dw =")
-    return rest
 
 
 def _primes_and_powers(tokens: list[Tok], names: Names) -> list[Tok]:
@@ -259,6 +275,34 @@ def _comparisons(tokens: list[Tok], names: Names) -> list[Tok]:
 
 
 _SUBSCRIPTED = re.compile(r"^(.*?)_([A-Za-z0-9]+)$")
+#: The most terms a sum without an upper bound is written out to (in plain and LaTeX claims).
+MAX_SUMMED = 999
+
+
+class OutOfRange(Exception):
+    """A summed index ran past the end of a node: the element it reached (ends a sum's range)."""
+
+
+def summed_terms(letter: str, bound: int | None, term: Callable[[int], T]) -> list[T]:
+    """``term(k)`` for each k of a sum over ``letter`` (``sum_k``, ``\\sum_{k=1}^{n}``), from 1 to
+    ``bound`` or, without one, up to the last k before ``term`` raises ``OutOfRange`` (the end of
+    a node), for plain and LaTeX claims alike.  FormulaError when the first term, or any up to a
+    given bound, reaches past a node."""
+    terms = []
+    for value in range(1, (bound or MAX_SUMMED) + 1):
+        try:
+            terms.append(term(value))
+        except OutOfRange as exc:
+            if bound is not None or value == 1:
+                message = f"the sum over {letter} reaches '{exc}', which is not an element; check its subscripts"
+                raise FormulaError(message) from None
+            break
+    return terms
+
+
+def unsubscripted(letter: str, example: str) -> FormulaError:
+    """The error for a sum whose letter is in no subscript (``example``: one in the claim's syntax)."""
+    return FormulaError(f"the sum over {letter} uses {letter} in no subscript; write it in element names, e.g. {example}")
 
 
 def _sums(tokens: list[Tok], names: Names) -> list[Tok]:
@@ -287,18 +331,15 @@ def _sums(tokens: list[Tok], names: Names) -> list[Tok]:
         raise FormulaError(f"'{tokens[at].text}' sums nothing; write the term after it, e.g. sum_k W2_k1*delta2_k")
     uses = [t for t in term if t.kind == "name" and _with_index(t.text, letter, 1) is not None]
     if not uses:
-        raise FormulaError(
-            f"the sum over {letter} uses {letter} in no subscript; "
-            f"write it in element names, e.g. sum_{letter} W2_{letter}1*delta2_{letter}"
-        )
-    values = []
-    for value in range(1, int(bound) + 1 if bound else 1000):
+        raise unsubscripted(letter, f"sum_{letter} W2_{letter}1*delta2_{letter}")
+
+    def checked(value: int) -> int:
         missing = [w for t in uses if (w := _with_index(t.text, letter, value, fill=1)) not in names.values]
         if missing:
-            if bound or value == 1:
-                raise FormulaError(f"the sum over {letter} reaches '{missing[0]}', which is not an element; check its subscripts")
-            break
-        values.append(value)
+            raise OutOfRange(missing[0])
+        return value
+
+    values = summed_terms(letter, int(bound) if bound else None, checked)
     if len(values) * len(term) + len(tokens) > MAX_TOKENS:
         raise FormulaError(
             f"the sum over {letter} written out is too long (more than {MAX_TOKENS} symbols); write it with whole nodes (@)"
