@@ -148,13 +148,24 @@ class Elementwise(Op):
             return {u[0] * u[1]: r"\times", u[0] + u[1]: "+", u[0] - u[1]: "-"}.get(self.expr)
         if self.arity != 1:
             return None
-        shift, scale = sp.simplify(self.expr - u[0]), sp.simplify(self.expr / u[0])
-        if shift.is_number and shift != 0:
-            return ("+" if shift > 0 else "-") + tex.to_latex(abs(shift))
-        if scale.is_number:
-            factor = tex.to_latex(scale)
-            return r"\times " + (tex.paren(factor) if scale.could_extract_minus_sign() else factor)
+        kind, number = self.one_input_gate
+        if kind == "shift":
+            return ("+" if number > 0 else "-") + tex.to_latex(abs(number))
+        if kind == "scale":
+            factor = tex.to_latex(number)
+            return r"\times " + (tex.paren(factor) if number.could_extract_minus_sign() else factor)
         return tex.to_latex(self.expr, {u[0]: "x"})
+
+    @cached_property
+    def one_input_gate(self) -> tuple[str, sp.Expr | None]:
+        """What a gate of one input does: ("shift", c) for x + c, ("scale", c) for c x, else
+        ("function", None); the gate's symbol and its sentence both read it."""
+        u = arg_symbol(0)
+        shift = sp.simplify(self.expr - u)
+        if shift.is_number and shift != 0:
+            return "shift", shift
+        scale = sp.simplify(self.expr / u)
+        return ("scale", scale) if scale.is_number else ("function", None)
 
     def gate_formula(self, node):
         return self.expr.xreplace({arg_symbol(0): registry.Z}) if self.arity == 1 else None
@@ -182,11 +193,11 @@ class Elementwise(Op):
         if self.arity != 1:
             return None
         gate = self.latex_gate(node, tex)
-        shift, scale = sp.simplify(self.expr - u[0]), sp.simplify(self.expr / u[0])
-        if shift.is_number and shift != 0:
+        kind, number = self.one_input_gate
+        if kind == "shift":
             return "shift", f"A gate adding a constant (${gate}$) passes the gradient on unchanged: its local gradient is 1."
-        if scale.is_number:
-            factor = tex.to_latex(scale)
+        if kind == "scale":
+            factor = tex.to_latex(number)
             return f"scale {gate}", f"The ${gate}$ gate multiplies the gradient by ${factor}$, its local gradient."
         local = tex.to_latex(registry.derivative(self.expr, u[0]), {u[0]: "x"})
         return f"function {gate}", f"The ${gate}$ gate multiplies the gradient by its local gradient ${local}$ at its input $x$."
