@@ -74,9 +74,12 @@ class ScalarView:
     (``symprop.emit.scalar``) spells these definitions and runs ``symbolic_adjoints``; the
     per-weight view (``ScalarDerivation``) builds on it."""
 
-    def __init__(self, derivation):
+    def __init__(self, derivation, view: ScalarView | None = None):
         self.derivation = derivation
         self.graph = derivation.graph
+        if view is not None:  # another view of the same derivation: its elements, not built again
+            self.symbols, self.definitions = view.symbols, view.definitions
+            return
         self.symbols: dict[str, list[sp.Symbol]] = {
             node.name: [naming.element_symbol(node.name, index) for index in element_indices(node.shape)]
             for node in self.graph.nodes.values()
@@ -161,10 +164,10 @@ class ScalarDerivation(ScalarView):
             raise SymPropError(
                 f"{derivation.name}: {count} parameters; per-weight expressions are kept for at most {SCALAR_LIMIT}"
             )
-        super().__init__(derivation)
-        if self.chain_terms > SCALAR_MAX_TERMS:
+        super().__init__(derivation, derivation.elements)
+        if derivation.chain_terms > SCALAR_MAX_TERMS:
             raise SymPropError(
-                f"{derivation.name}: a per-weight derivative of {self.chain_terms:,} chain-rule terms; per-weight "
+                f"{derivation.name}: a per-weight derivative of {derivation.chain_terms:,} chain-rule terms; per-weight "
                 f"expressions are kept for at most {SCALAR_MAX_TERMS:,}"
             )
         self.adjoints = self._reverse_pass()

@@ -80,7 +80,7 @@ class ScalarModule:
             )
         if not graph.leaves("input") and not graph.leaves("target"):
             raise SymPropError(f"{name}: --backend scalar needs an input or a target to run over the samples of a batch")
-        self.view = ScalarView(derivation)
+        self.view = derivation.elements
         self.code = ScalarCode(self.view)
         self.formulas = {**network.nodes, graph.loss: network.loss_text}
         self.forward_lines = self._forward_lines()
