@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 import shlex
 import textwrap
+from collections.abc import Callable
+from typing import Any
 
 #: First line of every generated module; ``symprop check`` reads it (as text) before importing.
 MARKER = "# symprop-module: 1"
@@ -241,3 +243,21 @@ def sample_batch_lines(graph, rng_line: str, batch_of) -> list[str]:
             lines.append("}")
     lines.append("return X, T")
     return lines
+
+
+#: The learning rate of a module's worked example (``worked_example``) when the spec gives none.
+EXAMPLE_RATE = 0.1
+
+
+def example_rate(example) -> str:
+    """The worked example's learning rate as the module writes it."""
+    return repr(float(example.learning_rate if example.learning_rate is not None else EXAMPLE_RATE))
+
+
+def batch_of_one(values: dict, code: Callable[[Any], str], joined: Callable[[dict[str, str]], str]) -> str:
+    """A worked example's inputs (or targets) as a batch of one, in a backend's spelling: ``None``
+    without any, the one array's ``code``, or the dict of several (``joined``, from name -> code)."""
+    if not values:
+        return "None"
+    codes = {name: code(value) for name, value in values.items()}
+    return next(iter(codes.values())) if len(codes) == 1 else joined(codes)

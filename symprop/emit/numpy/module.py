@@ -418,19 +418,17 @@ class NumpyModule:
             return None
 
         def batch_of_one(values: dict) -> str:
-            if not values:
-                return "None"
-            arrays = {name: _array_code([_floats(value)]) for name, value in values.items()}
-            if len(arrays) == 1:
-                return next(iter(arrays.values()))
-            return "{\n" + "".join(f'        "{n}": {code},\n' for n, code in arrays.items()) + "    }"
+            return interface.batch_of_one(
+                values,
+                lambda value: _array_code([_floats(value)]),
+                lambda codes: "{\n" + "".join(f'        "{n}": {c},\n' for n, c in codes.items()) + "    }",
+            )
 
-        rate = example.learning_rate if example.learning_rate is not None else 0.1
         return {
             "X": batch_of_one(example.inputs),
             "T": batch_of_one(example.targets),
             "params": [(name, _array_code(_floats(value))) for name, value in example.params.items()],
-            "learning_rate": repr(float(rate)),
+            "learning_rate": interface.example_rate(example),
         }
 
 

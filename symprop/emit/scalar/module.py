@@ -398,19 +398,17 @@ class ScalarModule:
             return None
 
         def batch_of_one(values: dict) -> str:
-            if not values:
-                return "None"
-            batches = {name: f"[{tuples(value)}]" for name, value in values.items()}
-            if len(batches) == 1:
-                return next(iter(batches.values()))
-            return "{" + ", ".join(f'"{n}": {code}' for n, code in batches.items()) + "}"
+            return interface.batch_of_one(
+                values,
+                lambda value: f"[{tuples(value)}]",
+                lambda codes: "{" + ", ".join(f'"{n}": {c}' for n, c in codes.items()) + "}",
+            )
 
-        rate = example.learning_rate if example.learning_rate is not None else 0.1
         return {
             "X": batch_of_one(example.inputs),
             "T": batch_of_one(example.targets),
             "params": [line for name, value in example.params.items() for line in value_lines(f'"{name}": ', value, ",", 8)],
-            "learning_rate": repr(float(rate)),
+            "learning_rate": interface.example_rate(example),
         }
 
 
