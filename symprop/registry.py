@@ -158,13 +158,15 @@ class _Extremum(sp.Function):
     larger: bool
     sympy_class: type
 
-    def fdiff(self, argindex=1):
+    def _eval_derivative(self, symbol):
+        # One fraction, sum_i [x_i attains it] dx_i / sum_i [x_i attains it], not a fraction an
+        # argument: as long as one of them, and it is what the handout writes.
         extremum = self.sympy_class(*self.args)
 
         def attains(x):
             return sp.Heaviside(x - extremum if self.larger else extremum - x, 1)
 
-        return attains(self.args[argindex - 1]) / sp.Add(*(attains(x) for x in self.args))
+        return sp.Add(*(attains(x) * sp.diff(x, symbol) for x in self.args)) / sp.Add(*(attains(x) for x in self.args))
 
 
 class _Largest(_Extremum):
