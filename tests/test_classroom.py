@@ -19,6 +19,7 @@ import symprop
 from symprop.classroom.build import class_set, open_class
 from symprop.classroom.grading import Grader, parse_number
 from symprop.classroom.key import Blueprint
+from symprop.classroom.mistakes import formula_text
 from symprop.classroom.moodle import quiz_xml
 from symprop.classroom.questions import default_questions, parse_questions
 from symprop.classroom.roster import Student
@@ -28,6 +29,7 @@ from symprop.classroom.variants import MIN_GRADIENT, draw_variant, problems
 from symprop.cli import main
 from symprop.emit.latex.pdf import compile_pdf
 from symprop.errors import SpecError
+from symprop.latex_printing import number
 
 QUESTIONS = {
     "tutorial_222": [
@@ -37,6 +39,7 @@ QUESTIONS = {
         {"id": "q3_step", "kind": "step", "wrt": "W1_11"},
         {"id": "q4", "kind": "formula", "wrt": "W2_11", "points": 2, "factor_points": 0.5},
         {"id": "q5", "kind": "formula", "wrt": "W1_11", "points": 3},
+        {"id": "q6", "kind": "formula", "wrt": "W2", "points": 2, "factor_points": 0.5},
     ],
     "softmax_classifier": [
         {"id": "q1", "kind": "forward", "of": "z2_1"},
@@ -477,7 +480,8 @@ QUESTION_ERRORS = [
     ),
     (
         [{"id": "q1", "kind": "forward", "of": "a1_1", "point": 1}],
-        "questions[1].point: unknown field (did you mean 'points'?); fields: id, kind, of, wrt, points, factor_points",
+        "questions[1].point: unknown field (did you mean 'points'?); fields: id, kind, of, wrt, points, factor_points, "
+        "follow_through",
     ),
 ]
 
@@ -528,7 +532,7 @@ CATALOGUE = [
             "one_term",
         ],
     ),
-    ("tutorial_222", "q3", ["activation_value", "sigmoid_plus", "in_z"]),
+    ("tutorial_222", "q3", ["activation_value", "sigmoid_plus", "in_z", "sign_local"]),
     ("softmax_classifier", "q5", ["sign", "transpose", "one_term"]),
 ]
 
@@ -634,3 +638,123 @@ def test_no_student_gets_an_input_of_one():
     chosen = class_set(derivation, STUDENTS, SEED)
     inputs = [x for student in STUDENTS for x in chosen.keys[student.id].point.leaves["x"]]
     assert 0 < min(abs(x) for x in inputs) and max(abs(x) for x in inputs) < 1
+
+
+# -- whole-matrix formula questions ----------------------------------------------------------------
+
+MATRIX_FORMULAS = [
+    ("W2", "delta2 a1^T", "right", 2.0, []),
+    ("W2", "δ2 a1ᵀ", "right", 2.0, []),
+    ("W2", r"\delta^{(2)} \left(a^{(1)}\right)^T", "right", 2.0, []),
+    ("W2", "((a2 - t) * a2*(1 - a2)) @ a1.T", "right", 2.0, []),
+    ("W2", "a1 delta2^T", "wrong", 0.0, ["your matrix is the transpose of the correct one"]),
+    ("W2", "(t - a2)*a2*(1 - a2) @ a1.T", "partial", 1.0, ["a sign error"]),
+    ("W2", "(a2 - t)*(1 - a2) @ a1.T", "partial", 1.0, ["factor 2: you wrote (1 - a2)"]),
+    ("W2", "delta2 @ a1", "wrong", 0.0, ["inner sizes differ"]),
+    ("W1", "((W2^T delta2) ⊙ a1(1 - a1)) x^T", "right", 3.0, []),
+    ("W1", "((W2 delta2) * a1*(1 - a1)) @ x.T", "unreadable", 0.0, ["'W2 delta2': two arrays side by side"]),
+    ("W1", "((W2 @ delta2) * a1*(1 - a1)) @ x.T", "partial", 1.0, ["transpose: your sum uses W where the chain rule has W^T"]),
+    ("b1", "(W2^T delta2) * a1*(1 - a1)", "right", 3.0, []),
+]
+
+
+@pytest.mark.parametrize("wrt, claim, verdict, points, said", MATRIX_FORMULAS)
+def test_whole_matrix_formulas_as_students_write_them(wrt, claim, verdict, points, said):
+    spec = symprop.spec_file.read_yaml(EXAMPLES / "tutorial_222.yaml")
+    spec["layers"][0]["bias"] = True
+    spec["example"]["params"]["b1"] = [0.35, 0.35]
+    derivation = symprop.derive(symprop.from_dict(spec, "biased.yaml"))
+    points_of = {"W2": 2, "W1": 3, "b1": 3}[wrt]
+    items = parse_questions(
+        {"questions": [{"id": "m", "kind": "formula", "wrt": wrt, "points": points_of, "factor_points": 0.5}]}, derivation
+    )
+    chosen = class_set(derivation, STUDENTS[:1], 1, items)
+    (mark,) = Grader(derivation, items, chosen.keys).grade_one(STUDENTS[0], Submission("s00", {"m": claim})).marks
+    assert (mark.verdict, mark.points) == (verdict, points), mark.explanation
+    for text in said:
+        assert any(text in line for line in mark.explanation), mark.explanation
+
+
+def test_a_whole_matrix_question_on_every_document(forty):
+    if forty.derivation.name != "tutorial_222":
+        pytest.skip("asked of tutorial_222's class")
+    key = forty.keys["s00"]
+    answer = key.answers["q6"]
+    assert answer.text == "((a2 - t) * (a2*(1 - a2))) @ a1.T"
+    assert answer.formula.shape == (2, 2) and answer.formula[0, 1] == forty.derivation.scalar.gradient("W2", (0, 1)).expr
+    sources = forty.sources()
+    worksheet, answers = sources["s00_worksheet.tex"], sources["s00_answers.tex"]
+    assert r"\textbf{5.}\enspace Whole matrix: write $\frac{\partial E}{\partial W^{(2)}}$" in worksheet
+    assert r"\text{[q6]}\ \frac{\partial E}{\partial W^{(2)}}" in worksheet
+    assert r"\frac{\partial E}{\partial W^{(2)}} &= \boxed{\delta^{(2)} \, \bigl(a^{(1)}\bigr)^{\top}}" in answers
+    assert r"\delta^{(2)} &= (a^{(2)} - t) \odot a^{(2)} \odot (1 - a^{(2)})" in answers
+    assert sources["class_answers.csv"].splitlines()[1].endswith(",((a2 - t) * (a2*(1 - a2))) @ a1.T")
+    assert r"q6: \texttt{((a2 - t) * (a2*(1 - a2))) @ a1.T}" in sources["class_answers.tex"]
+    (question,) = [q for q in ET.fromstring(sources["quiz.xml"]) if q.findtext("name/text") == "q6"]
+    options = {a.findtext("text"): a.get("fraction") for a in question.findall("answer")}
+    assert options == {
+        "((a2 - t) * (a2*(1 - a2))) @ a1.T": "100",
+        "((t - a2) * (a2*(1 - a2))) @ a1.T": "0",
+        "a1 @ ((a2 - t) * (a2*(1 - a2))).T": "0",
+        "((a2 - t) * (a2*(1 - a2))) @ a1": "0",
+    }
+
+
+def test_a_gradient_question_asks_one_element():
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    with pytest.raises(SpecError) as info:
+        parse_questions({"questions": [{"id": "q", "kind": "gradient", "wrt": "W2"}]}, derivation, "q.yaml")
+    assert str(info.value) == (
+        "q.yaml: questions[1].wrt: W2 is a whole parameter; a gradient question asks one element (W2_11), "
+        "a formula question may ask the whole matrix"
+    )
+
+
+# -- "which factor" on paper: multiple choice ------------------------------------------------------
+
+
+def test_which_factor_is_multiple_choice_on_the_worksheet():
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    chosen = class_set(derivation, STUDENTS[:3], SEED)
+    orders = set()
+    for student in STUDENTS[:3]:
+        answer = chosen.keys[student.id].answers["q3"]  # da1_1/dz1_1
+        assert [c.letter for c in answer.choices] == ["a", "b", "c", "d", "e"]
+        assert sorted(formula_text(c.formula) for c in answer.choices) == sorted(
+            ["a1_1*(1 - a1_1)", "a1_1", "a1_1*(a1_1 + 1)", "z1_1*(1 - z1_1)", "-a1_1*(1 - a1_1)"]
+        )
+        assert formula_text(next(c.formula for c in answer.choices if c.letter == answer.letter)) == "a1_1*(1 - a1_1)"
+        orders.add(tuple(formula_text(c.formula) for c in answer.choices))
+    assert len(orders) > 1  # the letters differ between students
+    sources = chosen.sources()
+    worksheet, key = sources["s00_worksheet.tex"], sources["s00_answers.tex"]
+    right = chosen.keys["s00"].answers["q3"].letter
+    assert r"\mbox{\textbf{(a)}\ $" in worksheet and r"\text{[q3]}\ \text{letter}" in worksheet
+    assert rf"\text{{[q3]}}\ \text{{letter}} = \text{{({right})}}" in key
+    assert f",({right}) " in sources["class_answers.csv"].splitlines()[1]
+
+
+def test_which_factor_is_graded_from_the_letter():
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    chosen = class_set(derivation, STUDENTS[:1], SEED)
+    answer = chosen.keys["s00"].answers["q3"]
+    plus = next(c.letter for c in answer.choices if c.mistake is not None and c.mistake.key == "sigmoid_plus")
+    grader = Grader(derivation, chosen.items, chosen.keys)
+    cases = [
+        (answer.letter, "right", 1.0, None),
+        (f"({answer.letter.upper()})", "right", 1.0, None),
+        (number(answer.value), "right", 1.0, None),  # the value itself is still taken
+        (plus, "wrong", 0.0, "sigmoid_plus"),
+        ("h", "unreadable", 0.0, None),
+        ("maybe", "unreadable", 0.0, None),
+    ]
+    for given, verdict, points, mistake in cases:
+        (mark,) = [m for m in grader.grade_one(STUDENTS[0], Submission("s00", {"q3": given})).marks if m.item_id == "q3"]
+        assert (mark.verdict, mark.points, mark.mistake) == (verdict, points, mistake), (given, mark)
+    (mark,) = [m for m in grader.grade_one(STUDENTS[0], Submission("s00", {"q3": plus})).marks if m.item_id == "q3"]
+    assert mark.explanation == [
+        f"({plus}) is a1_1*(a1_1 + 1): sigma'(z) is written a(1 + a); it is a(1 - a)",
+        f"the right option is ({answer.letter}), a1_1*(1 - a1_1) = {number(answer.value)}",
+    ]
+    (mark,) = [m for m in grader.grade_one(STUDENTS[0], Submission("s00", {"q3": "h"})).marks if m.item_id == "q3"]
+    assert mark.explanation == ["there is no option (h); the options are a, b, c, d, e"]

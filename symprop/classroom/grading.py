@@ -23,6 +23,7 @@ from ..formula import FormulaError
 from ..latex_printing import number
 from ..spec import Example
 from .key import Answer, Key, close, match
+from .mistakes import formula_text
 from .roster import Student
 from .submissions import Submission
 
@@ -109,9 +110,12 @@ class Grader:
 
     def numeric(self, answer: Answer, given: str) -> Mark:
         item = answer.item
+        if answer.choices and (letter := parse_letter(given)) is not None:
+            return self.choice(answer, given, letter)
         value = parse_number(given)
         if value is None:
-            return Mark(item.id, 0.0, given, "unreadable", [f"{_quote(given)} is not a number (write e.g. 0.0259 or 0,0259)"])
+            hint = "an option's letter (write e.g. b)" if answer.choices else "a number (write e.g. 0.0259 or 0,0259)"
+            return Mark(item.id, 0.0, given, "unreadable", [f"{_quote(given)} is not {hint}"])
         right = float(answer.value)
         if close(value, right):
             return Mark(item.id, item.points, given, "right", [])
@@ -123,6 +127,19 @@ class Grader:
         lines.insert(0, found.text)
         points = min(found.right_factors * item.factor_points, item.points)
         return Mark(item.id, points, given, "partial" if points else "wrong", lines, found.key if found.mistake else None)
+
+    def choice(self, answer: Answer, given: str, letter: str) -> Mark:
+        """A "which factor" question answered with the letter of an option."""
+        item = answer.item
+        chosen = next((c for c in answer.choices if c.letter == letter), None)
+        right = f"the right option is ({answer.letter}), {formula_text(answer.formula)} = {number(answer.value)}"
+        if chosen is None:
+            letters = ", ".join(c.letter for c in answer.choices)
+            return Mark(item.id, 0.0, given, "unreadable", [f"there is no option ({letter}); the options are {letters}"])
+        if chosen.mistake is None:
+            return Mark(item.id, item.points, given, "right", [])
+        lines = [f"({letter}) is {formula_text(chosen.formula)}: {chosen.mistake.text}", right]
+        return Mark(item.id, 0.0, given, "wrong", lines, chosen.mistake.key)
 
     # -- formulas -----------------------------------------------------------------------
 
@@ -147,7 +164,7 @@ class Grader:
             return Mark(item.id, item.points, given, "right", [])
         lines = [f"read as: {result.understood}", *result.diagnosis]
         mistake = None
-        right_factors = _agreeing(result.diagnosis, answer)
+        right_factors = _agreeing(result.diagnosis)
         if result.values:
             lines.append(f"at your numbers your formula gives {result.values['claim']}, the right one {result.values['correct']}")
             claimed = parse_number(result.values["claim"])
@@ -160,10 +177,17 @@ class Grader:
         return Mark(item.id, points, given, "partial" if points else "wrong", lines, mistake)
 
 
-def _agreeing(diagnosis: list[str], answer: Answer) -> int:
-    """How many of the chain's factors the verifier's diagnosis says the claim has right."""
+def _agreeing(diagnosis: list[str]) -> int:
+    """How many chain-rule factors the verifier's diagnosis says the claim has right (for a
+    whole matrix, those of the element where it differs): ``factor 1 = dE/da2_1, ...``."""
     line = next((d for d in diagnosis if d.startswith("agrees with the chain rule:")), "")
-    return sum(1 for f in answer.chain.factors if f"= d{f.of}/d{f.wrt}" in line) if answer.chain else 0
+    return len(set(re.findall(r"= (d\w+/d\w+)", line)))
+
+
+def parse_letter(text: str) -> str | None:
+    """The option a student wrote: ``b``, ``(b)``, ``B)``, ``b.``; None for anything else."""
+    found = re.fullmatch(r"\s*\(?\s*([A-Ha-h])\s*[).]?\s*", text)
+    return found.group(1).lower() if found else None
 
 
 def _example(example, key: Key):

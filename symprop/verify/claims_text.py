@@ -394,14 +394,19 @@ def _ends_value(tok: Tok, names: Names, loose: bool = False) -> bool:
 
 def _implicit_products(tokens: list[Tok], names: Names) -> list[Tok]:
     out: list[Tok] = []
-    for tok in tokens:
+    for i, tok in enumerate(tokens):
         if out and _multiplies(out, tok, names):
+            product = "*"
             if _is_array_token(out, names) and tok.kind == "name" and tok.text in names.arrays:
-                raise FormulaError(
-                    f"'{_join(out[-3:]).strip()} {tok.text}': two arrays side by side; write @ for the matrix product "
-                    "or * for the elementwise one"
-                )
-            out.append(Tok("op", "*", tok.space))
+                # a transpose only means something in a matrix product: delta2 a1^T, W2^T delta2
+                transposed = out[-1].text == "T" or [t.text for t in tokens[i + 1 : i + 3]] == [".", "T"]
+                if not transposed:
+                    raise FormulaError(
+                        f"'{out[-1].text} {tok.text}': two arrays side by side; write @ for the matrix product "
+                        "or * for the elementwise one"
+                    )
+                product = "@"
+            out.append(Tok("op", product, tok.space))
             tok = Tok(tok.kind, tok.text, tok.space)
         out.append(tok)
     return out
