@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
+import math
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -30,6 +31,7 @@ from symprop.cli import main
 from symprop.emit.latex.pdf import compile_pdf
 from symprop.errors import SpecError
 from symprop.latex_printing import number
+from symprop.scalar import evaluate
 
 QUESTIONS = {
     "tutorial_222": [
@@ -172,8 +174,6 @@ def test_every_student_has_a_worksheet_and_a_key(forty):
     assert r"Name: Student 0 (s00)" in worksheet
     for answer in first.answers.values():
         if answer.item.numeric:
-            from symprop.latex_printing import number
-
             assert number(answer.value) not in worksheet  # no answer on the worksheet
             assert number(answer.value) in sources["s00_answers.tex"]
     rows = sources["class_answers.csv"].splitlines()
@@ -216,14 +216,19 @@ def test_a_synthetic_class_is_graded(forty, tmp_path):
                 assert mark.points == points[mark.item_id], (row.student_id, mark)
             elif kind == "mistake":
                 counts["planted"] += 1
-                counts["named"] += mark.mistake == planted
-                assert mark.points < points[mark.item_id]
+                # a step taken with the student's own planted wrong gradient (or a(1 - a) from their
+                # a = z) is right from their earlier answer: follow-through, which says so
+                followed = mark.verdict == "follow_through"
+                counts["followed"] += followed
+                counts["named"] += mark.mistake == planted or followed
+                assert mark.points < points[mark.item_id] or followed
                 if kinds[mark.item_id] == "formula":
                     assert mark.verdict in ("wrong", "partial")
             else:
                 assert mark.points == 0 and mark.verdict in ("empty", "unreadable", "wrong")
     assert counts["planted"] >= 60
     assert counts["named"] >= 0.9 * counts["planted"]
+    assert counts["followed"] > 0
     assert len([name for name in outputs if name.startswith("feedback/")]) == 40
 
 
@@ -356,7 +361,7 @@ def test_the_moodle_quiz_is_well_formed(forty):
 def test_a_roster_of_a_spreadsheet_in_semicolons():
     from symprop.classroom.roster import parse_roster
 
-    students = parse_roster("id;name\ns1;Zoë Müller\ns2;\"Łukasz; Żółć\"\n", "roster.csv")
+    students = parse_roster('id;name\ns1;Zoë Müller\ns2;"Łukasz; Żółć"\n', "roster.csv")
     assert [(s.id, s.name) for s in students] == [("s1", "Zoë Müller"), ("s2", "Łukasz; Żółć")]
 
 
@@ -477,6 +482,10 @@ QUESTION_ERRORS = [
     (
         [{"id": "1q", "kind": "forward", "of": "a1_1"}],
         "questions[1].id: expected a name of letters, digits and '_' (it names a gradebook column)",
+    ),
+    (
+        [{"id": "q1", "kind": "step", "wrt": "W1_11", "follow_through": 2}],
+        "questions[1].follow_through: expected a number from 0 to 1, got 2",
     ),
     (
         [{"id": "q1", "kind": "forward", "of": "a1_1", "point": 1}],
@@ -758,3 +767,66 @@ def test_which_factor_is_graded_from_the_letter():
     ]
     (mark,) = [m for m in grader.grade_one(STUDENTS[0], Submission("s00", {"q3": "h"})).marks if m.item_id == "q3"]
     assert mark.explanation == ["there is no option (h); the options are a, b, c, d, e"]
+
+
+# -- follow-through credit -------------------------------------------------------------------------
+
+
+def _followed_class(follow_through=None):
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    questions = [
+        {"id": "q1", "kind": "forward", "of": "z1_1"},
+        {"id": "q2", "kind": "forward", "of": "a1_1"},
+        {"id": "q3", "kind": "gradient", "wrt": "W1_11", "points": 3, "factor_points": 1},
+        {"id": "q4", "kind": "step", "wrt": "W1_11", "points": 2},
+    ]
+    if follow_through is not None:
+        questions[3]["follow_through"] = follow_through
+    items = parse_questions({"questions": questions}, derivation)
+    return derivation, items, class_set(derivation, STUDENTS[:1], SEED, items)
+
+
+def test_follow_through_from_a_wrong_gradient_and_a_wrong_forward_value():
+    derivation, items, chosen = _followed_class()
+    key = chosen.keys["s00"]
+    assert [float(key.answers[i].value) for i in ("q1", "q2")] == [pytest.approx(-0.885), pytest.approx(0.29214272857551865)]
+    w, rate = float(key.values[items[3].wrt]), key.rate
+    grader = Grader(derivation, items, chosen.keys, chosen.blueprint)
+
+    def marks(answers):
+        return {m.item_id: m for m in grader.grade_one(STUDENTS[0], Submission("s00", answers)).marks}
+
+    # q3 wrong (0.05, no intermediate): the step taken with it is right from it
+    found = marks({"q3": "0.05", "q4": f"{w - rate * 0.05:.6f}"})
+    assert (found["q3"].points, found["q4"].verdict, found["q4"].points) == (0.0, "follow_through", 2.0)
+    assert found["q4"].explanation == [
+        f"right method from your answer to q3 (0.05): computed from it, this is {number(w - rate * 0.05)}",
+        f"the right value is {number(key.answers['q4'].value)}; your earlier answer costs its own points, not these again",
+    ]
+    # z1_1 wrong (0.5): a1_1 = sigma(0.5), and the gradient and step from it
+    a = 1 / (1 + math.exp(-0.5))
+    fixed = chosen.blueprint.values(key.point, {items[0].of: 0.5})  # z1_1
+    gradient = float(evaluate(chosen.blueprint.chains["q3"].expr, fixed))
+    found = marks({"q1": "0.5", "q2": f"{a:.6f}", "q3": f"{gradient:.6f}", "q4": f"{w - rate * gradient:.6f}"})
+    assert [(found[i].verdict, found[i].points) for i in ("q1", "q2", "q3", "q4")] == [
+        ("wrong", 0.0),
+        ("follow_through", 1.0),
+        ("follow_through", 3.0),
+        ("follow_through", 2.0),
+    ]
+    assert found["q2"].explanation[0] == "right method from your answer to q1 (0.5): computed from it, this is 0.62245933"
+    # a right earlier answer is no excuse: the same wrong step without a wrong gradient is wrong
+    found = marks({"q3": number(key.answers["q3"].value), "q4": f"{w - rate * 0.05:.6f}"})
+    assert (found["q4"].verdict, found["q4"].points) == ("wrong", 0.0)
+
+
+@pytest.mark.parametrize("share, points", [(0.5, 1.0), (0, 0.0)])
+def test_follow_through_credit_is_set_in_the_questions(share, points):
+    derivation, items, chosen = _followed_class(share)
+    key = chosen.keys["s00"]
+    w = float(key.values[items[3].wrt])
+    grader = Grader(derivation, items, chosen.keys, chosen.blueprint)
+    submission = Submission("s00", {"q3": "0.05", "q4": f"{w - key.rate * 0.05:.6f}"})
+    found = {m.item_id: m for m in grader.grade_one(STUDENTS[0], submission).marks}
+    assert (found["q4"].verdict, found["q4"].points) == ("follow_through", points)
+    assert found["q4"].explanation[1].endswith(f"and this one earns {share:g} of its points")

@@ -61,7 +61,7 @@ class ClassSet:
 
     def grade(self, answers: str | Path) -> tuple[list[Row], dict[str, str]]:
         """Grade the submissions at ``answers``: the rows and {file name: text} (gradebook, feedback)."""
-        rows = Grader(self.derivation, self.items, self.keys).grade(self.students, read_submissions(answers))
+        rows = Grader(self.derivation, self.items, self.keys, self.blueprint).grade(self.students, read_submissions(answers))
         outputs = {"gradebook.csv": gradebook(rows, self.items)}
         name = self.derivation.network.name
         for row in rows:

@@ -35,7 +35,7 @@ class Mark:
     item_id: str
     points: float
     given: str
-    verdict: str  # right, wrong, partial, empty, unreadable
+    verdict: str  # right, wrong, partial, follow_through, empty, unreadable
     explanation: list[str] = field(default_factory=list)
     mistake: str | None = None  # the key of the typical mistake named
 
@@ -65,8 +65,11 @@ def parse_number(text: str) -> float | None:
 
 
 class Grader:
-    def __init__(self, derivation, items, keys: dict[str, Key]):
+    def __init__(self, derivation, items, keys: dict[str, Key], blueprint=None):
+        from .key import Blueprint
+
         self.derivation, self.items, self.keys = derivation, items, keys
+        self.blueprint = blueprint if blueprint is not None else Blueprint(derivation, items)
 
     def grade(self, students: list[Student], submissions: dict[str, Submission]) -> list[Row]:
         rows = []
@@ -90,6 +93,7 @@ class Grader:
             notes.append(f"unknown question id(s) {', '.join(extra[:5])} ignored")
         marks = []
         verifier = None
+        wrong: dict[str, float] = {}  # earlier numbers that were wrong: what a later answer may follow through from
         for item in self.items:
             given = submission.answers.get(item.id, "")[:MAX_ANSWER]
             answer = key.answers[item.id]
@@ -98,6 +102,10 @@ class Grader:
                 notes.append(f"{item.id}: empty")
             elif item.numeric:
                 marks.append(self.numeric(answer, given))
+                value = parse_number(given)
+                if marks[-1].verdict in ("wrong", "partial") and value is not None:
+                    marks[-1] = self.followed(key, answer, given, value, wrong) or marks[-1]
+                    wrong[item.id] = value
             else:
                 if verifier is None:
                     verifier = self.verifier(key)
@@ -127,6 +135,23 @@ class Grader:
         lines.insert(0, found.text)
         points = min(found.right_factors * item.factor_points, item.points)
         return Mark(item.id, points, given, "partial" if points else "wrong", lines, found.key if found.mistake else None)
+
+    def followed(self, key: Key, answer: Answer, given: str, value: float, wrong: dict[str, float]) -> Mark | None:
+        """Follow-through: ``value`` is wrong, but right from the student's own wrong answers to
+        earlier questions (``wrong``); the item's ``follow_through`` share of its points."""
+        item = answer.item
+        found = self.blueprint.follow_through(key, item, wrong) if wrong else None
+        if found is None or not close(value, found[0]):
+            return None
+        computed, sources = found
+        named = ", ".join(f"{i} ({wrong[i]:g})" for i in sources)
+        lines = [
+            f"right method from your answer to {named}: computed from it, this is {number(computed)}",
+            f"the right value is {number(answer.value)}; your earlier answer costs its own points, "
+            + ("not these again" if item.follow_through == 1 else f"and this one earns {item.follow_through:g} of its points"),
+        ]
+        points = item.points * item.follow_through
+        return Mark(item.id, points, given, "follow_through", lines)
 
     def choice(self, answer: Answer, given: str, letter: str) -> Mark:
         """A "which factor" question answered with the letter of an option."""

@@ -130,12 +130,37 @@ class Blueprint:
                 self.wrongs[item.id] = gradient_mistakes(derivation, chain)
         self.gradients = [g for g in scalar.gradients()] if self.chains else []
 
-    def values(self, point: Point) -> dict[sp.Symbol, sp.Float]:
+    def values(self, point: Point, fixed: dict[sp.Symbol, float] | None = None) -> dict[sp.Symbol, sp.Float]:
         scalar = self.derivation.scalar
         given: dict[sp.Symbol, object] = {}
         for name, value in point.leaves.items():
             given.update(zip(scalar.symbols[name], flatten(value)))
-        return scalar.forward_values(given)
+        return scalar.forward_values(given, fixed=fixed)
+
+    def follow_through(self, key: Key, item: Item, earlier: dict[str, float]) -> tuple[float, list[str]] | None:
+        """``item``'s answer computed by the right method from the student's own wrong answers to
+        earlier questions (``earlier``: item id -> their number), and the ids it was computed
+        from; None when none of those answers changes it.  A forward value given wrong is carried
+        through the forward pass (a1 = sigma(their z1)); a step is taken with their gradient of the
+        same weight when they gave one."""
+        asked = {i.id: i for i in self.items}
+
+        def computed(ids: list[str]) -> float:
+            fixed = {asked[i].of: earlier[i] for i in ids if asked[i].kind == "forward"}
+            values = self.values(key.point, fixed) if fixed else key.values
+            if item.kind == "step":
+                gradient = next((earlier[i] for i in ids if asked[i].kind == "gradient" and asked[i].wrt == item.wrt), None)
+                if gradient is None:
+                    gradient = evaluate(self.chains[item.id].expr, values)
+                return float(values[item.wrt] - sp.Float(key.rate, 30) * gradient)
+            return float(evaluate(self.formulas[item.id], values))
+
+        sources = [i for i in earlier if asked[i].kind == "forward" or (item.kind == "step" and asked[i].kind == "gradient")]
+        right = float(key.answers[item.id].value)
+        used = [i for i in sources if not close(computed([i]), right)]
+        if not used:
+            return None
+        return computed(used), used
 
     def key(self, point: Point) -> Key:
         derivation, scalar = self.derivation, self.derivation.scalar
