@@ -830,3 +830,47 @@ def test_follow_through_credit_is_set_in_the_questions(share, points):
     found = {m.item_id: m for m in grader.grade_one(STUDENTS[0], submission).marks}
     assert (found["q4"].verdict, found["q4"].points) == ("follow_through", points)
     assert found["q4"].explanation[1].endswith(f"and this one earns {share:g} of its points")
+
+
+# -- the command line: --pdf, and a class no variant fits ------------------------------------------
+
+
+def test_classroom_pdf_compiles_every_document(tmp_path, capsys):
+    needs_tex()
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,name\ns1,Ada Lovelace\ns2,Zoë Müller\ns3,Łukasz Żółć\n", encoding="utf-8")
+    questions = tmp_path / "q.yaml"
+    questions.write_text(
+        "questions:\n"
+        "  - {id: q1, kind: forward, of: a1_1}\n"
+        "  - {id: q2, kind: factor, of: a1_1, wrt: z1_1}\n"
+        "  - {id: q3, kind: gradient, wrt: W1_11, points: 3, factor_points: 1}\n"
+        "  - {id: q3_step, kind: step, wrt: W1_11}\n"
+        "  - {id: q4, kind: formula, wrt: W2_11, points: 2}\n"
+        "  - {id: q5, kind: formula, wrt: W1, points: 3}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "class"
+    args = ["classroom", str(EXAMPLES / "tutorial_222.yaml"), "--roster", str(roster), "-o", str(out), "--questions"]
+    assert main([*args, str(questions), "--pdf"]) == 0
+    assert capsys.readouterr().out == f"wrote 17 files for 3 students into {out}\n"
+    pdfs = sorted(p.name for p in out.glob("*.pdf"))
+    assert pdfs == ["class_answers.pdf", *(f"s{k}_{kind}.pdf" for k in (1, 2, 3) for kind in ("answers", "worksheet"))]
+    for pdf in pdfs:
+        assert (out / pdf).read_bytes().startswith(b"%PDF") and (out / pdf).stat().st_size > 5_000, pdf
+
+
+def test_no_well_conditioned_variant(tmp_path, capsys, monkeypatch):
+    """Every draw refused (here: every sigmoid counts as saturated): one line, exit 2, nothing written."""
+    from symprop.classroom import variants
+
+    monkeypatch.setattr(variants, "SATURATED", -1.0)
+    monkeypatch.setattr(variants, "MAX_ATTEMPTS", 3)
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,name\ns1,Ada\n", encoding="utf-8")
+    path = str(EXAMPLES / "tutorial_222.yaml")
+    assert main(["classroom", path, "--roster", str(roster), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"symprop: error: {path}: no well-conditioned variant for student 's1' in 3 draws (the last: a1: ")
+    assert err.endswith("); ask about other elements in --questions\n") and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()

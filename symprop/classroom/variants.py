@@ -40,15 +40,18 @@ def draw_variant(blueprint: Blueprint, seed: int, student_id: str) -> tuple[Key,
     derivation = blueprint.derivation
     template = example_point(derivation)
     roles = {node.name: role for role in ("input", "target", "param") for node in derivation.graph.leaves(role)}
+    found: list[str] = []
     for attempt in range(MAX_ATTEMPTS):
         rng = rng_for(seed, student_id, attempt)
         leaves = {name: _draw(rng, value, roles.get(name, "param")) for name, value in template.leaves.items()}
         point = Point(leaves, template.learning_rate)
         key = blueprint.key(point)
-        if not problems(derivation, key):
+        found = problems(derivation, key)
+        if not found:
             return key, attempt
     raise SymPropError(
-        f"{derivation.network.source}: no well-conditioned variant for student {student_id!r} in {MAX_ATTEMPTS} draws"
+        f"{derivation.network.source}: no well-conditioned variant for student {student_id!r} in {MAX_ATTEMPTS} draws "
+        f"(the last: {found[0]}); ask about other elements in --questions"
     )
 
 
