@@ -874,3 +874,29 @@ def test_no_well_conditioned_variant(tmp_path, capsys, monkeypatch):
     assert err.startswith(f"symprop: error: {path}: no well-conditioned variant for student 's1' in 3 draws (the last: a1: ")
     assert err.endswith("); ask about other elements in --questions\n") and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "text, delimiter",
+    [
+        ("id,name\ns1,A\n", ","),
+        ("id;name\ns1;A\n", ";"),
+        ('id,name\ns1,"A; B"\n', ","),  # a ';' in a later row does not count
+        ("id;q1;q2\ns1;0,5;1,5\n", ";"),  # decimal commas in the rows, not in the header
+        ("question;answer\nq1;0,0259\n", ";"),
+        ("id,name;x\n", ","),  # a tie-break: more commas than semicolons, or as many
+    ],
+)
+def test_one_rule_tells_a_csv_files_separator(text, delimiter):
+    """Rosters and answers files (class and per student) are split by the same rule; the roster
+    used to want no ',' at all in its header, the answers file more ';' than ','."""
+    from symprop.classroom.roster import csv_delimiter
+
+    assert csv_delimiter(text) == delimiter
+
+
+def test_a_students_answers_file_in_semicolons(tmp_path):
+    from symprop.classroom.submissions import read_submissions
+
+    (tmp_path / "s1.csv").write_text("question;answer\nq1;0,0259\nq2;(a) \n", encoding="utf-8")
+    assert read_submissions(tmp_path)["s1"].answers == {"q1": "0,0259", "q2": "(a)"}
