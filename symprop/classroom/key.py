@@ -105,7 +105,8 @@ class Blueprint:
         self.formulas: dict[str, sp.Expr] = {}
         self.chains: dict[str, ElementGradient] = {}
         self.wrongs: dict[str, list[Wrong]] = {}
-        self.arrays: dict[str, str] = {}  # a whole parameter's array formula
+        self._written: dict[sp.Expr, str] = {}
+        self.texts: dict[str, str] = {}  # each formula as a student writes it (a whole parameter's: its array formula)
         for item in items:
             if item.whole:
                 from ..verify.writing import array_formula
@@ -116,7 +117,7 @@ class Blueprint:
                 indices = [(i, j) if len(shape) == 2 else (i,) for i in range(rows) for j in range(cols)]
                 elements = [scalar.gradient(node, index).expr for index in indices]
                 self.formulas[item.id] = sp.ImmutableMatrix(rows, cols, elements)
-                self.arrays[item.id] = array_formula(derivation, node)
+                self.texts[item.id] = array_formula(derivation, node)
             elif item.kind == "forward":
                 self.formulas[item.id] = scalar.definitions[item.of]
                 self.wrongs[item.id] = forward_mistakes(derivation, item.of)
@@ -129,6 +130,18 @@ class Blueprint:
                 self.formulas[item.id] = chain.expr
                 self.wrongs[item.id] = gradient_mistakes(derivation, chain)
         self.gradients = [g for g in scalar.gradients()] if self.chains else []
+
+    def text(self, item: Item) -> str:
+        """The item's formula as a student writes it, worked out once for the class."""
+        if item.id not in self.texts:
+            self.texts[item.id] = self.written(self.formulas[item.id])
+        return self.texts[item.id]
+
+    def written(self, formula: sp.Expr) -> str:
+        """``formula_text``, once per formula for the class (SymPy's printer is slow)."""
+        if formula not in self._written:
+            self._written[formula] = formula_text(formula)
+        return self._written[formula]
 
     def values(self, point: Point, fixed: dict[sp.Symbol, float] | None = None) -> dict[sp.Symbol, sp.Float]:
         scalar = self.derivation.scalar
@@ -173,7 +186,7 @@ class Blueprint:
             formula = self.formulas[item.id]
             if item.whole:
                 matrix = formula.applyfunc(lambda e: evaluate(e, values))
-                answers[item.id] = Answer(item, formula, matrix, text=self.arrays[item.id])
+                answers[item.id] = Answer(item, formula, matrix, text=self.texts[item.id])
                 continue
             if item.kind in ("forward", "factor"):
                 answer = Answer(item, formula, evaluate(formula, values))
@@ -182,9 +195,9 @@ class Blueprint:
                     for m in at_point(self.wrongs[item.id], answer.value, values)
                 ]
                 if item.kind == "factor":
-                    answer.choices = _choices(formula, answer.mistakes, point)
+                    answer.choices = _choices(formula, answer.mistakes, point, self.written)
                 answer.candidates += [c for c in forward if c.key != f"value_{item.of}"]
-                answer.text = formula_text(formula) if item.kind == "factor" else ""
+                answer.text = self.text(item) if item.kind == "factor" else ""
                 answers[item.id] = answer
                 continue
             chain = self.chains[item.id]
@@ -209,7 +222,7 @@ class Blueprint:
                     )
                 )
             else:
-                answer = Answer(item, formula, gradient, chain, factor_values, text=formula_text(formula))
+                answer = Answer(item, formula, gradient, chain, factor_values, text=self.text(item))
                 answer.candidates = [Candidate(m.key, m.text, float(m.value), m.right_factors, True, m.formula) for m in mistakes]
                 answer.candidates += _chain_candidates(scalar, chain, factor_values)
                 answer.candidates += _gradient_candidates(chain, gradients)
@@ -218,7 +231,7 @@ class Blueprint:
         return Key(point, values, rate, answers)
 
 
-def _choices(right: sp.Expr, mistakes: list[Candidate], point: Point) -> tuple[Choice, ...]:
+def _choices(right: sp.Expr, mistakes: list[Candidate], point: Point, written) -> tuple[Choice, ...]:
     """The options of a "which factor" question: the right formula and up to four typical
     mistakes, each formula once, ordered by a hash of the student's numbers."""
     options: list[Choice] = [Choice("", right)]
@@ -226,7 +239,7 @@ def _choices(right: sp.Expr, mistakes: list[Candidate], point: Point) -> tuple[C
         if len(options) < 5 and all(m.formula != o.formula for o in options):
             options.append(Choice("", m.formula, m))
     seed = repr(sorted(point.leaves.items()))
-    options.sort(key=lambda o: hashlib.sha256(f"{seed}\0{formula_text(o.formula)}".encode()).hexdigest())
+    options.sort(key=lambda o: hashlib.sha256(f"{seed}\0{written(o.formula)}".encode()).hexdigest())
     return tuple(Choice(LETTERS[i], o.formula, o.mistake) for i, o in enumerate(options))
 
 
