@@ -900,3 +900,14 @@ def test_a_students_answers_file_in_semicolons(tmp_path):
 
     (tmp_path / "s1.csv").write_text("question;answer\nq1;0,0259\nq2;(a) \n", encoding="utf-8")
     assert read_submissions(tmp_path)["s1"].answers == {"q1": "0,0259", "q2": "(a)"}
+
+
+def test_which_factor_on_a_gate_has_its_value_as_a_distractor():
+    """CS231n's 1/x gate: d(1/x)/dx, its sign flipped, and 1/x itself (not only two options)."""
+    derivation = symprop.derive(symprop.load(EXAMPLES / "cs231n_neuron.yaml"))
+    answer = class_set(derivation, STUDENTS[:1], 0).keys["s00"].answers["q2"]
+    assert sorted((formula_text(c.formula), c.mistake.key if c.mistake else None) for c in answer.choices) == [
+        ("-1/f_g^2", None),
+        ("1/f_g", "gate_value"),
+        ("f_g^(-2)", "sign_local"),
+    ]

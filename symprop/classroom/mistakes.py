@@ -168,6 +168,8 @@ def local_mistakes(derivation, of: sp.Symbol, wrt: sp.Symbol, formula: sp.Expr) 
                     formula.xreplace({of: wrt}),
                 )
             )
+    elif node is not None:  # a gate (CS231n's 1/x): its value for its slope
+        found.append(("gate_value", f"this is {of} itself, not its derivative", derivation.scalar.definitions[of]))
     if not formula.is_number:
         found.append(("sign_local", "the sign is flipped", -formula))
     return [Wrong(key, text, wrong, 0) for key, text, wrong in found]
