@@ -15,7 +15,7 @@ import sympy as sp
 from ..emit.latex.exercises import ExerciseSheet
 from ..emit.latex.tex import Tex, code, environment, text
 from ..exercises import Exercises, Question, shown_values
-from ..latex_printing import number, to_latex
+from ..latex_printing import number
 from .key import Key
 from .roster import Student
 
@@ -141,8 +141,8 @@ def _number_cell(answer) -> str:
 
 
 def _formula_cell(answer) -> Tex:
-    """A formula for the LaTeX sheet: an element's in math, a whole matrix's array formula as code."""
-    return Tex(code(answer.text) if answer.item.whole else f"${to_latex(answer.formula)}$")
+    """A formula for the LaTeX sheet as the students type it (and as the CSV has it)."""
+    return Tex(code(answer.text))
 
 
 def csv_safe(cell: str) -> str:
