@@ -25,8 +25,9 @@ from .spec import flatten
 if TYPE_CHECKING:
     from .derivation import Derivation
 
-#: The kinds of question, in the order a worksheet asks them.
-KINDS = ("forward", "local", "output_weight", "hidden_weight", "bias")
+#: The kinds of question, in the order a worksheet asks them (a class set's questions YAML may
+#: also ask a whole parameter's gradient as a formula: ``matrix``).
+KINDS = ("forward", "local", "output_weight", "hidden_weight", "bias", "matrix")
 
 
 @dataclass(frozen=True)
@@ -73,10 +74,17 @@ class Question:
     factors: tuple[FactorValue, ...] = ()
     current: sp.Float | None = None
     updated: sp.Float | None = None
+    # a class set's worksheet: the question id of each blank (the value's, the step's), the id
+    # of a formula asked beside it, and a "which factor" question's options (letter, formula)
+    labels: tuple[str | None, ...] = ()
+    formula_label: str | None = None
+    choices: tuple[tuple[str, sp.Expr], ...] = ()
 
     @property
     def answers(self) -> tuple[sp.Float, ...]:
-        """Every number a blank asks for (a gradient's and its updated weight)."""
+        """Every number a blank asks for (a gradient's and its updated weight; none for a matrix)."""
+        if self.kind == "matrix":
+            return ()
         return (self.value,) if self.updated is None else (self.value, self.updated)
 
 

@@ -188,14 +188,22 @@ class ScalarDerivation(ScalarView):
     def expanded_loss(self) -> sp.Expr:
         return self.expand(self.loss_symbol)
 
-    def forward_values(self, point: dict[sp.Symbol, float], digits: int = 30) -> dict[sp.Symbol, sp.Float]:
-        """Every element's value at ``point`` (values of the leaves), to ``digits`` digits."""
+    def forward_values(
+        self, point: dict[sp.Symbol, float], digits: int = 30, fixed: dict[sp.Symbol, float] | None = None
+    ) -> dict[sp.Symbol, sp.Float]:
+        """Every element's value at ``point`` (values of the leaves), to ``digits`` digits; a
+        computed element in ``fixed`` takes that value instead (and what follows it is computed
+        from it: a student's forward pass from their own wrong value)."""
         # Numbers from a spec are decimals: 0.1 means 1/10, not the binary double nearest to it.
         values = {symbol: _number(value, digits) for symbol, value in point.items()}
+        fixed = fixed or {}
         for node in self.graph.nodes.values():
             if node.op.role == "op":
                 for symbol in self.symbols[node.name]:
-                    values[symbol] = evaluate(self.definitions[symbol], values, digits)
+                    if symbol in fixed:
+                        values[symbol] = _number(fixed[symbol], digits)
+                    else:
+                        values[symbol] = evaluate(self.definitions[symbol], values, digits)
         return values
 
     # -- backward -------------------------------------------------------------------

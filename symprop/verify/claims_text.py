@@ -117,10 +117,11 @@ class Tok:
 
 
 class Names:
-    """What the rewriting needs to know of a claim's names: values, arrays, functions."""
+    """What the rewriting needs to know of a claim's names: values, arrays, functions.  ``values``
+    may be any container (``in``): a large network's elements are looked up, not listed."""
 
     def __init__(self, values, arrays, functions):
-        self.values = set(values)
+        self.values = values if isinstance(values, Lookup) else set(values)
         self.arrays = set(arrays)
         self.functions = set(functions)
 
@@ -128,9 +129,30 @@ class Names:
     def of(cls, claim_names) -> Names:
         return cls([*claim_names.scalars, *claim_names.arrays], claim_names.arrays, claim_names.functions)
 
+    @classmethod
+    def of_tensor(cls, tensor_names) -> Names:
+        """The names of the numeric reader (``tensor_values.TensorNames``): every node, element
+        (``W2_11``), adjoint (``dz2``, ``delta2``) and constant, whatever the network's size."""
+        arrays = [name for name, shape in tensor_names.shapes.items() if shape]
+        arrays += [f"delta{name[1:]}" for name in arrays if name[:1] == "z" and name[1:].isdigit()]
+        known = Lookup(lambda name: tensor_names.resolve(name) is not None or name in tensor_names.constants)
+        return cls(known, arrays, tensor_names.functions)
 
-def normalize(text: str, names: Names) -> str:
-    """The claim in the strict plain syntax (FormulaError with what to write instead)."""
+
+class Lookup:
+    """A container whose membership is a function (``name in Lookup(f)`` is ``f(name)``)."""
+
+    def __init__(self, contains):
+        self.contains = contains
+
+    def __contains__(self, name) -> bool:
+        return isinstance(name, str) and bool(self.contains(name))
+
+
+def normalize(text: str, names: Names, tensor: bool = False) -> str:
+    """The claim in the strict plain syntax (FormulaError with what to write instead).  With
+    ``tensor`` (the numeric reader's claims), a sum that is not over element subscripts is left
+    as written: the numeric reader reads index notation and says what is wrong with it."""
     if not isinstance(text, str):
         return text
     if len(text) > MAX_LENGTH:
@@ -146,7 +168,7 @@ def normalize(text: str, names: Names) -> str:
     tokens = [Tok("op", {"{": "(", "}": ")"}.get(t.text, t.text), t.space) if t.kind == "op" else t for t in tokens]
     tokens = _primes_and_powers(tokens, names)
     tokens = _comparisons(tokens, names)
-    tokens = _sums(tokens, names)
+    tokens = _sums(tokens, names, tensor)
     tokens = _implicit_products(tokens, names)
     return _join(tokens).strip()
 
@@ -305,15 +327,15 @@ def unsubscripted(letter: str, example: str) -> FormulaError:
     return FormulaError(f"the sum over {letter} uses {letter} in no subscript; write it in element names, e.g. {example}")
 
 
-def _sums(tokens: list[Tok], names: Names) -> list[Tok]:
-    at = next((i for i, t in enumerate(tokens) if t.kind == "sum" and _SUM_HEADER.match(t.text)), None)
+def _sums(tokens: list[Tok], names: Names, tensor: bool = False, start: int = 0) -> list[Tok]:
+    at = next((i for i, t in enumerate(tokens) if i >= start and t.kind == "sum" and _SUM_HEADER.match(t.text)), None)
     if at is None:
         return tokens
     header = _SUM_HEADER.match(tokens[at].text)
     letter = header.group(1) or header.group(4)
     bound = header.group(2) or header.group(3)
     if any(t.text == letter for j, t in enumerate(tokens) if _inside_square(tokens, j)):
-        return tokens  # index notation (X[t, i]): the numeric reader's
+        return _sums(tokens, names, tensor, at + 1)  # index notation (X[t, i]): the numeric reader's
     end, depth = at + 1, 0
     while end < len(tokens):
         text = tokens[end].text
@@ -327,6 +349,8 @@ def _sums(tokens: list[Tok], names: Names) -> list[Tok]:
             break
         end += 1
     term = tokens[at + 1 : end]
+    if tensor and not any(t.kind == "name" and _with_index(t.text, letter, 1) is not None for t in term):
+        return _sums(tokens, names, tensor, at + 1)  # index notation, or nothing to sum: the numeric reader's
     if not term:
         raise FormulaError(f"'{tokens[at].text}' sums nothing; write the term after it, e.g. sum_k W2_k1*delta2_k")
     uses = [t for t in term if t.kind == "name" and _with_index(t.text, letter, 1) is not None]
@@ -345,7 +369,7 @@ def _sums(tokens: list[Tok], names: Names) -> list[Tok]:
             f"the sum over {letter} written out is too long (more than {MAX_TOKENS} symbols); write it with whole nodes (@)"
         )
     written = [_implicit_products([_indexed(t, letter, v) for t in term], names) for v in values]
-    return _sums(tokens[:at] + _summed(written, tokens[at].space) + tokens[end:], names)
+    return _sums(tokens[:at] + _summed(written, tokens[at].space) + tokens[end:], names, tensor)
 
 
 def _indexed(tok: Tok, letter: str, value: int) -> Tok:
@@ -435,14 +459,19 @@ def _ends_value(tok: Tok, names: Names, loose: bool = False) -> bool:
 
 def _implicit_products(tokens: list[Tok], names: Names) -> list[Tok]:
     out: list[Tok] = []
-    for tok in tokens:
+    for i, tok in enumerate(tokens):
         if out and _multiplies(out, tok, names):
+            product = "*"
             if _is_array_token(out, names) and tok.kind == "name" and tok.text in names.arrays:
-                raise FormulaError(
-                    f"'{_join(out[-3:]).strip()} {tok.text}': two arrays side by side; write @ for the matrix product "
-                    "or * for the elementwise one"
-                )
-            out.append(Tok("op", "*", tok.space))
+                # a transpose only means something in a matrix product: delta2 a1^T, W2^T delta2
+                transposed = out[-1].text == "T" or [t.text for t in tokens[i + 1 : i + 3]] == [".", "T"]
+                if not transposed:
+                    raise FormulaError(
+                        f"'{out[-1].text} {tok.text}': two arrays side by side; write @ for the matrix product "
+                        "or * for the elementwise one"
+                    )
+                product = "@"
+            out.append(Tok("op", product, tok.space))
             tok = Tok(tok.kind, tok.text, tok.space)
         out.append(tok)
     return out
