@@ -9,7 +9,8 @@ product with dE/da: a pass over memory and a fresh array each).  Each kernel her
 * the output layer's ``_output_loss_and_delta`` (``loss_and_grad``): z, a, the loss term and
   dE/dz = (dE/da) f'(z) (or the fused a - t) in one loop, db summed alongside; and for the
   separate ``forward()``, ``loss()`` and ``backward()``: ``_output_forward``, ``_output_loss``,
-  ``_output_delta``.  A softmax output works on rows: max, log-sum-exp, then the elements.
+  ``_output_delta``.  A softmax output (with cross-entropy: a layer stack allows no other loss
+  after it) works on rows: max, log-sum-exp, then the elements.
 
 Element formulas are the scalar backend's spellings (``emit.scalar.printer``, the ``math``
 module's functions, which Numba compiles): each activation's f and f' (in its output where
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ... import registry
+from ...errors import SymPropError
 from ...latex_printing import unbracketed
 from ...ops.loss import FUSED
 from ..scalar.printer import ScalarPrinter, python_code
@@ -128,6 +130,8 @@ class KernelBuilder:
         self.loss = loss_node.op
         (self.loss_step,) = [s for s in derivation.steps if s.source == graph.loss]
         self.fused = self.loss_step.rule == FUSED
+        if self.output.softmax and not self.fused:  # a layer stack's softmax goes with cross-entropy (spec.py)
+            raise SymPropError(f"{derivation.name}: --backend numba writes a softmax output fused with cross-entropy only")
         self.scale = self.loss.scale(self.output.units)  # 1/n of a mean over the outputs, else 1
         self.loss_formula = f"E = {network.loss_text}"
 
@@ -290,13 +294,10 @@ class KernelBuilder:
         out = self.output
         Z, A, D = out.z.upper(), out.a.upper(), "D" + str(out.index)
         sources = {"z": f"{Z}[i, j]", "a": f"{A}[i, j]", "t": "T[i, j]"}
-        if out.softmax:
-            body, reads = self.softmax_delta(A, D, sources), {A}
-        else:
-            delta, shown = self.output_delta()
-            code = self.elements.code(delta)
-            body = loop(D, out.units, [*self.loads(code, sources), *self.store_delta(code, shown, D)])
-            reads = {array for array, v in ((Z, "z"), (A, "a")) if uses(code, v)}
+        delta, shown = self.output_delta()
+        code = self.elements.code(delta)
+        body = loop(D, out.units, [*self.loads(code, sources), *self.store_delta(code, shown, D)])
+        reads = {array for array, v in ((Z, "z"), (A, "a")) if uses(code, v)}
         args = [name for name in (Z, A) if name in reads] + ["T", D, *([f"d{out.b}"] if out.bias else [])]
         doc = f"dE/d{out.z} of the batch loss (1/N included) into {D}, from forward()'s arrays"
         doc += f"; d{out.b} its sum over the batch." if out.bias else "."
@@ -311,28 +312,6 @@ class KernelBuilder:
             lines.append(f"d{self.output.b}[j] += d  # dE/d{self.output.b} = dE/d{self.output.z}, summed over the batch")
         return lines
 
-    def softmax_delta(self, A: str, D: str, sources: dict[str, str]) -> list[str]:
-        """Lines (over the rows) of dE/dz of a softmax output: a - t when fused with cross-entropy,
-        else a_j (g_j - sum_k g_k a_k) with g = dE/da (the softmax's Jacobian-vector product)."""
-        out = self.output
-        if self.fused:
-            delta, shown = self.output_delta()
-            code = self.elements.code(delta)
-            return loop(D, out.units, [*self.loads(code, sources), *self.store_delta(code, shown, D)])
-        g = self.elements.code(self.loss_gradient())
-        names = {registry.A: out.a, registry.T: "t"}
-        body = [
-            "ga = 0.0",
-            f"for j in range(units):",
-            *(INDENT + line for line in self.loads(g, sources)),
-            f"{INDENT}g = {g}  # dE/d{out.a} = {formula(self.loss_gradient(), names)}",
-            f"{INDENT}{D}[i, j] = g",
-            f"{INDENT}ga += g * {A}[i, j]",
-            f"for j in range(units):",
-            *(INDENT + line for line in self.store_delta(f"{A}[i, j] * ({D}[i, j] - ga)", f"dE/d{out.z} = {out.a} * (dE/d{out.a} - dE/d{out.a} . {out.a})", D)),
-        ]
-        return self.rows(D, body)
-
     def output_loss_and_delta(self) -> Kernel:
         """The output layer, the loss and dE/dz in one pass (``loss_and_grad``): Z holds the product
         (BLAS) on entry and dE/dz on exit; A is scratch space."""
@@ -340,10 +319,9 @@ class KernelBuilder:
         Z, A = out.z.upper(), out.a.upper()
         term = self.term()
         if out.softmax:
-            body = self.row_lse(Z, bias_first=True) + self.softmax_rest(Z, A, term)
+            body = self.row_lse(Z, bias_first=True) + self.softmax_rest(Z, term)
             body = self.rows(Z, body)
-            scratch = [] if self.fused else [A]  # a and dE/da of a row, for the softmax's Jacobian-vector product
-            args = [Z, *([out.b] if out.bias else []), "T", *scratch, *([f"d{out.b}"] if out.bias else [])]
+            args = [Z, *([out.b] if out.bias else []), "T", *([f"d{out.b}"] if out.bias else [])]
         else:
             delta, shown = self.output_delta()
             code = self.elements.code(delta)
@@ -357,31 +335,9 @@ class KernelBuilder:
         doc += f", d{out.b} its sum over the batch; returns the batch loss." if out.bias else "; returns the batch loss."
         return Kernel("_output_loss_and_delta", args, doc, [*self.loss_start(), *self.zero_bias(), *body, self.loss_return()])
 
-    def softmax_rest(self, Z: str, A: str, term: str) -> list[str]:
+    def softmax_rest(self, Z: str, term: str) -> list[str]:
         """After the row's lse: a, the loss terms and dE/dz of each element of row i."""
-        out = self.output
-        if self.fused:
-            delta, shown = self.output_delta()
-            code = self.elements.code(delta)
-            lines = [f"z = {Z}[i, j]", self.softmax_value(), "t = T[i, j]", *self.term_lines(term), *self.store_delta(code, shown, Z)]
-            return [f"for j in range(units):", *(INDENT + line for line in lines)]
-        g = self.elements.code(self.loss_gradient())
-        names = {registry.A: out.a, registry.T: "t"}
-        first = [
-            f"z = {Z}[i, j]",
-            self.softmax_value(),
-            "t = T[i, j]",
-            *self.term_lines(term),
-            f"g = {g}  # dE/d{out.a} = {formula(self.loss_gradient(), names)}",
-            f"{A}[i, j] = a",
-            f"{Z}[i, j] = g",
-            "ga += g * a",
-        ]
-        second = self.store_delta(f"{A}[i, j] * ({Z}[i, j] - ga)", f"dE/d{out.z} = {out.a} * (dE/d{out.a} - dE/d{out.a} . {out.a})", Z)
-        return [
-            "ga = 0.0",
-            f"for j in range(units):",
-            *(INDENT + line for line in first),
-            f"for j in range(units):",
-            *(INDENT + line for line in second),
-        ]
+        delta, shown = self.output_delta()
+        code = self.elements.code(delta)
+        lines = [f"z = {Z}[i, j]", self.softmax_value(), "t = T[i, j]", *self.term_lines(term), *self.store_delta(code, shown, Z)]
+        return ["for j in range(units):", *(INDENT + line for line in lines)]
