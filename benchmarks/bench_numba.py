@@ -60,7 +60,8 @@ for dtype in ("float64", "float32"):
     start = time.perf_counter()
     module.loss_and_grad(params, X, T)
     times.append(time.perf_counter() - start)
-print(imported, *times)
+loops = [f for f in vars(module).values() if hasattr(f, "stats")]
+print(sum(sum(f.stats.cache_hits.values()) for f in loops), sum(sum(f.stats.cache_misses.values()) for f in loops), imported, *times)
 """
 
 
@@ -91,8 +92,8 @@ def second_process(path: Path) -> dict:
     result = subprocess.run([sys.executable, "-c", SECOND_PROCESS, str(path)], capture_output=True, text=True, cwd=here)
     if result.returncode:
         raise RuntimeError(f"the second process failed: {result.stderr.strip()}")
-    imported, *calls = (float(v) for v in result.stdout.split())
-    return {"import_s": imported, "first_call_s": dict(zip(DTYPES, calls))}
+    hits, misses, imported, *calls = (float(v) for v in result.stdout.split())
+    return {"cache_hits": int(hits), "cache_misses": int(misses), "import_s": imported, "first_call_s": dict(zip(DTYPES, calls))}
 
 
 def run(quick: bool = False, log=print, clock: str = "wall") -> dict:
@@ -124,18 +125,21 @@ def run(quick: bool = False, log=print, clock: str = "wall") -> dict:
             second = compiled["second_process"]
             log(
                 f"  {label}: first call (compiles) float64 {compiled['float64']:.2f} s, float32 {compiled['float32']:.2f} s; "
-                f"a second process: import {second['import_s']:.2f} s, first call "
+                f"a second process: {second['cache_hits']} loops from the cache, {second['cache_misses']} compiled; "
+                f"import {second['import_s']:.2f} s, first call "
                 + ", ".join(f"{d} {s * 1e3:.1f} ms" for d, s in second["first_call_s"].items())
             )
             for batch in batches:
                 for dtype in DTYPES:
-                    results["rows"].append(row(label, spec, batch, dtype, numba_module, numpy_module, engines, budget, rounds, clock))
+                    modules = (numba_module, numpy_module)
+                    results["rows"].append(row(label, spec, batch, dtype, modules, engines, budget, rounds, clock))
                     log("  " + summary_line(results["rows"][-1]))
     results["versions"] = versions()
     return results
 
 
-def row(label, spec, batch, dtype, numba_module, numpy_module, engines, budget, rounds, clock) -> dict:
+def row(label, spec, batch, dtype, modules, engines, budget, rounds, clock) -> dict:
+    numba_module, numpy_module = modules
     params = numpy_module.init_params(seed=0, dtype=np.dtype(dtype))
     X, T = numpy_module.sample_batch(batch=batch, seed=1, dtype=np.dtype(dtype))
     expected = numpy_module.loss_and_grad(params, X, T)
@@ -187,18 +191,22 @@ def versions() -> dict:
 def markdown(results: dict) -> str:
     fmt, ratio = _common.format_seconds, bench_speed.ratio
     engines = [e for e in ENGINES if e not in results["skipped"]]
-    head = ["network", "batch", "dtype", *(f"{e} (median)" for e in engines), "numba / hand", "numba / numpy", "numba / jax"]
+    head = ["network", "batch", "dtype", *(f"{e} (median)" for e in engines)]
+    head += ["numba / hand", "numba / numpy", "numba / jax"]
     lines = ["| " + " | ".join(head) + " |", "|---|---:|---|" + "---:|" * (len(head) - 3)]
     for row in results["rows"]:
         cells = [row["network"], str(row["batch"]), row["dtype"]]
         cells += [row["engines"][e].get("error") or fmt(median(row, e)) for e in engines]
         cells += [ratio(median(row, "numba"), median(row, e)) for e in ("hand", "numpy", "jax")]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "| network | first call float64 | first call float32 | 2nd process: import | 2nd process: first calls |", "|---|---:|---:|---:|---:|"]
+    head = "| network | first call float64 | first call float32 | 2nd process: loops cached / compiled | import | first calls |"
+    lines += ["", head, "|---|---:|---:|---:|---:|---:|"]
     for compiled in results["compile"]:
         second = compiled["second_process"]
         calls = ", ".join(f"{d} {fmt(s)}" for d, s in second["first_call_s"].items())
-        lines.append(f"| {compiled['network']} | {fmt(compiled['float64'])} | {fmt(compiled['float32'])} | {fmt(second['import_s'])} | {calls} |")
+        cells = [compiled["network"], fmt(compiled["float64"]), fmt(compiled["float32"])]
+        cells += [f"{second['cache_hits']} / {second['cache_misses']}", fmt(second["import_s"]), calls]
+        lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
         f"Threads: {results['threads']} for every engine. Clock: {results['clock']} time per call. "

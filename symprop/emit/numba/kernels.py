@@ -29,7 +29,6 @@ import sympy as sp
 from ... import registry
 from ...errors import SymPropError
 from ...latex_printing import unbracketed
-from ...ops.loss import FUSED
 from ..scalar.printer import ScalarPrinter, python_code
 
 LSE = sp.Symbol("lse", real=True)
@@ -70,13 +69,14 @@ def uses(code: str, name: str) -> bool:
     return re.search(rf"(?<![\w.]){name}(?!\w)", code) is not None
 
 
-def loop(rows: str, units: int, body: list[str]) -> list[str]:
-    """``for i`` over the batch (the rows of array ``rows``), ``for j`` over its ``units`` columns.
+def loop(rows: str, body: list[str]) -> list[str]:
+    """``for i`` over the batch (the rows of array ``rows``), ``for j`` over its columns (the units).
 
     The column count is read from the array, not written as a number: LLVM vectorises a loop whose
     trip count it does not know (with a remainder loop), but unrolls one of a known 10 instead
     (a sigmoid output layer of 1024 x 10 ran 1.4x slower so)."""
-    return [f"for i in range({rows}.shape[0]):", f"{INDENT}for j in range({rows}.shape[1]):", *(INDENT * 2 + line for line in body)]
+    head = [f"for i in range({rows}.shape[0]):", f"{INDENT}for j in range({rows}.shape[1]):"]
+    return head + [INDENT * 2 + line for line in body]
 
 
 @dataclass
@@ -129,7 +129,7 @@ class KernelBuilder:
         loss_node = graph.nodes[graph.loss]
         self.loss = loss_node.op
         (self.loss_step,) = [s for s in derivation.steps if s.source == graph.loss]
-        self.fused = self.loss_step.rule == FUSED
+        self.fused = self.loss.fused_step(self.loss_step)  # dE/dz = a - t in one step
         if self.output.softmax and not self.fused:  # a layer stack's softmax goes with cross-entropy (spec.py)
             raise SymPropError(f"{derivation.name}: --backend numba writes a softmax output fused with cross-entropy only")
         self.scale = self.loss.scale(self.output.units)  # 1/n of a mean over the outputs, else 1
@@ -199,7 +199,7 @@ class KernelBuilder:
         body.append(f"{A}[i, j] = {self.activation(layer)}  # {layer.a} = {layer.a_formula}")
         doc = f"{layer.a} = {layer.a_formula} with {layer.z} = {layer.z_formula}, in one pass: {Z} holds the product (BLAS)"
         doc += f" on entry, {layer.z} on exit." if layer.bias and saved else "."
-        return Kernel(name, [Z, *([layer.b] if layer.bias else []), A], doc, loop(Z, layer.units, body))
+        return Kernel(name, [Z, *([layer.b] if layer.bias else []), A], doc, loop(Z, body))
 
     def layer_backward(self, layer: Layer) -> Kernel:
         Z, A, D = layer.z.upper(), layer.a.upper(), "D" + str(layer.index)
@@ -219,7 +219,7 @@ class KernelBuilder:
         doc = f"dE/d{layer.z} = {shown} in one pass, in place: {D} holds dE/d{layer.a} on entry, dE/d{layer.z} on exit"
         doc += f"; d{layer.b} its sum over the batch." if layer.bias else "."
         args = [D, *(a for v, a in (("z", Z), ("a", A)) if uses(code, v)), *([f"d{layer.b}"] if layer.bias else [])]
-        return Kernel(f"_layer{layer.index}_backward", args, doc, prelude + loop(D, layer.units, body))
+        return Kernel(f"_layer{layer.index}_backward", args, doc, prelude + loop(D, body))
 
     @staticmethod
     def bracket(code: str) -> str:
@@ -234,11 +234,11 @@ class KernelBuilder:
         first = out.pre_activation(Z, write_back=True) if bias_first else [f"z = {Z}[i, j]"]
         return [
             "top = -np.inf",
-            f"for j in range(units):",
+            "for j in range(units):",
             *(INDENT + line for line in first),
             f"{INDENT}top = max(top, z)",
             "s = 0.0",
-            f"for j in range(units):",
+            "for j in range(units):",
             f"{INDENT}s += {e.code(sp.exp(sp.Symbol(f'{Z}[i, j]', real=True) - sp.Symbol('top', real=True)))}",
             f"lse = {e.code(sp.Symbol('top', real=True) + sp.log(sp.Symbol('s', real=True)))}  # log sum_j exp(z_j), row i",
         ]
@@ -251,7 +251,7 @@ class KernelBuilder:
         out = self.output
         Z, A = out.z.upper(), out.a.upper()
         body = self.row_lse(Z, bias_first=True) + [
-            f"for j in range(units):",
+            "for j in range(units):",
             f"{INDENT}z = {Z}[i, j]",
             INDENT + self.softmax_value(),
             f"{INDENT}{A}[i, j] = a",
@@ -260,7 +260,7 @@ class KernelBuilder:
         return Kernel("_output_forward", [Z, *([out.b] if out.bias else []), A], doc + f", {out.z} on exit.", self.rows(Z, body))
 
     def rows(self, Z: str, body: list[str]) -> list[str]:
-        """``for i`` over the rows of ``Z``, each a softmax row of ``units`` (read from the array, see ``loop``)."""
+        """``for i`` over the rows of ``Z``, each a softmax row of ``units`` (read from the array: ``loop``)."""
         return [f"units = {Z}.shape[1]", f"for i in range({Z}.shape[0]):", *(INDENT + line for line in body)]
 
     # -- the output layer's loss and delta ------------------------------------------------------
@@ -279,12 +279,12 @@ class KernelBuilder:
         sources = {"z": f"{Z}[i, j]", "a": f"{A}[i, j]", "t": "T[i, j]"}
         if out.softmax and uses(term, "lse"):
             body = self.row_lse(Z, bias_first=False) + [
-                f"for j in range(units):",
+                "for j in range(units):",
                 *(INDENT + line for line in self.loads(term, sources) + self.term_lines(term)),
             ]
             body = self.rows("T", body)
         else:
-            body = loop("T", out.units, self.loads(term, sources) + self.term_lines(term))
+            body = loop("T", self.loads(term, sources) + self.term_lines(term))
         args = [name for name, v in ((Z, "z"), (A, "a")) if uses(term, v) or (v == "z" and uses(term, "lse"))] + ["T"]
         doc = f"{self.loss_formula}, averaged over the batch, from forward()'s arrays."
         return Kernel("_output_loss", args, doc, [*self.loss_start(), *body, self.loss_return()])
@@ -296,7 +296,7 @@ class KernelBuilder:
         sources = {"z": f"{Z}[i, j]", "a": f"{A}[i, j]", "t": "T[i, j]"}
         delta, shown = self.output_delta()
         code = self.elements.code(delta)
-        body = loop(D, out.units, [*self.loads(code, sources), *self.store_delta(code, shown, D)])
+        body = loop(D, [*self.loads(code, sources), *self.store_delta(code, shown, D)])
         reads = {array for array, v in ((Z, "z"), (A, "a")) if uses(code, v)}
         args = [name for name in (Z, A) if name in reads] + ["T", D, *([f"d{out.b}"] if out.bias else [])]
         doc = f"dE/d{out.z} of the batch loss (1/N included) into {D}, from forward()'s arrays"
@@ -314,9 +314,9 @@ class KernelBuilder:
 
     def output_loss_and_delta(self) -> Kernel:
         """The output layer, the loss and dE/dz in one pass (``loss_and_grad``): Z holds the product
-        (BLAS) on entry and dE/dz on exit; A is scratch space."""
+        (BLAS) on entry and dE/dz on exit."""
         out = self.output
-        Z, A = out.z.upper(), out.a.upper()
+        Z = out.z.upper()
         term = self.term()
         if out.softmax:
             body = self.row_lse(Z, bias_first=True) + self.softmax_rest(Z, term)
@@ -327,11 +327,11 @@ class KernelBuilder:
             code = self.elements.code(delta)
             lines = out.pre_activation(Z, write_back=False)
             lines.append(f"a = {self.activation(out)}  # {out.a} = {out.a_formula}")
-            lines += ["t = T[i, j]", *self.term_lines(term), *self.store_delta(code, shown, Z)]
-            body = loop(Z, out.units, lines)
+            lines += [*self.loads(term + " " + code, {"t": "T[i, j]"}), *self.term_lines(term), *self.store_delta(code, shown, Z)]
+            body = loop(Z, lines)
             args = [Z, *([out.b] if out.bias else []), "T", *([f"d{out.b}"] if out.bias else [])]
-        doc = f"{out.a} = {out.a_formula}, {self.loss_formula} and dE/d{out.z} in one pass: {Z} holds the product (BLAS) on entry"
-        doc += f" and dE/d{out.z} (1/N included) on exit"
+        doc = f"{out.a} = {out.a_formula}, {self.loss_formula} and dE/d{out.z} in one pass: {Z} holds the product (BLAS)"
+        doc += f" on entry and dE/d{out.z} (1/N included) on exit"
         doc += f", d{out.b} its sum over the batch; returns the batch loss." if out.bias else "; returns the batch loss."
         return Kernel("_output_loss_and_delta", args, doc, [*self.loss_start(), *self.zero_bias(), *body, self.loss_return()])
 
@@ -339,5 +339,6 @@ class KernelBuilder:
         """After the row's lse: a, the loss terms and dE/dz of each element of row i."""
         delta, shown = self.output_delta()
         code = self.elements.code(delta)
-        lines = [f"z = {Z}[i, j]", self.softmax_value(), "t = T[i, j]", *self.term_lines(term), *self.store_delta(code, shown, Z)]
+        lines = [f"z = {Z}[i, j]", self.softmax_value(), "t = T[i, j]", *self.term_lines(term)]
+        lines += self.store_delta(code, shown, Z)
         return ["for j in range(units):", *(INDENT + line for line in lines)]

@@ -71,11 +71,14 @@ class NumbaModule:
     def bias_args(self, layer) -> list[str]:
         return [layer.b] if layer.bias else []
 
-    def call(self, kernel, arrays: dict[str, str], comment: str) -> str:
-        return f"{kernel.name}({', '.join(arrays.get(a, a) for a in kernel.args)})  # {comment}"
+    def call(self, name: str, comment: str) -> str:
+        """A kernel called on the arrays of its argument names (each function names them so)."""
+        return f"{name}({', '.join(self.kernel(name).args)})  # {comment}"
+
+    def layer_step(self, layer, name: str) -> str:
+        return self.call(name, f"{layer.a} = {layer.a_formula}, {layer.z} = {layer.z_formula}")
 
     def forward(self) -> list[str]:
-        k = {kernel.name: kernel for kernel in self.kernel_list}
         lines = ["X = _inputs(X)", *self.unpack(self.params)]
         previous = "X"
         for layer in self.layers:
@@ -84,7 +87,7 @@ class NumbaModule:
             lines += [
                 f"{Z} = np.dot({previous}, W{layer.index}.T)  # W{layer.index} {layer_input(previous)}, by BLAS",
                 f"{A} = np.empty_like({Z})",
-                self.call(k[name], {}, f"{layer.a} = {layer.a_formula}, {layer.z} = {layer.z_formula}"),
+                self.layer_step(layer, name),
             ]
             previous = A
         saved = [[layer.z.upper()] if self.kernels.saves_z(layer) else [] for layer in self.layers]
@@ -102,13 +105,13 @@ class NumbaModule:
 
     def backward(self) -> list[str]:
         out = self.layers[-1]
-        lines = [f'T = _targets(T, cache["{out.a.upper()}"])', *self.unpack([f"W{layer.index}" for layer in self.layers[1:]])]
+        lines = [f'T = _targets(T, cache["{out.a.upper()}"])', *self.unpack([f"W{n.index}" for n in self.layers[1:]])]
         lines += [f'{name} = cache["{name}"]' for name in self.cache_reads()]
         D = f"D{out.index}"
         lines += [f"{D} = np.empty_like({out.a.upper()})"]
         if out.bias:
             lines.append(f"d{out.b} = np.empty({out.units}, {D}.dtype)")
-        lines.append(self.call(self.kernel("_output_delta"), {}, f"dE/d{out.z}, summed over the batch into d{out.b}" if out.bias else f"dE/d{out.z}"))
+        lines.append(self.call("_output_delta", f"dE/d{out.z}" + (f", and its sum over the batch d{out.b}" if out.bias else "")))
         return lines + self.backward_layers(lambda layer: f"D{layer.index}", fresh=True)
 
     def cache_reads(self) -> list[str]:
@@ -117,7 +120,8 @@ class NumbaModule:
         for kernel in self.kernel_list:
             if kernel.name.endswith("_backward") or kernel.name == "_output_delta":
                 reads |= {a for a in kernel.args if a[0] in "ZA"}
-        return [name for name in ["X", *(n for layer in self.layers for n in (layer.z.upper(), layer.a.upper()))] if name in reads]
+        arrays = ["X", *(name for layer in self.layers for name in (layer.z.upper(), layer.a.upper()))]
+        return [name for name in arrays if name in reads]
 
     def backward_layers(self, delta, fresh: bool) -> list[str]:
         """From the output layer's dE/dz (in ``delta(layer)``) back to the first layer's gradients."""
@@ -126,7 +130,8 @@ class NumbaModule:
             D = delta(layer)
             below = self.layers[layer.index - 2] if layer.index > 1 else None
             source = below.a.upper() if below else "X"
-            lines.append(f"dW{layer.index} = np.dot({D}.T, {source})  # dE/dW{layer.index} = dE/d{layer.z} {layer_input(source)}^T, summed over the batch")
+            formula = f"dE/dW{layer.index} = dE/d{layer.z} {layer_input(source)}^T, summed over the batch"
+            lines.append(f"dW{layer.index} = np.dot({D}.T, {source})  # {formula}")
             if below is None:
                 break
             D_below = delta(below)
@@ -135,8 +140,7 @@ class NumbaModule:
             lines[-1] += f"  # dE/d{below.a} = W{layer.index}^T dE/d{layer.z}"
             if below.bias:
                 lines.append(f"d{below.b} = np.empty({below.units}, {D_below}.dtype)")
-            kernel = self.kernel(f"_layer{below.index}_backward")
-            lines.append(self.call(kernel, {f"D{below.index}": D_below}, f"dE/d{below.z}, in place"))
+            lines.append(self.call(f"_layer{below.index}_backward", f"dE/d{below.z}, in place"))
         return lines + ["return {", *(f'{INDENT}"{name}": d{name},' for name in self.params), "}"]
 
     def loss_and_grad(self) -> list[str]:
@@ -156,12 +160,11 @@ class NumbaModule:
             lines.append(f"np.dot({previous}, W{layer.index}.T, out={Z})  # W{layer.index} {layer_input(previous)}, by BLAS")
             if layer is out:
                 break
-            lines.append(self.call(self.kernel(f"_layer{layer.index}_forward"), {}, f"{layer.a} = {layer.a_formula}, {layer.z} = {layer.z_formula}"))
+            lines.append(self.layer_step(layer, f"_layer{layer.index}_forward"))
             previous = layer.a.upper()
         if out.bias:
             lines.append(f"d{out.b} = np.empty({out.units}, X.dtype)")
-        kernel = self.kernel("_output_loss_and_delta")
-        lines.append("E = " + self.call(kernel, {}, f"E and dE/d{out.z} (into {out.z.upper()})"))
+        lines.append("E = " + self.call("_output_loss_and_delta", f"E and dE/d{out.z} (into {out.z.upper()})"))
         deltas = {layer.index: f"D{layer.index}" for layer in self.layers[:-1]} | {out.index: out.z.upper()}
         body = self.backward_layers(lambda layer: deltas[layer.index], fresh=False)
         body[-len(self.params) - 2] = "return E, {"
