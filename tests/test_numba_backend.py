@@ -187,8 +187,10 @@ def test_class_index_targets_and_checks(tmp_path, numba_needed):
     numpy_module, numba_module = modules("softmax_classifier", tmp_path)
     params, X, T = point(numpy_module)
     labels = np.argmax(T, axis=1)
-    assert numba_module.loss_and_grad(params, X, labels)[0] == pytest.approx(numpy_module.loss_and_grad(params, X, labels)[0], rel=AGREE)
-    with pytest.raises(ValueError, match=r"^X: expected shape \(batch, 4\); a single sample needs a batch axis: X\[None\], got \(4,\)$"):
+    expected = numpy_module.loss_and_grad(params, X, labels)[0]
+    assert numba_module.loss_and_grad(params, X, labels)[0] == pytest.approx(expected, rel=AGREE)
+    message = r"^X: expected shape \(batch, 4\); a single sample needs a batch axis: X\[None\], got \(4,\)$"
+    with pytest.raises(ValueError, match=message):
         numba_module.loss_and_grad(params, X[0], T)
 
 
@@ -230,7 +232,8 @@ def test_a_second_process_loads_the_compiled_loops_from_the_cache(tmp_path, numb
         """
     )
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
-    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environment, check=True) for _ in range(2)]
+    command = [sys.executable, "-c", script]
+    runs = [subprocess.run(command, capture_output=True, text=True, env=environment, check=True) for _ in range(2)]
     assert [run.stdout.split() for run in runs] == [["0", "True"], ["1", "True"]]
     assert any(path.suffix == ".nbi" for path in (tmp_path / "__pycache__").iterdir())
 
