@@ -158,7 +158,8 @@ class KernelBuilder:
         if self.fused:
             return self.loss_step.local, f"dE/d{out.z} = {formula(self.loss_step.local, names)}"
         dloss, local = self.loss_gradient(), self.local(out)
-        spelled = f"dE/d{out.a} * {formula(local, names)}, dE/d{out.a} = {formula(dloss, names)}"
+        factor = "" if local == 1 else f" * {formula(local, names)}"
+        spelled = f"dE/d{out.a}{factor}, dE/d{out.a} = {formula(dloss, names)}"
         return dloss * local, f"dE/d{out.z} = {spelled}"
 
     def loss_start(self) -> list[str]:
@@ -223,7 +224,11 @@ class KernelBuilder:
 
     @staticmethod
     def bracket(code: str) -> str:
-        return code if re.fullmatch(r"[\w.]+|\(.*\)", code) and code.count("(") <= 1 else f"({code})"
+        """``code`` bracketed for a factor of a product, unless a name, a number or one call or
+        bracket pair holding all of it (``a``, ``_tanh(a - t)``, ``(a - t)``)."""
+        call = re.match(r"[\w.]*", code).end()
+        whole = code[call:]
+        return code if not whole or (whole.startswith("(") and unbracketed(whole) != whole) else f"({code})"
 
     # -- the softmax output: rows ---------------------------------------------------------------
 
