@@ -44,7 +44,8 @@ class Kernel:
 
 
 class Elements:
-    """Element formulas as Python over floats; ``imports`` gathers the ``math`` names they call."""
+    """Element formulas as Python over floats (the ``math`` names the module imports are read off
+    the kernels' code: ``fastmath.renamed``)."""
 
     def __init__(self):
         self.printer = ScalarPrinter()
@@ -54,10 +55,6 @@ class Elements:
 
     def spelled(self, template: str, **args: str) -> str:
         return self.printer.spelled(template, **args)
-
-    @property
-    def imports(self) -> list[str]:
-        return sorted(self.printer.imports)
 
 
 def formula(expr: sp.Expr, names: dict[sp.Symbol, str]) -> str:
@@ -118,7 +115,6 @@ class KernelBuilder:
     """The kernels of one layer stack (see the module docstring)."""
 
     def __init__(self, derivation):
-        self.derivation = derivation
         graph, network = derivation.graph, derivation.network
         self.elements = Elements()
         self.layers = [

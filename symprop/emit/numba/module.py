@@ -57,8 +57,8 @@ class NumbaModule:
                 "(nodes:); use --backend numpy"
             )
         require_numba()
-        self.derivation = derivation
         self.kernels = KernelBuilder(derivation)
+        self.kernel_list = self.kernels.kernels()
         self.layers = self.kernels.layers
         self.params = derivation.param_names
         self.parts = Parts(numpy_source(derivation))
@@ -67,9 +67,6 @@ class NumbaModule:
 
     def unpack(self, names: list[str]) -> list[str]:
         return [f'{name} = params["{name}"]' for name in names]
-
-    def bias_args(self, layer) -> list[str]:
-        return [layer.b] if layer.bias else []
 
     def call(self, name: str, comment: str) -> str:
         """A kernel called on the arrays of its argument names (each function names them so)."""
@@ -192,7 +189,6 @@ class NumbaModule:
     # -- the module ------------------------------------------------------------------------------
 
     def context(self) -> dict:
-        self.kernel_list = self.kernels.kernels()
         functions = {
             "forward": ("params, X", self.forward()),
             "_batch_loss": ("cache, T", self.batch_loss()),
