@@ -268,7 +268,7 @@ def test_cross_entropy_targets_off_the_simplex_are_refused(tmp_path):
 def test_unknown_backend_is_one_line_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["derive", str(EXAMPLES / "tutorial_222.yaml"), "-o", str(out), "--backend", "fortran"]) == 2
-    assert capsys.readouterr().err == "symprop: error: --backend 'fortran': choose from numpy, scalar\n"
+    assert capsys.readouterr().err == "symprop: error: --backend 'fortran': choose from numpy, scalar, numba\n"
     assert not out.exists()
 
 
@@ -376,7 +376,7 @@ def test_the_api_names_the_backends():
     derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
     assert derivation.module_source("scalar") == derivation.scalar_source()
     assert derivation.module_source() == derivation.numpy_source()
-    with pytest.raises(SymPropError, match=r"^unknown backend 'cuda': choose from numpy, scalar$"):
+    with pytest.raises(SymPropError, match=r"^unknown backend 'cuda': choose from numpy, scalar, numba$"):
         derivation.module_source("cuda")
 
 
