@@ -52,6 +52,7 @@ class Loss(Op):
 
     choice: LossChoice
     loss_function = True
+    numpy_uniform = True  # inside a loss expression: spelled by code.expanded, product and reduce_to
 
     @property
     def elementwise(self) -> sp.Expr:

@@ -111,6 +111,11 @@ class NumpyModule:
         if self.total:
             total_code, total_math, reads = b.spelled(graph.nodes[graph.loss], over_batch=True)
             loss_reads |= reads - set(per_sample)
+        # A loss that is an expression (not one loss function) seeds the reverse pass with 1/N, one
+        # float for every sample (``ModuleBuilder.uniform_nodes``): constant-folded where it meets constants.
+        uniform_seed = not graph.nodes[graph.loss].op.loss_function and b.batched(graph.loss)
+        if uniform_seed:
+            b.uniform_nodes.add(graph.loss)
         backward = b.backward_lines()
         # Target-dependent values the backward pass reads are recomputed in backward().
         needed = {n for n in [*b.cached, *b.saved_read] if n in self.loss_part}
@@ -122,7 +127,10 @@ class NumpyModule:
                 break
             needed |= more
         seed = []
-        if not graph.nodes[graph.loss].op.loss_function:
+        if uniform_seed:
+            code = f"{b.grad(graph.loss)} = 1 / N"
+            seed.append(Line(code, f"dE/d{graph.loss} = 1 for each sample, times the 1/N of the batch mean"))
+        elif not graph.nodes[graph.loss].op.loss_function:
             out = b.array(self.output)
             code = f"{b.grad(graph.loss)} = np.full(N, 1 / N, dtype={out}.dtype)"
             seed.append(Line(code, f"dE/d{graph.loss} = 1 for each sample, times the 1/N of the batch mean"))
