@@ -146,7 +146,7 @@ def backward(params, cache, T):
     F_g = cache["F_g"]
     F = cache["F"]
     N = F.shape[0]
-    dF = np.full(N, 1 / N, dtype=F.dtype)  # dE/df = 1 for each sample, times the 1/N of the batch mean
+    dF = 1 / N  # dE/df = 1 for each sample, times the 1/N of the batch mean
     dF_g = dF * (-1 / F_g ** 2)  # dE/df_g = dE/df * (-1 / f_g ** 2)
     dF_f = dF_g  # dE/df_f = dE/df_g
     dF_e = dF_f * F_f  # dE/df_e = dE/df_f * f_f
@@ -155,8 +155,8 @@ def backward(params, cache, T):
     dw2 = dF_d.sum()  # dE/dw2 = dE/df_d, summed over the batch
     dF_a = dF_c  # dE/df_a = dE/df_c
     dF_b = dF_c  # dE/df_b = dE/df_c
-    dw1 = (dF_b * X1).sum()  # dE/dw1 = dE/df_b * x1, summed over the batch
-    dw0 = (dF_a * X0).sum()  # dE/dw0 = dE/df_a * x0, summed over the batch
+    dw1 = np.vdot(dF_b, X1)  # dE/dw1 = dE/df_b * x1, summed over the batch
+    dw0 = np.vdot(dF_a, X0)  # dE/dw0 = dE/df_a * x0, summed over the batch
     return {
         "w0": dw0,
         "w1": dw1,
@@ -180,8 +180,8 @@ def loss_and_grad(params, X, T):
     T = _targets(T, F)
     N = F.shape[0]
     E = F.sum() / N
-    dF = np.full(N, 1 / N, dtype=F.dtype)  # dE/df = 1 for each sample, times the 1/N of the batch mean
     del F
+    dF = 1 / N  # dE/df = 1 for each sample, times the 1/N of the batch mean
     dF_g = dF * (-1 / F_g ** 2)  # dE/df_g = dE/df * (-1 / f_g ** 2)
     del F_g, dF
     dF_f = dF_g  # dE/df_f = dE/df_g
@@ -196,9 +196,9 @@ def loss_and_grad(params, X, T):
     dF_a = dF_c  # dE/df_a = dE/df_c
     dF_b = dF_c  # dE/df_b = dE/df_c
     del dF_c
-    dw1 = (dF_b * X1).sum()  # dE/dw1 = dE/df_b * x1, summed over the batch
+    dw1 = np.vdot(dF_b, X1)  # dE/dw1 = dE/df_b * x1, summed over the batch
     del dF_b
-    dw0 = (dF_a * X0).sum()  # dE/dw0 = dE/df_a * x0, summed over the batch
+    dw0 = np.vdot(dF_a, X0)  # dE/dw0 = dE/df_a * x0, summed over the batch
     return E, {
         "w0": dw0,
         "w1": dw1,

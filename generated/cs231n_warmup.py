@@ -134,7 +134,7 @@ def backward(params, cache, T):
     Q = cache["Q"]
     F = cache["F"]
     N = F.shape[0]
-    dF = np.full(N, 1 / N, dtype=F.dtype)  # dE/df = 1 for each sample, times the 1/N of the batch mean
+    dF = 1 / N  # dE/df = 1 for each sample, times the 1/N of the batch mean
     dz = (dF * Q).sum()  # dE/dz = dE/df * q, summed over the batch
     return {
         "z": dz,
@@ -154,8 +154,8 @@ def loss_and_grad(params, X, T):
     T = _targets(T, F)
     N = F.shape[0]
     E = F.sum() / N
-    dF = np.full(N, 1 / N, dtype=F.dtype)  # dE/df = 1 for each sample, times the 1/N of the batch mean
     del F
+    dF = 1 / N  # dE/df = 1 for each sample, times the 1/N of the batch mean
     dz = (dF * Q).sum()  # dE/dz = dE/df * q, summed over the batch
     return E, {
         "z": dz,

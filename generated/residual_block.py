@@ -207,14 +207,14 @@ def backward(params, cache, T):
     R = cache["R"]
     Y = cache["Y"]
     N = T.shape[0]
-    dE = np.full(N, 1 / N, dtype=Y.dtype)  # dE/dE = 1 for each sample, times the 1/N of the batch mean
+    dE = 1 / N  # dE/dE = 1 for each sample, times the 1/N of the batch mean
     dE_a = dE  # dE/dE_a = dE/dE
-    dE_d = dE.sum()  # dE/dE_d = dE/dE, summed over the batch
+    dE_d = N * dE  # dE/dE_d = dE/dE, summed over the batch
     dE_c = dE_d * 0.001  # dE/dE_c = dE/dE_d * 0.001
-    dE_b = np.full((8, 4), dE_c[None, None])  # dE/dE_b = dE/dE_c, spread over the sum
+    dE_b = dE_c  # dE/dE_b = dE/dE_c, the same for every element of the sum
     dW1 = dE_b * W1  # dE/dW1 = dE/dE_b * W1
     dW1 = dW1 + dE_b * W1  # dE/dW1 += dE/dE_b * W1
-    dY_a = dE_a[:, None] * (Y - T)  # dE/dy_a = dE/dE_a * (y - t)
+    dY_a = dE_a * (Y - T)  # dE/dy_a = dE/dE_a * (y - t)
     dW3 = np.dot(dY_a.T, R)  # dE/dW3 = dE/dy_a r^T, summed over the batch
     dR = np.dot(dY_a, W3)  # dE/dr = W3^T dE/dy_a
     dR_a = dR  # dE/dr_a = dE/dr
@@ -252,18 +252,18 @@ def loss_and_grad(params, X, T):
     del E_d, E_a
     N = T.shape[0]
     E = E.sum() / N
-    dE = np.full(N, 1 / N, dtype=Y.dtype)  # dE/dE = 1 for each sample, times the 1/N of the batch mean
+    dE = 1 / N  # dE/dE = 1 for each sample, times the 1/N of the batch mean
     dE_a = dE  # dE/dE_a = dE/dE
-    dE_d = dE.sum()  # dE/dE_d = dE/dE, summed over the batch
+    dE_d = N * dE  # dE/dE_d = dE/dE, summed over the batch
     del dE
     dE_c = dE_d * 0.001  # dE/dE_c = dE/dE_d * 0.001
     del dE_d
-    dE_b = np.full((8, 4), dE_c[None, None])  # dE/dE_b = dE/dE_c, spread over the sum
+    dE_b = dE_c  # dE/dE_b = dE/dE_c, the same for every element of the sum
     del dE_c
     dW1 = dE_b * W1  # dE/dW1 = dE/dE_b * W1
     dW1 = dW1 + dE_b * W1  # dE/dW1 += dE/dE_b * W1
     del dE_b
-    dY_a = dE_a[:, None] * (Y - T)  # dE/dy_a = dE/dE_a * (y - t)
+    dY_a = dE_a * (Y - T)  # dE/dy_a = dE/dE_a * (y - t)
     del Y, dE_a
     dW3 = np.dot(dY_a.T, R)  # dE/dW3 = dE/dy_a r^T, summed over the batch
     del R
