@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ... import module_interface as interface
+from ... import naming
 from ...templating import render
 from .builder import Line, ModuleBuilder
 
@@ -199,23 +200,23 @@ class NumpyModule:
             if any(re.search(r"\bN\b", line.text) for line in [*seed, *backward]):
                 loss_value.append(f"N = {n_expr}")
         unpacked = [
-            "X = _inputs(X)",
+            "X = _inputs(X) if check else X",
             *self.unpack_inputs({n for n in read if graph.role(n) == "input"}),
             *(f'{b.array(p)} = params["{p}"]' for p in order if graph.role(p) == "param" and p in read),
         ]
         computed = [
             *(line.text for line in forward),
-            f"T = _targets(T, {b.array(self.output)})",
+            f"T = _targets(T, {b.array(self.output)}) if check else T",
             *self.unpack_targets({n for n in read if graph.role(n) == "target"}),
             *(line.text for line in loss_lines),
             *loss_value,
             *(line.text for line in [*seed, *backward]),
         ]
-        kept_names = {"X", "T", "E", "N", *(b.grad(p.name) for p in params)}
+        kept_names = {"X", "T", "E", "N", "check", *(b.grad(p.name) for p in params)}
         kept_names |= {text.split(" = ")[0] for text in unpacked}
         inline = [
             *unpacked,
-            *released(computed, kept_names),
+            *released(shared_residual(computed), kept_names),
             "return E, {",
             *(f'    "{p.name}": {b.grad(p.name)},' for p in params),
             "}",
@@ -527,6 +528,25 @@ def released(statements: list[str], kept: set[str]) -> list[str]:
             lines.append("del " + ", ".join(names[:count]))
             names = names[count:]
     return lines
+
+
+def shared_residual(statements: list[str]) -> list[str]:
+    """``statements`` with the residual of a squared error, ``Y - T`` in the loss
+    ``c * np.vdot(Y - T, Y - T)``, computed once before the loss (``_r_Y = Y - T``) and read by
+    the loss and by every later ``(Y - T)`` of the backward pass (dE/dY = (Y - T) / N): one
+    subtraction where there were three, as one writes it by hand.  Y and T are not assigned
+    again after the loss (the backward pass assigns only adjoints)."""
+    pattern = re.compile(r"np\.vdot\(((\w+) - (\w+)), \1\)")
+    for position, text in enumerate(statements):
+        match = pattern.search(text)
+        if match is None or not text.lstrip().startswith("E = "):
+            continue
+        residual, output = match.group(1), match.group(2)
+        name = naming.saved_name(output, "r")
+        rest = [line.replace(f"({residual})", name) for line in statements[position + 1 :]]
+        loss = text.replace(match.group(0), f"np.vdot({name}, {name})")
+        return [*statements[:position], f"{name} = {residual}  # the residual, for the loss and its gradient", loss, *rest]
+    return statements
 
 
 def substituted(text: str, name: str, value: str) -> str:

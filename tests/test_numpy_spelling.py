@@ -1,7 +1,10 @@
-"""The 1/N seed of a loss that is an expression, carried as one float (``ModuleBuilder.uniform_nodes``):
+"""How the NumPy module spells what a human would write more cheaply (issues 15 and 16).
+
+The 1/N seed of a loss that is an expression, carried as one float (``ModuleBuilder.uniform_nodes``):
 constant-folded where it meets constants and sums, made an array where an op needs one.  Each
 spec sends it down another path; the module must agree with autograd and central differences
-and keep float32 float32."""
+and keep float32 float32.  A squared error's residual computed once; a scalar weight's
+gradient one dot product."""
 
 from __future__ import annotations
 
@@ -62,3 +65,23 @@ def test_the_residual_blocks_penalty_is_folded():
 def test_a_scalar_weights_gradient_is_one_dot_product():
     source = symprop.derive(symprop.load("examples/cs231n_neuron.yaml")).numpy_source()
     assert "    dw1 = np.vdot(dF_b, X1)  #" in source
+
+
+def _loss_and_grad(source: str) -> str:
+    return source.split("def loss_and_grad")[1].split("def sgd_step")[0]
+
+
+@pytest.mark.parametrize(
+    ("example", "residual", "gradient"),
+    [
+        ("tutorial_222", "_r_A2 = A2 - T", "dA2 = _r_A2 / N  #"),
+        ("self_attention", "_r_Y = Y - T", "dY = _r_Y * (0.0625 / N)  #"),  # mse over 32 outputs: 2 / 32
+    ],
+)
+def test_a_squared_errors_residual_is_computed_once(example, residual, gradient):
+    body = _loss_and_grad(symprop.derive(symprop.load(f"examples/{example}.yaml")).numpy_source())
+    difference = residual.split(" = ")[1]
+    assert body.count(difference) == 1
+    assert f"    {residual}  # the residual, for the loss and its gradient" in body
+    assert "np.vdot(" + residual.split(" = ")[0] + ", " + residual.split(" = ")[0] + ")" in body
+    assert f"    {gradient}" in body
