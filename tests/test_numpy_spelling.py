@@ -20,7 +20,7 @@ BASE = {"inputs": {"x": 3}, "targets": {"t": 2}, "params": {"W": [2, 3], "b": [2
 #: name -> (nodes, loss, a line the module must have)
 PATHS = {
     "penalty_of_a_matrix": ({"y": "tanh(W @ x + b)"}, "half_sse(y, t) + 0.1 * sum(W) + c", "dc = np.full((), dc"),
-    "l2_penalty": ({"y": "tanh(W @ x + b)"}, "half_sse(y, t) + 0.01 * sum(W * W) + c * c", "dE = 1 / N"),
+    "l2_penalty": ({"y": "tanh(W @ x + b)"}, "half_sse(y, t) + 0.01 * sum(W * W) + c * c", "np.vdot(_r_Y, _r_Y) / N)"),
     "mean_of_a_batched_vector": ({"h": "tanh(W @ x + b)"}, "mean(h) + half_sse(h, t) + c * c", "dE = 1 / N"),
     "added_to_an_array": ({"z": "W @ x + b"}, "mean(z) + c * c + half_sse(z, t)", "dZ = dZ + dE_a / 2  #"),
     "into_a_dense_layer": ({"z": "W @ x + b", "y": "tanh(W @ x + c)"}, "mean(z) + half_sse(y, t)", "np.full((N, 2), "),
@@ -60,6 +60,9 @@ def test_the_residual_blocks_penalty_is_folded():
     assert "    dE_b = dE_c  #" in source
     assert "    dY_a = dE_a * (Y - T)  #" in source
     assert "np.full" not in source.split("def loss_and_grad")[1]
+    # the loss value: the cross-entropy summed over the batch in one np.vdot, / N, plus the penalty
+    assert "    E = (np.vdot(T, _lse_Y - Y_a) / N) + E_d  #" in source
+    assert "    E_a = " not in _loss_and_grad(source)
 
 
 def test_a_scalar_weights_gradient_is_one_dot_product():

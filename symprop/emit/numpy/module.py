@@ -21,8 +21,12 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import sympy as sp
+
 from ... import module_interface as interface
 from ... import naming
+from ...ops.base import arg_symbol
+from ...ops.elementwise import Elementwise
 from ...templating import render
 from .builder import Line, ModuleBuilder
 
@@ -84,6 +88,31 @@ class NumpyModule:
                 lines.append(Line(code, math))
         return lines
 
+    def linear_mean(self, name: str) -> tuple[str, str, list[str]] | None:
+        """(code, formula, the loss nodes it replaces) of the batch mean of node ``name``, a per-sample
+        scalar: a loss function's sum over the batch / N, a value without a batch axis itself, a
+        linear combination of those the same combination; None for anything else."""
+        b, node = self.builder, self.graph.nodes[name]
+        if not b.batched(name):
+            return b.array(name), name, []
+        if name not in self.loss_part or node.shape:
+            return None
+        if node.op.loss_function:
+            code, math, _ = b.spelled(node, over_batch=True)
+            return f"{code} / N", f"mean_batch({name})", [name]
+        if not isinstance(node.op, Elementwise) or any(self.graph.nodes[i].shape for i in node.inputs):
+            return None
+        expr, symbols = node.op.expr, [arg_symbol(k) for k in range(len(node.inputs))]
+        if any(not sp.diff(expr, u).is_number for u in symbols):  # not linear
+            return None
+        parts = [self.linear_mean(i) for i in node.inputs]
+        if None in parts:
+            return None
+        spelled = [part[0] if re.fullmatch(r"[A-Za-z_]\w*", part[0]) else f"({part[0]})" for part in parts]
+        code = b.code(expr.xreplace({u: b.verbatim(c) for u, c in zip(symbols, spelled)}))
+        math = b.formula(expr.xreplace({u: sp.Symbol(part[1]) for u, part in zip(symbols, parts)}))
+        return code, math, [name, *(n for part in parts for n in part[2])]
+
     def ancestors(self, name: str) -> set[str]:
         found = {name}
         for node in reversed(list(self.graph.nodes.values())):
@@ -127,6 +156,11 @@ class NumpyModule:
             if not more:
                 break
             needed |= more
+        # A loss that is a linear combination of loss functions and values without a batch axis
+        # (residual_block's cross-entropy + L2 penalty): its batch mean in loss_and_grad is that
+        # combination of the loss functions summed over the batch (one np.vdot each) / N.
+        mean = None if self.total else self.linear_mean(graph.loss)
+        dropped = set(mean[2]) - needed if mean else set()
         seed = []
         if uniform_seed:
             code = f"{b.grad(graph.loss)} = 1 / N"
@@ -194,6 +228,8 @@ class NumpyModule:
         elif b.batched(graph.loss):  # the mean as .sum() / N: np.mean costs ~3 us more a call
             batch_loss = [f"return {b.array(graph.loss)}.sum() / {b.array(graph.loss)}.shape[0]"]
             loss_value = [f"N = {n_expr}", f"E = {b.array(graph.loss)}.sum() / N"]
+            if mean:
+                loss_value[1] = Line(f"E = {mean[0]}", f"E = {mean[1]}: the mean over the batch, term by term").text
         else:
             batch_loss = [f"return np.mean({b.array(graph.loss)})"]
             loss_value = [f"E = np.mean({b.array(graph.loss)})"]
@@ -208,7 +244,7 @@ class NumpyModule:
             *(line.text for line in forward),
             f"T = _targets(T, {b.array(self.output)}) if check else T",
             *self.unpack_targets({n for n in read if graph.role(n) == "target"}),
-            *(line.text for line in loss_lines),
+            *(line.text for name, line in zip(per_sample, loss_lines) if name not in dropped),
             *loss_value,
             *(line.text for line in [*seed, *backward]),
         ]
@@ -539,7 +575,7 @@ def shared_residual(statements: list[str]) -> list[str]:
     pattern = re.compile(r"np\.vdot\(((\w+) - (\w+)), \1\)")
     for position, text in enumerate(statements):
         match = pattern.search(text)
-        if match is None or not text.lstrip().startswith("E = "):
+        if match is None or not text.split("\n")[-1].lstrip().startswith("E = "):  # a comment may come first
             continue
         residual, output = match.group(1), match.group(2)
         name = naming.saved_name(output, "r")
