@@ -222,10 +222,12 @@ def loss_and_grad(params, X, T, check=True):
     T = _targets(T, Y) if check else T
     Target = T
     N = T.shape[0]
-    # E = half_sse(y, target) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch
-    E = 0.5 * np.vdot(Y - Target, Y - Target) / N
-    dY = (Y - Target) / N  # dE/dy = y - target
+    _r_Y = Y - Target  # the residual, for the loss and its gradient
     del Y, Target
+    # E = half_sse(y, target) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch
+    E = 0.5 * np.vdot(_r_Y, _r_Y) / N
+    dY = _r_Y / N  # dE/dy = y - target
+    del _r_Y
     dY_a = dY  # dE/dy_a = dE/dy
     dY_c = dY  # dE/dy_c = dE/dy
     del dY

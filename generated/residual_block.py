@@ -255,12 +255,9 @@ def loss_and_grad(params, X, T, check=True):
     Y, _lse_Y = _softmax_lse(Y_a)  # y = softmax(y_a), and its log-sum-exp for the loss
     E_d = 0.001 * (W1 ** 2).sum()  # E_d = 0.001 * sum(W1 ** 2)
     T = _targets(T, Y) if check else T
-    E_a = (T * (_lse_Y - Y_a)).sum(axis=-1)  # E_a = cross_entropy(y, t) = sum_i t_i (logsumexp(y_a) - y_a_i)
-    del Y_a, _lse_Y
-    E = E_a + E_d  # E = E_a + E_d
-    del E_d, E_a
     N = T.shape[0]
-    E = E.sum() / N
+    E = (np.vdot(T, _lse_Y - Y_a) / N) + E_d  # E = E_d + mean_batch(E_a): the mean over the batch, term by term
+    del Y_a, _lse_Y, E_d
     dE = 1 / N  # dE/dE = 1 for each sample, times the 1/N of the batch mean
     dE_a = dE  # dE/dE_a = dE/dE
     dE_d = N * dE  # dE/dE_d = dE/dE, summed over the batch

@@ -210,10 +210,12 @@ def loss_and_grad(params, X, T, check=True):
     Xhat = H @ Xhat_a.T + c  # xhat = c + xhat_a @ h
     T = _targets(T, Xhat) if check else T
     N = Xhat.shape[0]
-    # E = half_sse(xhat, x) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch
-    E = 0.5 * np.vdot(Xhat - X, Xhat - X) / N
-    dXhat = (Xhat - X) / N  # dE/dxhat = xhat - x
+    _r_Xhat = Xhat - X  # the residual, for the loss and its gradient
     del Xhat
+    # E = half_sse(xhat, x) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch
+    E = 0.5 * np.vdot(_r_Xhat, _r_Xhat) / N
+    dXhat = _r_Xhat / N  # dE/dxhat = xhat - x
+    del _r_Xhat
     dXhat_b = dXhat  # dE/dxhat_b = dE/dxhat
     dc = _batch_sum(dXhat)  # dE/dc = dE/dxhat, summed over the batch
     del dXhat
