@@ -309,6 +309,11 @@ class Op:
     #: ``code.product`` and ``code.reduce_to``.  Any other op gets it as an array first.
     numpy_uniform = False
 
+    def linear_form(self) -> sp.Expr | None:
+        """The node as a linear combination of its inputs, in ``arg_symbol(k)``, when it is one
+        (``u0 + 0.001 * u1``): the module then averages a loss over the batch term by term."""
+        return None
+
     def numpy_saves(self, node: Node, graph) -> tuple[str, ...]:
         """What this node's forward line saves (``saves``); an op may decide by the node's
         consumers (a softmax keeps its row log-sum-exp for a cross-entropy that reads it)."""

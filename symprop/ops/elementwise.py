@@ -31,6 +31,10 @@ class Elementwise(Op):
 
     numpy_uniform = True  # its adjoint is spelled by code.product and code.reduce_to
 
+    def linear_form(self):
+        linear = all(sp.diff(self.expr, arg_symbol(k)).is_number for k in range(self.arity))
+        return self.expr if linear else None
+
     @property
     def arity(self) -> int:
         return len(self.shapes)

@@ -26,7 +26,6 @@ import sympy as sp
 from ... import module_interface as interface
 from ... import naming
 from ...ops.base import arg_symbol
-from ...ops.elementwise import Elementwise
 from ...templating import render
 from .builder import Line, ModuleBuilder
 
@@ -100,11 +99,10 @@ class NumpyModule:
         if node.op.loss_function:
             code, math, _ = b.spelled(node, over_batch=True)
             return f"{code} / N", f"mean_batch({name})", [name]
-        if not isinstance(node.op, Elementwise) or any(self.graph.nodes[i].shape for i in node.inputs):
+        expr = node.op.linear_form()
+        if expr is None or any(self.graph.nodes[i].shape for i in node.inputs):
             return None
-        expr, symbols = node.op.expr, [arg_symbol(k) for k in range(len(node.inputs))]
-        if any(not sp.diff(expr, u).is_number for u in symbols):  # not linear
-            return None
+        symbols = [arg_symbol(k) for k in range(len(node.inputs))]
         parts = [self.linear_mean(i) for i in node.inputs]
         if None in parts:
             return None
