@@ -43,7 +43,8 @@ Nodes, per sample:
 forward(), loss(), loss_and_grad() and backward() check X and T and raise one ValueError
 naming the argument and both shapes: X and T as above, floating-point; a single sample
 needs a batch axis (X[None]). Cross-entropy targets may also be integer class indices of
-shape (batch,), as in PyTorch.
+shape (batch,), as in PyTorch. loss_and_grad(params, X, T, check=False) skips these
+checks (1 to 5 us a call at batch 64) for a training loop over data it checked once.
 The loss is the mean over the batch of the per-sample loss, so every adjoint below
 carries the factor 1 / N of that mean. Running this file checks backward() against
 central differences of loss() (on large networks a sample of the coordinates: see gradient_check).
@@ -137,7 +138,7 @@ def _checked(label, A, shape, like=None, classes=None, values=None):
     if classes is not None and A.ndim == 1 and A.dtype.kind in "iu":
         if batch is not None and A.shape[0] != batch:
             raise ValueError(f"{label}: expected {batch} class indices (the batch of X), got shape {A.shape}")
-        if A.size and (A.min() < 0 or A.max() >= classes):
+        if A.size and _outside(A, classes):
             raise ValueError(f"{label}: class indices must be in [0, {classes}), got values {A.min()} to {A.max()}")
         return np.eye(classes, dtype=like.dtype if like is not None else np.float64)[A]
     if A.shape[1:] != shape or A.ndim != len(shape) + 1:
@@ -155,12 +156,18 @@ def _checked(label, A, shape, like=None, classes=None, values=None):
     if values is not None:
         if A.dtype.kind not in "iu":
             raise ValueError(f"{label}: expected integers (indices in [0, {values})), got dtype {A.dtype}")
-        if A.size and (A.min() < 0 or A.max() >= values):
+        if A.size and _outside(A, values):
             raise ValueError(f"{label}: expected indices in [0, {values}), got values {A.min()} to {A.max()}")
         return A
     if A.dtype.kind != "f":
         raise ValueError(f"{label}: expected a floating-point array, got dtype {A.dtype}")
     return A
+
+
+def _outside(A, n):
+    """Whether integer array A has a value outside [0, n), in one pass: viewed as unsigned
+    integers, negative values are huge (A.min() and A.max() would be two passes)."""
+    return A.view(A.dtype.str.replace("i", "u")).max() >= n
 
 
 def _on_simplex(label, A):
@@ -577,11 +584,13 @@ def backward(params, cache, T):
     }
 
 
-def loss_and_grad(params, X, T):
-    """The batch loss and its gradients, in one forward and one backward pass."""
+def loss_and_grad(params, X, T, check=True):
+    """The batch loss and its gradients, in one forward and one backward pass.  check=False skips
+    the checks of X and T (see the module docstring): for a training loop over data it checked
+    once; T must then be as sample_batch() draws it (no class indices)."""
     # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict, and
     # each array deleted after its last use (less memory alive: fewer fresh pages at large batches).
-    X = _inputs(X)
+    X = _inputs(X) if check else X
     Ids = X
     Emb = params["Emb"]
     Wz = params["Wz"]
@@ -637,7 +646,7 @@ def loss_and_grad(params, X, T):
     H6 = H5 * H6_a + N6 * Z6  # h6 = h5 * h6_a + n6 * z6
     Y_a = np.dot(H6, Wy.T) + by  # y_a = Wy h6 + by
     Y, _lse_Y = _softmax_lse(Y_a)  # y = softmax(y_a), and its log-sum-exp for the loss
-    T = _targets(T, Y)
+    T = _targets(T, Y) if check else T
     N = T.shape[0]
     # E = cross_entropy(y, t) = sum_i t_i (logsumexp(y_a) - y_a_i), averaged over the batch
     E = np.vdot(T, _lse_Y - Y_a) / N

@@ -225,6 +225,7 @@ class NumpyContext(Protocol):
     def temporary(self, code: str, comment: str) -> tuple[str, Any]: ...  # (name, line) of a temporary
     # (code, formula) of a dense node's W x[k] when the module computes it for every k at once, else None
     def input_product(self, node: Node) -> tuple[str, str] | None: ...
+    def uniform(self, node: str) -> bool: ...  # whether dE/d node is one Python float (Op.numpy_uniform)
 
 
 class ScalarContext(Protocol):
@@ -301,6 +302,17 @@ class Op:
     #: (layer_norm's 1/sigma): its ``numpy`` code then returns the tuple (value, *saved), and a
     #: backward step reads them as ``code.saved(node, what)``.
     saves: tuple[str, ...] = ()
+
+    #: Whether ``numpy_adjoint`` takes an adjoint that is one Python float, the same for every
+    #: sample and element (``code.uniform(source)``: the 1/N seed of a loss that is an
+    #: expression, and what it reaches unchanged), spelling it only through ``code.expanded``,
+    #: ``code.product`` and ``code.reduce_to``.  Any other op gets it as an array first.
+    numpy_uniform = False
+
+    def linear_form(self) -> sp.Expr | None:
+        """The node as a linear combination of its inputs, in ``arg_symbol(k)``, when it is one
+        (``u0 + 0.001 * u1``): the module then averages a loss over the batch term by term."""
+        return None
 
     def numpy_saves(self, node: Node, graph) -> tuple[str, ...]:
         """What this node's forward line saves (``saves``); an op may decide by the node's

@@ -29,6 +29,12 @@ class Elementwise(Op):
     shapes: tuple[tuple[int, ...], ...]
     label: str = ""
 
+    numpy_uniform = True  # its adjoint is spelled by code.product and code.reduce_to
+
+    def linear_form(self):
+        linear = all(sp.diff(self.expr, arg_symbol(k)).is_number for k in range(self.arity))
+        return self.expr if linear else None
+
     @property
     def arity(self) -> int:
         return len(self.shapes)
@@ -75,6 +81,19 @@ class Elementwise(Op):
         prelude, local = code.shared(local.xreplace(arrays))
         spelled = code.product(sp.Symbol(code.grad(step.source), real=True), local)
         spelled, note = code.reduce_to(spelled, code.batched(source.name), source.shape, step.target)
+        # A scalar weight's gradient, sum over the batch of upstream * an array of the same shape
+        # (CS231n's dE/dw1 = sum of dE/df_b * x1): one dot product, not a product and a sum.
+        whole = {code.array(a) for a in [*source.inputs, source.name] if code.batched(a) and code.node(a).shape == source.shape}
+        target = code.node(step.target)
+        if (
+            isinstance(local, sp.Symbol)
+            and local.name in whole
+            and code.batched(source.name)
+            and not code.batched(step.target)
+            and not target.shape
+            and not code.uniform(step.source)
+        ):
+            spelled = f"np.vdot({code.grad(step.source)}, {local.name})"
         shown = {s: sp.Symbol(a, real=True) for s, a in names.items()} | {registry.A: sp.Symbol(source.name, real=True)}
         local_math = code.math.parenthesize(step.local.xreplace(shown), PRECEDENCE["Mul"], strict=True)
         math = f"dE/d{source.name}" + (f" * {local_math}" if local_math != "1" else "")

@@ -52,6 +52,7 @@ class Loss(Op):
 
     choice: LossChoice
     loss_function = True
+    numpy_uniform = True  # inside a loss expression: spelled by code.expanded, product and reduce_to
 
     @property
     def elementwise(self) -> sp.Expr:
@@ -269,7 +270,12 @@ class Loss(Op):
             local = code.verbatim(code.filled(local, step.target))
         shape = code.node(step.target).shape
         batched = any(code.batched(n) for n in (y, t))
-        if final:
+        ratio = sp.cancel(step.local / (registry.Y - registry.T)) if step.rule == LOSS else None
+        if final and ratio is not None and ratio.is_number:
+            # c (y - t)^2: k (y - t) as one difference and one scaling, not k y - k t
+            residual = f"({code.use(y)} - {code.use(t)})"
+            spelled = f"{residual} / N" if ratio == 1 else f"{residual} * ({code.code(ratio)} / N)"
+        elif final:
             spelled = code.code(local / sp.Symbol("N"))
         else:
             spelled = code.product(code.expanded(source.name, len(shape)), local)

@@ -39,6 +39,11 @@ class Reduce(Op):
 
     CALL_NAMES = ("sum", "mean", "max")
 
+    @property
+    def numpy_uniform(self) -> bool:
+        """A sum or mean spreads a uniform adjoint (one float) as that float: see numpy_adjoint."""
+        return self.kind != "max"
+
     @classmethod
     def from_call(cls, call):
         if call.function == "max" and len(call.tensors) == 2:
@@ -126,6 +131,9 @@ class Reduce(Op):
             axes = axes_code(batched_axes(self.reduced, batched))
             spelled = f"{upstream} * {name} / {name}.sum(axis={axes}, keepdims=True)"
             return AdjointCode(spelled, f"dE/d{source.name} where {step.target} is the maximum, ties split", prelude=(line,))
+        if code.uniform(source.name):  # one float for every element: spread, it stays that float
+            spelled = code.grad(source.name) + (f" / {self.count}" if self.kind == "mean" else "")
+            return AdjointCode(spelled, f"dE/d{source.name}, the same for every element of the {self.function}")
         shape = "(N" + "".join(f", {n}" for n in target.shape) + ("," if not target.shape else "") + ")"
         if batched:  # a view: no copy of a batch of per-sample tensors
             spelled = f"np.broadcast_to({upstream}, {shape})"
