@@ -89,6 +89,21 @@ def test_check_false_skips_the_checks_and_changes_no_number(softmax3, emit):
         module.loss_and_grad(params, X, T2, check=False)
 
 
+def test_check_false_still_turns_class_indices_one_hot(softmax3, emit):
+    """Regression: with check=False, class indices of shape (batch,) went into the module
+    unconverted and broadcast against the (batch, classes) output when the batch size equals
+    the number of classes: a wrong gradient with no error.  They are still turned one-hot."""
+    for module, params, X, T in (softmax3, _graph(emit)):
+        classes = T.shape[1]
+        X, T = X[:classes], T[:classes]
+        assert X.shape[0] == classes
+        indices = T.argmax(axis=1)
+        loss, grads = module.loss_and_grad(params, X, T)
+        fast_loss, fast_grads = module.loss_and_grad(params, X, indices, check=False)
+        assert fast_loss == pytest.approx(loss, rel=1e-15)
+        assert all(np.allclose(fast_grads[k], grads[k], rtol=1e-14, atol=0) for k in grads)
+
+
 def _graph(emit):
     module = emit(GRAPH_CE)
     X, T = module.sample_batch(4)

@@ -240,7 +240,7 @@ class NumpyModule:
         ]
         computed = [
             *(line.text for line in forward),
-            f"T = _targets(T, {b.array(self.output)}) if check else T",
+            self.targets_line(b.array(self.output)),
             *self.unpack_targets({n for n in read if graph.role(n) == "target"}),
             *(line.text for name, line in zip(per_sample, loss_lines) if name not in dropped),
             *loss_value,
@@ -313,6 +313,16 @@ class NumpyModule:
             return self.builder.helper_sources()
         self.builder.printer.helpers.add("ones")  # _on_simplex's row sums
         return [*self.builder.helper_sources(), interface.SIMPLEX_SOURCE]
+
+    def targets_line(self, output: str) -> str:
+        """``loss_and_grad``'s line checking T.  With ``check=False`` a target that may be given
+        as class indices still goes through ``_targets`` when it is one (T.ndim == 1, one
+        comparison): unconverted, (batch,) indices would broadcast against (batch, classes)
+        outputs, silently, when the two sizes are equal."""
+        leaves = self.graph.leaves("target")
+        if len(leaves) == 1 and leaves[0].name in self.class_targets():
+            return f"T = _targets(T, {output}) if check or T.ndim == 1 else T"
+        return f"T = _targets(T, {output}) if check else T"
 
     def class_targets(self) -> dict[str, int]:
         """Targets of cross-entropy that are vectors per sample -> their number of classes
