@@ -322,7 +322,7 @@ def backward(params, cache, T):
 def loss_and_grad(params, X, T, check=True):
     """The batch loss and its gradients, in one forward and one backward pass.  check=False skips
     the checks of X and T (see the module docstring): for a training loop over data it checked
-    once; T must then be as sample_batch() draws it (no class indices)."""
+    once; T must then be as sample_batch() draws it (class indices are still turned one-hot)."""
     # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict, and
     # each array deleted after its last use (less memory alive: fewer fresh pages at large batches).
     X = _inputs(X) if check else X
@@ -336,7 +336,7 @@ def loss_and_grad(params, X, T, check=True):
     H = P.reshape(P.shape[0], 128)  # h = reshape(p, [128])
     Y_a = np.dot(H, W.T) + b  # y_a = W h + b
     Y, _lse_Y = _softmax_lse(Y_a)  # y = softmax(y_a), and its log-sum-exp for the loss
-    T = _targets(T, Y) if check else T
+    T = _targets(T, Y) if check or T.ndim == 1 else T
     N = T.shape[0]
     # E = cross_entropy(y, t) = sum_i t_i (logsumexp(y_a) - y_a_i), averaged over the batch
     E = np.vdot(T, _lse_Y - Y_a) / N

@@ -199,7 +199,7 @@ def backward(params, cache, T):
 def loss_and_grad(params, X, T, check=True):
     """The batch loss and its gradients, in one forward and one backward pass.  check=False skips
     the checks of X and T (see the module docstring): for a training loop over data it checked
-    once; T must then be as sample_batch() draws it (no class indices)."""
+    once; T must then be as sample_batch() draws it (class indices are still turned one-hot)."""
     # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict, and
     # each array deleted after its last use (less memory alive: fewer fresh pages at large batches).
     X = _inputs(X) if check else X

@@ -241,7 +241,7 @@ def backward(params, cache, T):
 def loss_and_grad(params, X, T, check=True):
     """The batch loss and its gradients, in one forward and one backward pass.  check=False skips
     the checks of X and T (see the module docstring): for a training loop over data it checked
-    once; T must then be as sample_batch() draws it (no class indices)."""
+    once; T must then be as sample_batch() draws it (class indices are still turned one-hot)."""
     # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict, and
     # each array deleted after its last use (less memory alive: fewer fresh pages at large batches).
     X = _inputs(X) if check else X
@@ -254,7 +254,7 @@ def loss_and_grad(params, X, T, check=True):
     Y_a = np.dot(R, W3.T)  # y_a = W3 r
     Y, _lse_Y = _softmax_lse(Y_a)  # y = softmax(y_a), and its log-sum-exp for the loss
     E_d = 0.001 * (W1 ** 2).sum()  # E_d = 0.001 * sum(W1 ** 2)
-    T = _targets(T, Y) if check else T
+    T = _targets(T, Y) if check or T.ndim == 1 else T
     N = T.shape[0]
     E = (np.vdot(T, _lse_Y - Y_a) / N) + E_d  # E = E_d + mean_batch(E_a): the mean over the batch, term by term
     del Y_a, _lse_Y, E_d

@@ -230,7 +230,7 @@ def backward(params, cache, T):
 def loss_and_grad(params, X, T, check=True):
     """The batch loss and its gradients, in one forward and one backward pass.  check=False skips
     the checks of X and T (see the module docstring): for a training loop over data it checked
-    once; T must then be as sample_batch() draws it (no class indices)."""
+    once; T must then be as sample_batch() draws it (class indices are still turned one-hot)."""
     # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict, and
     # each array deleted after its last use (less memory alive: fewer fresh pages at large batches).
     X = _inputs(X) if check else X
@@ -242,7 +242,7 @@ def loss_and_grad(params, X, T, check=True):
     A1 = _relu(Z1)  # a1 = relu(z1)
     Z2 = np.dot(A1, W2.T) + b2  # z2 = W2 a1 + b2
     A2, _lse_A2 = _softmax_lse(Z2)  # a2 = softmax(z2), and its log-sum-exp for the loss
-    T = _targets(T, A2) if check else T
+    T = _targets(T, A2) if check or T.ndim == 1 else T
     N = T.shape[0]
     # E = cross_entropy(a2, t) = sum_i t_i (logsumexp(z2) - z2_i), averaged over the batch
     E = np.vdot(T, _lse_A2 - Z2) / N
