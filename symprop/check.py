@@ -25,7 +25,7 @@ from types import ModuleType
 import numpy as np
 
 from .errors import SymPropError
-from .module_interface import MARKER
+from .module_interface import GRADIENT_FLOOR, MARKER
 
 #: The functions every emitted module provides and the check relies on.
 REQUIRED = ("init_params", "sample_batch", "loss", "loss_and_grad", "PARAM_SHAPES")
@@ -125,7 +125,7 @@ def budget(parameters: int) -> int:
 
 
 def gradient_error(module: ModuleType, seed: int = 0, batch: int = 3, eps: float = 1e-6) -> tuple[float, int, int]:
-    """Relative error |g - n| / (|g| + |n|) of the module's gradients at a random float64 point,
+    """Relative error |g - n| / max(|g| + |n|, GRADIENT_FLOOR) of the module's gradients at a random float64 point,
     over the coordinates compared; returns (error, coordinates compared, coordinates in all).
     A module of the scalar backend (floats and tuples, ``BACKEND = "scalar"``) runs its own
     check, over every coordinate (it has at most a few hundred)."""
@@ -154,7 +154,7 @@ def gradient_error(module: ModuleType, seed: int = 0, batch: int = 3, eps: float
         analytic.append(np.asarray(grads[key], dtype=np.float64).reshape(-1)[indices])
         numeric.append(estimate)
     g, n = np.concatenate(analytic), np.concatenate(numeric)
-    scale = max(np.linalg.norm(g) + np.linalg.norm(n), 1e-300)
+    scale = max(np.linalg.norm(g) + np.linalg.norm(n), GRADIENT_FLOOR)
     return float(np.linalg.norm(g - n) / scale), g.size, sum(v.size for v in params.values())
 
 

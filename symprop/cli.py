@@ -43,7 +43,7 @@ def _outputs(value: str) -> list[str]:
 
 
 #: The module's backends (``symprop.api.BACKENDS``, spelt here so that ``--help`` needs no SymPy).
-BACKENDS = ("numpy", "scalar", "array-api")
+BACKENDS = ("numpy", "scalar", "array-api", "numba")
 #: The handout's editions (``symprop.emit.latex.EDITIONS``, spelt here so that ``--help`` needs no emitter).
 EDITIONS = ("full", "student")
 
@@ -224,8 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="numpy",
         metavar="BACKEND",
         help="the module's backend: numpy (arrays; the default), scalar (straight-line Python over floats, "
-        "no NumPy, for networks of at most 300 parameters) or array-api (the array API standard through "
-        "array-api-compat: NumPy, PyTorch, JAX, Dask arrays)",
+        "no NumPy, for networks of at most 300 parameters), array-api (the array API standard through "
+        "array-api-compat: NumPy, PyTorch, JAX, Dask arrays) or numba (layer stacks: each layer's "
+        "elementwise work fused into compiled loops; needs numba)",
     )
     derive_parser.add_argument("--pdf", action="store_true", help="also compile the handout to PDF (needs latexmk)")
     derive_parser.add_argument(

@@ -108,9 +108,15 @@ class Derivation:
         return int(sum(sp.prod(n.shape) for n in self.graph.params()))
 
     @cached_property
+    def elements(self) -> ScalarView:
+        """The graph's elements for one sample (symbols and definitions, no limit), built once:
+        the per-weight view, the scalar backend and ``chain_terms`` read the same one."""
+        return ScalarView(self)
+
+    @cached_property
     def chain_terms(self) -> int:
         """The chain-rule terms of the largest per-weight derivative (``ScalarView.chain_terms``)."""
-        return ScalarView(self).chain_terms
+        return self.elements.chain_terms
 
     @property
     def scalar_refusal(self) -> str | None:

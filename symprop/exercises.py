@@ -25,8 +25,9 @@ from .spec import flatten
 if TYPE_CHECKING:
     from .derivation import Derivation
 
-#: The kinds of question, in the order a worksheet asks them.
-KINDS = ("forward", "local", "output_weight", "hidden_weight", "bias")
+#: The kinds of question, in the order a worksheet asks them (a class set's questions YAML may
+#: also ask a whole parameter's gradient as a formula: ``matrix``).
+KINDS = ("forward", "local", "output_weight", "hidden_weight", "bias", "matrix")
 
 
 @dataclass(frozen=True)
@@ -73,10 +74,17 @@ class Question:
     factors: tuple[FactorValue, ...] = ()
     current: sp.Float | None = None
     updated: sp.Float | None = None
+    # a class set's worksheet: the question id of each blank (the value's, the step's), the id
+    # of a formula asked beside it, and a "which factor" question's options (letter, formula)
+    labels: tuple[str | None, ...] = ()
+    formula_label: str | None = None
+    choices: tuple[tuple[str, sp.Expr], ...] = ()
 
     @property
     def answers(self) -> tuple[sp.Float, ...]:
-        """Every number a blank asks for (a gradient's and its updated weight)."""
+        """Every number a blank asks for (a gradient's and its updated weight; none for a matrix)."""
+        if self.kind == "matrix":
+            return ()
         return (self.value,) if self.updated is None else (self.value, self.updated)
 
 
@@ -233,7 +241,7 @@ def _local_derivative(derivation: Derivation) -> Ask | None:
             continue
         for symbol in scalar.symbols[node.name]:
             read = [s for s in scalar.definitions[symbol].free_symbols if s in scalar.definitions]
-            if symbol in scalar.adjoints and len(read) == 1 and not sp.diff(scalar.definitions[symbol], read[0]).is_number:
+            if symbol in scalar.adjoints and len(read) == 1 and not scalar.local(symbol, read[0]).is_number:
                 return Ask("local", symbol, read[0])
     return None
 
@@ -244,4 +252,4 @@ def local_formula(derivation: Derivation, of: sp.Symbol, wrt: sp.Symbol) -> sp.E
     node = derivation.graph.nodes[scalar.element_of(of)[0]]
     if node.op.activation:
         return at_elements(node.op.derivative, z=wrt, a=of)
-    return sp.diff(scalar.definitions[of], wrt)
+    return scalar.local(of, wrt)

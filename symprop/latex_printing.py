@@ -88,9 +88,19 @@ class HandoutLatexPrinter(LatexPrinter):
         return self._do_exponent(tex, exp)
 
     def _print_Heaviside(self, expr):
-        # step(x) of formulas is 0 at 0; the derivative of max/min (1/2 at 0) prints as H.
-        name = r"\operatorname{step}" if expr.args[1] == 0 else "H"
-        return rf"{name}\left({self._print(expr.args[0])}\right)"
+        # step(x) of formulas is 0 at 0; the derivative of max(a, b) (1/2 at 0) prints as H;
+        # H(x - max(...)) with H(0) = 1, an argument's share of a tie (registry.derivative), as
+        # the Iverson bracket [x = max(...)].
+        arg, at_zero = expr.args
+        if at_zero == 1:
+            for term in sp.Add.make_args(arg):
+                extremum = -term if isinstance(-term, sp.Max) else term if isinstance(term, sp.Min) else None
+                if extremum is not None:
+                    x = arg + extremum if isinstance(extremum, sp.Max) else extremum - arg
+                    return rf"\left[{self._print(x)} = {self._print(extremum)}\right]"
+            return rf"\left[{self._print(arg)} \geq 0\right]"
+        name = r"\operatorname{step}" if at_zero == 0 else "H"
+        return rf"{name}\left({self._print(arg)}\right)"
 
     def _print_logcosh(self, expr):
         return rf"\log\cosh\left({self._print(expr.args[0])}\right)"

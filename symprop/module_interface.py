@@ -20,9 +20,19 @@ from __future__ import annotations
 import math
 import shlex
 import textwrap
+from collections.abc import Callable
+from typing import Any
 
 #: First line of every generated module; ``symprop check`` reads it (as text) before importing.
 MARKER = "# symprop-module: 1"
+
+#: The smallest denominator of a gradient check's relative error |g - n| / (|g| + |n|) (the
+#: modules' ``gradient_check`` and ``symprop check``): an absolute floor, so that gradients that are
+#: all zero or tiny (a dead relu, exp(-60): 1e-26 against a central difference of
+#: exactly 0) are not a relative error of 1.  Differences under 1e-6 * 1e-3 = 1e-9 pass: some five
+#: times the rounding noise of a central difference with eps = 1e-6 at a loss of order 1
+#: (2.2e-16 / 1e-6 = 2.2e-10, one unit in the last place of the loss).
+GRADIENT_FLOOR = 1e-3
 
 #: The argument check every module carries (numpy only, a few comparisons, no copies).
 CHECK_SOURCE = '''def _checked(label, A, shape, like=None, classes=None, values=None):
@@ -45,7 +55,7 @@ CHECK_SOURCE = '''def _checked(label, A, shape, like=None, classes=None, values=
     if classes is not None and A.ndim == 1 and A.dtype.kind in "iu":
         if batch is not None and A.shape[0] != batch:
             raise ValueError(f"{label}: expected {batch} class indices (the batch of X), got shape {A.shape}")
-        if A.size and (A.min() < 0 or A.max() >= classes):
+        if A.size and _outside(A, classes):
             raise ValueError(f"{label}: class indices must be in [0, {classes}), got values {A.min()} to {A.max()}")
         return np.eye(classes, dtype=like.dtype if like is not None else np.float64)[A]
     if A.shape[1:] != shape or A.ndim != len(shape) + 1:
@@ -63,12 +73,18 @@ CHECK_SOURCE = '''def _checked(label, A, shape, like=None, classes=None, values=
     if values is not None:
         if A.dtype.kind not in "iu":
             raise ValueError(f"{label}: expected integers (indices in [0, {values})), got dtype {A.dtype}")
-        if A.size and (A.min() < 0 or A.max() >= values):
+        if A.size and _outside(A, values):
             raise ValueError(f"{label}: expected indices in [0, {values}), got values {A.min()} to {A.max()}")
         return A
     if A.dtype.kind != "f":
         raise ValueError(f"{label}: expected a floating-point array, got dtype {A.dtype}")
     return A
+
+
+def _outside(A, n):
+    """Whether integer array A has a value outside [0, n), in one pass: viewed as unsigned
+    integers, negative values are huge (A.min() and A.max() would be two passes)."""
+    return A.view(A.dtype.str.replace("i", "u")).max() >= n
 '''
 
 
@@ -155,7 +171,8 @@ def check_note(shapes: str, classes: bool) -> str:
     return textwrap.fill(
         "forward(), loss(), loss_and_grad() and backward() check X and T and raise one ValueError naming "
         f"the argument and both shapes: {shapes}, floating-point; a single sample needs a batch axis "
-        f"(X[None]).{indices}",
+        f"(X[None]).{indices} loss_and_grad(params, X, T, check=False) skips these checks (1 to 5 us a "
+        "call at batch 64) for a training loop over data it checked once.",
         88,
     )
 
@@ -233,3 +250,21 @@ def sample_batch_lines(graph, rng_line: str, batch_of) -> list[str]:
             lines.append("}")
     lines.append("return X, T")
     return lines
+
+
+#: The learning rate of a module's worked example (``worked_example``) when the spec gives none.
+EXAMPLE_RATE = 0.1
+
+
+def example_rate(example) -> str:
+    """The worked example's learning rate as the module writes it."""
+    return repr(float(example.learning_rate if example.learning_rate is not None else EXAMPLE_RATE))
+
+
+def batch_of_one(values: dict, code: Callable[[Any], str], joined: Callable[[dict[str, str]], str]) -> str:
+    """A worked example's inputs (or targets) as a batch of one, in a backend's spelling: ``None``
+    without any, the one array's ``code``, or the dict of several (``joined``, from name -> code)."""
+    if not values:
+        return "None"
+    codes = {name: code(value) for name, value in values.items()}
+    return next(iter(codes.values())) if len(codes) == 1 else joined(codes)

@@ -290,7 +290,8 @@ class ArrayPrinter(PlainArithmetic, NumPyPrinter):
         return code
 
     def _print_Heaviside(self, expr):
-        # H(x) with its value at 0: 0 for the formulas' step(x), 1/2 for the derivative of max/min.
+        # H(x) with its value at 0: 0 for the formulas' step(x), 1/2 for the derivative of max(a, b), 1 for
+        # whether an argument attains a max of more (registry.derivative).
         x, at_zero = expr.args
         return f"{self._module_format('numpy.heaviside')}({self._print(x)}, {self._print(at_zero)})"
 

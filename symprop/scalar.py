@@ -74,9 +74,12 @@ class ScalarView:
     (``symprop.emit.scalar``) spells these definitions and runs ``symbolic_adjoints``; the
     per-weight view (``ScalarDerivation``) builds on it."""
 
-    def __init__(self, derivation):
+    def __init__(self, derivation, view: ScalarView | None = None):
         self.derivation = derivation
         self.graph = derivation.graph
+        if view is not None:  # another view of the same derivation: its elements, not built again
+            self.symbols, self.definitions = view.symbols, view.definitions
+            return
         self.symbols: dict[str, list[sp.Symbol]] = {
             node.name: [naming.element_symbol(node.name, index) for index in element_indices(node.shape)]
             for node in self.graph.nodes.values()
@@ -87,6 +90,14 @@ class ScalarView:
                 args = [self.symbols[name] for name in node.inputs]
                 for symbol, expr in zip(self.symbols[node.name], node.op.elements(node, args)):
                     self.definitions[symbol] = expr
+
+    def local(self, of: sp.Symbol, wrt: sp.Symbol) -> sp.Expr:
+        """d``of``/d``wrt`` from ``of``'s definition, in the subgradient convention of
+        ``registry.derivative`` (a tie of a max splits evenly), with a max or min that is ``of``
+        itself written as ``of`` (its forward value)."""
+        definition = self.definitions[of]
+        local = registry.derivative(definition, wrt)
+        return local.xreplace({definition: of}) if isinstance(definition, (sp.Max, sp.Min)) else local
 
     def element_of(self, symbol: sp.Symbol) -> tuple[str, tuple[int, ...]] | None:
         """(node, 0-based index) of an element symbol, or None for a symbol of no node."""
@@ -137,7 +148,7 @@ class ScalarView:
             upstream = [adjoint_of(s) if s in received else sp.S.Zero for s in self.symbols[node.name]]
             if not any(upstream):
                 continue
-            for symbol, value in node.op.scalar_code_adjoints(node, upstream, self):
+            for symbol, value in node.op.scalar_adjoints(node, upstream, self):
                 if value != 0:
                     contributions.append((node.name, symbol, value))
                     received.add(symbol)
@@ -153,10 +164,10 @@ class ScalarDerivation(ScalarView):
             raise SymPropError(
                 f"{derivation.name}: {count} parameters; per-weight expressions are kept for at most {SCALAR_LIMIT}"
             )
-        super().__init__(derivation)
-        if self.chain_terms > SCALAR_MAX_TERMS:
+        super().__init__(derivation, derivation.elements)
+        if derivation.chain_terms > SCALAR_MAX_TERMS:
             raise SymPropError(
-                f"{derivation.name}: a per-weight derivative of {self.chain_terms:,} chain-rule terms; per-weight "
+                f"{derivation.name}: a per-weight derivative of {derivation.chain_terms:,} chain-rule terms; per-weight "
                 f"expressions are kept for at most {SCALAR_MAX_TERMS:,}"
             )
         self.adjoints = self._reverse_pass()
@@ -177,14 +188,22 @@ class ScalarDerivation(ScalarView):
     def expanded_loss(self) -> sp.Expr:
         return self.expand(self.loss_symbol)
 
-    def forward_values(self, point: dict[sp.Symbol, float], digits: int = 30) -> dict[sp.Symbol, sp.Float]:
-        """Every element's value at ``point`` (values of the leaves), to ``digits`` digits."""
+    def forward_values(
+        self, point: dict[sp.Symbol, float], digits: int = 30, fixed: dict[sp.Symbol, float] | None = None
+    ) -> dict[sp.Symbol, sp.Float]:
+        """Every element's value at ``point`` (values of the leaves), to ``digits`` digits; a
+        computed element in ``fixed`` takes that value instead (and what follows it is computed
+        from it: a student's forward pass from their own wrong value)."""
         # Numbers from a spec are decimals: 0.1 means 1/10, not the binary double nearest to it.
         values = {symbol: _number(value, digits) for symbol, value in point.items()}
+        fixed = fixed or {}
         for node in self.graph.nodes.values():
             if node.op.role == "op":
                 for symbol in self.symbols[node.name]:
-                    values[symbol] = evaluate(self.definitions[symbol], values, digits)
+                    if symbol in fixed:
+                        values[symbol] = _number(fixed[symbol], digits)
+                    else:
+                        values[symbol] = evaluate(self.definitions[symbol], values, digits)
         return values
 
     # -- backward -------------------------------------------------------------------
@@ -229,7 +248,7 @@ class ScalarDerivation(ScalarView):
         users = [o for c in self.graph.consumers(param) for o in self.symbols[c.name] if self.definitions[o].has(symbol)]
         if len(users) != 1:
             return ElementGradient(param, index, symbol, (Factor(self.loss_symbol, symbol, total),), total)
-        factors = [Factor(users[0], symbol, sp.diff(self.definitions[users[0]], symbol))]
+        factors = [Factor(users[0], symbol, self.local(users[0], symbol))]
         current = users[0]
         while (step := self._elementwise_successor(current)) is not None:
             successor, local = step
@@ -259,7 +278,7 @@ class ScalarDerivation(ScalarView):
             users = self.users.get(symbol, [])
             if len(users) != 1 or users[0] not in self.adjoints:
                 return None
-            step = (users[0], sp.diff(self.definitions[users[0]], symbol))
+            step = (users[0], self.local(users[0], symbol))
         rest = self.chain(step[0])
         return None if rest is None else [*rest, step[1]]
 

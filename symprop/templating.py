@@ -21,14 +21,15 @@ def templates_dir() -> Path:
     raise FileNotFoundError(f"symprop's templates are missing (looked in {_PACKAGE}/templates and ../templates)")
 
 
-def environment() -> jinja2.Environment:
+def environment(autoescape: bool = False) -> jinja2.Environment:
+    """The Jinja environment of every template (``autoescape`` for HTML pages)."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        autoescape=False,
+        autoescape=autoescape,
     )
 
 

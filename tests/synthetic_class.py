@@ -11,8 +11,12 @@ GARBAGE = ["", "abc", "1.2.3", "x_1 * ((", "foo*bar + 2"]
 
 
 def right_text(answer, k: int) -> str:
+    if answer.item.whole:
+        return answer.text
     if not answer.item.numeric:
         return formula_text(answer.formula) if k % 2 else formula_text(answer.formula).replace("*", " * ")
+    if answer.choices and k % 2:
+        return f"({answer.letter})" if k % 4 == 1 else answer.letter.upper()
     value = float(answer.value)
     spelling = k % 3
     if spelling == 0:
@@ -33,6 +37,9 @@ def planted(answer, k: int):
     if not answer.mistakes:
         return None
     m = answer.mistakes[k % len(answer.mistakes)]
+    letter = next((c.letter for c in answer.choices if c.mistake == m), None)
+    if letter is not None and k % 2:
+        return letter, m.key  # a "which factor" question answered with the option's letter
     text = formula_text(m.formula) if not answer.item.numeric else f"{float(m.value):.6f}"
     return text, m.key
 

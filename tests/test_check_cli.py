@@ -7,10 +7,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import EXAMPLES
 
 import symprop
+from symprop.check import TOLERANCE, check_module, load_module
 from symprop.cli import main
 
 
@@ -70,6 +72,28 @@ def test_check_fails_with_exit_1_on_a_wrong_gradient(tutorial_module, tmp_path, 
     broken.write_text(text.replace('"W1": dW1,', '"W1": 2 * dW1,'))
     assert main(["check", str(broken)]) == 1
     assert "FAILED" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("unit", "largest"),
+    [
+        ("relu(w * x - 100)", 0.0),  # dead: every gradient and every central difference exactly 0 (0/0)
+        ("exp(w * x - 60)", 1e-24),  # vanishing: gradients near e^-60 = 9e-27, central differences exactly 0
+    ],
+)
+@pytest.mark.parametrize("backend", ["numpy", "scalar"])
+def test_a_check_of_gradients_all_zero_or_tiny_passes(unit, largest, backend, tmp_path):
+    """Regression: |g - n| / (|g| + |n|) was 1 for a gradient of 1e-26 against a central difference
+    of 0; the denominator has an absolute floor (module_interface.GRADIENT_FLOOR)."""
+    spec = {"name": "dead", "inputs": {"x": []}, "targets": {"t": []}, "params": {"w": []},
+            "nodes": {"h": unit}, "loss": "half_sse(h, t)"}  # fmt: skip
+    derivation = symprop.derive(symprop.from_dict(spec, source="<test>"))
+    path = derivation.write_numpy(tmp_path) if backend == "numpy" else derivation.write_scalar(tmp_path)
+    module = load_module(path)
+    _, grads = module.loss_and_grad(module.init_params(0), *module.sample_batch(4, 0))
+    assert abs(float(np.ravel(grads["w"])[0])) <= largest
+    assert module.gradient_check() < TOLERANCE
+    assert check_module(path).passed
 
 
 def test_check_refuses_a_file_that_is_not_a_symprop_module_without_running_it(tmp_path, capsys):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
+import math
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -19,6 +20,7 @@ import symprop
 from symprop.classroom.build import class_set, open_class
 from symprop.classroom.grading import Grader, parse_number
 from symprop.classroom.key import Blueprint
+from symprop.classroom.mistakes import formula_text
 from symprop.classroom.moodle import quiz_xml
 from symprop.classroom.questions import default_questions, parse_questions
 from symprop.classroom.roster import Student
@@ -28,6 +30,8 @@ from symprop.classroom.variants import MIN_GRADIENT, draw_variant, problems
 from symprop.cli import main
 from symprop.emit.latex.pdf import compile_pdf
 from symprop.errors import SpecError
+from symprop.latex_printing import number
+from symprop.scalar import evaluate
 
 QUESTIONS = {
     "tutorial_222": [
@@ -37,6 +41,7 @@ QUESTIONS = {
         {"id": "q3_step", "kind": "step", "wrt": "W1_11"},
         {"id": "q4", "kind": "formula", "wrt": "W2_11", "points": 2, "factor_points": 0.5},
         {"id": "q5", "kind": "formula", "wrt": "W1_11", "points": 3},
+        {"id": "q6", "kind": "formula", "wrt": "W2", "points": 2, "factor_points": 0.5},
     ],
     "softmax_classifier": [
         {"id": "q1", "kind": "forward", "of": "z2_1"},
@@ -169,8 +174,6 @@ def test_every_student_has_a_worksheet_and_a_key(forty):
     assert r"Name: Student 0 (s00)" in worksheet
     for answer in first.answers.values():
         if answer.item.numeric:
-            from symprop.latex_printing import number
-
             assert number(answer.value) not in worksheet  # no answer on the worksheet
             assert number(answer.value) in sources["s00_answers.tex"]
     rows = sources["class_answers.csv"].splitlines()
@@ -213,14 +216,19 @@ def test_a_synthetic_class_is_graded(forty, tmp_path):
                 assert mark.points == points[mark.item_id], (row.student_id, mark)
             elif kind == "mistake":
                 counts["planted"] += 1
-                counts["named"] += mark.mistake == planted
-                assert mark.points < points[mark.item_id]
+                # a step taken with the student's own planted wrong gradient (or a(1 - a) from their
+                # a = z) is right from their earlier answer: follow-through, which says so
+                followed = mark.verdict == "follow_through"
+                counts["followed"] += followed
+                counts["named"] += mark.mistake == planted or followed
+                assert mark.points < points[mark.item_id] or followed
                 if kinds[mark.item_id] == "formula":
                     assert mark.verdict in ("wrong", "partial")
             else:
                 assert mark.points == 0 and mark.verdict in ("empty", "unreadable", "wrong")
     assert counts["planted"] >= 60
     assert counts["named"] >= 0.9 * counts["planted"]
+    assert counts["followed"] > 0
     assert len([name for name in outputs if name.startswith("feedback/")]) == 40
 
 
@@ -353,7 +361,7 @@ def test_the_moodle_quiz_is_well_formed(forty):
 def test_a_roster_of_a_spreadsheet_in_semicolons():
     from symprop.classroom.roster import parse_roster
 
-    students = parse_roster("id;name\ns1;Zoë Müller\ns2;\"Łukasz; Żółć\"\n", "roster.csv")
+    students = parse_roster('id;name\ns1;Zoë Müller\ns2;"Łukasz; Żółć"\n', "roster.csv")
     assert [(s.id, s.name) for s in students] == [("s1", "Zoë Müller"), ("s2", "Łukasz; Żółć")]
 
 
@@ -476,8 +484,13 @@ QUESTION_ERRORS = [
         "questions[1].id: expected a name of letters, digits and '_' (it names a gradebook column)",
     ),
     (
+        [{"id": "q1", "kind": "step", "wrt": "W1_11", "follow_through": 2}],
+        "questions[1].follow_through: expected a number from 0 to 1, got 2",
+    ),
+    (
         [{"id": "q1", "kind": "forward", "of": "a1_1", "point": 1}],
-        "questions[1].point: unknown field (did you mean 'points'?); fields: id, kind, of, wrt, points, factor_points",
+        "questions[1].point: unknown field (did you mean 'points'?); fields: id, kind, of, wrt, points, factor_points, "
+        "follow_through",
     ),
 ]
 
@@ -528,7 +541,7 @@ CATALOGUE = [
             "one_term",
         ],
     ),
-    ("tutorial_222", "q3", ["activation_value", "sigmoid_plus", "in_z"]),
+    ("tutorial_222", "q3", ["activation_value", "sigmoid_plus", "in_z", "sign_local"]),
     ("softmax_classifier", "q5", ["sign", "transpose", "one_term"]),
 ]
 
@@ -634,3 +647,267 @@ def test_no_student_gets_an_input_of_one():
     chosen = class_set(derivation, STUDENTS, SEED)
     inputs = [x for student in STUDENTS for x in chosen.keys[student.id].point.leaves["x"]]
     assert 0 < min(abs(x) for x in inputs) and max(abs(x) for x in inputs) < 1
+
+
+# -- whole-matrix formula questions ----------------------------------------------------------------
+
+MATRIX_FORMULAS = [
+    ("W2", "delta2 a1^T", "right", 2.0, []),
+    ("W2", "δ2 a1ᵀ", "right", 2.0, []),
+    ("W2", r"\delta^{(2)} \left(a^{(1)}\right)^T", "right", 2.0, []),
+    ("W2", "((a2 - t) * a2*(1 - a2)) @ a1.T", "right", 2.0, []),
+    ("W2", "a1 delta2^T", "wrong", 0.0, ["your matrix is the transpose of the correct one"]),
+    ("W2", "(t - a2)*a2*(1 - a2) @ a1.T", "partial", 1.0, ["a sign error"]),
+    ("W2", "(a2 - t)*(1 - a2) @ a1.T", "partial", 1.0, ["factor 2: you wrote (1 - a2)"]),
+    ("W2", "delta2 @ a1", "wrong", 0.0, ["inner sizes differ"]),
+    ("W1", "((W2^T delta2) ⊙ a1(1 - a1)) x^T", "right", 3.0, []),
+    ("W1", "((W2 delta2) * a1*(1 - a1)) @ x.T", "unreadable", 0.0, ["'W2 delta2': two arrays side by side"]),
+    ("W1", "((W2 @ delta2) * a1*(1 - a1)) @ x.T", "partial", 1.0, ["transpose: your sum uses W where the chain rule has W^T"]),
+    ("b1", "(W2^T delta2) * a1*(1 - a1)", "right", 3.0, []),
+]
+
+
+@pytest.mark.parametrize("wrt, claim, verdict, points, said", MATRIX_FORMULAS)
+def test_whole_matrix_formulas_as_students_write_them(wrt, claim, verdict, points, said):
+    spec = symprop.spec_file.read_yaml(EXAMPLES / "tutorial_222.yaml")
+    spec["layers"][0]["bias"] = True
+    spec["example"]["params"]["b1"] = [0.35, 0.35]
+    derivation = symprop.derive(symprop.from_dict(spec, "biased.yaml"))
+    points_of = {"W2": 2, "W1": 3, "b1": 3}[wrt]
+    items = parse_questions(
+        {"questions": [{"id": "m", "kind": "formula", "wrt": wrt, "points": points_of, "factor_points": 0.5}]}, derivation
+    )
+    chosen = class_set(derivation, STUDENTS[:1], 1, items)
+    (mark,) = Grader(derivation, items, chosen.keys).grade_one(STUDENTS[0], Submission("s00", {"m": claim})).marks
+    assert (mark.verdict, mark.points) == (verdict, points), mark.explanation
+    for text in said:
+        assert any(text in line for line in mark.explanation), mark.explanation
+
+
+def test_a_whole_matrix_question_on_every_document(forty):
+    if forty.derivation.name != "tutorial_222":
+        pytest.skip("asked of tutorial_222's class")
+    key = forty.keys["s00"]
+    answer = key.answers["q6"]
+    assert answer.text == "((a2 - t) * (a2*(1 - a2))) @ a1.T"
+    assert answer.formula.shape == (2, 2) and answer.formula[0, 1] == forty.derivation.scalar.gradient("W2", (0, 1)).expr
+    sources = forty.sources()
+    worksheet, answers = sources["s00_worksheet.tex"], sources["s00_answers.tex"]
+    assert r"\textbf{5.}\enspace Whole matrix: write $\frac{\partial E}{\partial W^{(2)}}$" in worksheet
+    assert r"\text{[q6]}\ \frac{\partial E}{\partial W^{(2)}}" in worksheet
+    assert r"\frac{\partial E}{\partial W^{(2)}} &= \boxed{\delta^{(2)} \, \bigl(a^{(1)}\bigr)^{\top}}" in answers
+    assert r"\delta^{(2)} &= (a^{(2)} - t) \odot a^{(2)} \odot (1 - a^{(2)})" in answers
+    assert sources["class_answers.csv"].splitlines()[1].endswith(",((a2 - t) * (a2*(1 - a2))) @ a1.T")
+    assert r"q6: \texttt{((a2 - t) * (a2*(1 - a2))) @ a1.T}" in sources["class_answers.tex"]
+    (question,) = [q for q in ET.fromstring(sources["quiz.xml"]) if q.findtext("name/text") == "q6"]
+    options = {a.findtext("text"): a.get("fraction") for a in question.findall("answer")}
+    assert options == {
+        "((a2 - t) * (a2*(1 - a2))) @ a1.T": "100",
+        "((t - a2) * (a2*(1 - a2))) @ a1.T": "0",
+        "a1 @ ((a2 - t) * (a2*(1 - a2))).T": "0",
+        "((a2 - t) * (a2*(1 - a2))) @ a1": "0",
+    }
+
+
+def test_a_gradient_question_asks_one_element():
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    with pytest.raises(SpecError) as info:
+        parse_questions({"questions": [{"id": "q", "kind": "gradient", "wrt": "W2"}]}, derivation, "q.yaml")
+    assert str(info.value) == (
+        "q.yaml: questions[1].wrt: W2 is a whole parameter; a gradient question asks one element (W2_11), "
+        "a formula question may ask the whole matrix"
+    )
+
+
+# -- "which factor" on paper: multiple choice ------------------------------------------------------
+
+
+def test_which_factor_is_multiple_choice_on_the_worksheet():
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    chosen = class_set(derivation, STUDENTS[:3], SEED)
+    orders = set()
+    for student in STUDENTS[:3]:
+        answer = chosen.keys[student.id].answers["q3"]  # da1_1/dz1_1
+        assert [c.letter for c in answer.choices] == ["a", "b", "c", "d", "e"]
+        assert sorted(formula_text(c.formula) for c in answer.choices) == sorted(
+            ["a1_1*(1 - a1_1)", "a1_1", "a1_1*(a1_1 + 1)", "z1_1*(1 - z1_1)", "-a1_1*(1 - a1_1)"]
+        )
+        assert formula_text(next(c.formula for c in answer.choices if c.letter == answer.letter)) == "a1_1*(1 - a1_1)"
+        orders.add(tuple(formula_text(c.formula) for c in answer.choices))
+    assert len(orders) > 1  # the letters differ between students
+    sources = chosen.sources()
+    worksheet, key = sources["s00_worksheet.tex"], sources["s00_answers.tex"]
+    right = chosen.keys["s00"].answers["q3"].letter
+    assert r"\mbox{\textbf{(a)}\ $" in worksheet and r"\text{[q3]}\ \text{letter}" in worksheet
+    assert rf"\text{{[q3]}}\ \text{{letter}} = \text{{({right})}}" in key
+    assert f",({right}) " in sources["class_answers.csv"].splitlines()[1]
+
+
+def test_which_factor_is_graded_from_the_letter():
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    chosen = class_set(derivation, STUDENTS[:1], SEED)
+    answer = chosen.keys["s00"].answers["q3"]
+    plus = next(c.letter for c in answer.choices if c.mistake is not None and c.mistake.key == "sigmoid_plus")
+    grader = Grader(derivation, chosen.items, chosen.keys)
+    cases = [
+        (answer.letter, "right", 1.0, None),
+        (f"({answer.letter.upper()})", "right", 1.0, None),
+        (number(answer.value), "right", 1.0, None),  # the value itself is still taken
+        (plus, "wrong", 0.0, "sigmoid_plus"),
+        ("h", "unreadable", 0.0, None),
+        ("maybe", "unreadable", 0.0, None),
+    ]
+    for given, verdict, points, mistake in cases:
+        (mark,) = [m for m in grader.grade_one(STUDENTS[0], Submission("s00", {"q3": given})).marks if m.item_id == "q3"]
+        assert (mark.verdict, mark.points, mark.mistake) == (verdict, points, mistake), (given, mark)
+    (mark,) = [m for m in grader.grade_one(STUDENTS[0], Submission("s00", {"q3": plus})).marks if m.item_id == "q3"]
+    assert mark.explanation == [
+        f"({plus}) is a1_1*(a1_1 + 1): sigma'(z) is written a(1 + a); it is a(1 - a)",
+        f"the right option is ({answer.letter}), a1_1*(1 - a1_1) = {number(answer.value)}",
+    ]
+    (mark,) = [m for m in grader.grade_one(STUDENTS[0], Submission("s00", {"q3": "h"})).marks if m.item_id == "q3"]
+    assert mark.explanation == ["there is no option (h); the options are a, b, c, d, e"]
+
+
+# -- follow-through credit -------------------------------------------------------------------------
+
+
+def _followed_class(follow_through=None):
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    questions = [
+        {"id": "q1", "kind": "forward", "of": "z1_1"},
+        {"id": "q2", "kind": "forward", "of": "a1_1"},
+        {"id": "q3", "kind": "gradient", "wrt": "W1_11", "points": 3, "factor_points": 1},
+        {"id": "q4", "kind": "step", "wrt": "W1_11", "points": 2},
+    ]
+    if follow_through is not None:
+        questions[3]["follow_through"] = follow_through
+    items = parse_questions({"questions": questions}, derivation)
+    return derivation, items, class_set(derivation, STUDENTS[:1], SEED, items)
+
+
+def test_follow_through_from_a_wrong_gradient_and_a_wrong_forward_value():
+    derivation, items, chosen = _followed_class()
+    key = chosen.keys["s00"]
+    assert [float(key.answers[i].value) for i in ("q1", "q2")] == [pytest.approx(-0.885), pytest.approx(0.29214272857551865)]
+    w, rate = float(key.values[items[3].wrt]), key.rate
+    grader = Grader(derivation, items, chosen.keys, chosen.blueprint)
+
+    def marks(answers):
+        return {m.item_id: m for m in grader.grade_one(STUDENTS[0], Submission("s00", answers)).marks}
+
+    # q3 wrong (0.05, no intermediate): the step taken with it is right from it
+    found = marks({"q3": "0.05", "q4": f"{w - rate * 0.05:.6f}"})
+    assert (found["q3"].points, found["q4"].verdict, found["q4"].points) == (0.0, "follow_through", 2.0)
+    assert found["q4"].explanation == [
+        f"right method from your answer to q3 (0.05): computed from it, this is {number(w - rate * 0.05)}",
+        f"the right value is {number(key.answers['q4'].value)}; your earlier answer costs its own points, not these again",
+    ]
+    # z1_1 wrong (0.5): a1_1 = sigma(0.5), and the gradient and step from it
+    a = 1 / (1 + math.exp(-0.5))
+    fixed = chosen.blueprint.values(key.point, {items[0].of: 0.5})  # z1_1
+    gradient = float(evaluate(chosen.blueprint.chains["q3"].expr, fixed))
+    found = marks({"q1": "0.5", "q2": f"{a:.6f}", "q3": f"{gradient:.6f}", "q4": f"{w - rate * gradient:.6f}"})
+    assert [(found[i].verdict, found[i].points) for i in ("q1", "q2", "q3", "q4")] == [
+        ("wrong", 0.0),
+        ("follow_through", 1.0),
+        ("follow_through", 3.0),
+        ("follow_through", 2.0),
+    ]
+    assert found["q2"].explanation[0] == "right method from your answer to q1 (0.5): computed from it, this is 0.62245933"
+    # a right earlier answer is no excuse: the same wrong step without a wrong gradient is wrong
+    found = marks({"q3": number(key.answers["q3"].value), "q4": f"{w - rate * 0.05:.6f}"})
+    assert (found["q4"].verdict, found["q4"].points) == ("wrong", 0.0)
+
+
+@pytest.mark.parametrize("share, points", [(0.5, 1.0), (0, 0.0)])
+def test_follow_through_credit_is_set_in_the_questions(share, points):
+    derivation, items, chosen = _followed_class(share)
+    key = chosen.keys["s00"]
+    w = float(key.values[items[3].wrt])
+    grader = Grader(derivation, items, chosen.keys, chosen.blueprint)
+    submission = Submission("s00", {"q3": "0.05", "q4": f"{w - key.rate * 0.05:.6f}"})
+    found = {m.item_id: m for m in grader.grade_one(STUDENTS[0], submission).marks}
+    assert (found["q4"].verdict, found["q4"].points) == ("follow_through", points)
+    assert found["q4"].explanation[1].endswith(f"and this one earns {share:g} of its points")
+
+
+# -- the command line: --pdf, and a class no variant fits ------------------------------------------
+
+
+def test_classroom_pdf_compiles_every_document(tmp_path, capsys):
+    needs_tex()
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,name\ns1,Ada Lovelace\ns2,Zoë Müller\ns3,Łukasz Żółć\n", encoding="utf-8")
+    questions = tmp_path / "q.yaml"
+    questions.write_text(
+        "questions:\n"
+        "  - {id: q1, kind: forward, of: a1_1}\n"
+        "  - {id: q2, kind: factor, of: a1_1, wrt: z1_1}\n"
+        "  - {id: q3, kind: gradient, wrt: W1_11, points: 3, factor_points: 1}\n"
+        "  - {id: q3_step, kind: step, wrt: W1_11}\n"
+        "  - {id: q4, kind: formula, wrt: W2_11, points: 2}\n"
+        "  - {id: q5, kind: formula, wrt: W1, points: 3}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "class"
+    args = ["classroom", str(EXAMPLES / "tutorial_222.yaml"), "--roster", str(roster), "-o", str(out), "--questions"]
+    assert main([*args, str(questions), "--pdf"]) == 0
+    assert capsys.readouterr().out == f"wrote 17 files for 3 students into {out}\n"
+    pdfs = sorted(p.name for p in out.glob("*.pdf"))
+    assert pdfs == ["class_answers.pdf", *(f"s{k}_{kind}.pdf" for k in (1, 2, 3) for kind in ("answers", "worksheet"))]
+    for pdf in pdfs:
+        assert (out / pdf).read_bytes().startswith(b"%PDF") and (out / pdf).stat().st_size > 5_000, pdf
+
+
+def test_no_well_conditioned_variant(tmp_path, capsys, monkeypatch):
+    """Every draw refused (here: every sigmoid counts as saturated): one line, exit 2, nothing written."""
+    from symprop.classroom import variants
+
+    monkeypatch.setattr(variants, "SATURATED", -1.0)
+    monkeypatch.setattr(variants, "MAX_ATTEMPTS", 3)
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,name\ns1,Ada\n", encoding="utf-8")
+    path = str(EXAMPLES / "tutorial_222.yaml")
+    assert main(["classroom", path, "--roster", str(roster), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"symprop: error: {path}: no well-conditioned variant for student 's1' in 3 draws (the last: a1: ")
+    assert err.endswith("); ask about other elements in --questions\n") and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "text, delimiter",
+    [
+        ("id,name\ns1,A\n", ","),
+        ("id;name\ns1;A\n", ";"),
+        ('id,name\ns1,"A; B"\n', ","),  # a ';' in a later row does not count
+        ("id;q1;q2\ns1;0,5;1,5\n", ";"),  # decimal commas in the rows, not in the header
+        ("question;answer\nq1;0,0259\n", ";"),
+        ("id,name;x\n", ","),  # a tie-break: more commas than semicolons, or as many
+    ],
+)
+def test_one_rule_tells_a_csv_files_separator(text, delimiter):
+    """Rosters and answers files (class and per student) are split by the same rule; the roster
+    used to want no ',' at all in its header, the answers file more ';' than ','."""
+    from symprop.classroom.roster import csv_delimiter
+
+    assert csv_delimiter(text) == delimiter
+
+
+def test_a_students_answers_file_in_semicolons(tmp_path):
+    from symprop.classroom.submissions import read_submissions
+
+    (tmp_path / "s1.csv").write_text("question;answer\nq1;0,0259\nq2;(a) \n", encoding="utf-8")
+    assert read_submissions(tmp_path)["s1"].answers == {"q1": "0,0259", "q2": "(a)"}
+
+
+def test_which_factor_on_a_gate_has_its_value_as_a_distractor():
+    """CS231n's 1/x gate: d(1/x)/dx, its sign flipped, and 1/x itself (not only two options)."""
+    derivation = symprop.derive(symprop.load(EXAMPLES / "cs231n_neuron.yaml"))
+    answer = class_set(derivation, STUDENTS[:1], 0).keys["s00"].answers["q2"]
+    assert sorted((formula_text(c.formula), c.mistake.key if c.mistake else None) for c in answer.choices) == [
+        ("-1/f_g^2", None),
+        ("1/f_g", "gate_value"),
+        ("f_g^(-2)", "sign_local"),
+    ]

@@ -73,6 +73,62 @@ def test_class_indices_are_accepted_as_pytorch_does(softmax3, function):
             np.testing.assert_allclose(with_indices[1][key], with_one_hot[1][key])
 
 
+def test_check_false_skips_the_checks_and_changes_no_number(softmax3, emit):
+    """loss_and_grad(..., check=False), for a training loop over data it checked once (issue 15):
+    the same loss and gradients on valid data; no check on invalid data (here a row of T that
+    sums to 2, which check=True refuses)."""
+    for module, params, X, T in (softmax3, _graph(emit)):
+        loss, grads = module.loss_and_grad(params, X, T)
+        fast_loss, fast_grads = module.loss_and_grad(params, X, T, check=False)
+        assert fast_loss == loss
+        assert all(np.array_equal(fast_grads[k], grads[k]) for k in grads)
+        T2 = T.copy()
+        T2[0] = 1.0
+        with pytest.raises(ValueError, match=r"^T: cross-entropy targets must sum to 1 along the last axis; row 0 sums to 3$"):
+            module.loss_and_grad(params, X, T2)
+        module.loss_and_grad(params, X, T2, check=False)
+
+
+def test_check_false_still_turns_class_indices_one_hot(softmax3, emit):
+    """Regression: with check=False, class indices of shape (batch,) went into the module
+    unconverted and broadcast against the (batch, classes) output when the batch size equals
+    the number of classes: a wrong gradient with no error.  They are still turned one-hot."""
+    for module, params, X, T in (softmax3, _graph(emit)):
+        classes = T.shape[1]
+        X, T = X[:classes], T[:classes]
+        assert X.shape[0] == classes
+        indices = T.argmax(axis=1)
+        loss, grads = module.loss_and_grad(params, X, T)
+        fast_loss, fast_grads = module.loss_and_grad(params, X, indices, check=False)
+        assert fast_loss == pytest.approx(loss, rel=1e-15)
+        assert all(np.allclose(fast_grads[k], grads[k], rtol=1e-14, atol=0) for k in grads)
+
+
+def _graph(emit):
+    module = emit(GRAPH_CE)
+    X, T = module.sample_batch(4)
+    return module, module.init_params(), X, T
+
+
+@pytest.mark.parametrize("value", [-1, -(2**62), 5])
+def test_negative_and_large_indices_are_refused_in_one_pass(emit, value):
+    """Indices are checked as unsigned integers (one pass): a negative one, which NumPy would
+    read from the end of the table, is as far outside [0, n) as a large one."""
+    spec = {
+        "name": "lookup",
+        "inputs": {"ids": {"shape": [3], "dtype": "int", "range": 5}},
+        "targets": {"t": 2},
+        "params": {"V": [5, 2]},
+        "nodes": {"y": "sum(V[ids], axis=0)"},
+        "loss": "half_sse(y, t)",
+    }
+    module = emit(spec)
+    _, T = module.sample_batch(2)
+    X = np.array([[0, 1, 4], [2, 3, value]])
+    with pytest.raises(ValueError, match=rf"^X: expected indices in \[0, 5\), got values {min(value, 0)} to {max(value, 4)}$"):
+        module.loss(module.init_params(), X, T)
+
+
 def test_class_indices_out_of_range_are_refused(softmax3):
     module, params, X, _ = softmax3
     with pytest.raises(ValueError, match=r"^T: class indices must be in \[0, 3\), got values 0 to 3$"):

@@ -25,6 +25,7 @@ from symprop import ops, registry
 from symprop.check import load_module
 from symprop.cli import main
 from symprop.emit.scalar import SCALAR_BACKEND_LIMIT
+from symprop.emit.scalar.module import ScalarModule
 from symprop.errors import SymPropError
 
 #: The examples small enough for the scalar backend, and the ones it refuses -> why.
@@ -267,7 +268,7 @@ def test_cross_entropy_targets_off_the_simplex_are_refused(tmp_path):
 def test_unknown_backend_is_one_line_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["derive", str(EXAMPLES / "tutorial_222.yaml"), "-o", str(out), "--backend", "fortran"]) == 2
-    assert capsys.readouterr().err == "symprop: error: --backend 'fortran': choose from numpy, scalar, array-api\n"
+    assert capsys.readouterr().err == "symprop: error: --backend 'fortran': choose from numpy, scalar, array-api, numba\n"
     assert not out.exists()
 
 
@@ -376,7 +377,7 @@ def test_the_api_names_the_backends():
     assert derivation.module_source("scalar") == derivation.scalar_source()
     assert derivation.module_source() == derivation.numpy_source()
     assert derivation.module_source("array-api") == derivation.array_api_source()
-    with pytest.raises(SymPropError, match=r"^unknown backend 'cuda': choose from numpy, scalar, array-api$"):
+    with pytest.raises(SymPropError, match=r"^unknown backend 'cuda': choose from numpy, scalar, array-api, numba$"):
         derivation.module_source("cuda")
 
 
@@ -388,3 +389,13 @@ def test_a_node_named_like_a_builtin_is_refused_in_one_line():
     with pytest.raises(SymPropError, match=r"^shadow: --backend scalar would use the name 'len' twice"):
         derivation.scalar_source()
     assert derivation.numpy_source()  # the NumPy backend has no such name
+
+
+def test_the_elements_of_one_sample_are_built_once():
+    """Derivation.elements: the chain-rule count, the per-weight view and the scalar backend read
+    one ScalarView (chain_terms built one and the per-weight view another)."""
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    assert derivation.chain_terms == 2  # W1_11 reaches E through a2_1 and a2_2
+    view = derivation.elements
+    assert derivation.scalar.symbols is view.symbols and derivation.scalar.definitions is view.definitions
+    assert ScalarModule(derivation).view is view

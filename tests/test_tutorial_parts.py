@@ -8,12 +8,15 @@ from __future__ import annotations
 import re
 
 import pytest
+import sympy as sp
 from conftest import EXAMPLES
 
 import symprop
 from symprop.aliases import alias_latex
 from symprop.cli import main
 from symprop.emit.latex.handout import Handout
+from symprop.ops.base import arg_symbol
+from symprop.ops.elementwise import Elementwise
 
 LAYERS_222 = EXAMPLES / "tutorial_222.yaml"
 
@@ -322,6 +325,19 @@ def test_the_gate_patterns_are_those_of_the_gates_present(derivations):
     warmup = Handout(derivations["cs231n_warmup"]).context()["gate_patterns"]
     assert warmup == [neuron[1], neuron[0]]  # the add gate comes first in f = (x + y) z
     assert Handout(derivations["tutorial_222"]).context()["gate_patterns"] is None  # a layer stack
+
+
+U0 = arg_symbol(0)
+
+
+@pytest.mark.parametrize(
+    ("formula", "kind", "number"),
+    [(U0 + 1, "shift", 1), (U0 - sp.Rational(1, 2), "shift", -sp.Rational(1, 2)), (-U0, "scale", -1), (3 * U0, "scale", 3),
+     (U0, "scale", 1), (sp.exp(U0), "function", None), (1 / U0, "function", None)],
+)  # fmt: skip
+def test_a_gate_of_one_input_is_classified_once_for_its_symbol_and_its_sentence(formula, kind, number):
+    """Elementwise.one_input_gate, which latex_gate and gate_pattern both read (they simplified twice)."""
+    assert Elementwise(formula, ((),)).one_input_gate == (kind, number)
 
 
 def test_a_max_gate_routes_and_a_sigmoid_op_gives_its_local_gradient(tmp_path):

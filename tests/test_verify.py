@@ -257,7 +257,7 @@ def test_result_echoes_what_was_understood():
         ("W2[0,0]", "sigmoid", None, "is a function"),
         ("W2[0,0]", "a1[5]", None, "does not fit 'a1' of shape [2]"),
         ("W2[0,0]", "a1_1 @ a1_1", None, "'@' multiplies two arrays"),
-        ("W2[0,0]", None, r"\sum_i w_i", "the sum over i reaches w_{1}, which is not an element"),
+        ("W2[0,0]", None, r"\sum_i w_i", "the sum over i reaches 'w_{1}', which is not an element"),
         ("W2[0,0]", None, r"\foo{x}", "unknown command '\\foo'"),
         ("W2[0,0]", None, r"z_3", "unknown name 'z_{3}'; layers are written z^{(1)}"),
         ("W2[0,0]", None, r"(a^{(2)}_1", "expected ')'"),
@@ -390,6 +390,25 @@ def test_graph_specs_cs231n_neuron_at_the_lectures_point():
     assert wrong.values["correct"].startswith("-0.19661")  # the lecture's -0.20
     assert "missing factor: df_a/dw0 = x0" in wrong.diagnosis
     assert str(wrong).startswith("df/dw0: WRONG")
+
+
+@pytest.mark.parametrize(
+    ("spec", "wrt", "expected"),
+    [
+        ("concat_two_inputs", "Wu_11",  # hu = relu(Wu @ u): hu_a = Wu u is a part
+         "(W_11*(-t_1 + y_1) + W_21*(-t_2 + y_2) + W_31*(-t_3 + y_3)) * step(Wu_11*u_1 + Wu_12*u_2 + Wu_13*u_3) * u_1"),
+        ("tied_autoencoder", "b_1",  # xhat = W.T @ h + c: xhat_a = W.T is a part
+         "(W_11*(-x_1 + xhat_1) + W_12*(-x_2 + xhat_2) + W_13*(-x_3 + xhat_3) + W_14*(-x_4 + xhat_4) "
+         "+ W_15*(-x_5 + xhat_5) + W_16*(-x_6 + xhat_6)) * h_1*(1 - h_1)"),
+        ("cs231n_neuron", "w0", "f*(1 - f) * x0"),  # f_a ... f_g: the familiar form needs none
+    ],
+)  # fmt: skip
+def test_the_correct_formula_names_only_the_specs_names(spec, wrt, expected):
+    """Regression: 'correct:' wrote the parts lowering made (step(hu_a_1), xhat_a_11), names the
+    person never wrote; they are written out in the spec's own names."""
+    result = verifier(spec).check(wrt, "0")
+    assert result.expected == expected
+    assert f"  correct:      {expected}\n" in str(result)
 
 
 def test_graph_specs_gated_unit_matrix_claims():

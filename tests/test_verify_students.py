@@ -152,15 +152,19 @@ NESTED_SUMS = " ".join(f"sum_{c}" for c in "ijklmnpqr") + " " + " ".join(f"W2_{a
         ("W1_11", "sum_k W9_k1*delta2_k", None, "the sum over k reaches 'W9_11', which is not an element"),
         ("W1_11", NESTED_SUMS, None, "written out is too long (more than 2000 symbols); write it with whole nodes (@)"),
         ("W2_11", "a1_1 + " * 200 + "a1_1", None, "formula is too long (1404 characters; at most 1000 allowed)"),
-        ("W1", "(W2.T delta2) @ x.T", None, "'W2.T delta2': two arrays side by side; write @ for the matrix product"),
+        ("W1", "(W2 delta2) @ x.T", None, "'W2 delta2': two arrays side by side; write @ for the matrix product"),
         ("W2_11", "x_0", None, "unknown name 'x_0' at column 1; elements are 1-based: x_1 is the first (or x[0])"),
         ("W2_11", None, r"(z^{(2)}_1 < 0)", "unexpected character '<'"),
         ("W2_11", None, r"(z^{(2)}_1 > 1)", "a comparison is read only as (z > 0), relu's derivative"),
         ("W2_11", None, r"\sum w^{(2)}_{11}", "a sum needs its index: \\sum_k or \\sum_{k=1}^{2}"),
         ("W2_11", None, r"\sum_{kj} w^{(2)}_{11}", "a sum's index is one letter, e.g. \\sum_k"),
         ("W2_11", None, r"\sum_{k=1}^{n} w^{(2)}_{k1}", "the sum's upper bound must be a number"),
-        ("W2_11", None, r"\sum_k w^{(2)}_{11}", "the sum over k uses k in no subscript, e.g. w^{(2)}_{k1}"),
-        ("W2_11", None, r"\sum_k w^{(2)}_{k3}", "the sum over k reaches w^{(2)}_{1,3}, which is not an element"),
+        ("W2_11", None, r"\sum_k w^{(2)}_{11}", "the sum over k uses k in no subscript; write it in element names, e.g. "
+         "w^{(2)}_{k1}"),
+        ("W2_11", None, r"\sum_k w^{(2)}_{k3}", "the sum over k reaches 'w^{(2)}_{1,3}', which is not an element"),
+        # Regression: a LaTeX claim took the side after its last '=' (0.03 here), a plain one refused two.
+        ("W2_11", None, r"\frac{\partial E}{\partial w} = \delta^{(2)}_1 a^{(1)}_1 = 0.03",
+         "the claim has 2 '='; give one formula"),
         ("W2_11", None, r"\frac{d\sigma}{dz} h_1", "'\\frac{d\\sigma}{dz}' needs its argument; write \\sigma'(z^{(2)}_1)"),
     ],
 )
@@ -233,3 +237,14 @@ def test_the_tutorials_names_of_the_handout_are_claim_names():
     hidden = "((o1 - t_1) * o1 * (1 - o1) * W5 + (o2 - t_2) * o2 * (1 - o2) * W7) * h1 * (1 - h1) * x_1"
     assert checker.check("W1_11", hidden).verdict == "correct"
     assert checker.check("W5", "(o1 - t_1) * h1").verdict == "wrong"
+
+
+@pytest.mark.parametrize("dash", ["−", "–"])
+@pytest.mark.parametrize("times", ["·", "⋅", "∙", "×"])
+def test_plain_and_latex_claims_read_the_same_pasted_unicode(dash, times):
+    """One table (claims_text.UNICODE) for both readers; a LaTeX claim refused the en dash and '∙'."""
+    plain = f"(a2_1 {dash} t_1) a2_1 (1 {dash} a2_1) {times} a1_1"
+    latex = f"(a^{{(2)}}_1 {dash} t_1) a^{{(2)}}_1 (1 {dash} a^{{(2)}}_1) {times} a^{{(1)}}_1"
+    checker = verifier("tutorial_222")
+    assert checker.check("W2_11", plain).understood == checker.check("W2_11", None, claim_latex=latex).understood
+    assert checker.check("W2_11", None, claim_latex=latex).correct

@@ -142,7 +142,7 @@ def test_rewrites_keep_the_users_columns():
         ("Wz", "dq", "unknown node 'Wz'"),
         ("Wq[16,0]", "dq[0,0]", "Wq has shape [16, 16]"),
         ("Wq[i,i]", "dq[0,0]", "give each axis its own letter"),
-        ("Wq", "dq(1)", "'dq' is not a function"),
+        ("Wq", "dq(1)", "claim 'dq(1)' (read as 'dq*(1)'): it is a 8x16 matrix"),  # a value before ( multiplies
         ("Wq", "(sum_t) + dq", "sum_{...} needs something to sum after it at column 2"),
     ],
 )
@@ -164,7 +164,6 @@ def test_latex_claims_on_a_large_network_are_refused_in_one_line():
     refusal = r"LaTeX claims are checked with the per-weight view, which this network has not \(\d+ parameters \(at most 100\)\)"
     with pytest.raises(SymPropError, match=refusal):
         verifier("self_attention").check("Wq", claim_latex=r"X^T \, dq")
-
 
 
 def _elman(steps: int) -> dict:
@@ -249,3 +248,41 @@ def test_tensor_corpus_covers_the_mistakes_of_the_issue():
     )
     assert set(required) <= mistakes
     assert sum(c["expect"] == "correct" for c in claims) >= 15
+
+
+# -- what students write, on a network too large for the per-weight view -----------------------
+
+LARGE_CLAIMS = [
+    ("W2_11", "delta2_1*a1_1", "correct", "delta2_1*a1_1"),
+    ("W2_11", "δ2_1 a1_1", "correct", "delta2_1 * a1_1"),
+    ("W2_11", "(a2_1 − t_1)·a2_1(1 − a2_1)·a1_1", "correct", "(a2_1 - t_1)*a2_1*(1 - a2_1)*a1_1"),
+    ("W2[0,0]", "sigma'(z2_1)(a2_1-t_1)a1_1", "correct", "sigma_prime(z2_1)*(a2_1-t_1)*a1_1"),
+    ("W2_11", "dE/dW2_11 = delta2_1 a1_1", "correct", "delta2_1 * a1_1"),
+    ("W2_11", "(t_1-a2_1)a2_1(1-a2_1)a1_1", "wrong", "(t_1-a2_1)*a2_1*(1-a2_1)*a1_1"),
+    ("W1_11", "(sum_k W2_k1 δ2_k) a1_1(1 − a1_1) x_1", "correct", None),
+    ("W1_11", "(sum_k W2_1k δ2_k) a1_1(1 − a1_1) x_1", "wrong", None),
+    ("W2", "δ2 a1ᵀ", "correct", "delta2 @ a1.T"),
+    ("W1", "((W2^T δ2) ⊙ a1(1 − a1)) xᵀ", "correct", "((W2.T @ delta2) * a1*(1 - a1)) * x.T"),
+]
+
+
+@pytest.mark.parametrize("wrt, claim, verdict, read_as", LARGE_CLAIMS)
+def test_plain_claims_as_students_write_them_on_a_large_network(wrt, claim, verdict, read_as):
+    """mlp_784_30_10 has 23,860 parameters: element claims are decided with numbers, and were
+    read without the rewriting (Unicode, implicit products, W^T) small networks get; a plain
+    element name (W2_11) was taken for a whole node."""
+    result = large_verifier().check(wrt, claim)
+    assert result.verdict == verdict, str(result)
+    if read_as is not None:
+        assert result.understood == read_as
+
+
+@cache
+def large_verifier() -> Verifier:
+    return Verifier(EXAMPLES / "mlp_784_30_10.yaml")
+
+
+def test_a_large_networks_claim_is_echoed_as_typed_in_its_error():
+    with pytest.raises(SymPropError) as error:
+        large_verifier().check("W2_11", "δ2_1 a1")
+    assert str(error.value).startswith("claim 'δ2_1 a1' (read as 'delta2_1 * a1'): ")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..emit.latex.exercises import ExerciseSheet
 from ..errors import SymPropError
 from ..loading import from_dict
 from ..spec_file import read_text
@@ -18,7 +19,7 @@ from .moodle import quiz_xml
 from .questions import Item, default_questions, parse_questions
 from .report import feedback, gradebook
 from .roster import Student
-from .sheets import class_answers, student_sources
+from .sheets import class_answers, student_sources, worksheet_exercises
 from .submissions import read_submissions
 from .variants import draw_variant
 
@@ -38,8 +39,9 @@ class ClassSet:
 
     def sources(self) -> dict[str, str]:
         outputs: dict[str, str] = {}
+        sheet = ExerciseSheet(self.derivation, worksheet_exercises(self.derivation, self.keys[self.students[0].id]))
         for student in self.students:
-            outputs.update(student_sources(self.derivation, self.keys[student.id], student))
+            outputs.update(student_sources(self.derivation, self.keys[student.id], student, sheet))
         title = f"{self.derivation.network.name}, seed {self.seed}"
         outputs.update(class_answers(self.students, self.keys, [i.id for i in self.items], title))
         outputs["quiz.xml"] = quiz_xml(self)
@@ -59,7 +61,7 @@ class ClassSet:
 
     def grade(self, answers: str | Path) -> tuple[list[Row], dict[str, str]]:
         """Grade the submissions at ``answers``: the rows and {file name: text} (gradebook, feedback)."""
-        rows = Grader(self.derivation, self.items, self.keys).grade(self.students, read_submissions(answers))
+        rows = Grader(self.derivation, self.items, self.keys, self.blueprint).grade(self.students, read_submissions(answers))
         outputs = {"gradebook.csv": gradebook(rows, self.items)}
         name = self.derivation.network.name
         for row in rows:

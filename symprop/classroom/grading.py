@@ -23,6 +23,7 @@ from ..formula import FormulaError
 from ..latex_printing import number
 from ..spec import Example
 from .key import Answer, Key, close, match
+from .mistakes import formula_text
 from .roster import Student
 from .submissions import Submission
 
@@ -34,7 +35,7 @@ class Mark:
     item_id: str
     points: float
     given: str
-    verdict: str  # right, wrong, partial, empty, unreadable
+    verdict: str  # right, wrong, partial, follow_through, empty, unreadable
     explanation: list[str] = field(default_factory=list)
     mistake: str | None = None  # the key of the typical mistake named
 
@@ -64,8 +65,11 @@ def parse_number(text: str) -> float | None:
 
 
 class Grader:
-    def __init__(self, derivation, items, keys: dict[str, Key]):
+    def __init__(self, derivation, items, keys: dict[str, Key], blueprint=None):
+        from .key import Blueprint
+
         self.derivation, self.items, self.keys = derivation, items, keys
+        self.blueprint = blueprint if blueprint is not None else Blueprint(derivation, items)
 
     def grade(self, students: list[Student], submissions: dict[str, Submission]) -> list[Row]:
         rows = []
@@ -89,6 +93,7 @@ class Grader:
             notes.append(f"unknown question id(s) {', '.join(extra[:5])} ignored")
         marks = []
         verifier = None
+        wrong: dict[str, float] = {}  # earlier numbers that were wrong: what a later answer may follow through from
         for item in self.items:
             given = submission.answers.get(item.id, "")[:MAX_ANSWER]
             answer = key.answers[item.id]
@@ -97,6 +102,10 @@ class Grader:
                 notes.append(f"{item.id}: empty")
             elif item.numeric:
                 marks.append(self.numeric(answer, given))
+                value = parse_number(given)
+                if marks[-1].verdict in ("wrong", "partial") and value is not None:
+                    marks[-1] = self.followed(key, answer, given, value, wrong) or marks[-1]
+                    wrong[item.id] = value
             else:
                 if verifier is None:
                     verifier = self.verifier(key)
@@ -109,9 +118,12 @@ class Grader:
 
     def numeric(self, answer: Answer, given: str) -> Mark:
         item = answer.item
+        if answer.choices and (letter := parse_letter(given)) is not None:
+            return self.choice(answer, given, letter)
         value = parse_number(given)
         if value is None:
-            return Mark(item.id, 0.0, given, "unreadable", [f"{_quote(given)} is not a number (write e.g. 0.0259 or 0,0259)"])
+            hint = "an option's letter (write e.g. b)" if answer.choices else "a number (write e.g. 0.0259 or 0,0259)"
+            return Mark(item.id, 0.0, given, "unreadable", [f"{_quote(given)} is not {hint}"])
         right = float(answer.value)
         if close(value, right):
             return Mark(item.id, item.points, given, "right", [])
@@ -123,6 +135,36 @@ class Grader:
         lines.insert(0, found.text)
         points = min(found.right_factors * item.factor_points, item.points)
         return Mark(item.id, points, given, "partial" if points else "wrong", lines, found.key if found.mistake else None)
+
+    def followed(self, key: Key, answer: Answer, given: str, value: float, wrong: dict[str, float]) -> Mark | None:
+        """Follow-through: ``value`` is wrong, but right from the student's own wrong answers to
+        earlier questions (``wrong``); the item's ``follow_through`` share of its points."""
+        item = answer.item
+        found = self.blueprint.follow_through(key, item, wrong) if wrong else None
+        if found is None or not close(value, found[0]):
+            return None
+        computed, sources = found
+        named = ", ".join(f"{i} ({wrong[i]:g})" for i in sources)
+        lines = [
+            f"right method from your answer to {named}: computed from it, this is {number(computed)}",
+            f"the right value is {number(answer.value)}; your earlier answer costs its own points, "
+            + ("not these again" if item.follow_through == 1 else f"and this one earns {item.follow_through:g} of its points"),
+        ]
+        points = item.points * item.follow_through
+        return Mark(item.id, points, given, "follow_through", lines)
+
+    def choice(self, answer: Answer, given: str, letter: str) -> Mark:
+        """A "which factor" question answered with the letter of an option."""
+        item = answer.item
+        chosen = next((c for c in answer.choices if c.letter == letter), None)
+        right = f"the right option is ({answer.letter}), {formula_text(answer.formula)} = {number(answer.value)}"
+        if chosen is None:
+            letters = ", ".join(c.letter for c in answer.choices)
+            return Mark(item.id, 0.0, given, "unreadable", [f"there is no option ({letter}); the options are {letters}"])
+        if chosen.mistake is None:
+            return Mark(item.id, item.points, given, "right", [])
+        lines = [f"({letter}) is {formula_text(chosen.formula)}: {chosen.mistake.text}", right]
+        return Mark(item.id, 0.0, given, "wrong", lines, chosen.mistake.key)
 
     # -- formulas -----------------------------------------------------------------------
 
@@ -147,7 +189,7 @@ class Grader:
             return Mark(item.id, item.points, given, "right", [])
         lines = [f"read as: {result.understood}", *result.diagnosis]
         mistake = None
-        right_factors = _agreeing(result.diagnosis, answer)
+        right_factors = _agreeing(result.diagnosis)
         if result.values:
             lines.append(f"at your numbers your formula gives {result.values['claim']}, the right one {result.values['correct']}")
             claimed = parse_number(result.values["claim"])
@@ -160,10 +202,17 @@ class Grader:
         return Mark(item.id, points, given, "partial" if points else "wrong", lines, mistake)
 
 
-def _agreeing(diagnosis: list[str], answer: Answer) -> int:
-    """How many of the chain's factors the verifier's diagnosis says the claim has right."""
+def _agreeing(diagnosis: list[str]) -> int:
+    """How many chain-rule factors the verifier's diagnosis says the claim has right (for a
+    whole matrix, those of the element where it differs): ``factor 1 = dE/da2_1, ...``."""
     line = next((d for d in diagnosis if d.startswith("agrees with the chain rule:")), "")
-    return sum(1 for f in answer.chain.factors if f"= d{f.of}/d{f.wrt}" in line) if answer.chain else 0
+    return len(set(re.findall(r"= (d\w+/d\w+)", line)))
+
+
+def parse_letter(text: str) -> str | None:
+    """The option a student wrote: ``b``, ``(b)``, ``B)``, ``b.``; None for anything else."""
+    found = re.fullmatch(r"\s*\(?\s*([A-Ha-h])\s*[).]?\s*", text)
+    return found.group(1).lower() if found else None
 
 
 def _example(example, key: Key):

@@ -11,6 +11,7 @@ chain-rule factor right (``right_factors``), which is the partial credit it earn
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import sympy as sp
@@ -151,7 +152,8 @@ def step_mistakes(weight: sp.Float, rate: float, gradient: sp.Float, mistakes: l
 
 
 def local_mistakes(derivation, of: sp.Symbol, wrt: sp.Symbol, formula: sp.Expr) -> list[Wrong]:
-    """Wrong local derivatives of an activation: a(1 + a), f'(a) written in z, f(z) itself."""
+    """Wrong local derivatives: of an activation, a(1 + a), f'(a) written in z, f(z) itself; of
+    any step, its sign flipped (the distractors of a "which factor" question)."""
     node = _node_of(derivation, of)
     found: list[tuple[str, str, sp.Expr]] = []
     if node is not None and node.op.activation:
@@ -166,6 +168,10 @@ def local_mistakes(derivation, of: sp.Symbol, wrt: sp.Symbol, formula: sp.Expr) 
                     formula.xreplace({of: wrt}),
                 )
             )
+    elif node is not None:  # a gate (CS231n's 1/x): its value for its slope
+        found.append(("gate_value", f"this is {of} itself, not its derivative", derivation.scalar.definitions[of]))
+    if not formula.is_number:
+        found.append(("sign_local", "the sign is flipped", -formula))
     return [Wrong(key, text, wrong, 0) for key, text, wrong in found]
 
 
@@ -187,6 +193,31 @@ def at_point(wrongs: list[Wrong], right_value: sp.Float, values) -> list[Mistake
             continue
         kept.append(Mistake(wrong.key, wrong.text, wrong.formula, value, wrong.right_factors))
     return kept
+
+
+def matrix_mistakes(right: str) -> list[tuple[str, str]]:
+    """Typical wrong array formulas for a whole parameter's gradient, as (formula, mistake), made
+    from its right array formula (``delta @ a1.T``) by one edit each: the error's sign flipped,
+    the outer product the wrong way round, a transpose left out (of the input, or of the next
+    layer's weights in the error signal).  Each differs from the right one in every size but
+    1x1: the verifier's size variants tell them apart."""
+    found = []
+    swapped = re.sub(r"\((\w+) - (t\w*)\)", r"(\2 - \1)", right, count=1)
+    found.append((swapped, "the sign of the error is flipped (t - y instead of y - t)"))
+    outer = re.fullmatch(r"(.*) @ (\w+)\.T", right)
+    if outer:
+        delta, data = outer.groups()
+        found.append((f"{data} @ {_bracketed(delta)}.T", "the matrix is transposed: dE/dW has W's shape (outputs, inputs)"))
+        found.append((f"{delta} @ {data}", f"the transpose of {data} is missing (a column times a column)"))
+    weights = re.search(r"(\w+)\.T @", right)
+    if weights:
+        w = weights.group(1)
+        found.append((right.replace(weights.group(0), f"{w} @", 1), f"{w} is used where {w}^T belongs (missing transpose)"))
+    return [(text, why) for text, why in dict(found).items() if text != right]
+
+
+def _bracketed(text: str) -> str:
+    return text if re.fullmatch(r"[\w.]+|\(.*\)", text) else f"({text})"
 
 
 def _replace_products(expr: sp.Expr, replacements: dict[sp.Expr, sp.Expr]) -> sp.Expr:

@@ -16,8 +16,8 @@ import html
 import xml.etree.ElementTree as ET
 
 from ..latex_printing import number
-from .key import ABSOLUTE, RELATIVE
-from .mistakes import formula_text
+from .key import tolerance
+from .mistakes import formula_text, matrix_mistakes
 
 
 def quiz_xml(chosen) -> str:
@@ -46,30 +46,36 @@ def _numerical(quiz: ET.Element, chosen, item, student) -> None:
     answer = key.answers[item.id]
     question = _header(quiz, "numerical", f"{item.id} {student.id}", _prompt(chosen, item, key), item.points)
     right = float(answer.value)
-    _answer(question, 100, number(answer.value), "Right.", _tolerance(right))
+    _answer(question, 100, number(answer.value), "Right.", tolerance(right))
     seen = [right]
     for candidate in answer.candidates:
         # bands that do not overlap: Moodle takes the first answer whose band holds the number
-        if candidate.mistake and all(abs(candidate.value - v) > _tolerance(v) + _tolerance(candidate.value) for v in seen):
+        if candidate.mistake and all(abs(candidate.value - v) > tolerance(v) + tolerance(candidate.value) for v in seen):
             seen.append(candidate.value)
-            _answer(question, 0, number(candidate.value), candidate.text, _tolerance(candidate.value))
+            _answer(question, 0, number(candidate.value), candidate.text, tolerance(candidate.value))
 
 
 def _multichoice(quiz: ET.Element, chosen, item, answer) -> None:
-    wrt = f"d{answer.item.of}/d{answer.item.wrt}" if item.kind == "factor" else f"dE/d{item.wrt}"
-    prompt = f"Which formula is {wrt} (in forward values) for the network {chosen.derivation.network.name}?"
+    name = chosen.derivation.network.name
+    if item.whole:
+        prompt = (
+            f"Which formula is dE/d{item.wrt}, the whole matrix, for the network {name}? (Vectors are columns, "
+            "* is elementwise, @ the matrix product, .T the transpose.)"
+        )
+        options = [(answer.text, "Right.")] + matrix_mistakes(answer.text)
+    else:
+        wrt = f"d{answer.item.of}/d{answer.item.wrt}" if item.kind == "factor" else f"dE/d{item.wrt}"
+        prompt = f"Which formula is {wrt} (in forward values) for the network {name}?"
+        wrongs = chosen.blueprint.wrongs.get(item.id, [])
+        options = [(formula_text(answer.formula), "Right.")] + [(formula_text(w.formula), w.text) for w in wrongs]
     question = _header(quiz, "multichoice", item.id, prompt, item.points)
     for tag, value in (("single", "true"), ("shuffleanswers", "true"), ("answernumbering", "abc")):
         _text_element(question, tag, value)
-    right = formula_text(answer.formula)
-    _answer(question, 100, right, "Right.")
-    wrongs = chosen.blueprint.wrongs.get(item.id, [])
-    shown = {right}
-    for wrong in wrongs:
-        text = formula_text(wrong.formula)
+    shown = set()
+    for k, (text, why) in enumerate(options):  # the right one first
         if text not in shown:
             shown.add(text)
-            _answer(question, 0, text, wrong.text)
+            _answer(question, 0 if k else 100, text, why)
 
 
 def _prompt(chosen, item, key) -> str:
@@ -100,10 +106,6 @@ def _answer(question: ET.Element, fraction: int, value: str, feedback: str, tole
     if tolerance is not None:
         _text_element(answer, "tolerance", repr(tolerance))
     _text(ET.SubElement(answer, "feedback", format="html"), f"<p>{html.escape(feedback)}</p>")
-
-
-def _tolerance(value: float) -> float:
-    return max(RELATIVE * abs(value), ABSOLUTE)
 
 
 def _text(parent: ET.Element, value: str) -> None:

@@ -6,30 +6,41 @@
       - {id: q3, kind: gradient, wrt: W1_11, points: 3, factor_points: 1}
       - {id: q4, kind: step, wrt: W1_11, points: 1}             # the weight after one step
       - {id: q5, kind: formula, wrt: W2_11, points: 2, factor_points: 0.5}
+      - {id: q6, kind: formula, wrt: W2, points: 2}             # the whole matrix: delta2 a1^T
+      - {id: q7, kind: step, wrt: W1_11, follow_through: 0.5}
 
-Elements are named as the verifier names them (``W2_11``, ``a1_1``, 1-based).  ``factor_points``
-is the partial credit per chain-rule factor that is right when the answer is not.  The file is
-read and checked like a spec: one line naming the file and the field for any problem.
+Elements are named as the verifier names them (``W2_11``, ``a1_1``, 1-based); a formula
+question may name a whole parameter (``W2``): the answer is its gradient as a matrix, in the
+vector notation of the handout (``delta2 a1^T``, ``(W2^T delta2) * a1*(1 - a1)``).
+``factor_points`` is the partial credit per chain-rule factor that is right when the answer is
+not.  ``follow_through`` (a fraction of ``points``, default ``FOLLOW_THROUGH``) is the credit for
+a number that is wrong only because it was computed, by the right method, from the student's
+own wrong answer to another question (a step taken with their gradient, a gradient from their
+forward value).  A "which factor" question is multiple choice on the worksheet (a letter).  The
+file is read and checked like a spec: one line naming the file and the field for any problem.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sympy as sp
 
 from ..errors import SpecError, did_you_mean
 from ..exercises import plan, step_rate
-from ..spec_file import read_yaml
 
 if TYPE_CHECKING:
     from ..derivation import Derivation
 
 KINDS = ("forward", "factor", "gradient", "step", "formula")
-FIELDS = ("id", "kind", "of", "wrt", "points", "factor_points")
+FIELDS = ("id", "kind", "of", "wrt", "points", "factor_points", "follow_through")
+#: The default follow-through credit: all of it.  The earlier mistake already costs its own
+#: question's points; charging it again on every answer computed from it marks one slip many
+#: times (examiners call this "error carried forward").  A teacher who wants the method only
+#: partly rewarded sets e.g. ``follow_through: 0.5``.
+FOLLOW_THROUGH = 1.0
 MAX_QUESTIONS = 50
 MAX_POINTS = 100
 ID = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
@@ -46,15 +57,13 @@ class Item:
     wrt: sp.Symbol | None
     points: float = 1.0
     factor_points: float = 0.0
+    follow_through: float = FOLLOW_THROUGH
+    whole: bool = False  # a formula question about a whole parameter (``wrt`` is its name, W2)
 
     @property
     def numeric(self) -> bool:
+        """Whether the answer is a number (a "which factor" question also takes its letter)."""
         return self.kind != "formula"
-
-    @property
-    def element(self) -> sp.Symbol:
-        """The element the question is about (a value, a step's output, a parameter element)."""
-        return self.wrt if self.kind in ("gradient", "step", "formula") else self.of
 
 
 def default_questions(derivation: Derivation) -> tuple[Item, ...]:
@@ -74,11 +83,6 @@ def default_questions(derivation: Derivation) -> tuple[Item, ...]:
     return tuple(items)
 
 
-def load_questions(path: str | Path, derivation: Derivation) -> tuple[Item, ...]:
-    source = str(path)
-    return parse_questions(read_yaml(path, "questions file"), derivation, source)
-
-
 def parse_questions(data, derivation: Derivation, source: str = "<questions>") -> tuple[Item, ...]:
     if not isinstance(data, dict) or set(data) != {"questions"}:
         raise SpecError(source, "questions", "expected a mapping with one key, questions: a list of questions")
@@ -90,6 +94,7 @@ def parse_questions(data, derivation: Derivation, source: str = "<questions>") -
     scalar = derivation.scalar
     elements = {str(s): s for symbols in scalar.symbols.values() for s in symbols}
     params = {str(s) for node in derivation.graph.params() for s in scalar.symbols[node.name]}
+    matrices = {node.name for node in derivation.graph.params() if node.shape}
     has_rate = _step_rate(derivation) is not None
     items: list[Item] = []
     for i, entry in enumerate(entries, start=1):
@@ -111,12 +116,23 @@ def parse_questions(data, derivation: Derivation, source: str = "<questions>") -
             raise SpecError(source, f"{where}.kind", f"{kind!r}: expected one of {', '.join(KINDS)}{did_you_mean(kind, KINDS)}")
         needed = {"forward": ("of",), "factor": ("of", "wrt")}.get(kind, ("wrt",))
         names = {}
+        whole = kind == "formula" and entry.get("wrt") in matrices
         for key in ("of", "wrt"):
             value = entry.get(key)
             if key not in needed:
                 if value is not None:
                     raise SpecError(source, f"{where}.{key}", f"a {kind} question takes {' and '.join(needed)}, not {key}")
                 continue
+            if whole:
+                names[key] = sp.Symbol(value)
+                continue
+            if key == "wrt" and value in matrices:
+                raise SpecError(
+                    source,
+                    f"{where}.wrt",
+                    f"{value} is a whole parameter; a {kind} question asks one element ({value}_11), a formula question "
+                    "may ask the whole matrix",
+                )
             if not isinstance(value, str) or value not in elements:
                 raise SpecError(
                     source,
@@ -124,7 +140,13 @@ def parse_questions(data, derivation: Derivation, source: str = "<questions>") -
                     f"{value!r} is not an element of {derivation.name}{did_you_mean(value, elements)}; write it as W2_11, a1_1",
                 )
             names[key] = elements[value]
-        if kind in ("gradient", "step", "formula") and str(names["wrt"]) not in params:
+        if whole and _array_formula(derivation, str(names["wrt"])) is None:
+            raise SpecError(
+                source,
+                f"{where}.wrt",
+                f"{names['wrt']}'s gradient has no array formula here; ask one element ({names['wrt']}_11)",
+            )
+        if kind in ("gradient", "step", "formula") and not whole and str(names["wrt"]) not in params:
             raise SpecError(
                 source,
                 f"{where}.wrt",
@@ -150,7 +172,8 @@ def parse_questions(data, derivation: Derivation, source: str = "<questions>") -
             raise SpecError(
                 source, f"{where}.factor_points", "partial credit per chain-rule factor is for gradient and formula questions"
             )
-        items.append(Item(qid, kind, names.get("of"), names.get("wrt"), points, factor_points))
+        follow = _number(entry.get("follow_through", FOLLOW_THROUGH), source, f"{where}.follow_through", 0, 1)
+        items.append(Item(qid, kind, names.get("of"), names.get("wrt"), points, factor_points, follow, whole))
     return tuple(items)
 
 
@@ -163,3 +186,9 @@ def _number(value, source: str, where: str, low: float, high: float) -> float:
 def _step_rate(derivation: Derivation) -> float | None:
     example = derivation.network.example
     return step_rate(derivation, example.learning_rate if example is not None else None)
+
+
+def _array_formula(derivation: Derivation, node: str) -> str | None:
+    from ..verify.writing import array_formula
+
+    return array_formula(derivation, node)

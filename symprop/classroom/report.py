@@ -14,6 +14,7 @@ VERDICTS = {
     "right": "right",
     "wrong": "wrong",
     "partial": "partly right",
+    "follow_through": "right from your earlier answer",
     "empty": "no answer",
     "unreadable": "could not be read",
 }

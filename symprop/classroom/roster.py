@@ -101,13 +101,17 @@ def parse_roster(text: str, source: str = "<roster>") -> list[Student]:
     return students
 
 
-def _rows(text: str, source: str) -> list[list[str]]:
-    """The CSV rows, separated by ',' or, as spreadsheets in many locales save them, by ';'
-    (told by the header line)."""
+def csv_delimiter(text: str) -> str:
+    """The separator of a CSV file: ',' or, as spreadsheets save them where ',' is the decimal
+    mark, ';'; told by the first line (the one rule for rosters and answers files)."""
     first = text.split("\n", 1)[0]
-    delimiter = ";" if ";" in first and "," not in first else ","
+    return ";" if first.count(";") > first.count(",") else ","
+
+
+def _rows(text: str, source: str) -> list[list[str]]:
+    """The CSV rows (separated as ``csv_delimiter`` tells)."""
     try:
-        return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+        return list(csv.reader(io.StringIO(text, newline=""), delimiter=csv_delimiter(text)))
     except csv.Error as exc:
         raise SpecError(source, "file", f"not a readable CSV file ({exc})") from None
 

@@ -13,23 +13,20 @@ import io
 import sympy as sp
 
 from ..emit.latex.exercises import ExerciseSheet
-from ..emit.latex.layout import equation_rows, wrap_expr
-from ..emit.latex.tex import Tex, environment, text
+from ..emit.latex.tex import Tex, code, environment, text
 from ..exercises import Exercises, Question, shown_values
-from ..latex_printing import number, to_latex
+from ..latex_printing import number
 from .key import Key
-from .mistakes import formula_text
 from .roster import Student
 
 
-def student_sources(derivation, key: Key, student: Student) -> dict[str, str]:
-    """``ID_worksheet.tex`` and ``ID_answers.tex`` for one student."""
-    chosen, labels = worksheet_exercises(derivation, key)
-    sheet = ExerciseSheet(derivation, chosen)
+def student_sources(derivation, key: Key, student: Student, sheet: ExerciseSheet | None = None) -> dict[str, str]:
+    """``ID_worksheet.tex`` and ``ID_answers.tex`` for one student (``sheet``: one built for the
+    class, its names and figure reused; only the numbers change)."""
+    chosen = worksheet_exercises(derivation, key)
+    sheet = sheet.at(chosen) if sheet is not None else ExerciseSheet(derivation, chosen)
     context = sheet.context()
     context["student"] = {"name": text(student.name), "id": text(student.id)}
-    for q, labelled in zip(context["questions"], labels):
-        _label(sheet, q, labelled, key)
     env = environment()
     return {
         f"{student.id}_worksheet.tex": env.get_template("exercises.tex.j2").render(**context),
@@ -37,25 +34,36 @@ def student_sources(derivation, key: Key, student: Student) -> dict[str, str]:
     }
 
 
-def worksheet_exercises(derivation, key: Key) -> tuple[Exercises, list[dict[str, str]]]:
-    """The key's items as the exercises edition's questions (items about one element share a
-    question: dE/dW, its formula and the step), and for each question {role: item id}."""
+def worksheet_exercises(derivation, key: Key) -> Exercises:
+    """The key's items as the exercises edition's questions: items about one element share a
+    question (dE/dW, its formula and the step), each blank labelled with its item id; a "which
+    factor" item lists its options; a whole parameter's formula is a question of its own."""
     scalar, graph = derivation.scalar, derivation.graph
     order = {name: i for i, name in enumerate(graph.nodes)}
     output_param = max(graph.params(), key=lambda p: order[graph.consumers(p.name)[0].name]).name
     groups: dict[tuple, dict[str, str]] = {}
     for item_id, answer in key.answers.items():
         item = answer.item
-        group = (item.kind, item.of, item.wrt) if item.kind in ("forward", "factor") else ("gradient", None, item.wrt)
+        if item.whole:
+            group = ("matrix", None, item.wrt)
+        elif item.kind in ("forward", "factor"):
+            group = (item.kind, item.of, item.wrt)
+        else:
+            group = ("gradient", None, item.wrt)
         groups.setdefault(group, {})[item.kind] = item_id
     questions = []
     for number_, (group, roles) in enumerate(groups.items(), start=1):
         kind, of, wrt = group
         first = key.answers[next(iter(roles.values()))]
-        if kind == "forward":
-            questions.append(Question(number_, "forward", of, None, first.formula, first.value))
+        if kind == "matrix":
+            questions.append(Question(number_, "matrix", wrt, None, first.formula, first.value, labels=(roles["formula"],)))
+        elif kind == "forward":
+            questions.append(Question(number_, "forward", of, None, first.formula, first.value, labels=(roles["forward"],)))
         elif kind == "factor":
-            questions.append(Question(number_, "local", of, wrt, first.formula, first.value))
+            choices = tuple((c.letter, c.formula) for c in first.choices)
+            questions.append(
+                Question(number_, "local", of, wrt, first.formula, first.value, labels=(roles["factor"],), choices=choices)
+            )
         else:
             chain = first.chain
             # no dE/dE = 1 factor where a weight feeds the loss itself (as the exercises leave it out)
@@ -72,30 +80,19 @@ def worksheet_exercises(derivation, key: Key) -> tuple[Exercises, list[dict[str,
             step = "step" in roles
             current = key.values[wrt] if step else None
             updated = key.answers[roles["step"]].value if step else None
-            questions.append(Question(number_, role, wrt, None, chain.expr, value, factors, current, updated))
+            labels = (roles.get("gradient"), roles.get("step")) if step else (roles.get("gradient"),)
+            questions.append(
+                Question(number_, role, wrt, None, chain.expr, value, factors, current, updated, labels, roles.get("formula"))
+            )
     given = shown_values(graph, scalar, questions)
     rate = key.rate if any("step" in roles for roles in groups.values()) else None
-    return Exercises(key.point, key.values, rate, given, tuple(questions)), list(groups.values())
+    return Exercises(key.point, key.values, rate, given, tuple(questions))
 
 
 def _factor_value(factor, value):
     from ..exercises import FactorValue
 
     return FactorValue(factor.of, factor.wrt, factor.expr, value)
-
-
-def _label(sheet: ExerciseSheet, question: dict, roles: dict[str, str], key: Key) -> None:
-    """Label each blank with its item id; a formula item adds a blank for the formula."""
-    blanks, answers = list(question["blanks"]), list(question["answers"])
-    ids = [roles.get("forward") or roles.get("factor") or roles.get("gradient"), roles.get("step")]
-    labelled = [Tex(rf"\text{{[{text(i)}]}}\ {b}") if i else b for b, i in zip(blanks, ids)]
-    answered = [Tex(rf"\text{{[{text(i)}]}}\ {a}") if i else a for a, i in zip(answers, ids)]
-    if "formula" in roles:
-        formula, label = key.answers[roles["formula"]].formula, text(roles["formula"])
-        labelled.insert(0, Tex(rf"\text{{[{label}] formula: }}{blanks[0]}"))
-        lhs = rf"\text{{[{label}]}}\ {blanks[0]}"
-        question["rows"] = [*question["rows"], Tex(equation_rows(lhs, [wrap_expr(formula, sheet.names)]))]
-    question["blanks"], question["answers"] = labelled, answered
 
 
 def class_answers(students: list[Student], keys: dict[str, Key], ids: list[str], title: str = "") -> dict[str, str]:
@@ -112,10 +109,8 @@ def class_answers(students: list[Student], keys: dict[str, Key], ids: list[str],
         "title": text(title),
         "legend": [text(f"{i}: {describe(first[i].item)}") for i in ids],
         "columns": [text(i) for i in numeric],
-        "rows": [[text(s.id), text(s.name), *(Tex(number(keys[s.id].answers[i].value, 6)) for i in numeric)] for s in students],
-        "formulas": [
-            {"id": text(i), "formula": Tex(to_latex(keys[students[0].id].answers[i].formula))} for i in ids if i not in numeric
-        ],
+        "rows": [[text(s.id), text(s.name), *(Tex(_number_cell(keys[s.id].answers[i])) for i in numeric)] for s in students],
+        "formulas": [{"id": text(i), "formula": _formula_cell(first[i])} for i in ids if i not in numeric],
     }
     tex = environment().get_template("class_answers.tex.j2").render(**context)
     return {"class_answers.csv": buffer.getvalue(), "class_answers.tex": tex}
@@ -133,8 +128,21 @@ def describe(item) -> str:
 
 
 def _cell(key: Key, item_id: str) -> str:
+    """A CSV cell: the number (with a "which factor" question's letter first: ``(c) 0.2486``), or the formula."""
     answer = key.answers[item_id]
-    return number(answer.value) if answer.item.numeric else formula_text(answer.formula)
+    if not answer.item.numeric:
+        return answer.text
+    return f"({answer.letter}) {number(answer.value)}" if answer.choices else number(answer.value)
+
+
+def _number_cell(answer) -> str:
+    shown = number(answer.value, 6)
+    return rf"\text{{({answer.letter})}}\ {shown}" if answer.choices else shown
+
+
+def _formula_cell(answer) -> Tex:
+    """A formula for the LaTeX sheet as the students type it (and as the CSV has it)."""
+    return Tex(code(answer.text))
 
 
 def csv_safe(cell: str) -> str:

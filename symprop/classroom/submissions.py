@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..errors import SymPropError
 from ..spec_file import parse, read_text
+from .roster import csv_delimiter
 
 MAX_FILES = 5000
 
@@ -37,10 +38,8 @@ def read_submissions(path: str | Path) -> dict[str, Submission]:
 
 
 def _class_csv(text: str, source: str) -> dict[str, Submission]:
-    first = text.split("\n", 1)[0]
-    delimiter = ";" if first.count(";") > first.count(",") else ","  # a spreadsheet saved where "," is the decimal mark
     try:
-        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=csv_delimiter(text)))
     except csv.Error as exc:
         raise SymPropError(f"{source}: not a readable CSV file ({exc})") from None
     if not rows:
@@ -96,7 +95,8 @@ def _yaml(text: str, source: str) -> dict[str, str]:
 
 def _pairs(text: str, source: str) -> dict[str, str]:
     try:
-        rows = [row for row in csv.reader(io.StringIO(text, newline="")) if any(c.strip() for c in row)]
+        rows = csv.reader(io.StringIO(text, newline=""), delimiter=csv_delimiter(text))
+        rows = [row for row in rows if any(c.strip() for c in row)]
     except csv.Error as exc:
         raise SymPropError(f"not a readable CSV file ({exc})") from None
     if rows and [c.strip().lower() for c in rows[0][:2]] == ["question", "answer"]:

@@ -21,7 +21,7 @@ import sympy as sp
 from ..errors import SymPropError
 from ..exercises import Point, example_point
 from ..spec import flatten
-from .key import ABSOLUTE, RELATIVE, Blueprint, Key
+from .key import Blueprint, Key, tolerance
 
 STEP = 0.05
 MAX_ATTEMPTS = 400
@@ -40,15 +40,18 @@ def draw_variant(blueprint: Blueprint, seed: int, student_id: str) -> tuple[Key,
     derivation = blueprint.derivation
     template = example_point(derivation)
     roles = {node.name: role for role in ("input", "target", "param") for node in derivation.graph.leaves(role)}
+    found: list[str] = []
     for attempt in range(MAX_ATTEMPTS):
         rng = rng_for(seed, student_id, attempt)
         leaves = {name: _draw(rng, value, roles.get(name, "param")) for name, value in template.leaves.items()}
         point = Point(leaves, template.learning_rate)
         key = blueprint.key(point)
-        if not problems(derivation, key):
+        found = problems(derivation, key)
+        if not found:
             return key, attempt
     raise SymPropError(
-        f"{derivation.network.source}: no well-conditioned variant for student {student_id!r} in {MAX_ATTEMPTS} draws"
+        f"{derivation.network.source}: no well-conditioned variant for student {student_id!r} in {MAX_ATTEMPTS} draws "
+        f"(the last: {found[0]}); ask about other elements in --questions"
     )
 
 
@@ -67,13 +70,16 @@ def problems(derivation, key: Key) -> list[str]:
             for z in piecewise.free_symbols:
                 if values[z] <= 0.05:
                     found.append(f"{answer.item.id}: a relu is dead or at its kink ({z} = {float(values[z]):.3g})")
-        if answer.item.kind in ("gradient", "formula") and abs(answer.value) < MIN_GRADIENT:
-            found.append(f"{answer.item.id}: the gradient is near 0 ({float(answer.value):.3g})")
+        asked = answer.value if answer.item.whole else [answer.value]
+        if answer.item.kind in ("gradient", "formula") and min(abs(v) for v in asked) < MIN_GRADIENT:
+            found.append(f"{answer.item.id}: a gradient asked is near 0 ({float(min(asked, key=abs)):.3g})")
         if answer.item.kind == "step":
             continue  # a step's mistakes move the weight by alpha times a gradient's: close by nature
+        if answer.item.whole:
+            continue
         right = float(answer.value)
         for candidate in answer.candidates:
-            if candidate.mistake and abs(candidate.value - right) <= 2 * max(RELATIVE * abs(right), ABSOLUTE):
+            if candidate.mistake and abs(candidate.value - right) <= 2 * tolerance(right):
                 found.append(f"{answer.item.id}: '{candidate.key}' gives nearly the right number")
     return found
 

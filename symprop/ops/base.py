@@ -225,6 +225,7 @@ class NumpyContext(Protocol):
     def temporary(self, code: str, comment: str) -> tuple[str, Any]: ...  # (name, line) of a temporary
     # (code, formula) of a dense node's W x[k] when the module computes it for every k at once, else None
     def input_product(self, node: Node) -> tuple[str, str] | None: ...
+    def uniform(self, node: str) -> bool: ...  # whether dE/d node is one Python float (Op.numpy_uniform)
 
 
 class ScalarContext(Protocol):
@@ -302,6 +303,17 @@ class Op:
     #: backward step reads them as ``code.saved(node, what)``.
     saves: tuple[str, ...] = ()
 
+    #: Whether ``numpy_adjoint`` takes an adjoint that is one Python float, the same for every
+    #: sample and element (``code.uniform(source)``: the 1/N seed of a loss that is an
+    #: expression, and what it reaches unchanged), spelling it only through ``code.expanded``,
+    #: ``code.product`` and ``code.reduce_to``.  Any other op gets it as an array first.
+    numpy_uniform = False
+
+    def linear_form(self) -> sp.Expr | None:
+        """The node as a linear combination of its inputs, in ``arg_symbol(k)``, when it is one
+        (``u0 + 0.001 * u1``): the module then averages a loss over the batch term by term."""
+        return None
+
     #: Why the array-API backend cannot spell this op (``emit.array_api``), or None: the
     #: standard's arrays may be immutable (JAX), so a NumPy spelling that writes an array in
     #: place has no counterpart.  Every other op's NumPy lines are spelled in the standard there.
@@ -365,15 +377,9 @@ class Op:
             if name not in view.needed:
                 continue
             for s in view.symbols[name]:
-                total = sum(bar * sp.diff(view.definitions[o], s) for o, bar in zip(outs, upstream))
+                total = sum(bar * view.local(o, s) for o, bar in zip(outs, upstream))
                 if total != 0:
                     yield s, total
-
-    def scalar_code_adjoints(self, node: Node, upstream: list[sp.Expr], view: Any):
-        """The scalar backend's reverse pass through this node: ``scalar_adjoints`` unless the
-        op's NumPy spelling treats a tie otherwise than SymPy's derivative (a maximum: see
-        ``split_between_ties``), so that both modules compute the same numbers."""
-        return self.scalar_adjoints(node, upstream, view)
 
     def scalar(self, node: Node, code: ScalarContext) -> list[tuple[str, str]]:
         """The scalar backend's lines computing the node's elements for one sample: (name, Python
@@ -454,23 +460,6 @@ class Op:
         """The step in the verifier's array notation (column vectors), given the upstream
         adjoint's text; None where the op has none (the verifier then shows elements)."""
         return None
-
-
-def split_between_ties(node: Node, upstream: list[sp.Expr], view: Any):
-    """(input element, contribution) of a node whose every element is the maximum of some of its
-    input's elements (max pooling, ``max(x, axis=...)``): each element's adjoint goes to the
-    inputs equal to it, split evenly between them, as the NumPy spelling does.  SymPy's
-    derivative of ``Max(a, b, c)`` in ``a`` is ``Heaviside(a - Max(b, c))``, 1/2 at a tie: right
-    for two, but a tie of three would receive 3/2 of the adjoint."""
-    totals: dict[sp.Symbol, sp.Expr] = {}
-    for out, bar in zip(view.symbols[node.name], upstream):
-        definition = view.definitions[out]
-        args = definition.args if isinstance(definition, sp.Max) else (definition,)
-        ties = [sp.Piecewise((1, sp.Eq(x, out)), (0, True)) for x in args]
-        for x, tie in zip(args, ties):
-            share = bar * tie / sp.Add(*ties) if len(args) > 1 else bar
-            totals[x] = totals.get(x, sp.S.Zero) + share
-    yield from totals.items()
 
 
 def tidy(expr: sp.Expr) -> sp.Expr:

@@ -29,6 +29,12 @@ class Elementwise(Op):
     shapes: tuple[tuple[int, ...], ...]
     label: str = ""
 
+    numpy_uniform = True  # its adjoint is spelled by code.product and code.reduce_to
+
+    def linear_form(self):
+        linear = all(sp.diff(self.expr, arg_symbol(k)).is_number for k in range(self.arity))
+        return self.expr if linear else None
+
     @property
     def arity(self) -> int:
         return len(self.shapes)
@@ -75,6 +81,19 @@ class Elementwise(Op):
         prelude, local = code.shared(local.xreplace(arrays))
         spelled = code.product(sp.Symbol(code.grad(step.source), real=True), local)
         spelled, note = code.reduce_to(spelled, code.batched(source.name), source.shape, step.target)
+        # A scalar weight's gradient, sum over the batch of upstream * an array of the same shape
+        # (CS231n's dE/dw1 = sum of dE/df_b * x1): one dot product, not a product and a sum.
+        whole = {code.array(a) for a in [*source.inputs, source.name] if code.batched(a) and code.node(a).shape == source.shape}
+        target = code.node(step.target)
+        if (
+            isinstance(local, sp.Symbol)
+            and local.name in whole
+            and code.batched(source.name)
+            and not code.batched(step.target)
+            and not target.shape
+            and not code.uniform(step.source)
+        ):
+            spelled = f"np.vdot({code.grad(step.source)}, {local.name})"
         shown = {s: sp.Symbol(a, real=True) for s, a in names.items()} | {registry.A: sp.Symbol(source.name, real=True)}
         local_math = code.math.parenthesize(step.local.xreplace(shown), PRECEDENCE["Mul"], strict=True)
         math = f"dE/d{source.name}" + (f" * {local_math}" if local_math != "1" else "")
@@ -148,13 +167,24 @@ class Elementwise(Op):
             return {u[0] * u[1]: r"\times", u[0] + u[1]: "+", u[0] - u[1]: "-"}.get(self.expr)
         if self.arity != 1:
             return None
-        shift, scale = sp.simplify(self.expr - u[0]), sp.simplify(self.expr / u[0])
-        if shift.is_number and shift != 0:
-            return ("+" if shift > 0 else "-") + tex.to_latex(abs(shift))
-        if scale.is_number:
-            factor = tex.to_latex(scale)
-            return r"\times " + (tex.paren(factor) if scale.could_extract_minus_sign() else factor)
+        kind, number = self.one_input_gate
+        if kind == "shift":
+            return ("+" if number > 0 else "-") + tex.to_latex(abs(number))
+        if kind == "scale":
+            factor = tex.to_latex(number)
+            return r"\times " + (tex.paren(factor) if number.could_extract_minus_sign() else factor)
         return tex.to_latex(self.expr, {u[0]: "x"})
+
+    @cached_property
+    def one_input_gate(self) -> tuple[str, sp.Expr | None]:
+        """What a gate of one input does: ("shift", c) for x + c, ("scale", c) for c x, else
+        ("function", None); the gate's symbol and its sentence both read it."""
+        u = arg_symbol(0)
+        shift = sp.simplify(self.expr - u)
+        if shift.is_number and shift != 0:
+            return "shift", shift
+        scale = sp.simplify(self.expr / u)
+        return ("scale", scale) if scale.is_number else ("function", None)
 
     def gate_formula(self, node):
         return self.expr.xreplace({arg_symbol(0): registry.Z}) if self.arity == 1 else None
@@ -182,13 +212,13 @@ class Elementwise(Op):
         if self.arity != 1:
             return None
         gate = self.latex_gate(node, tex)
-        shift, scale = sp.simplify(self.expr - u[0]), sp.simplify(self.expr / u[0])
-        if shift.is_number and shift != 0:
+        kind, number = self.one_input_gate
+        if kind == "shift":
             return "shift", f"A gate adding a constant (${gate}$) passes the gradient on unchanged: its local gradient is 1."
-        if scale.is_number:
-            factor = tex.to_latex(scale)
+        if kind == "scale":
+            factor = tex.to_latex(number)
             return f"scale {gate}", f"The ${gate}$ gate multiplies the gradient by ${factor}$, its local gradient."
-        local = tex.to_latex(sp.diff(self.expr, u[0]), {u[0]: "x"})
+        local = tex.to_latex(registry.derivative(self.expr, u[0]), {u[0]: "x"})
         return f"function {gate}", f"The ${gate}$ gate multiplies the gradient by its local gradient ${local}$ at its input $x$."
 
     def words(self, step, tex):

@@ -52,6 +52,7 @@ class Loss(Op):
 
     choice: LossChoice
     loss_function = True
+    numpy_uniform = True  # inside a loss expression: spelled by code.expanded, product and reduce_to
 
     @property
     def elementwise(self) -> sp.Expr:
@@ -190,6 +191,21 @@ class Loss(Op):
             return [(loss.name, f"({terms}) / {len(ys)}" if scale != 1 else terms)]
         return super().scalar(node, code)
 
+    def element_term(self, output, code) -> str:
+        """One output's term of the loss, before the 1/n of a mean, as Python over floats in the
+        element names ``z`` (the output activation's input), ``a`` (the output), ``t`` and ``lse``
+        (the row's log-sum-exp of a softmax output): the numba backend's loop body, stable as
+        ``scalar`` is (softmax cross-entropy t (lse - z), sigmoid binary cross-entropy
+        softplus(z) - t z, a registry spelling, else the definition)."""
+        if self.is_softmax_cross_entropy(output):
+            return code.code(registry.T * (sp.Symbol("lse", real=True) - registry.Z))
+        if self.is_sigmoid_binary_cross_entropy(output):
+            return code.code(registry.function_for("softplus")(registry.Z) - registry.T * registry.Z)
+        entry = self.choice.entry
+        if entry is not None and entry.python_elementwise:
+            return code.spelled(entry.python_elementwise, y="a", t="t")
+        return code.code(self.elementwise.xreplace({registry.Y: registry.A}))
+
     # -- NumPy --------------------------------------------------------------------------
 
     def numpy(self, node, code, over_batch: bool = False):
@@ -254,7 +270,12 @@ class Loss(Op):
             local = code.verbatim(code.filled(local, step.target))
         shape = code.node(step.target).shape
         batched = any(code.batched(n) for n in (y, t))
-        if final:
+        ratio = sp.cancel(step.local / (registry.Y - registry.T)) if step.rule == LOSS else None
+        if final and ratio is not None and ratio.is_number:
+            # c (y - t)^2: k (y - t) as one difference and one scaling, not k y - k t
+            residual = f"({code.use(y)} - {code.use(t)})"
+            spelled = f"{residual} / N" if ratio == 1 else f"{residual} * ({code.code(ratio)} / N)"
+        elif final:
             spelled = code.code(local / sp.Symbol("N"))
         else:
             spelled = code.product(code.expanded(source.name, len(shape)), local)

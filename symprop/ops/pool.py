@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .base import Adjoint, AdjointCode, Op, ShapeRuleError, element_indices, flat_index, split_between_ties
+from .base import Adjoint, AdjointCode, Op, ShapeRuleError, element_indices, flat_index
 from .windows import (
     Letters,
     index_letters,
@@ -141,11 +141,6 @@ class Pool(Op):
 
     def _window(self, position):
         return window_elements(self.x_shape[1:], self.size, position, self.stride, (0, 0))
-
-    def scalar_code_adjoints(self, node, upstream, view):
-        if self.kind == "max":
-            return split_between_ties(node, upstream, view)
-        return self.scalar_adjoints(node, upstream, view)
 
     # -- NumPy --------------------------------------------------------------------------
 

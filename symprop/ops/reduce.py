@@ -22,7 +22,6 @@ from .base import (
     axis_list,
     batched_axes,
     element_indices,
-    split_between_ties,
 )
 
 SUM = "sum"
@@ -39,6 +38,11 @@ class Reduce(Op):
     keepdims: bool = False
 
     CALL_NAMES = ("sum", "mean", "max")
+
+    @property
+    def numpy_uniform(self) -> bool:
+        """A sum or mean spreads a uniform adjoint (one float) as that float: see numpy_adjoint."""
+        return self.kind != "max"
 
     @classmethod
     def from_call(cls, call):
@@ -89,11 +93,6 @@ class Reduce(Op):
         combine = sp.Max if self.kind == "max" else (lambda *terms: self.scale * sum(terms))
         return [combine(*terms) for terms in groups.values()]
 
-    def scalar_code_adjoints(self, node, upstream, view):
-        if self.kind == "max":
-            return split_between_ties(node, upstream, view)
-        return self.scalar_adjoints(node, upstream, view)
-
     # -- NumPy --------------------------------------------------------------------------
 
     def numpy(self, node, code):
@@ -132,6 +131,9 @@ class Reduce(Op):
             axes = axes_code(batched_axes(self.reduced, batched))
             spelled = f"{upstream} * {name} / {name}.sum(axis={axes}, keepdims=True)"
             return AdjointCode(spelled, f"dE/d{source.name} where {step.target} is the maximum, ties split", prelude=(line,))
+        if code.uniform(source.name):  # one float for every element: spread, it stays that float
+            spelled = code.grad(source.name) + (f" / {self.count}" if self.kind == "mean" else "")
+            return AdjointCode(spelled, f"dE/d{source.name}, the same for every element of the {self.function}")
         shape = "(N" + "".join(f", {n}" for n in target.shape) + ("," if not target.shape else "") + ")"
         if batched:  # a view: no copy of a batch of per-sample tensors
             spelled = f"np.broadcast_to({upstream}, {shape})"

@@ -348,7 +348,7 @@ def scalar_functions(derivation) -> dict[str, Callable[..., sp.Expr]]:
     functions["sigma_prime"] = functions["sigmoid_prime"]
     for name, body in formulas.items():
         functions[name] = lambda z, body=body: body.xreplace({registry.Z: z})
-        functions[f"{name}_prime"] = lambda z, body=body: sp.diff(body, registry.Z).xreplace({registry.Z: z})
+        functions[f"{name}_prime"] = lambda z, body=body: registry.derivative(body, registry.Z).xreplace({registry.Z: z})
     return functions
 
 

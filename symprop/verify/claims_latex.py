@@ -19,7 +19,8 @@ person means it:
 * ``\sum_k``, ``\sum_{k=1}^{n}``: the rest of the product once for each k, from 1 to the upper
   bound or, without one, to the largest k for which every subscript with k names an element;
 * ``W_2`` for a graph spec's matrix ``W2`` and ``x_0`` for its scalar ``x0``; a leading
-  ``\frac{\partial E}{\partial w} =`` is dropped;
+  ``\frac{\partial E}{\partial w} =`` is dropped (``claims_text.formula_side``, as from a plain
+  claim: two ``=`` are refused); pasted Unicode is read as in a plain claim (``claims_text.UNICODE``);
 * a multi-letter run that is not a known name is a product of letters (``xy`` = ``x*y``),
   as in LaTeX; everything else (``\partial`` inside the claim, unknown commands) is a clear error.
 
@@ -34,28 +35,9 @@ from dataclasses import dataclass
 
 from ..formula import FormulaError
 from .claims import ClaimNames
+from .claims_text import OutOfRange, formula_side, summed_terms, unpasted, unsubscripted
 
 MAX_LENGTH = 2000
-
-_UNICODE = {
-    "σ": r"\sigma ",
-    "δ": r"\delta ",
-    "×": r"\times ",
-    "·": r"\cdot ",
-    "⋅": r"\cdot ",
-    "−": "-",
-    "⊙": r"\odot ",
-    "∘": r"\circ ",
-    "∂": r"\partial ",
-    "∑": r"\sum ",
-    "Σ": r"\sum ",
-    "²": "^2",
-    "³": "^3",
-    "ᵀ": "^T",
-    "’": "'",
-    "′": "'",
-    "≥": r"\geq ",
-}
 
 _TOKEN = re.compile(
     r"""
@@ -112,10 +94,6 @@ _UNSUPPORTED = {
 _OPEN = {"(": ")", "[": "]", "{": "}"}
 _GREATER = {">", ">=", r"\geq", r"\ge", r"\geqslant"}
 _PRIMES = {"'", r"\prime"}
-
-
-class _OutOfRange(Exception):
-    """A summed index ran past the end of a node (ends the sum's range)."""
 
 
 @dataclass
@@ -349,21 +327,25 @@ class _Parser:
             if bound[0] != "num" or not bound[1].isdigit():
                 raise self.error(tok, "the sum's upper bound must be a number (or leave it out: the node's size)")
             top = int(bound[1])
-        start, end, terms = self.i, self.i, []
+        start, end = self.i, self.i
         outer = self.bound.get(letter.text)
-        for value in range(1, (top or 999) + 1):
+
+        def term(value: int):
+            nonlocal end
             self.i = start
             self.bound[letter.text] = value
-            try:
-                terms.append(self.term())
-                end = self.i
-            except _OutOfRange as exc:
-                if top is not None or value == 1:
-                    raise self.error(letter, f"the sum over {letter.text} reaches {exc}, which is not an element") from None
-                break
+            tree = self.term()
+            end = self.i
             if letter.text not in self.summed:
-                example = f"w^{{(2)}}_{{{letter.text}1}}"
-                raise self.error(letter, f"the sum over {letter.text} uses {letter.text} in no subscript, e.g. {example}")
+                raise unsubscripted(letter.text, f"w^{{(2)}}_{{{letter.text}1}}")
+            return tree
+
+        try:
+            terms = summed_terms(letter.text, top, term)
+        except LatexClaimError:
+            raise
+        except FormulaError as exc:
+            raise self.error(letter, str(exc)) from None
         if outer is None:
             del self.bound[letter.text]
         else:
@@ -560,7 +542,7 @@ class _Parser:
                 indices = [self.bound[p] if p in self.bound else int(p) for p in parts]
                 found = names.resolve(base, layer, indices)
                 if found is None:
-                    raise _OutOfRange(base + (f"^{{({layer})}}" if layer else "") + "_{" + ",".join(map(str, indices)) + "}")
+                    raise OutOfRange(base + (f"^{{({layer})}}" if layer else "") + "_{" + ",".join(map(str, indices)) + "}")
                 return found
         if sub is not None and re.fullmatch(r"\d+(,\d+)*", sub):
             indices = [int(p) for p in sub.split(",")]
@@ -651,16 +633,10 @@ def translate(text: str, names: ClaimNames) -> str:
         if cleaned.startswith(opening) and cleaned.endswith(closing) and len(cleaned) > len(opening) + len(closing):
             cleaned = cleaned[len(opening) : -len(closing)]
             break
-    for char, replacement in _UNICODE.items():
-        cleaned = cleaned.replace(char, replacement)
-    depth, equals = 0, None  # "\frac{\partial E}{\partial w} = ...": the claim follows the last '=' outside braces
-    for k, char in enumerate(cleaned):
-        depth += char in "{(["
-        depth -= char in "})]"
-        if char == "=" and depth == 0:
-            equals = k
-    if equals is not None:
-        cleaned = cleaned[equals + 1 :]
+    try:
+        cleaned = formula_side(unpasted(cleaned, latex=True))
+    except FormulaError as exc:
+        raise LatexClaimError(str(exc)) from None
     parser = _Parser(cleaned, names)
     try:
         return _print(parser.parse())

@@ -30,33 +30,67 @@ from __future__ import annotations
 
 import keyword
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .. import naming
 from ..formula import MAX_LENGTH, FormulaError
 
+#: Pasted Unicode and what it stands for: (in a plain claim, in a LaTeX claim).  The LaTeX
+#: reader (``claims_latex``) reads the same table, so both kinds of claim take the same symbols.
 UNICODE = {
-    "δ": "delta",
-    "σ": "sigma",
-    "−": "-",
-    "–": "-",
-    "·": "*",
-    "⋅": "*",
-    "∙": "*",
-    "×": "*",
-    "⊙": "*",
-    "∘": "*",
-    "²": "^2",
-    "³": "^3",
-    "ᵀ": "^T",
-    "⊤": "T",
-    "Σ": "sum",
-    "∑": "sum",
-    "’": "'",
-    "′": "'",
-    "∂": "d",
-    "≥": ">=",
+    "δ": ("delta", r"\delta "),
+    "σ": ("sigma", r"\sigma "),
+    "−": ("-", "-"),
+    "–": ("-", "-"),
+    "·": ("*", r"\cdot "),
+    "⋅": ("*", r"\cdot "),
+    "∙": ("*", r"\cdot "),
+    "×": ("*", r"\times "),
+    "⊙": ("*", r"\odot "),
+    "∘": ("*", r"\circ "),
+    "²": ("^2", "^2"),
+    "³": ("^3", "^3"),
+    "ᵀ": ("^T", "^T"),
+    "⊤": ("T", "T"),
+    "Σ": ("sum", r"\sum "),
+    "∑": ("sum", r"\sum "),
+    "’": ("'", "'"),
+    "′": ("'", "'"),
+    "∂": ("d", r"\partial "),
+    "≥": (">=", r"\geq "),
 }
+
+
+def unpasted(text: str, latex: bool = False) -> str:
+    """``text`` with its pasted Unicode (``UNICODE``) spelt in plain claim syntax or in LaTeX."""
+    for char, spellings in UNICODE.items():
+        text = text.replace(char, spellings[latex])
+    return text
+
+
+def formula_side(text: str) -> str:
+    """The formula of a claim written as an equation (``dE/dW2_11 = ...``, ``\\frac{\\partial
+    E}{\\partial w} = ...``): what follows its ``=``, for plain and LaTeX claims alike.  An ``=``
+    inside brackets (``sum_{k=1}``, ``axis=1``) or in ``==``, ``<=``, ``>=``, ``!=`` is not that
+    ``=``; a claim with two (``dE/dw = formula = 0.03``) is refused: it is not clear which side
+    is meant."""
+    depth, equals = 0, []
+    for k, char in enumerate(text):
+        depth += char in _OPEN
+        depth -= char in _OPEN.values()
+        if char == "=" and depth == 0 and text[k - 1 : k] not in ("<", ">", "=", "!") and text[k + 1 : k + 2] != "=":
+            equals.append(k)
+    if not equals:
+        return text
+    if len(equals) > 1:
+        raise FormulaError(f"the claim has {len(equals)} '='; give one formula (dE/dw = formula, or the formula alone)")
+    rest = text[equals[0] + 1 :]
+    if not rest.strip():
+        raise FormulaError("nothing after '='; the claim is the formula on the right of dE/dw =")
+    return rest
+
 
 _TOKEN = re.compile(
     r"""
@@ -71,6 +105,7 @@ _TOKEN = re.compile(
 )
 _SUM_HEADER = re.compile(r"\\?sum_(?:\{\s*([A-Za-z])\s*(?:=\s*1\s*)?\}(?:\^(?:\{\s*(\d+)\s*\}|(\d)))?|([A-Za-z]))$")
 _OPEN = {"(": ")", "[": "]", "{": "}"}
+T = TypeVar("T")
 MAX_TOKENS = 2000  # a claim with its sums written out (the reader takes MAX_LENGTH characters of it)
 
 
@@ -82,10 +117,11 @@ class Tok:
 
 
 class Names:
-    """What the rewriting needs to know of a claim's names: values, arrays, functions."""
+    """What the rewriting needs to know of a claim's names: values, arrays, functions.  ``values``
+    may be any container (``in``): a large network's elements are looked up, not listed."""
 
     def __init__(self, values, arrays, functions):
-        self.values = set(values)
+        self.values = values if isinstance(values, Lookup) else set(values)
         self.arrays = set(arrays)
         self.functions = set(functions)
 
@@ -93,27 +129,46 @@ class Names:
     def of(cls, claim_names) -> Names:
         return cls([*claim_names.scalars, *claim_names.arrays], claim_names.arrays, claim_names.functions)
 
+    @classmethod
+    def of_tensor(cls, tensor_names) -> Names:
+        """The names of the numeric reader (``tensor_values.TensorNames``): every node, element
+        (``W2_11``), adjoint (``dz2``, ``delta2``) and constant, whatever the network's size."""
+        arrays = [name for name, shape in tensor_names.shapes.items() if shape]
+        arrays += [f"delta{name[1:]}" for name in arrays if name[:1] == "z" and name[1:].isdigit()]
+        known = Lookup(lambda name: tensor_names.resolve(name) is not None or name in tensor_names.constants)
+        return cls(known, arrays, tensor_names.functions)
 
-def normalize(text: str, names: Names) -> str:
-    """The claim in the strict plain syntax (FormulaError with what to write instead)."""
+
+class Lookup:
+    """A container whose membership is a function (``name in Lookup(f)`` is ``f(name)``)."""
+
+    def __init__(self, contains):
+        self.contains = contains
+
+    def __contains__(self, name) -> bool:
+        return isinstance(name, str) and bool(self.contains(name))
+
+
+def normalize(text: str, names: Names, tensor: bool = False) -> str:
+    """The claim in the strict plain syntax (FormulaError with what to write instead).  With
+    ``tensor`` (the numeric reader's claims), a sum that is not over element subscripts is left
+    as written: the numeric reader reads index notation and says what is wrong with it."""
     if not isinstance(text, str):
         return text
     if len(text) > MAX_LENGTH:
         raise FormulaError(f"formula is too long ({len(text)} characters; at most {MAX_LENGTH} allowed)")
-    for char, replacement in UNICODE.items():
-        text = text.replace(char, replacement)
+    text = unpasted(text)
     if "\\" in text.replace("\\sum", ""):
         command = re.search(r"\\[A-Za-z]*", text.replace("\\sum", ""))
         raise FormulaError(
             f"'{command.group() if command else chr(92)}' is LaTeX; give a LaTeX claim as claim_latex (--claim-latex), "
             "or write this one in plain math"
         )
-    tokens = _tokens(text)
+    tokens = _tokens(formula_side(text))
     tokens = [Tok("op", {"{": "(", "}": ")"}.get(t.text, t.text), t.space) if t.kind == "op" else t for t in tokens]
-    tokens = _right_of_equals(tokens)
     tokens = _primes_and_powers(tokens, names)
     tokens = _comparisons(tokens, names)
-    tokens = _sums(tokens, names)
+    tokens = _sums(tokens, names, tensor)
     tokens = _implicit_products(tokens, names)
     return _join(tokens).strip()
 
@@ -157,23 +212,6 @@ def _close(tokens: list[Tok], start: int) -> int:
 
 
 # -- rewrites -----------------------------------------------------------------------------------
-
-
-def _right_of_equals(tokens: list[Tok]) -> list[Tok]:
-    depth, equals = 0, []
-    for i, tok in enumerate(tokens):
-        depth += tok.text in _OPEN
-        depth -= tok.text in _OPEN.values()
-        if tok.text == "=" and depth == 0:
-            equals.append(i)
-    if not equals:
-        return tokens
-    if len(equals) > 1:
-        raise FormulaError(f"the claim has {len(equals)} '='; give one formula (dE/dw = formula, or the formula alone)")
-    rest = tokens[equals[0] + 1 :]
-    if not rest:
-        raise FormulaError("nothing after '='; the claim is the formula on the right of dE/dw =")
-    return rest
 
 
 def _primes_and_powers(tokens: list[Tok], names: Names) -> list[Tok]:
@@ -259,17 +297,45 @@ def _comparisons(tokens: list[Tok], names: Names) -> list[Tok]:
 
 
 _SUBSCRIPTED = re.compile(r"^(.*?)_([A-Za-z0-9]+)$")
+#: The most terms a sum without an upper bound is written out to (in plain and LaTeX claims).
+MAX_SUMMED = 999
 
 
-def _sums(tokens: list[Tok], names: Names) -> list[Tok]:
-    at = next((i for i, t in enumerate(tokens) if t.kind == "sum" and _SUM_HEADER.match(t.text)), None)
+class OutOfRange(Exception):
+    """A summed index ran past the end of a node: the element it reached (ends a sum's range)."""
+
+
+def summed_terms(letter: str, bound: int | None, term: Callable[[int], T]) -> list[T]:
+    """``term(k)`` for each k of a sum over ``letter`` (``sum_k``, ``\\sum_{k=1}^{n}``), from 1 to
+    ``bound`` or, without one, up to the last k before ``term`` raises ``OutOfRange`` (the end of
+    a node), for plain and LaTeX claims alike.  FormulaError when the first term, or any up to a
+    given bound, reaches past a node."""
+    terms = []
+    for value in range(1, (bound or MAX_SUMMED) + 1):
+        try:
+            terms.append(term(value))
+        except OutOfRange as exc:
+            if bound is not None or value == 1:
+                message = f"the sum over {letter} reaches '{exc}', which is not an element; check its subscripts"
+                raise FormulaError(message) from None
+            break
+    return terms
+
+
+def unsubscripted(letter: str, example: str) -> FormulaError:
+    """The error for a sum whose letter is in no subscript (``example``: one in the claim's syntax)."""
+    return FormulaError(f"the sum over {letter} uses {letter} in no subscript; write it in element names, e.g. {example}")
+
+
+def _sums(tokens: list[Tok], names: Names, tensor: bool = False, start: int = 0) -> list[Tok]:
+    at = next((i for i, t in enumerate(tokens) if i >= start and t.kind == "sum" and _SUM_HEADER.match(t.text)), None)
     if at is None:
         return tokens
     header = _SUM_HEADER.match(tokens[at].text)
     letter = header.group(1) or header.group(4)
     bound = header.group(2) or header.group(3)
     if any(t.text == letter for j, t in enumerate(tokens) if _inside_square(tokens, j)):
-        return tokens  # index notation (X[t, i]): the numeric reader's
+        return _sums(tokens, names, tensor, at + 1)  # index notation (X[t, i]): the numeric reader's
     end, depth = at + 1, 0
     while end < len(tokens):
         text = tokens[end].text
@@ -283,28 +349,27 @@ def _sums(tokens: list[Tok], names: Names) -> list[Tok]:
             break
         end += 1
     term = tokens[at + 1 : end]
+    if tensor and not any(t.kind == "name" and _with_index(t.text, letter, 1) is not None for t in term):
+        return _sums(tokens, names, tensor, at + 1)  # index notation, or nothing to sum: the numeric reader's
     if not term:
         raise FormulaError(f"'{tokens[at].text}' sums nothing; write the term after it, e.g. sum_k W2_k1*delta2_k")
     uses = [t for t in term if t.kind == "name" and _with_index(t.text, letter, 1) is not None]
     if not uses:
-        raise FormulaError(
-            f"the sum over {letter} uses {letter} in no subscript; "
-            f"write it in element names, e.g. sum_{letter} W2_{letter}1*delta2_{letter}"
-        )
-    values = []
-    for value in range(1, int(bound) + 1 if bound else 1000):
+        raise unsubscripted(letter, f"sum_{letter} W2_{letter}1*delta2_{letter}")
+
+    def checked(value: int) -> int:
         missing = [w for t in uses if (w := _with_index(t.text, letter, value, fill=1)) not in names.values]
         if missing:
-            if bound or value == 1:
-                raise FormulaError(f"the sum over {letter} reaches '{missing[0]}', which is not an element; check its subscripts")
-            break
-        values.append(value)
+            raise OutOfRange(missing[0])
+        return value
+
+    values = summed_terms(letter, int(bound) if bound else None, checked)
     if len(values) * len(term) + len(tokens) > MAX_TOKENS:
         raise FormulaError(
             f"the sum over {letter} written out is too long (more than {MAX_TOKENS} symbols); write it with whole nodes (@)"
         )
     written = [_implicit_products([_indexed(t, letter, v) for t in term], names) for v in values]
-    return _sums(tokens[:at] + _summed(written, tokens[at].space) + tokens[end:], names)
+    return _sums(tokens[:at] + _summed(written, tokens[at].space) + tokens[end:], names, tensor)
 
 
 def _indexed(tok: Tok, letter: str, value: int) -> Tok:
@@ -394,14 +459,19 @@ def _ends_value(tok: Tok, names: Names, loose: bool = False) -> bool:
 
 def _implicit_products(tokens: list[Tok], names: Names) -> list[Tok]:
     out: list[Tok] = []
-    for tok in tokens:
+    for i, tok in enumerate(tokens):
         if out and _multiplies(out, tok, names):
+            product = "*"
             if _is_array_token(out, names) and tok.kind == "name" and tok.text in names.arrays:
-                raise FormulaError(
-                    f"'{_join(out[-3:]).strip()} {tok.text}': two arrays side by side; write @ for the matrix product "
-                    "or * for the elementwise one"
-                )
-            out.append(Tok("op", "*", tok.space))
+                # a transpose only means something in a matrix product: delta2 a1^T, W2^T delta2
+                transposed = out[-1].text == "T" or [t.text for t in tokens[i + 1 : i + 3]] == [".", "T"]
+                if not transposed:
+                    raise FormulaError(
+                        f"'{out[-1].text} {tok.text}': two arrays side by side; write @ for the matrix product "
+                        "or * for the elementwise one"
+                    )
+                product = "@"
+            out.append(Tok("op", product, tok.space))
             tok = Tok(tok.kind, tok.text, tok.space)
         out.append(tok)
     return out

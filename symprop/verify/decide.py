@@ -111,6 +111,17 @@ class Setting:
                 point[symbol] = sp.Rational(rng.randint(5, 95), 100)
         return point
 
+    @cached_property
+    def parts(self) -> set[sp.Symbol]:
+        """The elements of the nodes a graph spec's lowering made and the spec never names
+        (``f_a`` of ``f: 1/(1 + exp(-(w0*x0 + ...)))``); a layer stack has none."""
+        network = self.derivation.network
+        if getattr(network, "kind", "layers") != "graph":
+            return set()
+        written = set(network.nodes) | {self.graph.loss}
+        ops = [node for node in self.graph.nodes.values() if node.op.role == "op" and node.name not in written]
+        return {s for node in ops for s in self.scalar.symbols[node.name]}
+
     def values(self, k: int, digits: int = DIGITS) -> dict[sp.Symbol, sp.Float]:
         key = (k, digits)
         if key not in self._values:

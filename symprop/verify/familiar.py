@@ -5,6 +5,10 @@ node per operation, so the derivative of its sigmoid comes out in those nodes' n
 person writes it in the output's own name, as the lecture does.  For display only: the form
 shown is the first of ``f*(1 - f)`` (sigmoid), ``1 - f^2`` (tanh) and ``f`` (exp) that agrees
 with the factor to 30 digits at the diagnosis points; the verdict never depends on it.
+
+The parts that lowering made (``f_d`` of that expression, ``hu_a = Wu u`` of ``hu = relu(Wu @ u)``)
+are names the person never wrote: what is left of them after the familiar form is written out
+in the spec's own names (``step(Wu_11*u_1 + Wu_12*u_2 + Wu_13*u_3)``, not ``step(hu_a_1)``).
 """
 
 from __future__ import annotations
@@ -16,13 +20,23 @@ from .decide import DIAGNOSIS_POINTS, DIGITS, Setting, close
 
 
 def familiar(setting: Setting, factor: Factor) -> sp.Expr:
-    """``factor.expr``, or an equal familiar form in the name of the node it differentiates."""
+    """``factor.expr``, or an equal familiar form in the name of the node it differentiates, in
+    the spec's own names."""
     expr, node = factor.expr, factor.of
     if not isinstance(node, sp.Symbol) or not _node_form(expr, node):
-        return expr
+        return in_spec_names(setting, expr)
     for candidate in (node * (1 - node), 1 - node**2, node):
         if all(_equal(setting, candidate, expr, k) for k in range(DIAGNOSIS_POINTS)):
-            return candidate
+            return in_spec_names(setting, candidate)
+    return in_spec_names(setting, expr)
+
+
+def in_spec_names(setting: Setting, expr: sp.Expr) -> sp.Expr:
+    """``expr`` with every element of a part (a node the spec does not declare) replaced by its
+    definition, until only the spec's names remain."""
+    definitions = setting.scalar.definitions
+    while parts := expr.free_symbols & setting.parts:
+        expr = expr.xreplace({s: definitions[s] for s in parts})
     return expr
 
 

@@ -244,7 +244,8 @@ class Verifier:
             return True
         if self.derivation.has_scalar:
             return False
-        whole = isinstance(wrt, str) and re.fullmatch(r"\s*[A-Za-z]\w*\s*", wrt) is not None
+        whole = isinstance(wrt, str) and self.tensor.names.resolve(wrt.strip()) is not None
+        whole = whole and self.tensor.names.resolve(wrt.strip()).index is None  # W2, not the element W2_11
         return not (whole and size_variants(self.derivation.network))
 
     def _check_tensor(self, wrt_text: str, claim, claim_latex) -> VerifyResult:
@@ -259,17 +260,24 @@ class Verifier:
             raise SymPropError("give exactly one of a plain claim (--claim) and a LaTeX claim (--claim-latex)")
         check = self.tensor
         wrt = check.parse_wrt(wrt_text)
+        typed = claim
+        try:  # what students write (Unicode, W2^T, implicit products), as for a small network
+            claim = normalize(claim, Names.of_tensor(check.names), tensor=True)
+        except FormulaError as exc:
+            raise SymPropError(f"claim {short(typed)}: {exc}") from None
         try:
             evaluation = check.evaluate(wrt, claim)
         except ClaimShapeError as exc:
             fixed = right_after_edit(check, wrt, claim, transposable_parts(claim, check.names.loss))
             hint = f" ({fixed[0].text} it would be right)" if fixed else ""
-            raise SymPropError(f"{exc}{hint}") from None
+            raise SymPropError(_as_typed(f"{exc}{hint}", typed, claim)) from None
+        except SymPropError as exc:
+            raise SymPropError(_as_typed(str(exc), typed, claim)) from None
         shapes = ", ".join(f"{n.name} {'x'.join(map(str, n.shape)) or 'scalar'}" for n in self.derivation.graph.params())
         result = VerifyResult(
             verdict="correct",
             wrt=wrt.name,
-            claim=claim,
+            claim=typed,
             understood=claim.strip(),
             expected=check.expected(wrt),
             method=check.method,
@@ -516,6 +524,13 @@ def _element(value, index: tuple[int, int]):
         return value[0, j] if j < cols else None
     return value[i, j] if i < rows and j < cols else None
 
+
+
+def _as_typed(message: str, typed: str, read: str) -> str:
+    """A message about the rewritten claim ``read`` that names it as the student typed it too."""
+    if typed.strip() == read:
+        return message
+    return message.replace(f"claim {short(read)}", f"claim {short(typed)} (read as {short(read)})", 1)
 
 
 def short(text: str, limit: int = 80) -> str:

@@ -57,7 +57,7 @@ def derivative_lines(definition, var, presentation=None, named=None, final=None)
        boxed, in ``a``.  Otherwise ``final`` (the
        simplified derivative the backward pass uses), boxed.
     """
-    raw = sp.diff(definition, var)
+    raw = registry.derivative(definition, var)
     free = sorted(definition.free_symbols | {var}, key=lambda s: s.name)
     lines: list[_Line] = []
     seen: list[str] = []

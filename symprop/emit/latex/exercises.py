@@ -11,6 +11,7 @@ speaks the handout's notation.  Every name from the spec reaches the page escape
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,7 +24,7 @@ from ...latex_printing import given, number, paren, to_latex
 from ...version import __version__
 from .handout import Handout
 from .layout import equation_rows, matrix_tex, negate_tex, pack_tokens, sum_of_products, wrap_expr
-from .notation import partial
+from .notation import partial, transpose_tex
 from .tex import Tex, code, environment, text
 
 if TYPE_CHECKING:
@@ -36,11 +37,19 @@ PROMPTS = {
     "output_weight": "Output-layer weight:",
     "hidden_weight": "Hidden-layer weight:",
     "bias": "Bias:",
+    "matrix": "Whole matrix:",
 }
 GRAPH_PROMPTS = {**PROMPTS, "output_weight": "Weight:", "hidden_weight": "Weight:"}
 
 #: The room left on the worksheet to work a question out in (a gradient's factors take most).
-WORK_SPACE = {"forward": "1.2cm", "local": "2.4cm", "output_weight": "4cm", "hidden_weight": "4.8cm", "bias": "4cm"}
+WORK_SPACE = {
+    "forward": "1.2cm",
+    "local": "2.4cm",
+    "output_weight": "4cm",
+    "hidden_weight": "4.8cm",
+    "bias": "4cm",
+    "matrix": "3.5cm",
+}
 
 
 def exercise_file_names(name: str) -> tuple[str, str]:
@@ -53,15 +62,26 @@ class ExerciseSheet:
 
     def __init__(self, derivation: Derivation, chosen: Exercises | None = None):
         self.d = derivation
-        self.exercises = chosen if chosen is not None else exercises(derivation)
         self.handout = Handout(derivation, "student")
         self.names = self.handout.element_names
-        point, values = self.exercises.point, self.exercises.values
-        leaves = {s for name in point.leaves for s in derivation.scalar.symbols[name]}
+        self.loss = self.handout.node_tex(derivation.graph.loss)  # E, or f where the output is differentiated
+        self._set(chosen if chosen is not None else exercises(derivation))
+        self.drawn, self.defined = self.figure(), self.definitions()  # the same for every student
+
+    def at(self, chosen: Exercises) -> ExerciseSheet:
+        """The same sheet for other numbers (a class set's next student): the handout, its names
+        and figure are built once for the class."""
+        sheet = copy.copy(self)
+        sheet._set(chosen)
+        return sheet
+
+    def _set(self, chosen: Exercises) -> None:
+        self.exercises = chosen
+        point, values = chosen.point, chosen.values
+        leaves = {s for name in point.leaves for s in self.d.scalar.symbols[name]}
         shown = {s: given(float(v)) if s in leaves else number(v) for s, v in values.items()}
         self.shown = shown
         self.numeric = {s: paren(t) if t.startswith("-") else t for s, t in shown.items()}
-        self.loss = self.handout.node_tex(derivation.graph.loss)  # E, or f where the output is differentiated
 
     def context(self) -> dict:
         network = self.d.network
@@ -69,8 +89,8 @@ class ExerciseSheet:
             "name": text(network.name),
             "source": text("".join(c if c.isprintable() else "?" for c in Path(network.source).name)),
             "version": text(__version__),
-            "figure": self.figure(),
-            "definitions": self.definitions(),
+            "figure": self.drawn,
+            "definitions": self.defined,
             "given": self.leaves(),
             "rate": Tex(given(self.exercises.rate)) if self.exercises.rate is not None else None,
             "questions": [self.question(q) for q in self.exercises.questions],
@@ -140,19 +160,37 @@ class ExerciseSheet:
     # -- the questions ----------------------------------------------------------------------
 
     def question(self, q: Question) -> dict:
-        """What the worksheet asks (``prompt``, the ``blanks``' left sides) and what the answer key
-        shows (``rows``: aligned derivation rows; ``answers``: each blank filled in)."""
+        """What the worksheet asks (``prompt``, the ``blanks``' left sides, a "which factor"
+        question's ``choices``) and what the answer key shows (``rows``: aligned derivation rows;
+        ``answers``: each blank filled in).  On a class set's sheets each blank carries the
+        question id the gradebook uses (``q.labels``)."""
         names, loss = self.names, self.loss
-        target = names[q.of]
+        target = names[q.of] if q.kind != "matrix" else self.handout.node_tex(str(q.of))
+        choices = [Tex(rf"\textbf{{({letter})}}\ ${to_latex(f, names)}$") for letter, f in q.choices]
+        prompt = (GRAPH_PROMPTS if self.handout.graph_mode else PROMPTS)[q.kind]
         if q.kind == "forward":
             what = f"${target}$ ({code(self._code_name(q.of))})."
             blanks = [target]
+        elif q.kind == "local" and q.choices:
+            prompt = "Local derivative:"
+            what = f"which of these is ${partial(target, names[q.wrt])}$? Write its letter in the blank."
+            blanks = [r"\text{letter}"]
         elif q.kind == "local":
             what = (
                 f"${partial(target, names[q.wrt])}$, the local derivative at ${target}$: write it in forward values,"
                 " then its value in the blank."
             )
             blanks = [partial(target, names[q.wrt])]
+        elif q.kind == "matrix":
+            what = (
+                f"write ${partial(loss, target)}$ ({code(str(q.of))}, all its elements at once) as one formula in "
+                r"vectors and matrices ($\odot$ elementwise, ${}^{\top}$ the transpose); you may use the error "
+                r"signals $\delta^{(l)}$."
+            )
+            blanks = [partial(loss, target)]
+        elif q.labels and not any(q.labels):  # a class set asks only the formula of this element
+            what = f"write ${partial(loss, target)}$ ({code(self._code_name(q.of))}) as a formula in forward values."
+            blanks = []
         else:
             what = f"compute ${partial(loss, target)}$ ({code(self._code_name(q.of))}) as a product of chain-rule factors" + (
                 rf", and the value of ${target}$ after one step of gradient descent with $\alpha = {given(self.exercises.rate)}$."
@@ -160,26 +198,74 @@ class ExerciseSheet:
                 else "."
             )
             blanks = [partial(loss, target)] + ([f"{{{target}}}^{{+}}"] if q.updated is not None else [])
-        answers = [number(v) for v in q.answers]
+        if q.kind == "local" and q.choices:
+            right = next(letter for letter, f in q.choices if f == q.formula)
+            answers = [rf"\text{{({right})}}"]
+        elif q.kind == "matrix":
+            answers = [self.matrix_answer(q)]
+        else:
+            answers = [number(v) for v in q.answers]
+        answered = [f"{b} = {a}" for b, a in zip(blanks, answers)]
+        rows = self.answer_rows(q)
+        labels = list(q.labels)
+        if q.formula_label is not None:  # a formula asked beside the number: its own blank and row
+            lhs = partial(loss, target)
+            blanks.insert(0, rf"\text{{formula: }}{lhs}")
+            answered.insert(0, f"{lhs} = {to_latex(q.formula, names)}")
+            labels.insert(0, q.formula_label)
+            rows.append(equation_rows(lhs, [wrap_expr(q.formula, names)]))
+        if labels:  # a class set's sheet: each blank labelled with its question id, none unasked
+            asked = [(b, a, i) for b, a, i in zip(blanks, answered, labels) if i]
+            blanks, answered = [_labelled(b, i) for b, _, i in asked], [_labelled(a, i) for _, a, i in asked]
         # the forward values this answer needs that the worksheet does not give: an earlier question's
         earlier = [p.number for p in self.exercises.questions if p.kind == "forward" and p.number < q.number]
         needed = [n for n in earlier if self.exercises.questions[n - 1].of in q.formula.free_symbols]
-        if needed:
+        if needed and q.kind != "matrix" and not q.choices and (not q.labels or any(q.labels)):
             what += text(f" (It needs your answer to question{'s' if len(needed) > 1 else ''} {', '.join(map(str, needed))}.)")
         return {
             "number": q.number,
             "kind": q.kind,
-            "prompt": Tex(text((GRAPH_PROMPTS if self.handout.graph_mode else PROMPTS)[q.kind]) + " " + what),
+            "prompt": Tex(text(prompt) + " " + what),
             "blanks": [Tex(b) for b in blanks],
-            "space": Tex(WORK_SPACE[q.kind]),
-            "rows": [Tex(r) for r in self.answer_rows(q)],
-            "answers": [Tex(f"{b} = {a}") for b, a in zip(blanks, answers)],
+            "choices": choices,
+            "space": Tex(WORK_SPACE[q.kind] if not q.choices else "0.8cm"),
+            "rows": [Tex(r) for r in rows],
+            "answers": [Tex(a) for a in answered],
         }
+
+    def matrix_answer(self, q: Question) -> str:
+        r"""A whole parameter's gradient in vector notation: ``\delta^{(2)} (a^{(1)})^{\top}`` for a
+        layer stack's weight, ``\delta^{(2)}`` for its bias; a graph spec's array formula as code."""
+        h, name = self.handout, str(q.of)
+        layer = next((layer for layer in (h.layers or []) if name in (layer.weight, layer.bias)), None)
+        if h.graph_mode or layer is None:
+            from ...verify.writing import array_formula
+
+            return code(array_formula(self.d, name) or "")
+        delta = h.adjoint_tex(layer.z)
+        return rf"{delta} \, {transpose_tex(h.node_tex(layer.data))}" if name == layer.weight else delta
+
+    def matrix_rows(self, q: Question) -> list[str]:
+        """The answer key's rows for a whole parameter: the matrix form, then each error signal it
+        needs, from its layer to the output (the backprop recursion)."""
+        h, name = self.handout, str(q.of)
+        rows = [rf"{partial(self.loss, h.node_tex(name))} &= \boxed{{{self.matrix_answer(q)}}}"]
+        layers = [layer for layer in (h.layers or []) if not h.graph_mode]
+        at = next((i for i, layer in enumerate(layers) if name in (layer.weight, layer.bias)), None)
+        if at is not None:
+            for layer in layers[at:]:
+                definition = h._delta_definition(layer.z)
+                if definition:
+                    lhs, rhs = definition.split(" = ", 1)
+                    rows.append(f"{lhs} &= {rhs}")
+        return rows
 
     def answer_rows(self, q: Question) -> list[str]:
         """The answer worked out: the formula, the formula in numbers, the value; for a gradient
         the chain rule, each factor, their product and the step."""
         names, scalar, loss = self.names, self.d.scalar, self.loss
+        if q.kind == "matrix":
+            return self.matrix_rows(q)
         if q.kind == "forward":
             return [self._value_row(self.names[q.of], q.formula, q.value)]
         if q.kind == "local":
@@ -233,6 +319,11 @@ class ExerciseSheet:
                 index = self.handout.element_index[symbol][1]
                 return node + (f"[{','.join(map(str, index))}]" if index else "")
         raise KeyError(symbol)
+
+
+def _labelled(tex: str, label: str | None) -> str:
+    """A blank (or its answer) with the question id the gradebook uses: ``[q3] dE/dw``."""
+    return rf"\text{{[{text(label)}]}}\ {tex}" if label else tex
 
 
 def packed(groups: list[list[str]], per_row: int = 4) -> list[Tex]:

@@ -168,14 +168,14 @@ class Handout(
         tail: list[sp.Expr] = []  # the local derivatives of the steps before the branch
         current = symbol
         while len(users := scalar.users.get(current, [])) == 1 and users[0] in scalar.adjoints:
-            tail.insert(0, sp.diff(scalar.definitions[users[0]], current))
+            tail.insert(0, scalar.local(users[0], current))
             current = users[0]
         if len(users) < 2 or any(u not in scalar.adjoints for u in users):
             return None
         terms = []
         for u in users:
             head = scalar.chain(u)
-            factors = [*(head if head is not None else [scalar.adjoints[u]]), sp.diff(scalar.definitions[u], current), *tail]
+            factors = [*(head if head is not None else [scalar.adjoints[u]]), scalar.local(u, current), *tail]
             terms.append([f for f in factors if f != 1] or [sp.S.One])
         return terms
 
@@ -200,7 +200,7 @@ class Handout(
             stand_ins[d_u] = u
             letter = naming.element_suffix(index).replace("_", ",") if index else ""
             names[d_u] = self.adjoint_element(node, letter) if letter else partial("E", self.node_tex(node))
-            local = sp.diff(scalar.definitions[u], symbol)
+            local = scalar.local(u, symbol)
             terms.append((d_u, local))
             expr += d_u * local
         if not force:

@@ -11,7 +11,7 @@ import sympy as sp
 
 from ... import naming, registry
 from ...aliases import alias_latex
-from ...latex_printing import number, paren, to_latex
+from ...latex_printing import number, paren, to_latex, unbracketed
 from .notation import partial, transpose_tex
 from .tex import Tex, text
 
@@ -40,7 +40,7 @@ class TutorialSection:
         out = self.node_tex(last.a or last.z)
         written = self._delta_definition(last.z).split(" = ", 1)[-1]
         if self._f_prime(last, "z") == "1":  # the identity: delta is dE/da
-            written = _unwrapped(written.removesuffix(r" \odot 1"))
+            written = unbracketed(written.removesuffix(r" \odot 1")).strip()
             output = rf"{delta_l} = {partial('E', out)} = {written}"
         elif last.a is None or self.output.op.coupled:  # no activation, or softmax fused with its loss
             output = rf"{delta_l} = {partial('E', self.node_tex(last.z))} = {written}"
@@ -201,18 +201,6 @@ class TutorialSection:
             numbers = {symbol: paren(number(value)) if value < 0 else number(value) for symbol, value in at.items()}
             words += f" = {to_latex(local, numbers, mul_symbol='dot')} = {number(local.xreplace(at))}"
         return words + "$."
-
-
-def _unwrapped(tex: str) -> str:
-    """``tex`` without one pair of brackets around all of it: ``(-\\tanh(t - a))`` -> ``-\\tanh(t - a)``."""
-    if not (tex.startswith("(") and tex.endswith(")")):
-        return tex
-    depth = 0
-    for i, c in enumerate(tex):
-        depth += {"(": 1, ")": -1}.get(c, 0)
-        if depth == 0 and i < len(tex) - 1:
-            return tex  # the first bracket closes before the end: (a) (b)
-    return tex[1:-1].strip()
 
 
 def _same_function(composed: sp.Expr, formula: sp.Expr) -> bool:

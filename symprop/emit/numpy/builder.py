@@ -11,6 +11,7 @@ axes).  Every line carries the per-sample formula it computes as a comment.
 
 from __future__ import annotations
 
+import ast
 import itertools
 import re
 import textwrap
@@ -86,6 +87,12 @@ class ModuleBuilder:
         self.reads: set[str] | None = None  # while spelling a forward line: the nodes it reads
         self.op_helpers: dict[str, str] = {}  # helper functions an op brings itself, by name
         self.temporaries = itertools.count(1)
+        #: Nodes whose adjoint is one Python float, the same for every sample and element: the
+        #: 1/N seed of a loss that is an expression, and what it reaches through ops that take
+        #: it so (``Op.numpy_uniform``): residual_block's L2 penalty gets ``dE_d = N * dE`` and
+        #: ``dE_c = dE_d * 0.001``, not ``np.full`` of the batch, its sum and ``np.full((8, 4), ...)``.
+        #: Any other op gets it as an array first (``materialized``).
+        self.uniform_nodes: set[str] = set()
 
     # -- names -----------------------------------------------------------------------
 
@@ -163,9 +170,42 @@ class ModuleBuilder:
             return ArrayCode(f"{array}[:, {', '.join(['None'] * missing)}]", real=True)
         return sp.Symbol(array, real=True)
 
+    def uniform(self, name: str) -> bool:
+        """Whether the adjoint of ``name`` is one Python float (see ``self.uniform_nodes``)."""
+        return name in self.uniform_nodes
+
+    def uniform_code(self, code: str) -> bool:
+        """Whether ``code`` is arithmetic of uniform adjoints, ``N`` and numbers only: a float."""
+        try:
+            tree = ast.parse(code, mode="eval")
+        except SyntaxError:
+            return False
+        names = {self.grad(n) for n in self.uniform_nodes} | {"N"}
+        allowed = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.Name, ast.Load, ast.operator, ast.unaryop)
+        found = [node.id for node in ast.walk(tree) if isinstance(node, ast.Name)]
+        return (
+            bool(set(found) & (names - {"N"}))
+            and set(found) <= names
+            and all(isinstance(node, allowed) for node in ast.walk(tree))
+        )
+
+    def materialized(self, name: str) -> list[Line]:
+        """The line that makes the uniform adjoint of ``name`` an array of its node's batched
+        shape and the output's dtype (for an op that does not take a float), or nothing."""
+        if name not in self.uniform_nodes:
+            return []
+        self.uniform_nodes.discard(name)
+        node, grad = self.graph.nodes[name], self.grad(name)
+        shape = (["N"] if self.batched(name) else []) + [str(n) for n in node.shape]
+        spelled = f"({shape[0]},)" if len(shape) == 1 else f"({', '.join(shape)})"
+        code = f"{grad} = np.full({spelled}, {grad}, dtype={self.use(self.graph.output)}.dtype)"
+        return [Line(code, f"dE/d{name}, the same for every element, as an array")]
+
     def expanded(self, name: str, rank: int) -> sp.Symbol:
         """The adjoint array of per-sample scalar (or lower-rank) node ``name``, lined up with rank ``rank``."""
         grad = self.grad(name)
+        if name in self.uniform_nodes:  # a float lines up with anything
+            return sp.Symbol(grad, real=True)
         missing = rank - len(self.graph.nodes[name].shape)
         if missing > 0 and self.batched(name):
             return ArrayCode(f"{grad}[:, {', '.join(['None'] * missing)}]", real=True)
@@ -214,6 +254,13 @@ class ModuleBuilder:
         first = 1 if batched and self.batched(target) else 0
         kept = [first + k for k in range(len(node.shape)) if node.shape[k] == 1 and shape[extra + k] > 1]
         notes = []
+        if self.uniform_code(code):  # a float: its sum is the float times the count of what is summed
+            counts = (["N"] if batched and 0 in axes else []) + [str(shape[a - base]) for a in axes if a >= base]
+            counts += [str(shape[extra + k - first]) for k in kept]
+            if counts:
+                note = "summed over the batch" if axes == [0] else "summed over the broadcast axes"
+                return f"{' * '.join(counts)} * {_wrapped(code)}", ", " + note
+            return code, ""
         if axes:
             total = base + len(shape)
             if len(axes) == total:
@@ -288,14 +335,20 @@ class ModuleBuilder:
             if step.target in self.slots:
                 if last[step.target] != i:
                     continue
+                for name in dict.fromkeys(s for sources in self.slots[step.target].values() for s in sources):
+                    lines += self.materialized(name)
                 lines.append(self.slot_line(step.target))
             elif i in weight_steps:
                 if last[weight_steps[i]] != i:
                     continue
+                for name in weight_steps[i].members:
+                    lines += self.materialized(name)
                 lines.append(self.weight_line(weight_steps[i], step.target in assigned))
             else:  # whether it adds to what is there: the steps above may have moved
                 lines += self.backward_line(replace(step, accumulate=step.target in assigned))
             assigned.add(step.target)
+        for param in self.graph.params():  # a gradient is an array of its parameter's shape
+            lines += self.materialized(param.name)
         return lines
 
     def weight_line(self, product: InputProduct, accumulate: bool) -> Line:
@@ -363,13 +416,19 @@ class ModuleBuilder:
 
     def backward_line(self, step: Step) -> list[Line]:
         """The lines of one step, spelled by the op of the node that sends the adjoint."""
-        spelled = self.graph.nodes[step.source].op.numpy_adjoint(step, self)
+        op = self.graph.nodes[step.source].op
+        before = [] if op.numpy_uniform else self.materialized(step.source)
+        spelled = op.numpy_adjoint(step, self)
         target, math_target = self.grad(step.target), f"dE/d{step.target}"
         if step.accumulate:
             line = Line(f"{target} = {target} + {spelled.code}", f"{math_target} += {spelled.math}{spelled.note}")
         else:
             line = Line(f"{target} = {spelled.code}", f"{math_target} = {spelled.math}{spelled.note}")
-        return [*spelled.prelude, line]
+        if self.uniform_code(spelled.code) and (not step.accumulate or step.target in self.uniform_nodes):
+            self.uniform_nodes.add(step.target)
+        else:  # an array (a float plus an array of the target's shape is one too)
+            self.uniform_nodes.discard(step.target)
+        return [*before, *spelled.prelude, line]
 
     def helper_names(self) -> list[str]:
         """The printer's helper functions the lines call (activations, stable log-softmax), and the ones they call."""

@@ -21,7 +21,11 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import sympy as sp
+
 from ... import module_interface as interface
+from ... import naming
+from ...ops.base import arg_symbol
 from ...templating import render
 from .builder import Line, ModuleBuilder
 
@@ -83,6 +87,30 @@ class NumpyModule:
                 lines.append(Line(code, math))
         return lines
 
+    def linear_mean(self, name: str) -> tuple[str, str, list[str]] | None:
+        """(code, formula, the loss nodes it replaces) of the batch mean of node ``name``, a per-sample
+        scalar: a loss function's sum over the batch / N, a value without a batch axis itself, a
+        linear combination of those the same combination; None for anything else."""
+        b, node = self.builder, self.graph.nodes[name]
+        if not b.batched(name):
+            return b.array(name), name, []
+        if name not in self.loss_part or node.shape:
+            return None
+        if node.op.loss_function:
+            code, math, _ = b.spelled(node, over_batch=True)
+            return f"{code} / N", f"mean_batch({name})", [name]
+        expr = node.op.linear_form()
+        if expr is None or any(self.graph.nodes[i].shape for i in node.inputs):
+            return None
+        symbols = [arg_symbol(k) for k in range(len(node.inputs))]
+        parts = [self.linear_mean(i) for i in node.inputs]
+        if None in parts:
+            return None
+        spelled = [part[0] if re.fullmatch(r"[A-Za-z_]\w*", part[0]) else f"({part[0]})" for part in parts]
+        code = b.code(expr.xreplace({u: b.verbatim(c) for u, c in zip(symbols, spelled)}))
+        math = b.formula(expr.xreplace({u: sp.Symbol(part[1]) for u, part in zip(symbols, parts)}))
+        return code, math, [name, *(n for part in parts for n in part[2])]
+
     def ancestors(self, name: str) -> set[str]:
         found = {name}
         for node in reversed(list(self.graph.nodes.values())):
@@ -111,6 +139,11 @@ class NumpyModule:
         if self.total:
             total_code, total_math, reads = b.spelled(graph.nodes[graph.loss], over_batch=True)
             loss_reads |= reads - set(per_sample)
+        # A loss that is an expression (not one loss function) seeds the reverse pass with 1/N, one
+        # float for every sample (``ModuleBuilder.uniform_nodes``): constant-folded where it meets constants.
+        uniform_seed = not graph.nodes[graph.loss].op.loss_function and b.batched(graph.loss)
+        if uniform_seed:
+            b.uniform_nodes.add(graph.loss)
         backward = b.backward_lines()
         # Target-dependent values the backward pass reads are recomputed in backward().
         needed = {n for n in [*b.cached, *b.saved_read] if n in self.loss_part}
@@ -121,8 +154,16 @@ class NumpyModule:
             if not more:
                 break
             needed |= more
+        # A loss that is a linear combination of loss functions and values without a batch axis
+        # (residual_block's cross-entropy + L2 penalty): its batch mean in loss_and_grad is that
+        # combination of the loss functions summed over the batch (one np.vdot each) / N.
+        mean = None if self.total else self.linear_mean(graph.loss)
+        dropped = set(mean[2]) - needed if mean else set()
         seed = []
-        if not graph.nodes[graph.loss].op.loss_function:
+        if uniform_seed:
+            code = f"{b.grad(graph.loss)} = 1 / N"
+            seed.append(Line(code, f"dE/d{graph.loss} = 1 for each sample, times the 1/N of the batch mean"))
+        elif not graph.nodes[graph.loss].op.loss_function:
             out = b.array(self.output)
             code = f"{b.grad(graph.loss)} = np.full(N, 1 / N, dtype={out}.dtype)"
             seed.append(Line(code, f"dE/d{graph.loss} = 1 for each sample, times the 1/N of the batch mean"))
@@ -185,29 +226,31 @@ class NumpyModule:
         elif b.batched(graph.loss):  # the mean as .sum() / N: np.mean costs ~3 us more a call
             batch_loss = [f"return {b.array(graph.loss)}.sum() / {b.array(graph.loss)}.shape[0]"]
             loss_value = [f"N = {n_expr}", f"E = {b.array(graph.loss)}.sum() / N"]
+            if mean:
+                loss_value[1] = Line(f"E = {mean[0]}", f"E = {mean[1]}: the mean over the batch, term by term").text
         else:
             batch_loss = [f"return np.mean({b.array(graph.loss)})"]
             loss_value = [f"E = np.mean({b.array(graph.loss)})"]
             if any(re.search(r"\bN\b", line.text) for line in [*seed, *backward]):
                 loss_value.append(f"N = {n_expr}")
         unpacked = [
-            "X = _inputs(X)",
+            "X = _inputs(X) if check else X",
             *self.unpack_inputs({n for n in read if graph.role(n) == "input"}),
             *(f'{b.array(p)} = params["{p}"]' for p in order if graph.role(p) == "param" and p in read),
         ]
         computed = [
             *(line.text for line in forward),
-            f"T = _targets(T, {b.array(self.output)})",
+            self.targets_line(b.array(self.output)),
             *self.unpack_targets({n for n in read if graph.role(n) == "target"}),
-            *(line.text for line in loss_lines),
+            *(line.text for name, line in zip(per_sample, loss_lines) if name not in dropped),
             *loss_value,
             *(line.text for line in [*seed, *backward]),
         ]
-        kept_names = {"X", "T", "E", "N", *(b.grad(p.name) for p in params)}
+        kept_names = {"X", "T", "E", "N", "check", *(b.grad(p.name) for p in params)}
         kept_names |= {text.split(" = ")[0] for text in unpacked}
         inline = [
             *unpacked,
-            *released(computed, kept_names),
+            *released(shared_residual(computed), kept_names),
             "return E, {",
             *(f'    "{p.name}": {b.grad(p.name)},' for p in params),
             "}",
@@ -221,6 +264,7 @@ class NumpyModule:
         return {
             "name": network.name,
             "marker": interface.MARKER,
+            "gradient_floor": interface.GRADIENT_FLOOR,
             "docstring": interface.module_docstring(
                 network.name,
                 "\n".join(textwrap.wrap(network.summary, DOC_WIDTH, break_long_words=False)),
@@ -269,6 +313,16 @@ class NumpyModule:
             return self.builder.helper_sources()
         self.builder.printer.helpers.add("ones")  # _on_simplex's row sums
         return [*self.builder.helper_sources(), interface.SIMPLEX_SOURCE]
+
+    def targets_line(self, output: str) -> str:
+        """``loss_and_grad``'s line checking T.  With ``check=False`` a target that may be given
+        as class indices still goes through ``_targets`` when it is one (T.ndim == 1, one
+        comparison): unconverted, (batch,) indices would broadcast against (batch, classes)
+        outputs, silently, when the two sizes are equal."""
+        leaves = self.graph.leaves("target")
+        if len(leaves) == 1 and leaves[0].name in self.class_targets():
+            return f"T = _targets(T, {output}) if check or T.ndim == 1 else T"
+        return f"T = _targets(T, {output}) if check else T"
 
     def class_targets(self) -> dict[str, int]:
         """Targets of cross-entropy that are vectors per sample -> their number of classes
@@ -417,19 +471,17 @@ class NumpyModule:
             return None
 
         def batch_of_one(values: dict) -> str:
-            if not values:
-                return "None"
-            arrays = {name: _array_code([_floats(value)]) for name, value in values.items()}
-            if len(arrays) == 1:
-                return next(iter(arrays.values()))
-            return "{\n" + "".join(f'        "{n}": {code},\n' for n, code in arrays.items()) + "    }"
+            return interface.batch_of_one(
+                values,
+                lambda value: _array_code([_floats(value)]),
+                lambda codes: "{\n" + "".join(f'        "{n}": {c},\n' for n, c in codes.items()) + "    }",
+            )
 
-        rate = example.learning_rate if example.learning_rate is not None else 0.1
         return {
             "X": batch_of_one(example.inputs),
             "T": batch_of_one(example.targets),
             "params": [(name, _array_code(_floats(value))) for name, value in example.params.items()],
-            "learning_rate": repr(float(rate)),
+            "learning_rate": interface.example_rate(example),
         }
 
 
@@ -519,6 +571,25 @@ def released(statements: list[str], kept: set[str]) -> list[str]:
             lines.append("del " + ", ".join(names[:count]))
             names = names[count:]
     return lines
+
+
+def shared_residual(statements: list[str]) -> list[str]:
+    """``statements`` with the residual of a squared error, ``Y - T`` in the loss
+    ``c * np.vdot(Y - T, Y - T)``, computed once before the loss (``_r_Y = Y - T``) and read by
+    the loss and by every later ``(Y - T)`` of the backward pass (dE/dY = (Y - T) / N): one
+    subtraction where there were three, as one writes it by hand.  Y and T are not assigned
+    again after the loss (the backward pass assigns only adjoints)."""
+    pattern = re.compile(r"np\.vdot\(((\w+) - (\w+)), \1\)")
+    for position, text in enumerate(statements):
+        match = pattern.search(text)
+        if match is None or not text.split("\n")[-1].lstrip().startswith("E = "):  # a comment may come first
+            continue
+        residual, output = match.group(1), match.group(2)
+        name = naming.saved_name(output, "r")
+        rest = [line.replace(f"({residual})", name) for line in statements[position + 1 :]]
+        loss = text.replace(match.group(0), f"np.vdot({name}, {name})")
+        return [*statements[:position], f"{name} = {residual}  # the residual, for the loss and its gradient", loss, *rest]
+    return statements
 
 
 def substituted(text: str, name: str, value: str) -> str:

@@ -80,7 +80,7 @@ class ScalarModule:
             )
         if not graph.leaves("input") and not graph.leaves("target"):
             raise SymPropError(f"{name}: --backend scalar needs an input or a target to run over the samples of a batch")
-        self.view = ScalarView(derivation)
+        self.view = derivation.elements
         self.code = ScalarCode(self.view)
         self.formulas = {**network.nodes, graph.loss: network.loss_text}
         self.forward_lines = self._forward_lines()
@@ -285,6 +285,7 @@ class ScalarModule:
         return {
             "name": network.name,
             "marker": interface.MARKER,
+            "gradient_floor": interface.GRADIENT_FLOOR,
             "docstring": self.docstring(),
             "imports": self.imports(forward, loss, loss_and_grad),
             "param_shapes": [(p.name, p.shape) for p in params],
@@ -397,19 +398,17 @@ class ScalarModule:
             return None
 
         def batch_of_one(values: dict) -> str:
-            if not values:
-                return "None"
-            batches = {name: f"[{tuples(value)}]" for name, value in values.items()}
-            if len(batches) == 1:
-                return next(iter(batches.values()))
-            return "{" + ", ".join(f'"{n}": {code}' for n, code in batches.items()) + "}"
+            return interface.batch_of_one(
+                values,
+                lambda value: f"[{tuples(value)}]",
+                lambda codes: "{" + ", ".join(f'"{n}": {c}' for n, c in codes.items()) + "}",
+            )
 
-        rate = example.learning_rate if example.learning_rate is not None else 0.1
         return {
             "X": batch_of_one(example.inputs),
             "T": batch_of_one(example.targets),
             "params": [line for name, value in example.params.items() for line in value_lines(f'"{name}": ', value, ",", 8)],
-            "learning_rate": repr(float(rate)),
+            "learning_rate": interface.example_rate(example),
         }
 
 

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 import jinja2
 from markupsafe import Markup
 
+from ... import templating
 from ...errors import SymPropError
-from ...templating import templates_dir
 from ..latex.handout import Handout, latex_file_name
 from ..latex.limits import CODE_MAX_LINES
 from ..latex.unrolled import Gap, gapped
@@ -187,14 +187,7 @@ def text(tex: str) -> str:
 
 
 def environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=True,
-    )
+    env = templating.environment(autoescape=True)
     env.filters.update(
         prose=prose, math=inline, display=display, rows=rows, text=text, derivative_rows=derivative_rows, cells=cells
     )

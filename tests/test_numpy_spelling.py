@@ -1,0 +1,90 @@
+"""How the NumPy module spells what a human would write more cheaply (issues 15 and 16).
+
+The 1/N seed of a loss that is an expression, carried as one float (``ModuleBuilder.uniform_nodes``):
+constant-folded where it meets constants and sums, made an array where an op needs one.  Each
+spec sends it down another path; the module must agree with autograd and central differences
+and keep float32 float32.  A squared error's residual computed once; a scalar weight's
+gradient one dot product."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import emit_module
+from reference import check_module_against_references, relative_error
+
+import symprop
+
+BASE = {"inputs": {"x": 3}, "targets": {"t": 2}, "params": {"W": [2, 3], "b": [2], "c": []}}
+
+#: name -> (nodes, loss, a line the module must have)
+PATHS = {
+    "penalty_of_a_matrix": ({"y": "tanh(W @ x + b)"}, "half_sse(y, t) + 0.1 * sum(W) + c", "dc = np.full((), dc"),
+    "l2_penalty": ({"y": "tanh(W @ x + b)"}, "half_sse(y, t) + 0.01 * sum(W * W) + c * c", "np.vdot(_r_Y, _r_Y) / N)"),
+    "mean_of_a_batched_vector": ({"h": "tanh(W @ x + b)"}, "mean(h) + half_sse(h, t) + c * c", "dE = 1 / N"),
+    "added_to_an_array": ({"z": "W @ x + b"}, "mean(z) + c * c + half_sse(z, t)", "dZ = dZ + dE_a / 2  #"),
+    "into_a_dense_layer": ({"z": "W @ x + b", "y": "tanh(W @ x + c)"}, "mean(z) + half_sse(y, t)", "np.full((N, 2), "),
+    "broadcast_to_a_scalar": ({"y": "tanh(W @ x + b + c)"}, "sum(b + c) + half_sse(y, t)", "dc = 2 * "),
+    "an_element": ({"y": "sigmoid(W @ x + b)"}, "y[0] * 3 + half_sse(y, t) + c * c", "dE_a = np.full((N,), dE_a, dtype=Y.dtype)"),
+    "a_maximum": ({"y": "sigmoid(W @ x + b)"}, "max(y) + half_sse(y, t) + c * c", "np.full((N,), "),
+}
+
+
+@pytest.mark.parametrize("name", PATHS)
+def test_a_uniform_seed_agrees_with_autograd(name, tmp_path):
+    nodes, loss, line = PATHS[name]
+    spec = {"name": name, **BASE, "nodes": nodes, "loss": loss}
+    source = symprop.derive(symprop.from_dict(spec, source="<test>")).numpy_source()
+    assert line in source
+    assert "np.full(N, 1 / N" not in source
+    module = emit_module(spec, tmp_path)
+    check_module_against_references(spec, module)
+    params = module.init_params(0, dtype=np.float32)
+    params["c"] = np.float32(0.3)
+    X, T = module.sample_batch(5, 0, dtype=np.float32)
+    value, grads = module.loss_and_grad(params, X, T)
+    assert np.asarray(value).dtype == np.float32
+    assert {k: np.asarray(g).dtype for k, g in grads.items()} == dict.fromkeys(grads, np.float32)
+    assert {k: np.shape(g) for k, g in grads.items()} == {k: np.shape(v) for k, v in params.items()}
+    wide = {k: np.float64(v) if np.ndim(v) == 0 else v.astype(np.float64) for k, v in params.items()}
+    _, exact = module.loss_and_grad(wide, X.astype(np.float64), T.astype(np.float64))
+    assert relative_error(grads, exact) < 1e-5
+
+
+def test_the_residual_blocks_penalty_is_folded():
+    """Regression (issue 16): the L2 penalty's adjoint was np.full of the batch, a sum over it
+    and np.full((8, 4), ...): now floats, and the cross-entropy's adjoint no dE_a[:, None]."""
+    source = symprop.derive(symprop.load("examples/residual_block.yaml")).numpy_source()
+    assert "    dE = 1 / N  #" in source
+    assert "    dE_d = N * dE  #" in source
+    assert "    dE_b = dE_c  #" in source
+    assert "    dY_a = dE_a * (Y - T)  #" in source
+    assert "np.full" not in source.split("def loss_and_grad")[1]
+    # the loss value: the cross-entropy summed over the batch in one np.vdot, / N, plus the penalty
+    assert "    E = (np.vdot(T, _lse_Y - Y_a) / N) + E_d  #" in source
+    assert "    E_a = " not in _loss_and_grad(source)
+
+
+def test_a_scalar_weights_gradient_is_one_dot_product():
+    source = symprop.derive(symprop.load("examples/cs231n_neuron.yaml")).numpy_source()
+    assert "    dw1 = np.vdot(dF_b, X1)  #" in source
+
+
+def _loss_and_grad(source: str) -> str:
+    return source.split("def loss_and_grad")[1].split("def sgd_step")[0]
+
+
+@pytest.mark.parametrize(
+    ("example", "residual", "gradient"),
+    [
+        ("tutorial_222", "_r_A2 = A2 - T", "dA2 = _r_A2 / N  #"),
+        ("self_attention", "_r_Y = Y - T", "dY = _r_Y * (0.0625 / N)  #"),  # mse over 32 outputs: 2 / 32
+    ],
+)
+def test_a_squared_errors_residual_is_computed_once(example, residual, gradient):
+    body = _loss_and_grad(symprop.derive(symprop.load(f"examples/{example}.yaml")).numpy_source())
+    difference = residual.split(" = ")[1]
+    assert body.count(difference) == 1
+    assert f"    {residual}  # the residual, for the loss and its gradient" in body
+    assert "np.vdot(" + residual.split(" = ")[0] + ", " + residual.split(" = ")[0] + ")" in body
+    assert f"    {gradient}" in body
