@@ -10,7 +10,11 @@ Engines:
   ``loss_and_grad(params, X, T)``;
 - ``reference``: the hand-optimised NumPy MLP of ``reference_numpy.py``;
 - ``torch``: PyTorch eager on the CPU (``torch.autograd.grad``), if importable;
+- ``torch_compile``: the same loss through ``torch.compile`` (Inductor, forward and backward
+  compiled for the row's fixed shapes), if it works on this CPU;
 - ``jax``: ``jax.jit(jax.value_and_grad(loss))`` on the CPU, results blocked on, if importable;
+- ``pytensor``: PyTensor's graph of the loss and ``pytensor.grad``, compiled by
+  ``pytensor.function`` in its default mode (C), if importable;
 - ``numeric``: central differences of the generated ``loss`` (784-30-10 only), timed on a
   sample of parameters and extrapolated to all of them (2 loss evaluations per parameter).
 
@@ -40,7 +44,7 @@ from pathlib import Path
 import _common
 import numpy as np
 
-ALL_ENGINES = ("generated", "reference", "torch", "jax", "numeric")
+ALL_ENGINES = ("generated", "reference", "torch", "torch_compile", "jax", "pytensor", "numeric")
 DTYPES = ("float64", "float32")
 
 
@@ -85,35 +89,60 @@ def _torch():
     return torch
 
 
-def engine_torch(module, spec, params, X, T):
-    torch = _torch()
+def _torch_loss(spec: dict, torch):
+    """The network's batch loss as a function of (parameter tensors, x, t), in PyTorch."""
     functional = torch.nn.functional
-    names = list(params)
-    tensors = {name: torch.from_numpy(value.copy()).requires_grad_(True) for name, value in params.items()}
-    leaves = [tensors[name] for name in names]
-    x, t = torch.from_numpy(X.copy()), torch.from_numpy(T.copy())
     activations = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu, "identity": lambda z: z}
     layers = [
-        (tensors[f"W{i}"], tensors.get(f"b{i}") if layer.get("bias", True) else None, layer["activation"])
+        (f"W{i}", f"b{i}" if layer.get("bias", True) else None, layer["activation"])
         for i, layer in enumerate(spec["layers"], start=1)
     ]
     loss_kind = spec["loss"]
 
-    def step():
+    def loss_fn(p, x, t):
         a = x
         for weight, bias, kind in layers[:-1]:
-            a = activations[kind](functional.linear(a, weight, bias))
+            a = activations[kind](functional.linear(a, p[weight], p[bias] if bias else None))
         weight, bias, kind = layers[-1]
-        z = functional.linear(a, weight, bias)
+        z = functional.linear(a, p[weight], p[bias] if bias else None)
         if loss_kind == "cross_entropy":
-            loss = functional.cross_entropy(z, t)  # probability targets; mean over the batch
-        else:
-            y = activations[kind](z)
-            loss = 0.5 * ((y - t) ** 2).sum() / x.shape[0]
-        grads = torch.autograd.grad(loss, leaves)
+            return functional.cross_entropy(z, t)  # probability targets; mean over the batch
+        y = activations[kind](z)
+        return 0.5 * ((y - t) ** 2).sum() / x.shape[0]
+
+    return loss_fn
+
+
+def _torch_step(spec, params, X, T, compiled: bool):
+    torch = _torch()
+    names = list(params)
+    tensors = {name: torch.from_numpy(value.copy()).requires_grad_(True) for name, value in params.items()}
+    leaves = [tensors[name] for name in names]
+    x, t = torch.from_numpy(X.copy()), torch.from_numpy(T.copy())
+    loss_fn = _torch_loss(spec, torch)
+    if compiled:
+        # Inductor compiles the forward graph and, through AOTAutograd, its backward (C++ on
+        # the CPU); the shapes are fixed, so it compiles once per row.
+        torch._dynamo.reset()  # each row compiles afresh (past 8 recompilations Dynamo runs eager)
+        loss_fn = torch.compile(loss_fn, dynamic=False)
+
+    def function(p, x, t):
+        loss = loss_fn(p, x, t)
+        return loss, torch.autograd.grad(loss, leaves)
+
+    def step():
+        loss, grads = function(tensors, x, t)
         return loss, dict(zip(names, grads))
 
     return step
+
+
+def engine_torch(module, spec, params, X, T):
+    return _torch_step(spec, params, X, T, compiled=False)
+
+
+def engine_torch_compile(module, spec, params, X, T):
+    return _torch_step(spec, params, X, T, compiled=True)
 
 
 def _jax():
@@ -157,7 +186,45 @@ def engine_jax(module, spec, params, X, T):
     return step
 
 
-ENGINES = {"generated": engine_generated, "reference": engine_reference, "torch": engine_torch, "jax": engine_jax}
+def engine_pytensor(module, spec, params, X, T):
+    """PyTensor's graph of the loss and its symbolic gradient, compiled to C (its default mode)."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    names = list(params)
+    shared = {name: pytensor.shared(value.copy(), name=name) for name, value in params.items()}
+    x, t = pt.matrix("x", dtype=X.dtype), pt.matrix("t", dtype=T.dtype)
+    activations = {"sigmoid": pt.sigmoid, "tanh": pt.tanh, "relu": lambda z: pt.maximum(z, 0), "identity": lambda z: z}
+    a = x
+    for i, layer in enumerate(spec["layers"], start=1):
+        z = a @ shared[f"W{i}"].T
+        if layer.get("bias", True):
+            z = z + shared[f"b{i}"]
+        last = i == len(spec["layers"])
+        if last and spec["loss"] == "cross_entropy":
+            loss = -(t * pt.special.log_softmax(z, axis=1)).sum() / x.shape[0]
+        else:
+            a = activations[layer["activation"]](z)
+    if spec["loss"] != "cross_entropy":
+        loss = 0.5 * ((a - t) ** 2).sum() / x.shape[0]
+    grads = pytensor.grad(loss, [shared[name] for name in names])
+    function = pytensor.function([x, t], [loss, *grads])
+
+    def step():
+        loss_value, *values = function(X, T)
+        return loss_value, dict(zip(names, values))
+
+    return step
+
+
+ENGINES = {
+    "generated": engine_generated,
+    "reference": engine_reference,
+    "torch": engine_torch,
+    "torch_compile": engine_torch_compile,
+    "jax": engine_jax,
+    "pytensor": engine_pytensor,
+}
 
 
 def availability(engines) -> dict[str, str | None]:
@@ -166,8 +233,10 @@ def availability(engines) -> dict[str, str | None]:
     for name in engines:
         notes[name] = None
         try:
-            if name == "torch":
+            if name in ("torch", "torch_compile"):
                 _torch()
+            elif name == "pytensor":
+                import pytensor  # noqa: F401
             elif name == "jax":
                 _jax().numpy.zeros(1).block_until_ready()
         except Exception as error:  # ImportError, or a broken install
@@ -177,7 +246,7 @@ def availability(engines) -> dict[str, str | None]:
 
 def versions() -> dict:
     found = {"numpy": np.__version__}
-    for name in ("torch", "jax", "jaxlib"):
+    for name in ("torch", "jax", "jaxlib", "pytensor"):
         module = sys.modules.get(name)
         if module is not None:
             found[name] = getattr(module, "__version__", "?")
