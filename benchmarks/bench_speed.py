@@ -44,7 +44,19 @@ from pathlib import Path
 import _common
 import numpy as np
 
-ALL_ENGINES = ("generated", "reference", "torch", "torch_compile", "jax", "pytensor", "numeric")
+ALL_ENGINES = (
+    "generated",
+    "reference",
+    "torch",
+    "torch_compile",
+    "jax",
+    "pytensor",
+    "numba",
+    "array_api_numpy",
+    "array_api_torch",
+    "scalar",
+    "numeric",
+)
 DTYPES = ("float64", "float32")
 
 
@@ -62,6 +74,59 @@ def load_generated(spec: dict, directory: Path):
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
     return module
+
+
+_BACKEND_MODULES: dict = {}
+
+
+def load_backend(spec: dict, backend: str):
+    """symprop's module of ``spec`` for another ``backend`` (scalar, array-api, numba), written
+    into a temporary folder and imported by path, once per spec."""
+    key = (spec["name"], backend)
+    if key not in _BACKEND_MODULES:
+        _common.ensure_symprop_importable()
+        import symprop
+
+        directory = Path(tempfile.mkdtemp(prefix=f"symprop-bench-{backend}-"))
+        d = symprop.derive(symprop.from_dict(spec, source="<bench>"))
+        path = {"scalar": d.write_scalar, "array-api": d.write_array_api, "numba": d.write_numba}[backend](directory)
+        module_spec = importlib.util.spec_from_file_location(f"_bench_{spec['name']}_{backend.replace('-', '_')}", path)
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+        _BACKEND_MODULES[key] = module
+    return _BACKEND_MODULES[key]
+
+
+def engine_numba(module, spec, params, X, T):
+    loss_and_grad = load_backend(spec, "numba").loss_and_grad
+    return lambda: loss_and_grad(params, X, T)
+
+
+def engine_array_api_numpy(module, spec, params, X, T):
+    """The array-API module on NumPy arrays (its namespace found by array-api-compat each call)."""
+    loss_and_grad = load_backend(spec, "array-api").loss_and_grad
+    return lambda: loss_and_grad(params, X, T)
+
+
+def engine_array_api_torch(module, spec, params, X, T):
+    """The array-API module on PyTorch CPU tensors: PyTorch eager, through the standard."""
+    torch = _torch()
+    loss_and_grad = load_backend(spec, "array-api").loss_and_grad
+    tensors = {name: torch.from_numpy(value.copy()) for name, value in params.items()}
+    x, t = torch.from_numpy(X.copy()), torch.from_numpy(T.copy())
+    return lambda: loss_and_grad(tensors, x, t)
+
+
+def engine_scalar(module, spec, params, X, T):
+    """The scalar backend (tiny networks only): floats and tuples, parameters as nested lists."""
+    if _common.param_count(spec) > 300:
+        raise ValueError("the scalar backend takes at most 300 parameters")
+    if X.dtype != np.float64:
+        raise ValueError("the scalar backend computes in Python floats (float64)")
+    loss_and_grad = load_backend(spec, "scalar").loss_and_grad
+    nested = {name: value.astype(np.float64).tolist() for name, value in params.items()}
+    x, t = X.astype(np.float64).tolist(), T.astype(np.float64).tolist()
+    return lambda: loss_and_grad(nested, x, t)
 
 
 def engine_generated(module, spec, params, X, T):
@@ -224,6 +289,10 @@ ENGINES = {
     "torch_compile": engine_torch_compile,
     "jax": engine_jax,
     "pytensor": engine_pytensor,
+    "numba": engine_numba,
+    "array_api_numpy": engine_array_api_numpy,
+    "array_api_torch": engine_array_api_torch,
+    "scalar": engine_scalar,
 }
 
 
@@ -233,8 +302,12 @@ def availability(engines) -> dict[str, str | None]:
     for name in engines:
         notes[name] = None
         try:
-            if name in ("torch", "torch_compile"):
+            if name in ("torch", "torch_compile", "array_api_torch"):
                 _torch()
+            elif name == "numba":
+                import numba  # noqa: F401
+            elif name.startswith("array_api"):
+                import array_api_compat  # noqa: F401
             elif name == "pytensor":
                 import pytensor  # noqa: F401
             elif name == "jax":
@@ -246,7 +319,7 @@ def availability(engines) -> dict[str, str | None]:
 
 def versions() -> dict:
     found = {"numpy": np.__version__}
-    for name in ("torch", "jax", "jaxlib", "pytensor"):
+    for name in ("torch", "jax", "jaxlib", "pytensor", "numba", "array_api_compat"):
         module = sys.modules.get(name)
         if module is not None:
             found[name] = getattr(module, "__version__", "?")
@@ -402,7 +475,11 @@ def run(quick: bool = False, engines=ALL_ENGINES, log=print, clock: str = "wall"
                     for name in usable:
                         if name == "numeric":
                             continue
-                        function = ENGINES[name](module, spec, params, X, T)
+                        try:
+                            function = ENGINES[name](module, spec, params, X, T)
+                        except Exception as error:  # a backend that does not take this row
+                            row["engines"][name] = {"error": f"{type(error).__name__}: {error}".splitlines()[0]}
+                            continue
                         for _ in range(3):  # warm-up (JAX compiles here)
                             got = function()
                         error = agreement(expected, got, dtype)
@@ -477,6 +554,21 @@ def markdown(results: dict) -> str:
     return "\n".join(lines + notes) + "\n"
 
 
+def markdown_ratios(results: dict) -> str:
+    """Each engine's median as a ratio of hand NumPy's (``reference``) and of JAX jit's, one row
+    per network, batch and dtype ("-" where an engine did not run)."""
+    engines = [e for e in results["engines"] if e in ENGINES and e not in results["skipped"] and e != "reference"]
+    head = ["network", "batch", "dtype"] + [f"{e} / hand" for e in engines] + [f"{e} / JAX" for e in engines if e != "jax"]
+    lines = ["| " + " | ".join(head) + " |", "|---|---:|---|" + "---:|" * (len(head) - 3)]
+    for row in results["rows"]:
+        timings = {name: value.get("median_s") for name, value in row["engines"].items()}
+        cells = [row["network"], str(row["batch"]), row["dtype"]]
+        cells += [ratio(timings.get(e), timings.get("reference")) for e in engines]
+        cells += [ratio(timings.get(e), timings.get("jax")) for e in engines if e != "jax"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few repeats (smoke test, well under a minute)")
@@ -492,6 +584,8 @@ def main(argv: list[str] | None = None) -> int:
         engines.insert(0, "generated")
     results = run(quick=args.quick, engines=engines, log=lambda text: print(text, file=sys.stderr), clock=args.clock)
     print(markdown(results))
+    if "reference" in engines:
+        print(markdown_ratios(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2), encoding="utf-8")
     return 0
