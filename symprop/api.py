@@ -27,9 +27,7 @@ class Derivation(derivation.Derivation):
 
     def write_numpy(self, directory: str | Path) -> Path:
         """Write ``<name>.py`` into ``directory`` (created if needed); returns the path."""
-        from .emit.numpy import write_module
-
-        return write_module(self, Path(directory))
+        return self.write_module(directory, "numpy")
 
     def numpy_source(self) -> str:
         from .emit.numpy import module_source
@@ -39,9 +37,7 @@ class Derivation(derivation.Derivation):
     def write_scalar(self, directory: str | Path) -> Path:
         """Write the scalar backend's ``<name>.py`` (straight-line Python over floats, for tiny
         networks) into ``directory``; SymPropError above its limit of parameters."""
-        from .emit.scalar import write_module
-
-        return write_module(self, Path(directory))
+        return self.write_module(directory, "scalar")
 
     def scalar_source(self) -> str:
         """The scalar backend's module (``symprop.emit.scalar``): the NumPy module's functions in
@@ -54,9 +50,7 @@ class Derivation(derivation.Derivation):
         """Write the array-API backend's ``<name>.py`` (the NumPy module written against the array
         API standard, through array-api-compat) into ``directory``; SymPropError for an op the
         backend cannot spell, before anything is written."""
-        from .emit.array_api import write_module
-
-        return write_module(self, Path(directory))
+        return self.write_module(directory, "array-api")
 
     def array_api_source(self) -> str:
         """The array-API backend's module (``symprop.emit.array_api``): the NumPy module's functions,
@@ -68,9 +62,7 @@ class Derivation(derivation.Derivation):
     def write_numba(self, directory: str | Path) -> Path:
         """Write the numba backend's ``<name>.py`` (the NumPy module with each layer's elementwise
         work fused into compiled loops; layer stacks only, needs Numba) into ``directory``."""
-        from .emit.numba import write_module
-
-        return write_module(self, Path(directory))
+        return self.write_module(directory, "numba")
 
     def numba_source(self) -> str:
         """The numba backend's module (``symprop.emit.numba``); SymPropError for a graph spec, or
@@ -90,6 +82,17 @@ class Derivation(derivation.Derivation):
             "numba": self.numba_source,
         }
         return sources[backend]()
+
+    def write_module(self, directory: str | Path, backend: str = "numpy") -> Path:
+        """Write the module of ``backend`` as ``<name>.py`` into ``directory`` (created if
+        needed); returns the path.  A backend that refuses the network raises SymPropError
+        before anything is written."""
+        source = self.module_source(backend)
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{self.name}.py"
+        path.write_text(source, encoding="utf-8")
+        return path
 
     def write_latex(self, directory: str | Path, edition: str = "full") -> Path:
         """Write the handout into ``directory`` (created if needed); returns the path.

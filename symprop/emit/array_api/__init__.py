@@ -2,6 +2,6 @@
 array API standard (``translate``), so that one file runs on any conforming array library
 through array-api-compat, its one dependency."""
 
-from .module import ArrayApiModule, module_source, write_module
+from .module import ArrayApiModule, module_source
 
-__all__ = ["ArrayApiModule", "module_source", "write_module"]
+__all__ = ["ArrayApiModule", "module_source"]

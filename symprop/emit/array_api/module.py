@@ -9,7 +9,6 @@ asked for: the standard has no generator.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...errors import SymPropError
@@ -117,10 +116,3 @@ class ArrayApiModule(NumpyModule):
 def module_source(derivation: Derivation) -> str:
     return render("array_api_module.py.j2", **ArrayApiModule(derivation).context())
 
-
-def write_module(derivation: Derivation, directory: Path) -> Path:
-    source = module_source(derivation)  # refused before anything is written
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{derivation.name}.py"
-    path.write_text(source, encoding="utf-8")
-    return path

@@ -2,6 +2,6 @@
 layer fused into ``@njit`` loops.  ``kernels`` writes the loops, ``module`` the functions around
 them and the rest, taken from the NumPy module, for ``templates/numba_module.py.j2``."""
 
-from .module import NUMBA_MISSING, NumbaModule, module_source, require_numba, write_module
+from .module import NUMBA_MISSING, NumbaModule, module_source, require_numba
 
-__all__ = ["NUMBA_MISSING", "NumbaModule", "module_source", "require_numba", "write_module"]
+__all__ = ["NUMBA_MISSING", "NumbaModule", "module_source", "require_numba"]

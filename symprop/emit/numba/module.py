@@ -17,7 +17,6 @@ from __future__ import annotations
 import ast
 import re
 import textwrap
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...errors import SymPropError
@@ -340,10 +339,3 @@ def module_source(derivation: Derivation) -> str:
     """The numba module of ``derivation``; SymPropError for a graph spec or without Numba."""
     return render("numba_module.py.j2", **NumbaModule(derivation).context())
 
-
-def write_module(derivation: Derivation, directory: Path) -> Path:
-    source = module_source(derivation)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{derivation.name}.py"
-    path.write_text(source, encoding="utf-8")
-    return path

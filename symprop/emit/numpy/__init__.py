@@ -2,7 +2,7 @@
 into the standalone module (``templates/numpy_module.py.j2``), ``printers`` prints formulas."""
 
 from .builder import Line, ModuleBuilder
-from .module import NumpyModule, module_source, write_module
+from .module import NumpyModule, module_source
 from .printers import MathPrinter, helper_source
 
-__all__ = ["Line", "MathPrinter", "ModuleBuilder", "NumpyModule", "helper_source", "module_source", "write_module"]
+__all__ = ["Line", "MathPrinter", "ModuleBuilder", "NumpyModule", "helper_source", "module_source"]

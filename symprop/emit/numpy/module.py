@@ -489,12 +489,6 @@ def module_source(derivation: Derivation) -> str:
     return render("numpy_module.py.j2", **NumpyModule(derivation).context())
 
 
-def write_module(derivation: Derivation, directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{derivation.name}.py"
-    path.write_text(module_source(derivation), encoding="utf-8")
-    return path
-
 
 def _init_doc(inits) -> str:
     """init_params' docstring: which parameters get which initialiser."""

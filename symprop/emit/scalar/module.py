@@ -424,10 +424,3 @@ def module_source(derivation: Derivation) -> str:
     """The scalar module of ``derivation``; SymPropError when the network is too big for it."""
     return render("scalar_module.py.j2", **ScalarModule(derivation).context())
 
-
-def write_module(derivation: Derivation, directory: Path) -> Path:
-    source = module_source(derivation)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{derivation.name}.py"
-    path.write_text(source, encoding="utf-8")
-    return path
