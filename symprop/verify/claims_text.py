@@ -5,7 +5,7 @@ the strict plain syntax, with its own tokenizer (nothing is evaluated; the resul
 the whitelisting reader like any claim, and echoed back as "claim:", so a misreading shows):
 
 * pasted Unicode: ``δ`` delta, ``σ`` sigma, ``−`` minus, ``·`` ``×`` ``⊙`` times, ``²`` ``³``
-  powers, ``ᵀ`` transpose, ``Σ`` sum;
+  powers, ``ᵀ`` transpose, ``Σ`` sum, subscript digits (``a2₁`` is ``a2_1``);
 * a leading ``dE/dW2_11 =`` (anything before an ``=`` outside brackets) is dropped; a claim
   with two ``=`` (``dE/dw = formula = 0.03``) is refused, it is not clear which side is meant;
 * ``sigma'(z)``, ``tanh'(z)``, ``f'(z)`` for a known function ``f`` is ``f_prime(z)``;
@@ -63,8 +63,14 @@ UNICODE = {
 }
 
 
+#: Subscript digits, as pasted from a handout or typed on a phone: ``a2₁`` is ``a2_1``, ``W2₁₂`` is ``W2_12``.
+_SUBSCRIPTS = re.compile("[₀-₉]+")
+_SUBSCRIPT_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
+
+
 def unpasted(text: str, latex: bool = False) -> str:
-    """``text`` with its pasted Unicode (``UNICODE``) spelt in plain claim syntax or in LaTeX."""
+    """``text`` with its pasted Unicode (``UNICODE``, subscript digits) spelt in plain claim syntax or in LaTeX."""
+    text = _SUBSCRIPTS.sub(lambda m: ("_{%s}" if latex else "_%s") % m.group().translate(_SUBSCRIPT_DIGITS), text)
     for char, spellings in UNICODE.items():
         text = text.replace(char, spellings[latex])
     return text
