@@ -313,6 +313,26 @@ def test_a_folder_of_submissions_with_everything_wrong(tmp_path):
     assert book[-1] == "zz,,,,,,,,,,not on the roster; not graded"
 
 
+def test_a_submission_id_in_another_case_is_the_roster_students(tmp_path):
+    """The roster tells ids apart in any case (s01 and S01 are one id), so S05 in the answers is s05's."""
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    students = [Student("s05", "Grace Hopper"), Student("s06", "Alan Turing")]
+    chosen = class_set(derivation, students, SEED)
+    q1 = number(chosen.keys["s05"].answers["q1"].value)
+    (tmp_path / "a.csv").write_text(f"id;q1\nS05;{q1}\n", encoding="utf-8")
+    graded, _ = chosen.grade(tmp_path / "a.csv")
+    assert [(row.student_id, "no submission" in row.notes) for row in graded] == [("s05", False), ("s06", True)]
+    assert graded[0].marks[0].verdict == "right"
+    folder = tmp_path / "answers"
+    folder.mkdir()
+    (folder / "S05.yaml").write_text("q1: 1\n", encoding="utf-8")
+    (folder / "s05.yaml").write_text(f"q1: {q1}\n", encoding="utf-8")
+    graded, _ = chosen.grade(folder)
+    assert graded[0].marks[0].verdict == "right"  # the exact id is graded, the other case noted
+    assert "a second submission under the id S05; ignored" in graded[0].notes
+    assert [row.student_id for row in graded] == ["s05", "s06"]
+
+
 # -- the Moodle quiz -------------------------------------------------------------------------------
 
 

@@ -64,6 +64,23 @@ def parse_number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _on_roster(students: list[Student], submissions: dict[str, Submission]) -> tuple[dict[str, Submission], list[str]]:
+    """The submissions by roster id, matched in any case as the roster tells ids apart
+    (``S05.yaml`` is s05's), and the ids on no one's row.  An exact id wins over another case."""
+    roster = {s.id.casefold(): s.id for s in students}
+    matched: dict[str, Submission] = {}
+    unknown = []
+    for sid, submission in sorted(submissions.items(), key=lambda pair: pair[0] not in roster.values()):
+        rid = roster.get(sid.casefold())
+        if rid is None:
+            unknown.append(sid)
+        elif rid in matched:
+            matched[rid].notes.append(f"a second submission under the id {sid}; ignored")
+        else:
+            matched[rid] = submission
+    return matched, unknown
+
+
 class Grader:
     def __init__(self, derivation, items, keys: dict[str, Key], blueprint=None):
         from .key import Blueprint
@@ -73,14 +90,14 @@ class Grader:
 
     def grade(self, students: list[Student], submissions: dict[str, Submission]) -> list[Row]:
         rows = []
-        known = {s.id for s in students}
+        submissions, unknown = _on_roster(students, submissions)
         for student in students:
             submission = submissions.get(student.id)
             if submission is None:
                 rows.append(Row(student, student.id, [Mark(i.id, 0.0, "", "empty") for i in self.items], ["no submission"]))
                 continue
             rows.append(self.grade_one(student, submission))
-        for sid in sorted(set(submissions) - known):
+        for sid in sorted(unknown):
             rows.append(Row(None, sid, [], ["not on the roster; not graded"]))
         return rows
 
