@@ -648,6 +648,12 @@ def test_feedback_shows_a_students_name_as_typed():
     html = MarkdownIt().render("# " + markdown_text("*Ann* <script>x</script> [a](b) _c_ #1 $x$"))
     assert html == "<h1>*Ann* &lt;script&gt;x&lt;/script&gt; [a](b) _c_ #1 $x$</h1>\n"
     assert r"\$x\$" in markdown_text("$x$")  # no math for a viewer with KaTeX either
+    # punctuation that is markup only at a line's start stays as typed: the file reads as text too
+    assert markdown_text("Łukasz Ağaoğlu, Jr.") == "Łukasz Ağaoğlu, Jr."
+    name = "Jean-Luc + Marie (1.) O'Brien!"
+    assert markdown_text(name) == name
+    html = MarkdownIt().render("# Feedback: " + markdown_text(name + " [a](b) *c*"))
+    assert html == "<h1>Feedback: Jean-Luc + Marie (1.) O'Brien! [a](b) *c*</h1>\n"
 
 
 def test_a_missing_derivative_is_named_by_the_gradients_own_element():
