@@ -95,7 +95,16 @@ def formula_side(text: str) -> str:
     rest = text[equals[0] + 1 :]
     if not rest.strip():
         raise FormulaError("nothing after '='; the claim is the formula on the right of dE/dw =")
+    if _NUMBER.fullmatch(rest.strip()) and not _DERIVATIVE.match(text[: equals[0]]):
+        # "formula = 0.03": the number is the student's value, not the claim (it was read as 0.03)
+        raise FormulaError(f"the claim ends in '= {rest.strip()}', a number; give the formula alone (or dE/dw = formula)")
     return rest
+
+
+#: A bare number, as after the ``=`` of "formula = 0.03"; and the derivative's name before an
+#: ``=`` (``dE/dW2_11``, ``\frac{\partial E}{\partial w}``), after which a number is a claim.
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+_DERIVATIVE = re.compile(r"\s*(d\w*\s*/\s*d|\\frac\s*\{\s*(\\partial|d))")
 
 
 _TOKEN = re.compile(
