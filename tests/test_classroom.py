@@ -942,3 +942,28 @@ def test_which_factor_on_a_gate_has_its_value_as_a_distractor():
         ("1/f_g", "gate_value"),
         ("f_g^(-2)", "sign_local"),
     ]
+
+
+def test_a_worksheet_with_formulas_says_how_to_type_them():
+    """Regression (found as a student): the worksheet shows a^{(2)}_1, and a formula typed as
+    a_1^(2) is "unknown name 'a_1'"; a sheet asking a formula names the typed names, each one the
+    grader reads, and a sheet asking only numbers says nothing of it."""
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    questions = [
+        {"id": "q1", "kind": "formula", "wrt": "W2_11"},
+        {"id": "q2", "kind": "formula", "wrt": "W2"},
+    ]
+    items = parse_questions({"questions": questions}, derivation)
+    sheet = class_set(derivation, STUDENTS[:1], SEED, items).sources()["s00_worksheet.tex"]
+    assert (
+        "Type each formula in plain text with the names of elements and arrays ($a^{(1)}_{1}$ as \\texttt{a1\\_1}, "
+        "$a^{(2)}_{1}$ as \\texttt{a2\\_1}, $t_{1}$ as \\texttt{t\\_1}, $W^{(2)}$ as \\texttt{W2}, $\\delta^{(2)}$ as "
+        "\\texttt{delta2}, $M^{\\top}$ as \\texttt{M.T}, the matrix product as \\texttt{@}), or in \\LaTeX." in sheet
+    )
+    from symprop.verify import Verifier
+
+    verifier = Verifier(EXAMPLES / "tutorial_222.yaml")
+    assert verifier.check("W2_11", "(a2_1 - t_1)*a2_1*(1 - a2_1)*a1_1").verdict == "correct"
+    assert verifier.check("W2", "(delta2 @ a1.T)").verdict == "correct"
+    numbers_only = class_set(derivation, STUDENTS[:1], SEED).sources()["s00_worksheet.tex"]
+    assert "Type each formula" not in numbers_only
