@@ -845,7 +845,8 @@ def test_follow_through_from_a_wrong_gradient_and_a_wrong_forward_value():
     assert found["q4"].explanation[0].startswith(f"right method from your answer to q3 ({float(f'{gradient:.6f}'):g}): ")
     found = marks({"q1": "0.5", "q3": "0.05", "q4": f"{w - rate * 0.05:.6f}"})
     assert (found["q4"].verdict, found["q4"].points) == ("follow_through", 2.0)
-    assert found["q4"].explanation[0] == f"right method from your answer to q3 (0.05): computed from it, this is {number(w - rate * 0.05)}"
+    said = f"right method from your answer to q3 (0.05): computed from it, this is {number(w - rate * 0.05)}"
+    assert found["q4"].explanation[0] == said
     # a right earlier answer is no excuse: the same wrong step without a wrong gradient is wrong
     found = marks({"q3": number(key.answers["q3"].value), "q4": f"{w - rate * 0.05:.6f}"})
     assert (found["q4"].verdict, found["q4"].points) == ("wrong", 0.0)
