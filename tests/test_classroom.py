@@ -308,6 +308,9 @@ def test_a_folder_of_submissions_with_everything_wrong(tmp_path):
     assert by_id["a4"].notes[0].startswith("a4.yaml: could not be read (") and "UTF-8" in by_id["a4"].notes[0]
     assert by_id["a5"].notes == ["no submission"] and by_id["a5"].total == 0
     assert by_id["zz"].notes == ["not on the roster; not graded"]
+    (folder / "a5.yaml").write_text("", encoding="utf-8")  # an empty file: one note, not one per question
+    graded, _ = chosen.grade(folder)
+    assert [row.notes for row in graded if row.student_id == "a5"] == [["the submission answers nothing"]]
     book = outputs["gradebook.csv"].splitlines()
     assert book[0] == "id,name,q1,q2,q3,q4,q4_step,q5,q5_step,total (of 9),note"
     assert book[-1] == "zz,,,,,,,,,,not on the roster; not graded"
@@ -330,6 +333,9 @@ def test_a_submission_id_in_another_case_is_the_roster_students(tmp_path):
     graded, _ = chosen.grade(folder)
     assert graded[0].marks[0].verdict == "right"  # the exact id is graded, the other case noted
     assert "a second submission under the id S05; ignored" in graded[0].notes
+    (tmp_path / "b.csv").write_text(f"ID,Name,Q1\ns05,Grace,{q1}\n", encoding="utf-8")  # a spreadsheet's capitals
+    graded, _ = chosen.grade(tmp_path / "b.csv")
+    assert graded[0].marks[0].verdict == "right" and not any("unknown question" in n for n in graded[0].notes)
     assert [row.student_id for row in graded] == ["s05", "s06"]
 
 

@@ -81,6 +81,16 @@ def _on_roster(students: list[Student], submissions: dict[str, Submission]) -> t
     return matched, unknown
 
 
+def _by_question(asked: set[str], answers: dict[str, str]) -> dict[str, str]:
+    """The answers by question id, a header's ``Q1`` read as ``q1`` (a spreadsheet's capitals);
+    an exact id wins over another case."""
+    folded = {qid.casefold(): qid for qid in asked}
+    found: dict[str, str] = {}
+    for given_id, text in sorted(answers.items(), key=lambda pair: pair[0] not in asked):
+        found.setdefault(given_id if given_id in asked else folded.get(given_id.casefold(), given_id), text)
+    return found
+
+
 class Grader:
     def __init__(self, derivation, items, keys: dict[str, Key], blueprint=None):
         from .key import Blueprint
@@ -105,14 +115,15 @@ class Grader:
         key = self.keys[student.id]
         notes = list(submission.notes)
         asked = {i.id for i in self.items}
-        extra = sorted(k for k in submission.answers if k not in asked)
+        answers = _by_question(asked, submission.answers)
+        extra = sorted(k for k in answers if k not in asked)
         if extra:
             notes.append(f"unknown question id(s) {', '.join(extra[:5])} ignored")
         marks = []
         verifier = None
         wrong: dict[str, float] = {}  # earlier numbers that were wrong: what a later answer may follow through from
         for item in self.items:
-            given = submission.answers.get(item.id, "")[:MAX_ANSWER]
+            given = answers.get(item.id, "")[:MAX_ANSWER]
             answer = key.answers[item.id]
             if not given.strip():
                 marks.append(Mark(item.id, 0.0, given, "empty", ["no answer"]))
@@ -129,6 +140,8 @@ class Grader:
                 marks.append(self.formula(answer, given, verifier, key))
             if marks[-1].verdict == "unreadable":
                 notes.append(f"{item.id}: {marks[-1].explanation[0]}")
+        if all(m.verdict == "empty" for m in marks):  # an empty file: one note, not one per question
+            notes = [n for n in notes if not n.endswith(": empty")] + ["the submission answers nothing"]
         return Row(student, student.id, marks, notes)
 
     # -- numbers ------------------------------------------------------------------------
