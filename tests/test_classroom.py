@@ -308,9 +308,35 @@ def test_a_folder_of_submissions_with_everything_wrong(tmp_path):
     assert by_id["a4"].notes[0].startswith("a4.yaml: could not be read (") and "UTF-8" in by_id["a4"].notes[0]
     assert by_id["a5"].notes == ["no submission"] and by_id["a5"].total == 0
     assert by_id["zz"].notes == ["not on the roster; not graded"]
+    (folder / "a5.yaml").write_text("", encoding="utf-8")  # an empty file: one note, not one per question
+    graded, _ = chosen.grade(folder)
+    assert [row.notes for row in graded if row.student_id == "a5"] == [["the submission answers nothing"]]
     book = outputs["gradebook.csv"].splitlines()
     assert book[0] == "id,name,q1,q2,q3,q4,q4_step,q5,q5_step,total (of 9),note"
     assert book[-1] == "zz,,,,,,,,,,not on the roster; not graded"
+
+
+def test_a_submission_id_in_another_case_is_the_roster_students(tmp_path):
+    """The roster tells ids apart in any case (s01 and S01 are one id), so S05 in the answers is s05's."""
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    students = [Student("s05", "Grace Hopper"), Student("s06", "Alan Turing")]
+    chosen = class_set(derivation, students, SEED)
+    q1 = number(chosen.keys["s05"].answers["q1"].value)
+    (tmp_path / "a.csv").write_text(f"id;q1\nS05;{q1}\n", encoding="utf-8")
+    graded, _ = chosen.grade(tmp_path / "a.csv")
+    assert [(row.student_id, "no submission" in row.notes) for row in graded] == [("s05", False), ("s06", True)]
+    assert graded[0].marks[0].verdict == "right"
+    folder = tmp_path / "answers"
+    folder.mkdir()
+    (folder / "S05.yaml").write_text("q1: 1\n", encoding="utf-8")
+    (folder / "s05.yaml").write_text(f"q1: {q1}\n", encoding="utf-8")
+    graded, _ = chosen.grade(folder)
+    assert graded[0].marks[0].verdict == "right"  # the exact id is graded, the other case noted
+    assert "a second submission under the id S05; ignored" in graded[0].notes
+    (tmp_path / "b.csv").write_text(f"ID,Name,Q1\ns05,Grace,{q1}\n", encoding="utf-8")  # a spreadsheet's capitals
+    graded, _ = chosen.grade(tmp_path / "b.csv")
+    assert graded[0].marks[0].verdict == "right" and not any("unknown question" in n for n in graded[0].notes)
+    assert [row.student_id for row in graded] == ["s05", "s06"]
 
 
 # -- the Moodle quiz -------------------------------------------------------------------------------
@@ -628,6 +654,12 @@ def test_feedback_shows_a_students_name_as_typed():
     html = MarkdownIt().render("# " + markdown_text("*Ann* <script>x</script> [a](b) _c_ #1 $x$"))
     assert html == "<h1>*Ann* &lt;script&gt;x&lt;/script&gt; [a](b) _c_ #1 $x$</h1>\n"
     assert r"\$x\$" in markdown_text("$x$")  # no math for a viewer with KaTeX either
+    # punctuation that is markup only at a line's start stays as typed: the file reads as text too
+    assert markdown_text("Łukasz Ağaoğlu, Jr.") == "Łukasz Ağaoğlu, Jr."
+    name = "Jean-Luc + Marie (1.) O'Brien!"
+    assert markdown_text(name) == name
+    html = MarkdownIt().render("# Feedback: " + markdown_text(name + " [a](b) *c*"))
+    assert html == "<h1>Feedback: Jean-Luc + Marie (1.) O'Brien! [a](b) *c*</h1>\n"
 
 
 def test_a_missing_derivative_is_named_by_the_gradients_own_element():
@@ -815,6 +847,12 @@ def test_follow_through_from_a_wrong_gradient_and_a_wrong_forward_value():
         ("follow_through", 2.0),
     ]
     assert found["q2"].explanation[0] == "right method from your answer to q1 (0.5): computed from it, this is 0.62245933"
+    # the step is taken with their gradient alone: their forward value is not named as its source
+    assert found["q4"].explanation[0].startswith(f"right method from your answer to q3 ({float(f'{gradient:.6f}'):g}): ")
+    found = marks({"q1": "0.5", "q3": "0.05", "q4": f"{w - rate * 0.05:.6f}"})
+    assert (found["q4"].verdict, found["q4"].points) == ("follow_through", 2.0)
+    said = f"right method from your answer to q3 (0.05): computed from it, this is {number(w - rate * 0.05)}"
+    assert found["q4"].explanation[0] == said
     # a right earlier answer is no excuse: the same wrong step without a wrong gradient is wrong
     found = marks({"q3": number(key.answers["q3"].value), "q4": f"{w - rate * 0.05:.6f}"})
     assert (found["q4"].verdict, found["q4"].points) == ("wrong", 0.0)
@@ -911,3 +949,28 @@ def test_which_factor_on_a_gate_has_its_value_as_a_distractor():
         ("1/f_g", "gate_value"),
         ("f_g^(-2)", "sign_local"),
     ]
+
+
+def test_a_worksheet_with_formulas_says_how_to_type_them():
+    """Regression (found as a student): the worksheet shows a^{(2)}_1, and a formula typed as
+    a_1^(2) is "unknown name 'a_1'"; a sheet asking a formula names the typed names, each one the
+    grader reads, and a sheet asking only numbers says nothing of it."""
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    questions = [
+        {"id": "q1", "kind": "formula", "wrt": "W2_11"},
+        {"id": "q2", "kind": "formula", "wrt": "W2"},
+    ]
+    items = parse_questions({"questions": questions}, derivation)
+    sheet = class_set(derivation, STUDENTS[:1], SEED, items).sources()["s00_worksheet.tex"]
+    assert (
+        "Type each formula in plain text with the names of elements and arrays ($a^{(1)}_{1}$ as \\texttt{a1\\_1}, "
+        "$a^{(2)}_{1}$ as \\texttt{a2\\_1}, $t_{1}$ as \\texttt{t\\_1}, $W^{(2)}$ as \\texttt{W2}, $\\delta^{(2)}$ as "
+        "\\texttt{delta2}, $M^{\\top}$ as \\texttt{M.T}, the matrix product as \\texttt{@}), or in \\LaTeX." in sheet
+    )
+    from symprop.verify import Verifier
+
+    verifier = Verifier(EXAMPLES / "tutorial_222.yaml")
+    assert verifier.check("W2_11", "(a2_1 - t_1)*a2_1*(1 - a2_1)*a1_1").verdict == "correct"
+    assert verifier.check("W2", "(delta2 @ a1.T)").verdict == "correct"
+    numbers_only = class_set(derivation, STUDENTS[:1], SEED).sources()["s00_worksheet.tex"]
+    assert "Type each formula" not in numbers_only

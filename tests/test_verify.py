@@ -99,6 +99,20 @@ def test_wrong_derivative_factor_is_pointed_at():
     assert "factors 2, 3: you wrote o1 * (1 + o1); da2_1/dz2_1 = a2_1*(1 - a2_1)" in result.diagnosis
 
 
+def test_a_transposed_matrix_is_told_as_such_and_nothing_about_one_element():
+    """Regression (found grading as a teacher): 'a1 @ delta2.T' was also told 'your claim equals
+    dE/dW2_21' and 'factors 1, 2: you wrote a1 * delta2.T; dE/dW2_12 = ...', an element compared
+    with its mirror's gradient."""
+    result = Verifier(EXAMPLES / "tutorial_222.yaml").check("W2", "a1 @ delta2.T")
+    assert (result.verdict, result.diagnosis) == (
+        "wrong",
+        [
+            "at sizes W1 2x2, W2 2x2, element [0, 1] (W2_12) differs",
+            "your matrix is the transpose of the correct one (W has shape (outputs, inputs))",
+        ],
+    )
+
+
 def test_fused_output_is_split_back_for_the_diagnosis():
     """Sigmoid + binary cross-entropy is fused to a - t; a person writes dE/da * da/dz."""
     result = verifier("one_weight_bce").check("W1[0,0]", "(-t_1/a1_1 + (1 - t_1)/(1 - a1_1))*x_1")

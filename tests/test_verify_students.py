@@ -143,6 +143,9 @@ NESTED_SUMS = " ".join(f"sum_{c}" for c in "ijklmnpqr") + " " + " ".join(f"W2_{a
         ("W2_11", r"\delta^{(2)}_1 a^{(1)}_1", None, "'\\delta' is LaTeX; give a LaTeX claim as claim_latex (--claim-latex)"),
         ("W2_11", "dE/dW2_11 =", None, "nothing after '='; the claim is the formula on the right of dE/dw ="),
         ("W2_11", "dE/dW2_11 = delta2_1*a1_1 = 0.03", None, "the claim has 2 '='; give one formula"),
+        # Regression (found as a teacher): "formula = value" was read as the value, 0.03, and judged wrong
+        ("W2_11", "delta2_1*a1_1 = 0.03", None, "the claim ends in '= 0.03', a number; give the formula alone"),
+        ("W2_11", None, r"\delta^{(2)}_1 a^{(1)}_1 = 0.0299", "the claim ends in '= 0.0299', a number; give the formula alone"),
         ("W2_11", "delta2_1 * foo'(z2_1)", None, "unknown function 'foo'' (a prime goes on an activation"),
         ("W2_11", "a2_1'(z2_1)", None, "'a2_1'' : a prime goes on a function, not on a value; write e.g. sigma'(z2_1)"),
         ("W2_11", "(a2_1 - t_1 < 0)", None, "the comparison '<' is read only as (z > 0), relu's derivative; write (z1_1 > 0)"),

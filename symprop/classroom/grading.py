@@ -64,6 +64,33 @@ def parse_number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _on_roster(students: list[Student], submissions: dict[str, Submission]) -> tuple[dict[str, Submission], list[str]]:
+    """The submissions by roster id, matched in any case as the roster tells ids apart
+    (``S05.yaml`` is s05's), and the ids on no one's row.  An exact id wins over another case."""
+    roster = {s.id.casefold(): s.id for s in students}
+    matched: dict[str, Submission] = {}
+    unknown = []
+    for sid, submission in sorted(submissions.items(), key=lambda pair: pair[0] not in roster.values()):
+        rid = roster.get(sid.casefold())
+        if rid is None:
+            unknown.append(sid)
+        elif rid in matched:
+            matched[rid].notes.append(f"a second submission under the id {sid}; ignored")
+        else:
+            matched[rid] = submission
+    return matched, unknown
+
+
+def _by_question(asked: set[str], answers: dict[str, str]) -> dict[str, str]:
+    """The answers by question id, a header's ``Q1`` read as ``q1`` (a spreadsheet's capitals);
+    an exact id wins over another case."""
+    folded = {qid.casefold(): qid for qid in asked}
+    found: dict[str, str] = {}
+    for given_id, text in sorted(answers.items(), key=lambda pair: pair[0] not in asked):
+        found.setdefault(given_id if given_id in asked else folded.get(given_id.casefold(), given_id), text)
+    return found
+
+
 class Grader:
     def __init__(self, derivation, items, keys: dict[str, Key], blueprint=None):
         from .key import Blueprint
@@ -73,14 +100,14 @@ class Grader:
 
     def grade(self, students: list[Student], submissions: dict[str, Submission]) -> list[Row]:
         rows = []
-        known = {s.id for s in students}
+        submissions, unknown = _on_roster(students, submissions)
         for student in students:
             submission = submissions.get(student.id)
             if submission is None:
                 rows.append(Row(student, student.id, [Mark(i.id, 0.0, "", "empty") for i in self.items], ["no submission"]))
                 continue
             rows.append(self.grade_one(student, submission))
-        for sid in sorted(set(submissions) - known):
+        for sid in sorted(unknown):
             rows.append(Row(None, sid, [], ["not on the roster; not graded"]))
         return rows
 
@@ -88,14 +115,15 @@ class Grader:
         key = self.keys[student.id]
         notes = list(submission.notes)
         asked = {i.id for i in self.items}
-        extra = sorted(k for k in submission.answers if k not in asked)
+        answers = _by_question(asked, submission.answers)
+        extra = sorted(k for k in answers if k not in asked)
         if extra:
             notes.append(f"unknown question id(s) {', '.join(extra[:5])} ignored")
         marks = []
         verifier = None
         wrong: dict[str, float] = {}  # earlier numbers that were wrong: what a later answer may follow through from
         for item in self.items:
-            given = submission.answers.get(item.id, "")[:MAX_ANSWER]
+            given = answers.get(item.id, "")[:MAX_ANSWER]
             answer = key.answers[item.id]
             if not given.strip():
                 marks.append(Mark(item.id, 0.0, given, "empty", ["no answer"]))
@@ -112,6 +140,8 @@ class Grader:
                 marks.append(self.formula(answer, given, verifier, key))
             if marks[-1].verdict == "unreadable":
                 notes.append(f"{item.id}: {marks[-1].explanation[0]}")
+        if all(m.verdict == "empty" for m in marks):  # an empty file: one note, not one per question
+            notes = [n for n in notes if not n.endswith(": empty")] + ["the submission answers nothing"]
         return Row(student, student.id, marks, notes)
 
     # -- numbers ------------------------------------------------------------------------

@@ -173,6 +173,8 @@ class Blueprint:
         used = [i for i in sources if not close(computed([i]), right)]
         if not used:
             return None
+        if item.kind == "step" and (gradients := [i for i in used if asked[i].kind == "gradient"]):
+            used = gradients  # the step is taken with their gradient: their forward values do not enter it
         return computed(used), used
 
     def key(self, point: Point) -> Key:

@@ -53,12 +53,14 @@ def feedback(row: Row, items, spec_name: str) -> str:
 
 
 def markdown_text(text: str) -> str:
-    """A roster's text as literal Markdown: its punctuation escaped (a name like ``*Ann*`` or
-    ``<b>`` stays as typed), on one line."""
+    """A roster's text as literal Markdown inside a line (never at its start): the punctuation
+    that means markup there escaped (a name like ``*Ann*`` or ``<b>`` stays as typed), on one
+    line.  ``. - + ! ( )`` mean something only at a line's start or after ``]`` and stay as
+    typed, so that the file reads as plain text too (``Jr.``, ``Jean-Luc``, not ``Jr\\.``)."""
     return "".join("\\" + c if c in MARKDOWN_SPECIAL else c for c in " ".join(text.split()))
 
 
-MARKDOWN_SPECIAL = set("\\`*_{}[]()<>#+-.!|~&$")
+MARKDOWN_SPECIAL = set("\\`*_[]<>#|~&$")
 
 
 def _inline(text: str) -> str:

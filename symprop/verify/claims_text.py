@@ -5,7 +5,7 @@ the strict plain syntax, with its own tokenizer (nothing is evaluated; the resul
 the whitelisting reader like any claim, and echoed back as "claim:", so a misreading shows):
 
 * pasted Unicode: ``δ`` delta, ``σ`` sigma, ``−`` minus, ``·`` ``×`` ``⊙`` times, ``²`` ``³``
-  powers, ``ᵀ`` transpose, ``Σ`` sum;
+  powers, ``ᵀ`` transpose, ``Σ`` sum, subscript digits (``a2₁`` is ``a2_1``);
 * a leading ``dE/dW2_11 =`` (anything before an ``=`` outside brackets) is dropped; a claim
   with two ``=`` (``dE/dw = formula = 0.03``) is refused, it is not clear which side is meant;
 * ``sigma'(z)``, ``tanh'(z)``, ``f'(z)`` for a known function ``f`` is ``f_prime(z)``;
@@ -63,8 +63,14 @@ UNICODE = {
 }
 
 
+#: Subscript digits, as pasted from a handout or typed on a phone: ``a2₁`` is ``a2_1``, ``W2₁₂`` is ``W2_12``.
+_SUBSCRIPTS = re.compile("[₀-₉]+")
+_SUBSCRIPT_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
+
+
 def unpasted(text: str, latex: bool = False) -> str:
-    """``text`` with its pasted Unicode (``UNICODE``) spelt in plain claim syntax or in LaTeX."""
+    """``text`` with its pasted Unicode (``UNICODE``, subscript digits) spelt in plain claim syntax or in LaTeX."""
+    text = _SUBSCRIPTS.sub(lambda m: ("_{%s}" if latex else "_%s") % m.group().translate(_SUBSCRIPT_DIGITS), text)
     for char, spellings in UNICODE.items():
         text = text.replace(char, spellings[latex])
     return text
@@ -89,7 +95,16 @@ def formula_side(text: str) -> str:
     rest = text[equals[0] + 1 :]
     if not rest.strip():
         raise FormulaError("nothing after '='; the claim is the formula on the right of dE/dw =")
+    if _NUMBER.fullmatch(rest.strip()) and not _DERIVATIVE.match(text[: equals[0]]):
+        # "formula = 0.03": the number is the student's value, not the claim (it was read as 0.03)
+        raise FormulaError(f"the claim ends in '= {rest.strip()}', a number; give the formula alone (or dE/dw = formula)")
     return rest
+
+
+#: A bare number, as after the ``=`` of "formula = 0.03"; and the derivative's name before an
+#: ``=`` (``dE/dW2_11``, ``\frac{\partial E}{\partial w}``), after which a number is a claim.
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+_DERIVATIVE = re.compile(r"\s*(d\w*\s*/\s*d|\\frac\s*\{\s*(\\partial|d))")
 
 
 _TOKEN = re.compile(

@@ -314,6 +314,11 @@ def _wrap(text: str) -> str:
     return f"({text})"
 
 
+#: The whole matrix explained: an element's own diagnosis would compare it with its mirror's
+#: gradient ("you wrote a1 * delta2.T; dE/dW2_12 = ..."), which only confuses.
+TRANSPOSED = "your matrix is the transpose of the correct one (W has shape (outputs, inputs))"
+
+
 def matrix_notes(setting: Setting, value, expected, k: int) -> list[str]:
     claim = [setting.number(e, k) for e in value]
     correct = [setting.number(e, k) for e in expected]
@@ -327,5 +332,5 @@ def matrix_notes(setting: Setting, value, expected, k: int) -> list[str]:
     if rows == cols and rows > 1:
         transposed = [setting.number(expected[j, i], k) for i in range(rows) for j in range(cols)]
         if all(close(a, b) for a, b in zip(claim, transposed)):
-            notes.append("your matrix is the transpose of the correct one (W has shape (outputs, inputs))")
+            notes.append(TRANSPOSED)
     return notes

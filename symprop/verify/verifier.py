@@ -32,7 +32,7 @@ from .claims import ClaimFactor, ClaimNames, ShapeError, describe_shape, is_arra
 from .claims_latex import translate
 from .claims_text import Names, normalize
 from .decide import Setting, show
-from .diagnose import diagnose, matrix_notes
+from .diagnose import TRANSPOSED, diagnose, matrix_notes
 from .familiar import familiar_factors
 from .result import VerifyResult
 from .tensor_claims import transposable_parts, uses_tensor_notation
@@ -393,8 +393,10 @@ class Verifier:
                 factors = [ClaimFactor(f.text, _element(f.value, index)) for f in reader.factors()]
                 if any(f.value is None for f in factors):
                     factors = [ClaimFactor(text, pairs[flat][0])]
-                result.diagnosis += matrix_notes(setting, fitted, expected, k)
-                result.diagnosis += diagnose(setting, factors, pairs[flat][0], gradient, label)
+                notes = matrix_notes(setting, fitted, expected, k)
+                result.diagnosis += notes
+                if TRANSPOSED not in notes:
+                    result.diagnosis += diagnose(setting, factors, pairs[flat][0], gradient, label)
                 return result
         result.method = "; ".join(sorted(set(methods)))
         return result

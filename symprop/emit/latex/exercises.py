@@ -94,7 +94,31 @@ class ExerciseSheet:
             "given": self.leaves(),
             "rate": Tex(given(self.exercises.rate)) if self.exercises.rate is not None else None,
             "questions": [self.question(q) for q in self.exercises.questions],
+            "typing": self.typing(),
         }
+
+    def typing(self) -> Tex | None:
+        """How a class set's formula answers are typed, the names shown with the handout's
+        notation (a student copying ``a_1^(2)`` from the page wrote a name the grader cannot
+        read); None when no formula is asked of a student."""
+        asked = [q for q in self.exercises.questions if q.formula_label is not None or (q.kind == "matrix" and q.labels)]
+        if not asked:
+            return None
+        symbols = sorted({s for q in asked if q.kind != "matrix" for s in q.formula.free_symbols}, key=str)[:3]
+        examples = [f"${self.names[s]}$ as {code(str(s))}" for s in symbols]
+        matrix = next((str(q.of) for q in asked if q.kind == "matrix"), None)
+        if matrix is not None:
+            h = self.handout
+            examples.append(f"${h.node_tex(matrix)}$ as {code(matrix)}")
+            layer = next((layer for layer in (h.layers or []) if matrix in (layer.weight, layer.bias)), None)
+            if layer is not None and not h.graph_mode and re.fullmatch(r"z\d+", layer.z):  # the verifier's delta2 is dE/dz2
+                examples.append(f"${h.adjoint_tex(layer.z)}$ as {code('delta' + layer.z[1:])}")
+            examples += [rf"$M^{{\top}}$ as {code('M.T')}", rf"the matrix product as {code('@')}"]
+        return Tex(
+            "Type each formula in plain text with the names of elements and arrays ("
+            + ", ".join(examples)
+            + r"), or in \LaTeX."
+        )
 
     # -- what the student is given ------------------------------------------------------
 
