@@ -568,7 +568,7 @@ CATALOGUE = [
         ],
     ),
     ("tutorial_222", "q3", ["activation_value", "sigmoid_plus", "in_z", "sign_local"]),
-    ("softmax_classifier", "q5", ["sign", "transpose", "one_term"]),
+    ("softmax_classifier", "q5", ["sign", "transpose", "one_term", "softmax_diagonal", "softmax_as_sigmoid"]),
 ]
 
 
@@ -577,6 +577,24 @@ def test_the_catalogue_of_typical_mistakes(name, item_id, mistakes):
     derivation = symprop.derive(symprop.load(EXAMPLES / f"{name}.yaml"))
     key = class_set(derivation, STUDENTS[:1], 1).keys["s00"]
     assert [m.key for m in key.answers[item_id].mistakes] == mistakes
+
+
+def test_softmax_under_cross_entropy_has_its_own_typical_mistakes():
+    """Regression (found trying the tool as a teacher): a softmax classifier's output-layer
+    gradient had only the sign error in its catalogue.  The Jacobian's diagonal alone gives
+    dE/dz_j = -t_j (1 - a_j); softmax taken as a sigmoid gives (a_j - t_j) a_j (1 - a_j)."""
+    from symprop.classroom.mistakes import gradient_mistakes
+
+    derivation = symprop.derive(symprop.load(EXAMPLES / "softmax_classifier.yaml"))
+    scalar = derivation.scalar
+    chain = scalar.gradient("W2", (1, 0))  # dE/dW2_21 = (a2_2 - t_2) a1_1
+    a, t, a1 = scalar.symbols["a2"][1], scalar.symbols["t"][1], scalar.symbols["a1"][0]
+    assert chain.expr == (a - t) * a1
+    found = {w.key: w for w in gradient_mistakes(derivation, chain)}
+    assert found["softmax_diagonal"].formula == -t * (1 - a) * a1
+    assert found["softmax_as_sigmoid"].formula == (a - t) * a * (1 - a) * a1
+    assert found["softmax_diagonal"].text.startswith("only the diagonal of softmax's Jacobian is used: dE/dz_j = -t_j (1 - a_j)")
+    assert found["softmax_as_sigmoid"].right_factors == len(chain.factors) - 1
 
 
 def test_the_mean_and_the_square_of_mse_are_typical_mistakes():

@@ -128,6 +128,7 @@ def gradient_mistakes(derivation, chain: ElementGradient) -> list[Wrong]:
             )
         )
     loss = graph.nodes[graph.loss]
+    found += _softmax_mistakes(derivation, loss, right)
     if getattr(loss.op, "loss_function", False) and hasattr(loss.op, "scale"):
         outputs = len(scalar.symbols[loss.inputs[0]])
         scale = loss.op.scale(outputs)
@@ -137,6 +138,42 @@ def gradient_mistakes(derivation, chain: ElementGradient) -> list[Wrong]:
         if constant.is_Rational and constant not in (1, -1):
             found.append(("loss_constant", f"the factor {constant} from differentiating the loss is missing", right / constant))
     return [Wrong(key, text, formula, max(n - 1, 0)) for key, text, formula in found]
+
+
+def _softmax_mistakes(derivation, loss, right: sp.Expr) -> list[tuple[str, str, sp.Expr]]:
+    """A softmax output under cross-entropy, whose dE/dz_j = a_j - t_j students get wrong in two
+    ways: the Jacobian's diagonal alone (dE/da_j da_j/dz_j = -(t_j / a_j) a_j (1 - a_j), the sum
+    over the other outputs k != j left out), or softmax differentiated as an elementwise sigmoid
+    on top of a - t."""
+    graph, scalar = derivation.graph, derivation.scalar
+    if not getattr(loss.op, "loss_function", False):
+        return []
+    output = graph.nodes[loss.inputs[0]]
+    if not loss.op.is_softmax_cross_entropy(output):
+        return []
+    pairs = list(zip(scalar.symbols[output.name], scalar.symbols[loss.inputs[1]]))
+    diagonal = right.xreplace({a - t: -t * (1 - a) for a, t in pairs})
+    sigmoid = right.xreplace({a - t: (a - t) * a * (1 - a) for a, t in pairs})
+    found = []
+    if diagonal != right:
+        found.append(
+            (
+                "softmax_diagonal",
+                f"only the diagonal of softmax's Jacobian is used: dE/dz_j = -t_j (1 - a_j), the sum over the "
+                f"other outputs k of dE/da_k da_k/dz_j is missing (with it, dE/dz_j = a_j - t_j for {output.name})",
+                diagonal,
+            )
+        )
+    if sigmoid != right:
+        found.append(
+            (
+                "softmax_as_sigmoid",
+                f"softmax is differentiated as an elementwise sigmoid: the extra factor a_j (1 - a_j) on a_j - t_j; "
+                f"under cross-entropy dE/dz_j = a_j - t_j for {output.name}",
+                sigmoid,
+            )
+        )
+    return found
 
 
 def step_mistakes(weight: sp.Float, rate: float, gradient: sp.Float, mistakes: list[Mistake]) -> list[tuple[str, str, sp.Float]]:
