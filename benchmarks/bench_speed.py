@@ -79,6 +79,10 @@ def load_generated(spec: dict, directory: Path):
 _BACKEND_MODULES: dict = {}
 
 
+class NotApplicable(Exception):
+    """An engine that does not take a row (the scalar backend above 300 parameters)."""
+
+
 def load_backend(spec: dict, backend: str):
     """symprop's module of ``spec`` for another ``backend`` (scalar, array-api, numba), written
     into a temporary folder and imported by path, once per spec."""
@@ -120,9 +124,9 @@ def engine_array_api_torch(module, spec, params, X, T):
 def engine_scalar(module, spec, params, X, T):
     """The scalar backend (tiny networks only): floats and tuples, parameters as nested lists."""
     if _common.param_count(spec) > 300:
-        raise ValueError("the scalar backend takes at most 300 parameters")
+        raise NotApplicable("the scalar backend takes at most 300 parameters")
     if X.dtype != np.float64:
-        raise ValueError("the scalar backend computes in Python floats (float64)")
+        raise NotApplicable("the scalar backend computes in Python floats (float64)")
     loss_and_grad = load_backend(spec, "scalar").loss_and_grad
     nested = {name: value.astype(np.float64).tolist() for name, value in params.items()}
     x, t = X.astype(np.float64).tolist(), T.astype(np.float64).tolist()
@@ -477,8 +481,8 @@ def run(quick: bool = False, engines=ALL_ENGINES, log=print, clock: str = "wall"
                             continue
                         try:
                             function = ENGINES[name](module, spec, params, X, T)
-                        except Exception as error:  # a backend that does not take this row
-                            row["engines"][name] = {"error": f"{type(error).__name__}: {error}".splitlines()[0]}
+                        except NotApplicable as why:  # a backend that does not take this row
+                            row["engines"][name] = {"not_applicable": str(why)}
                             continue
                         for _ in range(3):  # warm-up (JAX compiles here)
                             got = function()
@@ -529,7 +533,10 @@ def markdown(results: dict) -> str:
         cells = [row["network"], str(row["batch"]), row["dtype"]]
         for engine in engines:
             value = row["engines"].get(engine, {})
-            cells.append(value["error"] if "error" in value else fmt(value.get("median_s")))
+            if "not_applicable" in value:
+                cells.append("n/a")
+            else:
+                cells.append(value["error"] if "error" in value else fmt(value.get("median_s")))
         if numeric:
             cells.append(fmt(timings.get("numeric")))
         cells += [fmt(row["gemm_shapes"]["median_s"]), fmt(row["gemm_bound_s"])]

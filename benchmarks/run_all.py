@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--output", help="JSON file to write (default benchmarks/results.json; with --quick, a temp file)")
     parser.add_argument("--markdown", help="also write the printed tables to this file")
-    parser.add_argument("--engines", default=None, help="comma-separated subset of generated,reference,torch,jax,numeric")
+    parser.add_argument("--engines", default=None, help="comma-separated subset of bench_speed.ALL_ENGINES (default: all)")
     parser.add_argument(
         "--clock",
         choices=("wall", "cpu"),
