@@ -364,7 +364,7 @@ def test_the_moodle_quiz_is_well_formed(forty):
             continue
         assert question.find("name/text").text
         assert question.find("questiontext").get("format") == "html"
-        assert question.find("questiontext/text").text.startswith("<p>")
+        assert question.find("questiontext/text").text.startswith(f"<p>The network {forty.derivation.network.name}, per sample")
         assert float(question.find("defaultgrade").text) > 0
         answers = question.findall("answer")
         assert [a.get("fraction") for a in answers].count("100") == 1 and answers[0].get("fraction") == "100"
@@ -577,6 +577,20 @@ def test_the_catalogue_of_typical_mistakes(name, item_id, mistakes):
     derivation = symprop.derive(symprop.load(EXAMPLES / f"{name}.yaml"))
     key = class_set(derivation, STUDENTS[:1], 1).keys["s00"]
     assert [m.key for m in key.answers[item_id].mistakes] == mistakes
+
+
+def test_a_moodle_question_says_what_the_network_is():
+    """Regression (found trying the tool as a teacher): a quiz question gave the numbers but not
+    the network, so students needed the worksheet beside the quiz."""
+    from symprop.classroom.moodle import network_text
+
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    assert network_text(derivation) == (
+        "The network tutorial_222, per sample (vectors are columns): z1 = W1 @ x; a1 = sigmoid(z1); "
+        "z2 = W2 @ a1; a2 = sigmoid(z2); E = half_sse(a2, t). W1_12 is the element of W1 in row 1, column 2."
+    )
+    graph = symprop.derive(symprop.load(EXAMPLES / "cs231n_neuron.yaml"))
+    assert network_text(graph).endswith("f = 1 / (1 + exp(-(w0 * x0 + w1 * x1 + w2))); E = f (the loss).")
 
 
 def test_softmax_under_cross_entropy_has_its_own_typical_mistakes():

@@ -44,7 +44,8 @@ def _category(quiz: ET.Element, path: str) -> None:
 def _numerical(quiz: ET.Element, chosen, item, student) -> None:
     key = chosen.keys[student.id]
     answer = key.answers[item.id]
-    question = _header(quiz, "numerical", f"{item.id} {student.id}", _prompt(chosen, item, key), item.points)
+    prompt = _prompt(chosen, item, key)
+    question = _header(quiz, "numerical", f"{item.id} {student.id}", prompt, item.points, network_text(chosen.derivation))
     right = float(answer.value)
     _answer(question, 100, number(answer.value), "Right.", tolerance(right))
     seen = [right]
@@ -68,7 +69,7 @@ def _multichoice(quiz: ET.Element, chosen, item, answer) -> None:
         prompt = f"Which formula is {wrt} (in forward values) for the network {name}?"
         wrongs = chosen.blueprint.wrongs.get(item.id, [])
         options = [(formula_text(answer.formula), "Right.")] + [(formula_text(w.formula), w.text) for w in wrongs]
-    question = _header(quiz, "multichoice", item.id, prompt, item.points)
+    question = _header(quiz, "multichoice", item.id, prompt, item.points, network_text(chosen.derivation))
     for tag, value in (("single", "true"), ("shuffleanswers", "true"), ("answernumbering", "abc")):
         _text_element(question, tag, value)
     shown = set()
@@ -88,10 +89,22 @@ def _prompt(chosen, item, key) -> str:
     return f"For the network {chosen.derivation.network.name} with {given}, compute {what} (to 4 decimal places)."
 
 
-def _header(quiz: ET.Element, kind: str, name: str, prompt: str, points: float) -> ET.Element:
+def network_text(derivation) -> str:
+    """What a quiz question says of the network, since a Moodle question stands without the
+    worksheet: its nodes per sample, its loss, and how a weight element is named."""
+    network, loss = derivation.network, derivation.graph.loss
+    lines = [f"{name} = {expression}" for name, expression in network.nodes.items()]
+    lines.append(f"E = {loss} (the loss)" if loss in network.nodes else f"E = {network.loss_text}")
+    matrices = [node.name for node in derivation.graph.params() if len(node.shape) == 2]
+    naming = f" {matrices[0]}_12 is the element of {matrices[0]} in row 1, column 2." if matrices else ""
+    return f"The network {network.name}, per sample (vectors are columns): " + "; ".join(lines) + "." + naming
+
+
+def _header(quiz: ET.Element, kind: str, name: str, prompt: str, points: float, network: str) -> ET.Element:
     question = ET.SubElement(quiz, "question", type=kind)
     _text(ET.SubElement(question, "name"), name)
-    _text(ET.SubElement(question, "questiontext", format="html"), f"<p>{html.escape(prompt)}</p>")
+    text = f"<p>{html.escape(network)}</p><p>{html.escape(prompt)}</p>"
+    _text(ET.SubElement(question, "questiontext", format="html"), text)
     _text(ET.SubElement(question, "generalfeedback", format="html"), "")
     _text_element(question, "defaultgrade", f"{points:g}")
     _text_element(question, "penalty", "0.3333333")
