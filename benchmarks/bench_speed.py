@@ -63,19 +63,7 @@ DTYPES = ("float64", "float32")
 # -- engines -------------------------------------------------------------------------------
 
 
-def load_generated(spec: dict, directory: Path):
-    """Derive ``spec`` with symprop, write the module into ``directory``, import it by path."""
-    _common.ensure_symprop_importable()
-    import symprop
-
-    d = symprop.derive(symprop.from_dict(spec, source="<bench>"))
-    path = d.write_numpy(directory)
-    module_spec = importlib.util.spec_from_file_location(f"_bench_{spec['name']}", path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
-
-
+_DERIVATIONS: dict = {}
 _BACKEND_MODULES: dict = {}
 
 
@@ -83,22 +71,37 @@ class NotApplicable(Exception):
     """An engine that does not take a row (the scalar backend above 300 parameters)."""
 
 
-def load_backend(spec: dict, backend: str):
-    """symprop's module of ``spec`` for another ``backend`` (scalar, array-api, numba), written
-    into a temporary folder and imported by path, once per spec."""
-    key = (spec["name"], backend)
-    if key not in _BACKEND_MODULES:
+def _import_path(path: Path, name: str):
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
+def _derivation(spec: dict):
+    """symprop's derivation of ``spec``, once per network whatever the backends asked of it."""
+    if spec["name"] not in _DERIVATIONS:
         _common.ensure_symprop_importable()
         import symprop
 
-        directory = Path(tempfile.mkdtemp(prefix=f"symprop-bench-{backend}-"))
-        d = symprop.derive(symprop.from_dict(spec, source="<bench>"))
-        path = {"scalar": d.write_scalar, "array-api": d.write_array_api, "numba": d.write_numba}[backend](directory)
-        module_spec = importlib.util.spec_from_file_location(f"_bench_{spec['name']}_{backend.replace('-', '_')}", path)
-        module = importlib.util.module_from_spec(module_spec)
-        module_spec.loader.exec_module(module)
-        _BACKEND_MODULES[key] = module
-    return _BACKEND_MODULES[key]
+        _DERIVATIONS[spec["name"]] = symprop.derive(symprop.from_dict(spec, source="<bench>"))
+    return _DERIVATIONS[spec["name"]]
+
+
+def load_generated(spec: dict, directory: Path, backend: str = "numpy"):
+    """Derive ``spec`` with symprop, write the module of ``backend`` into ``directory``, import it by path."""
+    path = _derivation(spec).write_module(directory, backend)
+    return _import_path(path, f"_bench_{spec['name']}_{backend.replace('-', '_')}")
+
+
+def load_backend(spec: dict, backend: str):
+    """The module of another ``backend`` (scalar, array-api, numba), once per spec, in a
+    temporary folder of its own (removed when the process ends)."""
+    key = (spec["name"], backend)
+    if key not in _BACKEND_MODULES:
+        folder = tempfile.TemporaryDirectory(prefix=f"symprop-bench-{backend}-")
+        _BACKEND_MODULES[key] = (load_generated(spec, Path(folder.name), backend), folder)
+    return _BACKEND_MODULES[key][0]
 
 
 def engine_numba(module, spec, params, X, T):
