@@ -489,7 +489,6 @@ def module_source(derivation: Derivation) -> str:
     return render("numpy_module.py.j2", **NumpyModule(derivation).context())
 
 
-
 def _init_doc(inits) -> str:
     """init_params' docstring: which parameters get which initialiser."""
     groups: dict[str, list[str]] = {}
