@@ -19,7 +19,6 @@ and the peak resident memory of the client and of each worker.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import resource
 import sys
@@ -30,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 import symprop
+from symprop.check import load_module
 
 #: The network: 16 inputs, a tanh layer of 32, 4 linear outputs, the mean squared error.
 SPEC = {
@@ -44,14 +44,8 @@ INPUTS, OUTPUTS = 16, 4
 def generated_modules(directory: Path):
     """(the array-API module, the NumPy module) of SPEC, written into ``directory`` and imported."""
     derivation = symprop.derive(symprop.from_dict(SPEC, source="examples/train_out_of_core.py"))
-    return _imported(derivation.write_array_api(directory / "array_api")), _imported(derivation.write_numpy(directory / "numpy"))
-
-
-def _imported(path: Path):
-    spec = importlib.util.spec_from_file_location(f"{path.parent.name}_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    array_api, numpy = derivation.write_array_api(directory / "array_api"), derivation.write_numpy(directory / "numpy")
+    return load_module(array_api), load_module(numpy)
 
 
 def make_data(directory: Path, rows: int, chunk: int, seed: int = 0) -> None:

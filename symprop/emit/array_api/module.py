@@ -43,7 +43,7 @@ class ArrayApiModule(NumpyModule):
 
     def __init__(self, derivation: Derivation):
         for node in derivation.graph.nodes.values():
-            refusal = getattr(node.op, "array_api_refusal", None)
+            refusal = node.op.array_api_refusal
             if refusal:
                 raise SymPropError(
                     f"{derivation.name}: --backend array-api cannot spell {node.name} ({type(node.op).__name__}): {refusal} "
