@@ -41,6 +41,8 @@ COMPUTING = ("forward", "loss_body", "backward", "loss_and_grad")
 class ArrayApiModule(NumpyModule):
     """The template context of one derivation's array-API module (see the module docstring)."""
 
+    builder_class = ArrayApiBuilder
+
     def __init__(self, derivation: Derivation):
         for node in derivation.graph.nodes.values():
             refusal = node.op.array_api_refusal
@@ -50,7 +52,6 @@ class ArrayApiModule(NumpyModule):
                     "(use --backend numpy)"
                 )
         super().__init__(derivation)
-        self.builder = ArrayApiBuilder(derivation, stacked=True)
         self.called: set[str] = set()  # helpers the translated lines call
         self.imports: set[str] = set()
 

@@ -40,8 +40,11 @@ DOC_WIDTH = 100
 class NumpyModule:
     """The template context of one derivation's module (see the module docstring)."""
 
+    #: The builder that spells the lines (the array-API backend's spells them in the standard).
+    builder_class = ModuleBuilder
+
     def __init__(self, derivation: Derivation):
-        self.builder = ModuleBuilder(derivation, stacked=True)
+        self.builder = self.builder_class(derivation, stacked=True)
         self.network = derivation.network
         self.graph = graph = derivation.graph
         self.output = graph.output
