@@ -22,7 +22,7 @@ from ..errors import SymPropError
 from ..formula import FormulaError
 from ..latex_printing import number
 from ..spec import Example
-from .key import Answer, Key, close, match
+from .key import Answer, Blueprint, Key, close, match
 from .mistakes import formula_text
 from .roster import Student
 from .submissions import Submission
@@ -93,8 +93,6 @@ def _by_question(asked: set[str], answers: dict[str, str]) -> dict[str, str]:
 
 class Grader:
     def __init__(self, derivation, items, keys: dict[str, Key], blueprint=None):
-        from .key import Blueprint
-
         self.derivation, self.items, self.keys = derivation, items, keys
         self.blueprint = blueprint if blueprint is not None else Blueprint(derivation, items)
 

@@ -14,7 +14,7 @@ import sympy as sp
 
 from ..emit.latex.exercises import ExerciseSheet
 from ..emit.latex.tex import Tex, code, environment, text
-from ..exercises import Exercises, Question, shown_values
+from ..exercises import Exercises, FactorValue, Question, shown_values
 from ..latex_printing import number
 from .key import Key
 from .roster import Student
@@ -90,8 +90,6 @@ def worksheet_exercises(derivation, key: Key) -> Exercises:
 
 
 def _factor_value(factor, value):
-    from ..exercises import FactorValue
-
     return FactorValue(factor.of, factor.wrt, factor.expr, value)
 
 

@@ -244,8 +244,8 @@ class Verifier:
             return True
         if self.derivation.has_scalar:
             return False
-        whole = isinstance(wrt, str) and self.tensor.names.resolve(wrt.strip()) is not None
-        whole = whole and self.tensor.names.resolve(wrt.strip()).index is None  # W2, not the element W2_11
+        found = self.tensor.names.resolve(wrt.strip()) if isinstance(wrt, str) else None
+        whole = found is not None and found.index is None  # W2, not the element W2_11
         return not (whole and size_variants(self.derivation.network))
 
     def _check_tensor(self, wrt_text: str, claim, claim_latex) -> VerifyResult:
