@@ -71,10 +71,8 @@ def load(spec: dict, directory: Path, backend: str):
     import symprop
 
     d = symprop.derive(symprop.from_dict(spec, source="<bench>"))
-    directory = directory / backend
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{d.name}.py"
-    path.write_text(d.module_source(backend), encoding="utf-8")
+    path = d.write_module(directory / backend, backend)
+    directory = path.parent
     if backend == "numba":  # imported by its name, as a user would: its compiled loops are cached (CACHE)
         sys.path.insert(0, str(directory))
         try:

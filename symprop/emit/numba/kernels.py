@@ -322,7 +322,6 @@ class KernelBuilder:
         if out.softmax:
             body = self.row_lse(Z, bias_first=True) + self.softmax_rest(Z, term)
             body = self.rows(Z, body)
-            args = [Z, *([out.b] if out.bias else []), "T", *([f"d{out.b}"] if out.bias else [])]
         else:
             delta, shown = self.output_delta()
             code = self.elements.code(delta)
@@ -330,7 +329,7 @@ class KernelBuilder:
             lines.append(f"a = {self.activation(out)}  # {out.a} = {out.a_formula}")
             lines += [*self.loads(term + " " + code, {"t": "T[i, j]"}), *self.term_lines(term), *self.store_delta(code, shown, Z)]
             body = loop(Z, lines)
-            args = [Z, *([out.b] if out.bias else []), "T", *([f"d{out.b}"] if out.bias else [])]
+        args = [Z, *([out.b] if out.bias else []), "T", *([f"d{out.b}"] if out.bias else [])]
         doc = f"{out.a} = {out.a_formula}, {self.loss_formula} and dE/d{out.z} in one pass: {Z} holds the product (BLAS)"
         doc += f" on entry and dE/d{out.z} (1/N included) on exit"
         doc += f", d{out.b} its sum over the batch; returns the batch loss." if out.bias else "; returns the batch loss."
