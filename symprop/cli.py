@@ -11,7 +11,6 @@ gradients agree, 1 when they do not, 2 when the module could not be checked.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import shutil
 import sys
@@ -48,10 +47,6 @@ BACKENDS = ("numpy", "scalar", "array-api", "numba")
 EDITIONS = ("full", "student")
 
 
-ARRAY_API_MISSING = (
-    "--backend array-api: the module imports array-api-compat, which is not installed "
-    "(pip install array-api-compat, or symprop[array-api])"
-)
 LATEXMK_MISSING = (
     "--pdf: latexmk not found: install a TeX distribution to build PDFs "
     "(Debian/Ubuntu: apt-get install latexmk texlive-latex-base texlive-latex-recommended texlive-pictures)"
@@ -65,8 +60,6 @@ def _derive_command(args: argparse.Namespace) -> int:
         raise SymPropError(LATEXMK_MISSING)
     if args.backend not in BACKENDS:  # checked here, not by argparse: one line, not the usage too
         raise SymPropError(f"--backend {args.backend!r}: choose from {', '.join(BACKENDS)}")
-    if args.backend == "array-api" and importlib.util.find_spec("array_api_compat") is None:
-        raise SymPropError(ARRAY_API_MISSING)
     from .api import derive
     from .loading import load
 

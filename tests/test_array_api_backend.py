@@ -213,6 +213,10 @@ def test_missing_array_api_compat_is_one_line_and_writes_nothing(tmp_path, capsy
         "(pip install array-api-compat, or symprop[array-api])\n"
     )
     assert not out.exists()
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    with pytest.raises(SymPropError, match=r"^--backend array-api: the module imports array-api-compat, which is not installed"):
+        derivation.write_array_api(out)  # the Python API says it too, before anything is written
+    assert not out.exists()
 
 
 # -- the translation table, row by row -------------------------------------------------------------

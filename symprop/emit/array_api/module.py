@@ -9,6 +9,7 @@ asked for: the standard has no generator.
 
 from __future__ import annotations
 
+import importlib.util
 from typing import TYPE_CHECKING
 
 from ...errors import SymPropError
@@ -114,6 +115,17 @@ class ArrayApiModule(NumpyModule):
         return sources
 
 
+#: What a missing array-api-compat says (the module imports it; nothing is written without it).
+ARRAY_API_MISSING = (
+    "--backend array-api: the module imports array-api-compat, which is not installed "
+    "(pip install array-api-compat, or symprop[array-api])"
+)
+
+
 def module_source(derivation: Derivation) -> str:
+    """The array-API module of ``derivation``; SymPropError for an op the standard cannot spell,
+    or when array-api-compat is not installed (looked up, not imported)."""
+    if importlib.util.find_spec("array_api_compat") is None:
+        raise SymPropError(ARRAY_API_MISSING)
     return render("array_api_module.py.j2", **ArrayApiModule(derivation).context())
 
