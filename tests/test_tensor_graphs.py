@@ -134,9 +134,11 @@ def test_the_residual_block_graph():
     # W1 @ x + b1 is one dense node, as in a layer stack; the skip connection is an add.
     assert isinstance(graph.nodes["h_a"].op, Dense) and graph.nodes["h_a"].inputs == ("W1", "x", "b1")
     assert graph.nodes["r"].inputs == ("x", "r_a")
-    # W1 is used twice (layer and penalty): its gradient accumulates.
+    # W1 is used by the layer and twice by the penalty W1 * W1: its gradient accumulates, and
+    # the penalty's two arguments send one step, 2 W1 (one NumPy line, one pass).
     steps = [s for s in symprop.derive(symprop.load(EXAMPLES / "residual_block.yaml")).steps if s.target == "W1"]
-    assert [s.accumulate for s in steps] == [False, True, True]
+    assert [s.accumulate for s in steps] == [False, True]
+    assert [str(s.local) for s in steps] == ["2*u0", "None"]
 
 
 def test_several_inputs_are_a_dict(tmp_path):

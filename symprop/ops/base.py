@@ -314,6 +314,11 @@ class Op:
         (``u0 + 0.001 * u1``): the module then averages a loss over the batch term by term."""
         return None
 
+    def product_operands(self, node: Node) -> tuple[str, str] | None:
+        """The two input nodes whose elementwise product this node is (``W * W``, ``a * b`` of
+        one shape, no broadcast), or None: the sum of all its elements is then one ``np.vdot``."""
+        return None
+
     #: Why the array-API backend cannot spell this op (``emit.array_api``), or None: the
     #: standard's arrays may be immutable (JAX), so a NumPy spelling that writes an array in
     #: place has no counterpart.  Every other op's NumPy lines are spelled in the standard there.
