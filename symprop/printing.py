@@ -204,7 +204,7 @@ class PlainArithmetic:
             else:
                 numerator.append(factor)
         prec = PRECEDENCE["Mul"]
-        top = " * ".join(self.parenthesize(f, prec) for f in numerator) or "1"
+        top = " * ".join(self.parenthesize(f, prec) for f in numerator) or self._print(sp.S.One)
         if not denominator:
             return sign + top
         if len(denominator) == 1:

@@ -48,6 +48,34 @@ def test_numpy_spelling_computes_the_definition(tmp_path, name):
     assert np.allclose(output[:, 0], expected, rtol=1e-14, atol=1e-15), name
 
 
+TUNED = [name for name in ENTRIES if registry.ACTIVATIONS[name].numpy_function]
+
+
+@pytest.mark.parametrize("name", TUNED)
+def test_a_hand_written_numpy_helper_computes_its_expression(name):
+    """``Activation.numpy_function`` (the module's in-place sigmoid) against ``numpy_helper``'s
+    expression: the same numbers and dtype on float arrays of any shape, 0-d arrays, NumPy and
+    Python numbers, integer arrays; its argument left as it was."""
+    from symprop.emit.numpy.printers import helper_source
+
+    tuned, plain = {"np": np}, {"np": np}
+    exec(helper_source(name), tuned)
+    exec(helper_source(name, tuned=False), plain)
+    assert helper_source(name) != helper_source(name, tuned=False)
+    rng = np.random.default_rng(0)
+    values = [1.5, np.float32(-0.25), np.array(0.7), np.arange(-3, 3), *(
+        (40 * rng.standard_normal(shape)).astype(dtype)
+        for shape in [(1, 2), (64, 30), (5, 4, 3)]
+        for dtype in (np.float64, np.float32, np.float16)
+    )]
+    for value in values:
+        before = np.array(value, copy=True)
+        ours, theirs = tuned[f"_{name}"](value), plain[f"_{name}"](value)
+        assert np.asarray(ours).dtype == np.asarray(theirs).dtype
+        assert np.array_equal(ours, theirs), (name, value)
+        assert np.array_equal(value, before)
+
+
 def test_softmax_cross_entropy_gradient_is_derived_not_typed():
     assert symprop.ops.loss.softmax_cross_entropy_gradient() == registry.A - registry.T
 

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 class ArrayApiBuilder(ModuleBuilder):
     """The NumPy builder, asking each op for its array-API spelling first (``Op.array_api``)."""
 
+    float_literals = False
+
     def spelled(self, node, **options) -> tuple[str, str, set[str]]:
         self.reads = set()
         try:
@@ -104,7 +106,7 @@ class ArrayApiModule(NumpyModule):
                 if helpers.OWN[name] is not None:
                     sources.append(helpers.OWN[name])
             else:
-                sources.append(self.spelled(helper_source(name).rstrip("\n"), margin=0) + "\n")
+                sources.append(self.spelled(helper_source(name, tuned=False).rstrip("\n"), margin=0) + "\n")
         own = {name: source for node in self.graph.nodes.values() for name, source in node.op.array_api_helpers.items()}
         for name in sorted(self.builder.op_helpers):
             source = own.get(name) or self.spelled(self.builder.op_helpers[name].rstrip("\n"), margin=0) + "\n"

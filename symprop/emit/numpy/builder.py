@@ -24,7 +24,7 @@ from sympy.printing.precedence import PRECEDENCE
 from ... import module_interface as interface
 from ... import naming, registry
 from ...printing import EXTRA_HELPER_NEEDS, ArrayPrinter, print_array_expr
-from .printers import ArrayCode, MathPrinter, helper_source
+from .printers import ArrayCode, FloatPrinter, MathPrinter, helper_source
 from .stacking import InputProduct, input_products, slot_targets
 
 if TYPE_CHECKING:
@@ -72,12 +72,18 @@ class ModuleBuilder:
     once (``stacking``: the input products of unrolled steps, slices' adjoints in one stack);
     without it (the handout, the verifier's probe) every line is its own step's."""
 
+    #: Whether the module's whole numbers in array arithmetic are floats (``FloatPrinter``; the
+    #: array-API module keeps them as written: the speed-up is NumPy's own).
+    float_literals = True
+
     def __init__(self, derivation: Derivation, stacked: bool = False):
         self.d = derivation
         self.graph = derivation.graph
         self.products: dict[str, InputProduct] = input_products(self.graph) if stacked else {}
         self.slots = slot_targets(self.graph, derivation.steps) if stacked else {}
-        self.printer = ArrayPrinter()
+        #: The module's lines write whole numbers of array arithmetic as floats (``FloatPrinter``);
+        #: the handout's and the verifier's keep them as a person writes them.
+        self.printer = FloatPrinter() if stacked and self.float_literals else ArrayPrinter()
         self.math = MathPrinter()
         self.cached: set[str] = set()  # forward arrays the backward pass reads
         self.params_read: set[str] = set()  # parameters the backward pass reads
@@ -124,7 +130,15 @@ class ModuleBuilder:
         return self.array(node)
 
     def code(self, expr: sp.Expr) -> str:
+        self.printing(expr)
         return print_array_expr(expr, self.printer)
+
+    def printing(self, expr: sp.Expr) -> None:
+        """Tell a ``FloatPrinter`` whether ``expr`` computes an array: whether it reads a symbol
+        that is neither the batch size nor a uniform adjoint (a Python float: ``uniform_nodes``)."""
+        if isinstance(self.printer, FloatPrinter):
+            floats = {self.grad(n) for n in self.uniform_nodes} | {"N"}
+            self.printer.in_arrays = any(symbol.name not in floats for symbol in expr.free_symbols)
 
     def filled(self, expr: sp.Expr, like: str) -> str:
         """The code of ``expr``, an array of the shape of node ``like`` even when ``expr`` reads
@@ -239,6 +253,7 @@ class ModuleBuilder:
                 return f"{up} * ({self.code(condition)})"
         if local.has(sp.Piecewise):
             return self.code(sp.piecewise_fold(upstream * local))
+        self.printing(upstream * local)
         return f"{up} * {self.printer.parenthesize(local, PRECEDENCE['Mul'], strict=True)}"
 
     def reduce_to(self, code: str, batched: bool, shape: tuple[int, ...], target: str) -> tuple[str, str]:
