@@ -250,7 +250,7 @@ def backward(params, cache, T):
     dW2 = np.dot(dY_a.T, H)  # dE/dW2 = dE/dy_a h^T, summed over the batch
     db2 = _batch_sum(dY_a)  # dE/db2 = dE/dy_a, summed over the batch
     dH = np.dot(dY_a, W2)  # dE/dh = W2^T dE/dy_a
-    dH_d = dH * (H_d > 0)  # dE/dh_d = dE/dh * where(h_d > 0, 1, 0)
+    dH_d = dH * (H_d > 0.0)  # dE/dh_d = dE/dh * where(h_d > 0, 1, 0)
     dH_c = dH_d  # dE/dh_c = dE/dh_d
     dc = _batch_sum(dH_d)  # dE/dc = dE/dh_d, summed over the batch
     dg = _batch_sum(dH_c * H_b)  # dE/dg = dE/dh_c * h_b, summed over the batch
@@ -297,7 +297,7 @@ def loss_and_grad(params, X, T, check=True):
     db2 = _batch_sum(dY_a)  # dE/db2 = dE/dy_a, summed over the batch
     dH = np.dot(dY_a, W2)  # dE/dh = W2^T dE/dy_a
     del dY_a
-    dH_d = dH * (H_d > 0)  # dE/dh_d = dE/dh * where(h_d > 0, 1, 0)
+    dH_d = dH * (H_d > 0.0)  # dE/dh_d = dE/dh * where(h_d > 0, 1, 0)
     del H_d, dH
     dH_c = dH_d  # dE/dh_c = dE/dh_d
     dc = _batch_sum(dH_d)  # dE/dc = dE/dh_d, summed over the batch

@@ -307,7 +307,7 @@ def backward(params, cache, T):
     dP = dH.reshape(dH.shape[0], 8, 4, 4)  # dE/dp = reshape(dE/dh, [8, 4, 4])
     # dE/dc = dE/dp sent to the maximum of each window of c, ties split
     dC = _max_pool_adjoint(dP, C, P, (2, 2), (2, 2))
-    dC_b = dC * (C_b > 0)  # dE/dc_b = dE/dc * where(c_b > 0, 1, 0)
+    dC_b = dC * (C_b > 0.0)  # dE/dc_b = dE/dc * where(c_b > 0, 1, 0)
     dC_a = dC_b  # dE/dc_a = dE/dc_b
     dkb = (_batch_sum(dC_b)).sum(axis=(1, 2), keepdims=True)  # dE/dkb = dE/dc_b, summed over the batch
     # dE/dK = dE/dc_a contracted with the windows of x, summed over the batch
@@ -354,7 +354,7 @@ def loss_and_grad(params, X, T, check=True):
     # dE/dc = dE/dp sent to the maximum of each window of c, ties split
     dC = _max_pool_adjoint(dP, C, P, (2, 2), (2, 2))
     del C, P, dP
-    dC_b = dC * (C_b > 0)  # dE/dc_b = dE/dc * where(c_b > 0, 1, 0)
+    dC_b = dC * (C_b > 0.0)  # dE/dc_b = dE/dc * where(c_b > 0, 1, 0)
     del C_b, dC
     dC_a = dC_b  # dE/dc_a = dE/dc_b
     dkb = (_batch_sum(dC_b)).sum(axis=(1, 2), keepdims=True)  # dE/dkb = dE/dc_b, summed over the batch

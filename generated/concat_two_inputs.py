@@ -234,9 +234,9 @@ def backward(params, cache, T):
     dH = np.dot(dY_a, W)  # dE/dh = W^T dE/dy_a
     dHu = dH[:, 0:4]  # dE/dhu = dE/dh[0:4]
     dHv = dH[:, 4:8]  # dE/dhv = dE/dh[4:8]
-    dHv_a = dHv * (1 - Hv ** 2)  # dE/dhv_a = dE/dhv * (1 - hv ** 2)
+    dHv_a = dHv * (1.0 - Hv ** 2)  # dE/dhv_a = dE/dhv * (1 - hv ** 2)
     dWv = np.dot(dHv_a.T, V)  # dE/dWv = dE/dhv_a v^T, summed over the batch
-    dHu_a = dHu * (Hu_a > 0)  # dE/dhu_a = dE/dhu * where(hu_a > 0, 1, 0)
+    dHu_a = dHu * (Hu_a > 0.0)  # dE/dhu_a = dE/dhu * where(hu_a > 0, 1, 0)
     dWu = np.dot(dHu_a.T, U)  # dE/dWu = dE/dhu_a u^T, summed over the batch
     return {
         "Wu": dWu,
@@ -279,11 +279,11 @@ def loss_and_grad(params, X, T, check=True):
     dHu = dH[:, 0:4]  # dE/dhu = dE/dh[0:4]
     dHv = dH[:, 4:8]  # dE/dhv = dE/dh[4:8]
     del dH
-    dHv_a = dHv * (1 - Hv ** 2)  # dE/dhv_a = dE/dhv * (1 - hv ** 2)
+    dHv_a = dHv * (1.0 - Hv ** 2)  # dE/dhv_a = dE/dhv * (1 - hv ** 2)
     del Hv, dHv
     dWv = np.dot(dHv_a.T, V)  # dE/dWv = dE/dhv_a v^T, summed over the batch
     del dHv_a
-    dHu_a = dHu * (Hu_a > 0)  # dE/dhu_a = dE/dhu * where(hu_a > 0, 1, 0)
+    dHu_a = dHu * (Hu_a > 0.0)  # dE/dhu_a = dE/dhu * where(hu_a > 0, 1, 0)
     del Hu_a, dHu
     dWu = np.dot(dHu_a.T, U)  # dE/dWu = dE/dhu_a u^T, summed over the batch
     return E, {

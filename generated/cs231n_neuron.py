@@ -120,8 +120,8 @@ def forward(params, X):
     w1 = params["w1"]
     w2 = params["w2"]
     F_f = np.exp(-(X0 * w0 + X1 * w1 + w2))  # f_f = exp(-(w0 * x0 + w1 * x1 + w2))
-    F_g = F_f + 1  # f_g = f_f + 1
-    F = 1 / F_g  # f = 1 / f_g
+    F_g = F_f + 1.0  # f_g = f_f + 1
+    F = 1.0 / F_g  # f = 1 / f_g
     cache = {
         "X0": X0,
         "X1": X1,
@@ -154,7 +154,7 @@ def backward(params, cache, T):
     F = cache["F"]
     N = F.shape[0]
     dF = 1 / N  # dE/df = 1 for each sample, times the 1/N of the batch mean
-    dF_g = dF * (-1 / F_g ** 2)  # dE/df_g = dE/df * (-1 / f_g ** 2)
+    dF_g = dF * (-1.0 / F_g ** 2)  # dE/df_g = dE/df * (-1 / f_g ** 2)
     dF_f = dF_g  # dE/df_f = dE/df_g
     dF_e = dF_f * F_f  # dE/df_e = dE/df_f * f_f
     dF_d = -dF_e  # dE/df_d = dE/df_e * (-1)
@@ -184,14 +184,14 @@ def loss_and_grad(params, X, T, check=True):
     w1 = params["w1"]
     w2 = params["w2"]
     F_f = np.exp(-(X0 * w0 + X1 * w1 + w2))  # f_f = exp(-(w0 * x0 + w1 * x1 + w2))
-    F_g = F_f + 1  # f_g = f_f + 1
-    F = 1 / F_g  # f = 1 / f_g
+    F_g = F_f + 1.0  # f_g = f_f + 1
+    F = 1.0 / F_g  # f = 1 / f_g
     T = _targets(T, F) if check else T
     N = F.shape[0]
     E = F.sum() / N
     del F
     dF = 1 / N  # dE/df = 1 for each sample, times the 1/N of the batch mean
-    dF_g = dF * (-1 / F_g ** 2)  # dE/df_g = dE/df * (-1 / f_g ** 2)
+    dF_g = dF * (-1.0 / F_g ** 2)  # dE/df_g = dE/df * (-1 / f_g ** 2)
     del F_g, dF
     dF_f = dF_g  # dE/df_f = dE/df_g
     del dF_g

@@ -97,9 +97,23 @@ def _ones(n, dtype):
     return ones
 
 
+_SIGMOID_CONSTANTS = {}
+
+
 def _sigmoid(x):
-    """sigmoid(x) = 1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2: never overflows."""
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
+    """sigmoid(x) = 1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2: never overflows.  On a
+    float array in place on one new array, 0.5 and 1 as 0-d arrays of its dtype (faster)."""
+    if type(x) is not np.ndarray or not x.ndim or x.dtype.kind != "f":
+        return 0.5 * (1.0 + np.tanh(0.5 * x))
+    constants = _SIGMOID_CONSTANTS.get(x.dtype)
+    if constants is None:
+        constants = _SIGMOID_CONSTANTS[x.dtype] = (np.array(0.5, x.dtype), np.array(1.0, x.dtype))
+    half, one = constants
+    y = np.multiply(x, half)
+    np.tanh(y, out=y)
+    y += one
+    y *= half
+    return y
 
 
 def _softmax_lse(z):
@@ -243,31 +257,31 @@ def forward(params, X):
     R2 = _sigmoid(_Wr_e[0] + np.dot(H1, Ur.T) + br)  # r2 = sigmoid(br + Wr e[1] + Ur h1)
     N2_c = H1 * R2  # n2_c = h1 * r2
     N2 = np.tanh(_Wn_e[1] + np.dot(N2_c, Un.T) + bn)  # n2 = tanh(bn + Wn e[1] + Un n2_c)
-    H2_a = 1 - Z2  # h2_a = 1 - z2
+    H2_a = 1.0 - Z2  # h2_a = 1 - z2
     H2 = H1 * H2_a + N2 * Z2  # h2 = h1 * h2_a + n2 * z2
     Z3 = _sigmoid(_Wz_e[2] + np.dot(H2, Uz.T) + bz)  # z3 = sigmoid(bz + Wz e[2] + Uz h2)
     R3 = _sigmoid(_Wr_e[1] + np.dot(H2, Ur.T) + br)  # r3 = sigmoid(br + Wr e[2] + Ur h2)
     N3_c = H2 * R3  # n3_c = h2 * r3
     N3 = np.tanh(_Wn_e[2] + np.dot(N3_c, Un.T) + bn)  # n3 = tanh(bn + Wn e[2] + Un n3_c)
-    H3_a = 1 - Z3  # h3_a = 1 - z3
+    H3_a = 1.0 - Z3  # h3_a = 1 - z3
     H3 = H2 * H3_a + N3 * Z3  # h3 = h2 * h3_a + n3 * z3
     Z4 = _sigmoid(_Wz_e[3] + np.dot(H3, Uz.T) + bz)  # z4 = sigmoid(bz + Wz e[3] + Uz h3)
     R4 = _sigmoid(_Wr_e[2] + np.dot(H3, Ur.T) + br)  # r4 = sigmoid(br + Wr e[3] + Ur h3)
     N4_c = H3 * R4  # n4_c = h3 * r4
     N4 = np.tanh(_Wn_e[3] + np.dot(N4_c, Un.T) + bn)  # n4 = tanh(bn + Wn e[3] + Un n4_c)
-    H4_a = 1 - Z4  # h4_a = 1 - z4
+    H4_a = 1.0 - Z4  # h4_a = 1 - z4
     H4 = H3 * H4_a + N4 * Z4  # h4 = h3 * h4_a + n4 * z4
     Z5 = _sigmoid(_Wz_e[4] + np.dot(H4, Uz.T) + bz)  # z5 = sigmoid(bz + Wz e[4] + Uz h4)
     R5 = _sigmoid(_Wr_e[3] + np.dot(H4, Ur.T) + br)  # r5 = sigmoid(br + Wr e[4] + Ur h4)
     N5_c = H4 * R5  # n5_c = h4 * r5
     N5 = np.tanh(_Wn_e[4] + np.dot(N5_c, Un.T) + bn)  # n5 = tanh(bn + Wn e[4] + Un n5_c)
-    H5_a = 1 - Z5  # h5_a = 1 - z5
+    H5_a = 1.0 - Z5  # h5_a = 1 - z5
     H5 = H4 * H5_a + N5 * Z5  # h5 = h4 * h5_a + n5 * z5
     Z6 = _sigmoid(_Wz_e[5] + np.dot(H5, Uz.T) + bz)  # z6 = sigmoid(bz + Wz e[5] + Uz h5)
     R6 = _sigmoid(_Wr_e[4] + np.dot(H5, Ur.T) + br)  # r6 = sigmoid(br + Wr e[5] + Ur h5)
     N6_c = H5 * R6  # n6_c = h5 * r6
     N6 = np.tanh(_Wn_e[5] + np.dot(N6_c, Un.T) + bn)  # n6 = tanh(bn + Wn e[5] + Un n6_c)
-    H6_a = 1 - Z6  # h6_a = 1 - z6
+    H6_a = 1.0 - Z6  # h6_a = 1 - z6
     H6 = H5 * H6_a + N6 * Z6  # h6 = h5 * h6_a + n6 * z6
     Y_a = np.dot(H6, Wy.T) + by  # y_a = Wy h6 + by
     Y, _lse_Y = _softmax_lse(Y_a)  # y = softmax(y_a), and its log-sum-exp for the loss
@@ -386,7 +400,7 @@ def backward(params, cache, T):
     dH6_a = dH6_b * H5  # dE/dh6_a = dE/dh6_b * h5
     dH5 = dH6_b * H6_a  # dE/dh5 = dE/dh6_b * h6_a
     dZ6 = dZ6 + -dH6_a  # dE/dz6 += dE/dh6_a * (-1)
-    dN6_f = dN6 * (1 - N6 ** 2)  # dE/dn6_f = dE/dn6 * (1 - n6 ** 2)
+    dN6_f = dN6 * (1.0 - N6 ** 2)  # dE/dn6_f = dE/dn6 * (1 - n6 ** 2)
     dN6_e = dN6_f  # dE/dn6_e = dE/dn6_f
     dbn = _batch_sum(dN6_f)  # dE/dbn = dE/dn6_f, summed over the batch
     dN6_b = dN6_e  # dE/dn6_b = dE/dn6_e
@@ -396,7 +410,7 @@ def backward(params, cache, T):
     dR6 = dN6_c * H5  # dE/dr6 = dE/dn6_c * h5
     dH5 = dH5 + dN6_c * R6  # dE/dh5 += dE/dn6_c * r6
     dN6_a = np.dot(dN6_b, Wn)  # dE/dn6_a = Wn^T dE/dn6_b
-    dR6_e = dR6 * R6 * (1 - R6)  # dE/dr6_e = dE/dr6 * r6 * (1 - r6)
+    dR6_e = dR6 * R6 * (1.0 - R6)  # dE/dr6_e = dE/dr6 * r6 * (1 - r6)
     dR6_d = dR6_e  # dE/dr6_d = dE/dr6_e
     dbr = _batch_sum(dR6_e)  # dE/dbr = dE/dr6_e, summed over the batch
     dR6_b = dR6_d  # dE/dr6_b = dE/dr6_d
@@ -404,7 +418,7 @@ def backward(params, cache, T):
     dUr = np.dot(dR6_c.T, H5)  # dE/dUr = dE/dr6_c h5^T, summed over the batch
     dH5 = dH5 + np.dot(dR6_c, Ur)  # dE/dh5 += Ur^T dE/dr6_c
     dR6_a = np.dot(dR6_b, Wr)  # dE/dr6_a = Wr^T dE/dr6_b
-    dZ6_e = dZ6 * Z6 * (1 - Z6)  # dE/dz6_e = dE/dz6 * z6 * (1 - z6)
+    dZ6_e = dZ6 * Z6 * (1.0 - Z6)  # dE/dz6_e = dE/dz6 * z6 * (1 - z6)
     dZ6_d = dZ6_e  # dE/dz6_d = dE/dz6_e
     dbz = _batch_sum(dZ6_e)  # dE/dbz = dE/dz6_e, summed over the batch
     dZ6_b = dZ6_d  # dE/dz6_b = dE/dz6_d
@@ -419,7 +433,7 @@ def backward(params, cache, T):
     dH5_a = dH5_b * H4  # dE/dh5_a = dE/dh5_b * h4
     dH4 = dH5_b * H5_a  # dE/dh4 = dE/dh5_b * h5_a
     dZ5 = dZ5 + -dH5_a  # dE/dz5 += dE/dh5_a * (-1)
-    dN5_f = dN5 * (1 - N5 ** 2)  # dE/dn5_f = dE/dn5 * (1 - n5 ** 2)
+    dN5_f = dN5 * (1.0 - N5 ** 2)  # dE/dn5_f = dE/dn5 * (1 - n5 ** 2)
     dN5_e = dN5_f  # dE/dn5_e = dE/dn5_f
     dbn = dbn + _batch_sum(dN5_f)  # dE/dbn += dE/dn5_f, summed over the batch
     dN5_b = dN5_e  # dE/dn5_b = dE/dn5_e
@@ -429,7 +443,7 @@ def backward(params, cache, T):
     dR5 = dN5_c * H4  # dE/dr5 = dE/dn5_c * h4
     dH4 = dH4 + dN5_c * R5  # dE/dh4 += dE/dn5_c * r5
     dN5_a = np.dot(dN5_b, Wn)  # dE/dn5_a = Wn^T dE/dn5_b
-    dR5_e = dR5 * R5 * (1 - R5)  # dE/dr5_e = dE/dr5 * r5 * (1 - r5)
+    dR5_e = dR5 * R5 * (1.0 - R5)  # dE/dr5_e = dE/dr5 * r5 * (1 - r5)
     dR5_d = dR5_e  # dE/dr5_d = dE/dr5_e
     dbr = dbr + _batch_sum(dR5_e)  # dE/dbr += dE/dr5_e, summed over the batch
     dR5_b = dR5_d  # dE/dr5_b = dE/dr5_d
@@ -437,7 +451,7 @@ def backward(params, cache, T):
     dUr = dUr + np.dot(dR5_c.T, H4)  # dE/dUr += dE/dr5_c h4^T, summed over the batch
     dH4 = dH4 + np.dot(dR5_c, Ur)  # dE/dh4 += Ur^T dE/dr5_c
     dR5_a = np.dot(dR5_b, Wr)  # dE/dr5_a = Wr^T dE/dr5_b
-    dZ5_e = dZ5 * Z5 * (1 - Z5)  # dE/dz5_e = dE/dz5 * z5 * (1 - z5)
+    dZ5_e = dZ5 * Z5 * (1.0 - Z5)  # dE/dz5_e = dE/dz5 * z5 * (1 - z5)
     dZ5_d = dZ5_e  # dE/dz5_d = dE/dz5_e
     dbz = dbz + _batch_sum(dZ5_e)  # dE/dbz += dE/dz5_e, summed over the batch
     dZ5_b = dZ5_d  # dE/dz5_b = dE/dz5_d
@@ -452,7 +466,7 @@ def backward(params, cache, T):
     dH4_a = dH4_b * H3  # dE/dh4_a = dE/dh4_b * h3
     dH3 = dH4_b * H4_a  # dE/dh3 = dE/dh4_b * h4_a
     dZ4 = dZ4 + -dH4_a  # dE/dz4 += dE/dh4_a * (-1)
-    dN4_f = dN4 * (1 - N4 ** 2)  # dE/dn4_f = dE/dn4 * (1 - n4 ** 2)
+    dN4_f = dN4 * (1.0 - N4 ** 2)  # dE/dn4_f = dE/dn4 * (1 - n4 ** 2)
     dN4_e = dN4_f  # dE/dn4_e = dE/dn4_f
     dbn = dbn + _batch_sum(dN4_f)  # dE/dbn += dE/dn4_f, summed over the batch
     dN4_b = dN4_e  # dE/dn4_b = dE/dn4_e
@@ -462,7 +476,7 @@ def backward(params, cache, T):
     dR4 = dN4_c * H3  # dE/dr4 = dE/dn4_c * h3
     dH3 = dH3 + dN4_c * R4  # dE/dh3 += dE/dn4_c * r4
     dN4_a = np.dot(dN4_b, Wn)  # dE/dn4_a = Wn^T dE/dn4_b
-    dR4_e = dR4 * R4 * (1 - R4)  # dE/dr4_e = dE/dr4 * r4 * (1 - r4)
+    dR4_e = dR4 * R4 * (1.0 - R4)  # dE/dr4_e = dE/dr4 * r4 * (1 - r4)
     dR4_d = dR4_e  # dE/dr4_d = dE/dr4_e
     dbr = dbr + _batch_sum(dR4_e)  # dE/dbr += dE/dr4_e, summed over the batch
     dR4_b = dR4_d  # dE/dr4_b = dE/dr4_d
@@ -470,7 +484,7 @@ def backward(params, cache, T):
     dUr = dUr + np.dot(dR4_c.T, H3)  # dE/dUr += dE/dr4_c h3^T, summed over the batch
     dH3 = dH3 + np.dot(dR4_c, Ur)  # dE/dh3 += Ur^T dE/dr4_c
     dR4_a = np.dot(dR4_b, Wr)  # dE/dr4_a = Wr^T dE/dr4_b
-    dZ4_e = dZ4 * Z4 * (1 - Z4)  # dE/dz4_e = dE/dz4 * z4 * (1 - z4)
+    dZ4_e = dZ4 * Z4 * (1.0 - Z4)  # dE/dz4_e = dE/dz4 * z4 * (1 - z4)
     dZ4_d = dZ4_e  # dE/dz4_d = dE/dz4_e
     dbz = dbz + _batch_sum(dZ4_e)  # dE/dbz += dE/dz4_e, summed over the batch
     dZ4_b = dZ4_d  # dE/dz4_b = dE/dz4_d
@@ -485,7 +499,7 @@ def backward(params, cache, T):
     dH3_a = dH3_b * H2  # dE/dh3_a = dE/dh3_b * h2
     dH2 = dH3_b * H3_a  # dE/dh2 = dE/dh3_b * h3_a
     dZ3 = dZ3 + -dH3_a  # dE/dz3 += dE/dh3_a * (-1)
-    dN3_f = dN3 * (1 - N3 ** 2)  # dE/dn3_f = dE/dn3 * (1 - n3 ** 2)
+    dN3_f = dN3 * (1.0 - N3 ** 2)  # dE/dn3_f = dE/dn3 * (1 - n3 ** 2)
     dN3_e = dN3_f  # dE/dn3_e = dE/dn3_f
     dbn = dbn + _batch_sum(dN3_f)  # dE/dbn += dE/dn3_f, summed over the batch
     dN3_b = dN3_e  # dE/dn3_b = dE/dn3_e
@@ -495,7 +509,7 @@ def backward(params, cache, T):
     dR3 = dN3_c * H2  # dE/dr3 = dE/dn3_c * h2
     dH2 = dH2 + dN3_c * R3  # dE/dh2 += dE/dn3_c * r3
     dN3_a = np.dot(dN3_b, Wn)  # dE/dn3_a = Wn^T dE/dn3_b
-    dR3_e = dR3 * R3 * (1 - R3)  # dE/dr3_e = dE/dr3 * r3 * (1 - r3)
+    dR3_e = dR3 * R3 * (1.0 - R3)  # dE/dr3_e = dE/dr3 * r3 * (1 - r3)
     dR3_d = dR3_e  # dE/dr3_d = dE/dr3_e
     dbr = dbr + _batch_sum(dR3_e)  # dE/dbr += dE/dr3_e, summed over the batch
     dR3_b = dR3_d  # dE/dr3_b = dE/dr3_d
@@ -503,7 +517,7 @@ def backward(params, cache, T):
     dUr = dUr + np.dot(dR3_c.T, H2)  # dE/dUr += dE/dr3_c h2^T, summed over the batch
     dH2 = dH2 + np.dot(dR3_c, Ur)  # dE/dh2 += Ur^T dE/dr3_c
     dR3_a = np.dot(dR3_b, Wr)  # dE/dr3_a = Wr^T dE/dr3_b
-    dZ3_e = dZ3 * Z3 * (1 - Z3)  # dE/dz3_e = dE/dz3 * z3 * (1 - z3)
+    dZ3_e = dZ3 * Z3 * (1.0 - Z3)  # dE/dz3_e = dE/dz3 * z3 * (1 - z3)
     dZ3_d = dZ3_e  # dE/dz3_d = dE/dz3_e
     dbz = dbz + _batch_sum(dZ3_e)  # dE/dbz += dE/dz3_e, summed over the batch
     dZ3_b = dZ3_d  # dE/dz3_b = dE/dz3_d
@@ -518,7 +532,7 @@ def backward(params, cache, T):
     dH2_a = dH2_b * H1  # dE/dh2_a = dE/dh2_b * h1
     dH1 = dH2_b * H2_a  # dE/dh1 = dE/dh2_b * h2_a
     dZ2 = dZ2 + -dH2_a  # dE/dz2 += dE/dh2_a * (-1)
-    dN2_f = dN2 * (1 - N2 ** 2)  # dE/dn2_f = dE/dn2 * (1 - n2 ** 2)
+    dN2_f = dN2 * (1.0 - N2 ** 2)  # dE/dn2_f = dE/dn2 * (1 - n2 ** 2)
     dN2_e = dN2_f  # dE/dn2_e = dE/dn2_f
     dbn = dbn + _batch_sum(dN2_f)  # dE/dbn += dE/dn2_f, summed over the batch
     dN2_b = dN2_e  # dE/dn2_b = dE/dn2_e
@@ -528,7 +542,7 @@ def backward(params, cache, T):
     dR2 = dN2_c * H1  # dE/dr2 = dE/dn2_c * h1
     dH1 = dH1 + dN2_c * R2  # dE/dh1 += dE/dn2_c * r2
     dN2_a = np.dot(dN2_b, Wn)  # dE/dn2_a = Wn^T dE/dn2_b
-    dR2_e = dR2 * R2 * (1 - R2)  # dE/dr2_e = dE/dr2 * r2 * (1 - r2)
+    dR2_e = dR2 * R2 * (1.0 - R2)  # dE/dr2_e = dE/dr2 * r2 * (1 - r2)
     dR2_d = dR2_e  # dE/dr2_d = dE/dr2_e
     dbr = dbr + _batch_sum(dR2_e)  # dE/dbr += dE/dr2_e, summed over the batch
     dR2_b = dR2_d  # dE/dr2_b = dE/dr2_d
@@ -538,7 +552,7 @@ def backward(params, cache, T):
     # dE/dWr = sum over k of dE/d(Wr e[k]) e[k]^T, summed over the batch, one product for all the steps
     dWr = np.dot(np.stack([dR2_b, dR3_b, dR4_b, dR5_b, dR6_b], axis=1).reshape(-1, 16).T, E_[:, 1:6].reshape(-1, 12))
     dR2_a = np.dot(dR2_b, Wr)  # dE/dr2_a = Wr^T dE/dr2_b
-    dZ2_e = dZ2 * Z2 * (1 - Z2)  # dE/dz2_e = dE/dz2 * z2 * (1 - z2)
+    dZ2_e = dZ2 * Z2 * (1.0 - Z2)  # dE/dz2_e = dE/dz2 * z2 * (1 - z2)
     dZ2_d = dZ2_e  # dE/dz2_d = dE/dz2_e
     dbz = dbz + _batch_sum(dZ2_e)  # dE/dbz += dE/dz2_e, summed over the batch
     dZ2_b = dZ2_d  # dE/dz2_b = dE/dz2_d
@@ -548,12 +562,12 @@ def backward(params, cache, T):
     dZ2_a = np.dot(dZ2_b, Wz)  # dE/dz2_a = Wz^T dE/dz2_b
     dZ1 = dH1 * N1  # dE/dz1 = dE/dh1 * n1
     dN1 = dH1 * Z1  # dE/dn1 = dE/dh1 * z1
-    dN1_b = dN1 * (1 - N1 ** 2)  # dE/dn1_b = dE/dn1 * (1 - n1 ** 2)
+    dN1_b = dN1 * (1.0 - N1 ** 2)  # dE/dn1_b = dE/dn1 * (1 - n1 ** 2)
     # dE/dWn = sum over k of dE/d(Wn e[k]) e[k]^T, summed over the batch, one product for all the steps
     dWn = np.dot(np.stack([dN1_b, dN2_b, dN3_b, dN4_b, dN5_b, dN6_b], axis=1).reshape(-1, 16).T, E_.reshape(-1, 12))
     dbn = dbn + _batch_sum(dN1_b)  # dE/dbn += dE/dn1_b, summed over the batch
     dN1_a = np.dot(dN1_b, Wn)  # dE/dn1_a = Wn^T dE/dn1_b
-    dZ1_b = dZ1 * Z1 * (1 - Z1)  # dE/dz1_b = dE/dz1 * z1 * (1 - z1)
+    dZ1_b = dZ1 * Z1 * (1.0 - Z1)  # dE/dz1_b = dE/dz1 * z1 * (1 - z1)
     # dE/dWz = sum over k of dE/d(Wz e[k]) e[k]^T, summed over the batch, one product for all the steps
     dWz = np.dot(np.stack([dZ1_b, dZ2_b, dZ3_b, dZ4_b, dZ5_b, dZ6_b], axis=1).reshape(-1, 16).T, E_.reshape(-1, 12))
     dbz = dbz + _batch_sum(dZ1_b)  # dE/dbz += dE/dz1_b, summed over the batch
@@ -616,25 +630,25 @@ def loss_and_grad(params, X, T, check=True):
     R2 = _sigmoid(_Wr_e[0] + np.dot(H1, Ur.T) + br)  # r2 = sigmoid(br + Wr e[1] + Ur h1)
     N2_c = H1 * R2  # n2_c = h1 * r2
     N2 = np.tanh(_Wn_e[1] + np.dot(N2_c, Un.T) + bn)  # n2 = tanh(bn + Wn e[1] + Un n2_c)
-    H2_a = 1 - Z2  # h2_a = 1 - z2
+    H2_a = 1.0 - Z2  # h2_a = 1 - z2
     H2 = H1 * H2_a + N2 * Z2  # h2 = h1 * h2_a + n2 * z2
     Z3 = _sigmoid(_Wz_e[2] + np.dot(H2, Uz.T) + bz)  # z3 = sigmoid(bz + Wz e[2] + Uz h2)
     R3 = _sigmoid(_Wr_e[1] + np.dot(H2, Ur.T) + br)  # r3 = sigmoid(br + Wr e[2] + Ur h2)
     N3_c = H2 * R3  # n3_c = h2 * r3
     N3 = np.tanh(_Wn_e[2] + np.dot(N3_c, Un.T) + bn)  # n3 = tanh(bn + Wn e[2] + Un n3_c)
-    H3_a = 1 - Z3  # h3_a = 1 - z3
+    H3_a = 1.0 - Z3  # h3_a = 1 - z3
     H3 = H2 * H3_a + N3 * Z3  # h3 = h2 * h3_a + n3 * z3
     Z4 = _sigmoid(_Wz_e[3] + np.dot(H3, Uz.T) + bz)  # z4 = sigmoid(bz + Wz e[3] + Uz h3)
     R4 = _sigmoid(_Wr_e[2] + np.dot(H3, Ur.T) + br)  # r4 = sigmoid(br + Wr e[3] + Ur h3)
     N4_c = H3 * R4  # n4_c = h3 * r4
     N4 = np.tanh(_Wn_e[3] + np.dot(N4_c, Un.T) + bn)  # n4 = tanh(bn + Wn e[3] + Un n4_c)
-    H4_a = 1 - Z4  # h4_a = 1 - z4
+    H4_a = 1.0 - Z4  # h4_a = 1 - z4
     H4 = H3 * H4_a + N4 * Z4  # h4 = h3 * h4_a + n4 * z4
     Z5 = _sigmoid(_Wz_e[4] + np.dot(H4, Uz.T) + bz)  # z5 = sigmoid(bz + Wz e[4] + Uz h4)
     R5 = _sigmoid(_Wr_e[3] + np.dot(H4, Ur.T) + br)  # r5 = sigmoid(br + Wr e[4] + Ur h4)
     N5_c = H4 * R5  # n5_c = h4 * r5
     N5 = np.tanh(_Wn_e[4] + np.dot(N5_c, Un.T) + bn)  # n5 = tanh(bn + Wn e[4] + Un n5_c)
-    H5_a = 1 - Z5  # h5_a = 1 - z5
+    H5_a = 1.0 - Z5  # h5_a = 1 - z5
     H5 = H4 * H5_a + N5 * Z5  # h5 = h4 * h5_a + n5 * z5
     Z6 = _sigmoid(_Wz_e[5] + np.dot(H5, Uz.T) + bz)  # z6 = sigmoid(bz + Wz e[5] + Uz h5)
     del _Wz_e
@@ -643,7 +657,7 @@ def loss_and_grad(params, X, T, check=True):
     N6_c = H5 * R6  # n6_c = h5 * r6
     N6 = np.tanh(_Wn_e[5] + np.dot(N6_c, Un.T) + bn)  # n6 = tanh(bn + Wn e[5] + Un n6_c)
     del _Wn_e
-    H6_a = 1 - Z6  # h6_a = 1 - z6
+    H6_a = 1.0 - Z6  # h6_a = 1 - z6
     H6 = H5 * H6_a + N6 * Z6  # h6 = h5 * h6_a + n6 * z6
     Y_a = np.dot(H6, Wy.T) + by  # y_a = Wy h6 + by
     Y, _lse_Y = _softmax_lse(Y_a)  # y = softmax(y_a), and its log-sum-exp for the loss
@@ -670,7 +684,7 @@ def loss_and_grad(params, X, T, check=True):
     del H6_a, dH6_b
     dZ6 = dZ6 + -dH6_a  # dE/dz6 += dE/dh6_a * (-1)
     del dH6_a
-    dN6_f = dN6 * (1 - N6 ** 2)  # dE/dn6_f = dE/dn6 * (1 - n6 ** 2)
+    dN6_f = dN6 * (1.0 - N6 ** 2)  # dE/dn6_f = dE/dn6 * (1 - n6 ** 2)
     del N6, dN6
     dN6_e = dN6_f  # dE/dn6_e = dE/dn6_f
     dbn = _batch_sum(dN6_f)  # dE/dbn = dE/dn6_f, summed over the batch
@@ -686,7 +700,7 @@ def loss_and_grad(params, X, T, check=True):
     dH5 = dH5 + dN6_c * R6  # dE/dh5 += dE/dn6_c * r6
     del dN6_c
     dN6_a = np.dot(dN6_b, Wn)  # dE/dn6_a = Wn^T dE/dn6_b
-    dR6_e = dR6 * R6 * (1 - R6)  # dE/dr6_e = dE/dr6 * r6 * (1 - r6)
+    dR6_e = dR6 * R6 * (1.0 - R6)  # dE/dr6_e = dE/dr6 * r6 * (1 - r6)
     del R6, dR6
     dR6_d = dR6_e  # dE/dr6_d = dE/dr6_e
     dbr = _batch_sum(dR6_e)  # dE/dbr = dE/dr6_e, summed over the batch
@@ -698,7 +712,7 @@ def loss_and_grad(params, X, T, check=True):
     dH5 = dH5 + np.dot(dR6_c, Ur)  # dE/dh5 += Ur^T dE/dr6_c
     del dR6_c
     dR6_a = np.dot(dR6_b, Wr)  # dE/dr6_a = Wr^T dE/dr6_b
-    dZ6_e = dZ6 * Z6 * (1 - Z6)  # dE/dz6_e = dE/dz6 * z6 * (1 - z6)
+    dZ6_e = dZ6 * Z6 * (1.0 - Z6)  # dE/dz6_e = dE/dz6 * z6 * (1 - z6)
     del Z6, dZ6
     dZ6_d = dZ6_e  # dE/dz6_d = dE/dz6_e
     dbz = _batch_sum(dZ6_e)  # dE/dbz = dE/dz6_e, summed over the batch
@@ -722,7 +736,7 @@ def loss_and_grad(params, X, T, check=True):
     del H5_a, dH5_b
     dZ5 = dZ5 + -dH5_a  # dE/dz5 += dE/dh5_a * (-1)
     del dH5_a
-    dN5_f = dN5 * (1 - N5 ** 2)  # dE/dn5_f = dE/dn5 * (1 - n5 ** 2)
+    dN5_f = dN5 * (1.0 - N5 ** 2)  # dE/dn5_f = dE/dn5 * (1 - n5 ** 2)
     del N5, dN5
     dN5_e = dN5_f  # dE/dn5_e = dE/dn5_f
     dbn = dbn + _batch_sum(dN5_f)  # dE/dbn += dE/dn5_f, summed over the batch
@@ -738,7 +752,7 @@ def loss_and_grad(params, X, T, check=True):
     dH4 = dH4 + dN5_c * R5  # dE/dh4 += dE/dn5_c * r5
     del dN5_c
     dN5_a = np.dot(dN5_b, Wn)  # dE/dn5_a = Wn^T dE/dn5_b
-    dR5_e = dR5 * R5 * (1 - R5)  # dE/dr5_e = dE/dr5 * r5 * (1 - r5)
+    dR5_e = dR5 * R5 * (1.0 - R5)  # dE/dr5_e = dE/dr5 * r5 * (1 - r5)
     del R5, dR5
     dR5_d = dR5_e  # dE/dr5_d = dE/dr5_e
     dbr = dbr + _batch_sum(dR5_e)  # dE/dbr += dE/dr5_e, summed over the batch
@@ -750,7 +764,7 @@ def loss_and_grad(params, X, T, check=True):
     dH4 = dH4 + np.dot(dR5_c, Ur)  # dE/dh4 += Ur^T dE/dr5_c
     del dR5_c
     dR5_a = np.dot(dR5_b, Wr)  # dE/dr5_a = Wr^T dE/dr5_b
-    dZ5_e = dZ5 * Z5 * (1 - Z5)  # dE/dz5_e = dE/dz5 * z5 * (1 - z5)
+    dZ5_e = dZ5 * Z5 * (1.0 - Z5)  # dE/dz5_e = dE/dz5 * z5 * (1 - z5)
     del Z5, dZ5
     dZ5_d = dZ5_e  # dE/dz5_d = dE/dz5_e
     dbz = dbz + _batch_sum(dZ5_e)  # dE/dbz += dE/dz5_e, summed over the batch
@@ -774,7 +788,7 @@ def loss_and_grad(params, X, T, check=True):
     del H4_a, dH4_b
     dZ4 = dZ4 + -dH4_a  # dE/dz4 += dE/dh4_a * (-1)
     del dH4_a
-    dN4_f = dN4 * (1 - N4 ** 2)  # dE/dn4_f = dE/dn4 * (1 - n4 ** 2)
+    dN4_f = dN4 * (1.0 - N4 ** 2)  # dE/dn4_f = dE/dn4 * (1 - n4 ** 2)
     del N4, dN4
     dN4_e = dN4_f  # dE/dn4_e = dE/dn4_f
     dbn = dbn + _batch_sum(dN4_f)  # dE/dbn += dE/dn4_f, summed over the batch
@@ -790,7 +804,7 @@ def loss_and_grad(params, X, T, check=True):
     dH3 = dH3 + dN4_c * R4  # dE/dh3 += dE/dn4_c * r4
     del dN4_c
     dN4_a = np.dot(dN4_b, Wn)  # dE/dn4_a = Wn^T dE/dn4_b
-    dR4_e = dR4 * R4 * (1 - R4)  # dE/dr4_e = dE/dr4 * r4 * (1 - r4)
+    dR4_e = dR4 * R4 * (1.0 - R4)  # dE/dr4_e = dE/dr4 * r4 * (1 - r4)
     del R4, dR4
     dR4_d = dR4_e  # dE/dr4_d = dE/dr4_e
     dbr = dbr + _batch_sum(dR4_e)  # dE/dbr += dE/dr4_e, summed over the batch
@@ -802,7 +816,7 @@ def loss_and_grad(params, X, T, check=True):
     dH3 = dH3 + np.dot(dR4_c, Ur)  # dE/dh3 += Ur^T dE/dr4_c
     del dR4_c
     dR4_a = np.dot(dR4_b, Wr)  # dE/dr4_a = Wr^T dE/dr4_b
-    dZ4_e = dZ4 * Z4 * (1 - Z4)  # dE/dz4_e = dE/dz4 * z4 * (1 - z4)
+    dZ4_e = dZ4 * Z4 * (1.0 - Z4)  # dE/dz4_e = dE/dz4 * z4 * (1 - z4)
     del Z4, dZ4
     dZ4_d = dZ4_e  # dE/dz4_d = dE/dz4_e
     dbz = dbz + _batch_sum(dZ4_e)  # dE/dbz += dE/dz4_e, summed over the batch
@@ -826,7 +840,7 @@ def loss_and_grad(params, X, T, check=True):
     del H3_a, dH3_b
     dZ3 = dZ3 + -dH3_a  # dE/dz3 += dE/dh3_a * (-1)
     del dH3_a
-    dN3_f = dN3 * (1 - N3 ** 2)  # dE/dn3_f = dE/dn3 * (1 - n3 ** 2)
+    dN3_f = dN3 * (1.0 - N3 ** 2)  # dE/dn3_f = dE/dn3 * (1 - n3 ** 2)
     del N3, dN3
     dN3_e = dN3_f  # dE/dn3_e = dE/dn3_f
     dbn = dbn + _batch_sum(dN3_f)  # dE/dbn += dE/dn3_f, summed over the batch
@@ -842,7 +856,7 @@ def loss_and_grad(params, X, T, check=True):
     dH2 = dH2 + dN3_c * R3  # dE/dh2 += dE/dn3_c * r3
     del dN3_c
     dN3_a = np.dot(dN3_b, Wn)  # dE/dn3_a = Wn^T dE/dn3_b
-    dR3_e = dR3 * R3 * (1 - R3)  # dE/dr3_e = dE/dr3 * r3 * (1 - r3)
+    dR3_e = dR3 * R3 * (1.0 - R3)  # dE/dr3_e = dE/dr3 * r3 * (1 - r3)
     del R3, dR3
     dR3_d = dR3_e  # dE/dr3_d = dE/dr3_e
     dbr = dbr + _batch_sum(dR3_e)  # dE/dbr += dE/dr3_e, summed over the batch
@@ -854,7 +868,7 @@ def loss_and_grad(params, X, T, check=True):
     dH2 = dH2 + np.dot(dR3_c, Ur)  # dE/dh2 += Ur^T dE/dr3_c
     del dR3_c
     dR3_a = np.dot(dR3_b, Wr)  # dE/dr3_a = Wr^T dE/dr3_b
-    dZ3_e = dZ3 * Z3 * (1 - Z3)  # dE/dz3_e = dE/dz3 * z3 * (1 - z3)
+    dZ3_e = dZ3 * Z3 * (1.0 - Z3)  # dE/dz3_e = dE/dz3 * z3 * (1 - z3)
     del Z3, dZ3
     dZ3_d = dZ3_e  # dE/dz3_d = dE/dz3_e
     dbz = dbz + _batch_sum(dZ3_e)  # dE/dbz += dE/dz3_e, summed over the batch
@@ -878,7 +892,7 @@ def loss_and_grad(params, X, T, check=True):
     del H2_a, dH2_b
     dZ2 = dZ2 + -dH2_a  # dE/dz2 += dE/dh2_a * (-1)
     del dH2_a
-    dN2_f = dN2 * (1 - N2 ** 2)  # dE/dn2_f = dE/dn2 * (1 - n2 ** 2)
+    dN2_f = dN2 * (1.0 - N2 ** 2)  # dE/dn2_f = dE/dn2 * (1 - n2 ** 2)
     del N2, dN2
     dN2_e = dN2_f  # dE/dn2_e = dE/dn2_f
     dbn = dbn + _batch_sum(dN2_f)  # dE/dbn += dE/dn2_f, summed over the batch
@@ -894,7 +908,7 @@ def loss_and_grad(params, X, T, check=True):
     dH1 = dH1 + dN2_c * R2  # dE/dh1 += dE/dn2_c * r2
     del dN2_c
     dN2_a = np.dot(dN2_b, Wn)  # dE/dn2_a = Wn^T dE/dn2_b
-    dR2_e = dR2 * R2 * (1 - R2)  # dE/dr2_e = dE/dr2 * r2 * (1 - r2)
+    dR2_e = dR2 * R2 * (1.0 - R2)  # dE/dr2_e = dE/dr2 * r2 * (1 - r2)
     del R2, dR2
     dR2_d = dR2_e  # dE/dr2_d = dE/dr2_e
     dbr = dbr + _batch_sum(dR2_e)  # dE/dbr += dE/dr2_e, summed over the batch
@@ -910,7 +924,7 @@ def loss_and_grad(params, X, T, check=True):
     del dR6_b, dR5_b, dR4_b, dR3_b
     dR2_a = np.dot(dR2_b, Wr)  # dE/dr2_a = Wr^T dE/dr2_b
     del dR2_b
-    dZ2_e = dZ2 * Z2 * (1 - Z2)  # dE/dz2_e = dE/dz2 * z2 * (1 - z2)
+    dZ2_e = dZ2 * Z2 * (1.0 - Z2)  # dE/dz2_e = dE/dz2 * z2 * (1 - z2)
     del Z2, dZ2
     dZ2_d = dZ2_e  # dE/dz2_d = dE/dz2_e
     dbz = dbz + _batch_sum(dZ2_e)  # dE/dbz += dE/dz2_e, summed over the batch
@@ -926,7 +940,7 @@ def loss_and_grad(params, X, T, check=True):
     dZ1 = dH1 * N1  # dE/dz1 = dE/dh1 * n1
     dN1 = dH1 * Z1  # dE/dn1 = dE/dh1 * z1
     del dH1
-    dN1_b = dN1 * (1 - N1 ** 2)  # dE/dn1_b = dE/dn1 * (1 - n1 ** 2)
+    dN1_b = dN1 * (1.0 - N1 ** 2)  # dE/dn1_b = dE/dn1 * (1 - n1 ** 2)
     del N1, dN1
     # dE/dWn = sum over k of dE/d(Wn e[k]) e[k]^T, summed over the batch, one product for all the steps
     dWn = np.dot(np.stack([dN1_b, dN2_b, dN3_b, dN4_b, dN5_b, dN6_b], axis=1).reshape(-1, 16).T, E_.reshape(-1, 12))
@@ -934,7 +948,7 @@ def loss_and_grad(params, X, T, check=True):
     dbn = dbn + _batch_sum(dN1_b)  # dE/dbn += dE/dn1_b, summed over the batch
     dN1_a = np.dot(dN1_b, Wn)  # dE/dn1_a = Wn^T dE/dn1_b
     del dN1_b
-    dZ1_b = dZ1 * Z1 * (1 - Z1)  # dE/dz1_b = dE/dz1 * z1 * (1 - z1)
+    dZ1_b = dZ1 * Z1 * (1.0 - Z1)  # dE/dz1_b = dE/dz1 * z1 * (1 - z1)
     del Z1, dZ1
     # dE/dWz = sum over k of dE/d(Wz e[k]) e[k]^T, summed over the batch, one product for all the steps
     dWz = np.dot(np.stack([dZ1_b, dZ2_b, dZ3_b, dZ4_b, dZ5_b, dZ6_b], axis=1).reshape(-1, 16).T, E_.reshape(-1, 12))

@@ -133,9 +133,23 @@ def _ones(n, dtype):
     return ones
 
 
+_SIGMOID_CONSTANTS = {}
+
+
 def _sigmoid(x):
-    """sigmoid(x) = 1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2: never overflows."""
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
+    """sigmoid(x) = 1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2: never overflows.  On a
+    float array in place on one new array, 0.5 and 1 as 0-d arrays of its dtype (faster)."""
+    if type(x) is not np.ndarray or not x.ndim or x.dtype.kind != "f":
+        return 0.5 * (1.0 + np.tanh(0.5 * x))
+    constants = _SIGMOID_CONSTANTS.get(x.dtype)
+    if constants is None:
+        constants = _SIGMOID_CONSTANTS[x.dtype] = (np.array(0.5, x.dtype), np.array(1.0, x.dtype))
+    half, one = constants
+    y = np.multiply(x, half)
+    np.tanh(y, out=y)
+    y += one
+    y *= half
+    return y
 
 
 def _checked(label, A, shape, like=None, classes=None, values=None):
@@ -484,35 +498,35 @@ def backward(params, cache, T):
     dH10 = np.dot(dY, Wy)  # dE/dh10 = Wy^T dE/dy
     dO10 = dH10 * H10_a  # dE/do10 = dE/dh10 * h10_a
     dH10_a = dH10 * O10  # dE/dh10_a = dE/dh10 * o10
-    dC10 = dH10_a * (1 - H10_a ** 2)  # dE/dc10 = dE/dh10_a * (1 - h10_a ** 2)
+    dC10 = dH10_a * (1.0 - H10_a ** 2)  # dE/dc10 = dE/dh10_a * (1 - h10_a ** 2)
     dC10_a = dC10  # dE/dc10_a = dE/dc10
     dC10_b = dC10  # dE/dc10_b = dE/dc10
     dI10 = dC10_b * G10  # dE/di10 = dE/dc10_b * g10
     dG10 = dC10_b * I10  # dE/dg10 = dE/dc10_b * i10
     dF10 = dC10_a * C9  # dE/df10 = dE/dc10_a * c9
     dC9 = dC10_a * F10  # dE/dc9 = dE/dc10_a * f10
-    dG10_e = dG10 * (1 - G10 ** 2)  # dE/dg10_e = dE/dg10 * (1 - g10 ** 2)
+    dG10_e = dG10 * (1.0 - G10 ** 2)  # dE/dg10_e = dE/dg10 * (1 - g10 ** 2)
     dG10_d = dG10_e  # dE/dg10_d = dE/dg10_e
     dbg = _batch_sum(dG10_e)  # dE/dbg = dE/dg10_e, summed over the batch
     dG10_b = dG10_d  # dE/dg10_b = dE/dg10_d
     dG10_c = dG10_d  # dE/dg10_c = dE/dg10_d
     dUg = np.dot(dG10_c.T, H9)  # dE/dUg = dE/dg10_c h9^T, summed over the batch
     dH9 = np.dot(dG10_c, Ug)  # dE/dh9 = Ug^T dE/dg10_c
-    dO10_e = dO10 * O10 * (1 - O10)  # dE/do10_e = dE/do10 * o10 * (1 - o10)
+    dO10_e = dO10 * O10 * (1.0 - O10)  # dE/do10_e = dE/do10 * o10 * (1 - o10)
     dO10_d = dO10_e  # dE/do10_d = dE/do10_e
     dbo = _batch_sum(dO10_e)  # dE/dbo = dE/do10_e, summed over the batch
     dO10_b = dO10_d  # dE/do10_b = dE/do10_d
     dO10_c = dO10_d  # dE/do10_c = dE/do10_d
     dUo = np.dot(dO10_c.T, H9)  # dE/dUo = dE/do10_c h9^T, summed over the batch
     dH9 = dH9 + np.dot(dO10_c, Uo)  # dE/dh9 += Uo^T dE/do10_c
-    dF10_e = dF10 * F10 * (1 - F10)  # dE/df10_e = dE/df10 * f10 * (1 - f10)
+    dF10_e = dF10 * F10 * (1.0 - F10)  # dE/df10_e = dE/df10 * f10 * (1 - f10)
     dF10_d = dF10_e  # dE/df10_d = dE/df10_e
     dbf = _batch_sum(dF10_e)  # dE/dbf = dE/df10_e, summed over the batch
     dF10_b = dF10_d  # dE/df10_b = dE/df10_d
     dF10_c = dF10_d  # dE/df10_c = dE/df10_d
     dUf = np.dot(dF10_c.T, H9)  # dE/dUf = dE/df10_c h9^T, summed over the batch
     dH9 = dH9 + np.dot(dF10_c, Uf)  # dE/dh9 += Uf^T dE/df10_c
-    dI10_e = dI10 * I10 * (1 - I10)  # dE/di10_e = dE/di10 * i10 * (1 - i10)
+    dI10_e = dI10 * I10 * (1.0 - I10)  # dE/di10_e = dE/di10 * i10 * (1 - i10)
     dI10_d = dI10_e  # dE/di10_d = dE/di10_e
     dbi = _batch_sum(dI10_e)  # dE/dbi = dE/di10_e, summed over the batch
     dI10_b = dI10_d  # dE/di10_b = dE/di10_d
@@ -521,35 +535,35 @@ def backward(params, cache, T):
     dH9 = dH9 + np.dot(dI10_c, Ui)  # dE/dh9 += Ui^T dE/di10_c
     dO9 = dH9 * H9_a  # dE/do9 = dE/dh9 * h9_a
     dH9_a = dH9 * O9  # dE/dh9_a = dE/dh9 * o9
-    dC9 = dC9 + dH9_a * (1 - H9_a ** 2)  # dE/dc9 += dE/dh9_a * (1 - h9_a ** 2)
+    dC9 = dC9 + dH9_a * (1.0 - H9_a ** 2)  # dE/dc9 += dE/dh9_a * (1 - h9_a ** 2)
     dC9_a = dC9  # dE/dc9_a = dE/dc9
     dC9_b = dC9  # dE/dc9_b = dE/dc9
     dI9 = dC9_b * G9  # dE/di9 = dE/dc9_b * g9
     dG9 = dC9_b * I9  # dE/dg9 = dE/dc9_b * i9
     dF9 = dC9_a * C8  # dE/df9 = dE/dc9_a * c8
     dC8 = dC9_a * F9  # dE/dc8 = dE/dc9_a * f9
-    dG9_e = dG9 * (1 - G9 ** 2)  # dE/dg9_e = dE/dg9 * (1 - g9 ** 2)
+    dG9_e = dG9 * (1.0 - G9 ** 2)  # dE/dg9_e = dE/dg9 * (1 - g9 ** 2)
     dG9_d = dG9_e  # dE/dg9_d = dE/dg9_e
     dbg = dbg + _batch_sum(dG9_e)  # dE/dbg += dE/dg9_e, summed over the batch
     dG9_b = dG9_d  # dE/dg9_b = dE/dg9_d
     dG9_c = dG9_d  # dE/dg9_c = dE/dg9_d
     dUg = dUg + np.dot(dG9_c.T, H8)  # dE/dUg += dE/dg9_c h8^T, summed over the batch
     dH8 = np.dot(dG9_c, Ug)  # dE/dh8 = Ug^T dE/dg9_c
-    dF9_e = dF9 * F9 * (1 - F9)  # dE/df9_e = dE/df9 * f9 * (1 - f9)
+    dF9_e = dF9 * F9 * (1.0 - F9)  # dE/df9_e = dE/df9 * f9 * (1 - f9)
     dF9_d = dF9_e  # dE/df9_d = dE/df9_e
     dbf = dbf + _batch_sum(dF9_e)  # dE/dbf += dE/df9_e, summed over the batch
     dF9_b = dF9_d  # dE/df9_b = dE/df9_d
     dF9_c = dF9_d  # dE/df9_c = dE/df9_d
     dUf = dUf + np.dot(dF9_c.T, H8)  # dE/dUf += dE/df9_c h8^T, summed over the batch
     dH8 = dH8 + np.dot(dF9_c, Uf)  # dE/dh8 += Uf^T dE/df9_c
-    dO9_e = dO9 * O9 * (1 - O9)  # dE/do9_e = dE/do9 * o9 * (1 - o9)
+    dO9_e = dO9 * O9 * (1.0 - O9)  # dE/do9_e = dE/do9 * o9 * (1 - o9)
     dO9_d = dO9_e  # dE/do9_d = dE/do9_e
     dbo = dbo + _batch_sum(dO9_e)  # dE/dbo += dE/do9_e, summed over the batch
     dO9_b = dO9_d  # dE/do9_b = dE/do9_d
     dO9_c = dO9_d  # dE/do9_c = dE/do9_d
     dUo = dUo + np.dot(dO9_c.T, H8)  # dE/dUo += dE/do9_c h8^T, summed over the batch
     dH8 = dH8 + np.dot(dO9_c, Uo)  # dE/dh8 += Uo^T dE/do9_c
-    dI9_e = dI9 * I9 * (1 - I9)  # dE/di9_e = dE/di9 * i9 * (1 - i9)
+    dI9_e = dI9 * I9 * (1.0 - I9)  # dE/di9_e = dE/di9 * i9 * (1 - i9)
     dI9_d = dI9_e  # dE/di9_d = dE/di9_e
     dbi = dbi + _batch_sum(dI9_e)  # dE/dbi += dE/di9_e, summed over the batch
     dI9_b = dI9_d  # dE/di9_b = dE/di9_d
@@ -558,35 +572,35 @@ def backward(params, cache, T):
     dH8 = dH8 + np.dot(dI9_c, Ui)  # dE/dh8 += Ui^T dE/di9_c
     dO8 = dH8 * H8_a  # dE/do8 = dE/dh8 * h8_a
     dH8_a = dH8 * O8  # dE/dh8_a = dE/dh8 * o8
-    dC8 = dC8 + dH8_a * (1 - H8_a ** 2)  # dE/dc8 += dE/dh8_a * (1 - h8_a ** 2)
+    dC8 = dC8 + dH8_a * (1.0 - H8_a ** 2)  # dE/dc8 += dE/dh8_a * (1 - h8_a ** 2)
     dC8_a = dC8  # dE/dc8_a = dE/dc8
     dC8_b = dC8  # dE/dc8_b = dE/dc8
     dI8 = dC8_b * G8  # dE/di8 = dE/dc8_b * g8
     dG8 = dC8_b * I8  # dE/dg8 = dE/dc8_b * i8
     dF8 = dC8_a * C7  # dE/df8 = dE/dc8_a * c7
     dC7 = dC8_a * F8  # dE/dc7 = dE/dc8_a * f8
-    dG8_e = dG8 * (1 - G8 ** 2)  # dE/dg8_e = dE/dg8 * (1 - g8 ** 2)
+    dG8_e = dG8 * (1.0 - G8 ** 2)  # dE/dg8_e = dE/dg8 * (1 - g8 ** 2)
     dG8_d = dG8_e  # dE/dg8_d = dE/dg8_e
     dbg = dbg + _batch_sum(dG8_e)  # dE/dbg += dE/dg8_e, summed over the batch
     dG8_b = dG8_d  # dE/dg8_b = dE/dg8_d
     dG8_c = dG8_d  # dE/dg8_c = dE/dg8_d
     dUg = dUg + np.dot(dG8_c.T, H7)  # dE/dUg += dE/dg8_c h7^T, summed over the batch
     dH7 = np.dot(dG8_c, Ug)  # dE/dh7 = Ug^T dE/dg8_c
-    dF8_e = dF8 * F8 * (1 - F8)  # dE/df8_e = dE/df8 * f8 * (1 - f8)
+    dF8_e = dF8 * F8 * (1.0 - F8)  # dE/df8_e = dE/df8 * f8 * (1 - f8)
     dF8_d = dF8_e  # dE/df8_d = dE/df8_e
     dbf = dbf + _batch_sum(dF8_e)  # dE/dbf += dE/df8_e, summed over the batch
     dF8_b = dF8_d  # dE/df8_b = dE/df8_d
     dF8_c = dF8_d  # dE/df8_c = dE/df8_d
     dUf = dUf + np.dot(dF8_c.T, H7)  # dE/dUf += dE/df8_c h7^T, summed over the batch
     dH7 = dH7 + np.dot(dF8_c, Uf)  # dE/dh7 += Uf^T dE/df8_c
-    dO8_e = dO8 * O8 * (1 - O8)  # dE/do8_e = dE/do8 * o8 * (1 - o8)
+    dO8_e = dO8 * O8 * (1.0 - O8)  # dE/do8_e = dE/do8 * o8 * (1 - o8)
     dO8_d = dO8_e  # dE/do8_d = dE/do8_e
     dbo = dbo + _batch_sum(dO8_e)  # dE/dbo += dE/do8_e, summed over the batch
     dO8_b = dO8_d  # dE/do8_b = dE/do8_d
     dO8_c = dO8_d  # dE/do8_c = dE/do8_d
     dUo = dUo + np.dot(dO8_c.T, H7)  # dE/dUo += dE/do8_c h7^T, summed over the batch
     dH7 = dH7 + np.dot(dO8_c, Uo)  # dE/dh7 += Uo^T dE/do8_c
-    dI8_e = dI8 * I8 * (1 - I8)  # dE/di8_e = dE/di8 * i8 * (1 - i8)
+    dI8_e = dI8 * I8 * (1.0 - I8)  # dE/di8_e = dE/di8 * i8 * (1 - i8)
     dI8_d = dI8_e  # dE/di8_d = dE/di8_e
     dbi = dbi + _batch_sum(dI8_e)  # dE/dbi += dE/di8_e, summed over the batch
     dI8_b = dI8_d  # dE/di8_b = dE/di8_d
@@ -595,35 +609,35 @@ def backward(params, cache, T):
     dH7 = dH7 + np.dot(dI8_c, Ui)  # dE/dh7 += Ui^T dE/di8_c
     dO7 = dH7 * H7_a  # dE/do7 = dE/dh7 * h7_a
     dH7_a = dH7 * O7  # dE/dh7_a = dE/dh7 * o7
-    dC7 = dC7 + dH7_a * (1 - H7_a ** 2)  # dE/dc7 += dE/dh7_a * (1 - h7_a ** 2)
+    dC7 = dC7 + dH7_a * (1.0 - H7_a ** 2)  # dE/dc7 += dE/dh7_a * (1 - h7_a ** 2)
     dC7_a = dC7  # dE/dc7_a = dE/dc7
     dC7_b = dC7  # dE/dc7_b = dE/dc7
     dI7 = dC7_b * G7  # dE/di7 = dE/dc7_b * g7
     dG7 = dC7_b * I7  # dE/dg7 = dE/dc7_b * i7
     dF7 = dC7_a * C6  # dE/df7 = dE/dc7_a * c6
     dC6 = dC7_a * F7  # dE/dc6 = dE/dc7_a * f7
-    dG7_e = dG7 * (1 - G7 ** 2)  # dE/dg7_e = dE/dg7 * (1 - g7 ** 2)
+    dG7_e = dG7 * (1.0 - G7 ** 2)  # dE/dg7_e = dE/dg7 * (1 - g7 ** 2)
     dG7_d = dG7_e  # dE/dg7_d = dE/dg7_e
     dbg = dbg + _batch_sum(dG7_e)  # dE/dbg += dE/dg7_e, summed over the batch
     dG7_b = dG7_d  # dE/dg7_b = dE/dg7_d
     dG7_c = dG7_d  # dE/dg7_c = dE/dg7_d
     dUg = dUg + np.dot(dG7_c.T, H6)  # dE/dUg += dE/dg7_c h6^T, summed over the batch
     dH6 = np.dot(dG7_c, Ug)  # dE/dh6 = Ug^T dE/dg7_c
-    dF7_e = dF7 * F7 * (1 - F7)  # dE/df7_e = dE/df7 * f7 * (1 - f7)
+    dF7_e = dF7 * F7 * (1.0 - F7)  # dE/df7_e = dE/df7 * f7 * (1 - f7)
     dF7_d = dF7_e  # dE/df7_d = dE/df7_e
     dbf = dbf + _batch_sum(dF7_e)  # dE/dbf += dE/df7_e, summed over the batch
     dF7_b = dF7_d  # dE/df7_b = dE/df7_d
     dF7_c = dF7_d  # dE/df7_c = dE/df7_d
     dUf = dUf + np.dot(dF7_c.T, H6)  # dE/dUf += dE/df7_c h6^T, summed over the batch
     dH6 = dH6 + np.dot(dF7_c, Uf)  # dE/dh6 += Uf^T dE/df7_c
-    dO7_e = dO7 * O7 * (1 - O7)  # dE/do7_e = dE/do7 * o7 * (1 - o7)
+    dO7_e = dO7 * O7 * (1.0 - O7)  # dE/do7_e = dE/do7 * o7 * (1 - o7)
     dO7_d = dO7_e  # dE/do7_d = dE/do7_e
     dbo = dbo + _batch_sum(dO7_e)  # dE/dbo += dE/do7_e, summed over the batch
     dO7_b = dO7_d  # dE/do7_b = dE/do7_d
     dO7_c = dO7_d  # dE/do7_c = dE/do7_d
     dUo = dUo + np.dot(dO7_c.T, H6)  # dE/dUo += dE/do7_c h6^T, summed over the batch
     dH6 = dH6 + np.dot(dO7_c, Uo)  # dE/dh6 += Uo^T dE/do7_c
-    dI7_e = dI7 * I7 * (1 - I7)  # dE/di7_e = dE/di7 * i7 * (1 - i7)
+    dI7_e = dI7 * I7 * (1.0 - I7)  # dE/di7_e = dE/di7 * i7 * (1 - i7)
     dI7_d = dI7_e  # dE/di7_d = dE/di7_e
     dbi = dbi + _batch_sum(dI7_e)  # dE/dbi += dE/di7_e, summed over the batch
     dI7_b = dI7_d  # dE/di7_b = dE/di7_d
@@ -632,35 +646,35 @@ def backward(params, cache, T):
     dH6 = dH6 + np.dot(dI7_c, Ui)  # dE/dh6 += Ui^T dE/di7_c
     dO6 = dH6 * H6_a  # dE/do6 = dE/dh6 * h6_a
     dH6_a = dH6 * O6  # dE/dh6_a = dE/dh6 * o6
-    dC6 = dC6 + dH6_a * (1 - H6_a ** 2)  # dE/dc6 += dE/dh6_a * (1 - h6_a ** 2)
+    dC6 = dC6 + dH6_a * (1.0 - H6_a ** 2)  # dE/dc6 += dE/dh6_a * (1 - h6_a ** 2)
     dC6_a = dC6  # dE/dc6_a = dE/dc6
     dC6_b = dC6  # dE/dc6_b = dE/dc6
     dI6 = dC6_b * G6  # dE/di6 = dE/dc6_b * g6
     dG6 = dC6_b * I6  # dE/dg6 = dE/dc6_b * i6
     dF6 = dC6_a * C5  # dE/df6 = dE/dc6_a * c5
     dC5 = dC6_a * F6  # dE/dc5 = dE/dc6_a * f6
-    dG6_e = dG6 * (1 - G6 ** 2)  # dE/dg6_e = dE/dg6 * (1 - g6 ** 2)
+    dG6_e = dG6 * (1.0 - G6 ** 2)  # dE/dg6_e = dE/dg6 * (1 - g6 ** 2)
     dG6_d = dG6_e  # dE/dg6_d = dE/dg6_e
     dbg = dbg + _batch_sum(dG6_e)  # dE/dbg += dE/dg6_e, summed over the batch
     dG6_b = dG6_d  # dE/dg6_b = dE/dg6_d
     dG6_c = dG6_d  # dE/dg6_c = dE/dg6_d
     dUg = dUg + np.dot(dG6_c.T, H5)  # dE/dUg += dE/dg6_c h5^T, summed over the batch
     dH5 = np.dot(dG6_c, Ug)  # dE/dh5 = Ug^T dE/dg6_c
-    dF6_e = dF6 * F6 * (1 - F6)  # dE/df6_e = dE/df6 * f6 * (1 - f6)
+    dF6_e = dF6 * F6 * (1.0 - F6)  # dE/df6_e = dE/df6 * f6 * (1 - f6)
     dF6_d = dF6_e  # dE/df6_d = dE/df6_e
     dbf = dbf + _batch_sum(dF6_e)  # dE/dbf += dE/df6_e, summed over the batch
     dF6_b = dF6_d  # dE/df6_b = dE/df6_d
     dF6_c = dF6_d  # dE/df6_c = dE/df6_d
     dUf = dUf + np.dot(dF6_c.T, H5)  # dE/dUf += dE/df6_c h5^T, summed over the batch
     dH5 = dH5 + np.dot(dF6_c, Uf)  # dE/dh5 += Uf^T dE/df6_c
-    dO6_e = dO6 * O6 * (1 - O6)  # dE/do6_e = dE/do6 * o6 * (1 - o6)
+    dO6_e = dO6 * O6 * (1.0 - O6)  # dE/do6_e = dE/do6 * o6 * (1 - o6)
     dO6_d = dO6_e  # dE/do6_d = dE/do6_e
     dbo = dbo + _batch_sum(dO6_e)  # dE/dbo += dE/do6_e, summed over the batch
     dO6_b = dO6_d  # dE/do6_b = dE/do6_d
     dO6_c = dO6_d  # dE/do6_c = dE/do6_d
     dUo = dUo + np.dot(dO6_c.T, H5)  # dE/dUo += dE/do6_c h5^T, summed over the batch
     dH5 = dH5 + np.dot(dO6_c, Uo)  # dE/dh5 += Uo^T dE/do6_c
-    dI6_e = dI6 * I6 * (1 - I6)  # dE/di6_e = dE/di6 * i6 * (1 - i6)
+    dI6_e = dI6 * I6 * (1.0 - I6)  # dE/di6_e = dE/di6 * i6 * (1 - i6)
     dI6_d = dI6_e  # dE/di6_d = dE/di6_e
     dbi = dbi + _batch_sum(dI6_e)  # dE/dbi += dE/di6_e, summed over the batch
     dI6_b = dI6_d  # dE/di6_b = dE/di6_d
@@ -669,35 +683,35 @@ def backward(params, cache, T):
     dH5 = dH5 + np.dot(dI6_c, Ui)  # dE/dh5 += Ui^T dE/di6_c
     dO5 = dH5 * H5_a  # dE/do5 = dE/dh5 * h5_a
     dH5_a = dH5 * O5  # dE/dh5_a = dE/dh5 * o5
-    dC5 = dC5 + dH5_a * (1 - H5_a ** 2)  # dE/dc5 += dE/dh5_a * (1 - h5_a ** 2)
+    dC5 = dC5 + dH5_a * (1.0 - H5_a ** 2)  # dE/dc5 += dE/dh5_a * (1 - h5_a ** 2)
     dC5_a = dC5  # dE/dc5_a = dE/dc5
     dC5_b = dC5  # dE/dc5_b = dE/dc5
     dI5 = dC5_b * G5  # dE/di5 = dE/dc5_b * g5
     dG5 = dC5_b * I5  # dE/dg5 = dE/dc5_b * i5
     dF5 = dC5_a * C4  # dE/df5 = dE/dc5_a * c4
     dC4 = dC5_a * F5  # dE/dc4 = dE/dc5_a * f5
-    dG5_e = dG5 * (1 - G5 ** 2)  # dE/dg5_e = dE/dg5 * (1 - g5 ** 2)
+    dG5_e = dG5 * (1.0 - G5 ** 2)  # dE/dg5_e = dE/dg5 * (1 - g5 ** 2)
     dG5_d = dG5_e  # dE/dg5_d = dE/dg5_e
     dbg = dbg + _batch_sum(dG5_e)  # dE/dbg += dE/dg5_e, summed over the batch
     dG5_b = dG5_d  # dE/dg5_b = dE/dg5_d
     dG5_c = dG5_d  # dE/dg5_c = dE/dg5_d
     dUg = dUg + np.dot(dG5_c.T, H4)  # dE/dUg += dE/dg5_c h4^T, summed over the batch
     dH4 = np.dot(dG5_c, Ug)  # dE/dh4 = Ug^T dE/dg5_c
-    dF5_e = dF5 * F5 * (1 - F5)  # dE/df5_e = dE/df5 * f5 * (1 - f5)
+    dF5_e = dF5 * F5 * (1.0 - F5)  # dE/df5_e = dE/df5 * f5 * (1 - f5)
     dF5_d = dF5_e  # dE/df5_d = dE/df5_e
     dbf = dbf + _batch_sum(dF5_e)  # dE/dbf += dE/df5_e, summed over the batch
     dF5_b = dF5_d  # dE/df5_b = dE/df5_d
     dF5_c = dF5_d  # dE/df5_c = dE/df5_d
     dUf = dUf + np.dot(dF5_c.T, H4)  # dE/dUf += dE/df5_c h4^T, summed over the batch
     dH4 = dH4 + np.dot(dF5_c, Uf)  # dE/dh4 += Uf^T dE/df5_c
-    dO5_e = dO5 * O5 * (1 - O5)  # dE/do5_e = dE/do5 * o5 * (1 - o5)
+    dO5_e = dO5 * O5 * (1.0 - O5)  # dE/do5_e = dE/do5 * o5 * (1 - o5)
     dO5_d = dO5_e  # dE/do5_d = dE/do5_e
     dbo = dbo + _batch_sum(dO5_e)  # dE/dbo += dE/do5_e, summed over the batch
     dO5_b = dO5_d  # dE/do5_b = dE/do5_d
     dO5_c = dO5_d  # dE/do5_c = dE/do5_d
     dUo = dUo + np.dot(dO5_c.T, H4)  # dE/dUo += dE/do5_c h4^T, summed over the batch
     dH4 = dH4 + np.dot(dO5_c, Uo)  # dE/dh4 += Uo^T dE/do5_c
-    dI5_e = dI5 * I5 * (1 - I5)  # dE/di5_e = dE/di5 * i5 * (1 - i5)
+    dI5_e = dI5 * I5 * (1.0 - I5)  # dE/di5_e = dE/di5 * i5 * (1 - i5)
     dI5_d = dI5_e  # dE/di5_d = dE/di5_e
     dbi = dbi + _batch_sum(dI5_e)  # dE/dbi += dE/di5_e, summed over the batch
     dI5_b = dI5_d  # dE/di5_b = dE/di5_d
@@ -706,35 +720,35 @@ def backward(params, cache, T):
     dH4 = dH4 + np.dot(dI5_c, Ui)  # dE/dh4 += Ui^T dE/di5_c
     dO4 = dH4 * H4_a  # dE/do4 = dE/dh4 * h4_a
     dH4_a = dH4 * O4  # dE/dh4_a = dE/dh4 * o4
-    dC4 = dC4 + dH4_a * (1 - H4_a ** 2)  # dE/dc4 += dE/dh4_a * (1 - h4_a ** 2)
+    dC4 = dC4 + dH4_a * (1.0 - H4_a ** 2)  # dE/dc4 += dE/dh4_a * (1 - h4_a ** 2)
     dC4_a = dC4  # dE/dc4_a = dE/dc4
     dC4_b = dC4  # dE/dc4_b = dE/dc4
     dI4 = dC4_b * G4  # dE/di4 = dE/dc4_b * g4
     dG4 = dC4_b * I4  # dE/dg4 = dE/dc4_b * i4
     dF4 = dC4_a * C3  # dE/df4 = dE/dc4_a * c3
     dC3 = dC4_a * F4  # dE/dc3 = dE/dc4_a * f4
-    dG4_e = dG4 * (1 - G4 ** 2)  # dE/dg4_e = dE/dg4 * (1 - g4 ** 2)
+    dG4_e = dG4 * (1.0 - G4 ** 2)  # dE/dg4_e = dE/dg4 * (1 - g4 ** 2)
     dG4_d = dG4_e  # dE/dg4_d = dE/dg4_e
     dbg = dbg + _batch_sum(dG4_e)  # dE/dbg += dE/dg4_e, summed over the batch
     dG4_b = dG4_d  # dE/dg4_b = dE/dg4_d
     dG4_c = dG4_d  # dE/dg4_c = dE/dg4_d
     dUg = dUg + np.dot(dG4_c.T, H3)  # dE/dUg += dE/dg4_c h3^T, summed over the batch
     dH3 = np.dot(dG4_c, Ug)  # dE/dh3 = Ug^T dE/dg4_c
-    dF4_e = dF4 * F4 * (1 - F4)  # dE/df4_e = dE/df4 * f4 * (1 - f4)
+    dF4_e = dF4 * F4 * (1.0 - F4)  # dE/df4_e = dE/df4 * f4 * (1 - f4)
     dF4_d = dF4_e  # dE/df4_d = dE/df4_e
     dbf = dbf + _batch_sum(dF4_e)  # dE/dbf += dE/df4_e, summed over the batch
     dF4_b = dF4_d  # dE/df4_b = dE/df4_d
     dF4_c = dF4_d  # dE/df4_c = dE/df4_d
     dUf = dUf + np.dot(dF4_c.T, H3)  # dE/dUf += dE/df4_c h3^T, summed over the batch
     dH3 = dH3 + np.dot(dF4_c, Uf)  # dE/dh3 += Uf^T dE/df4_c
-    dO4_e = dO4 * O4 * (1 - O4)  # dE/do4_e = dE/do4 * o4 * (1 - o4)
+    dO4_e = dO4 * O4 * (1.0 - O4)  # dE/do4_e = dE/do4 * o4 * (1 - o4)
     dO4_d = dO4_e  # dE/do4_d = dE/do4_e
     dbo = dbo + _batch_sum(dO4_e)  # dE/dbo += dE/do4_e, summed over the batch
     dO4_b = dO4_d  # dE/do4_b = dE/do4_d
     dO4_c = dO4_d  # dE/do4_c = dE/do4_d
     dUo = dUo + np.dot(dO4_c.T, H3)  # dE/dUo += dE/do4_c h3^T, summed over the batch
     dH3 = dH3 + np.dot(dO4_c, Uo)  # dE/dh3 += Uo^T dE/do4_c
-    dI4_e = dI4 * I4 * (1 - I4)  # dE/di4_e = dE/di4 * i4 * (1 - i4)
+    dI4_e = dI4 * I4 * (1.0 - I4)  # dE/di4_e = dE/di4 * i4 * (1 - i4)
     dI4_d = dI4_e  # dE/di4_d = dE/di4_e
     dbi = dbi + _batch_sum(dI4_e)  # dE/dbi += dE/di4_e, summed over the batch
     dI4_b = dI4_d  # dE/di4_b = dE/di4_d
@@ -743,35 +757,35 @@ def backward(params, cache, T):
     dH3 = dH3 + np.dot(dI4_c, Ui)  # dE/dh3 += Ui^T dE/di4_c
     dO3 = dH3 * H3_a  # dE/do3 = dE/dh3 * h3_a
     dH3_a = dH3 * O3  # dE/dh3_a = dE/dh3 * o3
-    dC3 = dC3 + dH3_a * (1 - H3_a ** 2)  # dE/dc3 += dE/dh3_a * (1 - h3_a ** 2)
+    dC3 = dC3 + dH3_a * (1.0 - H3_a ** 2)  # dE/dc3 += dE/dh3_a * (1 - h3_a ** 2)
     dC3_a = dC3  # dE/dc3_a = dE/dc3
     dC3_b = dC3  # dE/dc3_b = dE/dc3
     dI3 = dC3_b * G3  # dE/di3 = dE/dc3_b * g3
     dG3 = dC3_b * I3  # dE/dg3 = dE/dc3_b * i3
     dF3 = dC3_a * C2  # dE/df3 = dE/dc3_a * c2
     dC2 = dC3_a * F3  # dE/dc2 = dE/dc3_a * f3
-    dG3_e = dG3 * (1 - G3 ** 2)  # dE/dg3_e = dE/dg3 * (1 - g3 ** 2)
+    dG3_e = dG3 * (1.0 - G3 ** 2)  # dE/dg3_e = dE/dg3 * (1 - g3 ** 2)
     dG3_d = dG3_e  # dE/dg3_d = dE/dg3_e
     dbg = dbg + _batch_sum(dG3_e)  # dE/dbg += dE/dg3_e, summed over the batch
     dG3_b = dG3_d  # dE/dg3_b = dE/dg3_d
     dG3_c = dG3_d  # dE/dg3_c = dE/dg3_d
     dUg = dUg + np.dot(dG3_c.T, H2)  # dE/dUg += dE/dg3_c h2^T, summed over the batch
     dH2 = np.dot(dG3_c, Ug)  # dE/dh2 = Ug^T dE/dg3_c
-    dF3_e = dF3 * F3 * (1 - F3)  # dE/df3_e = dE/df3 * f3 * (1 - f3)
+    dF3_e = dF3 * F3 * (1.0 - F3)  # dE/df3_e = dE/df3 * f3 * (1 - f3)
     dF3_d = dF3_e  # dE/df3_d = dE/df3_e
     dbf = dbf + _batch_sum(dF3_e)  # dE/dbf += dE/df3_e, summed over the batch
     dF3_b = dF3_d  # dE/df3_b = dE/df3_d
     dF3_c = dF3_d  # dE/df3_c = dE/df3_d
     dUf = dUf + np.dot(dF3_c.T, H2)  # dE/dUf += dE/df3_c h2^T, summed over the batch
     dH2 = dH2 + np.dot(dF3_c, Uf)  # dE/dh2 += Uf^T dE/df3_c
-    dO3_e = dO3 * O3 * (1 - O3)  # dE/do3_e = dE/do3 * o3 * (1 - o3)
+    dO3_e = dO3 * O3 * (1.0 - O3)  # dE/do3_e = dE/do3 * o3 * (1 - o3)
     dO3_d = dO3_e  # dE/do3_d = dE/do3_e
     dbo = dbo + _batch_sum(dO3_e)  # dE/dbo += dE/do3_e, summed over the batch
     dO3_b = dO3_d  # dE/do3_b = dE/do3_d
     dO3_c = dO3_d  # dE/do3_c = dE/do3_d
     dUo = dUo + np.dot(dO3_c.T, H2)  # dE/dUo += dE/do3_c h2^T, summed over the batch
     dH2 = dH2 + np.dot(dO3_c, Uo)  # dE/dh2 += Uo^T dE/do3_c
-    dI3_e = dI3 * I3 * (1 - I3)  # dE/di3_e = dE/di3 * i3 * (1 - i3)
+    dI3_e = dI3 * I3 * (1.0 - I3)  # dE/di3_e = dE/di3 * i3 * (1 - i3)
     dI3_d = dI3_e  # dE/di3_d = dE/di3_e
     dbi = dbi + _batch_sum(dI3_e)  # dE/dbi += dE/di3_e, summed over the batch
     dI3_b = dI3_d  # dE/di3_b = dE/di3_d
@@ -780,21 +794,21 @@ def backward(params, cache, T):
     dH2 = dH2 + np.dot(dI3_c, Ui)  # dE/dh2 += Ui^T dE/di3_c
     dO2 = dH2 * H2_a  # dE/do2 = dE/dh2 * h2_a
     dH2_a = dH2 * O2  # dE/dh2_a = dE/dh2 * o2
-    dC2 = dC2 + dH2_a * (1 - H2_a ** 2)  # dE/dc2 += dE/dh2_a * (1 - h2_a ** 2)
+    dC2 = dC2 + dH2_a * (1.0 - H2_a ** 2)  # dE/dc2 += dE/dh2_a * (1 - h2_a ** 2)
     dC2_a = dC2  # dE/dc2_a = dE/dc2
     dC2_b = dC2  # dE/dc2_b = dE/dc2
     dI2 = dC2_b * G2  # dE/di2 = dE/dc2_b * g2
     dG2 = dC2_b * I2  # dE/dg2 = dE/dc2_b * i2
     dF2 = dC2_a * C1  # dE/df2 = dE/dc2_a * c1
     dC1 = dC2_a * F2  # dE/dc1 = dE/dc2_a * f2
-    dG2_e = dG2 * (1 - G2 ** 2)  # dE/dg2_e = dE/dg2 * (1 - g2 ** 2)
+    dG2_e = dG2 * (1.0 - G2 ** 2)  # dE/dg2_e = dE/dg2 * (1 - g2 ** 2)
     dG2_d = dG2_e  # dE/dg2_d = dE/dg2_e
     dbg = dbg + _batch_sum(dG2_e)  # dE/dbg += dE/dg2_e, summed over the batch
     dG2_b = dG2_d  # dE/dg2_b = dE/dg2_d
     dG2_c = dG2_d  # dE/dg2_c = dE/dg2_d
     dUg = dUg + np.dot(dG2_c.T, H1)  # dE/dUg += dE/dg2_c h1^T, summed over the batch
     dH1 = np.dot(dG2_c, Ug)  # dE/dh1 = Ug^T dE/dg2_c
-    dF2_e = dF2 * F2 * (1 - F2)  # dE/df2_e = dE/df2 * f2 * (1 - f2)
+    dF2_e = dF2 * F2 * (1.0 - F2)  # dE/df2_e = dE/df2 * f2 * (1 - f2)
     dF2_d = dF2_e  # dE/df2_d = dE/df2_e
     dbf = dbf + _batch_sum(dF2_e)  # dE/dbf += dE/df2_e, summed over the batch
     dF2_b = dF2_d  # dE/df2_b = dE/df2_d
@@ -803,14 +817,14 @@ def backward(params, cache, T):
     dH1 = dH1 + np.dot(dF2_c, Uf)  # dE/dh1 += Uf^T dE/df2_c
     # dE/dWf = sum over k of dE/d(Wf x[k]) x[k]^T, summed over the batch, one product for all the steps
     dWf = np.dot(np.stack([dF2_b, dF3_b, dF4_b, dF5_b, dF6_b, dF7_b, dF8_b, dF9_b, dF10_b], axis=1).reshape(-1, 16).T, X[:, 1:10].reshape(-1, 8))  # noqa: E501
-    dO2_e = dO2 * O2 * (1 - O2)  # dE/do2_e = dE/do2 * o2 * (1 - o2)
+    dO2_e = dO2 * O2 * (1.0 - O2)  # dE/do2_e = dE/do2 * o2 * (1 - o2)
     dO2_d = dO2_e  # dE/do2_d = dE/do2_e
     dbo = dbo + _batch_sum(dO2_e)  # dE/dbo += dE/do2_e, summed over the batch
     dO2_b = dO2_d  # dE/do2_b = dE/do2_d
     dO2_c = dO2_d  # dE/do2_c = dE/do2_d
     dUo = dUo + np.dot(dO2_c.T, H1)  # dE/dUo += dE/do2_c h1^T, summed over the batch
     dH1 = dH1 + np.dot(dO2_c, Uo)  # dE/dh1 += Uo^T dE/do2_c
-    dI2_e = dI2 * I2 * (1 - I2)  # dE/di2_e = dE/di2 * i2 * (1 - i2)
+    dI2_e = dI2 * I2 * (1.0 - I2)  # dE/di2_e = dE/di2 * i2 * (1 - i2)
     dI2_d = dI2_e  # dE/di2_d = dE/di2_e
     dbi = dbi + _batch_sum(dI2_e)  # dE/dbi += dE/di2_e, summed over the batch
     dI2_b = dI2_d  # dE/di2_b = dE/di2_d
@@ -819,18 +833,18 @@ def backward(params, cache, T):
     dH1 = dH1 + np.dot(dI2_c, Ui)  # dE/dh1 += Ui^T dE/di2_c
     dO1 = dH1 * H1_a  # dE/do1 = dE/dh1 * h1_a
     dH1_a = dH1 * O1  # dE/dh1_a = dE/dh1 * o1
-    dC1 = dC1 + dH1_a * (1 - H1_a ** 2)  # dE/dc1 += dE/dh1_a * (1 - h1_a ** 2)
+    dC1 = dC1 + dH1_a * (1.0 - H1_a ** 2)  # dE/dc1 += dE/dh1_a * (1 - h1_a ** 2)
     dI1 = dC1 * G1  # dE/di1 = dE/dc1 * g1
     dG1 = dC1 * I1  # dE/dg1 = dE/dc1 * i1
-    dG1_b = dG1 * (1 - G1 ** 2)  # dE/dg1_b = dE/dg1 * (1 - g1 ** 2)
+    dG1_b = dG1 * (1.0 - G1 ** 2)  # dE/dg1_b = dE/dg1 * (1 - g1 ** 2)
     # dE/dWg = sum over k of dE/d(Wg x[k]) x[k]^T, summed over the batch, one product for all the steps
     dWg = np.dot(np.stack([dG1_b, dG2_b, dG3_b, dG4_b, dG5_b, dG6_b, dG7_b, dG8_b, dG9_b, dG10_b], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
     dbg = dbg + _batch_sum(dG1_b)  # dE/dbg += dE/dg1_b, summed over the batch
-    dO1_b = dO1 * O1 * (1 - O1)  # dE/do1_b = dE/do1 * o1 * (1 - o1)
+    dO1_b = dO1 * O1 * (1.0 - O1)  # dE/do1_b = dE/do1 * o1 * (1 - o1)
     # dE/dWo = sum over k of dE/d(Wo x[k]) x[k]^T, summed over the batch, one product for all the steps
     dWo = np.dot(np.stack([dO1_b, dO2_b, dO3_b, dO4_b, dO5_b, dO6_b, dO7_b, dO8_b, dO9_b, dO10_b], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
     dbo = dbo + _batch_sum(dO1_b)  # dE/dbo += dE/do1_b, summed over the batch
-    dI1_b = dI1 * I1 * (1 - I1)  # dE/di1_b = dE/di1 * i1 * (1 - i1)
+    dI1_b = dI1 * I1 * (1.0 - I1)  # dE/di1_b = dE/di1 * i1 * (1 - i1)
     # dE/dWi = sum over k of dE/d(Wi x[k]) x[k]^T, summed over the batch, one product for all the steps
     dWi = np.dot(np.stack([dI1_b, dI2_b, dI3_b, dI4_b, dI5_b, dI6_b, dI7_b, dI8_b, dI9_b, dI10_b], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
     dbi = dbi + _batch_sum(dI1_b)  # dE/dbi += dE/di1_b, summed over the batch
@@ -965,7 +979,7 @@ def loss_and_grad(params, X, T, check=True):
     dO10 = dH10 * H10_a  # dE/do10 = dE/dh10 * h10_a
     dH10_a = dH10 * O10  # dE/dh10_a = dE/dh10 * o10
     del dH10
-    dC10 = dH10_a * (1 - H10_a ** 2)  # dE/dc10 = dE/dh10_a * (1 - h10_a ** 2)
+    dC10 = dH10_a * (1.0 - H10_a ** 2)  # dE/dc10 = dE/dh10_a * (1 - h10_a ** 2)
     del H10_a, dH10_a
     dC10_a = dC10  # dE/dc10_a = dE/dc10
     dC10_b = dC10  # dE/dc10_b = dE/dc10
@@ -977,7 +991,7 @@ def loss_and_grad(params, X, T, check=True):
     del C9
     dC9 = dC10_a * F10  # dE/dc9 = dE/dc10_a * f10
     del dC10_a
-    dG10_e = dG10 * (1 - G10 ** 2)  # dE/dg10_e = dE/dg10 * (1 - g10 ** 2)
+    dG10_e = dG10 * (1.0 - G10 ** 2)  # dE/dg10_e = dE/dg10 * (1 - g10 ** 2)
     del G10, dG10
     dG10_d = dG10_e  # dE/dg10_d = dE/dg10_e
     dbg = _batch_sum(dG10_e)  # dE/dbg = dE/dg10_e, summed over the batch
@@ -988,7 +1002,7 @@ def loss_and_grad(params, X, T, check=True):
     dUg = np.dot(dG10_c.T, H9)  # dE/dUg = dE/dg10_c h9^T, summed over the batch
     dH9 = np.dot(dG10_c, Ug)  # dE/dh9 = Ug^T dE/dg10_c
     del dG10_c
-    dO10_e = dO10 * O10 * (1 - O10)  # dE/do10_e = dE/do10 * o10 * (1 - o10)
+    dO10_e = dO10 * O10 * (1.0 - O10)  # dE/do10_e = dE/do10 * o10 * (1 - o10)
     del O10, dO10
     dO10_d = dO10_e  # dE/do10_d = dE/do10_e
     dbo = _batch_sum(dO10_e)  # dE/dbo = dE/do10_e, summed over the batch
@@ -999,7 +1013,7 @@ def loss_and_grad(params, X, T, check=True):
     dUo = np.dot(dO10_c.T, H9)  # dE/dUo = dE/do10_c h9^T, summed over the batch
     dH9 = dH9 + np.dot(dO10_c, Uo)  # dE/dh9 += Uo^T dE/do10_c
     del dO10_c
-    dF10_e = dF10 * F10 * (1 - F10)  # dE/df10_e = dE/df10 * f10 * (1 - f10)
+    dF10_e = dF10 * F10 * (1.0 - F10)  # dE/df10_e = dE/df10 * f10 * (1 - f10)
     del F10, dF10
     dF10_d = dF10_e  # dE/df10_d = dE/df10_e
     dbf = _batch_sum(dF10_e)  # dE/dbf = dE/df10_e, summed over the batch
@@ -1010,7 +1024,7 @@ def loss_and_grad(params, X, T, check=True):
     dUf = np.dot(dF10_c.T, H9)  # dE/dUf = dE/df10_c h9^T, summed over the batch
     dH9 = dH9 + np.dot(dF10_c, Uf)  # dE/dh9 += Uf^T dE/df10_c
     del dF10_c
-    dI10_e = dI10 * I10 * (1 - I10)  # dE/di10_e = dE/di10 * i10 * (1 - i10)
+    dI10_e = dI10 * I10 * (1.0 - I10)  # dE/di10_e = dE/di10 * i10 * (1 - i10)
     del I10, dI10
     dI10_d = dI10_e  # dE/di10_d = dE/di10_e
     dbi = _batch_sum(dI10_e)  # dE/dbi = dE/di10_e, summed over the batch
@@ -1025,7 +1039,7 @@ def loss_and_grad(params, X, T, check=True):
     dO9 = dH9 * H9_a  # dE/do9 = dE/dh9 * h9_a
     dH9_a = dH9 * O9  # dE/dh9_a = dE/dh9 * o9
     del dH9
-    dC9 = dC9 + dH9_a * (1 - H9_a ** 2)  # dE/dc9 += dE/dh9_a * (1 - h9_a ** 2)
+    dC9 = dC9 + dH9_a * (1.0 - H9_a ** 2)  # dE/dc9 += dE/dh9_a * (1 - h9_a ** 2)
     del H9_a, dH9_a
     dC9_a = dC9  # dE/dc9_a = dE/dc9
     dC9_b = dC9  # dE/dc9_b = dE/dc9
@@ -1037,7 +1051,7 @@ def loss_and_grad(params, X, T, check=True):
     del C8
     dC8 = dC9_a * F9  # dE/dc8 = dE/dc9_a * f9
     del dC9_a
-    dG9_e = dG9 * (1 - G9 ** 2)  # dE/dg9_e = dE/dg9 * (1 - g9 ** 2)
+    dG9_e = dG9 * (1.0 - G9 ** 2)  # dE/dg9_e = dE/dg9 * (1 - g9 ** 2)
     del G9, dG9
     dG9_d = dG9_e  # dE/dg9_d = dE/dg9_e
     dbg = dbg + _batch_sum(dG9_e)  # dE/dbg += dE/dg9_e, summed over the batch
@@ -1048,7 +1062,7 @@ def loss_and_grad(params, X, T, check=True):
     dUg = dUg + np.dot(dG9_c.T, H8)  # dE/dUg += dE/dg9_c h8^T, summed over the batch
     dH8 = np.dot(dG9_c, Ug)  # dE/dh8 = Ug^T dE/dg9_c
     del dG9_c
-    dF9_e = dF9 * F9 * (1 - F9)  # dE/df9_e = dE/df9 * f9 * (1 - f9)
+    dF9_e = dF9 * F9 * (1.0 - F9)  # dE/df9_e = dE/df9 * f9 * (1 - f9)
     del F9, dF9
     dF9_d = dF9_e  # dE/df9_d = dE/df9_e
     dbf = dbf + _batch_sum(dF9_e)  # dE/dbf += dE/df9_e, summed over the batch
@@ -1059,7 +1073,7 @@ def loss_and_grad(params, X, T, check=True):
     dUf = dUf + np.dot(dF9_c.T, H8)  # dE/dUf += dE/df9_c h8^T, summed over the batch
     dH8 = dH8 + np.dot(dF9_c, Uf)  # dE/dh8 += Uf^T dE/df9_c
     del dF9_c
-    dO9_e = dO9 * O9 * (1 - O9)  # dE/do9_e = dE/do9 * o9 * (1 - o9)
+    dO9_e = dO9 * O9 * (1.0 - O9)  # dE/do9_e = dE/do9 * o9 * (1 - o9)
     del O9, dO9
     dO9_d = dO9_e  # dE/do9_d = dE/do9_e
     dbo = dbo + _batch_sum(dO9_e)  # dE/dbo += dE/do9_e, summed over the batch
@@ -1070,7 +1084,7 @@ def loss_and_grad(params, X, T, check=True):
     dUo = dUo + np.dot(dO9_c.T, H8)  # dE/dUo += dE/do9_c h8^T, summed over the batch
     dH8 = dH8 + np.dot(dO9_c, Uo)  # dE/dh8 += Uo^T dE/do9_c
     del dO9_c
-    dI9_e = dI9 * I9 * (1 - I9)  # dE/di9_e = dE/di9 * i9 * (1 - i9)
+    dI9_e = dI9 * I9 * (1.0 - I9)  # dE/di9_e = dE/di9 * i9 * (1 - i9)
     del I9, dI9
     dI9_d = dI9_e  # dE/di9_d = dE/di9_e
     dbi = dbi + _batch_sum(dI9_e)  # dE/dbi += dE/di9_e, summed over the batch
@@ -1085,7 +1099,7 @@ def loss_and_grad(params, X, T, check=True):
     dO8 = dH8 * H8_a  # dE/do8 = dE/dh8 * h8_a
     dH8_a = dH8 * O8  # dE/dh8_a = dE/dh8 * o8
     del dH8
-    dC8 = dC8 + dH8_a * (1 - H8_a ** 2)  # dE/dc8 += dE/dh8_a * (1 - h8_a ** 2)
+    dC8 = dC8 + dH8_a * (1.0 - H8_a ** 2)  # dE/dc8 += dE/dh8_a * (1 - h8_a ** 2)
     del H8_a, dH8_a
     dC8_a = dC8  # dE/dc8_a = dE/dc8
     dC8_b = dC8  # dE/dc8_b = dE/dc8
@@ -1097,7 +1111,7 @@ def loss_and_grad(params, X, T, check=True):
     del C7
     dC7 = dC8_a * F8  # dE/dc7 = dE/dc8_a * f8
     del dC8_a
-    dG8_e = dG8 * (1 - G8 ** 2)  # dE/dg8_e = dE/dg8 * (1 - g8 ** 2)
+    dG8_e = dG8 * (1.0 - G8 ** 2)  # dE/dg8_e = dE/dg8 * (1 - g8 ** 2)
     del G8, dG8
     dG8_d = dG8_e  # dE/dg8_d = dE/dg8_e
     dbg = dbg + _batch_sum(dG8_e)  # dE/dbg += dE/dg8_e, summed over the batch
@@ -1108,7 +1122,7 @@ def loss_and_grad(params, X, T, check=True):
     dUg = dUg + np.dot(dG8_c.T, H7)  # dE/dUg += dE/dg8_c h7^T, summed over the batch
     dH7 = np.dot(dG8_c, Ug)  # dE/dh7 = Ug^T dE/dg8_c
     del dG8_c
-    dF8_e = dF8 * F8 * (1 - F8)  # dE/df8_e = dE/df8 * f8 * (1 - f8)
+    dF8_e = dF8 * F8 * (1.0 - F8)  # dE/df8_e = dE/df8 * f8 * (1 - f8)
     del F8, dF8
     dF8_d = dF8_e  # dE/df8_d = dE/df8_e
     dbf = dbf + _batch_sum(dF8_e)  # dE/dbf += dE/df8_e, summed over the batch
@@ -1119,7 +1133,7 @@ def loss_and_grad(params, X, T, check=True):
     dUf = dUf + np.dot(dF8_c.T, H7)  # dE/dUf += dE/df8_c h7^T, summed over the batch
     dH7 = dH7 + np.dot(dF8_c, Uf)  # dE/dh7 += Uf^T dE/df8_c
     del dF8_c
-    dO8_e = dO8 * O8 * (1 - O8)  # dE/do8_e = dE/do8 * o8 * (1 - o8)
+    dO8_e = dO8 * O8 * (1.0 - O8)  # dE/do8_e = dE/do8 * o8 * (1 - o8)
     del O8, dO8
     dO8_d = dO8_e  # dE/do8_d = dE/do8_e
     dbo = dbo + _batch_sum(dO8_e)  # dE/dbo += dE/do8_e, summed over the batch
@@ -1130,7 +1144,7 @@ def loss_and_grad(params, X, T, check=True):
     dUo = dUo + np.dot(dO8_c.T, H7)  # dE/dUo += dE/do8_c h7^T, summed over the batch
     dH7 = dH7 + np.dot(dO8_c, Uo)  # dE/dh7 += Uo^T dE/do8_c
     del dO8_c
-    dI8_e = dI8 * I8 * (1 - I8)  # dE/di8_e = dE/di8 * i8 * (1 - i8)
+    dI8_e = dI8 * I8 * (1.0 - I8)  # dE/di8_e = dE/di8 * i8 * (1 - i8)
     del I8, dI8
     dI8_d = dI8_e  # dE/di8_d = dE/di8_e
     dbi = dbi + _batch_sum(dI8_e)  # dE/dbi += dE/di8_e, summed over the batch
@@ -1145,7 +1159,7 @@ def loss_and_grad(params, X, T, check=True):
     dO7 = dH7 * H7_a  # dE/do7 = dE/dh7 * h7_a
     dH7_a = dH7 * O7  # dE/dh7_a = dE/dh7 * o7
     del dH7
-    dC7 = dC7 + dH7_a * (1 - H7_a ** 2)  # dE/dc7 += dE/dh7_a * (1 - h7_a ** 2)
+    dC7 = dC7 + dH7_a * (1.0 - H7_a ** 2)  # dE/dc7 += dE/dh7_a * (1 - h7_a ** 2)
     del H7_a, dH7_a
     dC7_a = dC7  # dE/dc7_a = dE/dc7
     dC7_b = dC7  # dE/dc7_b = dE/dc7
@@ -1157,7 +1171,7 @@ def loss_and_grad(params, X, T, check=True):
     del C6
     dC6 = dC7_a * F7  # dE/dc6 = dE/dc7_a * f7
     del dC7_a
-    dG7_e = dG7 * (1 - G7 ** 2)  # dE/dg7_e = dE/dg7 * (1 - g7 ** 2)
+    dG7_e = dG7 * (1.0 - G7 ** 2)  # dE/dg7_e = dE/dg7 * (1 - g7 ** 2)
     del G7, dG7
     dG7_d = dG7_e  # dE/dg7_d = dE/dg7_e
     dbg = dbg + _batch_sum(dG7_e)  # dE/dbg += dE/dg7_e, summed over the batch
@@ -1168,7 +1182,7 @@ def loss_and_grad(params, X, T, check=True):
     dUg = dUg + np.dot(dG7_c.T, H6)  # dE/dUg += dE/dg7_c h6^T, summed over the batch
     dH6 = np.dot(dG7_c, Ug)  # dE/dh6 = Ug^T dE/dg7_c
     del dG7_c
-    dF7_e = dF7 * F7 * (1 - F7)  # dE/df7_e = dE/df7 * f7 * (1 - f7)
+    dF7_e = dF7 * F7 * (1.0 - F7)  # dE/df7_e = dE/df7 * f7 * (1 - f7)
     del F7, dF7
     dF7_d = dF7_e  # dE/df7_d = dE/df7_e
     dbf = dbf + _batch_sum(dF7_e)  # dE/dbf += dE/df7_e, summed over the batch
@@ -1179,7 +1193,7 @@ def loss_and_grad(params, X, T, check=True):
     dUf = dUf + np.dot(dF7_c.T, H6)  # dE/dUf += dE/df7_c h6^T, summed over the batch
     dH6 = dH6 + np.dot(dF7_c, Uf)  # dE/dh6 += Uf^T dE/df7_c
     del dF7_c
-    dO7_e = dO7 * O7 * (1 - O7)  # dE/do7_e = dE/do7 * o7 * (1 - o7)
+    dO7_e = dO7 * O7 * (1.0 - O7)  # dE/do7_e = dE/do7 * o7 * (1 - o7)
     del O7, dO7
     dO7_d = dO7_e  # dE/do7_d = dE/do7_e
     dbo = dbo + _batch_sum(dO7_e)  # dE/dbo += dE/do7_e, summed over the batch
@@ -1190,7 +1204,7 @@ def loss_and_grad(params, X, T, check=True):
     dUo = dUo + np.dot(dO7_c.T, H6)  # dE/dUo += dE/do7_c h6^T, summed over the batch
     dH6 = dH6 + np.dot(dO7_c, Uo)  # dE/dh6 += Uo^T dE/do7_c
     del dO7_c
-    dI7_e = dI7 * I7 * (1 - I7)  # dE/di7_e = dE/di7 * i7 * (1 - i7)
+    dI7_e = dI7 * I7 * (1.0 - I7)  # dE/di7_e = dE/di7 * i7 * (1 - i7)
     del I7, dI7
     dI7_d = dI7_e  # dE/di7_d = dE/di7_e
     dbi = dbi + _batch_sum(dI7_e)  # dE/dbi += dE/di7_e, summed over the batch
@@ -1205,7 +1219,7 @@ def loss_and_grad(params, X, T, check=True):
     dO6 = dH6 * H6_a  # dE/do6 = dE/dh6 * h6_a
     dH6_a = dH6 * O6  # dE/dh6_a = dE/dh6 * o6
     del dH6
-    dC6 = dC6 + dH6_a * (1 - H6_a ** 2)  # dE/dc6 += dE/dh6_a * (1 - h6_a ** 2)
+    dC6 = dC6 + dH6_a * (1.0 - H6_a ** 2)  # dE/dc6 += dE/dh6_a * (1 - h6_a ** 2)
     del H6_a, dH6_a
     dC6_a = dC6  # dE/dc6_a = dE/dc6
     dC6_b = dC6  # dE/dc6_b = dE/dc6
@@ -1217,7 +1231,7 @@ def loss_and_grad(params, X, T, check=True):
     del C5
     dC5 = dC6_a * F6  # dE/dc5 = dE/dc6_a * f6
     del dC6_a
-    dG6_e = dG6 * (1 - G6 ** 2)  # dE/dg6_e = dE/dg6 * (1 - g6 ** 2)
+    dG6_e = dG6 * (1.0 - G6 ** 2)  # dE/dg6_e = dE/dg6 * (1 - g6 ** 2)
     del G6, dG6
     dG6_d = dG6_e  # dE/dg6_d = dE/dg6_e
     dbg = dbg + _batch_sum(dG6_e)  # dE/dbg += dE/dg6_e, summed over the batch
@@ -1228,7 +1242,7 @@ def loss_and_grad(params, X, T, check=True):
     dUg = dUg + np.dot(dG6_c.T, H5)  # dE/dUg += dE/dg6_c h5^T, summed over the batch
     dH5 = np.dot(dG6_c, Ug)  # dE/dh5 = Ug^T dE/dg6_c
     del dG6_c
-    dF6_e = dF6 * F6 * (1 - F6)  # dE/df6_e = dE/df6 * f6 * (1 - f6)
+    dF6_e = dF6 * F6 * (1.0 - F6)  # dE/df6_e = dE/df6 * f6 * (1 - f6)
     del F6, dF6
     dF6_d = dF6_e  # dE/df6_d = dE/df6_e
     dbf = dbf + _batch_sum(dF6_e)  # dE/dbf += dE/df6_e, summed over the batch
@@ -1239,7 +1253,7 @@ def loss_and_grad(params, X, T, check=True):
     dUf = dUf + np.dot(dF6_c.T, H5)  # dE/dUf += dE/df6_c h5^T, summed over the batch
     dH5 = dH5 + np.dot(dF6_c, Uf)  # dE/dh5 += Uf^T dE/df6_c
     del dF6_c
-    dO6_e = dO6 * O6 * (1 - O6)  # dE/do6_e = dE/do6 * o6 * (1 - o6)
+    dO6_e = dO6 * O6 * (1.0 - O6)  # dE/do6_e = dE/do6 * o6 * (1 - o6)
     del O6, dO6
     dO6_d = dO6_e  # dE/do6_d = dE/do6_e
     dbo = dbo + _batch_sum(dO6_e)  # dE/dbo += dE/do6_e, summed over the batch
@@ -1250,7 +1264,7 @@ def loss_and_grad(params, X, T, check=True):
     dUo = dUo + np.dot(dO6_c.T, H5)  # dE/dUo += dE/do6_c h5^T, summed over the batch
     dH5 = dH5 + np.dot(dO6_c, Uo)  # dE/dh5 += Uo^T dE/do6_c
     del dO6_c
-    dI6_e = dI6 * I6 * (1 - I6)  # dE/di6_e = dE/di6 * i6 * (1 - i6)
+    dI6_e = dI6 * I6 * (1.0 - I6)  # dE/di6_e = dE/di6 * i6 * (1 - i6)
     del I6, dI6
     dI6_d = dI6_e  # dE/di6_d = dE/di6_e
     dbi = dbi + _batch_sum(dI6_e)  # dE/dbi += dE/di6_e, summed over the batch
@@ -1265,7 +1279,7 @@ def loss_and_grad(params, X, T, check=True):
     dO5 = dH5 * H5_a  # dE/do5 = dE/dh5 * h5_a
     dH5_a = dH5 * O5  # dE/dh5_a = dE/dh5 * o5
     del dH5
-    dC5 = dC5 + dH5_a * (1 - H5_a ** 2)  # dE/dc5 += dE/dh5_a * (1 - h5_a ** 2)
+    dC5 = dC5 + dH5_a * (1.0 - H5_a ** 2)  # dE/dc5 += dE/dh5_a * (1 - h5_a ** 2)
     del H5_a, dH5_a
     dC5_a = dC5  # dE/dc5_a = dE/dc5
     dC5_b = dC5  # dE/dc5_b = dE/dc5
@@ -1277,7 +1291,7 @@ def loss_and_grad(params, X, T, check=True):
     del C4
     dC4 = dC5_a * F5  # dE/dc4 = dE/dc5_a * f5
     del dC5_a
-    dG5_e = dG5 * (1 - G5 ** 2)  # dE/dg5_e = dE/dg5 * (1 - g5 ** 2)
+    dG5_e = dG5 * (1.0 - G5 ** 2)  # dE/dg5_e = dE/dg5 * (1 - g5 ** 2)
     del G5, dG5
     dG5_d = dG5_e  # dE/dg5_d = dE/dg5_e
     dbg = dbg + _batch_sum(dG5_e)  # dE/dbg += dE/dg5_e, summed over the batch
@@ -1288,7 +1302,7 @@ def loss_and_grad(params, X, T, check=True):
     dUg = dUg + np.dot(dG5_c.T, H4)  # dE/dUg += dE/dg5_c h4^T, summed over the batch
     dH4 = np.dot(dG5_c, Ug)  # dE/dh4 = Ug^T dE/dg5_c
     del dG5_c
-    dF5_e = dF5 * F5 * (1 - F5)  # dE/df5_e = dE/df5 * f5 * (1 - f5)
+    dF5_e = dF5 * F5 * (1.0 - F5)  # dE/df5_e = dE/df5 * f5 * (1 - f5)
     del F5, dF5
     dF5_d = dF5_e  # dE/df5_d = dE/df5_e
     dbf = dbf + _batch_sum(dF5_e)  # dE/dbf += dE/df5_e, summed over the batch
@@ -1299,7 +1313,7 @@ def loss_and_grad(params, X, T, check=True):
     dUf = dUf + np.dot(dF5_c.T, H4)  # dE/dUf += dE/df5_c h4^T, summed over the batch
     dH4 = dH4 + np.dot(dF5_c, Uf)  # dE/dh4 += Uf^T dE/df5_c
     del dF5_c
-    dO5_e = dO5 * O5 * (1 - O5)  # dE/do5_e = dE/do5 * o5 * (1 - o5)
+    dO5_e = dO5 * O5 * (1.0 - O5)  # dE/do5_e = dE/do5 * o5 * (1 - o5)
     del O5, dO5
     dO5_d = dO5_e  # dE/do5_d = dE/do5_e
     dbo = dbo + _batch_sum(dO5_e)  # dE/dbo += dE/do5_e, summed over the batch
@@ -1310,7 +1324,7 @@ def loss_and_grad(params, X, T, check=True):
     dUo = dUo + np.dot(dO5_c.T, H4)  # dE/dUo += dE/do5_c h4^T, summed over the batch
     dH4 = dH4 + np.dot(dO5_c, Uo)  # dE/dh4 += Uo^T dE/do5_c
     del dO5_c
-    dI5_e = dI5 * I5 * (1 - I5)  # dE/di5_e = dE/di5 * i5 * (1 - i5)
+    dI5_e = dI5 * I5 * (1.0 - I5)  # dE/di5_e = dE/di5 * i5 * (1 - i5)
     del I5, dI5
     dI5_d = dI5_e  # dE/di5_d = dE/di5_e
     dbi = dbi + _batch_sum(dI5_e)  # dE/dbi += dE/di5_e, summed over the batch
@@ -1325,7 +1339,7 @@ def loss_and_grad(params, X, T, check=True):
     dO4 = dH4 * H4_a  # dE/do4 = dE/dh4 * h4_a
     dH4_a = dH4 * O4  # dE/dh4_a = dE/dh4 * o4
     del dH4
-    dC4 = dC4 + dH4_a * (1 - H4_a ** 2)  # dE/dc4 += dE/dh4_a * (1 - h4_a ** 2)
+    dC4 = dC4 + dH4_a * (1.0 - H4_a ** 2)  # dE/dc4 += dE/dh4_a * (1 - h4_a ** 2)
     del H4_a, dH4_a
     dC4_a = dC4  # dE/dc4_a = dE/dc4
     dC4_b = dC4  # dE/dc4_b = dE/dc4
@@ -1337,7 +1351,7 @@ def loss_and_grad(params, X, T, check=True):
     del C3
     dC3 = dC4_a * F4  # dE/dc3 = dE/dc4_a * f4
     del dC4_a
-    dG4_e = dG4 * (1 - G4 ** 2)  # dE/dg4_e = dE/dg4 * (1 - g4 ** 2)
+    dG4_e = dG4 * (1.0 - G4 ** 2)  # dE/dg4_e = dE/dg4 * (1 - g4 ** 2)
     del G4, dG4
     dG4_d = dG4_e  # dE/dg4_d = dE/dg4_e
     dbg = dbg + _batch_sum(dG4_e)  # dE/dbg += dE/dg4_e, summed over the batch
@@ -1348,7 +1362,7 @@ def loss_and_grad(params, X, T, check=True):
     dUg = dUg + np.dot(dG4_c.T, H3)  # dE/dUg += dE/dg4_c h3^T, summed over the batch
     dH3 = np.dot(dG4_c, Ug)  # dE/dh3 = Ug^T dE/dg4_c
     del dG4_c
-    dF4_e = dF4 * F4 * (1 - F4)  # dE/df4_e = dE/df4 * f4 * (1 - f4)
+    dF4_e = dF4 * F4 * (1.0 - F4)  # dE/df4_e = dE/df4 * f4 * (1 - f4)
     del F4, dF4
     dF4_d = dF4_e  # dE/df4_d = dE/df4_e
     dbf = dbf + _batch_sum(dF4_e)  # dE/dbf += dE/df4_e, summed over the batch
@@ -1359,7 +1373,7 @@ def loss_and_grad(params, X, T, check=True):
     dUf = dUf + np.dot(dF4_c.T, H3)  # dE/dUf += dE/df4_c h3^T, summed over the batch
     dH3 = dH3 + np.dot(dF4_c, Uf)  # dE/dh3 += Uf^T dE/df4_c
     del dF4_c
-    dO4_e = dO4 * O4 * (1 - O4)  # dE/do4_e = dE/do4 * o4 * (1 - o4)
+    dO4_e = dO4 * O4 * (1.0 - O4)  # dE/do4_e = dE/do4 * o4 * (1 - o4)
     del O4, dO4
     dO4_d = dO4_e  # dE/do4_d = dE/do4_e
     dbo = dbo + _batch_sum(dO4_e)  # dE/dbo += dE/do4_e, summed over the batch
@@ -1370,7 +1384,7 @@ def loss_and_grad(params, X, T, check=True):
     dUo = dUo + np.dot(dO4_c.T, H3)  # dE/dUo += dE/do4_c h3^T, summed over the batch
     dH3 = dH3 + np.dot(dO4_c, Uo)  # dE/dh3 += Uo^T dE/do4_c
     del dO4_c
-    dI4_e = dI4 * I4 * (1 - I4)  # dE/di4_e = dE/di4 * i4 * (1 - i4)
+    dI4_e = dI4 * I4 * (1.0 - I4)  # dE/di4_e = dE/di4 * i4 * (1 - i4)
     del I4, dI4
     dI4_d = dI4_e  # dE/di4_d = dE/di4_e
     dbi = dbi + _batch_sum(dI4_e)  # dE/dbi += dE/di4_e, summed over the batch
@@ -1385,7 +1399,7 @@ def loss_and_grad(params, X, T, check=True):
     dO3 = dH3 * H3_a  # dE/do3 = dE/dh3 * h3_a
     dH3_a = dH3 * O3  # dE/dh3_a = dE/dh3 * o3
     del dH3
-    dC3 = dC3 + dH3_a * (1 - H3_a ** 2)  # dE/dc3 += dE/dh3_a * (1 - h3_a ** 2)
+    dC3 = dC3 + dH3_a * (1.0 - H3_a ** 2)  # dE/dc3 += dE/dh3_a * (1 - h3_a ** 2)
     del H3_a, dH3_a
     dC3_a = dC3  # dE/dc3_a = dE/dc3
     dC3_b = dC3  # dE/dc3_b = dE/dc3
@@ -1397,7 +1411,7 @@ def loss_and_grad(params, X, T, check=True):
     del C2
     dC2 = dC3_a * F3  # dE/dc2 = dE/dc3_a * f3
     del dC3_a
-    dG3_e = dG3 * (1 - G3 ** 2)  # dE/dg3_e = dE/dg3 * (1 - g3 ** 2)
+    dG3_e = dG3 * (1.0 - G3 ** 2)  # dE/dg3_e = dE/dg3 * (1 - g3 ** 2)
     del G3, dG3
     dG3_d = dG3_e  # dE/dg3_d = dE/dg3_e
     dbg = dbg + _batch_sum(dG3_e)  # dE/dbg += dE/dg3_e, summed over the batch
@@ -1408,7 +1422,7 @@ def loss_and_grad(params, X, T, check=True):
     dUg = dUg + np.dot(dG3_c.T, H2)  # dE/dUg += dE/dg3_c h2^T, summed over the batch
     dH2 = np.dot(dG3_c, Ug)  # dE/dh2 = Ug^T dE/dg3_c
     del dG3_c
-    dF3_e = dF3 * F3 * (1 - F3)  # dE/df3_e = dE/df3 * f3 * (1 - f3)
+    dF3_e = dF3 * F3 * (1.0 - F3)  # dE/df3_e = dE/df3 * f3 * (1 - f3)
     del F3, dF3
     dF3_d = dF3_e  # dE/df3_d = dE/df3_e
     dbf = dbf + _batch_sum(dF3_e)  # dE/dbf += dE/df3_e, summed over the batch
@@ -1419,7 +1433,7 @@ def loss_and_grad(params, X, T, check=True):
     dUf = dUf + np.dot(dF3_c.T, H2)  # dE/dUf += dE/df3_c h2^T, summed over the batch
     dH2 = dH2 + np.dot(dF3_c, Uf)  # dE/dh2 += Uf^T dE/df3_c
     del dF3_c
-    dO3_e = dO3 * O3 * (1 - O3)  # dE/do3_e = dE/do3 * o3 * (1 - o3)
+    dO3_e = dO3 * O3 * (1.0 - O3)  # dE/do3_e = dE/do3 * o3 * (1 - o3)
     del O3, dO3
     dO3_d = dO3_e  # dE/do3_d = dE/do3_e
     dbo = dbo + _batch_sum(dO3_e)  # dE/dbo += dE/do3_e, summed over the batch
@@ -1430,7 +1444,7 @@ def loss_and_grad(params, X, T, check=True):
     dUo = dUo + np.dot(dO3_c.T, H2)  # dE/dUo += dE/do3_c h2^T, summed over the batch
     dH2 = dH2 + np.dot(dO3_c, Uo)  # dE/dh2 += Uo^T dE/do3_c
     del dO3_c
-    dI3_e = dI3 * I3 * (1 - I3)  # dE/di3_e = dE/di3 * i3 * (1 - i3)
+    dI3_e = dI3 * I3 * (1.0 - I3)  # dE/di3_e = dE/di3 * i3 * (1 - i3)
     del I3, dI3
     dI3_d = dI3_e  # dE/di3_d = dE/di3_e
     dbi = dbi + _batch_sum(dI3_e)  # dE/dbi += dE/di3_e, summed over the batch
@@ -1445,7 +1459,7 @@ def loss_and_grad(params, X, T, check=True):
     dO2 = dH2 * H2_a  # dE/do2 = dE/dh2 * h2_a
     dH2_a = dH2 * O2  # dE/dh2_a = dE/dh2 * o2
     del dH2
-    dC2 = dC2 + dH2_a * (1 - H2_a ** 2)  # dE/dc2 += dE/dh2_a * (1 - h2_a ** 2)
+    dC2 = dC2 + dH2_a * (1.0 - H2_a ** 2)  # dE/dc2 += dE/dh2_a * (1 - h2_a ** 2)
     del H2_a, dH2_a
     dC2_a = dC2  # dE/dc2_a = dE/dc2
     dC2_b = dC2  # dE/dc2_b = dE/dc2
@@ -1457,7 +1471,7 @@ def loss_and_grad(params, X, T, check=True):
     del C1
     dC1 = dC2_a * F2  # dE/dc1 = dE/dc2_a * f2
     del dC2_a
-    dG2_e = dG2 * (1 - G2 ** 2)  # dE/dg2_e = dE/dg2 * (1 - g2 ** 2)
+    dG2_e = dG2 * (1.0 - G2 ** 2)  # dE/dg2_e = dE/dg2 * (1 - g2 ** 2)
     del G2, dG2
     dG2_d = dG2_e  # dE/dg2_d = dE/dg2_e
     dbg = dbg + _batch_sum(dG2_e)  # dE/dbg += dE/dg2_e, summed over the batch
@@ -1468,7 +1482,7 @@ def loss_and_grad(params, X, T, check=True):
     dUg = dUg + np.dot(dG2_c.T, H1)  # dE/dUg += dE/dg2_c h1^T, summed over the batch
     dH1 = np.dot(dG2_c, Ug)  # dE/dh1 = Ug^T dE/dg2_c
     del dG2_c
-    dF2_e = dF2 * F2 * (1 - F2)  # dE/df2_e = dE/df2 * f2 * (1 - f2)
+    dF2_e = dF2 * F2 * (1.0 - F2)  # dE/df2_e = dE/df2 * f2 * (1 - f2)
     del F2, dF2
     dF2_d = dF2_e  # dE/df2_d = dE/df2_e
     dbf = dbf + _batch_sum(dF2_e)  # dE/dbf += dE/df2_e, summed over the batch
@@ -1482,7 +1496,7 @@ def loss_and_grad(params, X, T, check=True):
     # dE/dWf = sum over k of dE/d(Wf x[k]) x[k]^T, summed over the batch, one product for all the steps
     dWf = np.dot(np.stack([dF2_b, dF3_b, dF4_b, dF5_b, dF6_b, dF7_b, dF8_b, dF9_b, dF10_b], axis=1).reshape(-1, 16).T, X[:, 1:10].reshape(-1, 8))  # noqa: E501
     del dF10_b, dF9_b, dF8_b, dF7_b, dF6_b, dF5_b, dF4_b, dF3_b, dF2_b
-    dO2_e = dO2 * O2 * (1 - O2)  # dE/do2_e = dE/do2 * o2 * (1 - o2)
+    dO2_e = dO2 * O2 * (1.0 - O2)  # dE/do2_e = dE/do2 * o2 * (1 - o2)
     del O2, dO2
     dO2_d = dO2_e  # dE/do2_d = dE/do2_e
     dbo = dbo + _batch_sum(dO2_e)  # dE/dbo += dE/do2_e, summed over the batch
@@ -1493,7 +1507,7 @@ def loss_and_grad(params, X, T, check=True):
     dUo = dUo + np.dot(dO2_c.T, H1)  # dE/dUo += dE/do2_c h1^T, summed over the batch
     dH1 = dH1 + np.dot(dO2_c, Uo)  # dE/dh1 += Uo^T dE/do2_c
     del dO2_c
-    dI2_e = dI2 * I2 * (1 - I2)  # dE/di2_e = dE/di2 * i2 * (1 - i2)
+    dI2_e = dI2 * I2 * (1.0 - I2)  # dE/di2_e = dE/di2 * i2 * (1 - i2)
     del I2, dI2
     dI2_d = dI2_e  # dE/di2_d = dE/di2_e
     dbi = dbi + _batch_sum(dI2_e)  # dE/dbi += dE/di2_e, summed over the batch
@@ -1508,26 +1522,26 @@ def loss_and_grad(params, X, T, check=True):
     dO1 = dH1 * H1_a  # dE/do1 = dE/dh1 * h1_a
     dH1_a = dH1 * O1  # dE/dh1_a = dE/dh1 * o1
     del dH1
-    dC1 = dC1 + dH1_a * (1 - H1_a ** 2)  # dE/dc1 += dE/dh1_a * (1 - h1_a ** 2)
+    dC1 = dC1 + dH1_a * (1.0 - H1_a ** 2)  # dE/dc1 += dE/dh1_a * (1 - h1_a ** 2)
     del H1_a, dH1_a
     dI1 = dC1 * G1  # dE/di1 = dE/dc1 * g1
     dG1 = dC1 * I1  # dE/dg1 = dE/dc1 * i1
     del dC1
-    dG1_b = dG1 * (1 - G1 ** 2)  # dE/dg1_b = dE/dg1 * (1 - g1 ** 2)
+    dG1_b = dG1 * (1.0 - G1 ** 2)  # dE/dg1_b = dE/dg1 * (1 - g1 ** 2)
     del G1, dG1
     # dE/dWg = sum over k of dE/d(Wg x[k]) x[k]^T, summed over the batch, one product for all the steps
     dWg = np.dot(np.stack([dG1_b, dG2_b, dG3_b, dG4_b, dG5_b, dG6_b, dG7_b, dG8_b, dG9_b, dG10_b], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
     del dG10_b, dG9_b, dG8_b, dG7_b, dG6_b, dG5_b, dG4_b, dG3_b, dG2_b
     dbg = dbg + _batch_sum(dG1_b)  # dE/dbg += dE/dg1_b, summed over the batch
     del dG1_b
-    dO1_b = dO1 * O1 * (1 - O1)  # dE/do1_b = dE/do1 * o1 * (1 - o1)
+    dO1_b = dO1 * O1 * (1.0 - O1)  # dE/do1_b = dE/do1 * o1 * (1 - o1)
     del O1, dO1
     # dE/dWo = sum over k of dE/d(Wo x[k]) x[k]^T, summed over the batch, one product for all the steps
     dWo = np.dot(np.stack([dO1_b, dO2_b, dO3_b, dO4_b, dO5_b, dO6_b, dO7_b, dO8_b, dO9_b, dO10_b], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
     del dO10_b, dO9_b, dO8_b, dO7_b, dO6_b, dO5_b, dO4_b, dO3_b, dO2_b
     dbo = dbo + _batch_sum(dO1_b)  # dE/dbo += dE/do1_b, summed over the batch
     del dO1_b
-    dI1_b = dI1 * I1 * (1 - I1)  # dE/di1_b = dE/di1 * i1 * (1 - i1)
+    dI1_b = dI1 * I1 * (1.0 - I1)  # dE/di1_b = dE/di1 * i1 * (1 - i1)
     del I1, dI1
     # dE/dWi = sum over k of dE/d(Wi x[k]) x[k]^T, summed over the batch, one product for all the steps
     dWi = np.dot(np.stack([dI1_b, dI2_b, dI3_b, dI4_b, dI5_b, dI6_b, dI7_b, dI8_b, dI9_b, dI10_b], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501

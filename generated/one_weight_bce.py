@@ -31,9 +31,23 @@ PARAM_SHAPES = {
 }
 
 
+_SIGMOID_CONSTANTS = {}
+
+
 def _sigmoid(x):
-    """sigmoid(x) = 1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2: never overflows."""
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
+    """sigmoid(x) = 1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2: never overflows.  On a
+    float array in place on one new array, 0.5 and 1 as 0-d arrays of its dtype (faster)."""
+    if type(x) is not np.ndarray or not x.ndim or x.dtype.kind != "f":
+        return 0.5 * (1.0 + np.tanh(0.5 * x))
+    constants = _SIGMOID_CONSTANTS.get(x.dtype)
+    if constants is None:
+        constants = _SIGMOID_CONSTANTS[x.dtype] = (np.array(0.5, x.dtype), np.array(1.0, x.dtype))
+    half, one = constants
+    y = np.multiply(x, half)
+    np.tanh(y, out=y)
+    y += one
+    y *= half
+    return y
 
 
 def _softplus(x):

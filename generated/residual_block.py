@@ -220,14 +220,14 @@ def backward(params, cache, T):
     dE_d = N * dE  # dE/dE_d = dE/dE, summed over the batch
     dE_c = dE_d * 0.001  # dE/dE_c = dE/dE_d * 0.001
     dE_b = dE_c  # dE/dE_b = dE/dE_c, the same for every element of the sum
-    dW1 = dE_b * 2 * W1  # dE/dW1 = dE/dE_b * 2 * W1
+    dW1 = dE_b * 2.0 * W1  # dE/dW1 = dE/dE_b * 2 * W1
     dY_a = dE_a * (Y - T)  # dE/dy_a = dE/dE_a * (y - t)
     dW3 = np.dot(dY_a.T, R)  # dE/dW3 = dE/dy_a r^T, summed over the batch
     dR = np.dot(dY_a, W3)  # dE/dr = W3^T dE/dy_a
     dR_a = dR  # dE/dr_a = dE/dr
     dW2 = np.dot(dR_a.T, H)  # dE/dW2 = dE/dr_a h^T, summed over the batch
     dH = np.dot(dR_a, W2)  # dE/dh = W2^T dE/dr_a
-    dH_a = dH * (1 - H ** 2)  # dE/dh_a = dE/dh * (1 - h ** 2)
+    dH_a = dH * (1.0 - H ** 2)  # dE/dh_a = dE/dh * (1 - h ** 2)
     dW1 = dW1 + np.dot(dH_a.T, X)  # dE/dW1 += dE/dh_a x^T, summed over the batch
     db1 = _batch_sum(dH_a)  # dE/db1 = dE/dh_a, summed over the batch
     return {
@@ -266,7 +266,7 @@ def loss_and_grad(params, X, T, check=True):
     del dE_d
     dE_b = dE_c  # dE/dE_b = dE/dE_c, the same for every element of the sum
     del dE_c
-    dW1 = dE_b * 2 * W1  # dE/dW1 = dE/dE_b * 2 * W1
+    dW1 = dE_b * 2.0 * W1  # dE/dW1 = dE/dE_b * 2 * W1
     del dE_b
     dY_a = dE_a * (Y - T)  # dE/dy_a = dE/dE_a * (y - t)
     del Y, dE_a
@@ -279,7 +279,7 @@ def loss_and_grad(params, X, T, check=True):
     dW2 = np.dot(dR_a.T, H)  # dE/dW2 = dE/dr_a h^T, summed over the batch
     dH = np.dot(dR_a, W2)  # dE/dh = W2^T dE/dr_a
     del dR_a
-    dH_a = dH * (1 - H ** 2)  # dE/dh_a = dE/dh * (1 - h ** 2)
+    dH_a = dH * (1.0 - H ** 2)  # dE/dh_a = dE/dh * (1 - h ** 2)
     del H, dH
     dW1 = dW1 + np.dot(dH_a.T, X)  # dE/dW1 += dE/dh_a x^T, summed over the batch
     db1 = _batch_sum(dH_a)  # dE/db1 = dE/dh_a, summed over the batch
