@@ -155,9 +155,11 @@ class ModuleBuilder:
             self.saved_in_lines[name] = node
         return name
 
-    def require_helper(self, name: str, source: str) -> None:
-        """A helper function an op's spelling calls (``_logsumexp``), written once into the module."""
+    def require_helper(self, name: str, source: str, needs: tuple[str, ...] = ()) -> None:
+        """A helper function an op's spelling calls (``_logsumexp``), written once into the module,
+        and the printer's helpers it calls (``batch_sum``)."""
         self.op_helpers[name] = source
+        self.printer.helpers.update(needs)
 
     def formula(self, expr: sp.Expr) -> str:
         return print_array_expr(expr, self.math)
