@@ -7,10 +7,12 @@ own: it stays a SymPy expression until the step that reads it multiplies it by i
 derivative, and the contributions of several steps to one adjoint are summed as expressions
 with their common factors taken out (``factor_terms``).  SymPy's arithmetic then does what one
 does by hand: signs cancel (CS231n's ``-1 / f_g**2`` times ``-1``), ``dE/dy h - dE/dy x``
-becomes ``dE/dy (h - x)``, and no array is made for a value read once.  Measured on
-``highway`` (batch 64, float64): the backward pass went from 12 elementwise passes to 10, and
-CS231n's neuron from 5 to 3 (docs/benchmarks.md).  The result is exactly the chain rule; only
-the rounding of the floating-point operations can differ, as in any rearranged sum.
+becomes ``dE/dy (h - x)``, and no array is made for a value read once.  The backward pass of
+``highway`` went from 12 elementwise passes to 10 (batch 64, float64: 1.05x to 1.03x the hand
+version, with the argument checks), CS231n's neuron from 5 to 3 (batch 1024: 1.09x to 0.97x);
+NumPy 2.4, one thread, ``benchmarks/bench_graphs.py``.  The result is exactly the chain rule;
+only the rounding of the floating-point operations can differ (1e-14 relative on the examples),
+as in any rearranged sum.
 
 Where an adjoint's name shows up in a line's code anyway (a matrix product, a sum over the
 batch, a mask), it is written just before that line (``resolved``).
