@@ -308,10 +308,9 @@ def backward(params, cache, T):
     # dE/dc = dE/dp sent to the maximum of each window of c, ties split
     dC = _max_pool_adjoint(dP, C, P, (2, 2), (2, 2))
     dC_b = dC * (C_b > 0.0)  # dE/dc_b = dE/dc * where(c_b > 0, 1, 0)
-    dC_a = dC_b  # dE/dc_a = dE/dc_b
     dkb = (_batch_sum(dC_b)).sum(axis=(1, 2), keepdims=True)  # dE/dkb = dE/dc_b, summed over the batch
     # dE/dK = dE/dc_a contracted with the windows of x, summed over the batch
-    dK = _conv_adjoint_kernel(dC_a, X, (3, 3), (1, 1), (1, 1))
+    dK = _conv_adjoint_kernel(dC_b, X, (3, 3), (1, 1), (1, 1))
     return {
         "K": dK,
         "kb": dkb,
@@ -356,11 +355,9 @@ def loss_and_grad(params, X, T, check=True):
     del C, P, dP
     dC_b = dC * (C_b > 0.0)  # dE/dc_b = dE/dc * where(c_b > 0, 1, 0)
     del C_b, dC
-    dC_a = dC_b  # dE/dc_a = dE/dc_b
     dkb = (_batch_sum(dC_b)).sum(axis=(1, 2), keepdims=True)  # dE/dkb = dE/dc_b, summed over the batch
-    del dC_b
     # dE/dK = dE/dc_a contracted with the windows of x, summed over the batch
-    dK = _conv_adjoint_kernel(dC_a, X, (3, 3), (1, 1), (1, 1))
+    dK = _conv_adjoint_kernel(dC_b, X, (3, 3), (1, 1), (1, 1))
     return E, {
         "K": dK,
         "kb": dkb,

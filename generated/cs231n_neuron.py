@@ -154,16 +154,11 @@ def backward(params, cache, T):
     F = cache["F"]
     N = F.shape[0]
     dF = 1 / N  # dE/df = 1 for each sample, times the 1/N of the batch mean
-    dF_g = dF * (-1.0 / F_g ** 2)  # dE/df_g = dE/df * (-1 / f_g ** 2)
-    dF_f = dF_g  # dE/df_f = dE/df_g
-    dF_e = dF_f * F_f  # dE/df_e = dE/df_f * f_f
-    dF_d = -dF_e  # dE/df_d = dE/df_e * (-1)
-    dF_c = dF_d  # dE/df_c = dE/df_d
+    # dE/df_d = dE/df_e * (-1), dE/df_e = dE/df_f * f_f, dE/df_f = dE/df_g, dE/df_g = dE/df * (-1 / f_g ** 2)
+    dF_d = F_f * dF / F_g ** 2
     dw2 = dF_d.sum()  # dE/dw2 = dE/df_d, summed over the batch
-    dF_a = dF_c  # dE/df_a = dE/df_c
-    dF_b = dF_c  # dE/df_b = dE/df_c
-    dw1 = np.vdot(dF_b, X1)  # dE/dw1 = dE/df_b * x1, summed over the batch
-    dw0 = np.vdot(dF_a, X0)  # dE/dw0 = dE/df_a * x0, summed over the batch
+    dw1 = np.vdot(dF_d, X1)  # dE/dw1 = dE/df_b * x1, summed over the batch
+    dw0 = np.vdot(dF_d, X0)  # dE/dw0 = dE/df_a * x0, summed over the batch
     return {
         "w0": dw0,
         "w1": dw1,
@@ -191,23 +186,12 @@ def loss_and_grad(params, X, T, check=True):
     E = F.sum() / N
     del F
     dF = 1 / N  # dE/df = 1 for each sample, times the 1/N of the batch mean
-    dF_g = dF * (-1.0 / F_g ** 2)  # dE/df_g = dE/df * (-1 / f_g ** 2)
-    del F_g, dF
-    dF_f = dF_g  # dE/df_f = dE/df_g
-    del dF_g
-    dF_e = dF_f * F_f  # dE/df_e = dE/df_f * f_f
-    del F_f, dF_f
-    dF_d = -dF_e  # dE/df_d = dE/df_e * (-1)
-    del dF_e
-    dF_c = dF_d  # dE/df_c = dE/df_d
+    # dE/df_d = dE/df_e * (-1), dE/df_e = dE/df_f * f_f, dE/df_f = dE/df_g, dE/df_g = dE/df * (-1 / f_g ** 2)
+    dF_d = F_f * dF / F_g ** 2
+    del F_f, F_g, dF
     dw2 = dF_d.sum()  # dE/dw2 = dE/df_d, summed over the batch
-    del dF_d
-    dF_a = dF_c  # dE/df_a = dE/df_c
-    dF_b = dF_c  # dE/df_b = dE/df_c
-    del dF_c
-    dw1 = np.vdot(dF_b, X1)  # dE/dw1 = dE/df_b * x1, summed over the batch
-    del dF_b
-    dw0 = np.vdot(dF_a, X0)  # dE/dw0 = dE/df_a * x0, summed over the batch
+    dw1 = np.vdot(dF_d, X1)  # dE/dw1 = dE/df_b * x1, summed over the batch
+    dw0 = np.vdot(dF_d, X0)  # dE/dw0 = dE/df_a * x0, summed over the batch
     return E, {
         "w0": dw0,
         "w1": dw1,

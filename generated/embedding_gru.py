@@ -393,181 +393,114 @@ def backward(params, cache, T):
     dWy = np.dot(dY_a.T, H6)  # dE/dWy = dE/dy_a h6^T, summed over the batch
     dby = _batch_sum(dY_a)  # dE/dby = dE/dy_a, summed over the batch
     dH6 = np.dot(dY_a, Wy)  # dE/dh6 = Wy^T dE/dy_a
-    dH6_b = dH6  # dE/dh6_b = dE/dh6
-    dH6_c = dH6  # dE/dh6_c = dE/dh6
-    dZ6 = dH6_c * N6  # dE/dz6 = dE/dh6_c * n6
-    dN6 = dH6_c * Z6  # dE/dn6 = dE/dh6_c * z6
-    dH6_a = dH6_b * H5  # dE/dh6_a = dE/dh6_b * h5
-    dH5 = dH6_b * H6_a  # dE/dh5 = dE/dh6_b * h6_a
-    dZ6 = dZ6 + -dH6_a  # dE/dz6 += dE/dh6_a * (-1)
-    dN6_f = dN6 * (1.0 - N6 ** 2)  # dE/dn6_f = dE/dn6 * (1 - n6 ** 2)
-    dN6_e = dN6_f  # dE/dn6_e = dE/dn6_f
+    dN6_f = Z6 * dH6 * (1.0 - N6 ** 2)  # dE/dn6_f = dE/dn6 * (1 - n6 ** 2), dE/dn6 = dE/dh6_c * z6
     dbn = _batch_sum(dN6_f)  # dE/dbn = dE/dn6_f, summed over the batch
-    dN6_b = dN6_e  # dE/dn6_b = dE/dn6_e
-    dN6_d = dN6_e  # dE/dn6_d = dE/dn6_e
-    dUn = np.dot(dN6_d.T, N6_c)  # dE/dUn = dE/dn6_d n6_c^T, summed over the batch
-    dN6_c = np.dot(dN6_d, Un)  # dE/dn6_c = Un^T dE/dn6_d
-    dR6 = dN6_c * H5  # dE/dr6 = dE/dn6_c * h5
-    dH5 = dH5 + dN6_c * R6  # dE/dh5 += dE/dn6_c * r6
+    dN6_b = dN6_f  # dE/dn6_b = dE/dn6_e
+    dUn = np.dot(dN6_f.T, N6_c)  # dE/dUn = dE/dn6_d n6_c^T, summed over the batch
+    dN6_c = np.dot(dN6_f, Un)  # dE/dn6_c = Un^T dE/dn6_d
     dN6_a = np.dot(dN6_b, Wn)  # dE/dn6_a = Wn^T dE/dn6_b
-    dR6_e = dR6 * R6 * (1.0 - R6)  # dE/dr6_e = dE/dr6 * r6 * (1 - r6)
-    dR6_d = dR6_e  # dE/dr6_d = dE/dr6_e
+    dR6_e = H5 * R6 * dN6_c * (1.0 - R6)  # dE/dr6_e = dE/dr6 * r6 * (1 - r6), dE/dr6 = dE/dn6_c * h5
     dbr = _batch_sum(dR6_e)  # dE/dbr = dE/dr6_e, summed over the batch
-    dR6_b = dR6_d  # dE/dr6_b = dE/dr6_d
-    dR6_c = dR6_d  # dE/dr6_c = dE/dr6_d
-    dUr = np.dot(dR6_c.T, H5)  # dE/dUr = dE/dr6_c h5^T, summed over the batch
-    dH5 = dH5 + np.dot(dR6_c, Ur)  # dE/dh5 += Ur^T dE/dr6_c
+    dR6_b = dR6_e  # dE/dr6_b = dE/dr6_d
+    dUr = np.dot(dR6_e.T, H5)  # dE/dUr = dE/dr6_c h5^T, summed over the batch
+    dH5 = H6_a * dH6 + R6 * dN6_c  # dE/dh5 = dE/dh6_b * h6_a, dE/dh5 += dE/dn6_c * r6
+    dH5 = dH5 + np.dot(dR6_e, Ur)  # dE/dh5 += Ur^T dE/dr6_c
     dR6_a = np.dot(dR6_b, Wr)  # dE/dr6_a = Wr^T dE/dr6_b
-    dZ6_e = dZ6 * Z6 * (1.0 - Z6)  # dE/dz6_e = dE/dz6 * z6 * (1 - z6)
-    dZ6_d = dZ6_e  # dE/dz6_d = dE/dz6_e
+    # dE/dz6_e = dE/dz6 * z6 * (1 - z6), dE/dz6 = dE/dh6_c * n6, dE/dz6 += dE/dh6_a * (-1), dE/dh6_a = dE/dh6_b * h5
+    dZ6_e = Z6 * dH6 * (1.0 - Z6) * (N6 - H5)
     dbz = _batch_sum(dZ6_e)  # dE/dbz = dE/dz6_e, summed over the batch
-    dZ6_b = dZ6_d  # dE/dz6_b = dE/dz6_d
-    dZ6_c = dZ6_d  # dE/dz6_c = dE/dz6_d
-    dUz = np.dot(dZ6_c.T, H5)  # dE/dUz = dE/dz6_c h5^T, summed over the batch
-    dH5 = dH5 + np.dot(dZ6_c, Uz)  # dE/dh5 += Uz^T dE/dz6_c
+    dZ6_b = dZ6_e  # dE/dz6_b = dE/dz6_d
+    dUz = np.dot(dZ6_e.T, H5)  # dE/dUz = dE/dz6_c h5^T, summed over the batch
+    dH5 = dH5 + np.dot(dZ6_e, Uz)  # dE/dh5 += Uz^T dE/dz6_c
     dZ6_a = np.dot(dZ6_b, Wz)  # dE/dz6_a = Wz^T dE/dz6_b
-    dH5_b = dH5  # dE/dh5_b = dE/dh5
-    dH5_c = dH5  # dE/dh5_c = dE/dh5
-    dZ5 = dH5_c * N5  # dE/dz5 = dE/dh5_c * n5
-    dN5 = dH5_c * Z5  # dE/dn5 = dE/dh5_c * z5
-    dH5_a = dH5_b * H4  # dE/dh5_a = dE/dh5_b * h4
-    dH4 = dH5_b * H5_a  # dE/dh4 = dE/dh5_b * h5_a
-    dZ5 = dZ5 + -dH5_a  # dE/dz5 += dE/dh5_a * (-1)
-    dN5_f = dN5 * (1.0 - N5 ** 2)  # dE/dn5_f = dE/dn5 * (1 - n5 ** 2)
-    dN5_e = dN5_f  # dE/dn5_e = dE/dn5_f
+    dN5_f = Z5 * dH5 * (1.0 - N5 ** 2)  # dE/dn5_f = dE/dn5 * (1 - n5 ** 2), dE/dn5 = dE/dh5_c * z5
     dbn = dbn + _batch_sum(dN5_f)  # dE/dbn += dE/dn5_f, summed over the batch
-    dN5_b = dN5_e  # dE/dn5_b = dE/dn5_e
-    dN5_d = dN5_e  # dE/dn5_d = dE/dn5_e
-    dUn = dUn + np.dot(dN5_d.T, N5_c)  # dE/dUn += dE/dn5_d n5_c^T, summed over the batch
-    dN5_c = np.dot(dN5_d, Un)  # dE/dn5_c = Un^T dE/dn5_d
-    dR5 = dN5_c * H4  # dE/dr5 = dE/dn5_c * h4
-    dH4 = dH4 + dN5_c * R5  # dE/dh4 += dE/dn5_c * r5
+    dN5_b = dN5_f  # dE/dn5_b = dE/dn5_e
+    dUn = dUn + np.dot(dN5_f.T, N5_c)  # dE/dUn += dE/dn5_d n5_c^T, summed over the batch
+    dN5_c = np.dot(dN5_f, Un)  # dE/dn5_c = Un^T dE/dn5_d
     dN5_a = np.dot(dN5_b, Wn)  # dE/dn5_a = Wn^T dE/dn5_b
-    dR5_e = dR5 * R5 * (1.0 - R5)  # dE/dr5_e = dE/dr5 * r5 * (1 - r5)
-    dR5_d = dR5_e  # dE/dr5_d = dE/dr5_e
+    dR5_e = H4 * R5 * dN5_c * (1.0 - R5)  # dE/dr5_e = dE/dr5 * r5 * (1 - r5), dE/dr5 = dE/dn5_c * h4
     dbr = dbr + _batch_sum(dR5_e)  # dE/dbr += dE/dr5_e, summed over the batch
-    dR5_b = dR5_d  # dE/dr5_b = dE/dr5_d
-    dR5_c = dR5_d  # dE/dr5_c = dE/dr5_d
-    dUr = dUr + np.dot(dR5_c.T, H4)  # dE/dUr += dE/dr5_c h4^T, summed over the batch
-    dH4 = dH4 + np.dot(dR5_c, Ur)  # dE/dh4 += Ur^T dE/dr5_c
+    dR5_b = dR5_e  # dE/dr5_b = dE/dr5_d
+    dUr = dUr + np.dot(dR5_e.T, H4)  # dE/dUr += dE/dr5_c h4^T, summed over the batch
+    dH4 = H5_a * dH5 + R5 * dN5_c  # dE/dh4 = dE/dh5_b * h5_a, dE/dh4 += dE/dn5_c * r5
+    dH4 = dH4 + np.dot(dR5_e, Ur)  # dE/dh4 += Ur^T dE/dr5_c
     dR5_a = np.dot(dR5_b, Wr)  # dE/dr5_a = Wr^T dE/dr5_b
-    dZ5_e = dZ5 * Z5 * (1.0 - Z5)  # dE/dz5_e = dE/dz5 * z5 * (1 - z5)
-    dZ5_d = dZ5_e  # dE/dz5_d = dE/dz5_e
+    # dE/dz5_e = dE/dz5 * z5 * (1 - z5), dE/dz5 = dE/dh5_c * n5, dE/dz5 += dE/dh5_a * (-1), dE/dh5_a = dE/dh5_b * h4
+    dZ5_e = Z5 * dH5 * (1.0 - Z5) * (N5 - H4)
     dbz = dbz + _batch_sum(dZ5_e)  # dE/dbz += dE/dz5_e, summed over the batch
-    dZ5_b = dZ5_d  # dE/dz5_b = dE/dz5_d
-    dZ5_c = dZ5_d  # dE/dz5_c = dE/dz5_d
-    dUz = dUz + np.dot(dZ5_c.T, H4)  # dE/dUz += dE/dz5_c h4^T, summed over the batch
-    dH4 = dH4 + np.dot(dZ5_c, Uz)  # dE/dh4 += Uz^T dE/dz5_c
+    dZ5_b = dZ5_e  # dE/dz5_b = dE/dz5_d
+    dUz = dUz + np.dot(dZ5_e.T, H4)  # dE/dUz += dE/dz5_c h4^T, summed over the batch
+    dH4 = dH4 + np.dot(dZ5_e, Uz)  # dE/dh4 += Uz^T dE/dz5_c
     dZ5_a = np.dot(dZ5_b, Wz)  # dE/dz5_a = Wz^T dE/dz5_b
-    dH4_b = dH4  # dE/dh4_b = dE/dh4
-    dH4_c = dH4  # dE/dh4_c = dE/dh4
-    dZ4 = dH4_c * N4  # dE/dz4 = dE/dh4_c * n4
-    dN4 = dH4_c * Z4  # dE/dn4 = dE/dh4_c * z4
-    dH4_a = dH4_b * H3  # dE/dh4_a = dE/dh4_b * h3
-    dH3 = dH4_b * H4_a  # dE/dh3 = dE/dh4_b * h4_a
-    dZ4 = dZ4 + -dH4_a  # dE/dz4 += dE/dh4_a * (-1)
-    dN4_f = dN4 * (1.0 - N4 ** 2)  # dE/dn4_f = dE/dn4 * (1 - n4 ** 2)
-    dN4_e = dN4_f  # dE/dn4_e = dE/dn4_f
+    dN4_f = Z4 * dH4 * (1.0 - N4 ** 2)  # dE/dn4_f = dE/dn4 * (1 - n4 ** 2), dE/dn4 = dE/dh4_c * z4
     dbn = dbn + _batch_sum(dN4_f)  # dE/dbn += dE/dn4_f, summed over the batch
-    dN4_b = dN4_e  # dE/dn4_b = dE/dn4_e
-    dN4_d = dN4_e  # dE/dn4_d = dE/dn4_e
-    dUn = dUn + np.dot(dN4_d.T, N4_c)  # dE/dUn += dE/dn4_d n4_c^T, summed over the batch
-    dN4_c = np.dot(dN4_d, Un)  # dE/dn4_c = Un^T dE/dn4_d
-    dR4 = dN4_c * H3  # dE/dr4 = dE/dn4_c * h3
-    dH3 = dH3 + dN4_c * R4  # dE/dh3 += dE/dn4_c * r4
+    dN4_b = dN4_f  # dE/dn4_b = dE/dn4_e
+    dUn = dUn + np.dot(dN4_f.T, N4_c)  # dE/dUn += dE/dn4_d n4_c^T, summed over the batch
+    dN4_c = np.dot(dN4_f, Un)  # dE/dn4_c = Un^T dE/dn4_d
     dN4_a = np.dot(dN4_b, Wn)  # dE/dn4_a = Wn^T dE/dn4_b
-    dR4_e = dR4 * R4 * (1.0 - R4)  # dE/dr4_e = dE/dr4 * r4 * (1 - r4)
-    dR4_d = dR4_e  # dE/dr4_d = dE/dr4_e
+    dR4_e = H3 * R4 * dN4_c * (1.0 - R4)  # dE/dr4_e = dE/dr4 * r4 * (1 - r4), dE/dr4 = dE/dn4_c * h3
     dbr = dbr + _batch_sum(dR4_e)  # dE/dbr += dE/dr4_e, summed over the batch
-    dR4_b = dR4_d  # dE/dr4_b = dE/dr4_d
-    dR4_c = dR4_d  # dE/dr4_c = dE/dr4_d
-    dUr = dUr + np.dot(dR4_c.T, H3)  # dE/dUr += dE/dr4_c h3^T, summed over the batch
-    dH3 = dH3 + np.dot(dR4_c, Ur)  # dE/dh3 += Ur^T dE/dr4_c
+    dR4_b = dR4_e  # dE/dr4_b = dE/dr4_d
+    dUr = dUr + np.dot(dR4_e.T, H3)  # dE/dUr += dE/dr4_c h3^T, summed over the batch
+    dH3 = H4_a * dH4 + R4 * dN4_c  # dE/dh3 = dE/dh4_b * h4_a, dE/dh3 += dE/dn4_c * r4
+    dH3 = dH3 + np.dot(dR4_e, Ur)  # dE/dh3 += Ur^T dE/dr4_c
     dR4_a = np.dot(dR4_b, Wr)  # dE/dr4_a = Wr^T dE/dr4_b
-    dZ4_e = dZ4 * Z4 * (1.0 - Z4)  # dE/dz4_e = dE/dz4 * z4 * (1 - z4)
-    dZ4_d = dZ4_e  # dE/dz4_d = dE/dz4_e
+    # dE/dz4_e = dE/dz4 * z4 * (1 - z4), dE/dz4 = dE/dh4_c * n4, dE/dz4 += dE/dh4_a * (-1), dE/dh4_a = dE/dh4_b * h3
+    dZ4_e = Z4 * dH4 * (1.0 - Z4) * (N4 - H3)
     dbz = dbz + _batch_sum(dZ4_e)  # dE/dbz += dE/dz4_e, summed over the batch
-    dZ4_b = dZ4_d  # dE/dz4_b = dE/dz4_d
-    dZ4_c = dZ4_d  # dE/dz4_c = dE/dz4_d
-    dUz = dUz + np.dot(dZ4_c.T, H3)  # dE/dUz += dE/dz4_c h3^T, summed over the batch
-    dH3 = dH3 + np.dot(dZ4_c, Uz)  # dE/dh3 += Uz^T dE/dz4_c
+    dZ4_b = dZ4_e  # dE/dz4_b = dE/dz4_d
+    dUz = dUz + np.dot(dZ4_e.T, H3)  # dE/dUz += dE/dz4_c h3^T, summed over the batch
+    dH3 = dH3 + np.dot(dZ4_e, Uz)  # dE/dh3 += Uz^T dE/dz4_c
     dZ4_a = np.dot(dZ4_b, Wz)  # dE/dz4_a = Wz^T dE/dz4_b
-    dH3_b = dH3  # dE/dh3_b = dE/dh3
-    dH3_c = dH3  # dE/dh3_c = dE/dh3
-    dZ3 = dH3_c * N3  # dE/dz3 = dE/dh3_c * n3
-    dN3 = dH3_c * Z3  # dE/dn3 = dE/dh3_c * z3
-    dH3_a = dH3_b * H2  # dE/dh3_a = dE/dh3_b * h2
-    dH2 = dH3_b * H3_a  # dE/dh2 = dE/dh3_b * h3_a
-    dZ3 = dZ3 + -dH3_a  # dE/dz3 += dE/dh3_a * (-1)
-    dN3_f = dN3 * (1.0 - N3 ** 2)  # dE/dn3_f = dE/dn3 * (1 - n3 ** 2)
-    dN3_e = dN3_f  # dE/dn3_e = dE/dn3_f
+    dN3_f = Z3 * dH3 * (1.0 - N3 ** 2)  # dE/dn3_f = dE/dn3 * (1 - n3 ** 2), dE/dn3 = dE/dh3_c * z3
     dbn = dbn + _batch_sum(dN3_f)  # dE/dbn += dE/dn3_f, summed over the batch
-    dN3_b = dN3_e  # dE/dn3_b = dE/dn3_e
-    dN3_d = dN3_e  # dE/dn3_d = dE/dn3_e
-    dUn = dUn + np.dot(dN3_d.T, N3_c)  # dE/dUn += dE/dn3_d n3_c^T, summed over the batch
-    dN3_c = np.dot(dN3_d, Un)  # dE/dn3_c = Un^T dE/dn3_d
-    dR3 = dN3_c * H2  # dE/dr3 = dE/dn3_c * h2
-    dH2 = dH2 + dN3_c * R3  # dE/dh2 += dE/dn3_c * r3
+    dN3_b = dN3_f  # dE/dn3_b = dE/dn3_e
+    dUn = dUn + np.dot(dN3_f.T, N3_c)  # dE/dUn += dE/dn3_d n3_c^T, summed over the batch
+    dN3_c = np.dot(dN3_f, Un)  # dE/dn3_c = Un^T dE/dn3_d
     dN3_a = np.dot(dN3_b, Wn)  # dE/dn3_a = Wn^T dE/dn3_b
-    dR3_e = dR3 * R3 * (1.0 - R3)  # dE/dr3_e = dE/dr3 * r3 * (1 - r3)
-    dR3_d = dR3_e  # dE/dr3_d = dE/dr3_e
+    dR3_e = H2 * R3 * dN3_c * (1.0 - R3)  # dE/dr3_e = dE/dr3 * r3 * (1 - r3), dE/dr3 = dE/dn3_c * h2
     dbr = dbr + _batch_sum(dR3_e)  # dE/dbr += dE/dr3_e, summed over the batch
-    dR3_b = dR3_d  # dE/dr3_b = dE/dr3_d
-    dR3_c = dR3_d  # dE/dr3_c = dE/dr3_d
-    dUr = dUr + np.dot(dR3_c.T, H2)  # dE/dUr += dE/dr3_c h2^T, summed over the batch
-    dH2 = dH2 + np.dot(dR3_c, Ur)  # dE/dh2 += Ur^T dE/dr3_c
+    dR3_b = dR3_e  # dE/dr3_b = dE/dr3_d
+    dUr = dUr + np.dot(dR3_e.T, H2)  # dE/dUr += dE/dr3_c h2^T, summed over the batch
+    dH2 = H3_a * dH3 + R3 * dN3_c  # dE/dh2 = dE/dh3_b * h3_a, dE/dh2 += dE/dn3_c * r3
+    dH2 = dH2 + np.dot(dR3_e, Ur)  # dE/dh2 += Ur^T dE/dr3_c
     dR3_a = np.dot(dR3_b, Wr)  # dE/dr3_a = Wr^T dE/dr3_b
-    dZ3_e = dZ3 * Z3 * (1.0 - Z3)  # dE/dz3_e = dE/dz3 * z3 * (1 - z3)
-    dZ3_d = dZ3_e  # dE/dz3_d = dE/dz3_e
+    # dE/dz3_e = dE/dz3 * z3 * (1 - z3), dE/dz3 = dE/dh3_c * n3, dE/dz3 += dE/dh3_a * (-1), dE/dh3_a = dE/dh3_b * h2
+    dZ3_e = Z3 * dH3 * (1.0 - Z3) * (N3 - H2)
     dbz = dbz + _batch_sum(dZ3_e)  # dE/dbz += dE/dz3_e, summed over the batch
-    dZ3_b = dZ3_d  # dE/dz3_b = dE/dz3_d
-    dZ3_c = dZ3_d  # dE/dz3_c = dE/dz3_d
-    dUz = dUz + np.dot(dZ3_c.T, H2)  # dE/dUz += dE/dz3_c h2^T, summed over the batch
-    dH2 = dH2 + np.dot(dZ3_c, Uz)  # dE/dh2 += Uz^T dE/dz3_c
+    dZ3_b = dZ3_e  # dE/dz3_b = dE/dz3_d
+    dUz = dUz + np.dot(dZ3_e.T, H2)  # dE/dUz += dE/dz3_c h2^T, summed over the batch
+    dH2 = dH2 + np.dot(dZ3_e, Uz)  # dE/dh2 += Uz^T dE/dz3_c
     dZ3_a = np.dot(dZ3_b, Wz)  # dE/dz3_a = Wz^T dE/dz3_b
-    dH2_b = dH2  # dE/dh2_b = dE/dh2
-    dH2_c = dH2  # dE/dh2_c = dE/dh2
-    dZ2 = dH2_c * N2  # dE/dz2 = dE/dh2_c * n2
-    dN2 = dH2_c * Z2  # dE/dn2 = dE/dh2_c * z2
-    dH2_a = dH2_b * H1  # dE/dh2_a = dE/dh2_b * h1
-    dH1 = dH2_b * H2_a  # dE/dh1 = dE/dh2_b * h2_a
-    dZ2 = dZ2 + -dH2_a  # dE/dz2 += dE/dh2_a * (-1)
-    dN2_f = dN2 * (1.0 - N2 ** 2)  # dE/dn2_f = dE/dn2 * (1 - n2 ** 2)
-    dN2_e = dN2_f  # dE/dn2_e = dE/dn2_f
+    dN2_f = Z2 * dH2 * (1.0 - N2 ** 2)  # dE/dn2_f = dE/dn2 * (1 - n2 ** 2), dE/dn2 = dE/dh2_c * z2
     dbn = dbn + _batch_sum(dN2_f)  # dE/dbn += dE/dn2_f, summed over the batch
-    dN2_b = dN2_e  # dE/dn2_b = dE/dn2_e
-    dN2_d = dN2_e  # dE/dn2_d = dE/dn2_e
-    dUn = dUn + np.dot(dN2_d.T, N2_c)  # dE/dUn += dE/dn2_d n2_c^T, summed over the batch
-    dN2_c = np.dot(dN2_d, Un)  # dE/dn2_c = Un^T dE/dn2_d
-    dR2 = dN2_c * H1  # dE/dr2 = dE/dn2_c * h1
-    dH1 = dH1 + dN2_c * R2  # dE/dh1 += dE/dn2_c * r2
+    dN2_b = dN2_f  # dE/dn2_b = dE/dn2_e
+    dUn = dUn + np.dot(dN2_f.T, N2_c)  # dE/dUn += dE/dn2_d n2_c^T, summed over the batch
+    dN2_c = np.dot(dN2_f, Un)  # dE/dn2_c = Un^T dE/dn2_d
     dN2_a = np.dot(dN2_b, Wn)  # dE/dn2_a = Wn^T dE/dn2_b
-    dR2_e = dR2 * R2 * (1.0 - R2)  # dE/dr2_e = dE/dr2 * r2 * (1 - r2)
-    dR2_d = dR2_e  # dE/dr2_d = dE/dr2_e
+    dR2_e = H1 * R2 * dN2_c * (1.0 - R2)  # dE/dr2_e = dE/dr2 * r2 * (1 - r2), dE/dr2 = dE/dn2_c * h1
     dbr = dbr + _batch_sum(dR2_e)  # dE/dbr += dE/dr2_e, summed over the batch
-    dR2_b = dR2_d  # dE/dr2_b = dE/dr2_d
-    dR2_c = dR2_d  # dE/dr2_c = dE/dr2_d
-    dUr = dUr + np.dot(dR2_c.T, H1)  # dE/dUr += dE/dr2_c h1^T, summed over the batch
-    dH1 = dH1 + np.dot(dR2_c, Ur)  # dE/dh1 += Ur^T dE/dr2_c
+    dR2_b = dR2_e  # dE/dr2_b = dE/dr2_d
+    dUr = dUr + np.dot(dR2_e.T, H1)  # dE/dUr += dE/dr2_c h1^T, summed over the batch
+    dH1 = H2_a * dH2 + R2 * dN2_c  # dE/dh1 = dE/dh2_b * h2_a, dE/dh1 += dE/dn2_c * r2
+    dH1 = dH1 + np.dot(dR2_e, Ur)  # dE/dh1 += Ur^T dE/dr2_c
     # dE/dWr = sum over k of dE/d(Wr e[k]) e[k]^T, summed over the batch, one product for all the steps
     dWr = np.dot(np.stack([dR2_b, dR3_b, dR4_b, dR5_b, dR6_b], axis=1).reshape(-1, 16).T, E_[:, 1:6].reshape(-1, 12))
     dR2_a = np.dot(dR2_b, Wr)  # dE/dr2_a = Wr^T dE/dr2_b
-    dZ2_e = dZ2 * Z2 * (1.0 - Z2)  # dE/dz2_e = dE/dz2 * z2 * (1 - z2)
-    dZ2_d = dZ2_e  # dE/dz2_d = dE/dz2_e
+    # dE/dz2_e = dE/dz2 * z2 * (1 - z2), dE/dz2 = dE/dh2_c * n2, dE/dz2 += dE/dh2_a * (-1), dE/dh2_a = dE/dh2_b * h1
+    dZ2_e = Z2 * dH2 * (1.0 - Z2) * (N2 - H1)
     dbz = dbz + _batch_sum(dZ2_e)  # dE/dbz += dE/dz2_e, summed over the batch
-    dZ2_b = dZ2_d  # dE/dz2_b = dE/dz2_d
-    dZ2_c = dZ2_d  # dE/dz2_c = dE/dz2_d
-    dUz = dUz + np.dot(dZ2_c.T, H1)  # dE/dUz += dE/dz2_c h1^T, summed over the batch
-    dH1 = dH1 + np.dot(dZ2_c, Uz)  # dE/dh1 += Uz^T dE/dz2_c
+    dZ2_b = dZ2_e  # dE/dz2_b = dE/dz2_d
+    dUz = dUz + np.dot(dZ2_e.T, H1)  # dE/dUz += dE/dz2_c h1^T, summed over the batch
+    dH1 = dH1 + np.dot(dZ2_e, Uz)  # dE/dh1 += Uz^T dE/dz2_c
     dZ2_a = np.dot(dZ2_b, Wz)  # dE/dz2_a = Wz^T dE/dz2_b
-    dZ1 = dH1 * N1  # dE/dz1 = dE/dh1 * n1
-    dN1 = dH1 * Z1  # dE/dn1 = dE/dh1 * z1
-    dN1_b = dN1 * (1.0 - N1 ** 2)  # dE/dn1_b = dE/dn1 * (1 - n1 ** 2)
+    dN1_b = Z1 * dH1 * (1.0 - N1 ** 2)  # dE/dn1_b = dE/dn1 * (1 - n1 ** 2), dE/dn1 = dE/dh1 * z1
     # dE/dWn = sum over k of dE/d(Wn e[k]) e[k]^T, summed over the batch, one product for all the steps
     dWn = np.dot(np.stack([dN1_b, dN2_b, dN3_b, dN4_b, dN5_b, dN6_b], axis=1).reshape(-1, 16).T, E_.reshape(-1, 12))
     dbn = dbn + _batch_sum(dN1_b)  # dE/dbn += dE/dn1_b, summed over the batch
     dN1_a = np.dot(dN1_b, Wn)  # dE/dn1_a = Wn^T dE/dn1_b
-    dZ1_b = dZ1 * Z1 * (1.0 - Z1)  # dE/dz1_b = dE/dz1 * z1 * (1 - z1)
+    dZ1_b = N1 * Z1 * dH1 * (1.0 - Z1)  # dE/dz1_b = dE/dz1 * z1 * (1 - z1), dE/dz1 = dE/dh1 * n1
     # dE/dWz = sum over k of dE/d(Wz e[k]) e[k]^T, summed over the batch, one product for all the steps
     dWz = np.dot(np.stack([dZ1_b, dZ2_b, dZ3_b, dZ4_b, dZ5_b, dZ6_b], axis=1).reshape(-1, 16).T, E_.reshape(-1, 12))
     dbz = dbz + _batch_sum(dZ1_b)  # dE/dbz += dE/dz1_b, summed over the batch
@@ -673,283 +606,154 @@ def loss_and_grad(params, X, T, check=True):
     dby = _batch_sum(dY_a)  # dE/dby = dE/dy_a, summed over the batch
     dH6 = np.dot(dY_a, Wy)  # dE/dh6 = Wy^T dE/dy_a
     del dY_a
-    dH6_b = dH6  # dE/dh6_b = dE/dh6
-    dH6_c = dH6  # dE/dh6_c = dE/dh6
-    del dH6
-    dZ6 = dH6_c * N6  # dE/dz6 = dE/dh6_c * n6
-    dN6 = dH6_c * Z6  # dE/dn6 = dE/dh6_c * z6
-    del dH6_c
-    dH6_a = dH6_b * H5  # dE/dh6_a = dE/dh6_b * h5
-    dH5 = dH6_b * H6_a  # dE/dh5 = dE/dh6_b * h6_a
-    del H6_a, dH6_b
-    dZ6 = dZ6 + -dH6_a  # dE/dz6 += dE/dh6_a * (-1)
-    del dH6_a
-    dN6_f = dN6 * (1.0 - N6 ** 2)  # dE/dn6_f = dE/dn6 * (1 - n6 ** 2)
-    del N6, dN6
-    dN6_e = dN6_f  # dE/dn6_e = dE/dn6_f
+    dN6_f = Z6 * dH6 * (1.0 - N6 ** 2)  # dE/dn6_f = dE/dn6 * (1 - n6 ** 2), dE/dn6 = dE/dh6_c * z6
     dbn = _batch_sum(dN6_f)  # dE/dbn = dE/dn6_f, summed over the batch
-    del dN6_f
-    dN6_b = dN6_e  # dE/dn6_b = dE/dn6_e
-    dN6_d = dN6_e  # dE/dn6_d = dE/dn6_e
-    del dN6_e
-    dUn = np.dot(dN6_d.T, N6_c)  # dE/dUn = dE/dn6_d n6_c^T, summed over the batch
+    dN6_b = dN6_f  # dE/dn6_b = dE/dn6_e
+    dUn = np.dot(dN6_f.T, N6_c)  # dE/dUn = dE/dn6_d n6_c^T, summed over the batch
     del N6_c
-    dN6_c = np.dot(dN6_d, Un)  # dE/dn6_c = Un^T dE/dn6_d
-    del dN6_d
-    dR6 = dN6_c * H5  # dE/dr6 = dE/dn6_c * h5
-    dH5 = dH5 + dN6_c * R6  # dE/dh5 += dE/dn6_c * r6
-    del dN6_c
+    dN6_c = np.dot(dN6_f, Un)  # dE/dn6_c = Un^T dE/dn6_d
+    del dN6_f
     dN6_a = np.dot(dN6_b, Wn)  # dE/dn6_a = Wn^T dE/dn6_b
-    dR6_e = dR6 * R6 * (1.0 - R6)  # dE/dr6_e = dE/dr6 * r6 * (1 - r6)
-    del R6, dR6
-    dR6_d = dR6_e  # dE/dr6_d = dE/dr6_e
+    dR6_e = H5 * R6 * dN6_c * (1.0 - R6)  # dE/dr6_e = dE/dr6 * r6 * (1 - r6), dE/dr6 = dE/dn6_c * h5
     dbr = _batch_sum(dR6_e)  # dE/dbr = dE/dr6_e, summed over the batch
+    dR6_b = dR6_e  # dE/dr6_b = dE/dr6_d
+    dUr = np.dot(dR6_e.T, H5)  # dE/dUr = dE/dr6_c h5^T, summed over the batch
+    dH5 = H6_a * dH6 + R6 * dN6_c  # dE/dh5 = dE/dh6_b * h6_a, dE/dh5 += dE/dn6_c * r6
+    del R6, H6_a, dN6_c
+    dH5 = dH5 + np.dot(dR6_e, Ur)  # dE/dh5 += Ur^T dE/dr6_c
     del dR6_e
-    dR6_b = dR6_d  # dE/dr6_b = dE/dr6_d
-    dR6_c = dR6_d  # dE/dr6_c = dE/dr6_d
-    del dR6_d
-    dUr = np.dot(dR6_c.T, H5)  # dE/dUr = dE/dr6_c h5^T, summed over the batch
-    dH5 = dH5 + np.dot(dR6_c, Ur)  # dE/dh5 += Ur^T dE/dr6_c
-    del dR6_c
     dR6_a = np.dot(dR6_b, Wr)  # dE/dr6_a = Wr^T dE/dr6_b
-    dZ6_e = dZ6 * Z6 * (1.0 - Z6)  # dE/dz6_e = dE/dz6 * z6 * (1 - z6)
-    del Z6, dZ6
-    dZ6_d = dZ6_e  # dE/dz6_d = dE/dz6_e
+    # dE/dz6_e = dE/dz6 * z6 * (1 - z6), dE/dz6 = dE/dh6_c * n6, dE/dz6 += dE/dh6_a * (-1), dE/dh6_a = dE/dh6_b * h5
+    dZ6_e = Z6 * dH6 * (1.0 - Z6) * (N6 - H5)
+    del Z6, N6, dH6
     dbz = _batch_sum(dZ6_e)  # dE/dbz = dE/dz6_e, summed over the batch
-    del dZ6_e
-    dZ6_b = dZ6_d  # dE/dz6_b = dE/dz6_d
-    dZ6_c = dZ6_d  # dE/dz6_c = dE/dz6_d
-    del dZ6_d
-    dUz = np.dot(dZ6_c.T, H5)  # dE/dUz = dE/dz6_c h5^T, summed over the batch
+    dZ6_b = dZ6_e  # dE/dz6_b = dE/dz6_d
+    dUz = np.dot(dZ6_e.T, H5)  # dE/dUz = dE/dz6_c h5^T, summed over the batch
     del H5
-    dH5 = dH5 + np.dot(dZ6_c, Uz)  # dE/dh5 += Uz^T dE/dz6_c
-    del dZ6_c
+    dH5 = dH5 + np.dot(dZ6_e, Uz)  # dE/dh5 += Uz^T dE/dz6_c
+    del dZ6_e
     dZ6_a = np.dot(dZ6_b, Wz)  # dE/dz6_a = Wz^T dE/dz6_b
-    dH5_b = dH5  # dE/dh5_b = dE/dh5
-    dH5_c = dH5  # dE/dh5_c = dE/dh5
-    del dH5
-    dZ5 = dH5_c * N5  # dE/dz5 = dE/dh5_c * n5
-    dN5 = dH5_c * Z5  # dE/dn5 = dE/dh5_c * z5
-    del dH5_c
-    dH5_a = dH5_b * H4  # dE/dh5_a = dE/dh5_b * h4
-    dH4 = dH5_b * H5_a  # dE/dh4 = dE/dh5_b * h5_a
-    del H5_a, dH5_b
-    dZ5 = dZ5 + -dH5_a  # dE/dz5 += dE/dh5_a * (-1)
-    del dH5_a
-    dN5_f = dN5 * (1.0 - N5 ** 2)  # dE/dn5_f = dE/dn5 * (1 - n5 ** 2)
-    del N5, dN5
-    dN5_e = dN5_f  # dE/dn5_e = dE/dn5_f
+    dN5_f = Z5 * dH5 * (1.0 - N5 ** 2)  # dE/dn5_f = dE/dn5 * (1 - n5 ** 2), dE/dn5 = dE/dh5_c * z5
     dbn = dbn + _batch_sum(dN5_f)  # dE/dbn += dE/dn5_f, summed over the batch
-    del dN5_f
-    dN5_b = dN5_e  # dE/dn5_b = dE/dn5_e
-    dN5_d = dN5_e  # dE/dn5_d = dE/dn5_e
-    del dN5_e
-    dUn = dUn + np.dot(dN5_d.T, N5_c)  # dE/dUn += dE/dn5_d n5_c^T, summed over the batch
+    dN5_b = dN5_f  # dE/dn5_b = dE/dn5_e
+    dUn = dUn + np.dot(dN5_f.T, N5_c)  # dE/dUn += dE/dn5_d n5_c^T, summed over the batch
     del N5_c
-    dN5_c = np.dot(dN5_d, Un)  # dE/dn5_c = Un^T dE/dn5_d
-    del dN5_d
-    dR5 = dN5_c * H4  # dE/dr5 = dE/dn5_c * h4
-    dH4 = dH4 + dN5_c * R5  # dE/dh4 += dE/dn5_c * r5
-    del dN5_c
+    dN5_c = np.dot(dN5_f, Un)  # dE/dn5_c = Un^T dE/dn5_d
+    del dN5_f
     dN5_a = np.dot(dN5_b, Wn)  # dE/dn5_a = Wn^T dE/dn5_b
-    dR5_e = dR5 * R5 * (1.0 - R5)  # dE/dr5_e = dE/dr5 * r5 * (1 - r5)
-    del R5, dR5
-    dR5_d = dR5_e  # dE/dr5_d = dE/dr5_e
+    dR5_e = H4 * R5 * dN5_c * (1.0 - R5)  # dE/dr5_e = dE/dr5 * r5 * (1 - r5), dE/dr5 = dE/dn5_c * h4
     dbr = dbr + _batch_sum(dR5_e)  # dE/dbr += dE/dr5_e, summed over the batch
+    dR5_b = dR5_e  # dE/dr5_b = dE/dr5_d
+    dUr = dUr + np.dot(dR5_e.T, H4)  # dE/dUr += dE/dr5_c h4^T, summed over the batch
+    dH4 = H5_a * dH5 + R5 * dN5_c  # dE/dh4 = dE/dh5_b * h5_a, dE/dh4 += dE/dn5_c * r5
+    del R5, H5_a, dN5_c
+    dH4 = dH4 + np.dot(dR5_e, Ur)  # dE/dh4 += Ur^T dE/dr5_c
     del dR5_e
-    dR5_b = dR5_d  # dE/dr5_b = dE/dr5_d
-    dR5_c = dR5_d  # dE/dr5_c = dE/dr5_d
-    del dR5_d
-    dUr = dUr + np.dot(dR5_c.T, H4)  # dE/dUr += dE/dr5_c h4^T, summed over the batch
-    dH4 = dH4 + np.dot(dR5_c, Ur)  # dE/dh4 += Ur^T dE/dr5_c
-    del dR5_c
     dR5_a = np.dot(dR5_b, Wr)  # dE/dr5_a = Wr^T dE/dr5_b
-    dZ5_e = dZ5 * Z5 * (1.0 - Z5)  # dE/dz5_e = dE/dz5 * z5 * (1 - z5)
-    del Z5, dZ5
-    dZ5_d = dZ5_e  # dE/dz5_d = dE/dz5_e
+    # dE/dz5_e = dE/dz5 * z5 * (1 - z5), dE/dz5 = dE/dh5_c * n5, dE/dz5 += dE/dh5_a * (-1), dE/dh5_a = dE/dh5_b * h4
+    dZ5_e = Z5 * dH5 * (1.0 - Z5) * (N5 - H4)
+    del Z5, N5, dH5
     dbz = dbz + _batch_sum(dZ5_e)  # dE/dbz += dE/dz5_e, summed over the batch
-    del dZ5_e
-    dZ5_b = dZ5_d  # dE/dz5_b = dE/dz5_d
-    dZ5_c = dZ5_d  # dE/dz5_c = dE/dz5_d
-    del dZ5_d
-    dUz = dUz + np.dot(dZ5_c.T, H4)  # dE/dUz += dE/dz5_c h4^T, summed over the batch
+    dZ5_b = dZ5_e  # dE/dz5_b = dE/dz5_d
+    dUz = dUz + np.dot(dZ5_e.T, H4)  # dE/dUz += dE/dz5_c h4^T, summed over the batch
     del H4
-    dH4 = dH4 + np.dot(dZ5_c, Uz)  # dE/dh4 += Uz^T dE/dz5_c
-    del dZ5_c
+    dH4 = dH4 + np.dot(dZ5_e, Uz)  # dE/dh4 += Uz^T dE/dz5_c
+    del dZ5_e
     dZ5_a = np.dot(dZ5_b, Wz)  # dE/dz5_a = Wz^T dE/dz5_b
-    dH4_b = dH4  # dE/dh4_b = dE/dh4
-    dH4_c = dH4  # dE/dh4_c = dE/dh4
-    del dH4
-    dZ4 = dH4_c * N4  # dE/dz4 = dE/dh4_c * n4
-    dN4 = dH4_c * Z4  # dE/dn4 = dE/dh4_c * z4
-    del dH4_c
-    dH4_a = dH4_b * H3  # dE/dh4_a = dE/dh4_b * h3
-    dH3 = dH4_b * H4_a  # dE/dh3 = dE/dh4_b * h4_a
-    del H4_a, dH4_b
-    dZ4 = dZ4 + -dH4_a  # dE/dz4 += dE/dh4_a * (-1)
-    del dH4_a
-    dN4_f = dN4 * (1.0 - N4 ** 2)  # dE/dn4_f = dE/dn4 * (1 - n4 ** 2)
-    del N4, dN4
-    dN4_e = dN4_f  # dE/dn4_e = dE/dn4_f
+    dN4_f = Z4 * dH4 * (1.0 - N4 ** 2)  # dE/dn4_f = dE/dn4 * (1 - n4 ** 2), dE/dn4 = dE/dh4_c * z4
     dbn = dbn + _batch_sum(dN4_f)  # dE/dbn += dE/dn4_f, summed over the batch
-    del dN4_f
-    dN4_b = dN4_e  # dE/dn4_b = dE/dn4_e
-    dN4_d = dN4_e  # dE/dn4_d = dE/dn4_e
-    del dN4_e
-    dUn = dUn + np.dot(dN4_d.T, N4_c)  # dE/dUn += dE/dn4_d n4_c^T, summed over the batch
+    dN4_b = dN4_f  # dE/dn4_b = dE/dn4_e
+    dUn = dUn + np.dot(dN4_f.T, N4_c)  # dE/dUn += dE/dn4_d n4_c^T, summed over the batch
     del N4_c
-    dN4_c = np.dot(dN4_d, Un)  # dE/dn4_c = Un^T dE/dn4_d
-    del dN4_d
-    dR4 = dN4_c * H3  # dE/dr4 = dE/dn4_c * h3
-    dH3 = dH3 + dN4_c * R4  # dE/dh3 += dE/dn4_c * r4
-    del dN4_c
+    dN4_c = np.dot(dN4_f, Un)  # dE/dn4_c = Un^T dE/dn4_d
+    del dN4_f
     dN4_a = np.dot(dN4_b, Wn)  # dE/dn4_a = Wn^T dE/dn4_b
-    dR4_e = dR4 * R4 * (1.0 - R4)  # dE/dr4_e = dE/dr4 * r4 * (1 - r4)
-    del R4, dR4
-    dR4_d = dR4_e  # dE/dr4_d = dE/dr4_e
+    dR4_e = H3 * R4 * dN4_c * (1.0 - R4)  # dE/dr4_e = dE/dr4 * r4 * (1 - r4), dE/dr4 = dE/dn4_c * h3
     dbr = dbr + _batch_sum(dR4_e)  # dE/dbr += dE/dr4_e, summed over the batch
+    dR4_b = dR4_e  # dE/dr4_b = dE/dr4_d
+    dUr = dUr + np.dot(dR4_e.T, H3)  # dE/dUr += dE/dr4_c h3^T, summed over the batch
+    dH3 = H4_a * dH4 + R4 * dN4_c  # dE/dh3 = dE/dh4_b * h4_a, dE/dh3 += dE/dn4_c * r4
+    del R4, H4_a, dN4_c
+    dH3 = dH3 + np.dot(dR4_e, Ur)  # dE/dh3 += Ur^T dE/dr4_c
     del dR4_e
-    dR4_b = dR4_d  # dE/dr4_b = dE/dr4_d
-    dR4_c = dR4_d  # dE/dr4_c = dE/dr4_d
-    del dR4_d
-    dUr = dUr + np.dot(dR4_c.T, H3)  # dE/dUr += dE/dr4_c h3^T, summed over the batch
-    dH3 = dH3 + np.dot(dR4_c, Ur)  # dE/dh3 += Ur^T dE/dr4_c
-    del dR4_c
     dR4_a = np.dot(dR4_b, Wr)  # dE/dr4_a = Wr^T dE/dr4_b
-    dZ4_e = dZ4 * Z4 * (1.0 - Z4)  # dE/dz4_e = dE/dz4 * z4 * (1 - z4)
-    del Z4, dZ4
-    dZ4_d = dZ4_e  # dE/dz4_d = dE/dz4_e
+    # dE/dz4_e = dE/dz4 * z4 * (1 - z4), dE/dz4 = dE/dh4_c * n4, dE/dz4 += dE/dh4_a * (-1), dE/dh4_a = dE/dh4_b * h3
+    dZ4_e = Z4 * dH4 * (1.0 - Z4) * (N4 - H3)
+    del Z4, N4, dH4
     dbz = dbz + _batch_sum(dZ4_e)  # dE/dbz += dE/dz4_e, summed over the batch
-    del dZ4_e
-    dZ4_b = dZ4_d  # dE/dz4_b = dE/dz4_d
-    dZ4_c = dZ4_d  # dE/dz4_c = dE/dz4_d
-    del dZ4_d
-    dUz = dUz + np.dot(dZ4_c.T, H3)  # dE/dUz += dE/dz4_c h3^T, summed over the batch
+    dZ4_b = dZ4_e  # dE/dz4_b = dE/dz4_d
+    dUz = dUz + np.dot(dZ4_e.T, H3)  # dE/dUz += dE/dz4_c h3^T, summed over the batch
     del H3
-    dH3 = dH3 + np.dot(dZ4_c, Uz)  # dE/dh3 += Uz^T dE/dz4_c
-    del dZ4_c
+    dH3 = dH3 + np.dot(dZ4_e, Uz)  # dE/dh3 += Uz^T dE/dz4_c
+    del dZ4_e
     dZ4_a = np.dot(dZ4_b, Wz)  # dE/dz4_a = Wz^T dE/dz4_b
-    dH3_b = dH3  # dE/dh3_b = dE/dh3
-    dH3_c = dH3  # dE/dh3_c = dE/dh3
-    del dH3
-    dZ3 = dH3_c * N3  # dE/dz3 = dE/dh3_c * n3
-    dN3 = dH3_c * Z3  # dE/dn3 = dE/dh3_c * z3
-    del dH3_c
-    dH3_a = dH3_b * H2  # dE/dh3_a = dE/dh3_b * h2
-    dH2 = dH3_b * H3_a  # dE/dh2 = dE/dh3_b * h3_a
-    del H3_a, dH3_b
-    dZ3 = dZ3 + -dH3_a  # dE/dz3 += dE/dh3_a * (-1)
-    del dH3_a
-    dN3_f = dN3 * (1.0 - N3 ** 2)  # dE/dn3_f = dE/dn3 * (1 - n3 ** 2)
-    del N3, dN3
-    dN3_e = dN3_f  # dE/dn3_e = dE/dn3_f
+    dN3_f = Z3 * dH3 * (1.0 - N3 ** 2)  # dE/dn3_f = dE/dn3 * (1 - n3 ** 2), dE/dn3 = dE/dh3_c * z3
     dbn = dbn + _batch_sum(dN3_f)  # dE/dbn += dE/dn3_f, summed over the batch
-    del dN3_f
-    dN3_b = dN3_e  # dE/dn3_b = dE/dn3_e
-    dN3_d = dN3_e  # dE/dn3_d = dE/dn3_e
-    del dN3_e
-    dUn = dUn + np.dot(dN3_d.T, N3_c)  # dE/dUn += dE/dn3_d n3_c^T, summed over the batch
+    dN3_b = dN3_f  # dE/dn3_b = dE/dn3_e
+    dUn = dUn + np.dot(dN3_f.T, N3_c)  # dE/dUn += dE/dn3_d n3_c^T, summed over the batch
     del N3_c
-    dN3_c = np.dot(dN3_d, Un)  # dE/dn3_c = Un^T dE/dn3_d
-    del dN3_d
-    dR3 = dN3_c * H2  # dE/dr3 = dE/dn3_c * h2
-    dH2 = dH2 + dN3_c * R3  # dE/dh2 += dE/dn3_c * r3
-    del dN3_c
+    dN3_c = np.dot(dN3_f, Un)  # dE/dn3_c = Un^T dE/dn3_d
+    del dN3_f
     dN3_a = np.dot(dN3_b, Wn)  # dE/dn3_a = Wn^T dE/dn3_b
-    dR3_e = dR3 * R3 * (1.0 - R3)  # dE/dr3_e = dE/dr3 * r3 * (1 - r3)
-    del R3, dR3
-    dR3_d = dR3_e  # dE/dr3_d = dE/dr3_e
+    dR3_e = H2 * R3 * dN3_c * (1.0 - R3)  # dE/dr3_e = dE/dr3 * r3 * (1 - r3), dE/dr3 = dE/dn3_c * h2
     dbr = dbr + _batch_sum(dR3_e)  # dE/dbr += dE/dr3_e, summed over the batch
+    dR3_b = dR3_e  # dE/dr3_b = dE/dr3_d
+    dUr = dUr + np.dot(dR3_e.T, H2)  # dE/dUr += dE/dr3_c h2^T, summed over the batch
+    dH2 = H3_a * dH3 + R3 * dN3_c  # dE/dh2 = dE/dh3_b * h3_a, dE/dh2 += dE/dn3_c * r3
+    del R3, H3_a, dN3_c
+    dH2 = dH2 + np.dot(dR3_e, Ur)  # dE/dh2 += Ur^T dE/dr3_c
     del dR3_e
-    dR3_b = dR3_d  # dE/dr3_b = dE/dr3_d
-    dR3_c = dR3_d  # dE/dr3_c = dE/dr3_d
-    del dR3_d
-    dUr = dUr + np.dot(dR3_c.T, H2)  # dE/dUr += dE/dr3_c h2^T, summed over the batch
-    dH2 = dH2 + np.dot(dR3_c, Ur)  # dE/dh2 += Ur^T dE/dr3_c
-    del dR3_c
     dR3_a = np.dot(dR3_b, Wr)  # dE/dr3_a = Wr^T dE/dr3_b
-    dZ3_e = dZ3 * Z3 * (1.0 - Z3)  # dE/dz3_e = dE/dz3 * z3 * (1 - z3)
-    del Z3, dZ3
-    dZ3_d = dZ3_e  # dE/dz3_d = dE/dz3_e
+    # dE/dz3_e = dE/dz3 * z3 * (1 - z3), dE/dz3 = dE/dh3_c * n3, dE/dz3 += dE/dh3_a * (-1), dE/dh3_a = dE/dh3_b * h2
+    dZ3_e = Z3 * dH3 * (1.0 - Z3) * (N3 - H2)
+    del Z3, N3, dH3
     dbz = dbz + _batch_sum(dZ3_e)  # dE/dbz += dE/dz3_e, summed over the batch
-    del dZ3_e
-    dZ3_b = dZ3_d  # dE/dz3_b = dE/dz3_d
-    dZ3_c = dZ3_d  # dE/dz3_c = dE/dz3_d
-    del dZ3_d
-    dUz = dUz + np.dot(dZ3_c.T, H2)  # dE/dUz += dE/dz3_c h2^T, summed over the batch
+    dZ3_b = dZ3_e  # dE/dz3_b = dE/dz3_d
+    dUz = dUz + np.dot(dZ3_e.T, H2)  # dE/dUz += dE/dz3_c h2^T, summed over the batch
     del H2
-    dH2 = dH2 + np.dot(dZ3_c, Uz)  # dE/dh2 += Uz^T dE/dz3_c
-    del dZ3_c
+    dH2 = dH2 + np.dot(dZ3_e, Uz)  # dE/dh2 += Uz^T dE/dz3_c
+    del dZ3_e
     dZ3_a = np.dot(dZ3_b, Wz)  # dE/dz3_a = Wz^T dE/dz3_b
-    dH2_b = dH2  # dE/dh2_b = dE/dh2
-    dH2_c = dH2  # dE/dh2_c = dE/dh2
-    del dH2
-    dZ2 = dH2_c * N2  # dE/dz2 = dE/dh2_c * n2
-    dN2 = dH2_c * Z2  # dE/dn2 = dE/dh2_c * z2
-    del dH2_c
-    dH2_a = dH2_b * H1  # dE/dh2_a = dE/dh2_b * h1
-    dH1 = dH2_b * H2_a  # dE/dh1 = dE/dh2_b * h2_a
-    del H2_a, dH2_b
-    dZ2 = dZ2 + -dH2_a  # dE/dz2 += dE/dh2_a * (-1)
-    del dH2_a
-    dN2_f = dN2 * (1.0 - N2 ** 2)  # dE/dn2_f = dE/dn2 * (1 - n2 ** 2)
-    del N2, dN2
-    dN2_e = dN2_f  # dE/dn2_e = dE/dn2_f
+    dN2_f = Z2 * dH2 * (1.0 - N2 ** 2)  # dE/dn2_f = dE/dn2 * (1 - n2 ** 2), dE/dn2 = dE/dh2_c * z2
     dbn = dbn + _batch_sum(dN2_f)  # dE/dbn += dE/dn2_f, summed over the batch
-    del dN2_f
-    dN2_b = dN2_e  # dE/dn2_b = dE/dn2_e
-    dN2_d = dN2_e  # dE/dn2_d = dE/dn2_e
-    del dN2_e
-    dUn = dUn + np.dot(dN2_d.T, N2_c)  # dE/dUn += dE/dn2_d n2_c^T, summed over the batch
+    dN2_b = dN2_f  # dE/dn2_b = dE/dn2_e
+    dUn = dUn + np.dot(dN2_f.T, N2_c)  # dE/dUn += dE/dn2_d n2_c^T, summed over the batch
     del N2_c
-    dN2_c = np.dot(dN2_d, Un)  # dE/dn2_c = Un^T dE/dn2_d
-    del dN2_d
-    dR2 = dN2_c * H1  # dE/dr2 = dE/dn2_c * h1
-    dH1 = dH1 + dN2_c * R2  # dE/dh1 += dE/dn2_c * r2
-    del dN2_c
+    dN2_c = np.dot(dN2_f, Un)  # dE/dn2_c = Un^T dE/dn2_d
+    del dN2_f
     dN2_a = np.dot(dN2_b, Wn)  # dE/dn2_a = Wn^T dE/dn2_b
-    dR2_e = dR2 * R2 * (1.0 - R2)  # dE/dr2_e = dE/dr2 * r2 * (1 - r2)
-    del R2, dR2
-    dR2_d = dR2_e  # dE/dr2_d = dE/dr2_e
+    dR2_e = H1 * R2 * dN2_c * (1.0 - R2)  # dE/dr2_e = dE/dr2 * r2 * (1 - r2), dE/dr2 = dE/dn2_c * h1
     dbr = dbr + _batch_sum(dR2_e)  # dE/dbr += dE/dr2_e, summed over the batch
+    dR2_b = dR2_e  # dE/dr2_b = dE/dr2_d
+    dUr = dUr + np.dot(dR2_e.T, H1)  # dE/dUr += dE/dr2_c h1^T, summed over the batch
+    dH1 = H2_a * dH2 + R2 * dN2_c  # dE/dh1 = dE/dh2_b * h2_a, dE/dh1 += dE/dn2_c * r2
+    del R2, H2_a, dN2_c
+    dH1 = dH1 + np.dot(dR2_e, Ur)  # dE/dh1 += Ur^T dE/dr2_c
     del dR2_e
-    dR2_b = dR2_d  # dE/dr2_b = dE/dr2_d
-    dR2_c = dR2_d  # dE/dr2_c = dE/dr2_d
-    del dR2_d
-    dUr = dUr + np.dot(dR2_c.T, H1)  # dE/dUr += dE/dr2_c h1^T, summed over the batch
-    dH1 = dH1 + np.dot(dR2_c, Ur)  # dE/dh1 += Ur^T dE/dr2_c
-    del dR2_c
     # dE/dWr = sum over k of dE/d(Wr e[k]) e[k]^T, summed over the batch, one product for all the steps
     dWr = np.dot(np.stack([dR2_b, dR3_b, dR4_b, dR5_b, dR6_b], axis=1).reshape(-1, 16).T, E_[:, 1:6].reshape(-1, 12))
     del dR6_b, dR5_b, dR4_b, dR3_b
     dR2_a = np.dot(dR2_b, Wr)  # dE/dr2_a = Wr^T dE/dr2_b
     del dR2_b
-    dZ2_e = dZ2 * Z2 * (1.0 - Z2)  # dE/dz2_e = dE/dz2 * z2 * (1 - z2)
-    del Z2, dZ2
-    dZ2_d = dZ2_e  # dE/dz2_d = dE/dz2_e
+    # dE/dz2_e = dE/dz2 * z2 * (1 - z2), dE/dz2 = dE/dh2_c * n2, dE/dz2 += dE/dh2_a * (-1), dE/dh2_a = dE/dh2_b * h1
+    dZ2_e = Z2 * dH2 * (1.0 - Z2) * (N2 - H1)
+    del Z2, N2, dH2
     dbz = dbz + _batch_sum(dZ2_e)  # dE/dbz += dE/dz2_e, summed over the batch
-    del dZ2_e
-    dZ2_b = dZ2_d  # dE/dz2_b = dE/dz2_d
-    dZ2_c = dZ2_d  # dE/dz2_c = dE/dz2_d
-    del dZ2_d
-    dUz = dUz + np.dot(dZ2_c.T, H1)  # dE/dUz += dE/dz2_c h1^T, summed over the batch
+    dZ2_b = dZ2_e  # dE/dz2_b = dE/dz2_d
+    dUz = dUz + np.dot(dZ2_e.T, H1)  # dE/dUz += dE/dz2_c h1^T, summed over the batch
     del H1
-    dH1 = dH1 + np.dot(dZ2_c, Uz)  # dE/dh1 += Uz^T dE/dz2_c
-    del dZ2_c
+    dH1 = dH1 + np.dot(dZ2_e, Uz)  # dE/dh1 += Uz^T dE/dz2_c
+    del dZ2_e
     dZ2_a = np.dot(dZ2_b, Wz)  # dE/dz2_a = Wz^T dE/dz2_b
-    dZ1 = dH1 * N1  # dE/dz1 = dE/dh1 * n1
-    dN1 = dH1 * Z1  # dE/dn1 = dE/dh1 * z1
-    del dH1
-    dN1_b = dN1 * (1.0 - N1 ** 2)  # dE/dn1_b = dE/dn1 * (1 - n1 ** 2)
-    del N1, dN1
+    dN1_b = Z1 * dH1 * (1.0 - N1 ** 2)  # dE/dn1_b = dE/dn1 * (1 - n1 ** 2), dE/dn1 = dE/dh1 * z1
     # dE/dWn = sum over k of dE/d(Wn e[k]) e[k]^T, summed over the batch, one product for all the steps
     dWn = np.dot(np.stack([dN1_b, dN2_b, dN3_b, dN4_b, dN5_b, dN6_b], axis=1).reshape(-1, 16).T, E_.reshape(-1, 12))
     del dN6_b, dN5_b, dN4_b, dN3_b, dN2_b
     dbn = dbn + _batch_sum(dN1_b)  # dE/dbn += dE/dn1_b, summed over the batch
     dN1_a = np.dot(dN1_b, Wn)  # dE/dn1_a = Wn^T dE/dn1_b
     del dN1_b
-    dZ1_b = dZ1 * Z1 * (1.0 - Z1)  # dE/dz1_b = dE/dz1 * z1 * (1 - z1)
-    del Z1, dZ1
+    dZ1_b = N1 * Z1 * dH1 * (1.0 - Z1)  # dE/dz1_b = dE/dz1 * z1 * (1 - z1), dE/dz1 = dE/dh1 * n1
+    del Z1, N1, dH1
     # dE/dWz = sum over k of dE/d(Wz e[k]) e[k]^T, summed over the batch, one product for all the steps
     dWz = np.dot(np.stack([dZ1_b, dZ2_b, dZ3_b, dZ4_b, dZ5_b, dZ6_b], axis=1).reshape(-1, 16).T, E_.reshape(-1, 12))
     del E_, dZ6_b, dZ5_b, dZ4_b, dZ3_b, dZ2_b

@@ -203,10 +203,9 @@ def backward(params, cache, T):
     dWo = np.dot(dY.T, G)  # dE/dWo = dE/dy g^T, summed over the batch
     dbo = _batch_sum(dY)  # dE/dbo = dE/dy, summed over the batch
     dG = np.dot(dY, Wo)  # dE/dg = Wo^T dE/dy
-    dG_a = dG * G_c  # dE/dg_a = dE/dg * g_c
-    dG_c = dG * G_a  # dE/dg_c = dE/dg * g_a
-    dG_b = dG_c * G_c * (1.0 - G_c)  # dE/dg_b = dE/dg_c * g_c * (1 - g_c)
+    dG_b = G_a * G_c * dG * (1.0 - G_c)  # dE/dg_b = dE/dg_c * g_c * (1 - g_c), dE/dg_c = dE/dg * g_a
     dWg = np.dot(dG_b.T, X)  # dE/dWg = dE/dg_b x^T, summed over the batch
+    dG_a = dG * G_c  # dE/dg_a = dE/dg * g_c
     dWa = np.dot(dG_a.T, X)  # dE/dWa = dE/dg_a x^T, summed over the batch
     return {
         "Wa": dWa,
@@ -243,13 +242,12 @@ def loss_and_grad(params, X, T, check=True):
     dbo = _batch_sum(dY)  # dE/dbo = dE/dy, summed over the batch
     dG = np.dot(dY, Wo)  # dE/dg = Wo^T dE/dy
     del dY
-    dG_a = dG * G_c  # dE/dg_a = dE/dg * g_c
-    dG_c = dG * G_a  # dE/dg_c = dE/dg * g_a
-    del G_a, dG
-    dG_b = dG_c * G_c * (1.0 - G_c)  # dE/dg_b = dE/dg_c * g_c * (1 - g_c)
-    del G_c, dG_c
+    dG_b = G_a * G_c * dG * (1.0 - G_c)  # dE/dg_b = dE/dg_c * g_c * (1 - g_c), dE/dg_c = dE/dg * g_a
+    del G_a
     dWg = np.dot(dG_b.T, X)  # dE/dWg = dE/dg_b x^T, summed over the batch
     del dG_b
+    dG_a = dG * G_c  # dE/dg_a = dE/dg * g_c
+    del G_c, dG
     dWa = np.dot(dG_a.T, X)  # dE/dWa = dE/dg_a x^T, summed over the batch
     return E, {
         "Wa": dWa,

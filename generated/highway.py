@@ -199,16 +199,11 @@ def backward(params, cache, T):
     Target = T
     N = T.shape[0]
     dY = (Y - Target) / N  # dE/dy = y - target
-    dY_a = dY  # dE/dy_a = dE/dy
-    dY_c = dY  # dE/dy_c = dE/dy
-    dY_b = dY_c * X  # dE/dy_b = dE/dy_c * x
-    dT_ = -dY_b  # dE/dt = dE/dy_b * (-1)
-    dT_ = dT_ + dY_a * H  # dE/dt += dE/dy_a * h
-    dH = dY_a * T_  # dE/dh = dE/dy_a * t
-    dT_a = dT_ * T_ * (1.0 - T_)  # dE/dt_a = dE/dt * t * (1 - t)
+    # dE/dt_a = dE/dt * t * (1 - t), dE/dt = dE/dy_b * (-1), dE/dy_b = dE/dy_c * x, dE/dt += dE/dy_a * h
+    dT_a = T_ * dY * (1.0 - T_) * (H - X)
     dWt = np.dot(dT_a.T, X)  # dE/dWt = dE/dt_a x^T, summed over the batch
     dbt = _batch_sum(dT_a)  # dE/dbt = dE/dt_a, summed over the batch
-    dH_a = dH * (1.0 - H ** 2)  # dE/dh_a = dE/dh * (1 - h ** 2)
+    dH_a = T_ * dY * (1.0 - H ** 2)  # dE/dh_a = dE/dh * (1 - h ** 2), dE/dh = dE/dy_a * t
     dWh = np.dot(dH_a.T, X)  # dE/dWh = dE/dh_a x^T, summed over the batch
     dbh = _batch_sum(dH_a)  # dE/dbh = dE/dh_a, summed over the batch
     return {
@@ -242,23 +237,13 @@ def loss_and_grad(params, X, T, check=True):
     E = 0.5 * np.vdot(_r_Y, _r_Y) / N
     dY = _r_Y / N  # dE/dy = y - target
     del _r_Y
-    dY_a = dY  # dE/dy_a = dE/dy
-    dY_c = dY  # dE/dy_c = dE/dy
-    del dY
-    dY_b = dY_c * X  # dE/dy_b = dE/dy_c * x
-    del dY_c
-    dT_ = -dY_b  # dE/dt = dE/dy_b * (-1)
-    del dY_b
-    dT_ = dT_ + dY_a * H  # dE/dt += dE/dy_a * h
-    dH = dY_a * T_  # dE/dh = dE/dy_a * t
-    del dY_a
-    dT_a = dT_ * T_ * (1.0 - T_)  # dE/dt_a = dE/dt * t * (1 - t)
-    del T_, dT_
+    # dE/dt_a = dE/dt * t * (1 - t), dE/dt = dE/dy_b * (-1), dE/dy_b = dE/dy_c * x, dE/dt += dE/dy_a * h
+    dT_a = T_ * dY * (1.0 - T_) * (H - X)
     dWt = np.dot(dT_a.T, X)  # dE/dWt = dE/dt_a x^T, summed over the batch
     dbt = _batch_sum(dT_a)  # dE/dbt = dE/dt_a, summed over the batch
     del dT_a
-    dH_a = dH * (1.0 - H ** 2)  # dE/dh_a = dE/dh * (1 - h ** 2)
-    del H, dH
+    dH_a = T_ * dY * (1.0 - H ** 2)  # dE/dh_a = dE/dh * (1 - h ** 2), dE/dh = dE/dy_a * t
+    del H, T_, dY
     dWh = np.dot(dH_a.T, X)  # dE/dWh = dE/dh_a x^T, summed over the batch
     dbh = _batch_sum(dH_a)  # dE/dbh = dE/dh_a, summed over the batch
     return E, {

@@ -496,355 +496,216 @@ def backward(params, cache, T):
     dWy = np.dot(dY.T, H10)  # dE/dWy = dE/dy h10^T, summed over the batch
     dby = _batch_sum(dY)  # dE/dby = dE/dy, summed over the batch
     dH10 = np.dot(dY, Wy)  # dE/dh10 = Wy^T dE/dy
-    dO10 = dH10 * H10_a  # dE/do10 = dE/dh10 * h10_a
-    dH10_a = dH10 * O10  # dE/dh10_a = dE/dh10 * o10
-    dC10 = dH10_a * (1.0 - H10_a ** 2)  # dE/dc10 = dE/dh10_a * (1 - h10_a ** 2)
-    dC10_a = dC10  # dE/dc10_a = dE/dc10
-    dC10_b = dC10  # dE/dc10_b = dE/dc10
-    dI10 = dC10_b * G10  # dE/di10 = dE/dc10_b * g10
-    dG10 = dC10_b * I10  # dE/dg10 = dE/dc10_b * i10
-    dF10 = dC10_a * C9  # dE/df10 = dE/dc10_a * c9
-    dC9 = dC10_a * F10  # dE/dc9 = dE/dc10_a * f10
-    dG10_e = dG10 * (1.0 - G10 ** 2)  # dE/dg10_e = dE/dg10 * (1 - g10 ** 2)
-    dG10_d = dG10_e  # dE/dg10_d = dE/dg10_e
+    dC10 = O10 * dH10 * (1.0 - H10_a ** 2)  # dE/dc10 = dE/dh10_a * (1 - h10_a ** 2), dE/dh10_a = dE/dh10 * o10
+    dG10_e = I10 * dC10 * (1.0 - G10 ** 2)  # dE/dg10_e = dE/dg10 * (1 - g10 ** 2), dE/dg10 = dE/dc10_b * i10
     dbg = _batch_sum(dG10_e)  # dE/dbg = dE/dg10_e, summed over the batch
-    dG10_b = dG10_d  # dE/dg10_b = dE/dg10_d
-    dG10_c = dG10_d  # dE/dg10_c = dE/dg10_d
-    dUg = np.dot(dG10_c.T, H9)  # dE/dUg = dE/dg10_c h9^T, summed over the batch
-    dH9 = np.dot(dG10_c, Ug)  # dE/dh9 = Ug^T dE/dg10_c
-    dO10_e = dO10 * O10 * (1.0 - O10)  # dE/do10_e = dE/do10 * o10 * (1 - o10)
-    dO10_d = dO10_e  # dE/do10_d = dE/do10_e
+    dG10_b = dG10_e  # dE/dg10_b = dE/dg10_d
+    dUg = np.dot(dG10_e.T, H9)  # dE/dUg = dE/dg10_c h9^T, summed over the batch
+    dH9 = np.dot(dG10_e, Ug)  # dE/dh9 = Ug^T dE/dg10_c
+    dO10_e = H10_a * O10 * dH10 * (1.0 - O10)  # dE/do10_e = dE/do10 * o10 * (1 - o10), dE/do10 = dE/dh10 * h10_a
     dbo = _batch_sum(dO10_e)  # dE/dbo = dE/do10_e, summed over the batch
-    dO10_b = dO10_d  # dE/do10_b = dE/do10_d
-    dO10_c = dO10_d  # dE/do10_c = dE/do10_d
-    dUo = np.dot(dO10_c.T, H9)  # dE/dUo = dE/do10_c h9^T, summed over the batch
-    dH9 = dH9 + np.dot(dO10_c, Uo)  # dE/dh9 += Uo^T dE/do10_c
-    dF10_e = dF10 * F10 * (1.0 - F10)  # dE/df10_e = dE/df10 * f10 * (1 - f10)
-    dF10_d = dF10_e  # dE/df10_d = dE/df10_e
+    dO10_b = dO10_e  # dE/do10_b = dE/do10_d
+    dUo = np.dot(dO10_e.T, H9)  # dE/dUo = dE/do10_c h9^T, summed over the batch
+    dH9 = dH9 + np.dot(dO10_e, Uo)  # dE/dh9 += Uo^T dE/do10_c
+    dF10_e = C9 * F10 * dC10 * (1.0 - F10)  # dE/df10_e = dE/df10 * f10 * (1 - f10), dE/df10 = dE/dc10_a * c9
     dbf = _batch_sum(dF10_e)  # dE/dbf = dE/df10_e, summed over the batch
-    dF10_b = dF10_d  # dE/df10_b = dE/df10_d
-    dF10_c = dF10_d  # dE/df10_c = dE/df10_d
-    dUf = np.dot(dF10_c.T, H9)  # dE/dUf = dE/df10_c h9^T, summed over the batch
-    dH9 = dH9 + np.dot(dF10_c, Uf)  # dE/dh9 += Uf^T dE/df10_c
-    dI10_e = dI10 * I10 * (1.0 - I10)  # dE/di10_e = dE/di10 * i10 * (1 - i10)
-    dI10_d = dI10_e  # dE/di10_d = dE/di10_e
+    dF10_b = dF10_e  # dE/df10_b = dE/df10_d
+    dUf = np.dot(dF10_e.T, H9)  # dE/dUf = dE/df10_c h9^T, summed over the batch
+    dH9 = dH9 + np.dot(dF10_e, Uf)  # dE/dh9 += Uf^T dE/df10_c
+    dI10_e = G10 * I10 * dC10 * (1.0 - I10)  # dE/di10_e = dE/di10 * i10 * (1 - i10), dE/di10 = dE/dc10_b * g10
     dbi = _batch_sum(dI10_e)  # dE/dbi = dE/di10_e, summed over the batch
-    dI10_b = dI10_d  # dE/di10_b = dE/di10_d
-    dI10_c = dI10_d  # dE/di10_c = dE/di10_d
-    dUi = np.dot(dI10_c.T, H9)  # dE/dUi = dE/di10_c h9^T, summed over the batch
-    dH9 = dH9 + np.dot(dI10_c, Ui)  # dE/dh9 += Ui^T dE/di10_c
-    dO9 = dH9 * H9_a  # dE/do9 = dE/dh9 * h9_a
-    dH9_a = dH9 * O9  # dE/dh9_a = dE/dh9 * o9
-    dC9 = dC9 + dH9_a * (1.0 - H9_a ** 2)  # dE/dc9 += dE/dh9_a * (1 - h9_a ** 2)
-    dC9_a = dC9  # dE/dc9_a = dE/dc9
-    dC9_b = dC9  # dE/dc9_b = dE/dc9
-    dI9 = dC9_b * G9  # dE/di9 = dE/dc9_b * g9
-    dG9 = dC9_b * I9  # dE/dg9 = dE/dc9_b * i9
-    dF9 = dC9_a * C8  # dE/df9 = dE/dc9_a * c8
-    dC8 = dC9_a * F9  # dE/dc8 = dE/dc9_a * f9
-    dG9_e = dG9 * (1.0 - G9 ** 2)  # dE/dg9_e = dE/dg9 * (1 - g9 ** 2)
-    dG9_d = dG9_e  # dE/dg9_d = dE/dg9_e
+    dI10_b = dI10_e  # dE/di10_b = dE/di10_d
+    dUi = np.dot(dI10_e.T, H9)  # dE/dUi = dE/di10_c h9^T, summed over the batch
+    dH9 = dH9 + np.dot(dI10_e, Ui)  # dE/dh9 += Ui^T dE/di10_c
+    # dE/dc9 = dE/dc10_a * f10, dE/dc9 += dE/dh9_a * (1 - h9_a ** 2), dE/dh9_a = dE/dh9 * o9
+    dC9 = F10 * dC10 + O9 * dH9 * (1.0 - H9_a ** 2)
+    dG9_e = I9 * dC9 * (1.0 - G9 ** 2)  # dE/dg9_e = dE/dg9 * (1 - g9 ** 2), dE/dg9 = dE/dc9_b * i9
     dbg = dbg + _batch_sum(dG9_e)  # dE/dbg += dE/dg9_e, summed over the batch
-    dG9_b = dG9_d  # dE/dg9_b = dE/dg9_d
-    dG9_c = dG9_d  # dE/dg9_c = dE/dg9_d
-    dUg = dUg + np.dot(dG9_c.T, H8)  # dE/dUg += dE/dg9_c h8^T, summed over the batch
-    dH8 = np.dot(dG9_c, Ug)  # dE/dh8 = Ug^T dE/dg9_c
-    dF9_e = dF9 * F9 * (1.0 - F9)  # dE/df9_e = dE/df9 * f9 * (1 - f9)
-    dF9_d = dF9_e  # dE/df9_d = dE/df9_e
+    dG9_b = dG9_e  # dE/dg9_b = dE/dg9_d
+    dUg = dUg + np.dot(dG9_e.T, H8)  # dE/dUg += dE/dg9_c h8^T, summed over the batch
+    dH8 = np.dot(dG9_e, Ug)  # dE/dh8 = Ug^T dE/dg9_c
+    dF9_e = C8 * F9 * dC9 * (1.0 - F9)  # dE/df9_e = dE/df9 * f9 * (1 - f9), dE/df9 = dE/dc9_a * c8
     dbf = dbf + _batch_sum(dF9_e)  # dE/dbf += dE/df9_e, summed over the batch
-    dF9_b = dF9_d  # dE/df9_b = dE/df9_d
-    dF9_c = dF9_d  # dE/df9_c = dE/df9_d
-    dUf = dUf + np.dot(dF9_c.T, H8)  # dE/dUf += dE/df9_c h8^T, summed over the batch
-    dH8 = dH8 + np.dot(dF9_c, Uf)  # dE/dh8 += Uf^T dE/df9_c
-    dO9_e = dO9 * O9 * (1.0 - O9)  # dE/do9_e = dE/do9 * o9 * (1 - o9)
-    dO9_d = dO9_e  # dE/do9_d = dE/do9_e
+    dF9_b = dF9_e  # dE/df9_b = dE/df9_d
+    dUf = dUf + np.dot(dF9_e.T, H8)  # dE/dUf += dE/df9_c h8^T, summed over the batch
+    dH8 = dH8 + np.dot(dF9_e, Uf)  # dE/dh8 += Uf^T dE/df9_c
+    dO9_e = H9_a * O9 * dH9 * (1.0 - O9)  # dE/do9_e = dE/do9 * o9 * (1 - o9), dE/do9 = dE/dh9 * h9_a
     dbo = dbo + _batch_sum(dO9_e)  # dE/dbo += dE/do9_e, summed over the batch
-    dO9_b = dO9_d  # dE/do9_b = dE/do9_d
-    dO9_c = dO9_d  # dE/do9_c = dE/do9_d
-    dUo = dUo + np.dot(dO9_c.T, H8)  # dE/dUo += dE/do9_c h8^T, summed over the batch
-    dH8 = dH8 + np.dot(dO9_c, Uo)  # dE/dh8 += Uo^T dE/do9_c
-    dI9_e = dI9 * I9 * (1.0 - I9)  # dE/di9_e = dE/di9 * i9 * (1 - i9)
-    dI9_d = dI9_e  # dE/di9_d = dE/di9_e
+    dO9_b = dO9_e  # dE/do9_b = dE/do9_d
+    dUo = dUo + np.dot(dO9_e.T, H8)  # dE/dUo += dE/do9_c h8^T, summed over the batch
+    dH8 = dH8 + np.dot(dO9_e, Uo)  # dE/dh8 += Uo^T dE/do9_c
+    dI9_e = G9 * I9 * dC9 * (1.0 - I9)  # dE/di9_e = dE/di9 * i9 * (1 - i9), dE/di9 = dE/dc9_b * g9
     dbi = dbi + _batch_sum(dI9_e)  # dE/dbi += dE/di9_e, summed over the batch
-    dI9_b = dI9_d  # dE/di9_b = dE/di9_d
-    dI9_c = dI9_d  # dE/di9_c = dE/di9_d
-    dUi = dUi + np.dot(dI9_c.T, H8)  # dE/dUi += dE/di9_c h8^T, summed over the batch
-    dH8 = dH8 + np.dot(dI9_c, Ui)  # dE/dh8 += Ui^T dE/di9_c
-    dO8 = dH8 * H8_a  # dE/do8 = dE/dh8 * h8_a
-    dH8_a = dH8 * O8  # dE/dh8_a = dE/dh8 * o8
-    dC8 = dC8 + dH8_a * (1.0 - H8_a ** 2)  # dE/dc8 += dE/dh8_a * (1 - h8_a ** 2)
-    dC8_a = dC8  # dE/dc8_a = dE/dc8
-    dC8_b = dC8  # dE/dc8_b = dE/dc8
-    dI8 = dC8_b * G8  # dE/di8 = dE/dc8_b * g8
-    dG8 = dC8_b * I8  # dE/dg8 = dE/dc8_b * i8
-    dF8 = dC8_a * C7  # dE/df8 = dE/dc8_a * c7
-    dC7 = dC8_a * F8  # dE/dc7 = dE/dc8_a * f8
-    dG8_e = dG8 * (1.0 - G8 ** 2)  # dE/dg8_e = dE/dg8 * (1 - g8 ** 2)
-    dG8_d = dG8_e  # dE/dg8_d = dE/dg8_e
+    dI9_b = dI9_e  # dE/di9_b = dE/di9_d
+    dUi = dUi + np.dot(dI9_e.T, H8)  # dE/dUi += dE/di9_c h8^T, summed over the batch
+    dH8 = dH8 + np.dot(dI9_e, Ui)  # dE/dh8 += Ui^T dE/di9_c
+    # dE/dc8 = dE/dc9_a * f9, dE/dc8 += dE/dh8_a * (1 - h8_a ** 2), dE/dh8_a = dE/dh8 * o8
+    dC8 = F9 * dC9 + O8 * dH8 * (1.0 - H8_a ** 2)
+    dG8_e = I8 * dC8 * (1.0 - G8 ** 2)  # dE/dg8_e = dE/dg8 * (1 - g8 ** 2), dE/dg8 = dE/dc8_b * i8
     dbg = dbg + _batch_sum(dG8_e)  # dE/dbg += dE/dg8_e, summed over the batch
-    dG8_b = dG8_d  # dE/dg8_b = dE/dg8_d
-    dG8_c = dG8_d  # dE/dg8_c = dE/dg8_d
-    dUg = dUg + np.dot(dG8_c.T, H7)  # dE/dUg += dE/dg8_c h7^T, summed over the batch
-    dH7 = np.dot(dG8_c, Ug)  # dE/dh7 = Ug^T dE/dg8_c
-    dF8_e = dF8 * F8 * (1.0 - F8)  # dE/df8_e = dE/df8 * f8 * (1 - f8)
-    dF8_d = dF8_e  # dE/df8_d = dE/df8_e
+    dG8_b = dG8_e  # dE/dg8_b = dE/dg8_d
+    dUg = dUg + np.dot(dG8_e.T, H7)  # dE/dUg += dE/dg8_c h7^T, summed over the batch
+    dH7 = np.dot(dG8_e, Ug)  # dE/dh7 = Ug^T dE/dg8_c
+    dF8_e = C7 * F8 * dC8 * (1.0 - F8)  # dE/df8_e = dE/df8 * f8 * (1 - f8), dE/df8 = dE/dc8_a * c7
     dbf = dbf + _batch_sum(dF8_e)  # dE/dbf += dE/df8_e, summed over the batch
-    dF8_b = dF8_d  # dE/df8_b = dE/df8_d
-    dF8_c = dF8_d  # dE/df8_c = dE/df8_d
-    dUf = dUf + np.dot(dF8_c.T, H7)  # dE/dUf += dE/df8_c h7^T, summed over the batch
-    dH7 = dH7 + np.dot(dF8_c, Uf)  # dE/dh7 += Uf^T dE/df8_c
-    dO8_e = dO8 * O8 * (1.0 - O8)  # dE/do8_e = dE/do8 * o8 * (1 - o8)
-    dO8_d = dO8_e  # dE/do8_d = dE/do8_e
+    dF8_b = dF8_e  # dE/df8_b = dE/df8_d
+    dUf = dUf + np.dot(dF8_e.T, H7)  # dE/dUf += dE/df8_c h7^T, summed over the batch
+    dH7 = dH7 + np.dot(dF8_e, Uf)  # dE/dh7 += Uf^T dE/df8_c
+    dO8_e = H8_a * O8 * dH8 * (1.0 - O8)  # dE/do8_e = dE/do8 * o8 * (1 - o8), dE/do8 = dE/dh8 * h8_a
     dbo = dbo + _batch_sum(dO8_e)  # dE/dbo += dE/do8_e, summed over the batch
-    dO8_b = dO8_d  # dE/do8_b = dE/do8_d
-    dO8_c = dO8_d  # dE/do8_c = dE/do8_d
-    dUo = dUo + np.dot(dO8_c.T, H7)  # dE/dUo += dE/do8_c h7^T, summed over the batch
-    dH7 = dH7 + np.dot(dO8_c, Uo)  # dE/dh7 += Uo^T dE/do8_c
-    dI8_e = dI8 * I8 * (1.0 - I8)  # dE/di8_e = dE/di8 * i8 * (1 - i8)
-    dI8_d = dI8_e  # dE/di8_d = dE/di8_e
+    dO8_b = dO8_e  # dE/do8_b = dE/do8_d
+    dUo = dUo + np.dot(dO8_e.T, H7)  # dE/dUo += dE/do8_c h7^T, summed over the batch
+    dH7 = dH7 + np.dot(dO8_e, Uo)  # dE/dh7 += Uo^T dE/do8_c
+    dI8_e = G8 * I8 * dC8 * (1.0 - I8)  # dE/di8_e = dE/di8 * i8 * (1 - i8), dE/di8 = dE/dc8_b * g8
     dbi = dbi + _batch_sum(dI8_e)  # dE/dbi += dE/di8_e, summed over the batch
-    dI8_b = dI8_d  # dE/di8_b = dE/di8_d
-    dI8_c = dI8_d  # dE/di8_c = dE/di8_d
-    dUi = dUi + np.dot(dI8_c.T, H7)  # dE/dUi += dE/di8_c h7^T, summed over the batch
-    dH7 = dH7 + np.dot(dI8_c, Ui)  # dE/dh7 += Ui^T dE/di8_c
-    dO7 = dH7 * H7_a  # dE/do7 = dE/dh7 * h7_a
-    dH7_a = dH7 * O7  # dE/dh7_a = dE/dh7 * o7
-    dC7 = dC7 + dH7_a * (1.0 - H7_a ** 2)  # dE/dc7 += dE/dh7_a * (1 - h7_a ** 2)
-    dC7_a = dC7  # dE/dc7_a = dE/dc7
-    dC7_b = dC7  # dE/dc7_b = dE/dc7
-    dI7 = dC7_b * G7  # dE/di7 = dE/dc7_b * g7
-    dG7 = dC7_b * I7  # dE/dg7 = dE/dc7_b * i7
-    dF7 = dC7_a * C6  # dE/df7 = dE/dc7_a * c6
-    dC6 = dC7_a * F7  # dE/dc6 = dE/dc7_a * f7
-    dG7_e = dG7 * (1.0 - G7 ** 2)  # dE/dg7_e = dE/dg7 * (1 - g7 ** 2)
-    dG7_d = dG7_e  # dE/dg7_d = dE/dg7_e
+    dI8_b = dI8_e  # dE/di8_b = dE/di8_d
+    dUi = dUi + np.dot(dI8_e.T, H7)  # dE/dUi += dE/di8_c h7^T, summed over the batch
+    dH7 = dH7 + np.dot(dI8_e, Ui)  # dE/dh7 += Ui^T dE/di8_c
+    # dE/dc7 = dE/dc8_a * f8, dE/dc7 += dE/dh7_a * (1 - h7_a ** 2), dE/dh7_a = dE/dh7 * o7
+    dC7 = F8 * dC8 + O7 * dH7 * (1.0 - H7_a ** 2)
+    dG7_e = I7 * dC7 * (1.0 - G7 ** 2)  # dE/dg7_e = dE/dg7 * (1 - g7 ** 2), dE/dg7 = dE/dc7_b * i7
     dbg = dbg + _batch_sum(dG7_e)  # dE/dbg += dE/dg7_e, summed over the batch
-    dG7_b = dG7_d  # dE/dg7_b = dE/dg7_d
-    dG7_c = dG7_d  # dE/dg7_c = dE/dg7_d
-    dUg = dUg + np.dot(dG7_c.T, H6)  # dE/dUg += dE/dg7_c h6^T, summed over the batch
-    dH6 = np.dot(dG7_c, Ug)  # dE/dh6 = Ug^T dE/dg7_c
-    dF7_e = dF7 * F7 * (1.0 - F7)  # dE/df7_e = dE/df7 * f7 * (1 - f7)
-    dF7_d = dF7_e  # dE/df7_d = dE/df7_e
+    dG7_b = dG7_e  # dE/dg7_b = dE/dg7_d
+    dUg = dUg + np.dot(dG7_e.T, H6)  # dE/dUg += dE/dg7_c h6^T, summed over the batch
+    dH6 = np.dot(dG7_e, Ug)  # dE/dh6 = Ug^T dE/dg7_c
+    dF7_e = C6 * F7 * dC7 * (1.0 - F7)  # dE/df7_e = dE/df7 * f7 * (1 - f7), dE/df7 = dE/dc7_a * c6
     dbf = dbf + _batch_sum(dF7_e)  # dE/dbf += dE/df7_e, summed over the batch
-    dF7_b = dF7_d  # dE/df7_b = dE/df7_d
-    dF7_c = dF7_d  # dE/df7_c = dE/df7_d
-    dUf = dUf + np.dot(dF7_c.T, H6)  # dE/dUf += dE/df7_c h6^T, summed over the batch
-    dH6 = dH6 + np.dot(dF7_c, Uf)  # dE/dh6 += Uf^T dE/df7_c
-    dO7_e = dO7 * O7 * (1.0 - O7)  # dE/do7_e = dE/do7 * o7 * (1 - o7)
-    dO7_d = dO7_e  # dE/do7_d = dE/do7_e
+    dF7_b = dF7_e  # dE/df7_b = dE/df7_d
+    dUf = dUf + np.dot(dF7_e.T, H6)  # dE/dUf += dE/df7_c h6^T, summed over the batch
+    dH6 = dH6 + np.dot(dF7_e, Uf)  # dE/dh6 += Uf^T dE/df7_c
+    dO7_e = H7_a * O7 * dH7 * (1.0 - O7)  # dE/do7_e = dE/do7 * o7 * (1 - o7), dE/do7 = dE/dh7 * h7_a
     dbo = dbo + _batch_sum(dO7_e)  # dE/dbo += dE/do7_e, summed over the batch
-    dO7_b = dO7_d  # dE/do7_b = dE/do7_d
-    dO7_c = dO7_d  # dE/do7_c = dE/do7_d
-    dUo = dUo + np.dot(dO7_c.T, H6)  # dE/dUo += dE/do7_c h6^T, summed over the batch
-    dH6 = dH6 + np.dot(dO7_c, Uo)  # dE/dh6 += Uo^T dE/do7_c
-    dI7_e = dI7 * I7 * (1.0 - I7)  # dE/di7_e = dE/di7 * i7 * (1 - i7)
-    dI7_d = dI7_e  # dE/di7_d = dE/di7_e
+    dO7_b = dO7_e  # dE/do7_b = dE/do7_d
+    dUo = dUo + np.dot(dO7_e.T, H6)  # dE/dUo += dE/do7_c h6^T, summed over the batch
+    dH6 = dH6 + np.dot(dO7_e, Uo)  # dE/dh6 += Uo^T dE/do7_c
+    dI7_e = G7 * I7 * dC7 * (1.0 - I7)  # dE/di7_e = dE/di7 * i7 * (1 - i7), dE/di7 = dE/dc7_b * g7
     dbi = dbi + _batch_sum(dI7_e)  # dE/dbi += dE/di7_e, summed over the batch
-    dI7_b = dI7_d  # dE/di7_b = dE/di7_d
-    dI7_c = dI7_d  # dE/di7_c = dE/di7_d
-    dUi = dUi + np.dot(dI7_c.T, H6)  # dE/dUi += dE/di7_c h6^T, summed over the batch
-    dH6 = dH6 + np.dot(dI7_c, Ui)  # dE/dh6 += Ui^T dE/di7_c
-    dO6 = dH6 * H6_a  # dE/do6 = dE/dh6 * h6_a
-    dH6_a = dH6 * O6  # dE/dh6_a = dE/dh6 * o6
-    dC6 = dC6 + dH6_a * (1.0 - H6_a ** 2)  # dE/dc6 += dE/dh6_a * (1 - h6_a ** 2)
-    dC6_a = dC6  # dE/dc6_a = dE/dc6
-    dC6_b = dC6  # dE/dc6_b = dE/dc6
-    dI6 = dC6_b * G6  # dE/di6 = dE/dc6_b * g6
-    dG6 = dC6_b * I6  # dE/dg6 = dE/dc6_b * i6
-    dF6 = dC6_a * C5  # dE/df6 = dE/dc6_a * c5
-    dC5 = dC6_a * F6  # dE/dc5 = dE/dc6_a * f6
-    dG6_e = dG6 * (1.0 - G6 ** 2)  # dE/dg6_e = dE/dg6 * (1 - g6 ** 2)
-    dG6_d = dG6_e  # dE/dg6_d = dE/dg6_e
+    dI7_b = dI7_e  # dE/di7_b = dE/di7_d
+    dUi = dUi + np.dot(dI7_e.T, H6)  # dE/dUi += dE/di7_c h6^T, summed over the batch
+    dH6 = dH6 + np.dot(dI7_e, Ui)  # dE/dh6 += Ui^T dE/di7_c
+    # dE/dc6 = dE/dc7_a * f7, dE/dc6 += dE/dh6_a * (1 - h6_a ** 2), dE/dh6_a = dE/dh6 * o6
+    dC6 = F7 * dC7 + O6 * dH6 * (1.0 - H6_a ** 2)
+    dG6_e = I6 * dC6 * (1.0 - G6 ** 2)  # dE/dg6_e = dE/dg6 * (1 - g6 ** 2), dE/dg6 = dE/dc6_b * i6
     dbg = dbg + _batch_sum(dG6_e)  # dE/dbg += dE/dg6_e, summed over the batch
-    dG6_b = dG6_d  # dE/dg6_b = dE/dg6_d
-    dG6_c = dG6_d  # dE/dg6_c = dE/dg6_d
-    dUg = dUg + np.dot(dG6_c.T, H5)  # dE/dUg += dE/dg6_c h5^T, summed over the batch
-    dH5 = np.dot(dG6_c, Ug)  # dE/dh5 = Ug^T dE/dg6_c
-    dF6_e = dF6 * F6 * (1.0 - F6)  # dE/df6_e = dE/df6 * f6 * (1 - f6)
-    dF6_d = dF6_e  # dE/df6_d = dE/df6_e
+    dG6_b = dG6_e  # dE/dg6_b = dE/dg6_d
+    dUg = dUg + np.dot(dG6_e.T, H5)  # dE/dUg += dE/dg6_c h5^T, summed over the batch
+    dH5 = np.dot(dG6_e, Ug)  # dE/dh5 = Ug^T dE/dg6_c
+    dF6_e = C5 * F6 * dC6 * (1.0 - F6)  # dE/df6_e = dE/df6 * f6 * (1 - f6), dE/df6 = dE/dc6_a * c5
     dbf = dbf + _batch_sum(dF6_e)  # dE/dbf += dE/df6_e, summed over the batch
-    dF6_b = dF6_d  # dE/df6_b = dE/df6_d
-    dF6_c = dF6_d  # dE/df6_c = dE/df6_d
-    dUf = dUf + np.dot(dF6_c.T, H5)  # dE/dUf += dE/df6_c h5^T, summed over the batch
-    dH5 = dH5 + np.dot(dF6_c, Uf)  # dE/dh5 += Uf^T dE/df6_c
-    dO6_e = dO6 * O6 * (1.0 - O6)  # dE/do6_e = dE/do6 * o6 * (1 - o6)
-    dO6_d = dO6_e  # dE/do6_d = dE/do6_e
+    dF6_b = dF6_e  # dE/df6_b = dE/df6_d
+    dUf = dUf + np.dot(dF6_e.T, H5)  # dE/dUf += dE/df6_c h5^T, summed over the batch
+    dH5 = dH5 + np.dot(dF6_e, Uf)  # dE/dh5 += Uf^T dE/df6_c
+    dO6_e = H6_a * O6 * dH6 * (1.0 - O6)  # dE/do6_e = dE/do6 * o6 * (1 - o6), dE/do6 = dE/dh6 * h6_a
     dbo = dbo + _batch_sum(dO6_e)  # dE/dbo += dE/do6_e, summed over the batch
-    dO6_b = dO6_d  # dE/do6_b = dE/do6_d
-    dO6_c = dO6_d  # dE/do6_c = dE/do6_d
-    dUo = dUo + np.dot(dO6_c.T, H5)  # dE/dUo += dE/do6_c h5^T, summed over the batch
-    dH5 = dH5 + np.dot(dO6_c, Uo)  # dE/dh5 += Uo^T dE/do6_c
-    dI6_e = dI6 * I6 * (1.0 - I6)  # dE/di6_e = dE/di6 * i6 * (1 - i6)
-    dI6_d = dI6_e  # dE/di6_d = dE/di6_e
+    dO6_b = dO6_e  # dE/do6_b = dE/do6_d
+    dUo = dUo + np.dot(dO6_e.T, H5)  # dE/dUo += dE/do6_c h5^T, summed over the batch
+    dH5 = dH5 + np.dot(dO6_e, Uo)  # dE/dh5 += Uo^T dE/do6_c
+    dI6_e = G6 * I6 * dC6 * (1.0 - I6)  # dE/di6_e = dE/di6 * i6 * (1 - i6), dE/di6 = dE/dc6_b * g6
     dbi = dbi + _batch_sum(dI6_e)  # dE/dbi += dE/di6_e, summed over the batch
-    dI6_b = dI6_d  # dE/di6_b = dE/di6_d
-    dI6_c = dI6_d  # dE/di6_c = dE/di6_d
-    dUi = dUi + np.dot(dI6_c.T, H5)  # dE/dUi += dE/di6_c h5^T, summed over the batch
-    dH5 = dH5 + np.dot(dI6_c, Ui)  # dE/dh5 += Ui^T dE/di6_c
-    dO5 = dH5 * H5_a  # dE/do5 = dE/dh5 * h5_a
-    dH5_a = dH5 * O5  # dE/dh5_a = dE/dh5 * o5
-    dC5 = dC5 + dH5_a * (1.0 - H5_a ** 2)  # dE/dc5 += dE/dh5_a * (1 - h5_a ** 2)
-    dC5_a = dC5  # dE/dc5_a = dE/dc5
-    dC5_b = dC5  # dE/dc5_b = dE/dc5
-    dI5 = dC5_b * G5  # dE/di5 = dE/dc5_b * g5
-    dG5 = dC5_b * I5  # dE/dg5 = dE/dc5_b * i5
-    dF5 = dC5_a * C4  # dE/df5 = dE/dc5_a * c4
-    dC4 = dC5_a * F5  # dE/dc4 = dE/dc5_a * f5
-    dG5_e = dG5 * (1.0 - G5 ** 2)  # dE/dg5_e = dE/dg5 * (1 - g5 ** 2)
-    dG5_d = dG5_e  # dE/dg5_d = dE/dg5_e
+    dI6_b = dI6_e  # dE/di6_b = dE/di6_d
+    dUi = dUi + np.dot(dI6_e.T, H5)  # dE/dUi += dE/di6_c h5^T, summed over the batch
+    dH5 = dH5 + np.dot(dI6_e, Ui)  # dE/dh5 += Ui^T dE/di6_c
+    # dE/dc5 = dE/dc6_a * f6, dE/dc5 += dE/dh5_a * (1 - h5_a ** 2), dE/dh5_a = dE/dh5 * o5
+    dC5 = F6 * dC6 + O5 * dH5 * (1.0 - H5_a ** 2)
+    dG5_e = I5 * dC5 * (1.0 - G5 ** 2)  # dE/dg5_e = dE/dg5 * (1 - g5 ** 2), dE/dg5 = dE/dc5_b * i5
     dbg = dbg + _batch_sum(dG5_e)  # dE/dbg += dE/dg5_e, summed over the batch
-    dG5_b = dG5_d  # dE/dg5_b = dE/dg5_d
-    dG5_c = dG5_d  # dE/dg5_c = dE/dg5_d
-    dUg = dUg + np.dot(dG5_c.T, H4)  # dE/dUg += dE/dg5_c h4^T, summed over the batch
-    dH4 = np.dot(dG5_c, Ug)  # dE/dh4 = Ug^T dE/dg5_c
-    dF5_e = dF5 * F5 * (1.0 - F5)  # dE/df5_e = dE/df5 * f5 * (1 - f5)
-    dF5_d = dF5_e  # dE/df5_d = dE/df5_e
+    dG5_b = dG5_e  # dE/dg5_b = dE/dg5_d
+    dUg = dUg + np.dot(dG5_e.T, H4)  # dE/dUg += dE/dg5_c h4^T, summed over the batch
+    dH4 = np.dot(dG5_e, Ug)  # dE/dh4 = Ug^T dE/dg5_c
+    dF5_e = C4 * F5 * dC5 * (1.0 - F5)  # dE/df5_e = dE/df5 * f5 * (1 - f5), dE/df5 = dE/dc5_a * c4
     dbf = dbf + _batch_sum(dF5_e)  # dE/dbf += dE/df5_e, summed over the batch
-    dF5_b = dF5_d  # dE/df5_b = dE/df5_d
-    dF5_c = dF5_d  # dE/df5_c = dE/df5_d
-    dUf = dUf + np.dot(dF5_c.T, H4)  # dE/dUf += dE/df5_c h4^T, summed over the batch
-    dH4 = dH4 + np.dot(dF5_c, Uf)  # dE/dh4 += Uf^T dE/df5_c
-    dO5_e = dO5 * O5 * (1.0 - O5)  # dE/do5_e = dE/do5 * o5 * (1 - o5)
-    dO5_d = dO5_e  # dE/do5_d = dE/do5_e
+    dF5_b = dF5_e  # dE/df5_b = dE/df5_d
+    dUf = dUf + np.dot(dF5_e.T, H4)  # dE/dUf += dE/df5_c h4^T, summed over the batch
+    dH4 = dH4 + np.dot(dF5_e, Uf)  # dE/dh4 += Uf^T dE/df5_c
+    dO5_e = H5_a * O5 * dH5 * (1.0 - O5)  # dE/do5_e = dE/do5 * o5 * (1 - o5), dE/do5 = dE/dh5 * h5_a
     dbo = dbo + _batch_sum(dO5_e)  # dE/dbo += dE/do5_e, summed over the batch
-    dO5_b = dO5_d  # dE/do5_b = dE/do5_d
-    dO5_c = dO5_d  # dE/do5_c = dE/do5_d
-    dUo = dUo + np.dot(dO5_c.T, H4)  # dE/dUo += dE/do5_c h4^T, summed over the batch
-    dH4 = dH4 + np.dot(dO5_c, Uo)  # dE/dh4 += Uo^T dE/do5_c
-    dI5_e = dI5 * I5 * (1.0 - I5)  # dE/di5_e = dE/di5 * i5 * (1 - i5)
-    dI5_d = dI5_e  # dE/di5_d = dE/di5_e
+    dO5_b = dO5_e  # dE/do5_b = dE/do5_d
+    dUo = dUo + np.dot(dO5_e.T, H4)  # dE/dUo += dE/do5_c h4^T, summed over the batch
+    dH4 = dH4 + np.dot(dO5_e, Uo)  # dE/dh4 += Uo^T dE/do5_c
+    dI5_e = G5 * I5 * dC5 * (1.0 - I5)  # dE/di5_e = dE/di5 * i5 * (1 - i5), dE/di5 = dE/dc5_b * g5
     dbi = dbi + _batch_sum(dI5_e)  # dE/dbi += dE/di5_e, summed over the batch
-    dI5_b = dI5_d  # dE/di5_b = dE/di5_d
-    dI5_c = dI5_d  # dE/di5_c = dE/di5_d
-    dUi = dUi + np.dot(dI5_c.T, H4)  # dE/dUi += dE/di5_c h4^T, summed over the batch
-    dH4 = dH4 + np.dot(dI5_c, Ui)  # dE/dh4 += Ui^T dE/di5_c
-    dO4 = dH4 * H4_a  # dE/do4 = dE/dh4 * h4_a
-    dH4_a = dH4 * O4  # dE/dh4_a = dE/dh4 * o4
-    dC4 = dC4 + dH4_a * (1.0 - H4_a ** 2)  # dE/dc4 += dE/dh4_a * (1 - h4_a ** 2)
-    dC4_a = dC4  # dE/dc4_a = dE/dc4
-    dC4_b = dC4  # dE/dc4_b = dE/dc4
-    dI4 = dC4_b * G4  # dE/di4 = dE/dc4_b * g4
-    dG4 = dC4_b * I4  # dE/dg4 = dE/dc4_b * i4
-    dF4 = dC4_a * C3  # dE/df4 = dE/dc4_a * c3
-    dC3 = dC4_a * F4  # dE/dc3 = dE/dc4_a * f4
-    dG4_e = dG4 * (1.0 - G4 ** 2)  # dE/dg4_e = dE/dg4 * (1 - g4 ** 2)
-    dG4_d = dG4_e  # dE/dg4_d = dE/dg4_e
+    dI5_b = dI5_e  # dE/di5_b = dE/di5_d
+    dUi = dUi + np.dot(dI5_e.T, H4)  # dE/dUi += dE/di5_c h4^T, summed over the batch
+    dH4 = dH4 + np.dot(dI5_e, Ui)  # dE/dh4 += Ui^T dE/di5_c
+    # dE/dc4 = dE/dc5_a * f5, dE/dc4 += dE/dh4_a * (1 - h4_a ** 2), dE/dh4_a = dE/dh4 * o4
+    dC4 = F5 * dC5 + O4 * dH4 * (1.0 - H4_a ** 2)
+    dG4_e = I4 * dC4 * (1.0 - G4 ** 2)  # dE/dg4_e = dE/dg4 * (1 - g4 ** 2), dE/dg4 = dE/dc4_b * i4
     dbg = dbg + _batch_sum(dG4_e)  # dE/dbg += dE/dg4_e, summed over the batch
-    dG4_b = dG4_d  # dE/dg4_b = dE/dg4_d
-    dG4_c = dG4_d  # dE/dg4_c = dE/dg4_d
-    dUg = dUg + np.dot(dG4_c.T, H3)  # dE/dUg += dE/dg4_c h3^T, summed over the batch
-    dH3 = np.dot(dG4_c, Ug)  # dE/dh3 = Ug^T dE/dg4_c
-    dF4_e = dF4 * F4 * (1.0 - F4)  # dE/df4_e = dE/df4 * f4 * (1 - f4)
-    dF4_d = dF4_e  # dE/df4_d = dE/df4_e
+    dG4_b = dG4_e  # dE/dg4_b = dE/dg4_d
+    dUg = dUg + np.dot(dG4_e.T, H3)  # dE/dUg += dE/dg4_c h3^T, summed over the batch
+    dH3 = np.dot(dG4_e, Ug)  # dE/dh3 = Ug^T dE/dg4_c
+    dF4_e = C3 * F4 * dC4 * (1.0 - F4)  # dE/df4_e = dE/df4 * f4 * (1 - f4), dE/df4 = dE/dc4_a * c3
     dbf = dbf + _batch_sum(dF4_e)  # dE/dbf += dE/df4_e, summed over the batch
-    dF4_b = dF4_d  # dE/df4_b = dE/df4_d
-    dF4_c = dF4_d  # dE/df4_c = dE/df4_d
-    dUf = dUf + np.dot(dF4_c.T, H3)  # dE/dUf += dE/df4_c h3^T, summed over the batch
-    dH3 = dH3 + np.dot(dF4_c, Uf)  # dE/dh3 += Uf^T dE/df4_c
-    dO4_e = dO4 * O4 * (1.0 - O4)  # dE/do4_e = dE/do4 * o4 * (1 - o4)
-    dO4_d = dO4_e  # dE/do4_d = dE/do4_e
+    dF4_b = dF4_e  # dE/df4_b = dE/df4_d
+    dUf = dUf + np.dot(dF4_e.T, H3)  # dE/dUf += dE/df4_c h3^T, summed over the batch
+    dH3 = dH3 + np.dot(dF4_e, Uf)  # dE/dh3 += Uf^T dE/df4_c
+    dO4_e = H4_a * O4 * dH4 * (1.0 - O4)  # dE/do4_e = dE/do4 * o4 * (1 - o4), dE/do4 = dE/dh4 * h4_a
     dbo = dbo + _batch_sum(dO4_e)  # dE/dbo += dE/do4_e, summed over the batch
-    dO4_b = dO4_d  # dE/do4_b = dE/do4_d
-    dO4_c = dO4_d  # dE/do4_c = dE/do4_d
-    dUo = dUo + np.dot(dO4_c.T, H3)  # dE/dUo += dE/do4_c h3^T, summed over the batch
-    dH3 = dH3 + np.dot(dO4_c, Uo)  # dE/dh3 += Uo^T dE/do4_c
-    dI4_e = dI4 * I4 * (1.0 - I4)  # dE/di4_e = dE/di4 * i4 * (1 - i4)
-    dI4_d = dI4_e  # dE/di4_d = dE/di4_e
+    dO4_b = dO4_e  # dE/do4_b = dE/do4_d
+    dUo = dUo + np.dot(dO4_e.T, H3)  # dE/dUo += dE/do4_c h3^T, summed over the batch
+    dH3 = dH3 + np.dot(dO4_e, Uo)  # dE/dh3 += Uo^T dE/do4_c
+    dI4_e = G4 * I4 * dC4 * (1.0 - I4)  # dE/di4_e = dE/di4 * i4 * (1 - i4), dE/di4 = dE/dc4_b * g4
     dbi = dbi + _batch_sum(dI4_e)  # dE/dbi += dE/di4_e, summed over the batch
-    dI4_b = dI4_d  # dE/di4_b = dE/di4_d
-    dI4_c = dI4_d  # dE/di4_c = dE/di4_d
-    dUi = dUi + np.dot(dI4_c.T, H3)  # dE/dUi += dE/di4_c h3^T, summed over the batch
-    dH3 = dH3 + np.dot(dI4_c, Ui)  # dE/dh3 += Ui^T dE/di4_c
-    dO3 = dH3 * H3_a  # dE/do3 = dE/dh3 * h3_a
-    dH3_a = dH3 * O3  # dE/dh3_a = dE/dh3 * o3
-    dC3 = dC3 + dH3_a * (1.0 - H3_a ** 2)  # dE/dc3 += dE/dh3_a * (1 - h3_a ** 2)
-    dC3_a = dC3  # dE/dc3_a = dE/dc3
-    dC3_b = dC3  # dE/dc3_b = dE/dc3
-    dI3 = dC3_b * G3  # dE/di3 = dE/dc3_b * g3
-    dG3 = dC3_b * I3  # dE/dg3 = dE/dc3_b * i3
-    dF3 = dC3_a * C2  # dE/df3 = dE/dc3_a * c2
-    dC2 = dC3_a * F3  # dE/dc2 = dE/dc3_a * f3
-    dG3_e = dG3 * (1.0 - G3 ** 2)  # dE/dg3_e = dE/dg3 * (1 - g3 ** 2)
-    dG3_d = dG3_e  # dE/dg3_d = dE/dg3_e
+    dI4_b = dI4_e  # dE/di4_b = dE/di4_d
+    dUi = dUi + np.dot(dI4_e.T, H3)  # dE/dUi += dE/di4_c h3^T, summed over the batch
+    dH3 = dH3 + np.dot(dI4_e, Ui)  # dE/dh3 += Ui^T dE/di4_c
+    # dE/dc3 = dE/dc4_a * f4, dE/dc3 += dE/dh3_a * (1 - h3_a ** 2), dE/dh3_a = dE/dh3 * o3
+    dC3 = F4 * dC4 + O3 * dH3 * (1.0 - H3_a ** 2)
+    dG3_e = I3 * dC3 * (1.0 - G3 ** 2)  # dE/dg3_e = dE/dg3 * (1 - g3 ** 2), dE/dg3 = dE/dc3_b * i3
     dbg = dbg + _batch_sum(dG3_e)  # dE/dbg += dE/dg3_e, summed over the batch
-    dG3_b = dG3_d  # dE/dg3_b = dE/dg3_d
-    dG3_c = dG3_d  # dE/dg3_c = dE/dg3_d
-    dUg = dUg + np.dot(dG3_c.T, H2)  # dE/dUg += dE/dg3_c h2^T, summed over the batch
-    dH2 = np.dot(dG3_c, Ug)  # dE/dh2 = Ug^T dE/dg3_c
-    dF3_e = dF3 * F3 * (1.0 - F3)  # dE/df3_e = dE/df3 * f3 * (1 - f3)
-    dF3_d = dF3_e  # dE/df3_d = dE/df3_e
+    dG3_b = dG3_e  # dE/dg3_b = dE/dg3_d
+    dUg = dUg + np.dot(dG3_e.T, H2)  # dE/dUg += dE/dg3_c h2^T, summed over the batch
+    dH2 = np.dot(dG3_e, Ug)  # dE/dh2 = Ug^T dE/dg3_c
+    dF3_e = C2 * F3 * dC3 * (1.0 - F3)  # dE/df3_e = dE/df3 * f3 * (1 - f3), dE/df3 = dE/dc3_a * c2
     dbf = dbf + _batch_sum(dF3_e)  # dE/dbf += dE/df3_e, summed over the batch
-    dF3_b = dF3_d  # dE/df3_b = dE/df3_d
-    dF3_c = dF3_d  # dE/df3_c = dE/df3_d
-    dUf = dUf + np.dot(dF3_c.T, H2)  # dE/dUf += dE/df3_c h2^T, summed over the batch
-    dH2 = dH2 + np.dot(dF3_c, Uf)  # dE/dh2 += Uf^T dE/df3_c
-    dO3_e = dO3 * O3 * (1.0 - O3)  # dE/do3_e = dE/do3 * o3 * (1 - o3)
-    dO3_d = dO3_e  # dE/do3_d = dE/do3_e
+    dF3_b = dF3_e  # dE/df3_b = dE/df3_d
+    dUf = dUf + np.dot(dF3_e.T, H2)  # dE/dUf += dE/df3_c h2^T, summed over the batch
+    dH2 = dH2 + np.dot(dF3_e, Uf)  # dE/dh2 += Uf^T dE/df3_c
+    dO3_e = H3_a * O3 * dH3 * (1.0 - O3)  # dE/do3_e = dE/do3 * o3 * (1 - o3), dE/do3 = dE/dh3 * h3_a
     dbo = dbo + _batch_sum(dO3_e)  # dE/dbo += dE/do3_e, summed over the batch
-    dO3_b = dO3_d  # dE/do3_b = dE/do3_d
-    dO3_c = dO3_d  # dE/do3_c = dE/do3_d
-    dUo = dUo + np.dot(dO3_c.T, H2)  # dE/dUo += dE/do3_c h2^T, summed over the batch
-    dH2 = dH2 + np.dot(dO3_c, Uo)  # dE/dh2 += Uo^T dE/do3_c
-    dI3_e = dI3 * I3 * (1.0 - I3)  # dE/di3_e = dE/di3 * i3 * (1 - i3)
-    dI3_d = dI3_e  # dE/di3_d = dE/di3_e
+    dO3_b = dO3_e  # dE/do3_b = dE/do3_d
+    dUo = dUo + np.dot(dO3_e.T, H2)  # dE/dUo += dE/do3_c h2^T, summed over the batch
+    dH2 = dH2 + np.dot(dO3_e, Uo)  # dE/dh2 += Uo^T dE/do3_c
+    dI3_e = G3 * I3 * dC3 * (1.0 - I3)  # dE/di3_e = dE/di3 * i3 * (1 - i3), dE/di3 = dE/dc3_b * g3
     dbi = dbi + _batch_sum(dI3_e)  # dE/dbi += dE/di3_e, summed over the batch
-    dI3_b = dI3_d  # dE/di3_b = dE/di3_d
-    dI3_c = dI3_d  # dE/di3_c = dE/di3_d
-    dUi = dUi + np.dot(dI3_c.T, H2)  # dE/dUi += dE/di3_c h2^T, summed over the batch
-    dH2 = dH2 + np.dot(dI3_c, Ui)  # dE/dh2 += Ui^T dE/di3_c
-    dO2 = dH2 * H2_a  # dE/do2 = dE/dh2 * h2_a
-    dH2_a = dH2 * O2  # dE/dh2_a = dE/dh2 * o2
-    dC2 = dC2 + dH2_a * (1.0 - H2_a ** 2)  # dE/dc2 += dE/dh2_a * (1 - h2_a ** 2)
-    dC2_a = dC2  # dE/dc2_a = dE/dc2
-    dC2_b = dC2  # dE/dc2_b = dE/dc2
-    dI2 = dC2_b * G2  # dE/di2 = dE/dc2_b * g2
-    dG2 = dC2_b * I2  # dE/dg2 = dE/dc2_b * i2
-    dF2 = dC2_a * C1  # dE/df2 = dE/dc2_a * c1
-    dC1 = dC2_a * F2  # dE/dc1 = dE/dc2_a * f2
-    dG2_e = dG2 * (1.0 - G2 ** 2)  # dE/dg2_e = dE/dg2 * (1 - g2 ** 2)
-    dG2_d = dG2_e  # dE/dg2_d = dE/dg2_e
+    dI3_b = dI3_e  # dE/di3_b = dE/di3_d
+    dUi = dUi + np.dot(dI3_e.T, H2)  # dE/dUi += dE/di3_c h2^T, summed over the batch
+    dH2 = dH2 + np.dot(dI3_e, Ui)  # dE/dh2 += Ui^T dE/di3_c
+    # dE/dc2 = dE/dc3_a * f3, dE/dc2 += dE/dh2_a * (1 - h2_a ** 2), dE/dh2_a = dE/dh2 * o2
+    dC2 = F3 * dC3 + O2 * dH2 * (1.0 - H2_a ** 2)
+    dG2_e = I2 * dC2 * (1.0 - G2 ** 2)  # dE/dg2_e = dE/dg2 * (1 - g2 ** 2), dE/dg2 = dE/dc2_b * i2
     dbg = dbg + _batch_sum(dG2_e)  # dE/dbg += dE/dg2_e, summed over the batch
-    dG2_b = dG2_d  # dE/dg2_b = dE/dg2_d
-    dG2_c = dG2_d  # dE/dg2_c = dE/dg2_d
-    dUg = dUg + np.dot(dG2_c.T, H1)  # dE/dUg += dE/dg2_c h1^T, summed over the batch
-    dH1 = np.dot(dG2_c, Ug)  # dE/dh1 = Ug^T dE/dg2_c
-    dF2_e = dF2 * F2 * (1.0 - F2)  # dE/df2_e = dE/df2 * f2 * (1 - f2)
-    dF2_d = dF2_e  # dE/df2_d = dE/df2_e
+    dG2_b = dG2_e  # dE/dg2_b = dE/dg2_d
+    dUg = dUg + np.dot(dG2_e.T, H1)  # dE/dUg += dE/dg2_c h1^T, summed over the batch
+    dH1 = np.dot(dG2_e, Ug)  # dE/dh1 = Ug^T dE/dg2_c
+    dF2_e = C1 * F2 * dC2 * (1.0 - F2)  # dE/df2_e = dE/df2 * f2 * (1 - f2), dE/df2 = dE/dc2_a * c1
     dbf = dbf + _batch_sum(dF2_e)  # dE/dbf += dE/df2_e, summed over the batch
-    dF2_b = dF2_d  # dE/df2_b = dE/df2_d
-    dF2_c = dF2_d  # dE/df2_c = dE/df2_d
-    dUf = dUf + np.dot(dF2_c.T, H1)  # dE/dUf += dE/df2_c h1^T, summed over the batch
-    dH1 = dH1 + np.dot(dF2_c, Uf)  # dE/dh1 += Uf^T dE/df2_c
+    dF2_b = dF2_e  # dE/df2_b = dE/df2_d
+    dUf = dUf + np.dot(dF2_e.T, H1)  # dE/dUf += dE/df2_c h1^T, summed over the batch
+    dH1 = dH1 + np.dot(dF2_e, Uf)  # dE/dh1 += Uf^T dE/df2_c
     # dE/dWf = sum over k of dE/d(Wf x[k]) x[k]^T, summed over the batch, one product for all the steps
     dWf = np.dot(np.stack([dF2_b, dF3_b, dF4_b, dF5_b, dF6_b, dF7_b, dF8_b, dF9_b, dF10_b], axis=1).reshape(-1, 16).T, X[:, 1:10].reshape(-1, 8))  # noqa: E501
-    dO2_e = dO2 * O2 * (1.0 - O2)  # dE/do2_e = dE/do2 * o2 * (1 - o2)
-    dO2_d = dO2_e  # dE/do2_d = dE/do2_e
+    dO2_e = H2_a * O2 * dH2 * (1.0 - O2)  # dE/do2_e = dE/do2 * o2 * (1 - o2), dE/do2 = dE/dh2 * h2_a
     dbo = dbo + _batch_sum(dO2_e)  # dE/dbo += dE/do2_e, summed over the batch
-    dO2_b = dO2_d  # dE/do2_b = dE/do2_d
-    dO2_c = dO2_d  # dE/do2_c = dE/do2_d
-    dUo = dUo + np.dot(dO2_c.T, H1)  # dE/dUo += dE/do2_c h1^T, summed over the batch
-    dH1 = dH1 + np.dot(dO2_c, Uo)  # dE/dh1 += Uo^T dE/do2_c
-    dI2_e = dI2 * I2 * (1.0 - I2)  # dE/di2_e = dE/di2 * i2 * (1 - i2)
-    dI2_d = dI2_e  # dE/di2_d = dE/di2_e
+    dO2_b = dO2_e  # dE/do2_b = dE/do2_d
+    dUo = dUo + np.dot(dO2_e.T, H1)  # dE/dUo += dE/do2_c h1^T, summed over the batch
+    dH1 = dH1 + np.dot(dO2_e, Uo)  # dE/dh1 += Uo^T dE/do2_c
+    dI2_e = G2 * I2 * dC2 * (1.0 - I2)  # dE/di2_e = dE/di2 * i2 * (1 - i2), dE/di2 = dE/dc2_b * g2
     dbi = dbi + _batch_sum(dI2_e)  # dE/dbi += dE/di2_e, summed over the batch
-    dI2_b = dI2_d  # dE/di2_b = dE/di2_d
-    dI2_c = dI2_d  # dE/di2_c = dE/di2_d
-    dUi = dUi + np.dot(dI2_c.T, H1)  # dE/dUi += dE/di2_c h1^T, summed over the batch
-    dH1 = dH1 + np.dot(dI2_c, Ui)  # dE/dh1 += Ui^T dE/di2_c
-    dO1 = dH1 * H1_a  # dE/do1 = dE/dh1 * h1_a
-    dH1_a = dH1 * O1  # dE/dh1_a = dE/dh1 * o1
-    dC1 = dC1 + dH1_a * (1.0 - H1_a ** 2)  # dE/dc1 += dE/dh1_a * (1 - h1_a ** 2)
-    dI1 = dC1 * G1  # dE/di1 = dE/dc1 * g1
-    dG1 = dC1 * I1  # dE/dg1 = dE/dc1 * i1
-    dG1_b = dG1 * (1.0 - G1 ** 2)  # dE/dg1_b = dE/dg1 * (1 - g1 ** 2)
+    dI2_b = dI2_e  # dE/di2_b = dE/di2_d
+    dUi = dUi + np.dot(dI2_e.T, H1)  # dE/dUi += dE/di2_c h1^T, summed over the batch
+    dH1 = dH1 + np.dot(dI2_e, Ui)  # dE/dh1 += Ui^T dE/di2_c
+    # dE/dc1 = dE/dc2_a * f2, dE/dc1 += dE/dh1_a * (1 - h1_a ** 2), dE/dh1_a = dE/dh1 * o1
+    dC1 = F2 * dC2 + O1 * dH1 * (1.0 - H1_a ** 2)
+    dG1_b = I1 * dC1 * (1.0 - G1 ** 2)  # dE/dg1_b = dE/dg1 * (1 - g1 ** 2), dE/dg1 = dE/dc1 * i1
     # dE/dWg = sum over k of dE/d(Wg x[k]) x[k]^T, summed over the batch, one product for all the steps
     dWg = np.dot(np.stack([dG1_b, dG2_b, dG3_b, dG4_b, dG5_b, dG6_b, dG7_b, dG8_b, dG9_b, dG10_b], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
     dbg = dbg + _batch_sum(dG1_b)  # dE/dbg += dE/dg1_b, summed over the batch
-    dO1_b = dO1 * O1 * (1.0 - O1)  # dE/do1_b = dE/do1 * o1 * (1 - o1)
+    dO1_b = H1_a * O1 * dH1 * (1.0 - O1)  # dE/do1_b = dE/do1 * o1 * (1 - o1), dE/do1 = dE/dh1 * h1_a
     # dE/dWo = sum over k of dE/d(Wo x[k]) x[k]^T, summed over the batch, one product for all the steps
     dWo = np.dot(np.stack([dO1_b, dO2_b, dO3_b, dO4_b, dO5_b, dO6_b, dO7_b, dO8_b, dO9_b, dO10_b], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
     dbo = dbo + _batch_sum(dO1_b)  # dE/dbo += dE/do1_b, summed over the batch
-    dI1_b = dI1 * I1 * (1.0 - I1)  # dE/di1_b = dE/di1 * i1 * (1 - i1)
+    dI1_b = G1 * I1 * dC1 * (1.0 - I1)  # dE/di1_b = dE/di1 * i1 * (1 - i1), dE/di1 = dE/dc1 * g1
     # dE/dWi = sum over k of dE/d(Wi x[k]) x[k]^T, summed over the batch, one product for all the steps
     dWi = np.dot(np.stack([dI1_b, dI2_b, dI3_b, dI4_b, dI5_b, dI6_b, dI7_b, dI8_b, dI9_b, dI10_b], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
     dbi = dbi + _batch_sum(dI1_b)  # dE/dbi += dE/di1_b, summed over the batch
@@ -976,573 +837,304 @@ def loss_and_grad(params, X, T, check=True):
     dby = _batch_sum(dY)  # dE/dby = dE/dy, summed over the batch
     dH10 = np.dot(dY, Wy)  # dE/dh10 = Wy^T dE/dy
     del dY
-    dO10 = dH10 * H10_a  # dE/do10 = dE/dh10 * h10_a
-    dH10_a = dH10 * O10  # dE/dh10_a = dE/dh10 * o10
-    del dH10
-    dC10 = dH10_a * (1.0 - H10_a ** 2)  # dE/dc10 = dE/dh10_a * (1 - h10_a ** 2)
-    del H10_a, dH10_a
-    dC10_a = dC10  # dE/dc10_a = dE/dc10
-    dC10_b = dC10  # dE/dc10_b = dE/dc10
-    del dC10
-    dI10 = dC10_b * G10  # dE/di10 = dE/dc10_b * g10
-    dG10 = dC10_b * I10  # dE/dg10 = dE/dc10_b * i10
-    del dC10_b
-    dF10 = dC10_a * C9  # dE/df10 = dE/dc10_a * c9
-    del C9
-    dC9 = dC10_a * F10  # dE/dc9 = dE/dc10_a * f10
-    del dC10_a
-    dG10_e = dG10 * (1.0 - G10 ** 2)  # dE/dg10_e = dE/dg10 * (1 - g10 ** 2)
-    del G10, dG10
-    dG10_d = dG10_e  # dE/dg10_d = dE/dg10_e
+    dC10 = O10 * dH10 * (1.0 - H10_a ** 2)  # dE/dc10 = dE/dh10_a * (1 - h10_a ** 2), dE/dh10_a = dE/dh10 * o10
+    dG10_e = I10 * dC10 * (1.0 - G10 ** 2)  # dE/dg10_e = dE/dg10 * (1 - g10 ** 2), dE/dg10 = dE/dc10_b * i10
     dbg = _batch_sum(dG10_e)  # dE/dbg = dE/dg10_e, summed over the batch
+    dG10_b = dG10_e  # dE/dg10_b = dE/dg10_d
+    dUg = np.dot(dG10_e.T, H9)  # dE/dUg = dE/dg10_c h9^T, summed over the batch
+    dH9 = np.dot(dG10_e, Ug)  # dE/dh9 = Ug^T dE/dg10_c
     del dG10_e
-    dG10_b = dG10_d  # dE/dg10_b = dE/dg10_d
-    dG10_c = dG10_d  # dE/dg10_c = dE/dg10_d
-    del dG10_d
-    dUg = np.dot(dG10_c.T, H9)  # dE/dUg = dE/dg10_c h9^T, summed over the batch
-    dH9 = np.dot(dG10_c, Ug)  # dE/dh9 = Ug^T dE/dg10_c
-    del dG10_c
-    dO10_e = dO10 * O10 * (1.0 - O10)  # dE/do10_e = dE/do10 * o10 * (1 - o10)
-    del O10, dO10
-    dO10_d = dO10_e  # dE/do10_d = dE/do10_e
+    dO10_e = H10_a * O10 * dH10 * (1.0 - O10)  # dE/do10_e = dE/do10 * o10 * (1 - o10), dE/do10 = dE/dh10 * h10_a
+    del O10, H10_a, dH10
     dbo = _batch_sum(dO10_e)  # dE/dbo = dE/do10_e, summed over the batch
+    dO10_b = dO10_e  # dE/do10_b = dE/do10_d
+    dUo = np.dot(dO10_e.T, H9)  # dE/dUo = dE/do10_c h9^T, summed over the batch
+    dH9 = dH9 + np.dot(dO10_e, Uo)  # dE/dh9 += Uo^T dE/do10_c
     del dO10_e
-    dO10_b = dO10_d  # dE/do10_b = dE/do10_d
-    dO10_c = dO10_d  # dE/do10_c = dE/do10_d
-    del dO10_d
-    dUo = np.dot(dO10_c.T, H9)  # dE/dUo = dE/do10_c h9^T, summed over the batch
-    dH9 = dH9 + np.dot(dO10_c, Uo)  # dE/dh9 += Uo^T dE/do10_c
-    del dO10_c
-    dF10_e = dF10 * F10 * (1.0 - F10)  # dE/df10_e = dE/df10 * f10 * (1 - f10)
-    del F10, dF10
-    dF10_d = dF10_e  # dE/df10_d = dE/df10_e
+    dF10_e = C9 * F10 * dC10 * (1.0 - F10)  # dE/df10_e = dE/df10 * f10 * (1 - f10), dE/df10 = dE/dc10_a * c9
+    del C9
     dbf = _batch_sum(dF10_e)  # dE/dbf = dE/df10_e, summed over the batch
+    dF10_b = dF10_e  # dE/df10_b = dE/df10_d
+    dUf = np.dot(dF10_e.T, H9)  # dE/dUf = dE/df10_c h9^T, summed over the batch
+    dH9 = dH9 + np.dot(dF10_e, Uf)  # dE/dh9 += Uf^T dE/df10_c
     del dF10_e
-    dF10_b = dF10_d  # dE/df10_b = dE/df10_d
-    dF10_c = dF10_d  # dE/df10_c = dE/df10_d
-    del dF10_d
-    dUf = np.dot(dF10_c.T, H9)  # dE/dUf = dE/df10_c h9^T, summed over the batch
-    dH9 = dH9 + np.dot(dF10_c, Uf)  # dE/dh9 += Uf^T dE/df10_c
-    del dF10_c
-    dI10_e = dI10 * I10 * (1.0 - I10)  # dE/di10_e = dE/di10 * i10 * (1 - i10)
-    del I10, dI10
-    dI10_d = dI10_e  # dE/di10_d = dE/di10_e
+    dI10_e = G10 * I10 * dC10 * (1.0 - I10)  # dE/di10_e = dE/di10 * i10 * (1 - i10), dE/di10 = dE/dc10_b * g10
+    del I10, G10
     dbi = _batch_sum(dI10_e)  # dE/dbi = dE/di10_e, summed over the batch
-    del dI10_e
-    dI10_b = dI10_d  # dE/di10_b = dE/di10_d
-    dI10_c = dI10_d  # dE/di10_c = dE/di10_d
-    del dI10_d
-    dUi = np.dot(dI10_c.T, H9)  # dE/dUi = dE/di10_c h9^T, summed over the batch
+    dI10_b = dI10_e  # dE/di10_b = dE/di10_d
+    dUi = np.dot(dI10_e.T, H9)  # dE/dUi = dE/di10_c h9^T, summed over the batch
     del H9
-    dH9 = dH9 + np.dot(dI10_c, Ui)  # dE/dh9 += Ui^T dE/di10_c
-    del dI10_c
-    dO9 = dH9 * H9_a  # dE/do9 = dE/dh9 * h9_a
-    dH9_a = dH9 * O9  # dE/dh9_a = dE/dh9 * o9
-    del dH9
-    dC9 = dC9 + dH9_a * (1.0 - H9_a ** 2)  # dE/dc9 += dE/dh9_a * (1 - h9_a ** 2)
-    del H9_a, dH9_a
-    dC9_a = dC9  # dE/dc9_a = dE/dc9
-    dC9_b = dC9  # dE/dc9_b = dE/dc9
-    del dC9
-    dI9 = dC9_b * G9  # dE/di9 = dE/dc9_b * g9
-    dG9 = dC9_b * I9  # dE/dg9 = dE/dc9_b * i9
-    del dC9_b
-    dF9 = dC9_a * C8  # dE/df9 = dE/dc9_a * c8
-    del C8
-    dC8 = dC9_a * F9  # dE/dc8 = dE/dc9_a * f9
-    del dC9_a
-    dG9_e = dG9 * (1.0 - G9 ** 2)  # dE/dg9_e = dE/dg9 * (1 - g9 ** 2)
-    del G9, dG9
-    dG9_d = dG9_e  # dE/dg9_d = dE/dg9_e
+    dH9 = dH9 + np.dot(dI10_e, Ui)  # dE/dh9 += Ui^T dE/di10_c
+    del dI10_e
+    # dE/dc9 = dE/dc10_a * f10, dE/dc9 += dE/dh9_a * (1 - h9_a ** 2), dE/dh9_a = dE/dh9 * o9
+    dC9 = F10 * dC10 + O9 * dH9 * (1.0 - H9_a ** 2)
+    del F10, dC10
+    dG9_e = I9 * dC9 * (1.0 - G9 ** 2)  # dE/dg9_e = dE/dg9 * (1 - g9 ** 2), dE/dg9 = dE/dc9_b * i9
     dbg = dbg + _batch_sum(dG9_e)  # dE/dbg += dE/dg9_e, summed over the batch
+    dG9_b = dG9_e  # dE/dg9_b = dE/dg9_d
+    dUg = dUg + np.dot(dG9_e.T, H8)  # dE/dUg += dE/dg9_c h8^T, summed over the batch
+    dH8 = np.dot(dG9_e, Ug)  # dE/dh8 = Ug^T dE/dg9_c
     del dG9_e
-    dG9_b = dG9_d  # dE/dg9_b = dE/dg9_d
-    dG9_c = dG9_d  # dE/dg9_c = dE/dg9_d
-    del dG9_d
-    dUg = dUg + np.dot(dG9_c.T, H8)  # dE/dUg += dE/dg9_c h8^T, summed over the batch
-    dH8 = np.dot(dG9_c, Ug)  # dE/dh8 = Ug^T dE/dg9_c
-    del dG9_c
-    dF9_e = dF9 * F9 * (1.0 - F9)  # dE/df9_e = dE/df9 * f9 * (1 - f9)
-    del F9, dF9
-    dF9_d = dF9_e  # dE/df9_d = dE/df9_e
+    dF9_e = C8 * F9 * dC9 * (1.0 - F9)  # dE/df9_e = dE/df9 * f9 * (1 - f9), dE/df9 = dE/dc9_a * c8
+    del C8
     dbf = dbf + _batch_sum(dF9_e)  # dE/dbf += dE/df9_e, summed over the batch
+    dF9_b = dF9_e  # dE/df9_b = dE/df9_d
+    dUf = dUf + np.dot(dF9_e.T, H8)  # dE/dUf += dE/df9_c h8^T, summed over the batch
+    dH8 = dH8 + np.dot(dF9_e, Uf)  # dE/dh8 += Uf^T dE/df9_c
     del dF9_e
-    dF9_b = dF9_d  # dE/df9_b = dE/df9_d
-    dF9_c = dF9_d  # dE/df9_c = dE/df9_d
-    del dF9_d
-    dUf = dUf + np.dot(dF9_c.T, H8)  # dE/dUf += dE/df9_c h8^T, summed over the batch
-    dH8 = dH8 + np.dot(dF9_c, Uf)  # dE/dh8 += Uf^T dE/df9_c
-    del dF9_c
-    dO9_e = dO9 * O9 * (1.0 - O9)  # dE/do9_e = dE/do9 * o9 * (1 - o9)
-    del O9, dO9
-    dO9_d = dO9_e  # dE/do9_d = dE/do9_e
+    dO9_e = H9_a * O9 * dH9 * (1.0 - O9)  # dE/do9_e = dE/do9 * o9 * (1 - o9), dE/do9 = dE/dh9 * h9_a
+    del O9, H9_a, dH9
     dbo = dbo + _batch_sum(dO9_e)  # dE/dbo += dE/do9_e, summed over the batch
+    dO9_b = dO9_e  # dE/do9_b = dE/do9_d
+    dUo = dUo + np.dot(dO9_e.T, H8)  # dE/dUo += dE/do9_c h8^T, summed over the batch
+    dH8 = dH8 + np.dot(dO9_e, Uo)  # dE/dh8 += Uo^T dE/do9_c
     del dO9_e
-    dO9_b = dO9_d  # dE/do9_b = dE/do9_d
-    dO9_c = dO9_d  # dE/do9_c = dE/do9_d
-    del dO9_d
-    dUo = dUo + np.dot(dO9_c.T, H8)  # dE/dUo += dE/do9_c h8^T, summed over the batch
-    dH8 = dH8 + np.dot(dO9_c, Uo)  # dE/dh8 += Uo^T dE/do9_c
-    del dO9_c
-    dI9_e = dI9 * I9 * (1.0 - I9)  # dE/di9_e = dE/di9 * i9 * (1 - i9)
-    del I9, dI9
-    dI9_d = dI9_e  # dE/di9_d = dE/di9_e
+    dI9_e = G9 * I9 * dC9 * (1.0 - I9)  # dE/di9_e = dE/di9 * i9 * (1 - i9), dE/di9 = dE/dc9_b * g9
+    del I9, G9
     dbi = dbi + _batch_sum(dI9_e)  # dE/dbi += dE/di9_e, summed over the batch
-    del dI9_e
-    dI9_b = dI9_d  # dE/di9_b = dE/di9_d
-    dI9_c = dI9_d  # dE/di9_c = dE/di9_d
-    del dI9_d
-    dUi = dUi + np.dot(dI9_c.T, H8)  # dE/dUi += dE/di9_c h8^T, summed over the batch
+    dI9_b = dI9_e  # dE/di9_b = dE/di9_d
+    dUi = dUi + np.dot(dI9_e.T, H8)  # dE/dUi += dE/di9_c h8^T, summed over the batch
     del H8
-    dH8 = dH8 + np.dot(dI9_c, Ui)  # dE/dh8 += Ui^T dE/di9_c
-    del dI9_c
-    dO8 = dH8 * H8_a  # dE/do8 = dE/dh8 * h8_a
-    dH8_a = dH8 * O8  # dE/dh8_a = dE/dh8 * o8
-    del dH8
-    dC8 = dC8 + dH8_a * (1.0 - H8_a ** 2)  # dE/dc8 += dE/dh8_a * (1 - h8_a ** 2)
-    del H8_a, dH8_a
-    dC8_a = dC8  # dE/dc8_a = dE/dc8
-    dC8_b = dC8  # dE/dc8_b = dE/dc8
-    del dC8
-    dI8 = dC8_b * G8  # dE/di8 = dE/dc8_b * g8
-    dG8 = dC8_b * I8  # dE/dg8 = dE/dc8_b * i8
-    del dC8_b
-    dF8 = dC8_a * C7  # dE/df8 = dE/dc8_a * c7
-    del C7
-    dC7 = dC8_a * F8  # dE/dc7 = dE/dc8_a * f8
-    del dC8_a
-    dG8_e = dG8 * (1.0 - G8 ** 2)  # dE/dg8_e = dE/dg8 * (1 - g8 ** 2)
-    del G8, dG8
-    dG8_d = dG8_e  # dE/dg8_d = dE/dg8_e
+    dH8 = dH8 + np.dot(dI9_e, Ui)  # dE/dh8 += Ui^T dE/di9_c
+    del dI9_e
+    # dE/dc8 = dE/dc9_a * f9, dE/dc8 += dE/dh8_a * (1 - h8_a ** 2), dE/dh8_a = dE/dh8 * o8
+    dC8 = F9 * dC9 + O8 * dH8 * (1.0 - H8_a ** 2)
+    del F9, dC9
+    dG8_e = I8 * dC8 * (1.0 - G8 ** 2)  # dE/dg8_e = dE/dg8 * (1 - g8 ** 2), dE/dg8 = dE/dc8_b * i8
     dbg = dbg + _batch_sum(dG8_e)  # dE/dbg += dE/dg8_e, summed over the batch
+    dG8_b = dG8_e  # dE/dg8_b = dE/dg8_d
+    dUg = dUg + np.dot(dG8_e.T, H7)  # dE/dUg += dE/dg8_c h7^T, summed over the batch
+    dH7 = np.dot(dG8_e, Ug)  # dE/dh7 = Ug^T dE/dg8_c
     del dG8_e
-    dG8_b = dG8_d  # dE/dg8_b = dE/dg8_d
-    dG8_c = dG8_d  # dE/dg8_c = dE/dg8_d
-    del dG8_d
-    dUg = dUg + np.dot(dG8_c.T, H7)  # dE/dUg += dE/dg8_c h7^T, summed over the batch
-    dH7 = np.dot(dG8_c, Ug)  # dE/dh7 = Ug^T dE/dg8_c
-    del dG8_c
-    dF8_e = dF8 * F8 * (1.0 - F8)  # dE/df8_e = dE/df8 * f8 * (1 - f8)
-    del F8, dF8
-    dF8_d = dF8_e  # dE/df8_d = dE/df8_e
+    dF8_e = C7 * F8 * dC8 * (1.0 - F8)  # dE/df8_e = dE/df8 * f8 * (1 - f8), dE/df8 = dE/dc8_a * c7
+    del C7
     dbf = dbf + _batch_sum(dF8_e)  # dE/dbf += dE/df8_e, summed over the batch
+    dF8_b = dF8_e  # dE/df8_b = dE/df8_d
+    dUf = dUf + np.dot(dF8_e.T, H7)  # dE/dUf += dE/df8_c h7^T, summed over the batch
+    dH7 = dH7 + np.dot(dF8_e, Uf)  # dE/dh7 += Uf^T dE/df8_c
     del dF8_e
-    dF8_b = dF8_d  # dE/df8_b = dE/df8_d
-    dF8_c = dF8_d  # dE/df8_c = dE/df8_d
-    del dF8_d
-    dUf = dUf + np.dot(dF8_c.T, H7)  # dE/dUf += dE/df8_c h7^T, summed over the batch
-    dH7 = dH7 + np.dot(dF8_c, Uf)  # dE/dh7 += Uf^T dE/df8_c
-    del dF8_c
-    dO8_e = dO8 * O8 * (1.0 - O8)  # dE/do8_e = dE/do8 * o8 * (1 - o8)
-    del O8, dO8
-    dO8_d = dO8_e  # dE/do8_d = dE/do8_e
+    dO8_e = H8_a * O8 * dH8 * (1.0 - O8)  # dE/do8_e = dE/do8 * o8 * (1 - o8), dE/do8 = dE/dh8 * h8_a
+    del O8, H8_a, dH8
     dbo = dbo + _batch_sum(dO8_e)  # dE/dbo += dE/do8_e, summed over the batch
+    dO8_b = dO8_e  # dE/do8_b = dE/do8_d
+    dUo = dUo + np.dot(dO8_e.T, H7)  # dE/dUo += dE/do8_c h7^T, summed over the batch
+    dH7 = dH7 + np.dot(dO8_e, Uo)  # dE/dh7 += Uo^T dE/do8_c
     del dO8_e
-    dO8_b = dO8_d  # dE/do8_b = dE/do8_d
-    dO8_c = dO8_d  # dE/do8_c = dE/do8_d
-    del dO8_d
-    dUo = dUo + np.dot(dO8_c.T, H7)  # dE/dUo += dE/do8_c h7^T, summed over the batch
-    dH7 = dH7 + np.dot(dO8_c, Uo)  # dE/dh7 += Uo^T dE/do8_c
-    del dO8_c
-    dI8_e = dI8 * I8 * (1.0 - I8)  # dE/di8_e = dE/di8 * i8 * (1 - i8)
-    del I8, dI8
-    dI8_d = dI8_e  # dE/di8_d = dE/di8_e
+    dI8_e = G8 * I8 * dC8 * (1.0 - I8)  # dE/di8_e = dE/di8 * i8 * (1 - i8), dE/di8 = dE/dc8_b * g8
+    del I8, G8
     dbi = dbi + _batch_sum(dI8_e)  # dE/dbi += dE/di8_e, summed over the batch
-    del dI8_e
-    dI8_b = dI8_d  # dE/di8_b = dE/di8_d
-    dI8_c = dI8_d  # dE/di8_c = dE/di8_d
-    del dI8_d
-    dUi = dUi + np.dot(dI8_c.T, H7)  # dE/dUi += dE/di8_c h7^T, summed over the batch
+    dI8_b = dI8_e  # dE/di8_b = dE/di8_d
+    dUi = dUi + np.dot(dI8_e.T, H7)  # dE/dUi += dE/di8_c h7^T, summed over the batch
     del H7
-    dH7 = dH7 + np.dot(dI8_c, Ui)  # dE/dh7 += Ui^T dE/di8_c
-    del dI8_c
-    dO7 = dH7 * H7_a  # dE/do7 = dE/dh7 * h7_a
-    dH7_a = dH7 * O7  # dE/dh7_a = dE/dh7 * o7
-    del dH7
-    dC7 = dC7 + dH7_a * (1.0 - H7_a ** 2)  # dE/dc7 += dE/dh7_a * (1 - h7_a ** 2)
-    del H7_a, dH7_a
-    dC7_a = dC7  # dE/dc7_a = dE/dc7
-    dC7_b = dC7  # dE/dc7_b = dE/dc7
-    del dC7
-    dI7 = dC7_b * G7  # dE/di7 = dE/dc7_b * g7
-    dG7 = dC7_b * I7  # dE/dg7 = dE/dc7_b * i7
-    del dC7_b
-    dF7 = dC7_a * C6  # dE/df7 = dE/dc7_a * c6
-    del C6
-    dC6 = dC7_a * F7  # dE/dc6 = dE/dc7_a * f7
-    del dC7_a
-    dG7_e = dG7 * (1.0 - G7 ** 2)  # dE/dg7_e = dE/dg7 * (1 - g7 ** 2)
-    del G7, dG7
-    dG7_d = dG7_e  # dE/dg7_d = dE/dg7_e
+    dH7 = dH7 + np.dot(dI8_e, Ui)  # dE/dh7 += Ui^T dE/di8_c
+    del dI8_e
+    # dE/dc7 = dE/dc8_a * f8, dE/dc7 += dE/dh7_a * (1 - h7_a ** 2), dE/dh7_a = dE/dh7 * o7
+    dC7 = F8 * dC8 + O7 * dH7 * (1.0 - H7_a ** 2)
+    del F8, dC8
+    dG7_e = I7 * dC7 * (1.0 - G7 ** 2)  # dE/dg7_e = dE/dg7 * (1 - g7 ** 2), dE/dg7 = dE/dc7_b * i7
     dbg = dbg + _batch_sum(dG7_e)  # dE/dbg += dE/dg7_e, summed over the batch
+    dG7_b = dG7_e  # dE/dg7_b = dE/dg7_d
+    dUg = dUg + np.dot(dG7_e.T, H6)  # dE/dUg += dE/dg7_c h6^T, summed over the batch
+    dH6 = np.dot(dG7_e, Ug)  # dE/dh6 = Ug^T dE/dg7_c
     del dG7_e
-    dG7_b = dG7_d  # dE/dg7_b = dE/dg7_d
-    dG7_c = dG7_d  # dE/dg7_c = dE/dg7_d
-    del dG7_d
-    dUg = dUg + np.dot(dG7_c.T, H6)  # dE/dUg += dE/dg7_c h6^T, summed over the batch
-    dH6 = np.dot(dG7_c, Ug)  # dE/dh6 = Ug^T dE/dg7_c
-    del dG7_c
-    dF7_e = dF7 * F7 * (1.0 - F7)  # dE/df7_e = dE/df7 * f7 * (1 - f7)
-    del F7, dF7
-    dF7_d = dF7_e  # dE/df7_d = dE/df7_e
+    dF7_e = C6 * F7 * dC7 * (1.0 - F7)  # dE/df7_e = dE/df7 * f7 * (1 - f7), dE/df7 = dE/dc7_a * c6
+    del C6
     dbf = dbf + _batch_sum(dF7_e)  # dE/dbf += dE/df7_e, summed over the batch
+    dF7_b = dF7_e  # dE/df7_b = dE/df7_d
+    dUf = dUf + np.dot(dF7_e.T, H6)  # dE/dUf += dE/df7_c h6^T, summed over the batch
+    dH6 = dH6 + np.dot(dF7_e, Uf)  # dE/dh6 += Uf^T dE/df7_c
     del dF7_e
-    dF7_b = dF7_d  # dE/df7_b = dE/df7_d
-    dF7_c = dF7_d  # dE/df7_c = dE/df7_d
-    del dF7_d
-    dUf = dUf + np.dot(dF7_c.T, H6)  # dE/dUf += dE/df7_c h6^T, summed over the batch
-    dH6 = dH6 + np.dot(dF7_c, Uf)  # dE/dh6 += Uf^T dE/df7_c
-    del dF7_c
-    dO7_e = dO7 * O7 * (1.0 - O7)  # dE/do7_e = dE/do7 * o7 * (1 - o7)
-    del O7, dO7
-    dO7_d = dO7_e  # dE/do7_d = dE/do7_e
+    dO7_e = H7_a * O7 * dH7 * (1.0 - O7)  # dE/do7_e = dE/do7 * o7 * (1 - o7), dE/do7 = dE/dh7 * h7_a
+    del O7, H7_a, dH7
     dbo = dbo + _batch_sum(dO7_e)  # dE/dbo += dE/do7_e, summed over the batch
+    dO7_b = dO7_e  # dE/do7_b = dE/do7_d
+    dUo = dUo + np.dot(dO7_e.T, H6)  # dE/dUo += dE/do7_c h6^T, summed over the batch
+    dH6 = dH6 + np.dot(dO7_e, Uo)  # dE/dh6 += Uo^T dE/do7_c
     del dO7_e
-    dO7_b = dO7_d  # dE/do7_b = dE/do7_d
-    dO7_c = dO7_d  # dE/do7_c = dE/do7_d
-    del dO7_d
-    dUo = dUo + np.dot(dO7_c.T, H6)  # dE/dUo += dE/do7_c h6^T, summed over the batch
-    dH6 = dH6 + np.dot(dO7_c, Uo)  # dE/dh6 += Uo^T dE/do7_c
-    del dO7_c
-    dI7_e = dI7 * I7 * (1.0 - I7)  # dE/di7_e = dE/di7 * i7 * (1 - i7)
-    del I7, dI7
-    dI7_d = dI7_e  # dE/di7_d = dE/di7_e
+    dI7_e = G7 * I7 * dC7 * (1.0 - I7)  # dE/di7_e = dE/di7 * i7 * (1 - i7), dE/di7 = dE/dc7_b * g7
+    del I7, G7
     dbi = dbi + _batch_sum(dI7_e)  # dE/dbi += dE/di7_e, summed over the batch
-    del dI7_e
-    dI7_b = dI7_d  # dE/di7_b = dE/di7_d
-    dI7_c = dI7_d  # dE/di7_c = dE/di7_d
-    del dI7_d
-    dUi = dUi + np.dot(dI7_c.T, H6)  # dE/dUi += dE/di7_c h6^T, summed over the batch
+    dI7_b = dI7_e  # dE/di7_b = dE/di7_d
+    dUi = dUi + np.dot(dI7_e.T, H6)  # dE/dUi += dE/di7_c h6^T, summed over the batch
     del H6
-    dH6 = dH6 + np.dot(dI7_c, Ui)  # dE/dh6 += Ui^T dE/di7_c
-    del dI7_c
-    dO6 = dH6 * H6_a  # dE/do6 = dE/dh6 * h6_a
-    dH6_a = dH6 * O6  # dE/dh6_a = dE/dh6 * o6
-    del dH6
-    dC6 = dC6 + dH6_a * (1.0 - H6_a ** 2)  # dE/dc6 += dE/dh6_a * (1 - h6_a ** 2)
-    del H6_a, dH6_a
-    dC6_a = dC6  # dE/dc6_a = dE/dc6
-    dC6_b = dC6  # dE/dc6_b = dE/dc6
-    del dC6
-    dI6 = dC6_b * G6  # dE/di6 = dE/dc6_b * g6
-    dG6 = dC6_b * I6  # dE/dg6 = dE/dc6_b * i6
-    del dC6_b
-    dF6 = dC6_a * C5  # dE/df6 = dE/dc6_a * c5
-    del C5
-    dC5 = dC6_a * F6  # dE/dc5 = dE/dc6_a * f6
-    del dC6_a
-    dG6_e = dG6 * (1.0 - G6 ** 2)  # dE/dg6_e = dE/dg6 * (1 - g6 ** 2)
-    del G6, dG6
-    dG6_d = dG6_e  # dE/dg6_d = dE/dg6_e
+    dH6 = dH6 + np.dot(dI7_e, Ui)  # dE/dh6 += Ui^T dE/di7_c
+    del dI7_e
+    # dE/dc6 = dE/dc7_a * f7, dE/dc6 += dE/dh6_a * (1 - h6_a ** 2), dE/dh6_a = dE/dh6 * o6
+    dC6 = F7 * dC7 + O6 * dH6 * (1.0 - H6_a ** 2)
+    del F7, dC7
+    dG6_e = I6 * dC6 * (1.0 - G6 ** 2)  # dE/dg6_e = dE/dg6 * (1 - g6 ** 2), dE/dg6 = dE/dc6_b * i6
     dbg = dbg + _batch_sum(dG6_e)  # dE/dbg += dE/dg6_e, summed over the batch
+    dG6_b = dG6_e  # dE/dg6_b = dE/dg6_d
+    dUg = dUg + np.dot(dG6_e.T, H5)  # dE/dUg += dE/dg6_c h5^T, summed over the batch
+    dH5 = np.dot(dG6_e, Ug)  # dE/dh5 = Ug^T dE/dg6_c
     del dG6_e
-    dG6_b = dG6_d  # dE/dg6_b = dE/dg6_d
-    dG6_c = dG6_d  # dE/dg6_c = dE/dg6_d
-    del dG6_d
-    dUg = dUg + np.dot(dG6_c.T, H5)  # dE/dUg += dE/dg6_c h5^T, summed over the batch
-    dH5 = np.dot(dG6_c, Ug)  # dE/dh5 = Ug^T dE/dg6_c
-    del dG6_c
-    dF6_e = dF6 * F6 * (1.0 - F6)  # dE/df6_e = dE/df6 * f6 * (1 - f6)
-    del F6, dF6
-    dF6_d = dF6_e  # dE/df6_d = dE/df6_e
+    dF6_e = C5 * F6 * dC6 * (1.0 - F6)  # dE/df6_e = dE/df6 * f6 * (1 - f6), dE/df6 = dE/dc6_a * c5
+    del C5
     dbf = dbf + _batch_sum(dF6_e)  # dE/dbf += dE/df6_e, summed over the batch
+    dF6_b = dF6_e  # dE/df6_b = dE/df6_d
+    dUf = dUf + np.dot(dF6_e.T, H5)  # dE/dUf += dE/df6_c h5^T, summed over the batch
+    dH5 = dH5 + np.dot(dF6_e, Uf)  # dE/dh5 += Uf^T dE/df6_c
     del dF6_e
-    dF6_b = dF6_d  # dE/df6_b = dE/df6_d
-    dF6_c = dF6_d  # dE/df6_c = dE/df6_d
-    del dF6_d
-    dUf = dUf + np.dot(dF6_c.T, H5)  # dE/dUf += dE/df6_c h5^T, summed over the batch
-    dH5 = dH5 + np.dot(dF6_c, Uf)  # dE/dh5 += Uf^T dE/df6_c
-    del dF6_c
-    dO6_e = dO6 * O6 * (1.0 - O6)  # dE/do6_e = dE/do6 * o6 * (1 - o6)
-    del O6, dO6
-    dO6_d = dO6_e  # dE/do6_d = dE/do6_e
+    dO6_e = H6_a * O6 * dH6 * (1.0 - O6)  # dE/do6_e = dE/do6 * o6 * (1 - o6), dE/do6 = dE/dh6 * h6_a
+    del O6, H6_a, dH6
     dbo = dbo + _batch_sum(dO6_e)  # dE/dbo += dE/do6_e, summed over the batch
+    dO6_b = dO6_e  # dE/do6_b = dE/do6_d
+    dUo = dUo + np.dot(dO6_e.T, H5)  # dE/dUo += dE/do6_c h5^T, summed over the batch
+    dH5 = dH5 + np.dot(dO6_e, Uo)  # dE/dh5 += Uo^T dE/do6_c
     del dO6_e
-    dO6_b = dO6_d  # dE/do6_b = dE/do6_d
-    dO6_c = dO6_d  # dE/do6_c = dE/do6_d
-    del dO6_d
-    dUo = dUo + np.dot(dO6_c.T, H5)  # dE/dUo += dE/do6_c h5^T, summed over the batch
-    dH5 = dH5 + np.dot(dO6_c, Uo)  # dE/dh5 += Uo^T dE/do6_c
-    del dO6_c
-    dI6_e = dI6 * I6 * (1.0 - I6)  # dE/di6_e = dE/di6 * i6 * (1 - i6)
-    del I6, dI6
-    dI6_d = dI6_e  # dE/di6_d = dE/di6_e
+    dI6_e = G6 * I6 * dC6 * (1.0 - I6)  # dE/di6_e = dE/di6 * i6 * (1 - i6), dE/di6 = dE/dc6_b * g6
+    del I6, G6
     dbi = dbi + _batch_sum(dI6_e)  # dE/dbi += dE/di6_e, summed over the batch
-    del dI6_e
-    dI6_b = dI6_d  # dE/di6_b = dE/di6_d
-    dI6_c = dI6_d  # dE/di6_c = dE/di6_d
-    del dI6_d
-    dUi = dUi + np.dot(dI6_c.T, H5)  # dE/dUi += dE/di6_c h5^T, summed over the batch
+    dI6_b = dI6_e  # dE/di6_b = dE/di6_d
+    dUi = dUi + np.dot(dI6_e.T, H5)  # dE/dUi += dE/di6_c h5^T, summed over the batch
     del H5
-    dH5 = dH5 + np.dot(dI6_c, Ui)  # dE/dh5 += Ui^T dE/di6_c
-    del dI6_c
-    dO5 = dH5 * H5_a  # dE/do5 = dE/dh5 * h5_a
-    dH5_a = dH5 * O5  # dE/dh5_a = dE/dh5 * o5
-    del dH5
-    dC5 = dC5 + dH5_a * (1.0 - H5_a ** 2)  # dE/dc5 += dE/dh5_a * (1 - h5_a ** 2)
-    del H5_a, dH5_a
-    dC5_a = dC5  # dE/dc5_a = dE/dc5
-    dC5_b = dC5  # dE/dc5_b = dE/dc5
-    del dC5
-    dI5 = dC5_b * G5  # dE/di5 = dE/dc5_b * g5
-    dG5 = dC5_b * I5  # dE/dg5 = dE/dc5_b * i5
-    del dC5_b
-    dF5 = dC5_a * C4  # dE/df5 = dE/dc5_a * c4
-    del C4
-    dC4 = dC5_a * F5  # dE/dc4 = dE/dc5_a * f5
-    del dC5_a
-    dG5_e = dG5 * (1.0 - G5 ** 2)  # dE/dg5_e = dE/dg5 * (1 - g5 ** 2)
-    del G5, dG5
-    dG5_d = dG5_e  # dE/dg5_d = dE/dg5_e
+    dH5 = dH5 + np.dot(dI6_e, Ui)  # dE/dh5 += Ui^T dE/di6_c
+    del dI6_e
+    # dE/dc5 = dE/dc6_a * f6, dE/dc5 += dE/dh5_a * (1 - h5_a ** 2), dE/dh5_a = dE/dh5 * o5
+    dC5 = F6 * dC6 + O5 * dH5 * (1.0 - H5_a ** 2)
+    del F6, dC6
+    dG5_e = I5 * dC5 * (1.0 - G5 ** 2)  # dE/dg5_e = dE/dg5 * (1 - g5 ** 2), dE/dg5 = dE/dc5_b * i5
     dbg = dbg + _batch_sum(dG5_e)  # dE/dbg += dE/dg5_e, summed over the batch
+    dG5_b = dG5_e  # dE/dg5_b = dE/dg5_d
+    dUg = dUg + np.dot(dG5_e.T, H4)  # dE/dUg += dE/dg5_c h4^T, summed over the batch
+    dH4 = np.dot(dG5_e, Ug)  # dE/dh4 = Ug^T dE/dg5_c
     del dG5_e
-    dG5_b = dG5_d  # dE/dg5_b = dE/dg5_d
-    dG5_c = dG5_d  # dE/dg5_c = dE/dg5_d
-    del dG5_d
-    dUg = dUg + np.dot(dG5_c.T, H4)  # dE/dUg += dE/dg5_c h4^T, summed over the batch
-    dH4 = np.dot(dG5_c, Ug)  # dE/dh4 = Ug^T dE/dg5_c
-    del dG5_c
-    dF5_e = dF5 * F5 * (1.0 - F5)  # dE/df5_e = dE/df5 * f5 * (1 - f5)
-    del F5, dF5
-    dF5_d = dF5_e  # dE/df5_d = dE/df5_e
+    dF5_e = C4 * F5 * dC5 * (1.0 - F5)  # dE/df5_e = dE/df5 * f5 * (1 - f5), dE/df5 = dE/dc5_a * c4
+    del C4
     dbf = dbf + _batch_sum(dF5_e)  # dE/dbf += dE/df5_e, summed over the batch
+    dF5_b = dF5_e  # dE/df5_b = dE/df5_d
+    dUf = dUf + np.dot(dF5_e.T, H4)  # dE/dUf += dE/df5_c h4^T, summed over the batch
+    dH4 = dH4 + np.dot(dF5_e, Uf)  # dE/dh4 += Uf^T dE/df5_c
     del dF5_e
-    dF5_b = dF5_d  # dE/df5_b = dE/df5_d
-    dF5_c = dF5_d  # dE/df5_c = dE/df5_d
-    del dF5_d
-    dUf = dUf + np.dot(dF5_c.T, H4)  # dE/dUf += dE/df5_c h4^T, summed over the batch
-    dH4 = dH4 + np.dot(dF5_c, Uf)  # dE/dh4 += Uf^T dE/df5_c
-    del dF5_c
-    dO5_e = dO5 * O5 * (1.0 - O5)  # dE/do5_e = dE/do5 * o5 * (1 - o5)
-    del O5, dO5
-    dO5_d = dO5_e  # dE/do5_d = dE/do5_e
+    dO5_e = H5_a * O5 * dH5 * (1.0 - O5)  # dE/do5_e = dE/do5 * o5 * (1 - o5), dE/do5 = dE/dh5 * h5_a
+    del O5, H5_a, dH5
     dbo = dbo + _batch_sum(dO5_e)  # dE/dbo += dE/do5_e, summed over the batch
+    dO5_b = dO5_e  # dE/do5_b = dE/do5_d
+    dUo = dUo + np.dot(dO5_e.T, H4)  # dE/dUo += dE/do5_c h4^T, summed over the batch
+    dH4 = dH4 + np.dot(dO5_e, Uo)  # dE/dh4 += Uo^T dE/do5_c
     del dO5_e
-    dO5_b = dO5_d  # dE/do5_b = dE/do5_d
-    dO5_c = dO5_d  # dE/do5_c = dE/do5_d
-    del dO5_d
-    dUo = dUo + np.dot(dO5_c.T, H4)  # dE/dUo += dE/do5_c h4^T, summed over the batch
-    dH4 = dH4 + np.dot(dO5_c, Uo)  # dE/dh4 += Uo^T dE/do5_c
-    del dO5_c
-    dI5_e = dI5 * I5 * (1.0 - I5)  # dE/di5_e = dE/di5 * i5 * (1 - i5)
-    del I5, dI5
-    dI5_d = dI5_e  # dE/di5_d = dE/di5_e
+    dI5_e = G5 * I5 * dC5 * (1.0 - I5)  # dE/di5_e = dE/di5 * i5 * (1 - i5), dE/di5 = dE/dc5_b * g5
+    del I5, G5
     dbi = dbi + _batch_sum(dI5_e)  # dE/dbi += dE/di5_e, summed over the batch
-    del dI5_e
-    dI5_b = dI5_d  # dE/di5_b = dE/di5_d
-    dI5_c = dI5_d  # dE/di5_c = dE/di5_d
-    del dI5_d
-    dUi = dUi + np.dot(dI5_c.T, H4)  # dE/dUi += dE/di5_c h4^T, summed over the batch
+    dI5_b = dI5_e  # dE/di5_b = dE/di5_d
+    dUi = dUi + np.dot(dI5_e.T, H4)  # dE/dUi += dE/di5_c h4^T, summed over the batch
     del H4
-    dH4 = dH4 + np.dot(dI5_c, Ui)  # dE/dh4 += Ui^T dE/di5_c
-    del dI5_c
-    dO4 = dH4 * H4_a  # dE/do4 = dE/dh4 * h4_a
-    dH4_a = dH4 * O4  # dE/dh4_a = dE/dh4 * o4
-    del dH4
-    dC4 = dC4 + dH4_a * (1.0 - H4_a ** 2)  # dE/dc4 += dE/dh4_a * (1 - h4_a ** 2)
-    del H4_a, dH4_a
-    dC4_a = dC4  # dE/dc4_a = dE/dc4
-    dC4_b = dC4  # dE/dc4_b = dE/dc4
-    del dC4
-    dI4 = dC4_b * G4  # dE/di4 = dE/dc4_b * g4
-    dG4 = dC4_b * I4  # dE/dg4 = dE/dc4_b * i4
-    del dC4_b
-    dF4 = dC4_a * C3  # dE/df4 = dE/dc4_a * c3
-    del C3
-    dC3 = dC4_a * F4  # dE/dc3 = dE/dc4_a * f4
-    del dC4_a
-    dG4_e = dG4 * (1.0 - G4 ** 2)  # dE/dg4_e = dE/dg4 * (1 - g4 ** 2)
-    del G4, dG4
-    dG4_d = dG4_e  # dE/dg4_d = dE/dg4_e
+    dH4 = dH4 + np.dot(dI5_e, Ui)  # dE/dh4 += Ui^T dE/di5_c
+    del dI5_e
+    # dE/dc4 = dE/dc5_a * f5, dE/dc4 += dE/dh4_a * (1 - h4_a ** 2), dE/dh4_a = dE/dh4 * o4
+    dC4 = F5 * dC5 + O4 * dH4 * (1.0 - H4_a ** 2)
+    del F5, dC5
+    dG4_e = I4 * dC4 * (1.0 - G4 ** 2)  # dE/dg4_e = dE/dg4 * (1 - g4 ** 2), dE/dg4 = dE/dc4_b * i4
     dbg = dbg + _batch_sum(dG4_e)  # dE/dbg += dE/dg4_e, summed over the batch
+    dG4_b = dG4_e  # dE/dg4_b = dE/dg4_d
+    dUg = dUg + np.dot(dG4_e.T, H3)  # dE/dUg += dE/dg4_c h3^T, summed over the batch
+    dH3 = np.dot(dG4_e, Ug)  # dE/dh3 = Ug^T dE/dg4_c
     del dG4_e
-    dG4_b = dG4_d  # dE/dg4_b = dE/dg4_d
-    dG4_c = dG4_d  # dE/dg4_c = dE/dg4_d
-    del dG4_d
-    dUg = dUg + np.dot(dG4_c.T, H3)  # dE/dUg += dE/dg4_c h3^T, summed over the batch
-    dH3 = np.dot(dG4_c, Ug)  # dE/dh3 = Ug^T dE/dg4_c
-    del dG4_c
-    dF4_e = dF4 * F4 * (1.0 - F4)  # dE/df4_e = dE/df4 * f4 * (1 - f4)
-    del F4, dF4
-    dF4_d = dF4_e  # dE/df4_d = dE/df4_e
+    dF4_e = C3 * F4 * dC4 * (1.0 - F4)  # dE/df4_e = dE/df4 * f4 * (1 - f4), dE/df4 = dE/dc4_a * c3
+    del C3
     dbf = dbf + _batch_sum(dF4_e)  # dE/dbf += dE/df4_e, summed over the batch
+    dF4_b = dF4_e  # dE/df4_b = dE/df4_d
+    dUf = dUf + np.dot(dF4_e.T, H3)  # dE/dUf += dE/df4_c h3^T, summed over the batch
+    dH3 = dH3 + np.dot(dF4_e, Uf)  # dE/dh3 += Uf^T dE/df4_c
     del dF4_e
-    dF4_b = dF4_d  # dE/df4_b = dE/df4_d
-    dF4_c = dF4_d  # dE/df4_c = dE/df4_d
-    del dF4_d
-    dUf = dUf + np.dot(dF4_c.T, H3)  # dE/dUf += dE/df4_c h3^T, summed over the batch
-    dH3 = dH3 + np.dot(dF4_c, Uf)  # dE/dh3 += Uf^T dE/df4_c
-    del dF4_c
-    dO4_e = dO4 * O4 * (1.0 - O4)  # dE/do4_e = dE/do4 * o4 * (1 - o4)
-    del O4, dO4
-    dO4_d = dO4_e  # dE/do4_d = dE/do4_e
+    dO4_e = H4_a * O4 * dH4 * (1.0 - O4)  # dE/do4_e = dE/do4 * o4 * (1 - o4), dE/do4 = dE/dh4 * h4_a
+    del O4, H4_a, dH4
     dbo = dbo + _batch_sum(dO4_e)  # dE/dbo += dE/do4_e, summed over the batch
+    dO4_b = dO4_e  # dE/do4_b = dE/do4_d
+    dUo = dUo + np.dot(dO4_e.T, H3)  # dE/dUo += dE/do4_c h3^T, summed over the batch
+    dH3 = dH3 + np.dot(dO4_e, Uo)  # dE/dh3 += Uo^T dE/do4_c
     del dO4_e
-    dO4_b = dO4_d  # dE/do4_b = dE/do4_d
-    dO4_c = dO4_d  # dE/do4_c = dE/do4_d
-    del dO4_d
-    dUo = dUo + np.dot(dO4_c.T, H3)  # dE/dUo += dE/do4_c h3^T, summed over the batch
-    dH3 = dH3 + np.dot(dO4_c, Uo)  # dE/dh3 += Uo^T dE/do4_c
-    del dO4_c
-    dI4_e = dI4 * I4 * (1.0 - I4)  # dE/di4_e = dE/di4 * i4 * (1 - i4)
-    del I4, dI4
-    dI4_d = dI4_e  # dE/di4_d = dE/di4_e
+    dI4_e = G4 * I4 * dC4 * (1.0 - I4)  # dE/di4_e = dE/di4 * i4 * (1 - i4), dE/di4 = dE/dc4_b * g4
+    del I4, G4
     dbi = dbi + _batch_sum(dI4_e)  # dE/dbi += dE/di4_e, summed over the batch
-    del dI4_e
-    dI4_b = dI4_d  # dE/di4_b = dE/di4_d
-    dI4_c = dI4_d  # dE/di4_c = dE/di4_d
-    del dI4_d
-    dUi = dUi + np.dot(dI4_c.T, H3)  # dE/dUi += dE/di4_c h3^T, summed over the batch
+    dI4_b = dI4_e  # dE/di4_b = dE/di4_d
+    dUi = dUi + np.dot(dI4_e.T, H3)  # dE/dUi += dE/di4_c h3^T, summed over the batch
     del H3
-    dH3 = dH3 + np.dot(dI4_c, Ui)  # dE/dh3 += Ui^T dE/di4_c
-    del dI4_c
-    dO3 = dH3 * H3_a  # dE/do3 = dE/dh3 * h3_a
-    dH3_a = dH3 * O3  # dE/dh3_a = dE/dh3 * o3
-    del dH3
-    dC3 = dC3 + dH3_a * (1.0 - H3_a ** 2)  # dE/dc3 += dE/dh3_a * (1 - h3_a ** 2)
-    del H3_a, dH3_a
-    dC3_a = dC3  # dE/dc3_a = dE/dc3
-    dC3_b = dC3  # dE/dc3_b = dE/dc3
-    del dC3
-    dI3 = dC3_b * G3  # dE/di3 = dE/dc3_b * g3
-    dG3 = dC3_b * I3  # dE/dg3 = dE/dc3_b * i3
-    del dC3_b
-    dF3 = dC3_a * C2  # dE/df3 = dE/dc3_a * c2
-    del C2
-    dC2 = dC3_a * F3  # dE/dc2 = dE/dc3_a * f3
-    del dC3_a
-    dG3_e = dG3 * (1.0 - G3 ** 2)  # dE/dg3_e = dE/dg3 * (1 - g3 ** 2)
-    del G3, dG3
-    dG3_d = dG3_e  # dE/dg3_d = dE/dg3_e
+    dH3 = dH3 + np.dot(dI4_e, Ui)  # dE/dh3 += Ui^T dE/di4_c
+    del dI4_e
+    # dE/dc3 = dE/dc4_a * f4, dE/dc3 += dE/dh3_a * (1 - h3_a ** 2), dE/dh3_a = dE/dh3 * o3
+    dC3 = F4 * dC4 + O3 * dH3 * (1.0 - H3_a ** 2)
+    del F4, dC4
+    dG3_e = I3 * dC3 * (1.0 - G3 ** 2)  # dE/dg3_e = dE/dg3 * (1 - g3 ** 2), dE/dg3 = dE/dc3_b * i3
     dbg = dbg + _batch_sum(dG3_e)  # dE/dbg += dE/dg3_e, summed over the batch
+    dG3_b = dG3_e  # dE/dg3_b = dE/dg3_d
+    dUg = dUg + np.dot(dG3_e.T, H2)  # dE/dUg += dE/dg3_c h2^T, summed over the batch
+    dH2 = np.dot(dG3_e, Ug)  # dE/dh2 = Ug^T dE/dg3_c
     del dG3_e
-    dG3_b = dG3_d  # dE/dg3_b = dE/dg3_d
-    dG3_c = dG3_d  # dE/dg3_c = dE/dg3_d
-    del dG3_d
-    dUg = dUg + np.dot(dG3_c.T, H2)  # dE/dUg += dE/dg3_c h2^T, summed over the batch
-    dH2 = np.dot(dG3_c, Ug)  # dE/dh2 = Ug^T dE/dg3_c
-    del dG3_c
-    dF3_e = dF3 * F3 * (1.0 - F3)  # dE/df3_e = dE/df3 * f3 * (1 - f3)
-    del F3, dF3
-    dF3_d = dF3_e  # dE/df3_d = dE/df3_e
+    dF3_e = C2 * F3 * dC3 * (1.0 - F3)  # dE/df3_e = dE/df3 * f3 * (1 - f3), dE/df3 = dE/dc3_a * c2
+    del C2
     dbf = dbf + _batch_sum(dF3_e)  # dE/dbf += dE/df3_e, summed over the batch
+    dF3_b = dF3_e  # dE/df3_b = dE/df3_d
+    dUf = dUf + np.dot(dF3_e.T, H2)  # dE/dUf += dE/df3_c h2^T, summed over the batch
+    dH2 = dH2 + np.dot(dF3_e, Uf)  # dE/dh2 += Uf^T dE/df3_c
     del dF3_e
-    dF3_b = dF3_d  # dE/df3_b = dE/df3_d
-    dF3_c = dF3_d  # dE/df3_c = dE/df3_d
-    del dF3_d
-    dUf = dUf + np.dot(dF3_c.T, H2)  # dE/dUf += dE/df3_c h2^T, summed over the batch
-    dH2 = dH2 + np.dot(dF3_c, Uf)  # dE/dh2 += Uf^T dE/df3_c
-    del dF3_c
-    dO3_e = dO3 * O3 * (1.0 - O3)  # dE/do3_e = dE/do3 * o3 * (1 - o3)
-    del O3, dO3
-    dO3_d = dO3_e  # dE/do3_d = dE/do3_e
+    dO3_e = H3_a * O3 * dH3 * (1.0 - O3)  # dE/do3_e = dE/do3 * o3 * (1 - o3), dE/do3 = dE/dh3 * h3_a
+    del O3, H3_a, dH3
     dbo = dbo + _batch_sum(dO3_e)  # dE/dbo += dE/do3_e, summed over the batch
+    dO3_b = dO3_e  # dE/do3_b = dE/do3_d
+    dUo = dUo + np.dot(dO3_e.T, H2)  # dE/dUo += dE/do3_c h2^T, summed over the batch
+    dH2 = dH2 + np.dot(dO3_e, Uo)  # dE/dh2 += Uo^T dE/do3_c
     del dO3_e
-    dO3_b = dO3_d  # dE/do3_b = dE/do3_d
-    dO3_c = dO3_d  # dE/do3_c = dE/do3_d
-    del dO3_d
-    dUo = dUo + np.dot(dO3_c.T, H2)  # dE/dUo += dE/do3_c h2^T, summed over the batch
-    dH2 = dH2 + np.dot(dO3_c, Uo)  # dE/dh2 += Uo^T dE/do3_c
-    del dO3_c
-    dI3_e = dI3 * I3 * (1.0 - I3)  # dE/di3_e = dE/di3 * i3 * (1 - i3)
-    del I3, dI3
-    dI3_d = dI3_e  # dE/di3_d = dE/di3_e
+    dI3_e = G3 * I3 * dC3 * (1.0 - I3)  # dE/di3_e = dE/di3 * i3 * (1 - i3), dE/di3 = dE/dc3_b * g3
+    del I3, G3
     dbi = dbi + _batch_sum(dI3_e)  # dE/dbi += dE/di3_e, summed over the batch
-    del dI3_e
-    dI3_b = dI3_d  # dE/di3_b = dE/di3_d
-    dI3_c = dI3_d  # dE/di3_c = dE/di3_d
-    del dI3_d
-    dUi = dUi + np.dot(dI3_c.T, H2)  # dE/dUi += dE/di3_c h2^T, summed over the batch
+    dI3_b = dI3_e  # dE/di3_b = dE/di3_d
+    dUi = dUi + np.dot(dI3_e.T, H2)  # dE/dUi += dE/di3_c h2^T, summed over the batch
     del H2
-    dH2 = dH2 + np.dot(dI3_c, Ui)  # dE/dh2 += Ui^T dE/di3_c
-    del dI3_c
-    dO2 = dH2 * H2_a  # dE/do2 = dE/dh2 * h2_a
-    dH2_a = dH2 * O2  # dE/dh2_a = dE/dh2 * o2
-    del dH2
-    dC2 = dC2 + dH2_a * (1.0 - H2_a ** 2)  # dE/dc2 += dE/dh2_a * (1 - h2_a ** 2)
-    del H2_a, dH2_a
-    dC2_a = dC2  # dE/dc2_a = dE/dc2
-    dC2_b = dC2  # dE/dc2_b = dE/dc2
-    del dC2
-    dI2 = dC2_b * G2  # dE/di2 = dE/dc2_b * g2
-    dG2 = dC2_b * I2  # dE/dg2 = dE/dc2_b * i2
-    del dC2_b
-    dF2 = dC2_a * C1  # dE/df2 = dE/dc2_a * c1
-    del C1
-    dC1 = dC2_a * F2  # dE/dc1 = dE/dc2_a * f2
-    del dC2_a
-    dG2_e = dG2 * (1.0 - G2 ** 2)  # dE/dg2_e = dE/dg2 * (1 - g2 ** 2)
-    del G2, dG2
-    dG2_d = dG2_e  # dE/dg2_d = dE/dg2_e
+    dH2 = dH2 + np.dot(dI3_e, Ui)  # dE/dh2 += Ui^T dE/di3_c
+    del dI3_e
+    # dE/dc2 = dE/dc3_a * f3, dE/dc2 += dE/dh2_a * (1 - h2_a ** 2), dE/dh2_a = dE/dh2 * o2
+    dC2 = F3 * dC3 + O2 * dH2 * (1.0 - H2_a ** 2)
+    del F3, dC3
+    dG2_e = I2 * dC2 * (1.0 - G2 ** 2)  # dE/dg2_e = dE/dg2 * (1 - g2 ** 2), dE/dg2 = dE/dc2_b * i2
     dbg = dbg + _batch_sum(dG2_e)  # dE/dbg += dE/dg2_e, summed over the batch
+    dG2_b = dG2_e  # dE/dg2_b = dE/dg2_d
+    dUg = dUg + np.dot(dG2_e.T, H1)  # dE/dUg += dE/dg2_c h1^T, summed over the batch
+    dH1 = np.dot(dG2_e, Ug)  # dE/dh1 = Ug^T dE/dg2_c
     del dG2_e
-    dG2_b = dG2_d  # dE/dg2_b = dE/dg2_d
-    dG2_c = dG2_d  # dE/dg2_c = dE/dg2_d
-    del dG2_d
-    dUg = dUg + np.dot(dG2_c.T, H1)  # dE/dUg += dE/dg2_c h1^T, summed over the batch
-    dH1 = np.dot(dG2_c, Ug)  # dE/dh1 = Ug^T dE/dg2_c
-    del dG2_c
-    dF2_e = dF2 * F2 * (1.0 - F2)  # dE/df2_e = dE/df2 * f2 * (1 - f2)
-    del F2, dF2
-    dF2_d = dF2_e  # dE/df2_d = dE/df2_e
+    dF2_e = C1 * F2 * dC2 * (1.0 - F2)  # dE/df2_e = dE/df2 * f2 * (1 - f2), dE/df2 = dE/dc2_a * c1
+    del C1
     dbf = dbf + _batch_sum(dF2_e)  # dE/dbf += dE/df2_e, summed over the batch
+    dF2_b = dF2_e  # dE/df2_b = dE/df2_d
+    dUf = dUf + np.dot(dF2_e.T, H1)  # dE/dUf += dE/df2_c h1^T, summed over the batch
+    dH1 = dH1 + np.dot(dF2_e, Uf)  # dE/dh1 += Uf^T dE/df2_c
     del dF2_e
-    dF2_b = dF2_d  # dE/df2_b = dE/df2_d
-    dF2_c = dF2_d  # dE/df2_c = dE/df2_d
-    del dF2_d
-    dUf = dUf + np.dot(dF2_c.T, H1)  # dE/dUf += dE/df2_c h1^T, summed over the batch
-    dH1 = dH1 + np.dot(dF2_c, Uf)  # dE/dh1 += Uf^T dE/df2_c
-    del dF2_c
     # dE/dWf = sum over k of dE/d(Wf x[k]) x[k]^T, summed over the batch, one product for all the steps
     dWf = np.dot(np.stack([dF2_b, dF3_b, dF4_b, dF5_b, dF6_b, dF7_b, dF8_b, dF9_b, dF10_b], axis=1).reshape(-1, 16).T, X[:, 1:10].reshape(-1, 8))  # noqa: E501
     del dF10_b, dF9_b, dF8_b, dF7_b, dF6_b, dF5_b, dF4_b, dF3_b, dF2_b
-    dO2_e = dO2 * O2 * (1.0 - O2)  # dE/do2_e = dE/do2 * o2 * (1 - o2)
-    del O2, dO2
-    dO2_d = dO2_e  # dE/do2_d = dE/do2_e
+    dO2_e = H2_a * O2 * dH2 * (1.0 - O2)  # dE/do2_e = dE/do2 * o2 * (1 - o2), dE/do2 = dE/dh2 * h2_a
+    del O2, H2_a, dH2
     dbo = dbo + _batch_sum(dO2_e)  # dE/dbo += dE/do2_e, summed over the batch
+    dO2_b = dO2_e  # dE/do2_b = dE/do2_d
+    dUo = dUo + np.dot(dO2_e.T, H1)  # dE/dUo += dE/do2_c h1^T, summed over the batch
+    dH1 = dH1 + np.dot(dO2_e, Uo)  # dE/dh1 += Uo^T dE/do2_c
     del dO2_e
-    dO2_b = dO2_d  # dE/do2_b = dE/do2_d
-    dO2_c = dO2_d  # dE/do2_c = dE/do2_d
-    del dO2_d
-    dUo = dUo + np.dot(dO2_c.T, H1)  # dE/dUo += dE/do2_c h1^T, summed over the batch
-    dH1 = dH1 + np.dot(dO2_c, Uo)  # dE/dh1 += Uo^T dE/do2_c
-    del dO2_c
-    dI2_e = dI2 * I2 * (1.0 - I2)  # dE/di2_e = dE/di2 * i2 * (1 - i2)
-    del I2, dI2
-    dI2_d = dI2_e  # dE/di2_d = dE/di2_e
+    dI2_e = G2 * I2 * dC2 * (1.0 - I2)  # dE/di2_e = dE/di2 * i2 * (1 - i2), dE/di2 = dE/dc2_b * g2
+    del I2, G2
     dbi = dbi + _batch_sum(dI2_e)  # dE/dbi += dE/di2_e, summed over the batch
-    del dI2_e
-    dI2_b = dI2_d  # dE/di2_b = dE/di2_d
-    dI2_c = dI2_d  # dE/di2_c = dE/di2_d
-    del dI2_d
-    dUi = dUi + np.dot(dI2_c.T, H1)  # dE/dUi += dE/di2_c h1^T, summed over the batch
+    dI2_b = dI2_e  # dE/di2_b = dE/di2_d
+    dUi = dUi + np.dot(dI2_e.T, H1)  # dE/dUi += dE/di2_c h1^T, summed over the batch
     del H1
-    dH1 = dH1 + np.dot(dI2_c, Ui)  # dE/dh1 += Ui^T dE/di2_c
-    del dI2_c
-    dO1 = dH1 * H1_a  # dE/do1 = dE/dh1 * h1_a
-    dH1_a = dH1 * O1  # dE/dh1_a = dE/dh1 * o1
-    del dH1
-    dC1 = dC1 + dH1_a * (1.0 - H1_a ** 2)  # dE/dc1 += dE/dh1_a * (1 - h1_a ** 2)
-    del H1_a, dH1_a
-    dI1 = dC1 * G1  # dE/di1 = dE/dc1 * g1
-    dG1 = dC1 * I1  # dE/dg1 = dE/dc1 * i1
-    del dC1
-    dG1_b = dG1 * (1.0 - G1 ** 2)  # dE/dg1_b = dE/dg1 * (1 - g1 ** 2)
-    del G1, dG1
+    dH1 = dH1 + np.dot(dI2_e, Ui)  # dE/dh1 += Ui^T dE/di2_c
+    del dI2_e
+    # dE/dc1 = dE/dc2_a * f2, dE/dc1 += dE/dh1_a * (1 - h1_a ** 2), dE/dh1_a = dE/dh1 * o1
+    dC1 = F2 * dC2 + O1 * dH1 * (1.0 - H1_a ** 2)
+    del F2, dC2
+    dG1_b = I1 * dC1 * (1.0 - G1 ** 2)  # dE/dg1_b = dE/dg1 * (1 - g1 ** 2), dE/dg1 = dE/dc1 * i1
     # dE/dWg = sum over k of dE/d(Wg x[k]) x[k]^T, summed over the batch, one product for all the steps
     dWg = np.dot(np.stack([dG1_b, dG2_b, dG3_b, dG4_b, dG5_b, dG6_b, dG7_b, dG8_b, dG9_b, dG10_b], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
     del dG10_b, dG9_b, dG8_b, dG7_b, dG6_b, dG5_b, dG4_b, dG3_b, dG2_b
     dbg = dbg + _batch_sum(dG1_b)  # dE/dbg += dE/dg1_b, summed over the batch
     del dG1_b
-    dO1_b = dO1 * O1 * (1.0 - O1)  # dE/do1_b = dE/do1 * o1 * (1 - o1)
-    del O1, dO1
+    dO1_b = H1_a * O1 * dH1 * (1.0 - O1)  # dE/do1_b = dE/do1 * o1 * (1 - o1), dE/do1 = dE/dh1 * h1_a
+    del O1, H1_a, dH1
     # dE/dWo = sum over k of dE/d(Wo x[k]) x[k]^T, summed over the batch, one product for all the steps
     dWo = np.dot(np.stack([dO1_b, dO2_b, dO3_b, dO4_b, dO5_b, dO6_b, dO7_b, dO8_b, dO9_b, dO10_b], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
     del dO10_b, dO9_b, dO8_b, dO7_b, dO6_b, dO5_b, dO4_b, dO3_b, dO2_b
     dbo = dbo + _batch_sum(dO1_b)  # dE/dbo += dE/do1_b, summed over the batch
     del dO1_b
-    dI1_b = dI1 * I1 * (1.0 - I1)  # dE/di1_b = dE/di1 * i1 * (1 - i1)
-    del I1, dI1
+    dI1_b = G1 * I1 * dC1 * (1.0 - I1)  # dE/di1_b = dE/di1 * i1 * (1 - i1), dE/di1 = dE/dc1 * g1
+    del I1, G1, dC1
     # dE/dWi = sum over k of dE/d(Wi x[k]) x[k]^T, summed over the batch, one product for all the steps
     dWi = np.dot(np.stack([dI1_b, dI2_b, dI3_b, dI4_b, dI5_b, dI6_b, dI7_b, dI8_b, dI9_b, dI10_b], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
     del dI10_b, dI9_b, dI8_b, dI7_b, dI6_b, dI5_b, dI4_b, dI3_b, dI2_b

@@ -206,13 +206,11 @@ def backward(params, cache, T):
     Y = cache["Y"]
     N = T.shape[0]
     dY = (Y - T) * (0.0625 / N)  # dE/dy = 0.0625 * y - 0.0625 * t
-    dY_a = dY  # dE/dy_a = dE/dy
     dbo = _batch_sum(dY, 2)  # dE/dbo = dE/dy, summed over the broadcast axes
-    dH = dY_a @ Wo.T  # dE/dh = dE/dy_a Wo^T
-    dWo = np.tensordot(H, dY_a, axes=([0, 1], [0, 1]))  # dE/dWo = h^T dE/dy_a, summed over the batch
-    dH_a = dH  # dE/dh_a = dE/dh
-    dP = dH_a @ np.swapaxes(V, -1, -2)  # dE/dp = dE/dh_a v^T
-    dV = np.swapaxes(P, -1, -2) @ dH_a  # dE/dv = p^T dE/dh_a
+    dH = dY @ Wo.T  # dE/dh = dE/dy_a Wo^T
+    dWo = np.tensordot(H, dY, axes=([0, 1], [0, 1]))  # dE/dWo = h^T dE/dy_a, summed over the batch
+    dP = dH @ np.swapaxes(V, -1, -2)  # dE/dp = dE/dh_a v^T
+    dV = np.swapaxes(P, -1, -2) @ dH  # dE/dv = p^T dE/dh_a
     dP_b = P * (dP - (dP * P).sum(axis=-1, keepdims=True))  # dE/dp_b = p * (dE/dp - sum_i dE/dp_i p_i)
     dS = np.where(P_a, dP_b, 0.0)  # dE/ds = dE/dp_b where p_a is true, 0 elsewhere
     dS_b = dS * 0.25  # dE/ds_b = dE/ds * 0.25
@@ -257,18 +255,14 @@ def loss_and_grad(params, X, T, check=True):
     E = np.vdot(_r_Y, _r_Y) / 32 / N  # E = mse(y, t) = mean_i (y_i - t_i) ** 2, averaged over the batch
     dY = _r_Y * (0.0625 / N)  # dE/dy = 0.0625 * y - 0.0625 * t
     del _r_Y
-    dY_a = dY  # dE/dy_a = dE/dy
     dbo = _batch_sum(dY, 2)  # dE/dbo = dE/dy, summed over the broadcast axes
-    del dY
-    dH = dY_a @ Wo.T  # dE/dh = dE/dy_a Wo^T
-    dWo = np.tensordot(H, dY_a, axes=([0, 1], [0, 1]))  # dE/dWo = h^T dE/dy_a, summed over the batch
-    del H, dY_a
-    dH_a = dH  # dE/dh_a = dE/dh
-    del dH
-    dP = dH_a @ np.swapaxes(V, -1, -2)  # dE/dp = dE/dh_a v^T
+    dH = dY @ Wo.T  # dE/dh = dE/dy_a Wo^T
+    dWo = np.tensordot(H, dY, axes=([0, 1], [0, 1]))  # dE/dWo = h^T dE/dy_a, summed over the batch
+    del H, dY
+    dP = dH @ np.swapaxes(V, -1, -2)  # dE/dp = dE/dh_a v^T
     del V
-    dV = np.swapaxes(P, -1, -2) @ dH_a  # dE/dv = p^T dE/dh_a
-    del dH_a
+    dV = np.swapaxes(P, -1, -2) @ dH  # dE/dv = p^T dE/dh_a
+    del dH
     dP_b = P * (dP - (dP * P).sum(axis=-1, keepdims=True))  # dE/dp_b = p * (dE/dp - sum_i dE/dp_i p_i)
     del P, dP
     dS = np.where(P_a, dP_b, 0.0)  # dE/ds = dE/dp_b where p_a is true, 0 elsewhere

@@ -194,10 +194,9 @@ def backward(params, cache, T):
     Xhat = cache["Xhat"]
     N = Xhat.shape[0]
     dXhat = (Xhat - X) / N  # dE/dxhat = xhat - x
-    dXhat_b = dXhat  # dE/dxhat_b = dE/dxhat
     dc = _batch_sum(dXhat)  # dE/dc = dE/dxhat, summed over the batch
-    dXhat_a = dXhat_b.T @ H  # dE/dxhat_a = dE/dxhat_b h^T, summed over the batch
-    dH = dXhat_b @ Xhat_a  # dE/dh = xhat_a^T dE/dxhat_b
+    dXhat_a = dXhat.T @ H  # dE/dxhat_a = dE/dxhat_b h^T, summed over the batch
+    dH = dXhat @ Xhat_a  # dE/dh = xhat_a^T dE/dxhat_b
     dW = dXhat_a.T  # dE/dW = (dE/dxhat_a)^T
     dH_a = dH * H * (1.0 - H)  # dE/dh_a = dE/dh * h * (1 - h)
     dW = dW + np.dot(dH_a.T, X)  # dE/dW += dE/dh_a x^T, summed over the batch
@@ -230,12 +229,10 @@ def loss_and_grad(params, X, T, check=True):
     E = 0.5 * np.vdot(_r_Xhat, _r_Xhat) / N
     dXhat = _r_Xhat / N  # dE/dxhat = xhat - x
     del _r_Xhat
-    dXhat_b = dXhat  # dE/dxhat_b = dE/dxhat
     dc = _batch_sum(dXhat)  # dE/dc = dE/dxhat, summed over the batch
-    del dXhat
-    dXhat_a = dXhat_b.T @ H  # dE/dxhat_a = dE/dxhat_b h^T, summed over the batch
-    dH = dXhat_b @ Xhat_a  # dE/dh = xhat_a^T dE/dxhat_b
-    del Xhat_a, dXhat_b
+    dXhat_a = dXhat.T @ H  # dE/dxhat_a = dE/dxhat_b h^T, summed over the batch
+    dH = dXhat @ Xhat_a  # dE/dh = xhat_a^T dE/dxhat_b
+    del Xhat_a, dXhat
     dW = dXhat_a.T  # dE/dW = (dE/dxhat_a)^T
     del dXhat_a
     dH_a = dH * H * (1.0 - H)  # dE/dh_a = dE/dh * h * (1 - h)

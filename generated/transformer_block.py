@@ -449,30 +449,24 @@ def backward(params, cache, T):
     Y = cache["Y"]
     N = T.shape[0]
     dY = (Y - T) * (1 / 128 / N)  # dE/dy = y / 128 - t / 128
-    dH = dY  # dE/dh = dE/dy
-    dF = dY  # dE/df = dE/dy
-    dF_d = dF  # dE/df_d = dE/df
-    dc2 = _batch_sum(dF, 2)  # dE/dc2 = dE/df, summed over the broadcast axes
-    dF_c = dF_d @ W2.T  # dE/df_c = dE/df_d W2^T
-    dW2 = np.tensordot(F_c, dF_d, axes=([0, 1], [0, 1]))  # dE/dW2 = f_c^T dE/df_d, summed over the batch
+    dc2 = _batch_sum(dY, 2)  # dE/dc2 = dE/df, summed over the broadcast axes
+    dF_c = dY @ W2.T  # dE/df_c = dE/df_d W2^T
+    dW2 = np.tensordot(F_c, dY, axes=([0, 1], [0, 1]))  # dE/dW2 = f_c^T dE/df_d, summed over the batch
     _s1 = 0.5 * F_b * 1.4142135623730951  # 0.5 * F_b * sqrt(2), used twice
     # dE/df_b = dE/df_c * (0.5 * f_b * sqrt(2) * exp(-0.5 * f_b ** 2) / sqrt(pi) + 0.5 * erf(0.5 * f_b * sqrt(2)) + 0.5)
     dF_b = dF_c * (_s1 * np.exp(-0.5 * F_b ** 2) / 1.772453850905516 + 0.5 * _erf(_s1) + 0.5)
-    dF_a = dF_b  # dE/df_a = dE/df_b
     dc1 = _batch_sum(dF_b, 2)  # dE/dc1 = dE/df_b, summed over the broadcast axes
-    dN2 = dF_a @ W1.T  # dE/dn2 = dE/df_a W1^T
-    dW1 = np.tensordot(N2, dF_a, axes=([0, 1], [0, 1]))  # dE/dW1 = n2^T dE/df_a, summed over the batch
-    dN2_b = dN2  # dE/dn2_b = dE/dn2
+    dN2 = dF_b @ W1.T  # dE/dn2 = dE/df_a W1^T
+    dW1 = np.tensordot(N2, dF_b, axes=([0, 1], [0, 1]))  # dE/dW1 = n2^T dE/df_a, summed over the batch
     db2 = _batch_sum(dN2, 2)  # dE/db2 = dE/dn2, summed over the broadcast axes
-    dg2 = _batch_sum(dN2_b * N2_a, 2)  # dE/dg2 = dE/dn2_b * n2_a, summed over the broadcast axes
-    dN2_a = dN2_b * g2  # dE/dn2_a = dE/dn2_b * g2
+    dg2 = _batch_sum(dN2 * N2_a, 2)  # dE/dg2 = dE/dn2_b * n2_a, summed over the broadcast axes
+    dH = dY  # dE/dh = dE/dy
+    dN2_a = dN2 * g2  # dE/dn2_a = dE/dn2_b * g2
     # dE/dh += (dE/dn2_a - mean(dE/dn2_a) - n2_a * mean(dE/dn2_a * n2_a)) / sigma, along the last axis
     dH = dH + (dN2_a - dN2_a.mean(axis=-1, keepdims=True) - N2_a * (dN2_a * N2_a).mean(axis=-1, keepdims=True)) * _rstd_N2_a
-    dH_b = dH  # dE/dh_b = dE/dh
     dbo = _batch_sum(dH, 2)  # dE/dbo = dE/dh, summed over the broadcast axes
-    dH_a = dH_b  # dE/dh_a = dE/dh_b
-    dO_ = dH_a @ Wo.T  # dE/do = dE/dh_a Wo^T
-    dWo = np.tensordot(O_, dH_a, axes=([0, 1], [0, 1]))  # dE/dWo = o^T dE/dh_a, summed over the batch
+    dO_ = dH @ Wo.T  # dE/do = dE/dh_a Wo^T
+    dWo = np.tensordot(O_, dH, axes=([0, 1], [0, 1]))  # dE/dWo = o^T dE/dh_a, summed over the batch
     dO_b = dO_.reshape(dO_.shape[0], 8, 4, 8)  # dE/do_b = reshape(dE/do, [8, 4, 8])
     dO_a = np.transpose(dO_b, (0, 2, 1, 3))  # dE/do_a = transpose(dE/do_b, (1, 0, 2))
     dP = dO_a @ np.swapaxes(V, -1, -2)  # dE/dp = dE/do_a v^T
@@ -495,9 +489,8 @@ def backward(params, cache, T):
     dQ_a = dQ_b.reshape(dQ_b.shape[0], 8, 32)  # dE/dq_a = reshape(dE/dq_b, [8, 32])
     dN1 = dN1 + dQ_a @ Wq.T  # dE/dn1 += dE/dq_a Wq^T
     dWq = np.tensordot(N1, dQ_a, axes=([0, 1], [0, 1]))  # dE/dWq = n1^T dE/dq_a, summed over the batch
-    dN1_b = dN1  # dE/dn1_b = dE/dn1
     db1 = _batch_sum(dN1, 2)  # dE/db1 = dE/dn1, summed over the broadcast axes
-    dg1 = _batch_sum(dN1_b * N1_a, 2)  # dE/dg1 = dE/dn1_b * n1_a, summed over the broadcast axes
+    dg1 = _batch_sum(dN1 * N1_a, 2)  # dE/dg1 = dE/dn1_b * n1_a, summed over the broadcast axes
     return {
         "g1": dg1,
         "b1": db1,
@@ -572,42 +565,31 @@ def loss_and_grad(params, X, T, check=True):
     E = np.vdot(_r_Y, _r_Y) / 256 / N  # E = mse(y, t) = mean_i (y_i - t_i) ** 2, averaged over the batch
     dY = _r_Y * (1 / 128 / N)  # dE/dy = y / 128 - t / 128
     del _r_Y
-    dH = dY  # dE/dh = dE/dy
-    dF = dY  # dE/df = dE/dy
-    del dY
-    dF_d = dF  # dE/df_d = dE/df
-    dc2 = _batch_sum(dF, 2)  # dE/dc2 = dE/df, summed over the broadcast axes
-    del dF
-    dF_c = dF_d @ W2.T  # dE/df_c = dE/df_d W2^T
-    dW2 = np.tensordot(F_c, dF_d, axes=([0, 1], [0, 1]))  # dE/dW2 = f_c^T dE/df_d, summed over the batch
-    del F_c, dF_d
+    dc2 = _batch_sum(dY, 2)  # dE/dc2 = dE/df, summed over the broadcast axes
+    dF_c = dY @ W2.T  # dE/df_c = dE/df_d W2^T
+    dW2 = np.tensordot(F_c, dY, axes=([0, 1], [0, 1]))  # dE/dW2 = f_c^T dE/df_d, summed over the batch
+    del F_c
     _s1 = 0.5 * F_b * 1.4142135623730951  # 0.5 * F_b * sqrt(2), used twice
     # dE/df_b = dE/df_c * (0.5 * f_b * sqrt(2) * exp(-0.5 * f_b ** 2) / sqrt(pi) + 0.5 * erf(0.5 * f_b * sqrt(2)) + 0.5)
     dF_b = dF_c * (_s1 * np.exp(-0.5 * F_b ** 2) / 1.772453850905516 + 0.5 * _erf(_s1) + 0.5)
     del F_b, dF_c, _s1
-    dF_a = dF_b  # dE/df_a = dE/df_b
     dc1 = _batch_sum(dF_b, 2)  # dE/dc1 = dE/df_b, summed over the broadcast axes
-    del dF_b
-    dN2 = dF_a @ W1.T  # dE/dn2 = dE/df_a W1^T
-    dW1 = np.tensordot(N2, dF_a, axes=([0, 1], [0, 1]))  # dE/dW1 = n2^T dE/df_a, summed over the batch
-    del N2, dF_a
-    dN2_b = dN2  # dE/dn2_b = dE/dn2
+    dN2 = dF_b @ W1.T  # dE/dn2 = dE/df_a W1^T
+    dW1 = np.tensordot(N2, dF_b, axes=([0, 1], [0, 1]))  # dE/dW1 = n2^T dE/df_a, summed over the batch
+    del N2, dF_b
     db2 = _batch_sum(dN2, 2)  # dE/db2 = dE/dn2, summed over the broadcast axes
+    dg2 = _batch_sum(dN2 * N2_a, 2)  # dE/dg2 = dE/dn2_b * n2_a, summed over the broadcast axes
+    dH = dY  # dE/dh = dE/dy
+    del dY
+    dN2_a = dN2 * g2  # dE/dn2_a = dE/dn2_b * g2
     del dN2
-    dg2 = _batch_sum(dN2_b * N2_a, 2)  # dE/dg2 = dE/dn2_b * n2_a, summed over the broadcast axes
-    dN2_a = dN2_b * g2  # dE/dn2_a = dE/dn2_b * g2
-    del dN2_b
     # dE/dh += (dE/dn2_a - mean(dE/dn2_a) - n2_a * mean(dE/dn2_a * n2_a)) / sigma, along the last axis
     dH = dH + (dN2_a - dN2_a.mean(axis=-1, keepdims=True) - N2_a * (dN2_a * N2_a).mean(axis=-1, keepdims=True)) * _rstd_N2_a
     del N2_a, _rstd_N2_a, dN2_a
-    dH_b = dH  # dE/dh_b = dE/dh
     dbo = _batch_sum(dH, 2)  # dE/dbo = dE/dh, summed over the broadcast axes
-    del dH
-    dH_a = dH_b  # dE/dh_a = dE/dh_b
-    del dH_b
-    dO_ = dH_a @ Wo.T  # dE/do = dE/dh_a Wo^T
-    dWo = np.tensordot(O_, dH_a, axes=([0, 1], [0, 1]))  # dE/dWo = o^T dE/dh_a, summed over the batch
-    del O_, dH_a
+    dO_ = dH @ Wo.T  # dE/do = dE/dh_a Wo^T
+    dWo = np.tensordot(O_, dH, axes=([0, 1], [0, 1]))  # dE/dWo = o^T dE/dh_a, summed over the batch
+    del O_, dH
     dO_b = dO_.reshape(dO_.shape[0], 8, 4, 8)  # dE/do_b = reshape(dE/do, [8, 4, 8])
     del dO_
     dO_a = np.transpose(dO_b, (0, 2, 1, 3))  # dE/do_a = transpose(dE/do_b, (1, 0, 2))
@@ -649,10 +631,8 @@ def loss_and_grad(params, X, T, check=True):
     dN1 = dN1 + dQ_a @ Wq.T  # dE/dn1 += dE/dq_a Wq^T
     dWq = np.tensordot(N1, dQ_a, axes=([0, 1], [0, 1]))  # dE/dWq = n1^T dE/dq_a, summed over the batch
     del N1, dQ_a
-    dN1_b = dN1  # dE/dn1_b = dE/dn1
     db1 = _batch_sum(dN1, 2)  # dE/db1 = dE/dn1, summed over the broadcast axes
-    del dN1
-    dg1 = _batch_sum(dN1_b * N1_a, 2)  # dE/dg1 = dE/dn1_b * n1_a, summed over the broadcast axes
+    dg1 = _batch_sum(dN1 * N1_a, 2)  # dE/dg1 = dE/dn1_b * n1_a, summed over the broadcast axes
     return E, {
         "g1": dg1,
         "b1": db1,

@@ -80,7 +80,7 @@ def test_a_penalty_is_one_dot_product_and_one_step():
 
 def test_a_scalar_weights_gradient_is_one_dot_product():
     source = symprop.derive(symprop.load("examples/cs231n_neuron.yaml")).numpy_source()
-    assert "    dw1 = np.vdot(dF_b, X1)  #" in source
+    assert "    dw1 = np.vdot(dF_d, X1)  #" in source  # dE/df_b is dE/df_d renamed (emit.numpy.fusion)
 
 
 def _loss_and_grad(source: str) -> str:

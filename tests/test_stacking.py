@@ -49,7 +49,7 @@ def test_each_weight_multiplies_its_slices_in_one_product():
     assert body.count("    dW = ") == 1 and "dW = dW + " not in body
     assert "dW = np.dot(np.stack([dH1_b, dH2_b, dH3_b], axis=1).reshape(-1, 4).T, S[:, [0, 2, 3]].reshape(-1, 3))" in body
     assert "dQ = np.dot(np.stack([dH2_f, dH3_f], axis=1).reshape(-1, 4).T, X[:, 2:4].reshape(-1, 3))" in body
-    assert "dV = dV + np.dot(dH1_d.T, H1_c)" in body  # V's products were not stacked
+    assert "dV = dV + np.dot(dH1_e.T, H1_c)" in body  # V's products were not stacked (dE/dh1_d is dE/dh1_e)
     # s's adjoint in one stack, zeros in the rows no slice took; no _unindex.
     assert "dS = np.stack([dH1_a, np.zeros_like(dH1_a), dH2_a, dH3_a, np.zeros_like(dH1_a)], axis=1)" in body
     assert "_unindex" not in body

@@ -220,7 +220,8 @@ class NumpyContext(Protocol):
     def reduce_to(self, code: str, batched: bool, shape: tuple[int, ...], target: str) -> tuple[str, str]: ...
     def batch_sum(self, code: str, axes: int = 1) -> str: ...  # summed over the first axes, by BLAS
     def node(self, name: str) -> Node: ...
-    def require_helper(self, name: str, source: str) -> None: ...  # a helper function the op calls
+    # a helper function the op calls, and the printer's helpers it calls itself (``batch_sum``)
+    def require_helper(self, name: str, source: str, needs: tuple[str, ...] = ()) -> None: ...
     def saved(self, node: str, what: str) -> str: ...  # an array the node's forward line saved (Op.numpy_saves)
     def temporary(self, code: str, comment: str) -> tuple[str, Any]: ...  # (name, line) of a temporary
     # (code, formula) of a dense node's W x[k] when the module computes it for every k at once, else None

@@ -64,15 +64,40 @@ HELPER = (
 
 BATCH_HELPER = (
     "def _batch_norm(x, axis, eps):\n"
-    '    """``_normalize`` over the batch (axis 0) and the per-sample axes pooled with it.\n'
+    '    """(x - mean) / sigma over the batch (axis 0) and the per-sample axes pooled with it, and\n'
+    "    1 / sigma (for backward), sigma = sqrt(var + eps); the variance is the mean square of the\n"
+    "    centred values (E[x^2] - E[x]^2 would cancel catastrophically for large |x|).\n"
     "\n"
     "    Refuses a batch that gives each statistic one value: every output would be 0 (a batch of\n"
     '    one sample, unless per-sample axes are pooled too), as PyTorch refuses it in training."""\n'
-    "    if np.prod([x.shape[a] for a in axis]) < 2:\n"
+    "    count = 1\n"
+    "    for a in axis:\n"
+    "        count *= x.shape[a]\n"
+    "    if count < 2:\n"
     "        raise ValueError(\n"
     '            f"batch_norm needs at least 2 samples in a batch (it normalises over the batch), got a batch of {x.shape[0]}"\n'
     "        )\n"
-    "    return _normalize(x, axis, eps)\n"
+    "    centred = x - _batch_mean(x, axis)\n"
+    "    inv_sigma = 1 / np.sqrt(_batch_mean(centred * centred, axis) + eps)\n"
+    "    return centred * inv_sigma, inv_sigma\n"
+)
+
+#: The batch statistics' means.  Over leading axes (always the batch, axis 0, alone or with the
+#: first per-sample axes) they are sums by BLAS, ``_batch_sum``'s product with ones: x.mean(axis=0)
+#: took 3.9 us on a (64, 16) float64 array and 19.8 us on (1024, 16), against 1.3 and 3.1 us
+#: (NumPy 2.4, OpenBLAS); batchnorm_mlp spends four means a call.
+BATCH_MEAN_HELPER = (
+    "def _batch_mean(A, axis):\n"
+    '    """The mean of A over ``axis`` (the batch and the per-sample axes pooled with it), to broadcast\n'
+    "    against A: over leading axes as a sum by BLAS (_batch_sum), 3-6x faster than A.mean(axis=0).\"\"\"\n"
+    "    if axis == (0,):\n"
+    "        return _batch_sum(A) / A.shape[0]\n"
+    "    if axis != tuple(range(len(axis))):\n"
+    "        return A.mean(axis=axis, keepdims=True)\n"
+    "    count = 1\n"
+    "    for n in A.shape[: len(axis)]:\n"
+    "        count *= n\n"
+    "    return _batch_sum(A, len(axis)) / count\n"
 )
 
 
@@ -123,6 +148,11 @@ class Normalization(Op):
         """What the statistics are taken over, for comments (x of per-sample ``rank``)."""
         raise NotImplementedError
 
+    def mean_code(self, array: str, axes: str, code) -> str:
+        """The module's code of the mean of ``array`` (code) over ``axes`` (``module_axes``),
+        shaped to broadcast against it."""
+        return f"{array if array.isidentifier() else f'({array})'}.mean(axis={axes}, keepdims=True)"
+
     def subscript(self, rank: int) -> str:
         """The statistics' subscript in the handout (``_{\\text{batch}}``), for x of ``rank``."""
         raise NotImplementedError
@@ -142,7 +172,7 @@ class Normalization(Op):
         rank = len(code.node(step.source).shape)
         axes = self.module_axes(rank)
         spelled = (
-            f"({g} - {g}.mean(axis={axes}, keepdims=True) - {y} * ({g} * {y}).mean(axis={axes}, keepdims=True))"
+            f"({g} - {self.mean_code(g, axes, code)} - {y} * {self.mean_code(f'{g} * {y}', axes, code)})"
             f" * {code.saved(step.source, 'rstd')}"
         )
         grad = f"dE/d{step.source}"
@@ -311,8 +341,12 @@ class BatchNorm(Normalization):
             "(scalar) view; the NumPy module and the handout's tensor formulas cover it"
         )
 
+    def mean_code(self, array, axes, code):
+        code.require_helper("batch_mean", BATCH_MEAN_HELPER, needs=("batch_sum",))
+        return f"_batch_mean({array}, {axes})"
+
     def numpy(self, node, code):
-        code.require_helper("normalize", HELPER)
+        code.require_helper("batch_mean", BATCH_MEAN_HELPER, needs=("batch_sum",))
         code.require_helper("batch_norm", BATCH_HELPER)
         axes = self.module_axes(len(node.shape))
         spelled = f"_batch_norm({code.use(node.inputs[0])}, axis={axes}, eps={self.eps!r})"

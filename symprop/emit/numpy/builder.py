@@ -24,6 +24,7 @@ from sympy.printing.precedence import PRECEDENCE
 from ... import module_interface as interface
 from ... import naming, registry
 from ...printing import EXTRA_HELPER_NEEDS, ArrayPrinter, print_array_expr
+from .fusion import PendingAdjoints, cancels_nothing
 from .printers import ArrayCode, FloatPrinter, MathPrinter, helper_source
 from .stacking import InputProduct, input_products, slot_targets
 
@@ -99,6 +100,9 @@ class ModuleBuilder:
         #: ``dE_c = dE_d * 0.001``, not ``np.full`` of the batch, its sum and ``np.full((8, 4), ...)``.
         #: Any other op gets it as an array first (``materialized``).
         self.uniform_nodes: set[str] = set()
+        #: While backward_lines() spells the module's backward pass: the adjoints not yet written
+        #: (``fusion``: chains of elementwise steps as one line); None for the handout's steps.
+        self.pending: PendingAdjoints | None = None
 
     # -- names -----------------------------------------------------------------------
 
@@ -169,9 +173,11 @@ class ModuleBuilder:
             self.saved_in_lines[name] = node
         return name
 
-    def require_helper(self, name: str, source: str) -> None:
-        """A helper function an op's spelling calls (``_logsumexp``), written once into the module."""
+    def require_helper(self, name: str, source: str, needs: tuple[str, ...] = ()) -> None:
+        """A helper function an op's spelling calls (``_logsumexp``), written once into the module,
+        and the printer's helpers it calls (``batch_sum``)."""
         self.op_helpers[name] = source
+        self.printer.helpers.update(needs)
 
     def formula(self, expr: sp.Expr) -> str:
         return print_array_expr(expr, self.math)
@@ -242,19 +248,31 @@ class ModuleBuilder:
         that ``np.where`` keeps the dtype of the arrays.  A 0/1 step (relu') multiplies by
         the boolean mask instead: ``np.where`` with an unpredictable condition runs ~5 ns
         per element, 5-15x slower than the multiply (NumPy 2.4, benchmarks/profile_generated.py)."""
+        fused = self.pending.take(upstream, local) if self.pending is not None and not local.has(sp.Piecewise) else None
+        notes = []
+        if fused is not None:  # a waiting adjoint (``fusion``): renamed, or folded into the product
+            if not isinstance(fused[0], sp.Symbol):
+                code = self.code(fused[0])
+                self.pending.last = (code, *fused)
+                return code
+            upstream, notes = fused
         up = self.code(upstream)
-        if local == 1:
-            return up
-        if local == -1:
-            return f"-{up}"
         if isinstance(local, sp.Piecewise) and len(local.args) == 2 and local.args[1].cond == sp.true:
             (value, condition), (otherwise, _) = local.args
             if value == 1 and otherwise == 0:  # a step (relu'): multiply by the boolean mask
                 return f"{up} * ({self.code(condition)})"
         if local.has(sp.Piecewise):
             return self.code(sp.piecewise_fold(upstream * local))
-        self.printing(upstream * local)
-        return f"{up} * {self.printer.parenthesize(local, PRECEDENCE['Mul'], strict=True)}"
+        if local == 1:
+            code = up
+        elif local == -1:
+            code = f"-{up}"
+        else:
+            self.printing(upstream * local)
+            code = f"{up} * {self.printer.parenthesize(local, PRECEDENCE['Mul'], strict=True)}"
+        if self.pending is not None and cancels_nothing(upstream * local, upstream, local):
+            self.pending.last = (code, upstream * local, notes)
+        return code
 
     def reduce_to(self, code: str, batched: bool, shape: tuple[int, ...], target: str) -> tuple[str, str]:
         """Sum an adjoint of (batched?, ``shape``) back to the shape of ``target``: over the batch
@@ -345,6 +363,8 @@ class ModuleBuilder:
                 last[step.target] = i
             if i in weight_steps:
                 last[weight_steps[i]] = i
+        blocked = {step.source for i, step in enumerate(steps) if step.target in self.slots or i in weight_steps}
+        self.pending = pending = PendingAdjoints(self, blocked, Line)
         lines, assigned = [], set()
         for i, step in enumerate(steps):
             if step.target in self.slots:
@@ -352,16 +372,18 @@ class ModuleBuilder:
                     continue
                 for name in dict.fromkeys(s for sources in self.slots[step.target].values() for s in sources):
                     lines += self.materialized(name)
-                lines.append(self.slot_line(step.target))
+                lines += pending.resolved([self.slot_line(step.target)])
             elif i in weight_steps:
                 if last[weight_steps[i]] != i:
                     continue
                 for name in weight_steps[i].members:
                     lines += self.materialized(name)
-                lines.append(self.weight_line(weight_steps[i], step.target in assigned))
+                lines += pending.resolved([self.weight_line(weight_steps[i], step.target in assigned)])
             else:  # whether it adds to what is there: the steps above may have moved
                 lines += self.backward_line(replace(step, accumulate=step.target in assigned))
             assigned.add(step.target)
+        lines += pending.flush()
+        self.pending = None
         for param in self.graph.params():  # a gradient is an array of its parameter's shape
             lines += self.materialized(param.name)
         return lines
@@ -430,20 +452,42 @@ class ModuleBuilder:
         return [self.backward_line(step) for step in self.d.steps]
 
     def backward_line(self, step: Step) -> list[Line]:
-        """The lines of one step, spelled by the op of the node that sends the adjoint."""
-        op = self.graph.nodes[step.source].op
+        """The lines of one step, spelled by the op of the node that sends the adjoint; in the
+        module's backward pass an elementwise product may wait instead (``fusion``)."""
+        op, pending = self.graph.nodes[step.source].op, self.pending
         before = [] if op.numpy_uniform else self.materialized(step.source)
+        if pending is not None:
+            before += pending.start(step.source)
         spelled = op.numpy_adjoint(step, self)
-        target, math_target = self.grad(step.target), f"dE/d{step.target}"
+        target, math_target = self.graph.grad(step.target), f"dE/d{step.target}"
+        formula = f"{math_target} {'+=' if step.accumulate else '='} {spelled.math}{spelled.note}"
+        last = pending.last if pending is not None and pending.last and pending.last[0] == spelled.code else None
+        if (
+            last is not None
+            and step.target in pending.deferrable
+            and not self.uniform_code(spelled.code)
+            and not pending.names_waiting(spelled.code)
+            and (not step.accumulate or step.target in pending.exprs)
+            and cancels_nothing(pending.exprs.get(step.target, 0) + last[1], pending.exprs.get(step.target, sp.S.Zero), last[1])
+        ):
+            self.uniform_nodes.discard(step.target)
+            pending.add(step.target, last[1], [formula, *last[2]], spelled.code)
+            lines = pending.resolved([*before, *spelled.prelude])
+            pending.read(step.source)
+            return lines
         if step.accumulate:
-            line = Line(f"{target} = {target} + {spelled.code}", f"{math_target} += {spelled.math}{spelled.note}")
+            line = Line(f"{target} = {target} + {spelled.code}", ", ".join([formula, *(last[2] if last else [])]))
         else:
-            line = Line(f"{target} = {spelled.code}", f"{math_target} = {spelled.math}{spelled.note}")
+            line = Line(f"{target} = {spelled.code}", ", ".join([formula, *(last[2] if last else [])]))
         if self.uniform_code(spelled.code) and (not step.accumulate or step.target in self.uniform_nodes):
             self.uniform_nodes.add(step.target)
         else:  # an array (a float plus an array of the target's shape is one too)
             self.uniform_nodes.discard(step.target)
-        return [*before, *spelled.prelude, line]
+        if pending is None:
+            return [*before, *spelled.prelude, line]
+        lines = pending.resolved([*before, *spelled.prelude, line], step.target if step.accumulate else None)
+        pending.read(step.source)
+        return lines
 
     def helper_names(self) -> list[str]:
         """The printer's helper functions the lines call (activations, stable log-softmax), and the ones they call."""

@@ -1,0 +1,150 @@
+"""Chains of elementwise backward steps written as one line, in the module's backward pass (the
+handout keeps one line per step: ``ModuleBuilder.step_lines``).
+
+An adjoint that only an elementwise product reads (one step, or any number of steps when it is
+just another adjoint under a new name, ``dE/dy_a = dE/dy``) is not written as a line of its
+own: it stays a SymPy expression until the step that reads it multiplies it by its local
+derivative, and the contributions of several steps to one adjoint are summed as expressions
+with their common factors taken out (``factor_terms``).  SymPy's arithmetic then does what one
+does by hand: signs cancel (CS231n's ``-1 / f_g**2`` times ``-1``), ``dE/dy h - dE/dy x``
+becomes ``dE/dy (h - x)``, and no array is made for a value read once.  The backward pass of
+``highway`` went from 12 elementwise passes to 10 (batch 64, float64: 1.05x to 1.03x the hand
+version, with the argument checks), CS231n's neuron from 5 to 3 (batch 1024: 1.09x to 0.97x);
+NumPy 2.4, one thread, ``benchmarks/bench_graphs.py``.  The result is exactly the chain rule;
+only the rounding of the floating-point operations can differ (1e-14 relative on the examples),
+as in any rearranged sum.
+
+Where an adjoint's name shows up in a line's code anyway (a matrix product, a sum over the
+batch, a mask), it is written just before that line (``resolved``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import TYPE_CHECKING
+
+import sympy as sp
+
+if TYPE_CHECKING:
+    from .builder import Line, ModuleBuilder
+
+
+class PendingAdjoints:
+    """The adjoints not yet written, as SymPy expressions in the arrays' names, and the formulas
+    of the steps folded into each (for the comment of the line that finally writes it)."""
+
+    def __init__(self, builder: ModuleBuilder, blocked: set[str], line: type[Line]):
+        self.b, self.make_line = builder, line
+        graph = builder.graph
+        #: Nodes whose adjoint may wait: intermediate values (a parameter's gradient is returned by
+        #: name), read by no line that gathers several steps (``stacking``: those read it by name).
+        self.deferrable = {n for n, node in graph.nodes.items() if node.op.role == "op"} - blocked
+        self.left = Counter(step.source for step in builder.d.steps)  # steps still to read each adjoint
+        self.exprs: dict[str, sp.Expr] = {}
+        self.notes: dict[str, list[str]] = {}
+        #: The code of an adjoint that is one step's product as the op spelled it: written so when
+        #: nothing is folded into it (the module reads as before where nothing is gained).
+        self.codes: dict[str, str] = {}
+        #: What the step being spelled took (``take``): written after all if its code names it.
+        self.taken: dict[str, tuple[sp.Expr, list[str]]] = {}
+        #: (code, expression, formulas folded in) of the last product spelled (``ModuleBuilder.product``).
+        self.last: tuple[str, sp.Expr, list[str]] | None = None
+
+    def node_of(self, symbol: sp.Expr) -> str | None:
+        """The node whose adjoint ``symbol`` names, if it is waiting."""
+        if not isinstance(symbol, sp.Symbol):
+            return None
+        return next((n for n in self.exprs if self.b.graph.grad(n) == symbol.name), None)
+
+    def take(self, upstream: sp.Expr, local: sp.Expr) -> tuple[sp.Expr, list[str]] | None:
+        """For a product of ``upstream`` by ``local``: (the adjoint ``upstream`` names when it is another
+        adjoint under a new name, or the product itself when that product is the only reader of
+        the waiting adjoint, and the formulas folded in); None if it is not waiting, or if the
+        product would cancel an array (``x * 0``: the array's shape would be lost)."""
+        node = self.node_of(upstream)
+        if node is None:
+            return None
+        expr = self.exprs[node]
+        if isinstance(expr, sp.Symbol):
+            return expr, []
+        product = _factored(expr) * local
+        if self.left[node] != 1 or not cancels_nothing(product, expr, local):
+            return None
+        self.codes.pop(node, None)
+        self.taken[node] = expr, self.notes.pop(node)
+        del self.exprs[node]
+        return product, self.taken[node][1]
+
+    def add(self, target: str, expr: sp.Expr, notes: list[str], code: str) -> None:
+        """Contribution ``expr`` (spelled ``code``) to the adjoint of ``target``."""
+        if target in self.exprs:
+            self.codes.pop(target, None)
+        else:
+            self.codes[target] = code
+        self.exprs[target] = self.exprs.get(target, sp.S.Zero) + expr
+        self.notes.setdefault(target, []).extend(notes)
+
+    def start(self, source: str) -> list[Line]:
+        """A step reading the adjoint of ``source`` is about to be spelled: the line of that adjoint
+        if it waits but cannot be folded into the step (other steps read it too)."""
+        self.last, self.taken = None, {}
+        expr = self.exprs.get(source)
+        return [self.line(source)] if expr is not None and not isinstance(expr, sp.Symbol) and self.left[source] > 1 else []
+
+    def line(self, node: str) -> Line:
+        """The line that writes waiting adjoint ``node``."""
+        expr, notes = self.taken.pop(node) if node in self.taken else (self.exprs.pop(node), self.notes.pop(node))
+        code = self.codes.pop(node, None) or self.b.code(_factored(expr))
+        return self.make_line(f"{self.b.graph.grad(node)} = {code}", ", ".join(notes))
+
+    def read(self, source: str) -> None:
+        """One step reading the adjoint of ``source`` is spelled: once all are, a waiting adjoint that
+        is another's name is no longer needed."""
+        self.left[source] -= 1
+        if self.left[source] <= 0 and isinstance(self.exprs.get(source), sp.Symbol):
+            del self.exprs[source], self.notes[source]
+            self.codes.pop(source, None)
+
+    def names_waiting(self, code: str) -> bool:
+        """Whether ``code`` reads a waiting adjoint by name (it cannot wait itself: it would read one
+        that may never be written)."""
+        return any(re.search(_named(self.b.graph.grad(node)), code) for node in [*self.exprs, *self.taken])
+
+    def resolved(self, lines: list[Line], assigned: str | None = None) -> list[Line]:
+        """``lines``, with the waiting adjoints their code names written before them (an adjoint
+        under a new name is just renamed), and ``assigned`` (the adjoint they add to) first."""
+        before = [self.line(assigned)] if assigned in self.exprs else []
+        out = []
+        for line in lines:
+            code = line.code
+            for node in [*self.exprs, *self.taken]:
+                pattern = _named(self.b.graph.grad(node))
+                if not re.search(pattern, code):
+                    continue
+                if isinstance(self.exprs.get(node), sp.Symbol):
+                    code = re.sub(pattern, self.exprs[node].name, code)
+                else:
+                    before.append(self.line(node))
+            out.append(self.make_line(code, line.comment))
+        return [*before, *out]
+
+    def flush(self) -> list[Line]:
+        """The lines of the adjoints still waiting (none but a safety net: every one has a reader)."""
+        return [self.line(node) for node in list(self.exprs) if not isinstance(self.exprs[node], sp.Symbol)]
+
+
+def _named(name: str) -> str:
+    """The pattern of identifier ``name`` in code (not a part of another name or an attribute)."""
+    return rf"(?<![\w.]){re.escape(name)}(?!\w)"
+
+
+def cancels_nothing(result: sp.Expr, *parts: sp.Expr) -> bool:
+    """Whether ``result`` (a product or a sum of ``parts``) still reads every array they read: one
+    that cancelled (``x * 0``, ``a - a``) would take its shape with it."""
+    return result.free_symbols >= set().union(*(part.free_symbols for part in parts))
+
+
+def _factored(expr: sp.Expr) -> sp.Expr:
+    """A sum with its common factors taken out (``a h - a x`` is ``a (h - x)``): fewer passes."""
+    return sp.factor_terms(expr) if isinstance(expr, sp.Add) else expr

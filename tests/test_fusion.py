@@ -1,0 +1,62 @@
+"""Chains of elementwise backward steps written as one line in the module (``emit.numpy.fusion``):
+an adjoint read by one elementwise product waits as an expression and is folded into it, an
+adjoint that is another under a new name is renamed, the contributions to one adjoint are summed
+with their common factors taken out.  Each case: the line the module must have, the lines it
+must not have, and agreement with autograd and central differences (float64), float32 kept."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import emit_module
+from reference import check_module_against_references
+
+import symprop
+
+BASE = {"inputs": {"x": 3}, "targets": {"t": 3}, "params": {"W": [3, 3], "b": [3], "V": [3, 3]}}
+
+#: name -> (spec or example, a line loss_and_grad must have, what it must not have)
+CASES = {
+    # dE/dt = dE/dy h - dE/dy x, one factor taken out, folded into the sigmoid's step
+    "highway": ("highway", "    dT_a = T_ * dY * (1.0 - T_) * (H - X)", ["dT_ = ", "dY_a = ", "dY_b = "]),
+    # -1 / f_g**2 times -1: the signs cancel; four steps, one line
+    "cs231n_neuron": ("cs231n_neuron", "    dF_d = F_f * dF / F_g ** 2", ["dF_g = ", "dF_e = ", "-dF"]),
+    # a local derivative 0 (sign' = 0) would cancel the array: dE/dh_a keeps its shape
+    "zero_local": (
+        {**BASE, "nodes": {"h": "sign(W @ x + b) * (W @ x + b)", "y": "tanh(V @ h)"}, "loss": "half_sse(y, t)"},
+        "    dH_a = dH_b * 0",
+        [],
+    ),
+    # contributions that cancel (h - h) would lose the array: dE/dh keeps its shape
+    "cancelled_sum": (
+        {**BASE, "nodes": {"h": "tanh(W @ x + b)", "y": "h - h + sigmoid(V @ x)"}, "loss": "half_sse(y, t)"},
+        "    dH = dY * 0  #",  # h - h: one step, its two local derivatives summed (1 - 1)
+        [],
+    ),
+}
+
+
+def _spec(case):
+    if isinstance(case, str):
+        return case, symprop.load(f"examples/{case}.yaml")
+    return case, symprop.from_dict(case | {"name": "fusion_case"}, source="<test>")
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_a_chain_of_elementwise_steps_is_one_line(name, tmp_path):
+    case, line, absent = CASES[name]
+    spec, network = _spec(case)
+    source = symprop.derive(network).numpy_source()
+    body = source.split("def loss_and_grad")[1].split("def sgd_step")[0]
+    assert line in body
+    assert not [text for text in absent if text in body]
+    module = emit_module(network, tmp_path)
+    if isinstance(spec, dict):
+        check_module_against_references(spec | {"name": "fusion_case"}, module)
+    else:
+        assert module.gradient_check(seed=0) < 1e-6
+    params = {k: np.asarray(v, dtype=np.float32) for k, v in module.init_params(0).items()}
+    X, T = module.sample_batch(5, 0, dtype=np.float32)
+    _, grads = module.loss_and_grad(params, X, T)
+    assert {k: np.asarray(g).dtype for k, g in grads.items()} == dict.fromkeys(grads, np.float32)
+    assert {k: np.shape(g) for k, g in grads.items()} == {k: np.shape(v) for k, v in params.items()}
