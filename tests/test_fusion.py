@@ -33,6 +33,13 @@ CASES = {
         "    dH = dY * 0  #",  # h - h: one step, its two local derivatives summed (1 - 1)
         [],
     ),
+    # Regression: a folded product that is a bare name (dE/dp = dE/dy / 2, times 2, is dE/dy) was
+    # taken for a renamed adjoint and multiplied by 2 again: dE/dh was dE/dy instead of 0.
+    "folded_to_a_bare_name": (
+        {**BASE, "nodes": {"h": "tanh(W @ x + b)", "p": "2 * h", "y": "p / 2 - h + sigmoid(V @ x)"}, "loss": "half_sse(y, t)"},
+        "    dH = dH + dY  #",
+        [],
+    ),
 }
 
 

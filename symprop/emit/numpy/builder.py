@@ -250,12 +250,13 @@ class ModuleBuilder:
         per element, 5-15x slower than the multiply (NumPy 2.4, benchmarks/profile_generated.py)."""
         fused = self.pending.take(upstream, local) if self.pending is not None and not local.has(sp.Piecewise) else None
         notes = []
-        if fused is not None:  # a waiting adjoint (``fusion``): renamed, or folded into the product
-            if not isinstance(fused[0], sp.Symbol):
-                code = self.code(fused[0])
-                self.pending.last = (code, *fused)
+        if fused is not None:  # a waiting adjoint (``fusion``): folded into the product, or renamed
+            done, expr, notes = fused
+            if done:
+                code = self.code(expr)
+                self.pending.last = (code, expr, notes)
                 return code
-            upstream, notes = fused
+            upstream = expr
         up = self.code(upstream)
         if isinstance(local, sp.Piecewise) and len(local.args) == 2 and local.args[1].cond == sp.true:
             (value, condition), (otherwise, _) = local.args

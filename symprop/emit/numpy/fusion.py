@@ -57,24 +57,26 @@ class PendingAdjoints:
             return None
         return next((n for n in self.exprs if self.b.graph.grad(n) == symbol.name), None)
 
-    def take(self, upstream: sp.Expr, local: sp.Expr) -> tuple[sp.Expr, list[str]] | None:
-        """For a product of ``upstream`` by ``local``: (the adjoint ``upstream`` names when it is another
-        adjoint under a new name, or the product itself when that product is the only reader of
-        the waiting adjoint, and the formulas folded in); None if it is not waiting, or if the
-        product would cancel an array (``x * 0``: the array's shape would be lost)."""
+    def take(self, upstream: sp.Expr, local: sp.Expr) -> tuple[bool, sp.Expr, list[str]] | None:
+        """For a product of ``upstream`` by ``local``: (whether the product is done, the expression,
+        the formulas folded in).  Not done: ``upstream`` is another adjoint under a new name, the
+        expression that adjoint, still to be multiplied by ``local``.  Done: the product itself,
+        when it is the only reader of the waiting adjoint (it may be a bare name too: ``dE/dy / 2``
+        times 2).  None if ``upstream`` is not waiting, or if the product would cancel an array
+        (``x * 0``: the array's shape would be lost)."""
         node = self.node_of(upstream)
         if node is None:
             return None
         expr = self.exprs[node]
         if isinstance(expr, sp.Symbol):
-            return expr, []
+            return False, expr, []
         product = _factored(expr) * local
         if self.left[node] != 1 or not cancels_nothing(product, expr, local):
             return None
         self.codes.pop(node, None)
         self.taken[node] = expr, self.notes.pop(node)
         del self.exprs[node]
-        return product, self.taken[node][1]
+        return True, product, self.taken[node][1]
 
     def add(self, target: str, expr: sp.Expr, notes: list[str], code: str) -> None:
         """Contribution ``expr`` (spelled ``code``) to the adjoint of ``target``."""
