@@ -117,7 +117,7 @@ def test_constant_factor_of_a_graph_node():
 
 def test_hinge_and_relu6_print_nested_maximum():
     source = symprop.derive(symprop.from_dict(layers(hidden="relu6", functions={"relu6": "min(max(z, 0), 6)"}))).numpy_source()
-    assert "np.minimum(6, np.maximum(0, Z1))" in source
+    assert "np.minimum(6.0, np.maximum(0.0, Z1))" in source
     assert "functools" not in source
 
 

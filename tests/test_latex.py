@@ -89,7 +89,7 @@ def test_sections_and_notation(tutorial_tex):
     assert r"\begin{tikzpicture}" in tutorial_tex and r"\node[neuron]" in tutorial_tex
     # names shared with the NumPy module and the verifier
     assert r"\texttt{W2\_21} for $w^{(2)}_{21}$" in tutorial_tex
-    assert r"\texttt{dZ2 = dA2 * A2 * (1 - A2)}" in tutorial_tex or r"\texttt{dZ2 = A2" in tutorial_tex
+    assert r"\texttt{dZ2 = dA2 * A2 * (1.0 - A2)}" in tutorial_tex or r"\texttt{dZ2 = A2" in tutorial_tex
     assert r"\texttt{dW1 = np.dot(dZ1.T, X)}" in tutorial_tex
     # the delta recursion and the matrix form
     assert r"\left(\bigl(W^{(2)}\bigr)^{\top} \delta^{(2)}\right) \odot a^{(1)} \odot (1 - a^{(1)})" in tutorial_tex

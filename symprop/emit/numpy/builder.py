@@ -82,9 +82,9 @@ class ModuleBuilder:
         self.graph = derivation.graph
         self.products: dict[str, InputProduct] = input_products(self.graph) if stacked else {}
         self.slots = slot_targets(self.graph, derivation.steps) if stacked else {}
-        #: The module's lines write whole numbers of array arithmetic as floats (``FloatPrinter``);
-        #: the handout's and the verifier's keep them as a person writes them.
-        self.printer = FloatPrinter() if stacked and self.float_literals else ArrayPrinter()
+        #: Whole numbers of array arithmetic written as floats (``FloatPrinter``), in the module and
+        #: in the handout's NumPy lines alike (the handout quotes the module's lines).
+        self.printer = FloatPrinter() if self.float_literals else ArrayPrinter()
         self.math = MathPrinter()
         self.cached: set[str] = set()  # forward arrays the backward pass reads
         self.params_read: set[str] = set()  # parameters the backward pass reads
