@@ -338,7 +338,8 @@ class Verifier:
             k, _ = where
             result.verdict = "wrong"
             self._counterexample(result, setting, k, value, gradient.expr)
-            result.diagnosis += diagnose(setting, reader.factors(), value, gradient, None)
+            element_notes, result.agreeing = diagnose(setting, reader.factors(), value, gradient)
+            result.diagnosis += element_notes
         return result
 
     def _check_matrix(self, target: _Wrt, claim, claim_latex) -> VerifyResult:
@@ -396,7 +397,8 @@ class Verifier:
                 notes = matrix_notes(setting, fitted, expected, k)
                 result.diagnosis += notes
                 if TRANSPOSED not in notes:
-                    result.diagnosis += diagnose(setting, factors, pairs[flat][0], gradient, label)
+                    element_notes, result.agreeing = diagnose(setting, factors, pairs[flat][0], gradient)
+                    result.diagnosis += element_notes
                 return result
         result.method = "; ".join(sorted(set(methods)))
         return result
