@@ -287,6 +287,28 @@ def test_the_factors_a_claim_has_right_are_data_and_the_diagnosis_says_the_same(
     assert result.to_dict()["agreeing"] == [{"factors": f, "chain": chain} for f, chain in agreeing]
 
 
+#: (wrt, plain claim, LaTeX claim, verdict, rewritings for the exact reader, for the numeric reader)
+REWRITES = [
+    ("W2_11", "(a2_1-t_1)a2_1(1-a2_1)a1_1", None, "correct", 1, 0),  # was rewritten again to be read
+    ("W2", "delta2 a1^T", None, "correct", 1, 0),  # was rewritten again at each of the three sizes
+    ("W2", "(a2 - t)*(1 - a2) @ a1.T", None, "wrong", 1, 0),
+    ("W2", None, r"\delta^{(2)} \left(a^{(1)}\right)^T", "correct", 1, 0),  # LaTeX: was translated at each size
+    ("W2", "dz2 a1^T", None, "correct", 1, 1),  # an adjoint: the numeric reader's names make dz2 an array (dz2 @ a1.T)
+]
+
+
+@pytest.mark.parametrize("wrt, claim, latex, verdict, exact, numeric", REWRITES)
+def test_a_claim_is_rewritten_once_for_each_reader(monkeypatch, wrt, claim, latex, verdict, exact, numeric):
+    from symprop.verify import claims_latex, claims_text
+
+    calls = []
+    for module in (claims_text, claims_latex):
+        monkeypatch.setattr(module, "unpasted", lambda text, latex=False, f=module.unpasted: calls.append(text) or f(text, latex))
+    result = Verifier(EXAMPLES / "tutorial_222.yaml").check(wrt, claim, claim_latex=latex)
+    assert result.verdict == verdict, str(result)
+    assert len(calls) == exact + numeric, calls
+
+
 @pytest.mark.parametrize(
     "wrt, claim, latex, message",
     [

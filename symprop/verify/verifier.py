@@ -54,7 +54,23 @@ class _Wrt:
         return self.index is None
 
 
+ONE_CLAIM = "give exactly one of a plain claim (--claim) and a LaTeX claim (--claim-latex)"
 _WRT = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_]*)\s*((?:\[\s*\d+\s*(?:,\s*\d+\s*)*\])*)\s*$")
+
+
+@dataclass(frozen=True)
+class Rewritten:
+    """A claim as given (``plain`` or ``latex``) and as the exact reader reads it (``text``,
+    None when the rewriting failed with ``error``): rewritten once, read at every size."""
+
+    plain: Any
+    latex: Any
+    text: str | None
+    error: str | None
+
+    @property
+    def given(self):
+        return self.plain if self.latex is None else self.latex
 
 
 class Verifier:
@@ -161,49 +177,60 @@ class Verifier:
             )
         return wrt
 
-    def read(self, setting: Setting, claim: str | None, claim_latex: str | None) -> tuple[str, Any, Any]:
-        """(plain text, value, reader) of a claim at one setting; SymPropError if unreadable."""
+    def rewrite(self, claim, claim_latex, names: ClaimNames) -> Rewritten:
+        """The claim as the exact reader reads it: plain text rewritten (``claims_text``) or
+        LaTeX translated (``claims_latex``) with ``names``, once; a failure is kept, not raised,
+        so that it comes where it always came (after the --wrt is read)."""
         if (claim is None) == (claim_latex is None):
-            raise SymPropError("give exactly one of a plain claim (--claim) and a LaTeX claim (--claim-latex)")
+            return Rewritten(claim, claim_latex, None, ONE_CLAIM)
         text = claim
         if claim is not None:
             try:
-                text = normalize(claim, Names.of(setting.names))
+                text = normalize(claim, Names.of(names))
             except FormulaError as exc:
-                raise SymPropError(f"claim {short(claim)}: {exc}") from None
+                return Rewritten(claim, claim_latex, None, f"claim {short(claim)}: {exc}")
         if claim_latex is not None:
             try:
-                text = translate(claim_latex, setting.names)
+                text = translate(claim_latex, names)
             except FormulaError as exc:
-                raise SymPropError(f"LaTeX claim {short(claim_latex)}: {exc}") from None
+                return Rewritten(claim, claim_latex, None, f"LaTeX claim {short(claim_latex)}: {exc}")
         if not isinstance(text, str):
-            raise SymPropError(f"claim must be text, got {type(text).__name__}")
+            return Rewritten(claim, claim_latex, None, f"claim must be text, got {type(text).__name__}")
+        return Rewritten(claim, claim_latex, text, None)
+
+    def read(self, setting: Setting, claim: Rewritten) -> tuple[Any, Any]:
+        """(value, reader) of a rewritten claim at one setting; SymPropError if unreadable."""
+        if claim.text is None:
+            raise SymPropError(claim.error)
+        text = claim.text
         try:
             value, reader = read_claim(text, setting.names)
         except ShapeError:
             raise
         except FormulaError as exc:
-            shown = f"{short(text)} (read from the LaTeX)" if claim_latex is not None else short(text)
-            if claim_latex is None and text != claim.strip():
-                shown = f"{short(claim)} (read as {short(text)})"
+            shown = f"{short(text)} (read from the LaTeX)" if claim.latex is not None else short(text)
+            if claim.latex is None and text != claim.plain.strip():
+                shown = f"{short(claim.plain)} (read as {short(text)})"
             raise SymPropError(f"claim {shown}: {exc}") from None
         deltas = setting.names.deltas
         if deltas:
             value = value.applyfunc(lambda e: e.xreplace(deltas)) if is_array(value) else sp.sympify(value).xreplace(deltas)
-        return text, value, reader
+        return value, reader
 
     # -- checking ---------------------------------------------------------------------------
 
     def check(self, wrt: str, claim: str | None = None, *, claim_latex: str | None = None) -> VerifyResult:
         self.refuse_coupled()  # claims are per sample; batch_norm makes a sample's gradient depend on its batch
-        if self._numeric(wrt, self._plain(claim), claim_latex):
-            result = self._check_tensor(wrt, claim, claim_latex)
+        rewritten = self.rewrite(claim, claim_latex, self.base.names) if self.derivation.has_scalar else None
+        if self._numeric(wrt, claim if rewritten is None or not isinstance(claim, str) else rewritten.text, claim_latex):
+            result = self._check_tensor(wrt, claim, claim_latex)  # rewritten with the numeric reader's names
         else:
             target = self.parse_wrt(wrt)
             if target.whole and self.derivation.graph.nodes[target.node].shape:
-                result = self._check_matrix(target, claim, claim_latex)
+                first = self.matrix_settings[0]  # the spec's sizes, or a smaller one's on a large layer stack
+                result = self._check_matrix(target, rewritten or self.rewrite(claim, claim_latex, first.names))
             else:
-                result = self._check_scalar(target, claim, claim_latex)
+                result = self._check_scalar(target, rewritten or self.rewrite(claim, claim_latex, self.base.names))
         if result.verdict == "wrong":
             result.diagnosis += self._output_alias_note(result.understood)
         result.diagnosis = list(dict.fromkeys(result.diagnosis))  # each finding once
@@ -224,20 +251,12 @@ class Verifier:
     def tensor(self) -> TensorCheck:
         return TensorCheck(self.derivation)
 
-    def _plain(self, claim):
-        """The claim as the exact reader will read it (for deciding which reader), or as given."""
-        if not isinstance(claim, str) or not self.derivation.has_scalar:
-            return claim
-        try:
-            return normalize(claim, Names.of(self.base.names))
-        except FormulaError:
-            return None  # the exact reader repeats the rewriting's message
-
     def _numeric(self, wrt: str, claim, claim_latex) -> bool:
         """Whether a claim is decided with numbers (``tensor_decide``): on a network too large
         for the per-weight view, unless it is a whole-matrix claim about a layer stack (checked
         exactly on small sizes); and for claims only the tensor reader understands (adjoints
-        ``dq``, index notation, ``--wrt "Wq[i,j]"``), whatever the size."""
+        ``dq``, index notation, ``--wrt "Wq[i,j]"``), whatever the size.  ``claim``: as the
+        exact reader will read it (None if it cannot), or as given on a large network."""
         if isinstance(wrt, str) and re.search(r"\[[^\]]*[A-Za-z]", wrt):
             return True
         if isinstance(claim, str) and claim_latex is None and uses_tensor_notation(claim, self.tensor.names):
@@ -257,7 +276,7 @@ class Verifier:
                 "give this one in plain form (--claim)"
             )
         if not isinstance(claim, str):
-            raise SymPropError("give exactly one of a plain claim (--claim) and a LaTeX claim (--claim-latex)")
+            raise SymPropError(ONE_CLAIM)
         check = self.tensor
         wrt = check.parse_wrt(wrt_text)
         typed = claim
@@ -297,12 +316,12 @@ class Verifier:
             result.diagnosis = tensor_diagnose.diagnose(check, wrt, evaluation)
         return result
 
-    def _check_scalar(self, target: _Wrt, claim, claim_latex) -> VerifyResult:
+    def _check_scalar(self, target: _Wrt, claim: Rewritten) -> VerifyResult:
         setting = self.base
         gradient = _gradient(setting, target.node, target.index or ())
-        given = claim if claim_latex is None else claim_latex
+        given, claim_latex = claim.given, claim.latex
         try:
-            text, value, reader = self.read(setting, claim, claim_latex)
+            value, reader = self.read(setting, claim)
         except ShapeError as exc:
             return VerifyResult(
                 loss=str(setting.scalar.loss_symbol),
@@ -320,7 +339,7 @@ class Verifier:
             verdict="correct",
             wrt=target.name,
             claim=given,
-            understood=text,
+            understood=claim.text,
             expected=product_text(familiar_factors(setting, gradient.factors)),
             latex=claim_latex,
             chain=" * ".join(f.text for f in gradient.factors),
@@ -342,8 +361,9 @@ class Verifier:
             result.diagnosis += element_notes
         return result
 
-    def _check_matrix(self, target: _Wrt, claim, claim_latex) -> VerifyResult:
-        given = claim if claim_latex is None else claim_latex
+    def _check_matrix(self, target: _Wrt, claim: Rewritten) -> VerifyResult:
+        """A whole-matrix claim, read (as rewritten once) at every size of ``matrix_settings``."""
+        given, claim_latex, text = claim.given, claim.latex, claim.text
         result = VerifyResult(
             verdict="correct",
             wrt=target.name,
@@ -362,7 +382,7 @@ class Verifier:
             earlier = "; ".join(result.sizes[:-1])
             holds = [f"the claim holds at sizes {earlier}, but not for every size"] if number else []
             try:
-                text, value, reader = self.read(setting, claim, claim_latex)
+                value, reader = self.read(setting, claim)
             except ShapeError as exc:
                 result.understood = result.understood or given
                 result.verdict, result.method = "wrong", "shape"
