@@ -3,9 +3,10 @@
 Matrix claims (``--wrt W2`` with an array formula) are checked element by element, and *for
 every size*: at the spec's sizes and at two more size configurations in which all adjacent
 widths differ (so a transposed matrix or a sum over the wrong index cannot pass by symmetry,
-and shape mistakes show up).  The claim is re-read at each size, so it must be written with
-whole nodes (``a2``, ``W2.T``), not with elements.  Graph specs without a layer stack are
-checked at their own sizes unless their network offers ``size_variants()``.
+and shape mistakes show up).  The claim is rewritten once (``reading``) and read at each
+size, so it must be written with whole nodes (``a2``, ``W2.T``), not with elements.  Graph
+specs without a layer stack are checked at their own sizes unless their network offers
+``size_variants()``.
 
 The verifier relies only on ``derivation.graph``, ``derivation.scalar``, ``derivation.steps``
 and ``derivation.network`` (for the example point and size variants), so graph specs work too.
@@ -18,7 +19,6 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 import sympy as sp
 
@@ -28,12 +28,13 @@ from ..formula import FormulaError
 from ..ops import flat_index, unflat_index
 from ..scalar import SCALAR_LIMIT, ElementGradient, Factor
 from . import tensor_diagnose
-from .claims import ClaimFactor, ClaimNames, ShapeError, describe_shape, is_array, read_claim
+from .claims import ClaimFactor, ClaimNames, ShapeError, describe_shape, is_array
 from .claims_latex import translate
 from .claims_text import Names, normalize
 from .decide import Setting, show
 from .diagnose import TRANSPOSED, diagnose, matrix_notes
 from .familiar import familiar_factors
+from .reading import ONE_CLAIM, Rewritten, as_typed, read_claim_at, rewrite_claim, short
 from .result import VerifyResult
 from .tensor_claims import transposable_parts, uses_tensor_notation
 from .tensor_decide import ClaimShapeError, TensorCheck
@@ -54,23 +55,7 @@ class _Wrt:
         return self.index is None
 
 
-ONE_CLAIM = "give exactly one of a plain claim (--claim) and a LaTeX claim (--claim-latex)"
 _WRT = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_]*)\s*((?:\[\s*\d+\s*(?:,\s*\d+\s*)*\])*)\s*$")
-
-
-@dataclass(frozen=True)
-class Rewritten:
-    """A claim as given (``plain`` or ``latex``) and as the exact reader reads it (``text``,
-    None when the rewriting failed with ``error``): rewritten once, read at every size."""
-
-    plain: Any
-    latex: Any
-    text: str | None
-    error: str | None
-
-    @property
-    def given(self):
-        return self.plain if self.latex is None else self.latex
 
 
 class Verifier:
@@ -177,60 +162,20 @@ class Verifier:
             )
         return wrt
 
-    def rewrite(self, claim, claim_latex, names: ClaimNames) -> Rewritten:
-        """The claim as the exact reader reads it: plain text rewritten (``claims_text``) or
-        LaTeX translated (``claims_latex``) with ``names``, once; a failure is kept, not raised,
-        so that it comes where it always came (after the --wrt is read)."""
-        if (claim is None) == (claim_latex is None):
-            return Rewritten(claim, claim_latex, None, ONE_CLAIM)
-        text = claim
-        if claim is not None:
-            try:
-                text = normalize(claim, Names.of(names))
-            except FormulaError as exc:
-                return Rewritten(claim, claim_latex, None, f"claim {short(claim)}: {exc}")
-        if claim_latex is not None:
-            try:
-                text = translate(claim_latex, names)
-            except FormulaError as exc:
-                return Rewritten(claim, claim_latex, None, f"LaTeX claim {short(claim_latex)}: {exc}")
-        if not isinstance(text, str):
-            return Rewritten(claim, claim_latex, None, f"claim must be text, got {type(text).__name__}")
-        return Rewritten(claim, claim_latex, text, None)
-
-    def read(self, setting: Setting, claim: Rewritten) -> tuple[Any, Any]:
-        """(value, reader) of a rewritten claim at one setting; SymPropError if unreadable."""
-        if claim.text is None:
-            raise SymPropError(claim.error)
-        text = claim.text
-        try:
-            value, reader = read_claim(text, setting.names)
-        except ShapeError:
-            raise
-        except FormulaError as exc:
-            shown = f"{short(text)} (read from the LaTeX)" if claim.latex is not None else short(text)
-            if claim.latex is None and text != claim.plain.strip():
-                shown = f"{short(claim.plain)} (read as {short(text)})"
-            raise SymPropError(f"claim {shown}: {exc}") from None
-        deltas = setting.names.deltas
-        if deltas:
-            value = value.applyfunc(lambda e: e.xreplace(deltas)) if is_array(value) else sp.sympify(value).xreplace(deltas)
-        return value, reader
-
     # -- checking ---------------------------------------------------------------------------
 
     def check(self, wrt: str, claim: str | None = None, *, claim_latex: str | None = None) -> VerifyResult:
         self.refuse_coupled()  # claims are per sample; batch_norm makes a sample's gradient depend on its batch
-        rewritten = self.rewrite(claim, claim_latex, self.base.names) if self.derivation.has_scalar else None
+        rewritten = rewrite_claim(claim, claim_latex, self.base.names) if self.derivation.has_scalar else None
         if self._numeric(wrt, claim if rewritten is None or not isinstance(claim, str) else rewritten.text, claim_latex):
             result = self._check_tensor(wrt, claim, claim_latex)  # rewritten with the numeric reader's names
         else:
             target = self.parse_wrt(wrt)
             if target.whole and self.derivation.graph.nodes[target.node].shape:
                 first = self.matrix_settings[0]  # the spec's sizes, or a smaller one's on a large layer stack
-                result = self._check_matrix(target, rewritten or self.rewrite(claim, claim_latex, first.names))
+                result = self._check_matrix(target, rewritten or rewrite_claim(claim, claim_latex, first.names))
             else:
-                result = self._check_scalar(target, rewritten or self.rewrite(claim, claim_latex, self.base.names))
+                result = self._check_scalar(target, rewritten or rewrite_claim(claim, claim_latex, self.base.names))
         if result.verdict == "wrong":
             result.diagnosis += self._output_alias_note(result.understood)
         result.diagnosis = list(dict.fromkeys(result.diagnosis))  # each finding once
@@ -289,9 +234,9 @@ class Verifier:
         except ClaimShapeError as exc:
             fixed = right_after_edit(check, wrt, claim, transposable_parts(claim, check.names.loss))
             hint = f" ({fixed[0].text} it would be right)" if fixed else ""
-            raise SymPropError(_as_typed(f"{exc}{hint}", typed, claim)) from None
+            raise SymPropError(as_typed(f"{exc}{hint}", typed, claim)) from None
         except SymPropError as exc:
-            raise SymPropError(_as_typed(str(exc), typed, claim)) from None
+            raise SymPropError(as_typed(str(exc), typed, claim)) from None
         shapes = ", ".join(f"{n.name} {'x'.join(map(str, n.shape)) or 'scalar'}" for n in self.derivation.graph.params())
         result = VerifyResult(
             verdict="correct",
@@ -321,7 +266,7 @@ class Verifier:
         gradient = _gradient(setting, target.node, target.index or ())
         given, claim_latex = claim.given, claim.latex
         try:
-            value, reader = self.read(setting, claim)
+            value, reader = read_claim_at(setting, claim)
         except ShapeError as exc:
             return VerifyResult(
                 loss=str(setting.scalar.loss_symbol),
@@ -382,7 +327,7 @@ class Verifier:
             earlier = "; ".join(result.sizes[:-1])
             holds = [f"the claim holds at sizes {earlier}, but not for every size"] if number else []
             try:
-                value, reader = self.read(setting, claim)
+                value, reader = read_claim_at(setting, claim)
             except ShapeError as exc:
                 result.understood = result.understood or given
                 result.verdict, result.method = "wrong", "shape"
@@ -451,10 +396,6 @@ class _ShapeOnlyNames:
 
 def _delta_names(names) -> set[str]:
     return {n for n, e in names.arrays.items() if n.startswith("delta") and e.node != n}
-
-
-
-
 
 
 def _sizes_label(derivation) -> str:
@@ -547,19 +488,6 @@ def _element(value, index: tuple[int, int]):
     if rows == 1:
         return value[0, j] if j < cols else None
     return value[i, j] if i < rows and j < cols else None
-
-
-
-def _as_typed(message: str, typed: str, read: str) -> str:
-    """A message about the rewritten claim ``read`` that names it as the student typed it too."""
-    if typed.strip() == read:
-        return message
-    return message.replace(f"claim {short(read)}", f"claim {short(typed)} (read as {short(read)})", 1)
-
-
-def short(text: str, limit: int = 80) -> str:
-    """A claim quoted in an error message, shortened if long."""
-    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
 # -- the public function --------------------------------------------------------------------------
