@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
@@ -255,6 +256,57 @@ def test_result_echoes_what_was_understood():
     fields = result.to_dict()
     for name in ("verdict", "understood", "expected", "point", "values", "diagnosis"):
         assert name in fields
+
+
+#: (wrt, claim, the claim's factors that agree with the chain rule and the run each equals).
+AGREEMENTS = [
+    ("W2_11", "(a2_1-t_1)a2_1(1-a2_1)a1_1", []),  # right
+    ("W2_11", "(a2_1-t_1)(1+a2_1)a1_1", [((1,), "dE/da2_1"), ((3,), "dz2_1/dW2_11")]),  # one factor off
+    ("W2_11", "(a2_1+t_1)(1+a2_1)a1_1", [((3,), "dz2_1/dW2_11")]),  # two factors off
+    ("W2_11", "(t_1-a2_1)a2_1(1-a2_1)a1_1", [((2, 3), "da2_1/dz2_1"), ((4,), "dz2_1/dW2_11")]),  # sign
+    ("W2_11", "(a2_1-t_1)a2_1(1-a2_1)", [((1,), "dE/da2_1"), ((2, 3), "da2_1/dz2_1")]),  # a factor left out
+    ("W1_11", "delta2_1*W2_11*a1_1*x_1", [((4,), "dz1_1/dW1_11")]),  # a term of the sum and a1's derivative off
+    ("W2", "(a2 - t)*(1 - a2) @ a1.T", [((1,), "dE/da2_1"), ((3,), "dz2_1/dW2_11")]),  # whole matrix, one factor off
+    ("W2", "(t - a2)*a2*(1 - a2) @ a1.T", [((2, 3), "da2_1/dz2_1"), ((4,), "dz2_1/dW2_11")]),  # whole matrix, sign
+    ("W2", "a1 delta2^T", []),  # whole matrix transposed: said so, without the element's factors
+    ("W2", "-(dz2 @ a1.T)", []),  # decided with numbers (an adjoint's name): no factors matched
+    ("W2", "a1 @ dz2.T", []),  # decided with numbers, transposed
+]
+
+
+@pytest.mark.parametrize("wrt, claim, agreeing", AGREEMENTS)
+def test_the_factors_a_claim_has_right_are_data_and_the_diagnosis_says_the_same(wrt, claim, agreeing):
+    """Partial credit (classroom.grading) reads ``right_factors``, not the words of the note."""
+    result = verifier("tutorial_222").check(wrt, claim)
+    assert result.correct == (claim == AGREEMENTS[0][1]), str(result)
+    assert [(a.factors, a.chain) for a in result.agreeing] == agreeing
+    said = [line for line in result.diagnosis if line.startswith("agrees with the chain rule")]
+    runs = [f"factor{'s' if len(f) > 1 else ''} {', '.join(map(str, f))} = {chain}" for f, chain in agreeing]
+    assert said == ([f"agrees with the chain rule: {', '.join(runs)}"] if agreeing else [])
+    assert result.right_factors == len(agreeing) == len(set(re.findall(r"= (d\w+/d\w+)", "".join(said))))
+    assert result.to_dict()["agreeing"] == [{"factors": f, "chain": chain} for f, chain in agreeing]
+
+
+#: (wrt, plain claim, LaTeX claim, verdict, rewritings for the exact reader, for the numeric reader)
+REWRITES = [
+    ("W2_11", "(a2_1-t_1)a2_1(1-a2_1)a1_1", None, "correct", 1, 0),  # was rewritten again to be read
+    ("W2", "delta2 a1^T", None, "correct", 1, 0),  # was rewritten again at each of the three sizes
+    ("W2", "(a2 - t)*(1 - a2) @ a1.T", None, "wrong", 1, 0),
+    ("W2", None, r"\delta^{(2)} \left(a^{(1)}\right)^T", "correct", 1, 0),  # LaTeX: was translated at each size
+    ("W2", "dz2 a1^T", None, "correct", 1, 1),  # an adjoint: the numeric reader's names make dz2 an array (dz2 @ a1.T)
+]
+
+
+@pytest.mark.parametrize("wrt, claim, latex, verdict, exact, numeric", REWRITES)
+def test_a_claim_is_rewritten_once_for_each_reader(monkeypatch, wrt, claim, latex, verdict, exact, numeric):
+    from symprop.verify import claims_latex, claims_text
+
+    calls = []
+    for module in (claims_text, claims_latex):
+        monkeypatch.setattr(module, "unpasted", lambda text, latex=False, f=module.unpasted: calls.append(text) or f(text, latex))
+    result = Verifier(EXAMPLES / "tutorial_222.yaml").check(wrt, claim, claim_latex=latex)
+    assert result.verdict == verdict, str(result)
+    assert len(calls) == exact + numeric, calls
 
 
 @pytest.mark.parametrize(

@@ -217,7 +217,7 @@ class Grader:
             return Mark(item.id, item.points, given, "right", [])
         lines = [f"read as: {result.understood}", *result.diagnosis]
         mistake = None
-        right_factors = _agreeing(result.diagnosis)
+        right_factors = result.right_factors
         if result.values:
             lines.append(f"at your numbers your formula gives {result.values['claim']}, the right one {result.values['correct']}")
             claimed = parse_number(result.values["claim"])
@@ -228,13 +228,6 @@ class Grader:
         lines.append(f"the right formula: {result.expected}")
         points = min(right_factors * item.factor_points, item.points)
         return Mark(item.id, points, given, "partial" if points else "wrong", lines, mistake)
-
-
-def _agreeing(diagnosis: list[str]) -> int:
-    """How many chain-rule factors the verifier's diagnosis says the claim has right (for a
-    whole matrix, those of the element where it differs): ``factor 1 = dE/da2_1, ...``."""
-    line = next((d for d in diagnosis if d.startswith("agrees with the chain rule:")), "")
-    return len(set(re.findall(r"= (d\w+/d\w+)", line)))
 
 
 def parse_letter(text: str) -> str | None:

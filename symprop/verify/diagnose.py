@@ -17,13 +17,17 @@ from ..scalar import ElementGradient, Factor
 from .claims import ClaimFactor, is_array
 from .decide import DIAGNOSIS_POINTS, DIGITS, Setting, close
 from .familiar import familiar
+from .result import Agreement
 from .writing import sstr
 
 # -- diagnosis -------------------------------------------------------------------------------------
 
 
-def diagnose(setting: Setting, factors: list[ClaimFactor], claim: sp.Expr, gradient: ElementGradient, label) -> list[str]:
-    """Why a claim is wrong: a constant ratio, another element's gradient, the factor at fault."""
+def diagnose(
+    setting: Setting, factors: list[ClaimFactor], claim: sp.Expr, gradient: ElementGradient
+) -> tuple[list[str], list[Agreement]]:
+    """Why a claim is wrong: a constant ratio, another element's gradient, the factor at fault;
+    and the claim's factors that agree with the chain rule (the data of the "agrees" note)."""
     points = range(DIAGNOSIS_POINTS)
     claim_values = [setting.number(claim, k) for k in points]
     correct_values = [setting.number(gradient.expr, k) for k in points]
@@ -35,10 +39,10 @@ def diagnose(setting: Setting, factors: list[ClaimFactor], claim: sp.Expr, gradi
         other = _other_gradient(setting, claim_values, gradient)
         if other is not None:
             notes.append(other)
-    factor_notes, unmatched = _factor_notes(setting, factors, gradient, points)
+    factor_notes, unmatched, agreeing = _factor_notes(setting, factors, gradient, points)
     notes.extend(factor_notes)
     notes.extend(_softmax_note(setting, unmatched))
-    return notes
+    return notes, agreeing
 
 
 def _constant_ratio(values, reference) -> sp.Rational | None:
@@ -90,16 +94,17 @@ def _other_gradient(setting: Setting, claim_values, gradient: ElementGradient) -
 
 def _factor_notes(
     setting: Setting, factors: list[ClaimFactor], gradient: ElementGradient, points
-) -> tuple[list[str], list[Factor]]:
-    """Notes on the claim's factors, and the chain factors no factor of the claim matched."""
+) -> tuple[list[str], list[Factor], list[Agreement]]:
+    """Notes on the claim's factors, the chain factors no factor of the claim matched, and the
+    agreements the notes name (none when every factor matched: nothing to explain)."""
     chain = _refined_chain(setting, list(gradient.factors))
     if len(factors) > 10 or (len(factors) < 2 and len(chain) < 2):
-        return [], chain
+        return [], chain, []
     user = []
     for f in factors:
         value = f.value[0, 0] if is_array(f.value) and f.value.shape == (1, 1) else f.value
         if is_array(value):
-            return [], chain
+            return [], chain, []
         user.append([setting.number(value, k) for k in points])
     segments = {}
     for p in range(len(chain)):
@@ -143,9 +148,10 @@ def _factor_notes(
     spare = [i for i in range(len(user)) if not used >> i & 1 and not _is_one(user[i])]
     runs = _runs([i for i in range(len(chain)) if i not in covered])
     notes = []
+    agreeing = []
     if matches and (runs or spare):
-        agreed = ", ".join(f"{_numbers(m)} = {_label(chain, p, q)}" for p, q, m in matches)
-        notes.append(f"agrees with the chain rule: {agreed}")
+        agreeing = [Agreement(_numbers(m), _label(chain, p, q)) for p, q, m in matches]
+        notes.append(f"agrees with the chain rule: {', '.join(a.text for a in agreeing)}")
 
     def wrote(indices: list[int]) -> str:
         texts = " * ".join(_wrap(factors[i].text) for i in indices)
@@ -175,7 +181,7 @@ def _factor_notes(
             notes.append(f"no factor of yours equals {_label(chain, p, q)} = {sstr(expr)}")
         if spare:
             notes.append(f"{wrote(spare)} (matches no factor of the chain rule)")
-    return notes, [chain[i] for i in range(len(chain)) if i not in covered]
+    return notes, [chain[i] for i in range(len(chain)) if i not in covered], agreeing
 
 
 def _sum_notes(setting: Setting, claimed, expr: sp.Expr, points) -> list[str]:
@@ -282,9 +288,9 @@ def _label(chain: list[Factor], p: int, q: int) -> str:
     return f"d{chain[p].of}/d{chain[q].wrt}"
 
 
-def _numbers(mask: int) -> str:
-    indices = [str(i + 1) for i in range(mask.bit_length()) if mask >> i & 1]
-    return f"factor{'s' if len(indices) > 1 else ''} {', '.join(indices)}"
+def _numbers(mask: int) -> tuple[int, ...]:
+    """The claim's factors in ``mask``, 1-based."""
+    return tuple(i + 1 for i in range(mask.bit_length()) if mask >> i & 1)
 
 
 def _runs(indices: list[int]) -> list[tuple[int, int]]:

@@ -7,6 +7,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+@dataclass(frozen=True)
+class Agreement:
+    """Factors of a wrong claim that equal a run of the chain rule's factors: the claim's
+    ``factors`` (1-based, as the diagnosis numbers them) equal ``chain`` (``dE/da2_1``)."""
+
+    factors: tuple[int, ...]
+    chain: str
+
+    @property
+    def text(self) -> str:
+        """``factor 1 = dE/da2_1``, ``factors 2, 3 = da2_1/dz2_1``."""
+        return f"factor{'s' if len(self.factors) > 1 else ''} {', '.join(map(str, self.factors))} = {self.chain}"
+
+
 @dataclass
 class VerifyResult:
     """The answer for one claim.  ``str(result)`` is the readable report."""
@@ -24,10 +38,18 @@ class VerifyResult:
     sizes: list[str] = field(default_factory=list)  # sizes checked (matrix claims)
     chain: str = ""  # the chain rule the expected formula follows
     loss: str = "E"  # the name of the loss in the spec's graph
+    #: wrong, exact check: what the "agrees with the chain rule" diagnosis names, as data (for a
+    #: whole matrix, at the element that differs); empty when the claim's factors were not matched
+    agreeing: list[Agreement] = field(default_factory=list)
 
     @property
     def correct(self) -> bool:
         return self.verdict == "correct"
+
+    @property
+    def right_factors(self) -> int:
+        """How many runs of the chain rule's factors the claim has right (partial credit)."""
+        return len({a.chain for a in self.agreeing})
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -34,6 +34,7 @@ from ..errors import SymPropError
 from ..formula import FormulaError
 from .claims import ShapeError
 from .probe import SAMPLES, SEEDS, Point, Probe
+from .reading import short
 from .tensor_claims import Part, TensorReader
 from .tensor_values import Indexed, TensorNames, as_claim_value, describe
 
@@ -189,9 +190,9 @@ class TensorCheck:
                 with np.errstate(all="ignore"):
                     value = reader.read()
             except ShapeError as exc:
-                raise ClaimShapeError(f"claim {_short(text)}: {exc}") from None
+                raise ClaimShapeError(f"claim {short(text)}: {exc}") from None
             except FormulaError as exc:
-                raise SymPropError(f"claim {_short(text)}: {exc}") from None
+                raise SymPropError(f"claim {short(text)}: {exc}") from None
             first = first or reader
             self._refuse_circular(wrt, reader, text)
             fitted, flipped = self._fit(wrt, value, point, text)
@@ -204,7 +205,7 @@ class TensorCheck:
 
     def _refuse_circular(self, wrt: TensorWrt, reader: TensorReader, text: str) -> None:
         if any(ref.kind == "adjoint" and ref.node == wrt.node for ref in reader.refs):
-            raise SymPropError(f"claim {_short(text)}: it uses d{wrt.node}, the very gradient it claims")
+            raise SymPropError(f"claim {short(text)}: it uses d{wrt.node}, the very gradient it claims")
 
     def _fit(self, wrt: TensorWrt, value, point: Point, text: str) -> tuple[np.ndarray, bool]:
         """The claim as an array of the gradient's shape, and whether it had the transposed shape."""
@@ -213,7 +214,7 @@ class TensorCheck:
         if isinstance(value, Indexed):
             extra = [label for label in value.labels if label not in letters]
             if extra:  # cannot happen: the reader refuses unbound letters
-                raise SymPropError(f"claim {_short(text)}: index {extra[0]} is neither summed nor in --wrt")
+                raise SymPropError(f"claim {short(text)}: index {extra[0]} is neither summed nor in --wrt")
             order = [value.labels.index(letter) for letter in letters if letter in value.labels]
             data = np.transpose(value.data, order)
             shape = [target.shape[k] if letter in value.labels else 1 for k, letter in enumerate(letters)]
@@ -223,7 +224,7 @@ class TensorCheck:
             return np.broadcast_to(array.reshape(()), target.shape).astype(float), False
         if letters:
             raise SymPropError(
-                f"claim {_short(text)}: it is {describe(value)}; with --wrt {wrt.name} write it in index notation "
+                f"claim {short(text)}: it is {describe(value)}; with --wrt {wrt.name} write it in index notation "
                 f"({wrt.node}'s indices {', '.join(letters)}), or give --wrt {wrt.node} for an array"
             )
         expected = as_claim_value(target, target.shape)
@@ -234,7 +235,7 @@ class TensorCheck:
         if array.ndim == target.ndim >= 2 and array.shape == target.shape[::-1]:
             return np.transpose(array), True
         what = "a number" if not target.ndim else describe(expected)
-        raise ClaimShapeError(f"claim {_short(text)}: it is {describe(value)}, but dE/d{wrt.name} is {what}")
+        raise ClaimShapeError(f"claim {short(text)}: it is {describe(value)}, but dE/d{wrt.name} is {what}")
 
     # -- comparing ----------------------------------------------------------------------------------
 
@@ -284,7 +285,3 @@ def _differs(claim: np.ndarray, correct: np.ndarray, scale: float) -> np.ndarray
         bound = RTOL * (np.abs(claim) + np.abs(correct)) + ATOL * scale
         same = (np.isfinite(claim) & (gap <= bound)) | (claim == correct)  # inf is never within a bound
     return ~same
-
-
-def _short(text: str, limit: int = 80) -> str:
-    return repr(text if len(text) <= limit else text[: limit - 3] + "...")

@@ -3,9 +3,10 @@
 Matrix claims (``--wrt W2`` with an array formula) are checked element by element, and *for
 every size*: at the spec's sizes and at two more size configurations in which all adjacent
 widths differ (so a transposed matrix or a sum over the wrong index cannot pass by symmetry,
-and shape mistakes show up).  The claim is re-read at each size, so it must be written with
-whole nodes (``a2``, ``W2.T``), not with elements.  Graph specs without a layer stack are
-checked at their own sizes unless their network offers ``size_variants()``.
+and shape mistakes show up).  The claim is rewritten once (``reading``) and read at each
+size, so it must be written with whole nodes (``a2``, ``W2.T``), not with elements.  Graph
+specs without a layer stack are checked at their own sizes unless their network offers
+``size_variants()``.
 
 The verifier relies only on ``derivation.graph``, ``derivation.scalar``, ``derivation.steps``
 and ``derivation.network`` (for the example point and size variants), so graph specs work too.
@@ -18,7 +19,6 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 import sympy as sp
 
@@ -28,12 +28,13 @@ from ..formula import FormulaError
 from ..ops import flat_index, unflat_index
 from ..scalar import SCALAR_LIMIT, ElementGradient, Factor
 from . import tensor_diagnose
-from .claims import ClaimFactor, ClaimNames, ShapeError, describe_shape, is_array, read_claim
+from .claims import ClaimFactor, ClaimNames, ShapeError, describe_shape, is_array
 from .claims_latex import translate
 from .claims_text import Names, normalize
 from .decide import Setting, show
 from .diagnose import TRANSPOSED, diagnose, matrix_notes
 from .familiar import familiar_factors
+from .reading import ONE_CLAIM, Rewritten, as_typed, read_claim_at, rewrite_claim, short
 from .result import VerifyResult
 from .tensor_claims import transposable_parts, uses_tensor_notation
 from .tensor_decide import ClaimShapeError, TensorCheck
@@ -161,49 +162,20 @@ class Verifier:
             )
         return wrt
 
-    def read(self, setting: Setting, claim: str | None, claim_latex: str | None) -> tuple[str, Any, Any]:
-        """(plain text, value, reader) of a claim at one setting; SymPropError if unreadable."""
-        if (claim is None) == (claim_latex is None):
-            raise SymPropError("give exactly one of a plain claim (--claim) and a LaTeX claim (--claim-latex)")
-        text = claim
-        if claim is not None:
-            try:
-                text = normalize(claim, Names.of(setting.names))
-            except FormulaError as exc:
-                raise SymPropError(f"claim {short(claim)}: {exc}") from None
-        if claim_latex is not None:
-            try:
-                text = translate(claim_latex, setting.names)
-            except FormulaError as exc:
-                raise SymPropError(f"LaTeX claim {short(claim_latex)}: {exc}") from None
-        if not isinstance(text, str):
-            raise SymPropError(f"claim must be text, got {type(text).__name__}")
-        try:
-            value, reader = read_claim(text, setting.names)
-        except ShapeError:
-            raise
-        except FormulaError as exc:
-            shown = f"{short(text)} (read from the LaTeX)" if claim_latex is not None else short(text)
-            if claim_latex is None and text != claim.strip():
-                shown = f"{short(claim)} (read as {short(text)})"
-            raise SymPropError(f"claim {shown}: {exc}") from None
-        deltas = setting.names.deltas
-        if deltas:
-            value = value.applyfunc(lambda e: e.xreplace(deltas)) if is_array(value) else sp.sympify(value).xreplace(deltas)
-        return text, value, reader
-
     # -- checking ---------------------------------------------------------------------------
 
     def check(self, wrt: str, claim: str | None = None, *, claim_latex: str | None = None) -> VerifyResult:
         self.refuse_coupled()  # claims are per sample; batch_norm makes a sample's gradient depend on its batch
-        if self._numeric(wrt, self._plain(claim), claim_latex):
-            result = self._check_tensor(wrt, claim, claim_latex)
+        rewritten = rewrite_claim(claim, claim_latex, self.base.names) if self.derivation.has_scalar else None
+        if self._numeric(wrt, claim if rewritten is None or not isinstance(claim, str) else rewritten.text, claim_latex):
+            result = self._check_tensor(wrt, claim, claim_latex)  # rewritten with the numeric reader's names
         else:
             target = self.parse_wrt(wrt)
             if target.whole and self.derivation.graph.nodes[target.node].shape:
-                result = self._check_matrix(target, claim, claim_latex)
+                first = self.matrix_settings[0]  # the spec's sizes, or a smaller one's on a large layer stack
+                result = self._check_matrix(target, rewritten or rewrite_claim(claim, claim_latex, first.names))
             else:
-                result = self._check_scalar(target, claim, claim_latex)
+                result = self._check_scalar(target, rewritten or rewrite_claim(claim, claim_latex, self.base.names))
         if result.verdict == "wrong":
             result.diagnosis += self._output_alias_note(result.understood)
         result.diagnosis = list(dict.fromkeys(result.diagnosis))  # each finding once
@@ -224,20 +196,12 @@ class Verifier:
     def tensor(self) -> TensorCheck:
         return TensorCheck(self.derivation)
 
-    def _plain(self, claim):
-        """The claim as the exact reader will read it (for deciding which reader), or as given."""
-        if not isinstance(claim, str) or not self.derivation.has_scalar:
-            return claim
-        try:
-            return normalize(claim, Names.of(self.base.names))
-        except FormulaError:
-            return None  # the exact reader repeats the rewriting's message
-
     def _numeric(self, wrt: str, claim, claim_latex) -> bool:
         """Whether a claim is decided with numbers (``tensor_decide``): on a network too large
         for the per-weight view, unless it is a whole-matrix claim about a layer stack (checked
         exactly on small sizes); and for claims only the tensor reader understands (adjoints
-        ``dq``, index notation, ``--wrt "Wq[i,j]"``), whatever the size."""
+        ``dq``, index notation, ``--wrt "Wq[i,j]"``), whatever the size.  ``claim``: as the
+        exact reader will read it (None if it cannot), or as given on a large network."""
         if isinstance(wrt, str) and re.search(r"\[[^\]]*[A-Za-z]", wrt):
             return True
         if isinstance(claim, str) and claim_latex is None and uses_tensor_notation(claim, self.tensor.names):
@@ -257,7 +221,7 @@ class Verifier:
                 "give this one in plain form (--claim)"
             )
         if not isinstance(claim, str):
-            raise SymPropError("give exactly one of a plain claim (--claim) and a LaTeX claim (--claim-latex)")
+            raise SymPropError(ONE_CLAIM)
         check = self.tensor
         wrt = check.parse_wrt(wrt_text)
         typed = claim
@@ -270,9 +234,9 @@ class Verifier:
         except ClaimShapeError as exc:
             fixed = right_after_edit(check, wrt, claim, transposable_parts(claim, check.names.loss))
             hint = f" ({fixed[0].text} it would be right)" if fixed else ""
-            raise SymPropError(_as_typed(f"{exc}{hint}", typed, claim)) from None
+            raise SymPropError(as_typed(f"{exc}{hint}", typed, claim)) from None
         except SymPropError as exc:
-            raise SymPropError(_as_typed(str(exc), typed, claim)) from None
+            raise SymPropError(as_typed(str(exc), typed, claim)) from None
         shapes = ", ".join(f"{n.name} {'x'.join(map(str, n.shape)) or 'scalar'}" for n in self.derivation.graph.params())
         result = VerifyResult(
             verdict="correct",
@@ -297,12 +261,12 @@ class Verifier:
             result.diagnosis = tensor_diagnose.diagnose(check, wrt, evaluation)
         return result
 
-    def _check_scalar(self, target: _Wrt, claim, claim_latex) -> VerifyResult:
+    def _check_scalar(self, target: _Wrt, claim: Rewritten) -> VerifyResult:
         setting = self.base
         gradient = _gradient(setting, target.node, target.index or ())
-        given = claim if claim_latex is None else claim_latex
+        given, claim_latex = claim.given, claim.latex
         try:
-            text, value, reader = self.read(setting, claim, claim_latex)
+            value, reader = read_claim_at(setting, claim)
         except ShapeError as exc:
             return VerifyResult(
                 loss=str(setting.scalar.loss_symbol),
@@ -320,7 +284,7 @@ class Verifier:
             verdict="correct",
             wrt=target.name,
             claim=given,
-            understood=text,
+            understood=claim.text,
             expected=product_text(familiar_factors(setting, gradient.factors)),
             latex=claim_latex,
             chain=" * ".join(f.text for f in gradient.factors),
@@ -338,11 +302,13 @@ class Verifier:
             k, _ = where
             result.verdict = "wrong"
             self._counterexample(result, setting, k, value, gradient.expr)
-            result.diagnosis += diagnose(setting, reader.factors(), value, gradient, None)
+            element_notes, result.agreeing = diagnose(setting, reader.factors(), value, gradient)
+            result.diagnosis += element_notes
         return result
 
-    def _check_matrix(self, target: _Wrt, claim, claim_latex) -> VerifyResult:
-        given = claim if claim_latex is None else claim_latex
+    def _check_matrix(self, target: _Wrt, claim: Rewritten) -> VerifyResult:
+        """A whole-matrix claim, read (as rewritten once) at every size of ``matrix_settings``."""
+        given, claim_latex, text = claim.given, claim.latex, claim.text
         result = VerifyResult(
             verdict="correct",
             wrt=target.name,
@@ -361,7 +327,7 @@ class Verifier:
             earlier = "; ".join(result.sizes[:-1])
             holds = [f"the claim holds at sizes {earlier}, but not for every size"] if number else []
             try:
-                text, value, reader = self.read(setting, claim, claim_latex)
+                value, reader = read_claim_at(setting, claim)
             except ShapeError as exc:
                 result.understood = result.understood or given
                 result.verdict, result.method = "wrong", "shape"
@@ -396,7 +362,8 @@ class Verifier:
                 notes = matrix_notes(setting, fitted, expected, k)
                 result.diagnosis += notes
                 if TRANSPOSED not in notes:
-                    result.diagnosis += diagnose(setting, factors, pairs[flat][0], gradient, label)
+                    element_notes, result.agreeing = diagnose(setting, factors, pairs[flat][0], gradient)
+                    result.diagnosis += element_notes
                 return result
         result.method = "; ".join(sorted(set(methods)))
         return result
@@ -429,10 +396,6 @@ class _ShapeOnlyNames:
 
 def _delta_names(names) -> set[str]:
     return {n for n, e in names.arrays.items() if n.startswith("delta") and e.node != n}
-
-
-
-
 
 
 def _sizes_label(derivation) -> str:
@@ -525,19 +488,6 @@ def _element(value, index: tuple[int, int]):
     if rows == 1:
         return value[0, j] if j < cols else None
     return value[i, j] if i < rows and j < cols else None
-
-
-
-def _as_typed(message: str, typed: str, read: str) -> str:
-    """A message about the rewritten claim ``read`` that names it as the student typed it too."""
-    if typed.strip() == read:
-        return message
-    return message.replace(f"claim {short(read)}", f"claim {short(typed)} (read as {short(read)})", 1)
-
-
-def short(text: str, limit: int = 80) -> str:
-    """A claim quoted in an error message, shortened if long."""
-    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
 # -- the public function --------------------------------------------------------------------------
