@@ -2,9 +2,9 @@
 
 The matrix product, its adjoints and every ``einsum`` of a graph spec are contractions:
 ``"nij,jk->nik"``.  ``contract`` writes one as ``A @ B`` (with ``np.swapaxes`` or ``.T``) when
-it is a (batched) matrix product, as ``np.tensordot`` when it sums over axes that both
-operands share and nothing else (a weight's gradient summed over the batch and the sequence:
-one BLAS call), and as ``np.einsum`` otherwise.  Letters summed within one operand only are
+it is a (batched) matrix product, as ``np.dot`` of the reshaped arrays or ``np.tensordot``
+when it sums over axes that both operands share and nothing else (a weight's gradient summed
+over the batch and the sequence: one BLAS call), and as ``np.einsum`` otherwise.  Letters summed within one operand only are
 summed first; letters of the result that no operand has are broadcast (``broadcast_missing``).
 """
 
@@ -73,6 +73,14 @@ def _as_tensordot(a: tuple[str, str], b: tuple[str, str], out: str) -> str | Non
         return None
     axes_a = [sa.index(c) for c in shared]
     axes_b = [sb.index(c) for c in shared]
+    leading = list(range(len(shared)))
+    one_each = len(sa) == len(sb) == len(shared) + 1 and "".join(free) == out
+    if axes_a == axes_b == leading and one_each and ca.isidentifier() and cb.isidentifier():
+        # A weight's gradient summed over the batch and the sequence: the leading axes are the
+        # rows of one np.dot of the reshaped arrays (no copy of a contiguous array), where
+        # np.tensordot first copies each operand transposed (self_attention, (64, 8, 16)
+        # arrays: 5.5 against 9.5 us, NumPy 2.4).
+        return f"np.dot({ca}.reshape(-1, {ca}.shape[-1]).T, {cb}.reshape(-1, {cb}.shape[-1]))"
     if len(shared) == 1:
         spelled = f"np.tensordot({ca}, {cb}, axes=({axes_a[0]}, {axes_b[0]}))"
     else:

@@ -437,9 +437,11 @@ class ModuleBuilder:
             entry = registry.ACTIVATIONS.get(name)
             if entry is not None:
                 needed.update(entry.helper_needs)
-        for name in list(needed):
-            needed.update(EXTRA_HELPER_NEEDS.get(name, ()))
-        return sorted(needed)
+        while True:  # and the helpers those call (_softmax: _row_sum, which calls _ones)
+            more = {n for name in needed for n in EXTRA_HELPER_NEEDS.get(name, ())} - needed
+            if not more:
+                return sorted(needed)
+            needed |= more
 
     def helper_sources(self) -> list[str]:
         """The helper functions the lines call (activations, stable log-softmax, an op's own), and the argument check."""
