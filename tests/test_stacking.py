@@ -47,11 +47,12 @@ def test_each_weight_multiplies_its_slices_in_one_product():
     assert "np.dot(H1, U.T)" in body
     # W's gradient from the three steps in one product, after the last of them
     assert body.count("    dW = ") == 1 and "dW = dW + " not in body
-    assert "dW = np.dot(np.stack([dH1_b, dH2_b, dH3_b], axis=1).reshape(-1, 4).T, S[:, [0, 2, 3]].reshape(-1, 3))" in body
-    assert "dQ = np.dot(np.stack([dH2_f, dH3_f], axis=1).reshape(-1, 4).T, X[:, 2:4].reshape(-1, 3))" in body
+    assert "dW = np.dot(np.concatenate([dH1_b, dH2_b, dH3_b], axis=1).reshape(-1, 4).T, S[:, [0, 2, 3]].reshape(-1, 3))" in body
+    assert "dQ = np.dot(np.concatenate([dH2_f, dH3_f], axis=1).reshape(-1, 4).T, X[:, 2:4].reshape(-1, 3))" in body
     assert "dV = dV + np.dot(dH1_d.T, H1_c)" in body  # V's products were not stacked
-    # s's adjoint in one stack, zeros in the rows no slice took; no _unindex.
-    assert "dS = np.stack([dH1_a, np.zeros_like(dH1_a), dH2_a, dH3_a, np.zeros_like(dH1_a)], axis=1)" in body
+    # s's adjoint in one stack (a concatenation, reshaped), zeros in the rows no slice took; no _unindex.
+    slots = "dH1_a, np.zeros_like(dH1_a), dH2_a, dH3_a, np.zeros_like(dH1_a)"
+    assert f"dS = np.concatenate([{slots}], axis=1).reshape(-1, 5, 3)" in body
     assert "_unindex" not in body
 
 
@@ -63,11 +64,13 @@ def test_recurrent_examples_stack_what_the_math_allows():
     for gate in "ifog":
         assert lstm.count(f"_W{gate}_x = X") == 1
         assert f"np.dot(X[:, 1], W{gate}.T)" not in lstm
-        assert lstm.count(f"    dW{gate} = np.dot(np.stack([") == 1 and f"dW{gate} = dW{gate} + " not in lstm
+        assert lstm.count(f"    dW{gate} = np.dot(np.concatenate([") == 1 and f"dW{gate} = dW{gate} + " not in lstm
+        # the bias shared by the steps: one sum over the batch of all the steps' adjoints
+        assert lstm.count(f"    db{gate} = _batch_sum(np.concatenate([") == 1 and f"db{gate} = db{gate} + " not in lstm
     gru = body("embedding_gru")
     assert all(f"_W{gate}_e = E_.swapaxes(0, 1) @ W{gate}.T" in gru for gate in "zn")
     assert "_Wr_e = E_[:, 1:6].swapaxes(0, 1) @ Wr.T" in gru  # r from the second token on
-    assert "_unindex" not in gru and "dE_ = np.stack(" in gru
+    assert "_unindex" not in gru and "dE_ = np.concatenate(" in gru and "reshape(-1, 6, 12)" in gru
     # Separate inputs x1, ..., x5: stacking them costs a copy the one product does not win back.
     assert "swapaxes" not in body("elman_rnn")
 

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 class ArrayApiBuilder(ModuleBuilder):
     """The NumPy builder, asking each op for its array-API spelling first (``Op.array_api``)."""
 
+    concatenated_rows = False  # Dask cannot reshape the concatenation (ModuleBuilder.concatenated_rows)
+
     def spelled(self, node, **options) -> tuple[str, str, set[str]]:
         self.reads = set()
         try:
