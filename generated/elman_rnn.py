@@ -224,7 +224,6 @@ def backward(params, cache, T):
     dH5 = np.dot(dY, Wy)  # dE/dh5 = Wy^T dE/dy
     dH5_d = dH5 * (1 - H5 ** 2)  # dE/dh5_d = dE/dh5 * (1 - h5 ** 2)
     dH5_c = dH5_d  # dE/dh5_c = dE/dh5_d
-    dbh = _batch_sum(dH5_d)  # dE/dbh = dE/dh5_d, summed over the batch
     dH5_a = dH5_c  # dE/dh5_a = dE/dh5_c
     dH5_b = dH5_c  # dE/dh5_b = dE/dh5_c
     dWh = np.dot(dH5_b.T, H4)  # dE/dWh = dE/dh5_b h4^T, summed over the batch
@@ -232,7 +231,6 @@ def backward(params, cache, T):
     dWx = np.dot(dH5_a.T, X5)  # dE/dWx = dE/dh5_a x5^T, summed over the batch
     dH4_d = dH4 * (1 - H4 ** 2)  # dE/dh4_d = dE/dh4 * (1 - h4 ** 2)
     dH4_c = dH4_d  # dE/dh4_c = dE/dh4_d
-    dbh = dbh + _batch_sum(dH4_d)  # dE/dbh += dE/dh4_d, summed over the batch
     dH4_a = dH4_c  # dE/dh4_a = dE/dh4_c
     dH4_b = dH4_c  # dE/dh4_b = dE/dh4_c
     dWh = dWh + np.dot(dH4_b.T, H3)  # dE/dWh += dE/dh4_b h3^T, summed over the batch
@@ -240,7 +238,6 @@ def backward(params, cache, T):
     dWx = dWx + np.dot(dH4_a.T, X4)  # dE/dWx += dE/dh4_a x4^T, summed over the batch
     dH3_d = dH3 * (1 - H3 ** 2)  # dE/dh3_d = dE/dh3 * (1 - h3 ** 2)
     dH3_c = dH3_d  # dE/dh3_c = dE/dh3_d
-    dbh = dbh + _batch_sum(dH3_d)  # dE/dbh += dE/dh3_d, summed over the batch
     dH3_a = dH3_c  # dE/dh3_a = dE/dh3_c
     dH3_b = dH3_c  # dE/dh3_b = dE/dh3_c
     dWh = dWh + np.dot(dH3_b.T, H2)  # dE/dWh += dE/dh3_b h2^T, summed over the batch
@@ -248,7 +245,6 @@ def backward(params, cache, T):
     dWx = dWx + np.dot(dH3_a.T, X3)  # dE/dWx += dE/dh3_a x3^T, summed over the batch
     dH2_d = dH2 * (1 - H2 ** 2)  # dE/dh2_d = dE/dh2 * (1 - h2 ** 2)
     dH2_c = dH2_d  # dE/dh2_c = dE/dh2_d
-    dbh = dbh + _batch_sum(dH2_d)  # dE/dbh += dE/dh2_d, summed over the batch
     dH2_a = dH2_c  # dE/dh2_a = dE/dh2_c
     dH2_b = dH2_c  # dE/dh2_b = dE/dh2_c
     dWh = dWh + np.dot(dH2_b.T, H1)  # dE/dWh += dE/dh2_b h1^T, summed over the batch
@@ -256,7 +252,8 @@ def backward(params, cache, T):
     dWx = dWx + np.dot(dH2_a.T, X2)  # dE/dWx += dE/dh2_a x2^T, summed over the batch
     dH1_a = dH1 * (1 - H1 ** 2)  # dE/dh1_a = dE/dh1 * (1 - h1 ** 2)
     dWx = dWx + np.dot(dH1_a.T, X1)  # dE/dWx += dE/dh1_a x1^T, summed over the batch
-    dbh = dbh + _batch_sum(dH1_a)  # dE/dbh += dE/dh1_a, summed over the batch
+    # dE/dbh = dE/dh5_d + dE/dh4_d + dE/dh3_d + dE/dh2_d + dE/dh1_a, summed over the batch in one sum
+    dbh = _batch_sum(np.concatenate([dH5_d, dH4_d, dH3_d, dH2_d, dH1_a]))
     return {
         "Wx": dWx,
         "Wh": dWh,
@@ -303,8 +300,6 @@ def loss_and_grad(params, X, T, check=True):
     dH5_d = dH5 * (1 - H5 ** 2)  # dE/dh5_d = dE/dh5 * (1 - h5 ** 2)
     del H5, dH5
     dH5_c = dH5_d  # dE/dh5_c = dE/dh5_d
-    dbh = _batch_sum(dH5_d)  # dE/dbh = dE/dh5_d, summed over the batch
-    del dH5_d
     dH5_a = dH5_c  # dE/dh5_a = dE/dh5_c
     dH5_b = dH5_c  # dE/dh5_b = dE/dh5_c
     del dH5_c
@@ -316,8 +311,6 @@ def loss_and_grad(params, X, T, check=True):
     dH4_d = dH4 * (1 - H4 ** 2)  # dE/dh4_d = dE/dh4 * (1 - h4 ** 2)
     del H4, dH4
     dH4_c = dH4_d  # dE/dh4_c = dE/dh4_d
-    dbh = dbh + _batch_sum(dH4_d)  # dE/dbh += dE/dh4_d, summed over the batch
-    del dH4_d
     dH4_a = dH4_c  # dE/dh4_a = dE/dh4_c
     dH4_b = dH4_c  # dE/dh4_b = dE/dh4_c
     del dH4_c
@@ -329,8 +322,6 @@ def loss_and_grad(params, X, T, check=True):
     dH3_d = dH3 * (1 - H3 ** 2)  # dE/dh3_d = dE/dh3 * (1 - h3 ** 2)
     del H3, dH3
     dH3_c = dH3_d  # dE/dh3_c = dE/dh3_d
-    dbh = dbh + _batch_sum(dH3_d)  # dE/dbh += dE/dh3_d, summed over the batch
-    del dH3_d
     dH3_a = dH3_c  # dE/dh3_a = dE/dh3_c
     dH3_b = dH3_c  # dE/dh3_b = dE/dh3_c
     del dH3_c
@@ -342,8 +333,6 @@ def loss_and_grad(params, X, T, check=True):
     dH2_d = dH2 * (1 - H2 ** 2)  # dE/dh2_d = dE/dh2 * (1 - h2 ** 2)
     del H2, dH2
     dH2_c = dH2_d  # dE/dh2_c = dE/dh2_d
-    dbh = dbh + _batch_sum(dH2_d)  # dE/dbh += dE/dh2_d, summed over the batch
-    del dH2_d
     dH2_a = dH2_c  # dE/dh2_a = dE/dh2_c
     dH2_b = dH2_c  # dE/dh2_b = dE/dh2_c
     del dH2_c
@@ -355,7 +344,8 @@ def loss_and_grad(params, X, T, check=True):
     dH1_a = dH1 * (1 - H1 ** 2)  # dE/dh1_a = dE/dh1 * (1 - h1 ** 2)
     del H1, dH1
     dWx = dWx + np.dot(dH1_a.T, X1)  # dE/dWx += dE/dh1_a x1^T, summed over the batch
-    dbh = dbh + _batch_sum(dH1_a)  # dE/dbh += dE/dh1_a, summed over the batch
+    # dE/dbh = dE/dh5_d + dE/dh4_d + dE/dh3_d + dE/dh2_d + dE/dh1_a, summed over the batch in one sum
+    dbh = _batch_sum(np.concatenate([dH5_d, dH4_d, dH3_d, dH2_d, dH1_a]))
     return E, {
         "Wx": dWx,
         "Wh": dWh,

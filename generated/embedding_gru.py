@@ -405,7 +405,6 @@ def backward(params, cache, T):
     dZ6 = dZ6 + -dH6_a  # dE/dz6 += dE/dh6_a * (-1)
     dN6_f = dN6 * (1 - N6 ** 2)  # dE/dn6_f = dE/dn6 * (1 - n6 ** 2)
     dN6_e = dN6_f  # dE/dn6_e = dE/dn6_f
-    dbn = _batch_sum(dN6_f)  # dE/dbn = dE/dn6_f, summed over the batch
     dN6_b = dN6_e  # dE/dn6_b = dE/dn6_e
     dN6_d = dN6_e  # dE/dn6_d = dE/dn6_e
     dUn = np.dot(dN6_d.T, N6_c)  # dE/dUn = dE/dn6_d n6_c^T, summed over the batch
@@ -415,7 +414,6 @@ def backward(params, cache, T):
     dN6_a = np.dot(dN6_b, Wn)  # dE/dn6_a = Wn^T dE/dn6_b
     dR6_e = dR6 * R6 * (1 - R6)  # dE/dr6_e = dE/dr6 * r6 * (1 - r6)
     dR6_d = dR6_e  # dE/dr6_d = dE/dr6_e
-    dbr = _batch_sum(dR6_e)  # dE/dbr = dE/dr6_e, summed over the batch
     dR6_b = dR6_d  # dE/dr6_b = dE/dr6_d
     dR6_c = dR6_d  # dE/dr6_c = dE/dr6_d
     dUr = np.dot(dR6_c.T, H5)  # dE/dUr = dE/dr6_c h5^T, summed over the batch
@@ -423,7 +421,6 @@ def backward(params, cache, T):
     dR6_a = np.dot(dR6_b, Wr)  # dE/dr6_a = Wr^T dE/dr6_b
     dZ6_e = dZ6 * Z6 * (1 - Z6)  # dE/dz6_e = dE/dz6 * z6 * (1 - z6)
     dZ6_d = dZ6_e  # dE/dz6_d = dE/dz6_e
-    dbz = _batch_sum(dZ6_e)  # dE/dbz = dE/dz6_e, summed over the batch
     dZ6_b = dZ6_d  # dE/dz6_b = dE/dz6_d
     dZ6_c = dZ6_d  # dE/dz6_c = dE/dz6_d
     dUz = np.dot(dZ6_c.T, H5)  # dE/dUz = dE/dz6_c h5^T, summed over the batch
@@ -438,7 +435,6 @@ def backward(params, cache, T):
     dZ5 = dZ5 + -dH5_a  # dE/dz5 += dE/dh5_a * (-1)
     dN5_f = dN5 * (1 - N5 ** 2)  # dE/dn5_f = dE/dn5 * (1 - n5 ** 2)
     dN5_e = dN5_f  # dE/dn5_e = dE/dn5_f
-    dbn = dbn + _batch_sum(dN5_f)  # dE/dbn += dE/dn5_f, summed over the batch
     dN5_b = dN5_e  # dE/dn5_b = dE/dn5_e
     dN5_d = dN5_e  # dE/dn5_d = dE/dn5_e
     dUn = dUn + np.dot(dN5_d.T, N5_c)  # dE/dUn += dE/dn5_d n5_c^T, summed over the batch
@@ -448,7 +444,6 @@ def backward(params, cache, T):
     dN5_a = np.dot(dN5_b, Wn)  # dE/dn5_a = Wn^T dE/dn5_b
     dR5_e = dR5 * R5 * (1 - R5)  # dE/dr5_e = dE/dr5 * r5 * (1 - r5)
     dR5_d = dR5_e  # dE/dr5_d = dE/dr5_e
-    dbr = dbr + _batch_sum(dR5_e)  # dE/dbr += dE/dr5_e, summed over the batch
     dR5_b = dR5_d  # dE/dr5_b = dE/dr5_d
     dR5_c = dR5_d  # dE/dr5_c = dE/dr5_d
     dUr = dUr + np.dot(dR5_c.T, H4)  # dE/dUr += dE/dr5_c h4^T, summed over the batch
@@ -456,7 +451,6 @@ def backward(params, cache, T):
     dR5_a = np.dot(dR5_b, Wr)  # dE/dr5_a = Wr^T dE/dr5_b
     dZ5_e = dZ5 * Z5 * (1 - Z5)  # dE/dz5_e = dE/dz5 * z5 * (1 - z5)
     dZ5_d = dZ5_e  # dE/dz5_d = dE/dz5_e
-    dbz = dbz + _batch_sum(dZ5_e)  # dE/dbz += dE/dz5_e, summed over the batch
     dZ5_b = dZ5_d  # dE/dz5_b = dE/dz5_d
     dZ5_c = dZ5_d  # dE/dz5_c = dE/dz5_d
     dUz = dUz + np.dot(dZ5_c.T, H4)  # dE/dUz += dE/dz5_c h4^T, summed over the batch
@@ -471,7 +465,6 @@ def backward(params, cache, T):
     dZ4 = dZ4 + -dH4_a  # dE/dz4 += dE/dh4_a * (-1)
     dN4_f = dN4 * (1 - N4 ** 2)  # dE/dn4_f = dE/dn4 * (1 - n4 ** 2)
     dN4_e = dN4_f  # dE/dn4_e = dE/dn4_f
-    dbn = dbn + _batch_sum(dN4_f)  # dE/dbn += dE/dn4_f, summed over the batch
     dN4_b = dN4_e  # dE/dn4_b = dE/dn4_e
     dN4_d = dN4_e  # dE/dn4_d = dE/dn4_e
     dUn = dUn + np.dot(dN4_d.T, N4_c)  # dE/dUn += dE/dn4_d n4_c^T, summed over the batch
@@ -481,7 +474,6 @@ def backward(params, cache, T):
     dN4_a = np.dot(dN4_b, Wn)  # dE/dn4_a = Wn^T dE/dn4_b
     dR4_e = dR4 * R4 * (1 - R4)  # dE/dr4_e = dE/dr4 * r4 * (1 - r4)
     dR4_d = dR4_e  # dE/dr4_d = dE/dr4_e
-    dbr = dbr + _batch_sum(dR4_e)  # dE/dbr += dE/dr4_e, summed over the batch
     dR4_b = dR4_d  # dE/dr4_b = dE/dr4_d
     dR4_c = dR4_d  # dE/dr4_c = dE/dr4_d
     dUr = dUr + np.dot(dR4_c.T, H3)  # dE/dUr += dE/dr4_c h3^T, summed over the batch
@@ -489,7 +481,6 @@ def backward(params, cache, T):
     dR4_a = np.dot(dR4_b, Wr)  # dE/dr4_a = Wr^T dE/dr4_b
     dZ4_e = dZ4 * Z4 * (1 - Z4)  # dE/dz4_e = dE/dz4 * z4 * (1 - z4)
     dZ4_d = dZ4_e  # dE/dz4_d = dE/dz4_e
-    dbz = dbz + _batch_sum(dZ4_e)  # dE/dbz += dE/dz4_e, summed over the batch
     dZ4_b = dZ4_d  # dE/dz4_b = dE/dz4_d
     dZ4_c = dZ4_d  # dE/dz4_c = dE/dz4_d
     dUz = dUz + np.dot(dZ4_c.T, H3)  # dE/dUz += dE/dz4_c h3^T, summed over the batch
@@ -504,7 +495,6 @@ def backward(params, cache, T):
     dZ3 = dZ3 + -dH3_a  # dE/dz3 += dE/dh3_a * (-1)
     dN3_f = dN3 * (1 - N3 ** 2)  # dE/dn3_f = dE/dn3 * (1 - n3 ** 2)
     dN3_e = dN3_f  # dE/dn3_e = dE/dn3_f
-    dbn = dbn + _batch_sum(dN3_f)  # dE/dbn += dE/dn3_f, summed over the batch
     dN3_b = dN3_e  # dE/dn3_b = dE/dn3_e
     dN3_d = dN3_e  # dE/dn3_d = dE/dn3_e
     dUn = dUn + np.dot(dN3_d.T, N3_c)  # dE/dUn += dE/dn3_d n3_c^T, summed over the batch
@@ -514,7 +504,6 @@ def backward(params, cache, T):
     dN3_a = np.dot(dN3_b, Wn)  # dE/dn3_a = Wn^T dE/dn3_b
     dR3_e = dR3 * R3 * (1 - R3)  # dE/dr3_e = dE/dr3 * r3 * (1 - r3)
     dR3_d = dR3_e  # dE/dr3_d = dE/dr3_e
-    dbr = dbr + _batch_sum(dR3_e)  # dE/dbr += dE/dr3_e, summed over the batch
     dR3_b = dR3_d  # dE/dr3_b = dE/dr3_d
     dR3_c = dR3_d  # dE/dr3_c = dE/dr3_d
     dUr = dUr + np.dot(dR3_c.T, H2)  # dE/dUr += dE/dr3_c h2^T, summed over the batch
@@ -522,7 +511,6 @@ def backward(params, cache, T):
     dR3_a = np.dot(dR3_b, Wr)  # dE/dr3_a = Wr^T dE/dr3_b
     dZ3_e = dZ3 * Z3 * (1 - Z3)  # dE/dz3_e = dE/dz3 * z3 * (1 - z3)
     dZ3_d = dZ3_e  # dE/dz3_d = dE/dz3_e
-    dbz = dbz + _batch_sum(dZ3_e)  # dE/dbz += dE/dz3_e, summed over the batch
     dZ3_b = dZ3_d  # dE/dz3_b = dE/dz3_d
     dZ3_c = dZ3_d  # dE/dz3_c = dE/dz3_d
     dUz = dUz + np.dot(dZ3_c.T, H2)  # dE/dUz += dE/dz3_c h2^T, summed over the batch
@@ -537,7 +525,6 @@ def backward(params, cache, T):
     dZ2 = dZ2 + -dH2_a  # dE/dz2 += dE/dh2_a * (-1)
     dN2_f = dN2 * (1 - N2 ** 2)  # dE/dn2_f = dE/dn2 * (1 - n2 ** 2)
     dN2_e = dN2_f  # dE/dn2_e = dE/dn2_f
-    dbn = dbn + _batch_sum(dN2_f)  # dE/dbn += dE/dn2_f, summed over the batch
     dN2_b = dN2_e  # dE/dn2_b = dE/dn2_e
     dN2_d = dN2_e  # dE/dn2_d = dE/dn2_e
     dUn = dUn + np.dot(dN2_d.T, N2_c)  # dE/dUn += dE/dn2_d n2_c^T, summed over the batch
@@ -547,17 +534,17 @@ def backward(params, cache, T):
     dN2_a = np.dot(dN2_b, Wn)  # dE/dn2_a = Wn^T dE/dn2_b
     dR2_e = dR2 * R2 * (1 - R2)  # dE/dr2_e = dE/dr2 * r2 * (1 - r2)
     dR2_d = dR2_e  # dE/dr2_d = dE/dr2_e
-    dbr = dbr + _batch_sum(dR2_e)  # dE/dbr += dE/dr2_e, summed over the batch
+    # dE/dbr = dE/dr6_e + dE/dr5_e + dE/dr4_e + dE/dr3_e + dE/dr2_e, summed over the batch in one sum
+    dbr = _batch_sum(np.concatenate([dR6_e, dR5_e, dR4_e, dR3_e, dR2_e]))
     dR2_b = dR2_d  # dE/dr2_b = dE/dr2_d
     dR2_c = dR2_d  # dE/dr2_c = dE/dr2_d
     dUr = dUr + np.dot(dR2_c.T, H1)  # dE/dUr += dE/dr2_c h1^T, summed over the batch
     dH1 = dH1 + np.dot(dR2_c, Ur)  # dE/dh1 += Ur^T dE/dr2_c
     # dE/dWr = sum over k of dE/d(Wr e[k]) e[k]^T, summed over the batch, one product for all the steps
-    dWr = np.dot(np.stack([dR2_b, dR3_b, dR4_b, dR5_b, dR6_b], axis=1).reshape(-1, 16).T, E_[:, 1:6].reshape(-1, 12))
+    dWr = np.dot(np.concatenate([dR2_b, dR3_b, dR4_b, dR5_b, dR6_b], axis=1).reshape(-1, 16).T, E_[:, 1:6].reshape(-1, 12))
     dR2_a = np.dot(dR2_b, Wr)  # dE/dr2_a = Wr^T dE/dr2_b
     dZ2_e = dZ2 * Z2 * (1 - Z2)  # dE/dz2_e = dE/dz2 * z2 * (1 - z2)
     dZ2_d = dZ2_e  # dE/dz2_d = dE/dz2_e
-    dbz = dbz + _batch_sum(dZ2_e)  # dE/dbz += dE/dz2_e, summed over the batch
     dZ2_b = dZ2_d  # dE/dz2_b = dE/dz2_d
     dZ2_c = dZ2_d  # dE/dz2_c = dE/dz2_d
     dUz = dUz + np.dot(dZ2_c.T, H1)  # dE/dUz += dE/dz2_c h1^T, summed over the batch
@@ -567,24 +554,26 @@ def backward(params, cache, T):
     dN1 = dH1 * Z1  # dE/dn1 = dE/dh1 * z1
     dN1_b = dN1 * (1 - N1 ** 2)  # dE/dn1_b = dE/dn1 * (1 - n1 ** 2)
     # dE/dWn = sum over k of dE/d(Wn e[k]) e[k]^T, summed over the batch, one product for all the steps
-    dWn = np.dot(np.stack([dN1_b, dN2_b, dN3_b, dN4_b, dN5_b, dN6_b], axis=1).reshape(-1, 16).T, E_.reshape(-1, 12))
-    dbn = dbn + _batch_sum(dN1_b)  # dE/dbn += dE/dn1_b, summed over the batch
+    dWn = np.dot(np.concatenate([dN1_b, dN2_b, dN3_b, dN4_b, dN5_b, dN6_b], axis=1).reshape(-1, 16).T, E_.reshape(-1, 12))
+    # dE/dbn = dE/dn6_f + dE/dn5_f + dE/dn4_f + dE/dn3_f + dE/dn2_f + dE/dn1_b, summed over the batch in one sum
+    dbn = _batch_sum(np.concatenate([dN6_f, dN5_f, dN4_f, dN3_f, dN2_f, dN1_b]))
     dN1_a = np.dot(dN1_b, Wn)  # dE/dn1_a = Wn^T dE/dn1_b
     dZ1_b = dZ1 * Z1 * (1 - Z1)  # dE/dz1_b = dE/dz1 * z1 * (1 - z1)
     # dE/dWz = sum over k of dE/d(Wz e[k]) e[k]^T, summed over the batch, one product for all the steps
-    dWz = np.dot(np.stack([dZ1_b, dZ2_b, dZ3_b, dZ4_b, dZ5_b, dZ6_b], axis=1).reshape(-1, 16).T, E_.reshape(-1, 12))
-    dbz = dbz + _batch_sum(dZ1_b)  # dE/dbz += dE/dz1_b, summed over the batch
+    dWz = np.dot(np.concatenate([dZ1_b, dZ2_b, dZ3_b, dZ4_b, dZ5_b, dZ6_b], axis=1).reshape(-1, 16).T, E_.reshape(-1, 12))
+    # dE/dbz = dE/dz6_e + dE/dz5_e + dE/dz4_e + dE/dz3_e + dE/dz2_e + dE/dz1_b, summed over the batch in one sum
+    dbz = _batch_sum(np.concatenate([dZ6_e, dZ5_e, dZ4_e, dZ3_e, dZ2_e, dZ1_b]))
     dZ1_a = np.dot(dZ1_b, Wz)  # dE/dz1_a = Wz^T dE/dz1_b
     # dE/de = [dE/dn1_a + dE/dz1_a, dE/dn2_a + dE/dr2_a + dE/dz2_a, dE/dn3_a + dE/dr3_a + dE/dz3_a, dE/dn4_a + dE/dr4_a +
     # dE/dz4_a, dE/dn5_a + dE/dr5_a + dE/dz5_a, dE/dn6_a + dE/dr6_a + dE/dz6_a]: slot k gets the adjoints of its slices e[k]
-    dE_ = np.stack([
+    dE_ = np.concatenate([
         dN1_a + dZ1_a,
         dN2_a + dR2_a + dZ2_a,
         dN3_a + dR3_a + dZ3_a,
         dN4_a + dR4_a + dZ4_a,
         dN5_a + dR5_a + dZ5_a,
         dN6_a + dR6_a + dZ6_a,
-    ], axis=1)  # noqa: E501
+    ], axis=1).reshape(-1, 6, 12)  # noqa: E501
     dEmb = _gather_adjoint(dE_, Ids, Emb)  # dE/dEmb = dE/de added into the rows ids picked
     return {
         "Emb": dEmb,
@@ -690,8 +679,6 @@ def loss_and_grad(params, X, T, check=True):
     dN6_f = dN6 * (1 - N6 ** 2)  # dE/dn6_f = dE/dn6 * (1 - n6 ** 2)
     del N6, dN6
     dN6_e = dN6_f  # dE/dn6_e = dE/dn6_f
-    dbn = _batch_sum(dN6_f)  # dE/dbn = dE/dn6_f, summed over the batch
-    del dN6_f
     dN6_b = dN6_e  # dE/dn6_b = dE/dn6_e
     dN6_d = dN6_e  # dE/dn6_d = dE/dn6_e
     del dN6_e
@@ -706,8 +693,6 @@ def loss_and_grad(params, X, T, check=True):
     dR6_e = dR6 * R6 * (1 - R6)  # dE/dr6_e = dE/dr6 * r6 * (1 - r6)
     del R6, dR6
     dR6_d = dR6_e  # dE/dr6_d = dE/dr6_e
-    dbr = _batch_sum(dR6_e)  # dE/dbr = dE/dr6_e, summed over the batch
-    del dR6_e
     dR6_b = dR6_d  # dE/dr6_b = dE/dr6_d
     dR6_c = dR6_d  # dE/dr6_c = dE/dr6_d
     del dR6_d
@@ -718,8 +703,6 @@ def loss_and_grad(params, X, T, check=True):
     dZ6_e = dZ6 * Z6 * (1 - Z6)  # dE/dz6_e = dE/dz6 * z6 * (1 - z6)
     del Z6, dZ6
     dZ6_d = dZ6_e  # dE/dz6_d = dE/dz6_e
-    dbz = _batch_sum(dZ6_e)  # dE/dbz = dE/dz6_e, summed over the batch
-    del dZ6_e
     dZ6_b = dZ6_d  # dE/dz6_b = dE/dz6_d
     dZ6_c = dZ6_d  # dE/dz6_c = dE/dz6_d
     del dZ6_d
@@ -742,8 +725,6 @@ def loss_and_grad(params, X, T, check=True):
     dN5_f = dN5 * (1 - N5 ** 2)  # dE/dn5_f = dE/dn5 * (1 - n5 ** 2)
     del N5, dN5
     dN5_e = dN5_f  # dE/dn5_e = dE/dn5_f
-    dbn = dbn + _batch_sum(dN5_f)  # dE/dbn += dE/dn5_f, summed over the batch
-    del dN5_f
     dN5_b = dN5_e  # dE/dn5_b = dE/dn5_e
     dN5_d = dN5_e  # dE/dn5_d = dE/dn5_e
     del dN5_e
@@ -758,8 +739,6 @@ def loss_and_grad(params, X, T, check=True):
     dR5_e = dR5 * R5 * (1 - R5)  # dE/dr5_e = dE/dr5 * r5 * (1 - r5)
     del R5, dR5
     dR5_d = dR5_e  # dE/dr5_d = dE/dr5_e
-    dbr = dbr + _batch_sum(dR5_e)  # dE/dbr += dE/dr5_e, summed over the batch
-    del dR5_e
     dR5_b = dR5_d  # dE/dr5_b = dE/dr5_d
     dR5_c = dR5_d  # dE/dr5_c = dE/dr5_d
     del dR5_d
@@ -770,8 +749,6 @@ def loss_and_grad(params, X, T, check=True):
     dZ5_e = dZ5 * Z5 * (1 - Z5)  # dE/dz5_e = dE/dz5 * z5 * (1 - z5)
     del Z5, dZ5
     dZ5_d = dZ5_e  # dE/dz5_d = dE/dz5_e
-    dbz = dbz + _batch_sum(dZ5_e)  # dE/dbz += dE/dz5_e, summed over the batch
-    del dZ5_e
     dZ5_b = dZ5_d  # dE/dz5_b = dE/dz5_d
     dZ5_c = dZ5_d  # dE/dz5_c = dE/dz5_d
     del dZ5_d
@@ -794,8 +771,6 @@ def loss_and_grad(params, X, T, check=True):
     dN4_f = dN4 * (1 - N4 ** 2)  # dE/dn4_f = dE/dn4 * (1 - n4 ** 2)
     del N4, dN4
     dN4_e = dN4_f  # dE/dn4_e = dE/dn4_f
-    dbn = dbn + _batch_sum(dN4_f)  # dE/dbn += dE/dn4_f, summed over the batch
-    del dN4_f
     dN4_b = dN4_e  # dE/dn4_b = dE/dn4_e
     dN4_d = dN4_e  # dE/dn4_d = dE/dn4_e
     del dN4_e
@@ -810,8 +785,6 @@ def loss_and_grad(params, X, T, check=True):
     dR4_e = dR4 * R4 * (1 - R4)  # dE/dr4_e = dE/dr4 * r4 * (1 - r4)
     del R4, dR4
     dR4_d = dR4_e  # dE/dr4_d = dE/dr4_e
-    dbr = dbr + _batch_sum(dR4_e)  # dE/dbr += dE/dr4_e, summed over the batch
-    del dR4_e
     dR4_b = dR4_d  # dE/dr4_b = dE/dr4_d
     dR4_c = dR4_d  # dE/dr4_c = dE/dr4_d
     del dR4_d
@@ -822,8 +795,6 @@ def loss_and_grad(params, X, T, check=True):
     dZ4_e = dZ4 * Z4 * (1 - Z4)  # dE/dz4_e = dE/dz4 * z4 * (1 - z4)
     del Z4, dZ4
     dZ4_d = dZ4_e  # dE/dz4_d = dE/dz4_e
-    dbz = dbz + _batch_sum(dZ4_e)  # dE/dbz += dE/dz4_e, summed over the batch
-    del dZ4_e
     dZ4_b = dZ4_d  # dE/dz4_b = dE/dz4_d
     dZ4_c = dZ4_d  # dE/dz4_c = dE/dz4_d
     del dZ4_d
@@ -846,8 +817,6 @@ def loss_and_grad(params, X, T, check=True):
     dN3_f = dN3 * (1 - N3 ** 2)  # dE/dn3_f = dE/dn3 * (1 - n3 ** 2)
     del N3, dN3
     dN3_e = dN3_f  # dE/dn3_e = dE/dn3_f
-    dbn = dbn + _batch_sum(dN3_f)  # dE/dbn += dE/dn3_f, summed over the batch
-    del dN3_f
     dN3_b = dN3_e  # dE/dn3_b = dE/dn3_e
     dN3_d = dN3_e  # dE/dn3_d = dE/dn3_e
     del dN3_e
@@ -862,8 +831,6 @@ def loss_and_grad(params, X, T, check=True):
     dR3_e = dR3 * R3 * (1 - R3)  # dE/dr3_e = dE/dr3 * r3 * (1 - r3)
     del R3, dR3
     dR3_d = dR3_e  # dE/dr3_d = dE/dr3_e
-    dbr = dbr + _batch_sum(dR3_e)  # dE/dbr += dE/dr3_e, summed over the batch
-    del dR3_e
     dR3_b = dR3_d  # dE/dr3_b = dE/dr3_d
     dR3_c = dR3_d  # dE/dr3_c = dE/dr3_d
     del dR3_d
@@ -874,8 +841,6 @@ def loss_and_grad(params, X, T, check=True):
     dZ3_e = dZ3 * Z3 * (1 - Z3)  # dE/dz3_e = dE/dz3 * z3 * (1 - z3)
     del Z3, dZ3
     dZ3_d = dZ3_e  # dE/dz3_d = dE/dz3_e
-    dbz = dbz + _batch_sum(dZ3_e)  # dE/dbz += dE/dz3_e, summed over the batch
-    del dZ3_e
     dZ3_b = dZ3_d  # dE/dz3_b = dE/dz3_d
     dZ3_c = dZ3_d  # dE/dz3_c = dE/dz3_d
     del dZ3_d
@@ -898,8 +863,6 @@ def loss_and_grad(params, X, T, check=True):
     dN2_f = dN2 * (1 - N2 ** 2)  # dE/dn2_f = dE/dn2 * (1 - n2 ** 2)
     del N2, dN2
     dN2_e = dN2_f  # dE/dn2_e = dE/dn2_f
-    dbn = dbn + _batch_sum(dN2_f)  # dE/dbn += dE/dn2_f, summed over the batch
-    del dN2_f
     dN2_b = dN2_e  # dE/dn2_b = dE/dn2_e
     dN2_d = dN2_e  # dE/dn2_d = dE/dn2_e
     del dN2_e
@@ -914,8 +877,9 @@ def loss_and_grad(params, X, T, check=True):
     dR2_e = dR2 * R2 * (1 - R2)  # dE/dr2_e = dE/dr2 * r2 * (1 - r2)
     del R2, dR2
     dR2_d = dR2_e  # dE/dr2_d = dE/dr2_e
-    dbr = dbr + _batch_sum(dR2_e)  # dE/dbr += dE/dr2_e, summed over the batch
-    del dR2_e
+    # dE/dbr = dE/dr6_e + dE/dr5_e + dE/dr4_e + dE/dr3_e + dE/dr2_e, summed over the batch in one sum
+    dbr = _batch_sum(np.concatenate([dR6_e, dR5_e, dR4_e, dR3_e, dR2_e]))
+    del dR6_e, dR5_e, dR4_e, dR3_e, dR2_e
     dR2_b = dR2_d  # dE/dr2_b = dE/dr2_d
     dR2_c = dR2_d  # dE/dr2_c = dE/dr2_d
     del dR2_d
@@ -923,15 +887,13 @@ def loss_and_grad(params, X, T, check=True):
     dH1 = dH1 + np.dot(dR2_c, Ur)  # dE/dh1 += Ur^T dE/dr2_c
     del dR2_c
     # dE/dWr = sum over k of dE/d(Wr e[k]) e[k]^T, summed over the batch, one product for all the steps
-    dWr = np.dot(np.stack([dR2_b, dR3_b, dR4_b, dR5_b, dR6_b], axis=1).reshape(-1, 16).T, E_[:, 1:6].reshape(-1, 12))
+    dWr = np.dot(np.concatenate([dR2_b, dR3_b, dR4_b, dR5_b, dR6_b], axis=1).reshape(-1, 16).T, E_[:, 1:6].reshape(-1, 12))
     del dR6_b, dR5_b, dR4_b, dR3_b
     dR2_a = np.dot(dR2_b, Wr)  # dE/dr2_a = Wr^T dE/dr2_b
     del dR2_b
     dZ2_e = dZ2 * Z2 * (1 - Z2)  # dE/dz2_e = dE/dz2 * z2 * (1 - z2)
     del Z2, dZ2
     dZ2_d = dZ2_e  # dE/dz2_d = dE/dz2_e
-    dbz = dbz + _batch_sum(dZ2_e)  # dE/dbz += dE/dz2_e, summed over the batch
-    del dZ2_e
     dZ2_b = dZ2_d  # dE/dz2_b = dE/dz2_d
     dZ2_c = dZ2_d  # dE/dz2_c = dE/dz2_d
     del dZ2_d
@@ -946,29 +908,33 @@ def loss_and_grad(params, X, T, check=True):
     dN1_b = dN1 * (1 - N1 ** 2)  # dE/dn1_b = dE/dn1 * (1 - n1 ** 2)
     del N1, dN1
     # dE/dWn = sum over k of dE/d(Wn e[k]) e[k]^T, summed over the batch, one product for all the steps
-    dWn = np.dot(np.stack([dN1_b, dN2_b, dN3_b, dN4_b, dN5_b, dN6_b], axis=1).reshape(-1, 16).T, E_.reshape(-1, 12))
+    dWn = np.dot(np.concatenate([dN1_b, dN2_b, dN3_b, dN4_b, dN5_b, dN6_b], axis=1).reshape(-1, 16).T, E_.reshape(-1, 12))
     del dN6_b, dN5_b, dN4_b, dN3_b, dN2_b
-    dbn = dbn + _batch_sum(dN1_b)  # dE/dbn += dE/dn1_b, summed over the batch
+    # dE/dbn = dE/dn6_f + dE/dn5_f + dE/dn4_f + dE/dn3_f + dE/dn2_f + dE/dn1_b, summed over the batch in one sum
+    dbn = _batch_sum(np.concatenate([dN6_f, dN5_f, dN4_f, dN3_f, dN2_f, dN1_b]))
+    del dN6_f, dN5_f, dN4_f, dN3_f, dN2_f
     dN1_a = np.dot(dN1_b, Wn)  # dE/dn1_a = Wn^T dE/dn1_b
     del dN1_b
     dZ1_b = dZ1 * Z1 * (1 - Z1)  # dE/dz1_b = dE/dz1 * z1 * (1 - z1)
     del Z1, dZ1
     # dE/dWz = sum over k of dE/d(Wz e[k]) e[k]^T, summed over the batch, one product for all the steps
-    dWz = np.dot(np.stack([dZ1_b, dZ2_b, dZ3_b, dZ4_b, dZ5_b, dZ6_b], axis=1).reshape(-1, 16).T, E_.reshape(-1, 12))
+    dWz = np.dot(np.concatenate([dZ1_b, dZ2_b, dZ3_b, dZ4_b, dZ5_b, dZ6_b], axis=1).reshape(-1, 16).T, E_.reshape(-1, 12))
     del E_, dZ6_b, dZ5_b, dZ4_b, dZ3_b, dZ2_b
-    dbz = dbz + _batch_sum(dZ1_b)  # dE/dbz += dE/dz1_b, summed over the batch
+    # dE/dbz = dE/dz6_e + dE/dz5_e + dE/dz4_e + dE/dz3_e + dE/dz2_e + dE/dz1_b, summed over the batch in one sum
+    dbz = _batch_sum(np.concatenate([dZ6_e, dZ5_e, dZ4_e, dZ3_e, dZ2_e, dZ1_b]))
+    del dZ6_e, dZ5_e, dZ4_e, dZ3_e, dZ2_e
     dZ1_a = np.dot(dZ1_b, Wz)  # dE/dz1_a = Wz^T dE/dz1_b
     del dZ1_b
     # dE/de = [dE/dn1_a + dE/dz1_a, dE/dn2_a + dE/dr2_a + dE/dz2_a, dE/dn3_a + dE/dr3_a + dE/dz3_a, dE/dn4_a + dE/dr4_a +
     # dE/dz4_a, dE/dn5_a + dE/dr5_a + dE/dz5_a, dE/dn6_a + dE/dr6_a + dE/dz6_a]: slot k gets the adjoints of its slices e[k]
-    dE_ = np.stack([
+    dE_ = np.concatenate([
         dN1_a + dZ1_a,
         dN2_a + dR2_a + dZ2_a,
         dN3_a + dR3_a + dZ3_a,
         dN4_a + dR4_a + dZ4_a,
         dN5_a + dR5_a + dZ5_a,
         dN6_a + dR6_a + dZ6_a,
-    ], axis=1)  # noqa: E501
+    ], axis=1).reshape(-1, 6, 12)  # noqa: E501
     del dN6_a, dR6_a, dZ6_a, dN5_a, dR5_a, dZ5_a, dN4_a, dR4_a, dZ4_a, dN3_a, dR3_a, dZ3_a, dN2_a
     del dR2_a, dZ2_a, dN1_a, dZ1_a
     dEmb = _gather_adjoint(dE_, Ids, Emb)  # dE/dEmb = dE/de added into the rows ids picked

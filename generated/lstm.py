@@ -493,28 +493,24 @@ def backward(params, cache, T):
     dC9 = dC10_a * F10  # dE/dc9 = dE/dc10_a * f10
     dG10_e = dG10 * (1 - G10 ** 2)  # dE/dg10_e = dE/dg10 * (1 - g10 ** 2)
     dG10_d = dG10_e  # dE/dg10_d = dE/dg10_e
-    dbg = _batch_sum(dG10_e)  # dE/dbg = dE/dg10_e, summed over the batch
     dG10_b = dG10_d  # dE/dg10_b = dE/dg10_d
     dG10_c = dG10_d  # dE/dg10_c = dE/dg10_d
     dUg = np.dot(dG10_c.T, H9)  # dE/dUg = dE/dg10_c h9^T, summed over the batch
     dH9 = np.dot(dG10_c, Ug)  # dE/dh9 = Ug^T dE/dg10_c
     dO10_e = dO10 * O10 * (1 - O10)  # dE/do10_e = dE/do10 * o10 * (1 - o10)
     dO10_d = dO10_e  # dE/do10_d = dE/do10_e
-    dbo = _batch_sum(dO10_e)  # dE/dbo = dE/do10_e, summed over the batch
     dO10_b = dO10_d  # dE/do10_b = dE/do10_d
     dO10_c = dO10_d  # dE/do10_c = dE/do10_d
     dUo = np.dot(dO10_c.T, H9)  # dE/dUo = dE/do10_c h9^T, summed over the batch
     dH9 = dH9 + np.dot(dO10_c, Uo)  # dE/dh9 += Uo^T dE/do10_c
     dF10_e = dF10 * F10 * (1 - F10)  # dE/df10_e = dE/df10 * f10 * (1 - f10)
     dF10_d = dF10_e  # dE/df10_d = dE/df10_e
-    dbf = _batch_sum(dF10_e)  # dE/dbf = dE/df10_e, summed over the batch
     dF10_b = dF10_d  # dE/df10_b = dE/df10_d
     dF10_c = dF10_d  # dE/df10_c = dE/df10_d
     dUf = np.dot(dF10_c.T, H9)  # dE/dUf = dE/df10_c h9^T, summed over the batch
     dH9 = dH9 + np.dot(dF10_c, Uf)  # dE/dh9 += Uf^T dE/df10_c
     dI10_e = dI10 * I10 * (1 - I10)  # dE/di10_e = dE/di10 * i10 * (1 - i10)
     dI10_d = dI10_e  # dE/di10_d = dE/di10_e
-    dbi = _batch_sum(dI10_e)  # dE/dbi = dE/di10_e, summed over the batch
     dI10_b = dI10_d  # dE/di10_b = dE/di10_d
     dI10_c = dI10_d  # dE/di10_c = dE/di10_d
     dUi = np.dot(dI10_c.T, H9)  # dE/dUi = dE/di10_c h9^T, summed over the batch
@@ -530,28 +526,24 @@ def backward(params, cache, T):
     dC8 = dC9_a * F9  # dE/dc8 = dE/dc9_a * f9
     dG9_e = dG9 * (1 - G9 ** 2)  # dE/dg9_e = dE/dg9 * (1 - g9 ** 2)
     dG9_d = dG9_e  # dE/dg9_d = dE/dg9_e
-    dbg = dbg + _batch_sum(dG9_e)  # dE/dbg += dE/dg9_e, summed over the batch
     dG9_b = dG9_d  # dE/dg9_b = dE/dg9_d
     dG9_c = dG9_d  # dE/dg9_c = dE/dg9_d
     dUg = dUg + np.dot(dG9_c.T, H8)  # dE/dUg += dE/dg9_c h8^T, summed over the batch
     dH8 = np.dot(dG9_c, Ug)  # dE/dh8 = Ug^T dE/dg9_c
     dF9_e = dF9 * F9 * (1 - F9)  # dE/df9_e = dE/df9 * f9 * (1 - f9)
     dF9_d = dF9_e  # dE/df9_d = dE/df9_e
-    dbf = dbf + _batch_sum(dF9_e)  # dE/dbf += dE/df9_e, summed over the batch
     dF9_b = dF9_d  # dE/df9_b = dE/df9_d
     dF9_c = dF9_d  # dE/df9_c = dE/df9_d
     dUf = dUf + np.dot(dF9_c.T, H8)  # dE/dUf += dE/df9_c h8^T, summed over the batch
     dH8 = dH8 + np.dot(dF9_c, Uf)  # dE/dh8 += Uf^T dE/df9_c
     dO9_e = dO9 * O9 * (1 - O9)  # dE/do9_e = dE/do9 * o9 * (1 - o9)
     dO9_d = dO9_e  # dE/do9_d = dE/do9_e
-    dbo = dbo + _batch_sum(dO9_e)  # dE/dbo += dE/do9_e, summed over the batch
     dO9_b = dO9_d  # dE/do9_b = dE/do9_d
     dO9_c = dO9_d  # dE/do9_c = dE/do9_d
     dUo = dUo + np.dot(dO9_c.T, H8)  # dE/dUo += dE/do9_c h8^T, summed over the batch
     dH8 = dH8 + np.dot(dO9_c, Uo)  # dE/dh8 += Uo^T dE/do9_c
     dI9_e = dI9 * I9 * (1 - I9)  # dE/di9_e = dE/di9 * i9 * (1 - i9)
     dI9_d = dI9_e  # dE/di9_d = dE/di9_e
-    dbi = dbi + _batch_sum(dI9_e)  # dE/dbi += dE/di9_e, summed over the batch
     dI9_b = dI9_d  # dE/di9_b = dE/di9_d
     dI9_c = dI9_d  # dE/di9_c = dE/di9_d
     dUi = dUi + np.dot(dI9_c.T, H8)  # dE/dUi += dE/di9_c h8^T, summed over the batch
@@ -567,28 +559,24 @@ def backward(params, cache, T):
     dC7 = dC8_a * F8  # dE/dc7 = dE/dc8_a * f8
     dG8_e = dG8 * (1 - G8 ** 2)  # dE/dg8_e = dE/dg8 * (1 - g8 ** 2)
     dG8_d = dG8_e  # dE/dg8_d = dE/dg8_e
-    dbg = dbg + _batch_sum(dG8_e)  # dE/dbg += dE/dg8_e, summed over the batch
     dG8_b = dG8_d  # dE/dg8_b = dE/dg8_d
     dG8_c = dG8_d  # dE/dg8_c = dE/dg8_d
     dUg = dUg + np.dot(dG8_c.T, H7)  # dE/dUg += dE/dg8_c h7^T, summed over the batch
     dH7 = np.dot(dG8_c, Ug)  # dE/dh7 = Ug^T dE/dg8_c
     dF8_e = dF8 * F8 * (1 - F8)  # dE/df8_e = dE/df8 * f8 * (1 - f8)
     dF8_d = dF8_e  # dE/df8_d = dE/df8_e
-    dbf = dbf + _batch_sum(dF8_e)  # dE/dbf += dE/df8_e, summed over the batch
     dF8_b = dF8_d  # dE/df8_b = dE/df8_d
     dF8_c = dF8_d  # dE/df8_c = dE/df8_d
     dUf = dUf + np.dot(dF8_c.T, H7)  # dE/dUf += dE/df8_c h7^T, summed over the batch
     dH7 = dH7 + np.dot(dF8_c, Uf)  # dE/dh7 += Uf^T dE/df8_c
     dO8_e = dO8 * O8 * (1 - O8)  # dE/do8_e = dE/do8 * o8 * (1 - o8)
     dO8_d = dO8_e  # dE/do8_d = dE/do8_e
-    dbo = dbo + _batch_sum(dO8_e)  # dE/dbo += dE/do8_e, summed over the batch
     dO8_b = dO8_d  # dE/do8_b = dE/do8_d
     dO8_c = dO8_d  # dE/do8_c = dE/do8_d
     dUo = dUo + np.dot(dO8_c.T, H7)  # dE/dUo += dE/do8_c h7^T, summed over the batch
     dH7 = dH7 + np.dot(dO8_c, Uo)  # dE/dh7 += Uo^T dE/do8_c
     dI8_e = dI8 * I8 * (1 - I8)  # dE/di8_e = dE/di8 * i8 * (1 - i8)
     dI8_d = dI8_e  # dE/di8_d = dE/di8_e
-    dbi = dbi + _batch_sum(dI8_e)  # dE/dbi += dE/di8_e, summed over the batch
     dI8_b = dI8_d  # dE/di8_b = dE/di8_d
     dI8_c = dI8_d  # dE/di8_c = dE/di8_d
     dUi = dUi + np.dot(dI8_c.T, H7)  # dE/dUi += dE/di8_c h7^T, summed over the batch
@@ -604,28 +592,24 @@ def backward(params, cache, T):
     dC6 = dC7_a * F7  # dE/dc6 = dE/dc7_a * f7
     dG7_e = dG7 * (1 - G7 ** 2)  # dE/dg7_e = dE/dg7 * (1 - g7 ** 2)
     dG7_d = dG7_e  # dE/dg7_d = dE/dg7_e
-    dbg = dbg + _batch_sum(dG7_e)  # dE/dbg += dE/dg7_e, summed over the batch
     dG7_b = dG7_d  # dE/dg7_b = dE/dg7_d
     dG7_c = dG7_d  # dE/dg7_c = dE/dg7_d
     dUg = dUg + np.dot(dG7_c.T, H6)  # dE/dUg += dE/dg7_c h6^T, summed over the batch
     dH6 = np.dot(dG7_c, Ug)  # dE/dh6 = Ug^T dE/dg7_c
     dF7_e = dF7 * F7 * (1 - F7)  # dE/df7_e = dE/df7 * f7 * (1 - f7)
     dF7_d = dF7_e  # dE/df7_d = dE/df7_e
-    dbf = dbf + _batch_sum(dF7_e)  # dE/dbf += dE/df7_e, summed over the batch
     dF7_b = dF7_d  # dE/df7_b = dE/df7_d
     dF7_c = dF7_d  # dE/df7_c = dE/df7_d
     dUf = dUf + np.dot(dF7_c.T, H6)  # dE/dUf += dE/df7_c h6^T, summed over the batch
     dH6 = dH6 + np.dot(dF7_c, Uf)  # dE/dh6 += Uf^T dE/df7_c
     dO7_e = dO7 * O7 * (1 - O7)  # dE/do7_e = dE/do7 * o7 * (1 - o7)
     dO7_d = dO7_e  # dE/do7_d = dE/do7_e
-    dbo = dbo + _batch_sum(dO7_e)  # dE/dbo += dE/do7_e, summed over the batch
     dO7_b = dO7_d  # dE/do7_b = dE/do7_d
     dO7_c = dO7_d  # dE/do7_c = dE/do7_d
     dUo = dUo + np.dot(dO7_c.T, H6)  # dE/dUo += dE/do7_c h6^T, summed over the batch
     dH6 = dH6 + np.dot(dO7_c, Uo)  # dE/dh6 += Uo^T dE/do7_c
     dI7_e = dI7 * I7 * (1 - I7)  # dE/di7_e = dE/di7 * i7 * (1 - i7)
     dI7_d = dI7_e  # dE/di7_d = dE/di7_e
-    dbi = dbi + _batch_sum(dI7_e)  # dE/dbi += dE/di7_e, summed over the batch
     dI7_b = dI7_d  # dE/di7_b = dE/di7_d
     dI7_c = dI7_d  # dE/di7_c = dE/di7_d
     dUi = dUi + np.dot(dI7_c.T, H6)  # dE/dUi += dE/di7_c h6^T, summed over the batch
@@ -641,28 +625,24 @@ def backward(params, cache, T):
     dC5 = dC6_a * F6  # dE/dc5 = dE/dc6_a * f6
     dG6_e = dG6 * (1 - G6 ** 2)  # dE/dg6_e = dE/dg6 * (1 - g6 ** 2)
     dG6_d = dG6_e  # dE/dg6_d = dE/dg6_e
-    dbg = dbg + _batch_sum(dG6_e)  # dE/dbg += dE/dg6_e, summed over the batch
     dG6_b = dG6_d  # dE/dg6_b = dE/dg6_d
     dG6_c = dG6_d  # dE/dg6_c = dE/dg6_d
     dUg = dUg + np.dot(dG6_c.T, H5)  # dE/dUg += dE/dg6_c h5^T, summed over the batch
     dH5 = np.dot(dG6_c, Ug)  # dE/dh5 = Ug^T dE/dg6_c
     dF6_e = dF6 * F6 * (1 - F6)  # dE/df6_e = dE/df6 * f6 * (1 - f6)
     dF6_d = dF6_e  # dE/df6_d = dE/df6_e
-    dbf = dbf + _batch_sum(dF6_e)  # dE/dbf += dE/df6_e, summed over the batch
     dF6_b = dF6_d  # dE/df6_b = dE/df6_d
     dF6_c = dF6_d  # dE/df6_c = dE/df6_d
     dUf = dUf + np.dot(dF6_c.T, H5)  # dE/dUf += dE/df6_c h5^T, summed over the batch
     dH5 = dH5 + np.dot(dF6_c, Uf)  # dE/dh5 += Uf^T dE/df6_c
     dO6_e = dO6 * O6 * (1 - O6)  # dE/do6_e = dE/do6 * o6 * (1 - o6)
     dO6_d = dO6_e  # dE/do6_d = dE/do6_e
-    dbo = dbo + _batch_sum(dO6_e)  # dE/dbo += dE/do6_e, summed over the batch
     dO6_b = dO6_d  # dE/do6_b = dE/do6_d
     dO6_c = dO6_d  # dE/do6_c = dE/do6_d
     dUo = dUo + np.dot(dO6_c.T, H5)  # dE/dUo += dE/do6_c h5^T, summed over the batch
     dH5 = dH5 + np.dot(dO6_c, Uo)  # dE/dh5 += Uo^T dE/do6_c
     dI6_e = dI6 * I6 * (1 - I6)  # dE/di6_e = dE/di6 * i6 * (1 - i6)
     dI6_d = dI6_e  # dE/di6_d = dE/di6_e
-    dbi = dbi + _batch_sum(dI6_e)  # dE/dbi += dE/di6_e, summed over the batch
     dI6_b = dI6_d  # dE/di6_b = dE/di6_d
     dI6_c = dI6_d  # dE/di6_c = dE/di6_d
     dUi = dUi + np.dot(dI6_c.T, H5)  # dE/dUi += dE/di6_c h5^T, summed over the batch
@@ -678,28 +658,24 @@ def backward(params, cache, T):
     dC4 = dC5_a * F5  # dE/dc4 = dE/dc5_a * f5
     dG5_e = dG5 * (1 - G5 ** 2)  # dE/dg5_e = dE/dg5 * (1 - g5 ** 2)
     dG5_d = dG5_e  # dE/dg5_d = dE/dg5_e
-    dbg = dbg + _batch_sum(dG5_e)  # dE/dbg += dE/dg5_e, summed over the batch
     dG5_b = dG5_d  # dE/dg5_b = dE/dg5_d
     dG5_c = dG5_d  # dE/dg5_c = dE/dg5_d
     dUg = dUg + np.dot(dG5_c.T, H4)  # dE/dUg += dE/dg5_c h4^T, summed over the batch
     dH4 = np.dot(dG5_c, Ug)  # dE/dh4 = Ug^T dE/dg5_c
     dF5_e = dF5 * F5 * (1 - F5)  # dE/df5_e = dE/df5 * f5 * (1 - f5)
     dF5_d = dF5_e  # dE/df5_d = dE/df5_e
-    dbf = dbf + _batch_sum(dF5_e)  # dE/dbf += dE/df5_e, summed over the batch
     dF5_b = dF5_d  # dE/df5_b = dE/df5_d
     dF5_c = dF5_d  # dE/df5_c = dE/df5_d
     dUf = dUf + np.dot(dF5_c.T, H4)  # dE/dUf += dE/df5_c h4^T, summed over the batch
     dH4 = dH4 + np.dot(dF5_c, Uf)  # dE/dh4 += Uf^T dE/df5_c
     dO5_e = dO5 * O5 * (1 - O5)  # dE/do5_e = dE/do5 * o5 * (1 - o5)
     dO5_d = dO5_e  # dE/do5_d = dE/do5_e
-    dbo = dbo + _batch_sum(dO5_e)  # dE/dbo += dE/do5_e, summed over the batch
     dO5_b = dO5_d  # dE/do5_b = dE/do5_d
     dO5_c = dO5_d  # dE/do5_c = dE/do5_d
     dUo = dUo + np.dot(dO5_c.T, H4)  # dE/dUo += dE/do5_c h4^T, summed over the batch
     dH4 = dH4 + np.dot(dO5_c, Uo)  # dE/dh4 += Uo^T dE/do5_c
     dI5_e = dI5 * I5 * (1 - I5)  # dE/di5_e = dE/di5 * i5 * (1 - i5)
     dI5_d = dI5_e  # dE/di5_d = dE/di5_e
-    dbi = dbi + _batch_sum(dI5_e)  # dE/dbi += dE/di5_e, summed over the batch
     dI5_b = dI5_d  # dE/di5_b = dE/di5_d
     dI5_c = dI5_d  # dE/di5_c = dE/di5_d
     dUi = dUi + np.dot(dI5_c.T, H4)  # dE/dUi += dE/di5_c h4^T, summed over the batch
@@ -715,28 +691,24 @@ def backward(params, cache, T):
     dC3 = dC4_a * F4  # dE/dc3 = dE/dc4_a * f4
     dG4_e = dG4 * (1 - G4 ** 2)  # dE/dg4_e = dE/dg4 * (1 - g4 ** 2)
     dG4_d = dG4_e  # dE/dg4_d = dE/dg4_e
-    dbg = dbg + _batch_sum(dG4_e)  # dE/dbg += dE/dg4_e, summed over the batch
     dG4_b = dG4_d  # dE/dg4_b = dE/dg4_d
     dG4_c = dG4_d  # dE/dg4_c = dE/dg4_d
     dUg = dUg + np.dot(dG4_c.T, H3)  # dE/dUg += dE/dg4_c h3^T, summed over the batch
     dH3 = np.dot(dG4_c, Ug)  # dE/dh3 = Ug^T dE/dg4_c
     dF4_e = dF4 * F4 * (1 - F4)  # dE/df4_e = dE/df4 * f4 * (1 - f4)
     dF4_d = dF4_e  # dE/df4_d = dE/df4_e
-    dbf = dbf + _batch_sum(dF4_e)  # dE/dbf += dE/df4_e, summed over the batch
     dF4_b = dF4_d  # dE/df4_b = dE/df4_d
     dF4_c = dF4_d  # dE/df4_c = dE/df4_d
     dUf = dUf + np.dot(dF4_c.T, H3)  # dE/dUf += dE/df4_c h3^T, summed over the batch
     dH3 = dH3 + np.dot(dF4_c, Uf)  # dE/dh3 += Uf^T dE/df4_c
     dO4_e = dO4 * O4 * (1 - O4)  # dE/do4_e = dE/do4 * o4 * (1 - o4)
     dO4_d = dO4_e  # dE/do4_d = dE/do4_e
-    dbo = dbo + _batch_sum(dO4_e)  # dE/dbo += dE/do4_e, summed over the batch
     dO4_b = dO4_d  # dE/do4_b = dE/do4_d
     dO4_c = dO4_d  # dE/do4_c = dE/do4_d
     dUo = dUo + np.dot(dO4_c.T, H3)  # dE/dUo += dE/do4_c h3^T, summed over the batch
     dH3 = dH3 + np.dot(dO4_c, Uo)  # dE/dh3 += Uo^T dE/do4_c
     dI4_e = dI4 * I4 * (1 - I4)  # dE/di4_e = dE/di4 * i4 * (1 - i4)
     dI4_d = dI4_e  # dE/di4_d = dE/di4_e
-    dbi = dbi + _batch_sum(dI4_e)  # dE/dbi += dE/di4_e, summed over the batch
     dI4_b = dI4_d  # dE/di4_b = dE/di4_d
     dI4_c = dI4_d  # dE/di4_c = dE/di4_d
     dUi = dUi + np.dot(dI4_c.T, H3)  # dE/dUi += dE/di4_c h3^T, summed over the batch
@@ -752,28 +724,24 @@ def backward(params, cache, T):
     dC2 = dC3_a * F3  # dE/dc2 = dE/dc3_a * f3
     dG3_e = dG3 * (1 - G3 ** 2)  # dE/dg3_e = dE/dg3 * (1 - g3 ** 2)
     dG3_d = dG3_e  # dE/dg3_d = dE/dg3_e
-    dbg = dbg + _batch_sum(dG3_e)  # dE/dbg += dE/dg3_e, summed over the batch
     dG3_b = dG3_d  # dE/dg3_b = dE/dg3_d
     dG3_c = dG3_d  # dE/dg3_c = dE/dg3_d
     dUg = dUg + np.dot(dG3_c.T, H2)  # dE/dUg += dE/dg3_c h2^T, summed over the batch
     dH2 = np.dot(dG3_c, Ug)  # dE/dh2 = Ug^T dE/dg3_c
     dF3_e = dF3 * F3 * (1 - F3)  # dE/df3_e = dE/df3 * f3 * (1 - f3)
     dF3_d = dF3_e  # dE/df3_d = dE/df3_e
-    dbf = dbf + _batch_sum(dF3_e)  # dE/dbf += dE/df3_e, summed over the batch
     dF3_b = dF3_d  # dE/df3_b = dE/df3_d
     dF3_c = dF3_d  # dE/df3_c = dE/df3_d
     dUf = dUf + np.dot(dF3_c.T, H2)  # dE/dUf += dE/df3_c h2^T, summed over the batch
     dH2 = dH2 + np.dot(dF3_c, Uf)  # dE/dh2 += Uf^T dE/df3_c
     dO3_e = dO3 * O3 * (1 - O3)  # dE/do3_e = dE/do3 * o3 * (1 - o3)
     dO3_d = dO3_e  # dE/do3_d = dE/do3_e
-    dbo = dbo + _batch_sum(dO3_e)  # dE/dbo += dE/do3_e, summed over the batch
     dO3_b = dO3_d  # dE/do3_b = dE/do3_d
     dO3_c = dO3_d  # dE/do3_c = dE/do3_d
     dUo = dUo + np.dot(dO3_c.T, H2)  # dE/dUo += dE/do3_c h2^T, summed over the batch
     dH2 = dH2 + np.dot(dO3_c, Uo)  # dE/dh2 += Uo^T dE/do3_c
     dI3_e = dI3 * I3 * (1 - I3)  # dE/di3_e = dE/di3 * i3 * (1 - i3)
     dI3_d = dI3_e  # dE/di3_d = dE/di3_e
-    dbi = dbi + _batch_sum(dI3_e)  # dE/dbi += dE/di3_e, summed over the batch
     dI3_b = dI3_d  # dE/di3_b = dE/di3_d
     dI3_c = dI3_d  # dE/di3_c = dE/di3_d
     dUi = dUi + np.dot(dI3_c.T, H2)  # dE/dUi += dE/di3_c h2^T, summed over the batch
@@ -789,30 +757,29 @@ def backward(params, cache, T):
     dC1 = dC2_a * F2  # dE/dc1 = dE/dc2_a * f2
     dG2_e = dG2 * (1 - G2 ** 2)  # dE/dg2_e = dE/dg2 * (1 - g2 ** 2)
     dG2_d = dG2_e  # dE/dg2_d = dE/dg2_e
-    dbg = dbg + _batch_sum(dG2_e)  # dE/dbg += dE/dg2_e, summed over the batch
     dG2_b = dG2_d  # dE/dg2_b = dE/dg2_d
     dG2_c = dG2_d  # dE/dg2_c = dE/dg2_d
     dUg = dUg + np.dot(dG2_c.T, H1)  # dE/dUg += dE/dg2_c h1^T, summed over the batch
     dH1 = np.dot(dG2_c, Ug)  # dE/dh1 = Ug^T dE/dg2_c
     dF2_e = dF2 * F2 * (1 - F2)  # dE/df2_e = dE/df2 * f2 * (1 - f2)
     dF2_d = dF2_e  # dE/df2_d = dE/df2_e
-    dbf = dbf + _batch_sum(dF2_e)  # dE/dbf += dE/df2_e, summed over the batch
+    # dE/dbf = dE/df10_e + dE/df9_e + dE/df8_e + dE/df7_e + dE/df6_e + dE/df5_e + dE/df4_e + dE/df3_e + dE/df2_e, summed over the
+    # batch in one sum
+    dbf = _batch_sum(np.concatenate([dF10_e, dF9_e, dF8_e, dF7_e, dF6_e, dF5_e, dF4_e, dF3_e, dF2_e]))
     dF2_b = dF2_d  # dE/df2_b = dE/df2_d
     dF2_c = dF2_d  # dE/df2_c = dE/df2_d
     dUf = dUf + np.dot(dF2_c.T, H1)  # dE/dUf += dE/df2_c h1^T, summed over the batch
     dH1 = dH1 + np.dot(dF2_c, Uf)  # dE/dh1 += Uf^T dE/df2_c
     # dE/dWf = sum over k of dE/d(Wf x[k]) x[k]^T, summed over the batch, one product for all the steps
-    dWf = np.dot(np.stack([dF2_b, dF3_b, dF4_b, dF5_b, dF6_b, dF7_b, dF8_b, dF9_b, dF10_b], axis=1).reshape(-1, 16).T, X[:, 1:10].reshape(-1, 8))  # noqa: E501
+    dWf = np.dot(np.concatenate([dF2_b, dF3_b, dF4_b, dF5_b, dF6_b, dF7_b, dF8_b, dF9_b, dF10_b], axis=1).reshape(-1, 16).T, X[:, 1:10].reshape(-1, 8))  # noqa: E501
     dO2_e = dO2 * O2 * (1 - O2)  # dE/do2_e = dE/do2 * o2 * (1 - o2)
     dO2_d = dO2_e  # dE/do2_d = dE/do2_e
-    dbo = dbo + _batch_sum(dO2_e)  # dE/dbo += dE/do2_e, summed over the batch
     dO2_b = dO2_d  # dE/do2_b = dE/do2_d
     dO2_c = dO2_d  # dE/do2_c = dE/do2_d
     dUo = dUo + np.dot(dO2_c.T, H1)  # dE/dUo += dE/do2_c h1^T, summed over the batch
     dH1 = dH1 + np.dot(dO2_c, Uo)  # dE/dh1 += Uo^T dE/do2_c
     dI2_e = dI2 * I2 * (1 - I2)  # dE/di2_e = dE/di2 * i2 * (1 - i2)
     dI2_d = dI2_e  # dE/di2_d = dE/di2_e
-    dbi = dbi + _batch_sum(dI2_e)  # dE/dbi += dE/di2_e, summed over the batch
     dI2_b = dI2_d  # dE/di2_b = dE/di2_d
     dI2_c = dI2_d  # dE/di2_c = dE/di2_d
     dUi = dUi + np.dot(dI2_c.T, H1)  # dE/dUi += dE/di2_c h1^T, summed over the batch
@@ -824,16 +791,22 @@ def backward(params, cache, T):
     dG1 = dC1 * I1  # dE/dg1 = dE/dc1 * i1
     dG1_b = dG1 * (1 - G1 ** 2)  # dE/dg1_b = dE/dg1 * (1 - g1 ** 2)
     # dE/dWg = sum over k of dE/d(Wg x[k]) x[k]^T, summed over the batch, one product for all the steps
-    dWg = np.dot(np.stack([dG1_b, dG2_b, dG3_b, dG4_b, dG5_b, dG6_b, dG7_b, dG8_b, dG9_b, dG10_b], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
-    dbg = dbg + _batch_sum(dG1_b)  # dE/dbg += dE/dg1_b, summed over the batch
+    dWg = np.dot(np.concatenate([dG1_b, dG2_b, dG3_b, dG4_b, dG5_b, dG6_b, dG7_b, dG8_b, dG9_b, dG10_b], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
+    # dE/dbg = dE/dg10_e + dE/dg9_e + dE/dg8_e + dE/dg7_e + dE/dg6_e + dE/dg5_e + dE/dg4_e + dE/dg3_e + dE/dg2_e + dE/dg1_b,
+    # summed over the batch in one sum
+    dbg = _batch_sum(np.concatenate([dG10_e, dG9_e, dG8_e, dG7_e, dG6_e, dG5_e, dG4_e, dG3_e, dG2_e, dG1_b]))
     dO1_b = dO1 * O1 * (1 - O1)  # dE/do1_b = dE/do1 * o1 * (1 - o1)
     # dE/dWo = sum over k of dE/d(Wo x[k]) x[k]^T, summed over the batch, one product for all the steps
-    dWo = np.dot(np.stack([dO1_b, dO2_b, dO3_b, dO4_b, dO5_b, dO6_b, dO7_b, dO8_b, dO9_b, dO10_b], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
-    dbo = dbo + _batch_sum(dO1_b)  # dE/dbo += dE/do1_b, summed over the batch
+    dWo = np.dot(np.concatenate([dO1_b, dO2_b, dO3_b, dO4_b, dO5_b, dO6_b, dO7_b, dO8_b, dO9_b, dO10_b], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
+    # dE/dbo = dE/do10_e + dE/do9_e + dE/do8_e + dE/do7_e + dE/do6_e + dE/do5_e + dE/do4_e + dE/do3_e + dE/do2_e + dE/do1_b,
+    # summed over the batch in one sum
+    dbo = _batch_sum(np.concatenate([dO10_e, dO9_e, dO8_e, dO7_e, dO6_e, dO5_e, dO4_e, dO3_e, dO2_e, dO1_b]))
     dI1_b = dI1 * I1 * (1 - I1)  # dE/di1_b = dE/di1 * i1 * (1 - i1)
     # dE/dWi = sum over k of dE/d(Wi x[k]) x[k]^T, summed over the batch, one product for all the steps
-    dWi = np.dot(np.stack([dI1_b, dI2_b, dI3_b, dI4_b, dI5_b, dI6_b, dI7_b, dI8_b, dI9_b, dI10_b], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
-    dbi = dbi + _batch_sum(dI1_b)  # dE/dbi += dE/di1_b, summed over the batch
+    dWi = np.dot(np.concatenate([dI1_b, dI2_b, dI3_b, dI4_b, dI5_b, dI6_b, dI7_b, dI8_b, dI9_b, dI10_b], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
+    # dE/dbi = dE/di10_e + dE/di9_e + dE/di8_e + dE/di7_e + dE/di6_e + dE/di5_e + dE/di4_e + dE/di3_e + dE/di2_e + dE/di1_b,
+    # summed over the batch in one sum
+    dbi = _batch_sum(np.concatenate([dI10_e, dI9_e, dI8_e, dI7_e, dI6_e, dI5_e, dI4_e, dI3_e, dI2_e, dI1_b]))
     return {
         "Wi": dWi,
         "Ui": dUi,
@@ -980,8 +953,6 @@ def loss_and_grad(params, X, T, check=True):
     dG10_e = dG10 * (1 - G10 ** 2)  # dE/dg10_e = dE/dg10 * (1 - g10 ** 2)
     del G10, dG10
     dG10_d = dG10_e  # dE/dg10_d = dE/dg10_e
-    dbg = _batch_sum(dG10_e)  # dE/dbg = dE/dg10_e, summed over the batch
-    del dG10_e
     dG10_b = dG10_d  # dE/dg10_b = dE/dg10_d
     dG10_c = dG10_d  # dE/dg10_c = dE/dg10_d
     del dG10_d
@@ -991,8 +962,6 @@ def loss_and_grad(params, X, T, check=True):
     dO10_e = dO10 * O10 * (1 - O10)  # dE/do10_e = dE/do10 * o10 * (1 - o10)
     del O10, dO10
     dO10_d = dO10_e  # dE/do10_d = dE/do10_e
-    dbo = _batch_sum(dO10_e)  # dE/dbo = dE/do10_e, summed over the batch
-    del dO10_e
     dO10_b = dO10_d  # dE/do10_b = dE/do10_d
     dO10_c = dO10_d  # dE/do10_c = dE/do10_d
     del dO10_d
@@ -1002,8 +971,6 @@ def loss_and_grad(params, X, T, check=True):
     dF10_e = dF10 * F10 * (1 - F10)  # dE/df10_e = dE/df10 * f10 * (1 - f10)
     del F10, dF10
     dF10_d = dF10_e  # dE/df10_d = dE/df10_e
-    dbf = _batch_sum(dF10_e)  # dE/dbf = dE/df10_e, summed over the batch
-    del dF10_e
     dF10_b = dF10_d  # dE/df10_b = dE/df10_d
     dF10_c = dF10_d  # dE/df10_c = dE/df10_d
     del dF10_d
@@ -1013,8 +980,6 @@ def loss_and_grad(params, X, T, check=True):
     dI10_e = dI10 * I10 * (1 - I10)  # dE/di10_e = dE/di10 * i10 * (1 - i10)
     del I10, dI10
     dI10_d = dI10_e  # dE/di10_d = dE/di10_e
-    dbi = _batch_sum(dI10_e)  # dE/dbi = dE/di10_e, summed over the batch
-    del dI10_e
     dI10_b = dI10_d  # dE/di10_b = dE/di10_d
     dI10_c = dI10_d  # dE/di10_c = dE/di10_d
     del dI10_d
@@ -1040,8 +1005,6 @@ def loss_and_grad(params, X, T, check=True):
     dG9_e = dG9 * (1 - G9 ** 2)  # dE/dg9_e = dE/dg9 * (1 - g9 ** 2)
     del G9, dG9
     dG9_d = dG9_e  # dE/dg9_d = dE/dg9_e
-    dbg = dbg + _batch_sum(dG9_e)  # dE/dbg += dE/dg9_e, summed over the batch
-    del dG9_e
     dG9_b = dG9_d  # dE/dg9_b = dE/dg9_d
     dG9_c = dG9_d  # dE/dg9_c = dE/dg9_d
     del dG9_d
@@ -1051,8 +1014,6 @@ def loss_and_grad(params, X, T, check=True):
     dF9_e = dF9 * F9 * (1 - F9)  # dE/df9_e = dE/df9 * f9 * (1 - f9)
     del F9, dF9
     dF9_d = dF9_e  # dE/df9_d = dE/df9_e
-    dbf = dbf + _batch_sum(dF9_e)  # dE/dbf += dE/df9_e, summed over the batch
-    del dF9_e
     dF9_b = dF9_d  # dE/df9_b = dE/df9_d
     dF9_c = dF9_d  # dE/df9_c = dE/df9_d
     del dF9_d
@@ -1062,8 +1023,6 @@ def loss_and_grad(params, X, T, check=True):
     dO9_e = dO9 * O9 * (1 - O9)  # dE/do9_e = dE/do9 * o9 * (1 - o9)
     del O9, dO9
     dO9_d = dO9_e  # dE/do9_d = dE/do9_e
-    dbo = dbo + _batch_sum(dO9_e)  # dE/dbo += dE/do9_e, summed over the batch
-    del dO9_e
     dO9_b = dO9_d  # dE/do9_b = dE/do9_d
     dO9_c = dO9_d  # dE/do9_c = dE/do9_d
     del dO9_d
@@ -1073,8 +1032,6 @@ def loss_and_grad(params, X, T, check=True):
     dI9_e = dI9 * I9 * (1 - I9)  # dE/di9_e = dE/di9 * i9 * (1 - i9)
     del I9, dI9
     dI9_d = dI9_e  # dE/di9_d = dE/di9_e
-    dbi = dbi + _batch_sum(dI9_e)  # dE/dbi += dE/di9_e, summed over the batch
-    del dI9_e
     dI9_b = dI9_d  # dE/di9_b = dE/di9_d
     dI9_c = dI9_d  # dE/di9_c = dE/di9_d
     del dI9_d
@@ -1100,8 +1057,6 @@ def loss_and_grad(params, X, T, check=True):
     dG8_e = dG8 * (1 - G8 ** 2)  # dE/dg8_e = dE/dg8 * (1 - g8 ** 2)
     del G8, dG8
     dG8_d = dG8_e  # dE/dg8_d = dE/dg8_e
-    dbg = dbg + _batch_sum(dG8_e)  # dE/dbg += dE/dg8_e, summed over the batch
-    del dG8_e
     dG8_b = dG8_d  # dE/dg8_b = dE/dg8_d
     dG8_c = dG8_d  # dE/dg8_c = dE/dg8_d
     del dG8_d
@@ -1111,8 +1066,6 @@ def loss_and_grad(params, X, T, check=True):
     dF8_e = dF8 * F8 * (1 - F8)  # dE/df8_e = dE/df8 * f8 * (1 - f8)
     del F8, dF8
     dF8_d = dF8_e  # dE/df8_d = dE/df8_e
-    dbf = dbf + _batch_sum(dF8_e)  # dE/dbf += dE/df8_e, summed over the batch
-    del dF8_e
     dF8_b = dF8_d  # dE/df8_b = dE/df8_d
     dF8_c = dF8_d  # dE/df8_c = dE/df8_d
     del dF8_d
@@ -1122,8 +1075,6 @@ def loss_and_grad(params, X, T, check=True):
     dO8_e = dO8 * O8 * (1 - O8)  # dE/do8_e = dE/do8 * o8 * (1 - o8)
     del O8, dO8
     dO8_d = dO8_e  # dE/do8_d = dE/do8_e
-    dbo = dbo + _batch_sum(dO8_e)  # dE/dbo += dE/do8_e, summed over the batch
-    del dO8_e
     dO8_b = dO8_d  # dE/do8_b = dE/do8_d
     dO8_c = dO8_d  # dE/do8_c = dE/do8_d
     del dO8_d
@@ -1133,8 +1084,6 @@ def loss_and_grad(params, X, T, check=True):
     dI8_e = dI8 * I8 * (1 - I8)  # dE/di8_e = dE/di8 * i8 * (1 - i8)
     del I8, dI8
     dI8_d = dI8_e  # dE/di8_d = dE/di8_e
-    dbi = dbi + _batch_sum(dI8_e)  # dE/dbi += dE/di8_e, summed over the batch
-    del dI8_e
     dI8_b = dI8_d  # dE/di8_b = dE/di8_d
     dI8_c = dI8_d  # dE/di8_c = dE/di8_d
     del dI8_d
@@ -1160,8 +1109,6 @@ def loss_and_grad(params, X, T, check=True):
     dG7_e = dG7 * (1 - G7 ** 2)  # dE/dg7_e = dE/dg7 * (1 - g7 ** 2)
     del G7, dG7
     dG7_d = dG7_e  # dE/dg7_d = dE/dg7_e
-    dbg = dbg + _batch_sum(dG7_e)  # dE/dbg += dE/dg7_e, summed over the batch
-    del dG7_e
     dG7_b = dG7_d  # dE/dg7_b = dE/dg7_d
     dG7_c = dG7_d  # dE/dg7_c = dE/dg7_d
     del dG7_d
@@ -1171,8 +1118,6 @@ def loss_and_grad(params, X, T, check=True):
     dF7_e = dF7 * F7 * (1 - F7)  # dE/df7_e = dE/df7 * f7 * (1 - f7)
     del F7, dF7
     dF7_d = dF7_e  # dE/df7_d = dE/df7_e
-    dbf = dbf + _batch_sum(dF7_e)  # dE/dbf += dE/df7_e, summed over the batch
-    del dF7_e
     dF7_b = dF7_d  # dE/df7_b = dE/df7_d
     dF7_c = dF7_d  # dE/df7_c = dE/df7_d
     del dF7_d
@@ -1182,8 +1127,6 @@ def loss_and_grad(params, X, T, check=True):
     dO7_e = dO7 * O7 * (1 - O7)  # dE/do7_e = dE/do7 * o7 * (1 - o7)
     del O7, dO7
     dO7_d = dO7_e  # dE/do7_d = dE/do7_e
-    dbo = dbo + _batch_sum(dO7_e)  # dE/dbo += dE/do7_e, summed over the batch
-    del dO7_e
     dO7_b = dO7_d  # dE/do7_b = dE/do7_d
     dO7_c = dO7_d  # dE/do7_c = dE/do7_d
     del dO7_d
@@ -1193,8 +1136,6 @@ def loss_and_grad(params, X, T, check=True):
     dI7_e = dI7 * I7 * (1 - I7)  # dE/di7_e = dE/di7 * i7 * (1 - i7)
     del I7, dI7
     dI7_d = dI7_e  # dE/di7_d = dE/di7_e
-    dbi = dbi + _batch_sum(dI7_e)  # dE/dbi += dE/di7_e, summed over the batch
-    del dI7_e
     dI7_b = dI7_d  # dE/di7_b = dE/di7_d
     dI7_c = dI7_d  # dE/di7_c = dE/di7_d
     del dI7_d
@@ -1220,8 +1161,6 @@ def loss_and_grad(params, X, T, check=True):
     dG6_e = dG6 * (1 - G6 ** 2)  # dE/dg6_e = dE/dg6 * (1 - g6 ** 2)
     del G6, dG6
     dG6_d = dG6_e  # dE/dg6_d = dE/dg6_e
-    dbg = dbg + _batch_sum(dG6_e)  # dE/dbg += dE/dg6_e, summed over the batch
-    del dG6_e
     dG6_b = dG6_d  # dE/dg6_b = dE/dg6_d
     dG6_c = dG6_d  # dE/dg6_c = dE/dg6_d
     del dG6_d
@@ -1231,8 +1170,6 @@ def loss_and_grad(params, X, T, check=True):
     dF6_e = dF6 * F6 * (1 - F6)  # dE/df6_e = dE/df6 * f6 * (1 - f6)
     del F6, dF6
     dF6_d = dF6_e  # dE/df6_d = dE/df6_e
-    dbf = dbf + _batch_sum(dF6_e)  # dE/dbf += dE/df6_e, summed over the batch
-    del dF6_e
     dF6_b = dF6_d  # dE/df6_b = dE/df6_d
     dF6_c = dF6_d  # dE/df6_c = dE/df6_d
     del dF6_d
@@ -1242,8 +1179,6 @@ def loss_and_grad(params, X, T, check=True):
     dO6_e = dO6 * O6 * (1 - O6)  # dE/do6_e = dE/do6 * o6 * (1 - o6)
     del O6, dO6
     dO6_d = dO6_e  # dE/do6_d = dE/do6_e
-    dbo = dbo + _batch_sum(dO6_e)  # dE/dbo += dE/do6_e, summed over the batch
-    del dO6_e
     dO6_b = dO6_d  # dE/do6_b = dE/do6_d
     dO6_c = dO6_d  # dE/do6_c = dE/do6_d
     del dO6_d
@@ -1253,8 +1188,6 @@ def loss_and_grad(params, X, T, check=True):
     dI6_e = dI6 * I6 * (1 - I6)  # dE/di6_e = dE/di6 * i6 * (1 - i6)
     del I6, dI6
     dI6_d = dI6_e  # dE/di6_d = dE/di6_e
-    dbi = dbi + _batch_sum(dI6_e)  # dE/dbi += dE/di6_e, summed over the batch
-    del dI6_e
     dI6_b = dI6_d  # dE/di6_b = dE/di6_d
     dI6_c = dI6_d  # dE/di6_c = dE/di6_d
     del dI6_d
@@ -1280,8 +1213,6 @@ def loss_and_grad(params, X, T, check=True):
     dG5_e = dG5 * (1 - G5 ** 2)  # dE/dg5_e = dE/dg5 * (1 - g5 ** 2)
     del G5, dG5
     dG5_d = dG5_e  # dE/dg5_d = dE/dg5_e
-    dbg = dbg + _batch_sum(dG5_e)  # dE/dbg += dE/dg5_e, summed over the batch
-    del dG5_e
     dG5_b = dG5_d  # dE/dg5_b = dE/dg5_d
     dG5_c = dG5_d  # dE/dg5_c = dE/dg5_d
     del dG5_d
@@ -1291,8 +1222,6 @@ def loss_and_grad(params, X, T, check=True):
     dF5_e = dF5 * F5 * (1 - F5)  # dE/df5_e = dE/df5 * f5 * (1 - f5)
     del F5, dF5
     dF5_d = dF5_e  # dE/df5_d = dE/df5_e
-    dbf = dbf + _batch_sum(dF5_e)  # dE/dbf += dE/df5_e, summed over the batch
-    del dF5_e
     dF5_b = dF5_d  # dE/df5_b = dE/df5_d
     dF5_c = dF5_d  # dE/df5_c = dE/df5_d
     del dF5_d
@@ -1302,8 +1231,6 @@ def loss_and_grad(params, X, T, check=True):
     dO5_e = dO5 * O5 * (1 - O5)  # dE/do5_e = dE/do5 * o5 * (1 - o5)
     del O5, dO5
     dO5_d = dO5_e  # dE/do5_d = dE/do5_e
-    dbo = dbo + _batch_sum(dO5_e)  # dE/dbo += dE/do5_e, summed over the batch
-    del dO5_e
     dO5_b = dO5_d  # dE/do5_b = dE/do5_d
     dO5_c = dO5_d  # dE/do5_c = dE/do5_d
     del dO5_d
@@ -1313,8 +1240,6 @@ def loss_and_grad(params, X, T, check=True):
     dI5_e = dI5 * I5 * (1 - I5)  # dE/di5_e = dE/di5 * i5 * (1 - i5)
     del I5, dI5
     dI5_d = dI5_e  # dE/di5_d = dE/di5_e
-    dbi = dbi + _batch_sum(dI5_e)  # dE/dbi += dE/di5_e, summed over the batch
-    del dI5_e
     dI5_b = dI5_d  # dE/di5_b = dE/di5_d
     dI5_c = dI5_d  # dE/di5_c = dE/di5_d
     del dI5_d
@@ -1340,8 +1265,6 @@ def loss_and_grad(params, X, T, check=True):
     dG4_e = dG4 * (1 - G4 ** 2)  # dE/dg4_e = dE/dg4 * (1 - g4 ** 2)
     del G4, dG4
     dG4_d = dG4_e  # dE/dg4_d = dE/dg4_e
-    dbg = dbg + _batch_sum(dG4_e)  # dE/dbg += dE/dg4_e, summed over the batch
-    del dG4_e
     dG4_b = dG4_d  # dE/dg4_b = dE/dg4_d
     dG4_c = dG4_d  # dE/dg4_c = dE/dg4_d
     del dG4_d
@@ -1351,8 +1274,6 @@ def loss_and_grad(params, X, T, check=True):
     dF4_e = dF4 * F4 * (1 - F4)  # dE/df4_e = dE/df4 * f4 * (1 - f4)
     del F4, dF4
     dF4_d = dF4_e  # dE/df4_d = dE/df4_e
-    dbf = dbf + _batch_sum(dF4_e)  # dE/dbf += dE/df4_e, summed over the batch
-    del dF4_e
     dF4_b = dF4_d  # dE/df4_b = dE/df4_d
     dF4_c = dF4_d  # dE/df4_c = dE/df4_d
     del dF4_d
@@ -1362,8 +1283,6 @@ def loss_and_grad(params, X, T, check=True):
     dO4_e = dO4 * O4 * (1 - O4)  # dE/do4_e = dE/do4 * o4 * (1 - o4)
     del O4, dO4
     dO4_d = dO4_e  # dE/do4_d = dE/do4_e
-    dbo = dbo + _batch_sum(dO4_e)  # dE/dbo += dE/do4_e, summed over the batch
-    del dO4_e
     dO4_b = dO4_d  # dE/do4_b = dE/do4_d
     dO4_c = dO4_d  # dE/do4_c = dE/do4_d
     del dO4_d
@@ -1373,8 +1292,6 @@ def loss_and_grad(params, X, T, check=True):
     dI4_e = dI4 * I4 * (1 - I4)  # dE/di4_e = dE/di4 * i4 * (1 - i4)
     del I4, dI4
     dI4_d = dI4_e  # dE/di4_d = dE/di4_e
-    dbi = dbi + _batch_sum(dI4_e)  # dE/dbi += dE/di4_e, summed over the batch
-    del dI4_e
     dI4_b = dI4_d  # dE/di4_b = dE/di4_d
     dI4_c = dI4_d  # dE/di4_c = dE/di4_d
     del dI4_d
@@ -1400,8 +1317,6 @@ def loss_and_grad(params, X, T, check=True):
     dG3_e = dG3 * (1 - G3 ** 2)  # dE/dg3_e = dE/dg3 * (1 - g3 ** 2)
     del G3, dG3
     dG3_d = dG3_e  # dE/dg3_d = dE/dg3_e
-    dbg = dbg + _batch_sum(dG3_e)  # dE/dbg += dE/dg3_e, summed over the batch
-    del dG3_e
     dG3_b = dG3_d  # dE/dg3_b = dE/dg3_d
     dG3_c = dG3_d  # dE/dg3_c = dE/dg3_d
     del dG3_d
@@ -1411,8 +1326,6 @@ def loss_and_grad(params, X, T, check=True):
     dF3_e = dF3 * F3 * (1 - F3)  # dE/df3_e = dE/df3 * f3 * (1 - f3)
     del F3, dF3
     dF3_d = dF3_e  # dE/df3_d = dE/df3_e
-    dbf = dbf + _batch_sum(dF3_e)  # dE/dbf += dE/df3_e, summed over the batch
-    del dF3_e
     dF3_b = dF3_d  # dE/df3_b = dE/df3_d
     dF3_c = dF3_d  # dE/df3_c = dE/df3_d
     del dF3_d
@@ -1422,8 +1335,6 @@ def loss_and_grad(params, X, T, check=True):
     dO3_e = dO3 * O3 * (1 - O3)  # dE/do3_e = dE/do3 * o3 * (1 - o3)
     del O3, dO3
     dO3_d = dO3_e  # dE/do3_d = dE/do3_e
-    dbo = dbo + _batch_sum(dO3_e)  # dE/dbo += dE/do3_e, summed over the batch
-    del dO3_e
     dO3_b = dO3_d  # dE/do3_b = dE/do3_d
     dO3_c = dO3_d  # dE/do3_c = dE/do3_d
     del dO3_d
@@ -1433,8 +1344,6 @@ def loss_and_grad(params, X, T, check=True):
     dI3_e = dI3 * I3 * (1 - I3)  # dE/di3_e = dE/di3 * i3 * (1 - i3)
     del I3, dI3
     dI3_d = dI3_e  # dE/di3_d = dE/di3_e
-    dbi = dbi + _batch_sum(dI3_e)  # dE/dbi += dE/di3_e, summed over the batch
-    del dI3_e
     dI3_b = dI3_d  # dE/di3_b = dE/di3_d
     dI3_c = dI3_d  # dE/di3_c = dE/di3_d
     del dI3_d
@@ -1460,8 +1369,6 @@ def loss_and_grad(params, X, T, check=True):
     dG2_e = dG2 * (1 - G2 ** 2)  # dE/dg2_e = dE/dg2 * (1 - g2 ** 2)
     del G2, dG2
     dG2_d = dG2_e  # dE/dg2_d = dE/dg2_e
-    dbg = dbg + _batch_sum(dG2_e)  # dE/dbg += dE/dg2_e, summed over the batch
-    del dG2_e
     dG2_b = dG2_d  # dE/dg2_b = dE/dg2_d
     dG2_c = dG2_d  # dE/dg2_c = dE/dg2_d
     del dG2_d
@@ -1471,8 +1378,10 @@ def loss_and_grad(params, X, T, check=True):
     dF2_e = dF2 * F2 * (1 - F2)  # dE/df2_e = dE/df2 * f2 * (1 - f2)
     del F2, dF2
     dF2_d = dF2_e  # dE/df2_d = dE/df2_e
-    dbf = dbf + _batch_sum(dF2_e)  # dE/dbf += dE/df2_e, summed over the batch
-    del dF2_e
+    # dE/dbf = dE/df10_e + dE/df9_e + dE/df8_e + dE/df7_e + dE/df6_e + dE/df5_e + dE/df4_e + dE/df3_e + dE/df2_e, summed over the
+    # batch in one sum
+    dbf = _batch_sum(np.concatenate([dF10_e, dF9_e, dF8_e, dF7_e, dF6_e, dF5_e, dF4_e, dF3_e, dF2_e]))
+    del dF10_e, dF9_e, dF8_e, dF7_e, dF6_e, dF5_e, dF4_e, dF3_e, dF2_e
     dF2_b = dF2_d  # dE/df2_b = dE/df2_d
     dF2_c = dF2_d  # dE/df2_c = dE/df2_d
     del dF2_d
@@ -1480,13 +1389,11 @@ def loss_and_grad(params, X, T, check=True):
     dH1 = dH1 + np.dot(dF2_c, Uf)  # dE/dh1 += Uf^T dE/df2_c
     del dF2_c
     # dE/dWf = sum over k of dE/d(Wf x[k]) x[k]^T, summed over the batch, one product for all the steps
-    dWf = np.dot(np.stack([dF2_b, dF3_b, dF4_b, dF5_b, dF6_b, dF7_b, dF8_b, dF9_b, dF10_b], axis=1).reshape(-1, 16).T, X[:, 1:10].reshape(-1, 8))  # noqa: E501
+    dWf = np.dot(np.concatenate([dF2_b, dF3_b, dF4_b, dF5_b, dF6_b, dF7_b, dF8_b, dF9_b, dF10_b], axis=1).reshape(-1, 16).T, X[:, 1:10].reshape(-1, 8))  # noqa: E501
     del dF10_b, dF9_b, dF8_b, dF7_b, dF6_b, dF5_b, dF4_b, dF3_b, dF2_b
     dO2_e = dO2 * O2 * (1 - O2)  # dE/do2_e = dE/do2 * o2 * (1 - o2)
     del O2, dO2
     dO2_d = dO2_e  # dE/do2_d = dE/do2_e
-    dbo = dbo + _batch_sum(dO2_e)  # dE/dbo += dE/do2_e, summed over the batch
-    del dO2_e
     dO2_b = dO2_d  # dE/do2_b = dE/do2_d
     dO2_c = dO2_d  # dE/do2_c = dE/do2_d
     del dO2_d
@@ -1496,8 +1403,6 @@ def loss_and_grad(params, X, T, check=True):
     dI2_e = dI2 * I2 * (1 - I2)  # dE/di2_e = dE/di2 * i2 * (1 - i2)
     del I2, dI2
     dI2_d = dI2_e  # dE/di2_d = dE/di2_e
-    dbi = dbi + _batch_sum(dI2_e)  # dE/dbi += dE/di2_e, summed over the batch
-    del dI2_e
     dI2_b = dI2_d  # dE/di2_b = dE/di2_d
     dI2_c = dI2_d  # dE/di2_c = dE/di2_d
     del dI2_d
@@ -1516,23 +1421,29 @@ def loss_and_grad(params, X, T, check=True):
     dG1_b = dG1 * (1 - G1 ** 2)  # dE/dg1_b = dE/dg1 * (1 - g1 ** 2)
     del G1, dG1
     # dE/dWg = sum over k of dE/d(Wg x[k]) x[k]^T, summed over the batch, one product for all the steps
-    dWg = np.dot(np.stack([dG1_b, dG2_b, dG3_b, dG4_b, dG5_b, dG6_b, dG7_b, dG8_b, dG9_b, dG10_b], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
+    dWg = np.dot(np.concatenate([dG1_b, dG2_b, dG3_b, dG4_b, dG5_b, dG6_b, dG7_b, dG8_b, dG9_b, dG10_b], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
     del dG10_b, dG9_b, dG8_b, dG7_b, dG6_b, dG5_b, dG4_b, dG3_b, dG2_b
-    dbg = dbg + _batch_sum(dG1_b)  # dE/dbg += dE/dg1_b, summed over the batch
-    del dG1_b
+    # dE/dbg = dE/dg10_e + dE/dg9_e + dE/dg8_e + dE/dg7_e + dE/dg6_e + dE/dg5_e + dE/dg4_e + dE/dg3_e + dE/dg2_e + dE/dg1_b,
+    # summed over the batch in one sum
+    dbg = _batch_sum(np.concatenate([dG10_e, dG9_e, dG8_e, dG7_e, dG6_e, dG5_e, dG4_e, dG3_e, dG2_e, dG1_b]))
+    del dG10_e, dG9_e, dG8_e, dG7_e, dG6_e, dG5_e, dG4_e, dG3_e, dG2_e, dG1_b
     dO1_b = dO1 * O1 * (1 - O1)  # dE/do1_b = dE/do1 * o1 * (1 - o1)
     del O1, dO1
     # dE/dWo = sum over k of dE/d(Wo x[k]) x[k]^T, summed over the batch, one product for all the steps
-    dWo = np.dot(np.stack([dO1_b, dO2_b, dO3_b, dO4_b, dO5_b, dO6_b, dO7_b, dO8_b, dO9_b, dO10_b], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
+    dWo = np.dot(np.concatenate([dO1_b, dO2_b, dO3_b, dO4_b, dO5_b, dO6_b, dO7_b, dO8_b, dO9_b, dO10_b], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
     del dO10_b, dO9_b, dO8_b, dO7_b, dO6_b, dO5_b, dO4_b, dO3_b, dO2_b
-    dbo = dbo + _batch_sum(dO1_b)  # dE/dbo += dE/do1_b, summed over the batch
-    del dO1_b
+    # dE/dbo = dE/do10_e + dE/do9_e + dE/do8_e + dE/do7_e + dE/do6_e + dE/do5_e + dE/do4_e + dE/do3_e + dE/do2_e + dE/do1_b,
+    # summed over the batch in one sum
+    dbo = _batch_sum(np.concatenate([dO10_e, dO9_e, dO8_e, dO7_e, dO6_e, dO5_e, dO4_e, dO3_e, dO2_e, dO1_b]))
+    del dO10_e, dO9_e, dO8_e, dO7_e, dO6_e, dO5_e, dO4_e, dO3_e, dO2_e, dO1_b
     dI1_b = dI1 * I1 * (1 - I1)  # dE/di1_b = dE/di1 * i1 * (1 - i1)
     del I1, dI1
     # dE/dWi = sum over k of dE/d(Wi x[k]) x[k]^T, summed over the batch, one product for all the steps
-    dWi = np.dot(np.stack([dI1_b, dI2_b, dI3_b, dI4_b, dI5_b, dI6_b, dI7_b, dI8_b, dI9_b, dI10_b], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
+    dWi = np.dot(np.concatenate([dI1_b, dI2_b, dI3_b, dI4_b, dI5_b, dI6_b, dI7_b, dI8_b, dI9_b, dI10_b], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
     del dI10_b, dI9_b, dI8_b, dI7_b, dI6_b, dI5_b, dI4_b, dI3_b, dI2_b
-    dbi = dbi + _batch_sum(dI1_b)  # dE/dbi += dE/di1_b, summed over the batch
+    # dE/dbi = dE/di10_e + dE/di9_e + dE/di8_e + dE/di7_e + dE/di6_e + dE/di5_e + dE/di4_e + dE/di3_e + dE/di2_e + dE/di1_b,
+    # summed over the batch in one sum
+    dbi = _batch_sum(np.concatenate([dI10_e, dI9_e, dI8_e, dI7_e, dI6_e, dI5_e, dI4_e, dI3_e, dI2_e, dI1_b]))
     return E, {
         "Wi": dWi,
         "Ui": dUi,
