@@ -95,3 +95,45 @@ def test_products_of_targets_stay_per_step(tmp_path):
     module = emit_module(FORCED, tmp_path)
     check_module_against_references(FORCED, module)
     assert "swapaxes" not in _loss_and_grad(module_source(symprop.derive(symprop.from_dict(FORCED, source="<test>"))))
+
+
+def _bias_spec(name: str, second: str, output: str) -> dict:
+    """An RNN of three steps whose steps add the bias b in the dense node (h1) or in a sum above
+    it (h2, h3); ``second``: a2, the sum of step 2 before its bias; ``output``: y."""
+    return {
+        "name": name,
+        "inputs": {"x": [3, 2]},
+        "targets": {"t": 2},
+        "params": {"W": [4, 2], "U": [4, 4], "b": [4], "R": [2, 4]},
+        "nodes": {
+            "h1": "tanh(W @ x[0] + b)",
+            "a2": second,
+            "h2": "tanh(a2 + b)",
+            "h3": "tanh(W @ x[2] + U @ h2 + b)",
+            "y": output,
+        },
+        "loss": "half_sse(y, t)",
+    }
+
+
+#: Every step's W x[k] reaches b through sums nothing else reads: the product adds b once.
+FOLDED = _bias_spec("stacked_bias", "W @ x[1] + U @ h1", "R @ h3")
+#: a2 = W x[1] + U h1 is read by y too: it must not hold b, so no step's bias is folded.
+NOT_FOLDED = _bias_spec("stacked_bias_read", "W @ x[1] + U @ h1", "R @ (h3 + a2)")
+
+
+def test_a_bias_every_step_adds_is_added_once_by_the_product(tmp_path):
+    check_module_against_references(FOLDED, emit_module(FOLDED, tmp_path))
+    body = _loss_and_grad(module_source(symprop.derive(symprop.from_dict(FOLDED, source="<test>"))))
+    assert "_W_x = X.swapaxes(0, 1) @ W.T + b" in body
+    assert "H1 = np.tanh(_W_x[0])" in body and "H3 = np.tanh(_W_x[2] + np.dot(H2, U.T))" in body
+    code = [line.split("  #")[0] for line in body[: body.index("def sgd_step")].splitlines() if "#" not in line.split("=")[0]]
+    assert sum(line.count(" + b") for line in code) == 1  # the steps leave it out
+    assert body.count("    db = _batch_sum(np.concatenate([") == 1  # its gradient: one sum of the steps'
+
+
+def test_a_bias_is_not_folded_when_a_value_on_the_way_is_read(tmp_path):
+    check_module_against_references(NOT_FOLDED, emit_module(NOT_FOLDED, tmp_path))
+    body = _loss_and_grad(module_source(symprop.derive(symprop.from_dict(NOT_FOLDED, source="<test>"))))
+    assert "_W_x = X.swapaxes(0, 1) @ W.T\n" in body or "_W_x = X.swapaxes(0, 1) @ W.T  #" in body
+    assert "H1 = np.tanh(_W_x[0] + b)" in body

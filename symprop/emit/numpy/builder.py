@@ -25,7 +25,7 @@ from ... import module_interface as interface
 from ... import naming, registry
 from ...printing import EXTRA_HELPER_NEEDS, ArrayPrinter, print_array_expr
 from .printers import ArrayCode, MathPrinter, helper_source
-from .stacking import InputProduct, input_products, slot_targets
+from .stacking import InputProduct, folded_biases, input_products, slot_targets
 
 if TYPE_CHECKING:
     from ...derivation import Derivation, Step
@@ -81,7 +81,10 @@ class ModuleBuilder:
     def __init__(self, derivation: Derivation, stacked: bool = False):
         self.d = derivation
         self.graph = derivation.graph
-        self.products: dict[str, InputProduct] = input_products(self.graph) if stacked else {}
+        self.products: dict[str, InputProduct] = {}
+        self.folded_sites: set[tuple[str, str]] = set()  # (node, bias): the bias its product added
+        if stacked:
+            self.products, self.folded_sites = folded_biases(self.graph, input_products(self.graph))
         self.slots = slot_targets(self.graph, derivation.steps) if stacked else {}
         self.printer = ArrayPrinter()
         self.math = MathPrinter()
@@ -168,8 +171,16 @@ class ModuleBuilder:
     def formula(self, expr: sp.Expr) -> str:
         return print_array_expr(expr, self.math)
 
-    def operand(self, name: str, out) -> sp.Symbol:
-        """The array of input ``name`` as it enters elementwise code that produces ``out``."""
+    def folded(self, node: str, bias: str) -> bool:
+        """Whether the forward line of ``node`` leaves out input ``bias``: its input product
+        added it for every step (``stacking.folded_biases``)."""
+        return self.reads is not None and (node, bias) in self.folded_sites
+
+    def operand(self, name: str, out) -> sp.Expr:
+        """The array of input ``name`` as it enters elementwise code that produces ``out`` (0 for
+        a bias an input product added already: ``folded``)."""
+        if self.folded(out.name, name):
+            return sp.S.Zero
         array = self.use(name)
         missing = len(out.shape) - len(self.graph.nodes[name].shape)
         if missing > 0 and self.batched(name):
@@ -308,15 +319,21 @@ class ModuleBuilder:
         for product in dict.fromkeys(self.products.values()):
             source, weight = self.array(product.source), self.array(product.weight)
             code = f"{product.array} = {source}{product.selection()}.swapaxes(0, 1) @ {weight}.T"
+            bias = f" + {product.bias}" if product.bias else ""
+            if product.bias:
+                code += f" + {self.array(product.bias)}"
             positions, first = list(product.positions), product.positions[0]
             if not product.selection():
-                comment = f"{product.array}[k] = {product.weight} {product.source}[k] for every step k"
+                comment = f"{product.array}[k] = {product.weight} {product.source}[k]{bias} for every step k"
             elif positions == list(range(first, positions[-1] + 1)):
-                comment = f"{product.array}[k - {first}] = {product.weight} {product.source}[k] for k = {first}..{positions[-1]}"
+                comment = (
+                    f"{product.array}[k - {first}] = {product.weight} {product.source}[k]{bias} for k = {first}..{positions[-1]}"
+                )
             else:
-                comment = f"{product.array}[r] = {product.weight} {product.source}[k_r] for k_r in {positions}"
-            comment += ": one product for all the steps"
-            found[product.members[0]] = (Line(code, comment), {product.source, product.weight})
+                comment = f"{product.array}[r] = {product.weight} {product.source}[k_r]{bias} for k_r in {positions}"
+            comment += ": one product for all the steps" + (", the bias added once" if bias else "")
+            reads = {product.source, product.weight} | ({product.bias} if product.bias else set())
+            found[product.members[0]] = (Line(code, comment), reads)
         return found
 
     def backward_lines(self) -> list[Line]:
