@@ -230,8 +230,7 @@ def backward(params, cache, T):
     dY_a = dY  # dE/dy_a = dE/dy
     dbo = _batch_sum(dY, 2)  # dE/dbo = dE/dy, summed over the broadcast axes
     dH = dY_a @ Wo.T  # dE/dh = dE/dy_a Wo^T
-    # dE/dWo = h^T dE/dy_a, summed over the batch
-    dWo = np.dot(H.reshape(-1, H.shape[-1]).T, dY_a.reshape(-1, dY_a.shape[-1]))
+    dWo = np.dot(H.reshape(-1, 16).T, dY_a.reshape(-1, 4))  # dE/dWo = h^T dE/dy_a, summed over the batch
     dH_a = dH  # dE/dh_a = dE/dh
     dP = dH_a @ np.swapaxes(V, -1, -2)  # dE/dp = dE/dh_a v^T
     dV = np.swapaxes(P, -1, -2) @ dH_a  # dE/dv = p^T dE/dh_a
@@ -241,12 +240,9 @@ def backward(params, cache, T):
     dQ = dS_b @ np.swapaxes(S_a, -1, -2)  # dE/dq = dE/ds_b s_a^T
     dS_a = np.swapaxes(Q, -1, -2) @ dS_b  # dE/ds_a = q^T dE/ds_b
     dK = np.swapaxes(dS_a, 1, 2)  # dE/dk = (dE/ds_a)^T
-    # dE/dWv = X^T dE/dv, summed over the batch
-    dWv = np.dot(X.reshape(-1, X.shape[-1]).T, dV.reshape(-1, dV.shape[-1]))
-    # dE/dWk = X^T dE/dk, summed over the batch
-    dWk = np.dot(X.reshape(-1, X.shape[-1]).T, dK.reshape(-1, dK.shape[-1]))
-    # dE/dWq = X^T dE/dq, summed over the batch
-    dWq = np.dot(X.reshape(-1, X.shape[-1]).T, dQ.reshape(-1, dQ.shape[-1]))
+    dWv = np.dot(X.reshape(-1, 16).T, dV.reshape(-1, 16))  # dE/dWv = X^T dE/dv, summed over the batch
+    dWk = np.dot(X.reshape(-1, 16).T, dK.reshape(-1, 16))  # dE/dWk = X^T dE/dk, summed over the batch
+    dWq = np.dot(X.reshape(-1, 16).T, dQ.reshape(-1, 16))  # dE/dWq = X^T dE/dq, summed over the batch
     return {
         "Wq": dWq,
         "Wk": dWk,
@@ -286,8 +282,7 @@ def loss_and_grad(params, X, T, check=True):
     dbo = _batch_sum(dY, 2)  # dE/dbo = dE/dy, summed over the broadcast axes
     del dY
     dH = dY_a @ Wo.T  # dE/dh = dE/dy_a Wo^T
-    # dE/dWo = h^T dE/dy_a, summed over the batch
-    dWo = np.dot(H.reshape(-1, H.shape[-1]).T, dY_a.reshape(-1, dY_a.shape[-1]))
+    dWo = np.dot(H.reshape(-1, 16).T, dY_a.reshape(-1, 4))  # dE/dWo = h^T dE/dy_a, summed over the batch
     del H, dY_a
     dH_a = dH  # dE/dh_a = dE/dh
     del dH
@@ -307,14 +302,11 @@ def loss_and_grad(params, X, T, check=True):
     del Q, dS_b
     dK = np.swapaxes(dS_a, 1, 2)  # dE/dk = (dE/ds_a)^T
     del dS_a
-    # dE/dWv = X^T dE/dv, summed over the batch
-    dWv = np.dot(X.reshape(-1, X.shape[-1]).T, dV.reshape(-1, dV.shape[-1]))
+    dWv = np.dot(X.reshape(-1, 16).T, dV.reshape(-1, 16))  # dE/dWv = X^T dE/dv, summed over the batch
     del dV
-    # dE/dWk = X^T dE/dk, summed over the batch
-    dWk = np.dot(X.reshape(-1, X.shape[-1]).T, dK.reshape(-1, dK.shape[-1]))
+    dWk = np.dot(X.reshape(-1, 16).T, dK.reshape(-1, 16))  # dE/dWk = X^T dE/dk, summed over the batch
     del dK
-    # dE/dWq = X^T dE/dq, summed over the batch
-    dWq = np.dot(X.reshape(-1, X.shape[-1]).T, dQ.reshape(-1, dQ.shape[-1]))
+    dWq = np.dot(X.reshape(-1, 16).T, dQ.reshape(-1, 16))  # dE/dWq = X^T dE/dq, summed over the batch
     return E, {
         "Wq": dWq,
         "Wk": dWk,

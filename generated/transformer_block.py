@@ -475,16 +475,14 @@ def backward(params, cache, T):
     dF_d = dF  # dE/df_d = dE/df
     dc2 = _batch_sum(dF, 2)  # dE/dc2 = dE/df, summed over the broadcast axes
     dF_c = dF_d @ W2.T  # dE/df_c = dE/df_d W2^T
-    # dE/dW2 = f_c^T dE/df_d, summed over the batch
-    dW2 = np.dot(F_c.reshape(-1, F_c.shape[-1]).T, dF_d.reshape(-1, dF_d.shape[-1]))
+    dW2 = np.dot(F_c.reshape(-1, 128).T, dF_d.reshape(-1, 32))  # dE/dW2 = f_c^T dE/df_d, summed over the batch
     _s1 = 0.5 * F_b * 1.4142135623730951  # 0.5 * F_b * sqrt(2), used twice
     # dE/df_b = dE/df_c * (0.5 * f_b * sqrt(2) * exp(-0.5 * f_b ** 2) / sqrt(pi) + 0.5 * erf(0.5 * f_b * sqrt(2)) + 0.5)
     dF_b = dF_c * (_s1 * np.exp(-0.5 * F_b ** 2) / 1.772453850905516 + 0.5 * _erf(_s1) + 0.5)
     dF_a = dF_b  # dE/df_a = dE/df_b
     dc1 = _batch_sum(dF_b, 2)  # dE/dc1 = dE/df_b, summed over the broadcast axes
     dN2 = dF_a @ W1.T  # dE/dn2 = dE/df_a W1^T
-    # dE/dW1 = n2^T dE/df_a, summed over the batch
-    dW1 = np.dot(N2.reshape(-1, N2.shape[-1]).T, dF_a.reshape(-1, dF_a.shape[-1]))
+    dW1 = np.dot(N2.reshape(-1, 32).T, dF_a.reshape(-1, 128))  # dE/dW1 = n2^T dE/df_a, summed over the batch
     dN2_b = dN2  # dE/dn2_b = dE/dn2
     db2 = _batch_sum(dN2, 2)  # dE/db2 = dE/dn2, summed over the broadcast axes
     dg2 = _batch_sum(dN2_b * N2_a, 2)  # dE/dg2 = dE/dn2_b * n2_a, summed over the broadcast axes
@@ -495,8 +493,7 @@ def backward(params, cache, T):
     dbo = _batch_sum(dH, 2)  # dE/dbo = dE/dh, summed over the broadcast axes
     dH_a = dH_b  # dE/dh_a = dE/dh_b
     dO_ = dH_a @ Wo.T  # dE/do = dE/dh_a Wo^T
-    # dE/dWo = o^T dE/dh_a, summed over the batch
-    dWo = np.dot(O_.reshape(-1, O_.shape[-1]).T, dH_a.reshape(-1, dH_a.shape[-1]))
+    dWo = np.dot(O_.reshape(-1, 32).T, dH_a.reshape(-1, 32))  # dE/dWo = o^T dE/dh_a, summed over the batch
     dO_b = dO_.reshape(dO_.shape[0], 8, 4, 8)  # dE/do_b = reshape(dE/do, [8, 4, 8])
     dO_a = np.transpose(dO_b, (0, 2, 1, 3))  # dE/do_a = transpose(dE/do_b, (1, 0, 2))
     dP = dO_a @ np.swapaxes(V, -1, -2)  # dE/dp = dE/do_a v^T
@@ -510,18 +507,15 @@ def backward(params, cache, T):
     dV_b = np.transpose(dV, (0, 2, 1, 3))  # dE/dv_b = transpose(dE/dv, (1, 0, 2))
     dV_a = dV_b.reshape(dV_b.shape[0], 8, 32)  # dE/dv_a = reshape(dE/dv_b, [8, 32])
     dN1 = dV_a @ Wv.T  # dE/dn1 = dE/dv_a Wv^T
-    # dE/dWv = n1^T dE/dv_a, summed over the batch
-    dWv = np.dot(N1.reshape(-1, N1.shape[-1]).T, dV_a.reshape(-1, dV_a.shape[-1]))
+    dWv = np.dot(N1.reshape(-1, 32).T, dV_a.reshape(-1, 32))  # dE/dWv = n1^T dE/dv_a, summed over the batch
     dK_b = np.transpose(dK, (0, 2, 1, 3))  # dE/dk_b = transpose(dE/dk, (1, 0, 2))
     dK_a = dK_b.reshape(dK_b.shape[0], 8, 32)  # dE/dk_a = reshape(dE/dk_b, [8, 32])
     dN1 = dN1 + dK_a @ Wk.T  # dE/dn1 += dE/dk_a Wk^T
-    # dE/dWk = n1^T dE/dk_a, summed over the batch
-    dWk = np.dot(N1.reshape(-1, N1.shape[-1]).T, dK_a.reshape(-1, dK_a.shape[-1]))
+    dWk = np.dot(N1.reshape(-1, 32).T, dK_a.reshape(-1, 32))  # dE/dWk = n1^T dE/dk_a, summed over the batch
     dQ_b = np.transpose(dQ, (0, 2, 1, 3))  # dE/dq_b = transpose(dE/dq, (1, 0, 2))
     dQ_a = dQ_b.reshape(dQ_b.shape[0], 8, 32)  # dE/dq_a = reshape(dE/dq_b, [8, 32])
     dN1 = dN1 + dQ_a @ Wq.T  # dE/dn1 += dE/dq_a Wq^T
-    # dE/dWq = n1^T dE/dq_a, summed over the batch
-    dWq = np.dot(N1.reshape(-1, N1.shape[-1]).T, dQ_a.reshape(-1, dQ_a.shape[-1]))
+    dWq = np.dot(N1.reshape(-1, 32).T, dQ_a.reshape(-1, 32))  # dE/dWq = n1^T dE/dq_a, summed over the batch
     dN1_b = dN1  # dE/dn1_b = dE/dn1
     db1 = _batch_sum(dN1, 2)  # dE/db1 = dE/dn1, summed over the broadcast axes
     dg1 = _batch_sum(dN1_b * N1_a, 2)  # dE/dg1 = dE/dn1_b * n1_a, summed over the broadcast axes
@@ -606,8 +600,7 @@ def loss_and_grad(params, X, T, check=True):
     dc2 = _batch_sum(dF, 2)  # dE/dc2 = dE/df, summed over the broadcast axes
     del dF
     dF_c = dF_d @ W2.T  # dE/df_c = dE/df_d W2^T
-    # dE/dW2 = f_c^T dE/df_d, summed over the batch
-    dW2 = np.dot(F_c.reshape(-1, F_c.shape[-1]).T, dF_d.reshape(-1, dF_d.shape[-1]))
+    dW2 = np.dot(F_c.reshape(-1, 128).T, dF_d.reshape(-1, 32))  # dE/dW2 = f_c^T dE/df_d, summed over the batch
     del F_c, dF_d
     _s1 = 0.5 * F_b * 1.4142135623730951  # 0.5 * F_b * sqrt(2), used twice
     # dE/df_b = dE/df_c * (0.5 * f_b * sqrt(2) * exp(-0.5 * f_b ** 2) / sqrt(pi) + 0.5 * erf(0.5 * f_b * sqrt(2)) + 0.5)
@@ -617,8 +610,7 @@ def loss_and_grad(params, X, T, check=True):
     dc1 = _batch_sum(dF_b, 2)  # dE/dc1 = dE/df_b, summed over the broadcast axes
     del dF_b
     dN2 = dF_a @ W1.T  # dE/dn2 = dE/df_a W1^T
-    # dE/dW1 = n2^T dE/df_a, summed over the batch
-    dW1 = np.dot(N2.reshape(-1, N2.shape[-1]).T, dF_a.reshape(-1, dF_a.shape[-1]))
+    dW1 = np.dot(N2.reshape(-1, 32).T, dF_a.reshape(-1, 128))  # dE/dW1 = n2^T dE/df_a, summed over the batch
     del N2, dF_a
     dN2_b = dN2  # dE/dn2_b = dE/dn2
     db2 = _batch_sum(dN2, 2)  # dE/db2 = dE/dn2, summed over the broadcast axes
@@ -635,8 +627,7 @@ def loss_and_grad(params, X, T, check=True):
     dH_a = dH_b  # dE/dh_a = dE/dh_b
     del dH_b
     dO_ = dH_a @ Wo.T  # dE/do = dE/dh_a Wo^T
-    # dE/dWo = o^T dE/dh_a, summed over the batch
-    dWo = np.dot(O_.reshape(-1, O_.shape[-1]).T, dH_a.reshape(-1, dH_a.shape[-1]))
+    dWo = np.dot(O_.reshape(-1, 32).T, dH_a.reshape(-1, 32))  # dE/dWo = o^T dE/dh_a, summed over the batch
     del O_, dH_a
     dO_b = dO_.reshape(dO_.shape[0], 8, 4, 8)  # dE/do_b = reshape(dE/do, [8, 4, 8])
     del dO_
@@ -663,24 +654,21 @@ def loss_and_grad(params, X, T, check=True):
     dV_a = dV_b.reshape(dV_b.shape[0], 8, 32)  # dE/dv_a = reshape(dE/dv_b, [8, 32])
     del dV_b
     dN1 = dV_a @ Wv.T  # dE/dn1 = dE/dv_a Wv^T
-    # dE/dWv = n1^T dE/dv_a, summed over the batch
-    dWv = np.dot(N1.reshape(-1, N1.shape[-1]).T, dV_a.reshape(-1, dV_a.shape[-1]))
+    dWv = np.dot(N1.reshape(-1, 32).T, dV_a.reshape(-1, 32))  # dE/dWv = n1^T dE/dv_a, summed over the batch
     del dV_a
     dK_b = np.transpose(dK, (0, 2, 1, 3))  # dE/dk_b = transpose(dE/dk, (1, 0, 2))
     del dK
     dK_a = dK_b.reshape(dK_b.shape[0], 8, 32)  # dE/dk_a = reshape(dE/dk_b, [8, 32])
     del dK_b
     dN1 = dN1 + dK_a @ Wk.T  # dE/dn1 += dE/dk_a Wk^T
-    # dE/dWk = n1^T dE/dk_a, summed over the batch
-    dWk = np.dot(N1.reshape(-1, N1.shape[-1]).T, dK_a.reshape(-1, dK_a.shape[-1]))
+    dWk = np.dot(N1.reshape(-1, 32).T, dK_a.reshape(-1, 32))  # dE/dWk = n1^T dE/dk_a, summed over the batch
     del dK_a
     dQ_b = np.transpose(dQ, (0, 2, 1, 3))  # dE/dq_b = transpose(dE/dq, (1, 0, 2))
     del dQ
     dQ_a = dQ_b.reshape(dQ_b.shape[0], 8, 32)  # dE/dq_a = reshape(dE/dq_b, [8, 32])
     del dQ_b
     dN1 = dN1 + dQ_a @ Wq.T  # dE/dn1 += dE/dq_a Wq^T
-    # dE/dWq = n1^T dE/dq_a, summed over the batch
-    dWq = np.dot(N1.reshape(-1, N1.shape[-1]).T, dQ_a.reshape(-1, dQ_a.shape[-1]))
+    dWq = np.dot(N1.reshape(-1, 32).T, dQ_a.reshape(-1, 32))  # dE/dWq = n1^T dE/dq_a, summed over the batch
     del N1, dQ_a
     dN1_b = dN1  # dE/dn1_b = dE/dn1
     db1 = _batch_sum(dN1, 2)  # dE/db1 = dE/dn1, summed over the broadcast axes
