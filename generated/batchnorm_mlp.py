@@ -73,12 +73,28 @@ def _relu(x):
     return np.maximum(x, 0.0)
 
 
+def _row_max(z):
+    """z's maximum along its last axis (keepdims).  NumPy reduces a short contiguous axis row
+    by row, ~50 ns a row: a short one (16 or fewer) is copied transposed first, so that the
+    reduction runs along long rows ((64, 8, 8) scores: 8 against 28 us; (1024, 5): 18 against 67)."""
+    n = z.shape[-1]
+    if n > 16:
+        return z.max(axis=-1, keepdims=True)
+    return z.reshape(-1, n).T.copy().max(axis=0).reshape(*z.shape[:-1], 1)
+
+
+def _row_sum(A):
+    """A summed along its last axis (keepdims), by BLAS: a product with ones, 2-3x faster than
+    A.sum(axis=-1, keepdims=True) on short rows ((64, 8, 8): 5 against 14 us, NumPy 2.4)."""
+    return (A @ _ones(A.shape[-1], A.dtype))[..., None]
+
+
 def _softmax_lse(z):
     """(softmax(z), logsumexp(z)) along the last axis, from one exp: the cross-entropy
     -sum_i t_i log(softmax(z)_i) is then sum_i t_i (logsumexp(z) - z_i), stable at any z."""
-    top = z.max(axis=-1, keepdims=True)
+    top = _row_max(z)
     e = np.exp(z - top)
-    total = (e @ _ones(e.shape[-1], e.dtype))[..., None]  # the row sums by BLAS
+    total = _row_sum(e)
     return e / total, np.log(total) + top
 
 

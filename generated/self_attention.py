@@ -70,12 +70,33 @@ def _ones(n, dtype):
     return ones
 
 
+def _row_max(z):
+    """z's maximum along its last axis (keepdims).  NumPy reduces a short contiguous axis row
+    by row, ~50 ns a row: a short one (16 or fewer) is copied transposed first, so that the
+    reduction runs along long rows ((64, 8, 8) scores: 8 against 28 us; (1024, 5): 18 against 67)."""
+    n = z.shape[-1]
+    if n > 16:
+        return z.max(axis=-1, keepdims=True)
+    return z.reshape(-1, n).T.copy().max(axis=0).reshape(*z.shape[:-1], 1)
+
+
+def _row_sum(A):
+    """A summed along its last axis (keepdims), by BLAS: a product with ones, 2-3x faster than
+    A.sum(axis=-1, keepdims=True) on short rows ((64, 8, 8): 5 against 14 us, NumPy 2.4)."""
+    return (A @ _ones(A.shape[-1], A.dtype))[..., None]
+
+
 def _softmax(z, axis=-1):
     """softmax along an axis (the last by default), shifted by the maximum so exp never overflows."""
+    if axis in (-1, z.ndim - 1):  # the row maxima and sums of short rows fast
+        e = np.exp(z - _row_max(z))
+        return e / _row_sum(e)
     e = np.exp(z - z.max(axis=axis, keepdims=True))
-    if axis in (-1, e.ndim - 1):  # the row sums by BLAS
-        return e / (e @ _ones(e.shape[-1], e.dtype))[..., None]
     return e / e.sum(axis=axis, keepdims=True)
+
+
+_TRIL_8 = np.tril(np.ones((8, 8), dtype=bool))  # tril(8), made once
+_TRIL_8.flags.writeable = False
 
 
 def _checked(label, A, shape, like=None, classes=None, values=None):
@@ -163,7 +184,7 @@ def forward(params, X):
     Q = X @ Wq  # q = X @ Wq
     V = X @ Wv  # v = X @ Wv
     S_a = np.swapaxes(X @ Wk, 1, 2)  # s_a = (X @ Wk).T
-    P_a = np.tril(np.ones((8, 8), dtype=bool))  # p_a = tril(8) (true on and below the diagonal)
+    P_a = _TRIL_8  # p_a = tril(8) (true on and below the diagonal)
     P = _softmax(np.where(P_a, 0.25 * Q @ S_a, -1000000000))  # p = softmax(where(p_a, 0.25 * q @ s_a, -1000000000))
     H = P @ V + X  # h = X + p @ v
     Y = H @ Wo + bo  # y = bo + h @ Wo
@@ -208,18 +229,18 @@ def backward(params, cache, T):
     dY = (Y - T) * (0.0625 / N)  # dE/dy = 0.0625 * y - 0.0625 * t
     dbo = _batch_sum(dY, 2)  # dE/dbo = dE/dy, summed over the broadcast axes
     dH = dY @ Wo.T  # dE/dh = dE/dy_a Wo^T
-    dWo = np.tensordot(H, dY, axes=([0, 1], [0, 1]))  # dE/dWo = h^T dE/dy_a, summed over the batch
+    dWo = np.dot(H.reshape(-1, 16).T, dY.reshape(-1, 4))  # dE/dWo = h^T dE/dy_a, summed over the batch
     dP = dH @ np.swapaxes(V, -1, -2)  # dE/dp = dE/dh_a v^T
     dV = np.swapaxes(P, -1, -2) @ dH  # dE/dv = p^T dE/dh_a
-    dP_b = P * (dP - (dP * P).sum(axis=-1, keepdims=True))  # dE/dp_b = p * (dE/dp - sum_i dE/dp_i p_i)
+    dP_b = P * (dP - _row_sum(dP * P))  # dE/dp_b = p * (dE/dp - sum_i dE/dp_i p_i)
     dS = np.where(P_a, dP_b, 0.0)  # dE/ds = dE/dp_b where p_a is true, 0 elsewhere
     dS_b = dS * 0.25  # dE/ds_b = dE/ds * 0.25
     dQ = dS_b @ np.swapaxes(S_a, -1, -2)  # dE/dq = dE/ds_b s_a^T
     dS_a = np.swapaxes(Q, -1, -2) @ dS_b  # dE/ds_a = q^T dE/ds_b
     dK = np.swapaxes(dS_a, 1, 2)  # dE/dk = (dE/ds_a)^T
-    dWv = np.tensordot(X, dV, axes=([0, 1], [0, 1]))  # dE/dWv = X^T dE/dv, summed over the batch
-    dWk = np.tensordot(X, dK, axes=([0, 1], [0, 1]))  # dE/dWk = X^T dE/dk, summed over the batch
-    dWq = np.tensordot(X, dQ, axes=([0, 1], [0, 1]))  # dE/dWq = X^T dE/dq, summed over the batch
+    dWv = np.dot(X.reshape(-1, 16).T, dV.reshape(-1, 16))  # dE/dWv = X^T dE/dv, summed over the batch
+    dWk = np.dot(X.reshape(-1, 16).T, dK.reshape(-1, 16))  # dE/dWk = X^T dE/dk, summed over the batch
+    dWq = np.dot(X.reshape(-1, 16).T, dQ.reshape(-1, 16))  # dE/dWq = X^T dE/dq, summed over the batch
     return {
         "Wq": dWq,
         "Wk": dWk,
@@ -244,7 +265,7 @@ def loss_and_grad(params, X, T, check=True):
     Q = X @ Wq  # q = X @ Wq
     V = X @ Wv  # v = X @ Wv
     S_a = np.swapaxes(X @ Wk, 1, 2)  # s_a = (X @ Wk).T
-    P_a = np.tril(np.ones((8, 8), dtype=bool))  # p_a = tril(8) (true on and below the diagonal)
+    P_a = _TRIL_8  # p_a = tril(8) (true on and below the diagonal)
     P = _softmax(np.where(P_a, 0.25 * Q @ S_a, -1000000000))  # p = softmax(where(p_a, 0.25 * q @ s_a, -1000000000))
     H = P @ V + X  # h = X + p @ v
     Y = H @ Wo + bo  # y = bo + h @ Wo
@@ -257,13 +278,13 @@ def loss_and_grad(params, X, T, check=True):
     del _r_Y
     dbo = _batch_sum(dY, 2)  # dE/dbo = dE/dy, summed over the broadcast axes
     dH = dY @ Wo.T  # dE/dh = dE/dy_a Wo^T
-    dWo = np.tensordot(H, dY, axes=([0, 1], [0, 1]))  # dE/dWo = h^T dE/dy_a, summed over the batch
+    dWo = np.dot(H.reshape(-1, 16).T, dY.reshape(-1, 4))  # dE/dWo = h^T dE/dy_a, summed over the batch
     del H, dY
     dP = dH @ np.swapaxes(V, -1, -2)  # dE/dp = dE/dh_a v^T
     del V
     dV = np.swapaxes(P, -1, -2) @ dH  # dE/dv = p^T dE/dh_a
     del dH
-    dP_b = P * (dP - (dP * P).sum(axis=-1, keepdims=True))  # dE/dp_b = p * (dE/dp - sum_i dE/dp_i p_i)
+    dP_b = P * (dP - _row_sum(dP * P))  # dE/dp_b = p * (dE/dp - sum_i dE/dp_i p_i)
     del P, dP
     dS = np.where(P_a, dP_b, 0.0)  # dE/ds = dE/dp_b where p_a is true, 0 elsewhere
     del P_a, dP_b
@@ -275,11 +296,11 @@ def loss_and_grad(params, X, T, check=True):
     del Q, dS_b
     dK = np.swapaxes(dS_a, 1, 2)  # dE/dk = (dE/ds_a)^T
     del dS_a
-    dWv = np.tensordot(X, dV, axes=([0, 1], [0, 1]))  # dE/dWv = X^T dE/dv, summed over the batch
+    dWv = np.dot(X.reshape(-1, 16).T, dV.reshape(-1, 16))  # dE/dWv = X^T dE/dv, summed over the batch
     del dV
-    dWk = np.tensordot(X, dK, axes=([0, 1], [0, 1]))  # dE/dWk = X^T dE/dk, summed over the batch
+    dWk = np.dot(X.reshape(-1, 16).T, dK.reshape(-1, 16))  # dE/dWk = X^T dE/dk, summed over the batch
     del dK
-    dWq = np.tensordot(X, dQ, axes=([0, 1], [0, 1]))  # dE/dWq = X^T dE/dq, summed over the batch
+    dWq = np.dot(X.reshape(-1, 16).T, dQ.reshape(-1, 16))  # dE/dWq = X^T dE/dq, summed over the batch
     return E, {
         "Wq": dWq,
         "Wk": dWk,

@@ -69,10 +69,27 @@ EXTRA_HELPERS = {
     "softmax": (
         "def _softmax(z, axis=-1):\n"
         '    """softmax along an axis (the last by default), shifted by the maximum so exp never overflows."""\n'
+        "    if axis in (-1, z.ndim - 1):  # the row maxima and sums of short rows fast\n"
+        "        e = np.exp(z - _row_max(z))\n"
+        "        return e / _row_sum(e)\n"
         "    e = np.exp(z - z.max(axis=axis, keepdims=True))\n"
-        "    if axis in (-1, e.ndim - 1):  # the row sums by BLAS\n"
-        "        return e / (e @ _ones(e.shape[-1], e.dtype))[..., None]\n"
         "    return e / e.sum(axis=axis, keepdims=True)\n"
+    ),
+    "row_max": (
+        "def _row_max(z):\n"
+        '    """z\'s maximum along its last axis (keepdims).  NumPy reduces a short contiguous axis row\n'
+        "    by row, ~50 ns a row: a short one (16 or fewer) is copied transposed first, so that the\n"
+        "    reduction runs along long rows ((64, 8, 8) scores: 8 against 28 us; (1024, 5): 18 against 67).\"\"\"\n"
+        "    n = z.shape[-1]\n"
+        "    if n > 16:\n"
+        "        return z.max(axis=-1, keepdims=True)\n"
+        "    return z.reshape(-1, n).T.copy().max(axis=0).reshape(*z.shape[:-1], 1)\n"
+    ),
+    "row_sum": (
+        "def _row_sum(A):\n"
+        '    """A summed along its last axis (keepdims), by BLAS: a product with ones, 2-3x faster than\n'
+        "    A.sum(axis=-1, keepdims=True) on short rows ((64, 8, 8): 5 against 14 us, NumPy 2.4).\"\"\"\n"
+        "    return (A @ _ones(A.shape[-1], A.dtype))[..., None]\n"
     ),
     "batch_sum": (
         "def _batch_sum(A, axes=1):\n"
@@ -91,9 +108,9 @@ EXTRA_HELPERS = {
         "def _softmax_lse(z):\n"
         '    """(softmax(z), logsumexp(z)) along the last axis, from one exp: the cross-entropy\n'
         "    -sum_i t_i log(softmax(z)_i) is then sum_i t_i (logsumexp(z) - z_i), stable at any z.\"\"\"\n"
-        "    top = z.max(axis=-1, keepdims=True)\n"
+        "    top = _row_max(z)\n"
         "    e = np.exp(z - top)\n"
-        "    total = (e @ _ones(e.shape[-1], e.dtype))[..., None]  # the row sums by BLAS\n"
+        "    total = _row_sum(e)\n"
         "    return e / total, np.log(total) + top\n"
     ),
     "ones": (
@@ -115,7 +132,12 @@ EXTRA_HELPERS = {
 }
 
 #: The helpers each of ``EXTRA_HELPERS`` calls.
-EXTRA_HELPER_NEEDS = {"softmax": ("ones",), "batch_sum": ("ones",), "softmax_lse": ("ones",)}
+EXTRA_HELPER_NEEDS = {
+    "softmax": ("row_max", "row_sum"),
+    "softmax_lse": ("row_max", "row_sum"),
+    "row_sum": ("ones",),
+    "batch_sum": ("ones",),
+}
 
 
 class PlainArithmetic:

@@ -47,11 +47,12 @@ def test_each_weight_multiplies_its_slices_in_one_product():
     assert "np.dot(H1, U.T)" in body
     # W's gradient from the three steps in one product, after the last of them
     assert body.count("    dW = ") == 1 and "dW = dW + " not in body
-    assert "dW = np.dot(np.stack([dH1_b, dH2_b, dH3_b], axis=1).reshape(-1, 4).T, S[:, [0, 2, 3]].reshape(-1, 3))" in body
-    assert "dQ = np.dot(np.stack([dH2_f, dH3_f], axis=1).reshape(-1, 4).T, X[:, 2:4].reshape(-1, 3))" in body
+    assert "dW = np.dot(np.concatenate([dH1_b, dH2_b, dH3_b], axis=1).reshape(-1, 4).T, S[:, [0, 2, 3]].reshape(-1, 3))" in body
+    assert "dQ = np.dot(np.concatenate([dH2_f, dH3_f], axis=1).reshape(-1, 4).T, X[:, 2:4].reshape(-1, 3))" in body
     assert "dV = dV + np.dot(dH1_e.T, H1_c)" in body  # V's products were not stacked (dE/dh1_d is dE/dh1_e)
-    # s's adjoint in one stack, zeros in the rows no slice took; no _unindex.
-    assert "dS = np.stack([dH1_a, np.zeros_like(dH1_a), dH2_a, dH3_a, np.zeros_like(dH1_a)], axis=1)" in body
+    # s's adjoint in one stack (a concatenation, reshaped), zeros in the rows no slice took; no _unindex.
+    slots = "dH1_a, np.zeros_like(dH1_a), dH2_a, dH3_a, np.zeros_like(dH1_a)"
+    assert f"dS = np.concatenate([{slots}], axis=1).reshape(-1, 5, 3)" in body
     assert "_unindex" not in body
 
 
@@ -63,11 +64,13 @@ def test_recurrent_examples_stack_what_the_math_allows():
     for gate in "ifog":
         assert lstm.count(f"_W{gate}_x = X") == 1
         assert f"np.dot(X[:, 1], W{gate}.T)" not in lstm
-        assert lstm.count(f"    dW{gate} = np.dot(np.stack([") == 1 and f"dW{gate} = dW{gate} + " not in lstm
+        assert lstm.count(f"    dW{gate} = np.dot(np.concatenate([") == 1 and f"dW{gate} = dW{gate} + " not in lstm
+        # the bias shared by the steps: one sum over the batch of all the steps' adjoints
+        assert lstm.count(f"    db{gate} = _batch_sum(np.concatenate([") == 1 and f"db{gate} = db{gate} + " not in lstm
     gru = body("embedding_gru")
     assert all(f"_W{gate}_e = E_.swapaxes(0, 1) @ W{gate}.T" in gru for gate in "zn")
     assert "_Wr_e = E_[:, 1:6].swapaxes(0, 1) @ Wr.T" in gru  # r from the second token on
-    assert "_unindex" not in gru and "dE_ = np.stack(" in gru
+    assert "_unindex" not in gru and "dE_ = np.concatenate(" in gru and "reshape(-1, 6, 12)" in gru
     # Separate inputs x1, ..., x5: stacking them costs a copy the one product does not win back.
     assert "swapaxes" not in body("elman_rnn")
 
@@ -92,3 +95,45 @@ def test_products_of_targets_stay_per_step(tmp_path):
     module = emit_module(FORCED, tmp_path)
     check_module_against_references(FORCED, module)
     assert "swapaxes" not in _loss_and_grad(module_source(symprop.derive(symprop.from_dict(FORCED, source="<test>"))))
+
+
+def _bias_spec(name: str, second: str, output: str) -> dict:
+    """An RNN of three steps whose steps add the bias b in the dense node (h1) or in a sum above
+    it (h2, h3); ``second``: a2, the sum of step 2 before its bias; ``output``: y."""
+    return {
+        "name": name,
+        "inputs": {"x": [3, 2]},
+        "targets": {"t": 2},
+        "params": {"W": [4, 2], "U": [4, 4], "b": [4], "R": [2, 4]},
+        "nodes": {
+            "h1": "tanh(W @ x[0] + b)",
+            "a2": second,
+            "h2": "tanh(a2 + b)",
+            "h3": "tanh(W @ x[2] + U @ h2 + b)",
+            "y": output,
+        },
+        "loss": "half_sse(y, t)",
+    }
+
+
+#: Every step's W x[k] reaches b through sums nothing else reads: the product adds b once.
+FOLDED = _bias_spec("stacked_bias", "W @ x[1] + U @ h1", "R @ h3")
+#: a2 = W x[1] + U h1 is read by y too: it must not hold b, so no step's bias is folded.
+NOT_FOLDED = _bias_spec("stacked_bias_read", "W @ x[1] + U @ h1", "R @ (h3 + a2)")
+
+
+def test_a_bias_every_step_adds_is_added_once_by_the_product(tmp_path):
+    check_module_against_references(FOLDED, emit_module(FOLDED, tmp_path))
+    body = _loss_and_grad(module_source(symprop.derive(symprop.from_dict(FOLDED, source="<test>"))))
+    assert "_W_x = X.swapaxes(0, 1) @ W.T + b" in body
+    assert "H1 = np.tanh(_W_x[0])" in body and "H3 = np.tanh(_W_x[2] + np.dot(H2, U.T))" in body
+    code = [line.split("  #")[0] for line in body[: body.index("def sgd_step")].splitlines() if "#" not in line.split("=")[0]]
+    assert sum(line.count(" + b") for line in code) == 1  # the steps leave it out
+    assert body.count("    db = _batch_sum(np.concatenate([") == 1  # its gradient: one sum of the steps'
+
+
+def test_a_bias_is_not_folded_when_a_value_on_the_way_is_read(tmp_path):
+    check_module_against_references(NOT_FOLDED, emit_module(NOT_FOLDED, tmp_path))
+    body = _loss_and_grad(module_source(symprop.derive(symprop.from_dict(NOT_FOLDED, source="<test>"))))
+    assert "_W_x = X.swapaxes(0, 1) @ W.T\n" in body or "_W_x = X.swapaxes(0, 1) @ W.T  #" in body
+    assert "H1 = np.tanh(_W_x[0] + b)" in body

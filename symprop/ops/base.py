@@ -226,6 +226,7 @@ class NumpyContext(Protocol):
     def temporary(self, code: str, comment: str) -> tuple[str, Any]: ...  # (name, line) of a temporary
     # (code, formula) of a dense node's W x[k] when the module computes it for every k at once, else None
     def input_product(self, node: Node) -> tuple[str, str] | None: ...
+    def folded(self, node: str, bias: str) -> bool: ...  # bias already added by an input product
     def uniform(self, node: str) -> bool: ...  # whether dE/d node is one Python float (Op.numpy_uniform)
 
 

@@ -2,9 +2,9 @@
 
 The matrix product, its adjoints and every ``einsum`` of a graph spec are contractions:
 ``"nij,jk->nik"``.  ``contract`` writes one as ``A @ B`` (with ``np.swapaxes`` or ``.T``) when
-it is a (batched) matrix product, as ``np.tensordot`` when it sums over axes that both
-operands share and nothing else (a weight's gradient summed over the batch and the sequence:
-one BLAS call), and as ``np.einsum`` otherwise.  Letters summed within one operand only are
+it is a (batched) matrix product, as ``np.dot`` of the reshaped arrays or ``np.tensordot``
+when it sums over axes that both operands share and nothing else (a weight's gradient summed
+over the batch and the sequence: one BLAS call), and as ``np.einsum`` otherwise.  Letters summed within one operand only are
 summed first; letters of the result that no operand has are broadcast (``broadcast_missing``).
 """
 
@@ -62,8 +62,9 @@ def _as_matmul(a: tuple[str, str], b: tuple[str, str], out: str) -> str | None:
     return None
 
 
-def _as_tensordot(a: tuple[str, str], b: tuple[str, str], out: str) -> str | None:
-    """``np.tensordot`` over every shared letter, when no shared letter is kept."""
+def _as_tensordot(a: tuple[str, str], b: tuple[str, str], out: str, sizes: dict[str, int]) -> str | None:
+    """``np.tensordot`` over every shared letter, when no shared letter is kept (``np.dot`` of the
+    reshaped arrays when the shared letters lead both and ``sizes`` gives the free ones)."""
     (ca, sa), (cb, sb) = a, b
     shared = [c for c in sa if c in sb]
     if not shared or any(c in out for c in shared):
@@ -73,6 +74,14 @@ def _as_tensordot(a: tuple[str, str], b: tuple[str, str], out: str) -> str | Non
         return None
     axes_a = [sa.index(c) for c in shared]
     axes_b = [sb.index(c) for c in shared]
+    leading = list(range(len(shared)))
+    one_each = len(sa) == len(sb) == len(shared) + 1 and "".join(free) == out and set(free) <= sizes.keys()
+    if axes_a == axes_b == leading and one_each:
+        # A weight's gradient summed over the batch and the sequence: the leading axes are the
+        # rows of one np.dot of the reshaped arrays (no copy of a contiguous array), where
+        # np.tensordot first copies each operand transposed (self_attention, (64, 8, 16)
+        # arrays: 5.5 against 9.5 us, NumPy 2.4).
+        return f"np.dot({_wrapped(ca)}.reshape(-1, {sizes[free[0]]}).T, {_wrapped(cb)}.reshape(-1, {sizes[free[1]]}))"
     if len(shared) == 1:
         spelled = f"np.tensordot({ca}, {cb}, axes=({axes_a[0]}, {axes_b[0]}))"
     else:
@@ -84,9 +93,11 @@ def _as_tensordot(a: tuple[str, str], b: tuple[str, str], out: str) -> str | Non
     return f"np.transpose({spelled}, {tuple(free.index(c) for c in out)})"
 
 
-def contract(operands: list[tuple[str, str]], out: str) -> str:
+def contract(operands: list[tuple[str, str]], out: str, sizes: dict[str, int] | None = None) -> str:
     """NumPy for ``einsum(operands -> out)``; ``operands`` are (array code, subscripts), every
-    letter of ``out`` appears in some operand and no operand repeats a letter."""
+    letter of ``out`` appears in some operand and no operand repeats a letter; ``sizes``: the
+    sizes of the letters known (per-sample axes), for reshapes."""
+    sizes = sizes or {}
     # A letter only one operand has, and not the result: sum it there first.
     summed = []
     for position, (code, subs) in enumerate(operands):
@@ -117,7 +128,8 @@ def contract(operands: list[tuple[str, str]], out: str) -> str:
         if spelled is not None:
             return spelled
         # np.tensordot in the order that needs no transpose of the result, if there is one.
-        dots = [d for d in (_as_tensordot(operands[0], operands[1], out), _as_tensordot(operands[1], operands[0], out)) if d]
+        pair = ((operands[0], operands[1]), (operands[1], operands[0]))
+        dots = [d for d in (_as_tensordot(a, b, out, sizes) for a, b in pair) if d]
         if dots:
             return min(dots, key=lambda d: d.endswith(".T") or d.startswith("np.transpose"))
     subscripts = ",".join(s for _, s in operands)

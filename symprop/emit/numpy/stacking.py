@@ -21,6 +21,13 @@ each step on its own (``ModuleBuilder.step_lines``), still show the per-step lin
   steps), at the last of the steps (``ModuleBuilder.weight_line``).  Measured against one
   product a step: 5% faster for the LSTM at batch 64, 10% slower at 1024 (the stack is a
   fresh copy); the input adjoints ``W^T dZ_k`` stay one product a step (faster at both).
+* **Folded biases** (``folded_biases``): when every member's value goes on, through sums
+  alone, into a sum with one and the same bias ``b`` (``sigmoid(Wi x[k] + Ui h + bi)``), the
+  product adds it once for all the steps (``_Wi_x = X.swapaxes(0, 1) @ Wi.T + bi``) and those
+  sums leave it out: one addition of the steps' bias instead of one a step (a (16,) bias onto a
+  (64, 16) array costs ~1.4 us, the LSTM's 38 of them 55 us at batch 64).  The values along the
+  way (``Wi x[k]``, ``Wi x[k] + Ui h``) then hold the bias too: allowed because nothing but the
+  next sum reads them, and a sum's adjoint reads no value.  The backward pass is unchanged.
 * **Slot adjoints** (``slot_targets``): a tensor whose every adjoint contribution comes from
   slices ``x[k]`` (``Op.slot``) gets its adjoint in one ``np.stack`` of the slices' adjoints,
   slot by slot (the contributions to one slot added), instead of one ``_unindex`` (a fresh
@@ -30,7 +37,9 @@ each step on its own (``ModuleBuilder.step_lines``), still show the per-step lin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from ...ops.base import arg_symbol
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,7 @@ class InputProduct:
     slots: tuple[int, ...]  # each member's slice index k (its data is source[k])
     positions: tuple[int, ...]  # the distinct slices taken, sorted: the product's rows
     size: int  # the source's first per-sample axis
+    bias: str | None = None  # the bias the product adds for every step (``folded_biases``)
 
     @property
     def array(self) -> str:
@@ -89,6 +99,54 @@ def input_products(graph) -> dict[str, InputProduct]:
         product = InputProduct(weight, source, names, slots, tuple(sorted(set(slots))), graph.nodes[source].shape[0])
         found.update(dict.fromkeys(names, product))
     return found
+
+
+def folded_biases(graph, products: dict[str, InputProduct]) -> tuple[dict[str, InputProduct], set[tuple[str, str]]]:
+    """``products`` with the bias each one adds for every step (``InputProduct.bias``), and the
+    (node, bias) pairs whose line leaves that bias out (see the module docstring)."""
+    folded: dict[str, InputProduct] = {}
+    sites: set[tuple[str, str]] = set()
+    for product in dict.fromkeys(products.values()):
+        found = [_bias_site(graph, member) for member in product.members]
+        biases = {site[1] for site in found if site}
+        if None in found or len(biases) != 1:
+            folded.update(dict.fromkeys(product.members, product))
+            continue
+        with_bias = replace(product, bias=biases.pop())
+        folded.update(dict.fromkeys(product.members, with_bias))
+        sites.update(found)
+    return folded, sites
+
+
+def _bias_site(graph, member: str) -> tuple[str, str] | None:
+    """(node, bias): where the value of dense node ``member`` meets a bias, a parameter of its
+    shape, through sums read by nothing else: the node itself (``W x[k] + b``) or a sum above."""
+    node = graph.nodes[member]
+    shape = node.shape
+
+    def bias_among(inputs) -> str | None:
+        found = [i for i in inputs if graph.role(i) == "param" and graph.nodes[i].shape == shape]
+        return found[0] if len(found) == 1 else None
+
+    if len(node.inputs) > 2:  # the dense node's own bias
+        bias = bias_among(node.inputs[2:])
+        return (member, bias) if bias else None
+    name = member
+    while True:
+        consumers = graph.consumers(name)
+        if len(consumers) != 1 or name == graph.output:
+            return None
+        total = consumers[0]
+        form = total.op.linear_form()
+        arity = len(total.inputs)
+        if form is None or form != sum(arg_symbol(k) for k in range(arity)) or total.shape != shape:
+            return None
+        if len(set(total.inputs)) != arity or total.name not in graph.batched:
+            return None
+        bias = bias_among([i for i in total.inputs if i != name])
+        if bias:
+            return total.name, bias
+        name = total.name
 
 
 def slot_targets(graph, steps) -> dict[str, dict[int, list[str]]]:
