@@ -67,3 +67,11 @@ def test_a_chain_of_elementwise_steps_is_one_line(name, tmp_path):
     _, grads = module.loss_and_grad(params, X, T)
     assert {k: np.asarray(g).dtype for k, g in grads.items()} == dict.fromkeys(grads, np.float32)
     assert {k: np.shape(g) for k, g in grads.items()} == {k: np.shape(v) for k, v in params.items()}
+
+
+def test_a_renamed_adjoint_is_renamed_in_the_formula_too():
+    """Regression: a line reading an adjoint under its new name kept the old one in its formula
+    (``dWh = np.dot(dH5_d.T, H4)  # dE/dWh = dE/dh5_b h4^T``)."""
+    source = symprop.derive(symprop.load("examples/elman_rnn.yaml")).numpy_source()
+    assert "    dWh = np.dot(dH5_d.T, H4)  # dE/dWh = dE/dh5_d h4^T, summed over the batch" in source
+    assert "dE/dh5_b" not in source.split("def loss_and_grad")[1]

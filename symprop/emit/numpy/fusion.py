@@ -119,17 +119,24 @@ class PendingAdjoints:
         before = [self.line(assigned)] if assigned in self.exprs else []
         out = []
         for line in lines:
-            code = line.code
+            code, comment = line.code, line.comment
             for node in [*self.exprs, *self.taken]:
                 pattern = _named(self.b.graph.grad(node))
                 if not re.search(pattern, code):
                     continue
-                if isinstance(self.exprs.get(node), sp.Symbol):
+                if isinstance(self.exprs.get(node), sp.Symbol):  # renamed, in the code and its formula
                     code = re.sub(pattern, self.exprs[node].name, code)
+                    other = self.node_named(self.exprs[node].name)
+                    if other is not None:
+                        comment = re.sub(rf"dE/d{re.escape(node)}(?!\w)", f"dE/d{other}", comment)
                 else:
                     before.append(self.line(node))
-            out.append(self.make_line(code, line.comment))
+            out.append(self.make_line(code, comment))
         return [*before, *out]
+
+    def node_named(self, grad: str) -> str | None:
+        """The node whose adjoint array is named ``grad``."""
+        return next((n for n in self.b.graph.nodes if self.b.graph.grad(n) == grad), None)
 
     def flush(self) -> list[Line]:
         """The lines of the adjoints still waiting (none but a safety net: every one has a reader)."""
