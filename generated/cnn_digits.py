@@ -325,7 +325,7 @@ def backward(params, cache, T):
     dC = _max_pool_adjoint(dP, C, P, (2, 2), (2, 2))
     dC_b = dC * (C_b > 0.0)  # dE/dc_b = dE/dc * where(c_b > 0, 1, 0)
     dkb = (_batch_sum(dC_b)).sum(axis=(1, 2), keepdims=True)  # dE/dkb = dE/dc_b, summed over the batch
-    # dE/dK = dE/dc_a contracted with the windows of x, summed over the batch
+    # dE/dK = dE/dc_b contracted with the windows of x, summed over the batch
     dK = _conv_adjoint_kernel(dC_b, X, (3, 3), (1, 1), (1, 1))
     return {
         "K": dK,
@@ -372,7 +372,7 @@ def loss_and_grad(params, X, T, check=True):
     dC_b = dC * (C_b > 0.0)  # dE/dc_b = dE/dc * where(c_b > 0, 1, 0)
     del C_b, dC
     dkb = (_batch_sum(dC_b)).sum(axis=(1, 2), keepdims=True)  # dE/dkb = dE/dc_b, summed over the batch
-    # dE/dK = dE/dc_a contracted with the windows of x, summed over the batch
+    # dE/dK = dE/dc_b contracted with the windows of x, summed over the batch
     dK = _conv_adjoint_kernel(dC_b, X, (3, 3), (1, 1), (1, 1))
     return E, {
         "K": dK,

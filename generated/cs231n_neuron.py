@@ -157,8 +157,8 @@ def backward(params, cache, T):
     # dE/df_d = dE/df_e * (-1), dE/df_e = dE/df_f * f_f, dE/df_f = dE/df_g, dE/df_g = dE/df * (-1 / f_g ** 2)
     dF_d = F_f * dF / F_g ** 2
     dw2 = dF_d.sum()  # dE/dw2 = dE/df_d, summed over the batch
-    dw1 = np.vdot(dF_d, X1)  # dE/dw1 = dE/df_b * x1, summed over the batch
-    dw0 = np.vdot(dF_d, X0)  # dE/dw0 = dE/df_a * x0, summed over the batch
+    dw1 = np.vdot(dF_d, X1)  # dE/dw1 = dE/df_d * x1, summed over the batch
+    dw0 = np.vdot(dF_d, X0)  # dE/dw0 = dE/df_d * x0, summed over the batch
     return {
         "w0": dw0,
         "w1": dw1,
@@ -190,8 +190,8 @@ def loss_and_grad(params, X, T, check=True):
     dF_d = F_f * dF / F_g ** 2
     del F_f, F_g, dF
     dw2 = dF_d.sum()  # dE/dw2 = dE/df_d, summed over the batch
-    dw1 = np.vdot(dF_d, X1)  # dE/dw1 = dE/df_b * x1, summed over the batch
-    dw0 = np.vdot(dF_d, X0)  # dE/dw0 = dE/df_a * x0, summed over the batch
+    dw1 = np.vdot(dF_d, X1)  # dE/dw1 = dE/df_d * x1, summed over the batch
+    dw0 = np.vdot(dF_d, X0)  # dE/dw0 = dE/df_d * x0, summed over the batch
     return E, {
         "w0": dw0,
         "w1": dw1,

@@ -225,9 +225,9 @@ def backward(params, cache, T):
     A3 = cache["A3"]
     N = T.shape[0]
     dA3 = np.tanh(A3 - T) / N  # dE/da3 = tanh(a3 - t)
-    dW3 = np.dot(dA3.T, A2)  # dE/dW3 = dE/dz3 a2^T, summed over the batch
-    db3 = _batch_sum(dA3)  # dE/db3 = dE/dz3, summed over the batch
-    dA2 = np.dot(dA3, W3)  # dE/da2 = W3^T dE/dz3
+    dW3 = np.dot(dA3.T, A2)  # dE/dW3 = dE/da3 a2^T, summed over the batch
+    db3 = _batch_sum(dA3)  # dE/db3 = dE/da3, summed over the batch
+    dA2 = np.dot(dA3, W3)  # dE/da2 = W3^T dE/da3
     dZ2 = np.where(Z2 > 0.0, dA2, 0.1 * dA2)  # dE/dz2 = dE/da2 * where(z2 > 0, 1, 0.1)
     dW2 = np.dot(dZ2.T, A1)  # dE/dW2 = dE/dz2 a1^T, summed over the batch
     db2 = _batch_sum(dZ2)  # dE/db2 = dE/dz2, summed over the batch
@@ -271,10 +271,10 @@ def loss_and_grad(params, X, T, check=True):
     E = (_logcosh(A3 - T)).sum() / N  # E = formula(a3, t) = sum_i log(cosh(t_i - y_i)), averaged over the batch
     dA3 = np.tanh(A3 - T) / N  # dE/da3 = tanh(a3 - t)
     del A3
-    dW3 = np.dot(dA3.T, A2)  # dE/dW3 = dE/dz3 a2^T, summed over the batch
+    dW3 = np.dot(dA3.T, A2)  # dE/dW3 = dE/da3 a2^T, summed over the batch
     del A2
-    db3 = _batch_sum(dA3)  # dE/db3 = dE/dz3, summed over the batch
-    dA2 = np.dot(dA3, W3)  # dE/da2 = W3^T dE/dz3
+    db3 = _batch_sum(dA3)  # dE/db3 = dE/da3, summed over the batch
+    dA2 = np.dot(dA3, W3)  # dE/da2 = W3^T dE/da3
     del dA3
     dZ2 = np.where(Z2 > 0.0, dA2, 0.1 * dA2)  # dE/dz2 = dE/da2 * where(z2 > 0, 1, 0.1)
     del Z2, dA2

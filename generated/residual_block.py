@@ -240,8 +240,8 @@ def backward(params, cache, T):
     dY_a = dE_a * (Y - T)  # dE/dy_a = dE/dE_a * (y - t)
     dW3 = np.dot(dY_a.T, R)  # dE/dW3 = dE/dy_a r^T, summed over the batch
     dR = np.dot(dY_a, W3)  # dE/dr = W3^T dE/dy_a
-    dW2 = np.dot(dR.T, H)  # dE/dW2 = dE/dr_a h^T, summed over the batch
-    dH = np.dot(dR, W2)  # dE/dh = W2^T dE/dr_a
+    dW2 = np.dot(dR.T, H)  # dE/dW2 = dE/dr h^T, summed over the batch
+    dH = np.dot(dR, W2)  # dE/dh = W2^T dE/dr
     dH_a = dH * (1.0 - H ** 2)  # dE/dh_a = dE/dh * (1 - h ** 2)
     dW1 = dW1 + np.dot(dH_a.T, X)  # dE/dW1 += dE/dh_a x^T, summed over the batch
     db1 = _batch_sum(dH_a)  # dE/db1 = dE/dh_a, summed over the batch
@@ -289,8 +289,8 @@ def loss_and_grad(params, X, T, check=True):
     del R
     dR = np.dot(dY_a, W3)  # dE/dr = W3^T dE/dy_a
     del dY_a
-    dW2 = np.dot(dR.T, H)  # dE/dW2 = dE/dr_a h^T, summed over the batch
-    dH = np.dot(dR, W2)  # dE/dh = W2^T dE/dr_a
+    dW2 = np.dot(dR.T, H)  # dE/dW2 = dE/dr h^T, summed over the batch
+    dH = np.dot(dR, W2)  # dE/dh = W2^T dE/dr
     del dR
     dH_a = dH * (1.0 - H ** 2)  # dE/dh_a = dE/dh * (1 - h ** 2)
     del H, dH

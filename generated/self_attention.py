@@ -228,10 +228,10 @@ def backward(params, cache, T):
     N = T.shape[0]
     dY = (Y - T) * (0.0625 / N)  # dE/dy = 0.0625 * y - 0.0625 * t
     dbo = _batch_sum(dY, 2)  # dE/dbo = dE/dy, summed over the broadcast axes
-    dH = dY @ Wo.T  # dE/dh = dE/dy_a Wo^T
-    dWo = np.dot(H.reshape(-1, 16).T, dY.reshape(-1, 4))  # dE/dWo = h^T dE/dy_a, summed over the batch
-    dP = dH @ np.swapaxes(V, -1, -2)  # dE/dp = dE/dh_a v^T
-    dV = np.swapaxes(P, -1, -2) @ dH  # dE/dv = p^T dE/dh_a
+    dH = dY @ Wo.T  # dE/dh = dE/dy Wo^T
+    dWo = np.dot(H.reshape(-1, 16).T, dY.reshape(-1, 4))  # dE/dWo = h^T dE/dy, summed over the batch
+    dP = dH @ np.swapaxes(V, -1, -2)  # dE/dp = dE/dh v^T
+    dV = np.swapaxes(P, -1, -2) @ dH  # dE/dv = p^T dE/dh
     dP_b = P * (dP - _row_sum(dP * P))  # dE/dp_b = p * (dE/dp - sum_i dE/dp_i p_i)
     dS = np.where(P_a, dP_b, 0.0)  # dE/ds = dE/dp_b where p_a is true, 0 elsewhere
     dS_b = dS * 0.25  # dE/ds_b = dE/ds * 0.25
@@ -277,12 +277,12 @@ def loss_and_grad(params, X, T, check=True):
     dY = _r_Y * (0.0625 / N)  # dE/dy = 0.0625 * y - 0.0625 * t
     del _r_Y
     dbo = _batch_sum(dY, 2)  # dE/dbo = dE/dy, summed over the broadcast axes
-    dH = dY @ Wo.T  # dE/dh = dE/dy_a Wo^T
-    dWo = np.dot(H.reshape(-1, 16).T, dY.reshape(-1, 4))  # dE/dWo = h^T dE/dy_a, summed over the batch
+    dH = dY @ Wo.T  # dE/dh = dE/dy Wo^T
+    dWo = np.dot(H.reshape(-1, 16).T, dY.reshape(-1, 4))  # dE/dWo = h^T dE/dy, summed over the batch
     del H, dY
-    dP = dH @ np.swapaxes(V, -1, -2)  # dE/dp = dE/dh_a v^T
+    dP = dH @ np.swapaxes(V, -1, -2)  # dE/dp = dE/dh v^T
     del V
-    dV = np.swapaxes(P, -1, -2) @ dH  # dE/dv = p^T dE/dh_a
+    dV = np.swapaxes(P, -1, -2) @ dH  # dE/dv = p^T dE/dh
     del dH
     dP_b = P * (dP - _row_sum(dP * P))  # dE/dp_b = p * (dE/dp - sum_i dE/dp_i p_i)
     del P, dP

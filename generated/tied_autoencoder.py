@@ -195,8 +195,8 @@ def backward(params, cache, T):
     N = Xhat.shape[0]
     dXhat = (Xhat - X) / N  # dE/dxhat = xhat - x
     dc = _batch_sum(dXhat)  # dE/dc = dE/dxhat, summed over the batch
-    dXhat_a = dXhat.T @ H  # dE/dxhat_a = dE/dxhat_b h^T, summed over the batch
-    dH = dXhat @ Xhat_a  # dE/dh = xhat_a^T dE/dxhat_b
+    dXhat_a = dXhat.T @ H  # dE/dxhat_a = dE/dxhat h^T, summed over the batch
+    dH = dXhat @ Xhat_a  # dE/dh = xhat_a^T dE/dxhat
     dW = dXhat_a.T  # dE/dW = (dE/dxhat_a)^T
     dH_a = dH * H * (1.0 - H)  # dE/dh_a = dE/dh * h * (1 - h)
     dW = dW + np.dot(dH_a.T, X)  # dE/dW += dE/dh_a x^T, summed over the batch
@@ -230,8 +230,8 @@ def loss_and_grad(params, X, T, check=True):
     dXhat = _r_Xhat / N  # dE/dxhat = xhat - x
     del _r_Xhat
     dc = _batch_sum(dXhat)  # dE/dc = dE/dxhat, summed over the batch
-    dXhat_a = dXhat.T @ H  # dE/dxhat_a = dE/dxhat_b h^T, summed over the batch
-    dH = dXhat @ Xhat_a  # dE/dh = xhat_a^T dE/dxhat_b
+    dXhat_a = dXhat.T @ H  # dE/dxhat_a = dE/dxhat h^T, summed over the batch
+    dH = dXhat @ Xhat_a  # dE/dh = xhat_a^T dE/dxhat
     del Xhat_a, dXhat
     dW = dXhat_a.T  # dE/dW = (dE/dxhat_a)^T
     del dXhat_a

@@ -471,14 +471,14 @@ def backward(params, cache, T):
     N = T.shape[0]
     dY = (Y - T) * (1 / 128 / N)  # dE/dy = y / 128 - t / 128
     dc2 = _batch_sum(dY, 2)  # dE/dc2 = dE/df, summed over the broadcast axes
-    dF_c = dY @ W2.T  # dE/df_c = dE/df_d W2^T
-    dW2 = np.dot(F_c.reshape(-1, 128).T, dY.reshape(-1, 32))  # dE/dW2 = f_c^T dE/df_d, summed over the batch
+    dF_c = dY @ W2.T  # dE/df_c = dE/dy W2^T
+    dW2 = np.dot(F_c.reshape(-1, 128).T, dY.reshape(-1, 32))  # dE/dW2 = f_c^T dE/dy, summed over the batch
     _s1 = 0.5 * F_b * 1.4142135623730951  # 0.5 * F_b * sqrt(2), used twice
     # dE/df_b = dE/df_c * (0.5 * f_b * sqrt(2) * exp(-0.5 * f_b ** 2) / sqrt(pi) + 0.5 * erf(0.5 * f_b * sqrt(2)) + 0.5)
     dF_b = dF_c * (_s1 * np.exp(-0.5 * F_b ** 2) / 1.772453850905516 + 0.5 * _erf(_s1) + 0.5)
     dc1 = _batch_sum(dF_b, 2)  # dE/dc1 = dE/df_b, summed over the broadcast axes
-    dN2 = dF_b @ W1.T  # dE/dn2 = dE/df_a W1^T
-    dW1 = np.dot(N2.reshape(-1, 32).T, dF_b.reshape(-1, 128))  # dE/dW1 = n2^T dE/df_a, summed over the batch
+    dN2 = dF_b @ W1.T  # dE/dn2 = dE/df_b W1^T
+    dW1 = np.dot(N2.reshape(-1, 32).T, dF_b.reshape(-1, 128))  # dE/dW1 = n2^T dE/df_b, summed over the batch
     db2 = _batch_sum(dN2, 2)  # dE/db2 = dE/dn2, summed over the broadcast axes
     dg2 = _batch_sum(dN2 * N2_a, 2)  # dE/dg2 = dE/dn2_b * n2_a, summed over the broadcast axes
     dH = dY  # dE/dh = dE/dy
@@ -486,8 +486,8 @@ def backward(params, cache, T):
     # dE/dh += (dE/dn2_a - mean(dE/dn2_a) - n2_a * mean(dE/dn2_a * n2_a)) / sigma, along the last axis
     dH = dH + (dN2_a - dN2_a.mean(axis=-1, keepdims=True) - N2_a * (dN2_a * N2_a).mean(axis=-1, keepdims=True)) * _rstd_N2_a
     dbo = _batch_sum(dH, 2)  # dE/dbo = dE/dh, summed over the broadcast axes
-    dO_ = dH @ Wo.T  # dE/do = dE/dh_a Wo^T
-    dWo = np.dot(O_.reshape(-1, 32).T, dH.reshape(-1, 32))  # dE/dWo = o^T dE/dh_a, summed over the batch
+    dO_ = dH @ Wo.T  # dE/do = dE/dh Wo^T
+    dWo = np.dot(O_.reshape(-1, 32).T, dH.reshape(-1, 32))  # dE/dWo = o^T dE/dh, summed over the batch
     dO_b = dO_.reshape(dO_.shape[0], 8, 4, 8)  # dE/do_b = reshape(dE/do, [8, 4, 8])
     dO_a = np.transpose(dO_b, (0, 2, 1, 3))  # dE/do_a = transpose(dE/do_b, (1, 0, 2))
     dP = dO_a @ np.swapaxes(V, -1, -2)  # dE/dp = dE/do_a v^T
@@ -587,16 +587,16 @@ def loss_and_grad(params, X, T, check=True):
     dY = _r_Y * (1 / 128 / N)  # dE/dy = y / 128 - t / 128
     del _r_Y
     dc2 = _batch_sum(dY, 2)  # dE/dc2 = dE/df, summed over the broadcast axes
-    dF_c = dY @ W2.T  # dE/df_c = dE/df_d W2^T
-    dW2 = np.dot(F_c.reshape(-1, 128).T, dY.reshape(-1, 32))  # dE/dW2 = f_c^T dE/df_d, summed over the batch
+    dF_c = dY @ W2.T  # dE/df_c = dE/dy W2^T
+    dW2 = np.dot(F_c.reshape(-1, 128).T, dY.reshape(-1, 32))  # dE/dW2 = f_c^T dE/dy, summed over the batch
     del F_c
     _s1 = 0.5 * F_b * 1.4142135623730951  # 0.5 * F_b * sqrt(2), used twice
     # dE/df_b = dE/df_c * (0.5 * f_b * sqrt(2) * exp(-0.5 * f_b ** 2) / sqrt(pi) + 0.5 * erf(0.5 * f_b * sqrt(2)) + 0.5)
     dF_b = dF_c * (_s1 * np.exp(-0.5 * F_b ** 2) / 1.772453850905516 + 0.5 * _erf(_s1) + 0.5)
     del F_b, dF_c, _s1
     dc1 = _batch_sum(dF_b, 2)  # dE/dc1 = dE/df_b, summed over the broadcast axes
-    dN2 = dF_b @ W1.T  # dE/dn2 = dE/df_a W1^T
-    dW1 = np.dot(N2.reshape(-1, 32).T, dF_b.reshape(-1, 128))  # dE/dW1 = n2^T dE/df_a, summed over the batch
+    dN2 = dF_b @ W1.T  # dE/dn2 = dE/df_b W1^T
+    dW1 = np.dot(N2.reshape(-1, 32).T, dF_b.reshape(-1, 128))  # dE/dW1 = n2^T dE/df_b, summed over the batch
     del N2, dF_b
     db2 = _batch_sum(dN2, 2)  # dE/db2 = dE/dn2, summed over the broadcast axes
     dg2 = _batch_sum(dN2 * N2_a, 2)  # dE/dg2 = dE/dn2_b * n2_a, summed over the broadcast axes
@@ -608,8 +608,8 @@ def loss_and_grad(params, X, T, check=True):
     dH = dH + (dN2_a - dN2_a.mean(axis=-1, keepdims=True) - N2_a * (dN2_a * N2_a).mean(axis=-1, keepdims=True)) * _rstd_N2_a
     del N2_a, _rstd_N2_a, dN2_a
     dbo = _batch_sum(dH, 2)  # dE/dbo = dE/dh, summed over the broadcast axes
-    dO_ = dH @ Wo.T  # dE/do = dE/dh_a Wo^T
-    dWo = np.dot(O_.reshape(-1, 32).T, dH.reshape(-1, 32))  # dE/dWo = o^T dE/dh_a, summed over the batch
+    dO_ = dH @ Wo.T  # dE/do = dE/dh Wo^T
+    dWo = np.dot(O_.reshape(-1, 32).T, dH.reshape(-1, 32))  # dE/dWo = o^T dE/dh, summed over the batch
     del O_, dH
     dO_b = dO_.reshape(dO_.shape[0], 8, 4, 8)  # dE/do_b = reshape(dE/do, [8, 4, 8])
     del dO_
