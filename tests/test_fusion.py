@@ -40,6 +40,21 @@ CASES = {
         "    dH = dH + dY  #",
         [],
     ),
+    # Regression (found by fusion_strategies): a uniform adjoint (the float 1/N of mean(y)) times a
+    # parameter is an array without the batch axis: dE/dh = dE/dy * V had V's shape (1,), and
+    # dE/dW = _batch_sum(dE/dh) summed the wrong axis, dE/dW = V / N instead of V (silently).
+    "uniform_adjoint_times_a_parameter": (
+        {"inputs": {"x": []}, "params": {"W": [1], "V": [1]}, "nodes": {"h": "x + W", "y": "h * V"}, "loss": "mean(y)"},
+        "    dY = np.full((N, 1), dY, dtype=Y.dtype)  #",
+        ["_batch_sum(dH)"],
+    ),
+    # Regression (found by fusion_strategies): a uniform adjoint times a per-sample scalar
+    # broadcast against a vector parameter was (N, 1), not (N, 3): dE/dW had the shape (1,).
+    "uniform_adjoint_times_a_per_sample_scalar": (
+        {"inputs": {"x": [3]}, "params": {"W": [3]}, "nodes": {"s": "mean(x)", "y": "W * s"}, "loss": "sum(y)"},
+        "    dY = np.full((N, 3), dY, dtype=Y.dtype)  #",
+        [],
+    ),
 }
 
 

@@ -227,6 +227,7 @@ class NumpyContext(Protocol):
     # (code, formula) of a dense node's W x[k] when the module computes it for every k at once, else None
     def input_product(self, node: Node) -> tuple[str, str] | None: ...
     def uniform(self, node: str) -> bool: ...  # whether dE/d node is one Python float (Op.numpy_uniform)
+    def materialized(self, node: str) -> list: ...  # the line making a uniform dE/d node an array (or none)
 
 
 class ScalarContext(Protocol):
