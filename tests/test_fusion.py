@@ -2,14 +2,28 @@
 an adjoint read by one elementwise product waits as an expression and is folded into it, an
 adjoint that is another under a new name is renamed, the contributions to one adjoint are summed
 with their common factors taken out.  Each case: the line the module must have, the lines it
-must not have, and agreement with autograd and central differences (float64), float32 kept."""
+must not have, and agreement with autograd and central differences (float64), float32 kept.
+
+The property test draws specs of chained elementwise nodes (``fusion_strategies``) and checks
+each with ``tensor_strategies.check_spec``: loss_and_grad against autograd and central
+differences, backward(forward()) and loss() against loss_and_grad, float32 kept.
+``SYMPROP_FUSION_EXAMPLES=3000 pytest tests/test_fusion.py --hypothesis-seed=S`` hunts locally
+(``derandomize`` is off then); ``scripts/fuzz_tensors.py N --fusion`` runs the same generator
+without Hypothesis.
+"""
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pytest
 from conftest import emit_module
+from fusion_strategies import fusion_graph_spec
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from reference import check_module_against_references
+from tensor_strategies import DrawSource, Skip, check_spec
 
 import symprop
 
@@ -82,3 +96,27 @@ def test_a_chain_of_elementwise_steps_is_one_line(name, tmp_path):
     _, grads = module.loss_and_grad(params, X, T)
     assert {k: np.asarray(g).dtype for k, g in grads.items()} == dict.fromkeys(grads, np.float32)
     assert {k: np.shape(g) for k, g in grads.items()} == {k: np.shape(v) for k, v in params.items()}
+
+
+#: Random specs per CI run (about 0.1 s each); more hunts locally, with a random seed each run.
+EXAMPLES = int(os.environ.get("SYMPROP_FUSION_EXAMPLES", "80"))
+
+
+@st.composite
+def fusion_specs(draw):
+    return fusion_graph_spec(DrawSource(draw))
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize="SYMPROP_FUSION_EXAMPLES" not in os.environ,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+)
+@given(spec=fusion_specs())
+def test_random_chains_of_elementwise_nodes_match_autograd_central_differences_and_float32(spec, tmp_path_factory):
+    try:
+        check_spec(spec, tmp_path_factory.mktemp("fusion"))
+    except Skip:
+        assume(False)
