@@ -15,7 +15,8 @@ chain, wait, cancel and get renamed:
 * renamings: ``1 * h``, ``h / 1``, chains of them;
 * nodes read by several later nodes, parameters used in several places, a per-sample scalar
   (an input, ``sum(h)``, ``mean(h)``) broadcast against vectors, a matrix product in between
-  (its code names an adjoint);
+  (its code names an adjoint); sometimes per-sample (rows, size) matrices, with vectors and
+  (rows, 1) columns broadcast against them;
 * losses that are expressions: ``half_sse(y, t) + 0.01 * sum(W * W)``, ``mean(y)``,
   sums of several terms.
 """
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import re
 
-from tensor_strategies import Builder, Term
+from tensor_strategies import Builder, Term, broadcast
 
 #: Numbers that scale a node (and undo the scaling).
 SCALES = [("2", "2"), ("0.5", "0.5"), ("(1/2)", "(1/2)"), ("3", "3"), ("0.25", "0.25"), ("2", "0.5 * 4")]
@@ -37,13 +38,15 @@ class FusionBuilder(Builder):
     def __init__(self, source, index: int = 0):
         super().__init__(source, index)
         self.size = self.pick([1, 2, 3])
+        #: Per-sample matrices (rows, size) too, sometimes: vectors and (rows, 1) columns broadcast against them.
+        self.rows = self.pick([None, None, 2, 3])
 
     def node(self, text: str, *operands: Term, shape: tuple[int, ...] | None = None) -> Term:
         """Node ``text`` of ``operands`` added to the spec (a term of the pool), of the broadcast shape."""
         name = f"h{len(self.nodes) + 1}"
         self.nodes[name] = text
         operands = tuple(t for t in operands if re.search(rf"\b{t.text}\b", text))  # those it reads
-        shape = max([t.shape for t in operands], key=len) if shape is None else shape
+        shape = broadcast(*(t.shape for t in operands)) if shape is None else shape
         term = Term(name, shape, any(t.batched for t in operands))
         self.pool.append(term)
         return term
@@ -51,11 +54,15 @@ class FusionBuilder(Builder):
     def some(self, ok=lambda t: True) -> Term:
         """A term of the pool (recent ones more often); a parameter is sometimes a new one."""
         if self.chance(15):
-            w = self.param(self.pick([(), (self.size,)]))
+            w = self.param(self.pick([(), (self.size,), *([(self.rows, 1), (self.rows, self.size)] if self.rows else [])]))
             if ok(w):
                 return w
-        found = [t for t in self.pool if ok(t) and t.rank <= 1] or [self.vector_param()]
+        found = [t for t in self.pool if ok(t) and self.fits(t)] or [self.vector_param()]
         return self.pick(found[-3:] if self.chance(60) else found)
+
+    def fits(self, t: Term) -> bool:
+        """Whether ``t`` broadcasts with every other term: a scalar, a vector, a (rows, size) matrix or column."""
+        return t.rank <= 1 or (t.rank == 2 and t.shape[0] == self.rows and t.shape[1] in (1, self.size))
 
     def varying(self, ok=lambda t: True) -> Term:
         """A term of the pool that varies by sample (a node must depend on an input), with ``ok(t)`` if any."""
@@ -154,6 +161,8 @@ class FusionBuilder(Builder):
 
     def build(self) -> dict:
         self.add_input(self.pick([0, 1, 1]), (self.size,) if self.chance(70) else ())
+        if self.rows:
+            self.add_input(2, (self.rows, self.size))
         if self.chance(40):
             self.add_input(0, ())
         if self.chance(50):  # a first layer
@@ -161,7 +170,7 @@ class FusionBuilder(Builder):
             w = self.param((self.size, self.size)) if x.shape else self.vector_param()
             b = self.vector_param()
             product = f"{w.text} @ {x.text}" if x.shape else f"{x.text} * {w.text}"
-            self.node(f"{self.pick(['tanh', 'sigmoid'])}({product} + {b.text})", x, w, b)
+            self.node(f"{self.pick(['tanh', 'sigmoid'])}({product} + {b.text})", x, w, b, shape=(self.size,))
         for _ in range(self.s.randint(2, 7)):
             self.fused_step()
         nodes = [t for t in self.pool if t.text in self.nodes]
