@@ -69,6 +69,16 @@ CASES = {
         "    dY = np.full((N, 3), dY, dtype=Y.dtype)  #",
         [],
     ),
+    # Regression (found by fusion_strategies): -dE/dh3_b + (dE/dh2' + 2 dE/dh3_b) / 2 cancels
+    # dE/dh3_b only once its factors are taken out: the sum was folded, dE/dh3_b written and never
+    # read (ruff's F841), and an array that cancels could take its shape with it.
+    "cancelled_once_factored": (
+        {**BASE, "params": {"W": [3, 3], "b": [3], "V": [3]},
+         "nodes": {"h1": "tanh(W @ x + b)", "h2": "0.25 * h1", "h3": "h2 / 0.25 - h1 + x", "y": "V * h3"},
+         "loss": "half_sse(y, t) + 0.1 * mean(h2 ** 2)"},  # fmt: skip
+        "    dH1 = dH1 + 0.5 * (H2 * dE_b + 2.0 * dH3_b)\n",
+        ["dH1 = 0.5 * H2 * dE_b"],
+    ),
 }
 
 
