@@ -109,8 +109,8 @@ def test_a_chain_of_elementwise_steps_is_one_line(name, tmp_path):
     assert {k: np.shape(g) for k, g in grads.items()} == {k: np.shape(v) for k, v in params.items()}
 
 
-#: Random specs per CI run (about 0.1 s each); more hunts locally, with a random seed each run.
-EXAMPLES = int(os.environ.get("SYMPROP_FUSION_EXAMPLES", "80"))
+#: Random specs per CI run (about 0.05 s each); more hunts locally, with a random seed each run.
+EXAMPLES = int(os.environ.get("SYMPROP_FUSION_EXAMPLES", "150"))
 
 
 @st.composite
@@ -131,6 +131,20 @@ def test_random_chains_of_elementwise_nodes_match_autograd_central_differences_a
         check_spec(spec, tmp_path_factory.mktemp("fusion"))
     except Skip:
         assume(False)
+
+
+#: Specs drawn from random.Random(seed) too: Hypothesis favours its simplest draws (first options,
+#: small numbers), these cover the generator's distribution evenly (a float adjoint times a
+#: parameter, af60fb8, is in 5% of them and in none of the 150 derandomized draws).
+SEEDS = range(100)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_random_chains_drawn_by_seed(seed, tmp_path):
+    try:
+        check_spec(fusion_graph_spec(random.Random(seed), seed), tmp_path)
+    except Skip as exc:
+        pytest.skip(str(exc))
 
 
 def test_modules_of_random_chains_are_clean_under_ruff(tmp_path):
