@@ -1,6 +1,6 @@
 """Run N random tensor graph specs and report how many derive and match the oracle.
 
-    python scripts/fuzz_tensors.py 2000 [--seed S] [--no-float32] [--ruff-every K]
+    python scripts/fuzz_tensors.py 2000 [--seed S] [--no-float32] [--ruff-every K] [--fusion]
 
 Each spec comes from ``tests/tensor_strategies.py`` (the generator the property test uses):
 random ranks 0-4, broadcasting, einsum, matmul with leading axes, reductions, softmax and
@@ -8,7 +8,8 @@ log-sum-exp along any axis, concat, slices, table lookups, masks.  Each is deriv
 module emitted and imported, its loss and gradients compared with autograd and central
 differences (``tests/reference.py``), and run in float32.  Prints every failure with its
 spec (one JSON line, ready to paste into ``FOUND`` of ``tests/test_tensor_property.py``),
-the counts, and the slowest specs.
+the counts, and the slowest specs.  ``--fusion``: specs of chained elementwise nodes from
+``tests/fusion_strategies.py`` instead (the folding of the module's backward steps).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # this checkout's symprop, and the shared generator
 
+import fusion_strategies  # noqa: E402
 import tensor_strategies as ts  # noqa: E402
 
 SKIPPED = "skipped: a loss too large for central differences (autograd still checked), or the reference overflows"
@@ -43,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="first seed (spec i uses seed + i)")
     parser.add_argument("--no-float32", action="store_true", help="skip the float32 run")
     parser.add_argument("--ruff-every", type=int, default=50, help="ruff-check the modules in batches of this many (0: never)")
+    parser.add_argument("--fusion", action="store_true", help="chained elementwise nodes (tests/fusion_strategies.py)")
     parser.add_argument("--traceback", action="store_true", help="print the traceback of every failure")
     args = parser.parse_args(argv)
     kinds: Counter = Counter()
@@ -50,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
         for i in range(args.seed, args.seed + args.count):
-            spec = ts.tensor_graph_spec(random.Random(i), i)
+            spec = (fusion_strategies.fusion_graph_spec if args.fusion else ts.tensor_graph_spec)(random.Random(i), i)
             began = time.perf_counter()
             try:
                 paths.append(ts.check_spec(spec, Path(scratch), float32=not args.no_float32))

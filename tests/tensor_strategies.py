@@ -791,14 +791,7 @@ class Builder:
             main = f"sum({y.text} ** 2) / 2" if y.rank else f"{y.text} ** 2 / 2"
         if self.chance(15):  # the loss function inside a larger expression
             main = f"{self.pick(['0.5', '2', '1.5'])} * ({main})"
-        loss = main
-        while True:  # a small term for every node, parameter and input the loss does not reach
-            reached = reachable(loss, self.nodes)
-            missing = [t for t in self.pool if t.text not in reached and not self.read_by_unreached(t.text, reached)]
-            if not missing:
-                break
-            for t in missing:
-                loss += f" + 0.1 * {'mean' if t.rank else ''}({t.text} ** 2)"
+        loss = self.covered(main)
         unreached = [k for k in self.inputs if k not in reachable(loss, self.nodes)]
         assert not unreached, unreached  # int and bool inputs are created inside the node that reads them
         nodes = self.nodes
@@ -814,6 +807,16 @@ class Builder:
             spec["targets"] = targets
         spec["loss"] = loss
         return spec
+
+    def covered(self, loss: str) -> str:
+        """``loss`` plus a small term for every node, parameter and input it does not reach."""
+        while True:
+            reached = reachable(loss, self.nodes)
+            missing = [t for t in self.pool if t.text not in reached and not self.read_by_unreached(t.text, reached)]
+            if not missing:
+                return loss
+            for t in missing:
+                loss += f" + 0.1 * {'mean' if t.rank else ''}({t.text} ** 2)"
 
     def read_by_unreached(self, name: str, reached: set[str]) -> bool:
         """Whether a node the loss does not reach yet reads ``name`` (its own term covers it)."""

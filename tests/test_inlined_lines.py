@@ -20,6 +20,11 @@ from symprop.emit.numpy.module import released, substituted
         ("Y = Z2 + Z", "Z", "A", "Y = Z2 + A"),  # only the whole name
         ("y = W h1", "h1", "a + b", "y = W (a + b)"),  # a formula's juxtaposition is a product
         ("Y = A / Z", "Z", "B * C", "Y = A / (B * C)"),
+        # Regression (found by fusion_strategies): -(-X1) in a generated module, ruff's B002
+        ("E = 0.1 * -H5 + 1", "H5", "-X1", "E = 0.1 * X1 + 1"),
+        ("E = -H5 ** 2", "H5", "-X1", "E = -(-X1) ** 2"),  # -(x ** 2): the power first
+        ("E = A - H5", "H5", "-X1", "E = A - (-X1)"),  # a binary minus
+        ("E = -H5", "H5", "X1 + 1", "E = -(X1 + 1)"),
     ],
 )
 def test_substituted_parenthesises_only_where_needed(line, name, value, expected):

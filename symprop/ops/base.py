@@ -228,6 +228,7 @@ class NumpyContext(Protocol):
     def input_product(self, node: Node) -> tuple[str, str] | None: ...
     def folded(self, node: str, bias: str) -> bool: ...  # bias already added by an input product
     def uniform(self, node: str) -> bool: ...  # whether dE/d node is one Python float (Op.numpy_uniform)
+    def materialized(self, node: str) -> list: ...  # the line making a uniform dE/d node an array (or none)
 
 
 class ScalarContext(Protocol):

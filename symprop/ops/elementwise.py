@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+import numpy as np
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
@@ -97,10 +98,18 @@ class Elementwise(Op):
         names = {arg_symbol(i): a for i, a in enumerate(source.inputs)}
         # One symbol per input node: max(h, h)'s derivative heaviside(u0 - u1) is a constant.
         local = step.local.xreplace({arg_symbol(i): arg_symbol(source.inputs.index(a)) for i, a in enumerate(source.inputs)})
+        read = [a for s, a in names.items() if s in local.free_symbols]
         arrays = {s: code.operand(a, source) for s, a in names.items() if s in local.free_symbols}
         if registry.A in local.free_symbols:
             arrays[registry.A] = sp.Symbol(code.use(source.name), real=True)
+            read.append(source.name)
+        materialized = []
+        if code.uniform(step.source) and read and not _spans(code, source, read):
+            # A float times arrays smaller than the output (a parameter, a per-sample scalar): an
+            # array of the output's shape first, or the product would lack the batch or other axes.
+            materialized = code.materialized(step.source)
         prelude, local = code.shared(local.xreplace(arrays))
+        prelude = [*materialized, *prelude]
         spelled = code.product(sp.Symbol(code.grad(step.source), real=True), local)
         spelled, note = code.reduce_to(spelled, code.batched(source.name), source.shape, step.target)
         # A scalar weight's gradient, sum over the batch of upstream * an array of the same shape
@@ -245,3 +254,14 @@ class Elementwise(Op):
 
     def words(self, step, tex):
         return rf"back through ${tex.node_tex(step.source)}$"
+
+
+def _spans(code, node, names: list[str]) -> bool:
+    """Whether the arrays of ``names``, as they enter ``node``'s elementwise code, broadcast to
+    the batched shape of ``node`` (not to a smaller one)."""
+    batch = 10**6  # any size that no axis has
+    shapes = [((batch,) if code.batched(n) else ()) + tuple(code.node(n).shape) for n in names]
+    rank = len(node.shape)  # a batched operand of lower rank is lined up after the batch axis (code.operand)
+    shapes = [s[:1] + (1,) * (rank + 1 - len(s)) + s[1:] if s[:1] == (batch,) else s for s in shapes]
+    full = ((batch,) if code.batched(node.name) else ()) + tuple(node.shape)
+    return tuple(np.broadcast_shapes(*shapes)) == full

@@ -150,8 +150,10 @@ def _named(name: str) -> str:
 
 def cancels_nothing(result: sp.Expr, *parts: sp.Expr) -> bool:
     """Whether ``result`` (a product or a sum of ``parts``) still reads every array they read: one
-    that cancelled (``x * 0``, ``a - a``) would take its shape with it."""
-    return result.free_symbols >= set().union(*(part.free_symbols for part in parts))
+    that cancelled (``x * 0``, ``a - a``) would take its shape with it, and its line would be
+    written for nothing.  Judged on the sum as it is written, its common factors taken out: that
+    cancels what SymPy's sum alone keeps (``-a + (b + 2 a) / 2`` is ``b / 2``)."""
+    return _factored(result).free_symbols >= set().union(*(part.free_symbols for part in parts))
 
 
 def _factored(expr: sp.Expr) -> sp.Expr:

@@ -594,10 +594,17 @@ def substituted(text: str, name: str, value: str) -> str:
     ``value``'s own (``tanh(Wx x2 + bh)``, ``x * (1 - t)``, ``(a + b).T``)."""
     left, right = text.split(" = ", 1)
     outer = _outer_operators(value)
-    pattern = re.compile(rf"(?<![\w.]){re.escape(name)}(?!\w)")
+    pattern = re.compile(rf"(-\s*)?(?<![\w.]){re.escape(name)}(?!\w)")
 
     def spelled(match: re.Match) -> str:
         before, after = right[: match.start()].rstrip(), right[match.end() :].lstrip()
+        if match.group(1):
+            negated = (not before or before.endswith(("(", ",", "*", "/", "@"))) and not after.startswith("**")
+            if negated and value.startswith("-") and not _outer_operators(value[1:]):  # -(-x) is x (ruff's B002)
+                return value[1:]
+            before, minus = f"{before} -".lstrip(), match.group(1)
+        else:
+            minus = ""
         tight_before = before.endswith(("*", "/", "@", "-", "**")) or (before[-1:].isalnum() or before.endswith(")"))
         tight_after = after.startswith(("*", "/", "@", "[", ".", "**")) or after[:1].isalnum() or after.startswith("(")
         if outer & {"+", "-"}:
@@ -606,7 +613,7 @@ def substituted(text: str, name: str, value: str) -> str:
             wrap = before.endswith(("/", "**", "@")) or after.startswith(("**", "[", "."))
         else:
             wrap = False
-        return f"({value})" if wrap else value
+        return f"{minus}({value})" if wrap else f"{minus}{value}"
 
     return f"{left} = {pattern.sub(spelled, right)}"
 
