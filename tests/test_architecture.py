@@ -174,3 +174,19 @@ def test_the_verifier_and_classroom_modules_stay_small():
         if name.startswith(("symprop.verify", "symprop.classroom"))
     }
     assert {name: n for name, n in sizes.items() if n > LONGER.get(name, LINES)} == {}
+
+
+def test_deriving_and_writing_the_module_do_not_import_numpy():
+    """Regression (issue 16 part 4): `symprop derive --emit numpy` stays as fast to start as it was
+    made; a broadcast check in ops/elementwise.py had started importing NumPy (0.1-0.2 s)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, symprop\n"
+        "for name in ('mlp_784_30_10', 'residual_block', 'highway', 'cs231n_neuron'):\n"
+        "    symprop.derive(symprop.load(f'examples/{name}.yaml')).numpy_source()\n"
+        "assert 'numpy' not in sys.modules, 'numpy was imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
