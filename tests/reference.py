@@ -294,6 +294,18 @@ class Reference:
         return X, T
 
 
+#: Each registry loss with the output activation it usually follows (tests that run every loss
+#: through a backend; a test checks that it covers the registry).
+LOSS_OUTPUTS = {
+    "half_sse": "sigmoid",
+    "mse": "tanh",
+    "mae": "identity",
+    "huber": "identity",
+    "binary_cross_entropy": "sigmoid",
+    "cross_entropy": "softmax",
+}
+
+
 # -- helpers -----------------------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import EXAMPLES
+from reference import LOSS_OUTPUTS
 
 import symprop
 from symprop import registry
@@ -40,16 +41,6 @@ EXAMPLE_SPECS = sorted(EXAMPLES.glob("*.yaml"))
 LAYER_STACKS = [path.stem for path in EXAMPLE_SPECS if "nodes" not in read_yaml(path)]
 GRAPH_SPECS = [path.stem for path in EXAMPLE_SPECS if path.stem not in LAYER_STACKS]
 
-#: Each loss with the output activation of its network: the fused pairs (sigmoid + binary
-#: cross-entropy, softmax + cross-entropy) and others.
-LOSS_OUTPUTS = {
-    "half_sse": "sigmoid",
-    "mse": "tanh",
-    "mae": "identity",
-    "huber": "identity",
-    "binary_cross_entropy": "sigmoid",
-    "cross_entropy": "softmax",
-}
 #: Binary cross-entropy of a sigmoid written as a formula: the registry's stable spelling of the loss
 #: (``python_elementwise``), not the fused softplus form.
 LOGISTIC = {"logistic": "1 / (1 + exp(-z))"}
