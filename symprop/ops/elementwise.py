@@ -15,7 +15,17 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
 from .. import registry
-from .base import Adjoint, AdjointCode, Op, arg_symbol, broadcast_flat, broadcast_tokens, element_indices, tidy
+from .base import (
+    Adjoint,
+    AdjointCode,
+    Op,
+    arg_symbol,
+    broadcast_flat,
+    broadcast_shape,
+    broadcast_tokens,
+    element_indices,
+    tidy,
+)
 
 ELEMENTWISE = "elementwise"
 
@@ -263,12 +273,4 @@ def _spans(code, node, names: list[str]) -> bool:
     rank = len(node.shape)  # a batched operand of lower rank is lined up after the batch axis (code.operand)
     shapes = [s[:1] + (1,) * (rank + 1 - len(s)) + s[1:] if s[:1] == (batch,) else s for s in shapes]
     full = ((batch,) if code.batched(node.name) else ()) + tuple(node.shape)
-    return _broadcast(shapes) == full
-
-
-def _broadcast(shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
-    """NumPy's broadcast of shapes that do broadcast (lined up on the right, 1 stretches), without
-    importing NumPy: deriving a network does not load it (issue 16: the CLI's start-up time)."""
-    rank = max(len(shape) for shape in shapes)
-    padded = [(1,) * (rank - len(shape)) + tuple(shape) for shape in shapes]
-    return tuple(max(sizes) for sizes in zip(*padded))
+    return broadcast_shape(*shapes) == full
