@@ -83,3 +83,11 @@ class Graph:
         if name in self.array_names:
             return "d" + self.array_names[name]
         return naming.grad_name(name, self.role(name) == "param")
+
+    def node_of_grad(self, grad: str) -> str | None:
+        """The node whose adjoint array is named ``grad`` (``grad``'s inverse), if any."""
+        return self._grad_names.get(grad)
+
+    @cached_property
+    def _grad_names(self) -> dict[str, str]:
+        return {self.grad(name): name for name in self.nodes}

@@ -421,7 +421,6 @@ class ModuleBuilder:
         is taken and never assigned again, so they can be read later."""
         pattern = re.compile(r"(\w+) = (?:\1 \+ )?_batch_sum\(([A-Za-z_]\w*)(, \d+)?\)")
         grads = {self.grad(p.name): p.name for p in self.graph.params()}
-        node_of = {self.grad(name): name for name in self.graph.nodes}
         found: dict[str, list[tuple[int, str, str]]] = {}
         assigned: dict[str, int] = {}
         for position, line in enumerate(lines):
@@ -439,7 +438,7 @@ class ModuleBuilder:
                 continue
             arrays = ", ".join(array for _, array, _ in terms)
             code = f"{grad} = _batch_sum(np.concatenate([{arrays}]){terms[0][2]})"
-            what = " + ".join(f"dE/d{node_of[array]}" for _, array, _ in terms)
+            what = " + ".join(f"dE/d{self.graph.node_of_grad(array)}" for _, array, _ in terms)
             dropped.update(position for position, _, _ in terms[:-1])
             replaced[terms[-1][0]] = Line(code, f"dE/d{grads[grad]} = {what}, summed over the batch in one sum")
         return [replaced.get(i, line) for i, line in enumerate(lines) if i not in dropped]
@@ -541,10 +540,8 @@ class ModuleBuilder:
             lines = pending.resolved([*before, *spelled.prelude])
             pending.read(step.source)
             return lines
-        if step.accumulate:
-            line = Line(f"{target} = {target} + {spelled.code}", ", ".join([formula, *(last[2] if last else [])]))
-        else:
-            line = Line(f"{target} = {spelled.code}", ", ".join([formula, *(last[2] if last else [])]))
+        value = f"{target} + {spelled.code}" if step.accumulate else spelled.code
+        line = Line(f"{target} = {value}", ", ".join([formula, *(last[2] if last else [])]))
         if self.uniform_code(spelled.code) and (not step.accumulate or step.target in self.uniform_nodes):
             self.uniform_nodes.add(step.target)
         else:  # an array (a float plus an array of the target's shape is one too)

@@ -55,7 +55,8 @@ class PendingAdjoints:
         """The node whose adjoint ``symbol`` names, if it is waiting."""
         if not isinstance(symbol, sp.Symbol):
             return None
-        return next((n for n in self.exprs if self.b.graph.grad(n) == symbol.name), None)
+        node = self.b.graph.node_of_grad(symbol.name)
+        return node if node in self.exprs else None
 
     def take(self, upstream: sp.Expr, local: sp.Expr) -> tuple[bool, sp.Expr, list[str]] | None:
         """For a product of ``upstream`` by ``local``: (whether the product is done, the expression,
@@ -126,17 +127,13 @@ class PendingAdjoints:
                     continue
                 if isinstance(self.exprs.get(node), sp.Symbol):  # renamed, in the code and its formula
                     code = re.sub(pattern, self.exprs[node].name, code)
-                    other = self.node_named(self.exprs[node].name)
+                    other = self.b.graph.node_of_grad(self.exprs[node].name)
                     if other is not None:
                         comment = re.sub(rf"dE/d{re.escape(node)}(?!\w)", f"dE/d{other}", comment)
                 else:
                     before.append(self.line(node))
             out.append(self.make_line(code, comment))
         return [*before, *out]
-
-    def node_named(self, grad: str) -> str | None:
-        """The node whose adjoint array is named ``grad``."""
-        return next((n for n in self.b.graph.nodes if self.b.graph.grad(n) == grad), None)
 
     def flush(self) -> list[Line]:
         """The lines of the adjoints still waiting (none but a safety net: every one has a reader)."""
