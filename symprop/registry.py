@@ -225,6 +225,7 @@ def _sigmoid(x):
 #: the expression, NumPy 2.4, one thread, float64 / float32: 0.83x / 0.69x on a (1, 2) array,
 #: 0.58x / 0.75x on (64, 30), 0.94x / 0.83x on (1024, 30), 0.23x / 0.89x on (1024, 256), where
 #: each of the expression's fresh 2 MB temporaries costs more than the arithmetic.
+_SIGMOID_EXPRESSION = "0.5 * (1.0 + np.tanh(0.5 * x))"
 _SIGMOID_FUNCTION = '''_SIGMOID_CONSTANTS = {}
 
 
@@ -232,7 +233,7 @@ def _sigmoid(x):
     """sigmoid(x) = 1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2: never overflows.  On a
     float array in place on one new array, 0.5 and 1 as 0-d arrays of its dtype (faster)."""
     if type(x) is not np.ndarray or not x.ndim or x.dtype.kind != "f":
-        return 0.5 * (1.0 + np.tanh(0.5 * x))
+        return ''' + _SIGMOID_EXPRESSION + '''
     constants = _SIGMOID_CONSTANTS.get(x.dtype)
     if constants is None:
         constants = _SIGMOID_CONSTANTS[x.dtype] = (np.array(0.5, x.dtype), np.array(1.0, x.dtype))
@@ -255,7 +256,7 @@ ACTIVATIONS: dict[str, Activation] = {
             "sigmoid",
             lambda z: 1 / (1 + sp.exp(-z)),
             present=lambda z, a: a * (1 - a),
-            numpy_helper="0.5 * (1.0 + np.tanh(0.5 * x))  # computed as (1 + tanh(x / 2)) / 2: never overflows",
+            numpy_helper=f"{_SIGMOID_EXPRESSION}  # computed as (1 + tanh(x / 2)) / 2: never overflows",
             python="0.5 + 0.5 * tanh(0.5 * {x})",
             numpy_function=_SIGMOID_FUNCTION,
             latex=r"\sigma",

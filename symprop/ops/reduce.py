@@ -101,7 +101,7 @@ class Reduce(Op):
         pair = self.vdot_operands(node, code)
         if pair is not None:  # sum(W * W), an L2 penalty: the product is never stored
             return f"np.vdot({code.use(pair[0])}, {code.use(pair[1])})", f"{node.name} = sum({pair[0]} * {pair[1]})"
-        elif batched or self.axes is not None:
+        if batched or self.axes is not None:
             axes = batched_axes(self.reduced, batched)
             spelled = f"{code.use(node.inputs[0])}.{self.function}(axis={axes_code(axes) if axes else '()'}{keep})"
         else:
