@@ -529,7 +529,7 @@ class ModuleBuilder:
         last = pending.last if pending is not None and pending.last and pending.last[0] == spelled.code else None
         if (
             last is not None
-            and step.target in pending.deferrable
+            and (step.target in pending.deferrable or (isinstance(last[1], sp.Symbol) and step.target in pending.renamable))
             and not self.uniform_code(spelled.code)
             and not pending.names_waiting(spelled.code)
             and (not step.accumulate or step.target in pending.exprs)

@@ -40,6 +40,9 @@ class PendingAdjoints:
         #: Nodes whose adjoint may wait: intermediate values (a parameter's gradient is returned by
         #: name), read by no line that gathers several steps (``stacking``: those read it by name).
         self.deferrable = {n for n, node in graph.nodes.items() if node.op.role == "op"} - blocked
+        #: Nodes whose adjoint may wait as another adjoint under a new name (``dE/dz_b = dE/dz``):
+        #: those read by a gathering line too, whose code ``resolved`` then renames.
+        self.renamable = self.deferrable | (blocked & {n for n, node in graph.nodes.items() if node.op.role == "op"})
         self.left = Counter(step.source for step in builder.d.steps)  # steps still to read each adjoint
         self.exprs: dict[str, sp.Expr] = {}
         self.notes: dict[str, list[str]] = {}
