@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .base import Adjoint, AdjointCode, Op, ShapeRuleError, axis_list
-from .softmax import axis_groups, axis_suffix, row_tags, scalar_exps
+from .base import Adjoint, AdjointCode, Op
+from .softmax import axis_groups, axis_suffix, one_axis, row_tags, scalar_exps
 
 LOGSUMEXP = "logsumexp"
 
@@ -36,15 +36,8 @@ class LogSumExp(Op):
 
     @classmethod
     def from_call(cls, call):
-        call.check(1, allowed=("axis",), values=1)
-        shape = call.shapes[0]
-        if not shape:
-            raise ShapeRuleError("logsumexp needs a vector or a tensor, got a scalar")
-        axes = axis_list(call.constant(0, "axis", -1), len(shape))
-        if len(axes) != 1:  # axis=(0, 1) or axis=()
-            raise ShapeRuleError(f"logsumexp runs along one axis, got axis={call.constant(0, 'axis')}")
-        (axis,) = axes
-        return cls(tuple(shape), axis - len(shape)), shape[:axis] + shape[axis + 1 :]
+        shape, axis = one_axis(call, "logsumexp")
+        return cls(shape, axis - len(shape)), shape[:axis] + shape[axis + 1 :]
 
     def elements(self, node, args):
         return [sp.log(sum(sp.exp(args[0][p]) for p in group)) for group in axis_groups(self.shape_in, self.axis)]

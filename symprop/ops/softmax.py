@@ -49,6 +49,19 @@ def axis_suffix(axis: int) -> str:
     return "" if axis == -1 else f", axis={axis}"
 
 
+def one_axis(call, name: str) -> tuple[tuple[int, ...], int]:
+    """(the argument's per-sample shape, its ``axis=``, non-negative) of a call ``name(x, axis=-1)``
+    that runs along one axis of a vector or a tensor (softmax, logsumexp)."""
+    call.check(1, allowed=("axis",), values=1)
+    shape = call.shapes[0]
+    if not shape:
+        raise ShapeRuleError(f"{name} needs a vector or a tensor, got a scalar")
+    axes = axis_list(call.constant(0, "axis", -1), len(shape))
+    if len(axes) != 1:  # axis=(0, 1) or axis=()
+        raise ShapeRuleError(f"{name} runs along one axis, got axis={call.constant(0, 'axis')}")
+    return tuple(shape), axes[0]
+
+
 @dataclass(frozen=True)
 class Softmax(Op):
     """``y_i = exp(z_i) / sum_k exp(z_k)`` along ``axis`` (counted from the end: -1 is the last)."""
@@ -62,14 +75,7 @@ class Softmax(Op):
 
     @classmethod
     def from_call(cls, call):
-        call.check(1, allowed=("axis",), values=1)
-        shape = call.shapes[0]
-        if not shape:
-            raise ShapeRuleError("softmax needs a vector or a tensor, got a scalar")
-        axes = axis_list(call.constant(0, "axis", -1), len(shape))
-        if len(axes) != 1:  # axis=(0, 1) or axis=()
-            raise ShapeRuleError(f"softmax runs along one axis, got axis={call.constant(0, 'axis')}")
-        (axis,) = axes
+        shape, axis = one_axis(call, "softmax")
         return cls(axis - len(shape)), shape
 
     def elements(self, node, args):
