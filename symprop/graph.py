@@ -32,10 +32,22 @@ class Graph:
 
     def add(self, node: Node) -> Node:
         self.nodes[node.name] = node
+        self.__dict__.pop("_consumer_index", None)  # made again when next asked for
         return node
 
     def consumers(self, name: str) -> list[Node]:
-        return [n for n in self.nodes.values() if name in n.inputs]
+        """The nodes that read ``name``, in graph order."""
+        return list(self._consumer_index.get(name, ()))
+
+    @cached_property
+    def _consumer_index(self) -> dict[str, list[Node]]:
+        """Node -> the nodes that read it: one pass over the graph, not one a question (the
+        emitters ask for every node's consumers: that was quadratic in an unrolled network)."""
+        index: dict[str, list[Node]] = {}
+        for node in self.nodes.values():
+            for name in dict.fromkeys(node.inputs):
+                index.setdefault(name, []).append(node)
+        return index
 
     def role(self, name: str) -> str:
         return self.nodes[name].op.role

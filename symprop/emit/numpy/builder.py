@@ -381,12 +381,12 @@ class ModuleBuilder:
             for i, step in enumerate(steps)
             if step.source in self.products and step.target == self.products[step.source].weight
         }
-        last = {}
+        last, gathered = {}, {}  # each gathering line's key -> its last step, the steps it gathers
         for i, step in enumerate(steps):
-            if step.target in self.slots:
-                last[step.target] = i
-            if i in weight_steps:
-                last[weight_steps[i]] = i
+            key = step.target if step.target in self.slots else weight_steps.get(i)
+            if key is not None:
+                last[key] = i
+                gathered.setdefault(key, []).append(step.source)
         blocked = {step.source for i, step in enumerate(steps) if step.target in self.slots or i in weight_steps}
         self.pending = pending = PendingAdjoints(self, blocked, Line)
         lines, assigned = [], set()
@@ -397,12 +397,14 @@ class ModuleBuilder:
                 for name in dict.fromkeys(s for sources in self.slots[step.target].values() for s in sources):
                     lines += self.materialized(name)
                 lines += pending.resolved([self.slot_line(step.target)])
+                pending.read(*gathered[step.target])
             elif i in weight_steps:
                 if last[weight_steps[i]] != i:
                     continue
                 for name in weight_steps[i].members:
                     lines += self.materialized(name)
                 lines += pending.resolved([self.weight_line(weight_steps[i], step.target in assigned)])
+                pending.read(*gathered[weight_steps[i]])
             else:  # whether it adds to what is there: the steps above may have moved
                 lines += self.backward_line(replace(step, accumulate=step.target in assigned))
             assigned.add(step.target)

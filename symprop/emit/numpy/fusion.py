@@ -104,18 +104,31 @@ class PendingAdjoints:
         code = self.codes.pop(node, None) or self.b.code(_factored(expr))
         return self.make_line(f"{self.b.graph.grad(node)} = {code}", ", ".join(notes))
 
-    def read(self, source: str) -> None:
-        """One step reading the adjoint of ``source`` is spelled: once all are, a waiting adjoint that
-        is another's name is no longer needed."""
-        self.left[source] -= 1
-        if self.left[source] <= 0 and isinstance(self.exprs.get(source), sp.Symbol):
-            del self.exprs[source], self.notes[source]
-            self.codes.pop(source, None)
+    def read(self, *sources: str) -> None:
+        """One step reading the adjoint of each of ``sources`` is spelled (or gathered into one line,
+        ``stacking``): once all are, a waiting adjoint that is another's name is no longer needed
+        (kept, it would be looked for in every later line: quadratic in an unrolled network)."""
+        for source in sources:
+            self.left[source] -= 1
+            if self.left[source] <= 0 and isinstance(self.exprs.get(source), sp.Symbol):
+                del self.exprs[source], self.notes[source]
+                self.codes.pop(source, None)
 
     def names_waiting(self, code: str) -> bool:
         """Whether ``code`` reads a waiting adjoint by name (it cannot wait itself: it would read one
         that may never be written)."""
-        return any(re.search(_named(self.b.graph.grad(node)), code) for node in [*self.exprs, *self.taken])
+        return bool(self.waiting_in(code))
+
+    def waiting_in(self, code: str) -> list[str]:
+        """The waiting adjoints (nodes) that ``code`` names, in the order they began to wait: found
+        from the names in ``code``, not by looking for every waiting one in it (an unrolled
+        network keeps hundreds waiting for its stacked products: that was quadratic)."""
+        graph = self.b.graph
+        named = {graph.node_of_grad(name) for name in _IDENTIFIER.findall(code)}
+        named = {node for node in named if node in self.exprs or node in self.taken}
+        if len(named) < 2:
+            return list(named)
+        return [node for node in [*self.exprs, *self.taken] if node in named]
 
     def resolved(self, lines: list[Line], assigned: str | None = None) -> list[Line]:
         """``lines``, with the waiting adjoints their code names written before them (an adjoint
@@ -124,10 +137,8 @@ class PendingAdjoints:
         out = []
         for line in lines:
             code, comment = line.code, line.comment
-            for node in [*self.exprs, *self.taken]:
+            for node in self.waiting_in(code):
                 pattern = _named(self.b.graph.grad(node))
-                if not re.search(pattern, code):
-                    continue
                 if isinstance(self.exprs.get(node), sp.Symbol):  # renamed, in the code and its formula
                     code = re.sub(pattern, self.exprs[node].name, code)
                     other = self.b.graph.node_of_grad(self.exprs[node].name)
@@ -141,6 +152,10 @@ class PendingAdjoints:
     def flush(self) -> list[Line]:
         """The lines of the adjoints still waiting (none but a safety net: every one has a reader)."""
         return [self.line(node) for node in list(self.exprs) if not isinstance(self.exprs[node], sp.Symbol)]
+
+
+#: A name in code (not an attribute: ``.T``), as ``_named`` finds one.
+_IDENTIFIER = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
 
 
 def _named(name: str) -> str:
