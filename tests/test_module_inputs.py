@@ -294,3 +294,57 @@ def test_gradient_check_samples_large_networks(emit):
 def test_generated_module_says_it_is_a_symprop_module(tmp_path):
     path = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml")).write_numpy(tmp_path)
     assert Path(path).read_text().splitlines()[0] == "# symprop-module: 1"
+
+
+def _with(params, **changes):
+    out = {**params, **changes}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+#: A bad ``params`` -> the one line its ValueError says.  The first row is the new user's: a (5, 1)
+#: bias broadcast into E = 2.08 instead of 1.36, with no error.
+BAD_PARAMS = [
+    (lambda p: _with(p, b1=p["b1"][:, None]), "params['b1']: expected an array of shape (5,), got (5, 1)"),
+    (lambda p: _with(p, W1=p["W1"].T), "params['W1']: expected an array of shape (5, 4), got (4, 5)"),
+    (lambda p: _with(p, b2=None), "params: no parameter 'b2'; expected a dict of arrays with the keys W1, b1, W2, b2"),
+    (lambda p: _with(p, W2=p["W2"].tolist()), "params['W2']: expected an array of shape (3, 5), got list"),
+    (lambda p: list(p.values()), "params: expected a dict of arrays with the keys W1, b1, W2, b2 (as init_params() gives), got"),
+]
+
+
+def _backend_module(backend, tmp_path):
+    derivation = symprop.derive(symprop.from_dict(SOFTMAX_3, source="<test>"))
+    if backend == "numba":
+        pytest.importorskip("numba")
+        return load_module(derivation.write_numba(tmp_path))
+    if backend == "array-api":
+        pytest.importorskip("array_api_compat")
+        return load_module(derivation.write_array_api(tmp_path))
+    return load_module(derivation.write_numpy(tmp_path))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "array-api", "numba"])
+@pytest.mark.parametrize(("broken", "message"), BAD_PARAMS, ids=["bias_column", "transposed", "missing", "a_list", "not_a_dict"])
+def test_every_public_function_checks_the_parameters(tmp_path, backend, broken, message):
+    module = _backend_module(backend, tmp_path)
+    params = module.init_params()
+    X, T = module.sample_batch(6)
+    _, cache = module.forward(params, X)
+    bad = broken(params)
+    calls = {
+        "forward": lambda: module.forward(bad, X),
+        "loss": lambda: module.loss(bad, X, T),
+        "backward": lambda: module.backward(bad, cache, T),
+        "loss_and_grad": lambda: module.loss_and_grad(bad, X, T),
+    }
+    for name, call in calls.items():
+        with pytest.raises(ValueError) as error:
+            call()
+        assert str(error.value).startswith(message), (name, str(error.value))
+
+
+def test_check_false_skips_the_parameter_check_too(softmax3):
+    module, params, X, T = softmax3
+    good = module.loss_and_grad(params, X, T)
+    value, grads = module.loss_and_grad(params, X, T, check=False)
+    assert value == good[0] and all(np.array_equal(grads[k], good[1][k]) for k in grads)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 from typing import TYPE_CHECKING
 
+from ... import module_interface as interface
 from ...errors import SymPropError
 from ...templating import render
 from ..numpy.builder import Line, ModuleBuilder
@@ -92,6 +93,9 @@ class ArrayApiModule(NumpyModule):
             "loss_and_grad": context["loss_and_grad"],
         }
         context["uses_xp"] = {key: any("xp." in text for text in texts[key]) for key in COMPUTING}
+        if context["uses_xp"]["loss_and_grad"]:  # the namespace of the parameters, once they are checked
+            checked = next(k for k, text in enumerate(context["loss_and_grad"]) if text.startswith("params = _checked_params"))
+            context["loss_and_grad"].insert(checked + 1, "xp = array_namespace(*params.values())")
         context["imports"] = sorted(self.imports)
         context["backend"] = "array-api"
         return context
@@ -112,7 +116,7 @@ class ArrayApiModule(NumpyModule):
         for name in sorted(self.builder.op_helpers):
             source = own.get(name) or self.spelled(self.builder.op_helpers[name].rstrip("\n"), margin=0) + "\n"
             sources.append(source)
-        sources.append(helpers.CHECK_SOURCE)
+        sources += [helpers.CHECK_SOURCE, interface.PARAMS_CHECK_SOURCE]
         if self.simplex_targets():
             sources.append(helpers.SIMPLEX_SOURCE)
         return sources

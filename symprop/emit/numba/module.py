@@ -75,7 +75,7 @@ class NumbaModule:
         return self.call(name, f"{layer.a} = {layer.a_formula}, {layer.z} = {layer.z_formula}")
 
     def forward(self) -> list[str]:
-        lines = ["X = _inputs(X)", *self.unpack(self.params)]
+        lines = ["X = _inputs(X)", "params = _checked_params(params)", *self.unpack(self.params)]
         previous = "X"
         for layer in self.layers:
             Z, A = layer.z.upper(), layer.a.upper()
@@ -101,7 +101,8 @@ class NumbaModule:
 
     def backward(self) -> list[str]:
         out = self.layers[-1]
-        lines = [f'T = _targets(T, cache["{out.a.upper()}"])', *self.unpack([f"W{n.index}" for n in self.layers[1:]])]
+        lines = [f'T = _targets(T, cache["{out.a.upper()}"])', "params = _checked_params(params)"]
+        lines += self.unpack([f"W{n.index}" for n in self.layers[1:]])
         lines += [f'{name} = cache["{name}"]' for name in self.cache_reads()]
         D = f"D{out.index}"
         lines += [f"{D} = np.empty_like({out.a.upper()})"]
@@ -142,8 +143,9 @@ class NumbaModule:
     def loss_and_grad(self) -> list[str]:
         out = self.layers[-1]
         lines = [
-            "X = _inputs(X)",
-            "T = _targets(T, X)",
+            "X = _inputs(X) if check else X",
+            "T = _targets(T, X) if check or T.ndim == 1 else T",
+            "params = _checked_params(params) if check else params",
             "if any(value.dtype != X.dtype for value in params.values()):  # mixed precisions: all in the widest, as NumPy",
             f"{INDENT}dtype = np.result_type(X, *params.values())",
             f"{INDENT}X, params = X.astype(dtype), {{key: value.astype(dtype) for key, value in params.items()}}",
@@ -192,7 +194,7 @@ class NumbaModule:
             "forward": ("params, X", self.forward()),
             "_batch_loss": ("cache, T", self.batch_loss()),
             "backward": ("params, cache, T", self.backward()),
-            "loss_and_grad": ("params, X, T", self.loss_and_grad()),
+            "loss_and_grad": ("params, X, T, check=True", self.loss_and_grad()),
         }
         written = [
             (name, args, self.parts.docstring(name), [fitted(line) for line in body]) for name, (args, body) in functions.items()

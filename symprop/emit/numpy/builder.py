@@ -571,4 +571,4 @@ class ModuleBuilder:
         """The helper functions the lines call (activations, stable log-softmax, an op's own), and the argument check."""
         sources = [helper_source(name) for name in self.helper_names()]
         sources += [self.op_helpers[name] for name in sorted(self.op_helpers)]
-        return [*sources, interface.CHECK_SOURCE]
+        return [*sources, interface.CHECK_SOURCE, interface.PARAMS_CHECK_SOURCE]

@@ -238,6 +238,7 @@ class NumpyModule:
                 loss_value.append(f"N = {n_expr}")
         unpacked = [
             "X = _inputs(X) if check else X",
+            "params = _checked_params(params) if check else params",
             *self.unpack_inputs({n for n in read if graph.role(n) == "input"}),
             *(f'{b.array(p)} = params["{p}"]' for p in order if graph.role(p) == "param" and p in read),
         ]
