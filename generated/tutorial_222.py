@@ -32,6 +32,7 @@ PARAM_SHAPES = {
     "W1": (2, 2),
     "W2": (2, 2),
 }
+_SHAPES = list(PARAM_SHAPES.values())  # in order, for _checked_params
 
 
 _SIGMOID_CONSTANTS = {}
@@ -105,6 +106,26 @@ def _outside(A, n):
     return A.view(A.dtype.str.replace("i", "u")).max() >= n
 
 
+def _checked_params(params):
+    """params, unless a parameter of PARAM_SHAPES is missing or has another shape: one ValueError
+    naming it and both shapes (a bias of another shape would broadcast into a wrong loss)."""
+    try:
+        if [params[name].shape for name in PARAM_SHAPES] == _SHAPES:
+            return params
+    except (KeyError, AttributeError, TypeError, IndexError):  # a key missing, a list, not a dict
+        pass
+    expected = f"a dict of arrays with the keys {', '.join(PARAM_SHAPES)} (as init_params() gives)"
+    if not hasattr(params, "keys"):
+        raise ValueError(f"params: expected {expected}, got {type(params).__name__}")
+    for name, shape in PARAM_SHAPES.items():
+        if name not in params:
+            raise ValueError(f"params: no parameter {name!r}; expected {expected}")
+        got = params[name].shape if hasattr(params[name], "shape") else type(params[name]).__name__
+        if got != shape:
+            raise ValueError(f"params[{name!r}]: expected an array of shape {shape}, got {got}")
+    return params
+
+
 def init_params(seed=0, dtype=np.float64):
     """How each parameter is drawn: W1, W2 N(0, 1/fan_in)."""
     rng = np.random.default_rng(seed)
@@ -127,6 +148,7 @@ def _targets(T, like):
 def forward(params, X):
     """Forward pass of a batch X; returns (output, cache for backward)."""
     X = _inputs(X)
+    params = _checked_params(params)
     W1 = params["W1"]
     W2 = params["W2"]
     A1 = _sigmoid(np.dot(X, W1.T))  # a1 = sigmoid(W1 x)
@@ -154,6 +176,7 @@ def loss(params, X, T):
 def backward(params, cache, T):
     """Gradients of the batch loss, with the same keys and shapes as params."""
     T = _targets(T, cache["A2"])
+    params = _checked_params(params)
     W2 = params["W2"]
     X = cache["X"]
     A1 = cache["A1"]
@@ -178,6 +201,7 @@ def loss_and_grad(params, X, T, check=True):
     # The lines of forward(), _batch_loss() and backward(), in one function: no cache dict, and
     # each array deleted after its last use (less memory alive: fewer fresh pages at large batches).
     X = _inputs(X) if check else X
+    params = _checked_params(params) if check else params
     W1 = params["W1"]
     W2 = params["W2"]
     A1 = _sigmoid(np.dot(X, W1.T))  # a1 = sigmoid(W1 x)
