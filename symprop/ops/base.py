@@ -329,6 +329,10 @@ class Op:
     #: The array-API spellings of helpers this op's NumPy spelling requires (``require_helper``),
     #: by name, where translating the NumPy helper cannot do (a scatter-add as a product).
     array_api_helpers: dict[str, str] = {}
+    #: Helper name -> the helpers of ``array_api_helpers`` its array-API spelling calls that
+    #: the NumPy module has no counterpart of (both poolings' adjoints put their windows back
+    #: with ``_unwindow``), written when it is.
+    array_api_needs: dict[str, tuple[str, ...]] = {}
 
     def array_api(self, node: Node, code: NumpyContext) -> tuple[str, str] | None:
         """(array-API code of the batched output, its formula) where it is not the NumPy spelling

@@ -109,7 +109,10 @@ class ArrayApiModule(NumpyModule):
             else:
                 sources.append(self.spelled(helper_source(name, tuned=False).rstrip("\n"), margin=0) + "\n")
         own = {name: source for node in self.graph.nodes.values() for name, source in node.op.array_api_helpers.items()}
-        for name in sorted(self.builder.op_helpers):
+        names = set(self.builder.op_helpers)
+        for node in self.graph.nodes.values():  # and the own helpers those call (Op.array_api_needs)
+            names.update(*(needs for name, needs in node.op.array_api_needs.items() if name in self.builder.op_helpers))
+        for name in sorted(names):
             source = own.get(name) or self.spelled(self.builder.op_helpers[name].rstrip("\n"), margin=0) + "\n"
             sources.append(source)
         sources.append(helpers.CHECK_SOURCE)
