@@ -26,13 +26,10 @@ from symprop.errors import SymPropError
 
 #: Examples the backend refuses -> the message's reason.
 REFUSED = {
-    "cnn_digits": "cannot spell c_a (Conv): it is spelled with sliding windows",
     "transformer_block": "cannot spell erf (gelu): its helper writes arrays in place",
 }
 #: Ops the backend refuses -> the message's reason.
 REFUSED_OPS = {
-    ops.Conv: "(Conv): it is spelled with sliding windows and padding written in place",
-    ops.Pool: "(Pool): it is spelled with arrays written in place",
     ops.Einsum: "the array API standard has no spelling of np.einsum",
 }
 EXAMPLE_NAMES = sorted(path.stem for path in EXAMPLES.glob("*.yaml") if path.stem not in REFUSED)
