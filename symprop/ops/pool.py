@@ -141,7 +141,7 @@ ARRAY_API_HELPERS = {
     each axis (the width, then the height), the parts of s consecutive offsets a to a + s - 1
     (s the stride) are stacked on a new axis and merged with the windows' axis, which puts
     each element s positions after the previous window's, then moved to start at a (zero
-    blocks concatenated); these runs added up."""
+    blocks concatenated, where the run does not fill the axis); these runs added up."""
     xp = array_namespace(parts[0])
 
     def zeros(like, axis, count):
@@ -157,9 +157,9 @@ ARRAY_API_HELPERS = {
             for a in range(0, len(row), s):
                 run = xp.stack(row[a : a + s], axis=axis + 1)
                 run = xp.reshape(run, (*run.shape[:axis], -1, *run.shape[axis + 2 :]))
-                after = max(0, length - a - run.shape[axis])
-                run = xp.concat([zeros(run, axis, a), run, zeros(run, axis, after)], axis=axis)
-                run = run[(slice(None),) * axis + (slice(0, length), ...)]
+                run = run[(slice(None),) * axis + (slice(0, min(run.shape[axis], length - a)), ...)]  # inside the axis
+                if a or a + run.shape[axis] < length:
+                    run = xp.concat([zeros(run, axis, a), run, zeros(run, axis, length - a - run.shape[axis])], axis=axis)
                 total = run if total is None else total + run
             folded.append(total)
         parts = folded
