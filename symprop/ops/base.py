@@ -322,13 +322,13 @@ class Op:
         one shape, no broadcast), or None: the sum of all its elements is then one ``np.vdot``."""
         return None
 
-    #: Why the array-API backend cannot spell this op (``emit.array_api``), or None: the
-    #: standard's arrays may be immutable (JAX), so a NumPy spelling that writes an array in
-    #: place has no counterpart.  Every other op's NumPy lines are spelled in the standard there.
-    array_api_refusal: str | None = None
     #: The array-API spellings of helpers this op's NumPy spelling requires (``require_helper``),
     #: by name, where translating the NumPy helper cannot do (a scatter-add as a product).
     array_api_helpers: dict[str, str] = {}
+    #: Helper name -> the helpers of ``array_api_helpers`` its array-API spelling calls that
+    #: the NumPy module has no counterpart of (both poolings' adjoints put their windows back
+    #: with ``_unwindow``), written when it is.
+    array_api_needs: dict[str, tuple[str, ...]] = {}
 
     def array_api(self, node: Node, code: NumpyContext) -> tuple[str, str] | None:
         """(array-API code of the batched output, its formula) where it is not the NumPy spelling

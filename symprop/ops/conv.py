@@ -90,6 +90,79 @@ INPUT_ADJOINT_HELPER = '''def _conv_adjoint_input(g, w, shape, stride, padding):
     return full[(slice(None), slice(None), *(slice(p, p + n) for p, n in zip(padding, shape[1:])))]
 '''
 
+#: The array API standard has no strided view and its arrays may be immutable (JAX): there the
+#: windows are one strided slice of x per offset within the window, stacked (a copy, as the
+#: NumPy module's columns are), the zero padding is zero blocks concatenated, and the input's
+#: adjoint spreads the upstream adjoint by the stride by stacking it with zeros.
+ARRAY_API_HELPERS = {
+    "zero_pad": '''def _zero_pad(x, padding):
+    """x with ``padding`` zeros before and after each axis after batch and channels (zero
+    blocks concatenated: nothing is written in place)."""
+    xp = array_namespace(x)
+    for axis, p in enumerate(padding, start=2):
+        if p:
+            zeros = xp.zeros((*x.shape[:axis], p, *x.shape[axis + 1 :]), dtype=x.dtype, device=device(x))
+            x = xp.concat([zeros, x, zeros], axis=axis)
+    return x
+''',
+    "windows": '''def _windows(x, size, stride):
+    """The windows of ``size`` sliding in steps of ``stride`` over the axes after batch and
+    channels: x (batch, channels, *spatial) -> (channels, offsets, batch, *positions), one
+    strided slice of x per offset within the window (row-major), stacked."""
+    xp = array_namespace(x)
+    positions = [(n - m) // s + 1 for n, m, s in zip(x.shape[2:], size, stride)]
+    offsets = [()]
+    for m in size:
+        offsets = [(*offset, p) for offset in offsets for p in range(m)]
+    x = xp.permute_dims(x, (1, 0, *range(2, x.ndim)))  # channels first, then the batch
+    return xp.stack(
+        [x[(..., *(slice(p, p + s * (n - 1) + 1, s) for p, s, n in zip(offset, stride, positions)))] for offset in offsets],
+        axis=1,
+    )
+''',
+    "columns": '''def _columns(windows):
+    """im2col: the windows (channels, offsets, batch, *positions) as a matrix with a row per
+    channel and offset within the window, a column per sample and window position."""
+    xp = array_namespace(windows)
+    return xp.reshape(windows, (windows.shape[0] * windows.shape[1], -1))
+''',
+    "conv": '''def _conv(x, w, stride, padding):
+    """PyTorch's conv1d/conv2d (a cross-correlation) of x (batch, C, *spatial) with the kernel
+    w (O, C, *size) -> (batch, O, *positions): the kernel as an (O, C * size) matrix times the
+    columns of the zero-padded x (im2col)."""
+    xp = array_namespace(x)
+    windows = _windows(_zero_pad(x, padding), w.shape[2:], stride)
+    y = xp.reshape(w, (w.shape[0], -1)) @ _columns(windows)
+    return xp.moveaxis(xp.reshape(y, (w.shape[0], *windows.shape[2:])), 0, 1)
+''',
+    "conv_adjoint_kernel": '''def _conv_adjoint_kernel(g, x, size, stride, padding):
+    """dE/dw of _conv(x, w, stride, padding): each kernel element met the input elements at its
+    offset in every window, so the upstream adjoint g (batch, O, *positions), as an
+    (O, batch * positions) matrix, times the columns of x transposed -> (O, C, *size)."""
+    xp = array_namespace(g)
+    windows = _windows(_zero_pad(x, padding), size, stride)
+    rows = xp.reshape(xp.moveaxis(g, 1, 0), (g.shape[1], -1))
+    return xp.reshape(rows @ _columns(windows).T, (g.shape[1], x.shape[1], *size))
+''',
+    "conv_adjoint_input": '''def _conv_adjoint_input(g, w, shape, stride, padding):
+    """dE/dx of _conv(x, w, stride, padding), x of ``shape`` per sample (C, *spatial): the
+    upstream adjoint g spread out by the stride (s - 1 zeros after each element: g and zero
+    arrays stacked on a new axis, merged with its own; cut where the windows stop) and padded
+    by the kernel size less one, convolved with the flipped kernel (channels swapped); then
+    the padding of x is cut off."""
+    xp = array_namespace(g)
+    k = w.ndim - 2
+    for axis, (n, p, m, s) in enumerate(zip(shape[1:], padding, w.shape[2:], stride), start=2):
+        if s > 1:
+            spread = xp.stack([g, *[xp.zeros_like(g)] * (s - 1)], axis=axis + 1)
+            g = xp.reshape(spread, (*g.shape[:axis], g.shape[axis] * s, *g.shape[axis + 1 :]))
+            g = g[(slice(None),) * axis + (slice(0, n + 2 * p - m + 1), ...)]
+    flipped = xp.permute_dims(xp.flip(w, axis=tuple(range(2, w.ndim))), (1, 0, *range(2, w.ndim)))
+    full = _conv(_zero_pad(g, [m - 1 for m in w.shape[2:]]), flipped, (1,) * k, (0,) * k)
+    return full[(slice(None), slice(None), *(slice(p, p + n) for p, n in zip(padding, shape[1:])))]
+''',
+}
+
 #: Index letters of an input position in the handout (Greek: node names are Latin).
 INPUT_LETTERS = (r"\mu", r"\nu")
 
@@ -106,9 +179,7 @@ class Conv(Op):
     first), the kernel of ``w_shape`` (out channels, in channels, *size); ``stride`` and
     ``padding`` per spatial axis."""
 
-    array_api_refusal = (
-        "it is spelled with sliding windows and padding written in place, which the array API standard does not have"
-    )
+    array_api_helpers = ARRAY_API_HELPERS
     dims: int
     x_shape: tuple[int, ...]
     w_shape: tuple[int, ...]

@@ -91,12 +91,90 @@ AVG_ADJOINT_HELPER = '''def _avg_pool_adjoint(g, shape, size, stride):
 '''
 
 
+#: The array API standard's arrays may be immutable (JAX): there the pooling takes
+#: ``xp.maximum`` and ``+`` of the slices, and the adjoints are put back by ``_unwindow``
+#: without writing in place (see its docstring).  The slices themselves are the NumPy
+#: module's (``OFFSETS_HELPER``, plain Python).
+ARRAY_API_HELPERS = {
+    "window_offsets": OFFSETS_HELPER,
+    "max_pool": '''def _max_pool(x, size, stride):
+    """The largest element of each window of x: the elementwise maximum of the slices that
+    the windows read at each of their offsets."""
+    xp = array_namespace(x)
+    offsets = _window_offsets(x.shape, size, stride)
+    y = x[offsets[0]]
+    for where in offsets[1:]:
+        y = xp.maximum(y, x[where])
+    return y
+''',
+    "avg_pool": '''def _avg_pool(x, size, stride):
+    """The mean of each window of x: the sum of the slices that the windows read at each of
+    their offsets, over their number."""
+    offsets = _window_offsets(x.shape, size, stride)
+    y = x[offsets[0]]
+    for where in offsets[1:]:
+        y = y + x[where]
+    return y / len(offsets)
+''',
+    "max_pool_adjoint": '''def _max_pool_adjoint(g, x, y, size, stride):
+    """dE/dx of y = _max_pool(x, size, stride): each window's adjoint g goes to the elements
+    equal to its maximum, split evenly between ties; overlapping windows add up."""
+    xp = array_namespace(g)
+    at_max = [xp.astype(x[where] == y, g.dtype) for where in _window_offsets(x.shape, size, stride)]
+    ties = at_max[0]
+    for chosen in at_max[1:]:
+        ties = ties + chosen
+    share = g / ties
+    return _unwindow([chosen * share for chosen in at_max], x.shape, size, stride)
+''',
+    "avg_pool_adjoint": '''def _avg_pool_adjoint(g, shape, size, stride):
+    """dE/dx of _avg_pool(x, size, stride), x of ``shape`` per sample (C, H, W): each window's
+    adjoint g spread evenly over the window; overlapping windows add up."""
+    shape = (g.shape[0], *shape)
+    count = len(_window_offsets(shape, size, stride))
+    return _unwindow([g / count] * count, shape, size, stride)
+''',
+    "unwindow": '''def _unwindow(parts, shape, size, stride):
+    """The adjoints the windows send to their elements at each offset (``parts``, in the order
+    of _window_offsets, each with one element per window) added into an array of ``shape``
+    where those elements are: overlapping windows add up.  Nothing is written in place: along
+    each axis (the width, then the height), the parts of s consecutive offsets a to a + s - 1
+    (s the stride) are stacked on a new axis and merged with the windows' axis, which puts
+    each element s positions after the previous window's, then moved to start at a (zero
+    blocks concatenated, where the run does not fill the axis); these runs added up."""
+    xp = array_namespace(parts[0])
+
+    def zeros(like, axis, count):
+        """Zeros of the shape of ``like``, but ``count`` long along ``axis``."""
+        return xp.zeros((*like.shape[:axis], count, *like.shape[axis + 1 :]), dtype=like.dtype, device=device(like))
+
+    for axis in (3, 2):
+        m, s, length = size[axis - 2], stride[axis - 2], shape[axis]
+        folded = []
+        for row in (parts[k : k + m] for k in range(0, len(parts), m)):  # one row of offsets (width), or all
+            row += [xp.zeros_like(row[0])] * (-m % s)  # whole runs of s offsets
+            total = None
+            for a in range(0, len(row), s):
+                run = xp.stack(row[a : a + s], axis=axis + 1)
+                run = xp.reshape(run, (*run.shape[:axis], -1, *run.shape[axis + 2 :]))
+                run = run[(slice(None),) * axis + (slice(0, min(run.shape[axis], length - a)), ...)]  # inside the axis
+                if a or a + run.shape[axis] < length:
+                    run = xp.concat([zeros(run, axis, a), run, zeros(run, axis, length - a - run.shape[axis])], axis=axis)
+                total = run if total is None else total + run
+            folded.append(total)
+        parts = folded
+    return parts[0]
+''',
+}
+
+
 @dataclass(frozen=True)
 class Pool(Op):
     """``kind`` ('max' or 'avg') over windows of ``size`` moved by ``stride`` on x of
     per-sample shape ``x_shape`` ([C, H, W])."""
 
-    array_api_refusal = "it is spelled with arrays written in place (out=, +=), which immutable arrays (JAX) cannot"
+    array_api_helpers = ARRAY_API_HELPERS
+    array_api_needs = {"max_pool_adjoint": ("unwindow",), "avg_pool_adjoint": ("unwindow",)}
     kind: str
     x_shape: tuple[int, ...]
     size: tuple[int, ...]

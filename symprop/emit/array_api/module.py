@@ -49,13 +49,6 @@ class ArrayApiModule(NumpyModule):
     builder_class = ArrayApiBuilder
 
     def __init__(self, derivation: Derivation):
-        for node in derivation.graph.nodes.values():
-            refusal = node.op.array_api_refusal
-            if refusal:
-                raise SymPropError(
-                    f"{derivation.name}: --backend array-api cannot spell {node.name} ({type(node.op).__name__}): {refusal} "
-                    "(use --backend numpy)"
-                )
         super().__init__(derivation)
         self.called: set[str] = set()  # helpers the translated lines call
         self.imports: set[str] = set()
@@ -113,7 +106,10 @@ class ArrayApiModule(NumpyModule):
             else:
                 sources.append(self.spelled(helper_source(name, tuned=False).rstrip("\n"), margin=0) + "\n")
         own = {name: source for node in self.graph.nodes.values() for name, source in node.op.array_api_helpers.items()}
-        for name in sorted(self.builder.op_helpers):
+        names = set(self.builder.op_helpers)
+        for node in self.graph.nodes.values():  # and the own helpers those call (Op.array_api_needs)
+            names.update(*(needs for name, needs in node.op.array_api_needs.items() if name in self.builder.op_helpers))
+        for name in sorted(names):
             source = own.get(name) or self.spelled(self.builder.op_helpers[name].rstrip("\n"), margin=0) + "\n"
             sources.append(source)
         sources += [helpers.CHECK_SOURCE, interface.PARAMS_CHECK_SOURCE]

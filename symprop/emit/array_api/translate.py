@@ -7,9 +7,10 @@ is ``xp.concat``, ``A.sum(axis=1)`` is ``xp.sum(A, axis=1)``, ``np.dot(A, B)`` i
 ``xp.where``), applied to the syntax tree of each statement, so that the code keeps its
 comments and its layout where nothing changes.  What NumPy does in place (``np.add.at``,
 ``out=``, item assignment) has no spelling here: the standard's arrays may be immutable
-(JAX), so such code is refused (``NotSpelled``), and an op that needs it says so itself
-(``Op.array_api_refusal``).  ``a += b`` becomes ``a = a + b``: the name is rebound, no array
-written, so an array shared with another name (``dX = dY``) stays as it was.
+(JAX), so such code is refused (``NotSpelled``); an op whose NumPy spelling needs it gives
+its own array-API spelling (``Op.array_api``, ``Op.array_api_helpers``).  ``a += b`` becomes
+``a = a + b``: the name is rebound, no array written, so an array shared with another name
+(``dX = dY``) stays as it was.
 """
 
 from __future__ import annotations
