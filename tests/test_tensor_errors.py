@@ -44,6 +44,12 @@ CASES = [
     ('sum(x @ W) + "a"', "'a' is not a number or a tensor; only a function's arguments may be strings or lists"),
     ("sum(x @ W) * [1, 2]", "[1, 2] is not a number or a tensor"),
     ("sum(min(x, axis=0) @ W)", "min over axes is not in the language; write -max(-x, axis=...)"),
+    # a new user's outer product, taken as a dot product when the sizes matched: now refused with both spellings
+    (
+        "sum(x[0] @ x[1].T) + sum(x @ W)",
+        "'@' at column 10: x[0] @ x[1].T of two vectors would be their dot product (a vector's .T is itself, as in NumPy), "
+        'not the outer product x[0] x[1]^T; write einsum("i,j->ij", x[0], x[1]) for the outer product, or x[0] @ x[1] for',
+    ),
 ]
 
 

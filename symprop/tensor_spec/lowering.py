@@ -392,6 +392,13 @@ class Lowering(CallLowering):
         left = self.tensor(tree.args[0], root, "'@'")
         right = self.tensor(tree.args[1], root, "'@'")
         a, b = self.shape(left), self.shape(right)
+        if len(a) == 1 and len(b) == 1 and tree.args[1].kind == "T":
+            u, v = self.text(tree.args[0]), self.text(tree.args[1].args[0])
+            self.fail(
+                f"'@' at {self.at(tree)}: {u} @ {v}.T of two vectors would be their dot product (a vector's .T is "
+                f"itself, as in NumPy), not the outer product {u} {v}^T; write einsum(\"i,j->ij\", {u}, {v}) for the "
+                f"outer product, or {u} @ {v} for the dot product"
+            )
         shape = MatMul.result_shape(a, b)
         if shape is None:
             if not a or not b:
