@@ -1,15 +1,68 @@
 """The helper functions of the array-API module that are not a translation of the NumPy
 module's: the argument check, the check of cross-entropy targets, and the helpers whose NumPy
 spelling runs sums by BLAS as products with a cached vector of ones (``_ones``, which the
-standard cannot make read-only): here they are plain ``xp.sum``.  The rest are the NumPy
-module's own, translated (``translate.spelled``)."""
+standard cannot make read-only): here they are plain ``xp.sum``; and ``_erf``, whose NumPy
+spelling writes its ranges in place.  The rest are the NumPy module's own, translated
+(``translate.spelled``)."""
 
 from __future__ import annotations
 
-#: Helpers of the NumPy module the standard cannot spell -> why.
-REFUSED = {"erf": "erf (gelu): its helper writes arrays in place, which immutable arrays (JAX) cannot"}
+from ...erf_tables import SOURCE as ERF_TABLES_SOURCE
+
+#: The error function (exact GELU): the formulas of the NumPy module's ``_erf`` (msun's, with the
+#: same tables, pasted above it), each range evaluated on every element with its argument clamped
+#: into the range (so no range overflows or divides by zero on an element outside it), the results
+#: picked by ``xp.where``: nothing written in place and no branch on values (JAX, ``jax.jit``).
+#: Equal to the NumPy ``_erf`` to the last bit on NumPy (tests/test_array_api_backend.py).
+ERF = (
+    ERF_TABLES_SOURCE
+    + '''
+
+def _erf_ratio(p, q, u):
+    """p(u) / q(u), coefficients highest degree first, by Horner's rule (as the NumPy _erf)."""
+    top, bottom = p[0], q[0]
+    for c in p[1:]:
+        top = top * u + c
+    for c in q[1:]:
+        bottom = bottom * u + c
+    return top / bottom
+
+
+def _erf(x):
+    """Error function erf(x), elementwise: FreeBSD msun's s_erf.c, as the NumPy module's _erf
+    (the ranges and formulas are listed there), each range picked by xp.where from its formula
+    evaluated on every element, the element clamped into the range first (no overflow, no nan).
+    Float input keeps its dtype (float32 is computed in float64 and rounded back)."""
+    xp = array_namespace(x)
+    dtype = x.dtype if xp.isdtype(x.dtype, "real floating") else xp.float64
+    x = xp.astype(x, xp.float64)
+    a = xp.abs(x)
+    # |x| < 2**-28: x + efx*x, at a scale of 2**64 so that a subnormal result is rounded once.
+    u = xp.where(a < 2.0**-28, a, 0.0) * 2.0**64
+    tiny = (u + _ERF_EFX * u) * 2.0**-64
+    # 2**-28 <= |x| < 0.84375: x + x*pp(x*x)/qq(x*x).
+    u = xp.where((a >= 2.0**-28) & (a < 0.84375), a, 0.0)
+    small = u + u * _erf_ratio(_ERF_PP, _ERF_QQ, u * u)
+    # 0.84375 <= |x| < 1.25: erx + pa(s)/qa(s), s = |x| - 1.
+    s = xp.where((a >= 0.84375) & (a < 1.25), a, 1.0) - 1.0
+    middle = _ERF_ERX + _erf_ratio(_ERF_PA, _ERF_QA, s)
+    # 1.25 <= |x| < 6: 1 - exp(-x*x - 0.5625 + r(t)/s(t))/|x|, t = 1/(x*x), by ra/sa below 1/0.35.
+    u = xp.where((a >= 1.25) & (a < 6.0), a, 1.25)
+    t = 1.0 / (u * u)
+    ratio = xp.where(u < 1.0 / 0.35, _erf_ratio(_ERF_RA, _ERF_SA, t), _erf_ratio(_ERF_RB, _ERF_SB, t))
+    h = xp.astype(xp.astype(u, xp.float32), xp.float64)  # 24 bits: x*x = h*h - (h - x)*(h + x) exactly
+    far = 1.0 - xp.exp(-h * h - 0.5625) * xp.exp((h - u) * (h + u) + ratio) / u
+    r = xp.where(a < 6.0, far, xp.where(a >= 6.0, 1.0, a))  # 1 from 6 on (erfc(6) ~ 2e-17), nan stays nan
+    r = xp.where(a < 1.25, middle, r)
+    r = xp.where(a < 0.84375, small, r)
+    r = xp.where(a < 2.0**-28, tiny, r)
+    return xp.astype(xp.copysign(r, x), dtype)
+'''
+)
+
 #: Helpers of the NumPy module spelled here instead (None: not needed at all).
 OWN = {
+    "erf": ERF,
     "ones": None,
     "row_max": None,  # the NumPy softmax helpers' own: the ones below take xp.max
     "row_sum": '''def _row_sum(A):
