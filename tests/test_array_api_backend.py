@@ -33,7 +33,6 @@ REFUSED = {
 REFUSED_OPS = {
     ops.Conv: "(Conv): it is spelled with sliding windows and padding written in place",
     ops.Pool: "(Pool): it is spelled with arrays written in place",
-    ops.Einsum: "the array API standard has no spelling of np.einsum",
 }
 EXAMPLE_NAMES = sorted(path.stem for path in EXAMPLES.glob("*.yaml") if path.stem not in REFUSED)
 AGREE = 1e-12
@@ -233,6 +232,7 @@ SPELLINGS = [
     ("W = params['W']", "W = params['W']"),
     ("m = np.tril(np.ones((3, 3), dtype=bool))", "m = xp.tril(xp.ones((3, 3), dtype=xp.bool))"),
     ("y = np.swapaxes(x, 1, 2)", "y = _swapaxes(x, 1, 2)"),
+    ("y = np.einsum('ij,jk,k->i', x, A, v, optimize=True)", "y = _einsum('ij,jk,k->i', x, A, v)"),
     ("y = x.reshape(3, 2)", "y = xp.reshape(x, (3, 2))"),
     ("d = np.full((3, 3), g[None, None])", "d = xp.broadcast_to(g[None, None, ...], (3, 3))"),
     ("u = np.log(np.maximum(u, np.finfo(u.dtype).tiny))", "u = xp.log(xp.maximum(u, xp.finfo(u.dtype).smallest_normal))"),
@@ -247,7 +247,7 @@ def test_spelling(numpy_code, expected):
 @pytest.mark.parametrize(
     "numpy_code, what",
     [("np.add.at(out, ids, g)", "np.add.at"), ("y[0] = 1.0", "item assignment"), ("np.maximum(a, b, out=a)", "out="),
-     ("y = np.einsum('ij->j', x)", "np.einsum"), ("a.flags.writeable = False", ".flags")],
+     ("a.flags.writeable = False", ".flags")],
 )  # fmt: skip
 def test_what_the_standard_cannot_spell_is_refused(numpy_code, what):
     with pytest.raises(NotSpelled, match=what.replace(".", r"\.")):
@@ -315,3 +315,56 @@ def test_erf_evaluates_no_range_outside_it(array_api_erf):
     with np.errstate(over="raise", divide="raise", invalid="raise"), warnings.catch_warnings():
         warnings.simplefilter("error")
         array_api_erf(ERF_GRID)
+
+
+# -- einsum: pairwise matmuls of the standard ------------------------------------------------------
+
+#: Subscripts -> the operands' shapes: a matrix product, a batched one, a transpose, a sum, an outer
+#: product, three operands, a dot product to a scalar, an elementwise product, a letter summed alone.
+EINSUMS = {
+    "ij,jk->ik": [(2, 3), (3, 4)],
+    "bij,bjk->bik": [(5, 2, 3), (5, 3, 4)],
+    "ij->ji": [(2, 3)],
+    "ij->i": [(2, 3)],
+    "ijk->": [(2, 3, 4)],
+    "i,j->ij": [(2,), (3,)],
+    "ij,jk,k->i": [(2, 3), (3, 4), (4,)],
+    "nij,njk,nkl->nli": [(2, 3, 4), (2, 4, 5), (2, 5, 3)],
+    "i,i->": [(4,), (4,)],
+    "ij,ij->ji": [(2, 3), (2, 3)],
+    "nik,jk->nji": [(2, 3, 4), (5, 4)],
+    "ab,cd->da": [(2, 3), (4, 5)],
+}
+
+
+@pytest.fixture(scope="module")
+def array_api_einsum(tmp_path_factory):
+    """The ``_einsum`` of an array-API module (the op table's einsum sample)."""
+    network = symprop.from_dict({"name": "sample_einsum", **OP_SAMPLES[ops.Einsum]}, source="<test>")
+    return load_module(symprop.derive(network).write_array_api(tmp_path_factory.mktemp("einsum")))._einsum
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+@pytest.mark.parametrize("subscripts", list(EINSUMS))
+def test_einsum_is_numpys_on_every_library(subscripts, library, array_api_einsum):
+    convert, transform, computed = _converter(library)
+    rng = np.random.default_rng(3)
+    operands = [rng.standard_normal(shape) for shape in EINSUMS[subscripts]]
+    function = transform(array_api_einsum, static_argnums=0) if transform else array_api_einsum
+    got = _numpy(computed(function(subscripts, *(convert(A) for A in operands))))
+    expected = np.einsum(subscripts, *operands)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_einsum_networks_agree_with_the_numpy_module(tmp_path):
+    """Contractions that ``contract`` leaves to np.einsum, forward and backward: an outer product
+    with a letter summed alone, a product of three, a transpose of a product."""
+    spec = {
+        "name": "einsums", "inputs": {"x": [2, 3]}, "targets": {"t": [3, 2]},
+        "params": {"u": [4], "B": [2, 4]},
+        "nodes": {"o": 'einsum("ij,k->jk", x, u)', "p": 'einsum("jk,ik,ij->ji", o, B, x)', "y": "tanh(p) + o @ B.T"},
+        "loss": "half_sse(y, t)",
+    }  # fmt: skip
+    module = assert_backends_agree(symprop.from_dict(spec, source="<test>"), tmp_path)
+    assert "_einsum(" in module.__loader__.get_source(module.__name__)

@@ -94,6 +94,43 @@ OWN = {
 
 #: Helpers that translated lines call (``translate.HELPER_CALLS``).
 CALLED = {
+    "_einsum": '''def _einsum(subscripts, *operands):
+    """np.einsum, which the standard lacks, for subscripts such as "nij,jk->nik" (letters, none
+    twice in one operand, the output named): the operands contracted pairwise from the left, each
+    pair as one matmul of (batch, rows, summed) by (batch, summed, columns); a letter that neither
+    the other operand nor anything after needs is summed out first."""
+    xp = array_namespace(*operands)
+    inputs, out = subscripts.split("->")
+    pending = list(zip(inputs.split(","), operands))
+    sizes = {c: n for letters, A in pending for c, n in zip(letters, A.shape)}
+
+    def size(letters):
+        n = 1
+        for c in letters:
+            n *= sizes[c]
+        return n
+
+    def summed(letters, A, kept):
+        axes = tuple(k for k, c in enumerate(letters) if c not in kept)
+        return "".join(c for c in letters if c in kept), xp.sum(A, axis=axes) if axes else A
+
+    def lined_up(letters, A, order):
+        return xp.reshape(xp.permute_dims(A, tuple(letters.index(c) for c in "".join(order))), tuple(map(size, order)))
+
+    a, A = pending.pop(0)
+    while pending:
+        b, B = pending.pop(0)
+        later = out + "".join(letters for letters, _ in pending)
+        a, A = summed(a, A, b + later)
+        b, B = summed(b, B, a + later)
+        batch = "".join(c for c in a if c in b and c in later)
+        inner = "".join(c for c in a if c in b and c not in later)
+        rows, columns = "".join(c for c in a if c not in b), "".join(c for c in b if c not in a)
+        product = lined_up(a, A, (batch, rows, inner)) @ lined_up(b, B, (batch, inner, columns))
+        a, A = batch + rows + columns, xp.reshape(product, tuple(sizes[c] for c in batch + rows + columns))
+    a, A = summed(a, A, out)
+    return xp.permute_dims(A, tuple(a.index(c) for c in out))
+''',
     "_swapaxes": '''def _swapaxes(A, first, second):
     """A with two axes swapped (NumPy's swapaxes, which the standard spells as a permutation)."""
     xp = array_namespace(A)
