@@ -13,18 +13,18 @@ import inspect
 import sys
 
 # |x| < 2**-28: erf(x) = x + efx*x, efx = 2/sqrt(pi) - 1
-_ERF_EFX = 1.28379167095512586316e-01
+ERF_EFX = 1.28379167095512586316e-01
 # erx: erf(1) rounded to single precision (0x3FEB0AC160000000)
-_ERF_ERX = 8.45062911510467529297e-01
+ERF_ERX = 8.45062911510467529297e-01
 # |x| < 0.84375: erf(x) = x + x*pp(x*x)/qq(x*x)
-_ERF_PP = (
+ERF_PP = (
     -2.37630166566501626084e-05,
     -5.77027029648944159157e-03,
     -2.84817495755985104766e-02,
     -3.25042107247001499370e-01,
     1.28379167095512558561e-01,
 )
-_ERF_QQ = (
+ERF_QQ = (
     -3.96022827877536812320e-06,
     1.32494738004321644526e-04,
     5.08130628187576562776e-03,
@@ -33,7 +33,7 @@ _ERF_QQ = (
     1.0,
 )
 # 0.84375 <= |x| < 1.25: erf(x) = erx + pa(s)/qa(s), s = |x| - 1
-_ERF_PA = (
+ERF_PA = (
     -2.16637559486879084300e-03,
     3.54783043256182359371e-02,
     -1.10894694282396677476e-01,
@@ -42,7 +42,7 @@ _ERF_PA = (
     4.14856118683748331666e-01,
     -2.36211856075265944077e-03,
 )
-_ERF_QA = (
+ERF_QA = (
     1.19844998467991074170e-02,
     1.36370839120290507362e-02,
     1.26171219808761642112e-01,
@@ -52,7 +52,7 @@ _ERF_QA = (
     1.0,
 )
 # 1.25 <= |x| < 1/0.35: erf(x) = 1 - exp(-x*x - 0.5625 + ra(t)/sa(t))/|x|, t = 1/(x*x)
-_ERF_RA = (
+ERF_RA = (
     -9.81432934416914548592e00,
     -8.12874355063065934246e01,
     -1.84605092906711035994e02,
@@ -62,7 +62,7 @@ _ERF_RA = (
     -6.93858572707181764372e-01,
     -9.86494403484714822705e-03,
 )
-_ERF_SA = (
+ERF_SA = (
     -6.04244152148580987438e-02,
     6.57024977031928170135e00,
     1.08635005541779435134e02,
@@ -74,7 +74,7 @@ _ERF_SA = (
     1.0,
 )
 # 1/0.35 <= |x| < 6: the same with rb/sb
-_ERF_RB = (
+ERF_RB = (
     -4.83519191608651397019e02,
     -1.02509513161107724954e03,
     -6.37566443368389627722e02,
@@ -83,7 +83,7 @@ _ERF_RB = (
     -7.99283237680523006574e-01,
     -9.86494292470009928597e-03,
 )
-_ERF_SB = (
+ERF_SB = (
     -2.24409524465858183362e01,
     4.74528541206955367215e02,
     2.55305040643316442583e03,
@@ -100,7 +100,7 @@ def _source() -> str:
     text = inspect.getsource(sys.modules[__name__])
     body = ast.parse(text).body
     imports = [node for node in body if isinstance(node, ast.Import)]
-    tables = [node for node in body if isinstance(node, ast.Assign) and node.targets[0].id.startswith("_ERF_")]
+    tables = [node for node in body if isinstance(node, ast.Assign) and node.targets[0].id.startswith("ERF_")]
     return "\n".join(text.split("\n")[imports[-1].end_lineno : tables[-1].end_lineno]).strip("\n") + "\n"
 
 

@@ -16,7 +16,7 @@ import inspect
 
 import numpy as np
 
-from .erf_tables import _ERF_EFX, _ERF_ERX, _ERF_PA, _ERF_PP, _ERF_QA, _ERF_QQ, _ERF_RA, _ERF_RB, _ERF_SA, _ERF_SB
+from .erf_tables import ERF_EFX, ERF_ERX, ERF_PA, ERF_PP, ERF_QA, ERF_QQ, ERF_RA, ERF_RB, ERF_SA, ERF_SB
 from .erf_tables import SOURCE as ERF_TABLES_SOURCE
 
 __all__ = ["ERF_SOURCE", "erf"]
@@ -27,7 +27,7 @@ def _erf(x):
 
     Vectorised port of the FreeBSD msun ``s_erf.c`` algorithm (Sun
     Microsystems, 1993; the same code as Go's ``src/math/erf.go``), whose
-    rational-approximation coefficients are the tables ``_ERF_*`` above:
+    rational-approximation coefficients are the tables ``ERF_*`` above:
 
         |x| < 2**-28          erf(x) = x + efx*x
         |x| < 0.84375         erf(x) = x + x*pp(x*x)/qq(x*x)
@@ -62,18 +62,18 @@ def _erf(x):
     i = np.flatnonzero(ax < 2.0**-28)
     a = ax[i] * 2.0**64
     with np.errstate(under="ignore"):  # subnormal results are inexact
-        flat[i] = (a + _ERF_EFX * a) * 2.0**-64
+        flat[i] = (a + ERF_EFX * a) * 2.0**-64
 
     # 2**-28 <= |x| < 0.84375: erf(x) = x + x*pp(z)/qq(z), z = x*x.
     i = np.flatnonzero((ax >= 2.0**-28) & (ax < 0.84375))
     a = ax[i]
     z = a * a
-    pp = np.full_like(z, _ERF_PP[0])
-    for c in _ERF_PP[1:]:
+    pp = np.full_like(z, ERF_PP[0])
+    for c in ERF_PP[1:]:
         pp *= z
         pp += c
-    qq = np.full_like(z, _ERF_QQ[0])
-    for c in _ERF_QQ[1:]:
+    qq = np.full_like(z, ERF_QQ[0])
+    for c in ERF_QQ[1:]:
         qq *= z
         qq += c
     flat[i] = a + a * (pp / qq)
@@ -81,15 +81,15 @@ def _erf(x):
     # 0.84375 <= |x| < 1.25: erf(x) = erx + pa(s)/qa(s), s = |x| - 1.
     i = np.flatnonzero((ax >= 0.84375) & (ax < 1.25))
     s = ax[i] - 1.0
-    pa = np.full_like(s, _ERF_PA[0])
-    for c in _ERF_PA[1:]:
+    pa = np.full_like(s, ERF_PA[0])
+    for c in ERF_PA[1:]:
         pa *= s
         pa += c
-    qa = np.full_like(s, _ERF_QA[0])
-    for c in _ERF_QA[1:]:
+    qa = np.full_like(s, ERF_QA[0])
+    for c in ERF_QA[1:]:
         qa *= s
         qa += c
-    flat[i] = _ERF_ERX + pa / qa
+    flat[i] = ERF_ERX + pa / qa
 
     # 1.25 <= |x| < 6: erf(x) = 1 - erfc(x) with
     # erfc(x) = exp(-x*x - 0.5625 + R(t)/S(t)) / x, t = 1/(x*x).
@@ -98,20 +98,20 @@ def _erf(x):
     t = 1.0 / (a * a)
     near = a < 1.0 / 0.35
     # 1.25 <= |x| < 1/0.35 (ra/sa) and 1/0.35 <= |x| < 6 (rb/sb).
-    ra = np.full_like(t, _ERF_RA[0])
-    for c in _ERF_RA[1:]:
+    ra = np.full_like(t, ERF_RA[0])
+    for c in ERF_RA[1:]:
         ra *= t
         ra += c
-    sa = np.full_like(t, _ERF_SA[0])
-    for c in _ERF_SA[1:]:
+    sa = np.full_like(t, ERF_SA[0])
+    for c in ERF_SA[1:]:
         sa *= t
         sa += c
-    rb = np.full_like(t, _ERF_RB[0])
-    for c in _ERF_RB[1:]:
+    rb = np.full_like(t, ERF_RB[0])
+    for c in ERF_RB[1:]:
         rb *= t
         rb += c
-    sb = np.full_like(t, _ERF_SB[0])
-    for c in _ERF_SB[1:]:
+    sb = np.full_like(t, ERF_SB[0])
+    for c in ERF_SB[1:]:
         sb *= t
         sb += c
     ratio = np.where(near, ra / sa, rb / sb)

@@ -146,7 +146,7 @@ def test_erf_source_is_the_tables_and_the_definition():
     assert isinstance(func, ast.FunctionDef)
     assert func.name == "_erf"
     defined = {t.targets[0].id for t in tables}  # the coefficient tables, pasted with it
-    assert defined == {f"_ERF_{name}" for name in ("EFX", "ERX", "PP", "QQ", "PA", "QA", "RA", "SA", "RB", "SB")}
+    assert defined == {f"ERF_{name}" for name in ("EFX", "ERX", "PP", "QQ", "PA", "QA", "RA", "SA", "RB", "SB")}
     # Self-contained: the only free (global) names it uses are ``np`` and the tables.
     bound = {arg.arg for arg in func.args.args}
     loaded = set()
