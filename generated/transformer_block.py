@@ -68,18 +68,18 @@ def _batch_sum(A, axes=1):
 
 
 # |x| < 2**-28: erf(x) = x + efx*x, efx = 2/sqrt(pi) - 1
-_ERF_EFX = 1.28379167095512586316e-01
+ERF_EFX = 1.28379167095512586316e-01
 # erx: erf(1) rounded to single precision (0x3FEB0AC160000000)
-_ERF_ERX = 8.45062911510467529297e-01
+ERF_ERX = 8.45062911510467529297e-01
 # |x| < 0.84375: erf(x) = x + x*pp(x*x)/qq(x*x)
-_ERF_PP = (
+ERF_PP = (
     -2.37630166566501626084e-05,
     -5.77027029648944159157e-03,
     -2.84817495755985104766e-02,
     -3.25042107247001499370e-01,
     1.28379167095512558561e-01,
 )
-_ERF_QQ = (
+ERF_QQ = (
     -3.96022827877536812320e-06,
     1.32494738004321644526e-04,
     5.08130628187576562776e-03,
@@ -88,7 +88,7 @@ _ERF_QQ = (
     1.0,
 )
 # 0.84375 <= |x| < 1.25: erf(x) = erx + pa(s)/qa(s), s = |x| - 1
-_ERF_PA = (
+ERF_PA = (
     -2.16637559486879084300e-03,
     3.54783043256182359371e-02,
     -1.10894694282396677476e-01,
@@ -97,7 +97,7 @@ _ERF_PA = (
     4.14856118683748331666e-01,
     -2.36211856075265944077e-03,
 )
-_ERF_QA = (
+ERF_QA = (
     1.19844998467991074170e-02,
     1.36370839120290507362e-02,
     1.26171219808761642112e-01,
@@ -107,7 +107,7 @@ _ERF_QA = (
     1.0,
 )
 # 1.25 <= |x| < 1/0.35: erf(x) = 1 - exp(-x*x - 0.5625 + ra(t)/sa(t))/|x|, t = 1/(x*x)
-_ERF_RA = (
+ERF_RA = (
     -9.81432934416914548592e00,
     -8.12874355063065934246e01,
     -1.84605092906711035994e02,
@@ -117,7 +117,7 @@ _ERF_RA = (
     -6.93858572707181764372e-01,
     -9.86494403484714822705e-03,
 )
-_ERF_SA = (
+ERF_SA = (
     -6.04244152148580987438e-02,
     6.57024977031928170135e00,
     1.08635005541779435134e02,
@@ -129,7 +129,7 @@ _ERF_SA = (
     1.0,
 )
 # 1/0.35 <= |x| < 6: the same with rb/sb
-_ERF_RB = (
+ERF_RB = (
     -4.83519191608651397019e02,
     -1.02509513161107724954e03,
     -6.37566443368389627722e02,
@@ -138,7 +138,7 @@ _ERF_RB = (
     -7.99283237680523006574e-01,
     -9.86494292470009928597e-03,
 )
-_ERF_SB = (
+ERF_SB = (
     -2.24409524465858183362e01,
     4.74528541206955367215e02,
     2.55305040643316442583e03,
@@ -155,7 +155,7 @@ def _erf(x):
 
     Vectorised port of the FreeBSD msun ``s_erf.c`` algorithm (Sun
     Microsystems, 1993; the same code as Go's ``src/math/erf.go``), whose
-    rational-approximation coefficients are the tables ``_ERF_*`` above:
+    rational-approximation coefficients are the tables ``ERF_*`` above:
 
         |x| < 2**-28          erf(x) = x + efx*x
         |x| < 0.84375         erf(x) = x + x*pp(x*x)/qq(x*x)
@@ -190,18 +190,18 @@ def _erf(x):
     i = np.flatnonzero(ax < 2.0**-28)
     a = ax[i] * 2.0**64
     with np.errstate(under="ignore"):  # subnormal results are inexact
-        flat[i] = (a + _ERF_EFX * a) * 2.0**-64
+        flat[i] = (a + ERF_EFX * a) * 2.0**-64
 
     # 2**-28 <= |x| < 0.84375: erf(x) = x + x*pp(z)/qq(z), z = x*x.
     i = np.flatnonzero((ax >= 2.0**-28) & (ax < 0.84375))
     a = ax[i]
     z = a * a
-    pp = np.full_like(z, _ERF_PP[0])
-    for c in _ERF_PP[1:]:
+    pp = np.full_like(z, ERF_PP[0])
+    for c in ERF_PP[1:]:
         pp *= z
         pp += c
-    qq = np.full_like(z, _ERF_QQ[0])
-    for c in _ERF_QQ[1:]:
+    qq = np.full_like(z, ERF_QQ[0])
+    for c in ERF_QQ[1:]:
         qq *= z
         qq += c
     flat[i] = a + a * (pp / qq)
@@ -209,15 +209,15 @@ def _erf(x):
     # 0.84375 <= |x| < 1.25: erf(x) = erx + pa(s)/qa(s), s = |x| - 1.
     i = np.flatnonzero((ax >= 0.84375) & (ax < 1.25))
     s = ax[i] - 1.0
-    pa = np.full_like(s, _ERF_PA[0])
-    for c in _ERF_PA[1:]:
+    pa = np.full_like(s, ERF_PA[0])
+    for c in ERF_PA[1:]:
         pa *= s
         pa += c
-    qa = np.full_like(s, _ERF_QA[0])
-    for c in _ERF_QA[1:]:
+    qa = np.full_like(s, ERF_QA[0])
+    for c in ERF_QA[1:]:
         qa *= s
         qa += c
-    flat[i] = _ERF_ERX + pa / qa
+    flat[i] = ERF_ERX + pa / qa
 
     # 1.25 <= |x| < 6: erf(x) = 1 - erfc(x) with
     # erfc(x) = exp(-x*x - 0.5625 + R(t)/S(t)) / x, t = 1/(x*x).
@@ -226,20 +226,20 @@ def _erf(x):
     t = 1.0 / (a * a)
     near = a < 1.0 / 0.35
     # 1.25 <= |x| < 1/0.35 (ra/sa) and 1/0.35 <= |x| < 6 (rb/sb).
-    ra = np.full_like(t, _ERF_RA[0])
-    for c in _ERF_RA[1:]:
+    ra = np.full_like(t, ERF_RA[0])
+    for c in ERF_RA[1:]:
         ra *= t
         ra += c
-    sa = np.full_like(t, _ERF_SA[0])
-    for c in _ERF_SA[1:]:
+    sa = np.full_like(t, ERF_SA[0])
+    for c in ERF_SA[1:]:
         sa *= t
         sa += c
-    rb = np.full_like(t, _ERF_RB[0])
-    for c in _ERF_RB[1:]:
+    rb = np.full_like(t, ERF_RB[0])
+    for c in ERF_RB[1:]:
         rb *= t
         rb += c
-    sb = np.full_like(t, _ERF_SB[0])
-    for c in _ERF_SB[1:]:
+    sb = np.full_like(t, ERF_SB[0])
+    for c in ERF_SB[1:]:
         sb *= t
         sb += c
     ratio = np.where(near, ra / sa, rb / sb)
