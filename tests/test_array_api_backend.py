@@ -368,3 +368,14 @@ def test_einsum_networks_agree_with_the_numpy_module(tmp_path):
     }  # fmt: skip
     module = assert_backends_agree(symprop.from_dict(spec, source="<test>"), tmp_path)
     assert "_einsum(" in module.__loader__.get_source(module.__name__)
+
+
+@pytest.mark.parametrize("subscripts", list(EINSUMS))
+def test_einsum_on_dask_arrays_of_many_chunks(subscripts, array_api_einsum):
+    """The reshapes of ``_einsum`` merge axes that Dask has cut into chunks (one row per chunk)."""
+    da = needs_library("dask.array")
+    rng = np.random.default_rng(4)
+    operands = [rng.standard_normal(shape) for shape in EINSUMS[subscripts]]
+    chunked = [da.from_array(A, chunks=(1,) + A.shape[1:]) for A in operands]
+    got = array_api_einsum(subscripts, *chunked).compute()
+    np.testing.assert_allclose(got, np.einsum(subscripts, *operands), rtol=1e-12, atol=1e-12)
