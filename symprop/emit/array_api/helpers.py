@@ -31,8 +31,8 @@ def _erf_ratio(p, q, u):
 
 
 def _erf(x):
-    """Error function erf(x), elementwise: FreeBSD msun's s_erf.c, as the NumPy module's _erf
-    (the ranges and formulas are listed there), each range's formula evaluated on every element
+    """Error function erf(x), elementwise: FreeBSD msun's s_erf.c (its ranges and formulas above
+    the tables), as the NumPy module's _erf, each range's formula evaluated on every element
     clipped into the range (no overflow, no division by zero) and picked by xp.where.  Float input
     keeps its dtype (float32 is computed in float64 and rounded back)."""
     xp = array_namespace(x)
