@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 import pytest
 
+from symprop.erf_tables import SOURCE as ERF_TABLES_SOURCE
 from symprop.numpy_helpers import ERF_SOURCE, erf
 
 TINY = np.finfo(np.float64).tiny  # smallest normal float64
@@ -137,15 +138,16 @@ def test_erf_float32():
     assert got[5] == np.float32(math.erf(float(special[5])))
 
 
-def test_erf_source_is_the_definition():
-    assert inspect.getsource(erf) == ERF_SOURCE
-    assert ERF_SOURCE.startswith("def _erf(x):\n")
+def test_erf_source_is_the_tables_and_the_definition():
+    assert ERF_SOURCE == ERF_TABLES_SOURCE + "\n\n" + inspect.getsource(erf)
+    assert ERF_SOURCE.endswith("\n\n\ndef _erf(x):\n" + inspect.getsource(erf)[len("def _erf(x):\n") :])
     tree = ast.parse(ERF_SOURCE)
-    assert len(tree.body) == 1
-    func = tree.body[0]
+    *tables, func = tree.body
     assert isinstance(func, ast.FunctionDef)
     assert func.name == "_erf"
-    # Self-contained: the only free (global) name it uses is ``np``.
+    defined = {t.targets[0].id for t in tables}  # the coefficient tables, pasted with it
+    assert defined == {f"ERF_{name}" for name in ("EFX", "ERX", "PP", "QQ", "PA", "QA", "RA", "SA", "RB", "SB")}
+    # Self-contained: the only free (global) names it uses are ``np`` and the tables.
     bound = {arg.arg for arg in func.args.args}
     loaded = set()
     for node in ast.walk(func):
@@ -156,12 +158,12 @@ def test_erf_source_is_the_definition():
                 loaded.add(node.id)
         assert not isinstance(node, (ast.Import, ast.ImportFrom))
     free = loaded - bound
-    assert free - set(dir(builtins)) == {"np"}
+    assert free - set(dir(builtins)) == {"np"} | defined
 
 
 def _generated_module(tmp_path):
     path = tmp_path / "generated_erf.py"
-    path.write_text("import numpy as np\n\n\n" + ERF_SOURCE)
+    path.write_text("import numpy as np\n\n" + ERF_SOURCE)  # the tables first: one blank line
     return path
 
 

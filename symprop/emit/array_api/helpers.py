@@ -1,15 +1,70 @@
 """The helper functions of the array-API module that are not a translation of the NumPy
 module's: the argument check, the check of cross-entropy targets, and the helpers whose NumPy
 spelling runs sums by BLAS as products with a cached vector of ones (``_ones``, which the
-standard cannot make read-only): here they are plain ``xp.sum``.  The rest are the NumPy
-module's own, translated (``translate.spelled``)."""
+standard cannot make read-only): here they are plain ``xp.sum``; and ``_erf``, whose NumPy
+spelling writes its ranges in place.  The rest are the NumPy module's own, translated
+(``translate.spelled``)."""
 
 from __future__ import annotations
 
-#: Helpers of the NumPy module the standard cannot spell -> why.
-REFUSED = {"erf": "erf (gelu): its helper writes arrays in place, which immutable arrays (JAX) cannot"}
+from ...erf_tables import SOURCE as ERF_TABLES_SOURCE
+
+#: The error function (exact GELU): the formulas of the NumPy module's ``_erf`` (msun's, with the
+#: same tables, pasted above it), each range evaluated on every element with its argument clipped
+#: into the range (so no range overflows or divides by zero on an element outside it; a nan stays
+#: a nan, which signals nothing), the results picked by ``xp.where``: nothing written in place and
+#: no branch on values (JAX, ``jax.jit``).  The NumPy ``_erf`` to the last bit on NumPy, within an
+#: ulp on PyTorch and JAX (tests/test_array_api_backend.py); 2-3x its time, every range being
+#: computed for every element.
+ERF = (
+    ERF_TABLES_SOURCE
+    + '''
+
+def _erf_ratio(p, q, u):
+    """p(u) / q(u), coefficients highest degree first, by Horner's rule (as the NumPy _erf)."""
+    top, bottom = p[0], q[0]
+    for c in p[1:]:
+        top = top * u + c
+    for c in q[1:]:
+        bottom = bottom * u + c
+    return top / bottom
+
+
+def _erf(x):
+    """Error function erf(x), elementwise: FreeBSD msun's s_erf.c (its ranges and formulas above
+    the tables), as the NumPy module's _erf, each range's formula evaluated on every element
+    clipped into the range (no overflow, no division by zero) and picked by xp.where.  Float input
+    keeps its dtype (float32 is computed in float64 and rounded back)."""
+    xp = array_namespace(x)
+    dtype = x.dtype if xp.isdtype(x.dtype, "real floating") else xp.float64
+    x = xp.astype(x, xp.float64)
+    a = xp.abs(x)
+    # |x| < 2**-28: x + efx*x, at a scale of 2**64 so that a subnormal result is rounded once.
+    u = xp.minimum(a, 2.0**-28) * 2.0**64
+    tiny = (u + ERF_EFX * u) * 2.0**-64
+    # 2**-28 <= |x| < 0.84375: x + x*pp(x*x)/qq(x*x).
+    u = xp.clip(a, 2.0**-28, 0.84375)
+    small = u + u * _erf_ratio(ERF_PP, ERF_QQ, u * u)
+    # 0.84375 <= |x| < 1.25: erx + pa(s)/qa(s), s = |x| - 1.
+    s = xp.clip(a, 0.84375, 1.25) - 1.0
+    middle = ERF_ERX + _erf_ratio(ERF_PA, ERF_QA, s)
+    # 1.25 <= |x| < 6: 1 - exp(-x*x - 0.5625 + r(t)/s(t))/|x|, t = 1/(x*x), by ra/sa below 1/0.35.
+    u = xp.clip(a, 1.25, 6.0)
+    t = 1.0 / (u * u)
+    ratio = xp.where(u < 1.0 / 0.35, _erf_ratio(ERF_RA, ERF_SA, t), _erf_ratio(ERF_RB, ERF_SB, t))
+    h = xp.astype(xp.astype(u, xp.float32), xp.float64)  # 24 bits: x*x = h*h - (h - x)*(h + x) exactly
+    far = 1.0 - xp.exp(-h * h - 0.5625) * xp.exp((h - u) * (h + u) + ratio) / u
+    r = xp.where(a < 6.0, far, xp.where(a >= 6.0, 1.0, a))  # 1 from 6 on (erfc(6) ~ 2e-17), nan stays nan
+    r = xp.where(a < 1.25, middle, r)
+    r = xp.where(a < 0.84375, small, r)
+    r = xp.where(a < 2.0**-28, tiny, r)
+    return xp.astype(xp.copysign(r, x), dtype)
+'''
+)
+
 #: Helpers of the NumPy module spelled here instead (None: not needed at all).
 OWN = {
+    "erf": ERF,
     "ones": None,
     "row_max": None,  # the NumPy softmax helpers' own: the ones below take xp.max
     "row_sum": '''def _row_sum(A):
@@ -41,6 +96,43 @@ OWN = {
 
 #: Helpers that translated lines call (``translate.HELPER_CALLS``).
 CALLED = {
+    "_einsum": '''def _einsum(subscripts, *operands):
+    """np.einsum, which the standard lacks, for subscripts such as "nij,jk->nik" (letters, none
+    twice in one operand, the output named): the operands contracted pairwise from the left, each
+    pair as one matmul of (batch, rows, summed) by (batch, summed, columns); a letter that neither
+    the other operand nor anything after needs is summed out first."""
+    xp = array_namespace(*operands)
+    inputs, out = subscripts.split("->")
+    pending = list(zip(inputs.split(","), operands))
+    sizes = {c: n for letters, A in pending for c, n in zip(letters, A.shape)}
+
+    def size(letters):
+        n = 1
+        for c in letters:
+            n *= sizes[c]
+        return n
+
+    def summed(letters, A, kept):
+        axes = tuple(k for k, c in enumerate(letters) if c not in kept)
+        return "".join(c for c in letters if c in kept), xp.sum(A, axis=axes) if axes else A
+
+    def lined_up(letters, A, order):
+        return xp.reshape(xp.permute_dims(A, tuple(letters.index(c) for c in "".join(order))), tuple(map(size, order)))
+
+    a, A = pending.pop(0)
+    while pending:
+        b, B = pending.pop(0)
+        later = out + "".join(letters for letters, _ in pending)
+        a, A = summed(a, A, b + later)
+        b, B = summed(b, B, a + later)
+        batch = "".join(c for c in a if c in b and c in later)
+        inner = "".join(c for c in a if c in b and c not in later)
+        rows, columns = "".join(c for c in a if c not in b), "".join(c for c in b if c not in a)
+        product = lined_up(a, A, (batch, rows, inner)) @ lined_up(b, B, (batch, inner, columns))
+        a, A = batch + rows + columns, xp.reshape(product, tuple(sizes[c] for c in batch + rows + columns))
+    a, A = summed(a, A, out)
+    return xp.permute_dims(A, tuple(a.index(c) for c in out))
+''',
     "_swapaxes": '''def _swapaxes(A, first, second):
     """A with two axes swapped (NumPy's swapaxes, which the standard spells as a permutation)."""
     xp = array_namespace(A)

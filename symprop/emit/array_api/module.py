@@ -97,9 +97,6 @@ class ArrayApiModule(NumpyModule):
         """The NumPy module's helpers: spelled here (``helpers.OWN``) or translated; then the checks."""
         sources = []
         for name in self.builder.helper_names():
-            if name in helpers.REFUSED:
-                why = helpers.REFUSED[name]
-                raise SymPropError(f"{self.network.name}: --backend array-api cannot spell {why} (use --backend numpy)")
             if name in helpers.OWN:
                 if helpers.OWN[name] is not None:
                     sources.append(helpers.OWN[name])

@@ -4,7 +4,8 @@ The ops spell their lines once, in NumPy (``Op.numpy``, ``Op.numpy_adjoint``); t
 the one table of how the NumPy vocabulary they use reads in the standard (``np.concatenate``
 is ``xp.concat``, ``A.sum(axis=1)`` is ``xp.sum(A, axis=1)``, ``np.dot(A, B)`` is ``A @ B``,
 ``dZ * (Z > 0)`` multiplies by a mask the standard will not promote, so it is an
-``xp.where``), applied to the syntax tree of each statement, so that the code keeps its
+``xp.where``; what the standard lacks is a helper of the module: ``np.einsum`` is ``_einsum``,
+pairwise matmuls), applied to the syntax tree of each statement, so that the code keeps its
 comments and its layout where nothing changes.  What NumPy does in place (``np.add.at``,
 ``out=``, item assignment) has no spelling here: the standard's arrays may be immutable
 (JAX), so such code is refused (``NotSpelled``); an op whose NumPy spelling needs it gives
@@ -40,7 +41,7 @@ METHODS = REDUCTIONS | {"reshape", "astype", "copy", "swapaxes", "transpose", "r
 #: Names of modules in the code, whose functions are no array methods (``rng.normal``).
 MODULES = frozenset({"np", "xp", "math", "rng"})
 #: Helper functions a translated line may call, by name (their sources: ``helpers.py``).
-HELPER_CALLS = {"swapaxes": "_swapaxes"}
+HELPER_CALLS = {"swapaxes": "_swapaxes", "einsum": "_einsum"}
 #: Python's types as dtypes (``dtype=bool``) -> the standard's.
 DTYPES = {"bool": "bool", "float": "float64", "int": "int64"}
 #: Longest line written (ruff's limit for the repository is 130).
@@ -182,6 +183,7 @@ class _Spelling(ast.NodeTransformer):
             return _call(ast.Attribute(ast.Name("math", ast.Load()), "prod", ast.Load()), args, keywords)
         if name in HELPER_CALLS:
             self.helpers.add(HELPER_CALLS[name])
+            keywords = [k for k in keywords if k.arg != "optimize"]  # np.einsum's order of pairs: _einsum has its own
             return _call(ast.Name(HELPER_CALLS[name], ast.Load()), args, keywords)
         if name == "transpose" and len(args) == 1 and not keywords:
             return ast.Attribute(args[0], "T", ast.Load())
