@@ -187,6 +187,36 @@ def test_the_lstm_figure_stays_small_however_long_the_sequence(steps):
     assert shapes[r"c_{2}"] == "4" and shapes["E"] == r"\text{scalar}"
 
 
+#: A new user's GRU cell: its gates read four parameters each, written in their boxes, and the
+#: boxes of neighbouring columns touched (z2 ran into n2, an arrowhead sat on n2's name).
+GRU3 = {
+    "name": "gru3",
+    "inputs": {"x{k}": {"for": "k in 1..3", "value": 4}},
+    "targets": {"t": 3},
+    "params": {**{f"{m}{g}": [5, 4] if m == "W" else [5, 5] for m in "WU" for g in "zrh"}, "bz": [5], "br": [5], "bh": [5],
+               "Wy": [3, 5], "by": [3]},
+    "nodes": {
+        "h1": "(1 - sigmoid(Wz @ x1 + bz)) * tanh(Wh @ x1 + bh)",
+        "z{k}": {"for": "k in 2..3", "value": "sigmoid(Wz @ x{k} + Uz @ h{k-1} + bz)"},
+        "r{k}": {"for": "k in 2..3", "value": "sigmoid(Wr @ x{k} + Ur @ h{k-1} + br)"},
+        "n{k}": {"for": "k in 2..3", "value": "tanh(Wh @ x{k} + Uh @ (r{k} * h{k-1}) + bh)"},
+        "h{k}": {"for": "k in 2..3", "value": "(1 - z{k}) * n{k} + z{k} * h{k-1}"},
+        "y": "softmax(Wy @ h3 + by)",
+    },
+    "loss": "cross_entropy(y, t)",
+}  # fmt: skip
+
+
+def test_boxes_of_neighbouring_columns_leave_room_for_the_arrows():
+    """Widths as the handout's PDF shows them: 0.41 cm a name written in a box, at least 11 mm."""
+    nodes = handout(GRU3).graph_figure()["nodes"]
+    width = {n["name"]: max(1.1, 0.41 * (n["reads"].count(",") + 1 if n["reads"] else 0)) for n in nodes}
+    columns = sorted({float(n["x"]) for n in nodes})
+    for left, right in zip(columns, columns[1:]):
+        widest = [max(width[n["name"]] for n in nodes if float(n["x"]) == x) for x in (left, right)]
+        assert right - left >= sum(widest) / 2 + 0.5, (left, right, widest)
+
+
 def test_the_attention_figure_draws_the_spec_nodes_with_their_shapes():
     figure = handout(attention()).graph_figure()
     boxes = {n["label"]: (n["shape"], n["reads"]) for n in figure["nodes"]}

@@ -13,6 +13,8 @@ position is computed here; the template draws what it is given.
 
 from __future__ import annotations
 
+import re
+
 from ...latex_printing import number
 from ...scalar import evaluate
 from . import edge_routing as routing
@@ -24,6 +26,13 @@ from .tex import Tex, text
 #: of rank 3 and more), and the room between two steps of an unrolled network (columns).
 STEP_X, STEP_X_PER_AXIS, STEP_Y = 1.8, 0.3, 1.75
 STEP_AIR = 0.4
+#: A block's width (cm), estimated from what it holds: at least the style's 11 mm; a name read
+#: without an arrow (``W_{z}, ``, \tiny) takes about 0.41 cm, a letter of the node's name 0.22 cm
+#: (measured on the handouts' PDF).  Two columns are at least their boxes' half widths and
+#: ``ARROW_ROOM`` apart, so that wide boxes (a gate reading four parameters) neither touch nor
+#: hide the arrowheads between them (a new user's GRU cell: z2 ran into n2).
+BOX_MIN_WIDTH, TAG_WIDTH, LETTER_WIDTH, ARROW_ROOM = 1.1, 0.41, 0.22, 0.6
+GAP_HALF_WIDTH = 0.65  # the gap's text is 13 mm wide
 #: ... and of the computational graph (cm): room on each edge for a value and a gradient.
 COMPUTATIONAL_X, COMPUTATIONAL_Y = 2.3, 1.3
 
@@ -33,6 +42,21 @@ def box_extent(placed: dict) -> routing.Box:
     a gate over its name."""
     half_width, half_height = (0.7, 0.55) if placed["gate"] else (0.55, 0.45)
     return routing.Box(float(placed["x"]), float(placed["y"]), half_width, half_height)
+
+
+def _column_positions(half_widths: dict[float, float], step_x: float) -> dict[float, float]:
+    """x (cm) of each column: ``step_x`` per column as before, or more where the boxes of two
+    neighbouring columns would leave less than ``ARROW_ROOM`` between them."""
+    x_of: dict[float, float] = {}
+    previous = None
+    for col in sorted(half_widths):
+        if previous is None:
+            x_of[col] = col * step_x
+        else:
+            needed = half_widths[previous] + half_widths[col] + ARROW_ROOM
+            x_of[col] = x_of[previous] + max((col - previous) * step_x, needed)
+        previous = col
+    return x_of
 
 
 def _mean(values: list[float], default: float) -> float:
@@ -157,11 +181,15 @@ class GraphFigureSection:
         rank = max(len(self.graph.nodes[n].shape) for n in order)
         step_x = STEP_X + STEP_X_PER_AXIS * max(0, rank - 2)
         arrows, tags = self._arrows(reads, drawn_leaves)
+        half_widths = {col: max(self._box_width(name, tags.get(name, [])) for name in names) / 2 for col, names in rows.items()}
+        if gap_column is not None:
+            half_widths[gap_column] = GAP_HALF_WIDTH
+        x_of = _column_positions(half_widths, step_x)
         placed, ids = [], {}
         for col, names in sorted(rows.items()):
             for row, name in enumerate(names):
                 ids[name] = f"b{len(placed)}"
-                placed.append(self._box(ids[name], name, col * step_x, ((len(names) - 1) / 2 - row) * STEP_Y, tags.get(name, [])))
+                placed.append(self._box(ids[name], name, x_of[col], ((len(names) - 1) / 2 - row) * STEP_Y, tags.get(name, [])))
         edges = []
         gap = None
         if gap_column is not None:
@@ -169,7 +197,7 @@ class GraphFigureSection:
                 words = f"{unrolled.hidden_words()}, as step {unrolled.shown_steps[1]}"
             else:
                 words = f"{len(blocks) - len(shown)} more nodes"
-            gap = {"name": "gap", "x": f"{gap_column * step_x:.2f}", "text": text(words)}
+            gap = {"name": "gap", "x": f"{x_of[gap_column]:.2f}", "text": text(words)}
             ids["gap"] = "gap"
         seen = set()
         for block in shown:
@@ -277,6 +305,11 @@ class GraphFigureSection:
                 elif col >= offset - keep_last:
                     column[b] = col - (offset - keep_last) + keep_first + 1
         return column, gap_column
+
+    def _box_width(self, node: str, tags: list[str]) -> float:
+        """The estimated width (cm) of ``node``'s block: its name, or what it reads without an arrow."""
+        letters = len(re.sub(r"\\[a-zA-Z]+|[{}_^\\ ]", "", self.node_tex(node)))
+        return max(BOX_MIN_WIDTH, TAG_WIDTH * len(tags) + 0.15, LETTER_WIDTH * letters + 0.3)
 
     def _box(self, name: str, node: str, x: float, y: float, tags: list[str]) -> dict:
         """A box: the node, its shape per sample, what it reads without an arrow (``tags``)."""
