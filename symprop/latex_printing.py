@@ -21,6 +21,9 @@ from sympy.printing.precedence import PRECEDENCE
 
 from . import naming, registry
 
+#: The LaTeX of a symbol that reads as Euler's e: ``e``, ``e_{1}``, ``e^{(2)}``, ``(e_{1})_{2}``.
+_EULER_LOOKALIKE = re.compile(r"\(?e(?![A-Za-z])")
+
 #: The registry's generic symbols, printed by their plain names unless a table says otherwise.
 GENERIC = {registry.Z: "z", registry.A: "a", registry.Y: "y", registry.T: "t"}
 
@@ -84,7 +87,12 @@ class HandoutLatexPrinter(LatexPrinter):
         return unbracketed(self._print(expr))
 
     def _print_ExpBase(self, expr, exp=None):
-        tex = rf"e^{{{self._print_argument(expr.args[0])}}}"
+        """``e^{x}``, or ``\\exp(x)`` when a symbol of the formula's table is itself an ``e``
+        (a spec's node ``e``, its elements ``e_{1}``): ``e = e^{e_a}`` reads as Euler's e twice."""
+        if any(_EULER_LOOKALIKE.match(tex) for tex in self.names.values()):
+            tex = rf"\exp\left({self._print_argument(expr.args[0])}\right)"
+        else:
+            tex = rf"e^{{{self._print_argument(expr.args[0])}}}"
         return self._do_exponent(tex, exp)
 
     def _print_Heaviside(self, expr):

@@ -146,3 +146,12 @@ def test_max_and_min_print_as_nested_numpy_calls():
 def test_latex_keeps_the_brackets_of_constant_sums(expr, bracketed, hadamard):
     tex = to_latex(expr, hadamard=hadamard).replace(r"\left(", "(").replace(r"\right)", ")")
     assert any(form in tex for form in bracketed.split("|")), tex
+
+
+def test_exp_is_spelled_exp_where_a_symbol_reads_as_eulers_e():
+    """A new user's node ``e = exp(e_a)`` printed as ``e = e^{e_a}``: Euler's e and the node alike."""
+    x, e = sp.Symbol("x"), sp.Symbol("e")
+    assert to_latex(sp.exp(x), {x: "x"}) == "e^{x}"
+    assert to_latex(sp.exp(x) + e, {x: "x", e: "e"}) == r"e + \exp(x)"
+    assert to_latex(sp.exp(x), {x: "x", e: "e_{1}"}) == r"\exp(x)"
+    assert to_latex(sp.exp(x), {x: "x", e: r"\mathrm{emb}"}) == "e^{x}"  # a longer name is not e
