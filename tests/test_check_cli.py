@@ -124,6 +124,52 @@ def test_check_of_a_missing_file_is_exit_2(tmp_path, capsys):
     _one_line_error(capsys, main(["check", str(tmp_path / "nowhere.py")]), "no such file")
 
 
+def test_check_of_a_folder_says_it_is_a_folder(tmp_path, capsys):
+    # Was: "no such file" for a folder that exists.
+    folder = tmp_path / "some_dir"
+    folder.mkdir()
+    _one_line_error(capsys, main(["check", f"{folder}/"]), f"{folder}: is a folder, not a module file")
+
+
+@pytest.mark.parametrize(
+    ("raised", "shown"),
+    [
+        ("SystemExit(0)", "SystemExit(0)"),
+        ("SystemExit(3)", "SystemExit(3)"),
+        ("GeneratorExit()", "GeneratorExit()"),
+        ("type('Stop', (BaseException,), {})()", "Stop()"),  # a BaseException of the module's own
+    ],
+)
+def test_check_of_a_module_that_exits_on_import_is_exit_2(raised, shown, tmp_path, capsys):
+    # Was: SystemExit(0) at import ended `symprop check` with status 0 and no output: a pass.
+    module = tmp_path / "m.py"
+    module.write_text(f"# symprop-module: 1\nraise {raised}\n")
+    expected = f"{module}: the module raised {shown} while importing it; a module must not exit, so it could not be checked"
+    _one_line_error(capsys, main(["check", str(module)]), expected)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "scalar"])
+@pytest.mark.parametrize("raised", ["SystemExit(0)", "GeneratorExit()"])
+def test_check_of_a_module_that_exits_in_a_call_is_exit_2(backend, raised, tmp_path, capsys):
+    # Was: `raise SystemExit(0)` as the first line of loss_and_grad passed the check (exit 0, no output).
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    path = derivation.write_numpy(tmp_path) if backend == "numpy" else derivation.write_scalar(tmp_path)
+    source = path.read_text()
+    header = "def loss_and_grad(params, X, T"
+    start = source.index(header)
+    line_end = source.index(":\n", start) + 2
+    path.write_text(source[:line_end] + f"    raise {raised}\n" + source[line_end:])
+    expected = f"{path}: the module raised {raised} while calling it; a module must not exit, so it could not be checked"
+    _one_line_error(capsys, main(["check", str(path)]), expected)
+
+
+def test_check_error_of_a_module_is_one_line_whatever_its_message(tutorial_module, tmp_path, capsys):
+    bad = tmp_path / "bad.py"
+    source = tutorial_module.read_text()
+    bad.write_text(source.replace("import numpy as np\n", "import numpy as np\nraise RuntimeError('two\\nlines')\n", 1))
+    _one_line_error(capsys, main(["check", str(bad)]), "importing the module failed: RuntimeError: two lines")
+
+
 # -- derive: error paths, nothing written ------------------------------------------------------------
 
 SPEC = str(EXAMPLES / "tutorial_222.yaml")
