@@ -175,6 +175,40 @@ def test_check_error_of_a_module_is_one_line_whatever_its_message(tutorial_modul
 SPEC = str(EXAMPLES / "tutorial_222.yaml")
 
 
+# -- argparse's errors: one line each, exit 2 ---------------------------------------------------------
+
+EMIT_CHOICES = "choose from numpy, latex, html, md (comma-separated) or all"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ([], "the following arguments are required: COMMAND (see symprop --help)"),
+        (["frob"], "argument COMMAND: invalid choice: 'frob' (choose from 'derive', 'check', 'classroom', 'grade', "
+                   "'verify') (see symprop --help)"),
+        (["derive", SPEC, "--bogus"], "unrecognized arguments: --bogus (see symprop --help)"),
+        (["derive"], "the following arguments are required: spec (see symprop derive --help)"),
+        (["derive", SPEC, "--emit", "numpyy"], f"argument --emit: 'numpyy': {EMIT_CHOICES} (see symprop derive --help)"),
+        (["derive", SPEC, "--emit", ""], f"argument --emit: '': {EMIT_CHOICES} (see symprop derive --help)"),
+        (["derive", SPEC, "--edition", "x"],
+         "argument --edition: invalid choice: 'x' (choose from 'full', 'student') (see symprop derive --help)"),
+        (["check"], "the following arguments are required: module (see symprop check --help)"),
+        (["check", "m.py", "--seed", "x"], "argument --seed: invalid int value: 'x' (see symprop check --help)"),
+        (["classroom", SPEC], "the following arguments are required: --roster, -o/--output (see symprop classroom --help)"),
+        (["grade", "folder"], "the following arguments are required: --answers (see symprop grade --help)"),
+        (["verify", SPEC], "one of the arguments --claim --claim-latex --claims is required (see symprop verify --help)"),
+        (["verify", SPEC, "--claim", "1", "--claims", "f.yaml"],
+         "argument --claims: not allowed with argument --claim (see symprop verify --help)"),
+    ],
+)  # fmt: skip
+def test_every_argparse_error_is_one_line_and_exit_2(argv, expected, capsys):
+    # Was: argparse's usage block, then the error: three or four lines.
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == f"symprop: error: {expected}\n"
+
+
 def test_output_path_that_is_a_file(tmp_path, capsys):
     target = tmp_path / "out"
     target.write_text("x")
