@@ -86,8 +86,10 @@ def load_module(path: str | Path) -> ModuleType:
     path = Path(path)
     if path.is_dir():
         raise SymPropError(f"{path}: is a folder, not a module file")
-    if not path.is_file():
+    if not path.exists():
         raise SymPropError(f"{path}: no such file")
+    if not path.is_file():
+        raise SymPropError(f"{path}: not a regular file (a device, a pipe, ...), not a module file")
     if not is_symprop_module(path):
         raise SymPropError(f"{path}: not a module emitted by symprop (no {MARKER!r} first line); refusing to run it")
     name = f"_symprop_checked_{uuid.uuid4().hex}"

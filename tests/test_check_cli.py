@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -129,6 +130,14 @@ def test_check_of_a_folder_says_it_is_a_folder(tmp_path, capsys):
     folder = tmp_path / "some_dir"
     folder.mkdir()
     _one_line_error(capsys, main(["check", f"{folder}/"]), f"{folder}: is a folder, not a module file")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_check_of_a_pipe_says_it_is_not_a_regular_file(tmp_path, capsys):
+    # Was: "no such file" (and reading it would have waited for a writer).
+    pipe = tmp_path / "pipe.py"
+    os.mkfifo(pipe)
+    _one_line_error(capsys, main(["check", str(pipe)]), f"{pipe}: not a regular file (a device, a pipe, ...), not a module file")
 
 
 @pytest.mark.parametrize(
