@@ -56,6 +56,16 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         self.exit(2, f"symprop: error: {message} (see {self.prog} --help)\n")
 
+    def parse_args(self, args=None, namespace=None):
+        """As argparse's, but arguments no parser knows point to the help of the subcommand they
+        were given to (argparse reports them on the top-level parser: see symprop --help)."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = getattr(parsed, "command", None)
+            prog = f"{self.prog} {command}" if command else self.prog
+            self.exit(2, f"symprop: error: unrecognized arguments: {' '.join(extras)} (see {prog} --help)\n")
+        return parsed
+
 
 LATEXMK_MISSING = (
     "--pdf: latexmk not found: install a TeX distribution to build PDFs "

@@ -195,7 +195,8 @@ EMIT_CHOICES = "choose from numpy, latex, html, md (comma-separated) or all"
         ([], "the following arguments are required: COMMAND (see symprop --help)"),
         (["frob"], "argument COMMAND: invalid choice: 'frob' (choose from 'derive', 'check', 'classroom', 'grade', "
                    "'verify') (see symprop --help)"),
-        (["derive", SPEC, "--bogus"], "unrecognized arguments: --bogus (see symprop --help)"),
+        (["derive", SPEC, "--bogus"], "unrecognized arguments: --bogus (see symprop derive --help)"),
+        (["check", "m.py", "extra", "--x"], "unrecognized arguments: extra --x (see symprop check --help)"),
         (["derive"], "the following arguments are required: spec (see symprop derive --help)"),
         (["derive", SPEC, "--emit", "numpyy"], f"argument --emit: 'numpyy': {EMIT_CHOICES} (see symprop derive --help)"),
         (["derive", SPEC, "--emit", ""], f"argument --emit: '': {EMIT_CHOICES} (see symprop derive --help)"),
