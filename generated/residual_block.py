@@ -104,7 +104,7 @@ def _checked(label, A, shape, like=None, classes=None, values=None):
         and A.dtype.kind == "f"
         and A.ndim == len(shape) + 1
         and A.shape[1:] == shape
-        and (like is None or A.shape[0] == like.shape[0])
+        and (A.shape[0] if like is None else A.shape[0] == like.shape[0])  # X not empty; T of X's batch
     ):
         return A  # the usual case, in six comparisons (the checks below cost ~4 us a call)
     A = np.asarray(A)
@@ -123,6 +123,8 @@ def _checked(label, A, shape, like=None, classes=None, values=None):
         raise ValueError(f"{label}: expected shape {expected}{hint}, got {A.shape}")
     if batch is not None and A.shape[0] != batch:
         raise ValueError(f"{label}: expected {batch} samples (the batch of X), got shape {A.shape}")
+    if not A.shape[0]:  # the mean over no samples: nan, and a RuntimeWarning
+        raise ValueError(f"{label}: the batch is empty (shape {A.shape})")
     if values == "bool":
         if A.dtype.kind != "b":
             raise ValueError(f"{label}: expected a boolean mask, got dtype {A.dtype}")

@@ -9,7 +9,8 @@ emitter writes (``# symprop-module: 1``), read as text before anything is import
 large network it compares a sample of the coordinates (``MAX_PER_PARAM`` per parameter,
 ``MAX_TOTAL`` in all, drawn by the seed) and says so: each coordinate costs two loss calls.
 Outcomes: passed, failed (gradient mismatch), or a ``SymPropError`` (could not check: no such
-file, not a symprop module, the module raised on import or in a call).
+file, a folder, not a symprop module, the module raised on import or in a call: an exception, or
+SystemExit and the like, which would otherwise end ``symprop check`` with the module's status).
 """
 
 from __future__ import annotations
@@ -83,8 +84,12 @@ def is_symprop_module(path: Path) -> bool:
 def load_module(path: str | Path) -> ModuleType:
     """Import a generated module from its file path (under a unique name, not cached)."""
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir():
+        raise SymPropError(f"{path}: is a folder, not a module file")
+    if not path.exists():
         raise SymPropError(f"{path}: no such file")
+    if not path.is_file():
+        raise SymPropError(f"{path}: not a regular file (a device, a pipe, ...), not a module file")
     if not is_symprop_module(path):
         raise SymPropError(f"{path}: not a module emitted by symprop (no {MARKER!r} first line); refusing to run it")
     name = f"_symprop_checked_{uuid.uuid4().hex}"
@@ -94,8 +99,10 @@ def load_module(path: str | Path) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:  # the module's own code failed: report it as one line
-        raise SymPropError(f"{path}: importing the module failed: {type(exc).__name__}: {exc}") from None
+    except KeyboardInterrupt:
+        raise  # the user's Ctrl-C: the CLI says "interrupted"
+    except BaseException as exc:  # the module's own code failed (or exited): report it as one line
+        raise SymPropError(_failed(path, "importing", exc)) from None
     finally:
         sys.modules.pop(name, None)
     missing = [name for name in REQUIRED if not hasattr(module, name)]
@@ -162,6 +169,20 @@ def check_module(path: str | Path, seed: int = 0) -> CheckResult:
     module = load_module(path)
     try:
         error, count, total = gradient_error(module, seed)
-    except Exception as exc:  # the module's own code failed: it could not be checked
-        raise SymPropError(f"{path}: calling the module failed: {type(exc).__name__}: {exc}") from None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # the module's own code failed (or exited): it could not be checked
+        raise SymPropError(_failed(path, "calling", exc)) from None
     return CheckResult(Path(path), error, count, total, seed)
+
+
+def _failed(path: str | Path, doing: str, exc: BaseException) -> str:
+    """The one-line error for what the module raised while ``doing`` ("importing", "calling") it.
+    Not only Exceptions: a module that raises SystemExit (or GeneratorExit, or a BaseException of
+    its own) must fail the check, not end it with the module's exit status (``SystemExit(0)`` was
+    a silent pass)."""
+    if isinstance(exc, Exception):
+        text = f"{path}: {doing} the module failed: {type(exc).__name__}: {exc}"
+    else:
+        text = f"{path}: the module raised {exc!r} while {doing} it; a module must not exit, so it could not be checked"
+    return " ".join(text.split())  # one line, whatever the module's message holds

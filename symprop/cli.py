@@ -1,7 +1,8 @@
 """The ``symprop`` command.
 
-Every user error (bad spec, unknown name, unreadable file, an output folder that cannot be
-written, latexmk missing for --pdf, an interrupt) is one line on stderr and exit code 2.
+Every user error (a bad command line, bad spec, unknown name, unreadable file, an output folder
+that cannot be written, latexmk missing for --pdf, an interrupt) is one line on stderr and exit
+code 2.
 Outputs are first written into a temporary folder beside the destination and moved into
 place only when all of them succeeded, so a failure never leaves half-written files (nor an
 output folder that this run created and left empty).  ``symprop check`` exits 0 when the
@@ -47,6 +48,25 @@ BACKENDS = ("numpy", "scalar", "array-api", "numba")
 EDITIONS = ("full", "student")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser (and, as ``add_subparsers`` makes each of its own class, every
+    subcommand's) with one-line errors: argparse prints its usage block first, three or four
+    lines, where every other error of the command line is one line on stderr, exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"symprop: error: {message} (see {self.prog} --help)\n")
+
+    def parse_args(self, args=None, namespace=None):
+        """As argparse's, but arguments no parser knows point to the help of the subcommand they
+        were given to (argparse reports them on the top-level parser: see symprop --help)."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = getattr(parsed, "command", None)
+            prog = f"{self.prog} {command}" if command else self.prog
+            self.exit(2, f"symprop: error: unrecognized arguments: {' '.join(extras)} (see {prog} --help)\n")
+        return parsed
+
+
 LATEXMK_MISSING = (
     "--pdf: latexmk not found: install a TeX distribution to build PDFs "
     "(Debian/Ubuntu: apt-get install latexmk texlive-latex-base texlive-latex-recommended texlive-pictures)"
@@ -58,7 +78,7 @@ def _derive_command(args: argparse.Namespace) -> int:
         raise SymPropError("--pdf needs a LaTeX document: add latex to --emit (or --emit all), or --exercises")
     if args.pdf and shutil.which("latexmk") is None:
         raise SymPropError(LATEXMK_MISSING)
-    if args.backend not in BACKENDS:  # checked here, not by argparse: one line, not the usage too
+    if args.backend not in BACKENDS:  # not argparse's choices: --help shows BACKEND, explained in its help
         raise SymPropError(f"--backend {args.backend!r}: choose from {', '.join(BACKENDS)}")
     from .api import derive
     from .loading import load
@@ -194,7 +214,7 @@ def _check_command(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="symprop",
         description="Derive backpropagation symbolically; emit NumPy code and derivation handouts.",
     )

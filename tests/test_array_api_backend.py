@@ -166,6 +166,8 @@ def test_wrong_arguments_raise_the_numpy_modules_messages(tmp_path):
         module.loss(params, X, strict.concat([T[:1, ...], 0.5 * T[1:, ...]]))
     one_hot = module.loss(params, X, strict.argmax(T, axis=1))  # class indices, as PyTorch takes them
     assert float(one_hot) == pytest.approx(float(module.loss(params, X, T)), rel=1e-15)
+    with pytest.raises(ValueError, match=r"^X: the batch is empty \(shape \(0, 4\)\)$"):  # was nan
+        module.loss_and_grad(params, X[:0, ...], T[:0, ...])
 
 
 # -- the command line ----------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -124,9 +125,98 @@ def test_check_of_a_missing_file_is_exit_2(tmp_path, capsys):
     _one_line_error(capsys, main(["check", str(tmp_path / "nowhere.py")]), "no such file")
 
 
+def test_check_of_a_folder_says_it_is_a_folder(tmp_path, capsys):
+    # Was: "no such file" for a folder that exists.
+    folder = tmp_path / "some_dir"
+    folder.mkdir()
+    _one_line_error(capsys, main(["check", f"{folder}/"]), f"{folder}: is a folder, not a module file")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_check_of_a_pipe_says_it_is_not_a_regular_file(tmp_path, capsys):
+    # Was: "no such file" (and reading it would have waited for a writer).
+    pipe = tmp_path / "pipe.py"
+    os.mkfifo(pipe)
+    _one_line_error(capsys, main(["check", str(pipe)]), f"{pipe}: not a regular file (a device, a pipe, ...), not a module file")
+
+
+@pytest.mark.parametrize(
+    ("raised", "shown"),
+    [
+        ("SystemExit(0)", "SystemExit(0)"),
+        ("SystemExit(3)", "SystemExit(3)"),
+        ("GeneratorExit()", "GeneratorExit()"),
+        ("type('Stop', (BaseException,), {})()", "Stop()"),  # a BaseException of the module's own
+    ],
+)
+def test_check_of_a_module_that_exits_on_import_is_exit_2(raised, shown, tmp_path, capsys):
+    # Was: SystemExit(0) at import ended `symprop check` with status 0 and no output: a pass.
+    module = tmp_path / "m.py"
+    module.write_text(f"# symprop-module: 1\nraise {raised}\n")
+    expected = f"{module}: the module raised {shown} while importing it; a module must not exit, so it could not be checked"
+    _one_line_error(capsys, main(["check", str(module)]), expected)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "scalar"])
+@pytest.mark.parametrize("raised", ["SystemExit(0)", "GeneratorExit()"])
+def test_check_of_a_module_that_exits_in_a_call_is_exit_2(backend, raised, tmp_path, capsys):
+    # Was: `raise SystemExit(0)` as the first line of loss_and_grad passed the check (exit 0, no output).
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    path = derivation.write_numpy(tmp_path) if backend == "numpy" else derivation.write_scalar(tmp_path)
+    source = path.read_text()
+    header = "def loss_and_grad(params, X, T"
+    start = source.index(header)
+    line_end = source.index(":\n", start) + 2
+    path.write_text(source[:line_end] + f"    raise {raised}\n" + source[line_end:])
+    expected = f"{path}: the module raised {raised} while calling it; a module must not exit, so it could not be checked"
+    _one_line_error(capsys, main(["check", str(path)]), expected)
+
+
+def test_check_error_of_a_module_is_one_line_whatever_its_message(tutorial_module, tmp_path, capsys):
+    bad = tmp_path / "bad.py"
+    source = tutorial_module.read_text()
+    bad.write_text(source.replace("import numpy as np\n", "import numpy as np\nraise RuntimeError('two\\nlines')\n", 1))
+    _one_line_error(capsys, main(["check", str(bad)]), "importing the module failed: RuntimeError: two lines")
+
+
 # -- derive: error paths, nothing written ------------------------------------------------------------
 
 SPEC = str(EXAMPLES / "tutorial_222.yaml")
+
+
+# -- argparse's errors: one line each, exit 2 ---------------------------------------------------------
+
+EMIT_CHOICES = "choose from numpy, latex, html, md (comma-separated) or all"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ([], "the following arguments are required: COMMAND (see symprop --help)"),
+        (["frob"], "argument COMMAND: invalid choice: 'frob' (choose from 'derive', 'check', 'classroom', 'grade', "
+                   "'verify') (see symprop --help)"),
+        (["derive", SPEC, "--bogus"], "unrecognized arguments: --bogus (see symprop derive --help)"),
+        (["check", "m.py", "extra", "--x"], "unrecognized arguments: extra --x (see symprop check --help)"),
+        (["derive"], "the following arguments are required: spec (see symprop derive --help)"),
+        (["derive", SPEC, "--emit", "numpyy"], f"argument --emit: 'numpyy': {EMIT_CHOICES} (see symprop derive --help)"),
+        (["derive", SPEC, "--emit", ""], f"argument --emit: '': {EMIT_CHOICES} (see symprop derive --help)"),
+        (["derive", SPEC, "--edition", "x"],
+         "argument --edition: invalid choice: 'x' (choose from 'full', 'student') (see symprop derive --help)"),
+        (["check"], "the following arguments are required: module (see symprop check --help)"),
+        (["check", "m.py", "--seed", "x"], "argument --seed: invalid int value: 'x' (see symprop check --help)"),
+        (["classroom", SPEC], "the following arguments are required: --roster, -o/--output (see symprop classroom --help)"),
+        (["grade", "folder"], "the following arguments are required: --answers (see symprop grade --help)"),
+        (["verify", SPEC], "one of the arguments --claim --claim-latex --claims is required (see symprop verify --help)"),
+        (["verify", SPEC, "--claim", "1", "--claims", "f.yaml"],
+         "argument --claims: not allowed with argument --claim (see symprop verify --help)"),
+    ],
+)  # fmt: skip
+def test_every_argparse_error_is_one_line_and_exit_2(argv, expected, capsys):
+    # Was: argparse's usage block, then the error: three or four lines.
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == f"symprop: error: {expected}\n"
 
 
 def test_output_path_that_is_a_file(tmp_path, capsys):

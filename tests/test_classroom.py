@@ -474,48 +474,48 @@ QUESTION_ERRORS = [
     ([], "questions: expected a non-empty list of questions"),
     (
         [{"id": "q1", "kind": "forwrd", "of": "a1_1"}],
-        "questions[1].kind: 'forwrd': expected one of forward, factor, gradient, step, formula (did you mean 'forward'?)",
+        "questions[0].kind: 'forwrd': expected one of forward, factor, gradient, step, formula (did you mean 'forward'?)",
     ),
     (
         [{"id": "q1", "kind": "forward", "of": "a9_1"}],
-        "questions[1].of: 'a9_1' is not an element of tutorial_222 (did you mean 'a2_1'?); write it as W2_11, a1_1",
+        "questions[0].of: 'a9_1' is not an element of tutorial_222 (did you mean 'a2_1'?); write it as W2_11, a1_1",
     ),
     (
         [{"id": "q1", "kind": "forward", "of": "x_1"}],
-        "questions[1].of: x_1 is given, not computed; ask a computed value (z, a, ...)",
+        "questions[0].of: x_1 is given, not computed; ask a computed value (z, a, ...)",
     ),
     (
         [{"id": "q1", "kind": "gradient", "wrt": "a1_1"}],
-        "questions[1].wrt: a1_1 is not a parameter's element; a gradient question is about a weight or bias",
+        "questions[0].wrt: a1_1 is not a parameter's element; a gradient question is about a weight or bias",
     ),
     (
         [{"id": "q1", "kind": "factor", "of": "a1_1", "wrt": "z1_2"}],
-        "questions[1].wrt: a1_1 is not computed directly from z1_2; a factor is one step's derivative",
+        "questions[0].wrt: a1_1 is not computed directly from z1_2; a factor is one step's derivative",
     ),
-    ([{"id": "q1", "kind": "gradient", "wrt": "W1_11", "of": "a1_1"}], "questions[1].of: a gradient question takes wrt, not of"),
+    ([{"id": "q1", "kind": "gradient", "wrt": "W1_11", "of": "a1_1"}], "questions[0].of: a gradient question takes wrt, not of"),
     (
         [{"id": "q1", "kind": "forward", "of": "a1_1", "points": -1}],
-        "questions[1].points: expected a number from 0 to 100, got -1",
+        "questions[0].points: expected a number from 0 to 100, got -1",
     ),
     (
         [{"id": "q1", "kind": "forward", "of": "a1_1", "factor_points": 0.5}],
-        "questions[1].factor_points: partial credit per chain-rule factor is for gradient and formula questions",
+        "questions[0].factor_points: partial credit per chain-rule factor is for gradient and formula questions",
     ),
     (
         [{"id": "q1", "kind": "forward", "of": "a1_1"}, {"id": "q1", "kind": "forward", "of": "a1_2"}],
-        "questions[2].id: 'q1' is used twice",
+        "questions[1].id: 'q1' is used twice",
     ),
     (
         [{"id": "1q", "kind": "forward", "of": "a1_1"}],
-        "questions[1].id: expected a name of letters, digits and '_' (it names a gradebook column)",
+        "questions[0].id: expected a name of letters, digits and '_' (it names a gradebook column)",
     ),
     (
         [{"id": "q1", "kind": "step", "wrt": "W1_11", "follow_through": 2}],
-        "questions[1].follow_through: expected a number from 0 to 1, got 2",
+        "questions[0].follow_through: expected a number from 0 to 1, got 2",
     ),
     (
         [{"id": "q1", "kind": "forward", "of": "a1_1", "point": 1}],
-        "questions[1].point: unknown field (did you mean 'points'?); fields: id, kind, of, wrt, points, factor_points, "
+        "questions[0].point: unknown field (did you mean 'points'?); fields: id, kind, of, wrt, points, factor_points, "
         "follow_through",
     ),
 ]
@@ -533,7 +533,7 @@ def test_a_step_question_needs_a_learning_rate():
     spec = symprop.spec_file.read_yaml(EXAMPLES / "tutorial_222.yaml")
     del spec["example"]["learning_rate"]
     derivation = symprop.derive(symprop.from_dict(spec, "s.yaml"))
-    message = r"questions\[1\].kind: a step question needs the example's learning_rate and targets \(else E is no loss\)"
+    message = r"questions\[0\].kind: a step question needs the example's learning_rate and targets \(else E is no loss\)"
     with pytest.raises(SpecError, match=message):
         parse_questions({"questions": [{"id": "q", "kind": "step", "wrt": "W1_11"}]}, derivation, "q.yaml")
     # Regression (found reading the change again): a learning rate without targets (cs231n_neuron)
@@ -778,7 +778,7 @@ def test_a_gradient_question_asks_one_element():
     with pytest.raises(SpecError) as info:
         parse_questions({"questions": [{"id": "q", "kind": "gradient", "wrt": "W2"}]}, derivation, "q.yaml")
     assert str(info.value) == (
-        "q.yaml: questions[1].wrt: W2 is a whole parameter; a gradient question asks one element (W2_11), "
+        "q.yaml: questions[0].wrt: W2 is a whole parameter; a gradient question asks one element (W2_11), "
         "a formula question may ask the whole matrix"
     )
 

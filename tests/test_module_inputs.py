@@ -210,6 +210,27 @@ def test_graph_with_several_inputs_checks_each_shape_and_batch(emit):
         module.forward(params, {"u": X["u"], "v": X["v"][:2]})
 
 
+EMPTY_BATCHES = [
+    ("tutorial_222", "loss_and_grad", r'^X: the batch is empty \(shape \(0, 2\)\)$'),
+    ("tutorial_222", "loss", r'^X: the batch is empty \(shape \(0, 2\)\)$'),
+    ("tutorial_222", "forward", r'^X: the batch is empty \(shape \(0, 2\)\)$'),
+    ("embedding_gru", "loss_and_grad", r'^X: the batch is empty \(shape \(0, 6\)\)$'),  # integer ids
+    ("concat_two_inputs", "loss_and_grad", r'^X\["u"\]: the batch is empty \(shape \(0, 3\)\)$'),
+]
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize(("network", "function", "message"), EMPTY_BATCHES)
+def test_an_empty_batch_is_refused(emit, network, function, message):
+    # Was: loss_and_grad(P, X[:0], T[:0]) returned nan (the mean over no samples) with a RuntimeWarning.
+    module = emit(network)
+    X, T = module.sample_batch(3)
+    empty = (lambda A: {k: v[:0] for k, v in A.items()}) if isinstance(X, dict) else (lambda A: A[:0])
+    arguments = (empty(X),) if function == "forward" else (empty(X), T[:0])
+    with pytest.raises(ValueError, match=message):
+        getattr(module, function)(module.init_params(), *arguments)
+
+
 def test_checks_do_not_copy_the_inputs(emit):
     module = emit("tutorial_222")
     X, T = module.sample_batch(3)

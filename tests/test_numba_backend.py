@@ -183,6 +183,8 @@ def test_class_index_targets_and_checks(tmp_path, numba_needed):
     message = r"^X: expected shape \(batch, 4\); a single sample needs a batch axis: X\[None\], got \(4,\)$"
     with pytest.raises(ValueError, match=message):
         numba_module.loss_and_grad(params, X[0], T)
+    with pytest.raises(ValueError, match=r"^X: the batch is empty \(shape \(0, 4\)\)$"):  # was nan
+        numba_module.loss_and_grad(params, X[:0], T[:0])
 
 
 def test_exp_and_tanh_match_numpy(mlp, numba_needed):

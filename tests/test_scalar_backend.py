@@ -237,7 +237,7 @@ ARGUMENT_ERRORS = [
     (None, [0.1, 0.2], [[0.4, 0.6], [0.4, 0.6]], "X: each sample must be a sequence of 2 floats, got 0.1; a batch is a sequence"),
     (None, [[0.1, 0.2]], [[0.4, 0.6], [0.4, 0.6]], "T: expected 1 samples (the batch of X), got 2"),
     (None, [[0.1, 0.2]], [[0.4]], "T: each sample must be a sequence of 2 floats, got [0.4]"),
-    (None, [], [], "X: an empty batch"),
+    (None, [], [], "X: the batch is empty"),
 ]
 
 
@@ -247,6 +247,18 @@ def test_wrong_arguments_raise_one_value_error(tutorial, params, X, T, message):
     with pytest.raises(ValueError) as error:
         tutorial.loss_and_grad(params, X, T)
     assert str(error.value).startswith(message)
+
+
+def test_forward_refuses_an_empty_batch_and_inputs_of_other_batches(tmp_path):
+    # Was: forward() checked neither: [] for an empty batch (loss() refused it), and zip cut
+    # inputs of different batch sizes to the shortest.
+    module = load_module(symprop.derive(symprop.load(EXAMPLES / "concat_two_inputs.yaml")).write_scalar(tmp_path))
+    params = module.init_params(0)
+    X, _ = module.sample_batch(3, 0)
+    with pytest.raises(ValueError, match=r'^X\["u"\]: the batch is empty$'):
+        module.forward(params, {"u": [], "v": []})
+    with pytest.raises(ValueError, match=r'^X\["v"\]: expected 3 samples \(the batch of X\["u"\]\), got 2$'):
+        module.forward(params, {"u": X["u"], "v": X["v"][:2]})
 
 
 def test_a_scalar_input_that_is_not_a_number_is_one_value_error(tmp_path):

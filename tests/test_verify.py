@@ -169,6 +169,24 @@ def test_softmax_targets_are_sampled_on_the_simplex():
     assert not checker.check("b2_1", "a2_1*(t_1 + t_2) - t_1").correct
 
 
+SIMPLEX_NOTE = "note: the cross-entropy's targets are sampled so that they sum to 1, as the spec requires"
+
+
+@pytest.mark.parametrize(
+    ("wrt", "claim", "first"),
+    [
+        ("b2_1", "a2_1*(t_1 + t_2) - t_1", "factor 1: you wrote (a2_1*(t_1 + t_2) - t_1); dE/dz2_1 = a2_1 - t_1"),
+        ("W2", "(a2 - t) @ a1.T * 2", "at sizes W1 5x4, b1 5, W2 3x5, b2 3, element [0, 0] (W2_11) differs"),
+    ],
+)
+def test_the_note_on_sampled_targets_comes_after_the_diagnosis(wrt, claim, first):
+    # Was: the first bullet of every WRONG verdict on a cross-entropy network, before what is wrong.
+    result = verifier("softmax_classifier").check(wrt, claim)
+    assert result.verdict == "wrong"
+    assert result.diagnosis[0] == first and result.diagnosis[-1] == SIMPLEX_NOTE
+    assert result.diagnosis.count(SIMPLEX_NOTE) == 1
+
+
 # -- matrices and sizes ---------------------------------------------------------------------------
 
 

@@ -97,8 +97,8 @@ def parse_questions(data, derivation: Derivation, source: str = "<questions>") -
     matrices = {node.name for node in derivation.graph.params() if node.shape}
     has_rate = _step_rate(derivation) is not None
     items: list[Item] = []
-    for i, entry in enumerate(entries, start=1):
-        where = f"questions[{i}]"
+    for i, entry in enumerate(entries):
+        where = f"questions[{i}]"  # 0-based, as a spec's layers[0] and a claims file's claims[0]
         if not isinstance(entry, dict):
             raise SpecError(source, where, "expected a mapping with id, kind and of or wrt")
         for key in entry:

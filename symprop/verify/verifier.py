@@ -303,7 +303,7 @@ class Verifier:
             result.verdict = "wrong"
             self._counterexample(result, setting, k, value, gradient.expr)
             element_notes, result.agreeing = diagnose(setting, reader.factors(), value, gradient)
-            result.diagnosis += element_notes
+            result.diagnosis += element_notes + _sampling_note(setting)
         return result
 
     def _check_matrix(self, target: _Wrt, claim: Rewritten) -> VerifyResult:
@@ -364,6 +364,7 @@ class Verifier:
                 if TRANSPOSED not in notes:
                     element_notes, result.agreeing = diagnose(setting, factors, pairs[flat][0], gradient)
                     result.diagnosis += element_notes
+                result.diagnosis += _sampling_note(setting)
                 return result
         result.method = "; ".join(sorted(set(methods)))
         return result
@@ -371,8 +372,13 @@ class Verifier:
     def _counterexample(self, result: VerifyResult, setting: Setting, k: int, claim: sp.Expr, correct: sp.Expr):
         result.point = setting.describe_point(k)
         result.values = {"claim": show(setting.number(claim, k)), "correct": show(setting.number(correct, k))}
-        if setting.simplex:
-            result.diagnosis.append("the cross-entropy's targets are sampled so that they sum to 1, as the spec requires")
+
+
+def _sampling_note(setting: Setting) -> list[str]:
+    """A note on the counterexample's targets, after the diagnosis (it says nothing of what is wrong)."""
+    if not setting.simplex:
+        return []
+    return ["note: the cross-entropy's targets are sampled so that they sum to 1, as the spec requires"]
 
 
 class _ShapeOnlyNames:

@@ -170,6 +170,8 @@ CHECK_SOURCE = '''def _checked(label, A, shape, like=None, classes=None, values=
         raise ValueError(f"{label}: expected shape {expected}{hint}, got {tuple(A.shape)}")
     if batch is not None and A.shape[0] != batch:
         raise ValueError(f"{label}: expected {batch} samples (the batch of X), got shape {tuple(A.shape)}")
+    if A.shape[0] == 0:  # the mean over no samples: nan, and a RuntimeWarning
+        raise ValueError(f"{label}: the batch is empty (shape {tuple(A.shape)})")
     if values == "bool":
         if A.dtype != xp.bool:
             raise ValueError(f"{label}: expected a boolean mask, got dtype {A.dtype}")

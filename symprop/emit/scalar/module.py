@@ -224,14 +224,15 @@ class ScalarModule:
         head += [text for line in before for text in line.text(4)]
         loop = self.batches(with_targets)
         batches = [batch for batch, _ in loop]
-        if with_targets:
-            # the labels may hold double quotes (X["u"]): messages in single quotes
-            head += ["N = len(" + batches[0] + ")", "if not N:", f"    raise ValueError({batches[0] + ': an empty batch'!r})"]
-            for batch in batches[1:]:
-                head += [
-                    f"if len({batch}) != N:",
-                    f"    raise ValueError(f'{batch}: expected {{N}} samples (the batch of {batches[0]}), got {{len({batch})}}')",
-                ]
+        # forward() too: an empty batch (the mean over no samples in loss()) and inputs of
+        # different batch sizes (which zip would cut to the shortest) are refused, as in the NumPy module;
+        # the labels may hold double quotes (X["u"]): messages in single quotes
+        head += ["N = len(" + batches[0] + ")", "if not N:", f"    raise ValueError({batches[0] + ': the batch is empty'!r})"]
+        for batch in batches[1:]:
+            head += [
+                f"if len({batch}) != N:",
+                f"    raise ValueError(f'{batch}: expected {{N}} samples (the batch of {batches[0]}), got {{len({batch})}}')",
+            ]
         head += start
         samples = ", ".join(self.sample(leaf) for _, leaf in loop)
         zipped = batches[0] if len(loop) == 1 else f"zip({', '.join(batches)})"
