@@ -50,7 +50,18 @@ Value = Any  # a scalar sp.Expr or an sp.ImmutableMatrix (always 2-D)
 
 
 class ShapeError(Exception):
-    """An operation on arrays whose shapes do not fit (a mathematical, not a syntax, mistake)."""
+    """An operation on arrays whose shapes do not fit (a mathematical, not a syntax, mistake).
+
+    ``located``: the message names where in the claim; the operation that failed adds its
+    column (``at``), the operations around it pass the error on as it is."""
+
+    def __init__(self, message: str, located: bool = False):
+        super().__init__(message)
+        self.located = located
+
+    def at(self, where: str) -> ShapeError:
+        """This error with ``where`` (its column) appended, unless it already names one."""
+        return self if self.located else ShapeError(f"{self} {where}", located=True)
 
 
 # -- array helpers -------------------------------------------------------------------------
@@ -429,7 +440,7 @@ class ClaimReader(FormulaReader):
                 self._check_small_numbers(node.right, right, "in an exponent")
             return apply(left, right)
         except ShapeError as exc:
-            raise ShapeError(f"{exc} (at {self._column(node)})") from None
+            raise exc.at(f"(at {self._column(node)})") from None
         except FormulaError as exc:
             if "at column" in str(exc) or "at line" in str(exc):
                 raise
@@ -465,7 +476,7 @@ class ClaimReader(FormulaReader):
         try:
             return super().visit_Call(node)
         except ShapeError as exc:
-            raise ShapeError(f"{exc} (at {self._column(node)})") from None
+            raise exc.at(f"(at {self._column(node)})") from None
 
     # -- checks on arrays: the formula reader's checks, element by element -------------------
 

@@ -232,9 +232,7 @@ class Verifier:
         try:
             evaluation = check.evaluate(wrt, claim)
         except ClaimShapeError as exc:
-            fixed = right_after_edit(check, wrt, claim, transposable_parts(claim, check.names.loss))
-            hint = f" ({fixed[0].text} it would be right)" if fixed else ""
-            raise SymPropError(as_typed(f"{exc}{hint}", typed, claim)) from None
+            raise SymPropError(as_typed(f"{exc}{_transpose_hint(check, wrt, claim)}", typed, claim)) from None
         except SymPropError as exc:
             raise SymPropError(as_typed(str(exc), typed, claim)) from None
         shapes = ", ".join(f"{n.name} {'x'.join(map(str, n.shape)) or 'scalar'}" for n in self.derivation.graph.params())
@@ -329,6 +327,8 @@ class Verifier:
             try:
                 value, reader = read_claim_at(setting, claim)
             except ShapeError as exc:
+                if not number:  # no verdict where the shapes do not fit at all, as on the tensor path
+                    raise SymPropError(self._shape_error(target, claim, exc)) from None
                 result.understood = result.understood or given
                 result.verdict, result.method = "wrong", "shape"
                 result.diagnosis = holds + [f"at sizes {setting.label}: {exc}"]
@@ -368,6 +368,19 @@ class Verifier:
         result.method = "; ".join(sorted(set(methods)))
         return result
 
+    def _shape_error(self, target: _Wrt, claim: Rewritten, exc: ShapeError) -> str:
+        """One line: the claim, where its shapes do not fit, and the transpose that makes it right
+        if the tensor check finds one (a plain claim only: it reads no LaTeX)."""
+        message = f"claim {short(claim.text)}: {exc}"
+        if isinstance(claim.plain, str):
+            check = self.tensor
+            try:
+                text = normalize(claim.plain, Names.of_tensor(check.names), tensor=True)
+                message += _transpose_hint(check, check.parse_wrt(target.name), text)
+            except (FormulaError, SymPropError):
+                pass  # the hint is a bonus: the tensor reader reads the claim otherwise, or not at all
+        return as_typed(message, claim.given, claim.text)
+
     def _counterexample(self, result: VerifyResult, setting: Setting, k: int, claim: sp.Expr, correct: sp.Expr):
         result.point = setting.describe_point(k)
         result.values = {"claim": show(setting.number(claim, k)), "correct": show(setting.number(correct, k))}
@@ -392,6 +405,12 @@ class _ShapeOnlyNames:
     def resolve(self, base, layer, indices):
         name = base + (layer or "")
         return name if indices is None and name in self.arrays else None
+
+
+def _transpose_hint(check: TensorCheck, wrt, claim: str) -> str:
+    """`` (with W2.T in place of W2 it would be right)`` for a claim whose shapes do not fit, or ''."""
+    fixed = right_after_edit(check, wrt, claim, transposable_parts(claim, check.names.loss))
+    return f" ({fixed[0].text} it would be right)" if fixed else ""
 
 
 def _delta_names(names) -> set[str]:
