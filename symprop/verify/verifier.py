@@ -232,7 +232,7 @@ class Verifier:
         try:
             evaluation = check.evaluate(wrt, claim)
         except ClaimShapeError as exc:
-            raise SymPropError(as_typed(f"{exc}{_transpose_hint(check, wrt, claim)}", typed, claim)) from None
+            raise ClaimShapeError(as_typed(f"{exc}{_transpose_hint(check, wrt, claim)}", typed, claim)) from None
         except SymPropError as exc:
             raise SymPropError(as_typed(str(exc), typed, claim)) from None
         shapes = ", ".join(f"{n.name} {'x'.join(map(str, n.shape)) or 'scalar'}" for n in self.derivation.graph.params())
@@ -328,7 +328,7 @@ class Verifier:
                 value, reader = read_claim_at(setting, claim)
             except ShapeError as exc:
                 if not number:  # no verdict where the shapes do not fit at all, as on the tensor path
-                    raise SymPropError(self._shape_error(target, claim, exc)) from None
+                    raise ClaimShapeError(self._shape_error(target, claim, exc)) from None
                 result.understood = result.understood or given
                 result.verdict, result.method = "wrong", "shape"
                 result.diagnosis = holds + [f"at sizes {setting.label}: {exc}"]
