@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..formula import MAX_LENGTH, FormulaError, FormulaReader
-from .claims import ShapeError
+from .claim_values import ShapeError
 from .tensor_values import (
     Indexed,
     Ref,

@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import SymPropError
 from ..formula import FormulaError
 from ..ops import Elementwise
-from .claims import ShapeError
+from .claim_values import ShapeError
 from .probe import SAMPLES, SEEDS, Point, Probe
 from .reading import short
 from .tensor_claims import Part, TensorReader

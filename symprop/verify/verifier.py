@@ -28,7 +28,8 @@ from ..formula import FormulaError
 from ..ops import flat_index, unflat_index
 from ..scalar import SCALAR_LIMIT, ElementGradient, Factor
 from . import tensor_diagnose
-from .claims import ClaimFactor, ClaimNames, ShapeError, describe_shape, is_array
+from .claim_values import ShapeError, describe_shape, is_array
+from .claims import ClaimFactor, ClaimNames
 from .claims_latex import translate
 from .claims_text import Names, normalize
 from .decide import Setting, show
@@ -36,9 +37,8 @@ from .diagnose import TRANSPOSED, diagnose, matrix_notes
 from .familiar import familiar_factors
 from .reading import ONE_CLAIM, Rewritten, as_typed, read_claim_at, rewrite_claim, short
 from .result import VerifyResult
-from .tensor_claims import transposable_parts, uses_tensor_notation
+from .tensor_claims import uses_tensor_notation
 from .tensor_decide import ClaimShapeError, TensorCheck
-from .tensor_diagnose import right_after_edit
 from .writing import array_formula, matrix_text, product_text
 
 # -- the verifier ---------------------------------------------------------------------------------
@@ -232,7 +232,7 @@ class Verifier:
         try:
             evaluation = check.evaluate(wrt, claim)
         except ClaimShapeError as exc:
-            raise ClaimShapeError(as_typed(f"{exc}{_transpose_hint(check, wrt, claim)}", typed, claim)) from None
+            raise ClaimShapeError(as_typed(f"{exc}{tensor_diagnose.transpose_hint(check, wrt, claim)}", typed, claim)) from None
         except SymPropError as exc:
             raise SymPropError(as_typed(str(exc), typed, claim)) from None
         shapes = ", ".join(f"{n.name} {'x'.join(map(str, n.shape)) or 'scalar'}" for n in self.derivation.graph.params())
@@ -328,7 +328,8 @@ class Verifier:
                 value, reader = read_claim_at(setting, claim)
             except ShapeError as exc:
                 if not number:  # no verdict where the shapes do not fit at all, as on the tensor path
-                    raise ClaimShapeError(self._shape_error(target, claim, exc)) from None
+                    hint = tensor_diagnose.plain_transpose_hint(self.tensor, target.name, claim.plain)
+                    raise ClaimShapeError(as_typed(f"claim {short(claim.text)}: {exc}{hint}", claim.given, claim.text)) from None
                 result.understood = result.understood or given
                 result.verdict, result.method = "wrong", "shape"
                 result.diagnosis = holds + [f"at sizes {setting.label}: {exc}"]
@@ -368,19 +369,6 @@ class Verifier:
         result.method = "; ".join(sorted(set(methods)))
         return result
 
-    def _shape_error(self, target: _Wrt, claim: Rewritten, exc: ShapeError) -> str:
-        """One line: the claim, where its shapes do not fit, and the transpose that makes it right
-        if the tensor check finds one (a plain claim only: it reads no LaTeX)."""
-        message = f"claim {short(claim.text)}: {exc}"
-        if isinstance(claim.plain, str):
-            check = self.tensor
-            try:
-                text = normalize(claim.plain, Names.of_tensor(check.names), tensor=True)
-                message += _transpose_hint(check, check.parse_wrt(target.name), text)
-            except (FormulaError, SymPropError):
-                pass  # the hint is a bonus: the tensor reader reads the claim otherwise, or not at all
-        return as_typed(message, claim.given, claim.text)
-
     def _counterexample(self, result: VerifyResult, setting: Setting, k: int, claim: sp.Expr, correct: sp.Expr):
         result.point = setting.describe_point(k)
         result.values = {"claim": show(setting.number(claim, k)), "correct": show(setting.number(correct, k))}
@@ -405,12 +393,6 @@ class _ShapeOnlyNames:
     def resolve(self, base, layer, indices):
         name = base + (layer or "")
         return name if indices is None and name in self.arrays else None
-
-
-def _transpose_hint(check: TensorCheck, wrt, claim: str) -> str:
-    """`` (with W2.T in place of W2 it would be right)`` for a claim whose shapes do not fit, or ''."""
-    fixed = right_after_edit(check, wrt, claim, transposable_parts(claim, check.names.loss))
-    return f" ({fixed[0].text} it would be right)" if fixed else ""
 
 
 def _delta_names(names) -> set[str]:
