@@ -121,7 +121,7 @@ class HandoutLatexPrinter(LatexPrinter):
         return r"\begin{cases} " + r" \\ ".join(rows) + r" \end{cases}"
 
     def _print_Float(self, expr):
-        # Shortest exact decimal of the float: 1.0507009873536432, not 1.05070098735364.
+        # Shortest exact decimal of the float: 1.0507009873554805, not 1.05070098735364.
         text = repr(float(expr))
         if "e" in text or "inf" in text or "nan" in text:
             return super()._print_Float(expr)

@@ -245,8 +245,10 @@ def _sigmoid(x):
     return y
 '''
 
-_SELU_SCALE = sp.Float("1.0507009873536432", 30)
-_SELU_ALPHA = sp.Float("1.6732632423543772", 30)
+#: SELU's constants to the digits of Klambauer et al. 2017 (PyTorch's too); float(SELU_SCALE) is
+#: 1.0507009873554805.
+SELU_SCALE = sp.Float("1.0507009873554804934193349852946", 32)
+SELU_ALPHA = sp.Float("1.6732632423543772848170429916717", 32)
 
 ACTIVATIONS: dict[str, Activation] = {
     entry.name: entry
@@ -295,14 +297,14 @@ ACTIVATIONS: dict[str, Activation] = {
         ),
         Activation(
             "selu",
-            lambda z: _SELU_SCALE * sp.Piecewise((z, z > 0), (_SELU_ALPHA * (sp.exp(z) - 1), True)),
-            present=lambda z, a: sp.Piecewise((_SELU_SCALE, z > 0), (a + _SELU_SCALE * _SELU_ALPHA, True)),
+            lambda z: SELU_SCALE * sp.Piecewise((z, z > 0), (SELU_ALPHA * (sp.exp(z) - 1), True)),
+            present=lambda z, a: sp.Piecewise((SELU_SCALE, z > 0), (a + SELU_SCALE * SELU_ALPHA, True)),
             numpy_helper=(
-                f"np.where(x > 0, {float(_SELU_SCALE)!r} * x, "
-                f"{float(_SELU_SCALE * _SELU_ALPHA)!r} * np.expm1(np.minimum(x, 0.0)))"
+                f"np.where(x > 0, {float(SELU_SCALE)!r} * x, "
+                f"{float(SELU_SCALE * SELU_ALPHA)!r} * np.expm1(np.minimum(x, 0.0)))"
                 "  # exp only of min(x, 0): never overflows"
             ),
-            python=f"({float(_SELU_SCALE)!r} * {{x}} if {{x}} > 0.0 else {float(_SELU_SCALE * _SELU_ALPHA)!r} * expm1({{x}}))",
+            python=f"({float(SELU_SCALE)!r} * {{x}} if {{x}} > 0.0 else {float(SELU_SCALE * SELU_ALPHA)!r} * expm1({{x}}))",
             latex=r"\operatorname{selu}",
         ),
         Activation(

@@ -82,7 +82,7 @@ def _pool(reduce, x, kernel_size, stride=None):
     return reduce(anp.stack(parts), axis=0)
 
 
-_SELU = (1.0507009873536432, 1.6732632423543772)
+_SELU = (1.0507009873554805, 1.6732632423543772)
 FUNCTIONS = {
     "identity": lambda z: z,
     "sigmoid": _sigmoid,

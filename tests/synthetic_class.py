@@ -44,18 +44,31 @@ def planted(answer, k: int):
     return text, m.key
 
 
+def carried(answer, gradient_mistake: str):
+    """(text, key) of a step question answered with the gradient of ``gradient_mistake``, or None."""
+    found = next((c for c in answer.candidates if c.key == f"step_{gradient_mistake}"), None)
+    return None if found is None else (f"{found.value:.6f}", found.key)
+
+
 def submissions(chosen) -> tuple[list[dict[str, str]], dict[tuple[str, str], tuple[str, str | None]]]:
     """Rows of a class CSV (id and a column per question) and, per (student, question), what
     was handed in: ("right", None), ("mistake", key) or ("garbage", None).  Student k is
-    right throughout when k % 4 == 0, has planted mistakes when k % 4 is 1 or 2, garbage when 3."""
+    right throughout when k % 4 == 0, has planted mistakes when k % 4 is 1 or 2 (when 2, a step
+    taken with the student's own wrong gradient, where it has one), garbage when 3."""
     rows, truth = [], {}
     for k, student in enumerate(chosen.students):
         key = chosen.keys[student.id]
         row = {"id": student.id}
+        gradients = {}  # wrt -> the mistake planted in its gradient question
         for j, item in enumerate(chosen.items):
             answer = key.answers[item.id]
             kind = k % 4
             mistake = planted(answer, k // 4 + j) if kind in (1, 2) else None
+            if kind == 2 and item.kind == "step" and str(item.wrt) in gradients:
+                # the step taken with the student's own wrong gradient: right from their earlier answer
+                mistake = carried(answer, gradients[str(item.wrt)]) or mistake
+            if item.kind == "gradient" and mistake is not None:
+                gradients[str(item.wrt)] = mistake[1]
             if kind == 3:
                 row[item.id] = GARBAGE[(k + j) % len(GARBAGE)]
                 truth[(student.id, item.id)] = ("garbage", None)

@@ -424,3 +424,40 @@ def test_einsum_on_dask_arrays_of_many_chunks(subscripts, array_api_einsum):
     chunked = [da.from_array(A, chunks=(1,) + A.shape[1:]) for A in operands]
     got = array_api_einsum(subscripts, *chunked).compute()
     np.testing.assert_allclose(got, np.einsum(subscripts, *operands), rtol=1e-12, atol=1e-12)
+
+
+# -- max, min, step and abs (np.heaviside, which the standard lacks) ---------------------------------
+
+KINKS = {
+    "name": "kinks", "inputs": {"x": 3}, "targets": {"t": 2}, "params": {"W": [2, 3], "V": [2, 3]},
+    "nodes": {"z": "W @ x", "y": "max(z, 0.3 * z) + min(V @ x, 0.1) + step(z) * z + abs(V @ x)"},
+    "loss": "half_sse(y, t)",
+}  # fmt: skip
+
+
+def test_max_min_step_and_abs_agree_with_the_numpy_module(tmp_path):
+    """Regression (a new user's trial): max(a, b), min(a, b) and step(z) were refused, 'the array API
+    standard has no spelling of np.heaviside'."""
+    network = symprop.from_dict(KINKS, source="<test>")
+    module = assert_backends_agree(network, tmp_path, libraries=("numpy", "array_api_strict", "jax.jit", "dask"))
+    assert "_heaviside(" in open(module.__file__, encoding="utf-8").read()
+
+
+def test_heaviside_is_numpys_at_every_kind_of_point():
+    """np.heaviside's values: 0 below, 1 above, h at 0, nan at nan; the dtype kept."""
+    from symprop.emit.array_api.helpers import CALLED
+
+    assert spelled("y = np.heaviside(x, 0.5)", set(), set()) == "y = _heaviside(x, 0.5)"
+    namespace = {"array_namespace": needs_library("array_api_compat").array_namespace}
+    exec(CALLED["_heaviside"], namespace)  # the helper's own source, as the module holds it
+    for dtype in (np.float64, np.float32):
+        x = np.array([-2.0, -0.0, 0.0, 1e-300, np.nan, np.inf, -np.inf], dtype=dtype)
+        for h in (0.0, 0.5, 1.0):
+            got = namespace["_heaviside"](x, h)
+            assert got.dtype == dtype and np.array_equal(got, np.heaviside(x, h), equal_nan=True), (dtype, h)
+
+
+def test_what_the_standard_cannot_spell_names_the_line():
+    with pytest.raises(NotSpelled) as error:
+        spelled("Y = Z * 2.0\nD = np.add.at(Y, ids, G)  # dE/dy = ...", set(), set())
+    assert str(error.value) == "np.add.at, in `D = np.add.at(Y, ids, G)  # dE/dy = ...`"

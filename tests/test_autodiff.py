@@ -18,7 +18,7 @@ from autograd.scipy.special import erf as autograd_erf
 from symprop import registry
 from symprop.check import gradient_error
 
-SELU_SCALE, SELU_ALPHA = 1.0507009873536432, 1.6732632423543772
+SELU_SCALE, SELU_ALPHA = 1.0507009873554805, 1.6732632423543772
 
 REFERENCE_ACTIVATIONS = {
     "identity": lambda z, c: z,

@@ -552,7 +552,7 @@ def test_grade_a_folder_that_classroom_did_not_write(tmp_path, capsys):
 
 
 CATALOGUE = [
-    ("tutorial_222", "q4", ["sign", "no_derivative_a2", "sigmoid_plus_a2", "wrong_layer_a2"]),
+    ("tutorial_222", "q4", ["sign", "no_derivative_a2", "sigmoid_plus_a2", "wrong_layer_a2", "double", "half"]),
     (
         "tutorial_222",
         "q5",
@@ -565,10 +565,12 @@ CATALOGUE = [
             "wrong_layer_a1",
             "transpose",
             "one_term",
+            "double",
+            "half",
         ],
     ),
     ("tutorial_222", "q3", ["activation_value", "sigmoid_plus", "in_z", "sign_local"]),
-    ("softmax_classifier", "q5", ["sign", "transpose", "one_term", "softmax_diagonal", "softmax_as_sigmoid"]),
+    ("softmax_classifier", "q5", ["sign", "transpose", "one_term", "softmax_diagonal", "softmax_as_sigmoid", "double", "half"]),
 ]
 
 
@@ -1006,3 +1008,37 @@ def test_a_worksheet_with_formulas_says_how_to_type_them():
     assert verifier.check("W2", "(delta2 @ a1.T)").verdict == "correct"
     numbers_only = class_set(derivation, STUDENTS[:1], SEED).sources()["s00_worksheet.tex"]
     assert "Type each formula" not in numbers_only
+
+
+@pytest.mark.parametrize(
+    "factor, feedback",
+    [
+        (2, "your answer is 2 x the right one: the 1/2 of the half squared error dropped?"),
+        (0.5, "your answer is 1/2 x the right one: the 2 from differentiating the square dropped?"),
+    ],
+)
+def test_the_loss_constant_is_a_typical_mistake(tmp_path, factor, feedback):
+    """Regression (a new user's trial): q4 = 2 x the key was 'matches none of the intermediate
+    values ... nor a typical mistake', though the README lists the loss's constant 1/N or 2."""
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    chosen = class_set(derivation, STUDENTS[:1], SEED)
+    answer = chosen.keys["s00"].answers["q4"]
+    (tmp_path / "a.csv").write_text(f"id,q4\ns00,{factor * float(answer.value):.8f}\n", encoding="utf-8")
+    graded, _ = chosen.grade(tmp_path / "a.csv")
+    mark = next(m for m in graded[0].marks if m.item_id == "q4")
+    assert mark.explanation == [feedback, f"the right value is {number(answer.value)}"]
+    assert mark.mistake == ("double" if factor == 2 else "half")
+
+
+def test_the_mean_over_the_outputs_taken_twice_is_a_typical_mistake():
+    from symprop.classroom.mistakes import gradient_mistakes
+
+    spec = {"name": "mse3", "input": 2, "layers": [{"units": 3, "activation": "sigmoid"}], "loss": "mse"}
+    derivation = symprop.derive(symprop.from_dict(spec, "mse3.yaml"))
+    chain = derivation.scalar.gradient("W1", (0, 0))
+    found = {w.key: w for w in gradient_mistakes(derivation, chain)}
+    assert found["mean_twice"].formula == chain.expr / 3
+    said = "your answer is 1/3 x the right one: the 1/N of the mean over the N = 3 outputs taken twice?"
+    assert found["mean_twice"].text == said
+    wrong = (found["mean"].formula, found["double"].formula, found["half"].formula)
+    assert wrong == (3 * chain.expr, 2 * chain.expr, chain.expr / 2)

@@ -94,3 +94,33 @@ def test_loss_derivative_is_derived_from_the_definition(name):
             - op.elementwise.xreplace({**at, registry.Y: at[registry.Y] - sp.Rational(1, 10**12)})
         ) / sp.Rational(2, 10**12)
         assert math.isclose(float(op.derivative.xreplace(at)), float(numeric.evalf(40)), rel_tol=1e-9), name
+
+
+def test_selu_constants_are_the_papers():
+    """Klambauer et al. 2017 (and PyTorch's): the scale was 1.0507009873536432, wrong from the 12th digit (regression)."""
+    assert registry.SELU_SCALE == sp.Float("1.0507009873554804934193349852946", 32)
+    assert registry.SELU_ALPHA == sp.Float("1.6732632423543772848170429916717", 32)
+
+
+SELU_SPEC = {
+    "name": "selu_only", "inputs": {"x": 7}, "targets": {"t": 7}, "params": {"b": [7]},
+    "nodes": {"y": "selu(x + b)"}, "loss": "half_sse(y, t)",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", ["numpy", "scalar"])
+def test_selu_equals_pytorchs(backend, tmp_path):
+    """The module's selu and its gradient against torch.nn.functional.selu and torch's autograd, to 1e-15."""
+    torch = pytest.importorskip("torch")
+    derivation = symprop.derive(symprop.from_dict(SELU_SPEC, source="<test>"))
+    written = derivation.write_numpy(tmp_path) if backend == "numpy" else derivation.write_scalar(tmp_path)
+    module = symprop.check.load_module(written)
+    x = np.array([[-3.7, -1.2, -0.4, 0.0, 0.3, 0.9, 2.6]])
+    b, t = np.zeros(7), np.full((1, 7), 0.5)
+    output, _ = module.forward({"b": b}, x)
+    z = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    expected = torch.nn.functional.selu(z)
+    assert np.max(np.abs(np.asarray(output) - expected.detach().numpy())) <= 1e-15
+    ((expected - torch.tensor(t)) ** 2 / 2).sum().backward()
+    _, grads = module.loss_and_grad({"b": b}, x, t)
+    assert np.max(np.abs(np.asarray(grads["b"]) - z.grad.numpy()[0])) <= 1e-15

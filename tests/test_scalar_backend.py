@@ -411,3 +411,58 @@ def test_the_elements_of_one_sample_are_built_once():
     view = derivation.elements
     assert derivation.scalar.symbols is view.symbols and derivation.scalar.definitions is view.definitions
     assert ScalarModule(derivation).view is view
+
+
+# -- NumPy arrays as arguments (regression: sign() of a NumPy scalar was a numpy boolean subtract) --
+
+#: Each activation of the registry, each loss, and the formula functions spelled with sign().
+ARRAY_SPECS = {
+    **{
+        f"activation_{name}": {
+            "name": f"act_{name}", "inputs": {"x": 3}, "targets": {"t": 2}, "params": {"W": [2, 3], "b": [2]},
+            "nodes": {"y": f"{name}(W @ x + b)"}, "loss": "half_sse(y, t)",
+        }
+        for name in ACTIVATION_NAMES
+    },
+    **{
+        f"loss_{name}": {
+            "name": f"loss_{name}", "input": 3, "layers": [
+                {"units": 3, "activation": "tanh"}, {"units": 2, "activation": registry.LOSSES[name].needs_output or "sigmoid"},
+            ],
+            "loss": name,
+        }
+        for name in sorted(registry.LOSSES)
+    },
+    "abs_max_min_step": {
+        "name": "abs_max_min_step", "inputs": {"x": 3}, "targets": {"t": 2}, "params": {"W": [2, 3]},
+        "nodes": {"z": "W @ x", "y": "abs(z) + max(z, 0.3 * z) + min(z, 0.0) + step(z) * z"}, "loss": "mae(y, t)",
+    },
+}  # fmt: skip
+
+
+def _numbers(value) -> list:
+    """The numbers of nested dicts, tuples and lists, flat."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    return [x for item in value for x in _numbers(item)] if isinstance(value, (list, tuple)) else [value]
+
+
+@pytest.mark.parametrize("key", sorted(ARRAY_SPECS))
+def test_numpy_arrays_give_the_numbers_of_lists(key, tmp_path):
+    """The README: NumPy arrays are accepted. float64 arrays give exactly the numbers of the same
+    values as lists, float32 arrays those of their values as lists; every number is a Python float."""
+    derivation = symprop.derive(symprop.from_dict(ARRAY_SPECS[key], source="<test>"))
+    module = load_module(derivation.write_scalar(tmp_path))
+    X, T = module.sample_batch(3, 0)
+    rng = np.random.default_rng(0)
+    raw = {k: np.asarray(v) + 0.3 * rng.standard_normal(np.shape(v)) for k, v in module.init_params(0).items()}
+    for dtype in (np.float64, np.float32):
+        params = {k: v.astype(dtype) for k, v in raw.items()}
+        arrays = np.asarray(X, dtype=dtype), np.asarray(T, dtype=dtype)
+        lists = {k: v.tolist() for k, v in params.items()}, arrays[0].tolist(), arrays[1].tolist()
+        value, grads = module.loss_and_grad(params, *arrays)
+        assert (value, grads) == module.loss_and_grad(*lists), dtype
+        assert {type(x) for x in [value, *_numbers(grads)]} == {float}, dtype
+        outputs, _ = module.forward(params, arrays[0])
+        assert outputs == module.forward(lists[0], lists[1])[0], dtype
+        assert module.sgd_step(params, grads, 0.1) == module.sgd_step(lists[0], grads, 0.1), dtype

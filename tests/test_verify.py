@@ -502,3 +502,18 @@ def test_graph_specs_gated_unit_matrix_claims():
     wrong = checker.check("Wg", "((Wo.T @ (y - t)) * g_a * g_c * (1 + g_c)) @ x.T")
     assert wrong.verdict == "wrong"
     assert any("dg_c_1/dg_b_1" in line for line in wrong.diagnosis), wrong.diagnosis
+
+
+def test_a_matrix_claim_whose_shapes_do_not_fit_is_one_line_with_the_fix(capsys):
+    """As on the tensor path: exit 2, the shape error once (each enclosing operation appended its
+    column again: '(at column 3) (at column 2) (at column 1)') and the transpose that makes it right."""
+    from symprop.cli import main
+
+    claim = "((W2 @ (a2 - t)) * (z1 > 0)) @ x.T"
+    assert main(["verify", str(EXAMPLES / "softmax_classifier.yaml"), "--wrt", "W1", "--claim", claim]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        f"symprop: error: claim {claim!r} (read as '((W2 @ (a2 - t)) * step(z1)) @ x.T'): '@' of a 3x5 matrix and "
+        "a column of 3 (3x1): inner sizes differ (at column 3) (with W2.T in place of W2 it would be right)\n"
+    )

@@ -286,3 +286,26 @@ def test_a_large_networks_claim_is_echoed_as_typed_in_its_error():
     with pytest.raises(SymPropError) as error:
         large_verifier().check("W2_11", "δ2_1 a1")
     assert str(error.value).startswith("claim 'δ2_1 a1' (read as 'delta2_1 * a1'): ")
+
+
+BROADCAST = {
+    "name": "broadcast", "inputs": {"X": [4, 3]}, "targets": {"t": [4, 2]},
+    "params": {"W": [3, 2], "b": [2], "c": [1, 2], "g": [4, 1]},
+    "nodes": {"y": "g * (X @ W) + b + c"}, "loss": "half_sse(y, t)",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "wrt, claim, correct",
+    [
+        ("b", "sum(dy, axis=0)", "sum(dE/dy_c, axis=0)"),  # the bias's leading axis (y_c = g * (X @ W) + b)
+        ("c", "sum(dy, axis=0)", "sum(dE/dy, axis=0)"),  # a size-1 axis stretched
+        ("g", "sum(dy * (X @ W), axis=1)", "sum(dE/dy_b * y_a, axis=1)"),
+        ("W", "X.T @ (g * dy)", "X^T dE/dy_a"),  # no broadcast: as before
+    ],
+)
+def test_the_correct_gradient_of_a_broadcast_parameter_is_summed_as_one_samples(wrt, claim, correct):
+    """Regression (a new user's trial): --wrt br of y = h @ Wr + br showed 'correct: dE/dy', a
+    5x3 array for a 3-vector: the sum over the tokens was taken for the batch's and dropped."""
+    result = Verifier(symprop.from_dict(BROADCAST, source="broadcast.yaml")).check(wrt, claim)
+    assert (result.verdict, result.expected) == ("correct", correct)

@@ -205,12 +205,16 @@ class Grader:
         return Verifier(variant)
 
     def formula(self, answer: Answer, given: str, verifier, key: Key) -> Mark:
+        from ..verify.tensor_decide import ClaimShapeError
+
         item = answer.item
         try:
             if "\\" in given or "{" in given:
                 result = verifier.check(str(item.wrt), claim_latex=given)
             else:
                 result = verifier.check(str(item.wrt), given)
+        except ClaimShapeError as exc:  # read, but its shapes do not fit: a wrong formula, not an unreadable one
+            return Mark(item.id, 0.0, given, "wrong", [str(exc)])
         except (SymPropError, FormulaError) as exc:
             return Mark(item.id, 0.0, given, "unreadable", [f"the formula could not be read: {exc}"])
         if result.correct:

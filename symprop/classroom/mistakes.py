@@ -137,7 +137,30 @@ def gradient_mistakes(derivation, chain: ElementGradient) -> list[Wrong]:
         constant, _ = sp.factor_terms(loss.op.derived).as_coeff_Mul()
         if constant.is_Rational and constant not in (1, -1):
             found.append(("loss_constant", f"the factor {constant} from differentiating the loss is missing", right / constant))
+        found += _constant_factors(right, loss.op.choice.name, outputs, scale)
     return [Wrong(key, text, formula, max(n - 1, 0)) for key, text, formula in found]
+
+
+def _constant_factors(right: sp.Expr, loss: str, outputs: int, scale: sp.Expr) -> list[tuple[str, str, sp.Expr]]:
+    """The loss's constant 2, 1/2 or 1/N got wrong: the right answer times 2, 1/2 or 1/N.  After the
+    mistakes that name their cause (``mean``, ``loss_constant``): ``at_point`` keeps the first of
+    a value."""
+    square = loss in ("half_sse", "mse")
+    double = "the 1/2 of the half squared error dropped?" if loss == "half_sse" else "a factor 2 too many?"
+    half = "the 2 from differentiating the square dropped?" if square else "a factor 1/2 too many?"
+    found = [
+        ("double", f"your answer is 2 x the right one: {double}", 2 * right),
+        ("half", f"your answer is 1/2 x the right one: {half}", right / 2),
+    ]
+    if scale != 1:
+        found.append(
+            (
+                "mean_twice",
+                f"your answer is 1/{outputs} x the right one: the 1/N of the mean over the N = {outputs} outputs taken twice?",
+                scale * right,
+            )
+        )
+    return found
 
 
 def _softmax_mistakes(derivation, loss, right: sp.Expr) -> list[tuple[str, str, sp.Expr]]:

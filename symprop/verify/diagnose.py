@@ -14,7 +14,8 @@ import sympy as sp
 from .. import registry
 from ..ops import unflat_index
 from ..scalar import ElementGradient, Factor
-from .claims import ClaimFactor, is_array
+from .claim_values import is_array
+from .claims import ClaimFactor
 from .decide import DIAGNOSIS_POINTS, DIGITS, Setting, close
 from .familiar import familiar
 from .result import Agreement

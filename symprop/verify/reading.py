@@ -18,7 +18,8 @@ import sympy as sp
 
 from ..errors import SymPropError
 from ..formula import FormulaError
-from .claims import ClaimNames, ShapeError, is_array, read_claim
+from .claim_values import ShapeError, is_array
+from .claims import ClaimNames, read_claim
 from .claims_latex import translate
 from .claims_text import Names, normalize
 from .decide import Setting

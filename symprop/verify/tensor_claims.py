@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..formula import MAX_LENGTH, FormulaError, FormulaReader
-from .claims import ShapeError
+from .claim_values import ShapeError
 from .tensor_values import (
     Indexed,
     Ref,
@@ -304,7 +304,7 @@ class TensorReader(FormulaReader):
         try:
             return apply(left, right)
         except ShapeError as exc:
-            raise ShapeError(f"{exc} at column {span(self.source, self.origin, node)[0] + 1}") from None
+            raise exc.at(f"at column {span(self.source, self.origin, node)[0] + 1}") from None
         except FormulaError as exc:
             raise self.error(node, str(exc)) from None
 
@@ -460,7 +460,7 @@ class TensorReader(FormulaReader):
         try:
             return super().visit_Call(node)
         except ShapeError as exc:
-            raise ShapeError(f"{exc} at column {span(self.source, self.origin, node)[0] + 1}") from None
+            raise exc.at(f"at column {span(self.source, self.origin, node)[0] + 1}") from None
         except FormulaError as exc:
             if " at column " in str(exc):
                 raise

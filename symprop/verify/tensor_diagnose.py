@@ -25,7 +25,9 @@ import numpy as np
 import sympy as sp
 
 from ..errors import SymPropError
-from .tensor_claims import Part
+from ..formula import FormulaError
+from .claims_text import Names, normalize
+from .tensor_claims import Part, transposable_parts
 from .tensor_decide import Evaluation, TensorCheck, TensorWrt
 
 #: At most this many mistakes are reported.
@@ -55,6 +57,23 @@ def diagnose(check: TensorCheck, wrt: TensorWrt, evaluation: Evaluation) -> list
     if len(notes) <= (ratio is not None) + evaluation.transposed_shape:
         notes += mistakes.matching(values)
     return notes
+
+
+def transpose_hint(check: TensorCheck, wrt: TensorWrt, claim: str) -> str:
+    """`` (with W2.T in place of W2 it would be right)`` for a claim whose shapes do not fit, or ''."""
+    fixed = right_after_edit(check, wrt, claim, transposable_parts(claim, check.names.loss))
+    return f" ({fixed[0].text} it would be right)" if fixed else ""
+
+
+def plain_transpose_hint(check: TensorCheck, wrt: str, claim) -> str:
+    """``transpose_hint`` of a claim the exact reader found ill-shaped, read again as the tensor
+    reader reads it; '' for a LaTeX claim or one it reads otherwise (the hint is a bonus)."""
+    if not isinstance(claim, str):
+        return ""
+    try:
+        return transpose_hint(check, check.parse_wrt(wrt), normalize(claim, Names.of_tensor(check.names), tensor=True))
+    except (FormulaError, SymPropError):
+        return ""
 
 
 def right_after_edit(check: TensorCheck, wrt: TensorWrt, text: str, parts: list[Part]) -> list[Part]:

@@ -20,7 +20,8 @@ import sympy as sp
 
 from .. import naming
 from ..formula import FormulaError
-from .claims import ShapeError, scalar_functions
+from .claim_values import ShapeError
+from .claims import scalar_functions
 
 #: The most elements an intermediate value of a claim may have (index notation can multiply sizes).
 MAX_ELEMENTS = 1 << 22

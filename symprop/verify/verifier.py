@@ -28,7 +28,8 @@ from ..formula import FormulaError
 from ..ops import flat_index, unflat_index
 from ..scalar import SCALAR_LIMIT, ElementGradient, Factor
 from . import tensor_diagnose
-from .claims import ClaimFactor, ClaimNames, ShapeError, describe_shape, is_array
+from .claim_values import ShapeError, describe_shape, is_array
+from .claims import ClaimFactor, ClaimNames
 from .claims_latex import translate
 from .claims_text import Names, normalize
 from .decide import Setting, show
@@ -36,9 +37,8 @@ from .diagnose import TRANSPOSED, diagnose, matrix_notes
 from .familiar import familiar_factors
 from .reading import ONE_CLAIM, Rewritten, as_typed, read_claim_at, rewrite_claim, short
 from .result import VerifyResult
-from .tensor_claims import transposable_parts, uses_tensor_notation
+from .tensor_claims import uses_tensor_notation
 from .tensor_decide import ClaimShapeError, TensorCheck
-from .tensor_diagnose import right_after_edit
 from .writing import array_formula, matrix_text, product_text
 
 # -- the verifier ---------------------------------------------------------------------------------
@@ -232,9 +232,7 @@ class Verifier:
         try:
             evaluation = check.evaluate(wrt, claim)
         except ClaimShapeError as exc:
-            fixed = right_after_edit(check, wrt, claim, transposable_parts(claim, check.names.loss))
-            hint = f" ({fixed[0].text} it would be right)" if fixed else ""
-            raise SymPropError(as_typed(f"{exc}{hint}", typed, claim)) from None
+            raise ClaimShapeError(as_typed(f"{exc}{tensor_diagnose.transpose_hint(check, wrt, claim)}", typed, claim)) from None
         except SymPropError as exc:
             raise SymPropError(as_typed(str(exc), typed, claim)) from None
         shapes = ", ".join(f"{n.name} {'x'.join(map(str, n.shape)) or 'scalar'}" for n in self.derivation.graph.params())
@@ -329,6 +327,9 @@ class Verifier:
             try:
                 value, reader = read_claim_at(setting, claim)
             except ShapeError as exc:
+                if not number:  # no verdict where the shapes do not fit at all, as on the tensor path
+                    hint = tensor_diagnose.plain_transpose_hint(self.tensor, target.name, claim.plain)
+                    raise ClaimShapeError(as_typed(f"claim {short(claim.text)}: {exc}{hint}", claim.given, claim.text)) from None
                 result.understood = result.understood or given
                 result.verdict, result.method = "wrong", "shape"
                 result.diagnosis = holds + [f"at sizes {setting.label}: {exc}"]

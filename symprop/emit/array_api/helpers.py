@@ -96,6 +96,13 @@ OWN = {
 
 #: Helpers that translated lines call (``translate.HELPER_CALLS``).
 CALLED = {
+    "_heaviside": '''def _heaviside(x, h):
+    """np.heaviside, which the standard lacks: 1 where x > 0, 0 where x < 0, h where x == 0 (a nan
+    stays a nan), in x's dtype (max, min and step, and their derivatives)."""
+    xp = array_namespace(x)
+    one, zero, at_zero = xp.ones_like(x), xp.zeros_like(x), xp.full_like(x, h)
+    return xp.where(x > 0, one, xp.where(x < 0, zero, xp.where(x == 0, at_zero, x)))
+''',
     "_einsum": '''def _einsum(subscripts, *operands):
     """np.einsum, which the standard lacks, for subscripts such as "nij,jk->nik" (letters, none
     twice in one operand, the output named): the operands contracted pairwise from the left, each

@@ -41,7 +41,7 @@ METHODS = REDUCTIONS | {"reshape", "astype", "copy", "swapaxes", "transpose", "r
 #: Names of modules in the code, whose functions are no array methods (``rng.normal``).
 MODULES = frozenset({"np", "xp", "math", "rng"})
 #: Helper functions a translated line may call, by name (their sources: ``helpers.py``).
-HELPER_CALLS = {"swapaxes": "_swapaxes", "einsum": "_einsum"}
+HELPER_CALLS = {"swapaxes": "_swapaxes", "einsum": "_einsum", "heaviside": "_heaviside"}
 #: Python's types as dtypes (``dtype=bool``) -> the standard's.
 DTYPES = {"bool": "bool", "float": "float64", "int": "int64"}
 #: Longest line written (ruff's limit for the repository is 130).
@@ -252,7 +252,11 @@ def _statements(statements: list[ast.stmt], lines: list[str], first: int, last: 
             out += _function(statement, lines, spelling, comments, width)
             continue
         before = ast.dump(statement)
-        new = spelling.visit(statement)
+        try:
+            new = spelling.visit(statement)
+        except NotSpelled as error:  # which line: its comment names the node (y = step(z))
+            shown = " ".join(line.strip() for line in lines[start:end])
+            raise NotSpelled(f"{error}, in `{shown if len(shown) <= 100 else shown[:97] + '...'}`") from None
         if ast.dump(new) == before:
             out += lines[start:end]
             continue

@@ -128,7 +128,7 @@ class ScalarModule:
         """Every name the module assigns or calls is distinct (a node called ``dz1`` would be
         the adjoint of ``z1``): SymPropError naming the first clash."""
         # the functions' own names, and the builtins and helpers their bodies call
-        fixed = {"params", "X", "T", "N", "cache", "outputs", "_total", "_sample_error", "_params_error"}
+        fixed = {"params", "X", "T", "N", "cache", "outputs", "_total", "_plain", "_sample_error", "_params_error"}
         fixed |= {"len", "zip", "abs", "max", "min", "isinstance", "int", "float", "ValueError", "TypeError", "KeyError"}
         leaves = {self.sample(n.name) for role in ("input", "target") for n in self.graph.leaves(role) if n.shape}
         elements = {s.name for symbols in self.view.symbols.values() for s in symbols}
@@ -219,7 +219,7 @@ class ScalarModule:
         if params:
             head.append("try:")
             for p in params:
-                head += ["    " + text for text in self.unpacking(p.name, p.shape, f'params["{p.name}"]', 8)]
+                head += ["    " + text for text in self.unpacking(p.name, p.shape, f'_plain(params["{p.name}"])', 8)]
             head += ["except (KeyError, TypeError, ValueError):", "    raise ValueError(_params_error()) from None"]
         head += [text for line in before for text in line.text(4)]
         loop = self.batches(with_targets)
@@ -235,8 +235,12 @@ class ScalarModule:
             ]
         head += start
         samples = ", ".join(self.sample(leaf) for _, leaf in loop)
-        zipped = batches[0] if len(loop) == 1 else f"zip({', '.join(batches)})"
-        head.append(f"for {samples} in {zipped}:")
+        plain = [f"_plain({batch})" for batch in batches]  # NumPy arrays as lists: every line computes on floats
+        zipped = plain[0] if len(loop) == 1 else f"zip({', '.join(plain)})"
+        if 4 + len(f"for {samples} in {zipped}:") <= WIDTH:
+            head.append(f"for {samples} in {zipped}:")
+        else:  # several inputs: zip's arguments one a line
+            head += [f"for {samples} in zip(", *(f"    {batch}," for batch in plain), "):"]
         for batch, leaf in loop:
             node = graph.nodes[leaf]
             if not {s.name for s in self.view.symbols[leaf]} & reads:
