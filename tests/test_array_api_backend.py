@@ -303,8 +303,8 @@ def test_an_unspelled_line_is_one_line_and_writes_nothing(tmp_path, capsys, monk
     out = tmp_path / "out"
     assert main(["derive", str(EXAMPLES / "elman_rnn.yaml"), "-o", str(out), "--backend", "array-api"]) == 2
     assert capsys.readouterr().err == (
-        "symprop: error: elman_rnn: --backend array-api: the array API standard has no spelling of np.tanh "
-        "(use --backend numpy)\n"
+        "symprop: error: elman_rnn: --backend array-api: the array API standard has no spelling of np.tanh, "
+        "in `H1 = np.tanh(np.dot(X1, Wx.T) + bh)` (use --backend numpy)\n"
     )
     assert not out.exists()
 

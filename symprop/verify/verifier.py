@@ -14,7 +14,6 @@ and ``derivation.network`` (for the example point and size variants), so graph s
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -26,7 +25,7 @@ from .. import naming
 from ..errors import SymPropError
 from ..formula import FormulaError
 from ..ops import flat_index, unflat_index
-from ..scalar import SCALAR_LIMIT, ElementGradient, Factor
+from ..scalar import ElementGradient, Factor
 from . import tensor_diagnose
 from .claim_values import ShapeError, describe_shape, is_array
 from .claims import ClaimFactor, ClaimNames
@@ -37,6 +36,7 @@ from .diagnose import TRANSPOSED, diagnose, matrix_notes
 from .familiar import familiar_factors
 from .reading import ONE_CLAIM, Rewritten, as_typed, read_claim_at, rewrite_claim, short
 from .result import VerifyResult
+from .sizes import size_variants, sizes_label
 from .tensor_claims import uses_tensor_notation
 from .tensor_decide import ClaimShapeError, TensorCheck
 from .writing import array_formula, matrix_text, product_text
@@ -89,7 +89,7 @@ class Verifier:
                 f"{self.derivation.name}: {self.derivation.scalar_refusal}, too large for claims about one weight "
                 "written out; a claim about a whole parameter (--wrt W1) is checked on smaller sizes"
             )
-        return Setting(self.derivation, self.seed, _sizes_label(self.derivation), example=True)
+        return Setting(self.derivation, self.seed, sizes_label(self.derivation), example=True)
 
     @cached_property
     def matrix_settings(self) -> list[Setting]:
@@ -100,7 +100,7 @@ class Verifier:
         for k, network in enumerate(size_variants(self.derivation.network), start=1):
             derivation = derive(network)
             if derivation.has_scalar:
-                settings.append(Setting(derivation, self.seed + k, _sizes_label(derivation), example=False))
+                settings.append(Setting(derivation, self.seed + k, sizes_label(derivation), example=False))
         if not settings:
             raise SymPropError(f"{self.derivation.name}: no size small enough to check a matrix claim on")
         return settings
@@ -403,51 +403,6 @@ class _ShapeOnlyNames:
 
 def _delta_names(names) -> set[str]:
     return {n for n, e in names.arrays.items() if n.startswith("delta") and e.node != n}
-
-
-def _sizes_label(derivation) -> str:
-    shapes = [f"{n.name} {'x'.join(map(str, n.shape)) or 'scalar'}" for n in derivation.graph.params()]
-    return ", ".join(shapes)
-
-
-def size_variants(network) -> list:
-    """Two other size configurations of ``network`` (layer stacks; graphs via ``size_variants()``).
-
-    Input and hidden widths change, with every width different from its neighbours'.  The
-    output width changes only when the loss sums over the outputs: a loss that is a mean over
-    the outputs (mse, bce...) puts a 1/n in the gradient that belongs to the task's size.
-    """
-    hook = getattr(network, "size_variants", None)
-    if callable(hook):
-        return list(hook())
-    layers = getattr(network, "layers", None)
-    if not layers or not hasattr(network, "inputs"):
-        return []
-    loss = getattr(network, "loss", None)
-    vary_output = getattr(loss, "reduction", "mean") == "sum"
-    variants = []
-    for pattern in ((3, 4, 2, 5), (2, 3, 4), (3, 2), (2, 3)):
-        widths = [pattern[i % len(pattern)] for i in range(len(layers) + 1)]
-        if not vary_output:
-            widths[-1] = layers[-1].units
-            for i in range(len(widths) - 2, -1, -1):  # keep neighbours different
-                while widths[i] == widths[i + 1] or (i > 0 and widths[i] == widths[i - 1]):
-                    widths[i] += 1
-        if _param_count(widths, layers) > SCALAR_LIMIT or any(_same_sizes(widths, v) for v in variants):
-            continue
-        new_layers = tuple(dataclasses.replace(layer, units=w) for layer, w in zip(layers, widths[1:]))
-        variants.append(dataclasses.replace(network, inputs=widths[0], layers=new_layers, example=None))
-        if len(variants) == 2:
-            break
-    return variants
-
-
-def _same_sizes(widths: list[int], network) -> bool:
-    return [network.inputs, *(layer.units for layer in network.layers)] == widths
-
-
-def _param_count(widths: list[int], layers) -> int:
-    return sum(widths[i] * widths[i + 1] + (widths[i + 1] if layer.bias else 0) for i, layer in enumerate(layers))
 
 
 # -- expected values ----------------------------------------------------------------------------
