@@ -266,3 +266,12 @@ def test_the_handout_states_the_chain_rule_terms_cap():
     assert "would be a sum of 10{,}922 chain-rule terms" in tex
     assert "at most 100 parameters and 1{,}000 terms a derivative" in tex
     assert "would be a sum of 10,922 chain-rule terms" in d.html()
+
+
+@pytest.mark.parametrize("name", ["gated_unit", "highway", "concat_two_inputs"])
+def test_no_doubled_multiplication_dot(name):
+    """A new user's regression: per-weight rows whose adjoint is a sum put a dot before every
+    later factor, which already had one: ``(1 - h_v^2) \\cdot \\cdot v_1`` (30 in gated_unit)."""
+    tex = latex_source(symprop.derive(symprop.load(EXAMPLES / f"{name}.yaml")))
+    assert not re.search(r"\\cdot\s*\\cdot", tex)
+    assert r"\cdot" in tex

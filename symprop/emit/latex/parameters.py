@@ -119,7 +119,8 @@ class ParameterSection:
                     tokens = sum_of_products(terms, row_names)
                     if len(exprs) > 1:
                         tokens[0], tokens[-1] = r"\Bigl(" + tokens[0], tokens[-1] + r"\Bigr)"
-                        tokens += [r"\cdot " + t for t in product_tokens(exprs[1:], row_names)]
+                        rest = product_tokens(exprs[1:], row_names)  # dotted after its first
+                        tokens += [r"\cdot " + rest[0], *rest[1:]]
                     product = pack_tokens(tokens)
                 elif short is None:
                     product = pack_tokens(product_tokens(exprs, row_names))
