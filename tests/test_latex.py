@@ -275,3 +275,10 @@ def test_no_doubled_multiplication_dot(name):
     tex = latex_source(symprop.derive(symprop.load(EXAMPLES / f"{name}.yaml")))
     assert not re.search(r"\\cdot\s*\\cdot", tex)
     assert r"\cdot" in tex
+
+
+def test_an_adjoint_added_with_a_minus_is_a_subtraction():
+    """A new user's finding: the handout's code line ``dZ6 = dZ6 + -dH6_a`` (embedding_gru)."""
+    tex = latex_source(symprop.derive(symprop.load(EXAMPLES / "embedding_gru.yaml")))
+    assert r"\texttt{dZ6 = dZ6 - dH6\_a}" in tex
+    assert not re.search(r"= (\w+) \+ -", tex)

@@ -25,7 +25,7 @@ from ... import module_interface as interface
 from ... import naming, registry
 from ...printing import EXTRA_HELPER_NEEDS, ArrayPrinter, print_array_expr
 from .fusion import PendingAdjoints, cancels_nothing
-from .printers import ArrayCode, FloatPrinter, MathPrinter, helper_source
+from .printers import ArrayCode, FloatPrinter, MathPrinter, added_to, helper_source
 from .stacking import InputProduct, folded_biases, input_products, slot_targets
 
 if TYPE_CHECKING:
@@ -542,7 +542,7 @@ class ModuleBuilder:
             lines = pending.resolved([*before, *spelled.prelude])
             pending.read(step.source)
             return lines
-        value = f"{target} + {spelled.code}" if step.accumulate else spelled.code
+        value = added_to(target, spelled.code) if step.accumulate else spelled.code
         line = Line(f"{target} = {value}", ", ".join([formula, *(last[2] if last else [])]))
         if self.uniform_code(spelled.code) and (not step.accumulate or step.target in self.uniform_nodes):
             self.uniform_nodes.add(step.target)

@@ -88,3 +88,12 @@ def helper_source(name: str, tuned: bool = True) -> str:
     body, _, note = entry.numpy_helper.partition("  # ")
     doc = f"{entry.name}(x) = {definition}" + (f", {note}" if note else "")
     return f'def _{entry.name}({args}):\n    """{doc}."""\n    return {body}\n'
+
+
+def added_to(target: str, code: str) -> str:
+    """``target + code``, written ``target - rest`` for a ``code`` that begins with a minus
+    (``dZ6 + -dH6_a`` read oddly): the same number, as Python's unary minus binds tighter than
+    any binary operator and negation is exact."""
+    if code.startswith("-") and not code.startswith("--"):
+        return f"{target} - {code[1:]}"
+    return f"{target} + {code}"
