@@ -56,6 +56,10 @@ document.fonts.ready.then(() => {
       const a = label.getBoundingClientRect(), b = label.closest("foreignObject").previousElementSibling.getBoundingClientRect();
       return Math.max(b.left - a.left, a.right - b.right, b.top - a.top, a.bottom - b.bottom) > 3;
     }).map(label => label.textContent.slice(0, 60)),
+    scrolling: [...document.querySelectorAll("figure")].filter(f => {
+      const style = getComputedStyle(f);
+      return ["auto", "scroll"].includes(style.overflowY) && f.scrollHeight > f.clientHeight;
+    }).length,
   });
 })
 """
@@ -91,6 +95,7 @@ def _page_problems(browser: Browser, path) -> dict:
         "dead_links": report["dead_links"][:5],
         "fetched": report["fetched"][:5],
         "labels wider than their box in the figure": report["overflowing"][:5],
+        "figures with a vertical scrollbar": report["scrolling"],  # a new user's finding
     }
     wrong = {k: v for k, v in wrong.items() if v}
     if report["math"] == 0 or declared != str(report["math"]) or report["fonts_loaded"] == 0:
