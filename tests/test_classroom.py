@@ -9,6 +9,7 @@ import collections
 import dataclasses
 import json
 import math
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -1042,3 +1043,12 @@ def test_the_mean_over_the_outputs_taken_twice_is_a_typical_mistake():
     assert found["mean_twice"].text == said
     wrong = (found["mean"].formula, found["double"].formula, found["half"].formula)
     assert wrong == (3 * chain.expr, 2 * chain.expr, chain.expr / 2)
+
+
+def test_the_class_answer_sheet_writes_numbers_in_math_mode(forty):
+    """A new user's finding: the sheet's negative numbers had hyphens, not minus signs."""
+    tex = class_answers(STUDENTS, forty.keys, [i.id for i in forty.items])["class_answers.tex"]
+    cells = [cell.strip() for line in tex.splitlines() if line.startswith("s0") for cell in line.rstrip("\\ ").split("&")[2:]]
+    wrong = [c for c in cells if not re.fullmatch(r"(\([a-e]\)\\ )?\$[^$]+\$", c) or re.search(r"(?<!\$)-", c)]
+    assert cells and not wrong, wrong[:6]
+    assert any(c.startswith("$-") for c in cells)

@@ -134,8 +134,9 @@ def _cell(key: Key, item_id: str) -> str:
 
 
 def _number_cell(answer) -> str:
-    shown = number(answer.value, 6)
-    return rf"\text{{({answer.letter})}}\ {shown}" if answer.choices else shown
+    """A number of the LaTeX sheet, in math mode: its minus a minus sign, not a hyphen."""
+    shown = f"${number(answer.value, 6)}$"
+    return rf"({answer.letter})\ {shown}" if answer.choices else shown
 
 
 def _formula_cell(answer) -> Tex:
