@@ -517,3 +517,16 @@ def test_a_matrix_claim_whose_shapes_do_not_fit_is_one_line_with_the_fix(capsys)
         f"symprop: error: claim {claim!r} (read as '((W2 @ (a2 - t)) * step(z1)) @ x.T'): '@' of a 3x5 matrix and "
         "a column of 3 (3x1): inner sizes differ (at column 3) (with W2.T in place of W2 it would be right)\n"
     )
+
+
+def test_a_latex_sum_keeps_the_factors_without_its_letter_outside():
+    """A new user's finding: ``\\sum_k`` took the whole rest of the product into the sum, so the
+    only diagnosis was "factor 1: you wrote (the whole claim)"; a plain claim's sum names the
+    missing factor.  Now both read ``(w2_11 * delta2_1 + w2_21 * delta2_2) * x_1``."""
+    latex = r"\sum_k w^{(2)}_{k1} \delta^{(2)}_k x_1"
+    result = symprop.verify(EXAMPLES / "tutorial_222.yaml", "W1_11", claim_latex=latex)
+    assert result.verdict == "wrong"
+    assert result.understood == "(w2_11 * delta2_1 + w2_21 * delta2_2) * x_1"
+    assert any(line.startswith("missing factor: da1_1/dz1_1") for line in result.diagnosis), result.diagnosis
+    right = r"\sum_{k=1}^{2} w^{(2)}_{k1} \delta^{(2)}_k \, a^{(1)}_1 (1 - a^{(1)}_1) x_1"
+    assert symprop.verify(EXAMPLES / "tutorial_222.yaml", "W1_11", claim_latex=right).verdict == "correct"

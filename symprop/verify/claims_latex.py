@@ -108,6 +108,40 @@ class _Tok:
 _PREC = {"+": 1, "-": 1, "*": 2, "/": 2, "@": 2}
 
 
+def _factors(tree) -> list:
+    """The factors of a product tree (``a * b * c``), left to right."""
+    if tree[0] == "bin" and tree[1] == "*":
+        return _factors(tree[2]) + _factors(tree[3])
+    return [tree]
+
+
+def _product(factors: list):
+    tree = factors[0]
+    for factor in factors[1:]:
+        tree = ("bin", "*", tree, factor)
+    return tree
+
+
+def _summed(terms: list):
+    """The sum of ``terms`` (the product after ``\\sum_k`` for k = 1, 2, ...), with the factors
+    that are the same in every term (they do not read k) outside it, as a plain claim's sum has
+    them: ``(w_11 d_1 + w_21 d_2) x_1``, so that a wrong factor is named, not the whole sum."""
+    lists = [_factors(term) for term in terms]
+    same = [len(terms) > 1 and all(len(f) == len(lists[0]) and f[i] == lists[0][i] for f in lists) for i in range(len(lists[0]))]
+    if not any(same) or len({len(f) for f in lists}) > 1:
+        tree = terms[0]
+        for term in terms[1:]:
+            tree = ("bin", "+", tree, term)
+        return ("group", tree)
+    varying = [_product([f for f, fixed in zip(factors, same) if not fixed]) for factors in lists]
+    total = varying[0]
+    for term in varying[1:]:
+        total = ("bin", "+", total, term)
+    first = same.index(False)
+    out = [("group", total) if i == first else f for i, (f, fixed) in enumerate(zip(lists[0], same)) if fixed or i == first]
+    return _product(out)
+
+
 class LatexClaimError(FormulaError):
     """A LaTeX claim that cannot be read (one line, with the position)."""
 
@@ -352,10 +386,7 @@ class _Parser:
             self.bound[letter.text] = outer
         self.summed.discard(letter.text)
         self.i = end
-        tree = terms[0]
-        for term in terms[1:]:
-            tree = ("bin", "+", tree, term)
-        return ("group", tree)
+        return _summed(terms)
 
     def _derivative_fraction(self, frac: _Tok):
         r"""``\frac{d\sigma}{dz}(z)``: sigma'(z); None (nothing consumed) for any other fraction."""
