@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from ..formula import FormulaError
 from .claims import ClaimNames
 from .claims_text import OutOfRange, formula_side, summed_terms, unpasted, unsubscripted
+from .latex_trees import plain_text, summed
 
 MAX_LENGTH = 2000
 
@@ -103,43 +104,6 @@ class _Tok:
     pos: int
 
 
-# A tiny expression tree: ("num", text) ("name", plain) ("call", f, arg) ("bin", op, l, r)
-# ("neg", x) ("pow", base, exp) ("T", x).
-_PREC = {"+": 1, "-": 1, "*": 2, "/": 2, "@": 2}
-
-
-def _factors(tree) -> list:
-    """The factors of a product tree (``a * b * c``), left to right."""
-    if tree[0] == "bin" and tree[1] == "*":
-        return _factors(tree[2]) + _factors(tree[3])
-    return [tree]
-
-
-def _product(factors: list):
-    tree = factors[0]
-    for factor in factors[1:]:
-        tree = ("bin", "*", tree, factor)
-    return tree
-
-
-def _summed(terms: list):
-    """The sum of ``terms`` (the product after ``\\sum_k`` for k = 1, 2, ...), with the factors
-    that are the same in every term (they do not read k) outside it, as a plain claim's sum has
-    them: ``(w_11 d_1 + w_21 d_2) x_1``, so that a wrong factor is named, not the whole sum."""
-    lists = [_factors(term) for term in terms]
-    same = [len(terms) > 1 and all(len(f) == len(lists[0]) and f[i] == lists[0][i] for f in lists) for i in range(len(lists[0]))]
-    if not any(same) or len({len(f) for f in lists}) > 1:
-        tree = terms[0]
-        for term in terms[1:]:
-            tree = ("bin", "+", tree, term)
-        return ("group", tree)
-    varying = [_product([f for f, fixed in zip(factors, same) if not fixed]) for factors in lists]
-    total = varying[0]
-    for term in varying[1:]:
-        total = ("bin", "+", total, term)
-    first = same.index(False)
-    out = [("group", total) if i == first else f for i, (f, fixed) in enumerate(zip(lists[0], same)) if fixed or i == first]
-    return _product(out)
 
 
 class LatexClaimError(FormulaError):
@@ -386,7 +350,7 @@ class _Parser:
             self.bound[letter.text] = outer
         self.summed.discard(letter.text)
         self.i = end
-        return _summed(terms)
+        return summed(terms)
 
     def _derivative_fraction(self, frac: _Tok):
         r"""``\frac{d\sigma}{dz}(z)``: sigma'(z); None (nothing consumed) for any other fraction."""
@@ -626,33 +590,6 @@ class _Parser:
         return False
 
 
-def _print(tree, parent: int = 0) -> str:
-    kind = tree[0]
-    if kind in ("num", "name"):
-        return tree[1]
-    if kind == "group":
-        return f"({_print(tree[1])})"
-    if kind == "call":
-        return f"{tree[1]}({_print(tree[2])})"
-    if kind == "T":
-        inner = _print(tree[1], 5)
-        return f"{inner}.T"
-    if kind == "neg":
-        text = "-" + _print(tree[1], 3)
-        return f"({text})" if parent >= 3 else text
-    if kind == "pow":
-        text = f"{_print(tree[1], 5)}^{_print(tree[2], 5)}"
-        return f"({text})" if parent >= 4 else text
-    op, left, right = tree[1], tree[2], tree[3]
-    prec = _PREC[op]
-    right_needs = prec + 1 if op != "*" or right[0] != "bin" or right[1] != "*" else prec
-    # a Hadamard product next to a matrix product gets parentheses, to be read at a glance
-    mixed = left[0] == "bin" and _PREC[left[1]] == prec and (op == "@") != (left[1] == "@")
-    left_needs = prec + 1 if mixed else prec
-    text = f"{_print(left, left_needs)} {op} {_print(right, right_needs)}"
-    return f"({text})" if parent > prec else text
-
-
 def translate(text: str, names: ClaimNames) -> str:
     """Plain claim text for a LaTeX claim (LatexClaimError if it cannot be read)."""
     if not isinstance(text, str) or not text.strip():
@@ -670,6 +607,6 @@ def translate(text: str, names: ClaimNames) -> str:
         raise LatexClaimError(str(exc)) from None
     parser = _Parser(cleaned, names)
     try:
-        return _print(parser.parse())
+        return plain_text(parser.parse())
     except RecursionError:
         raise LatexClaimError("the LaTeX claim is nested too deeply") from None
