@@ -530,3 +530,10 @@ def test_a_latex_sum_keeps_the_factors_without_its_letter_outside():
     assert any(line.startswith("missing factor: da1_1/dz1_1") for line in result.diagnosis), result.diagnosis
     right = r"\sum_{k=1}^{2} w^{(2)}_{k1} \delta^{(2)}_k \, a^{(1)}_1 (1 - a^{(1)}_1) x_1"
     assert symprop.verify(EXAMPLES / "tutorial_222.yaml", "W1_11", claim_latex=right).verdict == "correct"
+
+
+def test_the_indicator_of_a_latex_claim_is_the_step_alone():
+    r"""A new user's finding: ``\mathbb{1}[z > 0]`` was echoed as ``1 * step(z1_1)``."""
+    latex = r"\sum_k w^{(2)}_{k1} \delta^{(2)}_k \mathbb{1}[z^{(1)}_1 > 0] x_1"
+    result = symprop.verify(EXAMPLES / "tutorial_222.yaml", "W1_11", claim_latex=latex)
+    assert result.understood == "(w2_11 * delta2_1 + w2_21 * delta2_2) * step(z1_1) * x_1"

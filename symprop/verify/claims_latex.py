@@ -378,8 +378,8 @@ class _Parser:
         if tok.text == r"\sum":
             return self._sum(tok)
         if tok.text in (r"\mathbb", r"\mathbf", r"\boldsymbol") and self._group_text(0) == "1":
-            self._skip_group()  # the indicator's 1 of \mathbb{1}[z > 0]
-            return ("num", "1")
+            self._skip_group()  # the indicator's 1 of \mathbb{1}[z > 0]: the bracket is the indicator
+            return self.power() if self.peek() is not None and self.peek().text in ("[", "(") else ("num", "1")
         if tok.text in _TEXT_COMMANDS and self._group_text(0) is not None and self._group_text(0).startswith("\\"):
             self.next()
             inner = self.next()
