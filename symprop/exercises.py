@@ -192,21 +192,18 @@ def exercises(derivation: Derivation, point: Point | None = None) -> Exercises:
 
 
 def shown_values(graph, scalar, questions) -> tuple[sp.Symbol, ...]:
-    """The forward values a worksheet gives: every computed element but the loss, those a
-    question asks for and those computed from them (given ``f_c = f_a + f_b`` and ``f_b``, a
-    student would read ``f_a`` off by one subtraction)."""
+    """The forward values a worksheet gives, in the order they are computed: every computed
+    element but the loss and those a question asks for.  Values computed from an asked one are
+    given too (``a^(2)`` from an asked ``a^(1)``): a later question needs them.  The price: an
+    asked value can at times be read back out of a later one (``f_a = f_c - f_b``)."""
     hidden = {q.of for q in questions if q.kind == "forward"}
-    shown = []
-    for node in graph.nodes.values():
-        if node.op.role != "op" or node.name == graph.loss:
-            continue
-        for symbol in scalar.symbols[node.name]:
-            definition = scalar.definitions.get(symbol)
-            if symbol in hidden or (definition is not None and definition.free_symbols & hidden):
-                hidden.add(symbol)
-            else:
-                shown.append(symbol)
-    return tuple(shown)
+    return tuple(
+        symbol
+        for node in graph.nodes.values()
+        if node.op.role == "op" and node.name != graph.loss
+        for symbol in scalar.symbols[node.name]
+        if symbol not in hidden
+    )
 
 
 def _scalar(derivation: Derivation):

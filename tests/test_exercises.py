@@ -16,6 +16,7 @@ import symprop
 from symprop.check import load_module
 from symprop.cli import main
 from symprop.emit.latex import compile_pdf
+from symprop.emit.latex.exercises import ExerciseSheet
 from symprop.exercises import Point, plan
 from symprop.latex_printing import number
 
@@ -230,6 +231,36 @@ def test_the_worksheet_holds_no_answer(name):
     assert [int(n) for n in re.findall(r"\\textbf\{(\d+)\.\}", worksheet)] == [q.number for q in questions]
     assert worksheet.count(r"\rule[-0.5ex]{6cm}{0.4pt}") == len(numbers)
     assert "Name:" in worksheet and "Date:" in worksheet
+
+
+# each: a forward value the worksheet gives, and one the answer key lists (asked ones marked)
+FORWARD = [
+    ("tutorial_222", "a^{(2)}_{1} = 0.60944600", r"z^{(1)}_{1} = 0.08000000\ (\text{question 1})"),
+    ("softmax_classifier", "a^{(2)}_{3} = 0.37190070", r"a^{(1)}_{1} = 0.95000000\ (\text{question 2})"),
+    ("cs231n_neuron", r"f_{\mathrm{g}} = 1.36787944", r"f = 0.73105858"),
+]
+
+
+@pytest.mark.parametrize(("name", "worksheet_row", "key_row"), FORWARD)
+def test_every_forward_value_is_given_and_the_key_lists_them_all(name, worksheet_row, key_row):
+    """Later layers too (new user's finding 4: tutorial_222 gave only z1 and a1, yet q4 needs a2)."""
+    d = derived(name)
+    chosen = d.exercises()
+    asked = {q.of for q in chosen.questions if q.kind == "forward"}
+    ops = [n.name for n in d.graph.nodes.values() if n.op.role == "op" and n.name != d.graph.loss]
+    computed = [s for name in ops for s in d.scalar.symbols[name]]
+    assert chosen.given == tuple(s for s in computed if s not in asked)
+    worksheet, answers = d.exercises_latex()
+    assert worksheet_row in worksheet and key_row not in worksheet
+    assert worksheet_row in answers and key_row in answers
+    # every computed value a question's formula reads is given, or asked earlier and named in its prompt
+    sheet = ExerciseSheet(d)
+    for q in chosen.questions:
+        read = {s for s in q.formula.free_symbols if s in d.scalar.definitions} - set(chosen.given)
+        earlier = sorted(p.number for p in chosen.questions if p.kind == "forward" and p.of in read)
+        assert all(n < q.number for n in earlier)
+        needs = re.search(r"It needs your answer to questions? ([\d, ]+)\.", sheet.question(q)["prompt"])
+        assert (needs.group(1).split(", ") if needs else []) == [str(n) for n in earlier]
 
 
 def test_spec_names_are_escaped():
