@@ -188,22 +188,32 @@ def exercises(derivation: Derivation, point: Point | None = None) -> Exercises:
             updated = values[ask.of] - sp.Float(rate, 30) * value if rate is not None else None
             current = values[ask.of] if rate is not None else None
             questions.append(Question(number, ask.kind, ask.of, None, chain.expr, value, factors, current, updated))
-    return Exercises(point, values, rate, shown_values(graph, scalar, questions), tuple(questions))
+    return Exercises(point, values, rate, shown_values(graph, scalar, questions, values), tuple(questions))
 
 
-def shown_values(graph, scalar, questions) -> tuple[sp.Symbol, ...]:
+def shown_values(graph, scalar, questions, values) -> tuple[sp.Symbol, ...]:
     """The forward values a worksheet gives, in the order they are computed: every computed
-    element but the loss and those a question asks for.  Values computed from an asked one are
+    element but the loss, those a question asks for and those that print an asked one's number
+    (a live ReLU's ``a`` is its ``z``; ``f_e = -f_d``).  Values computed from an asked one are
     given too (``a^(2)`` from an asked ``a^(1)``): a later question needs them.  The price: an
     asked value can at times be read back out of a later one (``f_a = f_c - f_b``)."""
-    hidden = {q.of for q in questions if q.kind == "forward"}
+    asked = [q for q in questions if q.kind == "forward"]
     return tuple(
         symbol
         for node in graph.nodes.values()
         if node.op.role == "op" and node.name != graph.loss
         for symbol in scalar.symbols[node.name]
-        if symbol not in hidden
+        if answered_by(asked, symbol, values) is None
     )
+
+
+def answered_by(questions, symbol: sp.Symbol, values) -> int | None:
+    """The number of the forward question whose answer is ``symbol``'s value (sign aside, to 8
+    decimals), or None: a worksheet hides such a value, and a question reading it says so."""
+    asked = [q for q in questions if q.kind == "forward"]
+    same = [q.number for q in asked if q.of == symbol]
+    equal = [q.number for q in asked if abs(abs(values[symbol]) - abs(q.value)) < sp.Float("5e-9")]
+    return (same or equal or [None])[0]
 
 
 def _scalar(derivation: Derivation):

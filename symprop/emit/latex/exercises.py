@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import sympy as sp
 
 from ...errors import SymPropError
-from ...exercises import Exercises, Question, exercises
+from ...exercises import Exercises, Question, answered_by, exercises
 from ...latex_printing import given, number, paren, to_latex
 from ...version import __version__
 from .handout import Handout
@@ -250,8 +250,9 @@ class ExerciseSheet:
             asked = [(b, a, i) for b, a, i in zip(blanks, answered, labels) if i]
             blanks, answered = [_labelled(b, i) for b, _, i in asked], [_labelled(a, i) for _, a, i in asked]
         # the forward values this answer needs that the worksheet does not give: an earlier question's
-        earlier = [p.number for p in self.exercises.questions if p.kind == "forward" and p.number < q.number]
-        needed = [n for n in earlier if self.exercises.questions[n - 1].of in q.formula.free_symbols]
+        chosen = self.exercises
+        hidden = [s for s in q.formula.free_symbols if s in self.d.scalar.definitions and s not in chosen.given]
+        needed = sorted({answered_by(chosen.questions[: q.number - 1], s, chosen.values) for s in hidden} - {None})
         if needed and q.kind != "matrix" and not q.choices and (not q.labels or any(q.labels)):
             what += text(f" (It needs your answer to question{'s' if len(needed) > 1 else ''} {', '.join(map(str, needed))}.)")
         return {
