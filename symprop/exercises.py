@@ -193,18 +193,41 @@ def exercises(derivation: Derivation, point: Point | None = None) -> Exercises:
 
 def shown_values(graph, scalar, questions, values) -> tuple[sp.Symbol, ...]:
     """The forward values a worksheet gives, in the order they are computed: every computed
-    element but the loss, those a question asks for and those that print an asked one's number
-    (a live ReLU's ``a`` is its ``z``; ``f_e = -f_d``).  Values computed from an asked one are
-    given too (``a^(2)`` from an asked ``a^(1)``): a later question needs them.  The price: an
-    asked value can at times be read back out of a later one (``f_a = f_c - f_b``)."""
+    element but the loss, those a question asks for, those computed from them (given ``f_c = f_a
+    + f_b`` and ``f_b``, a student would read ``f_a`` off by one subtraction; a later question
+    that reads one says which answer it needs, ``needed_answers``) and those that print an asked
+    one's number (a live ReLU's ``a`` is its ``z``)."""
     asked = [q for q in questions if q.kind == "forward"]
-    return tuple(
-        symbol
-        for node in graph.nodes.values()
-        if node.op.role == "op" and node.name != graph.loss
-        for symbol in scalar.symbols[node.name]
-        if answered_by(asked, symbol, values) is None
-    )
+    hidden = {q.of for q in asked}
+    shown = []
+    for node in graph.nodes.values():
+        if node.op.role != "op" or node.name == graph.loss:
+            continue
+        for symbol in scalar.symbols[node.name]:
+            definition = scalar.definitions.get(symbol)
+            if symbol in hidden or (definition is not None and definition.free_symbols & hidden):
+                hidden.add(symbol)
+            elif answered_by(asked, symbol, values) is None:
+                shown.append(symbol)
+    return tuple(shown)
+
+
+def needed_answers(questions, symbol: sp.Symbol, values, definitions) -> set[int]:
+    """The forward questions whose answers a worksheet's hidden value ``symbol`` needs: its own
+    (``answered_by``), or those of the asked values it is computed from."""
+    own = answered_by(questions, symbol, values)
+    if own is not None:
+        return {own}
+    found, stack, seen = set(), [symbol], set()
+    while stack:
+        for read in definitions.get(stack.pop(), sp.S.Zero).free_symbols - seen:
+            seen.add(read)
+            number = answered_by(questions, read, values)
+            if number is not None:
+                found.add(number)
+            elif read in definitions:
+                stack.append(read)
+    return found
 
 
 def answered_by(questions, symbol: sp.Symbol, values) -> int | None:

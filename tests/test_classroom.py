@@ -1046,7 +1046,7 @@ def test_the_mean_over_the_outputs_taken_twice_is_a_typical_mistake():
 
 def test_a_value_that_prints_an_asked_answer_is_not_given():
     """Asked z1_1 alone on a ReLU net: a1_1 is the same number, so the worksheet hides it, and the
-    gradient that reads a1_1 says it needs question 1 (every later forward value is given now)."""
+    gradient that reads a1_1 says it needs question 1."""
     derivation = symprop.derive(symprop.load(EXAMPLES / "softmax_classifier.yaml"))
     questions = [{"id": "q1", "kind": "forward", "of": "z1_1"}, {"id": "q2", "kind": "gradient", "wrt": "W2_11"}]
     items = parse_questions({"questions": questions}, derivation)
@@ -1056,5 +1056,5 @@ def test_a_value_that_prints_an_asked_answer_is_not_given():
     assert values["a1_1"] == values["z1_1"] > 0
     worksheet = chosen.sources()["s00_worksheet.tex"]
     assert number(values["z1_1"]).lstrip("-") not in worksheet
-    assert number(values["a2_1"]) in worksheet  # a later value is given
+    assert number(values["z1_2"]) in worksheet  # a value not computed from the asked one is given
     assert "(It needs your answer to question 1.)" in worksheet

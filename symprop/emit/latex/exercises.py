@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import sympy as sp
 
 from ...errors import SymPropError
-from ...exercises import Exercises, Question, answered_by, exercises
+from ...exercises import Exercises, Question, exercises, needed_answers
 from ...latex_printing import given, number, paren, to_latex
 from ...version import __version__
 from .handout import Handout
@@ -252,7 +252,8 @@ class ExerciseSheet:
         # the forward values this answer needs that the worksheet does not give: an earlier question's
         chosen = self.exercises
         hidden = [s for s in q.formula.free_symbols if s in self.d.scalar.definitions and s not in chosen.given]
-        needed = sorted({answered_by(chosen.questions[: q.number - 1], s, chosen.values) for s in hidden} - {None})
+        earlier, definitions = chosen.questions[: q.number - 1], self.d.scalar.definitions
+        needed = sorted(set().union(*(needed_answers(earlier, s, chosen.values, definitions) for s in hidden)))
         if needed and q.kind != "matrix" and not q.choices and (not q.labels or any(q.labels)):
             what += text(f" (It needs your answer to question{'s' if len(needed) > 1 else ''} {', '.join(map(str, needed))}.)")
         return {
