@@ -188,14 +188,17 @@ def exercises(derivation: Derivation, point: Point | None = None) -> Exercises:
             updated = values[ask.of] - sp.Float(rate, 30) * value if rate is not None else None
             current = values[ask.of] if rate is not None else None
             questions.append(Question(number, ask.kind, ask.of, None, chain.expr, value, factors, current, updated))
-    return Exercises(point, values, rate, shown_values(graph, scalar, questions), tuple(questions))
+    return Exercises(point, values, rate, shown_values(graph, scalar, questions, values), tuple(questions))
 
 
-def shown_values(graph, scalar, questions) -> tuple[sp.Symbol, ...]:
-    """The forward values a worksheet gives: every computed element but the loss, those a
-    question asks for and those computed from them (given ``f_c = f_a + f_b`` and ``f_b``, a
-    student would read ``f_a`` off by one subtraction)."""
-    hidden = {q.of for q in questions if q.kind == "forward"}
+def shown_values(graph, scalar, questions, values) -> tuple[sp.Symbol, ...]:
+    """The forward values a worksheet gives, in the order they are computed: every computed
+    element but the loss, those a question asks for, those computed from them (given ``f_c = f_a
+    + f_b`` and ``f_b``, a student would read ``f_a`` off by one subtraction; a later question
+    that reads one says which answer it needs, ``needed_answers``) and those that print an asked
+    one's number (a live ReLU's ``a`` is its ``z``)."""
+    asked = [q for q in questions if q.kind == "forward"]
+    hidden = {q.of for q in asked}
     shown = []
     for node in graph.nodes.values():
         if node.op.role != "op" or node.name == graph.loss:
@@ -204,9 +207,36 @@ def shown_values(graph, scalar, questions) -> tuple[sp.Symbol, ...]:
             definition = scalar.definitions.get(symbol)
             if symbol in hidden or (definition is not None and definition.free_symbols & hidden):
                 hidden.add(symbol)
-            else:
+            elif answered_by(asked, symbol, values) is None:
                 shown.append(symbol)
     return tuple(shown)
+
+
+def needed_answers(questions, symbol: sp.Symbol, values, definitions) -> set[int]:
+    """The forward questions whose answers a worksheet's hidden value ``symbol`` needs: its own
+    (``answered_by``), or those of the asked values it is computed from."""
+    own = answered_by(questions, symbol, values)
+    if own is not None:
+        return {own}
+    found, stack, seen = set(), [symbol], set()
+    while stack:
+        for read in definitions.get(stack.pop(), sp.S.Zero).free_symbols - seen:
+            seen.add(read)
+            number = answered_by(questions, read, values)
+            if number is not None:
+                found.add(number)
+            elif read in definitions:
+                stack.append(read)
+    return found
+
+
+def answered_by(questions, symbol: sp.Symbol, values) -> int | None:
+    """The number of the forward question whose answer is ``symbol``'s value (sign aside, to 8
+    decimals), or None: a worksheet hides such a value, and a question reading it says so."""
+    asked = [q for q in questions if q.kind == "forward"]
+    same = [q.number for q in asked if q.of == symbol]
+    equal = [q.number for q in asked if abs(abs(values[symbol]) - abs(q.value)) < sp.Float("5e-9")]
+    return (same or equal or [None])[0]
 
 
 def _scalar(derivation: Derivation):

@@ -1052,3 +1052,19 @@ def test_the_class_answer_sheet_writes_numbers_in_math_mode(forty):
     wrong = [c for c in cells if not re.fullmatch(r"(\([a-e]\)\\ )?\$[^$]+\$", c) or re.search(r"(?<!\$)-", c)]
     assert cells and not wrong, wrong[:6]
     assert any(c.startswith("$-") for c in cells)
+
+
+def test_a_value_that_prints_an_asked_answer_is_not_given():
+    """Asked z1_1 alone on a ReLU net: a1_1 is the same number, so the worksheet hides it, and the
+    gradient that reads a1_1 says it needs question 1."""
+    derivation = symprop.derive(symprop.load(EXAMPLES / "softmax_classifier.yaml"))
+    questions = [{"id": "q1", "kind": "forward", "of": "z1_1"}, {"id": "q2", "kind": "gradient", "wrt": "W2_11"}]
+    items = parse_questions({"questions": questions}, derivation)
+    chosen = class_set(derivation, STUDENTS[:1], SEED, items)
+    key = chosen.keys["s00"]
+    values = {str(s): v for s, v in key.values.items()}
+    assert values["a1_1"] == values["z1_1"] > 0
+    worksheet = chosen.sources()["s00_worksheet.tex"]
+    assert number(values["z1_1"]).lstrip("-") not in worksheet
+    assert number(values["z1_2"]) in worksheet  # a value not computed from the asked one is given
+    assert "(It needs your answer to question 1.)" in worksheet

@@ -16,6 +16,7 @@ import symprop
 from symprop.check import load_module
 from symprop.cli import main
 from symprop.emit.latex import compile_pdf
+from symprop.emit.latex.exercises import ExerciseSheet
 from symprop.exercises import Point, plan
 from symprop.latex_printing import number
 
@@ -230,6 +231,36 @@ def test_the_worksheet_holds_no_answer(name):
     assert [int(n) for n in re.findall(r"\\textbf\{(\d+)\.\}", worksheet)] == [q.number for q in questions]
     assert worksheet.count(r"\rule[-0.5ex]{6cm}{0.4pt}") == len(numbers)
     assert "Name:" in worksheet and "Date:" in worksheet
+
+
+# each: a forward value the worksheet gives, and one the answer key lists (asked ones marked)
+FORWARD = [
+    ("tutorial_222", "a^{(1)}_{2} = 0.52747230", r"z^{(1)}_{1} = 0.08000000\ (\text{question 1})"),
+    ("softmax_classifier", "z^{(1)}_{5} = 0.33000000", r"a^{(1)}_{1} = 0.95000000\ (\text{question 2})"),
+    ("cs231n_neuron", r"f_{\mathrm{b}} = 6.00000000", r"f_{\mathrm{g}} = 1.36787944"),
+]
+
+
+@pytest.mark.parametrize(("name", "worksheet_row", "key_row"), FORWARD)
+def test_the_key_lists_every_forward_value_and_each_question_names_the_answers_it_needs(name, worksheet_row, key_row):
+    """A new user's finding 4: tutorial_222's q4 needs a2, which the worksheet neither gave nor said
+    how to get, and the key never showed it.  The worksheet gives no value computed from an asked
+    one (f_c = f_a + f_b with f_b would give f_a away); a question that needs one says which
+    answers it is computed from, and the key lists every forward value."""
+    d = derived(name)
+    chosen = d.exercises()
+    worksheet, answers = d.exercises_latex()
+    assert worksheet_row in worksheet and key_row not in worksheet
+    assert worksheet_row in answers and key_row in answers
+    asked = {q.of for q in chosen.questions if q.kind == "forward"}
+    for symbol in chosen.given:  # nothing given is computed from an asked value
+        assert not d.scalar.definitions[symbol].free_symbols & asked
+    sheet = ExerciseSheet(d)
+    for q in chosen.questions:
+        read = {s for s in q.formula.free_symbols if s in d.scalar.definitions} - set(chosen.given)
+        needs = re.search(r"It needs your answer to questions? ([\d, ]+)\.", sheet.question(q)["prompt"])
+        if read and q.kind not in ("matrix",) and not q.choices:
+            assert needs and all(int(n) < q.number for n in needs.group(1).split(", ")), (q.number, read)
 
 
 def test_spec_names_are_escaped():

@@ -84,7 +84,7 @@ def worksheet_exercises(derivation, key: Key) -> Exercises:
             questions.append(
                 Question(number_, role, wrt, None, chain.expr, value, factors, current, updated, labels, roles.get("formula"))
             )
-    given = shown_values(graph, scalar, questions)
+    given = shown_values(graph, scalar, questions, key.values)
     rate = key.rate if any("step" in roles for roles in groups.values()) else None
     return Exercises(key.point, key.values, rate, given, tuple(questions))
 

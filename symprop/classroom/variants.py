@@ -8,7 +8,9 @@ Numbers lie on a grid of few digits: inputs and weights are multiples of 0.05 (w
 and the next attempt taken, while it is badly conditioned (``problems``): a sigmoid or tanh
 saturated (|z| > 3), a ReLU on an asked path dead (z <= 0.05), a gradient asked near 0
 (|dE/dw| < ``MIN_GRADIENT``), or a typical mistake on a gradient that gives nearly the right number
-(it could not be told apart from the right answer within the grading tolerance).
+(it could not be told apart from the right answer within the grading tolerance).  These checks
+read the asked questions, so another question set can refuse a draw this one took: a student's
+numbers depend on (seed, id, questions), as the README's classroom section says.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import sympy as sp
 
 from ...errors import SymPropError
-from ...exercises import Exercises, Question, exercises
+from ...exercises import Exercises, Question, exercises, needed_answers
 from ...latex_printing import given, number, paren, to_latex
 from ...version import __version__
 from .handout import Handout
@@ -151,7 +151,9 @@ class ExerciseSheet:
     def leaves(self) -> dict:
         """What is given: the inputs and targets, every parameter (a matrix alone on its row), and
         the forward values node by node; one that a question asks for is named by its question
-        instead of its value.  Scalars and short vectors share rows (``packed``)."""
+        instead of its value.  The answer key lists every forward value with its number
+        (``every_forward``), to check a student's intermediate numbers against.  Scalars and
+        short vectors share rows (``packed``)."""
         graph, scalar, names, shown = self.d.graph, self.d.scalar, self.names, self.shown
         leaves = []
         for role in ("input", "target", "param"):
@@ -165,20 +167,26 @@ class ExerciseSheet:
                     leaves.append([f"{names[s]} = {shown[s]}" for s in symbols])
         asked = {q.of: q.number for q in self.exercises.questions if q.kind == "forward"}
         given_symbols = set(self.exercises.given)
-        forward = []
+        marks = {s: rf"\ (\text{{question {n}}})" for s, n in asked.items()}
+        forward, every = [], []  # the worksheet's, and the answer key's: every value, the loss too
         for node in graph.nodes.values():
+            if node.op.role != "op":
+                continue
+            symbols = scalar.symbols[node.name]
             cells = [
                 rf"{names[s]} = \text{{question {asked[s]}}}" if s in asked else f"{names[s]} = {shown[s]}"
-                for s in scalar.symbols[node.name]
+                for s in symbols
                 if s in asked or s in given_symbols
             ]
             if cells:
                 forward.append(cells)
+            every.append([f"{names[s]} = {shown[s]}{marks.get(s, '')}" for s in symbols])
         roles = [word for role, word in (("input", "inputs"), ("target", "targets"), ("param", "weights")) if graph.leaves(role)]
         return {
             "what": (", ".join(roles[:-1]) + " and " + roles[-1] if len(roles) > 1 else roles[0]).capitalize(),
             "leaves": packed(leaves, 5),
             "forward": packed(forward),
+            "every_forward": packed(every),
         }
 
     # -- the questions ----------------------------------------------------------------------
@@ -242,8 +250,10 @@ class ExerciseSheet:
             asked = [(b, a, i) for b, a, i in zip(blanks, answered, labels) if i]
             blanks, answered = [_labelled(b, i) for b, _, i in asked], [_labelled(a, i) for _, a, i in asked]
         # the forward values this answer needs that the worksheet does not give: an earlier question's
-        earlier = [p.number for p in self.exercises.questions if p.kind == "forward" and p.number < q.number]
-        needed = [n for n in earlier if self.exercises.questions[n - 1].of in q.formula.free_symbols]
+        chosen = self.exercises
+        hidden = [s for s in q.formula.free_symbols if s in self.d.scalar.definitions and s not in chosen.given]
+        earlier, definitions = chosen.questions[: q.number - 1], self.d.scalar.definitions
+        needed = sorted(set().union(*(needed_answers(earlier, s, chosen.values, definitions) for s in hidden)))
         if needed and q.kind != "matrix" and not q.choices and (not q.labels or any(q.labels)):
             what += text(f" (It needs your answer to question{'s' if len(needed) > 1 else ''} {', '.join(map(str, needed))}.)")
         return {
