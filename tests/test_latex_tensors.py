@@ -222,8 +222,10 @@ def test_the_attention_figure_draws_the_spec_nodes_with_their_shapes():
     boxes = {n["label"]: (n["shape"], n["reads"]) for n in figure["nodes"]}
     assert set(boxes) == {"X", r"y_{\mathrm{true}}", "q", "k", "v", "s", "p", "h", "E"}  # the parts of s, p, h inside them
     assert boxes["q"] == (r"4 \times 6", r"W_{q}") and boxes["s"] == (r"4 \times 4", "")
-    bent = [e for e in figure["edges"] if e["bend"]]
-    assert len(bent) == 2  # X and v into h, over the boxes between
+    ids = {n["label"]: n["name"] for n in figure["nodes"]}
+    bent = {(e["source"], e["target"]) for e in figure["edges"] if e["bend"]}
+    assert (ids["X"], ids["h"]) in bent  # over the boxes between (v into h goes straight under them)
+    assert (ids["X"], ids["q"]) not in bent
 
 
 # -- bounded handouts ----------------------------------------------------------------------

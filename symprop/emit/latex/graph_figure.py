@@ -33,6 +33,9 @@ STEP_AIR = 0.4
 #: hide the arrowheads between them (a new user's GRU cell: z2 ran into n2).
 BOX_MIN_WIDTH, TAG_WIDTH, LETTER_WIDTH, ARROW_ROOM = 1.1, 0.41, 0.22, 0.6
 GAP_HALF_WIDTH = 0.65  # the gap's text is 13 mm wide
+#: A block's half height (cm: a name, a shape and a line of what it reads) and the room an arrow
+#: keeps from a box it passes (``edge_routing``).
+BOX_HALF_HEIGHT, BOX_MARGIN = 0.55, 0.12
 #: ... and of the computational graph (cm): room on each edge for a value and a gradient.
 COMPUTATIONAL_X, COMPUTATIONAL_Y = 2.3, 1.3
 
@@ -185,11 +188,14 @@ class GraphFigureSection:
         if gap_column is not None:
             half_widths[gap_column] = GAP_HALF_WIDTH
         x_of = _column_positions(half_widths, step_x)
-        placed, ids = [], {}
+        placed, ids, extents = [], {}, {}
         for col, names in sorted(rows.items()):
             for row, name in enumerate(names):
                 ids[name] = f"b{len(placed)}"
-                placed.append(self._box(ids[name], name, x_of[col], ((len(names) - 1) / 2 - row) * STEP_Y, tags.get(name, [])))
+                y = ((len(names) - 1) / 2 - row) * STEP_Y
+                placed.append(self._box(ids[name], name, x_of[col], y, tags.get(name, [])))
+                half_width = self._box_width(name, tags.get(name, [])) / 2 + BOX_MARGIN
+                extents[ids[name]] = routing.Box(x_of[col], y, half_width, BOX_HALF_HEIGHT + BOX_MARGIN)
         edges = []
         gap = None
         if gap_column is not None:
@@ -208,7 +214,12 @@ class GraphFigureSection:
                 key = (start, block)
                 if key not in seen:
                     seen.add(key)
-                    edges.append(self._edge(ids[start], ids[block], column.get(start, gap_column), column[block]))
+                    edge = self._edge(ids[start], ids[block], column.get(start, gap_column), column[block])
+                    if start != "gap":  # around the boxes between, where a turn tried clears them all
+                        ends = (extents[ids[start]], extents[ids[block]])
+                        others = [box for box in extents.values() if box not in ends]
+                        edge["bend"] = routing.bend(*ends, others, edge["bend"])
+                    edges.append(edge)
         if gap is not None:  # what the blocks left out read: one dashed arrow into the gap each
             read_by_hidden = {source for b in blocks if column.get(b) is None for source in arrows[b]}
             for block in shown:
