@@ -160,7 +160,6 @@ LINES = 510
 LONGER = {
     "symprop.verify.claims_latex": 644,
     "symprop.verify.claims_text": 517,
-    "symprop.verify.tensor_claims": 546,
 }
 
 

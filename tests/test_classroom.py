@@ -672,6 +672,85 @@ def test_formulas_as_students_write_them(claim, verdict, points, mistake):
     assert (mark.verdict, mark.points, mark.mistake) == (verdict, points, mistake)
 
 
+@pytest.fixture(scope="module")
+def two_formulas():
+    """A class of one asked dE/dW2_11 (f) and dE/dW2 (m) as formulas, and its grader."""
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    questions = [
+        {"id": "f", "kind": "formula", "wrt": "W2_11", "points": 2, "factor_points": 0.5},
+        {"id": "m", "kind": "formula", "wrt": "W2", "points": 2, "factor_points": 0.5},
+    ]
+    items = parse_questions({"questions": questions}, derivation)
+    return Grader(derivation, items, class_set(derivation, STUDENTS[:1], 1, items).keys)
+
+
+RIGHT_F = "the right formula: (a2_1 - t_1) * a2_1*(1 - a2_1) * a1_1"
+NOT_A_NUMBER = "this question asks for a formula (in the names of the network), not a number"
+UNREADABLE = "the formula could not be read: unknown name 'dunno' at column 1; write a formula in the network's names, e.g. "
+
+
+@pytest.mark.parametrize(
+    "qid, given, verdict, explanation",
+    [
+        # Regression (found as a student): a number in a formula question was read as the formula
+        # "0.0308" and told "factor 1: you wrote 0.0308 ...; your formula gives 0.0308".
+        ("f", "0.0308", "wrong", [NOT_A_NUMBER, RIGHT_F]),
+        ("f", "-0,02465", "wrong", [f"{NOT_A_NUMBER}; -0.02465 is its value at your numbers", RIGHT_F]),  # the key: -0.0246543
+        ("m", "2", "wrong", [NOT_A_NUMBER, "the right formula: ((a2 - t) * (a2*(1 - a2))) @ a1.T"]),
+        # Regression (found as a student): an unknown name listed every node, alias and function
+        # of the verifier, in the feedback and in the gradebook's note
+        ("f", "dunno", "unreadable", [UNREADABLE + "a1_1, a2_1, t_1"]),
+        ("m", "dunno", "unreadable", [UNREADABLE + "a2, t, a1"]),
+        ("m", "dunno[i]", "unreadable", [UNREADABLE + "a2, t, a1"]),
+        ("f", "a_1^(2) t_1", "unreadable", [UNREADABLE.replace("'dunno'", "'a_1'") + "a1_1, a2_1, t_1"]),
+        (
+            "f",
+            "a2_1*sigmoid2(z2_1)",
+            "unreadable",
+            [
+                "the formula could not be read: unknown name 'sigmoid2' (did you mean 'sigmoid'?) at column 6; "
+                "write a formula in the network's names, e.g. a1_1, a2_1, t_1"
+            ],
+        ),
+        (
+            "f",
+            "a2_0",
+            "unreadable",
+            [
+                "the formula could not be read: unknown name 'a2_0' at column 1; "
+                "elements are 1-based: a2_1 is the first (or a2[0])"
+            ],
+        ),
+        ("f", "(a2_1-t_1", "unreadable", ["the formula could not be read: syntax error at column 1: '(' was never closed"]),
+    ],
+)
+def test_feedback_on_a_number_or_an_unreadable_formula(two_formulas, qid, given, verdict, explanation):
+    row = two_formulas.grade_one(STUDENTS[0], Submission("s00", {qid: given}))
+    mark = next(m for m in row.marks if m.item_id == qid)
+    assert (mark.verdict, mark.points, mark.explanation) == (verdict, 0.0, explanation)
+    if verdict == "unreadable":  # the gradebook's note is the same one line
+        assert f"{qid}: {explanation[0]}" in row.notes
+
+
+@pytest.mark.parametrize(
+    "qid, given, said",
+    [
+        ("f", "(t_1-a2_1)a2_1(1-a2_1)a1_1", "the sign of the error is flipped (t - y instead of y - t)"),
+        ("f", "-(a2_1-t_1)a2_1(1-a2_1)a1_1", "the sign of the error is flipped (t - y instead of y - t)"),
+        ("m", "(t - a2)*a2*(1 - a2) @ a1.T", "your claim is -1 times the correct matrix: a sign error"),
+        ("f", "2(a2_1-t_1)a2_1(1-a2_1)a1_1", "your answer is 2 x the right one: the 1/2 of the half squared error dropped?"),
+    ],
+)
+def test_a_constant_times_the_right_formula_is_said_once(two_formulas, qid, given, said):
+    """Regression (found as a student): a sign error got two or three bullets saying it ("the sign
+    of the error is flipped", "-1 times the correct matrix", "-1 times the correct gradient")."""
+    row = two_formulas.grade_one(STUDENTS[0], Submission("s00", {qid: given}))
+    mark = next(m for m in row.marks if m.item_id == qid)
+    assert mark.verdict == "partial"
+    ratios = [line for line in mark.explanation if "sign" in line or " times the correct" in line or " x the right" in line]
+    assert ratios == [said]
+
+
 def test_a_graph_spec_without_targets_has_a_sign_mistake_without_an_error():
     derivation = symprop.derive(symprop.load(EXAMPLES / "cs231n_neuron.yaml"))
     key = class_set(derivation, STUDENTS[:1], 3).keys["s00"]

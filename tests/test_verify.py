@@ -114,6 +114,18 @@ def test_a_transposed_matrix_is_told_as_such_and_nothing_about_one_element():
     )
 
 
+def test_a_matrix_with_the_wrong_sign_is_told_so_once():
+    """Regression (found as a student): a whole matrix's sign error was told twice, "-1 times the
+    correct matrix" and then, for the element that differs, "-1 times the correct gradient"."""
+    result = Verifier(EXAMPLES / "tutorial_222.yaml").check("W2", "(t - a2)*a2*(1 - a2) @ a1.T")
+    assert result.diagnosis == [
+        "at sizes W1 2x2, W2 2x2, element [0, 0] (W2_11) differs",
+        "your claim is -1 times the correct matrix: a sign error",
+        "agrees with the chain rule: factors 2, 3 = da2_1/dz2_1, factor 4 = dz2_1/dW2_11",
+        "factor 1: you wrote (t - a2); dE/da2_1 = a2_1 - t_1 (-1 times it)",
+    ]
+
+
 def test_fused_output_is_split_back_for_the_diagnosis():
     """Sigmoid + binary cross-entropy is fused to a - t; a person writes dE/da * da/dz."""
     result = verifier("one_weight_bce").check("W1[0,0]", "(-t_1/a1_1 + (1 - t_1)/(1 - a1_1))*x_1")

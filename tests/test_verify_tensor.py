@@ -19,7 +19,7 @@ from symprop.errors import SymPropError
 from symprop.verify import Verifier
 from symprop.verify import cli as verify_cli
 from symprop.verify.probe import SAMPLES, SEEDS, Probe
-from symprop.verify.tensor_claims import rewrite
+from symprop.verify.tensor_text import rewrite
 
 CLAIMS = ROOT / "tests" / "claims"
 
@@ -90,6 +90,32 @@ def test_small_networks_keep_the_exact_check_and_take_the_new_notation_to_number
         assert result.correct and result.method.startswith("numeric comparison"), (wrt, claim, str(result))
     swapped = checker.check("W2[j,k]", "dz2[k] * a1[j]")
     assert swapped.verdict == "wrong" and "transpose of dE/dW2[j,k]" in swapped.diagnosis[0]
+
+
+_DW1 = "W2[i,j] * delta2[i] * a1[j]*(1-a1[j]) * x[k]"
+
+
+@pytest.mark.parametrize(
+    "claim, verdict",
+    [
+        (f"-sum_{{i}} {_DW1}", "sign error"),
+        (f"- sum_{{i}} {_DW1}", "sign error"),
+        (f"-1 * sum_{{i}} {_DW1}", "sign error"),
+        (f"-(sum_{{i}} {_DW1})", "sign error"),
+        ("x[k] * -sum_{i} W2[i,j] * delta2[i] * a1[j]*(1-a1[j])", "sign error"),
+        (f"+sum_{{i}} {_DW1}", "correct"),
+        (f"--sum_{{i}} {_DW1}", "correct"),
+        (f"2 * sum_{{i}} {_DW1} - sum_{{i}} {_DW1}", "correct"),
+    ],
+)
+def test_a_minus_before_a_sum_is_minus_the_sum(claim, verdict):
+    """Python reads ``-sum_[i]*x`` as ``(-sum_[i])*x``: the sign belongs to the sum, not a parse error."""
+    result = Verifier(EXAMPLES / "tutorial_222.yaml").check("W1[j,k]", claim)
+    if verdict == "correct":
+        assert result.correct, str(result)
+    else:
+        assert result.verdict == "wrong"
+        assert result.diagnosis[0] == "your claim is -1 times the correct gradient: a sign error"
 
 
 def test_embedding_rows_in_index_notation():

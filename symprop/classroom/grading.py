@@ -4,7 +4,8 @@ A number is right within ``key.RELATIVE`` (relative) or ``key.ABSOLUTE`` of the 
 decimal marks, a Unicode minus, ``$...$`` and a leading ``=`` are accepted.  A wrong number is
 compared with the typical mistakes, then with every intermediate of the student's derivation
 (``key.Answer.candidates``), and the feedback names what it is.  A formula is judged by the
-verifier on the student's variant (its counterexample is at the student's own numbers);
+verifier on the student's variant (its counterexample is at the student's own numbers; a
+number typed for a formula is told the question asks for a formula, for no points);
 partial credit counts the chain-rule factors the verifier found right, or those a recognised
 mistake keeps right.  Every problem (empty, text in a number, an unreadable formula, a missing
 or an extra student) is a note on the row, never a stop.
@@ -18,11 +19,13 @@ import math
 import re
 from dataclasses import dataclass, field
 
+import sympy as sp
+
 from ..errors import SymPropError
 from ..formula import FormulaError
 from ..latex_printing import number
 from ..spec import Example
-from .key import Answer, Blueprint, Key, close, match
+from .key import Answer, Blueprint, Candidate, Key, close, match
 from .mistakes import formula_text
 from .roster import Student
 from .submissions import Submission
@@ -205,20 +208,24 @@ class Grader:
         return Verifier(variant)
 
     def formula(self, answer: Answer, given: str, verifier, key: Key) -> Mark:
+        from ..verify.diagnose import is_ratio_note
         from ..verify.tensor_decide import ClaimShapeError
 
         item = answer.item
+        value = parse_number(given)  # "0,0308" too: a number, judged below, not an unreadable formula
         try:
             if "\\" in given or "{" in given:
                 result = verifier.check(str(item.wrt), claim_latex=given)
             else:
-                result = verifier.check(str(item.wrt), given)
+                result = verifier.check(str(item.wrt), given if value is None else repr(value))
         except ClaimShapeError as exc:  # read, but its shapes do not fit: a wrong formula, not an unreadable one
             return Mark(item.id, 0.0, given, "wrong", [str(exc)])
         except (SymPropError, FormulaError) as exc:
-            return Mark(item.id, 0.0, given, "unreadable", [f"the formula could not be read: {exc}"])
-        if result.correct:
+            return Mark(item.id, 0.0, given, "unreadable", [_unreadable(str(exc), answer)])
+        if result.correct:  # a number too, when the gradient is a constant
             return Mark(item.id, item.points, given, "right", [])
+        if value is not None:
+            return Mark(item.id, 0.0, given, "wrong", [_a_number(value, answer), f"the right formula: {result.expected}"])
         lines = [f"read as: {result.understood}", *result.diagnosis]
         mistake = None
         right_factors = result.right_factors
@@ -227,6 +234,8 @@ class Grader:
             claimed = parse_number(result.values["claim"])
             found = match(answer, claimed) if claimed is not None else None
             if found is not None and found.mistake:
+                if _constant_times(found, answer):  # the mistake's text says what "-1 times the correct gradient" says
+                    lines = [line for line in lines if not is_ratio_note(line)]
                 lines.insert(0, found.text)
                 mistake, right_factors = found.key, max(right_factors, found.right_factors)
         lines.append(f"the right formula: {result.expected}")
@@ -251,6 +260,38 @@ def _example(example, key: Key):
             params=params,
         )
     return dataclasses.replace(example, x=tuple(leaves["x"]), t=tuple(leaves["t"]), params=params)
+
+
+def _constant_times(found: Candidate, answer: Answer) -> bool:
+    """Whether a typical mistake is a constant times the right answer (the sign, the loss's 1/2)."""
+    if found.formula is None or isinstance(answer.formula, sp.MatrixBase) or answer.formula == 0:
+        return False
+    return (found.formula / answer.formula).is_number
+
+
+def _a_number(value: float, answer: Answer) -> str:
+    """What a number typed as a formula is told (its points: none, as for a wrong formula)."""
+    said = "this question asks for a formula (in the names of the network), not a number"
+    if not isinstance(answer.value, sp.MatrixBase) and close(value, float(answer.value)):
+        said += f"; {value:g} is its value at your numbers"
+    return said
+
+
+_QUOTED = r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\""
+#: how the verifier quotes the claim before saying what is wrong with it (the feedback shows the answer)
+_CLAIM = re.compile(rf"(?:LaTeX )?claim (?:{_QUOTED})(?: \((?:read as (?:{_QUOTED})|read from the LaTeX)\))?: ")
+#: the vocabulary an unknown name lists (every node, alias and function: for the command line)
+_VOCABULARY = re.compile(r"; (?:nodes|variables|functions): .*")
+
+
+def _unreadable(message: str, answer: Answer) -> str:
+    """The verifier's refusal as one short line: without the claim quoted back, and with one
+    hint in the names the worksheet shows (the answer's own) in place of the whole vocabulary."""
+    quoted = _CLAIM.match(message)
+    message = message[quoted.end() :] if quoted else message
+    names = list(dict.fromkeys(re.findall(r"(?<![.\w])[A-Za-z]\w*(?![\w(])", answer.text)))[:3]
+    hint = f"; write a formula in the network's names, e.g. {', '.join(names)}" if names else ""
+    return "the formula could not be read: " + _VOCABULARY.sub(lambda _: hint, message, count=1)
 
 
 def _quote(text: str) -> str:

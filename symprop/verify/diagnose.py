@@ -62,6 +62,11 @@ def _constant_ratio(values, reference) -> sp.Rational | None:
     return None
 
 
+def is_ratio_note(note: str) -> bool:
+    """Whether a diagnosis line says the whole claim is a constant times the correct gradient or matrix."""
+    return note.startswith("your claim is ") and " times the correct " in note
+
+
 def _ratio_note(ratio: sp.Rational, what: str) -> str:
     if ratio == -1:
         return f"your claim is -1 times {what}: a sign error"

@@ -23,9 +23,9 @@ transformer or an LSTM is written with:
 
 What the names stand for and the functions on values are in ``tensor_values``.  The text is
 read by ``ast.parse`` and a whitelist of syntax (``formula.FormulaReader``); two
-textual rewrites come first, each keeping a map back to the user's columns: ``sum_{t}``
-becomes ``sum_[t]*`` (a subscript the reader treats as the sum sign) and ``dE/dq`` becomes
-the name ``dE_dq``.  Nothing is executed; the numeric functions are printed from their SymPy
+textual rewrites come first (``tensor_text``), each keeping a map back to the user's columns:
+``sum_{t}`` becomes ``sum_[t]*`` (a subscript the reader treats as the sum sign) and ``dE/dq``
+becomes the name ``dE_dq``.  Nothing is executed; the numeric functions are printed from their SymPy
 definitions by the module's own printer.
 """
 
@@ -41,6 +41,7 @@ import numpy as np
 
 from ..formula import MAX_LENGTH, FormulaError, FormulaReader
 from .claim_values import ShapeError
+from .tensor_text import MARKER, is_sum, rewrite, signed_sum, span
 from .tensor_values import (
     Indexed,
     Ref,
@@ -52,46 +53,6 @@ from .tensor_values import (
     matmul,
     transpose,
 )
-
-_SUM = re.compile(r"\bsum_(?:\{([^{}]*)\}|([A-Za-z])\b)")
-_MARKER = "sum_"
-
-
-# -- the rewrites before parsing -------------------------------------------------------------------
-
-
-def rewrite(text: str, loss: str) -> tuple[str, list[int]]:
-    """The text the Python parser reads, and for each of its characters the user's column.
-
-    ``sum_{t,k}`` -> ``sum_[t,k]*``, ``sum_t`` -> ``sum_[t]*``, ``dE/dq`` -> ``dE_dq``, ``^`` -> ``**``.
-    """
-    adjoint = re.compile(rf"\bd{re.escape(loss)}\s*/\s*d(?=[A-Za-z])")
-    out: list[str] = []
-    origin: list[int] = []
-    i = 0
-    while i < len(text):
-        match = _SUM.match(text, i) if text.startswith("sum_", i) else None
-        fraction = adjoint.match(text, i) if text.startswith("d" + loss, i) else None
-        if match and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_")):
-            letters = match.group(1) if match.group(1) is not None else match.group(2)
-            piece = f"sum_[{letters}]*"
-        elif fraction and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_")):
-            match, piece = fraction, f"d{loss}_d"
-        else:
-            piece = "**" if text[i] == "^" else text[i]
-            out.append(piece)
-            origin += [i] * len(piece)
-            i += 1
-            continue
-        out.append(piece)
-        origin += [min(i + k, match.end() - 1) for k in range(len(piece))]
-        i = match.end()
-    origin.append(len(text))
-    return "".join(out), origin
-
-
-# -- the reader ------------------------------------------------------------------------------------
-
 
 _CHAIN = (ast.Mult, ast.Div, ast.MatMult)
 
@@ -118,20 +79,6 @@ def _chain(node: ast.AST) -> list[tuple[ast.operator | None, ast.expr]]:
     if isinstance(node, ast.BinOp) and isinstance(node.op, _CHAIN):
         return [*_chain(node.left), (node.op, node.right)]
     return [(None, node)]
-
-
-def span(source: str, origin: list[int], node: ast.AST) -> tuple[int, int]:
-    """The user's columns [start, end) of a subexpression (ast offsets count UTF-8 bytes)."""
-    encoded = source.encode()
-
-    def char(offset: int) -> int:
-        return len(encoded[:offset].decode(errors="replace"))
-
-    return origin[char(node.col_offset)], origin[char(node.end_col_offset) - 1] + 1
-
-
-def _is_sum(node: ast.AST) -> bool:
-    return isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == _MARKER
 
 
 def _subscript_items(node: ast.Subscript) -> list[ast.expr]:
@@ -222,7 +169,7 @@ class TensorReader(FormulaReader):
         if node is not self.tree.body and not isinstance(value, Indexed) and np.ndim(value) == 2 and 1 < np.size(value):
             transposed = f"with {text}.T in place of {text}"
             self.parts.append(Part(position(node), "transpose", transposed, "a missing or an extra transpose"))
-        if not isinstance(node, ast.BinOp) or _is_sum(node.left) or _is_sum(node.right):
+        if not isinstance(node, ast.BinOp) or is_sum(node.left) or is_sum(node.right):
             return
         left, right = self.original(node.left), self.original(node.right)
         if isinstance(node.op, (ast.Add, ast.Sub)):
@@ -253,7 +200,7 @@ class TensorReader(FormulaReader):
 
     def visit_Name(self, node: ast.Name):
         self._check_name(node)
-        if node.id == _MARKER:
+        if node.id == MARKER:
             raise self.error(node, "sum_ must be written sum_{t} (or sum_t) followed by what it sums")
         ref = self.names.resolve(node.id)
         if ref is not None:
@@ -294,7 +241,7 @@ class TensorReader(FormulaReader):
 
     def visit_BinOp(self, node: ast.BinOp):
         chain = _chain(node)
-        if any(_is_sum(part) for _, part in chain):
+        if any(is_sum(part) for _, part in chain):
             return self._product(chain, node)
         apply = self._operator(node, node.op, self.BINARY_OPERATORS)
         left, right = self.visit(node.left), self.visit(node.right)
@@ -320,8 +267,9 @@ class TensorReader(FormulaReader):
 
     def _product(self, chain, node: ast.AST):
         """A product holding ``sum_{t}``: what stands before it multiplies the sum of what follows."""
-        start = next(k for k, (_, part) in enumerate(chain) if _is_sum(part))
-        op, marker = chain[start]
+        start = next(k for k, (_, part) in enumerate(chain) if is_sum(part))
+        op, signed = chain[start]
+        sign, marker = signed_sum(signed)
         if start == len(chain) - 1:
             raise self.error(marker, "sum_{...} needs something to sum after it")
         if start and not isinstance(op, ast.Mult):
@@ -333,13 +281,15 @@ class TensorReader(FormulaReader):
         finally:
             del self.bound[-len(letters) :]
         total = self._sum(summand, letters, marker)
+        if sign < 0:
+            total = self.UNARY_OPERATORS[ast.USub](total)
         if not start:
             return total
         prefix = self._fold(chain[:start])
         return self._apply(self.BINARY_OPERATORS[ast.Mult], prefix, total, node)
 
     def _fold(self, chain):
-        if any(_is_sum(part) for _, part in chain):
+        if any(is_sum(part) for _, part in chain):
             return self._product(chain, chain[-1][1])
         value = self.visit(chain[0][1])
         for op, part in chain[1:]:
@@ -373,7 +323,7 @@ class TensorReader(FormulaReader):
     # -- indexing -------------------------------------------------------------------------------
 
     def visit_Subscript(self, node: ast.Subscript):
-        if _is_sum(node):
+        if is_sum(node):
             raise self.error(node, "sum_{...} needs something to sum after it")
         if isinstance(node.value, ast.Name) and (ref := self.names.resolve(node.value.id)) is not None and ref.index is None:
             self._check_name(node.value)
@@ -440,7 +390,7 @@ class TensorReader(FormulaReader):
         """The range of each letter where it indexes a named node (for delta before that use)."""
         found: dict[str, int] = {}
         for node in ast.walk(tree):
-            if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and not _is_sum(node):
+            if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and not is_sum(node):
                 ref = self.names.resolve(node.value.id)
                 if ref is None or ref.index is not None:
                     continue
@@ -512,7 +462,7 @@ def transposable_parts(text: str, loss: str) -> list[Part]:
         return []
     parts = []
     for node in ast.walk(tree):
-        if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript, ast.BinOp, ast.Call)) and not _is_sum(node):
+        if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript, ast.BinOp, ast.Call)) and not is_sum(node):
             start, end = span(source, origin, node)
             shown = text.strip()[start:end]
             parts.append(Part(position(node), "transpose", f"with {shown}.T in place of {shown}", "a missing transpose"))
@@ -530,7 +480,7 @@ def uses_tensor_notation(text: str, names: TensorNames) -> bool:
     except (SyntaxError, RecursionError, MemoryError, ValueError):
         return False
     for node in ast.walk(tree):
-        if _is_sum(node) or (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "delta"):
+        if is_sum(node) or (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "delta"):
             return True
         if isinstance(node, ast.Name) and (ref := names.resolve(node.id)) is not None:
             if (ref.kind == "adjoint" and not node.id.startswith("delta")) or len(names.shapes[ref.node]) > 2:

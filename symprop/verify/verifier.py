@@ -32,7 +32,7 @@ from .claims import ClaimFactor, ClaimNames
 from .claims_latex import translate
 from .claims_text import Names, normalize
 from .decide import Setting, show
-from .diagnose import TRANSPOSED, diagnose, matrix_notes
+from .diagnose import TRANSPOSED, diagnose, is_ratio_note, matrix_notes
 from .familiar import familiar_factors
 from .reading import ONE_CLAIM, Rewritten, as_typed, read_claim_at, rewrite_claim, short
 from .result import VerifyResult
@@ -364,7 +364,8 @@ class Verifier:
                 result.diagnosis += notes
                 if TRANSPOSED not in notes:
                     element_notes, result.agreeing = diagnose(setting, factors, pairs[flat][0], gradient)
-                    result.diagnosis += element_notes
+                    # the element's "-1 times the correct gradient" repeats the whole matrix's note
+                    result.diagnosis += [n for n in element_notes if not (notes and is_ratio_note(n))]
                 result.diagnosis += _sampling_note(setting)
                 return result
         result.method = "; ".join(sorted(set(methods)))
