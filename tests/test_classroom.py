@@ -1147,3 +1147,22 @@ def test_a_value_that_prints_an_asked_answer_is_not_given():
     assert number(values["z1_1"]).lstrip("-") not in worksheet
     assert number(values["z1_2"]) in worksheet  # a value not computed from the asked one is given
     assert "(It needs your answer to question 1.)" in worksheet
+
+
+@pytest.mark.parametrize(
+    "wrt, given",
+    [
+        # Regression (a helper's finding): braces sent every answer to the LaTeX reader, so a plain
+        # sum over subscripts came back unreadable ("unexpected at position 4 ('_')")
+        ("W1_11", "sum_{k} W2_k1 * delta2_k * a1_1*(1 - a1_1) * x_1"),
+        ("W1_11", "sum_{k=1}^{2} W2_k1 delta2_k a1_1 (1 - a1_1) x_1"),
+        # LaTeX with braces and no backslash is still LaTeX
+        ("W2_11", "(a^{(2)}_1 - t_1) a^{(2)}_1 (1 - a^{(2)}_1) a^{(1)}_1"),
+    ],
+)
+def test_a_plain_sum_with_braces_is_read_as_plain(wrt, given):
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    items = parse_questions({"questions": [{"id": "f", "kind": "formula", "wrt": wrt, "points": 2}]}, derivation)
+    grader = Grader(derivation, items, class_set(derivation, STUDENTS[:1], 1, items).keys)
+    (mark,) = grader.grade_one(STUDENTS[0], Submission("s00", {"f": given})).marks
+    assert (mark.verdict, mark.points) == ("right", 2.0), mark.explanation

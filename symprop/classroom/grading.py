@@ -214,10 +214,7 @@ class Grader:
         item = answer.item
         value = parse_number(given)  # "0,0308" too: a number, judged below, not an unreadable formula
         try:
-            if "\\" in given or "{" in given:
-                result = verifier.check(str(item.wrt), claim_latex=given)
-            else:
-                result = verifier.check(str(item.wrt), given if value is None else repr(value))
+            result = _checked(verifier, str(item.wrt), given, value)
         except ClaimShapeError as exc:  # read, but its shapes do not fit: a wrong formula, not an unreadable one
             return Mark(item.id, 0.0, given, "wrong", [str(exc)])
         except (SymPropError, FormulaError) as exc:
@@ -247,6 +244,24 @@ def parse_letter(text: str) -> str | None:
     """The option a student wrote: ``b``, ``(b)``, ``B)``, ``b.``; None for anything else."""
     found = re.fullmatch(r"\s*\(?\s*([A-Ha-h])\s*[).]?\s*", text)
     return found.group(1).lower() if found else None
+
+
+def _checked(verifier, wrt: str, given: str, value):
+    """The verifier's result for an answer: LaTeX when it has a backslash; else plain (a number as
+    its repr), and LaTeX again if plain cannot read it and it has braces (``a^{(2)}_1``), while a
+    plain sum with braces (``sum_{i} W2[i,j] * delta2[i]``) stays plain."""
+    from ..verify.tensor_decide import ClaimShapeError
+
+    if "\\" in given:
+        return verifier.check(wrt, claim_latex=given)
+    try:
+        return verifier.check(wrt, given if value is None else repr(value))
+    except ClaimShapeError:  # read: a wrong formula
+        raise
+    except (SymPropError, FormulaError):
+        if "{" not in given:
+            raise
+        return verifier.check(wrt, claim_latex=given)
 
 
 def _example(example, key: Key):
