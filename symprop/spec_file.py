@@ -63,6 +63,8 @@ def read_text(path: str | Path, what: str = "spec") -> str:
     source = str(path)
     try:
         status = Path(path).stat()
+        if stat.S_ISDIR(status.st_mode):
+            raise SpecError(source, "file", f"cannot read the {what}: it is a folder, not a file")
         if not stat.S_ISREG(status.st_mode):
             raise SpecError(source, "file", f"cannot read the {what}: not a regular file")
         if status.st_size > MAX_BYTES:

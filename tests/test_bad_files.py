@@ -78,7 +78,9 @@ def test_a_utf8_bom_is_fine(tmp_path, loader):
 def test_a_directory_is_not_a_spec(tmp_path, capsys):
     status = main(["derive", str(tmp_path), "-o", str(tmp_path / "out")])
     assert status == 2
-    assert capsys.readouterr().err.startswith(f"symprop: error: {tmp_path}: file: cannot read the spec")
+    # a new user's finding: it said "not a regular file" of a folder
+    assert capsys.readouterr().err == f"symprop: error: {tmp_path}: file: cannot read the spec: it is a folder, not a file\n"
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_legal_size_example_is_read_quickly(tmp_path):
