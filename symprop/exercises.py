@@ -205,9 +205,10 @@ def shown_values(graph, scalar, questions, values) -> tuple[sp.Symbol, ...]:
             continue
         for symbol in scalar.symbols[node.name]:
             definition = scalar.definitions.get(symbol)
-            if symbol in hidden or (definition is not None and definition.free_symbols & hidden):
-                hidden.add(symbol)
-            elif answered_by(asked, symbol, values) is None:
+            computed_from_hidden = definition is not None and definition.free_symbols & hidden
+            if symbol in hidden or computed_from_hidden or answered_by(asked, symbol, values) is not None:
+                hidden.add(symbol)  # and what is computed from it: it would give the answer away too
+            else:
                 shown.append(symbol)
     return tuple(shown)
 

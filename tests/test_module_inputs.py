@@ -364,8 +364,15 @@ def test_every_public_function_checks_the_parameters(tmp_path, backend, broken, 
         assert str(error.value).startswith(message), (name, str(error.value))
 
 
-def test_check_false_skips_the_parameter_check_too(softmax3):
+def test_check_false_skips_the_parameter_check_too(softmax3, monkeypatch):
     module, params, X, T = softmax3
     good = module.loss_and_grad(params, X, T)
-    value, grads = module.loss_and_grad(params, X, T, check=False)
+
+    def refuse(params):
+        raise AssertionError("checked")
+
+    monkeypatch.setattr(module, "_checked_params", refuse)
+    value, grads = module.loss_and_grad(params, X, T, check=False)  # not called
     assert value == good[0] and all(np.array_equal(grads[k], good[1][k]) for k in grads)
+    with pytest.raises(AssertionError, match="checked"):
+        module.loss_and_grad(params, X, T)

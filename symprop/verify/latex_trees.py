@@ -14,10 +14,11 @@ def _factors(tree) -> list:
     return [tree]
 
 
-def _product(factors: list):
-    tree = factors[0]
-    for factor in factors[1:]:
-        tree = ("bin", "*", tree, factor)
+def _joined(op: str, trees: list):
+    """``trees`` joined left to right by ``op`` (``a * b * c``, ``a + b + c``)."""
+    tree = trees[0]
+    for other in trees[1:]:
+        tree = ("bin", op, tree, other)
     return tree
 
 
@@ -26,19 +27,16 @@ def summed(terms: list):
     that are the same in every term (they do not read k) outside it, as a plain claim's sum has
     them: ``(w_11 d_1 + w_21 d_2) x_1``, so that a wrong factor is named, not the whole sum."""
     lists = [_factors(term) for term in terms]
-    same = [len(terms) > 1 and all(len(f) == len(lists[0]) and f[i] == lists[0][i] for f in lists) for i in range(len(lists[0]))]
-    if not any(same) or len({len(f) for f in lists}) > 1:
-        tree = terms[0]
-        for term in terms[1:]:
-            tree = ("bin", "+", tree, term)
-        return ("group", tree)
-    varying = [_product([f for f, fixed in zip(factors, same) if not fixed]) for factors in lists]
-    total = varying[0]
-    for term in varying[1:]:
-        total = ("bin", "+", total, term)
+    if len(terms) > 1 and len({len(factors) for factors in lists}) == 1:
+        same = [all(factors[i] == lists[0][i] for factors in lists) for i in range(len(lists[0]))]
+    else:
+        same = [False] * len(lists[0])
+    if not any(same):
+        return ("group", _joined("+", terms))
+    total = _joined("+", [_joined("*", [f for f, fixed in zip(factors, same) if not fixed]) for factors in lists])
     first = same.index(False)
-    out = [("group", total) if i == first else f for i, (f, fixed) in enumerate(zip(lists[0], same)) if fixed or i == first]
-    return _product(out)
+    outside = [("group", total) if i == first else f for i, (f, fixed) in enumerate(zip(lists[0], same)) if fixed or i == first]
+    return _joined("*", outside)
 
 
 def plain_text(tree, parent: int = 0) -> str:

@@ -184,7 +184,8 @@ class GraphFigureSection:
         rank = max(len(self.graph.nodes[n].shape) for n in order)
         step_x = STEP_X + STEP_X_PER_AXIS * max(0, rank - 2)
         arrows, tags = self._arrows(reads, drawn_leaves)
-        half_widths = {col: max(self._box_width(name, tags.get(name, [])) for name in names) / 2 for col, names in rows.items()}
+        widths = {name: self._box_width(name, tags.get(name, [])) for names in rows.values() for name in names}
+        half_widths = {col: max(widths[name] for name in names) / 2 for col, names in rows.items()}
         if gap_column is not None:
             half_widths[gap_column] = GAP_HALF_WIDTH
         x_of = _column_positions(half_widths, step_x)
@@ -194,8 +195,7 @@ class GraphFigureSection:
                 ids[name] = f"b{len(placed)}"
                 y = ((len(names) - 1) / 2 - row) * STEP_Y
                 placed.append(self._box(ids[name], name, x_of[col], y, tags.get(name, [])))
-                half_width = self._box_width(name, tags.get(name, [])) / 2 + BOX_MARGIN
-                extents[ids[name]] = routing.Box(x_of[col], y, half_width, BOX_HALF_HEIGHT + BOX_MARGIN)
+                extents[ids[name]] = routing.Box(x_of[col], y, widths[name] / 2 + BOX_MARGIN, BOX_HALF_HEIGHT + BOX_MARGIN)
         edges = []
         gap = None
         if gap_column is not None:

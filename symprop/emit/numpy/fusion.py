@@ -39,10 +39,10 @@ class PendingAdjoints:
         graph = builder.graph
         #: Nodes whose adjoint may wait: intermediate values (a parameter's gradient is returned by
         #: name), read by no line that gathers several steps (``stacking``: those read it by name).
-        self.deferrable = {n for n, node in graph.nodes.items() if node.op.role == "op"} - blocked
         #: Nodes whose adjoint may wait as another adjoint under a new name (``dE/dz_b = dE/dz``):
-        #: those read by a gathering line too, whose code ``resolved`` then renames.
-        self.renamable = self.deferrable | (blocked & {n for n, node in graph.nodes.items() if node.op.role == "op"})
+        #: every intermediate value, those read by a gathering line too (``resolved`` renames it there).
+        self.renamable = {n for n, node in graph.nodes.items() if node.op.role == "op"}
+        self.deferrable = self.renamable - blocked
         self.left = Counter(step.source for step in builder.d.steps)  # steps still to read each adjoint
         self.exprs: dict[str, sp.Expr] = {}
         self.notes: dict[str, list[str]] = {}
