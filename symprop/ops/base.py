@@ -330,6 +330,11 @@ class Op:
     #: with ``_unwindow``), written when it is.
     array_api_needs: dict[str, tuple[str, ...]] = {}
 
+    #: The Numba spellings (``@njit``-able sources) of helpers this op's NumPy spelling requires,
+    #: by name, where translating the NumPy helper cannot do (a scatter-add as a loop): the graph
+    #: specs' numba module refuses an op whose helper has neither.
+    numba_helpers: dict[str, str] = {}
+
     def array_api(self, node: Node, code: NumpyContext) -> tuple[str, str] | None:
         """(array-API code of the batched output, its formula) where it is not the NumPy spelling
         translated (``emit.array_api.translate``); None for most ops."""

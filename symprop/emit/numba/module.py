@@ -8,8 +8,8 @@ else (the docstring, ``init_params``, the argument checks, ``loss``, ``sgd_step`
 statement by statement from its source, so the two modules cannot drift apart; helpers that
 no function calls any more are left out.  ``templates/numba_module.py.j2`` arranges the parts.
 
-Layer stacks only (every activation and loss of the registry, formula activations and losses):
-a graph spec is refused with one line, as is a missing Numba.
+Layer stacks (every activation and loss of the registry, formula activations and losses); a
+graph spec's module is ``graph``'s.  A missing Numba is refused with one line.
 """
 
 from __future__ import annotations
@@ -229,6 +229,13 @@ class NumbaModule:
         }
 
 
+#: The paragraph a graph spec's numba module adds to the NumPy module's docstring.
+NUMBA_NOTE_GRAPH = (
+    "Backend numba: loss_and_grad() runs its lines, after the argument checks, as one compiled function "
+    "(@njit: the matrix products by BLAS, each line's elementwise work one loop; compiled on its first call with "
+    "a new dtype, which takes seconds to minutes, then cached in __pycache__ beside this file for the next "
+    "process: see CACHE). forward(), loss() and backward() are the NumPy module's."
+)
 #: The paragraph the numba module adds to the NumPy module's docstring.
 NUMBA_NOTE = (
     "Backend numba: forward(), loss(), backward() and loss_and_grad() leave the matrix products to BLAS and run "
@@ -338,6 +345,12 @@ def defined_name(node: ast.stmt) -> str:
 
 
 def module_source(derivation: Derivation) -> str:
-    """The numba module of ``derivation``; SymPropError for a graph spec or without Numba."""
+    """The numba module of ``derivation``; SymPropError without Numba, or for a graph spec with
+    an op Numba cannot spell."""
+    if not isinstance(derivation.network, Network):
+        from .graph import graph_module_source  # noqa: PLC0415 (graph imports Parts from here)
+
+        require_numba()
+        return graph_module_source(derivation)
     return render("numba_module.py.j2", **NumbaModule(derivation).context())
 

@@ -1,0 +1,237 @@
+"""The numba backend's module of a graph spec: the NumPy module, its ``loss_and_grad`` run as
+one ``@njit`` function.
+
+The lines are the NumPy builder's (``emit.numpy``), spelled for Numba statement by statement
+(``spelling``): one compiled function holds the whole forward and backward pass, the matrix
+products left to BLAS, each statement's elementwise expression one fused loop, so that the
+per-call cost of NumPy (1 to 2 us a call, ~50 calls a step of an LSTM) goes.  The argument
+checks stay in Python, before the call; ``forward``, ``loss``, ``backward`` and everything
+else are the NumPy module's, as written.  Parameters of mixed precisions are computed in the
+widest (as NumPy would).  ``templates/numba_graph_module.py.j2`` arranges the parts.
+
+Compiling is slow (seconds for a small graph, about 90 s for the 10-step LSTM of 275 ops, per
+dtype): Numba caches the compiled function beside the module when it is imported by name (see
+``CACHE`` in the module).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import TYPE_CHECKING
+
+from ...errors import SymPropError
+from ...templating import render
+from ..numpy.module import NumpyModule
+from ..numpy.module import module_source as numpy_source
+from ..numpy.printers import helper_source
+from . import fastmath
+from .spelling import NotSpelled, Spelling, spelled_statements
+
+if TYPE_CHECKING:
+    from ...derivation import Derivation
+
+JIT = "@njit(cache=CACHE, **JIT)"
+
+#: The Numba module's own helpers, by the NumPy module's name: where the NumPy helper cannot be
+#: translated (a cache dict, ``*shape`` in a reshape) or a loop is faster.
+OWN = {
+    "batch_sum": '''def _batch_sum(A):
+    """A summed over its first axis, as a product with ones (BLAS)."""
+    return np.dot(np.ones(A.shape[0], A.dtype), A)''',
+    "steps_matmul": '''def _steps_matmul(A, B):
+    """A.swapaxes(0, 1) @ B for A of shape (batch, steps, n): one 2-D product, viewed (steps, batch, m)."""
+    N, S, n = A.shape
+    P = np.dot(np.ascontiguousarray(A).reshape(N * S, n), B).reshape(N, S, B.shape[1])
+    return P.transpose(1, 0, 2)''',
+    "row_max": '''def _row_max(z):
+    """z's maximum along its last axis (keepdims), for 2-D z."""
+    top = np.empty((z.shape[0], 1), z.dtype)
+    for i in range(z.shape[0]):
+        top[i, 0] = z[i].max()
+    return top''',
+    "row_sum": '''def _row_sum(A):
+    """A summed along its last axis (keepdims), for 2-D A."""
+    return np.dot(A, np.ones(A.shape[1], A.dtype)).reshape(A.shape[0], 1)''',
+    "softmax_lse": '''def _softmax_lse(z):
+    """(softmax(z), logsumexp(z)) along the last axis of 2-D z, from one exp."""
+    top = _row_max(z)
+    e = _exp_array(z - top)
+    total = _row_sum(e)
+    return e / total, np.log(total) + top''',
+    "softmax": '''def _softmax(z):
+    """softmax along the last axis of 2-D z, shifted by the row maximum."""
+    e = _exp_array(z - _row_max(z))
+    return e / _row_sum(e)''',
+}
+#: The helpers each of ``OWN`` calls.
+OWN_NEEDS = {"softmax_lse": ("row_max", "row_sum"), "softmax": ("row_max", "row_sum")}
+#: Loops over ``fastmath``'s vectorisable functions, by NumPy name.
+LOOPS = {
+    name: f'''def _{name}_array(a):
+    """np.{name}(a) as a loop over the vectorisable _{name} (Numba's np.{name} calls libm an element)."""
+    out = np.empty(a.shape, a.dtype)
+    flat = np.ascontiguousarray(a).ravel()
+    into = out.ravel()
+    for i in range(flat.size):
+        into[i] = _{name}(flat[i])
+    return out'''
+    for name in ("tanh", "exp")
+}
+#: Statements of the NumPy loss_and_grad that stay in Python, before the kernel.
+WRAPPER = re.compile(r"^(X = _inputs\(|params = _checked_params\(|\w+ = (params|X|T)(\['\w+'\])?$)")
+
+
+class GraphNumbaModule:
+    """The template context of one graph spec's numba module (see the module docstring)."""
+
+    def __init__(self, derivation: Derivation):
+        from .module import NUMBA_NOTE_GRAPH, Parts  # noqa: PLC0415 (module imports this one)
+
+        self.name = derivation.name
+        self.graph = derivation.graph
+        self.note = NUMBA_NOTE_GRAPH
+        numpy_module = NumpyModule(derivation)
+        numpy_module.context()  # the builder's helpers, as the NumPy module calls them
+        self.op_helpers = {
+            name: source for node in self.graph.nodes.values() for name, source in node.op.numba_helpers.items()
+        }
+        known = set(OWN) | set(self.op_helpers) | set(numpy_module.builder.helper_names())
+        self.parts = Parts(numpy_source(derivation))
+        self.spelling = Spelling(frozenset(known))
+        self.params = list(derivation.param_names)
+        try:
+            self.split(self.parts.functions["loss_and_grad"])
+            self.helper_texts = self.helpers()
+        except NotSpelled as error:
+            raise SymPropError(f"{self.name}: --backend numba has no spelling of {error} (use --backend numpy)") from None
+
+    def split(self, function: ast.FunctionDef) -> None:
+        """The NumPy loss_and_grad's statements: the wrapper's, the kernel's (spelled), the return."""
+        statements = function.body[1:]  # after the docstring
+        *body, returned = statements
+        if not (isinstance(returned, ast.Return) and isinstance(returned.value, ast.Tuple)):
+            raise NotSpelled("a loss_and_grad without 'return E, {...}'")
+        loss, grads = returned.value.elts
+        if not isinstance(grads, ast.Dict):
+            raise NotSpelled("gradients returned otherwise than as a dict")
+        self.grad_keys = [ast.literal_eval(key) for key in grads.keys]
+        self.grad_values = [ast.unparse(value) for value in grads.values]
+        self.wrapper, kernel, self.target_check = [], [], None
+        for statement in body:
+            text = ast.unparse(statement)
+            if WRAPPER.match(text):
+                self.wrapper.append(text)
+            elif text.startswith("T = _targets("):
+                self.target_check = statement
+            else:
+                kernel.append(statement)
+        self.kernel = spelled_statements(kernel, self.spelling)
+        self.loss = ast.unparse(loss)
+        assigned = {t.id for s in kernel for t in ast.walk(s) if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store)}
+        loaded = [n.id for s in kernel for n in ast.walk(s) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)]
+        wrapper_names = dict.fromkeys(["X", "T", *(text.split(" = ")[0] for text in self.wrapper)])
+        self.args = [name for name in wrapper_names if name in loaded and (name not in assigned or name == "T")]
+        if "N" in assigned and any("_Nf" in line for line in self.kernel):
+            at = next(k for k, line in enumerate(self.kernel) if line.startswith("N = "))
+            self.kernel.insert(at + 1, "_Nf = _dtype.type(N)")
+        dtype_of = next(name for name in self.args if name in {text.split(" = ")[0] for text in self.wrapper if "params[" in text})
+        constants = [f"{name} = _dtype.type({value!r})" for name, value in sorted(self.spelling.literals.items())]
+        self.kernel = [f"_dtype = {dtype_of}.dtype", *constants, *self.kernel]
+
+    def targets_line(self) -> str:
+        """The NumPy module's check of T, against an empty array of the batch and dtype of the output."""
+        if self.target_check is None:
+            return ""
+        inputs = self.graph.leaves("input")
+        first = "X" if len(inputs) == 1 else f'X["{inputs[0].name}"]'
+        statement = self.target_check
+        call = statement.value.body  # _targets(T, Y) if ... else T
+        call.args[1] = ast.parse(f"np.empty(({first}.shape[0], 0), dtype)").body[0].value
+        return ast.unparse(statement)
+
+    def dtype_line(self) -> str:
+        """The dtype the kernel computes in: the widest of the parameters and the float inputs."""
+        inputs = self.graph.leaves("input")
+        floats = [leaf for leaf in inputs if leaf.op.dtype_name not in ("int", "bool")]
+        arrays = ["X"] if len(inputs) == 1 and floats else [f'X["{leaf.name}"]' for leaf in floats]
+        return f"dtype = np.result_type({', '.join(['*params.values()', *arrays])})"
+
+    def array_lines(self) -> list[str]:
+        """The kernel's arguments, contiguous (Numba compiles one function per layout), floats in ``dtype``."""
+        discrete = {leaf.name for leaf in self.graph.leaves("input") if leaf.op.dtype_name in ("int", "bool")}
+        single = len(self.graph.leaves("input")) == 1
+        lines = []
+        sources = {text.split(" = ")[0]: text.split(" = ")[1] for text in self.wrapper if " = " in text}
+        sources |= {"X": "X", "T": "T"}
+        for name in self.args:
+            source = sources[name]
+            leaf = re.match(r"X\['(\w+)'\]", source)
+            is_discrete = source.startswith("X") and ((leaf and leaf.group(1) in discrete) or (single and discrete))
+            source = source.replace("'", '"')
+            lines.append(f"{name} = np.ascontiguousarray({source}{'' if is_discrete else ', dtype'})")
+        return lines
+
+    def helpers(self) -> list[str]:
+        """The sources of the helpers the kernel calls (and those they call), each an @njit function."""
+        wanted = set(self.spelling.helpers)
+        for name in list(wanted):
+            wanted.update(OWN_NEEDS.get(name, ()))
+        texts = []
+        for name in sorted(wanted):
+            if name in OWN:
+                texts.append(OWN[name])
+                if "_exp_array" in OWN[name]:
+                    self.spelling.loops.add("exp")
+            elif name in self.op_helpers:
+                texts.append(self.op_helpers[name])
+            else:
+                texts.append(self.translated_helper(name))
+        return [f"{JIT}\n{text}" for text in texts]
+
+    def translated_helper(self, name: str) -> str:
+        """A helper of the NumPy module (an activation's, from its expression) in Numba's spelling."""
+        tree = ast.parse(helper_source(name, tuned=False))
+        (function,) = tree.body
+        if len(function.args.args) != 1:
+            raise NotSpelled(f"the helper _{name} (it takes constants)")
+        before = dict(self.spelling.literals)
+        self.spelling.literals.clear()
+        body = spelled_statements(function.body[1:], self.spelling)
+        argument = function.args.args[0].arg
+        constants = [f"    {c} = {argument}.dtype.type({v!r})" for c, v in sorted(self.spelling.literals.items())]
+        self.spelling.literals.clear()
+        self.spelling.literals.update(before)
+        doc = ast.get_docstring(function)
+        lines = [f"def _{name}({argument}):", f'    """{doc}"""', *constants, *(f"    {line}" for line in body)]
+        return "\n".join(lines)
+
+    def context(self) -> dict:
+        names = [name for name, _ in self.parts.segments]
+        texts = [text for _, text in self.parts.segments]
+        at = names.index("loss_and_grad")
+        loops = sorted(self.spelling.loops)
+        used = set(loops).union(*(fastmath.NEEDS[name] for name in loops))
+        return {
+            "marker": self.parts.marker,
+            "docstring": self.parts.module_docstring(self.note),
+            "imports": fastmath.imports(used),
+            "fast": fastmath.sources(used) + [f"{JIT}\n{LOOPS[name]}" for name in loops],
+            "before": texts[:at],
+            "helpers": self.helper_texts,
+            "kernel_args": ", ".join(self.args),
+            "kernel": self.kernel,
+            "loss": self.loss,
+            "grads": self.grad_values,
+            "doc": self.parts.docstring("loss_and_grad"),
+            "checks": [text for text in self.wrapper if not re.match(r"\w+ = (params|X|T)\b", text) or "_inputs" in text],
+            "targets_line": self.targets_line(),
+            "dtype": self.dtype_line(),
+            "arrays": self.array_lines(),
+            "grad_keys": self.grad_keys,
+            "after": texts[at + 1 :],
+        }
+
+
+def graph_module_source(derivation: Derivation) -> str:
+    return render("numba_graph_module.py.j2", **GraphNumbaModule(derivation).context())

@@ -1,0 +1,151 @@
+"""NumPy code of the NumPy builder, spelled for one ``@njit`` function (the graph-spec kernel).
+
+The ops spell their lines once, in NumPy; this module is the one table of how that vocabulary
+reads in Numba's ``nopython`` mode, applied to the syntax tree of each statement:
+
+* ``np.concatenate([a, b])`` takes a tuple (Numba types no list of arrays);
+* ``A.swapaxes(0, 1) @ W.T`` (every step's input product) is ``_steps_matmul(A, W.T)``, any other
+  ``@`` is ``np.dot`` (Numba has no 3-D ``@``; the builder's other products are 2-D);
+* ``np.vdot(a, b)`` is ``np.sum(a * b)``; ``A[...].reshape(...)`` reshapes a contiguous copy;
+* ``np.tanh`` and ``np.exp`` are ``_tanh_array`` and ``_exp_array``: loops over ``fastmath``'s
+  vectorisable tanh and exp (Numba's call libm once an element, 6 to 30 times slower than NumPy);
+* a float literal is the name of a constant of the data's dtype (Numba computes
+  ``0.5 * float32_array`` in float64), made once at the top of the function; so is ``N`` (the
+  batch size) where it divides;
+* ``del`` goes (Numba frees an array after its last use itself);
+* a helper the NumPy module calls (``_sigmoid``) is the Numba module's own, where it has one
+  (``graph_helpers.OWN``, or an op's ``numba_helpers``), else translated the same way.
+
+Anything else of NumPy's (``np.add.at``, ``out=``, item assignment, a NumPy function outside
+``NUMPY``) raises ``NotSpelled``: the module is refused in one line, never half-compiled.
+"""
+
+from __future__ import annotations
+
+import ast
+
+#: NumPy functions Numba compiles as NumPy computes them (and the kernel may call).
+NUMPY = frozenset(
+    """abs ascontiguousarray dot empty empty_like eye float32 float64 log log1p maximum minimum ones sqrt sum where
+    zeros zeros_like""".split()
+)
+#: NumPy functions with a faster loop of the module's own.
+OWN_LOOPS = {"tanh": "_tanh_array", "exp": "_exp_array"}
+#: Array methods Numba has (with positional or ``axis=`` arguments).
+METHODS = frozenset({"reshape", "sum", "max", "min", "copy", "ravel", "transpose"})
+#: Names that are no arrays of the kernel.
+MODULES = frozenset({"np"})
+
+
+class NotSpelled(ValueError):
+    """NumPy code without a spelling in Numba's nopython mode (the message names it)."""
+
+
+def literal_name(value: float) -> str:
+    """``_c0_5`` for 0.5, ``_c1e_06`` for 1e-06: the constant's name in the function."""
+    text = repr(float(value)).replace("-", "_").replace(".", "_").replace("+", "")
+    return f"_c{text}"
+
+
+class Spelling(ast.NodeTransformer):
+    """Rewrites statements from NumPy to Numba (see the module docstring).  ``helpers``: the
+    helpers they call (by NumPy name); ``literals``: the float constants, by name."""
+
+    def __init__(self, helpers: frozenset[str]):
+        self.known_helpers = helpers
+        self.helpers: set[str] = set()
+        self.literals: dict[str, float] = {}
+        self.loops: set[str] = set()
+
+    def visit_Delete(self, node: ast.Delete) -> None:
+        return None
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST:
+        if not isinstance(node.target, ast.Name):
+            raise NotSpelled("an array written in place (item assignment)")
+        return ast.Assign([node.target], self.visit(ast.BinOp(ast.Name(node.target.id, ast.Load()), node.op, node.value)))
+
+    def visit_Assign(self, node: ast.Assign) -> ast.AST:
+        if not all(isinstance(target, (ast.Name, ast.Tuple)) for target in node.targets):
+            raise NotSpelled("an array written in place (item assignment)")
+        return self.generic_visit(node)
+
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        if isinstance(node.value, float):
+            name = literal_name(node.value)
+            self.literals[name] = node.value
+            return ast.Name(name, ast.Load())
+        return node
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        if isinstance(node.op, ast.MatMult):
+            left = node.left
+            if (
+                isinstance(left, ast.Call)
+                and isinstance(left.func, ast.Attribute)
+                and left.func.attr == "swapaxes"
+                and [ast.unparse(a) for a in left.args] == ["0", "1"]
+            ):
+                self.helpers.add("steps_matmul")
+                return ast.Call(ast.Name("_steps_matmul", ast.Load()), [self.visit(left.func.value), self.visit(node.right)], [])
+            return ast.Call(_np("dot"), [self.visit(node.left), self.visit(node.right)], [])
+        node = self.generic_visit(node)
+        for side in ("left", "right"):  # the batch size, as a number of the data's dtype
+            if isinstance(getattr(node, side), ast.Name) and getattr(node, side).id == "N":
+                setattr(node, side, ast.Name("_Nf", ast.Load()))
+        return node
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        if isinstance(node.value, ast.Name) and node.value.id == "np" and node.attr not in NUMPY | OWN_LOOPS.keys():
+            if node.attr not in ("concatenate", "vdot"):
+                raise NotSpelled(f"np.{node.attr}")
+        return self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        func = node.func
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "np":
+            if func.attr == "concatenate" and node.args and isinstance(node.args[0], ast.List):
+                items = ast.Tuple([self.visit(e) for e in node.args[0].elts], ast.Load())
+                return ast.Call(_np("concatenate"), [items, *map(self.visit, node.args[1:])], self._keywords(node))
+            if func.attr == "vdot" and len(node.args) == 2:
+                product = ast.BinOp(self.visit(node.args[0]), ast.Mult(), self.visit(node.args[1]))
+                return ast.Call(_np("sum"), [product], [])
+            if func.attr in OWN_LOOPS:
+                self.loops.add(func.attr)
+                return ast.Call(ast.Name(OWN_LOOPS[func.attr], ast.Load()), [self.visit(a) for a in node.args], [])
+            if any(k.arg == "out" for k in node.keywords):
+                raise NotSpelled(f"np.{func.attr}(..., out=...)")
+            return self.generic_visit(node)
+        if isinstance(func, ast.Name) and func.id.startswith("_"):
+            name = func.id[1:]
+            if name not in self.known_helpers:
+                raise NotSpelled(f"the helper {func.id}")
+            self.helpers.add(name)
+            return self.generic_visit(node)
+        if isinstance(func, ast.Attribute) and not (isinstance(func.value, ast.Name) and func.value.id in MODULES):
+            if func.attr not in METHODS:
+                raise NotSpelled(f"the array method .{func.attr}()")
+            if func.attr == "reshape" and not isinstance(func.value, ast.Name):  # a slice may not be contiguous
+                contiguous = ast.Call(_np("ascontiguousarray"), [self.visit(func.value)], [])
+                return ast.Call(ast.Attribute(contiguous, "reshape", ast.Load()), [self.visit(a) for a in node.args], [])
+            return self.generic_visit(node)
+        if isinstance(func, ast.Name) and func.id in ("len", "range", "min", "max", "abs", "float", "int"):
+            return self.generic_visit(node)
+        raise NotSpelled(f"the call {ast.unparse(func)}()")
+
+    def _keywords(self, node: ast.Call) -> list[ast.keyword]:
+        return [ast.keyword(k.arg, self.visit(k.value)) for k in node.keywords]
+
+
+def _np(name: str) -> ast.Attribute:
+    return ast.Attribute(ast.Name("np", ast.Load()), name, ast.Load())
+
+
+def spelled_statements(statements: list[ast.stmt], spelling: Spelling) -> list[str]:
+    """The statements in Numba's spelling, one source line each (``del`` left out)."""
+    out = []
+    for statement in statements:
+        new = spelling.visit(statement)
+        if new is not None:
+            out.append(ast.unparse(ast.fix_missing_locations(new)))
+    return out
