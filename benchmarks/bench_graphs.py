@@ -1,6 +1,6 @@
 """Graph-spec modules against the same networks written by hand in NumPy, and against JAX jit.
 
-    python benchmarks/bench_graphs.py [--modules DIR] [--networks a,b] [--repeats 5] [--no-jax]
+    python benchmarks/bench_graphs.py [--modules DIR] [--networks a,b] [--repeats 5] [--no-jax] [--numba]
 
 For every example of ``reference_graphs.HAND``, the emitted module's ``loss_and_grad`` (derived
 now, or read from ``--modules DIR``, e.g. ``generated/`` of another commit) and the hand-written
@@ -13,6 +13,11 @@ column is what the module's argument checks (``_inputs``, ``_targets``; the hand
 none) cost a call at batch 64; the column before it, the module called with ``check=False``
 (no checks, as the hand versions) against the hand version, where the module has the keyword.
 
+With ``--numba``, the numba backend's module of each example (``--backend numba``: loss_and_grad
+as one compiled function) joins the turns, written to ``SYMPROP_NUMBA_DIR`` (default
+``/tmp/symprop_bench_numba``) and imported by name, so that Numba's cache serves the next run
+(the first compiles for seconds to minutes per dtype); a second table gives its ratios.
+
 The last rows compare a layer stack with the same network written as a graph spec
 (784-30-10 and 2-2-2, module against module): the two must run alike.
 """
@@ -20,6 +25,7 @@ The last rows compare a layer stack with the same network written as a graph spe
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
 import inspect
 import statistics
@@ -70,6 +76,24 @@ def load(name: str, modules: Path | None, scratch: Path):
     import symprop
 
     return _import(symprop.derive(symprop.load(EXAMPLES / f"{name}.yaml")).write_numpy(scratch), name)
+
+
+def load_numba(name: str):
+    """The numba backend's module of examples/<name>.yaml, imported by name from a lasting folder."""
+    _common.ensure_symprop_importable()
+    import os
+
+    import symprop
+
+    folder = Path(os.environ.get("SYMPROP_NUMBA_DIR", "/tmp/symprop_bench_numba"))
+    folder.mkdir(parents=True, exist_ok=True)
+    source = symprop.derive(symprop.load(EXAMPLES / f"{name}.yaml")).numba_source()
+    path = folder / f"numba_{name}.py"
+    if not path.exists() or path.read_text() != source:  # unchanged: Numba's cache stays valid
+        path.write_text(source)
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    return importlib.import_module(f"numba_{name}")
 
 
 def derive_dict(spec: dict, scratch: Path):
@@ -134,13 +158,14 @@ def jax_engine(jax, loss, params, X, T):
     return step
 
 
-def rows(names: list[str], modules: Path | None, repeats: int, use_jax: bool, log=print) -> list[dict]:
+def rows(names: list[str], modules: Path | None, repeats: int, use_jax: bool, log=print, numba=False) -> list[dict]:
     jax = _jax() if use_jax else None
     losses = jax_losses(jax) if jax is not None else {}
     found = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             module = load(name, modules, Path(tmp))
+            compiled = load_numba(name) if numba else None
             for batch in (64, 1024):
                 for dtype in (np.float64, np.float32):
                     params = module.init_params(0, dtype=dtype)
@@ -151,7 +176,9 @@ def rows(names: list[str], modules: Path | None, repeats: int, use_jax: bool, lo
                     }
                     if "check" in inspect.signature(module.loss_and_grad).parameters:
                         engines["unchecked"] = lambda m=module, p=params, X=X, T=T: m.loss_and_grad(p, X, T, check=False)
-                    if batch == 64 and name in losses:
+                    if compiled is not None:
+                        engines["numba"] = lambda m=compiled, p=params, X=X, T=T: m.loss_and_grad(p, X, T)
+                    if name in losses and (batch == 64 or compiled is not None):
                         engines["jax"] = jax_engine(jax, losses[name], params, X, T)
                     tolerance = 1e-9 if dtype == np.float64 else 1e-4
                     expected = engines["module"]()
@@ -189,6 +216,8 @@ def rows(names: list[str], modules: Path | None, repeats: int, use_jax: bool, lo
 def _line(row: dict) -> str:
     us = row["us"]
     others = ", ".join(f"module/{k} {us['module'] / v:.2f}x" for k, v in us.items() if k not in ("module", "unchecked"))
+    if "numba" in us:
+        others += ", " + ", ".join(f"numba/{k} {us['numba'] / us[k]:.2f}x" for k in ("module", "jax") if k in us)
     times = ", ".join(f"{k} {v:.1f} us" for k, v in us.items())
     return f"{row['network']:34s} {row['batch']:5d} {row['dtype']}  {times}  ({others})"
 
@@ -223,19 +252,40 @@ def table(found: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def numba_table(found: list[dict]) -> str:
+    """The markdown table of the numba backend: its time against the NumPy module's and JAX jit's."""
+    lines = [
+        "| example | batch | dtype | NumPy module | numba module | JAX jit | numba / JAX | numba / NumPy module |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in found:
+        us = r["us"]
+        if "numba" in us and "jax" in us:
+            lines.append(
+                f"| {r['network']} | {r['batch']} | {r['dtype']} | {us['module']:.0f} us | {us['numba']:.0f} us "
+                f"| {us['jax']:.0f} us | {us['numba'] / us['jax']:.2f}x | {us['numba'] / us['module']:.2f}x |"
+            )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modules", type=Path, help="read the modules from this folder instead of deriving them")
     parser.add_argument("--networks", default=",".join(HAND), help="comma-separated examples")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-jax", action="store_true", help="leave JAX out")
+    parser.add_argument("--numba", action="store_true", help="add the numba backend's module (and JAX at batch 1024)")
     args = parser.parse_args(argv)
     names = args.networks.split(",")
     unknown = sorted(set(names) - set(HAND))
     if unknown:
         parser.error(f"unknown network {unknown[0]!r}; choose from {', '.join(HAND)}")
-    found = rows(names, args.modules, args.repeats, not args.no_jax, log=lambda text: print(text, file=sys.stderr, flush=True))
+    log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
+    found = rows(names, args.modules, args.repeats, not args.no_jax, log=log, numba=args.numba)
     print(table(found))
+    if args.numba:
+        print()
+        print(numba_table(found))
     return 0
 
 

@@ -61,12 +61,13 @@ class Derivation(derivation.Derivation):
 
     def write_numba(self, directory: str | Path) -> Path:
         """Write the numba backend's ``<name>.py`` (the NumPy module with each layer's elementwise
-        work fused into compiled loops; layer stacks only, needs Numba) into ``directory``."""
+        work fused into compiled loops, or a graph spec's loss_and_grad compiled; needs Numba) into
+        ``directory``."""
         return self.write_module(directory, "numba")
 
     def numba_source(self) -> str:
-        """The numba backend's module (``symprop.emit.numba``); SymPropError for a graph spec, or
-        when Numba is not installed."""
+        """The numba backend's module (``symprop.emit.numba``); SymPropError for a graph spec with
+        an op Numba cannot spell, or when Numba is not installed."""
         from .emit.numba import module_source
 
         return module_source(self)

@@ -238,8 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="BACKEND",
         help="the module's backend: numpy (arrays; the default), scalar (straight-line Python over floats, "
         "no NumPy, for networks of at most 300 parameters), array-api (the array API standard through "
-        "array-api-compat: NumPy, PyTorch, JAX, Dask arrays) or numba (layer stacks: each layer's "
-        "elementwise work fused into compiled loops; needs numba)",
+        "array-api-compat: NumPy, PyTorch, JAX, Dask arrays) or numba (compiled loops: a layer stack's "
+        "elementwise work fused per layer, a graph spec's loss_and_grad one compiled function; needs numba)",
     )
     derive_parser.add_argument("--pdf", action="store_true", help="also compile the handout to PDF (needs latexmk)")
     derive_parser.add_argument(

@@ -4,8 +4,8 @@ Its loss and gradients equal the NumPy module's to 1e-12 (float64) on every laye
 every activation of the registry (one stack holding them all, so that Numba compiles few
 networks) and every loss (a small network each); float32 and mixed precisions; reused arrays
 never leak into returned gradients; its exp and tanh match NumPy's; the cache serves a second
-process.  Refusals: a graph spec, and a missing Numba (simulated), are one line, exit 2, nothing
-written.  Tests that need Numba skip without it, and fail instead under
+process.  Refusals: a missing Numba (simulated) is one line, exit 2, nothing written.  Graph
+specs: ``test_numba_graphs.py``.  Tests that need Numba skip without it, and fail instead under
 ``SYMPROP_REQUIRE_BACKENDS=1`` (CI).
 """
 
@@ -36,7 +36,7 @@ HAVE_NUMBA = importlib.util.find_spec("numba") is not None
 REQUIRE = os.environ.get("SYMPROP_REQUIRE_BACKENDS") == "1"
 AGREE = 1e-12
 
-#: Every layer-stack example (a spec without ``nodes:``); graph specs are refused.
+#: Every layer-stack example (a spec without ``nodes:``); graph specs: test_numba_graphs.py.
 EXAMPLE_SPECS = sorted(EXAMPLES.glob("*.yaml"))
 LAYER_STACKS = [path.stem for path in EXAMPLE_SPECS if "nodes" not in read_yaml(path)]
 GRAPH_SPECS = [path.stem for path in EXAMPLE_SPECS if path.stem not in LAYER_STACKS]
@@ -250,17 +250,6 @@ def test_the_cli_writes_the_module(tmp_path, numba_needed):
     written = (tmp_path / "tutorial_222.py").read_text(encoding="utf-8")
     assert written == symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml")).module_source("numba")
     assert "@njit(cache=CACHE, **JIT)" in written
-
-
-def test_a_graph_spec_is_one_line_and_writes_nothing(tmp_path, capsys):
-    out = tmp_path / "out"
-    assert main(["derive", str(EXAMPLES / "gated_unit.yaml"), "-o", str(out), "--backend", "numba"]) == 2
-    assert capsys.readouterr().err == (
-        "symprop: error: gated_unit: --backend numba supports layer stacks (a spec with layers:), not graph specs "
-        "(nodes:); use --backend numpy\n"
-    )
-    assert not out.exists()
-    assert "gated_unit" in GRAPH_SPECS
 
 
 def test_a_missing_numba_is_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch):

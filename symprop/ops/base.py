@@ -335,6 +335,11 @@ class Op:
     #: specs' numba module refuses an op whose helper has neither.
     numba_helpers: dict[str, str] = {}
 
+    def numba(self, node: Node, code: NumpyContext) -> tuple[str, str] | None:
+        """(Numba code of the batched output, its formula) where the NumPy spelling does not
+        compile in Numba's nopython mode (``emit.numba.spelling``); None for most ops."""
+        return None
+
     def array_api(self, node: Node, code: NumpyContext) -> tuple[str, str] | None:
         """(array-API code of the batched output, its formula) where it is not the NumPy spelling
         translated (``emit.array_api.translate``); None for most ops."""

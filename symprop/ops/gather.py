@@ -36,6 +36,31 @@ ARRAY_API_HELPER = (
     "    return xp.tensordot(xp.astype(ids[..., None] == rows, g.dtype), g, axes=(axes, axes))\n"
 )
 
+#: Numba indexes by one 1-D integer array only, and has no bincount with weights: loops.
+NUMBA_HELPERS = {
+    "take_rows": (
+        "def _take_rows(table, ids):\n"
+        '    """table[ids] for a table of rows: the row of each id, copied."""\n'
+        "    flat = ids.ravel()\n"
+        "    rows = table.reshape(table.shape[0], -1)\n"
+        "    out = np.empty((flat.size, rows.shape[1]), table.dtype)\n"
+        "    for k in range(flat.size):\n"
+        "        out[k] = rows[flat[k]]\n"
+        "    return out.reshape(ids.shape + table.shape[1:])\n"
+    ),
+    "gather_adjoint": (
+        "def _gather_adjoint(g, ids, table):\n"
+        '    """The adjoint of table[ids]: each row of g added into the row of the table it came from,\n'
+        '    in the order of np.add.at."""\n'
+        "    flat = ids.ravel()\n"
+        "    out = np.zeros((table.shape[0], table.size // table.shape[0]), g.dtype)\n"
+        "    rows = np.ascontiguousarray(g).reshape(flat.size, out.shape[1])\n"
+        "    for k in range(flat.size):\n"
+        "        out[flat[k]] += rows[k]\n"
+        "    return out.reshape(table.shape)\n"
+    ),
+}
+
 
 @dataclass(frozen=True)
 class Gather(Op):
@@ -43,6 +68,7 @@ class Gather(Op):
     shape ``ids_shape`` with values in ``[0, rows)``."""
 
     array_api_helpers = {"gather_adjoint": ARRAY_API_HELPER}
+    numba_helpers = NUMBA_HELPERS
     table_shape: tuple[int, ...]
     ids_shape: tuple[int, ...]
 
@@ -77,6 +103,11 @@ class Gather(Op):
     def numpy(self, node, code):
         table, ids = node.inputs
         return f"{code.use(table)}[{code.use(ids)}]", f"{node.name} = {table}[{ids}]"
+
+    def numba(self, node, code):
+        """``_take_rows``: Numba has no indexing by a 2-D integer array."""
+        table, ids = node.inputs
+        return f"_take_rows({code.use(table)}, {code.use(ids)})", f"{node.name} = {table}[{ids}]"
 
     def array_api(self, node, code):
         """``xp.take`` of the flat ids (the standard indexes by 1-D integer arrays only), reshaped."""

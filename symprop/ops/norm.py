@@ -302,6 +302,30 @@ class LayerNorm(Normalization):
         )
 
 
+#: Numba's spellings over the batch axis alone (no per-sample axes pooled: the module then asks
+#: for ``axis=(0,)``; pooled axes are refused, as their helpers have no Numba spelling): the mean
+#: as a product with ones, the one-sample refusal as a constant message (the batch is then 1).
+NUMBA_HELPERS = {
+    "batch_mean": (
+        "def _batch_mean(A, axis):\n"
+        '    """The mean of A over the batch (axis 0), to broadcast against A, as a product with ones."""\n'
+        "    n = A.shape[0]\n"
+        "    return (np.dot(np.ones(n, A.dtype), np.ascontiguousarray(A).reshape(n, -1)) / n).reshape(A.shape[1:])\n"
+    ),
+    "batch_norm": (
+        "def _batch_norm(x, axis, eps):\n"
+        '    """(x - mean) / sigma over the batch (axis 0), and 1 / sigma, sigma = sqrt(var + eps)."""\n'
+        "    if x.shape[0] < 2:\n"
+        "        raise ValueError(\n"
+        '            "batch_norm needs at least 2 samples in a batch (it normalises over the batch), got a batch of 1"\n'
+        "        )\n"
+        "    centred = x - _batch_mean(x, axis)\n"
+        "    inv_sigma = 1 / np.sqrt(_batch_mean(centred * centred, axis) + eps)\n"
+        "    return centred * inv_sigma, inv_sigma\n"
+    ),
+}
+
+
 @dataclass(frozen=True)
 class BatchNorm(Normalization):
     """``batch_norm(x, eps=1e-5, axis=())``: each per-sample element normalised over the batch,
@@ -312,6 +336,11 @@ class BatchNorm(Normalization):
     CALL_NAMES = ("batch_norm",)
     title = "batch normalisation"
     batch_coupled = True
+
+    @property
+    def numba_helpers(self) -> dict[str, str]:
+        """Over the batch axis alone (see NUMBA_HELPERS); none with pooled axes (refused)."""
+        return {} if self.axes else NUMBA_HELPERS
 
     @classmethod
     def from_call(cls, call):

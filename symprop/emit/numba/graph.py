@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from ...errors import SymPropError
 from ...templating import render
+from ..numpy.builder import ModuleBuilder
 from ..numpy.module import NumpyModule
 from ..numpy.module import module_source as numpy_source
 from ..numpy.printers import helper_source
@@ -38,7 +39,8 @@ JIT = "@njit(cache=CACHE, **JIT)"
 OWN = {
     "batch_sum": '''def _batch_sum(A):
     """A summed over its first axis, as a product with ones (BLAS)."""
-    return np.dot(np.ones(A.shape[0], A.dtype), A)''',
+    n = A.shape[0]
+    return np.dot(np.ones(n, A.dtype), np.ascontiguousarray(A).reshape(n, -1)).reshape(A.shape[1:])''',
     "steps_matmul": '''def _steps_matmul(A, B):
     """A.swapaxes(0, 1) @ B for A of shape (batch, steps, n): one 2-D product, viewed (steps, batch, m)."""
     N, S, n = A.shape
@@ -82,6 +84,24 @@ LOOPS = {
 WRAPPER = re.compile(r"^(X = _inputs\(|params = _checked_params\(|\w+ = (params|X|T)(\['\w+'\])?$)")
 
 
+class NumbaBuilder(ModuleBuilder):
+    """The NumPy builder, asking each op for its Numba spelling first (``Op.numba``)."""
+
+    def spelled(self, node, **options) -> tuple[str, str, set[str]]:
+        self.reads = set()
+        try:
+            own = node.op.numba(node, self) if not options else None
+        finally:
+            reads, self.reads = self.reads, None
+        return (*own, reads) if own else super().spelled(node, **options)
+
+
+class NumbaLines(NumpyModule):
+    """The NumPy module's context, its lines from ``NumbaBuilder``."""
+
+    builder_class = NumbaBuilder
+
+
 class GraphNumbaModule:
     """The template context of one graph spec's numba module (see the module docstring)."""
 
@@ -91,24 +111,22 @@ class GraphNumbaModule:
         self.name = derivation.name
         self.graph = derivation.graph
         self.note = NUMBA_NOTE_GRAPH
-        numpy_module = NumpyModule(derivation)
-        numpy_module.context()  # the builder's helpers, as the NumPy module calls them
-        self.op_helpers = {
-            name: source for node in self.graph.nodes.values() for name, source in node.op.numba_helpers.items()
-        }
+        numpy_module = NumbaLines(derivation)
+        lines = numpy_module.context()["loss_and_grad"]  # and the builder's helpers, as the lines call them
+        self.op_helpers = {name: source for node in self.graph.nodes.values() for name, source in node.op.numba_helpers.items()}
         known = set(OWN) | set(self.op_helpers) | set(numpy_module.builder.helper_names())
         self.parts = Parts(numpy_source(derivation))
         self.spelling = Spelling(frozenset(known))
         self.params = list(derivation.param_names)
         try:
-            self.split(self.parts.functions["loss_and_grad"])
+            self.split(function_of(lines))
             self.helper_texts = self.helpers()
         except NotSpelled as error:
             raise SymPropError(f"{self.name}: --backend numba has no spelling of {error} (use --backend numpy)") from None
 
     def split(self, function: ast.FunctionDef) -> None:
         """The NumPy loss_and_grad's statements: the wrapper's, the kernel's (spelled), the return."""
-        statements = function.body[1:]  # after the docstring
+        statements = function.body
         *body, returned = statements
         if not (isinstance(returned, ast.Return) and isinstance(returned.value, ast.Tuple)):
             raise NotSpelled("a loss_and_grad without 'return E, {...}'")
@@ -135,7 +153,8 @@ class GraphNumbaModule:
         if "N" in assigned and any("_Nf" in line for line in self.kernel):
             at = next(k for k, line in enumerate(self.kernel) if line.startswith("N = "))
             self.kernel.insert(at + 1, "_Nf = _dtype.type(N)")
-        dtype_of = next(name for name in self.args if name in {text.split(" = ")[0] for text in self.wrapper if "params[" in text})
+        unpacked = {text.split(" = ")[0] for text in self.wrapper if "params[" in text}
+        dtype_of = next(name for name in self.args if name in unpacked)  # every parameter is of the dtype
         constants = [f"{name} = _dtype.type({value!r})" for name, value in sorted(self.spelling.literals.items())]
         self.kernel = [f"_dtype = {dtype_of}.dtype", *constants, *self.kernel]
 
@@ -231,6 +250,13 @@ class GraphNumbaModule:
             "grad_keys": self.grad_keys,
             "after": texts[at + 1 :],
         }
+
+
+def function_of(texts: list[str]) -> ast.FunctionDef:
+    """The lines of a function body from a NumPy module's context (a line's comment above it
+    holds the body's indent after its line break) as a function's syntax tree."""
+    lines = [part[4:] if k else part for text in texts for k, part in enumerate(text.split("\n"))]
+    return ast.parse("def loss_and_grad():\n" + "\n".join(f"    {line}" for line in lines)).body[0]
 
 
 def graph_module_source(derivation: Derivation) -> str:

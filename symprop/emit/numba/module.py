@@ -49,12 +49,7 @@ class NumbaModule:
     """The template context of one derivation's numba module (see the module docstring)."""
 
     def __init__(self, derivation: Derivation):
-        network = derivation.network
-        if not isinstance(network, Network):
-            raise SymPropError(
-                f"{derivation.name}: --backend numba supports layer stacks (a spec with layers:), not graph specs "
-                "(nodes:); use --backend numpy"
-            )
+        """A layer stack's (``module_source`` hands a graph spec to ``graph``)."""
         require_numba()
         self.kernels = KernelBuilder(derivation)
         self.kernel_list = self.kernels.kernels()

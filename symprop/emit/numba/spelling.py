@@ -120,6 +120,8 @@ class Spelling(ast.NodeTransformer):
             name = func.id[1:]
             if name not in self.known_helpers:
                 raise NotSpelled(f"the helper {func.id}")
+            if name == "batch_sum" and len(node.args) > 1:  # the module's own sums over axis 0 alone
+                raise NotSpelled("the helper _batch_sum over more than the batch axis")
             self.helpers.add(name)
             return self.generic_visit(node)
         if isinstance(func, ast.Attribute) and not (isinstance(func.value, ast.Name) and func.value.id in MODULES):

@@ -1,0 +1,176 @@
+"""The numba backend on graph specs: loss_and_grad's lines as one ``@njit`` function.
+
+Its loss and gradients equal the NumPy module's to 1e-12 (float64) on every graph-spec example
+and op sample it spells; the others are refused in one line (the table below says which, with
+the message), exit 2, nothing written.  float32 stays float32; mixed precisions compute in the
+widest; the module has the NumPy module's functions and docstrings.  Numba compiles for seconds
+to minutes (the LSTM: about 90 s), so the modules go to pytest's cache folder, imported by name:
+Numba's cache serves the next run while a module is unchanged.  Tests that need Numba skip
+without it (they fail instead under ``SYMPROP_REQUIRE_BACKENDS=1``, as in CI).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import EXAMPLES
+from test_numba_backend import GRAPH_SPECS, numba_needed  # noqa: F401 (a fixture)
+from test_ops import OP_SAMPLES
+
+import symprop
+from symprop.cli import main
+from symprop.errors import SymPropError
+
+AGREE = 1e-12
+
+#: What the backend cannot spell, with its one line (the rest must agree with the NumPy module).
+REFUSED = {
+    "batchnorm_mlp": "the helper _batch_norm",
+    "cnn_digits": "the helper _conv",
+    "self_attention": "np.swapaxes",
+    "transformer_block": "the helper _normalize",
+    "sample_einsum": "np.einsum",
+    "sample_layernorm": "the helper _normalize",
+    "sample_batchnorm": "the helper _batch_norm",
+    "sample_conv": "the helper _conv",
+    "sample_pool": "the helper _max_pool",
+}
+OP_NETWORKS = {f"sample_{op.__name__.lower()}": body for op, body in OP_SAMPLES.items()}
+
+
+def refusal(name: str) -> str:
+    return f"{name}: --backend numba has no spelling of {REFUSED[name]} (use --backend numpy)"
+
+
+def network(name: str):
+    if name in OP_NETWORKS:
+        return symprop.from_dict({"name": name, **OP_NETWORKS[name]}, source="<test>")
+    return symprop.load(EXAMPLES / f"{name}.yaml")
+
+
+@pytest.fixture(scope="module")
+def folder(request) -> Path:
+    """Where the modules go: pytest's cache, so that Numba's cache outlives the run."""
+    path = Path(request.config.cache.mkdir("numba_graphs"))
+    sys.path.insert(0, str(path))
+    yield path
+    sys.path.remove(str(path))
+
+
+def imported(source: str, folder: Path, name: str):
+    """The module of ``source`` as ``folder/name.py``, imported by name (rewritten only when changed)."""
+    path = folder / f"{name}.py"
+    if not path.exists() or path.read_text() != source:
+        path.write_text(source)
+    sys.modules.pop(name, None)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def modules(name: str, folder: Path):
+    derivation = symprop.derive(network(name))
+    return (
+        imported(derivation.numpy_source(), folder, f"numpy_{name}"),
+        imported(derivation.numba_source(), folder, f"numba_{name}"),
+    )
+
+
+def assert_agree(numpy_module, numba_module, dtype=np.float64, batch=3, tolerance=AGREE):
+    rng = np.random.default_rng(10)
+    params = {
+        k: np.asarray(v + 0.3 * rng.standard_normal(np.shape(v))).astype(dtype) for k, v in numpy_module.init_params(0).items()
+    }
+    X, T = numpy_module.sample_batch(batch, 0, dtype=dtype)
+    value, grads = numpy_module.loss_and_grad(params, X, T)
+    ours, our_grads = numba_module.loss_and_grad(params, X, T)
+    assert abs(float(ours) - float(value)) <= tolerance * max(1.0, abs(float(value))), (ours, value)
+    assert set(our_grads) == set(grads)
+    for key, expected in grads.items():
+        got = our_grads[key]
+        assert got.shape == np.shape(expected) and got.dtype == np.asarray(expected).dtype, key
+        scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
+        assert np.max(np.abs(got - expected), initial=0.0) <= tolerance * scale, key
+    return params, X, T
+
+
+SPELLED = [name for name in [*GRAPH_SPECS, *OP_NETWORKS] if name not in REFUSED]
+
+
+@pytest.mark.parametrize("name", SPELLED)
+def test_agrees_with_the_numpy_module(name, folder, numba_needed):  # noqa: F811
+    assert_agree(*modules(name, folder))
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_what_numba_cannot_spell_is_one_line(name, numba_needed):  # noqa: F811
+    with pytest.raises(SymPropError) as caught:
+        symprop.derive(network(name)).numba_source()
+    assert str(caught.value) == refusal(name)
+
+
+def test_the_refusals_are_the_table_and_the_rest_is_spelled():
+    """Every example and op sample is in SPELLED or REFUSED, none in both."""
+    assert set(SPELLED) | set(REFUSED) == set(GRAPH_SPECS) | set(OP_NETWORKS)
+    assert not set(SPELLED) & set(REFUSED)
+
+
+def test_a_refusal_exits_2_and_writes_nothing(tmp_path, capsys, numba_needed):  # noqa: F811
+    code = main(["derive", str(EXAMPLES / "self_attention.yaml"), "--backend", "numba", "-o", str(tmp_path)])
+    assert code == 2 and list(tmp_path.iterdir()) == []
+    assert capsys.readouterr().err.strip() == f"symprop: error: {refusal('self_attention')}"
+
+
+def test_float32_stays_float32_and_mixed_precisions_compute_in_the_widest(folder, numba_needed):  # noqa: F811
+    numpy_module, numba_module = modules("gated_unit", folder)
+    assert_agree(numpy_module, numba_module, dtype=np.float32, tolerance=1e-5)
+    params = numpy_module.init_params(0, dtype=np.float32)
+    params["Wo"] = params["Wo"].astype(np.float64)
+    X, T = numpy_module.sample_batch(4, 0)
+    value, grads = numpy_module.loss_and_grad(params, X, T)
+    ours, our_grads = numba_module.loss_and_grad(params, X, T)
+    assert abs(ours - value) <= 1e-6 * abs(value)
+    assert all(our_grads[k].dtype == np.float64 for k in grads)
+
+
+def test_the_checks_stay_and_check_false_skips_them(folder, numba_needed):  # noqa: F811
+    numpy_module, numba_module = modules("gated_unit", folder)
+    params = numpy_module.init_params(0)
+    X, T = numpy_module.sample_batch(4, 0)
+    with pytest.raises(ValueError, match=r"^X: expected shape \(batch, 6\), got \(4, 5\)$"):
+        numba_module.loss_and_grad(params, X[:, :5], T)
+    with pytest.raises(ValueError, match=r"^T: expected 4 samples \(the batch of X\), got shape \(3, 2\)$"):
+        numba_module.loss_and_grad(params, X, T[:3])
+    assert numba_module.loss_and_grad(params, X, T, check=False)[0] == pytest.approx(numpy_module.loss(params, X, T), rel=1e-12)
+
+
+def test_the_module_is_the_numpy_module_with_loss_and_grad_compiled(numba_needed):  # noqa: F811
+    """Same functions and docstrings; forward and backward are the NumPy module's own text."""
+    derivation = symprop.derive(symprop.load(EXAMPLES / "lstm.yaml"))
+    source, numpy_source = derivation.numba_source(), derivation.numpy_source()
+    tree, numpy_tree = ast.parse(source), ast.parse(numpy_source)
+
+    def public(t):
+        return {n.name: ast.get_docstring(n) for n in t.body if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")}
+
+    assert public(tree) == public(numpy_tree)
+    for name in ("forward", "backward", "loss"):
+        (ours,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name]
+        (theirs,) = [n for n in numpy_tree.body if isinstance(n, ast.FunctionDef) and n.name == name]
+        assert ast.dump(ours) == ast.dump(theirs), name
+
+
+def test_the_modules_are_clean_under_ruff(tmp_path, monkeypatch, numba_needed):  # noqa: F811
+    monkeypatch.chdir(EXAMPLES.parent)  # the docstring quotes the spec's path: relative, as in generated/
+    for name in SPELLED:
+        (tmp_path / f"{name}.py").write_text(symprop.derive(network(name)).numba_source())
+    run = subprocess.run(["ruff", "check", "--quiet", str(tmp_path)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout
