@@ -23,6 +23,17 @@ HELPER = (
     "    return np.squeeze(m + np.log(np.exp(x - m).sum(axis=axis, keepdims=True)), axis=axis)\n"
 )
 
+#: Numba's spelling along the last axis of a (batch, n) array (Numba has no keepdims): a loop over rows.
+NUMBA_HELPER = (
+    "def _logsumexp(x, axis=-1):\n"
+    '    """log(sum(exp(x))) along the last axis of 2-D x, shifted by the row maximum."""\n'
+    "    out = np.empty(x.shape[0], x.dtype)\n"
+    "    for i in range(x.shape[0]):\n"
+    "        m = x[i].max()\n"
+    "        out[i] = m + np.log(np.sum(np.exp(x[i] - m)))\n"
+    "    return out\n"
+)
+
 
 @dataclass(frozen=True)
 class LogSumExp(Op):
@@ -54,6 +65,11 @@ class LogSumExp(Op):
             row, top, exps = scalar_exps(code, node.name, [xs[p] for p in group], tag)
             lines += [*row, (out.name, code.code(top + sp.log(sp.Add(*exps))))]
         return lines
+
+    @property
+    def numba_helpers(self) -> dict[str, str]:
+        """Along the one axis of a vector per sample (NUMBA_HELPER); none otherwise (refused)."""
+        return {"logsumexp": NUMBA_HELPER} if len(self.shape_in) == 1 else {}
 
     def numpy(self, node, code):
         code.require_helper("logsumexp", HELPER)

@@ -17,7 +17,10 @@ dtype): Numba caches the compiled function beside the module when it is imported
 from __future__ import annotations
 
 import ast
+import io
 import re
+import textwrap
+import tokenize
 from typing import TYPE_CHECKING
 
 from ...errors import SymPropError
@@ -27,12 +30,14 @@ from ..numpy.module import NumpyModule
 from ..numpy.module import module_source as numpy_source
 from ..numpy.printers import helper_source
 from . import fastmath
-from .spelling import NotSpelled, Spelling, spelled_statements
+from .spelling import NotSpelled, Spelling, spelled_statement, spelled_statements
 
 if TYPE_CHECKING:
     from ...derivation import Derivation
 
 JIT = "@njit(cache=CACHE, **JIT)"
+#: Longest line of the generated module (ruff's line-length of this project).
+WIDTH = 130
 
 #: The Numba module's own helpers, by the NumPy module's name: where the NumPy helper cannot be
 #: translated (a cache dict, ``*shape`` in a reshape) or a loop is faster.
@@ -119,15 +124,15 @@ class GraphNumbaModule:
         self.spelling = Spelling(frozenset(known))
         self.params = list(derivation.param_names)
         try:
-            self.split(function_of(lines))
+            self.split(statements_of(lines))
             self.helper_texts = self.helpers()
         except NotSpelled as error:
             raise SymPropError(f"{self.name}: --backend numba has no spelling of {error} (use --backend numpy)") from None
 
-    def split(self, function: ast.FunctionDef) -> None:
-        """The NumPy loss_and_grad's statements: the wrapper's, the kernel's (spelled), the return."""
-        statements = function.body
-        *body, returned = statements
+    def split(self, entries: list[tuple[ast.stmt, list[str]]]) -> None:
+        """The NumPy loss_and_grad's statements: the wrapper's, the kernel's (spelled, with their
+        comments), the return."""
+        *body, (returned, _) = entries
         if not (isinstance(returned, ast.Return) and isinstance(returned.value, ast.Tuple)):
             raise NotSpelled("a loss_and_grad without 'return E, {...}'")
         loss, grads = returned.value.elts
@@ -136,27 +141,29 @@ class GraphNumbaModule:
         self.grad_keys = [ast.literal_eval(key) for key in grads.keys]
         self.grad_values = [ast.unparse(value) for value in grads.values]
         self.wrapper, kernel, self.target_check = [], [], None
-        for statement in body:
+        for statement, comments in body:
             text = ast.unparse(statement)
             if WRAPPER.match(text):
                 self.wrapper.append(text)
             elif text.startswith("T = _targets("):
                 self.target_check = statement
             else:
-                kernel.append(statement)
-        self.kernel = spelled_statements(kernel, self.spelling)
+                kernel.append((statement, comments))
+        statements = [statement for statement, _ in kernel]
+        assigned = {t.id for s in statements for t in ast.walk(s) if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store)}
+        loaded = [n.id for s in statements for n in ast.walk(s) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)]
+        code = [(spelled, comments) for statement, comments in kernel if (spelled := spelled_statement(statement, self.spelling))]
         self.loss = ast.unparse(loss)
-        assigned = {t.id for s in kernel for t in ast.walk(s) if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store)}
-        loaded = [n.id for s in kernel for n in ast.walk(s) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)]
         wrapper_names = dict.fromkeys(["X", "T", *(text.split(" = ")[0] for text in self.wrapper)])
         self.args = [name for name in wrapper_names if name in loaded and (name not in assigned or name == "T")]
-        if "N" in assigned and any("_Nf" in line for line in self.kernel):
-            at = next(k for k, line in enumerate(self.kernel) if line.startswith("N = "))
-            self.kernel.insert(at + 1, "_Nf = _dtype.type(N)")
+        if any("_Nf" in line for line, _ in code):  # the batch size as a number of the dtype, once known
+            at = next(k for k, (line, _) in enumerate(code) if line.startswith("N = "))
+            code.insert(at + 1, ("_Nf = _dtype.type(N)", []))
         unpacked = {text.split(" = ")[0] for text in self.wrapper if "params[" in text}
         dtype_of = next(name for name in self.args if name in unpacked)  # every parameter is of the dtype
         constants = [f"{name} = _dtype.type({value!r})" for name, value in sorted(self.spelling.literals.items())]
-        self.kernel = [f"_dtype = {dtype_of}.dtype", *constants, *self.kernel]
+        head = [f"_dtype = {dtype_of}.dtype  # the dtype of every float array: the literals are of it too", *constants]
+        self.kernel = head + [commented(line, comments) for line, comments in code]
 
     def targets_line(self) -> str:
         """The NumPy module's check of T, against an empty array of the batch and dtype of the output."""
@@ -252,11 +259,35 @@ class GraphNumbaModule:
         }
 
 
-def function_of(texts: list[str]) -> ast.FunctionDef:
-    """The lines of a function body from a NumPy module's context (a line's comment above it
-    holds the body's indent after its line break) as a function's syntax tree."""
-    lines = [part[4:] if k else part for text in texts for k, part in enumerate(text.split("\n"))]
-    return ast.parse("def loss_and_grad():\n" + "\n".join(f"    {line}" for line in lines)).body[0]
+def statements_of(texts: list[str]) -> list[tuple[ast.stmt, list[str]]]:
+    """The statements of a function body from a NumPy module's context (an entry's comment above
+    it holds the body's indent after its line break; a statement may span entries, as the
+    returned dict does), each with the comments of its entries."""
+    entries, pending = [], []
+    for text in texts:
+        pending.append("\n".join(part[4:] if k else part for k, part in enumerate(text.split("\n"))))
+        code = "\n".join(pending)
+        try:
+            tokens = list(tokenize.generate_tokens(io.StringIO(code).readline))
+        except tokenize.TokenError:  # an open bracket: the statement goes on in the next entry
+            continue
+        pending = []
+        comments = [t.string[1:].strip() for t in tokens if t.type == tokenize.COMMENT and not t.string.startswith("# noqa")]
+        statements = ast.parse(code).body
+        entries += [(statement, comments if statement is statements[-1] else []) for statement in statements]
+    return entries
+
+
+def commented(code: str, comments: list[str]) -> str:
+    """``code`` with its comments: one at its end, or above it when it would not fit (or when
+    there are several); a line still too long says so to ruff, as the NumPy module's do."""
+    indent = 4  # the kernel's body
+    if len(comments) == 1 and indent + len(code) + 4 + len(comments[0]) <= WIDTH:
+        return f"{code}  # {comments[0]}"
+    above = [line for comment in comments for line in textwrap.wrap(comment, WIDTH - indent - 2, break_long_words=False)]
+    if indent + len(code) > WIDTH:
+        code += "  # noqa: E501"
+    return "\n".join([*(f"# {line}" for line in above), code])
 
 
 def graph_module_source(derivation: Derivation) -> str:

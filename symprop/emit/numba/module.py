@@ -348,4 +348,3 @@ def module_source(derivation: Derivation) -> str:
         require_numba()
         return graph_module_source(derivation)
     return render("numba_module.py.j2", **NumbaModule(derivation).context())
-

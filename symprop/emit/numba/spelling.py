@@ -6,7 +6,7 @@ reads in Numba's ``nopython`` mode, applied to the syntax tree of each statement
 * ``np.concatenate([a, b])`` takes a tuple (Numba types no list of arrays);
 * ``A.swapaxes(0, 1) @ W.T`` (every step's input product) is ``_steps_matmul(A, W.T)``, any other
   ``@`` is ``np.dot`` (Numba has no 3-D ``@``; the builder's other products are 2-D);
-* ``np.vdot(a, b)`` is ``np.sum(a * b)``; ``A[...].reshape(...)`` reshapes a contiguous copy;
+* ``np.vdot(a, b)`` is ``np.sum(a * b)``; a slice's ``.reshape(...)`` reshapes a contiguous copy;
 * ``np.tanh`` and ``np.exp`` are ``_tanh_array`` and ``_exp_array``: loops over ``fastmath``'s
   vectorisable tanh and exp (Numba's call libm once an element, 6 to 30 times slower than NumPy);
 * a float literal is the name of a constant of the data's dtype (Numba computes
@@ -32,7 +32,9 @@ NUMPY = frozenset(
 #: NumPy functions with a faster loop of the module's own.
 OWN_LOOPS = {"tanh": "_tanh_array", "exp": "_exp_array"}
 #: Array methods Numba has (with positional or ``axis=`` arguments).
-METHODS = frozenset({"reshape", "sum", "max", "min", "copy", "ravel", "transpose"})
+METHODS = frozenset({"reshape", "sum", "max", "min", "mean", "copy", "ravel", "transpose"})
+#: Of ``METHODS``, those Numba reduces along one ``axis``; the others reduce everything.
+AXIS_METHODS = frozenset({"sum"})
 #: Names that are no arrays of the kernel.
 MODULES = frozenset({"np"})
 
@@ -127,7 +129,10 @@ class Spelling(ast.NodeTransformer):
         if isinstance(func, ast.Attribute) and not (isinstance(func.value, ast.Name) and func.value.id in MODULES):
             if func.attr not in METHODS:
                 raise NotSpelled(f"the array method .{func.attr}()")
-            if func.attr == "reshape" and not isinstance(func.value, ast.Name):  # a slice may not be contiguous
+            for keyword in node.keywords:
+                if keyword.arg == "keepdims" or (keyword.arg == "axis" and func.attr not in AXIS_METHODS):
+                    raise NotSpelled(f".{func.attr}({keyword.arg}=...)")
+            if func.attr == "reshape" and not isinstance(func.value, (ast.Name, ast.Call)):  # a slice may not be contiguous
                 contiguous = ast.Call(_np("ascontiguousarray"), [self.visit(func.value)], [])
                 return ast.Call(ast.Attribute(contiguous, "reshape", ast.Load()), [self.visit(a) for a in node.args], [])
             return self.generic_visit(node)
@@ -143,11 +148,12 @@ def _np(name: str) -> ast.Attribute:
     return ast.Attribute(ast.Name("np", ast.Load()), name, ast.Load())
 
 
+def spelled_statement(statement: ast.stmt, spelling: Spelling) -> str:
+    """The statement in Numba's spelling, as one source line; "" for one left out (``del``)."""
+    new = spelling.visit(statement)
+    return "" if new is None else ast.unparse(ast.fix_missing_locations(new))
+
+
 def spelled_statements(statements: list[ast.stmt], spelling: Spelling) -> list[str]:
     """The statements in Numba's spelling, one source line each (``del`` left out)."""
-    out = []
-    for statement in statements:
-        new = spelling.visit(statement)
-        if new is not None:
-            out.append(ast.unparse(ast.fix_missing_locations(new)))
-    return out
+    return [line for statement in statements if (line := spelled_statement(statement, spelling))]
