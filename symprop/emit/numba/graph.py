@@ -122,6 +122,7 @@ class GraphNumbaModule:
         known = set(OWN) | set(self.op_helpers) | set(numpy_module.builder.helper_names())
         self.parts = Parts(numpy_source(derivation))
         self.spelling = Spelling(frozenset(known))
+        self.scalars: set[str] = set()  # fastmath's functions the helpers' loops call
         self.params = list(derivation.param_names)
         try:
             self.split(statements_of(lines))
@@ -199,28 +200,37 @@ class GraphNumbaModule:
         return lines
 
     def helpers(self) -> list[str]:
-        """The sources of the helpers the kernel calls (and those they call), each an @njit function."""
-        wanted = set(self.spelling.helpers)
-        for name in list(wanted):
-            wanted.update(OWN_NEEDS.get(name, ()))
-        texts = []
-        for name in sorted(wanted):
+        """The sources of the helpers the kernel calls (and those they call), each an @njit function
+        named ``_nb_<name>``: the NumPy module's ``_<name>`` stays as it is, for forward() and backward()."""
+        sources: dict[str, str] = {}
+        wanted = sorted(self.spelling.helpers)
+        while wanted:
+            name = wanted.pop()
             if name in OWN:
-                texts.append(OWN[name])
-                if "_exp_array" in OWN[name]:
-                    self.spelling.loops.add("exp")
+                sources[name] = OWN[name]
             elif name in self.op_helpers:
-                texts.append(self.op_helpers[name])
+                sources[name] = self.op_helpers[name]
             else:
-                texts.append(self.translated_helper(name))
-        return [f"{JIT}\n{text}" for text in texts]
+                sources[name] = self.translated_helper(name)
+            called = set(re.findall(r"(?<![\w.])_(\w+)\(", sources[name])) & self.spelling.known_helpers
+            wanted += sorted(called - set(sources) - set(wanted))
+            self.spelling.loops.update(loop for loop in LOOPS if f"_{loop}_array(" in sources[name])
+        pattern = re.compile(rf"(?<![\w.])_({'|'.join(map(re.escape, sources))})\(")
+        renamed = {name: pattern.sub(r"_nb_\1(", source) for name, source in sources.items()}
+        return [f"{JIT}\n{renamed[name]}" for name in sorted(renamed)]
 
     def translated_helper(self, name: str) -> str:
-        """A helper of the NumPy module (an activation's, from its expression) in Numba's spelling."""
+        """A helper of the NumPy module (an activation's, from its expression) in Numba's spelling:
+        one loop over the elements where it is one expression of tanh and exp (``scalar_loop``),
+        else its lines respelled."""
         tree = ast.parse(helper_source(name, tuned=False))
         (function,) = tree.body
         if len(function.args.args) != 1:
             raise NotSpelled(f"the helper _{name} (it takes constants)")
+        loop = scalar_loop(function)
+        if loop is not None:
+            self.scalars.update(name for name in fastmath.FAST if f"_{name}(" in loop)
+            return loop
         before = dict(self.spelling.literals)
         self.spelling.literals.clear()
         body = spelled_statements(function.body[1:], self.spelling)
@@ -237,7 +247,8 @@ class GraphNumbaModule:
         texts = [text for _, text in self.parts.segments]
         at = names.index("loss_and_grad")
         loops = sorted(self.spelling.loops)
-        used = set(loops).union(*(fastmath.NEEDS[name] for name in loops))
+        used = set(loops) | self.scalars
+        used = used.union(*(fastmath.NEEDS[name] for name in used))
         return {
             "marker": self.parts.marker,
             "docstring": self.parts.module_docstring(self.note),
@@ -257,6 +268,44 @@ class GraphNumbaModule:
             "grad_keys": self.grad_keys,
             "after": texts[at + 1 :],
         }
+
+
+def scalar_loop(function: ast.FunctionDef) -> str | None:
+    """A one-argument helper whose body is ``return <expression>`` of its argument, numbers,
+    arithmetic, ``np.tanh`` and ``np.exp``, as one loop over the elements calling fastmath's
+    ``_tanh`` and ``_exp`` (the sigmoid in one pass, not three); None for any other helper."""
+    *_, returned = function.body
+    argument = function.args.args[0].arg
+    if len(function.body) != 2 or not isinstance(returned, ast.Return) or returned.value is None:
+        return None
+    allowed = (ast.BinOp, ast.UnaryOp, ast.Constant, ast.operator, ast.unaryop, ast.Load)
+    for node in ast.walk(returned.value):
+        if isinstance(node, ast.Call):
+            func = node.func
+            if not (isinstance(func, ast.Attribute) and ast.unparse(func) in ("np.tanh", "np.exp") and len(node.args) == 1):
+                return None
+        elif isinstance(node, ast.Name):
+            if node.id not in (argument, "np"):
+                return None
+        elif not isinstance(node, (*allowed, ast.Attribute)):
+            return None
+    expression = ast.unparse(returned.value)
+    expression = re.sub(r"\bnp\.(tanh|exp)\(", r"_\1(", expression)
+    expression = re.sub(rf"\b{argument}\b", "v", expression)
+    doc = ast.get_docstring(function)
+    return "\n".join(
+        [
+            f"def {function.name}({argument}):",
+            f'    """{doc}  One loop over the elements."""',
+            f"    out = np.empty({argument}.shape, {argument}.dtype)",
+            f"    flat = np.ascontiguousarray({argument}).ravel()",
+            "    into = out.ravel()",
+            "    for i in range(flat.size):",
+            "        v = flat[i]",
+            f"        into[i] = {expression}",
+            "    return out",
+        ]
+    )
 
 
 def statements_of(texts: list[str]) -> list[tuple[ast.stmt, list[str]]]:

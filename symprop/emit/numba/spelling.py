@@ -4,7 +4,7 @@ The ops spell their lines once, in NumPy; this module is the one table of how th
 reads in Numba's ``nopython`` mode, applied to the syntax tree of each statement:
 
 * ``np.concatenate([a, b])`` takes a tuple (Numba types no list of arrays);
-* ``A.swapaxes(0, 1) @ W.T`` (every step's input product) is ``_steps_matmul(A, W.T)``, any other
+* ``A.swapaxes(0, 1) @ W.T`` (every step's input product) is ``_nb_steps_matmul(A, W.T)``, any other
   ``@`` is ``np.dot`` (Numba has no 3-D ``@``; the builder's other products are 2-D);
 * ``np.vdot(a, b)`` is ``np.sum(a * b)``; a slice's ``.reshape(...)`` reshapes a contiguous copy;
 * ``np.tanh`` and ``np.exp`` are ``_tanh_array`` and ``_exp_array``: loops over ``fastmath``'s
@@ -13,8 +13,8 @@ reads in Numba's ``nopython`` mode, applied to the syntax tree of each statement
   ``0.5 * float32_array`` in float64), made once at the top of the function; so is ``N`` (the
   batch size) where it divides;
 * ``del`` goes (Numba frees an array after its last use itself);
-* a helper the NumPy module calls (``_sigmoid``) is the Numba module's own, where it has one
-  (``graph_helpers.OWN``, or an op's ``numba_helpers``), else translated the same way.
+* a helper the NumPy module calls (``_sigmoid``) is the Numba module's ``_nb_sigmoid``: its own
+  where it has one (``graph.OWN``, or an op's ``numba_helpers``), else translated the same way.
 
 Anything else of NumPy's (``np.add.at``, ``out=``, item assignment, a NumPy function outside
 ``NUMPY``) raises ``NotSpelled``: the module is refused in one line, never half-compiled.
@@ -89,7 +89,8 @@ class Spelling(ast.NodeTransformer):
                 and [ast.unparse(a) for a in left.args] == ["0", "1"]
             ):
                 self.helpers.add("steps_matmul")
-                return ast.Call(ast.Name("_steps_matmul", ast.Load()), [self.visit(left.func.value), self.visit(node.right)], [])
+                operands = [self.visit(left.func.value), self.visit(node.right)]
+                return ast.Call(ast.Name("_nb_steps_matmul", ast.Load()), operands, [])
             return ast.Call(_np("dot"), [self.visit(node.left), self.visit(node.right)], [])
         node = self.generic_visit(node)
         for side in ("left", "right"):  # the batch size, as a number of the data's dtype
@@ -125,7 +126,9 @@ class Spelling(ast.NodeTransformer):
             if name == "batch_sum" and len(node.args) > 1:  # the module's own sums over axis 0 alone
                 raise NotSpelled("the helper _batch_sum over more than the batch axis")
             self.helpers.add(name)
-            return self.generic_visit(node)
+            node = self.generic_visit(node)
+            node.func = ast.Name(f"_nb_{name}", ast.Load())  # the NumPy module's _<name> stays
+            return node
         if isinstance(func, ast.Attribute) and not (isinstance(func.value, ast.Name) and func.value.id in MODULES):
             if func.attr not in METHODS:
                 raise NotSpelled(f"the array method .{func.attr}()")
