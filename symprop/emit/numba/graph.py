@@ -123,7 +123,7 @@ class GraphNumbaModule:
         self.parts = Parts(numpy_source(derivation))
         self.spelling = Spelling(frozenset(known))
         self.scalars: set[str] = set()  # fastmath's functions the helpers' loops call
-        self.params = list(derivation.param_names)
+        self.shapes = {name: derivation.graph.nodes[name].shape for name in derivation.param_names}
         try:
             self.split(statements_of(lines))
             self.helper_texts = self.helpers()
@@ -242,6 +242,14 @@ class GraphNumbaModule:
         lines = [f"def _{name}({argument}):", f'    """{doc}"""', *constants, *(f"    {line}" for line in body)]
         return "\n".join(lines)
 
+    def returned(self) -> list[tuple[str, str]]:
+        """(key, value) of the gradients loss_and_grad returns: a scalar parameter's as a NumPy
+        scalar of the dtype, as the NumPy module's (Numba returns a float, or an array of one)."""
+        return [
+            (key, f"dtype.type(np.reshape(grads[{k}], ()))" if self.shapes.get(key) == () else f"grads[{k}]")
+            for k, key in enumerate(self.grad_keys)
+        ]
+
     def context(self) -> dict:
         names = [name for name, _ in self.parts.segments]
         texts = [text for _, text in self.parts.segments]
@@ -265,7 +273,7 @@ class GraphNumbaModule:
             "targets_line": self.targets_line(),
             "dtype": self.dtype_line(),
             "arrays": self.array_lines(),
-            "grad_keys": self.grad_keys,
+            "returned": self.returned(),
             "after": texts[at + 1 :],
         }
 
