@@ -156,7 +156,7 @@ class GraphNumbaModule:
         code = [(spelled, comments) for statement, comments in kernel if (spelled := spelled_statement(statement, self.spelling))]
         self.loss = ast.unparse(loss)
         wrapper_names = dict.fromkeys(["X", "T", *(text.split(" = ")[0] for text in self.wrapper)])
-        self.args = [name for name in wrapper_names if name in loaded and (name not in assigned or name == "T")]
+        self.args = [name for name in wrapper_names if name in loaded and name not in assigned]
         if any("_Nf" in line for line, _ in code):  # the batch size as a number of the dtype, once known
             at = next(k for k, (line, _) in enumerate(code) if line.startswith("N = "))
             code.insert(at + 1, ("_Nf = _dtype.type(N)", []))
@@ -209,7 +209,7 @@ class GraphNumbaModule:
             if name in OWN:
                 sources[name] = OWN[name]
             elif name in self.op_helpers:
-                sources[name] = self.op_helpers[name]
+                sources[name] = self.op_helpers[name].rstrip("\n")
             else:
                 sources[name] = self.translated_helper(name)
             called = set(re.findall(r"(?<![\w.])_(\w+)\(", sources[name])) & self.spelling.known_helpers
