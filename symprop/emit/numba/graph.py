@@ -30,6 +30,7 @@ from ..numpy.module import NumpyModule
 from ..numpy.module import module_source as numpy_source
 from ..numpy.printers import helper_source
 from . import fastmath
+from .module import Parts, require_numba
 from .spelling import NotSpelled, Spelling, spelled_statement, spelled_statements
 
 if TYPE_CHECKING:
@@ -107,15 +108,22 @@ class NumbaLines(NumpyModule):
     builder_class = NumbaBuilder
 
 
+#: The paragraph a graph spec's numba module adds to the NumPy module's docstring.
+NUMBA_NOTE = (
+    "Backend numba: loss_and_grad() runs its lines, after the argument checks, as one compiled function "
+    "(@njit: the matrix products by BLAS, each line's elementwise work one loop; compiled on its first call with "
+    "a new dtype, which takes seconds to minutes, then cached in __pycache__ beside this file for the next "
+    "process: see CACHE). forward(), loss() and backward() are the NumPy module's."
+)
+
+
 class GraphNumbaModule:
     """The template context of one graph spec's numba module (see the module docstring)."""
 
     def __init__(self, derivation: Derivation):
-        from .module import NUMBA_NOTE_GRAPH, Parts  # noqa: PLC0415 (module imports this one)
-
+        require_numba()
         self.name = derivation.name
         self.graph = derivation.graph
-        self.note = NUMBA_NOTE_GRAPH
         numpy_module = NumbaLines(derivation)
         lines = numpy_module.context()["loss_and_grad"]  # and the builder's helpers, as the lines call them
         self.op_helpers = {name: source for node in self.graph.nodes.values() for name, source in node.op.numba_helpers.items()}
@@ -259,7 +267,7 @@ class GraphNumbaModule:
         used = used.union(*(fastmath.NEEDS[name] for name in used))
         return {
             "marker": self.parts.marker,
-            "docstring": self.parts.module_docstring(self.note),
+            "docstring": self.parts.module_docstring(NUMBA_NOTE),
             "imports": fastmath.imports(used),
             "fast": fastmath.sources(used) + [f"{JIT}\n{LOOPS[name]}" for name in loops],
             "before": texts[:at],
@@ -348,4 +356,5 @@ def commented(code: str, comments: list[str]) -> str:
 
 
 def graph_module_source(derivation: Derivation) -> str:
+    """The numba module of a graph spec; SymPropError without Numba, or for an op it cannot spell."""
     return render("numba_graph_module.py.j2", **GraphNumbaModule(derivation).context())

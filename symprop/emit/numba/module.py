@@ -9,7 +9,8 @@ statement by statement from its source, so the two modules cannot drift apart; h
 no function calls any more are left out.  ``templates/numba_module.py.j2`` arranges the parts.
 
 Layer stacks (every activation and loss of the registry, formula activations and losses); a
-graph spec's module is ``graph``'s.  A missing Numba is refused with one line.
+graph spec's module is ``graph``'s (``__init__.module_source`` chooses).  A missing Numba is
+refused with one line.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import textwrap
 from typing import TYPE_CHECKING
 
 from ...errors import SymPropError
-from ...spec import Network
 from ...templating import render
 from ..numpy.module import module_source as numpy_source
 from . import fastmath
@@ -224,13 +224,6 @@ class NumbaModule:
         }
 
 
-#: The paragraph a graph spec's numba module adds to the NumPy module's docstring.
-NUMBA_NOTE_GRAPH = (
-    "Backend numba: loss_and_grad() runs its lines, after the argument checks, as one compiled function "
-    "(@njit: the matrix products by BLAS, each line's elementwise work one loop; compiled on its first call with "
-    "a new dtype, which takes seconds to minutes, then cached in __pycache__ beside this file for the next "
-    "process: see CACHE). forward(), loss() and backward() are the NumPy module's."
-)
 #: The paragraph the numba module adds to the NumPy module's docstring.
 NUMBA_NOTE = (
     "Backend numba: forward(), loss(), backward() and loss_and_grad() leave the matrix products to BLAS and run "
@@ -339,12 +332,6 @@ def defined_name(node: ast.stmt) -> str:
     return ""
 
 
-def module_source(derivation: Derivation) -> str:
-    """The numba module of ``derivation``; SymPropError without Numba, or for a graph spec with
-    an op Numba cannot spell."""
-    if not isinstance(derivation.network, Network):
-        from .graph import graph_module_source  # noqa: PLC0415 (graph imports Parts from here)
-
-        require_numba()
-        return graph_module_source(derivation)
+def stack_module_source(derivation: Derivation) -> str:
+    """The numba module of a layer stack; SymPropError without Numba."""
     return render("numba_module.py.j2", **NumbaModule(derivation).context())
