@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import sympy as sp
 
 from ... import module_interface as interface
-from ... import naming
+from ... import naming, registry
 from ...ops.base import arg_symbol
 from ...templating import render
 from .builder import Line, ModuleBuilder
@@ -42,6 +42,9 @@ class NumpyModule:
 
     #: The builder that spells the lines (the array-API backend's spells them in the standard).
     builder_class = ModuleBuilder
+    #: Whether an activation of a value made for its line may overwrite it (``in_place_calls``);
+    #: not in the array-API module, whose arrays may be immutable (JAX).
+    in_place = True
 
     def __init__(self, derivation: Derivation):
         self.builder = self.builder_class(derivation, stacked=True)
@@ -80,6 +83,8 @@ class NumpyModule:
             code, math = line.code, line.comment
             for read in sorted(reads & pending.keys()):
                 spelled, formula = pending.pop(read)
+                if self.in_place and b.batched(read) and _makes_new_array(spelled):
+                    code = self.in_place_calls(code, b.array(read))
                 code = substituted(code, b.array(read), spelled)
                 math = substituted(math, read, formula)
             node = graph.nodes.get(name)  # None for an input product (``stacking``): never written into another line
@@ -89,6 +94,22 @@ class NumpyModule:
             else:
                 lines.append(Line(code, math))
         return lines
+
+    def in_place_calls(self, code: str, array: str) -> str:
+        """``code`` with each activation helper that ``array`` alone is given to, an array made
+        for this line and held by nothing else, replaced by its in-place helper where it has one
+        (``_sigmoid(Z1)`` by ``_sigmoid_fresh(Z1)``): no new array, as NumPy written by hand works
+        on the fresh output of ``np.dot``."""
+
+        def in_place(match: re.Match) -> str:
+            helper = registry.fresh_helper(match.group(1))
+            if helper is None:
+                return match.group(0)
+            self.builder.printer.helpers.add(helper)
+            return f"_{helper}({array})"
+
+        left, right = code.split(" = ", 1)
+        return f"{left} = " + re.sub(rf"(?<![\w.])_(\w+)\({re.escape(array)}\)", in_place, right)
 
     def linear_mean(self, name: str) -> tuple[str, str, list[str]] | None:
         """(code, formula, the loss nodes it replaces) of the batch mean of node ``name``, a per-sample
@@ -587,6 +608,13 @@ def shared_residual(statements: list[str]) -> list[str]:
         loss = text.replace(match.group(0), f"np.vdot({name}, {name})")
         return [*statements[:position], f"{name} = {residual}  # the residual, for the loss and its gradient", loss, *rest]
     return statements
+
+
+def _makes_new_array(code: str) -> bool:
+    """Whether generated expression ``code`` (of a batched value) makes a new array: arithmetic
+    or a product, not a name, a slice or a transpose (views of arrays that others hold)."""
+    root = ast.parse(code, mode="eval").body
+    return isinstance(root, (ast.BinOp, ast.UnaryOp)) or (isinstance(root, ast.Call) and ast.unparse(root.func) == "np.dot")
 
 
 def substituted(text: str, name: str, value: str) -> str:
