@@ -353,7 +353,7 @@ def loss_and_grad(params, X, T, check=True):
     db2 = _batch_sum(dY_a)  # dE/db2 = dE/dy_a, summed over the batch
     dH = np.dot(dY_a, W2)  # dE/dh = W2^T dE/dy_a
     del dY_a
-    dH_d = dH * (H_d > 0.0)  # dE/dh_d = dE/dh * where(h_d > 0, 1, 0)
+    dH_d = np.multiply(dH, H_d > 0.0, out=dH)  # dE/dh_d = dE/dh * where(h_d > 0, 1, 0)
     del H_d, dH
     dc = _batch_sum(dH_d)  # dE/dc = dE/dh_d, summed over the batch
     dg = _batch_sum(dH_d * H_b)  # dE/dg = dE/dh_c * h_b, summed over the batch

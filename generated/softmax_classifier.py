@@ -301,7 +301,7 @@ def loss_and_grad(params, X, T, check=True):
     db2 = _batch_sum(dZ2)  # dE/db2 = dE/dz2, summed over the batch
     dA1 = np.dot(dZ2, W2)  # dE/da1 = W2^T dE/dz2
     del dZ2
-    dZ1 = dA1 * (Z1 > 0.0)  # dE/dz1 = dE/da1 * where(z1 > 0, 1, 0)
+    dZ1 = np.multiply(dA1, Z1 > 0.0, out=dA1)  # dE/dz1 = dE/da1 * where(z1 > 0, 1, 0)
     del Z1, dA1
     dW1 = np.dot(dZ1.T, X)  # dE/dW1 = dE/dz1 x^T, summed over the batch
     db1 = _batch_sum(dZ1)  # dE/db1 = dE/dz1, summed over the batch
