@@ -42,8 +42,9 @@ class NumpyModule:
 
     #: The builder that spells the lines (the array-API backend's spells them in the standard).
     builder_class = ModuleBuilder
-    #: Whether an activation of a value made for its line may overwrite it (``in_place_calls``);
-    #: not in the array-API module, whose arrays may be immutable (JAX).
+    #: Whether an activation of a value made for its line, or a relu's mask product, may overwrite
+    #: an array (``in_place_calls``, ``masked_in_place``); not in the array-API module, whose arrays
+    #: may be immutable (JAX).
     in_place = True
 
     def __init__(self, derivation: Derivation):
@@ -110,6 +111,10 @@ class NumpyModule:
 
         left, right = code.split(" = ", 1)
         return f"{left} = " + re.sub(rf"(?<![\w.])_(\w+)\({re.escape(array)}\)", in_place, right)
+
+    def masked_in_place(self, statements: list[str], kept: set[str]) -> list[str]:
+        """``masked_in_place`` of the statements, in a module whose arrays may be written in place."""
+        return masked_in_place(statements, kept) if self.in_place else statements
 
     def linear_mean(self, name: str) -> tuple[str, str, list[str]] | None:
         """(code, formula, the loss nodes it replaces) of the batch mean of node ``name``, a per-sample
@@ -275,7 +280,7 @@ class NumpyModule:
         kept_names |= {text.split(" = ")[0] for text in unpacked}
         inline = [
             *unpacked,
-            *released(masked_in_place(shared_residual(computed), kept_names), kept_names),
+            *released(self.masked_in_place(shared_residual(computed), kept_names), kept_names),
             "return E, {",
             *(f'    "{p.name}": {b.grad(p.name)},' for p in params),
             "}",
