@@ -210,6 +210,34 @@ def test_exp_and_tanh_match_numpy(mlp, numba_needed):
     assert tiny[0] == pytest.approx(np.exp(-720.0), rel=1e-10) and tiny[1] > 0 and tiny[2] == 0 and tiny[3] == np.inf
 
 
+def test_exp_and_tanh_compute_float32_in_float32(mlp, numba_needed):
+    """In float32 the helpers compute in float32 (their constants are written F(...), F = type(x)),
+    within 3 ulp of NumPy's float32 exp and tanh, with its inf and 0."""
+    _, numba_module = mlp
+    x = np.concatenate([np.linspace(-110, 95, 20001), np.linspace(-3, 3, 20001), [0.0, np.inf, -np.inf, 88.8, -104.0]])
+    x = x.astype(np.float32)
+    with np.errstate(over="ignore"):
+        expected = {"exp": np.exp(x), "tanh": np.tanh(x)}
+    for name, function in (("exp", numba_module._exp), ("tanh", numba_module._tanh)):
+        got = np.array([function(v) for v in x], dtype=np.float64)
+        assert [str(signature.return_type) for signature in function.nopython_signatures] == ["float32"], name
+        finite = np.isfinite(expected[name]) & (expected[name] != 0)
+        assert np.array_equal(got[~finite], expected[name][~finite]), name
+        ulps = np.abs(got[finite] - expected[name][finite]) / np.spacing(np.abs(expected[name][finite]))
+        assert ulps.max() <= 3, (name, x[finite][np.argmax(ulps)])
+
+
+def test_float32_layers_never_widen_to_float64(tmp_path, numba_needed):
+    """A float32 layer's loops hold no float64 arithmetic: no fpext in their LLVM code (a float
+    literal is a float64 to Numba; the kernels write their numbers F(0.5), in the arrays' type)."""
+    _, numba_module = modules("mlp_784_30_10", tmp_path)
+    params, X, T = point(numba_module, dtype=np.float32)
+    numba_module.loss_and_grad(params, X, T)
+    for kernel in (numba_module._layer1_forward, numba_module._layer1_backward):
+        (code,) = [text for signature, text in kernel.inspect_llvm().items() if "float32" in str(signature)]
+        assert "fpext" not in code, kernel.__name__
+
+
 def test_the_check_command_passes(tmp_path, capsys, numba_needed):
     path = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml")).write_numba(tmp_path)
     assert main(["check", str(path)]) == 0

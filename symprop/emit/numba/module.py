@@ -249,13 +249,36 @@ def layer_input(array: str) -> str:
 
 
 def fitted(line: str, width: int = WIDTH - 12) -> str:
-    """A line whose comment would pass ``width`` (with the loop's indentation) gets it on the line above."""
+    """A line whose comment would pass ``width`` (with the loop's indentation) gets it on the line
+    above; code that would still pass it is broken inside its brackets (``broken``)."""
     code, _, comment = line.partition("  # ")
     if len(line) <= width or not comment:
-        return line
+        return "\n".join(broken(line, width))
     indent = re.match(r"\s*", code).group(0)
     above = textwrap.wrap(comment, width - len(indent) - 2, break_long_words=False)
-    return "\n".join([*(f"{indent}# {text}" for text in above), code])
+    return "\n".join([*(f"{indent}# {text}" for text in above), *broken(code, width)])
+
+
+_OPERATOR = re.compile(r"(?:[-+*/] |if |else )")
+
+
+def broken(code: str, width: int) -> list[str]:
+    """``code`` in lines of at most ``width`` where it can be: broken before an operator inside
+    brackets (Python joins such lines), the rest indented one step more.  Long element formulas
+    (a formula activation's derivative, its numbers written ``F(1.5)``) need it."""
+    indent = re.match(r"\s*", code).group(0)
+    lines = []
+    while len(code) > width:
+        depth, cut = 0, None
+        for k, char in enumerate(code[:width]):
+            depth += (char in "([") - (char in ")]")
+            if depth > 0 and char == " " and _OPERATOR.match(code, k + 1) and k > len(indent) + len(INDENT):
+                cut = k
+        if cut is None:
+            break
+        lines.append(code[:cut])
+        code = indent + INDENT + code[cut + 1 :]
+    return [*lines, code]
 
 
 def wrapped_doc(text: str) -> str:
@@ -340,4 +363,3 @@ def defined_name(node: ast.stmt) -> str:
 def module_source(derivation: Derivation) -> str:
     """The numba module of ``derivation``; SymPropError for a graph spec or without Numba."""
     return render("numba_module.py.j2", **NumbaModule(derivation).context())
-
