@@ -173,6 +173,23 @@ def test_reused_arrays_never_reach_the_caller(mlp, numba_needed):
     assert_close(third["W1"], numpy_module.loss_and_grad(params, X[:2], T[:2])[1]["W1"], AGREE, "batch 2")
 
 
+@pytest.mark.parametrize("transposed", [False, True])
+def test_either_orientation_of_the_products_agrees(mlp, transposed, numba_needed):
+    """_product's two ways (np.dot(A, W.T), or np.dot(W, A.T) copied back), whichever its timing
+    picked: the same loss and gradients as the NumPy module's."""
+    numpy_module, numba_module = mlp
+    params, X, T = point(numpy_module, batch=7)
+    numba_module.loss_and_grad(params, X, T)  # times them, once per shape
+    shapes = [key for key in numba_module._TRANSPOSED if key[0][0] == 7]
+    assert len(shapes) == 2  # the two layers
+    numba_module._TRANSPOSED.update(dict.fromkeys(shapes, transposed))
+    value, grads = numpy_module.loss_and_grad(params, X, T)
+    ours, our_grads = numba_module.loss_and_grad(params, X, T)
+    assert abs(ours - value) <= AGREE * abs(value)
+    for key, expected in grads.items():
+        assert_close(our_grads[key], expected, AGREE, key)
+
+
 def test_class_index_targets_and_checks(tmp_path, numba_needed):
     """The NumPy module's argument checks and one-hot targets, unchanged."""
     numpy_module, numba_module = modules("softmax_classifier", tmp_path)
@@ -220,7 +237,8 @@ def test_exp_and_tanh_compute_float32_in_float32(mlp, numba_needed):
         expected = {"exp": np.exp(x), "tanh": np.tanh(x)}
     for name, function in (("exp", numba_module._exp), ("tanh", numba_module._tanh)):
         got = np.array([function(v) for v in x], dtype=np.float64)
-        assert [str(signature.return_type) for signature in function.nopython_signatures] == ["float32"], name
+        returns = {str(signature.args[0]): str(signature.return_type) for signature in function.nopython_signatures}
+        assert returns["float32"] == "float32", name
         finite = np.isfinite(expected[name]) & (expected[name] != 0)
         assert np.array_equal(got[~finite], expected[name][~finite]), name
         ulps = np.abs(got[finite] - expected[name][finite]) / np.spacing(np.abs(expected[name][finite]))
