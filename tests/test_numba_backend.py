@@ -11,6 +11,7 @@ written.  Tests that need Numba skip without it, and fail instead under
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import os
 import shutil
@@ -29,6 +30,8 @@ from symprop import registry
 from symprop.check import load_module
 from symprop.cli import main
 from symprop.emit.numba import NUMBA_MISSING
+from symprop.emit.numba.kernels import typed
+from symprop.emit.numba.module import broken
 from symprop.errors import SymPropError
 from symprop.spec_file import read_yaml
 
@@ -254,6 +257,26 @@ def test_float32_layers_never_widen_to_float64(tmp_path, numba_needed):
     for kernel in (numba_module._layer1_forward, numba_module._layer1_backward):
         (code,) = [text for signature, text in kernel.inspect_llvm().items() if "float32" in str(signature)]
         assert "fpext" not in code, kernel.__name__
+
+
+@pytest.mark.parametrize(
+    "code, expected",
+    [
+        ("0.5 + 0.5 * _tanh(0.5 * z)", "F(0.5) + F(0.5) * _tanh(F(0.5) * z)"),
+        ("(1 if z > 0 else 0)", "(F(1) if z > F(0) else F(0))"),
+        ("z ** 3 - 1e-12", "z ** 3 - F(1e-12)"),  # an exponent stays an integer
+        ("a1 * (1 - a1)", "a1 * (F(1) - a1)"),  # a digit in a name is no number
+    ],
+)
+def test_numbers_are_written_in_the_arrays_type(code, expected):
+    assert typed(code) == expected
+
+
+def test_a_long_line_is_broken_inside_its_brackets():
+    code = "        d = D1[i, j] * (" + " + ".join(f"F({k}.5) * z" for k in range(12)) + ")"
+    lines = broken(code, 60)
+    assert len(lines) > 1 and all(len(line) <= 60 for line in lines)
+    assert ast.dump(ast.parse("\n".join(lines).strip())) == ast.dump(ast.parse(code.strip()))
 
 
 def test_the_check_command_passes(tmp_path, capsys, numba_needed):

@@ -271,17 +271,17 @@ def broken(code: str, width: int) -> list[str]:
     brackets (Python joins such lines), the rest indented one step more.  Long element formulas
     (a formula activation's derivative, its numbers written ``F(1.5)``) need it."""
     indent = re.match(r"\s*", code).group(0)
-    lines = []
+    lines, open_ = [], 0  # brackets left open by the lines before
     while len(code) > width:
-        depth, cut = 0, None
+        depth, cut = open_, None
         for k, char in enumerate(code[:width]):
             depth += (char in "([") - (char in ")]")
             if depth > 0 and char == " " and _OPERATOR.match(code, k + 1) and k > len(indent) + len(INDENT):
-                cut = k
+                cut, open_at_cut = k, depth
         if cut is None:
             break
         lines.append(code[:cut])
-        code = indent + INDENT + code[cut + 1 :]
+        code, open_ = indent + INDENT + code[cut + 1 :], open_at_cut
     return [*lines, code]
 
 
