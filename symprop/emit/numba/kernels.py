@@ -108,7 +108,8 @@ def calls(code: str) -> bool:
     loop of N * units elements, the bias added in a first pass: LLVM vectorises the inner loop
     8 or 16 elements a step and leaves a remainder of scalar steps, most of a row of 30 (a sigmoid
     layer of 1024 x 30 took 79 us in rows, 48 us flat in float64, 37 us in float32).  A cheap one
-    (ReLU) stays in one pass over the rows: a second pass over the layer would cost more."""
+    (ReLU) stays in one pass over the rows: in two, flat, it took 1.17x (1024 x 30) to 1.46x
+    (1024 x 256) the time."""
     return any(name != "F" for name in re.findall(r"(?<![\w.])([A-Za-z_]\w*)\(", code))
 
 
