@@ -179,6 +179,19 @@ def test_clear_errors(wrt, claim, message):
     assert "\n" not in str(error.value)
 
 
+def test_index_notation_whose_ranges_do_not_fit_is_a_shape_error_with_the_swap_that_fits():
+    """As the array form's '@' of sizes that differ says "with X.T in place of X it would be
+    right", index notation of a non-square matrix with its indices swapped says which swap."""
+    from symprop.verify.tensor_decide import ClaimShapeError
+
+    with pytest.raises(ClaimShapeError) as error:
+        verifier("self_attention").check("Wo[i,j]", "sum_{t} h[t,i] * dy[j,t]")
+    assert str(error.value) == (
+        "claim 'sum_{t} h[t,i] * dy[j,t]': index 'j' runs over 4 values elsewhere but over 8 in 'dy' at column 21 "
+        "(with dy[t,j] in place of dy[j,t] it would be right)"
+    )
+
+
 def test_infinite_or_undefined_claims_are_wrong_not_equal():
     """dq's first row is 0 (the first token attends to itself alone): 1/dq[0, 0] is inf."""
     checker = verifier("self_attention")

@@ -193,7 +193,7 @@ class TensorCheck:
         """The claim at every point; SymPropError (one line) when it cannot be read or evaluated."""
         values, flipped, first = [], False, None
         for point in self.points:
-            reader = TensorReader(text, self.names, point.values, point.adjoints, self._free(wrt), change)
+            reader = TensorReader(text, self.names, point.values, point.adjoints, self.letter_ranges(wrt), change)
             try:
                 with np.errstate(all="ignore"):
                     value = reader.read()
@@ -207,7 +207,8 @@ class TensorCheck:
             values.append(fitted)
         return Evaluation(text, values, flipped, first)
 
-    def _free(self, wrt: TensorWrt) -> dict[str, int]:
+    def letter_ranges(self, wrt: TensorWrt) -> dict[str, int]:
+        """The letters of ``--wrt`` (the claim's free indices) and the size of the axis each names."""
         shape = self.graph.nodes[wrt.node].shape
         return {i: n for i, n in zip(wrt.items or (), shape) if isinstance(i, str)}
 
