@@ -36,7 +36,6 @@ PARAM_SHAPES = {
     "W": (10, 128),
     "b": (10,),
 }
-_SHAPES = list(PARAM_SHAPES.values())  # in order, for _checked_params
 
 
 def _batch_sum(A, axes=1):
@@ -236,7 +235,12 @@ def _checked_params(params):
     """params, unless a parameter of PARAM_SHAPES is missing or has another shape: one ValueError
     naming it and both shapes (a bias of another shape would broadcast into a wrong loss)."""
     try:
-        if [params[name].shape for name in PARAM_SHAPES] == _SHAPES:
+        if (
+            params["K"].shape == (8, 1, 3, 3)
+            and params["kb"].shape == (8, 1, 1)
+            and params["W"].shape == (10, 128)
+            and params["b"].shape == (10,)
+        ):
             return params
     except (KeyError, AttributeError, TypeError, IndexError):  # a key missing, a list, not a dict
         pass

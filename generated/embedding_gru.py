@@ -66,7 +66,6 @@ PARAM_SHAPES = {
     "Wy": (5, 16),
     "by": (5,),
 }
-_SHAPES = list(PARAM_SHAPES.values())  # in order, for _checked_params
 
 
 def _batch_sum(A, axes=1):
@@ -114,23 +113,34 @@ def _row_sum(A):
     return (A @ _ones(A.shape[-1], A.dtype))[..., None]
 
 
-_SIGMOID_CONSTANTS = {}
+#: 0.5 and 1 as 0-d arrays of each float dtype: NumPy 2 takes a Python number through a slower path.
+_SIGMOID_CONSTANTS = {np.dtype(kind): (np.array(0.5, kind), np.array(1.0, kind)) for kind in "efdg"}
 
 
 def _sigmoid(x):
     """sigmoid(x) = 1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2: never overflows.  On a
-    float array in place on one new array, 0.5 and 1 as 0-d arrays of its dtype (faster)."""
-    if type(x) is not np.ndarray or not x.ndim or x.dtype.kind != "f":
+    float array in place on one new array (faster)."""
+    if type(x) is not np.ndarray or not x.ndim or x.dtype not in _SIGMOID_CONSTANTS:
         return 0.5 * (1.0 + np.tanh(0.5 * x))
-    constants = _SIGMOID_CONSTANTS.get(x.dtype)
-    if constants is None:
-        constants = _SIGMOID_CONSTANTS[x.dtype] = (np.array(0.5, x.dtype), np.array(1.0, x.dtype))
-    half, one = constants
+    half, one = _SIGMOID_CONSTANTS[x.dtype]
     y = np.multiply(x, half)
     np.tanh(y, out=y)
     y += one
     y *= half
     return y
+
+
+def _sigmoid_fresh(x):
+    """_sigmoid(x) for an x made for this call and held by nothing else: computed in place on x."""
+    constants = _SIGMOID_CONSTANTS.get(x.dtype) if x.ndim else None
+    if constants is None:
+        return _sigmoid(x)
+    half, one = constants
+    x *= half
+    np.tanh(x, out=x)
+    x += one
+    x *= half
+    return x
 
 
 def _softmax_lse(z):
@@ -209,7 +219,20 @@ def _checked_params(params):
     """params, unless a parameter of PARAM_SHAPES is missing or has another shape: one ValueError
     naming it and both shapes (a bias of another shape would broadcast into a wrong loss)."""
     try:
-        if [params[name].shape for name in PARAM_SHAPES] == _SHAPES:
+        if (
+            params["Emb"].shape == (50, 12)
+            and params["Wz"].shape == (16, 12)
+            and params["Uz"].shape == (16, 16)
+            and params["bz"].shape == (16,)
+            and params["Wr"].shape == (16, 12)
+            and params["Ur"].shape == (16, 16)
+            and params["br"].shape == (16,)
+            and params["Wn"].shape == (16, 12)
+            and params["Un"].shape == (16, 16)
+            and params["bn"].shape == (16,)
+            and params["Wy"].shape == (5, 16)
+            and params["by"].shape == (5,)
+        ):
             return params
     except (KeyError, AttributeError, TypeError, IndexError):  # a key missing, a list, not a dict
         pass
@@ -296,34 +319,34 @@ def forward(params, X):
     _Wn_e = E_.swapaxes(0, 1) @ Wn.T + bn
     N1 = np.tanh(_Wn_e[0])  # n1 = tanh(Wn e[0] + bn)
     H1 = N1 * Z1  # h1 = n1 * z1
-    Z2 = _sigmoid(_Wz_e[1] + np.dot(H1, Uz.T))  # z2 = sigmoid(bz + Wz e[1] + Uz h1)
+    Z2 = _sigmoid_fresh(_Wz_e[1] + np.dot(H1, Uz.T))  # z2 = sigmoid(bz + Wz e[1] + Uz h1)
     # _Wr_e[k - 1] = Wr e[k] + br for k = 1..5: one product for all the steps, the bias added once
     _Wr_e = E_[:, 1:6].swapaxes(0, 1) @ Wr.T + br
-    R2 = _sigmoid(_Wr_e[0] + np.dot(H1, Ur.T))  # r2 = sigmoid(br + Wr e[1] + Ur h1)
+    R2 = _sigmoid_fresh(_Wr_e[0] + np.dot(H1, Ur.T))  # r2 = sigmoid(br + Wr e[1] + Ur h1)
     N2_c = H1 * R2  # n2_c = h1 * r2
     N2 = np.tanh(_Wn_e[1] + np.dot(N2_c, Un.T))  # n2 = tanh(bn + Wn e[1] + Un n2_c)
     H2_a = 1.0 - Z2  # h2_a = 1 - z2
     H2 = H1 * H2_a + N2 * Z2  # h2 = h1 * h2_a + n2 * z2
-    Z3 = _sigmoid(_Wz_e[2] + np.dot(H2, Uz.T))  # z3 = sigmoid(bz + Wz e[2] + Uz h2)
-    R3 = _sigmoid(_Wr_e[1] + np.dot(H2, Ur.T))  # r3 = sigmoid(br + Wr e[2] + Ur h2)
+    Z3 = _sigmoid_fresh(_Wz_e[2] + np.dot(H2, Uz.T))  # z3 = sigmoid(bz + Wz e[2] + Uz h2)
+    R3 = _sigmoid_fresh(_Wr_e[1] + np.dot(H2, Ur.T))  # r3 = sigmoid(br + Wr e[2] + Ur h2)
     N3_c = H2 * R3  # n3_c = h2 * r3
     N3 = np.tanh(_Wn_e[2] + np.dot(N3_c, Un.T))  # n3 = tanh(bn + Wn e[2] + Un n3_c)
     H3_a = 1.0 - Z3  # h3_a = 1 - z3
     H3 = H2 * H3_a + N3 * Z3  # h3 = h2 * h3_a + n3 * z3
-    Z4 = _sigmoid(_Wz_e[3] + np.dot(H3, Uz.T))  # z4 = sigmoid(bz + Wz e[3] + Uz h3)
-    R4 = _sigmoid(_Wr_e[2] + np.dot(H3, Ur.T))  # r4 = sigmoid(br + Wr e[3] + Ur h3)
+    Z4 = _sigmoid_fresh(_Wz_e[3] + np.dot(H3, Uz.T))  # z4 = sigmoid(bz + Wz e[3] + Uz h3)
+    R4 = _sigmoid_fresh(_Wr_e[2] + np.dot(H3, Ur.T))  # r4 = sigmoid(br + Wr e[3] + Ur h3)
     N4_c = H3 * R4  # n4_c = h3 * r4
     N4 = np.tanh(_Wn_e[3] + np.dot(N4_c, Un.T))  # n4 = tanh(bn + Wn e[3] + Un n4_c)
     H4_a = 1.0 - Z4  # h4_a = 1 - z4
     H4 = H3 * H4_a + N4 * Z4  # h4 = h3 * h4_a + n4 * z4
-    Z5 = _sigmoid(_Wz_e[4] + np.dot(H4, Uz.T))  # z5 = sigmoid(bz + Wz e[4] + Uz h4)
-    R5 = _sigmoid(_Wr_e[3] + np.dot(H4, Ur.T))  # r5 = sigmoid(br + Wr e[4] + Ur h4)
+    Z5 = _sigmoid_fresh(_Wz_e[4] + np.dot(H4, Uz.T))  # z5 = sigmoid(bz + Wz e[4] + Uz h4)
+    R5 = _sigmoid_fresh(_Wr_e[3] + np.dot(H4, Ur.T))  # r5 = sigmoid(br + Wr e[4] + Ur h4)
     N5_c = H4 * R5  # n5_c = h4 * r5
     N5 = np.tanh(_Wn_e[4] + np.dot(N5_c, Un.T))  # n5 = tanh(bn + Wn e[4] + Un n5_c)
     H5_a = 1.0 - Z5  # h5_a = 1 - z5
     H5 = H4 * H5_a + N5 * Z5  # h5 = h4 * h5_a + n5 * z5
-    Z6 = _sigmoid(_Wz_e[5] + np.dot(H5, Uz.T))  # z6 = sigmoid(bz + Wz e[5] + Uz h5)
-    R6 = _sigmoid(_Wr_e[4] + np.dot(H5, Ur.T))  # r6 = sigmoid(br + Wr e[5] + Ur h5)
+    Z6 = _sigmoid_fresh(_Wz_e[5] + np.dot(H5, Uz.T))  # z6 = sigmoid(bz + Wz e[5] + Uz h5)
+    R6 = _sigmoid_fresh(_Wr_e[4] + np.dot(H5, Ur.T))  # r6 = sigmoid(br + Wr e[5] + Ur h5)
     N6_c = H5 * R6  # n6_c = h5 * r6
     N6 = np.tanh(_Wn_e[5] + np.dot(N6_c, Un.T))  # n6 = tanh(bn + Wn e[5] + Un n6_c)
     H6_a = 1.0 - Z6  # h6_a = 1 - z6
@@ -581,35 +604,35 @@ def loss_and_grad(params, X, T, check=True):
     _Wn_e = E_.swapaxes(0, 1) @ Wn.T + bn
     N1 = np.tanh(_Wn_e[0])  # n1 = tanh(Wn e[0] + bn)
     H1 = N1 * Z1  # h1 = n1 * z1
-    Z2 = _sigmoid(_Wz_e[1] + np.dot(H1, Uz.T))  # z2 = sigmoid(bz + Wz e[1] + Uz h1)
+    Z2 = _sigmoid_fresh(_Wz_e[1] + np.dot(H1, Uz.T))  # z2 = sigmoid(bz + Wz e[1] + Uz h1)
     # _Wr_e[k - 1] = Wr e[k] + br for k = 1..5: one product for all the steps, the bias added once
     _Wr_e = E_[:, 1:6].swapaxes(0, 1) @ Wr.T + br
-    R2 = _sigmoid(_Wr_e[0] + np.dot(H1, Ur.T))  # r2 = sigmoid(br + Wr e[1] + Ur h1)
+    R2 = _sigmoid_fresh(_Wr_e[0] + np.dot(H1, Ur.T))  # r2 = sigmoid(br + Wr e[1] + Ur h1)
     N2_c = H1 * R2  # n2_c = h1 * r2
     N2 = np.tanh(_Wn_e[1] + np.dot(N2_c, Un.T))  # n2 = tanh(bn + Wn e[1] + Un n2_c)
     H2_a = 1.0 - Z2  # h2_a = 1 - z2
     H2 = H1 * H2_a + N2 * Z2  # h2 = h1 * h2_a + n2 * z2
-    Z3 = _sigmoid(_Wz_e[2] + np.dot(H2, Uz.T))  # z3 = sigmoid(bz + Wz e[2] + Uz h2)
-    R3 = _sigmoid(_Wr_e[1] + np.dot(H2, Ur.T))  # r3 = sigmoid(br + Wr e[2] + Ur h2)
+    Z3 = _sigmoid_fresh(_Wz_e[2] + np.dot(H2, Uz.T))  # z3 = sigmoid(bz + Wz e[2] + Uz h2)
+    R3 = _sigmoid_fresh(_Wr_e[1] + np.dot(H2, Ur.T))  # r3 = sigmoid(br + Wr e[2] + Ur h2)
     N3_c = H2 * R3  # n3_c = h2 * r3
     N3 = np.tanh(_Wn_e[2] + np.dot(N3_c, Un.T))  # n3 = tanh(bn + Wn e[2] + Un n3_c)
     H3_a = 1.0 - Z3  # h3_a = 1 - z3
     H3 = H2 * H3_a + N3 * Z3  # h3 = h2 * h3_a + n3 * z3
-    Z4 = _sigmoid(_Wz_e[3] + np.dot(H3, Uz.T))  # z4 = sigmoid(bz + Wz e[3] + Uz h3)
-    R4 = _sigmoid(_Wr_e[2] + np.dot(H3, Ur.T))  # r4 = sigmoid(br + Wr e[3] + Ur h3)
+    Z4 = _sigmoid_fresh(_Wz_e[3] + np.dot(H3, Uz.T))  # z4 = sigmoid(bz + Wz e[3] + Uz h3)
+    R4 = _sigmoid_fresh(_Wr_e[2] + np.dot(H3, Ur.T))  # r4 = sigmoid(br + Wr e[3] + Ur h3)
     N4_c = H3 * R4  # n4_c = h3 * r4
     N4 = np.tanh(_Wn_e[3] + np.dot(N4_c, Un.T))  # n4 = tanh(bn + Wn e[3] + Un n4_c)
     H4_a = 1.0 - Z4  # h4_a = 1 - z4
     H4 = H3 * H4_a + N4 * Z4  # h4 = h3 * h4_a + n4 * z4
-    Z5 = _sigmoid(_Wz_e[4] + np.dot(H4, Uz.T))  # z5 = sigmoid(bz + Wz e[4] + Uz h4)
-    R5 = _sigmoid(_Wr_e[3] + np.dot(H4, Ur.T))  # r5 = sigmoid(br + Wr e[4] + Ur h4)
+    Z5 = _sigmoid_fresh(_Wz_e[4] + np.dot(H4, Uz.T))  # z5 = sigmoid(bz + Wz e[4] + Uz h4)
+    R5 = _sigmoid_fresh(_Wr_e[3] + np.dot(H4, Ur.T))  # r5 = sigmoid(br + Wr e[4] + Ur h4)
     N5_c = H4 * R5  # n5_c = h4 * r5
     N5 = np.tanh(_Wn_e[4] + np.dot(N5_c, Un.T))  # n5 = tanh(bn + Wn e[4] + Un n5_c)
     H5_a = 1.0 - Z5  # h5_a = 1 - z5
     H5 = H4 * H5_a + N5 * Z5  # h5 = h4 * h5_a + n5 * z5
-    Z6 = _sigmoid(_Wz_e[5] + np.dot(H5, Uz.T))  # z6 = sigmoid(bz + Wz e[5] + Uz h5)
+    Z6 = _sigmoid_fresh(_Wz_e[5] + np.dot(H5, Uz.T))  # z6 = sigmoid(bz + Wz e[5] + Uz h5)
     del _Wz_e
-    R6 = _sigmoid(_Wr_e[4] + np.dot(H5, Ur.T))  # r6 = sigmoid(br + Wr e[5] + Ur h5)
+    R6 = _sigmoid_fresh(_Wr_e[4] + np.dot(H5, Ur.T))  # r6 = sigmoid(br + Wr e[5] + Ur h5)
     del _Wr_e
     N6_c = H5 * R6  # n6_c = h5 * r6
     N6 = np.tanh(_Wn_e[5] + np.dot(N6_c, Un.T))  # n6 = tanh(bn + Wn e[5] + Un n6_c)

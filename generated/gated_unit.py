@@ -33,7 +33,6 @@ PARAM_SHAPES = {
     "Wo": (2, 5),
     "bo": (2,),
 }
-_SHAPES = list(PARAM_SHAPES.values())  # in order, for _checked_params
 
 
 def _batch_sum(A, axes=1):
@@ -65,23 +64,34 @@ def _ones(n, dtype):
     return ones
 
 
-_SIGMOID_CONSTANTS = {}
+#: 0.5 and 1 as 0-d arrays of each float dtype: NumPy 2 takes a Python number through a slower path.
+_SIGMOID_CONSTANTS = {np.dtype(kind): (np.array(0.5, kind), np.array(1.0, kind)) for kind in "efdg"}
 
 
 def _sigmoid(x):
     """sigmoid(x) = 1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2: never overflows.  On a
-    float array in place on one new array, 0.5 and 1 as 0-d arrays of its dtype (faster)."""
-    if type(x) is not np.ndarray or not x.ndim or x.dtype.kind != "f":
+    float array in place on one new array (faster)."""
+    if type(x) is not np.ndarray or not x.ndim or x.dtype not in _SIGMOID_CONSTANTS:
         return 0.5 * (1.0 + np.tanh(0.5 * x))
-    constants = _SIGMOID_CONSTANTS.get(x.dtype)
-    if constants is None:
-        constants = _SIGMOID_CONSTANTS[x.dtype] = (np.array(0.5, x.dtype), np.array(1.0, x.dtype))
-    half, one = constants
+    half, one = _SIGMOID_CONSTANTS[x.dtype]
     y = np.multiply(x, half)
     np.tanh(y, out=y)
     y += one
     y *= half
     return y
+
+
+def _sigmoid_fresh(x):
+    """_sigmoid(x) for an x made for this call and held by nothing else: computed in place on x."""
+    constants = _SIGMOID_CONSTANTS.get(x.dtype) if x.ndim else None
+    if constants is None:
+        return _sigmoid(x)
+    half, one = constants
+    x *= half
+    np.tanh(x, out=x)
+    x += one
+    x *= half
+    return x
 
 
 def _checked(label, A, shape, like=None, classes=None, values=None):
@@ -142,7 +152,12 @@ def _checked_params(params):
     """params, unless a parameter of PARAM_SHAPES is missing or has another shape: one ValueError
     naming it and both shapes (a bias of another shape would broadcast into a wrong loss)."""
     try:
-        if [params[name].shape for name in PARAM_SHAPES] == _SHAPES:
+        if (
+            params["Wa"].shape == (5, 6)
+            and params["Wg"].shape == (5, 6)
+            and params["Wo"].shape == (2, 5)
+            and params["bo"].shape == (2,)
+        ):
             return params
     except (KeyError, AttributeError, TypeError, IndexError):  # a key missing, a list, not a dict
         pass
@@ -188,7 +203,7 @@ def forward(params, X):
     Wo = params["Wo"]
     bo = params["bo"]
     G_a = np.dot(X, Wa.T)  # g_a = Wa x
-    G_c = _sigmoid(np.dot(X, Wg.T))  # g_c = sigmoid(Wg x)
+    G_c = _sigmoid_fresh(np.dot(X, Wg.T))  # g_c = sigmoid(Wg x)
     G = G_a * G_c  # g = g_a * g_c
     Y = np.dot(G, Wo.T) + bo  # y = Wo g + bo
     cache = {
@@ -253,7 +268,7 @@ def loss_and_grad(params, X, T, check=True):
     Wo = params["Wo"]
     bo = params["bo"]
     G_a = np.dot(X, Wa.T)  # g_a = Wa x
-    G_c = _sigmoid(np.dot(X, Wg.T))  # g_c = sigmoid(Wg x)
+    G_c = _sigmoid_fresh(np.dot(X, Wg.T))  # g_c = sigmoid(Wg x)
     G = G_a * G_c  # g = g_a * g_c
     Y = np.dot(G, Wo.T) + bo  # y = Wo g + bo
     T = _targets(T, Y) if check else T

@@ -34,7 +34,6 @@ PARAM_SHAPES = {
     "W2": (2, 2),
     "b2": (2,),
 }
-_SHAPES = list(PARAM_SHAPES.values())  # in order, for _checked_params
 
 
 def _batch_sum(A, axes=1):
@@ -66,23 +65,34 @@ def _ones(n, dtype):
     return ones
 
 
-_SIGMOID_CONSTANTS = {}
+#: 0.5 and 1 as 0-d arrays of each float dtype: NumPy 2 takes a Python number through a slower path.
+_SIGMOID_CONSTANTS = {np.dtype(kind): (np.array(0.5, kind), np.array(1.0, kind)) for kind in "efdg"}
 
 
 def _sigmoid(x):
     """sigmoid(x) = 1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2: never overflows.  On a
-    float array in place on one new array, 0.5 and 1 as 0-d arrays of its dtype (faster)."""
-    if type(x) is not np.ndarray or not x.ndim or x.dtype.kind != "f":
+    float array in place on one new array (faster)."""
+    if type(x) is not np.ndarray or not x.ndim or x.dtype not in _SIGMOID_CONSTANTS:
         return 0.5 * (1.0 + np.tanh(0.5 * x))
-    constants = _SIGMOID_CONSTANTS.get(x.dtype)
-    if constants is None:
-        constants = _SIGMOID_CONSTANTS[x.dtype] = (np.array(0.5, x.dtype), np.array(1.0, x.dtype))
-    half, one = constants
+    half, one = _SIGMOID_CONSTANTS[x.dtype]
     y = np.multiply(x, half)
     np.tanh(y, out=y)
     y += one
     y *= half
     return y
+
+
+def _sigmoid_fresh(x):
+    """_sigmoid(x) for an x made for this call and held by nothing else: computed in place on x."""
+    constants = _SIGMOID_CONSTANTS.get(x.dtype) if x.ndim else None
+    if constants is None:
+        return _sigmoid(x)
+    half, one = constants
+    x *= half
+    np.tanh(x, out=x)
+    x += one
+    x *= half
+    return x
 
 
 def _checked(label, A, shape, like=None, classes=None, values=None):
@@ -143,7 +153,12 @@ def _checked_params(params):
     """params, unless a parameter of PARAM_SHAPES is missing or has another shape: one ValueError
     naming it and both shapes (a bias of another shape would broadcast into a wrong loss)."""
     try:
-        if [params[name].shape for name in PARAM_SHAPES] == _SHAPES:
+        if (
+            params["W1"].shape == (2, 2)
+            and params["b1"].shape == (2,)
+            and params["W2"].shape == (2, 2)
+            and params["b2"].shape == (2,)
+        ):
             return params
     except (KeyError, AttributeError, TypeError, IndexError):  # a key missing, a list, not a dict
         pass
@@ -188,8 +203,8 @@ def forward(params, X):
     b1 = params["b1"]
     W2 = params["W2"]
     b2 = params["b2"]
-    A1 = _sigmoid(np.dot(X, W1.T) + b1)  # a1 = sigmoid(W1 x + b1)
-    A2 = _sigmoid(np.dot(A1, W2.T) + b2)  # a2 = sigmoid(W2 a1 + b2)
+    A1 = _sigmoid_fresh(np.dot(X, W1.T) + b1)  # a1 = sigmoid(W1 x + b1)
+    A2 = _sigmoid_fresh(np.dot(A1, W2.T) + b2)  # a2 = sigmoid(W2 a1 + b2)
     cache = {
         "X": X,
         "A1": A1,
@@ -247,8 +262,8 @@ def loss_and_grad(params, X, T, check=True):
     b1 = params["b1"]
     W2 = params["W2"]
     b2 = params["b2"]
-    A1 = _sigmoid(np.dot(X, W1.T) + b1)  # a1 = sigmoid(W1 x + b1)
-    A2 = _sigmoid(np.dot(A1, W2.T) + b2)  # a2 = sigmoid(W2 a1 + b2)
+    A1 = _sigmoid_fresh(np.dot(X, W1.T) + b1)  # a1 = sigmoid(W1 x + b1)
+    A2 = _sigmoid_fresh(np.dot(A1, W2.T) + b2)  # a2 = sigmoid(W2 a1 + b2)
     T = _targets(T, A2) if check else T
     N = T.shape[0]
     _r_A2 = A2 - T  # the residual, for the loss and its gradient

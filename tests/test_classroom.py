@@ -732,6 +732,19 @@ def test_feedback_on_a_number_or_an_unreadable_formula(two_formulas, qid, given,
         assert f"{qid}: {explanation[0]}" in row.notes
 
 
+@pytest.mark.parametrize("given", ["a1_1*(1-a1_1)", "delta2_1 a1_1", "(a2_1 - t_1) a2_1(1 - a2_1) a1_2"])
+def test_one_number_for_a_whole_matrix_is_told_its_shape(two_formulas, given):
+    """Regression (a new user's trial): a formula of one number answering dE/dW2 was graded
+    element by element ("element [0, 0] (W2_11) differs", a factor found missing there)."""
+    row = two_formulas.grade_one(STUDENTS[0], Submission("s00", {"m": given}))
+    (mark,) = [m for m in row.marks if m.item_id == "m"]
+    assert (mark.verdict, mark.points) == ("wrong", 0.0)
+    assert mark.explanation[1:] == [
+        "the claim is one number, but dE/dW2 is a 2x2 matrix",
+        "the right formula: ((a2 - t) * (a2*(1 - a2))) @ a1.T",
+    ]
+
+
 @pytest.mark.parametrize(
     "qid, given, said",
     [

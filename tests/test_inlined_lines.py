@@ -3,7 +3,7 @@
 
 import pytest
 
-from symprop.emit.numpy.module import released, substituted
+from symprop.emit.numpy.module import masked_in_place, released, substituted
 
 
 @pytest.mark.parametrize(
@@ -52,3 +52,32 @@ def test_released_deletes_each_array_after_its_last_read():
     ]
     # Anything but straight-line assignments is left as it is.
     assert released(["if A:\n        B = A", "C = B"], set()) == ["if A:\n        B = A", "C = B"]
+
+
+def test_a_mask_product_works_in_place_on_an_array_that_dies_there():
+    statements = [
+        "dA2 = np.dot(dZ3, W3)  # made here, read last by the next line",
+        "dZ2 = dA2 * (Z2 > 0.0)  # dE/dz2 = dE/da2 * where(z2 > 0, 1, 0)",
+        "dA1 = np.dot(dZ2, W2)",
+        "dZ1 = (Z1 > 0.0) * dA1",
+    ]
+    assert masked_in_place(statements, {"W2", "W3"}) == [
+        statements[0],
+        "dZ2 = np.multiply(dA2, Z2 > 0.0, out=dA2)  # dE/dz2 = dE/da2 * where(z2 > 0, 1, 0)",
+        statements[2],
+        "dZ1 = np.multiply(dA1, Z1 > 0.0, out=dA1)",
+    ]
+
+
+@pytest.mark.parametrize(
+    "statements, kept",
+    [
+        (["dA = np.dot(dZ, W)", "dZ1 = dA * (Z > 0.0)", "dB = dA + 1.0"], set()),  # read again later
+        (["dA = G[:, 0]", "dZ1 = dA * (Z > 0.0)"], set()),  # a view: its array is held elsewhere
+        (["dZ1 = X * (Z > 0.0)"], {"X"}),  # an argument
+        (["dA = np.dot(dZ, W)", "dA = dA + B", "dZ1 = dA * (Z > 0.0)"], set()),  # assigned twice
+        (["dA = np.dot(dZ, W)", "dZ1 = dA * Z"], set()),  # not a mask: the dtype could be another
+    ],
+)
+def test_a_mask_product_leaves_an_array_others_may_hold(statements, kept):
+    assert masked_in_place(statements, kept) == statements

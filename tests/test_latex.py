@@ -109,6 +109,23 @@ def test_every_backward_line_of_the_module_is_explained(tmp_path):
             assert code.replace("_", r"\_") in tex, code
 
 
+@pytest.mark.parametrize("name", sorted(symprop.registry.LOSSES))
+def test_a_loss_is_named_as_a_teacher_says_it_beside_its_spec_name(name):
+    """The prose says "half the sum of squared errors (\\texttt{half\\_sse})", not "the half\\_sse
+    loss" (a new user's finding: loss names were typeset as code names)."""
+    title = symprop.registry.LOSSES[name].title
+    assert title and "_" not in title and title == title.strip()
+    spec = yaml.safe_load((EXAMPLES / "tutorial_222.yaml").read_text())
+    spec["loss"] = name
+    if name == "cross_entropy":
+        spec["layers"][-1]["activation"] = "softmax"
+    tex = latex_source(symprop.derive(symprop.from_dict(spec)))
+    spelled = title + r" (\texttt{" + name.replace("_", r"\_") + "})"
+    assert f"The loss of one sample is {spelled}:" in tex
+    assert "loss: " + spelled.removeprefix("the ") + ";" in tex
+    assert r"\subsection{the loss, " + spelled.removeprefix("the ") + "}" in tex or name == "cross_entropy"
+
+
 def test_softmax_cross_entropy_fused_gradient():
     tex = latex_source(derive("softmax_classifier"))
     assert "Softmax and cross-entropy together" in tex

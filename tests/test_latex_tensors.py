@@ -217,6 +217,37 @@ def test_boxes_of_neighbouring_columns_leave_room_for_the_arrows():
         assert right - left >= sum(widest) / 2 + 0.5, (left, right, widest)
 
 
+#: A new user's 4-step GRU: its figure was wider than the page and left out "3 more nodes", which
+#: ones it did not say (the handout shows all four steps, being under 6).
+GRU4 = {
+    "name": "gru4",
+    "inputs": {"x{k}": {"for": "k in 1..4", "value": 3}},
+    "targets": {"t": 2},
+    "params": {"Wz": [5, 3], "Uz": [5, 5], "bz": [5], "Wn": [5, 3], "Un": [5, 5], "bn": [5], "Wh": [5, 3],
+               "Wy": [2, 5], "by": [2]},
+    "nodes": {
+        "h1": "tanh(Wh @ x1)",
+        "z{k}": {"for": "k in 2..4", "value": "sigmoid(Wz @ x{k} + Uz @ h{k-1} + bz)"},
+        "n{k}": {"for": "k in 2..4", "value": "tanh(Wn @ x{k} + Un @ (z{k} * h{k-1}) + bn)"},
+        "h{k}": {"for": "k in 2..4", "value": "(1 - z{k}) * h{k-1} + z{k} * n{k}"},
+        "y": "Wy @ h4 + by",
+    },
+    "loss": "half_sse(y, t)",
+}  # fmt: skip
+
+
+def test_a_figure_too_wide_for_the_page_leaves_out_whole_steps_and_says_which():
+    figure = handout(GRU4).graph_figure()
+    labels = {n["label"] for n in figure["nodes"]}
+    assert {"h_{1}", "z_{2}", "n_{2}", "h_{2}", "z_{4}", "n_{4}", "h_{4}"} <= labels
+    assert not labels & {"z_{3}", "n_{3}", "h_{3}"}  # step 3, whole
+    assert figure["gap"]["text"] == "step 3, as step 2"
+    assert figure["steps"] == "The figure shows steps 1, 2 and 4 of 4; step 3 computes what step 2 does."
+    xs = [float(n["x"]) for n in figure["nodes"]]
+    assert max(xs) - min(xs) <= 2.2 * FIGURE_MAX_COLUMNS
+    assert handout(GRU3).graph_figure()["gap"] is None  # the GRU of 3 steps fits: every step drawn
+
+
 def test_the_attention_figure_draws_the_spec_nodes_with_their_shapes():
     figure = handout(attention()).graph_figure()
     boxes = {n["label"]: (n["shape"], n["reads"]) for n in figure["nodes"]}

@@ -11,6 +11,7 @@ specs: ``test_numba_graphs.py``.  Tests that need Numba skip without it, and fai
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import os
 import shutil
@@ -29,6 +30,8 @@ from symprop import registry
 from symprop.check import load_module
 from symprop.cli import main
 from symprop.emit.numba import NUMBA_MISSING
+from symprop.emit.numba.kernels import typed
+from symprop.emit.numba.module import broken
 from symprop.errors import SymPropError
 from symprop.spec_file import read_yaml
 
@@ -173,6 +176,23 @@ def test_reused_arrays_never_reach_the_caller(mlp, numba_needed):
     assert_close(third["W1"], numpy_module.loss_and_grad(params, X[:2], T[:2])[1]["W1"], AGREE, "batch 2")
 
 
+@pytest.mark.parametrize("transposed", [False, True])
+def test_either_orientation_of_the_products_agrees(mlp, transposed, numba_needed):
+    """_product's two ways (np.dot(A, W.T), or np.dot(W, A.T) copied back), whichever its timing
+    picked: the same loss and gradients as the NumPy module's."""
+    numpy_module, numba_module = mlp
+    params, X, T = point(numpy_module, batch=7)
+    numba_module.loss_and_grad(params, X, T)  # times them, once per shape
+    shapes = [key for key in numba_module._TRANSPOSED if key[0][0] == 7]
+    assert len(shapes) == 2  # the two layers
+    numba_module._TRANSPOSED.update(dict.fromkeys(shapes, transposed))
+    value, grads = numpy_module.loss_and_grad(params, X, T)
+    ours, our_grads = numba_module.loss_and_grad(params, X, T)
+    assert abs(ours - value) <= AGREE * abs(value)
+    for key, expected in grads.items():
+        assert_close(our_grads[key], expected, AGREE, key)
+
+
 def test_class_index_targets_and_checks(tmp_path, numba_needed):
     """The NumPy module's argument checks and one-hot targets, unchanged."""
     numpy_module, numba_module = modules("softmax_classifier", tmp_path)
@@ -208,6 +228,55 @@ def test_exp_and_tanh_match_numpy(mlp, numba_needed):
         assert relative.max() < 5e-16, (name, x[finite][np.argmax(relative)])
     tiny = np.array([numba_module._exp(v) for v in (-720.0, -740.0, -800.0, 800.0)])
     assert tiny[0] == pytest.approx(np.exp(-720.0), rel=1e-10) and tiny[1] > 0 and tiny[2] == 0 and tiny[3] == np.inf
+
+
+def test_exp_and_tanh_compute_float32_in_float32(mlp, numba_needed):
+    """In float32 the helpers compute in float32 (their constants are written F(...), F = type(x)),
+    within 3 ulp of NumPy's float32 exp and tanh, with its inf and 0."""
+    _, numba_module = mlp
+    x = np.concatenate([np.linspace(-110, 95, 20001), np.linspace(-3, 3, 20001), [0.0, np.inf, -np.inf, 88.8, -104.0]])
+    x = x.astype(np.float32)
+    with np.errstate(over="ignore"):
+        expected = {"exp": np.exp(x), "tanh": np.tanh(x)}
+    for name, function in (("exp", numba_module._exp), ("tanh", numba_module._tanh)):
+        got = np.array([function(v) for v in x], dtype=np.float64)
+        returns = {str(signature.args[0]): str(signature.return_type) for signature in function.nopython_signatures}
+        assert returns["float32"] == "float32", name
+        finite = np.isfinite(expected[name]) & (expected[name] != 0)
+        assert np.array_equal(got[~finite], expected[name][~finite]), name
+        ulps = np.abs(got[finite] - expected[name][finite]) / np.spacing(np.abs(expected[name][finite]))
+        assert ulps.max() <= 3, (name, x[finite][np.argmax(ulps)])
+
+
+def test_float32_layers_never_widen_to_float64(tmp_path, numba_needed):
+    """A float32 layer's loops hold no float64 arithmetic: no fpext in their LLVM code (a float
+    literal is a float64 to Numba; the kernels write their numbers F(0.5), in the arrays' type)."""
+    _, numba_module = modules("mlp_784_30_10", tmp_path)
+    params, X, T = point(numba_module, dtype=np.float32)
+    numba_module.loss_and_grad(params, X, T)
+    for kernel in (numba_module._layer1_forward, numba_module._layer1_backward):
+        (code,) = [text for signature, text in kernel.inspect_llvm().items() if "float32" in str(signature)]
+        assert "fpext" not in code, kernel.__name__
+
+
+@pytest.mark.parametrize(
+    "code, expected",
+    [
+        ("0.5 + 0.5 * _tanh(0.5 * z)", "F(0.5) + F(0.5) * _tanh(F(0.5) * z)"),
+        ("(1 if z > 0 else 0)", "(F(1) if z > F(0) else F(0))"),
+        ("z ** 3 - 1e-12", "z ** 3 - F(1e-12)"),  # an exponent stays an integer
+        ("a1 * (1 - a1)", "a1 * (F(1) - a1)"),  # a digit in a name is no number
+    ],
+)
+def test_numbers_are_written_in_the_arrays_type(code, expected):
+    assert typed(code) == expected
+
+
+def test_a_long_line_is_broken_inside_its_brackets():
+    code = "        d = D1[i, j] * (" + " + ".join(f"F({k}.5) * z" for k in range(12)) + ")"
+    lines = broken(code, 60)
+    assert len(lines) > 1 and all(len(line) <= 60 for line in lines)
+    assert ast.dump(ast.parse("\n".join(lines).strip())) == ast.dump(ast.parse(code.strip()))
 
 
 def test_the_check_command_passes(tmp_path, capsys, numba_needed):

@@ -4,6 +4,7 @@ definition, and every NumPy helper computes the definition."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ import symprop
 from symprop import registry
 
 ENTRIES = sorted(set(registry.ACTIVATIONS) - {"swish"})
+ROOT = Path(__file__).resolve().parent.parent
 POINTS = [-3.7, -1.2, -0.4, 0.3, 0.9, 2.6]
 
 
@@ -74,6 +76,46 @@ def test_a_hand_written_numpy_helper_computes_its_expression(name):
         assert np.asarray(ours).dtype == np.asarray(theirs).dtype
         assert np.array_equal(ours, theirs), (name, value)
         assert np.array_equal(value, before)
+
+
+IN_PLACE = [name for name in ENTRIES if registry.fresh_helper(name)]
+
+
+@pytest.mark.parametrize("name", IN_PLACE)
+def test_an_in_place_numpy_helper_computes_its_expression(name):
+    """``Activation.numpy_fresh_function`` (``_sigmoid_fresh``, for an argument made for the call)
+    against ``numpy_helper``'s expression: the same numbers and dtype on float arrays of every
+    float dtype and on integer arrays (which it leaves to ``_sigmoid``); a float array is
+    overwritten and returned, no new array."""
+    from symprop.emit.numpy.printers import helper_source
+
+    fresh, plain = {"np": np}, {"np": np}
+    exec(helper_source(name), fresh)
+    exec(helper_source(registry.fresh_helper(name)), fresh)
+    exec(helper_source(name, tuned=False), plain)
+    rng = np.random.default_rng(1)
+    values = [np.arange(-3, 3), np.array(0.7), *(
+        (40 * rng.standard_normal(shape)).astype(dtype)
+        for shape in [(1, 2), (64, 30), (5, 4, 3)]
+        for dtype in (np.float64, np.float32, np.float16, np.longdouble)
+    )]
+    for value in values:
+        theirs = plain[f"_{name}"](np.array(value, copy=True))
+        ours = fresh[f"_{registry.fresh_helper(name)}"](value)
+        assert np.asarray(ours).dtype == np.asarray(theirs).dtype
+        assert np.array_equal(ours, theirs), (name, value)
+        assert (ours is value) == (value.ndim > 0 and value.dtype.kind == "f")
+
+
+def test_an_activation_of_a_product_works_in_place_and_of_a_view_not():
+    """The module's sigmoid of a product made in its own line works in place (``_sigmoid_fresh``);
+    of a slice of an array that later steps read (the LSTM's ``_Wi_x[0]``) it makes a new array,
+    and the array-API module never works in place (JAX arrays are immutable)."""
+    lstm = symprop.derive(symprop.load(ROOT / "examples" / "lstm.yaml"))
+    source = lstm.numpy_source()
+    assert "I1 = _sigmoid(_Wi_x[0])" in source
+    assert "I2 = _sigmoid_fresh(_Wi_x[1] + np.dot(H1, Ui.T))" in source
+    assert "_fresh" not in lstm.array_api_source()
 
 
 def test_softmax_cross_entropy_gradient_is_derived_not_typed():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from functools import cache
 
 import numpy as np
@@ -179,6 +180,19 @@ def test_clear_errors(wrt, claim, message):
     assert "\n" not in str(error.value)
 
 
+def test_index_notation_whose_ranges_do_not_fit_is_a_shape_error_with_the_swap_that_fits():
+    """As the array form's '@' of sizes that differ says "with X.T in place of X it would be
+    right", index notation of a non-square matrix with its indices swapped says which swap."""
+    from symprop.verify.tensor_decide import ClaimShapeError
+
+    with pytest.raises(ClaimShapeError) as error:
+        verifier("self_attention").check("Wo[i,j]", "sum_{t} h[t,i] * dy[j,t]")
+    assert str(error.value) == (
+        "claim 'sum_{t} h[t,i] * dy[j,t]': index 'j' runs over 4 values elsewhere but over 8 in 'dy' at column 21 "
+        "(with dy[t,j] in place of dy[j,t] it would be right)"
+    )
+
+
 def test_infinite_or_undefined_claims_are_wrong_not_equal():
     """dq's first row is 0 (the first token attends to itself alone): 1/dq[0, 0] is inf."""
     checker = verifier("self_attention")
@@ -324,10 +338,10 @@ BROADCAST = {
 @pytest.mark.parametrize(
     "wrt, claim, correct",
     [
-        ("b", "sum(dy, axis=0)", "sum(dE/dy_c, axis=0)"),  # the bias's leading axis (y_c = g * (X @ W) + b)
+        ("b", "sum(dy, axis=0)", "sum(dE/dy, axis=0)"),  # the bias's leading axis (y_c = g * (X @ W) + b)
         ("c", "sum(dy, axis=0)", "sum(dE/dy, axis=0)"),  # a size-1 axis stretched
-        ("g", "sum(dy * (X @ W), axis=1)", "sum(dE/dy_b * y_a, axis=1)"),
-        ("W", "X.T @ (g * dy)", "X^T dE/dy_a"),  # no broadcast: as before
+        ("g", "sum(dy * (X @ W), axis=1)", "sum(dE/dy * (X @ W), axis=1)"),
+        ("W", "X.T @ (g * dy)", "X^T (dE/dy * g)"),  # no broadcast: as before
     ],
 )
 def test_the_correct_gradient_of_a_broadcast_parameter_is_summed_as_one_samples(wrt, claim, correct):
@@ -335,3 +349,23 @@ def test_the_correct_gradient_of_a_broadcast_parameter_is_summed_as_one_samples(
     5x3 array for a 3-vector: the sum over the tokens was taken for the batch's and dropped."""
     result = Verifier(symprop.from_dict(BROADCAST, source="broadcast.yaml")).check(wrt, claim)
     assert (result.verdict, result.expected) == ("correct", correct)
+
+
+@pytest.mark.parametrize(
+    "name, wrt, claim, correct",
+    [
+        # Regression (a new user's trial): 'dE/dp_b where p_a is true, 0 elsewhere', in the names
+        # of the parts the reader made of p = softmax(where(tril(8), s, -1e9), axis=-1)
+        ("self_attention", "s", "p * dp", "(p * (dE/dp - sum_i dE/dp_i p_i)) where tril(8) is true, 0 elsewhere"),
+        ("self_attention", "q", "ds @ k", None),
+        ("lstm", "Wg", "dg10 @ x[9].T", None),
+    ],
+)
+def test_the_correct_gradient_is_written_in_the_specs_names(name, wrt, claim, correct):
+    """A correct answer names the spec's nodes only: a lettered part's value is its text in the
+    spec, its adjoint its own formula (the backward pass's, as the module's comments say it)."""
+    result = verifier(name).check(wrt, claim)
+    parts = symprop.from_dict(spec(name), source=f"{name}.yaml").parts
+    assert parts and not any(re.search(rf"(?<![\w.]){part}(?!\w)", result.expected) for part in parts), result.expected
+    if correct is not None:
+        assert result.expected == correct

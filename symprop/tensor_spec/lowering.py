@@ -51,6 +51,8 @@ class Lowering(CallLowering):
         self.target_dependent: set[str] = set()
         self.param_dependent: set[str] = set()
         self.taken = set(reader.declared) | {"E"}
+        #: The lettered parts (``p_b``) and the spec's text of each (``where(tril(8), s, -1e9)``).
+        self.parts: dict[str, str] = {}
         self.taken_arrays = set(reader.arrays)
         callables: dict[str, Any] = {name: None for name in (*TENSOR_FUNCTIONS, *registry.LOSSES)}
         callables.update({name: substituting(body) for name, body in functions.items()})  # f(0.3) folds
@@ -232,7 +234,11 @@ class Lowering(CallLowering):
 
     def new(self, name: str | None, root: str, op, inputs: tuple[str, ...], shape, tree: TensorExpr | None = None) -> str:
         self.check_dtypes(op, inputs, tree)
-        return self.add(Node(name or self.fresh(root), op, inputs, tuple(shape)))
+        if name is None:
+            name = self.fresh(root)
+            if tree is not None:
+                self.parts[name] = self.text(tree)
+        return self.add(Node(name, op, inputs, tuple(shape)))
 
     def check_dtypes(self, op, inputs: tuple[str, ...], tree: TensorExpr | None) -> None:
         """Integer inputs only index tables and boolean masks only choose (``op.discrete_inputs``);

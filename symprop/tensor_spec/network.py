@@ -70,6 +70,10 @@ class GraphNetwork:
     #: ``x{k}`` too), and of the nodes written out for the steps before (``h1``): the handout
     #: lays an unrolled network out step by step and shows the first and last steps of a long one.
     steps: dict[str, int] = field(default_factory=dict)
+    #: The nodes the reader made for parts of a written expression (``p_b``, lettered after the
+    #: node they belong to) and the spec's text of each (``where(tril(8), s, -1e9)``): the
+    #: verifier writes a correct answer in the spec's names, not in these.
+    parts: dict[str, str] = field(default_factory=dict)
 
     kind = "graph"
 

@@ -89,6 +89,7 @@ class GraphReader(FieldReader):
             loss_node=loss_node,
             array_names=self.array_names,
             param_inits=_param_inits(params, inits, graph_nodes),
+            parts=builder.parts,
         )
         network = GraphNetwork(**fields)
         if data.get("example") is not None:

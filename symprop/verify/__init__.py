@@ -11,7 +11,8 @@ the derivation (numbers, then bounded proofs), ``diagnose`` says why a wrong cla
 is ``symprop verify``.  Networks too large for the per-weight view, and claims with adjoints or
 index notation, take the numeric path: ``tensor_claims`` / ``tensor_values`` read them,
 ``probe`` computes every node's value and adjoint with the module's own lines at random points,
-``tensor_decide`` compares, ``tensor_diagnose`` names the mistake; ``result`` is the answer.
+``tensor_decide`` compares (``tensor_formulas`` writes the correct gradient in the spec's names),
+``tensor_diagnose`` names the mistake (``index_edits``: index notation's); ``result`` is the answer.
 """
 
 from importlib import import_module

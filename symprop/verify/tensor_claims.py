@@ -60,13 +60,15 @@ _CHAIN = (ast.Mult, ast.Div, ast.MatMult)
 @dataclass(frozen=True)
 class Part:
     """An edit of a claim at one subexpression: ``kind`` is 'transpose', 'flip' (+ and -
-    swapped) or 'drop-left'/'drop-right' (a factor of a product left out); ``text`` says
-    what the edit is, ``mistake`` what it means when it makes the claim right."""
+    swapped), 'drop-left'/'drop-right' (a factor of a product left out) or 'index' (an edit
+    of index notation's letters, ``index_edits``, made on the text: ``claim`` is the edited
+    claim); ``text`` says what the edit is, ``mistake`` what it means when it makes the claim right."""
 
     position: tuple
     kind: str
     text: str
     mistake: str
+    claim: str | None = None
 
 
 def position(node: ast.AST) -> tuple:
@@ -361,8 +363,9 @@ class TensorReader(FormulaReader):
             if letter not in self.free and letter not in self.bound:
                 raise self.error(item, f"index '{letter}' is neither summed nor an index of --wrt", f"write sum_{{{letter}}} ...")
             known = self.ranges.setdefault(letter, size)
-            if known != size:
-                raise self.error(item, f"index '{letter}' runs over {known} values elsewhere but over {size} in '{what}'")
+            if known != size:  # the shapes of index notation do not fit: a mathematical mistake
+                message = f"index '{letter}' runs over {known} values elsewhere but over {size} in '{what}'"
+                raise ShapeError(str(self.error(item, message)), located=True)
             return letter
         if isinstance(item, ast.Slice):
             bounds = (item.lower, item.upper, item.step)

@@ -32,11 +32,11 @@ import numpy as np
 
 from ..errors import SymPropError
 from ..formula import FormulaError
-from ..ops import Elementwise
 from .claim_values import ShapeError
 from .probe import SAMPLES, SEEDS, Point, Probe
 from .reading import short
 from .tensor_claims import Part, TensorReader
+from .tensor_formulas import GradientFormulas
 from .tensor_values import Indexed, TensorNames, as_claim_value, describe
 
 #: Relative and absolute (times the gradient's largest element) tolerances of the comparison.
@@ -92,6 +92,10 @@ class TensorCheck:
     @cached_property
     def probe(self) -> Probe:
         return Probe(self.derivation)
+
+    @cached_property
+    def formulas(self) -> GradientFormulas:
+        return GradientFormulas(self.derivation, self.probe.builder)
 
     @property
     def points(self) -> list[Point]:
@@ -159,20 +163,9 @@ class TensorCheck:
         return f"parameters: {', '.join(self.derivation.param_names)} (Wq[2,3] is 0-based; Wq[i,j] names indices)"
 
     def expected(self, wrt: TensorWrt) -> str:
-        """The gradient as the backward pass computes it (the formulas of the module's comments)."""
-        builder, terms = self.probe.builder, []
-        for step in self.derivation.steps:
-            if step.target != wrt.node:
-                continue
-            source = self.graph.nodes[step.source]
-            # per sample, as claims are: the module's sums over the batch are not the claim's
-            term = source.op.numpy_adjoint(step, builder).math.replace(", summed over the batch", "")
-            # but the sum of a broadcast (a bias added to every token) is: an elementwise op's
-            # formula has the shape of its output, the sum brings it to the parameter's
-            axes = _summed_axes(source.shape, self.graph.nodes[step.target].shape) if isinstance(source.op, Elementwise) else ()
-            if axes:
-                term = f"sum({term}, axis={axes[0] if len(axes) == 1 else axes})"
-            terms.append(term)
+        """The gradient as the backward pass computes it (the formulas of the module's comments),
+        in the spec's names: a part the reader lettered (``p_b``) is written out."""
+        terms = self.formulas.terms(wrt.node)
         text = " + ".join(terms)
         if len(text) > 300:
             text = text[:280].rsplit(" + ", 1)[0] + f" + ... ({len(terms)} terms)"
@@ -193,7 +186,7 @@ class TensorCheck:
         """The claim at every point; SymPropError (one line) when it cannot be read or evaluated."""
         values, flipped, first = [], False, None
         for point in self.points:
-            reader = TensorReader(text, self.names, point.values, point.adjoints, self._free(wrt), change)
+            reader = TensorReader(text, self.names, point.values, point.adjoints, self.letter_ranges(wrt), change)
             try:
                 with np.errstate(all="ignore"):
                     value = reader.read()
@@ -207,7 +200,8 @@ class TensorCheck:
             values.append(fitted)
         return Evaluation(text, values, flipped, first)
 
-    def _free(self, wrt: TensorWrt) -> dict[str, int]:
+    def letter_ranges(self, wrt: TensorWrt) -> dict[str, int]:
+        """The letters of ``--wrt`` (the claim's free indices) and the size of the axis each names."""
         shape = self.graph.nodes[wrt.node].shape
         return {i: n for i, n in zip(wrt.items or (), shape) if isinstance(i, str)}
 
@@ -293,13 +287,3 @@ def _differs(claim: np.ndarray, correct: np.ndarray, scale: float) -> np.ndarray
         bound = RTOL * (np.abs(claim) + np.abs(correct)) + ATOL * scale
         same = (np.isfinite(claim) & (gap <= bound)) | (claim == correct)  # inf is never within a bound
     return ~same
-
-
-def _summed_axes(source: tuple[int, ...], target: tuple[int, ...]) -> tuple[int, ...]:
-    """The axes of one sample's ``source`` adjoint that a broadcast of ``target`` summed: the
-    leading ones ``target`` lacks and its size-1 ones that were stretched."""
-    extra = len(source) - len(target)
-    if extra < 0:
-        return ()
-    stretched = [extra + k for k, n in enumerate(target) if n == 1 and source[extra + k] > 1]
-    return (*range(extra), *stretched)

@@ -27,6 +27,7 @@ import sympy as sp
 from ..errors import SymPropError
 from ..formula import FormulaError
 from .claims_text import Names, normalize
+from .index_edits import index_edits
 from .tensor_claims import Part, transposable_parts
 from .tensor_decide import Evaluation, TensorCheck, TensorWrt
 
@@ -52,7 +53,8 @@ def diagnose(check: TensorCheck, wrt: TensorWrt, evaluation: Evaluation) -> list
     if _is_transpose(check, wrt, values):
         shape = list(check.graph.nodes[wrt.node].shape)
         notes.append(f"your claim is the transpose of dE/d{wrt.name} ({wrt.node} has shape {shape})")
-    edits = right_after_edit(check, wrt, evaluation.text, evaluation.reader.parts)
+    parts = index_edits(evaluation.text, check.names, check.letter_ranges(wrt)) + evaluation.reader.parts
+    edits = right_after_edit(check, wrt, evaluation.text, parts)
     notes += [f"{part.text} your claim is right: {part.mistake}" for part in edits[:1]]
     if len(notes) <= (ratio is not None) + evaluation.transposed_shape:
         notes += mistakes.matching(values)
@@ -60,8 +62,10 @@ def diagnose(check: TensorCheck, wrt: TensorWrt, evaluation: Evaluation) -> list
 
 
 def transpose_hint(check: TensorCheck, wrt: TensorWrt, claim: str) -> str:
-    """`` (with W2.T in place of W2 it would be right)`` for a claim whose shapes do not fit, or ''."""
-    fixed = right_after_edit(check, wrt, claim, transposable_parts(claim, check.names.loss))
+    """`` (with W2.T in place of W2 it would be right)`` for a claim whose shapes do not fit (in
+    index notation: ``with W2[i,j] in place of W2[j,i]``), or ''."""
+    parts = transposable_parts(claim, check.names.loss) + index_edits(claim, check.names, check.letter_ranges(wrt))
+    fixed = right_after_edit(check, wrt, claim, parts)
     return f" ({fixed[0].text} it would be right)" if fixed else ""
 
 
@@ -77,11 +81,14 @@ def plain_transpose_hint(check: TensorCheck, wrt: str, claim) -> str:
 
 
 def right_after_edit(check: TensorCheck, wrt: TensorWrt, text: str, parts: list[Part]) -> list[Part]:
-    """The edits of the claim (a transpose, a sign, a factor left out) that make it right."""
+    """The edits of the claim (a transpose, a sign, a factor left out, an index) that make it right."""
     found = []
     for part in parts:
         try:
-            evaluation = check.evaluate(wrt, text, change=part)
+            if part.claim is not None:  # an edit of the text
+                evaluation = check.evaluate(wrt, part.claim)
+            else:
+                evaluation = check.evaluate(wrt, text, change=part)
         except SymPropError:
             continue
         if not evaluation.transposed_shape and check.agrees(wrt, evaluation.values):

@@ -346,6 +346,13 @@ class Verifier:
             pairs = list(zip(list(fitted), list(expected)))
             equal, method, where = setting.compare(pairs)
             methods.append(method)
+            if not equal and not is_array(value) and len(expected) > 1:
+                # a number is accepted where it equals every element (0 for a zero gradient);
+                # wrong, it is the shape that is wrong, not one element (an element's formula?)
+                result.verdict, result.method = "wrong", "shape"
+                shape = describe_shape(expected)
+                result.diagnosis = holds + [f"the claim is one number, but d{result.loss}/d{target.node} is {shape}"]
+                return result
             if not equal:
                 k, flat = where
                 result.verdict = "wrong"

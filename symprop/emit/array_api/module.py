@@ -47,6 +47,7 @@ class ArrayApiModule(NumpyModule):
     """The template context of one derivation's array-API module (see the module docstring)."""
 
     builder_class = ArrayApiBuilder
+    in_place = False  # jax arrays are immutable
 
     def __init__(self, derivation: Derivation):
         super().__init__(derivation)
@@ -109,7 +110,7 @@ class ArrayApiModule(NumpyModule):
         for name in sorted(names):
             source = own.get(name) or self.spelled(self.builder.op_helpers[name].rstrip("\n"), margin=0) + "\n"
             sources.append(source)
-        sources += [helpers.CHECK_SOURCE, interface.PARAMS_CHECK_SOURCE]
+        sources += [helpers.CHECK_SOURCE, interface.params_check_source([(p.name, p.shape) for p in self.graph.params()])]
         if self.simplex_targets():
             sources.append(helpers.SIMPLEX_SOURCE)
         return sources

@@ -177,7 +177,6 @@ class ForwardSection:
         term = to_latex(term_expr, {y: self.generic(out, i), t: f"t_{{{i}}}"})
         front = r"\frac{1}{" + str(n) + "}" if op.choice.reduction == "mean" and n > 1 else ""
         total = rf"{front}\sum_{{i=1}}^{{{n}}} " if n > 1 else ""
-        name = op.choice.name if op.choice.formula is None else "formula"
         general = rf"E = {total}\ell\bigl({self.generic(out, i)}, t_{i}\bigr),\qquad \ell(y, t) = " + to_latex(op.elementwise)
         written = rf"E = {total}{paren(term) if isinstance(term_expr, sp.Add) and n > 1 else term}"
         elements = None
@@ -186,7 +185,7 @@ class ForwardSection:
             loss_symbol = self.d.scalar.loss_symbol
             elements = Tex(rf"E = {to_latex(self.d.scalar.definitions[loss_symbol], names)}")
         return {
-            "name": text(name),
+            "name": loss_title(op.choice),
             "general": Tex(general),
             "written": Tex(written),
             "elements": elements,
@@ -270,9 +269,8 @@ class ForwardSection:
             return None  # the fused softmax + cross-entropy section covers it
         ell = op.elementwise
         lines = derivative_lines(ell, registry.Y, None, None, final=op.derivative)
-        name = op.choice.name if op.choice.formula is None else "formula"
         return {
-            "title": Tex("the loss, " + text(name)),
+            "title": Tex("the loss, " + loss_title(op.choice, article=False)),
             "f": Tex(r"\ell(y, t)"),
             "fprime": Tex(r"\frac{\partial \ell}{\partial y}"),
             "definition": Tex(to_latex(ell)),
@@ -336,3 +334,14 @@ class ForwardSection:
                 + ("" if self.graph_mode else " = " + partial("E", self.generic(z, "j")))
             ),
         }
+
+
+def loss_title(choice, article: bool = True) -> Tex:
+    """How the handout's prose names a loss: "the cross-entropy (\\texttt{cross\\_entropy})", the
+    spec's name beside what a teacher calls it; "a formula of the spec" for a formula.  Without
+    ``article``, for a list or a title ("loss: cross-entropy"), no leading "the"."""
+    title = "a formula of the spec" if choice.formula is not None else registry.LOSSES[choice.name].title
+    if not article:
+        title = title.removeprefix("the ")
+    return Tex(text(title) + ("" if choice.formula is not None else " (" + code(choice.name) + ")"))
+

@@ -21,6 +21,7 @@ from . import edge_routing as routing
 from .limits import FIGURE_MAX_COLUMNS, GRAPH_FIGURE_MAX_COLUMNS, GRAPH_FIGURE_MAX_NODES
 from .notation import shape_tex
 from .tex import Tex, text
+from .unrolled import steps_words
 
 #: Distances between columns and rows of the block diagram (cm; the columns wider for shapes
 #: of rank 3 and more), and the room between two steps of an unrolled network (columns).
@@ -168,7 +169,7 @@ class GraphFigureSection:
         blocks = list(reads)  # in graph order
         leaves = {n.name for n in self.graph.nodes.values() if n.op.role != "op"}
         drawn_leaves = self._drawn_leaves(reads, leaves)
-        column, gap_column = self._columns(blocks, reads)
+        column, gap_column, hidden = self._columns(blocks, reads)
         shown = [b for b in blocks if column.get(b) is not None]
         for leaf in drawn_leaves:  # an input or a target sits just before its first use
             uses = [column[b] for b in shown if leaf in reads[b]]
@@ -199,8 +200,8 @@ class GraphFigureSection:
         edges = []
         gap = None
         if gap_column is not None:
-            if unrolled.hidden_steps:
-                words = f"{unrolled.hidden_words()}, as step {unrolled.shown_steps[1]}"
+            if hidden:
+                words = f"{steps_words(hidden)}, as step {self._model_step(hidden)}"
             else:
                 words = f"{len(blocks) - len(shown)} more nodes"
             gap = {"name": "gap", "x": f"{x_of[gap_column]:.2f}", "text": text(words)}
@@ -230,7 +231,7 @@ class GraphFigureSection:
             "nodes": placed,
             "edges": edges,
             "gap": gap,
-            "steps": text(self._steps_words()) if unrolled.hidden_steps else None,
+            "steps": text(self._steps_words(hidden)) if hidden else None,
             "tagged": text("the parameters, and what every step reads" if unrolled.steps else "the parameters"),
         }
 
@@ -274,12 +275,15 @@ class GraphFigureSection:
                     arrows[block].append(source)
         return arrows, tags
 
-    def _columns(self, blocks: list[str], reads: dict) -> tuple[dict, float | None]:
-        """Column of every block drawn (None: left out) and the gap's column (None: no gap).
+    def _columns(self, blocks: list[str], reads: dict) -> tuple[dict, float | None, list[int]]:
+        """Column of every block drawn (None: left out), the gap's column (None: no gap), and the
+        steps left out.
 
         Blocks go in groups: those before the repeated steps, each step, those after; within a
-        group, by depth (the longest chain of blocks of the same group before it).  Of a long
-        graph without steps, the middle columns are left out (a gap)."""
+        group, by depth (the longest chain of blocks of the same group before it).  The steps the
+        handout leaves out are left out, and middle steps more while the figure is wider than
+        FIGURE_MAX_COLUMNS (a GRU of 4 steps: step 3), so that the gap says which steps it
+        stands for.  Of a long graph without steps, the middle columns are left out."""
         unrolled = self.unrolled
         groups: dict[str, tuple[int, int]] = {}
         for block in blocks:  # graph order: what a block reads is grouped before it
@@ -295,8 +299,8 @@ class GraphFigureSection:
         widths: dict[tuple[int, int], int] = {}
         for block in blocks:
             widths[groups[block]] = max(widths.get(groups[block], 0), depth[block] + 1)
+        hidden = self._hidden_steps(widths)
         offset, start, gap_column = 1, {}, None  # column 0: the inputs read first
-        hidden = set(unrolled.hidden_steps)
         for key in sorted(widths):
             if key[0] == 1 and key[1] in hidden:
                 if gap_column is None:
@@ -315,7 +319,30 @@ class GraphFigureSection:
                     column[b] = None
                 elif col >= offset - keep_last:
                     column[b] = col - (offset - keep_last) + keep_first + 1
-        return column, gap_column
+        return column, gap_column, hidden
+
+    def _hidden_steps(self, widths: dict[tuple[int, int], int]) -> list[int]:
+        """The steps the figure leaves out, in order: the handout's, and then the middle steps from
+        the last but one back, while the columns (``widths``: of each group, as ``_columns``
+        lays them out) are more than FIGURE_MAX_COLUMNS; the first two steps and the last stay."""
+        hidden = list(self.unrolled.hidden_steps)
+        steps = self.unrolled.all_steps
+        middle = [k for k in steps[2:-1] if k not in hidden]  # the first step may be unlike the others
+
+        def columns() -> float:
+            drawn = [(key, w) for key, w in widths.items() if not (key[0] == 1 and key[1] in hidden)]
+            return 1 + bool(hidden) + sum(w + (STEP_AIR if key[0] == 1 else 0) for key, w in drawn)
+
+        while middle and columns() > FIGURE_MAX_COLUMNS:
+            hidden.append(middle.pop())
+        return sorted(hidden)
+
+    def _shown_steps(self, hidden: list[int]) -> list[int]:
+        return [k for k in self.unrolled.all_steps if k not in hidden]
+
+    def _model_step(self, hidden: list[int]) -> int:
+        """The step the hidden ones compute as: the one just before them."""
+        return max(k for k in self.unrolled.all_steps if k < hidden[0])
 
     def _box_width(self, node: str, tags: list[str]) -> float:
         """The estimated width (cm) of ``node``'s block: its name, or what it reads without an arrow."""
@@ -346,9 +373,10 @@ class GraphFigureSection:
         bend = "" if span <= 1.5 else f"bend left={min(round(12 + 6 * span), 40)}"
         return {"source": source, "target": target, "bend": bend, "style": ""}
 
-    def _steps_words(self) -> str:
-        shown = self.unrolled.shown_steps
+    def _steps_words(self, hidden: list[int]) -> str:
+        shown = self._shown_steps(hidden)
+        verb = "computes" if len(hidden) == 1 else "compute"
         return (
             f"The figure shows steps {', '.join(map(str, shown[:-1]))} and {shown[-1]} of "
-            f"{len(self.unrolled.all_steps)}; {self.unrolled.hidden_words()} compute what step {shown[1]} does."
+            f"{len(self.unrolled.all_steps)}; {steps_words(hidden)} {verb} what step {self._model_step(hidden)} does."
         )

@@ -18,7 +18,7 @@ from ...version import __version__
 from .backward import BackwardSection
 from .example import ExampleSection
 from .figure import FigureSection
-from .forward import ForwardSection
+from .forward import ForwardSection, loss_title
 from .graph_figure import GraphFigureSection
 from .graph_spec import GraphSpecSection
 from .layout import larger_than
@@ -272,12 +272,11 @@ class Handout(
             parts = [str(network.inputs)] + [f"{layer.units} ({op_name(layer.op)})" for layer in self.layers]
             if len(parts) > LAYERS_MAX:  # a deep stack: its first and last layers
                 parts = [*parts[:4], f"... ({len(parts) - 6} more layers)", *parts[-2:]]
-            loss_name = network.loss.name if network.loss.formula is None else "a formula"
             sizes = [network.inputs] + [layer.units for layer in self.layers]
             context = {
                 **common,
                 "summary": Tex(r" $\to$ ".join(text(part) for part in parts)),
-                "loss_name": text(loss_name),
+                "loss_name": loss_title(network.loss, article=False),
                 "figure": self.figure(),
                 "layers": self.layer_rows(),
                 "sizes": Tex(", ".join(rf"n_{{{i}}} = {count_tex(n)}" for i, n in enumerate(sizes))),

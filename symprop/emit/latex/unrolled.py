@@ -91,10 +91,14 @@ class Unrolled:
 
     def hidden_words(self) -> str:
         """``steps 3 to 9`` (the steps left out), or ""."""
-        hidden = self.hidden_steps
-        if not hidden:
-            return ""
-        return f"step {hidden[0]}" if len(hidden) == 1 else f"steps {hidden[0]} to {hidden[-1]}"
+        return steps_words(self.hidden_steps)
+
+
+def steps_words(steps: list[int]) -> str:
+    """``step 3``, ``steps 3 to 9`` (a run of steps), or "" for none."""
+    if not steps:
+        return ""
+    return f"step {steps[0]}" if len(steps) == 1 else f"steps {steps[0]} to {steps[-1]}"
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,12 @@ checks it over the whole range), with 2^n built from its bits: no call, no branc
 loop around them runs 4 or 8 elements a step.  Overflow gives inf, underflow 0 (through
 subnormals), NaN stays NaN, as in NumPy.
 
+Each helper computes in its argument's type, ``F = type(x)``, every constant written ``F(...)``:
+Numba types a float literal as float64, and a float32 times a float64 is a float64, so a float32
+layer computed with plain literals ran in float64 (a sigmoid layer of 1024 x 30 float32: 79 us,
+37 us with the constants in float32, the loop around it flat).  Within 3 ulp of NumPy's in float32
+too; in float64 the numbers are the same as with plain literals (``F`` is float64 there).
+
 ``FAST`` maps a ``math`` name to its helper; ``sources`` gives the helpers a set of names needs.
 """
 
@@ -27,28 +33,31 @@ def _pow2(k):
 EXP = '''@njit(inline="always", **JIT)
 def _exp(x):
     """exp(x) within 4e-16 (Cephes): x = n ln 2 + g, exp(g) = 1 + 2 g P(g^2) / (Q(g^2) - g P(g^2)),
-    times 2^n in two halves (so that overflow is inf and underflow 0, through subnormals)."""
-    c = min(max(x, -1000.0), 1000.0)
-    n = np.int64(floor(1.4426950408889634 * c + 0.5))
-    g = c - n * 0.693145751953125 - n * 1.42860682030941723212e-6  # ln 2 in two parts: n * 0.69314... is exact
+    times 2^n in two halves (so that overflow is inf and underflow 0, through subnormals); in x's type."""
+    F = type(x)
+    c = min(max(x, F(-1000.0)), F(1000.0))
+    n = np.int64(floor(F(1.4426950408889634) * c + F(0.5)))
+    m = F(n)
+    g = c - m * F(0.693145751953125) - m * F(1.42860682030941723212e-6)  # ln 2 in two parts: n * 0.69314... is exact
     gg = g * g
-    p = g * ((1.26177193074810590878e-4 * gg + 3.02994407707441961300e-2) * gg + 9.99999999999999999910e-1)
-    q = ((3.00198505138664455042e-6 * gg + 2.52448340349684104192e-3) * gg + 2.27265548208155028766e-1) * gg + 2.0
+    p = g * ((F(1.26177193074810590878e-4) * gg + F(3.02994407707441961300e-2)) * gg + F(9.99999999999999999910e-1))
+    q = ((F(3.00198505138664455042e-6) * gg + F(2.52448340349684104192e-3)) * gg + F(2.27265548208155028766e-1)) * gg + F(2.0)
     half = n >> 1
-    e = (1.0 + 2.0 * p / (q - p)) * _pow2(half) * _pow2(n - half)
+    e = (F(1.0) + F(2.0) * p / (q - p)) * F(_pow2(half)) * F(_pow2(n - half))
     return e if x == x else x  # NaN stays NaN'''
 
 TANH = '''@njit(inline="always", **JIT)
 def _tanh(x):
     """tanh(x) within 4e-16 (Cephes): x + x^3 P(x^2) / Q(x^2) for |x| < 0.625, else
-    (1 - exp(-2|x|)) / (1 + exp(-2|x|)) with the sign of x."""
+    (1 - exp(-2|x|)) / (1 + exp(-2|x|)) with the sign of x; in x's type."""
+    F = type(x)
     a = abs(x)
-    s = _exp(-2.0 * a)
+    s = _exp(F(-2.0) * a)
     z = x * x
-    p = ((-9.64399179425052238628e-1 * z - 9.92877231001918586564e1) * z - 1.61468768441708447952e3) * z
-    q = ((z + 1.12811678491632931402e2) * z + 2.23548839060100448583e3) * z + 4.84406305325125486048e3
-    t = a + a * p / q if a < 0.625 else (1.0 - s) / (1.0 + s)
-    return t if x >= 0.0 else -t'''
+    p = ((F(-9.64399179425052238628e-1) * z - F(9.92877231001918586564e1)) * z - F(1.61468768441708447952e3)) * z
+    q = ((z + F(1.12811678491632931402e2)) * z + F(2.23548839060100448583e3)) * z + F(4.84406305325125486048e3)
+    t = a + a * p / q if a < F(0.625) else (F(1.0) - s) / (F(1.0) + s)
+    return t if x >= F(0.0) else -t'''
 
 #: math name -> (helper name, the helpers it needs, in order, itself last)
 FAST = {"exp": ("_exp", ("pow2", "exp")), "tanh": ("_tanh", ("pow2", "exp", "tanh"))}

@@ -14,14 +14,19 @@ product with dE/da: a pass over memory and a fresh array each).  Each kernel her
 
 Element formulas are the scalar backend's spellings (``emit.scalar.printer``, the ``math``
 module's functions, which Numba compiles): each activation's f and f' (in its output where
-cheaper) from the op registry, each loss term from ``ops.loss.Loss.element_term``.  A kernel
-is a name, its arguments, a docstring and its body's lines; ``templates/numba_module.py.j2``
-writes them out.
+cheaper) from the op registry, each loss term from ``ops.loss.Loss.element_term``.  Their
+numbers are written in the arrays' type, ``F(0.5)`` with ``F = Z1.dtype.type`` (``typed``): a
+float literal is a float64 to Numba, and a float32 array's elements times a float64 are computed
+in float64 (a ReLU layer's backward pass of 1024 x 256 float32: 100 us so, 34 us in float32).
+A kernel is a name, its arguments, a docstring and its body's lines;
+``templates/numba_module.py.j2`` writes them out.
 """
 
 from __future__ import annotations
 
+import io
 import re
+import tokenize
 from dataclasses import dataclass
 
 import sympy as sp
@@ -33,6 +38,12 @@ from ..scalar.printer import ScalarPrinter, python_code
 
 LSE = sp.Symbol("lse", real=True)
 INDENT = "    "
+#: The first line of a kernel that writes numbers in the arrays' type (``typed``).
+FLOAT_TYPE = "F = {array}.dtype.type  # the arrays' float type: numbers in it keep float32 arithmetic in float32"
+#: ... but a softmax's rows: scalar code (a row of 10 does not vectorise), where float32 only added
+#: conversions to and from float64 (``_exp``'s 2^n, the loss's column sums): 150 us, 108 us in float64
+#: (softmax and cross-entropy of 1024 x 10 float32).
+ROWS_TYPE = "F = np.float64  # a softmax's rows are scalar code: float64 costs no more there, float32 adds conversions"
 
 
 @dataclass
@@ -41,6 +52,7 @@ class Kernel:
     args: list[str]
     doc: str
     body: list[str]
+    rows: bool = False  # a softmax's rows (``KernelBuilder.rows``), computed in float64
 
 
 class Elements:
@@ -51,10 +63,23 @@ class Elements:
         self.printer = ScalarPrinter()
 
     def code(self, expr: sp.Expr) -> str:
-        return python_code(expr, self.printer)
+        return typed(python_code(expr, self.printer))
 
     def spelled(self, template: str, **args: str) -> str:
-        return self.printer.spelled(template, **args)
+        return typed(self.printer.spelled(template, **args))
+
+
+def typed(code: str) -> str:
+    """``code`` with each number in the arrays' type, ``F(0.5)``, but an exponent (``x ** 3``:
+    a float32 to an integer power stays a float32, and an integer power is the faster)."""
+    pieces, end, previous = [], 0, ""
+    for token in tokenize.generate_tokens(io.StringIO(code).readline):
+        if token.type == tokenize.NUMBER and previous != "**":
+            (_, start), (_, stop) = token.start, token.end
+            pieces += [code[end:start], f"F({token.string})"]
+            end = stop
+        previous = token.string
+    return "".join(pieces) + code[end:]
 
 
 def formula(expr: sp.Expr, names: dict[sp.Symbol, str]) -> str:
@@ -74,6 +99,18 @@ def loop(rows: str, body: list[str]) -> list[str]:
     (a sigmoid output layer of 1024 x 10 ran 1.4x slower so)."""
     head = [f"for i in range({rows}.shape[0]):", f"{INDENT}for j in range({rows}.shape[1]):"]
     return head + [INDENT * 2 + line for line in body]
+
+
+def calls(code: str) -> bool:
+    """Whether ``code`` calls a function (``F(...)``, a number in the arrays' type, is no call).
+
+    Such an activation (exp, tanh: a dozen operations an element) runs over the layer flat, in one
+    loop of N * units elements, the bias added in a first pass: LLVM vectorises the inner loop
+    8 or 16 elements a step and leaves a remainder of scalar steps, most of a row of 30 (a sigmoid
+    layer of 1024 x 30 took 79 us in rows, 48 us flat in float64, 37 us in float32).  A cheap one
+    (ReLU) stays in one pass over the rows: in two, flat, it took 1.17x (1024 x 30) to 1.46x
+    (1024 x 256) the time."""
+    return any(name != "F" for name in re.findall(r"(?<![\w.])([A-Za-z_]\w*)\(", code))
 
 
 @dataclass
@@ -161,7 +198,7 @@ class KernelBuilder:
     def loss_start(self) -> list[str]:
         """The loss is summed per output (``column``) and the columns at the end: a running total
         would chain every element's addition to the previous one, and keep LLVM from vectorising."""
-        return ["N = T.shape[0]", f"column = np.zeros({self.output.units})"]
+        return ["N = F(T.shape[0])", f"column = np.zeros({self.output.units})"]
 
     def loss_return(self) -> str:
         """The batch loss from ``column``, the sums of the terms over the batch."""
@@ -180,7 +217,11 @@ class KernelBuilder:
             kernels.append(self.softmax_forward())
         else:
             kernels.append(self.layer_forward(out, "_output_forward"))
-        return kernels + [self.output_loss(), self.output_delta_kernel(), self.output_loss_and_delta()]
+        kernels += [self.output_loss(), self.output_delta_kernel(), self.output_loss_and_delta()]
+        for kernel in kernels:
+            if any(uses(line.partition("  # ")[0], "F") for line in kernel.body):
+                kernel.body.insert(0, ROWS_TYPE if kernel.rows else FLOAT_TYPE.format(array=kernel.args[0]))
+        return kernels
 
     def saves_z(self, layer: Layer) -> bool:
         """Whether forward() keeps z of ``layer`` (z + b written back into Z): when its derivative,
@@ -191,12 +232,26 @@ class KernelBuilder:
 
     def layer_forward(self, layer: Layer, name: str) -> Kernel:
         Z, A = layer.z.upper(), layer.a.upper()
-        saved = self.saves_z(layer)
-        body = layer.pre_activation(Z, write_back=saved)
-        body.append(f"{A}[i, j] = {self.activation(layer)}  # {layer.a} = {layer.a_formula}")
-        doc = f"{layer.a} = {layer.a_formula} with {layer.z} = {layer.z_formula}, in one pass: {Z} holds the product (BLAS)"
-        doc += f" on entry, {layer.z} on exit." if layer.bias and saved else "."
-        return Kernel(name, [Z, *([layer.b] if layer.bias else []), A], doc, loop(Z, body))
+        activation = self.activation(layer)
+        args = [Z, *([layer.b] if layer.bias else []), A]
+        head = f"{layer.a} = {layer.a_formula} with {layer.z} = {layer.z_formula}"
+        if not calls(activation):
+            saved = self.saves_z(layer)
+            body = layer.pre_activation(Z, write_back=saved)
+            body.append(f"{A}[i, j] = {activation}  # {layer.a} = {layer.a_formula}")
+            doc = f"{head}, in one pass: {Z} holds the product (BLAS)"
+            doc += f" on entry, {layer.z} on exit." if layer.bias and saved else "."
+            return Kernel(name, args, doc, loop(Z, body))
+        z, a = layer.z, layer.a
+        body = loop(Z, [f"{Z}[i, j] += {layer.b}[j]  # {layer.z} = {layer.z_formula}"]) if layer.bias else []
+        body += [
+            f"{z}, {a} = {Z}.reshape(-1), {A}.reshape(-1)  # flat: one loop vectorises all, no remainder a row",
+            f"for k in range({z}.shape[0]):",
+            f"{INDENT}z = {z}[k]",
+            f"{INDENT}{a}[k] = {activation}  # {layer.a} = {layer.a_formula}",
+        ]
+        doc = f"{head}: {Z} holds the product (BLAS) on entry" + (f", {layer.z} on exit." if layer.bias else ".")
+        return Kernel(name, args, doc, body)
 
     def layer_backward(self, layer: Layer) -> Kernel:
         Z, A, D = layer.z.upper(), layer.a.upper(), "D" + str(layer.index)
@@ -204,8 +259,8 @@ class KernelBuilder:
         code = self.elements.code(local)
         names = {registry.Z: layer.z, registry.A: layer.a}
         body = [f"{v} = {array}[i, j]" for v, array in (("z", Z), ("a", A)) if uses(code, v)]
-        shown = f"dE/d{layer.a} * {formula(local, names)}" if code != "1" else f"dE/d{layer.a}"
-        if code != "1":
+        shown = f"dE/d{layer.a} * {formula(local, names)}" if local != 1 else f"dE/d{layer.a}"
+        if local != 1:
             body += [f"d = {D}[i, j] * {self.bracket(code)}  # dE/d{layer.z} = {shown}", f"{D}[i, j] = d"]
         else:
             body.append(f"d = {D}[i, j]  # dE/d{layer.z} = {shown}")
@@ -234,11 +289,11 @@ class KernelBuilder:
         out, e = self.output, self.elements
         first = out.pre_activation(Z, write_back=True) if bias_first else [f"z = {Z}[i, j]"]
         return [
-            "top = -np.inf",
+            "top = F(-np.inf)",
             "for j in range(units):",
             *(INDENT + line for line in first),
             f"{INDENT}top = max(top, z)",
-            "s = 0.0",
+            "s = F(0.0)",
             "for j in range(units):",
             f"{INDENT}s += {e.code(sp.exp(sp.Symbol(f'{Z}[i, j]', real=True) - sp.Symbol('top', real=True)))}",
             f"lse = {e.code(sp.Symbol('top', real=True) + sp.log(sp.Symbol('s', real=True)))}  # log sum_j exp(z_j), row i",
@@ -258,7 +313,8 @@ class KernelBuilder:
             f"{INDENT}{A}[i, j] = a",
         ]
         doc = f"{out.a} = {out.a_formula} with {out.z} = {out.z_formula}, row by row: {Z} holds the product (BLAS) on entry"
-        return Kernel("_output_forward", [Z, *([out.b] if out.bias else []), A], doc + f", {out.z} on exit.", self.rows(Z, body))
+        args = [Z, *([out.b] if out.bias else []), A]
+        return Kernel("_output_forward", args, doc + f", {out.z} on exit.", self.rows(Z, body), rows=True)
 
     def rows(self, Z: str, body: list[str]) -> list[str]:
         """``for i`` over the rows of ``Z``, each a softmax row of ``units`` (read from the array: ``loop``)."""
@@ -288,7 +344,8 @@ class KernelBuilder:
             body = loop("T", self.loads(term, sources) + self.term_lines(term))
         args = [name for name, v in ((Z, "z"), (A, "a")) if uses(term, v) or (v == "z" and uses(term, "lse"))] + ["T"]
         doc = f"{self.loss_formula}, averaged over the batch, from forward()'s arrays."
-        return Kernel("_output_loss", args, doc, [*self.loss_start(), *body, self.loss_return()])
+        rows = out.softmax and uses(term, "lse")
+        return Kernel("_output_loss", args, doc, [*self.loss_start(), *body, self.loss_return()], rows=rows)
 
     def output_delta_kernel(self) -> Kernel:
         """dE/dz of the output layer and its bias gradient from forward()'s arrays (``backward``)."""
@@ -302,7 +359,7 @@ class KernelBuilder:
         args = [name for name in (Z, A) if name in reads] + ["T", D, *([f"d{out.b}"] if out.bias else [])]
         doc = f"dE/d{out.z} of the batch loss (1/N included) into {D}, from forward()'s arrays"
         doc += f"; d{out.b} its sum over the batch." if out.bias else "."
-        return Kernel("_output_delta", args, doc, ["N = T.shape[0]", *self.zero_bias(), *body])
+        return Kernel("_output_delta", args, doc, ["N = F(T.shape[0])", *self.zero_bias(), *body])
 
     def zero_bias(self) -> list[str]:
         return [f"d{self.output.b}[:] = 0.0"] if self.output.bias else []
@@ -333,7 +390,8 @@ class KernelBuilder:
         doc = f"{out.a} = {out.a_formula}, {self.loss_formula} and dE/d{out.z} in one pass: {Z} holds the product (BLAS)"
         doc += f" on entry and dE/d{out.z} (1/N included) on exit"
         doc += f", d{out.b} its sum over the batch; returns the batch loss." if out.bias else "; returns the batch loss."
-        return Kernel("_output_loss_and_delta", args, doc, [*self.loss_start(), *self.zero_bias(), *body, self.loss_return()])
+        body = [*self.loss_start(), *self.zero_bias(), *body, self.loss_return()]
+        return Kernel("_output_loss_and_delta", args, doc, body, rows=out.softmax)
 
     def softmax_rest(self, Z: str, term: str) -> list[str]:
         """After the row's lse: a, the loss terms and dE/dz of each element of row i."""

@@ -150,7 +150,8 @@ class NumbaModule:
         previous = "X"
         for layer in self.layers:
             Z = layer.z.upper()
-            lines.append(f"np.dot({previous}, W{layer.index}.T, out={Z})  # W{layer.index} {layer_input(previous)}, by BLAS")
+            product = f"_product({previous}, W{layer.index}, {Z}, {Z}T)"
+            lines.append(f"{product}  # W{layer.index} {layer_input(previous)}, by BLAS, in its faster orientation")
             if layer is out:
                 break
             lines.append(self.layer_step(layer, f"_layer{layer.index}_forward"))
@@ -164,11 +165,12 @@ class NumbaModule:
         return lines + body
 
     def workspace_names(self) -> list[str]:
-        """The arrays ``loss_and_grad`` reuses: per layer Z (and dE/dz of the output layer), A,
-        and for hidden layers D (dE/da, then dE/dz); the output layer's A only as a softmax's scratch."""
+        """The arrays ``loss_and_grad`` reuses: per layer Z (and dE/dz of the output layer), ZT (its
+        product transposed, ``_product``), A, and for hidden layers D (dE/da, then dE/dz); the output
+        layer's A only as a softmax's scratch."""
         names = []
         for layer in self.layers:
-            names.append(layer.z.upper())
+            names += [layer.z.upper(), f"{layer.z.upper()}T"]
             if layer is not self.layers[-1]:
                 names += [layer.a.upper(), f"D{layer.index}"]
             elif layer.a.upper() in self.kernel("_output_loss_and_delta").args:
@@ -176,11 +178,12 @@ class NumbaModule:
         return names
 
     def workspace(self) -> list[str]:
-        """The arrays of ``_workspace``, one line each: (N, units) of the layer's width."""
-        units = {}
+        """The arrays of ``_workspace``, one line each: (N, units) of the layer's width, ZT (units, N)."""
+        shapes = {}
         for layer in self.layers:
-            units |= {layer.z.upper(): layer.units, layer.a.upper(): layer.units, f"D{layer.index}": layer.units}
-        return [f"np.empty((N, {units[name]}), dtype),  # {name}" for name in self.workspace_names()]
+            Z, n = layer.z.upper(), layer.units
+            shapes |= {Z: f"N, {n}", f"{Z}T": f"{n}, N", layer.a.upper(): f"N, {n}", f"D{layer.index}": f"N, {n}"}
+        return [f"np.empty(({shapes[name]}), dtype),  # {name}" for name in self.workspace_names()]
 
     # -- the module ------------------------------------------------------------------------------
 
@@ -230,7 +233,8 @@ NUMBA_NOTE = (
     "the elementwise work between them (bias, activation, loss, its derivative, the bias gradients) as one "
     "compiled loop per layer (@njit: compiled on a function's first call with a new dtype, then cached in "
     "__pycache__ beside this file for the next process: see CACHE). loss_and_grad() reuses its arrays between "
-    "calls, one set per thread, batch size and dtype; the gradients it returns are fresh arrays."
+    "calls, one set per thread, batch size and dtype; the gradients it returns are fresh arrays. Its layers' "
+    "products run in the orientation BLAS is faster at, timed on their first call with a shape (_product)."
 )
 
 
@@ -244,13 +248,36 @@ def layer_input(array: str) -> str:
 
 
 def fitted(line: str, width: int = WIDTH - 12) -> str:
-    """A line whose comment would pass ``width`` (with the loop's indentation) gets it on the line above."""
+    """A line whose comment would pass ``width`` (with the loop's indentation) gets it on the line
+    above; code that would still pass it is broken inside its brackets (``broken``)."""
     code, _, comment = line.partition("  # ")
     if len(line) <= width or not comment:
-        return line
+        return "\n".join(broken(line, width))
     indent = re.match(r"\s*", code).group(0)
     above = textwrap.wrap(comment, width - len(indent) - 2, break_long_words=False)
-    return "\n".join([*(f"{indent}# {text}" for text in above), code])
+    return "\n".join([*(f"{indent}# {text}" for text in above), *broken(code, width)])
+
+
+_OPERATOR = re.compile(r"(?:[-+*/] |if |else )")
+
+
+def broken(code: str, width: int) -> list[str]:
+    """``code`` in lines of at most ``width`` where it can be: broken before an operator inside
+    brackets (Python joins such lines), the rest indented one step more.  Long element formulas
+    (a formula activation's derivative, its numbers written ``F(1.5)``) need it."""
+    indent = re.match(r"\s*", code).group(0)
+    lines, open_ = [], 0  # brackets left open by the lines before
+    while len(code) > width:
+        depth, cut = open_, None
+        for k, char in enumerate(code[:width]):
+            depth += (char in "([") - (char in ")]")
+            if depth > 0 and char == " " and _OPERATOR.match(code, k + 1) and k > len(indent) + len(INDENT):
+                cut, open_at_cut = k, depth
+        if cut is None:
+            break
+        lines.append(code[:cut])
+        code, open_ = indent + INDENT + code[cut + 1 :], open_at_cut
+    return [*lines, code]
 
 
 def wrapped_doc(text: str) -> str:

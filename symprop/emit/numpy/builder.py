@@ -558,6 +558,8 @@ class ModuleBuilder:
         """The printer's helper functions the lines call (activations, stable log-softmax), and the ones they call."""
         needed = set(self.printer.helpers)
         for name in list(needed):
+            if name.endswith(registry.FRESH):  # an in-place helper falls back on its activation's
+                needed.add(name := name[: -len(registry.FRESH)])
             entry = registry.ACTIVATIONS.get(name)
             if entry is not None:
                 needed.update(entry.helper_needs)
@@ -571,4 +573,5 @@ class ModuleBuilder:
         """The helper functions the lines call (activations, stable log-softmax, an op's own), and the argument check."""
         sources = [helper_source(name) for name in self.helper_names()]
         sources += [self.op_helpers[name] for name in sorted(self.op_helpers)]
-        return [*sources, interface.CHECK_SOURCE, interface.PARAMS_CHECK_SOURCE]
+        params_check = interface.params_check_source([(p.name, p.shape) for p in self.graph.params()])
+        return [*sources, interface.CHECK_SOURCE, params_check]

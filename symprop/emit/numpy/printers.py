@@ -78,6 +78,8 @@ def helper_source(name: str, tuned: bool = True) -> str:
     if name in EXTRA_HELPERS:
         return EXTRA_HELPERS[name]
 
+    if name.endswith(registry.FRESH) and name[: -len(registry.FRESH)] in registry.ACTIVATIONS:
+        return registry.ACTIVATIONS[name[: -len(registry.FRESH)]].numpy_fresh_function
     entry = registry.ACTIVATIONS[name]
     if tuned and entry.numpy_function:
         return entry.numpy_function
