@@ -103,9 +103,11 @@ class NumbaBuilder(ModuleBuilder):
 
 
 class NumbaLines(NumpyModule):
-    """The NumPy module's context, its lines from ``NumbaBuilder``."""
+    """The NumPy module's context, its lines from ``NumbaBuilder``; no NumPy helper that works in
+    place (``_sigmoid_fresh``, ``out=``): one compiled function makes no temporaries to save."""
 
     builder_class = NumbaBuilder
+    in_place = False
 
 
 #: The paragraph a graph spec's numba module adds to the NumPy module's docstring.
@@ -307,12 +309,14 @@ def scalar_loop(function: ast.FunctionDef) -> str | None:
             return None
     expression = ast.unparse(returned.value)
     expression = re.sub(r"\bnp\.(tanh|exp)\(", r"_\1(", expression)
+    expression = re.sub(r"(?<![\w.])(\d+\.\d*(?:e[-+]?\d+)?)", r"F(\1)", expression)  # in x's type, as fastmath computes
     expression = re.sub(rf"\b{argument}\b", "v", expression)
     doc = ast.get_docstring(function)
     return "\n".join(
         [
             f"def {function.name}({argument}):",
             f'    """{doc}  One loop over the elements."""',
+            f"    F = {argument}.dtype.type",
             f"    out = np.empty({argument}.shape, {argument}.dtype)",
             f"    flat = np.ascontiguousarray({argument}).ravel()",
             "    into = out.ravel()",
