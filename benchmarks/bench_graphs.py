@@ -2,11 +2,13 @@
 
     python benchmarks/bench_graphs.py [--modules DIR] [--networks a,b] [--repeats 5] [--no-jax] [--numba]
 
-For every example of ``reference_graphs.HAND``, the emitted module's ``loss_and_grad`` (derived
+For every example of ``reference_graphs.NETWORKS``, the emitted module's ``loss_and_grad`` (derived
 now, or read from ``--modules DIR``, e.g. ``generated/`` of another commit) and the hand-written
-NumPy version take turns in one process, on the same weights and batch, at batch 64 and 1024 in
-float64 and float32; ``jax.jit(jax.value_and_grad(loss))`` joins them at batch 64 (float64,
-float32) when JAX is installed.  Losses and gradients must agree first (1e-9 relative in float64,
+NumPy version (``HAND``; ``-`` in the table for the examples without one: cnn_digits and
+transformer_block) take turns in one process, on the same weights and batch, at batch 64 and 1024
+in float64 and float32; ``jax.jit(jax.value_and_grad(loss))`` joins them at batch 64 (float64,
+float32) when JAX is installed, and at batch 1024 too for an example without a hand version (a
+second table gives those ratios).  Losses and gradients must agree first (1e-9 relative in float64,
 1e-4 in float32).  One thread (``_common`` pins the process); process CPU time over blocks of
 calls, the median of ``--repeats`` turns: read +-5% as noise on a shared machine.  The last
 column is what the module's argument checks (``_inputs``, ``_targets``; the hand versions have
@@ -16,7 +18,9 @@ none) cost a call at batch 64; the column before it, the module called with ``ch
 With ``--numba``, the numba backend's module of each example (``--backend numba``: loss_and_grad
 as one compiled function) joins the turns, written to ``SYMPROP_NUMBA_DIR`` (default
 ``/tmp/symprop_bench_numba``) and imported by name, so that Numba's cache serves the next run
-(the first compiles for seconds to minutes per dtype); a second table gives its ratios.
+(the first compiles for seconds to minutes per dtype); a second table gives its ratios.  An
+example the numba backend refuses (a helper it cannot spell: cnn_digits, transformer_block) is
+measured without it, with one line saying so.
 
 The last rows compare a layer stack with the same network written as a graph spec
 (784-30-10 and 2-2-2, module against module): the two must run alike.
@@ -36,7 +40,7 @@ from pathlib import Path
 
 import _common  # pins threads before NumPy loads
 import numpy as np
-from reference_graphs import HAND, jax_losses
+from reference_graphs import HAND, NETWORKS, jax_losses
 
 EXAMPLES = _common.ROOT / "examples"
 
@@ -78,8 +82,9 @@ def load(name: str, modules: Path | None, scratch: Path):
     return _import(symprop.derive(symprop.load(EXAMPLES / f"{name}.yaml")).write_numpy(scratch), name)
 
 
-def load_numba(name: str):
-    """The numba backend's module of examples/<name>.yaml, imported by name from a lasting folder."""
+def load_numba(name: str, log=print):
+    """The numba backend's module of examples/<name>.yaml, imported by name from a lasting folder;
+    None (and a line to ``log``) when the backend refuses the example."""
     _common.ensure_symprop_importable()
     import os
 
@@ -87,7 +92,11 @@ def load_numba(name: str):
 
     folder = Path(os.environ.get("SYMPROP_NUMBA_DIR", "/tmp/symprop_bench_numba"))
     folder.mkdir(parents=True, exist_ok=True)
-    source = symprop.derive(symprop.load(EXAMPLES / f"{name}.yaml")).numba_source()
+    try:
+        source = symprop.derive(symprop.load(EXAMPLES / f"{name}.yaml")).numba_source()
+    except symprop.SymPropError as error:
+        log(f"{name}: no numba module ({error})")
+        return None
     path = folder / f"numba_{name}.py"
     if not path.exists() or path.read_text() != source:  # unchanged: Numba's cache stays valid
         path.write_text(source)
@@ -165,20 +174,19 @@ def rows(names: list[str], modules: Path | None, repeats: int, use_jax: bool, lo
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             module = load(name, modules, Path(tmp))
-            compiled = load_numba(name) if numba else None
+            compiled = load_numba(name, log) if numba else None
             for batch in (64, 1024):
                 for dtype in (np.float64, np.float32):
                     params = module.init_params(0, dtype=dtype)
                     X, T = module.sample_batch(batch, 0, dtype=dtype)
-                    engines = {
-                        "module": lambda m=module, p=params, X=X, T=T: m.loss_and_grad(p, X, T),
-                        "hand": lambda f=HAND[name], p=params, X=X, T=T: f(p, X, T),
-                    }
+                    engines = {"module": lambda m=module, p=params, X=X, T=T: m.loss_and_grad(p, X, T)}
+                    if name in HAND:
+                        engines["hand"] = lambda f=HAND[name], p=params, X=X, T=T: f(p, X, T)
                     if "check" in inspect.signature(module.loss_and_grad).parameters:
                         engines["unchecked"] = lambda m=module, p=params, X=X, T=T: m.loss_and_grad(p, X, T, check=False)
                     if compiled is not None:
                         engines["numba"] = lambda m=compiled, p=params, X=X, T=T: m.loss_and_grad(p, X, T)
-                    if name in losses and (batch == 64 or compiled is not None):
+                    if name in losses and (batch == 64 or compiled is not None or name not in HAND):
                         engines["jax"] = jax_engine(jax, losses[name], params, X, T)
                     tolerance = 1e-9 if dtype == np.float64 else 1e-4
                     expected = engines["module"]()
@@ -252,6 +260,22 @@ def table(found: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def jax_table(found: list[dict]) -> str:
+    """The markdown table of the examples without a hand version: the module against JAX jit."""
+    lines = [
+        "| example | batch | dtype | module | JAX jit | module / JAX |",
+        "| --- | ---: | --- | ---: | ---: | ---: |",
+    ]
+    for r in found:
+        us = r["us"]
+        if r["network"] not in HAND and "jax" in us:
+            lines.append(
+                f"| {r['network']} | {r['batch']} | {r['dtype']} | {us['module']:.0f} us | {us['jax']:.0f} us "
+                f"| {us['module'] / us['jax']:.2f}x |"
+            )
+    return "\n".join(lines)
+
+
 def numba_table(found: list[dict]) -> str:
     """The markdown table of the numba backend: its time against the NumPy module's and JAX jit's."""
     lines = [
@@ -271,18 +295,21 @@ def numba_table(found: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modules", type=Path, help="read the modules from this folder instead of deriving them")
-    parser.add_argument("--networks", default=",".join(HAND), help="comma-separated examples")
+    parser.add_argument("--networks", default=",".join(NETWORKS), help="comma-separated examples")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-jax", action="store_true", help="leave JAX out")
     parser.add_argument("--numba", action="store_true", help="add the numba backend's module (and JAX at batch 1024)")
     args = parser.parse_args(argv)
     names = args.networks.split(",")
-    unknown = sorted(set(names) - set(HAND))
+    unknown = sorted(set(names) - set(NETWORKS))
     if unknown:
-        parser.error(f"unknown network {unknown[0]!r}; choose from {', '.join(HAND)}")
+        parser.error(f"unknown network {unknown[0]!r}; choose from {', '.join(NETWORKS)}")
     log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
     found = rows(names, args.modules, args.repeats, not args.no_jax, log=log, numba=args.numba)
     print(table(found))
+    if any(row["network"] not in HAND and "jax" in row["us"] for row in found):
+        print()
+        print(jax_table(found))
     if args.numba:
         print()
         print(numba_table(found))

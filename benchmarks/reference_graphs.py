@@ -21,9 +21,9 @@ They are not derived from symprop's output; ``bench_graphs.py`` checks each agai
 before timing (1e-9 in float64).  ``jax_<example>(params, X, T) -> loss`` is the same network in
 ``jax.numpy`` for ``jax.jit(jax.value_and_grad(...))``.
 
-Not written: ``cnn_digits`` (a convolution by hand is an im2col exercise of its own;
+Not written by hand: ``cnn_digits`` (a convolution by hand is an im2col exercise of its own;
 ``bench_conv.py`` compares it with PyTorch) and ``transformer_block`` (its exact GELU needs an
-``erf`` NumPy lacks; see docs/benchmarks.md).
+``erf`` NumPy lacks; see docs/benchmarks.md): ``NETWORKS`` lists them with JAX losses only.
 """
 
 from __future__ import annotations
@@ -309,6 +309,9 @@ HAND = {
     "batchnorm_mlp": hand_batchnorm_mlp,
 }
 
+#: Every example measured: those of HAND, and those with a JAX loss only.
+NETWORKS = (*HAND, "cnn_digits", "transformer_block")
+
 
 # -- the same networks in JAX (losses only: jax.value_and_grad differentiates them) ----------------
 
@@ -395,4 +398,28 @@ def jax_losses(jax) -> dict:
         h = nn.relu(p["g"] * z + p["c"])
         return ce(h @ p["W2"].T + p["b2"], t)
 
-    return {name: value for name, value in locals().items() if name in HAND}
+    def cnn_digits(p, x, t):
+        # conv2d(x, K, padding=1) is PyTorch's (a cross-correlation, NCHW, OIHW); 2x2 max pooling
+        # with stride 2 as a reshape (8x8 -> 4x4 windows) and a max over each window's two axes.
+        c = jax.lax.conv_general_dilated(x, p["K"], window_strides=(1, 1), padding=((1, 1), (1, 1)))
+        c = nn.relu(c + p["kb"])
+        h = c.reshape(c.shape[0], 8, 4, 2, 4, 2).max(axis=(3, 5)).reshape(c.shape[0], 128)
+        return ce(h @ p["W"].T + p["b"], t)
+
+    def transformer_block(p, x, t):
+        def layer_norm(z, g, b):
+            z = z - z.mean(axis=-1, keepdims=True)
+            return g * z / jnp.sqrt((z * z).mean(axis=-1, keepdims=True) + 1e-5) + b
+
+        def heads(z):  # (batch, T, d) -> (batch, heads, T, 8)
+            return z.reshape(z.shape[0], 8, 4, 8).transpose(0, 2, 1, 3)
+
+        n1 = layer_norm(x, p["g1"], p["b1"])
+        q, k, v = heads(n1 @ p["Wq"]), heads(n1 @ p["Wk"]), heads(n1 @ p["Wv"])
+        s = jnp.where(jnp.tril(jnp.ones((8, 8), dtype=bool)), q @ k.transpose(0, 1, 3, 2) / jnp.sqrt(8.0), -1e9)
+        o = (nn.softmax(s, axis=-1) @ v).transpose(0, 2, 1, 3).reshape(x.shape[0], 8, 32)
+        h = x + o @ p["Wo"] + p["bo"]
+        f = nn.gelu(layer_norm(h, p["g2"], p["b2"]) @ p["W1"] + p["c1"], approximate=False) @ p["W2"] + p["c2"]
+        return (((h + f) - t) ** 2).mean(axis=(1, 2)).mean()
+
+    return {name: value for name, value in locals().items() if name in NETWORKS}
