@@ -95,7 +95,7 @@ def load_numba(name: str, log=print):
     try:
         source = symprop.derive(symprop.load(EXAMPLES / f"{name}.yaml")).numba_source()
     except symprop.SymPropError as error:
-        log(f"{name}: no numba module ({error})")
+        log(f"{error}: measured without numba")
         return None
     path = folder / f"numba_{name}.py"
     if not path.exists() or path.read_text() != source:  # unchanged: Numba's cache stays valid
@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(row["network"] not in HAND and "jax" in row["us"] for row in found):
         print()
         print(jax_table(found))
-    if args.numba:
+    if any("numba" in row["us"] for row in found):
         print()
         print(numba_table(found))
     return 0

@@ -400,10 +400,12 @@ def jax_losses(jax) -> dict:
 
     def cnn_digits(p, x, t):
         # conv2d(x, K, padding=1) is PyTorch's (a cross-correlation, NCHW, OIHW); 2x2 max pooling
-        # with stride 2 as a reshape (8x8 -> 4x4 windows) and a max over each window's two axes.
+        # by reduce_window (at batch 64 a third faster than a reshape and a max over the windows'
+        # axes, as fast at 1024).  A tie within a window is at a dead relu: no gradient either way.
         c = jax.lax.conv_general_dilated(x, p["K"], window_strides=(1, 1), padding=((1, 1), (1, 1)))
         c = nn.relu(c + p["kb"])
-        h = c.reshape(c.shape[0], 8, 4, 2, 4, 2).max(axis=(3, 5)).reshape(c.shape[0], 128)
+        h = jax.lax.reduce_window(c, -jnp.inf, jax.lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
+        h = h.reshape(c.shape[0], 128)
         return ce(h @ p["W"].T + p["b"], t)
 
     def transformer_block(p, x, t):
