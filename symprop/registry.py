@@ -137,6 +137,12 @@ def fresh_helper(name: str) -> str | None:
     return name + FRESH if entry is not None and entry.numpy_fresh_function else None
 
 
+def fresh_activation(helper: str) -> Activation | None:
+    """The activation whose in-place NumPy helper ``helper`` is (``sigmoid_fresh``: sigmoid's), else None."""
+    entry = ACTIVATIONS.get(helper.removesuffix(FRESH)) if helper.endswith(FRESH) else None
+    return entry if entry is not None and entry.numpy_fresh_function else None
+
+
 @cache
 def function_for(name: str) -> type[RegistryFunction]:
     """The SymPy function class of a registered activation (one class per entry)."""

@@ -558,8 +558,9 @@ class ModuleBuilder:
         """The printer's helper functions the lines call (activations, stable log-softmax), and the ones they call."""
         needed = set(self.printer.helpers)
         for name in list(needed):
-            if name.endswith(registry.FRESH):  # an in-place helper falls back on its activation's
-                needed.add(name := name[: -len(registry.FRESH)])
+            fresh = registry.fresh_activation(name)  # an in-place helper falls back on its activation's
+            if fresh is not None:
+                needed.add(name := fresh.name)
             entry = registry.ACTIVATIONS.get(name)
             if entry is not None:
                 needed.update(entry.helper_needs)

@@ -78,8 +78,9 @@ def helper_source(name: str, tuned: bool = True) -> str:
     if name in EXTRA_HELPERS:
         return EXTRA_HELPERS[name]
 
-    if name.endswith(registry.FRESH) and name[: -len(registry.FRESH)] in registry.ACTIVATIONS:
-        return registry.ACTIVATIONS[name[: -len(registry.FRESH)]].numpy_fresh_function
+    fresh = registry.fresh_activation(name)
+    if fresh is not None:
+        return fresh.numpy_fresh_function
     entry = registry.ACTIVATIONS[name]
     if tuned and entry.numpy_function:
         return entry.numpy_function
