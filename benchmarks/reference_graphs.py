@@ -27,6 +27,8 @@ docs/benchmarks.md): ``NETWORKS`` lists it with a JAX loss only.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 dot = np.dot
@@ -155,7 +157,7 @@ def hand_self_attention(p, X, T):
     Wq, Wk, Wv, Wo, bo = p["Wq"], p["Wk"], p["Wv"], p["Wo"], p["bo"]
     n, steps, d = X.shape
     Q, K, V = X @ Wq, X @ Wk, X @ Wv
-    scale = 1 / np.sqrt(d)
+    scale = 1 / math.sqrt(d)  # a Python float: float32 stays float32
     S = np.where(np.tril(np.ones((steps, steps), dtype=bool)), (Q @ K.transpose(0, 2, 1)) * scale, -1e9)
     S -= S.max(axis=-1, keepdims=True)
     P = np.exp(S)
