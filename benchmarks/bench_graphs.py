@@ -4,8 +4,9 @@
 
 For every example of ``reference_graphs.NETWORKS``, the emitted module's ``loss_and_grad`` (derived
 now, or read from ``--modules DIR``, e.g. ``generated/`` of another commit) and the hand-written
-NumPy version (``HAND``; ``-`` in the table for transformer_block, which has none) take turns in
-one process, on the same weights and batch, at batch 64 and 1024 in float64 and float32;
+NumPy version (``HAND``; without SciPy, transformer_block has none: one line says so, and its hand
+columns are ``-``) take turns in one process, on the same weights and batch, at batch 64 and 1024
+in float64 and float32;
 ``jax.jit(jax.value_and_grad(loss))`` joins them at batch 64 (float64, float32) when JAX is
 installed, and at batch 1024 too for the examples of ``JAX_1024`` (a second table gives their
 module / JAX ratios).  Losses and gradients must agree first (1e-9 relative in float64,
@@ -40,7 +41,7 @@ from pathlib import Path
 
 import _common  # pins threads before NumPy loads
 import numpy as np
-from reference_graphs import HAND, NETWORKS, jax_losses
+from reference_graphs import HAND, NETWORKS, NO_HAND, jax_losses
 
 EXAMPLES = _common.ROOT / "examples"
 
@@ -178,6 +179,8 @@ def rows(names: list[str], modules: Path | None, repeats: int, use_jax: bool, lo
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             module = load(name, modules, Path(tmp))
+            if name in NO_HAND:
+                log(f"{name} has no hand NumPy version ('-' in its hand columns): {NO_HAND[name]}")
             compiled = load_numba(name, log) if numba else None
             for batch in (64, 1024):
                 for dtype in (np.float64, np.float32):

@@ -21,8 +21,9 @@ They are not derived from symprop's output; ``bench_graphs.py`` checks each agai
 before timing (1e-9 in float64).  ``jax_<example>(params, X, T) -> loss`` is the same network in
 ``jax.numpy`` for ``jax.jit(jax.value_and_grad(...))``.
 
-Not written by hand: ``transformer_block`` (its exact GELU needs an ``erf`` NumPy lacks; see
-docs/benchmarks.md): ``NETWORKS`` lists it with a JAX loss only.
+``hand_transformer_block`` takes its exact GELU's ``erf`` from ``scipy.special`` (NumPy has
+none; SciPy comes with JAX): without SciPy it is left out of ``HAND``, and ``NO_HAND`` says why
+(``bench_graphs.py`` prints it and measures the example against JAX only).
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+try:
+    from scipy.special import erf
+except ImportError:  # the hand transformer_block needs it; the other hand versions do not
+    erf = None
 
 dot = np.dot
 
@@ -326,6 +332,109 @@ def hand_cnn_digits(p, X, T):
     }
 
 
+def _layer_norm(Z, eps=1e-5):
+    """(Z normalised over its last axis, 1 / its standard deviation): a new array, and what the
+    backward needs."""
+    Z = Z - Z.mean(axis=-1, keepdims=True)
+    rstd = 1 / np.sqrt((Z * Z).mean(axis=-1, keepdims=True) + eps)
+    Z *= rstd
+    return Z, rstd
+
+
+def _layer_norm_back(dZn, Zn, rstd):
+    """The adjoint of the layer norm's input from that of its output (before the gain)."""
+    return (dZn - dZn.mean(axis=-1, keepdims=True) - Zn * (dZn * Zn).mean(axis=-1, keepdims=True)) * rstd
+
+
+#: The mask of the future: token t attends to tokens 1..t only.
+_FUTURE = ~np.tril(np.ones((8, 8), dtype=bool))
+
+
+def hand_transformer_block(p, X, T):
+    """Every token a row of one (N * 8, 32) matrix for the layer norms and the dense products;
+    the heads as (N, 4, 8, 8) stacks multiplied by ``@``; Q, K, V each from its own matrix, as the
+    spec gives them.  The forward keeps Phi(z) of the GELU z Phi(z) for its derivative
+    Phi(z) + z phi(z); the softmax's masked entries are exactly 0, so their adjoint is too."""
+    n, steps, d = X.shape
+    heads, width = 4, d // 4
+    rows = n * steps
+    scale = 1 / math.sqrt(width)  # a Python float: float32 stays float32
+    X2, T2 = X.reshape(rows, d), T.reshape(rows, d)
+
+    def split(Z):  # (N * 8, 32) -> (N, 4, 8, 8): head, token, feature
+        return Z.reshape(n, steps, heads, width).transpose(0, 2, 1, 3)
+
+    def merge(Z):  # (N, 4, 8, 8) -> (N * 8, 32)
+        return Z.transpose(0, 2, 1, 3).reshape(rows, d)
+
+    N1n, _ = _layer_norm(X2)  # x needs no adjoint: no backward through this norm
+    N1 = N1n * p["g1"]
+    N1 += p["b1"]
+    Q, K, V = split(dot(N1, p["Wq"])), split(dot(N1, p["Wk"])), split(dot(N1, p["Wv"]))
+    P = Q @ K.transpose(0, 1, 3, 2)
+    P *= scale
+    P[..., _FUTURE] = -1e9
+    P -= P.max(axis=-1, keepdims=True)
+    np.exp(P, out=P)
+    P /= P.sum(axis=-1, keepdims=True)
+    A = merge(P @ V)  # the heads side by side again
+    H = dot(A, p["Wo"])
+    H += X2
+    H += p["bo"]
+    N2n, r2 = _layer_norm(H)
+    N2 = N2n * p["g2"]
+    N2 += p["b2"]
+    Z = dot(N2, p["W1"])
+    Z += p["c1"]
+    Phi = erf(Z * (1 / math.sqrt(2)))
+    Phi += 1
+    Phi *= 0.5
+    G = Z * Phi
+    R = dot(G, p["W2"])  # f, then y - t in place
+    R += p["c2"]
+    R += H
+    R -= T2
+    loss = np.vdot(R, R) / R.size
+    R *= 2 / R.size  # the adjoint of y: of f and (through the residual) of h
+
+    dZ = dot(R, p["W2"].T)
+    slope = Z * Z  # the GELU's: Phi(z) + z phi(z), phi(z) = exp(-z^2 / 2) / sqrt(2 pi)
+    slope *= -0.5
+    np.exp(slope, out=slope)
+    slope *= Z
+    slope *= 1 / math.sqrt(2 * math.pi)
+    slope += Phi
+    dZ *= slope
+    dN2 = dot(dZ, p["W1"].T)
+    grads = {
+        "W2": dot(G.T, R),
+        "c2": R.sum(axis=0),
+        "W1": dot(N2.T, dZ),
+        "c1": dZ.sum(axis=0),
+        "g2": (dN2 * N2n).sum(axis=0),
+        "b2": dN2.sum(axis=0),
+    }
+    dN2 *= p["g2"]
+    dH = _layer_norm_back(dN2, N2n, r2)
+    dH += R
+    grads["Wo"] = dot(A.T, dH)
+    grads["bo"] = dH.sum(axis=0)
+    dA = split(dot(dH, p["Wo"].T))
+    dV = P.transpose(0, 1, 3, 2) @ dA
+    dS = dA @ V.transpose(0, 1, 3, 2)  # the adjoint of P, then of the scaled scores in place
+    dS -= (dS * P).sum(axis=-1, keepdims=True)
+    dS *= P
+    dS *= scale
+    dQ, dK, dV = merge(dS @ K), merge(dS.transpose(0, 1, 3, 2) @ Q), merge(dV)
+    grads["Wq"], grads["Wk"], grads["Wv"] = dot(N1.T, dQ), dot(N1.T, dK), dot(N1.T, dV)
+    dN1 = dot(dQ, p["Wq"].T)
+    dN1 += dot(dK, p["Wk"].T)
+    dN1 += dot(dV, p["Wv"].T)
+    grads["g1"] = (dN1 * N1n).sum(axis=0)
+    grads["b1"] = dN1.sum(axis=0)
+    return loss, grads
+
+
 HAND = {
     "residual_block": hand_residual_block,
     "gated_unit": hand_gated_unit,
@@ -340,9 +449,14 @@ HAND = {
     "batchnorm_mlp": hand_batchnorm_mlp,
     "cnn_digits": hand_cnn_digits,
 }
+if erf is not None:
+    HAND["transformer_block"] = hand_transformer_block
 
-#: Every example measured: those of HAND, and the one with a JAX loss only.
-NETWORKS = (*HAND, "transformer_block")
+#: example -> why it has no hand version (it is measured against JAX only).
+NO_HAND = {} if erf is not None else {"transformer_block": "scipy is not installed, and NumPy has no erf (pip install scipy)"}
+
+#: Every example measured.
+NETWORKS = (*HAND, *NO_HAND)
 
 
 # -- the same networks in JAX (losses only: jax.value_and_grad differentiates them) ----------------

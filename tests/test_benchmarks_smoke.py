@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,19 +150,71 @@ def test_bench_graphs_quick():
     assert "| gated_unit |" in done.stdout and "graph module / layer-stack module" in done.stdout
 
 
-def test_bench_graphs_without_hand_versions():
-    """cnn_digits agrees with its hand version, transformer_block has none ('-'); with JAX installed,
+def _load(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+REFERENCE_GRAPHS = _load(ROOT / "benchmarks" / "reference_graphs.py", "reference_graphs")
+GRAPH_EXAMPLES = [*REFERENCE_GRAPHS.HAND, *REFERENCE_GRAPHS.NO_HAND]
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(np.float64, 1e-12), (np.float32, 1e-5)])
+@pytest.mark.parametrize("batch", [3, 64])
+@pytest.mark.parametrize("name", GRAPH_EXAMPLES)
+def test_hand_numpy_version_matches_the_generated_module(name, batch, dtype, tolerance):
+    """Every hand NumPy version in benchmarks/reference_graphs.py computes the loss and every
+    gradient of generated/<name>.py, with every parameter perturbed by 0.3 N(0, 1) (gains and
+    biases away from their initial 1 and 0)."""
+    if name in REFERENCE_GRAPHS.NO_HAND:
+        pytest.skip(f"{name}: {REFERENCE_GRAPHS.NO_HAND[name]}")
+    module = _load(ROOT / "generated" / f"{name}.py", f"generated_{name}")
+    rng = np.random.default_rng(7)
+    params = {k: (v + 0.3 * rng.standard_normal(v.shape)).astype(dtype) for k, v in module.init_params(0, dtype=dtype).items()}
+    X, T = module.sample_batch(batch, 1, dtype=dtype)
+    loss, grads = module.loss_and_grad(params, X, T)
+    hand_loss, hand_grads = REFERENCE_GRAPHS.HAND[name](params, X, T)
+    assert np.asarray(hand_loss).dtype == dtype and hand_loss == pytest.approx(loss, rel=tolerance)
+    assert sorted(hand_grads) == sorted(grads)
+    for key, value in grads.items():
+        assert hand_grads[key].shape == value.shape and hand_grads[key].dtype == dtype, key
+        worst = np.max(np.abs(hand_grads[key] - value)) / np.max(np.abs(value))
+        assert worst < tolerance, f"{key}: {worst:.1e}"
+
+
+def test_bench_graphs_cnn_digits_and_transformer_block():
+    """Both agree with their hand versions (transformer_block's needs SciPy); with JAX installed,
     JAX's losses agree with the modules (else the benchmark exits 1 naming the difference) and a
     table gives module / JAX at batch 64 and 1024; --numba, which refuses both, says so and
     measures without it."""
     command = [sys.executable, str(ROOT / "benchmarks" / "bench_graphs.py"), "--networks", "cnn_digits,transformer_block"]
     done = subprocess.run([*command, "--repeats", "1", "--numba"], capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
-    assert "| cnn_digits | - |" not in done.stdout and "| transformer_block | - | - | - | - |" in done.stdout
+    assert "| cnn_digits | - |" not in done.stdout
+    if importlib.util.find_spec("scipy") is not None:
+        assert "| transformer_block | - |" not in done.stdout
     assert "no spelling of the helper _conv (use --backend numpy): measured without numba" in done.stderr
     assert "no spelling of the helper _normalize (use --backend numpy): measured without numba" in done.stderr
     if importlib.util.find_spec("jax") is not None:
         assert "| cnn_digits | 1024 | float32 |" in done.stdout and "| transformer_block | 1024 | float32 |" in done.stdout
+
+
+def test_bench_graphs_without_scipy_says_so():
+    """Without SciPy (no erf), transformer_block has no hand version: one line says why, and its
+    hand columns are '-'."""
+    run = (
+        "import runpy, sys; sys.modules['scipy'] = None; sys.path.insert(0, sys.argv[1]); "
+        "sys.argv = [sys.argv[1] + '/bench_graphs.py', *sys.argv[2:]]; runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
+    arguments = ["--networks", "transformer_block", "--repeats", "1", "--no-jax"]
+    command = [sys.executable, "-c", run, str(ROOT / "benchmarks"), *arguments]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    why = "scipy is not installed, and NumPy has no erf (pip install scipy)"
+    assert f"transformer_block has no hand NumPy version ('-' in its hand columns): {why}" in done.stderr.splitlines()
+    assert "| transformer_block | - | - | - | - |" in done.stdout
 
 
 def test_bench_scalar_quick(tmp_path):
