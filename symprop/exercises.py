@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import sympy as sp
 
 from .errors import SymPropError
@@ -47,6 +48,9 @@ class Ask:
     kind: str
     of: sp.Symbol
     wrt: sp.Symbol | None = None
+    #: the inputs of gate units (ReLU's ``z``) the question is about switched off (``z < 0``): a
+    #: class set's draw keeps them below the kink, and every other asked gate above it
+    off: tuple[sp.Symbol, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,14 @@ def plan(derivation: Derivation) -> tuple[Ask, ...]:
     activation takes it, the unit's output ``a`` (the worksheet gives neither: relu's a is its z).
     The local derivative is the first activation's at its first unit (``da/dz``), or else that of
     the step nearest the loss that reads one computed value (a graph spec's gate: CS231n's 1/x).
+
+    A gate activation (ReLU: a derivative of constant pieces, 1 or 0) of two units or more is
+    asked about both ways, as a teacher would: on at one unit, its slope 1, and where a student
+    who forgot its derivative gets the right number anyway; so its first unit is asked switched
+    off (``Ask.off``): the forward values there (``z < 0``, ``a = 0``, not a copy of ``z``) and
+    the hidden weight's gradient through it (0, where the forgotten derivative gives a number
+    that is not), while the local derivative, the output weight and the bias are asked where
+    the unit is on (the first element whose gradient does not read the switched-off unit).
     """
     scalar = _scalar(derivation)
     graph = derivation.graph
@@ -141,21 +153,32 @@ def plan(derivation: Derivation) -> tuple[Ask, ...]:
     chains = {p.name: scalar.gradient(p.name, (0,) * len(p.shape)) for p in params}
     biases = [p.name for p in params if len(chains[p.name].factors) > 1 and chains[p.name].factors[-1].expr == 1]
     weights = [p.name for p in params if p.name not in biases]
+    deepest = weights[-1] if weights else (biases[-1] if biases else None)
+    fed = scalar.users[chains[deepest].symbol][0] if deepest is not None else None
+    off = _switched_off(derivation, fed) if fed is not None else ()
+    avoided = {*off, *(a for z in off for a in _activated(derivation, z))}
+
+    def on(name: str) -> sp.Symbol:
+        """The first element of ``name`` whose gradient reads no switched-off unit."""
+        node = graph.nodes[name]
+        for index in np.ndindex(*node.shape):
+            chain = scalar.gradient(name, index)
+            if not chain.expr.free_symbols & avoided:
+                return chain.symbol
+        return chains[name].symbol
+
     asked = [
-        *([("output_weight", weights[0])] if weights else []),
-        *([("hidden_weight", weights[-1])] if len(weights) > 1 else []),
-        *([("bias", biases[-1])] if biases else []),
+        *([Ask("output_weight", on(weights[0]))] if weights else []),
+        *([Ask("hidden_weight", chains[weights[-1]].symbol, off=off)] if len(weights) > 1 else []),
+        *([Ask("bias", on(biases[-1]))] if biases else []),
     ]
     asks = []
-    deepest = weights[-1] if weights else (biases[-1] if biases else None)
-    if deepest is not None:
-        fed = scalar.users[chains[deepest].symbol][0]
-        asks += [Ask("forward", fed)] + [Ask("forward", a) for a in _activated(derivation, fed)]
-    local = _local_derivative(derivation)
+    if fed is not None:
+        asks += [Ask("forward", fed, off=off)] + [Ask("forward", a, off=off) for a in _activated(derivation, fed)]
+    local = _local_derivative(derivation, avoided)
     if local is not None:
         asks.append(local)
-    asks += [Ask(kind, chains[name].symbol) for kind, name in asked]
-    return tuple(asks)
+    return (*asks, *asked)
 
 
 def exercises(derivation: Derivation, point: Point | None = None) -> Exercises:
@@ -196,9 +219,15 @@ def shown_values(graph, scalar, questions, values) -> tuple[sp.Symbol, ...]:
     element but the loss, those a question asks for, those computed from them (given ``f_c = f_a
     + f_b`` and ``f_b``, a student would read ``f_a`` off by one subtraction; a later question
     that reads one says which answer it needs, ``needed_answers``) and those that print an asked
-    one's number (a live ReLU's ``a`` is its ``z``)."""
+    one's number (a live ReLU's ``a`` is its ``z``).  Where the output of a gate activation (ReLU)
+    is asked, none of its units' outputs is given: each is the listed ``z`` or 0, the very rule
+    the question asks for, and a live unit's would print its ``z`` a second time."""
     asked = [q for q in questions if q.kind == "forward"]
     hidden = {q.of for q in asked}
+    for q in asked:
+        node = graph.nodes[scalar.element_of(q.of)[0]]
+        if node.op.role == "op" and _gate(node.op):
+            hidden.update(scalar.symbols[node.name])
     shown = []
     for node in graph.nodes.values():
         if node.op.role != "op" or node.name == graph.loss:
@@ -233,10 +262,11 @@ def needed_answers(questions, symbol: sp.Symbol, values, definitions) -> set[int
 
 def answered_by(questions, symbol: sp.Symbol, values) -> int | None:
     """The number of the forward question whose answer is ``symbol``'s value (sign aside, to 8
-    decimals), or None: a worksheet hides such a value, and a question reading it says so."""
+    decimals), or None: a worksheet hides such a value, and a question reading it says so.  An
+    answer of 0 (a switched-off ReLU's) is no other value's: a 0 elsewhere gives nothing away."""
     asked = [q for q in questions if q.kind == "forward"]
     same = [q.number for q in asked if q.of == symbol]
-    equal = [q.number for q in asked if abs(abs(values[symbol]) - abs(q.value)) < sp.Float("5e-9")]
+    equal = [q.number for q in asked if q.value != 0 and abs(abs(values[symbol]) - abs(q.value)) < sp.Float("5e-9")]
     return (same or equal or [None])[0]
 
 
@@ -258,15 +288,36 @@ def _activated(derivation: Derivation, symbol: sp.Symbol) -> list[sp.Symbol]:
     return [scalar.symbols[consumers[0].name][scalar.symbols[node].index(symbol)]]
 
 
-def _local_derivative(derivation: Derivation) -> Ask | None:
+def _switched_off(derivation: Derivation, z: sp.Symbol) -> tuple[sp.Symbol, ...]:
+    """``(z,)`` when ``z`` feeds only a gate activation (a derivative of constant pieces: ReLU's
+    1 or 0) of two units or more, which the plan then asks about switched off; else ``()``."""
+    activated = _activated(derivation, z)
+    if not activated:
+        return ()
+    node = derivation.graph.nodes[derivation.scalar.element_of(activated[0])[0]]
+    return (z,) if _gate(node.op) and len(derivation.scalar.symbols[node.name]) > 1 else ()
+
+
+def _gate(op) -> bool:
+    """Whether ``op`` is a gate activation: its derivative is constant pieces (ReLU's 1 or 0)."""
+    if not op.activation or op.coupled:
+        return False
+    slope = op.derivative
+    return isinstance(slope, sp.Piecewise) and all(piece.is_number for piece, _ in slope.args)
+
+
+def _local_derivative(derivation: Derivation, avoided: set) -> Ask | None:
     """da/dz of the first activation (not softmax: its Jacobian is no single factor) at its first
-    unit; else, from the loss back, the first step that reads exactly one computed value."""
+    unit not ``avoided`` (switched off); else, from the loss back, the first step that reads
+    exactly one computed value."""
     scalar = derivation.scalar
     graph = derivation.graph
     for node in graph.nodes.values():
         if node.op.role == "op" and node.op.activation and not node.op.coupled:
             # asked even where a fused loss skips it (sigmoid + BCE): a(1 - a) is still its slope
-            return Ask("local", scalar.symbols[node.name][0], scalar.symbols[node.inputs[0]][0])
+            units = list(zip(scalar.symbols[node.name], scalar.symbols[node.inputs[0]]))
+            a, z = next(((a, z) for a, z in units if z not in avoided), units[0])
+            return Ask("local", a, z)
     for node in reversed(list(graph.nodes.values())):
         if node.op.role != "op":
             continue

@@ -392,7 +392,6 @@ class Loss:
     numpy_elementwise: str | None = None
     helper_needs: tuple[str, ...] = ()  # helpers (printing.EXTRA_HELPERS) numpy_elementwise calls
     needs_output: str | None = None
-    latex: str = ""
     #: What a handout calls it in prose, article and all ("the cross-entropy"): a teacher says
     #: that, not the spec's name ``cross_entropy``, which the handout gives beside it.
     title: str = ""
@@ -417,11 +416,10 @@ LOSSES: dict[str, Loss] = {
             "half_sse",
             lambda y, t: (t - y) ** 2 / 2,
             "sum",
-            latex=r"\tfrac12\sum_i (t_i - y_i)^2",
             title="half the sum of squared errors",
         ),
-        Loss("mse", lambda y, t: (y - t) ** 2, "mean", latex=r"\tfrac1n\sum_i (y_i - t_i)^2", title="the mean squared error"),
-        Loss("mae", lambda y, t: sp.Abs(y - t), "mean", latex=r"\tfrac1n\sum_i |y_i - t_i|", title="the mean absolute error"),
+        Loss("mse", lambda y, t: (y - t) ** 2, "mean", title="the mean squared error"),
+        Loss("mae", lambda y, t: sp.Abs(y - t), "mean", title="the mean absolute error"),
         Loss(
             "huber",
             lambda y, t, delta: sp.Piecewise(
@@ -429,7 +427,6 @@ LOSSES: dict[str, Loss] = {
             ),
             "mean",
             constants=(("delta", 1.0),),
-            latex=r"\tfrac1n\sum_i \operatorname{huber}_\delta(y_i - t_i)",
             title="the Huber loss",
         ),
         Loss(
@@ -442,7 +439,6 @@ LOSSES: dict[str, Loss] = {
             python_elementwise=(
                 "-({t} * log(max({y}, 2.2250738585072014e-308)) + (1 - {t}) * log(max(1 - {y}, 2.2250738585072014e-308)))"
             ),
-            latex=r"-\tfrac1n\sum_i \bigl(t_i \log y_i + (1 - t_i)\log(1 - y_i)\bigr)",
             title="the binary cross-entropy",
         ),
         Loss(
@@ -450,7 +446,6 @@ LOSSES: dict[str, Loss] = {
             lambda y, t: -t * sp.log(y),
             "sum",
             needs_output="softmax",
-            latex=r"-\sum_i t_i \log y_i",
             title="the cross-entropy",
         ),
     ]

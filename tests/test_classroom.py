@@ -20,7 +20,7 @@ from conftest import EXAMPLES, needs_tex
 import symprop
 from symprop.classroom.build import class_set, open_class
 from symprop.classroom.grading import Grader, parse_number
-from symprop.classroom.key import Blueprint
+from symprop.classroom.key import Blueprint, match
 from symprop.classroom.mistakes import formula_text
 from symprop.classroom.moodle import quiz_xml
 from symprop.classroom.questions import default_questions, parse_questions
@@ -90,13 +90,45 @@ def test_variants_are_well_conditioned(forty):
                 assert abs(value) <= 3  # no saturated sigmoid
 
 
-def test_the_relu_on_the_asked_path_is_alive():
-    """softmax_classifier's default questions ask dE/dW1_11 and dE/db1_1, through relu at z1_1."""
+def test_a_relu_network_is_asked_about_a_unit_switched_off_and_one_on():
+    """A new user's finding: every softmax_classifier student had q1 (z1_1) = q2 (a1_1) and q3 = 1,
+    so a forgotten relu' got full marks.  Unit 1 is now asked switched off (z < 0, a = 0, and
+    dE/dW1_11 = 0, where the forgotten derivative gives a number that is not 0), unit 2 on (the
+    local derivative, the output weight that reads it, its bias)."""
     derivation = symprop.derive(symprop.load(EXAMPLES / "softmax_classifier.yaml"))
-    chosen = class_set(derivation, STUDENTS[:10], SEED)
+    items = {item.id: item for item in default_questions(derivation)}
+    assert {i: (str(item.of or item.wrt), [str(z) for z in item.off]) for i, item in items.items()} == {
+        "q1": ("z1_1", ["z1_1"]),
+        "q2": ("a1_1", ["z1_1"]),
+        "q3": ("a1_2", []),
+        "q4": ("W2_12", []),
+        "q4_step": ("W2_12", []),
+        "q5": ("W1_11", ["z1_1"]),  # no step: a weight whose gradient is 0 does not move
+        "q6": ("b1_2", []),
+        "q6_step": ("b1_2", []),
+    }
+    chosen = class_set(derivation, STUDENTS[:10], 7)
     for key in chosen.keys.values():
-        assert {str(s): v for s, v in key.values.items()}["z1_1"] > 0.05
-        assert float(key.answers["q3"].value) == 1.0  # da1_1/dz1_1
+        assert problems(derivation, key) == []
+        values = {str(s): v for s, v in key.values.items()}
+        assert values["z1_1"] < -0.05 and values["z1_2"] > 0.05
+        assert key.answers["q1"].value < 0 and key.answers["q2"].value == 0 and key.answers["q5"].value == 0
+        assert float(key.answers["q3"].value) == 1.0  # da1_2/dz1_2
+        forgot = next(m for m in key.answers["q5"].mistakes if m.key == "no_derivative_a1")
+        assert abs(forgot.value) >= MIN_GRADIENT
+        assert match(key.answers["q5"], forgot.value).key == "no_derivative_a1"
+        assert match(key.answers["q2"], float(values["z1_1"])).key == "no_activation"
+
+
+def test_a_worksheet_asking_a_relus_output_gives_none_of_its_outputs():
+    """The new user's worksheet listed a^(1)_3 = z^(1)_3 = 0.2875 beside the question a^(1)_1:
+    each output of the asked ReLU is its z or 0, the rule the question asks for."""
+    derivation = symprop.derive(symprop.load(EXAMPLES / "softmax_classifier.yaml"))
+    chosen = class_set(derivation, STUDENTS[:1], 7)
+    sheet = student_sources(derivation, chosen.keys["s00"], STUDENTS[0])["s00_worksheet.tex"]
+    given = sheet[sheet.index("Forward values") : sheet.index("Questions")]
+    assert "z^{(1)}_{2} = " in given and r"a^{(1)}_{1} = \text{question 2}" in given
+    assert not re.search(r"a\^\{\(1\)\}_\{[2-5]\}", given)
 
 
 def test_a_variant_is_the_same_for_the_same_seed_and_id():
@@ -571,7 +603,8 @@ CATALOGUE = [
         ],
     ),
     ("tutorial_222", "q3", ["activation_value", "sigmoid_plus", "in_z", "sign_local"]),
-    ("softmax_classifier", "q5", ["sign", "transpose", "one_term", "softmax_diagonal", "softmax_as_sigmoid", "double", "half"]),
+    ("softmax_classifier", "q5", ["no_derivative_a1"]),  # through the switched-off unit: 0, the mistake is not
+    ("softmax_classifier", "q6", ["sign", "transpose", "one_term", "softmax_as_sigmoid", "double", "half"]),
 ]
 
 

@@ -60,6 +60,8 @@ document.fonts.ready.then(() => {
       const style = getComputedStyle(f);
       return ["auto", "scroll"].includes(style.overflowY) && f.scrollHeight > f.clientHeight;
     }).length,
+    wide: [...document.querySelectorAll("figure")].filter(f => f.scrollWidth > f.clientWidth).map(f =>
+      ["auto", "scroll"].includes(getComputedStyle(f).overflowX)),
   });
 })
 """
@@ -83,8 +85,9 @@ def _report(browser: Browser) -> dict:
 # -- in a browser -------------------------------------------------------------------------------
 
 
-def _page_problems(browser: Browser, path) -> dict:
-    """What is wrong with the page at ``path`` once open in ``browser`` (nothing: an empty dict)."""
+def _page_problems(browser: Browser, path, wide: dict | None = None) -> dict:
+    """What is wrong with the page at ``path`` once open in ``browser`` (nothing: an empty dict);
+    ``wide``, when given, takes the number of figures wider than the page by the page's path."""
     browser.open(path)
     report = _report(browser)
     declared = browser.evaluate("document.documentElement.dataset.formulas")
@@ -96,8 +99,11 @@ def _page_problems(browser: Browser, path) -> dict:
         "fetched": report["fetched"][:5],
         "labels wider than their box in the figure": report["overflowing"][:5],
         "figures with a vertical scrollbar": report["scrolling"],  # a new user's finding
+        "wide figures that do not scroll sideways": report["wide"].count(False),
     }
     wrong = {k: v for k, v in wrong.items() if v}
+    if wide is not None:
+        wide[path] = len(report["wide"])
     if report["math"] == 0 or declared != str(report["math"]) or report["fonts_loaded"] == 0:
         wrong["counts"] = (report["math"], declared, report["fonts_loaded"])
     return wrong
@@ -106,16 +112,18 @@ def _page_problems(browser: Browser, path) -> dict:
 def test_every_example_page_renders_in_chromium(pages, tmp_path):
     """Every formula of every bundled example's page typeset, no KaTeX error, fonts from the page."""
     chromium = needs_browser()
-    problems = {}
+    problems, wide = {}, {}
     with Browser(chromium) as browser:
         for name, path in pages.items():
-            wrong = _page_problems(browser, path)
+            wrong = _page_problems(browser, path, wide)
             if wrong:
                 problems[name] = wrong
         browser.open(pages["tutorial_222"], width=1000, height=1500)
         shot = tmp_path / "html_page.png"
         browser.screenshot(shot)
     assert problems == {}
+    # lstm's and embedding_gru's figures are wider than the page, and scroll sideways (checked above)
+    assert wide[pages["lstm"]] and wide[pages["embedding_gru"]] and not wide[pages["tutorial_222"]]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
     if os.environ.get("SYMPROP_UPDATE_SCREENSHOT") == "1":
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)

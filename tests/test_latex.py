@@ -299,3 +299,44 @@ def test_an_adjoint_added_with_a_minus_is_a_subtraction():
     tex = latex_source(symprop.derive(symprop.load(EXAMPLES / "embedding_gru.yaml")))
     assert r"\texttt{dZ6 = dZ6 - dH6\_a}" in tex
     assert not re.search(r"= (\w+) \+ -", tex)
+
+
+#: Each loss as a handout writes it in a formula (tutorial_222 with that loss: two outputs a^(2)),
+#: printed from its term: never its spec name as an identifier (a new user's finding:
+#: ``E = half_sse(a^(2), t)``, ``\operatorname{cross\_entropy}(y, t)``).
+LOSS_FORMULAS = {
+    "binary_cross_entropy": r"-\frac{1}{2} \sum_{i=1}^{2} (t_{i} \log{(a^{(2)}_{i})} + (1 - t_{i}) \log{(1 - a^{(2)}_{i})})",
+    "cross_entropy": r"-\sum_{i=1}^{2} t_{i} \log{(a^{(2)}_{i})}",
+    "half_sse": r"\sum_{i=1}^{2} \frac{(t_{i} - a^{(2)}_{i})^{2}}{2}",
+    "huber": r"\frac{1}{2} \sum_{i=1}^{2} \begin{cases} \frac{(a^{(2)}_{i} - t_{i})^{2}}{2} & \text{if } "
+    r"\left|{t_{i} - a^{(2)}_{i}}\right| \leq 1 \\ \left|{t_{i} - a^{(2)}_{i}}\right| - \frac{1}{2} "
+    r"& \text{otherwise} \end{cases}",
+    "mae": r"\frac{1}{2} \sum_{i=1}^{2} \left|{t_{i} - a^{(2)}_{i}}\right|",
+    "mse": r"\frac{1}{2} \sum_{i=1}^{2} (a^{(2)}_{i} - t_{i})^{2}",
+}
+
+
+@pytest.mark.parametrize("name", sorted(symprop.registry.LOSSES))
+def test_a_loss_is_written_as_its_formula_in_every_edition(name):
+    spec = yaml.safe_load((EXAMPLES / "tutorial_222.yaml").read_text())
+    spec["loss"] = name
+    if name == "cross_entropy":
+        spec["layers"][-1]["activation"] = "softmax"
+    d = symprop.derive(symprop.from_dict(spec))
+    tex, html = latex_source(d), d.html()
+    sources = [tex, html, *d.exercises_latex()]
+    assert "E = " + LOSS_FORMULAS[name] + "\n" in tex
+    assert "E = " + LOSS_FORMULAS[name] in sources[2]  # the worksheet's network
+    graph = {"name": "g", "inputs": {"x": 2}, "targets": {"t": 2}, "params": {"W": [2, 2]},
+             "nodes": {"a2": ("softmax" if name == "cross_entropy" else "sigmoid") + "(W @ x)"}, "loss": f"{name}(a2, t)"}
+    graph_tex = latex_source(symprop.derive(symprop.from_dict(graph)))
+    assert "E &= " + LOSS_FORMULAS[name].replace("a^{(2)}", "(a_{2})") + "\n" in graph_tex
+    for source in (*sources, graph_tex, symprop.derive(symprop.from_dict(graph)).html()):
+        assert not re.search(r"operatorname\{[^}]*" + name.replace("_", r"\\_"), source)
+
+
+def test_a_loss_of_one_output_keeps_its_signs():
+    """No sum from 1 to 1, and no minus pulled out of an unbracketed sum (a first draft wrote
+    ``-t log a + (1 - t) log(1 - a)`` for one_weight_bce, a sign wrong)."""
+    tex = latex_source(derive("one_weight_bce"))
+    assert r"E = - t_{1} \log{(a^{(1)}_{1})} - (1 - t_{1}) \log{(1 - a^{(1)}_{1})}" + "\n" in tex

@@ -25,7 +25,7 @@ def test_adding_an_activation_is_one_registry_entry(monkeypatch, tmp_path):
 
 
 def test_adding_a_loss_is_one_registry_entry(monkeypatch, tmp_path):
-    entry = registry.Loss("log_cosh_recipe", lambda y, t: sp.log(sp.cosh(y - t)), "mean", latex=r"\log\cosh")
+    entry = registry.Loss("log_cosh_recipe", lambda y, t: sp.log(sp.cosh(y - t)), "mean", title="the log-cosh loss")
     monkeypatch.setitem(registry.LOSSES, entry.name, entry)
     stack = {"name": "recipe_loss", "input": 3, "layers": [{"units": 2, "activation": "tanh"}], "loss": entry.name}
     graph = {"name": "recipe_loss_graph", "inputs": {"x": 3}, "targets": {"t": 2}, "params": {"W": [2, 3]},
@@ -33,7 +33,8 @@ def test_adding_a_loss_is_one_registry_entry(monkeypatch, tmp_path):
     for spec in (stack, graph):
         module = emit_module(spec, tmp_path / spec["name"])
         assert module.gradient_check() < 1e-7
-        symprop.derive(symprop.from_dict(spec)).latex()
+        tex = symprop.derive(symprop.from_dict(spec)).latex()
+        assert r"\frac{1}{2} \sum_{i=1}^{2} \log{(\cosh{(" in tex  # its formula, printed from its term
 
 
 def test_an_op_missing_a_hook_is_named_by_the_op_table():

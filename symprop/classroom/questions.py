@@ -59,6 +59,7 @@ class Item:
     factor_points: float = 0.0
     follow_through: float = FOLLOW_THROUGH
     whole: bool = False  # a formula question about a whole parameter (``wrt`` is its name, W2)
+    off: tuple[sp.Symbol, ...] = ()  # gate units asked switched off (``exercises.Ask.off``)
 
     @property
     def numeric(self) -> bool:
@@ -73,12 +74,12 @@ def default_questions(derivation: Derivation) -> tuple[Item, ...]:
     has_step = _step_rate(derivation) is not None
     for number, ask in enumerate(plan(derivation), start=1):
         if ask.kind == "forward":
-            items.append(Item(f"q{number}", "forward", ask.of, None))
+            items.append(Item(f"q{number}", "forward", ask.of, None, off=ask.off))
         elif ask.kind == "local":
-            items.append(Item(f"q{number}", "factor", ask.of, ask.wrt))
+            items.append(Item(f"q{number}", "factor", ask.of, ask.wrt, off=ask.off))
         else:
-            items.append(Item(f"q{number}", "gradient", None, ask.of, 2.0, 0.5))
-            if has_step:
+            items.append(Item(f"q{number}", "gradient", None, ask.of, 2.0, 0.5, off=ask.off))
+            if has_step and not ask.off:  # a switched-off unit's weight does not move: no step to ask
                 items.append(Item(f"q{number}_step", "step", None, ask.of))
     return tuple(items)
 

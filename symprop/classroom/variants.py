@@ -1,15 +1,17 @@
-"""Each student's numbers: a variant of the spec's worked example, drawn from the course seed
-and the student's id, the same on every machine and every run.
+"""Each student's numbers: a variant of the spec's worked example, drawn from the course seed and
+the student's id, the same on every machine and every run.
 
 The draw is SHA-256 of (seed, id, attempt), never Python's ``hash()`` (salted per process).
 Numbers lie on a grid of few digits: inputs and weights are multiples of 0.05 (weights in
 [-0.8, 0.8], inputs in (-1, 1), never 0), targets as the example's are (one-hot stays one-hot,
-0/1 stays 0/1, values in [0, 1] are multiples of 0.05 in [0.05, 0.95]).  A draw is refused,
-and the next attempt taken, while it is badly conditioned (``problems``): a sigmoid or tanh
-saturated (|z| > 3), a ReLU on an asked path dead (z <= 0.05), a gradient asked near 0
-(|dE/dw| < ``MIN_GRADIENT``), or a typical mistake on a gradient that gives nearly the right number
-(it could not be told apart from the right answer within the grading tolerance).  These checks
-read the asked questions, so another question set can refuse a draw this one took: a student's
+0/1 stays 0/1, values in [0, 1] are multiples of 0.05 in [0.05, 0.95]). A draw is refused, and
+the next attempt taken, while it is badly conditioned (``problems``): a sigmoid or tanh
+saturated (|z| > 3), a ReLU on an asked path dead (z <= 0.05) or, where the plan asks it
+switched off (``Item.off``), on (z >= -0.05), a gradient asked near 0 (|dE/dw| <
+``MIN_GRADIENT``; one through a switched-off ReLU is 0 by design, and a typical mistake must
+change it instead), or a typical mistake on a gradient that gives nearly the right number (it
+could not be told apart from the right answer within the grading tolerance). These checks read
+the asked questions, so another question set can refuse a draw this one took: a student's
 numbers depend on (seed, id, questions), as the README's classroom section says.
 """
 
@@ -28,6 +30,7 @@ from .key import Blueprint, Key, tolerance
 STEP = 0.05
 MAX_ATTEMPTS = 400
 SATURATED = 3.0
+KINK = 0.05  # a relu's z at least this far from 0, on the side the question asks
 MIN_GRADIENT = 1e-3
 RANGES = {"input": (-1.0, 1.0), "param": (-0.8, 0.8), "target": (0.05, 0.95)}
 
@@ -68,12 +71,19 @@ def problems(derivation, key: Key) -> list[str]:
             if node.op.name in ("sigmoid", "tanh") and abs(values[z]) > SATURATED:
                 found.append(f"{node.name}: saturated at {z} = {float(values[z]):.3g}")
     for answer in key.answers.values():
+        off = answer.item.off
+        for z in off:
+            if values[z] >= -KINK:
+                found.append(f"{answer.item.id}: a relu asked switched off is on or at its kink ({z} = {float(values[z]):.3g})")
         for piecewise in answer.formula.atoms(sp.Piecewise):
-            for z in piecewise.free_symbols:
-                if values[z] <= 0.05:
+            for z in piecewise.free_symbols - set(off):
+                if values[z] <= KINK:
                     found.append(f"{answer.item.id}: a relu is dead or at its kink ({z} = {float(values[z]):.3g})")
         asked = answer.value if answer.item.whole else [answer.value]
-        if answer.item.kind in ("gradient", "formula") and min(abs(v) for v in asked) < MIN_GRADIENT:
+        if off and answer.item.kind == "gradient":
+            if not answer.mistakes:  # 0 by design (through a switched-off unit): the forgotten derivative must show
+                found.append(f"{answer.item.id}: no typical mistake changes the gradient through the switched-off unit")
+        elif answer.item.kind in ("gradient", "formula") and min(abs(v) for v in asked) < MIN_GRADIENT:
             found.append(f"{answer.item.id}: a gradient asked is near 0 ({float(min(asked, key=abs)):.3g})")
         if answer.item.kind == "step":
             continue  # a step's mistakes move the weight by alpha times a gradient's: close by nature

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 import sympy as sp
 
 from .. import registry
-from ..naming import escape_latex_text
 from .base import Adjoint, AdjointCode, Op, at_elements, formula_note, tidy
 from .softmax import axis_groups, row_tags
 
@@ -287,9 +286,30 @@ class Loss(Op):
     # -- LaTeX --------------------------------------------------------------------------
 
     def latex(self, node, tex):
-        name = self.choice.name if self.choice.formula is None else "loss"
-        inputs = [tex.node_tex(i) for i in node.inputs]
-        return rf"\operatorname{{{escape_latex_text(name)}}}\left({inputs[0]}, {inputs[1]}\right)"
+        """The loss as its definition over the output's elements, in the nodes' names, as a
+        teacher writes it (``-\\sum_{i=1}^{3} t_{i} \\log y_{i}``, ``\\frac{1}{64} \\sum_{i,j}
+        (y_{ij} - t_{ij})^{2}``), never its spec name set as an identifier (``half_sse(y, t)``):
+        one rule for every loss, a formula of the spec's too, printed from ``elementwise``."""
+        y, t = node.inputs
+        shape = tex.node(y).shape
+        count = math.prod(shape)
+        # one output: E = l(y_1, t_1), never a sum from 1 to 1; a vector's outputs are i, as in sum_i l(y_i, t_i)
+        letters = ("1",) * len(shape) if count == 1 else "i" if len(shape) == 1 else tex.index_letters(shape)
+        names = {registry.Y: tex.el(y, letters), registry.T: tex.el(t, letters)}
+        if count == 1:
+            return tex.local(self.elementwise, names)
+        term, sign = self.elementwise, ""
+        if term.could_extract_minus_sign():  # -sum_i t_i log y_i, not sum_i -t_i log y_i
+            sign, term = "-", -term
+        shown = tex.local(term, names)
+        if isinstance(term, sp.Add):  # sum_i (a_i + b_i), -sum_i (a_i + b_i)
+            shown = tex.paren(shown)
+        if len(shape) == 1:
+            total = rf"\sum_{{i=1}}^{{{count}}}"
+        else:
+            total = rf"\sum_{{{','.join(letters)}}}"
+        front = rf"\frac{{1}}{{{count}}} " if self.choice.reduction == "mean" and count > 1 else ""
+        return rf"{sign}{front}{total} {shown}"
 
     def latex_adjoint(self, step, tex, eq):
         source = tex.node(step.source)

@@ -169,16 +169,12 @@ class ForwardSection:
     def loss(self) -> dict:
         op = self.loss_node.op
         n = self.output.shape[0]
-        y = sp.Symbol("y_i_generic", real=True)
-        t = sp.Symbol("t_i_generic", real=True)
         out = self.output.name
-        term_expr = op.elementwise.xreplace({registry.Y: y, registry.T: t})
         i = "i" if n > 1 else "1"  # one output: E = l(a_1, t_1), never (1/1) sum_{i=1}^{1}
-        term = to_latex(term_expr, {y: self.generic(out, i), t: f"t_{{{i}}}"})
         front = r"\frac{1}{" + str(n) + "}" if op.choice.reduction == "mean" and n > 1 else ""
         total = rf"{front}\sum_{{i=1}}^{{{n}}} " if n > 1 else ""
         general = rf"E = {total}\ell\bigl({self.generic(out, i)}, t_{i}\bigr),\qquad \ell(y, t) = " + to_latex(op.elementwise)
-        written = rf"E = {total}{paren(term) if isinstance(term_expr, sp.Add) and n > 1 else term}"
+        written = "E = " + op.latex(self.loss_node, self)  # as the loss writes itself everywhere
         elements = None
         if self.small and self.network.example is None:
             names = self.element_names

@@ -33,7 +33,7 @@ STEP_AIR = 0.4
 #: ``ARROW_ROOM`` apart, so that wide boxes (a gate reading four parameters) neither touch nor
 #: hide the arrowheads between them (a new user's GRU cell: z2 ran into n2).
 BOX_MIN_WIDTH, TAG_WIDTH, LETTER_WIDTH, ARROW_ROOM = 1.1, 0.41, 0.22, 0.6
-GAP_HALF_WIDTH = 0.65  # the gap's text is 13 mm wide
+GAP_HALF_WIDTH, GAP_HALF_HEIGHT = 0.65, 0.6  # the gap's text is 13 mm wide, four lines high
 #: A block's half height (cm: a name, a shape and a line of what it reads) and the room an arrow
 #: keeps from a box it passes (``edge_routing``).
 BOX_HALF_HEIGHT, BOX_MARGIN = 0.55, 0.12
@@ -196,7 +196,8 @@ class GraphFigureSection:
                 ids[name] = f"b{len(placed)}"
                 y = ((len(names) - 1) / 2 - row) * STEP_Y
                 placed.append(self._box(ids[name], name, x_of[col], y, tags.get(name, [])))
-                extents[ids[name]] = routing.Box(x_of[col], y, widths[name] / 2 + BOX_MARGIN, BOX_HALF_HEIGHT + BOX_MARGIN)
+                half_width, half_height = widths[name] / 2 + BOX_MARGIN, BOX_HALF_HEIGHT + BOX_MARGIN
+                extents[ids[name]] = routing.Box(x_of[col], y, half_width, half_height, BOX_MARGIN)
         edges = []
         gap = None
         if gap_column is not None:
@@ -206,6 +207,8 @@ class GraphFigureSection:
                 words = f"{len(blocks) - len(shown)} more nodes"
             gap = {"name": "gap", "x": f"{x_of[gap_column]:.2f}", "text": text(words)}
             ids["gap"] = "gap"
+            half_width, half_height = GAP_HALF_WIDTH + BOX_MARGIN, GAP_HALF_HEIGHT + BOX_MARGIN
+            extents["gap"] = routing.Box(x_of[gap_column], 0.0, half_width, half_height, BOX_MARGIN)
         seen = set()
         for block in shown:
             for source in arrows[block]:
@@ -215,17 +218,15 @@ class GraphFigureSection:
                 key = (start, block)
                 if key not in seen:
                     seen.add(key)
-                    edge = self._edge(ids[start], ids[block], column.get(start, gap_column), column[block])
-                    if start != "gap":  # around the boxes between, where a turn tried clears them all
-                        ends = (extents[ids[start]], extents[ids[block]])
-                        others = [box for box in extents.values() if box not in ends]
-                        edge["bend"] = routing.bend(*ends, others, edge["bend"])
-                    edges.append(edge)
+                    edges.append(self._edge(ids[start], ids[block], column.get(start, gap_column), column[block]))
         if gap is not None:  # what the blocks left out read: one dashed arrow into the gap each
             read_by_hidden = {source for b in blocks if column.get(b) is None for source in arrows[b]}
             for block in shown:
                 if block in read_by_hidden:
                     edges.append({"source": ids[block], "target": "gap", "bend": "", "style": "dashed"})
+        for edge in edges:  # around the boxes between, where a turn tried clears them all
+            ends = (extents[edge["source"]], extents[edge["target"]])
+            edge["bend"] = routing.bend(*ends, [box for box in extents.values() if box not in ends], edge["bend"])
         return {
             "kind": "diagram",
             "nodes": placed,

@@ -19,6 +19,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from ..latex.edge_routing import parse_bend
 from .markup import Break, Code, Emph, Math, Small, Text, parse, to_html
 
 #: Pixels per centimetre of the TikZ layout, and a character's width (px) by kind.
@@ -240,16 +241,8 @@ def _boxes(d: _Drawing, figure: dict) -> None:
         tex = rf"$\cdots$\\{gap['text']}\\$\cdots$"
         shapes[gap["name"]] = d.add(Shape(_px(gap["x"]), 0.0, 0.65 * PX, 40.0, "none", _html(tex), rounded=False), kind="gap")
     for e in figure["edges"]:
-        bend = e.get("bend") or ""
-        match = re.fullmatch(r"bend (left|right)=(\d+)", bend)
-        if bend and match is None:
-            raise ValueError(f"an edge bend the SVG figure cannot draw: {bend!r}")
-        curve = d.arrow(
-            shapes[e["source"]],
-            shapes[e["target"]],
-            bend=(float(match.group(2)) * (1 if match.group(1) == "left" else -1)) if match else 0.0,
-            dashed=e.get("style") == "dashed",
-        )
+        turn, looseness = parse_bend(e["bend"]) if e.get("bend") else (0.0, 1.0)
+        curve = d.arrow(shapes[e["source"]], shapes[e["target"]], turn, e.get("style") == "dashed", looseness)
         if e.get("value"):
             _value_and_gradient(d, curve, e["value"], e["gradient"])
     out = figure.get("out")
@@ -352,7 +345,7 @@ class _Drawing:
             f'<div xmlns="http://www.w3.org/1999/xhtml" class="label {kind}"{style}><div>{html}</div></div></foreignObject>'
         )
 
-    def arrow(self, a: Shape, b: Shape, bend: float = 0.0, dashed: bool = False) -> Curve:
+    def arrow(self, a: Shape, b: Shape, bend: float = 0.0, dashed: bool = False, looseness: float = 1.0) -> Curve:
         dx, dy = b.x - a.x, b.y - a.y
         angle = math.atan2(dy, dx)
         turn = math.radians(bend)  # TikZ's bend left: leave turned by -bend (y down: counter-clockwise)
@@ -362,7 +355,7 @@ class _Drawing:
         x1, y1 = b.boundary(-into[0], -into[1])
         dash = ' stroke-dasharray="4 3"' if dashed else ""
         if bend:
-            reach = 0.3915 * math.hypot(x1 - x0, y1 - y0)  # TikZ's looseness 1
+            reach = 0.3915 * looseness * math.hypot(x1 - x0, y1 - y0)  # TikZ's control distance
             c0 = (x0 + out[0] * reach, y0 + out[1] * reach)
             c1 = (x1 - into[0] * reach, y1 - into[1] * reach)
             path = f"M{x0:.1f},{y0:.1f} C{c0[0]:.1f},{c0[1]:.1f} {c1[0]:.1f},{c1[1]:.1f} {x1:.1f},{y1:.1f}"
