@@ -81,3 +81,71 @@ def test_a_mask_product_works_in_place_on_an_array_that_dies_there():
 )
 def test_a_mask_product_leaves_an_array_others_may_hold(statements, kept):
     assert masked_in_place(statements, kept) == statements
+
+
+@pytest.fixture(scope="module")
+def numpy_module():
+    """A NumpyModule to call ``added_in_place`` on (any spec does)."""
+    import symprop
+    from symprop.emit.numpy.module import NumpyModule
+
+    spec = {"name": "d", "inputs": {"x": 3}, "targets": {"t": 2}, "params": {"W": [2, 3], "b": [2]}}
+    return NumpyModule(symprop.derive(symprop.from_dict({**spec, "nodes": {"y": "W @ x + b"}, "loss": "mse(y, t)"})))
+
+
+@pytest.mark.parametrize(
+    ("line", "array", "spelled", "unbatched", "expected"),
+    [
+        ("F_b = F_a + c1", "F_a", "N2 @ W1", {"c1"}, "F_b = _added(N2 @ W1, c1)"),  # a product plus a bias
+        ("Y = Y_a + c2 + H", "Y_a", "F_c @ W2", {"c2"}, "Y = _added(F_c @ W2, c2, H)"),  # the sums in their order
+        ("Z = Z_a + c", "Z_a", "_added(A @ W, b)", {"c"}, "Z = _added(A @ W, b, c)"),  # one call, not two
+        ("Y = A + B", "A", "X @ W", set(), "Y = A + B"),  # no bias: NumPy reuses the product itself
+        ("Y = c + A", "A", "X @ W", {"c"}, "Y = c + A"),  # the product is not the first term
+        ("Y = A - c", "A", "X @ W", {"c"}, "Y = A - c"),  # not a sum
+        ("Y = A * c + B", "A", "X @ W", {"c"}, "Y = A * c + B"),  # the product is not a term
+    ],
+)
+def test_a_bias_is_added_in_place_on_a_fresh_first_term(numpy_module, line, array, spelled, unbatched, expected):
+    assert numpy_module.added_in_place(line, array, spelled, unbatched) == expected
+
+
+def test_added_keeps_numpys_dtypes_and_works_in_place():
+    """``_added`` writes into its first argument, but a term of a wider dtype gives NumPy's result."""
+    import numpy as np
+
+    from symprop.printing import EXTRA_HELPERS
+
+    namespace = {"np": np}
+    exec(EXTRA_HELPERS["added"], namespace)
+    added = namespace["_added"]
+    fresh = np.arange(6, dtype=np.float32).reshape(2, 3)
+    assert added(fresh, np.float32([1, 2, 3]), 0.5) is fresh
+    assert fresh.tolist() == [[1.5, 3.5, 5.5], [4.5, 6.5, 8.5]]
+    wider = added(np.ones((2, 3), np.float32), np.ones(3))
+    assert wider.dtype == np.float64 and wider.tolist() == [[2.0] * 3] * 2
+
+
+def test_a_bias_wider_than_the_product_is_added_as_before():
+    """Only where the product has the sum's shape (``inlined`` checks the nodes' shapes): a product
+    of (1, 3) per sample plus a (4, 3) parameter makes a new (4, 3) array, and the gradients stay."""
+    import numpy as np
+
+    import symprop
+
+    spec = {
+        "name": "w",
+        "inputs": {"x": [1, 3]},
+        "targets": {"t": [4, 3]},
+        "params": {"v": [3, 3], "z": [4, 3]},
+        "nodes": {"s": "x @ v", "y": "s + z"},
+        "loss": "mse(y, t)",
+    }
+    d = symprop.derive(symprop.from_dict(spec))
+    source = d.numpy_source()
+    assert "Y = X @ v + z  # y = x @ v + z" in source  # _added(X @ v, z) would raise: (5, 1, 3) += (4, 3)
+    namespace: dict = {}
+    exec(compile(source, "w.py", "exec"), namespace)
+    params = namespace["init_params"](0)
+    X, T = namespace["sample_batch"](5)
+    value, grads = namespace["loss_and_grad"](params, X, T)
+    assert np.isfinite(value) and grads["z"].shape == (4, 3)
