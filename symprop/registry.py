@@ -68,8 +68,8 @@ class Kept:
     """A costly part of an activation f that f' repeats (gelu's Phi(z), an erf), which the NumPy
     and array-API modules compute once: the forward line calls ``_{name}_kept`` (``function``),
     which returns f and the part, and the backward step reads the part, computing f' by
-    ``_{name}_derivative`` (``derivative``; ``derivative_expression`` in the array-API module,
-    whose arrays may not be written in place).  The handout writes f' as derived.  The test of
+    ``_{name}_derivative`` (``derivative``; the array-API module's arrays may not be written in
+    place: it translates ``plain_function`` and ``plain_derivative``).  The handout writes f' as derived.  The test of
     the registry checks every piece against the definition."""
 
     #: Its name among the module's arrays (``_cdf_F_c`` for node array ``F_c``).
@@ -78,12 +78,13 @@ class Kept:
     keep: Callable[..., sp.Expr]
     #: f', of ``z``, ``k`` (the part) and the constants.
     present: Callable[..., sp.Expr]
-    #: The NumPy helper ``_{name}_kept(x)``: (f(x), the part).
+    #: The NumPy helper ``_{name}_kept(x)``: (f(x), the part), as few new arrays as it can.
     function: str
     #: The NumPy helper ``_{name}_derivative(x, k)``: f'(x), worked in place on one new array.
     derivative: str
-    #: The same as one expression (what the array-API module translates).
-    derivative_expression: str
+    #: The two without ``out=`` (what the array-API module translates: its arrays may be immutable).
+    plain_function: str
+    plain_derivative: str
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,9 @@ def kept_source(helper: str, tuned: bool = True) -> str | None:
         entry = ACTIVATIONS.get(helper.removesuffix(suffix)) if helper.endswith(suffix) else None
         if entry is not None and entry.kept:
             kept = entry.kept
-            return kept.function if suffix == KEPT else kept.derivative if tuned else kept.derivative_expression
+            if suffix == KEPT:
+                return kept.function if tuned else kept.plain_function
+            return kept.derivative if tuned else kept.plain_derivative
     return None
 
 
@@ -345,10 +348,14 @@ _GELU_KEPT = Kept(
     lambda z, k: k + z * sp.exp(-(z**2) / 2) / sp.sqrt(2 * sp.pi),
     '''def _gelu_kept(x):
     """(gelu(x), Phi(x)), with Phi(x) = (1 + erf(x / sqrt(2))) / 2 the normal CDF, which the
-    derivative of gelu(x) = x Phi(x) reads."""
-    cdf = _erf(x * 0.7071067811865476)
+    derivative of gelu(x) = x Phi(x) reads.  gelu(x) goes into the array that held x / sqrt(2)
+    (one new array less)."""
+    scaled = np.multiply(x, 0.7071067811865476)
+    cdf = _erf(scaled)
     cdf += 1.0
     cdf *= 0.5
+    if type(scaled) is np.ndarray and scaled.shape == cdf.shape and scaled.dtype == cdf.dtype:
+        return np.multiply(x, cdf, out=scaled), cdf
     return x * cdf, cdf
 ''',
     '''def _gelu_derivative(x, cdf):
@@ -361,6 +368,12 @@ _GELU_KEPT = Kept(
     d *= 0.3989422804014327
     d += cdf
     return d
+''',
+    '''def _gelu_kept(x):
+    """(gelu(x), Phi(x)), with Phi(x) = (1 + erf(x / sqrt(2))) / 2 the normal CDF, which the
+    derivative of gelu(x) = x Phi(x) reads."""
+    cdf = (_erf(x * 0.7071067811865476) + 1.0) * 0.5
+    return x * cdf, cdf
 ''',
     '''def _gelu_derivative(x, cdf):
     """gelu'(x) = Phi(x) + x exp(-x**2 / 2) / sqrt(2 pi), from cdf = Phi(x) (_gelu_kept's)."""

@@ -124,8 +124,9 @@ def test_a_kept_part_presents_the_derived_derivative(name):
 
 @pytest.mark.parametrize("name", KEPT)
 def test_the_kept_numpy_helpers_compute_their_expressions(name):
-    """``Kept.function`` (``_gelu_kept``): f bit for bit as ``numpy_helper``'s expression, and the
-    part kept; ``Kept.derivative`` (in place) bit for bit as ``Kept.derivative_expression`` and
+    """``Kept.function`` (``_gelu_kept``): f bit for bit as ``numpy_helper``'s expression and as
+    ``Kept.plain_function``, and the part kept; ``Kept.derivative`` (in place) bit for bit as
+    ``Kept.plain_derivative`` and
     f' as presented: to 1e-15 (float64) or 1e-6 (float32) of the exact numbers, on arrays of
     both float dtypes and integer arrays; the arguments left as they were."""
     from symprop.emit.numpy.printers import helper_source
@@ -141,6 +142,11 @@ def test_the_kept_numpy_helpers_compute_their_expressions(name):
         exec(helper_source(helper), tuned)
         exec(helper_source(helper, tuned=False), plain)
     assert helper_source(derivative) != helper_source(derivative, tuned=False)
+    assert helper_source(kept) != helper_source(kept, tuned=False)
+    for number in (1.5, np.float32(-0.25), np.array(0.7)):  # numbers: the kept helper's other path
+        (ours, part), (theirs, their_part) = tuned[f"_{kept}"](number), plain[f"_{kept}"](number)
+        assert np.array_equal(ours, theirs) and np.asarray(ours).dtype == np.asarray(theirs).dtype
+        assert np.array_equal(part, their_part)
     rng = np.random.default_rng(2)
     values = [np.arange(-3, 3), *(
         (4 * rng.standard_normal(shape)).astype(dtype)
@@ -150,9 +156,11 @@ def test_the_kept_numpy_helpers_compute_their_expressions(name):
     for value in values:
         before = np.array(value, copy=True)
         (ours, part), theirs = tuned[f"_{kept}"](value), tuned[f"_{name}"](value)
+        (plain_value, plain_part) = plain[f"_{kept}"](value)
         slope, expression = tuned[f"_{derivative}"](value, part), plain[f"_{derivative}"](value, part)
         assert ours.dtype == theirs.dtype == part.dtype == slope.dtype == expression.dtype
         assert np.array_equal(ours, theirs) and np.array_equal(slope, expression), (name, value)
+        assert np.array_equal(plain_value, ours) and np.array_equal(plain_part, part), (name, value)
         points = np.asarray(value, dtype=np.float64)
         tolerance = 1e-15 if part.dtype == np.float64 else 1e-6
         np.testing.assert_allclose(part, np.vectorize(lambda z: float(exact_part(z)))(points), rtol=tolerance, atol=tolerance)
