@@ -300,10 +300,14 @@ def _gelu_derivative(x, cdf):
 
 def _gelu_kept(x):
     """(gelu(x), Phi(x)), with Phi(x) = (1 + erf(x / sqrt(2))) / 2 the normal CDF, which the
-    derivative of gelu(x) = x Phi(x) reads."""
-    cdf = _erf(x * 0.7071067811865476)
+    derivative of gelu(x) = x Phi(x) reads.  gelu(x) goes into the array that held x / sqrt(2)
+    (one new array less)."""
+    scaled = np.multiply(x, 0.7071067811865476)
+    cdf = _erf(scaled)
     cdf += 1.0
     cdf *= 0.5
+    if type(scaled) is np.ndarray and scaled.shape == cdf.shape and scaled.dtype == cdf.dtype:
+        return np.multiply(x, cdf, out=scaled), cdf
     return x * cdf, cdf
 
 
