@@ -113,19 +113,6 @@ EXTRA_HELPERS = {
         "    total = _row_sum(e)\n"
         "    return e / total, np.log(total) + top\n"
     ),
-    "added": (
-        "def _added(fresh, *terms):\n"
-        '    """fresh + terms[0] + terms[1] + ..., added in place on fresh, an array made for the call that\n'
-        "    nothing else holds, of the sum's shape: no new array (a (64, 8, 128) product plus a bias: 100\n"
-        "    against 560 us, the new array's pages faulted in on every call).  A term of a wider dtype is\n"
-        '    added as NumPy would, into a new array."""\n'
-        "    for term in terms:\n"
-        "        if np.result_type(fresh, term) == fresh.dtype:\n"
-        "            fresh += term\n"
-        "        else:\n"
-        "            fresh = fresh + term\n"
-        "    return fresh\n"
-    ),
     "ones": (
         "_ONES = {}\n"
         "\n"

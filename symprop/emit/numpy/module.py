@@ -86,8 +86,6 @@ class NumpyModule:
                 spelled, formula = pending.pop(read)
                 if self.in_place and b.batched(read) and _new_array(ast.parse(spelled, mode="eval").body):
                     code = self.in_place_calls(code, b.array(read))
-                    if b.batched(name) and graph.nodes[read].shape == graph.nodes[name].shape:
-                        code = self.added_in_place(code, b.array(read), spelled, {b.array(n) for n in reads if not b.batched(n)})
                 code = substituted(code, b.array(read), spelled)
                 math = substituted(math, read, formula)
             node = graph.nodes.get(name)  # None for an input product (``stacking``): never written into another line
@@ -113,33 +111,6 @@ class NumpyModule:
 
         left, right = code.split(" = ", 1)
         return f"{left} = " + re.sub(rf"(?<![\w.])_(\w+)\({re.escape(array)}\)", in_place, right)
-
-    def added_in_place(self, code: str, array: str, spelled: str, unbatched: set[str]) -> str:
-        """``code``, a line whose right side is a sum ``array + t1 + t2 ...`` with a term among
-        ``unbatched`` (the arrays of values without a batch axis: a bias), and ``array`` (whose
-        code is ``spelled``) an array made for this line, held by nothing else and of the sum's
-        shape (the caller knows), as ``_added(spelled, t1, t2, ...)``: the terms added in place on
-        it, the same sums in the same order (a ``spelled`` that is ``_added`` itself gets the terms
-        too).  A product plus a bias (``N2 @ W1 + c1``) makes no second array: NumPy cannot reuse
-        the product itself (its temporary elision needs operands of one shape), and a fresh array
-        of a large batch costs its page faults (transformer_block's (64, 8, 128) product plus bias,
-        474 against ~100 us in loss_and_grad; (1024, 256): 2.4 against 0.46 ms).  A sum of arrays
-        of one shape NumPy reuses itself (a call of ``_added`` costs ~0.3 us): left as it is."""
-        left, right = code.split(" = ", 1)
-        tree = ast.parse(right, mode="eval").body
-        terms = []
-        while isinstance(tree, ast.BinOp) and isinstance(tree.op, ast.Add):
-            terms.insert(0, ast.unparse(tree.right))
-            tree = tree.left
-        if not (isinstance(tree, ast.Name) and tree.id == array) or not unbatched & set(terms) or "\n" in right:
-            return code
-        inner = ast.parse(spelled, mode="eval").body
-        if isinstance(inner, ast.Call) and ast.unparse(inner.func) == "_added" and not inner.keywords:
-            terms = [ast.unparse(a) for a in inner.args] + terms
-        else:
-            terms.insert(0, spelled)
-        self.builder.printer.helpers.add("added")
-        return f"{left} = _added({', '.join(terms)})"
 
     def masked_in_place(self, statements: list[str], kept: set[str]) -> list[str]:
         """``masked_in_place`` of the statements, in a module whose arrays may be written in place."""
@@ -685,10 +656,8 @@ def shared_residual(statements: list[str]) -> list[str]:
 
 def _new_array(expr: ast.expr) -> bool:
     """Whether generated expression ``expr`` (of a batched value) makes a new array: arithmetic
-    or a product (``_added`` returns one), not a name, a slice or a transpose (views of arrays
-    that others hold)."""
-    fresh_calls = ("np.dot", "_added")
-    return isinstance(expr, (ast.BinOp, ast.UnaryOp)) or (isinstance(expr, ast.Call) and ast.unparse(expr.func) in fresh_calls)
+    or a product, not a name, a slice or a transpose (views of arrays that others hold)."""
+    return isinstance(expr, (ast.BinOp, ast.UnaryOp)) or (isinstance(expr, ast.Call) and ast.unparse(expr.func) == "np.dot")
 
 
 def substituted(text: str, name: str, value: str) -> str:
