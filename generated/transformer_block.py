@@ -54,19 +54,6 @@ PARAM_SHAPES = {
 }
 
 
-def _added(fresh, *terms):
-    """fresh + terms[0] + terms[1] + ..., added in place on fresh, an array made for the call that
-    nothing else holds, of the sum's shape: no new array (a (64, 8, 128) product plus a bias: 100
-    against 560 us, the new array's pages faulted in on every call).  A term of a wider dtype is
-    added as NumPy would, into a new array."""
-    for term in terms:
-        if np.result_type(fresh, term) == fresh.dtype:
-            fresh += term
-        else:
-            fresh = fresh + term
-    return fresh
-
-
 def _batch_sum(A, axes=1):
     """A summed over its first ``axes`` axes (the batch, and leading broadcast axes), as a
     product with ones: BLAS runs it 5-15x faster than A.sum(axis=0) on (batch, few) arrays."""
@@ -504,7 +491,7 @@ def forward(params, X):
     c2 = params["c2"]
     # n1_a = layer_norm(x) along the last axis, and 1/sigma for backward
     N1_a, _rstd_N1_a = _normalize(X, axis=-1, eps=1e-05)
-    N1 = _added(N1_a * g1, b1)  # n1 = b1 + g1 * n1_a
+    N1 = N1_a * g1 + b1  # n1 = b1 + g1 * n1_a
     Q_a = N1 @ Wq  # q_a = n1 @ Wq
     # q = transpose(reshape(q_a, [8, 4, 8]), (1, 0, 2))
     Q = np.transpose(Q_a.reshape(Q_a.shape[0], 8, 4, 8), (0, 2, 1, 3))
@@ -519,14 +506,14 @@ def forward(params, X):
     P = _softmax(np.where(P_a, 0.25 * Q @ S_a * 1.4142135623730951, -1000000000))
     O_b = np.transpose(P @ V, (0, 2, 1, 3))  # o_b = transpose(p @ v, (1, 0, 2))
     O_ = O_b.reshape(O_b.shape[0], 8, 32)  # o = reshape(o_b, [8, 32])
-    H = _added(O_ @ Wo + X, bo)  # h = bo + o @ Wo + x
+    H = O_ @ Wo + X + bo  # h = bo + o @ Wo + x
     # n2_a = layer_norm(h) along the last axis, and 1/sigma for backward
     N2_a, _rstd_N2_a = _normalize(H, axis=-1, eps=1e-05)
-    N2 = _added(N2_a * g2, b2)  # n2 = b2 + g2 * n2_a
-    F_b = _added(N2 @ W1, c1)  # f_b = c1 + n2 @ W1
+    N2 = N2_a * g2 + b2  # n2 = b2 + g2 * n2_a
+    F_b = N2 @ W1 + c1  # f_b = c1 + n2 @ W1
     # f_c = gelu(f_b), and cdf = 0.5 * erf(0.5 * f_b * sqrt(2)) + 0.5 for its derivative
     F_c, _cdf_F_c = _gelu_kept(F_b)
-    Y = _added(F_c @ W2, c2) + H  # y = c2 + f_c @ W2 + h
+    Y = F_c @ W2 + c2 + H  # y = c2 + f_c @ W2 + h
     cache = {
         "N1_a": N1_a,
         "N1": N1,
@@ -669,7 +656,7 @@ def loss_and_grad(params, X, T, check=True):
     # n1_a = layer_norm(x) along the last axis, and 1/sigma for backward
     N1_a, _rstd_N1_a = _normalize(X, axis=-1, eps=1e-05)
     del _rstd_N1_a
-    N1 = _added(N1_a * g1, b1)  # n1 = b1 + g1 * n1_a
+    N1 = N1_a * g1 + b1  # n1 = b1 + g1 * n1_a
     Q_a = N1 @ Wq  # q_a = n1 @ Wq
     # q = transpose(reshape(q_a, [8, 4, 8]), (1, 0, 2))
     Q = np.transpose(Q_a.reshape(Q_a.shape[0], 8, 4, 8), (0, 2, 1, 3))
@@ -688,14 +675,14 @@ def loss_and_grad(params, X, T, check=True):
     O_b = np.transpose(P @ V, (0, 2, 1, 3))  # o_b = transpose(p @ v, (1, 0, 2))
     O_ = O_b.reshape(O_b.shape[0], 8, 32)  # o = reshape(o_b, [8, 32])
     del O_b
-    H = _added(O_ @ Wo + X, bo)  # h = bo + o @ Wo + x
+    H = O_ @ Wo + X + bo  # h = bo + o @ Wo + x
     # n2_a = layer_norm(h) along the last axis, and 1/sigma for backward
     N2_a, _rstd_N2_a = _normalize(H, axis=-1, eps=1e-05)
-    N2 = _added(N2_a * g2, b2)  # n2 = b2 + g2 * n2_a
-    F_b = _added(N2 @ W1, c1)  # f_b = c1 + n2 @ W1
+    N2 = N2_a * g2 + b2  # n2 = b2 + g2 * n2_a
+    F_b = N2 @ W1 + c1  # f_b = c1 + n2 @ W1
     # f_c = gelu(f_b), and cdf = 0.5 * erf(0.5 * f_b * sqrt(2)) + 0.5 for its derivative
     F_c, _cdf_F_c = _gelu_kept(F_b)
-    Y = _added(F_c @ W2, c2) + H  # y = c2 + f_c @ W2 + h
+    Y = F_c @ W2 + c2 + H  # y = c2 + f_c @ W2 + h
     del H
     T = _targets(T, Y) if check else T
     N = T.shape[0]
