@@ -166,8 +166,14 @@ def _erf(x):
 
     with t = 1/(x*x) and erf(-x) = -erf(x).  The error is below one ulp.
 
-    Each range gathers its elements once (np.flatnonzero) and evaluates its
-    polynomials in place (Horner's rule), about 3x faster than masking every step.
+    One new array of the input's size, |x| in float64, which the results
+    overwrite block by block: in each block each range gathers its elements
+    once (np.flatnonzero, all ranges found before any is written) and
+    evaluates its polynomials in place (Horner's rule) on arrays of its own
+    size.  A fresh temporary of the input's size costs more than its
+    arithmetic (its pages are faulted in again on every call): with one per
+    step, a (64, 8, 128) array took 3.1 ms, 1.4 ms when no range had a single
+    element (against 1.0 and 0.4 ms now).
     Float input keeps its dtype (float32 is computed in float64 and rounded
     back); any other input is computed and returned as float64.  Each branch
     only ever sees the elements it is valid for, so no overflow, invalid or
@@ -176,87 +182,120 @@ def _erf(x):
     erf(+-inf) = +-1, erf(nan) = nan.
     """
 
+    def horner(coefficients, u):
+        """The polynomial (highest degree first) at u, in one new array."""
+        p = u * coefficients[0]
+        for c in coefficients[1:-1]:
+            p += c
+            p *= u
+        p += coefficients[-1]
+        return p
+
     x = np.asarray(x)
     out_dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
-    # C order: r (ones_like keeps the order) is C too, so flat below is a view of it.
-    xd = x.astype(np.float64, order="C")
-    ax = np.abs(xd)
-    r = np.ones_like(ax)  # |x| >= 6 (including inf)
-    r[np.isnan(ax)] = np.nan
-    ax, flat = ax.ravel(), r.reshape(-1)  # r is contiguous: flat is a view of it
+    # |x| in float64, which becomes the result (nan stays nan); an array for 0-d x too
+    r = np.asarray(np.abs(x, dtype=np.float64, order="C"))
 
-    # |x| < 2**-28: erf(x) = x + efx*x.  Evaluate at a scale of 2**64 so that
-    # a subnormal result is rounded only once.
-    i = np.flatnonzero(ax < 2.0**-28)
-    a = ax[i] * 2.0**64
-    with np.errstate(under="ignore"):  # subnormal results are inexact
-        flat[i] = (a + ERF_EFX * a) * 2.0**-64
+    def block(v):
+        """erf(v) in place of v, |x| (a block of r): each range gathered once
+        (np.flatnonzero; all ranges found before any is written), its
+        polynomials evaluated in place (Horner's rule)."""
+        # The positions of each range, |x| < 2**-28 first, before any result is written.
+        below, within = v < 2.0**-28, np.empty(v.shape, bool)
+        ranges = [np.flatnonzero(below)]
+        for edge in (0.84375, 1.25, 1.0 / 0.35, 6.0):
+            np.less(v, edge, out=within)
+            np.not_equal(within, below, out=below)  # the previous edge <= |x| < edge
+            ranges.append(np.flatnonzero(below))
+            below, within = within, below
+        tiny, small, middle, near, far = ranges
 
-    # 2**-28 <= |x| < 0.84375: erf(x) = x + x*pp(z)/qq(z), z = x*x.
-    i = np.flatnonzero((ax >= 2.0**-28) & (ax < 0.84375))
-    a = ax[i]
-    z = a * a
-    pp = np.full_like(z, ERF_PP[0])
-    for c in ERF_PP[1:]:
-        pp *= z
-        pp += c
-    qq = np.full_like(z, ERF_QQ[0])
-    for c in ERF_QQ[1:]:
-        qq *= z
-        qq += c
-    flat[i] = a + a * (pp / qq)
+        # |x| < 2**-28: erf(x) = x + efx*x.  Evaluate at a scale of 2**64 so that
+        # a subnormal result is rounded only once.
+        a = v[tiny] * 2.0**64
+        with np.errstate(under="ignore"):  # subnormal results are inexact
+            v[tiny] = (a + ERF_EFX * a) * 2.0**-64
 
-    # 0.84375 <= |x| < 1.25: erf(x) = erx + pa(s)/qa(s), s = |x| - 1.
-    i = np.flatnonzero((ax >= 0.84375) & (ax < 1.25))
-    s = ax[i] - 1.0
-    pa = np.full_like(s, ERF_PA[0])
-    for c in ERF_PA[1:]:
-        pa *= s
-        pa += c
-    qa = np.full_like(s, ERF_QA[0])
-    for c in ERF_QA[1:]:
-        qa *= s
-        qa += c
-    flat[i] = ERF_ERX + pa / qa
+        # 2**-28 <= |x| < 0.84375: erf(x) = x + x*pp(z)/qq(z), z = x*x.
+        a = v[small]
+        z = a * a
+        p = horner(ERF_PP, z)
+        p /= horner(ERF_QQ, z)
+        p *= a
+        p += a
+        v[small] = p
 
-    # 1.25 <= |x| < 6: erf(x) = 1 - erfc(x) with
-    # erfc(x) = exp(-x*x - 0.5625 + R(t)/S(t)) / x, t = 1/(x*x).
-    i = np.flatnonzero((ax >= 1.25) & (ax < 6.0))
-    a = ax[i]
-    t = 1.0 / (a * a)
-    near = a < 1.0 / 0.35
-    # 1.25 <= |x| < 1/0.35 (ra/sa) and 1/0.35 <= |x| < 6 (rb/sb).
-    ra = np.full_like(t, ERF_RA[0])
-    for c in ERF_RA[1:]:
-        ra *= t
-        ra += c
-    sa = np.full_like(t, ERF_SA[0])
-    for c in ERF_SA[1:]:
-        sa *= t
-        sa += c
-    rb = np.full_like(t, ERF_RB[0])
-    for c in ERF_RB[1:]:
-        rb *= t
-        rb += c
-    sb = np.full_like(t, ERF_SB[0])
-    for c in ERF_SB[1:]:
-        sb *= t
-        sb += c
-    ratio = np.where(near, ra / sa, rb / sb)
-    # Split x*x exactly: h has 24 significant bits, so h*h is exact and
-    # x*x = h*h - (h - x)*(h + x) (msun uses a 20-bit mask for the same).
-    h = a.astype(np.float32).astype(np.float64)
-    erfc = np.exp(-h * h - 0.5625) * np.exp((h - a) * (h + a) + ratio) / a
-    flat[i] = 1.0 - erfc
+        # 0.84375 <= |x| < 1.25: erf(x) = erx + pa(s)/qa(s), s = |x| - 1.
+        s = v[middle]
+        s -= 1.0
+        p = horner(ERF_PA, s)
+        p /= horner(ERF_QA, s)
+        p += ERF_ERX
+        v[middle] = p
 
-    r = np.copysign(r, xd)
+        # 1.25 <= |x| < 6: erf(x) = 1 - erfc(x) with
+        # erfc(x) = exp(-x*x - 0.5625 + R(t)/S(t)) / x, t = 1/(x*x), R/S = ra/sa
+        # below 1/0.35 and rb/sb from there.
+        for i, top, bottom in ((near, ERF_RA, ERF_SA), (far, ERF_RB, ERF_SB)):
+            a = v[i]
+            t = a * a
+            np.divide(1.0, t, out=t)
+            ratio = horner(top, t)
+            ratio /= horner(bottom, t)
+            # Split x*x exactly: h has 24 significant bits, so h*h is exact and
+            # x*x = h*h - (h - x)*(h + x) (msun uses a 20-bit mask for the same).
+            h = a.astype(np.float32).astype(np.float64)
+            e = np.multiply(h, h, out=t)
+            np.negative(e, out=e)
+            e -= 0.5625
+            np.exp(e, out=e)
+            d = h - a
+            h += a
+            d *= h
+            d += ratio
+            np.exp(d, out=d)
+            e *= d
+            e /= a
+            np.subtract(1.0, e, out=e)
+            v[i] = e
+
+    # Blocks of 16384 (128 kB of float64): malloc reuses the temporaries'
+    # memory from one block to the next instead of faulting in fresh pages
+    # for each (a (64, 8, 128) float64 array of normal numbers: 1.0 against
+    # 1.4 ms in one piece; (1024, 8, 128): 16 against 21 ms).
+    flat = r.reshape(-1)  # r is C-contiguous: a view of it
+    for start in range(0, flat.size, 16384):
+        block(flat[start : start + 16384])
+
+    np.minimum(r, 1.0, out=r)  # |x| >= 6 (and inf): 1; every result above is below 1
+    np.copysign(r, x, out=r)
     with np.errstate(under="ignore"):  # float64 -> float32 of tiny results
-        return r.astype(out_dtype)
+        return r.astype(out_dtype, copy=False)
 
 
-def _gelu(x):
-    """gelu(x) = 0.5 * x * (erf(0.5 * x * sqrt(2)) + 1), the exact erf form."""
-    return 0.5 * x * (1.0 + _erf(x * 0.7071067811865476))
+def _gelu_derivative(x, cdf):
+    """gelu'(x) = Phi(x) + x exp(-x**2 / 2) / sqrt(2 pi), from cdf = Phi(x) (_gelu_kept's): in
+    place on one new array."""
+    d = np.multiply(x, x, dtype=cdf.dtype)
+    d *= -0.5
+    np.exp(d, out=d)
+    d *= x
+    d *= 0.3989422804014327
+    d += cdf
+    return d
+
+
+def _gelu_kept(x):
+    """(gelu(x), Phi(x)), with Phi(x) = (1 + erf(x / sqrt(2))) / 2 the normal CDF, which the
+    derivative of gelu(x) = x Phi(x) reads.  gelu(x) goes into the array that held x / sqrt(2)
+    (one new array less)."""
+    scaled = np.multiply(x, 0.7071067811865476)
+    cdf = _erf(scaled)
+    cdf += 1.0
+    cdf *= 0.5
+    if type(scaled) is np.ndarray and scaled.shape == cdf.shape and scaled.dtype == cdf.dtype:
+        return np.multiply(x, cdf, out=scaled), cdf
+    return x * cdf, cdf
 
 
 _ONES = {}
@@ -472,7 +511,8 @@ def forward(params, X):
     N2_a, _rstd_N2_a = _normalize(H, axis=-1, eps=1e-05)
     N2 = N2_a * g2 + b2  # n2 = b2 + g2 * n2_a
     F_b = N2 @ W1 + c1  # f_b = c1 + n2 @ W1
-    F_c = _gelu(F_b)  # f_c = gelu(f_b)
+    # f_c = gelu(f_b), and cdf = 0.5 * erf(0.5 * f_b * sqrt(2)) + 0.5 for its derivative
+    F_c, _cdf_F_c = _gelu_kept(F_b)
     Y = F_c @ W2 + c2 + H  # y = c2 + f_c @ W2 + h
     cache = {
         "N1_a": N1_a,
@@ -488,6 +528,7 @@ def forward(params, X):
         "N2": N2,
         "F_b": F_b,
         "F_c": F_c,
+        "_cdf_F_c": _cdf_F_c,
         "Y": Y,
     }
     return Y, cache
@@ -529,15 +570,15 @@ def backward(params, cache, T):
     N2 = cache["N2"]
     F_b = cache["F_b"]
     F_c = cache["F_c"]
+    _cdf_F_c = cache["_cdf_F_c"]
     Y = cache["Y"]
     N = T.shape[0]
     dY = (Y - T) * (1 / 128 / N)  # dE/dy = y / 128 - t / 128
     dc2 = _batch_sum(dY, 2)  # dE/dc2 = dE/df, summed over the broadcast axes
     dF_c = dY @ W2.T  # dE/df_c = dE/dy W2^T
     dW2 = np.dot(F_c.reshape(-1, 128).T, dY.reshape(-1, 32))  # dE/dW2 = f_c^T dE/dy, summed over the batch
-    _s1 = 0.5 * F_b * 1.4142135623730951  # 0.5 * F_b * sqrt(2), used twice
     # dE/df_b = dE/df_c * (0.5 * f_b * sqrt(2) * exp(-0.5 * f_b ** 2) / sqrt(pi) + 0.5 * erf(0.5 * f_b * sqrt(2)) + 0.5)
-    dF_b = dF_c * (_s1 * np.exp(-0.5 * F_b ** 2) / 1.772453850905516 + 0.5 * _erf(_s1) + 0.5)
+    dF_b = dF_c * _gelu_derivative(F_b, _cdf_F_c)
     dc1 = _batch_sum(dF_b, 2)  # dE/dc1 = dE/df_b, summed over the broadcast axes
     dN2 = dF_b @ W1.T  # dE/dn2 = dE/df_b W1^T
     dW1 = np.dot(N2.reshape(-1, 32).T, dF_b.reshape(-1, 128))  # dE/dW1 = n2^T dE/df_b, summed over the batch
@@ -639,7 +680,8 @@ def loss_and_grad(params, X, T, check=True):
     N2_a, _rstd_N2_a = _normalize(H, axis=-1, eps=1e-05)
     N2 = N2_a * g2 + b2  # n2 = b2 + g2 * n2_a
     F_b = N2 @ W1 + c1  # f_b = c1 + n2 @ W1
-    F_c = _gelu(F_b)  # f_c = gelu(f_b)
+    # f_c = gelu(f_b), and cdf = 0.5 * erf(0.5 * f_b * sqrt(2)) + 0.5 for its derivative
+    F_c, _cdf_F_c = _gelu_kept(F_b)
     Y = F_c @ W2 + c2 + H  # y = c2 + f_c @ W2 + h
     del H
     T = _targets(T, Y) if check else T
@@ -653,10 +695,9 @@ def loss_and_grad(params, X, T, check=True):
     dF_c = dY @ W2.T  # dE/df_c = dE/dy W2^T
     dW2 = np.dot(F_c.reshape(-1, 128).T, dY.reshape(-1, 32))  # dE/dW2 = f_c^T dE/dy, summed over the batch
     del F_c
-    _s1 = 0.5 * F_b * 1.4142135623730951  # 0.5 * F_b * sqrt(2), used twice
     # dE/df_b = dE/df_c * (0.5 * f_b * sqrt(2) * exp(-0.5 * f_b ** 2) / sqrt(pi) + 0.5 * erf(0.5 * f_b * sqrt(2)) + 0.5)
-    dF_b = dF_c * (_s1 * np.exp(-0.5 * F_b ** 2) / 1.772453850905516 + 0.5 * _erf(_s1) + 0.5)
-    del F_b, dF_c, _s1
+    dF_b = dF_c * _gelu_derivative(F_b, _cdf_F_c)
+    del F_b, _cdf_F_c, dF_c
     dc1 = _batch_sum(dF_b, 2)  # dE/dc1 = dE/df_b, summed over the broadcast axes
     dN2 = dF_b @ W1.T  # dE/dn2 = dE/df_b W1^T
     dW1 = np.dot(N2.reshape(-1, 32).T, dF_b.reshape(-1, 128))  # dE/dW1 = n2^T dE/df_b, summed over the batch

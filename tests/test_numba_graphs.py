@@ -130,6 +130,23 @@ def test_a_refusal_exits_2_and_writes_nothing(tmp_path, capsys, numba_needed):  
     assert capsys.readouterr().err.strip() == f"symprop: error: {refusal('self_attention')}"
 
 
+def test_a_gelu_is_refused_in_one_line(numba_needed):  # noqa: F811
+    """gelu's derivative reads the Phi its forward line kept (registry.Kept): its helper takes two
+    arrays, which the numba backend does not spell; one line, not a ValueError."""
+    spec = {
+        "name": "g",
+        "inputs": {"x": 3},
+        "targets": {"t": 2},
+        "params": {"W": [4, 3], "V": [2, 4]},
+        "nodes": {"a": "gelu(W @ x)", "y": "V @ a"},
+        "loss": "mse(y, t)",
+    }
+    with pytest.raises(SymPropError) as caught:
+        symprop.derive(symprop.from_dict(spec)).numba_source()
+    helper = "the helper _gelu_derivative (it takes 2 arguments)"
+    assert str(caught.value) == f"g: --backend numba has no spelling of {helper} (use --backend numpy)"
+
+
 def test_float32_stays_float32_and_mixed_precisions_compute_in_the_widest(folder, numba_needed):  # noqa: F811
     numpy_module, numba_module = modules("gated_unit", folder)
     assert_agree(numpy_module, numba_module, dtype=np.float32, tolerance=1e-5)

@@ -148,7 +148,9 @@ def test_erf_source_is_the_tables_and_the_definition():
     defined = {t.targets[0].id for t in tables}  # the coefficient tables, pasted with it
     assert defined == {f"ERF_{name}" for name in ("EFX", "ERX", "PP", "QQ", "PA", "QA", "RA", "SA", "RB", "SB")}
     # Self-contained: the only free (global) names it uses are ``np`` and the tables.
-    bound = {arg.arg for arg in func.args.args}
+    # (and what a function defined inside it takes and is called)
+    bound = {arg.arg for node in ast.walk(func) if isinstance(node, ast.FunctionDef) for arg in node.args.args}
+    bound |= {node.name for node in ast.walk(func) if isinstance(node, ast.FunctionDef)}
     loaded = set()
     for node in ast.walk(func):
         if isinstance(node, ast.Name):

@@ -4,6 +4,7 @@ definition, and every NumPy helper computes the definition."""
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -105,6 +106,89 @@ def test_an_in_place_numpy_helper_computes_its_expression(name):
         assert np.asarray(ours).dtype == np.asarray(theirs).dtype
         assert np.array_equal(ours, theirs), (name, value)
         assert (ours is value) == (value.ndim > 0 and value.dtype.kind == "f")
+
+
+KEPT = [name for name in ENTRIES if registry.ACTIVATIONS[name].kept]
+
+
+@pytest.mark.parametrize("name", KEPT)
+def test_a_kept_part_presents_the_derived_derivative(name):
+    """``Kept``: f' written in the part of f kept (gelu's Phi, ``k``) is f' as derived once ``k``
+    is that part again."""
+    entry = registry.ACTIVATIONS[name]
+    constants = entry.constant_values()
+    k = sp.Symbol("k", real=True)
+    presented = entry.kept.present(registry.Z, k, *constants).xreplace({k: entry.kept.keep(registry.Z, *constants)})
+    assert sp.simplify(presented - entry.derived_derivative(constants)) == 0, name
+
+
+@pytest.mark.parametrize("name", KEPT)
+def test_the_kept_numpy_helpers_compute_their_expressions(name):
+    """``Kept.function`` (``_gelu_kept``): f bit for bit as ``numpy_helper``'s expression and as
+    ``Kept.plain_function``, and the part kept; ``Kept.derivative`` (in place) bit for bit as
+    ``Kept.plain_derivative`` and
+    f' as presented: to 1e-15 (float64) or 1e-6 (float32) of the exact numbers, on arrays of
+    both float dtypes and integer arrays; the arguments left as they were."""
+    from symprop.emit.numpy.printers import helper_source
+
+    entry = registry.ACTIVATIONS[name]
+    constants = entry.constant_values()
+    k = sp.Symbol("k", real=True)
+    exact_part = sp.lambdify(registry.Z, entry.kept.keep(registry.Z, *constants), modules=["mpmath"])
+    exact_derivative = sp.lambdify((registry.Z, k), entry.kept.present(registry.Z, k, *constants), modules=["mpmath"])
+    kept, derivative = registry.kept_helpers(name)
+    tuned, plain = {"np": np}, {"np": np}
+    for helper in (*entry.helper_needs, name, kept, derivative):
+        exec(helper_source(helper), tuned)
+        exec(helper_source(helper, tuned=False), plain)
+    assert helper_source(derivative) != helper_source(derivative, tuned=False)
+    assert helper_source(kept) != helper_source(kept, tuned=False)
+    for number in (1.5, np.float32(-0.25), np.array(0.7)):  # numbers: the kept helper's other path
+        (ours, part), (theirs, their_part) = tuned[f"_{kept}"](number), plain[f"_{kept}"](number)
+        assert np.array_equal(ours, theirs) and np.asarray(ours).dtype == np.asarray(theirs).dtype
+        assert np.array_equal(part, their_part)
+    rng = np.random.default_rng(2)
+    values = [np.arange(-3, 3), *(
+        (4 * rng.standard_normal(shape)).astype(dtype)
+        for shape in [(1, 2), (64, 30), (5, 4, 3)]
+        for dtype in (np.float64, np.float32)
+    )]
+    for value in values:
+        before = np.array(value, copy=True)
+        (ours, part), theirs = tuned[f"_{kept}"](value), tuned[f"_{name}"](value)
+        (plain_value, plain_part) = plain[f"_{kept}"](value)
+        slope, expression = tuned[f"_{derivative}"](value, part), plain[f"_{derivative}"](value, part)
+        assert ours.dtype == theirs.dtype == part.dtype == slope.dtype == expression.dtype
+        assert np.array_equal(ours, theirs) and np.array_equal(slope, expression), (name, value)
+        assert np.array_equal(plain_value, ours) and np.array_equal(plain_part, part), (name, value)
+        points = np.asarray(value, dtype=np.float64)
+        tolerance = 1e-15 if part.dtype == np.float64 else 1e-6
+        np.testing.assert_allclose(part, np.vectorize(lambda z: float(exact_part(z)))(points), rtol=tolerance, atol=tolerance)
+        exact = np.vectorize(lambda z: float(exact_derivative(z, exact_part(z))))(points)
+        np.testing.assert_allclose(slope, exact, rtol=4 * tolerance, atol=tolerance)
+        assert np.array_equal(value, before)
+
+
+def test_an_activation_with_a_kept_part_computes_it_once():
+    """gelu's forward line keeps Phi for the backward pass, in the NumPy and array-API modules: one
+    erf a pass, not two; the handout writes the derivative as derived, and says what the NumPy line
+    reads (the kept array's name as code only, never in the math)."""
+    spec = {
+        "name": "g",
+        "inputs": {"x": 3},
+        "targets": {"t": 2},
+        "params": {"W": [4, 3], "V": [2, 4]},
+        "nodes": {"a": "gelu(W @ x)", "y": "V @ a"},
+        "loss": "mse(y, t)",
+    }
+    d = symprop.derive(symprop.from_dict(spec))
+    for source in (d.numpy_source(), d.array_api_source()):
+        assert "A, _cdf_A = _gelu_kept(A_a)" in source
+        assert "_erf(" not in source.split("def loss_and_grad")[1]
+        assert "dA_a = dA * _gelu_derivative(A_a, _cdf_A)" in source
+    latex = d.latex()
+    assert r"the NumPy line reads \texttt{\_cdf\_A} $= \left(\operatorname{erf}" in latex  # the code's name explained
+    assert "cdf" not in re.sub(r"\\texttt\{[^}]*\}", "", latex)  # and only as code
 
 
 def test_an_activation_of_a_product_works_in_place_and_of_a_view_not():

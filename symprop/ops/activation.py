@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
-from .. import registry
+from .. import naming, registry
 from ..naming import escape_latex_text
 from .base import Adjoint, AdjointCode, Op, at_elements, formula_note, tidy
 
@@ -80,8 +80,24 @@ class Activation(Op):
 
     # -- NumPy --------------------------------------------------------------------------
 
+    @property
+    def kept(self) -> registry.Kept | None:
+        """The registry entry's ``Kept`` (a part of f that f' reads), for a registry activation."""
+        return self.choice.entry.kept if self.choice.formula is None and self.choice.entry is not None else None
+
+    def numpy_saves(self, node, graph):
+        """The part of f that f' reads (``registry.Kept``), when a backward step reads f':
+        computed once, in the forward line, by the entry's ``_{name}_kept`` helper."""
+        return (self.kept.what,) if self.kept and node.inputs[0] in graph.needs_grad else ()
+
     def numpy(self, node, code):
         z = node.inputs[0]
+        if self.numpy_saves(node, code.graph):
+            helper, _ = registry.kept_helpers(self.name)
+            code.printer.helpers.add(helper)
+            kept = code.formula(self.kept.keep(sp.Symbol(z, real=True), *self.choice.constants))
+            formula = code.formula(self.apply(sp.Symbol(z, real=True)))
+            return f"_{helper}({code.use(z)})", f"{node.name} = {formula}, and {self.kept.what} = {kept} for its derivative"
         spelled = code.filled(self.apply(sp.Symbol(code.use(z), real=True)), z)
         note = f"  ({self.name})" if self.choice.formula is not None else ""
         return spelled, f"{node.name} = {code.formula(self.apply(sp.Symbol(z, real=True)))}{note}"
@@ -89,8 +105,14 @@ class Activation(Op):
     def numpy_adjoint(self, step, code):
         source = code.node(step.source)
         nodes = {registry.Z: source.inputs[0], registry.A: source.name}
-        arrays = {s: sp.Symbol(code.use(nodes[s]), real=True) for s in step.local.free_symbols if s in nodes}
-        prelude, local = code.shared(step.local.xreplace(arrays))
+        if self.numpy_saves(source, code.graph) and step.local == self.derivative:  # f' from the part of f kept
+            _, helper = registry.kept_helpers(self.name)
+            code.printer.helpers.add(helper)
+            z, kept = code.use(source.inputs[0]), code.saved(source.name, self.kept.what)
+            prelude, local = [], code.verbatim(f"_{helper}({z}, {kept})")
+        else:
+            arrays = {s: sp.Symbol(code.use(nodes[s]), real=True) for s in step.local.free_symbols if s in nodes}
+            prelude, local = code.shared(step.local.xreplace(arrays))
         shown = step.local.xreplace({s: sp.Symbol(nodes[s], real=True) for s in step.local.free_symbols if s in nodes})
         local_math = code.math.parenthesize(shown, PRECEDENCE["Mul"], strict=True)
         math = f"dE/d{source.name} * {local_math}" if local_math != "1" else f"dE/d{source.name}"
@@ -145,7 +167,16 @@ class Activation(Op):
         vector = rf"{tex.adjoint_tex(z)} {eq} {tex.partial('E', tex.node_tex(a))} \odot {vlocal}"
         if upstream:
             vector += rf" = {paren(upstream[1])} \odot {vlocal}"
-        return element, vector, upstream[2] if upstream else ""
+        remarks = [upstream[2]] if upstream and upstream[2] else []
+        if self.numpy_saves(source, tex.graph):  # the NumPy line reads the part of f kept (numpy_adjoint)
+            part = sp.factor(self.kept.keep(registry.Z, *self.choice.constants))  # (erf(..) + 1) / 2 in a line of text
+            kept = tex.to_latex(part, {registry.Z: tex.node_tex(z)}, fold_short_frac=True)
+            array = escape_latex_text(naming.saved_name(tex.graph.array(a), self.kept.what))
+            remarks.append(
+                rf"the NumPy line reads \texttt{{{array}}} $= {kept}$, kept from the forward pass, "
+                rf"which computed it for ${tex.function_tex(self)}$"
+            )
+        return element, vector, "; ".join(remarks)
 
     def words(self, step, tex):
         return "back through the activation"

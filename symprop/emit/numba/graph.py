@@ -235,8 +235,8 @@ class GraphNumbaModule:
         else its lines respelled."""
         tree = ast.parse(helper_source(name, tuned=False))
         (function,) = tree.body
-        if len(function.args.args) != 1:
-            raise NotSpelled(f"the helper _{name} (it takes constants)")
+        if len(function.args.args) != 1:  # an activation's constants, gelu's kept Phi (registry.Kept)
+            raise NotSpelled(f"the helper _{name} (it takes {len(function.args.args)} arguments)")
         loop = scalar_loop(function)
         if loop is not None:
             self.scalars.update(name for name in fastmath.FAST if f"_{name}(" in loop)

@@ -561,7 +561,7 @@ class ModuleBuilder:
             fresh = registry.fresh_activation(name)  # an in-place helper falls back on its activation's
             if fresh is not None:
                 needed.add(name := fresh.name)
-            entry = registry.ACTIVATIONS.get(name)
+            entry = registry.ACTIVATIONS.get(name) or registry.kept_owner(name)  # _gelu_kept: what gelu calls
             if entry is not None:
                 needed.update(entry.helper_needs)
         while True:  # and the helpers those call (_softmax: _row_sum, which calls _ones)

@@ -81,6 +81,9 @@ def helper_source(name: str, tuned: bool = True) -> str:
     fresh = registry.fresh_activation(name)
     if fresh is not None:
         return fresh.numpy_fresh_function
+    kept = registry.kept_source(name, tuned)
+    if kept is not None:
+        return kept
     entry = registry.ACTIVATIONS[name]
     if tuned and entry.numpy_function:
         return entry.numpy_function
