@@ -97,7 +97,7 @@ class HandoutLatexPrinter(LatexPrinter):
 
     def _print_Heaviside(self, expr):
         # step(x) of formulas is 0 at 0; the derivative of max(a, b) (1/2 at 0) prints as H;
-        # H(x - max(...)) with H(0) = 1, an argument's share of a tie (registry.derivative), as
+        # H(x - max(...)) with H(0) = 1, an argument's share of a tie (differentiation.derivative), as
         # the Iverson bracket [x = max(...)].
         arg, at_zero = expr.args
         if at_zero == 1:

@@ -313,7 +313,7 @@ class ArrayPrinter(PlainArithmetic, NumPyPrinter):
 
     def _print_Heaviside(self, expr):
         # H(x) with its value at 0: 0 for the formulas' step(x), 1/2 for the derivative of max(a, b), 1 for
-        # whether an argument attains a max of more (registry.derivative).
+        # whether an argument attains a max of more (differentiation.derivative).
         x, at_zero = expr.args
         return f"{self._module_format('numpy.heaviside')}({self._print(x)}, {self._print(at_zero)})"
 

@@ -21,7 +21,7 @@ from functools import cached_property
 
 import sympy as sp
 
-from . import naming, registry
+from . import differentiation, naming, registry
 from .errors import SymPropError
 from .latex_printing import paren, to_latex
 from .ops import Node, at_elements, element_indices, flat_index
@@ -93,10 +93,10 @@ class ScalarView:
 
     def local(self, of: sp.Symbol, wrt: sp.Symbol) -> sp.Expr:
         """d``of``/d``wrt`` from ``of``'s definition, in the subgradient convention of
-        ``registry.derivative`` (a tie of a max splits evenly), with a max or min that is ``of``
+        ``differentiation.derivative`` (a tie of a max splits evenly), with a max or min that is ``of``
         itself written as ``of`` (its forward value)."""
         definition = self.definitions[of]
-        local = registry.derivative(definition, wrt)
+        local = differentiation.derivative(definition, wrt)
         return local.xreplace({definition: of}) if isinstance(definition, (sp.Max, sp.Min)) else local
 
     def element_of(self, symbol: sp.Symbol) -> tuple[str, tuple[int, ...]] | None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import sympy as sp
 
-from . import naming, registry
+from . import differentiation, naming, registry
 from .aliases import FIELD as ALIAS_FIELD
 from .aliases import read_aliases
 from .errors import SpecError, did_you_mean
@@ -27,14 +27,14 @@ MATH_FUNCTIONS = {
     "exp": sp.exp,
     "log": sp.log,
     "sqrt": sp.sqrt,
-    "abs": registry.Abs,
+    "abs": differentiation.Abs,
     "tanh": sp.tanh,
     "sinh": sp.sinh,
     "cosh": sp.cosh,
     "sin": sp.sin,
     "cos": sp.cos,
     "erf": sp.erf,
-    "sign": registry.sign,
+    "sign": differentiation.sign,
     "step": lambda x: sp.Heaviside(x, 0),  # 1 for x > 0, else 0 (relu'); derivative 0
     "log1p": lambda x: sp.log(1 + x),
     "expm1": lambda x: sp.exp(x) - 1,

@@ -1,6 +1,6 @@
 """A tie of a max or min of several arguments splits the derivative evenly between the arguments
 that attain it (shares summing to 1, as JAX, autograd and PyTorch differentiate ``max`` of a
-vector), in every path: ``registry.derivative``, the per-weight view, the NumPy module, the
+vector), in every path: ``differentiation.derivative``, the per-weight view, the NumPy module, the
 scalar backend and the handout.  Regression: SymPy's own derivative gave each of a tie of three
 1/2 (3/2 in all) in the per-weight view, while the NumPy module of a ``max`` over axes split it
 in thirds; and ``Eq(0.1 z, m)``, tried before, is rewritten by SymPy as ``Eq(z, 10 m)``, which is
@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import symprop
-from symprop import registry
+from symprop import differentiation
 from symprop.check import load_module
 from symprop.latex_printing import to_latex
 
@@ -36,7 +36,7 @@ def test_a_tie_splits_the_derivative_evenly(values, larger):
     xs = sp.symbols(f"x1:{len(values) + 1}", real=True)
     extremum = (sp.Max if larger else sp.Min)(*xs)
     point = dict(zip(xs, map(sp.Integer, values)))
-    got = [registry.derivative(extremum, x).xreplace(point) for x in xs]
+    got = [differentiation.derivative(extremum, x).xreplace(point) for x in xs]
     assert got == shares(values, larger)
     assert sum(got) == 1
 
@@ -117,7 +117,7 @@ def test_every_path_splits_a_tie_of_a_formulas_max_alike(formula, w, x):
 
 def test_the_handout_writes_a_share_of_a_tie_as_an_iverson_bracket():
     a, b, c = sp.symbols("a b c", real=True)
-    assert to_latex(registry.derivative(sp.Max(a, b, c), a)) == (
+    assert to_latex(differentiation.derivative(sp.Max(a, b, c), a)) == (
         r"\frac{\left[a = \max(a, b, c)\right]}{\left[a = \max(a, b, c)\right] + \left[b = \max(a, b, c)\right] + "
         r"\left[c = \max(a, b, c)\right]}"
     )

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
-from .. import naming, registry
+from .. import differentiation, naming, registry
 from ..naming import escape_latex_text
 from .base import Adjoint, AdjointCode, Op, at_elements, formula_note, tidy
 
@@ -59,7 +59,7 @@ class Activation(Op):
     @cached_property
     def derived(self) -> sp.Expr:
         """f'(z) as SymPy derives it, before simplification."""
-        return registry.derivative(self.apply(registry.Z), registry.Z)
+        return differentiation.derivative(self.apply(registry.Z), registry.Z)
 
     def simplification_note(self, node, graph):
         return formula_note(self.choice, self.derived, node, graph, self.name)

@@ -14,7 +14,7 @@ from functools import cached_property
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
-from .. import registry
+from .. import differentiation, registry
 from .base import (
     Adjoint,
     AdjointCode,
@@ -61,7 +61,7 @@ class Elementwise(Op):
     def derivatives(self) -> tuple[sp.Expr, ...]:
         result = []
         for index in range(self.arity):
-            local = registry.derivative(self.expr, arg_symbol(index))
+            local = differentiation.derivative(self.expr, arg_symbol(index))
             if isinstance(self.expr, sp.Function) and local.has(self.expr):
                 local = local.xreplace({self.expr: registry.A})
             if not local.has(sp.Piecewise):
@@ -258,7 +258,7 @@ class Elementwise(Op):
         if kind == "scale":
             factor = tex.to_latex(number)
             return f"scale {gate}", f"The ${gate}$ gate multiplies the gradient by ${factor}$, its local gradient."
-        local = tex.to_latex(registry.derivative(self.expr, u[0]), {u[0]: "x"})
+        local = tex.to_latex(differentiation.derivative(self.expr, u[0]), {u[0]: "x"})
         return f"function {gate}", f"The ${gate}$ gate multiplies the gradient by its local gradient ${local}$ at its input $x$."
 
     def words(self, step, tex):

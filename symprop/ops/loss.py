@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import sympy as sp
 
-from .. import registry
+from .. import differentiation, registry
 from .base import Adjoint, AdjointCode, Op, at_elements, formula_note, tidy
 from .softmax import axis_groups, row_tags
 
@@ -72,7 +72,7 @@ class Loss(Op):
     @cached_property
     def derived(self) -> sp.Expr:
         """d ell / d y as SymPy derives it, before simplification."""
-        return registry.derivative(self.elementwise, registry.Y)
+        return differentiation.derivative(self.elementwise, registry.Y)
 
     def scale(self, outputs: int) -> sp.Expr:
         """The factor in front of the sum over outputs: 1, or 1/n for a mean."""

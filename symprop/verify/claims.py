@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .. import naming, registry
+from .. import differentiation, naming, registry
 from ..formula import FormulaError, FormulaReader
 from ..ops import element_indices
 from .claim_values import ARRAY_FUNCTIONS, MATH_FUNCTIONS, ShapeError, Value, broadcast, elementwise, is_array, matmul, transpose
@@ -216,7 +216,7 @@ def scalar_functions(derivation) -> dict[str, Callable[..., sp.Expr]]:
     functions["sigma_prime"] = functions["sigmoid_prime"]
     for name, body in formulas.items():
         functions[name] = lambda z, body=body: body.xreplace({registry.Z: z})
-        functions[f"{name}_prime"] = lambda z, body=body: registry.derivative(body, registry.Z).xreplace({registry.Z: z})
+        functions[f"{name}_prime"] = lambda z, body=body: differentiation.derivative(body, registry.Z).xreplace({registry.Z: z})
     return functions
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from ... import registry
+from ... import differentiation, registry
 from ...latex_printing import paren, to_latex
 from .tex import Tex
 
@@ -57,7 +57,7 @@ def derivative_lines(definition, var, presentation=None, named=None, final=None)
        boxed, in ``a``.  Otherwise ``final`` (the
        simplified derivative the backward pass uses), boxed.
     """
-    raw = registry.derivative(definition, var)
+    raw = differentiation.derivative(definition, var)
     free = sorted(definition.free_symbols | {var}, key=lambda s: s.name)
     lines: list[_Line] = []
     seen: list[str] = []

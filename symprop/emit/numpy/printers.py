@@ -23,7 +23,7 @@ class MathPrinter(ArrayPrinter):
         return self._NAMES.get(name, name)
 
     def _print_Heaviside(self, expr):
-        # step(x) of formulas is 0 at 0; the derivative of max(a, b) is 1/2 there (registry.derivative).
+        # step(x) of formulas is 0 at 0; the derivative of max(a, b) is 1/2 there (differentiation.derivative).
         if expr.args[1] == 0:
             return f"step({self._print(expr.args[0])})"
         return f"heaviside({self._print(expr.args[0])}, {self._print(expr.args[1])})"

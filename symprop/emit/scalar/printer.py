@@ -83,7 +83,7 @@ class ScalarPrinter(PlainArithmetic, PythonCodePrinter):
 
     def _print_Heaviside(self, expr):
         # H(x) with its value at 0: 0 for the formulas' step(x), 1/2 for the derivative of max(a, b), 1 for
-        # whether an argument attains a max of more (registry.derivative).
+        # whether an argument attains a max of more (differentiation.derivative).
         x, at_zero = self._print(expr.args[0]), self._print(expr.args[1])
         if expr.args[1] == 0:
             return f"(1.0 if {x} > 0.0 else 0.0)"
