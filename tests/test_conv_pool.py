@@ -85,7 +85,7 @@ def test_float32_stays_float32(tmp_path):
 #: Max poolings after a relu (whose fresh output the module lets the pooling's adjoint write into,
 #: ``out=``): windows that cover the input, that leave a remainder, that leave gaps between
 #: them, and that overlap; and convolutions whose kernel adjoint sums per-sample products
-#: (few channels and offsets against many positions) or takes one product (np.tensordot).
+#: (no more output channels than positions) or takes one product (np.tensordot).
 POOLINGS = [
     ("covered", [2, 4, 6], "max_pool2d(relu(v * x), 2)"),
     ("remainder", [2, 5, 7], "max_pool2d(relu(v * x), 2)"),

@@ -75,12 +75,13 @@ KERNEL_ADJOINT_HELPER = '''def _conv_adjoint_kernel(g, x, size, stride, padding)
     """dE/dw of _conv(x, w, stride, padding): each kernel element met the input elements at its
     offset in every window, so each sample's upstream adjoint (O, positions) times its columns
     transposed, summed over the batch -> (O, C, *size).  Those per-sample products (a BLAS call a
-    sample) and their sum, where a product (O, C * size) is no larger than the sample's adjoint;
-    else one product of g and the columns as (O, batch * positions) and (batch * positions,
-    C * size) matrices (np.tensordot), which copies both into those shapes."""
+    sample) and their sum where there are no more output channels O than positions (the products
+    are then no larger than the columns); else one product of g and the columns as
+    (O, batch * positions) and (batch * positions, C * size) matrices (np.tensordot, which copies
+    both into those shapes)."""
     columns = _columns(_windows(_zero_pad(x, padding), size, stride))
     rows = g.reshape(len(g), g.shape[1], -1)
-    if columns.shape[1] <= rows.shape[2]:
+    if rows.shape[1] <= rows.shape[2]:
         kernel = np.matmul(rows, columns.transpose(0, 2, 1)).sum(axis=0)
     else:
         kernel = np.tensordot(rows, columns, axes=([0, 2], [0, 2]))
