@@ -98,53 +98,77 @@ def _softmax_lse(z):
 
 
 def _columns(windows):
-    """im2col: the windows (batch, C, *positions, *size) copied once into a matrix with a row
-    per channel and offset within the window, a column per sample and window position."""
+    """im2col, per sample: the windows (batch, C, *positions, *size) copied once into a
+    (batch, C * size, positions) array, for each sample a row per channel and offset within the
+    window and a column per window position."""
     k = (windows.ndim - 2) // 2
-    rows = windows.transpose(1, *range(2 + k, 2 + 2 * k), 0, *range(2, 2 + k))
-    return rows.reshape(np.prod(rows.shape[: 1 + k]), -1)
+    rows = windows.transpose(0, 1, *range(2 + k, 2 + 2 * k), *range(2, 2 + k))
+    return rows.reshape(len(rows), np.prod(rows.shape[1 : 2 + k]), np.prod(rows.shape[2 + k :]))
 
 
 def _conv(x, w, stride, padding):
     """PyTorch's conv1d/conv2d (a cross-correlation) of x (batch, C, *spatial) with the kernel
-    w (O, C, *size) -> (batch, O, *positions): the kernel as an (O, C * size) matrix times the
-    columns of the zero-padded x (im2col), one BLAS call."""
+    w (O, C, *size) -> (batch, O, *positions): the kernel as an (O, C * size) matrix times each
+    sample's columns of the zero-padded x (im2col), a BLAS call a sample (np.matmul), which
+    writes the output in its own order: C-contiguous, so that what follows (a bias, an
+    activation, a pooling, their adjoints) runs on contiguous arrays, and a reshape is a view."""
     windows = _windows(_zero_pad(x, padding), w.shape[2:], stride)
-    y = w.reshape(len(w), -1) @ _columns(windows)
-    return np.moveaxis(y.reshape(len(w), len(x), *windows.shape[2 : w.ndim]), 0, 1)
+    shape = (len(x), len(w), *windows.shape[2 : w.ndim])
+    return np.matmul(w.reshape(len(w), -1), _columns(windows)).reshape(shape)
 
 
 def _conv_adjoint_kernel(g, x, size, stride, padding):
     """dE/dw of _conv(x, w, stride, padding): each kernel element met the input elements at its
-    offset in every window, so the upstream adjoint g (batch, O, *positions), as an
-    (O, batch * positions) matrix, times the columns of x transposed -> (O, C, *size)."""
-    windows = _windows(_zero_pad(x, padding), size, stride)
-    rows = np.moveaxis(g, 1, 0).reshape(g.shape[1], -1)
-    return (rows @ _columns(windows).T).reshape(g.shape[1], x.shape[1], *size)
+    offset in every window, so each sample's upstream adjoint (O, positions) times its columns
+    transposed, summed over the batch -> (O, C, *size).  Those per-sample products (a BLAS call a
+    sample) and their sum where there are no more output channels O than positions (the products
+    are then no larger than the columns); else one product of g and the columns as
+    (O, batch * positions) and (batch * positions, C * size) matrices (np.tensordot, which copies
+    both into those shapes)."""
+    columns = _columns(_windows(_zero_pad(x, padding), size, stride))
+    rows = g.reshape(len(g), g.shape[1], -1)
+    if rows.shape[1] <= rows.shape[2]:
+        kernel = np.matmul(rows, columns.transpose(0, 2, 1)).sum(axis=0)
+    else:
+        kernel = np.tensordot(rows, columns, axes=([0, 2], [0, 2]))
+    return kernel.reshape(g.shape[1], x.shape[1], *size)
 
 
 def _max_pool(x, size, stride):
     """The largest element of each window of x: the elementwise maximum of the slices that
-    the windows read at each of their offsets."""
+    the windows read at each of their offsets (of the first two into a new array, then in place)."""
     offsets = _window_offsets(x.shape, size, stride)
-    y = x[offsets[0]].copy()
-    for where in offsets[1:]:
+    if len(offsets) == 1:
+        return x[offsets[0]].copy()
+    y = np.maximum(x[offsets[0]], x[offsets[1]])
+    for where in offsets[2:]:
         np.maximum(y, x[where], out=y)
     return y
 
 
-def _max_pool_adjoint(g, x, y, size, stride):
+def _max_pool_adjoint(g, x, y, size, stride, out=None):
     """dE/dx of y = _max_pool(x, size, stride): each window's adjoint g goes to the elements
-    equal to its maximum, split evenly between ties; overlapping windows add up."""
+    equal to its maximum, split evenly between ties; overlapping windows add up.  Windows that
+    do not overlap write their share straight into their slice of dx (no product array), into
+    an array left uninitialised where the windows cover all of x.  ``out``: an array of x's
+    shape and dtype to write dx into, x itself where nothing reads it again (it is read first):
+    no new array of x's size."""
     offsets = _window_offsets(x.shape, size, stride)
     at_max = [x[where] == y for where in offsets]
-    ties = np.zeros_like(g)
-    for chosen in at_max:
+    ties = at_max[0].astype(np.uint8 if len(offsets) < 256 else g.dtype)  # counted in bytes where they fit
+    for chosen in at_max[1:]:
         ties += chosen
-    share = g / ties
-    dx = np.zeros_like(x)
+    share = g / ties  # a float array divided by bytes keeps its dtype
+    dx = np.empty_like(x) if out is None else out
+    if any(s < m for s, m in zip(stride, size)):
+        dx[...] = 0
+        for where, chosen in zip(offsets, at_max):
+            dx[where] += chosen * share
+        return dx
+    if not all(s == m and n % m == 0 for n, m, s in zip(x.shape[2:], size, stride)):
+        dx[...] = 0  # the elements no window reads
     for where, chosen in zip(offsets, at_max):
-        dx[where] += chosen * share
+        np.multiply(chosen, share, out=dx[where])
     return dx
 
 
@@ -162,10 +186,12 @@ def _window_offsets(shape, size, stride):
 
 def _windows(x, size, stride):
     """The windows of ``size`` sliding in steps of ``stride`` over the axes after batch and
-    channels: x (batch, channels, *spatial) -> a view (batch, channels, *positions, *size)."""
-    axes = tuple(range(2, x.ndim))
-    view = np.lib.stride_tricks.sliding_window_view(x, size, axis=axes)
-    return view[(slice(None), slice(None), *(slice(None, None, s) for s in stride))]
+    channels: x (batch, channels, *spatial) -> a read-only view (batch, channels, *positions, *size)
+    (np.lib.stride_tricks.as_strided: sliding_window_view's checks cost 5 us a call)."""
+    positions = [(n - m) // s + 1 for n, m, s in zip(x.shape[2:], size, stride)]
+    steps = [a * s for a, s in zip(x.strides[2:], stride)]
+    shape, strides = (*x.shape[:2], *positions, *size), (*x.strides[:2], *steps, *x.strides[2:])
+    return np.lib.stride_tricks.as_strided(x, shape, strides, writeable=False)
 
 
 def _zero_pad(x, padding):
@@ -397,9 +423,9 @@ def loss_and_grad(params, X, T, check=True):
     dP = dH.reshape(dH.shape[0], 8, 4, 4)  # dE/dp = reshape(dE/dh, [8, 4, 4])
     del dH
     # dE/dc = dE/dp sent to the maximum of each window of c, ties split
-    dC = _max_pool_adjoint(dP, C, P, (2, 2), (2, 2))
+    dC = _max_pool_adjoint(dP, C, P, (2, 2), (2, 2), out=C)
     del C, P, dP
-    dC_b = dC * (C_b > 0.0)  # dE/dc_b = dE/dc * where(c_b > 0, 1, 0)
+    dC_b = np.multiply(dC, C_b > 0.0, out=dC)  # dE/dc_b = dE/dc * where(c_b > 0, 1, 0)
     del C_b, dC
     dkb = (_batch_sum(dC_b)).sum(axis=(1, 2), keepdims=True)  # dE/dkb = dE/dc_b, summed over the batch
     # dE/dK = dE/dc_b contracted with the windows of x, summed over the batch

@@ -117,6 +117,10 @@ class Activation:
     #: A costly part of f that f' repeats (gelu's normal CDF, an erf), computed once a pass by the
     #: NumPy and array-API modules (``Kept``).
     kept: Kept | None = None
+    #: Whether the NumPy helper always returns an array made for the call (never its argument nor
+    #: a view of it): the module may then write into that array (``emit.numpy.module``).  Off
+    #: unless checked for the entry (the test of the registry checks it on arrays).
+    numpy_new_array: bool = False
 
     def constant_values(self, given: dict[str, float] | None = None) -> tuple[sp.Expr, ...]:
         given = given or {}
@@ -319,6 +323,7 @@ ACTIVATIONS: dict[str, Activation] = {
             python="0.5 + 0.5 * tanh(0.5 * {x})",
             numpy_function=_SIGMOID_FUNCTION,
             numpy_fresh_function=_SIGMOID_FRESH_FUNCTION,
+            numpy_new_array=True,
             latex=r"\sigma",
         ),
         Activation(
@@ -333,6 +338,7 @@ ACTIVATIONS: dict[str, Activation] = {
             present=lambda z, a: sp.Piecewise((1, z > 0), (0, True)),
             numpy_helper="np.maximum(x, 0.0)",
             python="({x} if {x} > 0.0 else 0.0)",
+            numpy_new_array=True,
             latex=r"\operatorname{relu}",
         ),
         Activation(
@@ -342,6 +348,7 @@ ACTIVATIONS: dict[str, Activation] = {
             present=lambda z, a, alpha: sp.Piecewise((1, z > 0), (alpha, True)),
             numpy_helper="np.where(x > 0, x, alpha * x)",
             python="({x} if {x} > 0.0 else {alpha} * {x})",
+            numpy_new_array=True,
             latex=r"\operatorname{leaky\_relu}",
         ),
         Activation(
@@ -351,6 +358,7 @@ ACTIVATIONS: dict[str, Activation] = {
             present=lambda z, a, alpha: sp.Piecewise((1, z > 0), (a + alpha, True)),
             numpy_helper="np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))  # exp only of min(x, 0): never overflows",
             python="({x} if {x} > 0.0 else {alpha} * expm1({x}))",
+            numpy_new_array=True,
             latex=r"\operatorname{elu}",
         ),
         Activation(
@@ -363,6 +371,7 @@ ACTIVATIONS: dict[str, Activation] = {
                 "  # exp only of min(x, 0): never overflows"
             ),
             python=f"({float(SELU_SCALE)!r} * {{x}} if {{x}} > 0.0 else {float(SELU_SCALE * SELU_ALPHA)!r} * expm1({{x}}))",
+            numpy_new_array=True,
             latex=r"\operatorname{selu}",
         ),
         Activation(

@@ -80,3 +80,49 @@ def test_float32_stays_float32(tmp_path):
     value, grads = module.loss_and_grad(params, X, T)
     assert np.asarray(value).dtype == np.float32
     assert all(g.dtype == np.float32 for g in grads.values())
+
+
+#: Max poolings after a relu (whose fresh output the module lets the pooling's adjoint write into,
+#: ``out=``): windows that cover the input, that leave a remainder, that leave gaps between
+#: them, and that overlap; and convolutions whose kernel adjoint sums per-sample products
+#: (no more output channels than positions) or takes one product (np.tensordot).
+POOLINGS = [
+    ("covered", [2, 4, 6], "max_pool2d(relu(v * x), 2)"),
+    ("remainder", [2, 5, 7], "max_pool2d(relu(v * x), 2)"),
+    ("gaps", [1, 7, 7], "max_pool2d(relu(v * x), 2, stride=3)"),
+    ("overlap", [2, 5, 5], "max_pool2d(relu(v * x), 3, stride=2)"),
+    ("kernel as one product", [2, 3, 3], "conv2d(relu(v * x), K)"),
+    ("kernel as per-sample products", [2, 6, 6], "max_pool2d(relu(conv2d(v * x, K, padding=1)), 2)"),
+]
+
+
+@pytest.mark.parametrize("label, shape, expression", POOLINGS, ids=[row[0] for row in POOLINGS])
+def test_pooling_and_convolution_adjoints_agree_with_autograd(tmp_path, label, shape, expression):
+    spec = {"name": "pooling_case", "inputs": {"x": shape}, "targets": {"t": []},
+            "params": {"v": shape, **({"K": [3, shape[0], 3, 3]} if "K" in expression else {})},
+            "nodes": {"y": f"sum({expression})"}, "loss": "half_sse(y, t)"}
+    module = emit_module(spec, tmp_path)
+    check_module_against_references(spec, module)
+    if "max_pool2d(relu" in expression:
+        assert "out=" in (tmp_path / "pooling_case.py").read_text()  # the relu's array written into
+
+
+def test_a_convolution_returns_a_contiguous_array(tmp_path):
+    """_conv writes its output in (batch, O, *positions) order: what follows runs on contiguous
+    arrays (a reshape of it is a view)."""
+    module = emit_module(MIXED, tmp_path)
+    X = np.random.default_rng(0).standard_normal((4, 2, 7, 6))
+    out = module._conv(X, np.ones((3, 2, 3, 2)), (2, 2), (1, 1))
+    assert out.shape == (4, 3, 4, 4) and out.flags.c_contiguous
+
+
+@pytest.mark.parametrize("window", [15, 16])  # 225 ties counted in bytes, 256 in the array's dtype
+def test_a_window_of_equal_elements_splits_its_adjoint_among_all(tmp_path, window):
+    spec = {"name": "pool_all_ties", "inputs": {"x": [1, window, window]}, "targets": {"t": [1, 1, 1]},
+            "params": {"v": [1, window, window]}, "nodes": {"y": f"max_pool2d(v * x, {window})"},
+            "loss": "half_sse(y, t)"}
+    module = emit_module(spec, tmp_path)
+    X, T = np.ones((2, 1, window, window)), np.zeros((2, 1, 1, 1))
+    _, grads = module.loss_and_grad({"v": np.ones((1, window, window))}, X, T)
+    # dE/dy = y - t = 1 for each sample, averaged over the two; every element is a maximum.
+    np.testing.assert_allclose(grads["v"], np.full((1, window, window), 1 / window**2))

@@ -69,6 +69,34 @@ def test_a_mask_product_works_in_place_on_an_array_that_dies_there():
     ]
 
 
+def test_a_max_pooling_adjoint_writes_into_its_input_where_that_dies_there():
+    statements = [
+        "C = _relu(C_b)  # made here (Activation.numpy_new_array)",
+        "P = _max_pool(C, (2, 2), (2, 2))",
+        "dC = _max_pool_adjoint(dP, C, P, (2, 2), (2, 2))",
+        "dC_b = dC * (C_b > 0.0)",
+    ]
+    assert masked_in_place(statements, set()) == [
+        *statements[:2],
+        "dC = _max_pool_adjoint(dP, C, P, (2, 2), (2, 2), out=C)",
+        "dC_b = np.multiply(dC, C_b > 0.0, out=dC)",  # the adjoint's result is a new array
+    ]
+
+
+@pytest.mark.parametrize(
+    "statements, kept",
+    [
+        (["C = _relu(B)", "dC = _max_pool_adjoint(dP, C, P, (2, 2), (2, 2))", "D = C + 1.0"], set()),  # read later
+        (["C = B[:, 0]", "dC = _max_pool_adjoint(dP, C, P, (2, 2), (2, 2))"], set()),  # a view of another's array
+        (["dC = _max_pool_adjoint(dP, C, P, (2, 2), (2, 2))"], {"C"}),  # an argument
+        (["C = _tanh(B)", "dC = _max_pool_adjoint(dP, C, P, (2, 2), (2, 2))"], set()),  # not known to be new
+        (["C = _relu(B)", "dC = _max_pool_adjoint(C, C, P, (2, 2), (2, 2))"], set()),  # read twice by the call
+    ],
+)
+def test_a_max_pooling_adjoint_leaves_an_input_others_may_read(statements, kept):
+    assert masked_in_place(statements, kept) == statements
+
+
 @pytest.mark.parametrize(
     "statements, kept",
     [

@@ -250,3 +250,19 @@ def test_selu_equals_pytorchs(backend, tmp_path):
     ((expected - torch.tensor(t)) ** 2 / 2).sum().backward()
     _, grads = module.loss_and_grad({"b": b}, x, t)
     assert np.max(np.abs(np.asarray(grads["b"]) - z.grad.numpy()[0])) <= 1e-15
+
+
+@pytest.mark.parametrize("name", [name for name in ENTRIES if registry.ACTIVATIONS[name].numpy_new_array])
+def test_a_helper_said_to_make_its_array_never_returns_its_argument(name):
+    """``Activation.numpy_new_array``: the module may write into the helper's result
+    (``emit.numpy.module.NEW_ARRAY_CALLS``), so it must share no memory with the argument."""
+    from symprop.emit.numpy.printers import helper_source
+
+    namespace = {"np": np}
+    for helper in (name, *registry.ACTIVATIONS[name].helper_needs):
+        exec(helper_source(helper), namespace)
+    for dtype in (np.float64, np.float32):
+        value = np.linspace(-2.0, 2.0, 24, dtype=dtype).reshape(4, 6)
+        constants = [float(c) for c in registry.ACTIVATIONS[name].constant_values()]
+        result = namespace[f"_{name}"](value, *constants)
+        assert not np.shares_memory(result, value), (name, dtype)

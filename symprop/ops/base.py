@@ -322,6 +322,15 @@ class Op:
         one shape, no broadcast), or None: the sum of all its elements is then one ``np.vdot``."""
         return None
 
+    #: The NumPy helpers of this op (``require_helper``'s names, without the underscore) whose
+    #: result is an array made for the call, or a view of one that nothing else holds: the module
+    #: may then write into it in place (``emit.numpy.module.masked_in_place``).
+    numpy_new_arrays: tuple[str, ...] = ()
+    #: NumPy helpers of this op that take ``out=``, an array they may overwrite with their result
+    #: once they have read their argument at the given index (``_max_pool_adjoint``'s x): the
+    #: module passes that argument as ``out`` where it dies in the call and was made in the function.
+    numpy_writes_into: dict[str, int] = {}
+
     #: The array-API spellings of helpers this op's NumPy spelling requires (``require_helper``),
     #: by name, where translating the NumPy helper cannot do (a scatter-add as a product).
     array_api_helpers: dict[str, str] = {}

@@ -45,10 +45,12 @@ OFFSETS_HELPER = '''def _window_offsets(shape, size, stride):
 
 MAX_HELPER = '''def _max_pool(x, size, stride):
     """The largest element of each window of x: the elementwise maximum of the slices that
-    the windows read at each of their offsets."""
+    the windows read at each of their offsets (of the first two into a new array, then in place)."""
     offsets = _window_offsets(x.shape, size, stride)
-    y = x[offsets[0]].copy()
-    for where in offsets[1:]:
+    if len(offsets) == 1:
+        return x[offsets[0]].copy()
+    y = np.maximum(x[offsets[0]], x[offsets[1]])
+    for where in offsets[2:]:
         np.maximum(y, x[where], out=y)
     return y
 '''
@@ -63,18 +65,29 @@ AVG_HELPER = '''def _avg_pool(x, size, stride):
     return y / len(offsets)
 '''
 
-MAX_ADJOINT_HELPER = '''def _max_pool_adjoint(g, x, y, size, stride):
+MAX_ADJOINT_HELPER = '''def _max_pool_adjoint(g, x, y, size, stride, out=None):
     """dE/dx of y = _max_pool(x, size, stride): each window's adjoint g goes to the elements
-    equal to its maximum, split evenly between ties; overlapping windows add up."""
+    equal to its maximum, split evenly between ties; overlapping windows add up.  Windows that
+    do not overlap write their share straight into their slice of dx (no product array), into
+    an array left uninitialised where the windows cover all of x.  ``out``: an array of x's
+    shape and dtype to write dx into, x itself where nothing reads it again (it is read first):
+    no new array of x's size."""
     offsets = _window_offsets(x.shape, size, stride)
     at_max = [x[where] == y for where in offsets]
-    ties = np.zeros_like(g)
-    for chosen in at_max:
+    ties = at_max[0].astype(np.uint8 if len(offsets) < 256 else g.dtype)  # counted in bytes where they fit
+    for chosen in at_max[1:]:
         ties += chosen
-    share = g / ties
-    dx = np.zeros_like(x)
+    share = g / ties  # a float array divided by bytes keeps its dtype
+    dx = np.empty_like(x) if out is None else out
+    if any(s < m for s, m in zip(stride, size)):
+        dx[...] = 0
+        for where, chosen in zip(offsets, at_max):
+            dx[where] += chosen * share
+        return dx
+    if not all(s == m and n % m == 0 for n, m, s in zip(x.shape[2:], size, stride)):
+        dx[...] = 0  # the elements no window reads
     for where, chosen in zip(offsets, at_max):
-        dx[where] += chosen * share
+        np.multiply(chosen, share, out=dx[where])
     return dx
 '''
 
@@ -175,6 +188,8 @@ class Pool(Op):
 
     array_api_helpers = ARRAY_API_HELPERS
     array_api_needs = {"max_pool_adjoint": ("unwindow",), "avg_pool_adjoint": ("unwindow",)}
+    numpy_new_arrays = ("max_pool", "avg_pool", "max_pool_adjoint", "avg_pool_adjoint")
+    numpy_writes_into = {"max_pool_adjoint": 1}
     kind: str
     x_shape: tuple[int, ...]
     size: tuple[int, ...]

@@ -25,6 +25,7 @@ import sympy as sp
 
 from ... import module_interface as interface
 from ... import naming, registry
+from ...ops import OPS
 from ...ops.base import arg_symbol
 from ...templating import render
 from .builder import Line, ModuleBuilder
@@ -599,11 +600,15 @@ def released(statements: list[str], kept: set[str]) -> list[str]:
 def masked_in_place(statements: list[str], kept: set[str]) -> list[str]:
     """``statements`` with each product of an array and a mask, ``dZ2 = dA2 * (Z2 > 0.0)`` (a
     relu's backward step), computed in place on the array, ``np.multiply(dA2, Z2 > 0.0, out=dA2)``,
-    where that array dies in the statement and was made by a product or by arithmetic in this
-    function (assigned once, not a view, not an argument): one array of the batch's size less a
+    where that array dies in the statement and was made by a product, by arithmetic or by a helper
+    that makes its result (``_new_array``) in this function (assigned once, not a view of another's
+    array, not an argument): one array of the batch's size less a
     call, as one writes it by hand (784-256-256-10 at batch 1024: 1.8% of loss_and_grad).
     A mask of bools keeps the array's dtype, and is the shape of the relu's input, which is the
-    array's (a mask of another shape would be a ValueError, never a silent wrong number)."""
+    array's (a mask of another shape would be a ValueError, never a silent wrong number).
+    Likewise a helper of ``WRITES_INTO`` (a max pooling's adjoint) is given ``out=`` its argument
+    that dies in the statement, made in this function: no new array of that argument's size (at
+    batch 64, the fresh pages of each such array cost more than the arithmetic)."""
     sources = [textwrap.dedent("    " + text) for text in statements]
     trees = [ast.parse(source) for source in sources]
     made: dict[str, bool] = {}  # array -> whether one statement assigns it, a product or arithmetic
@@ -619,6 +624,14 @@ def masked_in_place(statements: list[str], kept: set[str]) -> list[str]:
     for position, tree in enumerate(trees):
         statement = tree.body[0] if len(tree.body) == 1 else None
         value = statement.value if isinstance(statement, ast.Assign) else None
+        if isinstance(value, ast.Call) and ast.unparse(value.func) in WRITES_INTO and not value.keywords:
+            index = WRITES_INTO[ast.unparse(value.func)]
+            argument = value.args[index] if len(value.args) > index else None
+            reads = [n for n in ast.walk(value) if isinstance(n, ast.Name) and n.id == getattr(argument, "id", None)]
+            if len(reads) == 1 and made.get(argument.id) and argument.id not in kept and last_read.get(argument.id) == position:
+                segment = ast.get_source_segment(sources[position], value)
+                lines[position] = lines[position].replace(segment, f"{segment[:-1]}, out={argument.id})", 1)
+            continue
         if not (isinstance(value, ast.BinOp) and isinstance(value.op, ast.Mult)):
             continue
         for array, mask in ((value.left, value.right), (value.right, value.left)):
@@ -654,10 +667,24 @@ def shared_residual(statements: list[str]) -> list[str]:
     return statements
 
 
+#: The calls of NumPy helpers that return an array made for the call (``Op.numpy_new_arrays``,
+#: ``Activation.numpy_new_array``).
+NEW_ARRAY_CALLS = frozenset(
+    {"np.dot"}
+    | {f"_{name}" for op in OPS for name in op.numpy_new_arrays}
+    | {f"_{name}" for name, entry in registry.ACTIVATIONS.items() if entry.numpy_new_array and entry.numpy_helper}
+)
+#: Helper call -> the index of the argument it may write its result into (``Op.numpy_writes_into``).
+WRITES_INTO = {f"_{name}": index for op in OPS for name, index in op.numpy_writes_into.items()}
+
+
 def _new_array(expr: ast.expr) -> bool:
-    """Whether generated expression ``expr`` (of a batched value) makes a new array: arithmetic
-    or a product, not a name, a slice or a transpose (views of arrays that others hold)."""
-    return isinstance(expr, (ast.BinOp, ast.UnaryOp)) or (isinstance(expr, ast.Call) and ast.unparse(expr.func) == "np.dot")
+    """Whether generated expression ``expr`` (of a batched value) makes a new array: arithmetic,
+    a product or a helper of ``NEW_ARRAY_CALLS`` (a pooling's adjoint), not a name, a slice or a
+    transpose (views of arrays that others hold)."""
+    if isinstance(expr, ast.Call):
+        return ast.unparse(expr.func) in NEW_ARRAY_CALLS
+    return isinstance(expr, (ast.BinOp, ast.UnaryOp))
 
 
 def substituted(text: str, name: str, value: str) -> str:
