@@ -224,6 +224,18 @@ def unbracketed(tex: str) -> str:
     return tex[1:-1]
 
 
+def is_sum(tex: str) -> bool:
+    """Whether ``tex`` is a sum or difference at its top level (``a - b``), so that it needs
+    parentheses as a factor; ``(1 - y)^{2}`` or ``\\operatorname{sum}(a - b)`` does not (its
+    ``-`` is inside brackets)."""
+    depth = 0
+    for i, c in enumerate(tex):
+        depth += {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}.get(c, 0)
+        if depth == 0 and tex.startswith((" + ", " - "), i):
+            return True
+    return False
+
+
 def paren(tex: str) -> str:
     """``tex`` in parentheses, sized only when it is taller than a line."""
     return plain_parentheses(rf"\left({tex}\right)")

@@ -20,8 +20,10 @@ import sympy as sp
 #: Variables the generated module uses for itself: an array whose name would be one of these
 #: gets a trailing "_" (graph specs; a layer stack's names never clash).  X and T are free
 #: for the single input and target.  O, I and l are free but ambiguous (ruff's E741: they
-#: look like 0 and 1), so node ``o`` is ``O_`` too.
-RESERVED = {"np", "params", "cache", "grads", "N", "E", "X", "T", "O", "I", "l"}
+#: look like 0 and 1), so node ``o`` is ``O_`` too.  ``check`` is loss_and_grad's argument,
+#: ``dtype`` a variable of the numba module's, ``xp`` and ``array_namespace`` the array-API
+#: module's namespace: a parameter of that name made the module fail when called.
+RESERVED = {"np", "params", "cache", "grads", "N", "E", "X", "T", "O", "I", "l", "check", "dtype", "xp", "array_namespace"}
 
 #: Longest name a spec may give (a network, a constant, a node): names become variables and
 #: file names, and a file name of 300 characters cannot be written.

@@ -155,6 +155,17 @@ def test_init_params_and_sample_batch_take_a_namespace_and_dtype(tmp_path):
     assert value.dtype == strict.float32 and all(g.dtype == strict.float32 for g in grads.values())
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.dtype("float32"), "float32"], ids=["type", "dtype", "name"])
+def test_init_params_and_sample_batch_read_numpy_dtypes_in_the_namespace(tmp_path, dtype):
+    """Regression (a trial as a new user): ``init_params(0, np.float32, torch)`` raised
+    torch's TypeError from inside the module; array-api-strict refused it too."""
+    strict = needs_library("array_api_strict")
+    module = load_module(symprop.derive(symprop.load(EXAMPLES / "softmax_classifier.yaml")).write_array_api(tmp_path))
+    params = module.init_params(0, dtype, strict)
+    X, T = module.sample_batch(2, 0, dtype, strict)
+    assert all(v.dtype == strict.float32 for v in params.values()) and X.dtype == T.dtype == strict.float32
+
+
 def test_wrong_arguments_raise_the_numpy_modules_messages(tmp_path):
     strict = needs_library("array_api_strict")
     module = load_module(symprop.derive(symprop.load(EXAMPLES / "softmax_classifier.yaml")).write_array_api(tmp_path))

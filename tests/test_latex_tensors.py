@@ -300,3 +300,20 @@ def test_a_mean_loss_says_its_one_over_n():
     assert r"\partial E / \partial y_{j} = \frac{1}{4} \cdot 2 (y_{j} - t_{j})" in d.latex()
     half_sse = {**spec, "loss": "half_sse(y, t)"}  # a sum: nothing to say
     assert "The loss is the mean" not in symprop.derive(symprop.from_dict(half_sse)).latex()
+
+
+#: A loss formula as the handout writes it back, its parts put in: brackets only around a sum that
+#: is a factor (a trial found ``-(\operatorname{sum}(((t \odot ((1 - y)^{2})) \odot \log{(y)})))``,
+#: every part bracketed because a ``-`` stood somewhere inside it).
+LOSS_DEFINITIONS = {
+    "-sum(t * (1 - y) ** 2 * log(y))": r"E = - \operatorname{sum}(t \odot (1 - y)^{2} \odot \log{(y)})",
+    "sum(t * (y - t) ** 2) / 2": r"E = \frac{\operatorname{sum}(t \odot (y - t)^{2})}{2}",
+}
+
+
+@pytest.mark.parametrize("loss", LOSS_DEFINITIONS)
+def test_a_loss_formula_is_bracketed_only_where_a_sum_is_a_factor(loss):
+    spec = {"name": "g", "inputs": {"x": 3}, "targets": {"t": 3}, "params": {"W": [3, 3]},
+            "nodes": {"y": "softmax(W @ x)"}, "loss": loss}
+    tex = latex_source(symprop.derive(symprop.from_dict(spec)))
+    assert f"The loss of one sample is ${LOSS_DEFINITIONS[loss]}$." in tex

@@ -313,6 +313,16 @@ def test_the_modules_are_clean_under_ruff(tmp_path, numba_needed, monkeypatch):
     assert result.returncode == 0, result.stdout
 
 
+@pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is not installed")
+def test_the_modules_need_no_settings_to_pass_ruff_comparison_checks(tmp_path, numba_needed):
+    """A module written into a user's folder is checked without this repository's settings:
+    the NaN test of _exp was ``x == x``, a name compared with itself (PLR0124)."""
+    symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml")).write_numba(tmp_path)
+    command = ["ruff", "check", "--isolated", "--no-cache", "--select", "E4,E7,E9,F,PLR0124", str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout
+
+
 def test_the_cli_writes_the_module(tmp_path, numba_needed):
     spec = str(EXAMPLES / "tutorial_222.yaml")
     assert main(["derive", spec, "-o", str(tmp_path), "--backend", "numba", "--emit", "numpy"]) == 0

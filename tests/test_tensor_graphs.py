@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import sympy as sp
 import yaml
-from conftest import EXAMPLES, ROOT, emit_module
+from conftest import EXAMPLES, ROOT, emit_module, needs_library
 from reference import TOLERANCE, check_module_against_references, point, relative_error
 
 import symprop
@@ -650,6 +650,32 @@ def test_parameter_named_like_a_module_variable(tmp_path, name):
     assert check_module(path).passed
     lint = subprocess.run(["ruff", "check", "--no-cache", "--isolated", str(path)], capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout
+
+
+#: Each backend with the variables of its module that a parameter could shadow (a trial as a new
+#: user: a parameter ``xp`` made the array-API module call ``tanh`` on it, ``check`` broke
+#: loss_and_grad's ``if check``, ``dtype`` the numba module's).
+BACKEND_VARIABLES = {
+    "numpy": ("check",),
+    "array_api": ("check", "xp", "array_namespace"),
+    "numba": ("dtype",),
+}
+
+
+@pytest.mark.parametrize(("backend", "name"), [(b, n) for b, names in BACKEND_VARIABLES.items() for n in names])
+def test_parameter_named_like_a_backend_variable(tmp_path, backend, name):
+    if backend != "numpy":
+        needs_library({"array_api": "array_api_compat", "numba": "numba"}[backend])
+    spec = {
+        "name": "shadowing",
+        "inputs": {"x": 3},
+        "targets": {"t": 2},
+        "params": {"W": [2, 3], name: [2]},
+        "nodes": {"y": f"tanh(W @ x + {name})"},
+        "loss": "half_sse(y, t)",
+    }
+    path = getattr(symprop.derive(symprop.from_dict(spec)), f"write_{backend}")(tmp_path)
+    assert check_module(path).passed
 
 
 def test_parameter_named_E_is_refused():

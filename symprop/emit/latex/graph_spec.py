@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from ... import naming
-from ...latex_printing import paren, visible_length
+from ...latex_printing import is_sum, paren, visible_length
 from .layout import elided, equation_rows, pack_tokens, split_equation, wrap_expr
 from .limits import FORWARD_MAX_NODES, PARAM_LINE_MAX, PARAM_MAX_LINES, PARAM_MAX_TERMS, PARAMS_MAX, TABLE_ROWS
 from .notation import partial, shape_tex
@@ -112,7 +112,7 @@ class GraphSpecSection:
                 if part.op.role != "op" or name == owner or handout.unrolled.owner[name] != owner:
                     return handout.node_tex(name)
                 inner = handout.op_definition_inlined(part)
-                return paren(inner) if " + " in inner or " - " in inner else inner
+                return paren(inner) if is_sum(inner) else inner
 
         return node.op.latex(node, Inlined())
 
@@ -172,7 +172,7 @@ class GraphSpecSection:
         counted = {f: formulas.count(f) for f in formulas}  # the two uses of W in W * W: 2 (dE/dv . W), once
         terms = [
             (f"{counted[f]} " if counted[f] > 1 else "")
-            + (paren(f) if (" + " in f or " - " in f) and (len(counted) > 1 or counted[f] > 1) else f)
+            + (paren(f) if is_sum(f) and (len(counted) > 1 or counted[f] > 1) else f)
             for f in counted
         ]
         terms = elided(terms, PARAM_MAX_TERMS, r"\cdots")

@@ -44,7 +44,7 @@ def _exp(x):
     q = ((F(3.00198505138664455042e-6) * gg + F(2.52448340349684104192e-3)) * gg + F(2.27265548208155028766e-1)) * gg + F(2.0)
     half = n >> 1
     e = (F(1.0) + F(2.0) * p / (q - p)) * F(_pow2(half)) * F(_pow2(n - half))
-    return e if x == x else x  # NaN stays NaN'''
+    return x if np.isnan(x) else e  # NaN stays NaN'''
 
 TANH = '''@njit(inline="always", **JIT)
 def _tanh(x):
