@@ -321,7 +321,7 @@ def test_the_factors_a_claim_has_right_are_data_and_the_diagnosis_says_the_same(
 REWRITES = [
     ("W2_11", "(a2_1-t_1)a2_1(1-a2_1)a1_1", None, "correct", 1, 0),  # was rewritten again to be read
     ("W2", "delta2 a1^T", None, "correct", 1, 0),  # was rewritten again at each of the three sizes
-    ("W2", "(a2 - t)*(1 - a2) @ a1.T", None, "wrong", 1, 0),
+    ("W2", "(a2 - t)*(1 - a2) @ a1.T", None, "wrong", 1, 1),  # wrong: the numeric reader's edits are tried
     ("W2", None, r"\delta^{(2)} \left(a^{(1)}\right)^T", "correct", 1, 0),  # LaTeX: was translated at each size
     ("W2", "dz2 a1^T", None, "correct", 1, 1),  # an adjoint: the numeric reader's names make dz2 an array (dz2 @ a1.T)
 ]

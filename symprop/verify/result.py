@@ -31,6 +31,9 @@ class VerifyResult:
     understood: str  # what was read, in plain claim notation (names resolved, products explicit)
     expected: str  # the correct gradient
     point: dict[str, str] | None = None  # wrong: values of every input, parameter and target
+    #: wrong, on a point of many values: the values the claim and the correct gradient read
+    #: there (forward values of nodes too), which the report shows in place of the whole point
+    read: dict[str, str] | None = None
     values: dict[str, str] | None = None  # wrong: {'claim': ..., 'correct': ...} at the point
     diagnosis: list[str] = field(default_factory=list)
     method: str = ""  # how the verdict was reached
@@ -74,7 +77,12 @@ class VerifyResult:
             lines.append(f"  decided by:   {self.method}")
         for line in self.diagnosis:
             lines.append(f"  - {line}")
-        if self.point:
+        if self.point and self.read:
+            shown = ", ".join(f"{k} = {v}" for k, v in self.read.items())
+            others = len(set(self.point) - set(self.read))
+            rest = f"; {others} other inputs, parameters and targets not shown (--json lists every one)" if others else ""
+            lines.append(f"  counterexample: {shown}{rest}")
+        elif self.point:
             lines.append("  counterexample: " + ", ".join(f"{k} = {v}" for k, v in self.point.items()))
         if self.values:
             lines.append(f"    claim = {self.values['claim']}, correct = {self.values['correct']}")

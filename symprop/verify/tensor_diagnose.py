@@ -80,6 +80,22 @@ def plain_transpose_hint(check: TensorCheck, wrt: str, claim) -> str:
         return ""
 
 
+def plain_edit_notes(check: TensorCheck, wrt: str, claim) -> list[str]:
+    """For a claim the exact check found wrong: the edit (a sign, a factor, a transpose, an
+    index) that makes it right, read as the tensor reader reads it (``- 2 * t * ...`` where
+    ``+`` belongs); [] for a LaTeX claim, one it reads otherwise, or no such edit."""
+    if not isinstance(claim, str):
+        return []
+    try:
+        target = check.parse_wrt(wrt)
+        text = normalize(claim, Names.of_tensor(check.names), tensor=True)
+        evaluation = check.evaluate(target, text)
+    except (FormulaError, SymPropError):
+        return []
+    parts = index_edits(text, check.names, check.letter_ranges(target)) + evaluation.reader.parts
+    return [f"{part.text} your claim is right: {part.mistake}" for part in right_after_edit(check, target, text, parts)[:1]]
+
+
 def right_after_edit(check: TensorCheck, wrt: TensorWrt, text: str, parts: list[Part]) -> list[Part]:
     """The edits of the claim (a transpose, a sign, a factor left out, an index) that make it right."""
     found = []

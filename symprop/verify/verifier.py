@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 
 import sympy as sp
@@ -31,15 +31,15 @@ from .claim_values import ShapeError, describe_shape, is_array
 from .claims import ClaimFactor, ClaimNames
 from .claims_latex import translate
 from .claims_text import Names, normalize
-from .decide import Setting, show
+from .decide import DIGITS, Setting, decimal_text, number_at, show
 from .diagnose import TRANSPOSED, diagnose, is_ratio_note, matrix_notes
-from .familiar import familiar_factors
+from .familiar import familiar_factors, in_spec_names
 from .reading import ONE_CLAIM, Rewritten, as_typed, read_claim_at, rewrite_claim, short
 from .result import VerifyResult
 from .sizes import size_variants, sizes_label
 from .tensor_claims import uses_tensor_notation
 from .tensor_decide import ClaimShapeError, TensorCheck
-from .writing import array_formula, matrix_text, product_text
+from .writing import array_formula, elementwise_text, matrix_text, product_text
 
 # -- the verifier ---------------------------------------------------------------------------------
 
@@ -54,6 +54,9 @@ class _Wrt:
     def whole(self) -> bool:
         return self.index is None
 
+
+#: A counterexample of more values than this shows only those the claim and the answer read.
+SHOWN_POINT = 12
 
 _WRT = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_]*)\s*((?:\[\s*\d+\s*(?:,\s*\d+\s*)*\])*)\s*$")
 
@@ -301,7 +304,8 @@ class Verifier:
             result.verdict = "wrong"
             self._counterexample(result, setting, k, value, gradient.expr)
             element_notes, result.agreeing = diagnose(setting, reader.factors(), value, gradient)
-            result.diagnosis += element_notes + _sampling_note(setting)
+            edits = self._edit_notes(target.name, claim.plain, element_notes)
+            result.diagnosis += element_notes + edits + _sampling_note(setting)
         return result
 
     def _check_matrix(self, target: _Wrt, claim: Rewritten) -> VerifyResult:
@@ -321,7 +325,12 @@ class Verifier:
             result.sizes.append(setting.label)
             expected = _expected_matrix(setting, target.node)
             if not result.expected:
-                result.expected = array_formula(setting.derivation, target.node) or matrix_text(expected)
+                written = expected.applyfunc(partial(in_spec_names, setting))  # no E_a of the loss's parts
+                result.expected = (
+                    array_formula(setting.derivation, target.node)
+                    or elementwise_text(written, setting.scalar.symbols)
+                    or matrix_text(written)
+                )
             earlier = "; ".join(result.sizes[:-1])
             holds = [f"the claim holds at sizes {earlier}, but not for every size"] if number else []
             try:
@@ -373,14 +382,37 @@ class Verifier:
                     element_notes, result.agreeing = diagnose(setting, factors, pairs[flat][0], gradient)
                     # the element's "-1 times the correct gradient" repeats the whole matrix's note
                     result.diagnosis += [n for n in element_notes if not (notes and is_ratio_note(n))]
+                result.diagnosis += self._edit_notes(target.name, claim.plain, result.diagnosis)
                 result.diagnosis += _sampling_note(setting)
                 return result
         result.method = "; ".join(sorted(set(methods)))
         return result
 
+    def _edit_notes(self, wrt: str, plain, notes: list[str]) -> list[str]:
+        """The edit of a wrong claim that makes it right (one term's sign, a factor too many), unless
+        the notes say already that the whole claim is a multiple of the gradient.  The edits are
+        tried on the NumPy module's numbers, which a graph built by hand without an output lacks."""
+        if any(map(is_ratio_note, notes)) or self.derivation.graph.output is None:
+            return []
+        return tensor_diagnose.plain_edit_notes(self.tensor, wrt, plain)
+
     def _counterexample(self, result: VerifyResult, setting: Setting, k: int, claim: sp.Expr, correct: sp.Expr):
         result.point = setting.describe_point(k)
         result.values = {"claim": show(setting.number(claim, k)), "correct": show(setting.number(correct, k))}
+        if len(result.point) > SHOWN_POINT:
+            result.read = _read_values(setting, k, claim, in_spec_names(setting, correct))
+
+
+def _read_values(setting: Setting, k: int, *exprs) -> dict[str, str]:
+    """The values at point ``k`` of what ``exprs`` read (forward values of nodes too), in the graph's order."""
+    read = set().union(*(sp.sympify(e).free_symbols for e in exprs))
+    point, values = setting.point(k), setting.values(k)
+    shown = {}
+    for symbols in setting.scalar.symbols.values():
+        for symbol in symbols:
+            if symbol in read and symbol in values:
+                shown[str(symbol)] = decimal_text(point[symbol]) if symbol in point else show(number_at(symbol, values, DIGITS))
+    return shown
 
 
 def _sampling_note(setting: Setting) -> list[str]:

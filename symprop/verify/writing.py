@@ -49,6 +49,23 @@ def matrix_text(matrix: sp.ImmutableMatrix) -> str:
     return f"a {rows}x{cols} matrix (no array formula for this graph); element [0, 0]: {sstr(matrix[0, 0])}"
 
 
+def elementwise_text(matrix: sp.ImmutableMatrix, symbols: dict[str, list[sp.Symbol]]) -> str | None:
+    """A vector whose element i is one formula of element i of vectors of its length, written
+    once in the nodes' names (``2*t*(1 - y)*log(y)``, not ``[2*t_1*(1 - y_1)*log(y_1); ...]``);
+    None for any other matrix.  ``symbols``: each node's element symbols."""
+    rows, cols = matrix.shape
+    if cols != 1 or rows < 2:
+        return None
+    owner = {s: (node, i) for node, elements in symbols.items() if len(elements) == rows for i, s in enumerate(elements)}
+    written = set()
+    for i in range(rows):
+        element = matrix[i, 0]
+        if any(owner.get(s, (None, -1))[1] != i for s in element.free_symbols):
+            return None
+        written.add(element.xreplace({s: sp.Symbol(owner[s][0]) for s in element.free_symbols}))
+    return sstr(written.pop()) if len(written) == 1 else None
+
+
 def full_matrix_text(matrix: sp.ImmutableMatrix) -> str:
     return "[" + "; ".join(", ".join(sstr(matrix[i, j]) for j in range(matrix.shape[1])) for i in range(matrix.shape[0])) + "]"
 
