@@ -77,8 +77,10 @@ def _conv(x, w, stride=1, padding=0):
 
 
 def _pool(reduce, x, kernel_size, stride=None):
-    size = _per_axis(kernel_size, 2)
-    parts = [part for _, part in _window_slices(x, size, _per_axis(kernel_size if stride is None else stride, 2))]
+    """PyTorch's max/avg_pool1d/2d of one sample (x channels first): ``reduce`` of the slices."""
+    dims = x.ndim - 1
+    size = _per_axis(kernel_size, dims)
+    parts = [part for _, part in _window_slices(x, size, _per_axis(kernel_size if stride is None else stride, dims))]
     return reduce(anp.stack(parts), axis=0)
 
 
@@ -132,6 +134,8 @@ FUNCTIONS = {
     "tril": lambda n: np.tril(np.ones((int(n), int(n)), dtype=bool)),
     "conv1d": _conv,
     "conv2d": _conv,
+    "max_pool1d": lambda x, kernel_size, stride=None: _pool(anp.max, x, kernel_size, stride),
+    "avg_pool1d": lambda x, kernel_size, stride=None: _pool(anp.mean, x, kernel_size, stride),
     "max_pool2d": lambda x, kernel_size, stride=None: _pool(anp.max, x, kernel_size, stride),
     "avg_pool2d": lambda x, kernel_size, stride=None: _pool(anp.mean, x, kernel_size, stride),
     "half_sse": lambda y, t: anp.sum((t - y) ** 2) / 2,

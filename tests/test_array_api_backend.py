@@ -272,6 +272,9 @@ WINDOWED = {
     "max pool 2 stride 3: gaps": ([2, 7, 7], {"v": [2, 7, 7]}, "max_pool2d(v * x, 2, stride=3)", [2, 2, 2]),
     "avg pool 3 stride (1, 2): overlaps": ([2, 5, 6], {"v": [2, 5, 6]}, "avg_pool2d(v * x, 3, stride=(1, 2))", [2, 3, 2]),
     "max pool of a value shared by the samples": ([2, 2, 2], {"P": [2, 4, 5]}, "max_pool2d(relu(P), 2) * x", [2, 2, 2]),
+    "max pool 1-D 3 stride 2: overlaps, ties": ([2, 9], {"v": [2, 9]}, "max_pool1d(relu(v * x), 3, stride=2)", [2, 4]),
+    "avg pool 1-D 2 stride 3: gaps": ([2, 8], {"v": [2, 8]}, "avg_pool1d(v * x, 2, stride=3)", [2, 3]),
+    "avg pool 1-D of a value shared by the samples": ([2, 2], {"P": [2, 5]}, "avg_pool1d(P, 2) * x", [2, 2]),
 }  # fmt: skip
 
 

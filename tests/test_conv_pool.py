@@ -91,6 +91,9 @@ POOLINGS = [
     ("remainder", [2, 5, 7], "max_pool2d(relu(v * x), 2)"),
     ("gaps", [1, 7, 7], "max_pool2d(relu(v * x), 2, stride=3)"),
     ("overlap", [2, 5, 5], "max_pool2d(relu(v * x), 3, stride=2)"),
+    ("1-D overlap", [2, 9], "max_pool1d(relu(v * x), 3, stride=2) + avg_pool1d(relu(v * x), 3, stride=2)"),
+    ("1-D gaps", [3, 8], "max_pool1d(v * x, 2, stride=3) * avg_pool1d(v * x, 2, stride=3)"),
+    ("1-D of a value shared by the samples", [2, 3], "max_pool1d(relu(v), 2) * x"),
     ("kernel as one product", [2, 3, 3], "conv2d(relu(v * x), K)"),
     ("kernel as per-sample products", [2, 6, 6], "max_pool2d(relu(conv2d(v * x, K, padding=1)), 2)"),
 ]

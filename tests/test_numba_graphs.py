@@ -124,6 +124,16 @@ def test_the_refusal_table_names_only_examples_and_op_samples():
     assert set(REFUSED) <= set(GRAPH_SPECS) | set(OP_NETWORKS)
 
 
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_a_1d_pooling_alone_is_refused_in_one_line(kind, numba_needed):  # noqa: F811
+    """The op sample pools in 1-D after 2-D (refused at the first); each 1-D pooling alone too."""
+    spec = {"name": "pool1d", "inputs": {"x": [2, 6]}, "targets": {"t": [2, 2]}, "params": {"v": [2, 6]},
+            "nodes": {"y": f"{kind}_pool1d(v * x, 3)"}, "loss": "half_sse(y, t)"}  # fmt: skip
+    with pytest.raises(SymPropError) as caught:
+        symprop.derive(symprop.from_dict(spec, source="<test>")).numba_source()
+    assert str(caught.value) == f"pool1d: --backend numba has no spelling of the helper _{kind}_pool (use --backend numpy)"
+
+
 def test_a_refusal_exits_2_and_writes_nothing(tmp_path, capsys, numba_needed):  # noqa: F811
     code = main(["derive", str(EXAMPLES / "self_attention.yaml"), "--backend", "numba", "-o", str(tmp_path)])
     assert code == 2 and list(tmp_path.iterdir()) == []

@@ -62,10 +62,13 @@ OP_SAMPLES = {
                "params": {"v": [2, 6, 6], "K": [3, 2, 3, 3], "kb": [3, 1, 1], "L": [2, 3, 2]},
                "nodes": {"h": "tanh(conv2d(v * x, K, stride=2, padding=1) + kb)",
                          "y": "conv1d(reshape(h, [3, 9]), L, stride=2)"}, "loss": "half_sse(y, t)"},
-    # Overlapping max windows (relu's zeros tie), tiles of a mean, a window that is not square.
+    # Overlapping max windows (relu's zeros tie), tiles of a mean, a window that is not square;
+    # both 1-D poolings over [C, L], the max one's windows overlapping, the mean's leaving one out.
     ops.Pool: {"inputs": {"x": [2, 5, 5]}, "targets": {"t": [2, 2, 2]}, "params": {"v": [2, 5, 5]},
                "nodes": {"a": "relu(v * x)", "y": "max_pool2d(a, 3, stride=2) + avg_pool2d(a, 2)",
-                         "z": "avg_pool2d(a, (2, 3), stride=(3, 1))"}, "loss": "half_sse(y, t) + sum(z * z)"},
+                         "z": "avg_pool2d(a, (2, 3), stride=(3, 1))", "r": "reshape(a, [2, 25])",
+                         "u": "max_pool1d(r, 3, stride=2) + avg_pool1d(r, 2)"},
+               "loss": "half_sse(y, t) + sum(z * z) + sum(u * u)"},
 }
 
 
@@ -194,6 +197,14 @@ def test_every_op_the_language_names_has_its_shape_rule():
         ("avg_pool2d(reshape(W, [1, 3, 3]), 4)", "the window 4 is larger than the input reshape(W, [1, 3, 3]) (shape [1, 3, 3])"),
         ("max_pool2d(reshape(W, [1, 3, 3]), 2, stride=(1, 0))", "the stride must be at least 1, got 0"),
         ("avg_pool2d(reshape(W, [1, 3, 3]), 2.5)", "the window size must be a whole number, got 2.5"),
+        ("max_pool1d(reshape(W, [1, 3, 3]), 2)",
+         "the input reshape(W, [1, 3, 3]) must have shape [channels, length] per sample, got [1, 3, 3]"),
+        ("avg_pool1d(W)", "needs the window size: avg_pool1d(W, 2)"),
+        ("max_pool1d(W, 4)", "the window 4 is larger than the input W (shape [3, 3])"),
+        ("avg_pool1d(W, (2, 2))", "the window size must be a whole number or 1 of them, got 2: (2, 2)"),
+        ("max_pool1d(W, 2, stride=0)", "the stride must be at least 1, got 0"),
+        ("avg_pool1d(W, 2, stride=(1, 1))", "the stride must be a whole number or 1 of them, got 2: (1, 1)"),
+        ("max_pool1d(W, 2, padding=1)", "unexpected keyword padding= (only kernel_size=, stride=)"),
     ],
 )
 def test_a_shape_rule_refusal_names_the_node_and_the_call(node, words):

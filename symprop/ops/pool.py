@@ -1,8 +1,12 @@
 """``max_pool2d(x, k, stride=k)`` and ``avg_pool2d(x, k, stride=k)``: the largest or the mean
 element of each k x k window of every channel (x ``[C, H, W]`` per sample, no padding; k and
-the stride a whole number or one per axis; the output size rounds down, as in PyTorch).
+the stride a whole number or one per axis; the output size rounds down, as in PyTorch);
+``max_pool1d``/``avg_pool1d`` likewise over windows of k along x ``[C, L]`` (conv1d's layout).
 
     y_{c,i,j} = max_{p,q} x_{c, s i + p, s j + q}        (avg: (1/k^2) sum_{p,q})
+
+A 1-D pooling is spelled in NumPy as the 2-D one with windows of height 1 over the view
+``x[:, :, None]`` of x (``[C, 1, L]`` per sample): the same helpers, no second copy of them.
 
 In NumPy, for each offset within a window (k * k of them, never a loop over output
 positions), the elements the windows read there are one strided slice of x; the pooling
@@ -30,6 +34,9 @@ from .windows import (
 )
 
 POOL = "pool"
+
+#: The per-sample axes of x, for the messages.
+LAYOUTS = {1: "[channels, length]", 2: "[channels, height, width]"}
 
 OFFSETS_HELPER = '''def _window_offsets(shape, size, stride):
     """For each offset (p, q) within a window, the index of the elements of x (of ``shape``:
@@ -184,38 +191,40 @@ ARRAY_API_HELPERS = {
 @dataclass(frozen=True)
 class Pool(Op):
     """``kind`` ('max' or 'avg') over windows of ``size`` moved by ``stride`` on x of
-    per-sample shape ``x_shape`` ([C, H, W])."""
+    per-sample shape ``x_shape`` ([C, H, W], or [C, L] where ``dims`` is 1)."""
 
     array_api_helpers = ARRAY_API_HELPERS
     array_api_needs = {"max_pool_adjoint": ("unwindow",), "avg_pool_adjoint": ("unwindow",)}
     numpy_new_arrays = ("max_pool", "avg_pool", "max_pool_adjoint", "avg_pool_adjoint")
     numpy_writes_into = {"max_pool_adjoint": 1}
     kind: str
+    dims: int
     x_shape: tuple[int, ...]
     size: tuple[int, ...]
     stride: tuple[int, ...]
 
-    CALL_NAMES = ("max_pool2d", "avg_pool2d")
+    CALL_NAMES = ("max_pool1d", "avg_pool1d", "max_pool2d", "avg_pool2d")
 
     @classmethod
     def from_call(cls, call):
+        dims = int(call.function[-2])
         call.check(1, allowed=("kernel_size", "stride"), values=2)
         (x,) = call.tensors
-        if len(x.shape) != 3:
-            raise ShapeRuleError(f"the input {x.text} must have shape [channels, height, width] per sample, got {list(x.shape)}")
+        if len(x.shape) != dims + 1:
+            raise ShapeRuleError(f"the input {x.text} must have shape {LAYOUTS[dims]} per sample, got {list(x.shape)}")
         window = call.constant(0, "kernel_size")
         if window is None:
             raise ShapeRuleError(f"needs the window size: {call.function}({x.text}, 2)")
-        size = per_axis(window, "the window size", 2, low=1)
-        stride = per_axis(call.constant(1, "stride", window), "the stride", 2, low=1)
+        size = per_axis(window, "the window size", dims, low=1)
+        stride = per_axis(call.constant(1, "stride", window), "the stride", dims, low=1)
         if any(m > n for m, n in zip(size, x.shape[1:])):
             raise ShapeRuleError(f"the window {spatial_text(size)} is larger than the input {x.text} (shape {list(x.shape)})")
         shape = (x.shape[0], *(output_size(n, m, s) for n, m, s in zip(x.shape[1:], size, stride)))
-        return cls(call.function.split("_")[0], tuple(x.shape), size, stride), shape
+        return cls(call.function.split("_")[0], dims, tuple(x.shape), size, stride), shape
 
     @property
     def function(self) -> str:
-        return f"{self.kind}_pool2d"
+        return f"{self.kind}_pool{self.dims}d"
 
     def call_text(self, x: str) -> str:
         stride = "" if self.stride == self.size else f", stride={spatial_text(self.stride)}"
@@ -233,42 +242,53 @@ class Pool(Op):
         return out
 
     def _window(self, position):
-        return window_elements(self.x_shape[1:], self.size, position, self.stride, (0, 0))
+        return window_elements(self.x_shape[1:], self.size, position, self.stride, (0,) * self.dims)
 
     # -- NumPy --------------------------------------------------------------------------
+
+    def _spelling(self, batched: bool) -> tuple[str, str, tuple[int, ...], tuple[int, ...]]:
+        """How the helpers (which take a batch of [C, H, W]) see an array of this op's per-sample
+        shape: the index that makes the view of it they take (a batch of one for a value shared
+        by all samples; a height of 1 for a 1-D pooling), the index that takes their result
+        back, and the window's size and stride for them."""
+        if self.dims == 2:
+            return ("", "", self.size, self.stride) if batched else ("[None]", "[0]", self.size, self.stride)
+        view, back = ("[:, :, None]", "[:, :, 0]") if batched else ("[None, :, None]", "[0, :, 0]")
+        return view, back, (1, *self.size), (1, *self.stride)
 
     def numpy(self, node, code):
         code.require_helper("window_offsets", OFFSETS_HELPER)
         code.require_helper(f"{self.kind}_pool", MAX_HELPER if self.kind == "max" else AVG_HELPER)
         (x,) = node.inputs
-        one = "" if code.batched(x) else "[None]"  # a value shared by all samples: a batch of one
-        spelled = f"_{self.kind}_pool({code.use(x)}{one}, {self.size}, {self.stride})" + ("[0]" if one else "")
+        view, back, size, stride = self._spelling(code.batched(x))
+        spelled = f"_{self.kind}_pool({code.use(x)}{view}, {size}, {stride}){back}"
         return spelled, f"{node.name} = {self.call_text(x)}"
 
     def numpy_adjoint(self, step, code):
         code.require_helper("window_offsets", OFFSETS_HELPER)
         (x,) = code.node(step.source).inputs
-        one = "" if code.batched(x) else "[None]"
-        g = code.grad(step.source) + one
+        view, back, size, stride = self._spelling(code.batched(x))
+        g = code.grad(step.source) + view
         if self.kind == "max":
             code.require_helper("max_pool_adjoint", MAX_ADJOINT_HELPER)
-            y = code.use(step.source) + one
-            spelled = f"_max_pool_adjoint({g}, {code.use(x)}{one}, {y}, {self.size}, {self.stride})"
+            y = code.use(step.source) + view
+            spelled = f"_max_pool_adjoint({g}, {code.use(x)}{view}, {y}, {size}, {stride})"
             math_text = f"dE/d{step.source} sent to the maximum of each window of {x}, ties split"
         else:
             code.require_helper("avg_pool_adjoint", AVG_ADJOINT_HELPER)
-            spelled = f"_avg_pool_adjoint({g}, {self.x_shape}, {self.size}, {self.stride})"
+            x_shape = self.x_shape if self.dims == 2 else (self.x_shape[0], 1, *self.x_shape[1:])
+            spelled = f"_avg_pool_adjoint({g}, {x_shape}, {size}, {stride})"
             math_text = f"dE/d{step.source} / {math.prod(self.size)} spread over each window of {x}"
-        return AdjointCode(spelled + ("[0]" if one else ""), math_text)
+        return AdjointCode(spelled + back, math_text)
 
     # -- LaTeX --------------------------------------------------------------------------
 
     def _input_index(self, letters: Letters) -> str:
-        return ",".join([letters.channel, *letters.source(self.stride, (0, 0))])
+        return ",".join([letters.channel, *letters.source(self.stride, (0,) * self.dims)])
 
     def latex(self, node, tex):
         (x,) = node.inputs
-        L = index_letters(tex.graph, 2)
+        L = index_letters(tex.graph, self.dims)
         element = tex.el(x, self._input_index(L))
         window = r",\,".join(f"{p}<{m}" for p, m in zip(L.offsets, self.size))
         if self.kind == "max":
@@ -279,7 +299,7 @@ class Pool(Op):
 
     def latex_adjoint(self, step, tex, eq):
         (x,) = tex.node(step.source).inputs
-        L = index_letters(tex.graph, 2)
+        L = index_letters(tex.graph, self.dims)
         out = ",".join([L.channel, *L.positions])
         target = tex.partial("E", tex.el(x, self._input_index(L)))
         upstream = tex.partial("E", tex.el(step.source, out))

@@ -30,9 +30,10 @@ subscripts (``x[0]``, ``x[:, 0:4]``, ``Emb[ids]``), every registered activation
 erf sign step log1p expm1 max min``, the tensor ops of ``symprop.ops`` by their names
 (``einsum``, ``transpose``, ``reshape``, ``sum``/``mean``/``max`` over axes, ``softmax`` and
 ``logsumexp`` along an axis, ``concat``, ``where``, ``tril``, ``layer_norm``, ``batch_norm``,
-``conv1d``, ``conv2d``, ``max_pool2d``, ``avg_pool2d``: ``calls.CALLS``), and the registered
-losses as functions of (output, target): ``cross_entropy(y, t)``, ``half_sse(y, t)``, ``mse``,
-``mae``, ``huber(y, t, delta=1)``, ``binary_cross_entropy``.  Anything else is a
+``conv1d``, ``conv2d``, ``max_pool1d``, ``avg_pool1d``, ``max_pool2d``, ``avg_pool2d``:
+``calls.CALLS``), and the registered losses as functions of (output, target):
+``cross_entropy(y, t)``, ``half_sse(y, t)``, ``mse``, ``mae``, ``huber(y, t, delta=1)``,
+``binary_cross_entropy``.  Anything else is a
 ``SpecError`` naming the node and the construct.  Text is parsed by a whitelisting AST
 reader (``symprop.formula``), never ``eval``/``sympify``.
 
