@@ -44,6 +44,24 @@ REFUSED = {
     "sample_pool": "the helper _max_pool",
 }
 OP_NETWORKS = {f"sample_{op.__name__.lower()}": body for op, body in OP_SAMPLES.items()}
+#: Small specs of what only the numba backend's spelling tells apart (the op samples cover the ops).
+OP_NETWORKS |= {
+    "rms_norm": {  # .mean(axis=1) of a vector per sample, its adjoint np.broadcast_to
+        "inputs": {"x": 6}, "targets": {"t": 4}, "params": {"W": [4, 6], "g": [4]},
+        "nodes": {"h": "W @ x", "n": "g * h / sqrt(mean(h * h, axis=0) + 1e-6)"}, "loss": "half_sse(n, t)",
+    },
+    "reductions": {  # a mean over two axes and along the last, a sum along the first, all keepdims
+        "inputs": {"x": [2, 3]}, "targets": {"t": [2, 3]}, "params": {"g": [2, 3]},
+        "nodes": {"h": "g * x", "n": "h / sqrt(mean(h * h, axis=(0, 1), keepdims=1) + 1e-6) + mean(h, axis=-1, keepdims=1)"
+                  " + sum(h, axis=0, keepdims=1)"},
+        "loss": "half_sse(n, t)",
+    },
+    "gated_experts": {  # the adjoint of gate[0] and gate[1]: one np.stack
+        "inputs": {"x": 4}, "targets": {"t": 3}, "params": {"W1": [3, 4], "W2": [3, 4], "Wg": [2, 4]},
+        "nodes": {"gate": "softmax(Wg @ x, axis=-1)", "e1": "W1 @ x", "e2": "W2 @ x", "y": "gate[0] * e1 + gate[1] * e2"},
+        "loss": "half_sse(y, t)",
+    },
+}  # fmt: skip
 
 
 def refusal(name: str) -> str:
@@ -214,7 +232,9 @@ NOT_SPELLED = {
     "C = _batch_sum(A, 2)": "the helper _batch_sum over more than the batch axis",
     "C = A.swapaxes(1, 2)": "the array method .swapaxes()",
     "C = A.max(axis=1)": ".max(axis=...)",
-    "C = A.sum(axis=0, keepdims=True)": ".sum(keepdims=...)",
+    "C = A.sum(keepdims=True)": ".sum(keepdims=...) without axis=",
+    "C = A.mean(axis=k)": ".mean(axis=k)",
+    "C = A.sum(axis=(-1, 0))": ".sum(axis=(-1, 0)) (negative axes)",
     "np.dot(A, B, out=C)": "np.dot(..., out=...)",
     "C = sorted(A)": "the call sorted()",
 }
@@ -231,7 +251,8 @@ def test_each_line_numba_cannot_compile_is_refused_by_name(line):
 
 def test_the_spelling_of_the_builder_vocabulary():
     """Each rule of spelling.py, on one line each (a tuple to concatenate, the steps' product,
-    vdot, literals of the dtype, N of the dtype, tanh and exp as loops, helpers renamed, del gone)."""
+    vdot, literals of the dtype, N of the dtype, tanh and exp as loops, helpers renamed, del gone,
+    reductions along literal axes, a tuple to stack)."""
     from symprop.emit.numba.spelling import Spelling, spelled_statement
 
     spelling = Spelling(frozenset({"sigmoid"}))
@@ -243,8 +264,11 @@ def test_the_spelling_of_the_builder_vocabulary():
         "C = np.tanh(A) + np.exp(B)": "C = _tanh_array(A) + _exp_array(B)",
         "C = _sigmoid(A)": "C = _nb_sigmoid(A)",
         "C = X[:, 1:3].reshape(-1, 4)": "C = np.ascontiguousarray(X[:, 1:3]).reshape(-1, 4)",
+        "C = A.mean(axis=(1, 2))": "C = _nb_mean_axis(_nb_mean_axis(A, 2), 1)",
+        "C = A.sum(axis=(0, 2), keepdims=True)": "C = np.expand_dims(np.expand_dims(A.sum(axis=2).sum(axis=0), 0), 2)",
+        "C = np.stack([A, B], axis=1)": "C = np.stack((A, B), axis=1)",
         "del A, B": "",
     }
     assert {line: spelled_statement(ast.parse(line).body[0], spelling) for line in lines} == lines
     assert spelling.literals == {"_c0_5": 0.5} and spelling.loops == {"tanh", "exp"}
-    assert spelling.helpers == {"steps_matmul", "sigmoid"}
+    assert spelling.helpers == {"steps_matmul", "sigmoid", "mean_axis"}

@@ -47,6 +47,9 @@ OWN = {
     """A summed over its first axis, as a product with ones (BLAS)."""
     n = A.shape[0]
     return np.dot(np.ones(n, A.dtype), np.ascontiguousarray(A).reshape(n, -1)).reshape(A.shape[1:])''',
+    "mean_axis": '''def _mean_axis(A, axis):
+    """A's mean along one axis (Numba's mean takes no axis): its sum along it over the axis' length."""
+    return A.sum(axis=axis) / A.dtype.type(A.shape[axis])''',
     "steps_matmul": '''def _steps_matmul(A, B):
     """A.swapaxes(0, 1) @ B for A of shape (batch, steps, n): one 2-D product, viewed (steps, batch, m)."""
     N, S, n = A.shape

@@ -3,9 +3,11 @@
 The ops spell their lines once, in NumPy; this module is the one table of how that vocabulary
 reads in Numba's ``nopython`` mode, applied to the syntax tree of each statement:
 
-* ``np.concatenate([a, b])`` takes a tuple (Numba types no list of arrays);
+* ``np.concatenate([a, b])`` and ``np.stack([a, b])`` take a tuple (Numba types no list of arrays);
 * ``A.swapaxes(0, 1) @ W.T`` (every step's input product) is ``_nb_steps_matmul(A, W.T)``, any other
   ``@`` is ``np.dot`` (Numba has no 3-D ``@``; the builder's other products are 2-D);
+* ``A.sum(axis=...)`` and ``A.mean(axis=...)`` are sums (or ``_mean_axis``) along one axis at a
+  time, keepdims an ``np.expand_dims`` (``Spelling.reduction``);
 * ``np.vdot(a, b)`` is ``np.sum(a * b)``; a slice's ``.reshape(...)`` reshapes a contiguous copy;
 * ``np.tanh`` and ``np.exp`` are ``_tanh_array`` and ``_exp_array``: loops over ``fastmath``'s
   vectorisable tanh and exp (Numba's call libm once an element, 6 to 30 times slower than NumPy);
@@ -26,15 +28,15 @@ import ast
 
 #: NumPy functions Numba compiles as NumPy computes them (and the kernel may call).
 NUMPY = frozenset(
-    """abs ascontiguousarray dot empty empty_like eye float32 float64 log log1p maximum minimum ones sqrt sum where
-    zeros zeros_like""".split()
+    """abs ascontiguousarray broadcast_to dot empty empty_like expand_dims eye float32 float64 log log1p maximum minimum
+    ones sqrt stack sum where zeros zeros_like""".split()
 )
 #: NumPy functions with a faster loop of the module's own.
 OWN_LOOPS = {"tanh": "_tanh_array", "exp": "_exp_array"}
 #: Array methods Numba has (with positional or ``axis=`` arguments).
 METHODS = frozenset({"reshape", "sum", "max", "min", "mean", "copy", "ravel", "transpose"})
-#: Of ``METHODS``, those Numba reduces along one ``axis``; the others reduce everything.
-AXIS_METHODS = frozenset({"sum"})
+#: Of ``METHODS``, those reduced along literal axes (``reduction``); the others reduce everything.
+AXIS_METHODS = frozenset({"sum", "mean"})
 #: Names that are no arrays of the kernel.
 MODULES = frozenset({"np"})
 
@@ -107,9 +109,9 @@ class Spelling(ast.NodeTransformer):
     def visit_Call(self, node: ast.Call) -> ast.AST:
         func = node.func
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "np":
-            if func.attr == "concatenate" and node.args and isinstance(node.args[0], ast.List):
+            if func.attr in ("concatenate", "stack") and node.args and isinstance(node.args[0], ast.List):
                 items = ast.Tuple([self.visit(e) for e in node.args[0].elts], ast.Load())
-                return ast.Call(_np("concatenate"), [items, *map(self.visit, node.args[1:])], self._keywords(node))
+                return ast.Call(_np(func.attr), [items, *map(self.visit, node.args[1:])], self._keywords(node))
             if func.attr == "vdot" and len(node.args) == 2:
                 product = ast.BinOp(self.visit(node.args[0]), ast.Mult(), self.visit(node.args[1]))
                 return ast.Call(_np("sum"), [product], [])
@@ -132,6 +134,8 @@ class Spelling(ast.NodeTransformer):
         if isinstance(func, ast.Attribute) and not (isinstance(func.value, ast.Name) and func.value.id in MODULES):
             if func.attr not in METHODS:
                 raise NotSpelled(f"the array method .{func.attr}()")
+            if func.attr in AXIS_METHODS and node.keywords:
+                return self.reduction(node)
             for keyword in node.keywords:
                 if keyword.arg == "keepdims" or (keyword.arg == "axis" and func.attr not in AXIS_METHODS):
                     raise NotSpelled(f".{func.attr}({keyword.arg}=...)")
@@ -142,6 +146,37 @@ class Spelling(ast.NodeTransformer):
         if isinstance(func, ast.Name) and func.id in ("len", "range", "min", "max", "abs", "float", "int"):
             return self.generic_visit(node)
         raise NotSpelled(f"the call {ast.unparse(func)}()")
+
+    def reduction(self, node: ast.Call) -> ast.AST:
+        """``A.sum(axis=...)`` or ``A.mean(axis=...)`` of literal axes, keepdims or not: Numba sums
+        along one axis and has no keepdims, and its mean takes no axis.  So a sum or mean along
+        each axis in turn, from the last (the others keep their numbers), the mean as
+        ``_mean_axis`` (the sum over the axis' length); keepdims as ``np.expand_dims`` of each."""
+        method = node.func.attr
+        keywords = {k.arg: k.value for k in node.keywords}
+        if node.args or "axis" not in keywords or set(keywords) - {"axis", "keepdims"}:
+            raise NotSpelled(f".{method}({', '.join(f'{k}=...' for k in keywords)}) without axis=")
+        written = f".{method}(axis={ast.unparse(keywords['axis'])})"
+        try:
+            axes = ast.literal_eval(keywords["axis"])
+            keep = ast.literal_eval(keywords.get("keepdims", ast.Constant(False)))
+        except ValueError:
+            raise NotSpelled(written) from None
+        axes = (axes,) if isinstance(axes, int) else axes
+        if not (isinstance(axes, tuple) and axes and all(isinstance(a, int) for a in axes) and isinstance(keep, bool)):
+            raise NotSpelled(written)
+        if len(axes) > 1 and min(axes) < 0:  # summed from the last, a negative axis would move
+            raise NotSpelled(f"{written} (negative axes)")
+        array = self.visit(node.func.value)
+        for axis in sorted(axes, reverse=True):
+            if method == "mean":
+                self.helpers.add("mean_axis")
+                array = ast.Call(ast.Name("_nb_mean_axis", ast.Load()), [array, ast.Constant(axis)], [])
+            else:
+                array = ast.Call(ast.Attribute(array, "sum", ast.Load()), [], [ast.keyword("axis", ast.Constant(axis))])
+        for axis in sorted(axes) if keep else ():
+            array = ast.Call(_np("expand_dims"), [array, ast.Constant(axis)], [])
+        return array
 
     def _keywords(self, node: ast.Call) -> list[ast.keyword]:
         return [ast.keyword(k.arg, self.visit(k.value)) for k in node.keywords]
