@@ -32,7 +32,6 @@ AGREE = 1e-12
 #: What the backend cannot spell, with its one line (the rest must agree with the NumPy module).
 REFUSED = {
     "cnn_digits": "the helper _conv",
-    "self_attention": "np.swapaxes",
     "transformer_block": "the helper _normalize",
     "sample_reduce": "np.full",
     "sample_einsum": "np.einsum",
@@ -153,9 +152,9 @@ def test_a_1d_pooling_alone_is_refused_in_one_line(kind, numba_needed):  # noqa:
 
 
 def test_a_refusal_exits_2_and_writes_nothing(tmp_path, capsys, numba_needed):  # noqa: F811
-    code = main(["derive", str(EXAMPLES / "self_attention.yaml"), "--backend", "numba", "-o", str(tmp_path)])
+    code = main(["derive", str(EXAMPLES / "cnn_digits.yaml"), "--backend", "numba", "-o", str(tmp_path)])
     assert code == 2 and list(tmp_path.iterdir()) == []
-    assert capsys.readouterr().err.strip() == f"symprop: error: {refusal('self_attention')}"
+    assert capsys.readouterr().err.strip() == f"symprop: error: {refusal('cnn_digits')}"
 
 
 def test_a_gelu_is_refused_in_one_line(numba_needed):  # noqa: F811
@@ -229,7 +228,8 @@ NOT_SPELLED = {
     "A[0] += B": "an array written in place (item assignment)",
     "C = np.einsum('ij->i', A)": "np.einsum",
     "C = _conv(A, B)": "the helper _conv",
-    "C = _batch_sum(A, 2)": "the helper _batch_sum over more than the batch axis",
+    "C = _batch_sum(A, 3)": "the helper _batch_sum over more than two axes",
+    "C = _softmax(A, axis=1)": "the helper _softmax along another axis than the last",
     "C = A.swapaxes(1, 2)": "the array method .swapaxes()",
     "C = A.max(axis=1)": ".max(axis=...)",
     "C = A.sum(keepdims=True)": ".sum(keepdims=...) without axis=",
@@ -245,21 +245,25 @@ def test_each_line_numba_cannot_compile_is_refused_by_name(line):
     from symprop.emit.numba.spelling import NotSpelled, Spelling, spelled_statement
 
     with pytest.raises(NotSpelled) as caught:
-        spelled_statement(ast.parse(line).body[0], Spelling(frozenset({"batch_sum"})))
+        spelled_statement(ast.parse(line).body[0], Spelling(frozenset({"batch_sum", "softmax"})))
     assert str(caught.value) == NOT_SPELLED[line]
 
 
 def test_the_spelling_of_the_builder_vocabulary():
     """Each rule of spelling.py, on one line each (a tuple to concatenate, the steps' product,
     vdot, literals of the dtype, N of the dtype, tanh and exp as loops, helpers renamed, del gone,
-    reductions along literal axes, a tuple to stack)."""
+    reductions along literal axes, a tuple to stack, products of any rank, a contiguous swapaxes,
+    a whole number np.where chooses of the dtype, the batch sum over two axes)."""
     from symprop.emit.numba.spelling import Spelling, spelled_statement
 
-    spelling = Spelling(frozenset({"sigmoid"}))
+    spelling = Spelling(frozenset({"sigmoid", "batch_sum"}))
     lines = {
         "C = np.concatenate([A, B], axis=1)": "C = np.concatenate((A, B), axis=1)",
         "P = X.swapaxes(0, 1) @ W.T + b": "P = _nb_steps_matmul(X, W.T) + b",
-        "C = A @ B": "C = np.dot(A, B)",
+        "C = A @ B": "C = _nb_matmul(A, B)",
+        "C = np.swapaxes(A, 1, 2)": "C = np.ascontiguousarray(np.swapaxes(A, 1, 2))",
+        "C = np.where(M, A, -1000000000)": "C = np.where(M, A, _c_1000000000_0)",
+        "C = _batch_sum(A, 2)": "C = _nb_batch_sum2(A)",
         "E = 0.5 * np.vdot(R, R) / N": "E = _c0_5 * np.sum(R * R) / _Nf",
         "C = np.tanh(A) + np.exp(B)": "C = _tanh_array(A) + _exp_array(B)",
         "C = _sigmoid(A)": "C = _nb_sigmoid(A)",
@@ -270,5 +274,23 @@ def test_the_spelling_of_the_builder_vocabulary():
         "del A, B": "",
     }
     assert {line: spelled_statement(ast.parse(line).body[0], spelling) for line in lines} == lines
-    assert spelling.literals == {"_c0_5": 0.5} and spelling.loops == {"tanh", "exp"}
-    assert spelling.helpers == {"steps_matmul", "sigmoid", "mean_axis"}
+    assert spelling.literals == {"_c0_5": 0.5, "_c_1000000000_0": -1e9} and spelling.loops == {"tanh", "exp"}
+    assert spelling.helpers == {"steps_matmul", "matmul", "sigmoid", "mean_axis", "batch_sum2"}
+
+
+def test_the_products_of_stacks_of_matrices_are_numpy_s(numba_needed):  # noqa: F811
+    """The numba module's ``@`` (graph.OWN's ``_matmul``): NumPy's products (to 1e-12) for 2 and 3 axes, a
+    stack of one broadcast, stacks that do not broadcast an error (never the wrong matrices)."""
+    from numba import njit
+
+    from symprop.emit.numba.graph import OWN
+
+    names = {"np": np}
+    exec(OWN["matmul"], names)  # the helper's own text, as the module holds it
+    matmul = njit(names["_matmul"])
+    rng = np.random.default_rng(0)
+    for left, right in [((5, 2, 3), (3, 4)), ((1, 2, 3), (5, 3, 4)), ((2, 3), (5, 3, 4)), ((5, 2, 3), (5, 3, 4))]:
+        A, B = rng.standard_normal(left), rng.standard_normal(right)
+        assert np.max(np.abs(matmul(A, B) - A @ B)) <= 1e-12, (left, right)
+    with pytest.raises(ValueError, match="^matmul: the stacks of matrices do not broadcast$"):
+        matmul(np.ones((4, 2, 3)), np.ones((5, 3, 4)))

@@ -55,23 +55,49 @@ OWN = {
     N, S, n = A.shape
     P = np.dot(np.ascontiguousarray(A).reshape(N * S, n), B).reshape(N, S, B.shape[1])
     return P.transpose(1, 0, 2)''',
+    "batch_sum2": '''def _batch_sum2(A):
+    """A summed over its first two axes (the batch and a leading broadcast axis), as a product with ones."""
+    n = A.shape[0] * A.shape[1]
+    return np.dot(np.ones(n, A.dtype), np.ascontiguousarray(A).reshape(n, -1)).reshape(A.shape[2:])''',
+    "matmul": '''def _matmul(A, B):
+    """A @ B as NumPy computes it for arrays of 2 and 3 axes (Numba's @ and np.dot take 2-D alone):
+    a 2-D B by one product of A's rows, a 3-D B one product per matrix of the stack (a stack of
+    one broadcast).  Numba compiles only the branch of the arrays' ranks (ndim is a constant of
+    their types); more axes raise, never a product of the wrong matrices."""
+    if A.ndim <= 2 and B.ndim <= 2:
+        return np.dot(A, B)
+    if B.ndim == 2:
+        return np.dot(np.ascontiguousarray(A).reshape(-1, A.shape[-1]), B).reshape(A.shape[:-1] + (B.shape[1],))
+    if A.ndim > 3 or B.ndim > 3:
+        raise ValueError("the numba module multiplies stacks of matrices of 3 axes at most")
+    a_stacks = A.shape[0] if A.ndim == 3 else 1
+    stacks = max(a_stacks, B.shape[0])
+    if min(a_stacks, B.shape[0]) not in (1, stacks):
+        raise ValueError("matmul: the stacks of matrices do not broadcast")
+    out = np.empty((stacks, A.shape[-2], B.shape[2]), B.dtype)
+    for n in range(stacks):
+        a = np.ascontiguousarray(A[n % a_stacks]) if A.ndim == 3 else A
+        out[n] = np.dot(a, np.ascontiguousarray(B[n % B.shape[0]]))
+    return out''',
     "row_max": '''def _row_max(z):
-    """z's maximum along its last axis (keepdims), for 2-D z."""
-    top = np.empty((z.shape[0], 1), z.dtype)
-    for i in range(z.shape[0]):
-        top[i, 0] = z[i].max()
-    return top''',
+    """z's maximum along its last axis (keepdims)."""
+    flat = np.ascontiguousarray(z).reshape(-1, z.shape[-1])
+    top = np.empty(flat.shape[0], z.dtype)
+    for i in range(flat.shape[0]):
+        top[i] = flat[i].max()
+    return top.reshape(z.shape[:-1] + (1,))''',
     "row_sum": '''def _row_sum(A):
-    """A summed along its last axis (keepdims), for 2-D A."""
-    return np.dot(A, np.ones(A.shape[1], A.dtype)).reshape(A.shape[0], 1)''',
+    """A summed along its last axis (keepdims), as a product with ones (BLAS)."""
+    flat = np.ascontiguousarray(A).reshape(-1, A.shape[-1])
+    return np.dot(flat, np.ones(A.shape[-1], A.dtype)).reshape(A.shape[:-1] + (1,))''',
     "softmax_lse": '''def _softmax_lse(z):
-    """(softmax(z), logsumexp(z)) along the last axis of 2-D z, from one exp."""
+    """(softmax(z), logsumexp(z)) along the last axis of z, from one exp."""
     top = _row_max(z)
     e = _exp_array(z - top)
     total = _row_sum(e)
     return e / total, np.log(total) + top''',
     "softmax": '''def _softmax(z):
-    """softmax along the last axis of 2-D z, shifted by the row maximum."""
+    """softmax along the last axis of z, shifted by the row maximum."""
     e = _exp_array(z - _row_max(z))
     return e / _row_sum(e)''',
 }

@@ -5,15 +5,16 @@ reads in Numba's ``nopython`` mode, applied to the syntax tree of each statement
 
 * ``np.concatenate([a, b])`` and ``np.stack([a, b])`` take a tuple (Numba types no list of arrays);
 * ``A.swapaxes(0, 1) @ W.T`` (every step's input product) is ``_nb_steps_matmul(A, W.T)``, any other
-  ``@`` is ``np.dot`` (Numba has no 3-D ``@``; the builder's other products are 2-D);
+  ``@`` is ``_nb_matmul`` (Numba's ``@`` takes 2-D arrays alone: the helper multiplies 3-D ones too);
 * ``A.sum(axis=...)`` and ``A.mean(axis=...)`` are sums (or ``_mean_axis``) along one axis at a
   time, keepdims an ``np.expand_dims`` (``Spelling.reduction``);
+* ``np.swapaxes(a, i, j)`` is a contiguous copy of it (Numba reshapes contiguous arrays alone);
 * ``np.vdot(a, b)`` is ``np.sum(a * b)``; a slice's ``.reshape(...)`` reshapes a contiguous copy;
 * ``np.tanh`` and ``np.exp`` are ``_tanh_array`` and ``_exp_array``: loops over ``fastmath``'s
   vectorisable tanh and exp (Numba's call libm once an element, 6 to 30 times slower than NumPy);
 * a float literal is the name of a constant of the data's dtype (Numba computes
   ``0.5 * float32_array`` in float64), made once at the top of the function; so is ``N`` (the
-  batch size) where it divides;
+  batch size) where it divides, and a whole number ``np.where`` chooses;
 * ``del`` goes (Numba frees an array after its last use itself);
 * a helper the NumPy module calls (``_sigmoid``) is the Numba module's ``_nb_sigmoid``: its own
   where it has one (``graph.OWN``, or an op's ``numba_helpers``), else translated the same way.
@@ -29,7 +30,7 @@ import ast
 #: NumPy functions Numba compiles as NumPy computes them (and the kernel may call).
 NUMPY = frozenset(
     """abs ascontiguousarray broadcast_to dot empty empty_like expand_dims eye float32 float64 log log1p maximum minimum
-    ones sqrt stack sum where zeros zeros_like""".split()
+    ones sqrt stack sum swapaxes where zeros zeros_like""".split()
 )
 #: NumPy functions with a faster loop of the module's own.
 OWN_LOOPS = {"tanh": "_tanh_array", "exp": "_exp_array"}
@@ -93,7 +94,8 @@ class Spelling(ast.NodeTransformer):
                 self.helpers.add("steps_matmul")
                 operands = [self.visit(left.func.value), self.visit(node.right)]
                 return ast.Call(ast.Name("_nb_steps_matmul", ast.Load()), operands, [])
-            return ast.Call(_np("dot"), [self.visit(node.left), self.visit(node.right)], [])
+            self.helpers.add("matmul")
+            return ast.Call(ast.Name("_nb_matmul", ast.Load()), [self.visit(node.left), self.visit(node.right)], [])
         node = self.generic_visit(node)
         for side in ("left", "right"):  # the batch size, as a number of the data's dtype
             if isinstance(getattr(node, side), ast.Name) and getattr(node, side).id == "N":
@@ -112,6 +114,10 @@ class Spelling(ast.NodeTransformer):
             if func.attr in ("concatenate", "stack") and node.args and isinstance(node.args[0], ast.List):
                 items = ast.Tuple([self.visit(e) for e in node.args[0].elts], ast.Load())
                 return ast.Call(_np(func.attr), [items, *map(self.visit, node.args[1:])], self._keywords(node))
+            if func.attr == "swapaxes":  # a copy: Numba reshapes contiguous arrays alone
+                return ast.Call(_np("ascontiguousarray"), [self.generic_visit(node)], [])
+            if func.attr == "where" and len(node.args) == 3:  # a whole number chosen: of the dtype too
+                node.args[1:] = [_float_literal(a) for a in node.args[1:]]
             if func.attr == "vdot" and len(node.args) == 2:
                 product = ast.BinOp(self.visit(node.args[0]), ast.Mult(), self.visit(node.args[1]))
                 return ast.Call(_np("sum"), [product], [])
@@ -125,8 +131,12 @@ class Spelling(ast.NodeTransformer):
             name = func.id[1:]
             if name not in self.known_helpers:
                 raise NotSpelled(f"the helper {func.id}")
-            if name == "batch_sum" and len(node.args) > 1:  # the module's own sums over axis 0 alone
-                raise NotSpelled("the helper _batch_sum over more than the batch axis")
+            if name == "batch_sum" and len(node.args) > 1:  # the module's own sum over the first two axes
+                if ast.unparse(node.args[1]) != "2" or node.keywords:
+                    raise NotSpelled("the helper _batch_sum over more than two axes")
+                name, node.args = "batch_sum2", node.args[:1]
+            if name == "softmax" and (len(node.args) > 1 or node.keywords):  # the module's own: the last axis
+                raise NotSpelled("the helper _softmax along another axis than the last")
             self.helpers.add(name)
             node = self.generic_visit(node)
             node.func = ast.Name(f"_nb_{name}", ast.Load())  # the NumPy module's _<name> stays
@@ -180,6 +190,16 @@ class Spelling(ast.NodeTransformer):
 
     def _keywords(self, node: ast.Call) -> list[ast.keyword]:
         return [ast.keyword(k.arg, self.visit(k.value)) for k in node.keywords]
+
+
+def _float_literal(node: ast.expr) -> ast.expr:
+    """A whole number (``-1000000000``) as a float constant, which ``visit_Constant`` names; any
+    other expression as it is."""
+    try:
+        value = ast.literal_eval(node)
+    except ValueError:
+        return node
+    return ast.Constant(float(value)) if isinstance(value, int) and not isinstance(value, bool) else node
 
 
 def _np(name: str) -> ast.Attribute:
