@@ -32,7 +32,7 @@ AGREE = 1e-12
 #: What the backend cannot spell, with its one line (the rest must agree with the NumPy module).
 REFUSED = {
     "cnn_digits": "the helper _conv",
-    "transformer_block": "the helper _normalize",
+    "transformer_block": "the product s_b of arrays of 4 axes (the batch axis included)",
     "sample_reduce": "np.full",
     "sample_einsum": "np.einsum",
     "sample_reshape": "np.tensordot",
@@ -149,6 +149,16 @@ def test_a_1d_pooling_alone_is_refused_in_one_line(kind, numba_needed):  # noqa:
     with pytest.raises(SymPropError) as caught:
         symprop.derive(symprop.from_dict(spec, source="<test>")).numba_source()
     assert str(caught.value) == f"pool1d: --backend numba has no spelling of the helper _{kind}_pool (use --backend numpy)"
+
+
+def test_a_product_of_arrays_of_4_axes_is_refused_in_one_line(numba_needed):  # noqa: F811
+    """_matmul multiplies stacks of matrices of 3 axes at most: more is refused, not a ValueError at the first call."""
+    spec = {"name": "e4", "inputs": {"x": [2, 3, 4]}, "targets": {"t": [2, 3, 3]}, "params": {"A": [2, 3, 4]},
+            "nodes": {"y": 'einsum("hij,hkj->hik", A * x, x)'}, "loss": "half_sse(y, t)"}  # fmt: skip
+    with pytest.raises(SymPropError) as caught:
+        symprop.derive(symprop.from_dict(spec, source="<test>")).numba_source()
+    product = "the product y of arrays of 4 axes (the batch axis included)"
+    assert str(caught.value) == f"e4: --backend numba has no spelling of {product} (use --backend numpy)"
 
 
 def test_a_refusal_exits_2_and_writes_nothing(tmp_path, capsys, numba_needed):  # noqa: F811

@@ -164,10 +164,20 @@ class GraphNumbaModule:
         self.scalars: set[str] = set()  # fastmath's functions the helpers' loops call
         self.shapes = {name: derivation.graph.nodes[name].shape for name in derivation.param_names}
         try:
+            self.check_products(numpy_module.builder)
             self.split(statements_of(lines))
             self.helper_texts = self.helpers()
         except NotSpelled as error:
             raise SymPropError(f"{self.name}: --backend numba has no spelling of {error} (use --backend numpy)") from None
+
+    def check_products(self, builder: NumbaBuilder) -> None:
+        """Refuses a product (``@``, an einsum written as one) of arrays of more than 3 axes, the
+        batch's included: ``_matmul`` multiplies stacks of one level (it would raise at the first call)."""
+        for node in self.graph.nodes.values():
+            if node.op.multiplies:
+                rank = max(len(self.graph.nodes[name].shape) + builder.batched(name) for name in (node.name, *node.inputs))
+                if rank > 3:
+                    raise NotSpelled(f"the product {node.name} of arrays of {rank} axes (the batch axis included)")
 
     def split(self, entries: list[tuple[ast.stmt, list[str]]]) -> None:
         """The NumPy loss_and_grad's statements: the wrapper's, the kernel's (spelled, with their
