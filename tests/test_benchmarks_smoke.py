@@ -196,7 +196,8 @@ def test_bench_graphs_cnn_digits_and_transformer_block():
     if importlib.util.find_spec("scipy") is not None:
         assert "| transformer_block | - |" not in done.stdout
     assert "no spelling of the helper _conv (use --backend numpy): measured without numba" in done.stderr
-    assert "no spelling of the helper _normalize (use --backend numpy): measured without numba" in done.stderr
+    four_axes = "no spelling of the product s_b of arrays of 4 axes (the batch axis included) (use --backend numpy)"
+    assert f"{four_axes}: measured without numba" in done.stderr
     if importlib.util.find_spec("jax") is not None:
         assert "| cnn_digits | 1024 | float32 |" in done.stdout and "| transformer_block | 1024 | float32 |" in done.stdout
 
