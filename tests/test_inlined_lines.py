@@ -3,7 +3,7 @@
 
 import pytest
 
-from symprop.emit.numpy.module import masked_in_place, released, substituted
+from symprop.emit.numpy.module import released, substituted, written_in_place
 
 
 @pytest.mark.parametrize(
@@ -61,7 +61,7 @@ def test_a_mask_product_works_in_place_on_an_array_that_dies_there():
         "dA1 = np.dot(dZ2, W2)",
         "dZ1 = (Z1 > 0.0) * dA1",
     ]
-    assert masked_in_place(statements, {"W2", "W3"}) == [
+    assert written_in_place(statements, {"W2", "W3"}) == [
         statements[0],
         "dZ2 = np.multiply(dA2, Z2 > 0.0, out=dA2)  # dE/dz2 = dE/da2 * where(z2 > 0, 1, 0)",
         statements[2],
@@ -76,7 +76,7 @@ def test_a_max_pooling_adjoint_writes_into_its_input_where_that_dies_there():
         "dC = _max_pool_adjoint(dP, C, P, (2, 2), (2, 2))",
         "dC_b = dC * (C_b > 0.0)",
     ]
-    assert masked_in_place(statements, set()) == [
+    assert written_in_place(statements, set()) == [
         *statements[:2],
         "dC = _max_pool_adjoint(dP, C, P, (2, 2), (2, 2), out=C)",
         "dC_b = np.multiply(dC, C_b > 0.0, out=dC)",  # the adjoint's result is a new array
@@ -94,7 +94,7 @@ def test_a_max_pooling_adjoint_writes_into_its_input_where_that_dies_there():
     ],
 )
 def test_a_max_pooling_adjoint_leaves_an_input_others_may_read(statements, kept):
-    assert masked_in_place(statements, kept) == statements
+    assert written_in_place(statements, kept) == statements
 
 
 @pytest.mark.parametrize(
@@ -108,4 +108,4 @@ def test_a_max_pooling_adjoint_leaves_an_input_others_may_read(statements, kept)
     ],
 )
 def test_a_mask_product_leaves_an_array_others_may_hold(statements, kept):
-    assert masked_in_place(statements, kept) == statements
+    assert written_in_place(statements, kept) == statements

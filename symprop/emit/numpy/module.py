@@ -44,7 +44,7 @@ class NumpyModule:
     #: The builder that spells the lines (the array-API backend's spells them in the standard).
     builder_class = ModuleBuilder
     #: Whether an activation of a value made for its line, or a relu's mask product, may overwrite
-    #: an array (``in_place_calls``, ``masked_in_place``); not in the array-API module, whose arrays
+    #: an array (``in_place_calls``, ``written_in_place``); not in the array-API module, whose arrays
     #: may be immutable (JAX).
     in_place = True
 
@@ -113,9 +113,9 @@ class NumpyModule:
         left, right = code.split(" = ", 1)
         return f"{left} = " + re.sub(rf"(?<![\w.])_(\w+)\({re.escape(array)}\)", in_place, right)
 
-    def masked_in_place(self, statements: list[str], kept: set[str]) -> list[str]:
-        """``masked_in_place`` of the statements, in a module whose arrays may be written in place."""
-        return masked_in_place(statements, kept) if self.in_place else statements
+    def written_in_place(self, statements: list[str], kept: set[str]) -> list[str]:
+        """``written_in_place`` of the statements, in a module whose arrays may be written in place."""
+        return written_in_place(statements, kept) if self.in_place else statements
 
     def linear_mean(self, name: str) -> tuple[str, str, list[str]] | None:
         """(code, formula, the loss nodes it replaces) of the batch mean of node ``name``, a per-sample
@@ -281,7 +281,7 @@ class NumpyModule:
         kept_names |= {text.split(" = ")[0] for text in unpacked}
         inline = [
             *unpacked,
-            *released(self.masked_in_place(shared_residual(computed), kept_names), kept_names),
+            *released(self.written_in_place(shared_residual(computed), kept_names), kept_names),
             "return E, {",
             *(f'    "{p.name}": {b.grad(p.name)},' for p in params),
             "}",
@@ -597,21 +597,22 @@ def released(statements: list[str], kept: set[str]) -> list[str]:
     return lines
 
 
-def masked_in_place(statements: list[str], kept: set[str]) -> list[str]:
-    """``statements`` with each product of an array and a mask, ``dZ2 = dA2 * (Z2 > 0.0)`` (a
-    relu's backward step), computed in place on the array, ``np.multiply(dA2, Z2 > 0.0, out=dA2)``,
-    where that array dies in the statement and was made by a product, by arithmetic or by a helper
-    that makes its result (``_new_array``) in this function (assigned once, not a view of another's
-    array, not an argument): one array of the batch's size less a
-    call, as one writes it by hand (784-256-256-10 at batch 1024: 1.8% of loss_and_grad).
-    A mask of bools keeps the array's dtype, and is the shape of the relu's input, which is the
-    array's (a mask of another shape would be a ValueError, never a silent wrong number).
-    Likewise a helper of ``WRITES_INTO`` (a max pooling's adjoint) is given ``out=`` its argument
-    that dies in the statement, made in this function: no new array of that argument's size (at
-    batch 64, the fresh pages of each such array cost more than the arithmetic)."""
+def written_in_place(statements: list[str], kept: set[str]) -> list[str]:
+    """``statements`` with an array that dies in a statement, and was made in this function by a
+    product, by arithmetic or by a helper that makes its result (``_new_array``; assigned once, not
+    a view of another's array, not an argument, not ``kept``), written over in place of a new
+    array of its size, as one writes it by hand:
+
+    * a product of the array and a mask, ``dZ2 = dA2 * (Z2 > 0.0)`` (a relu's backward step), is
+      ``np.multiply(dA2, Z2 > 0.0, out=dA2)`` (784-256-256-10 at batch 1024: 1.8% of
+      loss_and_grad).  A mask of bools keeps the array's dtype and is the shape of the relu's
+      input, which is the array's (a mask of another shape would be a ValueError, never a silent
+      wrong number);
+    * a helper of ``WRITES_INTO`` (a max pooling's adjoint) is given ``out=`` that argument (at
+      batch 64, the fresh pages of each such array cost more than the arithmetic)."""
     sources = [textwrap.dedent("    " + text) for text in statements]
     trees = [ast.parse(source) for source in sources]
-    made: dict[str, bool] = {}  # array -> whether one statement assigns it, a product or arithmetic
+    made: dict[str, bool] = {}  # array -> whether one statement assigns it, a new array
     last_read: dict[str, int] = {}
     for position, tree in enumerate(trees):
         for node in ast.walk(tree):
@@ -620,31 +621,32 @@ def masked_in_place(statements: list[str], kept: set[str]) -> list[str]:
                 made[name] = _new_array(node.value) and name not in made
             elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
                 last_read[node.id] = position
+
+    def dies_here(array: ast.expr, position: int) -> bool:
+        return (
+            isinstance(array, ast.Name)
+            and made.get(array.id, False)
+            and array.id not in kept
+            and last_read.get(array.id) == position
+        )
+
     lines = list(statements)
     for position, tree in enumerate(trees):
         statement = tree.body[0] if len(tree.body) == 1 else None
         value = statement.value if isinstance(statement, ast.Assign) else None
+        segment = ast.get_source_segment(sources[position], value) if value is not None else None
         if isinstance(value, ast.Call) and ast.unparse(value.func) in WRITES_INTO and not value.keywords:
             index = WRITES_INTO[ast.unparse(value.func)]
             argument = value.args[index] if len(value.args) > index else None
             reads = [n for n in ast.walk(value) if isinstance(n, ast.Name) and n.id == getattr(argument, "id", None)]
-            if len(reads) == 1 and made.get(argument.id) and argument.id not in kept and last_read.get(argument.id) == position:
-                segment = ast.get_source_segment(sources[position], value)
+            if len(reads) == 1 and dies_here(argument, position):
                 lines[position] = lines[position].replace(segment, f"{segment[:-1]}, out={argument.id})", 1)
-            continue
-        if not (isinstance(value, ast.BinOp) and isinstance(value.op, ast.Mult)):
-            continue
-        for array, mask in ((value.left, value.right), (value.right, value.left)):
-            if (
-                isinstance(array, ast.Name)
-                and isinstance(mask, ast.Compare)
-                and made.get(array.id)
-                and array.id not in kept
-                and last_read.get(array.id) == position
-            ):
-                spelled = f"np.multiply({array.id}, {ast.unparse(mask)}, out={array.id})"
-                lines[position] = lines[position].replace(ast.get_source_segment(sources[position], value), spelled, 1)
-                break
+        elif isinstance(value, ast.BinOp) and isinstance(value.op, ast.Mult):
+            for array, mask in ((value.left, value.right), (value.right, value.left)):
+                if isinstance(mask, ast.Compare) and dies_here(array, position):
+                    spelled = f"np.multiply({array.id}, {ast.unparse(mask)}, out={array.id})"
+                    lines[position] = lines[position].replace(segment, spelled, 1)
+                    break
     return lines
 
 
