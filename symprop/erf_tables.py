@@ -3,9 +3,13 @@ spellings of ``_erf``: the NumPy module's (``numpy_helpers``, ranges gathered an
 place) and the array-API module's (``emit.array_api.helpers``, ranges picked by ``xp.where``).
 Both paste ``SOURCE`` (these assignments, verbatim) above their ``_erf``.
 
-Copied verbatim from FreeBSD msun ``s_erf.c`` (Sun Microsystems, 1993; the same code as Go's
-``src/math/erf.go``), each polynomial highest degree first, as Horner's rule reads it.  No
-NumPy here: the array-API emitter imports this module.
+``ERF_*``, for float64 (and every dtype but float32): copied verbatim from FreeBSD msun
+``s_erf.c`` (Sun Microsystems, 1993; the same code as Go's ``src/math/erf.go``).  ``ERF32_*``,
+for float32 arithmetic: msun's current ``s_erff.c`` (refitted with fewer terms than the 1993
+float port, its last range ending at 4), each coefficient the exact float32 value of the bit
+pattern beside it, written out so that it is the same number whatever converts it to float32.
+Each polynomial highest degree first, as Horner's rule reads it.  No NumPy here: the array-API
+emitter imports this module.
 """
 
 import ast
@@ -93,6 +97,56 @@ ERF_SB = (
     3.03380607434824582924e01,
     1.0,
 )
+# float32 (s_erff.c): the same formulas, the ranges ending at 2**-14, 0.84375, 1.25,
+# 2.857150077819824 (0x4036db8c) and 4; erf(x) = 1 from 4 on (erfc(4) ~ 1.5e-8).
+ERF32_EFX = 0.12837916612625122  # 0x3e0375d4
+ERF32_ERX = 0.8426971435546875  # 0x3f57bb00
+ERF32_PP = (
+    -0.0018626139499247074,  # 0xbaf422f4
+    -0.33603039383888245,  # 0xbeac0c2d
+    0.12837916612625122,  # 0x3e0375d4
+)
+ERF32_QQ = (
+    -0.0019885937217622995,  # 0xbb025311
+    0.021607041358947754,  # 0x3cb10140
+    0.31232431530952454,  # 0x3e9fe8f9
+    1.0,
+)
+ERF32_PA = (
+    0.0867677554488182,  # 0x3db1b34b
+    -0.20939572155475616,  # 0xbe566bd5
+    0.4151093065738678,  # 0x3ed48935
+    3.6504104627965717e-06,  # 0x3674f993
+)
+ERF32_QA = (
+    0.039247896522283554,  # 0x3d20c267
+    0.3712485134601593,  # 0x3ebe1449
+    0.49556097388267517,  # 0x3efdba2b
+    1.0,
+)
+ERF32_RA = (
+    -0.6915541887283325,  # 0xbf3109b2
+    -1.6682831048965454,  # 0xbfd58a4d
+    -0.5436583757400513,  # 0xbf0b2d32
+    -0.00988156720995903,  # 0xbc21e64c
+)
+ERF32_SA = (
+    0.5538551807403564,  # 0x3f0dc974
+    4.107991695404053,  # 0x408374ab
+    4.485815525054932,  # 0x408f8bcd
+    1.0,
+)
+ERF32_RB = (
+    -1.8411568403244019,  # 0xbfebab07
+    -0.548049807548523,  # 0xbf0c4cfe
+    -0.009864969179034233,  # 0xbc21a0ae
+)
+ERF32_SB = (
+    -0.7619006633758545,  # 0xbf430bec
+    3.0498270988464355,  # 0x4043305e
+    4.8713274002075195,  # 0x409be1ea
+    1.0,
+)
 
 
 def _source() -> str:
@@ -100,7 +154,7 @@ def _source() -> str:
     text = inspect.getsource(sys.modules[__name__])
     body = ast.parse(text).body
     imports = [node for node in body if isinstance(node, ast.Import)]
-    tables = [node for node in body if isinstance(node, ast.Assign) and node.targets[0].id.startswith("ERF_")]
+    tables = [node for node in body if isinstance(node, ast.Assign) and node.targets[0].id.startswith("ERF")]
     return "\n".join(text.split("\n")[imports[-1].end_lineno : tables[-1].end_lineno]).strip("\n") + "\n"
 
 

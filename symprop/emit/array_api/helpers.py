@@ -10,12 +10,12 @@ from __future__ import annotations
 from ...erf_tables import SOURCE as ERF_TABLES_SOURCE
 
 #: The error function (exact GELU): the formulas of the NumPy module's ``_erf`` (msun's, with the
-#: same tables, pasted above it), each range evaluated on every element with its argument clipped
-#: into the range (so no range overflows or divides by zero on an element outside it; a nan stays
-#: a nan, which signals nothing), the results picked by ``xp.where``: nothing written in place and
-#: no branch on values (JAX, ``jax.jit``).  The NumPy ``_erf`` to the last bit on NumPy, within an
-#: ulp on PyTorch and JAX (tests/test_array_api_backend.py); 2-3x its time, every range being
-#: computed for every element.
+#: same tables, pasted above it; float32 in float32 arithmetic by s_erff.c's), each range evaluated
+#: on every element with its argument clipped into the range (so no range overflows or divides by
+#: zero on an element outside it; a nan stays a nan, which signals nothing), the results picked by
+#: ``xp.where``: nothing written in place and no branch on values (JAX, ``jax.jit``).  The NumPy
+#: ``_erf`` to the last bit on NumPy, within an ulp on PyTorch and JAX
+#: (tests/test_array_api_backend.py); 2-3x its time, every range being computed for every element.
 ERF = (
     ERF_TABLES_SOURCE
     + '''
@@ -31,33 +31,51 @@ def _erf_ratio(p, q, u):
 
 
 def _erf(x):
-    """Error function erf(x), elementwise: FreeBSD msun's s_erf.c (its ranges and formulas above
-    the tables), as the NumPy module's _erf, each range's formula evaluated on every element
-    clipped into the range (no overflow, no division by zero) and picked by xp.where.  Float input
-    keeps its dtype (float32 is computed in float64 and rounded back)."""
+    """Error function erf(x), elementwise: FreeBSD msun's s_erf.c and, for float32, s_erff.c
+    (their ranges and formulas above the tables), as the NumPy module's _erf, each range's
+    formula evaluated on every element clipped into the range (no overflow, no division by
+    zero) and picked by xp.where.  float32 is computed in float32 arithmetic, any other input in
+    float64; float input keeps its dtype."""
     xp = array_namespace(x)
     dtype = x.dtype if xp.isdtype(x.dtype, "real floating") else xp.float64
-    x = xp.astype(x, xp.float64)
+    if dtype == xp.float32:
+        edges = (2.0**-14, 0.84375, 1.25, 2.857150077819824, 4.0)
+        efx, erx = ERF32_EFX, ERF32_ERX
+        pp, qq, pa, qa = ERF32_PP, ERF32_QQ, ERF32_PA, ERF32_QA
+        ra, sa, rb, sb = ERF32_RA, ERF32_SA, ERF32_RB, ERF32_SB
+    else:
+        x = xp.astype(x, xp.float64)
+        edges = (2.0**-28, 0.84375, 1.25, 1.0 / 0.35, 6.0)
+        efx, erx = ERF_EFX, ERF_ERX
+        pp, qq, pa, qa = ERF_PP, ERF_QQ, ERF_PA, ERF_QA
+        ra, sa, rb, sb = ERF_RA, ERF_SA, ERF_RB, ERF_SB
     a = xp.abs(x)
-    # |x| < 2**-28: x + efx*x, at a scale of 2**64 so that a subnormal result is rounded once.
-    u = xp.minimum(a, 2.0**-28) * 2.0**64
-    tiny = (u + ERF_EFX * u) * 2.0**-64
-    # 2**-28 <= |x| < 0.84375: x + x*pp(x*x)/qq(x*x).
-    u = xp.clip(a, 2.0**-28, 0.84375)
-    small = u + u * _erf_ratio(ERF_PP, ERF_QQ, u * u)
+    # |x| < edges[0]: x + efx*x, at a scale of 2**64 so that a subnormal result is rounded once.
+    u = xp.minimum(a, edges[0]) * 2.0**64
+    tiny = (u + efx * u) * 2.0**-64
+    # edges[0] <= |x| < 0.84375: x + x*pp(x*x)/qq(x*x).
+    u = xp.clip(a, edges[0], 0.84375)
+    small = u + u * _erf_ratio(pp, qq, u * u)
     # 0.84375 <= |x| < 1.25: erx + pa(s)/qa(s), s = |x| - 1.
     s = xp.clip(a, 0.84375, 1.25) - 1.0
-    middle = ERF_ERX + _erf_ratio(ERF_PA, ERF_QA, s)
-    # 1.25 <= |x| < 6: 1 - exp(-x*x - 0.5625 + r(t)/s(t))/|x|, t = 1/(x*x), by ra/sa below 1/0.35.
-    u = xp.clip(a, 1.25, 6.0)
+    middle = erx + _erf_ratio(pa, qa, s)
+    # 1.25 <= |x| < edges[4]: 1 - exp(-x*x - 0.5625 + r(t)/s(t))/|x|, t = 1/(x*x), by ra/sa
+    # below edges[3].  x*x = h*h - (h - x)*(h + x) exactly, h*h exact: h has half the bits
+    # (float64: 24, by a cast; float32: 12, by Veltkamp's splitting).
+    u = xp.clip(a, 1.25, edges[4])
     t = 1.0 / (u * u)
-    ratio = xp.where(u < 1.0 / 0.35, _erf_ratio(ERF_RA, ERF_SA, t), _erf_ratio(ERF_RB, ERF_SB, t))
-    h = xp.astype(xp.astype(u, xp.float32), xp.float64)  # 24 bits: x*x = h*h - (h - x)*(h + x) exactly
+    ratio = xp.where(u < edges[3], _erf_ratio(ra, sa, t), _erf_ratio(rb, sb, t))
+    if dtype == xp.float32:
+        h = u * 4097.0
+        h = h - (h - u)
+    else:
+        h = xp.astype(xp.astype(u, xp.float32), xp.float64)
     far = 1.0 - xp.exp(-h * h - 0.5625) * xp.exp((h - u) * (h + u) + ratio) / u
-    r = xp.where(a < 6.0, far, xp.where(a >= 6.0, 1.0, a))  # 1 from 6 on (erfc(6) ~ 2e-17), nan stays nan
+    # 1 from edges[4] on (erfc(6) ~ 2e-17, erfc(4) ~ 1.5e-8 round away), nan stays nan
+    r = xp.where(a < edges[4], far, xp.where(a >= edges[4], 1.0, a))
     r = xp.where(a < 1.25, middle, r)
     r = xp.where(a < 0.84375, small, r)
-    r = xp.where(a < 2.0**-28, tiny, r)
+    r = xp.where(a < edges[0], tiny, r)
     return xp.astype(xp.copysign(r, x), dtype)
 '''
 )
