@@ -369,11 +369,13 @@ def test_erf_is_the_numpy_modules_on_every_library(library, dtype, array_api_erf
     np.testing.assert_array_equal(got[np.isinf(x)], np.sign(x[np.isinf(x)]))
 
 
-def test_erf_evaluates_no_range_outside_it(array_api_erf):
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_erf_evaluates_no_range_outside_it(array_api_erf, dtype):
     """Each range sees only arguments clamped into it: no overflow, division by zero or nan on NumPy."""
+    x = ERF_GRID[np.abs(ERF_GRID) <= np.finfo(dtype).max].astype(dtype)
     with np.errstate(over="raise", divide="raise", invalid="raise"), warnings.catch_warnings():
         warnings.simplefilter("error")
-        array_api_erf(ERF_GRID)
+        array_api_erf(x)
 
 
 # -- einsum: pairwise matmuls of the standard ------------------------------------------------------
