@@ -15,7 +15,8 @@ from ...erf_tables import SOURCE as ERF_TABLES_SOURCE
 #: zero on an element outside it; a nan stays a nan, which signals nothing), the results picked by
 #: ``xp.where``: nothing written in place and no branch on values (JAX, ``jax.jit``).  The NumPy
 #: ``_erf`` to the last bit on NumPy, within an ulp on PyTorch and JAX
-#: (tests/test_array_api_backend.py); 2-3x its time, every range being computed for every element.
+#: (tests/test_array_api_backend.py); several times its time, every range being computed for every
+#: element (on NumPy, (64, 8, 128) at a load average of 8: 6x in float32, 9.5x in float64).
 ERF = (
     ERF_TABLES_SOURCE
     + '''
