@@ -372,4 +372,4 @@ def test_a_loss_formula_is_bracketed_only_where_a_sum_is_a_factor(loss):
     spec = {"name": "g", "inputs": {"x": 3}, "targets": {"t": 3}, "params": {"W": [3, 3]},
             "nodes": {"y": "softmax(W @ x)"}, "loss": loss}
     tex = latex_source(symprop.derive(symprop.from_dict(spec)))
-    assert f"The loss of one sample is ${LOSS_DEFINITIONS[loss]}$." in tex
+    assert f"Put together, the loss of one sample is ${LOSS_DEFINITIONS[loss]}$." in tex
