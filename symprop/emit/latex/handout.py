@@ -209,15 +209,17 @@ class Handout(
 
     # -- the code ---------------------------------------------------------------------
 
-    def layers_summary(self, parts: list[str], loss: str) -> Tex:
+    def layers_summary(self, parts: list[str]) -> Tex:
         """Page 1's paragraph on a layer stack: its units layer by layer, its parameters, and the
-        loss in words and as a formula, as a teacher says it (not the spec's ``half_sse``)."""
+        loss in words, as a teacher says it (not the spec's ``half_sse``).  Its formula is the
+        display that section 2 opens with, a few lines on: inline here, its fraction made page 1
+        a line taller and the student edition of the 2-2-2 tutorial a sixth page."""
         choice = self.network.loss
         words = "the spec's own formula" if choice.formula is not None else registry.LOSSES[choice.name].title
         return Tex(
             "Units per layer, from the input: " + r" $\to$ ".join(text(part) for part in parts)
-            + f"; {count_words(self.param_count, 'parameter')} in all. The loss of one sample is {words}, ${loss}$;"
-            " the module returns its mean over the batch."
+            + f"; {count_words(self.param_count, 'parameter')} in all. The loss of one sample is {words}, written out in"
+            " section 2; the module returns its mean over the batch."
         )
 
     def code_listing(self) -> list[Tex]:
@@ -283,16 +285,15 @@ class Handout(
             if len(parts) > LAYERS_MAX:  # a deep stack: its first and last layers
                 parts = [*parts[:4], f"... ({len(parts) - 6} more layers)", *parts[-2:]]
             sizes = [network.inputs] + [layer.units for layer in self.layers]
-            loss = self.loss()
             context = {
                 **common,
-                "summary": self.layers_summary(parts, loss["written"]),
+                "summary": self.layers_summary(parts),
                 "figure": self.figure(),
                 "layers": self.layer_rows(),
                 "sizes": Tex(", ".join(rf"n_{{{i}}} = {count_tex(n)}" for i, n in enumerate(sizes))),
                 "notation": self.notation(),
                 "forward": self.forward(),
-                "loss": loss,
+                "loss": self.loss(),
                 "parameters": self.parameters(),
                 "output": Tex(self.node_tex(self.output.name)),
             }
