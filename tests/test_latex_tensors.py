@@ -248,6 +248,62 @@ def test_a_figure_too_wide_for_the_page_leaves_out_whole_steps_and_says_which():
     assert handout(GRU3).graph_figure()["gap"] is None  # the GRU of 3 steps fits: every step drawn
 
 
+#: A user's GRU over 3 tokens (embedding_gru, shortened): its figure was wider than
+#: FIGURE_MAX_COLUMNS, and as no step of three can be left out whole, the middle columns were
+#: cut: z3, r3 and n3 stood as "3 more nodes", and the caption said nothing.
+GRU3_EMBEDDED = {
+    "inputs": {"ids": {"shape": [3], "dtype": "int", "range": 50}},
+    "targets": {"t": 5},
+    "params": {"Emb": [50, 12], **{f"{m}{g}": [16, 12] if m == "W" else [16, 16] for m in "WU" for g in "zrn"},
+               "bz": [16], "br": [16], "bn": [16], "Wy": [5, 16], "by": [5]},
+    "nodes": {
+        "e": "Emb[ids]",
+        "z1": "sigmoid(Wz @ e[0] + bz)",
+        "n1": "tanh(Wn @ e[0] + bn)",
+        "h1": "z1 * n1",
+        "z{k}": {"for": "k in 2..3", "value": "sigmoid(Wz @ e[{k-1}] + Uz @ h{k-1} + bz)"},
+        "r{k}": {"for": "k in 2..3", "value": "sigmoid(Wr @ e[{k-1}] + Ur @ h{k-1} + br)"},
+        "n{k}": {"for": "k in 2..3", "value": "tanh(Wn @ e[{k-1}] + Un @ (r{k} * h{k-1}) + bn)"},
+        "h{k}": {"for": "k in 2..3", "value": "(1 - z{k}) * h{k-1} + z{k} * n{k}"},
+        "y": "softmax(Wy @ h3 + by)",
+    },
+    "loss": "cross_entropy(y, t)",
+}  # fmt: skip
+
+
+def test_an_unrolled_figure_draws_every_node_of_the_steps_it_shows():
+    figure = handout(GRU3_EMBEDDED).graph_figure()
+    labels = {n["label"] for n in figure["nodes"]}
+    steps = {f"{g}_{{{k}}}" for k in (2, 3) for g in "zrnh"} | {"z_{1}", "n_{1}", "h_{1}"}
+    assert steps | {"e", "y", "E", "t"} <= labels
+    assert figure["gap"] is None and figure["steps"] is None  # nothing left out, nothing to say
+    xs = [float(n["x"]) for n in figure["nodes"]]
+    assert max(xs) - min(xs) <= 2.2 * FIGURE_MAX_COLUMNS  # no wider than lstm's steps 1, 2 and 10
+
+
+def deep_chain(layers: int) -> dict:
+    nodes = {"h1": "tanh(W1 @ x)", **{f"h{k}": f"tanh(W{k} @ h{k - 1})" for k in range(2, layers + 1)}}
+    params = {f"W{k}": [3, 3] for k in range(1, layers + 1)}
+    return {"inputs": {"x": 3}, "targets": {"t": 3}, "params": params, "nodes": nodes, "loss": f"half_sse(h{layers}, t)"}
+
+
+def test_a_figure_that_leaves_out_columns_names_every_node_it_leaves_out():
+    figure = handout(deep_chain(16)).graph_figure()
+    drawn = {n["label"] for n in figure["nodes"]}
+    left_out = [f"h_{{{k}}}" for k in range(1, 17) if f"h_{{{k}}}" not in drawn]
+    assert left_out and figure["gap"]["text"] == f"{len(left_out)} more nodes"
+    listed = ", ".join(f"${name}$" for name in left_out[:-1]) + f" and ${left_out[-1]}$"
+    assert figure["steps"] == f"To fit the page, the figure leaves out the {len(left_out)} nodes of its middle columns: {listed}."
+
+
+def test_the_gru_of_three_steps_compiles_with_every_node_drawn(tmp_path):
+    needs_tex()
+    derivation = handout(GRU3_EMBEDDED).d
+    source = latex_source(derivation)
+    assert "more nodes" not in source and "{$n_{3}$" in source
+    assert compile_pdf(derivation.write_latex(tmp_path)).exists()
+
+
 def test_the_attention_figure_draws_the_spec_nodes_with_their_shapes():
     figure = handout(attention()).graph_figure()
     boxes = {n["label"]: (n["shape"], n["reads"]) for n in figure["nodes"]}
@@ -316,4 +372,4 @@ def test_a_loss_formula_is_bracketed_only_where_a_sum_is_a_factor(loss):
     spec = {"name": "g", "inputs": {"x": 3}, "targets": {"t": 3}, "params": {"W": [3, 3]},
             "nodes": {"y": "softmax(W @ x)"}, "loss": loss}
     tex = latex_source(symprop.derive(symprop.from_dict(spec)))
-    assert f"The loss of one sample is ${LOSS_DEFINITIONS[loss]}$." in tex
+    assert f"Put together, the loss of one sample is ${LOSS_DEFINITIONS[loss]}$." in tex

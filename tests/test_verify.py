@@ -484,8 +484,24 @@ def test_graph_specs_cs231n_neuron_at_the_lectures_point():
     wrong = checker.check("w0", "f*(1 - f)")
     assert wrong.point == {"x0": "-1", "x1": "-2", "w0": "2", "w1": "-3", "w2": "-3"}
     assert wrong.values["correct"].startswith("-0.19661")  # the lecture's -0.20
-    assert "missing factor: df_a/dw0 = x0" in wrong.diagnosis
+    assert "missing factor: d(w0 * x0)/dw0 = x0" in wrong.diagnosis  # f_a, as the spec wrote it
     assert str(wrong).startswith("df/dw0: WRONG")
+
+
+@pytest.mark.parametrize(
+    ("spec", "wrt", "chain"),
+    [
+        ("cs231n_neuron", "w0", "df/d(w0 * x0) * d(w0 * x0)/dw0"),
+        ("gated_unit", "Wa_11", "dE/d(Wa @ x)_1 * d(Wa @ x)_1/dWa_11"),
+        ("tutorial_222", "W2_11", "dE/da2_1 * da2_1/dz2_1 * dz2_1/dW2_11"),  # a layer stack has no parts
+    ],
+)
+def test_the_chain_rule_line_names_what_the_spec_wrote(spec, wrt, chain):
+    """A user's finding: 'chain rule:' named the parts lowering made (dE/dg_a_1, df_a/dw0), names
+    the person never wrote; a part is now its expression in the spec, with the element's index."""
+    result = verifier(spec).check(wrt, "0")
+    assert result.chain == chain
+    assert f"  chain rule:   {chain}\n" in str(result)
 
 
 @pytest.mark.parametrize(
@@ -513,7 +529,7 @@ def test_graph_specs_gated_unit_matrix_claims():
     assert checker.check("Wg", "((Wo.T @ (y - t)) * g_a * g_c * (1 - g_c)) @ x.T").correct
     wrong = checker.check("Wg", "((Wo.T @ (y - t)) * g_a * g_c * (1 + g_c)) @ x.T")
     assert wrong.verdict == "wrong"
-    assert any("dg_c_1/dg_b_1" in line for line in wrong.diagnosis), wrong.diagnosis
+    assert any("d(sigmoid(Wg @ x))_1/d(Wg @ x)_1" in line for line in wrong.diagnosis), wrong.diagnosis
 
 
 def test_a_matrix_claim_whose_shapes_do_not_fit_is_one_line_with_the_fix(capsys):

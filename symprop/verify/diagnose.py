@@ -17,7 +17,7 @@ from ..scalar import ElementGradient, Factor
 from .claim_values import is_array
 from .claims import ClaimFactor
 from .decide import DIAGNOSIS_POINTS, DIGITS, Setting, close
-from .familiar import familiar
+from .familiar import factor_text, familiar
 from .result import Agreement
 from .writing import sstr
 
@@ -156,7 +156,7 @@ def _factor_notes(
     notes = []
     agreeing = []
     if matches and (runs or spare):
-        agreeing = [Agreement(_numbers(m), _label(chain, p, q)) for p, q, m in matches]
+        agreeing = [Agreement(_numbers(m), _label(setting, chain, p, q)) for p, q, m in matches]
         notes.append(f"agrees with the chain rule: {', '.join(a.text for a in agreeing)}")
 
     def wrote(indices: list[int]) -> str:
@@ -166,7 +166,7 @@ def _factor_notes(
     if len(runs) == 1 and spare:
         p, q = runs[0]
         expr = sp.Mul(*(familiar(setting, f) for f in chain[p : q + 1]))
-        note = f"{wrote(spare)}; {_label(chain, p, q)} = {sstr(expr)}"
+        note = f"{wrote(spare)}; {_label(setting, chain, p, q)} = {sstr(expr)}"
         product = [mpmath.mpc(1)] * len(points)
         for i in spare:
             product = [_mul(a, b) for a, b in zip(product, user[i])]
@@ -178,13 +178,13 @@ def _factor_notes(
     elif len(runs) == 1:
         p, q = runs[0]
         expr = sp.Mul(*(familiar(setting, f) for f in chain[p : q + 1]))
-        notes.append(f"missing factor: {_label(chain, p, q)} = {sstr(expr)}")
+        notes.append(f"missing factor: {_label(setting, chain, p, q)} = {sstr(expr)}")
     elif not runs and spare:
         notes.append(f"extra {wrote(spare)} (the chain rule has no such factor)")
     elif runs:
         for p, q in runs:
             expr = sp.Mul(*(familiar(setting, f) for f in chain[p : q + 1]))
-            notes.append(f"no factor of yours equals {_label(chain, p, q)} = {sstr(expr)}")
+            notes.append(f"no factor of yours equals {_label(setting, chain, p, q)} = {sstr(expr)}")
         if spare:
             notes.append(f"{wrote(spare)} (matches no factor of the chain rule)")
     return notes, [chain[i] for i in range(len(chain)) if i not in covered], agreeing
@@ -286,12 +286,13 @@ def _softmax_note(setting: Setting, unmatched: list[Factor]) -> list[str]:
     return []
 
 
-def _label(chain: list[Factor], p: int, q: int) -> str:
+def _label(setting: Setting, chain: list[Factor], p: int, q: int) -> str:
     """``da1_1/dz1_1`` for a run of chain factors; trailing factors equal to 1 (``dz/db``) are
-    left out of the name, so a bias's activation factor is da/dz, as people call it."""
+    left out of the name, so a bias's activation factor is da/dz, as people call it.  In the
+    spec's names: a part of an expression as the spec wrote it (``factor_text``)."""
     while q > p and chain[q].expr == 1:
         q -= 1
-    return f"d{chain[p].of}/d{chain[q].wrt}"
+    return factor_text(setting, chain[p].of, chain[q].wrt)
 
 
 def _numbers(mask: int) -> tuple[int, ...]:

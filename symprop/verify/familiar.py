@@ -13,6 +13,8 @@ in the spec's own names (``step(Wu_11*u_1 + Wu_12*u_2 + Wu_13*u_3)``, not ``step
 
 from __future__ import annotations
 
+import re
+
 import sympy as sp
 
 from ..scalar import Factor
@@ -38,6 +40,27 @@ def in_spec_names(setting: Setting, expr: sp.Expr) -> sp.Expr:
     while parts := expr.free_symbols & setting.parts:
         expr = expr.xreplace({s: definitions[s] for s in parts})
     return expr
+
+
+def spoken(setting: Setting, symbol: sp.Expr) -> str:
+    """The name of one element as the person wrote it: a part's element is its expression in
+    the spec, bracketed, with the element's index (``g_a_1``: ``(Wa @ x)_1``; ``f_a``:
+    ``(w0 * x0)``); every other name is the spec's own (``a2_1``, ``W2_11``)."""
+    if symbol not in setting.parts:
+        return str(symbol)
+    texts = getattr(setting.derivation.network, "parts", {})
+    node = next((n for n, symbols in setting.scalar.symbols.items() if symbol in symbols), None)
+    if node not in texts:
+        return str(symbol)
+    text = texts[node]
+    if not re.fullmatch(r"\w+(\[[^\]]*\])?", text):
+        text = f"({text})"
+    return text + str(symbol)[len(node) :]
+
+
+def factor_text(setting: Setting, of: sp.Expr, wrt: sp.Expr) -> str:
+    """``dE/da2_1``, ``dE/d(Wa @ x)_1``: a chain-rule factor in the spec's names (``spoken``)."""
+    return f"d{spoken(setting, of)}/d{spoken(setting, wrt)}"
 
 
 def familiar_factors(setting: Setting, factors) -> list[Factor]:

@@ -33,7 +33,7 @@ from .claims_latex import translate
 from .claims_text import Names, normalize
 from .decide import DIGITS, Setting, decimal_text, number_at, show
 from .diagnose import TRANSPOSED, diagnose, is_ratio_note, matrix_notes
-from .familiar import familiar_factors, in_spec_names
+from .familiar import factor_text, familiar_factors, in_spec_names
 from .reading import ONE_CLAIM, Rewritten, as_typed, read_claim_at, rewrite_claim, short
 from .result import VerifyResult
 from .sizes import size_variants, sizes_label
@@ -288,7 +288,7 @@ class Verifier:
             understood=claim.text,
             expected=product_text(familiar_factors(setting, gradient.factors)),
             latex=claim_latex,
-            chain=" * ".join(f.text for f in gradient.factors),
+            chain=" * ".join(factor_text(setting, f.of, f.wrt) for f in gradient.factors),
         )
         if is_array(value):
             if value.shape != (1, 1):

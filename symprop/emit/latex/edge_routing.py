@@ -19,8 +19,10 @@ from dataclasses import dataclass
 #: TikZ's control distance for looseness 1, as a fraction of the chord.
 REACH = 0.3915
 #: The turns tried, in degrees, smallest first; then the same with a longer reach (TikZ's
-#: looseness), for an arc that must climb over a whole column (self_attention's X -> h, over q).
-TURNS = (15, 25, 35, 45, 60, 75)
+#: looseness), for an arc that must climb over a whole column (self_attention's X -> h, over q;
+#: lstm's c1 -> c2 over h1 and the four gates of step 2, which needs 90 degrees: at 75 it ran
+#: through o2, a user's finding).
+TURNS = (15, 25, 35, 45, 60, 75, 90)
 LOOSENESS = (1.0, 1.5, 2.0)
 #: Points sampled along a curve to test it against the boxes.
 SAMPLES = 48

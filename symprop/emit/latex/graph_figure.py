@@ -232,7 +232,7 @@ class GraphFigureSection:
             "nodes": placed,
             "edges": edges,
             "gap": gap,
-            "steps": text(self._steps_words(hidden)) if hidden else None,
+            "steps": text(self._steps_words(hidden)) if hidden else self._left_out_words(blocks, shown),
             "tagged": text("the parameters, and what every step reads" if unrolled.steps else "the parameters"),
         }
 
@@ -284,7 +284,8 @@ class GraphFigureSection:
         group, by depth (the longest chain of blocks of the same group before it).  The steps the
         handout leaves out are left out, and middle steps more while the figure is wider than
         FIGURE_MAX_COLUMNS (a GRU of 4 steps: step 3), so that the gap says which steps it
-        stands for.  Of a long graph without steps, the middle columns are left out."""
+        stands for.  Of a long graph without steps, the middle columns are left out (the caption
+        names their nodes: ``_left_out_words``)."""
         unrolled = self.unrolled
         groups: dict[str, tuple[int, int]] = {}
         for block in blocks:  # graph order: what a block reads is grouped before it
@@ -310,7 +311,11 @@ class GraphFigureSection:
             start[key] = offset
             offset += widths[key] + (STEP_AIR if key[0] == 1 else 0)
         column = {b: (start[groups[b]] + depth[b] if groups[b] in start else None) for b in blocks}
-        if gap_column is None and offset > FIGURE_MAX_COLUMNS:  # a long graph: its first and last columns
+        # A long graph: its first and last columns.  Never an unrolled network's: a step is drawn
+        # whole or left out whole (``_hidden_steps``), and steps 1, 2 and the last, all drawn when
+        # there are only three (a GRU of 3 steps lost z3, r3, n3 to "3 more nodes"), are as wide as
+        # the three steps of a long sequence: the figure is scaled to the page.
+        if gap_column is None and offset > FIGURE_MAX_COLUMNS and not unrolled.steps:
             keep_first, keep_last = FIGURE_MAX_COLUMNS - 5, 4
             gap_column = keep_first
             for b, col in column.items():
@@ -373,6 +378,17 @@ class GraphFigureSection:
         span = abs(end - start)
         bend = "" if span <= 1.5 else f"bend left={min(round(12 + 6 * span), 40)}"
         return {"source": source, "target": target, "bend": bend, "style": ""}
+
+    def _left_out_words(self, blocks: list[str], shown: list[str]) -> Tex | None:
+        """The caption's sentence on the nodes a long graph's figure leaves out, every one named
+        (a figure that drops nodes and does not say which is wrong for a handout)."""
+        left_out = [b for b in blocks if b not in shown]
+        if not left_out:
+            return None
+        names = [f"${self.node_tex(b)}$" for b in left_out]
+        listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        what = "node" if len(names) == 1 else f"{len(names)} nodes"
+        return Tex(f"To fit the page, the figure leaves out the {what} of its middle columns: {listed}.")
 
     def _steps_words(self, hidden: list[int]) -> str:
         shown = self._shown_steps(hidden)

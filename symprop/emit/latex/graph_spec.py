@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from ... import naming
+from ... import naming, registry
 from ...latex_printing import is_sum, paren, visible_length
+from ...tensor_spec.network import SUMMARY_MAX_NAMES
 from .layout import elided, equation_rows, pack_tokens, split_equation, wrap_expr
-from .limits import FORWARD_MAX_NODES, PARAM_LINE_MAX, PARAM_MAX_LINES, PARAM_MAX_TERMS, PARAMS_MAX, TABLE_ROWS
-from .notation import partial, shape_tex
+from .limits import (
+    FORWARD_MAX_NODES,
+    PARAM_LINE_MAX,
+    PARAM_MAX_LINES,
+    PARAM_MAX_TERMS,
+    PARAMS_MAX,
+    SUMMARY_LOSS_MAX,
+    TABLE_ROWS,
+)
+from .notation import count_words, partial, shape_tex
 from .tex import Tex, code, text
 from .unrolled import Gap, gapped
 
@@ -99,6 +108,71 @@ class GraphSpecSection:
             return f"E = {self.node_tex(loss)}"
         return f"E = {self.op_definition_inlined(self.graph.nodes[loss])}"
 
+    # -- the network and its loss, in words ------------------------------------------------
+
+    def graph_summary(self) -> Tex:
+        """Page 1's paragraph on the network, as a teacher says it: how many operations, what it
+        reads, its parameters, and the loss in words and as a formula (not the spec's text)."""
+        leaves = {role: [n for n in self.graph.nodes.values() if n.op.role == role] for role in ("input", "target", "param")}
+        ops = sum(1 for n in self.graph.nodes.values() if n.op.role == "op")
+        targets = (
+            f"the {_plural('target', leaves['target'])} {self._listed(leaves['target'])}" if leaves["target"] else "no targets"
+        )
+        reads = f"It reads the {_plural('input', leaves['input'])} {self._listed(leaves['input'])} and {targets}"
+        params = leaves["param"]
+        if params:
+            reads += (
+                f", and its {_plural('parameter', params)} {'are' if len(params) > 1 else 'is'} {self._listed(params)}"
+                f": {count_words(self.param_count, 'number')} in all"
+            )
+        return Tex(f"The network is a computational graph of {count_words(ops, 'operation')}. {reads}. {self.loss_summary()}")
+
+    def _listed(self, nodes: list) -> str:
+        """``$W_{q}$ ($16 \times 16$), ... and $b_{o}$ ($4$)``: names with their shapes per sample
+        (of many, the first three and the last two, and how many between)."""
+        scalars = not any(n.shape for n in nodes)  # cs231n's: "x_0 and x_1 (scalars)", said once
+        items = [f"${self.node_tex(n.name)}$" + ("" if scalars else f" (${shape_tex(n.shape)}$)") for n in nodes]
+        if len(items) > SUMMARY_MAX_NAMES:
+            items = [*items[:3], f"... ({len(items) - 5} more)", *items[-2:]]
+        listed = items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+        return listed + ("" if not scalars else " (scalars)" if len(nodes) > 1 else " (a scalar)")
+
+    def loss_words(self) -> str | None:
+        """``the mean squared error of $y$ against $t$``: the loss node in words, when it is one
+        loss of the registry (not a sum of terms, not a node of the spec)."""
+        node = self.graph.nodes[self.graph.loss]
+        if not node.op.loss_function or node.op.choice.formula is not None:
+            return None
+        title = registry.LOSSES[node.op.choice.name].title
+        prediction, target = (self.node_tex(i) for i in node.inputs[:2])
+        return f"{title} of ${prediction}$ against ${target}$"
+
+    def loss_summary(self) -> str:
+        """Page 1's sentence on the loss: its name in words and its formula (left to section 2 when long)."""
+        definition = self.loss_definition()
+        if definition == f"E = {self.node_tex(self.graph.loss)}":  # cs231n's neuron: the output f itself
+            return (
+                f"There is no loss against targets: the handout differentiates the output ${self.node_tex(self.graph.loss)}$"
+                " (written $E$ in the backward pass), and the module returns its mean over the batch."
+            )
+        words = self.loss_words()
+        formula = f"${definition}$" if visible_length(definition) <= SUMMARY_LOSS_MAX else "written out in section 2"
+        said = f"{words}, {formula}" if words else formula
+        return f"The loss of one sample is {said}; the module returns its mean over the batch."
+
+    def loss_sentence(self) -> Tex:
+        """After the forward equations, the loss of one sample said once: in words when the last
+        line already gives its formula; put together when its parts are named apart (``E_a + E_d``);
+        a network without a loss says what stands in for one."""
+        loss = self.node_tex(self.graph.loss)
+        definition = self.loss_definition()
+        if definition == f"E = {loss}":
+            return Tex(f"The output ${loss}$ is what the backward pass differentiates; it calls it $E$, as it would a loss.")
+        words = self.loss_words()
+        if words and definition == f"E = {self.op_definition(self.graph.nodes[self.graph.loss])}":
+            return Tex(f"The last line is the loss of one sample, {words}.")
+        return Tex(f"Put together, the loss of one sample is ${definition}$.")
+
     def op_definition_inlined(self, node) -> str:
         """What ``node`` computes with the parts of its owner's expression written in (not named)."""
         handout, owner = self, self.unrolled.owner[node.name]
@@ -182,6 +256,10 @@ class GraphSpecSection:
             return line
         tokens = pack_tokens([terms[0], *("+ " + t for t in terms[1:])])
         return r"\begin{aligned} " + equation_rows(lhs, [tokens]) + r" \end{aligned}"
+
+
+def _plural(noun: str, items: list) -> str:
+    return noun if len(items) == 1 else noun + "s"
 
 
 def _tables(rows: list[dict]) -> list[list[dict]]:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import sympy as sp
 
-from ... import naming
+from ... import naming, registry
 from ...errors import SymPropError
 from ...latex_printing import to_latex, visible_length
 from ...ops import element_indices
@@ -18,12 +18,12 @@ from ...version import __version__
 from .backward import BackwardSection
 from .example import ExampleSection
 from .figure import FigureSection
-from .forward import ForwardSection, loss_title
+from .forward import ForwardSection
 from .graph_figure import GraphFigureSection
 from .graph_spec import GraphSpecSection
 from .layout import larger_than
 from .limits import CODE_MAX_LINES, LAYERS_MAX, LONG_FACTOR, PER_WEIGHT_LIMIT, PER_WEIGHT_VALUES
-from .notation import Layer, count_tex, generic_element, index_tokens, op_name, partial
+from .notation import Layer, count_tex, count_words, generic_element, index_tokens, op_name, partial
 from .parameters import ParameterSection
 from .tex import Tex, code, environment, text
 from .tutorial import TutorialSection
@@ -209,6 +209,19 @@ class Handout(
 
     # -- the code ---------------------------------------------------------------------
 
+    def layers_summary(self, parts: list[str]) -> Tex:
+        """Page 1's paragraph on a layer stack: its units layer by layer, its parameters, and the
+        loss in words, as a teacher says it (not the spec's ``half_sse``).  Its formula is the
+        display that section 2 opens with, a few lines on: inline here, its fraction made page 1
+        a line taller and the student edition of the 2-2-2 tutorial a sixth page."""
+        choice = self.network.loss
+        words = "the spec's own formula" if choice.formula is not None else registry.LOSSES[choice.name].title
+        return Tex(
+            "Units per layer, from the input: " + r" $\to$ ".join(text(part) for part in parts)
+            + f"; {count_words(self.param_count, 'parameter')} in all. The loss of one sample is {words}, written out in"
+            " section 2; the module returns its mean over the batch."
+        )
+
     def code_listing(self) -> list[Tex]:
         """backward()'s lines (of a very long one, the first and the last, and how many between)."""
         lines = [line.code for i in range(len(self.d.steps)) for line in self.numpy_lines[i]]
@@ -252,10 +265,10 @@ class Handout(
         if self.graph_mode:
             leaves, ops = self.graph_tables()
             equations, elements = self.graph_forward()
-            summary = getattr(network, "summary", "")
             context = {
                 **common,
-                "summary": text(summary),
+                "summary": self.graph_summary(),
+                "loss_sentence": self.loss_sentence(),
                 "figure": self.graph_figure(),
                 "leaves": leaves,
                 "ops": ops,
@@ -263,7 +276,6 @@ class Handout(
                 "graph_elements": elements,
                 "elementwise": self.elementwise_locals(),
                 "index_notation": self.index_notation,
-                "loss_definition": Tex(self.loss_definition()),
                 "parameters": self.graph_parameters(),
                 # Nodes whose statistics come from the batch: one sample's E is then not independent.
                 "coupled": Tex(", ".join(f"${self.node_tex(n.name)}$" for n in self.graph.nodes.values() if n.op.batch_coupled)),
@@ -275,8 +287,7 @@ class Handout(
             sizes = [network.inputs] + [layer.units for layer in self.layers]
             context = {
                 **common,
-                "summary": Tex(r" $\to$ ".join(text(part) for part in parts)),
-                "loss_name": loss_title(network.loss, article=False),
+                "summary": self.layers_summary(parts),
                 "figure": self.figure(),
                 "layers": self.layer_rows(),
                 "sizes": Tex(", ".join(rf"n_{{{i}}} = {count_tex(n)}" for i, n in enumerate(sizes))),

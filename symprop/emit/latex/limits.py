@@ -47,3 +47,6 @@ SIDE_BY_SIDE = 64
 ZEROS_NAMED = 4
 #: A substituted-numbers line longer than this (characters of LaTeX) is left out.
 SUBSTITUTION_MAX_CHARS = 600
+#: Page 1's paragraph on a graph spec writes the loss's formula when it is at most this long
+#: (visible characters; a longer one is left to section 2).
+SUMMARY_LOSS_MAX = 90
