@@ -157,20 +157,16 @@ def variants(kind: str, A, W, D, libs: dict) -> dict:
     return found
 
 
-def per_call(function, rounds: int) -> float:
-    """Median CPU seconds per call (see the module docstring)."""
-    function()
+def sample(function) -> float:
+    """CPU seconds per call, one sample: a call untimed (it brings the operands back into the
+    caches), then about 4 ms of calls."""
     start = time.process_time()
     function()
     block = max(1, int(4e-3 / max(time.process_time() - start, 1e-6)))
-    samples = []
-    for _ in range(rounds):
+    start = time.process_time()
+    for _ in range(block):
         function()
-        start = time.process_time()
-        for _ in range(block):
-            function()
-        samples.append((time.process_time() - start) / block)
-    return statistics.median(samples)
+    return (time.process_time() - start) / block
 
 
 def measure(network: str, N: int, label: str, kind: str, shape: tuple[int, int], dtype, rounds: int, libs: dict) -> dict:
@@ -192,7 +188,7 @@ def measure(network: str, N: int, label: str, kind: str, shape: tuple[int, int],
     samples = {name: [] for name in functions}
     for _ in range(rounds):
         for name, function in functions.items():
-            samples[name].append(per_call(function, 1))
+            samples[name].append(sample(function))
     return {name: statistics.median(s) for name, s in samples.items()}
 
 
