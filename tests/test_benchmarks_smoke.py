@@ -124,6 +124,18 @@ def test_bench_conv_quick(tmp_path):
     assert "| float32 |" in done.stdout and "median per statement" in done.stdout
 
 
+def test_bench_gemm_quick():
+    """benchmarks/bench_gemm.py: every way of computing a product agrees with the float64 product
+    (it asserts that before timing), and it prints each product's ways and the summary table."""
+    command = [sys.executable, str(ROOT / "benchmarks" / "bench_gemm.py"), "--networks", "784-30-10", "--batches", "16"]
+    done = subprocess.run([*command, "--rounds", "1"], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "784-30-10 batch 16: dW1 = dZ1^T X (30 x 16 by 16 x 784)" in done.stdout
+    assert "np.dot(A, W.T, out=Z)  (the module)" in done.stdout
+    assert "| product | the module's np.dot | fastest NumPy |" in done.stdout
+    assert done.stdout.count("| 784-30-10 batch 16: ") == 5
+
+
 def test_bench_tensor_quick(tmp_path):
     """The tensor benchmark runs, checks PyTorch against the module where PyTorch is installed
     (a disagreement is reported in the row, not timed) and measures the derive cost."""
