@@ -74,8 +74,10 @@ def test_recurrent_examples_stack_what_the_math_allows():
         # the bias shared by the steps: one sum over the batch of all the steps' adjoints
         assert lstm.count(f"    db{gate} = _batch_sum(_dW{gate}_x)") == 1 and f"db{gate} = db{gate} + " not in lstm
     gru = body("embedding_gru")
-    assert all(f"_W{gate}_e = E_.swapaxes(0, 1) @ W{gate}.T" in gru for gate in "zn")
-    assert "_Wr_e = E_[:, 1:6].swapaxes(0, 1) @ Wr.T" in gru  # r from the second token on
+    # the embedding's 50 rows projected by the gate's weight, then picked (Gather.numpy_row_products)
+    assert all(f"_W{gate}_e = (Emb @ W{gate}.T + b{gate}).take(Ids.T, axis=0)" in gru for gate in "zn")
+    assert "_Wr_e = (Emb @ Wr.T + br).take(Ids[:, 1:6].T, axis=0)" in gru  # r from the second token on
+    assert "E_ = Emb.take(Ids, axis=0)" in gru
     # e is read only by the gates' input products: its adjoint is one product per product, from the
     # stacks of the weights' gradients (r's into the rows of tokens 1..5), not one a gate a step
     assert "_unindex" not in gru and "dE_ = np.concatenate(" not in gru
@@ -214,3 +216,32 @@ def test_input_products_of_some_rows_add_into_zeros(tmp_path):
     assert "dS = np.zeros_like(S)" in body
     assert "np.add(dS[:, 1:3], np.dot(_dW_s, W).reshape(-1, 2, 3), out=dS[:, 1:3])" in body
     assert "np.add(dS[:, 2:4], np.dot(_dQ_s, Q).reshape(-1, 2, 3), out=dS[:, 2:4])" in body
+
+
+def _embedded(name: str, rows: int) -> dict:
+    """An RNN of three steps over embedded tokens, with a table of ``rows`` rows."""
+    return {
+        "name": name,
+        "inputs": {"ids": {"shape": [3], "dtype": "int", "range": rows}},
+        "targets": {"t": 2},
+        "params": {"Emb": [rows, 3], "W": [4, 3], "U": [4, 4], "b": [4], "R": [2, 4]},
+        "nodes": {
+            "e": "Emb[ids]",
+            "h1": "tanh(W @ e[0] + b)",
+            "h2": "tanh(W @ e[1] + U @ h1 + b)",
+            "h3": "tanh(W @ e[2] + U @ h2 + b)",
+            "y": "R @ h3",
+        },
+        "loss": "half_sse(y, t)",
+    }
+
+
+def test_a_small_table_is_projected_before_its_rows_are_picked(tmp_path):
+    small, large = _embedded("embedded_small", 192), _embedded("embedded_large", 193)
+    check_module_against_references(small, emit_module(small, tmp_path))
+    body = _loss_and_grad(module_source(symprop.derive(symprop.from_dict(small, source="<test>"))))
+    assert "_W_e = (Emb @ W.T + b).take(Ids.T, axis=0)" in body
+    assert "dEmb = _gather_adjoint(dE_, Ids, Emb)" in body and "dE_ = np.dot(_dW_e, W).reshape(-1, 3, 3)" in body
+    # more rows than 64 a step: projecting the table would cost more than the rows looked up at batch 64
+    body = _loss_and_grad(module_source(symprop.derive(symprop.from_dict(large, source="<test>"))))
+    assert "_W_e = E_.swapaxes(0, 1) @ W.T + b" in body

@@ -89,6 +89,10 @@ class ModuleBuilder:
     #: its slices as one stack of slots.
     adds_into_views = True
 
+    #: Whether a line may index by an integer array of more than one axis (``Emb[Ids.T]``, an op's
+    #: ``numpy_row_products``): the array API standard and Numba index by 1-D arrays only.
+    fancy_indexing = True
+
     def __init__(self, derivation: Derivation, stacked: bool = False):
         self.d = derivation
         self.graph = derivation.graph
@@ -362,6 +366,9 @@ class ModuleBuilder:
             bias = f" + {product.bias}" if product.bias else ""
             if product.bias:
                 code += f" + {self.array(product.bias)}"
+            own = self.row_products(product)
+            if own is not None:
+                code = f"{product.array} = {own[0]}"
             positions, first = list(product.positions), product.positions[0]
             if not product.selection():
                 comment = f"{product.array}[k] = {product.weight} {product.source}[k]{bias} for every step k"
@@ -371,10 +378,25 @@ class ModuleBuilder:
                 )
             else:
                 comment = f"{product.array}[r] = {product.weight} {product.source}[k_r]{bias} for k_r in {positions}"
-            comment += ": one product for all the steps" + (", the bias added once" if bias else "")
-            reads = {product.source, product.weight} | ({product.bias} if product.bias else set())
+            comment += f": {own[1] if own else 'one product for all the steps'}" + (", the bias added once" if bias else "")
+            reads = ({product.source} if own is None else own[2]) | {product.weight} | ({product.bias} if product.bias else set())
             found[product.members[0]] = (Line(code, comment), reads)
         return found
+
+    def row_products(self, product: InputProduct) -> tuple[str, str, set[str]] | None:
+        """(code, how, the nodes it reads) of an input product as the source's op spells it
+        (``Op.numpy_row_products``: an embedding projects its table, then picks), or None."""
+        if not self.fancy_indexing:
+            return None
+        node = self.graph.nodes[product.source]
+        bias = f" + {self.array(product.bias)}" if product.bias else ""
+        weight = f"{self.array(product.weight)}.T"
+        self.reads = set()
+        try:
+            spelled = node.op.numpy_row_products(node, self, product.selection(), len(product.positions), weight, bias)
+        finally:
+            reads, self.reads = self.reads, None
+        return None if spelled is None else (*spelled, reads)
 
     def backward_lines(self) -> list[Line]:
         """The lines of backward() in the module: each step's (``step_lines``), except that the
