@@ -311,17 +311,17 @@ def forward(params, X):
     bn = params["bn"]
     Wy = params["Wy"]
     by = params["by"]
-    E_ = Emb[Ids]  # e = Emb[ids]
-    # _Wz_e[k] = Wz e[k] + bz for every step k: one product for all the steps, the bias added once
-    _Wz_e = E_.swapaxes(0, 1) @ Wz.T + bz
+    E_ = Emb.take(Ids, axis=0)  # e = Emb[ids]
+    # _Wz_e[k] = Wz e[k] + bz for every step k: the rows of Emb projected, then picked, the bias added once
+    _Wz_e = (Emb @ Wz.T + bz).take(Ids.T, axis=0)
     Z1 = _sigmoid(_Wz_e[0])  # z1 = sigmoid(Wz e[0] + bz)
-    # _Wn_e[k] = Wn e[k] + bn for every step k: one product for all the steps, the bias added once
-    _Wn_e = E_.swapaxes(0, 1) @ Wn.T + bn
+    # _Wn_e[k] = Wn e[k] + bn for every step k: the rows of Emb projected, then picked, the bias added once
+    _Wn_e = (Emb @ Wn.T + bn).take(Ids.T, axis=0)
     N1 = np.tanh(_Wn_e[0])  # n1 = tanh(Wn e[0] + bn)
     H1 = N1 * Z1  # h1 = n1 * z1
     Z2 = _sigmoid_fresh(_Wz_e[1] + np.dot(H1, Uz.T))  # z2 = sigmoid(bz + Wz e[1] + Uz h1)
-    # _Wr_e[k - 1] = Wr e[k] + br for k = 1..5: one product for all the steps, the bias added once
-    _Wr_e = E_[:, 1:6].swapaxes(0, 1) @ Wr.T + br
+    # _Wr_e[k - 1] = Wr e[k] + br for k = 1..5: the rows of Emb projected, then picked, the bias added once
+    _Wr_e = (Emb @ Wr.T + br).take(Ids[:, 1:6].T, axis=0)
     R2 = _sigmoid_fresh(_Wr_e[0] + np.dot(H1, Ur.T))  # r2 = sigmoid(br + Wr e[1] + Ur h1)
     N2_c = H1 * R2  # n2_c = h1 * r2
     N2 = np.tanh(_Wn_e[1] + np.dot(N2_c, Un.T))  # n2 = tanh(bn + Wn e[1] + Un n2_c)
@@ -581,17 +581,17 @@ def loss_and_grad(params, X, T, check=True):
     bn = params["bn"]
     Wy = params["Wy"]
     by = params["by"]
-    E_ = Emb[Ids]  # e = Emb[ids]
-    # _Wz_e[k] = Wz e[k] + bz for every step k: one product for all the steps, the bias added once
-    _Wz_e = E_.swapaxes(0, 1) @ Wz.T + bz
+    E_ = Emb.take(Ids, axis=0)  # e = Emb[ids]
+    # _Wz_e[k] = Wz e[k] + bz for every step k: the rows of Emb projected, then picked, the bias added once
+    _Wz_e = (Emb @ Wz.T + bz).take(Ids.T, axis=0)
     Z1 = _sigmoid(_Wz_e[0])  # z1 = sigmoid(Wz e[0] + bz)
-    # _Wn_e[k] = Wn e[k] + bn for every step k: one product for all the steps, the bias added once
-    _Wn_e = E_.swapaxes(0, 1) @ Wn.T + bn
+    # _Wn_e[k] = Wn e[k] + bn for every step k: the rows of Emb projected, then picked, the bias added once
+    _Wn_e = (Emb @ Wn.T + bn).take(Ids.T, axis=0)
     N1 = np.tanh(_Wn_e[0])  # n1 = tanh(Wn e[0] + bn)
     H1 = N1 * Z1  # h1 = n1 * z1
     Z2 = _sigmoid_fresh(_Wz_e[1] + np.dot(H1, Uz.T))  # z2 = sigmoid(bz + Wz e[1] + Uz h1)
-    # _Wr_e[k - 1] = Wr e[k] + br for k = 1..5: one product for all the steps, the bias added once
-    _Wr_e = E_[:, 1:6].swapaxes(0, 1) @ Wr.T + br
+    # _Wr_e[k - 1] = Wr e[k] + br for k = 1..5: the rows of Emb projected, then picked, the bias added once
+    _Wr_e = (Emb @ Wr.T + br).take(Ids[:, 1:6].T, axis=0)
     R2 = _sigmoid_fresh(_Wr_e[0] + np.dot(H1, Ur.T))  # r2 = sigmoid(br + Wr e[1] + Ur h1)
     N2_c = H1 * R2  # n2_c = h1 * r2
     N2 = np.tanh(_Wn_e[1] + np.dot(N2_c, Un.T))  # n2 = tanh(bn + Wn e[1] + Un n2_c)
