@@ -512,8 +512,9 @@ class ModuleBuilder:
         """dE/dW of an input product's weight, sum over k of dZ_k^T x[k]: the members' adjoints
         stacked (batch, steps, outputs) times the source's rows, one product over the batch and
         the steps (``stacking``: faster at batch 64, slower at 1024, docs/benchmarks.md).
-        ``named``: the stack is an array of its own (``InputProduct.stacked``), which the
-        source's adjoint reads too (``source_lines``)."""
+        ``named`` (or a bias the product folded in): the stack is an array of its own
+        (``InputProduct.stacked``), which the source's adjoint (``source_lines``) or the bias's
+        gradient (``summed_once``) reads too."""
         rows: dict[int, list[str]] = {}
         for member in product.members:
             rows.setdefault(product.row(member), []).append(self.grad(member))

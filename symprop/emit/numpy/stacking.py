@@ -27,7 +27,7 @@ each step on its own (``ModuleBuilder.step_lines``), still show the per-step lin
   products (every slice of it is the data of their members alone: an embedding's rows read by
   a GRU's gates) gets its adjoint as one product per input product, its stack times its weight
   (``ModuleBuilder.source_lines``), instead of one product ``W^T dZ_k`` a member and one sum a
-  slot: embedding_gru's 17 products and 12 additions of (64, 12) arrays become 3 products of
+  slot: embedding_gru's 17 products and 11 additions of (64, 12) arrays become 3 products of
   (384, 16) by (16, 12) and 2 additions.  Elsewhere the input adjoints stay one product a step
   (a stack of them alone costs a copy: slower at both batch sizes).
 * **Folded biases** (``folded_biases``): when every member's value goes on, through sums
