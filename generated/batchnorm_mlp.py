@@ -100,15 +100,31 @@ def _softmax_lse(z):
 
 def _batch_mean(A, axis):
     """The mean of A over ``axis`` (the batch and the per-sample axes pooled with it), to broadcast
-    against A: over leading axes as a sum by BLAS (_batch_sum), 3-6x faster than A.mean(axis=0)."""
-    if axis == (0,):
-        return _batch_sum(A) / A.shape[0]
+    against A: over leading axes as one product with a vector of 1/n by BLAS, 2-6x faster than
+    A.mean(axis=0) or a sum then a division."""
+    if axis == (0,) and A.ndim == 2:  # (batch, n): the usual case, without reshapes
+        return np.dot(_mean_weights(len(A), A.dtype), A)
     if axis != tuple(range(len(axis))):
         return A.mean(axis=axis, keepdims=True)
-    count = 1
+    rows = 1
     for n in A.shape[: len(axis)]:
-        count *= n
-    return _batch_sum(A, len(axis)) / count
+        rows *= n
+    return np.dot(_mean_weights(rows, A.dtype), A.reshape(rows, -1)).reshape(A.shape[len(axis) :])
+
+
+_MEAN_WEIGHTS = {}
+
+
+def _mean_weights(n, dtype):
+    """A vector of n values 1/n, made once per length and dtype (read-only): a mean as one
+    product by BLAS, without the division of a sum (a fresh array and ~0.5 us a call)."""
+    weights = _MEAN_WEIGHTS.get((n, dtype))
+    if weights is None:
+        if len(_MEAN_WEIGHTS) > 100:  # many batch sizes: start over
+            _MEAN_WEIGHTS.clear()
+        weights = _MEAN_WEIGHTS[n, dtype] = np.full(n, 1 / n, dtype)
+        weights.flags.writeable = False
+    return weights
 
 
 def _batch_norm(x, axis, eps):

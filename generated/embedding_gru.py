@@ -311,17 +311,17 @@ def forward(params, X):
     bn = params["bn"]
     Wy = params["Wy"]
     by = params["by"]
-    E_ = Emb[Ids]  # e = Emb[ids]
-    # _Wz_e[k] = Wz e[k] + bz for every step k: one product for all the steps, the bias added once
-    _Wz_e = E_.swapaxes(0, 1) @ Wz.T + bz
+    E_ = Emb.take(Ids, axis=0)  # e = Emb[ids]
+    # _Wz_e[k] = Wz e[k] + bz for every step k: the rows of Emb projected, then picked, the bias added once
+    _Wz_e = (Emb @ Wz.T + bz).take(Ids.T, axis=0)
     Z1 = _sigmoid(_Wz_e[0])  # z1 = sigmoid(Wz e[0] + bz)
-    # _Wn_e[k] = Wn e[k] + bn for every step k: one product for all the steps, the bias added once
-    _Wn_e = E_.swapaxes(0, 1) @ Wn.T + bn
+    # _Wn_e[k] = Wn e[k] + bn for every step k: the rows of Emb projected, then picked, the bias added once
+    _Wn_e = (Emb @ Wn.T + bn).take(Ids.T, axis=0)
     N1 = np.tanh(_Wn_e[0])  # n1 = tanh(Wn e[0] + bn)
     H1 = N1 * Z1  # h1 = n1 * z1
     Z2 = _sigmoid_fresh(_Wz_e[1] + np.dot(H1, Uz.T))  # z2 = sigmoid(bz + Wz e[1] + Uz h1)
-    # _Wr_e[k - 1] = Wr e[k] + br for k = 1..5: one product for all the steps, the bias added once
-    _Wr_e = E_[:, 1:6].swapaxes(0, 1) @ Wr.T + br
+    # _Wr_e[k - 1] = Wr e[k] + br for k = 1..5: the rows of Emb projected, then picked, the bias added once
+    _Wr_e = (Emb @ Wr.T + br).take(Ids[:, 1:6].T, axis=0)
     R2 = _sigmoid_fresh(_Wr_e[0] + np.dot(H1, Ur.T))  # r2 = sigmoid(br + Wr e[1] + Ur h1)
     N2_c = H1 * R2  # n2_c = h1 * r2
     N2 = np.tanh(_Wn_e[1] + np.dot(N2_c, Un.T))  # n2 = tanh(bn + Wn e[1] + Un n2_c)
@@ -465,99 +465,84 @@ def backward(params, cache, T):
     dN6_f = Z6 * dH6 * (1.0 - N6 ** 2)  # dE/dn6_f = dE/dn6 * (1 - n6 ** 2), dE/dn6 = dE/dh6_c * z6
     dUn = np.dot(dN6_f.T, N6_c)  # dE/dUn = dE/dn6_f n6_c^T, summed over the batch
     dN6_c = np.dot(dN6_f, Un)  # dE/dn6_c = Un^T dE/dn6_f
-    dN6_a = np.dot(dN6_f, Wn)  # dE/dn6_a = Wn^T dE/dn6_f
     dR6_e = H5 * R6 * dN6_c * (1.0 - R6)  # dE/dr6_e = dE/dr6 * r6 * (1 - r6), dE/dr6 = dE/dn6_c * h5
     dUr = np.dot(dR6_e.T, H5)  # dE/dUr = dE/dr6_e h5^T, summed over the batch
     dH5 = H6_a * dH6 + R6 * dN6_c  # dE/dh5 = dE/dh6_b * h6_a, dE/dh5 += dE/dn6_c * r6
     dH5 = dH5 + np.dot(dR6_e, Ur)  # dE/dh5 += Ur^T dE/dr6_e
-    dR6_a = np.dot(dR6_e, Wr)  # dE/dr6_a = Wr^T dE/dr6_e
     # dE/dz6_e = dE/dz6 * z6 * (1 - z6), dE/dz6 = dE/dh6_c * n6, dE/dz6 += dE/dh6_a * (-1), dE/dh6_a = dE/dh6_b * h5
     dZ6_e = Z6 * dH6 * (1.0 - Z6) * (N6 - H5)
     dUz = np.dot(dZ6_e.T, H5)  # dE/dUz = dE/dz6_e h5^T, summed over the batch
     dH5 = dH5 + np.dot(dZ6_e, Uz)  # dE/dh5 += Uz^T dE/dz6_e
-    dZ6_a = np.dot(dZ6_e, Wz)  # dE/dz6_a = Wz^T dE/dz6_e
     dN5_f = Z5 * dH5 * (1.0 - N5 ** 2)  # dE/dn5_f = dE/dn5 * (1 - n5 ** 2), dE/dn5 = dE/dh5_c * z5
     dUn = dUn + np.dot(dN5_f.T, N5_c)  # dE/dUn += dE/dn5_f n5_c^T, summed over the batch
     dN5_c = np.dot(dN5_f, Un)  # dE/dn5_c = Un^T dE/dn5_f
-    dN5_a = np.dot(dN5_f, Wn)  # dE/dn5_a = Wn^T dE/dn5_f
     dR5_e = H4 * R5 * dN5_c * (1.0 - R5)  # dE/dr5_e = dE/dr5 * r5 * (1 - r5), dE/dr5 = dE/dn5_c * h4
     dUr = dUr + np.dot(dR5_e.T, H4)  # dE/dUr += dE/dr5_e h4^T, summed over the batch
     dH4 = H5_a * dH5 + R5 * dN5_c  # dE/dh4 = dE/dh5_b * h5_a, dE/dh4 += dE/dn5_c * r5
     dH4 = dH4 + np.dot(dR5_e, Ur)  # dE/dh4 += Ur^T dE/dr5_e
-    dR5_a = np.dot(dR5_e, Wr)  # dE/dr5_a = Wr^T dE/dr5_e
     # dE/dz5_e = dE/dz5 * z5 * (1 - z5), dE/dz5 = dE/dh5_c * n5, dE/dz5 += dE/dh5_a * (-1), dE/dh5_a = dE/dh5_b * h4
     dZ5_e = Z5 * dH5 * (1.0 - Z5) * (N5 - H4)
     dUz = dUz + np.dot(dZ5_e.T, H4)  # dE/dUz += dE/dz5_e h4^T, summed over the batch
     dH4 = dH4 + np.dot(dZ5_e, Uz)  # dE/dh4 += Uz^T dE/dz5_e
-    dZ5_a = np.dot(dZ5_e, Wz)  # dE/dz5_a = Wz^T dE/dz5_e
     dN4_f = Z4 * dH4 * (1.0 - N4 ** 2)  # dE/dn4_f = dE/dn4 * (1 - n4 ** 2), dE/dn4 = dE/dh4_c * z4
     dUn = dUn + np.dot(dN4_f.T, N4_c)  # dE/dUn += dE/dn4_f n4_c^T, summed over the batch
     dN4_c = np.dot(dN4_f, Un)  # dE/dn4_c = Un^T dE/dn4_f
-    dN4_a = np.dot(dN4_f, Wn)  # dE/dn4_a = Wn^T dE/dn4_f
     dR4_e = H3 * R4 * dN4_c * (1.0 - R4)  # dE/dr4_e = dE/dr4 * r4 * (1 - r4), dE/dr4 = dE/dn4_c * h3
     dUr = dUr + np.dot(dR4_e.T, H3)  # dE/dUr += dE/dr4_e h3^T, summed over the batch
     dH3 = H4_a * dH4 + R4 * dN4_c  # dE/dh3 = dE/dh4_b * h4_a, dE/dh3 += dE/dn4_c * r4
     dH3 = dH3 + np.dot(dR4_e, Ur)  # dE/dh3 += Ur^T dE/dr4_e
-    dR4_a = np.dot(dR4_e, Wr)  # dE/dr4_a = Wr^T dE/dr4_e
     # dE/dz4_e = dE/dz4 * z4 * (1 - z4), dE/dz4 = dE/dh4_c * n4, dE/dz4 += dE/dh4_a * (-1), dE/dh4_a = dE/dh4_b * h3
     dZ4_e = Z4 * dH4 * (1.0 - Z4) * (N4 - H3)
     dUz = dUz + np.dot(dZ4_e.T, H3)  # dE/dUz += dE/dz4_e h3^T, summed over the batch
     dH3 = dH3 + np.dot(dZ4_e, Uz)  # dE/dh3 += Uz^T dE/dz4_e
-    dZ4_a = np.dot(dZ4_e, Wz)  # dE/dz4_a = Wz^T dE/dz4_e
     dN3_f = Z3 * dH3 * (1.0 - N3 ** 2)  # dE/dn3_f = dE/dn3 * (1 - n3 ** 2), dE/dn3 = dE/dh3_c * z3
     dUn = dUn + np.dot(dN3_f.T, N3_c)  # dE/dUn += dE/dn3_f n3_c^T, summed over the batch
     dN3_c = np.dot(dN3_f, Un)  # dE/dn3_c = Un^T dE/dn3_f
-    dN3_a = np.dot(dN3_f, Wn)  # dE/dn3_a = Wn^T dE/dn3_f
     dR3_e = H2 * R3 * dN3_c * (1.0 - R3)  # dE/dr3_e = dE/dr3 * r3 * (1 - r3), dE/dr3 = dE/dn3_c * h2
     dUr = dUr + np.dot(dR3_e.T, H2)  # dE/dUr += dE/dr3_e h2^T, summed over the batch
     dH2 = H3_a * dH3 + R3 * dN3_c  # dE/dh2 = dE/dh3_b * h3_a, dE/dh2 += dE/dn3_c * r3
     dH2 = dH2 + np.dot(dR3_e, Ur)  # dE/dh2 += Ur^T dE/dr3_e
-    dR3_a = np.dot(dR3_e, Wr)  # dE/dr3_a = Wr^T dE/dr3_e
     # dE/dz3_e = dE/dz3 * z3 * (1 - z3), dE/dz3 = dE/dh3_c * n3, dE/dz3 += dE/dh3_a * (-1), dE/dh3_a = dE/dh3_b * h2
     dZ3_e = Z3 * dH3 * (1.0 - Z3) * (N3 - H2)
     dUz = dUz + np.dot(dZ3_e.T, H2)  # dE/dUz += dE/dz3_e h2^T, summed over the batch
     dH2 = dH2 + np.dot(dZ3_e, Uz)  # dE/dh2 += Uz^T dE/dz3_e
-    dZ3_a = np.dot(dZ3_e, Wz)  # dE/dz3_a = Wz^T dE/dz3_e
     dN2_f = Z2 * dH2 * (1.0 - N2 ** 2)  # dE/dn2_f = dE/dn2 * (1 - n2 ** 2), dE/dn2 = dE/dh2_c * z2
     dUn = dUn + np.dot(dN2_f.T, N2_c)  # dE/dUn += dE/dn2_f n2_c^T, summed over the batch
     dN2_c = np.dot(dN2_f, Un)  # dE/dn2_c = Un^T dE/dn2_f
-    dN2_a = np.dot(dN2_f, Wn)  # dE/dn2_a = Wn^T dE/dn2_f
     dR2_e = H1 * R2 * dN2_c * (1.0 - R2)  # dE/dr2_e = dE/dr2 * r2 * (1 - r2), dE/dr2 = dE/dn2_c * h1
-    # dE/dbr = dE/dr6_e + dE/dr5_e + dE/dr4_e + dE/dr3_e + dE/dr2_e, summed over the batch in one sum
-    dbr = _batch_sum(np.concatenate([dR6_e, dR5_e, dR4_e, dR3_e, dR2_e]))
     dUr = dUr + np.dot(dR2_e.T, H1)  # dE/dUr += dE/dr2_e h1^T, summed over the batch
     dH1 = H2_a * dH2 + R2 * dN2_c  # dE/dh1 = dE/dh2_b * h2_a, dE/dh1 += dE/dn2_c * r2
     dH1 = dH1 + np.dot(dR2_e, Ur)  # dE/dh1 += Ur^T dE/dr2_e
+    # dE/d(Wr e[k]) of every step, rows of (batch x steps)
+    _dWr_e = np.concatenate([dR2_e, dR3_e, dR4_e, dR5_e, dR6_e], axis=1).reshape(-1, 16)
+    # dE/dbr = dE/dr6_e + dE/dr5_e + dE/dr4_e + dE/dr3_e + dE/dr2_e, summed over the batch in one sum (the rows of the stack)
+    dbr = _batch_sum(_dWr_e)
     # dE/dWr = sum over k of dE/d(Wr e[k]) e[k]^T, summed over the batch, one product for all the steps
-    dWr = np.dot(np.concatenate([dR2_e, dR3_e, dR4_e, dR5_e, dR6_e], axis=1).reshape(-1, 16).T, E_[:, 1:6].reshape(-1, 12))
-    dR2_a = np.dot(dR2_e, Wr)  # dE/dr2_a = Wr^T dE/dr2_e
+    dWr = np.dot(_dWr_e.T, E_[:, 1:6].reshape(-1, 12))
     # dE/dz2_e = dE/dz2 * z2 * (1 - z2), dE/dz2 = dE/dh2_c * n2, dE/dz2 += dE/dh2_a * (-1), dE/dh2_a = dE/dh2_b * h1
     dZ2_e = Z2 * dH2 * (1.0 - Z2) * (N2 - H1)
     dUz = dUz + np.dot(dZ2_e.T, H1)  # dE/dUz += dE/dz2_e h1^T, summed over the batch
     dH1 = dH1 + np.dot(dZ2_e, Uz)  # dE/dh1 += Uz^T dE/dz2_e
-    dZ2_a = np.dot(dZ2_e, Wz)  # dE/dz2_a = Wz^T dE/dz2_e
     dN1_b = Z1 * dH1 * (1.0 - N1 ** 2)  # dE/dn1_b = dE/dn1 * (1 - n1 ** 2), dE/dn1 = dE/dh1 * z1
+    # dE/d(Wn e[k]) of every step, rows of (batch x steps)
+    _dWn_e = np.concatenate([dN1_b, dN2_f, dN3_f, dN4_f, dN5_f, dN6_f], axis=1).reshape(-1, 16)
     # dE/dWn = sum over k of dE/d(Wn e[k]) e[k]^T, summed over the batch, one product for all the steps
-    dWn = np.dot(np.concatenate([dN1_b, dN2_f, dN3_f, dN4_f, dN5_f, dN6_f], axis=1).reshape(-1, 16).T, E_.reshape(-1, 12))
-    # dE/dbn = dE/dn6_f + dE/dn5_f + dE/dn4_f + dE/dn3_f + dE/dn2_f + dE/dn1_b, summed over the batch in one sum
-    dbn = _batch_sum(np.concatenate([dN6_f, dN5_f, dN4_f, dN3_f, dN2_f, dN1_b]))
-    dN1_a = np.dot(dN1_b, Wn)  # dE/dn1_a = Wn^T dE/dn1_b
+    dWn = np.dot(_dWn_e.T, E_.reshape(-1, 12))
+    # dE/dbn = dE/dn6_f + dE/dn5_f + dE/dn4_f + dE/dn3_f + dE/dn2_f + dE/dn1_b, summed over the batch in one sum (the rows of the
+    # stack)
+    dbn = _batch_sum(_dWn_e)
     dZ1_b = N1 * Z1 * dH1 * (1.0 - Z1)  # dE/dz1_b = dE/dz1 * z1 * (1 - z1), dE/dz1 = dE/dh1 * n1
+    # dE/d(Wz e[k]) of every step, rows of (batch x steps)
+    _dWz_e = np.concatenate([dZ1_b, dZ2_e, dZ3_e, dZ4_e, dZ5_e, dZ6_e], axis=1).reshape(-1, 16)
     # dE/dWz = sum over k of dE/d(Wz e[k]) e[k]^T, summed over the batch, one product for all the steps
-    dWz = np.dot(np.concatenate([dZ1_b, dZ2_e, dZ3_e, dZ4_e, dZ5_e, dZ6_e], axis=1).reshape(-1, 16).T, E_.reshape(-1, 12))
-    # dE/dbz = dE/dz6_e + dE/dz5_e + dE/dz4_e + dE/dz3_e + dE/dz2_e + dE/dz1_b, summed over the batch in one sum
-    dbz = _batch_sum(np.concatenate([dZ6_e, dZ5_e, dZ4_e, dZ3_e, dZ2_e, dZ1_b]))
-    dZ1_a = np.dot(dZ1_b, Wz)  # dE/dz1_a = Wz^T dE/dz1_b
-    # dE/de = [dE/dn1_a + dE/dz1_a, dE/dn2_a + dE/dr2_a + dE/dz2_a, dE/dn3_a + dE/dr3_a + dE/dz3_a, dE/dn4_a + dE/dr4_a +
-    # dE/dz4_a, dE/dn5_a + dE/dr5_a + dE/dz5_a, dE/dn6_a + dE/dr6_a + dE/dz6_a]: slot k gets the adjoints of its slices e[k]
-    dE_ = np.concatenate([
-        dN1_a + dZ1_a,
-        dN2_a + dR2_a + dZ2_a,
-        dN3_a + dR3_a + dZ3_a,
-        dN4_a + dR4_a + dZ4_a,
-        dN5_a + dR5_a + dZ5_a,
-        dN6_a + dR6_a + dZ6_a,
-    ], axis=1).reshape(-1, 6, 12)  # noqa: E501
+    dWz = np.dot(_dWz_e.T, E_.reshape(-1, 12))
+    # dE/dbz = dE/dz6_e + dE/dz5_e + dE/dz4_e + dE/dz3_e + dE/dz2_e + dE/dz1_b, summed over the batch in one sum (the rows of the
+    # stack)
+    dbz = _batch_sum(_dWz_e)
+    # dE/de[k] = Wn^T dE/d(Wn e[k]) + Wz^T dE/d(Wz e[k]): one product each for all the steps
+    dE_ = (np.dot(_dWn_e, Wn) + np.dot(_dWz_e, Wz)).reshape(-1, 6, 12)
+    # dE/de[k] += Wr^T dE/d(Wr e[k]) for k = 1..5, in place
+    np.add(dE_[:, 1:6], np.dot(_dWr_e, Wr).reshape(-1, 5, 12), out=dE_[:, 1:6])
     dEmb = _gather_adjoint(dE_, Ids, Emb)  # dE/dEmb = dE/de added into the rows ids picked
     return {
         "Emb": dEmb,
@@ -596,17 +581,17 @@ def loss_and_grad(params, X, T, check=True):
     bn = params["bn"]
     Wy = params["Wy"]
     by = params["by"]
-    E_ = Emb[Ids]  # e = Emb[ids]
-    # _Wz_e[k] = Wz e[k] + bz for every step k: one product for all the steps, the bias added once
-    _Wz_e = E_.swapaxes(0, 1) @ Wz.T + bz
+    E_ = Emb.take(Ids, axis=0)  # e = Emb[ids]
+    # _Wz_e[k] = Wz e[k] + bz for every step k: the rows of Emb projected, then picked, the bias added once
+    _Wz_e = (Emb @ Wz.T + bz).take(Ids.T, axis=0)
     Z1 = _sigmoid(_Wz_e[0])  # z1 = sigmoid(Wz e[0] + bz)
-    # _Wn_e[k] = Wn e[k] + bn for every step k: one product for all the steps, the bias added once
-    _Wn_e = E_.swapaxes(0, 1) @ Wn.T + bn
+    # _Wn_e[k] = Wn e[k] + bn for every step k: the rows of Emb projected, then picked, the bias added once
+    _Wn_e = (Emb @ Wn.T + bn).take(Ids.T, axis=0)
     N1 = np.tanh(_Wn_e[0])  # n1 = tanh(Wn e[0] + bn)
     H1 = N1 * Z1  # h1 = n1 * z1
     Z2 = _sigmoid_fresh(_Wz_e[1] + np.dot(H1, Uz.T))  # z2 = sigmoid(bz + Wz e[1] + Uz h1)
-    # _Wr_e[k - 1] = Wr e[k] + br for k = 1..5: one product for all the steps, the bias added once
-    _Wr_e = E_[:, 1:6].swapaxes(0, 1) @ Wr.T + br
+    # _Wr_e[k - 1] = Wr e[k] + br for k = 1..5: the rows of Emb projected, then picked, the bias added once
+    _Wr_e = (Emb @ Wr.T + br).take(Ids[:, 1:6].T, axis=0)
     R2 = _sigmoid_fresh(_Wr_e[0] + np.dot(H1, Ur.T))  # r2 = sigmoid(br + Wr e[1] + Ur h1)
     N2_c = H1 * R2  # n2_c = h1 * r2
     N2 = np.tanh(_Wn_e[1] + np.dot(N2_c, Un.T))  # n2 = tanh(bn + Wn e[1] + Un n2_c)
@@ -657,128 +642,110 @@ def loss_and_grad(params, X, T, check=True):
     dUn = np.dot(dN6_f.T, N6_c)  # dE/dUn = dE/dn6_f n6_c^T, summed over the batch
     del N6_c
     dN6_c = np.dot(dN6_f, Un)  # dE/dn6_c = Un^T dE/dn6_f
-    dN6_a = np.dot(dN6_f, Wn)  # dE/dn6_a = Wn^T dE/dn6_f
     dR6_e = H5 * R6 * dN6_c * (1.0 - R6)  # dE/dr6_e = dE/dr6 * r6 * (1 - r6), dE/dr6 = dE/dn6_c * h5
     dUr = np.dot(dR6_e.T, H5)  # dE/dUr = dE/dr6_e h5^T, summed over the batch
     dH5 = H6_a * dH6 + R6 * dN6_c  # dE/dh5 = dE/dh6_b * h6_a, dE/dh5 += dE/dn6_c * r6
     del R6, H6_a, dN6_c
     dH5 = dH5 + np.dot(dR6_e, Ur)  # dE/dh5 += Ur^T dE/dr6_e
-    dR6_a = np.dot(dR6_e, Wr)  # dE/dr6_a = Wr^T dE/dr6_e
     # dE/dz6_e = dE/dz6 * z6 * (1 - z6), dE/dz6 = dE/dh6_c * n6, dE/dz6 += dE/dh6_a * (-1), dE/dh6_a = dE/dh6_b * h5
     dZ6_e = Z6 * dH6 * (1.0 - Z6) * (N6 - H5)
     del Z6, N6, dH6
     dUz = np.dot(dZ6_e.T, H5)  # dE/dUz = dE/dz6_e h5^T, summed over the batch
     del H5
     dH5 = dH5 + np.dot(dZ6_e, Uz)  # dE/dh5 += Uz^T dE/dz6_e
-    dZ6_a = np.dot(dZ6_e, Wz)  # dE/dz6_a = Wz^T dE/dz6_e
     dN5_f = Z5 * dH5 * (1.0 - N5 ** 2)  # dE/dn5_f = dE/dn5 * (1 - n5 ** 2), dE/dn5 = dE/dh5_c * z5
     dUn = dUn + np.dot(dN5_f.T, N5_c)  # dE/dUn += dE/dn5_f n5_c^T, summed over the batch
     del N5_c
     dN5_c = np.dot(dN5_f, Un)  # dE/dn5_c = Un^T dE/dn5_f
-    dN5_a = np.dot(dN5_f, Wn)  # dE/dn5_a = Wn^T dE/dn5_f
     dR5_e = H4 * R5 * dN5_c * (1.0 - R5)  # dE/dr5_e = dE/dr5 * r5 * (1 - r5), dE/dr5 = dE/dn5_c * h4
     dUr = dUr + np.dot(dR5_e.T, H4)  # dE/dUr += dE/dr5_e h4^T, summed over the batch
     dH4 = H5_a * dH5 + R5 * dN5_c  # dE/dh4 = dE/dh5_b * h5_a, dE/dh4 += dE/dn5_c * r5
     del R5, H5_a, dN5_c
     dH4 = dH4 + np.dot(dR5_e, Ur)  # dE/dh4 += Ur^T dE/dr5_e
-    dR5_a = np.dot(dR5_e, Wr)  # dE/dr5_a = Wr^T dE/dr5_e
     # dE/dz5_e = dE/dz5 * z5 * (1 - z5), dE/dz5 = dE/dh5_c * n5, dE/dz5 += dE/dh5_a * (-1), dE/dh5_a = dE/dh5_b * h4
     dZ5_e = Z5 * dH5 * (1.0 - Z5) * (N5 - H4)
     del Z5, N5, dH5
     dUz = dUz + np.dot(dZ5_e.T, H4)  # dE/dUz += dE/dz5_e h4^T, summed over the batch
     del H4
     dH4 = dH4 + np.dot(dZ5_e, Uz)  # dE/dh4 += Uz^T dE/dz5_e
-    dZ5_a = np.dot(dZ5_e, Wz)  # dE/dz5_a = Wz^T dE/dz5_e
     dN4_f = Z4 * dH4 * (1.0 - N4 ** 2)  # dE/dn4_f = dE/dn4 * (1 - n4 ** 2), dE/dn4 = dE/dh4_c * z4
     dUn = dUn + np.dot(dN4_f.T, N4_c)  # dE/dUn += dE/dn4_f n4_c^T, summed over the batch
     del N4_c
     dN4_c = np.dot(dN4_f, Un)  # dE/dn4_c = Un^T dE/dn4_f
-    dN4_a = np.dot(dN4_f, Wn)  # dE/dn4_a = Wn^T dE/dn4_f
     dR4_e = H3 * R4 * dN4_c * (1.0 - R4)  # dE/dr4_e = dE/dr4 * r4 * (1 - r4), dE/dr4 = dE/dn4_c * h3
     dUr = dUr + np.dot(dR4_e.T, H3)  # dE/dUr += dE/dr4_e h3^T, summed over the batch
     dH3 = H4_a * dH4 + R4 * dN4_c  # dE/dh3 = dE/dh4_b * h4_a, dE/dh3 += dE/dn4_c * r4
     del R4, H4_a, dN4_c
     dH3 = dH3 + np.dot(dR4_e, Ur)  # dE/dh3 += Ur^T dE/dr4_e
-    dR4_a = np.dot(dR4_e, Wr)  # dE/dr4_a = Wr^T dE/dr4_e
     # dE/dz4_e = dE/dz4 * z4 * (1 - z4), dE/dz4 = dE/dh4_c * n4, dE/dz4 += dE/dh4_a * (-1), dE/dh4_a = dE/dh4_b * h3
     dZ4_e = Z4 * dH4 * (1.0 - Z4) * (N4 - H3)
     del Z4, N4, dH4
     dUz = dUz + np.dot(dZ4_e.T, H3)  # dE/dUz += dE/dz4_e h3^T, summed over the batch
     del H3
     dH3 = dH3 + np.dot(dZ4_e, Uz)  # dE/dh3 += Uz^T dE/dz4_e
-    dZ4_a = np.dot(dZ4_e, Wz)  # dE/dz4_a = Wz^T dE/dz4_e
     dN3_f = Z3 * dH3 * (1.0 - N3 ** 2)  # dE/dn3_f = dE/dn3 * (1 - n3 ** 2), dE/dn3 = dE/dh3_c * z3
     dUn = dUn + np.dot(dN3_f.T, N3_c)  # dE/dUn += dE/dn3_f n3_c^T, summed over the batch
     del N3_c
     dN3_c = np.dot(dN3_f, Un)  # dE/dn3_c = Un^T dE/dn3_f
-    dN3_a = np.dot(dN3_f, Wn)  # dE/dn3_a = Wn^T dE/dn3_f
     dR3_e = H2 * R3 * dN3_c * (1.0 - R3)  # dE/dr3_e = dE/dr3 * r3 * (1 - r3), dE/dr3 = dE/dn3_c * h2
     dUr = dUr + np.dot(dR3_e.T, H2)  # dE/dUr += dE/dr3_e h2^T, summed over the batch
     dH2 = H3_a * dH3 + R3 * dN3_c  # dE/dh2 = dE/dh3_b * h3_a, dE/dh2 += dE/dn3_c * r3
     del R3, H3_a, dN3_c
     dH2 = dH2 + np.dot(dR3_e, Ur)  # dE/dh2 += Ur^T dE/dr3_e
-    dR3_a = np.dot(dR3_e, Wr)  # dE/dr3_a = Wr^T dE/dr3_e
     # dE/dz3_e = dE/dz3 * z3 * (1 - z3), dE/dz3 = dE/dh3_c * n3, dE/dz3 += dE/dh3_a * (-1), dE/dh3_a = dE/dh3_b * h2
     dZ3_e = Z3 * dH3 * (1.0 - Z3) * (N3 - H2)
     del Z3, N3, dH3
     dUz = dUz + np.dot(dZ3_e.T, H2)  # dE/dUz += dE/dz3_e h2^T, summed over the batch
     del H2
     dH2 = dH2 + np.dot(dZ3_e, Uz)  # dE/dh2 += Uz^T dE/dz3_e
-    dZ3_a = np.dot(dZ3_e, Wz)  # dE/dz3_a = Wz^T dE/dz3_e
     dN2_f = Z2 * dH2 * (1.0 - N2 ** 2)  # dE/dn2_f = dE/dn2 * (1 - n2 ** 2), dE/dn2 = dE/dh2_c * z2
     dUn = dUn + np.dot(dN2_f.T, N2_c)  # dE/dUn += dE/dn2_f n2_c^T, summed over the batch
     del N2_c
     dN2_c = np.dot(dN2_f, Un)  # dE/dn2_c = Un^T dE/dn2_f
-    dN2_a = np.dot(dN2_f, Wn)  # dE/dn2_a = Wn^T dE/dn2_f
     dR2_e = H1 * R2 * dN2_c * (1.0 - R2)  # dE/dr2_e = dE/dr2 * r2 * (1 - r2), dE/dr2 = dE/dn2_c * h1
-    # dE/dbr = dE/dr6_e + dE/dr5_e + dE/dr4_e + dE/dr3_e + dE/dr2_e, summed over the batch in one sum
-    dbr = _batch_sum(np.concatenate([dR6_e, dR5_e, dR4_e, dR3_e, dR2_e]))
     dUr = dUr + np.dot(dR2_e.T, H1)  # dE/dUr += dE/dr2_e h1^T, summed over the batch
     dH1 = H2_a * dH2 + R2 * dN2_c  # dE/dh1 = dE/dh2_b * h2_a, dE/dh1 += dE/dn2_c * r2
     del R2, H2_a, dN2_c
     dH1 = dH1 + np.dot(dR2_e, Ur)  # dE/dh1 += Ur^T dE/dr2_e
+    # dE/d(Wr e[k]) of every step, rows of (batch x steps)
+    _dWr_e = np.concatenate([dR2_e, dR3_e, dR4_e, dR5_e, dR6_e], axis=1).reshape(-1, 16)
+    del dR6_e, dR5_e, dR4_e, dR3_e, dR2_e
+    # dE/dbr = dE/dr6_e + dE/dr5_e + dE/dr4_e + dE/dr3_e + dE/dr2_e, summed over the batch in one sum (the rows of the stack)
+    dbr = _batch_sum(_dWr_e)
     # dE/dWr = sum over k of dE/d(Wr e[k]) e[k]^T, summed over the batch, one product for all the steps
-    dWr = np.dot(np.concatenate([dR2_e, dR3_e, dR4_e, dR5_e, dR6_e], axis=1).reshape(-1, 16).T, E_[:, 1:6].reshape(-1, 12))
-    del dR6_e, dR5_e, dR4_e, dR3_e
-    dR2_a = np.dot(dR2_e, Wr)  # dE/dr2_a = Wr^T dE/dr2_e
-    del dR2_e
+    dWr = np.dot(_dWr_e.T, E_[:, 1:6].reshape(-1, 12))
     # dE/dz2_e = dE/dz2 * z2 * (1 - z2), dE/dz2 = dE/dh2_c * n2, dE/dz2 += dE/dh2_a * (-1), dE/dh2_a = dE/dh2_b * h1
     dZ2_e = Z2 * dH2 * (1.0 - Z2) * (N2 - H1)
     del Z2, N2, dH2
     dUz = dUz + np.dot(dZ2_e.T, H1)  # dE/dUz += dE/dz2_e h1^T, summed over the batch
     del H1
     dH1 = dH1 + np.dot(dZ2_e, Uz)  # dE/dh1 += Uz^T dE/dz2_e
-    dZ2_a = np.dot(dZ2_e, Wz)  # dE/dz2_a = Wz^T dE/dz2_e
     dN1_b = Z1 * dH1 * (1.0 - N1 ** 2)  # dE/dn1_b = dE/dn1 * (1 - n1 ** 2), dE/dn1 = dE/dh1 * z1
+    # dE/d(Wn e[k]) of every step, rows of (batch x steps)
+    _dWn_e = np.concatenate([dN1_b, dN2_f, dN3_f, dN4_f, dN5_f, dN6_f], axis=1).reshape(-1, 16)
+    del dN6_f, dN5_f, dN4_f, dN3_f, dN2_f, dN1_b
     # dE/dWn = sum over k of dE/d(Wn e[k]) e[k]^T, summed over the batch, one product for all the steps
-    dWn = np.dot(np.concatenate([dN1_b, dN2_f, dN3_f, dN4_f, dN5_f, dN6_f], axis=1).reshape(-1, 16).T, E_.reshape(-1, 12))
-    # dE/dbn = dE/dn6_f + dE/dn5_f + dE/dn4_f + dE/dn3_f + dE/dn2_f + dE/dn1_b, summed over the batch in one sum
-    dbn = _batch_sum(np.concatenate([dN6_f, dN5_f, dN4_f, dN3_f, dN2_f, dN1_b]))
-    del dN6_f, dN5_f, dN4_f, dN3_f, dN2_f
-    dN1_a = np.dot(dN1_b, Wn)  # dE/dn1_a = Wn^T dE/dn1_b
-    del dN1_b
+    dWn = np.dot(_dWn_e.T, E_.reshape(-1, 12))
+    # dE/dbn = dE/dn6_f + dE/dn5_f + dE/dn4_f + dE/dn3_f + dE/dn2_f + dE/dn1_b, summed over the batch in one sum (the rows of the
+    # stack)
+    dbn = _batch_sum(_dWn_e)
     dZ1_b = N1 * Z1 * dH1 * (1.0 - Z1)  # dE/dz1_b = dE/dz1 * z1 * (1 - z1), dE/dz1 = dE/dh1 * n1
     del Z1, N1, dH1
+    # dE/d(Wz e[k]) of every step, rows of (batch x steps)
+    _dWz_e = np.concatenate([dZ1_b, dZ2_e, dZ3_e, dZ4_e, dZ5_e, dZ6_e], axis=1).reshape(-1, 16)
+    del dZ6_e, dZ5_e, dZ4_e, dZ3_e, dZ2_e, dZ1_b
     # dE/dWz = sum over k of dE/d(Wz e[k]) e[k]^T, summed over the batch, one product for all the steps
-    dWz = np.dot(np.concatenate([dZ1_b, dZ2_e, dZ3_e, dZ4_e, dZ5_e, dZ6_e], axis=1).reshape(-1, 16).T, E_.reshape(-1, 12))
+    dWz = np.dot(_dWz_e.T, E_.reshape(-1, 12))
     del E_
-    # dE/dbz = dE/dz6_e + dE/dz5_e + dE/dz4_e + dE/dz3_e + dE/dz2_e + dE/dz1_b, summed over the batch in one sum
-    dbz = _batch_sum(np.concatenate([dZ6_e, dZ5_e, dZ4_e, dZ3_e, dZ2_e, dZ1_b]))
-    del dZ6_e, dZ5_e, dZ4_e, dZ3_e, dZ2_e
-    dZ1_a = np.dot(dZ1_b, Wz)  # dE/dz1_a = Wz^T dE/dz1_b
-    del dZ1_b
-    # dE/de = [dE/dn1_a + dE/dz1_a, dE/dn2_a + dE/dr2_a + dE/dz2_a, dE/dn3_a + dE/dr3_a + dE/dz3_a, dE/dn4_a + dE/dr4_a +
-    # dE/dz4_a, dE/dn5_a + dE/dr5_a + dE/dz5_a, dE/dn6_a + dE/dr6_a + dE/dz6_a]: slot k gets the adjoints of its slices e[k]
-    dE_ = np.concatenate([
-        dN1_a + dZ1_a,
-        dN2_a + dR2_a + dZ2_a,
-        dN3_a + dR3_a + dZ3_a,
-        dN4_a + dR4_a + dZ4_a,
-        dN5_a + dR5_a + dZ5_a,
-        dN6_a + dR6_a + dZ6_a,
-    ], axis=1).reshape(-1, 6, 12)  # noqa: E501
-    del dN6_a, dR6_a, dZ6_a, dN5_a, dR5_a, dZ5_a, dN4_a, dR4_a, dZ4_a, dN3_a, dR3_a, dZ3_a, dN2_a
-    del dR2_a, dZ2_a, dN1_a, dZ1_a
+    # dE/dbz = dE/dz6_e + dE/dz5_e + dE/dz4_e + dE/dz3_e + dE/dz2_e + dE/dz1_b, summed over the batch in one sum (the rows of the
+    # stack)
+    dbz = _batch_sum(_dWz_e)
+    # dE/de[k] = Wn^T dE/d(Wn e[k]) + Wz^T dE/d(Wz e[k]): one product each for all the steps
+    dE_ = (np.dot(_dWn_e, Wn) + np.dot(_dWz_e, Wz)).reshape(-1, 6, 12)
+    del _dWn_e, _dWz_e
+    # dE/de[k] += Wr^T dE/d(Wr e[k]) for k = 1..5, in place
+    np.add(dE_[:, 1:6], np.dot(_dWr_e, Wr).reshape(-1, 5, 12), out=dE_[:, 1:6])
+    del _dWr_e
     dEmb = _gather_adjoint(dE_, Ids, Emb)  # dE/dEmb = dE/de added into the rows ids picked
     return E, {
         "Emb": dEmb,

@@ -667,13 +667,15 @@ def backward(params, cache, T):
     dUg = dUg + np.dot(dG2_e.T, H1)  # dE/dUg += dE/dg2_e h1^T, summed over the batch
     dH1 = np.dot(dG2_e, Ug)  # dE/dh1 = Ug^T dE/dg2_e
     dF2_e = C1 * F2 * dC2 * (1.0 - F2)  # dE/df2_e = dE/df2 * f2 * (1 - f2), dE/df2 = dE/dc2_a * c1
-    # dE/dbf = dE/df10_e + dE/df9_e + dE/df8_e + dE/df7_e + dE/df6_e + dE/df5_e + dE/df4_e + dE/df3_e + dE/df2_e, summed over the
-    # batch in one sum
-    dbf = _batch_sum(np.concatenate([dF10_e, dF9_e, dF8_e, dF7_e, dF6_e, dF5_e, dF4_e, dF3_e, dF2_e]))
     dUf = dUf + np.dot(dF2_e.T, H1)  # dE/dUf += dE/df2_e h1^T, summed over the batch
     dH1 = dH1 + np.dot(dF2_e, Uf)  # dE/dh1 += Uf^T dE/df2_e
+    # dE/d(Wf x[k]) of every step, rows of (batch x steps)
+    _dWf_x = np.concatenate([dF2_e, dF3_e, dF4_e, dF5_e, dF6_e, dF7_e, dF8_e, dF9_e, dF10_e], axis=1).reshape(-1, 16)
+    # dE/dbf = dE/df10_e + dE/df9_e + dE/df8_e + dE/df7_e + dE/df6_e + dE/df5_e + dE/df4_e + dE/df3_e + dE/df2_e, summed over the
+    # batch in one sum (the rows of the stack)
+    dbf = _batch_sum(_dWf_x)
     # dE/dWf = sum over k of dE/d(Wf x[k]) x[k]^T, summed over the batch, one product for all the steps
-    dWf = np.dot(np.concatenate([dF2_e, dF3_e, dF4_e, dF5_e, dF6_e, dF7_e, dF8_e, dF9_e, dF10_e], axis=1).reshape(-1, 16).T, X[:, 1:10].reshape(-1, 8))  # noqa: E501
+    dWf = np.dot(_dWf_x.T, X[:, 1:10].reshape(-1, 8))
     dO2_e = H2_a * O2 * dH2 * (1.0 - O2)  # dE/do2_e = dE/do2 * o2 * (1 - o2), dE/do2 = dE/dh2 * h2_a
     dUo = dUo + np.dot(dO2_e.T, H1)  # dE/dUo += dE/do2_e h1^T, summed over the batch
     dH1 = dH1 + np.dot(dO2_e, Uo)  # dE/dh1 += Uo^T dE/do2_e
@@ -683,23 +685,29 @@ def backward(params, cache, T):
     # dE/dc1 = dE/dc2_a * f2, dE/dc1 += dE/dh1_a * (1 - h1_a ** 2), dE/dh1_a = dE/dh1 * o1
     dC1 = F2 * dC2 + O1 * dH1 * (1.0 - H1_a ** 2)
     dG1_b = I1 * dC1 * (1.0 - G1 ** 2)  # dE/dg1_b = dE/dg1 * (1 - g1 ** 2), dE/dg1 = dE/dc1 * i1
+    # dE/d(Wg x[k]) of every step, rows of (batch x steps)
+    _dWg_x = np.concatenate([dG1_b, dG2_e, dG3_e, dG4_e, dG5_e, dG6_e, dG7_e, dG8_e, dG9_e, dG10_e], axis=1).reshape(-1, 16)
     # dE/dWg = sum over k of dE/d(Wg x[k]) x[k]^T, summed over the batch, one product for all the steps
-    dWg = np.dot(np.concatenate([dG1_b, dG2_e, dG3_e, dG4_e, dG5_e, dG6_e, dG7_e, dG8_e, dG9_e, dG10_e], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
+    dWg = np.dot(_dWg_x.T, X.reshape(-1, 8))
     # dE/dbg = dE/dg10_e + dE/dg9_e + dE/dg8_e + dE/dg7_e + dE/dg6_e + dE/dg5_e + dE/dg4_e + dE/dg3_e + dE/dg2_e + dE/dg1_b,
-    # summed over the batch in one sum
-    dbg = _batch_sum(np.concatenate([dG10_e, dG9_e, dG8_e, dG7_e, dG6_e, dG5_e, dG4_e, dG3_e, dG2_e, dG1_b]))
+    # summed over the batch in one sum (the rows of the stack)
+    dbg = _batch_sum(_dWg_x)
     dO1_b = H1_a * O1 * dH1 * (1.0 - O1)  # dE/do1_b = dE/do1 * o1 * (1 - o1), dE/do1 = dE/dh1 * h1_a
+    # dE/d(Wo x[k]) of every step, rows of (batch x steps)
+    _dWo_x = np.concatenate([dO1_b, dO2_e, dO3_e, dO4_e, dO5_e, dO6_e, dO7_e, dO8_e, dO9_e, dO10_e], axis=1).reshape(-1, 16)
     # dE/dWo = sum over k of dE/d(Wo x[k]) x[k]^T, summed over the batch, one product for all the steps
-    dWo = np.dot(np.concatenate([dO1_b, dO2_e, dO3_e, dO4_e, dO5_e, dO6_e, dO7_e, dO8_e, dO9_e, dO10_e], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
+    dWo = np.dot(_dWo_x.T, X.reshape(-1, 8))
     # dE/dbo = dE/do10_e + dE/do9_e + dE/do8_e + dE/do7_e + dE/do6_e + dE/do5_e + dE/do4_e + dE/do3_e + dE/do2_e + dE/do1_b,
-    # summed over the batch in one sum
-    dbo = _batch_sum(np.concatenate([dO10_e, dO9_e, dO8_e, dO7_e, dO6_e, dO5_e, dO4_e, dO3_e, dO2_e, dO1_b]))
+    # summed over the batch in one sum (the rows of the stack)
+    dbo = _batch_sum(_dWo_x)
     dI1_b = G1 * I1 * dC1 * (1.0 - I1)  # dE/di1_b = dE/di1 * i1 * (1 - i1), dE/di1 = dE/dc1 * g1
+    # dE/d(Wi x[k]) of every step, rows of (batch x steps)
+    _dWi_x = np.concatenate([dI1_b, dI2_e, dI3_e, dI4_e, dI5_e, dI6_e, dI7_e, dI8_e, dI9_e, dI10_e], axis=1).reshape(-1, 16)
     # dE/dWi = sum over k of dE/d(Wi x[k]) x[k]^T, summed over the batch, one product for all the steps
-    dWi = np.dot(np.concatenate([dI1_b, dI2_e, dI3_e, dI4_e, dI5_e, dI6_e, dI7_e, dI8_e, dI9_e, dI10_e], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
+    dWi = np.dot(_dWi_x.T, X.reshape(-1, 8))
     # dE/dbi = dE/di10_e + dE/di9_e + dE/di8_e + dE/di7_e + dE/di6_e + dE/di5_e + dE/di4_e + dE/di3_e + dE/di2_e + dE/di1_b,
-    # summed over the batch in one sum
-    dbi = _batch_sum(np.concatenate([dI10_e, dI9_e, dI8_e, dI7_e, dI6_e, dI5_e, dI4_e, dI3_e, dI2_e, dI1_b]))
+    # summed over the batch in one sum (the rows of the stack)
+    dbi = _batch_sum(_dWi_x)
     return {
         "Wi": dWi,
         "Ui": dUi,
@@ -991,14 +999,17 @@ def loss_and_grad(params, X, T, check=True):
     dH1 = np.dot(dG2_e, Ug)  # dE/dh1 = Ug^T dE/dg2_e
     dF2_e = C1 * F2 * dC2 * (1.0 - F2)  # dE/df2_e = dE/df2 * f2 * (1 - f2), dE/df2 = dE/dc2_a * c1
     del C1
-    # dE/dbf = dE/df10_e + dE/df9_e + dE/df8_e + dE/df7_e + dE/df6_e + dE/df5_e + dE/df4_e + dE/df3_e + dE/df2_e, summed over the
-    # batch in one sum
-    dbf = _batch_sum(np.concatenate([dF10_e, dF9_e, dF8_e, dF7_e, dF6_e, dF5_e, dF4_e, dF3_e, dF2_e]))
     dUf = dUf + np.dot(dF2_e.T, H1)  # dE/dUf += dE/df2_e h1^T, summed over the batch
     dH1 = dH1 + np.dot(dF2_e, Uf)  # dE/dh1 += Uf^T dE/df2_e
-    # dE/dWf = sum over k of dE/d(Wf x[k]) x[k]^T, summed over the batch, one product for all the steps
-    dWf = np.dot(np.concatenate([dF2_e, dF3_e, dF4_e, dF5_e, dF6_e, dF7_e, dF8_e, dF9_e, dF10_e], axis=1).reshape(-1, 16).T, X[:, 1:10].reshape(-1, 8))  # noqa: E501
+    # dE/d(Wf x[k]) of every step, rows of (batch x steps)
+    _dWf_x = np.concatenate([dF2_e, dF3_e, dF4_e, dF5_e, dF6_e, dF7_e, dF8_e, dF9_e, dF10_e], axis=1).reshape(-1, 16)
     del dF10_e, dF9_e, dF8_e, dF7_e, dF6_e, dF5_e, dF4_e, dF3_e, dF2_e
+    # dE/dbf = dE/df10_e + dE/df9_e + dE/df8_e + dE/df7_e + dE/df6_e + dE/df5_e + dE/df4_e + dE/df3_e + dE/df2_e, summed over the
+    # batch in one sum (the rows of the stack)
+    dbf = _batch_sum(_dWf_x)
+    # dE/dWf = sum over k of dE/d(Wf x[k]) x[k]^T, summed over the batch, one product for all the steps
+    dWf = np.dot(_dWf_x.T, X[:, 1:10].reshape(-1, 8))
+    del _dWf_x
     dO2_e = H2_a * O2 * dH2 * (1.0 - O2)  # dE/do2_e = dE/do2 * o2 * (1 - o2), dE/do2 = dE/dh2 * h2_a
     del O2, H2_a, dH2
     dUo = dUo + np.dot(dO2_e.T, H1)  # dE/dUo += dE/do2_e h1^T, summed over the batch
@@ -1012,27 +1023,36 @@ def loss_and_grad(params, X, T, check=True):
     dC1 = F2 * dC2 + O1 * dH1 * (1.0 - H1_a ** 2)
     del F2, dC2
     dG1_b = I1 * dC1 * (1.0 - G1 ** 2)  # dE/dg1_b = dE/dg1 * (1 - g1 ** 2), dE/dg1 = dE/dc1 * i1
-    # dE/dWg = sum over k of dE/d(Wg x[k]) x[k]^T, summed over the batch, one product for all the steps
-    dWg = np.dot(np.concatenate([dG1_b, dG2_e, dG3_e, dG4_e, dG5_e, dG6_e, dG7_e, dG8_e, dG9_e, dG10_e], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
-    # dE/dbg = dE/dg10_e + dE/dg9_e + dE/dg8_e + dE/dg7_e + dE/dg6_e + dE/dg5_e + dE/dg4_e + dE/dg3_e + dE/dg2_e + dE/dg1_b,
-    # summed over the batch in one sum
-    dbg = _batch_sum(np.concatenate([dG10_e, dG9_e, dG8_e, dG7_e, dG6_e, dG5_e, dG4_e, dG3_e, dG2_e, dG1_b]))
+    # dE/d(Wg x[k]) of every step, rows of (batch x steps)
+    _dWg_x = np.concatenate([dG1_b, dG2_e, dG3_e, dG4_e, dG5_e, dG6_e, dG7_e, dG8_e, dG9_e, dG10_e], axis=1).reshape(-1, 16)
     del dG10_e, dG9_e, dG8_e, dG7_e, dG6_e, dG5_e, dG4_e, dG3_e, dG2_e, dG1_b
+    # dE/dWg = sum over k of dE/d(Wg x[k]) x[k]^T, summed over the batch, one product for all the steps
+    dWg = np.dot(_dWg_x.T, X.reshape(-1, 8))
+    # dE/dbg = dE/dg10_e + dE/dg9_e + dE/dg8_e + dE/dg7_e + dE/dg6_e + dE/dg5_e + dE/dg4_e + dE/dg3_e + dE/dg2_e + dE/dg1_b,
+    # summed over the batch in one sum (the rows of the stack)
+    dbg = _batch_sum(_dWg_x)
+    del _dWg_x
     dO1_b = H1_a * O1 * dH1 * (1.0 - O1)  # dE/do1_b = dE/do1 * o1 * (1 - o1), dE/do1 = dE/dh1 * h1_a
     del O1, H1_a, dH1
-    # dE/dWo = sum over k of dE/d(Wo x[k]) x[k]^T, summed over the batch, one product for all the steps
-    dWo = np.dot(np.concatenate([dO1_b, dO2_e, dO3_e, dO4_e, dO5_e, dO6_e, dO7_e, dO8_e, dO9_e, dO10_e], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
-    # dE/dbo = dE/do10_e + dE/do9_e + dE/do8_e + dE/do7_e + dE/do6_e + dE/do5_e + dE/do4_e + dE/do3_e + dE/do2_e + dE/do1_b,
-    # summed over the batch in one sum
-    dbo = _batch_sum(np.concatenate([dO10_e, dO9_e, dO8_e, dO7_e, dO6_e, dO5_e, dO4_e, dO3_e, dO2_e, dO1_b]))
+    # dE/d(Wo x[k]) of every step, rows of (batch x steps)
+    _dWo_x = np.concatenate([dO1_b, dO2_e, dO3_e, dO4_e, dO5_e, dO6_e, dO7_e, dO8_e, dO9_e, dO10_e], axis=1).reshape(-1, 16)
     del dO10_e, dO9_e, dO8_e, dO7_e, dO6_e, dO5_e, dO4_e, dO3_e, dO2_e, dO1_b
+    # dE/dWo = sum over k of dE/d(Wo x[k]) x[k]^T, summed over the batch, one product for all the steps
+    dWo = np.dot(_dWo_x.T, X.reshape(-1, 8))
+    # dE/dbo = dE/do10_e + dE/do9_e + dE/do8_e + dE/do7_e + dE/do6_e + dE/do5_e + dE/do4_e + dE/do3_e + dE/do2_e + dE/do1_b,
+    # summed over the batch in one sum (the rows of the stack)
+    dbo = _batch_sum(_dWo_x)
+    del _dWo_x
     dI1_b = G1 * I1 * dC1 * (1.0 - I1)  # dE/di1_b = dE/di1 * i1 * (1 - i1), dE/di1 = dE/dc1 * g1
     del I1, G1, dC1
+    # dE/d(Wi x[k]) of every step, rows of (batch x steps)
+    _dWi_x = np.concatenate([dI1_b, dI2_e, dI3_e, dI4_e, dI5_e, dI6_e, dI7_e, dI8_e, dI9_e, dI10_e], axis=1).reshape(-1, 16)
+    del dI10_e, dI9_e, dI8_e, dI7_e, dI6_e, dI5_e, dI4_e, dI3_e, dI2_e, dI1_b
     # dE/dWi = sum over k of dE/d(Wi x[k]) x[k]^T, summed over the batch, one product for all the steps
-    dWi = np.dot(np.concatenate([dI1_b, dI2_e, dI3_e, dI4_e, dI5_e, dI6_e, dI7_e, dI8_e, dI9_e, dI10_e], axis=1).reshape(-1, 16).T, X.reshape(-1, 8))  # noqa: E501
+    dWi = np.dot(_dWi_x.T, X.reshape(-1, 8))
     # dE/dbi = dE/di10_e + dE/di9_e + dE/di8_e + dE/di7_e + dE/di6_e + dE/di5_e + dE/di4_e + dE/di3_e + dE/di2_e + dE/di1_b,
-    # summed over the batch in one sum
-    dbi = _batch_sum(np.concatenate([dI10_e, dI9_e, dI8_e, dI7_e, dI6_e, dI5_e, dI4_e, dI3_e, dI2_e, dI1_b]))
+    # summed over the batch in one sum (the rows of the stack)
+    dbi = _batch_sum(_dWi_x)
     return E, {
         "Wi": dWi,
         "Ui": dUi,

@@ -68,13 +68,22 @@ def test_recurrent_examples_stack_what_the_math_allows():
     for gate in "ifog":
         assert lstm.count(f"_W{gate}_x = X") == 1
         assert f"np.dot(X[:, 1], W{gate}.T)" not in lstm
-        assert lstm.count(f"    dW{gate} = np.dot(np.concatenate([") == 1 and f"dW{gate} = dW{gate} + " not in lstm
+        # the steps' adjoints stacked once, read by the weight's gradient and by the bias's
+        assert lstm.count(f"    _dW{gate}_x = np.concatenate([") == 1
+        assert lstm.count(f"    dW{gate} = np.dot(_dW{gate}_x.T, X") == 1 and f"dW{gate} = dW{gate} + " not in lstm
         # the bias shared by the steps: one sum over the batch of all the steps' adjoints
-        assert lstm.count(f"    db{gate} = _batch_sum(np.concatenate([") == 1 and f"db{gate} = db{gate} + " not in lstm
+        assert lstm.count(f"    db{gate} = _batch_sum(_dW{gate}_x)") == 1 and f"db{gate} = db{gate} + " not in lstm
     gru = body("embedding_gru")
-    assert all(f"_W{gate}_e = E_.swapaxes(0, 1) @ W{gate}.T" in gru for gate in "zn")
-    assert "_Wr_e = E_[:, 1:6].swapaxes(0, 1) @ Wr.T" in gru  # r from the second token on
-    assert "_unindex" not in gru and "dE_ = np.concatenate(" in gru and "reshape(-1, 6, 12)" in gru
+    # the embedding's 50 rows projected by the gate's weight, then picked (Gather.numpy_row_products)
+    assert all(f"_W{gate}_e = (Emb @ W{gate}.T + b{gate}).take(Ids.T, axis=0)" in gru for gate in "zn")
+    assert "_Wr_e = (Emb @ Wr.T + br).take(Ids[:, 1:6].T, axis=0)" in gru  # r from the second token on
+    assert "E_ = Emb.take(Ids, axis=0)" in gru
+    # e is read only by the gates' input products: its adjoint is one product per product, from the
+    # stacks of the weights' gradients (r's into the rows of tokens 1..5), not one a gate a step
+    assert "_unindex" not in gru and "dE_ = np.concatenate(" not in gru
+    assert "dE_ = (np.dot(_dWn_e, Wn) + np.dot(_dWz_e, Wz)).reshape(-1, 6, 12)" in gru
+    assert "np.add(dE_[:, 1:6], np.dot(_dWr_e, Wr).reshape(-1, 5, 12), out=dE_[:, 1:6])" in gru
+    assert "np.dot(dR2_e, Wr)" not in gru and "np.dot(dZ2_e, Wz)" not in gru
     # Separate inputs x1, ..., x5: stacking them costs a copy the one product does not win back.
     assert "swapaxes" not in body("elman_rnn")
     # No line only copies an adjoint under another name for the stacked product (dI2_b = dI2_e):
@@ -137,7 +146,7 @@ def test_a_bias_every_step_adds_is_added_once_by_the_product(tmp_path):
     assert "H1 = np.tanh(_W_x[0])" in body and "H3 = np.tanh(_W_x[2] + np.dot(H2, U.T))" in body
     code = [line.split("  #")[0] for line in body[: body.index("def sgd_step")].splitlines() if "#" not in line.split("=")[0]]
     assert sum(line.count(" + b") for line in code) == 1  # the steps leave it out
-    assert body.count("    db = _batch_sum(np.concatenate([") == 1  # its gradient: one sum of the steps'
+    assert body.count("    db = _batch_sum(_dW_x)") == 1  # its gradient: one sum of the steps' (stacked for dW)
 
 
 def test_a_bias_is_not_folded_when_a_value_on_the_way_is_read(tmp_path):
@@ -145,3 +154,94 @@ def test_a_bias_is_not_folded_when_a_value_on_the_way_is_read(tmp_path):
     body = _loss_and_grad(module_source(symprop.derive(symprop.from_dict(NOT_FOLDED, source="<test>"))))
     assert "_W_x = X.swapaxes(0, 1) @ W.T\n" in body or "_W_x = X.swapaxes(0, 1) @ W.T  #" in body
     assert "H1 = np.tanh(_W_x[0] + b)" in body
+
+
+def _source_spec(name: str, output: str, extra: dict) -> dict:
+    """s (which needs a gradient) read in slices by W (every row) and Q (rows 1..3); ``output``: y
+    (reading the parameters ``extra`` too)."""
+    return {
+        "name": name,
+        "inputs": {"x": [4, 3]},
+        "targets": {"t": 2},
+        "params": {"A": [4, 3], "W": [4, 3], "Q": [4, 3], "U": [4, 4], "R": [2, 4], **extra},
+        "nodes": {
+            "s": "tanh(x + A)",
+            "h1": "tanh(W @ s[0])",
+            "h2": "tanh(W @ s[1] + U @ h1 + Q @ s[1])",
+            "h3": "tanh(W @ s[2] + U @ h2 + Q @ s[2])",
+            "h4": "tanh(W @ s[3] + U @ h3 + Q @ s[3])",
+            "y": output,
+        },
+        "loss": "half_sse(y, t)",
+    }
+
+
+#: s[3] is also read by P alone (not a product of several steps): s's adjoint is one stack of slots.
+NOT_THROUGH = _source_spec("stacked_source_read", "R @ h4 + P @ s[3]", {"P": [2, 3]})
+#: W takes rows 1 and 2 of s, Q rows 2 and 3; row 0 none.
+PARTIAL = {
+    "name": "stacked_source_partial",
+    "inputs": {"x": [4, 3]},
+    "targets": {"t": 2},
+    "params": {"A": [4, 3], "W": [4, 3], "Q": [4, 3], "U": [4, 4], "R": [2, 4]},
+    "nodes": {
+        "s": "tanh(x + A)",
+        "h1": "tanh(W @ s[1] + Q @ s[2])",
+        "h2": "tanh(W @ s[2] + U @ h1 + Q @ s[3])",
+        "y": "R @ h2",
+    },
+    "loss": "half_sse(y, t)",
+}
+
+
+def test_a_tensor_read_only_by_input_products_gets_its_adjoint_from_their_stacks(tmp_path):
+    spec = _source_spec("stacked_source", "R @ h4", {})
+    check_module_against_references(spec, emit_module(spec, tmp_path))
+    body = _loss_and_grad(module_source(symprop.derive(symprop.from_dict(spec, source="<test>"))))
+    assert "_dW_s = np.concatenate([" in body and "_dQ_s = np.concatenate([" in body
+    assert "dS = np.dot(_dW_s, W).reshape(-1, 4, 3)" in body
+    assert "np.add(dS[:, 1:4], np.dot(_dQ_s, Q).reshape(-1, 3, 3), out=dS[:, 1:4])" in body
+    assert "np.dot(dH2_f, Q)" not in body and "dS = np.concatenate(" not in body
+
+
+def test_a_tensor_also_read_otherwise_keeps_its_stack_of_slots(tmp_path):
+    check_module_against_references(NOT_THROUGH, emit_module(NOT_THROUGH, tmp_path))
+    body = _loss_and_grad(module_source(symprop.derive(symprop.from_dict(NOT_THROUGH, source="<test>"))))
+    assert "dS = np.concatenate(" in body and "_dW_s" not in body
+
+
+def test_input_products_of_some_rows_add_into_zeros(tmp_path):
+    check_module_against_references(PARTIAL, emit_module(PARTIAL, tmp_path))
+    body = _loss_and_grad(module_source(symprop.derive(symprop.from_dict(PARTIAL, source="<test>"))))
+    assert "dS = np.zeros_like(S)" in body
+    assert "np.add(dS[:, 1:3], np.dot(_dW_s, W).reshape(-1, 2, 3), out=dS[:, 1:3])" in body
+    assert "np.add(dS[:, 2:4], np.dot(_dQ_s, Q).reshape(-1, 2, 3), out=dS[:, 2:4])" in body
+
+
+def _embedded(name: str, rows: int) -> dict:
+    """An RNN of three steps over embedded tokens, with a table of ``rows`` rows."""
+    return {
+        "name": name,
+        "inputs": {"ids": {"shape": [3], "dtype": "int", "range": rows}},
+        "targets": {"t": 2},
+        "params": {"Emb": [rows, 3], "W": [4, 3], "U": [4, 4], "b": [4], "R": [2, 4]},
+        "nodes": {
+            "e": "Emb[ids]",
+            "h1": "tanh(W @ e[0] + b)",
+            "h2": "tanh(W @ e[1] + U @ h1 + b)",
+            "h3": "tanh(W @ e[2] + U @ h2 + b)",
+            "y": "R @ h3",
+        },
+        "loss": "half_sse(y, t)",
+    }
+
+
+def test_a_small_table_is_projected_before_its_rows_are_picked(tmp_path):
+    small, large = _embedded("embedded_small", 192), _embedded("embedded_large", 193)
+    check_module_against_references(small, emit_module(small, tmp_path))
+    body = _loss_and_grad(module_source(symprop.derive(symprop.from_dict(small, source="<test>"))))
+    assert "_W_e = (Emb @ W.T + b).take(Ids.T, axis=0)" in body
+    assert "dEmb = _gather_adjoint(dE_, Ids, Emb)" in body and "dE_ = np.dot(_dW_e, W).reshape(-1, 3, 3)" in body
+    # more rows than 64 a step: projecting the table would cost more than the rows looked up at batch 64
+    body = _loss_and_grad(module_source(symprop.derive(symprop.from_dict(large, source="<test>"))))
+    assert "_W_e = E_.swapaxes(0, 1) @ W.T + b" in body

@@ -482,6 +482,16 @@ class Op:
         (``emit.numpy.stacking``)."""
         return None
 
+    def numpy_row_products(
+        self, node: Node, code: NumpyContext, rows: str, count: int, matrix: str, bias: str
+    ) -> tuple[str, str] | None:
+        """The products ``node[k] @ matrix`` (plus ``bias``, code or '') of the ``count`` slices
+        ``rows`` takes (``[:, 1:6]``, or '' for all) along the first per-sample axis, as one
+        array of shape (slices, batch, ...), and how in words, when the op spells them cheaper than a product of
+        its value (an embedding projects its table first: ``Gather``); None: the builder's
+        product (``emit.numpy.stacking``)."""
+        return None
+
     def fused_step(self, step: Step) -> bool:
         """Whether ``step`` (one of this op's) replaces its input's step too: a loss fused with
         its output activation (dE/dz = y - t)."""

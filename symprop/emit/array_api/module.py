@@ -29,6 +29,8 @@ class ArrayApiBuilder(ModuleBuilder):
 
     float_literals = False
     concatenated_rows = False  # Dask cannot reshape the concatenation (ModuleBuilder.concatenated_rows)
+    adds_into_views = False  # no out= in the standard (ModuleBuilder.adds_into_views)
+    fancy_indexing = False  # indexing by 1-D integer arrays only (ModuleBuilder.fancy_indexing)
 
     def spelled(self, node, **options) -> tuple[str, str, set[str]]:
         self.reads = set()

@@ -122,6 +122,9 @@ WRAPPER = re.compile(r"^(X = _inputs\(|params = _checked_params\(|\w+ = (params|
 class NumbaBuilder(ModuleBuilder):
     """The NumPy builder, asking each op for its Numba spelling first (``Op.numba``)."""
 
+    adds_into_views = False  # no np.add(..., out=...) in Numba (ModuleBuilder.adds_into_views)
+    fancy_indexing = False  # indexing by 1-D integer arrays only (ModuleBuilder.fancy_indexing)
+
     def spelled(self, node, **options) -> tuple[str, str, set[str]]:
         self.reads = set()
         try:

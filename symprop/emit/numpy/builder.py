@@ -26,7 +26,7 @@ from ... import naming, registry
 from ...printing import EXTRA_HELPER_NEEDS, ArrayPrinter, print_array_expr
 from .fusion import PendingAdjoints, cancels_nothing
 from .printers import ArrayCode, FloatPrinter, MathPrinter, added_to, helper_source
-from .stacking import InputProduct, folded_biases, input_products, slot_targets
+from .stacking import InputProduct, folded_biases, input_products, slot_targets, source_products
 
 if TYPE_CHECKING:
     from ...derivation import Derivation, Step
@@ -82,6 +82,16 @@ class ModuleBuilder:
     #: first (9 parts of (64, 16): 5.5 against 8.7 us, NumPy 2.4).  The array-API builder keeps
     #: np.stack: Dask cannot reshape (batch, parts x width) chunks into (batch, parts, width).
     concatenated_rows = True
+
+    #: Whether a line may add into a view of an array (``np.add(dS[:, 1:6], ..., out=dS[:, 1:6])``,
+    #: ``source_lines``): the array API standard has no out=, the numba backend no np.add(out=);
+    #: their builders keep the adjoint of a source some of whose input products take a range of
+    #: its slices as one stack of slots.
+    adds_into_views = True
+
+    #: Whether a line may index by an integer array of more than one axis (``Emb[Ids.T]``, an op's
+    #: ``numpy_row_products``): the array API standard and Numba index by 1-D arrays only.
+    fancy_indexing = True
 
     def __init__(self, derivation: Derivation, stacked: bool = False):
         self.d = derivation
@@ -356,6 +366,9 @@ class ModuleBuilder:
             bias = f" + {product.bias}" if product.bias else ""
             if product.bias:
                 code += f" + {self.array(product.bias)}"
+            own = self.row_products(product)
+            if own is not None:
+                code = f"{product.array} = {own[0]}"
             positions, first = list(product.positions), product.positions[0]
             if not product.selection():
                 comment = f"{product.array}[k] = {product.weight} {product.source}[k]{bias} for every step k"
@@ -365,10 +378,25 @@ class ModuleBuilder:
                 )
             else:
                 comment = f"{product.array}[r] = {product.weight} {product.source}[k_r]{bias} for k_r in {positions}"
-            comment += ": one product for all the steps" + (", the bias added once" if bias else "")
-            reads = {product.source, product.weight} | ({product.bias} if product.bias else set())
+            comment += f": {own[1] if own else 'one product for all the steps'}" + (", the bias added once" if bias else "")
+            reads = ({product.source} if own is None else own[2]) | {product.weight} | ({product.bias} if product.bias else set())
             found[product.members[0]] = (Line(code, comment), reads)
         return found
+
+    def row_products(self, product: InputProduct) -> tuple[str, str, set[str]] | None:
+        """(code, how, the nodes it reads) of an input product as the source's op spells it
+        (``Op.numpy_row_products``: an embedding projects its table, then picks), or None."""
+        if not self.fancy_indexing:
+            return None
+        node = self.graph.nodes[product.source]
+        bias = f" + {self.array(product.bias)}" if product.bias else ""
+        weight = f"{self.array(product.weight)}.T"
+        self.reads = set()
+        try:
+            spelled = node.op.numpy_row_products(node, self, product.selection(), len(product.positions), weight, bias)
+        finally:
+            reads, self.reads = self.reads, None
+        return None if spelled is None else (*spelled, reads)
 
     def backward_lines(self) -> list[Line]:
         """The lines of backward() in the module: each step's (``step_lines``), except that the
@@ -381,17 +409,35 @@ class ModuleBuilder:
             for i, step in enumerate(steps)
             if step.source in self.products and step.target == self.products[step.source].weight
         }
+        weighted = set(weight_steps.values())
+        through = {  # sources whose adjoint is one product per input product (``stacking.source_products``)
+            source: products
+            for source, products in source_products(self.graph, self.products, self.slots).items()
+            if set(products) <= weighted and (self.adds_into_views or not any(p.selection() for p in products))
+        }
+        skipped, source_at = {}, {}  # steps gathered into a source's lines -> that source; its last step -> it
+        for i, step in enumerate(steps):
+            product = self.products.get(step.source)
+            if step.target in through:
+                skipped[i] = step.target
+            elif product is not None and product.source in through and step.target == self.node(step.source).inputs[1]:
+                skipped[i] = product.source
+            elif i in weight_steps and weight_steps[i].source in through:
+                source_at[weight_steps[i].source] = i
+        source_at = {max(source_at.get(s, -1), *(i for i, t in skipped.items() if t == s)): s for s in through}
         last, gathered = {}, {}  # each gathering line's key -> its last step, the steps it gathers
         for i, step in enumerate(steps):
             key = step.target if step.target in self.slots else weight_steps.get(i)
-            if key is not None:
+            if key is not None and i not in skipped:
                 last[key] = i
                 gathered.setdefault(key, []).append(step.source)
         blocked = {step.source for i, step in enumerate(steps) if step.target in self.slots or i in weight_steps}
         self.pending = pending = PendingAdjoints(self, blocked, Line)
         lines, assigned = [], set()
         for i, step in enumerate(steps):
-            if step.target in self.slots:
+            if i in skipped:
+                pending.read(step.source)
+            elif step.target in self.slots:
                 if last[step.target] != i:
                     continue
                 for name in dict.fromkeys(s for sources in self.slots[step.target].values() for s in sources):
@@ -403,11 +449,15 @@ class ModuleBuilder:
                     continue
                 for name in weight_steps[i].members:
                     lines += self.materialized(name)
-                lines += pending.resolved([self.weight_line(weight_steps[i], step.target in assigned)])
+                product = weight_steps[i]
+                lines += pending.resolved(self.weight_lines(product, step.target in assigned, product.source in through))
                 pending.read(*gathered[weight_steps[i]])
             else:  # whether it adds to what is there: the steps above may have moved
                 lines += self.backward_line(replace(step, accumulate=step.target in assigned))
-            assigned.add(step.target)
+            if i in source_at:
+                lines += self.source_lines(source_at[i], through[source_at[i]])
+            if i not in skipped:
+                assigned.add(step.target)
         lines += pending.flush()
         self.pending = None
         for param in self.graph.params():  # a gradient is an array of its parameter's shape
@@ -420,8 +470,16 @@ class ModuleBuilder:
         sum of their concatenation, where the last of them was: the same sums in another order,
         one BLAS call instead of one and an addition a step (the LSTM's four biases: 3 against 12
         us each at batch 64, 52 against 164 at 1024).  The adjoints are complete when their sum
-        is taken and never assigned again, so they can be read later."""
+        is taken and never assigned again, so they can be read later.  When an input product's
+        stacked adjoints (``weight_lines``, named) are those very adjoints, the sum reads the
+        stack, after its line: no second concatenation."""
         pattern = re.compile(r"(\w+) = (?:\1 \+ )?_batch_sum\(([A-Za-z_]\w*)(, \d+)?\)")
+        stack = re.compile(r"(_\w+) = np\.concatenate\(\[([\w, ]+)\], axis=1\)\.reshape\(-1, \d+\)")
+        stacks = {}  # the adjoints a named stack holds -> (its line, its name)
+        for position, line in enumerate(lines):
+            match = stack.fullmatch(line.code)
+            if match:
+                stacks[frozenset(match.group(2).split(", "))] = position, match.group(1)
         grads = {self.grad(p.name): p.name for p in self.graph.params()}
         found: dict[str, list[tuple[int, str, str]]] = {}
         assigned: dict[str, int] = {}
@@ -434,21 +492,29 @@ class ModuleBuilder:
             if match:
                 found.setdefault(target, []).append((position, match.group(2), match.group(3) or ""))
         dropped: set[int] = set()
-        replaced: dict[int, Line] = {}
+        after: dict[int, list[Line]] = {}
         for grad, terms in found.items():
             if len(terms) < 2 or len(terms) != assigned[grad] or len({axes for _, _, axes in terms}) > 1:
                 continue
             arrays = ", ".join(array for _, array, _ in terms)
-            code = f"{grad} = _batch_sum(np.concatenate([{arrays}]){terms[0][2]})"
             what = " + ".join(f"dE/d{self.graph.node_of_grad(array)}" for _, array, _ in terms)
-            dropped.update(position for position, _, _ in terms[:-1])
-            replaced[terms[-1][0]] = Line(code, f"dE/d{grads[grad]} = {what}, summed over the batch in one sum")
-        return [replaced.get(i, line) for i, line in enumerate(lines) if i not in dropped]
+            comment = f"dE/d{grads[grad]} = {what}, summed over the batch in one sum"
+            dropped.update(position for position, _, _ in terms)
+            position, code = terms[-1][0], f"{grad} = _batch_sum(np.concatenate([{arrays}]){terms[0][2]})"
+            held = stacks.get(frozenset(array for _, array, _ in terms))
+            if held is not None and not terms[0][2]:
+                position, code = max(position, held[0]), f"{grad} = _batch_sum({held[1]})"
+                comment += " (the rows of the stack)"
+            after.setdefault(position, []).append(Line(code, comment))
+        return [out for i, line in enumerate(lines) for out in ([] if i in dropped else [line]) + after.get(i, [])]
 
-    def weight_line(self, product: InputProduct, accumulate: bool) -> Line:
+    def weight_lines(self, product: InputProduct, accumulate: bool, named: bool = False) -> list[Line]:
         """dE/dW of an input product's weight, sum over k of dZ_k^T x[k]: the members' adjoints
         stacked (batch, steps, outputs) times the source's rows, one product over the batch and
-        the steps (``stacking``: faster at batch 64, slower at 1024, docs/benchmarks.md)."""
+        the steps (``stacking``: faster at batch 64, slower at 1024, docs/benchmarks.md).
+        ``named`` (or a bias the product folded in): the stack is an array of its own
+        (``InputProduct.stacked``), which the source's adjoint (``source_lines``) or the bias's
+        gradient (``summed_once``) reads too."""
         rows: dict[int, list[str]] = {}
         for member in product.members:
             rows.setdefault(product.row(member), []).append(self.grad(member))
@@ -460,13 +526,46 @@ class ModuleBuilder:
             if self.concatenated_rows
             else f"np.stack([{', '.join(stacked)}], axis=1)"
         )
-        code = f"np.dot({rows_code}.reshape(-1, {outputs}).T, {source}.reshape(-1, {inputs}))"
-        grad = self.grad(product.weight)
+        before = []
         x = f"{product.source}[k]"
+        if named or product.bias:  # the bias's gradient sums the same stack (``summed_once``)
+            shown = f"dE/d({product.weight} {x}) of every step, rows of (batch x steps)"
+            before = [Line(f"{product.stacked} = {rows_code}.reshape(-1, {outputs})", shown)]
+            rows_code = product.stacked
+        else:
+            rows_code += f".reshape(-1, {outputs})"
+        code = f"np.dot({rows_code}.T, {source}.reshape(-1, {inputs}))"
+        grad = self.grad(product.weight)
         math = f"sum over k of dE/d({product.weight} {x}) {x}^T, summed over the batch, one product for all the steps"
         if accumulate:
-            return Line(f"{grad} = {grad} + {code}", f"dE/d{product.weight} += {math}")
-        return Line(f"{grad} = {code}", f"dE/d{product.weight} = {math}")
+            return [*before, Line(f"{grad} = {grad} + {code}", f"dE/d{product.weight} += {math}")]
+        return [*before, Line(f"{grad} = {code}", f"dE/d{product.weight} = {math}")]
+
+    def source_lines(self, source: str, products: tuple[InputProduct, ...]) -> list[Line]:
+        """dE/d``source`` of a tensor read only through input products (``stacking.source_products``):
+        each product's stacked adjoints (``weight_lines``) times its weight, one product over the
+        batch and the steps; a product of some of the steps adds into a view of those steps."""
+        node = self.graph.nodes[source]
+        shape = ", ".join(str(n) for n in node.shape)
+        rest = ", ".join(str(n) for n in node.shape[1:])
+        grad = self.grad(source)
+        full = [p for p in products if not p.selection()]
+        terms = [f"np.dot({p.stacked}, {self.use(p.weight)})" for p in full]
+        shown = f"dE/d{source}[k] = " + " + ".join(f"{p.weight}^T dE/d({p.weight} {source}[k])" for p in full)
+        if len(terms) > 1:
+            lines = [Line(f"{grad} = ({' + '.join(terms)}).reshape(-1, {shape})", f"{shown}: one product each for all the steps")]
+        elif terms:
+            lines = [Line(f"{grad} = {terms[0]}.reshape(-1, {shape})", f"{shown}: one product for all the steps")]
+        else:
+            lines = [Line(f"{grad} = np.zeros_like({self.use(source)})", f"dE/d{source}, added to below")]
+        for p in products:
+            if p.selection():
+                view, rows = f"{grad}{p.selection()}", len(p.positions)
+                product = f"np.dot({p.stacked}, {self.use(p.weight)}).reshape(-1, {rows}, {rest})"
+                math = f"dE/d{source}[k] += {p.weight}^T dE/d({p.weight} {source}[k])"
+                steps = f"for k = {p.positions[0]}..{p.positions[-1]}, in place"
+                lines.append(Line(f"np.add({view}, {product}, out={view})", f"{math} {steps}"))
+        return lines
 
     def slot_line(self, target: str) -> Line:
         """dE/d``target`` as one stack along its first per-sample axis: slot k the sum of the

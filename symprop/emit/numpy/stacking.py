@@ -18,9 +18,18 @@ each step on its own (``ModuleBuilder.step_lines``), still show the per-step lin
   back (measured, docs/benchmarks.md).
   Its weight's gradient, sum over k of ``dZ_k^T x[k]``, is one product too: the steps'
   adjoints stacked (batch, steps, outputs), reshaped with the source to rows of (batch x
-  steps), at the last of the steps (``ModuleBuilder.weight_line``).  Measured against one
+  steps), at the last of the steps (``ModuleBuilder.weight_lines``).  Measured against one
   product a step: 5% faster for the LSTM at batch 64, 10% slower at 1024 (the stack is a
-  fresh copy); the input adjoints ``W^T dZ_k`` stay one product a step (faster at both).
+  fresh copy).  The stack is an array of its own (``InputProduct.stacked``) when its bias's
+  gradient sums the same adjoints (``ModuleBuilder.summed_once`` sums the stack: no second
+  concatenation) or when the source's adjoint reads it (below).
+* **Source adjoints** (``source_products``): a tensor that reaches the loss only through input
+  products (every slice of it is the data of their members alone: an embedding's rows read by
+  a GRU's gates) gets its adjoint as one product per input product, its stack times its weight
+  (``ModuleBuilder.source_lines``), instead of one product ``W^T dZ_k`` a member and one sum a
+  slot: embedding_gru's 17 products and 11 additions of (64, 12) arrays become 3 products of
+  (384, 16) by (16, 12) and 2 additions.  Elsewhere the input adjoints stay one product a step
+  (a stack of them alone costs a copy: slower at both batch sizes).
 * **Folded biases** (``folded_biases``): when every member's value goes on, through sums
   alone, into a sum with one and the same bias ``b`` (``sigmoid(Wi x[k] + Ui h + bi)``), the
   product adds it once for all the steps (``_Wi_x = X.swapaxes(0, 1) @ Wi.T + bi``) and those
@@ -58,6 +67,12 @@ class InputProduct:
     @property
     def array(self) -> str:
         return f"_{self.weight}_{self.source}"
+
+    @property
+    def stacked(self) -> str:
+        """The members' adjoints stacked as rows of (batch x steps), when the source's adjoint
+        reads them too (``source_products``)."""
+        return f"_d{self.weight}_{self.source}"
 
     def row(self, member: str) -> int:
         return self.positions.index(self.slots[self.members.index(member)])
@@ -166,3 +181,28 @@ def slot_targets(graph, steps) -> dict[str, dict[int, list[str]]]:
         for target, slots in found.items()
         if target not in refused and sum(map(len, slots.values())) >= 2
     }
+
+
+def source_products(graph, products: dict[str, InputProduct], slots: dict[str, dict[int, list[str]]]) -> dict[str, tuple]:
+    """Source -> its input products, for a tensor whose adjoint comes through them alone: every
+    slice of it (``slots``) is read only as the data of members of input products of it (an
+    embedding's rows, read by a GRU's gates).  Its adjoint is then one product per input product,
+    its members' adjoints stacked (as for the weight's gradient) times the weight, instead of one
+    product a member and one sum a slot (``ModuleBuilder.source_lines``).  The products' rows must
+    be all the slices or a range of them (added into a view of the adjoint)."""
+    found = {}
+    for source, slot_map in slots.items():
+        used = []
+        for name in (s for sources in slot_map.values() for s in sources):
+            readers = graph.consumers(name)
+            product = [products.get(node.name) for node in readers]
+            if not readers or None in product or any(
+                p.source != source or node.inputs[1] != name or node.inputs[0] == name for p, node in zip(product, readers)
+            ):
+                break
+            used += product
+        else:
+            chosen = tuple(dict.fromkeys(used))
+            if not any(p.selection().startswith("[:, [") for p in chosen):  # a list of rows: no view to add into
+                found[source] = chosen
+    return found
