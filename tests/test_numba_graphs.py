@@ -31,7 +31,7 @@ AGREE = 1e-12
 
 #: What the backend cannot spell, with its one line (the rest must agree with the NumPy module).
 REFUSED = {
-    "cnn_digits": "the helper _conv",
+    "cnn_digits": "the helper _conv_kept",
     "transformer_block": "the product s_b of arrays of 4 axes (the batch axis included)",
     "sample_reduce": "np.full",
     "sample_einsum": "np.einsum",
@@ -39,7 +39,7 @@ REFUSED = {
     "sample_index": "the helper _unindex",
     "sample_tril": "np.tensordot",
     "sample_layernorm": "the helper _normalize",
-    "sample_conv": "the helper _conv",
+    "sample_conv": "the helper _conv_kept",
     "sample_pool": "the helper _max_pool",
 }
 OP_NETWORKS = {f"sample_{op.__name__.lower()}": body for op, body in OP_SAMPLES.items()}
