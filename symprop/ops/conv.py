@@ -17,6 +17,7 @@ how the handout explains it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import sympy as sp
@@ -69,6 +70,12 @@ CONV_HELPER = '''def _conv(x, w, stride, padding):
     return _conv_kept(x, w, stride, padding)[0]
 '''
 
+IM2COL_HELPER = '''def _im2col(x, size, stride, padding):
+    """The columns (batch, C * size, positions) of the zero-padded x that _conv multiplies by
+    the kernel (_columns of its windows)."""
+    return _columns(_windows(_zero_pad(x, padding), size, stride))
+'''
+
 CONV_KEPT_HELPER = '''def _conv_kept(x, w, stride, padding):
     """(_conv(x, w, stride, padding), the columns it multiplied): the kernel as an (O, C * size)
     matrix times each sample's columns of the zero-padded x (im2col, (batch, C * size, positions)),
@@ -80,14 +87,13 @@ CONV_KEPT_HELPER = '''def _conv_kept(x, w, stride, padding):
     if x.ndim < w.ndim:
         y, columns = _conv_kept(x[None], w, stride, padding)
         return y[0], columns
-    windows = _windows(_zero_pad(x, padding), w.shape[2:], stride)
-    columns = _columns(windows)
-    shape = (len(x), len(w), *windows.shape[2 : w.ndim])
+    columns = _im2col(x, w.shape[2:], stride, padding)
+    shape = (len(x), len(w), *((n + 2 * p - m) // s + 1 for n, m, s, p in zip(x.shape[2:], w.shape[2:], stride, padding)))
     return np.matmul(w.reshape(len(w), -1), columns).reshape(shape), columns
 '''
 
 KERNEL_ADJOINT_HELPER = '''def _conv_adjoint_kernel(g, columns, shape):
-    """dE/dw of _conv(x, w, stride, padding), w of ``shape``, from the columns of x (_conv_kept's):
+    """dE/dw of _conv(x, w, stride, padding), w of ``shape``, from the columns of x (_im2col's):
     each kernel element met the input elements at its offset in every window, so each sample's
     upstream adjoint (O, positions) times its columns transposed, summed over the batch.  Those
     per-sample products (a BLAS call a sample) and their sum where there are no more output
@@ -167,13 +173,13 @@ ARRAY_API_HELPERS = {
     if x.ndim < w.ndim:
         y, columns = _conv_kept(xp.expand_dims(x, axis=0), w, stride, padding)
         return y[0, ...], columns
-    windows = _windows(_zero_pad(x, padding), w.shape[2:], stride)
-    columns = _columns(windows)
+    positions = [(n + 2 * p - m) // s + 1 for n, m, s, p in zip(x.shape[2:], w.shape[2:], stride, padding)]
+    columns = _im2col(x, w.shape[2:], stride, padding)
     y = xp.reshape(w, (w.shape[0], -1)) @ columns
-    return xp.moveaxis(xp.reshape(y, (w.shape[0], *windows.shape[2:])), 0, 1), columns
+    return xp.moveaxis(xp.reshape(y, (w.shape[0], x.shape[0], *positions)), 0, 1), columns
 ''',
     "conv_adjoint_kernel": '''def _conv_adjoint_kernel(g, columns, shape):
-    """dE/dw of _conv(x, w, stride, padding), w of ``shape``, from the columns of x (_conv_kept's):
+    """dE/dw of _conv(x, w, stride, padding), w of ``shape``, from the columns of x (_im2col's):
     each kernel element met the input elements at its offset in every window, so the upstream
     adjoint g (batch, O, *positions), as an (O, batch * positions) matrix, times the columns
     transposed."""
@@ -298,16 +304,25 @@ class Conv(Op):
             "zero_pad": ZERO_PAD_HELPER,
             "conv": CONV_HELPER,
             "conv_kept": CONV_KEPT_HELPER,
+            "im2col": IM2COL_HELPER,
             "conv_adjoint_kernel": KERNEL_ADJOINT_HELPER,
             "conv_adjoint_input": INPUT_ADJOINT_HELPER,
         }
-        for name in ("windows", "columns", "zero_pad", "conv_kept", *names):
+        for name in ("windows", "columns", "zero_pad", "im2col", "conv_kept", *names):
             code.require_helper(name, sources[name])
 
     def numpy_saves(self, node, graph):
-        """The columns of x (im2col), when the kernel's adjoint reads them: the forward line keeps
-        them (``_conv_kept``) rather than the backward step copying them again."""
-        return (self.KEPT,) if node.inputs[1] in graph.needs_grad else ()
+        """The columns of x (im2col), when the kernel's adjoint reads them and they are small: no
+        more rows (C * kernel size) than x and the output have channels (C + O), as in the first
+        convolution of an image network (cnn_digits: 1 channel, 3 x 3, to 8).  The forward line
+        keeps them (``_conv_kept``), no second im2col copy in the backward pass: at batch 64, 0.85x
+        of the time.  Larger columns are copied again: kept, they stay alive from the forward line
+        to the kernel's adjoint, and the fresh pages of that larger peak cost more than the copy
+        (two conv1d, 4 -> 8 channels with kernel 5 and 8 -> 8 with kernel 3 and stride 4: 1.05x
+        to 1.23x slower kept)."""
+        rows = self.x_shape[0] * math.prod(self.w_shape[2:])
+        small = rows <= self.x_shape[0] + self.w_shape[0]
+        return (self.KEPT,) if small and node.inputs[1] in graph.needs_grad else ()
 
     def numpy(self, node, code):
         x, w = node.inputs
@@ -327,7 +342,11 @@ class Conv(Op):
         g = code.grad(step.source) + one
         if step.argument == 1:
             self._helpers(code, "conv_adjoint_kernel")
-            spelled = f"_conv_adjoint_kernel({g}, {code.saved(step.source, self.KEPT)}, {self.w_shape})"
+            if self.numpy_saves(source, code.graph):
+                columns = code.saved(step.source, self.KEPT)
+            else:
+                columns = f"_im2col({code.use(x)}{one}, {self.w_shape[2:]}, {self.stride}, {self.padding})"
+            spelled = f"_conv_adjoint_kernel({g}, {columns}, {self.w_shape})"
             note = ", summed over the batch" if not one else ""
             return AdjointCode(spelled, f"dE/d{step.source} contracted with the windows of {x}", note)
         self._helpers(code, "conv", "conv_adjoint_input")
@@ -354,12 +373,13 @@ class Conv(Op):
         if step.argument == 1:
             target = tex.partial("E", tex.el(w, ",".join([L.out, L.channel, *L.offsets])))
             element = rf"{target} {eq} \sum_{{{','.join(L.positions)}}} {upstream} \, {tex.el(x, self._input_index(L))}"
-            columns = escape_latex_text(naming.saved_name(tex.graph.array(step.source), self.KEPT))
             note = (
                 "each kernel element met, in every window, the input element at its offset "
-                f"(indices from 0; ${tex.node_tex(x)}$ is 0 outside its bounds, the padding); the NumPy line "
-                rf"reads those windows from \texttt{{{columns}}}, the copy of them the forward pass made"
+                f"(indices from 0; ${tex.node_tex(x)}$ is 0 outside its bounds, the padding)"
             )
+            if self.numpy_saves(tex.node(step.source), tex.graph):  # numpy_adjoint reads the columns kept
+                columns = escape_latex_text(naming.saved_name(tex.graph.array(step.source), self.KEPT))
+                note += rf"; the NumPy line reads those windows from \texttt{{{columns}}}, the copy of them the forward pass made"
             return element, "", note
         spatial = INPUT_LETTERS[: self.dims]
         flipped = ",".join([L.out, L.channel, *(f"{m - 1}-{p}" for m, p in zip(self.w_shape[2:], L.offsets))])
