@@ -39,7 +39,7 @@ REFUSED = {
     "sample_index": "the helper _unindex",
     "sample_tril": "np.tensordot",
     "sample_layernorm": "the helper _normalize",
-    "sample_conv": "the helper _conv_kept",
+    "sample_conv": "the helper _conv",
     "sample_pool": "the helper _max_pool",
 }
 OP_NETWORKS = {f"sample_{op.__name__.lower()}": body for op, body in OP_SAMPLES.items()}
