@@ -81,9 +81,9 @@ CONV_KEPT_HELPER = '''def _conv_kept(x, w, stride, padding):
     matrix times each sample's columns of the zero-padded x (im2col, (batch, C * size, positions)),
     a BLAS call a sample (np.matmul), which writes the output in its own order: C-contiguous, so
     that what follows (a bias, an activation, a pooling, their adjoints) runs on contiguous arrays,
-    and a reshape is a view.  The kernel's adjoint reads the columns again (_conv_adjoint_kernel):
-    one im2col copy a pass.  x without a batch axis (shared by all samples) is a batch of one:
-    the output has no batch axis, the columns keep theirs."""
+    and a reshape is a view.  The forward line keeps small columns for the kernel's adjoint
+    (Conv.numpy_saves): one im2col copy a pass.  x without a batch axis (shared by all samples)
+    is a batch of one: the output has no batch axis, the columns keep theirs."""
     if x.ndim < w.ndim:
         y, columns = _conv_kept(x[None], w, stride, padding)
         return y[0], columns
@@ -315,11 +315,11 @@ class Conv(Op):
         """The columns of x (im2col), when the kernel's adjoint reads them and they are small: no
         more rows (C * kernel size) than x and the output have channels (C + O), as in the first
         convolution of an image network (cnn_digits: 1 channel, 3 x 3, to 8).  The forward line
-        keeps them (``_conv_kept``), no second im2col copy in the backward pass: at batch 64, 0.85x
-        of the time.  Larger columns are copied again: kept, they stay alive from the forward line
-        to the kernel's adjoint, and the fresh pages of that larger peak cost more than the copy
-        (two conv1d, 4 -> 8 channels with kernel 5 and 8 -> 8 with kernel 3 and stride 4: 1.05x
-        to 1.23x slower kept)."""
+        keeps them (``_conv_kept``), no second im2col copy in the backward pass (cnn_digits at batch
+        64 in float64: 0.86x to 0.88x of the hand version's time, was 1.00x).  Larger columns are
+        copied again: kept, they stay alive from the forward line to the kernel's adjoint, and the
+        fresh pages of that larger peak cost more than the copy (two conv1d, 4 -> 8 channels with
+        kernel 5 and 8 -> 8 with kernel 3 and stride 4: 1.05x to 1.23x slower kept)."""
         rows = self.x_shape[0] * math.prod(self.w_shape[2:])
         small = rows <= self.x_shape[0] + self.w_shape[0]
         return (self.KEPT,) if small and node.inputs[1] in graph.needs_grad else ()
