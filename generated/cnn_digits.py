@@ -127,9 +127,9 @@ def _conv_kept(x, w, stride, padding):
     matrix times each sample's columns of the zero-padded x (im2col, (batch, C * size, positions)),
     a BLAS call a sample (np.matmul), which writes the output in its own order: C-contiguous, so
     that what follows (a bias, an activation, a pooling, their adjoints) runs on contiguous arrays,
-    and a reshape is a view.  The kernel's adjoint reads the columns again (_conv_adjoint_kernel):
-    one im2col copy a pass.  x without a batch axis (shared by all samples) is a batch of one:
-    the output has no batch axis, the columns keep theirs."""
+    and a reshape is a view.  The forward line keeps small columns for the kernel's adjoint
+    (Conv.numpy_saves): one im2col copy a pass.  x without a batch axis (shared by all samples)
+    is a batch of one: the output has no batch axis, the columns keep theirs."""
     if x.ndim < w.ndim:
         y, columns = _conv_kept(x[None], w, stride, padding)
         return y[0], columns
