@@ -106,32 +106,42 @@ def _columns(windows):
     return rows.reshape(len(rows), np.prod(rows.shape[1 : 2 + k]), np.prod(rows.shape[2 + k :]))
 
 
-def _conv(x, w, stride, padding):
-    """PyTorch's conv1d/conv2d (a cross-correlation) of x (batch, C, *spatial) with the kernel
-    w (O, C, *size) -> (batch, O, *positions): the kernel as an (O, C * size) matrix times each
-    sample's columns of the zero-padded x (im2col), a BLAS call a sample (np.matmul), which
-    writes the output in its own order: C-contiguous, so that what follows (a bias, an
-    activation, a pooling, their adjoints) runs on contiguous arrays, and a reshape is a view."""
-    windows = _windows(_zero_pad(x, padding), w.shape[2:], stride)
-    shape = (len(x), len(w), *windows.shape[2 : w.ndim])
-    return np.matmul(w.reshape(len(w), -1), _columns(windows)).reshape(shape)
-
-
-def _conv_adjoint_kernel(g, x, size, stride, padding):
-    """dE/dw of _conv(x, w, stride, padding): each kernel element met the input elements at its
-    offset in every window, so each sample's upstream adjoint (O, positions) times its columns
-    transposed, summed over the batch -> (O, C, *size).  Those per-sample products (a BLAS call a
-    sample) and their sum where there are no more output channels O than positions (the products
-    are then no larger than the columns); else one product of g and the columns as
-    (O, batch * positions) and (batch * positions, C * size) matrices (np.tensordot, which copies
-    both into those shapes)."""
-    columns = _columns(_windows(_zero_pad(x, padding), size, stride))
+def _conv_adjoint_kernel(g, columns, shape):
+    """dE/dw of _conv(x, w, stride, padding), w of ``shape``, from the columns of x (_im2col's):
+    each kernel element met the input elements at its offset in every window, so each sample's
+    upstream adjoint (O, positions) times its columns transposed, summed over the batch.  Those
+    per-sample products (a BLAS call a sample) and their sum where there are no more output
+    channels O than positions (the products are then no larger than the columns); else one
+    product of g and the columns as (O, batch * positions) and (batch * positions, C * size)
+    matrices (np.tensordot, which copies both into those shapes)."""
     rows = g.reshape(len(g), g.shape[1], -1)
     if rows.shape[1] <= rows.shape[2]:
         kernel = np.matmul(rows, columns.transpose(0, 2, 1)).sum(axis=0)
     else:
         kernel = np.tensordot(rows, columns, axes=([0, 2], [0, 2]))
-    return kernel.reshape(g.shape[1], x.shape[1], *size)
+    return kernel.reshape(shape)
+
+
+def _conv_kept(x, w, stride, padding):
+    """(_conv(x, w, stride, padding), the columns it multiplied): the kernel as an (O, C * size)
+    matrix times each sample's columns of the zero-padded x (im2col, (batch, C * size, positions)),
+    a BLAS call a sample (np.matmul), which writes the output in its own order: C-contiguous, so
+    that what follows (a bias, an activation, a pooling, their adjoints) runs on contiguous arrays,
+    and a reshape is a view.  The forward line keeps small columns for the kernel's adjoint
+    (Conv.numpy_saves): one im2col copy a pass.  x without a batch axis (shared by all samples)
+    is a batch of one: the output has no batch axis, the columns keep theirs."""
+    if x.ndim < w.ndim:
+        y, columns = _conv_kept(x[None], w, stride, padding)
+        return y[0], columns
+    columns = _im2col(x, w.shape[2:], stride, padding)
+    shape = (len(x), len(w), *((n + 2 * p - m) // s + 1 for n, m, s, p in zip(x.shape[2:], w.shape[2:], stride, padding)))
+    return np.matmul(w.reshape(len(w), -1), columns).reshape(shape), columns
+
+
+def _im2col(x, size, stride, padding):
+    """The columns (batch, C * size, positions) of the zero-padded x that _conv multiplies by
+    the kernel (_columns of its windows)."""
+    return _columns(_windows(_zero_pad(x, padding), size, stride))
 
 
 def _max_pool(x, size, stride):
@@ -327,14 +337,16 @@ def forward(params, X):
     kb = params["kb"]
     W = params["W"]
     b = params["b"]
-    C_b = _conv(X, K, (1, 1), (1, 1)) + kb  # c_b = conv2d(x, K, padding=1) + kb
+    # c_a = conv2d(x, K, padding=1), and the columns of x for the kernel's adjoint
+    C_a, _columns_C_a = _conv_kept(X, K, (1, 1), (1, 1))
+    C_b = C_a + kb  # c_b = c_a + kb
     C = _relu(C_b)  # c = relu(c_b)
     P = _max_pool(C, (2, 2), (2, 2))  # p = max_pool2d(c, 2)
     H = P.reshape(P.shape[0], 128)  # h = reshape(p, [128])
     Y_a = np.dot(H, W.T) + b  # y_a = W h + b
     Y, _lse_Y = _softmax_lse(Y_a)  # y = softmax(y_a), and its log-sum-exp for the loss
     cache = {
-        "X": X,
+        "_columns_C_a": _columns_C_a,
         "C_b": C_b,
         "C": C,
         "P": P,
@@ -364,7 +376,7 @@ def backward(params, cache, T):
     T = _targets(T, cache["Y"])
     params = _checked_params(params)
     W = params["W"]
-    X = cache["X"]
+    _columns_C_a = cache["_columns_C_a"]
     C_b = cache["C_b"]
     C = cache["C"]
     P = cache["P"]
@@ -381,7 +393,7 @@ def backward(params, cache, T):
     dC_b = dC * (C_b > 0.0)  # dE/dc_b = dE/dc * where(c_b > 0, 1, 0)
     dkb = (_batch_sum(dC_b)).sum(axis=(1, 2), keepdims=True)  # dE/dkb = dE/dc_b, summed over the batch
     # dE/dK = dE/dc_b contracted with the windows of x, summed over the batch
-    dK = _conv_adjoint_kernel(dC_b, X, (3, 3), (1, 1), (1, 1))
+    dK = _conv_adjoint_kernel(dC_b, _columns_C_a, (8, 1, 3, 3))
     return {
         "K": dK,
         "kb": dkb,
@@ -402,7 +414,10 @@ def loss_and_grad(params, X, T, check=True):
     kb = params["kb"]
     W = params["W"]
     b = params["b"]
-    C_b = _conv(X, K, (1, 1), (1, 1)) + kb  # c_b = conv2d(x, K, padding=1) + kb
+    # c_a = conv2d(x, K, padding=1), and the columns of x for the kernel's adjoint
+    C_a, _columns_C_a = _conv_kept(X, K, (1, 1), (1, 1))
+    C_b = C_a + kb  # c_b = c_a + kb
+    del C_a
     C = _relu(C_b)  # c = relu(c_b)
     P = _max_pool(C, (2, 2), (2, 2))  # p = max_pool2d(c, 2)
     H = P.reshape(P.shape[0], 128)  # h = reshape(p, [128])
@@ -429,7 +444,7 @@ def loss_and_grad(params, X, T, check=True):
     del C_b, dC
     dkb = (_batch_sum(dC_b)).sum(axis=(1, 2), keepdims=True)  # dE/dkb = dE/dc_b, summed over the batch
     # dE/dK = dE/dc_b contracted with the windows of x, summed over the batch
-    dK = _conv_adjoint_kernel(dC_b, X, (3, 3), (1, 1), (1, 1))
+    dK = _conv_adjoint_kernel(dC_b, _columns_C_a, (8, 1, 3, 3))
     return E, {
         "K": dK,
         "kb": dkb,

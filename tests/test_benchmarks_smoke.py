@@ -120,7 +120,7 @@ def test_bench_conv_quick(tmp_path):
     assert done.returncode == 0, done.stderr
     (row,) = json.loads(output.read_text(encoding="utf-8"))["rows"]
     assert row["agreement"] < 1e-4 and row["ratio"] > 0
-    assert any("_conv(X, K" in text for text, _ in row["lines"])  # the convolution line is profiled
+    assert any("_conv_kept(X, K" in text for text, _ in row["lines"])  # the convolution line is profiled
     assert "| float32 |" in done.stdout and "median per statement" in done.stdout
 
 
@@ -207,7 +207,7 @@ def test_bench_graphs_cnn_digits_and_transformer_block():
     assert "| cnn_digits | - |" not in done.stdout
     if importlib.util.find_spec("scipy") is not None:
         assert "| transformer_block | - |" not in done.stdout
-    assert "no spelling of the helper _conv (use --backend numpy): measured without numba" in done.stderr
+    assert "no spelling of the helper _conv_kept (use --backend numpy): measured without numba" in done.stderr
     four_axes = "no spelling of the product s_b of arrays of 4 axes (the batch axis included) (use --backend numpy)"
     assert f"{four_axes}: measured without numba" in done.stderr
     if importlib.util.find_spec("jax") is not None:

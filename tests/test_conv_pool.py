@@ -110,6 +110,27 @@ def test_pooling_and_convolution_adjoints_agree_with_autograd(tmp_path, label, s
         assert "out=" in (tmp_path / "pooling_case.py").read_text()  # the relu's array written into
 
 
+#: Convolutions whose columns (im2col) the forward line keeps for the kernel's adjoint (no more
+#: rows, C * kernel size, than C + O), of a batched x and of one shared by all samples, and one
+#: whose columns the backward pass copies again (larger ones).
+KEPT_COLUMNS = [
+    ("kept", {"x": [1, 5, 5]}, {"K": [8, 1, 3, 3]}, "relu(conv2d(x, K, padding=1))", True),
+    ("kept, x shared by the samples", {"x": [4, 4, 4]}, {"A": [1, 5, 5], "K": [4, 1, 2, 2]}, "conv2d(A, K) * x", True),
+    ("copied again", {"x": [2, 5, 5]}, {"K": [3, 2, 3, 3]}, "relu(conv2d(x, K, padding=1))", False),
+]
+
+
+@pytest.mark.parametrize("label, inputs, params, expression, kept", KEPT_COLUMNS, ids=[row[0] for row in KEPT_COLUMNS])
+def test_the_forward_line_keeps_small_columns_for_the_kernels_adjoint(tmp_path, label, inputs, params, expression, kept):
+    spec = {"name": "kept_columns", "inputs": inputs, "targets": {"t": []}, "params": params,
+            "nodes": {"y": f"sum({expression})"}, "loss": "half_sse(y, t)"}
+    module = emit_module(spec, tmp_path)
+    check_module_against_references(spec, module)
+    source = (tmp_path / "kept_columns.py").read_text()
+    assert ("_columns_Y_a = _conv_kept(" in source) == kept
+    assert ("_conv_adjoint_kernel(dY_a, _im2col(" in source) == (not kept)
+
+
 def test_a_convolution_returns_a_contiguous_array(tmp_path):
     """_conv writes its output in (batch, O, *positions) order: what follows runs on contiguous
     arrays (a reshape of it is a view)."""

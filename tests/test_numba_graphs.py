@@ -31,7 +31,7 @@ AGREE = 1e-12
 
 #: What the backend cannot spell, with its one line (the rest must agree with the NumPy module).
 REFUSED = {
-    "cnn_digits": "the helper _conv",
+    "cnn_digits": "the helper _conv_kept",
     "transformer_block": "the product s_b of arrays of 4 axes (the batch axis included)",
     "sample_reduce": "np.full",
     "sample_einsum": "np.einsum",
