@@ -581,3 +581,16 @@ def test_an_arrow_bends_the_least_and_over_before_under():
     assert bend(start, end, [Box(3, 0, 0.5, 0.4), Box(3, 0.8, 0.5, 0.4)], "x") == "bend right=15"  # under a column
     wall = [Box(3, y / 2, 0.5, 0.4) for y in range(-20, 21)]
     assert bend(start, end, wall, "bend left=40") == "bend left=40"  # no way round: the default
+
+
+def test_the_notation_writes_no_bias_a_network_lacks():
+    """A new user's finding (trial4): tutorial_222 has no biases (its layers table lists W only,
+    its box says "this network has no biases"), yet the notation read z = W a + b and
+    Z = A W^T + b.  With biases (layer_equations_222) both keep their + b."""
+    without = latex_source(derive("tutorial_222"))
+    assert r"$z^{(l)} = W^{(l)} a^{(l-1)}$" in without and r"$Z = A\,W^{\top}$." in without
+    assert "+ b^{(l)}$" not in without and r"W^{\top} + b" not in without
+    html = derive("tutorial_222").html()
+    assert r"Z = A\,W^{\top}</span>." in html
+    with_bias = latex_source(derive("layer_equations_222"))
+    assert r"$z^{(l)} = W^{(l)} a^{(l-1)} + b^{(l)}$" in with_bias and r"$Z = A\,W^{\top} + b$." in with_bias

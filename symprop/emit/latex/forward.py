@@ -89,7 +89,7 @@ class ForwardSection:
         rows += [
             row(
                 r"$z^{(l)}$",
-                r"pre-activation: $z^{(l)} = W^{(l)} a^{(l-1)} + b^{(l)}$",
+                rf"pre-activation: $z^{{(l)}} = W^{{(l)}} a^{{(l-1)}}{self.bias_term('b^{(l)}')}$",
                 "$n_l$",
                 code(self.graph.array(first.z)) + r" $(N \times n_l)$",
                 claim(last.z, (0,)),
@@ -131,6 +131,11 @@ class ForwardSection:
             ),
         ]
         return rows
+
+    def bias_term(self, b: str) -> str:
+        """`` + b`` in the notation's general formulas, or nothing when no layer has a bias
+        (tutorial_222's z = W a: a teacher reads ``+ b`` as a parameter the network lacks)."""
+        return f" + {b}" if any(layer.bias for layer in self.layers) else ""
 
     # -- forward --------------------------------------------------------------------
 
