@@ -594,3 +594,23 @@ def test_the_notation_writes_no_bias_a_network_lacks():
     assert r"Z = A\,W^{\top}</span>." in html
     with_bias = latex_source(derive("layer_equations_222"))
     assert r"$z^{(l)} = W^{(l)} a^{(l-1)} + b^{(l)}$" in with_bias and r"$Z = A\,W^{\top} + b$." in with_bias
+
+
+def test_a_graph_spec_has_no_layer_to_go_back_to():
+    """A new user's finding (trial4): gated_unit (a graph spec, no layers) titled dE/dg "back
+    through the weights to the layer's input"; it names the weights instead.  A layer stack
+    keeps its layer."""
+    graph = latex_source(derive("gated_unit"))
+    assert r"\partial E / \partial g$: back through the weights $W_{o}$}" in graph
+    assert "layer's input" not in graph
+    assert "back through the weights to the layer's input" in latex_source(derive("tutorial_222"))
+
+
+def test_the_loss_derivative_does_not_reuse_a_node_name_for_the_target():
+    """A new user's finding (trial4): highway's gate is t and its target ``target``, yet the
+    loss's local derivative read l(y, t) = (t - y)^2 / 2, dl/dy = y - t, t then being the gate.
+    It uses the spec's target name there; where no node is written t, it stays t."""
+    highway = latex_source(derive("highway"))
+    assert r"\ell(y, \mathrm{target}) &= \frac{(\mathrm{target} - y)^{2}}{2}" in highway
+    assert r"\boxed{y - \mathrm{target}}" in highway and r"\ell(y, t)" not in highway
+    assert r"\ell(y, t) &= \frac{(t - y)^{2}}{2}" in latex_source(derive("gated_unit"))
