@@ -337,3 +337,27 @@ def test_exercises_of_a_network_without_a_per_weight_view():
     with pytest.raises(symprop.errors.SymPropError) as error:
         d.exercises()
     assert str(error.value) == "wide.yaml: --exercises needs the per-weight view, and it has 168 parameters (at most 100)"
+
+
+def test_the_worksheet_defines_an_activation_that_is_a_formula_of_the_spec():
+    """A new user's finding (trial4): a 3-4-2 network with ``softsq: z / (1 + c z^2)`` got a
+    worksheet whose network read a = f_softsq(z) and never said what f_softsq is, so no student
+    could answer its forward or local-derivative questions.  Both documents define it, once."""
+    spec = {
+        "name": "softsq_32",
+        "input": 3,
+        "constants": {"c": 0.5},
+        "functions": {"softsq": "z / (1 + c * z**2)"},
+        "layers": [{"units": 2, "activation": "softsq"}, {"units": 1, "activation": "sigmoid"}],
+        "loss": "half_sse",
+        "example": {
+            "x": [0.5, -1.0, 2.0],
+            "t": [1.0],
+            "params": {"W1": [[0.1, -0.2, 0.3], [0.4, 0.1, -0.1]], "b1": [0.0, 0.1], "W2": [[0.3, -0.1]], "b2": [0.1]},
+        },
+    }
+    worksheet, answers = symprop.derive(symprop.from_dict(spec)).exercises_latex()
+    definition = r"\text{where } f_{\mathrm{softsq}}(z) = \frac{z}{\frac{z^{2}}{2} + 1}"
+    assert worksheet.count(definition) == 1 and answers.count(definition) == 1
+    # a registry activation needs no definition
+    assert r"\text{where }" not in derived("tutorial_222").exercises_latex()[0]

@@ -581,3 +581,36 @@ def test_an_arrow_bends_the_least_and_over_before_under():
     assert bend(start, end, [Box(3, 0, 0.5, 0.4), Box(3, 0.8, 0.5, 0.4)], "x") == "bend right=15"  # under a column
     wall = [Box(3, y / 2, 0.5, 0.4) for y in range(-20, 21)]
     assert bend(start, end, wall, "bend left=40") == "bend left=40"  # no way round: the default
+
+
+def test_the_notation_writes_no_bias_a_network_lacks():
+    """A new user's finding (trial4): tutorial_222 has no biases (its layers table lists W only,
+    its box says "this network has no biases"), yet the notation read z = W a + b and
+    Z = A W^T + b.  With biases (layer_equations_222) both keep their + b."""
+    without = latex_source(derive("tutorial_222"))
+    assert r"$z^{(l)} = W^{(l)} a^{(l-1)}$" in without and r"$Z = A\,W^{\top}$." in without
+    assert "+ b^{(l)}$" not in without and r"W^{\top} + b" not in without
+    html = derive("tutorial_222").html()
+    assert r"Z = A\,W^{\top}</span>." in html
+    with_bias = latex_source(derive("layer_equations_222"))
+    assert r"$z^{(l)} = W^{(l)} a^{(l-1)} + b^{(l)}$" in with_bias and r"$Z = A\,W^{\top} + b$." in with_bias
+
+
+def test_a_graph_spec_has_no_layer_to_go_back_to():
+    """A new user's finding (trial4): gated_unit (a graph spec, no layers) titled dE/dg "back
+    through the weights to the layer's input"; it names the weights instead.  A layer stack
+    keeps its layer."""
+    graph = latex_source(derive("gated_unit"))
+    assert r"\partial E / \partial g$: back through the weights $W_{o}$}" in graph
+    assert "layer's input" not in graph
+    assert "back through the weights to the layer's input" in latex_source(derive("tutorial_222"))
+
+
+def test_the_loss_derivative_does_not_reuse_a_node_name_for_the_target():
+    """A new user's finding (trial4): highway's gate is t and its target ``target``, yet the
+    loss's local derivative read l(y, t) = (t - y)^2 / 2, dl/dy = y - t, t then being the gate.
+    It uses the spec's target name there; where no node is written t, it stays t."""
+    highway = latex_source(derive("highway"))
+    assert r"\ell(y, \mathrm{target}) &= \frac{(\mathrm{target} - y)^{2}}{2}" in highway
+    assert r"\boxed{y - \mathrm{target}}" in highway and r"\ell(y, t)" not in highway
+    assert r"\ell(y, t) &= \frac{(t - y)^{2}}{2}" in latex_source(derive("gated_unit"))

@@ -108,6 +108,8 @@ class Dense(Op):
         return element, vector, "the delta recursion: the next layer's error signal, sent back through its weights"
 
     def words(self, step, tex):
+        if step.rule == INPUT and tex.graph_mode:  # a graph spec has no layers: name the weights
+            return rf"back through the weights ${tex.node_tex(tex.node(step.source).inputs[0])}$"
         return {
             WEIGHT: "the weights' gradient",
             BIAS: "the biases' gradient",

@@ -134,9 +134,11 @@ class ExerciseSheet:
 
     def definitions(self) -> list[Tex]:
         """Each computed node's definition, as the handout's forward pass writes it; the loss
-        also element by element (``E = 1/2 (a_1 - t_1)^2 + ...``)."""
+        also element by element (``E = 1/2 (a_1 - t_1)^2 + ...``).  Last, each activation that
+        is a formula of the spec (``f_softsq(z) = z / (1 + c z^2)``): a student has no other
+        page that defines it."""
         graph, scalar, h = self.d.graph, self.d.scalar, self.handout
-        rows = []
+        rows, formulas = [], {}
         for node in graph.nodes.values():
             if node.op.role != "op":
                 continue
@@ -146,7 +148,10 @@ class ExerciseSheet:
                 if elements != node.op.latex(node, h):
                     row += f" = {elements}"
             rows.append([row])
-        return packed(rows, 3 if self.handout.graph_mode else 2)  # a layer stack's z and a side by side
+            if node.op.activation and node.op.choice.formula is not None:
+                formulas.setdefault(h.function_tex(node.op), to_latex(node.op.definition()))
+        out = packed(rows, 3 if self.handout.graph_mode else 2)  # a layer stack's z and a side by side
+        return out + [Tex(rf"\text{{where }} {f}(z) = {definition}") for f, definition in formulas.items()]
 
     def leaves(self) -> dict:
         """What is given: the inputs and targets, every parameter (a matrix alone on its row), and

@@ -89,7 +89,7 @@ class ForwardSection:
         rows += [
             row(
                 r"$z^{(l)}$",
-                r"pre-activation: $z^{(l)} = W^{(l)} a^{(l-1)} + b^{(l)}$",
+                rf"pre-activation: $z^{{(l)}} = W^{{(l)}} a^{{(l-1)}}{self.bias_term('b^{(l)}')}$",
                 "$n_l$",
                 code(self.graph.array(first.z)) + r" $(N \times n_l)$",
                 claim(last.z, (0,)),
@@ -131,6 +131,11 @@ class ForwardSection:
             ),
         ]
         return rows
+
+    def bias_term(self, b: str) -> str:
+        """`` + b`` in the notation's general formulas, or nothing when no layer has a bias
+        (tutorial_222's z = W a: a teacher reads ``+ b`` as a parameter the network lacks)."""
+        return f" + {b}" if any(layer.bias for layer in self.layers) else ""
 
     # -- forward --------------------------------------------------------------------
 
@@ -263,16 +268,29 @@ class ForwardSection:
         op = node.op
         if any(step.source == node.name for step in self._fused_softmax_steps()):
             return None  # the fused softmax + cross-entropy section covers it
-        ell = op.elementwise
-        lines = derivative_lines(ell, registry.Y, None, None, final=op.derivative)
+        y, t = self.loss_variables(node)
+        ell, final = (e.subs({registry.Y: y, registry.T: t}) for e in (op.elementwise, op.derivative))
+        lines = derivative_lines(ell, y, None, None, final=final)
         return {
             "title": Tex("the loss, " + loss_title(op.choice, article=False)),
-            "f": Tex(r"\ell(y, t)"),
-            "fprime": Tex(r"\frac{\partial \ell}{\partial y}"),
+            "f": Tex(rf"\ell({to_latex(y)}, {to_latex(t)})"),
+            "fprime": Tex(rf"\frac{{\partial \ell}}{{\partial {to_latex(y)}}}"),
             "definition": Tex(to_latex(ell)),
             "lines": lines,
             "output_note": self.mean_note(node),
         }
+
+    def loss_variables(self, node) -> tuple[sp.Symbol, sp.Symbol]:
+        """The loss's output and target as its local derivative writes them: y and t, or the
+        spec's names where a node of the graph is already written y or t (highway's gate t, its
+        target ``target``): the section would otherwise read t as the gate."""
+        variables = []
+        for generic, name in zip((registry.Y, registry.T), node.inputs):
+            own = sp.Symbol(name, real=True)
+            shown = self.node_tex(name)
+            clash = shown != to_latex(generic) and any(self.node_tex(n) == to_latex(generic) for n in self.graph.nodes)
+            variables.append(own if clash and to_latex(own) == shown else generic)
+        return variables[0], variables[1]
 
     def mean_note(self, node) -> Tex | None:
         """For a loss that is a mean over the outputs, the 1/n that the derivative of one

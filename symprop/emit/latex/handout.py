@@ -292,6 +292,7 @@ class Handout(
                 "layers": self.layer_rows(),
                 "sizes": Tex(", ".join(rf"n_{{{i}}} = {count_tex(n)}" for i, n in enumerate(sizes))),
                 "notation": self.notation(),
+                "batch_product": Tex(r"Z = A\,W^{\top}" + self.bias_term("b")),
                 "forward": self.forward(),
                 "loss": self.loss(),
                 "parameters": self.parameters(),
