@@ -689,3 +689,28 @@ def test_parameter_named_E_is_refused():
     }
     with pytest.raises(symprop.SpecError, match=r"params\.E: 'E' names the loss"):
         symprop.from_dict(spec)
+
+
+def test_max_over_many_elements_is_not_compared_pair_by_pair(monkeypatch):
+    """The per-weight view of max(a) over a whole tensor: SymPy's Max, evaluated, compares every
+    pair of its arguments, once when built and again for every symbol the derivative is taken
+    in (its stand-in rebuilt it): a 48-parameter network's handout took 265 s.  Its arguments
+    are distinct element symbols, so nothing is left to compare; the gradient is unchanged."""
+    from sympy.functions.elementary.miscellaneous import MinMaxBase
+
+    spec = {
+        "name": "max_all",
+        "inputs": {"x": [2, 3]},
+        "params": {"S": [2, 3]},
+        "nodes": {"a": "x * S"},
+        "loss": "max(a) + max(a, axis=0)[1]",
+    }
+    _scalar_proof(spec)
+
+    def compared(*args, **kwargs):
+        raise AssertionError("Max compared its arguments pair by pair")
+
+    monkeypatch.setattr(MinMaxBase, "_find_localzeros", classmethod(compared))
+    d = symprop.derive(symprop.from_dict(spec))
+    assert d.scalar.gradient("S", (1, 2)) is not None
+    assert "max" in d.latex()
