@@ -165,3 +165,41 @@ def test_console_script_reports_errors_with_status_2(tmp_path):
             ["elu", "gelu", "identity", "leaky_relu", "relu", "selu", "sigmoid", "silu", "softmax", "softplus", "swish", "tanh"]
         )
     )
+
+
+@pytest.mark.parametrize(
+    ("case", "loss", "x", "words"),
+    [
+        ("log_of_negative", "log(y) - t", -1, "computes -1.0 + 3.14159265358979323846264338328*I here"),
+        ("sqrt_of_negative", "sqrt(y) * t", -1, "computes 1.0*I here"),
+        ("division_by_zero", "1/y + t", 0, "computes zoo here"),
+    ],
+)
+def test_worked_example_where_the_loss_is_not_a_real_number(tmp_path, capsys, case, loss, x, words):
+    """One line and exit 2, not a traceback from the handout's number printing."""
+    spec = tmp_path / f"{case}.yaml"
+    spec.write_text(
+        "name: net\ninput: 1\nlayers: [{units: 1, activation: identity}]\n"
+        f"loss: {{formula: '{loss}'}}\nexample: {{x: [{x}], t: [1], params: {{W1: [[1]], b1: [0]}}}}\n"
+    )
+    out = tmp_path / "out"
+    assert main(["derive", str(spec), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith("symprop: error: example: the worked example ") and words in err, err
+    assert "not a finite real number" in err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_worked_example_with_numbers_beyond_decimal_precision(tmp_path, capsys):
+    """exp(1000) and y * t = 1e14 have more digits before the point than Decimal's default
+    precision of 28: the handout prints every one of them (it raised decimal.InvalidOperation)."""
+    spec = tmp_path / "big.yaml"
+    spec.write_text(
+        "name: big\ninput: 1\nlayers: [{units: 1, activation: identity}]\nloss: {formula: 'exp(y) + y * t'}\n"
+        "example: {x: [1000], t: [100000000000.0], params: {W1: [[1]], b1: [0]}}\n"
+    )
+    out = tmp_path / "out"
+    assert main(["derive", str(spec), "-o", str(out), "--emit", "latex"]) == 0, capsys.readouterr().err
+    tex = (out / "big.tex").read_text()
+    assert "197007111401704699388887935224" + "0" * 405 + ".00000000" in tex  # exp(1000), to 30 digits
