@@ -101,6 +101,18 @@ BAD_SPECS = [
         "expected shape [2, 2], got shape [2, 3]",
     ),
     (
+        "formula_log_of_negative",
+        GOOD_HEAD + "functions: {f: 'log(-1) * z'}\nlayers: [{units: 2, activation: f}]\nloss: mse\n",
+        "functions.f",
+        "formula is not a real number here (the log or a root of a negative number?)",
+    ),
+    (
+        "formula_root_of_negative",
+        GOOD_HEAD + RELU + "loss: {formula: '(-8) ** (1/3) * (y - t) + sqrt(-1 - y^2)'}\n",
+        "loss.formula",
+        "formula is not a real number here",
+    ),
+    (
         "example_unknown_param",
         GOOD_HEAD + RELU + "loss: mse\nexample: {x: [1, 2], t: [1, 2], params: {W1: [[1, 2], [1, 2]], b1: [0, 0], W7: [1]}}\n",
         "example.params.W7",

@@ -50,6 +50,8 @@ CASES = [
         "'@' at column 10: x[0] @ x[1].T of two vectors would be their dot product (a vector's .T is itself, as in NumPy), "
         'not the outer product x[0] x[1]^T; write einsum("i,j->ij", x[0], x[1]) for the outer product, or x[0] @ x[1] for',
     ),
+    ("sum(log(-2) * (x @ W), axis=0)", "formula is not a real number here (the log or a root of a negative number?)"),
+    ("sum((-8) ** (1/3) * (x @ W), axis=0)", "formula is not a real number here"),
 ]
 
 
