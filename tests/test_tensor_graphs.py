@@ -714,3 +714,26 @@ def test_max_over_many_elements_is_not_compared_pair_by_pair(monkeypatch):
     d = symprop.derive(symprop.from_dict(spec))
     assert d.scalar.gradient("S", (1, 2)) is not None
     assert "max" in d.latex()
+
+
+def test_max_of_a_step_of_a_constant(tmp_path):
+    """step(1 / softplus(1)) is 1, but SymPy leaves Heaviside(1/softplus(1), 0) unevaluated and
+    max() refused it as not comparable: a ValueError traceback in a graph spec, and "cannot call
+    'max' with 2 arguments" for a valid loss formula of a layer stack."""
+    spec = {
+        "name": "max_step",
+        "inputs": {"x": 3},
+        "targets": {"t": 2},
+        "params": {"W1": [3, 3], "b1": [3], "W2": [2, 3]},
+        "constants": {"c0": 0.3},
+        "nodes": {"h": "max(step(c0 / (0.1 + softplus(c0))), leaky_relu(W1 @ x + b1))", "y": "W2 @ h"},
+        "loss": "half_sse(y, t)",
+    }
+    assert check_module(symprop.derive(symprop.from_dict(spec)).write_numpy(tmp_path)).passed
+    stack = {
+        "name": "max_step_stack",
+        "input": 2,
+        "layers": [{"units": 2, "activation": "tanh"}],
+        "loss": {"formula": "max(y, step(-1 / softplus(1))) + min(y, step(1 / (1 + softplus(1)))) - t"},
+    }
+    assert str(symprop.from_dict(stack).loss.formula) == "-t + Max(0, y) + Min(1, y)"
