@@ -9,6 +9,7 @@ import textwrap
 
 import pytest
 
+import symprop
 from symprop.cli import main
 
 GOOD_HEAD = "name: net\ninput: 2\n"
@@ -215,3 +216,24 @@ def test_worked_example_with_numbers_beyond_decimal_precision(tmp_path, capsys):
     assert main(["derive", str(spec), "-o", str(out), "--emit", "latex"]) == 0, capsys.readouterr().err
     tex = (out / "big.tex").read_text()
     assert "197007111401704699388887935224" + "0" * 405 + ".00000000" in tex  # exp(1000), to 30 digits
+
+
+@pytest.mark.parametrize("loader", range(2))
+def test_numbers_in_exponent_notation_are_numbers(tmp_path, capsys, monkeypatch, loader):
+    """YAML 1.1 (PyYAML) reads 1e-3 as text, so `learning_rate: 1e-3` was "expected a finite
+    number, got the text '1e-3'"; it is a number, as in YAML 1.2, with either parser."""
+    from symprop import spec_file
+
+    monkeypatch.setattr(spec_file, "LOADER", spec_file.LOADERS[min(loader, len(spec_file.LOADERS) - 1)])
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: 2\nconstants: {c: 2E-1}\nlayers: [{units: 2, activation: {name: leaky_relu, alpha: 1e-2}}]\n"
+        "loss: {formula: 'c * (y - t)^2'}\n"
+        "example: {x: [1e0, -2e+1], t: [.5e1, 1.0e5], learning_rate: 1e-3, params: {W1: [[1, 2], [3, 4]], b1: [0, 0]}}\n"
+    )
+    network = symprop.load(spec)
+    assert network.example.learning_rate == 0.001 and list(network.example.x) == [1.0, -20.0]
+    assert list(network.example.t) == [5.0, 100000.0]
+    spec.write_text(GOOD_HEAD + RELU + "constants: {c: 1e400}\nloss: {formula: 'c * (y - t)^2'}\n")
+    assert main(["derive", str(spec), "-o", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == f"symprop: error: {spec}: constants.c: expected a finite number, got inf\n"
