@@ -23,7 +23,7 @@ from reference import TOLERANCE, check_module_against_references, point, relativ
 
 import symprop
 from symprop import naming, registry
-from symprop.check import check_module
+from symprop.check import check_module, load_module
 from symprop.errors import SpecError
 from symprop.ops import Dense, MatMul
 from symprop.scalar import evaluate
@@ -737,3 +737,26 @@ def test_max_of_a_step_of_a_constant(tmp_path):
         "loss": {"formula": "max(y, step(-1 / softplus(1))) + min(y, step(1 / (1 + softplus(1)))) - t"},
     }
     assert str(symprop.from_dict(stack).loss.formula) == "-t + Max(0, y) + Min(1, y)"
+
+
+def test_numba_module_with_several_targets(tmp_path):
+    """The batch size of a spec with several targets is N = T["t"].shape[0]; the numba kernel took
+    the dict T as an array (np.ascontiguousarray(T, dtype): a TypeError at the first call)."""
+    needs_library("numba")
+    spec = {
+        "name": "two_targets",
+        "inputs": {"x": 4},
+        "targets": {"t": 3, "u": 3},
+        "params": {"W": [3, 4], "b": [3]},
+        "nodes": {"y": "softmax(W @ x + b)"},
+        "loss": "2 * cross_entropy(y, t) + cross_entropy(y, u)",
+    }
+    d = symprop.derive(symprop.from_dict(spec))
+    numpy_module = load_module(d.write_numpy(tmp_path / "numpy"))
+    numba_module = load_module(d.write_numba(tmp_path / "numba"))
+    params = numpy_module.init_params(0)
+    X, T = numpy_module.sample_batch(5, 0)
+    value, grads = numpy_module.loss_and_grad(params, X, T)
+    value_nb, grads_nb = numba_module.loss_and_grad(params, X, T)
+    assert abs(value_nb - value) <= 1e-12 * abs(value)
+    assert all(np.allclose(grads_nb[k], grads[k], rtol=1e-12, atol=1e-14) for k in grads)
