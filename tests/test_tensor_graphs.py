@@ -760,3 +760,23 @@ def test_numba_module_with_several_targets(tmp_path):
     value_nb, grads_nb = numba_module.loss_and_grad(params, X, T)
     assert abs(value_nb - value) <= 1e-12 * abs(value)
     assert all(np.allclose(grads_nb[k], grads[k], rtol=1e-12, atol=1e-14) for k in grads)
+
+
+def test_worked_example_with_a_convolution_kernel():
+    """A worked example's parameter of rank 4 (a kernel [O, C, kh, kw]): the handout wrote every
+    parameter as one matrix (ValueError: too many values to unpack); its matrices in brackets."""
+    spec = {
+        "name": "conv_example",
+        "inputs": {"x": [1, 3, 3]},
+        "targets": {"t": 2},
+        "params": {"K": [1, 1, 2, 2], "W": [2, 4]},
+        "nodes": {"h": "reshape(relu(conv2d(x, K)), [4])", "y": "softmax(W @ h)"},
+        "loss": "cross_entropy(y, t)",
+        "example": {
+            "x": [[[0.1, 0.2, 0.3], [0.4, 0.5, 0.6], [0.7, 0.8, 0.9]]],
+            "t": [0, 1],
+            "params": {"K": [[[[0.1, -0.2], [0.3, 0.4]]]], "W": [[0.1, 0.2, 0.3, 0.4], [-0.1, -0.2, 0.3, 0.1]]},
+        },
+    }
+    tex = symprop.derive(symprop.from_dict(spec)).latex()
+    assert r"K = \left[ \left[ \begin{pmatrix} 0.1 & -0.2 \\ 0.3 & 0.4 \end{pmatrix} \right] \right]" in tex
