@@ -156,3 +156,39 @@ def test_numpy_spellings_of_reductions_derive(tmp_path):
         "loss": "half_sse(y, t)",
     }
     check_module_against_references(spec, emit_module(spec, tmp_path))
+
+
+EXAMPLE_SPEC = {
+    "name": "lookup",
+    "inputs": {"ids": {"shape": [2], "dtype": "int", "range": 3}, "m": {"shape": [2], "dtype": "bool"}},
+    "targets": {"t": 2},
+    "params": {"Emb": [3, 2]},
+    "nodes": {"y": "where(m, sum(Emb[ids], axis=0), 0.5)"},
+    "loss": "half_sse(y, t)",
+}
+
+
+@pytest.mark.parametrize(
+    ("ids", "mask", "field", "words"),
+    [
+        ([2, 7], [1, 0], "example.ids", "expected whole numbers in [0, 3) (indices), got 7"),
+        ([0.5, 1], [1, 0], "example.ids", "expected whole numbers in [0, 3) (indices), got 0.5"),
+        ([-1, 0], [1, 0], "example.ids", "got -1"),
+        ([2, 0], [2, 0], "example.m", "expected a mask of true and false (or 1 and 0), got 2"),
+    ],
+)
+def test_a_worked_example_of_a_discrete_input_is_checked(ids, mask, field, words):
+    """An index out of range picked no row of the table and a mask of 0.5 half chose: the
+    handout's numbers were those of an impossible sample, without an error."""
+    example = {"ids": ids, "m": mask, "t": [0.5, -0.5], "params": {"Emb": [[0.1, 0.2], [0.3, 0.4], [0.5, -0.6]]}}
+    with pytest.raises(symprop.SpecError) as error:
+        symprop.from_dict({**EXAMPLE_SPEC, "example": example}, source="bad.yaml")
+    assert str(error.value).startswith(f"bad.yaml: {field}: ") and words in str(error.value)
+
+
+def test_a_worked_example_mask_may_be_true_and_false():
+    """YAML's true and false were "not a rectangular array of numbers"; they are 1 and 0."""
+    example = {"ids": [2, 0], "m": [True, False], "t": [0.5, -0.5], "params": {"Emb": [[0.1, 0.2], [0.3, 0.4], [0.5, -0.6]]}}
+    network = symprop.from_dict({**EXAMPLE_SPEC, "example": example})
+    assert network.example.inputs["m"] == [1, 0]
+    assert "0.5" in symprop.derive(network).latex()
