@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import symprop
@@ -192,3 +194,12 @@ def test_a_worked_example_mask_may_be_true_and_false():
     network = symprop.from_dict({**EXAMPLE_SPEC, "example": example})
     assert network.example.inputs["m"] == [1, 0]
     assert "0.5" in symprop.derive(network).latex()
+
+
+@pytest.mark.parametrize("wrt", ["m", "ids", "ids[0]"])
+def test_verify_wrt_an_index_or_a_mask_is_refused(wrt):
+    """A small graph shows dE/dx of its float inputs; an int or bool input has no gradient, but
+    --wrt on one was judged ("WRONG, correct: 0", exit 1) instead of refused."""
+    network = symprop.from_dict(EXAMPLE_SPEC)
+    with pytest.raises(symprop.SymPropError, match=rf"^--wrt {re.escape(wrt.replace('[0]', '_1'))}: E does not depend on it"):
+        symprop.verify(network, wrt, "1")
