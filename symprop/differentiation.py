@@ -34,8 +34,10 @@ class _Extremum(sp.Function):
 
     def _eval_derivative(self, symbol):
         # One fraction, sum_i [x_i attains it] dx_i / sum_i [x_i attains it], not a fraction an
-        # argument: as long as one of them, and it is what the handout writes.
-        extremum = self.sympy_class(*self.args)
+        # argument: as long as one of them, and it is what the handout writes.  The arguments are
+        # those of a Max or Min SymPy has reduced already: evaluating them again compares every
+        # pair (quadratic, seconds for 50 arguments, once for every symbol differentiated).
+        extremum = self.sympy_class(*self.args, evaluate=False)
 
         def attains(x):
             return sp.Heaviside(x - extremum if self.larger else extremum - x, 1)
@@ -61,7 +63,7 @@ def _differentiate(expr: sp.Expr, symbol: sp.Symbol) -> sp.Expr:
     stood_in = expr.replace(
         lambda e: isinstance(e, (sp.Max, sp.Min)) and len(e.args) > 2, lambda e: _STAND_IN[type(e)](*e.args)
     )
-    return sp.diff(stood_in, symbol).replace(lambda e: isinstance(e, _Extremum), lambda e: e.sympy_class(*e.args))
+    return sp.diff(stood_in, symbol).replace(lambda e: isinstance(e, _Extremum), lambda e: e.sympy_class(*e.args, evaluate=False))
 
 
 class sign(sp.sign):

@@ -288,6 +288,8 @@ class FormulaReader:
                     self._check_small_numbers(node, arg, "in a function argument")
         if value.has(sympy.S.NaN, sympy.S.ComplexInfinity):
             raise self.error(node, "formula is undefined here (division by zero?)")
+        if value.has(sympy.I) or value.is_extended_real is False:  # log(-1), (-8) ** (1/3), sqrt(-1 - z^2)
+            raise self.error(node, "formula is not a real number here (the log or a root of a negative number?)")
 
     def _check_small_numbers(self, node: ast.AST, value: Any, where: str) -> None:
         if any(abs(number) > MAX_EXPONENT for number in value.atoms(sympy.Rational)):

@@ -13,13 +13,14 @@ A ``LatexPrinter`` subclass, extended the way SymPy's printers are (``_print_<Cl
 from __future__ import annotations
 
 import re
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
 from . import naming, registry
+from .errors import SymPropError
 
 #: The LaTeX of a symbol that reads as Euler's e: ``e``, ``e_{1}``, ``e^{(2)}``, ``(e_{1})_{2}``.
 _EULER_LOOKALIKE = re.compile(r"\(?e(?![A-Za-z])")
@@ -175,10 +176,20 @@ def number(value, digits: int = 8) -> str:
     """A computed value rounded half-even to ``digits`` decimals: ``0.51998934``.
 
     The value is a SymPy Float (30 significant digits) or a Python number; the rounding is
-    done on its decimal expansion, so the text is the same on every machine.
+    done on its decimal expansion, so the text is the same on every machine.  A value that is
+    not a finite real number (``zoo`` from a division by zero, ``I*pi`` from the log of a
+    negative number, at a worked example's numbers) is a ``SymPropError``.
     """
-    text = str(sp.Float(value, 30)) if not isinstance(value, Decimal) else str(value)
-    rounded = Decimal(text).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_EVEN)
+    checked = value if isinstance(value, Decimal) else sp.sympify(value)
+    if not isinstance(checked, Decimal) and not (checked.is_extended_real and checked.is_finite):
+        raise SymPropError(
+            f"example: the worked example computes {value} here, not a finite real number (a division by zero, the log "
+            "or square root of a negative number?): choose other numbers for the example"
+        )
+    exact = checked if isinstance(checked, Decimal) else Decimal(str(sp.Float(checked, 30)))
+    with localcontext() as context:  # every digit before the point too (1e22 has 23; 28 by default)
+        context.prec = max(context.prec, exact.adjusted() + digits + 2)
+        rounded = exact.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_EVEN)
     if rounded == 0:
         rounded = abs(rounded)  # no "-0.00000000"
     return f"{rounded:f}"

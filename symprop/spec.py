@@ -22,6 +22,16 @@ from .formula import FormulaError, parse_formula
 from .graph import Graph
 from .ops import Activation, Dense, Leaf, Loss, Node, Softmax
 
+
+def _step(x: sp.Expr) -> sp.Expr:
+    """H(x) with H(0) = 0.  Of a constant, its value: SymPy leaves Heaviside(1/softplus(1), 0) as
+    it is (it cannot tell the sign of 1/softplus(1)), and max and min refuse such a number as
+    not comparable."""
+    if x.is_number and x.is_comparable:
+        return sp.S.One if x.evalf(30) > 0 else sp.S.Zero
+    return sp.Heaviside(x, 0)
+
+
 #: SymPy functions a formula may call besides the activations.
 MATH_FUNCTIONS = {
     "exp": sp.exp,
@@ -35,7 +45,7 @@ MATH_FUNCTIONS = {
     "cos": sp.cos,
     "erf": sp.erf,
     "sign": differentiation.sign,
-    "step": lambda x: sp.Heaviside(x, 0),  # 1 for x > 0, else 0 (relu'); derivative 0
+    "step": _step,  # 1 for x > 0, else 0 (relu'); derivative 0
     "log1p": lambda x: sp.log(1 + x),
     "expm1": lambda x: sp.exp(x) - 1,
     "max": sp.Max,

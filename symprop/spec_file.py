@@ -27,6 +27,7 @@ times that with the pure Python one.
 
 from __future__ import annotations
 
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -175,10 +176,17 @@ def _refuse_long_number(node: yaml.ScalarNode) -> None:
         )
 
 
+#: Floats in exponent notation that YAML 1.1 (PyYAML) reads as text and YAML 1.2 as numbers:
+#: ``1e-3``, ``2E5``, ``1.0e5`` (1.1 wants a dot and a signed exponent, ``1.0e-3``).  Without
+#: this, ``learning_rate: 1e-3`` is "expected a finite number, got the text '1e-3'".
+_EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
+
+
 def _loader(base: type) -> type:
     loader = type(f"Strict{base.__name__}", (_StrictConstructor, base), {})
     loader.add_constructor("tag:yaml.org,2002:int", _StrictConstructor.construct_yaml_int)
     loader.add_constructor("tag:yaml.org,2002:float", _StrictConstructor.construct_yaml_float)
+    loader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+.0123456789"))
     return loader
 
 

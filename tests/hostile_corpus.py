@@ -123,7 +123,8 @@ CASES: list[tuple[str, str | bytes, str, str]] = [
     ("digits_400_float", _example("[" + "9" * 400 + ".0, 2]"), "line 5, column 15", "402 characters"),
     ("float_overflow", _example("[1.0e+999, 2]"), "example.x", "expected a finite number, got inf"),
     ("float_nan", _example("[.nan, 2]"), "example.x", "expected a finite number, got nan"),
-    ("string_in_example", _example("[1e999, 2]"), "example.x", "not a rectangular array of numbers"),
+    ("string_in_example", _example("[one, 2]"), "example.x", "not a rectangular array of numbers"),
+    ("float_overflow_exponent_only", _example("[1e999, 2]"), "example.x", "expected a finite number, got inf"),
     ("huge_input", GOOD.replace("input: 2", "input: " + "9" * 90), "input", "at most 1000000 units"),
     (
         "example_too_large",

@@ -9,6 +9,7 @@ import textwrap
 
 import pytest
 
+import symprop
 from symprop.cli import main
 
 GOOD_HEAD = "name: net\ninput: 2\n"
@@ -101,6 +102,18 @@ BAD_SPECS = [
         "expected shape [2, 2], got shape [2, 3]",
     ),
     (
+        "formula_log_of_negative",
+        GOOD_HEAD + "functions: {f: 'log(-1) * z'}\nlayers: [{units: 2, activation: f}]\nloss: mse\n",
+        "functions.f",
+        "formula is not a real number here (the log or a root of a negative number?)",
+    ),
+    (
+        "formula_root_of_negative",
+        GOOD_HEAD + RELU + "loss: {formula: '(-8) ** (1/3) * (y - t) + sqrt(-1 - y^2)'}\n",
+        "loss.formula",
+        "formula is not a real number here",
+    ),
+    (
         "example_unknown_param",
         GOOD_HEAD + RELU + "loss: mse\nexample: {x: [1, 2], t: [1, 2], params: {W1: [[1, 2], [1, 2]], b1: [0, 0], W7: [1]}}\n",
         "example.params.W7",
@@ -165,3 +178,62 @@ def test_console_script_reports_errors_with_status_2(tmp_path):
             ["elu", "gelu", "identity", "leaky_relu", "relu", "selu", "sigmoid", "silu", "softmax", "softplus", "swish", "tanh"]
         )
     )
+
+
+@pytest.mark.parametrize(
+    ("case", "loss", "x", "words"),
+    [
+        ("log_of_negative", "log(y) - t", -1, "computes -1.0 + 3.14159265358979323846264338328*I here"),
+        ("sqrt_of_negative", "sqrt(y) * t", -1, "computes 1.0*I here"),
+        ("division_by_zero", "1/y + t", 0, "computes zoo here"),
+    ],
+)
+def test_worked_example_where_the_loss_is_not_a_real_number(tmp_path, capsys, case, loss, x, words):
+    """One line and exit 2, not a traceback from the handout's number printing."""
+    spec = tmp_path / f"{case}.yaml"
+    spec.write_text(
+        "name: net\ninput: 1\nlayers: [{units: 1, activation: identity}]\n"
+        f"loss: {{formula: '{loss}'}}\nexample: {{x: [{x}], t: [1], params: {{W1: [[1]], b1: [0]}}}}\n"
+    )
+    out = tmp_path / "out"
+    assert main(["derive", str(spec), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith("symprop: error: example: the worked example ") and words in err, err
+    assert "not a finite real number" in err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_worked_example_with_numbers_beyond_decimal_precision(tmp_path, capsys):
+    """exp(1000) and y * t = 1e14 have more digits before the point than Decimal's default
+    precision of 28: the handout prints every one of them (it raised decimal.InvalidOperation)."""
+    spec = tmp_path / "big.yaml"
+    spec.write_text(
+        "name: big\ninput: 1\nlayers: [{units: 1, activation: identity}]\nloss: {formula: 'exp(y) + y * t'}\n"
+        "example: {x: [1000], t: [100000000000.0], params: {W1: [[1]], b1: [0]}}\n"
+    )
+    out = tmp_path / "out"
+    assert main(["derive", str(spec), "-o", str(out), "--emit", "latex"]) == 0, capsys.readouterr().err
+    tex = (out / "big.tex").read_text()
+    assert "197007111401704699388887935224" + "0" * 405 + ".00000000" in tex  # exp(1000), to 30 digits
+
+
+@pytest.mark.parametrize("loader", range(2))
+def test_numbers_in_exponent_notation_are_numbers(tmp_path, capsys, monkeypatch, loader):
+    """YAML 1.1 (PyYAML) reads 1e-3 as text, so `learning_rate: 1e-3` was "expected a finite
+    number, got the text '1e-3'"; it is a number, as in YAML 1.2, with either parser."""
+    from symprop import spec_file
+
+    monkeypatch.setattr(spec_file, "LOADER", spec_file.LOADERS[min(loader, len(spec_file.LOADERS) - 1)])
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: 2\nconstants: {c: 2E-1}\nlayers: [{units: 2, activation: {name: leaky_relu, alpha: 1e-2}}]\n"
+        "loss: {formula: 'c * (y - t)^2'}\n"
+        "example: {x: [1e0, -2e+1], t: [.5e1, 1.0e5], learning_rate: 1e-3, params: {W1: [[1, 2], [3, 4]], b1: [0, 0]}}\n"
+    )
+    network = symprop.load(spec)
+    assert network.example.learning_rate == 0.001 and list(network.example.x) == [1.0, -20.0]
+    assert list(network.example.t) == [5.0, 100000.0]
+    spec.write_text(GOOD_HEAD + RELU + "constants: {c: 1e400}\nloss: {formula: 'c * (y - t)^2'}\n")
+    assert main(["derive", str(spec), "-o", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == f"symprop: error: {spec}: constants.c: expected a finite number, got inf\n"

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import symprop
@@ -50,6 +52,8 @@ CASES = [
         "'@' at column 10: x[0] @ x[1].T of two vectors would be their dot product (a vector's .T is itself, as in NumPy), "
         'not the outer product x[0] x[1]^T; write einsum("i,j->ij", x[0], x[1]) for the outer product, or x[0] @ x[1] for',
     ),
+    ("sum(log(-2) * (x @ W), axis=0)", "formula is not a real number here (the log or a root of a negative number?)"),
+    ("sum((-8) ** (1/3) * (x @ W), axis=0)", "formula is not a real number here"),
 ]
 
 
@@ -154,3 +158,48 @@ def test_numpy_spellings_of_reductions_derive(tmp_path):
         "loss": "half_sse(y, t)",
     }
     check_module_against_references(spec, emit_module(spec, tmp_path))
+
+
+EXAMPLE_SPEC = {
+    "name": "lookup",
+    "inputs": {"ids": {"shape": [2], "dtype": "int", "range": 3}, "m": {"shape": [2], "dtype": "bool"}},
+    "targets": {"t": 2},
+    "params": {"Emb": [3, 2]},
+    "nodes": {"y": "where(m, sum(Emb[ids], axis=0), 0.5)"},
+    "loss": "half_sse(y, t)",
+}
+
+
+@pytest.mark.parametrize(
+    ("ids", "mask", "field", "words"),
+    [
+        ([2, 7], [1, 0], "example.ids", "expected whole numbers in [0, 3) (indices), got 7"),
+        ([0.5, 1], [1, 0], "example.ids", "expected whole numbers in [0, 3) (indices), got 0.5"),
+        ([-1, 0], [1, 0], "example.ids", "got -1"),
+        ([2, 0], [2, 0], "example.m", "expected a mask of true and false (or 1 and 0), got 2"),
+    ],
+)
+def test_a_worked_example_of_a_discrete_input_is_checked(ids, mask, field, words):
+    """An index out of range picked no row of the table and a mask of 0.5 half chose: the
+    handout's numbers were those of an impossible sample, without an error."""
+    example = {"ids": ids, "m": mask, "t": [0.5, -0.5], "params": {"Emb": [[0.1, 0.2], [0.3, 0.4], [0.5, -0.6]]}}
+    with pytest.raises(symprop.SpecError) as error:
+        symprop.from_dict({**EXAMPLE_SPEC, "example": example}, source="bad.yaml")
+    assert str(error.value).startswith(f"bad.yaml: {field}: ") and words in str(error.value)
+
+
+def test_a_worked_example_mask_may_be_true_and_false():
+    """YAML's true and false were "not a rectangular array of numbers"; they are 1 and 0."""
+    example = {"ids": [2, 0], "m": [True, False], "t": [0.5, -0.5], "params": {"Emb": [[0.1, 0.2], [0.3, 0.4], [0.5, -0.6]]}}
+    network = symprop.from_dict({**EXAMPLE_SPEC, "example": example})
+    assert network.example.inputs["m"] == [1, 0]
+    assert "0.5" in symprop.derive(network).latex()
+
+
+@pytest.mark.parametrize("wrt", ["m", "ids", "ids[0]"])
+def test_verify_wrt_an_index_or_a_mask_is_refused(wrt):
+    """A small graph shows dE/dx of its float inputs; an int or bool input has no gradient, but
+    --wrt on one was judged ("WRONG, correct: 0", exit 1) instead of refused."""
+    network = symprop.from_dict(EXAMPLE_SPEC)
+    with pytest.raises(symprop.SymPropError, match=rf"^--wrt {re.escape(wrt.replace('[0]', '_1'))}: E does not depend on it"):
+        symprop.verify(network, wrt, "1")

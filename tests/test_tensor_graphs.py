@@ -23,7 +23,7 @@ from reference import TOLERANCE, check_module_against_references, point, relativ
 
 import symprop
 from symprop import naming, registry
-from symprop.check import check_module
+from symprop.check import check_module, load_module
 from symprop.errors import SpecError
 from symprop.ops import Dense, MatMul
 from symprop.scalar import evaluate
@@ -689,3 +689,94 @@ def test_parameter_named_E_is_refused():
     }
     with pytest.raises(symprop.SpecError, match=r"params\.E: 'E' names the loss"):
         symprop.from_dict(spec)
+
+
+def test_max_over_many_elements_is_not_compared_pair_by_pair(monkeypatch):
+    """The per-weight view of max(a) over a whole tensor: SymPy's Max, evaluated, compares every
+    pair of its arguments, once when built and again for every symbol the derivative is taken
+    in (its stand-in rebuilt it): a 48-parameter network's handout took 265 s.  Its arguments
+    are distinct element symbols, so nothing is left to compare; the gradient is unchanged."""
+    from sympy.functions.elementary.miscellaneous import MinMaxBase
+
+    spec = {
+        "name": "max_all",
+        "inputs": {"x": [2, 3]},
+        "params": {"S": [2, 3]},
+        "nodes": {"a": "x * S"},
+        "loss": "max(a) + max(a, axis=0)[1]",
+    }
+    _scalar_proof(spec)
+
+    def compared(*args, **kwargs):
+        raise AssertionError("Max compared its arguments pair by pair")
+
+    monkeypatch.setattr(MinMaxBase, "_find_localzeros", classmethod(compared))
+    d = symprop.derive(symprop.from_dict(spec))
+    assert d.scalar.gradient("S", (1, 2)) is not None
+    assert "max" in d.latex()
+
+
+def test_max_of_a_step_of_a_constant(tmp_path):
+    """step(1 / softplus(1)) is 1, but SymPy leaves Heaviside(1/softplus(1), 0) unevaluated and
+    max() refused it as not comparable: a ValueError traceback in a graph spec, and "cannot call
+    'max' with 2 arguments" for a valid loss formula of a layer stack."""
+    spec = {
+        "name": "max_step",
+        "inputs": {"x": 3},
+        "targets": {"t": 2},
+        "params": {"W1": [3, 3], "b1": [3], "W2": [2, 3]},
+        "constants": {"c0": 0.3},
+        "nodes": {"h": "max(step(c0 / (0.1 + softplus(c0))), leaky_relu(W1 @ x + b1))", "y": "W2 @ h"},
+        "loss": "half_sse(y, t)",
+    }
+    assert check_module(symprop.derive(symprop.from_dict(spec)).write_numpy(tmp_path)).passed
+    stack = {
+        "name": "max_step_stack",
+        "input": 2,
+        "layers": [{"units": 2, "activation": "tanh"}],
+        "loss": {"formula": "max(y, step(-1 / softplus(1))) + min(y, step(1 / (1 + softplus(1)))) - t"},
+    }
+    assert str(symprop.from_dict(stack).loss.formula) == "-t + Max(0, y) + Min(1, y)"
+
+
+def test_numba_module_with_several_targets(tmp_path):
+    """The batch size of a spec with several targets is N = T["t"].shape[0]; the numba kernel took
+    the dict T as an array (np.ascontiguousarray(T, dtype): a TypeError at the first call)."""
+    needs_library("numba")
+    spec = {
+        "name": "two_targets",
+        "inputs": {"x": 4},
+        "targets": {"t": 3, "u": 3},
+        "params": {"W": [3, 4], "b": [3]},
+        "nodes": {"y": "softmax(W @ x + b)"},
+        "loss": "2 * cross_entropy(y, t) + cross_entropy(y, u)",
+    }
+    d = symprop.derive(symprop.from_dict(spec))
+    numpy_module = load_module(d.write_numpy(tmp_path / "numpy"))
+    numba_module = load_module(d.write_numba(tmp_path / "numba"))
+    params = numpy_module.init_params(0)
+    X, T = numpy_module.sample_batch(5, 0)
+    value, grads = numpy_module.loss_and_grad(params, X, T)
+    value_nb, grads_nb = numba_module.loss_and_grad(params, X, T)
+    assert abs(value_nb - value) <= 1e-12 * abs(value)
+    assert all(np.allclose(grads_nb[k], grads[k], rtol=1e-12, atol=1e-14) for k in grads)
+
+
+def test_worked_example_with_a_convolution_kernel():
+    """A worked example's parameter of rank 4 (a kernel [O, C, kh, kw]): the handout wrote every
+    parameter as one matrix (ValueError: too many values to unpack); its matrices in brackets."""
+    spec = {
+        "name": "conv_example",
+        "inputs": {"x": [1, 3, 3]},
+        "targets": {"t": 2},
+        "params": {"K": [1, 1, 2, 2], "W": [2, 4]},
+        "nodes": {"h": "reshape(relu(conv2d(x, K)), [4])", "y": "softmax(W @ h)"},
+        "loss": "cross_entropy(y, t)",
+        "example": {
+            "x": [[[0.1, 0.2, 0.3], [0.4, 0.5, 0.6], [0.7, 0.8, 0.9]]],
+            "t": [0, 1],
+            "params": {"K": [[[[0.1, -0.2], [0.3, 0.4]]]], "W": [[0.1, 0.2, 0.3, 0.4], [-0.1, -0.2, 0.3, 0.1]]},
+        },
+    }
+    tex = symprop.derive(symprop.from_dict(spec)).latex()
+    assert r"K = \left[ \left[ \begin{pmatrix} 0.1 & -0.2 \\ 0.3 & 0.4 \end{pmatrix} \right] \right]" in tex

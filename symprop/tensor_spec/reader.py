@@ -14,7 +14,7 @@ from ..ops import (
     Node,
     arg_symbol,
 )
-from ..spec import INITS, MATH_FUNCTIONS, FieldReader, ParamInit, kind_of
+from ..spec import INITS, MATH_FUNCTIONS, FieldReader, ParamInit, flatten, kind_of
 from .calls import TENSOR_FUNCTIONS
 from .lowering import Lowering
 from .network import GraphExample, GraphNetwork
@@ -307,8 +307,15 @@ class GraphReader(FieldReader):
         for name, shape in {**network.inputs, **network.targets}.items():
             if name not in data:
                 self.fail(f"example.{name}", f"missing; expected a value of shape {list(shape)}")
-            self.array(data[name], f"example.{name}", shape)
-            values[name] = data[name]
+            dtype, classes = self.kinds.get(name, ("float", None))
+            value = _bools_as_numbers(data[name]) if dtype == "bool" else data[name]
+            self.array(value, f"example.{name}", shape)
+            for number in flatten(value):  # an index out of range would pick no row: a silently wrong example
+                if dtype == "int" and not (number == int(number) and 0 <= number < classes):
+                    self.fail(f"example.{name}", f"expected whole numbers in [0, {classes}) (indices), got {number!r}")
+                if dtype == "bool" and number not in (0, 1):
+                    self.fail(f"example.{name}", f"expected a mask of true and false (or 1 and 0), got {number!r}")
+            values[name] = value
         params, rate = self.example_params(data, network.params)
         return GraphExample(
             {n: values[n] for n in network.inputs},
@@ -316,6 +323,13 @@ class GraphReader(FieldReader):
             params,
             rate,
         )
+
+
+def _bools_as_numbers(data: Any) -> Any:
+    """A worked example's mask, true and false as 1 and 0 (as the per-weight view computes with it)."""
+    if isinstance(data, list):
+        return [_bools_as_numbers(item) for item in data]
+    return int(data) if isinstance(data, bool) else data
 
 
 def _param_inits(params: dict, given: dict[str, ParamInit], nodes: tuple[Node, ...]) -> dict[str, ParamInit]:

@@ -157,7 +157,9 @@ class Verifier:
 
     def _checked(self, wrt: _Wrt) -> _Wrt:
         graph = self.derivation.graph
-        inputs_too = getattr(graph, "input_adjoints", False) and graph.nodes[wrt.node].op.role == "input"
+        role = graph.nodes[wrt.node].op.role
+        # a float input, in a graph that shows dE/dx; never an index or a mask (no gradient flows into them)
+        inputs_too = getattr(graph, "input_adjoints", False) and role == "input" and graph.dtypes[wrt.node] == "float"
         if wrt.node == graph.loss or (wrt.node not in graph.needs_grad and not inputs_too):
             raise SymPropError(
                 f"--wrt {wrt.name}: E does not depend on it through a parameter; "

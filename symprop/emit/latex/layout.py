@@ -205,6 +205,10 @@ def matrix_tex(entries: list[str], shape: tuple[int, ...]) -> str:
         return entries[0]
     if len(shape) == 1:
         return r"\begin{pmatrix} " + r" \\ ".join(entries) + r" \end{pmatrix}"
+    if len(shape) > 2:  # a convolution's kernel [O, C, kh, kw]: its matrices in brackets, as NumPy prints it
+        size = len(entries) // shape[0]
+        parts = [matrix_tex(entries[k * size : (k + 1) * size], shape[1:]) for k in range(shape[0])]
+        return r"\left[ " + ", ".join(parts) + r" \right]"
     rows, cols = shape
     body = r" \\ ".join(" & ".join(entries[r * cols : (r + 1) * cols]) for r in range(rows))
     return r"\begin{pmatrix} " + body + r" \end{pmatrix}"

@@ -117,6 +117,23 @@ LOOPS = {
 }
 #: Statements of the NumPy loss_and_grad that stay in Python, before the kernel.
 WRAPPER = re.compile(r"^(X = _inputs\(|params = _checked_params\(|\w+ = (params|X|T)(\['\w+'\])?$)")
+#: A wrapper line that unpacks one input or target from the dict X or T: (array, X or T, name).
+UNPACKED = re.compile(r"^(\w+) = ([XT])\['(\w+)'\]$")
+
+
+class _Unpacked(ast.NodeTransformer):
+    """``T['t']`` (``X['x']``) as the name the wrapper unpacked it into; a dict cannot enter the kernel."""
+
+    def __init__(self, names: dict[tuple[str, str], str]):
+        self.names = names
+
+    def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
+        key = node.slice.value if isinstance(node.slice, ast.Constant) else None
+        if isinstance(node.value, ast.Name) and node.value.id in ("X", "T") and isinstance(key, str):
+            if (node.value.id, key) not in self.names:
+                raise NotSpelled(f"{node.value.id}[{key!r}] in the kernel without an array unpacked from it")
+            return ast.copy_location(ast.Name(self.names[node.value.id, key], ast.Load()), node)
+        return self.generic_visit(node)
 
 
 class NumbaBuilder(ModuleBuilder):
@@ -202,6 +219,10 @@ class GraphNumbaModule:
                 self.target_check = statement
             else:
                 kernel.append((statement, comments))
+        # With several inputs or targets the batch size reads one of them, N = T['t'].shape[0]: the
+        # kernel takes the array the wrapper unpacked (T_ = T['t']), not the dict.
+        unpacked_as = {(m[2], m[3]): m[1] for m in map(UNPACKED.match, self.wrapper) if m}
+        kernel = [(_Unpacked(unpacked_as).visit(statement), comments) for statement, comments in kernel]
         statements = [statement for statement, _ in kernel]
         assigned = {t.id for s in statements for t in ast.walk(s) if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store)}
         loaded = [n.id for s in statements for n in ast.walk(s) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)]
