@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .errors import SymPropError
+from .errors import SpecError, SymPropError, WorkedExampleError
 from .verify import cli as verify_cli
 from .version import __version__
 
@@ -85,6 +85,18 @@ def _derive_command(args: argparse.Namespace) -> int:
 
     network = load(args.spec)
     derivation = derive(network)
+    try:
+        outputs = _rendered(args, network, derivation)
+    except WorkedExampleError as exc:  # found while writing: the spec file is named here
+        raise SpecError(args.spec, "example", exc.message) from None
+    written = _write_all(Path(args.output), outputs, compile_pdf=args.pdf)
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def _rendered(args: argparse.Namespace, network, derivation) -> dict[str, str]:
+    """Every output's text by its file name, nothing written yet."""
     # the handout's editions (latex, html, md) in the --edition chosen, each named as the LaTeX one
     sources = {
         "latex": lambda: derivation.latex(args.edition),
@@ -103,10 +115,7 @@ def _derive_command(args: argparse.Namespace) -> int:
         from .emit.latex.exercises import exercise_file_names
 
         outputs.update(zip(exercise_file_names(network.name), derivation.exercises_latex()))
-    written = _write_all(Path(args.output), outputs, compile_pdf=args.pdf)
-    for path in written:
-        print(f"wrote {path}")
-    return 0
+    return outputs
 
 
 def _write_all(directory: Path, outputs: dict[str, str], compile_pdf: bool) -> list[Path]:

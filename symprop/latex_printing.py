@@ -20,7 +20,7 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
 from . import naming, registry
-from .errors import SymPropError
+from .errors import WorkedExampleError
 
 #: The LaTeX of a symbol that reads as Euler's e: ``e``, ``e_{1}``, ``e^{(2)}``, ``(e_{1})_{2}``.
 _EULER_LOOKALIKE = re.compile(r"\(?e(?![A-Za-z])")
@@ -178,12 +178,12 @@ def number(value, digits: int = 8) -> str:
     The value is a SymPy Float (30 significant digits) or a Python number; the rounding is
     done on its decimal expansion, so the text is the same on every machine.  A value that is
     not a finite real number (``zoo`` from a division by zero, ``I*pi`` from the log of a
-    negative number, at a worked example's numbers) is a ``SymPropError``.
+    negative number, at a worked example's numbers) is a ``WorkedExampleError``.
     """
     checked = value if isinstance(value, Decimal) else sp.sympify(value)
     if not isinstance(checked, Decimal) and not (checked.is_extended_real and checked.is_finite):
-        raise SymPropError(
-            f"example: the worked example computes {value} here, not a finite real number (a division by zero, the log "
+        raise WorkedExampleError(
+            f"the worked example computes {value} here, not a finite real number (a division by zero, the log "
             "or square root of a negative number?): choose other numbers for the example"
         )
     exact = checked if isinstance(checked, Decimal) else Decimal(str(sp.Float(checked, 30)))

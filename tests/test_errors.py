@@ -199,7 +199,7 @@ def test_worked_example_where_the_loss_is_not_a_real_number(tmp_path, capsys, ca
     assert main(["derive", str(spec), "-o", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err
-    assert err.startswith("symprop: error: example: the worked example ") and words in err, err
+    assert err.startswith(f"symprop: error: {spec}: example: the worked example ") and words in err, err
     assert "not a finite real number" in err
     assert not out.exists() or not any(out.iterdir())
 
