@@ -54,6 +54,7 @@ CASES = [
     ),
     ("sum(log(-2) * (x @ W), axis=0)", "formula is not a real number here (the log or a root of a negative number?)"),
     ("sum((-8) ** (1/3) * (x @ W), axis=0)", "formula is not a real number here"),
+    ("sum((x @ W) ** 100000)", "the exponent of '**' must be within +-1000, got 100000 at column"),
 ]
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import sympy as sp
 
-from ..formula import FormulaReader
+from ..formula import MAX_EXPONENT, FormulaReader
 
 # -- pass 1: text -> expression trees ----------------------------------------------------
 
@@ -132,6 +132,8 @@ class TensorReader(FormulaReader):
                 raise self.error(side, message)
         if kind == "pow" and isinstance(right, TensorExpr):
             raise self.error(node.right, "the exponent of '**' must be a constant")
+        if kind == "pow" and abs(right) > MAX_EXPONENT:  # as in formulas: z ** 100000 overflows every float
+            raise self.error(node.right, f"the exponent of '**' must be within +-{MAX_EXPONENT}, got {self.segment(node.right)}")
         if kind != "matmul" and not isinstance(left, TensorExpr) and not isinstance(right, TensorExpr):
             return super().visit_BinOp(node)  # numbers only: fold, with the reader's safety checks
         if kind == "matmul" and not (isinstance(left, TensorExpr) and isinstance(right, TensorExpr)):
