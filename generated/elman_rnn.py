@@ -323,22 +323,22 @@ def loss_and_grad(params, X, T, check=True):
     dWx = np.dot(dH5_d.T, X5)  # dE/dWx = dE/dh5_d x5^T, summed over the batch
     dH4_d = dH4 * (1.0 - H4 ** 2)  # dE/dh4_d = dE/dh4 * (1 - h4 ** 2)
     del H4, dH4
-    dWh = dWh + np.dot(dH4_d.T, H3)  # dE/dWh += dE/dh4_d h3^T, summed over the batch
+    dWh += np.dot(dH4_d.T, H3)  # dE/dWh += dE/dh4_d h3^T, summed over the batch
     dH3 = np.dot(dH4_d, Wh)  # dE/dh3 = Wh^T dE/dh4_d
-    dWx = dWx + np.dot(dH4_d.T, X4)  # dE/dWx += dE/dh4_d x4^T, summed over the batch
+    dWx += np.dot(dH4_d.T, X4)  # dE/dWx += dE/dh4_d x4^T, summed over the batch
     dH3_d = dH3 * (1.0 - H3 ** 2)  # dE/dh3_d = dE/dh3 * (1 - h3 ** 2)
     del H3, dH3
-    dWh = dWh + np.dot(dH3_d.T, H2)  # dE/dWh += dE/dh3_d h2^T, summed over the batch
+    dWh += np.dot(dH3_d.T, H2)  # dE/dWh += dE/dh3_d h2^T, summed over the batch
     dH2 = np.dot(dH3_d, Wh)  # dE/dh2 = Wh^T dE/dh3_d
-    dWx = dWx + np.dot(dH3_d.T, X3)  # dE/dWx += dE/dh3_d x3^T, summed over the batch
+    dWx += np.dot(dH3_d.T, X3)  # dE/dWx += dE/dh3_d x3^T, summed over the batch
     dH2_d = dH2 * (1.0 - H2 ** 2)  # dE/dh2_d = dE/dh2 * (1 - h2 ** 2)
     del H2, dH2
-    dWh = dWh + np.dot(dH2_d.T, H1)  # dE/dWh += dE/dh2_d h1^T, summed over the batch
+    dWh += np.dot(dH2_d.T, H1)  # dE/dWh += dE/dh2_d h1^T, summed over the batch
     dH1 = np.dot(dH2_d, Wh)  # dE/dh1 = Wh^T dE/dh2_d
-    dWx = dWx + np.dot(dH2_d.T, X2)  # dE/dWx += dE/dh2_d x2^T, summed over the batch
+    dWx += np.dot(dH2_d.T, X2)  # dE/dWx += dE/dh2_d x2^T, summed over the batch
     dH1_a = dH1 * (1.0 - H1 ** 2)  # dE/dh1_a = dE/dh1 * (1 - h1 ** 2)
     del H1, dH1
-    dWx = dWx + np.dot(dH1_a.T, X1)  # dE/dWx += dE/dh1_a x1^T, summed over the batch
+    dWx += np.dot(dH1_a.T, X1)  # dE/dWx += dE/dh1_a x1^T, summed over the batch
     # dE/dbh = dE/dh5_d + dE/dh4_d + dE/dh3_d + dE/dh2_d + dE/dh1_a, summed over the batch in one sum
     dbh = _batch_sum(np.concatenate([dH5_d, dH4_d, dH3_d, dH2_d, dH1_a]))
     return E, {

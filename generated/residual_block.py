@@ -324,7 +324,7 @@ def loss_and_grad(params, X, T, check=True):
     del dR
     dH_a = dH * (1.0 - H ** 2)  # dE/dh_a = dE/dh * (1 - h ** 2)
     del H, dH
-    dW1 = dW1 + np.dot(dH_a.T, X)  # dE/dW1 += dE/dh_a x^T, summed over the batch
+    dW1 += np.dot(dH_a.T, X)  # dE/dW1 += dE/dh_a x^T, summed over the batch
     db1 = _batch_sum(dH_a)  # dE/db1 = dE/dh_a, summed over the batch
     return E, {
         "W1": dW1,

@@ -74,7 +74,8 @@ def test_a_penalty_is_one_dot_product_and_one_step():
     source = symprop.derive(symprop.load("examples/residual_block.yaml")).numpy_source()
     assert "    E_d = 0.001 * np.vdot(W1, W1)  # E_d = 0.001 * sum(W1 * W1)" in source
     assert "E_b" not in source.split("def forward")[1].split("def _batch_loss")[0]
-    assert _loss_and_grad(source).count("\n    dW1 = ") == 2  # the penalty's step, then the layer's
+    assert _loss_and_grad(source).count("\n    dW1 = ") == 1  # the penalty's step, then the layer's, in place
+    assert _loss_and_grad(source).count("\n    dW1 += np.dot(") == 1
     assert "    dW1 = dE_b * 2.0 * W1  #" in source
 
 

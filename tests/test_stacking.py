@@ -53,7 +53,7 @@ def test_each_weight_multiplies_its_slices_in_one_product():
     assert "dH1_b" not in body
     assert "dW = np.dot(np.concatenate([dH1_e, dH2_j, dH3_g], axis=1).reshape(-1, 4).T, S[:, [0, 2, 3]].reshape(-1, 3))" in body
     assert "dQ = np.dot(np.concatenate([dH2_j, dH3_g], axis=1).reshape(-1, 4).T, X[:, 2:4].reshape(-1, 3))" in body
-    assert "dV = dV + np.dot(dH1_e.T, H1_c)" in body  # V's products were not stacked (dE/dh1_d is dE/dh1_e)
+    assert "dV += np.dot(dH1_e.T, H1_c)" in body  # V's products were not stacked (dE/dh1_d is dE/dh1_e)
     # s's adjoint in one stack (a concatenation, reshaped), zeros in the rows no slice took; no _unindex.
     slots = "dH1_a, np.zeros_like(dH1_a), dH2_a, dH3_a, np.zeros_like(dH1_a)"
     assert f"dS = np.concatenate([{slots}], axis=1).reshape(-1, 5, 3)" in body

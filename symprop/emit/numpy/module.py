@@ -568,7 +568,7 @@ def released(statements: list[str], kept: set[str]) -> list[str]:
     an LSTM at batch 1024 faulted in 20 MB a call, 5400 page faults, about half its time on
     this machine (docs/benchmarks.md).  Straight-line code only: anything else is left as it is."""
     trees = [ast.parse(textwrap.dedent("    " + text)) for text in statements]
-    if not all(isinstance(node, (ast.Assign, ast.Expr)) for tree in trees for node in tree.body):
+    if not all(isinstance(node, (ast.Assign, ast.AugAssign, ast.Expr)) for tree in trees for node in tree.body):
         return statements
     last: dict[str, int] = {}  # array -> the statement that reads it last (or assigns it, if nothing reads it)
     first: dict[str, int] = {}
@@ -580,6 +580,8 @@ def released(statements: list[str], kept: set[str]) -> list[str]:
                     last.setdefault(node.id, position)
                 elif node.id in first:
                     last[node.id] = position
+            elif isinstance(node, ast.AugAssign) and getattr(node.target, "id", None) in first:  # A += B reads A
+                last[node.target.id] = position
     dying: dict[int, list[str]] = {}
     for name, position in last.items():
         if position < len(statements) - 1:  # after the last statement the function returns anyway
@@ -647,7 +649,77 @@ def written_in_place(statements: list[str], kept: set[str]) -> list[str]:
                     spelled = f"np.multiply({array.id}, {ast.unparse(mask)}, out={array.id})"
                     lines[position] = lines[position].replace(segment, spelled, 1)
                     break
+    return accumulated_in_place(lines, made_first={name for name, tree in _first_values(trees) if _new_array(tree)})
+
+
+def _first_values(trees: list[ast.Module]) -> list[tuple[str, ast.expr]]:
+    """(name, value) of the first assignment of each name the statements assign."""
+    first: dict[str, ast.expr] = {}
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                first.setdefault(node.targets[0].id, node.value)
+    return list(first.items())
+
+
+def accumulated_in_place(statements: list[str], made_first: set[str]) -> list[str]:
+    """``statements`` with each sum into an adjoint, ``dH4 = dH4 + np.dot(dZ5_e, Uz)``, written
+    ``dH4 += np.dot(dZ5_e, Uz)``: the same numbers, with no new array (batch 64: 1-1.5% of an
+    RNN's loss_and_grad).  Only for an array ``made_first`` (its first assignment makes a new
+    array) that every later assignment adds to (``A = A + ...``, ``A = A - ...``) and that no
+    statement reads but as an operand of arithmetic or of a product (a view or another name of
+    it would change too).  The statement's value must be ``A`` plus one term (``A + B + C`` adds
+    in another order in place), and a term of another shape would be a ValueError, never a
+    silent wrong number."""
+    sources = [textwrap.dedent("    " + text) for text in statements]
+    trees = [ast.parse(source) for source in sources]
+
+    def added(node: ast.AST, name: str) -> bool:
+        return (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.BinOp)
+            and isinstance(node.value.op, (ast.Add, ast.Sub))
+            and isinstance(node.value.left, ast.Name)
+            and node.value.left.id == name
+        )
+
+    candidates, assigned = set(made_first), set()
+    for tree in trees:
+        parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Name) or node.id not in candidates:
+                continue
+            parent = parents.get(node)
+            if isinstance(node.ctx, ast.Store):  # the first assignment, then only sums into it
+                if node.id in assigned and not added(parent, node.id) or not isinstance(parent, ast.Assign):
+                    candidates.discard(node.id)
+                assigned.add(node.id)
+            elif not _operand(node, parents) and not (added(parent, node.id) and parent.value.left is node):
+                candidates.discard(node.id)
+    lines = list(statements)
+    for position, tree in enumerate(trees):
+        statement = tree.body[0] if len(tree.body) == 1 else None
+        if statement is None or not isinstance(statement, ast.Assign) or not isinstance(statement.targets[0], ast.Name):
+            continue
+        name = statement.targets[0].id
+        if name in candidates and added(statement, name):
+            value, term = statement.value, ast.get_source_segment(sources[position], statement.value.right)
+            operator = "+=" if isinstance(value.op, ast.Add) else "-="
+            whole = f"{name} = {ast.get_source_segment(sources[position], value)}"
+            lines[position] = lines[position].replace(whole, f"{name} {operator} {term}", 1)
     return lines
+
+
+def _operand(node: ast.Name, parents: dict) -> bool:
+    """Whether a read of an array is an operand of arithmetic, a comparison or a call that makes a
+    new array (``np.dot(dZ.T, H)``: its transpose too), so that no name holds a view of it."""
+    parent = parents.get(node)
+    if isinstance(parent, ast.Attribute) and parent.attr == "T":
+        node, parent = parent, parents.get(parent)
+        return isinstance(parent, ast.Call) and ast.unparse(parent.func) == "np.dot" and node in parent.args
+    if isinstance(parent, (ast.BinOp, ast.UnaryOp, ast.Compare)):
+        return True
+    return isinstance(parent, ast.Call) and node in parent.args and ast.unparse(parent.func) in NEW_ARRAY_CALLS | {"np.vdot"}
 
 
 def shared_residual(statements: list[str]) -> list[str]:
