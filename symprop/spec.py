@@ -164,6 +164,9 @@ class Network:
     functions: dict[str, sp.Expr] = field(default_factory=dict)
     example: Example | None = None
     source: str = "<python>"
+    #: each function with the spec's constants by name (``z / (1 + c*z**2)``, not ``z / (z**2/2 + 1)``):
+    #: the handout writes it so beside the constants' values
+    function_forms: dict[str, sp.Expr] = field(default_factory=dict)
     #: element name -> the name a tutorial gives it (the spec's ``tutorial_names``: ``symprop.aliases``)
     aliases: dict[str, str] = field(default_factory=dict)
 
@@ -263,6 +266,7 @@ class FieldReader:
             network = Network(
                 name, inputs, layers, loss, constants, functions, self.example(data["example"], network), self.source
             )
+        network = replace(network, function_forms=self.function_forms)
         if data.get(ALIAS_FIELD) is not None:
             shapes = {node.name: node.shape for node in network.to_graph().nodes.values()}
             network = replace(network, aliases=read_aliases(data[ALIAS_FIELD], shapes, self.fail))
@@ -335,6 +339,8 @@ class FieldReader:
         if not isinstance(data, dict):
             self.fail("functions", f"expected a mapping of name: formula in z, got {kind_of(data)}")
         functions: dict[str, sp.Expr] = {}
+        named = {n: sp.Symbol(n, real=True) for n in constants}
+        self.function_forms: dict[str, sp.Expr] = {}  # the same with the constants by name: the handout's
         for key, text in data.items():
             where = f"functions.{key}"
             name = self.identifier(key, where)
@@ -343,6 +349,8 @@ class FieldReader:
                 self.fail(where, f"{name!r} is already a constant")
             earlier = {n: substituting(e) for n, e in functions.items()}
             functions[name] = self.formula(text, where, {"z": registry.Z, **constants}, earlier)
+            earlier_forms = {n: substituting(e) for n, e in self.function_forms.items()}
+            self.function_forms[name] = self.formula(text, where, {"z": registry.Z, **named}, earlier_forms)
         return functions
 
     def formula(self, text: Any, where: str, symbols: dict, extra_functions: dict) -> sp.Expr:

@@ -357,7 +357,23 @@ def test_the_worksheet_defines_an_activation_that_is_a_formula_of_the_spec():
         },
     }
     worksheet, answers = symprop.derive(symprop.from_dict(spec)).exercises_latex()
-    definition = r"\text{where } f_{\mathrm{softsq}}(z) = \frac{z}{\frac{z^{2}}{2} + 1}"
+    # the spec's constant by name, with its value (a teacher's trial: z/(z^2/2 + 1) never said c)
+    definition = r"\text{where } f_{\mathrm{softsq}}(z) = \frac{z}{c z^{2} + 1},\quad\text{with $c = 0.5$}"
     assert worksheet.count(definition) == 1 and answers.count(definition) == 1
     # a registry activation needs no definition
     assert r"\text{where }" not in derived("tutorial_222").exercises_latex()[0]
+
+
+def test_the_worksheet_names_elements_as_the_handout_and_the_verifier_do():
+    """A teacher's trial: the worksheet tagged its questions ``z1[0]``, ``W2[0,0]`` (NumPy's 0-based
+    indices) beside $z^{(1)}_1$, $w^{(2)}_{11}$, while the handout's claims column and ``symprop
+    verify`` read ``z1_1``, ``W2_11``.  A student now reads one convention, indices from 1 as the
+    subscripts, said once at the first tag; and the local derivative is taken at z, not at a."""
+    worksheet = derived("tutorial_222").exercises_latex()[0]
+    assert "[0" not in re.sub(r"\\rule\[[^]]*\]", "", worksheet)
+    assert r"(\texttt{z1\_1}, the handout's name: indices from 1)" in worksheet
+    assert r"(\texttt{W2\_11}) as a product" in worksheet and r"(\texttt{W1\_11}) as a product" in worksheet
+    assert "the local derivative of $a^{(1)}_{1}$ taken at $z^{(1)}_{1}$" in worksheet
+    assert "the local derivative at" not in worksheet
+    for name in ("z1_1", "W2_11", "W1_11"):  # the verifier reads each tag
+        assert symprop.verify(derived("tutorial_222").network, name, "0") is not None

@@ -55,7 +55,7 @@ def test_the_sigmoid_step_is_justified_as_the_tutorial_does():
 
 
 def test_tanh_is_derived_from_its_exponentials():
-    tanh = next(s for s in local_sections("residual_block") if s["title"] == "tanh")
+    tanh = next(s for s in local_sections("residual_block") if s["title"] == "Activation tanh")
     assert tanh["definition"] == r"\frac{e^{z} - e^{- z}}{e^{z} + e^{- z}}"  # not tanh(z) = tanh(z)
     reasons = [line.reason for line in tanh["lines"]]
     assert reasons[0].startswith("quotient rule") and "the first fraction is 1" in reasons

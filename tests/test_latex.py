@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -62,7 +64,7 @@ def test_tutorial_numbers_agree_with_the_numpy_module(tutorial_tex, emit):
 
 
 def test_sigmoid_is_derived_step_by_step(tutorial_tex):
-    sigmoid = tutorial_tex.split(r"\subsection{sigmoid}")[1].split(r"\subsection")[0]
+    sigmoid = tutorial_tex.split(r"\subsection{Activation sigmoid}")[1].split(r"\subsection")[0]
     steps = [
         r"\sigma(z) &= \frac{1}{1 + e^{- z}}",  # the definition
         r"\frac{e^{- z}}{(1 + e^{- z})^{2}}",  # SymPy's derivative
@@ -123,7 +125,7 @@ def test_a_loss_is_named_as_a_teacher_says_it_beside_its_spec_name(name):
     spelled = title + r" (\texttt{" + name.replace("_", r"\_") + "})"
     assert f"The loss of one sample is {spelled}:" in tex
     assert f"The loss of one sample is {title}, written out in section 2;" in tex  # page 1: without the spec's name
-    assert r"\subsection{the loss, " + spelled.removeprefix("the ") + "}" in tex or name == "cross_entropy"
+    assert r"\subsection{The loss, " + spelled.removeprefix("the ") + "}" in tex or name == "cross_entropy"
 
 
 def test_softmax_cross_entropy_fused_gradient():
@@ -135,10 +137,53 @@ def test_softmax_cross_entropy_fused_gradient():
 
 def test_formula_activation_has_its_own_derivation():
     tex = latex_source(derive("custom_swish"))
-    section = tex.split(r"\subsection{swish\_b (a formula from the spec)}")[1].split(r"\subsection")[0]
+    title = r"\subsection{Activation swish\_b (a formula from the spec, with $\mathrm{beta} = 1.5$)}"
+    section = tex.split(title)[1].split(r"\subsection")[0]
     assert "product rule" in section and "multiplied out" in section and r"\boxed" in section
-    assert r"\subsection{sigmoid}" in tex  # the formula calls sigmoid: its derivation is included
+    assert r"\subsection{Function sigmoid}" in tex  # the formula calls sigmoid: its derivation is included
     assert "139 parameters" in tex and "Every weight, written out" not in tex
+
+
+SOFTSQ = {
+    "name": "softsq_342",
+    "input": 3,
+    "constants": {"c": 0.5},
+    "functions": {"softsq": "z / (1 + c*z**2)"},
+    "layers": [{"units": 4, "activation": "softsq"}, {"units": 2, "activation": "sigmoid"}],
+    "loss": "half_sse",
+}
+
+
+def test_a_formula_activation_names_the_spec_constant_and_its_value():
+    """A teacher's trial: a spec's ``c = 0.5`` never appeared, every page read z/(z^2/2 + 1).  The
+    layer table and the activation's section write the formula in c, beside c's value (a graph
+    spec's section too); a formula without constants reads as before."""
+    tex = latex_source(symprop.derive(symprop.from_dict(SOFTSQ)))
+    assert r"$f_{\mathrm{softsq}}(z) = \frac{z}{c z^{2} + 1}$ with $c = 0.5$ &" in tex  # the layer table
+    title = r"\subsection{Activation softsq (a formula from the spec, with $c = 0.5$)}"
+    section = tex.split(title)[1].split(r"\subsection")[0]
+    assert r"f_{\mathrm{softsq}}(z) &= \frac{z}{c z^{2} + 1} = \frac{z}{\frac{z^{2}}{2} + 1}" in section
+    graph = {
+        "name": "softsq_graph",
+        "inputs": {"x": 3},
+        "targets": {"t": 2},
+        "params": {"W": [2, 3]},
+        "constants": {"c": 0.5},
+        "functions": {"softsq": "z / (1 + c*z**2)"},
+        "nodes": {"y": "softsq(W @ x)"},
+        "loss": "half_sse(y, t)",
+    }
+    assert title in latex_source(symprop.derive(symprop.from_dict(graph)))
+    plain = latex_source(symprop.derive(symprop.from_dict({**SOFTSQ, "functions": {"softsq": "z / (1 + z**2)"}})))
+    assert r"\subsection{Activation softsq (a formula from the spec)}" in plain and "with $c" not in plain
+
+
+def test_section_titles_begin_with_a_capital():
+    """A teacher's trial: "3.1 softsq", "3.3 the loss, ...".  A title that begins with a word
+    begins with a capital; a symbol or a spec's own name comes after the word."""
+    for name in ("tutorial_222", "custom_swish", "concat_two_inputs", "highway"):
+        titles = re.findall(r"\\(?:sub)*section\*?\{(.)", latex_source(derive(name)))
+        assert titles and all(not t.islower() for t in titles), (name, titles)
 
 
 def test_graph_spec_handout_reproduces_cs231n():
@@ -231,6 +276,36 @@ def test_every_example_compiles(spec, tmp_path):
     # nothing set into the margin (a new user found the tanh derivation 14 pt into it)
     wide = [(width, where) for width, where in overfull_boxes(tex.with_suffix(".log").read_text(encoding="utf-8")) if width > 1]
     assert not wide, f"{spec.stem}: lines wider than the text: {wide}"
+
+
+TWO_INPUTS = {  # named so that its page 5 began with a step's remark (the name is on the pages)
+    "name": "ti7",
+    "inputs": {"u": 3, "v": 2},
+    "targets": {"t": 7},
+    "params": {"Wu": [7, 3], "Wv": [7, 2], "b": [7]},
+    "nodes": {"h": "tanh(Wu @ u + Wv @ v + b)", "y": "sigmoid(h)"},
+    "loss": "half_sse(y, t)",
+}
+
+
+def test_no_line_is_stranded_from_its_paragraph_or_its_display(tmp_path):
+    """A teacher's trial: a graph spec's page began with "computes." (a paragraph's last line) and
+    this spec's page 5 with "the loss's derivative times the activation's." (a backward step's
+    remark, its display on page 4).  The preamble forbids widows and orphans (none above a display
+    either), and a backward step keeps its display whole, with its remark and NumPy line."""
+    tex_source = latex_source(symprop.derive(symprop.from_dict(TWO_INPUTS, source="ti7.yaml")))
+    assert r"\widowpenalty=10000 \clubpenalty=10000 \displaywidowpenalty=10000" in tex_source
+    step = r"\begingroup\interdisplaylinepenalty=10000 \postdisplaypenalty=10000"
+    assert tex_source.count(step) == tex_source.count(r"\paragraph{$\partial E") > 0
+    needs_tex()
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) not found: the pages' first lines are not read")
+    tex = tmp_path / "ti7.tex"
+    tex.write_text(tex_source, encoding="utf-8")
+    pdf = compile_pdf(tex)
+    pages = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    heads = [next((line.strip() for line in page.splitlines() if line.strip()), "") for page in pages.split("\f")[1:]]
+    assert not [head for head in heads if head.startswith(("the loss's", "the loss’s", "computes", "NumPy:"))], heads
 
 
 def test_hostile_handout_compiles(tmp_path):

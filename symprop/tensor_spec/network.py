@@ -60,6 +60,8 @@ class GraphNetwork:
     output: str
     constants: dict[str, sp.Expr] = field(default_factory=dict)
     functions: dict[str, sp.Expr] = field(default_factory=dict)
+    #: each function with the spec's constants by name, as the handout writes it (``spec.Network``'s)
+    function_forms: dict[str, sp.Expr] = field(default_factory=dict)
     example: GraphExample | None = None
     source: str = "<python>"
     graph_nodes: tuple[Node, ...] = ()

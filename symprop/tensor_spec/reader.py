@@ -84,6 +84,7 @@ class GraphReader(FieldReader):
             steps=self.steps,
             constants=constants,
             functions=functions,
+            function_forms=self.function_forms,
             source=self.source,
             graph_nodes=graph_nodes,
             loss_node=loss_node,

@@ -135,8 +135,8 @@ class ExerciseSheet:
     def definitions(self) -> list[Tex]:
         """Each computed node's definition, as the handout's forward pass writes it; the loss
         also element by element (``E = 1/2 (a_1 - t_1)^2 + ...``).  Last, each activation that
-        is a formula of the spec (``f_softsq(z) = z / (1 + c z^2)``): a student has no other
-        page that defines it."""
+        is a formula of the spec (``f_softsq(z) = z / (1 + c z^2), with c = 0.5``): a student has
+        no other page that defines it."""
         graph, scalar, h = self.d.graph, self.d.scalar, self.handout
         rows, formulas = [], {}
         for node in graph.nodes.values():
@@ -149,7 +149,9 @@ class ExerciseSheet:
                     row += f" = {elements}"
             rows.append([row])
             if node.op.activation and node.op.choice.formula is not None:
-                formulas.setdefault(h.function_tex(node.op), to_latex(node.op.definition()))
+                form = h.function_form(node.op)  # with the spec's constants by name, and their values
+                definition = form[0] + rf",\quad\text{{with {form[1]}}}" if form else to_latex(node.op.definition())
+                formulas.setdefault(h.function_tex(node.op), definition)
         out = packed(rows, 3 if self.handout.graph_mode else 2)  # a layer stack's z and a side by side
         return out + [Tex(rf"\text{{where }} {f}(z) = {definition}") for f, definition in formulas.items()]
 
@@ -206,7 +208,7 @@ class ExerciseSheet:
         choices = [Tex(rf"\textbf{{({letter})}}\ ${to_latex(f, names)}$") for letter, f in q.choices]
         prompt = (GRAPH_PROMPTS if self.handout.graph_mode else PROMPTS)[q.kind]
         if q.kind == "forward":
-            what = f"${target}$ ({code(self._code_name(q.of))})."
+            what = f"${target}$ ({self._tag(q)})."
             blanks = [target]
         elif q.kind == "local" and q.choices:
             prompt = "Local derivative:"
@@ -214,7 +216,8 @@ class ExerciseSheet:
             blanks = [r"\text{letter}"]
         elif q.kind == "local":
             what = (
-                f"${partial(target, names[q.wrt])}$, the local derivative at ${target}$: write it in forward values,"
+                f"${partial(target, names[q.wrt])}$, the local derivative of ${target}$ taken at ${names[q.wrt]}$:"
+                " write it in forward values,"
                 " then its value in the blank."
             )
             blanks = [partial(target, names[q.wrt])]
@@ -226,10 +229,10 @@ class ExerciseSheet:
             )
             blanks = [partial(loss, target)]
         elif q.labels and not any(q.labels):  # a class set asks only the formula of this element
-            what = f"write ${partial(loss, target)}$ ({code(self._code_name(q.of))}) as a formula in forward values."
+            what = f"write ${partial(loss, target)}$ ({self._tag(q)}) as a formula in forward values."
             blanks = []
         else:
-            what = f"compute ${partial(loss, target)}$ ({code(self._code_name(q.of))}) as a product of chain-rule factors" + (
+            what = f"compute ${partial(loss, target)}$ ({self._tag(q)}) as a product of chain-rule factors" + (
                 rf", and the value of ${target}$ after one step of gradient descent with $\alpha = {given(self.exercises.rate)}$."
                 if q.updated is not None
                 else "."
@@ -334,6 +337,13 @@ class ExerciseSheet:
             rows.append(rf"{{{target}}}^{{+}} &= {target} - \alpha {partial(loss, target)} = {step} = {number(q.updated)}")
         return rows
 
+    def _tag(self, q: Question) -> str:
+        """The element's name beside a question: the handout's and ``symprop verify``'s, whose
+        indices count from 1 as the subscripts do (``W2_11`` for ``w^{(2)}_{11}``; a NumPy index
+        ``W2[0,0]`` beside the subscript 11 invited off-by-one answers), said at its first use."""
+        first = next(p for p in self.exercises.questions if p.kind not in ("matrix", "local"))
+        return code(str(q.of)) + (", the handout's name: indices from 1" if q is first else "")
+
     def _factor_text(self, factor) -> str:
         """A factor's value in a product: a given number as given (``x_1 = 0.1``, ``1``), else to 8 decimals."""
         if factor.expr.is_number:
@@ -350,14 +360,6 @@ class ExerciseSheet:
         if formula != [value_tex] and not expr.is_number:  # dz/db = 1, not 1 = 1.00000000
             parts.append([value_tex])
         return equation_rows(lhs, parts)
-
-    def _code_name(self, symbol: sp.Symbol) -> str:
-        """The element as NumPy indexes it, 0-based: ``W2[0,0]``, ``z1[0]``, ``w0``."""
-        for node, symbols in self.d.scalar.symbols.items():
-            if symbol in symbols:
-                index = self.handout.element_index[symbol][1]
-                return node + (f"[{','.join(map(str, index))}]" if index else "")
-        raise KeyError(symbol)
 
 
 def _labelled(tex: str, label: str | None) -> str:

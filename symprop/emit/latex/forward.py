@@ -38,7 +38,8 @@ class ForwardSection:
                 params.append(rf"${self.node_tex(layer.bias)}$: ${count_tex(layer.units)}$")
             f = self.function_tex(layer.op) if layer.op else r"\operatorname{id}"
             if layer.op is not None and layer.op.activation and layer.op.choice.formula is not None:
-                described = rf"${f}(z) = {to_latex(layer.op.definition())}$"
+                form = self.function_form(layer.op)  # the spec's constants by name, with their values
+                described = rf"${f}(z) = {form[0]}$ with {form[1]}" if form else rf"${f}(z) = {to_latex(layer.op.definition())}$"
             elif f.startswith(r"\operatorname"):
                 described = text(activation)
             else:
@@ -228,7 +229,8 @@ class ForwardSection:
         else:
             named = (named_definition, f) if definition != named_definition else None
         lines = derivative_lines(definition, registry.Z, presentation, named)
-        title = text(label or entry.name)
+        # an op's activation, or a function its formula calls; the word first: titles begin capitalised
+        title = ("Activation " if label else "Function ") + text(label or entry.name)
         if entry.constants:
             title = Tex(
                 title
@@ -255,11 +257,14 @@ class ForwardSection:
         definition = op.definition()
         derivative = op.derivative
         lines = derivative_lines(definition, registry.Z, None, None, final=derivative)
+        shown, form = to_latex(fold_constants(definition)), self.function_form(op)
         return {
-            "title": Tex(text(op.name) + " (a formula from the spec)"),
+            "title": Tex(
+                "Activation " + text(op.name) + " (a formula from the spec" + (f", with {form[1]}" if form else "") + ")"
+            ),
             "f": Tex(f + "(z)"),
             "fprime": Tex(f + "'(z)"),
-            "definition": Tex(to_latex(fold_constants(definition))),
+            "definition": Tex(f"{form[0]} = {shown}" if form else shown),
             "lines": lines,
             "output_note": None,
         }
@@ -272,7 +277,7 @@ class ForwardSection:
         ell, final = (e.subs({registry.Y: y, registry.T: t}) for e in (op.elementwise, op.derivative))
         lines = derivative_lines(ell, y, None, None, final=final)
         return {
-            "title": Tex("the loss, " + loss_title(op.choice, article=False)),
+            "title": Tex("The loss, " + loss_title(op.choice, article=False)),
             "f": Tex(rf"\ell({to_latex(y)}, {to_latex(t)})"),
             "fprime": Tex(rf"\frac{{\partial \ell}}{{\partial {to_latex(y)}}}"),
             "definition": Tex(to_latex(ell)),

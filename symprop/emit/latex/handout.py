@@ -11,7 +11,7 @@ import sympy as sp
 
 from ... import naming, registry
 from ...errors import SymPropError
-from ...latex_printing import to_latex, visible_length
+from ...latex_printing import given, to_latex, visible_length
 from ...ops import element_indices
 from ...scalar import SCALAR_MAX_TERMS
 from ...version import __version__
@@ -138,6 +138,17 @@ class Handout(
     def function_tex(self, op) -> str:
         """How an activation is named in formulas: ``\\sigma``, ``f_{swish\\_b}`` (the op says)."""
         return op.function_latex()
+
+    def function_form(self, op) -> tuple[str, str] | None:
+        """An activation that is a formula of the spec as the spec writes it: its definition with
+        the spec's constants by name (``\\frac{z}{c z^{2} + 1}``) and their values (``$c = 0.5$``),
+        so that a student connects the page to the spec's c; None when it uses no constant."""
+        form = getattr(self.d.network, "function_forms", {}).get(op.choice.name)
+        constants = self.d.network.constants
+        used = sorted((s for s in form.free_symbols if str(s) in constants), key=str) if form is not None else []
+        if not used:
+            return None
+        return to_latex(form), ", ".join(f"${to_latex(c)} = {given(float(constants[str(c)]))}$" for c in used)
 
     @cached_property
     def element_index(self) -> dict[sp.Symbol, tuple[str, tuple[int, ...]]]:
