@@ -3,7 +3,7 @@
 
 import pytest
 
-from symprop.emit.numpy.module import released, substituted, written_in_place
+from symprop.emit.numpy.rewrites import released, substituted, written_in_place
 
 
 @pytest.mark.parametrize(
