@@ -5,8 +5,12 @@ from __future__ import annotations
 import re
 
 import sympy as sp
+from sympy.printing.str import StrPrinter
 
 from .. import registry
+
+#: Expressions printed longer than this are shown as they are: factoring them could take long.
+FACTOR_LIMIT = 300
 
 
 def with_steps(expr: sp.Expr) -> sp.Expr:
@@ -24,13 +28,38 @@ def with_steps(expr: sp.Expr) -> sp.Expr:
     )
 
 
+class ClaimPrinter(StrPrinter):
+    """SymPy's plain text (the claim language) with a sum's positive terms first, as people
+    write a difference: ``y_1 - t_1``, not ``-t_1 + y_1``."""
+
+    def _as_ordered_terms(self, expr, order=None):
+        terms = super()._as_ordered_terms(expr, order=order)
+        return [t for t in terms if not t.could_extract_minus_sign()] + [t for t in terms if t.could_extract_minus_sign()]
+
+
+def _text(expr: sp.Expr) -> str:
+    return ClaimPrinter().doprint(expr)
+
+
+def readable(expr: sp.Expr) -> sp.Expr:
+    """``expr`` (steps as ``step(z)``) in its shortest printed form of itself, its common factor
+    taken out (``factor_terms``) and ``factor``: ``(y_1 - t_1)*(h_1 - x_1)``, not
+    ``h_1*(y_1 - t_1) - x_1*(y_1 - t_1)``.  The same expression each time, only grouped
+    differently; a long expression (over ``FACTOR_LIMIT`` characters) stays as it is."""
+    expr = with_steps(expr)
+    if len(_text(expr)) > FACTOR_LIMIT:
+        return expr
+    return min((expr, sp.factor_terms(expr), sp.factor(expr)), key=lambda e: len(_text(e)))
+
+
 def sstr(expr: sp.Expr) -> str:
-    return sp.sstr(with_steps(expr))
+    return _text(readable(expr))
 
 
 def _factor_text(expr: sp.Expr) -> str:
-    text = sstr(expr)
-    if isinstance(expr, sp.Add) or text.startswith("-"):
+    shown = readable(expr)
+    text = _text(shown)
+    if isinstance(shown, sp.Add) or text.startswith("-"):
         return f"({text})"
     return text
 
@@ -104,7 +133,7 @@ class PlainContext:
         expr = with_steps(expr.xreplace({table[k]: sp.Symbol(v) for k, v in names.items()}))
         if expr.has(sp.Piecewise):
             return None
-        return sp.sstr(expr)
+        return sstr(expr)
 
     @staticmethod
     def p(text: str) -> str:
