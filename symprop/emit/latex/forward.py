@@ -6,7 +6,14 @@ import sympy as sp
 
 from ... import naming, registry
 from ...latex_printing import paren, to_latex
-from .derivative_steps import derivative_lines, displayed_definition, fold_constants, registry_calls, same_function
+from .derivative_steps import (
+    derivative_lines,
+    displayed_definition,
+    fold_constants,
+    readable_derivative,
+    registry_calls,
+    same_function,
+)
 from .limits import LAYERS_MAX
 from .notation import Layer, count_tex, op_name, partial, shape_tex
 from .tex import Tex, code, text
@@ -253,8 +260,8 @@ class ForwardSection:
     def formula_derivation(self, op) -> dict:
         f = self.function_tex(op)
         definition = op.definition()
-        derivative = op.derivative
-        lines = derivative_lines(definition, registry.Z, None, None, final=derivative)
+        shown = readable_derivative(op.derivative)  # the NumPy module computes op.derivative
+        lines = derivative_lines(definition, registry.Z, None, None, final=shown, computed=shown == op.derivative)
         return {
             "title": Tex(text(op.name) + " (a formula from the spec)"),
             "f": Tex(f + "(z)"),
