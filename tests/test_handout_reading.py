@@ -46,7 +46,7 @@ def local_sections(name: str) -> list[dict]:
 def test_a_formula_activations_derivative_is_written_as_a_teacher_writes_it():
     """A teacher's finding: softsq ``z / (1 + 0.5 z^2)`` showed its derivative as the backward
     pass computes it, ``2(1 - 2z^2/(z^2+2))/(z^2+2)``; the page boxes the shortest equal form,
-    ``2(2 - z^2)/(z^2+2)^2``, and no longer says the backward pass computes that form."""
+    ``2(2 - z^2)/(z^2+2)^2``, and says it is an equal form of what the backward pass computes."""
     spec = {
         "name": "softsq",
         "input": 2,
@@ -56,7 +56,7 @@ def test_a_formula_activations_derivative_is_written_as_a_teacher_writes_it():
     }
     d = symprop.derive(symprop.from_dict(spec))
     section = latex_source(d).split(r"\subsection{softsq (a formula from the spec)}")[1].split(r"\subsection")[0]
-    assert r"\boxed{\frac{2 (2 - z^{2})}{(z^{2} + 2)^{2}}} && \text{simplified}" in section
+    assert r"\boxed{\frac{2 (2 - z^{2})}{(z^{2} + 2)^{2}}} && \text{simplified (equal to the backward pass's form, shorter)}" in section
     computed = next(node.op for node in d.graph.nodes.values() if node.op.activation and node.op.name == "softsq").derivative
     shown = readable_derivative(computed)
     assert shown != computed and sp.simplify(shown - computed) == 0
