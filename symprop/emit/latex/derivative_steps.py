@@ -124,7 +124,8 @@ def derivative_lines(definition, var, presentation=None, named=None, final=None,
 
         if chain is not None and len(lines) == 2 and bare(final_tex) == bare(lines[0].rhs):
             seen.remove(lines.pop().rhs)  # 2 (y - t) after 2 . (y - t) by the chain rule: not 2y - 2t between
-        add(final_tex, "simplified (as the backward pass computes it)" if computed else "simplified (equal to the backward pass's form, shorter)", final, boxed=True)
+        reason = "as the backward pass computes it" if computed else "equal to the backward pass's form, shorter"
+        add(final_tex, f"simplified ({reason})", final, boxed=True)
     if lines and not any(line.boxed for line in lines):  # the last line is what the backward pass computes
         lines[-1].boxed = True
     return lines
