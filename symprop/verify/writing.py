@@ -75,13 +75,22 @@ def product_text(factors) -> str:
     return " * ".join(_factor_text(f.expr) for f in shown)
 
 
+#: A correct matrix written out longer than this is shown by its shape and first element.
+MATRIX_TEXT_LIMIT = 300
+
+
 def matrix_text(matrix: sp.ImmutableMatrix) -> str:
-    """The correct matrix element by element, or its shape and first element when long."""
-    text = full_matrix_text(matrix)
-    if len(text) <= 300:
-        return text
+    """The correct matrix element by element, or its shape and first element when long
+    (known as soon as the elements written so far pass ``MATRIX_TEXT_LIMIT``: each costs a
+    ``readable``)."""
     rows, cols = matrix.shape
-    return f"a {rows}x{cols} matrix (no array formula for this graph); element [0, 0]: {sstr(matrix[0, 0])}"
+    texts = []
+    for i in range(rows):
+        texts.append([sstr(matrix[i, j]) for j in range(cols)])
+        # each element with its separator (", " or "; "; the brackets for the last): the text's length
+        if sum(len(t) + 2 for row in texts for t in row) > MATRIX_TEXT_LIMIT:
+            return f"a {rows}x{cols} matrix (no array formula for this graph); element [0, 0]: {texts[0][0]}"
+    return "[" + "; ".join(", ".join(row) for row in texts) + "]"
 
 
 def elementwise_text(matrix: sp.ImmutableMatrix, symbols: dict[str, list[sp.Symbol]]) -> str | None:
@@ -99,10 +108,6 @@ def elementwise_text(matrix: sp.ImmutableMatrix, symbols: dict[str, list[sp.Symb
             return None
         written.add(element.xreplace({s: sp.Symbol(owner[s][0]) for s in element.free_symbols}))
     return sstr(written.pop()) if len(written) == 1 else None
-
-
-def full_matrix_text(matrix: sp.ImmutableMatrix) -> str:
-    return "[" + "; ".join(", ".join(sstr(matrix[i, j]) for j in range(matrix.shape[1])) for i in range(matrix.shape[0])) + "]"
 
 
 def array_formula(derivation, target: str) -> str | None:
