@@ -55,10 +55,11 @@ class RegistryFunction(sp.Function):
     def _numpycode(self, printer):
         return printer.print_registry_function(self)
 
-    def _latex(self, printer):
+    def _latex(self, printer, exp=None):
         argument = getattr(printer, "_print_argument", printer._print)  # the handout's printer drops (-0.08)'s brackets
         args = ", ".join(argument(a) for a in self.args)
-        return rf"{self.entry.latex}\left({args}\right)"
+        call = rf"{self.entry.latex}\left({args}\right)"
+        return call if exp is None else rf"{call}^{{{exp}}}"  # a power: SymPy's LaTeX printer passes its exponent
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import symprop
 from symprop import registry
 from symprop.cli import main
 from symprop.emit.latex import EDITIONS, compile_pdf, latex_source
-from symprop.emit.latex.derivative_steps import derivative_lines, displayed_definition
+from symprop.emit.latex.derivative_steps import derivative_lines, displayed_definition, readable_derivative
 from symprop.emit.latex.handout import Handout
 from symprop.errors import SymPropError
 
@@ -41,6 +41,28 @@ def sources() -> dict[str, str]:
 
 def local_sections(name: str) -> list[dict]:
     return Handout(derive(name)).local_derivatives()
+
+
+def test_a_formula_activations_derivative_is_written_as_a_teacher_writes_it():
+    """A teacher's finding: softsq ``z / (1 + 0.5 z^2)`` showed its derivative as the backward
+    pass computes it, ``2(1 - 2z^2/(z^2+2))/(z^2+2)``; the page boxes the shortest equal form,
+    ``2(2 - z^2)/(z^2+2)^2``, and says it is an equal form of what the backward pass computes."""
+    spec = {
+        "name": "softsq",
+        "input": 2,
+        "functions": {"softsq": "z / (1 + 0.5 * z**2)"},
+        "layers": [{"units": 2, "activation": "softsq"}, {"units": 1, "activation": "identity"}],
+        "loss": "mse",
+    }
+    d = symprop.derive(symprop.from_dict(spec))
+    section = latex_source(d).split(r"\subsection{Activation softsq (a formula from the spec)}")[1].split(r"\subsection")[0]
+    boxed = r"\boxed{\frac{2 (2 - z^{2})}{(z^{2} + 2)^{2}}}"
+    assert boxed + r" && \text{simplified (equal to the backward pass's form, shorter)}" in section
+    computed = next(node.op for node in d.graph.nodes.values() if node.op.activation and node.op.name == "softsq").derivative
+    shown = readable_derivative(computed)
+    assert shown != computed and sp.simplify(shown - computed) == 0
+    swish = local_sections("custom_swish")  # equally long forms: the computed one stays, and says so
+    assert any("as the backward pass computes it" in str(line.reason) for s in swish for line in s["lines"])
 
 
 def test_the_sigmoid_step_is_justified_as_the_tutorial_does():

@@ -186,6 +186,20 @@ def test_section_titles_begin_with_a_capital():
         assert titles and all(not t.islower() for t in titles), (name, titles)
 
 
+def test_a_registry_function_raised_to_a_power_is_typeset():
+    """Regression: a formula with ``sigmoid(z)**2`` stopped the handout with a TypeError
+    (SymPy's LaTeX printer passes a power's exponent to the function's ``_latex``)."""
+    spec = {
+        "name": "sigsq",
+        "input": 2,
+        "functions": {"sigsq": "sigmoid(z)**2"},
+        "layers": [{"units": 2, "activation": "sigsq"}, {"units": 1, "activation": "identity"}],
+        "loss": "mse",
+    }
+    tex = latex_source(symprop.derive(symprop.from_dict(spec)))
+    assert r"f_{\mathrm{sigsq}}(z) &= \sigma(z)^{2}" in tex
+
+
 def test_graph_spec_handout_reproduces_cs231n():
     tex = latex_source(derive("cs231n_neuron"))
     assert "Backward pass, node by node" in tex

@@ -5,8 +5,15 @@ from __future__ import annotations
 import re
 
 import sympy as sp
+from sympy.printing.str import StrPrinter
 
 from .. import registry
+
+#: Expressions printed longer than this are shown as they are: factoring them could take long.
+FACTOR_LIMIT = 300
+#: ``sympy.factor`` (multivariate polynomial factoring: 40 ms for tutorial_222's dE/dW1_11 of
+#: 8 symbols) only for expressions of at most this many symbols; ``factor_terms`` for all.
+FACTOR_SYMBOLS = 4
 
 
 def with_steps(expr: sp.Expr) -> sp.Expr:
@@ -24,13 +31,41 @@ def with_steps(expr: sp.Expr) -> sp.Expr:
     )
 
 
+class ClaimPrinter(StrPrinter):
+    """SymPy's plain text (the claim language) with a sum's positive terms first, as people
+    write a difference: ``y_1 - t_1``, not ``-t_1 + y_1``."""
+
+    def _as_ordered_terms(self, expr, order=None):
+        terms = super()._as_ordered_terms(expr, order=order)
+        return [t for t in terms if not t.could_extract_minus_sign()] + [t for t in terms if t.could_extract_minus_sign()]
+
+
+def _text(expr: sp.Expr) -> str:
+    return ClaimPrinter().doprint(expr)
+
+
+def readable(expr: sp.Expr) -> sp.Expr:
+    """``expr`` (steps as ``step(z)``) in its shortest printed form of itself, its common factor
+    taken out (``factor_terms``) and, of few symbols, ``factor``: ``(h_1 - x_1)*(y_1 - target_1)``,
+    not ``h_1*(y_1 - target_1) - x_1*(y_1 - target_1)``.  The same expression each time, only
+    grouped differently; a long expression (over ``FACTOR_LIMIT`` characters) stays as it is."""
+    expr = with_steps(expr)
+    if len(_text(expr)) > FACTOR_LIMIT:
+        return expr
+    candidates = [expr, sp.factor_terms(expr)]
+    if len(expr.free_symbols) <= FACTOR_SYMBOLS:
+        candidates.append(sp.factor(expr))
+    return min(candidates, key=lambda e: len(_text(e)))
+
+
 def sstr(expr: sp.Expr) -> str:
-    return sp.sstr(with_steps(expr))
+    return _text(readable(expr))
 
 
 def _factor_text(expr: sp.Expr) -> str:
-    text = sstr(expr)
-    if isinstance(expr, sp.Add) or text.startswith("-"):
+    shown = readable(expr)
+    text = _text(shown)
+    if isinstance(shown, sp.Add) or text.startswith("-"):
         return f"({text})"
     return text
 
@@ -40,13 +75,22 @@ def product_text(factors) -> str:
     return " * ".join(_factor_text(f.expr) for f in shown)
 
 
+#: A correct matrix written out longer than this is shown by its shape and first element.
+MATRIX_TEXT_LIMIT = 300
+
+
 def matrix_text(matrix: sp.ImmutableMatrix) -> str:
-    """The correct matrix element by element, or its shape and first element when long."""
-    text = full_matrix_text(matrix)
-    if len(text) <= 300:
-        return text
+    """The correct matrix element by element, or its shape and first element when long
+    (known as soon as the elements written so far pass ``MATRIX_TEXT_LIMIT``: each costs a
+    ``readable``)."""
     rows, cols = matrix.shape
-    return f"a {rows}x{cols} matrix (no array formula for this graph); element [0, 0]: {sstr(matrix[0, 0])}"
+    texts = []
+    for i in range(rows):
+        texts.append([sstr(matrix[i, j]) for j in range(cols)])
+        # each element with its separator (", " or "; "; the brackets for the last): the text's length
+        if sum(len(t) + 2 for row in texts for t in row) > MATRIX_TEXT_LIMIT:
+            return f"a {rows}x{cols} matrix (no array formula for this graph); element [0, 0]: {texts[0][0]}"
+    return "[" + "; ".join(", ".join(row) for row in texts) + "]"
 
 
 def elementwise_text(matrix: sp.ImmutableMatrix, symbols: dict[str, list[sp.Symbol]]) -> str | None:
@@ -64,10 +108,6 @@ def elementwise_text(matrix: sp.ImmutableMatrix, symbols: dict[str, list[sp.Symb
             return None
         written.add(element.xreplace({s: sp.Symbol(owner[s][0]) for s in element.free_symbols}))
     return sstr(written.pop()) if len(written) == 1 else None
-
-
-def full_matrix_text(matrix: sp.ImmutableMatrix) -> str:
-    return "[" + "; ".join(", ".join(sstr(matrix[i, j]) for j in range(matrix.shape[1])) for i in range(matrix.shape[0])) + "]"
 
 
 def array_formula(derivation, target: str) -> str | None:
@@ -104,7 +144,7 @@ class PlainContext:
         expr = with_steps(expr.xreplace({table[k]: sp.Symbol(v) for k, v in names.items()}))
         if expr.has(sp.Piecewise):
             return None
-        return sp.sstr(expr)
+        return sstr(expr)
 
     @staticmethod
     def p(text: str) -> str:

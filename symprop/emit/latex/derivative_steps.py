@@ -7,8 +7,12 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from ... import differentiation, registry
-from ...latex_printing import paren, to_latex
+from ...latex_printing import paren, to_latex, visible_length
 from .tex import Tex
+
+#: A derivative of more operations than this is shown as the backward pass computes it
+#: (``readable_derivative``: factor and cancel take longer on larger expressions).
+READABLE_MAX_OPS = 40
 
 
 @dataclass
@@ -29,6 +33,18 @@ def fold_constants(expr: sp.Expr) -> sp.Expr:
     return sp.piecewise_fold(expr) if expr.has(sp.Piecewise) else expr
 
 
+def readable_derivative(expr: sp.Expr) -> sp.Expr:
+    """A formula's derivative as a teacher writes it: the shortest on the page (by visible
+    length; the first of equals) of the backward pass's form and its ``together``, ``factor``
+    and ``cancel`` forms.  softsq ``z / (1 + z^2/2)``: ``2 (2 - z^2) / (z^2 + 2)^2``, where the
+    backward pass computes ``2 (1 - 2 z^2 / (z^2 + 2)) / (z^2 + 2)``.  Bounded: a piecewise
+    derivative, or one of over ``READABLE_MAX_OPS`` operations, stays as computed."""
+    if expr.has(sp.Piecewise) or sp.count_ops(expr) > READABLE_MAX_OPS:
+        return expr
+    candidates = [expr, sp.together(expr), sp.factor(expr), sp.cancel(expr)]
+    return min(candidates, key=lambda e: visible_length(to_latex(e)))
+
+
 def registry_calls(expr: sp.Expr) -> list[str]:
     """Names of the registry functions that ``expr`` calls, in a stable order."""
     return sorted({call.entry.name for call in expr.atoms(registry.RegistryFunction)})
@@ -45,7 +61,7 @@ def displayed_definition(definition: sp.Expr) -> sp.Expr:
     return definition
 
 
-def derivative_lines(definition, var, presentation=None, named=None, final=None) -> list[_Line]:
+def derivative_lines(definition, var, presentation=None, named=None, final=None, computed=True) -> list[_Line]:
     """f'(var), step by step, each line checked equal to SymPy's derivative (a line that is not
     is left out, so no slip of this module can reach the page).
 
@@ -54,8 +70,8 @@ def derivative_lines(definition, var, presentation=None, named=None, final=None)
     3. for an entry with a presentation in its output (sigmoid's ``a (1 - a)``, tanh's
        ``1 - a^2``): the steps from 2 to that form as the tutorials take them (``_toward_output``),
        then the function by its name (``named``: its value at ``var`` and its LaTeX name), then
-       boxed, in ``a``.  Otherwise ``final`` (the
-       simplified derivative the backward pass uses), boxed.
+       boxed, in ``a``.  Otherwise ``final`` (the simplified derivative the backward pass
+       uses, or with ``computed`` False the same function written otherwise), boxed.
     """
     raw = differentiation.derivative(definition, var)
     free = sorted(definition.free_symbols | {var}, key=lambda s: s.name)
@@ -108,7 +124,8 @@ def derivative_lines(definition, var, presentation=None, named=None, final=None)
 
         if chain is not None and len(lines) == 2 and bare(final_tex) == bare(lines[0].rhs):
             seen.remove(lines.pop().rhs)  # 2 (y - t) after 2 . (y - t) by the chain rule: not 2y - 2t between
-        add(final_tex, "simplified (as the backward pass computes it)", final, boxed=True)
+        reason = "as the backward pass computes it" if computed else "equal to the backward pass's form, shorter"
+        add(final_tex, f"simplified ({reason})", final, boxed=True)
     if lines and not any(line.boxed for line in lines):  # the last line is what the backward pass computes
         lines[-1].boxed = True
     return lines

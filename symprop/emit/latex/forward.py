@@ -6,7 +6,14 @@ import sympy as sp
 
 from ... import naming, registry
 from ...latex_printing import paren, to_latex
-from .derivative_steps import derivative_lines, displayed_definition, fold_constants, registry_calls, same_function
+from .derivative_steps import (
+    derivative_lines,
+    displayed_definition,
+    fold_constants,
+    readable_derivative,
+    registry_calls,
+    same_function,
+)
 from .limits import LAYERS_MAX
 from .notation import Layer, count_tex, op_name, partial, shape_tex
 from .tex import Tex, code, text
@@ -255,8 +262,8 @@ class ForwardSection:
     def formula_derivation(self, op) -> dict:
         f = self.function_tex(op)
         definition = op.definition()
-        derivative = op.derivative
-        lines = derivative_lines(definition, registry.Z, None, None, final=derivative)
+        derivative = readable_derivative(op.derivative)  # the NumPy module computes op.derivative
+        lines = derivative_lines(definition, registry.Z, None, None, final=derivative, computed=derivative == op.derivative)
         shown, form = to_latex(fold_constants(definition)), self.function_form(op)
         return {
             "title": Tex(

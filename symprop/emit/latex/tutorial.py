@@ -12,6 +12,7 @@ import sympy as sp
 from ... import naming, registry
 from ...aliases import alias_latex
 from ...latex_printing import number, paren, to_latex, unbracketed
+from .derivative_steps import readable_derivative
 from .notation import partial, transpose_tex
 from .tex import Tex, text
 
@@ -153,7 +154,7 @@ class TutorialSection:
             if node.op.activation:
                 f = self.function_tex(node.op)
                 opening = text("The ") + f"${f}$" + text(" gate of ") + f"${self.node_tex(node.name)}$:"
-                found.append(self._local_gradient(node, node.inputs[0], f, node.op.derivative, opening))
+                found.append(self._local_gradient(node, node.inputs[0], f, readable_derivative(node.op.derivative), opening))
                 continue
             chain = self._gate_chain(node)
             if chain is None:
