@@ -52,7 +52,7 @@ CASES = {
     # taken for a renamed adjoint and multiplied by 2 again: dE/dh was dE/dy instead of 0.
     "folded_to_a_bare_name": (
         {**BASE, "nodes": {"h": "tanh(W @ x + b)", "p": "2 * h", "y": "p / 2 - h + sigmoid(V @ x)"}, "loss": "half_sse(y, t)"},
-        "    dH = dH + dY  #",
+        "    dH += dY  #",  # in place: dH is a new array nothing else holds
         [],
     ),
     # Regression (found by fusion_strategies): a uniform adjoint (the float 1/N of mean(y)) times a
@@ -77,7 +77,7 @@ CASES = {
         {**BASE, "params": {"W": [3, 3], "b": [3], "V": [3]},
          "nodes": {"h1": "tanh(W @ x + b)", "h2": "0.25 * h1", "h3": "h2 / 0.25 - h1 + x", "y": "V * h3"},
          "loss": "half_sse(y, t) + 0.1 * mean(h2 ** 2)"},  # fmt: skip
-        "    dH1 = dH1 + 0.5 * (H2 * dE_b + 2.0 * dH3_b)\n",
+        "    dH1 += 0.5 * (H2 * dE_b + 2.0 * dH3_b)\n",
         ["dH1 = 0.5 * H2 * dE_b"],
     ),
 }

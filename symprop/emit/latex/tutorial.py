@@ -154,7 +154,9 @@ class TutorialSection:
             if node.op.activation:
                 f = self.function_tex(node.op)
                 opening = text("The ") + f"${f}$" + text(" gate of ") + f"${self.node_tex(node.name)}$:"
-                found.append(self._local_gradient(node, node.inputs[0], f, readable_derivative(node.op.derivative), opening))
+                derivative = node.op.derivative  # a registry's in its textbook form (sigma' = f (1 - f)); a formula's shortest
+                derivative = readable_derivative(derivative) if node.op.choice.formula is not None else derivative
+                found.append(self._local_gradient(node, node.inputs[0], f, derivative, opening))
                 continue
             chain = self._gate_chain(node)
             if chain is None:
