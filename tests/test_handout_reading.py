@@ -58,6 +58,8 @@ def test_a_formula_activations_derivative_is_written_as_a_teacher_writes_it():
     section = latex_source(d).split(r"\subsection{Activation softsq (a formula from the spec)}")[1].split(r"\subsection")[0]
     boxed = r"\boxed{\frac{2 (2 - z^{2})}{(z^{2} + 2)^{2}}}"
     assert boxed + r" && \text{simplified (equal to the backward pass's form, shorter)}" in section
+    # the quotient rule's products with a dot: u v' = z z read as z^2 or a typo (a teacher's finding)
+    assert r"- z \cdot z}" in section
     computed = next(node.op for node in d.graph.nodes.values() if node.op.activation and node.op.name == "softsq").derivative
     shown = readable_derivative(computed)
     assert shown != computed and sp.simplify(shown - computed) == 0

@@ -183,7 +183,7 @@ def _quotient_rule(expr: sp.Expr, var: sp.Symbol) -> tuple[str, sp.Expr, str] | 
         return None
     du, dv = sp.diff(u, var), sp.diff(v, var)
     tex = (
-        rf"\frac{{{_paren_if_sum(du)} \, {_paren_if_sum(v)} - {_paren_if_sum(u)} \, {_paren_if_sum(dv)}}}"
+        rf"\frac{{{_paren_if_sum(du)} \cdot {_paren_if_sum(v)} - {_paren_if_sum(u)} \cdot {_paren_if_sum(dv)}}}"
         rf"{{{paren_always(to_latex(v))}^{{2}}}}"
     )
     return tex, (du * v - u * dv) / v**2, r"quotient rule, $(u / v)' = (u' v - u v') / v^{2}$"
