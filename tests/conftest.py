@@ -29,6 +29,18 @@ def needs_tex():
     pytest.skip(message)
 
 
+def needs_pdftotext():
+    """Skip without poppler's pdftotext (a compiled handout's pages read as text), or fail where
+    TeX is demanded (.ci/run installs poppler-utils beside TeX)."""
+    needs_tex()
+    if shutil.which("pdftotext") is not None:
+        return
+    message = "pdftotext not found (apt-get install poppler-utils): the pages' first lines are not read"
+    if REQUIRE_TEX:
+        pytest.fail(f"SYMPROP_REQUIRE_TEX=1 but {message}")
+    pytest.skip(message)
+
+
 REQUIRE_BACKENDS = os.environ.get("SYMPROP_REQUIRE_BACKENDS") == "1"
 
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import EXAMPLES, needs_tex
+from conftest import EXAMPLES, needs_pdftotext, needs_tex
 
 import symprop
 from symprop.emit.latex import PER_WEIGHT_LIMIT, compile_pdf, latex_source, write_latex
@@ -311,9 +310,7 @@ def test_no_line_is_stranded_from_its_paragraph_or_its_display(tmp_path):
     assert r"\widowpenalty=10000 \clubpenalty=10000 \displaywidowpenalty=10000" in tex_source
     step = r"\begingroup\interdisplaylinepenalty=10000 \postdisplaypenalty=10000"
     assert tex_source.count(step) == tex_source.count(r"\paragraph{$\partial E") > 0
-    needs_tex()
-    if shutil.which("pdftotext") is None:
-        pytest.skip("pdftotext (poppler-utils) not found: the pages' first lines are not read")
+    needs_pdftotext()
     tex = tmp_path / "ti7.tex"
     tex.write_text(tex_source, encoding="utf-8")
     pdf = compile_pdf(tex)
