@@ -44,27 +44,27 @@ def _text(expr: sp.Expr) -> str:
     return ClaimPrinter().doprint(expr)
 
 
-def readable(expr: sp.Expr) -> sp.Expr:
-    """``expr`` (steps as ``step(z)``) in its shortest printed form of itself, its common factor
-    taken out (``factor_terms``) and, of few symbols, ``factor``: ``(h_1 - x_1)*(y_1 - target_1)``,
-    not ``h_1*(y_1 - target_1) - x_1*(y_1 - target_1)``.  The same expression each time, only
-    grouped differently; a long expression (over ``FACTOR_LIMIT`` characters) stays as it is."""
+def readable(expr: sp.Expr) -> tuple[sp.Expr, str]:
+    """``expr`` (steps as ``step(z)``) in its shortest printed form, and that text, of itself, its
+    common factor taken out (``factor_terms``) and, of few symbols, ``factor``:
+    ``(h_1 - x_1)*(y_1 - target_1)``, not ``h_1*(y_1 - target_1) - x_1*(y_1 - target_1)``.  The
+    same expression each time, only grouped differently; a long expression (over
+    ``FACTOR_LIMIT`` characters) stays as it is.  Each form is printed once."""
     expr = with_steps(expr)
-    if len(_text(expr)) > FACTOR_LIMIT:
-        return expr
-    candidates = [expr, sp.factor_terms(expr)]
-    if len(expr.free_symbols) <= FACTOR_SYMBOLS:
-        candidates.append(sp.factor(expr))
-    return min(candidates, key=lambda e: len(_text(e)))
+    shown = [(expr, _text(expr))]
+    if len(shown[0][1]) > FACTOR_LIMIT:
+        return shown[0]
+    others = [sp.factor_terms(expr)] + ([sp.factor(expr)] if len(expr.free_symbols) <= FACTOR_SYMBOLS else [])
+    shown += [(other, _text(other)) for other in others]
+    return min(shown, key=lambda form: len(form[1]))  # the first of equally long forms
 
 
 def sstr(expr: sp.Expr) -> str:
-    return _text(readable(expr))
+    return readable(expr)[1]
 
 
 def _factor_text(expr: sp.Expr) -> str:
-    shown = readable(expr)
-    text = _text(shown)
+    shown, text = readable(expr)
     if isinstance(shown, sp.Add) or text.startswith("-"):
         return f"({text})"
     return text
