@@ -136,6 +136,31 @@ def test_bench_gemm_quick():
     assert done.stdout.count("| 784-30-10 batch 16: ") == 5
 
 
+def test_bench_skinny_quick():
+    """benchmarks/bench_skinny.py: its Numba loops agree with the float64 product in float32 and in
+    float64, on every skinny product of the two networks, at a batch with rows left over (it asserts
+    that before timing), and it prints one row per product."""
+    pytest.importorskip("numba", reason="bench_skinny.py times Numba loops (pip install numba)")
+    for dtype in ("float32", "float64"):
+        command = [sys.executable, str(ROOT / "benchmarks" / "bench_skinny.py"), "--batches", "18", "--dtype", dtype]
+        done = subprocess.run([*command, "--rounds", "1"], capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stderr
+        assert "| 784-30-10 batch 18: Z1 = X W1^T (18 x 784 by 784 x 30) |" in done.stdout
+        assert done.stdout.count("njit ") == 7
+
+
+def test_profile_in_call_quick():
+    """benchmarks/profile_in_call.py: times each statement of the numba module's loss_and_grad and
+    each of XLA's thunks inside the call."""
+    pytest.importorskip("numba", reason="profile_in_call.py profiles the numba module (pip install numba)")
+    pytest.importorskip("jax", reason="profile_in_call.py compares with JAX (pip install jax)")
+    command = [sys.executable, str(ROOT / "benchmarks" / "profile_in_call.py"), "--network", "784-30-10", "--batch", "8"]
+    done = subprocess.run([*command, "--calls", "3"], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "_product(X, W1, Z1, Z1T)" in done.stdout and "dW1 = np.dot(D1.T, X)" in done.stdout
+    assert "XLA, each thunk's minimum in the call:" in done.stdout and "dot_general" in done.stdout
+
+
 def test_bench_tensor_quick(tmp_path):
     """The tensor benchmark runs, checks PyTorch against the module where PyTorch is installed
     (a disagreement is reported in the row, not timed) and measures the derive cost."""
