@@ -55,6 +55,8 @@ CASES = [
     ("sum(log(-2) * (x @ W), axis=0)", "formula is not a real number here (the log or a root of a negative number?)"),
     ("sum((-8) ** (1/3) * (x @ W), axis=0)", "formula is not a real number here"),
     ("sum((x @ W) ** 100000)", "the exponent of '**' must be within +-1000, got 100000 at column"),
+    # a new user's W x, as on paper: Python's message was "invalid syntax. Perhaps you forgot a comma?"
+    ("sum(x W)", "syntax error at column 7: no operator between 'x' and 'W' (write '*' for a product, '@' for a matrix product)"),
 ]
 
 
