@@ -1212,3 +1212,24 @@ def test_a_plain_sum_with_braces_is_read_as_plain(wrt, given):
     grader = Grader(derivation, items, class_set(derivation, STUDENTS[:1], 1, items).keys)
     (mark,) = grader.grade_one(STUDENTS[0], Submission("s00", {"f": given})).marks
     assert (mark.verdict, mark.points) == ("right", 2.0), mark.explanation
+
+
+@pytest.mark.parametrize(
+    "places, said",
+    [
+        (2, "this is the right value rounded to 2 decimal places: give at least 4"),
+        (1, "this is the right value rounded to 1 decimal place: give at least 4"),
+    ],
+)
+def test_a_number_rounded_too_early_is_told_so(tmp_path, places, said):
+    """A new user's finding: 0.39 for the key 0.39339941 was 'matches none of the intermediate
+    values of your derivation nor a typical mistake', though it is the right value, rounded."""
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    chosen = class_set(derivation, STUDENTS[:1], SEED)
+    answer = chosen.keys["s00"].answers["q2"]  # a1_1 = 0.29214273
+    rounded = f"{float(answer.value):.{places}f}"
+    assert not math.isclose(float(rounded), float(answer.value), rel_tol=1e-3)  # wrong at 4 places
+    (tmp_path / "a.csv").write_text(f"id,q2\ns00,{rounded}\n", encoding="utf-8")
+    graded, _ = chosen.grade(tmp_path / "a.csv")
+    mark = next(m for m in graded[0].marks if m.item_id == "q2")
+    assert (mark.points, mark.explanation) == (0.0, [said, f"the right value is {number(answer.value)}"])
