@@ -24,6 +24,7 @@ from symprop.verify import Verifier, load_claims
 from symprop.verify import cli as verify_cli
 from symprop.verify.claims import ClaimNames
 from symprop.verify.claims_latex import translate
+from symprop.verify.diagnose import TRANSPOSED
 from symprop.verify.writing import array_formula, matrix_text, readable, sstr
 
 # one spec per file; student_corpus.yaml names a spec per claim (tests/test_verify_students.py)
@@ -370,6 +371,34 @@ def test_clear_errors(wrt, claim, latex, message):
         verifier("tutorial_222").check(wrt, claim, claim_latex=latex)
     assert message in str(error.value)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "wrt, message",
+    [
+        ("W_12", "--wrt 'W_12': unknown name (did you mean 'W1_12'?); parameters: W1, b1 (elements like W1_11 are 1-based"),
+        ("V1", "--wrt 'V1': unknown name; parameters: W1, b1 (elements like W1_11 are 1-based, W1[0,0] is 0-based)"),
+        ("W2[0,0]", "--wrt 'W2[0,0]': unknown node 'W2'; parameters: W1, b1 (elements like W1_11"),
+    ],
+)
+def test_an_unknown_wrt_is_shown_the_networks_own_names(wrt, message):
+    """A new user's finding: on a one-layer network the hint said 'elements like W2_11', a name
+    it does not have, and W_12 for W1_12 got no suggestion."""
+    spec = {"name": "sig_layer", "input": 3, "layers": [{"units": 2, "activation": "sigmoid"}], "loss": "half_sse"}
+    with pytest.raises(SymPropError) as error:
+        symprop.verify(symprop.from_dict(spec, "sig_layer.yaml"), wrt, "x_1")
+    assert message in str(error.value)
+
+
+def test_a_transposed_claim_of_the_transposed_shape_is_told_so():
+    """A new user's finding: x delta^T for delta x^T on a 2x3 W1 was told only 'the claim is a 3x2
+    matrix, but dE/dW1 is a 2x3 matrix'; on a square W2 the same slip is called a transpose."""
+    spec = {"name": "sig_layer", "input": 3, "layers": [{"units": 2, "activation": "sigmoid"}], "loss": "half_sse"}
+    net = symprop.from_dict(spec, "sig_layer.yaml")
+    transposed = symprop.verify(net, "W1", "x @ ((a1 - t) * a1 * (1 - a1)).T")
+    assert (transposed.verdict, transposed.diagnosis[-1]) == ("wrong", TRANSPOSED)
+    wrong = symprop.verify(net, "W1", "x @ ((t - a1) * a1 * (1 - a1)).T")  # also the sign: not a transpose alone
+    assert wrong.verdict == "wrong" and TRANSPOSED not in wrong.diagnosis
 
 
 def test_exactly_one_claim_form():
