@@ -38,7 +38,8 @@ def _outputs(value: str) -> list[str]:
     chosen = [part.strip() for part in value.split(",") if part.strip()]
     unknown = [part for part in chosen if part not in OUTPUTS]
     if unknown or not chosen:
-        raise argparse.ArgumentTypeError(f"{value!r}: choose from {', '.join(OUTPUTS)} (comma-separated) or all")
+        pdf = "; a PDF is --pdf, with latex" if "pdf" in unknown else ""  # what a new user tries first
+        raise argparse.ArgumentTypeError(f"{value!r}: choose from {', '.join(OUTPUTS)} (comma-separated) or all{pdf}")
     return list(dict.fromkeys(chosen))
 
 
@@ -79,7 +80,9 @@ def _derive_command(args: argparse.Namespace) -> int:
     if args.pdf and shutil.which("latexmk") is None:
         raise SymPropError(LATEXMK_MISSING)
     if args.backend not in BACKENDS:  # not argparse's choices: --help shows BACKEND, explained in its help
-        raise SymPropError(f"--backend {args.backend!r}: choose from {', '.join(BACKENDS)}")
+        library = args.backend.lower() in ("torch", "pytorch", "jax", "dask")
+        libraries = " (array-api runs on PyTorch, JAX and Dask arrays)" if library else ""
+        raise SymPropError(f"--backend {args.backend!r}: choose from {', '.join(BACKENDS)}{libraries}")
     from .api import derive
     from .loading import load
 
