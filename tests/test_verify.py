@@ -361,8 +361,10 @@ def test_a_claim_is_rewritten_once_for_each_reader(monkeypatch, wrt, claim, late
         ("W2[0,0]", None, r"(a^{(2)}_1", "expected ')'"),
         ("W9", "a1_1", None, "unknown name"),
         ("W2[2,0]", "a1_1", None, "W2 has shape [2, 2]"),
-        ("x_1", "a1_1", None, "E does not depend on it"),
-        ("t", "a1_1", None, "E does not depend on it"),
+        # was "E does not depend on it through a parameter": it does, read as a mistake (a new user's)
+        ("x_1", "a1_1", None, "--wrt x_1: x is an input: the backward pass computes no gradient for it; choose a parameter"),
+        ("t", "a1_1", None, "--wrt t: t is a target: the backward pass computes no gradient for it; choose a parameter"),
+        ("E", "a1_1", None, "--wrt E: E is the loss itself; choose a parameter (W1, W2) or an intermediate node"),
         ("", "a1_1", None, "give the parameter"),
     ],
 )

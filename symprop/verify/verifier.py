@@ -38,7 +38,7 @@ from .reading import ONE_CLAIM, Rewritten, as_typed, read_claim_at, rewrite_clai
 from .result import VerifyResult
 from .sizes import size_variants, sizes_label
 from .tensor_claims import uses_tensor_notation
-from .tensor_decide import ClaimShapeError, TensorCheck
+from .tensor_decide import ClaimShapeError, TensorCheck, choose, no_gradient
 from .writing import array_formula, elementwise_text, matrix_text, product_text
 
 # -- the verifier ---------------------------------------------------------------------------------
@@ -169,10 +169,7 @@ class Verifier:
         # a float input, in a graph that shows dE/dx; never an index or a mask (no gradient flows into them)
         inputs_too = getattr(graph, "input_adjoints", False) and role == "input" and graph.dtypes[wrt.node] == "float"
         if wrt.node == graph.loss or (wrt.node not in graph.needs_grad and not inputs_too):
-            raise SymPropError(
-                f"--wrt {wrt.name}: E does not depend on it through a parameter; "
-                f"choose a parameter ({', '.join(self.derivation.param_names)}) or an intermediate node"
-            )
+            raise SymPropError(f"--wrt {wrt.name}: {no_gradient(graph, wrt.node)}; {choose(self.derivation)}")
         return wrt
 
     # -- checking ---------------------------------------------------------------------------
