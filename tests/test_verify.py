@@ -392,6 +392,32 @@ def test_an_unknown_wrt_is_shown_the_networks_own_names(wrt, message):
     assert message in str(error.value)
 
 
+@pytest.mark.parametrize(
+    "spec, wrt, said",
+    [
+        ("sig_layer", "W1_12", "nodes: x, W1, b1, z1, a1, t (elements are 1-based: a1_1, W1_12; or 0-based W1[0, 1]); aliases"),
+        ("mlp_784_30_10", "W2_11", "; elements: W1[0, 1] (0-based) or W1_12 (1-based)"),  # the numeric reader's
+        ("cs231n_neuron", "w0", "unknown name 'a_1' at column 1; functions: abs"),  # scalars only: no "nodes: ;"
+    ],
+)
+def test_an_unknown_name_in_a_claim_is_shown_the_networks_own_element_names(spec, wrt, said):
+    """A new user's finding: on a one-layer network the hint said 'elements are 1-based: a2_1,
+    W2_12; or 0-based W2[0, 1]', names it does not have (the numeric reader's: x[0, 1] of a vector x)."""
+    one_layer = {"name": "sig_layer", "input": 3, "layers": [{"units": 2, "activation": "sigmoid"}], "loss": "half_sse"}
+    net = symprop.from_dict(one_layer, "sig_layer.yaml") if spec == "sig_layer" else symprop.load(EXAMPLES / f"{spec}.yaml")
+    with pytest.raises(SymPropError) as error:
+        symprop.verify(net, wrt, "a_1")
+    assert said in str(error.value)
+
+
+def test_a_1_based_wrt_keeps_its_name_on_the_numeric_path():
+    """A new user's finding: --wrt W2_11 on mlp_784_30_10 (decided with numbers) was answered
+    'dE/dW2[0,0]: CORRECT', the 0-based name the user had not written."""
+    net = symprop.load(EXAMPLES / "mlp_784_30_10.yaml")
+    assert str(symprop.verify(net, "W2_11", "δ2_1 a1_1")).startswith("dE/dW2_11: CORRECT")
+    assert str(symprop.verify(net, "W2[0,0]", "δ2_1 a1_1")).startswith("dE/dW2[0,0]: CORRECT")
+
+
 def test_a_transposed_claim_of_the_transposed_shape_is_told_so():
     """A new user's finding: x delta^T for delta x^T on a 2x3 W1 was told only 'the claim is a 3x2
     matrix, but dE/dW1 is a 2x3 matrix'; on a square W2 the same slip is called a transpose."""
