@@ -137,6 +137,8 @@ class TensorCheck:
                 raise SymPropError(f"--wrt {text!r}: give each axis its own letter")
         self._check_node(node, text)
         shown = node if items is None else f"{node}[{','.join(map(str, items))}]"
+        if ref.index is not None:  # a 1-based name as typed: --wrt W2_11 is not answered about W2[0,0]
+            shown = name
         return TensorWrt(node, items, shown)
 
     def _wrt_item(self, part: str, text: str) -> int | str:
