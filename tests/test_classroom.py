@@ -445,6 +445,11 @@ def test_classroom_then_grade(tmp_path, capsys):
     answers.write_text("id;q1;q2\ns1;0,1;x\n", encoding="utf-8")
     assert main(["grade", str(out), "--answers", str(answers)]) == 0
     assert "graded 2 students" in capsys.readouterr().out
+    # a new user's finding: a row not on the roster was said only in the gradebook's note column
+    answers.write_text("id;q1;q2\ns1;0,1;x\ns9;0,2;x\n", encoding="utf-8")
+    assert main(["grade", str(out), "--answers", str(answers)]) == 0
+    said = "graded 2 students; wrote {} and 2 feedback files; no submission: s2; not on the roster, not graded: s9\n"
+    assert capsys.readouterr().out == said.format(out / "gradebook.csv")
     assert (out / "gradebook.csv").read_text(encoding="utf-8").splitlines()[2].startswith("s2,Grace,0,0,")
     assert (out / "feedback" / "s1.md").read_text(encoding="utf-8").startswith("# Feedback: Ada (s1)")
     # Regression (found trying the tool as a teacher): a second class set into the same folder
