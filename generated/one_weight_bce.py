@@ -296,8 +296,8 @@ if __name__ == "__main__":
     E, grads, updated = worked_example()
     print(f"worked example: E = {E:.8f}")
     for key in grads:
-        print(f"  dE/d{key} = {np.array2string(grads[key], precision=8)}")
-        print(f"  {key} after one step = {np.array2string(updated[key], precision=8)}")
+        for label, value in ((f"  dE/d{key} = ", grads[key]), (f"  {key} after one step = ", updated[key])):
+            print(label + np.array2string(value, precision=8, prefix=label))  # rows aligned under the first
     error, compared, everything = gradient_check(details=True)
     what = f"all {everything:,}" if compared == everything else f"a sample of {compared:,} of {everything:,}"
     print(f"one_weight_bce: backward() vs central differences on {what} coordinates, relative error {error:.2e}")

@@ -161,6 +161,11 @@ class Derivation(derivation.Derivation):
 
         return markdown_source(self, flavour, edition)
 
+    def __repr__(self) -> str:
+        """At a prompt: what was derived, not ``<symprop.api.Derivation object at 0x...>``."""
+        count = f"{self.param_count:,} parameter{'' if self.param_count == 1 else 's'}"
+        return f"<Derivation of {self.name}: {count} in {', '.join(self.param_names)}>"
+
     def _repr_latex_(self) -> str:
         from .emit.latex import repr_latex
 

@@ -38,7 +38,8 @@ def _outputs(value: str) -> list[str]:
     chosen = [part.strip() for part in value.split(",") if part.strip()]
     unknown = [part for part in chosen if part not in OUTPUTS]
     if unknown or not chosen:
-        raise argparse.ArgumentTypeError(f"{value!r}: choose from {', '.join(OUTPUTS)} (comma-separated) or all")
+        pdf = "; a PDF is --pdf, with latex" if "pdf" in unknown else ""  # what a new user tries first
+        raise argparse.ArgumentTypeError(f"{value!r}: choose from {', '.join(OUTPUTS)} (comma-separated) or all{pdf}")
     return list(dict.fromkeys(chosen))
 
 
@@ -79,7 +80,9 @@ def _derive_command(args: argparse.Namespace) -> int:
     if args.pdf and shutil.which("latexmk") is None:
         raise SymPropError(LATEXMK_MISSING)
     if args.backend not in BACKENDS:  # not argparse's choices: --help shows BACKEND, explained in its help
-        raise SymPropError(f"--backend {args.backend!r}: choose from {', '.join(BACKENDS)}")
+        library = args.backend.lower() in ("torch", "pytorch", "jax", "dask")
+        libraries = " (array-api runs on PyTorch, JAX and Dask arrays)" if library else ""
+        raise SymPropError(f"--backend {args.backend!r}: choose from {', '.join(BACKENDS)}{libraries}")
     from .api import derive
     from .loading import load
 
@@ -210,8 +213,21 @@ def _grade_command(args: argparse.Namespace) -> int:
     rows, outputs = chosen.grade(args.answers)
     written = _write_all(Path(args.folder), outputs, compile_pdf=False)
     graded = sum(1 for row in rows if row.student is not None)
-    print(f"graded {graded} students; wrote {written[0]} and {len(written) - 1} feedback files")
+    print(f"graded {graded} students; wrote {written[0]} and {len(written) - 1} feedback files{_ungraded(rows)}")
     return 0
+
+
+def _ungraded(rows) -> str:
+    """``; no submission: s02; not on the roster, not graded: s41``: the rows a teacher must not
+    miss (their notes are in the gradebook), at most five ids each."""
+
+    def listed(ids: list[str]) -> str:
+        return ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+
+    missing = [row.student_id for row in rows if row.student is not None and "no submission" in row.notes]
+    unknown = [row.student_id for row in rows if row.student is None]
+    said = f"; no submission: {listed(missing)}" if missing else ""
+    return said + (f"; not on the roster, not graded: {listed(unknown)}" if unknown else "")
 
 
 def _check_command(args: argparse.Namespace) -> int:

@@ -35,7 +35,10 @@ raising ValueError, which is reported as a FormulaError.
 from __future__ import annotations
 
 import ast
+import io
+import keyword
 import operator
+import tokenize
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -140,6 +143,14 @@ class FormulaReader:
         try:
             tree = ast.parse(self.source, mode="eval")
         except SyntaxError as exc:
+            pair = _missing_operator(self.source)
+            if pair:
+                left, right = pair
+                matrix = ", '@' for a matrix product" if ast.MatMult in self.BINARY_OPERATORS else ""
+                raise FormulaError(
+                    f"syntax error at {self._where(*right.start)}: no operator between {left.string!r} and "
+                    f"{right.string!r} (write '*' for a product{matrix})"
+                ) from None
             where = f" at {self._where(exc.lineno, exc.offset - 1)}" if exc.offset else ""
             raise FormulaError(f"syntax error{where}: {exc.msg}") from None
         except (RecursionError, MemoryError):
@@ -325,3 +336,25 @@ def parse_formula(
     parentheses and calls of named functions.
     """
     return FormulaReader(text, symbols, functions).read()
+
+
+def _missing_operator(source: str) -> tuple[tokenize.TokenInfo, tokenize.TokenInfo] | None:
+    """The first two neighbouring tokens with no operator between them, a value's end and a
+    value's start (`W1 x`, `2 z`, `(1 - z) z`), or None: Python's own message for them is
+    "invalid syntax. Perhaps you forgot a comma?"."""
+    try:
+        tokens = [
+            token
+            for token in tokenize.generate_tokens(io.StringIO(source).readline)
+            if token.type in (tokenize.NAME, tokenize.NUMBER, tokenize.OP)
+        ]
+    except (tokenize.TokenError, SyntaxError):
+        return None
+
+    def value(token: tokenize.TokenInfo) -> bool:
+        return token.type in (tokenize.NAME, tokenize.NUMBER) and not keyword.iskeyword(token.string)
+
+    for left, right in zip(tokens, tokens[1:]):
+        if (value(left) or left.string in (")", "]")) and value(right):
+            return left, right
+    return None

@@ -200,6 +200,9 @@ EMIT_CHOICES = "choose from numpy, latex, html, md (comma-separated) or all"
         (["derive"], "the following arguments are required: spec (see symprop derive --help)"),
         (["derive", SPEC, "--emit", "numpyy"], f"argument --emit: 'numpyy': {EMIT_CHOICES} (see symprop derive --help)"),
         (["derive", SPEC, "--emit", ""], f"argument --emit: '': {EMIT_CHOICES} (see symprop derive --help)"),
+        # a new user's --emit pdf
+        (["derive", SPEC, "--emit", "latex,pdf"],
+         f"argument --emit: 'latex,pdf': {EMIT_CHOICES}; a PDF is --pdf, with latex (see symprop derive --help)"),
         (["derive", SPEC, "--edition", "x"],
          "argument --edition: invalid choice: 'x' (choose from 'full', 'student') (see symprop derive --help)"),
         (["check"], "the following arguments are required: module (see symprop check --help)"),

@@ -445,6 +445,11 @@ def test_classroom_then_grade(tmp_path, capsys):
     answers.write_text("id;q1;q2\ns1;0,1;x\n", encoding="utf-8")
     assert main(["grade", str(out), "--answers", str(answers)]) == 0
     assert "graded 2 students" in capsys.readouterr().out
+    # a new user's finding: a row not on the roster was said only in the gradebook's note column
+    answers.write_text("id;q1;q2\ns1;0,1;x\ns9;0,2;x\n", encoding="utf-8")
+    assert main(["grade", str(out), "--answers", str(answers)]) == 0
+    said = "graded 2 students; wrote {} and 2 feedback files; no submission: s2; not on the roster, not graded: s9\n"
+    assert capsys.readouterr().out == said.format(out / "gradebook.csv")
     assert (out / "gradebook.csv").read_text(encoding="utf-8").splitlines()[2].startswith("s2,Grace,0,0,")
     assert (out / "feedback" / "s1.md").read_text(encoding="utf-8").startswith("# Feedback: Ada (s1)")
     # Regression (found trying the tool as a teacher): a second class set into the same folder
@@ -1212,3 +1217,24 @@ def test_a_plain_sum_with_braces_is_read_as_plain(wrt, given):
     grader = Grader(derivation, items, class_set(derivation, STUDENTS[:1], 1, items).keys)
     (mark,) = grader.grade_one(STUDENTS[0], Submission("s00", {"f": given})).marks
     assert (mark.verdict, mark.points) == ("right", 2.0), mark.explanation
+
+
+@pytest.mark.parametrize(
+    "places, said",
+    [
+        (2, "this is the right value rounded to 2 decimal places: give at least 4"),
+        (1, "this is the right value rounded to 1 decimal place: give at least 4"),
+    ],
+)
+def test_a_number_rounded_too_early_is_told_so(tmp_path, places, said):
+    """A new user's finding: 0.39 for the key 0.39339941 was 'matches none of the intermediate
+    values of your derivation nor a typical mistake', though it is the right value, rounded."""
+    derivation = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    chosen = class_set(derivation, STUDENTS[:1], SEED)
+    answer = chosen.keys["s00"].answers["q2"]  # a1_1 = 0.29214273
+    rounded = f"{float(answer.value):.{places}f}"
+    assert not math.isclose(float(rounded), float(answer.value), rel_tol=1e-3)  # wrong at 4 places
+    (tmp_path / "a.csv").write_text(f"id,q2\ns00,{rounded}\n", encoding="utf-8")
+    graded, _ = chosen.grade(tmp_path / "a.csv")
+    mark = next(m for m in graded[0].marks if m.item_id == "q2")
+    assert (mark.points, mark.explanation) == (0.0, [said, f"the right value is {number(answer.value)}"])

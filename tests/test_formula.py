@@ -54,6 +54,9 @@ def test_accepts_plain_maths(text, expected):
         ("exp(10 ** 100)", "number too large"),
         ("1e999999999 * z", "number too large"),
         ("z * (1 +", "syntax error at column 5"),
+        # two values side by side: Python's own message was "invalid syntax. Perhaps you forgot a comma?"
+        ("2 z", "syntax error at column 3: no operator between '2' and 'z' (write '*' for a product)"),
+        ("(1 - z) z^2", "syntax error at column 9: no operator between ')' and 'z' (write '*' for a product)"),
         ("", "formula is empty"),
         ("z +" * 400 + "z", "too long"),
         ("-" * 60 + "z", "nested too deeply"),

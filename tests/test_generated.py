@@ -65,6 +65,15 @@ def test_generated_module_runs_as_a_script(module):
     assert "relative error" in result.stdout
 
 
+def test_the_worked_example_prints_each_matrix_with_its_rows_aligned():
+    """A new user's finding: README's first command printed `  dE/dW1 = [[0.00080888 0.00161775]`
+    and the next row at column 1, ` [0.00071009 ...]]`, under the label, not under the first row."""
+    result = subprocess.run([sys.executable, str(GENERATED / "tutorial_222.py")], capture_output=True, text=True)
+    lines = result.stdout.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("  dE/dW1 = [["))
+    assert lines[first + 1] == " " * len("  dE/dW1 = [") + "[0.00071009 0.00142017]]", lines[first : first + 2]
+
+
 def test_generated_modules_import_only_numpy():
     for path in GENERATED.glob("*.py"):
         imports = [line for line in path.read_text().splitlines() if line.startswith(("import ", "from "))]

@@ -314,6 +314,26 @@ SLIPS = {
 }
 
 
+def test_an_input_of_0_keeps_its_term_in_the_worked_numbers():
+    """A new user's finding: with x_2 = 0 the handout wrote z_1 = w_11 x_1 + w_12 x_2 + b_1 =
+    0.5 * 1 + 0.1 (w_12 x_2 left out), the answer key 0.5 * 1 + (-0.4) * 0 + 0.1; a target of 0
+    still drops its term (- 0 log(y_1))."""
+    spec = {
+        "name": "zero_input",
+        "input": 2,
+        "layers": [{"units": 2, "activation": "tanh"}, {"units": 1, "activation": "sigmoid"}],
+        "loss": "binary_cross_entropy",
+        "example": {
+            "x": [1.0, 0.0],
+            "t": [1.0],
+            "params": {"W1": [[0.5, -0.4], [0.3, 0.8]], "b1": [0.1, -0.1], "W2": [[0.7, -0.6]], "b2": [0.05]},
+            "learning_rate": 0.5,
+        },
+    }
+    tex = symprop.derive(symprop.from_dict(spec, "zero_input.yaml")).latex("student")
+    assert r"= 0.5 \cdot 1 + (-0.4) \cdot 0 + 0.1 = 0.60000000" in tex
+
+
 def test_no_handout_has_the_slips_of_issue_13(sources):
     for name, source in sources.items():
         for slip, pattern in SLIPS.items():

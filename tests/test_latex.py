@@ -277,6 +277,13 @@ def test_derivation_methods_and_notebook_reprs(tmp_path):
     assert r"\frac{\partial E}{\partial w^{(2)}_{11}}" in gradient and "a^{(1)}_{1}" in gradient
 
 
+def test_a_derivation_at_a_prompt_says_what_it_derived():
+    """A new user's `print(d)` after README's `d = symprop.derive(net)` gave
+    <symprop.api.Derivation object at 0x7f2e16997250>."""
+    assert repr(derive("tutorial_222")) == "<Derivation of tutorial_222: 8 parameters in W1, W2>"
+    assert repr(derive("mlp_784_30_10")) == "<Derivation of mlp_784_30_10: 23,860 parameters in W1, b1, W2, b2>"
+
+
 # -- compiling ------------------------------------------------------------------------
 
 

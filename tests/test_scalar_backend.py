@@ -284,6 +284,13 @@ def test_unknown_backend_is_one_line_and_writes_nothing(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_a_library_as_backend_is_pointed_to_array_api(tmp_path, capsys):
+    """A new user's --backend torch: the backend that runs on PyTorch is array-api."""
+    assert main(["derive", str(EXAMPLES / "tutorial_222.yaml"), "-o", str(tmp_path / "out"), "--backend", "torch"]) == 2
+    said = "--backend 'torch': choose from numpy, scalar, array-api, numba (array-api runs on PyTorch, JAX and Dask arrays)"
+    assert capsys.readouterr().err == f"symprop: error: {said}\n"
+
+
 def test_a_network_above_the_limit_is_one_line_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["derive", str(EXAMPLES / "mlp_784_30_10.yaml"), "-o", str(out), "--backend", "scalar"]) == 2

@@ -55,6 +55,8 @@ CASES = [
     ("sum(log(-2) * (x @ W), axis=0)", "formula is not a real number here (the log or a root of a negative number?)"),
     ("sum((-8) ** (1/3) * (x @ W), axis=0)", "formula is not a real number here"),
     ("sum((x @ W) ** 100000)", "the exponent of '**' must be within +-1000, got 100000 at column"),
+    # a new user's W x, as on paper: Python's message was "invalid syntax. Perhaps you forgot a comma?"
+    ("sum(x W)", "syntax error at column 7: no operator between 'x' and 'W' (write '*' for a product, '@' for a matrix product)"),
 ]
 
 
@@ -197,10 +199,13 @@ def test_a_worked_example_mask_may_be_true_and_false():
     assert "0.5" in symprop.derive(network).latex()
 
 
-@pytest.mark.parametrize("wrt", ["m", "ids", "ids[0]"])
-def test_verify_wrt_an_index_or_a_mask_is_refused(wrt):
+@pytest.mark.parametrize(
+    "wrt, said", [("m", "m is a mask"), ("ids", "ids is an integer input"), ("ids[0]", "ids is an integer input")]
+)
+def test_verify_wrt_an_index_or_a_mask_is_refused(wrt, said):
     """A small graph shows dE/dx of its float inputs; an int or bool input has no gradient, but
     --wrt on one was judged ("WRONG, correct: 0", exit 1) instead of refused."""
     network = symprop.from_dict(EXAMPLE_SPEC)
-    with pytest.raises(symprop.SymPropError, match=rf"^--wrt {re.escape(wrt.replace('[0]', '_1'))}: E does not depend on it"):
+    wrt_name = re.escape(wrt.replace("[0]", "_1"))
+    with pytest.raises(symprop.SymPropError, match=rf"^--wrt {wrt_name}: {said}: the backward pass computes no gradient for it"):
         symprop.verify(network, wrt, "1")

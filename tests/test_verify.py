@@ -24,6 +24,7 @@ from symprop.verify import Verifier, load_claims
 from symprop.verify import cli as verify_cli
 from symprop.verify.claims import ClaimNames
 from symprop.verify.claims_latex import translate
+from symprop.verify.diagnose import TRANSPOSED
 from symprop.verify.writing import array_formula, matrix_text, readable, sstr
 
 # one spec per file; student_corpus.yaml names a spec per claim (tests/test_verify_students.py)
@@ -360,8 +361,10 @@ def test_a_claim_is_rewritten_once_for_each_reader(monkeypatch, wrt, claim, late
         ("W2[0,0]", None, r"(a^{(2)}_1", "expected ')'"),
         ("W9", "a1_1", None, "unknown name"),
         ("W2[2,0]", "a1_1", None, "W2 has shape [2, 2]"),
-        ("x_1", "a1_1", None, "E does not depend on it"),
-        ("t", "a1_1", None, "E does not depend on it"),
+        # was "E does not depend on it through a parameter": it does, read as a mistake (a new user's)
+        ("x_1", "a1_1", None, "--wrt x_1: x is an input: the backward pass computes no gradient for it; choose a parameter"),
+        ("t", "a1_1", None, "--wrt t: t is a target: the backward pass computes no gradient for it; choose a parameter"),
+        ("E", "a1_1", None, "--wrt E: E is the loss itself; choose a parameter (W1, W2) or an intermediate node"),
         ("", "a1_1", None, "give the parameter"),
     ],
 )
@@ -370,6 +373,60 @@ def test_clear_errors(wrt, claim, latex, message):
         verifier("tutorial_222").check(wrt, claim, claim_latex=latex)
     assert message in str(error.value)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "wrt, message",
+    [
+        ("W_12", "--wrt 'W_12': unknown name (did you mean 'W1_12'?); parameters: W1, b1 (elements like W1_11 are 1-based"),
+        ("V1", "--wrt 'V1': unknown name; parameters: W1, b1 (elements like W1_11 are 1-based, W1[0,0] is 0-based)"),
+        ("W2[0,0]", "--wrt 'W2[0,0]': unknown node 'W2'; parameters: W1, b1 (elements like W1_11"),
+    ],
+)
+def test_an_unknown_wrt_is_shown_the_networks_own_names(wrt, message):
+    """A new user's finding: on a one-layer network the hint said 'elements like W2_11', a name
+    it does not have, and W_12 for W1_12 got no suggestion."""
+    spec = {"name": "sig_layer", "input": 3, "layers": [{"units": 2, "activation": "sigmoid"}], "loss": "half_sse"}
+    with pytest.raises(SymPropError) as error:
+        symprop.verify(symprop.from_dict(spec, "sig_layer.yaml"), wrt, "x_1")
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "spec, wrt, said",
+    [
+        ("sig_layer", "W1_12", "nodes: x, W1, b1, z1, a1, t (elements are 1-based: a1_1, W1_12; or 0-based W1[0, 1]); aliases"),
+        ("mlp_784_30_10", "W2_11", "; elements: W1[0, 1] (0-based) or W1_12 (1-based)"),  # the numeric reader's
+        ("cs231n_neuron", "w0", "unknown name 'a_1' at column 1; functions: abs"),  # scalars only: no "nodes: ;"
+    ],
+)
+def test_an_unknown_name_in_a_claim_is_shown_the_networks_own_element_names(spec, wrt, said):
+    """A new user's finding: on a one-layer network the hint said 'elements are 1-based: a2_1,
+    W2_12; or 0-based W2[0, 1]', names it does not have (the numeric reader's: x[0, 1] of a vector x)."""
+    one_layer = {"name": "sig_layer", "input": 3, "layers": [{"units": 2, "activation": "sigmoid"}], "loss": "half_sse"}
+    net = symprop.from_dict(one_layer, "sig_layer.yaml") if spec == "sig_layer" else symprop.load(EXAMPLES / f"{spec}.yaml")
+    with pytest.raises(SymPropError) as error:
+        symprop.verify(net, wrt, "a_1")
+    assert said in str(error.value)
+
+
+def test_a_1_based_wrt_keeps_its_name_on_the_numeric_path():
+    """A new user's finding: --wrt W2_11 on mlp_784_30_10 (decided with numbers) was answered
+    'dE/dW2[0,0]: CORRECT', the 0-based name the user had not written."""
+    net = symprop.load(EXAMPLES / "mlp_784_30_10.yaml")
+    assert str(symprop.verify(net, "W2_11", "δ2_1 a1_1")).startswith("dE/dW2_11: CORRECT")
+    assert str(symprop.verify(net, "W2[0,0]", "δ2_1 a1_1")).startswith("dE/dW2[0,0]: CORRECT")
+
+
+def test_a_transposed_claim_of_the_transposed_shape_is_told_so():
+    """A new user's finding: x delta^T for delta x^T on a 2x3 W1 was told only 'the claim is a 3x2
+    matrix, but dE/dW1 is a 2x3 matrix'; on a square W2 the same slip is called a transpose."""
+    spec = {"name": "sig_layer", "input": 3, "layers": [{"units": 2, "activation": "sigmoid"}], "loss": "half_sse"}
+    net = symprop.from_dict(spec, "sig_layer.yaml")
+    transposed = symprop.verify(net, "W1", "x @ ((a1 - t) * a1 * (1 - a1)).T")
+    assert (transposed.verdict, transposed.diagnosis[-1]) == ("wrong", TRANSPOSED)
+    wrong = symprop.verify(net, "W1", "x @ ((t - a1) * a1 * (1 - a1)).T")  # also the sign: not a transpose alone
+    assert wrong.verdict == "wrong" and TRANSPOSED not in wrong.diagnosis
 
 
 def test_exactly_one_claim_form():

@@ -55,16 +55,32 @@ class Row:
         return sum(m.points for m in self.marks)
 
 
+def _as_typed(text: str) -> str:
+    """A student's number as typed, without ``$``, a leading ``=``, spaces, and with ASCII minus."""
+    t = text.strip().strip("$").strip().replace("\u2212", "-").replace(" ", "").replace("\u00a0", "")
+    return t.lstrip("=≈").strip()
+
+
 def parse_number(text: str) -> float | None:
     """A student's number: ``0.0259``, ``0,0259``, ``-1.2e-3``, ``−0.5``, ``$0.5$``, ``= 0.5``; None otherwise."""
-    t = text.strip().strip("$").strip().replace("\u2212", "-").replace(" ", "").replace("\u00a0", "")
-    t = t.lstrip("=≈").strip()
+    t = _as_typed(text)
     if t.count(",") == 1 and "." not in t:
         t = t.replace(",", ".")
     if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", t):
         return None
     value = float(t)
     return value if math.isfinite(value) else None
+
+
+def _too_few_places(given: str, value: float, right: float) -> int | None:
+    """The decimal places of ``given`` (1 to 3) when it is ``right`` rounded to them (0.39 for
+    0.39339941: not right within the tolerance, but no mistake either), else None; not for a 0
+    (0.0 for 0.026 is more likely a unit taken as dead than a rounding)."""
+    digits = re.fullmatch(r"[+-]?\d*[.,](\d{1,3})", _as_typed(given))
+    if digits is None:
+        return None
+    places = len(digits.group(1))
+    return places if value and abs(value - right) <= 0.5 * 10.0**-places * (1 + 1e-9) else None
 
 
 def _on_roster(students: list[Student], submissions: dict[str, Submission]) -> tuple[dict[str, Submission], list[str]]:
@@ -161,7 +177,12 @@ class Grader:
         found = match(answer, value)
         lines = [f"the right value is {number(answer.value)}"]
         if found is None:
-            lines.insert(0, "it matches none of the intermediate values of your derivation nor a typical mistake")
+            places = _too_few_places(given, value, right)
+            if places is not None:
+                said = f"this is the right value rounded to {places} decimal place{'s' if places > 1 else ''}: give at least 4"
+            else:
+                said = "it matches none of the intermediate values of your derivation nor a typical mistake"
+            lines.insert(0, said)
             return Mark(item.id, 0.0, given, "wrong", lines)
         lines.insert(0, found.text)
         points = min(found.right_factors * item.factor_points, item.points)

@@ -359,10 +359,23 @@ class ClaimReader(FormulaReader):
         wholes = ", ".join(n for n in names.arrays if n not in names.aliases)
         aliases = ", ".join(n for n in names.arrays if n in names.aliases)
         functions = ", ".join(sorted(n for n in names.functions if not n.endswith("_prime") and n.isascii()))
-        detail = f"nodes: {wholes} (elements are 1-based: a2_1, W2_12; or 0-based W2[0, 1])"
+        detail = f"nodes: {wholes}{self._element_examples()}; " if wholes else ""  # none in a graph of scalars
         if aliases:
-            detail += f"; aliases: {aliases}"
-        return self.error(node, f"unknown name '{node.id}'", f"{detail}; functions: {functions} (and f_prime for f')")
+            detail += f"aliases: {aliases}; "
+        return self.error(node, f"unknown name '{node.id}'", f"{detail}functions: {functions} (and f_prime for f')")
+
+    def _element_examples(self) -> str:
+        """`` (elements are 1-based: a2_1, W2_12; or 0-based W2[0, 1])`` in this network's own
+        names (a one-layer net has no a2 or W2), or '' if it has no vector and matrix nodes."""
+        names, graph = self.names, self.names.derivation.graph
+        wholes = [(n, e) for n, e in names.arrays.items() if n == e.node]  # W1 of tutorial_222 is also an alias
+        vector = next((n for n, e in reversed(wholes) if len(e.shape) == 1 and graph.role(e.node) == "op"), None)
+        matrix = next(((n, e.shape) for n, e in wholes if len(e.shape) == 2), None)
+        if vector is None or matrix is None:
+            return ""
+        index = (0, 1) if matrix[1][1] > 1 else (0, 0)
+        element = naming.element_name(matrix[0], index)
+        return f" (elements are 1-based: {vector}_1, {element}; or 0-based {matrix[0]}[{index[0]}, {index[1]}])"
 
     def _column(self, node: ast.AST) -> str:
         return str(self.error(node, "x")).split(" at ", 1)[1]

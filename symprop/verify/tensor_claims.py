@@ -57,6 +57,20 @@ from .tensor_values import (
 _CHAIN = (ast.Mult, ast.Div, ast.MatMult)
 
 
+def no_gradient(graph, node: str, it: str = "it") -> str:
+    """Why ``--wrt node`` has no gradient to check, in words: "E does not depend on it through a
+    parameter" read as a mistake for an input, on which E plainly depends."""
+    role = graph.role(node)
+    if node == graph.loss:
+        return f"{node} is the loss itself"
+    if role == "input":
+        kind = {"int": "an integer input", "bool": "a mask"}.get(graph.dtypes.get(node), "an input")
+        return f"{node} is {kind}: the backward pass computes no gradient for it"
+    if role == "target":
+        return f"{node} is a target: the backward pass computes no gradient for it"
+    return f"{graph.loss} does not depend on {it} through a parameter: the backward pass computes no dE/d{node}"
+
+
 @dataclass(frozen=True)
 class Part:
     """An edit of a claim at one subexpression: ``kind`` is 'transpose', 'flip' (+ and -
@@ -230,7 +244,7 @@ class TensorReader(FormulaReader):
     def _no_adjoint(self, name: str) -> str:
         graph = self.names.graph
         if name not in graph.needs_grad:
-            return f"the backward pass computes no dE/d{name}: {graph.loss} does not depend on {name} through a parameter"
+            return no_gradient(graph, name, name)
         consumers = [n.name for n in graph.consumers(name)]
         return (
             f"the backward pass computes no dE/d{name}: {name} and the loss {', '.join(consumers)} are fused "

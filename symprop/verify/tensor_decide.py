@@ -35,7 +35,7 @@ from ..formula import FormulaError
 from .claim_values import ShapeError
 from .probe import SAMPLES, SEEDS, Point, Probe
 from .reading import short
-from .tensor_claims import Part, TensorReader
+from .tensor_claims import Part, TensorReader, no_gradient
 from .tensor_formulas import GradientFormulas
 from .tensor_values import Indexed, TensorNames, as_claim_value, describe
 
@@ -48,6 +48,10 @@ class ClaimShapeError(SymPropError):
 
 
 _WRT = re.compile(r"^\s*([A-Za-z]\w*)\s*(?:\[([^\[\]]*)\])?\s*$")
+
+
+def choose(derivation) -> str:
+    return f"choose a parameter ({', '.join(derivation.param_names)}) or an intermediate node"
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,8 @@ class TensorCheck:
                 raise SymPropError(f"--wrt {text!r}: give each axis its own letter")
         self._check_node(node, text)
         shown = node if items is None else f"{node}[{','.join(map(str, items))}]"
+        if ref.index is not None:  # a 1-based name as typed: --wrt W2_11 is not answered about W2[0,0]
+            shown = name
         return TensorWrt(node, items, shown)
 
     def _wrt_item(self, part: str, text: str) -> int | str:
@@ -146,10 +152,7 @@ class TensorCheck:
         graph = self.graph
         role = graph.role(node)
         if node == graph.loss or node not in graph.needs_grad:
-            raise SymPropError(
-                f"--wrt {text}: {graph.loss} does not depend on it through a parameter; "
-                f"choose a parameter ({', '.join(self.derivation.param_names)}) or an intermediate node"
-            )
+            raise SymPropError(f"--wrt {text}: {no_gradient(graph, node)}; {choose(self.derivation)}")
         if node not in self.names.with_adjoint:
             raise SymPropError(f"--wrt {text}: {self._fused(node)}")
         if role not in ("param", "op"):

@@ -134,7 +134,13 @@ class TensorNames:
         """The names, for an error message."""
         nodes = list(self.graph.nodes)
         shown = ", ".join(nodes[:40]) + (f", ... ({len(nodes)} in all)" if len(nodes) > 40 else "")
-        return f"nodes: {shown}; adjoints: d<node> or d{self.loss}/d<node>; elements: x[0, 1] (0-based) or x_12 (1-based)"
+        matrix = next((n for n in nodes if len(self.shapes[n]) == 2 and self.shapes[n][1] > 1), None)
+        vector = next((n for n in nodes if len(self.shapes[n]) == 1), None)
+        if matrix is not None:  # in the network's own names: an x that is a vector has no x[0, 1]
+            elements = f"; elements: {matrix}[0, 1] (0-based) or {matrix}_12 (1-based)"
+        else:
+            elements = f"; elements: {vector}[0] (0-based) or {vector}_1 (1-based)" if vector is not None else ""
+        return f"nodes: {shown}; adjoints: d<node> or d{self.loss}/d<node>{elements}"
 
 
 def _one_based(suffix: str, shape: tuple[int, ...]) -> tuple[int, ...] | None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import sympy as sp
 
 from .. import naming
-from ..errors import SymPropError
+from ..errors import SymPropError, did_you_mean
 from ..formula import FormulaError
 from ..ops import flat_index, unflat_index
 from ..scalar import ElementGradient, Factor
@@ -38,7 +38,7 @@ from .reading import ONE_CLAIM, Rewritten, as_typed, read_claim_at, rewrite_clai
 from .result import VerifyResult
 from .sizes import size_variants, sizes_label
 from .tensor_claims import uses_tensor_notation
-from .tensor_decide import ClaimShapeError, TensorCheck
+from .tensor_decide import ClaimShapeError, TensorCheck, choose, no_gradient
 from .writing import array_formula, elementwise_text, matrix_text, product_text
 
 # -- the verifier ---------------------------------------------------------------------------------
@@ -130,7 +130,8 @@ class Verifier:
             index = tuple(int(i) for i in re.findall(r"\d+", brackets))
             entry = names.arrays.get(name)
             if entry is None or entry.node not in graph.nodes:
-                raise SymPropError(f"--wrt {text!r}: unknown node {name!r}; {self._wrt_hint()}")
+                close = did_you_mean(name, self.derivation.param_names)
+                raise SymPropError(f"--wrt {text!r}: unknown node {name!r}{close}; {self._wrt_hint()}")
             if len(index) != len(entry.shape) or any(not 0 <= i < n for i, n in zip(index, entry.shape)):
                 raise SymPropError(f"--wrt {text!r}: {entry.node} has shape {list(entry.shape)} (indices in [] are 0-based)")
             return self._checked(_Wrt(entry.node, index, naming.element_name(entry.node, index)))
@@ -144,7 +145,8 @@ class Verifier:
                     shape = graph.nodes[node_name].shape
                     index = unflat_index(symbols.index(symbol), shape)
                     return self._checked(_Wrt(node_name, index if shape else None, str(symbol)))
-        raise SymPropError(f"--wrt {text!r}: unknown name; {self._wrt_hint()}")
+        close = did_you_mean(name, self.base.names.scalars) if self.derivation.has_scalar else ""
+        raise SymPropError(f"--wrt {text!r}: unknown name{close}; {self._wrt_hint()}")
 
     def _names_for_wrt(self) -> ClaimNames:
         if self.derivation.has_scalar:
@@ -152,8 +154,14 @@ class Verifier:
         return _ShapeOnlyNames(self.derivation)
 
     def _wrt_hint(self) -> str:
-        params = ", ".join(self.derivation.param_names)
-        return f"parameters: {params} (elements like W2_11 are 1-based, W2[0,0] is 0-based)"
+        """The parameters, and their elements' spellings shown on this network's own first matrix
+        (a 1-layer net has no W2)."""
+        params = self.derivation.param_names
+        shown = next((p for p in params if len(self.derivation.graph.nodes[p].shape) == 2), None)
+        if shown is None:
+            return f"parameters: {', '.join(params)}"
+        element = naming.element_name(shown, (0, 0))
+        return f"parameters: {', '.join(params)} (elements like {element} are 1-based, {shown}[0,0] is 0-based)"
 
     def _checked(self, wrt: _Wrt) -> _Wrt:
         graph = self.derivation.graph
@@ -161,10 +169,7 @@ class Verifier:
         # a float input, in a graph that shows dE/dx; never an index or a mask (no gradient flows into them)
         inputs_too = getattr(graph, "input_adjoints", False) and role == "input" and graph.dtypes[wrt.node] == "float"
         if wrt.node == graph.loss or (wrt.node not in graph.needs_grad and not inputs_too):
-            raise SymPropError(
-                f"--wrt {wrt.name}: E does not depend on it through a parameter; "
-                f"choose a parameter ({', '.join(self.derivation.param_names)}) or an intermediate node"
-            )
+            raise SymPropError(f"--wrt {wrt.name}: {no_gradient(graph, wrt.node)}; {choose(self.derivation)}")
         return wrt
 
     # -- checking ---------------------------------------------------------------------------
@@ -353,6 +358,8 @@ class Verifier:
                     f"at sizes {setting.label}: the claim is {describe_shape(value)}, "
                     f"but d{result.loss}/d{target.node} is {describe_shape(expected)}"
                 ]
+                if is_array(value) and value.shape == expected.shape[::-1] and setting.compare(list(zip(value.T, expected)))[0]:
+                    result.diagnosis.append(TRANSPOSED)  # x delta^T for delta x^T
                 return result
             pairs = list(zip(list(fitted), list(expected)))
             equal, method, where = setting.compare(pairs)

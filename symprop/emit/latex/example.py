@@ -60,8 +60,9 @@ class ExampleSection:
         point, values = self.example_point
         shown = {s: given(point[s]) if s in point else number(values[s]) for s in values}
         numeric = {s: paren(t) if t.startswith("-") else t for s, t in shown.items()}
-        # what a given 0 multiplies is 0: - 0 log(y_1) is left out of the numbers, not printed
-        zeros = {s: sp.S.Zero for s, v in point.items() if v == 0 and self.graph.role(self.element_index[s][0]) != "param"}
+        # what a target of 0 multiplies is 0: - 0 log(y_1) is left out of the numbers, not printed; an
+        # input of 0 stays, as the answer key and a student write it: 0.5 * 1 + (-0.4) * 0 + 0.1
+        zeros = {s: sp.S.Zero for s, v in point.items() if v == 0 and self.graph.role(self.element_index[s][0]) == "target"}
         self._example_state = (values, numeric, zeros, shown)
 
         data = [n for n in given_values if self.graph.role(n) != "param"]
