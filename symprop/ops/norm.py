@@ -254,7 +254,7 @@ class LayerNorm(Normalization):
         """Along the last axis alone, a row sum by BLAS (``_row_sum``) over n, in brackets: NumPy's
         ``mean`` reduces one short row at a time.  The backward step of a (64, 8, 32) layer norm
         took 60 against 77 us in float64, 36 against 53 in float32; ``_normalize`` 45 against 60
-        and 28 against 47 (0.75-0.9x at (1024, 8, 32) and (64, 512); NumPy 2.4, OpenBLAS)."""
+        and 28 against 47 (0.66-0.89x at (1024, 8, 32) and (64, 512); NumPy 2.4, OpenBLAS)."""
         if axes != "-1":
             return super().mean_code(array, axes, code, shape)
         code.printer.helpers.add("row_sum")
