@@ -287,7 +287,11 @@ def _erf(x):
     def others(v):
         """erf(v) in place of v = |x| (a block of the elements outside [edges[0],
         0.84375)): each range gathered once (np.flatnonzero; all ranges found
-        before any is written), its polynomials evaluated in place."""
+        before any is written), its polynomials evaluated in place.  A range
+        with no element is skipped: its 10 to 25 NumPy calls cost 10 to 20 us
+        on empty arrays (transformer_block's GELU at initialisation, 65536
+        elements: none tiny or from 1/0.35 on, 1209 outside in all; about 25
+        of the 600 us of its float64 erf)."""
         below, within = v < edges[0], np.empty(v.shape, bool)
         ranges = [np.flatnonzero(below)]
         for edge in edges[2:]:
@@ -299,22 +303,26 @@ def _erf(x):
 
         # |x| < edges[0]: erf(x) = x + efx*x.  Evaluate at a scale of 2**64 so that
         # a subnormal result is rounded only once.
-        a = v[tiny] * 2.0**64
-        with np.errstate(under="ignore"):  # subnormal results are inexact
-            v[tiny] = (a + efx * a) * 2.0**-64
+        if tiny.size:
+            a = v[tiny] * 2.0**64
+            with np.errstate(under="ignore"):  # subnormal results are inexact
+                v[tiny] = (a + efx * a) * 2.0**-64
 
         # 0.84375 <= |x| < 1.25: erf(x) = erx + pa(s)/qa(s), s = |x| - 1.
-        s = v[middle]
-        s -= 1.0
-        p = horner(pa, s)
-        p /= horner(qa, s)
-        p += erx
-        v[middle] = p
+        if middle.size:
+            s = v[middle]
+            s -= 1.0
+            p = horner(pa, s)
+            p /= horner(qa, s)
+            p += erx
+            v[middle] = p
 
         # 1.25 <= |x| < edges[4]: erf(x) = 1 - erfc(x) with
         # erfc(x) = exp(-x*x - 0.5625 + R(t)/S(t)) / x, t = 1/(x*x), R/S = ra/sa
         # below edges[3] and rb/sb from there.
         for i, top, bottom in ((near, ra, sa), (far, rb, sb)):
+            if not i.size:
+                continue
             a = v[i]
             t = a * a
             np.divide(1.0, t, out=t)
@@ -348,7 +356,8 @@ def _erf(x):
         small(flat[start : start + 16384])
     for start in range(0, outside.size, 16384):
         others(outside[start : start + 16384])
-    flat[rest] = outside
+    if rest.size:
+        flat[rest] = outside
     np.copysign(r, x, out=r)
     with np.errstate(under="ignore"):  # float64 -> float32 of tiny results
         return r.astype(out_dtype, copy=False)
@@ -424,9 +433,15 @@ def _normalize(x, axis, eps):
     """(x - mean) / sigma over ``axis``, and 1 / sigma (for backward), sigma = sqrt(var + eps).
 
     The variance is the mean square of the centred values: E[x^2] - E[x]^2 would cancel
-    catastrophically for large |x| (and could turn negative)."""
-    centred = x - x.mean(axis=axis, keepdims=True)
-    inv_sigma = 1 / np.sqrt((centred * centred).mean(axis=axis, keepdims=True) + eps)
+    catastrophically for large |x| (and could turn negative).  Along the last axis the means
+    are row sums by BLAS (_row_sum) over n: (64, 8, 32) float64 45 against 60 us."""
+    if axis == -1:
+        n = x.shape[-1]
+        centred = x - _row_sum(x) / n
+        inv_sigma = 1 / np.sqrt(_row_sum(centred * centred) / n + eps)
+    else:
+        centred = x - x.mean(axis=axis, keepdims=True)
+        inv_sigma = 1 / np.sqrt((centred * centred).mean(axis=axis, keepdims=True) + eps)
     return centred * inv_sigma, inv_sigma
 
 
@@ -668,7 +683,7 @@ def backward(params, cache, T):
     dH = dY  # dE/dh = dE/dy
     dN2_a = dN2 * g2  # dE/dn2_a = dE/dn2_b * g2
     # dE/dh += (dE/dn2_a - mean(dE/dn2_a) - n2_a * mean(dE/dn2_a * n2_a)) / sigma, along the last axis
-    dH = dH + (dN2_a - dN2_a.mean(axis=-1, keepdims=True) - N2_a * (dN2_a * N2_a).mean(axis=-1, keepdims=True)) * _rstd_N2_a
+    dH = dH + (dN2_a - (_row_sum(dN2_a) / 32) - N2_a * (_row_sum(dN2_a * N2_a) / 32)) * _rstd_N2_a
     dbo = _batch_sum(dH, 2)  # dE/dbo = dE/dh, summed over the broadcast axes
     dO_ = dH @ Wo.T  # dE/do = dE/dh Wo^T
     dWo = np.dot(O_.reshape(-1, 32).T, dH.reshape(-1, 32))  # dE/dWo = o^T dE/dh, summed over the batch
@@ -790,7 +805,7 @@ def loss_and_grad(params, X, T, check=True):
     dN2_a = dN2 * g2  # dE/dn2_a = dE/dn2_b * g2
     del dN2
     # dE/dh += (dE/dn2_a - mean(dE/dn2_a) - n2_a * mean(dE/dn2_a * n2_a)) / sigma, along the last axis
-    dH = dH + (dN2_a - dN2_a.mean(axis=-1, keepdims=True) - N2_a * (dN2_a * N2_a).mean(axis=-1, keepdims=True)) * _rstd_N2_a
+    dH = dH + (dN2_a - (_row_sum(dN2_a) / 32) - N2_a * (_row_sum(dN2_a * N2_a) / 32)) * _rstd_N2_a
     del N2_a, _rstd_N2_a, dN2_a
     dbo = _batch_sum(dH, 2)  # dE/dbo = dE/dh, summed over the broadcast axes
     dO_ = dH @ Wo.T  # dE/do = dE/dh Wo^T

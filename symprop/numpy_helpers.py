@@ -130,7 +130,11 @@ def _erf(x):
     def others(v):
         """erf(v) in place of v = |x| (a block of the elements outside [edges[0],
         0.84375)): each range gathered once (np.flatnonzero; all ranges found
-        before any is written), its polynomials evaluated in place."""
+        before any is written), its polynomials evaluated in place.  A range
+        with no element is skipped: its 10 to 25 NumPy calls cost 10 to 20 us
+        on empty arrays (transformer_block's GELU at initialisation, 65536
+        elements: none tiny or from 1/0.35 on, 1209 outside in all; about 25
+        of the 600 us of its float64 erf)."""
         below, within = v < edges[0], np.empty(v.shape, bool)
         ranges = [np.flatnonzero(below)]
         for edge in edges[2:]:
@@ -142,22 +146,26 @@ def _erf(x):
 
         # |x| < edges[0]: erf(x) = x + efx*x.  Evaluate at a scale of 2**64 so that
         # a subnormal result is rounded only once.
-        a = v[tiny] * 2.0**64
-        with np.errstate(under="ignore"):  # subnormal results are inexact
-            v[tiny] = (a + efx * a) * 2.0**-64
+        if tiny.size:
+            a = v[tiny] * 2.0**64
+            with np.errstate(under="ignore"):  # subnormal results are inexact
+                v[tiny] = (a + efx * a) * 2.0**-64
 
         # 0.84375 <= |x| < 1.25: erf(x) = erx + pa(s)/qa(s), s = |x| - 1.
-        s = v[middle]
-        s -= 1.0
-        p = horner(pa, s)
-        p /= horner(qa, s)
-        p += erx
-        v[middle] = p
+        if middle.size:
+            s = v[middle]
+            s -= 1.0
+            p = horner(pa, s)
+            p /= horner(qa, s)
+            p += erx
+            v[middle] = p
 
         # 1.25 <= |x| < edges[4]: erf(x) = 1 - erfc(x) with
         # erfc(x) = exp(-x*x - 0.5625 + R(t)/S(t)) / x, t = 1/(x*x), R/S = ra/sa
         # below edges[3] and rb/sb from there.
         for i, top, bottom in ((near, ra, sa), (far, rb, sb)):
+            if not i.size:
+                continue
             a = v[i]
             t = a * a
             np.divide(1.0, t, out=t)
@@ -191,7 +199,8 @@ def _erf(x):
         small(flat[start : start + 16384])
     for start in range(0, outside.size, 16384):
         others(outside[start : start + 16384])
-    flat[rest] = outside
+    if rest.size:
+        flat[rest] = outside
     np.copysign(r, x, out=r)
     with np.errstate(under="ignore"):  # float64 -> float32 of tiny results
         return r.astype(out_dtype, copy=False)

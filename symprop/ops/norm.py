@@ -50,15 +50,23 @@ from .base import Adjoint, AdjointCode, Op, ShapeRuleError, axes_code, axis_list
 NORMALIZE = "normalize"
 
 #: The module's helper: two passes (centre, then the mean square of the centred values), never
-#: E[x^2] - E[x]^2, which cancels catastrophically for large |x| and can turn negative.
+#: E[x^2] - E[x]^2, which cancels catastrophically for large |x| and can turn negative.  Along the
+#: last axis alone (layer_norm's default) the means are row sums by BLAS (``_row_sum``, as softmax's)
+#: over n: NumPy's ``mean`` reduces a short row at a time (timed in ``LayerNorm.mean_code``).
 HELPER = (
     "def _normalize(x, axis, eps):\n"
     '    """(x - mean) / sigma over ``axis``, and 1 / sigma (for backward), sigma = sqrt(var + eps).\n'
     "\n"
     "    The variance is the mean square of the centred values: E[x^2] - E[x]^2 would cancel\n"
-    '    catastrophically for large |x| (and could turn negative)."""\n'
-    "    centred = x - x.mean(axis=axis, keepdims=True)\n"
-    "    inv_sigma = 1 / np.sqrt((centred * centred).mean(axis=axis, keepdims=True) + eps)\n"
+    "    catastrophically for large |x| (and could turn negative).  Along the last axis the means\n"
+    '    are row sums by BLAS (_row_sum) over n: (64, 8, 32) float64 45 against 60 us."""\n'
+    "    if axis == -1:\n"
+    "        n = x.shape[-1]\n"
+    "        centred = x - _row_sum(x) / n\n"
+    "        inv_sigma = 1 / np.sqrt(_row_sum(centred * centred) / n + eps)\n"
+    "    else:\n"
+    "        centred = x - x.mean(axis=axis, keepdims=True)\n"
+    "        inv_sigma = 1 / np.sqrt((centred * centred).mean(axis=axis, keepdims=True) + eps)\n"
     "    return centred * inv_sigma, inv_sigma\n"
 )
 
@@ -165,9 +173,9 @@ class Normalization(Op):
         """What the statistics are taken over, for comments (x of per-sample ``rank``)."""
         raise NotImplementedError
 
-    def mean_code(self, array: str, axes: str, code) -> str:
-        """The module's code of the mean of ``array`` (code) over ``axes`` (``module_axes``),
-        shaped to broadcast against it."""
+    def mean_code(self, array: str, axes: str, code, shape: tuple[int, ...]) -> str:
+        """The module's code of the mean of ``array`` (code, of per-sample ``shape``) over ``axes``
+        (``module_axes``), shaped to broadcast against it."""
         return f"{array if array.isidentifier() else f'({array})'}.mean(axis={axes}, keepdims=True)"
 
     def subscript(self, rank: int) -> str:
@@ -186,10 +194,11 @@ class Normalization(Op):
 
     def numpy_adjoint(self, step, code):
         y, g = code.use(step.source), code.grad(step.source)
-        rank = len(code.node(step.source).shape)
+        shape = code.node(step.source).shape
+        rank = len(shape)
         axes = self.module_axes(rank)
         spelled = (
-            f"({g} - {self.mean_code(g, axes, code)} - {y} * {self.mean_code(f'{g} * {y}', axes, code)})"
+            f"({g} - {self.mean_code(g, axes, code, shape)} - {y} * {self.mean_code(f'{g} * {y}', axes, code, shape)})"
             f" * {code.saved(step.source, 'rstd')}"
         )
         grad = f"dE/d{step.source}"
@@ -241,6 +250,16 @@ class LayerNorm(Normalization):
     def module_axes(self, rank):
         return axes_code(tuple(k - rank for k in self.axes))  # from the end: the same with or without a batch axis
 
+    def mean_code(self, array, axes, code, shape):
+        """Along the last axis alone, a row sum by BLAS (``_row_sum``) over n, in brackets: NumPy's
+        ``mean`` reduces one short row at a time.  The backward step of a (64, 8, 32) layer norm
+        took 60 against 77 us in float64, 36 against 53 in float32; ``_normalize`` 45 against 60
+        and 28 against 47 (0.66-0.89x at (1024, 8, 32) and (64, 512); NumPy 2.4, OpenBLAS)."""
+        if axes != "-1":
+            return super().mean_code(array, axes, code, shape)
+        code.printer.helpers.add("row_sum")
+        return f"(_row_sum({array}) / {shape[-1]})"
+
     def where(self, rank):
         if self.axes == (rank - 1,):
             return "along the last axis"
@@ -290,7 +309,7 @@ class LayerNorm(Normalization):
                 yield xs[p], (upstream[p] - mean_g - ys[p] * mean_gy) / sigma
 
     def numpy(self, node, code):
-        code.require_helper("normalize", HELPER)
+        code.require_helper("normalize", HELPER, needs=("row_sum",))
         axes = self.module_axes(len(node.shape))
         spelled = f"_normalize({code.use(node.inputs[0])}, axis={axes}, eps={self.eps!r})"
         return spelled, f"{node.name} = layer_norm({node.inputs[0]}) {self.where(len(node.shape))}, and 1/sigma for backward"
@@ -398,7 +417,7 @@ class BatchNorm(Normalization):
             "(scalar) view; the NumPy module and the handout's tensor formulas cover it"
         )
 
-    def mean_code(self, array, axes, code):
+    def mean_code(self, array, axes, code, shape):
         code.require_helper("batch_mean", BATCH_MEAN_HELPER)
         return f"_batch_mean({array}, {axes})"
 
