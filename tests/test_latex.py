@@ -123,7 +123,9 @@ def test_a_loss_is_named_as_a_teacher_says_it_beside_its_spec_name(name):
     tex = latex_source(symprop.derive(symprop.from_dict(spec)))
     spelled = title + r" (\texttt{" + name.replace("_", r"\_") + "})"
     assert f"The loss of one sample is {spelled}:" in tex
-    assert f"The loss of one sample is {title}, written out in section 2;" in tex  # page 1: without the spec's name
+    # page 1: without the spec's name, with its formula (Huber's cases are no part of a line of prose)
+    said = "written out in section 2" if name == "huber" else "$E = "
+    assert f"The loss of one sample is {title} of $a^{{(2)}}$ against $t$, {said}" in tex
     assert r"\subsection{The loss, " + spelled.removeprefix("the ") + "}" in tex or name == "cross_entropy"
 
 

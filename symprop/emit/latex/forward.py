@@ -118,7 +118,9 @@ class ForwardSection:
             row("$t$", "target of the sample", "$n_L$", code("T"), claim("t", (0,))),
             row(
                 "$E$",
-                "loss of one sample (the module's loss is the mean over the batch)",
+                # beside loss(params, X, T); the student edition has no module column, and page 1
+                # says the batch mean already (without it, E's row took a second line there)
+                "loss of one sample" + (" (the module's loss is the mean over the batch)" if self.edition == "full" else ""),
                 "scalar",
                 code("loss(params, X, T)"),
                 code("E"),

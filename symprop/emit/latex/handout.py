@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import sympy as sp
 
-from ... import naming, registry
+from ... import naming
 from ...errors import SymPropError
 from ...latex_printing import given, to_latex, visible_length
 from ...ops import element_indices
@@ -222,15 +222,10 @@ class Handout(
 
     def layers_summary(self, parts: list[str]) -> Tex:
         """Page 1's paragraph on a layer stack: its units layer by layer, its parameters, and the
-        loss in words, as a teacher says it (not the spec's ``half_sse``).  Its formula is the
-        display that section 2 opens with, a few lines on: inline here, its fraction made page 1
-        a line taller and the student edition of the 2-2-2 tutorial a sixth page."""
-        choice = self.network.loss
-        words = "the spec's own formula" if choice.formula is not None else registry.LOSSES[choice.name].title
+        loss in words and as a formula, as a graph spec's says it (``loss_summary``)."""
         return Tex(
             "Units per layer, from the input: " + r" $\to$ ".join(text(part) for part in parts)
-            + f"; {count_words(self.param_count, 'parameter')} in all. The loss of one sample is {words}, written out in"
-            " section 2; the module returns its mean over the batch."
+            + f"; {count_words(self.param_count, 'parameter')} in all. {self.loss_summary()}"
         )
 
     def code_listing(self) -> list[Tex]:
