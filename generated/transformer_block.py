@@ -198,6 +198,35 @@ ERF32_SB = (
     4.8713274002075195,  # 0x409be1ea
     1.0,
 )
+# Every table of one precision with its ranges' edges, in the order _erf unpacks them
+# (edges, efx, erx, pp, qq, pa, qa, ra, sa, rb, sb): float32 takes ERF32, any other
+# dtype ERF64.
+ERF64 = (
+    (2.0**-28, 0.84375, 1.25, 1.0 / 0.35, 6.0),
+    ERF_EFX,
+    ERF_ERX,
+    ERF_PP,
+    ERF_QQ,
+    ERF_PA,
+    ERF_QA,
+    ERF_RA,
+    ERF_SA,
+    ERF_RB,
+    ERF_SB,
+)
+ERF32 = (
+    (2.0**-14, 0.84375, 1.25, 2.857150077819824, 4.0),
+    ERF32_EFX,
+    ERF32_ERX,
+    ERF32_PP,
+    ERF32_QQ,
+    ERF32_PA,
+    ERF32_QA,
+    ERF32_RA,
+    ERF32_SA,
+    ERF32_RB,
+    ERF32_SB,
+)
 
 
 def _erf(x):
@@ -206,8 +235,8 @@ def _erf(x):
 
     Vectorised port of FreeBSD msun's ``s_erf.c`` (Sun Microsystems, 1993; the
     same code as Go's ``src/math/erf.go``) and, for float32, of its ``s_erff.c``,
-    whose rational approximations' coefficients are the tables ``ERF_*`` and
-    ``ERF32_*`` above (float32's edges in brackets):
+    whose rational approximations' coefficients are the tables ``ERF64`` and
+    ``ERF32`` above (float32's edges in brackets):
 
         |x| < 2**-28 [2**-14]     erf(x) = x + efx*x
         |x| < 0.84375             erf(x) = x + x*pp(x*x)/qq(x*x)
@@ -254,16 +283,9 @@ def _erf(x):
 
     x = np.asarray(x)
     out_dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
-    if x.dtype == np.float32:
-        dtype, edges = np.float32, (2.0**-14, 0.84375, 1.25, 2.857150077819824, 4.0)
-        efx, erx = ERF32_EFX, ERF32_ERX
-        pp, qq, pa, qa = ERF32_PP, ERF32_QQ, ERF32_PA, ERF32_QA
-        ra, sa, rb, sb = ERF32_RA, ERF32_SA, ERF32_RB, ERF32_SB
-    else:
-        dtype, edges = np.float64, (2.0**-28, 0.84375, 1.25, 1.0 / 0.35, 6.0)
-        efx, erx = ERF_EFX, ERF_ERX
-        pp, qq, pa, qa = ERF_PP, ERF_QQ, ERF_PA, ERF_QA
-        ra, sa, rb, sb = ERF_RA, ERF_SA, ERF_RB, ERF_SB
+    float32 = x.dtype == np.float32
+    dtype = np.float32 if float32 else np.float64
+    edges, efx, erx, pp, qq, pa, qa, ra, sa, rb, sb = ERF32 if float32 else ERF64
     # |x|, which becomes the result (nan stays nan); an array for 0-d x too
     r = np.asarray(np.abs(x, dtype=dtype, order="C"))
     flat = r.reshape(-1)  # r is C-contiguous: a view of it

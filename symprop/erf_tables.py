@@ -1,7 +1,9 @@
 """The coefficients of the error function's rational approximations, one table for both
 spellings of ``_erf``: the NumPy module's (``numpy_helpers``, ranges gathered and written in
 place) and the array-API module's (``emit.array_api.helpers``, ranges picked by ``xp.where``).
-Both paste ``SOURCE`` (these assignments, verbatim) above their ``_erf``.
+Both paste ``SOURCE`` (these assignments, verbatim) above their ``_erf``, and both take their
+ranges' edges and tables from ``ERF32`` (float32) or ``ERF64`` (any other dtype): the choice of
+tables is written once, here.
 
 ``ERF_*``, for float64 (and every dtype but float32): copied verbatim from FreeBSD msun
 ``s_erf.c`` (Sun Microsystems, 1993; the same code as Go's ``src/math/erf.go``).  ``ERF32_*``,
@@ -146,6 +148,35 @@ ERF32_SB = (
     3.0498270988464355,  # 0x4043305e
     4.8713274002075195,  # 0x409be1ea
     1.0,
+)
+# Every table of one precision with its ranges' edges, in the order _erf unpacks them
+# (edges, efx, erx, pp, qq, pa, qa, ra, sa, rb, sb): float32 takes ERF32, any other
+# dtype ERF64.
+ERF64 = (
+    (2.0**-28, 0.84375, 1.25, 1.0 / 0.35, 6.0),
+    ERF_EFX,
+    ERF_ERX,
+    ERF_PP,
+    ERF_QQ,
+    ERF_PA,
+    ERF_QA,
+    ERF_RA,
+    ERF_SA,
+    ERF_RB,
+    ERF_SB,
+)
+ERF32 = (
+    (2.0**-14, 0.84375, 1.25, 2.857150077819824, 4.0),
+    ERF32_EFX,
+    ERF32_ERX,
+    ERF32_PP,
+    ERF32_QQ,
+    ERF32_PA,
+    ERF32_QA,
+    ERF32_RA,
+    ERF32_SA,
+    ERF32_RB,
+    ERF32_SB,
 )
 
 

@@ -271,6 +271,11 @@ class ScalarDerivation(ScalarView):
         """dE/d``symbol`` as local derivatives in the order of the chain rule, the loss's first
         (``[a - t, a (1 - a)]`` for an output unit's z), when one path leads from ``symbol`` to
         the loss; None where the paths branch (their sum is ``adjoints[symbol]``)."""
+        factors = self.chain_factors(symbol)
+        return None if factors is None else [f.expr for f in factors]
+
+    def chain_factors(self, symbol: sp.Symbol) -> list[Factor] | None:
+        """``chain``'s local derivatives as factors, each with what it differentiates."""
         if symbol == self.loss_symbol:
             return []
         step = self._elementwise_successor(symbol)
@@ -279,8 +284,8 @@ class ScalarDerivation(ScalarView):
             if len(users) != 1 or users[0] not in self.adjoints:
                 return None
             step = (users[0], self.local(users[0], symbol))
-        rest = self.chain(step[0])
-        return None if rest is None else [*rest, step[1]]
+        rest = self.chain_factors(step[0])
+        return None if rest is None else [*rest, Factor(step[0], symbol, step[1])]
 
     def _elementwise_successor(self, symbol: sp.Symbol) -> tuple[sp.Symbol, sp.Expr] | None:
         """(a, da/dz) when ``symbol`` (a ``z``) feeds only an activation whose adjoint is its own."""

@@ -91,6 +91,9 @@ class LossChoice:
     name: str
     constants: tuple[sp.Expr, ...] = ()
     formula: sp.Expr | None = None  # in registry.Y and registry.T
+    #: the formula with the spec's constants by name (``c*(y - t)**2``, not ``(y - t)**2/2``), as
+    #: ``Network.function_forms`` keeps an activation's: the handout writes it so beside their values
+    form: sp.Expr | None = field(default=None, compare=False)
 
     @property
     def entry(self) -> registry.Loss | None:
@@ -431,7 +434,11 @@ class FieldReader:
                 self.fail(f"loss.{extra[0]}", 'unknown field; a formula loss is {formula: "..."} in y and t')
             earlier = {n: substituting(e) for n, e in functions.items()}
             symbols = {"y": registry.Y, "t": registry.T, **constants}
-            return LossChoice("formula", formula=self.formula(data["formula"], "loss.formula", symbols, earlier))
+            formula = self.formula(data["formula"], "loss.formula", symbols, earlier)
+            named = {"y": registry.Y, "t": registry.T, **{n: sp.Symbol(n, real=True) for n in constants}}
+            earlier_forms = {n: substituting(e) for n, e in self.function_forms.items()}
+            form = self.formula(data["formula"], "loss.formula", named, earlier_forms)
+            return LossChoice("formula", formula=formula, form=form)
         if isinstance(data, dict):
             if "name" not in data:
                 self.fail("loss", 'expected a loss name, {name: ..., <constant>: value} or {formula: "..."}')

@@ -401,6 +401,9 @@ def test_the_markup_reader_knows_the_handouts_prose_and_refuses_the_rest():
     )
     small = to_html(parse(r"$x$\\\footnotesize 30{,}784 \textbackslash{}"))
     assert small == '<span class="math">x</span><br><small>30,784 \\</small>'
+    # a TikZ caption's line after \\ repeats the size (its node forgets it): one <small>, not one in another
+    lines = to_html(parse(r"a\\\footnotesize b\\\footnotesize with $c = 0.5$"))
+    assert lines == 'a<br><small>b<br>with <span class="math">c = 0.5</span></small>'
     for bad in (r"\textbf{x}", "$x", "{x", "x}", r"\texttt{$x$}"):
         with pytest.raises(MarkupError):
             parse(bad)

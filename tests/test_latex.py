@@ -121,9 +121,12 @@ def test_a_loss_is_named_as_a_teacher_says_it_beside_its_spec_name(name):
     if name == "cross_entropy":
         spec["layers"][-1]["activation"] = "softmax"
     tex = latex_source(symprop.derive(symprop.from_dict(spec)))
-    spelled = title + r" (\texttt{" + name.replace("_", r"\_") + "})"
+    delta = r", $\mathrm{delta} = 1$" if name == "huber" else ""  # its constant, by name
+    spelled = title + r" (\texttt{" + name.replace("_", r"\_") + "}" + delta + ")"
     assert f"The loss of one sample is {spelled}:" in tex
-    assert f"The loss of one sample is {title}, written out in section 2;" in tex  # page 1: without the spec's name
+    # page 1: without the spec's name, with its formula (Huber's cases are no part of a line of prose)
+    said = "written out in section 2" if name == "huber" else "$E = "
+    assert f"The loss of one sample is {title} of $a^{{(2)}}$ against $t$, {said}" in tex
     assert r"\subsection{The loss, " + spelled.removeprefix("the ") + "}" in tex or name == "cross_entropy"
 
 
@@ -175,6 +178,39 @@ def test_a_formula_activation_names_the_spec_constant_and_its_value():
     assert title in latex_source(symprop.derive(symprop.from_dict(graph)))
     plain = latex_source(symprop.derive(symprop.from_dict({**SOFTSQ, "functions": {"softsq": "z / (1 + z**2)"}})))
     assert r"\subsection{Activation softsq (a formula from the spec)}" in plain and "with $c" not in plain
+
+
+def test_a_formula_loss_names_the_spec_constants_as_an_activation_does():
+    """A teacher's finding: an activation's constants read by name with their values ("with
+    $c = 0.5$"), a formula loss's as bare numbers (2 (y - t)^2, never k).  The loss now reads as
+    the activation does: page 1, section 2's sentence and ell(y, t), its section's title and
+    definition (by name, then in numbers); the figure's caption gives the activation's constants."""
+    spec = {**SOFTSQ, "constants": {"c": 0.5, "k": 2}, "loss": {"formula": "k * (y - t)**2 + c * log(cosh(y - t))"}}
+    tex = latex_source(symprop.derive(symprop.from_dict(spec)))
+    constants = "with $c = 0.5$, $k = 2$"
+    assert (
+        r"The loss of one sample is a formula of the spec, $E = \sum_{i=1}^{2} (c \log{(\cosh{(t_{i} - a^{(2)}_{i})})}"
+        rf" + k (a^{{(2)}}_{{i}} - t_{{i}})^{{2}})$ {constants}; the module returns its mean over the batch."
+    ) in tex
+    assert f"The loss of one sample is a formula of the spec, {constants}:" in tex
+    assert r"\ell(y, t) = c \log{(\cosh{(t - y)})} + k (y - t)^{2}\\" in tex  # section 2, by name
+    assert r"E = \sum_{i=1}^{2} \left(2 (a^{(2)}_{i} - t_{i})^{2} + " in tex  # and in numbers
+    section = tex.split(rf"\subsection{{The loss, a formula of the spec, {constants}}}")[1].split(r"\section")[0]
+    assert r"\ell(y, t) &= c \log{(\cosh{(t - y)})} + k (y - t)^{2} = 2 (y - t)^{2} + " in section
+    assert r"\footnotesize softsq, bias $b^{(1)}$\\\footnotesize with $c = 0.5$}" in tex  # the figure's caption
+    # without constants, as before: no "with", the formula once
+    plain = latex_source(symprop.derive(symprop.from_dict({**spec, "loss": {"formula": "(y - t)**2"}})))
+    assert r"\subsection{The loss, a formula of the spec}" in plain and "a formula of the spec, with" not in plain
+    assert "The loss of one sample is a formula of the spec, $E = " in plain
+
+
+def test_a_registry_loss_names_its_constants_as_an_activation_does():
+    """Huber's delta appeared only as a number inside the cases; its title gives it by name and
+    value, as leaky_relu's gives alpha."""
+    spec = {**SOFTSQ, "loss": {"name": "huber", "delta": 0.5}}
+    tex = latex_source(symprop.derive(symprop.from_dict(spec)))
+    assert r"The loss of one sample is the Huber loss (\texttt{huber}, $\mathrm{delta} = \frac{1}{2}$):" in tex
+    assert r"\subsection{The loss, Huber loss (\texttt{huber}, $\mathrm{delta} = \frac{1}{2}$)}" in tex
 
 
 def test_section_titles_begin_with_a_capital():

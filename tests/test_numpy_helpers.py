@@ -198,7 +198,7 @@ def test_erf_source_is_the_tables_and_the_definition():
     assert func.name == "_erf"
     defined = {t.targets[0].id for t in tables}  # the coefficient tables, pasted with it
     names = ("EFX", "ERX", "PP", "QQ", "PA", "QA", "RA", "SA", "RB", "SB")
-    assert defined == {f"{prefix}_{name}" for prefix in ("ERF", "ERF32") for name in names}
+    assert defined == {f"{prefix}_{name}" for prefix in ("ERF", "ERF32") for name in names} | {"ERF64", "ERF32"}
     # Self-contained: the only free (global) names it uses are ``np`` and the tables.
     # (and what a function defined inside it takes and is called)
     bound = {arg.arg for node in ast.walk(func) if isinstance(node, ast.FunctionDef) for arg in node.args.args}
@@ -212,7 +212,8 @@ def test_erf_source_is_the_tables_and_the_definition():
                 loaded.add(node.id)
         assert not isinstance(node, (ast.Import, ast.ImportFrom))
     free = loaded - bound
-    assert free - set(dir(builtins)) == {"np"} | defined
+    # the choice of tables by dtype is erf_tables' (ERF32, ERF64), as the array-API _erf's is
+    assert free - set(dir(builtins)) == {"np", "ERF64", "ERF32"}
 
 
 def _generated_module(tmp_path):
@@ -264,3 +265,15 @@ def test_erf_source_is_formatted(tmp_path):
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_both_erfs_take_their_tables_from_one_choice():
+    """The NumPy _erf and the array-API _erf wrote the float32/float64 choice of edges and tables
+    each in full; both now unpack erf_tables' ERF32 or ERF64, and name no table of their own."""
+    from symprop.emit.array_api.helpers import ERF
+
+    functions = {"numpy": inspect.getsource(erf), "array_api": ERF[len(ERF_TABLES_SOURCE) :]}
+    for name, source in functions.items():
+        assert "edges, efx, erx, pp, qq, pa, qa, ra, sa, rb, sb = ERF32 if float32 else ERF64" in source, name
+        assert not re.search(r"\bERF(32)?_", source), name
+        assert "0.84375, 1.25," not in source, name  # the edges are the tables'

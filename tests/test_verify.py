@@ -592,6 +592,25 @@ def test_the_correct_formula_reads_as_a_person_writes_it():
     assert gated.expected.startswith("(Wo_11*(y_1 - t_1) + Wo_21*(y_2 - t_2))*sigmoid(")
 
 
+def test_the_correct_formula_keeps_the_chain_rules_order():
+    """A teacher's finding: 'correct:' sorted each product's factors as SymPy does (``W2_11*a2_1*(1 -
+    a2_1)*(a2_1 - t_1)``); it now writes dE/da1_1 as the chain rule gives it, dE/da2 * da2/dz2 *
+    dz2/da1 a term, where the terms multiplied out are provably the adjoint.  The text is itself a
+    claim the verifier accepts; a fused step (softmax with cross-entropy) stays one factor, a2_j - t_j,
+    and a path through the parts lowering made (cs231n's neuron, highway) keeps its former form."""
+    chained = "((a2_1 - t_1)*a2_1*(1 - a2_1)*W2_11 + (a2_2 - t_2)*a2_2*(1 - a2_2)*W2_21) * a1_1*(1 - a1_1) * x_1"
+    checker = verifier("tutorial_222")
+    assert checker.check("W1_11", "0").expected == chained
+    assert checker.check("W1_11", chained).correct
+    assert checker.check("a1_1", "0").expected == chained.split(" * ")[0]  # a node's adjoint alone
+    softmax = verifier("softmax_classifier")
+    expected = softmax.check("W1_11", "0").expected
+    assert expected == "((a2_1 - t_1)*W2_11 + (a2_2 - t_2)*W2_21 + (a2_3 - t_3)*W2_31) * step(z1_1) * x_1"
+    assert softmax.check("W1_11", expected).correct
+    assert verifier("cs231n_neuron").check("w0", "0").expected == "f*(1 - f) * x0"
+    assert verifier("highway").check("bt_1", "0").expected == "(h_1 - x_1)*(y_1 - target_1) * t_1*(1 - t_1)"
+
+
 def test_the_readable_form_is_the_same_expression():
     """``readable`` only regroups: each printed form's source expression equals the original."""
     y, t, h, x, z = sp.symbols("y t h x z")

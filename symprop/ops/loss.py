@@ -290,6 +290,16 @@ class Loss(Op):
         teacher writes it (``-\\sum_{i=1}^{3} t_{i} \\log y_{i}``, ``\\frac{1}{64} \\sum_{i,j}
         (y_{ij} - t_{ij})^{2}``), never its spec name set as an identifier (``half_sse(y, t)``):
         one rule for every loss, a formula of the spec's too, printed from ``elementwise``."""
+        return self.summed_latex(self.elementwise, node, tex)
+
+    def form_latex(self, node, tex) -> str | None:
+        """The loss as ``latex`` writes it, a formula of the spec's with its constants by name
+        (``\\sum_{i=1}^{2} c (y_{i} - t_{i})^{2}``); None for a loss without such a form."""
+        form = self.choice.form
+        return None if form is None or form == self.elementwise else self.summed_latex(form, node, tex)
+
+    def summed_latex(self, elementwise: sp.Expr, node, tex) -> str:
+        """``elementwise``, a loss of one output in ``registry.Y`` and ``registry.T``, over the output's elements."""
         y, t = node.inputs
         shape = tex.node(y).shape
         count = math.prod(shape)
@@ -297,8 +307,8 @@ class Loss(Op):
         letters = ("1",) * len(shape) if count == 1 else "i" if len(shape) == 1 else tex.index_letters(shape)
         names = {registry.Y: tex.el(y, letters), registry.T: tex.el(t, letters)}
         if count == 1:
-            return tex.local(self.elementwise, names)
-        term, sign = self.elementwise, ""
+            return tex.local(elementwise, names)
+        term, sign = elementwise, ""
         if term.could_extract_minus_sign():  # -sum_i t_i log y_i, not sum_i -t_i log y_i
             sign, term = "-", -term
         shown = tex.local(term, names)

@@ -19,6 +19,7 @@ import sympy as sp
 
 from ..scalar import Factor
 from .decide import DIAGNOSIS_POINTS, DIGITS, Setting, close
+from .writing import chain_text
 
 
 def familiar(setting: Setting, factor: Factor) -> sp.Expr:
@@ -63,8 +64,50 @@ def factor_text(setting: Setting, of: sp.Expr, wrt: sp.Expr) -> str:
     return f"d{spoken(setting, of)}/d{spoken(setting, wrt)}"
 
 
-def familiar_factors(setting: Setting, factors) -> list[Factor]:
-    return [Factor(f.of, f.wrt, familiar(setting, f)) for f in factors]
+def expected_text(setting: Setting, factors) -> str:
+    """The correct gradient, the product of ``factors`` (an ``ElementGradient``'s), each factor in
+    its familiar form and in the order of the chain rule; a factor that is an adjoint written as
+    the chain rule gives it (``chain_terms``), where that is provably the same expression."""
+    shown = [f for f in factors if f.expr != 1] or list(factors)
+    return chain_text([[[familiar(setting, g) for g in term] for term in chain_terms(setting, f) or [[f]]] for f in shown])
+
+
+#: Adjoints of more SymPy operations than this stay as they are (expanding them to compare could take long).
+CHAIN_TERMS_MAX_OPS = 400
+
+
+def chain_terms(setting: Setting, factor: Factor) -> list[list[Factor]] | None:
+    """dE/d``factor.wrt`` as the chain rule gives it: the local derivatives of its one path to
+    the loss, the loss's first (``[a2_1 - t_1, a2_1*(1 - a2_1), W2_11]``), or a term like that
+    per element it feeds where its paths branch; None for a factor that is no adjoint, or where
+    the terms, multiplied out, do not give ``factor.expr`` itself (``expand`` of the difference
+    is 0): a fused step (softmax with cross-entropy is ``y - t`` only because the targets sum to
+    one) keeps SymPy's form, as does a path no longer than one factor or through a part."""
+    scalar = setting.scalar
+    symbol = factor.wrt
+    if factor.of != scalar.loss_symbol or sp.count_ops(factor.expr) > CHAIN_TERMS_MAX_OPS:
+        return None
+    path = scalar.chain_factors(symbol)
+    if path is not None:
+        terms = [path]
+    else:
+        users = scalar.users.get(symbol, [])
+        if len(users) < 2 or any(u not in scalar.adjoints for u in users):
+            return None
+        terms = []
+        for u in users:
+            head = scalar.chain_factors(u)  # None where u's own paths branch: its adjoint, one factor
+            head = head if head is not None else [Factor(scalar.loss_symbol, u, scalar.adjoints[u])]
+            terms.append([*head, Factor(u, symbol, scalar.local(u, symbol))])
+    terms = [[f for f in term if f.expr != 1] or term[:1] for term in terms]
+    if len(terms) == 1 and len(terms[0]) < 2:
+        return None
+    # through a part lowering made (cs231n's f_a ... f_g) the factors are in names the person never
+    # wrote, and a bare -1 reads oddly (``*(-1)``): SymPy's form, in the spec's names, reads better
+    if any(f.of in setting.parts or (f.expr.is_number and f.expr.is_negative) for term in terms for f in term):
+        return None
+    built = sp.Add(*(sp.Mul(*(f.expr for f in term)) for term in terms))
+    return terms if sp.expand(built - factor.expr) == 0 else None
 
 
 def _node_form(expr: sp.Expr, node: sp.Symbol) -> bool:

@@ -33,13 +33,13 @@ from .claims_latex import translate
 from .claims_text import Names, normalize
 from .decide import DIGITS, Setting, decimal_text, number_at, show
 from .diagnose import TRANSPOSED, diagnose, is_ratio_note, matrix_notes
-from .familiar import factor_text, familiar_factors, in_spec_names
+from .familiar import expected_text, factor_text, in_spec_names
 from .reading import ONE_CLAIM, Rewritten, as_typed, read_claim_at, rewrite_claim, short
 from .result import VerifyResult
 from .sizes import size_variants, sizes_label
 from .tensor_claims import uses_tensor_notation
 from .tensor_decide import ClaimShapeError, TensorCheck, choose, no_gradient
-from .writing import array_formula, elementwise_text, matrix_text, product_text
+from .writing import array_formula, elementwise_text, matrix_text
 
 # -- the verifier ---------------------------------------------------------------------------------
 
@@ -282,7 +282,7 @@ class Verifier:
                 wrt=target.name,
                 claim=given,
                 understood=given,
-                expected=product_text(familiar_factors(setting, gradient.factors)),
+                expected=expected_text(setting, gradient.factors),
                 method="shape",
                 diagnosis=[str(exc)],
                 latex=claim_latex,
@@ -293,7 +293,7 @@ class Verifier:
             wrt=target.name,
             claim=given,
             understood=claim.text,
-            expected=product_text(familiar_factors(setting, gradient.factors)),
+            expected=expected_text(setting, gradient.factors),
             latex=claim_latex,
             chain=" * ".join(factor_text(setting, f.of, f.wrt) for f in gradient.factors),
         )

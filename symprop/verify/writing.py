@@ -70,9 +70,16 @@ def _factor_text(expr: sp.Expr) -> str:
     return text
 
 
-def product_text(factors) -> str:
-    shown = [f for f in factors if f.expr != 1] or list(factors)
-    return " * ".join(_factor_text(f.expr) for f in shown)
+def chain_text(factors: list[list[list[sp.Expr]]]) -> str:
+    """A chain-rule product as a person writes it, ``dE/da * da/dz * dz/dW``: each factor its
+    terms (a sum over the paths where they branch, bracketed), each term its own factors in the
+    order the chain rule gives them, never re-sorted into one SymPy product
+    (``((a2_1 - t_1)*a2_1*(1 - a2_1)*W2_11 + ...) * a1_1*(1 - a1_1) * x_1``)."""
+
+    def term(exprs: list[sp.Expr]) -> str:
+        return "*".join(_factor_text(e) for e in exprs)
+
+    return " * ".join(term(f[0]) if len(f) == 1 else "(" + " + ".join(map(term, f)) + ")" for f in factors)
 
 
 #: A correct matrix written out longer than this is shown by its shape and first element.

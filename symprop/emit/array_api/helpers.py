@@ -39,17 +39,10 @@ def _erf(x):
     float64; float input keeps its dtype."""
     xp = array_namespace(x)
     dtype = x.dtype if xp.isdtype(x.dtype, "real floating") else xp.float64
-    if dtype == xp.float32:
-        edges = (2.0**-14, 0.84375, 1.25, 2.857150077819824, 4.0)
-        efx, erx = ERF32_EFX, ERF32_ERX
-        pp, qq, pa, qa = ERF32_PP, ERF32_QQ, ERF32_PA, ERF32_QA
-        ra, sa, rb, sb = ERF32_RA, ERF32_SA, ERF32_RB, ERF32_SB
-    else:
+    float32 = dtype == xp.float32
+    edges, efx, erx, pp, qq, pa, qa, ra, sa, rb, sb = ERF32 if float32 else ERF64
+    if not float32:
         x = xp.astype(x, xp.float64)
-        edges = (2.0**-28, 0.84375, 1.25, 1.0 / 0.35, 6.0)
-        efx, erx = ERF_EFX, ERF_ERX
-        pp, qq, pa, qa = ERF_PP, ERF_QQ, ERF_PA, ERF_QA
-        ra, sa, rb, sb = ERF_RA, ERF_SA, ERF_RB, ERF_SB
     a = xp.abs(x)
     # |x| < edges[0]: x + efx*x, at a scale of 2**64 so that a subnormal result is rounded once.
     u = xp.minimum(a, edges[0]) * 2.0**64
@@ -66,7 +59,7 @@ def _erf(x):
     u = xp.clip(a, 1.25, edges[4])
     t = 1.0 / (u * u)
     ratio = xp.where(u < edges[3], _erf_ratio(ra, sa, t), _erf_ratio(rb, sb, t))
-    if dtype == xp.float32:
+    if float32:
         h = u * 4097.0
         h = h - (h - u)
     else:

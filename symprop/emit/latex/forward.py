@@ -118,7 +118,9 @@ class ForwardSection:
             row("$t$", "target of the sample", "$n_L$", code("T"), claim("t", (0,))),
             row(
                 "$E$",
-                "loss of one sample (the module's loss is the mean over the batch)",
+                # beside loss(params, X, T); the student edition has no module column, and page 1
+                # says the batch mean already (without it, E's row took a second line there)
+                "loss of one sample" + (" (the module's loss is the mean over the batch)" if self.edition == "full" else ""),
                 "scalar",
                 code("loss(params, X, T)"),
                 code("E"),
@@ -186,7 +188,9 @@ class ForwardSection:
         i = "i" if n > 1 else "1"  # one output: E = l(a_1, t_1), never (1/1) sum_{i=1}^{1}
         front = r"\frac{1}{" + str(n) + "}" if op.choice.reduction == "mean" and n > 1 else ""
         total = rf"{front}\sum_{{i=1}}^{{{n}}} " if n > 1 else ""
-        general = rf"E = {total}\ell\bigl({self.generic(out, i)}, t_{i}\bigr),\qquad \ell(y, t) = " + to_latex(op.elementwise)
+        form = self.loss_form(self.loss_node)  # a formula's constants by name, as an activation's
+        ell = form[0] if form else to_latex(op.elementwise)
+        general = rf"E = {total}\ell\bigl({self.generic(out, i)}, t_{i}\bigr),\qquad \ell(y, t) = " + ell
         written = "E = " + op.latex(self.loss_node, self)  # as the loss writes itself everywhere
         elements = None
         if self.small and self.network.example is None:
@@ -194,7 +198,7 @@ class ForwardSection:
             loss_symbol = self.d.scalar.loss_symbol
             elements = Tex(rf"E = {to_latex(self.d.scalar.definitions[loss_symbol], names)}")
         return {
-            "name": loss_title(op.choice),
+            "name": Tex(loss_title(op.choice) + (f", with {form[2]}" if form else "")),
             "general": Tex(general),
             "written": Tex(written),
             "elements": elements,
@@ -283,11 +287,14 @@ class ForwardSection:
         y, t = self.loss_variables(node)
         ell, final = (e.subs({registry.Y: y, registry.T: t}) for e in (op.elementwise, op.derivative))
         lines = derivative_lines(ell, y, None, None, final=final)
+        # a formula's constants by name, then in numbers, as an activation's (formula_derivation)
+        form = self.loss_form(node)
+        named = f"{to_latex(op.choice.form.subs({registry.Y: y, registry.T: t}))} = " if form else ""
         return {
-            "title": Tex("The loss, " + loss_title(op.choice, article=False)),
+            "title": Tex("The loss, " + loss_title(op.choice, article=False) + (f", with {form[2]}" if form else "")),
             "f": Tex(rf"\ell({to_latex(y)}, {to_latex(t)})"),
             "fprime": Tex(rf"\frac{{\partial \ell}}{{\partial {to_latex(y)}}}"),
-            "definition": Tex(to_latex(ell)),
+            "definition": Tex(named + to_latex(ell)),
             "lines": lines,
             "output_note": self.mean_note(node),
         }
@@ -364,10 +371,16 @@ class ForwardSection:
 
 def loss_title(choice, article: bool = True) -> Tex:
     """How the handout's prose names a loss: "the cross-entropy (\\texttt{cross\\_entropy})", the
-    spec's name beside what a teacher calls it; "a formula of the spec" for a formula.  Without
+    spec's name beside what a teacher calls it (and its constants: "the Huber loss (\\texttt{huber},
+    $\\mathrm{delta} = 1$)"); "a formula of the spec" for a formula.  Without
     ``article``, for a list or a title ("loss: cross-entropy"), no leading "the"."""
     title = "a formula of the spec" if choice.formula is not None else registry.LOSSES[choice.name].title
     if not article:
         title = title.removeprefix("the ")
-    return Tex(text(title) + ("" if choice.formula is not None else " (" + code(choice.name) + ")"))
+    if choice.formula is not None:
+        return Tex(text(title))
+    # its constants by name with their values, as an activation's title gives them (Huber's delta)
+    named = zip(choice.entry.constants, choice.constants)
+    constants = [rf"${naming.escape_latex_name(n)} = {to_latex(v)}$" for (n, _), v in named]
+    return Tex(text(title) + " (" + ", ".join([code(choice.name), *constants]) + ")")
 

@@ -148,15 +148,23 @@ class GraphSpecSection:
         return f"{title} of ${prediction}$ against ${target}$"
 
     def loss_summary(self) -> str:
-        """Page 1's sentence on the loss: its name in words and its formula (left to section 2 when long)."""
-        definition = self.loss_definition()
+        """Page 1's sentence on the loss, of a graph spec and a layer stack alike: its name in words
+        and its formula (left to section 2 when long)."""
+        form = None if self.graph_mode else self.loss_form(self.loss_node)  # a formula's constants by name
+        if self.graph_mode:
+            definition = self.loss_definition()
+        else:
+            definition = f"E = {form[1] if form else self.loss_node.op.latex(self.loss_node, self)}"
         if definition == f"E = {self.node_tex(self.graph.loss)}":  # cs231n's neuron: the output f itself
             return (
                 f"There is no loss against targets: the handout differentiates the output ${self.node_tex(self.graph.loss)}$"
                 " (written $E$ in the backward pass), and the module returns its mean over the batch."
             )
-        words = self.loss_words()
-        formula = f"${definition}$" if visible_length(definition) <= SUMMARY_LOSS_MAX else "written out in section 2"
+        op = self.loss_node.op
+        words = self.loss_words() or ("a formula of the spec" if op.loss_function and op.choice.formula is not None else None)
+        # a long formula, or a cases environment (Huber's), is no part of a line of prose
+        inline = visible_length(definition) <= SUMMARY_LOSS_MAX and r"\begin" not in definition
+        formula = (f"${definition}$" + (f" with {form[2]}" if form else "")) if inline else "written out in section 2"
         said = f"{words}, {formula}" if words else formula
         return f"The loss of one sample is {said}; the module returns its mean over the batch."
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import sympy as sp
 
-from ... import naming, registry
+from ... import naming
 from ...errors import SymPropError
 from ...latex_printing import given, to_latex, visible_length
 from ...ops import element_indices
@@ -144,11 +144,25 @@ class Handout(
         the spec's constants by name (``\\frac{z}{c z^{2} + 1}``) and their values (``$c = 0.5$``),
         so that a student connects the page to the spec's c; None when it uses no constant."""
         form = getattr(self.d.network, "function_forms", {}).get(op.choice.name)
-        constants = self.d.network.constants
-        used = sorted((s for s in form.free_symbols if str(s) in constants), key=str) if form is not None else []
-        if not used:
+        values = None if form is None else self.constant_values(form)
+        return None if values is None else (to_latex(form), values)
+
+    def loss_form(self, node) -> tuple[str, str, str] | None:
+        """A loss that is a formula of the spec as the spec writes it, as ``function_form`` gives
+        an activation: ell(y, t) with the spec's constants by name, the loss of the output's
+        elements so (``Loss.form_latex``) and the constants' values; None when it uses no constant."""
+        summed = node.op.form_latex(node, self) if node.op.loss_function else None
+        if summed is None:
             return None
-        return to_latex(form), ", ".join(f"${to_latex(c)} = {given(float(constants[str(c)]))}$" for c in used)
+        form = node.op.choice.form
+        return to_latex(form), summed, self.constant_values(form)
+
+    def constant_values(self, form: sp.Expr) -> str | None:
+        """``$c = 0.5$, $k = 2$``: the spec's constants that ``form`` uses, with the values the
+        spec gives them; None when it uses none."""
+        constants = self.d.network.constants
+        used = sorted((s for s in form.free_symbols if str(s) in constants), key=str)
+        return ", ".join(f"${to_latex(c)} = {given(float(constants[str(c)]))}$" for c in used) or None
 
     @cached_property
     def element_index(self) -> dict[sp.Symbol, tuple[str, tuple[int, ...]]]:
@@ -222,15 +236,10 @@ class Handout(
 
     def layers_summary(self, parts: list[str]) -> Tex:
         """Page 1's paragraph on a layer stack: its units layer by layer, its parameters, and the
-        loss in words, as a teacher says it (not the spec's ``half_sse``).  Its formula is the
-        display that section 2 opens with, a few lines on: inline here, its fraction made page 1
-        a line taller and the student edition of the 2-2-2 tutorial a sixth page."""
-        choice = self.network.loss
-        words = "the spec's own formula" if choice.formula is not None else registry.LOSSES[choice.name].title
+        loss in words and as a formula, as a graph spec's says it (``loss_summary``)."""
         return Tex(
             "Units per layer, from the input: " + r" $\to$ ".join(text(part) for part in parts)
-            + f"; {count_words(self.param_count, 'parameter')} in all. The loss of one sample is {words}, written out in"
-            " section 2; the module returns its mean over the batch."
+            + f"; {count_words(self.param_count, 'parameter')} in all. {self.loss_summary()}"
         )
 
     def code_listing(self) -> list[Tex]:

@@ -15,7 +15,7 @@ import ast
 import itertools
 import re
 import textwrap
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import sympy as sp
@@ -44,6 +44,24 @@ def _axes(axes: list[int]) -> str:
 class Line:
     code: str
     comment: str
+    #: (array, axes argument) of a line ``grad = [grad + ]_batch_sum(array[, axes])`` that
+    #: ``backward_line`` wrote, and (name, its arrays) of a stack of adjoints that ``weight_lines``
+    #: wrote: what ``ModuleBuilder.summed_once`` gathers, recorded, not read back from the code
+    summed: tuple[str, str] | None = field(default=None, compare=False)
+    stack: tuple[str, frozenset[str]] | None = field(default=None, compare=False)
+
+    def renamed(self, code: str, comment: str, names: list[tuple[str, str]]) -> Line:
+        """The line with ``code`` and ``comment``, written after renaming arrays (``names``:
+        (old, new) in the order they were applied): its record renamed alike."""
+
+        def new(name: str) -> str:
+            for old, other in names:
+                name = other if name == old else name
+            return name
+
+        summed = None if self.summed is None else (new(self.summed[0]), self.summed[1])
+        stack = None if self.stack is None else (self.stack[0], frozenset(map(new, self.stack[1])))
+        return Line(code, comment, summed, stack)
 
     #: Longest generated line (ruff's limit for the repository is 130).
     WIDTH = 120
@@ -122,6 +140,9 @@ class ModuleBuilder:
         #: While backward_lines() spells the module's backward pass: the adjoints not yet written
         #: (``fusion``: chains of elementwise steps as one line); None for the handout's steps.
         self.pending: PendingAdjoints | None = None
+        #: Each ``_batch_sum`` of one adjoint spelled -> (that adjoint, the axes argument): the
+        #: line whose value it is records it (``Line.summed``) for ``summed_once``.
+        self.batch_sums: dict[str, tuple[str, str]] = {}
 
     # -- names -----------------------------------------------------------------------
 
@@ -341,7 +362,11 @@ class ModuleBuilder:
         by BLAS: ``_batch_sum`` multiplies by ones, 5-15x faster than ``.sum(axis=0)`` on
         (batch, few) arrays (NumPy 2.4, OpenBLAS; 1.6 against 21 us on (1024, 4))."""
         self.printer.helpers.add("batch_sum")
-        return f"_batch_sum({code}{'' if axes == 1 else f', {axes}'})"
+        suffix = "" if axes == 1 else f", {axes}"
+        spelled = f"_batch_sum({code}{suffix})"
+        if code.isidentifier():  # a sum of one adjoint, which ``summed_once`` may gather
+            self.batch_sums[spelled] = (code, suffix)
+        return spelled
 
     def input_product(self, node) -> tuple[str, str] | None:
         """(code, formula) of dense node ``node``'s ``W x[k]`` as a row of the product of every
@@ -473,13 +498,8 @@ class ModuleBuilder:
         is taken and never assigned again, so they can be read later.  When an input product's
         stacked adjoints (``weight_lines``, named) are those very adjoints, the sum reads the
         stack, after its line: no second concatenation."""
-        pattern = re.compile(r"(\w+) = (?:\1 \+ )?_batch_sum\(([A-Za-z_]\w*)(, \d+)?\)")
-        stack = re.compile(r"(_\w+) = np\.concatenate\(\[([\w, ]+)\], axis=1\)\.reshape\(-1, \d+\)")
-        stacks = {}  # the adjoints a named stack holds -> (its line, its name)
-        for position, line in enumerate(lines):
-            match = stack.fullmatch(line.code)
-            if match:
-                stacks[frozenset(match.group(2).split(", "))] = position, match.group(1)
+        # the adjoints a named stack holds -> (its line, its name)
+        stacks = {line.stack[1]: (position, line.stack[0]) for position, line in enumerate(lines) if line.stack}
         grads = {self.grad(p.name): p.name for p in self.graph.params()}
         found: dict[str, list[tuple[int, str, str]]] = {}
         assigned: dict[str, int] = {}
@@ -488,9 +508,8 @@ class ModuleBuilder:
             if target not in grads:
                 continue
             assigned[target] = assigned.get(target, 0) + 1
-            match = pattern.fullmatch(line.code)
-            if match:
-                found.setdefault(target, []).append((position, match.group(2), match.group(3) or ""))
+            if line.summed:
+                found.setdefault(target, []).append((position, *line.summed))
         dropped: set[int] = set()
         after: dict[int, list[Line]] = {}
         for grad, terms in found.items():
@@ -530,7 +549,10 @@ class ModuleBuilder:
         x = f"{product.source}[k]"
         if named or product.bias:  # the bias's gradient sums the same stack (``summed_once``)
             shown = f"dE/d({product.weight} {x}) of every step, rows of (batch x steps)"
-            before = [Line(f"{product.stacked} = {rows_code}.reshape(-1, {outputs})", shown)]
+            # the stack of these very adjoints (concatenated, one a row) is what a bias's sum may read
+            one_each = self.concatenated_rows and all(len(r) == 1 for r in rows.values())
+            held = (product.stacked, frozenset(stacked)) if one_each else None
+            before = [Line(f"{product.stacked} = {rows_code}.reshape(-1, {outputs})", shown, stack=held)]
             rows_code = product.stacked
         else:
             rows_code += f".reshape(-1, {outputs})"
@@ -642,7 +664,7 @@ class ModuleBuilder:
             pending.read(step.source)
             return lines
         value = added_to(target, spelled.code) if step.accumulate else spelled.code
-        line = Line(f"{target} = {value}", ", ".join([formula, *(last[2] if last else [])]))
+        line = Line(f"{target} = {value}", ", ".join([formula, *(last[2] if last else [])]), self.batch_sums.get(spelled.code))
         if self.uniform_code(spelled.code) and (not step.accumulate or step.target in self.uniform_nodes):
             self.uniform_nodes.add(step.target)
         else:  # an array (a float plus an array of the target's shape is one too)

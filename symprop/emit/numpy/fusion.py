@@ -136,17 +136,18 @@ class PendingAdjoints:
         before = [self.line(assigned)] if assigned in self.exprs else []
         out = []
         for line in lines:
-            code, comment = line.code, line.comment
+            code, comment, names = line.code, line.comment, []
             for node in self.waiting_in(code):
                 pattern = _named(self.b.graph.grad(node))
                 if isinstance(self.exprs.get(node), sp.Symbol):  # renamed, in the code and its formula
                     code = re.sub(pattern, self.exprs[node].name, code)
+                    names.append((self.b.graph.grad(node), self.exprs[node].name))
                     other = self.b.graph.node_of_grad(self.exprs[node].name)
                     if other is not None:
                         comment = re.sub(rf"dE/d{re.escape(node)}(?!\w)", f"dE/d{other}", comment)
                 else:
                     before.append(self.line(node))
-            out.append(self.make_line(code, comment))
+            out.append(line.renamed(code, comment, names))
         return [*before, *out]
 
     def flush(self) -> list[Line]:

@@ -141,7 +141,9 @@ class _Reader:
             elif name in _SMALLER:  # a size switch: the rest of the group
                 inner, i = self.group(i, closing=closing)
                 flush()
-                out.append(Small(inner))
+                # a switch again inside (a TikZ node's line after \\ repeats it) is the same size:
+                # the page has one small size, and a <small> in a <small> would be smaller still
+                out.append(Small(tuple(c for n in inner for c in (n.children if isinstance(n, Small) else (n,)))))
                 return tuple(out), i
             else:
                 self.fail(f"\\{name}")
