@@ -3,7 +3,7 @@
 
 import pytest
 
-from symprop.emit.numpy.rewrites import released, substituted, written_in_place
+from symprop.emit.numpy.rewrites import released, shared_values, substituted, written_in_place
 
 
 @pytest.mark.parametrize(
@@ -152,3 +152,43 @@ def test_a_sum_into_a_new_array_adds_in_place():
 )
 def test_a_sum_into_an_array_others_may_hold_makes_a_new_array(statements):
     assert written_in_place(statements, set()) == statements
+
+
+def test_arithmetic_two_lines_repeat_is_computed_once():
+    """Issue 16: a part of a line equal to an earlier assigned value reads that name (the GRU's
+    1 - z of the forward pass in dE/dz, r * h in dE/dr), and a pair that two lines compute gets
+    a name, computed before the first of them (dE/dn = z * dE/dh, read by dn's and dz's lines)."""
+    statements = [
+        "H_a = 1.0 - Z  # h_a = 1 - z",
+        "N_c = H1 * R",
+        "H = H1 * H_a + N * Z",
+        "dH = np.dot(dY, Wy)",
+        "# dE/dn_f = ...",
+        "dN_f = Z * dH * (1.0 - N ** 2)  # dE/dn_f = dE/dn * (1 - n ** 2)",
+        "dR_e = H1 * R * dN_c * (1.0 - R)",
+        "dZ_e = Z * dH * (1.0 - Z) * (N - H1)",
+    ]
+    assert shared_values(statements) == [
+        *statements[:5],
+        "_Z_times_dH = Z * dH  # read by 2 lines",
+        "dN_f = _Z_times_dH * (1.0 - N ** 2)  # dE/dn_f = dE/dn * (1 - n ** 2)",
+        "dR_e = N_c * dN_c * (1.0 - R)",
+        "dZ_e = _Z_times_dH * H_a * (N - H1)",
+    ]
+
+
+@pytest.mark.parametrize(
+    "statements",
+    [
+        ["A = 1.0 - Z", "Z = Z + 1.0", "B = X * (1.0 - Z)"],  # Z assigned again between
+        ["A = 1.0 - Z", "np.add(Z, 1.0, out=Z)", "B = X * (1.0 - Z)"],  # written into
+        ["A = 1.0 - Z", "A = A + X", "B = X * (1.0 - Z)"],  # the name assigned again
+        ["B = X * (1.0 - Z)", "A = 1.0 - Z"],  # assigned after
+        ["A = 1.0 - Z", "B = 1.0 - Z"],  # a whole value: no second name of one array
+        ["A = Z * dH + 1.0", "dH = dH + X", "B = Z * dH - 1.0"],  # dH changes between the pairs
+        ["A = Z * dH + 1.0", "B = dH * Z - 1.0"],  # another order: not the same operations
+        ["A = X * Z * dH", "B = Z * dH * X"],  # X * Z * dH is (X * Z) * dH: no part Z * dH
+    ],
+)
+def test_arithmetic_whose_value_may_differ_is_computed_again(statements):
+    assert shared_values(statements) == statements

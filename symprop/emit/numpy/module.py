@@ -28,7 +28,7 @@ from ... import registry
 from ...ops.base import arg_symbol
 from ...templating import render
 from .builder import Line, ModuleBuilder
-from .rewrites import makes_new_array, released, shared_residual, substituted, written_in_place
+from .rewrites import makes_new_array, released, shared_residual, shared_values, substituted, written_in_place
 
 if TYPE_CHECKING:
     from ...derivation import Derivation
@@ -281,7 +281,7 @@ class NumpyModule:
         kept_names |= {text.split(" = ")[0] for text in unpacked}
         inline = [
             *unpacked,
-            *released(self.written_in_place(shared_residual(computed), kept_names), kept_names),
+            *released(self.written_in_place(shared_values(shared_residual(computed)), kept_names), kept_names),
             "return E, {",
             *(f'    "{p.name}": {b.grad(p.name)},' for p in params),
             "}",
