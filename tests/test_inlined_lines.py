@@ -1,9 +1,12 @@
 """Forward lines with single-use values written into the line that reads them
 (``emit.numpy.module.NumpyModule.inlined``): parentheses exactly where an operator binds tighter."""
 
+import textwrap
+
+import numpy as np
 import pytest
 
-from symprop.emit.numpy.rewrites import released, shared_values, substituted, written_in_place
+from symprop.emit.numpy.rewrites import chained_in_place, released, shared_values, substituted, written_in_place
 
 
 @pytest.mark.parametrize(
@@ -192,3 +195,45 @@ def test_arithmetic_two_lines_repeat_is_computed_once():
 )
 def test_arithmetic_whose_value_may_differ_is_computed_again(statements):
     assert shared_values(statements) == statements
+
+
+def test_a_chain_of_arithmetic_is_written_into_its_first_result():
+    """Issue 16: ``dR_e = N_c * dN_c * (1.0 - R)`` is ``dR_e = N_c * dN_c`` then ``dR_e *= 1.0 - R``
+    (one new array where there were three), with the same numbers; the comment stays with the line."""
+    exact, bounded = {"N_c": (16,), "R": (16,), "H_a": (16,), "Z": (16,)}, {"dN_c": (16,), "dH": (16,)}
+    statements = [
+        "dR_e = N_c * dN_c * (1.0 - R)  # dE/dr_e = ...",
+        "# dE/dz_e = ...\ndZ_e = Z * dH\ndZ_e = dZ_e * H_a - R",  # not one statement: left as it is
+        "_Z_times_dH = Z * dH  # read by 2 lines",
+        "# a comment above\n    dH1 = _Z_times_dH * H_a + R * dN_c",
+    ]
+    written = chained_in_place(statements, exact, bounded)
+    assert written == [
+        "dR_e = N_c * dN_c  # dE/dr_e = ...\n    dR_e *= 1.0 - R",
+        statements[1],
+        statements[2],
+        "# a comment above\n    dH1 = _Z_times_dH * H_a\n    dH1 += R * dN_c",
+    ]
+    rng = np.random.default_rng(0)
+    arrays = {name: rng.standard_normal((4, 16)) for name in [*exact, *bounded]}
+    ran = [dict(arrays, np=np), dict(arrays, np=np)]
+    for source, scope in zip((statements, written), ran):
+        exec("\n".join(textwrap.dedent("    " + text) for text in source), scope)
+    assert all(np.array_equal(ran[0][name], ran[1][name]) for name in ("dR_e", "dZ_e", "dH1"))
+
+
+@pytest.mark.parametrize(
+    "statements",
+    [
+        ["dR_e = N_c * dN_c * Q"],  # Q: a shape not known
+        ["dR_e = dN_c * dH * N_c"],  # the first product of bounded arrays alone: may be a number
+        ["dR_e = N_c * dN_c * B"],  # B has another shape: would broadcast the first result
+        ["dN_c = N_c * dN_c * R"],  # the target is read
+        ["dR_e = N_c * dN_c / R"],  # a quotient ends the chain: one operation
+        ["dR_e = N_c * np.dot(dN_c, W) * R"],  # not arithmetic of names alone
+        ["S = dN_c * dH", "S = np.dot(A, B)", "dR_e = S * N_c * R"],  # S assigned again: its shape unknown
+    ],
+)
+def test_a_chain_whose_first_result_may_be_smaller_makes_new_arrays(statements):
+    exact, bounded = {"N_c": (16,), "R": (16,), "B": (3, 16)}, {"dN_c": (16,), "dH": (16,)}
+    assert chained_in_place(statements, exact, bounded) == statements
