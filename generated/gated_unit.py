@@ -283,7 +283,8 @@ def loss_and_grad(params, X, T, check=True):
     dbo = _batch_sum(dY)  # dE/dbo = dE/dy, summed over the batch
     dG = np.dot(dY, Wo)  # dE/dg = Wo^T dE/dy
     del dY
-    dG_b = G * dG * (1.0 - G_c)  # dE/dg_b = dE/dg_c * g_c * (1 - g_c), dE/dg_c = dE/dg * g_a
+    dG_b = G * dG  # dE/dg_b = dE/dg_c * g_c * (1 - g_c), dE/dg_c = dE/dg * g_a
+    dG_b *= 1.0 - G_c
     del G
     dWg = np.dot(dG_b.T, X)  # dE/dWg = dE/dg_b x^T, summed over the batch
     del dG_b
