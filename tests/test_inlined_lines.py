@@ -6,7 +6,14 @@ import textwrap
 import numpy as np
 import pytest
 
-from symprop.emit.numpy.rewrites import chained_in_place, released, shared_values, substituted, written_in_place
+from symprop.emit.numpy.rewrites import (
+    chained_in_place,
+    released,
+    shared_values,
+    substituted,
+    transposed_once,
+    written_in_place,
+)
 
 
 @pytest.mark.parametrize(
@@ -237,3 +244,26 @@ def test_a_chain_of_arithmetic_is_written_into_its_first_result():
 def test_a_chain_whose_first_result_may_be_smaller_makes_new_arrays(statements):
     exact, bounded = {"N_c": (16,), "R": (16,), "B": (3, 16)}, {"dN_c": (16,), "dH": (16,)}
     assert chained_in_place(statements, exact, bounded) == statements
+
+
+def test_a_small_weight_many_products_read_transposed_is_copied_once():
+    """Issue 16: np.dot(H, U.T) is ~0.7 us slower than by a contiguous U^T at 64 x 16 (OpenBLAS):
+    a recurrent weight read so once a step is copied transposed once; a weight read so twice, a
+    large one, or one read otherwise is left as it is."""
+    statements = [
+        "H1 = np.tanh(np.dot(X1, Wx.T))",
+        "# step 2\nH2 = np.tanh(np.dot(X2, Wx.T) + np.dot(H1, U.T))",
+        "H3 = np.tanh(np.dot(H2, U.T) + np.dot(H2, V.T))",
+        "H4 = np.tanh(np.dot(H3, U.T) + np.dot(H3, V.T))  # h4 = tanh(U h3 + V h3)",
+        "dH3 = np.dot(dH4, U) + np.dot(H3, Big.T) + np.dot(H2, Big.T) + np.dot(H1, Big.T)",
+    ]
+    sizes = {"Wx": 12, "U": 256, "V": 256, "Big": 10**6}
+    assert transposed_once(statements, sizes) == [
+        "_U_T = U.T.copy()  # U^T contiguous, for the products below",
+        statements[0],
+        "# step 2\nH2 = np.tanh(np.dot(X2, Wx.T) + np.dot(H1, _U_T))",
+        "H3 = np.tanh(np.dot(H2, _U_T) + np.dot(H2, V.T))",
+        "H4 = np.tanh(np.dot(H3, _U_T) + np.dot(H3, V.T))  # h4 = tanh(U h3 + V h3)",
+        statements[4],
+    ]
+    assert transposed_once(statements[:3], sizes) == statements[:3]  # U read transposed twice

@@ -15,6 +15,7 @@ kind of spec: a layer stack is a graph).
 from __future__ import annotations
 
 import ast
+import math
 import pprint
 import re
 import textwrap
@@ -35,6 +36,7 @@ from .rewrites import (
     shared_residual,
     shared_values,
     substituted,
+    transposed_once,
     written_in_place,
 )
 
@@ -298,10 +300,12 @@ class NumpyModule:
             *(line.text for line in [*seed, *backward]),
         ]
         kept_names = {"X", "T", "E", "N", "check", *(b.grad(p.name) for p in params)}
+        sizes = {b.array(p.name): math.prod(p.shape) for p in params}
+        rewritten = self.in_place_lines(shared_values(shared_residual(transposed_once(computed, sizes))), kept_names)
         kept_names |= {text.split(" = ")[0] for text in unpacked}
         inline = [
             *unpacked,
-            *released(self.in_place_lines(shared_values(shared_residual(computed)), kept_names), kept_names),
+            *released(rewritten, kept_names),
             "return E, {",
             *(f'    "{p.name}": {b.grad(p.name)},' for p in params),
             "}",
