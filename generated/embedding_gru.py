@@ -581,6 +581,9 @@ def loss_and_grad(params, X, T, check=True):
     bn = params["bn"]
     Wy = params["Wy"]
     by = params["by"]
+    _Uz_T = Uz.T.copy()  # Uz^T contiguous, for the products below
+    _Ur_T = Ur.T.copy()  # Ur^T contiguous, for the products below
+    _Un_T = Un.T.copy()  # Un^T contiguous, for the products below
     E_ = Emb.take(Ids, axis=0)  # e = Emb[ids]
     # _Wz_e[k] = Wz e[k] + bz for every step k: the rows of Emb projected, then picked, the bias added once
     _Wz_e = (Emb @ Wz.T + bz).take(Ids.T, axis=0)
@@ -589,43 +592,43 @@ def loss_and_grad(params, X, T, check=True):
     _Wn_e = (Emb @ Wn.T + bn).take(Ids.T, axis=0)
     N1 = np.tanh(_Wn_e[0])  # n1 = tanh(Wn e[0] + bn)
     H1 = N1 * Z1  # h1 = n1 * z1
-    Z2 = _sigmoid_fresh(_Wz_e[1] + np.dot(H1, Uz.T))  # z2 = sigmoid(bz + Wz e[1] + Uz h1)
+    Z2 = _sigmoid_fresh(_Wz_e[1] + np.dot(H1, _Uz_T))  # z2 = sigmoid(bz + Wz e[1] + Uz h1)
     # _Wr_e[k - 1] = Wr e[k] + br for k = 1..5: the rows of Emb projected, then picked, the bias added once
     _Wr_e = (Emb @ Wr.T + br).take(Ids[:, 1:6].T, axis=0)
-    R2 = _sigmoid_fresh(_Wr_e[0] + np.dot(H1, Ur.T))  # r2 = sigmoid(br + Wr e[1] + Ur h1)
+    R2 = _sigmoid_fresh(_Wr_e[0] + np.dot(H1, _Ur_T))  # r2 = sigmoid(br + Wr e[1] + Ur h1)
     N2_c = H1 * R2  # n2_c = h1 * r2
-    N2 = np.tanh(_Wn_e[1] + np.dot(N2_c, Un.T))  # n2 = tanh(bn + Wn e[1] + Un n2_c)
+    N2 = np.tanh(_Wn_e[1] + np.dot(N2_c, _Un_T))  # n2 = tanh(bn + Wn e[1] + Un n2_c)
     H2_a = 1.0 - Z2  # h2_a = 1 - z2
     H2 = H1 * H2_a  # h2 = h1 * h2_a + n2 * z2
     H2 += N2 * Z2
-    Z3 = _sigmoid_fresh(_Wz_e[2] + np.dot(H2, Uz.T))  # z3 = sigmoid(bz + Wz e[2] + Uz h2)
-    R3 = _sigmoid_fresh(_Wr_e[1] + np.dot(H2, Ur.T))  # r3 = sigmoid(br + Wr e[2] + Ur h2)
+    Z3 = _sigmoid_fresh(_Wz_e[2] + np.dot(H2, _Uz_T))  # z3 = sigmoid(bz + Wz e[2] + Uz h2)
+    R3 = _sigmoid_fresh(_Wr_e[1] + np.dot(H2, _Ur_T))  # r3 = sigmoid(br + Wr e[2] + Ur h2)
     N3_c = H2 * R3  # n3_c = h2 * r3
-    N3 = np.tanh(_Wn_e[2] + np.dot(N3_c, Un.T))  # n3 = tanh(bn + Wn e[2] + Un n3_c)
+    N3 = np.tanh(_Wn_e[2] + np.dot(N3_c, _Un_T))  # n3 = tanh(bn + Wn e[2] + Un n3_c)
     H3_a = 1.0 - Z3  # h3_a = 1 - z3
     H3 = H2 * H3_a  # h3 = h2 * h3_a + n3 * z3
     H3 += N3 * Z3
-    Z4 = _sigmoid_fresh(_Wz_e[3] + np.dot(H3, Uz.T))  # z4 = sigmoid(bz + Wz e[3] + Uz h3)
-    R4 = _sigmoid_fresh(_Wr_e[2] + np.dot(H3, Ur.T))  # r4 = sigmoid(br + Wr e[3] + Ur h3)
+    Z4 = _sigmoid_fresh(_Wz_e[3] + np.dot(H3, _Uz_T))  # z4 = sigmoid(bz + Wz e[3] + Uz h3)
+    R4 = _sigmoid_fresh(_Wr_e[2] + np.dot(H3, _Ur_T))  # r4 = sigmoid(br + Wr e[3] + Ur h3)
     N4_c = H3 * R4  # n4_c = h3 * r4
-    N4 = np.tanh(_Wn_e[3] + np.dot(N4_c, Un.T))  # n4 = tanh(bn + Wn e[3] + Un n4_c)
+    N4 = np.tanh(_Wn_e[3] + np.dot(N4_c, _Un_T))  # n4 = tanh(bn + Wn e[3] + Un n4_c)
     H4_a = 1.0 - Z4  # h4_a = 1 - z4
     H4 = H3 * H4_a  # h4 = h3 * h4_a + n4 * z4
     H4 += N4 * Z4
-    Z5 = _sigmoid_fresh(_Wz_e[4] + np.dot(H4, Uz.T))  # z5 = sigmoid(bz + Wz e[4] + Uz h4)
-    R5 = _sigmoid_fresh(_Wr_e[3] + np.dot(H4, Ur.T))  # r5 = sigmoid(br + Wr e[4] + Ur h4)
+    Z5 = _sigmoid_fresh(_Wz_e[4] + np.dot(H4, _Uz_T))  # z5 = sigmoid(bz + Wz e[4] + Uz h4)
+    R5 = _sigmoid_fresh(_Wr_e[3] + np.dot(H4, _Ur_T))  # r5 = sigmoid(br + Wr e[4] + Ur h4)
     N5_c = H4 * R5  # n5_c = h4 * r5
-    N5 = np.tanh(_Wn_e[4] + np.dot(N5_c, Un.T))  # n5 = tanh(bn + Wn e[4] + Un n5_c)
+    N5 = np.tanh(_Wn_e[4] + np.dot(N5_c, _Un_T))  # n5 = tanh(bn + Wn e[4] + Un n5_c)
     H5_a = 1.0 - Z5  # h5_a = 1 - z5
     H5 = H4 * H5_a  # h5 = h4 * h5_a + n5 * z5
     H5 += N5 * Z5
-    Z6 = _sigmoid_fresh(_Wz_e[5] + np.dot(H5, Uz.T))  # z6 = sigmoid(bz + Wz e[5] + Uz h5)
-    del _Wz_e
-    R6 = _sigmoid_fresh(_Wr_e[4] + np.dot(H5, Ur.T))  # r6 = sigmoid(br + Wr e[5] + Ur h5)
-    del _Wr_e
+    Z6 = _sigmoid_fresh(_Wz_e[5] + np.dot(H5, _Uz_T))  # z6 = sigmoid(bz + Wz e[5] + Uz h5)
+    del _Uz_T, _Wz_e
+    R6 = _sigmoid_fresh(_Wr_e[4] + np.dot(H5, _Ur_T))  # r6 = sigmoid(br + Wr e[5] + Ur h5)
+    del _Ur_T, _Wr_e
     N6_c = H5 * R6  # n6_c = h5 * r6
-    N6 = np.tanh(_Wn_e[5] + np.dot(N6_c, Un.T))  # n6 = tanh(bn + Wn e[5] + Un n6_c)
-    del _Wn_e
+    N6 = np.tanh(_Wn_e[5] + np.dot(N6_c, _Un_T))  # n6 = tanh(bn + Wn e[5] + Un n6_c)
+    del _Un_T, _Wn_e
     H6_a = 1.0 - Z6  # h6_a = 1 - z6
     H6 = H5 * H6_a  # h6 = h5 * h6_a + n6 * z6
     H6 += N6 * Z6

@@ -748,6 +748,10 @@ def loss_and_grad(params, X, T, check=True):
     bg = params["bg"]
     Wy = params["Wy"]
     by = params["by"]
+    _Ui_T = Ui.T.copy()  # Ui^T contiguous, for the products below
+    _Uo_T = Uo.T.copy()  # Uo^T contiguous, for the products below
+    _Uf_T = Uf.T.copy()  # Uf^T contiguous, for the products below
+    _Ug_T = Ug.T.copy()  # Ug^T contiguous, for the products below
     # _Wi_x[k] = Wi x[k] + bi for every step k: one product for all the steps, the bias added once
     _Wi_x = X.swapaxes(0, 1) @ Wi.T + bi
     I1 = _sigmoid(_Wi_x[0])  # i1 = sigmoid(Wi x[0] + bi)
@@ -760,95 +764,95 @@ def loss_and_grad(params, X, T, check=True):
     C1 = G1 * I1  # c1 = g1 * i1
     H1_a = np.tanh(C1)  # h1_a = tanh(c1)
     H1 = H1_a * O1  # h1 = h1_a * o1
-    I2 = _sigmoid_fresh(_Wi_x[1] + np.dot(H1, Ui.T))  # i2 = sigmoid(bi + Wi x[1] + Ui h1)
-    O2 = _sigmoid_fresh(_Wo_x[1] + np.dot(H1, Uo.T))  # o2 = sigmoid(bo + Wo x[1] + Uo h1)
+    I2 = _sigmoid_fresh(_Wi_x[1] + np.dot(H1, _Ui_T))  # i2 = sigmoid(bi + Wi x[1] + Ui h1)
+    O2 = _sigmoid_fresh(_Wo_x[1] + np.dot(H1, _Uo_T))  # o2 = sigmoid(bo + Wo x[1] + Uo h1)
     # _Wf_x[k - 1] = Wf x[k] + bf for k = 1..9: one product for all the steps, the bias added once
     _Wf_x = X[:, 1:10].swapaxes(0, 1) @ Wf.T + bf
-    F2 = _sigmoid_fresh(_Wf_x[0] + np.dot(H1, Uf.T))  # f2 = sigmoid(bf + Wf x[1] + Uf h1)
-    G2 = np.tanh(_Wg_x[1] + np.dot(H1, Ug.T))  # g2 = tanh(bg + Wg x[1] + Ug h1)
+    F2 = _sigmoid_fresh(_Wf_x[0] + np.dot(H1, _Uf_T))  # f2 = sigmoid(bf + Wf x[1] + Uf h1)
+    G2 = np.tanh(_Wg_x[1] + np.dot(H1, _Ug_T))  # g2 = tanh(bg + Wg x[1] + Ug h1)
     _C1_times_F2 = C1 * F2  # read by 2 lines
     _G2_times_I2 = G2 * I2  # read by 2 lines
     C2 = _C1_times_F2 + _G2_times_I2  # c2 = c1 * f2 + g2 * i2
     H2_a = np.tanh(C2)  # h2_a = tanh(c2)
     H2 = H2_a * O2  # h2 = h2_a * o2
-    I3 = _sigmoid_fresh(_Wi_x[2] + np.dot(H2, Ui.T))  # i3 = sigmoid(bi + Wi x[2] + Ui h2)
-    O3 = _sigmoid_fresh(_Wo_x[2] + np.dot(H2, Uo.T))  # o3 = sigmoid(bo + Wo x[2] + Uo h2)
-    F3 = _sigmoid_fresh(_Wf_x[1] + np.dot(H2, Uf.T))  # f3 = sigmoid(bf + Wf x[2] + Uf h2)
-    G3 = np.tanh(_Wg_x[2] + np.dot(H2, Ug.T))  # g3 = tanh(bg + Wg x[2] + Ug h2)
+    I3 = _sigmoid_fresh(_Wi_x[2] + np.dot(H2, _Ui_T))  # i3 = sigmoid(bi + Wi x[2] + Ui h2)
+    O3 = _sigmoid_fresh(_Wo_x[2] + np.dot(H2, _Uo_T))  # o3 = sigmoid(bo + Wo x[2] + Uo h2)
+    F3 = _sigmoid_fresh(_Wf_x[1] + np.dot(H2, _Uf_T))  # f3 = sigmoid(bf + Wf x[2] + Uf h2)
+    G3 = np.tanh(_Wg_x[2] + np.dot(H2, _Ug_T))  # g3 = tanh(bg + Wg x[2] + Ug h2)
     _C2_times_F3 = C2 * F3  # read by 2 lines
     del C2
     _G3_times_I3 = G3 * I3  # read by 2 lines
     C3 = _C2_times_F3 + _G3_times_I3  # c3 = c2 * f3 + g3 * i3
     H3_a = np.tanh(C3)  # h3_a = tanh(c3)
     H3 = H3_a * O3  # h3 = h3_a * o3
-    I4 = _sigmoid_fresh(_Wi_x[3] + np.dot(H3, Ui.T))  # i4 = sigmoid(bi + Wi x[3] + Ui h3)
-    O4 = _sigmoid_fresh(_Wo_x[3] + np.dot(H3, Uo.T))  # o4 = sigmoid(bo + Wo x[3] + Uo h3)
-    F4 = _sigmoid_fresh(_Wf_x[2] + np.dot(H3, Uf.T))  # f4 = sigmoid(bf + Wf x[3] + Uf h3)
-    G4 = np.tanh(_Wg_x[3] + np.dot(H3, Ug.T))  # g4 = tanh(bg + Wg x[3] + Ug h3)
+    I4 = _sigmoid_fresh(_Wi_x[3] + np.dot(H3, _Ui_T))  # i4 = sigmoid(bi + Wi x[3] + Ui h3)
+    O4 = _sigmoid_fresh(_Wo_x[3] + np.dot(H3, _Uo_T))  # o4 = sigmoid(bo + Wo x[3] + Uo h3)
+    F4 = _sigmoid_fresh(_Wf_x[2] + np.dot(H3, _Uf_T))  # f4 = sigmoid(bf + Wf x[3] + Uf h3)
+    G4 = np.tanh(_Wg_x[3] + np.dot(H3, _Ug_T))  # g4 = tanh(bg + Wg x[3] + Ug h3)
     _C3_times_F4 = C3 * F4  # read by 2 lines
     del C3
     _G4_times_I4 = G4 * I4  # read by 2 lines
     C4 = _C3_times_F4 + _G4_times_I4  # c4 = c3 * f4 + g4 * i4
     H4_a = np.tanh(C4)  # h4_a = tanh(c4)
     H4 = H4_a * O4  # h4 = h4_a * o4
-    I5 = _sigmoid_fresh(_Wi_x[4] + np.dot(H4, Ui.T))  # i5 = sigmoid(bi + Wi x[4] + Ui h4)
-    O5 = _sigmoid_fresh(_Wo_x[4] + np.dot(H4, Uo.T))  # o5 = sigmoid(bo + Wo x[4] + Uo h4)
-    F5 = _sigmoid_fresh(_Wf_x[3] + np.dot(H4, Uf.T))  # f5 = sigmoid(bf + Wf x[4] + Uf h4)
-    G5 = np.tanh(_Wg_x[4] + np.dot(H4, Ug.T))  # g5 = tanh(bg + Wg x[4] + Ug h4)
+    I5 = _sigmoid_fresh(_Wi_x[4] + np.dot(H4, _Ui_T))  # i5 = sigmoid(bi + Wi x[4] + Ui h4)
+    O5 = _sigmoid_fresh(_Wo_x[4] + np.dot(H4, _Uo_T))  # o5 = sigmoid(bo + Wo x[4] + Uo h4)
+    F5 = _sigmoid_fresh(_Wf_x[3] + np.dot(H4, _Uf_T))  # f5 = sigmoid(bf + Wf x[4] + Uf h4)
+    G5 = np.tanh(_Wg_x[4] + np.dot(H4, _Ug_T))  # g5 = tanh(bg + Wg x[4] + Ug h4)
     _C4_times_F5 = C4 * F5  # read by 2 lines
     del C4
     _G5_times_I5 = G5 * I5  # read by 2 lines
     C5 = _C4_times_F5 + _G5_times_I5  # c5 = c4 * f5 + g5 * i5
     H5_a = np.tanh(C5)  # h5_a = tanh(c5)
     H5 = H5_a * O5  # h5 = h5_a * o5
-    I6 = _sigmoid_fresh(_Wi_x[5] + np.dot(H5, Ui.T))  # i6 = sigmoid(bi + Wi x[5] + Ui h5)
-    O6 = _sigmoid_fresh(_Wo_x[5] + np.dot(H5, Uo.T))  # o6 = sigmoid(bo + Wo x[5] + Uo h5)
-    F6 = _sigmoid_fresh(_Wf_x[4] + np.dot(H5, Uf.T))  # f6 = sigmoid(bf + Wf x[5] + Uf h5)
-    G6 = np.tanh(_Wg_x[5] + np.dot(H5, Ug.T))  # g6 = tanh(bg + Wg x[5] + Ug h5)
+    I6 = _sigmoid_fresh(_Wi_x[5] + np.dot(H5, _Ui_T))  # i6 = sigmoid(bi + Wi x[5] + Ui h5)
+    O6 = _sigmoid_fresh(_Wo_x[5] + np.dot(H5, _Uo_T))  # o6 = sigmoid(bo + Wo x[5] + Uo h5)
+    F6 = _sigmoid_fresh(_Wf_x[4] + np.dot(H5, _Uf_T))  # f6 = sigmoid(bf + Wf x[5] + Uf h5)
+    G6 = np.tanh(_Wg_x[5] + np.dot(H5, _Ug_T))  # g6 = tanh(bg + Wg x[5] + Ug h5)
     _C5_times_F6 = C5 * F6  # read by 2 lines
     del C5
     _G6_times_I6 = G6 * I6  # read by 2 lines
     C6 = _C5_times_F6 + _G6_times_I6  # c6 = c5 * f6 + g6 * i6
     H6_a = np.tanh(C6)  # h6_a = tanh(c6)
     H6 = H6_a * O6  # h6 = h6_a * o6
-    I7 = _sigmoid_fresh(_Wi_x[6] + np.dot(H6, Ui.T))  # i7 = sigmoid(bi + Wi x[6] + Ui h6)
-    O7 = _sigmoid_fresh(_Wo_x[6] + np.dot(H6, Uo.T))  # o7 = sigmoid(bo + Wo x[6] + Uo h6)
-    F7 = _sigmoid_fresh(_Wf_x[5] + np.dot(H6, Uf.T))  # f7 = sigmoid(bf + Wf x[6] + Uf h6)
-    G7 = np.tanh(_Wg_x[6] + np.dot(H6, Ug.T))  # g7 = tanh(bg + Wg x[6] + Ug h6)
+    I7 = _sigmoid_fresh(_Wi_x[6] + np.dot(H6, _Ui_T))  # i7 = sigmoid(bi + Wi x[6] + Ui h6)
+    O7 = _sigmoid_fresh(_Wo_x[6] + np.dot(H6, _Uo_T))  # o7 = sigmoid(bo + Wo x[6] + Uo h6)
+    F7 = _sigmoid_fresh(_Wf_x[5] + np.dot(H6, _Uf_T))  # f7 = sigmoid(bf + Wf x[6] + Uf h6)
+    G7 = np.tanh(_Wg_x[6] + np.dot(H6, _Ug_T))  # g7 = tanh(bg + Wg x[6] + Ug h6)
     _C6_times_F7 = C6 * F7  # read by 2 lines
     del C6
     _G7_times_I7 = G7 * I7  # read by 2 lines
     C7 = _C6_times_F7 + _G7_times_I7  # c7 = c6 * f7 + g7 * i7
     H7_a = np.tanh(C7)  # h7_a = tanh(c7)
     H7 = H7_a * O7  # h7 = h7_a * o7
-    I8 = _sigmoid_fresh(_Wi_x[7] + np.dot(H7, Ui.T))  # i8 = sigmoid(bi + Wi x[7] + Ui h7)
-    O8 = _sigmoid_fresh(_Wo_x[7] + np.dot(H7, Uo.T))  # o8 = sigmoid(bo + Wo x[7] + Uo h7)
-    F8 = _sigmoid_fresh(_Wf_x[6] + np.dot(H7, Uf.T))  # f8 = sigmoid(bf + Wf x[7] + Uf h7)
-    G8 = np.tanh(_Wg_x[7] + np.dot(H7, Ug.T))  # g8 = tanh(bg + Wg x[7] + Ug h7)
+    I8 = _sigmoid_fresh(_Wi_x[7] + np.dot(H7, _Ui_T))  # i8 = sigmoid(bi + Wi x[7] + Ui h7)
+    O8 = _sigmoid_fresh(_Wo_x[7] + np.dot(H7, _Uo_T))  # o8 = sigmoid(bo + Wo x[7] + Uo h7)
+    F8 = _sigmoid_fresh(_Wf_x[6] + np.dot(H7, _Uf_T))  # f8 = sigmoid(bf + Wf x[7] + Uf h7)
+    G8 = np.tanh(_Wg_x[7] + np.dot(H7, _Ug_T))  # g8 = tanh(bg + Wg x[7] + Ug h7)
     _C7_times_F8 = C7 * F8  # read by 2 lines
     del C7
     _G8_times_I8 = G8 * I8  # read by 2 lines
     C8 = _C7_times_F8 + _G8_times_I8  # c8 = c7 * f8 + g8 * i8
     H8_a = np.tanh(C8)  # h8_a = tanh(c8)
     H8 = H8_a * O8  # h8 = h8_a * o8
-    I9 = _sigmoid_fresh(_Wi_x[8] + np.dot(H8, Ui.T))  # i9 = sigmoid(bi + Wi x[8] + Ui h8)
-    O9 = _sigmoid_fresh(_Wo_x[8] + np.dot(H8, Uo.T))  # o9 = sigmoid(bo + Wo x[8] + Uo h8)
-    F9 = _sigmoid_fresh(_Wf_x[7] + np.dot(H8, Uf.T))  # f9 = sigmoid(bf + Wf x[8] + Uf h8)
-    G9 = np.tanh(_Wg_x[8] + np.dot(H8, Ug.T))  # g9 = tanh(bg + Wg x[8] + Ug h8)
+    I9 = _sigmoid_fresh(_Wi_x[8] + np.dot(H8, _Ui_T))  # i9 = sigmoid(bi + Wi x[8] + Ui h8)
+    O9 = _sigmoid_fresh(_Wo_x[8] + np.dot(H8, _Uo_T))  # o9 = sigmoid(bo + Wo x[8] + Uo h8)
+    F9 = _sigmoid_fresh(_Wf_x[7] + np.dot(H8, _Uf_T))  # f9 = sigmoid(bf + Wf x[8] + Uf h8)
+    G9 = np.tanh(_Wg_x[8] + np.dot(H8, _Ug_T))  # g9 = tanh(bg + Wg x[8] + Ug h8)
     _C8_times_F9 = C8 * F9  # read by 2 lines
     del C8
     _G9_times_I9 = G9 * I9  # read by 2 lines
     C9 = _C8_times_F9 + _G9_times_I9  # c9 = c8 * f9 + g9 * i9
     H9_a = np.tanh(C9)  # h9_a = tanh(c9)
     H9 = H9_a * O9  # h9 = h9_a * o9
-    I10 = _sigmoid_fresh(_Wi_x[9] + np.dot(H9, Ui.T))  # i10 = sigmoid(bi + Wi x[9] + Ui h9)
-    del _Wi_x
-    F10 = _sigmoid_fresh(_Wf_x[8] + np.dot(H9, Uf.T))  # f10 = sigmoid(bf + Wf x[9] + Uf h9)
-    del _Wf_x
-    O10 = _sigmoid_fresh(_Wo_x[9] + np.dot(H9, Uo.T))  # o10 = sigmoid(bo + Wo x[9] + Uo h9)
-    del _Wo_x
-    G10 = np.tanh(_Wg_x[9] + np.dot(H9, Ug.T))  # g10 = tanh(bg + Wg x[9] + Ug h9)
-    del _Wg_x
+    I10 = _sigmoid_fresh(_Wi_x[9] + np.dot(H9, _Ui_T))  # i10 = sigmoid(bi + Wi x[9] + Ui h9)
+    del _Ui_T, _Wi_x
+    F10 = _sigmoid_fresh(_Wf_x[8] + np.dot(H9, _Uf_T))  # f10 = sigmoid(bf + Wf x[9] + Uf h9)
+    del _Uf_T, _Wf_x
+    O10 = _sigmoid_fresh(_Wo_x[9] + np.dot(H9, _Uo_T))  # o10 = sigmoid(bo + Wo x[9] + Uo h9)
+    del _Uo_T, _Wo_x
+    G10 = np.tanh(_Wg_x[9] + np.dot(H9, _Ug_T))  # g10 = tanh(bg + Wg x[9] + Ug h9)
+    del _Ug_T, _Wg_x
     _C9_times_F10 = C9 * F10  # read by 2 lines
     del C9
     _G10_times_I10 = G10 * I10  # read by 2 lines
