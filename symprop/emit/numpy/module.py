@@ -301,7 +301,9 @@ class NumpyModule:
         ]
         kept_names = {"X", "T", "E", "N", "check", *(b.grad(p.name) for p in params)}
         sizes = {b.array(p.name): math.prod(p.shape) for p in params}
-        rewritten = self.in_place_lines(shared_values(shared_residual(transposed_once(computed, sizes))), kept_names)
+        if self.in_place:  # NumPy's own arrays (measured with OpenBLAS): not the array-API or numba lines
+            computed = transposed_once(computed, sizes)
+        rewritten = self.in_place_lines(shared_values(shared_residual(computed)), kept_names)
         kept_names |= {text.split(" = ")[0] for text in unpacked}
         inline = [
             *unpacked,
