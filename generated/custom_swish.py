@@ -298,9 +298,11 @@ def loss_and_grad(params, X, T, check=True):
     A3 = np.dot(A2, W3.T) + b3  # a3 = W3 a2 + b3
     T = _targets(T, A3) if check else T
     N = T.shape[0]
-    E = (_logcosh(A3 - T)).sum() / N  # E = formula(a3, t) = sum_i log(cosh(t_i - y_i)), averaged over the batch
-    dA3 = np.tanh(A3 - T) / N  # dE/da3 = tanh(a3 - t)
+    _A3_minus_T = A3 - T  # read by 2 lines
     del A3
+    E = _logcosh(_A3_minus_T).sum() / N  # E = formula(a3, t) = sum_i log(cosh(t_i - y_i)), averaged over the batch
+    dA3 = np.tanh(_A3_minus_T) / N  # dE/da3 = tanh(a3 - t)
+    del _A3_minus_T
     dW3 = np.dot(dA3.T, A2)  # dE/dW3 = dE/da3 a2^T, summed over the batch
     del A2
     db3 = _batch_sum(dA3)  # dE/db3 = dE/da3, summed over the batch

@@ -299,11 +299,14 @@ def loss_and_grad(params, X, T, check=True):
     bh = params["bh"]
     Wy = params["Wy"]
     by = params["by"]
-    H1 = np.tanh(np.dot(X1, Wx.T) + bh)  # h1 = tanh(Wx x1 + bh)
-    H2 = np.tanh(np.dot(X2, Wx.T) + np.dot(H1, Wh.T) + bh)  # h2 = tanh(bh + Wx x2 + Wh h1)
-    H3 = np.tanh(np.dot(X3, Wx.T) + np.dot(H2, Wh.T) + bh)  # h3 = tanh(bh + Wx x3 + Wh h2)
-    H4 = np.tanh(np.dot(X4, Wx.T) + np.dot(H3, Wh.T) + bh)  # h4 = tanh(bh + Wx x4 + Wh h3)
-    H5 = np.tanh(np.dot(X5, Wx.T) + np.dot(H4, Wh.T) + bh)  # h5 = tanh(bh + Wx x5 + Wh h4)
+    _Wx_T = Wx.T.copy()  # Wx^T contiguous, for the products below
+    _Wh_T = Wh.T.copy()  # Wh^T contiguous, for the products below
+    H1 = np.tanh(np.dot(X1, _Wx_T) + bh)  # h1 = tanh(Wx x1 + bh)
+    H2 = np.tanh(np.dot(X2, _Wx_T) + np.dot(H1, _Wh_T) + bh)  # h2 = tanh(bh + Wx x2 + Wh h1)
+    H3 = np.tanh(np.dot(X3, _Wx_T) + np.dot(H2, _Wh_T) + bh)  # h3 = tanh(bh + Wx x3 + Wh h2)
+    H4 = np.tanh(np.dot(X4, _Wx_T) + np.dot(H3, _Wh_T) + bh)  # h4 = tanh(bh + Wx x4 + Wh h3)
+    H5 = np.tanh(np.dot(X5, _Wx_T) + np.dot(H4, _Wh_T) + bh)  # h5 = tanh(bh + Wx x5 + Wh h4)
+    del _Wx_T, _Wh_T
     Y = np.dot(H5, Wy.T) + by  # y = Wy h5 + by
     T = _targets(T, Y) if check else T
     N = T.shape[0]

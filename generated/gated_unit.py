@@ -270,6 +270,7 @@ def loss_and_grad(params, X, T, check=True):
     G_a = np.dot(X, Wa.T)  # g_a = Wa x
     G_c = _sigmoid_fresh(np.dot(X, Wg.T))  # g_c = sigmoid(Wg x)
     G = G_a * G_c  # g = g_a * g_c
+    del G_a
     Y = np.dot(G, Wo.T) + bo  # y = Wo g + bo
     T = _targets(T, Y) if check else T
     N = T.shape[0]
@@ -279,12 +280,12 @@ def loss_and_grad(params, X, T, check=True):
     dY = _r_Y / N  # dE/dy = y - t
     del _r_Y
     dWo = np.dot(dY.T, G)  # dE/dWo = dE/dy g^T, summed over the batch
-    del G
     dbo = _batch_sum(dY)  # dE/dbo = dE/dy, summed over the batch
     dG = np.dot(dY, Wo)  # dE/dg = Wo^T dE/dy
     del dY
-    dG_b = G_a * G_c * dG * (1.0 - G_c)  # dE/dg_b = dE/dg_c * g_c * (1 - g_c), dE/dg_c = dE/dg * g_a
-    del G_a
+    dG_b = G * dG  # dE/dg_b = dE/dg_c * g_c * (1 - g_c), dE/dg_c = dE/dg * g_a
+    dG_b *= 1.0 - G_c
+    del G
     dWg = np.dot(dG_b.T, X)  # dE/dWg = dE/dg_b x^T, summed over the batch
     del dG_b
     dG_a = dG * G_c  # dE/dg_a = dE/dg * g_c

@@ -270,13 +270,15 @@ def loss_and_grad(params, X, T, check=True):
     E = 0.5 * np.vdot(_r_A2, _r_A2) / N  # E = half_sse(a2, t) = sum_i 0.5 * (t_i - y_i) ** 2, averaged over the batch
     dA2 = _r_A2 / N  # dE/da2 = a2 - t
     del _r_A2
-    dZ2 = dA2 * A2 * (1.0 - A2)  # dE/dz2 = dE/da2 * a2 * (1 - a2)
+    dZ2 = dA2 * A2  # dE/dz2 = dE/da2 * a2 * (1 - a2)
+    dZ2 *= 1.0 - A2
     del A2, dA2
     dW2 = np.dot(dZ2.T, A1)  # dE/dW2 = dE/dz2 a1^T, summed over the batch
     db2 = _batch_sum(dZ2)  # dE/db2 = dE/dz2, summed over the batch
     dA1 = np.dot(dZ2, W2)  # dE/da1 = W2^T dE/dz2
     del dZ2
-    dZ1 = dA1 * A1 * (1.0 - A1)  # dE/dz1 = dE/da1 * a1 * (1 - a1)
+    dZ1 = dA1 * A1  # dE/dz1 = dE/da1 * a1 * (1 - a1)
+    dZ1 *= 1.0 - A1
     del A1, dA1
     dW1 = np.dot(dZ1.T, X)  # dE/dW1 = dE/dz1 x^T, summed over the batch
     db1 = _batch_sum(dZ1)  # dE/db1 = dE/dz1, summed over the batch

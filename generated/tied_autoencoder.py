@@ -275,7 +275,8 @@ def loss_and_grad(params, X, T, check=True):
     del Xhat_a, dXhat
     dW = dXhat_a.T  # dE/dW = (dE/dxhat_a)^T
     del dXhat_a
-    dH_a = dH * H * (1.0 - H)  # dE/dh_a = dE/dh * h * (1 - h)
+    dH_a = dH * H  # dE/dh_a = dE/dh * h * (1 - h)
+    dH_a *= 1.0 - H
     del H, dH
     dW = dW + np.dot(dH_a.T, X)  # dE/dW += dE/dh_a x^T, summed over the batch
     db = _batch_sum(dH_a)  # dE/db = dE/dh_a, summed over the batch

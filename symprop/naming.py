@@ -64,6 +64,18 @@ def saved_name(array: str, what: str) -> str:
     return f"_{what}_{array}"
 
 
+def shared_name(words: list[str], taken: set[str]) -> str:
+    """The variable of a value that two lines of a generated function compute, spelled by ``words``
+    (``_Z6_times_dH6`` for ``Z6 * dH6``): the leading ``_`` keeps it clear of every spec name, a
+    trailing number of the names ``taken``."""
+    name = "_" + "_".join(words)
+    found, count = name, 1
+    while found in taken:
+        count += 1
+        found = f"{name}_{count}"
+    return found
+
+
 def module_arrays(names: list[tuple[str, bool]], single: dict[str, str]) -> tuple[dict[str, str], set[str]]:
     """The variables of a graph spec's module: each (name, is_param) gets ``array_name``
     unless that variable is taken (``RESERVED``, a keyword, another name's array or adjoint:

@@ -33,7 +33,7 @@ BASE = {"inputs": {"x": 3}, "targets": {"t": 3}, "params": {"W": [3, 3], "b": [3
 #: name -> (spec or example, a line loss_and_grad must have, what it must not have)
 CASES = {
     # dE/dt = dE/dy h - dE/dy x, one factor taken out, folded into the sigmoid's step
-    "highway": ("highway", "    dT_a = T_ * dY * (1.0 - T_) * (H - X)", ["dT_ = ", "dY_a = ", "dY_b = "]),
+    "highway": ("highway", "    dT_a = _T_times_dY * _1_minus_T * (H - X)", ["dT_ = ", "dY_a = ", "dY_b = "]),
     # -1 / f_g**2 times -1: the signs cancel; four steps, one line
     "cs231n_neuron": ("cs231n_neuron", "    dF_d = F_f * dF / F_g ** 2", ["dF_g = ", "dF_e = ", "-dF"]),
     # a local derivative 0 (sign' = 0) would cancel the array: dE/dh_a keeps its shape

@@ -15,6 +15,7 @@ kind of spec: a layer stack is a graph).
 from __future__ import annotations
 
 import ast
+import math
 import pprint
 import re
 import textwrap
@@ -28,7 +29,16 @@ from ... import registry
 from ...ops.base import arg_symbol
 from ...templating import render
 from .builder import Line, ModuleBuilder
-from .rewrites import makes_new_array, released, shared_residual, substituted, written_in_place
+from .rewrites import (
+    chained_in_place,
+    makes_new_array,
+    released,
+    shared_residual,
+    shared_values,
+    substituted,
+    transposed_once,
+    written_in_place,
+)
 
 if TYPE_CHECKING:
     from ...derivation import Derivation
@@ -116,6 +126,18 @@ class NumpyModule:
     def written_in_place(self, statements: list[str], kept: set[str]) -> list[str]:
         """``written_in_place`` of the statements, in a module whose arrays may be written in place."""
         return written_in_place(statements, kept) if self.in_place else statements
+
+    def in_place_lines(self, statements: list[str], kept: set[str]) -> list[str]:
+        """``written_in_place`` and ``chained_in_place`` of loss_and_grad's statements (with the
+        shapes of the batched float nodes' arrays and adjoints), where arrays may be written in place."""
+        if not self.in_place:
+            return statements
+        b, graph = self.builder, self.graph
+        dtypes = graph.dtypes
+        nodes = [n for n in graph.nodes if b.batched(n) and dtypes[n] == "float" and graph.role(n) not in ("input", "target")]
+        exact = {b.array(n): graph.nodes[n].shape for n in nodes}
+        bounded = {b.grad(n): graph.nodes[n].shape for n in nodes}
+        return chained_in_place(written_in_place(statements, kept), exact, bounded)
 
     def linear_mean(self, name: str) -> tuple[str, str, list[str]] | None:
         """(code, formula, the loss nodes it replaces) of the batch mean of node ``name``, a per-sample
@@ -278,10 +300,14 @@ class NumpyModule:
             *(line.text for line in [*seed, *backward]),
         ]
         kept_names = {"X", "T", "E", "N", "check", *(b.grad(p.name) for p in params)}
+        sizes = {b.array(p.name): math.prod(p.shape) for p in params}
+        if self.in_place:  # NumPy's own arrays (measured with OpenBLAS): not the array-API or numba lines
+            computed = transposed_once(computed, sizes)
+        rewritten = self.in_place_lines(shared_values(shared_residual(computed)), kept_names)
         kept_names |= {text.split(" = ")[0] for text in unpacked}
         inline = [
             *unpacked,
-            *released(self.written_in_place(shared_residual(computed), kept_names), kept_names),
+            *released(rewritten, kept_names),
             "return E, {",
             *(f'    "{p.name}": {b.grad(p.name)},' for p in params),
             "}",
