@@ -3,7 +3,7 @@
 
 import pytest
 
-from symprop.emit.numpy.rewrites import released, substituted, written_in_place
+from symprop.emit.numpy.rewrites import released, substituted, tuned_products, written_in_place
 
 
 @pytest.mark.parametrize(
@@ -152,3 +152,22 @@ def test_a_sum_into_a_new_array_adds_in_place():
 )
 def test_a_sum_into_an_array_others_may_hold_makes_a_new_array(statements):
     assert written_in_place(statements, set()) == statements
+
+
+def test_a_batchs_product_with_a_weight_matrix_is_tuned():
+    """``tuned_products``: ``np.dot(A, W.T)`` of rows and a large weight is ``_batch_product(A, W)``; any other
+    product (a transposed adjoint, a small weight, a slice) and the comments stay as they are."""
+    statements = [
+        "A1 = _sigmoid_fresh(np.dot(X, W1.T) + b1)  # a1 = sigmoid(np.dot(X, W1.T))",
+        "# np.dot(X, W1.T) in a comment above\n    Z2 = np.dot(A1, W2.T)",
+        "dW1 = np.dot(dZ1.T, X)",
+        "H = np.dot(X[:, 0], W1.T)",
+        "Y = np.dot(S, W1.T)",
+    ]
+    tuned, found = tuned_products(statements, rows={"X", "A1"}, weights={"W1"})
+    assert found
+    assert tuned == [
+        "A1 = _sigmoid_fresh(_batch_product(X, W1) + b1)  # a1 = sigmoid(np.dot(X, W1.T))",
+        *statements[1:],
+    ]
+    assert tuned_products(statements[1:], rows={"X", "A1"}, weights={"W1"}) == (statements[1:], False)

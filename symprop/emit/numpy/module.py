@@ -28,7 +28,15 @@ from ... import registry
 from ...ops.base import arg_symbol
 from ...templating import render
 from .builder import Line, ModuleBuilder
-from .rewrites import makes_new_array, released, shared_residual, substituted, written_in_place
+from .rewrites import (
+    PRODUCT_MIN_SIZE,
+    makes_new_array,
+    released,
+    shared_residual,
+    substituted,
+    tuned_products,
+    written_in_place,
+)
 
 if TYPE_CHECKING:
     from ...derivation import Derivation
@@ -47,6 +55,10 @@ class NumpyModule:
     #: an array (``in_place_calls``, ``written_in_place``); not in the array-API module, whose arrays
     #: may be immutable (JAX).
     in_place = True
+    #: Whether loss_and_grad() computes a layer's product of a batch and a weight matrix by
+    #: ``_batch_product`` (``rewrites.tuned_products``), in the faster of BLAS's two orientations; not in
+    #: the array-API module (another library's arrays) nor in Numba's (its own products).
+    tuned_products = True
 
     def __init__(self, derivation: Derivation):
         self.builder = self.builder_class(derivation, stacked=True)
@@ -277,6 +289,12 @@ class NumpyModule:
             *loss_value,
             *(line.text for line in [*seed, *backward]),
         ]
+        if self.tuned_products:
+            rows = {b.array(n) for n, node in graph.nodes.items() if b.batched(n) and len(node.shape) == 1}
+            weights = {b.array(p.name) for p in params if len(p.shape) == 2 and p.shape[0] * p.shape[1] >= PRODUCT_MIN_SIZE}
+            computed, tuned = tuned_products(computed, rows, weights)
+            if tuned:
+                b.printer.helpers.add("batch_product")
         kept_names = {"X", "T", "E", "N", "check", *(b.grad(p.name) for p in params)}
         kept_names |= {text.split(" = ")[0] for text in unpacked}
         inline = [
