@@ -123,7 +123,7 @@ EXTRA_HELPERS = {
         "    rows.  The same dot products, not the same time: OpenBLAS's speed depends on which operand it\n"
         "    transposes (0.3.31, one thread, float64 1024 x 784 by 30: 1430 us, 1100 us transposed; float32\n"
         "    660 us, 780 us), by no rule that holds for every shape and dtype, so the first product of a\n"
-        "    shape times both (best of three each) and keeps the faster.  With OpenBLAS both give the same\n"
+        "    shape times both (best of five each) and keeps the faster.  With OpenBLAS both give the same\n"
         '    bits; a BLAS that sums in another order may differ in the last bits."""\n'
         "    key = (A.shape, W.shape, A.dtype, W.dtype)\n"
         "    transposed = _TRANSPOSED_FASTER.get(key)\n"
@@ -133,7 +133,7 @@ EXTRA_HELPERS = {
         "        if len(_TRANSPOSED_FASTER) > 100:  # many batch sizes: start over\n"
         "            _TRANSPOSED_FASTER.clear()\n"
         '        plain = flipped = float("inf")\n'
-        "        for _ in range(3):\n"
+        "        for _ in range(5):\n"
         "            start = perf_counter()\n"
         "            np.dot(A, W.T)\n"
         "            middle = perf_counter()\n"
