@@ -45,7 +45,7 @@ def _batch_product(A, W):
     rows.  The same dot products, not the same time: OpenBLAS's speed depends on which operand it
     transposes (0.3.31, one thread, float64 1024 x 784 by 30: 1430 us, 1100 us transposed; float32
     660 us, 780 us), by no rule that holds for every shape and dtype, so the first product of a
-    shape times both (best of three each) and keeps the faster.  With OpenBLAS both give the same
+    shape times both (best of five each) and keeps the faster.  With OpenBLAS both give the same
     bits; a BLAS that sums in another order may differ in the last bits."""
     key = (A.shape, W.shape, A.dtype, W.dtype)
     transposed = _TRANSPOSED_FASTER.get(key)
@@ -55,7 +55,7 @@ def _batch_product(A, W):
         if len(_TRANSPOSED_FASTER) > 100:  # many batch sizes: start over
             _TRANSPOSED_FASTER.clear()
         plain = flipped = float("inf")
-        for _ in range(3):
+        for _ in range(5):
             start = perf_counter()
             np.dot(A, W.T)
             middle = perf_counter()
