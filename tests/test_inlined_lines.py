@@ -12,6 +12,7 @@ from symprop.emit.numpy.rewrites import (
     shared_values,
     substituted,
     transposed_once,
+    tuned_products,
     written_in_place,
 )
 
@@ -267,3 +268,22 @@ def test_a_small_weight_many_products_read_transposed_is_copied_once():
         statements[4],
     ]
     assert transposed_once(statements[:3], sizes) == statements[:3]  # U read transposed twice
+
+
+def test_a_batchs_product_with_a_weight_matrix_is_tuned():
+    """``tuned_products``: ``np.dot(A, W.T)`` of rows and a large weight is ``_batch_product(A, W)``; any other
+    product (a transposed adjoint, a small weight, a slice) and the comments stay as they are."""
+    statements = [
+        "A1 = _sigmoid_fresh(np.dot(X, W1.T) + b1)  # a1 = sigmoid(np.dot(X, W1.T))",
+        "# np.dot(X, W1.T) in a comment above\n    Z2 = np.dot(A1, W2.T)",
+        "dW1 = np.dot(dZ1.T, X)",
+        "H = np.dot(X[:, 0], W1.T)",
+        "Y = np.dot(S, W1.T)",
+    ]
+    tuned, found = tuned_products(statements, rows={"X", "A1"}, weights={"W1"})
+    assert found
+    assert tuned == [
+        "A1 = _sigmoid_fresh(_batch_product(X, W1) + b1)  # a1 = sigmoid(np.dot(X, W1.T))",
+        *statements[1:],
+    ]
+    assert tuned_products(statements[1:], rows={"X", "A1"}, weights={"W1"}) == (statements[1:], False)

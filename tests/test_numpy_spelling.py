@@ -124,3 +124,52 @@ def test_a_bias_shared_by_the_steps_is_summed_once_from_what_the_builder_recorde
         Line("dbf = _batch_sum(dF1_e)", ""),
         Line("dbf = dbf + _batch_sum(dF2_e)", ""),
     ]
+
+
+#: 300 x 20 multiply-adds a sample in the first layer (at least ``PRODUCT_MIN_SIZE``), 60 in the second.
+WIDE = {
+    "name": "wide",
+    "input": 300,
+    "layers": [{"units": 20, "activation": "sigmoid"}, {"units": 3, "activation": "tanh"}],
+    "loss": "half_sse",
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_large_layer_product_takes_either_orientation_with_the_same_numbers(dtype, tmp_path):
+    """Issue 15 part 5: loss_and_grad() computes a layer's product of at least PRODUCT_MIN_SIZE
+    multiply-adds a sample by ``_batch_product``, in the faster of BLAS's two orientations (float64
+    784-30-10 at batch 1024: 0.85x hand NumPy, from 1.04x); forward() keeps np.dot.  Either
+    orientation gives loss() and backward()'s numbers, in the arrays' dtype."""
+    derivation = symprop.derive(symprop.from_dict(WIDE, source="<test>"))
+    source = derivation.numpy_source()
+    body = _loss_and_grad(source)
+    assert "_batch_product(X, W1) + b1" in body and "np.dot(A1, W2.T)" in body  # 60 a sample: np.dot
+    assert "np.dot(X, W1.T) + b1" in source.split("def forward")[1].split("def _batch_loss")[0]
+    module = emit_module(WIDE, tmp_path)
+    params = module.init_params(1, dtype=dtype)
+    X, T = module.sample_batch(7, 0, dtype=dtype)
+    output, cache = module.forward(params, X)
+    expected = module.loss(params, X, T), module.backward(params, cache, T)
+    module._TRANSPOSED_FASTER.clear()
+    module.loss_and_grad(params, X, T)  # the first product of a shape times both orientations
+    key = (X.shape, params["W1"].shape, np.dtype(dtype), np.dtype(dtype))
+    assert list(module._TRANSPOSED_FASTER) == [key]
+    tolerance = 1e-12 if dtype == np.float64 else 1e-5
+    for transposed in (False, True):
+        module._TRANSPOSED_FASTER[key] = transposed
+        loss, grads = module.loss_and_grad(params, X, T)
+        assert np.asarray(loss).dtype == dtype and all(g.dtype == dtype for g in grads.values())
+        assert abs(loss - expected[0]) <= tolerance * abs(expected[0])
+        for name, grad in grads.items():
+            assert grad.flags.c_contiguous
+            np.testing.assert_allclose(grad, expected[1][name], rtol=tolerance, atol=tolerance * np.abs(grad).max())
+    assert list(module._TRANSPOSED_FASTER) == [key]
+
+
+def test_only_the_numpy_module_tunes_its_products(tmp_path):
+    derivation = symprop.derive(symprop.from_dict(WIDE, source="<test>"))
+    for backend in ("array-api", "numba"):
+        path = derivation.write_module(tmp_path, backend)
+        text = path.read_text(encoding="utf-8")
+        assert "_batch_product" not in text

@@ -50,6 +50,7 @@ class ArrayApiModule(NumpyModule):
 
     builder_class = ArrayApiBuilder
     in_place = False  # jax arrays are immutable
+    tuned_products = False  # np.dot is NumPy's
 
     def __init__(self, derivation: Derivation):
         super().__init__(derivation)

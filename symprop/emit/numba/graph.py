@@ -157,6 +157,7 @@ class NumbaLines(NumpyModule):
 
     builder_class = NumbaBuilder
     in_place = False
+    tuned_products = False  # its products are compiled code's
 
 
 #: The paragraph a graph spec's numba module adds to the NumPy module's docstring.

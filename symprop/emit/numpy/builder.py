@@ -609,7 +609,6 @@ class ModuleBuilder:
             code = f"{self.grad(target)} = np.stack([{rows}\n    ], axis={axis})"
         return Line(code, f"dE/d{target} = [{shown}]: slot k gets the adjoints of its slices {target}[k]")
 
-
     def spelled(self, node, **options) -> tuple[str, str, set[str]]:
         """(the code of op ``node``'s batched value, its formula, the nodes it reads)."""
         self.reads = set()

@@ -30,6 +30,7 @@ from ...ops.base import arg_symbol
 from ...templating import render
 from .builder import Line, ModuleBuilder
 from .rewrites import (
+    PRODUCT_MIN_SIZE,
     chained_in_place,
     makes_new_array,
     released,
@@ -37,6 +38,7 @@ from .rewrites import (
     shared_values,
     substituted,
     transposed_once,
+    tuned_products,
     written_in_place,
 )
 
@@ -57,6 +59,10 @@ class NumpyModule:
     #: an array (``in_place_calls``, ``written_in_place``); not in the array-API module, whose arrays
     #: may be immutable (JAX).
     in_place = True
+    #: Whether loss_and_grad() computes a layer's product of a batch and a weight matrix by
+    #: ``_batch_product`` (``rewrites.tuned_products``), in the faster of BLAS's two orientations; not in
+    #: the array-API module (another library's arrays) nor in Numba's (its own products).
+    tuned_products = True
 
     def __init__(self, derivation: Derivation):
         self.builder = self.builder_class(derivation, stacked=True)
@@ -299,6 +305,12 @@ class NumpyModule:
             *loss_value,
             *(line.text for line in [*seed, *backward]),
         ]
+        if self.tuned_products:
+            rows = {b.array(n) for n, node in graph.nodes.items() if b.batched(n) and len(node.shape) == 1}
+            weights = {b.array(p.name) for p in params if len(p.shape) == 2 and p.shape[0] * p.shape[1] >= PRODUCT_MIN_SIZE}
+            computed, tuned = tuned_products(computed, rows, weights)
+            if tuned:
+                b.printer.helpers.add("batch_product")
         kept_names = {"X", "T", "E", "N", "check", *(b.grad(p.name) for p in params)}
         sizes = {b.array(p.name): math.prod(p.shape) for p in params}
         if self.in_place:  # NumPy's own arrays (measured with OpenBLAS): not the array-API or numba lines
