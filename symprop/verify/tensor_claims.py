@@ -53,22 +53,9 @@ from .tensor_values import (
     matmul,
     transpose,
 )
+from .wrt_words import no_gradient
 
 _CHAIN = (ast.Mult, ast.Div, ast.MatMult)
-
-
-def no_gradient(graph, node: str, it: str = "it") -> str:
-    """Why ``--wrt node`` has no gradient to check, in words: "E does not depend on it through a
-    parameter" read as a mistake for an input, on which E plainly depends."""
-    role = graph.role(node)
-    if node == graph.loss:
-        return f"{node} is the loss itself"
-    if role == "input":
-        kind = {"int": "an integer input", "bool": "a mask"}.get(graph.dtypes.get(node), "an input")
-        return f"{node} is {kind}: the backward pass computes no gradient for it"
-    if role == "target":
-        return f"{node} is a target: the backward pass computes no gradient for it"
-    return f"{graph.loss} does not depend on {it} through a parameter: the backward pass computes no dE/d{node}"
 
 
 @dataclass(frozen=True)
@@ -510,4 +497,3 @@ def uses_tensor_notation(text: str, names: TensorNames) -> bool:
             if ref is not None and ref.index is None and len(items) < len(names.shapes[ref.node]):
                 return True
     return False
-

@@ -35,23 +35,21 @@ from ..formula import FormulaError
 from .claim_values import ShapeError
 from .probe import SAMPLES, SEEDS, Point, Probe
 from .reading import short
-from .tensor_claims import Part, TensorReader, no_gradient
+from .tensor_claims import Part, TensorReader
 from .tensor_formulas import GradientFormulas
 from .tensor_values import Indexed, TensorNames, as_claim_value, describe
+from .wrt_words import choose, no_gradient
 
 #: Relative and absolute (times the gradient's largest element) tolerances of the comparison.
 RTOL = 1e-9
 ATOL = 1e-12
+
 
 class ClaimShapeError(SymPropError):
     """A claim whose shapes do not fit: inside it (``X @ dq`` of two 8x16), or with the gradient."""
 
 
 _WRT = re.compile(r"^\s*([A-Za-z]\w*)\s*(?:\[([^\[\]]*)\])?\s*$")
-
-
-def choose(derivation) -> str:
-    return f"choose a parameter ({', '.join(derivation.param_names)}) or an intermediate node"
 
 
 @dataclass(frozen=True)

@@ -38,8 +38,9 @@ from .reading import ONE_CLAIM, Rewritten, as_typed, read_claim_at, rewrite_clai
 from .result import VerifyResult
 from .sizes import size_variants, sizes_label
 from .tensor_claims import uses_tensor_notation
-from .tensor_decide import ClaimShapeError, TensorCheck, choose, no_gradient
+from .tensor_decide import ClaimShapeError, TensorCheck
 from .writing import array_formula, elementwise_text, matrix_text
+from .wrt_words import choose, no_gradient, wrt_hint
 
 # -- the verifier ---------------------------------------------------------------------------------
 
@@ -131,7 +132,7 @@ class Verifier:
             entry = names.arrays.get(name)
             if entry is None or entry.node not in graph.nodes:
                 close = did_you_mean(name, self.derivation.param_names)
-                raise SymPropError(f"--wrt {text!r}: unknown node {name!r}{close}; {self._wrt_hint()}")
+                raise SymPropError(f"--wrt {text!r}: unknown node {name!r}{close}; {wrt_hint(self.derivation)}")
             if len(index) != len(entry.shape) or any(not 0 <= i < n for i, n in zip(index, entry.shape)):
                 raise SymPropError(f"--wrt {text!r}: {entry.node} has shape {list(entry.shape)} (indices in [] are 0-based)")
             return self._checked(_Wrt(entry.node, index, naming.element_name(entry.node, index)))
@@ -146,22 +147,12 @@ class Verifier:
                     index = unflat_index(symbols.index(symbol), shape)
                     return self._checked(_Wrt(node_name, index if shape else None, str(symbol)))
         close = did_you_mean(name, self.base.names.scalars) if self.derivation.has_scalar else ""
-        raise SymPropError(f"--wrt {text!r}: unknown name{close}; {self._wrt_hint()}")
+        raise SymPropError(f"--wrt {text!r}: unknown name{close}; {wrt_hint(self.derivation)}")
 
     def _names_for_wrt(self) -> ClaimNames:
         if self.derivation.has_scalar:
             return self.base.names
         return _ShapeOnlyNames(self.derivation)
-
-    def _wrt_hint(self) -> str:
-        """The parameters, and their elements' spellings shown on this network's own first matrix
-        (a 1-layer net has no W2)."""
-        params = self.derivation.param_names
-        shown = next((p for p in params if len(self.derivation.graph.nodes[p].shape) == 2), None)
-        if shown is None:
-            return f"parameters: {', '.join(params)}"
-        element = naming.element_name(shown, (0, 0))
-        return f"parameters: {', '.join(params)} (elements like {element} are 1-based, {shown}[0,0] is 0-based)"
 
     def _checked(self, wrt: _Wrt) -> _Wrt:
         graph = self.derivation.graph
