@@ -431,7 +431,15 @@ class FieldReader:
                 self.fail(f"loss.{extra[0]}", 'unknown field; a formula loss is {formula: "..."} in y and t')
             earlier = {n: substituting(e) for n, e in functions.items()}
             symbols = {"y": registry.Y, "t": registry.T, **constants}
-            return LossChoice("formula", formula=self.formula(data["formula"], "loss.formula", symbols, earlier))
+            formula = self.formula(data["formula"], "loss.formula", symbols, earlier)
+            if registry.Y not in formula.free_symbols:  # t alone, or y cancelled: every gradient would be 0
+                shown = data["formula"] if len(data["formula"]) <= 60 else data["formula"][:57] + "..."
+                self.fail(
+                    "loss.formula",
+                    f"the formula {shown!r} does not use the prediction y (it reads as {formula}), so every gradient "
+                    "would be 0; write the loss in y, the network's output, and t, the target",
+                )
+            return LossChoice("formula", formula=formula)
         if isinstance(data, dict):
             if "name" not in data:
                 self.fail("loss", 'expected a loss name, {name: ..., <constant>: value} or {formula: "..."}')

@@ -222,7 +222,7 @@ def layer_spec(source, index: int = 0) -> dict:
     if output == "formula":
         functions["h"] = activations.formula()
         output = "h"
-    loss = Formulas(source, ["y", "t"], functions=["f"]).formula()
+    loss = _using(Formulas(source, ["y", "t"], functions=["f"]), "y")  # a loss without y is refused
     loss = {"formula": loss} if source.choice([True, True, False]) else "half_sse"
     return {
         "name": f"formula_{index}",

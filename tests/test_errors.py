@@ -113,6 +113,13 @@ BAD_SPECS = [
         "loss.formula",
         "formula is not a real number here",
     ),
+    (  # regression: a loss of t alone was accepted and gave zero gradients silently
+        "formula_loss_without_y",
+        GOOD_HEAD + RELU + "loss: {formula: 't^2'}\n",
+        "loss.formula",
+        "the formula 't^2' does not use the prediction y",
+    ),
+    ("formula_loss_constant", GOOD_HEAD + RELU + "loss: {formula: '(y - y) + 3'}\n", "loss.formula", "does not use the prediction y"),
     (
         "example_unknown_param",
         GOOD_HEAD + RELU + "loss: mse\nexample: {x: [1, 2], t: [1, 2], params: {W1: [[1, 2], [1, 2]], b1: [0, 0], W7: [1]}}\n",
