@@ -119,7 +119,12 @@ BAD_SPECS = [
         "loss.formula",
         "the formula 't^2' does not use the prediction y",
     ),
-    ("formula_loss_constant", GOOD_HEAD + RELU + "loss: {formula: '(y - y) + 3'}\n", "loss.formula", "does not use the prediction y"),
+    (
+        "formula_loss_constant",
+        GOOD_HEAD + RELU + "loss: {formula: '(y - y) + 3'}\n",
+        "loss.formula",
+        "does not use the prediction y",
+    ),
     (
         "example_unknown_param",
         GOOD_HEAD + RELU + "loss: mse\nexample: {x: [1, 2], t: [1, 2], params: {W1: [[1, 2], [1, 2]], b1: [0, 0], W7: [1]}}\n",

@@ -265,7 +265,7 @@ class Loss(Op):
             mapping = {registry.Z: code.node(y).inputs[0], registry.A: y, registry.T: t}
         arrays = {s: sp.Symbol(code.use(n), real=True) for s, n in mapping.items() if s in step.local.free_symbols}
         prelude, local = code.shared(step.local.xreplace(arrays))
-        if not local.free_symbols:  # a loss without y: its (zero or constant) derivative, one per element
+        if not local.free_symbols:  # a loss linear in y (or step(y)): its constant derivative, one per element
             local = code.verbatim(code.filled(local, step.target))
         shape = code.node(step.target).shape
         batched = any(code.batched(n) for n in (y, t))
