@@ -456,6 +456,13 @@ class FieldReader:
             self.fail("loss", f"{entry.name} needs a {entry.needs_output} output layer, got {output.activation.name}")
         if output.activation.name in registry.VECTOR_ACTIVATIONS and entry.needs_output is None:
             self.fail("loss", f"a {output.activation.name} output goes with cross_entropy, not {entry.name}")
+        activation = output.activation
+        if entry.probability_output and activation.formula is None and activation.name not in registry.PROBABILITY_ACTIVATIONS:
+            self.fail(
+                "loss",
+                f"{entry.name} needs outputs in (0, 1), but the output layer's activation {activation.name} gives values "
+                f"outside it (their log is nan): use a {entry.probability_output} output layer",
+            )
         values = self.entry_constants(entry, given, "loss", constants)
         if entry.name == "huber" and values[0] <= 0:
             self.fail("loss.delta", f"expected a positive number, got {given.get('delta')!r}")
