@@ -60,6 +60,9 @@ MAX_UNITS = 1_000_000
 MAX_LAYERS = 1000
 #: Most numbers a worked example may give for one array (the 784-30-10 MLP's W1 has 23,520).
 MAX_EXAMPLE_VALUES = 100_000
+#: Most parameters of a spec, all arrays together: 400 MB in float64, which init_params, the
+#: gradients and sgd_step each hold once more (a billion would exhaust memory at the first call).
+MAX_PARAMS = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -260,6 +263,7 @@ class FieldReader:
         constants = self.constants(data.get("constants") or {})
         functions = self.functions(data.get("functions") or {}, constants)
         layers = self.layers(data["layers"], constants, functions)
+        self.parameter_count(inputs, layers)
         loss = self.loss(data["loss"], constants, functions, layers[-1])
         network = Network(name, inputs, layers, loss, constants, functions, source=self.source)
         if data.get("example") is not None:
@@ -386,6 +390,15 @@ class FieldReader:
                 self.fail(f"{where}.bias", f"expected true or false, got {bias!r}")
             layers.append(Layer(units, activation, bias))
         return tuple(layers)
+
+    def parameter_count(self, inputs: int, layers: tuple[Layer, ...]):
+        """Fail at the layer whose weights take the stack past ``MAX_PARAMS``."""
+        total, fan_in = 0, inputs
+        for index, layer in enumerate(layers):
+            total += layer.units * (fan_in + layer.bias)
+            fan_in = layer.units
+            if total > MAX_PARAMS:
+                self.fail(f"layers[{index}].units", too_many_params(total))
 
     def activation(self, data: Any, where: str, constants, functions) -> ActivationChoice:
         given: dict = {}
@@ -518,6 +531,14 @@ class FieldReader:
             self.fail(where, f"expected shape {list(shape)}, got {described}")
         for value in flatten(data):
             self.number(value, where)
+
+
+def too_many_params(total: int) -> str:
+    """The message of a spec past ``MAX_PARAMS`` (``total``: the parameters counted so far)."""
+    return (
+        f"the network has {total:,} parameters up to here, more than the {MAX_PARAMS:,} symprop allows "
+        f"({MAX_PARAMS * 8 // 10**6:,} MB in float64, held several times by a module); make it smaller"
+    )
 
 
 def substituting(body: sp.Expr):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -132,6 +133,12 @@ BAD_SPECS = [
         "binary_cross_entropy needs outputs in (0, 1), but the output layer's activation identity gives values outside it "
         "(their log is nan): use a sigmoid output layer",
     ),
+    (  # regression: a spec of a trillion weights was accepted (init_params would exhaust memory)
+        "too_many_parameters",
+        GOOD_HEAD + "layers: [{units: 4000}, {units: 1000000}]\nloss: mse\n",
+        "layers[1].units",
+        "the network has 4,001,012,000 parameters up to here, more than the 50,000,000 symprop allows",
+    ),
     (
         "example_unknown_param",
         GOOD_HEAD + RELU + "loss: mse\nexample: {x: [1, 2], t: [1, 2], params: {W1: [[1, 2], [1, 2]], b1: [0, 0], W7: [1]}}\n",
@@ -179,6 +186,13 @@ BAD_GRAPH_SPECS = [
         "loss",
         "but z is a tanh, whose values leave (0, 1); write cross_entropy(softmax(z), ...)",
     ),
+    (  # regression: a billion parameters were accepted
+        "too_many_parameters",
+        GRAPH_HEAD.replace("b: [3]", "b: [3], V: {shape: [50000, 1000], init: zeros}")
+        + "nodes: {z: sigmoid(W @ x + b) + sum(V)}\nloss: half_sse(z, t)\n",
+        "params.V",
+        "the network has 50,000,015 parameters up to here, more than the 50,000,000 symprop allows",
+    ),
 ]
 
 
@@ -196,6 +210,19 @@ def test_a_cross_entropy_of_any_other_expression_is_the_spec_writers(tmp_path):
              "loss": "binary_cross_entropy(y, t)"}
         )  # fmt: skip
         assert symprop.derive(spec).graph.loss
+
+
+def test_a_network_just_below_the_parameter_limit_derives_as_fast_as_a_small_one(tmp_path):
+    """Deriving never computes per weight: 49 million parameters (7000 x 7000) cost what 56 do."""
+    seconds = {}
+    for units in (7, 7000):
+        spec = {"name": f"wide{units}", "input": units, "layers": [{"units": units, "activation": "sigmoid"}], "loss": "mse"}
+        start = time.perf_counter()
+        derivation = symprop.derive(symprop.from_dict(spec))
+        assert f"({units}, {units})" in derivation.write_numpy(tmp_path).read_text()
+        derivation.write_latex(tmp_path)
+        seconds[units] = time.perf_counter() - start
+    assert seconds[7000] < 3 * seconds[7] + 2, seconds
 
 
 def test_missing_spec_file(tmp_path, capsys):
