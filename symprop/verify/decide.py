@@ -39,7 +39,7 @@ import sympy as sp
 from .. import registry
 from ..errors import SymPropError
 from ..module_interface import one_hot_axes
-from ..ops.softmax import axis_groups
+from ..ops import axis_groups
 from ..scalar import evaluate
 from ..spec import flatten
 from .claims import ClaimNames

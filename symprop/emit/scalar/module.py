@@ -28,7 +28,7 @@ import sympy as sp
 
 from ... import module_interface as interface
 from ...errors import SymPropError
-from ...ops.softmax import axis_groups
+from ...ops import axis_groups
 from ...scalar import ScalarView
 from ...templating import render
 from .layout import INDENT, WIDTH, Line, chunked, pattern, pattern_lines, tuples, value_lines
