@@ -147,15 +147,47 @@ SIMPLEX_SOURCE = '''def _on_simplex(label, A):
 '''
 
 
-def simplex_targets(derivation) -> set[str]:
-    """Targets of a softmax cross-entropy whose gradient is fused into y - t: that is the
-    gradient only when each of their rows sums to one, which every module checks."""
-    graph, found = derivation.graph, set()
+#: The same along another axis than the last (a softmax along it, ``softmax(z, axis=-2)``).
+SIMPLEX_ALONG_SOURCE = '''def _on_simplex_along(label, A, axis):
+    """A, unless a row along ``axis`` does not sum to 1 (cross-entropy targets of a softmax along
+    that axis: one-hot or probabilities; the backward pass's y - t needs it)."""
+    totals = A.sum(axis=axis)
+    off = np.abs(totals - 1.0)
+    if off.size and not off.max() <= 1e-4:  # every row within 1e-4 (and no NaN)
+        row = np.unravel_index(np.argmax(off), off.shape)
+        where = ", ".join(str(int(i)) for i in row)
+        message = f"cross-entropy targets must sum to 1 along axis {axis}; row {where} sums to {totals[row]:.6g}"
+        raise ValueError(f"{label}: {message}")
+    return A
+'''
+
+
+def simplex_targets(derivation) -> dict[str, int]:
+    """Targets of a softmax cross-entropy whose gradient is fused into y - t, each with the
+    softmax's axis (-1: the last): that is the gradient only when each of their rows along it
+    sums to one, which every module checks."""
+    graph, found = derivation.graph, {}
     for step in derivation.steps:
         loss = graph.nodes[step.source]
         if loss.op.loss_function and loss.op.fused_step(step) and graph.nodes[loss.inputs[0]].op.coupled:
-            found.add(loss.inputs[1])
+            found[loss.inputs[1]] = graph.nodes[loss.inputs[0]].op.axis
     return found
+
+
+def simplex_call(label: str, call: str, axis: int) -> str:
+    """``call`` (an array checked for its shape) checked to sum to one along ``axis``."""
+    return f"_on_simplex({label!r}, {call})" if axis == -1 else f"_on_simplex_along({label!r}, {call}, {axis})"
+
+
+def one_hot_axes(graph) -> dict[str, int]:
+    """Targets of cross-entropy that are not scalars -> the axis along which ``sample_batch``
+    draws them one-hot: the softmax's, else the last."""
+    axes = {}
+    for node in graph.nodes.values():
+        if node.op.loss_function and node.op.choice.name == "cross_entropy" and graph.nodes[node.inputs[1]].shape:
+            output = graph.nodes[node.inputs[0]].op
+            axes[node.inputs[1]] = output.axis if output.coupled else -1
+    return axes
 
 
 def docstring_text(text: str, at_end: bool = True) -> str:

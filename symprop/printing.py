@@ -142,6 +142,15 @@ EXTRA_HELPERS = {
         "        transposed = _TRANSPOSED_FASTER[key] = flipped < plain\n"
         "    return np.dot(W, A.T).T.copy() if transposed else np.dot(A, W.T)\n"
     ),
+    "softmax_lse_along": (
+        "def _softmax_lse_along(z, axis):\n"
+        '    """(softmax(z), logsumexp(z)) along another axis than the last (kept, of size 1), from one\n'
+        "    exp: the cross-entropy -sum_i t_i log(softmax(z)_i) is then sum_i t_i (logsumexp(z) - z_i).\"\"\"\n"
+        "    top = z.max(axis=axis, keepdims=True)\n"
+        "    e = np.exp(z - top)\n"
+        "    total = e.sum(axis=axis, keepdims=True)\n"
+        "    return e / total, np.log(total) + top\n"
+    ),
     "ones": (
         "_ONES = {}\n"
         "\n"

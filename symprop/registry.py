@@ -408,6 +408,8 @@ ACTIVATIONS["swish"] = ACTIVATIONS["silu"]
 
 #: Activations that act on a whole vector, not elementwise; allowed on the output layer only.
 VECTOR_ACTIVATIONS = ("softmax",)
+#: The activations whose outputs lie in (0, 1): what a cross-entropy may take the log of.
+PROBABILITY_ACTIVATIONS = ("sigmoid", "softmax")
 
 
 @dataclass(frozen=True)
@@ -432,6 +434,10 @@ class Loss:
     #: ell as Python over floats in ``{y}`` and ``{t}`` where the definition is not safe in
     #: floating point (the scalar backend's spelling, as ``numpy_elementwise`` is NumPy's).
     python_elementwise: str | None = None
+    #: The activation that makes outputs of the range ell takes the log of ((0, 1): sigmoid for
+    #: binary cross-entropy, softmax for cross-entropy).  After a linear output or another
+    #: registry activation, whose values can leave (0, 1), the spec is refused (log of them is nan).
+    probability_output: str | None = None
 
     def constant_values(self, given: dict[str, float] | None = None) -> tuple[sp.Expr, ...]:
         given = given or {}
@@ -474,6 +480,7 @@ LOSSES: dict[str, Loss] = {
                 "-({t} * log(max({y}, 2.2250738585072014e-308)) + (1 - {t}) * log(max(1 - {y}, 2.2250738585072014e-308)))"
             ),
             title="the binary cross-entropy",
+            probability_output="sigmoid",
         ),
         Loss(
             "cross_entropy",
@@ -481,6 +488,7 @@ LOSSES: dict[str, Loss] = {
             "sum",
             needs_output="softmax",
             title="the cross-entropy",
+            probability_output="softmax",
         ),
     ]
 }

@@ -60,6 +60,9 @@ MAX_UNITS = 1_000_000
 MAX_LAYERS = 1000
 #: Most numbers a worked example may give for one array (the 784-30-10 MLP's W1 has 23,520).
 MAX_EXAMPLE_VALUES = 100_000
+#: Most parameters of a spec, all arrays together: 400 MB in float64, which init_params, the
+#: gradients and sgd_step each hold once more (a billion would exhaust memory at the first call).
+MAX_PARAMS = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -263,6 +266,7 @@ class FieldReader:
         constants = self.constants(data.get("constants") or {})
         functions = self.functions(data.get("functions") or {}, constants)
         layers = self.layers(data["layers"], constants, functions)
+        self.parameter_count(inputs, layers)
         loss = self.loss(data["loss"], constants, functions, layers[-1])
         network = Network(name, inputs, layers, loss, constants, functions, source=self.source)
         if data.get("example") is not None:
@@ -390,6 +394,15 @@ class FieldReader:
             layers.append(Layer(units, activation, bias))
         return tuple(layers)
 
+    def parameter_count(self, inputs: int, layers: tuple[Layer, ...]):
+        """Fail at the layer whose weights take the stack past ``MAX_PARAMS``."""
+        total, fan_in = 0, inputs
+        for index, layer in enumerate(layers):
+            total += layer.units * (fan_in + layer.bias)
+            fan_in = layer.units
+            if total > MAX_PARAMS:
+                self.fail(f"layers[{index}].units", too_many_params(total))
+
     def activation(self, data: Any, where: str, constants, functions) -> ActivationChoice:
         given: dict = {}
         if isinstance(data, dict):
@@ -435,6 +448,13 @@ class FieldReader:
             earlier = {n: substituting(e) for n, e in functions.items()}
             symbols = {"y": registry.Y, "t": registry.T, **constants}
             formula = self.formula(data["formula"], "loss.formula", symbols, earlier)
+            if registry.Y not in formula.free_symbols:  # t alone, or y cancelled: every gradient would be 0
+                shown = data["formula"] if len(data["formula"]) <= 60 else data["formula"][:57] + "..."
+                self.fail(
+                    "loss.formula",
+                    f"the formula {shown!r} does not use the prediction y (it reads as {formula}), so every gradient "
+                    "would be 0; write the loss in y, the network's output, and t, the target",
+                )
             named = {"y": registry.Y, "t": registry.T, **{n: sp.Symbol(n, real=True) for n in constants}}
             earlier_forms = {n: substituting(e) for n, e in self.function_forms.items()}
             form = self.formula(data["formula"], "loss.formula", named, earlier_forms)
@@ -455,6 +475,13 @@ class FieldReader:
             self.fail("loss", f"{entry.name} needs a {entry.needs_output} output layer, got {output.activation.name}")
         if output.activation.name in registry.VECTOR_ACTIVATIONS and entry.needs_output is None:
             self.fail("loss", f"a {output.activation.name} output goes with cross_entropy, not {entry.name}")
+        activation = output.activation
+        if entry.probability_output and activation.formula is None and activation.name not in registry.PROBABILITY_ACTIVATIONS:
+            self.fail(
+                "loss",
+                f"{entry.name} needs outputs in (0, 1), but the output layer's activation {activation.name} gives values "
+                f"outside it (their log is nan): use a {entry.probability_output} output layer",
+            )
         values = self.entry_constants(entry, given, "loss", constants)
         if entry.name == "huber" and values[0] <= 0:
             self.fail("loss.delta", f"expected a positive number, got {given.get('delta')!r}")
@@ -510,6 +537,14 @@ class FieldReader:
             self.fail(where, f"expected shape {list(shape)}, got {described}")
         for value in flatten(data):
             self.number(value, where)
+
+
+def too_many_params(total: int) -> str:
+    """The message of a spec past ``MAX_PARAMS`` (``total``: the parameters counted so far)."""
+    return (
+        f"the network has {total:,} parameters up to here, more than the {MAX_PARAMS:,} symprop allows "
+        f"({MAX_PARAMS * 8 // 10**6:,} MB in float64, held several times by a module); make it smaller"
+    )
 
 
 def substituting(body: sp.Expr):

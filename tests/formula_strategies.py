@@ -222,9 +222,9 @@ def layer_spec(source, index: int = 0) -> dict:
     if output == "formula":
         functions["h"] = activations.formula()
         output = "h"
-    loss = Formulas(source, ["y", "t"], functions=["f"]).formula()
+    loss = _using(Formulas(source, ["y", "t"], functions=["f"]), "y")
     loss = {"formula": loss} if source.choice([True, True, False]) else "half_sse"
-    return {
+    spec = {
         "name": f"formula_{index}",
         "input": source.randint(1, 3),
         "constants": dict(CONSTANTS),
@@ -232,6 +232,19 @@ def layer_spec(source, index: int = 0) -> dict:
         "layers": [{"units": source.randint(1, 3), "activation": hidden}, {"units": source.randint(1, 2), "activation": output}],
         "loss": loss,
     }
+    return _with_y(spec)
+
+
+def _with_y(spec: dict) -> dict:
+    """``spec`` with its formula loss plus y where y cancels in it (``(-y) + y``): a loss that does
+    not use the prediction is refused (``spec.FieldReader.loss``)."""
+    try:
+        symprop.from_dict(spec, source="<formula test>")
+    except symprop.SpecError as error:
+        if "does not use the prediction y" not in error.message:
+            return spec  # check_spec reports it
+        spec["loss"] = {"formula": f"({spec['loss']['formula']} + y)"}
+    return spec
 
 
 def graph_spec(source, index: int = 0) -> dict:

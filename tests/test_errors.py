@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -113,6 +114,31 @@ BAD_SPECS = [
         "loss.formula",
         "formula is not a real number here",
     ),
+    (  # regression: a loss of t alone was accepted and gave zero gradients silently
+        "formula_loss_without_y",
+        GOOD_HEAD + RELU + "loss: {formula: 't^2'}\n",
+        "loss.formula",
+        "the formula 't^2' does not use the prediction y",
+    ),
+    (
+        "formula_loss_constant",
+        GOOD_HEAD + RELU + "loss: {formula: '(y - y) + 3'}\n",
+        "loss.formula",
+        "does not use the prediction y",
+    ),
+    (  # regression: log of an identity output's values (outside (0, 1)) was accepted
+        "binary_cross_entropy_of_identity",
+        GOOD_HEAD + "layers: [{units: 2, activation: identity}]\nloss: binary_cross_entropy\n",
+        "loss",
+        "binary_cross_entropy needs outputs in (0, 1), but the output layer's activation identity gives values outside it "
+        "(their log is nan): use a sigmoid output layer",
+    ),
+    (  # regression: a spec of a trillion weights was accepted (init_params would exhaust memory)
+        "too_many_parameters",
+        GOOD_HEAD + "layers: [{units: 4000}, {units: 1000000}]\nloss: mse\n",
+        "layers[1].units",
+        "the network has 4,001,012,000 parameters up to here, more than the 50,000,000 symprop allows",
+    ),
     (
         "example_unknown_param",
         GOOD_HEAD + RELU + "loss: mse\nexample: {x: [1, 2], t: [1, 2], params: {W1: [[1, 2], [1, 2]], b1: [0, 0], W7: [1]}}\n",
@@ -141,6 +167,62 @@ def test_bad_spec_gives_one_clear_line_exit_2_and_no_output(tmp_path, capsys, ca
     assert err.startswith(f"symprop: error: {spec}: {field}"), err
     assert words in err
     assert not out.exists() or not any(out.iterdir())
+
+
+GRAPH_HEAD = "name: net\ninputs: {x: 4}\ntargets: {t: 3}\nparams: {W: [3, 4], b: [3]}\n"
+
+# (case id, graph spec text, field, words): graph specs as BAD_SPECS
+BAD_GRAPH_SPECS = [
+    (  # regression: cross-entropies of values outside (0, 1) were accepted (log of them: nan)
+        "binary_cross_entropy_of_a_linear_node",
+        GRAPH_HEAD + "nodes: {z: W @ x + b}\nloss: binary_cross_entropy(z, t)\n",
+        "loss",
+        "binary_cross_entropy needs outputs in (0, 1) (it takes their log), but z is linear (it can be any number); "
+        "write binary_cross_entropy(sigmoid(z), ...)",
+    ),
+    (
+        "cross_entropy_of_a_tanh",
+        GRAPH_HEAD + "nodes: {z: tanh(W @ x + b)}\nloss: cross_entropy(z, t)\n",
+        "loss",
+        "but z is a tanh, whose values leave (0, 1); write cross_entropy(softmax(z), ...)",
+    ),
+    (  # regression: a billion parameters were accepted
+        "too_many_parameters",
+        GRAPH_HEAD.replace("b: [3]", "b: [3], V: {shape: [50000, 1000], init: zeros}")
+        + "nodes: {z: sigmoid(W @ x + b) + sum(V)}\nloss: half_sse(z, t)\n",
+        "params.V",
+        "the network has 50,000,015 parameters up to here, more than the 50,000,000 symprop allows",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "text", "field", "words"), BAD_GRAPH_SPECS, ids=[case[0] for case in BAD_GRAPH_SPECS])
+def test_bad_graph_spec_gives_one_clear_line_exit_2_and_no_output(tmp_path, capsys, case, text, field, words):
+    test_bad_spec_gives_one_clear_line_exit_2_and_no_output(tmp_path, capsys, case, text, field, words)
+
+
+def test_a_cross_entropy_of_any_other_expression_is_the_spec_writers(tmp_path):
+    """Only outputs certainly outside (0, 1) are refused: a sigmoid, a softmax, or an expression
+    such as 0.5 + 0.4 * tanh(z) derive."""
+    for y in ("sigmoid(W @ x + b)", "softmax(W @ x + b)", "0.5 + 0.4 * tanh(W @ x + b)"):
+        spec = symprop.from_dict(
+            {"name": "ok", "inputs": {"x": 4}, "targets": {"t": 3}, "params": {"W": [3, 4], "b": [3]}, "nodes": {"y": y},
+             "loss": "binary_cross_entropy(y, t)"}
+        )  # fmt: skip
+        assert symprop.derive(spec).graph.loss
+
+
+def test_a_network_just_below_the_parameter_limit_derives_as_fast_as_a_small_one(tmp_path):
+    """Deriving never computes per weight: 49 million parameters (7000 x 7000) cost what 56 do."""
+    seconds = {}
+    for units in (7, 7000):
+        spec = {"name": f"wide{units}", "input": units, "layers": [{"units": units, "activation": "sigmoid"}], "loss": "mse"}
+        start = time.perf_counter()
+        derivation = symprop.derive(symprop.from_dict(spec))
+        assert f"({units}, {units})" in derivation.write_numpy(tmp_path).read_text()
+        derivation.write_latex(tmp_path)
+        seconds[units] = time.perf_counter() - start
+    assert seconds[7000] < 3 * seconds[7] + 2, seconds
 
 
 def test_missing_spec_file(tmp_path, capsys):

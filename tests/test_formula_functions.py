@@ -98,7 +98,7 @@ def test_activation_formula_as_a_graph_node(formula):
     _matches(graph(h=formula))
 
 
-@pytest.mark.parametrize("formula", LOSSES)
+@pytest.mark.parametrize("formula", [loss for loss in LOSSES if "y" in loss])  # without y: refused (test_errors)
 def test_loss_formula(formula):
     _matches(layers(loss=formula))
 

@@ -20,6 +20,8 @@ from formula_hypothesis import deterministic, graph_specs, layer_specs
 from formula_strategies import CONSTANTS, check_spec
 from hypothesis import assume, given
 
+import symprop
+
 
 def _check(spec: dict):
     with warnings.catch_warnings():
@@ -67,16 +69,14 @@ def _graph(functions: dict, h: str, y: str, loss: str) -> dict:
 
 
 FOUND = {
-    # a loss formula of constants only: 'float' object has no attribute 'sum'
-    "constant_loss": _stack(
-        {"f": "min(z, min(0.25, c0))", "h": "sinh(((sigmoid(c0) ^ 1.5) - (z - c0)))"}, "f", "h", "selu(swish(log(sigmoid(0.1))))"
-    ),
     # Min of a registry function of numbers: "The argument 'softplus(selu(1))' is not comparable"
     "min_of_registry_constants": _stack({"f": "z", "h": "min(f((1.5 / 0.5)), softplus(selu(1)))"}, "f", "h", "half_sse"),
     # step(number): RecursionError (a Heaviside subclass)
-    "step_of_a_number": _stack({"f": "tanh(max(z, z))"}, "tanh", "identity", "(tanh((0 / (0.5 + abs(c0)))) + step(log1p(3)))"),
+    "step_of_a_number": _stack(
+        {"f": "tanh(max(z, z))"}, "tanh", "identity", "(tanh((0 / (0.5 + abs(c0)))) + step(log1p(3))) + y"
+    ),
     # log(cosh(0.1)), stabilised to logcosh: "the constant logcosh(1/10) is not a finite real number"
-    "logcosh_constant": _stack({"f": "log(cosh(0.1))", "g": "(-(softplus(1) * log1p((1 + c0 ^ 2))))"}, "g", "f", "exp(t)"),
+    "logcosh_constant": _stack({"f": "log(cosh(0.1))", "g": "(-(softplus(1) * log1p((1 + c0 ^ 2))))"}, "g", "f", "exp(t) + y"),
     # a constant hidden activation: dE/dW2 of shape (2, 3) instead of (2, 1)
     "constant_hidden_activation": _stack({"f": "log1p((1 + c0 ^ 2))"}, "f", "f", "half_sse", units=(1, 2)),
     # a constant output and loss: 'float' object has no attribute 'T'
@@ -128,6 +128,15 @@ FOUND = {
         {"f": "min((c0 - z), min(c0, z))"}, "(-sqrt(sigmoid(z)))", "f(selu(z))", "log(0.1 + softplus(max(y, t)))"
     ),
 }
+
+
+def test_a_loss_of_constants_found_by_the_generator_is_refused():
+    """Once a crash ('float' object has no attribute 'sum'), then zero gradients: now a SpecError."""
+    spec = _stack(
+        {"f": "min(z, min(0.25, c0))", "h": "sinh(((sigmoid(c0) ^ 1.5) - (z - c0)))"}, "f", "h", "selu(swish(log(sigmoid(0.1))))"
+    )
+    with pytest.raises(symprop.SpecError, match="does not use the prediction y"):
+        symprop.from_dict(spec)
 
 
 @pytest.mark.parametrize("name", list(FOUND))

@@ -73,3 +73,66 @@ def test_float32_end_to_end(emit, activation, loss):
         assert np.allclose(grads32[key], grads64[key], rtol=1e-3, atol=1e-4), key
     updated = module.sgd_step(params32, grads32, 0.1)
     assert all(v.dtype == np.float32 for v in updated.values())
+
+
+# -- cross-entropy of a softmax along another axis than the last --------------------------------
+
+SOFTMAX_AXIS_0 = {
+    "name": "softmax_axis_0", "inputs": {"x": [3, 4]}, "targets": {"t": [3, 4]}, "params": {"W": [4, 4]},
+    "nodes": {"z": "x @ W", "p": "softmax(z, axis=0)"}, "loss": "cross_entropy(p, t)",
+}  # fmt: skip
+
+
+def _stable_reference(W, X, T):
+    """The loss and dE/dW of SOFTMAX_AXIS_0 from the log-softmax along axis 0 of each sample:
+    log p = z - logsumexp(z), and dE/dz = p * sum(t) - t along it (any targets)."""
+    Z = X @ W
+    top = Z.max(axis=1, keepdims=True)
+    lse = top + np.log(np.exp(Z - top).sum(axis=1, keepdims=True))
+    dZ = (np.exp(Z - lse) * T.sum(axis=1, keepdims=True) - T) / len(X)
+    return (T * (lse - Z)).sum() / len(X), np.einsum("nij,nik->jk", X, dZ)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "array-api", "scalar"])
+def test_cross_entropy_of_a_softmax_along_axis_0_is_stable(backend, tmp_path):
+    """Regression: along another axis than the last, softmax and cross-entropy were not fused, so
+    log(p) of an underflowed p gave nan (and the scalar module a math domain error) once the logits
+    were ~750 apart; now the loss is sum t (logsumexp(z) - z) and dE/dz = p - t, as on the last axis."""
+    if backend == "array-api":
+        pytest.importorskip("array_api_compat")
+    import symprop
+    from symprop.check import load_module
+
+    module = load_module(symprop.derive(symprop.from_dict(SOFTMAX_AXIS_0)).write_module(tmp_path, backend))
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2, 3, 4)) * 100
+    W = np.eye(4) * 10
+    T = np.moveaxis(np.eye(3)[rng.integers(0, 3, size=(2, 4))], -1, 1)  # one-hot along axis 0 of a sample
+    assert np.ptp(X @ W, axis=1).max() > 1000
+    if backend == "scalar":
+        value, grads = module.loss_and_grad({"W": W.tolist()}, X.tolist(), T.tolist())
+    else:
+        value, grads = module.loss_and_grad({"W": W}, X, T)
+    expected, expected_grad = _stable_reference(W, X, T)
+    assert np.isfinite(value) and value == pytest.approx(expected, rel=1e-12)
+    assert np.allclose(np.asarray(grads["W"], dtype=float), expected_grad, rtol=1e-12, atol=1e-9)
+    assert module.gradient_check() < 1e-7  # sample_batch draws targets one-hot along axis 0
+
+
+@pytest.mark.parametrize("backend", ["numpy", "array-api", "scalar"])
+def test_cross_entropy_targets_must_sum_to_one_along_the_softmax_axis(backend, tmp_path):
+    """y - t is the gradient only for targets whose rows along the softmax's axis sum to one:
+    one-hot along the last axis (3 rows of 4: column 3 sums to 0) is refused, naming the axis and the row."""
+    if backend == "array-api":
+        pytest.importorskip("array_api_compat")
+    import symprop
+    from symprop.check import load_module
+
+    module = load_module(symprop.derive(symprop.from_dict(SOFTMAX_AXIS_0)).write_module(tmp_path, backend))
+    X, T = np.ones((1, 3, 4)), np.eye(4)[[[0, 1, 2]]]
+    params = {"W": np.eye(4)}
+    if backend == "scalar":
+        X, T, params = X.tolist(), T.tolist(), {"W": np.eye(4).tolist()}
+    where = "; row 0, 3 sums to 0$" if backend != "scalar" else ", got "
+    with pytest.raises(ValueError, match="^T: cross-entropy targets must sum to 1 along axis -2" + where):
+        module.loss_and_grad(params, X, T)

@@ -387,7 +387,7 @@ EDGE_CASES = {
         params={"Emb": [2, 3]}, nodes={"y": "max(Emb[ids], axis=0) + sum(Emb[ids[1::2]], axis=0)"}, loss="half_sse(y, t)",
     ),
     # concat of batched and unbatched parts along a leading axis; softmax along axis 0 into
-    # cross-entropy (not fused); slices with negative bounds and steps
+    # cross-entropy (fused as on the last axis: targets one-hot along axis 0); slices with negative bounds and steps
     "concat_batched_with_parameters": _spec(
         "edge_concat", inputs={"x": [2, 3]}, targets={"t": [4, 3]}, params={"W": [2, 3], "c": [1, 3]},
         nodes={"y": "concat(x * W, W, axis=0)", "z": "concat(y, c, axis=-2)"}, loss="half_sse(z[0:4], t)",

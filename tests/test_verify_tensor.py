@@ -369,3 +369,17 @@ def test_the_correct_gradient_is_written_in_the_specs_names(name, wrt, claim, co
     assert parts and not any(re.search(rf"(?<![\w.]){part}(?!\w)", result.expected) for part in parts), result.expected
     if correct is not None:
         assert result.expected == correct
+
+
+def test_a_softmax_cross_entropy_along_axis_0_is_verified_with_targets_on_its_simplex():
+    """The fused dE/dz = p - t holds for targets whose rows along the softmax's axis sum to one:
+    the proof's and the probe's targets are constrained along axis 0 (each column), not the last."""
+    network = symprop.from_dict(
+        {"name": "softmax_axis_0", "inputs": {"x": [3, 4]}, "targets": {"t": [3, 4]}, "params": {"W": [4, 4]},
+         "nodes": {"z": "x @ W", "p": "softmax(z, axis=0)"}, "loss": "cross_entropy(p, t)"}
+    )  # fmt: skip
+    checker = Verifier(network)
+    assert checker.check("z", "p - t").correct
+    assert checker.check("W[j,k]", "sum_{i} x[i,j] * (p[i,k] - t[i,k])").correct
+    for point in Probe(symprop.derive(network)).points:
+        np.testing.assert_allclose(point.values["t"].sum(axis=0), 1.0)

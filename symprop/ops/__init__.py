@@ -40,7 +40,7 @@ from .norm import BatchNorm, LayerNorm
 from .pool import Pool
 from .reduce import Reduce
 from .reshape import Reshape
-from .softmax import Softmax
+from .softmax import Softmax, axis_groups
 from .transpose import Transpose
 from .where import Tril, Where
 
@@ -104,6 +104,7 @@ __all__ = [
     "arg_symbol",
     "broadcast_shape",
     "at_elements",
+    "axis_groups",
     "contract",
     "element_indices",
     "flat_index",

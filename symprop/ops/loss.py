@@ -114,8 +114,9 @@ class Loss(Op):
         if len(graph.consumers(output.name)) != 1:
             return None
         if output.op.coupled:
-            # y - t needs targets whose rows sum to one: a declared target promises it (one-hot
-            # or probability rows); an input or a computed value does not (dE/dz = y * sum(t) - t).
+            # y - t needs targets whose rows (along the softmax's axis) sum to one: a declared target
+            # promises it (one-hot or probability rows, checked by the module); an input or a
+            # computed value does not (dE/dz = y * sum(t) - t).
             if self.is_softmax_cross_entropy(output) and graph.role(node.inputs[1]) == "target":
                 return Adjoint(0, FUSED, softmax_cross_entropy_gradient())
             return None
@@ -156,8 +157,10 @@ class Loss(Op):
         )
 
     def is_softmax_cross_entropy(self, output) -> bool:
-        """Cross-entropy of a softmax over the last axis (each row sums to one, as the targets must)."""
-        return output.op.coupled and getattr(output.op, "axis", -1) == -1 and self.choice.name == "cross_entropy"
+        """Cross-entropy of a softmax along any axis (each row along it sums to one, as the targets'
+        rows along it must): computed from z as sum_i t_i (logsumexp(z) - z_i), exact where the
+        softmax underflows to 0 (its log, -inf, would give nan once the logits are ~750 apart)."""
+        return output.op.coupled and self.choice.name == "cross_entropy"
 
     # -- scalar backend -----------------------------------------------------------------
 
@@ -174,7 +177,7 @@ class Loss(Op):
         if self.is_softmax_cross_entropy(output):
             # the row log-sum-exp the softmax's lines computed (Softmax.scalar)
             zs = view.symbols[output.inputs[0]]
-            groups = axis_groups(output.shape, -1)
+            groups = axis_groups(output.shape, output.op.axis)
             terms = []
             for group, tag in zip(groups, row_tags(groups)):
                 lse = sp.Symbol(code.temporary(output.name, f"lse{tag}"), real=True)
@@ -265,7 +268,7 @@ class Loss(Op):
             mapping = {registry.Z: code.node(y).inputs[0], registry.A: y, registry.T: t}
         arrays = {s: sp.Symbol(code.use(n), real=True) for s, n in mapping.items() if s in step.local.free_symbols}
         prelude, local = code.shared(step.local.xreplace(arrays))
-        if not local.free_symbols:  # a loss without y: its (zero or constant) derivative, one per element
+        if not local.free_symbols:  # a loss linear in y (or step(y)): its constant derivative, one per element
             local = code.verbatim(code.filled(local, step.target))
         shape = code.node(step.target).shape
         batched = any(code.batched(n) for n in (y, t))

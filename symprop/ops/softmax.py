@@ -2,7 +2,7 @@
 
 Not elementwise: every output of a row depends on every input of that row, so its adjoint is
 the Jacobian-vector product ``dz = y * (dy - sum_i dy_i y_i)`` along the axis.  After
-cross-entropy (softmax over the last axis) the two fuse into ``y - t`` (``ops.loss``).
+cross-entropy (along any axis) the two fuse into ``y - t`` (``ops.loss``).
 """
 
 from __future__ import annotations
@@ -122,8 +122,10 @@ class Softmax(Op):
     def numpy(self, node, code):
         z, where = code.use(node.inputs[0]), axis_suffix(self.axis)
         if self.numpy_saves(node, code.graph):
-            code.printer.helpers.add("softmax_lse")
-            return f"_softmax_lse({z})", f"{node.name} = softmax({node.inputs[0]}), and its log-sum-exp for the loss"
+            helper = "softmax_lse" if self.axis == -1 else "softmax_lse_along"
+            code.printer.helpers.add(helper)
+            call = f"_{helper}({z}{where})"
+            return call, f"{node.name} = softmax({node.inputs[0]}{where}), and its log-sum-exp for the loss"
         code.printer.helpers.add("softmax")
         return f"_softmax({z}{where})", f"{node.name} = softmax({node.inputs[0]}{where})"
 

@@ -5,7 +5,7 @@ math function, a tensor op of ``symprop.ops`` (by its shape rule) or a loss.  A 
 from __future__ import annotations
 
 from .. import registry
-from ..ops import OPS, Activation, Arg, Call, Elementwise, Loss, ShapeRuleError, arg_symbol, broadcast_shape
+from ..ops import OPS, Activation, Arg, Call, Dense, Elementwise, Loss, MatMul, ShapeRuleError, arg_symbol, broadcast_shape
 from ..spec import MATH_FUNCTIONS, ActivationChoice, LossChoice
 from .expressions import Static, TensorExpr
 
@@ -139,7 +139,23 @@ class CallLowering:
             )
         if t in self.param_dependent:
             self.fail(f"{where}: the target {self.text(tree.args[1])} depends on a parameter; no gradient flows into a target")
+        self.check_probabilities(entry, y, tree.args[0], where)
         return self.new(name, root, Loss(LossChoice(entry.name, values)), (y, t), (), tree)
+
+    def check_probabilities(self, entry, y: str, tree, where: str) -> None:
+        """A cross-entropy takes the log of its output: refused where that output is certainly not
+        in (0, 1), a linear one (``W @ x + b``) or another activation than sigmoid and softmax (as a
+        layer stack's output layer, ``spec.FieldReader.loss``); any other expression may be."""
+        if entry.probability_output is None:
+            return
+        op = self.nodes[y].op
+        linear = isinstance(op, (Dense, MatMul))
+        activation = getattr(op, "activation", False) and op.choice.formula is None
+        if linear or (activation and op.choice.name not in registry.PROBABILITY_ACTIVATIONS):
+            text = self.text(tree)
+            what = "linear (it can be any number)" if linear else f"a {op.choice.name}, whose values leave (0, 1)"
+            fixed = f"{entry.name}({entry.probability_output}({text}), ...)"
+            self.fail(f"{where}: {entry.name} needs outputs in (0, 1) (it takes their log), but {text} is {what}; write {fixed}")
 
 
 def operands(values: list) -> tuple[tuple[str, ...], list]:
@@ -148,5 +164,3 @@ def operands(values: list) -> tuple[tuple[str, ...], list]:
     inputs = tuple(v for v in values if isinstance(v, str))
     position = iter(range(len(inputs)))
     return inputs, [arg_symbol(next(position)) if isinstance(v, str) else v for v in values]
-
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -14,7 +15,7 @@ from ..ops import (
     Node,
     arg_symbol,
 )
-from ..spec import INITS, MATH_FUNCTIONS, FieldReader, ParamInit, flatten, kind_of
+from ..spec import INITS, MATH_FUNCTIONS, MAX_PARAMS, FieldReader, ParamInit, flatten, kind_of, too_many_params
 from .calls import TENSOR_FUNCTIONS
 from .lowering import Lowering
 from .network import GraphExample, GraphNetwork
@@ -202,7 +203,7 @@ class GraphReader(FieldReader):
             self.fail("params", f"expected a mapping of name: shape or {{shape: ..., init: ...}}, got {kind_of(data)}")
         if not data:
             self.fail("params", "expected at least one entry")
-        shapes, inits = {}, {}
+        shapes, inits, total = {}, {}, 0
         for name, where, value in self.repeated(data, "params"):
             name = self.declare(name, where)
             if isinstance(value, dict):
@@ -211,6 +212,9 @@ class GraphReader(FieldReader):
                     inits[name] = init
             else:
                 shapes[name] = self.shape(value, where)
+            total += math.prod(shapes[name])
+            if total > MAX_PARAMS:
+                self.fail(where, too_many_params(total))
         return shapes, inits
 
     def param_entry(self, value: dict, where: str) -> tuple[tuple[int, ...], ParamInit | None]:

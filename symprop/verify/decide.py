@@ -38,6 +38,8 @@ import sympy as sp
 
 from .. import registry
 from ..errors import SymPropError
+from ..module_interface import one_hot_axes
+from ..ops import axis_groups
 from ..scalar import evaluate
 from ..spec import flatten
 from .claims import ClaimNames
@@ -244,13 +246,14 @@ class Setting:
 
 
 def _simplex_targets(graph, scalar) -> list[list[sp.Symbol]]:
-    """Target elements that sum to one: those of cross-entropy losses (or a graph's own list)."""
-    names = set(getattr(graph, "simplex_targets", ()) or ())
-    for node in graph.nodes.values():
-        choice = getattr(node.op, "choice", None)
-        if node.op.loss_function and getattr(choice, "name", None) == "cross_entropy":
-            names.add(node.inputs[1])
-    return [list(scalar.symbols[n]) for n in sorted(names) if len(scalar.symbols[n]) > 1]
+    """Groups of target elements that sum to one: the rows of cross-entropy targets along their
+    softmax's axis (the last by default)."""
+    axes = one_hot_axes(graph)
+    groups = []
+    for name in sorted(axes):
+        symbols = scalar.symbols[name]
+        groups += [[symbols[p] for p in row] for row in axis_groups(graph.nodes[name].shape, axes[name]) if len(row) > 1]
+    return groups
 
 
 def _example_point(derivation, setting: Setting) -> dict[sp.Symbol, sp.Rational] | None:

@@ -28,6 +28,8 @@ from functools import cached_property
 
 import numpy as np
 
+from ..module_interface import one_hot_axes
+
 #: Parameter draws (seeds) and samples per draw: the points every claim is checked at.
 SEEDS = 3
 SAMPLES = 2
@@ -94,23 +96,19 @@ class Probe:
         if simplex:
             rng = np.random.default_rng(seed + 2)
             single = len(self.graph.leaves("target")) == 1
-            for name in simplex:
-                shape = (SAMPLES, *self.graph.nodes[name].shape)
-                drawn = rng.dirichlet(np.ones(shape[-1]), size=shape[:-1])
+            for name, axis in simplex.items():
+                shape = list(self.graph.nodes[name].shape)
+                size = shape.pop(axis)  # rows along the softmax's axis, drawn last, then moved there
+                drawn = np.moveaxis(rng.dirichlet(np.ones(size), size=(SAMPLES, *shape)), -1, axis)
                 if single:
                     T = drawn
                 else:
                     T = {**T, name: drawn}
         return params, X, T
 
-    def _simplex_targets(self) -> list[str]:
-        """Targets of cross-entropy: they must sum to one over the classes."""
-        found = []
-        for node in self.graph.nodes.values():
-            choice = getattr(node.op, "choice", None)
-            if node.op.loss_function and getattr(choice, "name", None) == "cross_entropy":
-                found.append(node.inputs[1])
-        return found
+    def _simplex_targets(self) -> dict[str, int]:
+        """Targets of cross-entropy -> the axis along which they must sum to one (the softmax's)."""
+        return one_hot_axes(self.graph)
 
     def _point(self, seed: int, sample: int) -> Point:
         graph, builder = self.graph, self.builder

@@ -95,6 +95,15 @@ OWN = {
     e = xp.exp(z - xp.max(z, axis=axis, keepdims=True))
     return e / xp.sum(e, axis=axis, keepdims=True)
 ''',
+    "softmax_lse_along": '''def _softmax_lse_along(z, axis):
+    """(softmax(z), logsumexp(z)) along another axis than the last (kept, of size 1), from one
+    exp: the cross-entropy -sum_i t_i log(softmax(z)_i) is then sum_i t_i (logsumexp(z) - z_i)."""
+    xp = array_namespace(z)
+    top = xp.max(z, axis=axis, keepdims=True)
+    e = xp.exp(z - top)
+    total = xp.sum(e, axis=axis, keepdims=True)
+    return e / total, xp.log(total) + top
+''',
     "softmax_lse": '''def _softmax_lse(z):
     """(softmax(z), logsumexp(z)) along the last axis, from one exp: the cross-entropy
     -sum_i t_i log(softmax(z)_i) is then sum_i t_i (logsumexp(z) - z_i), stable at any z."""
@@ -203,6 +212,25 @@ CHECK_SOURCE = '''def _checked(label, A, shape, like=None, classes=None, values=
         return A
     if not xp.isdtype(A.dtype, "real floating"):
         raise ValueError(f"{label}: expected a floating-point array, got dtype {A.dtype}")
+    return A
+'''
+
+SIMPLEX_ALONG_SOURCE = '''def _on_simplex_along(label, A, axis):
+    """A, unless a row along ``axis`` does not sum to 1 (cross-entropy targets of a softmax along
+    that axis; the backward pass's y - t needs it).  Not checked on lazy arrays (Dask, JAX)."""
+    if is_lazy_array(A):
+        return A
+    xp = array_namespace(A)
+    totals = xp.sum(A, axis=axis)
+    off = xp.abs(totals - 1)
+    if off.ndim and not float(xp.max(off)) <= 1e-4:  # every row within 1e-4 (and no NaN)
+        flat, row = int(xp.argmax(xp.reshape(off, (-1,)))), []
+        for n in reversed(off.shape):
+            flat, i = divmod(flat, n)
+            row.insert(0, i)
+        where = ", ".join(str(i) for i in row)
+        message = f"cross-entropy targets must sum to 1 along axis {axis}; row {where} sums to {float(totals[tuple(row)]):.6g}"
+        raise ValueError(f"{label}: {message}")
     return A
 '''
 

@@ -361,6 +361,8 @@ class ForwardSection:
             "z": Tex(self.generic(z, "j")),
             "z_k": Tex(self.generic(z, "k")),
             "delta": Tex(self.adjoint_element(z, "j")),
+            # a softmax along another axis than the last: its rows, and the targets', run along that axis
+            "along": Tex("" if softmax.op.axis == -1 else f" along axis {len(softmax.shape) + softmax.op.axis + 1}"),
             # delta^(2)_j = dE/dz^(2)_j in a layer stack; a graph spec's adjoint is its own name
             "lhs": Tex(
                 self.adjoint_element(z, "j")

@@ -129,6 +129,8 @@ class Spelling(ast.NodeTransformer):
             return self.generic_visit(node)
         if isinstance(func, ast.Name) and func.id.startswith("_"):
             name = func.id[1:]
+            if name == "softmax_lse_along":  # a cross-entropy's softmax: the module's own run along the last axis
+                raise NotSpelled("the helper _softmax_lse_along (a softmax along another axis than the last)")
             if name not in self.known_helpers:
                 raise NotSpelled(f"the helper {func.id}")
             if name == "batch_sum" and len(node.args) > 1:  # the module's own sum over the first two axes

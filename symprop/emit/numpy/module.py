@@ -378,10 +378,15 @@ class NumpyModule:
 
     def helpers(self) -> list[str]:
         """The helper functions' sources: the builder's, and the check of cross-entropy targets."""
-        if not self.simplex_targets():
+        axes = set(self.simplex_targets().values())
+        if not axes:
             return self.builder.helper_sources()
-        self.builder.printer.helpers.add("ones")  # _on_simplex's row sums
-        return [*self.builder.helper_sources(), interface.SIMPLEX_SOURCE]
+        checks = [interface.SIMPLEX_SOURCE] if -1 in axes else []
+        if -1 in axes:
+            self.builder.printer.helpers.add("ones")  # _on_simplex's row sums
+        if axes - {-1}:
+            checks.append(interface.SIMPLEX_ALONG_SOURCE)
+        return [*self.builder.helper_sources(), *checks]
 
     def targets_line(self, output: str) -> str:
         """``loss_and_grad``'s line checking T.  With ``check=False`` a target that may be given
@@ -403,19 +408,20 @@ class NumpyModule:
             if n.op.loss_function and n.op.choice.name == "cross_entropy" and len(graph.nodes[n.inputs[1]].shape) == 1
         }
 
-    def simplex_targets(self) -> set[str]:
-        """Targets of a softmax cross-entropy whose gradient is fused into y - t: their rows must
-        sum to one, which ``_targets`` checks (``module_interface.SIMPLEX_SOURCE``)."""
+    def simplex_targets(self) -> dict[str, int]:
+        """Targets of a softmax cross-entropy whose gradient is fused into y - t, with the softmax's
+        axis: their rows along it must sum to one, which ``_targets`` checks
+        (``module_interface.SIMPLEX_SOURCE``, ``SIMPLEX_ALONG_SOURCE``)."""
         return interface.simplex_targets(self.builder.d)
 
     def checks(self, role: str, letter: str, like: str | None, classes: dict[str, int]) -> list[str]:
         """The body of ``_inputs`` (X) or ``_targets`` (T): one array, or a dict with the leaves' names as keys."""
         leaves = self.graph.leaves(role)
-        simplex = self.simplex_targets() if role == "target" else set()
+        simplex = self.simplex_targets() if role == "target" else {}
 
         def checked(label: str, array: str, node, like: str | None) -> str:
             call = interface.checked_call(label, array, node.shape, like, classes.get(node.name), _values(node))
-            return f"_on_simplex({label!r}, {call})" if node.name in simplex else call
+            return interface.simplex_call(label, call, simplex[node.name]) if node.name in simplex else call
 
         if not leaves:
             return [f"return {letter}"]
@@ -510,13 +516,9 @@ class NumpyModule:
         return "\n".join(lines)
 
     def sample_batch(self) -> list[str]:
-        # Targets of cross-entropy: one-hot along the last axis (each row sums to one, as the
-        # fused gradient y - t of a softmax over that axis requires), whatever their rank.
-        one_hot = {
-            n.inputs[1]
-            for n in self.graph.nodes.values()
-            if n.op.loss_function and n.op.choice.name == "cross_entropy" and self.graph.nodes[n.inputs[1]].shape
-        }
+        # Targets of cross-entropy: one-hot along the softmax's axis, the last by default (each row
+        # sums to one, as the fused gradient y - t of a softmax along that axis requires).
+        one_hot = interface.one_hot_axes(self.graph)
 
         def draw(node: Node) -> str:
             shape = _batch_shape(node.shape)
@@ -527,9 +529,12 @@ class NumpyModule:
             if node.op.role == "input":
                 return f"rng.standard_normal({shape}).astype(dtype)"
             if node.name in one_hot:
-                size = node.shape[-1]
-                rows = _batch_shape(node.shape[:-1]) if len(node.shape) > 1 else "batch"
-                return f"np.eye({size}, dtype=dtype)[rng.integers(0, {size}, size={rows})]"
+                axis = one_hot[node.name]
+                size = node.shape[axis]
+                others = node.shape[:axis] + node.shape[axis + 1 :] if axis != -1 else node.shape[:-1]
+                rows = _batch_shape(others) if others else "batch"
+                drawn = f"np.eye({size}, dtype=dtype)[rng.integers(0, {size}, size={rows})]"
+                return drawn if axis == -1 else f"np.moveaxis({drawn}, -1, {axis})"
             return f"rng.uniform(0.05, 0.95, size={shape}).astype(dtype)"
 
         return interface.sample_batch_lines(self.graph, "rng = np.random.default_rng(seed)", draw)

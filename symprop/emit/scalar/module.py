@@ -28,6 +28,7 @@ import sympy as sp
 
 from ... import module_interface as interface
 from ...errors import SymPropError
+from ...ops import axis_groups
 from ...scalar import ScalarView
 from ...templating import render
 from .layout import INDENT, WIDTH, Line, chunked, pattern, pattern_lines, tuples, value_lines
@@ -260,15 +261,17 @@ class ScalarModule:
         """(condition, the raise statement) for targets of a softmax cross-entropy fused into y - t: that is
         the gradient only when each row sums to one (as the NumPy module's ``_on_simplex``)."""
         graph, checks = self.graph, []
-        for target in sorted(interface.simplex_targets(self.derivation)):
+        simplex = interface.simplex_targets(self.derivation)
+        for target in sorted(simplex):
             symbols = [s.name for s in self.view.symbols[target]]
             if not set(symbols) & reads:
                 continue
             label = "T" if len(graph.leaves("target")) == 1 else f'T["{target}"]'
-            message = f"{label}: cross-entropy targets must sum to 1 along the last axis, got {{{self.sample(target)}!r}}"
-            row = graph.nodes[target].shape[-1]  # row-major: the last axis is contiguous
-            for start in range(0, len(symbols), row):
-                total = " + ".join(symbols[start : start + row])
+            axis = simplex[target]
+            along = "the last axis" if axis == -1 else f"axis {axis}"
+            message = f"{label}: cross-entropy targets must sum to 1 along {along}, got {{{self.sample(target)}!r}}"
+            for row in axis_groups(graph.nodes[target].shape, axis):
+                total = " + ".join(symbols[p] for p in row)
                 checks.append((f"abs({total} - 1.0) > 1e-4", f"raise ValueError(f{message!r})"))
         return checks
 
@@ -379,9 +382,9 @@ class ScalarModule:
 
     def sample_batch(self) -> list[str]:
         """The body of sample_batch(): inputs N(0, 1), targets in (0.05, 0.95), cross-entropy
-        targets one-hot along their last axis, indices and masks at random."""
+        targets one-hot along their softmax's axis (the last by default), indices and masks at random."""
         graph = self.graph
-        one_hot = {n.inputs[1] for n in graph.nodes.values() if n.op.loss_function and n.op.choice.name == "cross_entropy"}
+        one_hot = interface.one_hot_axes(graph)
 
         def draw(node) -> str:
             shape = node.shape
@@ -391,8 +394,9 @@ class ScalarModule:
                 return f"_drawn({shape}, lambda: rng.random() < 0.5)"
             if node.op.role == "input":
                 return f"_drawn({shape}, lambda: rng.gauss(0.0, 1.0))"
-            if node.name in one_hot and shape:
-                return f"_one_hot({shape}, rng)"
+            if node.name in one_hot:
+                axis = one_hot[node.name]
+                return f"_one_hot({shape}, rng)" if axis == -1 else f"_one_hot({shape}, rng, {axis})"
             return f"_drawn({shape}, lambda: rng.uniform(0.05, 0.95))"
 
         return interface.sample_batch_lines(graph, "rng = random.Random(seed)", lambda n: f"[{draw(n)} for _ in range(batch)]")
