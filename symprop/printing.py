@@ -123,8 +123,9 @@ EXTRA_HELPERS = {
         "    rows.  The same dot products, not the same time: OpenBLAS's speed depends on which operand it\n"
         "    transposes (0.3.31, one thread, float64 1024 x 784 by 30: 1430 us, 1100 us transposed; float32\n"
         "    660 us, 780 us), by no rule that holds for every shape and dtype, so the first product of a\n"
-        "    shape times both (best of five each) and keeps the faster.  With OpenBLAS both give the same\n"
-        '    bits; a BLAS that sums in another order may differ in the last bits."""\n'
+        "    shape times both (best of five each) and keeps the faster, but only where both give the same\n"
+        "    bits (OpenBLAS's do; a BLAS that sums in another order keeps np.dot), so that no result\n"
+        '    depends on a timing."""\n'
         "    key = (A.shape, W.shape, A.dtype, W.dtype)\n"
         "    transposed = _TRANSPOSED_FASTER.get(key)\n"
         "    if transposed is None:\n"
@@ -135,11 +136,12 @@ EXTRA_HELPERS = {
         '        plain = flipped = float("inf")\n'
         "        for _ in range(5):\n"
         "            start = perf_counter()\n"
-        "            np.dot(A, W.T)\n"
+        "            as_written = np.dot(A, W.T)\n"
         "            middle = perf_counter()\n"
-        "            np.dot(W, A.T).T.copy()\n"
+        "            turned = np.dot(W, A.T).T.copy()\n"
         "            plain, flipped = min(plain, middle - start), min(flipped, perf_counter() - middle)\n"
-        "        transposed = _TRANSPOSED_FASTER[key] = flipped < plain\n"
+        "        same = np.array_equal(as_written, turned)\n"
+        "        transposed = _TRANSPOSED_FASTER[key] = flipped < plain and same\n"
         "    return np.dot(W, A.T).T.copy() if transposed else np.dot(A, W.T)\n"
     ),
     "softmax_lse_along": (

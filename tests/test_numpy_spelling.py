@@ -8,6 +8,8 @@ gradient one dot product."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from conftest import EXAMPLES, emit_module
@@ -173,3 +175,42 @@ def test_only_the_numpy_module_tunes_its_products(tmp_path):
         path = derivation.write_module(tmp_path, backend)
         text = path.read_text(encoding="utf-8")
         assert "_batch_product" not in text
+
+
+def test_a_product_keeps_np_dot_where_the_orientations_differ_in_bits(tmp_path, monkeypatch):
+    """Regression: ``_batch_product`` chose its orientation by timing alone, so with a BLAS whose
+    two orientations sum in different orders a run's gradient bits depended on which was faster at
+    the first call.  Now the turned product is taken only where it gives np.dot's bits: a BLAS made
+    to differ in the last bit (here, by a stand-in for np whose turned product is off by one ulp)
+    keeps np.dot, however the timing falls."""
+    module = emit_module(WIDE, tmp_path)
+    params = module.init_params(1)
+    X, _ = module.sample_batch(64, 0)
+    W = params["W1"]
+
+    class OtherBlas:
+        def __getattr__(self, name):
+            return getattr(np, name)
+
+        @staticmethod
+        def dot(a, b):
+            product = np.dot(a, b)
+            return np.nextafter(product, np.inf) if a is W else product
+
+    clock = {"now": 0.0, "calls": 0}
+
+    def turned_looks_faster():  # each round: start, middle (+2 s as written), end (+1 s turned)
+        now = clock["now"]
+        clock["now"] += (2.0, 1.0, 0.0)[clock["calls"] % 3]
+        clock["calls"] += 1
+        return now
+
+    monkeypatch.setattr(time, "perf_counter", turned_looks_faster)
+    key = (X.shape, W.shape, X.dtype, W.dtype)
+    module._TRANSPOSED_FASTER.clear()
+    module._batch_product(X, W)  # this BLAS's orientations: the turned one, if its bits are np.dot's
+    assert module._TRANSPOSED_FASTER[key] == np.array_equal(np.dot(W, X.T).T, np.dot(X, W.T))
+    monkeypatch.setattr(module, "np", OtherBlas())
+    module._TRANSPOSED_FASTER.clear()
+    assert np.array_equal(module._batch_product(X, W), np.dot(X, W.T))
+    assert module._TRANSPOSED_FASTER == {key: False}
