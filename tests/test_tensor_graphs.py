@@ -652,6 +652,19 @@ def test_parameter_named_like_a_module_variable(tmp_path, name):
     assert lint.returncode == 0, lint.stdout
 
 
+def test_a_parameter_named_dE_keeps_its_value_in_the_backward_pass(tmp_path):
+    """dE is the loss's adjoint (dE = 1 / N): a parameter dE was overwritten by it, so the gradient of
+    a penalty 0.01 * sum(dE * dE) was 0.02 / N instead of 0.02 dE (silently; found by renaming the
+    names of a spec at random)."""
+    spec = {
+        "name": "adjoint_name", "inputs": {"x": 3}, "targets": {"t": 2}, "params": {"dE": [2, 3]},
+        "nodes": {"y": "tanh(dE @ x)"}, "loss": "half_sse(y, t) + 0.01 * sum(dE * dE)",
+    }  # fmt: skip
+    derivation = symprop.derive(symprop.from_dict(spec))
+    assert check_module(derivation.write_numpy(tmp_path)).passed
+    assert "dE_ = params[\"dE\"]" in derivation.numpy_source()
+
+
 #: Each backend with the variables of its module that a parameter could shadow (a trial as a new
 #: user: a parameter ``xp`` made the array-API module call ``tanh`` on it, ``check`` broke
 #: loss_and_grad's ``if check``, ``dtype`` the numba module's).
