@@ -61,6 +61,26 @@ OP_NETWORKS |= {
         "loss": "half_sse(y, t)",
     },
 }  # fmt: skip
+#: Specs random graphs found failing (scripts/fuzz_backends.py), each a regression case in float64 and float32.
+FOUND = {
+    # keepdims of a sum over a per-sample vector (dW of a parameter of shape [1]): Numba sums a
+    # vector along axis 0 to a number, which np.expand_dims refused (a TypingError at the first call).
+    "found_keepdims_of_a_vector_sum": {
+        "inputs": {"x": [3]}, "targets": {"t": [3]}, "params": {"W": [1]}, "nodes": {"h": "x * W"}, "loss": "half_sse(h, t)",
+    },
+    # _silu calls _sigmoid: the kernel's _nb_silu called _nb_sigmoid, which was not written (NameError at compile time).
+    "found_silu_calls_sigmoid": {
+        "inputs": {"x": [3]}, "targets": {"t": [3]}, "params": {"W": [3]}, "nodes": {"h": "silu(x) * W"},
+        "loss": "half_sse(h, t)",
+    },
+    # dE_b = dE_a / 2 of float32 numbers (not arrays): Numba divides a float32 by an int in float64,
+    # so float32 parameters got float64 gradients.
+    "found_a_loss_divided_by_a_whole_number": {
+        "inputs": {"x": [3]}, "targets": {"t": [3]}, "params": {"W": [3]}, "nodes": {"h": "W * x"},
+        "loss": "half_sse(h, t) + sum(W ** 2) / 2",
+    },
+}  # fmt: skip
+OP_NETWORKS |= FOUND
 
 
 def refusal(name: str) -> str:
@@ -182,6 +202,11 @@ def test_a_gelu_is_refused_in_one_line(numba_needed):  # noqa: F811
         symprop.derive(symprop.from_dict(spec)).numba_source()
     helper = "the helper _gelu_derivative (it takes 2 arguments)"
     assert str(caught.value) == f"g: --backend numba has no spelling of {helper} (use --backend numpy)"
+
+
+@pytest.mark.parametrize("name", sorted(FOUND))
+def test_found_specs_agree_in_float32(name, folder, numba_needed):  # noqa: F811
+    assert_agree(*modules(name, folder), dtype=np.float32, tolerance=1e-5)
 
 
 def test_float32_stays_float32_and_mixed_precisions_compute_in_the_widest(folder, numba_needed):  # noqa: F811

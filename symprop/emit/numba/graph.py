@@ -286,6 +286,7 @@ class GraphNumbaModule:
             else:
                 sources[name] = self.translated_helper(name)
             called = set(re.findall(r"(?<![\w.])_(\w+)\(", sources[name])) & self.spelling.known_helpers
+            called |= self.spelling.helpers  # and those a translated helper calls (_silu: _nb_sigmoid)
             wanted += sorted(called - set(sources) - set(wanted))
             self.spelling.loops.update(loop for loop in LOOPS if f"_{loop}_array(" in sources[name])
         pattern = re.compile(rf"(?<![\w.])_({'|'.join(map(re.escape, sources))})\(")
