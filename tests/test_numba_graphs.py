@@ -79,6 +79,10 @@ FOUND = {
         "inputs": {"x": [3]}, "targets": {"t": [3]}, "params": {"W": [3]}, "nodes": {"h": "W * x"},
         "loss": "half_sse(h, t) + sum(W ** 2) / 2",
     },
+    # mse's dE/dh = r * (2 / 3 / N): 2 / 3 a Python float, so float64 again (a quotient of two numbers is one constant now).
+    "found_a_quotient_of_whole_numbers": {
+        "inputs": {"x": [3]}, "targets": {"t": [3]}, "params": {"W": [3]}, "nodes": {"h": "W * x"}, "loss": "mse(h, t)",
+    },
 }  # fmt: skip
 OP_NETWORKS |= FOUND
 
@@ -304,7 +308,9 @@ def test_the_spelling_of_the_builder_vocabulary():
         "C = _sigmoid(A)": "C = _nb_sigmoid(A)",
         "C = X[:, 1:3].reshape(-1, 4)": "C = np.ascontiguousarray(X[:, 1:3]).reshape(-1, 4)",
         "C = A.mean(axis=(1, 2))": "C = _nb_mean_axis(_nb_mean_axis(A, 2), 1)",
-        "C = A.sum(axis=(0, 2), keepdims=True)": "C = np.expand_dims(np.expand_dims(A.sum(axis=2).sum(axis=0), 0), 2)",
+        "C = A.sum(axis=(0, 2), keepdims=True)": (
+            "C = np.expand_dims(np.expand_dims(np.asarray(A.sum(axis=2).sum(axis=0)), 0), 2)"
+        ),
         "C = np.stack([A, B], axis=1)": "C = np.stack((A, B), axis=1)",
         "del A, B": "",
     }

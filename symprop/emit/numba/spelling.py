@@ -102,6 +102,9 @@ class Spelling(ast.NodeTransformer):
                 setattr(node, side, ast.Name("_Nf", ast.Load()))
         # A whole number with a float (dE_i / 2, 1 / _Nf) is one of the dtype too: Numba computes a
         # float32 number (not an array) with an int in float64, and float64 spread to the gradients.
+        numbers = [_float_literal(side) for side in (node.left, node.right)]
+        if isinstance(node.op, ast.Div) and all(isinstance(n, ast.Constant) for n in numbers) and numbers[1].value:
+            return self.visit_Constant(ast.Constant(numbers[0].value / numbers[1].value))  # 2 / 3: one constant
         if isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
             for side, other in (("left", "right"), ("right", "left")):
                 number = _float_literal(getattr(node, side))
