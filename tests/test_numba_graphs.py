@@ -65,7 +65,7 @@ OP_NETWORKS |= {
 FOUND = {
     # keepdims of a sum over a per-sample vector (dW of a parameter of shape [1]): Numba sums a
     # vector along axis 0 to a number, which np.expand_dims refused (a TypingError at the first call).
-    "found_keepdims_of_a_vector_sum": {
+    "found_keepdims_vector_sum": {
         "inputs": {"x": [3]}, "targets": {"t": [3]}, "params": {"W": [1]}, "nodes": {"h": "x * W"}, "loss": "half_sse(h, t)",
     },
     # _silu calls _sigmoid: the kernel's _nb_silu called _nb_sigmoid, which was not written (NameError at compile time).
@@ -75,12 +75,12 @@ FOUND = {
     },
     # dE_b = dE_a / 2 of float32 numbers (not arrays): Numba divides a float32 by an int in float64,
     # so float32 parameters got float64 gradients.
-    "found_a_loss_divided_by_a_whole_number": {
+    "found_loss_over_whole_number": {
         "inputs": {"x": [3]}, "targets": {"t": [3]}, "params": {"W": [3]}, "nodes": {"h": "W * x"},
         "loss": "half_sse(h, t) + sum(W ** 2) / 2",
     },
     # mse's dE/dh = r * (2 / 3 / N): 2 / 3 a Python float, so float64 again (a quotient of two numbers is one constant now).
-    "found_a_quotient_of_whole_numbers": {
+    "found_quotient_of_numbers": {
         "inputs": {"x": [3]}, "targets": {"t": [3]}, "params": {"W": [3]}, "nodes": {"h": "W * x"}, "loss": "mse(h, t)",
     },
 }  # fmt: skip
