@@ -367,5 +367,8 @@ def gradient_check(seed=0, batch=4, eps=1e-6, details=False):
 if __name__ == "__main__":
     error, compared, everything = gradient_check(details=True)
     what = f"all {everything:,}" if compared == everything else f"a sample of {compared:,} of {everything:,}"
-    print(f"highway: backward() vs central differences on {what} coordinates, relative error {error:.2e}")
+    print(
+        "highway: backward() vs central differences",
+        f"on {what} coordinates, relative error {error:.2e}",
+    )
     raise SystemExit(0 if error < 1e-6 else 1)

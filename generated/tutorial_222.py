@@ -331,5 +331,8 @@ if __name__ == "__main__":
             print(label + np.array2string(value, precision=8, prefix=label))  # rows aligned under the first
     error, compared, everything = gradient_check(details=True)
     what = f"all {everything:,}" if compared == everything else f"a sample of {compared:,} of {everything:,}"
-    print(f"tutorial_222: backward() vs central differences on {what} coordinates, relative error {error:.2e}")
+    print(
+        "tutorial_222: backward() vs central differences",
+        f"on {what} coordinates, relative error {error:.2e}",
+    )
     raise SystemExit(0 if error < 1e-6 else 1)

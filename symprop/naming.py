@@ -22,8 +22,11 @@ import sympy as sp
 #: for the single input and target.  O, I and l are free but ambiguous (ruff's E741: they
 #: look like 0 and 1), so node ``o`` is ``O_`` too.  ``check`` is loss_and_grad's argument,
 #: ``dtype`` a variable of the numba module's, ``xp`` and ``array_namespace`` the array-API
-#: module's namespace: a parameter of that name made the module fail when called.
-RESERVED = {"np", "params", "cache", "grads", "N", "E", "X", "T", "O", "I", "l", "check", "dtype", "xp", "array_namespace"}
+#: module's namespace: a parameter of that name made the module fail when called.  ``dE`` is the
+#: loss's adjoint (dE = 1 / N): a parameter ``dE`` was overwritten by it, its gradient silently wrong.
+RESERVED = {
+    "np", "params", "cache", "grads", "N", "E", "dE", "X", "T", "O", "I", "l", "check", "dtype", "xp", "array_namespace"
+}  # fmt: skip
 
 #: Longest name a spec may give (a network, a constant, a node): names become variables and
 #: file names, and a file name of 300 characters cannot be written.

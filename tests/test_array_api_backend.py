@@ -98,6 +98,36 @@ def test_every_op_is_spelled(op, tmp_path):
     assert_backends_agree(network, tmp_path)
 
 
+#: Specs random graphs found failing (scripts/fuzz_backends.py), each a regression case.
+FOUND = {
+    # reshape to a per-sample scalar: xp.reshape(X, X.shape[0]), a shape the standard takes as a tuple only
+    "found_reshape_to_a_scalar": {
+        "inputs": {"x": []}, "targets": {"t": []}, "params": {"W": []}, "nodes": {"h": "reshape(x, []) * W"},
+        "loss": "half_sse(h, t)",
+    },
+    # np.tensordot(A, B, axes=(1, 2)): the standard asks for a sequence of axes on each side (PyTorch raised)
+    "found_tensordot_of_single_axes": {
+        "inputs": {"x": [3]}, "targets": {"t": [2, 3]}, "params": {"W": [2, 3, 3]}, "nodes": {"h": "W @ x"},
+        "loss": "half_sse(h, t)",
+    },
+    # x - x is zeros of np.broadcast_arrays(X, X)[0]: the tuple was indexed [0, ...] (a TypeError)
+    "found_an_index_of_broadcast_arrays": {
+        "inputs": {"x": [2]}, "targets": {"t": [2]}, "params": {"W": [2]}, "nodes": {"z": "x - x", "h": "W * x + z"},
+        "loss": "half_sse(h, t)",
+    },
+    # a table of one axis looked up: xp.reshape(..., (*I.shape)), a SyntaxError when the module was written
+    "found_lookup_in_a_vector": {
+        "inputs": {"i": {"shape": [3], "dtype": "int", "range": 5}}, "targets": {"t": [3]}, "params": {"W": [5]},
+        "nodes": {"h": "W[i]"}, "loss": "half_sse(h, t)",
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(FOUND))
+def test_found_specs_agree_with_the_numpy_module(name, tmp_path):
+    assert_backends_agree(symprop.from_dict({"name": name, **FOUND[name]}, source="<test>"), tmp_path)
+
+
 def test_the_modules_are_clean_under_ruff(tmp_path, monkeypatch):
     monkeypatch.chdir(EXAMPLES.parent)  # the docstring quotes the spec's path: relative, as in generated/
     for name in EXAMPLE_NAMES:

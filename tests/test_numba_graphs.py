@@ -61,6 +61,30 @@ OP_NETWORKS |= {
         "loss": "half_sse(y, t)",
     },
 }  # fmt: skip
+#: Specs random graphs found failing (scripts/fuzz_backends.py), each a regression case in float64 and float32.
+FOUND = {
+    # keepdims of a sum over a per-sample vector (dW of a parameter of shape [1]): Numba sums a
+    # vector along axis 0 to a number, which np.expand_dims refused (a TypingError at the first call).
+    "found_keepdims_vector_sum": {
+        "inputs": {"x": [3]}, "targets": {"t": [3]}, "params": {"W": [1]}, "nodes": {"h": "x * W"}, "loss": "half_sse(h, t)",
+    },
+    # _silu calls _sigmoid: the kernel's _nb_silu called _nb_sigmoid, which was not written (NameError at compile time).
+    "found_silu_calls_sigmoid": {
+        "inputs": {"x": [3]}, "targets": {"t": [3]}, "params": {"W": [3]}, "nodes": {"h": "silu(x) * W"},
+        "loss": "half_sse(h, t)",
+    },
+    # dE_b = dE_a / 2 of float32 numbers (not arrays): Numba divides a float32 by an int in float64,
+    # so float32 parameters got float64 gradients.
+    "found_loss_over_whole_number": {
+        "inputs": {"x": [3]}, "targets": {"t": [3]}, "params": {"W": [3]}, "nodes": {"h": "W * x"},
+        "loss": "half_sse(h, t) + sum(W ** 2) / 2",
+    },
+    # mse's dE/dh = r * (2 / 3 / N): 2 / 3 a Python float, so float64 again (a quotient of two numbers is one constant now).
+    "found_quotient_of_numbers": {
+        "inputs": {"x": [3]}, "targets": {"t": [3]}, "params": {"W": [3]}, "nodes": {"h": "W * x"}, "loss": "mse(h, t)",
+    },
+}  # fmt: skip
+OP_NETWORKS |= FOUND
 
 
 def refusal(name: str) -> str:
@@ -184,6 +208,11 @@ def test_a_gelu_is_refused_in_one_line(numba_needed):  # noqa: F811
     assert str(caught.value) == f"g: --backend numba has no spelling of {helper} (use --backend numpy)"
 
 
+@pytest.mark.parametrize("name", sorted(FOUND))
+def test_found_specs_agree_in_float32(name, folder, numba_needed):  # noqa: F811
+    assert_agree(*modules(name, folder), dtype=np.float32, tolerance=1e-5)
+
+
 def test_float32_stays_float32_and_mixed_precisions_compute_in_the_widest(folder, numba_needed):  # noqa: F811
     numpy_module, numba_module = modules("gated_unit", folder)
     assert_agree(numpy_module, numba_module, dtype=np.float32, tolerance=1e-5)
@@ -280,7 +309,9 @@ def test_the_spelling_of_the_builder_vocabulary():
         "C = _sigmoid(A)": "C = _nb_sigmoid(A)",
         "C = X[:, 1:3].reshape(-1, 4)": "C = np.ascontiguousarray(X[:, 1:3]).reshape(-1, 4)",
         "C = A.mean(axis=(1, 2))": "C = _nb_mean_axis(_nb_mean_axis(A, 2), 1)",
-        "C = A.sum(axis=(0, 2), keepdims=True)": "C = np.expand_dims(np.expand_dims(A.sum(axis=2).sum(axis=0), 0), 2)",
+        "C = A.sum(axis=(0, 2), keepdims=True)": (
+            "C = np.expand_dims(np.expand_dims(np.asarray(A.sum(axis=2).sum(axis=0)), 0), 2)"
+        ),
         "C = np.stack([A, B], axis=1)": "C = np.stack((A, B), axis=1)",
         "del A, B": "",
     }

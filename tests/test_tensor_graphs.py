@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import subprocess
+import sys
 from functools import cache
 
 import numpy as np
@@ -650,6 +651,34 @@ def test_parameter_named_like_a_module_variable(tmp_path, name):
     assert check_module(path).passed
     lint = subprocess.run(["ruff", "check", "--no-cache", "--isolated", str(path)], capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout
+
+
+def test_a_parameter_named_dE_keeps_its_value_in_the_backward_pass(tmp_path):
+    """dE is the loss's adjoint (dE = 1 / N): a parameter dE was overwritten by it, so the gradient of
+    a penalty 0.01 * sum(dE * dE) was 0.02 / N instead of 0.02 dE (silently; found by renaming the
+    names of a spec at random)."""
+    spec = {
+        "name": "adjoint_name", "inputs": {"x": 3}, "targets": {"t": 2}, "params": {"dE": [2, 3]},
+        "nodes": {"y": "tanh(dE @ x)"}, "loss": "half_sse(y, t) + 0.01 * sum(dE * dE)",
+    }  # fmt: skip
+    derivation = symprop.derive(symprop.from_dict(spec))
+    assert check_module(derivation.write_numpy(tmp_path)).passed
+    assert "dE_ = params[\"dE\"]" in derivation.numpy_source()
+
+
+def test_a_network_name_of_the_longest_length_keeps_every_module_clean_under_ruff(tmp_path):
+    """The line printing the gradient check's result (and the scalar module's first docstring line)
+    held the network's name: from about 35 characters of the 64 allowed it passed ruff's 130."""
+    name = "n" * naming.MAX_NAME_LENGTH
+    spec = {"name": name, "inputs": {"x": 3}, "targets": {"t": 2}, "params": {"W": [2, 3]},
+            "nodes": {"y": "tanh(W @ x)"}, "loss": "half_sse(y, t)"}  # fmt: skip
+    derivation = symprop.derive(symprop.from_dict(spec))
+    for backend in ("numpy", "array-api", "scalar"):
+        derivation.write_module(tmp_path / backend, backend=backend)
+    lint = subprocess.run(["ruff", "check", "--no-cache", str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
+    assert lint.returncode == 0, lint.stdout
+    run = subprocess.run([sys.executable, str(tmp_path / "numpy" / f"{name}.py")], capture_output=True, text=True)
+    assert f"{name}: backward() vs central differences on all 6 coordinates, relative error" in run.stdout
 
 
 #: Each backend with the variables of its module that a parameter could shadow (a trial as a new

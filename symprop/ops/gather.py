@@ -130,7 +130,8 @@ class Gather(Op):
         table, ids = node.inputs
         rows = ", ".join(str(n) for n in self.table_shape[1:])
         flat = f"xp.take({code.use(table)}, xp.reshape({code.use(ids)}, (-1,)), axis=0)"
-        return f"xp.reshape({flat}, (*{code.use(ids)}.shape{', ' + rows if rows else ''}))", f"{node.name} = {table}[{ids}]"
+        shape = f"(*{code.use(ids)}.shape, {rows})" if rows else f"{code.use(ids)}.shape"
+        return f"xp.reshape({flat}, {shape})", f"{node.name} = {table}[{ids}]"
 
     def numpy_adjoint(self, step, code):
         code.require_helper("gather_adjoint", HELPER)

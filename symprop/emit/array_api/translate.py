@@ -40,6 +40,8 @@ REDUCTIONS = frozenset({"sum", "mean", "max", "min", "prod", "any", "all"})
 METHODS = REDUCTIONS | {"reshape", "astype", "copy", "swapaxes", "transpose", "ravel"}
 #: Names of modules in the code, whose functions are no array methods (``rng.normal``).
 MODULES = frozenset({"np", "xp", "math", "rng"})
+#: NumPy functions whose result is a tuple of arrays (``np.broadcast_arrays(A, B)[0]`` indexes the tuple).
+TUPLES = frozenset({"broadcast_arrays"})
 #: Helper functions a translated line may call, by name (their sources: ``helpers.py``).
 HELPER_CALLS = {"swapaxes": "_swapaxes", "einsum": "_einsum", "heaviside": "_heaviside"}
 #: Python's types as dtypes (``dtype=bool``) -> the standard's.
@@ -129,10 +131,11 @@ class _Spelling(ast.NodeTransformer):
             return ast.Tuple(
                 [self._slice(item if isinstance(item, ast.Slice) else self.visit(item)) for item in items], ast.Load()
             )
+        tuple_of_arrays = isinstance(node.value, ast.Call) and _np_name(node.value.func) in TUPLES
         node = self.generic_visit(node)
         keyed = isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str)  # params["W"]
         sizes = isinstance(node.value, ast.Attribute) and node.value.attr == "shape"
-        if keyed or sizes or any(isinstance(i, ast.Constant) and i.value is Ellipsis for i in items):
+        if keyed or sizes or tuple_of_arrays or any(isinstance(i, ast.Constant) and i.value is Ellipsis for i in items):
             return node
         # An index of fewer axes than the array has: the standard asks for the trailing ``...``.
         node.slice = ast.Tuple([*items, ast.Constant(Ellipsis)], ast.Load())
@@ -191,6 +194,11 @@ class _Spelling(ast.NodeTransformer):
             return _call(_xp("broadcast_to"), [args[1], args[0]])  # filled with an array: its broadcast
         if name in ("reshape", "transpose") and len(args) == 2:
             args[1] = _shape(args[1])
+        if name == "tensordot":  # axes=(1, 2): the standard asks for a sequence of axes on each side
+            for holder in [*keywords, *args[2:]]:
+                axes = holder.value if isinstance(holder, ast.keyword) else holder
+                if isinstance(axes, ast.Tuple) and len(axes.elts) == 2:
+                    axes.elts = [_shape(side) for side in axes.elts]
         return _call(self.visit_Attribute(node.func), args, keywords)
 
     def _method(self, method: str, receiver: ast.expr, node: ast.Call) -> ast.AST:
@@ -218,9 +226,21 @@ def _shape(node: ast.expr) -> ast.expr:
     """A shape or axes argument as a tuple (NumPy takes a bare number)."""
     if isinstance(node, (ast.Tuple, ast.List)):
         return ast.Tuple(list(node.elts), ast.Load())
-    if isinstance(node, ast.Constant) or isinstance(node, ast.UnaryOp):
+    if _number(node):
         return ast.Tuple([node], ast.Load())
     return node
+
+
+def _number(node: ast.expr) -> bool:
+    """Whether ``node`` is certainly one integer: a number, a size ``A.shape[0]``, or arithmetic of them."""
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, ast.UnaryOp):
+        return _number(node.operand)
+    if isinstance(node, ast.BinOp):
+        return _number(node.left) and _number(node.right)
+    sizes = isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) and node.value.attr == "shape"
+    return sizes and not isinstance(node.slice, (ast.Slice, ast.Tuple))
 
 
 def spelled(source: str, helpers: set[str], imports: set[str], margin: int = 0) -> str:

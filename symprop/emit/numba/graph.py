@@ -287,7 +287,8 @@ class GraphNumbaModule:
             else:
                 sources[name] = self.translated_helper(name)
             called = set(re.findall(r"(?<![\w.])_(\w+)\(", sources[name])) & self.spelling.known_helpers
-            wanted += sorted(called - set(sources) - set(wanted))
+            called |= self.spelling.helpers  # and those a translated helper calls (_silu: _nb_sigmoid)
+            wanted[:0] = sorted(called - set(sources) - set(wanted))  # after the kernel's own (popped from the end)
             self.spelling.loops.update(loop for loop in LOOPS if f"_{loop}_array(" in sources[name])
         pattern = re.compile(rf"(?<![\w.])_({'|'.join(map(re.escape, sources))})\(")
         renamed = {name: pattern.sub(r"_nb_\1(", source) for name, source in sources.items()}
@@ -298,6 +299,8 @@ class GraphNumbaModule:
         one loop over the elements where it is one expression of tanh and exp (``scalar_loop``),
         else its lines respelled."""
         tree = ast.parse(helper_source(name, tuned=False))
+        if len(tree.body) != 1 or not isinstance(tree.body[0], ast.FunctionDef):  # _erf: tables and functions
+            raise NotSpelled(f"the helper _{name}")
         (function,) = tree.body
         if len(function.args.args) != 1:  # an activation's constants, gelu's kept Phi (registry.Kept)
             raise NotSpelled(f"the helper _{name} (it takes {len(function.args.args)} arguments)")

@@ -29,7 +29,7 @@ import ast
 
 #: NumPy functions Numba compiles as NumPy computes them (and the kernel may call).
 NUMPY = frozenset(
-    """abs ascontiguousarray broadcast_to dot empty empty_like expand_dims eye float32 float64 log log1p maximum minimum
+    """abs asarray ascontiguousarray broadcast_to dot empty empty_like expand_dims eye float32 float64 log log1p maximum minimum
     ones sqrt stack sum swapaxes where zeros zeros_like""".split()
 )
 #: NumPy functions with a faster loop of the module's own.
@@ -100,6 +100,16 @@ class Spelling(ast.NodeTransformer):
         for side in ("left", "right"):  # the batch size, as a number of the data's dtype
             if isinstance(getattr(node, side), ast.Name) and getattr(node, side).id == "N":
                 setattr(node, side, ast.Name("_Nf", ast.Load()))
+        # A whole number with a float (dE_i / 2, 1 / _Nf) is one of the dtype too: Numba computes a
+        # float32 number (not an array) with an int in float64, and float64 spread to the gradients.
+        numbers = [_float_literal(side) for side in (node.left, node.right)]
+        if isinstance(node.op, ast.Div) and all(isinstance(n, ast.Constant) for n in numbers) and numbers[1].value:
+            return self.visit_Constant(ast.Constant(numbers[0].value / numbers[1].value))  # 2 / 3: one constant
+        if isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
+            for side, other in (("left", "right"), ("right", "left")):
+                number = _float_literal(getattr(node, side))
+                if number is not getattr(node, side) and not _sizes(getattr(node, other)):
+                    setattr(node, side, self.visit_Constant(number))
         return node
 
     def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
@@ -186,6 +196,8 @@ class Spelling(ast.NodeTransformer):
                 array = ast.Call(ast.Name("_nb_mean_axis", ast.Load()), [array, ast.Constant(axis)], [])
             else:
                 array = ast.Call(ast.Attribute(array, "sum", ast.Load()), [], [ast.keyword("axis", ast.Constant(axis))])
+        if keep:  # an array (Numba sums a vector to a number, which np.expand_dims does not take)
+            array = ast.Call(_np("asarray"), [array], [])
         for axis in sorted(axes) if keep else ():
             array = ast.Call(_np("expand_dims"), [array, ast.Constant(axis)], [])
         return array
@@ -202,6 +214,17 @@ def _float_literal(node: ast.expr) -> ast.expr:
     except ValueError:
         return node
     return ast.Constant(float(value)) if isinstance(value, int) and not isinstance(value, bool) else node
+
+
+def _sizes(node: ast.expr) -> bool:
+    """Whether ``node`` may be a whole number (a size: ``A.shape[0]``, ``len(a)``, the batch size ``N``,
+    a number), which arithmetic with another stays one."""
+    for part in ast.walk(node):
+        if isinstance(part, ast.Attribute) and part.attr == "shape":
+            return True
+        if isinstance(part, ast.Name) and part.id in ("N", "len", "range", "int"):
+            return True
+    return isinstance(node, ast.Constant) or _float_literal(node) is not node
 
 
 def _np(name: str) -> ast.Attribute:

@@ -1,0 +1,35 @@
+"""Property: on random graph specs (``tensor_strategies``) the array-API module (on NumPy,
+array-api-strict and PyTorch, float64 and float32) and the scalar module agree with the NumPy
+module, at batch 3 and at batch 1 (``backend_strategies.check_backends``).  The NumPy module is
+checked against autograd by ``test_tensor_property``; ``scripts/fuzz_backends.py N`` runs many
+more (and the numba module, too slow to compile here).
+"""
+
+from __future__ import annotations
+
+import os
+
+from backend_strategies import check_backends
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tensor_strategies import DrawSource, tensor_graph_spec
+
+EXAMPLES = int(os.environ.get("SYMPROP_BACKEND_EXAMPLES", "8"))
+
+
+@st.composite
+def tensor_specs(draw):
+    return tensor_graph_spec(DrawSource(draw))
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+)
+@given(spec=tensor_specs())
+def test_random_graph_specs_agree_on_the_array_api_and_scalar_backends(spec, tmp_path_factory):
+    refused = check_backends(spec, tmp_path_factory.mktemp("backends"))
+    assert all(r.startswith("scalar") for r in refused), refused  # the array-API module spells every op
