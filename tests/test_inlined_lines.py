@@ -6,6 +6,7 @@ import textwrap
 import numpy as np
 import pytest
 
+from symprop.emit.numpy.builder import refitted
 from symprop.emit.numpy.rewrites import (
     chained_in_place,
     released,
@@ -287,3 +288,15 @@ def test_a_batchs_product_with_a_weight_matrix_is_tuned():
         *statements[1:],
     ]
     assert tuned_products(statements[1:], rows={"X", "A1"}, weights={"W1"}) == (statements[1:], False)
+
+
+def test_a_line_a_rewrite_made_too_long_is_laid_out_again():
+    """Regression: ``shared_values`` renamed ``H5 - T`` to ``_H5_minus_T`` three times in one huber
+    line after ``Line.text`` had laid it out, and the line became 137 characters (ruff's E501 in a
+    random spec's module).  ``refitted`` moves its comment above, or marks a long code line."""
+    code = "E_a = np.where(np.abs(_H5_minus_T) <= 0.5, 0.5 * _H5_minus_T ** 2, 0.5 * np.abs(_H5_minus_T) - 0.125)"
+    comment = "E_a = huber(h5, t) = mean_i where(abs(t_i - y_i) <= 0.5, ...)"
+    assert refitted(f"{code}  # {comment}") == f"# {comment}\n    {code}"
+    long_code = code.replace("E_a = ", "E_a = 2.0 * ") + ".sum(axis=(-4, -3, -2, -1)) / 54"
+    assert refitted(f"# E_a = huber(h5, t)\n    {long_code}") == f"# E_a = huber(h5, t)\n    {long_code}  # noqa: E501"
+    assert refitted("dZ = dA * A  # dE/dz = dE/da * a") == "dZ = dA * A  # dE/dz = dE/da * a"  # fits: as it was

@@ -82,6 +82,20 @@ class Line:
         return f"{above}\n    {self.code}"
 
 
+def refitted(text: str) -> str:
+    """``text``, a statement as ``Line.text`` laid it out, laid out again after a rewrite renamed
+    its parts (``_H5_minus_T`` for ``H5 - T``): a line the names made longer than ruff's limit
+    gets its comment above, or is marked for ruff as ``Line.text`` marks one."""
+    *above, last = text.split("\n")
+    code_line = last.strip()
+    if len(code_line) + 4 <= Line.LIMIT or "noqa" in code_line:
+        return text
+    code, inline, comment = code_line.partition("  # ")
+    if inline and not above:
+        return Line(code, comment).text
+    return "\n".join([*above, f"{last}  # noqa: E501"])
+
+
 class ModuleBuilder:
     """Spells a derivation's graph in NumPy: the ``NumpyContext`` every op writes its lines
     through, recording what each line reads (forward arrays the backward pass needs become

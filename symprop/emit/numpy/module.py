@@ -28,7 +28,7 @@ from ... import module_interface as interface
 from ... import registry
 from ...ops.base import arg_symbol
 from ...templating import render
-from .builder import Line, ModuleBuilder
+from .builder import Line, ModuleBuilder, refitted
 from .rewrites import (
     PRODUCT_MIN_SIZE,
     chained_in_place,
@@ -319,7 +319,7 @@ class NumpyModule:
         kept_names |= {text.split(" = ")[0] for text in unpacked}
         inline = [
             *unpacked,
-            *released(rewritten, kept_names),
+            *map(refitted, released(rewritten, kept_names)),
             "return E, {",
             *(f'    "{p.name}": {b.grad(p.name)},' for p in params),
             "}",
