@@ -462,56 +462,56 @@ def backward(params, cache, T):
     dWy = np.dot(dY_a.T, H6)  # dE/dWy = dE/dy_a h6^T, summed over the batch
     dby = _batch_sum(dY_a)  # dE/dby = dE/dy_a, summed over the batch
     dH6 = np.dot(dY_a, Wy)  # dE/dh6 = Wy^T dE/dy_a
-    dN6_f = Z6 * dH6 * (1.0 - N6 ** 2)  # dE/dn6_f = dE/dn6 * (1 - n6 ** 2), dE/dn6 = dE/dh6_c * z6
+    dN6_f = Z6 * dH6 * (1.0 - N6 ** 2)  # dE/dn6_f = dE/dn6 * (1 - n6 ** 2), dE/dn6 = dE/dh6 * z6
     dUn = np.dot(dN6_f.T, N6_c)  # dE/dUn = dE/dn6_f n6_c^T, summed over the batch
     dN6_c = np.dot(dN6_f, Un)  # dE/dn6_c = Un^T dE/dn6_f
     dR6_e = H5 * R6 * dN6_c * (1.0 - R6)  # dE/dr6_e = dE/dr6 * r6 * (1 - r6), dE/dr6 = dE/dn6_c * h5
     dUr = np.dot(dR6_e.T, H5)  # dE/dUr = dE/dr6_e h5^T, summed over the batch
-    dH5 = H6_a * dH6 + R6 * dN6_c  # dE/dh5 = dE/dh6_b * h6_a, dE/dh5 += dE/dn6_c * r6
+    dH5 = H6_a * dH6 + R6 * dN6_c  # dE/dh5 = dE/dh6 * h6_a, dE/dh5 += dE/dn6_c * r6
     dH5 = dH5 + np.dot(dR6_e, Ur)  # dE/dh5 += Ur^T dE/dr6_e
-    # dE/dz6_e = dE/dz6 * z6 * (1 - z6), dE/dz6 = dE/dh6_c * n6, dE/dz6 += dE/dh6_a * (-1), dE/dh6_a = dE/dh6_b * h5
+    # dE/dz6_e = dE/dz6 * z6 * (1 - z6), dE/dz6 = dE/dh6 * n6, dE/dz6 += dE/dh6_a * (-1), dE/dh6_a = dE/dh6 * h5
     dZ6_e = Z6 * dH6 * (1.0 - Z6) * (N6 - H5)
     dUz = np.dot(dZ6_e.T, H5)  # dE/dUz = dE/dz6_e h5^T, summed over the batch
     dH5 = dH5 + np.dot(dZ6_e, Uz)  # dE/dh5 += Uz^T dE/dz6_e
-    dN5_f = Z5 * dH5 * (1.0 - N5 ** 2)  # dE/dn5_f = dE/dn5 * (1 - n5 ** 2), dE/dn5 = dE/dh5_c * z5
+    dN5_f = Z5 * dH5 * (1.0 - N5 ** 2)  # dE/dn5_f = dE/dn5 * (1 - n5 ** 2), dE/dn5 = dE/dh5 * z5
     dUn = dUn + np.dot(dN5_f.T, N5_c)  # dE/dUn += dE/dn5_f n5_c^T, summed over the batch
     dN5_c = np.dot(dN5_f, Un)  # dE/dn5_c = Un^T dE/dn5_f
     dR5_e = H4 * R5 * dN5_c * (1.0 - R5)  # dE/dr5_e = dE/dr5 * r5 * (1 - r5), dE/dr5 = dE/dn5_c * h4
     dUr = dUr + np.dot(dR5_e.T, H4)  # dE/dUr += dE/dr5_e h4^T, summed over the batch
-    dH4 = H5_a * dH5 + R5 * dN5_c  # dE/dh4 = dE/dh5_b * h5_a, dE/dh4 += dE/dn5_c * r5
+    dH4 = H5_a * dH5 + R5 * dN5_c  # dE/dh4 = dE/dh5 * h5_a, dE/dh4 += dE/dn5_c * r5
     dH4 = dH4 + np.dot(dR5_e, Ur)  # dE/dh4 += Ur^T dE/dr5_e
-    # dE/dz5_e = dE/dz5 * z5 * (1 - z5), dE/dz5 = dE/dh5_c * n5, dE/dz5 += dE/dh5_a * (-1), dE/dh5_a = dE/dh5_b * h4
+    # dE/dz5_e = dE/dz5 * z5 * (1 - z5), dE/dz5 = dE/dh5 * n5, dE/dz5 += dE/dh5_a * (-1), dE/dh5_a = dE/dh5 * h4
     dZ5_e = Z5 * dH5 * (1.0 - Z5) * (N5 - H4)
     dUz = dUz + np.dot(dZ5_e.T, H4)  # dE/dUz += dE/dz5_e h4^T, summed over the batch
     dH4 = dH4 + np.dot(dZ5_e, Uz)  # dE/dh4 += Uz^T dE/dz5_e
-    dN4_f = Z4 * dH4 * (1.0 - N4 ** 2)  # dE/dn4_f = dE/dn4 * (1 - n4 ** 2), dE/dn4 = dE/dh4_c * z4
+    dN4_f = Z4 * dH4 * (1.0 - N4 ** 2)  # dE/dn4_f = dE/dn4 * (1 - n4 ** 2), dE/dn4 = dE/dh4 * z4
     dUn = dUn + np.dot(dN4_f.T, N4_c)  # dE/dUn += dE/dn4_f n4_c^T, summed over the batch
     dN4_c = np.dot(dN4_f, Un)  # dE/dn4_c = Un^T dE/dn4_f
     dR4_e = H3 * R4 * dN4_c * (1.0 - R4)  # dE/dr4_e = dE/dr4 * r4 * (1 - r4), dE/dr4 = dE/dn4_c * h3
     dUr = dUr + np.dot(dR4_e.T, H3)  # dE/dUr += dE/dr4_e h3^T, summed over the batch
-    dH3 = H4_a * dH4 + R4 * dN4_c  # dE/dh3 = dE/dh4_b * h4_a, dE/dh3 += dE/dn4_c * r4
+    dH3 = H4_a * dH4 + R4 * dN4_c  # dE/dh3 = dE/dh4 * h4_a, dE/dh3 += dE/dn4_c * r4
     dH3 = dH3 + np.dot(dR4_e, Ur)  # dE/dh3 += Ur^T dE/dr4_e
-    # dE/dz4_e = dE/dz4 * z4 * (1 - z4), dE/dz4 = dE/dh4_c * n4, dE/dz4 += dE/dh4_a * (-1), dE/dh4_a = dE/dh4_b * h3
+    # dE/dz4_e = dE/dz4 * z4 * (1 - z4), dE/dz4 = dE/dh4 * n4, dE/dz4 += dE/dh4_a * (-1), dE/dh4_a = dE/dh4 * h3
     dZ4_e = Z4 * dH4 * (1.0 - Z4) * (N4 - H3)
     dUz = dUz + np.dot(dZ4_e.T, H3)  # dE/dUz += dE/dz4_e h3^T, summed over the batch
     dH3 = dH3 + np.dot(dZ4_e, Uz)  # dE/dh3 += Uz^T dE/dz4_e
-    dN3_f = Z3 * dH3 * (1.0 - N3 ** 2)  # dE/dn3_f = dE/dn3 * (1 - n3 ** 2), dE/dn3 = dE/dh3_c * z3
+    dN3_f = Z3 * dH3 * (1.0 - N3 ** 2)  # dE/dn3_f = dE/dn3 * (1 - n3 ** 2), dE/dn3 = dE/dh3 * z3
     dUn = dUn + np.dot(dN3_f.T, N3_c)  # dE/dUn += dE/dn3_f n3_c^T, summed over the batch
     dN3_c = np.dot(dN3_f, Un)  # dE/dn3_c = Un^T dE/dn3_f
     dR3_e = H2 * R3 * dN3_c * (1.0 - R3)  # dE/dr3_e = dE/dr3 * r3 * (1 - r3), dE/dr3 = dE/dn3_c * h2
     dUr = dUr + np.dot(dR3_e.T, H2)  # dE/dUr += dE/dr3_e h2^T, summed over the batch
-    dH2 = H3_a * dH3 + R3 * dN3_c  # dE/dh2 = dE/dh3_b * h3_a, dE/dh2 += dE/dn3_c * r3
+    dH2 = H3_a * dH3 + R3 * dN3_c  # dE/dh2 = dE/dh3 * h3_a, dE/dh2 += dE/dn3_c * r3
     dH2 = dH2 + np.dot(dR3_e, Ur)  # dE/dh2 += Ur^T dE/dr3_e
-    # dE/dz3_e = dE/dz3 * z3 * (1 - z3), dE/dz3 = dE/dh3_c * n3, dE/dz3 += dE/dh3_a * (-1), dE/dh3_a = dE/dh3_b * h2
+    # dE/dz3_e = dE/dz3 * z3 * (1 - z3), dE/dz3 = dE/dh3 * n3, dE/dz3 += dE/dh3_a * (-1), dE/dh3_a = dE/dh3 * h2
     dZ3_e = Z3 * dH3 * (1.0 - Z3) * (N3 - H2)
     dUz = dUz + np.dot(dZ3_e.T, H2)  # dE/dUz += dE/dz3_e h2^T, summed over the batch
     dH2 = dH2 + np.dot(dZ3_e, Uz)  # dE/dh2 += Uz^T dE/dz3_e
-    dN2_f = Z2 * dH2 * (1.0 - N2 ** 2)  # dE/dn2_f = dE/dn2 * (1 - n2 ** 2), dE/dn2 = dE/dh2_c * z2
+    dN2_f = Z2 * dH2 * (1.0 - N2 ** 2)  # dE/dn2_f = dE/dn2 * (1 - n2 ** 2), dE/dn2 = dE/dh2 * z2
     dUn = dUn + np.dot(dN2_f.T, N2_c)  # dE/dUn += dE/dn2_f n2_c^T, summed over the batch
     dN2_c = np.dot(dN2_f, Un)  # dE/dn2_c = Un^T dE/dn2_f
     dR2_e = H1 * R2 * dN2_c * (1.0 - R2)  # dE/dr2_e = dE/dr2 * r2 * (1 - r2), dE/dr2 = dE/dn2_c * h1
     dUr = dUr + np.dot(dR2_e.T, H1)  # dE/dUr += dE/dr2_e h1^T, summed over the batch
-    dH1 = H2_a * dH2 + R2 * dN2_c  # dE/dh1 = dE/dh2_b * h2_a, dE/dh1 += dE/dn2_c * r2
+    dH1 = H2_a * dH2 + R2 * dN2_c  # dE/dh1 = dE/dh2 * h2_a, dE/dh1 += dE/dn2_c * r2
     dH1 = dH1 + np.dot(dR2_e, Ur)  # dE/dh1 += Ur^T dE/dr2_e
     # dE/d(Wr e[k]) of every step, rows of (batch x steps)
     _dWr_e = np.concatenate([dR2_e, dR3_e, dR4_e, dR5_e, dR6_e], axis=1).reshape(-1, 16)
@@ -519,7 +519,7 @@ def backward(params, cache, T):
     dbr = _batch_sum(_dWr_e)
     # dE/dWr = sum over k of dE/d(Wr e[k]) e[k]^T, summed over the batch, one product for all the steps
     dWr = np.dot(_dWr_e.T, E_[:, 1:6].reshape(-1, 12))
-    # dE/dz2_e = dE/dz2 * z2 * (1 - z2), dE/dz2 = dE/dh2_c * n2, dE/dz2 += dE/dh2_a * (-1), dE/dh2_a = dE/dh2_b * h1
+    # dE/dz2_e = dE/dz2 * z2 * (1 - z2), dE/dz2 = dE/dh2 * n2, dE/dz2 += dE/dh2_a * (-1), dE/dh2_a = dE/dh2 * h1
     dZ2_e = Z2 * dH2 * (1.0 - Z2) * (N2 - H1)
     dUz = dUz + np.dot(dZ2_e.T, H1)  # dE/dUz += dE/dz2_e h1^T, summed over the batch
     dH1 = dH1 + np.dot(dZ2_e, Uz)  # dE/dh1 += Uz^T dE/dz2_e
@@ -638,73 +638,73 @@ def loss_and_grad(params, X, T, check=True):
     dby = _batch_sum(dY_a)  # dE/dby = dE/dy_a, summed over the batch
     dH6 = np.dot(dY_a, Wy)  # dE/dh6 = Wy^T dE/dy_a
     del dY_a
-    dN6_f = Z6 * dH6 * (1.0 - N6 ** 2)  # dE/dn6_f = dE/dn6 * (1 - n6 ** 2), dE/dn6 = dE/dh6_c * z6
+    dN6_f = Z6 * dH6 * (1.0 - N6 ** 2)  # dE/dn6_f = dE/dn6 * (1 - n6 ** 2), dE/dn6 = dE/dh6 * z6
     dUn = np.dot(dN6_f.T, N6_c)  # dE/dUn = dE/dn6_f n6_c^T, summed over the batch
     del N6_c
     dN6_c = np.dot(dN6_f, Un)  # dE/dn6_c = Un^T dE/dn6_f
     dR6_e = H5 * R6 * dN6_c * (1.0 - R6)  # dE/dr6_e = dE/dr6 * r6 * (1 - r6), dE/dr6 = dE/dn6_c * h5
     dUr = np.dot(dR6_e.T, H5)  # dE/dUr = dE/dr6_e h5^T, summed over the batch
-    dH5 = H6_a * dH6 + R6 * dN6_c  # dE/dh5 = dE/dh6_b * h6_a, dE/dh5 += dE/dn6_c * r6
+    dH5 = H6_a * dH6 + R6 * dN6_c  # dE/dh5 = dE/dh6 * h6_a, dE/dh5 += dE/dn6_c * r6
     del R6, H6_a, dN6_c
     dH5 += np.dot(dR6_e, Ur)  # dE/dh5 += Ur^T dE/dr6_e
-    # dE/dz6_e = dE/dz6 * z6 * (1 - z6), dE/dz6 = dE/dh6_c * n6, dE/dz6 += dE/dh6_a * (-1), dE/dh6_a = dE/dh6_b * h5
+    # dE/dz6_e = dE/dz6 * z6 * (1 - z6), dE/dz6 = dE/dh6 * n6, dE/dz6 += dE/dh6_a * (-1), dE/dh6_a = dE/dh6 * h5
     dZ6_e = Z6 * dH6 * (1.0 - Z6) * (N6 - H5)
     del Z6, N6, dH6
     dUz = np.dot(dZ6_e.T, H5)  # dE/dUz = dE/dz6_e h5^T, summed over the batch
     del H5
     dH5 += np.dot(dZ6_e, Uz)  # dE/dh5 += Uz^T dE/dz6_e
-    dN5_f = Z5 * dH5 * (1.0 - N5 ** 2)  # dE/dn5_f = dE/dn5 * (1 - n5 ** 2), dE/dn5 = dE/dh5_c * z5
+    dN5_f = Z5 * dH5 * (1.0 - N5 ** 2)  # dE/dn5_f = dE/dn5 * (1 - n5 ** 2), dE/dn5 = dE/dh5 * z5
     dUn += np.dot(dN5_f.T, N5_c)  # dE/dUn += dE/dn5_f n5_c^T, summed over the batch
     del N5_c
     dN5_c = np.dot(dN5_f, Un)  # dE/dn5_c = Un^T dE/dn5_f
     dR5_e = H4 * R5 * dN5_c * (1.0 - R5)  # dE/dr5_e = dE/dr5 * r5 * (1 - r5), dE/dr5 = dE/dn5_c * h4
     dUr += np.dot(dR5_e.T, H4)  # dE/dUr += dE/dr5_e h4^T, summed over the batch
-    dH4 = H5_a * dH5 + R5 * dN5_c  # dE/dh4 = dE/dh5_b * h5_a, dE/dh4 += dE/dn5_c * r5
+    dH4 = H5_a * dH5 + R5 * dN5_c  # dE/dh4 = dE/dh5 * h5_a, dE/dh4 += dE/dn5_c * r5
     del R5, H5_a, dN5_c
     dH4 += np.dot(dR5_e, Ur)  # dE/dh4 += Ur^T dE/dr5_e
-    # dE/dz5_e = dE/dz5 * z5 * (1 - z5), dE/dz5 = dE/dh5_c * n5, dE/dz5 += dE/dh5_a * (-1), dE/dh5_a = dE/dh5_b * h4
+    # dE/dz5_e = dE/dz5 * z5 * (1 - z5), dE/dz5 = dE/dh5 * n5, dE/dz5 += dE/dh5_a * (-1), dE/dh5_a = dE/dh5 * h4
     dZ5_e = Z5 * dH5 * (1.0 - Z5) * (N5 - H4)
     del Z5, N5, dH5
     dUz += np.dot(dZ5_e.T, H4)  # dE/dUz += dE/dz5_e h4^T, summed over the batch
     del H4
     dH4 += np.dot(dZ5_e, Uz)  # dE/dh4 += Uz^T dE/dz5_e
-    dN4_f = Z4 * dH4 * (1.0 - N4 ** 2)  # dE/dn4_f = dE/dn4 * (1 - n4 ** 2), dE/dn4 = dE/dh4_c * z4
+    dN4_f = Z4 * dH4 * (1.0 - N4 ** 2)  # dE/dn4_f = dE/dn4 * (1 - n4 ** 2), dE/dn4 = dE/dh4 * z4
     dUn += np.dot(dN4_f.T, N4_c)  # dE/dUn += dE/dn4_f n4_c^T, summed over the batch
     del N4_c
     dN4_c = np.dot(dN4_f, Un)  # dE/dn4_c = Un^T dE/dn4_f
     dR4_e = H3 * R4 * dN4_c * (1.0 - R4)  # dE/dr4_e = dE/dr4 * r4 * (1 - r4), dE/dr4 = dE/dn4_c * h3
     dUr += np.dot(dR4_e.T, H3)  # dE/dUr += dE/dr4_e h3^T, summed over the batch
-    dH3 = H4_a * dH4 + R4 * dN4_c  # dE/dh3 = dE/dh4_b * h4_a, dE/dh3 += dE/dn4_c * r4
+    dH3 = H4_a * dH4 + R4 * dN4_c  # dE/dh3 = dE/dh4 * h4_a, dE/dh3 += dE/dn4_c * r4
     del R4, H4_a, dN4_c
     dH3 += np.dot(dR4_e, Ur)  # dE/dh3 += Ur^T dE/dr4_e
-    # dE/dz4_e = dE/dz4 * z4 * (1 - z4), dE/dz4 = dE/dh4_c * n4, dE/dz4 += dE/dh4_a * (-1), dE/dh4_a = dE/dh4_b * h3
+    # dE/dz4_e = dE/dz4 * z4 * (1 - z4), dE/dz4 = dE/dh4 * n4, dE/dz4 += dE/dh4_a * (-1), dE/dh4_a = dE/dh4 * h3
     dZ4_e = Z4 * dH4 * (1.0 - Z4) * (N4 - H3)
     del Z4, N4, dH4
     dUz += np.dot(dZ4_e.T, H3)  # dE/dUz += dE/dz4_e h3^T, summed over the batch
     del H3
     dH3 += np.dot(dZ4_e, Uz)  # dE/dh3 += Uz^T dE/dz4_e
-    dN3_f = Z3 * dH3 * (1.0 - N3 ** 2)  # dE/dn3_f = dE/dn3 * (1 - n3 ** 2), dE/dn3 = dE/dh3_c * z3
+    dN3_f = Z3 * dH3 * (1.0 - N3 ** 2)  # dE/dn3_f = dE/dn3 * (1 - n3 ** 2), dE/dn3 = dE/dh3 * z3
     dUn += np.dot(dN3_f.T, N3_c)  # dE/dUn += dE/dn3_f n3_c^T, summed over the batch
     del N3_c
     dN3_c = np.dot(dN3_f, Un)  # dE/dn3_c = Un^T dE/dn3_f
     dR3_e = H2 * R3 * dN3_c * (1.0 - R3)  # dE/dr3_e = dE/dr3 * r3 * (1 - r3), dE/dr3 = dE/dn3_c * h2
     dUr += np.dot(dR3_e.T, H2)  # dE/dUr += dE/dr3_e h2^T, summed over the batch
-    dH2 = H3_a * dH3 + R3 * dN3_c  # dE/dh2 = dE/dh3_b * h3_a, dE/dh2 += dE/dn3_c * r3
+    dH2 = H3_a * dH3 + R3 * dN3_c  # dE/dh2 = dE/dh3 * h3_a, dE/dh2 += dE/dn3_c * r3
     del R3, H3_a, dN3_c
     dH2 += np.dot(dR3_e, Ur)  # dE/dh2 += Ur^T dE/dr3_e
-    # dE/dz3_e = dE/dz3 * z3 * (1 - z3), dE/dz3 = dE/dh3_c * n3, dE/dz3 += dE/dh3_a * (-1), dE/dh3_a = dE/dh3_b * h2
+    # dE/dz3_e = dE/dz3 * z3 * (1 - z3), dE/dz3 = dE/dh3 * n3, dE/dz3 += dE/dh3_a * (-1), dE/dh3_a = dE/dh3 * h2
     dZ3_e = Z3 * dH3 * (1.0 - Z3) * (N3 - H2)
     del Z3, N3, dH3
     dUz += np.dot(dZ3_e.T, H2)  # dE/dUz += dE/dz3_e h2^T, summed over the batch
     del H2
     dH2 += np.dot(dZ3_e, Uz)  # dE/dh2 += Uz^T dE/dz3_e
-    dN2_f = Z2 * dH2 * (1.0 - N2 ** 2)  # dE/dn2_f = dE/dn2 * (1 - n2 ** 2), dE/dn2 = dE/dh2_c * z2
+    dN2_f = Z2 * dH2 * (1.0 - N2 ** 2)  # dE/dn2_f = dE/dn2 * (1 - n2 ** 2), dE/dn2 = dE/dh2 * z2
     dUn += np.dot(dN2_f.T, N2_c)  # dE/dUn += dE/dn2_f n2_c^T, summed over the batch
     del N2_c
     dN2_c = np.dot(dN2_f, Un)  # dE/dn2_c = Un^T dE/dn2_f
     dR2_e = H1 * R2 * dN2_c * (1.0 - R2)  # dE/dr2_e = dE/dr2 * r2 * (1 - r2), dE/dr2 = dE/dn2_c * h1
     dUr += np.dot(dR2_e.T, H1)  # dE/dUr += dE/dr2_e h1^T, summed over the batch
-    dH1 = H2_a * dH2 + R2 * dN2_c  # dE/dh1 = dE/dh2_b * h2_a, dE/dh1 += dE/dn2_c * r2
+    dH1 = H2_a * dH2 + R2 * dN2_c  # dE/dh1 = dE/dh2 * h2_a, dE/dh1 += dE/dn2_c * r2
     del R2, H2_a, dN2_c
     dH1 += np.dot(dR2_e, Ur)  # dE/dh1 += Ur^T dE/dr2_e
     # dE/d(Wr e[k]) of every step, rows of (batch x steps)
@@ -714,7 +714,7 @@ def loss_and_grad(params, X, T, check=True):
     dbr = _batch_sum(_dWr_e)
     # dE/dWr = sum over k of dE/d(Wr e[k]) e[k]^T, summed over the batch, one product for all the steps
     dWr = np.dot(_dWr_e.T, E_[:, 1:6].reshape(-1, 12))
-    # dE/dz2_e = dE/dz2 * z2 * (1 - z2), dE/dz2 = dE/dh2_c * n2, dE/dz2 += dE/dh2_a * (-1), dE/dh2_a = dE/dh2_b * h1
+    # dE/dz2_e = dE/dz2 * z2 * (1 - z2), dE/dz2 = dE/dh2 * n2, dE/dz2 += dE/dh2_a * (-1), dE/dh2_a = dE/dh2 * h1
     dZ2_e = Z2 * dH2 * (1.0 - Z2) * (N2 - H1)
     del Z2, N2, dH2
     dUz += np.dot(dZ2_e.T, H1)  # dE/dUz += dE/dz2_e h1^T, summed over the batch

@@ -239,11 +239,11 @@ def backward(params, cache, T):
     Target = T
     N = T.shape[0]
     dY = (Y - Target) / N  # dE/dy = y - target
-    # dE/dt_a = dE/dt * t * (1 - t), dE/dt = dE/dy_b * (-1), dE/dy_b = dE/dy_c * x, dE/dt += dE/dy_a * h
+    # dE/dt_a = dE/dt * t * (1 - t), dE/dt = dE/dy_b * (-1), dE/dy_b = dE/dy * x, dE/dt += dE/dy * h
     dT_a = T_ * dY * (1.0 - T_) * (H - X)
     dWt = np.dot(dT_a.T, X)  # dE/dWt = dE/dt_a x^T, summed over the batch
     dbt = _batch_sum(dT_a)  # dE/dbt = dE/dt_a, summed over the batch
-    dH_a = T_ * dY * (1.0 - H ** 2)  # dE/dh_a = dE/dh * (1 - h ** 2), dE/dh = dE/dy_a * t
+    dH_a = T_ * dY * (1.0 - H ** 2)  # dE/dh_a = dE/dh * (1 - h ** 2), dE/dh = dE/dy * t
     dWh = np.dot(dH_a.T, X)  # dE/dWh = dE/dh_a x^T, summed over the batch
     dbh = _batch_sum(dH_a)  # dE/dbh = dE/dh_a, summed over the batch
     return {
@@ -278,12 +278,12 @@ def loss_and_grad(params, X, T, check=True):
     E = 0.5 * np.vdot(_r_Y, _r_Y) / N
     dY = _r_Y / N  # dE/dy = y - target
     del _r_Y
-    # dE/dt_a = dE/dt * t * (1 - t), dE/dt = dE/dy_b * (-1), dE/dy_b = dE/dy_c * x, dE/dt += dE/dy_a * h
+    # dE/dt_a = dE/dt * t * (1 - t), dE/dt = dE/dy_b * (-1), dE/dy_b = dE/dy * x, dE/dt += dE/dy * h
     dT_a = T_ * dY * (1.0 - T_) * (H - X)
     dWt = np.dot(dT_a.T, X)  # dE/dWt = dE/dt_a x^T, summed over the batch
     dbt = _batch_sum(dT_a)  # dE/dbt = dE/dt_a, summed over the batch
     del dT_a
-    dH_a = T_ * dY * (1.0 - H ** 2)  # dE/dh_a = dE/dh * (1 - h ** 2), dE/dh = dE/dy_a * t
+    dH_a = T_ * dY * (1.0 - H ** 2)  # dE/dh_a = dE/dh * (1 - h ** 2), dE/dh = dE/dy * t
     del H, T_, dY
     dWh = np.dot(dH_a.T, X)  # dE/dWh = dE/dh_a x^T, summed over the batch
     dbh = _batch_sum(dH_a)  # dE/dbh = dE/dh_a, summed over the batch

@@ -551,122 +551,122 @@ def backward(params, cache, T):
     dby = _batch_sum(dY)  # dE/dby = dE/dy, summed over the batch
     dH10 = np.dot(dY, Wy)  # dE/dh10 = Wy^T dE/dy
     dC10 = O10 * dH10 * (1.0 - H10_a ** 2)  # dE/dc10 = dE/dh10_a * (1 - h10_a ** 2), dE/dh10_a = dE/dh10 * o10
-    dG10_e = I10 * dC10 * (1.0 - G10 ** 2)  # dE/dg10_e = dE/dg10 * (1 - g10 ** 2), dE/dg10 = dE/dc10_b * i10
+    dG10_e = I10 * dC10 * (1.0 - G10 ** 2)  # dE/dg10_e = dE/dg10 * (1 - g10 ** 2), dE/dg10 = dE/dc10 * i10
     dUg = np.dot(dG10_e.T, H9)  # dE/dUg = dE/dg10_e h9^T, summed over the batch
     dH9 = np.dot(dG10_e, Ug)  # dE/dh9 = Ug^T dE/dg10_e
     dO10_e = H10_a * O10 * dH10 * (1.0 - O10)  # dE/do10_e = dE/do10 * o10 * (1 - o10), dE/do10 = dE/dh10 * h10_a
     dUo = np.dot(dO10_e.T, H9)  # dE/dUo = dE/do10_e h9^T, summed over the batch
     dH9 = dH9 + np.dot(dO10_e, Uo)  # dE/dh9 += Uo^T dE/do10_e
-    dF10_e = C9 * F10 * dC10 * (1.0 - F10)  # dE/df10_e = dE/df10 * f10 * (1 - f10), dE/df10 = dE/dc10_a * c9
+    dF10_e = C9 * F10 * dC10 * (1.0 - F10)  # dE/df10_e = dE/df10 * f10 * (1 - f10), dE/df10 = dE/dc10 * c9
     dUf = np.dot(dF10_e.T, H9)  # dE/dUf = dE/df10_e h9^T, summed over the batch
     dH9 = dH9 + np.dot(dF10_e, Uf)  # dE/dh9 += Uf^T dE/df10_e
-    dI10_e = G10 * I10 * dC10 * (1.0 - I10)  # dE/di10_e = dE/di10 * i10 * (1 - i10), dE/di10 = dE/dc10_b * g10
+    dI10_e = G10 * I10 * dC10 * (1.0 - I10)  # dE/di10_e = dE/di10 * i10 * (1 - i10), dE/di10 = dE/dc10 * g10
     dUi = np.dot(dI10_e.T, H9)  # dE/dUi = dE/di10_e h9^T, summed over the batch
     dH9 = dH9 + np.dot(dI10_e, Ui)  # dE/dh9 += Ui^T dE/di10_e
-    # dE/dc9 = dE/dc10_a * f10, dE/dc9 += dE/dh9_a * (1 - h9_a ** 2), dE/dh9_a = dE/dh9 * o9
+    # dE/dc9 = dE/dc10 * f10, dE/dc9 += dE/dh9_a * (1 - h9_a ** 2), dE/dh9_a = dE/dh9 * o9
     dC9 = F10 * dC10 + O9 * dH9 * (1.0 - H9_a ** 2)
-    dG9_e = I9 * dC9 * (1.0 - G9 ** 2)  # dE/dg9_e = dE/dg9 * (1 - g9 ** 2), dE/dg9 = dE/dc9_b * i9
+    dG9_e = I9 * dC9 * (1.0 - G9 ** 2)  # dE/dg9_e = dE/dg9 * (1 - g9 ** 2), dE/dg9 = dE/dc9 * i9
     dUg = dUg + np.dot(dG9_e.T, H8)  # dE/dUg += dE/dg9_e h8^T, summed over the batch
     dH8 = np.dot(dG9_e, Ug)  # dE/dh8 = Ug^T dE/dg9_e
-    dF9_e = C8 * F9 * dC9 * (1.0 - F9)  # dE/df9_e = dE/df9 * f9 * (1 - f9), dE/df9 = dE/dc9_a * c8
+    dF9_e = C8 * F9 * dC9 * (1.0 - F9)  # dE/df9_e = dE/df9 * f9 * (1 - f9), dE/df9 = dE/dc9 * c8
     dUf = dUf + np.dot(dF9_e.T, H8)  # dE/dUf += dE/df9_e h8^T, summed over the batch
     dH8 = dH8 + np.dot(dF9_e, Uf)  # dE/dh8 += Uf^T dE/df9_e
     dO9_e = H9_a * O9 * dH9 * (1.0 - O9)  # dE/do9_e = dE/do9 * o9 * (1 - o9), dE/do9 = dE/dh9 * h9_a
     dUo = dUo + np.dot(dO9_e.T, H8)  # dE/dUo += dE/do9_e h8^T, summed over the batch
     dH8 = dH8 + np.dot(dO9_e, Uo)  # dE/dh8 += Uo^T dE/do9_e
-    dI9_e = G9 * I9 * dC9 * (1.0 - I9)  # dE/di9_e = dE/di9 * i9 * (1 - i9), dE/di9 = dE/dc9_b * g9
+    dI9_e = G9 * I9 * dC9 * (1.0 - I9)  # dE/di9_e = dE/di9 * i9 * (1 - i9), dE/di9 = dE/dc9 * g9
     dUi = dUi + np.dot(dI9_e.T, H8)  # dE/dUi += dE/di9_e h8^T, summed over the batch
     dH8 = dH8 + np.dot(dI9_e, Ui)  # dE/dh8 += Ui^T dE/di9_e
-    # dE/dc8 = dE/dc9_a * f9, dE/dc8 += dE/dh8_a * (1 - h8_a ** 2), dE/dh8_a = dE/dh8 * o8
+    # dE/dc8 = dE/dc9 * f9, dE/dc8 += dE/dh8_a * (1 - h8_a ** 2), dE/dh8_a = dE/dh8 * o8
     dC8 = F9 * dC9 + O8 * dH8 * (1.0 - H8_a ** 2)
-    dG8_e = I8 * dC8 * (1.0 - G8 ** 2)  # dE/dg8_e = dE/dg8 * (1 - g8 ** 2), dE/dg8 = dE/dc8_b * i8
+    dG8_e = I8 * dC8 * (1.0 - G8 ** 2)  # dE/dg8_e = dE/dg8 * (1 - g8 ** 2), dE/dg8 = dE/dc8 * i8
     dUg = dUg + np.dot(dG8_e.T, H7)  # dE/dUg += dE/dg8_e h7^T, summed over the batch
     dH7 = np.dot(dG8_e, Ug)  # dE/dh7 = Ug^T dE/dg8_e
-    dF8_e = C7 * F8 * dC8 * (1.0 - F8)  # dE/df8_e = dE/df8 * f8 * (1 - f8), dE/df8 = dE/dc8_a * c7
+    dF8_e = C7 * F8 * dC8 * (1.0 - F8)  # dE/df8_e = dE/df8 * f8 * (1 - f8), dE/df8 = dE/dc8 * c7
     dUf = dUf + np.dot(dF8_e.T, H7)  # dE/dUf += dE/df8_e h7^T, summed over the batch
     dH7 = dH7 + np.dot(dF8_e, Uf)  # dE/dh7 += Uf^T dE/df8_e
     dO8_e = H8_a * O8 * dH8 * (1.0 - O8)  # dE/do8_e = dE/do8 * o8 * (1 - o8), dE/do8 = dE/dh8 * h8_a
     dUo = dUo + np.dot(dO8_e.T, H7)  # dE/dUo += dE/do8_e h7^T, summed over the batch
     dH7 = dH7 + np.dot(dO8_e, Uo)  # dE/dh7 += Uo^T dE/do8_e
-    dI8_e = G8 * I8 * dC8 * (1.0 - I8)  # dE/di8_e = dE/di8 * i8 * (1 - i8), dE/di8 = dE/dc8_b * g8
+    dI8_e = G8 * I8 * dC8 * (1.0 - I8)  # dE/di8_e = dE/di8 * i8 * (1 - i8), dE/di8 = dE/dc8 * g8
     dUi = dUi + np.dot(dI8_e.T, H7)  # dE/dUi += dE/di8_e h7^T, summed over the batch
     dH7 = dH7 + np.dot(dI8_e, Ui)  # dE/dh7 += Ui^T dE/di8_e
-    # dE/dc7 = dE/dc8_a * f8, dE/dc7 += dE/dh7_a * (1 - h7_a ** 2), dE/dh7_a = dE/dh7 * o7
+    # dE/dc7 = dE/dc8 * f8, dE/dc7 += dE/dh7_a * (1 - h7_a ** 2), dE/dh7_a = dE/dh7 * o7
     dC7 = F8 * dC8 + O7 * dH7 * (1.0 - H7_a ** 2)
-    dG7_e = I7 * dC7 * (1.0 - G7 ** 2)  # dE/dg7_e = dE/dg7 * (1 - g7 ** 2), dE/dg7 = dE/dc7_b * i7
+    dG7_e = I7 * dC7 * (1.0 - G7 ** 2)  # dE/dg7_e = dE/dg7 * (1 - g7 ** 2), dE/dg7 = dE/dc7 * i7
     dUg = dUg + np.dot(dG7_e.T, H6)  # dE/dUg += dE/dg7_e h6^T, summed over the batch
     dH6 = np.dot(dG7_e, Ug)  # dE/dh6 = Ug^T dE/dg7_e
-    dF7_e = C6 * F7 * dC7 * (1.0 - F7)  # dE/df7_e = dE/df7 * f7 * (1 - f7), dE/df7 = dE/dc7_a * c6
+    dF7_e = C6 * F7 * dC7 * (1.0 - F7)  # dE/df7_e = dE/df7 * f7 * (1 - f7), dE/df7 = dE/dc7 * c6
     dUf = dUf + np.dot(dF7_e.T, H6)  # dE/dUf += dE/df7_e h6^T, summed over the batch
     dH6 = dH6 + np.dot(dF7_e, Uf)  # dE/dh6 += Uf^T dE/df7_e
     dO7_e = H7_a * O7 * dH7 * (1.0 - O7)  # dE/do7_e = dE/do7 * o7 * (1 - o7), dE/do7 = dE/dh7 * h7_a
     dUo = dUo + np.dot(dO7_e.T, H6)  # dE/dUo += dE/do7_e h6^T, summed over the batch
     dH6 = dH6 + np.dot(dO7_e, Uo)  # dE/dh6 += Uo^T dE/do7_e
-    dI7_e = G7 * I7 * dC7 * (1.0 - I7)  # dE/di7_e = dE/di7 * i7 * (1 - i7), dE/di7 = dE/dc7_b * g7
+    dI7_e = G7 * I7 * dC7 * (1.0 - I7)  # dE/di7_e = dE/di7 * i7 * (1 - i7), dE/di7 = dE/dc7 * g7
     dUi = dUi + np.dot(dI7_e.T, H6)  # dE/dUi += dE/di7_e h6^T, summed over the batch
     dH6 = dH6 + np.dot(dI7_e, Ui)  # dE/dh6 += Ui^T dE/di7_e
-    # dE/dc6 = dE/dc7_a * f7, dE/dc6 += dE/dh6_a * (1 - h6_a ** 2), dE/dh6_a = dE/dh6 * o6
+    # dE/dc6 = dE/dc7 * f7, dE/dc6 += dE/dh6_a * (1 - h6_a ** 2), dE/dh6_a = dE/dh6 * o6
     dC6 = F7 * dC7 + O6 * dH6 * (1.0 - H6_a ** 2)
-    dG6_e = I6 * dC6 * (1.0 - G6 ** 2)  # dE/dg6_e = dE/dg6 * (1 - g6 ** 2), dE/dg6 = dE/dc6_b * i6
+    dG6_e = I6 * dC6 * (1.0 - G6 ** 2)  # dE/dg6_e = dE/dg6 * (1 - g6 ** 2), dE/dg6 = dE/dc6 * i6
     dUg = dUg + np.dot(dG6_e.T, H5)  # dE/dUg += dE/dg6_e h5^T, summed over the batch
     dH5 = np.dot(dG6_e, Ug)  # dE/dh5 = Ug^T dE/dg6_e
-    dF6_e = C5 * F6 * dC6 * (1.0 - F6)  # dE/df6_e = dE/df6 * f6 * (1 - f6), dE/df6 = dE/dc6_a * c5
+    dF6_e = C5 * F6 * dC6 * (1.0 - F6)  # dE/df6_e = dE/df6 * f6 * (1 - f6), dE/df6 = dE/dc6 * c5
     dUf = dUf + np.dot(dF6_e.T, H5)  # dE/dUf += dE/df6_e h5^T, summed over the batch
     dH5 = dH5 + np.dot(dF6_e, Uf)  # dE/dh5 += Uf^T dE/df6_e
     dO6_e = H6_a * O6 * dH6 * (1.0 - O6)  # dE/do6_e = dE/do6 * o6 * (1 - o6), dE/do6 = dE/dh6 * h6_a
     dUo = dUo + np.dot(dO6_e.T, H5)  # dE/dUo += dE/do6_e h5^T, summed over the batch
     dH5 = dH5 + np.dot(dO6_e, Uo)  # dE/dh5 += Uo^T dE/do6_e
-    dI6_e = G6 * I6 * dC6 * (1.0 - I6)  # dE/di6_e = dE/di6 * i6 * (1 - i6), dE/di6 = dE/dc6_b * g6
+    dI6_e = G6 * I6 * dC6 * (1.0 - I6)  # dE/di6_e = dE/di6 * i6 * (1 - i6), dE/di6 = dE/dc6 * g6
     dUi = dUi + np.dot(dI6_e.T, H5)  # dE/dUi += dE/di6_e h5^T, summed over the batch
     dH5 = dH5 + np.dot(dI6_e, Ui)  # dE/dh5 += Ui^T dE/di6_e
-    # dE/dc5 = dE/dc6_a * f6, dE/dc5 += dE/dh5_a * (1 - h5_a ** 2), dE/dh5_a = dE/dh5 * o5
+    # dE/dc5 = dE/dc6 * f6, dE/dc5 += dE/dh5_a * (1 - h5_a ** 2), dE/dh5_a = dE/dh5 * o5
     dC5 = F6 * dC6 + O5 * dH5 * (1.0 - H5_a ** 2)
-    dG5_e = I5 * dC5 * (1.0 - G5 ** 2)  # dE/dg5_e = dE/dg5 * (1 - g5 ** 2), dE/dg5 = dE/dc5_b * i5
+    dG5_e = I5 * dC5 * (1.0 - G5 ** 2)  # dE/dg5_e = dE/dg5 * (1 - g5 ** 2), dE/dg5 = dE/dc5 * i5
     dUg = dUg + np.dot(dG5_e.T, H4)  # dE/dUg += dE/dg5_e h4^T, summed over the batch
     dH4 = np.dot(dG5_e, Ug)  # dE/dh4 = Ug^T dE/dg5_e
-    dF5_e = C4 * F5 * dC5 * (1.0 - F5)  # dE/df5_e = dE/df5 * f5 * (1 - f5), dE/df5 = dE/dc5_a * c4
+    dF5_e = C4 * F5 * dC5 * (1.0 - F5)  # dE/df5_e = dE/df5 * f5 * (1 - f5), dE/df5 = dE/dc5 * c4
     dUf = dUf + np.dot(dF5_e.T, H4)  # dE/dUf += dE/df5_e h4^T, summed over the batch
     dH4 = dH4 + np.dot(dF5_e, Uf)  # dE/dh4 += Uf^T dE/df5_e
     dO5_e = H5_a * O5 * dH5 * (1.0 - O5)  # dE/do5_e = dE/do5 * o5 * (1 - o5), dE/do5 = dE/dh5 * h5_a
     dUo = dUo + np.dot(dO5_e.T, H4)  # dE/dUo += dE/do5_e h4^T, summed over the batch
     dH4 = dH4 + np.dot(dO5_e, Uo)  # dE/dh4 += Uo^T dE/do5_e
-    dI5_e = G5 * I5 * dC5 * (1.0 - I5)  # dE/di5_e = dE/di5 * i5 * (1 - i5), dE/di5 = dE/dc5_b * g5
+    dI5_e = G5 * I5 * dC5 * (1.0 - I5)  # dE/di5_e = dE/di5 * i5 * (1 - i5), dE/di5 = dE/dc5 * g5
     dUi = dUi + np.dot(dI5_e.T, H4)  # dE/dUi += dE/di5_e h4^T, summed over the batch
     dH4 = dH4 + np.dot(dI5_e, Ui)  # dE/dh4 += Ui^T dE/di5_e
-    # dE/dc4 = dE/dc5_a * f5, dE/dc4 += dE/dh4_a * (1 - h4_a ** 2), dE/dh4_a = dE/dh4 * o4
+    # dE/dc4 = dE/dc5 * f5, dE/dc4 += dE/dh4_a * (1 - h4_a ** 2), dE/dh4_a = dE/dh4 * o4
     dC4 = F5 * dC5 + O4 * dH4 * (1.0 - H4_a ** 2)
-    dG4_e = I4 * dC4 * (1.0 - G4 ** 2)  # dE/dg4_e = dE/dg4 * (1 - g4 ** 2), dE/dg4 = dE/dc4_b * i4
+    dG4_e = I4 * dC4 * (1.0 - G4 ** 2)  # dE/dg4_e = dE/dg4 * (1 - g4 ** 2), dE/dg4 = dE/dc4 * i4
     dUg = dUg + np.dot(dG4_e.T, H3)  # dE/dUg += dE/dg4_e h3^T, summed over the batch
     dH3 = np.dot(dG4_e, Ug)  # dE/dh3 = Ug^T dE/dg4_e
-    dF4_e = C3 * F4 * dC4 * (1.0 - F4)  # dE/df4_e = dE/df4 * f4 * (1 - f4), dE/df4 = dE/dc4_a * c3
+    dF4_e = C3 * F4 * dC4 * (1.0 - F4)  # dE/df4_e = dE/df4 * f4 * (1 - f4), dE/df4 = dE/dc4 * c3
     dUf = dUf + np.dot(dF4_e.T, H3)  # dE/dUf += dE/df4_e h3^T, summed over the batch
     dH3 = dH3 + np.dot(dF4_e, Uf)  # dE/dh3 += Uf^T dE/df4_e
     dO4_e = H4_a * O4 * dH4 * (1.0 - O4)  # dE/do4_e = dE/do4 * o4 * (1 - o4), dE/do4 = dE/dh4 * h4_a
     dUo = dUo + np.dot(dO4_e.T, H3)  # dE/dUo += dE/do4_e h3^T, summed over the batch
     dH3 = dH3 + np.dot(dO4_e, Uo)  # dE/dh3 += Uo^T dE/do4_e
-    dI4_e = G4 * I4 * dC4 * (1.0 - I4)  # dE/di4_e = dE/di4 * i4 * (1 - i4), dE/di4 = dE/dc4_b * g4
+    dI4_e = G4 * I4 * dC4 * (1.0 - I4)  # dE/di4_e = dE/di4 * i4 * (1 - i4), dE/di4 = dE/dc4 * g4
     dUi = dUi + np.dot(dI4_e.T, H3)  # dE/dUi += dE/di4_e h3^T, summed over the batch
     dH3 = dH3 + np.dot(dI4_e, Ui)  # dE/dh3 += Ui^T dE/di4_e
-    # dE/dc3 = dE/dc4_a * f4, dE/dc3 += dE/dh3_a * (1 - h3_a ** 2), dE/dh3_a = dE/dh3 * o3
+    # dE/dc3 = dE/dc4 * f4, dE/dc3 += dE/dh3_a * (1 - h3_a ** 2), dE/dh3_a = dE/dh3 * o3
     dC3 = F4 * dC4 + O3 * dH3 * (1.0 - H3_a ** 2)
-    dG3_e = I3 * dC3 * (1.0 - G3 ** 2)  # dE/dg3_e = dE/dg3 * (1 - g3 ** 2), dE/dg3 = dE/dc3_b * i3
+    dG3_e = I3 * dC3 * (1.0 - G3 ** 2)  # dE/dg3_e = dE/dg3 * (1 - g3 ** 2), dE/dg3 = dE/dc3 * i3
     dUg = dUg + np.dot(dG3_e.T, H2)  # dE/dUg += dE/dg3_e h2^T, summed over the batch
     dH2 = np.dot(dG3_e, Ug)  # dE/dh2 = Ug^T dE/dg3_e
-    dF3_e = C2 * F3 * dC3 * (1.0 - F3)  # dE/df3_e = dE/df3 * f3 * (1 - f3), dE/df3 = dE/dc3_a * c2
+    dF3_e = C2 * F3 * dC3 * (1.0 - F3)  # dE/df3_e = dE/df3 * f3 * (1 - f3), dE/df3 = dE/dc3 * c2
     dUf = dUf + np.dot(dF3_e.T, H2)  # dE/dUf += dE/df3_e h2^T, summed over the batch
     dH2 = dH2 + np.dot(dF3_e, Uf)  # dE/dh2 += Uf^T dE/df3_e
     dO3_e = H3_a * O3 * dH3 * (1.0 - O3)  # dE/do3_e = dE/do3 * o3 * (1 - o3), dE/do3 = dE/dh3 * h3_a
     dUo = dUo + np.dot(dO3_e.T, H2)  # dE/dUo += dE/do3_e h2^T, summed over the batch
     dH2 = dH2 + np.dot(dO3_e, Uo)  # dE/dh2 += Uo^T dE/do3_e
-    dI3_e = G3 * I3 * dC3 * (1.0 - I3)  # dE/di3_e = dE/di3 * i3 * (1 - i3), dE/di3 = dE/dc3_b * g3
+    dI3_e = G3 * I3 * dC3 * (1.0 - I3)  # dE/di3_e = dE/di3 * i3 * (1 - i3), dE/di3 = dE/dc3 * g3
     dUi = dUi + np.dot(dI3_e.T, H2)  # dE/dUi += dE/di3_e h2^T, summed over the batch
     dH2 = dH2 + np.dot(dI3_e, Ui)  # dE/dh2 += Ui^T dE/di3_e
-    # dE/dc2 = dE/dc3_a * f3, dE/dc2 += dE/dh2_a * (1 - h2_a ** 2), dE/dh2_a = dE/dh2 * o2
+    # dE/dc2 = dE/dc3 * f3, dE/dc2 += dE/dh2_a * (1 - h2_a ** 2), dE/dh2_a = dE/dh2 * o2
     dC2 = F3 * dC3 + O2 * dH2 * (1.0 - H2_a ** 2)
-    dG2_e = I2 * dC2 * (1.0 - G2 ** 2)  # dE/dg2_e = dE/dg2 * (1 - g2 ** 2), dE/dg2 = dE/dc2_b * i2
+    dG2_e = I2 * dC2 * (1.0 - G2 ** 2)  # dE/dg2_e = dE/dg2 * (1 - g2 ** 2), dE/dg2 = dE/dc2 * i2
     dUg = dUg + np.dot(dG2_e.T, H1)  # dE/dUg += dE/dg2_e h1^T, summed over the batch
     dH1 = np.dot(dG2_e, Ug)  # dE/dh1 = Ug^T dE/dg2_e
-    dF2_e = C1 * F2 * dC2 * (1.0 - F2)  # dE/df2_e = dE/df2 * f2 * (1 - f2), dE/df2 = dE/dc2_a * c1
+    dF2_e = C1 * F2 * dC2 * (1.0 - F2)  # dE/df2_e = dE/df2 * f2 * (1 - f2), dE/df2 = dE/dc2 * c1
     dUf = dUf + np.dot(dF2_e.T, H1)  # dE/dUf += dE/df2_e h1^T, summed over the batch
     dH1 = dH1 + np.dot(dF2_e, Uf)  # dE/dh1 += Uf^T dE/df2_e
     # dE/d(Wf x[k]) of every step, rows of (batch x steps)
@@ -679,10 +679,10 @@ def backward(params, cache, T):
     dO2_e = H2_a * O2 * dH2 * (1.0 - O2)  # dE/do2_e = dE/do2 * o2 * (1 - o2), dE/do2 = dE/dh2 * h2_a
     dUo = dUo + np.dot(dO2_e.T, H1)  # dE/dUo += dE/do2_e h1^T, summed over the batch
     dH1 = dH1 + np.dot(dO2_e, Uo)  # dE/dh1 += Uo^T dE/do2_e
-    dI2_e = G2 * I2 * dC2 * (1.0 - I2)  # dE/di2_e = dE/di2 * i2 * (1 - i2), dE/di2 = dE/dc2_b * g2
+    dI2_e = G2 * I2 * dC2 * (1.0 - I2)  # dE/di2_e = dE/di2 * i2 * (1 - i2), dE/di2 = dE/dc2 * g2
     dUi = dUi + np.dot(dI2_e.T, H1)  # dE/dUi += dE/di2_e h1^T, summed over the batch
     dH1 = dH1 + np.dot(dI2_e, Ui)  # dE/dh1 += Ui^T dE/di2_e
-    # dE/dc1 = dE/dc2_a * f2, dE/dc1 += dE/dh1_a * (1 - h1_a ** 2), dE/dh1_a = dE/dh1 * o1
+    # dE/dc1 = dE/dc2 * f2, dE/dc1 += dE/dh1_a * (1 - h1_a ** 2), dE/dh1_a = dE/dh1 * o1
     dC1 = F2 * dC2 + O1 * dH1 * (1.0 - H1_a ** 2)
     dG1_b = I1 * dC1 * (1.0 - G1 ** 2)  # dE/dg1_b = dE/dg1 * (1 - g1 ** 2), dE/dg1 = dE/dc1 * i1
     # dE/d(Wg x[k]) of every step, rows of (batch x steps)
@@ -842,29 +842,29 @@ def loss_and_grad(params, X, T, check=True):
     dH10 = np.dot(dY, Wy)  # dE/dh10 = Wy^T dE/dy
     del dY
     dC10 = O10 * dH10 * (1.0 - H10_a ** 2)  # dE/dc10 = dE/dh10_a * (1 - h10_a ** 2), dE/dh10_a = dE/dh10 * o10
-    dG10_e = I10 * dC10 * (1.0 - G10 ** 2)  # dE/dg10_e = dE/dg10 * (1 - g10 ** 2), dE/dg10 = dE/dc10_b * i10
+    dG10_e = I10 * dC10 * (1.0 - G10 ** 2)  # dE/dg10_e = dE/dg10 * (1 - g10 ** 2), dE/dg10 = dE/dc10 * i10
     dUg = np.dot(dG10_e.T, H9)  # dE/dUg = dE/dg10_e h9^T, summed over the batch
     dH9 = np.dot(dG10_e, Ug)  # dE/dh9 = Ug^T dE/dg10_e
     dO10_e = H10_a * O10 * dH10 * (1.0 - O10)  # dE/do10_e = dE/do10 * o10 * (1 - o10), dE/do10 = dE/dh10 * h10_a
     del O10, H10_a, dH10
     dUo = np.dot(dO10_e.T, H9)  # dE/dUo = dE/do10_e h9^T, summed over the batch
     dH9 += np.dot(dO10_e, Uo)  # dE/dh9 += Uo^T dE/do10_e
-    dF10_e = C9 * F10 * dC10 * (1.0 - F10)  # dE/df10_e = dE/df10 * f10 * (1 - f10), dE/df10 = dE/dc10_a * c9
+    dF10_e = C9 * F10 * dC10 * (1.0 - F10)  # dE/df10_e = dE/df10 * f10 * (1 - f10), dE/df10 = dE/dc10 * c9
     del C9
     dUf = np.dot(dF10_e.T, H9)  # dE/dUf = dE/df10_e h9^T, summed over the batch
     dH9 += np.dot(dF10_e, Uf)  # dE/dh9 += Uf^T dE/df10_e
-    dI10_e = G10 * I10 * dC10 * (1.0 - I10)  # dE/di10_e = dE/di10 * i10 * (1 - i10), dE/di10 = dE/dc10_b * g10
+    dI10_e = G10 * I10 * dC10 * (1.0 - I10)  # dE/di10_e = dE/di10 * i10 * (1 - i10), dE/di10 = dE/dc10 * g10
     del I10, G10
     dUi = np.dot(dI10_e.T, H9)  # dE/dUi = dE/di10_e h9^T, summed over the batch
     del H9
     dH9 += np.dot(dI10_e, Ui)  # dE/dh9 += Ui^T dE/di10_e
-    # dE/dc9 = dE/dc10_a * f10, dE/dc9 += dE/dh9_a * (1 - h9_a ** 2), dE/dh9_a = dE/dh9 * o9
+    # dE/dc9 = dE/dc10 * f10, dE/dc9 += dE/dh9_a * (1 - h9_a ** 2), dE/dh9_a = dE/dh9 * o9
     dC9 = F10 * dC10 + O9 * dH9 * (1.0 - H9_a ** 2)
     del F10, dC10
-    dG9_e = I9 * dC9 * (1.0 - G9 ** 2)  # dE/dg9_e = dE/dg9 * (1 - g9 ** 2), dE/dg9 = dE/dc9_b * i9
+    dG9_e = I9 * dC9 * (1.0 - G9 ** 2)  # dE/dg9_e = dE/dg9 * (1 - g9 ** 2), dE/dg9 = dE/dc9 * i9
     dUg += np.dot(dG9_e.T, H8)  # dE/dUg += dE/dg9_e h8^T, summed over the batch
     dH8 = np.dot(dG9_e, Ug)  # dE/dh8 = Ug^T dE/dg9_e
-    dF9_e = C8 * F9 * dC9 * (1.0 - F9)  # dE/df9_e = dE/df9 * f9 * (1 - f9), dE/df9 = dE/dc9_a * c8
+    dF9_e = C8 * F9 * dC9 * (1.0 - F9)  # dE/df9_e = dE/df9 * f9 * (1 - f9), dE/df9 = dE/dc9 * c8
     del C8
     dUf += np.dot(dF9_e.T, H8)  # dE/dUf += dE/df9_e h8^T, summed over the batch
     dH8 += np.dot(dF9_e, Uf)  # dE/dh8 += Uf^T dE/df9_e
@@ -872,18 +872,18 @@ def loss_and_grad(params, X, T, check=True):
     del O9, H9_a, dH9
     dUo += np.dot(dO9_e.T, H8)  # dE/dUo += dE/do9_e h8^T, summed over the batch
     dH8 += np.dot(dO9_e, Uo)  # dE/dh8 += Uo^T dE/do9_e
-    dI9_e = G9 * I9 * dC9 * (1.0 - I9)  # dE/di9_e = dE/di9 * i9 * (1 - i9), dE/di9 = dE/dc9_b * g9
+    dI9_e = G9 * I9 * dC9 * (1.0 - I9)  # dE/di9_e = dE/di9 * i9 * (1 - i9), dE/di9 = dE/dc9 * g9
     del I9, G9
     dUi += np.dot(dI9_e.T, H8)  # dE/dUi += dE/di9_e h8^T, summed over the batch
     del H8
     dH8 += np.dot(dI9_e, Ui)  # dE/dh8 += Ui^T dE/di9_e
-    # dE/dc8 = dE/dc9_a * f9, dE/dc8 += dE/dh8_a * (1 - h8_a ** 2), dE/dh8_a = dE/dh8 * o8
+    # dE/dc8 = dE/dc9 * f9, dE/dc8 += dE/dh8_a * (1 - h8_a ** 2), dE/dh8_a = dE/dh8 * o8
     dC8 = F9 * dC9 + O8 * dH8 * (1.0 - H8_a ** 2)
     del F9, dC9
-    dG8_e = I8 * dC8 * (1.0 - G8 ** 2)  # dE/dg8_e = dE/dg8 * (1 - g8 ** 2), dE/dg8 = dE/dc8_b * i8
+    dG8_e = I8 * dC8 * (1.0 - G8 ** 2)  # dE/dg8_e = dE/dg8 * (1 - g8 ** 2), dE/dg8 = dE/dc8 * i8
     dUg += np.dot(dG8_e.T, H7)  # dE/dUg += dE/dg8_e h7^T, summed over the batch
     dH7 = np.dot(dG8_e, Ug)  # dE/dh7 = Ug^T dE/dg8_e
-    dF8_e = C7 * F8 * dC8 * (1.0 - F8)  # dE/df8_e = dE/df8 * f8 * (1 - f8), dE/df8 = dE/dc8_a * c7
+    dF8_e = C7 * F8 * dC8 * (1.0 - F8)  # dE/df8_e = dE/df8 * f8 * (1 - f8), dE/df8 = dE/dc8 * c7
     del C7
     dUf += np.dot(dF8_e.T, H7)  # dE/dUf += dE/df8_e h7^T, summed over the batch
     dH7 += np.dot(dF8_e, Uf)  # dE/dh7 += Uf^T dE/df8_e
@@ -891,18 +891,18 @@ def loss_and_grad(params, X, T, check=True):
     del O8, H8_a, dH8
     dUo += np.dot(dO8_e.T, H7)  # dE/dUo += dE/do8_e h7^T, summed over the batch
     dH7 += np.dot(dO8_e, Uo)  # dE/dh7 += Uo^T dE/do8_e
-    dI8_e = G8 * I8 * dC8 * (1.0 - I8)  # dE/di8_e = dE/di8 * i8 * (1 - i8), dE/di8 = dE/dc8_b * g8
+    dI8_e = G8 * I8 * dC8 * (1.0 - I8)  # dE/di8_e = dE/di8 * i8 * (1 - i8), dE/di8 = dE/dc8 * g8
     del I8, G8
     dUi += np.dot(dI8_e.T, H7)  # dE/dUi += dE/di8_e h7^T, summed over the batch
     del H7
     dH7 += np.dot(dI8_e, Ui)  # dE/dh7 += Ui^T dE/di8_e
-    # dE/dc7 = dE/dc8_a * f8, dE/dc7 += dE/dh7_a * (1 - h7_a ** 2), dE/dh7_a = dE/dh7 * o7
+    # dE/dc7 = dE/dc8 * f8, dE/dc7 += dE/dh7_a * (1 - h7_a ** 2), dE/dh7_a = dE/dh7 * o7
     dC7 = F8 * dC8 + O7 * dH7 * (1.0 - H7_a ** 2)
     del F8, dC8
-    dG7_e = I7 * dC7 * (1.0 - G7 ** 2)  # dE/dg7_e = dE/dg7 * (1 - g7 ** 2), dE/dg7 = dE/dc7_b * i7
+    dG7_e = I7 * dC7 * (1.0 - G7 ** 2)  # dE/dg7_e = dE/dg7 * (1 - g7 ** 2), dE/dg7 = dE/dc7 * i7
     dUg += np.dot(dG7_e.T, H6)  # dE/dUg += dE/dg7_e h6^T, summed over the batch
     dH6 = np.dot(dG7_e, Ug)  # dE/dh6 = Ug^T dE/dg7_e
-    dF7_e = C6 * F7 * dC7 * (1.0 - F7)  # dE/df7_e = dE/df7 * f7 * (1 - f7), dE/df7 = dE/dc7_a * c6
+    dF7_e = C6 * F7 * dC7 * (1.0 - F7)  # dE/df7_e = dE/df7 * f7 * (1 - f7), dE/df7 = dE/dc7 * c6
     del C6
     dUf += np.dot(dF7_e.T, H6)  # dE/dUf += dE/df7_e h6^T, summed over the batch
     dH6 += np.dot(dF7_e, Uf)  # dE/dh6 += Uf^T dE/df7_e
@@ -910,18 +910,18 @@ def loss_and_grad(params, X, T, check=True):
     del O7, H7_a, dH7
     dUo += np.dot(dO7_e.T, H6)  # dE/dUo += dE/do7_e h6^T, summed over the batch
     dH6 += np.dot(dO7_e, Uo)  # dE/dh6 += Uo^T dE/do7_e
-    dI7_e = G7 * I7 * dC7 * (1.0 - I7)  # dE/di7_e = dE/di7 * i7 * (1 - i7), dE/di7 = dE/dc7_b * g7
+    dI7_e = G7 * I7 * dC7 * (1.0 - I7)  # dE/di7_e = dE/di7 * i7 * (1 - i7), dE/di7 = dE/dc7 * g7
     del I7, G7
     dUi += np.dot(dI7_e.T, H6)  # dE/dUi += dE/di7_e h6^T, summed over the batch
     del H6
     dH6 += np.dot(dI7_e, Ui)  # dE/dh6 += Ui^T dE/di7_e
-    # dE/dc6 = dE/dc7_a * f7, dE/dc6 += dE/dh6_a * (1 - h6_a ** 2), dE/dh6_a = dE/dh6 * o6
+    # dE/dc6 = dE/dc7 * f7, dE/dc6 += dE/dh6_a * (1 - h6_a ** 2), dE/dh6_a = dE/dh6 * o6
     dC6 = F7 * dC7 + O6 * dH6 * (1.0 - H6_a ** 2)
     del F7, dC7
-    dG6_e = I6 * dC6 * (1.0 - G6 ** 2)  # dE/dg6_e = dE/dg6 * (1 - g6 ** 2), dE/dg6 = dE/dc6_b * i6
+    dG6_e = I6 * dC6 * (1.0 - G6 ** 2)  # dE/dg6_e = dE/dg6 * (1 - g6 ** 2), dE/dg6 = dE/dc6 * i6
     dUg += np.dot(dG6_e.T, H5)  # dE/dUg += dE/dg6_e h5^T, summed over the batch
     dH5 = np.dot(dG6_e, Ug)  # dE/dh5 = Ug^T dE/dg6_e
-    dF6_e = C5 * F6 * dC6 * (1.0 - F6)  # dE/df6_e = dE/df6 * f6 * (1 - f6), dE/df6 = dE/dc6_a * c5
+    dF6_e = C5 * F6 * dC6 * (1.0 - F6)  # dE/df6_e = dE/df6 * f6 * (1 - f6), dE/df6 = dE/dc6 * c5
     del C5
     dUf += np.dot(dF6_e.T, H5)  # dE/dUf += dE/df6_e h5^T, summed over the batch
     dH5 += np.dot(dF6_e, Uf)  # dE/dh5 += Uf^T dE/df6_e
@@ -929,18 +929,18 @@ def loss_and_grad(params, X, T, check=True):
     del O6, H6_a, dH6
     dUo += np.dot(dO6_e.T, H5)  # dE/dUo += dE/do6_e h5^T, summed over the batch
     dH5 += np.dot(dO6_e, Uo)  # dE/dh5 += Uo^T dE/do6_e
-    dI6_e = G6 * I6 * dC6 * (1.0 - I6)  # dE/di6_e = dE/di6 * i6 * (1 - i6), dE/di6 = dE/dc6_b * g6
+    dI6_e = G6 * I6 * dC6 * (1.0 - I6)  # dE/di6_e = dE/di6 * i6 * (1 - i6), dE/di6 = dE/dc6 * g6
     del I6, G6
     dUi += np.dot(dI6_e.T, H5)  # dE/dUi += dE/di6_e h5^T, summed over the batch
     del H5
     dH5 += np.dot(dI6_e, Ui)  # dE/dh5 += Ui^T dE/di6_e
-    # dE/dc5 = dE/dc6_a * f6, dE/dc5 += dE/dh5_a * (1 - h5_a ** 2), dE/dh5_a = dE/dh5 * o5
+    # dE/dc5 = dE/dc6 * f6, dE/dc5 += dE/dh5_a * (1 - h5_a ** 2), dE/dh5_a = dE/dh5 * o5
     dC5 = F6 * dC6 + O5 * dH5 * (1.0 - H5_a ** 2)
     del F6, dC6
-    dG5_e = I5 * dC5 * (1.0 - G5 ** 2)  # dE/dg5_e = dE/dg5 * (1 - g5 ** 2), dE/dg5 = dE/dc5_b * i5
+    dG5_e = I5 * dC5 * (1.0 - G5 ** 2)  # dE/dg5_e = dE/dg5 * (1 - g5 ** 2), dE/dg5 = dE/dc5 * i5
     dUg += np.dot(dG5_e.T, H4)  # dE/dUg += dE/dg5_e h4^T, summed over the batch
     dH4 = np.dot(dG5_e, Ug)  # dE/dh4 = Ug^T dE/dg5_e
-    dF5_e = C4 * F5 * dC5 * (1.0 - F5)  # dE/df5_e = dE/df5 * f5 * (1 - f5), dE/df5 = dE/dc5_a * c4
+    dF5_e = C4 * F5 * dC5 * (1.0 - F5)  # dE/df5_e = dE/df5 * f5 * (1 - f5), dE/df5 = dE/dc5 * c4
     del C4
     dUf += np.dot(dF5_e.T, H4)  # dE/dUf += dE/df5_e h4^T, summed over the batch
     dH4 += np.dot(dF5_e, Uf)  # dE/dh4 += Uf^T dE/df5_e
@@ -948,18 +948,18 @@ def loss_and_grad(params, X, T, check=True):
     del O5, H5_a, dH5
     dUo += np.dot(dO5_e.T, H4)  # dE/dUo += dE/do5_e h4^T, summed over the batch
     dH4 += np.dot(dO5_e, Uo)  # dE/dh4 += Uo^T dE/do5_e
-    dI5_e = G5 * I5 * dC5 * (1.0 - I5)  # dE/di5_e = dE/di5 * i5 * (1 - i5), dE/di5 = dE/dc5_b * g5
+    dI5_e = G5 * I5 * dC5 * (1.0 - I5)  # dE/di5_e = dE/di5 * i5 * (1 - i5), dE/di5 = dE/dc5 * g5
     del I5, G5
     dUi += np.dot(dI5_e.T, H4)  # dE/dUi += dE/di5_e h4^T, summed over the batch
     del H4
     dH4 += np.dot(dI5_e, Ui)  # dE/dh4 += Ui^T dE/di5_e
-    # dE/dc4 = dE/dc5_a * f5, dE/dc4 += dE/dh4_a * (1 - h4_a ** 2), dE/dh4_a = dE/dh4 * o4
+    # dE/dc4 = dE/dc5 * f5, dE/dc4 += dE/dh4_a * (1 - h4_a ** 2), dE/dh4_a = dE/dh4 * o4
     dC4 = F5 * dC5 + O4 * dH4 * (1.0 - H4_a ** 2)
     del F5, dC5
-    dG4_e = I4 * dC4 * (1.0 - G4 ** 2)  # dE/dg4_e = dE/dg4 * (1 - g4 ** 2), dE/dg4 = dE/dc4_b * i4
+    dG4_e = I4 * dC4 * (1.0 - G4 ** 2)  # dE/dg4_e = dE/dg4 * (1 - g4 ** 2), dE/dg4 = dE/dc4 * i4
     dUg += np.dot(dG4_e.T, H3)  # dE/dUg += dE/dg4_e h3^T, summed over the batch
     dH3 = np.dot(dG4_e, Ug)  # dE/dh3 = Ug^T dE/dg4_e
-    dF4_e = C3 * F4 * dC4 * (1.0 - F4)  # dE/df4_e = dE/df4 * f4 * (1 - f4), dE/df4 = dE/dc4_a * c3
+    dF4_e = C3 * F4 * dC4 * (1.0 - F4)  # dE/df4_e = dE/df4 * f4 * (1 - f4), dE/df4 = dE/dc4 * c3
     del C3
     dUf += np.dot(dF4_e.T, H3)  # dE/dUf += dE/df4_e h3^T, summed over the batch
     dH3 += np.dot(dF4_e, Uf)  # dE/dh3 += Uf^T dE/df4_e
@@ -967,18 +967,18 @@ def loss_and_grad(params, X, T, check=True):
     del O4, H4_a, dH4
     dUo += np.dot(dO4_e.T, H3)  # dE/dUo += dE/do4_e h3^T, summed over the batch
     dH3 += np.dot(dO4_e, Uo)  # dE/dh3 += Uo^T dE/do4_e
-    dI4_e = G4 * I4 * dC4 * (1.0 - I4)  # dE/di4_e = dE/di4 * i4 * (1 - i4), dE/di4 = dE/dc4_b * g4
+    dI4_e = G4 * I4 * dC4 * (1.0 - I4)  # dE/di4_e = dE/di4 * i4 * (1 - i4), dE/di4 = dE/dc4 * g4
     del I4, G4
     dUi += np.dot(dI4_e.T, H3)  # dE/dUi += dE/di4_e h3^T, summed over the batch
     del H3
     dH3 += np.dot(dI4_e, Ui)  # dE/dh3 += Ui^T dE/di4_e
-    # dE/dc3 = dE/dc4_a * f4, dE/dc3 += dE/dh3_a * (1 - h3_a ** 2), dE/dh3_a = dE/dh3 * o3
+    # dE/dc3 = dE/dc4 * f4, dE/dc3 += dE/dh3_a * (1 - h3_a ** 2), dE/dh3_a = dE/dh3 * o3
     dC3 = F4 * dC4 + O3 * dH3 * (1.0 - H3_a ** 2)
     del F4, dC4
-    dG3_e = I3 * dC3 * (1.0 - G3 ** 2)  # dE/dg3_e = dE/dg3 * (1 - g3 ** 2), dE/dg3 = dE/dc3_b * i3
+    dG3_e = I3 * dC3 * (1.0 - G3 ** 2)  # dE/dg3_e = dE/dg3 * (1 - g3 ** 2), dE/dg3 = dE/dc3 * i3
     dUg += np.dot(dG3_e.T, H2)  # dE/dUg += dE/dg3_e h2^T, summed over the batch
     dH2 = np.dot(dG3_e, Ug)  # dE/dh2 = Ug^T dE/dg3_e
-    dF3_e = C2 * F3 * dC3 * (1.0 - F3)  # dE/df3_e = dE/df3 * f3 * (1 - f3), dE/df3 = dE/dc3_a * c2
+    dF3_e = C2 * F3 * dC3 * (1.0 - F3)  # dE/df3_e = dE/df3 * f3 * (1 - f3), dE/df3 = dE/dc3 * c2
     del C2
     dUf += np.dot(dF3_e.T, H2)  # dE/dUf += dE/df3_e h2^T, summed over the batch
     dH2 += np.dot(dF3_e, Uf)  # dE/dh2 += Uf^T dE/df3_e
@@ -986,18 +986,18 @@ def loss_and_grad(params, X, T, check=True):
     del O3, H3_a, dH3
     dUo += np.dot(dO3_e.T, H2)  # dE/dUo += dE/do3_e h2^T, summed over the batch
     dH2 += np.dot(dO3_e, Uo)  # dE/dh2 += Uo^T dE/do3_e
-    dI3_e = G3 * I3 * dC3 * (1.0 - I3)  # dE/di3_e = dE/di3 * i3 * (1 - i3), dE/di3 = dE/dc3_b * g3
+    dI3_e = G3 * I3 * dC3 * (1.0 - I3)  # dE/di3_e = dE/di3 * i3 * (1 - i3), dE/di3 = dE/dc3 * g3
     del I3, G3
     dUi += np.dot(dI3_e.T, H2)  # dE/dUi += dE/di3_e h2^T, summed over the batch
     del H2
     dH2 += np.dot(dI3_e, Ui)  # dE/dh2 += Ui^T dE/di3_e
-    # dE/dc2 = dE/dc3_a * f3, dE/dc2 += dE/dh2_a * (1 - h2_a ** 2), dE/dh2_a = dE/dh2 * o2
+    # dE/dc2 = dE/dc3 * f3, dE/dc2 += dE/dh2_a * (1 - h2_a ** 2), dE/dh2_a = dE/dh2 * o2
     dC2 = F3 * dC3 + O2 * dH2 * (1.0 - H2_a ** 2)
     del F3, dC3
-    dG2_e = I2 * dC2 * (1.0 - G2 ** 2)  # dE/dg2_e = dE/dg2 * (1 - g2 ** 2), dE/dg2 = dE/dc2_b * i2
+    dG2_e = I2 * dC2 * (1.0 - G2 ** 2)  # dE/dg2_e = dE/dg2 * (1 - g2 ** 2), dE/dg2 = dE/dc2 * i2
     dUg += np.dot(dG2_e.T, H1)  # dE/dUg += dE/dg2_e h1^T, summed over the batch
     dH1 = np.dot(dG2_e, Ug)  # dE/dh1 = Ug^T dE/dg2_e
-    dF2_e = C1 * F2 * dC2 * (1.0 - F2)  # dE/df2_e = dE/df2 * f2 * (1 - f2), dE/df2 = dE/dc2_a * c1
+    dF2_e = C1 * F2 * dC2 * (1.0 - F2)  # dE/df2_e = dE/df2 * f2 * (1 - f2), dE/df2 = dE/dc2 * c1
     del C1
     dUf += np.dot(dF2_e.T, H1)  # dE/dUf += dE/df2_e h1^T, summed over the batch
     dH1 += np.dot(dF2_e, Uf)  # dE/dh1 += Uf^T dE/df2_e
@@ -1014,12 +1014,12 @@ def loss_and_grad(params, X, T, check=True):
     del O2, H2_a, dH2
     dUo += np.dot(dO2_e.T, H1)  # dE/dUo += dE/do2_e h1^T, summed over the batch
     dH1 += np.dot(dO2_e, Uo)  # dE/dh1 += Uo^T dE/do2_e
-    dI2_e = G2 * I2 * dC2 * (1.0 - I2)  # dE/di2_e = dE/di2 * i2 * (1 - i2), dE/di2 = dE/dc2_b * g2
+    dI2_e = G2 * I2 * dC2 * (1.0 - I2)  # dE/di2_e = dE/di2 * i2 * (1 - i2), dE/di2 = dE/dc2 * g2
     del I2, G2
     dUi += np.dot(dI2_e.T, H1)  # dE/dUi += dE/di2_e h1^T, summed over the batch
     del H1
     dH1 += np.dot(dI2_e, Ui)  # dE/dh1 += Ui^T dE/di2_e
-    # dE/dc1 = dE/dc2_a * f2, dE/dc1 += dE/dh1_a * (1 - h1_a ** 2), dE/dh1_a = dE/dh1 * o1
+    # dE/dc1 = dE/dc2 * f2, dE/dc1 += dE/dh1_a * (1 - h1_a ** 2), dE/dh1_a = dE/dh1 * o1
     dC1 = F2 * dC2 + O1 * dH1 * (1.0 - H1_a ** 2)
     del F2, dC2
     dG1_b = I1 * dC1 * (1.0 - G1 ** 2)  # dE/dg1_b = dE/dg1 * (1 - g1 ** 2), dE/dg1 = dE/dc1 * i1
