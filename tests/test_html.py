@@ -339,6 +339,21 @@ def test_the_student_edition_leaves_the_code_out(derivations):
         assert "## Backpropagation, step by step" in markdown
 
 
+def test_the_student_edition_says_nothing_about_code(derivations):
+    """A new user's finding: the student edition still said "the module returns its mean over the
+    batch" (and "backward() in the module has them all", "the NumPy line reads those windows").
+    It says what a batch's loss is instead, in LaTeX, HTML and Markdown."""
+    said = re.compile(r"\bmodule\b|NumPy|backward\(\)|Python", re.I)
+    for name, d in derivations.items():
+        page = d.html("student").split("<script>")[0].split("</style>")[-1]
+        for edition, source in (("latex", d.latex("student")), ("html", page), ("md", to_markdown(page))):
+            assert not said.findall(source), (name, edition, said.findall(source))
+        assert "module returns its mean over the batch" in d.latex() or "module returns the mean" in d.latex(), name
+    student = derivations["tutorial_222"].latex("student")
+    assert "section 2; the loss of a batch is its mean over the samples." in student
+    assert "The loss of a batch of $N$ samples is the mean, $E_{\\text{batch}}" in student
+
+
 def test_the_figure_draws_gates_values_and_gradients(derivations):
     """The computational graph as the lecture draws it: each gate in its box, each edge's value
     and gradient on it, the loss's on the arrow out of it; bent edges as curves."""

@@ -246,6 +246,8 @@ class LatexContext(Protocol):
 
     graph: Any
     graph_mode: bool
+    #: Whether the handout shows the code (the full edition; the student edition says nothing of it).
+    shows_code: bool
 
     def node(self, name: str) -> Node: ...
     def node_tex(self, node: str) -> str: ...

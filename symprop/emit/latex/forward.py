@@ -118,7 +118,9 @@ class ForwardSection:
             row("$t$", "target of the sample", "$n_L$", code("T"), claim("t", (0,))),
             row(
                 "$E$",
-                "loss of one sample (the module's loss is the mean over the batch)",
+                "loss of one sample ("
+                + ("the module's loss" if self.shows_code else "a batch's loss")
+                + " is the mean over the batch)",
                 "scalar",
                 code("loss(params, X, T)"),
                 code("E"),

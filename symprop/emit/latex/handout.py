@@ -230,8 +230,20 @@ class Handout(
         return Tex(
             "Units per layer, from the input: " + r" $\to$ ".join(text(part) for part in parts)
             + f"; {count_words(self.param_count, 'parameter')} in all. The loss of one sample is {words}, written out in"
-            " section 2; the module returns its mean over the batch."
+            f" section 2; {self.batch_mean_words()}."
         )
+
+    @property
+    def shows_code(self) -> bool:
+        """Whether this edition shows the code (``ops.base.LatexContext``): the full one."""
+        return self.edition == "full"
+
+    def batch_mean_words(self) -> str:
+        """``the module returns its mean over the batch``, said without the code in the student
+        edition (which says nothing about code: a new user's finding)."""
+        if self.shows_code:
+            return "the module returns its mean over the batch"
+        return "the loss of a batch is its mean over the samples"
 
     def code_listing(self) -> list[Tex]:
         """backward()'s lines (of a very long one, the first and the last, and how many between)."""
