@@ -453,3 +453,15 @@ def test_the_notebook_markdown_is_the_whole_derivation(derivations):
         assert section in shown
     assert r"$$ \begin{aligned}" in shown and "= 0.02193381 + 0.00203809 = 0.02397190" in shown  # LaTeX as it is, for Jupyter
     assert "```python\ndA2 = (A2 - T) / N" in shown
+
+
+def test_the_layer_table_names_an_activation_once():
+    """A new user's finding: the layer table printed "tanh (tanh)", the function's LaTeX name and
+    its registry name, the same word twice (HTML and LaTeX); sigma (sigmoid) keeps both."""
+    spec = {"name": "xor_net", "input": 2, "loss": "binary_cross_entropy",
+            "layers": [{"units": 2, "activation": "tanh"}, {"units": 1, "activation": "sigmoid"}]}  # fmt: skip
+    d = symprop.derive(symprop.from_dict(spec))
+    page, tex = d.html(), d.latex()
+    assert "(tanh)</td>" not in page and '<td>1</td><td>2</td><td><span class="math">\\tanh</span></td>' in page
+    assert "1 & 2 & $\\tanh$ & $W^{(1)}$" in tex and "$\\tanh$ (tanh)" not in tex
+    assert "2 & 1 & $\\sigma$ (sigmoid) &" in tex

@@ -49,6 +49,8 @@ class ForwardSection:
                 described = rf"${f}(z) = {form[0]}$ with {form[1]}" if form else rf"${f}(z) = {to_latex(layer.op.definition())}$"
             elif f.startswith(r"\operatorname"):
                 described = text(activation)
+            elif f.lstrip("\\") == activation:  # \tanh reads "tanh": not "tanh (tanh)"
+                described = f"${f}$"
             else:
                 described = f"${f}$ (" + text(activation) + ")"
             rows.append(
