@@ -458,3 +458,22 @@ def test_equally_short_forms_prefer_the_textbook_signs():
     assert str(textbook_form([(z - 2) * (z - 3)], sp.count_ops)) == "(z - 3)*(z - 2)"  # not 2 - z
     assert str(textbook_form([(z - 1) * (z - 3)], sp.count_ops)) == "(z - 3)*(z - 1)"  # a tie: as it was
     assert textbook_form([y * (1 - y)], sp.count_ops) == y * (1 - y)  # one sum: nothing to move
+
+
+def test_rows_of_named_functions_are_not_paired_past_the_margin():
+    """A new user's finding: in the worked numbers of a 2-2-1 tanh network (student edition, 10 pt)
+    ``a1 = tanh(...)`` and ``a2 = tanh(...)`` were set side by side, wider than the text and pushed
+    into the left margin: ``\\tanh`` was counted one character wide.  sigma rows still pair."""
+    from symprop.emit.latex.layout import segments
+
+    tanh_rows = [rf"a^{{(1)}}_{{{j}}} &= \tanh{{(z^{{(1)}}_{{{j}}})}} = \tanh{{(0.60000000)}} = 0.53704957" for j in (1, 2)]
+    assert segments(tanh_rows) == [tanh_rows]
+    sigma_rows = [rf"a^{{(1)}}_{{{j}}} &= \sigma(z^{{(1)}}_{{{j}}}) = \sigma(0.40000000) = 0.59868766" for j in (1, 2)]
+    assert segments(sigma_rows) == [[" & ".join(sigma_rows)]]
+    spec = {"name": "xor_net", "input": 2, "loss": "binary_cross_entropy",
+            "layers": [{"units": 2, "activation": "tanh"}, {"units": 1, "activation": "sigmoid"}],
+            "example": {"x": [1, 0], "t": [1], "learning_rate": 0.5,
+                        "params": {"W1": [[0.5, -0.4], [0.3, 0.8]], "b1": [0.1, -0.2],
+                                   "W2": [[0.7, -0.6]], "b2": [0.05]}}}  # fmt: skip
+    student = symprop.derive(symprop.from_dict(spec)).latex("student")
+    assert r"= 0.53704957\\" + "\n" + r"a^{(1)}_{2} &= \tanh" in student
