@@ -324,8 +324,8 @@ def backward(params, cache, T):
     dH = np.dot(dY_a, W2)  # dE/dh = W2^T dE/dy_a
     dH_d = dH * (H_d > 0.0)  # dE/dh_d = dE/dh * where(h_d > 0, 1, 0)
     dc = _batch_sum(dH_d)  # dE/dc = dE/dh_d, summed over the batch
-    dg = _batch_sum(dH_d * H_b)  # dE/dg = dE/dh_c * h_b, summed over the batch
-    dH_b = dH_d * g  # dE/dh_b = dE/dh_c * g
+    dg = _batch_sum(dH_d * H_b)  # dE/dg = dE/dh_d * h_b, summed over the batch
+    dH_b = dH_d * g  # dE/dh_b = dE/dh_d * g
     # dE/dh_a = (dE/dh_b - mean(dE/dh_b) - h_b * mean(dE/dh_b * h_b)) / sigma, over the batch
     dH_a = (dH_b - _batch_mean(dH_b, (0,)) - H_b * _batch_mean(dH_b * H_b, (0,))) * _rstd_H_b
     dW1 = np.dot(dH_a.T, X)  # dE/dW1 = dE/dh_a x^T, summed over the batch
@@ -372,8 +372,8 @@ def loss_and_grad(params, X, T, check=True):
     dH_d = np.multiply(dH, H_d > 0.0, out=dH)  # dE/dh_d = dE/dh * where(h_d > 0, 1, 0)
     del H_d, dH
     dc = _batch_sum(dH_d)  # dE/dc = dE/dh_d, summed over the batch
-    dg = _batch_sum(dH_d * H_b)  # dE/dg = dE/dh_c * h_b, summed over the batch
-    dH_b = dH_d * g  # dE/dh_b = dE/dh_c * g
+    dg = _batch_sum(dH_d * H_b)  # dE/dg = dE/dh_d * h_b, summed over the batch
+    dH_b = dH_d * g  # dE/dh_b = dE/dh_d * g
     del dH_d
     # dE/dh_a = (dE/dh_b - mean(dE/dh_b) - h_b * mean(dE/dh_b * h_b)) / sigma, over the batch
     dH_a = (dH_b - _batch_mean(dH_b, (0,)) - H_b * _batch_mean(dH_b * H_b, (0,))) * _rstd_H_b

@@ -692,7 +692,7 @@ def backward(params, cache, T):
     Y = cache["Y"]
     N = T.shape[0]
     dY = (Y - T) * (1 / 128 / N)  # dE/dy = y / 128 - t / 128
-    dc2 = _batch_sum(dY, 2)  # dE/dc2 = dE/df, summed over the broadcast axes
+    dc2 = _batch_sum(dY, 2)  # dE/dc2 = dE/dy, summed over the broadcast axes
     dF_c = dY @ W2.T  # dE/df_c = dE/dy W2^T
     dW2 = np.dot(F_c.reshape(-1, 128).T, dY.reshape(-1, 32))  # dE/dW2 = f_c^T dE/dy, summed over the batch
     # dE/df_b = dE/df_c * (0.5 * f_b * sqrt(2) * exp(-0.5 * f_b ** 2) / sqrt(pi) + 0.5 * erf(0.5 * f_b * sqrt(2)) + 0.5)
@@ -701,9 +701,9 @@ def backward(params, cache, T):
     dN2 = dF_b @ W1.T  # dE/dn2 = dE/df_b W1^T
     dW1 = np.dot(N2.reshape(-1, 32).T, dF_b.reshape(-1, 128))  # dE/dW1 = n2^T dE/df_b, summed over the batch
     db2 = _batch_sum(dN2, 2)  # dE/db2 = dE/dn2, summed over the broadcast axes
-    dg2 = _batch_sum(dN2 * N2_a, 2)  # dE/dg2 = dE/dn2_b * n2_a, summed over the broadcast axes
+    dg2 = _batch_sum(dN2 * N2_a, 2)  # dE/dg2 = dE/dn2 * n2_a, summed over the broadcast axes
     dH = dY  # dE/dh = dE/dy
-    dN2_a = dN2 * g2  # dE/dn2_a = dE/dn2_b * g2
+    dN2_a = dN2 * g2  # dE/dn2_a = dE/dn2 * g2
     # dE/dh += (dE/dn2_a - mean(dE/dn2_a) - n2_a * mean(dE/dn2_a * n2_a)) / sigma, along the last axis
     dH = dH + (dN2_a - (_row_sum(dN2_a) / 32) - N2_a * (_row_sum(dN2_a * N2_a) / 32)) * _rstd_N2_a
     dbo = _batch_sum(dH, 2)  # dE/dbo = dE/dh, summed over the broadcast axes
@@ -732,7 +732,7 @@ def backward(params, cache, T):
     dN1 = dN1 + dQ_a @ Wq.T  # dE/dn1 += dE/dq_a Wq^T
     dWq = np.dot(N1.reshape(-1, 32).T, dQ_a.reshape(-1, 32))  # dE/dWq = n1^T dE/dq_a, summed over the batch
     db1 = _batch_sum(dN1, 2)  # dE/db1 = dE/dn1, summed over the broadcast axes
-    dg1 = _batch_sum(dN1 * N1_a, 2)  # dE/dg1 = dE/dn1_b * n1_a, summed over the broadcast axes
+    dg1 = _batch_sum(dN1 * N1_a, 2)  # dE/dg1 = dE/dn1 * n1_a, summed over the broadcast axes
     return {
         "g1": dg1,
         "b1": db1,
@@ -809,7 +809,7 @@ def loss_and_grad(params, X, T, check=True):
     E = np.vdot(_r_Y, _r_Y) / 256 / N  # E = mse(y, t) = mean_i (y_i - t_i) ** 2, averaged over the batch
     dY = _r_Y * (1 / 128 / N)  # dE/dy = y / 128 - t / 128
     del _r_Y
-    dc2 = _batch_sum(dY, 2)  # dE/dc2 = dE/df, summed over the broadcast axes
+    dc2 = _batch_sum(dY, 2)  # dE/dc2 = dE/dy, summed over the broadcast axes
     dF_c = dY @ W2.T  # dE/df_c = dE/dy W2^T
     dW2 = np.dot(F_c.reshape(-1, 128).T, dY.reshape(-1, 32))  # dE/dW2 = f_c^T dE/dy, summed over the batch
     del F_c
@@ -821,10 +821,10 @@ def loss_and_grad(params, X, T, check=True):
     dW1 = np.dot(N2.reshape(-1, 32).T, dF_b.reshape(-1, 128))  # dE/dW1 = n2^T dE/df_b, summed over the batch
     del N2, dF_b
     db2 = _batch_sum(dN2, 2)  # dE/db2 = dE/dn2, summed over the broadcast axes
-    dg2 = _batch_sum(dN2 * N2_a, 2)  # dE/dg2 = dE/dn2_b * n2_a, summed over the broadcast axes
+    dg2 = _batch_sum(dN2 * N2_a, 2)  # dE/dg2 = dE/dn2 * n2_a, summed over the broadcast axes
     dH = dY  # dE/dh = dE/dy
     del dY
-    dN2_a = dN2 * g2  # dE/dn2_a = dE/dn2_b * g2
+    dN2_a = dN2 * g2  # dE/dn2_a = dE/dn2 * g2
     del dN2
     # dE/dh += (dE/dn2_a - mean(dE/dn2_a) - n2_a * mean(dE/dn2_a * n2_a)) / sigma, along the last axis
     dH = dH + (dN2_a - (_row_sum(dN2_a) / 32) - N2_a * (_row_sum(dN2_a * N2_a) / 32)) * _rstd_N2_a
@@ -875,7 +875,7 @@ def loss_and_grad(params, X, T, check=True):
     dWq = np.dot(N1.reshape(-1, 32).T, dQ_a.reshape(-1, 32))  # dE/dWq = n1^T dE/dq_a, summed over the batch
     del N1, dQ_a
     db1 = _batch_sum(dN1, 2)  # dE/db1 = dE/dn1, summed over the broadcast axes
-    dg1 = _batch_sum(dN1 * N1_a, 2)  # dE/dg1 = dE/dn1_b * n1_a, summed over the broadcast axes
+    dg1 = _batch_sum(dN1 * N1_a, 2)  # dE/dg1 = dE/dn1 * n1_a, summed over the broadcast axes
     return E, {
         "g1": dg1,
         "b1": db1,

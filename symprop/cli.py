@@ -116,8 +116,10 @@ def _rendered(args: argparse.Namespace, network, derivation) -> dict[str, str]:
             outputs[str(Path(latex_file_name(network.name, args.edition)).with_suffix(OUTPUTS[output]))] = sources[output]()
     if args.exercises:
         from .emit.latex.exercises import exercise_file_names
+        from .exercises import example_point
 
-        outputs.update(zip(exercise_file_names(network.name), derivation.exercises_latex()))
+        point = example_point(derivation, "--exercises")  # the flag's wording; the API names its methods
+        outputs.update(zip(exercise_file_names(network.name), derivation.exercises_latex(point)))
     return outputs
 
 

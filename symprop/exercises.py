@@ -110,14 +110,21 @@ def step_rate(derivation: Derivation, learning_rate: float | None) -> float | No
     return learning_rate if learning_rate is not None and derivation.graph.leaves("target") else None
 
 
-def example_point(derivation: Derivation) -> Point:
-    """The spec's worked example as a ``Point``; an error naming the spec without one."""
+#: Who asks for the worked example, as the error without one names it: the Python API (a
+#: ``Derivation``'s exercises methods, which take ``point=`` instead) unless the CLI says ``--exercises``.
+API_ASKER = "the exercises (exercises(), write_exercises(), exercises_latex())"
+
+
+def example_point(derivation: Derivation, asker: str = API_ASKER) -> Point:
+    """The spec's worked example as a ``Point``; an error naming the spec, and what needed it
+    (``asker``), without one."""
     network = derivation.network
     example = network.example
     if example is None:
+        other = "" if asker != API_ASKER else ", or pass point= (a symprop.exercises.Point: the numbers to ask about)"
         raise SymPropError(
-            f"{network.source}: example: --exercises needs a worked example (the numbers its questions ask about); "
-            "add an 'example' with the inputs, targets and parameters"
+            f"{network.source}: example: {asker} {'need' if asker == API_ASKER else 'needs'} a worked example (the numbers"
+            f" its questions ask about); add an 'example' with the inputs, targets and parameters{other}"
         )
     if getattr(network, "kind", "layers") == "graph":
         leaves = {**example.inputs, **example.targets, **example.params}

@@ -325,6 +325,23 @@ def test_cli_exercises_without_a_worked_example(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_api_exercises_without_a_worked_example_talk_api(tmp_path):
+    """A new user's finding: ``d.write_exercises()`` from Python said "--exercises needs a worked
+    example", a flag they never passed.  The API names its methods and its point= instead."""
+    spec = EXAMPLES / "residual_block.yaml"
+    d = symprop.derive(symprop.load(spec))
+    for call in (lambda: d.write_exercises(tmp_path), d.exercises_latex, d.exercises):
+        with pytest.raises(symprop.SymPropError) as raised:
+            call()
+        assert str(raised.value) == (
+            f"{spec}: example: the exercises (exercises(), write_exercises(), exercises_latex()) need a worked example "
+            "(the numbers its questions ask about); add an 'example' with the inputs, targets and parameters, or pass "
+            "point= (a symprop.exercises.Point: the numbers to ask about)"
+        )
+        assert "--exercises" not in str(raised.value)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_exercises_of_a_network_without_a_per_weight_view():
     spec = {
         "name": "wide",

@@ -339,6 +339,21 @@ def test_the_student_edition_leaves_the_code_out(derivations):
         assert "## Backpropagation, step by step" in markdown
 
 
+def test_the_student_edition_says_nothing_about_code(derivations):
+    """A new user's finding: the student edition still said "the module returns its mean over the
+    batch" (and "backward() in the module has them all", "the NumPy line reads those windows").
+    It says what a batch's loss is instead, in LaTeX, HTML and Markdown."""
+    said = re.compile(r"\bmodule\b|NumPy|backward\(\)|Python", re.I)
+    for name, d in derivations.items():
+        page = d.html("student").split("<script>")[0].split("</style>")[-1]
+        for edition, source in (("latex", d.latex("student")), ("html", page), ("md", to_markdown(page))):
+            assert not said.findall(source), (name, edition, said.findall(source))
+        assert "module returns its mean over the batch" in d.latex() or "module returns the mean" in d.latex(), name
+    student = derivations["tutorial_222"].latex("student")
+    assert "section 2; the loss of a batch is its mean over the samples." in student
+    assert "The loss of a batch of $N$ samples is the mean, $E_{\\text{batch}}" in student
+
+
 def test_the_figure_draws_gates_values_and_gradients(derivations):
     """The computational graph as the lecture draws it: each gate in its box, each edge's value
     and gradient on it, the loss's on the arrow out of it; bent edges as curves."""
@@ -441,3 +456,68 @@ def test_the_notebook_markdown_is_the_whole_derivation(derivations):
         assert section in shown
     assert r"$$ \begin{aligned}" in shown and "= 0.02193381 + 0.00203809 = 0.02397190" in shown  # LaTeX as it is, for Jupyter
     assert "```python\ndA2 = (A2 - T) / N" in shown
+
+
+def test_the_layer_table_names_an_activation_once():
+    """A new user's finding: the layer table printed "tanh (tanh)", the function's LaTeX name and
+    its registry name, the same word twice (HTML and LaTeX); sigma (sigmoid) keeps both."""
+    spec = {"name": "xor_net", "input": 2, "loss": "binary_cross_entropy",
+            "layers": [{"units": 2, "activation": "tanh"}, {"units": 1, "activation": "sigmoid"}]}  # fmt: skip
+    d = symprop.derive(symprop.from_dict(spec))
+    page, tex = d.html(), d.latex()
+    assert "(tanh)</td>" not in page and '<td>1</td><td>2</td><td><span class="math">\\tanh</span></td>' in page
+    assert "1 & 2 & $\\tanh$ & $W^{(1)}$" in tex and "$\\tanh$ (tanh)" not in tex
+    assert "2 & 1 & $\\sigma$ (sigmoid) &" in tex
+
+
+#: The least gap (cm) between a weight's label and an edge crossing its own: the SVG's estimate of
+#: a label's size is about 10% short of TikZ's (w21 = W3: 1.37 against 1.52 cm).
+CLEARANCE = 0.15
+
+
+def _corners_clear_of_crossing_edges(figure) -> list[tuple[str, str]]:
+    """(label, crossing edge's label) for each weight label of a neuron figure whose box (as the SVG
+    estimates its size: ``label_size``) reaches over, or within ``CLEARANCE`` of, an edge that
+    crosses its own."""
+    from symprop.emit.web.svg import PX, _place, label_size
+
+    at = {n["name"]: (float(n["x"]), float(n["y"])) for n in figure["nodes"]}
+    radius = float(figure["size"].removesuffix("mm")) / 20
+    edges = [e for e in figure["edges"] if e["label"]]
+
+    def side(point, a, b) -> float:
+        return (b[0] - a[0]) * (point[1] - a[1]) - (b[1] - a[1]) * (point[0] - a[0])
+
+    found = []
+    for e in edges:
+        (ax, ay), (bx, by) = at[e["source"]], at[e["target"]]
+        length = ((bx - ax) ** 2 + (by - ay) ** 2) ** 0.5
+        ux, uy = (bx - ax) / length, (by - ay) / length
+        position, where = _place(e["place"])
+        px, py = ax + ux * (radius + position * (length - 2 * radius)), ay + uy * (radius + position * (length - 2 * radius))
+        width, height = (v / PX for v in label_size(f"${e['label']}$", 0.8))
+        nx, ny = (uy, -ux) if where == "below" else (-uy, ux)
+        ends, depths = (-width / 2, width / 2), (0.03, 0.03 + height)
+        corners = [(px + s * ux + d * nx, py + s * uy + d * ny) for s in ends for d in depths]
+        for other in edges:
+            a, b = at[other["source"]], at[other["target"]]
+            crossing = other is not e and side(at[e["source"]], a, b) * side(at[e["target"]], a, b) < 0
+            far = ((b[0] - a[0]) ** 2 + (b[1] - a[1]) ** 2) ** 0.5
+            gaps = [side(c, a, b) / far for c in corners]  # signed distances in cm
+            if crossing and (len({g > 0 for g in gaps}) > 1 or min(map(abs, gaps)) < CLEARANCE):
+                found.append((str(e["label"]), str(other["label"])))
+    return found
+
+
+def test_weight_labels_keep_off_the_edges_that_cross_theirs():
+    """A new user's finding: in tutorial_222's figure (PDF and HTML, same coordinates) w21 = W3
+    ran into the edge of w12, and w12 = W2 into that of w21: the X of two crossing edges is now
+    taller where the labels are long (the tutorial's names)."""
+    from symprop.emit.latex.handout import Handout
+
+    for name in ("tutorial_222", "layer_equations_222"):
+        figure = Handout(symprop.derive(symprop.load(EXAMPLES / f"{name}.yaml"))).figure()
+        assert figure["kind"] == "neurons" and _corners_clear_of_crossing_edges(figure) == [], name
+    spec = {"name": "xor_net", "input": 2, "loss": "binary_cross_entropy",
+            "layers": [{"units": 2, "activation": "tanh"}, {"units": 1, "activation": "sigmoid"}]}  # fmt: skip
+    assert _corners_clear_of_crossing_edges(Handout(symprop.derive(symprop.from_dict(spec))).figure()) == []

@@ -469,3 +469,47 @@ def test_a_loss_of_one_output_keeps_its_signs():
     ``-t log a + (1 - t) log(1 - a)`` for one_weight_bce, a sign wrong)."""
     tex = latex_source(derive("one_weight_bce"))
     assert r"E = - t_{1} \log{(a^{(1)}_{1})} - (1 - t_{1}) \log{(1 - a^{(1)}_{1})}" + "\n" in tex
+
+
+def test_binary_cross_entropy_derivative_is_boxed_as_a_textbook_writes_it():
+    """A new user's finding: the handout boxed SymPy's ``(t - y)/(y (y - 1))``, as long as the
+    textbook's ``(y - t)/(y (1 - y))``.  Among equally short forms the one with the sums' signs
+    a textbook uses wins (``ops.base.textbook_form``), and sigmoid + BCE still fuse to a - t
+    (SymPy's product of the two now cancels by itself: the step still shows the product)."""
+    tex = latex_source(derive("one_weight_bce"))
+    assert r"&= \boxed{\frac{y - t}{y (1 - y)}} && \text{simplified (as the backward pass computes it)}" in tex
+    assert r"\frac{t - y}" not in tex and "y - 1)" not in tex
+    assert r"\cdot a^{(1)}_{j} (1 - a^{(1)}_{j}) = a^{(1)}_{j} - t_{j}\\" in tex
+    assert r"\delta^{(1)} = a^{(1)} - t" + "\n" in tex
+
+
+def test_equally_short_forms_prefer_the_textbook_signs():
+    import sympy as sp
+
+    from symprop.ops.base import textbook_form
+
+    y, t, z = sp.symbols("y t z")
+    assert str(textbook_form([(t - y) / (y * (y - 1))], sp.count_ops)) == "(-t + y)/(y*(1 - y))"
+    assert str(textbook_form([(z - 1) / (z - 3)], sp.count_ops)) == "(z - 1)/(z - 3)"  # 1 - z, but 3 - z: a tie
+    assert str(textbook_form([(z - 2) * (z - 3)], sp.count_ops)) == "(z - 3)*(z - 2)"  # not 2 - z
+    assert str(textbook_form([(z - 1) * (z - 3)], sp.count_ops)) == "(z - 3)*(z - 1)"  # a tie: as it was
+    assert textbook_form([y * (1 - y)], sp.count_ops) == y * (1 - y)  # one sum: nothing to move
+
+
+def test_rows_of_named_functions_are_not_paired_past_the_margin():
+    """A new user's finding: in the worked numbers of a 2-2-1 tanh network (student edition, 10 pt)
+    ``a1 = tanh(...)`` and ``a2 = tanh(...)`` were set side by side, wider than the text and pushed
+    into the left margin: ``\\tanh`` was counted one character wide.  sigma rows still pair."""
+    from symprop.emit.latex.layout import segments
+
+    tanh_rows = [rf"a^{{(1)}}_{{{j}}} &= \tanh{{(z^{{(1)}}_{{{j}}})}} = \tanh{{(0.60000000)}} = 0.53704957" for j in (1, 2)]
+    assert segments(tanh_rows) == [tanh_rows]
+    sigma_rows = [rf"a^{{(1)}}_{{{j}}} &= \sigma(z^{{(1)}}_{{{j}}}) = \sigma(0.40000000) = 0.59868766" for j in (1, 2)]
+    assert segments(sigma_rows) == [[" & ".join(sigma_rows)]]
+    spec = {"name": "xor_net", "input": 2, "loss": "binary_cross_entropy",
+            "layers": [{"units": 2, "activation": "tanh"}, {"units": 1, "activation": "sigmoid"}],
+            "example": {"x": [1, 0], "t": [1], "learning_rate": 0.5,
+                        "params": {"W1": [[0.5, -0.4], [0.3, 0.8]], "b1": [0.1, -0.2],
+                                   "W2": [[0.7, -0.6]], "b2": [0.05]}}}  # fmt: skip
+    student = symprop.derive(symprop.from_dict(spec)).latex("student")
+    assert r"= 0.53704957\\" + "\n" + r"a^{(1)}_{2} &= \tanh" in student

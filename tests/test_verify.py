@@ -406,8 +406,39 @@ def test_an_unknown_name_in_a_claim_is_shown_the_networks_own_element_names(spec
     one_layer = {"name": "sig_layer", "input": 3, "layers": [{"units": 2, "activation": "sigmoid"}], "loss": "half_sse"}
     net = symprop.from_dict(one_layer, "sig_layer.yaml") if spec == "sig_layer" else symprop.load(EXAMPLES / f"{spec}.yaml")
     with pytest.raises(SymPropError) as error:
-        symprop.verify(net, wrt, "a_1")
+        symprop.verify(net, wrt, "q_1" if spec == "sig_layer" else "a_1")  # a_1 is a1_1 on one layer
     assert said in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "spec, wrt, message",
+    [
+        ("tutorial_222", "b1_1", "--wrt 'b1_1': this network has no biases (its layers say bias: false); parameters: W1, W2"),
+        ("tutorial_222", "b2", "--wrt 'b2': this network has no biases (its layers say bias: false)"),
+        ("tutorial_222", "a_1", "--wrt 'a_1': 'a_1' does not say which layer: this network has 2, write a1_1 or a2_1;"),
+        ("tutorial_222", "z_2", "--wrt 'z_2': 'z_2' does not say which layer: this network has 2, write z1_2 or z2_2;"),
+        ("mixed_bias", "b1_1", "--wrt 'b1_1': layer 1 has no bias (bias: false); parameters: W1, W2, b2"),
+    ],
+)
+def test_a_name_the_network_has_not_is_told_why(spec, wrt, message):
+    """A new user's finding: --wrt b1_1 on tutorial_222 (no biases) got "did you mean 'z1_1'?",
+    and a_1 on a stack of two layers "did you mean 'a2_1'?": the network has no biases, and
+    a_1 does not say which layer."""
+    mixed = {"name": "mixed_bias", "input": 2, "loss": "half_sse",
+             "layers": [{"units": 2, "activation": "tanh", "bias": False}, {"units": 1, "activation": "sigmoid"}]}  # fmt: skip
+    net = symprop.from_dict(mixed, "mixed_bias.yaml") if spec == "mixed_bias" else symprop.load(EXAMPLES / f"{spec}.yaml")
+    with pytest.raises(SymPropError) as error:
+        symprop.verify(net, wrt, "a1_1")
+    assert message in str(error.value)
+    assert "did you mean" not in str(error.value)
+
+
+def test_a_and_z_without_a_layer_name_the_one_layer_of_a_one_layer_network():
+    """A new user's finding: o_1 and y_1 were read on a one-layer network, a_1 was not."""
+    net = symprop.load(EXAMPLES / "one_weight_bce.yaml")
+    assert str(symprop.verify(net, "W1_11", "(a_1 - t_1) * x_1")).startswith("dE/dW1_11: CORRECT")
+    assert str(symprop.verify(net, "W1_11", "(o_1 - t_1) * x_1")).startswith("dE/dW1_11: CORRECT")
+    assert str(symprop.verify(net, "z_1", "a_1 - t_1")).startswith("dE/dz1_1: CORRECT")
 
 
 def test_a_1_based_wrt_keeps_its_name_on_the_numeric_path():

@@ -168,7 +168,7 @@ class Activation(Op):
         if upstream:
             vector += rf" = {paren(upstream[1])} \odot {vlocal}"
         remarks = [upstream[2]] if upstream and upstream[2] else []
-        if self.numpy_saves(source, tex.graph):  # the NumPy line reads the part of f kept (numpy_adjoint)
+        if tex.shows_code and self.numpy_saves(source, tex.graph):  # the NumPy line reads the part of f kept
             part = sp.factor(self.kept.keep(registry.Z, *self.choice.constants))  # (erf(..) + 1) / 2 in a line of text
             kept = tex.to_latex(part, {registry.Z: tex.node_tex(z)}, fold_short_frac=True)
             array = escape_latex_text(naming.saved_name(tex.graph.array(a), self.kept.what))

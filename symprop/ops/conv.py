@@ -377,7 +377,7 @@ class Conv(Op):
                 "each kernel element met, in every window, the input element at its offset "
                 f"(indices from 0; ${tex.node_tex(x)}$ is 0 outside its bounds, the padding)"
             )
-            if self.numpy_saves(tex.node(step.source), tex.graph):  # numpy_adjoint reads the columns kept
+            if tex.shows_code and self.numpy_saves(tex.node(step.source), tex.graph):  # numpy_adjoint reads the columns kept
                 columns = escape_latex_text(naming.saved_name(tex.graph.array(step.source), self.KEPT))
                 note += rf"; the NumPy line reads those windows from \texttt{{{columns}}}, the copy of them the forward pass made"
             return element, "", note

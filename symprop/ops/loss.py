@@ -129,8 +129,11 @@ class Loss(Op):
             return None
         # Fuse only when cancelling really shortens the product (BCE + sigmoid gives a - t);
         # otherwise the backward pass keeps the two chain-rule steps, dE/da and da/dz.
-        # cancel/factor of a large product can run for minutes: bounded like tidy.
-        size = sp.count_ops(product)
+        # cancel/factor of a large product can run for minutes: bounded like tidy.  Its size is at
+        # least that of the two steps: SymPy's product may cancel by itself (binary cross-entropy's
+        # (y - t)/(y (1 - y)) times y (1 - y) is y - t), which is no reason to keep two steps.
+        steps = sp.count_ops(dloss) + sp.count_ops(derivative) + int(derivative != 1)
+        size = max(sp.count_ops(product), steps)
         if size > FUSE_MAX_OPS:
             notes.append(
                 f"{output.name}: the output activation and the loss are not fused: their product has {size} operations "
@@ -356,8 +359,9 @@ class Loss(Op):
         product = rf"{tex.factor(dloss, names)} \cdot {tex.factor(activation.op.derivative, names)}"
         element = rf"{delta} {eq} {chain} = {upstream}{product}"
         note = ""
-        if step.local != dloss * activation.op.derivative:
-            element += rf" = {times(tex.local(step.local, names))}"
+        simplified = tex.local(step.local, names)
+        if simplified != product:  # SymPy's product may cancel by itself (y - t): the step still shows it
+            element += rf" = {times(simplified)}"
             note = "the two factors multiplied and simplified by SymPy"
         return element, vector, note
 

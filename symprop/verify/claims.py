@@ -142,6 +142,10 @@ class ClaimNames:
             self._add("y", self.arrays[output.name], alias_of=output.name)
             if len(layers) == 2:
                 self._add("h", self.arrays["a1"], alias_of="a1", compact=True)
+            if len(layers) == 1:  # one layer: a and z name one tensor each, as o and y do (a_1 is a1_1)
+                for letter in ("a", "z"):
+                    if f"{letter}1" in self.arrays and letter not in graph.nodes:
+                        self._add(letter, self.arrays[f"{letter}1"], alias_of=f"{letter}1")
         for node in graph.nodes.values():
             match = _LAYERED.match(node.name)
             if not (match and match.group(1) == "z" and node.name in graph.needs_grad and len(node.shape) == 1):

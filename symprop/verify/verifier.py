@@ -146,8 +146,36 @@ class Verifier:
                     shape = graph.nodes[node_name].shape
                     index = unflat_index(symbols.index(symbol), shape)
                     return self._checked(_Wrt(node_name, index if shape else None, str(symbol)))
+        missing = self._missing_bias(name) or self._layer_letter(name)
+        if missing:
+            raise SymPropError(f"--wrt {text!r}: {missing}; {self._wrt_hint()}")
         close = did_you_mean(name, self.base.names.scalars) if self.derivation.has_scalar else ""
         raise SymPropError(f"--wrt {text!r}: unknown name{close}; {wrt_hint(self.derivation)}")
+
+    def _missing_bias(self, name: str) -> str | None:
+        """Why a layer stack's bias ``b2`` or ``b2_1`` that is not there is not (``bias: false``),
+        or None: "did you mean 'z1_1'?" for ``b1_1`` sent a new user the wrong way."""
+        layers = getattr(self.derivation.network, "layers", None)
+        match = re.fullmatch(r"b(\d+)(?:_\d+)?", name)
+        if not layers or not match or name in self.derivation.param_names:
+            return None
+        if not any(layer.bias for layer in layers):
+            return "this network has no biases (its layers say bias: false)"
+        index = int(match.group(1))
+        if 1 <= index <= len(layers) and not layers[index - 1].bias:
+            return f"layer {index} has no bias (bias: false)"
+        return None
+
+    def _layer_letter(self, name: str) -> str | None:
+        """Why ``a_1`` (``z``, ``a``, with no layer number) is not a name of a stack of several
+        layers: which layer it would be is not said (on one layer it is, ``ClaimNames``)."""
+        layers = getattr(self.derivation.network, "layers", None)
+        match = re.fullmatch(r"([az])(_\d+)?", name)
+        if not layers or len(layers) < 2 or not match:
+            return None
+        letter, index = match.group(1), match.group(2) or ""
+        spelled = " or ".join(f"{letter}{k}{index}" for k in range(1, len(layers) + 1))
+        return f"{name!r} does not say which layer: this network has {len(layers)}, write {spelled}"
 
     def _names_for_wrt(self) -> ClaimNames:
         if self.derivation.has_scalar:

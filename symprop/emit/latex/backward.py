@@ -42,7 +42,7 @@ class BackwardSection:
         for entry in gapped(steps, keep, BACKWARD_MAX_STEPS):
             if isinstance(entry, Gap):
                 words = self.unrolled.left_out([step.source for _, step in entry.items], "backward steps")
-                items.append({"gap": text(words + "; backward() in the module has them all")})
+                items.append({"gap": text(words + ("; backward() in the module has them all" if self.shows_code else ""))})
                 continue
             i, step = entry
             element, vector, note = self.step_math(step)

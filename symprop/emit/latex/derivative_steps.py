@@ -8,6 +8,7 @@ import sympy as sp
 
 from ... import differentiation, registry
 from ...latex_printing import paren, to_latex, visible_length
+from ...ops.base import textbook_form
 from .tex import Tex
 
 #: A derivative of more operations than this is shown as the backward pass computes it
@@ -35,14 +36,15 @@ def fold_constants(expr: sp.Expr) -> sp.Expr:
 
 def readable_derivative(expr: sp.Expr) -> sp.Expr:
     """A formula's derivative as a teacher writes it: the shortest on the page (by visible
-    length; the first of equals) of the backward pass's form and its ``together``, ``factor``
-    and ``cancel`` forms.  softsq ``z / (1 + z^2/2)``: ``2 (2 - z^2) / (z^2 + 2)^2``, where the
-    backward pass computes ``2 (1 - 2 z^2 / (z^2 + 2)) / (z^2 + 2)``.  Bounded: a piecewise
-    derivative, or one of over ``READABLE_MAX_OPS`` operations, stays as computed."""
+    length; among equals, the signs a textbook writes: ``ops.base.textbook_form``) of the backward
+    pass's form and its ``together``, ``factor`` and ``cancel`` forms.  softsq ``z / (1 + z^2/2)``:
+    ``2 (2 - z^2) / (z^2 + 2)^2``, where the backward pass computes ``2 (1 - 2 z^2 / (z^2 + 2)) /
+    (z^2 + 2)``.  Bounded: a piecewise derivative, or one of over ``READABLE_MAX_OPS`` operations,
+    stays as computed."""
     if expr.has(sp.Piecewise) or sp.count_ops(expr) > READABLE_MAX_OPS:
         return expr
     candidates = [expr, sp.together(expr), sp.factor(expr), sp.cancel(expr)]
-    return min(candidates, key=lambda e: visible_length(to_latex(e)))
+    return textbook_form(candidates, lambda e: visible_length(to_latex(e)))
 
 
 def registry_calls(expr: sp.Expr) -> list[str]:

@@ -9,6 +9,10 @@ from .notation import count_tex, op_name, shape_tex
 from .tex import Tex, text
 from .unrolled import Gap, gapped
 
+#: How much further apart (cm) the units of a small figure are when its weights' labels carry the
+#: tutorial's names too (``neuron_figure``).
+NAMED_EXTRA_HEIGHT = 0.3
+
 
 def _label_place(j: int, k: int, sizes: list[int], index: int) -> str:
     """Where a weight's label sits on its edge, so that no two labels of crossing edges meet: a
@@ -32,7 +36,12 @@ class FigureSection:
     def neuron_figure(self, sizes: list[int]) -> dict:
         widest = max(sizes)
         named = bool(self.aliases)  # weights labelled with the tutorial's names too: longer labels
-        step_x, step_y = (4.8 if named else 3.6), (1.9 if widest <= 3 else max(1.15, 8.0 / widest))
+        step_x, base_y = (4.8 if named else 3.6), (1.9 if widest <= 3 else max(1.15, 8.0 / widest))
+        # named, the labels of two crossing edges reach over a third of them: a taller X keeps
+        # tutorial_222's w21 = W3 off the edge of w12, and w12 = W2 off that of w21 (a new user's
+        # finding, PDF and HTML); the captions stay as far below the lowest unit as before (the
+        # student edition of the tutorial keeps its 5 pages)
+        step_y = base_y + (NAMED_EXTRA_HEIGHT if named and widest <= 3 else 0.0)
         columns = []
         labels = {0: [naming.latex_element("x", (i,)) for i in range(sizes[0])]}
         for layer in self.layers:
@@ -66,7 +75,7 @@ class FigureSection:
                     place = _label_place(j, k, sizes, layer.index)
                     edges.append({"source": source, "target": target, "label": Tex(label), "place": place})
         captions = [{"x": "0.00", "text": Tex(r"input $x$"), "sub": Tex(f"${sizes[0]}$ units")}]
-        top = max(sizes) * step_y / 2 + 0.2
+        top = (widest - 1) * step_y / 2 + base_y / 2 + 0.2
         for layer in self.layers:
             activation = op_name(layer.op)
             bias = "" if layer.bias is None else rf", bias ${self.node_tex(layer.bias)}$"

@@ -49,6 +49,8 @@ class ForwardSection:
                 described = rf"${f}(z) = {form[0]}$ with {form[1]}" if form else rf"${f}(z) = {to_latex(layer.op.definition())}$"
             elif f.startswith(r"\operatorname"):
                 described = text(activation)
+            elif f.lstrip("\\") == activation:  # \tanh reads "tanh": not "tanh (tanh)"
+                described = f"${f}$"
             else:
                 described = f"${f}$ (" + text(activation) + ")"
             rows.append(
@@ -120,7 +122,7 @@ class ForwardSection:
                 "$E$",
                 # beside loss(params, X, T); the student edition has no module column, and page 1
                 # says the batch mean already (without it, E's row took a second line there)
-                "loss of one sample" + (" (the module's loss is the mean over the batch)" if self.edition == "full" else ""),
+                "loss of one sample" + (" (the module's loss is the mean over the batch)" if self.shows_code else ""),
                 "scalar",
                 code("loss(params, X, T)"),
                 code("E"),

@@ -158,7 +158,7 @@ class GraphSpecSection:
         if definition == f"E = {self.node_tex(self.graph.loss)}":  # cs231n's neuron: the output f itself
             return (
                 f"There is no loss against targets: the handout differentiates the output ${self.node_tex(self.graph.loss)}$"
-                " (written $E$ in the backward pass), and the module returns its mean over the batch."
+                f" (written $E$ in the backward pass), and {self.batch_mean_words()}."
             )
         op = self.loss_node.op
         words = self.loss_words() or ("a formula of the spec" if op.loss_function and op.choice.formula is not None else None)
@@ -166,7 +166,7 @@ class GraphSpecSection:
         inline = visible_length(definition) <= SUMMARY_LOSS_MAX and r"\begin" not in definition
         formula = (f"${definition}$" + (f" with {form[2]}" if form else "")) if inline else "written out in section 2"
         said = f"{words}, {formula}" if words else formula
-        return f"The loss of one sample is {said}; the module returns its mean over the batch."
+        return f"The loss of one sample is {said}; {self.batch_mean_words()}."
 
     def loss_sentence(self) -> Tex:
         """After the forward equations, the loss of one sample said once: in words when the last

@@ -242,6 +242,18 @@ class Handout(
             + f"; {count_words(self.param_count, 'parameter')} in all. {self.loss_summary()}"
         )
 
+    @property
+    def shows_code(self) -> bool:
+        """Whether this edition shows the code (``ops.base.LatexContext``): the full one."""
+        return self.edition == "full"
+
+    def batch_mean_words(self) -> str:
+        """``the module returns its mean over the batch``, said without the code in the student
+        edition (which says nothing about code: a new user's finding)."""
+        if self.shows_code:
+            return "the module returns its mean over the batch"
+        return "the loss of a batch is its mean over the samples"
+
     def code_listing(self) -> list[Tex]:
         """backward()'s lines (of a very long one, the first and the last, and how many between)."""
         lines = [line.code for i in range(len(self.d.steps)) for line in self.numpy_lines[i]]

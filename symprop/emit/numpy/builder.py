@@ -661,7 +661,8 @@ class ModuleBuilder:
             before += pending.start(step.source)
         spelled = op.numpy_adjoint(step, self)
         target, math_target = self.graph.grad(step.target), f"dE/d{step.target}"
-        formula = f"{math_target} {'+=' if step.accumulate else '='} {spelled.math}{spelled.note}"
+        math = spelled.math if pending is None else pending.named_as_read(spelled.math)
+        formula = f"{math_target} {'+=' if step.accumulate else '='} {math}{spelled.note}"
         last = pending.last if pending is not None and pending.last and pending.last[0] == spelled.code else None
         if (
             last is not None
@@ -677,7 +678,11 @@ class ModuleBuilder:
             pending.read(step.source)
             return lines
         value = added_to(target, spelled.code) if step.accumulate else spelled.code
-        line = Line(f"{target} = {value}", ", ".join([formula, *(last[2] if last else [])]), self.batch_sums.get(spelled.code))
+        line = Line(
+            f"{target} = {value}",
+            ", ".join([formula, *(pending.folded if pending is not None else [])]),
+            self.batch_sums.get(spelled.code),
+        )
         if self.uniform_code(spelled.code) and (not step.accumulate or step.target in self.uniform_nodes):
             self.uniform_nodes.add(step.target)
         else:  # an array (a float plus an array of the target's shape is one too)

@@ -53,6 +53,12 @@ class PendingAdjoints:
         self.taken: dict[str, tuple[sp.Expr, list[str]]] = {}
         #: (code, expression, formulas folded in) of the last product spelled (``ModuleBuilder.product``).
         self.last: tuple[str, sp.Expr, list[str]] | None = None
+        #: The adjoints the step being spelled read under another's name (``take``), by node: its
+        #: formula names that other one, as its code does (``named_as_read``).
+        self.renamed: dict[str, str] = {}
+        #: The formulas folded into the products of the step being spelled (``take``): its line's
+        #: comment gives them, whatever the op wraps its product in (``_batch_sum(...)``).
+        self.folded: list[str] = []
 
     def node_of(self, symbol: sp.Expr) -> str | None:
         """The node whose adjoint ``symbol`` names, if it is waiting."""
@@ -73,12 +79,16 @@ class PendingAdjoints:
             return None
         expr = self.exprs[node]
         if isinstance(expr, sp.Symbol):
+            other = self.b.graph.node_of_grad(expr.name)
+            if other is not None:
+                self.renamed[node] = other
             return False, expr, []
         product = _factored(expr) * local
         if self.left[node] != 1 or not cancels_nothing(product, expr, local):
             return None
         self.codes.pop(node, None)
         self.taken[node] = expr, self.notes.pop(node)
+        self.folded += self.taken[node][1]
         del self.exprs[node]
         return True, product, self.taken[node][1]
 
@@ -94,7 +104,7 @@ class PendingAdjoints:
     def start(self, source: str) -> list[Line]:
         """A step reading the adjoint of ``source`` is about to be spelled: the line of that adjoint
         if it waits but cannot be folded into the step (other steps read it too)."""
-        self.last, self.taken = None, {}
+        self.last, self.taken, self.renamed, self.folded = None, {}, {}, []
         expr = self.exprs.get(source)
         return [self.line(source)] if expr is not None and not isinstance(expr, sp.Symbol) and self.left[source] > 1 else []
 
@@ -144,11 +154,19 @@ class PendingAdjoints:
                     names.append((self.b.graph.grad(node), self.exprs[node].name))
                     other = self.b.graph.node_of_grad(self.exprs[node].name)
                     if other is not None:
-                        comment = re.sub(rf"dE/d{re.escape(node)}(?!\w)", f"dE/d{other}", comment)
+                        comment = _renamed(comment, node, other)
                 else:
                     before.append(self.line(node))
             out.append(line.renamed(code, comment, names))
         return [*before, *out]
+
+    def named_as_read(self, formula: str) -> str:
+        """``formula`` of the step being spelled, naming each adjoint it read under another's name
+        (``take``) as its code does: ``dE/dg = dE/dh_d * h_b``, not ``dE/dh_c``, an adjoint the
+        module never writes (a reader looking for ``dH_c`` would find nothing)."""
+        for node, other in self.renamed.items():
+            formula = _renamed(formula, node, other)
+        return formula
 
     def flush(self) -> list[Line]:
         """The lines of the adjoints still waiting (none but a safety net: every one has a reader)."""
@@ -162,6 +180,11 @@ _IDENTIFIER = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
 def _named(name: str) -> str:
     """The pattern of identifier ``name`` in code (not a part of another name or an attribute)."""
     return rf"(?<![\w.]){re.escape(name)}(?!\w)"
+
+
+def _renamed(comment: str, node: str, other: str) -> str:
+    """``comment`` with the adjoint of ``node`` named as that of ``other``."""
+    return re.sub(rf"dE/d{re.escape(node)}(?!\w)", f"dE/d{other}", comment)
 
 
 def cancels_nothing(result: sp.Expr, *parts: sp.Expr) -> bool:
