@@ -350,7 +350,7 @@ def test_the_student_edition_says_nothing_about_code(derivations):
             assert not said.findall(source), (name, edition, said.findall(source))
         assert "module returns its mean over the batch" in d.latex() or "module returns the mean" in d.latex(), name
     student = derivations["tutorial_222"].latex("student")
-    assert "section 2; the loss of a batch is its mean over the samples." in student
+    assert "}{2}$; the loss of a batch is its mean over the samples." in student
     assert "The loss of a batch of $N$ samples is the mean, $E_{\\text{batch}}" in student
 
 
