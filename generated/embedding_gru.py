@@ -581,6 +581,9 @@ def loss_and_grad(params, X, T, check=True):
     bn = params["bn"]
     Wy = params["Wy"]
     by = params["by"]
+    _Uz_T = Uz.T.copy()  # Uz^T contiguous, for the products below
+    _Ur_T = Ur.T.copy()  # Ur^T contiguous, for the products below
+    _Un_T = Un.T.copy()  # Un^T contiguous, for the products below
     E_ = Emb.take(Ids, axis=0)  # e = Emb[ids]
     # _Wz_e[k] = Wz e[k] + bz for every step k: the rows of Emb projected, then picked, the bias added once
     _Wz_e = (Emb @ Wz.T + bz).take(Ids.T, axis=0)
@@ -589,41 +592,46 @@ def loss_and_grad(params, X, T, check=True):
     _Wn_e = (Emb @ Wn.T + bn).take(Ids.T, axis=0)
     N1 = np.tanh(_Wn_e[0])  # n1 = tanh(Wn e[0] + bn)
     H1 = N1 * Z1  # h1 = n1 * z1
-    Z2 = _sigmoid_fresh(_Wz_e[1] + np.dot(H1, Uz.T))  # z2 = sigmoid(bz + Wz e[1] + Uz h1)
+    Z2 = _sigmoid_fresh(_Wz_e[1] + np.dot(H1, _Uz_T))  # z2 = sigmoid(bz + Wz e[1] + Uz h1)
     # _Wr_e[k - 1] = Wr e[k] + br for k = 1..5: the rows of Emb projected, then picked, the bias added once
     _Wr_e = (Emb @ Wr.T + br).take(Ids[:, 1:6].T, axis=0)
-    R2 = _sigmoid_fresh(_Wr_e[0] + np.dot(H1, Ur.T))  # r2 = sigmoid(br + Wr e[1] + Ur h1)
+    R2 = _sigmoid_fresh(_Wr_e[0] + np.dot(H1, _Ur_T))  # r2 = sigmoid(br + Wr e[1] + Ur h1)
     N2_c = H1 * R2  # n2_c = h1 * r2
-    N2 = np.tanh(_Wn_e[1] + np.dot(N2_c, Un.T))  # n2 = tanh(bn + Wn e[1] + Un n2_c)
+    N2 = np.tanh(_Wn_e[1] + np.dot(N2_c, _Un_T))  # n2 = tanh(bn + Wn e[1] + Un n2_c)
     H2_a = 1.0 - Z2  # h2_a = 1 - z2
-    H2 = H1 * H2_a + N2 * Z2  # h2 = h1 * h2_a + n2 * z2
-    Z3 = _sigmoid_fresh(_Wz_e[2] + np.dot(H2, Uz.T))  # z3 = sigmoid(bz + Wz e[2] + Uz h2)
-    R3 = _sigmoid_fresh(_Wr_e[1] + np.dot(H2, Ur.T))  # r3 = sigmoid(br + Wr e[2] + Ur h2)
+    H2 = H1 * H2_a  # h2 = h1 * h2_a + n2 * z2
+    H2 += N2 * Z2
+    Z3 = _sigmoid_fresh(_Wz_e[2] + np.dot(H2, _Uz_T))  # z3 = sigmoid(bz + Wz e[2] + Uz h2)
+    R3 = _sigmoid_fresh(_Wr_e[1] + np.dot(H2, _Ur_T))  # r3 = sigmoid(br + Wr e[2] + Ur h2)
     N3_c = H2 * R3  # n3_c = h2 * r3
-    N3 = np.tanh(_Wn_e[2] + np.dot(N3_c, Un.T))  # n3 = tanh(bn + Wn e[2] + Un n3_c)
+    N3 = np.tanh(_Wn_e[2] + np.dot(N3_c, _Un_T))  # n3 = tanh(bn + Wn e[2] + Un n3_c)
     H3_a = 1.0 - Z3  # h3_a = 1 - z3
-    H3 = H2 * H3_a + N3 * Z3  # h3 = h2 * h3_a + n3 * z3
-    Z4 = _sigmoid_fresh(_Wz_e[3] + np.dot(H3, Uz.T))  # z4 = sigmoid(bz + Wz e[3] + Uz h3)
-    R4 = _sigmoid_fresh(_Wr_e[2] + np.dot(H3, Ur.T))  # r4 = sigmoid(br + Wr e[3] + Ur h3)
+    H3 = H2 * H3_a  # h3 = h2 * h3_a + n3 * z3
+    H3 += N3 * Z3
+    Z4 = _sigmoid_fresh(_Wz_e[3] + np.dot(H3, _Uz_T))  # z4 = sigmoid(bz + Wz e[3] + Uz h3)
+    R4 = _sigmoid_fresh(_Wr_e[2] + np.dot(H3, _Ur_T))  # r4 = sigmoid(br + Wr e[3] + Ur h3)
     N4_c = H3 * R4  # n4_c = h3 * r4
-    N4 = np.tanh(_Wn_e[3] + np.dot(N4_c, Un.T))  # n4 = tanh(bn + Wn e[3] + Un n4_c)
+    N4 = np.tanh(_Wn_e[3] + np.dot(N4_c, _Un_T))  # n4 = tanh(bn + Wn e[3] + Un n4_c)
     H4_a = 1.0 - Z4  # h4_a = 1 - z4
-    H4 = H3 * H4_a + N4 * Z4  # h4 = h3 * h4_a + n4 * z4
-    Z5 = _sigmoid_fresh(_Wz_e[4] + np.dot(H4, Uz.T))  # z5 = sigmoid(bz + Wz e[4] + Uz h4)
-    R5 = _sigmoid_fresh(_Wr_e[3] + np.dot(H4, Ur.T))  # r5 = sigmoid(br + Wr e[4] + Ur h4)
+    H4 = H3 * H4_a  # h4 = h3 * h4_a + n4 * z4
+    H4 += N4 * Z4
+    Z5 = _sigmoid_fresh(_Wz_e[4] + np.dot(H4, _Uz_T))  # z5 = sigmoid(bz + Wz e[4] + Uz h4)
+    R5 = _sigmoid_fresh(_Wr_e[3] + np.dot(H4, _Ur_T))  # r5 = sigmoid(br + Wr e[4] + Ur h4)
     N5_c = H4 * R5  # n5_c = h4 * r5
-    N5 = np.tanh(_Wn_e[4] + np.dot(N5_c, Un.T))  # n5 = tanh(bn + Wn e[4] + Un n5_c)
+    N5 = np.tanh(_Wn_e[4] + np.dot(N5_c, _Un_T))  # n5 = tanh(bn + Wn e[4] + Un n5_c)
     H5_a = 1.0 - Z5  # h5_a = 1 - z5
-    H5 = H4 * H5_a + N5 * Z5  # h5 = h4 * h5_a + n5 * z5
-    Z6 = _sigmoid_fresh(_Wz_e[5] + np.dot(H5, Uz.T))  # z6 = sigmoid(bz + Wz e[5] + Uz h5)
-    del _Wz_e
-    R6 = _sigmoid_fresh(_Wr_e[4] + np.dot(H5, Ur.T))  # r6 = sigmoid(br + Wr e[5] + Ur h5)
-    del _Wr_e
+    H5 = H4 * H5_a  # h5 = h4 * h5_a + n5 * z5
+    H5 += N5 * Z5
+    Z6 = _sigmoid_fresh(_Wz_e[5] + np.dot(H5, _Uz_T))  # z6 = sigmoid(bz + Wz e[5] + Uz h5)
+    del _Uz_T, _Wz_e
+    R6 = _sigmoid_fresh(_Wr_e[4] + np.dot(H5, _Ur_T))  # r6 = sigmoid(br + Wr e[5] + Ur h5)
+    del _Ur_T, _Wr_e
     N6_c = H5 * R6  # n6_c = h5 * r6
-    N6 = np.tanh(_Wn_e[5] + np.dot(N6_c, Un.T))  # n6 = tanh(bn + Wn e[5] + Un n6_c)
-    del _Wn_e
+    N6 = np.tanh(_Wn_e[5] + np.dot(N6_c, _Un_T))  # n6 = tanh(bn + Wn e[5] + Un n6_c)
+    del _Un_T, _Wn_e
     H6_a = 1.0 - Z6  # h6_a = 1 - z6
-    H6 = H5 * H6_a + N6 * Z6  # h6 = h5 * h6_a + n6 * z6
+    H6 = H5 * H6_a  # h6 = h5 * h6_a + n6 * z6
+    H6 += N6 * Z6
     Y_a = np.dot(H6, Wy.T) + by  # y_a = Wy h6 + by
     Y, _lse_Y = _softmax_lse(Y_a)  # y = softmax(y_a), and its log-sum-exp for the loss
     T = _targets(T, Y) if check or T.ndim == 1 else T
@@ -638,74 +646,98 @@ def loss_and_grad(params, X, T, check=True):
     dby = _batch_sum(dY_a)  # dE/dby = dE/dy_a, summed over the batch
     dH6 = np.dot(dY_a, Wy)  # dE/dh6 = Wy^T dE/dy_a
     del dY_a
-    dN6_f = Z6 * dH6 * (1.0 - N6 ** 2)  # dE/dn6_f = dE/dn6 * (1 - n6 ** 2), dE/dn6 = dE/dh6 * z6
+    _Z6_times_dH6 = Z6 * dH6  # read by 2 lines
+    del Z6
+    dN6_f = _Z6_times_dH6 * (1.0 - N6 ** 2)  # dE/dn6_f = dE/dn6 * (1 - n6 ** 2), dE/dn6 = dE/dh6 * z6
     dUn = np.dot(dN6_f.T, N6_c)  # dE/dUn = dE/dn6_f n6_c^T, summed over the batch
-    del N6_c
     dN6_c = np.dot(dN6_f, Un)  # dE/dn6_c = Un^T dE/dn6_f
-    dR6_e = H5 * R6 * dN6_c * (1.0 - R6)  # dE/dr6_e = dE/dr6 * r6 * (1 - r6), dE/dr6 = dE/dn6_c * h5
+    dR6_e = N6_c * dN6_c  # dE/dr6_e = dE/dr6 * r6 * (1 - r6), dE/dr6 = dE/dn6_c * h5
+    dR6_e *= 1.0 - R6
+    del N6_c
     dUr = np.dot(dR6_e.T, H5)  # dE/dUr = dE/dr6_e h5^T, summed over the batch
-    dH5 = H6_a * dH6 + R6 * dN6_c  # dE/dh5 = dE/dh6 * h6_a, dE/dh5 += dE/dn6_c * r6
-    del R6, H6_a, dN6_c
+    dH5 = H6_a * dH6  # dE/dh5 = dE/dh6 * h6_a, dE/dh5 += dE/dn6_c * r6
+    dH5 += R6 * dN6_c
+    del R6, dH6, dN6_c
     dH5 += np.dot(dR6_e, Ur)  # dE/dh5 += Ur^T dE/dr6_e
     # dE/dz6_e = dE/dz6 * z6 * (1 - z6), dE/dz6 = dE/dh6 * n6, dE/dz6 += dE/dh6_a * (-1), dE/dh6_a = dE/dh6 * h5
-    dZ6_e = Z6 * dH6 * (1.0 - Z6) * (N6 - H5)
-    del Z6, N6, dH6
+    dZ6_e = _Z6_times_dH6 * H6_a
+    dZ6_e *= N6 - H5
+    del N6, H6_a, _Z6_times_dH6
     dUz = np.dot(dZ6_e.T, H5)  # dE/dUz = dE/dz6_e h5^T, summed over the batch
     del H5
     dH5 += np.dot(dZ6_e, Uz)  # dE/dh5 += Uz^T dE/dz6_e
-    dN5_f = Z5 * dH5 * (1.0 - N5 ** 2)  # dE/dn5_f = dE/dn5 * (1 - n5 ** 2), dE/dn5 = dE/dh5 * z5
+    _Z5_times_dH5 = Z5 * dH5  # read by 2 lines
+    del Z5
+    dN5_f = _Z5_times_dH5 * (1.0 - N5 ** 2)  # dE/dn5_f = dE/dn5 * (1 - n5 ** 2), dE/dn5 = dE/dh5 * z5
     dUn += np.dot(dN5_f.T, N5_c)  # dE/dUn += dE/dn5_f n5_c^T, summed over the batch
-    del N5_c
     dN5_c = np.dot(dN5_f, Un)  # dE/dn5_c = Un^T dE/dn5_f
-    dR5_e = H4 * R5 * dN5_c * (1.0 - R5)  # dE/dr5_e = dE/dr5 * r5 * (1 - r5), dE/dr5 = dE/dn5_c * h4
+    dR5_e = N5_c * dN5_c  # dE/dr5_e = dE/dr5 * r5 * (1 - r5), dE/dr5 = dE/dn5_c * h4
+    dR5_e *= 1.0 - R5
+    del N5_c
     dUr += np.dot(dR5_e.T, H4)  # dE/dUr += dE/dr5_e h4^T, summed over the batch
-    dH4 = H5_a * dH5 + R5 * dN5_c  # dE/dh4 = dE/dh5 * h5_a, dE/dh4 += dE/dn5_c * r5
-    del R5, H5_a, dN5_c
+    dH4 = H5_a * dH5  # dE/dh4 = dE/dh5 * h5_a, dE/dh4 += dE/dn5_c * r5
+    dH4 += R5 * dN5_c
+    del R5, dH5, dN5_c
     dH4 += np.dot(dR5_e, Ur)  # dE/dh4 += Ur^T dE/dr5_e
     # dE/dz5_e = dE/dz5 * z5 * (1 - z5), dE/dz5 = dE/dh5 * n5, dE/dz5 += dE/dh5_a * (-1), dE/dh5_a = dE/dh5 * h4
-    dZ5_e = Z5 * dH5 * (1.0 - Z5) * (N5 - H4)
-    del Z5, N5, dH5
+    dZ5_e = _Z5_times_dH5 * H5_a
+    dZ5_e *= N5 - H4
+    del N5, H5_a, _Z5_times_dH5
     dUz += np.dot(dZ5_e.T, H4)  # dE/dUz += dE/dz5_e h4^T, summed over the batch
     del H4
     dH4 += np.dot(dZ5_e, Uz)  # dE/dh4 += Uz^T dE/dz5_e
-    dN4_f = Z4 * dH4 * (1.0 - N4 ** 2)  # dE/dn4_f = dE/dn4 * (1 - n4 ** 2), dE/dn4 = dE/dh4 * z4
+    _Z4_times_dH4 = Z4 * dH4  # read by 2 lines
+    del Z4
+    dN4_f = _Z4_times_dH4 * (1.0 - N4 ** 2)  # dE/dn4_f = dE/dn4 * (1 - n4 ** 2), dE/dn4 = dE/dh4 * z4
     dUn += np.dot(dN4_f.T, N4_c)  # dE/dUn += dE/dn4_f n4_c^T, summed over the batch
-    del N4_c
     dN4_c = np.dot(dN4_f, Un)  # dE/dn4_c = Un^T dE/dn4_f
-    dR4_e = H3 * R4 * dN4_c * (1.0 - R4)  # dE/dr4_e = dE/dr4 * r4 * (1 - r4), dE/dr4 = dE/dn4_c * h3
+    dR4_e = N4_c * dN4_c  # dE/dr4_e = dE/dr4 * r4 * (1 - r4), dE/dr4 = dE/dn4_c * h3
+    dR4_e *= 1.0 - R4
+    del N4_c
     dUr += np.dot(dR4_e.T, H3)  # dE/dUr += dE/dr4_e h3^T, summed over the batch
-    dH3 = H4_a * dH4 + R4 * dN4_c  # dE/dh3 = dE/dh4 * h4_a, dE/dh3 += dE/dn4_c * r4
-    del R4, H4_a, dN4_c
+    dH3 = H4_a * dH4  # dE/dh3 = dE/dh4 * h4_a, dE/dh3 += dE/dn4_c * r4
+    dH3 += R4 * dN4_c
+    del R4, dH4, dN4_c
     dH3 += np.dot(dR4_e, Ur)  # dE/dh3 += Ur^T dE/dr4_e
     # dE/dz4_e = dE/dz4 * z4 * (1 - z4), dE/dz4 = dE/dh4 * n4, dE/dz4 += dE/dh4_a * (-1), dE/dh4_a = dE/dh4 * h3
-    dZ4_e = Z4 * dH4 * (1.0 - Z4) * (N4 - H3)
-    del Z4, N4, dH4
+    dZ4_e = _Z4_times_dH4 * H4_a
+    dZ4_e *= N4 - H3
+    del N4, H4_a, _Z4_times_dH4
     dUz += np.dot(dZ4_e.T, H3)  # dE/dUz += dE/dz4_e h3^T, summed over the batch
     del H3
     dH3 += np.dot(dZ4_e, Uz)  # dE/dh3 += Uz^T dE/dz4_e
-    dN3_f = Z3 * dH3 * (1.0 - N3 ** 2)  # dE/dn3_f = dE/dn3 * (1 - n3 ** 2), dE/dn3 = dE/dh3 * z3
+    _Z3_times_dH3 = Z3 * dH3  # read by 2 lines
+    del Z3
+    dN3_f = _Z3_times_dH3 * (1.0 - N3 ** 2)  # dE/dn3_f = dE/dn3 * (1 - n3 ** 2), dE/dn3 = dE/dh3 * z3
     dUn += np.dot(dN3_f.T, N3_c)  # dE/dUn += dE/dn3_f n3_c^T, summed over the batch
-    del N3_c
     dN3_c = np.dot(dN3_f, Un)  # dE/dn3_c = Un^T dE/dn3_f
-    dR3_e = H2 * R3 * dN3_c * (1.0 - R3)  # dE/dr3_e = dE/dr3 * r3 * (1 - r3), dE/dr3 = dE/dn3_c * h2
+    dR3_e = N3_c * dN3_c  # dE/dr3_e = dE/dr3 * r3 * (1 - r3), dE/dr3 = dE/dn3_c * h2
+    dR3_e *= 1.0 - R3
+    del N3_c
     dUr += np.dot(dR3_e.T, H2)  # dE/dUr += dE/dr3_e h2^T, summed over the batch
-    dH2 = H3_a * dH3 + R3 * dN3_c  # dE/dh2 = dE/dh3 * h3_a, dE/dh2 += dE/dn3_c * r3
-    del R3, H3_a, dN3_c
+    dH2 = H3_a * dH3  # dE/dh2 = dE/dh3 * h3_a, dE/dh2 += dE/dn3_c * r3
+    dH2 += R3 * dN3_c
+    del R3, dH3, dN3_c
     dH2 += np.dot(dR3_e, Ur)  # dE/dh2 += Ur^T dE/dr3_e
     # dE/dz3_e = dE/dz3 * z3 * (1 - z3), dE/dz3 = dE/dh3 * n3, dE/dz3 += dE/dh3_a * (-1), dE/dh3_a = dE/dh3 * h2
-    dZ3_e = Z3 * dH3 * (1.0 - Z3) * (N3 - H2)
-    del Z3, N3, dH3
+    dZ3_e = _Z3_times_dH3 * H3_a
+    dZ3_e *= N3 - H2
+    del N3, H3_a, _Z3_times_dH3
     dUz += np.dot(dZ3_e.T, H2)  # dE/dUz += dE/dz3_e h2^T, summed over the batch
     del H2
     dH2 += np.dot(dZ3_e, Uz)  # dE/dh2 += Uz^T dE/dz3_e
-    dN2_f = Z2 * dH2 * (1.0 - N2 ** 2)  # dE/dn2_f = dE/dn2 * (1 - n2 ** 2), dE/dn2 = dE/dh2 * z2
+    _Z2_times_dH2 = Z2 * dH2  # read by 2 lines
+    del Z2
+    dN2_f = _Z2_times_dH2 * (1.0 - N2 ** 2)  # dE/dn2_f = dE/dn2 * (1 - n2 ** 2), dE/dn2 = dE/dh2 * z2
     dUn += np.dot(dN2_f.T, N2_c)  # dE/dUn += dE/dn2_f n2_c^T, summed over the batch
-    del N2_c
     dN2_c = np.dot(dN2_f, Un)  # dE/dn2_c = Un^T dE/dn2_f
-    dR2_e = H1 * R2 * dN2_c * (1.0 - R2)  # dE/dr2_e = dE/dr2 * r2 * (1 - r2), dE/dr2 = dE/dn2_c * h1
+    dR2_e = N2_c * dN2_c  # dE/dr2_e = dE/dr2 * r2 * (1 - r2), dE/dr2 = dE/dn2_c * h1
+    dR2_e *= 1.0 - R2
+    del N2_c
     dUr += np.dot(dR2_e.T, H1)  # dE/dUr += dE/dr2_e h1^T, summed over the batch
-    dH1 = H2_a * dH2 + R2 * dN2_c  # dE/dh1 = dE/dh2 * h2_a, dE/dh1 += dE/dn2_c * r2
-    del R2, H2_a, dN2_c
+    dH1 = H2_a * dH2  # dE/dh1 = dE/dh2 * h2_a, dE/dh1 += dE/dn2_c * r2
+    dH1 += R2 * dN2_c
+    del R2, dH2, dN2_c
     dH1 += np.dot(dR2_e, Ur)  # dE/dh1 += Ur^T dE/dr2_e
     # dE/d(Wr e[k]) of every step, rows of (batch x steps)
     _dWr_e = np.concatenate([dR2_e, dR3_e, dR4_e, dR5_e, dR6_e], axis=1).reshape(-1, 16)
@@ -715,12 +747,14 @@ def loss_and_grad(params, X, T, check=True):
     # dE/dWr = sum over k of dE/d(Wr e[k]) e[k]^T, summed over the batch, one product for all the steps
     dWr = np.dot(_dWr_e.T, E_[:, 1:6].reshape(-1, 12))
     # dE/dz2_e = dE/dz2 * z2 * (1 - z2), dE/dz2 = dE/dh2 * n2, dE/dz2 += dE/dh2_a * (-1), dE/dh2_a = dE/dh2 * h1
-    dZ2_e = Z2 * dH2 * (1.0 - Z2) * (N2 - H1)
-    del Z2, N2, dH2
+    dZ2_e = _Z2_times_dH2 * H2_a
+    dZ2_e *= N2 - H1
+    del N2, H2_a, _Z2_times_dH2
     dUz += np.dot(dZ2_e.T, H1)  # dE/dUz += dE/dz2_e h1^T, summed over the batch
-    del H1
     dH1 += np.dot(dZ2_e, Uz)  # dE/dh1 += Uz^T dE/dz2_e
-    dN1_b = Z1 * dH1 * (1.0 - N1 ** 2)  # dE/dn1_b = dE/dn1 * (1 - n1 ** 2), dE/dn1 = dE/dh1 * z1
+    dN1_b = Z1 * dH1  # dE/dn1_b = dE/dn1 * (1 - n1 ** 2), dE/dn1 = dE/dh1 * z1
+    dN1_b *= 1.0 - N1 ** 2
+    del N1
     # dE/d(Wn e[k]) of every step, rows of (batch x steps)
     _dWn_e = np.concatenate([dN1_b, dN2_f, dN3_f, dN4_f, dN5_f, dN6_f], axis=1).reshape(-1, 16)
     del dN6_f, dN5_f, dN4_f, dN3_f, dN2_f, dN1_b
@@ -729,8 +763,9 @@ def loss_and_grad(params, X, T, check=True):
     # dE/dbn = dE/dn6_f + dE/dn5_f + dE/dn4_f + dE/dn3_f + dE/dn2_f + dE/dn1_b, summed over the batch in one sum (the rows of the
     # stack)
     dbn = _batch_sum(_dWn_e)
-    dZ1_b = N1 * Z1 * dH1 * (1.0 - Z1)  # dE/dz1_b = dE/dz1 * z1 * (1 - z1), dE/dz1 = dE/dh1 * n1
-    del Z1, N1, dH1
+    dZ1_b = H1 * dH1  # dE/dz1_b = dE/dz1 * z1 * (1 - z1), dE/dz1 = dE/dh1 * n1
+    dZ1_b *= 1.0 - Z1
+    del Z1, H1, dH1
     # dE/d(Wz e[k]) of every step, rows of (batch x steps)
     _dWz_e = np.concatenate([dZ1_b, dZ2_e, dZ3_e, dZ4_e, dZ5_e, dZ6_e], axis=1).reshape(-1, 16)
     del dZ6_e, dZ5_e, dZ4_e, dZ3_e, dZ2_e, dZ1_b
@@ -831,5 +866,8 @@ def gradient_check(seed=0, batch=4, eps=1e-6, details=False):
 if __name__ == "__main__":
     error, compared, everything = gradient_check(details=True)
     what = f"all {everything:,}" if compared == everything else f"a sample of {compared:,} of {everything:,}"
-    print(f"embedding_gru: backward() vs central differences on {what} coordinates, relative error {error:.2e}")
+    print(
+        "embedding_gru: backward() vs central differences",
+        f"on {what} coordinates, relative error {error:.2e}",
+    )
     raise SystemExit(0 if error < 1e-6 else 1)

@@ -268,7 +268,8 @@ def loss_and_grad(params, X, T, check=True):
     bt = params["bt"]
     H = np.tanh(np.dot(X, Wh.T) + bh)  # h = tanh(Wh x + bh)
     T_ = _sigmoid_fresh(np.dot(X, Wt.T) + bt)  # t = sigmoid(Wt x + bt)
-    Y = H * T_ + X * (1.0 - T_)  # y = h * t + x * (1 - t)
+    _1_minus_T = 1.0 - T_  # read by 2 lines
+    Y = H * T_ + X * _1_minus_T  # y = h * t + x * (1 - t)
     T = _targets(T, Y) if check else T
     Target = T
     N = T.shape[0]
@@ -278,13 +279,16 @@ def loss_and_grad(params, X, T, check=True):
     E = 0.5 * np.vdot(_r_Y, _r_Y) / N
     dY = _r_Y / N  # dE/dy = y - target
     del _r_Y
+    _T_times_dY = T_ * dY  # read by 2 lines
+    del T_, dY
     # dE/dt_a = dE/dt * t * (1 - t), dE/dt = dE/dy_b * (-1), dE/dy_b = dE/dy * x, dE/dt += dE/dy * h
-    dT_a = T_ * dY * (1.0 - T_) * (H - X)
+    dT_a = _T_times_dY * _1_minus_T * (H - X)
+    del _1_minus_T
     dWt = np.dot(dT_a.T, X)  # dE/dWt = dE/dt_a x^T, summed over the batch
     dbt = _batch_sum(dT_a)  # dE/dbt = dE/dt_a, summed over the batch
     del dT_a
-    dH_a = T_ * dY * (1.0 - H ** 2)  # dE/dh_a = dE/dh * (1 - h ** 2), dE/dh = dE/dy * t
-    del H, T_, dY
+    dH_a = _T_times_dY * (1.0 - H ** 2)  # dE/dh_a = dE/dh * (1 - h ** 2), dE/dh = dE/dy * t
+    del H, _T_times_dY
     dWh = np.dot(dH_a.T, X)  # dE/dWh = dE/dh_a x^T, summed over the batch
     dbh = _batch_sum(dH_a)  # dE/dbh = dE/dh_a, summed over the batch
     return E, {
@@ -363,5 +367,8 @@ def gradient_check(seed=0, batch=4, eps=1e-6, details=False):
 if __name__ == "__main__":
     error, compared, everything = gradient_check(details=True)
     what = f"all {everything:,}" if compared == everything else f"a sample of {compared:,} of {everything:,}"
-    print(f"highway: backward() vs central differences on {what} coordinates, relative error {error:.2e}")
+    print(
+        "highway: backward() vs central differences",
+        f"on {what} coordinates, relative error {error:.2e}",
+    )
     raise SystemExit(0 if error < 1e-6 else 1)

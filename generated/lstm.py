@@ -748,6 +748,10 @@ def loss_and_grad(params, X, T, check=True):
     bg = params["bg"]
     Wy = params["Wy"]
     by = params["by"]
+    _Ui_T = Ui.T.copy()  # Ui^T contiguous, for the products below
+    _Uo_T = Uo.T.copy()  # Uo^T contiguous, for the products below
+    _Uf_T = Uf.T.copy()  # Uf^T contiguous, for the products below
+    _Ug_T = Ug.T.copy()  # Ug^T contiguous, for the products below
     # _Wi_x[k] = Wi x[k] + bi for every step k: one product for all the steps, the bias added once
     _Wi_x = X.swapaxes(0, 1) @ Wi.T + bi
     I1 = _sigmoid(_Wi_x[0])  # i1 = sigmoid(Wi x[0] + bi)
@@ -760,73 +764,99 @@ def loss_and_grad(params, X, T, check=True):
     C1 = G1 * I1  # c1 = g1 * i1
     H1_a = np.tanh(C1)  # h1_a = tanh(c1)
     H1 = H1_a * O1  # h1 = h1_a * o1
-    I2 = _sigmoid_fresh(_Wi_x[1] + np.dot(H1, Ui.T))  # i2 = sigmoid(bi + Wi x[1] + Ui h1)
-    O2 = _sigmoid_fresh(_Wo_x[1] + np.dot(H1, Uo.T))  # o2 = sigmoid(bo + Wo x[1] + Uo h1)
+    I2 = _sigmoid_fresh(_Wi_x[1] + np.dot(H1, _Ui_T))  # i2 = sigmoid(bi + Wi x[1] + Ui h1)
+    O2 = _sigmoid_fresh(_Wo_x[1] + np.dot(H1, _Uo_T))  # o2 = sigmoid(bo + Wo x[1] + Uo h1)
     # _Wf_x[k - 1] = Wf x[k] + bf for k = 1..9: one product for all the steps, the bias added once
     _Wf_x = X[:, 1:10].swapaxes(0, 1) @ Wf.T + bf
-    F2 = _sigmoid_fresh(_Wf_x[0] + np.dot(H1, Uf.T))  # f2 = sigmoid(bf + Wf x[1] + Uf h1)
-    G2 = np.tanh(_Wg_x[1] + np.dot(H1, Ug.T))  # g2 = tanh(bg + Wg x[1] + Ug h1)
-    C2 = C1 * F2 + G2 * I2  # c2 = c1 * f2 + g2 * i2
+    F2 = _sigmoid_fresh(_Wf_x[0] + np.dot(H1, _Uf_T))  # f2 = sigmoid(bf + Wf x[1] + Uf h1)
+    G2 = np.tanh(_Wg_x[1] + np.dot(H1, _Ug_T))  # g2 = tanh(bg + Wg x[1] + Ug h1)
+    _C1_times_F2 = C1 * F2  # read by 2 lines
+    _G2_times_I2 = G2 * I2  # read by 2 lines
+    C2 = _C1_times_F2 + _G2_times_I2  # c2 = c1 * f2 + g2 * i2
     H2_a = np.tanh(C2)  # h2_a = tanh(c2)
     H2 = H2_a * O2  # h2 = h2_a * o2
-    I3 = _sigmoid_fresh(_Wi_x[2] + np.dot(H2, Ui.T))  # i3 = sigmoid(bi + Wi x[2] + Ui h2)
-    O3 = _sigmoid_fresh(_Wo_x[2] + np.dot(H2, Uo.T))  # o3 = sigmoid(bo + Wo x[2] + Uo h2)
-    F3 = _sigmoid_fresh(_Wf_x[1] + np.dot(H2, Uf.T))  # f3 = sigmoid(bf + Wf x[2] + Uf h2)
-    G3 = np.tanh(_Wg_x[2] + np.dot(H2, Ug.T))  # g3 = tanh(bg + Wg x[2] + Ug h2)
-    C3 = C2 * F3 + G3 * I3  # c3 = c2 * f3 + g3 * i3
+    I3 = _sigmoid_fresh(_Wi_x[2] + np.dot(H2, _Ui_T))  # i3 = sigmoid(bi + Wi x[2] + Ui h2)
+    O3 = _sigmoid_fresh(_Wo_x[2] + np.dot(H2, _Uo_T))  # o3 = sigmoid(bo + Wo x[2] + Uo h2)
+    F3 = _sigmoid_fresh(_Wf_x[1] + np.dot(H2, _Uf_T))  # f3 = sigmoid(bf + Wf x[2] + Uf h2)
+    G3 = np.tanh(_Wg_x[2] + np.dot(H2, _Ug_T))  # g3 = tanh(bg + Wg x[2] + Ug h2)
+    _C2_times_F3 = C2 * F3  # read by 2 lines
+    del C2
+    _G3_times_I3 = G3 * I3  # read by 2 lines
+    C3 = _C2_times_F3 + _G3_times_I3  # c3 = c2 * f3 + g3 * i3
     H3_a = np.tanh(C3)  # h3_a = tanh(c3)
     H3 = H3_a * O3  # h3 = h3_a * o3
-    I4 = _sigmoid_fresh(_Wi_x[3] + np.dot(H3, Ui.T))  # i4 = sigmoid(bi + Wi x[3] + Ui h3)
-    O4 = _sigmoid_fresh(_Wo_x[3] + np.dot(H3, Uo.T))  # o4 = sigmoid(bo + Wo x[3] + Uo h3)
-    F4 = _sigmoid_fresh(_Wf_x[2] + np.dot(H3, Uf.T))  # f4 = sigmoid(bf + Wf x[3] + Uf h3)
-    G4 = np.tanh(_Wg_x[3] + np.dot(H3, Ug.T))  # g4 = tanh(bg + Wg x[3] + Ug h3)
-    C4 = C3 * F4 + G4 * I4  # c4 = c3 * f4 + g4 * i4
+    I4 = _sigmoid_fresh(_Wi_x[3] + np.dot(H3, _Ui_T))  # i4 = sigmoid(bi + Wi x[3] + Ui h3)
+    O4 = _sigmoid_fresh(_Wo_x[3] + np.dot(H3, _Uo_T))  # o4 = sigmoid(bo + Wo x[3] + Uo h3)
+    F4 = _sigmoid_fresh(_Wf_x[2] + np.dot(H3, _Uf_T))  # f4 = sigmoid(bf + Wf x[3] + Uf h3)
+    G4 = np.tanh(_Wg_x[3] + np.dot(H3, _Ug_T))  # g4 = tanh(bg + Wg x[3] + Ug h3)
+    _C3_times_F4 = C3 * F4  # read by 2 lines
+    del C3
+    _G4_times_I4 = G4 * I4  # read by 2 lines
+    C4 = _C3_times_F4 + _G4_times_I4  # c4 = c3 * f4 + g4 * i4
     H4_a = np.tanh(C4)  # h4_a = tanh(c4)
     H4 = H4_a * O4  # h4 = h4_a * o4
-    I5 = _sigmoid_fresh(_Wi_x[4] + np.dot(H4, Ui.T))  # i5 = sigmoid(bi + Wi x[4] + Ui h4)
-    O5 = _sigmoid_fresh(_Wo_x[4] + np.dot(H4, Uo.T))  # o5 = sigmoid(bo + Wo x[4] + Uo h4)
-    F5 = _sigmoid_fresh(_Wf_x[3] + np.dot(H4, Uf.T))  # f5 = sigmoid(bf + Wf x[4] + Uf h4)
-    G5 = np.tanh(_Wg_x[4] + np.dot(H4, Ug.T))  # g5 = tanh(bg + Wg x[4] + Ug h4)
-    C5 = C4 * F5 + G5 * I5  # c5 = c4 * f5 + g5 * i5
+    I5 = _sigmoid_fresh(_Wi_x[4] + np.dot(H4, _Ui_T))  # i5 = sigmoid(bi + Wi x[4] + Ui h4)
+    O5 = _sigmoid_fresh(_Wo_x[4] + np.dot(H4, _Uo_T))  # o5 = sigmoid(bo + Wo x[4] + Uo h4)
+    F5 = _sigmoid_fresh(_Wf_x[3] + np.dot(H4, _Uf_T))  # f5 = sigmoid(bf + Wf x[4] + Uf h4)
+    G5 = np.tanh(_Wg_x[4] + np.dot(H4, _Ug_T))  # g5 = tanh(bg + Wg x[4] + Ug h4)
+    _C4_times_F5 = C4 * F5  # read by 2 lines
+    del C4
+    _G5_times_I5 = G5 * I5  # read by 2 lines
+    C5 = _C4_times_F5 + _G5_times_I5  # c5 = c4 * f5 + g5 * i5
     H5_a = np.tanh(C5)  # h5_a = tanh(c5)
     H5 = H5_a * O5  # h5 = h5_a * o5
-    I6 = _sigmoid_fresh(_Wi_x[5] + np.dot(H5, Ui.T))  # i6 = sigmoid(bi + Wi x[5] + Ui h5)
-    O6 = _sigmoid_fresh(_Wo_x[5] + np.dot(H5, Uo.T))  # o6 = sigmoid(bo + Wo x[5] + Uo h5)
-    F6 = _sigmoid_fresh(_Wf_x[4] + np.dot(H5, Uf.T))  # f6 = sigmoid(bf + Wf x[5] + Uf h5)
-    G6 = np.tanh(_Wg_x[5] + np.dot(H5, Ug.T))  # g6 = tanh(bg + Wg x[5] + Ug h5)
-    C6 = C5 * F6 + G6 * I6  # c6 = c5 * f6 + g6 * i6
+    I6 = _sigmoid_fresh(_Wi_x[5] + np.dot(H5, _Ui_T))  # i6 = sigmoid(bi + Wi x[5] + Ui h5)
+    O6 = _sigmoid_fresh(_Wo_x[5] + np.dot(H5, _Uo_T))  # o6 = sigmoid(bo + Wo x[5] + Uo h5)
+    F6 = _sigmoid_fresh(_Wf_x[4] + np.dot(H5, _Uf_T))  # f6 = sigmoid(bf + Wf x[5] + Uf h5)
+    G6 = np.tanh(_Wg_x[5] + np.dot(H5, _Ug_T))  # g6 = tanh(bg + Wg x[5] + Ug h5)
+    _C5_times_F6 = C5 * F6  # read by 2 lines
+    del C5
+    _G6_times_I6 = G6 * I6  # read by 2 lines
+    C6 = _C5_times_F6 + _G6_times_I6  # c6 = c5 * f6 + g6 * i6
     H6_a = np.tanh(C6)  # h6_a = tanh(c6)
     H6 = H6_a * O6  # h6 = h6_a * o6
-    I7 = _sigmoid_fresh(_Wi_x[6] + np.dot(H6, Ui.T))  # i7 = sigmoid(bi + Wi x[6] + Ui h6)
-    O7 = _sigmoid_fresh(_Wo_x[6] + np.dot(H6, Uo.T))  # o7 = sigmoid(bo + Wo x[6] + Uo h6)
-    F7 = _sigmoid_fresh(_Wf_x[5] + np.dot(H6, Uf.T))  # f7 = sigmoid(bf + Wf x[6] + Uf h6)
-    G7 = np.tanh(_Wg_x[6] + np.dot(H6, Ug.T))  # g7 = tanh(bg + Wg x[6] + Ug h6)
-    C7 = C6 * F7 + G7 * I7  # c7 = c6 * f7 + g7 * i7
+    I7 = _sigmoid_fresh(_Wi_x[6] + np.dot(H6, _Ui_T))  # i7 = sigmoid(bi + Wi x[6] + Ui h6)
+    O7 = _sigmoid_fresh(_Wo_x[6] + np.dot(H6, _Uo_T))  # o7 = sigmoid(bo + Wo x[6] + Uo h6)
+    F7 = _sigmoid_fresh(_Wf_x[5] + np.dot(H6, _Uf_T))  # f7 = sigmoid(bf + Wf x[6] + Uf h6)
+    G7 = np.tanh(_Wg_x[6] + np.dot(H6, _Ug_T))  # g7 = tanh(bg + Wg x[6] + Ug h6)
+    _C6_times_F7 = C6 * F7  # read by 2 lines
+    del C6
+    _G7_times_I7 = G7 * I7  # read by 2 lines
+    C7 = _C6_times_F7 + _G7_times_I7  # c7 = c6 * f7 + g7 * i7
     H7_a = np.tanh(C7)  # h7_a = tanh(c7)
     H7 = H7_a * O7  # h7 = h7_a * o7
-    I8 = _sigmoid_fresh(_Wi_x[7] + np.dot(H7, Ui.T))  # i8 = sigmoid(bi + Wi x[7] + Ui h7)
-    O8 = _sigmoid_fresh(_Wo_x[7] + np.dot(H7, Uo.T))  # o8 = sigmoid(bo + Wo x[7] + Uo h7)
-    F8 = _sigmoid_fresh(_Wf_x[6] + np.dot(H7, Uf.T))  # f8 = sigmoid(bf + Wf x[7] + Uf h7)
-    G8 = np.tanh(_Wg_x[7] + np.dot(H7, Ug.T))  # g8 = tanh(bg + Wg x[7] + Ug h7)
-    C8 = C7 * F8 + G8 * I8  # c8 = c7 * f8 + g8 * i8
+    I8 = _sigmoid_fresh(_Wi_x[7] + np.dot(H7, _Ui_T))  # i8 = sigmoid(bi + Wi x[7] + Ui h7)
+    O8 = _sigmoid_fresh(_Wo_x[7] + np.dot(H7, _Uo_T))  # o8 = sigmoid(bo + Wo x[7] + Uo h7)
+    F8 = _sigmoid_fresh(_Wf_x[6] + np.dot(H7, _Uf_T))  # f8 = sigmoid(bf + Wf x[7] + Uf h7)
+    G8 = np.tanh(_Wg_x[7] + np.dot(H7, _Ug_T))  # g8 = tanh(bg + Wg x[7] + Ug h7)
+    _C7_times_F8 = C7 * F8  # read by 2 lines
+    del C7
+    _G8_times_I8 = G8 * I8  # read by 2 lines
+    C8 = _C7_times_F8 + _G8_times_I8  # c8 = c7 * f8 + g8 * i8
     H8_a = np.tanh(C8)  # h8_a = tanh(c8)
     H8 = H8_a * O8  # h8 = h8_a * o8
-    I9 = _sigmoid_fresh(_Wi_x[8] + np.dot(H8, Ui.T))  # i9 = sigmoid(bi + Wi x[8] + Ui h8)
-    O9 = _sigmoid_fresh(_Wo_x[8] + np.dot(H8, Uo.T))  # o9 = sigmoid(bo + Wo x[8] + Uo h8)
-    F9 = _sigmoid_fresh(_Wf_x[7] + np.dot(H8, Uf.T))  # f9 = sigmoid(bf + Wf x[8] + Uf h8)
-    G9 = np.tanh(_Wg_x[8] + np.dot(H8, Ug.T))  # g9 = tanh(bg + Wg x[8] + Ug h8)
-    C9 = C8 * F9 + G9 * I9  # c9 = c8 * f9 + g9 * i9
+    I9 = _sigmoid_fresh(_Wi_x[8] + np.dot(H8, _Ui_T))  # i9 = sigmoid(bi + Wi x[8] + Ui h8)
+    O9 = _sigmoid_fresh(_Wo_x[8] + np.dot(H8, _Uo_T))  # o9 = sigmoid(bo + Wo x[8] + Uo h8)
+    F9 = _sigmoid_fresh(_Wf_x[7] + np.dot(H8, _Uf_T))  # f9 = sigmoid(bf + Wf x[8] + Uf h8)
+    G9 = np.tanh(_Wg_x[8] + np.dot(H8, _Ug_T))  # g9 = tanh(bg + Wg x[8] + Ug h8)
+    _C8_times_F9 = C8 * F9  # read by 2 lines
+    del C8
+    _G9_times_I9 = G9 * I9  # read by 2 lines
+    C9 = _C8_times_F9 + _G9_times_I9  # c9 = c8 * f9 + g9 * i9
     H9_a = np.tanh(C9)  # h9_a = tanh(c9)
     H9 = H9_a * O9  # h9 = h9_a * o9
-    I10 = _sigmoid_fresh(_Wi_x[9] + np.dot(H9, Ui.T))  # i10 = sigmoid(bi + Wi x[9] + Ui h9)
-    del _Wi_x
-    F10 = _sigmoid_fresh(_Wf_x[8] + np.dot(H9, Uf.T))  # f10 = sigmoid(bf + Wf x[9] + Uf h9)
-    del _Wf_x
-    O10 = _sigmoid_fresh(_Wo_x[9] + np.dot(H9, Uo.T))  # o10 = sigmoid(bo + Wo x[9] + Uo h9)
-    del _Wo_x
-    G10 = np.tanh(_Wg_x[9] + np.dot(H9, Ug.T))  # g10 = tanh(bg + Wg x[9] + Ug h9)
-    del _Wg_x
-    H10_a = np.tanh(C9 * F10 + G10 * I10)  # h10_a = tanh(c9 * f10 + g10 * i10)
+    I10 = _sigmoid_fresh(_Wi_x[9] + np.dot(H9, _Ui_T))  # i10 = sigmoid(bi + Wi x[9] + Ui h9)
+    del _Ui_T, _Wi_x
+    F10 = _sigmoid_fresh(_Wf_x[8] + np.dot(H9, _Uf_T))  # f10 = sigmoid(bf + Wf x[9] + Uf h9)
+    del _Uf_T, _Wf_x
+    O10 = _sigmoid_fresh(_Wo_x[9] + np.dot(H9, _Uo_T))  # o10 = sigmoid(bo + Wo x[9] + Uo h9)
+    del _Uo_T, _Wo_x
+    G10 = np.tanh(_Wg_x[9] + np.dot(H9, _Ug_T))  # g10 = tanh(bg + Wg x[9] + Ug h9)
+    del _Ug_T, _Wg_x
+    _C9_times_F10 = C9 * F10  # read by 2 lines
+    del C9
+    _G10_times_I10 = G10 * I10  # read by 2 lines
+    H10_a = np.tanh(_C9_times_F10 + _G10_times_I10)  # h10_a = tanh(c9 * f10 + g10 * i10)
     H10 = H10_a * O10  # h10 = h10_a * o10
     Y = np.dot(H10, Wy.T) + by  # y = Wy h10 + by
     T = _targets(T, Y) if check else T
@@ -837,168 +867,212 @@ def loss_and_grad(params, X, T, check=True):
     dY = _r_Y / N  # dE/dy = y - t
     del _r_Y
     dWy = np.dot(dY.T, H10)  # dE/dWy = dE/dy h10^T, summed over the batch
-    del H10
     dby = _batch_sum(dY)  # dE/dby = dE/dy, summed over the batch
     dH10 = np.dot(dY, Wy)  # dE/dh10 = Wy^T dE/dy
     del dY
-    dC10 = O10 * dH10 * (1.0 - H10_a ** 2)  # dE/dc10 = dE/dh10_a * (1 - h10_a ** 2), dE/dh10_a = dE/dh10 * o10
-    dG10_e = I10 * dC10 * (1.0 - G10 ** 2)  # dE/dg10_e = dE/dg10 * (1 - g10 ** 2), dE/dg10 = dE/dc10 * i10
+    dC10 = O10 * dH10  # dE/dc10 = dE/dh10_a * (1 - h10_a ** 2), dE/dh10_a = dE/dh10 * o10
+    dC10 *= 1.0 - H10_a ** 2
+    del H10_a
+    dG10_e = I10 * dC10  # dE/dg10_e = dE/dg10 * (1 - g10 ** 2), dE/dg10 = dE/dc10 * i10
+    dG10_e *= 1.0 - G10 ** 2
+    del G10
     dUg = np.dot(dG10_e.T, H9)  # dE/dUg = dE/dg10_e h9^T, summed over the batch
     dH9 = np.dot(dG10_e, Ug)  # dE/dh9 = Ug^T dE/dg10_e
-    dO10_e = H10_a * O10 * dH10 * (1.0 - O10)  # dE/do10_e = dE/do10 * o10 * (1 - o10), dE/do10 = dE/dh10 * h10_a
-    del O10, H10_a, dH10
+    dO10_e = H10 * dH10  # dE/do10_e = dE/do10 * o10 * (1 - o10), dE/do10 = dE/dh10 * h10_a
+    dO10_e *= 1.0 - O10
+    del O10, H10, dH10
     dUo = np.dot(dO10_e.T, H9)  # dE/dUo = dE/do10_e h9^T, summed over the batch
     dH9 += np.dot(dO10_e, Uo)  # dE/dh9 += Uo^T dE/do10_e
-    dF10_e = C9 * F10 * dC10 * (1.0 - F10)  # dE/df10_e = dE/df10 * f10 * (1 - f10), dE/df10 = dE/dc10 * c9
-    del C9
+    dF10_e = _C9_times_F10 * dC10  # dE/df10_e = dE/df10 * f10 * (1 - f10), dE/df10 = dE/dc10 * c9
+    dF10_e *= 1.0 - F10
+    del _C9_times_F10
     dUf = np.dot(dF10_e.T, H9)  # dE/dUf = dE/df10_e h9^T, summed over the batch
     dH9 += np.dot(dF10_e, Uf)  # dE/dh9 += Uf^T dE/df10_e
-    dI10_e = G10 * I10 * dC10 * (1.0 - I10)  # dE/di10_e = dE/di10 * i10 * (1 - i10), dE/di10 = dE/dc10 * g10
-    del I10, G10
+    dI10_e = _G10_times_I10 * dC10  # dE/di10_e = dE/di10 * i10 * (1 - i10), dE/di10 = dE/dc10 * g10
+    dI10_e *= 1.0 - I10
+    del I10, _G10_times_I10
     dUi = np.dot(dI10_e.T, H9)  # dE/dUi = dE/di10_e h9^T, summed over the batch
-    del H9
     dH9 += np.dot(dI10_e, Ui)  # dE/dh9 += Ui^T dE/di10_e
     # dE/dc9 = dE/dc10 * f10, dE/dc9 += dE/dh9_a * (1 - h9_a ** 2), dE/dh9_a = dE/dh9 * o9
-    dC9 = F10 * dC10 + O9 * dH9 * (1.0 - H9_a ** 2)
-    del F10, dC10
-    dG9_e = I9 * dC9 * (1.0 - G9 ** 2)  # dE/dg9_e = dE/dg9 * (1 - g9 ** 2), dE/dg9 = dE/dc9 * i9
+    dC9 = F10 * dC10
+    dC9 += O9 * dH9 * (1.0 - H9_a ** 2)
+    del H9_a, F10, dC10
+    dG9_e = I9 * dC9  # dE/dg9_e = dE/dg9 * (1 - g9 ** 2), dE/dg9 = dE/dc9 * i9
+    dG9_e *= 1.0 - G9 ** 2
+    del G9
     dUg += np.dot(dG9_e.T, H8)  # dE/dUg += dE/dg9_e h8^T, summed over the batch
     dH8 = np.dot(dG9_e, Ug)  # dE/dh8 = Ug^T dE/dg9_e
-    dF9_e = C8 * F9 * dC9 * (1.0 - F9)  # dE/df9_e = dE/df9 * f9 * (1 - f9), dE/df9 = dE/dc9 * c8
-    del C8
+    dF9_e = _C8_times_F9 * dC9  # dE/df9_e = dE/df9 * f9 * (1 - f9), dE/df9 = dE/dc9 * c8
+    dF9_e *= 1.0 - F9
+    del _C8_times_F9
     dUf += np.dot(dF9_e.T, H8)  # dE/dUf += dE/df9_e h8^T, summed over the batch
     dH8 += np.dot(dF9_e, Uf)  # dE/dh8 += Uf^T dE/df9_e
-    dO9_e = H9_a * O9 * dH9 * (1.0 - O9)  # dE/do9_e = dE/do9 * o9 * (1 - o9), dE/do9 = dE/dh9 * h9_a
-    del O9, H9_a, dH9
+    dO9_e = H9 * dH9  # dE/do9_e = dE/do9 * o9 * (1 - o9), dE/do9 = dE/dh9 * h9_a
+    dO9_e *= 1.0 - O9
+    del O9, H9, dH9
     dUo += np.dot(dO9_e.T, H8)  # dE/dUo += dE/do9_e h8^T, summed over the batch
     dH8 += np.dot(dO9_e, Uo)  # dE/dh8 += Uo^T dE/do9_e
-    dI9_e = G9 * I9 * dC9 * (1.0 - I9)  # dE/di9_e = dE/di9 * i9 * (1 - i9), dE/di9 = dE/dc9 * g9
-    del I9, G9
+    dI9_e = _G9_times_I9 * dC9  # dE/di9_e = dE/di9 * i9 * (1 - i9), dE/di9 = dE/dc9 * g9
+    dI9_e *= 1.0 - I9
+    del I9, _G9_times_I9
     dUi += np.dot(dI9_e.T, H8)  # dE/dUi += dE/di9_e h8^T, summed over the batch
-    del H8
     dH8 += np.dot(dI9_e, Ui)  # dE/dh8 += Ui^T dE/di9_e
     # dE/dc8 = dE/dc9 * f9, dE/dc8 += dE/dh8_a * (1 - h8_a ** 2), dE/dh8_a = dE/dh8 * o8
-    dC8 = F9 * dC9 + O8 * dH8 * (1.0 - H8_a ** 2)
-    del F9, dC9
-    dG8_e = I8 * dC8 * (1.0 - G8 ** 2)  # dE/dg8_e = dE/dg8 * (1 - g8 ** 2), dE/dg8 = dE/dc8 * i8
+    dC8 = F9 * dC9
+    dC8 += O8 * dH8 * (1.0 - H8_a ** 2)
+    del H8_a, F9, dC9
+    dG8_e = I8 * dC8  # dE/dg8_e = dE/dg8 * (1 - g8 ** 2), dE/dg8 = dE/dc8 * i8
+    dG8_e *= 1.0 - G8 ** 2
+    del G8
     dUg += np.dot(dG8_e.T, H7)  # dE/dUg += dE/dg8_e h7^T, summed over the batch
     dH7 = np.dot(dG8_e, Ug)  # dE/dh7 = Ug^T dE/dg8_e
-    dF8_e = C7 * F8 * dC8 * (1.0 - F8)  # dE/df8_e = dE/df8 * f8 * (1 - f8), dE/df8 = dE/dc8 * c7
-    del C7
+    dF8_e = _C7_times_F8 * dC8  # dE/df8_e = dE/df8 * f8 * (1 - f8), dE/df8 = dE/dc8 * c7
+    dF8_e *= 1.0 - F8
+    del _C7_times_F8
     dUf += np.dot(dF8_e.T, H7)  # dE/dUf += dE/df8_e h7^T, summed over the batch
     dH7 += np.dot(dF8_e, Uf)  # dE/dh7 += Uf^T dE/df8_e
-    dO8_e = H8_a * O8 * dH8 * (1.0 - O8)  # dE/do8_e = dE/do8 * o8 * (1 - o8), dE/do8 = dE/dh8 * h8_a
-    del O8, H8_a, dH8
+    dO8_e = H8 * dH8  # dE/do8_e = dE/do8 * o8 * (1 - o8), dE/do8 = dE/dh8 * h8_a
+    dO8_e *= 1.0 - O8
+    del O8, H8, dH8
     dUo += np.dot(dO8_e.T, H7)  # dE/dUo += dE/do8_e h7^T, summed over the batch
     dH7 += np.dot(dO8_e, Uo)  # dE/dh7 += Uo^T dE/do8_e
-    dI8_e = G8 * I8 * dC8 * (1.0 - I8)  # dE/di8_e = dE/di8 * i8 * (1 - i8), dE/di8 = dE/dc8 * g8
-    del I8, G8
+    dI8_e = _G8_times_I8 * dC8  # dE/di8_e = dE/di8 * i8 * (1 - i8), dE/di8 = dE/dc8 * g8
+    dI8_e *= 1.0 - I8
+    del I8, _G8_times_I8
     dUi += np.dot(dI8_e.T, H7)  # dE/dUi += dE/di8_e h7^T, summed over the batch
-    del H7
     dH7 += np.dot(dI8_e, Ui)  # dE/dh7 += Ui^T dE/di8_e
     # dE/dc7 = dE/dc8 * f8, dE/dc7 += dE/dh7_a * (1 - h7_a ** 2), dE/dh7_a = dE/dh7 * o7
-    dC7 = F8 * dC8 + O7 * dH7 * (1.0 - H7_a ** 2)
-    del F8, dC8
-    dG7_e = I7 * dC7 * (1.0 - G7 ** 2)  # dE/dg7_e = dE/dg7 * (1 - g7 ** 2), dE/dg7 = dE/dc7 * i7
+    dC7 = F8 * dC8
+    dC7 += O7 * dH7 * (1.0 - H7_a ** 2)
+    del H7_a, F8, dC8
+    dG7_e = I7 * dC7  # dE/dg7_e = dE/dg7 * (1 - g7 ** 2), dE/dg7 = dE/dc7 * i7
+    dG7_e *= 1.0 - G7 ** 2
+    del G7
     dUg += np.dot(dG7_e.T, H6)  # dE/dUg += dE/dg7_e h6^T, summed over the batch
     dH6 = np.dot(dG7_e, Ug)  # dE/dh6 = Ug^T dE/dg7_e
-    dF7_e = C6 * F7 * dC7 * (1.0 - F7)  # dE/df7_e = dE/df7 * f7 * (1 - f7), dE/df7 = dE/dc7 * c6
-    del C6
+    dF7_e = _C6_times_F7 * dC7  # dE/df7_e = dE/df7 * f7 * (1 - f7), dE/df7 = dE/dc7 * c6
+    dF7_e *= 1.0 - F7
+    del _C6_times_F7
     dUf += np.dot(dF7_e.T, H6)  # dE/dUf += dE/df7_e h6^T, summed over the batch
     dH6 += np.dot(dF7_e, Uf)  # dE/dh6 += Uf^T dE/df7_e
-    dO7_e = H7_a * O7 * dH7 * (1.0 - O7)  # dE/do7_e = dE/do7 * o7 * (1 - o7), dE/do7 = dE/dh7 * h7_a
-    del O7, H7_a, dH7
+    dO7_e = H7 * dH7  # dE/do7_e = dE/do7 * o7 * (1 - o7), dE/do7 = dE/dh7 * h7_a
+    dO7_e *= 1.0 - O7
+    del O7, H7, dH7
     dUo += np.dot(dO7_e.T, H6)  # dE/dUo += dE/do7_e h6^T, summed over the batch
     dH6 += np.dot(dO7_e, Uo)  # dE/dh6 += Uo^T dE/do7_e
-    dI7_e = G7 * I7 * dC7 * (1.0 - I7)  # dE/di7_e = dE/di7 * i7 * (1 - i7), dE/di7 = dE/dc7 * g7
-    del I7, G7
+    dI7_e = _G7_times_I7 * dC7  # dE/di7_e = dE/di7 * i7 * (1 - i7), dE/di7 = dE/dc7 * g7
+    dI7_e *= 1.0 - I7
+    del I7, _G7_times_I7
     dUi += np.dot(dI7_e.T, H6)  # dE/dUi += dE/di7_e h6^T, summed over the batch
-    del H6
     dH6 += np.dot(dI7_e, Ui)  # dE/dh6 += Ui^T dE/di7_e
     # dE/dc6 = dE/dc7 * f7, dE/dc6 += dE/dh6_a * (1 - h6_a ** 2), dE/dh6_a = dE/dh6 * o6
-    dC6 = F7 * dC7 + O6 * dH6 * (1.0 - H6_a ** 2)
-    del F7, dC7
-    dG6_e = I6 * dC6 * (1.0 - G6 ** 2)  # dE/dg6_e = dE/dg6 * (1 - g6 ** 2), dE/dg6 = dE/dc6 * i6
+    dC6 = F7 * dC7
+    dC6 += O6 * dH6 * (1.0 - H6_a ** 2)
+    del H6_a, F7, dC7
+    dG6_e = I6 * dC6  # dE/dg6_e = dE/dg6 * (1 - g6 ** 2), dE/dg6 = dE/dc6 * i6
+    dG6_e *= 1.0 - G6 ** 2
+    del G6
     dUg += np.dot(dG6_e.T, H5)  # dE/dUg += dE/dg6_e h5^T, summed over the batch
     dH5 = np.dot(dG6_e, Ug)  # dE/dh5 = Ug^T dE/dg6_e
-    dF6_e = C5 * F6 * dC6 * (1.0 - F6)  # dE/df6_e = dE/df6 * f6 * (1 - f6), dE/df6 = dE/dc6 * c5
-    del C5
+    dF6_e = _C5_times_F6 * dC6  # dE/df6_e = dE/df6 * f6 * (1 - f6), dE/df6 = dE/dc6 * c5
+    dF6_e *= 1.0 - F6
+    del _C5_times_F6
     dUf += np.dot(dF6_e.T, H5)  # dE/dUf += dE/df6_e h5^T, summed over the batch
     dH5 += np.dot(dF6_e, Uf)  # dE/dh5 += Uf^T dE/df6_e
-    dO6_e = H6_a * O6 * dH6 * (1.0 - O6)  # dE/do6_e = dE/do6 * o6 * (1 - o6), dE/do6 = dE/dh6 * h6_a
-    del O6, H6_a, dH6
+    dO6_e = H6 * dH6  # dE/do6_e = dE/do6 * o6 * (1 - o6), dE/do6 = dE/dh6 * h6_a
+    dO6_e *= 1.0 - O6
+    del O6, H6, dH6
     dUo += np.dot(dO6_e.T, H5)  # dE/dUo += dE/do6_e h5^T, summed over the batch
     dH5 += np.dot(dO6_e, Uo)  # dE/dh5 += Uo^T dE/do6_e
-    dI6_e = G6 * I6 * dC6 * (1.0 - I6)  # dE/di6_e = dE/di6 * i6 * (1 - i6), dE/di6 = dE/dc6 * g6
-    del I6, G6
+    dI6_e = _G6_times_I6 * dC6  # dE/di6_e = dE/di6 * i6 * (1 - i6), dE/di6 = dE/dc6 * g6
+    dI6_e *= 1.0 - I6
+    del I6, _G6_times_I6
     dUi += np.dot(dI6_e.T, H5)  # dE/dUi += dE/di6_e h5^T, summed over the batch
-    del H5
     dH5 += np.dot(dI6_e, Ui)  # dE/dh5 += Ui^T dE/di6_e
     # dE/dc5 = dE/dc6 * f6, dE/dc5 += dE/dh5_a * (1 - h5_a ** 2), dE/dh5_a = dE/dh5 * o5
-    dC5 = F6 * dC6 + O5 * dH5 * (1.0 - H5_a ** 2)
-    del F6, dC6
-    dG5_e = I5 * dC5 * (1.0 - G5 ** 2)  # dE/dg5_e = dE/dg5 * (1 - g5 ** 2), dE/dg5 = dE/dc5 * i5
+    dC5 = F6 * dC6
+    dC5 += O5 * dH5 * (1.0 - H5_a ** 2)
+    del H5_a, F6, dC6
+    dG5_e = I5 * dC5  # dE/dg5_e = dE/dg5 * (1 - g5 ** 2), dE/dg5 = dE/dc5 * i5
+    dG5_e *= 1.0 - G5 ** 2
+    del G5
     dUg += np.dot(dG5_e.T, H4)  # dE/dUg += dE/dg5_e h4^T, summed over the batch
     dH4 = np.dot(dG5_e, Ug)  # dE/dh4 = Ug^T dE/dg5_e
-    dF5_e = C4 * F5 * dC5 * (1.0 - F5)  # dE/df5_e = dE/df5 * f5 * (1 - f5), dE/df5 = dE/dc5 * c4
-    del C4
+    dF5_e = _C4_times_F5 * dC5  # dE/df5_e = dE/df5 * f5 * (1 - f5), dE/df5 = dE/dc5 * c4
+    dF5_e *= 1.0 - F5
+    del _C4_times_F5
     dUf += np.dot(dF5_e.T, H4)  # dE/dUf += dE/df5_e h4^T, summed over the batch
     dH4 += np.dot(dF5_e, Uf)  # dE/dh4 += Uf^T dE/df5_e
-    dO5_e = H5_a * O5 * dH5 * (1.0 - O5)  # dE/do5_e = dE/do5 * o5 * (1 - o5), dE/do5 = dE/dh5 * h5_a
-    del O5, H5_a, dH5
+    dO5_e = H5 * dH5  # dE/do5_e = dE/do5 * o5 * (1 - o5), dE/do5 = dE/dh5 * h5_a
+    dO5_e *= 1.0 - O5
+    del O5, H5, dH5
     dUo += np.dot(dO5_e.T, H4)  # dE/dUo += dE/do5_e h4^T, summed over the batch
     dH4 += np.dot(dO5_e, Uo)  # dE/dh4 += Uo^T dE/do5_e
-    dI5_e = G5 * I5 * dC5 * (1.0 - I5)  # dE/di5_e = dE/di5 * i5 * (1 - i5), dE/di5 = dE/dc5 * g5
-    del I5, G5
+    dI5_e = _G5_times_I5 * dC5  # dE/di5_e = dE/di5 * i5 * (1 - i5), dE/di5 = dE/dc5 * g5
+    dI5_e *= 1.0 - I5
+    del I5, _G5_times_I5
     dUi += np.dot(dI5_e.T, H4)  # dE/dUi += dE/di5_e h4^T, summed over the batch
-    del H4
     dH4 += np.dot(dI5_e, Ui)  # dE/dh4 += Ui^T dE/di5_e
     # dE/dc4 = dE/dc5 * f5, dE/dc4 += dE/dh4_a * (1 - h4_a ** 2), dE/dh4_a = dE/dh4 * o4
-    dC4 = F5 * dC5 + O4 * dH4 * (1.0 - H4_a ** 2)
-    del F5, dC5
-    dG4_e = I4 * dC4 * (1.0 - G4 ** 2)  # dE/dg4_e = dE/dg4 * (1 - g4 ** 2), dE/dg4 = dE/dc4 * i4
+    dC4 = F5 * dC5
+    dC4 += O4 * dH4 * (1.0 - H4_a ** 2)
+    del H4_a, F5, dC5
+    dG4_e = I4 * dC4  # dE/dg4_e = dE/dg4 * (1 - g4 ** 2), dE/dg4 = dE/dc4 * i4
+    dG4_e *= 1.0 - G4 ** 2
+    del G4
     dUg += np.dot(dG4_e.T, H3)  # dE/dUg += dE/dg4_e h3^T, summed over the batch
     dH3 = np.dot(dG4_e, Ug)  # dE/dh3 = Ug^T dE/dg4_e
-    dF4_e = C3 * F4 * dC4 * (1.0 - F4)  # dE/df4_e = dE/df4 * f4 * (1 - f4), dE/df4 = dE/dc4 * c3
-    del C3
+    dF4_e = _C3_times_F4 * dC4  # dE/df4_e = dE/df4 * f4 * (1 - f4), dE/df4 = dE/dc4 * c3
+    dF4_e *= 1.0 - F4
+    del _C3_times_F4
     dUf += np.dot(dF4_e.T, H3)  # dE/dUf += dE/df4_e h3^T, summed over the batch
     dH3 += np.dot(dF4_e, Uf)  # dE/dh3 += Uf^T dE/df4_e
-    dO4_e = H4_a * O4 * dH4 * (1.0 - O4)  # dE/do4_e = dE/do4 * o4 * (1 - o4), dE/do4 = dE/dh4 * h4_a
-    del O4, H4_a, dH4
+    dO4_e = H4 * dH4  # dE/do4_e = dE/do4 * o4 * (1 - o4), dE/do4 = dE/dh4 * h4_a
+    dO4_e *= 1.0 - O4
+    del O4, H4, dH4
     dUo += np.dot(dO4_e.T, H3)  # dE/dUo += dE/do4_e h3^T, summed over the batch
     dH3 += np.dot(dO4_e, Uo)  # dE/dh3 += Uo^T dE/do4_e
-    dI4_e = G4 * I4 * dC4 * (1.0 - I4)  # dE/di4_e = dE/di4 * i4 * (1 - i4), dE/di4 = dE/dc4 * g4
-    del I4, G4
+    dI4_e = _G4_times_I4 * dC4  # dE/di4_e = dE/di4 * i4 * (1 - i4), dE/di4 = dE/dc4 * g4
+    dI4_e *= 1.0 - I4
+    del I4, _G4_times_I4
     dUi += np.dot(dI4_e.T, H3)  # dE/dUi += dE/di4_e h3^T, summed over the batch
-    del H3
     dH3 += np.dot(dI4_e, Ui)  # dE/dh3 += Ui^T dE/di4_e
     # dE/dc3 = dE/dc4 * f4, dE/dc3 += dE/dh3_a * (1 - h3_a ** 2), dE/dh3_a = dE/dh3 * o3
-    dC3 = F4 * dC4 + O3 * dH3 * (1.0 - H3_a ** 2)
-    del F4, dC4
-    dG3_e = I3 * dC3 * (1.0 - G3 ** 2)  # dE/dg3_e = dE/dg3 * (1 - g3 ** 2), dE/dg3 = dE/dc3 * i3
+    dC3 = F4 * dC4
+    dC3 += O3 * dH3 * (1.0 - H3_a ** 2)
+    del H3_a, F4, dC4
+    dG3_e = I3 * dC3  # dE/dg3_e = dE/dg3 * (1 - g3 ** 2), dE/dg3 = dE/dc3 * i3
+    dG3_e *= 1.0 - G3 ** 2
+    del G3
     dUg += np.dot(dG3_e.T, H2)  # dE/dUg += dE/dg3_e h2^T, summed over the batch
     dH2 = np.dot(dG3_e, Ug)  # dE/dh2 = Ug^T dE/dg3_e
-    dF3_e = C2 * F3 * dC3 * (1.0 - F3)  # dE/df3_e = dE/df3 * f3 * (1 - f3), dE/df3 = dE/dc3 * c2
-    del C2
+    dF3_e = _C2_times_F3 * dC3  # dE/df3_e = dE/df3 * f3 * (1 - f3), dE/df3 = dE/dc3 * c2
+    dF3_e *= 1.0 - F3
+    del _C2_times_F3
     dUf += np.dot(dF3_e.T, H2)  # dE/dUf += dE/df3_e h2^T, summed over the batch
     dH2 += np.dot(dF3_e, Uf)  # dE/dh2 += Uf^T dE/df3_e
-    dO3_e = H3_a * O3 * dH3 * (1.0 - O3)  # dE/do3_e = dE/do3 * o3 * (1 - o3), dE/do3 = dE/dh3 * h3_a
-    del O3, H3_a, dH3
+    dO3_e = H3 * dH3  # dE/do3_e = dE/do3 * o3 * (1 - o3), dE/do3 = dE/dh3 * h3_a
+    dO3_e *= 1.0 - O3
+    del O3, H3, dH3
     dUo += np.dot(dO3_e.T, H2)  # dE/dUo += dE/do3_e h2^T, summed over the batch
     dH2 += np.dot(dO3_e, Uo)  # dE/dh2 += Uo^T dE/do3_e
-    dI3_e = G3 * I3 * dC3 * (1.0 - I3)  # dE/di3_e = dE/di3 * i3 * (1 - i3), dE/di3 = dE/dc3 * g3
-    del I3, G3
+    dI3_e = _G3_times_I3 * dC3  # dE/di3_e = dE/di3 * i3 * (1 - i3), dE/di3 = dE/dc3 * g3
+    dI3_e *= 1.0 - I3
+    del I3, _G3_times_I3
     dUi += np.dot(dI3_e.T, H2)  # dE/dUi += dE/di3_e h2^T, summed over the batch
-    del H2
     dH2 += np.dot(dI3_e, Ui)  # dE/dh2 += Ui^T dE/di3_e
     # dE/dc2 = dE/dc3 * f3, dE/dc2 += dE/dh2_a * (1 - h2_a ** 2), dE/dh2_a = dE/dh2 * o2
-    dC2 = F3 * dC3 + O2 * dH2 * (1.0 - H2_a ** 2)
-    del F3, dC3
-    dG2_e = I2 * dC2 * (1.0 - G2 ** 2)  # dE/dg2_e = dE/dg2 * (1 - g2 ** 2), dE/dg2 = dE/dc2 * i2
+    dC2 = F3 * dC3
+    dC2 += O2 * dH2 * (1.0 - H2_a ** 2)
+    del H2_a, F3, dC3
+    dG2_e = I2 * dC2  # dE/dg2_e = dE/dg2 * (1 - g2 ** 2), dE/dg2 = dE/dc2 * i2
+    dG2_e *= 1.0 - G2 ** 2
+    del G2
     dUg += np.dot(dG2_e.T, H1)  # dE/dUg += dE/dg2_e h1^T, summed over the batch
     dH1 = np.dot(dG2_e, Ug)  # dE/dh1 = Ug^T dE/dg2_e
-    dF2_e = C1 * F2 * dC2 * (1.0 - F2)  # dE/df2_e = dE/df2 * f2 * (1 - f2), dE/df2 = dE/dc2 * c1
-    del C1
+    dF2_e = _C1_times_F2 * dC2  # dE/df2_e = dE/df2 * f2 * (1 - f2), dE/df2 = dE/dc2 * c1
+    dF2_e *= 1.0 - F2
+    del _C1_times_F2
     dUf += np.dot(dF2_e.T, H1)  # dE/dUf += dE/df2_e h1^T, summed over the batch
     dH1 += np.dot(dF2_e, Uf)  # dE/dh1 += Uf^T dE/df2_e
     # dE/d(Wf x[k]) of every step, rows of (batch x steps)
@@ -1010,19 +1084,23 @@ def loss_and_grad(params, X, T, check=True):
     # dE/dWf = sum over k of dE/d(Wf x[k]) x[k]^T, summed over the batch, one product for all the steps
     dWf = np.dot(_dWf_x.T, X[:, 1:10].reshape(-1, 8))
     del _dWf_x
-    dO2_e = H2_a * O2 * dH2 * (1.0 - O2)  # dE/do2_e = dE/do2 * o2 * (1 - o2), dE/do2 = dE/dh2 * h2_a
-    del O2, H2_a, dH2
+    dO2_e = H2 * dH2  # dE/do2_e = dE/do2 * o2 * (1 - o2), dE/do2 = dE/dh2 * h2_a
+    dO2_e *= 1.0 - O2
+    del O2, H2, dH2
     dUo += np.dot(dO2_e.T, H1)  # dE/dUo += dE/do2_e h1^T, summed over the batch
     dH1 += np.dot(dO2_e, Uo)  # dE/dh1 += Uo^T dE/do2_e
-    dI2_e = G2 * I2 * dC2 * (1.0 - I2)  # dE/di2_e = dE/di2 * i2 * (1 - i2), dE/di2 = dE/dc2 * g2
-    del I2, G2
+    dI2_e = _G2_times_I2 * dC2  # dE/di2_e = dE/di2 * i2 * (1 - i2), dE/di2 = dE/dc2 * g2
+    dI2_e *= 1.0 - I2
+    del I2, _G2_times_I2
     dUi += np.dot(dI2_e.T, H1)  # dE/dUi += dE/di2_e h1^T, summed over the batch
-    del H1
     dH1 += np.dot(dI2_e, Ui)  # dE/dh1 += Ui^T dE/di2_e
     # dE/dc1 = dE/dc2 * f2, dE/dc1 += dE/dh1_a * (1 - h1_a ** 2), dE/dh1_a = dE/dh1 * o1
-    dC1 = F2 * dC2 + O1 * dH1 * (1.0 - H1_a ** 2)
-    del F2, dC2
-    dG1_b = I1 * dC1 * (1.0 - G1 ** 2)  # dE/dg1_b = dE/dg1 * (1 - g1 ** 2), dE/dg1 = dE/dc1 * i1
+    dC1 = F2 * dC2
+    dC1 += O1 * dH1 * (1.0 - H1_a ** 2)
+    del H1_a, F2, dC2
+    dG1_b = I1 * dC1  # dE/dg1_b = dE/dg1 * (1 - g1 ** 2), dE/dg1 = dE/dc1 * i1
+    dG1_b *= 1.0 - G1 ** 2
+    del G1
     # dE/d(Wg x[k]) of every step, rows of (batch x steps)
     _dWg_x = np.concatenate([dG1_b, dG2_e, dG3_e, dG4_e, dG5_e, dG6_e, dG7_e, dG8_e, dG9_e, dG10_e], axis=1).reshape(-1, 16)
     del dG10_e, dG9_e, dG8_e, dG7_e, dG6_e, dG5_e, dG4_e, dG3_e, dG2_e, dG1_b
@@ -1032,8 +1110,9 @@ def loss_and_grad(params, X, T, check=True):
     # summed over the batch in one sum (the rows of the stack)
     dbg = _batch_sum(_dWg_x)
     del _dWg_x
-    dO1_b = H1_a * O1 * dH1 * (1.0 - O1)  # dE/do1_b = dE/do1 * o1 * (1 - o1), dE/do1 = dE/dh1 * h1_a
-    del O1, H1_a, dH1
+    dO1_b = H1 * dH1  # dE/do1_b = dE/do1 * o1 * (1 - o1), dE/do1 = dE/dh1 * h1_a
+    dO1_b *= 1.0 - O1
+    del O1, H1, dH1
     # dE/d(Wo x[k]) of every step, rows of (batch x steps)
     _dWo_x = np.concatenate([dO1_b, dO2_e, dO3_e, dO4_e, dO5_e, dO6_e, dO7_e, dO8_e, dO9_e, dO10_e], axis=1).reshape(-1, 16)
     del dO10_e, dO9_e, dO8_e, dO7_e, dO6_e, dO5_e, dO4_e, dO3_e, dO2_e, dO1_b
@@ -1043,8 +1122,9 @@ def loss_and_grad(params, X, T, check=True):
     # summed over the batch in one sum (the rows of the stack)
     dbo = _batch_sum(_dWo_x)
     del _dWo_x
-    dI1_b = G1 * I1 * dC1 * (1.0 - I1)  # dE/di1_b = dE/di1 * i1 * (1 - i1), dE/di1 = dE/dc1 * g1
-    del I1, G1, dC1
+    dI1_b = C1 * dC1  # dE/di1_b = dE/di1 * i1 * (1 - i1), dE/di1 = dE/dc1 * g1
+    dI1_b *= 1.0 - I1
+    del I1, C1, dC1
     # dE/d(Wi x[k]) of every step, rows of (batch x steps)
     _dWi_x = np.concatenate([dI1_b, dI2_e, dI3_e, dI4_e, dI5_e, dI6_e, dI7_e, dI8_e, dI9_e, dI10_e], axis=1).reshape(-1, 16)
     del dI10_e, dI9_e, dI8_e, dI7_e, dI6_e, dI5_e, dI4_e, dI3_e, dI2_e, dI1_b
@@ -1139,5 +1219,8 @@ def gradient_check(seed=0, batch=4, eps=1e-6, details=False):
 if __name__ == "__main__":
     error, compared, everything = gradient_check(details=True)
     what = f"all {everything:,}" if compared == everything else f"a sample of {compared:,} of {everything:,}"
-    print(f"lstm: backward() vs central differences on {what} coordinates, relative error {error:.2e}")
+    print(
+        "lstm: backward() vs central differences",
+        f"on {what} coordinates, relative error {error:.2e}",
+    )
     raise SystemExit(0 if error < 1e-6 else 1)
