@@ -705,3 +705,38 @@ def test_the_indicator_of_a_latex_claim_is_the_step_alone():
     latex = r"\sum_k w^{(2)}_{k1} \delta^{(2)}_k \mathbb{1}[z^{(1)}_1 > 0] x_1"
     result = symprop.verify(EXAMPLES / "tutorial_222.yaml", "W1_11", claim_latex=latex)
     assert result.understood == "(w2_11 * delta2_1 + w2_21 * delta2_2) * step(z1_1) * x_1"
+
+
+TUTORIAL_W2_11 = "(a2_1 - t_1)*a2_1*(1 - a2_1)*a1_1"
+
+
+@pytest.mark.parametrize(
+    ("claim", "relative"),
+    [
+        (f"{TUTORIAL_W2_11}*(1 + 1e-40)", "1.0e-40"),
+        (f"{TUTORIAL_W2_11}*(1 + 1e-45)", "1.0e-45"),
+        (f"{TUTORIAL_W2_11}*(sin(z2_1)**2 + cos(z2_1)**2 + 1e-35)", "1.0e-35"),
+        (f"{TUTORIAL_W2_11}*(1 + exp(-1000))", "5.08e-435"),  # more digits than the usual last check
+    ],
+)
+def test_a_claim_wrong_only_beyond_30_digits_is_wrong(claim, relative):
+    # Bug: equal to 30 digits at every point and no proof found, these were accepted.
+    result = verifier("tutorial_222").check("W2_11", claim)
+    assert result.verdict == "wrong", result
+    assert "equal to 30 digits" in result.method
+    note = f"your claim differs from the correct gradient by a relative {relative} only (a tiny term or factor?)"
+    assert result.diagnosis == [note]
+    assert result.point
+
+
+def test_a_matrix_claim_wrong_only_beyond_30_digits_is_wrong_and_not_1_times_the_gradient():
+    result = verifier("tutorial_222").check("W2", "(a2 - t)*a2*(1 - a2)*(1 + 1e-40) @ a1.T")
+    assert result.verdict == "wrong"
+    assert not any("1 times" in note for note in result.diagnosis), result.diagnosis
+    assert any(note.startswith("your claim differs from the correct gradient by a relative 1.0e-40") for note in result.diagnosis)
+
+
+def test_an_identity_without_a_proof_is_still_correct_at_more_digits():
+    result = verifier("tutorial_222").check("W2_11", f"{TUTORIAL_W2_11}*(sin(z2_1)**2 + cos(z2_1)**2)")
+    assert result.verdict == "correct", result
+    assert result.method == "numeric comparison at 32 points (30 and 90 digits; no symbolic proof found)"

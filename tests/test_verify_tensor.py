@@ -383,3 +383,20 @@ def test_a_softmax_cross_entropy_along_axis_0_is_verified_with_targets_on_its_si
     assert checker.check("W[j,k]", "sum_{i} x[i,j] * (p[i,k] - t[i,k])").correct
     for point in Probe(symprop.derive(network)).points:
         np.testing.assert_allclose(point.values["t"].sum(axis=0), 1.0)
+
+
+@pytest.mark.parametrize(
+    ("claim", "number"), [("dz2 @ a1.T * (1 + 1e-40)", "1e-40"), ("dz2 @ a1.T * 1.0000000001", "1.0000000001")]
+)
+def test_a_claim_with_a_number_finer_than_float64_tells_apart_gets_no_verdict(claim, number):
+    # Bug: the float64 comparison (relative 1e-9) accepted these as correct.
+    tutorial = Verifier(ROOT / "examples" / "tutorial_222.yaml")  # dz2: the numeric path
+    with pytest.raises(SymPropError) as error:
+        tutorial.check("W2", claim)
+    message = str(error.value)
+    assert f"the number {number} is finer than this network's numeric comparison tells apart" in message
+    assert "\n" not in message
+    assert tutorial.check("W2", "dz2 @ a1.T * 0.5 * 2").verdict == "correct"
+    assert tutorial.check("W2", "dz2 @ a1.T * (1 + 1e-40) + 1").verdict == "wrong"  # wrong anyway
+    with pytest.raises(SymPropError, match="the number 1e-40 is finer"):  # a large network: the same
+        verifier("self_attention").check("Wq", "X.T @ dq * (1 + 1e-40)")

@@ -21,6 +21,11 @@ How a claim is decided (``Setting.compare``):
    (the result says which).  The difference of two different analytic expressions vanishes
    only on a set of measure zero, so agreement to 30 digits at 32 random points does not
    happen by chance; piecewise activations are sampled on both sides of their kinks.
+   A difference below 30 digits (``*(1 + 1e-40)``) is not rounding, though: such a claim is
+   evaluated once more at ``HIGH_POINTS`` points with ``HIGH_DIGITS`` digits (``DIGITS`` more
+   than its smallest constant needs, ``exp(-1000)``, up to ``MAX_DIGITS``), where rounding
+   shrinks and a real difference does not.  A difference below that without a tiny constant
+   (``*(1 + exp(-200*(x_1**2 + 1)))``, below 1e-86) still passes: no mistake of a derivation.
 
 Cross-entropy after softmax: the derivation's ``dE/dz = a - t`` assumes targets that sum to
 one (as the spec requires), so targets are sampled on the simplex and the proof substitutes
@@ -46,6 +51,12 @@ from .claims import ClaimNames
 
 #: Significant digits of the numeric comparison (doubled to confirm a difference).
 DIGITS = 30
+#: Digits of the last check of a claim accepted without a proof (more for a claim with tiny constants).
+HIGH_DIGITS = 90
+#: The most digits that last check uses, however tiny a constant in the claim is.
+MAX_DIGITS = 500
+#: Points of that last check (a difference that is not 0 is not 0 at almost every point).
+HIGH_POINTS = 4
 #: Points every claim is evaluated at before a proof is attempted.
 SCREEN_POINTS = 8
 #: Points a claim must agree at when no symbolic proof was found.
@@ -154,13 +165,23 @@ class Setting:
             found = self._first_difference(rest, k)
             if found is not None:
                 return False, f"numeric comparison ({DIGITS} digits, confirmed at {2 * DIGITS})", (k, unproven[found])
+        high = max(map(digits_for, (claim for claim, _ in rest)))
+        for k in range(HIGH_POINTS):
+            found = self._first_difference(rest, k, high)
+            if found is not None:
+                return False, f"numeric comparison ({high} digits; equal to {DIGITS} digits)", (k, unproven[found])
         proved = len(pairs) - len(unproven)
         how = f"{proved} of {len(pairs)} elements by symbolic proof, the rest " if len(pairs) > 1 and proved else ""
-        return True, f"{how}numeric comparison at {TOTAL_POINTS} points ({DIGITS} digits; no symbolic proof found)", None
+        digits = f"{DIGITS} and {high} digits"
+        return True, f"{how}numeric comparison at {TOTAL_POINTS} points ({digits}; no symbolic proof found)", None
 
-    def _first_difference(self, pairs, k: int) -> int | None:
+    def _first_difference(self, pairs, k: int, digits: int = DIGITS) -> int | None:
+        """The first pair that differs at point ``k`` (at ``digits``; at ``DIGITS``, confirmed at twice that)."""
         for i, (claim, correct) in enumerate(pairs):
-            if not close(self.number(claim, k), self.number(correct, k)):
+            if digits != DIGITS:
+                if not close(self.number(claim, k, digits), self.number(correct, k, digits), digits):
+                    return i
+            elif not close(self.number(claim, k), self.number(correct, k)):
                 high = 2 * DIGITS
                 if not close(self.number(claim, k, high), self.number(correct, k, high), high):
                     return i
@@ -306,6 +327,20 @@ def close(a: mpmath.mpc | None, b: mpmath.mpc | None, digits: int = DIGITS) -> b
         return a is None and b is None
     with mpmath.workdps(digits):
         return abs(a - b) <= mpmath.mpf(10) ** (8 - digits) * max(1, abs(a), abs(b))
+
+
+def digits_for(claim: sp.Expr) -> int:
+    """Digits at which a claim accepted at ``DIGITS`` is checked once more: a difference that is
+    only rounding shrinks with the precision, ``*(1 + 1e-40)`` does not.  A claim whose constants
+    are tiny (``1e-60``, ``exp(-200)``) gets ``DIGITS`` more digits than the smallest one needs."""
+    smallest = 0
+    for part in sp.preorder_traversal(claim):
+        if part.free_symbols or not isinstance(part, sp.Expr) or part == 0:
+            continue
+        size = sp.Abs(part).evalf(5)
+        if isinstance(size, sp.Float) and size._mpf_[1]:  # 0.e-126: sympy could not tell it from 0
+            smallest = max(smallest, -int(mpmath.floor(mpmath.log10(mpmath.mpf(size._mpf_)))))
+    return min(MAX_DIGITS, max(HIGH_DIGITS, smallest + DIGITS))
 
 
 def decimal_text(value) -> str:

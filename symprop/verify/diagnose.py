@@ -16,10 +16,13 @@ from ..ops import unflat_index
 from ..scalar import ElementGradient, Factor
 from .claim_values import is_array
 from .claims import ClaimFactor
-from .decide import DIAGNOSIS_POINTS, DIGITS, Setting, close
+from .decide import DIAGNOSIS_POINTS, DIGITS, Setting, close, digits_for
 from .familiar import factor_text, familiar
 from .result import Agreement
 from .writing import sstr
+
+#: How the note on a claim equal to the gradient to ``DIGITS`` digits (and no more) begins.
+TINY = "your claim differs from the correct gradient"
 
 # -- diagnosis -------------------------------------------------------------------------------------
 
@@ -32,6 +35,8 @@ def diagnose(
     points = range(DIAGNOSIS_POINTS)
     claim_values = [setting.number(claim, k) for k in points]
     correct_values = [setting.number(gradient.expr, k) for k in points]
+    if all(close(a, b) for a, b in zip(claim_values, correct_values)):
+        return [_tiny_note(setting, claim, gradient.expr)], []
     notes = []
     ratio = _constant_ratio(claim_values, correct_values)
     if ratio is not None:
@@ -46,6 +51,18 @@ def diagnose(
     return notes, agreeing
 
 
+def _tiny_note(setting: Setting, claim: sp.Expr, correct: sp.Expr) -> str:
+    """A claim equal to the gradient to ``DIGITS`` digits, told apart only at more digits."""
+    digits = digits_for(claim)
+    for k in range(DIAGNOSIS_POINTS):
+        a, b = setting.number(claim, k, digits), setting.number(correct, k, digits)
+        if a is not None and b is not None and not close(a, b, digits):
+            with mpmath.workdps(digits):
+                relative = mpmath.nstr(abs(a - b) / max(abs(a), abs(b)), 3)
+            return f"{TINY} by a relative {relative} only (a tiny term or factor?)"
+    return f"{TINY} only beyond {DIGITS} digits (a tiny term or factor?)"
+
+
 def _constant_ratio(values, reference) -> sp.Rational | None:
     ratios = []
     for v, r in zip(values, reference):
@@ -56,6 +73,8 @@ def _constant_ratio(values, reference) -> sp.Rational | None:
     with mpmath.workdps(DIGITS):
         if abs(first.imag) > 1e-20 or any(abs(q - first) > 1e-18 * max(1, abs(first)) for q in ratios):
             return None
+    if abs(first - 1) <= 1e-25:  # equal to DIGITS digits, wrong beyond them: the tiny note says so
+        return None
     guess = sp.nsimplify(sp.Float(mpmath.nstr(first.real, 25), 25), rational=True, tolerance=1e-15)
     if isinstance(guess, sp.Rational) and guess.q <= 100 and abs(guess.p) <= 100:
         return guess
@@ -63,8 +82,9 @@ def _constant_ratio(values, reference) -> sp.Rational | None:
 
 
 def is_ratio_note(note: str) -> bool:
-    """Whether a diagnosis line says the whole claim is a constant times the correct gradient or matrix."""
-    return note.startswith("your claim is ") and " times the correct " in note
+    """Whether a diagnosis line says the whole claim is a constant times the correct gradient or
+    matrix, or differs from it by a tiny amount (no edit of one term or factor is then sought)."""
+    return note.startswith(TINY) or note.startswith("your claim is ") and " times the correct " in note
 
 
 def _ratio_note(ratio: sp.Rational, what: str) -> str:

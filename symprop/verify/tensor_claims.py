@@ -118,6 +118,7 @@ class TensorReader(FormulaReader):
         self.change = change
         self.parts: list[Part] = []
         self.refs: set[Ref] = set()
+        self.numbers: list = []  # the numbers written, exact (``TensorCheck.refuse_fine_numbers``)
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -199,7 +200,9 @@ class TensorReader(FormulaReader):
 
     def visit_Constant(self, node: ast.Constant):
         """A float64 (not a Python float, whose ``10.0 ** 400`` raises instead of giving inf)."""
-        return np.float64(super().visit_Constant(node))
+        number = super().visit_Constant(node)
+        self.numbers.append(number)
+        return np.float64(number)
 
     def visit_Name(self, node: ast.Name):
         self._check_name(node)

@@ -17,7 +17,9 @@ reader understands (adjoints, index notation), a claim is decided numerically:
 The risk of accepting a wrong claim: a claim that differs from the gradient only on a set the
 random points miss (the kinks of relu, abs or max, where the spec's subgradient is a choice;
 targets off the simplex for cross-entropy), or by less than ``ATOL`` of the gradient's scale
-at every point (a term such as exp(-1e9) that float64 rounds to 0 anyway).  A claim that
+at every point (a term such as exp(-1e9) that float64 rounds to 0 anyway).  A claim that agrees
+but holds a number float64 and ``RTOL`` cannot resolve (``1 + 1e-40``, ``1.0000000001``) gets no
+verdict (``refuse_fine_numbers``); one tiny without such a number (``1 + exp(-50)``) still passes.  A claim that
 agrees with the gradient at six random points of a smooth network but is wrong elsewhere
 would have to differ from it by a function vanishing at all six: it does not happen by chance.
 """
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+import sympy as sp
 
 from ..errors import SymPropError
 from ..formula import FormulaError
@@ -43,6 +46,8 @@ from .wrt_words import choose, no_gradient
 #: Relative and absolute (times the gradient's largest element) tolerances of the comparison.
 RTOL = 1e-9
 ATOL = 1e-12
+#: A claim that agrees but holds a number below ``RTOL`` or with more significant digits gets no verdict.
+SIGNIFICANT = 9
 
 
 class ClaimShapeError(SymPropError):
@@ -239,6 +244,17 @@ class TensorCheck:
             return np.transpose(array), True
         what = "a number" if not target.ndim else describe(expected)
         raise ClaimShapeError(f"claim {short(text)}: it is {describe(value)}, but dE/d{wrt.name} is {what}")
+
+    def refuse_fine_numbers(self, evaluation: Evaluation) -> None:
+        """A claim that agrees, but holds a number finer than the comparison tells apart (``1e-40``,
+        ``1.0000000001``): float64 and ``RTOL`` could not see what it changes, so no verdict.
+        (A tiny number made otherwise, ``exp(-50)``, is not seen here: see the module docstring.)"""
+        for number in evaluation.reader.numbers:
+            if number and (abs(number) < RTOL or sp.Rational(f"{float(number):.{SIGNIFICANT}g}") != number):
+                raise SymPropError(
+                    f"claim {short(evaluation.text)}: the number {float(number):.12g} is finer than this network's "
+                    f"numeric comparison tells apart (float64, relative {RTOL:g}); it cannot decide such a claim"
+                )
 
     # -- comparing ----------------------------------------------------------------------------------
 

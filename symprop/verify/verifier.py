@@ -286,6 +286,8 @@ class Verifier:
                 claimed, correct = evaluation.values[k][element], check.correct(wrt, point)[element]
                 result.values = {"claim": f"{claimed + 0.0:.10g}", "correct": f"{correct + 0.0:.10g}"}
             result.diagnosis = tensor_diagnose.diagnose(check, wrt, evaluation)
+        else:
+            check.refuse_fine_numbers(evaluation)
         return result
 
     def _check_scalar(self, target: _Wrt, claim: Rewritten) -> VerifyResult:
