@@ -258,6 +258,24 @@ class ScalarDerivation(ScalarView):
         expr = sp.Mul(*(f.expr for f in factors))
         return ElementGradient(param, index, symbol, tuple(factors), expr)
 
+    def node_gradient(self, node: str, index: tuple[int, ...]) -> ElementGradient:
+        """dE/d``node[index]`` with its chain of factors (a single factor for a node that is not a
+        parameter).  An output activation whose adjoint a fused step skips (sigmoid + binary
+        cross-entropy sends dE/dz = a - t) has its own all the same, from the loss it feeds:
+        verify said dE/da was 0, and a student's right (a - t)/(a(1 - a)) WRONG."""
+        if self.graph.nodes[node].op.role == "param":
+            return self.gradient(node, index)
+        shape = self.graph.nodes[node].shape
+        symbol = self.symbols[node][flat_index(index, shape) if shape else 0]
+        expr = self.adjoints.get(symbol)
+        if expr is None:
+            losses = [source for source in self.fused if self.graph.nodes[source].inputs[0] == node]
+            expr = sum(
+                (self.adjoints.get(s, sp.S.Zero) * sp.diff(self.definitions[s], symbol) for n in losses for s in self.symbols[n]),
+                sp.S.Zero,
+            )
+        return ElementGradient(node, index, symbol, (Factor(self.loss_symbol, symbol, expr),), expr)
+
     @cached_property
     def users(self) -> dict[sp.Symbol, list[sp.Symbol]]:
         """For every element symbol, the op elements whose definitions use it (forward order)."""

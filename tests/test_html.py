@@ -479,7 +479,7 @@ def _corners_clear_of_crossing_edges(figure) -> list[tuple[str, str]]:
     """(label, crossing edge's label) for each weight label of a neuron figure whose box (as the SVG
     estimates its size: ``label_size``) reaches over, or within ``CLEARANCE`` of, an edge that
     crosses its own."""
-    from symprop.emit.web.svg import PX, _place, label_size
+    from symprop.emit.web.svg import PX, label_place, label_size
 
     at = {n["name"]: (float(n["x"]), float(n["y"])) for n in figure["nodes"]}
     radius = float(figure["size"].removesuffix("mm")) / 20
@@ -493,7 +493,7 @@ def _corners_clear_of_crossing_edges(figure) -> list[tuple[str, str]]:
         (ax, ay), (bx, by) = at[e["source"]], at[e["target"]]
         length = ((bx - ax) ** 2 + (by - ay) ** 2) ** 0.5
         ux, uy = (bx - ax) / length, (by - ay) / length
-        position, where = _place(e["place"])
+        position, where = label_place(e["place"])
         px, py = ax + ux * (radius + position * (length - 2 * radius)), ay + uy * (radius + position * (length - 2 * radius))
         width, height = (v / PX for v in label_size(f"${e['label']}$", 0.8))
         nx, ny = (uy, -ux) if where == "below" else (-uy, ux)

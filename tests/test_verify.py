@@ -740,3 +740,16 @@ def test_an_identity_without_a_proof_is_still_correct_at_more_digits():
     result = verifier("tutorial_222").check("W2_11", f"{TUTORIAL_W2_11}*(sin(z2_1)**2 + cos(z2_1)**2)")
     assert result.verdict == "correct", result
     assert result.method == "numeric comparison at 32 points (30 and 90 digits; no symbolic proof found)"
+
+
+@pytest.mark.parametrize(
+    ("claim", "verdict"),
+    [("(a1_1 - t_1)/(a1_1*(1 - a1_1))", "correct"), ("(1 - t_1)/(1 - a1_1) - t_1/a1_1", "correct"), ("a1_1 - t_1", "wrong")],
+)
+def test_the_output_of_a_fused_sigmoid_and_cross_entropy_has_its_own_gradient(claim, verdict):
+    """Regression (a new user's trial): with sigmoid + binary cross-entropy fused, the backward
+    pass sends dE/dz = a - t and never dE/da, and verify took dE/da1_1 as 0: a student's right
+    (a - t)/(a (1 - a)) was WRONG with 'correct: 0'.  dE/da now comes from the loss it feeds."""
+    result = Verifier(EXAMPLES / "one_weight_bce.yaml").check("a1_1", claim)
+    assert result.verdict == verdict, str(result)
+    assert result.expected != "0"

@@ -24,8 +24,7 @@ import sympy as sp
 from .. import naming
 from ..errors import SymPropError, did_you_mean
 from ..formula import FormulaError
-from ..ops import flat_index, unflat_index
-from ..scalar import ElementGradient, Factor
+from ..ops import unflat_index
 from . import tensor_diagnose
 from .claim_values import ShapeError, describe_shape, is_array
 from .claims import ClaimFactor, ClaimNames
@@ -40,7 +39,7 @@ from .sizes import size_variants, sizes_label
 from .tensor_claims import uses_tensor_notation
 from .tensor_decide import ClaimShapeError, TensorCheck
 from .writing import array_formula, elementwise_text, matrix_text
-from .wrt_words import choose, no_gradient, wrt_hint
+from .wrt_words import choose, layer_letter, missing_bias, no_gradient, wrt_hint
 
 # -- the verifier ---------------------------------------------------------------------------------
 
@@ -146,36 +145,11 @@ class Verifier:
                     shape = graph.nodes[node_name].shape
                     index = unflat_index(symbols.index(symbol), shape)
                     return self._checked(_Wrt(node_name, index if shape else None, str(symbol)))
-        missing = self._missing_bias(name) or self._layer_letter(name)
+        missing = missing_bias(self.derivation, name) or layer_letter(self.derivation, name)
         if missing:
-            raise SymPropError(f"--wrt {text!r}: {missing}; {self._wrt_hint()}")
+            raise SymPropError(f"--wrt {text!r}: {missing}; {wrt_hint(self.derivation)}")
         close = did_you_mean(name, self.base.names.scalars) if self.derivation.has_scalar else ""
         raise SymPropError(f"--wrt {text!r}: unknown name{close}; {wrt_hint(self.derivation)}")
-
-    def _missing_bias(self, name: str) -> str | None:
-        """Why a layer stack's bias ``b2`` or ``b2_1`` that is not there is not (``bias: false``),
-        or None: "did you mean 'z1_1'?" for ``b1_1`` sent a new user the wrong way."""
-        layers = getattr(self.derivation.network, "layers", None)
-        match = re.fullmatch(r"b(\d+)(?:_\d+)?", name)
-        if not layers or not match or name in self.derivation.param_names:
-            return None
-        if not any(layer.bias for layer in layers):
-            return "this network has no biases (its layers say bias: false)"
-        index = int(match.group(1))
-        if 1 <= index <= len(layers) and not layers[index - 1].bias:
-            return f"layer {index} has no bias (bias: false)"
-        return None
-
-    def _layer_letter(self, name: str) -> str | None:
-        """Why ``a_1`` (``z``, ``a``, with no layer number) is not a name of a stack of several
-        layers: which layer it would be is not said (on one layer it is, ``ClaimNames``)."""
-        layers = getattr(self.derivation.network, "layers", None)
-        match = re.fullmatch(r"([az])(_\d+)?", name)
-        if not layers or len(layers) < 2 or not match:
-            return None
-        letter, index = match.group(1), match.group(2) or ""
-        spelled = " or ".join(f"{letter}{k}{index}" for k in range(1, len(layers) + 1))
-        return f"{name!r} does not say which layer: this network has {len(layers)}, write {spelled}"
 
     def _names_for_wrt(self) -> ClaimNames:
         if self.derivation.has_scalar:
@@ -292,7 +266,7 @@ class Verifier:
 
     def _check_scalar(self, target: _Wrt, claim: Rewritten) -> VerifyResult:
         setting = self.base
-        gradient = _gradient(setting, target.node, target.index or ())
+        gradient = setting.scalar.node_gradient(target.node, target.index or ())
         given, claim_latex = claim.given, claim.latex
         try:
             value, reader = read_claim_at(setting, claim)
@@ -398,7 +372,7 @@ class Verifier:
                 result.method = method
                 index = divmod(flat, expected.shape[1])
                 element_index = index if len(setting.graph.nodes[target.node].shape) == 2 else (index[0],)
-                gradient = _gradient(setting, target.node, element_index)
+                gradient = setting.scalar.node_gradient(target.node, element_index)
                 label = f"element {list(element_index)} ({gradient.symbol})"
                 result.diagnosis = holds + [f"at sizes {setting.label}, {label} differs"]
                 self._counterexample(result, setting, k, pairs[flat][0], pairs[flat][1])
@@ -478,21 +452,10 @@ def _delta_names(names) -> set[str]:
 # -- expected values ----------------------------------------------------------------------------
 
 
-def _gradient(setting: Setting, node: str, index: tuple[int, ...]) -> ElementGradient:
-    """dE/d(node[index]) with its chain of factors (a single factor for non-parameters)."""
-    graph, scalar = setting.graph, setting.scalar
-    if graph.nodes[node].op.role == "param":
-        return scalar.gradient(node, index)
-    shape = graph.nodes[node].shape
-    symbol = scalar.symbols[node][flat_index(index, shape) if shape else 0]
-    expr = scalar.adjoints.get(symbol, sp.S.Zero)
-    return ElementGradient(node, index, symbol, (Factor(scalar.loss_symbol, symbol, expr),), expr)
-
-
 def _expected_matrix(setting: Setting, node: str) -> sp.ImmutableMatrix:
     shape = setting.graph.nodes[node].shape
     rows, cols = (shape[0], 1) if len(shape) == 1 else shape
-    elements = [_gradient(setting, node, unflat_index(i, shape)).expr for i in range(rows * cols)]
+    elements = [setting.scalar.node_gradient(node, unflat_index(i, shape)).expr for i in range(rows * cols)]
     return sp.ImmutableMatrix(rows, cols, elements)
 
 

@@ -3,6 +3,8 @@ verifier, kept in one place so both name a network's parameters and elements ali
 
 from __future__ import annotations
 
+import re
+
 from .. import naming
 
 
@@ -34,3 +36,30 @@ def no_gradient(graph, node: str, it: str = "it") -> str:
     if role == "target":
         return f"{node} is a target: the backward pass computes no gradient for it"
     return f"{graph.loss} does not depend on {it} through a parameter: the backward pass computes no dE/d{node}"
+
+
+def missing_bias(derivation, name: str) -> str | None:
+    """Why a layer stack's bias ``b2`` or ``b2_1`` that is not there is not (``bias: false``),
+    or None: "did you mean 'z1_1'?" for ``b1_1`` sent a new user the wrong way."""
+    layers = getattr(derivation.network, "layers", None)
+    match = re.fullmatch(r"b(\d+)(?:_\d+)?", name)
+    if not layers or not match or name in derivation.param_names:
+        return None
+    if not any(layer.bias for layer in layers):
+        return "this network has no biases (its layers say bias: false)"
+    index = int(match.group(1))
+    if 1 <= index <= len(layers) and not layers[index - 1].bias:
+        return f"layer {index} has no bias (bias: false)"
+    return None
+
+
+def layer_letter(derivation, name: str) -> str | None:
+    """Why ``a_1`` (``z``, ``a``, with no layer number) is not a name of a stack of several
+    layers: which layer it would be is not said (on one layer it is, ``ClaimNames``)."""
+    layers = getattr(derivation.network, "layers", None)
+    match = re.fullmatch(r"([az])(_\d+)?", name)
+    if not layers or len(layers) < 2 or not match:
+        return None
+    letter, index = match.group(1), match.group(2) or ""
+    spelled = " or ".join(f"{letter}{k}{index}" for k in range(1, len(layers) + 1))
+    return f"{name!r} does not say which layer: this network has {len(layers)}, write {spelled}"

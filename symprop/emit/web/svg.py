@@ -188,7 +188,7 @@ def _neurons(d: _Drawing, figure: dict) -> None:
     for e in figure["edges"]:
         source, target = shapes[e["source"]], shapes[e["target"]]
         if e["label"]:  # a tiny network: arrows, each with its weight, where figure.py places it
-            position, side = _place(e["place"])
+            position, side = label_place(e["place"])
             label = f"${e['label']}$"
             d.edge_label(d.arrow(source, target), position, side, _html(label), "weight", label_size(label, 0.8))
         else:
@@ -260,7 +260,7 @@ def _value_and_gradient(d: _Drawing, curve: Curve, value: str, gradient: str) ->
         d.edge_label(curve, 0.5, side, _html(f"${tex}$"), "value", label_size(f"${tex}$", 0.7), colour)
 
 
-def _place(place: str) -> tuple[float, str]:
+def label_place(place: str) -> tuple[float, str]:
     """TikZ's ``pos=0.2, below`` (``figure.py``'s label place) as (0.2, "below")."""
     match = re.fullmatch(r"pos=(\d+(?:\.\d+)?), (above|below)", place)
     if match is None:
