@@ -143,7 +143,7 @@ class Handout(
         """An activation that is a formula of the spec as the spec writes it: its definition with
         the spec's constants by name (``\\frac{z}{c z^{2} + 1}``) and their values (``$c = 0.5$``),
         so that a student connects the page to the spec's c; None when it uses no constant."""
-        form = getattr(self.d.network, "function_forms", {}).get(op.choice.name)
+        form = self.d.network.function_forms.get(op.choice.name)
         values = None if form is None else self.constant_values(form)
         return None if values is None else (to_latex(form), values)
 
@@ -331,7 +331,7 @@ class Handout(
                 "output": Tex(self.node_tex(self.output.name)),
             }
         context["example"] = self.example()
-        full = self.edition == "full"
+        full = self.shows_code
         context["show"] = {
             "numpy": full,  # NumPy lines, the module's names and the code
             # every weight written out: in the full edition, unless the worked example does it in numbers

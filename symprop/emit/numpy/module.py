@@ -129,10 +129,6 @@ class NumpyModule:
         left, right = code.split(" = ", 1)
         return f"{left} = " + re.sub(rf"(?<![\w.])_(\w+)\({re.escape(array)}\)", in_place, right)
 
-    def written_in_place(self, statements: list[str], kept: set[str]) -> list[str]:
-        """``written_in_place`` of the statements, in a module whose arrays may be written in place."""
-        return written_in_place(statements, kept) if self.in_place else statements
-
     def in_place_lines(self, statements: list[str], kept: set[str]) -> list[str]:
         """``written_in_place`` and ``chained_in_place`` of loss_and_grad's statements (with the
         shapes of the batched float nodes' arrays and adjoints), where arrays may be written in place."""
@@ -312,9 +308,8 @@ class NumpyModule:
             if tuned:
                 b.printer.helpers.add("batch_product")
         kept_names = {"X", "T", "E", "N", "check", *(b.grad(p.name) for p in params)}
-        sizes = {b.array(p.name): math.prod(p.shape) for p in params}
         if self.in_place:  # NumPy's own arrays (measured with OpenBLAS): not the array-API or numba lines
-            computed = transposed_once(computed, sizes)
+            computed = transposed_once(computed, {b.array(p.name): math.prod(p.shape) for p in params})
         rewritten = self.in_place_lines(shared_values(shared_residual(computed)), kept_names)
         kept_names |= {text.split(" = ")[0] for text in unpacked}
         inline = [
