@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import sympy as sp
 
@@ -34,6 +35,7 @@ def fold_constants(expr: sp.Expr) -> sp.Expr:
     return sp.piecewise_fold(expr) if expr.has(sp.Piecewise) else expr
 
 
+@lru_cache(maxsize=256)  # each activation node and each edition asks again: the simplifications, once
 def readable_derivative(expr: sp.Expr) -> sp.Expr:
     """A formula's derivative as a teacher writes it: the shortest on the page (by visible
     length; among equals, the signs a textbook writes: ``ops.base.textbook_form``) of the backward
