@@ -356,8 +356,11 @@ class FieldReader:
                 self.fail(where, f"{name!r} is already a constant")
             earlier = {n: substituting(e) for n, e in functions.items()}
             functions[name] = self.formula(text, where, {"z": registry.Z, **constants}, earlier)
-            earlier_forms = {n: substituting(e) for n, e in self.function_forms.items()}
-            self.function_forms[name] = self.formula(text, where, {"z": registry.Z, **named}, earlier_forms)
+            if constants:  # else the form is the formula: no second reading
+                earlier_forms = {n: substituting(e) for n, e in self.function_forms.items()}
+                self.function_forms[name] = self.formula(text, where, {"z": registry.Z, **named}, earlier_forms)
+            else:
+                self.function_forms[name] = functions[name]
         return functions
 
     def formula(self, text: Any, where: str, symbols: dict, extra_functions: dict) -> sp.Expr:
@@ -455,6 +458,8 @@ class FieldReader:
                     f"the formula {shown!r} does not use the prediction y (it reads as {formula}), so every gradient "
                     "would be 0; write the loss in y, the network's output, and t, the target",
                 )
+            if not constants:  # the form is the formula: no second reading
+                return LossChoice("formula", formula=formula, form=formula)
             named = {"y": registry.Y, "t": registry.T, **{n: sp.Symbol(n, real=True) for n in constants}}
             earlier_forms = {n: substituting(e) for n, e in self.function_forms.items()}
             form = self.formula(data["formula"], "loss.formula", named, earlier_forms)
