@@ -223,10 +223,12 @@ def _ungraded(rows) -> str:
     """``; no submission: s02; not on the roster, not graded: s41``: the rows a teacher must not
     miss (their notes are in the gradebook), at most five ids each."""
 
+    from .classroom.grading import NO_SUBMISSION
+
     def listed(ids: list[str]) -> str:
         return ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
 
-    missing = [row.student_id for row in rows if row.student is not None and "no submission" in row.notes]
+    missing = [row.student_id for row in rows if row.student is not None and NO_SUBMISSION in row.notes]
     unknown = [row.student_id for row in rows if row.student is None]
     said = f"; no submission: {listed(missing)}" if missing else ""
     return said + (f"; not on the roster, not graded: {listed(unknown)}" if unknown else "")

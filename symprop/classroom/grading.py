@@ -31,6 +31,8 @@ from .roster import Student
 from .submissions import Submission
 
 MAX_ANSWER = 2000  # characters of one answer read
+#: the gradebook note of a student on the roster with no answers (the CLI's summary lists them)
+NO_SUBMISSION = "no submission"
 
 
 @dataclass
@@ -121,7 +123,7 @@ class Grader:
         for student in students:
             submission = submissions.get(student.id)
             if submission is None:
-                rows.append(Row(student, student.id, [Mark(i.id, 0.0, "", "empty") for i in self.items], ["no submission"]))
+                rows.append(Row(student, student.id, [Mark(i.id, 0.0, "", "empty") for i in self.items], [NO_SUBMISSION]))
                 continue
             rows.append(self.grade_one(student, submission))
         for sid in sorted(unknown):
