@@ -177,14 +177,12 @@ class Setting:
 
     def _first_difference(self, pairs, k: int, digits: int = DIGITS) -> int | None:
         """The first pair that differs at point ``k`` (at ``digits``; at ``DIGITS``, confirmed at twice that)."""
+        confirm = 2 * DIGITS if digits == DIGITS else None
         for i, (claim, correct) in enumerate(pairs):
-            if digits != DIGITS:
-                if not close(self.number(claim, k, digits), self.number(correct, k, digits), digits):
-                    return i
-            elif not close(self.number(claim, k), self.number(correct, k)):
-                high = 2 * DIGITS
-                if not close(self.number(claim, k, high), self.number(correct, k, high), high):
-                    return i
+            if not close(self.number(claim, k, digits), self.number(correct, k, digits), digits) and (
+                confirm is None or not close(self.number(claim, k, confirm), self.number(correct, k, confirm), confirm)
+            ):
+                return i
         return None
 
     def prove_equal(self, claim: sp.Expr, correct: sp.Expr) -> bool:

@@ -92,7 +92,7 @@ class Probe:
         rng = np.random.default_rng(seed + 1)
         params = {k: np.asarray(v + NOISE * rng.standard_normal(np.shape(v))) for k, v in module["init_params"](seed).items()}
         X, T = module["sample_batch"](SAMPLES, seed)
-        simplex = self._simplex_targets()
+        simplex = one_hot_axes(self.graph)  # cross-entropy targets -> the axis they sum to one along
         if simplex:
             rng = np.random.default_rng(seed + 2)
             single = len(self.graph.leaves("target")) == 1
@@ -105,10 +105,6 @@ class Probe:
                 else:
                     T = {**T, name: drawn}
         return params, X, T
-
-    def _simplex_targets(self) -> dict[str, int]:
-        """Targets of cross-entropy -> the axis along which they must sum to one (the softmax's)."""
-        return one_hot_axes(self.graph)
 
     def _point(self, seed: int, sample: int) -> Point:
         graph, builder = self.graph, self.builder
