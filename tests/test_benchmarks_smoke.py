@@ -255,6 +255,31 @@ def test_bench_graphs_without_scipy_says_so():
     assert "| transformer_block | - | - | - | - |" in done.stdout
 
 
+def test_bench_gelu_quick():
+    """benchmarks/bench_gelu.py: the module with a free GELU (and with SciPy's ndtr) computes what
+    the module and JAX compute, and each row says what the GELU costs and may cost."""
+    pytest.importorskip("jax", reason="bench_gelu.py compares with JAX jit (pip install jax)")
+    command = [sys.executable, str(ROOT / "benchmarks" / "bench_gelu.py"), "--modules", str(ROOT / "generated"), "--batches", "3"]
+    done = subprocess.run([*command, "--repeats", "1"], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    rows = done.stdout.splitlines()
+    assert [row.split()[1:3] for row in rows] == [["3", "float64"], ["3", "float32"]]
+    assert all(", free " in row and "may cost" in row for row in rows)
+    assert all(", ndtr " in row for row in rows) == (importlib.util.find_spec("scipy") is not None)
+
+
+def test_bench_gelu_without_jax_says_so():
+    """Without JAX there is nothing to compare with: bench_gelu.py stops with a usage error naming it."""
+    run = (
+        "import runpy, sys; sys.modules['jax'] = None; sys.path.insert(0, sys.argv[1]); "
+        "sys.argv = [sys.argv[1] + '/bench_gelu.py', *sys.argv[2:]]; runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
+    command = [sys.executable, "-c", run, str(ROOT / "benchmarks"), "--batches", "3"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 2
+    assert "JAX is not installed (pip install jax): this benchmark compares with JAX jit" in done.stderr
+
+
 def test_bench_scalar_quick(tmp_path):
     """The scalar backend's benchmark runs, checks the three engines agree, and prints the ratios."""
     output = tmp_path / "scalar.json"
