@@ -19,8 +19,8 @@ person means it:
 * ``\sum_k``, ``\sum_{k=1}^{n}``: the rest of the product once for each k, from 1 to the upper
   bound or, without one, to the largest k for which every subscript with k names an element;
 * ``W_2`` for a graph spec's matrix ``W2`` and ``x_0`` for its scalar ``x0``; a leading
-  ``\frac{\partial E}{\partial w} =`` is dropped (``claims_text.formula_side``, as from a plain
-  claim: two ``=`` are refused); pasted Unicode is read as in a plain claim (``claims_text.UNICODE``);
+  ``\frac{\partial E}{\partial w} =`` is dropped (``claim_syntax.formula_side``, as from a plain
+  claim: two ``=`` are refused); pasted Unicode is read as in a plain claim (``claim_syntax.UNICODE``);
 * a multi-letter run that is not a known name is a product of letters (``xy`` = ``x*y``),
   as in LaTeX; everything else (``\partial`` inside the claim, unknown commands) is a clear error.
 
@@ -34,8 +34,8 @@ import re
 from dataclasses import dataclass
 
 from ..formula import FormulaError
+from .claim_syntax import OutOfRange, formula_side, summed_terms, unpasted, unsubscripted
 from .claims import ClaimNames
-from .claims_text import OutOfRange, formula_side, summed_terms, unpasted, unsubscripted
 from .latex_trees import plain_text, summed
 
 MAX_LENGTH = 2000
