@@ -2,7 +2,7 @@
 
 The one entry above both readers: a spec with ``nodes`` (tensor expressions) is a graph spec,
 read by ``symprop.tensor_spec`` into a ``GraphNetwork``; any other is a layer stack, read by
-``symprop.spec`` into a ``Network``.  Both derive the same way.
+``symprop.spec_reader`` into a ``Network`` (``symprop.spec``).  Both derive the same way.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .spec import Network, read_layer_spec
+from .spec import Network
 from .spec_file import read_yaml
+from .spec_reader import read_layer_spec
 from .tensor_spec import read_graph_spec
 
 

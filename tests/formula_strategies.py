@@ -237,7 +237,7 @@ def layer_spec(source, index: int = 0) -> dict:
 
 def _with_y(spec: dict) -> dict:
     """``spec`` with its formula loss plus y where y cancels in it (``(-y) + y``): a loss that does
-    not use the prediction is refused (``spec.FieldReader.loss``)."""
+    not use the prediction is refused (``spec_reader.FieldReader.loss``)."""
     try:
         symprop.from_dict(spec, source="<formula test>")
     except symprop.SpecError as error:

@@ -14,7 +14,7 @@ from formula_strategies import CONSTANTS, check_spec
 import symprop
 from symprop import differentiation, registry
 from symprop.errors import SymPropError
-from symprop.spec import MATH_FUNCTIONS
+from symprop.spec_reader import MATH_FUNCTIONS
 
 #: Activation formulas in z that failed: lost brackets, NameError (functools), DiracDelta,
 #: complex-to-float, a broadcast error (a constant activation), minutes of simplification.

@@ -474,7 +474,7 @@ def test_a_loss_of_one_output_keeps_its_signs():
 def test_binary_cross_entropy_derivative_is_boxed_as_a_textbook_writes_it():
     """A new user's finding: the handout boxed SymPy's ``(t - y)/(y (y - 1))``, as long as the
     textbook's ``(y - t)/(y (1 - y))``.  Among equally short forms the one with the sums' signs
-    a textbook uses wins (``ops.base.textbook_form``), and sigmoid + BCE still fuse to a - t
+    a textbook uses wins (``textbook_forms.textbook_form``), and sigmoid + BCE still fuse to a - t
     (SymPy's product of the two now cancels by itself: the step still shows the product)."""
     tex = latex_source(derive("one_weight_bce"))
     assert r"&= \boxed{\frac{y - t}{y (1 - y)}} && \text{simplified (as the backward pass computes it)}" in tex
@@ -486,7 +486,7 @@ def test_binary_cross_entropy_derivative_is_boxed_as_a_textbook_writes_it():
 def test_equally_short_forms_prefer_the_textbook_signs():
     import sympy as sp
 
-    from symprop.ops.base import textbook_form
+    from symprop.textbook_forms import textbook_form
 
     y, t, z = sp.symbols("y t z")
     assert str(textbook_form([(t - y) / (y * (y - 1))], sp.count_ops)) == "(-t + y)/(y*(1 - y))"

@@ -15,7 +15,7 @@ from reference import FUNCTIONS, check_module_against_references
 import symprop
 from symprop import ops, registry
 from symprop.emit.latex import compile_pdf
-from symprop.spec import MATH_FUNCTIONS
+from symprop.spec_reader import MATH_FUNCTIONS
 
 #: One small graph spec per op, using it where a gradient flows through it.
 OP_SAMPLES = {

@@ -245,7 +245,7 @@ def test_the_tutorials_names_of_the_handout_are_claim_names():
 @pytest.mark.parametrize("dash", ["−", "–"])
 @pytest.mark.parametrize("times", ["·", "⋅", "∙", "×"])
 def test_plain_and_latex_claims_read_the_same_pasted_unicode(dash, times):
-    """One table (claims_text.UNICODE) for both readers; a LaTeX claim refused the en dash and '∙'."""
+    """One table (claim_syntax.UNICODE) for both readers; a LaTeX claim refused the en dash and '∙'."""
     plain = f"(a2_1 {dash} t_1) a2_1 (1 {dash} a2_1) {times} a1_1"
     latex = f"(a^{{(2)}}_1 {dash} t_1) a^{{(2)}}_1 (1 {dash} a^{{(2)}}_1) {times} a^{{(1)}}_1"
     checker = verifier("tutorial_222")

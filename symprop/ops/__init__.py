@@ -6,24 +6,7 @@ here plus one entry in ``OPS`` and one sample in that test's table.
 """
 
 from .activation import Activation
-from .base import (
-    HOOKS,
-    Adjoint,
-    AdjointCode,
-    Arg,
-    Call,
-    MissingHook,
-    Node,
-    Op,
-    ShapeRuleError,
-    arg_symbol,
-    at_elements,
-    broadcast_shape,
-    element_indices,
-    flat_index,
-    tidy,
-    unflat_index,
-)
+from .base import HOOKS, Adjoint, AdjointCode, MissingHook, Node, Op, arg_symbol, at_elements
 from .concat import Concat
 from .contraction import contract
 from .conv import Conv
@@ -32,6 +15,7 @@ from .einsum import Einsum
 from .elementwise import Elementwise
 from .gather import Gather
 from .index import Index
+from .indices import broadcast_shape, element_indices, flat_index, unflat_index
 from .leaf import DTYPES, Leaf
 from .logsumexp import LogSumExp
 from .loss import Loss
@@ -40,6 +24,8 @@ from .norm import BatchNorm, LayerNorm
 from .pool import Pool
 from .reduce import Reduce
 from .reshape import Reshape
+from .shape_rule import Arg, Call, ShapeRuleError
+from .simplify import tidy
 from .softmax import Softmax, axis_groups
 from .transpose import Transpose
 from .where import Tril, Where

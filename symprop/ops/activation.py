@@ -15,7 +15,8 @@ from sympy.printing.precedence import PRECEDENCE
 
 from .. import differentiation, naming, registry
 from ..naming import escape_latex_text
-from .base import Adjoint, AdjointCode, Op, at_elements, formula_note, tidy
+from .base import Adjoint, AdjointCode, Op, at_elements
+from .simplify import formula_note, tidy
 
 if TYPE_CHECKING:
     from ..spec import ActivationChoice

@@ -17,11 +17,13 @@ The emitters hand each op a context (``NumpyContext``, ``LatexContext`` below): 
 it for array names, printed formulas and the like, so no op imports an emitter and no
 emitter tests for an op's class.  A missing hook is a ``MissingHook`` error naming the op
 and the hook (``tests/test_ops.py`` checks every op has all of them).
+
+Beside it: what a shape rule is given (``shape_rule``), element index arithmetic (``indices``)
+and the bounded simplification of derived derivatives (``simplify``).
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -31,14 +33,10 @@ from .. import registry
 
 if TYPE_CHECKING:
     from ..derivation import Step
+    from .shape_rule import Call
 
 #: The hooks every op with role 'op' provides (leaves need none).
 HOOKS = ("elements", "adjoint_rules", "numpy", "numpy_adjoint", "latex", "latex_adjoint", "words")
-
-#: Bound on the effort spent simplifying a derived elementwise derivative.
-SIMPLIFY_MAX_OPS = 60
-TRIG_SIMPLIFY_MAX_OPS = 20
-_TRIGONOMETRIC = (sp.sin, sp.cos, sp.tan, sp.sinh, sp.cosh, sp.tanh)
 
 
 class MissingHook(NotImplementedError):
@@ -47,109 +45,6 @@ class MissingHook(NotImplementedError):
     def __init__(self, op: Op | type[Op], hook: str):
         name = op.__name__ if isinstance(op, type) else type(op).__name__
         super().__init__(f"op {name} has no {hook!r} hook (see symprop/ops/base.py)")
-
-
-class ShapeRuleError(ValueError):
-    """Arguments an op's shape rule refuses; the spec reader adds the node and the column."""
-
-
-@dataclass(frozen=True)
-class Arg:
-    """One positional argument of a call in a graph spec: a tensor (its per-sample ``shape``,
-    its ``dtype``: 'float', 'int' for indices, 'bool' for a mask, and whether it is
-    ``batched``: varies by sample) or a constant ``value`` (a SymPy number, a string such as
-    einsum's subscripts, or a tuple of whole numbers)."""
-
-    text: str
-    shape: tuple[int, ...] | None = None
-    value: Any = None
-    dtype: str = "float"
-    #: Whether a tensor varies by sample (has the batch axis in the module).
-    batched: bool = False
-
-    @property
-    def is_tensor(self) -> bool:
-        return self.shape is not None
-
-
-@dataclass(frozen=True)
-class Call:
-    """A call ``function(args, **keywords)`` of a graph spec, as an op's shape rule sees it.
-    The node's inputs are the tensor arguments, in order."""
-
-    function: str
-    args: tuple[Arg, ...]
-    keywords: dict
-
-    @property
-    def tensors(self) -> list[Arg]:
-        return [a for a in self.args if a.is_tensor]
-
-    @property
-    def shapes(self) -> list[tuple[int, ...]]:
-        return [a.shape for a in self.tensors]
-
-    def check(self, count: int | None = None, allowed: tuple[str, ...] = (), values: int = 0) -> None:
-        """The common part of a shape rule: ``count`` tensors (any number for None), at most
-        ``values`` constant arguments after them, and only the keywords ``allowed``."""
-        tensors = self.tensors
-        constants = [a for a in self.args if not a.is_tensor]
-        if count is not None and len(tensors) != count:
-            got = str(len(tensors))
-            if constants:
-                got += f" (and {len(constants)} constant{'s' if len(constants) > 1 else ''})"
-            raise ShapeRuleError(f"takes {count} tensor argument{'s' if count > 1 else ''}, got {got}")
-        if len(constants) > values:
-            if not values:
-                raise ShapeRuleError(f"{constants[0].text} must be a tensor")
-            raise ShapeRuleError(f"takes at most {values} constant argument(s)")
-        unknown = sorted(set(self.keywords) - set(allowed))
-        if unknown:
-            only = f" (only {', '.join(k + '=' for k in allowed)})" if allowed else ""
-            raise ShapeRuleError(f"unexpected keyword {unknown[0]}={only}")
-
-    def constant(self, position: int, keyword: str, default: Any = None) -> Any:
-        """A constant given at ``position`` among the constant arguments, or as ``keyword=``."""
-        constants = [a.value for a in self.args if not a.is_tensor]
-        if position < len(constants):
-            if keyword in self.keywords:
-                raise ShapeRuleError(f"{keyword} is given twice")
-            return constants[position]
-        return self.keywords.get(keyword, default)
-
-
-def whole_number(value: Any, what: str, low: int | None = None) -> int:
-    """``value`` as a Python int (a SymPy or Python whole number), else ShapeRuleError."""
-    if isinstance(value, bool) or not isinstance(value, (int, sp.Integer)):
-        raise ShapeRuleError(f"{what} must be a whole number, got {_shown(value)}")
-    number = int(value)
-    if low is not None and number < low:
-        raise ShapeRuleError(f"{what} must be at least {low}, got {number}")
-    return number
-
-
-def axis_list(value: Any, rank: int, what: str = "axis") -> tuple[int, ...]:
-    """An ``axis=`` value (a whole number or a tuple of them, negative from the end) as sorted
-    non-negative axes of a per-sample tensor of ``rank``; ShapeRuleError when out of range."""
-    items = value if isinstance(value, tuple) else (value,)
-    axes = []
-    for item in items:
-        if isinstance(item, bool) or not isinstance(item, (int, sp.Integer)):
-            raise ShapeRuleError(f"{what} must be a whole number or a tuple of them, got {_shown(value)}")
-        if not -rank <= int(item) < rank:
-            raise ShapeRuleError(f"{what} {int(item)} is out of range for a tensor of rank {rank} (per sample)")
-        axes.append(int(item) % rank)
-    if len(set(axes)) != len(axes):
-        raise ShapeRuleError(f"{what} {_shown(value)} repeats an axis")
-    return tuple(sorted(axes))
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, sp.Rational) and not value.is_Integer:
-        return repr(float(value))
-    if isinstance(value, tuple):
-        return "(" + ", ".join(map(str, value)) + ("," if len(value) == 1 else "") + ")"
-    return repr(value) if isinstance(value, str) else str(value)
 
 
 def batched_axes(axes: tuple[int, ...], batched: bool) -> tuple[int, ...]:
@@ -505,176 +400,15 @@ class Op:
         return None
 
 
-def tidy(expr: sp.Expr) -> sp.Expr:
-    """Bounded simplification: cheap steps always, ``simplify`` only where
-    ``simplification_skipped`` finds no reason against it.  Any failure of ``simplify``
-    leaves the unsimplified, correct expression."""
-    candidates = [expr, sp.factor_terms(expr)]
-    if expr.is_polynomial():
-        # simplify would only factor or expand a polynomial; its first call also imports
-        # sympy.physics.units (0.2 s of every command whose loss is a squared error).
-        candidates += [sp.factor(expr), sp.expand(expr)]
-    elif simplification_skipped(expr) is None:
-        try:
-            candidates.append(sp.simplify(expr))
-        except (RecursionError, ValueError, TypeError, NotImplementedError, sp.PolynomialError):
-            pass
-    return textbook_form(candidates, sp.count_ops)
-
-
-#: A product with more sums than this is not tried with its signs moved (``sign_variants``: 2^(n-1) forms).
-SIGN_VARIANTS_MAX_SUMS = 4
-
-
-def textbook_form(candidates: list[sp.Expr], size) -> sp.Expr:
-    """The shortest of ``candidates`` by ``size``, and among equally short ones (and their forms as
-    short with their signs moved between their sums: ``sign_variants``) the one a textbook writes
-    (``sign_preference``):
-    binary cross-entropy's ``(y - t) / (y (1 - y))``, not SymPy's ``(t - y) / (y (y - 1))``.
-    The first of full ties."""
-    sizes = [size(candidate) for candidate in candidates]
-    shortest = [candidate for candidate, n in zip(candidates, sizes) if n == min(sizes)]
-    forms = dict.fromkeys(form for candidate in shortest for form in sign_variants(candidate))
-    # only as short: a variant shorter by ``size`` is not always narrower on the page (custom_swish's
-    # derivative as one fraction was 20 pt wider than the text)
-    return min((form for form in forms if size(form) == min(sizes)), key=sign_preference)
-
-
-def sign_variants(expr: sp.Expr) -> list[sp.Expr]:
-    """``expr`` and, when it is a product, the same product with some of its sums (or odd powers
-    of sums) negated, and its sign changed if their number is odd: equal in value, and as long
-    (``(t - y) / (y (y - 1))`` and ``(y - t) / (y (1 - y))``) or shorter (``-(y - 1) / y`` and
-    ``(1 - y) / y``)."""
-    if not isinstance(expr, sp.Mul):
-        return [expr]
-    factors = list(sp.Mul.make_args(expr))
-    sums = [i for i, f in enumerate(factors) if isinstance(_odd_power_base(f), sp.Add)]
-    if len(sums) > SIGN_VARIANTS_MAX_SUMS:
-        return [expr]
-    found = [expr]
-    for count in range(1, len(sums) + 1):
-        for chosen in itertools.combinations(sums, count):
-            flipped = [_negated_base(f) if i in chosen else f for i, f in enumerate(factors)]
-            found.append(sp.Mul(sp.S.NegativeOne**count, *flipped))
-    return found
-
-
-def sign_preference(expr: sp.Expr) -> tuple[int, int]:
-    """How far ``expr``'s signs are from a textbook's, the smaller the better: a leading minus
-    (``-(t - y)/y`` against ``(y - t)/y``), then sums written against the habit: the complement
-    of one is ``1 - y`` (``y (1 - y)``, ``(1 - t) log(1 - y)``), not ``y - 1``, while any other
-    constant comes after, ``z - 2``, not ``2 - z``."""
-    leading = int(bool(expr.as_coeff_Mul()[0].is_negative))
-    constants = [part.as_coeff_Add()[0] for part in expr.atoms(sp.Add)]
-    unusual = sum(1 for c in constants if c == -1 or (c.is_positive and c != 1))
-    return leading, unusual
-
-
-def _odd_power_base(factor: sp.Expr) -> sp.Expr | None:
-    """The base of ``factor`` if negating it negates ``factor`` (itself, or a base to an odd power)."""
-    if isinstance(factor, sp.Pow):
-        exponent = factor.exp
-        return factor.base if exponent.is_integer and exponent.is_odd else None
-    return factor
-
-
-def _negated_base(factor: sp.Expr) -> sp.Expr:
-    """``factor`` with its sum (``_odd_power_base``) negated term by term: ``y - 1`` to ``1 - y``."""
-    base = _odd_power_base(factor)
-    negated = sp.Add(*(-term for term in base.args))
-    return negated if factor is base else sp.Pow(negated, factor.exp)
-
-
-def simplification_skipped(expr: sp.Expr) -> str | None:
-    """Why ``tidy`` does not run ``simplify`` on ``expr``, or None.
-
-    Its cost is unbounded: large expressions (trigonometric and hyperbolic ones sooner: 17 s
-    at 39 operations), steps (the derivative of max/min: seconds, to make it longer) and
-    piecewise conditions that are not polynomial (SymPy solves them as inequalities, which
-    for ``exp(sigmoid(y)) > 1`` recurses without end) are left as derived."""
-    limit = TRIG_SIMPLIFY_MAX_OPS if expr.has(*_TRIGONOMETRIC) else SIMPLIFY_MAX_OPS
-    size = sp.count_ops(expr)
-    if size > limit:
-        return f"{size} operations (simplified up to {limit})"
-    if expr.has(sp.Heaviside):
-        return "it has a step (the derivative of max or min)"
-    if not _polynomial_conditions(expr):
-        return "a piecewise condition is not polynomial"
-    return None
-
-
-def formula_note(choice, derived: sp.Expr, node, graph, what: str) -> str | None:
-    """The ``simplification_note`` of an op defined by a user's formula (``choice.formula``):
-    why its derivative ``derived`` was left unsimplified, when the gradient needs it."""
-    if choice.formula is None or node.name not in graph.needs_grad:
-        return None
-    reason = simplification_skipped(derived)
-    return None if reason is None else f"{node.name}: the derivative of {what} is not simplified: {reason}"
-
-
-def _polynomial_conditions(expr: sp.Expr) -> bool:
-    return all((r.lhs - r.rhs).is_polynomial() for r in expr.atoms(sp.core.relational.Relational))
-
-
 def arg_symbol(index: int) -> sp.Symbol:
     """The generic symbol of argument ``index`` of an elementwise op: ``u0``, ``u1``, ..."""
     return sp.Symbol(f"u{index}", real=True)
-
-
-def element_indices(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
-    """Every index of ``shape``, row-major (``[()]`` for a scalar)."""
-    return list(itertools.product(*(range(n) for n in shape)))
 
 
 def at_elements(expr: sp.Expr, **values: sp.Expr) -> sp.Expr:
     """A registry-symbol formula (in ``z``, ``a``, ``y``, ``t``) at the given elements."""
     table = {"z": registry.Z, "a": registry.A, "y": registry.Y, "t": registry.T}
     return expr.xreplace({table[k]: v for k, v in values.items()})
-
-
-def flat_index(index: tuple[int, ...], shape: tuple[int, ...]) -> int:
-    """The row-major position of ``index`` in an array of ``shape`` (0 for a scalar)."""
-    flat = 0
-    for i, n in zip(index, shape):
-        flat = flat * n + i
-    return flat
-
-
-def unflat_index(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
-    """The index at row-major position ``flat`` of ``shape`` (``flat_index`` undone)."""
-    index = []
-    for n in reversed(shape):
-        flat, i = divmod(flat, n)
-        index.append(i)
-    return tuple(reversed(index))
-
-
-def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...] | None:
-    """NumPy's broadcast of per-sample shapes (trailing axes aligned, size 1 stretches); None if they clash."""
-    rank = max(len(s) for s in shapes)
-    result = []
-    for axis in range(rank):
-        sizes = {s[axis - rank + len(s)] for s in shapes if axis - rank + len(s) >= 0} - {1}
-        if len(sizes) > 1:
-            return None
-        result.append(sizes.pop() if sizes else 1)
-    return tuple(result)
-
-
-def broadcast_flat(index: tuple[int, ...], shape: tuple[int, ...]) -> int:
-    """The flat position in an array of ``shape`` that output element ``index`` reads under broadcasting."""
-    own = index[len(index) - len(shape) :] if shape else ()
-    flat = 0
-    for i, n in zip(own, shape):
-        flat = flat * n + (i if n > 1 else 0)
-    return flat
-
-
-def broadcast_tokens(letters: str, shape: tuple[int, ...], out: tuple[int, ...]) -> list[str]:
-    """The index of an operand of ``shape`` at output element ``letters`` (of shape ``out``) under
-    NumPy broadcasting: the trailing letters, 1 on an axis of size 1 that was stretched."""
-    own = letters[len(letters) - len(shape) :] if shape else ""
-    return ["1" if n == 1 and m > 1 else c for c, n, m in zip(own, shape, out[len(out) - len(shape) :])]
 
 
 def accumulate(step: Step) -> str:

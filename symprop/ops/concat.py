@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import Adjoint, AdjointCode, Op, ShapeRuleError, axis_list, element_indices, flat_index, shape_code
+from .base import Adjoint, AdjointCode, Op, shape_code
+from .indices import element_indices, flat_index
+from .shape_rule import ShapeRuleError, axis_list
 
 CONCAT = "concat"
 

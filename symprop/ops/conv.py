@@ -24,7 +24,9 @@ import sympy as sp
 
 from .. import naming
 from ..naming import escape_latex_text
-from .base import Adjoint, AdjointCode, Op, ShapeRuleError, element_indices, flat_index
+from .base import Adjoint, AdjointCode, Op
+from .indices import element_indices, flat_index
+from .shape_rule import ShapeRuleError
 from .windows import (
     Letters,
     index_letters,

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .base import Adjoint, AdjointCode, Op, ShapeRuleError, flat_index, shape_code
+from .base import Adjoint, AdjointCode, Op, shape_code
 from .contraction import batch_letter, broadcast_missing, contract
+from .indices import flat_index
+from .shape_rule import ShapeRuleError
 
 EINSUM = "einsum"
 

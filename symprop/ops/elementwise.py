@@ -15,17 +15,9 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
 from .. import differentiation, registry
-from .base import (
-    Adjoint,
-    AdjointCode,
-    Op,
-    arg_symbol,
-    broadcast_flat,
-    broadcast_shape,
-    broadcast_tokens,
-    element_indices,
-    tidy,
-)
+from .base import Adjoint, AdjointCode, Op, arg_symbol
+from .indices import broadcast_flat, broadcast_shape, broadcast_tokens, element_indices
+from .simplify import tidy
 
 ELEMENTWISE = "elementwise"
 

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 import sympy as sp
 
 from .. import differentiation, registry
-from .base import Adjoint, AdjointCode, Op, at_elements, formula_note, tidy
+from .base import Adjoint, AdjointCode, Op, at_elements
+from .simplify import formula_note, tidy
 from .softmax import axis_groups, row_tags
 
 if TYPE_CHECKING:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import Adjoint, AdjointCode, Op, broadcast_shape
+from .base import Adjoint, AdjointCode, Op
 from .contraction import batch_letter, contract
 from .einsum import contraction_elements, index_sum
+from .indices import broadcast_shape
 
 MATMUL = "matmul"
 #: Letters of the leading (broadcast) axes; the matrix axes are i, j, k.

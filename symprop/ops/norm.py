@@ -45,7 +45,9 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ..errors import SymPropError
-from .base import Adjoint, AdjointCode, Op, ShapeRuleError, axes_code, axis_list, batched_axes, element_indices, flat_index
+from .base import Adjoint, AdjointCode, Op, axes_code, batched_axes
+from .indices import element_indices, flat_index
+from .shape_rule import ShapeRuleError, axis_list
 
 NORMALIZE = "normalize"
 

@@ -23,7 +23,9 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .base import Adjoint, AdjointCode, Op, ShapeRuleError, element_indices, flat_index
+from .base import Adjoint, AdjointCode, Op
+from .indices import element_indices, flat_index
+from .shape_rule import ShapeRuleError
 from .windows import (
     Letters,
     index_letters,

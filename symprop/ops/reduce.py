@@ -13,16 +13,9 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .base import (
-    Adjoint,
-    AdjointCode,
-    Op,
-    ShapeRuleError,
-    axes_code,
-    axis_list,
-    batched_axes,
-    element_indices,
-)
+from .base import Adjoint, AdjointCode, Op, axes_code, batched_axes
+from .indices import element_indices
+from .shape_rule import ShapeRuleError, axis_list
 
 SUM = "sum"
 KINDS = ("sum", "mean", "max")

@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .base import Adjoint, AdjointCode, Op, ShapeRuleError
+from .base import Adjoint, AdjointCode, Op
+from .shape_rule import ShapeRuleError
 
 RESHAPE = "reshape"
 

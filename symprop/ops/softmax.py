@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .base import Adjoint, AdjointCode, Op, ShapeRuleError, axis_list, element_indices, flat_index
+from .base import Adjoint, AdjointCode, Op
+from .indices import element_indices, flat_index
+from .shape_rule import ShapeRuleError, axis_list
 
 SOFTMAX = "softmax"
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import Adjoint, AdjointCode, Op, ShapeRuleError, element_indices, flat_index
+from .base import Adjoint, AdjointCode, Op
+from .indices import element_indices, flat_index
+from .shape_rule import ShapeRuleError
 
 TRANSPOSE = "transpose"
 

@@ -9,17 +9,9 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .base import (
-    Adjoint,
-    AdjointCode,
-    Op,
-    ShapeRuleError,
-    broadcast_flat,
-    broadcast_shape,
-    broadcast_tokens,
-    element_indices,
-    whole_number,
-)
+from .base import Adjoint, AdjointCode, Op
+from .indices import broadcast_flat, broadcast_shape, broadcast_tokens, element_indices
+from .shape_rule import ShapeRuleError, whole_number
 
 WHERE = "where"
 

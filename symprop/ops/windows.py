@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import naming
-from .base import ShapeRuleError, whole_number
+from .shape_rule import ShapeRuleError, whole_number
 
 #: The handout's index letters, each role with the letters that stand in for its first when a
 #: node of the graph is shown as one of them (a pooling node p and an offset p would read

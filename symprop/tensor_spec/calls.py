@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from .. import registry
 from ..ops import OPS, Activation, Arg, Call, Dense, Elementwise, Loss, MatMul, ShapeRuleError, arg_symbol, broadcast_shape
-from ..spec import MATH_FUNCTIONS, ActivationChoice, LossChoice
+from ..spec import ActivationChoice, LossChoice
+from ..spec_reader import MATH_FUNCTIONS
 from .expressions import Static, TensorExpr
 
 #: The language's names of the tensor ops (``softmax``, ``sum``, ...): each op declares its own.
@@ -145,7 +146,7 @@ class CallLowering:
     def check_probabilities(self, entry, y: str, tree, where: str) -> None:
         """A cross-entropy takes the log of its output: refused where that output is certainly not
         in (0, 1), a linear one (``W @ x + b``) or another activation than sigmoid and softmax (as a
-        layer stack's output layer, ``spec.FieldReader.loss``); any other expression may be."""
+        layer stack's output layer, ``spec_reader.FieldReader.loss``); any other expression may be."""
         if entry.probability_output is None:
             return
         op = self.nodes[y].op

@@ -24,7 +24,7 @@ from ..ops import (
     arg_symbol,
     broadcast_shape,
 )
-from ..spec import substituting
+from ..spec_reader import substituting
 from .calls import ELEMENTWISE_FUNCTIONS, TENSOR_FUNCTIONS, CallLowering, operands
 from .expressions import OPERATOR_SYMBOLS, TensorExpr, TensorReader
 

@@ -15,7 +15,8 @@ from ..ops import (
     Node,
     arg_symbol,
 )
-from ..spec import INITS, MATH_FUNCTIONS, MAX_PARAMS, FieldReader, ParamInit, flatten, kind_of, too_many_params
+from ..spec import INITS, ParamInit, flatten
+from ..spec_reader import MATH_FUNCTIONS, MAX_PARAMS, FieldReader, kind_of, too_many_params
 from .calls import TENSOR_FUNCTIONS
 from .lowering import Lowering
 from .network import GraphExample, GraphNetwork

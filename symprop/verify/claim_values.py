@@ -9,7 +9,7 @@ from typing import Any
 
 import sympy as sp
 
-from .. import spec
+from .. import spec_reader
 from ..formula import FormulaError
 
 Value = Any  # a scalar sp.Expr or an sp.ImmutableMatrix (always 2-D)
@@ -140,7 +140,7 @@ def _step(z: sp.Expr) -> sp.Expr:
 
 #: The functions of spec formulas, plus ``ln`` and ``step`` that hand derivations use.
 MATH_FUNCTIONS: dict[str, Callable[..., sp.Expr]] = {
-    **spec.MATH_FUNCTIONS,
+    **spec_reader.MATH_FUNCTIONS,
     "ln": sp.log,
     "step": _step,
     "heaviside": _step,

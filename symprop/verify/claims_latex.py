@@ -2,8 +2,8 @@ r"""LaTeX claims: a small LaTeX-math reader that translates a claim into plain c
 
 Why not SymPy's ``parse_latex``: it needs ``antlr4-python3-runtime`` pinned to exactly 4.11,
 reads ``o_1 (1 - o_1)`` as a *function call* ``o_1(1 - o_1)``, and knows nothing of the
-network's names.  This reader is ~300 lines, has no dependency, and reads LaTeX the way a
-person means it:
+network's names.  This reader (its tokens: ``latex_tokens``) has no dependency, and reads LaTeX
+the way a person means it:
 
 * juxtaposition, ``\cdot``, ``\times`` and ``*`` multiply; between two arrays they are the
   matrix product ``@`` (math convention); ``\odot`` and ``\circ`` are the elementwise product;
@@ -19,8 +19,8 @@ person means it:
 * ``\sum_k``, ``\sum_{k=1}^{n}``: the rest of the product once for each k, from 1 to the upper
   bound or, without one, to the largest k for which every subscript with k names an element;
 * ``W_2`` for a graph spec's matrix ``W2`` and ``x_0`` for its scalar ``x0``; a leading
-  ``\frac{\partial E}{\partial w} =`` is dropped (``claims_text.formula_side``, as from a plain
-  claim: two ``=`` are refused); pasted Unicode is read as in a plain claim (``claims_text.UNICODE``);
+  ``\frac{\partial E}{\partial w} =`` is dropped (``claim_syntax.formula_side``, as from a plain
+  claim: two ``=`` are refused); pasted Unicode is read as in a plain claim (``claim_syntax.UNICODE``);
 * a multi-letter run that is not a known name is a product of letters (``xy`` = ``x*y``),
   as in LaTeX; everything else (``\partial`` inside the claim, unknown commands) is a clear error.
 
@@ -31,45 +31,15 @@ a plain claim; the verifier echoes it back, so a misread claim is visible.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from ..formula import FormulaError
+from .claim_syntax import OutOfRange, formula_side, summed_terms, unpasted, unsubscripted
 from .claims import ClaimNames
-from .claims_text import OutOfRange, formula_side, summed_terms, unpasted, unsubscripted
+from .latex_tokens import LatexClaimError, Tok, TokenStream
 from .latex_trees import plain_text, summed
 
 MAX_LENGTH = 2000
 
-_TOKEN = re.compile(
-    r"""
-    (?P<space>\s+)
-  | (?P<command>\\[A-Za-z]+)
-  | (?P<escape>\\[^A-Za-z])
-  | (?P<number>\d+\.\d*|\.\d+|\d+)
-  | (?P<letters>[A-Za-z]+)
-  | (?P<symbol>>=|[{}()\[\]^_+\-*/',|=>])
-    """,
-    re.VERBOSE,
-)
-
-#: Commands that are only spacing or sizing.
-_IGNORED = {
-    r"\left",
-    r"\right",
-    r"\bigl",
-    r"\bigr",
-    r"\Bigl",
-    r"\Bigr",
-    r"\big",
-    r"\Big",
-    r"\biggl",
-    r"\biggr",
-    r"\quad",
-    r"\qquad",
-    r"\displaystyle",
-    r"\limits",
-}
-_IGNORED_ESCAPES = {r"\,", r"\;", r"\:", r"\!", "\\ "}
 _TIMES = {r"\cdot", r"\times", r"\ast"}
 _HADAMARD = {r"\odot", r"\circ"}
 _FUNCTION_COMMANDS = {
@@ -97,70 +67,14 @@ _GREATER = {">", ">=", r"\geq", r"\ge", r"\geqslant"}
 _PRIMES = {"'", r"\prime"}
 
 
-@dataclass
-class _Tok:
-    kind: str
-    text: str
-    pos: int
+class _Parser(TokenStream):
+    """The grammar of a LaTeX claim over its tokens: a tree (``latex_trees``) with the network's names."""
 
-
-
-
-class LatexClaimError(FormulaError):
-    """A LaTeX claim that cannot be read (one line, with the position)."""
-
-
-class _Parser:
     def __init__(self, text: str, names: ClaimNames):
-        self.text = text
+        super().__init__(text)
         self.names = names
-        self.tokens = self._tokenize(text)
-        self.i = 0
         self.bound: dict[str, int] = {}  # the summed letters and their current values
         self.summed: set[str] = set()  # the summed letters some subscript used
-
-    # -- tokens ---------------------------------------------------------------------------
-
-    def _tokenize(self, text: str) -> list[_Tok]:
-        tokens, pos = [], 0
-        while pos < len(text):
-            match = _TOKEN.match(text, pos)
-            if not match:
-                raise LatexClaimError(f"unexpected character {text[pos]!r} at position {pos + 1}")
-            kind = match.lastgroup
-            value = match.group()
-            if kind == "space" or value in _IGNORED or value in _IGNORED_ESCAPES:
-                pos = match.end()
-                continue
-            if kind == "escape" and value in (r"\{", r"\}"):
-                kind, value = "symbol", value[1]
-            elif kind == "escape":
-                raise LatexClaimError(f"'{value}' is not understood at position {pos + 1}")
-            tokens.append(_Tok(kind, value, pos))
-            pos = match.end()
-        return tokens
-
-    def peek(self, offset: int = 0) -> _Tok | None:
-        j = self.i + offset
-        return self.tokens[j] if j < len(self.tokens) else None
-
-    def next(self) -> _Tok:
-        tok = self.peek()
-        if tok is None:
-            raise LatexClaimError("the claim ends too early")
-        self.i += 1
-        return tok
-
-    def expect(self, text: str) -> None:
-        if self.peek() is None:
-            raise LatexClaimError(f"expected '{text}' at the end")
-        tok = self.next()
-        if tok.text != text:
-            raise self.error(tok, f"expected '{text}'")
-
-    def error(self, tok: _Tok | None, message: str) -> LatexClaimError:
-        where = f" at position {tok.pos + 1} ('{tok.text}')" if tok else " at the end"
-        return LatexClaimError(message + where)
 
     # -- grammar --------------------------------------------------------------------------
 
@@ -199,7 +113,7 @@ class _Parser:
         op = "@" if self._is_array(left) and self._is_array(right) else "*"
         return ("bin", op, left, right)
 
-    def _starts_factor(self, tok: _Tok) -> bool:
+    def _starts_factor(self, tok: Tok) -> bool:
         if tok.kind in ("number", "letters"):
             return True
         if tok.text in ("(", "[", "{"):
@@ -220,43 +134,11 @@ class _Parser:
         tree = self.atom()
         while (tok := self.peek()) is not None and tok.text == "^":
             self.next()
-            if self._transpose_follows():
+            if self.transpose_follows():
                 tree = ("T", tree)
                 continue
             tree = ("pow", tree, self.script())
         return tree
-
-    def _transpose_follows(self) -> bool:
-        tok = self.peek()
-        if tok is None:
-            return False
-        if tok.text in ("T", r"\top", r"\intercal", r"\mathsf", r"\mathrm") and (
-            tok.text not in (r"\mathsf", r"\mathrm") or self._group_text(1) == "T"
-        ):
-            if tok.text in (r"\mathsf", r"\mathrm"):
-                self.next()
-                self._skip_group()
-            else:
-                self.next()
-            return True
-        if tok.text == "{" and self._group_text(0) in ("T", r"\top", r"\intercal"):
-            self._skip_group()
-            return True
-        return False
-
-    def _group_text(self, offset: int) -> str | None:
-        """The text inside a one-token brace group starting at ``offset``, if it is one."""
-        a, b, c = self.peek(offset), self.peek(offset + 1), self.peek(offset + 2)
-        if a is not None and a.text == "{" and b is not None and c is not None and c.text == "}":
-            return b.text
-        return None
-
-    def _skip_group(self) -> None:
-        self.expect("{")
-        depth = 1
-        while depth:
-            tok = self.next()
-            depth += {"{": 1, "}": -1}.get(tok.text, 0)
 
     def script(self):
         """The argument of ^ or _ : a brace group, or a single token."""
@@ -299,7 +181,7 @@ class _Parser:
         self.next()
         return ("call", "step", tree)
 
-    def _sum(self, tok: _Tok):
+    def _sum(self, tok: Tok):
         r"""``\sum_k``, ``\sum_{k}``, ``\sum_{k=1}^{n}``: the rest of the product, once for each k."""
         if self.peek() is None or self.peek().text != "_":
             raise self.error(tok, "a sum needs its index: \\sum_k or \\sum_{k=1}^{2}")
@@ -352,7 +234,7 @@ class _Parser:
         self.i = end
         return summed(terms)
 
-    def _derivative_fraction(self, frac: _Tok):
+    def _derivative_fraction(self, frac: Tok):
         r"""``\frac{d\sigma}{dz}(z)``: sigma'(z); None (nothing consumed) for any other fraction."""
         a, b, c = self.peek(), self.peek(1), self.peek(2)
         if not (a and a.text == "{" and b and b.text == "d" and c and c.text in _FUNCTION_COMMANDS and self.peek(3)):
@@ -374,13 +256,13 @@ class _Parser:
         self.expect(_OPEN[nxt.text])
         return ("call", function, arg)
 
-    def command(self, tok: _Tok):
+    def command(self, tok: Tok):
         if tok.text == r"\sum":
             return self._sum(tok)
-        if tok.text in (r"\mathbb", r"\mathbf", r"\boldsymbol") and self._group_text(0) == "1":
-            self._skip_group()  # the indicator's 1 of \mathbb{1}[z > 0]: the bracket is the indicator
+        if tok.text in (r"\mathbb", r"\mathbf", r"\boldsymbol") and self.group_text(0) == "1":
+            self.skip_group()  # the indicator's 1 of \mathbb{1}[z > 0]: the bracket is the indicator
             return self.power() if self.peek() is not None and self.peek().text in ("[", "(") else ("num", "1")
-        if tok.text in _TEXT_COMMANDS and self._group_text(0) is not None and self._group_text(0).startswith("\\"):
+        if tok.text in _TEXT_COMMANDS and self.group_text(0) is not None and self.group_text(0).startswith("\\"):
             self.next()
             inner = self.next()
             self.expect("}")
@@ -398,22 +280,13 @@ class _Parser:
         if tok.text in _FUNCTION_COMMANDS:
             return self.call(tok, _FUNCTION_COMMANDS[tok.text])
         if tok.text in _TEXT_COMMANDS:
-            word = self._word()
+            word = self.word()
             return self.letters(tok, word)
         if tok.text == r"\pi":
             return ("name", "pi")
         if tok.text in _NAME_COMMANDS:
             return self.named(tok, _NAME_COMMANDS[tok.text])
         raise self.error(tok, f"unknown command '{tok.text}'")
-
-    def _word(self) -> str:
-        self.expect("{")
-        parts = []
-        while (tok := self.next()).text != "}":
-            if tok.kind not in ("letters", "number") and tok.text != "_":
-                raise self.error(tok, "expected a name")
-            parts.append(tok.text)
-        return "".join(parts)
 
     def brace_group(self):
         """``{ expression }`` when the next token opens one, else None (nothing consumed)."""
@@ -429,7 +302,7 @@ class _Parser:
         tree = self.brace_group()
         return tree if tree is not None else self.atom()
 
-    def call(self, tok: _Tok, function: str):
+    def call(self, tok: Tok, function: str):
         power = None
         if self.peek() is not None and self.peek().text == "'":
             self.next()
@@ -440,7 +313,7 @@ class _Parser:
                 self.next()
                 function += "_prime"
             elif self.peek() is not None and self.peek().text == "{" and self.peek(1) and self.peek(1).text in _PRIMES:
-                self._skip_group()
+                self.skip_group()
                 function += "_prime"
             else:
                 power = self.script()  # \tanh^2(z) is tanh(z)^2
@@ -457,7 +330,7 @@ class _Parser:
             arg = self.power()
         return ("call", function, arg) if power is None else ("pow", ("call", function, arg), power)
 
-    def letters(self, tok: _Tok, word: str):
+    def letters(self, tok: Tok, word: str):
         if word == "e" and "e" not in self.names.arrays and self.peek() is not None and self.peek().text == "^":
             self.next()
             return ("call", "exp", self.script())
@@ -470,63 +343,23 @@ class _Parser:
             return self.call(tok, word)
         return self.named(tok, word)
 
-    def named(self, tok: _Tok, base: str):
+    def named(self, tok: Tok, base: str):
         """A name with its scripts: ``a^{(2)}_1``, ``w_{11}^{(2)}``, ``delta``, ``x_1``..."""
         layer, sub, transposed = None, None, False
         while (nxt := self.peek()) is not None and nxt.text in ("_", "^"):
             if nxt.text == "_" and sub is None:
                 self.next()
-                sub = self._subscript()
-            elif nxt.text == "^" and layer is None and self._layer_follows():
+                sub = self.subscript()
+            elif nxt.text == "^" and layer is None and self.layer_follows():
                 self.next()
-                layer, transposed = self._layer()
+                layer, transposed = self.layer()
             else:
                 break
         plain = self._resolve(tok, base, layer, sub)
         tree = plain if isinstance(plain, tuple) else ("name", plain)
         return ("T", tree) if transposed else tree
 
-    def _layer_follows(self) -> bool:
-        """``^{(2)}``, ``^{[2]}``, or with a transpose inside: ``^{(1)T}``, ``^{(1)\\top}``."""
-        a, b, c, d, e = (self.peek(k) for k in range(1, 6))
-        return (
-            a is not None
-            and a.text == "{"
-            and b is not None
-            and b.text in ("(", "[")
-            and c is not None
-            and c.kind == "number"
-            and d is not None
-            and d.text == {"(": ")", "[": "]"}[b.text]
-            and e is not None
-            and e.text in ("}", "T", r"\top", r"\intercal")
-        )
-
-    def _layer(self) -> tuple[str, bool]:
-        self.expect("{")
-        self.next()
-        number = self.next().text
-        self.next()
-        transposed = self.peek() is not None and self.peek().text in ("T", r"\top", r"\intercal")
-        if transposed:
-            self.next()
-        self.expect("}")
-        return number, transposed
-
-    def _subscript(self) -> str:
-        tok = self.next()
-        if tok.text != "{":
-            if tok.kind not in ("number", "letters"):
-                raise self.error(tok, "expected a subscript")
-            return tok.text if tok.kind == "letters" or len(tok.text) == 1 else tok.text
-        parts = []
-        while (tok := self.next()).text != "}":
-            if tok.kind not in ("number", "letters") and tok.text != ",":
-                raise self.error(tok, "a subscript holds indices like 1, 12 or 1,2")
-            parts.append(tok.text)
-        return "".join(parts)
-
-    def _resolve(self, tok: _Tok, base: str, layer: str | None, sub: str | None):
+    def _resolve(self, tok: Tok, base: str, layer: str | None, sub: str | None):
         names = self.names
         indices = None
         bound = sub is not None and any(c in self.bound for c in sub)

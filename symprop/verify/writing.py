@@ -49,7 +49,9 @@ def readable(expr: sp.Expr) -> tuple[sp.Expr, str]:
     common factor taken out (``factor_terms``) and, of few symbols, ``factor``:
     ``(h_1 - x_1)*(y_1 - target_1)``, not ``h_1*(y_1 - target_1) - x_1*(y_1 - target_1)``.  The
     same expression each time, only grouped differently; a long expression (over
-    ``FACTOR_LIMIT`` characters) stays as it is.  Each form is printed once."""
+    ``FACTOR_LIMIT`` characters) stays as it is.  Each form is printed once.  Unlike the handout's
+    ``textbook_forms.textbook_form`` it moves no signs between sums: the verifier's text stays as
+    SymPy grouped it (``(t_1 - y_1)/(y_1*(y_1 - 1))``, not ``(y_1 - t_1)/(y_1*(1 - y_1))``)."""
     expr = with_steps(expr)
     shown = [(expr, _text(expr))]
     if len(shown[0][1]) > FACTOR_LIMIT:

@@ -9,7 +9,7 @@ import sympy as sp
 
 from ... import differentiation, registry
 from ...latex_printing import paren, to_latex, visible_length
-from ...ops.base import textbook_form
+from ...textbook_forms import textbook_form
 from .tex import Tex
 
 #: A derivative of more operations than this is shown as the backward pass computes it
@@ -38,7 +38,7 @@ def fold_constants(expr: sp.Expr) -> sp.Expr:
 @lru_cache(maxsize=256)  # each activation node and each edition asks again: the simplifications, once
 def readable_derivative(expr: sp.Expr) -> sp.Expr:
     """A formula's derivative as a teacher writes it: the shortest on the page (by visible
-    length; among equals, the signs a textbook writes: ``ops.base.textbook_form``) of the backward
+    length; among equals, the signs a textbook writes: ``textbook_forms.textbook_form``) of the backward
     pass's form and its ``together``, ``factor`` and ``cancel`` forms.  softsq ``z / (1 + z^2/2)``:
     ``2 (2 - z^2) / (z^2 + 2)^2``, where the backward pass computes ``2 (1 - 2 z^2 / (z^2 + 2)) /
     (z^2 + 2)``.  Bounded: a piecewise derivative, or one of over ``READABLE_MAX_OPS`` operations,
