@@ -521,3 +521,14 @@ def test_weight_labels_keep_off_the_edges_that_cross_theirs():
     spec = {"name": "xor_net", "input": 2, "loss": "binary_cross_entropy",
             "layers": [{"units": 2, "activation": "tanh"}, {"units": 1, "activation": "sigmoid"}]}  # fmt: skip
     assert _corners_clear_of_crossing_edges(Handout(symprop.derive(symprop.from_dict(spec))).figure()) == []
+
+
+def test_constants_and_words_in_products_read_as_in_the_pdf():
+    """A teacher's finding (custom_swish): z sigma(beta z) read "betaz", and leaky_relu's alpha was
+    missing from the layer table and the figure while a formula's beta was there; the web page
+    reads as the PDF does: a thin space after the word, every constant as the spec gives it."""
+    page = symprop.derive(symprop.load(EXAMPLES / "custom_swish.yaml")).html()
+    assert r"z \sigma(\mathrm{beta} \, z)" in page and r"\mathrm{beta} z" not in page
+    assert '<td>leaky_relu with <span class="math">\\mathrm{alpha} = 0.1</span></td>' in page  # the layer table
+    assert '<br>with <span class="math">\\mathrm{alpha} = 0.1</span>' in page  # the figure's caption
+    assert r"\frac{1}{10}</span>" not in page

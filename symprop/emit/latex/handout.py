@@ -11,7 +11,7 @@ import sympy as sp
 
 from ... import naming
 from ...errors import SymPropError
-from ...latex_printing import given, to_latex, visible_length
+from ...latex_printing import to_latex, visible_length
 from ...ops import element_indices
 from ...scalar import SCALAR_MAX_TERMS
 from ...version import __version__
@@ -23,7 +23,7 @@ from .graph_figure import GraphFigureSection
 from .graph_spec import GraphSpecSection
 from .layout import larger_than
 from .limits import CODE_MAX_LINES, LAYERS_MAX, LONG_FACTOR, PER_WEIGHT_LIMIT, PER_WEIGHT_VALUES
-from .notation import Layer, count_tex, count_words, generic_element, index_tokens, op_name, partial
+from .notation import Layer, constants_tex, count_tex, count_words, generic_element, index_tokens, op_name, partial
 from .parameters import ParameterSection
 from .tex import Tex, code, environment, text
 from .tutorial import TutorialSection
@@ -139,6 +139,16 @@ class Handout(
         """How an activation is named in formulas: ``\\sigma``, ``f_{swish\\_b}`` (the op says)."""
         return op.function_latex()
 
+    def op_constants(self, op) -> str | None:
+        """An activation's constants with their values (``$\\mathrm{alpha} = 0.1$``,
+        ``$\\mathrm{beta} = 1.5$``), a registry entry's or a spec formula's alike; None without any."""
+        if op is None or not op.activation:
+            return None
+        if op.choice.formula is not None:
+            form = self.d.network.function_forms.get(op.choice.name)
+            return None if form is None else self.constant_values(form)
+        return constants_tex((name, value) for (name, _), value in zip(op.choice.entry.constants, op.choice.constants))
+
     def function_form(self, op) -> tuple[str, str] | None:
         """An activation that is a formula of the spec as the spec writes it: its definition with
         the spec's constants by name (``\\frac{z}{c z^{2} + 1}``) and their values (``$c = 0.5$``),
@@ -162,7 +172,7 @@ class Handout(
         spec gives them; None when it uses none."""
         constants = self.d.network.constants
         used = sorted((s for s in form.free_symbols if str(s) in constants), key=str)
-        return ", ".join(f"${to_latex(c)} = {given(float(constants[str(c)]))}$" for c in used) or None
+        return constants_tex((str(c), constants[str(c)]) for c in used)
 
     @cached_property
     def element_index(self) -> dict[sp.Symbol, tuple[str, tuple[int, ...]]]:
