@@ -378,9 +378,9 @@ def test_clear_errors(wrt, claim, latex, message):
 @pytest.mark.parametrize(
     "wrt, message",
     [
-        ("W_12", "--wrt 'W_12': unknown name (did you mean 'W1_12'?); parameters: W1, b1 (elements like W1_11 are 1-based"),
-        ("V1", "--wrt 'V1': unknown name; parameters: W1, b1 (elements like W1_11 are 1-based, W1[0,0] is 0-based)"),
-        ("W2[0,0]", "--wrt 'W2[0,0]': unknown node 'W2'; parameters: W1, b1 (elements like W1_11"),
+        ("W_12", "--wrt 'W_12': unknown name (did you mean 'W1_12'?); parameters: W1, b1 (indices count from 1: W1_11"),
+        ("V1", "--wrt 'V1': unknown name; parameters: W1, b1 (indices count from 1: W1_11 is NumPy's W1[0, 0])"),
+        ("W2[0,0]", "--wrt 'W2[0,0]': unknown node 'W2'; parameters: W1, b1 (indices count from 1: W1_11"),
     ],
 )
 def test_an_unknown_wrt_is_shown_the_networks_own_names(wrt, message):
@@ -395,8 +395,8 @@ def test_an_unknown_wrt_is_shown_the_networks_own_names(wrt, message):
 @pytest.mark.parametrize(
     "spec, wrt, said",
     [
-        ("sig_layer", "W1_12", "nodes: x, W1, b1, z1, a1, t (elements are 1-based: a1_1, W1_12; or 0-based W1[0, 1]); aliases"),
-        ("mlp_784_30_10", "W2_11", "; elements: W1[0, 1] (0-based) or W1_12 (1-based)"),  # the numeric reader's
+        ("sig_layer", "W1_12", "nodes: x, W1, b1, z1, a1, t (indices count from 1: W1_12 is NumPy's W1[0, 1]); aliases"),
+        ("mlp_784_30_10", "W2_11", "; indices count from 1: W1_12 is NumPy's W1[0, 1]"),  # the numeric reader's
         ("cs231n_neuron", "w0", "unknown name 'a_1' at column 1; functions: abs"),  # scalars only: no "nodes: ;"
     ],
 )
@@ -761,3 +761,13 @@ def test_the_output_of_a_fused_sigmoid_and_cross_entropy_has_its_own_gradient(cl
     result = Verifier(EXAMPLES / "one_weight_bce.yaml").check("a1_1", claim)
     assert result.verdict == verdict, str(result)
     assert result.expected != "0"
+
+
+def test_the_one_based_hint_is_spelled_one_way():
+    """The hint that element names count from 1 was spelled three ways ("elements like W1_11 are
+    1-based", "W1_12 (1-based)", "a2_1 is the first (or a2[0])"); every message now says it as
+    ``naming.one_based_hint`` does, on the network's own names."""
+    from symprop import naming
+
+    assert naming.one_based_hint("W1", (0, 1)) == "indices count from 1: W1_12 is NumPy's W1[0, 1]"
+    assert naming.one_based_hint("x", (0,)) == "indices count from 1: x_1 is NumPy's x[0]"
