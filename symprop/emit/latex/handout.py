@@ -196,23 +196,10 @@ class Handout(
         return self.d.scalar.users
 
     def chain_sum(self, symbol: sp.Symbol) -> list[list[sp.Expr]] | None:
-        """dE/d``symbol`` as a sum over the elements it reaches where its path first branches,
-        each term its factors in the order of the chain rule (``(y_1 - t_1) w_11 + ...``, never
-        SymPy's ``w_11 (y_1 - t_1) + ...``); None when the path never branches."""
-        scalar = self.d.scalar
-        tail: list[sp.Expr] = []  # the local derivatives of the steps before the branch
-        current = symbol
-        while len(users := scalar.users.get(current, [])) == 1 and users[0] in scalar.adjoints:
-            tail.insert(0, scalar.local(users[0], current))
-            current = users[0]
-        if len(users) < 2 or any(u not in scalar.adjoints for u in users):
-            return None
-        terms = []
-        for u in users:
-            head = scalar.chain(u)
-            factors = [*(head if head is not None else [scalar.adjoints[u]]), scalar.local(u, current), *tail]
-            terms.append([f for f in factors if f != 1] or [sp.S.One])
-        return terms
+        """dE/d``symbol`` as a sum over the elements it reaches where its path first branches
+        (``ScalarView.branch_terms``), each term its factors; None when the path never branches."""
+        terms = self.d.scalar.branch_terms(symbol)
+        return None if terms is None else [[f.expr for f in term] for term in terms]
 
     def compact_adjoint(self, symbol: sp.Symbol, full: sp.Expr, force: bool = False):
         """dE/d``symbol`` written through its users, when ``full`` is too long to read.
