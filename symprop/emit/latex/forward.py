@@ -207,7 +207,6 @@ class ForwardSection:
             "general": Tex(general),
             "written": Tex(written),
             "elements": elements,
-            "batch": Tex(r"E_{\text{batch}} = \frac{1}{N} \sum_{s=1}^{N} E_s"),
         }
 
     # -- local derivatives ------------------------------------------------------------

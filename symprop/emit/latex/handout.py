@@ -251,6 +251,25 @@ class Handout(
             return "the module returns its mean over the batch"
         return "the loss of a batch is its mean over the samples"
 
+    def batch_sentence(self, coupled: bool) -> Tex:
+        """Section 2's last sentence: how the loss and the gradients of a batch come from one
+        sample's (the module's mean in the full edition; said without the code in the student
+        edition), for both templates and every kind of spec; ``coupled``: a node normalises over
+        the batch, so one sample's E is not its own."""
+        if self.shows_code:
+            mean, gathered = "For a batch of $N$ samples the module returns the mean", "the module averages them over the batch"
+        else:
+            mean, gathered = "The loss of a batch of $N$ samples is the mean", "the batch's gradient is their mean"
+        one = "every gradient below is the gradient of one sample's $E$"
+        if not self.graph_mode:
+            return Tex(rf"{mean}, $E_{{\text{{batch}}}} = \frac{{1}}{{N}} \sum_{{s=1}}^{{N}} E_s$; {one}, and {gathered}.")
+        if coupled:
+            return Tex(
+                f"{mean} over the samples, and every gradient below is the gradient of that batch loss: the adjoints"
+                " carry its $1/N$, and the step back through the batch normalisation gathers what every sample sends back."
+            )
+        return Tex(f"{mean} over the samples; {one}.")
+
     def code_listing(self) -> list[Tex]:
         """backward()'s lines (of a very long one, the first and the last, and how many between)."""
         lines = [line.code for i in range(len(self.d.steps)) for line in self.numpy_lines[i]]
@@ -309,6 +328,7 @@ class Handout(
                 # Nodes whose statistics come from the batch: one sample's E is then not independent.
                 "coupled": Tex(", ".join(f"${self.node_tex(n.name)}$" for n in self.graph.nodes.values() if n.op.batch_coupled)),
             }
+            context["batch_sentence"] = self.batch_sentence(bool(context["coupled"]))
         else:
             parts = [str(network.inputs)] + [f"{layer.units} ({op_name(layer.op)})" for layer in self.layers]
             if len(parts) > LAYERS_MAX:  # a deep stack: its first and last layers
@@ -326,6 +346,7 @@ class Handout(
                 "loss": self.loss(),
                 "parameters": self.parameters(),
                 "output": Tex(self.node_tex(self.output.name)),
+                "batch_sentence": self.batch_sentence(coupled=False),
             }
         context["example"] = self.example()
         full = self.shows_code
