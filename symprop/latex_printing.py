@@ -71,11 +71,12 @@ class HandoutLatexPrinter(LatexPrinter):
         if not self.juxtaposed:
             return super()._print_Mul(expr)
         worded = any(self._is_word(f.base if f.is_Pow else f) for f in sp.Mul.make_args(expr))
+        saved = self._settings["mul_symbol_latex"]
         self._settings["mul_symbol_latex"] = r" \, " if worded else " "
         try:
             return super()._print_Mul(expr)
         finally:
-            self._settings["mul_symbol_latex"] = " "
+            self._settings["mul_symbol_latex"] = saved
 
     def _is_word(self, factor) -> bool:
         """Whether ``factor`` is a symbol printed as an upright word (``\\mathrm{beta}``)."""
@@ -108,6 +109,11 @@ class HandoutLatexPrinter(LatexPrinter):
         """A function's argument or an exponent: already delimited, so a number the table
         brackets for products (``(-0.08)``) loses its brackets: ``relu(-0.08)``, ``e^{-1}``."""
         return unbracketed(self._print(expr))
+
+    def _print_constant(self, expr) -> str:
+        """An activation's constant in its call (``leaky_relu(z, 0.1)``) as the spec gives it, as
+        the titles and tables give it (``given``), not ``\\frac{1}{10}``; a symbol by its name."""
+        return given(float(expr)) if expr.is_number else self._print_argument(expr)
 
     def _print_ExpBase(self, expr, exp=None):
         """``e^{x}``, or ``\\exp(x)`` when a symbol of the formula's table is itself an ``e``

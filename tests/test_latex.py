@@ -225,6 +225,9 @@ def test_constants_are_written_one_way_as_the_spec_gives_them():
     assert r"2 & 8 & leaky\_relu with $\mathrm{alpha} = 0.1$ &" in tex  # the layer table
     assert r"\footnotesize leaky\_relu, bias $b^{(2)}$\\\footnotesize with $\mathrm{alpha} = 0.1$}" in tex  # the figure
     assert r"\frac{1}{10}$" not in tex
+    small = {**SOFTSQ, "layers": [{"units": 2, "activation": {"name": "leaky_relu", "alpha": 0.1}}], "loss": "half_sse"}
+    written = latex_source(symprop.derive(symprop.from_dict(small)))  # unit by unit, the call with its constant
+    assert r"a^{(1)}_{1} &= \operatorname{leaky\_relu}(z^{(1)}_{1}, 0.1)" in written
     plain = latex_source(derive("tutorial_222"))  # sigmoid has no constants: no "with"
     assert "sigmoid with" not in plain and r"\\\footnotesize with" not in plain
 
