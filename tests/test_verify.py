@@ -771,3 +771,17 @@ def test_the_one_based_hint_is_spelled_one_way():
 
     assert naming.one_based_hint("W1", (0, 1)) == "indices count from 1: W1_12 is NumPy's W1[0, 1]"
     assert naming.one_based_hint("x", (0,)) == "indices count from 1: x_1 is NumPy's x[0]"
+
+
+def test_the_chain_rule_sum_is_built_once_for_the_handout_and_verify():
+    """verify's familiar form (``familiar.chain_terms``) and the handout's ``chain_sum`` each built
+    dE/dq as a sum over where q's path branches; both read ``ScalarView.branch_terms`` now: the
+    loss's factor first, in the order of the chain rule, each factor saying what it differentiates."""
+    d = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    a1_1 = next(s for s in d.scalar.adjoints if s.name == "a1_1")
+    terms = d.scalar.branch_terms(a1_1)
+    assert [[(str(f.of), str(f.wrt), str(f.expr)) for f in term] for term in terms] == [
+        [("E", "a2_1", "a2_1 - t_1"), ("a2_1", "z2_1", "a2_1*(1 - a2_1)"), ("z2_1", "a1_1", "W2_11")],
+        [("E", "a2_2", "a2_2 - t_2"), ("a2_2", "z2_2", "a2_2*(1 - a2_2)"), ("z2_2", "a1_1", "W2_21")],
+    ]
+    assert d.scalar.branch_terms(next(s for s in d.scalar.adjoints if s.name == "a2_1")) is None  # one path

@@ -90,7 +90,9 @@ def chain_terms(setting: Setting, factor: Factor) -> list[list[Factor]] | None:
     path = scalar.chain_factors(symbol)
     if path is not None:
         terms = [[f for f in path if f.expr != 1] or path[:1]]
-    elif (terms := scalar.branch_terms(symbol)) is None:  # the sum the handout writes too
+    elif len(scalar.users.get(symbol, [])) < 2 or (terms := scalar.branch_terms(symbol)) is None:
+        # the sum the handout writes, where the paths branch at the element itself: a step before
+        # the branch would repeat its factor in every term (gated_unit's sigmoid gate; SymPy factors it out)
         return None
     if len(terms) == 1 and len(terms[0]) < 2:
         return None
