@@ -7,7 +7,12 @@ A ``LatexPrinter`` subclass, extended the way SymPy's printers are (``_print_<Cl
   printed through ``naming.escape_latex_name``, never through SymPy's own name mangling,
   so no text from a spec reaches the document unescaped;
 * sums put their positive terms first (``t - y``, not ``- y + t``), as the NumPy printer does;
-* ``logcosh`` (the stabilised spelling) prints as what it means, ``\\log\\cosh``.
+* ``logcosh`` (the stabilised spelling) prints as what it means, ``\\log\\cosh``;
+* a product with a word in it (a spec's constant ``beta``, upright as ``\\mathrm{beta}``) spaces
+  its factors by ``\\,``: ``\\mathrm{beta} z`` reads as one word "betaz" where ``\\beta z`` or
+  ``\\sigma(z) z`` do not.  Constants keep the spec's name rather than a Greek letter: on the same
+  page ``\\delta`` is the error signal and ``\\alpha`` the learning rate, and ``symprop verify``
+  reads ``\\mathrm{beta}`` as the constant ``beta``.
 """
 
 from __future__ import annotations
@@ -37,15 +42,16 @@ class HandoutLatexPrinter(LatexPrinter):
         super().__init__(settings)
         self.names = {**GENERIC, **(names or {})}
         self.hadamard = hadamard  # vector formulas: products of non-constant factors as ``\odot``
+        self.juxtaposed = self._settings["mul_symbol_latex"] == " "  # products without a sign: words spaced
 
     def _print_Mul(self, expr):
         if not self.hadamard:
-            return super()._print_Mul(expr)
+            return self._product(expr)
         factors = sp.Mul.make_args(expr)
         constant = sp.Mul(*[f for f in factors if f.is_number])
         others = [f for f in factors if not f.is_number]
         if len(others) < 2 or any(f.is_Pow and f.exp.is_negative for f in others):
-            return super()._print_Mul(expr)
+            return self._product(expr)
         parts = []
         for factor in others:
             tex = self._print(factor)
@@ -58,6 +64,23 @@ class HandoutLatexPrinter(LatexPrinter):
             return sign + body
         # A constant sum (2 - tanh 1) needs its brackets in front of the product.
         return f"{sign}{self.parenthesize(constant, PRECEDENCE['Mul'], strict=True)} {body}"
+
+    def _product(self, expr) -> str:
+        """SymPy's product, its factors set apart by a thin space when one is a word
+        (``\\mathrm{beta} \\, z``); nested products choose their own spacing."""
+        if not self.juxtaposed:
+            return super()._print_Mul(expr)
+        worded = any(self._is_word(f.base if f.is_Pow else f) for f in sp.Mul.make_args(expr))
+        saved = self._settings["mul_symbol_latex"]
+        self._settings["mul_symbol_latex"] = r" \, " if worded else " "
+        try:
+            return super()._print_Mul(expr)
+        finally:
+            self._settings["mul_symbol_latex"] = saved
+
+    def _is_word(self, factor) -> bool:
+        """Whether ``factor`` is a symbol printed as an upright word (``\\mathrm{beta}``)."""
+        return isinstance(factor, sp.Symbol) and self._print_Symbol(factor).startswith(r"\mathrm{")
 
     def _print_Symbol(self, expr, style="plain"):
         name = self.names.get(expr)
@@ -86,6 +109,11 @@ class HandoutLatexPrinter(LatexPrinter):
         """A function's argument or an exponent: already delimited, so a number the table
         brackets for products (``(-0.08)``) loses its brackets: ``relu(-0.08)``, ``e^{-1}``."""
         return unbracketed(self._print(expr))
+
+    def _print_constant(self, expr) -> str:
+        """An activation's constant in its call (``leaky_relu(z, 0.1)``) as the spec gives it, as
+        the titles and tables give it (``given``), not ``\\frac{1}{10}``; a symbol by its name."""
+        return given(float(expr)) if expr.is_number else self._print_argument(expr)
 
     def _print_ExpBase(self, expr, exp=None):
         """``e^{x}``, or ``\\exp(x)`` when a symbol of the formula's table is itself an ``e``

@@ -144,6 +144,16 @@ def element_name(node: str, index: tuple[int, ...]) -> str:
     return f"{node}_{element_suffix(index)}"
 
 
+#: How every message says that element names count from 1 (verify's hints, the worksheets' tags).
+ONE_BASED = "indices count from 1"
+
+
+def one_based_hint(node: str, index: tuple[int, ...]) -> str:
+    """``indices count from 1: W1_12 is NumPy's W1[0, 1]``, shown on an element of the user's own
+    network (0-based ``index``): the one spelling of the hint in every message."""
+    return f"{ONE_BASED}: {element_name(node, index)} is NumPy's {node}[{', '.join(map(str, index))}]"
+
+
 def element_symbol(node: str, index: tuple[int, ...]) -> sp.Symbol:
     return sp.Symbol(element_name(node, index), real=True)
 

@@ -57,7 +57,8 @@ class RegistryFunction(sp.Function):
 
     def _latex(self, printer, exp=None):
         argument = getattr(printer, "_print_argument", printer._print)  # the handout's printer drops (-0.08)'s brackets
-        args = ", ".join(argument(a) for a in self.args)
+        constant = getattr(printer, "_print_constant", argument)  # and writes leaky_relu's 0.1 as the spec does, not 1/10
+        args = ", ".join([argument(self.args[0]), *(constant(c) for c in self.args[1:])])
         call = rf"{self.entry.latex}\left({args}\right)"
         return call if exp is None else rf"{call}^{{{exp}}}"  # a power: SymPy's LaTeX printer passes its exponent
 

@@ -305,6 +305,27 @@ class ScalarDerivation(ScalarView):
         rest = self.chain_factors(step[0])
         return None if rest is None else [*rest, Factor(step[0], symbol, step[1])]
 
+    def branch_terms(self, symbol: sp.Symbol) -> list[list[Factor]] | None:
+        """dE/d``symbol`` as a sum over the elements it reaches where its path first branches, each
+        term its local derivatives in the order of the chain rule, the loss's first
+        (``(y_1 - t_1) w_11 + ...``, never SymPy's ``w_11 (y_1 - t_1) + ...``), factors of 1 left
+        out; None when the path never branches (``chain_factors`` gives it).  The handout's sums
+        and ``symprop verify``'s familiar form both read it."""
+        tail: list[Factor] = []  # the local derivatives of the steps before the branch
+        current = symbol
+        while len(users := self.users.get(current, [])) == 1 and users[0] in self.adjoints:
+            tail.insert(0, Factor(users[0], current, self.local(users[0], current)))
+            current = users[0]
+        if len(users) < 2 or any(u not in self.adjoints for u in users):
+            return None
+        terms = []
+        for u in users:
+            head = self.chain_factors(u)  # None where u's own paths branch: its adjoint, one factor
+            head = head if head is not None else [Factor(self.loss_symbol, u, self.adjoints[u])]
+            term = [*head, Factor(u, current, self.local(u, current)), *tail]
+            terms.append([f for f in term if f.expr != 1] or term[:1])
+        return terms
+
     def _elementwise_successor(self, symbol: sp.Symbol) -> tuple[sp.Symbol, sp.Expr] | None:
         """(a, da/dz) when ``symbol`` (a ``z``) feeds only an activation whose adjoint is its own."""
         node = self._node_of(symbol)

@@ -754,10 +754,7 @@ UNREADABLE = "the formula could not be read: unknown name 'dunno' at column 1; w
             "f",
             "a2_0",
             "unreadable",
-            [
-                "the formula could not be read: unknown name 'a2_0' at column 1; "
-                "elements are 1-based: a2_1 is the first (or a2[0])"
-            ],
+            ["the formula could not be read: unknown name 'a2_0' at column 1; indices count from 1: a2_1 is NumPy's a2[0]"],
         ),
         ("f", "(a2_1-t_1", "unreadable", ["the formula could not be read: syntax error at column 1: '(' was never closed"]),
     ],

@@ -388,7 +388,7 @@ def test_the_worksheet_names_elements_as_the_handout_and_the_verifier_do():
     subscripts, said once at the first tag; and the local derivative is taken at z, not at a."""
     worksheet = derived("tutorial_222").exercises_latex()[0]
     assert "[0" not in re.sub(r"\\rule\[[^]]*\]", "", worksheet)
-    assert r"(\texttt{z1\_1}, the handout's name: indices from 1)" in worksheet
+    assert r"(\texttt{z1\_1}, the handout's name: indices count from 1)" in worksheet
     assert r"(\texttt{W2\_11}) as a product" in worksheet and r"(\texttt{W1\_11}) as a product" in worksheet
     assert "the local derivative of $a^{(1)}_{1}$ taken at $z^{(1)}_{1}$" in worksheet
     assert "the local derivative at" not in worksheet

@@ -521,3 +521,35 @@ def test_weight_labels_keep_off_the_edges_that_cross_theirs():
     spec = {"name": "xor_net", "input": 2, "loss": "binary_cross_entropy",
             "layers": [{"units": 2, "activation": "tanh"}, {"units": 1, "activation": "sigmoid"}]}  # fmt: skip
     assert _corners_clear_of_crossing_edges(Handout(symprop.derive(symprop.from_dict(spec))).figure()) == []
+
+
+def test_constants_and_words_in_products_read_as_in_the_pdf():
+    """A teacher's finding (custom_swish): z sigma(beta z) read "betaz", and leaky_relu's alpha was
+    missing from the layer table and the figure while a formula's beta was there; the web page
+    reads as the PDF does: a thin space after the word, every constant as the spec gives it."""
+    page = symprop.derive(symprop.load(EXAMPLES / "custom_swish.yaml")).html()
+    assert r"z \sigma(\mathrm{beta} \, z)" in page and r"\mathrm{beta} z" not in page
+    assert '<td>leaky_relu with <span class="math">\\mathrm{alpha} = 0.1</span></td>' in page  # the layer table
+    assert '<br>with <span class="math">\\mathrm{alpha} = 0.1</span>' in page  # the figure's caption
+    assert r"\frac{1}{10}</span>" not in page
+
+
+@pytest.mark.parametrize("name", ["tutorial_222", "concat_two_inputs", "batchnorm_mlp"])
+def test_the_batch_mean_sentence_is_one_sentence_in_both_templates(derivations, name):
+    """The sentence on a batch's mean was chosen by ``show.numpy`` in three places of each
+    template; Python writes it once (``Handout.batch_sentence``), for the PDF and the page, the
+    full and the student edition, a layer stack, a graph spec and one normalised over the batch."""
+    d = derivations[name]
+    for edition, mean in (("full", "For a batch of $N$ samples the module returns the mean"),
+                          ("student", "The loss of a batch of $N$ samples is the mean")):  # fmt: skip
+        tex, page = d.latex(edition), d.html(edition)
+        assert tex.count(mean) == 1, (name, edition)
+        assert page.count(mean.replace("$N$", '<span class="math">N</span>')) == 1, (name, edition)
+    full = d.latex()
+    if name == "tutorial_222":
+        assert r"$E_{\text{batch}} = \frac{1}{N} \sum_{s=1}^{N} E_s$; every gradient below" in full
+        assert "and the module averages them over the batch." in full
+    elif name == "batchnorm_mlp":
+        assert "the mean over the samples, and every gradient below is the gradient of that batch loss" in full
+    else:
+        assert "the mean over the samples; every gradient below is the gradient of one sample's $E$." in full

@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import sympy as sp
 import yaml
 from conftest import EXAMPLES, needs_pdftotext, needs_tex
 
@@ -20,6 +21,7 @@ import symprop
 from symprop.emit.latex import PER_WEIGHT_LIMIT, compile_pdf, latex_source, write_latex
 from symprop.emit.latex.pdf import overfull_boxes
 from symprop.errors import SymPropError
+from symprop.latex_printing import to_latex
 
 
 def example_specs() -> list[Path]:
@@ -209,8 +211,39 @@ def test_a_registry_loss_names_its_constants_as_an_activation_does():
     value, as leaky_relu's gives alpha."""
     spec = {**SOFTSQ, "loss": {"name": "huber", "delta": 0.5}}
     tex = latex_source(symprop.derive(symprop.from_dict(spec)))
-    assert r"The loss of one sample is the Huber loss (\texttt{huber}, $\mathrm{delta} = \frac{1}{2}$):" in tex
-    assert r"\subsection{The loss, Huber loss (\texttt{huber}, $\mathrm{delta} = \frac{1}{2}$)}" in tex
+    assert r"The loss of one sample is the Huber loss (\texttt{huber}, $\mathrm{delta} = 0.5$):" in tex
+    assert r"\subsection{The loss, Huber loss (\texttt{huber}, $\mathrm{delta} = 0.5$)}" in tex
+
+
+def test_constants_are_written_one_way_as_the_spec_gives_them():
+    """A teacher's finding: a formula's beta read 1.5, leaky_relu's alpha \\frac{1}{10} and Huber's
+    delta \\frac{1}{2} on the same kind of line (three formatters); each now reads as the spec
+    wrote it.  leaky_relu's alpha was also missing from the figure's caption and the layer table,
+    where a formula's constants were given."""
+    tex = latex_source(derive("custom_swish"))
+    assert r"\subsection{Activation leaky\_relu ($\mathrm{alpha} = 0.1$)}" in tex
+    assert r"2 & 8 & leaky\_relu with $\mathrm{alpha} = 0.1$ &" in tex  # the layer table
+    assert r"\footnotesize leaky\_relu, bias $b^{(2)}$\\\footnotesize with $\mathrm{alpha} = 0.1$}" in tex  # the figure
+    assert r"\frac{1}{10}$" not in tex
+    small = {**SOFTSQ, "layers": [{"units": 2, "activation": {"name": "leaky_relu", "alpha": 0.1}}], "loss": "half_sse"}
+    written = latex_source(symprop.derive(symprop.from_dict(small)))  # unit by unit, the call with its constant
+    assert r"a^{(1)}_{1} &= \operatorname{leaky\_relu}(z^{(1)}_{1}, 0.1)" in written
+    plain = latex_source(derive("tutorial_222"))  # sigmoid has no constants: no "with"
+    assert "sigmoid with" not in plain and r"\\\footnotesize with" not in plain
+
+
+def test_a_word_in_a_product_is_set_apart_from_its_neighbours():
+    """A teacher's finding: custom_swish's z sigma(beta z) read "betaz", the upright constant glued
+    to the next factor.  A product with a word in it is spaced by a thin space; products of letters
+    are not (z \\sigma(...)), and a product spelled with \\cdot keeps it."""
+    tex = latex_source(derive("custom_swish"))
+    assert r"$f_{\mathrm{swish\_b}}(z) = z \sigma(\mathrm{beta} \, z)$ with $\mathrm{beta} = 1.5$" in tex
+    assert r"\mathrm{beta} z" not in tex
+    z, beta, x = sp.symbols("z beta x")
+    assert to_latex(3 * beta * z / 2) == r"\frac{3 \, \mathrm{beta} \, z}{2}"
+    assert to_latex(beta**2 * x * sp.exp(2 * z)) == r"\mathrm{beta}^{2} \, x \, e^{2 z}"  # the inner 2 z is not spaced
+    assert to_latex(beta * z, mul_symbol="dot") == r"\mathrm{beta} \cdot z"
+    assert to_latex(x * z) == "x z"
 
 
 def test_section_titles_begin_with_a_capital():

@@ -378,9 +378,9 @@ def test_clear_errors(wrt, claim, latex, message):
 @pytest.mark.parametrize(
     "wrt, message",
     [
-        ("W_12", "--wrt 'W_12': unknown name (did you mean 'W1_12'?); parameters: W1, b1 (elements like W1_11 are 1-based"),
-        ("V1", "--wrt 'V1': unknown name; parameters: W1, b1 (elements like W1_11 are 1-based, W1[0,0] is 0-based)"),
-        ("W2[0,0]", "--wrt 'W2[0,0]': unknown node 'W2'; parameters: W1, b1 (elements like W1_11"),
+        ("W_12", "--wrt 'W_12': unknown name (did you mean 'W1_12'?); parameters: W1, b1 (indices count from 1: W1_11"),
+        ("V1", "--wrt 'V1': unknown name; parameters: W1, b1 (indices count from 1: W1_11 is NumPy's W1[0, 0])"),
+        ("W2[0,0]", "--wrt 'W2[0,0]': unknown node 'W2'; parameters: W1, b1 (indices count from 1: W1_11"),
     ],
 )
 def test_an_unknown_wrt_is_shown_the_networks_own_names(wrt, message):
@@ -395,8 +395,8 @@ def test_an_unknown_wrt_is_shown_the_networks_own_names(wrt, message):
 @pytest.mark.parametrize(
     "spec, wrt, said",
     [
-        ("sig_layer", "W1_12", "nodes: x, W1, b1, z1, a1, t (elements are 1-based: a1_1, W1_12; or 0-based W1[0, 1]); aliases"),
-        ("mlp_784_30_10", "W2_11", "; elements: W1[0, 1] (0-based) or W1_12 (1-based)"),  # the numeric reader's
+        ("sig_layer", "W1_12", "nodes: x, W1, b1, z1, a1, t (indices count from 1: W1_12 is NumPy's W1[0, 1]); aliases"),
+        ("mlp_784_30_10", "W2_11", "; indices count from 1: W1_12 is NumPy's W1[0, 1]"),  # the numeric reader's
         ("cs231n_neuron", "w0", "unknown name 'a_1' at column 1; functions: abs"),  # scalars only: no "nodes: ;"
     ],
 )
@@ -761,3 +761,27 @@ def test_the_output_of_a_fused_sigmoid_and_cross_entropy_has_its_own_gradient(cl
     result = Verifier(EXAMPLES / "one_weight_bce.yaml").check("a1_1", claim)
     assert result.verdict == verdict, str(result)
     assert result.expected != "0"
+
+
+def test_the_one_based_hint_is_spelled_one_way():
+    """The hint that element names count from 1 was spelled three ways ("elements like W1_11 are
+    1-based", "W1_12 (1-based)", "a2_1 is the first (or a2[0])"); every message now says it as
+    ``naming.one_based_hint`` does, on the network's own names."""
+    from symprop import naming
+
+    assert naming.one_based_hint("W1", (0, 1)) == "indices count from 1: W1_12 is NumPy's W1[0, 1]"
+    assert naming.one_based_hint("x", (0,)) == "indices count from 1: x_1 is NumPy's x[0]"
+
+
+def test_the_chain_rule_sum_is_built_once_for_the_handout_and_verify():
+    """verify's familiar form (``familiar.chain_terms``) and the handout's ``chain_sum`` each built
+    dE/dq as a sum over where q's path branches; both read ``ScalarView.branch_terms`` now: the
+    loss's factor first, in the order of the chain rule, each factor saying what it differentiates."""
+    d = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
+    a1_1 = next(s for s in d.scalar.adjoints if s.name == "a1_1")
+    terms = d.scalar.branch_terms(a1_1)
+    assert [[(str(f.of), str(f.wrt), str(f.expr)) for f in term] for term in terms] == [
+        [("E", "a2_1", "a2_1 - t_1"), ("a2_1", "z2_1", "a2_1*(1 - a2_1)"), ("z2_1", "a1_1", "W2_11")],
+        [("E", "a2_2", "a2_2 - t_2"), ("a2_2", "z2_2", "a2_2*(1 - a2_2)"), ("z2_2", "a1_1", "W2_21")],
+    ]
+    assert d.scalar.branch_terms(next(s for s in d.scalar.adjoints if s.name == "a2_1")) is None  # one path

@@ -156,7 +156,7 @@ NESTED_SUMS = " ".join(f"sum_{c}" for c in "ijklmnpqr") + " " + " ".join(f"W2_{a
         ("W1_11", NESTED_SUMS, None, "written out is too long (more than 2000 symbols); write it with whole nodes (@)"),
         ("W2_11", "a1_1 + " * 200 + "a1_1", None, "formula is too long (1404 characters; at most 1000 allowed)"),
         ("W1", "(W2 delta2) @ x.T", None, "'W2 delta2': two arrays side by side; write @ for the matrix product"),
-        ("W2_11", "x_0", None, "unknown name 'x_0' at column 1; elements are 1-based: x_1 is the first (or x[0])"),
+        ("W2_11", "x_0", None, "unknown name 'x_0' at column 1; indices count from 1: x_1 is NumPy's x[0]"),
         ("W2_11", None, r"(z^{(2)}_1 < 0)", "unexpected character '<'"),
         ("W2_11", None, r"(z^{(2)}_1 > 1)", "a comparison is read only as (z > 0), relu's derivative"),
         ("W2_11", None, r"\sum w^{(2)}_{11}", "a sum needs its index: \\sum_k or \\sum_{k=1}^{2}"),

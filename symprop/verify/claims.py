@@ -359,7 +359,7 @@ class ClaimReader(FormulaReader):
         zero = re.fullmatch(r"(\w+?)_0+(\d*)", node.id)
         if zero and zero.group(1) in names.arrays:
             base = zero.group(1)
-            return self.error(node, f"unknown name '{node.id}'", f"elements are 1-based: {base}_1 is the first (or {base}[0])")
+            return self.error(node, f"unknown name '{node.id}'", naming.one_based_hint(base, (0,)))
         wholes = ", ".join(n for n in names.arrays if n not in names.aliases)
         aliases = ", ".join(n for n in names.arrays if n in names.aliases)
         functions = ", ".join(sorted(n for n in names.functions if not n.endswith("_prime") and n.isascii()))
@@ -369,17 +369,15 @@ class ClaimReader(FormulaReader):
         return self.error(node, f"unknown name '{node.id}'", f"{detail}functions: {functions} (and f_prime for f')")
 
     def _element_examples(self) -> str:
-        """`` (elements are 1-based: a2_1, W2_12; or 0-based W2[0, 1])`` in this network's own
-        names (a one-layer net has no a2 or W2), or '' if it has no vector and matrix nodes."""
+        """`` (indices count from 1: W2_12 is NumPy's W2[0, 1])`` on this network's own first matrix
+        (a one-layer net has no W2), else on its last vector of an op; '' if it has neither."""
         names, graph = self.names, self.names.derivation.graph
         wholes = [(n, e) for n, e in names.arrays.items() if n == e.node]  # W1 of tutorial_222 is also an alias
-        vector = next((n for n, e in reversed(wholes) if len(e.shape) == 1 and graph.role(e.node) == "op"), None)
         matrix = next(((n, e.shape) for n, e in wholes if len(e.shape) == 2), None)
-        if vector is None or matrix is None:
-            return ""
-        index = (0, 1) if matrix[1][1] > 1 else (0, 0)
-        element = naming.element_name(matrix[0], index)
-        return f" (elements are 1-based: {vector}_1, {element}; or 0-based {matrix[0]}[{index[0]}, {index[1]}])"
+        if matrix is not None:
+            return f" ({naming.one_based_hint(matrix[0], (0, 1) if matrix[1][1] > 1 else (0, 0))})"
+        vector = next((n for n, e in reversed(wholes) if len(e.shape) == 1 and graph.role(e.node) == "op"), None)
+        return "" if vector is None else f" ({naming.one_based_hint(vector, (0,))})"
 
     def _column(self, node: ast.AST) -> str:
         return str(self.error(node, "x")).split(" at ", 1)[1]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .. import naming
 from ..errors import SymPropError
 
 
@@ -28,9 +29,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "verify",
         help="check a hand-derived gradient (right or wrong, where, and why)",
         description=(
-            "Check claimed gradients dE/dw against the derivation. Names: elements are 1-based "
+            f"Check claimed gradients dE/dw against the derivation. Names: elements' {naming.ONE_BASED} "
             "(a2_1, W2_12, t_1; aliases w2_12, o_1, h_1, delta2_1), whole nodes are column vectors "
-            "or matrices (a2, W2, a1.T), W2[0,1] is 0-based; adjoints dq or dE/dq; index notation "
+            "or matrices (a2, W2, a1.T), W2[0,1] is NumPy's 0-based index; adjoints dq or dE/dq; index notation "
             "sum_{t} X[t,i] * dq[t,j] with --wrt \"Wq[i,j]\". Networks above 100 parameters, and "
             "claims with adjoints or indices, are decided with numbers at random points."
         ),

@@ -89,17 +89,11 @@ def chain_terms(setting: Setting, factor: Factor) -> list[list[Factor]] | None:
         return None
     path = scalar.chain_factors(symbol)
     if path is not None:
-        terms = [path]
-    else:
-        users = scalar.users.get(symbol, [])
-        if len(users) < 2 or any(u not in scalar.adjoints for u in users):
-            return None
-        terms = []
-        for u in users:
-            head = scalar.chain_factors(u)  # None where u's own paths branch: its adjoint, one factor
-            head = head if head is not None else [Factor(scalar.loss_symbol, u, scalar.adjoints[u])]
-            terms.append([*head, Factor(u, symbol, scalar.local(u, symbol))])
-    terms = [[f for f in term if f.expr != 1] or term[:1] for term in terms]
+        terms = [[f for f in path if f.expr != 1] or path[:1]]
+    elif len(scalar.users.get(symbol, [])) < 2 or (terms := scalar.branch_terms(symbol)) is None:
+        # the sum the handout writes, where the paths branch at the element itself: a step before
+        # the branch would repeat its factor in every term (gated_unit's sigmoid gate; SymPy factors it out)
+        return None
     if len(terms) == 1 and len(terms[0]) < 2:
         return None
     # through a part lowering made (cs231n's f_a ... f_g) the factors are in names the person never

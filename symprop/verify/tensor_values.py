@@ -137,9 +137,9 @@ class TensorNames:
         matrix = next((n for n in nodes if len(self.shapes[n]) == 2 and self.shapes[n][1] > 1), None)
         vector = next((n for n in nodes if len(self.shapes[n]) == 1), None)
         if matrix is not None:  # in the network's own names: an x that is a vector has no x[0, 1]
-            elements = f"; elements: {matrix}[0, 1] (0-based) or {matrix}_12 (1-based)"
+            elements = f"; {naming.one_based_hint(matrix, (0, 1))}"
         else:
-            elements = f"; elements: {vector}[0] (0-based) or {vector}_1 (1-based)" if vector is not None else ""
+            elements = f"; {naming.one_based_hint(vector, (0,))}" if vector is not None else ""
         return f"nodes: {shown}; adjoints: d<node> or d{self.loss}/d<node>{elements}"
 
 

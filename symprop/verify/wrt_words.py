@@ -20,8 +20,7 @@ def wrt_hint(derivation) -> str:
     shown = next((p for p in params if len(derivation.graph.nodes[p].shape) == 2), None)
     if shown is None:
         return f"parameters: {', '.join(params)}"
-    element = naming.element_name(shown, (0, 0))
-    return f"parameters: {', '.join(params)} (elements like {element} are 1-based, {shown}[0,0] is 0-based)"
+    return f"parameters: {', '.join(params)} ({naming.one_based_hint(shown, (0, 0))})"
 
 
 def no_gradient(graph, node: str, it: str = "it") -> str:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import sympy as sp
 
+from ... import naming
 from ...errors import SymPropError
 from ...exercises import Exercises, Question, exercises, needed_answers
 from ...latex_printing import given, number, paren, to_latex
@@ -342,7 +343,7 @@ class ExerciseSheet:
         indices count from 1 as the subscripts do (``W2_11`` for ``w^{(2)}_{11}``; a NumPy index
         ``W2[0,0]`` beside the subscript 11 invited off-by-one answers), said at its first use."""
         first = next(p for p in self.exercises.questions if p.kind not in ("matrix", "local"))
-        return code(str(q.of)) + (", the handout's name: indices from 1" if q is first else "")
+        return code(str(q.of)) + (f", the handout's name: {naming.ONE_BASED}" if q is first else "")
 
     def _factor_text(self, factor) -> str:
         """A factor's value in a product: a given number as given (``x_1 = 0.1``, ``1``), else to 8 decimals."""

@@ -79,10 +79,9 @@ class FigureSection:
         for layer in self.layers:
             activation = op_name(layer.op)
             bias = "" if layer.bias is None else rf", bias ${self.node_tex(layer.bias)}$"
-            # a formula's constants, on a line of their own, as the layer table gives them (c = 0.5)
-            formula = layer.op is not None and layer.op.activation and layer.op.choice.formula is not None
-            form = self.function_form(layer.op) if formula else None
-            constants = rf"\\\footnotesize with {form[1]}" if form else ""
+            # its constants (a formula's c = 0.5, leaky_relu's alpha), on a line of their own, as the layer table gives them
+            constants = self.op_constants(layer.op)
+            constants = rf"\\\footnotesize with {constants}" if constants else ""
             captions.append(
                 {
                     "x": f"{layer.index * step_x:.2f}",

@@ -15,7 +15,7 @@ from .derivative_steps import (
     same_function,
 )
 from .limits import LAYERS_MAX
-from .notation import Layer, count_tex, op_name, partial, shape_tex
+from .notation import Layer, constants_tex, count_tex, op_name, partial, shape_tex
 from .tex import Tex, code, text
 from .unrolled import Gap, gapped
 
@@ -47,12 +47,15 @@ class ForwardSection:
             if layer.op is not None and layer.op.activation and layer.op.choice.formula is not None:
                 form = self.function_form(layer.op)  # the spec's constants by name, with their values
                 described = rf"${f}(z) = {form[0]}$ with {form[1]}" if form else rf"${f}(z) = {to_latex(layer.op.definition())}$"
-            elif f.startswith(r"\operatorname"):
-                described = text(activation)
-            elif f.lstrip("\\") == activation:  # \tanh reads "tanh": not "tanh (tanh)"
-                described = f"${f}$"
             else:
-                described = f"${f}$ (" + text(activation) + ")"
+                if f.startswith(r"\operatorname"):
+                    described = text(activation)
+                elif f.lstrip("\\") == activation:  # \tanh reads "tanh": not "tanh (tanh)"
+                    described = f"${f}$"
+                else:
+                    described = f"${f}$ (" + text(activation) + ")"
+                constants = self.op_constants(layer.op)  # leaky_relu's alpha, as a formula's c above
+                described += f" with {constants}" if constants else ""
             rows.append(
                 {
                     "index": layer.index,
@@ -204,7 +207,6 @@ class ForwardSection:
             "general": Tex(general),
             "written": Tex(written),
             "elements": elements,
-            "batch": Tex(r"E_{\text{batch}} = \frac{1}{N} \sum_{s=1}^{N} E_s"),
         }
 
     # -- local derivatives ------------------------------------------------------------
@@ -245,12 +247,7 @@ class ForwardSection:
         # an op's activation, or a function its formula calls; the word first: titles begin capitalised
         title = ("Activation " if label else "Function ") + text(label or entry.name)
         if entry.constants:
-            title = Tex(
-                title
-                + " ("
-                + ", ".join(rf"${naming.escape_latex_name(n)} = {to_latex(v)}$" for (n, _), v in zip(entry.constants, constants))
-                + ")"
-            )
+            title = Tex(title + " (" + constants_tex((n, v) for (n, _), v in zip(entry.constants, constants)) + ")")
         return {
             "title": title,
             "f": Tex(f + r"(z)"),
@@ -384,7 +381,6 @@ def loss_title(choice, article: bool = True) -> Tex:
     if choice.formula is not None:
         return Tex(text(title))
     # its constants by name with their values, as an activation's title gives them (Huber's delta)
-    named = zip(choice.entry.constants, choice.constants)
-    constants = [rf"${naming.escape_latex_name(n)} = {to_latex(v)}$" for (n, _), v in named]
-    return Tex(text(title) + " (" + ", ".join([code(choice.name), *constants]) + ")")
+    constants = constants_tex((n, v) for (n, _), v in zip(choice.entry.constants, choice.constants))
+    return Tex(text(title) + " (" + ", ".join(filter(None, [code(choice.name), constants])) + ")")
 

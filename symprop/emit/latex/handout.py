@@ -11,7 +11,7 @@ import sympy as sp
 
 from ... import naming
 from ...errors import SymPropError
-from ...latex_printing import given, to_latex, visible_length
+from ...latex_printing import to_latex, visible_length
 from ...ops import element_indices
 from ...scalar import SCALAR_MAX_TERMS
 from ...version import __version__
@@ -23,7 +23,7 @@ from .graph_figure import GraphFigureSection
 from .graph_spec import GraphSpecSection
 from .layout import larger_than
 from .limits import CODE_MAX_LINES, LAYERS_MAX, LONG_FACTOR, PER_WEIGHT_LIMIT, PER_WEIGHT_VALUES
-from .notation import Layer, count_tex, count_words, generic_element, index_tokens, op_name, partial
+from .notation import Layer, constants_tex, count_tex, count_words, generic_element, index_tokens, op_name, partial
 from .parameters import ParameterSection
 from .tex import Tex, code, environment, text
 from .tutorial import TutorialSection
@@ -139,6 +139,16 @@ class Handout(
         """How an activation is named in formulas: ``\\sigma``, ``f_{swish\\_b}`` (the op says)."""
         return op.function_latex()
 
+    def op_constants(self, op) -> str | None:
+        """An activation's constants with their values (``$\\mathrm{alpha} = 0.1$``,
+        ``$\\mathrm{beta} = 1.5$``), a registry entry's or a spec formula's alike; None without any."""
+        if op is None or not op.activation:
+            return None
+        if op.choice.formula is not None:
+            form = self.d.network.function_forms.get(op.choice.name)
+            return None if form is None else self.constant_values(form)
+        return constants_tex((name, value) for (name, _), value in zip(op.choice.entry.constants, op.choice.constants))
+
     def function_form(self, op) -> tuple[str, str] | None:
         """An activation that is a formula of the spec as the spec writes it: its definition with
         the spec's constants by name (``\\frac{z}{c z^{2} + 1}``) and their values (``$c = 0.5$``),
@@ -162,7 +172,7 @@ class Handout(
         spec gives them; None when it uses none."""
         constants = self.d.network.constants
         used = sorted((s for s in form.free_symbols if str(s) in constants), key=str)
-        return ", ".join(f"${to_latex(c)} = {given(float(constants[str(c)]))}$" for c in used) or None
+        return constants_tex((str(c), constants[str(c)]) for c in used)
 
     @cached_property
     def element_index(self) -> dict[sp.Symbol, tuple[str, tuple[int, ...]]]:
@@ -186,23 +196,10 @@ class Handout(
         return self.d.scalar.users
 
     def chain_sum(self, symbol: sp.Symbol) -> list[list[sp.Expr]] | None:
-        """dE/d``symbol`` as a sum over the elements it reaches where its path first branches,
-        each term its factors in the order of the chain rule (``(y_1 - t_1) w_11 + ...``, never
-        SymPy's ``w_11 (y_1 - t_1) + ...``); None when the path never branches."""
-        scalar = self.d.scalar
-        tail: list[sp.Expr] = []  # the local derivatives of the steps before the branch
-        current = symbol
-        while len(users := scalar.users.get(current, [])) == 1 and users[0] in scalar.adjoints:
-            tail.insert(0, scalar.local(users[0], current))
-            current = users[0]
-        if len(users) < 2 or any(u not in scalar.adjoints for u in users):
-            return None
-        terms = []
-        for u in users:
-            head = scalar.chain(u)
-            factors = [*(head if head is not None else [scalar.adjoints[u]]), scalar.local(u, current), *tail]
-            terms.append([f for f in factors if f != 1] or [sp.S.One])
-        return terms
+        """dE/d``symbol`` as a sum over the elements it reaches where its path first branches
+        (``ScalarView.branch_terms``), each term its factors; None when the path never branches."""
+        terms = self.d.scalar.branch_terms(symbol)
+        return None if terms is None else [[f.expr for f in term] for term in terms]
 
     def compact_adjoint(self, symbol: sp.Symbol, full: sp.Expr, force: bool = False):
         """dE/d``symbol`` written through its users, when ``full`` is too long to read.
@@ -253,6 +250,25 @@ class Handout(
         if self.shows_code:
             return "the module returns its mean over the batch"
         return "the loss of a batch is its mean over the samples"
+
+    def batch_sentence(self, coupled: bool) -> Tex:
+        """Section 2's last sentence: how the loss and the gradients of a batch come from one
+        sample's (the module's mean in the full edition; said without the code in the student
+        edition), for both templates and every kind of spec; ``coupled``: a node normalises over
+        the batch, so one sample's E is not its own."""
+        if self.shows_code:
+            mean, gathered = "For a batch of $N$ samples the module returns the mean", "the module averages them over the batch"
+        else:
+            mean, gathered = "The loss of a batch of $N$ samples is the mean", "the batch's gradient is their mean"
+        one = "every gradient below is the gradient of one sample's $E$"
+        if not self.graph_mode:
+            return Tex(rf"{mean}, $E_{{\text{{batch}}}} = \frac{{1}}{{N}} \sum_{{s=1}}^{{N}} E_s$; {one}, and {gathered}.")
+        if coupled:
+            return Tex(
+                f"{mean} over the samples, and every gradient below is the gradient of that batch loss: the adjoints"
+                " carry its $1/N$, and the step back through the batch normalisation gathers what every sample sends back."
+            )
+        return Tex(f"{mean} over the samples; {one}.")
 
     def code_listing(self) -> list[Tex]:
         """backward()'s lines (of a very long one, the first and the last, and how many between)."""
@@ -312,6 +328,7 @@ class Handout(
                 # Nodes whose statistics come from the batch: one sample's E is then not independent.
                 "coupled": Tex(", ".join(f"${self.node_tex(n.name)}$" for n in self.graph.nodes.values() if n.op.batch_coupled)),
             }
+            context["batch_sentence"] = self.batch_sentence(bool(context["coupled"]))
         else:
             parts = [str(network.inputs)] + [f"{layer.units} ({op_name(layer.op)})" for layer in self.layers]
             if len(parts) > LAYERS_MAX:  # a deep stack: its first and last layers
@@ -329,6 +346,7 @@ class Handout(
                 "loss": self.loss(),
                 "parameters": self.parameters(),
                 "output": Tex(self.node_tex(self.output.name)),
+                "batch_sentence": self.batch_sentence(coupled=False),
             }
         context["example"] = self.example()
         full = self.shows_code

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from ... import naming
+from ...latex_printing import given
 
 #: Index letters of vectors and matrices (the tutorials' j and jk), then for tensors of
 #: rank 3 and more (i, j, k, l, m, n); the rest serve when a formula needs letters besides.
@@ -53,6 +54,13 @@ def index_letters(shape: tuple[int, ...], avoid: str = "") -> str:
     'ijk', 'ijkl', ...; none of the letters in ``avoid`` (those a formula already uses)."""
     pool = VECTOR_LETTERS if len(shape) <= 2 else TENSOR_LETTERS
     return "".join(c for c in pool if c not in avoid)[: len(shape)]
+
+
+def constants_tex(named) -> str | None:
+    """``$\\mathrm{alpha} = 0.1$, $c = 0.5$``: constants (name, value) by the spec's names with
+    their values as a spec writes them (0.1, not \\frac{1}{10}); None for none.  The one spelling
+    of constants on every page: titles, the layer table, the figure's captions, exercises."""
+    return ", ".join(rf"${naming.escape_latex_name(name)} = {given(float(value))}$" for name, value in named) or None
 
 
 def op_name(op) -> str:
