@@ -109,7 +109,7 @@ EXTRA_HELPERS = {
         '    """(softmax(z), logsumexp(z)) along an axis (the last by default; kept, of size 1), from one\n'
         "    exp: the cross-entropy -sum_i t_i log(softmax(z)_i) is then sum_i t_i (logsumexp(z) - z_i),\n"
         "    stable at any z.\"\"\"\n"
-        "    last = axis in (-1, z.ndim - 1)  # the row maxima and sums of short rows fast\n"
+        "    last = axis == -1  # the row maxima and sums of short rows fast (the module gives the last axis as -1)\n"
         "    top = _row_max(z) if last else z.max(axis=axis, keepdims=True)\n"
         "    e = np.exp(z - top)\n"
         "    total = _row_sum(e) if last else e.sum(axis=axis, keepdims=True)\n"
@@ -150,15 +150,15 @@ EXTRA_HELPERS = {
         "_ONES = {}\n"
         "\n"
         "\n"
-        "def _ones(n, dtype, value=1.0):\n"
-        '    """A vector of n ones (or of ``value``: 1/n, the weights of a mean), made once per length, dtype\n'
-        "    and value (read-only): sums and means written as products with it run by BLAS, 2-15x faster\n"
+        "def _ones(n, dtype, mean=False):\n"
+        '    """A vector of n ones (mean=True: of n values 1/n, the weights of a mean), made once per length,\n'
+        "    dtype and kind (read-only): sums and means written as products with it run by BLAS, 2-15x faster\n"
         "    than .sum(axis=...) on (batch, few) arrays, and np.ones itself costs ~0.8 us a call (NumPy 2.4).\"\"\"\n"
-        "    ones = _ONES.get((n, dtype, value))\n"
+        "    ones = _ONES.get((n, dtype, mean))\n"
         "    if ones is None:\n"
         "        if len(_ONES) > 100:  # many batch sizes: start over\n"
         "            _ONES.clear()\n"
-        "        ones = _ONES[n, dtype, value] = np.full(n, value, dtype)\n"
+        "        ones = _ONES[n, dtype, mean] = np.full(n, 1 / n if mean else 1.0, dtype)\n"
         "        ones.flags.writeable = False\n"
         "    return ones\n"
     ),

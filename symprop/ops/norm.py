@@ -91,7 +91,7 @@ BATCH_HELPER = (
 )
 
 #: The batch statistics' means.  Over leading axes (always the batch, axis 0, alone or with the
-#: first per-sample axes) they are products by BLAS with a vector of 1/n (``_ones(n, dtype, 1 / n)``,
+#: first per-sample axes) they are products by BLAS with a vector of 1/n (``_ones(n, dtype, mean=True)``,
 #: made once per length and dtype): x.mean(axis=0) took 3.9 us on a (64, 16) float64 array and 19.8 us
 #: on (1024, 16), a sum with ones then a division 1.3 and 3.1 us, the product with 1/n 0.6 us at
 #: (64, 16) (NumPy 2.4, OpenBLAS); batchnorm_mlp spends four means a call.
@@ -101,13 +101,13 @@ BATCH_MEAN_HELPER = (
     "    against A: over leading axes as one product with a vector of 1/n by BLAS, 2-6x faster than\n"
     '    A.mean(axis=0) or a sum then a division."""\n'
     "    if axis == (0,) and A.ndim == 2:  # (batch, n): the usual case, without reshapes\n"
-    "        return np.dot(_ones(len(A), A.dtype, 1 / len(A)), A)\n"
+    "        return np.dot(_ones(len(A), A.dtype, mean=True), A)\n"
     "    if axis != tuple(range(len(axis))):\n"
     "        return A.mean(axis=axis, keepdims=True)\n"
     "    rows = 1\n"
     "    for n in A.shape[: len(axis)]:\n"
     "        rows *= n\n"
-    "    return np.dot(_ones(rows, A.dtype, 1 / rows), A.reshape(rows, -1)).reshape(A.shape[len(axis) :])\n"
+    "    return np.dot(_ones(rows, A.dtype, mean=True), A.reshape(rows, -1)).reshape(A.shape[len(axis) :])\n"
 )
 
 
