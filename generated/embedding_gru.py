@@ -84,15 +84,15 @@ def _batch_sum(A, axes=1):
 _ONES = {}
 
 
-def _ones(n, dtype):
-    """A vector of n ones, made once per length and dtype (read-only): sums written as products
-    with ones run by BLAS, 2-15x faster than .sum(axis=...) on (batch, few) arrays, and
-    np.ones itself costs ~0.8 us a call (NumPy 2.4)."""
-    ones = _ONES.get((n, dtype))
+def _ones(n, dtype, mean=False):
+    """A vector of n ones (mean=True: of n values 1/n, the weights of a mean), made once per length,
+    dtype and kind (read-only): sums and means written as products with it run by BLAS, 2-15x faster
+    than .sum(axis=...) on (batch, few) arrays, and np.ones itself costs ~0.8 us a call (NumPy 2.4)."""
+    ones = _ONES.get((n, dtype, mean))
     if ones is None:
         if len(_ONES) > 100:  # many batch sizes: start over
             _ONES.clear()
-        ones = _ONES[n, dtype] = np.ones(n, dtype)
+        ones = _ONES[n, dtype, mean] = np.full(n, 1 / n if mean else 1.0, dtype)
         ones.flags.writeable = False
     return ones
 
@@ -143,12 +143,14 @@ def _sigmoid_fresh(x):
     return x
 
 
-def _softmax_lse(z):
-    """(softmax(z), logsumexp(z)) along the last axis, from one exp: the cross-entropy
-    -sum_i t_i log(softmax(z)_i) is then sum_i t_i (logsumexp(z) - z_i), stable at any z."""
-    top = _row_max(z)
+def _softmax_lse(z, axis=-1):
+    """(softmax(z), logsumexp(z)) along an axis (the last by default; kept, of size 1), from one
+    exp: the cross-entropy -sum_i t_i log(softmax(z)_i) is then sum_i t_i (logsumexp(z) - z_i),
+    stable at any z."""
+    last = axis == -1  # the row maxima and sums of short rows fast (the module gives the last axis as -1)
+    top = _row_max(z) if last else z.max(axis=axis, keepdims=True)
     e = np.exp(z - top)
-    total = _row_sum(e)
+    total = _row_sum(e) if last else e.sum(axis=axis, keepdims=True)
     return e / total, np.log(total) + top
 
 
@@ -248,18 +250,24 @@ def _checked_params(params):
     return params
 
 
-def _on_simplex(label, A):
-    """A, unless a row along its last axis does not sum to 1 (cross-entropy targets: one-hot or
-    probabilities; the backward pass's y - t needs it)."""
-    ones = _ones(A.shape[-1], A.dtype)
-    off = np.dot(A, ones) if A.ndim == 2 else A @ ones  # the row sums by BLAS: A.sum(axis=-1) is 2-8x slower
+def _on_simplex(label, A, axis=-1):
+    """A, unless a row along ``axis`` (the last by default) does not sum to 1 (cross-entropy
+    targets: one-hot or probabilities; the backward pass's y - t needs it)."""
+    if axis == -1:  # the row sums by BLAS: A.sum(axis=-1) is 2-8x slower
+        ones = _ones(A.shape[-1], A.dtype)
+        off = np.dot(A, ones) if A.ndim == 2 else A @ ones
+    else:
+        off = A.sum(axis=axis)
+    if off.tobytes() == _ones(off.size, off.dtype).tobytes():  # every row sums to exactly 1 (one-hot rows)
+        return A
     off -= 1.0  # in place: a fresh array and a Python int cost 0.2 us more
     if not np.vdot(off, off) <= 1e-8:  # else every row is within 1e-4; look for one that is not (or NaN)
         off = np.abs(off)
         if not off.max() <= 1e-4:
             row = np.unravel_index(np.argmax(off), off.shape)
             where = ", ".join(str(int(i)) for i in row)
-            message = f"cross-entropy targets must sum to 1 along the last axis; row {where} sums to {A[row].sum():.6g}"
+            along = "the last axis" if axis == -1 else f"axis {axis}"
+            message = f"cross-entropy targets must sum to 1 along {along}; row {where} sums to {A.sum(axis=axis)[row]:.6g}"
             raise ValueError(f"{label}: {message}")
     return A
 

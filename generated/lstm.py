@@ -120,15 +120,15 @@ def _batch_sum(A, axes=1):
 _ONES = {}
 
 
-def _ones(n, dtype):
-    """A vector of n ones, made once per length and dtype (read-only): sums written as products
-    with ones run by BLAS, 2-15x faster than .sum(axis=...) on (batch, few) arrays, and
-    np.ones itself costs ~0.8 us a call (NumPy 2.4)."""
-    ones = _ONES.get((n, dtype))
+def _ones(n, dtype, mean=False):
+    """A vector of n ones (mean=True: of n values 1/n, the weights of a mean), made once per length,
+    dtype and kind (read-only): sums and means written as products with it run by BLAS, 2-15x faster
+    than .sum(axis=...) on (batch, few) arrays, and np.ones itself costs ~0.8 us a call (NumPy 2.4)."""
+    ones = _ONES.get((n, dtype, mean))
     if ones is None:
         if len(_ONES) > 100:  # many batch sizes: start over
             _ONES.clear()
-        ones = _ONES[n, dtype] = np.ones(n, dtype)
+        ones = _ONES[n, dtype, mean] = np.full(n, 1 / n if mean else 1.0, dtype)
         ones.flags.writeable = False
     return ones
 

@@ -105,12 +105,14 @@ EXTRA_HELPERS = {
         "    return np.dot(_ones(rows, A.dtype), A.reshape(rows, columns)).reshape(A.shape[axes:])\n"
     ),
     "softmax_lse": (
-        "def _softmax_lse(z):\n"
-        '    """(softmax(z), logsumexp(z)) along the last axis, from one exp: the cross-entropy\n'
-        "    -sum_i t_i log(softmax(z)_i) is then sum_i t_i (logsumexp(z) - z_i), stable at any z.\"\"\"\n"
-        "    top = _row_max(z)\n"
+        "def _softmax_lse(z, axis=-1):\n"
+        '    """(softmax(z), logsumexp(z)) along an axis (the last by default; kept, of size 1), from one\n'
+        "    exp: the cross-entropy -sum_i t_i log(softmax(z)_i) is then sum_i t_i (logsumexp(z) - z_i),\n"
+        "    stable at any z.\"\"\"\n"
+        "    last = axis == -1  # the row maxima and sums of short rows fast (the module gives the last axis as -1)\n"
+        "    top = _row_max(z) if last else z.max(axis=axis, keepdims=True)\n"
         "    e = np.exp(z - top)\n"
-        "    total = _row_sum(e)\n"
+        "    total = _row_sum(e) if last else e.sum(axis=axis, keepdims=True)\n"
         "    return e / total, np.log(total) + top\n"
     ),
     "batch_product": (
@@ -144,28 +146,19 @@ EXTRA_HELPERS = {
         "        transposed = _TRANSPOSED_FASTER[key] = flipped < plain and same\n"
         "    return np.dot(W, A.T).T.copy() if transposed else np.dot(A, W.T)\n"
     ),
-    "softmax_lse_along": (
-        "def _softmax_lse_along(z, axis):\n"
-        '    """(softmax(z), logsumexp(z)) along another axis than the last (kept, of size 1), from one\n'
-        "    exp: the cross-entropy -sum_i t_i log(softmax(z)_i) is then sum_i t_i (logsumexp(z) - z_i).\"\"\"\n"
-        "    top = z.max(axis=axis, keepdims=True)\n"
-        "    e = np.exp(z - top)\n"
-        "    total = e.sum(axis=axis, keepdims=True)\n"
-        "    return e / total, np.log(total) + top\n"
-    ),
     "ones": (
         "_ONES = {}\n"
         "\n"
         "\n"
-        "def _ones(n, dtype):\n"
-        '    """A vector of n ones, made once per length and dtype (read-only): sums written as products\n'
-        "    with ones run by BLAS, 2-15x faster than .sum(axis=...) on (batch, few) arrays, and\n"
-        "    np.ones itself costs ~0.8 us a call (NumPy 2.4).\"\"\"\n"
-        "    ones = _ONES.get((n, dtype))\n"
+        "def _ones(n, dtype, mean=False):\n"
+        '    """A vector of n ones (mean=True: of n values 1/n, the weights of a mean), made once per length,\n'
+        "    dtype and kind (read-only): sums and means written as products with it run by BLAS, 2-15x faster\n"
+        "    than .sum(axis=...) on (batch, few) arrays, and np.ones itself costs ~0.8 us a call (NumPy 2.4).\"\"\"\n"
+        "    ones = _ONES.get((n, dtype, mean))\n"
         "    if ones is None:\n"
         "        if len(_ONES) > 100:  # many batch sizes: start over\n"
         "            _ONES.clear()\n"
-        "        ones = _ONES[n, dtype] = np.ones(n, dtype)\n"
+        "        ones = _ONES[n, dtype, mean] = np.full(n, 1 / n if mean else 1.0, dtype)\n"
         "        ones.flags.writeable = False\n"
         "    return ones\n"
     ),

@@ -89,6 +89,28 @@ def test_check_false_skips_the_checks_and_changes_no_number(softmax3, emit):
         module.loss_and_grad(params, X, T2, check=False)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_targets_off_the_simplex_are_refused_past_the_exact_one_hot_shortcut(softmax3, emit, dtype):
+    """_on_simplex returns at once when every row sums to exactly 1 (one comparison of bytes, the
+    one-hot case); anything else still goes through the tolerance: probabilities summing to 1
+    within the tolerance pass, a row off by 2e-4, NaN or inf (an inf - inf row sums to NaN) is refused."""
+    for module, params, X, T in (softmax3, _graph(emit)):
+        params = {k: v.astype(dtype) for k, v in params.items()}
+        X, T = X.astype(dtype), T.astype(dtype)
+        module.loss_and_grad(params, X, T)
+        near = T * dtype(1 + 1e-6)  # within the tolerance, not exactly 1: past the shortcut
+        assert not (near.sum(axis=1) == 1).any()
+        module.loss_and_grad(params, X, near)
+        for bad, shown in ((1 + 2e-4, "1.0002"), (np.nan, "nan"), (np.inf, "inf")):
+            T2 = T.copy()
+            T2[1] = T2[1] * bad if np.isfinite(bad) else [bad, -bad, 0][: T.shape[1]]
+            if not np.isfinite(bad):
+                shown = "nan"  # inf + -inf + 0
+            message = rf"^T: cross-entropy targets must sum to 1 along the last axis; row 1 sums to {shown}$"
+            with pytest.raises(ValueError, match=message), np.errstate(invalid="ignore"):  # inf - inf
+                module.loss_and_grad(params, X, T2)
+
+
 def test_check_false_still_turns_class_indices_one_hot(softmax3, emit):
     """Regression: with check=False, class indices of shape (batch,) went into the module
     unconverted and broadcast against the (batch, classes) output when the batch size equals

@@ -269,7 +269,7 @@ NOT_SPELLED = {
     "C = _conv(A, B)": "the helper _conv",
     "C = _batch_sum(A, 3)": "the helper _batch_sum over more than two axes",
     "C = _softmax(A, axis=1)": "the helper _softmax along another axis than the last",
-    "C, L = _softmax_lse_along(A, axis=-2)": "the helper _softmax_lse_along (a softmax along another axis than the last)",
+    "C, L = _softmax_lse(A, axis=-2)": "the helper _softmax_lse along another axis than the last",
     "C = A.swapaxes(1, 2)": "the array method .swapaxes()",
     "C = A.max(axis=1)": ".max(axis=...)",
     "C = A.sum(keepdims=True)": ".sum(keepdims=...) without axis=",

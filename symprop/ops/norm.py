@@ -93,8 +93,8 @@ BATCH_HELPER = (
 )
 
 #: The batch statistics' means.  Over leading axes (always the batch, axis 0, alone or with the
-#: first per-sample axes) they are products by BLAS with a vector of 1/n (``_mean_weights``, made
-#: once per length and dtype): x.mean(axis=0) took 3.9 us on a (64, 16) float64 array and 19.8 us
+#: first per-sample axes) they are products by BLAS with a vector of 1/n (``_ones(n, dtype, mean=True)``,
+#: made once per length and dtype): x.mean(axis=0) took 3.9 us on a (64, 16) float64 array and 19.8 us
 #: on (1024, 16), a sum with ones then a division 1.3 and 3.1 us, the product with 1/n 0.6 us at
 #: (64, 16) (NumPy 2.4, OpenBLAS); batchnorm_mlp spends four means a call.
 BATCH_MEAN_HELPER = (
@@ -103,28 +103,13 @@ BATCH_MEAN_HELPER = (
     "    against A: over leading axes as one product with a vector of 1/n by BLAS, 2-6x faster than\n"
     '    A.mean(axis=0) or a sum then a division."""\n'
     "    if axis == (0,) and A.ndim == 2:  # (batch, n): the usual case, without reshapes\n"
-    "        return np.dot(_mean_weights(len(A), A.dtype), A)\n"
+    "        return np.dot(_ones(len(A), A.dtype, mean=True), A)\n"
     "    if axis != tuple(range(len(axis))):\n"
     "        return A.mean(axis=axis, keepdims=True)\n"
     "    rows = 1\n"
     "    for n in A.shape[: len(axis)]:\n"
     "        rows *= n\n"
-    "    return np.dot(_mean_weights(rows, A.dtype), A.reshape(rows, -1)).reshape(A.shape[len(axis) :])\n"
-    "\n"
-    "\n"
-    "_MEAN_WEIGHTS = {}\n"
-    "\n"
-    "\n"
-    "def _mean_weights(n, dtype):\n"
-    '    """A vector of n values 1/n, made once per length and dtype (read-only): a mean as one\n'
-    '    product by BLAS, without the division of a sum (a fresh array and ~0.5 us a call)."""\n'
-    "    weights = _MEAN_WEIGHTS.get((n, dtype))\n"
-    "    if weights is None:\n"
-    "        if len(_MEAN_WEIGHTS) > 100:  # many batch sizes: start over\n"
-    "            _MEAN_WEIGHTS.clear()\n"
-    "        weights = _MEAN_WEIGHTS[n, dtype] = np.full(n, 1 / n, dtype)\n"
-    "        weights.flags.writeable = False\n"
-    "    return weights\n"
+    "    return np.dot(_ones(rows, A.dtype, mean=True), A.reshape(rows, -1)).reshape(A.shape[len(axis) :])\n"
 )
 
 
@@ -420,11 +405,11 @@ class BatchNorm(Normalization):
         )
 
     def mean_code(self, array, axes, code, shape):
-        code.require_helper("batch_mean", BATCH_MEAN_HELPER)
+        code.require_helper("batch_mean", BATCH_MEAN_HELPER, needs=("ones",))
         return f"_batch_mean({array}, {axes})"
 
     def numpy(self, node, code):
-        code.require_helper("batch_mean", BATCH_MEAN_HELPER)
+        code.require_helper("batch_mean", BATCH_MEAN_HELPER, needs=("ones",))
         code.require_helper("batch_norm", BATCH_HELPER)
         axes = self.module_axes(len(node.shape))
         spelled = f"_batch_norm({code.use(node.inputs[0])}, axis={axes}, eps={self.eps!r})"

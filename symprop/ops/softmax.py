@@ -124,10 +124,9 @@ class Softmax(Op):
     def numpy(self, node, code):
         z, where = code.use(node.inputs[0]), axis_suffix(self.axis)
         if self.numpy_saves(node, code.graph):
-            helper = "softmax_lse" if self.axis == -1 else "softmax_lse_along"
-            code.printer.helpers.add(helper)
-            call = f"_{helper}({z}{where})"
-            return call, f"{node.name} = softmax({node.inputs[0]}{where}), and its log-sum-exp for the loss"
+            code.printer.helpers.add("softmax_lse")
+            comment = f"{node.name} = softmax({node.inputs[0]}{where}), and its log-sum-exp for the loss"
+            return f"_softmax_lse({z}{where})", comment
         code.printer.helpers.add("softmax")
         return f"_softmax({z}{where})", f"{node.name} = softmax({node.inputs[0]}{where})"
 

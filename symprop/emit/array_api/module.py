@@ -114,11 +114,8 @@ class ArrayApiModule(NumpyModule):
             source = own.get(name) or self.spelled(self.builder.op_helpers[name].rstrip("\n"), margin=0) + "\n"
             sources.append(source)
         sources += [helpers.CHECK_SOURCE, interface.params_check_source([(p.name, p.shape) for p in self.graph.params()])]
-        axes = set(self.simplex_targets().values())
-        if -1 in axes:
+        if self.simplex_targets():
             sources.append(helpers.SIMPLEX_SOURCE)
-        if axes - {-1}:
-            sources.append(helpers.SIMPLEX_ALONG_SOURCE)
         return sources
 
 

@@ -139,16 +139,14 @@ class Spelling(ast.NodeTransformer):
             return self.generic_visit(node)
         if isinstance(func, ast.Name) and func.id.startswith("_"):
             name = func.id[1:]
-            if name == "softmax_lse_along":  # a cross-entropy's softmax: the module's own run along the last axis
-                raise NotSpelled("the helper _softmax_lse_along (a softmax along another axis than the last)")
+            if name in ("softmax", "softmax_lse") and (len(node.args) > 1 or node.keywords):  # the module's own: the last axis
+                raise NotSpelled(f"the helper {func.id} along another axis than the last")
             if name not in self.known_helpers:
                 raise NotSpelled(f"the helper {func.id}")
             if name == "batch_sum" and len(node.args) > 1:  # the module's own sum over the first two axes
                 if ast.unparse(node.args[1]) != "2" or node.keywords:
                     raise NotSpelled("the helper _batch_sum over more than two axes")
                 name, node.args = "batch_sum2", node.args[:1]
-            if name == "softmax" and (len(node.args) > 1 or node.keywords):  # the module's own: the last axis
-                raise NotSpelled("the helper _softmax along another axis than the last")
             self.helpers.add(name)
             node = self.generic_visit(node)
             node.func = ast.Name(f"_nb_{name}", ast.Load())  # the NumPy module's _<name> stays

@@ -373,15 +373,10 @@ class NumpyModule:
 
     def helpers(self) -> list[str]:
         """The helper functions' sources: the builder's, and the check of cross-entropy targets."""
-        axes = set(self.simplex_targets().values())
-        if not axes:
+        if not self.simplex_targets():
             return self.builder.helper_sources()
-        checks = [interface.SIMPLEX_SOURCE] if -1 in axes else []
-        if -1 in axes:
-            self.builder.printer.helpers.add("ones")  # _on_simplex's row sums
-        if axes - {-1}:
-            checks.append(interface.SIMPLEX_ALONG_SOURCE)
-        return [*self.builder.helper_sources(), *checks]
+        self.builder.printer.helpers.add("ones")  # _on_simplex's row sums, and the ones they are compared with
+        return [*self.builder.helper_sources(), interface.SIMPLEX_SOURCE]
 
     def targets_line(self, output: str) -> str:
         """``loss_and_grad``'s line checking T.  With ``check=False`` a target that may be given
@@ -406,7 +401,7 @@ class NumpyModule:
     def simplex_targets(self) -> dict[str, int]:
         """Targets of a softmax cross-entropy whose gradient is fused into y - t, with the softmax's
         axis: their rows along it must sum to one, which ``_targets`` checks
-        (``module_interface.SIMPLEX_SOURCE``, ``SIMPLEX_ALONG_SOURCE``)."""
+        (``module_interface.SIMPLEX_SOURCE``)."""
         return interface.simplex_targets(self.builder.d)
 
     def checks(self, role: str, letter: str, like: str | None, classes: dict[str, int]) -> list[str]:
