@@ -159,7 +159,6 @@ LINES = 510
 LONGER = {
     "symprop.emit.numpy.builder": 717,
     "symprop.emit.numpy.module": 595,
-    "symprop.emit.numpy.rewrites": 549,
 }
 
 

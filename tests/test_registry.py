@@ -255,7 +255,7 @@ def test_selu_equals_pytorchs(backend, tmp_path):
 @pytest.mark.parametrize("name", [name for name in ENTRIES if registry.ACTIVATIONS[name].numpy_new_array])
 def test_a_helper_said_to_make_its_array_never_returns_its_argument(name):
     """``Activation.numpy_new_array``: the module may write into the helper's result
-    (``emit.numpy.rewrites.NEW_ARRAY_CALLS``), so it must share no memory with the argument."""
+    (``emit.numpy.memory.NEW_ARRAY_CALLS``), so it must share no memory with the argument."""
     from symprop.emit.numpy.printers import helper_source
 
     namespace = {"np": np}

@@ -221,7 +221,7 @@ class Op:
 
     #: The NumPy helpers of this op (``require_helper``'s names, without the underscore) whose
     #: result is an array made for the call, or a view of one that nothing else holds: the module
-    #: may then write into it in place (``emit.numpy.rewrites.written_in_place``).
+    #: may then write into it in place (``emit.numpy.memory.written_in_place``).
     numpy_new_arrays: tuple[str, ...] = ()
     #: NumPy helpers of this op that take ``out=``, an array they may overwrite with their result
     #: once they have read their argument at the given index (``_max_pool_adjoint``'s x): the

@@ -29,18 +29,9 @@ from ... import registry
 from ...ops.base import arg_symbol
 from ...templating import render
 from .builder import Line, ModuleBuilder, refitted
-from .rewrites import (
-    PRODUCT_MIN_SIZE,
-    chained_in_place,
-    makes_new_array,
-    released,
-    shared_residual,
-    shared_values,
-    substituted,
-    transposed_once,
-    tuned_products,
-    written_in_place,
-)
+from .memory import chained_in_place, makes_new_array, released, written_in_place
+from .rewrites import PRODUCT_MIN_SIZE, substituted, tuned_products
+from .sharing import shared_residual, shared_values, transposed_once
 
 if TYPE_CHECKING:
     from ...derivation import Derivation
