@@ -114,7 +114,7 @@ class ArrayApiModule(NumpyModule):
             source = own.get(name) or self.spelled(self.builder.op_helpers[name].rstrip("\n"), margin=0) + "\n"
             sources.append(source)
         sources += [helpers.CHECK_SOURCE, interface.params_check_source([(p.name, p.shape) for p in self.graph.params()])]
-        if self.simplex_targets():
+        if self.arguments.simplex_targets():
             sources.append(helpers.SIMPLEX_SOURCE)
         return sources
 

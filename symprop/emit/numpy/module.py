@@ -1,7 +1,7 @@
 """The NumPy module of a derivation: the builder's lines arranged into forward(), _batch_loss(),
 backward() and loss_and_grad(), with the docstring, the argument checks, the initialisers and
-the worked example, for ``templates/numpy_module.py.j2`` (one template, no branches on the
-kind of spec: a layer stack is a graph).
+the worked example (``arguments``), for ``templates/numpy_module.py.j2`` (one template, no
+branches on the kind of spec: a layer stack is a graph).
 
 * One input and one target are plain arrays; several are dicts of arrays keyed by name.
 * Nodes that depend on a target are computed by ``_batch_loss`` (forward() has no T); the ones
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ast
 import math
-import pprint
 import re
 import textwrap
 from pathlib import Path
@@ -28,6 +27,7 @@ from ... import module_interface as interface
 from ... import registry
 from ...ops.base import arg_symbol
 from ...templating import render
+from .arguments import DOC_WIDTH, Arguments, init_doc
 from .builder import Line, ModuleBuilder, refitted
 from .memory import chained_in_place, makes_new_array, released, written_in_place
 from .rewrites import PRODUCT_MIN_SIZE, substituted, tuned_products
@@ -35,10 +35,6 @@ from .sharing import shared_residual, shared_values, transposed_once
 
 if TYPE_CHECKING:
     from ...derivation import Derivation
-    from ...ops import Node
-
-#: Width of wrapped docstring text in generated modules.
-DOC_WIDTH = 100
 
 
 class NumpyModule:
@@ -57,6 +53,8 @@ class NumpyModule:
 
     def __init__(self, derivation: Derivation):
         self.builder = self.builder_class(derivation, stacked=True)
+        #: The module's text about its arguments: checks, unpacking, initialisers, examples.
+        self.arguments = Arguments(self.builder, derivation.network)
         self.network = derivation.network
         self.graph = graph = derivation.graph
         self.output = graph.output
@@ -213,7 +211,7 @@ class NumpyModule:
             code = f"{b.grad(graph.loss)} = np.full(N, 1 / N, dtype={out}.dtype)"
             seed.append(Line(code, f"dE/d{graph.loss} = 1 for each sample, times the 1/N of the batch mean"))
             b.cached.add(self.output)
-        n_expr = self.batch_size()
+        n_expr = self.arguments.batch_size()
         backward_reads = (b.cached | {n for n in recompute_reads if graph.role(n) not in ("param", "target")}) - set(
             self.loss_part
         )
@@ -258,7 +256,7 @@ class NumpyModule:
                 for a in ([b.array(n)] if n in names else []) + sorted({*saved.get(n, []), *extra.get(n, ())})
             ]
 
-        backward_prologue = [*self.unpack_targets(b.targets_read)]
+        backward_prologue = [*self.arguments.unpack_targets(b.targets_read)]
         body = [line.text for line in [*recompute_lines, *seed, *backward]]
         if any(re.search(r"\bN\b", text) for text in body):
             backward_prologue.append(f"N = {n_expr}")
@@ -281,13 +279,13 @@ class NumpyModule:
         unpacked = [
             "X = _inputs(X) if check else X",
             "params = _checked_params(params) if check else params",
-            *self.unpack_inputs({n for n in read if graph.role(n) == "input"}),
+            *self.arguments.unpack_inputs({n for n in read if graph.role(n) == "input"}),
             *(f'{b.array(p)} = params["{p}"]' for p in order if graph.role(p) == "param" and p in read),
         ]
         computed = [
             *(line.text for line in forward),
-            self.targets_line(b.array(self.output)),
-            *self.unpack_targets({n for n in read if graph.role(n) == "target"}),
+            self.arguments.targets_line(b.array(self.output)),
+            *self.arguments.unpack_targets({n for n in read if graph.role(n) == "target"}),
             *(line.text for name, line in zip(per_sample, loss_lines) if name not in dropped),
             *loss_value,
             *(line.text for line in [*seed, *backward]),
@@ -313,8 +311,8 @@ class NumpyModule:
         # What _batch_loss reads from the cache: a loss summed over the batch divides by the batch
         # size, which is the output's when there are no targets (batch_size).
         batch_reads = loss_reads | loss_node | ({self.output} if self.total and not graph.leaves("target") else set())
-        classes = self.class_targets()
-        inits = self.inits()
+        classes = self.arguments.class_targets()
+        inits = self.arguments.inits()
         init_lines = [(name, interface.init_code(kind, shape, args)) for name, kind, shape, args in inits]
         return {
             "name": network.name,
@@ -324,19 +322,19 @@ class NumpyModule:
                 network.name,
                 "\n".join(textwrap.wrap(network.summary, DOC_WIDTH, break_long_words=False)),
                 Path(network.source).as_posix(),
-                self.layout(),
+                self.arguments.layout(),
                 interface.check_note("X and T as above", bool(classes)),
             ),
             "param_shapes": [(p.name, p.shape) for p in params],
-            "init_doc": _init_doc(inits),
+            "init_doc": init_doc(inits),
             "inits": init_lines,
             # the generator only when a parameter is drawn at random (not all zeros and ones)
             "init_prologue": ["rng = np.random.default_rng(seed)"] if any("rng." in code for _, code in init_lines) else [],
-            "check_inputs": self.checks("input", "X", None, {}),
-            "check_targets": self.checks("target", "T", "like", classes),
+            "check_inputs": self.arguments.checks("input", "X", None, {}),
+            "check_targets": self.arguments.checks("target", "T", "like", classes),
             "helpers": self.helpers(),
             "forward_prologue": [
-                *self.unpack_inputs(forward_inputs),
+                *self.arguments.unpack_inputs(forward_inputs),
                 *(f'{b.array(p)} = params["{p}"]' for p in order if p in forward_params),
             ],
             "forward": forward,
@@ -347,7 +345,7 @@ class NumpyModule:
                 f"E = {network.loss_text}" if len(network.loss_text) <= 60 else "E (the loss in the module docstring)"
             ),
             "loss_body": [
-                *self.unpack_targets({n for n in loss_reads if graph.role(n) == "target"}),
+                *self.arguments.unpack_targets({n for n in loss_reads if graph.role(n) == "target"}),
                 *(f'{b.array(n)} = cache["{b.array(n)}"]' for n in order if n in batch_reads and n in cached),
                 *(f'{a} = cache["{a}"]' for n in order for a in sorted(for_loss.get(n, ()))),
                 *(line.text for line in loss_lines),
@@ -358,224 +356,17 @@ class NumpyModule:
             "backward_prologue": backward_prologue,
             "grads": [(p.name, b.grad(p.name)) for p in params],
             "loss_and_grad": inline,
-            "sample_batch": self.sample_batch(),
-            "example": self.example(),
+            "sample_batch": self.arguments.sample_batch(),
+            "example": self.arguments.example(),
         }
 
     def helpers(self) -> list[str]:
         """The helper functions' sources: the builder's, and the check of cross-entropy targets."""
-        if not self.simplex_targets():
+        if not self.arguments.simplex_targets():
             return self.builder.helper_sources()
         self.builder.printer.helpers.add("ones")  # _on_simplex's row sums, and the ones they are compared with
         return [*self.builder.helper_sources(), interface.SIMPLEX_SOURCE]
 
-    def targets_line(self, output: str) -> str:
-        """``loss_and_grad``'s line checking T.  With ``check=False`` a target that may be given
-        as class indices still goes through ``_targets`` when it is one (T.ndim == 1, one
-        comparison): unconverted, (batch,) indices would broadcast against (batch, classes)
-        outputs, silently, when the two sizes are equal."""
-        leaves = self.graph.leaves("target")
-        if len(leaves) == 1 and leaves[0].name in self.class_targets():
-            return f"T = _targets(T, {output}) if check or T.ndim == 1 else T"
-        return f"T = _targets(T, {output}) if check else T"
-
-    def class_targets(self) -> dict[str, int]:
-        """Targets of cross-entropy that are vectors per sample -> their number of classes
-        (they may be given as class indices; sample_batch draws them one-hot)."""
-        graph = self.graph
-        return {
-            n.inputs[1]: graph.nodes[n.inputs[1]].shape[0]
-            for n in graph.nodes.values()
-            if n.op.loss_function and n.op.choice.name == "cross_entropy" and len(graph.nodes[n.inputs[1]].shape) == 1
-        }
-
-    def simplex_targets(self) -> dict[str, int]:
-        """Targets of a softmax cross-entropy whose gradient is fused into y - t, with the softmax's
-        axis: their rows along it must sum to one, which ``_targets`` checks
-        (``module_interface.SIMPLEX_SOURCE``)."""
-        return interface.simplex_targets(self.builder.d)
-
-    def checks(self, role: str, letter: str, like: str | None, classes: dict[str, int]) -> list[str]:
-        """The body of ``_inputs`` (X) or ``_targets`` (T): one array, or a dict with the leaves' names as keys."""
-        leaves = self.graph.leaves(role)
-        simplex = self.simplex_targets() if role == "target" else {}
-
-        def checked(label: str, array: str, node, like: str | None) -> str:
-            call = interface.checked_call(label, array, node.shape, like, classes.get(node.name), _values(node))
-            return interface.simplex_call(label, call, simplex[node.name]) if node.name in simplex else call
-
-        if not leaves:
-            return [f"return {letter}"]
-        if len(leaves) == 1:
-            (node,) = leaves
-            return [f"return {checked(letter, letter, node, like)}"]
-        keys = ", ".join(f'"{n.name}"' for n in leaves)  # identifiers: safe in quotes
-        sorted_keys = sorted(n.name for n in leaves)  # as the message prints the keys given
-        lines = [
-            f"if not isinstance({letter}, dict) or set({letter}) != {{{keys}}}:",
-            f'    got = f"keys {{sorted(map(str, {letter}))}}" if isinstance({letter}, dict) else type({letter}).__name__',
-            f'    raise ValueError(f"{letter}: expected a dict of arrays with the keys {sorted_keys}, got {{got}}")',
-        ]
-        checked_arrays = []
-        for n in leaves:
-            label = f'{letter}["{n.name}"]'
-            if like is None:  # the first input sets the batch the others must have
-                lines.append(f"first = {interface.checked_call(label, label, n.shape, values=_values(n))}")
-                like = "first"
-                checked_arrays.append((n.name, "first"))
-            else:
-                checked_arrays.append((n.name, checked(label, label, n, like)))
-        return [*lines, "return {", *(f'    "{name}": {code},' for name, code in checked_arrays), "}"]
-
-    def inits(self) -> list[tuple[str, str, tuple[int, ...], dict]]:
-        """(name, initialiser, shape, its arguments) of every parameter, in init_params' order:
-        matrices first, then vectors, then scalars (the order random numbers are drawn in)."""
-        inits = self.network.param_inits
-        params = sorted(self.graph.params(), key=lambda p: (len(p.shape) < 2, len(p.shape) < 1))
-        return [(p.name, inits[p.name].kind, p.shape, inits[p.name].args) for p in params]
-
-    def batch_size(self) -> str:
-        targets = self.graph.leaves("target")
-        if len(targets) == 1:
-            return "T.shape[0]"
-        if targets:
-            return f'T["{targets[0].name}"].shape[0]'
-        self.builder.cached.add(self.output)
-        return f"{self.builder.array(self.output)}.shape[0]"
-
-    def unpack_inputs(self, names: set[str]) -> list[str]:
-        return self._unpack("input", "X", names)
-
-    def unpack_targets(self, names: set[str]) -> list[str]:
-        return self._unpack("target", "T", names)
-
-    def _unpack(self, role: str, letter: str, names: set[str]) -> list[str]:
-        leaves, array = self.graph.leaves(role), self.builder.array
-        if len(leaves) == 1:
-            return [f"{array(n.name)} = {letter}" for n in leaves if n.name in names and array(n.name) != letter]
-        return [f'{array(n.name)} = {letter}["{n.name}"]' for n in leaves if n.name in names]
-
-    def layout(self) -> str:
-        graph, network = self.graph, self.network
-
-        def arrays(role: str, letter: str, what: str) -> str:
-            leaves = graph.leaves(role)
-            if not leaves:
-                return f"{letter}: none (pass None)."
-            if len(leaves) == 1:
-                return f"{letter}: the {what} {leaves[0].name}, an array of shape {_batch_shape(leaves[0].shape)}."
-            shapes = ", ".join(f'"{n.name}" {_batch_shape(n.shape)}' for n in leaves)
-            return f"{letter}: a dict of arrays keyed by {what} name: {shapes}."
-
-        output = graph.nodes[self.output]
-        text = [
-            arrays("input", "X", "input"),
-            arrays("target", "T", "target"),
-            f"forward() returns {self.output}, of shape {_batch_shape(output.shape)}.",
-            "Expressions are per sample (an input is a column vector); on a batch, W @ x becomes X @ W.T.",
-            "Parameters, and values computed from parameters alone, have no batch axis.",
-        ]
-        coupled = [n.name for n in graph.nodes.values() if n.op.batch_coupled]
-        if coupled:
-            text.append(
-                f"{', '.join(coupled)} {'normalises' if len(coupled) == 1 else 'normalise'} over the batch (batch_norm, "
-                "training-mode statistics, no running averages): each sample's loss depends on the other samples "
-                "of its batch, and a batch needs at least 2 samples."
-            )
-        lines = []
-        for paragraph in text:
-            lines += textwrap.wrap(paragraph, DOC_WIDTH, break_long_words=False)
-        lines += ["", "Nodes, per sample:"]
-        for name, expression in [*network.nodes.items(), (graph.loss, network.loss_text)]:
-            if name in network.nodes and name == graph.loss:
-                continue
-            lines += textwrap.wrap(
-                f"{name} = {expression}", DOC_WIDTH, initial_indent="    ", subsequent_indent="        ", break_long_words=False
-            )
-        if graph.loss in network.nodes:
-            lines.append(f"    E = {graph.loss} (the loss)")
-        return "\n".join(lines)
-
-    def sample_batch(self) -> list[str]:
-        # Targets of cross-entropy: one-hot along the softmax's axis, the last by default (each row
-        # sums to one, as the fused gradient y - t of a softmax along that axis requires).
-        one_hot = interface.one_hot_axes(self.graph)
-
-        def draw(node: Node) -> str:
-            shape = _batch_shape(node.shape)
-            if node.op.dtype_name == "int":
-                return f"rng.integers(0, {node.op.classes}, size={shape})"
-            if node.op.dtype_name == "bool":
-                return f"rng.random({shape}) < 0.5"
-            if node.op.role == "input":
-                return f"rng.standard_normal({shape}).astype(dtype)"
-            if node.name in one_hot:
-                axis = one_hot[node.name]
-                size = node.shape[axis]
-                others = node.shape[:axis] + node.shape[axis + 1 :] if axis != -1 else node.shape[:-1]
-                rows = _batch_shape(others) if others else "batch"
-                drawn = f"np.eye({size}, dtype=dtype)[rng.integers(0, {size}, size={rows})]"
-                return drawn if axis == -1 else f"np.moveaxis({drawn}, -1, {axis})"
-            return f"rng.uniform(0.05, 0.95, size={shape}).astype(dtype)"
-
-        return interface.sample_batch_lines(self.graph, "rng = np.random.default_rng(seed)", draw)
-
-    def example(self) -> dict | None:
-        example = self.network.example
-        if example is None:
-            return None
-
-        def batch_of_one(values: dict) -> str:
-            return interface.batch_of_one(
-                values,
-                lambda value: _array_code([_floats(value)]),
-                lambda codes: "{\n" + "".join(f'        "{n}": {c},\n' for n, c in codes.items()) + "    }",
-            )
-
-        return {
-            "X": batch_of_one(example.inputs),
-            "T": batch_of_one(example.targets),
-            "params": [(name, _array_code(_floats(value))) for name, value in example.params.items()],
-            "learning_rate": interface.example_rate(example),
-        }
-
 
 def module_source(derivation: Derivation) -> str:
     return render("numpy_module.py.j2", **NumpyModule(derivation).context())
-
-
-def _init_doc(inits) -> str:
-    """init_params' docstring: which parameters get which initialiser."""
-    groups: dict[str, list[str]] = {}
-    for name, kind, _, args in inits:
-        spelled = interface.INIT_DOC[kind]
-        for key, value in args.items():
-            spelled = spelled.replace(key, repr(float(value)))
-        groups.setdefault(spelled, []).append(name)
-    text = "How each parameter is drawn: " + "; ".join(f"{', '.join(n)} {k}" for k, n in groups.items())
-    return "\n    ".join(textwrap.wrap(text + ".", DOC_WIDTH - 8, break_long_words=False))
-
-
-def _values(leaf: Node) -> int | str | None:
-    """What ``_checked`` checks of a discrete input: its range, or "bool" for a mask."""
-    if leaf.op.dtype_name == "int":
-        return leaf.op.classes
-    return "bool" if leaf.op.dtype_name == "bool" else None
-
-
-def _batch_shape(shape: tuple[int, ...]) -> str:
-    return "(batch" + "".join(f", {n}" for n in shape) + ("," if not shape else "") + ")"
-
-
-def _floats(value):
-    return [_floats(v) for v in value] if isinstance(value, list) else float(value)
-
-
-def _array_code(value) -> str:
-    """``np.array(...)`` of a nested list, for the EXAMPLE dict (indented by 8): a long matrix
-    one row per line, anything else wrapped at 100 columns."""
-    if len(repr(value)) > 90 and isinstance(value, list) and value and all(isinstance(row, list) for row in value):
-        rows = "".join(f"\n            {pprint.pformat(row, width=100, compact=True)}," for row in value)
-        return f"np.array([{rows}\n        ])"
-    text = pprint.pformat(value, width=100, compact=True)
-    return "np.array(" + text.replace("\n", "\n" + " " * 8) + ")"
