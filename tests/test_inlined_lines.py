@@ -6,7 +6,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from symprop.emit.numpy.builder import refitted
+from symprop.emit.numpy.lines import refitted
 from symprop.emit.numpy.memory import chained_in_place, released, written_in_place
 from symprop.emit.numpy.rewrites import substituted, tuned_products
 from symprop.emit.numpy.sharing import shared_values, transposed_once

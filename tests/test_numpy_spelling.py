@@ -17,6 +17,7 @@ from reference import check_module_against_references, relative_error
 
 import symprop
 from symprop.emit.numpy import Line, ModuleBuilder
+from symprop.emit.numpy.stacked_lines import backward_lines, summed_once
 
 BASE = {"inputs": {"x": 3}, "targets": {"t": 2}, "params": {"W": [2, 3], "b": [2], "c": []}}
 
@@ -113,16 +114,16 @@ def test_a_bias_shared_by_the_steps_is_summed_once_from_what_the_builder_recorde
     (lstm's dbf: the rows of ``_dWf_x``).  It finds them in what the builder recorded as it wrote
     the lines (``Line.summed``, ``Line.stack``; renamed with the code), not by a regex over them."""
     elman = ModuleBuilder(symprop.derive(symprop.load(EXAMPLES / "elman_rnn.yaml")), stacked=True)
-    codes = [line.code for line in elman.backward_lines()]
+    codes = [line.code for line in backward_lines(elman)]
     assert "dbh = _batch_sum(np.concatenate([dH5_d, dH4_d, dH3_d, dH2_d, dH1_a]))" in codes
     assert not any(code.startswith("dbh = dbh + ") for code in codes)
     lstm = ModuleBuilder(symprop.derive(symprop.load(EXAMPLES / "lstm.yaml")), stacked=True)
-    lines = lstm.backward_lines()
+    lines = backward_lines(lstm)
     stacks = {line.stack[0]: line.stack[1] for line in lines if line.stack}
     assert "_dWf_x" in stacks and all(name.startswith("dF") for name in stacks["_dWf_x"])
     assert "dbf = _batch_sum(_dWf_x)" in [line.code for line in lines]
     # a line whose code only looks like a sum is not gathered: the record, not the text, decides
-    assert lstm.summed_once([Line("dbf = _batch_sum(dF1_e)", ""), Line("dbf = dbf + _batch_sum(dF2_e)", "")]) == [
+    assert summed_once(lstm, [Line("dbf = _batch_sum(dF1_e)", ""), Line("dbf = dbf + _batch_sum(dF2_e)", "")]) == [
         Line("dbf = _batch_sum(dF1_e)", ""),
         Line("dbf = dbf + _batch_sum(dF2_e)", ""),
     ]

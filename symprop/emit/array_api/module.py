@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 from ... import module_interface as interface
 from ...errors import SymPropError
 from ...templating import render
-from ..numpy.builder import Line, ModuleBuilder
+from ..numpy.builder import ModuleBuilder
+from ..numpy.lines import Line
 from ..numpy.module import NumpyModule
 from ..numpy.printers import helper_source
 from . import helpers

@@ -5,7 +5,8 @@ Each op spells its own forward line and backward steps (``symprop.ops``) through
 this builder offers (``ops.base.NumpyContext``); the builder names arrays, records what each
 line reads, lines up arrays of different per-sample rank (``S[:, None]``) and sums adjoints
 back to the shape of what they belong to (over the batch for parameters, over broadcast
-axes).  Every line carries the per-sample formula it computes as a comment.
+axes).  Every line carries the per-sample formula it computes as a comment (``lines.Line``).
+``stacked_lines`` writes the module's lines that do the work of unrolled steps at once, and
 ``module.NumpyModule`` arranges the lines into the module's functions.
 """
 
@@ -14,8 +15,6 @@ from __future__ import annotations
 import ast
 import itertools
 import re
-import textwrap
-from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import sympy as sp
@@ -25,8 +24,9 @@ from ... import module_interface as interface
 from ... import naming, registry
 from ...printing import EXTRA_HELPER_NEEDS, ArrayPrinter, print_array_expr
 from .fusion import PendingAdjoints, cancels_nothing
+from .lines import Line
 from .printers import ArrayCode, FloatPrinter, MathPrinter, added_to, helper_source
-from .stacking import InputProduct, folded_biases, input_products, slot_targets, source_products
+from .stacking import InputProduct, folded_biases, input_products, slot_targets
 
 if TYPE_CHECKING:
     from ...derivation import Derivation, Step
@@ -38,62 +38,6 @@ def _wrapped(code: str) -> str:
 
 def _axes(axes: list[int]) -> str:
     return str(axes[0]) if len(axes) == 1 else str(tuple(axes))
-
-
-@dataclass(frozen=True)
-class Line:
-    code: str
-    comment: str
-    #: (array, axes argument) of a line ``grad = [grad + ]_batch_sum(array[, axes])`` that
-    #: ``backward_line`` wrote, and (name, its arrays) of a stack of adjoints that ``weight_lines``
-    #: wrote: what ``ModuleBuilder.summed_once`` gathers, recorded, not read back from the code
-    summed: tuple[str, str] | None = field(default=None, compare=False)
-    stack: tuple[str, frozenset[str]] | None = field(default=None, compare=False)
-
-    def renamed(self, code: str, comment: str, names: list[tuple[str, str]]) -> Line:
-        """The line with ``code`` and ``comment``, written after renaming arrays (``names``:
-        (old, new) in the order they were applied): its record renamed alike."""
-
-        def new(name: str) -> str:
-            for old, other in names:
-                name = other if name == old else name
-            return name
-
-        summed = None if self.summed is None else (new(self.summed[0]), self.summed[1])
-        stack = None if self.stack is None else (self.stack[0], frozenset(map(new, self.stack[1])))
-        return Line(code, comment, summed, stack)
-
-    #: Longest generated line (ruff's limit for the repository is 130).
-    WIDTH = 120
-    LIMIT = 130
-
-    @property
-    def text(self) -> str:
-        """The statement with its formula comment, for a function body (indent 4): the comment
-        goes after the code when it fits, else on the line above.  A statement longer than
-        ruff's limit by itself (an einsum of rank-4 arrays) is marked for ruff, not broken."""
-        comment = interface.comment_text(self.comment)
-        inline = f"{self.code}  # {comment}"
-        if len(inline) + 4 <= self.WIDTH:
-            return inline
-        above = "\n    ".join(f"# {part}" for part in textwrap.wrap(comment, self.LIMIT - 6, break_long_words=False))
-        if len(self.code) + 4 > self.LIMIT:
-            return f"{above}\n    {self.code}  # noqa: E501"
-        return f"{above}\n    {self.code}"
-
-
-def refitted(text: str) -> str:
-    """``text``, a statement as ``Line.text`` laid it out, laid out again after a rewrite renamed
-    its parts (``_H5_minus_T`` for ``H5 - T``): a line the names made longer than ruff's limit
-    gets its comment above, or is marked for ruff as ``Line.text`` marks one."""
-    *above, last = text.split("\n")
-    code_line = last.strip()
-    if len(code_line) + 4 <= Line.LIMIT or "noqa" in code_line:
-        return text
-    code, inline, comment = code_line.partition("  # ")
-    if inline and not above:
-        return Line(code, comment).text
-    return "\n".join([*above, f"{last}  # noqa: E501"])
 
 
 class ModuleBuilder:
@@ -116,7 +60,7 @@ class ModuleBuilder:
     concatenated_rows = True
 
     #: Whether a line may add into a view of an array (``np.add(dS[:, 1:6], ..., out=dS[:, 1:6])``,
-    #: ``source_lines``): the array API standard has no out=, the numba backend no np.add(out=);
+    #: ``stacked_lines.source_lines``): the array API standard has no out=, the numba backend no np.add(out=);
     #: their builders keep the adjoint of a source some of whose input products take a range of
     #: its slices as one stack of slots.
     adds_into_views = True
@@ -151,11 +95,11 @@ class ModuleBuilder:
         #: ``dE_c = dE_d * 0.001``, not ``np.full`` of the batch, its sum and ``np.full((8, 4), ...)``.
         #: Any other op gets it as an array first (``materialized``).
         self.uniform_nodes: set[str] = set()
-        #: While backward_lines() spells the module's backward pass: the adjoints not yet written
-        #: (``fusion``: chains of elementwise steps as one line); None for the handout's steps.
+        #: While ``stacked_lines.backward_lines`` spells the module's backward pass: the adjoints
+        #: not yet written (``fusion``: chains of elementwise steps as one line); None for the handout's steps.
         self.pending: PendingAdjoints | None = None
         #: Each ``_batch_sum`` of one adjoint spelled -> (that adjoint, the axes argument): the
-        #: line whose value it is records it (``Line.summed``) for ``summed_once``.
+        #: line whose value it is records it (``Line.summed``) for ``stacked_lines.summed_once``.
         self.batch_sums: dict[str, tuple[str, str]] = {}
 
     # -- names -----------------------------------------------------------------------
@@ -378,7 +322,7 @@ class ModuleBuilder:
         self.printer.helpers.add("batch_sum")
         suffix = "" if axes == 1 else f", {axes}"
         spelled = f"_batch_sum({code}{suffix})"
-        if code.isidentifier():  # a sum of one adjoint, which ``summed_once`` may gather
+        if code.isidentifier():  # a sum of one adjoint, which ``stacked_lines.summed_once`` may gather
             self.batch_sums[spelled] = (code, suffix)
         return spelled
 
@@ -395,33 +339,6 @@ class ModuleBuilder:
 
     # -- lines ---------------------------------------------------------------------------
 
-    def product_lines(self) -> dict[str, tuple[Line, set[str]]]:
-        """The line of each input product (``stacking``), by the first node that reads it, and
-        what it reads: placed before that node's line."""
-        found = {}
-        for product in dict.fromkeys(self.products.values()):
-            source, weight = self.array(product.source), self.array(product.weight)
-            code = f"{product.array} = {source}{product.selection()}.swapaxes(0, 1) @ {weight}.T"
-            bias = f" + {product.bias}" if product.bias else ""
-            if product.bias:
-                code += f" + {self.array(product.bias)}"
-            own = self.row_products(product)
-            if own is not None:
-                code = f"{product.array} = {own[0]}"
-            positions, first = list(product.positions), product.positions[0]
-            if not product.selection():
-                comment = f"{product.array}[k] = {product.weight} {product.source}[k]{bias} for every step k"
-            elif positions == list(range(first, positions[-1] + 1)):
-                comment = (
-                    f"{product.array}[k - {first}] = {product.weight} {product.source}[k]{bias} for k = {first}..{positions[-1]}"
-                )
-            else:
-                comment = f"{product.array}[r] = {product.weight} {product.source}[k_r]{bias} for k_r in {positions}"
-            comment += f": {own[1] if own else 'one product for all the steps'}" + (", the bias added once" if bias else "")
-            reads = ({product.source} if own is None else own[2]) | {product.weight} | ({product.bias} if product.bias else set())
-            found[product.members[0]] = (Line(code, comment), reads)
-        return found
-
     def row_products(self, product: InputProduct) -> tuple[str, str, set[str]] | None:
         """(code, how, the nodes it reads) of an input product as the source's op spells it
         (``Op.numpy_row_products``: an embedding projects its table, then picks), or None."""
@@ -436,192 +353,6 @@ class ModuleBuilder:
         finally:
             reads, self.reads = self.reads, None
         return None if spelled is None else (*spelled, reads)
-
-    def backward_lines(self) -> list[Line]:
-        """The lines of backward() in the module: each step's (``step_lines``), except that the
-        adjoint of a tensor taken apart in slices is put together in one stack, at the last of
-        its steps (``stacking.slot_targets``), and the weight of an input product gets its
-        gradient from all the steps in one product, at the last of its steps."""
-        steps = self.d.steps
-        weight_steps = {
-            i: self.products[step.source]
-            for i, step in enumerate(steps)
-            if step.source in self.products and step.target == self.products[step.source].weight
-        }
-        weighted = set(weight_steps.values())
-        through = {  # sources whose adjoint is one product per input product (``stacking.source_products``)
-            source: products
-            for source, products in source_products(self.graph, self.products, self.slots).items()
-            if set(products) <= weighted and (self.adds_into_views or not any(p.selection() for p in products))
-        }
-        skipped, source_at = {}, {}  # steps gathered into a source's lines -> that source; its last step -> it
-        for i, step in enumerate(steps):
-            product = self.products.get(step.source)
-            if step.target in through:
-                skipped[i] = step.target
-            elif product is not None and product.source in through and step.target == self.node(step.source).inputs[1]:
-                skipped[i] = product.source
-            elif i in weight_steps and weight_steps[i].source in through:
-                source_at[weight_steps[i].source] = i
-        source_at = {max(source_at.get(s, -1), *(i for i, t in skipped.items() if t == s)): s for s in through}
-        last, gathered = {}, {}  # each gathering line's key -> its last step, the steps it gathers
-        for i, step in enumerate(steps):
-            key = step.target if step.target in self.slots else weight_steps.get(i)
-            if key is not None and i not in skipped:
-                last[key] = i
-                gathered.setdefault(key, []).append(step.source)
-        blocked = {step.source for i, step in enumerate(steps) if step.target in self.slots or i in weight_steps}
-        self.pending = pending = PendingAdjoints(self, blocked, Line)
-        lines, assigned = [], set()
-        for i, step in enumerate(steps):
-            if i in skipped:
-                pending.read(step.source)
-            elif step.target in self.slots:
-                if last[step.target] != i:
-                    continue
-                for name in dict.fromkeys(s for sources in self.slots[step.target].values() for s in sources):
-                    lines += self.materialized(name)
-                lines += pending.resolved([self.slot_line(step.target)])
-                pending.read(*gathered[step.target])
-            elif i in weight_steps:
-                if last[weight_steps[i]] != i:
-                    continue
-                for name in weight_steps[i].members:
-                    lines += self.materialized(name)
-                product = weight_steps[i]
-                lines += pending.resolved(self.weight_lines(product, step.target in assigned, product.source in through))
-                pending.read(*gathered[weight_steps[i]])
-            else:  # whether it adds to what is there: the steps above may have moved
-                lines += self.backward_line(replace(step, accumulate=step.target in assigned))
-            if i in source_at:
-                lines += self.source_lines(source_at[i], through[source_at[i]])
-            if i not in skipped:
-                assigned.add(step.target)
-        lines += pending.flush()
-        self.pending = None
-        for param in self.graph.params():  # a gradient is an array of its parameter's shape
-            lines += self.materialized(param.name)
-        return self.summed_once(lines)
-
-    def summed_once(self, lines: list[Line]) -> list[Line]:
-        """``lines`` with a parameter's gradient that is only sums over the batch of adjoints
-        (a bias shared by unrolled steps: ``db = db + _batch_sum(dZ_k)`` a step) computed in one
-        sum of their concatenation, where the last of them was: the same sums in another order,
-        one BLAS call instead of one and an addition a step (the LSTM's four biases: 3 against 12
-        us each at batch 64, 52 against 164 at 1024).  The adjoints are complete when their sum
-        is taken and never assigned again, so they can be read later.  When an input product's
-        stacked adjoints (``weight_lines``, named) are those very adjoints, the sum reads the
-        stack, after its line: no second concatenation."""
-        # the adjoints a named stack holds -> (its line, its name)
-        stacks = {line.stack[1]: (position, line.stack[0]) for position, line in enumerate(lines) if line.stack}
-        grads = {self.grad(p.name): p.name for p in self.graph.params()}
-        found: dict[str, list[tuple[int, str, str]]] = {}
-        assigned: dict[str, int] = {}
-        for position, line in enumerate(lines):
-            target = line.code.split(" = ", 1)[0]
-            if target not in grads:
-                continue
-            assigned[target] = assigned.get(target, 0) + 1
-            if line.summed:
-                found.setdefault(target, []).append((position, *line.summed))
-        dropped: set[int] = set()
-        after: dict[int, list[Line]] = {}
-        for grad, terms in found.items():
-            if len(terms) < 2 or len(terms) != assigned[grad] or len({axes for _, _, axes in terms}) > 1:
-                continue
-            arrays = ", ".join(array for _, array, _ in terms)
-            what = " + ".join(f"dE/d{self.graph.node_of_grad(array)}" for _, array, _ in terms)
-            comment = f"dE/d{grads[grad]} = {what}, summed over the batch in one sum"
-            dropped.update(position for position, _, _ in terms)
-            position, code = terms[-1][0], f"{grad} = _batch_sum(np.concatenate([{arrays}]){terms[0][2]})"
-            held = stacks.get(frozenset(array for _, array, _ in terms))
-            if held is not None and not terms[0][2]:
-                position, code = max(position, held[0]), f"{grad} = _batch_sum({held[1]})"
-                comment += " (the rows of the stack)"
-            after.setdefault(position, []).append(Line(code, comment))
-        return [out for i, line in enumerate(lines) for out in ([] if i in dropped else [line]) + after.get(i, [])]
-
-    def weight_lines(self, product: InputProduct, accumulate: bool, named: bool = False) -> list[Line]:
-        """dE/dW of an input product's weight, sum over k of dZ_k^T x[k]: the members' adjoints
-        stacked (batch, steps, outputs) times the source's rows, one product over the batch and
-        the steps (``stacking``: faster at batch 64, slower at 1024, docs/benchmarks.md).
-        ``named`` (or a bias the product folded in): the stack is an array of its own
-        (``InputProduct.stacked``), which the source's adjoint (``source_lines``) or the bias's
-        gradient (``summed_once``) reads too."""
-        rows: dict[int, list[str]] = {}
-        for member in product.members:
-            rows.setdefault(product.row(member), []).append(self.grad(member))
-        stacked = [" + ".join(rows[r]) for r in sorted(rows)]
-        outputs, inputs = self.graph.nodes[product.weight].shape
-        source = f"{self.use(product.source)}{product.selection()}"
-        rows_code = (
-            f"np.concatenate([{', '.join(stacked)}], axis=1)"
-            if self.concatenated_rows
-            else f"np.stack([{', '.join(stacked)}], axis=1)"
-        )
-        before = []
-        x = f"{product.source}[k]"
-        if named or product.bias:  # the bias's gradient sums the same stack (``summed_once``)
-            shown = f"dE/d({product.weight} {x}) of every step, rows of (batch x steps)"
-            # the stack of these very adjoints (concatenated, one a row) is what a bias's sum may read
-            one_each = self.concatenated_rows and all(len(r) == 1 for r in rows.values())
-            held = (product.stacked, frozenset(stacked)) if one_each else None
-            before = [Line(f"{product.stacked} = {rows_code}.reshape(-1, {outputs})", shown, stack=held)]
-            rows_code = product.stacked
-        else:
-            rows_code += f".reshape(-1, {outputs})"
-        code = f"np.dot({rows_code}.T, {source}.reshape(-1, {inputs}))"
-        grad = self.grad(product.weight)
-        math = f"sum over k of dE/d({product.weight} {x}) {x}^T, summed over the batch, one product for all the steps"
-        if accumulate:
-            return [*before, Line(f"{grad} = {grad} + {code}", f"dE/d{product.weight} += {math}")]
-        return [*before, Line(f"{grad} = {code}", f"dE/d{product.weight} = {math}")]
-
-    def source_lines(self, source: str, products: tuple[InputProduct, ...]) -> list[Line]:
-        """dE/d``source`` of a tensor read only through input products (``stacking.source_products``):
-        each product's stacked adjoints (``weight_lines``) times its weight, one product over the
-        batch and the steps; a product of some of the steps adds into a view of those steps."""
-        node = self.graph.nodes[source]
-        shape = ", ".join(str(n) for n in node.shape)
-        rest = ", ".join(str(n) for n in node.shape[1:])
-        grad = self.grad(source)
-        full = [p for p in products if not p.selection()]
-        terms = [f"np.dot({p.stacked}, {self.use(p.weight)})" for p in full]
-        shown = f"dE/d{source}[k] = " + " + ".join(f"{p.weight}^T dE/d({p.weight} {source}[k])" for p in full)
-        if len(terms) > 1:
-            lines = [Line(f"{grad} = ({' + '.join(terms)}).reshape(-1, {shape})", f"{shown}: one product each for all the steps")]
-        elif terms:
-            lines = [Line(f"{grad} = {terms[0]}.reshape(-1, {shape})", f"{shown}: one product for all the steps")]
-        else:
-            lines = [Line(f"{grad} = np.zeros_like({self.use(source)})", f"dE/d{source}, added to below")]
-        for p in products:
-            if p.selection():
-                view, rows = f"{grad}{p.selection()}", len(p.positions)
-                product = f"np.dot({p.stacked}, {self.use(p.weight)}).reshape(-1, {rows}, {rest})"
-                math = f"dE/d{source}[k] += {p.weight}^T dE/d({p.weight} {source}[k])"
-                steps = f"for k = {p.positions[0]}..{p.positions[-1]}, in place"
-                lines.append(Line(f"np.add({view}, {product}, out={view})", f"{math} {steps}"))
-        return lines
-
-    def slot_line(self, target: str) -> Line:
-        """dE/d``target`` as one stack along its first per-sample axis: slot k the sum of the
-        adjoints of the slices ``target[k]`` (zeros where no slice was taken)."""
-        slots = self.slots[target]
-        node = self.graph.nodes[target]
-        zeros = f"np.zeros_like({self.grad(next(iter(slots.values()))[0])})"
-        parts = [" + ".join(self.grad(s) for s in slots[k]) if k in slots else zeros for k in range(node.shape[0])]
-        axis = 1 if self.batched(target) else 0
-        shown = ", ".join(" + ".join(f"dE/d{s}" for s in slots[k]) if k in slots else "0" for k in range(node.shape[0]))
-        code = f"{self.grad(target)} = np.stack([{', '.join(parts)}], axis={axis})"
-        rows = "".join(f"\n        {part}," for part in parts)  # one slot a line, if need be
-        if axis == 1 and len(node.shape) > 1 and self.concatenated_rows:  # (batch, slots, ...), reshaped
-            rest = ", ".join(str(n) for n in node.shape[1:])
-            code = f"{self.grad(target)} = np.concatenate([{', '.join(parts)}], axis=1).reshape(-1, {node.shape[0]}, {rest})"
-            if len(code) + 4 > Line.LIMIT:
-                code = f"{self.grad(target)} = np.concatenate([{rows}\n    ], axis=1).reshape(-1, {node.shape[0]}, {rest})"
-        elif len(code) + 4 > Line.LIMIT:
-            code = f"{self.grad(target)} = np.stack([{rows}\n    ], axis={axis})"
-        return Line(code, f"dE/d{target} = [{shown}]: slot k gets the adjoints of its slices {target}[k]")
 
     def spelled(self, node, **options) -> tuple[str, str, set[str]]:
         """(the code of op ``node``'s batched value, its formula, the nodes it reads)."""

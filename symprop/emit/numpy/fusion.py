@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING
 import sympy as sp
 
 if TYPE_CHECKING:
-    from .builder import Line, ModuleBuilder
+    from .builder import ModuleBuilder
+    from .lines import Line
 
 
 class PendingAdjoints:

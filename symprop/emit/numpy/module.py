@@ -28,10 +28,12 @@ from ... import registry
 from ...ops.base import arg_symbol
 from ...templating import render
 from .arguments import DOC_WIDTH, Arguments, init_doc
-from .builder import Line, ModuleBuilder, refitted
+from .builder import ModuleBuilder
+from .lines import Line, refitted
 from .memory import chained_in_place, makes_new_array, released, written_in_place
 from .rewrites import PRODUCT_MIN_SIZE, substituted, tuned_products
 from .sharing import shared_residual, shared_values, transposed_once
+from .stacked_lines import backward_lines, product_lines
 
 if TYPE_CHECKING:
     from ...derivation import Derivation
@@ -169,7 +171,7 @@ class NumpyModule:
             if node.op.role == "op" and node.name not in self.loss_part
         ]
         # Each input product of unrolled steps (``stacking``) just before the first line that reads it.
-        products = b.product_lines()
+        products = product_lines(b)
         for position in reversed(range(len(forward_parts))):
             name = forward_parts[position][0]
             if name in products:
@@ -187,7 +189,7 @@ class NumpyModule:
         uniform_seed = not graph.nodes[graph.loss].op.loss_function and b.batched(graph.loss)
         if uniform_seed:
             b.uniform_nodes.add(graph.loss)
-        backward = b.backward_lines()
+        backward = backward_lines(b)
         # Target-dependent values the backward pass reads are recomputed in backward().
         needed = {n for n in [*b.cached, *b.saved_read] if n in self.loss_part}
         while True:

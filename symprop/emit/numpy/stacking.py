@@ -18,15 +18,15 @@ each step on its own (``ModuleBuilder.step_lines``), still show the per-step lin
   back (measured, docs/benchmarks.md).
   Its weight's gradient, sum over k of ``dZ_k^T x[k]``, is one product too: the steps'
   adjoints stacked (batch, steps, outputs), reshaped with the source to rows of (batch x
-  steps), at the last of the steps (``ModuleBuilder.weight_lines``).  Measured against one
+  steps), at the last of the steps (``stacked_lines.weight_lines``).  Measured against one
   product a step: 5% faster for the LSTM at batch 64, 10% slower at 1024 (the stack is a
   fresh copy).  The stack is an array of its own (``InputProduct.stacked``) when its bias's
-  gradient sums the same adjoints (``ModuleBuilder.summed_once`` sums the stack: no second
+  gradient sums the same adjoints (``stacked_lines.summed_once`` sums the stack: no second
   concatenation) or when the source's adjoint reads it (below).
 * **Source adjoints** (``source_products``): a tensor that reaches the loss only through input
   products (every slice of it is the data of their members alone: an embedding's rows read by
   a GRU's gates) gets its adjoint as one product per input product, its stack times its weight
-  (``ModuleBuilder.source_lines``), instead of one product ``W^T dZ_k`` a member and one sum a
+  (``stacked_lines.source_lines``), instead of one product ``W^T dZ_k`` a member and one sum a
   slot: embedding_gru's 17 products and 11 additions of (64, 12) arrays become 3 products of
   (384, 16) by (16, 12) and 2 additions.  Elsewhere the input adjoints stay one product a step
   (a stack of them alone costs a copy: slower at both batch sizes).
@@ -188,7 +188,7 @@ def source_products(graph, products: dict[str, InputProduct], slots: dict[str, d
     slice of it (``slots``) is read only as the data of members of input products of it (an
     embedding's rows, read by a GRU's gates).  Its adjoint is then one product per input product,
     its members' adjoints stacked (as for the weight's gradient) times the weight, instead of one
-    product a member and one sum a slot (``ModuleBuilder.source_lines``).  The products' rows must
+    product a member and one sum a slot (``stacked_lines.source_lines``).  The products' rows must
     be all the slices or a range of them (added into a view of the adjoint)."""
     found = {}
     for source, slot_map in slots.items():
