@@ -26,17 +26,18 @@ from typing import TYPE_CHECKING
 
 import sympy as sp
 
+from .lines import Line
+
 if TYPE_CHECKING:
     from .builder import ModuleBuilder
-    from .lines import Line
 
 
 class PendingAdjoints:
     """The adjoints not yet written, as SymPy expressions in the arrays' names, and the formulas
     of the steps folded into each (for the comment of the line that finally writes it)."""
 
-    def __init__(self, builder: ModuleBuilder, blocked: set[str], line: type[Line]):
-        self.b, self.make_line = builder, line
+    def __init__(self, builder: ModuleBuilder, blocked: set[str]):
+        self.b = builder
         graph = builder.graph
         #: Nodes whose adjoint may wait: intermediate values (a parameter's gradient is returned by
         #: name), read by no line that gathers several steps (``stacking``: those read it by name).
@@ -113,7 +114,7 @@ class PendingAdjoints:
         """The line that writes waiting adjoint ``node``."""
         expr, notes = self.taken.pop(node) if node in self.taken else (self.exprs.pop(node), self.notes.pop(node))
         code = self.codes.pop(node, None) or self.b.code(_factored(expr))
-        return self.make_line(f"{self.b.graph.grad(node)} = {code}", ", ".join(notes))
+        return Line(f"{self.b.graph.grad(node)} = {code}", ", ".join(notes))
 
     def read(self, *sources: str) -> None:
         """One step reading the adjoint of each of ``sources`` is spelled (or gathered into one line,

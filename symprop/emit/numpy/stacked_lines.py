@@ -81,7 +81,7 @@ def backward_lines(b: ModuleBuilder) -> list[Line]:
             last[key] = i
             gathered.setdefault(key, []).append(step.source)
     blocked = {step.source for i, step in enumerate(steps) if step.target in b.slots or i in weight_steps}
-    b.pending = pending = PendingAdjoints(b, blocked, Line)
+    b.pending = pending = PendingAdjoints(b, blocked)
     lines, assigned = [], set()
     for i, step in enumerate(steps):
         if i in skipped:
