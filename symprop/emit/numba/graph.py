@@ -319,7 +319,7 @@ class GraphNumbaModule:
             raise NotSpelled(f"the helper _{name} (it takes {len(function.args.args)} arguments)")
         loop = scalar_loop(function)
         if loop is not None:
-            self.scalars.update(name for name in (*fastmath.FAST, "erf") if re.search(rf"(?<![\w.])_?{name}\(", loop))
+            self.scalars.update(name for name, (helper, _) in fastmath.FAST.items() if f"{helper}(" in loop)
             return loop
         if len(function.args.args) != 1:
             raise NotSpelled(f"the helper _{name} (it takes {len(function.args.args)} arguments)")
@@ -348,7 +348,7 @@ class GraphNumbaModule:
         at = names.index("loss_and_grad")
         loops = sorted(self.spelling.loops)
         used = set(loops) | self.scalars
-        used = used.union(*(fastmath.NEEDS.get(name, ()) for name in used))  # erf: math's own
+        used = used.union(*(fastmath.NEEDS[name] for name in used))
         return {
             "marker": self.parts.marker,
             "docstring": self.parts.module_docstring(NUMBA_NOTE),
@@ -370,9 +370,8 @@ class GraphNumbaModule:
         }
 
 
-#: The calls a scalar loop makes of the NumPy helper's: fastmath's vectorisable exp and tanh, and
-#: math's erf (computed in float64 by Numba, brought back to x's type).
-SCALAR_CALLS = {"np.tanh": "_tanh({})", "np.exp": "_exp({})", "_erf": "F(erf({}))"}
+#: The calls a scalar loop makes of the NumPy helper's: fastmath's vectorisable exp, tanh and erf.
+SCALAR_CALLS = {"np.tanh": "_tanh({})", "np.exp": "_exp({})", "_erf": "_fast_erf({})"}
 
 
 class _Scalar(ast.NodeTransformer):
