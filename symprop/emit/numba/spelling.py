@@ -5,7 +5,7 @@ reads in Numba's ``nopython`` mode, applied to the syntax tree of each statement
 
 * ``np.concatenate([a, b])`` and ``np.stack([a, b])`` take a tuple (Numba types no list of arrays);
 * ``A.swapaxes(0, 1) @ W.T`` (every step's input product) is ``_nb_steps_matmul(A, W.T)``, any other
-  ``@`` is ``_nb_matmul`` (Numba's ``@`` takes 2-D arrays alone: the helper multiplies 3-D ones too);
+  ``@`` is ``_nb_matmul`` (Numba's ``@`` takes 2-D arrays alone: the helper multiplies stacks too);
 * ``A.sum(axis=...)`` and ``A.mean(axis=...)`` are sums (or ``_mean_axis``) along one axis at a
   time, keepdims an ``np.expand_dims`` (``Spelling.reduction``);
 * ``np.swapaxes(a, i, j)`` is a contiguous copy of it (Numba reshapes contiguous arrays alone);
