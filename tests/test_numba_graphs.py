@@ -205,9 +205,11 @@ def test_fast_erf_is_within_5e_16_of_math_erf_and_computes_float32_in_float32(fo
     assert np.max(np.abs(got - expected) / np.maximum(np.abs(expected), 1e-300)) < 5e-16
     assert np.isnan(numba_module._fast_erf(np.nan))
     small = x.astype(np.float32)
-    got32 = [numba_module._fast_erf(v) for v in small]
-    assert all(type(v) is np.float32 for v in got32)
-    assert np.max(np.abs(np.array(got32, np.float64) - [math.erf(v) for v in small])) < 3e-7
+    got32 = np.array([numba_module._fast_erf(v) for v in small])  # Numba returns a float32 as a Python float
+    assert np.array_equal(got32.astype(np.float32), got32)  # computed in float32, not float64 and rounded at the end
+    returns = {str(signature.args[0]): str(signature.return_type) for signature in numba_module._fast_erf.nopython_signatures}
+    assert returns["float32"] == "float32"
+    assert np.max(np.abs(got32 - [math.erf(v) for v in small])) < 3e-7
 
 
 def test_matmul_broadcasts_stacks_as_numpy(folder, numba_needed):  # noqa: F811
