@@ -78,8 +78,10 @@ def _fast_erf(x):
     q = (((((((a + F(1.32281951154744992508e1)) * a + F(8.67072140885989742329e1)) * a + F(3.54937778887819891062e2)) * a
               + F(9.75708501743205489753e2)) * a + F(1.82390916687909736289e3)) * a + F(2.24633760818710981792e3)) * a
           + F(1.65666309194161350182e3)) * a + F(5.57535340817727675546e2)
-    big = F(1.0) - _exp(-a * a) * p / q
-    return x * t / u if abs(x) < F(1.0) else (big if x >= F(0.0) else -big)'''
+    small = abs(x) < F(1.0)
+    r = (x * t if small else p) / (u if small else q)  # one division for both
+    big = F(1.0) - _exp(-a * a) * r
+    return r if small else (big if x >= F(0.0) else -big)'''
 
 #: math name -> (helper name, the helpers it needs, in order, itself last)
 FAST = {
