@@ -429,9 +429,10 @@ def scalar_loop(function: ast.FunctionDef) -> str | None:
             elif not isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Constant, ast.operator, ast.unaryop, ast.Load, ast.Name)):
                 return None
         if statement is not returned:
-            if statement.targets[0].id in names:  # an argument written over, or a name of the loop's
+            target = statement.targets[0].id  # not an argument written over, nor a name of the loop's own
+            if target in names or target == "i" or re.fullmatch(r"out\d*|\w*_(flat)?", target):
                 return None
-            names.add(statement.targets[0].id)
+            names.add(target)
     scalar = _Scalar(arguments)
     results = returned.value.elts if isinstance(returned.value, ast.Tuple) else [returned.value]
     outs = [f"out{k}" for k in range(len(results))] if len(results) > 1 else ["out"]
