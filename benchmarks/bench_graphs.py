@@ -20,7 +20,7 @@ With ``--numba``, the numba backend's module of each example (``--backend numba`
 as one compiled function) joins the turns, written to ``SYMPROP_NUMBA_DIR`` (default
 ``/tmp/symprop_bench_numba``) and imported by name, so that Numba's cache serves the next run
 (the first compiles for seconds to minutes per dtype); a second table gives its ratios.  An
-example the numba backend refuses (a helper it cannot spell: cnn_digits, transformer_block) is
+example the numba backend refuses (a helper it cannot spell: cnn_digits) is
 measured without it, with one line saying so.
 
 The last rows compare a layer stack with the same network written as a graph spec

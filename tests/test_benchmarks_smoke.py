@@ -224,17 +224,18 @@ def test_hand_numpy_version_matches_the_generated_module(name, batch, dtype, tol
 def test_bench_graphs_cnn_digits_and_transformer_block():
     """Both agree with their hand versions (transformer_block's needs SciPy); with JAX installed,
     JAX's losses agree with the modules (else the benchmark exits 1 naming the difference) and a
-    table gives module / JAX at batch 64 and 1024; --numba, which refuses both, says so and
-    measures without it."""
+    table gives module / JAX at batch 64 and 1024.  --numba, which refuses cnn_digits, says so and
+    measures it without (transformer_block's numba module compiles for minutes: not here)."""
     command = [sys.executable, str(ROOT / "benchmarks" / "bench_graphs.py"), "--networks", "cnn_digits,transformer_block"]
-    done = subprocess.run([*command, "--repeats", "1", "--numba"], capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run([*command, "--repeats", "1"], capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     assert "| cnn_digits | - |" not in done.stdout
     if importlib.util.find_spec("scipy") is not None:
         assert "| transformer_block | - |" not in done.stdout
-    assert "no spelling of the helper _conv_kept (use --backend numpy): measured without numba" in done.stderr
-    four_axes = "no spelling of the product s_b of arrays of 4 axes (the batch axis included) (use --backend numpy)"
-    assert f"{four_axes}: measured without numba" in done.stderr
+    command[-1] = "cnn_digits"
+    refused = subprocess.run([*command, "--repeats", "1", "--numba"], capture_output=True, text=True, timeout=300, check=False)
+    assert refused.returncode == 0, refused.stderr
+    assert "no spelling of the helper _conv_kept (use --backend numpy): measured without numba" in refused.stderr
     if importlib.util.find_spec("jax") is not None:
         assert "| cnn_digits | 1024 | float32 |" in done.stdout and "| transformer_block | 1024 | float32 |" in done.stdout
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -32,13 +33,12 @@ AGREE = 1e-12
 #: What the backend cannot spell, with its one line (the rest must agree with the NumPy module).
 REFUSED = {
     "cnn_digits": "the helper _conv_kept",
-    "transformer_block": "the product s_b of arrays of 4 axes (the batch axis included)",
     "sample_reduce": "np.full",
     "sample_einsum": "np.einsum",
     "sample_reshape": "np.tensordot",
     "sample_index": "the helper _unindex",
     "sample_tril": "np.tensordot",
-    "sample_layernorm": "the helper _normalize",
+    "sample_layernorm": "the helper _normalize along another axis than the last",
     "sample_conv": "the helper _conv",
     "sample_pool": "the helper _max_pool",
 }
@@ -54,6 +54,19 @@ OP_NETWORKS |= {
         "nodes": {"h": "g * x", "n": "h / sqrt(mean(h * h, axis=(0, 1), keepdims=1) + 1e-6) + mean(h, axis=-1, keepdims=1)"
                   " + sum(h, axis=0, keepdims=1)"},
         "loss": "half_sse(n, t)",
+    },
+    # attention heads of 20 x 20 (products of stacks of 4 axes with the batch's, each by BLAS: 20^3 > 4096)
+    # and a gelu (its Kept helpers as loops): transformer_block has heads of 8 (loops)
+    "wide_heads": {
+        "inputs": {"x": [20, 40]}, "targets": {"t": [20, 40]}, "params": {"Wq": [40, 40], "Wk": [40, 40]},
+        "nodes": {"q": "transpose(reshape(x @ Wq, [20, 2, 20]), [1, 0, 2])",
+                  "k": "transpose(reshape(x @ Wk, [20, 2, 20]), [1, 0, 2])",
+                  "s": "gelu(q @ transpose(k, [0, 2, 1]) / 20) @ q", "y": "reshape(transpose(s, [1, 0, 2]), [20, 40]) + x"},
+        "loss": "mse(y, t)",
+    },
+    "gelu_mlp": {  # gelu's Kept helpers (x and Phi(x)) as one loop each, on a vector per sample
+        "inputs": {"x": 3}, "targets": {"t": 2}, "params": {"W": [4, 3], "V": [2, 4]},
+        "nodes": {"a": "gelu(W @ x)", "y": "V @ a"}, "loss": "mse(y, t)",
     },
     "gated_experts": {  # the adjoint of gate[0] and gate[1]: one np.stack
         "inputs": {"x": 4}, "targets": {"t": 3}, "params": {"W1": [3, 4], "W2": [3, 4], "Wg": [2, 4]},
@@ -175,37 +188,51 @@ def test_a_1d_pooling_alone_is_refused_in_one_line(kind, numba_needed):  # noqa:
     assert str(caught.value) == f"pool1d: --backend numba has no spelling of the helper _{kind}_pool (use --backend numpy)"
 
 
-def test_a_product_of_arrays_of_4_axes_is_refused_in_one_line(numba_needed):  # noqa: F811
-    """_matmul multiplies stacks of matrices of 3 axes at most: more is refused, not a ValueError at the first call."""
-    spec = {"name": "e4", "inputs": {"x": [2, 3, 4]}, "targets": {"t": [2, 3, 3]}, "params": {"A": [2, 3, 4]},
-            "nodes": {"y": 'einsum("hij,hkj->hik", A * x, x)'}, "loss": "half_sse(y, t)"}  # fmt: skip
-    with pytest.raises(SymPropError) as caught:
-        symprop.derive(symprop.from_dict(spec, source="<test>")).numba_source()
-    product = "the product y of arrays of 4 axes (the batch axis included)"
-    assert str(caught.value) == f"e4: --backend numba has no spelling of {product} (use --backend numpy)"
+@pytest.mark.parametrize("name", ["wide_heads", "gelu_mlp"])
+def test_stacked_products_and_gelu_agree_in_float32(name, folder, numba_needed):  # noqa: F811
+    """float32 stays float32 through _matmul's loops and BLAS, and through gelu's loops (fastmath's erf)."""
+    assert_agree(*modules(name, folder), dtype=np.float32, tolerance=1e-5)
+
+
+def test_fast_erf_is_within_5e_16_of_math_erf_and_computes_float32_in_float32(folder, numba_needed):  # noqa: F811
+    """fastmath's erf (gelu's loops call it) against math.erf over the whole range, with the sign,
+    0, +-1 beyond 6, inf and NaN; in float32 a float32 within 3e-7."""
+    _, numba_module = modules("wide_heads", folder)
+    x = np.concatenate([np.linspace(-8, 8, 20001), np.geomspace(1e-300, 7, 2000), [1.0, 6.0, np.inf]])
+    x = np.concatenate([x, -x, [0.0]])
+    expected = np.array([math.erf(v) for v in x])
+    got = np.array([numba_module._fast_erf(v) for v in x])
+    assert np.max(np.abs(got - expected) / np.maximum(np.abs(expected), 1e-300)) < 5e-16
+    assert np.isnan(numba_module._fast_erf(np.nan))
+    small = x.astype(np.float32)
+    got32 = np.array([numba_module._fast_erf(v) for v in small])  # Numba returns a float32 as a Python float
+    assert np.array_equal(got32.astype(np.float32), got32)  # computed in float32, not float64 and rounded at the end
+    returns = {str(signature.args[0]): str(signature.return_type) for signature in numba_module._fast_erf.nopython_signatures}
+    assert returns["float32"] == "float32"
+    assert np.max(np.abs(got32 - [math.erf(v) for v in small])) < 3e-7
+
+
+def test_matmul_broadcasts_stacks_as_numpy(folder, numba_needed):  # noqa: F811
+    """_matmul's stacks of any number of leading axes, broadcast as NumPy's (the specs above have
+    equal ones): each matrix of the output from the right pair, by loops and by BLAS."""
+    _, numba_module = modules("wide_heads", folder)
+    rng = np.random.default_rng(0)
+    pairs = [((5, 2, 3, 4), (2, 4, 3)), ((2, 3, 4), (5, 2, 4, 3)), ((5, 1, 3, 4), (1, 2, 4, 3)), ((3, 1, 2, 3, 4), (2, 1, 4, 5)),
+             ((2, 20, 30), (4, 1, 30, 20)), ((4, 3, 4), (4, 2)), ((2, 3, 4, 5), (5, 2))]  # fmt: skip
+    for dtype in (np.float64, np.float32):
+        for a, b in pairs:
+            A, B = rng.standard_normal(a).astype(dtype), rng.standard_normal(b).astype(dtype)
+            got = numba_module._nb_matmul(A, B)
+            assert got.dtype == dtype and got.shape == (A @ B).shape, (a, b)
+            np.testing.assert_allclose(got, A @ B, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5, err_msg=str((a, b)))
+        A, B = np.transpose(rng.standard_normal((3, 2, 4, 5)), (0, 2, 1, 3)), rng.standard_normal((3, 4, 5, 2))  # a view
+        np.testing.assert_allclose(numba_module._nb_matmul(A.astype(dtype), B.astype(dtype)), A @ B, rtol=1e-5, atol=1e-5)
 
 
 def test_a_refusal_exits_2_and_writes_nothing(tmp_path, capsys, numba_needed):  # noqa: F811
     code = main(["derive", str(EXAMPLES / "cnn_digits.yaml"), "--backend", "numba", "-o", str(tmp_path)])
     assert code == 2 and list(tmp_path.iterdir()) == []
     assert capsys.readouterr().err.strip() == f"symprop: error: {refusal('cnn_digits')}"
-
-
-def test_a_gelu_is_refused_in_one_line(numba_needed):  # noqa: F811
-    """gelu's derivative reads the Phi its forward line kept (registry.Kept): its helper takes two
-    arrays, which the numba backend does not spell; one line, not a ValueError."""
-    spec = {
-        "name": "g",
-        "inputs": {"x": 3},
-        "targets": {"t": 2},
-        "params": {"W": [4, 3], "V": [2, 4]},
-        "nodes": {"a": "gelu(W @ x)", "y": "V @ a"},
-        "loss": "mse(y, t)",
-    }
-    with pytest.raises(SymPropError) as caught:
-        symprop.derive(symprop.from_dict(spec)).numba_source()
-    helper = "the helper _gelu_derivative (it takes 2 arguments)"
-    assert str(caught.value) == f"g: --backend numba has no spelling of {helper} (use --backend numpy)"
 
 
 @pytest.mark.parametrize("name", sorted(FOUND))
@@ -321,8 +348,8 @@ def test_the_spelling_of_the_builder_vocabulary():
 
 
 def test_the_products_of_stacks_of_matrices_are_numpy_s(numba_needed):  # noqa: F811
-    """The numba module's ``@`` (graph.OWN's ``_matmul``): NumPy's products (to 1e-12) for 2 and 3 axes, a
-    stack of one broadcast, stacks that do not broadcast an error (never the wrong matrices)."""
+    """The numba module's ``@`` (graph.OWN's ``_matmul``): NumPy's products (to 1e-12) for 2 to 5 axes, a
+    stack of one broadcast, stacks that do not broadcast an error (np.broadcast_shapes': never the wrong matrices)."""
     from numba import njit
 
     from symprop.emit.numba.graph import OWN
@@ -331,8 +358,9 @@ def test_the_products_of_stacks_of_matrices_are_numpy_s(numba_needed):  # noqa: 
     exec(OWN["matmul"], names)  # the helper's own text, as the module holds it
     matmul = njit(names["_matmul"])
     rng = np.random.default_rng(0)
-    for left, right in [((5, 2, 3), (3, 4)), ((1, 2, 3), (5, 3, 4)), ((2, 3), (5, 3, 4)), ((5, 2, 3), (5, 3, 4))]:
+    pairs = [((5, 2, 3), (3, 4)), ((1, 2, 3), (5, 3, 4)), ((2, 3), (5, 3, 4)), ((5, 2, 3), (5, 3, 4)), ((6, 5, 2, 3), (5, 3, 4))]
+    for left, right in pairs:
         A, B = rng.standard_normal(left), rng.standard_normal(right)
         assert np.max(np.abs(matmul(A, B) - A @ B)) <= 1e-12, (left, right)
-    with pytest.raises(ValueError, match="^matmul: the stacks of matrices do not broadcast$"):
+    with pytest.raises(ValueError, match="cannot be broadcast"):
         matmul(np.ones((4, 2, 3)), np.ones((5, 3, 4)))

@@ -240,10 +240,6 @@ class Op:
     #: by name, where translating the NumPy helper cannot do (a scatter-add as a loop): the graph
     #: specs' numba module refuses an op whose helper has neither.
     numba_helpers: dict[str, str] = {}
-    #: Whether the op's NumPy lines multiply matrices with ``@`` (``contraction.contract``): the
-    #: graph specs' numba module multiplies stacks of matrices of 3 axes at most, the batch's
-    #: included, and refuses such an op on more.
-    multiplies: bool = False
 
     def numba(self, node: Node, code: NumpyContext) -> tuple[str, str] | None:
         """(Numba code of the batched output, its formula) where the NumPy spelling does not

@@ -18,8 +18,6 @@ WEIGHT, BIAS, INPUT = "dense_weight", "dense_bias", "dense_input"
 class Dense(Op):
     """``z = W a + b`` per sample; inputs (W, a) or (W, a, b)."""
 
-    multiplies = True
-
     dense_layer = True
 
     def elements(self, node, args):

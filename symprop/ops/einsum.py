@@ -91,8 +91,6 @@ class Einsum(Op):
     """A contraction: ``subscripts`` per operand, ``out`` the result's letters, ``shapes`` the
     operands' per-sample shapes."""
 
-    multiplies = True
-
     subscripts: tuple[str, ...]
     out: str
     shapes: tuple[tuple[int, ...], ...]

@@ -27,8 +27,6 @@ TEX_LEADING = "lmnpqrsu"
 class MatMul(Op):
     """``a @ b`` per sample; ``left`` and ``right`` are the operands' per-sample shapes."""
 
-    multiplies = True
-
     left: tuple[int, ...]
     right: tuple[int, ...]
 

@@ -72,6 +72,20 @@ HELPER = (
     "    return centred * inv_sigma, inv_sigma\n"
 )
 
+#: Numba's spelling of ``HELPER`` along the last axis alone (the module's call reads ``axis=-1``
+#: then; ``emit.numba.spelling`` refuses a call along other axes): the means as row sums by BLAS
+#: (``_row_sum``), every number in x's dtype (Numba computes a float32 array with a float64 number
+#: in float64).
+NUMBA_NORMALIZE = (
+    "def _normalize(x, axis, eps):\n"
+    '    """(x - mean) / sigma along the last axis, and 1 / sigma (for backward), sigma = sqrt(var + eps)."""\n'
+    "    F = x.dtype.type\n"
+    "    n = F(x.shape[-1])\n"
+    "    centred = x - _row_sum(x) / n\n"
+    "    inv_sigma = F(1.0) / np.sqrt(_row_sum(centred * centred) / n + F(eps))\n"
+    "    return centred * inv_sigma, inv_sigma\n"
+)
+
 BATCH_HELPER = (
     "def _batch_norm(x, axis, eps):\n"
     '    """(x - mean) / sigma over the batch (axis 0) and the per-sample axes pooled with it, and\n'
@@ -222,6 +236,7 @@ class LayerNorm(Normalization):
 
     CALL_NAMES = ("layer_norm",)
     title = "layer normalisation"
+    numba_helpers = {NORMALIZE: NUMBA_NORMALIZE}  # along the last axis (emit.numba.spelling refuses others)
 
     @classmethod
     def from_call(cls, call):

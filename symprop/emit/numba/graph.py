@@ -23,6 +23,7 @@ import textwrap
 import tokenize
 from typing import TYPE_CHECKING
 
+from ... import registry
 from ...errors import SymPropError
 from ...templating import render
 from ..numpy.builder import ModuleBuilder
@@ -60,25 +61,46 @@ OWN = {
     n = A.shape[0] * A.shape[1]
     return np.dot(np.ones(n, A.dtype), np.ascontiguousarray(A).reshape(n, -1)).reshape(A.shape[2:])''',
     "matmul": '''def _matmul(A, B):
-    """A @ B as NumPy computes it for arrays of 2 and 3 axes (Numba's @ and np.dot take 2-D alone):
-    a 2-D B by one product of A's rows, a 3-D B one product per matrix of the stack (a stack of
-    one broadcast).  Numba compiles only the branch of the arrays' ranks (ndim is a constant of
-    their types); more axes raise, never a product of the wrong matrices."""
+    """A @ B as NumPy computes it (Numba's @ and np.dot take 2-D arrays alone): a 2-D B by one
+    product of A's rows; else one product per matrix of the stacks, their leading axes broadcast
+    as NumPy's (a ValueError where they do not): (N, h, m, k) @ (h, k, p) is (N, h, m, p).  Each
+    operand's leading axes are flattened into one: the output's stack n = sum_j i_j s_j (i_j its
+    index along leading axis j, s_j the product of the lengths after it) is A's stack
+    sum_j i_j s^A_j over A's axes of length > 1 (a broadcast axis of length 1 adds nothing),
+    B's likewise.  Numba compiles only the branches of the arrays' ranks (constants of their types)."""
     if A.ndim <= 2 and B.ndim <= 2:
         return np.dot(A, B)
     if B.ndim == 2:
         return np.dot(np.ascontiguousarray(A).reshape(-1, A.shape[-1]), B).reshape(A.shape[:-1] + (B.shape[1],))
-    if A.ndim > 3 or B.ndim > 3:
-        raise ValueError("the numba module multiplies stacks of matrices of 3 axes at most")
-    a_stacks = A.shape[0] if A.ndim == 3 else 1
-    stacks = max(a_stacks, B.shape[0])
-    if min(a_stacks, B.shape[0]) not in (1, stacks):
-        raise ValueError("matmul: the stacks of matrices do not broadcast")
-    out = np.empty((stacks, A.shape[-2], B.shape[2]), B.dtype)
+    lead = np.broadcast_shapes(A.shape[:-2], B.shape[:-2])
+    m, k, p = A.shape[-2], A.shape[-1], B.shape[-1]
+    a = np.ascontiguousarray(A).reshape(-1, m, k)
+    b = np.ascontiguousarray(B).reshape(-1, k, p)
+    stacks = 1
+    for length in lead:
+        stacks *= length
+    out = np.empty((stacks, m, p), B.dtype)
     for n in range(stacks):
-        a = np.ascontiguousarray(A[n % a_stacks]) if A.ndim == 3 else A
-        out[n] = np.dot(a, np.ascontiguousarray(B[n % B.shape[0]]))
-    return out''',
+        ia, ib, sa, sb, rest = 0, 0, 1, 1, n
+        for j in range(len(lead) - 1, -1, -1):  # from the last leading axis
+            i = rest % lead[j]
+            rest //= lead[j]
+            ja, jb = j - len(lead) + A.ndim - 2, j - len(lead) + B.ndim - 2  # the axis in A and in B
+            if ja >= 0 and A.shape[ja] > 1:
+                ia += i * sa
+                sa *= A.shape[ja]
+            if jb >= 0 and B.shape[jb] > 1:
+                ib += i * sb
+                sb *= B.shape[jb]
+        if m * k * p <= 4096:  # small (attention heads): out_rc = sum_q a_rq b_qc as loops, no call of BLAS
+            out[n] = 0
+            for r in range(m):
+                for q in range(k):
+                    for c in range(p):
+                        out[n, r, c] += a[ia, r, q] * b[ib, q, c]
+        else:
+            out[n] = np.dot(a[ia], b[ib])
+    return out.reshape(lead + (m, p))''',
     "row_max": '''def _row_max(z):
     """z's maximum along its last axis (keepdims)."""
     flat = np.ascontiguousarray(z).reshape(-1, z.shape[-1])
@@ -185,20 +207,10 @@ class GraphNumbaModule:
         self.scalars: set[str] = set()  # fastmath's functions the helpers' loops call
         self.shapes = {name: derivation.graph.nodes[name].shape for name in derivation.param_names}
         try:
-            self.check_products(numpy_module.builder)
             self.split(statements_of(lines))
             self.helper_texts = self.helpers()
         except NotSpelled as error:
             raise SymPropError(f"{self.name}: --backend numba has no spelling of {error} (use --backend numpy)") from None
-
-    def check_products(self, builder: NumbaBuilder) -> None:
-        """Refuses a product (``@``, an einsum written as one) of arrays of more than 3 axes, the
-        batch's included: ``_matmul`` multiplies stacks of one level (it would raise at the first call)."""
-        for node in self.graph.nodes.values():
-            if node.op.multiplies:
-                rank = max(len(self.graph.nodes[name].shape) + builder.batched(name) for name in (node.name, *node.inputs))
-                if rank > 3:
-                    raise NotSpelled(f"the product {node.name} of arrays of {rank} axes (the batch axis included)")
 
     def split(self, entries: list[tuple[ast.stmt, list[str]]]) -> None:
         """The NumPy loss_and_grad's statements: the wrapper's, the kernel's (spelled, with their
@@ -296,18 +308,21 @@ class GraphNumbaModule:
 
     def translated_helper(self, name: str) -> str:
         """A helper of the NumPy module (an activation's, from its expression) in Numba's spelling:
-        one loop over the elements where it is one expression of tanh and exp (``scalar_loop``),
-        else its lines respelled."""
+        one loop over the elements where it is expressions of tanh, exp and erf (``scalar_loop``),
+        else its lines respelled.  Of an activation's ``Kept`` helpers (gelu's) every argument is
+        an array of the node's shape (x and the part kept); another helper takes x alone."""
         tree = ast.parse(helper_source(name, tuned=False))
         if len(tree.body) != 1 or not isinstance(tree.body[0], ast.FunctionDef):  # _erf: tables and functions
             raise NotSpelled(f"the helper _{name}")
         (function,) = tree.body
-        if len(function.args.args) != 1:  # an activation's constants, gelu's kept Phi (registry.Kept)
+        if len(function.args.args) != 1 and registry.kept_owner(name) is None:  # an activation's constants
             raise NotSpelled(f"the helper _{name} (it takes {len(function.args.args)} arguments)")
         loop = scalar_loop(function)
         if loop is not None:
-            self.scalars.update(name for name in fastmath.FAST if f"_{name}(" in loop)
+            self.scalars.update(name for name, (helper, _) in fastmath.FAST.items() if f"{helper}(" in loop)
             return loop
+        if len(function.args.args) != 1:
+            raise NotSpelled(f"the helper _{name} (it takes {len(function.args.args)} arguments)")
         before = dict(self.spelling.literals)
         self.spelling.literals.clear()
         body = spelled_statements(function.body[1:], self.spelling)
@@ -355,42 +370,87 @@ class GraphNumbaModule:
         }
 
 
+#: The calls a scalar loop makes of the NumPy helper's: fastmath's vectorisable exp, tanh and erf.
+SCALAR_CALLS = {"np.tanh": "_tanh({})", "np.exp": "_exp({})", "_erf": "_fast_erf({})"}
+
+
+class _Scalar(ast.NodeTransformer):
+    """An expression of a helper's, element by element: each array argument ``x`` read as its
+    element ``x_``, each call as ``SCALAR_CALLS`` says, each number ``F(number)`` (in x's type: a
+    float32 element times a float64 number is a float64 in Numba), but a whole exponent (``x ** 2``)."""
+
+    def __init__(self, arguments: list[str]):
+        self.arguments = arguments
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        return ast.Name(f"{node.id}_", ast.Load()) if node.id in self.arguments else node
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        if isinstance(node.op, ast.Pow) and isinstance(node.right, ast.Constant) and isinstance(node.right.value, int):
+            return ast.BinOp(self.visit(node.left), node.op, node.right)
+        return self.generic_visit(node)
+
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        return ast.Call(ast.Name("F", ast.Load()), [ast.Constant(float(node.value))], [])
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        (argument,) = node.args
+        return ast.parse(SCALAR_CALLS[ast.unparse(node.func)].format(ast.unparse(self.visit(argument))), mode="eval").body
+
+
 def scalar_loop(function: ast.FunctionDef) -> str | None:
-    """A one-argument helper whose body is ``return <expression>`` of its argument, numbers,
-    arithmetic, ``np.tanh`` and ``np.exp``, as one loop over the elements calling fastmath's
-    ``_tanh`` and ``_exp`` (the sigmoid in one pass, not three); None for any other helper."""
-    *_, returned = function.body
-    argument = function.args.args[0].arg
-    if len(function.body) != 2 or not isinstance(returned, ast.Return) or returned.value is None:
+    """A helper whose arguments are arrays of one shape (an activation's ``x``; its ``Kept``
+    helpers' ``x`` and the part kept), whose body assigns and returns expressions (or a tuple of
+    them: ``_gelu_kept``'s (gelu(x), Phi(x))) of them, numbers, arithmetic and the calls of
+    ``SCALAR_CALLS``, as one loop over the elements computing every value of an element at once
+    (the sigmoid in one pass, not three; gelu and its Phi from one erf); None for any other helper."""
+    if ast.get_docstring(function) is None or len(function.body) < 2:
         return None
-    allowed = (ast.BinOp, ast.UnaryOp, ast.Constant, ast.operator, ast.unaryop, ast.Load)
-    for node in ast.walk(returned.value):
-        if isinstance(node, ast.Call):
-            func = node.func
-            if not (isinstance(func, ast.Attribute) and ast.unparse(func) in ("np.tanh", "np.exp") and len(node.args) == 1):
+    *assigned, returned = function.body[1:]
+    arguments = [a.arg for a in function.args.args]
+    if not (isinstance(returned, ast.Return) and returned.value is not None):
+        return None
+    if not all(isinstance(s, ast.Assign) and [type(t) for t in s.targets] == [ast.Name] for s in assigned):
+        return None
+    names = {*arguments, "np", "F"}
+    for statement in [*assigned, returned]:
+        value = statement.value.elts if isinstance(statement.value, ast.Tuple) and statement is returned else [statement.value]
+        for node in (part for v in value for part in ast.walk(v)):
+            if isinstance(node, ast.Call):
+                if ast.unparse(node.func) not in SCALAR_CALLS or len(node.args) != 1 or node.keywords:
+                    return None
+            elif isinstance(node, ast.Attribute):  # np.exp, np.tanh (called), no x.shape
+                if ast.unparse(node) not in SCALAR_CALLS:
+                    return None
+            elif isinstance(node, ast.Name) and node.id not in names and node.id not in SCALAR_CALLS:
                 return None
-        elif isinstance(node, ast.Name):
-            if node.id not in (argument, "np"):
+            elif isinstance(node, ast.Constant) and type(node.value) not in (int, float):
                 return None
-        elif not isinstance(node, (*allowed, ast.Attribute)):
-            return None
-    expression = ast.unparse(returned.value)
-    expression = re.sub(r"\bnp\.(tanh|exp)\(", r"_\1(", expression)
-    expression = re.sub(r"(?<![\w.])(\d+\.\d*(?:e[-+]?\d+)?)", r"F(\1)", expression)  # in x's type, as fastmath computes
-    expression = re.sub(rf"\b{argument}\b", "v", expression)
-    doc = ast.get_docstring(function)
+            elif not isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Constant, ast.operator, ast.unaryop, ast.Load, ast.Name)):
+                return None
+        if statement is not returned:
+            target = statement.targets[0].id  # not an argument written over, nor a name of the loop's own
+            if target in names or target == "i" or re.fullmatch(r"out\d*|\w*_(flat)?", target):
+                return None
+            names.add(target)
+    scalar = _Scalar(arguments)
+    results = returned.value.elts if isinstance(returned.value, ast.Tuple) else [returned.value]
+    outs = [f"out{k}" for k in range(len(results))] if len(results) > 1 else ["out"]
+    first = arguments[0]
+    doc = ast.get_docstring(function).replace("\n", "\n    ")
     return "\n".join(
         [
-            f"def {function.name}({argument}):",
+            f"def {function.name}({', '.join(arguments)}):",
             f'    """{doc}  One loop over the elements."""',
-            f"    F = {argument}.dtype.type",
-            f"    out = np.empty({argument}.shape, {argument}.dtype)",
-            f"    flat = np.ascontiguousarray({argument}).ravel()",
-            "    into = out.ravel()",
-            "    for i in range(flat.size):",
-            "        v = flat[i]",
-            f"        into[i] = {expression}",
-            "    return out",
+            f"    F = {first}.dtype.type",
+            *(f"    {out} = np.empty({first}.shape, {first}.dtype)" for out in outs),
+            *(f"    {a}_flat = np.ascontiguousarray({a}).ravel()" for a in arguments),
+            *(f"    {out}_flat = {out}.ravel()" for out in outs),
+            f"    for i in range({first}_flat.size):",
+            *(f"        {a}_ = {a}_flat[i]" for a in arguments),
+            *(f"        {s.targets[0].id} = {ast.unparse(scalar.visit(s.value))}" for s in assigned),
+            *(f"        {out}_flat[i] = {ast.unparse(scalar.visit(r))}" for out, r in zip(outs, results)),
+            f"    return {', '.join(outs)}",
         ]
     )
 

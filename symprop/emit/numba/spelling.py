@@ -5,11 +5,12 @@ reads in Numba's ``nopython`` mode, applied to the syntax tree of each statement
 
 * ``np.concatenate([a, b])`` and ``np.stack([a, b])`` take a tuple (Numba types no list of arrays);
 * ``A.swapaxes(0, 1) @ W.T`` (every step's input product) is ``_nb_steps_matmul(A, W.T)``, any other
-  ``@`` is ``_nb_matmul`` (Numba's ``@`` takes 2-D arrays alone: the helper multiplies 3-D ones too);
+  ``@`` is ``_nb_matmul`` (Numba's ``@`` takes 2-D arrays alone: the helper multiplies stacks too);
 * ``A.sum(axis=...)`` and ``A.mean(axis=...)`` are sums (or ``_mean_axis``) along one axis at a
   time, keepdims an ``np.expand_dims`` (``Spelling.reduction``);
 * ``np.swapaxes(a, i, j)`` is a contiguous copy of it (Numba reshapes contiguous arrays alone);
-* ``np.vdot(a, b)`` is ``np.sum(a * b)``; a slice's ``.reshape(...)`` reshapes a contiguous copy;
+* ``np.vdot(a, b)`` is ``np.sum(a * b)``; a slice's ``.reshape(...)`` reshapes a contiguous copy, as
+  does that of an array assigned ``np.transpose(...)`` (a view of other strides);
 * ``np.tanh`` and ``np.exp`` are ``_tanh_array`` and ``_exp_array``: loops over ``fastmath``'s
   vectorisable tanh and exp (Numba's call libm once an element, 6 to 30 times slower than NumPy);
 * a float literal is the name of a constant of the data's dtype (Numba computes
@@ -30,7 +31,7 @@ import ast
 #: NumPy functions Numba compiles as NumPy computes them (and the kernel may call).
 NUMPY = frozenset(
     """abs asarray ascontiguousarray broadcast_to dot empty empty_like expand_dims eye float32 float64 log log1p maximum minimum
-    ones sqrt stack sum swapaxes where zeros zeros_like""".split()
+    ones sqrt stack sum swapaxes transpose where zeros zeros_like""".split()
 )
 #: NumPy functions with a faster loop of the module's own.
 OWN_LOOPS = {"tanh": "_tanh_array", "exp": "_exp_array"}
@@ -61,6 +62,7 @@ class Spelling(ast.NodeTransformer):
         self.helpers: set[str] = set()
         self.literals: dict[str, float] = {}
         self.loops: set[str] = set()
+        self.views: set[str] = set()  # arrays assigned a transposed view (np.transpose)
 
     def visit_Delete(self, node: ast.Delete) -> None:
         return None
@@ -73,6 +75,11 @@ class Spelling(ast.NodeTransformer):
     def visit_Assign(self, node: ast.Assign) -> ast.AST:
         if not all(isinstance(target, (ast.Name, ast.Tuple)) for target in node.targets):
             raise NotSpelled("an array written in place (item assignment)")
+        value = node.value
+        strided = isinstance(value, ast.Call) and ast.unparse(value.func) in ("np.transpose", "np.swapaxes")
+        for target in node.targets:  # a transposed view, which Numba will not reshape
+            if isinstance(target, ast.Name):
+                (self.views.add if strided else self.views.discard)(target.id)
         return self.generic_visit(node)
 
     def visit_Constant(self, node: ast.Constant) -> ast.AST:
@@ -147,6 +154,9 @@ class Spelling(ast.NodeTransformer):
                 if ast.unparse(node.args[1]) != "2" or node.keywords:
                     raise NotSpelled("the helper _batch_sum over more than two axes")
                 name, node.args = "batch_sum2", node.args[:1]
+            axis = next((ast.unparse(k.value) for k in node.keywords if k.arg == "axis"), None)
+            if name == "normalize" and axis != "-1":  # layer_norm's Numba helper: along the last axis
+                raise NotSpelled("the helper _normalize along another axis than the last")
             self.helpers.add(name)
             node = self.generic_visit(node)
             node.func = ast.Name(f"_nb_{name}", ast.Load())  # the NumPy module's _<name> stays
@@ -159,7 +169,9 @@ class Spelling(ast.NodeTransformer):
             for keyword in node.keywords:
                 if keyword.arg == "keepdims" or (keyword.arg == "axis" and func.attr not in AXIS_METHODS):
                     raise NotSpelled(f".{func.attr}({keyword.arg}=...)")
-            if func.attr == "reshape" and not isinstance(func.value, (ast.Name, ast.Call)):  # a slice may not be contiguous
+            # a slice may not be contiguous, nor a transposed view
+            view = isinstance(func.value, ast.Name) and func.value.id in self.views
+            if func.attr == "reshape" and (view or not isinstance(func.value, (ast.Name, ast.Call))):
                 contiguous = ast.Call(_np("ascontiguousarray"), [self.visit(func.value)], [])
                 return ast.Call(ast.Attribute(contiguous, "reshape", ast.Load()), [self.visit(a) for a in node.args], [])
             return self.generic_visit(node)
