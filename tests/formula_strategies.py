@@ -236,12 +236,12 @@ def layer_spec(source, index: int = 0) -> dict:
 
 
 def _with_y(spec: dict) -> dict:
-    """``spec`` with its formula loss plus y where y cancels in it (``(-y) + y``): a loss that does
-    not use the prediction is refused (``spec.FieldReader.loss``)."""
+    """``spec`` with its formula loss plus y where y cancels in it (``(-y) + y``) or the loss is flat
+    in y (``step(y - t)``): such a loss is refused (``spec.FieldReader.loss``)."""
     try:
         symprop.from_dict(spec, source="<formula test>")
     except symprop.SpecError as error:
-        if "does not use the prediction y" not in error.message:
+        if "the prediction y" not in error.message:
             return spec  # check_spec reports it
         spec["loss"] = {"formula": f"({spec['loss']['formula']} + y)"}
     return spec

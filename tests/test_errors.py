@@ -126,6 +126,13 @@ BAD_SPECS = [
         "loss.formula",
         "does not use the prediction y",
     ),
+    (  # regression: a loss flat in y (derivative 0 wherever defined) was accepted and trained nothing
+        "formula_loss_flat_in_y",
+        GOOD_HEAD + RELU + "loss: {formula: 'step(y - t) + max(sign(y), 0) * t'}\n",
+        "loss.formula",
+        "the formula 'step(y - t) + max(sign(y), 0) * t' is flat in the prediction y (its derivative in y is 0 "
+        "wherever it is defined), so every gradient would be 0; write a loss that changes with y",
+    ),
     (  # regression: log of an identity output's values (outside (0, 1)) was accepted
         "binary_cross_entropy_of_identity",
         GOOD_HEAD + "layers: [{units: 2, activation: identity}]\nloss: binary_cross_entropy\n",
