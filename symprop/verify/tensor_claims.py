@@ -119,8 +119,6 @@ class TensorReader(FormulaReader):
         self.parts: list[Part] = []
         self.refs: set[Ref] = set()
         self.numbers: list = []  # the numbers written, exact (``TensorCheck.refuse_fine_numbers``)
-        #: The parts of numbers only (``1 + exp(-50)``, then ``exp(-50)``): (their source, their text as typed).
-        self.constant_parts: list[tuple[str, str]] = []
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -155,22 +153,9 @@ class TensorReader(FormulaReader):
     def visit(self, node: ast.AST):
         if self.change is not None and position(node) == self.change.position:
             return self._changed(node, self.change)
-        if isinstance(node, (ast.Call, ast.BinOp, ast.UnaryOp)) and self._constant(node):
-            self.constant_parts.append((ast.unparse(node), self.original(node)))
         value = super().visit(node)
         self._note_parts(node, value)
         return value
-
-    def _constant(self, node: ast.AST) -> bool:
-        """Whether ``node`` computes a number from numbers only (``exp(-50)``, ``2 * pi``)."""
-        called = {id(part.func) for part in ast.walk(node) if isinstance(part, ast.Call)}
-        for part in ast.walk(node):
-            if isinstance(part, (ast.Subscript, ast.Attribute, ast.keyword)):
-                return False
-            if isinstance(part, ast.Name) and id(part) not in called:
-                if part.id not in self.names.constants or self.names.resolve(part.id) is not None:
-                    return False
-        return True
 
     def _changed(self, node: ast.AST, change: Part):
         """The value of ``node`` edited as ``change`` says (once: the edit is then spent)."""

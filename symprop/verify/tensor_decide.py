@@ -26,6 +26,7 @@ would have to differ from it by a function vanishing at all six: it does not hap
 
 from __future__ import annotations
 
+import ast
 import math
 import re
 from dataclasses import dataclass
@@ -257,8 +258,10 @@ class TensorCheck:
                     f"claim {short(evaluation.text)}: the number {float(number):.12g} is finer than this network's "
                     f"numeric comparison tells apart (float64, relative {RTOL:g}); it cannot decide such a claim"
                 )
-        for source, typed in reversed(evaluation.reader.constant_parts):  # the innermost first
-            tiniest = self._tiniest(source)
+        reader = evaluation.reader
+        parts = [node for node in ast.walk(reader.tree.body) if _numbers_only(node, self.names)]
+        for node in reversed(parts):  # the innermost first
+            tiniest, typed = self._tiniest(ast.unparse(node)), reader.original(node)
             if tiniest is None or tiniest > -math.log10(RTOL):
                 size = f"is about 1e-{tiniest}, finer than" if tiniest is not None else "cannot be computed exactly to see"
                 raise SymPropError(
@@ -323,3 +326,17 @@ def _differs(claim: np.ndarray, correct: np.ndarray, scale: float) -> np.ndarray
         bound = RTOL * (np.abs(claim) + np.abs(correct)) + ATOL * scale
         same = (np.isfinite(claim) & (gap <= bound)) | (claim == correct)  # inf is never within a bound
     return ~same
+
+
+def _numbers_only(node: ast.AST, names: TensorNames) -> bool:
+    """Whether ``node`` computes a number from numbers only (``exp(-50)``, ``2 * pi``; not ``3``)."""
+    if not isinstance(node, (ast.Call, ast.BinOp, ast.UnaryOp)):
+        return False
+    called = {id(part.func) for part in ast.walk(node) if isinstance(part, ast.Call)}
+    for part in ast.walk(node):
+        if isinstance(part, (ast.Subscript, ast.Attribute, ast.keyword)):
+            return False
+        if isinstance(part, ast.Name) and id(part) not in called:
+            if part.id not in names.constants or names.resolve(part.id) is not None:
+                return False
+    return True
