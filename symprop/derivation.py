@@ -12,6 +12,7 @@ generic element symbols of ``registry`` (``z``, ``a``, ``y``, ``t``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -19,7 +20,7 @@ import sympy as sp
 
 from .graph import Graph
 from .ops import Adjoint
-from .scalar import SCALAR_LIMIT, SCALAR_MAX_TERMS, ScalarDerivation, ScalarView
+from .scalar import SCALAR_LIMIT, SCALAR_MAX_ELEMENTS, SCALAR_MAX_TERMS, ScalarDerivation, ScalarView
 from .spec import Network
 
 
@@ -108,6 +109,11 @@ class Derivation:
         return int(sum(sp.prod(n.shape) for n in self.graph.params()))
 
     @cached_property
+    def element_count(self) -> int:
+        """The elements of one sample's graph: every node's, inputs and parameters included."""
+        return sum(math.prod(n.shape) for n in self.graph.nodes.values())
+
+    @cached_property
     def elements(self) -> ScalarView:
         """The graph's elements for one sample (symbols and definitions, no limit), built once:
         the per-weight view, the scalar backend and ``chain_terms`` read the same one."""
@@ -125,6 +131,8 @@ class Derivation:
             return f"{', '.join(self.coupled_nodes)} normalises over the batch"
         if self.param_count > SCALAR_LIMIT:
             return f"{self.param_count} parameters (at most {SCALAR_LIMIT})"
+        if self.element_count > SCALAR_MAX_ELEMENTS:
+            return f"{self.element_count:,} elements per sample (at most {SCALAR_MAX_ELEMENTS:,})"
         if self.chain_terms > SCALAR_MAX_TERMS:
             return f"a per-weight derivative of {self.chain_terms:,} chain-rule terms (at most {SCALAR_MAX_TERMS:,})"
         return None

@@ -564,6 +564,14 @@ def flat_in_y(formula: sp.Expr) -> bool:
         return False
 
 
+def too_many_elements(name: str, shape: tuple[int, ...]) -> str:
+    """The message of an array of a graph spec past ``MAX_UNITS`` elements per sample."""
+    return (
+        f"{name} has {math.prod(shape):,} elements per sample (shape {list(shape)}), more than the {MAX_UNITS:,} "
+        f"symprop allows ({MAX_UNITS * 8 // 10**6:,} MB a sample in float64); make it smaller"
+    )
+
+
 def too_many_params(total: int) -> str:
     """The message of a spec past ``MAX_PARAMS`` (``total``: the parameters counted so far)."""
     return (

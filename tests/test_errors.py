@@ -200,6 +200,27 @@ BAD_GRAPH_SPECS = [
         "params.V",
         "the network has 50,000,015 parameters up to here, more than the 50,000,000 symprop allows",
     ),
+    (  # regression: an input of a billion elements a sample was accepted (24 GB and minutes, then killed)
+        "too_many_input_elements",
+        GRAPH_HEAD.replace("x: 4", "x: [1000, 1000, 1000]") + "nodes: {z: W @ x + b}\nloss: half_sse(z, t)\n",
+        "inputs.x",
+        "x has 1,000,000,000 elements per sample (shape [1000, 1000, 1000]), more than the 1,000,000 symprop allows "
+        "(8 MB a sample in float64); make it smaller",
+    ),
+    (
+        "too_many_int_input_elements",
+        GRAPH_HEAD.replace("x: 4", "x: {shape: [2000, 1000], dtype: int, range: 3}")
+        + "nodes: {z: W @ x + b}\nloss: half_sse(z, t)\n",
+        "inputs.x",
+        "x has 2,000,000 elements per sample (shape [2000, 1000])",
+    ),
+    (  # regression: a node of a billion elements built from a small input was accepted
+        "too_many_node_elements",
+        GRAPH_HEAD.replace("x: 4", "x: 1000")
+        + "nodes:\n  z: W @ x[:4] + b + sum(einsum('i,j,k->ijk', x, x, x))\nloss: half_sse(z, t)\n",
+        "nodes.z",
+        "\"einsum('i,j,k->ijk', x, x, x)\" has 1,000,000,000 elements per sample (shape [1000, 1000, 1000])",
+    ),
 ]
 
 
@@ -230,6 +251,20 @@ def test_a_network_just_below_the_parameter_limit_derives_as_fast_as_a_small_one
         derivation.write_latex(tmp_path)
         seconds[units] = time.perf_counter() - start
     assert seconds[7000] < 3 * seconds[7] + 2, seconds
+
+
+def test_one_weight_over_many_inputs_derives_in_seconds(tmp_path):
+    """Regression: sum(x) of 10,000 inputs built its per-weight view with Python's sum (quadratic
+    in SymPy: minutes); now with Add, and above 10,000 elements a sample there is no such view."""
+    for size, scalar in ((5000, True), (20000, False)):
+        spec = {"name": "wide", "inputs": {"x": size}, "targets": {"t": 1}, "params": {"w": [1]}, "nodes": {"y": "w * sum(x)"},
+                "loss": "half_sse(y, t)"}  # fmt: skip
+        start = time.perf_counter()
+        derivation = symprop.derive(symprop.from_dict(spec))
+        assert derivation.has_scalar is scalar
+        derivation.write_latex(tmp_path)
+        assert time.perf_counter() - start < 10
+    assert derivation.scalar_refusal == "20,005 elements per sample (at most 10,000)"
 
 
 def test_missing_spec_file(tmp_path, capsys):

@@ -294,6 +294,18 @@ def test_a_library_as_backend_is_pointed_to_array_api(tmp_path, capsys):
     assert capsys.readouterr().err == f"symprop: error: {said}\n"
 
 
+def test_a_graph_of_too_many_elements_is_one_line(tmp_path, capsys):
+    """Regression: one weight over 20,000 inputs passed the parameter limit (a line per element)."""
+    spec = tmp_path / "wide.yaml"
+    text = "name: wide\ninputs: {x: 20000}\ntargets: {t: 1}\nparams: {w: [1]}\nnodes: {y: w * sum(x)}\nloss: half_sse(y, t)\n"
+    spec.write_text(text)
+    assert main(["derive", str(spec), "-o", str(tmp_path / "out"), "--backend", "scalar"]) == 2
+    assert capsys.readouterr().err == (
+        "symprop: error: wide: 20,005 elements per sample; --backend scalar writes straight-line code for at most 10,000 "
+        "(use --backend numpy)\n"
+    )
+
+
 def test_a_network_above_the_limit_is_one_line_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["derive", str(EXAMPLES / "mlp_784_30_10.yaml"), "-o", str(out), "--backend", "scalar"]) == 2

@@ -29,7 +29,7 @@ import sympy as sp
 from ... import module_interface as interface
 from ...errors import SymPropError
 from ...ops import axis_groups
-from ...scalar import ScalarView
+from ...scalar import SCALAR_MAX_ELEMENTS, ScalarView
 from ...templating import render
 from .layout import INDENT, WIDTH, Line, chunked, pattern, pattern_lines, tuples, value_lines
 from .printer import ScalarPrinter, python_code
@@ -78,6 +78,12 @@ class ScalarModule:
             raise SymPropError(
                 f"{name}: {count:,} parameters; --backend scalar writes straight-line code for at most "
                 f"{SCALAR_BACKEND_LIMIT} (use --backend numpy)"
+            )
+        elements = derivation.element_count
+        if elements > SCALAR_MAX_ELEMENTS:  # a line per element: x of 1,000,000 and one weight
+            raise SymPropError(
+                f"{name}: {elements:,} elements per sample; --backend scalar writes straight-line code for at most "
+                f"{SCALAR_MAX_ELEMENTS:,} (use --backend numpy)"
             )
         if not graph.leaves("input") and not graph.leaves("target"):
             raise SymPropError(f"{name}: --backend scalar needs an input or a target to run over the samples of a batch")
