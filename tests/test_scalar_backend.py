@@ -425,6 +425,18 @@ def test_a_node_named_like_a_builtin_is_refused_in_one_line():
     assert derivation.numpy_source()  # the NumPy backend has no such name
 
 
+def test_inputs_named_like_the_loops_helpers_get_other_loop_variables(tmp_path):
+    """Regression: inputs total, plain (and targets sample_error, params_error) were refused: their
+    loop variable _total, _plain, ... was the module's accumulator or helper."""
+    spec = {"name": "helpers", "inputs": {"total": 2, "plain": 2}, "targets": {"sample_error": 1, "params_error": []},
+            "params": {"w": [1, 2]}, "nodes": {"y": "w @ (total * plain)"},
+            "loss": "half_sse(y, sample_error) + half_sse(sum(y), params_error)"}  # fmt: skip
+    numpy_module, scalar_module = _modules(symprop.from_dict(spec), tmp_path)
+    assert_modules_agree(numpy_module, scalar_module)
+    source = (tmp_path / "scalar" / "helpers.py").read_text()
+    assert "for _total_sample, _plain_sample in zip(_plain(X[\"total\"]), _plain(X[\"plain\"])):" in source
+
+
 def test_the_elements_of_one_sample_are_built_once():
     """Derivation.elements: the chain-rule count, the per-weight view and the scalar backend read
     one ScalarView (chain_terms built one and the per-weight view another)."""
