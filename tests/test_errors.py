@@ -126,6 +126,13 @@ BAD_SPECS = [
         "loss.formula",
         "does not use the prediction y",
     ),
+    (  # regression: a number computed by functions (exp(exp(5)), 1e64) as an argument hung the derivation
+        "formula_tower_of_exponentials",
+        GOOD_HEAD + "functions: {f: 'exp(exp(exp(exp(5)))) * z'}\nlayers: [{units: 2, activation: f}]\nloss: mse\n",
+        "functions.f",
+        "number too large in a function argument at column 9; numbers in exponents and function arguments must be "
+        "within +-1000",
+    ),
     (  # regression: a loss flat in y (derivative 0 wherever defined) was accepted and trained nothing
         "formula_loss_flat_in_y",
         GOOD_HEAD + RELU + "loss: {formula: 'step(y - t) + max(sign(y), 0) * t'}\n",
@@ -199,6 +206,12 @@ BAD_GRAPH_SPECS = [
         + "nodes: {z: sigmoid(W @ x + b) + sum(V)}\nloss: half_sse(z, t)\n",
         "params.V",
         "the network has 50,000,015 parameters up to here, more than the 50,000,000 symprop allows",
+    ),
+    (  # regression: exp(exp(exp(exp(5)))) hung the derivation
+        "tower_of_exponentials",
+        GRAPH_HEAD + "nodes: {z: exp(exp(exp(exp(5)))) * (W @ x + b)}\nloss: half_sse(z, t)\n",
+        "nodes.z",
+        "number too large in a function argument at column 9",
     ),
     (  # regression: an input of a billion elements a sample was accepted (24 GB and minutes, then killed)
         "too_many_input_elements",

@@ -776,3 +776,13 @@ def test_a_claim_with_a_constant_below_what_500_digits_tell_from_0_gets_no_verdi
     )
     # A tiny constant the 500 digits do tell apart is still wrong, with its point.
     assert verifier("tutorial_222").check("W2_11", f"{TUTORIAL_W2_11}*(1 + exp(-exp(7)))").verdict == "wrong"
+
+
+def test_a_claim_of_a_tower_of_exponentials_is_refused_not_evaluated():
+    # Bug: exp(exp(exp(exp(5)))) passed the +-1000 check (only written numbers were checked) and
+    # its evaluation never ended; a computed number beyond 1000 in an argument is now refused too.
+    with pytest.raises(SymPropError, match=r"number too large in a function argument at column 9"):
+        verifier("tutorial_222").check("W2_11", "exp(exp(exp(exp(5))))")
+    with pytest.raises(SymPropError, match=r"number too large in an exponent"):
+        verifier("tutorial_222").check("W2_11", "a1_1 ** exp(7)")
+    assert verifier("tutorial_222").check("W2_11", f"{TUTORIAL_W2_11} * exp(exp(1)) / exp(exp(1))").verdict == "correct"
