@@ -18,6 +18,7 @@ from functools import cached_property
 
 import sympy as sp
 
+from .errors import SpecError
 from .graph import Graph
 from .ops import Adjoint
 from .scalar import SCALAR_LIMIT, SCALAR_MAX_ELEMENTS, SCALAR_MAX_TERMS, ScalarDerivation, ScalarView
@@ -53,11 +54,28 @@ class Derivation:
         #: What was left unsimplified to keep the derivation bounded in time (one line each).
         self.notes: list[str] = []
         self.steps = self._reverse_pass()
+        if getattr(network, "kind", "layers") == "graph" and self.flat():  # a stack's flat loss: spec.FieldReader.loss
+            raise SpecError(
+                network.source,
+                "loss",
+                "every parameter's gradient is 0 wherever it is defined (the loss reaches them only through "
+                "step, sign or another flat function), so training would change nothing; write a loss that changes "
+                "with the parameters",
+            )
         self.notes += [note for node in self.graph.nodes.values() if (note := node.op.simplification_note(node, self.graph))]
 
     @property
     def name(self) -> str:
         return self.network.name
+
+    def flat(self) -> bool:
+        """Whether no parameter gets a gradient: every path from the loss to one passes a step
+        whose factor is 0 (``sum(step(y - t))``).  The steps run from the loss down."""
+        reached = {self.graph.loss}
+        for step in self.steps:
+            if step.source in reached and not (step.local is not None and step.local == 0):
+                reached.add(step.target)
+        return not any(node.name in reached for node in self.graph.params())
 
     def _fusions(self) -> dict[str, Adjoint]:
         """The fusions of the graph, decided in one pass before the reverse pass: loss node ->

@@ -207,6 +207,13 @@ BAD_GRAPH_SPECS = [
         "params.V",
         "the network has 50,000,015 parameters up to here, more than the 50,000,000 symprop allows",
     ),
+    (  # regression: a loss flat in every parameter (sum(step(y - t))) was accepted and trained nothing
+        "loss_flat_in_every_parameter",
+        GRAPH_HEAD + "nodes: {z: W @ x + b}\nloss: sum(step(z - t)) + 2 * sum(sign(z))\n",
+        "loss",
+        "every parameter's gradient is 0 wherever it is defined (the loss reaches them only through step, sign or "
+        "another flat function), so training would change nothing; write a loss that changes with the parameters",
+    ),
     (  # regression: exp(exp(exp(exp(5)))) hung the derivation
         "tower_of_exponentials",
         GRAPH_HEAD + "nodes: {z: exp(exp(exp(exp(5)))) * (W @ x + b)}\nloss: half_sse(z, t)\n",
