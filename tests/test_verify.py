@@ -765,17 +765,18 @@ def test_the_output_of_a_fused_sigmoid_and_cross_entropy_has_its_own_gradient(cl
 
 @pytest.mark.parametrize("form", ["vector", "matrix"])
 def test_a_claim_with_a_constant_below_what_500_digits_tell_from_0_gets_no_verdict(form):
-    # Bug: exp(-exp(exp(2))), about 1e-703, escaped the last check at 500 digits: judged correct.
-    tiny = "(1 + exp(-exp(exp(2))))"
+    # Bug: exp(-exp(exp(2))), about 1e-703, escaped the last check at 500 digits: judged correct
+    # (now refused as an argument beyond 1000); a product of tiny numbers still gets there.
+    tiny = "(1 + exp(-1000) / (1 + exp(1000)))"
     claim = f"{TUTORIAL_W2_11}*{tiny}" if form == "vector" else f"(a2 - t)*a2*(1 - a2)*{tiny} @ a1.T"
     with pytest.raises(SymPropError) as error:
         verifier("tutorial_222").check("W2_11" if form == "vector" else "W2", claim)
     assert str(error.value) == (
-        f"claim {claim!r}: it holds a number of about 1e-703, too small for the comparison (500 digits) "
+        f"claim {claim!r}: it holds a number of about 1e-869, too small for the comparison (500 digits) "
         "to tell from 0; it cannot decide such a claim"
     )
     # A tiny constant the 500 digits do tell apart is still wrong, with its point.
-    assert verifier("tutorial_222").check("W2_11", f"{TUTORIAL_W2_11}*(1 + exp(-exp(7)))").verdict == "wrong"
+    assert verifier("tutorial_222").check("W2_11", f"{TUTORIAL_W2_11}*(1 + exp(-1000) / (1 + exp(95)))").verdict == "wrong"
 
 
 def test_a_claim_of_a_tower_of_exponentials_is_refused_not_evaluated():
