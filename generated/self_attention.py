@@ -214,7 +214,7 @@ def forward(params, X):
     V = X @ Wv  # v = X @ Wv
     S_a = np.swapaxes(X @ Wk, 1, 2)  # s_a = (X @ Wk).T
     P_a = _TRIL_8  # p_a = tril(8) (true on and below the diagonal)
-    P = _softmax(np.where(P_a, 0.25 * Q @ S_a, -1000000000))  # p = softmax(where(p_a, 0.25 * q @ s_a, -1000000000))
+    P = _softmax(np.where(P_a, 0.25 * (Q @ S_a), -1000000000))  # p = softmax(where(p_a, 0.25 * (q @ s_a), -1000000000))
     H = P @ V + X  # h = X + p @ v
     Y = H @ Wo + bo  # y = bo + h @ Wo
     cache = {
@@ -297,7 +297,7 @@ def loss_and_grad(params, X, T, check=True):
     V = X @ Wv  # v = X @ Wv
     S_a = np.swapaxes(X @ Wk, 1, 2)  # s_a = (X @ Wk).T
     P_a = _TRIL_8  # p_a = tril(8) (true on and below the diagonal)
-    P = _softmax(np.where(P_a, 0.25 * Q @ S_a, -1000000000))  # p = softmax(where(p_a, 0.25 * q @ s_a, -1000000000))
+    P = _softmax(np.where(P_a, 0.25 * (Q @ S_a), -1000000000))  # p = softmax(where(p_a, 0.25 * (q @ s_a), -1000000000))
     H = P @ V + X  # h = X + p @ v
     Y = H @ Wo + bo  # y = bo + h @ Wo
     T = _targets(T, Y) if check else T

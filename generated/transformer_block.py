@@ -389,6 +389,8 @@ def _gelu_derivative(x, cdf):
     """gelu'(x) = Phi(x) + x exp(-x**2 / 2) / sqrt(2 pi), from cdf = Phi(x) (_gelu_kept's): in
     place on one new array."""
     d = np.multiply(x, x, dtype=cdf.dtype)
+    if type(d) is not np.ndarray:  # of a scalar (a parameter of shape []): a NumPy scalar has no out=
+        return x * np.exp(-0.5 * d) * 0.3989422804014327 + cdf
     d *= -0.5
     np.exp(d, out=d)
     d *= x
@@ -620,8 +622,8 @@ def forward(params, X):
     # s_a = transpose(transpose(reshape(k_a, [8, 4, 8]), (1, 0, 2)), (0, 2, 1))
     S_a = np.transpose(np.transpose(K_a.reshape(K_a.shape[0], 8, 4, 8), (0, 2, 1, 3)), (0, 1, 3, 2))
     P_a = _TRIL_8  # p_a = tril(8) (true on and below the diagonal)
-    # p = softmax(where(p_a, 0.25 * q @ s_a * sqrt(2), -1000000000))
-    P = _softmax(np.where(P_a, 0.25 * Q @ S_a * 1.4142135623730951, -1000000000))
+    # p = softmax(where(p_a, 0.25 * (q @ s_a) * sqrt(2), -1000000000))
+    P = _softmax(np.where(P_a, 0.25 * (Q @ S_a) * 1.4142135623730951, -1000000000))
     O_b = np.transpose(P @ V, (0, 2, 1, 3))  # o_b = transpose(p @ v, (1, 0, 2))
     O_ = O_b.reshape(O_b.shape[0], 8, 32)  # o = reshape(o_b, [8, 32])
     H = O_ @ Wo + X + bo  # h = bo + o @ Wo + x
@@ -788,8 +790,8 @@ def loss_and_grad(params, X, T, check=True):
     S_a = np.transpose(np.transpose(K_a.reshape(K_a.shape[0], 8, 4, 8), (0, 2, 1, 3)), (0, 1, 3, 2))
     del K_a
     P_a = _TRIL_8  # p_a = tril(8) (true on and below the diagonal)
-    # p = softmax(where(p_a, 0.25 * q @ s_a * sqrt(2), -1000000000))
-    P = _softmax(np.where(P_a, 0.25 * Q @ S_a * 1.4142135623730951, -1000000000))
+    # p = softmax(where(p_a, 0.25 * (q @ s_a) * sqrt(2), -1000000000))
+    P = _softmax(np.where(P_a, 0.25 * (Q @ S_a) * 1.4142135623730951, -1000000000))
     O_b = np.transpose(P @ V, (0, 2, 1, 3))  # o_b = transpose(p @ v, (1, 0, 2))
     O_ = O_b.reshape(O_b.shape[0], 8, 32)  # o = reshape(o_b, [8, 32])
     del O_b

@@ -12,14 +12,16 @@ generic element symbols of ``registry`` (``z``, ``a``, ``y``, ``t``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
 import sympy as sp
 
+from .errors import SpecError
 from .graph import Graph
 from .ops import Adjoint
-from .scalar import SCALAR_LIMIT, SCALAR_MAX_TERMS, ScalarDerivation, ScalarView
+from .scalar import SCALAR_LIMIT, SCALAR_MAX_ELEMENTS, SCALAR_MAX_TERMS, ScalarDerivation, ScalarView
 from .spec import Network
 
 
@@ -52,11 +54,28 @@ class Derivation:
         #: What was left unsimplified to keep the derivation bounded in time (one line each).
         self.notes: list[str] = []
         self.steps = self._reverse_pass()
+        if getattr(network, "kind", "layers") == "graph" and self.flat():  # a stack's flat loss: spec.FieldReader.loss
+            raise SpecError(
+                network.source,
+                "loss",
+                "every parameter's gradient is 0 wherever it is defined (the loss reaches them only through "
+                "step, sign or another flat function), so training would change nothing; write a loss that changes "
+                "with the parameters",
+            )
         self.notes += [note for node in self.graph.nodes.values() if (note := node.op.simplification_note(node, self.graph))]
 
     @property
     def name(self) -> str:
         return self.network.name
+
+    def flat(self) -> bool:
+        """Whether no parameter gets a gradient: every path from the loss to one passes a step
+        whose factor is 0 (``sum(step(y - t))``).  The steps run from the loss down."""
+        reached = {self.graph.loss}
+        for step in self.steps:
+            if step.source in reached and not (step.local is not None and step.local == 0):
+                reached.add(step.target)
+        return not any(node.name in reached for node in self.graph.params())
 
     def _fusions(self) -> dict[str, Adjoint]:
         """The fusions of the graph, decided in one pass before the reverse pass: loss node ->
@@ -108,6 +127,11 @@ class Derivation:
         return int(sum(sp.prod(n.shape) for n in self.graph.params()))
 
     @cached_property
+    def element_count(self) -> int:
+        """The elements of one sample's graph: every node's, inputs and parameters included."""
+        return sum(math.prod(n.shape) for n in self.graph.nodes.values())
+
+    @cached_property
     def elements(self) -> ScalarView:
         """The graph's elements for one sample (symbols and definitions, no limit), built once:
         the per-weight view, the scalar backend and ``chain_terms`` read the same one."""
@@ -125,6 +149,8 @@ class Derivation:
             return f"{', '.join(self.coupled_nodes)} normalises over the batch"
         if self.param_count > SCALAR_LIMIT:
             return f"{self.param_count} parameters (at most {SCALAR_LIMIT})"
+        if self.element_count > SCALAR_MAX_ELEMENTS:
+            return f"{self.element_count:,} elements per sample (at most {SCALAR_MAX_ELEMENTS:,})"
         if self.chain_terms > SCALAR_MAX_TERMS:
             return f"a per-weight derivative of {self.chain_terms:,} chain-rule terms (at most {SCALAR_MAX_TERMS:,})"
         return None

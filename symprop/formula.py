@@ -303,7 +303,7 @@ class FormulaReader:
             raise self.error(node, "formula is not a real number here (the log or a root of a negative number?)")
 
     def _check_small_numbers(self, node: ast.AST, value: Any, where: str) -> None:
-        if any(abs(number) > MAX_EXPONENT for number in value.atoms(sympy.Rational)):
+        if any(abs(number) > MAX_EXPONENT for number in value.atoms(sympy.Rational)) or _large_number(value):
             raise self.error(
                 node,
                 f"number too large {where}",
@@ -316,6 +316,18 @@ class FormulaReader:
             "number too large",
             f"numerators and denominators are limited to {MAX_NUMBER_BITS} bits (about 77 digits)",
         )
+
+
+def _large_number(value: Any) -> bool:
+    """Whether ``value`` is a number computed by functions beyond +-``MAX_EXPONENT`` (``exp(exp(5))``:
+    exp(exp(exp(exp(5)))) would hang every evaluation).  Formulas are checked bottom-up, so the
+    number's own arguments are within the bound and its size is quick to compute."""
+    if not isinstance(value, sympy.Expr) or value.is_Rational or not value.is_number:
+        return False
+    try:
+        return bool(abs(sympy.N(value, 15)) > MAX_EXPONENT)
+    except TypeError:  # not comparable (nan): the value checks report it
+        return False
 
 
 def _bits(number: sympy.Rational) -> int:

@@ -289,6 +289,8 @@ _GELU_KEPT = Kept(
     """gelu'(x) = Phi(x) + x exp(-x**2 / 2) / sqrt(2 pi), from cdf = Phi(x) (_gelu_kept's): in
     place on one new array."""
     d = np.multiply(x, x, dtype=cdf.dtype)
+    if type(d) is not np.ndarray:  # of a scalar (a parameter of shape []): a NumPy scalar has no out=
+        return x * np.exp(-0.5 * d) * 0.3989422804014327 + cdf
     d *= -0.5
     np.exp(d, out=d)
     d *= x

@@ -35,6 +35,9 @@ SCALAR_LIMIT = 100
 #: 682 at 5 steps (its example), 10,922 at 7 and 174,762 at 9, where checking one claim about
 #: Wx[0,0] took 6 s and 93 s (every walk over the expression is as long as its terms).
 SCALAR_MAX_TERMS = 1000
+#: ... nor graphs of more elements per sample than this (every node's, inputs included): the view
+#: holds a SymPy symbol and a definition for each (1,000,000 inputs of one weight: minutes, gigabytes).
+SCALAR_MAX_ELEMENTS = 10_000
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import sympy as sp
 from . import differentiation, naming, registry
 from .aliases import FIELD as ALIAS_FIELD
 from .aliases import read_aliases
-from .errors import SpecError, did_you_mean
+from .errors import SpecError, SymPropError, did_you_mean
 from .formula import FormulaError, parse_formula
 from .spec import ActivationChoice, Example, Layer, LossChoice, Network, flatten
 
@@ -277,11 +277,17 @@ class FieldReader:
             symbols = {"y": registry.Y, "t": registry.T, **constants}
             formula = self.formula(data["formula"], "loss.formula", symbols, earlier)
             if registry.Y not in formula.free_symbols:  # t alone, or y cancelled: every gradient would be 0
-                shown = data["formula"] if len(data["formula"]) <= 60 else data["formula"][:57] + "..."
+                shown = shown_formula(data["formula"])
                 self.fail(
                     "loss.formula",
                     f"the formula {shown!r} does not use the prediction y (it reads as {formula}), so every gradient "
                     "would be 0; write the loss in y, the network's output, and t, the target",
+                )
+            if flat_in_y(formula):  # step(y - t), sign(y - t): piecewise constant, trains nothing
+                self.fail(
+                    "loss.formula",
+                    f"the formula {shown_formula(data['formula'])!r} is flat in the prediction y (its derivative in y "
+                    "is 0 wherever it is defined), so every gradient would be 0; write a loss that changes with y",
                 )
             if not constants:  # the form is the formula: no second reading
                 return LossChoice("formula", formula=formula, form=formula)
@@ -367,6 +373,28 @@ class FieldReader:
             self.fail(where, f"expected shape {list(shape)}, got {described}")
         for value in flatten(data):
             self.number(value, where)
+
+
+def shown_formula(text: str) -> str:
+    """A formula as an error message quotes it: at most 60 characters."""
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def flat_in_y(formula: sp.Expr) -> bool:
+    """Whether a loss formula's derivative in y is provably 0 (step, sign of y: no gradient anywhere).
+    A derivative SymPy cannot compute is not judged here: the derivation reports it."""
+    try:
+        return differentiation.derivative(formula, registry.Y).is_zero is True
+    except SymPropError:
+        return False
+
+
+def too_many_elements(name: str, shape: tuple[int, ...]) -> str:
+    """The message of an array of a graph spec past ``MAX_UNITS`` elements per sample."""
+    return (
+        f"{name} has {math.prod(shape):,} elements per sample (shape {list(shape)}), more than the {MAX_UNITS:,} "
+        f"symprop allows ({MAX_UNITS * 8 // 10**6:,} MB a sample in float64); make it smaller"
+    )
 
 
 def too_many_params(total: int) -> str:

@@ -236,12 +236,12 @@ def layer_spec(source, index: int = 0) -> dict:
 
 
 def _with_y(spec: dict) -> dict:
-    """``spec`` with its formula loss plus y where y cancels in it (``(-y) + y``): a loss that does
-    not use the prediction is refused (``spec_reader.FieldReader.loss``)."""
+    """``spec`` with its formula loss plus y where y cancels in it (``(-y) + y``) or the loss is flat
+    in y (``step(y - t)``): such a loss is refused (``spec_reader.FieldReader.loss``)."""
     try:
         symprop.from_dict(spec, source="<formula test>")
     except symprop.SpecError as error:
-        if "does not use the prediction y" not in error.message:
+        if "the prediction y" not in error.message:
             return spec  # check_spec reports it
         spec["loss"] = {"formula": f"({spec['loss']['formula']} + y)"}
     return spec
@@ -253,7 +253,7 @@ def graph_spec(source, index: int = 0) -> dict:
     nodes = Formulas(source, ["z"], functions=["f"])
     h, y = _using(nodes, "z"), _using(nodes, "z")
     loss = _using(Formulas(source, ["y", "t"], functions=["f"]), "y", "t")
-    return {
+    spec = {
         "name": f"formula_graph_{index}",
         "inputs": {"x": 3},
         "targets": {"t": 2},
@@ -264,6 +264,23 @@ def graph_spec(source, index: int = 0) -> dict:
         "loss": f"sum({loss})",
         "_formulas": {"h": h, "y": y, "loss": loss},
     }
+    return _trainable(spec)
+
+
+def _trainable(spec: dict) -> dict:
+    """A graph spec with y and its loss plus their variable where no parameter would get a gradient
+    (``step(W2 @ h)``, ``sign(y - t)``): such a graph is refused (``Derivation``)."""
+    try:
+        symprop.derive(symprop.from_dict(public(spec), source="<formula test>"))
+    except symprop.SpecError as error:
+        if "every parameter's gradient is 0" not in error.message:
+            return spec  # check_spec reports it
+        formulas = spec["_formulas"]
+        formulas["y"], formulas["loss"] = f"({formulas['y']} + z)", f"({formulas['loss']} + y)"
+        spec["nodes"]["y"], spec["loss"] = _at(formulas["y"], "z", "(W2 @ h)"), f"sum({formulas['loss']})"
+    except Exception:  # noqa: BLE001 - check_spec reports it
+        pass
+    return spec
 
 
 def _using(formulas: Formulas, *variables: str) -> str:

@@ -25,7 +25,7 @@ shrinks), building a spec node by node:
   slices (negative bounds, steps), integer inputs looking up a parameter table
   (``Emb[ids]``, ``Emb[ids[1:]]``), boolean masks and ``tril(n)`` in ``where`` (with a
   number in either branch); ``layer_norm`` and ``batch_norm`` over random axes, ``conv1d``
-  and ``conv2d`` (stride, padding) and ``max_pool2d``/``avg_pool2d``.
+  and ``conv2d`` (stride, padding) and ``max_pool1d/2d``/``avg_pool1d/2d`` (a window per axis).
 
 The loss is a per-sample scalar that depends on every parameter, input and node: a loss
 function of the last node and a target (or a plain sum), plus a small term for anything
@@ -585,15 +585,23 @@ class Builder:
         return Term(f"conv{dims}d({x.text}, {w.text}{extra})", shape, x.batched)
 
     def pool2d(self) -> Term | None:
-        """``max_pool2d(x, k)`` / ``avg_pool2d(x, k, stride=s)`` of a [C, H, W] tensor."""
-        x = self.operand(lambda t: t.rank == 3 and min(t.shape[1:]) >= 2)
+        """``max_pool2d(x, k)`` / ``avg_pool2d(x, k, stride=s)`` of a [C, H, W] tensor, or
+        ``max_pool1d``/``avg_pool1d`` of a [C, L] one; a window or stride per axis sometimes."""
+        dims = self.pick([1, 2, 2])
+        x = self.operand(lambda t: t.rank == dims + 1 and min(t.shape[1:]) >= 2)
         if x is None:
-            x = self.add_input(3, (self.pick([1, 2]), self.pick([2, 3, 4]), self.pick([2, 3, 4])))
-        size_ = self.pick([1, 2, 2]) if min(x.shape[1:]) >= 2 else 1
-        stride = self.pick([None, None, 1])
+            x = self.add_input(dims + 1, (self.pick([1, 2]), *(self.pick([2, 3, 4, 5]) for _ in range(dims))))
         kind = self.pick(["max", "avg"])
+        if dims == 2 and self.chance(25):  # (kh, kw), stride (sh, sw)
+            sizes = tuple(self.pick([1, 2, 3]) if n >= 3 else self.pick([1, 2]) for n in x.shape[1:])
+            strides = tuple(self.pick([1, 2, 3]) for _ in sizes)
+            out = [(n - k) // s + 1 for n, k, s in zip(x.shape[1:], sizes, strides)]
+            text = f"{kind}_pool2d({x.text}, ({sizes[0]}, {sizes[1]}), stride=({strides[0]}, {strides[1]}))"
+            return Term(text, (x.shape[0], *out), x.batched)
+        size_ = self.pick([1, 2, 2, 3]) if min(x.shape[1:]) >= 3 else self.pick([1, 2])
+        stride = self.pick([None, None, 1, 2, 3])
         out = [(n - size_) // (stride or size_) + 1 for n in x.shape[1:]]
-        text = f"{kind}_pool2d({x.text}, {size_}" + (f", stride={stride}" if stride else "") + ")"
+        text = f"{kind}_pool{dims}d({x.text}, {size_}" + (f", stride={stride}" if stride else "") + ")"
         return Term(text, (x.shape[0], *out), x.batched)
 
     def masked_softmax(self) -> Term | None:

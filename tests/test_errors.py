@@ -126,6 +126,20 @@ BAD_SPECS = [
         "loss.formula",
         "does not use the prediction y",
     ),
+    (  # regression: a number computed by functions (exp(exp(5)), 1e64) as an argument hung the derivation
+        "formula_tower_of_exponentials",
+        GOOD_HEAD + "functions: {f: 'exp(exp(exp(exp(5)))) * z'}\nlayers: [{units: 2, activation: f}]\nloss: mse\n",
+        "functions.f",
+        "number too large in a function argument at column 9; numbers in exponents and function arguments must be "
+        "within +-1000",
+    ),
+    (  # regression: a loss flat in y (derivative 0 wherever defined) was accepted and trained nothing
+        "formula_loss_flat_in_y",
+        GOOD_HEAD + RELU + "loss: {formula: 'step(y - t) + max(sign(y), 0) * t'}\n",
+        "loss.formula",
+        "the formula 'step(y - t) + max(sign(y), 0) * t' is flat in the prediction y (its derivative in y is 0 "
+        "wherever it is defined), so every gradient would be 0; write a loss that changes with y",
+    ),
     (  # regression: log of an identity output's values (outside (0, 1)) was accepted
         "binary_cross_entropy_of_identity",
         GOOD_HEAD + "layers: [{units: 2, activation: identity}]\nloss: binary_cross_entropy\n",
@@ -193,6 +207,40 @@ BAD_GRAPH_SPECS = [
         "params.V",
         "the network has 50,000,015 parameters up to here, more than the 50,000,000 symprop allows",
     ),
+    (  # regression: a loss flat in every parameter (sum(step(y - t))) was accepted and trained nothing
+        "loss_flat_in_every_parameter",
+        GRAPH_HEAD + "nodes: {z: W @ x + b}\nloss: sum(step(z - t)) + 2 * sum(sign(z))\n",
+        "loss",
+        "every parameter's gradient is 0 wherever it is defined (the loss reaches them only through step, sign or "
+        "another flat function), so training would change nothing; write a loss that changes with the parameters",
+    ),
+    (  # regression: exp(exp(exp(exp(5)))) hung the derivation
+        "tower_of_exponentials",
+        GRAPH_HEAD + "nodes: {z: exp(exp(exp(exp(5)))) * (W @ x + b)}\nloss: half_sse(z, t)\n",
+        "nodes.z",
+        "number too large in a function argument at column 9",
+    ),
+    (  # regression: an input of a billion elements a sample was accepted (24 GB and minutes, then killed)
+        "too_many_input_elements",
+        GRAPH_HEAD.replace("x: 4", "x: [1000, 1000, 1000]") + "nodes: {z: W @ x + b}\nloss: half_sse(z, t)\n",
+        "inputs.x",
+        "x has 1,000,000,000 elements per sample (shape [1000, 1000, 1000]), more than the 1,000,000 symprop allows "
+        "(8 MB a sample in float64); make it smaller",
+    ),
+    (
+        "too_many_int_input_elements",
+        GRAPH_HEAD.replace("x: 4", "x: {shape: [2000, 1000], dtype: int, range: 3}")
+        + "nodes: {z: W @ x + b}\nloss: half_sse(z, t)\n",
+        "inputs.x",
+        "x has 2,000,000 elements per sample (shape [2000, 1000])",
+    ),
+    (  # regression: a node of a billion elements built from a small input was accepted
+        "too_many_node_elements",
+        GRAPH_HEAD.replace("x: 4", "x: 1000")
+        + "nodes:\n  z: W @ x[:4] + b + sum(einsum('i,j,k->ijk', x, x, x))\nloss: half_sse(z, t)\n",
+        "nodes.z",
+        "\"einsum('i,j,k->ijk', x, x, x)\" has 1,000,000,000 elements per sample (shape [1000, 1000, 1000])",
+    ),
 ]
 
 
@@ -223,6 +271,20 @@ def test_a_network_just_below_the_parameter_limit_derives_as_fast_as_a_small_one
         derivation.write_latex(tmp_path)
         seconds[units] = time.perf_counter() - start
     assert seconds[7000] < 3 * seconds[7] + 2, seconds
+
+
+def test_one_weight_over_many_inputs_derives_in_seconds(tmp_path):
+    """Regression: sum(x) of 10,000 inputs built its per-weight view with Python's sum (quadratic
+    in SymPy: minutes); now with Add, and above 10,000 elements a sample there is no such view."""
+    for size, scalar in ((5000, True), (20000, False)):
+        spec = {"name": "wide", "inputs": {"x": size}, "targets": {"t": 1}, "params": {"w": [1]}, "nodes": {"y": "w * sum(x)"},
+                "loss": "half_sse(y, t)"}  # fmt: skip
+        start = time.perf_counter()
+        derivation = symprop.derive(symprop.from_dict(spec))
+        assert derivation.has_scalar is scalar
+        derivation.write_latex(tmp_path)
+        assert time.perf_counter() - start < 10
+    assert derivation.scalar_refusal == "20,005 elements per sample (at most 10,000)"
 
 
 def test_missing_spec_file(tmp_path, capsys):

@@ -31,6 +31,12 @@ from symprop.emit.numpy.sharing import shared_values, transposed_once
         ("E = -H5 ** 2", "H5", "-X1", "E = -(-X1) ** 2"),  # -(x ** 2): the power first
         ("E = A - H5", "H5", "-X1", "E = A - (-X1)"),  # a binary minus
         ("E = -H5", "H5", "X1 + 1", "E = -(X1 + 1)"),
+        # Regression (scripts/fuzz_backends.py, spec 20044): A * B @ C is (A * B) @ C, a wrong number
+        ("Y = A * H", "H", "B @ C", "Y = A * (B @ C)"),
+        ("Y = A * -H", "H", "B @ C", "Y = A * -(B @ C)"),
+        ("Y = H * A", "H", "B @ C", "Y = B @ C * A"),  # (B @ C) * A: left to right
+        ("Y = A @ H", "H", "B * C", "Y = A @ (B * C)"),
+        ("Y = A - H", "H", "B @ C", "Y = A - B @ C"),
     ],
 )
 def test_substituted_parenthesises_only_where_needed(line, name, value, expected):
@@ -294,3 +300,23 @@ def test_a_line_a_rewrite_made_too_long_is_laid_out_again():
     long_code = code.replace("E_a = ", "E_a = 2.0 * ") + ".sum(axis=(-4, -3, -2, -1)) / 54"
     assert refitted(f"# E_a = huber(h5, t)\n    {long_code}") == f"# E_a = huber(h5, t)\n    {long_code}  # noqa: E501"
     assert refitted("dZ = dA * A  # dE/dz = dE/da * a") == "dZ = dA * A  # dE/dz = dE/da * a"  # fits: as it was
+
+
+def test_a_product_of_two_matrix_products_is_computed_as_written(tmp_path):
+    """Regression (scripts/fuzz_backends.py, spec 20044): (x @ x.T) * (x @ x.T), inlined into the
+    loss's line, was written X @ X.T * X @ X.T, that is ((X @ X.T) * X) @ X.T: with square x a
+    silently wrong loss (3.88 for 15.6)."""
+    import symprop
+    from symprop.check import load_module
+
+    spec = {"name": "products", "inputs": {"x": [3, 3], "u": 3}, "targets": {"t": 3}, "params": {"W": [3, 3]},
+            "nodes": {"h": "(x @ transpose(x)) * (x @ transpose(x))", "y": "W @ u"},
+            "loss": "half_sse(y, t) + 0.1 * mean(h ** 2)"}  # fmt: skip
+    module = load_module(symprop.derive(symprop.from_dict(spec)).write_numpy(tmp_path))
+    params = module.init_params(0)
+    X, T = module.sample_batch(2, 0)
+    h = (X["x"] @ np.swapaxes(X["x"], 1, 2)) ** 2
+    y = X["u"] @ params["W"].T
+    expected = np.mean(0.5 * ((y - T) ** 2).sum(axis=1) + 0.1 * (h**2).mean(axis=(1, 2)))
+    assert module.loss(params, X, T) == pytest.approx(expected, rel=1e-12)
+    assert module.loss_and_grad(params, X, T)[0] == pytest.approx(expected, rel=1e-12)

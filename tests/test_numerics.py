@@ -7,7 +7,9 @@ import warnings
 import numpy as np
 import pytest
 
+import symprop
 from symprop import registry
+from symprop.check import load_module
 
 HIDDEN = sorted(set(registry.ACTIVATIONS) - {"softmax", "swish"})
 USUAL_OUTPUT = {
@@ -136,3 +138,16 @@ def test_cross_entropy_targets_must_sum_to_one_along_the_softmax_axis(backend, t
     where = "; row 0, 3 sums to 0$" if backend != "scalar" else ", got "
     with pytest.raises(ValueError, match="^T: cross-entropy targets must sum to 1 along axis -2" + where):
         module.loss_and_grad(params, X, T)
+
+
+def test_every_activation_of_a_scalar_parameter_runs(tmp_path):
+    """Regression (scripts/fuzz_backends.py, spec 7121): gelu of a parameter of shape [] crashed in
+    _gelu_derivative ("return arrays must be of ArrayType": a NumPy scalar has no out=)."""
+    for name in sorted(registry.ACTIVATIONS):
+        spec = {"name": f"scalar_{name}", "inputs": {"x": 2}, "targets": {"t": 2}, "params": {"W": [2, 2], "s": []},
+                "nodes": {"y": f"{name}(s) * (W @ x)"}, "loss": "half_sse(y, t)"}  # fmt: skip
+        module = load_module(symprop.derive(symprop.from_dict(spec)).write_numpy(tmp_path))
+        params = {**module.init_params(0), "s": np.asarray(0.3)}
+        X, T = module.sample_batch(3, 0)
+        _, grads = module.loss_and_grad(params, X, T)
+        assert np.shape(grads["s"]) == () and np.isfinite(grads["s"]), name

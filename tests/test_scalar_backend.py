@@ -294,6 +294,18 @@ def test_a_library_as_backend_is_pointed_to_array_api(tmp_path, capsys):
     assert capsys.readouterr().err == f"symprop: error: {said}\n"
 
 
+def test_a_graph_of_too_many_elements_is_one_line(tmp_path, capsys):
+    """Regression: one weight over 20,000 inputs passed the parameter limit (a line per element)."""
+    spec = tmp_path / "wide.yaml"
+    text = "name: wide\ninputs: {x: 20000}\ntargets: {t: 1}\nparams: {w: [1]}\nnodes: {y: w * sum(x)}\nloss: half_sse(y, t)\n"
+    spec.write_text(text)
+    assert main(["derive", str(spec), "-o", str(tmp_path / "out"), "--backend", "scalar"]) == 2
+    assert capsys.readouterr().err == (
+        "symprop: error: wide: 20,005 elements per sample; --backend scalar writes straight-line code for at most 10,000 "
+        "(use --backend numpy)\n"
+    )
+
+
 def test_a_network_above_the_limit_is_one_line_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["derive", str(EXAMPLES / "mlp_784_30_10.yaml"), "-o", str(out), "--backend", "scalar"]) == 2
@@ -411,6 +423,18 @@ def test_a_node_named_like_a_builtin_is_refused_in_one_line():
     with pytest.raises(SymPropError, match=r"^shadow: --backend scalar would use the name 'len' twice"):
         derivation.scalar_source()
     assert derivation.numpy_source()  # the NumPy backend has no such name
+
+
+def test_inputs_named_like_the_loops_helpers_get_other_loop_variables(tmp_path):
+    """Regression: inputs total, plain (and targets sample_error, params_error) were refused: their
+    loop variable _total, _plain, ... was the module's accumulator or helper."""
+    spec = {"name": "helpers", "inputs": {"total": 2, "plain": 2}, "targets": {"sample_error": 1, "params_error": []},
+            "params": {"w": [1, 2]}, "nodes": {"y": "w @ (total * plain)"},
+            "loss": "half_sse(y, sample_error) + half_sse(sum(y), params_error)"}  # fmt: skip
+    numpy_module, scalar_module = _modules(symprop.from_dict(spec), tmp_path)
+    assert_modules_agree(numpy_module, scalar_module)
+    source = (tmp_path / "scalar" / "helpers.py").read_text()
+    assert "for _total_sample, _plain_sample in zip(_plain(X[\"total\"]), _plain(X[\"plain\"])):" in source
 
 
 def test_the_elements_of_one_sample_are_built_once():

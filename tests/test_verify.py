@@ -785,3 +785,29 @@ def test_the_chain_rule_sum_is_built_once_for_the_handout_and_verify():
         [("E", "a2_2", "a2_2 - t_2"), ("a2_2", "z2_2", "a2_2*(1 - a2_2)"), ("z2_2", "a1_1", "W2_21")],
     ]
     assert d.scalar.branch_terms(next(s for s in d.scalar.adjoints if s.name == "a2_1")) is None  # one path
+
+
+@pytest.mark.parametrize("form", ["vector", "matrix"])
+def test_a_claim_with_a_constant_below_what_500_digits_tell_from_0_gets_no_verdict(form):
+    # Bug: exp(-exp(exp(2))), about 1e-703, escaped the last check at 500 digits: judged correct
+    # (now refused as an argument beyond 1000); a product of tiny numbers still gets there.
+    tiny = "(1 + exp(-1000) / (1 + exp(1000)))"
+    claim = f"{TUTORIAL_W2_11}*{tiny}" if form == "vector" else f"(a2 - t)*a2*(1 - a2)*{tiny} @ a1.T"
+    with pytest.raises(SymPropError) as error:
+        verifier("tutorial_222").check("W2_11" if form == "vector" else "W2", claim)
+    assert str(error.value) == (
+        f"claim {claim!r}: it holds a number of about 1e-869, too small for the comparison (500 digits) "
+        "to tell from 0; it cannot decide such a claim"
+    )
+    # A tiny constant the 500 digits do tell apart is still wrong, with its point.
+    assert verifier("tutorial_222").check("W2_11", f"{TUTORIAL_W2_11}*(1 + exp(-1000) / (1 + exp(95)))").verdict == "wrong"
+
+
+def test_a_claim_of_a_tower_of_exponentials_is_refused_not_evaluated():
+    # Bug: exp(exp(exp(exp(5)))) passed the +-1000 check (only written numbers were checked) and
+    # its evaluation never ended; a computed number beyond 1000 in an argument is now refused too.
+    with pytest.raises(SymPropError, match=r"number too large in a function argument at column 9"):
+        verifier("tutorial_222").check("W2_11", "exp(exp(exp(exp(5))))")
+    with pytest.raises(SymPropError, match=r"number too large in an exponent"):
+        verifier("tutorial_222").check("W2_11", "a1_1 ** exp(7)")
+    assert verifier("tutorial_222").check("W2_11", f"{TUTORIAL_W2_11} * exp(exp(1)) / exp(exp(1))").verdict == "correct"

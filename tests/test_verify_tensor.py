@@ -400,3 +400,32 @@ def test_a_claim_with_a_number_finer_than_float64_tells_apart_gets_no_verdict(cl
     assert tutorial.check("W2", "dz2 @ a1.T * (1 + 1e-40) + 1").verdict == "wrong"  # wrong anyway
     with pytest.raises(SymPropError, match="the number 1e-40 is finer"):  # a large network: the same
         verifier("self_attention").check("Wq", "X.T @ dq * (1 + 1e-40)")
+
+
+@pytest.mark.parametrize(
+    ("claim", "part"),
+    [
+        ("dz2 @ a1.T * (1 + exp(-60))", "'exp(-60)' is about 1e-27"),
+        ("dz2 @ a1.T + exp(-50)", "'exp(-50)' is about 1e-22"),
+        ("dz2 @ a1.T * (1 + 10**-60)", "'10**-60' is about 1e-61"),
+        ("dz2 @ a1.T * (1 + 1/exp(800))", "'1/exp(800)' is about 1e-348"),  # 0 in float64: computed exactly
+        ("dz2 @ a1.T * (1 + sigmoid(-40))", "'sigmoid(-40)' is about 1e-18"),
+    ],
+)
+def test_a_claim_with_a_tiny_number_made_by_a_function_gets_no_verdict(claim, part):
+    # Bug: only numbers written out were checked; these agreed in float64 and were judged correct.
+    tutorial = Verifier(ROOT / "examples" / "tutorial_222.yaml")  # dz2: the numeric path
+    with pytest.raises(SymPropError) as error:
+        tutorial.check("W2", claim)
+    assert str(error.value) == (
+        f"claim {claim!r}: its part {part}, finer than what this network's numeric comparison tells apart "
+        "(float64, relative 1e-09); it cannot decide such a claim"
+    )
+    assert tutorial.check("W2", "dz2 @ a1.T * exp(2) / exp(2) * (e**2 - exp(2) + 1)").verdict == "correct"
+    assert tutorial.check("W2", "dz2 @ a1.T * (1 + exp(-10))").verdict == "wrong"  # float64 tells it apart
+    assert tutorial.check("W2", "dz2 @ a1.T * (1 + exp(-60)) + 1").verdict == "wrong"  # wrong anyway
+
+
+def test_a_claim_with_a_number_too_small_to_compute_exactly_gets_no_verdict():
+    with pytest.raises(SymPropError, match="its part 'exp[(]-2000[)]' cannot be computed exactly"):
+        verifier("self_attention").check("Wq", "X.T @ dq * (1 + exp(-2000))")

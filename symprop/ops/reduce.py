@@ -87,7 +87,7 @@ class Reduce(Op):
         # it would only compare every pair of them (quadratic, 30 s for 100 elements).
         if self.kind == "max":
             return [sp.Max(*terms, evaluate=False) for terms in groups.values()]
-        return [self.scale * sum(terms) for terms in groups.values()]
+        return [self.scale * sp.Add(*terms) for terms in groups.values()]  # sum(): quadratic in the terms
 
     # -- NumPy --------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,7 @@ from ..ops import (
     arg_symbol,
     broadcast_shape,
 )
-from ..spec_reader import substituting
+from ..spec_reader import MAX_UNITS, substituting, too_many_elements
 from .calls import ELEMENTWISE_FUNCTIONS, TENSOR_FUNCTIONS, CallLowering, operands
 from .expressions import OPERATOR_SYMBOLS, TensorExpr, TensorReader
 
@@ -234,6 +235,9 @@ class Lowering(CallLowering):
 
     def new(self, name: str | None, root: str, op, inputs: tuple[str, ...], shape, tree: TensorExpr | None = None) -> str:
         self.check_dtypes(op, inputs, tree)
+        if math.prod(shape) > MAX_UNITS:  # einsum("i,j,k->ijk", x, x, x) of a small x
+            label = name if name is not None else repr(self.text(tree)) if tree is not None else f"a part of {root}"
+            self.fail(too_many_elements(label, tuple(shape)))
         if name is None:
             name = self.fresh(root)
             if tree is not None:

@@ -16,7 +16,7 @@ from ..ops import (
     arg_symbol,
 )
 from ..spec import INITS, ParamInit, flatten
-from ..spec_reader import MATH_FUNCTIONS, MAX_PARAMS, FieldReader, kind_of, too_many_params
+from ..spec_reader import MATH_FUNCTIONS, MAX_PARAMS, MAX_UNITS, FieldReader, kind_of, too_many_elements, too_many_params
 from .calls import TENSOR_FUNCTIONS
 from .lowering import Lowering
 from .network import GraphExample, GraphNetwork
@@ -175,6 +175,8 @@ class GraphReader(FieldReader):
                 shapes[name] = self.discrete_leaf(name, value, where)
             else:
                 shapes[name] = self.shape(value, where)
+            if math.prod(shapes[name]) > MAX_UNITS:  # [1000, 1000, 1000]: 8 GB a sample, minutes of deriving
+                self.fail(where, too_many_elements(name, shapes[name]))
         return shapes
 
     def discrete_leaf(self, name: str, value: dict, where: str) -> tuple[int, ...]:

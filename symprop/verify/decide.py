@@ -24,7 +24,8 @@ How a claim is decided (``Setting.compare``):
    A difference below 30 digits (``*(1 + 1e-40)``) is not rounding, though: such a claim is
    evaluated once more at ``HIGH_POINTS`` points with ``HIGH_DIGITS`` digits (``DIGITS`` more
    than its smallest constant needs, ``exp(-1000)``, up to ``MAX_DIGITS``), where rounding
-   shrinks and a real difference does not.  A difference below that without a tiny constant
+   shrinks and a real difference does not.  A claim agreeing there whose constant is too small
+   for ``MAX_DIGITS`` (``exp(-exp(exp(2)))``) gets no verdict.  A difference below that without a tiny constant
    (``*(1 + exp(-200*(x_1**2 + 1)))``, below 1e-86) still passes: no mistake of a derivation.
 
 Cross-entropy after softmax: the derivation's ``dE/dz = a - t`` assumes targets that sum to
@@ -170,6 +171,7 @@ class Setting:
             found = self._first_difference(rest, k, high)
             if found is not None:
                 return False, f"numeric comparison ({high} digits; equal to {DIGITS} digits)", (k, unproven[found])
+        refuse_tinier_than_digits([claim for claim, _ in rest])
         proved = len(pairs) - len(unproven)
         how = f"{proved} of {len(pairs)} elements by symbolic proof, the rest " if len(pairs) > 1 and proved else ""
         digits = f"{DIGITS} and {high} digits"
@@ -331,6 +333,26 @@ def digits_for(claim: sp.Expr) -> int:
     """Digits at which a claim accepted at ``DIGITS`` is checked once more: a difference that is
     only rounding shrinks with the precision, ``*(1 + 1e-40)`` does not.  A claim whose constants
     are tiny (``1e-60``, ``exp(-200)``) gets ``DIGITS`` more digits than the smallest one needs."""
+    return min(MAX_DIGITS, max(HIGH_DIGITS, tiniest_constant(claim) + DIGITS))
+
+
+class Undecidable(SymPropError):
+    """A claim the comparison cannot decide (the verifier names the claim)."""
+
+
+def refuse_tinier_than_digits(claims) -> None:
+    """No verdict on a claim agreeing at ``MAX_DIGITS`` whose constant is below what they tell from 0
+    with ``DIGITS`` to spare (``exp(-exp(exp(2)))``, about 1e-703): it would pass as correct."""
+    tiniest = max(map(tiniest_constant, claims))
+    if tiniest + DIGITS > MAX_DIGITS:
+        raise Undecidable(
+            f"it holds a number of about 1e-{tiniest}, too small for the comparison ({MAX_DIGITS} digits) "
+            "to tell from 0; it cannot decide such a claim"
+        )
+
+
+def tiniest_constant(claim: sp.Expr) -> int:
+    """-log10 of the smallest nonzero constant part of ``claim`` (0 if none is below 1)."""
     smallest = 0
     for part in sp.preorder_traversal(claim):
         if part.free_symbols or not isinstance(part, sp.Expr) or part == 0:
@@ -338,7 +360,7 @@ def digits_for(claim: sp.Expr) -> int:
         size = sp.Abs(part).evalf(5)
         if isinstance(size, sp.Float) and size._mpf_[1]:  # 0.e-126: sympy could not tell it from 0
             smallest = max(smallest, -int(mpmath.floor(mpmath.log10(mpmath.mpf(size._mpf_)))))
-    return min(MAX_DIGITS, max(HIGH_DIGITS, smallest + DIGITS))
+    return smallest
 
 
 def decimal_text(value) -> str:

@@ -18,14 +18,16 @@ The risk of accepting a wrong claim: a claim that differs from the gradient only
 random points miss (the kinks of relu, abs or max, where the spec's subgradient is a choice;
 targets off the simplex for cross-entropy), or by less than ``ATOL`` of the gradient's scale
 at every point (a term such as exp(-1e9) that float64 rounds to 0 anyway).  A claim that agrees
-but holds a number float64 and ``RTOL`` cannot resolve (``1 + 1e-40``, ``1.0000000001``) gets no
-verdict (``refuse_fine_numbers``); one tiny without such a number (``1 + exp(-50)``) still passes.  A claim that
+but holds a number float64 and ``RTOL`` cannot resolve (``1 + 1e-40``, ``1.0000000001``, ``1 + exp(-50)``)
+gets no verdict (``refuse_fine_numbers``); a tiny term of the values (``exp(-50 * (1 + x**2))``) still passes.  A claim that
 agrees with the gradient at six random points of a smooth network but is wrong elsewhere
 would have to differ from it by a function vanishing at all six: it does not happen by chance.
 """
 
 from __future__ import annotations
 
+import ast
+import math
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -34,8 +36,9 @@ import numpy as np
 import sympy as sp
 
 from ..errors import SymPropError
-from ..formula import FormulaError
+from ..formula import FormulaError, FormulaReader
 from .claim_values import ShapeError
+from .decide import tiniest_constant
 from .probe import SAMPLES, SEEDS, Point, Probe
 from .reading import short
 from .tensor_claims import Part, TensorReader
@@ -247,14 +250,33 @@ class TensorCheck:
 
     def refuse_fine_numbers(self, evaluation: Evaluation) -> None:
         """A claim that agrees, but holds a number finer than the comparison tells apart (``1e-40``,
-        ``1.0000000001``): float64 and ``RTOL`` could not see what it changes, so no verdict.
-        (A tiny number made otherwise, ``exp(-50)``, is not seen here: see the module docstring.)"""
+        ``1.0000000001``, ``exp(-50)``, ``10**-60``): float64 and ``RTOL`` could not see what it
+        changes, so no verdict.  A part of numbers only is computed exactly (``exp(-800)`` is 0 in float64)."""
         for number in evaluation.reader.numbers:
             if number and (abs(number) < RTOL or sp.Rational(f"{float(number):.{SIGNIFICANT}g}") != number):
                 raise SymPropError(
                     f"claim {short(evaluation.text)}: the number {float(number):.12g} is finer than this network's "
                     f"numeric comparison tells apart (float64, relative {RTOL:g}); it cannot decide such a claim"
                 )
+        reader = evaluation.reader
+        parts = [node for node in ast.walk(reader.tree.body) if _numbers_only(node, self.names)]
+        for node in reversed(parts):  # the innermost first
+            tiniest, typed = self._tiniest(ast.unparse(node)), reader.original(node)
+            if tiniest is None or tiniest > -math.log10(RTOL):
+                size = f"is about 1e-{tiniest}, finer than" if tiniest is not None else "cannot be computed exactly to see"
+                raise SymPropError(
+                    f"claim {short(evaluation.text)}: its part {short(typed)} {size} what this network's numeric "
+                    f"comparison tells apart (float64, relative {RTOL:g}); it cannot decide such a claim"
+                )
+
+    def _tiniest(self, text: str) -> int | None:
+        """-log10 of the smallest constant in the exact value of a part of numbers (None: unreadable exactly)."""
+        exact = {"pi": sp.pi, "e": sp.E}
+        symbols = {name: exact.get(name, sp.Float(value)) for name, value in self.names.constants.items()}
+        try:
+            return tiniest_constant(FormulaReader(text, symbols, self.names.scalar_functions).read())
+        except (FormulaError, SymPropError, TypeError, ValueError, ArithmeticError):
+            return None
 
     # -- comparing ----------------------------------------------------------------------------------
 
@@ -304,3 +326,17 @@ def _differs(claim: np.ndarray, correct: np.ndarray, scale: float) -> np.ndarray
         bound = RTOL * (np.abs(claim) + np.abs(correct)) + ATOL * scale
         same = (np.isfinite(claim) & (gap <= bound)) | (claim == correct)  # inf is never within a bound
     return ~same
+
+
+def _numbers_only(node: ast.AST, names: TensorNames) -> bool:
+    """Whether ``node`` computes a number from numbers only (``exp(-50)``, ``2 * pi``; not ``3``)."""
+    if not isinstance(node, (ast.Call, ast.BinOp, ast.UnaryOp)):
+        return False
+    called = {id(part.func) for part in ast.walk(node) if isinstance(part, ast.Call)}
+    for part in ast.walk(node):
+        if isinstance(part, (ast.Subscript, ast.Attribute, ast.keyword)):
+            return False
+        if isinstance(part, ast.Name) and id(part) not in called:
+            if part.id not in names.constants or names.resolve(part.id) is not None:
+                return False
+    return True

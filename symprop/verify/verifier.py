@@ -30,7 +30,7 @@ from .claim_values import ShapeError, describe_shape, is_array
 from .claims import ClaimFactor, ClaimNames
 from .claims_latex import translate
 from .claims_text import Names, normalize
-from .decide import DIGITS, Setting, decimal_text, number_at, show
+from .decide import DIGITS, Setting, Undecidable, decimal_text, number_at, show
 from .diagnose import TRANSPOSED, diagnose, is_ratio_note, matrix_notes
 from .familiar import expected_text, factor_text, in_spec_names
 from .reading import ONE_CLAIM, Rewritten, as_typed, read_claim_at, rewrite_claim, short
@@ -299,7 +299,7 @@ class Verifier:
                 result.diagnosis = [f"the claim is {describe_shape(value)}, but d{result.loss}/d{target.name} is a number"]
                 return result
             value = value[0, 0]
-        equal, method, where = setting.compare([(value, gradient.expr)])
+        equal, method, where = _compare(setting, [(value, gradient.expr)], claim.given)
         result.method = method
         if not equal:
             k, _ = where
@@ -353,11 +353,12 @@ class Verifier:
                     f"at sizes {setting.label}: the claim is {describe_shape(value)}, "
                     f"but d{result.loss}/d{target.node} is {describe_shape(expected)}"
                 ]
-                if is_array(value) and value.shape == expected.shape[::-1] and setting.compare(list(zip(value.T, expected)))[0]:
+                transposed = is_array(value) and value.shape == expected.shape[::-1]
+                if transposed and _compare(setting, list(zip(value.T, expected)), given)[0]:
                     result.diagnosis.append(TRANSPOSED)  # x delta^T for delta x^T
                 return result
             pairs = list(zip(list(fitted), list(expected)))
-            equal, method, where = setting.compare(pairs)
+            equal, method, where = _compare(setting, pairs, given)
             methods.append(method)
             if not equal and not is_array(value) and len(expected) > 1:
                 # a number is accepted where it equals every element (0 for a zero gradient);
@@ -405,6 +406,14 @@ class Verifier:
         result.values = {"claim": show(setting.number(claim, k)), "correct": show(setting.number(correct, k))}
         if len(result.point) > SHOWN_POINT:
             result.read = _read_values(setting, k, claim, in_spec_names(setting, correct))
+
+
+def _compare(setting: Setting, pairs, claim: str):
+    """``setting.compare``, a claim it cannot decide refused by name (one line)."""
+    try:
+        return setting.compare(pairs)
+    except Undecidable as exc:
+        raise SymPropError(f"claim {short(claim)}: {exc}") from None
 
 
 def _read_values(setting: Setting, k: int, *exprs) -> dict[str, str]:

@@ -62,6 +62,8 @@ def substituted(text: str, name: str, value: str) -> str:
             wrap = tight_before or tight_after
         elif outer:  # a product: only a power, a quotient's divisor, an index or an attribute binds tighter
             wrap = before.endswith(("/", "**", "@")) or after.startswith(("**", "[", "."))
+            # ... and a matrix product after * or * - (a * b @ c is (a * b) @ c: * and @ group left to right)
+            wrap = wrap or ("@" in outer and re.search(r"\*\s*-?$", before) is not None)
         else:
             wrap = False
         return f"{minus}({value})" if wrap else f"{minus}{value}"
@@ -71,7 +73,7 @@ def substituted(text: str, name: str, value: str) -> str:
 
 def _outer_operators(code: str) -> set[str]:
     """The operators of ``code`` outside brackets: ``+ -`` of a sum, ``*`` of a product (also a
-    formula's juxtaposition ``W x``), or none for a name, a number or a call."""
+    formula's juxtaposition ``W x``), ``@`` of a matrix product, or none for a name, a number or a call."""
     found, depth, previous = ({"-"} if code.startswith("-") else set()), 0, ""  # -x ** 2 is -(x ** 2)
     for position, char in enumerate(code):
         if char in "([{":
@@ -82,7 +84,9 @@ def _outer_operators(code: str) -> set[str]:
             exponent = re.search(r"(?<![\w.])\d+\.?\d*[eE]$", code[:position])  # 1e-5
             if char in "+-" and position and previous not in "*/@(,+-" and not exponent:
                 found.add(char)
-            elif char in "*/@" or (char == " " and code[position + 1 : position + 2] not in "+-*/@" and previous not in "+-*/@ "):
+            elif char == "@":
+                found.add("@")
+            elif char in "*/" or (char == " " and code[position + 1 : position + 2] not in "+-*/@" and previous not in "+-*/@ "):
                 found.add("*")
         if char != " ":
             previous = char

@@ -29,7 +29,7 @@ import sympy as sp
 from ... import module_interface as interface
 from ...errors import SymPropError
 from ...ops import axis_groups
-from ...scalar import ScalarView
+from ...scalar import SCALAR_MAX_ELEMENTS, ScalarView
 from ...templating import render
 from .layout import INDENT, WIDTH, Line, chunked, pattern, pattern_lines, tuples, value_lines
 from .printer import ScalarPrinter, python_code
@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 #: (a line per element and per chain-rule contribution), and above a few hundred weights NumPy's
 #: per-call cost no longer dominates (docs/benchmarks.md).
 SCALAR_BACKEND_LIMIT = 300
+#: The module's own names in the functions that loop over the samples (the template's helpers).
+SAMPLE_HELPERS = {"_total", "_plain", "_sample_error", "_params_error"}
 
 
 class ScalarCode:
@@ -78,6 +80,12 @@ class ScalarModule:
             raise SymPropError(
                 f"{name}: {count:,} parameters; --backend scalar writes straight-line code for at most "
                 f"{SCALAR_BACKEND_LIMIT} (use --backend numpy)"
+            )
+        elements = derivation.element_count
+        if elements > SCALAR_MAX_ELEMENTS:  # a line per element: x of 1,000,000 and one weight
+            raise SymPropError(
+                f"{name}: {elements:,} elements per sample; --backend scalar writes straight-line code for at most "
+                f"{SCALAR_MAX_ELEMENTS:,} (use --backend numpy)"
             )
         if not graph.leaves("input") and not graph.leaves("target"):
             raise SymPropError(f"{name}: --backend scalar needs an input or a target to run over the samples of a batch")
@@ -129,7 +137,7 @@ class ScalarModule:
         """Every name the module assigns or calls is distinct (a node called ``dz1`` would be
         the adjoint of ``z1``): SymPropError naming the first clash."""
         # the functions' own names, and the builtins and helpers their bodies call
-        fixed = {"params", "X", "T", "N", "cache", "outputs", "_total", "_plain", "_sample_error", "_params_error"}
+        fixed = {"params", "X", "T", "N", "cache", "outputs", *SAMPLE_HELPERS}
         fixed |= {"len", "zip", "abs", "max", "min", "isinstance", "int", "float", "ValueError", "TypeError", "KeyError"}
         leaves = {self.sample(n.name) for role in ("input", "target") for n in self.graph.leaves(role) if n.shape}
         elements = {s.name for symbols in self.view.symbols.values() for s in symbols}
@@ -154,10 +162,11 @@ class ScalarModule:
 
     def sample(self, leaf: str) -> str:
         """The loop variable holding one sample of an input or a target: the element itself for
-        a scalar one (nothing to unpack), else ``_`` and the name."""
+        a scalar one (nothing to unpack), else ``_`` and the name (``_plain_sample`` for an input
+        ``plain``: ``_plain`` is a helper the loop calls)."""
         if not self.graph.nodes[leaf].shape:
             return self.view.symbols[leaf][0].name
-        return f"_{leaf}"
+        return f"_{leaf}_sample" if f"_{leaf}" in SAMPLE_HELPERS else f"_{leaf}"
 
     def leaves(self, role: str) -> list:
         return self.graph.leaves(role)
