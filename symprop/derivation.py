@@ -54,7 +54,7 @@ class Derivation:
         #: What was left unsimplified to keep the derivation bounded in time (one line each).
         self.notes: list[str] = []
         self.steps = self._reverse_pass()
-        if getattr(network, "kind", "layers") == "graph" and self.flat():  # a stack's flat loss: spec.FieldReader.loss
+        if getattr(network, "kind", "layers") == "graph" and self.flat():  # a stack's flat loss: spec_reader.FieldReader.loss
             raise SpecError(
                 network.source,
                 "loss",

@@ -283,7 +283,7 @@ def test_one_weight_over_many_inputs_derives_in_seconds(tmp_path):
         derivation = symprop.derive(symprop.from_dict(spec))
         assert derivation.has_scalar is scalar
         derivation.write_latex(tmp_path)
-        assert time.perf_counter() - start < 10
+        assert time.perf_counter() - start < 30  # it took minutes; 30 s leaves room for a loaded CI machine
     assert derivation.scalar_refusal == "20,005 elements per sample (at most 10,000)"
 
 

@@ -109,6 +109,11 @@ def test_targets_off_the_simplex_are_refused_past_the_exact_one_hot_shortcut(sof
             message = rf"^T: cross-entropy targets must sum to 1 along the last axis; row 1 sums to {shown}$"
             with pytest.raises(ValueError, match=message), np.errstate(invalid="ignore"):  # inf - inf
                 module.loss_and_grad(params, X, T2)
+        T2 = T.copy()
+        T2[1] = 0.0
+        T2[1, 0] = np.inf  # a row summing to +inf
+        with pytest.raises(ValueError, match=r"row 1 sums to inf$"), np.errstate(invalid="ignore"):
+            module.loss_and_grad(params, X, T2)
 
 
 def test_check_false_still_turns_class_indices_one_hot(softmax3, emit):
