@@ -54,7 +54,7 @@ MATH_FUNCTIONS = {
 
 TOP_LEVEL_FIELDS = {"name", "input", "layers", "loss", "constants", "functions", "example", "tutorial_names"}
 LAYER_FIELDS = {"units", "activation", "bias"}
-#: Above this many weights the derivation keeps no per-weight scalar expressions.
+#: At most this many units a layer, and elements a sample in a graph spec's input, target or node.
 MAX_UNITS = 1_000_000
 #: Most layers of a stack (deriving and emitting takes some 20 ms a layer, the handout more).
 MAX_LAYERS = 1000

@@ -437,6 +437,17 @@ def test_inputs_named_like_the_loops_helpers_get_other_loop_variables(tmp_path):
     assert "for _total_sample, _plain_sample in zip(_plain(X[\"total\"]), _plain(X[\"plain\"])):" in source
 
 
+def test_two_inputs_with_one_loop_variable_are_refused(tmp_path):
+    """Regression (review of ea59fd7): an input total (loop variable _total_sample) beside an input
+    total_sample looped as one variable, so total took total_sample's values: loss 1740.5 against
+    the NumPy module's 264.5, with no error."""
+    spec = {"name": "twice", "inputs": {"total": 2, "total_sample": 2}, "targets": {"t": 1}, "params": {"w": [1, 2]},
+            "nodes": {"y": "w @ (total * total_sample)"}, "loss": "half_sse(y, t)"}  # fmt: skip
+    message = r"^twice: --backend scalar would loop over two inputs or targets as '_total_sample'; rename one of them$"
+    with pytest.raises(SymPropError, match=message):
+        symprop.derive(symprop.from_dict(spec)).scalar_source()
+
+
 def test_the_elements_of_one_sample_are_built_once():
     """Derivation.elements: the chain-rule count, the per-weight view and the scalar backend read
     one ScalarView (chain_terms built one and the per-weight view another)."""

@@ -775,7 +775,7 @@ def test_the_one_based_hint_is_spelled_one_way():
 
 def test_the_chain_rule_sum_is_built_once_for_the_handout_and_verify():
     """verify's familiar form (``familiar.chain_terms``) and the handout's ``chain_sum`` each built
-    dE/dq as a sum over where q's path branches; both read ``ScalarView.branch_terms`` now: the
+    dE/dq as a sum over where q's path branches; both read ``ScalarDerivation.branch_terms`` now: the
     loss's factor first, in the order of the chain rule, each factor saying what it differentiates."""
     d = symprop.derive(symprop.load(EXAMPLES / "tutorial_222.yaml"))
     a1_1 = next(s for s in d.scalar.adjoints if s.name == "a1_1")

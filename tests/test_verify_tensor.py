@@ -410,6 +410,11 @@ def test_a_claim_with_a_number_finer_than_float64_tells_apart_gets_no_verdict(cl
         ("dz2 @ a1.T * (1 + 10**-60)", "'10**-60' is about 1e-61"),
         ("dz2 @ a1.T * (1 + 1/exp(800))", "'1/exp(800)' is about 1e-348"),  # 0 in float64: computed exactly
         ("dz2 @ a1.T * (1 + sigmoid(-40))", "'sigmoid(-40)' is about 1e-18"),
+        # Regression (review of f5e5ad6): a part between 1e-9 and 1e-7 passed (its tiniest_constant 9 is
+        # not above 9), yet the comparison accepts 2e-9: these wrong claims were judged correct
+        ("dz2 @ a1.T * (1 + 1/1000000000)", "'1/1000000000' is about 1e-9"),
+        ("dz2 @ a1.T * (1 + 19/10000000000)", "'19/10000000000' is about 1e-9"),
+        ("dz2 @ a1.T * 2**(1/1000000000)", "'1/1000000000' is about 1e-9"),
     ],
 )
 def test_a_claim_with_a_tiny_number_made_by_a_function_gets_no_verdict(claim, part):
@@ -418,14 +423,15 @@ def test_a_claim_with_a_tiny_number_made_by_a_function_gets_no_verdict(claim, pa
     with pytest.raises(SymPropError) as error:
         tutorial.check("W2", claim)
     assert str(error.value) == (
-        f"claim {claim!r}: its part {part}, finer than what this network's numeric comparison tells apart "
+        f"claim {claim!r}: its part {part}, too small for this network's numeric comparison to rule on "
         "(float64, relative 1e-09); it cannot decide such a claim"
     )
     assert tutorial.check("W2", "dz2 @ a1.T * exp(2) / exp(2) * (e**2 - exp(2) + 1)").verdict == "correct"
     assert tutorial.check("W2", "dz2 @ a1.T * (1 + exp(-10))").verdict == "wrong"  # float64 tells it apart
+    assert tutorial.check("W2", "dz2 @ a1.T * (1 + 1/100000000)").verdict == "wrong"  # 1e-8: told apart, judged
     assert tutorial.check("W2", "dz2 @ a1.T * (1 + exp(-60)) + 1").verdict == "wrong"  # wrong anyway
 
 
 def test_a_claim_with_a_number_too_small_to_compute_exactly_gets_no_verdict():
-    with pytest.raises(SymPropError, match="its part 'exp[(]-2000[)]' cannot be computed exactly"):
+    with pytest.raises(SymPropError, match="its part 'exp[(]-2000[)]' cannot be computed exactly for"):
         verifier("self_attention").check("Wq", "X.T @ dq * (1 + exp(-2000))")

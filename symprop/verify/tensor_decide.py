@@ -27,7 +27,6 @@ would have to differ from it by a function vanishing at all six: it does not hap
 from __future__ import annotations
 
 import ast
-import math
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -49,6 +48,10 @@ from .wrt_words import choose, no_gradient
 #: Relative and absolute (times the gradient's largest element) tolerances of the comparison.
 RTOL = 1e-9
 ATOL = 1e-12
+#: A part of numbers only below 1e-7 (``tiniest_constant`` 8 or more) gets no verdict: once multiplied
+#: or raised, it can change the value by less than the comparison's 2 * RTOL + ATOL (``2**(1/10**9)``
+#: is 1 + 6.9e-10; ``1 + 19/10**10`` is within 2 * RTOL): such wrong claims were judged correct.
+TINY_PART = 8
 #: A claim that agrees but holds a number below ``RTOL`` or with more significant digits gets no verdict.
 SIGNIFICANT = 9
 
@@ -262,11 +265,11 @@ class TensorCheck:
         parts = [node for node in ast.walk(reader.tree.body) if _numbers_only(node, self.names)]
         for node in reversed(parts):  # the innermost first
             tiniest, typed = self._tiniest(ast.unparse(node)), reader.original(node)
-            if tiniest is None or tiniest > -math.log10(RTOL):
-                size = f"is about 1e-{tiniest}, finer than" if tiniest is not None else "cannot be computed exactly to see"
+            if tiniest is None or tiniest >= TINY_PART:
+                size = f"is about 1e-{tiniest}, too small for" if tiniest is not None else "cannot be computed exactly for"
                 raise SymPropError(
-                    f"claim {short(evaluation.text)}: its part {short(typed)} {size} what this network's numeric "
-                    f"comparison tells apart (float64, relative {RTOL:g}); it cannot decide such a claim"
+                    f"claim {short(evaluation.text)}: its part {short(typed)} {size} this network's numeric "
+                    f"comparison to rule on (float64, relative {RTOL:g}); it cannot decide such a claim"
                 )
 
     def _tiniest(self, text: str) -> int | None:

@@ -197,7 +197,7 @@ class Handout(
 
     def chain_sum(self, symbol: sp.Symbol) -> list[list[sp.Expr]] | None:
         """dE/d``symbol`` as a sum over the elements it reaches where its path first branches
-        (``ScalarView.branch_terms``), each term its factors; None when the path never branches."""
+        (``ScalarDerivation.branch_terms``), each term its factors; None when the path never branches."""
         terms = self.d.scalar.branch_terms(symbol)
         return None if terms is None else [[f.expr for f in term] for term in terms]
 

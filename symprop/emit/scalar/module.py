@@ -139,7 +139,14 @@ class ScalarModule:
         # the functions' own names, and the builtins and helpers their bodies call
         fixed = {"params", "X", "T", "N", "cache", "outputs", *SAMPLE_HELPERS}
         fixed |= {"len", "zip", "abs", "max", "min", "isinstance", "int", "float", "ValueError", "TypeError", "KeyError"}
-        leaves = {self.sample(n.name) for role in ("input", "target") for n in self.graph.leaves(role) if n.shape}
+        samples = [self.sample(n.name) for role in ("input", "target") for n in self.graph.leaves(role) if n.shape]
+        leaves = set(samples)
+        if len(samples) != len(leaves):  # an input total (_total_sample) beside an input total_sample
+            twice = sorted({name for name in samples if samples.count(name) > 1})[0]
+            raise SymPropError(
+                f"{self.derivation.name}: --backend scalar would loop over two inputs or targets as {twice!r}; "
+                "rename one of them"
+            )
         elements = {s.name for symbols in self.view.symbols.values() for s in symbols}
         made = [line.target for line in self.forward_lines]
         temporaries = {name for name in made if name not in elements}
