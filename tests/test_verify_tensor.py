@@ -386,7 +386,12 @@ def test_a_softmax_cross_entropy_along_axis_0_is_verified_with_targets_on_its_si
 
 
 @pytest.mark.parametrize(
-    ("claim", "number"), [("dz2 @ a1.T * (1 + 1e-40)", "1e-40"), ("dz2 @ a1.T * 1.0000000001", "1.0000000001")]
+    ("claim", "number"),
+    [
+        ("dz2 @ a1.T * (1 + 1e-40)", "1e-40"),
+        ("dz2 @ a1.T * 1.0000000001", "1.0000000001"),
+        ("dz2 @ a1.T * (1 + 1.5e-9)", "1.5e-09"),  # regression: above RTOL, yet within the comparison's 2 * RTOL
+    ],
 )
 def test_a_claim_with_a_number_finer_than_float64_tells_apart_gets_no_verdict(claim, number):
     # Bug: the float64 comparison (relative 1e-9) accepted these as correct.

@@ -48,11 +48,11 @@ from .wrt_words import choose, no_gradient
 #: Relative and absolute (times the gradient's largest element) tolerances of the comparison.
 RTOL = 1e-9
 ATOL = 1e-12
-#: A part of numbers only below 1e-7 (``tiniest_constant`` 8 or more) gets no verdict: once multiplied
+#: A number written, or a part of numbers only, below 1e-7 (``tiniest_constant`` 8 or more) gets no verdict: once multiplied
 #: or raised, it can change the value by less than the comparison's 2 * RTOL + ATOL (``2**(1/10**9)``
 #: is 1 + 6.9e-10; ``1 + 19/10**10`` is within 2 * RTOL): such wrong claims were judged correct.
 TINY_PART = 8
-#: A claim that agrees but holds a number below ``RTOL`` or with more significant digits gets no verdict.
+#: A claim that agrees but holds a number with more significant digits (or below 1e-7) gets no verdict.
 SIGNIFICANT = 9
 
 
@@ -256,7 +256,7 @@ class TensorCheck:
         ``1.0000000001``, ``exp(-50)``, ``10**-60``): float64 and ``RTOL`` could not see what it
         changes, so no verdict.  A part of numbers only is computed exactly (``exp(-800)`` is 0 in float64)."""
         for number in evaluation.reader.numbers:
-            if number and (abs(number) < RTOL or sp.Rational(f"{float(number):.{SIGNIFICANT}g}") != number):
+            if number and (abs(number) < 10 ** (1 - TINY_PART) or sp.Rational(f"{float(number):.{SIGNIFICANT}g}") != number):
                 raise SymPropError(
                     f"claim {short(evaluation.text)}: the number {float(number):.12g} is finer than this network's "
                     f"numeric comparison tells apart (float64, relative {RTOL:g}); it cannot decide such a claim"
