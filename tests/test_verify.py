@@ -458,6 +458,10 @@ def test_a_transposed_claim_of_the_transposed_shape_is_told_so():
     assert (transposed.verdict, transposed.diagnosis[-1]) == ("wrong", TRANSPOSED)
     wrong = symprop.verify(net, "W1", "x @ ((t - a1) * a1 * (1 - a1)).T")  # also the sign: not a transpose alone
     assert wrong.verdict == "wrong" and TRANSPOSED not in wrong.diagnosis
+    # Regression (review): the transpose check is a hint; a claim it cannot decide (a constant too
+    # small for 500 digits) raised instead of being wrong by its shape
+    tiny = symprop.verify(net, "W1", "x @ ((a1 - t) * a1 * (1 - a1)).T * (1 + exp(-1000) / (1 + exp(1000)))")
+    assert tiny.verdict == "wrong" and TRANSPOSED not in tiny.diagnosis
 
 
 def test_exactly_one_claim_form():

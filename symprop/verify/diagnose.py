@@ -16,7 +16,7 @@ from ..ops import unflat_index
 from ..scalar import ElementGradient, Factor
 from .claim_values import is_array
 from .claims import ClaimFactor
-from .decide import DIAGNOSIS_POINTS, DIGITS, Setting, close, digits_for
+from .decide import DIAGNOSIS_POINTS, DIGITS, Setting, Undecidable, close, digits_for
 from .familiar import factor_text, familiar
 from .result import Agreement
 from .writing import sstr
@@ -350,6 +350,15 @@ def _wrap(text: str) -> str:
 #: The whole matrix explained: an element's own diagnosis would compare it with its mirror's
 #: gradient ("you wrote a1 * delta2.T; dE/dW2_12 = ..."), which only confuses.
 TRANSPOSED = "your matrix is the transpose of the correct one (W has shape (outputs, inputs))"
+
+
+def is_transpose(setting: Setting, value, expected) -> bool:
+    """Whether a claim of the transposed shape is the transpose of the gradient: a hint only, so a
+    claim the comparison cannot decide keeps its verdict (wrong, by its shape) without the hint."""
+    try:
+        return setting.compare(list(zip(value.T, expected)))[0]
+    except Undecidable:
+        return False
 
 
 def matrix_notes(setting: Setting, value, expected, k: int) -> list[str]:

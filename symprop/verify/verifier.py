@@ -31,7 +31,7 @@ from .claims import ClaimFactor, ClaimNames
 from .claims_latex import translate
 from .claims_text import Names, normalize
 from .decide import DIGITS, Setting, Undecidable, decimal_text, number_at, show
-from .diagnose import TRANSPOSED, diagnose, is_ratio_note, matrix_notes
+from .diagnose import TRANSPOSED, diagnose, is_ratio_note, is_transpose, matrix_notes
 from .familiar import expected_text, factor_text, in_spec_names
 from .reading import ONE_CLAIM, Rewritten, as_typed, read_claim_at, rewrite_claim, short
 from .result import VerifyResult
@@ -353,8 +353,7 @@ class Verifier:
                     f"at sizes {setting.label}: the claim is {describe_shape(value)}, "
                     f"but d{result.loss}/d{target.node} is {describe_shape(expected)}"
                 ]
-                transposed = is_array(value) and value.shape == expected.shape[::-1]
-                if transposed and _compare(setting, list(zip(value.T, expected)), given)[0]:
+                if is_array(value) and value.shape == expected.shape[::-1] and is_transpose(setting, value, expected):
                     result.diagnosis.append(TRANSPOSED)  # x delta^T for delta x^T
                 return result
             pairs = list(zip(list(fitted), list(expected)))
