@@ -29,11 +29,11 @@ import argparse
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import _common  # noqa: I001  (first: pins the threads before NumPy loads)
 import numpy as np
+from bench_gemm import sample
 from numba import njit
 
 JIT = {"error_model": "numpy", "fastmath": True, "cache": True}
@@ -164,17 +164,6 @@ PRODUCTS = [
     ("784-256-256-10", "dW3 = dZ3^T A2", "dW", (10, 256)),
     ("784-256-256-10", "dA2 = dZ3 W3", "dA", (10, 256)),
 ]
-
-
-def sample(function) -> float:
-    """CPU seconds per call: one call untimed (operands back into the caches), then ~4 ms of calls."""
-    start = time.process_time()
-    function()
-    block = max(1, int(4e-3 / max(time.process_time() - start, 1e-6)))
-    start = time.process_time()
-    for _ in range(block):
-        function()
-    return (time.process_time() - start) / block
 
 
 def medians(ways: dict, rounds: int) -> dict:

@@ -29,11 +29,12 @@ def _numpy(value) -> np.ndarray:
     return np.asarray(value.cpu() if hasattr(value, "cpu") else value, dtype=np.float64)
 
 
-def _as(value, convert):
+def converted(value, convert):
+    """``value`` (an array, a dict of them, or None) through ``convert`` (an array library's asarray)."""
     if value is None:
         return None
     if isinstance(value, dict):
-        return {key: _as(v, convert) for key, v in value.items()}
+        return {key: converted(v, convert) for key, v in value.items()}
     return convert(value)
 
 
@@ -91,7 +92,8 @@ def check_backends(spec: dict, directory: Path, backends=("array-api", "scalar")
             for library, convert in runs:
                 tag = f"{backend} {library} batch {batch}".replace("  ", " ")
                 try:
-                    ours, our_grads = module.loss_and_grad(_as(params, convert), _as(X, convert), _as(T, convert))
+                    arguments = (converted(value, convert) for value in (params, X, T))
+                    ours, our_grads = module.loss_and_grad(*arguments)
                 except Exception as error:  # noqa: BLE001 - a crash is reported with where it happened
                     raise AssertionError(f"{tag}: {type(error).__name__}: {error}") from error
                 compare(tag, value, grads, ours, our_grads, AGREE)
@@ -114,7 +116,7 @@ def _check_float32(backend, module, params, X, T, value, grads, batch) -> None:
 
     tag = f"{backend} float32 batch {batch}"
     try:
-        ours, our_grads = module.loss_and_grad(_as(params, convert), _as(X, convert), _as(T, convert))
+        ours, our_grads = module.loss_and_grad(converted(params, convert), converted(X, convert), converted(T, convert))
     except Exception as error:  # noqa: BLE001
         raise AssertionError(f"{tag}: {type(error).__name__}: {error}") from error
     kinds = {str(getattr(g, "dtype", type(g))) for g in [ours, *our_grads.values()]}

@@ -15,6 +15,7 @@ import warnings
 
 import numpy as np
 import pytest
+from backend_strategies import converted
 from conftest import EXAMPLES, needs_library
 from test_ops import OP_SAMPLES
 
@@ -53,14 +54,6 @@ def _converter(library: str):
     return da.asarray, None, lambda value: dask.compute(value)[0]
 
 
-def _as(value, convert):
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        return {key: _as(v, convert) for key, v in value.items()}
-    return convert(value)
-
-
 def _numpy(value) -> np.ndarray:
     return np.asarray(value.cpu() if hasattr(value, "cpu") else value, dtype=np.float64)
 
@@ -77,7 +70,7 @@ def assert_backends_agree(network, directory, libraries=LIBRARIES, batch=3):
     for library in libraries:
         convert, transform, computed = _converter(library)
         function = transform(module.loss_and_grad) if transform else module.loss_and_grad
-        ours, our_grads = computed(function(_as(params, convert), _as(X, convert), _as(T, convert)))
+        ours, our_grads = computed(function(converted(params, convert), converted(X, convert), converted(T, convert)))
         assert abs(float(_numpy(ours)) - value) <= AGREE * max(1.0, abs(value)), (library, ours, value)
         for key, expected in grads.items():
             got = _numpy(our_grads[key])

@@ -10,25 +10,13 @@ from __future__ import annotations
 import os
 
 from backend_strategies import check_backends
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from tensor_strategies import DrawSource, tensor_graph_spec
+from hypothesis import given
+from tensor_specs import spec_settings, tensor_specs
 
 EXAMPLES = int(os.environ.get("SYMPROP_BACKEND_EXAMPLES", "8"))
 
 
-@st.composite
-def tensor_specs(draw):
-    return tensor_graph_spec(DrawSource(draw))
-
-
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
-)
+@spec_settings(EXAMPLES)
 @given(spec=tensor_specs())
 def test_random_graph_specs_agree_on_the_array_api_and_scalar_backends(spec, tmp_path_factory):
     refused = check_backends(spec, tmp_path_factory.mktemp("backends"))

@@ -18,9 +18,9 @@ import random
 from collections import Counter
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
-from tensor_strategies import DrawSource, Skip, check_spec, emit, ruff_check, tensor_graph_spec
+from hypothesis import assume, given
+from tensor_specs import spec_settings, tensor_specs
+from tensor_strategies import Skip, check_spec, emit, ruff_check, tensor_graph_spec
 
 import symprop
 from symprop import ops
@@ -29,18 +29,7 @@ from symprop import ops
 EXAMPLES = int(os.environ.get("SYMPROP_TENSOR_EXAMPLES", "60"))
 
 
-@st.composite
-def tensor_specs(draw):
-    return tensor_graph_spec(DrawSource(draw))
-
-
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
-)
+@spec_settings(EXAMPLES)
 @given(tensor_specs())
 def test_random_tensor_graphs_match_autograd_central_differences_and_float32(spec):
     try:
