@@ -216,6 +216,12 @@ class FieldReader:
             activation = self.activation(item.get("activation", "identity"), f"{where}.activation", constants, functions)
             if activation.name in registry.VECTOR_ACTIVATIONS and index != len(data) - 1:
                 self.fail(f"{where}.activation", f"{activation.name} is allowed on the output layer only")
+            if index == len(data) - 1 and activation.formula is not None and flat_in(activation.formula, registry.Z):
+                self.fail(  # step(z), a number: as a graph spec's flat loss (Derivation), nothing would train
+                    f"{where}.activation",
+                    f"the output activation {activation.name} is flat in z (its derivative in z is 0 wherever it is "
+                    "defined), so every gradient would be 0; write an activation that changes with z",
+                )
             bias = item.get("bias", True)
             if not isinstance(bias, bool):
                 self.fail(f"{where}.bias", f"expected true or false, got {bias!r}")
@@ -283,7 +289,7 @@ class FieldReader:
                     f"the formula {shown!r} does not use the prediction y (it reads as {formula}), so every gradient "
                     "would be 0; write the loss in y, the network's output, and t, the target",
                 )
-            if flat_in_y(formula):  # step(y - t), sign(y - t): piecewise constant, trains nothing
+            if flat_in(formula, registry.Y):  # step(y - t), sign(y - t): piecewise constant, trains nothing
                 self.fail(
                     "loss.formula",
                     f"the formula {shown_formula(data['formula'])!r} is flat in the prediction y (its derivative in y "
@@ -380,11 +386,12 @@ def shown_formula(text: str) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def flat_in_y(formula: sp.Expr) -> bool:
-    """Whether a loss formula's derivative in y is provably 0 (step, sign of y: no gradient anywhere).
-    A derivative SymPy cannot compute is not judged here: the derivation reports it."""
+def flat_in(formula: sp.Expr, variable: sp.Symbol) -> bool:
+    """Whether a formula's derivative in ``variable`` (a loss's y, an activation's z) is provably 0
+    (step or sign of it, or no ``variable`` at all: no gradient anywhere).  A derivative SymPy
+    cannot compute is not judged here: the derivation reports it."""
     try:
-        return differentiation.derivative(formula, registry.Y).is_zero is True
+        return differentiation.derivative(formula, variable).is_zero is True
     except SymPropError:
         return False
 

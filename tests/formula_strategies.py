@@ -237,13 +237,19 @@ def layer_spec(source, index: int = 0) -> dict:
 
 def _with_y(spec: dict) -> dict:
     """``spec`` with its formula loss plus y where y cancels in it (``(-y) + y``) or the loss is flat
-    in y (``step(y - t)``): such a loss is refused (``spec_reader.FieldReader.loss``)."""
-    try:
-        symprop.from_dict(spec, source="<formula test>")
-    except symprop.SpecError as error:
-        if "the prediction y" not in error.message:
-            return spec  # check_spec reports it
-        spec["loss"] = {"formula": f"({spec['loss']['formula']} + y)"}
+    in y (``step(y - t)``), and a flat output activation (``step(z)``, ``2``) plus z: such specs are refused
+    (``spec_reader.FieldReader.loss`` and ``.activation``)."""
+    for _ in range(len(spec["layers"]) + 1):  # one refusal mended a round
+        try:
+            symprop.from_dict(spec, source="<formula test>")
+        except symprop.SpecError as error:
+            if "the prediction y" in error.message:
+                spec["loss"] = {"formula": f"({spec['loss']['formula']} + y)"}
+            elif "is flat in z" in error.message:
+                name = spec["layers"][int(error.field.split("[")[1].split("]")[0])]["activation"]
+                spec["functions"][name] = f"({spec['functions'][name]} + z)"
+            else:
+                return spec  # check_spec reports it
     return spec
 
 

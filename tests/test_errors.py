@@ -140,6 +140,14 @@ BAD_SPECS = [
         "the formula 'step(y - t) + max(sign(y), 0) * t' is flat in the prediction y (its derivative in y is 0 "
         "wherever it is defined), so every gradient would be 0; write a loss that changes with y",
     ),
+    (  # regression: a flat output activation (step(z)) was accepted: every gradient was 0
+        "formula_activation_flat_in_z",
+        GOOD_HEAD + "functions: {stp: 'step(z)'}\nlayers: [{units: 2, activation: tanh}, {units: 2, activation: stp}]\n"
+        "loss: mse\n",
+        "layers[1].activation",
+        "the output activation stp is flat in z (its derivative in z is 0 wherever it is defined), so every gradient "
+        "would be 0; write an activation that changes with z",
+    ),
     (  # regression: log of an identity output's values (outside (0, 1)) was accepted
         "binary_cross_entropy_of_identity",
         GOOD_HEAD + "layers: [{units: 2, activation: identity}]\nloss: binary_cross_entropy\n",

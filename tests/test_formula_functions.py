@@ -88,9 +88,19 @@ def test_activation_formula_in_a_hidden_layer(formula):
     _matches(layers(hidden="f", functions={"f": formula}))
 
 
-@pytest.mark.parametrize("formula", ACTIVATIONS)
+#: Activations whose derivative in z is 0: nothing would train behind them as the output.
+FLAT_ACTIVATIONS = ["z - z + 0.5", "0 * z"]
+
+
+@pytest.mark.parametrize("formula", [formula for formula in ACTIVATIONS if formula not in FLAT_ACTIVATIONS])
 def test_activation_formula_in_the_output_layer(formula):
     _matches(layers(output="f", functions={"f": formula}, loss="(y - t)^2 / 2"))
+
+
+@pytest.mark.parametrize("formula", FLAT_ACTIVATIONS)
+def test_a_flat_output_activation_is_refused(formula):
+    with pytest.raises(symprop.SpecError, match="the output activation f is flat in z"):
+        symprop.from_dict(layers(output="f", functions={"f": formula}, loss="(y - t)^2 / 2"))
 
 
 @pytest.mark.parametrize("formula", ACTIVATIONS)

@@ -70,17 +70,17 @@ def _graph(functions: dict, h: str, y: str, loss: str) -> dict:
 
 FOUND = {
     # Min of a registry function of numbers: "The argument 'softplus(selu(1))' is not comparable"
-    "min_of_registry_constants": _stack({"f": "z", "h": "min(f((1.5 / 0.5)), softplus(selu(1)))"}, "f", "h", "half_sse"),
+    "min_of_registry_constants": _stack({"f": "z", "h": "min(f((1.5 / 0.5)), softplus(selu(1)))"}, "h", "f", "half_sse"),
     # step(number): RecursionError (a Heaviside subclass)
     "step_of_a_number": _stack(
         {"f": "tanh(max(z, z))"}, "tanh", "identity", "(tanh((0 / (0.5 + abs(c0)))) + step(log1p(3))) + y"
     ),
     # log(cosh(0.1)), stabilised to logcosh: "the constant logcosh(1/10) is not a finite real number"
-    "logcosh_constant": _stack({"f": "log(cosh(0.1))", "g": "(-(softplus(1) * log1p((1 + c0 ^ 2))))"}, "g", "f", "exp(t) + y"),
+    "logcosh_constant": _stack(
+        {"f": "log(cosh(0.1))", "g": "(-(softplus(1) * log1p((1 + c0 ^ 2))))", "i": "f(z) * g(z) * z"}, "g", "i", "exp(t) + y"
+    ),
     # a constant hidden activation: dE/dW2 of shape (2, 3) instead of (2, 1)
-    "constant_hidden_activation": _stack({"f": "log1p((1 + c0 ^ 2))"}, "f", "f", "half_sse", units=(1, 2)),
-    # a constant output and loss: 'float' object has no attribute 'T'
-    "constant_output": _stack({"f": "cos((1.5 ^ 2))"}, "f", "f", "(((y - 1) * sign(2)) + t)", units=(1, 1), inputs=1),
+    "constant_hidden_activation": _stack({"f": "log1p((1 + c0 ^ 2))"}, "f", "identity", "half_sse", units=(1, 2)),
     # 7 s, then 26 s of simplify (hyperbolic terms)
     "slow_hyperbolic": _stack(
         {"f": "(-(z / cosh(z)))", "h": "((log((0.1 + softplus(z))) - (exp(z) ^ 0.5)) / sigmoid((z / cosh(z))))"},
@@ -128,6 +128,13 @@ FOUND = {
         {"f": "min((c0 - z), min(c0, z))"}, "(-sqrt(sigmoid(z)))", "f(selu(z))", "log(0.1 + softplus(max(y, t)))"
     ),
 }
+
+
+def test_a_constant_output_found_by_the_generator_is_refused():
+    """Once a crash ('float' object has no attribute 'T'), then zero gradients: now a SpecError."""
+    spec = _stack({"f": "cos((1.5 ^ 2))"}, "f", "f", "(((y - 1) * sign(2)) + t)", units=(1, 1), inputs=1)
+    with pytest.raises(symprop.SpecError, match="the output activation f is flat in z"):
+        symprop.from_dict(spec)
 
 
 def test_a_loss_of_constants_found_by_the_generator_is_refused():
