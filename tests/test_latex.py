@@ -215,6 +215,36 @@ def test_a_registry_loss_names_its_constants_as_an_activation_does():
     assert r"\subsection{The loss, Huber loss (\texttt{huber}, $\mathrm{delta} = 0.5$)}" in tex
 
 
+def test_chain_rule_steps_write_the_sigmoid_in_its_output():
+    """A teacher's finding: some chain-rule sums printed (1 - sigma(z)) sigma(z) where the handout
+    writes a (1 - a) everywhere else, as the tutorials do: the steps before a branch
+    (``ScalarDerivation.branch_terms``) and a graph spec's worked dE/dz through its users."""
+    scalar = derive("tutorial_222").scalar
+    terms = scalar.branch_terms(scalar.symbols["W1"][0])
+    a1 = scalar.symbols["a1"][0]
+    assert [str(f.expr) for f in terms[0]] == ["a2_1 - t_1", "a2_1*(1 - a2_1)", "W2_11", "a1_1*(1 - a1_1)", "x_1"]
+    assert all(f.expr == a1 * (1 - a1) for f in terms[1] if f.of == a1)
+    spec = {
+        "name": "sigmoid_twice",
+        "inputs": {"x": 2},
+        "targets": {"t": 2},
+        "params": {"W": [2, 2], "V": [2, 2]},
+        "nodes": {"h": "sigmoid(W @ x)", "y": "V @ h + h"},
+        "loss": "half_sse(y, t)",
+        "example": {
+            "x": [0.5, -0.3],
+            "t": [0.2, 0.7],
+            "params": {"W": [[0.1, 0.2], [0.3, -0.4]], "V": [[0.5, -0.6], [0.7, 0.8]]},
+        },
+    }
+    tex = latex_source(symprop.derive(symprop.from_dict(spec)))
+    assert (
+        r"\frac{\partial E}{\partial (h_{\mathrm{a}})_{1}} &= \frac{\partial E}{\partial h_{1}} \cdot h_{1} (1 - h_{1})"
+        r" = 0.77730350 \cdot 0.49750002 \cdot (1 - 0.49750002) \\"
+    ) in tex
+    assert r"(1 - \sigma((h_{\mathrm{a}})_{1}))" not in tex
+
+
 def test_constants_are_written_one_way_as_the_spec_gives_them():
     """A teacher's finding: a formula's beta read 1.5, leaky_relu's alpha \\frac{1}{10} and Huber's
     delta \\frac{1}{2} on the same kind of line (three formatters); each now reads as the spec

@@ -222,7 +222,7 @@ class Handout(
             stand_ins[d_u] = u
             letter = naming.element_suffix(index).replace("_", ",") if index else ""
             names[d_u] = self.adjoint_element(node, letter) if letter else partial("E", self.node_tex(node))
-            local = scalar.local(u, symbol)
+            local = scalar.step_local(u, symbol)
             terms.append((d_u, local))
             expr += d_u * local
         if not force:
