@@ -409,7 +409,12 @@ def test_an_answer_key_writes_registry_constants_by_name_and_their_numbers():
             "x": [0.5, -0.3],
             "t": [0.8, -0.9],
             "learning_rate": 0.5,
-            "params": {"W1": [[0.3, -0.25], [-0.4, 0.35]], "b1": [0.1, -0.2], "W2": [[0.45, -0.4], [0.2, 0.9]], "b2": [0.05, 0.1]},
+            "params": {
+                "W1": [[0.3, -0.25], [-0.4, 0.35]],
+                "b1": [0.1, -0.2],
+                "W2": [[0.45, -0.4], [0.2, 0.9]],
+                "b2": [0.05, 0.1],
+            },
         },
     }
     _, answers = symprop.derive(symprop.from_dict(spec)).exercises_latex()

@@ -278,6 +278,23 @@ def test_formulas_write_leaky_relu_and_huber_constants_by_name():
     factor = r"\cdot \begin{cases} 1 & \text{if } z^{(1)}_{1} > 0 \\ \mathrm{alpha} & \text{otherwise} \end{cases} \cdot x_{1}"
     assert factor in written
     assert r"\frac{1}{10}" not in written and r"\frac{1}{8}" not in written
+    # a graph spec's worked example, element by element through each node's users
+    graph = {
+        "name": "leaky_huber_graph",
+        "inputs": {"x": 2},
+        "targets": {"t": 2},
+        "params": {"W": [2, 2]},
+        "nodes": {"y": "leaky_relu(W @ x, alpha=0.1)"},
+        "loss": "huber(y, t, delta=0.5)",
+        "example": {"x": [0.5, -0.3], "t": [0.2, 0.7], "params": {"W": [[0.1, 0.2], [0.3, -0.4]]}},
+    }
+    worked = latex_source(symprop.derive(symprop.from_dict(graph)))
+    slope = r"\begin{cases} 1 & \text{if } (y_{\mathrm{a}})_{1} > 0 \\ \mathrm{alpha} & \text{otherwise} \end{cases} \\"
+    lhs = r"\frac{\partial E}{\partial (y_{\mathrm{a}})_{1}} &= \frac{\partial E}{\partial y_{1}} \cdot "
+    assert lhs + slope in worked
+    numbers = r"\begin{cases} 1 & \text{if } (-0.01000000) > 0 \\ 0.1 & \text{otherwise} \end{cases}"
+    assert r"&= (-0.10050000) \cdot " + numbers in worked
+    assert r"\leq \frac{1}{2}" not in worked and r"\frac{1}{10}" not in worked
 
 
 def test_chain_rule_steps_write_the_sigmoid_in_its_output():

@@ -292,7 +292,7 @@ class Handout(
             stand_ins[d_u] = u
             letter = naming.element_suffix(index).replace("_", ",") if index else ""
             names[d_u] = self.adjoint_element(node, letter) if letter else partial("E", self.node_tex(node))
-            local = scalar.step_local(u, symbol)
+            local = self.named_element(u, symbol, scalar.step_local(u, symbol))  # a(1 - a); alpha by name
             terms.append((d_u, local))
             expr += d_u * local
         if not force:
