@@ -48,8 +48,8 @@ class HandoutLatexPrinter(LatexPrinter):
         if not self.hadamard:
             return self._product(expr)
         factors = sp.Mul.make_args(expr)
-        constant = sp.Mul(*[f for f in factors if f.is_number])
-        others = [f for f in factors if not f.is_number]
+        constant = sp.Mul(*[f for f in factors if self._is_scalar(f)])  # a number, a constant by name
+        others = [f for f in factors if not self._is_scalar(f)]
         if len(others) < 2 or any(f.is_Pow and f.exp.is_negative for f in others):
             return self._product(expr)
         parts = []
@@ -65,9 +65,19 @@ class HandoutLatexPrinter(LatexPrinter):
         # A constant sum (2 - tanh 1) needs its brackets in front of the product.
         return f"{sign}{self.parenthesize(constant, PRECEDENCE['Mul'], strict=True)} {body}"
 
+    def _is_scalar(self, factor) -> bool:
+        """A number, or a constant by name (``\\mathrm{delta}``: a symbol of no node, in no name table)."""
+        return factor.is_number or (isinstance(factor, sp.Symbol) and factor not in self.names)
+
     def _product(self, expr) -> str:
         """SymPy's product, its factors set apart by a thin space when one is a word
-        (``\\mathrm{beta} \\, z``); nested products choose their own spacing."""
+        (``\\mathrm{beta} \\, z``); nested products choose their own spacing.  A fraction
+        times a case split is written in front of it, ``\\frac{1}{2} \\begin{cases}...``, not
+        as a fraction over it."""
+        coefficient, rest = expr.as_coeff_Mul()
+        if isinstance(rest, sp.Piecewise) and coefficient.is_Rational and not coefficient.is_integer:
+            sign = "- " if coefficient < 0 else ""
+            return rf"{sign}{self._print(abs(coefficient))} {self._print(rest)}"
         if not self.juxtaposed:
             return super()._print_Mul(expr)
         worded = any(self._is_word(f.base if f.is_Pow else f) for f in sp.Mul.make_args(expr))
@@ -145,6 +155,8 @@ class HandoutLatexPrinter(LatexPrinter):
     def _print_Piecewise(self, expr):
         rows = []
         for value, condition in expr.args:
+            if isinstance(condition, sp.core.relational.Relational) and condition.lhs.is_Atom and not condition.rhs.is_Atom:
+                condition = condition.reversed  # a constant by name last, as a textbook: |t - y| <= delta
             where = r"\text{otherwise}" if condition == sp.true else rf"\text{{if }} {self._print(condition)}"
             rows.append(rf"{self._print(value)} & {where}")
         return r"\begin{cases} " + r" \\ ".join(rows) + r" \end{cases}"

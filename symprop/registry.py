@@ -26,6 +26,13 @@ Y = sp.Symbol("y", real=True)
 T = sp.Symbol("t", real=True)
 
 
+def constant_symbols(constants: tuple[tuple[str, float], ...]) -> tuple[sp.Symbol, ...]:
+    """An entry's constants as symbols by their names (leaky_relu's ``alpha``, Huber's ``delta``):
+    the handout derives and writes its formulas in them (``\\mathrm{alpha} z``, not ``z/10``),
+    beside their values, as it writes a spec's own constants."""
+    return tuple(sp.Symbol(name, real=True) for name, _ in constants)
+
+
 class RegistryFunction(sp.Function):
     """A registered activation used inside SymPy expressions, e.g. ``sigmoid(beta*z)``.
 

@@ -317,7 +317,7 @@ class ScalarDerivation(ScalarView):
         tail: list[Factor] = []  # the local derivatives of the steps before the branch
         current = symbol
         while len(users := self.users.get(current, [])) == 1 and users[0] in self.adjoints:
-            tail.insert(0, Factor(users[0], current, self.local(users[0], current)))
+            tail.insert(0, Factor(users[0], current, self.step_local(users[0], current)))
             current = users[0]
         if len(users) < 2 or any(u not in self.adjoints for u in users):
             return None
@@ -325,9 +325,16 @@ class ScalarDerivation(ScalarView):
         for u in users:
             head = self.chain_factors(u)  # None where u's own paths branch: its adjoint, one factor
             head = head if head is not None else [Factor(self.loss_symbol, u, self.adjoints[u])]
-            term = [*head, Factor(u, current, self.local(u, current)), *tail]
+            term = [*head, Factor(u, current, self.step_local(u, current)), *tail]
             terms.append([f for f in term if f.expr != 1] or term[:1])
         return terms
+
+    def step_local(self, of: sp.Symbol, wrt: sp.Symbol) -> sp.Expr:
+        """d``of``/d``wrt`` as a chain-rule step writes it: an activation's derivative in terms of
+        its output where the registry says so (``a (1 - a)``, the tutorials' form, as ``chain_factors``
+        gives it), not ``local``'s ``(1 - sigma(z)) sigma(z)``; otherwise ``local``."""
+        step = self._elementwise_successor(wrt)
+        return step[1] if step is not None and step[0] == of else self.local(of, wrt)
 
     def _elementwise_successor(self, symbol: sp.Symbol) -> tuple[sp.Symbol, sp.Expr] | None:
         """(a, da/dz) when ``symbol`` (a ``z``) feeds only an activation whose adjoint is its own."""

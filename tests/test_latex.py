@@ -166,7 +166,9 @@ def test_a_formula_activation_names_the_spec_constant_and_its_value():
     assert r"$f_{\mathrm{softsq}}(z) = \frac{z}{c z^{2} + 1}$ with $c = 0.5$ &" in tex  # the layer table
     title = r"\subsection{Activation softsq (a formula from the spec, with $c = 0.5$)}"
     section = tex.split(title)[1].split(r"\subsection")[0]
-    assert r"f_{\mathrm{softsq}}(z) &= \frac{z}{c z^{2} + 1} = \frac{z}{\frac{z^{2}}{2} + 1}" in section
+    # derived in c, as a textbook writes it, never in its value's fraction (z / (z^2/2 + 1))
+    assert r"f_{\mathrm{softsq}}(z) &= \frac{z}{c z^{2} + 1}\\" in section
+    assert r"&= \boxed{\frac{1 - c z^{2}}{(c z^{2} + 1)^{2}}}" in section and r"\frac{z^{2}}{2}" not in section
     graph = {
         "name": "softsq_graph",
         "inputs": {"x": 3},
@@ -186,7 +188,8 @@ def test_a_formula_loss_names_the_spec_constants_as_an_activation_does():
     """A teacher's finding: an activation's constants read by name with their values ("with
     $c = 0.5$"), a formula loss's as bare numbers (2 (y - t)^2, never k).  The loss now reads as
     the activation does: page 1, section 2's sentence and ell(y, t), its section's title and
-    definition (by name, then in numbers); the figure's caption gives the activation's constants."""
+    definition (by name; derived by name too, as leaky_relu's alpha); the figure's caption gives the
+    activation's constants."""
     spec = {**SOFTSQ, "constants": {"c": 0.5, "k": 2}, "loss": {"formula": "k * (y - t)**2 + c * log(cosh(y - t))"}}
     tex = latex_source(symprop.derive(symprop.from_dict(spec)))
     constants = "with $c = 0.5$, $k = 2$"
@@ -196,9 +199,10 @@ def test_a_formula_loss_names_the_spec_constants_as_an_activation_does():
     ) in tex
     assert f"The loss of one sample is a formula of the spec, {constants}:" in tex
     assert r"\ell(y, t) = c \log{(\cosh{(t - y)})} + k (y - t)^{2}\\" in tex  # section 2, by name
-    assert r"E = \sum_{i=1}^{2} \left(2 (a^{(2)}_{i} - t_{i})^{2} + " in tex  # and in numbers
+    assert r"E = \sum_{i=1}^{2} (c \log{(\cosh{(t_{i} - a^{(2)}_{i})})} + k (a^{(2)}_{i} - t_{i})^{2})" in tex  # by name
     section = tex.split(rf"\subsection{{The loss, a formula of the spec, {constants}}}")[1].split(r"\section")[0]
-    assert r"\ell(y, t) &= c \log{(\cosh{(t - y)})} + k (y - t)^{2} = 2 (y - t)^{2} + " in section
+    assert r"\ell(y, t) &= c \log{(\cosh{(t - y)})} + k (y - t)^{2}\\" in section
+    assert r"&= \boxed{2 k y - c \tanh{(t - y)} - 2 k t}" in section
     assert r"\footnotesize softsq, bias $b^{(1)}$\\\footnotesize with $c = 0.5$}" in tex  # the figure's caption
     # without constants, as before: no "with", the formula once
     plain = latex_source(symprop.derive(symprop.from_dict({**spec, "loss": {"formula": "(y - t)**2"}})))
@@ -213,6 +217,114 @@ def test_a_registry_loss_names_its_constants_as_an_activation_does():
     tex = latex_source(symprop.derive(symprop.from_dict(spec)))
     assert r"The loss of one sample is the Huber loss (\texttt{huber}, $\mathrm{delta} = 0.5$):" in tex
     assert r"\subsection{The loss, Huber loss (\texttt{huber}, $\mathrm{delta} = 0.5$)}" in tex
+
+
+LEAKY_HUBER = {  # a teacher's trial: z/10 under "alpha = 0.1", 1/2 and 1/8 under "delta = 0.5"
+    "name": "leaky_huber",
+    "input": 2,
+    "layers": [{"units": 2, "activation": {"name": "leaky_relu", "alpha": 0.1}}, {"units": 2, "activation": "identity"}],
+    "loss": {"name": "huber", "delta": 0.5},
+    "example": {
+        "x": [0.5, -0.3],
+        "t": [0.8, -0.9],
+        "learning_rate": 0.5,
+        "params": {"W1": [[0.3, -0.25], [-0.4, 0.35]], "b1": [0.1, -0.2], "W2": [[0.45, -0.4], [0.2, 0.9]], "b2": [0.05, 0.1]},
+    },
+}
+
+
+def test_formulas_write_leaky_relu_and_huber_constants_by_name():
+    """A teacher's finding: leaky_relu's formulas read z/10 and 1/10 right under "alpha = 0.1",
+    Huber's 1/2 and 1/8 under "delta = 0.5".  Every formula now writes the constant by its name,
+    upright as a spec's constants are (alpha and delta already mean the learning rate and the error
+    signal), beside its value; the worked example puts the value in with the other numbers."""
+    tex = latex_source(symprop.derive(symprop.from_dict(LEAKY_HUBER)))
+    leaky = tex.split(r"\subsection{Activation leaky\_relu ($\mathrm{alpha} = 0.1$)}")[1].split(r"\subsection")[0]
+    assert (
+        r"\operatorname{leaky\_relu}(z) &= \begin{cases} z & \text{if } z > 0 \\ \mathrm{alpha} \, z & \text{otherwise}"
+        r" \end{cases}\\"
+    ) in leaky
+    assert (
+        r"\operatorname{leaky\_relu}'(z) &= \boxed{\begin{cases} 1 & \text{if } z > 0 \\ \mathrm{alpha} & \text{otherwise}"
+        r" \end{cases}} && \text{as the backward pass computes it}"
+    ) in leaky
+    huber = tex.split(r"\subsection{The loss, Huber loss (\texttt{huber}, $\mathrm{delta} = 0.5$)}")[1].split(r"\section")[0]
+    ell = (
+        r"\begin{cases} \frac{(y - t)^{2}}{2} & \text{if } \left|{t - y}\right| \leq \mathrm{delta} \\"
+        r" \mathrm{delta} \, \left(\left|{t - y}\right| - \frac{\mathrm{delta}}{2}\right) & \text{otherwise} \end{cases}"
+    )
+    assert rf"\ell(y, t) &= {ell}\\" in huber and rf"\ell(y, t) = {ell}\\" in tex  # its section, section 2
+    assert (
+        r"\frac{\partial \ell}{\partial y} &= \boxed{\begin{cases} y - t & \text{if } \left|{t - y}\right| \leq \mathrm{delta}"
+        r" \\ - \mathrm{delta} \, \operatorname{sign}{(t - y)} & \text{otherwise} \end{cases}}"
+    ) in huber
+    # the mean's 1/2 before the cases, not a fraction over them; the cases out of the line of prose
+    assert r"\partial E / \partial y_{j} = \frac{1}{2} \cdot \frac{\partial \ell}{\partial y}(y_{j}, t_{j})$." in huber
+    assert (
+        r"\frac{\partial E}{\partial a^{(2)}_{j}} = \frac{1}{2} \begin{cases} a^{(2)}_{j} - t_{j} & \text{if }"
+        r" \left|{t_{j} - a^{(2)}_{j}}\right| \leq \mathrm{delta} \\"
+        r" - \mathrm{delta} \, \operatorname{sign}{(t_{j} - a^{(2)}_{j})}"
+    ) in tex  # the backward step
+    # the worked example: the formula by name, then in numbers, the constant as the spec gives it
+    assert (
+        r"\frac{\partial a^{(1)}_{2}}{\partial z^{(1)}_{2}} &= \begin{cases} 1 & \text{if } z^{(1)}_{2} > 0 \\ \mathrm{alpha}"
+        r" & \text{otherwise} \end{cases} = 0.10000000"
+    ) in tex
+    assert r"\left|{0.21645000 - 0.8}\right| \leq 0.5 \\ - 0.5 \cdot \operatorname{sign}{(0.8 - 0.21645000)}" in tex
+    for fraction in (r"\frac{z}{10}", r"\frac{1}{10}", r"\frac{1}{8}", r"\leq \frac{1}{2}"):
+        assert fraction not in tex
+    # small enough for every weight written out (no worked example): the factors by name as well
+    written = latex_source(symprop.derive(symprop.from_dict({k: v for k, v in LEAKY_HUBER.items() if k != "example"})))
+    factor = r"\cdot \begin{cases} 1 & \text{if } z^{(1)}_{1} > 0 \\ \mathrm{alpha} & \text{otherwise} \end{cases} \cdot x_{1}"
+    assert factor in written
+    assert r"\frac{1}{10}" not in written and r"\frac{1}{8}" not in written
+    # a graph spec's worked example, element by element through each node's users
+    graph = {
+        "name": "leaky_huber_graph",
+        "inputs": {"x": 2},
+        "targets": {"t": 2},
+        "params": {"W": [2, 2]},
+        "nodes": {"y": "leaky_relu(W @ x, alpha=0.1)"},
+        "loss": "huber(y, t, delta=0.5)",
+        "example": {"x": [0.5, -0.3], "t": [0.2, 0.7], "params": {"W": [[0.1, 0.2], [0.3, -0.4]]}},
+    }
+    worked = latex_source(symprop.derive(symprop.from_dict(graph)))
+    slope = r"\begin{cases} 1 & \text{if } (y_{\mathrm{a}})_{1} > 0 \\ \mathrm{alpha} & \text{otherwise} \end{cases} \\"
+    lhs = r"\frac{\partial E}{\partial (y_{\mathrm{a}})_{1}} &= \frac{\partial E}{\partial y_{1}} \cdot "
+    assert lhs + slope in worked
+    numbers = r"\begin{cases} 1 & \text{if } (-0.01000000) > 0 \\ 0.1 & \text{otherwise} \end{cases}"
+    assert r"&= (-0.10050000) \cdot " + numbers in worked
+    assert r"\leq \frac{1}{2}" not in worked and r"\frac{1}{10}" not in worked
+
+
+def test_chain_rule_steps_write_the_sigmoid_in_its_output():
+    """A teacher's finding: some chain-rule sums printed (1 - sigma(z)) sigma(z) where the handout
+    writes a (1 - a) everywhere else, as the tutorials do: the steps before a branch
+    (``ScalarDerivation.branch_terms``) and a graph spec's worked dE/dz through its users."""
+    scalar = derive("tutorial_222").scalar
+    terms = scalar.branch_terms(scalar.symbols["W1"][0])
+    a1 = scalar.symbols["a1"][0]
+    assert [str(f.expr) for f in terms[0]] == ["a2_1 - t_1", "a2_1*(1 - a2_1)", "W2_11", "a1_1*(1 - a1_1)", "x_1"]
+    assert all(f.expr == a1 * (1 - a1) for f in terms[1] if f.of == a1)
+    spec = {
+        "name": "sigmoid_twice",
+        "inputs": {"x": 2},
+        "targets": {"t": 2},
+        "params": {"W": [2, 2], "V": [2, 2]},
+        "nodes": {"h": "sigmoid(W @ x)", "y": "V @ h + h"},
+        "loss": "half_sse(y, t)",
+        "example": {
+            "x": [0.5, -0.3],
+            "t": [0.2, 0.7],
+            "params": {"W": [[0.1, 0.2], [0.3, -0.4]], "V": [[0.5, -0.6], [0.7, 0.8]]},
+        },
+    }
+    tex = latex_source(symprop.derive(symprop.from_dict(spec)))
+    assert (
+        r"\frac{\partial E}{\partial (h_{\mathrm{a}})_{1}} &= \frac{\partial E}{\partial h_{1}} \cdot h_{1} (1 - h_{1})"
+        r" = 0.77730350 \cdot 0.49750002 \cdot (1 - 0.49750002) \\"
+    ) in tex
+    assert r"(1 - \sigma((h_{\mathrm{a}})_{1}))" not in tex
 
 
 def test_constants_are_written_one_way_as_the_spec_gives_them():
@@ -471,8 +583,8 @@ LOSS_FORMULAS = {
     "cross_entropy": r"-\sum_{i=1}^{2} t_{i} \log{(a^{(2)}_{i})}",
     "half_sse": r"\sum_{i=1}^{2} \frac{(t_{i} - a^{(2)}_{i})^{2}}{2}",
     "huber": r"\frac{1}{2} \sum_{i=1}^{2} \begin{cases} \frac{(a^{(2)}_{i} - t_{i})^{2}}{2} & \text{if } "
-    r"\left|{t_{i} - a^{(2)}_{i}}\right| \leq 1 \\ \left|{t_{i} - a^{(2)}_{i}}\right| - \frac{1}{2} "
-    r"& \text{otherwise} \end{cases}",
+    r"\left|{t_{i} - a^{(2)}_{i}}\right| \leq \mathrm{delta} \\ \mathrm{delta} \, \left(\left|{t_{i} - a^{(2)}_{i}}\right|"
+    r" - \frac{\mathrm{delta}}{2}\right) & \text{otherwise} \end{cases}",  # delta by name, as the spec says it
     "mae": r"\frac{1}{2} \sum_{i=1}^{2} \left|{t_{i} - a^{(2)}_{i}}\right|",
     "mse": r"\frac{1}{2} \sum_{i=1}^{2} (a^{(2)}_{i} - t_{i})^{2}",
 }

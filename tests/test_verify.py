@@ -815,3 +815,54 @@ def test_a_claim_of_a_tower_of_exponentials_is_refused_not_evaluated():
     with pytest.raises(SymPropError, match=r"number too large in an exponent"):
         verifier("tutorial_222").check("W2_11", "a1_1 ** exp(7)")
     assert verifier("tutorial_222").check("W2_11", f"{TUTORIAL_W2_11} * exp(exp(1)) / exp(exp(1))").verdict == "correct"
+
+
+LEAKY_HUBER_1 = {
+    "name": "leaky_huber_1",
+    "input": 2,
+    "layers": [{"units": 1, "activation": {"name": "leaky_relu", "alpha": 0.1}}],
+    "loss": {"name": "huber", "delta": 0.5},
+}
+
+
+def test_a_claim_reads_registry_constants_as_the_handout_writes_them():
+    """The handout writes leaky_relu's and Huber's constants by name (``\\mathrm{alpha} z``, not
+    z/10): a student copying them must get CORRECT, so a claim reads ``alpha`` and ``delta`` (and
+    their LaTeX spelling) as the values the network gives them, not as unknown names."""
+    from symprop.emit.latex import latex_source
+
+    net = symprop.from_dict(LEAKY_HUBER_1)
+    tex = latex_source(symprop.derive(net))
+    assert r"\mathrm{alpha} & \text{otherwise}" in tex and r"\leq \mathrm{delta}" in tex  # how the handout writes them
+    huber = (
+        r"\left((a^{(1)}_{1} - t_{1}) \operatorname{step}(\mathrm{delta} - \operatorname{abs}(a^{(1)}_{1} - t_{1}))"
+        r" + \mathrm{delta} \operatorname{sign}(a^{(1)}_{1} - t_{1}) \operatorname{step}(\operatorname{abs}(a^{(1)}_{1} - t_{1})"
+        r" - \mathrm{delta})\right)"
+    )
+    leaky = r"(\operatorname{step}(z^{(1)}_{1}) + \mathrm{alpha} \, (1 - \operatorname{step}(z^{(1)}_{1})))"
+    assert str(symprop.verify(net, "b1_1", claim_latex=f"{huber} {leaky}")).startswith("dE/db1_1: CORRECT")
+    plain = "(step(z1_1) + alpha * (1 - step(z1_1))) * (a1_1 - t_1)"
+    assert str(symprop.verify(symprop.from_dict({**LEAKY_HUBER_1, "loss": "half_sse"}), "b1_1", plain)).startswith(
+        "dE/db1_1: CORRECT"
+    )
+    # their values, not any number: twice alpha is wrong
+    doubled = plain.replace("alpha", "2*alpha")
+    assert "WRONG" in str(symprop.verify(symprop.from_dict({**LEAKY_HUBER_1, "loss": "half_sse"}), "b1_1", doubled))
+
+
+def test_a_registry_constant_with_two_values_in_the_network_is_refused_by_name():
+    """Two leaky_relu layers, alpha 0.1 and 0.2: ``alpha`` in a claim could be either; the error
+    says so (in plain math and in LaTeX) rather than calling it an unknown name."""
+    spec = {
+        **LEAKY_HUBER_1,
+        "layers": [
+            {"units": 2, "activation": {"name": "leaky_relu", "alpha": 0.1}},
+            {"units": 1, "activation": {"name": "leaky_relu", "alpha": 0.2}},
+        ],
+    }
+    net = symprop.from_dict(spec)
+    message = r"'alpha' has 2 values in this network \(0.1 and 0.2\)"
+    with pytest.raises(SymPropError, match=message + ".*write the number instead"):
+        symprop.verify(net, "b2_1", "alpha")
+    with pytest.raises(SymPropError, match=message + ": write the number instead"):
+        symprop.verify(net, "b2_1", claim_latex=r"\mathrm{alpha}")

@@ -57,6 +57,15 @@ class Activation(Op):
             return entry.derivative_in_output(self.choice.constants)
         return tidy(self.derived)
 
+    def derivative_by_name(self, named: sp.Expr) -> sp.Expr:
+        """``derivative`` of f written with its constants by name (``named``, ``LatexContext.by_name``'s:
+        leaky_relu's ``alpha z``), as the handout writes f': the entry's presentation in the
+        constants' symbols, else SymPy's derivative simplified as ``derivative`` is."""
+        entry = self.choice.entry
+        if entry is not None and entry.present is not None:
+            return entry.derivative_in_output(registry.constant_symbols(entry.constants))
+        return tidy(differentiation.derivative(named, registry.Z))
+
     @cached_property
     def derived(self) -> sp.Expr:
         """f'(z) as SymPy derives it, before simplification."""

@@ -296,8 +296,24 @@ class Loss(Op):
         """The loss as its definition over the output's elements, in the nodes' names, as a
         teacher writes it (``-\\sum_{i=1}^{3} t_{i} \\log y_{i}``, ``\\frac{1}{64} \\sum_{i,j}
         (y_{ij} - t_{ij})^{2}``), never its spec name set as an identifier (``half_sse(y, t)``):
-        one rule for every loss, a formula of the spec's too, printed from ``elementwise``."""
-        return self.summed_latex(self.elementwise, node, tex)
+        one rule for every loss, a formula of the spec's too, printed from ``elementwise``, with
+        its constants by name (Huber's ``\\mathrm{delta}``, ``LatexContext.by_name``)."""
+        named = tex.by_name(self)
+        return self.summed_latex(self.elementwise if named is None else named[0], node, tex)
+
+    def shown_local(self, local: sp.Expr, tex) -> sp.Expr:
+        """A step's dE/dy (``scale * derivative``) as the handout writes it: with the loss's
+        constants by name (``\\mathrm{delta}``, not 1/2) where it has some."""
+        named = tex.by_name(self)
+        if named is None:
+            return local
+        scale, derivative = local.as_coeff_Mul()  # Huber's 1/2 of a mean times its cases
+        if derivative != self.derivative:
+            # a number times a sum is multiplied out by SymPy ((y - t)/2 is y/2 - t/2)
+            scale = sp.cancel(local / self.derivative) if not local.has(sp.Piecewise) else None
+            if scale is None or not scale.is_number:
+                return local
+        return tex.named_local(self, local, scale * tidy(differentiation.derivative(named[0], registry.Y)))
 
     def form_latex(self, node, tex) -> str | None:
         """The loss as ``latex`` writes it, a formula of the spec's with its constants by name
@@ -341,8 +357,9 @@ class Loss(Op):
         if step.rule == LOSS:
             y, target = step.target, source.inputs[1]
             j = tex.index_letters(tex.node(y).shape)
-            local = tex.local(step.local, {registry.Y: el(y, j), registry.T: el(target, j)})
-            vector = tex.local(step.local, {registry.Y: tex.node_tex(y), registry.T: tex.node_tex(target)}, vector=True)
+            shown = self.shown_local(step.local, tex)
+            local = tex.local(shown, {registry.Y: el(y, j), registry.T: el(target, j)})
+            vector = tex.local(shown, {registry.Y: tex.node_tex(y), registry.T: tex.node_tex(target)}, vector=True)
             return rf"{partial('E', el(y, j))} {eq} {times(local)}", rf"{partial('E', tex.node_tex(y))} {eq} {times(vector)}", ""
         activation = tex.node(source.inputs[0])
         z, a, target = step.target, activation.name, source.inputs[1]
@@ -356,7 +373,8 @@ class Loss(Op):
             chain = rf"\sum_i {partial('E', el(a, 'i'))} \, {partial(el(a, 'i'), el(z, j))}"
             note = "softmax and cross-entropy together; derived in the section on local derivatives"
             return rf"{delta} {eq} {chain} = {times(tex.local(step.local, names))}", vector, note
-        dloss = self.scale(activation.shape[0] if activation.shape else 1) * self.derivative.xreplace({registry.Y: registry.A})
+        scale = self.scale(activation.shape[0] if activation.shape else 1)
+        dloss = self.shown_local(scale * self.derivative, tex).xreplace({registry.Y: registry.A})  # constants by name
         product = rf"{tex.factor(dloss, names)} \cdot {tex.factor(activation.op.derivative, names)}"
         element = rf"{delta} {eq} {chain} = {upstream}{product}"
         note = ""
@@ -375,8 +393,9 @@ class Loss(Op):
             return None
         node, target = step.target, tex.node(step.source).inputs[1]
         j = tex.index_letters(tex.node(node).shape)
-        element = tex.local(step.local, {registry.Y: tex.el(node, j), registry.T: tex.el(target, j)})
-        vector = tex.local(step.local, {registry.Y: tex.node_tex(node), registry.T: tex.node_tex(target)}, vector=True)
+        shown = self.shown_local(step.local, tex)
+        element = tex.local(shown, {registry.Y: tex.el(node, j), registry.T: tex.el(target, j)})
+        vector = tex.local(shown, {registry.Y: tex.node_tex(node), registry.T: tex.node_tex(target)}, vector=True)
         return element, vector, "the loss's derivative times the activation's"
 
     def words(self, step, tex):

@@ -19,7 +19,9 @@ tensor-expression graphs are read alike):
   with exactly one hidden layer, ``h`` for it (``h_1``, ``h1``); ``deltaK`` / ``deltaK_j``
   for ``dE/dzK`` (the handouts' ``\\delta^{(K)}``), taken as already known;
   a graph spec's scalar ``x0``, ``w1`` also as written on paper, ``x_0``, ``w_1``;
-* the spec's constants, ``pi``, and ``e`` (Euler's number) when no node is called ``e``.
+* the spec's constants, the constants of the registry activations and loss it uses by
+  their names (leaky_relu's ``alpha``, Huber's ``delta``: ``entry_constants``), ``pi``, and
+  ``e`` (Euler's number) when no node is called ``e``.
 
 Functions: the registered activations (``sigmoid``, alias ``sigma``/``σ``, ``tanh``,
 ``relu``...; constants default to the ones the network uses), their derivatives
@@ -91,8 +93,18 @@ class ClaimNames:
         network = derivation.network
         for name, value in (getattr(network, "constants", None) or {}).items():
             self._scalar(name, sp.sympify(value) if isinstance(value, (int, float)) else value)
+        for name, value in entry_constants(derivation).items():  # leaky_relu's alpha, as the handout writes it
+            self._scalar(name, value)
         self._scalar("pi", sp.pi)
         self._scalar("e", sp.E)
+
+    def ambiguous(self, name: str) -> str | None:
+        """Why ``name`` is no name here when a registry constant of that name has two values in
+        the network (two leaky_relu layers, alpha 0.1 and 0.2: which is meant?); None otherwise."""
+        values = entry_constant_values(self.derivation).get(name, [])
+        if len(values) < 2:
+            return None
+        return f"'{name}' has {len(values)} values in this network ({' and '.join(repr(float(v)) for v in values)})"
 
     # -- building ---------------------------------------------------------------------------
 
@@ -195,6 +207,30 @@ class ClaimNames:
             if element in self.scalars:
                 return element
         return None
+
+
+def entry_constants(derivation) -> dict[str, sp.Expr]:
+    """The constants of the registry activations and loss the network uses, by name, with the
+    values the network gives them (leaky_relu's ``alpha``: 1/10, Huber's ``delta``): the handout
+    writes them so (``\\mathrm{alpha} z``), and a claim copied from it reads them back.  A name
+    with two values in one network (two leaky_relu layers, alpha 0.1 and 0.2) is left out, as is one
+    that a spec constant or a node already has."""
+    return {name: values[0] for name, values in entry_constant_values(derivation).items() if len(values) == 1}
+
+
+def entry_constant_values(derivation) -> dict[str, list[sp.Expr]]:
+    """Every value each registry constant takes in the network (``entry_constants``), in order,
+    names that a spec constant or a node has left out."""
+    found: dict[str, list[sp.Expr]] = {}
+    for node in derivation.graph.nodes.values():
+        choice = getattr(node.op, "choice", None) if node.op.activation or node.op.loss_function else None
+        if choice is None or choice.formula is not None or choice.entry is None:
+            continue
+        for (name, _), value in zip(choice.entry.constants, choice.constants):
+            if value not in found.setdefault(name, []):
+                found[name].append(value)
+    taken = set(getattr(derivation.network, "constants", None) or {}) | set(derivation.graph.nodes)
+    return {name: values for name, values in found.items() if name not in taken}
 
 
 def scalar_functions(derivation) -> dict[str, Callable[..., sp.Expr]]:
@@ -356,6 +392,8 @@ class ClaimReader(FormulaReader):
 
     def _unknown_name(self, node: ast.Name) -> FormulaError:
         names = self.names
+        if (ambiguous := names.ambiguous(node.id)) is not None:
+            return self.error(node, ambiguous, "write the number instead")
         zero = re.fullmatch(r"(\w+?)_0+(\d*)", node.id)
         if zero and zero.group(1) in names.arrays:
             base = zero.group(1)

@@ -400,6 +400,8 @@ class _Parser(TokenStream):
                 for p in parts[1:] + [last]:
                     tree = self._times(tree, ("name", p))
                 return tree
+        if layer is None and sub is None and (ambiguous := names.ambiguous(base)) is not None:
+            raise self.error(tok, f"{ambiguous}: write the number instead")  # \mathrm{alpha} of two leaky_relu layers
         shown = base + (f"^{{({layer})}}" if layer else "") + (f"_{{{sub}}}" if sub else "")
         hint = ""
         if layer is None and base + "1" in names.arrays:

@@ -21,7 +21,7 @@ import sympy as sp
 from .. import naming
 from ..formula import FormulaError
 from .claim_values import ShapeError
-from .claims import scalar_functions
+from .claims import entry_constants, scalar_functions
 
 #: The most elements an intermediate value of a claim may have (index notation can multiply sizes).
 MAX_ELEMENTS = 1 << 22
@@ -93,7 +93,7 @@ class TensorNames:
         self.constants: dict[str, float] = {"pi": float(np.pi)}
         if "e" not in graph.nodes:
             self.constants["e"] = float(np.e)
-        for name, value in (getattr(network, "constants", None) or {}).items():
+        for name, value in {**entry_constants(derivation), **(getattr(network, "constants", None) or {})}.items():
             self.constants[name] = float(value)
         self.scalar_functions = scalar_functions(derivation)
         self.printed: dict[tuple[str, int], Callable] = {}  # (function, arguments) -> its NumPy code

@@ -12,6 +12,10 @@ from ...latex_printing import paren, to_latex, visible_length
 from ...textbook_forms import textbook_form
 from .tex import Tex
 
+#: Of a derivation with a line wider than this (``visible_length``), the boxed line's note leaves
+#: out its "simplified": custom_swish's derivative in beta by name and that note ran 23 pt into the margin.
+WIDE_LINE = 40
+
 #: A derivative of more operations than this is shown as the backward pass computes it
 #: (``readable_derivative``: factor and cancel take longer on larger expressions).
 READABLE_MAX_OPS = 40
@@ -129,7 +133,8 @@ def derivative_lines(definition, var, presentation=None, named=None, final=None,
         if chain is not None and len(lines) == 2 and bare(final_tex) == bare(lines[0].rhs):
             seen.remove(lines.pop().rhs)  # 2 (y - t) after 2 . (y - t) by the chain rule: not 2y - 2t between
         reason = "as the backward pass computes it" if computed else "equal to the backward pass's form, shorter"
-        add(final_tex, f"simplified ({reason})", final, boxed=True)
+        widest = max([visible_length(str(line.rhs)) for line in lines] + [visible_length(final_tex)])
+        add(final_tex, reason if widest > WIDE_LINE else f"simplified ({reason})", final, boxed=True)
     if lines and not any(line.boxed for line in lines):  # the last line is what the backward pass computes
         lines[-1].boxed = True
     return lines

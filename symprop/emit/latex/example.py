@@ -60,6 +60,9 @@ class ExampleSection:
         point, values = self.example_point
         shown = {s: given(point[s]) if s in point else number(values[s]) for s in values}
         numeric = {s: paren(t) if t.startswith("-") else t for s, t in shown.items()}
+        # the constants a formula writes by name (named_element), in numbers as the spec gives them
+        values = {**values, **self.named_constants}
+        numeric.update(self.constant_numbers())
         # what a target of 0 multiplies is 0: - 0 log(y_1) is left out of the numbers, not printed; an
         # input of 0 stays, as the answer key and a student write it: 0.5 * 1 + (-0.4) * 0 + 0.1
         zeros = {s: sp.S.Zero for s, v in point.items() if v == 0 and self.graph.role(self.element_index[s][0]) == "target"}
@@ -86,7 +89,12 @@ class ExampleSection:
         if sum(len(scalar.symbols[p]) for members in groups for p in members) <= 12:  # small: all on one line
             params = [r", \qquad ".join(params)]
         forward = [
-            self.value_rows(names[symbol], scalar.definitions[symbol], values[symbol], loss=symbol == scalar.loss_symbol)
+            self.value_rows(
+                names[symbol],
+                self.named_element(None, symbol, scalar.definitions[symbol]),  # the loss's constants by name
+                values[symbol],
+                loss=symbol == scalar.loss_symbol,
+            )
             for node in self.graph.nodes.values()
             if node.op.role == "op"
             for symbol in scalar.symbols[node.name]
@@ -256,9 +264,11 @@ class ExampleSection:
                     rows.append((place, [lhs], f.expr))
                 elif f.of == scalar.loss_symbol:  # a hidden unit's: through the next layer's deltas, as the tutorial does
                     force = not self.graph_mode and len(scalar.users.get(f.wrt, [])) > 1
-                    rows.append((place, [lhs], self.adjoint_rows(lhs, f.wrt, f.expr, values, self._example_state[1], force)))
+                    named = self.named_element(f.of, f.wrt, f.expr)  # constants by name (Huber's delta)
+                    rows.append((place, [lhs], self.adjoint_rows(lhs, f.wrt, named, values, self._example_state[1], force)))
                 else:
-                    rows.append((place, [lhs], self.value_rows(lhs, f.expr, scalar_evaluate(f.expr, values))))
+                    named = self.named_element(f.of, f.wrt, f.expr)  # leaky_relu's alpha
+                    rows.append((place, [lhs], self.value_rows(lhs, named, scalar_evaluate(f.expr, values))))
         groups: dict[int, list[str]] = {}
         for place, lhs, row in rows:
             if isinstance(row, sp.Symbol):

@@ -83,6 +83,7 @@ class ExerciseSheet:
         shown = {s: given(float(v)) if s in leaves else number(v) for s, v in values.items()}
         self.shown = shown
         self.numeric = {s: paren(t) if t.startswith("-") else t for s, t in shown.items()}
+        self.numeric.update(self.handout.constant_numbers())  # alpha by name in a formula, 0.1 in its numbers
 
     def context(self) -> dict:
         network = self.d.network
@@ -145,7 +146,8 @@ class ExerciseSheet:
                 continue
             row = f"{h.node_tex(node.name)} = {node.op.latex(node, h)}"
             if node.name == graph.loss:
-                elements = to_latex(scalar.definitions[scalar.loss_symbol], self.names)
+                loss = h.named_element(None, scalar.loss_symbol, scalar.definitions[scalar.loss_symbol])  # delta by name
+                elements = to_latex(loss, self.names)
                 if elements != node.op.latex(node, h):
                     row += f" = {elements}"
             rows.append([row])
@@ -309,10 +311,11 @@ class ExerciseSheet:
         names, scalar, loss = self.names, self.d.scalar, self.loss
         if q.kind == "matrix":
             return self.matrix_rows(q)
+        named = self.handout.named_element  # the constants by name, as the handout writes them
         if q.kind == "forward":
-            return [self._value_row(self.names[q.of], q.formula, q.value)]
+            return [self._value_row(self.names[q.of], named(None, q.of, q.formula), q.value)]
         if q.kind == "local":
-            return [self._value_row(partial(names[q.of], names[q.wrt]), q.formula, q.value)]
+            return [self._value_row(partial(names[q.of], names[q.wrt]), named(q.of, q.wrt, q.formula), q.value)]
         target = names[q.of]
         rows = []
         if len(q.factors) > 1:
@@ -329,7 +332,7 @@ class ExerciseSheet:
                 middle = pack_tokens(sum_of_products(terms, self.numeric, mul_symbol="dot"))
                 rows.append(equation_rows(lhs, [formula, middle, [number(f.value)]]))
             else:
-                rows.append(self._value_row(lhs, f.expr, f.value))
+                rows.append(self._value_row(lhs, named(f.of, f.wrt, f.expr), f.value))
         if len(q.factors) > 1:
             product = r" \cdot ".join(self._factor_text(f) for f in q.factors)
             rows.append(rf"{partial(loss, target)} &= {product} = {number(q.value)}")

@@ -194,14 +194,16 @@ class ForwardSection:
         front = r"\frac{1}{" + str(n) + "}" if op.choice.reduction == "mean" and n > 1 else ""
         total = rf"{front}\sum_{{i=1}}^{{{n}}} " if n > 1 else ""
         form = self.loss_form(self.loss_node)  # a formula's constants by name, as an activation's
-        ell = form[0] if form else to_latex(op.elementwise)
+        named = self.by_name(op)  # a registry loss's too (Huber's delta)
+        ell = to_latex(op.elementwise if named is None else named[0])
         general = rf"E = {total}\ell\bigl({self.generic(out, i)}, t_{i}\bigr),\qquad \ell(y, t) = " + ell
         written = "E = " + op.latex(self.loss_node, self)  # as the loss writes itself everywhere
         elements = None
         if self.small and self.network.example is None:
             names = self.element_names
             loss_symbol = self.d.scalar.loss_symbol
-            elements = Tex(rf"E = {to_latex(self.d.scalar.definitions[loss_symbol], names)}")
+            definition = self.named_element(None, loss_symbol, self.d.scalar.definitions[loss_symbol])
+            elements = Tex(rf"E = {to_latex(definition, names)}")
         return {
             "name": Tex(loss_title(op.choice) + (f", with {form[2]}" if form else "")),
             "general": Tex(general),
@@ -235,12 +237,14 @@ class ForwardSection:
 
     def entry_derivation(self, entry: registry.Activation, constants: tuple = (), label: str | None = None) -> dict:
         constants = constants or entry.constant_values()
+        # derived and written in the constants by name (\mathrm{alpha} z), their values in the title
+        symbols = registry.constant_symbols(entry.constants)
         f = entry.latex or (r"\operatorname{" + naming.escape_latex_text(entry.name) + "}")
-        named_definition = entry.definition_at(registry.Z, constants)
+        named_definition = entry.definition_at(registry.Z, symbols)
         definition = displayed_definition(named_definition)  # tanh in exponentials
-        presentation = entry.derivative_in_output(constants) if entry.present else None
+        presentation = entry.derivative_in_output(symbols) if entry.present else None
         if entry.numpy_helper:
-            named = (registry.function_for(entry.name)(registry.Z, *constants), f)
+            named = (registry.function_for(entry.name)(registry.Z, *symbols), f)
         else:
             named = (named_definition, f) if definition != named_definition else None
         lines = derivative_lines(definition, registry.Z, presentation, named)
@@ -264,17 +268,20 @@ class ForwardSection:
 
     def formula_derivation(self, op) -> dict:
         f = self.function_tex(op)
-        definition = op.definition()
-        derivative = readable_derivative(op.derivative)  # the NumPy module computes op.derivative
-        lines = derivative_lines(definition, registry.Z, None, None, final=derivative, computed=derivative == op.derivative)
-        shown, form = to_latex(fold_constants(definition)), self.function_form(op)
+        named = self.by_name(op)  # derived in the spec's constants by name, as an entry's (entry_derivation)
+        definition = op.definition() if named is None else named[0]
+        computed = op.derivative if named is None else op.derivative_by_name(definition)
+        derivative = readable_derivative(computed)  # the NumPy module computes op.derivative
+        same = derivative == computed and (named is None or computed.xreplace(named[1]) == op.derivative)
+        lines = derivative_lines(definition, registry.Z, None, None, final=derivative, computed=same)
+        values = None if named is None else self.constant_values(definition)
         return {
             "title": Tex(
-                "Activation " + text(op.name) + " (a formula from the spec" + (f", with {form[1]}" if form else "") + ")"
+                "Activation " + text(op.name) + " (a formula from the spec" + (f", with {values}" if values else "") + ")"
             ),
             "f": Tex(f + "(z)"),
             "fprime": Tex(f + "'(z)"),
-            "definition": Tex(f"{form[0]} = {shown}" if form else shown),
+            "definition": Tex(to_latex(fold_constants(definition))),
             "lines": lines,
             "output_note": None,
         }
@@ -284,16 +291,18 @@ class ForwardSection:
         if any(step.source == node.name for step in self._fused_softmax_steps()):
             return None  # the fused softmax + cross-entropy section covers it
         y, t = self.loss_variables(node)
-        ell, final = (e.subs({registry.Y: y, registry.T: t}) for e in (op.elementwise, op.derivative))
+        # derived in its constants by name (Huber's delta, a formula's c), as an activation's (entry_derivation)
+        named = self.by_name(op)
+        elementwise = op.elementwise if named is None else named[0]
+        derivative = op.derivative if named is None else op.shown_local(op.derivative, self)
+        ell, final = (e.subs({registry.Y: y, registry.T: t}) for e in (elementwise, derivative))
         lines = derivative_lines(ell, y, None, None, final=final)
-        # a formula's constants by name, then in numbers, as an activation's (formula_derivation)
         form = self.loss_form(node)
-        named = f"{to_latex(op.choice.form.subs({registry.Y: y, registry.T: t}))} = " if form else ""
         return {
             "title": Tex("The loss, " + loss_title(op.choice, article=False) + (f", with {form[2]}" if form else "")),
             "f": Tex(rf"\ell({to_latex(y)}, {to_latex(t)})"),
             "fprime": Tex(rf"\frac{{\partial \ell}}{{\partial {to_latex(y)}}}"),
-            "definition": Tex(named + to_latex(ell)),
+            "definition": Tex(to_latex(ell)),
             "lines": lines,
             "output_note": self.mean_note(node),
         }
@@ -317,9 +326,12 @@ class ForwardSection:
         scale = node.op.scale(outputs)
         if scale == 1:
             return None
-        derivative = to_latex(node.op.derivative, {registry.Y: "y_{j}", registry.T: "t_{j}"})
-        if isinstance(node.op.derivative, sp.Add):
+        shown = node.op.shown_local(node.op.derivative, self)  # its constants by name
+        derivative = to_latex(shown, {registry.Y: "y_{j}", registry.T: "t_{j}"})
+        if isinstance(shown, sp.Add):
             derivative = paren(derivative)
+        if shown.has(sp.Piecewise):  # a case split (Huber's) is no part of a line of prose: it ran into the margin
+            derivative = r"\frac{\partial \ell}{\partial y}(y_{j}, t_{j})"
         loss = self.node_tex(node.name)
         return Tex(
             rf"The loss is the mean of $\ell$ over the {outputs} outputs, ${loss} = \frac{{1}}{{{outputs}}}"

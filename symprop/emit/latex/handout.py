@@ -9,13 +9,15 @@ from typing import TYPE_CHECKING
 
 import sympy as sp
 
-from ... import naming
+from ... import naming, registry
 from ...errors import SymPropError
-from ...latex_printing import to_latex, visible_length
+from ...latex_printing import given, paren, to_latex, visible_length
 from ...ops import element_indices
+from ...ops.base import at_elements
 from ...scalar import SCALAR_MAX_TERMS
 from ...version import __version__
 from .backward import BackwardSection
+from .derivative_steps import same_function
 from .example import ExampleSection
 from .figure import FigureSection
 from .forward import ForwardSection
@@ -167,6 +169,74 @@ class Handout(
         form = node.op.choice.form
         return to_latex(form), summed, self.constant_values(form)
 
+    def by_name(self, op) -> tuple[sp.Expr, dict[sp.Symbol, sp.Expr]] | None:
+        """An activation's definition f(z) or a loss's ell(y, t) with its constants by name, and
+        their values: a registry entry's (leaky_relu's ``alpha``, Huber's ``delta``) or a spec
+        formula's (custom_swish's ``beta``); None without constants.  The handout derives and
+        writes formulas so, ``\\mathrm{alpha} z`` under ``$\\mathrm{alpha} = 0.1$`` (never
+        ``\\frac{z}{10}``), as a textbook does; the worked example puts the numbers in."""
+        choice = getattr(op, "choice", None) if op is not None and (op.activation or op.loss_function) else None
+        if choice is None:
+            return None
+        if choice.formula is not None:
+            form = choice.form if op.loss_function else getattr(self.d.network, "function_forms", {}).get(choice.name)
+            spec = getattr(self.d.network, "constants", None) or {}
+            values = {} if form is None else {s: spec[str(s)] for s in form.free_symbols if str(s) in spec}
+        elif choice.entry.constants:
+            symbols = registry.constant_symbols(choice.entry.constants)
+            form = choice.entry.define(*((registry.Y, registry.T) if op.loss_function else (registry.Z,)), *symbols)
+            values = dict(zip(symbols, choice.constants))
+        else:
+            return None
+        return (form, values) if values else None
+
+    def named_local(self, op, expr: sp.Expr, named: sp.Expr) -> sp.Expr:
+        """``named`` (a formula of ``op``'s with its constants by name, ``by_name``) where it is
+        ``expr`` once the constants' values are put in, else ``expr``: what the page writes is
+        always what the module computes."""
+        form = self.by_name(op)
+        if form is None:
+            return expr
+        filled = named.xreplace(form[1])
+        return named if filled == expr or same_function(filled, expr, sorted(expr.free_symbols, key=str)) else expr
+
+    def named_element(self, of: sp.Symbol, wrt: sp.Symbol, expr: sp.Expr) -> sp.Expr:
+        """A worked factor d``of``/d``wrt`` (``expr``) with its op's constants by name: an
+        activation's da/dz (``\\mathrm{alpha}``, not 1/10), the loss's dE/dy (Huber's
+        ``\\mathrm{delta}``), the loss's definition (``of`` None, ``wrt`` the loss); ``expr`` otherwise
+        (``of`` None: the definition of ``wrt``, any other element)."""
+        scalar = self.d.scalar
+        if of is None and wrt != scalar.loss_symbol:
+            return expr
+        if of is None or of == scalar.loss_symbol:
+            node = self.loss_node
+            if not node.op.loss_function or self.by_name(node.op) is None:
+                return expr
+            ys, ts = (scalar.symbols[n] for n in node.inputs[:2])
+            named, scale = self.by_name(node.op)[0], node.op.scale(len(ys))
+            if of is None:
+                return self.named_local(node.op, expr, scale * sp.Add(*(at_elements(named, y=y, t=t) for y, t in zip(ys, ts))))
+            if wrt not in ys:
+                return expr
+            derivative = node.op.shown_local(scale * node.op.derivative, self)
+            return self.named_local(node.op, expr, at_elements(derivative, y=wrt, t=ts[ys.index(wrt)]))
+        element = scalar.element_of(of)
+        op = self.graph.nodes[element[0]].op if element else None
+        if op is None or not op.activation or self.by_name(op) is None:
+            return expr
+        derivative = op.derivative_by_name(self.by_name(op)[0])  # as the local derivatives' section boxes it
+        return self.named_local(op, expr, at_elements(derivative, z=wrt, a=of))
+
+    @cached_property
+    def named_constants(self) -> dict[sp.Symbol, sp.Expr]:
+        """Every constant the formulas write by name (``by_name``), with its value."""
+        forms = [self.by_name(node.op) for node in self.graph.nodes.values()]
+        return {s: v for form in forms if form is not None for s, v in form[1].items()}
+
+    def constant_numbers(self) -> dict[sp.Symbol, str]:
+        """``named_constants`` in numbers, as a formula in numbers writes them (``0.1``, ``(-0.5)``)."""
+        return {s: paren(given(float(v))) if v < 0 else given(float(v)) for s, v in self.named_constants.items()}
+
     def constant_values(self, form: sp.Expr) -> str | None:
         """``$c = 0.5$, $k = 2$``: the spec's constants that ``form`` uses, with the values the
         spec gives them; None when it uses none."""
@@ -199,7 +269,7 @@ class Handout(
         """dE/d``symbol`` as a sum over the elements it reaches where its path first branches
         (``ScalarDerivation.branch_terms``), each term its factors; None when the path never branches."""
         terms = self.d.scalar.branch_terms(symbol)
-        return None if terms is None else [[f.expr for f in term] for term in terms]
+        return None if terms is None else [[self.named_element(f.of, f.wrt, f.expr) for f in term] for term in terms]
 
     def compact_adjoint(self, symbol: sp.Symbol, full: sp.Expr, force: bool = False):
         """dE/d``symbol`` written through its users, when ``full`` is too long to read.
@@ -222,7 +292,7 @@ class Handout(
             stand_ins[d_u] = u
             letter = naming.element_suffix(index).replace("_", ",") if index else ""
             names[d_u] = self.adjoint_element(node, letter) if letter else partial("E", self.node_tex(node))
-            local = scalar.local(u, symbol)
+            local = self.named_element(u, symbol, scalar.step_local(u, symbol))  # a(1 - a); alpha by name
             terms.append((d_u, local))
             expr += d_u * local
         if not force:

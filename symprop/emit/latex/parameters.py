@@ -111,7 +111,7 @@ class ParameterSection:
                 g = self.d.scalar.gradient(param.name, index)
                 lhs = partial("E", names[g.symbol])
                 factors = r" \, ".join(partial(names.get(f.of, "E"), names[f.wrt]) for f in g.factors)
-                exprs, row_names = [f.expr for f in g.factors], dict(names)
+                exprs, row_names = [self.named_element(f.of, f.wrt, f.expr) for f in g.factors], dict(names)  # alpha by name
                 short = self.compact_adjoint(g.factors[0].wrt, g.factors[0].expr)
                 from_loss = short is None and g.factors[0].of == self.d.scalar.loss_symbol
                 terms = self.chain_sum(g.factors[0].wrt) if from_loss else None
