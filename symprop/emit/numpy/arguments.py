@@ -93,8 +93,8 @@ class Arguments:
         and ``_targets`` would pass the arguments as they are, in one expression of the comparisons
         their usual case makes (arrays of the spec's shapes and dtypes, of one batch, parameters of
         their shapes, cross-entropy targets whose rows sum to exactly 1), so that ``loss_and_grad``
-        calls none of them: one Python call instead of four to nine, and of the checks' NumPy calls
-        only the row sums of a one-hot T.  Anything else (lists, class indices, probabilities, a
+        calls none of them: one Python function call instead of four to nine (and _ones twice for the
+        row sums of a one-hot T, one product).  Anything else (lists, class indices, probabilities, a
         wrong shape) is False, and the checks decide, with their messages.  Empty without inputs."""
         inputs, targets = self.graph.leaves("input"), self.graph.leaves("target")
         if not inputs:
