@@ -20,7 +20,7 @@ Nodes, per sample:
 forward(), loss(), loss_and_grad() and backward() check X and T and raise one ValueError
 naming the argument and both shapes: X and T as above, floating-point; a single sample
 needs a batch axis (X[None]). loss_and_grad(params, X, T, check=False) skips these
-checks (1 to 5 us a call at batch 64) for a training loop over data it checked once.
+checks (0.5 to 4 us a call at batch 64) for a training loop over data it checked once.
 The loss is the mean over the batch of the per-sample loss, so every adjoint below
 carries the factor 1 / N of that mean. Running this file checks backward() against
 central differences of loss() (on large networks a sample of the coordinates: see gradient_check).
