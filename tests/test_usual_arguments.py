@@ -86,6 +86,11 @@ def _outcome(module, params, X, T):
         return str(error)
 
 
+def _unchanged(checked, given) -> bool:
+    """Whether a check returned the arrays it was given (a dict of them: a new dict)."""
+    return all(checked[k] is given[k] for k in given) if isinstance(given, dict) else checked is given
+
+
 def _same(one, other) -> bool:
     if isinstance(one, str) or isinstance(other, str):
         return one == other
@@ -95,10 +100,47 @@ def _same(one, other) -> bool:
     )
 
 
+#: Spellings no bundled example has: a mask input and two targets (dicts), one-hot targets along
+#: the last axis of a matrix and along another axis (``_sums_along``).
+SPECS = {
+    "two_targets": {
+        "inputs": {"x": 4, "m": {"shape": [3], "dtype": "bool"}},
+        "targets": {"t": 3, "s": 2},
+        "params": {"W": [3, 4], "V": [2, 4]},
+        "nodes": {"y": "softmax(where(m, W @ x, -1e9))", "h": "V @ x"},
+        "loss": "cross_entropy(y, t) + half_sse(h, s)",
+    },
+    "softmax_along_rows": {
+        "inputs": {"x": [3, 4]},
+        "targets": {"t": [3, 4]},
+        "params": {"W": [4, 4]},
+        "nodes": {"p": "softmax(x @ W)"},
+        "loss": "cross_entropy(p, t)",
+    },
+    "softmax_along_axis_0": {
+        "inputs": {"x": [3, 4]},
+        "targets": {"t": [3, 4]},
+        "params": {"W": [4, 4]},
+        "nodes": {"p": "softmax(x @ W, axis=0)"},
+        "loss": "cross_entropy(p, t)",
+    },
+}
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_the_usual_case_passes_every_check_unchanged(name, dtype, monkeypatch):
-    module = load_module(GENERATED / f"{name}.py")
+    _check_the_usual_case(load_module(GENERATED / f"{name}.py"), dtype, monkeypatch)
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_the_usual_case_of_dicts_masks_and_targets_along_an_axis(name, emit, monkeypatch):
+    module = emit({"name": name, **SPECS[name]})
+    assert "_sums_along(T" in module.__loader__.get_source(module.__name__) or name == "two_targets"
+    _check_the_usual_case(module, np.float64, monkeypatch)
+
+
+def _check_the_usual_case(module, dtype, monkeypatch):
     params = module.init_params(0, dtype=dtype)
     X, T = module.sample_batch(5, 0, dtype=dtype)
     assert module._usual_arguments(params, X, T)  # the arguments sample_batch() and init_params() give
@@ -113,12 +155,11 @@ def test_the_usual_case_passes_every_check_unchanged(name, dtype, monkeypatch):
         assert _same(fast, full), (what, fast if isinstance(fast, str) else "numbers", full)
         if usual:
             assert not isinstance(full, str), what
-            checked = module._inputs(X2)
-            assert all(checked[k] is X2[k] for k in X2) if isinstance(X2, dict) else checked is X2, what
+            assert _unchanged(module._inputs(X2), X2), what
             assert module._checked_params(p) is p
             with np.errstate(all="ignore"):  # a NaN in X is no error
                 output = module.forward(p, X2)[0]
-            assert module._targets(T2, output) is T2, what
+            assert _unchanged(module._targets(T2, output), T2), what
         refused += isinstance(full, str)
     assert refused > 10
 

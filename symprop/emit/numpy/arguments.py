@@ -123,12 +123,16 @@ class Arguments:
                 tests.append(f"not _outside({array}, {values})")
         tests += [f'params["{p.name}"].shape == {tuple(p.shape)!r}' for p in self.graph.params()]
         for array, leaf in batched:
-            if leaf.name in simplex:  # last: the only NumPy calls
-                axis, rows = simplex[leaf.name], math.prod(leaf.shape) // leaf.shape[simplex[leaf.name]]
-                sums = f"{array}.dot(_ones({leaf.shape[0]}, {array}.dtype))" if len(leaf.shape) == 1 else None
-                sums = sums or (f"_sums_along({array})" if axis == -1 else f"_sums_along({array}, {axis})")
-                count = "n" if rows == 1 else f"n * {rows}"
-                tests.append(f"{sums}.tobytes() == _ones({count}, {array}.dtype).tobytes()")
+            if leaf.name not in simplex:
+                continue
+            axis = simplex[leaf.name]  # last: the one product (as _on_simplex's first comparison)
+            if len(leaf.shape) == 1:  # (batch, classes): the product itself, without _sums_along's call
+                sums = f"{array}.dot(_ones({leaf.shape[0]}, {array}.dtype))"
+            else:
+                sums = f"_sums_along({array})" if axis == -1 else f"_sums_along({array}, {axis})"
+            rows = math.prod(leaf.shape) // leaf.shape[axis]  # a sample's
+            count = "n" if rows == 1 else f"n * {rows}"
+            tests.append(f"{sums}.tobytes() == _ones({count}, {array}.dtype).tobytes()")
         return [
             "try:",
             *(f"    {line}" for line in unpacked),
