@@ -204,9 +204,9 @@ def _targets(T, like):
 
 def _usual_arguments(params, X, T):
     """Whether params, X and T pass the checks of _inputs, _checked_params and _targets as they are:
-    arrays of the spec's shapes and dtypes, of one batch, cross-entropy targets one-hot (rows summing
-    to exactly 1), as init_params() and sample_batch() give them.  loss_and_grad() then calls none of
-    those checks (their usual case in one expression); anything else is False, and they decide."""
+    arrays of the spec's shapes and dtypes, of one batch (targets of a softmax cross-entropy one-hot:
+    rows summing to exactly 1), as init_params() and sample_batch() give them.  loss_and_grad() then
+    calls none of those checks (their usual case in one expression); else they decide, and say why."""
     try:
         n = X.shape[0]
         return (
