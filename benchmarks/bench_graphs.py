@@ -12,8 +12,9 @@ installed, and at batch 1024 too for the examples of ``JAX_1024`` (a second tabl
 module / JAX ratios).  Losses and gradients must agree first (1e-9 relative in float64,
 1e-4 in float32).  One thread (``_common`` pins the process); process CPU time over blocks of
 calls, the median of ``--repeats`` turns: read +-5% as noise on a shared machine.  The last
-column is what the module's argument checks (``_inputs``, ``_targets``; the hand versions have
-none) cost a call at batch 64; the column before it, the module called with ``check=False``
+column is what the module's argument checks cost a call at batch 64, timed alone (``argument_checks``:
+``_usual_arguments``, their usual case in one call, or in older modules ``_inputs``, ``_checked_params``
+and ``_targets``; the hand versions have none); the column before it, the module called with ``check=False``
 (no checks, as the hand versions) against the hand version, where the module has the keyword.
 
 With ``--numba``, the numba backend's module of each example (``--backend numba``: loss_and_grad
@@ -204,8 +205,7 @@ def rows(names: list[str], modules: Path | None, repeats: int, use_jax: bool, lo
                             raise SystemExit(f"{where}: differs from the module by {error:.1e}")
                     times = turns(engines, repeats)
                     row = {"network": name, "batch": batch, "dtype": dtype.__name__, "us": {k: v * 1e6 for k, v in times.items()}}
-                    output = module.forward(params, X)[0]
-                    row["checks_us"] = 1e6 * cpu_per_call(lambda m=module, X=X, T=T, Y=output: (m._inputs(X), m._targets(T, Y)))
+                    row["checks_us"] = 1e6 * cpu_per_call(argument_checks(module, params, X, T))
                     found.append(row)
                     log(_line(row))
         for name, spec in AS_GRAPH.items():
@@ -226,6 +226,15 @@ def rows(names: list[str], modules: Path | None, repeats: int, use_jax: bool, lo
                 found.append(row)
                 log(_line(row))
     return found
+
+
+def argument_checks(module, params, X, T):
+    """What the module's loss_and_grad runs to check valid arguments, as one function: its usual case
+    ``_usual_arguments`` where the module has it, else ``_inputs``, ``_checked_params`` and ``_targets``."""
+    if hasattr(module, "_usual_arguments"):
+        return lambda: module._usual_arguments(params, X, T)
+    output = module.forward(params, X)[0]
+    return lambda: (module._inputs(X), module._checked_params(params), module._targets(T, output))
 
 
 def _line(row: dict) -> str:

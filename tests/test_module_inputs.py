@@ -392,13 +392,16 @@ def test_every_public_function_checks_the_parameters(tmp_path, backend, broken, 
 
 
 def test_check_false_skips_the_parameter_check_too(softmax3, monkeypatch):
+    """Neither _usual_arguments (every check's usual case, parameters' shapes included) nor
+    _checked_params is called with check=False."""
     module, params, X, T = softmax3
     good = module.loss_and_grad(params, X, T)
 
-    def refuse(params):
+    def refuse(*arguments):
         raise AssertionError("checked")
 
     monkeypatch.setattr(module, "_checked_params", refuse)
+    monkeypatch.setattr(module, "_usual_arguments", refuse)
     value, grads = module.loss_and_grad(params, X, T, check=False)  # not called
     assert value == good[0] and all(np.array_equal(grads[k], good[1][k]) for k in grads)
     with pytest.raises(AssertionError, match="checked"):

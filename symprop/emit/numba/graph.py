@@ -361,6 +361,7 @@ class GraphNumbaModule:
             "loss": self.loss,
             "grads": self.grad_values,
             "doc": self.parts.docstring("loss_and_grad"),
+            "usual": "_usual_arguments" in self.parts.functions,  # the NumPy module's usual case of its checks
             "checks": [text for text in self.wrapper if not re.match(r"\w+ = (params|X|T)\b", text) or "_inputs" in text],
             "targets_line": self.targets_line(),
             "dtype": self.dtype_line(),

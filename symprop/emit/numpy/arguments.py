@@ -5,6 +5,7 @@ arrays and nodes, the sample batch and the worked example."""
 
 from __future__ import annotations
 
+import math
 import pprint
 import textwrap
 from typing import TYPE_CHECKING
@@ -86,6 +87,62 @@ class Arguments:
             else:
                 checked_arrays.append((n.name, checked(label, label, n, like)))
         return [*lines, "return {", *(f'    "{name}": {code},' for name, code in checked_arrays), "}"]
+
+    def usual(self) -> list[str]:
+        """The body of ``_usual_arguments(params, X, T)``: whether ``_inputs``, ``_checked_params``
+        and ``_targets`` would pass the arguments as they are, in one expression of the comparisons
+        their usual case makes (arrays of the spec's shapes and dtypes, of one batch, parameters of
+        their shapes, cross-entropy targets whose rows sum to exactly 1), so that ``loss_and_grad``
+        calls none of them: one Python function call instead of four to nine (and _ones twice for the
+        row sums of a one-hot T, one product).  Anything else (lists, class indices, probabilities, a
+        wrong shape) is False, and the checks decide, with their messages.  Empty without inputs."""
+        inputs, targets = self.graph.leaves("input"), self.graph.leaves("target")
+        if not inputs:
+            return []
+        simplex = self.simplex_targets()
+        unpacked, tests = [], []
+
+        def arrays(letter: str, leaves: list) -> list[tuple[str, Node]]:
+            """(the name each leaf's array has in the function, the leaf)."""
+            if len(leaves) < 2:
+                return [(letter, leaf) for leaf in leaves]
+            named = [(f"{letter}_{leaf.name}", leaf) for leaf in leaves]  # no other name there begins with X_ or T_
+            keys = [f'{letter}["{leaf.name}"]' for leaf in leaves]
+            unpacked.append(f"{', '.join(a for a, _ in named)} = {', '.join(keys)}")
+            tests.extend([f"type({letter}) is dict", f"len({letter}) == {len(leaves)}"])
+            return named
+
+        batched = [*arrays("X", inputs), *arrays("T", targets)]
+        tests.append("n > 0")  # the first input's batch, which every array must have
+        for array, leaf in batched:
+            values = _values(leaf)
+            kind = {None: '== "f"', "bool": '== "b"'}.get(values, 'in "iu"')
+            shape = "(" + ", ".join(["n", *map(str, leaf.shape)]) + ("," if not leaf.shape else "") + ")"
+            tests += [f"type({array}) is np.ndarray", f"{array}.dtype.kind {kind}", f"{array}.shape == {shape}"]
+            if isinstance(values, int):
+                tests.append(f"not _outside({array}, {values})")
+        tests += [f'params["{p.name}"].shape == {tuple(p.shape)!r}' for p in self.graph.params()]
+        for array, leaf in batched:
+            if leaf.name not in simplex:
+                continue
+            axis = simplex[leaf.name]  # last: the one product (as _on_simplex's first comparison)
+            if len(leaf.shape) == 1:  # (batch, classes): the product itself, without _sums_along's call
+                sums = f"{array}.dot(_ones({leaf.shape[0]}, {array}.dtype))"
+            else:
+                sums = f"_sums_along({array})" if axis == -1 else f"_sums_along({array}, {axis})"
+            rows = math.prod(leaf.shape) // leaf.shape[axis]  # a sample's
+            count = "n" if rows == 1 else f"n * {rows}"
+            tests.append(f"{sums}.tobytes() == _ones({count}, {array}.dtype).tobytes()")
+        return [
+            "try:",
+            *(f"    {line}" for line in unpacked),
+            f"    n = {batched[0][0]}.shape[0]",
+            "    return (",
+            *(f"        {'and ' if k else ''}{test}" for k, test in enumerate(tests)),
+            "    )",
+            "except Exception:  # not a dict, a key missing, no .shape: the checks say what is wrong",
+            "    return False",
+        ]
 
     def inits(self) -> list[tuple[str, str, tuple[int, ...], dict]]:
         """(name, initialiser, shape, its arguments) of every parameter, in init_params' order:

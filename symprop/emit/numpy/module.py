@@ -334,6 +334,7 @@ class NumpyModule:
             "init_prologue": ["rng = np.random.default_rng(seed)"] if any("rng." in code for _, code in init_lines) else [],
             "check_inputs": self.arguments.checks("input", "X", None, {}),
             "check_targets": self.arguments.checks("target", "T", "like", classes),
+            "usual_arguments": self.arguments.usual(),
             "helpers": self.helpers(),
             "forward_prologue": [
                 *self.arguments.unpack_inputs(forward_inputs),
