@@ -57,6 +57,8 @@ CASES = [
     ("sum((x @ W) ** 100000)", "the exponent of '**' must be within +-1000, got 100000 at column"),
     # a new user's W x, as on paper: Python's message was "invalid syntax. Perhaps you forgot a comma?"
     ("sum(x W)", "syntax error at column 7: no operator between 'x' and 'W' (write '*' for a product, '@' for a matrix product)"),
+    # a new user's causal mask as in PyTorch, masked_fill(-inf): was "unknown name 'inf' (did you mean 'sin'?)"
+    ("sum(where(m, x @ W, -inf), axis=0)", "'inf' is not allowed at column 22; numbers are finite: write a large one, as -1e9"),
 ]
 
 
@@ -209,3 +211,4 @@ def test_verify_wrt_an_index_or_a_mask_is_refused(wrt, said):
     wrt_name = re.escape(wrt.replace("[0]", "_1"))
     with pytest.raises(symprop.SymPropError, match=rf"^--wrt {wrt_name}: {said}: the backward pass computes no gradient for it"):
         symprop.verify(network, wrt, "1")
+
