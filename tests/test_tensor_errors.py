@@ -212,3 +212,21 @@ def test_verify_wrt_an_index_or_a_mask_is_refused(wrt, said):
     with pytest.raises(symprop.SymPropError, match=rf"^--wrt {wrt_name}: {said}: the backward pass computes no gradient for it"):
         symprop.verify(network, wrt, "1")
 
+
+def test_a_step_variable_outside_braces_is_told_to_go_in_braces():
+    """A new user's GRU wrote X[k-1] in a repeated node (2026-12-06): the message was only
+    "unknown name 'k'" with the list of every name; the step is replaced in braces alone."""
+    spec = {
+        "name": "bad",
+        "inputs": {"X": [3, 2]},
+        "targets": {"t": 4},
+        "params": {"W": [4, 2], "U": [4, 4]},
+        "nodes": {"h1": "tanh(W @ X[0])", "h{k}": {"for": "k in 2..3", "value": "tanh(W @ X[k-1] + U @ h{k-1})"}},
+        "loss": "half_sse(h3, t)",
+    }
+    with pytest.raises(symprop.SpecError) as error:
+        symprop.from_dict(spec, source="bad.yaml")
+    assert str(error.value) == (
+        "bad.yaml: nodes.h2: unknown name 'k' at column 12; the step k is replaced only in braces: "
+        "write X[{k-1}], h{k-1} or x{k}"
+    )

@@ -56,9 +56,21 @@ class TensorReader(FormulaReader):
 
     BINARY_OPERATORS = {**FormulaReader.BINARY_OPERATORS, ast.MatMult: operator.matmul}
 
-    def __init__(self, text: str, tensors: set[str], constants: dict[str, sp.Expr], callables: dict[str, Any]):
+    def __init__(
+        self, text: str, tensors: set[str], constants: dict[str, sp.Expr], callables: dict[str, Any], step: str | None = None
+    ):
         super().__init__(text, constants, callables)
         self.tensors = tensors
+        self.step = step  # the variable of a repeated node (k of h{k}: {for: k in 2..5, ...}), or None
+
+    def _unknown_name(self, node: ast.Name):
+        if node.id == self.step:
+            return self.error(
+                node,
+                f"unknown name '{node.id}'",
+                f"the step {node.id} is replaced only in braces: write X[{{{node.id}-1}}], h{{{node.id}-1}} or x{{{node.id}}}",
+            )
+        return super()._unknown_name(node)
 
     def visit_Name(self, node: ast.Name) -> Any:
         self._check_name(node)

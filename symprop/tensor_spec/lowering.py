@@ -100,7 +100,7 @@ class Lowering(CallLowering):
     # -- driving -----------------------------------------------------------------------------
 
     def parse(self, text: str, where: str) -> tuple[Any, TensorReader]:
-        reader = TensorReader(text, self.tensor_names, self.constants, self.callables)
+        reader = TensorReader(text, self.tensor_names, self.constants, self.callables, self.reader.step_variables.get(where))
         try:
             return reader.read(), reader
         except FormulaError as exc:

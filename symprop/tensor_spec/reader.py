@@ -65,6 +65,7 @@ class GraphReader(FieldReader):
         self.kinds: dict[str, tuple[str, int | None]] = {}
         self.steps: dict[str, int] = {}  # name -> its step k, for the names of repeated entries
         self.repeats: list[tuple[str, str, int, str]] = []  # (key, variable, first k, field) of each
+        self.step_variables: dict[str, str] = {}  # field of a repeated entry -> its variable (nodes.h3 -> k)
         inputs = self.leaves(data["inputs"], "inputs", required=True, discrete=True)
         targets = self.leaves(data.get("targets") or {}, "targets")
         params, inits = self.param_leaves(data["params"])
@@ -123,6 +124,7 @@ class GraphReader(FieldReader):
                         body = self.substitute(body, variable, k, f"{where}.value")
                     items.append((name, f"{section}.{name}", body))
                     self.steps[name] = k
+                    self.step_variables[f"{section}.{name}"] = variable
                 if section == "nodes":
                     self.repeats.append((key, variable, first, where))
             else:
