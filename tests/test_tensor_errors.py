@@ -58,6 +58,12 @@ CASES = [
     # a new user's W x, as on paper: Python's message was "invalid syntax. Perhaps you forgot a comma?"
     ("sum(x W)", "syntax error at column 7: no operator between 'x' and 'W' (write '*' for a product, '@' for a matrix product)"),
     # a new user's causal mask as in PyTorch, masked_fill(-inf): was "unknown name 'inf' (did you mean 'sin'?)"
+    # a new user's mixture-of-experts weights (one per row) against NumPy's broadcasting along the last axis
+    (
+        "sum(x[:, 0] * x, axis=0) @ W",
+        "x[:, 0] has shape [4], x has shape [4, 3]; broadcasting lines up the last axes, as in NumPy: to pair x[:, 0] "
+        "with the leading axes, write reshape(x[:, 0], [4, 1])",
+    ),
     ("sum(where(m, x @ W, -inf), axis=0)", "'inf' is not allowed at column 22; numbers are finite: write a large one, as -1e9"),
 ]
 
