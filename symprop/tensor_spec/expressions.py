@@ -110,6 +110,12 @@ class TensorReader(FormulaReader):
         parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
         items, tensors = [], []
         for part in parts:
+            if isinstance(part, ast.Constant) and part.value is None:
+                raise self.error(
+                    part,
+                    "None (NumPy's new axis) is not allowed in an index",
+                    f"add an axis of size 1 with reshape({self.segment(node.value)}, [...])",
+                )
             if isinstance(part, ast.Slice):
                 bounds = [None if b is None else self.index_number(b) for b in (part.lower, part.upper, part.step)]
                 if bounds[2] is not None and bounds[2] <= 0:
