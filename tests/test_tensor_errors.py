@@ -64,7 +64,10 @@ CASES = [
         "x[:, 0] has shape [4], x has shape [4, 3]; broadcasting lines up the last axes, as in NumPy: to pair x[:, 0] "
         "with the leading axes, write reshape(x[:, 0], [4, 1])",
     ),
-    ("sum(x[:, None] @ W)", "None (NumPy's new axis) is not allowed in an index at column 10; add an axis of size 1 with reshape(x, [...])"),
+    (
+        "sum(x[:, None] @ W)",
+        "None (NumPy's new axis) is not allowed in an index at column 10; add an axis of size 1 with reshape(x, [...])",
+    ),
     ("sum(where(m, x @ W, -inf), axis=0)", "'inf' is not allowed at column 22; numbers are finite: write a large one, as -1e9"),
 ]
 
