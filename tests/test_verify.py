@@ -695,7 +695,7 @@ def test_a_matrix_claim_whose_shapes_do_not_fit_is_one_line_with_the_fix(capsys)
     assert out == ""
     assert err == (
         f"symprop: error: claim {claim!r} (read as '((W2 @ (a2 - t)) * step(z1)) @ x.T'): '@' of a 3x5 matrix and "
-        "a column of 3 (3x1): inner sizes differ (at column 3) (with W2.T in place of W2 it would be right)\n"
+        "a column of 3 (3x1): inner sizes differ (at column 3 of the claim) (with W2.T in place of W2 it would be right)\n"
     )
 
 

@@ -149,7 +149,7 @@ def test_rewrites_keep_the_users_columns():
     "wrt, claim, message",
     [
         ("Wq", "X.T @ foo", "unknown name 'foo' at column 7"),
-        ("Wq", "X @ dq", "'@' of a 8x16 matrix and a 8x16 matrix: inner sizes differ at column 1 (with X.T in place of X"),
+        ("Wq", "X @ dq", "8x16 matrix and a 8x16 matrix: inner sizes differ at column 1 of the claim (with X.T in place of X"),
         ("Wq", "X.T @ dk[0]", "'@' of a 16x8 matrix and a column of 16 (16x1)"),
         ("Wo", "p @ dy", "it is a 8x4 matrix, but dE/dWo is a 16x4 matrix"),
         ("Wq[2,3]", "X.T @ dq", "it is a 16x16 matrix, but dE/dWq[2,3] is a number"),
@@ -369,6 +369,7 @@ def test_the_correct_gradient_is_written_in_the_specs_names(name, wrt, claim, co
     assert parts and not any(re.search(rf"(?<![\w.]){part}(?!\w)", result.expected) for part in parts), result.expected
     if correct is not None:
         assert result.expected == correct
+
 
 
 def test_a_softmax_cross_entropy_along_axis_0_is_verified_with_targets_on_its_simplex():

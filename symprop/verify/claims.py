@@ -301,7 +301,7 @@ class ClaimReader(FormulaReader):
                 self._check_small_numbers(node.right, right, "in an exponent")
             return apply(left, right)
         except ShapeError as exc:
-            raise exc.at(f"(at {self._column(node)})") from None
+            raise exc.at(f"(at {self._column(node)} of the claim)") from None
         except FormulaError as exc:
             if "at column" in str(exc) or "at line" in str(exc):
                 raise
@@ -337,7 +337,7 @@ class ClaimReader(FormulaReader):
         try:
             return super().visit_Call(node)
         except ShapeError as exc:
-            raise exc.at(f"(at {self._column(node)})") from None
+            raise exc.at(f"(at {self._column(node)} of the claim)") from None
 
     # -- checks on arrays: the formula reader's checks, element by element -------------------
 

@@ -18,7 +18,7 @@ transformer or an LSTM is written with:
   (``--wrt "Wq[i,j]"``) are refused: a forgotten sum is an error, not a silent one;
 * arrays: ``@``, ``.T`` (axes reversed, as in NumPy), elementwise ``+ - * / **`` with
   NumPy broadcasting, ``sum``/``mean`` (whole, or ``axis=``: kept as a row or a column),
-  ``softmax(v, axis=-1)``, ``outer``, ``diag``, ``where(mask, a, b)``, and every function of
+  ``softmax(v, axis=-1)``, ``outer``, ``diag``, ``where(mask, a, b)``, ``tril(n)``, and every function of
   the exact reader (``sigmoid``, ``tanh_prime``, the spec's functions, ...).
 
 What the names stand for and the functions on values are in ``tensor_values``.  The text is
@@ -257,7 +257,7 @@ class TensorReader(FormulaReader):
         try:
             return apply(left, right)
         except ShapeError as exc:
-            raise exc.at(f"at column {span(self.source, self.origin, node)[0] + 1}") from None
+            raise exc.at(f"at column {span(self.source, self.origin, node)[0] + 1} of the claim") from None
         except FormulaError as exc:
             raise self.error(node, str(exc)) from None
 
@@ -417,7 +417,7 @@ class TensorReader(FormulaReader):
         try:
             return super().visit_Call(node)
         except ShapeError as exc:
-            raise exc.at(f"at column {span(self.source, self.origin, node)[0] + 1}") from None
+            raise exc.at(f"at column {span(self.source, self.origin, node)[0] + 1} of the claim") from None
         except FormulaError as exc:
             if " at column " in str(exc):
                 raise
