@@ -320,6 +320,17 @@ def _where(mask, a, b):
     return elementwise(lambda m, x, y: np.where(np.asarray(m, dtype=bool), x, y), mask, a, b)
 
 
+def _tril(n):
+    """The causal mask of the specs' ``tril(n)``: true on and below the diagonal of an n x n matrix."""
+    if isinstance(n, Indexed) or np.ndim(n) or not float(n).is_integer() or n < 1:
+        raise ValueError("tril takes a whole number n: tril(n) is the n x n causal mask")
+    guard((int(n), int(n)))
+    return np.tril(np.ones((int(n), int(n)), dtype=bool))
+
+
+#: The functions that make an array of numbers alone (not a number to check for exactness).
+MASKS = {"tril"}
+
 ARRAY_FUNCTIONS: dict[str, Callable] = {
     "sum": _reduce(np.sum, "sum"),
     "mean": _reduce(np.mean, "mean"),
@@ -327,4 +338,5 @@ ARRAY_FUNCTIONS: dict[str, Callable] = {
     "outer": _outer,
     "diag": _diag,
     "where": _where,
+    "tril": _tril,
 }
