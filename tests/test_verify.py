@@ -359,6 +359,14 @@ def test_a_claim_is_rewritten_once_for_each_reader(monkeypatch, wrt, claim, late
         ("W2[0,0]", None, r"\foo{x}", "unknown command '\\foo'"),
         ("W2[0,0]", None, r"z_3", "unknown name 'z_{3}'; layers are written z^{(1)}"),
         ("W2[0,0]", None, r"(a^{(2)}_1", "expected ')'"),
+        # a chain rule in partial derivatives, as on paper: was told to leave out "the d/dw on its left"
+        (
+            "W2[0,0]",
+            None,
+            r"\frac{\partial E}{\partial o_1} \frac{\partial o_1}{\partial z^{(2)}_1} h_1",
+            "'\\partial' is not supported; write each derivative by its formula (\\sigma'(z^{(2)}_1), \\delta^{(2)}_1), "
+            "or give the claim as plain text (--claim), where dE/da2_1 names the adjoint",
+        ),
         ("W9", "a1_1", None, "unknown name"),
         ("W2[2,0]", "a1_1", None, "W2 has shape [2, 2]"),
         # was "E does not depend on it through a parameter": it does, read as a mistake (a new user's)
