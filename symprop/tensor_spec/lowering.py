@@ -390,7 +390,8 @@ class Lowering(CallLowering):
                 f"ambiguous broadcast in '{symbol}' at {self.at(tree)}: {v_text} has shape {list(self.shape(vector))} "
                 f"(one value per row of a {list(self.shape(origin))} tensor) and {m_text} has shape "
                 f"{list(self.shape(matrix))}; a vector broadcasts along the last axis, so it {what}. "
-                f"To combine row i with value i, write {fixed}"
+                f"To combine row i with value i, write {fixed}, or keep the reduced axis (keepdims=1: a column of "
+                f"shape {[self.shape(origin)[0], 1]})"
             )
 
     def dense(self, tree: TensorExpr, name: str | None, root: str) -> str | None:
