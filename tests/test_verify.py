@@ -823,3 +823,18 @@ def test_a_claim_of_a_tower_of_exponentials_is_refused_not_evaluated():
     with pytest.raises(SymPropError, match=r"number too large in an exponent"):
         verifier("tutorial_222").check("W2_11", "a1_1 ** exp(7)")
     assert verifier("tutorial_222").check("W2_11", f"{TUTORIAL_W2_11} * exp(exp(1)) / exp(exp(1))").verdict == "correct"
+
+
+def test_a_whole_array_claim_summed_to_one_number_is_told_claims_are_per_sample():
+    """A new user's dE/db2 = sum(delta2), the module's sum over the batch: wrong by its shape, and
+    the diagnosis says a claim is about one sample; NumPy's sum(dZ, axis=0) is refused saying so
+    (it was "keyword arguments are not allowed")."""
+    result = verifier("softmax_classifier").check("b2", "sum(delta2)")
+    assert result.verdict == "wrong" and result.method == "shape"
+    assert result.diagnosis[-1].startswith("a claim is about one sample (a batch of one)")
+    with pytest.raises(SymPropError) as error:
+        verifier("softmax_classifier").check("b2", "sum(a2 - t, axis=0)")
+    assert str(error.value).endswith(
+        "sum(..., axis=) is not read here at column 13; a claim is about one sample, whose nodes are columns: "
+        "sum(v) adds the elements of v"
+    )

@@ -342,6 +342,13 @@ class ClaimReader(FormulaReader):
         return entry.symbols[flat]
 
     def visit_Call(self, node: ast.Call) -> Value:
+        named = [keyword for keyword in node.keywords if keyword.arg]
+        if named and isinstance(node.func, ast.Name) and node.func.id in ("sum", "mean"):
+            raise self.error(
+                named[0],
+                f"{node.func.id}(..., {named[0].arg}=) is not read here",
+                "a claim is about one sample, whose nodes are columns: sum(v) adds the elements of v",
+            )
         try:
             return super().visit_Call(node)
         except ShapeError as exc:

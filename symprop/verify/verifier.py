@@ -365,6 +365,8 @@ class Verifier:
                 result.verdict, result.method = "wrong", "shape"
                 shape = describe_shape(expected)
                 result.diagnosis = holds + [f"the claim is one number, but d{result.loss}/d{target.node} is {shape}"]
+                if re.match(r"\s*sum\(", text):  # db = sum over the batch of dZ, as the module computes it
+                    result.diagnosis.append(PER_SAMPLE)
                 return result
             if not equal:
                 k, flat = where
@@ -465,6 +467,12 @@ def _expected_matrix(setting: Setting, node: str) -> sp.ImmutableMatrix:
     rows, cols = (shape[0], 1) if len(shape) == 1 else shape
     elements = [setting.scalar.node_gradient(node, unflat_index(i, shape)).expr for i in range(rows * cols)]
     return sp.ImmutableMatrix(rows, cols, elements)
+
+
+#: A whole-array claim summed to one number (``sum(delta2)`` for dE/db2): the module's sum over a batch.
+PER_SAMPLE = (
+    "a claim is about one sample (a batch of one): the sum over the batch that the module's gradient takes is not part of it"
+)
 
 
 def _fit_shape(value, expected: sp.ImmutableMatrix):
