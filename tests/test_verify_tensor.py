@@ -172,6 +172,8 @@ def test_rewrites_keep_the_users_columns():
         ("Wq", "dq(1)", "claim 'dq(1)' (read as 'dq*(1)'): it is a 8x16 matrix"),  # a value before ( multiplies
         ("Wq", "(sum_t) + dq", "sum_{...} needs something to sum after it at column 2"),
         ("s", "where(tril(2.5), p * dp, 0)", "tril takes a whole number n: tril(n) is the n x n causal mask"),
+        # the transpose of a product is bracketed: it read "with sum(h, axis=0) * 0.T in place of ..."
+        ("Wo", "h.T @ dy + sum(h, axis=0) * 0", "(with (sum(h, axis=0) * 0).T in place of sum(h, axis=0) * 0 it would be right)"),
     ],
 )
 def test_clear_errors(wrt, claim, message):
