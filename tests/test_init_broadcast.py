@@ -52,6 +52,22 @@ def test_a_vector_subtracted_or_renamed_is_a_bias():
     assert inits["s"].kind == "zeros" and inits["d"].kind == "zeros"
 
 
+def test_a_bias_of_any_shape_starts_at_zero():
+    """A new user's conv1d bias kb [4, 1], as the README adds one, and mixture-of-experts biases
+    [3, 4] (2026-12-06): as matrices they were drawn N(0, 1/fan_in), the conv bias N(0, 1)."""
+    spec = {
+        "name": "conv_bias",
+        "inputs": {"x": [2, 10]},
+        "targets": {"t": [3, 4]},
+        "params": {"K": [4, 2, 3], "kb": [4, 1], "W": [3, 4, 8], "be": [3, 4]},
+        "nodes": {"c": "tanh(conv1d(x, K) + kb)", "y": "einsum('ejl,jl->ej', W, c) + be"},
+        "loss": "half_sse(y, t)",
+    }
+    inits = symprop.from_dict(spec).param_inits
+    assert inits["kb"].kind == "zeros" and inits["be"].kind == "zeros"
+    assert inits["K"].kind == "fan_in_normal" and inits["W"].kind == "fan_in_normal"
+
+
 def test_a_divisor_is_not_zero():
     spec = {
         "name": "scale",
