@@ -353,6 +353,10 @@ def _wrap(text: str) -> str:
 #: The whole matrix explained: an element's own diagnosis would compare it with its mirror's
 #: gradient ("you wrote a1 * delta2.T; dE/dW2_12 = ..."), which only confuses.
 TRANSPOSED = "your matrix is the transpose of the correct one (W has shape (outputs, inputs))"
+#: A whole-array claim summed to one number (``sum(delta2)`` for dE/db2): the module's sum over a batch.
+PER_SAMPLE = (
+    "a claim is about one sample (a batch of one): the sum over the batch that the module's gradient takes is not part of it"
+)
 
 
 def is_transpose(setting: Setting, value, expected) -> bool:

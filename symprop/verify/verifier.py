@@ -31,7 +31,7 @@ from .claims import ClaimFactor, ClaimNames
 from .claims_latex import translate
 from .claims_text import Names, normalize
 from .decide import DIGITS, Setting, Undecidable, decimal_text, number_at, show
-from .diagnose import TRANSPOSED, diagnose, is_ratio_note, is_transpose, matrix_notes
+from .diagnose import PER_SAMPLE, TRANSPOSED, diagnose, is_ratio_note, is_transpose, matrix_notes
 from .familiar import expected_text, factor_text, in_spec_names
 from .reading import ONE_CLAIM, Rewritten, as_typed, read_claim_at, rewrite_claim, short
 from .result import VerifyResult
@@ -467,12 +467,6 @@ def _expected_matrix(setting: Setting, node: str) -> sp.ImmutableMatrix:
     rows, cols = (shape[0], 1) if len(shape) == 1 else shape
     elements = [setting.scalar.node_gradient(node, unflat_index(i, shape)).expr for i in range(rows * cols)]
     return sp.ImmutableMatrix(rows, cols, elements)
-
-
-#: A whole-array claim summed to one number (``sum(delta2)`` for dE/db2): the module's sum over a batch.
-PER_SAMPLE = (
-    "a claim is about one sample (a batch of one): the sum over the batch that the module's gradient takes is not part of it"
-)
 
 
 def _fit_shape(value, expected: sp.ImmutableMatrix):
