@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .errors import SpecError, SymPropError, WorkedExampleError
+from .errors import SpecError, SymPropError, WorkedExampleError, did_you_mean
 from .verify import cli as verify_cli
 from .version import __version__
 
@@ -39,7 +39,8 @@ def _outputs(value: str) -> list[str]:
     unknown = [part for part in chosen if part not in OUTPUTS]
     if unknown or not chosen:
         pdf = "; a PDF is --pdf, with latex" if "pdf" in unknown else ""  # what a new user tries first
-        raise argparse.ArgumentTypeError(f"{value!r}: choose from {', '.join(OUTPUTS)} (comma-separated) or all{pdf}")
+        close = did_you_mean(unknown[0], OUTPUTS) if unknown and not pdf else ""
+        raise argparse.ArgumentTypeError(f"{value!r}{close}: choose from {', '.join(OUTPUTS)} (comma-separated) or all{pdf}")
     return list(dict.fromkeys(chosen))
 
 

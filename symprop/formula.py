@@ -278,6 +278,12 @@ class FormulaReader:
         return sorted(self.functions)
 
     def _unknown_name(self, node: ast.Name) -> FormulaError:
+        if node.id.lower() in ("inf", "infinity", "nan"):
+            return self.error(
+                node,
+                f"'{node.id}' is not allowed",
+                "numbers are finite: write a large one, as -1e9 (a causal mask: where(tril(6), s, -1e9))",
+            )
         variables, functions = self.known_variables(), self.known_functions()
         close = did_you_mean(node.id, [*variables, *functions])
         known = f"variables: {', '.join(variables) or 'none'}; functions: {', '.join(functions) or 'none'}"

@@ -120,6 +120,36 @@ class HandoutLatexPrinter(LatexPrinter):
         brackets for products (``(-0.08)``) loses its brackets: ``relu(-0.08)``, ``e^{-1}``."""
         return unbracketed(self._print(expr))
 
+    def _print_Function(self, expr, exp=None) -> str:
+        """SymPy's function call, its symbol arguments printed as ``_print_argument`` prints
+        them: a number the table brackets for products stays unbracketed inside the call's own
+        brackets, ``\\tanh(-0.27)``, not ``\\tanh((-0.27))``; so do ``log``, ``|x|``, max, min."""
+        return self._with_bare_arguments(expr, lambda: super(HandoutLatexPrinter, self)._print_Function(expr, exp))
+
+    def _print_log(self, expr, exp=None) -> str:
+        return self._with_bare_arguments(expr, lambda: super(HandoutLatexPrinter, self)._print_log(expr, exp))
+
+    def _print_Abs(self, expr, exp=None) -> str:
+        return self._with_bare_arguments(expr, lambda: super(HandoutLatexPrinter, self)._print_Abs(expr, exp))
+
+    def _print_Max(self, expr, exp=None) -> str:
+        return self._with_bare_arguments(expr, lambda: super(HandoutLatexPrinter, self)._print_Max(expr, exp))
+
+    def _print_Min(self, expr, exp=None) -> str:
+        return self._with_bare_arguments(expr, lambda: super(HandoutLatexPrinter, self)._print_Min(expr, exp))
+
+    def _with_bare_arguments(self, expr, printed) -> str:
+        """``printed()`` with the names of ``expr``'s arguments unbracketed, when every argument
+        is a symbol (a symbol inside a product, ``tanh(x y)``, keeps its brackets)."""
+        if not expr.args or not all(isinstance(arg, sp.Symbol) for arg in expr.args):
+            return printed()
+        saved = self.names
+        self.names = {**saved, **{arg: self._print_argument(arg) for arg in expr.args}}
+        try:
+            return printed()
+        finally:
+            self.names = saved
+
     def _print_constant(self, expr) -> str:
         """An activation's constant in its call (``leaky_relu(z, 0.1)``) as the spec gives it, as
         the titles and tables give it (``given``), not ``\\frac{1}{10}``; a symbol by its name."""

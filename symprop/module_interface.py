@@ -75,9 +75,9 @@ def params_check_source(param_shapes: list[tuple[str, tuple[int, ...]]]) -> str:
 CHECK_SOURCE = '''def _checked(label, A, shape, like=None, classes=None, values=None):
     """A as an array of per-sample ``shape`` with a leading batch axis, else one ValueError
     naming ``label`` and both shapes.  ``like``: an array whose batch size and dtype A must
-    share.  ``classes``: A may instead hold class indices (integers of shape (batch,), values
-    in [0, classes)), returned one-hot, as PyTorch's cross-entropy accepts them.  ``values``:
-    A holds whole numbers in [0, values) (indices into a table), or is a mask ("bool")."""
+    share.  ``classes``: A may instead hold class indices (integers of ``shape`` without its
+    last axis, values in [0, classes)), returned one-hot, as PyTorch's cross-entropy accepts
+    them.  ``values``: A holds whole numbers in [0, values) (indices into a table), or is a mask ("bool")."""
     if (
         values is None
         and type(A) is np.ndarray
@@ -89,15 +89,19 @@ CHECK_SOURCE = '''def _checked(label, A, shape, like=None, classes=None, values=
         return A  # the usual case, in six comparisons (the checks below cost ~4 us a call)
     A = np.asarray(A)
     batch = None if like is None else like.shape[0]
-    if classes is not None and A.ndim == 1 and A.dtype.kind in "iu":
+    if classes is not None and A.ndim == len(shape) and A.dtype.kind in "iu":
         if batch is not None and A.shape[0] != batch:
             raise ValueError(f"{label}: expected {batch} class indices (the batch of X), got shape {A.shape}")
+        if A.shape[1:] != shape[:-1]:
+            indices = "(batch" + "".join(f", {n}" for n in shape[:-1]) + ("," if len(shape) == 1 else "") + ")"
+            raise ValueError(f"{label}: expected class indices of shape {indices}, got {A.shape}")
         if A.size and _outside(A, classes):
             raise ValueError(f"{label}: class indices must be in [0, {classes}), got values {A.min()} to {A.max()}")
         return np.eye(classes, dtype=like.dtype if like is not None else np.float64)[A]
     if A.shape[1:] != shape or A.ndim != len(shape) + 1:
         expected = "(batch" + "".join(f", {n}" for n in shape) + ("," if not shape else "") + ")"
-        hint = " or integer class indices of shape (batch,)" if classes is not None else ""
+        indices = "(batch" + "".join(f", {n}" for n in shape[:-1]) + ("," if len(shape) == 1 else "") + ")"
+        hint = f" or integer class indices of shape {indices}" if classes is not None else ""
         if A.shape == shape and shape:
             hint += f"; a single sample needs a batch axis: {label}[None]"
         raise ValueError(f"{label}: expected shape {expected}{hint}, got {A.shape}")
@@ -238,9 +242,14 @@ def module_docstring(name: str, summary: str, source: str, body: str, check_note
     return "\n".join(docstring_text(line, at_end=False) for line in lines) + "\n"
 
 
-def check_note(shapes: str, classes: bool) -> str:
-    """The docstring paragraph on what the public functions accept; ``shapes`` says X's and T's."""
-    indices = " Cross-entropy targets may also be integer class indices of shape (batch,), as in PyTorch." if classes else ""
+def check_note(shapes: str, classes: tuple[int, ...] | None) -> str:
+    """The docstring paragraph on what the public functions accept; ``shapes`` says X's and T's,
+    ``classes`` the per-sample shape of class indices a cross-entropy target may be given as."""
+    indices = (
+        f" Cross-entropy targets may also be integer class indices of shape {batch_shape(classes)}, as in PyTorch."
+        if classes is not None
+        else ""
+    )
     return textwrap.fill(
         "forward(), loss(), loss_and_grad() and backward() check X and T and raise one ValueError naming "
         f"the argument and both shapes: {shapes}, floating-point; a single sample needs a batch axis "

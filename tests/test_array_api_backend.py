@@ -204,6 +204,20 @@ def test_wrong_arguments_raise_the_numpy_modules_messages(tmp_path):
         module.loss_and_grad(params, X[:0, ...], T[:0, ...])
 
 
+def test_a_sequence_cross_entropy_takes_class_indices_per_step(tmp_path):
+    """As the NumPy module (test_module_inputs): T [6, 5] given as indices of shape (batch, 6)."""
+    strict = needs_library("array_api_strict")
+    from test_module_inputs import SEQUENCE_CE
+
+    module = load_module(symprop.derive(symprop.from_dict(SEQUENCE_CE)).write_array_api(tmp_path))
+    params = module.init_params(xp=strict)
+    X, T = module.sample_batch(3, xp=strict)
+    indices = strict.argmax(T, axis=2)
+    assert float(module.loss(params, X, indices)) == pytest.approx(float(module.loss(params, X, T)), rel=1e-15)
+    with pytest.raises(ValueError, match=r"^T: expected class indices of shape \(batch, 6\), got \(3, 5\)$"):
+        module.loss(params, X, indices[:, :5])
+
+
 # -- the command line ----------------------------------------------------------------------------
 
 

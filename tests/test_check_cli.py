@@ -198,7 +198,11 @@ EMIT_CHOICES = "choose from numpy, latex, html, md (comma-separated) or all"
         (["derive", SPEC, "--bogus"], "unrecognized arguments: --bogus (see symprop derive --help)"),
         (["check", "m.py", "extra", "--x"], "unrecognized arguments: extra --x (see symprop check --help)"),
         (["derive"], "the following arguments are required: spec (see symprop derive --help)"),
-        (["derive", SPEC, "--emit", "numpyy"], f"argument --emit: 'numpyy': {EMIT_CHOICES} (see symprop derive --help)"),
+        (["derive", SPEC, "--emit", "numpyy"],
+         f"argument --emit: 'numpyy' (did you mean 'numpy'?): {EMIT_CHOICES} (see symprop derive --help)"),
+        # a new user's misspelt edition in a list
+        (["derive", SPEC, "--emit", "numpy,latx"],
+         f"argument --emit: 'numpy,latx' (did you mean 'latex'?): {EMIT_CHOICES} (see symprop derive --help)"),
         (["derive", SPEC, "--emit", ""], f"argument --emit: '': {EMIT_CHOICES} (see symprop derive --help)"),
         # a new user's --emit pdf
         (["derive", SPEC, "--emit", "latex,pdf"],

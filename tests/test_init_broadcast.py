@@ -52,6 +52,22 @@ def test_a_vector_subtracted_or_renamed_is_a_bias():
     assert inits["s"].kind == "zeros" and inits["d"].kind == "zeros"
 
 
+def test_a_bias_of_any_shape_starts_at_zero():
+    """A new user's conv1d bias kb [4, 1], as the README adds one, and mixture-of-experts biases
+    [3, 4] (2026-12-06): as matrices they were drawn N(0, 1/fan_in), the conv bias N(0, 1)."""
+    spec = {
+        "name": "conv_bias",
+        "inputs": {"x": [2, 10]},
+        "targets": {"t": [3, 4]},
+        "params": {"K": [4, 2, 3], "kb": [4, 1], "W": [3, 4, 8], "be": [3, 4]},
+        "nodes": {"c": "tanh(conv1d(x, K) + kb)", "y": "einsum('ejl,jl->ej', W, c) + be"},
+        "loss": "half_sse(y, t)",
+    }
+    inits = symprop.from_dict(spec).param_inits
+    assert inits["kb"].kind == "zeros" and inits["be"].kind == "zeros"
+    assert inits["K"].kind == "fan_in_normal" and inits["W"].kind == "fan_in_normal"
+
+
 def test_a_divisor_is_not_zero():
     spec = {
         "name": "scale",
@@ -150,7 +166,8 @@ def test_row_totals_against_a_square_matrix_are_refused_with_the_fix():
     message = (
         r"nodes\.p: ambiguous broadcast in '/' at column 3: sum\(e, axis=1\) has shape \[3\] \(one value per row "
         r"of a \[3, 3\] tensor\) and e has shape \[3, 3\]; a vector broadcasts along the last axis, so it is combined "
-        r"with its columns, not its rows\. To combine row i with value i, write \(e\.T / sum\(e, axis=1\)\)\.T$"
+        r"with its columns, not its rows\. To combine row i with value i, write \(e\.T / sum\(e, axis=1\)\)\.T, or keep "
+        r"the reduced axis \(keepdims=1: a column of shape \[3, 1\]\)$"
     )
     with pytest.raises(SpecError, match=message):
         symprop.from_dict(ROWS)
@@ -164,12 +181,12 @@ def test_row_totals_against_a_non_square_matrix_get_the_same_hint():
 
 def test_row_values_through_a_function_are_refused_too():
     spec = {**ROWS, "nodes": {**ROWS["nodes"], "s": "1 / sqrt(mean(e, axis=1))", "p": "s * e"}}
-    with pytest.raises(SpecError, match=r"nodes\.p: ambiguous broadcast in '\*'.*write \(s \* e\.T\)\.T$"):
+    with pytest.raises(SpecError, match=r"nodes\.p: ambiguous broadcast in '\*'.*write \(s \* e\.T\)\.T, or keep the"):
         symprop.from_dict(spec)
 
 
 def test_the_transposed_fix_and_column_totals_are_accepted(emit):
-    for p in ("(e.T / sum(e, axis=1)).T", "e / sum(e, axis=0)"):
+    for p in ("(e.T / sum(e, axis=1)).T", "e / sum(e, axis=0)", "e / sum(e, axis=1, keepdims=1)"):  # both fixes of the hint
         module = emit({**ROWS, "nodes": {**ROWS["nodes"], "p": p}})
         assert module.gradient_check() < 1e-6
 

@@ -79,6 +79,8 @@ def test_the_row_softmax_of_attention_in_index_notation():
     )
     assert vector == ""  # no array form: the element form is the rule
     assert r"\partial p_{jk'} / \partial s_{jk} = p_{jk'} ([k' = k] - p_{jk})" in note
+    # along its index: "along axis 2" (counted from 1) read as the spec's axis=2, which counts from 0
+    assert note.startswith("from the softmax Jacobian along $k$, ") and "axis" not in note
     assert code == ["dS = P * (dP - _row_sum(dP * P))"]  # the row sums by BLAS (printing.EXTRA_HELPERS)
 
 

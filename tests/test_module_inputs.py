@@ -217,6 +217,37 @@ def test_graph_cross_entropy_accepts_class_indices(emit):
         module.loss(params, X, np.ones((5, 1)))
 
 
+SEQUENCE_CE = {
+    "name": "sequence_ce",
+    "inputs": {"x": [6, 4]},
+    "targets": {"t": [6, 5]},
+    "params": {"W": [4, 5]},
+    "nodes": {"y": "softmax(x @ W, axis=-1)"},
+    "loss": "cross_entropy(y, t)",
+}
+
+
+def test_a_sequence_cross_entropy_accepts_class_indices_per_step(emit):
+    """A new user's language model (2026-12-06): next-token targets T [6, 10] given as indices of
+    shape (batch, 6), as PyTorch takes them, were refused ("expected shape (batch, 6, 10)")."""
+    module = emit(SEQUENCE_CE)
+    params = module.init_params()
+    X, T = module.sample_batch(6)
+    indices = T.argmax(axis=2)
+    E, grads = module.loss_and_grad(params, X, T)
+    for check in (True, False):
+        E_indices, grads_indices = module.loss_and_grad(params, X, indices, check=check)
+        assert E_indices == pytest.approx(E, rel=1e-15)
+        np.testing.assert_allclose(grads_indices["W"], grads["W"], rtol=1e-14)
+    with pytest.raises(ValueError, match=r"^T: expected class indices of shape \(batch, 6\), got \(6, 5\)$"):
+        module.loss(params, X, indices[:, :5])
+    message = r"^T: expected shape \(batch, 6, 5\) or integer class indices of shape \(batch, 6\), got \(6, 6, 4\)$"
+    with pytest.raises(ValueError, match=message):
+        module.loss(params, X, np.ones((6, 6, 4)))
+    with pytest.raises(ValueError, match=r"^T: class indices must be in \[0, 5\), got values 0 to 5$"):
+        module.loss(params, X, np.where(indices == indices[0, 0], 5, 0))
+
+
 def test_graph_with_several_inputs_checks_the_keys(emit):
     module = emit("concat_two_inputs")
     params = module.init_params()

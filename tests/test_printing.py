@@ -155,3 +155,23 @@ def test_exp_is_spelled_exp_where_a_symbol_reads_as_eulers_e():
     assert to_latex(sp.exp(x) + e, {x: "x", e: "e"}) == r"e + \exp(x)"
     assert to_latex(sp.exp(x), {x: "x", e: "e_{1}"}) == r"\exp(x)"
     assert to_latex(sp.exp(x), {x: "x", e: r"\mathrm{emb}"}) == "e^{x}"  # a longer name is not e
+
+
+_X, _Y = sp.symbols("x y", real=True)
+
+
+@pytest.mark.parametrize(
+    "expr, tex",
+    [
+        (sp.tanh(_X), r"\tanh{(-0.27)}"),
+        (sp.log(_X), r"\log{(-0.27)}"),
+        (sp.Abs(_X), r"\left|{-0.27}\right|"),
+        (sp.Max(_X, _Y), r"\max(-0.27, 0.5)"),
+        (_X * sp.tanh(_X), r"(-0.27) \tanh{(-0.27)}"),  # a factor keeps its brackets
+        (sp.tanh(_X * _Y), r"\tanh{((-0.27) 0.5)}"),
+    ],
+)
+def test_a_bracketed_number_loses_its_brackets_as_a_functions_argument(expr, tex):
+    """A worked example's tanh(z) at z = -0.27 read tanh((-0.27)) (a new user's handout,
+    2026-12-06): a negative number is bracketed for products, not inside a call's brackets."""
+    assert to_latex(expr, {_X: "(-0.27)", _Y: "0.5"}) == tex

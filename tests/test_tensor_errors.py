@@ -57,6 +57,18 @@ CASES = [
     ("sum((x @ W) ** 100000)", "the exponent of '**' must be within +-1000, got 100000 at column"),
     # a new user's W x, as on paper: Python's message was "invalid syntax. Perhaps you forgot a comma?"
     ("sum(x W)", "syntax error at column 7: no operator between 'x' and 'W' (write '*' for a product, '@' for a matrix product)"),
+    # a new user's causal mask as in PyTorch, masked_fill(-inf): was "unknown name 'inf' (did you mean 'sin'?)"
+    # a new user's mixture-of-experts weights (one per row) against NumPy's broadcasting along the last axis
+    (
+        "sum(x[:, 0] * x, axis=0) @ W",
+        "x[:, 0] has shape [4], x has shape [4, 3]; broadcasting lines up the last axes, as in NumPy: to pair x[:, 0] "
+        "with the leading axes, write reshape(x[:, 0], [4, 1])",
+    ),
+    (
+        "sum(x[:, None] @ W)",
+        "None (NumPy's new axis) is not allowed in an index at column 10; add an axis of size 1 with reshape(x, [...])",
+    ),
+    ("sum(where(m, x @ W, -inf), axis=0)", "'inf' is not allowed at column 22; numbers are finite: write a large one, as -1e9"),
 ]
 
 
@@ -209,3 +221,22 @@ def test_verify_wrt_an_index_or_a_mask_is_refused(wrt, said):
     wrt_name = re.escape(wrt.replace("[0]", "_1"))
     with pytest.raises(symprop.SymPropError, match=rf"^--wrt {wrt_name}: {said}: the backward pass computes no gradient for it"):
         symprop.verify(network, wrt, "1")
+
+
+def test_a_step_variable_outside_braces_is_told_to_go_in_braces():
+    """A new user's GRU wrote X[k-1] in a repeated node (2026-12-06): the message was only
+    "unknown name 'k'" with the list of every name; the step is replaced in braces alone."""
+    spec = {
+        "name": "bad",
+        "inputs": {"X": [3, 2]},
+        "targets": {"t": 4},
+        "params": {"W": [4, 2], "U": [4, 4]},
+        "nodes": {"h1": "tanh(W @ X[0])", "h{k}": {"for": "k in 2..3", "value": "tanh(W @ X[k-1] + U @ h{k-1})"}},
+        "loss": "half_sse(h3, t)",
+    }
+    with pytest.raises(symprop.SpecError) as error:
+        symprop.from_dict(spec, source="bad.yaml")
+    assert str(error.value) == (
+        "bad.yaml: nodes.h2: unknown name 'k' at column 12; the step k is replaced only in braces: "
+        "write X[{k-1}], h{k-1} or x{k}"
+    )

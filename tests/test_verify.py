@@ -359,6 +359,14 @@ def test_a_claim_is_rewritten_once_for_each_reader(monkeypatch, wrt, claim, late
         ("W2[0,0]", None, r"\foo{x}", "unknown command '\\foo'"),
         ("W2[0,0]", None, r"z_3", "unknown name 'z_{3}'; layers are written z^{(1)}"),
         ("W2[0,0]", None, r"(a^{(2)}_1", "expected ')'"),
+        # a chain rule in partial derivatives, as on paper: was told to leave out "the d/dw on its left"
+        (
+            "W2[0,0]",
+            None,
+            r"\frac{\partial E}{\partial o_1} \frac{\partial o_1}{\partial z^{(2)}_1} h_1",
+            "'\\partial' is not supported; write each derivative by its formula (\\sigma'(z^{(2)}_1), \\delta^{(2)}_1), "
+            "or give the claim as plain text (--claim), where dE/da2_1 names the adjoint",
+        ),
         ("W9", "a1_1", None, "unknown name"),
         ("W2[2,0]", "a1_1", None, "W2 has shape [2, 2]"),
         # was "E does not depend on it through a parameter": it does, read as a mistake (a new user's)
@@ -695,7 +703,7 @@ def test_a_matrix_claim_whose_shapes_do_not_fit_is_one_line_with_the_fix(capsys)
     assert out == ""
     assert err == (
         f"symprop: error: claim {claim!r} (read as '((W2 @ (a2 - t)) * step(z1)) @ x.T'): '@' of a 3x5 matrix and "
-        "a column of 3 (3x1): inner sizes differ (at column 3) (with W2.T in place of W2 it would be right)\n"
+        "a column of 3 (3x1): inner sizes differ (at column 3 of the claim) (with W2.T in place of W2 it would be right)\n"
     )
 
 
@@ -866,3 +874,18 @@ def test_a_registry_constant_with_two_values_in_the_network_is_refused_by_name()
         symprop.verify(net, "b2_1", "alpha")
     with pytest.raises(SymPropError, match=message + ": write the number instead"):
         symprop.verify(net, "b2_1", claim_latex=r"\mathrm{alpha}")
+
+
+def test_a_whole_array_claim_summed_to_one_number_is_told_claims_are_per_sample():
+    """A new user's dE/db2 = sum(delta2), the module's sum over the batch: wrong by its shape, and
+    the diagnosis says a claim is about one sample; NumPy's sum(dZ, axis=0) is refused saying so
+    (it was "keyword arguments are not allowed")."""
+    result = verifier("softmax_classifier").check("b2", "sum(delta2)")
+    assert result.verdict == "wrong" and result.method == "shape"
+    assert result.diagnosis[-1].startswith("a claim is about one sample (a batch of one)")
+    with pytest.raises(SymPropError) as error:
+        verifier("softmax_classifier").check("b2", "sum(a2 - t, axis=0)")
+    assert str(error.value).endswith(
+        "sum(..., axis=) is not read here at column 13; a claim is about one sample, whose nodes are columns: "
+        "sum(v) adds the elements of v"
+    )

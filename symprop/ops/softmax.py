@@ -192,9 +192,9 @@ class Softmax(Op):
             rf"{partial('E', el(z, letters))} {eq} {el(a, letters)} \Bigl({partial('E', el(a, letters))} - "
             rf"\sum_{{{k}'}} {partial('E', el(a, other))} \, {el(a, other)}\Bigr)"
         )
-        axis = len(shape) + self.axis + 1
         jacobian = rf"$\partial {el(a, other)} / \partial {el(z, letters)} = {el(a, other)} ([{k}' = {k}] - {el(a, letters)})$"
-        return element, "", f"from the softmax Jacobian along axis {axis}, {jacobian}, for each index of the other axes"
+        # along its index letter, not "axis 2": a number reads as the spec's axis=, which counts from 0
+        return element, "", f"from the softmax Jacobian along ${k}$, {jacobian}, for each index of the other axes"
 
     def words(self, step, tex):
         return "back through the softmax"

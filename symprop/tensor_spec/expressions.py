@@ -56,9 +56,21 @@ class TensorReader(FormulaReader):
 
     BINARY_OPERATORS = {**FormulaReader.BINARY_OPERATORS, ast.MatMult: operator.matmul}
 
-    def __init__(self, text: str, tensors: set[str], constants: dict[str, sp.Expr], callables: dict[str, Any]):
+    def __init__(
+        self, text: str, tensors: set[str], constants: dict[str, sp.Expr], callables: dict[str, Any], step: str | None = None
+    ):
         super().__init__(text, constants, callables)
         self.tensors = tensors
+        self.step = step  # the variable of a repeated node (k of h{k}: {for: k in 2..5, ...}), or None
+
+    def _unknown_name(self, node: ast.Name):
+        if node.id == self.step:
+            return self.error(
+                node,
+                f"unknown name '{node.id}'",
+                f"the step {node.id} is replaced only in braces: write X[{{{node.id}-1}}], h{{{node.id}-1}} or x{{{node.id}}}",
+            )
+        return super()._unknown_name(node)
 
     def visit_Name(self, node: ast.Name) -> Any:
         self._check_name(node)
@@ -98,6 +110,12 @@ class TensorReader(FormulaReader):
         parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
         items, tensors = [], []
         for part in parts:
+            if isinstance(part, ast.Constant) and part.value is None:
+                raise self.error(
+                    part,
+                    "None (NumPy's new axis) is not allowed in an index",
+                    f"add an axis of size 1 with reshape({self.segment(node.value)}, [...])",
+                )
             if isinstance(part, ast.Slice):
                 bounds = [None if b is None else self.index_number(b) for b in (part.lower, part.upper, part.step)]
                 if bounds[2] is not None and bounds[2] <= 0:

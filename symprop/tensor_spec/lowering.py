@@ -100,7 +100,7 @@ class Lowering(CallLowering):
     # -- driving -----------------------------------------------------------------------------
 
     def parse(self, text: str, where: str) -> tuple[Any, TensorReader]:
-        reader = TensorReader(text, self.tensor_names, self.constants, self.callables)
+        reader = TensorReader(text, self.tensor_names, self.constants, self.callables, self.reader.step_variables.get(where))
         try:
             return reader.read(), reader
         except FormulaError as exc:
@@ -333,9 +333,23 @@ class Lowering(CallLowering):
             self.fail(
                 f"shape mismatch in '{OPERATOR_SYMBOLS[kind]}' at {self.at(tree)}: {self.text(left)} has shape "
                 f"{list(self.shape(values[0]))}, {self.text(right)} has shape {list(self.shape(values[1]))}"
+                + self.leading_axes_hint(tree.args, [self.shape(v) for v in values])
             )
         label = "-" if kind == "neg" else OPERATOR_SYMBOLS[kind]
         return self.new(name, root, Elementwise(expr, shapes, label), inputs, shape, tree)
+
+    def leading_axes_hint(self, trees, shapes) -> str:
+        """For a tensor that matches the leading axes of the other (g [3] with e [3, 4], an
+        expert's weight per row): broadcasting lines up the last axes, and the reshape that fits."""
+        (short, short_shape), (_, long_shape) = sorted(zip(trees, shapes), key=lambda pair: len(pair[1]))
+        extra = len(long_shape) - len(short_shape)
+        if not short_shape or extra == 0 or long_shape[: len(short_shape)] != short_shape:
+            return ""
+        fit = list(short_shape) + [1] * extra
+        return (
+            f"; broadcasting lines up the last axes, as in NumPy: to pair {self.text(short)} with the leading axes, "
+            f"write reshape({self.text(short)}, {fit})"
+        )
 
     def source_of(self, name: str) -> str:
         """``name`` followed back through elementwise functions of it alone (1 / s, sqrt(s), -s, renames)."""
@@ -376,7 +390,8 @@ class Lowering(CallLowering):
                 f"ambiguous broadcast in '{symbol}' at {self.at(tree)}: {v_text} has shape {list(self.shape(vector))} "
                 f"(one value per row of a {list(self.shape(origin))} tensor) and {m_text} has shape "
                 f"{list(self.shape(matrix))}; a vector broadcasts along the last axis, so it {what}. "
-                f"To combine row i with value i, write {fixed}"
+                f"To combine row i with value i, write {fixed}, or keep the reduced axis (keepdims=1: a column of "
+                f"shape {[self.shape(origin)[0], 1]})"
             )
 
     def dense(self, tree: TensorExpr, name: str | None, root: str) -> str | None:

@@ -65,6 +65,7 @@ class GraphReader(FieldReader):
         self.kinds: dict[str, tuple[str, int | None]] = {}
         self.steps: dict[str, int] = {}  # name -> its step k, for the names of repeated entries
         self.repeats: list[tuple[str, str, int, str]] = []  # (key, variable, first k, field) of each
+        self.step_variables: dict[str, str] = {}  # field of a repeated entry -> its variable (nodes.h3 -> k)
         inputs = self.leaves(data["inputs"], "inputs", required=True, discrete=True)
         targets = self.leaves(data.get("targets") or {}, "targets")
         params, inits = self.param_leaves(data["params"])
@@ -123,6 +124,7 @@ class GraphReader(FieldReader):
                         body = self.substitute(body, variable, k, f"{where}.value")
                     items.append((name, f"{section}.{name}", body))
                     self.steps[name] = k
+                    self.step_variables[f"{section}.{name}"] = variable
                 if section == "nodes":
                     self.repeats.append((key, variable, first, where))
             else:
@@ -346,15 +348,18 @@ def _param_inits(params: dict, given: dict[str, ParamInit], nodes: tuple[Node, .
 
 
 def _default_init(name: str, shape: tuple[int, ...], nodes: tuple[Node, ...]) -> ParamInit:
-    """Matrices N(0, 1/fan_in) and scalars N(0, 1), as before; a vector zeros when it is a
-    bias (only ever added: ``W @ x + b``, ``h - b``), ones when it is a gain or a scale (it
+    """Zeros for a bias of any shape (only ever added: ``W @ x + b``, ``h - b``, a convolution's
+    ``kb`` of shape [O, 1, 1], whose fan-in of 1 drew it from N(0, 1)); else matrices
+    N(0, 1/fan_in) and scalars N(0, 1), as before, and a vector ones, a gain or a scale (it
     multiplies or divides something, or enters any other op: ``g * h``, ``h / s``), so that a
     layer-norm gain does not start at 0, which would stop training."""
+    if shape and _only_added(name, nodes):
+        return ParamInit("zeros")
     if len(shape) >= 2:
         return ParamInit("fan_in_normal")
     if not shape:
         return ParamInit("standard_normal_scalar")
-    return ParamInit("zeros" if _only_added(name, nodes) else "ones")
+    return ParamInit("ones")
 
 
 def _only_added(name: str, nodes: tuple[Node, ...]) -> bool:

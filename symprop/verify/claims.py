@@ -72,6 +72,23 @@ class NodeName:
 _LAYERED = re.compile(r"^([A-Za-z]+?)(\d+)$")
 
 
+def layer_aliases(graph) -> dict[str, tuple[str, bool]]:
+    """The letters people write for a layer stack's layers, alias -> (node, whether the compact
+    ``o1`` names an element too): ``o`` and ``y`` for the output layer, ``h`` for the only hidden
+    layer, and on a network of one layer ``a`` and ``z`` for its ``a1`` and ``z1``.  Both readers
+    take them: the exact one (``ClaimNames``) and the numeric one (``tensor_values.TensorNames``)."""
+    output = graph.nodes[graph.nodes[graph.loss].inputs[0]] if graph.loss in graph.nodes else None
+    layers = sorted(int(m.group(2)) for n in graph.nodes if (m := _LAYERED.match(n)) and m.group(1) == "a")
+    if output is None or not layers or output.name != f"a{layers[-1]}" or layers != list(range(1, len(layers) + 1)):
+        return {}
+    aliases = {"o": (output.name, True), "y": (output.name, False)}
+    if len(layers) == 2:
+        aliases["h"] = ("a1", True)
+    if len(layers) == 1:  # one layer: a and z name one tensor each, as o and y do (a_1 is a1_1)
+        aliases.update({letter: (f"{letter}1", False) for letter in ("a", "z") if f"{letter}1" in graph.nodes})
+    return {alias: entry for alias, entry in aliases.items() if alias not in graph.nodes and graph.nodes[entry[0]].shape}
+
+
 class ClaimNames:
     """Every name a claim may use for one Derivation (at one set of sizes).
 
@@ -147,17 +164,8 @@ class ClaimNames:
             if node.name[:1].isupper():
                 entry = self.arrays.get(node.name) or NodeName(node.name, node.shape, tuple(scalar.symbols[node.name]))
                 self._add(node.name[0].lower() + node.name[1:], entry, alias_of=node.name)
-        output = graph.nodes[graph.nodes[graph.loss].inputs[0]] if graph.loss in graph.nodes else None
-        layers = sorted(int(m.group(2)) for n in graph.nodes if (m := _LAYERED.match(n)) and m.group(1) == "a")
-        if output is not None and layers and output.name == f"a{layers[-1]}" and layers == list(range(1, len(layers) + 1)):
-            self._add("o", self.arrays[output.name], alias_of=output.name, compact=True)
-            self._add("y", self.arrays[output.name], alias_of=output.name)
-            if len(layers) == 2:
-                self._add("h", self.arrays["a1"], alias_of="a1", compact=True)
-            if len(layers) == 1:  # one layer: a and z name one tensor each, as o and y do (a_1 is a1_1)
-                for letter in ("a", "z"):
-                    if f"{letter}1" in self.arrays and letter not in graph.nodes:
-                        self._add(letter, self.arrays[f"{letter}1"], alias_of=f"{letter}1")
+        for alias, (node, compact) in layer_aliases(graph).items():
+            self._add(alias, self.arrays[node], alias_of=node, compact=compact)
         for node in graph.nodes.values():
             match = _LAYERED.match(node.name)
             if not (match and match.group(1) == "z" and node.name in graph.needs_grad and len(node.shape) == 1):
@@ -337,7 +345,7 @@ class ClaimReader(FormulaReader):
                 self._check_small_numbers(node.right, right, "in an exponent")
             return apply(left, right)
         except ShapeError as exc:
-            raise exc.at(f"(at {self._column(node)})") from None
+            raise exc.at(f"(at {self._column(node)} of the claim)") from None
         except FormulaError as exc:
             if "at column" in str(exc) or "at line" in str(exc):
                 raise
@@ -370,10 +378,17 @@ class ClaimReader(FormulaReader):
         return entry.symbols[flat]
 
     def visit_Call(self, node: ast.Call) -> Value:
+        named = [keyword for keyword in node.keywords if keyword.arg]
+        if named and isinstance(node.func, ast.Name) and node.func.id in ("sum", "mean"):
+            raise self.error(
+                named[0],
+                f"{node.func.id}(..., {named[0].arg}=) is not read here",
+                "a claim is about one sample, whose nodes are columns: sum(v) adds the elements of v",
+            )
         try:
             return super().visit_Call(node)
         except ShapeError as exc:
-            raise exc.at(f"(at {self._column(node)})") from None
+            raise exc.at(f"(at {self._column(node)} of the claim)") from None
 
     # -- checks on arrays: the formula reader's checks, element by element -------------------
 

@@ -59,7 +59,10 @@ _TEXT_COMMANDS = {r"\mathrm", r"\text", r"\operatorname", r"\mathit", r"\textrm"
 _FRACTIONS = {r"\frac", r"\dfrac", r"\tfrac"}
 _UNSUPPORTED = {
     r"\prod": "write the product out",
-    r"\partial": "a claim is the formula of the gradient, without the d/dw on its left",
+    r"\partial": (
+        "write each derivative by its formula (\\sigma'(z^{(2)}_1), \\delta^{(2)}_1), or give the claim as plain "
+        "text (--claim), where dE/da2_1 names the adjoint"
+    ),
     r"\nabla": "a claim is the formula of the gradient itself",
 }
 _OPEN = {"(": ")", "[": "]", "{": "}"}

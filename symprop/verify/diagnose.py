@@ -241,15 +241,18 @@ def _sum_notes(setting: Setting, claimed, expr: sp.Expr, points) -> list[str]:
 
 
 def _transpose_swap(setting: Setting) -> dict[sp.Symbol, sp.Symbol]:
-    """W_jk <-> W_kj for every square weight matrix (the mistake of using W for W^T)."""
+    """W_jk <-> W_kj for every weight matrix (the mistake of using W for W^T), wherever both
+    elements exist: all of a square matrix, the leading square block of another (a 2x3 W2's
+    W2_12 for W2_21; a sum that needs W2_31 could not be written with W2 alone)."""
     swap = {}
     for node in setting.graph.params():
-        if len(node.shape) == 2 and node.shape[0] == node.shape[1]:
+        if len(node.shape) == 2:
             symbols = setting.scalar.symbols[node.name]
-            n = node.shape[0]
+            columns = node.shape[1]
+            n = min(node.shape)
             for i in range(n):
                 for j in range(n):
-                    swap[symbols[i * n + j]] = symbols[j * n + i]
+                    swap[symbols[i * columns + j]] = symbols[j * columns + i]
     return swap
 
 
@@ -350,6 +353,10 @@ def _wrap(text: str) -> str:
 #: The whole matrix explained: an element's own diagnosis would compare it with its mirror's
 #: gradient ("you wrote a1 * delta2.T; dE/dW2_12 = ..."), which only confuses.
 TRANSPOSED = "your matrix is the transpose of the correct one (W has shape (outputs, inputs))"
+#: A whole-array claim summed to one number (``sum(delta2)`` for dE/db2): the module's sum over a batch.
+PER_SAMPLE = (
+    "a claim is about one sample (a batch of one): the sum over the batch that the module's gradient takes is not part of it"
+)
 
 
 def is_transpose(setting: Setting, value, expected) -> bool:

@@ -18,7 +18,7 @@ transformer or an LSTM is written with:
   (``--wrt "Wq[i,j]"``) are refused: a forgotten sum is an error, not a silent one;
 * arrays: ``@``, ``.T`` (axes reversed, as in NumPy), elementwise ``+ - * / **`` with
   NumPy broadcasting, ``sum``/``mean`` (whole, or ``axis=``: kept as a row or a column),
-  ``softmax(v, axis=-1)``, ``outer``, ``diag``, ``where(mask, a, b)``, and every function of
+  ``softmax(v, axis=-1)``, ``outer``, ``diag``, ``where(mask, a, b)``, ``tril(n)``, and every function of
   the exact reader (``sigmoid``, ``tanh_prime``, the spec's functions, ...).
 
 What the names stand for and the functions on values are in ``tensor_values``.  The text is
@@ -171,7 +171,7 @@ class TensorReader(FormulaReader):
         """The edits the diagnosis may try at ``node``."""
         text = self.original(node)
         if node is not self.tree.body and not isinstance(value, Indexed) and np.ndim(value) == 2 and 1 < np.size(value):
-            transposed = f"with {text}.T in place of {text}"
+            transposed = f"with {_transposed(text, node)} in place of {text}"
             self.parts.append(Part(position(node), "transpose", transposed, "a missing or an extra transpose"))
         if not isinstance(node, ast.BinOp) or is_sum(node.left) or is_sum(node.right):
             return
@@ -257,7 +257,7 @@ class TensorReader(FormulaReader):
         try:
             return apply(left, right)
         except ShapeError as exc:
-            raise exc.at(f"at column {span(self.source, self.origin, node)[0] + 1}") from None
+            raise exc.at(f"at column {span(self.source, self.origin, node)[0] + 1} of the claim") from None
         except FormulaError as exc:
             raise self.error(node, str(exc)) from None
 
@@ -417,7 +417,7 @@ class TensorReader(FormulaReader):
         try:
             return super().visit_Call(node)
         except ShapeError as exc:
-            raise exc.at(f"at column {span(self.source, self.origin, node)[0] + 1}") from None
+            raise exc.at(f"at column {span(self.source, self.origin, node)[0] + 1} of the claim") from None
         except FormulaError as exc:
             if " at column " in str(exc):
                 raise
@@ -472,8 +472,14 @@ def transposable_parts(text: str, loss: str) -> list[Part]:
         if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript, ast.BinOp, ast.Call)) and not is_sum(node):
             start, end = span(source, origin, node)
             shown = text.strip()[start:end]
-            parts.append(Part(position(node), "transpose", f"with {shown}.T in place of {shown}", "a missing transpose"))
+            edit = f"with {_transposed(shown, node)} in place of {shown}"
+            parts.append(Part(position(node), "transpose", edit, "a missing transpose"))
     return parts
+
+
+def _transposed(text: str, node: ast.AST) -> str:
+    """``text.T``, bracketed where ``.T`` would bind to its last operand only (``(dy * 2).T``)."""
+    return f"({text}).T" if isinstance(node, (ast.BinOp, ast.UnaryOp)) else f"{text}.T"
 
 
 def uses_tensor_notation(text: str, names: TensorNames) -> bool:

@@ -42,7 +42,7 @@ from .probe import SAMPLES, SEEDS, Point, Probe
 from .reading import short
 from .tensor_claims import Part, TensorReader
 from .tensor_formulas import GradientFormulas
-from .tensor_values import Indexed, TensorNames, as_claim_value, describe
+from .tensor_values import MASKS, Indexed, TensorNames, as_claim_value, describe
 from .wrt_words import choose, no_gradient
 
 #: Relative and absolute (times the gradient's largest element) tolerances of the comparison.
@@ -332,10 +332,14 @@ def _differs(claim: np.ndarray, correct: np.ndarray, scale: float) -> np.ndarray
 
 
 def _numbers_only(node: ast.AST, names: TensorNames) -> bool:
-    """Whether ``node`` computes a number from numbers only (``exp(-50)``, ``2 * pi``; not ``3``)."""
+    """Whether ``node`` computes a number from numbers only (``exp(-50)``, ``2 * pi``; not ``3``,
+    nor ``tril(6)``, a mask made from a number)."""
     if not isinstance(node, (ast.Call, ast.BinOp, ast.UnaryOp)):
         return False
-    called = {id(part.func) for part in ast.walk(node) if isinstance(part, ast.Call)}
+    calls = [part for part in ast.walk(node) if isinstance(part, ast.Call)]
+    if any(isinstance(call.func, ast.Name) and call.func.id in MASKS for call in calls):
+        return False
+    called = {id(call.func) for call in calls}
     for part in ast.walk(node):
         if isinstance(part, (ast.Subscript, ast.Attribute, ast.keyword)):
             return False

@@ -21,7 +21,7 @@ import sympy as sp
 from .. import naming
 from ..formula import FormulaError
 from .claim_values import ShapeError
-from .claims import entry_constants, scalar_functions
+from .claims import entry_constants, layer_aliases, scalar_functions
 
 #: The most elements an intermediate value of a claim may have (index notation can multiply sizes).
 MAX_ELEMENTS = 1 << 22
@@ -85,6 +85,9 @@ class TensorNames:
         self.graph = graph
         self.loss = graph.loss
         self.shapes = {name: node.shape for name, node in graph.nodes.items()}
+        #: A layer stack's o, y, h (o_1, do_1, dE/dh_2 as in the exact reader's claims), and the compact o1, h1.
+        self.aliases = {alias: node for alias, (node, _) in layer_aliases(graph).items()}
+        self.compact = {alias for alias, (_, compact) in layer_aliases(graph).items() if compact}
         #: Nodes whose adjoint the backward pass computes.
         self.with_adjoint = {step.target for step in derivation.steps}
         if not graph.nodes[graph.loss].op.loss_function:
@@ -105,6 +108,13 @@ class TensorNames:
         """The node (value or adjoint) or element a name stands for; None for other names."""
         if name in self.shapes:
             return Ref("value", name)
+        if name in self.aliases:
+            return Ref("value", self.aliases[name])
+        compact = re.fullmatch(r"([a-z])([1-9]\d*)", name)
+        if compact and compact.group(1) in self.compact:
+            node, unit = self.aliases[compact.group(1)], int(compact.group(2))
+            if unit <= self.shapes[node][0]:
+                return Ref("value", node, (unit - 1,))
         prefix = f"d{self.loss}_d"
         if name.startswith(prefix):
             inner = self.resolve(name[len(prefix) :])
@@ -320,6 +330,17 @@ def _where(mask, a, b):
     return elementwise(lambda m, x, y: np.where(np.asarray(m, dtype=bool), x, y), mask, a, b)
 
 
+def _tril(n):
+    """The causal mask of the specs' ``tril(n)``: true on and below the diagonal of an n x n matrix."""
+    if isinstance(n, Indexed) or np.ndim(n) or not float(n).is_integer() or n < 1:
+        raise ValueError("tril takes a whole number n: tril(n) is the n x n causal mask")
+    guard((int(n), int(n)))
+    return np.tril(np.ones((int(n), int(n)), dtype=bool))
+
+
+#: The functions that make an array of numbers alone (not a number to check for exactness).
+MASKS = {"tril"}
+
 ARRAY_FUNCTIONS: dict[str, Callable] = {
     "sum": _reduce(np.sum, "sum"),
     "mean": _reduce(np.mean, "mean"),
@@ -327,4 +348,5 @@ ARRAY_FUNCTIONS: dict[str, Callable] = {
     "outer": _outer,
     "diag": _diag,
     "where": _where,
+    "tril": _tril,
 }

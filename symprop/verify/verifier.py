@@ -31,7 +31,7 @@ from .claims import ClaimFactor, ClaimNames
 from .claims_latex import translate
 from .claims_text import Names, normalize
 from .decide import DIGITS, Setting, Undecidable, decimal_text, number_at, show
-from .diagnose import TRANSPOSED, diagnose, is_ratio_note, is_transpose, matrix_notes
+from .diagnose import PER_SAMPLE, TRANSPOSED, diagnose, is_ratio_note, is_transpose, matrix_notes
 from .familiar import expected_text, factor_text, in_spec_names
 from .reading import ONE_CLAIM, Rewritten, as_typed, read_claim_at, rewrite_claim, short
 from .result import VerifyResult
@@ -365,6 +365,8 @@ class Verifier:
                 result.verdict, result.method = "wrong", "shape"
                 shape = describe_shape(expected)
                 result.diagnosis = holds + [f"the claim is one number, but d{result.loss}/d{target.node} is {shape}"]
+                if re.match(r"\s*sum\(", text):  # db = sum over the batch of dZ, as the module computes it
+                    result.diagnosis.append(PER_SAMPLE)
                 return result
             if not equal:
                 k, flat = where

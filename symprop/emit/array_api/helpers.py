@@ -165,9 +165,9 @@ CALLED = {
 CHECK_SOURCE = '''def _checked(label, A, shape, like=None, classes=None, values=None):
     """A as an array of per-sample ``shape`` with a leading batch axis, else one ValueError
     naming ``label`` and both shapes.  ``like``: an array whose batch size and dtype A must
-    share.  ``classes``: A may instead hold class indices (integers of shape (batch,), values
-    in [0, classes)), returned one-hot, as PyTorch's cross-entropy accepts them.  ``values``:
-    A holds whole numbers in [0, values) (indices into a table), or is a mask ("bool").
+    share.  ``classes``: A may instead hold class indices (integers of ``shape`` without its
+    last axis, values in [0, classes)), returned one-hot, as PyTorch's cross-entropy accepts
+    them.  ``values``: A holds whole numbers in [0, values) (indices into a table), or is a mask ("bool").
     Shapes and dtypes are always checked; values only where reading them runs nothing (not
     on lazy arrays: Dask, JAX), and anything that is not an array goes through np.asarray."""
     if not is_array_api_obj(A):
@@ -175,16 +175,20 @@ CHECK_SOURCE = '''def _checked(label, A, shape, like=None, classes=None, values=
     xp = array_namespace(A)
     batch = None if like is None else like.shape[0]
     known = not is_lazy_array(A)
-    if classes is not None and A.ndim == 1 and xp.isdtype(A.dtype, "integral"):
+    if classes is not None and A.ndim == len(shape) and xp.isdtype(A.dtype, "integral"):
         if batch is not None and A.shape[0] != batch:
             raise ValueError(f"{label}: expected {batch} class indices (the batch of X), got shape {tuple(A.shape)}")
+        if tuple(A.shape[1:]) != shape[:-1]:
+            indices = "(batch" + "".join(f", {n}" for n in shape[:-1]) + ("," if len(shape) == 1 else "") + ")"
+            raise ValueError(f"{label}: expected class indices of shape {indices}, got {tuple(A.shape)}")
         if known and A.shape[0] and (int(xp.min(A)) < 0 or int(xp.max(A)) >= classes):
             raise ValueError(f"{label}: class indices must be in [0, {classes}), got values {int(xp.min(A))} to {int(xp.max(A))}")
         dtype = like.dtype if like is not None else xp.float64
-        return xp.astype(A[:, None] == xp.arange(classes, dtype=A.dtype, device=device(A)), dtype)
+        return xp.astype(A[..., None] == xp.arange(classes, dtype=A.dtype, device=device(A)), dtype)
     if tuple(A.shape[1:]) != shape or A.ndim != len(shape) + 1:
         expected = "(batch" + "".join(f", {n}" for n in shape) + ("," if not shape else "") + ")"
-        hint = " or integer class indices of shape (batch,)" if classes is not None else ""
+        indices = "(batch" + "".join(f", {n}" for n in shape[:-1]) + ("," if len(shape) == 1 else "") + ")"
+        hint = f" or integer class indices of shape {indices}" if classes is not None else ""
         if tuple(A.shape) == shape and shape:
             hint += f"; a single sample needs a batch axis: {label}[None]"
         raise ValueError(f"{label}: expected shape {expected}{hint}, got {tuple(A.shape)}")

@@ -37,18 +37,24 @@ class Arguments:
         outputs, silently, when the two sizes are equal."""
         leaves = self.graph.leaves("target")
         if len(leaves) == 1 and leaves[0].name in self.class_targets():
-            return f"T = _targets(T, {output}) if check or T.ndim == 1 else T"
+            return f"T = _targets(T, {output}) if check or T.ndim == {len(leaves[0].shape)} else T"
         return f"T = _targets(T, {output}) if check else T"
 
     def class_targets(self) -> dict[str, int]:
-        """Targets of cross-entropy that are vectors per sample -> their number of classes
-        (they may be given as class indices; sample_batch draws them one-hot)."""
-        graph = self.graph
+        """Targets of cross-entropy along their last axis -> their number of classes: they may be
+        given as class indices, of their shape without that axis (a vector's (batch,), a sequence's
+        (batch, steps)); sample_batch draws them one-hot."""
+        shapes = {name: self.graph.nodes[name].shape for name in interface.one_hot_axes(self.graph)}
         return {
-            n.inputs[1]: graph.nodes[n.inputs[1]].shape[0]
-            for n in graph.nodes.values()
-            if n.op.loss_function and n.op.choice.name == "cross_entropy" and len(graph.nodes[n.inputs[1]].shape) == 1
+            name: shapes[name][-1]
+            for name, axis in interface.one_hot_axes(self.graph).items()
+            if axis % len(shapes[name]) == len(shapes[name]) - 1
         }
+
+    def index_shape(self, classes: dict[str, int]) -> tuple[int, ...] | None:
+        """The per-sample shape of the class indices the first of ``classes`` may be given as
+        (``()`` for a vector), for the module's docstring; None without such a target."""
+        return self.graph.nodes[next(iter(classes))].shape[:-1] if classes else None
 
     def simplex_targets(self) -> dict[str, int]:
         """Targets of a softmax cross-entropy whose gradient is fused into y - t, with the softmax's

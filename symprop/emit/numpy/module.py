@@ -325,7 +325,7 @@ class NumpyModule:
                 "\n".join(textwrap.wrap(network.summary, DOC_WIDTH, break_long_words=False)),
                 Path(network.source).as_posix(),
                 self.arguments.layout(),
-                interface.check_note("X and T as above", bool(classes)),
+                interface.check_note("X and T as above", self.arguments.index_shape(classes)),
             ),
             "param_shapes": [(p.name, p.shape) for p in params],
             "init_doc": init_doc(inits),
