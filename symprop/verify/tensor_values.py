@@ -20,8 +20,9 @@ import sympy as sp
 
 from .. import naming
 from ..formula import FormulaError
+from .claim_constants import entry_constants
 from .claim_values import ShapeError
-from .claims import entry_constants, layer_aliases, scalar_functions
+from .claims import layer_aliases, scalar_functions
 
 #: The most elements an intermediate value of a claim may have (index notation can multiply sizes).
 MAX_ELEMENTS = 1 << 22
