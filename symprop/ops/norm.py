@@ -73,39 +73,36 @@ HELPER = (
 )
 
 #: Numba's spelling of ``HELPER`` along the last axis alone (the module's call reads ``axis=-1``
-#: then; ``emit.numba.spelling`` refuses a call along other axes): the two passes row by row, in
-#: loops (Numba's x - mean and centred * inv_sigma, broadcast over arrays of 3 axes, cost ~5 ns an
-#: element: (64, 8, 32) float64 34 us as array expressions), every number in x's dtype (Numba
-#: computes a float32 array with a float64 number in float64).
+#: then; ``emit.numba.spelling`` refuses a call along other axes): the means as row sums by BLAS
+#: (a product with ones, as the NumPy module's ``_row_sum``), the rest row by row in loops (Numba's
+#: x - mean and centred * inv_sigma, broadcast over arrays of 3 axes, cost ~5 ns an element:
+#: (64, 8, 32) float64 34 us as array expressions), every number in x's dtype (Numba computes a
+#: float32 array with a float64 number in float64).
 NUMBA_NORMALIZE = (
     "def _normalize(x, axis, eps):\n"
     '    """(x - mean) / sigma along the last axis, and 1 / sigma (for backward), sigma = sqrt(var + eps):\n'
-    '    per row, mean = sum_j x_j / n, var = sum_j (x_j - mean)^2 / n, in loops."""\n'
+    '    per row, mean = sum_j x_j / n, var = sum_j (x_j - mean)^2 / n."""\n'
     "    F = x.dtype.type\n"
     "    n = x.shape[-1]\n"
     "    rows = np.ascontiguousarray(x).reshape(-1, n)\n"
-    "    out = np.empty(rows.shape, x.dtype)\n"
-    "    inv_sigma = np.empty(rows.shape[0], x.dtype)\n"
+    "    ones = np.ones(n, x.dtype)\n"
+    "    mean = np.dot(rows, ones) / F(n)\n"
+    "    centred = np.empty(rows.shape, x.dtype)\n"
+    "    square = np.empty(rows.shape, x.dtype)\n"
     "    for r in range(rows.shape[0]):\n"
-    "        total = F(0.0)\n"
     "        for j in range(n):\n"
-    "            total += rows[r, j]\n"
-    "        mean = total / F(n)\n"
-    "        square = F(0.0)\n"
+    "            centred[r, j] = rows[r, j] - mean[r]\n"
+    "            square[r, j] = centred[r, j] * centred[r, j]\n"
+    "    inv_sigma = F(1.0) / np.sqrt(np.dot(square, ones) / F(n) + F(eps))\n"
+    "    for r in range(rows.shape[0]):\n"
     "        for j in range(n):\n"
-    "            centred = rows[r, j] - mean\n"
-    "            out[r, j] = centred\n"
-    "            square += centred * centred\n"
-    "        inv = F(1.0) / np.sqrt(square / F(n) + F(eps))\n"
-    "        inv_sigma[r] = inv\n"
-    "        for j in range(n):\n"
-    "            out[r, j] *= inv\n"
-    "    return out.reshape(x.shape), inv_sigma.reshape(x.shape[:-1] + (1,))\n"
+    "            centred[r, j] *= inv_sigma[r]\n"
+    "    return centred.reshape(x.shape), inv_sigma.reshape(x.shape[:-1] + (1,))\n"
 )
 
 #: The numba backend's backward step of ``_normalize`` along the last axis: (g - mean(g) - y
-#: mean(g y)) / sigma row by row in loops (the array expressions' broadcasts: (64, 8, 32) float64,
-#: 130 us with the sum into the input's gradient).
+#: mean(g y)) / sigma row by row in loops, the means by BLAS as ``NUMBA_NORMALIZE``'s ((64, 8, 32)
+#: float64: 130 us as array expressions, with the sum into the input's gradient).
 NUMBA_NORMALIZE_ADJOINT = (
     "def _normalize_adjoint(g, y, inv_sigma):\n"
     '    """(g - mean(g) - y mean(g y)) / sigma along the last axis: the gradient of y = _normalize(x)[0] from\n'
@@ -116,16 +113,15 @@ NUMBA_NORMALIZE_ADJOINT = (
     "    ys = np.ascontiguousarray(y).reshape(-1, n)\n"
     "    inv = np.ascontiguousarray(inv_sigma).ravel()\n"
     "    out = np.empty(ys.shape, y.dtype)\n"
+    "    for r in range(ys.shape[0]):  # g_j y_j\n"
+    "        for j in range(n):\n"
+    "            out[r, j] = gs[r, j] * ys[r, j]\n"
+    "    ones = np.ones(n, y.dtype)\n"
+    "    mean_g = np.dot(gs, ones) / F(n)\n"
+    "    mean_gy = np.dot(out, ones) / F(n)\n"
     "    for r in range(ys.shape[0]):\n"
-    "        mean_g = F(0.0)\n"
-    "        mean_gy = F(0.0)\n"
     "        for j in range(n):\n"
-    "            mean_g += gs[r, j]\n"
-    "            mean_gy += gs[r, j] * ys[r, j]\n"
-    "        mean_g /= F(n)\n"
-    "        mean_gy /= F(n)\n"
-    "        for j in range(n):\n"
-    "            out[r, j] = (gs[r, j] - mean_g - ys[r, j] * mean_gy) * inv[r]\n"
+    "            out[r, j] = (gs[r, j] - mean_g[r] - ys[r, j] * mean_gy[r]) * inv[r]\n"
     "    return out.reshape(y.shape)\n"
 )
 

@@ -107,16 +107,15 @@ OWN = {
     return np.dot(flat, np.ones(A.shape[-1], A.dtype)).reshape(A.shape[:-1] + (1,))''',
     "softmax_rows": '''def _softmax_rows(z):
     """(softmax(z), m, s) along the last axis of z, as rows (z reshaped (-1, n)): m the row maxima,
-    s the row sums of e = exp(z - m), softmax e / s.  Flat loops, exp over all elements at once (it
-    vectorises): Numba's z - m and e / s broadcast over arrays of 3 or more axes cost ~5 ns an
-    element ((64, 4, 8, 8) scores, float64: 112 us as array expressions, 36 us so).  A row holding
-    NaN is NaN throughout, as NumPy's (its sum is NaN)."""
+    s the row sums of e = exp(z - m) (by BLAS, a product with ones: the NumPy module's sums), softmax
+    e / s.  Loops, exp over all elements at once (it vectorises): Numba's z - m and e / s broadcast
+    over arrays of 3 or more axes cost ~5 ns an element ((64, 4, 8, 8) scores, float64: 112 us as
+    array expressions, 36 us so).  A row holding NaN is NaN throughout, as NumPy's (its sum is NaN)."""
     n = z.shape[-1]
     flat = np.ascontiguousarray(z).reshape(-1, n)
     rows = flat.shape[0]
     e = np.empty((rows, n), z.dtype)
     top = np.empty(rows, z.dtype)
-    total = np.empty(rows, z.dtype)
     for r in range(rows):  # m = max_j z_j, z_j - m
         m = flat[r, 0]
         for j in range(1, n):
@@ -127,13 +126,10 @@ OWN = {
     every = e.ravel()
     for i in range(every.size):  # e_j = exp(z_j - m)
         every[i] = _exp(every[i])
-    for r in range(rows):  # s = sum_j e_j, softmax_j = e_j / s
-        s = e[r, 0]
-        for j in range(1, n):
-            s += e[r, j]
-        total[r] = s
+    total = np.dot(e, np.ones(n, z.dtype))  # s = sum_j e_j
+    for r in range(rows):  # softmax_j = e_j / s
         for j in range(n):
-            e[r, j] /= s
+            e[r, j] /= total[r]
     return e, top, total''',
     "softmax_lse": '''def _softmax_lse(z):
     """(softmax(z), logsumexp(z)) along the last axis of z (kept, of size 1), from one exp:
