@@ -324,7 +324,8 @@ def test_the_spelling_of_the_builder_vocabulary():
     """Each rule of spelling.py, on one line each (a tuple to concatenate, the steps' product,
     vdot, literals of the dtype, N of the dtype, tanh and exp as loops, helpers renamed, del gone,
     reductions along literal axes, a tuple to stack, products of any rank, a contiguous swapaxes,
-    a whole number np.where chooses of the dtype, the batch sum over two axes)."""
+    a whole number np.where chooses of the dtype and np.where of an array and a number as one loop,
+    the batch sum over two axes)."""
     from symprop.emit.numba.spelling import Spelling, spelled_statement
 
     spelling = Spelling(frozenset({"sigmoid", "batch_sum"}))
@@ -333,7 +334,9 @@ def test_the_spelling_of_the_builder_vocabulary():
         "P = X.swapaxes(0, 1) @ W.T + b": "P = _nb_steps_matmul(X, W.T) + b",
         "C = A @ B": "C = _nb_matmul(A, B)",
         "C = np.swapaxes(A, 1, 2)": "C = np.ascontiguousarray(np.swapaxes(A, 1, 2))",
-        "C = np.where(M, A, -1000000000)": "C = np.where(M, A, _c_1000000000_0)",
+        "C = np.where(M, A, -1000000000)": "C = _nb_where_number(M, A, _c_1000000000_0, True)",
+        "C = np.where(M, 0.0, A)": "C = _nb_where_number(M, A, _c0_0, False)",
+        "C = np.where(M, A, B)": "C = np.where(M, A, B)",
         "C = _batch_sum(A, 2)": "C = _nb_batch_sum2(A)",
         "E = 0.5 * np.vdot(R, R) / N": "E = _c0_5 * np.sum(R * R) / _Nf",
         "C = np.tanh(A) + np.exp(B)": "C = _tanh_array(A) + _exp_array(B)",
@@ -347,8 +350,8 @@ def test_the_spelling_of_the_builder_vocabulary():
         "del A, B": "",
     }
     assert {line: spelled_statement(ast.parse(line).body[0], spelling) for line in lines} == lines
-    assert spelling.literals == {"_c0_5": 0.5, "_c_1000000000_0": -1e9} and spelling.loops == {"tanh", "exp"}
-    assert spelling.helpers == {"steps_matmul", "matmul", "sigmoid", "mean_axis", "batch_sum2"}
+    assert spelling.literals == {"_c0_5": 0.5, "_c_1000000000_0": -1e9, "_c0_0": 0.0} and spelling.loops == {"tanh", "exp"}
+    assert spelling.helpers == {"steps_matmul", "matmul", "sigmoid", "mean_axis", "batch_sum2", "where_number"}
 
 
 def test_the_products_of_stacks_of_matrices_are_numpy_s(numba_needed):  # noqa: F811
@@ -368,6 +371,62 @@ def test_the_products_of_stacks_of_matrices_are_numpy_s(numba_needed):  # noqa: 
         assert np.max(np.abs(matmul(A, B) - A @ B)) <= 1e-12, (left, right)
     with pytest.raises(ValueError, match="cannot be broadcast"):
         matmul(np.ones((4, 2, 3)), np.ones((5, 3, 4)))
+
+
+def own_helpers(names: tuple[str, ...], needs: tuple[str, ...] = ()) -> dict:
+    """graph.OWN's helpers ``names`` (each after those it calls) compiled from their own text, with
+    fastmath's ``needs``, as the module holds them: by name (``_where_number``)."""
+    from numba import njit
+
+    from symprop.emit.numba import fastmath
+    from symprop.emit.numba.graph import OWN
+
+    found = {"np": np, "njit": njit, "JIT": {}, "floor": math.floor}
+    for source in fastmath.sources(set(needs)):
+        exec(source, found)
+    for name in names:
+        exec(OWN[name], found)
+        if not OWN[name].startswith("@"):  # one with its own decorator (_row_dot, inlined) is compiled already
+            found[f"_{name}"] = njit(found[f"_{name}"])
+    return found
+
+
+def test_where_of_an_array_and_a_number_is_numpy_s(numba_needed):  # noqa: F811
+    """_where_number: np.where(c, a, b) (and np.where(c, b, a)) for a number b, one loop where c's shape
+    is the trailing part of a's, Numba's np.where for any other broadcast (c of more axes than a, c of
+    a's leading axes, an empty mask), of a's dtype; NaN and inf chosen as they are."""
+    where = own_helpers(("where_number",))["_where_number"]
+    rng = np.random.default_rng(0)
+    pairs = [((8, 8), (6, 4, 8, 8)), ((8, 8), (8, 8)), ((6, 4, 8, 8), (6, 4, 8, 8)), ((6, 1, 8, 8), (6, 4, 8, 8)),
+             ((8,), (3, 8)), ((3, 1), (1, 5)), ((6, 4, 8, 8), (8, 8)), ((0, 8), (3, 0, 8)), ((3, 1), (3, 4))]  # fmt: skip
+    for dtype in (np.float64, np.float32):
+        for mask, shape in pairs:
+            c, a = rng.random(mask) > 0.5, rng.standard_normal(shape).astype(dtype)
+            a.ravel()[:2] = [np.nan, np.inf][: a.size]
+            for when in (True, False):
+                expected = np.where(c, a, dtype(-1e9)) if when else np.where(c, dtype(-1e9), a)
+                got = where(c, a, dtype(-1e9), when)
+                assert got.dtype == dtype and got.shape == expected.shape, (mask, shape)
+                np.testing.assert_array_equal(got, expected, err_msg=str((mask, shape, when)))
+
+
+def test_the_softmax_rows_are_numpy_s(numba_needed):  # noqa: F811
+    """_softmax_lse (and _softmax, through _softmax_rows' flat loops) against NumPy's (5e-16 in float64):
+    rows of 1 to 9 elements, a masked row (-1e9), large numbers; a row holding NaN is NaN throughout, the others stay."""
+    softmax_lse = own_helpers(("row_dot", "softmax_rows", "softmax_lse"), ("exp",))["_softmax_lse"]
+    rng = np.random.default_rng(1)
+    for shape in [(5, 1), (4, 3, 8), (2, 3, 4, 9), (7,)]:
+        z = 30 * rng.standard_normal(shape)
+        z[..., -1:] = -1e9
+        p, lse = softmax_lse(z)
+        top = z.max(axis=-1, keepdims=True)
+        total = np.exp(z - top).sum(axis=-1, keepdims=True)
+        np.testing.assert_allclose(p, np.exp(z - top) / total, rtol=5e-16 * 8, atol=1e-300)
+        np.testing.assert_allclose(lse, np.log(total) + top, rtol=5e-16)
+    z = rng.standard_normal((3, 4))
+    z[1, 2] = np.nan
+    p, _ = softmax_lse(z)
+    assert np.isnan(p[1]).all() and not np.isnan(p[[0, 2]]).any()
 
 
 @pytest.mark.parametrize("local", ["i", "out", "out1", "x_", "x_flat"])

@@ -248,6 +248,11 @@ class Op:
         compile in Numba's nopython mode (``emit.numba.spelling``); None for most ops."""
         return None
 
+    def numba_adjoint(self, step: Step, code: NumpyContext) -> AdjointCode | None:
+        """The Numba code of a backward step where a loop of the op's own (``numba_helpers``) beats
+        its NumPy spelling respelled (``numpy_adjoint``); None for most ops."""
+        return None
+
     def array_api(self, node: Node, code: NumpyContext) -> tuple[str, str] | None:
         """(array-API code of the batched output, its formula) where it is not the NumPy spelling
         translated (``emit.array_api.translate``); None for most ops."""

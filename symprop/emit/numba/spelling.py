@@ -13,6 +13,8 @@ reads in Numba's ``nopython`` mode, applied to the syntax tree of each statement
   does that of an array assigned ``np.transpose(...)`` (a view of other strides);
 * ``np.tanh`` and ``np.exp`` are ``_tanh_array`` and ``_exp_array``: loops over ``fastmath``'s
   vectorisable tanh and exp (Numba's call libm once an element, 6 to 30 times slower than NumPy);
+* ``np.where(c, a, number)`` (or ``np.where(c, number, a)``) is ``_where_number``: one loop where
+  c's shape is the trailing part of a's (a causal mask), Numba's ``np.where`` otherwise;
 * a float literal is the name of a constant of the data's dtype (Numba computes
   ``0.5 * float32_array`` in float64), made once at the top of the function; so is ``N`` (the
   batch size) where it divides, and a whole number ``np.where`` chooses;
@@ -135,6 +137,12 @@ class Spelling(ast.NodeTransformer):
                 return ast.Call(_np("ascontiguousarray"), [self.generic_visit(node)], [])
             if func.attr == "where" and len(node.args) == 3:  # a whole number chosen: of the dtype too
                 node.args[1:] = [_float_literal(a) for a in node.args[1:]]
+                numbers = [isinstance(a, ast.Constant) for a in node.args[1:]]
+                if numbers in ([False, True], [True, False]) and not node.keywords:  # an array and a number
+                    self.helpers.add("where_number")
+                    mask, array, number = node.args[0], *node.args[1:][:: 1 if numbers[1] else -1]
+                    arguments = [self.visit(mask), self.visit(array), self.visit(number), ast.Constant(numbers[1])]
+                    return ast.Call(ast.Name("_nb_where_number", ast.Load()), arguments, [])
             if func.attr == "vdot" and len(node.args) == 2:
                 product = ast.BinOp(self.visit(node.args[0]), ast.Mult(), self.visit(node.args[1]))
                 return ast.Call(_np("sum"), [product], [])

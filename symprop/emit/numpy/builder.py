@@ -30,6 +30,7 @@ from .stacking import InputProduct, folded_biases, input_products, slot_targets
 
 if TYPE_CHECKING:
     from ...derivation import Derivation, Step
+    from ...ops.base import AdjointCode, Op
 
 
 def _wrapped(code: str) -> str:
@@ -390,7 +391,7 @@ class ModuleBuilder:
         before = [] if op.numpy_uniform else self.materialized(step.source)
         if pending is not None:
             before += pending.start(step.source)
-        spelled = op.numpy_adjoint(step, self)
+        spelled = self.adjoint_code(op, step)
         target, math_target = self.graph.grad(step.target), f"dE/d{step.target}"
         math = spelled.math if pending is None else pending.named_as_read(spelled.math)
         formula = f"{math_target} {'+=' if step.accumulate else '='} {math}{spelled.note}"
@@ -423,6 +424,10 @@ class ModuleBuilder:
         lines = pending.resolved([*before, *spelled.prelude, line], step.target if step.accumulate else None)
         pending.read(step.source)
         return lines
+
+    def adjoint_code(self, op: Op, step: Step) -> AdjointCode:
+        """The op's code of a backward step (the numba backend's builder asks for its own first)."""
+        return op.numpy_adjoint(step, self)
 
     def helper_names(self) -> list[str]:
         """The printer's helper functions the lines call (activations, stable log-softmax), and the ones they call."""
