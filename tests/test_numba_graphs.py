@@ -355,11 +355,11 @@ def test_the_spelling_of_the_builder_vocabulary():
 
 
 def test_the_products_of_stacks_of_matrices_are_numpy_s(numba_needed):  # noqa: F811
-    """The numba module's ``@`` (graph.OWN's ``_matmul``): NumPy's products (to 1e-12) for 2 to 4 axes, a
+    """The numba module's ``@`` (helpers.OWN's ``_matmul``): NumPy's products (to 1e-12) for 2 to 4 axes, a
     stack of one broadcast, stacks that do not broadcast an error (np.broadcast_shapes': never the wrong matrices)."""
     from numba import njit
 
-    from symprop.emit.numba.graph import OWN
+    from symprop.emit.numba.helpers import OWN
 
     names = {"np": np}
     exec(OWN["matmul"], names)  # the helper's own text, as the module holds it
@@ -374,12 +374,12 @@ def test_the_products_of_stacks_of_matrices_are_numpy_s(numba_needed):  # noqa: 
 
 
 def own_helpers(names: tuple[str, ...], needs: tuple[str, ...] = ()) -> dict:
-    """graph.OWN's helpers ``names`` (each after those it calls) compiled from their own text, with
+    """helpers.OWN's helpers ``names`` (each after those it calls) compiled from their own text, with
     fastmath's ``needs``, as the module holds them: by name (``_where_number``)."""
     from numba import njit
 
     from symprop.emit.numba import fastmath
-    from symprop.emit.numba.graph import OWN
+    from symprop.emit.numba.helpers import OWN
 
     found = {"np": np, "njit": njit, "JIT": {}, "floor": math.floor}
     for source in fastmath.sources(set(needs)):

@@ -20,7 +20,7 @@ reads in Numba's ``nopython`` mode, applied to the syntax tree of each statement
   batch size) where it divides, and a whole number ``np.where`` chooses;
 * ``del`` goes (Numba frees an array after its last use itself);
 * a helper the NumPy module calls (``_sigmoid``) is the Numba module's ``_nb_sigmoid``: its own
-  where it has one (``graph.OWN``, or an op's ``numba_helpers``), else translated the same way.
+  where it has one (``helpers.OWN``, or an op's ``numba_helpers``), else translated the same way.
 
 Anything else of NumPy's (``np.add.at``, ``out=``, item assignment, a NumPy function outside
 ``NUMPY``) raises ``NotSpelled``: the module is refused in one line, never half-compiled.
