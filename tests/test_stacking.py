@@ -156,6 +156,27 @@ def test_a_bias_is_not_folded_when_a_value_on_the_way_is_read(tmp_path):
     assert "H1 = np.tanh(_W_x[0] + b)" in body
 
 
+#: One sum reached by two members (W x[0] + W x[1] + b; W x[0] + Q x[1] + b): it adds b once.
+#: Folded into both rows, b was added twice to h1 and its gradient counted dE/dh1 twice (the
+#: module's loss 0.714 against autograd's 0.773, no error).
+SHARED_SUM = _bias_spec("stacked_bias_shared", "W @ x[0] + W @ x[1] + U @ h1", "R @ h3")
+TWO_PRODUCTS = {
+    "name": "stacked_bias_two_products",
+    "inputs": {"x": [3, 2]},
+    "targets": {"t": 2},
+    "params": {"W": [4, 2], "Q": [4, 2], "U": [4, 4], "b": [4], "R": [2, 4]},
+    "nodes": {"h1": "tanh(W @ x[0] + Q @ x[1] + b)", "h2": "tanh(W @ x[1] + Q @ x[2] + U @ h1 + b)", "y": "R @ h2"},
+    "loss": "half_sse(y, t)",
+}
+
+
+def test_a_sum_two_members_reach_keeps_its_bias(tmp_path):
+    for spec in (SHARED_SUM, TWO_PRODUCTS):
+        check_module_against_references(spec, emit_module(spec, tmp_path))
+    body = _loss_and_grad(module_source(symprop.derive(symprop.from_dict(SHARED_SUM, source="<test>"))))
+    assert "@ W.T + b" not in body
+
+
 def _source_spec(name: str, output: str, extra: dict) -> dict:
     """s (which needs a gradient) read in slices by W (every row) and Q (rows 1..3); ``output``: y
     (reading the parameters ``extra`` too)."""
