@@ -177,6 +177,25 @@ def test_a_sum_two_members_reach_keeps_its_bias(tmp_path):
     assert "@ W.T + b" not in body
 
 
+#: b twice in one step (z1 = W x[0] + b, h1 = tanh(z1 + b)): dE/db gets dE/dh1_a twice. The one
+#: sum of the bias's adjoints read the stack of the steps' adjoints (which holds dE/dh1_a once):
+#: dE/db lost one dE/dh1_a, with the loss right.
+BIAS_TWICE = {
+    "name": "stacked_bias_twice",
+    "inputs": {"x": [3, 2]},
+    "targets": {"t": 2},
+    "params": {"W": [4, 2], "U": [4, 4], "b": [4], "R": [2, 4]},
+    "nodes": {"z1": "W @ x[0] + b", "h1": "tanh(z1 + b)", "h2": "tanh(W @ x[1] + U @ h1 + b)", "y": "R @ h2"},
+    "loss": "half_sse(y, t)",
+}
+
+
+def test_a_bias_added_twice_in_a_step_gets_both_adjoints(tmp_path):
+    check_module_against_references(BIAS_TWICE, emit_module(BIAS_TWICE, tmp_path))
+    body = _loss_and_grad(module_source(symprop.derive(symprop.from_dict(BIAS_TWICE, source="<test>"))))
+    assert "db = _batch_sum(_dW_x)" not in body
+
+
 def _source_spec(name: str, output: str, extra: dict) -> dict:
     """s (which needs a gradient) read in slices by W (every row) and Q (rows 1..3); ``output``: y
     (reading the parameters ``extra`` too)."""

@@ -146,7 +146,9 @@ def summed_once(b: ModuleBuilder, lines: list[Line]) -> list[Line]:
         dropped.update(position for position, _, _ in terms)
         position, code = terms[-1][0], f"{grad} = _batch_sum(np.concatenate([{arrays}]){terms[0][2]})"
         held = stacks.get(frozenset(array for _, array, _ in terms))
-        if held is not None and not terms[0][2]:
+        # an adjoint summed twice (the bias twice in one sum: W s[0] + b + b) is not the stack's rows
+        distinct = len({array for _, array, _ in terms}) == len(terms)
+        if held is not None and distinct and not terms[0][2]:
             position, code = max(position, held[0]), f"{grad} = _batch_sum({held[1]})"
             comment += " (the rows of the stack)"
         after.setdefault(position, []).append(Line(code, comment))
