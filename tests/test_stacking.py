@@ -196,6 +196,30 @@ def test_a_bias_added_twice_in_a_step_gets_both_adjoints(tmp_path):
     assert "db = _batch_sum(_dW_x)" not in body
 
 
+#: One step reads two rows of s (W s[0] + W s[1]): the stack of the steps' adjoints (named: s's
+#: adjoint reads it) holds dE/dh1_a twice, and the bias's gradient (not folded: one sum reaches
+#: both) is dE/dh1_a + dE/dh2_a, each once. It summed the stack, found by its set of adjoints.
+STACKED_TWICE = {
+    "name": "stacked_adjoint_twice",
+    "inputs": {"x": [3, 2]},
+    "targets": {"t": 2},
+    "params": {"A": [3, 2], "W": [4, 2], "U": [4, 4], "b": [4], "R": [2, 4]},
+    "nodes": {
+        "s": "tanh(x * A)",
+        "h1": "tanh(W @ s[0] + W @ s[1] + b)",
+        "h2": "tanh(W @ s[2] + U @ h1 + b)",
+        "y": "R @ h2",
+    },
+    "loss": "half_sse(y, t)",
+}
+
+
+def test_a_stack_holding_one_adjoint_twice_is_not_a_bias_gradient(tmp_path):
+    check_module_against_references(STACKED_TWICE, emit_module(STACKED_TWICE, tmp_path))
+    body = _loss_and_grad(module_source(symprop.derive(symprop.from_dict(STACKED_TWICE, source="<test>"))))
+    assert "_dW_s = np.concatenate([" in body and "db = _batch_sum(_dW_s)" not in body
+
+
 def _source_spec(name: str, output: str, extra: dict) -> dict:
     """s (which needs a gradient) read in slices by W (every row) and Q (rows 1..3); ``output``: y
     (reading the parameters ``extra`` too)."""
