@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from backend_strategies import check_backends
 from conftest import EXAMPLES, emit_module
 from reference import check_module_against_references
 
@@ -309,3 +310,26 @@ def test_a_small_table_is_projected_before_its_rows_are_picked(tmp_path):
     # more rows than 64 a step: projecting the table would cost more than the rows looked up at batch 64
     body = _loss_and_grad(module_source(symprop.derive(symprop.from_dict(large, source="<test>"))))
     assert "_W_e = E_.swapaxes(0, 1) @ W.T + b" in body
+
+
+#: W takes rows 0 and 2 of x: the NumPy module picks them by a list, X[:, [0, 2]], which the array
+#: API standard (array-api-strict: IndexError) and Numba (a TypingError) cannot index by: their
+#: modules crashed on the first call; they keep one product a step.
+LISTED_ROWS = {
+    "name": "stacked_listed_rows",
+    "inputs": {"x": [4, 3]},
+    "targets": {"t": 2},
+    "params": {"W": [2, 3], "U": [2, 2], "b": [2], "R": [2, 2]},
+    "nodes": {"h1": "tanh(W @ x[0] + b)", "h2": "tanh(W @ x[2] + U @ h1 + b)", "y": "R @ h2"},
+    "loss": "half_sse(y, t)",
+}
+
+
+def test_rows_picked_by_a_list_stay_per_step_where_no_list_indexes(tmp_path):
+    derivation = symprop.derive(symprop.from_dict(LISTED_ROWS, source="<test>"))
+    assert "X[:, [0, 2]].swapaxes(0, 1)" in module_source(derivation)
+    assert "[0, 2]]" not in derivation.write_module(tmp_path / "source", backend="array-api").read_text()
+    assert check_backends(LISTED_ROWS, tmp_path, ("array-api",)) == []
+    # the numba module's compiled function (not run here: compiling it takes a minute)
+    numba = derivation.write_module(tmp_path / "numba", backend="numba").read_text()
+    assert "[0, 2]]" not in numba[numba.index("def _loss_and_grad(") :]

@@ -91,8 +91,10 @@ class InputProduct:
         return f"[:, {positions}]"
 
 
-def input_products(graph) -> dict[str, InputProduct]:
-    """Dense node -> the input product it reads a row of (see the module docstring)."""
+def input_products(graph, listed: bool = True) -> dict[str, InputProduct]:
+    """Dense node -> the input product it reads a row of (see the module docstring).  ``listed``
+    False: none whose rows are a list (``S[:, [0, 2]]``), which the array API standard and Numba
+    cannot index by (those steps stay one product each)."""
     order = {name: i for i, name in enumerate(graph.nodes)}
     from_targets = graph.downstream_of("target")  # computed with the loss, not in forward(): left per step
     groups: dict[tuple[str, str], list[tuple[str, int]]] = {}
@@ -114,6 +116,8 @@ def input_products(graph) -> dict[str, InputProduct]:
         if len(set(slots)) < 2 or order[source] > order[names[0]]:
             continue
         product = InputProduct(weight, source, names, slots, tuple(sorted(set(slots))), graph.nodes[source].shape[0])
+        if not listed and product.selection().startswith("[:, ["):
+            continue
         found.update(dict.fromkeys(names, product))
     return found
 
