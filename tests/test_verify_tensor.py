@@ -151,6 +151,8 @@ def test_rewrites_keep_the_users_columns():
         ("Wq", "X.T @ foo", "unknown name 'foo' at column 7"),
         ("Wq", "X @ dq", "'@' of a 8x16 matrix and a 8x16 matrix: inner sizes differ at column 1 (with X.T in place of X"),
         ("Wq", "X.T @ dk[0]", "'@' of a 16x8 matrix and a column of 16 (16x1)"),
+        # the hint transposes a sum or product as a whole (it said "with 2 * (y - t) / 32.T in place of ...")
+        ("bo", "sum(2 * (y - t) / 32, axis=1)", "(with (2 * (y - t) / 32).T in place of 2 * (y - t) / 32 it would be right)"),
         ("Wo", "p @ dy", "it is a 8x4 matrix, but dE/dWo is a 16x4 matrix"),
         ("Wq[2,3]", "X.T @ dq", "it is a 16x16 matrix, but dE/dWq[2,3] is a number"),
         ("Wq[i,j]", "X.T @ dq", "write it in index notation"),
