@@ -442,3 +442,10 @@ def test_a_claim_with_a_tiny_number_made_by_a_function_gets_no_verdict(claim, pa
 def test_a_claim_with_a_number_too_small_to_compute_exactly_gets_no_verdict():
     with pytest.raises(SymPropError, match="its part 'exp[(]-2000[)]' cannot be computed exactly for"):
         verifier("self_attention").check("Wq", "X.T @ dq * (1 + exp(-2000))")
+
+
+def test_a_ratio_near_one_is_shown_with_the_digits_that_tell_it_from_one():
+    """Six digits showed 1.0000001 as "your claim is 1 times the correct gradient"."""
+    result = verifier("self_attention").check("Wv", "X.T @ (p.T @ dh) * 1.0000001")
+    assert result.verdict == "wrong"
+    assert result.diagnosis[0] == "your claim is 1.0000001 times the correct gradient"
