@@ -333,3 +333,19 @@ def test_rows_picked_by_a_list_stay_per_step_where_no_list_indexes(tmp_path):
     # the numba module's compiled function (not run here: compiling it takes a minute)
     numba = derivation.write_module(tmp_path / "numba", backend="numba").read_text()
     assert "[0, 2]]" not in numba[numba.index("def _loss_and_grad(") :]
+
+
+#: One bias added to a sequence of 2 and one of 3 rows, each sum read twice (its adjoint an array):
+#: the one sum of the bias's adjoints concatenated (batch, 3, 4) and (batch, 2, 4), a ValueError
+#: on the first call of the module. They stay two sums.
+TWO_LENGTHS = {
+    "name": "bias_two_lengths",
+    "inputs": {"x1": [2, 4], "x2": [3, 4]},
+    "params": {"b": [4], "W": [4, 4]},
+    "nodes": {"a1": "x1 @ W + b", "h1": "tanh(a1) * sin(a1)", "a2": "x2 @ W + b", "h2": "tanh(a2) * sin(a2)"},
+    "loss": "sum(h1 ** 2) + sum(h2 ** 2)",
+}
+
+
+def test_a_bias_of_sequences_of_two_lengths_gets_two_sums(tmp_path):
+    check_module_against_references(TWO_LENGTHS, emit_module(TWO_LENGTHS, tmp_path))

@@ -140,6 +140,11 @@ def summed_once(b: ModuleBuilder, lines: list[Line]) -> list[Line]:
     for grad, terms in found.items():
         if len(terms) < 2 or len(terms) != assigned[grad] or len({axes for _, _, axes in terms}) > 1:
             continue
+        # arrays of one shape only: a bias added to a sequence of 2 and one of 3 rows (axes 2) has
+        # adjoints of (batch, 2, 4) and (batch, 3, 4), which no concatenation joins
+        nodes = [b.graph.node_of_grad(array) for _, array, _ in terms]
+        if None in nodes or len({b.graph.nodes[node].shape for node in nodes}) > 1:
+            continue
         arrays = ", ".join(array for _, array, _ in terms)
         what = " + ".join(f"dE/d{b.graph.node_of_grad(array)}" for _, array, _ in terms)
         comment = f"dE/d{grads[grad]} = {what}, summed over the batch in one sum"
