@@ -29,7 +29,8 @@ shrinks), building a spec node by node:
 * unrolled steps over the rows of one tensor (an input, or a table's rows ``Emb[ids]``), a
   node a step, ``tanh(W @ s[0] + W @ s[1] + b)``, ``sigmoid(W @ s[2] + U @ h + b)``: weights and
   bias shared by the steps, two rows in one step, the bias anywhere in the sum, twice or
-  missing, the sum a node read again (what the NumPy module stacks, ``emit.numpy.stacking``).
+  missing, the sum a node read again (what the NumPy module stacks, ``emit.numpy.stacking``);
+  a bias shared by tensors of other leading shapes, ``x1 @ W + b`` and ``x2 @ W + b``.
 
 The loss is a per-sample scalar that depends on every parameter, input and node: a loss
 function of the last node and a target (or a plain sum), plus a small term for anything
@@ -265,6 +266,7 @@ class Builder:
             (self.conv, 2),
             (self.pool2d, 1),
             (self.recurrence, 2),
+            (self.shared_bias, 1),
         ]
         weighted = [op for op, weight in ops for _ in range(weight)]
         for _ in range(8):
@@ -634,17 +636,18 @@ class Builder:
         w, q, u, b = self.param((h, d)), self.param((h, d)), self.param((h, h)), self.param((h,))
         rows = lambda: self.s.randint(-n, n - 1)  # noqa: E731
         previous = None
+        plain = self.chance(40)  # one row and the bias once a step: what the module folds the bias into
         for _ in range(self.pick([2, 2, 3])):
             terms = [f"{w.text} @ {source.text}[{rows()}]"]
-            if self.chance(35):
+            if not plain and self.chance(35):
                 terms.append(f"{self.pick([w, q]).text} @ {source.text}[{rows()}]")
             if previous is not None and self.chance(80):
                 terms.append(f"{u.text} @ {previous}")
-            bias = self.pick([b.text, b.text, b.text, f"2 * {b.text}", None])
+            bias = b.text if plain else self.pick([b.text, b.text, b.text, f"2 * {b.text}", None])
             if bias is not None:
                 terms.insert(self.s.randint(0, len(terms)), bias)
             text = " + ".join(terms)
-            if bias is not None and self.chance(15):
+            if not plain and bias is not None and self.chance(15):
                 text += f" - {b.text}" if self.chance(50) else f" + {b.text}"
             if self.chance(25):  # the sum a node of its own, sometimes read again
                 name = f"h{len(self.nodes) + 1}"
@@ -657,6 +660,35 @@ class Builder:
             self.pool.append(Term(name, (h,), True))
             previous = name
         return Term(f"{previous} * {self.param((h,)).text}", (h,), True)
+
+    def shared_bias(self) -> Term | None:
+        """``a + b`` with b a parameter of a's trailing axes, often one added elsewhere already
+        (a bias shared by tensors of other leading shapes: sequences of 2 and 3 rows), the sum
+        a node read twice (its adjoint an array of its own: the module may sum the bias's
+        adjoints in one concatenation)."""
+        a = self.operand(lambda t: t.rank >= 1 and t.batched)
+        if a is None:
+            return None
+        suffixes = [a.shape[k:] for k in range(a.rank)]
+        same = [(p, tuple(s)) for p, s in self.params.items() if tuple(s) in suffixes]
+        if same and self.chance(80):
+            b = Term(*self.pick(same), False)
+        else:
+            b = self.param(self.pick(suffixes))
+        a_text = a.text
+        if b.rank < a.rank and self.chance(50):  # x2 * w + b and a * w + b, x2 of other leading sizes
+            lead = list(a.shape[: a.rank - b.rank])
+            lead[0] = lead[0] % 3 + 1
+            other = self.add_input(a.rank, (*lead, *b.shape))
+            w = self.param(b.shape)  # the sums' adjoints go to w too: arrays of their own
+            name = f"h{len(self.nodes) + 1}"
+            self.nodes[name] = f"{other.text} * {w.text} + {b.text}"
+            self.pool.append(Term(name, other.shape, True))
+            a_text = f"{a.text} * {w.text}"
+        name = f"h{len(self.nodes) + 1}"
+        self.nodes[name] = f"{a_text} + {b.text}" if self.chance(70) else f"{b.text} - {a_text}"
+        self.pool.append(Term(name, a.shape, True))
+        return Term(f"{name} * tanh({name})", a.shape, True)
 
     def masked_softmax(self) -> Term | None:
         """``softmax(where(mask, a, -1e9), axis=k)``: attention's masked scores."""
