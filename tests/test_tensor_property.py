@@ -240,6 +240,14 @@ FOUND = {
         },
         loss="sum(logsumexp(h8, axis=-1))",
     ),
+    # h3 = relu(W1) of a scalar parameter: its adjoint is a NumPy number, and the relu's backward
+    # step was written into it, np.multiply(dH3, W1 > 0.0, out=dH3): a TypeError on the first call.
+    "mask_product_of_a_number": _spec(
+        "found_mask_number",
+        inputs={"x1": [2, 2]}, targets={"t": [2, 2]}, params={"W1": []},
+        nodes={"h1": "x1 * x1", "h2": "h1 + W1", "h3": "relu(W1)"}, output="h2",
+        loss="huber(h2, t, delta=0.5) + 0.1 * (h3 ** 2)",
+    ),
     "ruff_long_comment": _spec(
         "found_ruff_long_comment",
         inputs={"x": [2, 2]}, targets={"t": [1, 3, 3]}, params={"W1": [2, 3], "W2": [1, 3, 2]},
