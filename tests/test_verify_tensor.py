@@ -449,3 +449,23 @@ def test_a_ratio_near_one_is_shown_with_the_digits_that_tell_it_from_one():
     result = verifier("self_attention").check("Wv", "X.T @ (p.T @ dh) * 1.0000001")
     assert result.verdict == "wrong"
     assert result.diagnosis[0] == "your claim is 1.0000001 times the correct gradient"
+
+
+#: y = x @ W of square per-sample matrices: x^T dy read as x.T * dy (adjoints were no arrays to the
+#: implicit-product rule, nor dE/dy, nor a group after a transposed array) fitted elementwise, so
+#: the right claim, the very one the verifier prints as correct, was judged wrong.
+SQUARE = {
+    "name": "square",
+    "inputs": {"x": [4, 4]},
+    "targets": {"t": [4, 4]},
+    "params": {"W": [4, 4]},
+    "nodes": {"y": "x @ W"},
+    "loss": "half_sse(y, t)",
+}
+
+
+@pytest.mark.parametrize("claim", ["x^T dy", "x.T dy", "x^T dE/dy", "x^T (y - t)", "x^T (dy)"])
+def test_a_transposed_array_beside_an_adjoint_or_a_group_of_arrays_is_a_matrix_product(claim):
+    result = Verifier(symprop.from_dict(SQUARE, source="<test>")).check("W", claim)
+    assert result.correct, str(result)
+    assert Verifier(symprop.from_dict(SQUARE, source="<test>")).check("W", "x^T * dy").verdict == "wrong"
