@@ -25,7 +25,12 @@ shrinks), building a spec node by node:
   slices (negative bounds, steps), integer inputs looking up a parameter table
   (``Emb[ids]``, ``Emb[ids[1:]]``), boolean masks and ``tril(n)`` in ``where`` (with a
   number in either branch); ``layer_norm`` and ``batch_norm`` over random axes, ``conv1d``
-  and ``conv2d`` (stride, padding) and ``max_pool1d/2d``/``avg_pool1d/2d`` (a window per axis).
+  and ``conv2d`` (stride, padding) and ``max_pool1d/2d``/``avg_pool1d/2d`` (a window per axis);
+* unrolled steps over the rows of one tensor (an input, or a table's rows ``Emb[ids]``), a
+  node a step, ``tanh(W @ s[0] + W @ s[1] + b)``, ``sigmoid(W @ s[2] + U @ h + b)``: weights and
+  bias shared by the steps, two rows in one step, the bias anywhere in the sum, twice or
+  missing, the sum a node read again (what the NumPy module stacks, ``emit.numpy.stacking``);
+  a bias shared by tensors of other leading shapes, ``x1 @ W + b`` and ``x2 @ W + b``.
 
 The loss is a per-sample scalar that depends on every parameter, input and node: a loss
 function of the last node and a target (or a plain sum), plus a small term for anything
@@ -260,6 +265,8 @@ class Builder:
             (self.batch_norm, 1),
             (self.conv, 2),
             (self.pool2d, 1),
+            (self.recurrence, 2),
+            (self.shared_bias, 1),
         ]
         weighted = [op for op, weight in ops for _ in range(weight)]
         for _ in range(8):
@@ -271,10 +278,10 @@ class Builder:
         return None
 
     def saved(self):
-        return dict(self.inputs), dict(self.params), list(self.pool)
+        return dict(self.inputs), dict(self.params), list(self.pool), dict(self.nodes)
 
     def restore(self, saved) -> None:
-        self.inputs, self.params, self.pool = dict(saved[0]), dict(saved[1]), list(saved[2])
+        self.inputs, self.params, self.pool, self.nodes = dict(saved[0]), dict(saved[1]), list(saved[2]), dict(saved[3])
 
     def binary(self) -> Term | None:
         a = self.operand()
@@ -285,6 +292,8 @@ class Builder:
             return None
         b, shape = found
         operator = self.pick(["+", "-", "*", "*", "/"])
+        if operator == "-" and b is a:  # a - a is 0: the loss could reach no parameter (refused)
+            operator = "+"
         b_text = b if isinstance(b, str) else b.text
         b_batched = False if isinstance(b, str) else b.batched
         if operator == "/":
@@ -603,6 +612,83 @@ class Builder:
         out = [(n - size_) // (stride or size_) + 1 for n in x.shape[1:]]
         text = f"{kind}_pool{dims}d({x.text}, {size_}" + (f", stride={stride}" if stride else "") + ")"
         return Term(text, (x.shape[0], *out), x.batched)
+
+    def recurrence(self) -> Term | None:
+        """Unrolled steps over the rows of one tensor s [n, d] (an input, a node, a table's rows
+        ``Emb[ids]``), each step a node: ``f(W @ s[i] (+ W @ s[j] or Q @ s[j]) (+ U @ h) +- b)``
+        with W, Q, U and b shared by the steps, the bias anywhere in the sum, twice, scaled or
+        missing, the sum sometimes a node of its own read again.  What the NumPy module does for
+        all the steps at once (``emit.numpy.stacking``: one product W @ s[i] for every step, the
+        bias folded into it, the slices' adjoints in one stack, the bias's gradient in one sum)."""
+        source = self.operand(lambda t: t.rank == 2 and t.batched and t.shape[0] >= 2 and re.fullmatch(r"\w+", t.text))
+        if source is None or self.chance(30):
+            n = self.pick([2, 3, 4])
+            if self.chance(40):  # the rows of a table: an embedding
+                table = self.param((self.pick([2, 3, 5]), self.pick([1, 2, 3])))
+                ids = self.discrete_input("i", (n,), {"dtype": "int", "range": table.shape[0]})
+                source = Term(f"h{len(self.nodes) + 1}", (n, table.shape[1]), True)
+                self.nodes[source.text] = f"{table.text}[{ids}]"
+                self.pool.append(source)
+            else:
+                source = self.add_input(2, (n, self.pick([1, 2, 3])))
+        n, d = source.shape
+        h = self.dim()
+        w, q, u, b = self.param((h, d)), self.param((h, d)), self.param((h, h)), self.param((h,))
+        rows = lambda: self.s.randint(-n, n - 1)  # noqa: E731
+        previous = None
+        plain = self.chance(40)  # one row and the bias once a step: what the module folds the bias into
+        for _ in range(self.pick([2, 2, 3])):
+            terms = [f"{w.text} @ {source.text}[{rows()}]"]
+            if not plain and self.chance(35):
+                terms.append(f"{self.pick([w, q]).text} @ {source.text}[{rows()}]")
+            if previous is not None and self.chance(80):
+                terms.append(f"{u.text} @ {previous}")
+            bias = b.text if plain else self.pick([b.text, b.text, b.text, f"2 * {b.text}", None])
+            if bias is not None:
+                terms.insert(self.s.randint(0, len(terms)), bias)
+            text = " + ".join(terms)
+            if not plain and bias is not None and self.chance(15):
+                text += f" - {b.text}" if self.chance(50) else f" + {b.text}"
+            if self.chance(25):  # the sum a node of its own, sometimes read again
+                name = f"h{len(self.nodes) + 1}"
+                self.nodes[name] = text
+                self.pool.append(Term(name, (h,), True))
+                text = f"{name} * tanh({name})" if self.chance(40) else name
+            value = f"{self.pick(['tanh', 'tanh', 'sigmoid', 'softplus'])}({text})"
+            name = f"h{len(self.nodes) + 1}"
+            self.nodes[name] = value
+            self.pool.append(Term(name, (h,), True))
+            previous = name
+        return Term(f"{previous} * {self.param((h,)).text}", (h,), True)
+
+    def shared_bias(self) -> Term | None:
+        """``a + b`` with b a parameter of a's trailing axes, often one added elsewhere already
+        (a bias shared by tensors of other leading shapes: sequences of 2 and 3 rows), the sum
+        a node read twice (its adjoint an array of its own: the module may sum the bias's
+        adjoints in one concatenation)."""
+        a = self.operand(lambda t: t.rank >= 1 and t.batched)
+        if a is None:
+            return None
+        suffixes = [a.shape[k:] for k in range(a.rank)]
+        same = [(p, tuple(s)) for p, s in self.params.items() if tuple(s) in suffixes]
+        if same and self.chance(80):
+            b = Term(*self.pick(same), False)
+        else:
+            b = self.param(self.pick(suffixes))
+        a_text = a.text
+        if b.rank < a.rank and self.chance(50):  # x2 * w + b and a * w + b, x2 of other leading sizes
+            lead = list(a.shape[: a.rank - b.rank])
+            lead[0] = lead[0] % 3 + 1
+            other = self.add_input(a.rank, (*lead, *b.shape))
+            w = self.param(b.shape)  # the sums' adjoints go to w too: arrays of their own
+            name = f"h{len(self.nodes) + 1}"
+            self.nodes[name] = f"{other.text} * {w.text} + {b.text}"
+            self.pool.append(Term(name, other.shape, True))
+            a_text = f"{a.text} * {w.text}"
+        name = f"h{len(self.nodes) + 1}"
+        self.nodes[name] = f"{a_text} + {b.text}" if self.chance(70) else f"{b.text} - {a_text}"
+        self.pool.append(Term(name, a.shape, True))
+        return Term(f"{name} * tanh({name})", a.shape, True)
 
     def masked_softmax(self) -> Term | None:
         """``softmax(where(mask, a, -1e9), axis=k)``: attention's masked scores."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from backend_strategies import check_backends
 from conftest import EXAMPLES, emit_module
 from reference import check_module_against_references
 
@@ -156,6 +157,70 @@ def test_a_bias_is_not_folded_when_a_value_on_the_way_is_read(tmp_path):
     assert "H1 = np.tanh(_W_x[0] + b)" in body
 
 
+#: One sum reached by two members (W x[0] + W x[1] + b; W x[0] + Q x[1] + b): it adds b once.
+#: Folded into both rows, b was added twice to h1 and its gradient counted dE/dh1 twice (the
+#: module's loss 0.714 against autograd's 0.773, no error).
+SHARED_SUM = _bias_spec("stacked_bias_shared", "W @ x[0] + W @ x[1] + U @ h1", "R @ h3")
+TWO_PRODUCTS = {
+    "name": "stacked_bias_two_products",
+    "inputs": {"x": [3, 2]},
+    "targets": {"t": 2},
+    "params": {"W": [4, 2], "Q": [4, 2], "U": [4, 4], "b": [4], "R": [2, 4]},
+    "nodes": {"h1": "tanh(W @ x[0] + Q @ x[1] + b)", "h2": "tanh(W @ x[1] + Q @ x[2] + U @ h1 + b)", "y": "R @ h2"},
+    "loss": "half_sse(y, t)",
+}
+
+
+def test_a_sum_two_members_reach_keeps_its_bias(tmp_path):
+    for spec in (SHARED_SUM, TWO_PRODUCTS):
+        check_module_against_references(spec, emit_module(spec, tmp_path))
+    body = _loss_and_grad(module_source(symprop.derive(symprop.from_dict(SHARED_SUM, source="<test>"))))
+    assert "@ W.T + b" not in body
+
+
+#: b twice in one step (z1 = W x[0] + b, h1 = tanh(z1 + b)): dE/db gets dE/dh1_a twice. The one
+#: sum of the bias's adjoints read the stack of the steps' adjoints (which holds dE/dh1_a once):
+#: dE/db lost one dE/dh1_a, with the loss right.
+BIAS_TWICE = {
+    "name": "stacked_bias_twice",
+    "inputs": {"x": [3, 2]},
+    "targets": {"t": 2},
+    "params": {"W": [4, 2], "U": [4, 4], "b": [4], "R": [2, 4]},
+    "nodes": {"z1": "W @ x[0] + b", "h1": "tanh(z1 + b)", "h2": "tanh(W @ x[1] + U @ h1 + b)", "y": "R @ h2"},
+    "loss": "half_sse(y, t)",
+}
+
+
+def test_a_bias_added_twice_in_a_step_gets_both_adjoints(tmp_path):
+    check_module_against_references(BIAS_TWICE, emit_module(BIAS_TWICE, tmp_path))
+    body = _loss_and_grad(module_source(symprop.derive(symprop.from_dict(BIAS_TWICE, source="<test>"))))
+    assert "db = _batch_sum(_dW_x)" not in body
+
+
+#: One step reads two rows of s (W s[0] + W s[1]): the stack of the steps' adjoints (named: s's
+#: adjoint reads it) holds dE/dh1_a twice, and the bias's gradient (not folded: one sum reaches
+#: both) is dE/dh1_a + dE/dh2_a, each once. It summed the stack, found by its set of adjoints.
+STACKED_TWICE = {
+    "name": "stacked_adjoint_twice",
+    "inputs": {"x": [3, 2]},
+    "targets": {"t": 2},
+    "params": {"A": [3, 2], "W": [4, 2], "U": [4, 4], "b": [4], "R": [2, 4]},
+    "nodes": {
+        "s": "tanh(x * A)",
+        "h1": "tanh(W @ s[0] + W @ s[1] + b)",
+        "h2": "tanh(W @ s[2] + U @ h1 + b)",
+        "y": "R @ h2",
+    },
+    "loss": "half_sse(y, t)",
+}
+
+
+def test_a_stack_holding_one_adjoint_twice_is_not_a_bias_gradient(tmp_path):
+    check_module_against_references(STACKED_TWICE, emit_module(STACKED_TWICE, tmp_path))
+    body = _loss_and_grad(module_source(symprop.derive(symprop.from_dict(STACKED_TWICE, source="<test>"))))
+    assert "_dW_s = np.concatenate([" in body and "db = _batch_sum(_dW_s)" not in body
+
+
 def _source_spec(name: str, output: str, extra: dict) -> dict:
     """s (which needs a gradient) read in slices by W (every row) and Q (rows 1..3); ``output``: y
     (reading the parameters ``extra`` too)."""
@@ -245,3 +310,42 @@ def test_a_small_table_is_projected_before_its_rows_are_picked(tmp_path):
     # more rows than 64 a step: projecting the table would cost more than the rows looked up at batch 64
     body = _loss_and_grad(module_source(symprop.derive(symprop.from_dict(large, source="<test>"))))
     assert "_W_e = E_.swapaxes(0, 1) @ W.T + b" in body
+
+
+#: W takes rows 0 and 2 of x: the NumPy module picks them by a list, X[:, [0, 2]], which the array
+#: API standard (array-api-strict: IndexError) and Numba (a TypingError) cannot index by: their
+#: modules crashed on the first call; they keep one product a step.
+LISTED_ROWS = {
+    "name": "stacked_listed_rows",
+    "inputs": {"x": [4, 3]},
+    "targets": {"t": 2},
+    "params": {"W": [2, 3], "U": [2, 2], "b": [2], "R": [2, 2]},
+    "nodes": {"h1": "tanh(W @ x[0] + b)", "h2": "tanh(W @ x[2] + U @ h1 + b)", "y": "R @ h2"},
+    "loss": "half_sse(y, t)",
+}
+
+
+def test_rows_picked_by_a_list_stay_per_step_where_no_list_indexes(tmp_path):
+    derivation = symprop.derive(symprop.from_dict(LISTED_ROWS, source="<test>"))
+    assert "X[:, [0, 2]].swapaxes(0, 1)" in module_source(derivation)
+    assert "[0, 2]]" not in derivation.write_module(tmp_path / "source", backend="array-api").read_text()
+    assert check_backends(LISTED_ROWS, tmp_path, ("array-api",)) == []
+    # the numba module's compiled function (not run here: compiling it takes a minute)
+    numba = derivation.write_module(tmp_path / "numba", backend="numba").read_text()
+    assert "[0, 2]]" not in numba[numba.index("def _loss_and_grad(") :]
+
+
+#: One bias added to a sequence of 2 and one of 3 rows, each sum read twice (its adjoint an array):
+#: the one sum of the bias's adjoints concatenated (batch, 3, 4) and (batch, 2, 4), a ValueError
+#: on the first call of the module. They stay two sums.
+TWO_LENGTHS = {
+    "name": "bias_two_lengths",
+    "inputs": {"x1": [2, 4], "x2": [3, 4]},
+    "params": {"b": [4], "W": [4, 4]},
+    "nodes": {"a1": "x1 @ W + b", "h1": "tanh(a1) * sin(a1)", "a2": "x2 @ W + b", "h2": "tanh(a2) * sin(a2)"},
+    "loss": "sum(h1 ** 2) + sum(h2 ** 2)",
+}
+
+
+def test_a_bias_of_sequences_of_two_lengths_gets_two_sums(tmp_path):
+    check_module_against_references(TWO_LENGTHS, emit_module(TWO_LENGTHS, tmp_path))

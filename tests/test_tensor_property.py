@@ -24,6 +24,7 @@ from tensor_strategies import Skip, check_spec, emit, ruff_check, tensor_graph_s
 
 import symprop
 from symprop import ops
+from symprop.emit.numpy import stacking
 
 #: Random specs per CI run; SYMPROP_TENSOR_EXAMPLES=2000 hunts locally.
 EXAMPLES = int(os.environ.get("SYMPROP_TENSOR_EXAMPLES", "60"))
@@ -94,11 +95,18 @@ def test_the_generator_covers_the_grammar():
         seen["negative axis"] += "axis=-" in text or ", -" in text
         seen["rank 4"] += any(len(n.shape) == 4 for n in graph.nodes.values())
         seen["rank 0 input"] += any(not n.shape for n in graph.leaves("input"))
+        products, sites = stacking.folded_biases(graph, stacking.input_products(graph))
+        seen["input product"] += bool(products)
+        seen["input product, two rows in one step"] += any(
+            len({graph.consumers(m)[0].name for m in p.members if len(graph.consumers(m)) == 1}) < len(p.members)
+            for p in products.values()
+        )
+        seen["folded bias"] += bool(sites)
     expected = {op.__name__ for op in ops.OPS} - NOT_GENERATED | {
         "@ batched", "@ of parameters alone", "@ two batched operands", "@ leading axes", "@ size-1 leading axis stretched",
         "keepdims", "einsum letter in one operand, summed", "einsum outer product", "broadcast rank", "broadcast size 1",
         "batched with unbatched", "a node twice in one op", "a parameter used twice", "a node used twice", "negative axis",
-        "rank 4", "rank 0 input",
+        "rank 4", "rank 0 input", "input product", "input product, two rows in one step", "folded bias",
     }  # fmt: skip
     assert expected <= {k for k, v in seen.items() if v}, sorted(expected - {k for k, v in seen.items() if v})
 
@@ -219,6 +227,26 @@ FOUND = {
         "found_ruff_long_code",
         inputs={"x": [2, 2, 2, 2]}, targets={"t": [2, 2, 2, 2]}, params={"W": [2, 2, 2, 2]},
         nodes={"y": "W * x"}, loss="huber(y, t, delta=0.5)",
+    ),
+    # The module summed dE/dW6 as its input product's stack, which holds dE/dh6_e twice (rows 0 and
+    # 1 of h5 in one step): off by 0.051 against autograd, the loss right.
+    "stack_holding_one_adjoint_twice": _spec(
+        "found_stack_twice",
+        inputs={"i1": {"shape": [3], "dtype": "int", "range": 2}},
+        params={"W3": [2, 2], "W4": [4, 2], "W5": [4, 4], "W6": [4], "W7": [4]},
+        nodes={
+            "h5": "W3[i1]", "h6": "softplus(W6 + W4 @ h5[0] + W4 @ h5[-2])",
+            "h7": "sigmoid(W6 + W4 @ h5[2] + W5 @ h6)", "h8": "h7 * W7",
+        },
+        loss="sum(logsumexp(h8, axis=-1))",
+    ),
+    # h3 = relu(W1) of a scalar parameter: its adjoint is a NumPy number, and the relu's backward
+    # step was written into it, np.multiply(dH3, W1 > 0.0, out=dH3): a TypeError on the first call.
+    "mask_product_of_a_number": _spec(
+        "found_mask_number",
+        inputs={"x1": [2, 2]}, targets={"t": [2, 2]}, params={"W1": []},
+        nodes={"h1": "x1 * x1", "h2": "h1 + W1", "h3": "relu(W1)"}, output="h2",
+        loss="huber(h2, t, delta=0.5) + 0.1 * (h3 ** 2)",
     ),
     "ruff_long_comment": _spec(
         "found_ruff_long_comment",

@@ -151,6 +151,8 @@ def test_rewrites_keep_the_users_columns():
         ("Wq", "X.T @ foo", "unknown name 'foo' at column 7"),
         ("Wq", "X @ dq", "8x16 matrix and a 8x16 matrix: inner sizes differ at column 1 of the claim (with X.T in place of X"),
         ("Wq", "X.T @ dk[0]", "'@' of a 16x8 matrix and a column of 16 (16x1)"),
+        # the hint transposes a sum or product as a whole (it said "with 2 * (y - t) / 32.T in place of ...")
+        ("bo", "sum(2 * (y - t) / 32, axis=1)", "(with (2 * (y - t) / 32).T in place of 2 * (y - t) / 32 it would be right)"),
         ("Wo", "p @ dy", "it is a 8x4 matrix, but dE/dWo is a 16x4 matrix"),
         ("Wq[2,3]", "X.T @ dq", "it is a 16x16 matrix, but dE/dWq[2,3] is a number"),
         ("Wq[i,j]", "X.T @ dq", "write it in index notation"),
@@ -454,3 +456,30 @@ def test_a_claim_with_a_tiny_number_made_by_a_function_gets_no_verdict(claim, pa
 def test_a_claim_with_a_number_too_small_to_compute_exactly_gets_no_verdict():
     with pytest.raises(SymPropError, match="its part 'exp[(]-2000[)]' cannot be computed exactly for"):
         verifier("self_attention").check("Wq", "X.T @ dq * (1 + exp(-2000))")
+
+
+def test_a_ratio_near_one_is_shown_with_the_digits_that_tell_it_from_one():
+    """Six digits showed 1.0000001 as "your claim is 1 times the correct gradient"."""
+    result = verifier("self_attention").check("Wv", "X.T @ (p.T @ dh) * 1.0000001")
+    assert result.verdict == "wrong"
+    assert result.diagnosis[0] == "your claim is 1.0000001 times the correct gradient"
+
+
+#: y = x @ W of square per-sample matrices: x^T dy read as x.T * dy (adjoints were no arrays to the
+#: implicit-product rule, nor dE/dy, nor a group after a transposed array) fitted elementwise, so
+#: the right claim, the very one the verifier prints as correct, was judged wrong.
+SQUARE = {
+    "name": "square",
+    "inputs": {"x": [4, 4]},
+    "targets": {"t": [4, 4]},
+    "params": {"W": [4, 4]},
+    "nodes": {"y": "x @ W"},
+    "loss": "half_sse(y, t)",
+}
+
+
+@pytest.mark.parametrize("claim", ["x^T dy", "x.T dy", "x^T dE/dy", "x^T (y - t)", "x^T (dy)"])
+def test_a_transposed_array_beside_an_adjoint_or_a_group_of_arrays_is_a_matrix_product(claim):
+    result = Verifier(symprop.from_dict(SQUARE, source="<test>")).check("W", claim)
+    assert result.correct, str(result)
+    assert Verifier(symprop.from_dict(SQUARE, source="<test>")).check("W", "x^T * dy").verdict == "wrong"

@@ -80,6 +80,9 @@ class Names:
         (``W2_11``), adjoint (``dz2``, ``delta2``) and constant, whatever the network's size."""
         arrays = [name for name, shape in tensor_names.shapes.items() if shape]
         arrays += [f"delta{name[1:]}" for name in arrays if name[:1] == "z" and name[1:].isdigit()]
+        # adjoints are arrays too: x^T dy is a matrix product, as on paper (it was read x.T * dy)
+        spelled = [f"d{name}" for name in arrays] + [f"d{tensor_names.loss}_d{name}" for name in arrays]  # dE/dq read as dE_dq
+        arrays += [name for name in spelled if (ref := tensor_names.resolve(name)) is not None and ref.index is None]
         known = Lookup(lambda name: tensor_names.resolve(name) is not None or name in tensor_names.constants)
         return cls(known, arrays, tensor_names.functions)
 
@@ -379,9 +382,14 @@ def _implicit_products(tokens: list[Tok], names: Names) -> list[Tok]:
     for i, tok in enumerate(tokens):
         if out and _multiplies(out, tok, names):
             product = "*"
-            if _is_array_token(out, names) and tok.kind == "name" and tok.text in names.arrays:
+            after = [t.text for t in tokens[i + 1 : i + 3]]
+            # an array on the right: a name, dE/dy (the adjoint), or a group after a transposed array (x^T (y - t))
+            adjoint = len(after) == 2 and after[0] == "/" and f"{tok.text}_{after[1]}" in names.arrays
+            array = tok.kind == "name" and (tok.text in names.arrays or adjoint)
+            array = array or (tok.text == "(" and out[-1].text == "T" and _group_holds_array(tokens, i, names))
+            if _is_array_token(out, names) and array:
                 # a transpose only means something in a matrix product: delta2 a1^T, W2^T delta2
-                transposed = out[-1].text == "T" or [t.text for t in tokens[i + 1 : i + 3]] == [".", "T"]
+                transposed = out[-1].text == "T" or after == [".", "T"]
                 if not transposed:
                     raise FormulaError(
                         f"'{out[-1].text} {tok.text}': two arrays side by side; write @ for the matrix product "
@@ -392,6 +400,19 @@ def _implicit_products(tokens: list[Tok], names: Names) -> list[Tok]:
             tok = Tok(tok.kind, tok.text, tok.space)
         out.append(tok)
     return out
+
+
+def _group_holds_array(tokens: list[Tok], at: int, names: Names) -> bool:
+    """Whether the brackets opening at ``tokens[at]`` hold a whole array (``(y - t)``, not ``(2)``)."""
+    depth = 0
+    for tok in tokens[at:]:
+        depth += tok.text == "("
+        depth -= tok.text == ")"
+        if tok.kind == "name" and tok.text in names.arrays:
+            return True
+        if depth == 0:
+            return False
+    return False
 
 
 def _multiplies(out: list[Tok], tok: Tok, names: Names) -> bool:

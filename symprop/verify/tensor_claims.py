@@ -171,7 +171,7 @@ class TensorReader(FormulaReader):
         """The edits the diagnosis may try at ``node``."""
         text = self.original(node)
         if node is not self.tree.body and not isinstance(value, Indexed) and np.ndim(value) == 2 and 1 < np.size(value):
-            transposed = f"with {_transposed(text, node)} in place of {text}"
+            transposed = f"with {transposed_text(node, text)} in place of {text}"
             self.parts.append(Part(position(node), "transpose", transposed, "a missing or an extra transpose"))
         if not isinstance(node, ast.BinOp) or is_sum(node.left) or is_sum(node.right):
             return
@@ -472,14 +472,14 @@ def transposable_parts(text: str, loss: str) -> list[Part]:
         if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript, ast.BinOp, ast.Call)) and not is_sum(node):
             start, end = span(source, origin, node)
             shown = text.strip()[start:end]
-            edit = f"with {_transposed(shown, node)} in place of {shown}"
+            edit = f"with {transposed_text(node, shown)} in place of {shown}"
             parts.append(Part(position(node), "transpose", edit, "a missing transpose"))
     return parts
 
 
-def _transposed(text: str, node: ast.AST) -> str:
-    """``text.T``, bracketed where ``.T`` would bind to its last operand only (``(dy * 2).T``)."""
-    return f"({text}).T" if isinstance(node, (ast.BinOp, ast.UnaryOp)) else f"{text}.T"
+def transposed_text(node: ast.AST, text: str) -> str:
+    """``text`` (the claim's spelling of ``node``) transposed: ``W2.T``, ``(2 * (y - t) / 32).T``."""
+    return f"({text}).T" if isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp)) else f"{text}.T"
 
 
 def uses_tensor_notation(text: str, names: TensorNames) -> bool:

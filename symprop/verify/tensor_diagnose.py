@@ -136,7 +136,9 @@ def _ratio_note(ratio: float, check: TensorCheck) -> str:
         return "your claim is 0, unlike the correct gradient"
     fraction = Fraction(ratio).limit_denominator(100)
     exact = abs(float(fraction) - ratio) < 1e-9 * abs(ratio)
-    shown = str(fraction) if exact else f"{ratio:.6g}"
+    # as many digits as tell it from a whole number: 1.0000001, not 1 (6 digits said "1 times")
+    digits = next((p for p in range(6, 18) if abs(float(f"{ratio:.{p}g}") - ratio) <= 1e-9 * abs(ratio)), 17)
+    shown = str(fraction) if exact else f"{ratio:.{digits}g}"
     note = f"your claim is {shown} times the correct gradient"
     if exact and fraction == -1:
         return note + ": a sign error"

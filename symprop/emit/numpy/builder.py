@@ -67,7 +67,8 @@ class ModuleBuilder:
     adds_into_views = True
 
     #: Whether a line may index by an integer array of more than one axis (``Emb[Ids.T]``, an op's
-    #: ``numpy_row_products``): the array API standard and Numba index by 1-D arrays only.
+    #: ``numpy_row_products``) or by a list (an input product's rows ``S[:, [0, 2]]``): the array
+    #: API standard and Numba index by 1-D arrays only, and by no list.
     fancy_indexing = True
 
     def __init__(self, derivation: Derivation, stacked: bool = False):
@@ -76,7 +77,7 @@ class ModuleBuilder:
         self.products: dict[str, InputProduct] = {}
         self.folded_sites: set[tuple[str, str]] = set()  # (node, bias): the bias its product added
         if stacked:
-            self.products, self.folded_sites = folded_biases(self.graph, input_products(self.graph))
+            self.products, self.folded_sites = folded_biases(self.graph, input_products(self.graph, self.fancy_indexing))
         self.slots = slot_targets(self.graph, derivation.steps) if stacked else {}
         #: Whole numbers of array arithmetic written as floats (``FloatPrinter``), in the module and
         #: in the handout's NumPy lines alike (the handout quotes the module's lines).

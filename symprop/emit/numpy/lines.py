@@ -15,11 +15,11 @@ class Line:
     code: str
     comment: str
     #: (array, axes argument) of a line ``grad = [grad + ]_batch_sum(array[, axes])`` that
-    #: ``ModuleBuilder.backward_line`` wrote, and (name, its arrays) of a stack of adjoints that
-    #: ``stacked_lines.weight_lines`` wrote: what ``stacked_lines.summed_once`` gathers, recorded,
-    #: not read back from the code
+    #: ``ModuleBuilder.backward_line`` wrote, and (name, its arrays, sorted: one twice if the stack
+    #: holds it twice) of a stack of adjoints that ``stacked_lines.weight_lines`` wrote: what
+    #: ``stacked_lines.summed_once`` gathers, recorded, not read back from the code
     summed: tuple[str, str] | None = field(default=None, compare=False)
-    stack: tuple[str, frozenset[str]] | None = field(default=None, compare=False)
+    stack: tuple[str, tuple[str, ...]] | None = field(default=None, compare=False)
 
     def renamed(self, code: str, comment: str, names: list[tuple[str, str]]) -> Line:
         """The line with ``code`` and ``comment``, written after renaming arrays (``names``:
@@ -31,7 +31,7 @@ class Line:
             return name
 
         summed = None if self.summed is None else (new(self.summed[0]), self.summed[1])
-        stack = None if self.stack is None else (self.stack[0], frozenset(map(new, self.stack[1])))
+        stack = None if self.stack is None else (self.stack[0], tuple(sorted(map(new, self.stack[1]))))
         return Line(code, comment, summed, stack)
 
     #: Longest generated line (ruff's limit for the repository is 130).

@@ -130,7 +130,11 @@ class NumpyModule:
         nodes = [n for n in graph.nodes if b.batched(n) and dtypes[n] == "float" and graph.role(n) not in ("input", "target")]
         exact = {b.array(n): graph.nodes[n].shape for n in nodes}
         bounded = {b.grad(n): graph.nodes[n].shape for n in nodes}
-        return chained_in_place(written_in_place(statements, kept), exact, bounded)
+        # a value of parameters alone of one element, and its adjoint, are NumPy numbers: no out=
+        # (np.multiply(dH3, W1 > 0.0, out=dH3) of h3 = relu(sum(W)) was a TypeError)
+        scalars = [n for n, node in graph.nodes.items() if not b.batched(n) and not node.shape]
+        numbers = {name for n in scalars for name in (b.array(n), b.grad(n))}
+        return chained_in_place(written_in_place(statements, kept | numbers), exact, bounded)
 
     def linear_mean(self, name: str) -> tuple[str, str, list[str]] | None:
         """(code, formula, the loss nodes it replaces) of the batch mean of node ``name``, a per-sample

@@ -140,12 +140,19 @@ def summed_once(b: ModuleBuilder, lines: list[Line]) -> list[Line]:
     for grad, terms in found.items():
         if len(terms) < 2 or len(terms) != assigned[grad] or len({axes for _, _, axes in terms}) > 1:
             continue
+        # arrays of one shape only: a bias added to a sequence of 2 and one of 3 rows (axes 2) has
+        # adjoints of (batch, 2, 4) and (batch, 3, 4), which no concatenation joins
+        nodes = [b.graph.node_of_grad(array) for _, array, _ in terms]
+        if None in nodes or len({b.graph.nodes[node].shape for node in nodes}) > 1:
+            continue
         arrays = ", ".join(array for _, array, _ in terms)
         what = " + ".join(f"dE/d{b.graph.node_of_grad(array)}" for _, array, _ in terms)
         comment = f"dE/d{grads[grad]} = {what}, summed over the batch in one sum"
         dropped.update(position for position, _, _ in terms)
         position, code = terms[-1][0], f"{grad} = _batch_sum(np.concatenate([{arrays}]){terms[0][2]})"
-        held = stacks.get(frozenset(array for _, array, _ in terms))
+        # the stack's rows are these very adjoints, each as often: W s[0] + b + b sums one adjoint
+        # twice, tanh(W s[0] + W s[1] + b) stacks one twice
+        held = stacks.get(tuple(sorted(array for _, array, _ in terms)))
         if held is not None and not terms[0][2]:
             position, code = max(position, held[0]), f"{grad} = _batch_sum({held[1]})"
             comment += " (the rows of the stack)"
@@ -175,7 +182,7 @@ def weight_lines(b: ModuleBuilder, product: InputProduct, accumulate: bool, name
         shown = f"dE/d({product.weight} {x}) of every step, rows of (batch x steps)"
         # the stack of these very adjoints (concatenated, one a row) is what a bias's sum may read
         one_each = b.concatenated_rows and all(len(r) == 1 for r in rows.values())
-        held = (product.stacked, frozenset(stacked)) if one_each else None
+        held = (product.stacked, tuple(sorted(stacked))) if one_each else None
         before = [Line(f"{product.stacked} = {rows_code}.reshape(-1, {outputs})", shown, stack=held)]
         rows_code = product.stacked
     else:

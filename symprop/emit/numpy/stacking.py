@@ -37,6 +37,8 @@ each step on its own (``ModuleBuilder.step_lines``), still show the per-step lin
   (64, 16) array costs ~1.4 us, the LSTM's 38 of them 55 us at batch 64).  The values along the
   way (``Wi x[k]``, ``Wi x[k] + Ui h``) then hold the bias too: allowed because nothing but the
   next sum reads them, and a sum's adjoint reads no value.  The backward pass is unchanged.
+  Each sum must be reached by one member of all the products: ``W x[0] + W x[1] + b`` adds b
+  once, and folded into both rows it would be added twice (and its gradient counted twice).
 * **Slot adjoints** (``slot_targets``): a tensor whose every adjoint contribution comes from
   slices ``x[k]`` (``Op.slot``) gets its adjoint in one ``np.stack`` of the slices' adjoints,
   slot by slot (the contributions to one slot added), instead of one ``_unindex`` (a fresh
@@ -89,8 +91,10 @@ class InputProduct:
         return f"[:, {positions}]"
 
 
-def input_products(graph) -> dict[str, InputProduct]:
-    """Dense node -> the input product it reads a row of (see the module docstring)."""
+def input_products(graph, listed: bool = True) -> dict[str, InputProduct]:
+    """Dense node -> the input product it reads a row of (see the module docstring).  ``listed``
+    False: none whose rows are a list (``S[:, [0, 2]]``), which the array API standard and Numba
+    cannot index by (those steps stay one product each)."""
     order = {name: i for i, name in enumerate(graph.nodes)}
     from_targets = graph.downstream_of("target")  # computed with the loss, not in forward(): left per step
     groups: dict[tuple[str, str], list[tuple[str, int]]] = {}
@@ -112,6 +116,8 @@ def input_products(graph) -> dict[str, InputProduct]:
         if len(set(slots)) < 2 or order[source] > order[names[0]]:
             continue
         product = InputProduct(weight, source, names, slots, tuple(sorted(set(slots))), graph.nodes[source].shape[0])
+        if not listed and product.selection().startswith("[:, ["):
+            continue
         found.update(dict.fromkeys(names, product))
     return found
 
@@ -124,7 +130,10 @@ def folded_biases(graph, products: dict[str, InputProduct]) -> tuple[dict[str, I
     for product in dict.fromkeys(products.values()):
         found = [_bias_site(graph, member) for member in product.members]
         biases = {site[1] for site in found if site}
-        if None in found or len(biases) != 1:
+        # A sum that two members reach (W s[0] + W s[1] + b, or W s[0] + Q s[1] + b with two
+        # products) adds its bias once: folded into both rows it would be added twice.
+        shared = len(set(found)) < len(found) or not sites.isdisjoint(found)
+        if None in found or len(biases) != 1 or shared:
             folded.update(dict.fromkeys(product.members, product))
             continue
         with_bias = replace(product, bias=biases.pop())
