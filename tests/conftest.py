@@ -67,3 +67,18 @@ def emit_module(network, directory: Path):
 @pytest.fixture
 def emit(tmp_path):
     return lambda network: emit_module(network, tmp_path)
+
+
+#: A teacher's trial of registry constants in handouts (test_latex, test_exercises).
+LEAKY_HUBER = {  # a teacher's trial: z/10 under "alpha = 0.1", 1/2 and 1/8 under "delta = 0.5"
+    "name": "leaky_huber",
+    "input": 2,
+    "layers": [{"units": 2, "activation": {"name": "leaky_relu", "alpha": 0.1}}, {"units": 2, "activation": "identity"}],
+    "loss": {"name": "huber", "delta": 0.5},
+    "example": {
+        "x": [0.5, -0.3],
+        "t": [0.8, -0.9],
+        "learning_rate": 0.5,
+        "params": {"W1": [[0.3, -0.25], [-0.4, 0.35]], "b1": [0.1, -0.2], "W2": [[0.45, -0.4], [0.2, 0.9]], "b2": [0.05, 0.1]},
+    },
+}

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from autograd import grad
 from autograd_layers import LayerStack
-from conftest import EXAMPLES, needs_tex
+from conftest import EXAMPLES, LEAKY_HUBER, needs_tex
 
 import symprop
 from symprop.check import load_module
@@ -400,24 +400,7 @@ def test_an_answer_key_writes_registry_constants_by_name_and_their_numbers():
     """A teacher's finding: the answer key wrote leaky_relu's slope 1/10 and Huber's 1/2 and 1/8
     where the handout writes alpha and delta, and (once the handout did) delta stood in the line
     of numbers: a formula writes the constant by name, its numbers line the spec's value."""
-    spec = {
-        "name": "leaky_huber",
-        "input": 2,
-        "layers": [{"units": 2, "activation": {"name": "leaky_relu", "alpha": 0.1}}, {"units": 2, "activation": "identity"}],
-        "loss": {"name": "huber", "delta": 0.5},
-        "example": {
-            "x": [0.5, -0.3],
-            "t": [0.8, -0.9],
-            "learning_rate": 0.5,
-            "params": {
-                "W1": [[0.3, -0.25], [-0.4, 0.35]],
-                "b1": [0.1, -0.2],
-                "W2": [[0.45, -0.4], [0.2, 0.9]],
-                "b2": [0.05, 0.1],
-            },
-        },
-    }
-    _, answers = symprop.derive(symprop.from_dict(spec)).exercises_latex()
+    _, answers = symprop.derive(symprop.from_dict(LEAKY_HUBER)).exercises_latex()
     slope = r"\begin{cases} 1 & \text{if } z^{(1)}_{2} > 0 \\ \mathrm{alpha} & \text{otherwise} \end{cases} = 0.10000000"
     assert slope in answers
     assert r"\left|{0.21645000 - 0.8}\right| \leq 0.5 \\ - 0.5 \cdot \operatorname{sign}{(0.8 - 0.21645000)}" in answers

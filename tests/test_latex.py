@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import sympy as sp
 import yaml
-from conftest import EXAMPLES, needs_pdftotext, needs_tex
+from conftest import EXAMPLES, LEAKY_HUBER, needs_pdftotext, needs_tex
 
 import symprop
 from symprop.emit.latex import PER_WEIGHT_LIMIT, compile_pdf, latex_source, write_latex
@@ -217,20 +217,6 @@ def test_a_registry_loss_names_its_constants_as_an_activation_does():
     tex = latex_source(symprop.derive(symprop.from_dict(spec)))
     assert r"The loss of one sample is the Huber loss (\texttt{huber}, $\mathrm{delta} = 0.5$):" in tex
     assert r"\subsection{The loss, Huber loss (\texttt{huber}, $\mathrm{delta} = 0.5$)}" in tex
-
-
-LEAKY_HUBER = {  # a teacher's trial: z/10 under "alpha = 0.1", 1/2 and 1/8 under "delta = 0.5"
-    "name": "leaky_huber",
-    "input": 2,
-    "layers": [{"units": 2, "activation": {"name": "leaky_relu", "alpha": 0.1}}, {"units": 2, "activation": "identity"}],
-    "loss": {"name": "huber", "delta": 0.5},
-    "example": {
-        "x": [0.5, -0.3],
-        "t": [0.8, -0.9],
-        "learning_rate": 0.5,
-        "params": {"W1": [[0.3, -0.25], [-0.4, 0.35]], "b1": [0.1, -0.2], "W2": [[0.45, -0.4], [0.2, 0.9]], "b2": [0.05, 0.1]},
-    },
-}
 
 
 def test_formulas_write_leaky_relu_and_huber_constants_by_name():
