@@ -8,6 +8,7 @@ saying so, unless ``SYMPROP_REQUIRE_TEX=1`` is set (as in CI), where they fail i
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import subprocess
 from pathlib import Path
@@ -644,3 +645,34 @@ def test_rows_of_named_functions_are_not_paired_past_the_margin():
                                    "W2": [[0.7, -0.6]], "b2": [0.05]}}}  # fmt: skip
     student = symprop.derive(symprop.from_dict(spec)).latex("student")
     assert r"= 0.53704957\\" + "\n" + r"a^{(1)}_{2} &= \tanh" in student
+
+
+def _two_alphas(first: str) -> dict:
+    return {
+        "name": "two_alphas",
+        "inputs": {"x": 2},
+        "targets": {"t": 2},
+        "params": {"W": [2, 2], "V": [2, 2]},
+        "nodes": {"h": first, "y": "leaky_relu(V @ h, alpha=0.1)"},
+        "loss": "half_sse(y, t)",
+        "example": {
+            "x": [0.5, -0.3],
+            "t": [0.2, 0.7],
+            "params": {"W": [[0.1, 0.2], [0.3, -0.4]], "V": [[0.5, -0.6], [0.7, 0.8]]},
+        },
+    }
+
+
+@pytest.mark.parametrize("first", ["leaky_relu(W @ x, alpha=0.3)", "elu(W @ x)"])
+def test_a_constant_name_of_two_values_is_written_in_numbers_in_the_worked_example(first):
+    """Regression (review): the worked example put one value in for every alpha (leaky_relu's 0.3
+    and 0.1, elu's 1 beside leaky_relu's 0.1): dE/dh_a read 0.1 where the layer's alpha is 0.3 or 1,
+    and printed a wrong number.  A name with two values is written in numbers, and every worked
+    number agrees with the module's."""
+    tex = latex_source(symprop.derive(symprop.from_dict(_two_alphas(first))))
+    # dE/d(h_a)_1 = dE/dh_1 * h's slope at (h_a)_1 = -0.01 < 0: 0.3, or elu's alpha e^z = 0.99005
+    slope = 0.3 if "leaky" in first else math.exp(-0.01)
+    upstream = re.search(r"&= \((-0\.\d+)\) \\cdot \\begin\{cases\} 1 & \\text\{if \} \(-0\.01000000\) > 0", tex)
+    assert upstream is not None
+    value = re.search(r"&= (-?\d\.\d{8})\\\\", tex[upstream.end() :])
+    assert abs(float(value.group(1)) - float(upstream.group(1)) * slope) < 1e-7

@@ -175,6 +175,13 @@ class Handout(
         formula's (custom_swish's ``beta``); None without constants.  The handout derives and
         writes formulas so, ``\\mathrm{alpha} z`` under ``$\\mathrm{alpha} = 0.1$`` (never
         ``\\frac{z}{10}``), as a textbook does; the worked example puts the numbers in."""
+        found = self.own_constants(op)
+        if found is None or any(str(s) in self.ambiguous_constants for s in found[1]):
+            return None  # alpha of 0.1 and of 0.2, or a node alpha: the numbers, as the module has them
+        return found
+
+    def own_constants(self, op) -> tuple[sp.Expr, dict[sp.Symbol, sp.Expr]] | None:
+        """``by_name``'s form and values of ``op``, whether or not a name is ambiguous."""
         choice = getattr(op, "choice", None) if op is not None and (op.activation or op.loss_function) else None
         if choice is None:
             return None
@@ -226,6 +233,21 @@ class Handout(
             return expr
         derivative = op.derivative_by_name(self.by_name(op)[0])  # as the local derivatives' section boxes it
         return self.named_local(op, expr, at_elements(derivative, z=wrt, a=of))
+
+    @cached_property
+    def ambiguous_constants(self) -> set[str]:
+        """The names ``by_name`` may not write, because one name would stand for two numbers on
+        the page: a name with two values in the network (two leaky_relu layers, alpha 0.1 and
+        0.2; elu's alpha 1 beside leaky_relu's 0.1; a spec constant alpha beside an entry's), or a
+        node's name (a node alpha).  Their ops' formulas are written in numbers."""
+        values: dict[str, set[float]] = {}
+        for name, value in (getattr(self.d.network, "constants", None) or {}).items():
+            values.setdefault(name, set()).add(float(value))
+        for node in self.graph.nodes.values():
+            found = self.own_constants(node.op)
+            for symbol, value in found[1].items() if found else ():
+                values.setdefault(str(symbol), set()).add(float(value))
+        return {name for name, seen in values.items() if len(seen) > 1 or name in self.graph.nodes}
 
     @cached_property
     def named_constants(self) -> dict[sp.Symbol, sp.Expr]:
