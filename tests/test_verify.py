@@ -889,3 +889,13 @@ def test_a_whole_array_claim_summed_to_one_number_is_told_claims_are_per_sample(
         "sum(..., axis=) is not read here at column 13; a claim is about one sample, whose nodes are columns: "
         "sum(v) adds the elements of v"
     )
+
+
+def test_greek_delta_alone_is_not_hubers_constant():
+    """Regression (review): with Huber's delta read by name, a bare LaTeX \\delta (the handouts'
+    error signal) was read as 0.5 and judged WRONG without a word; it is an unknown name that
+    says how the constant is written (\\mathrm{delta}, which reads it)."""
+    net = symprop.from_dict({**LEAKY_HUBER_1, "layers": [{"units": 2, "activation": "identity"}]})
+    with pytest.raises(SymPropError, match=r"unknown name '\\delta': the network's constant delta is written \\mathrm\{delta\}"):
+        symprop.verify(net, "b1_1", claim_latex=r"\delta")
+    assert symprop.verify(net, "b1_1", claim_latex=r"\mathrm{delta}").verdict == "wrong"  # read, as 0.5

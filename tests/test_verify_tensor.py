@@ -483,3 +483,16 @@ def test_a_transposed_array_beside_an_adjoint_or_a_group_of_arrays_is_a_matrix_p
     result = Verifier(symprop.from_dict(SQUARE, source="<test>")).check("W", claim)
     assert result.correct, str(result)
     assert Verifier(symprop.from_dict(SQUARE, source="<test>")).check("W", "x^T * dy").verdict == "wrong"
+
+
+def test_kronecker_delta_on_a_huber_network():
+    """Regression (review): Huber's delta, read by name, shadowed Kronecker's delta(k, i) in tensor
+    claims ('tuples are not allowed'); the tensor reader keeps delta( as Kronecker's."""
+    spec = {
+        "name": "lh",
+        "input": 2,
+        "layers": [{"units": 2, "activation": {"name": "leaky_relu", "alpha": 0.1}}, {"units": 2, "activation": "identity"}],
+        "loss": {"name": "huber", "delta": 0.5},
+    }
+    result = symprop.verify(symprop.from_dict(spec), "W1[i,j]", "sum_{k} dz1[k] * delta(k, i) * x[j]")
+    assert result.verdict == "correct"

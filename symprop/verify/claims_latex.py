@@ -358,6 +358,10 @@ class _Parser(TokenStream):
                 layer, transposed = self.layer()
             else:
                 break
+        if tok.text in _NAME_COMMANDS and layer is None and sub is None and base in self.names.entry_names:
+            hint = f"; layers are written {tok.text}^{{(1)}}, ..." if base + "1" in self.names.arrays else ""
+            constant = f"the network's constant {base} is written \\mathrm{{{base}}}, as the handout writes it"
+            raise self.error(tok, f"unknown name '{tok.text}': {constant}{hint}")
         plain = self._resolve(tok, base, layer, sub)
         tree = plain if isinstance(plain, tuple) else ("name", plain)
         return ("T", tree) if transposed else tree

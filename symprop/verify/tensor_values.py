@@ -97,7 +97,9 @@ class TensorNames:
         self.constants: dict[str, float] = {"pi": float(np.pi)}
         if "e" not in graph.nodes:
             self.constants["e"] = float(np.e)
-        for name, value in {**entry_constants(derivation), **(getattr(network, "constants", None) or {})}.items():
+        # Huber's delta is not read here: delta(j, k) is Kronecker's delta (tensor_claims)
+        entries = {name: value for name, value in entry_constants(derivation).items() if name != "delta"}
+        for name, value in {**entries, **(getattr(network, "constants", None) or {})}.items():
             self.constants[name] = float(value)
         self.scalar_functions = scalar_functions(derivation)
         self.printed: dict[tuple[str, int], Callable] = {}  # (function, arguments) -> its NumPy code
