@@ -408,6 +408,12 @@ def test_where_of_an_array_and_a_number_is_numpy_s(numba_needed):  # noqa: F811
                 got = where(c, a, dtype(-1e9), when)
                 assert got.dtype == dtype and got.shape == expected.shape, (mask, shape)
                 np.testing.assert_array_equal(got, expected, err_msg=str((mask, shape, when)))
+    # regression (review): a mask of numbers (check=False lets an int8 mask through) is true where
+    # nonzero, as np.where's; the loop compared it with True and chose b for 2 and -1
+    c, a = np.array([[2, 0, -1], [1, 0, 3]], np.int8), rng.standard_normal((4, 2, 3))
+    for when in (True, False):
+        expected = np.where(c, a, -3.0) if when else np.where(c, -3.0, a)
+        np.testing.assert_array_equal(where(c, a, -3.0, when), expected)
 
 
 def test_the_softmax_rows_are_numpy_s(numba_needed):  # noqa: F811

@@ -42,6 +42,7 @@ JIT = "@njit(cache=CACHE, **JIT)"
 #: Longest line of the generated module (ruff's line-length of this project).
 WIDTH = 130
 
+#: Statements of the NumPy loss_and_grad that stay in Python, before the kernel.
 WRAPPER = re.compile(r"^(X = _inputs\(|params = _checked_params\(|\w+ = (params|X|T)(\['\w+'\])?$)")
 #: A wrapper line that unpacks one input or target from the dict X or T: (array, X or T, name).
 UNPACKED = re.compile(r"^(\w+) = ([XT])\['(\w+)'\]$")

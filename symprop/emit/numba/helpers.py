@@ -147,7 +147,7 @@ def _row_dot(a, b):
     n = chosen.size
     for i in range(0, into.size, max(n, 1)):
         for j in range(n):
-            into[i + j] = values[i + j] if chosen[j] == when else b
+            into[i + j] = values[i + j] if (chosen[j] != 0) == when else b  # any nonzero is true, as np.where's
     return out''',
 }
 #: Loops over ``fastmath``'s vectorisable functions, by NumPy name.
@@ -162,4 +162,3 @@ LOOPS = {
     return out'''
     for name in ("tanh", "exp")
 }
-#: Statements of the NumPy loss_and_grad that stay in Python, before the kernel.
