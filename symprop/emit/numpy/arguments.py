@@ -146,7 +146,7 @@ class Arguments:
             "    return (",
             *(f"        {'and ' if k else ''}{test}" for k, test in enumerate(tests)),
             "    )",
-            "except Exception:  # not a dict, a key missing, no .shape: the checks say what is wrong",
+            "except (KeyError, IndexError, AttributeError, TypeError, ValueError):  # the checks say what is wrong",
             "    return False",
         ]
 
