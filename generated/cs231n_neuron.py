@@ -163,7 +163,7 @@ def _usual_arguments(params, X, T):
             and params["w1"].shape == ()
             and params["w2"].shape == ()
         )
-    except Exception:  # not a dict, a key missing, no .shape: the checks say what is wrong
+    except (KeyError, IndexError, AttributeError, TypeError, ValueError):  # the checks say what is wrong
         return False
 
 

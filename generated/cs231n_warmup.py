@@ -154,7 +154,7 @@ def _usual_arguments(params, X, T):
             and X_y.shape == (n,)
             and params["z"].shape == ()
         )
-    except Exception:  # not a dict, a key missing, no .shape: the checks say what is wrong
+    except (KeyError, IndexError, AttributeError, TypeError, ValueError):  # the checks say what is wrong
         return False
 
 

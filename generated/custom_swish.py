@@ -228,7 +228,7 @@ def _usual_arguments(params, X, T):
             and params["W3"].shape == (3, 8)
             and params["b3"].shape == (3,)
         )
-    except Exception:  # not a dict, a key missing, no .shape: the checks say what is wrong
+    except (KeyError, IndexError, AttributeError, TypeError, ValueError):  # the checks say what is wrong
         return False
 
 

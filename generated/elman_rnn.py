@@ -222,7 +222,7 @@ def _usual_arguments(params, X, T):
             and params["Wy"].shape == (2, 4)
             and params["by"].shape == (2,)
         )
-    except Exception:  # not a dict, a key missing, no .shape: the checks say what is wrong
+    except (KeyError, IndexError, AttributeError, TypeError, ValueError):  # the checks say what is wrong
         return False
 
 

@@ -318,7 +318,7 @@ def _usual_arguments(params, X, T):
             and params["Wy"].shape == (3, 16)
             and params["by"].shape == (3,)
         )
-    except Exception:  # not a dict, a key missing, no .shape: the checks say what is wrong
+    except (KeyError, IndexError, AttributeError, TypeError, ValueError):  # the checks say what is wrong
         return False
 
 

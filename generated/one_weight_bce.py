@@ -166,7 +166,7 @@ def _usual_arguments(params, X, T):
             and T.shape == (n, 1)
             and params["W1"].shape == (1, 1)
         )
-    except Exception:  # not a dict, a key missing, no .shape: the checks say what is wrong
+    except (KeyError, IndexError, AttributeError, TypeError, ValueError):  # the checks say what is wrong
         return False
 
 

@@ -244,7 +244,7 @@ def _usual_arguments(params, X, T):
             and params["W3"].shape == (3, 4)
             and T.dot(_ones(3, T.dtype)).tobytes() == _ones(n, T.dtype).tobytes()
         )
-    except Exception:  # not a dict, a key missing, no .shape: the checks say what is wrong
+    except (KeyError, IndexError, AttributeError, TypeError, ValueError):  # the checks say what is wrong
         return False
 
 

@@ -226,7 +226,7 @@ def _usual_arguments(params, X, T):
             and params["Wo"].shape == (16, 4)
             and params["bo"].shape == (4,)
         )
-    except Exception:  # not a dict, a key missing, no .shape: the checks say what is wrong
+    except (KeyError, IndexError, AttributeError, TypeError, ValueError):  # the checks say what is wrong
         return False
 
 

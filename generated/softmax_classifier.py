@@ -249,7 +249,7 @@ def _usual_arguments(params, X, T):
             and params["b2"].shape == (3,)
             and T.dot(_ones(3, T.dtype)).tobytes() == _ones(n, T.dtype).tobytes()
         )
-    except Exception:  # not a dict, a key missing, no .shape: the checks say what is wrong
+    except (KeyError, IndexError, AttributeError, TypeError, ValueError):  # the checks say what is wrong
         return False
 
 

@@ -211,7 +211,7 @@ def _usual_arguments(params, X, T):
             and params["b"].shape == (3,)
             and params["c"].shape == (6,)
         )
-    except Exception:  # not a dict, a key missing, no .shape: the checks say what is wrong
+    except (KeyError, IndexError, AttributeError, TypeError, ValueError):  # the checks say what is wrong
         return False
 
 

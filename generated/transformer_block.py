@@ -625,7 +625,7 @@ def _usual_arguments(params, X, T):
             and params["W2"].shape == (128, 32)
             and params["c2"].shape == (32,)
         )
-    except Exception:  # not a dict, a key missing, no .shape: the checks say what is wrong
+    except (KeyError, IndexError, AttributeError, TypeError, ValueError):  # the checks say what is wrong
         return False
 
 

@@ -179,7 +179,7 @@ def _usual_arguments(params, X, T):
             and params["W1"].shape == (2, 2)
             and params["W2"].shape == (2, 2)
         )
-    except Exception:  # not a dict, a key missing, no .shape: the checks say what is wrong
+    except (KeyError, IndexError, AttributeError, TypeError, ValueError):  # the checks say what is wrong
         return False
 
 
