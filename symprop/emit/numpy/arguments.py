@@ -186,15 +186,15 @@ class Arguments:
             if not leaves:
                 return f"{letter}: none (pass None)."
             if len(leaves) == 1:
-                return f"{letter}: the {what} {leaves[0].name}, an array of shape {_batch_shape(leaves[0].shape)}."
-            shapes = ", ".join(f'"{n.name}" {_batch_shape(n.shape)}' for n in leaves)
+                return f"{letter}: the {what} {leaves[0].name}, an array of shape {interface.batch_shape(leaves[0].shape)}."
+            shapes = ", ".join(f'"{n.name}" {interface.batch_shape(n.shape)}' for n in leaves)
             return f"{letter}: a dict of arrays keyed by {what} name: {shapes}."
 
         output = graph.nodes[self.output]
         text = [
             arrays("input", "X", "input"),
             arrays("target", "T", "target"),
-            f"forward() returns {self.output}, of shape {_batch_shape(output.shape)}.",
+            f"forward() returns {self.output}, of shape {interface.batch_shape(output.shape)}.",
             "Expressions are per sample (an input is a column vector); on a batch, W @ x becomes X @ W.T.",
             "Parameters, and values computed from parameters alone, have no batch axis.",
         ]
@@ -225,7 +225,7 @@ class Arguments:
         one_hot = interface.one_hot_axes(self.graph)
 
         def draw(node: Node) -> str:
-            shape = _batch_shape(node.shape)
+            shape = interface.batch_shape(node.shape)
             if node.op.dtype_name == "int":
                 return f"rng.integers(0, {node.op.classes}, size={shape})"
             if node.op.dtype_name == "bool":
@@ -236,7 +236,7 @@ class Arguments:
                 axis = one_hot[node.name]
                 size = node.shape[axis]
                 others = node.shape[:axis] + node.shape[axis + 1 :] if axis != -1 else node.shape[:-1]
-                rows = _batch_shape(others) if others else "batch"
+                rows = interface.batch_shape(others) if others else "batch"
                 drawn = f"np.eye({size}, dtype=dtype)[rng.integers(0, {size}, size={rows})]"
                 return drawn if axis == -1 else f"np.moveaxis({drawn}, -1, {axis})"
             return f"rng.uniform(0.05, 0.95, size={shape}).astype(dtype)"
@@ -280,10 +280,6 @@ def _values(leaf: Node) -> int | str | None:
     if leaf.op.dtype_name == "int":
         return leaf.op.classes
     return "bool" if leaf.op.dtype_name == "bool" else None
-
-
-def _batch_shape(shape: tuple[int, ...]) -> str:
-    return "(batch" + "".join(f", {n}" for n in shape) + ("," if not shape else "") + ")"
 
 
 def _floats(value):
