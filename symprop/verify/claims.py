@@ -112,8 +112,9 @@ class ClaimNames:
         for name, value in (getattr(network, "constants", None) or {}).items():
             self._scalar(name, sp.sympify(value) if isinstance(value, (int, float)) else value)
         #: The registry constants read by name (leaky_relu's alpha), but not a spec constant of that name.
-        self.entry_names = set(entry_constants(derivation)) - set(getattr(network, "constants", None) or {})
-        for name, value in entry_constants(derivation).items():  # leaky_relu's alpha, as the handout writes it
+        entries = entry_constants(derivation)
+        self.entry_names = set(entries) - set(getattr(network, "constants", None) or {})
+        for name, value in entries.items():  # leaky_relu's alpha, as the handout writes it
             self._scalar(name, value)
         self._scalar("pi", sp.pi)
         self._scalar("e", sp.E)

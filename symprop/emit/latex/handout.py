@@ -217,10 +217,11 @@ class Handout(
             return expr
         if of is None or of == scalar.loss_symbol:
             node = self.loss_node
-            if not node.op.loss_function or self.by_name(node.op) is None:
+            form = self.by_name(node.op) if node.op.loss_function else None
+            if form is None:
                 return expr
             ys, ts = (scalar.symbols[n] for n in node.inputs[:2])
-            named, scale = self.by_name(node.op)[0], node.op.scale(len(ys))
+            named, scale = form[0], node.op.scale(len(ys))
             if of is None:
                 return self.named_local(node.op, expr, scale * sp.Add(*(at_elements(named, y=y, t=t) for y, t in zip(ys, ts))))
             if wrt not in ys:
@@ -229,9 +230,10 @@ class Handout(
             return self.named_local(node.op, expr, at_elements(derivative, y=wrt, t=ts[ys.index(wrt)]))
         element = scalar.element_of(of)
         op = self.graph.nodes[element[0]].op if element else None
-        if op is None or not op.activation or self.by_name(op) is None:
+        form = self.by_name(op) if op is not None and op.activation else None
+        if form is None:
             return expr
-        derivative = op.derivative_by_name(self.by_name(op)[0])  # as the local derivatives' section boxes it
+        derivative = op.derivative_by_name(form[0])  # as the local derivatives' section boxes it
         return self.named_local(op, expr, at_elements(derivative, z=wrt, a=of))
 
     @cached_property
